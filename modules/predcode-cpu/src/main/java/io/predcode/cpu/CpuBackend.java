@@ -1,0 +1,253 @@
+package io.predcode.cpu;
+
+import io.predcode.spi.Activation;
+import io.predcode.spi.Backend;
+import io.predcode.spi.BackendOptions;
+import io.predcode.spi.Conv2dGeometry;
+import io.predcode.spi.PoolGeometry;
+import io.predcode.spi.Random;
+import io.predcode.spi.Shape;
+import io.predcode.spi.Tensor;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * The CPU backend. GEMM goes to OpenBLAS's cblas_sgemm through FFM on the tensors' own off-heap
+ * segments (no copies); every other op is a plain Java loop over those segments, which the JIT
+ * compiles to straight-line code. Reductions accumulate in double.
+ *
+ * <p>OpenBLAS's thread count is process-wide: the last backend opened sets it.
+ */
+public final class CpuBackend extends Backend {
+    static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
+
+    private final OpenBlas blas;
+
+    CpuBackend(OpenBlas blas, BackendOptions options) {
+        this.blas = blas;
+        int threads = options.threads() == 0 ? Runtime.getRuntime().availableProcessors() : options.threads();
+        blas.setThreads(threads);
+    }
+
+    @Override public String name() { return "cpu"; }
+
+    @Override public String description() {
+        return "OpenBLAS " + blas.config().trim() + " (" + blas.library.getFileName() + "), " + blas.threads() + " threads";
+    }
+
+    /** Threads OpenBLAS uses for GEMM. */
+    public int threads() { return blas.threads(); }
+
+    static MemorySegment seg(Tensor t) { return ((CpuTensor) t).segment; }
+
+    @Override protected Tensor doAllocate(Shape shape) { return new CpuTensor(this, shape); }
+
+    @Override protected void doUpload(MemorySegment src, Tensor dst, long dstOffset) {
+        MemorySegment.copy(src, 0, seg(dst), dstOffset * Float.BYTES, src.byteSize());
+    }
+
+    @Override protected void doDownload(Tensor src, long srcOffset, MemorySegment dst) {
+        MemorySegment.copy(seg(src), srcOffset * Float.BYTES, dst, 0, dst.byteSize());
+    }
+
+    @Override protected void doGemm(boolean transA, boolean transB, int m, int n, int k, float alpha, Tensor a, long aOffset, int lda, long strideA,
+                                    Tensor b, long bOffset, int ldb, long strideB, float beta, Tensor c, long cOffset, int ldc, long strideC, int batch) {
+        MemorySegment sa = seg(a), sb = seg(b), sc = seg(c);
+        for (int i = 0; i < batch; i++) {
+            blas.sgemm(transA, transB, m, n, k, alpha,
+                    sa.asSlice((aOffset + i * strideA) * Float.BYTES), lda,
+                    sb.asSlice((bOffset + i * strideB) * Float.BYTES), ldb, beta,
+                    sc.asSlice((cOffset + i * strideC) * Float.BYTES), ldc);
+        }
+    }
+
+    @Override protected void doFill(Tensor t, long offset, long length, float value) {
+        MemorySegment s = seg(t);
+        if (value == 0f && Float.floatToRawIntBits(value) == 0) { s.asSlice(offset * Float.BYTES, length * Float.BYTES).fill((byte) 0); return; }
+        for (long i = offset, e = offset + length; i < e; i++) s.setAtIndex(F, i, value);
+    }
+
+    @Override protected void doCopy(Tensor src, long srcOffset, Tensor dst, long dstOffset, long length) {
+        MemorySegment.copy(seg(src), srcOffset * Float.BYTES, seg(dst), dstOffset * Float.BYTES, length * Float.BYTES);
+    }
+
+    @Override protected void doAxpby(float alpha, Tensor x, float beta, Tensor y) {
+        MemorySegment sx = seg(x), sy = seg(y);
+        long n = x.size();
+        if (beta == 1f) { for (long i = 0; i < n; i++) sy.setAtIndex(F, i, sy.getAtIndex(F, i) + alpha * sx.getAtIndex(F, i)); }
+        else for (long i = 0; i < n; i++) sy.setAtIndex(F, i, alpha * sx.getAtIndex(F, i) + beta * sy.getAtIndex(F, i));
+    }
+
+    @Override protected void doAdd(float alpha, Tensor a, float beta, Tensor b, Tensor out) {
+        MemorySegment sa = seg(a), sb = seg(b), so = seg(out);
+        long n = a.size();
+        for (long i = 0; i < n; i++) so.setAtIndex(F, i, alpha * sa.getAtIndex(F, i) + beta * sb.getAtIndex(F, i));
+    }
+
+    @Override protected void doActivation(Activation f, float slope, Tensor x, Tensor y) {
+        MemorySegment sx = seg(x), sy = seg(y);
+        long n = x.size();
+        switch (f) {
+            // x > 0 ? x : 0 keeps NaN as NaN (NaN > 0 is false would give 0), so test the other way round.
+            case RELU -> { for (long i = 0; i < n; i++) { float v = sx.getAtIndex(F, i); sy.setAtIndex(F, i, v < 0f ? 0f : v); } }
+            case LEAKY_RELU -> { for (long i = 0; i < n; i++) { float v = sx.getAtIndex(F, i); sy.setAtIndex(F, i, v < 0f ? v * slope : v); } }
+            case TANH -> { for (long i = 0; i < n; i++) sy.setAtIndex(F, i, (float) Math.tanh(sx.getAtIndex(F, i))); }
+            case SIGMOID -> { for (long i = 0; i < n; i++) sy.setAtIndex(F, i, (float) (1.0 / (1.0 + Math.exp(-sx.getAtIndex(F, i))))); }
+        }
+    }
+
+    @Override protected void doActivationBackward(Activation f, float slope, Tensor x, Tensor y, Tensor dy, Tensor dx) {
+        MemorySegment sx = seg(x), sy = seg(y), sd = seg(dy), so = seg(dx);
+        long n = x.size();
+        switch (f) {
+            // PyTorch: relu'(0) = 0, leaky_relu'(0) = slope.
+            case RELU -> { for (long i = 0; i < n; i++) so.setAtIndex(F, i, sx.getAtIndex(F, i) > 0f ? sd.getAtIndex(F, i) : 0f * sd.getAtIndex(F, i)); }
+            case LEAKY_RELU -> { for (long i = 0; i < n; i++) { float g = sd.getAtIndex(F, i); so.setAtIndex(F, i, sx.getAtIndex(F, i) > 0f ? g : g * slope); } }
+            case TANH -> { for (long i = 0; i < n; i++) { float t = sy.getAtIndex(F, i); so.setAtIndex(F, i, sd.getAtIndex(F, i) * (1f - t * t)); } }
+            case SIGMOID -> { for (long i = 0; i < n; i++) { float s = sy.getAtIndex(F, i); so.setAtIndex(F, i, sd.getAtIndex(F, i) * s * (1f - s)); } }
+        }
+    }
+
+    @Override protected void doAddBias(Tensor y, Tensor bias, int channels, int inner) {
+        MemorySegment sy = seg(y), sb = seg(bias);
+        long outer = y.size() / ((long) channels * inner);
+        long i = 0;
+        for (long o = 0; o < outer; o++)
+            for (int c = 0; c < channels; c++) {
+                float b = sb.getAtIndex(F, c);
+                for (int j = 0; j < inner; j++, i++) sy.setAtIndex(F, i, sy.getAtIndex(F, i) + b);
+            }
+    }
+
+    @Override protected void doBiasGrad(Tensor dy, Tensor db, int channels, int inner, float beta) {
+        MemorySegment sy = seg(dy), sb = seg(db);
+        long outer = dy.size() / ((long) channels * inner);
+        for (int c = 0; c < channels; c++) {
+            double sum = 0;
+            for (long o = 0; o < outer; o++) {
+                long base = (o * channels + c) * inner;
+                for (int j = 0; j < inner; j++) sum += sy.getAtIndex(F, base + j);
+            }
+            sb.setAtIndex(F, c, (float) (beta == 0f ? sum : beta * sb.getAtIndex(F, c) + sum));
+        }
+    }
+
+    @Override protected void doIm2col(Tensor x, Conv2dGeometry g, Tensor col, int images) { ConvKernels.im2col(seg(x), g, seg(col), images); }
+
+    @Override protected void doCol2im(Tensor col, Conv2dGeometry g, Tensor dx, int images) { ConvKernels.col2im(seg(col), g, seg(dx), images); }
+
+    @Override protected void doMaxPool(Tensor x, PoolGeometry g, Tensor y, int images) { ConvKernels.maxPool(seg(x), g, seg(y), images); }
+
+    @Override protected void doMaxPoolBackward(Tensor x, PoolGeometry g, Tensor dy, Tensor dx, int images) {
+        ConvKernels.maxPoolBackward(seg(x), g, seg(dy), seg(dx), images);
+    }
+
+    @Override protected void doAvgPool(Tensor x, PoolGeometry g, Tensor y, int images) { ConvKernels.avgPool(seg(x), g, seg(y), images); }
+
+    @Override protected void doAvgPoolBackward(PoolGeometry g, Tensor dy, Tensor dx, int images) { ConvKernels.avgPoolBackward(g, seg(dy), seg(dx), images); }
+
+    @Override protected void doSoftmaxCrossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits, int rows, int classes) {
+        MemorySegment sl = seg(logits), sy = seg(labels), sg = dlogits == null ? null : seg(dlogits);
+        double total = 0;
+        for (int r = 0; r < rows; r++) {
+            long base = (long) r * classes;
+            double max = Double.NEGATIVE_INFINITY;
+            for (int c = 0; c < classes; c++) max = Math.max(max, sl.getAtIndex(F, base + c));
+            double sum = 0;
+            for (int c = 0; c < classes; c++) sum += Math.exp(sl.getAtIndex(F, base + c) - max);
+            double lse = max + Math.log(sum);
+            float labelValue = sy.getAtIndex(F, r);
+            int label = (int) labelValue;
+            boolean valid = label == labelValue && label >= 0 && label < classes;
+            total += valid ? lse - sl.getAtIndex(F, base + label) : Double.NaN;
+            if (sg != null)
+                for (int c = 0; c < classes; c++) {
+                    double p = Math.exp(sl.getAtIndex(F, base + c) - lse);
+                    sg.setAtIndex(F, base + c, valid ? (float) ((p - (c == label ? 1 : 0)) / rows) : Float.NaN);
+                }
+        }
+        seg(loss).setAtIndex(F, 0, (float) (total / rows));
+    }
+
+    @Override protected void doMse(Tensor y, Tensor target, Tensor loss, Tensor dy) {
+        MemorySegment sy = seg(y), st = seg(target), sd = dy == null ? null : seg(dy);
+        long n = y.size();
+        double sum = 0, scale = 2.0 / n;
+        for (long i = 0; i < n; i++) {
+            float d = sy.getAtIndex(F, i) - st.getAtIndex(F, i);
+            sum += (double) d * d;
+            if (sd != null) sd.setAtIndex(F, i, (float) (scale * d));
+        }
+        seg(loss).setAtIndex(F, 0, (float) (sum / n));
+    }
+
+    @Override protected void doCountCorrect(Tensor logits, Tensor labels, Tensor out, long outIndex, int rows, int classes) {
+        MemorySegment sl = seg(logits), sy = seg(labels);
+        int correct = 0;
+        for (int r = 0; r < rows; r++) {
+            long base = (long) r * classes;
+            int best = 0;
+            float bestValue = sl.getAtIndex(F, base);
+            for (int c = 1; c < classes; c++) {
+                float v = sl.getAtIndex(F, base + c);
+                if (v > bestValue) { bestValue = v; best = c; }
+            }
+            if (best == sy.getAtIndex(F, r)) correct++;
+        }
+        seg(out).setAtIndex(F, outIndex, correct);
+    }
+
+    @Override protected void doPcStrictUpdate(Tensor belief, Tensor prediction, Tensor feedback, Tensor error, float eta) {
+        MemorySegment sv = seg(belief), sp = seg(prediction), sf = seg(feedback), se = seg(error);
+        long n = belief.size();
+        for (long i = 0; i < n; i++) {
+            float v = sv.getAtIndex(F, i), e = v - sp.getAtIndex(F, i);
+            se.setAtIndex(F, i, e);
+            sv.setAtIndex(F, i, v + eta * (sf.getAtIndex(F, i) - e));
+        }
+    }
+
+    @Override protected void doSumSquares(Tensor x, float scale, Tensor out, long outIndex) {
+        MemorySegment sx = seg(x);
+        long n = x.size();
+        double sum = 0;
+        for (long i = 0; i < n; i++) { double v = sx.getAtIndex(F, i); sum += v * v; }
+        seg(out).setAtIndex(F, outIndex, (float) (scale * sum));
+    }
+
+    @Override protected void doSgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, float lr, float momentum, float dampening,
+                                       float weightDecay, boolean nesterov, boolean firstStep) {
+        MemorySegment sp = seg(param), sg = seg(grad), sb = momentumBuffer == null ? null : seg(momentumBuffer);
+        long n = param.size();
+        for (long i = 0; i < n; i++) {
+            float p = sp.getAtIndex(F, i), d = sg.getAtIndex(F, i) + weightDecay * p;
+            if (momentum != 0f) {
+                float buf = firstStep ? d : momentum * sb.getAtIndex(F, i) + (1f - dampening) * d;
+                sb.setAtIndex(F, i, buf);
+                d = nesterov ? d + momentum * buf : buf;
+            }
+            sp.setAtIndex(F, i, p - lr * d);
+        }
+    }
+
+    @Override protected void doAdamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float stepSize, float bc2Sqrt, float beta1, float beta2,
+                                        float eps, float weightDecay) {
+        MemorySegment sp = seg(param), sg = seg(grad), sm = seg(m), sv = seg(v);
+        long n = param.size();
+        for (long i = 0; i < n; i++) {
+            float p = sp.getAtIndex(F, i), g = sg.getAtIndex(F, i) + weightDecay * p;
+            float mi = beta1 * sm.getAtIndex(F, i) + (1f - beta1) * g;
+            float vi = beta2 * sv.getAtIndex(F, i) + (1f - beta2) * g * g;
+            sm.setAtIndex(F, i, mi);
+            sv.setAtIndex(F, i, vi);
+            sp.setAtIndex(F, i, p - stepSize * mi / ((float) Math.sqrt(vi) / bc2Sqrt + eps));
+        }
+    }
+
+    @Override protected void doRandomUniform(Tensor t, float lo, float hi, long seed) {
+        MemorySegment s = seg(t);
+        long n = t.size();
+        for (long i = 0; i < n; i++) s.setAtIndex(F, i, Random.uniform(seed, i, lo, hi));
+    }
+}

@@ -1,0 +1,27 @@
+package io.predcode.cpu;
+
+import io.predcode.spi.Availability;
+import io.predcode.spi.Backend;
+import io.predcode.spi.BackendOptions;
+import io.predcode.spi.BackendProvider;
+import io.predcode.spi.BackendUnavailableException;
+
+/** The {@code cpu} backend: OpenBLAS for GEMM, Java kernels for everything else. */
+public final class CpuBackendProvider implements BackendProvider {
+    @Override public String name() { return "cpu"; }
+
+    @Override public Availability availability() {
+        try {
+            OpenBlas blas = OpenBlas.get();
+            return Availability.yes("OpenBLAS " + blas.config().trim() + ", " + Runtime.getRuntime().availableProcessors() + " cores");
+        } catch (RuntimeException | LinkageError e) {
+            return Availability.no(e.getMessage());
+        }
+    }
+
+    @Override public Backend open(BackendOptions options) {
+        Availability a = availability();
+        if (!a.available()) throw new BackendUnavailableException("backend 'cpu' is unavailable: " + a.reason());
+        return new CpuBackend(OpenBlas.get(), options);
+    }
+}

@@ -1,0 +1,417 @@
+package io.predcode.spi;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * A compute backend: owns tensor memory and runs the op set on it.
+ *
+ * <p>Every public op here validates its arguments (closed tensors, sizes, offsets, geometry) and
+ * throws an exception naming the op, the shapes and what was expected, then calls the backend's
+ * {@code do*} implementation. So every backend rejects bad input the same way, and an implementation
+ * can assume its arguments are consistent. All data is float32; class labels are stored as floats.
+ *
+ * <p>A backend instance is not thread-safe: one model trains on one backend instance at a time.
+ * Two models on two backend instances train independently.
+ */
+public abstract class Backend implements AutoCloseable {
+    private final Counters counters = new Counters();
+    private volatile boolean closed;
+
+    /** The provider's name: {@code cpu}, {@code cuda}. */
+    public abstract String name();
+
+    /** One line for humans: library versions, threads, device. */
+    public abstract String description();
+
+    /** Allocations and host transfers so far. */
+    public final Counters counters() { return counters; }
+
+    // ---------------------------------------------------------------- memory
+
+    /** A zero-filled tensor. */
+    public final Tensor allocate(Shape shape) {
+        checkBackendOpen("allocate");
+        Tensor t = doAllocate(shape);
+        counters.allocated(shape.size() * Float.BYTES);
+        return t;
+    }
+
+    public final Tensor allocate(int... dims) { return allocate(Shape.of(dims)); }
+
+    /** Copies {@code length} floats from {@code src[srcOffset..]} into {@code dst[dstOffset..]}. */
+    public final void upload(float[] src, int srcOffset, Tensor dst, long dstOffset, int length) {
+        mine("upload", dst);
+        if (srcOffset < 0 || length < 0 || srcOffset + length > src.length)
+            throw new IllegalArgumentException("upload: host range [" + srcOffset + ", " + ((long) srcOffset + length) + ") outside float[" + src.length + "]");
+        range("upload", "dst", dst, dstOffset, length);
+        doUpload(MemorySegment.ofArray(src).asSlice((long) srcOffset * Float.BYTES, (long) length * Float.BYTES), dst, dstOffset);
+        counters.hostToDevice((long) length * Float.BYTES);
+    }
+
+    /** Copies the whole array into the whole tensor; the lengths must match. */
+    public final void upload(float[] src, Tensor dst) {
+        if (src.length != dst.size())
+            throw new IllegalArgumentException("upload: host array has " + src.length + " floats, tensor " + dst.shape() + " needs " + dst.size());
+        upload(src, 0, dst, 0, src.length);
+    }
+
+    /** Copies a float32 memory segment (heap or native) into {@code dst[dstOffset..]}. */
+    public final void upload(MemorySegment src, Tensor dst, long dstOffset) {
+        mine("upload", dst);
+        if (src.byteSize() % Float.BYTES != 0) throw new IllegalArgumentException("upload: segment of " + src.byteSize() + " bytes is not a whole number of floats");
+        range("upload", "dst", dst, dstOffset, src.byteSize() / Float.BYTES);
+        doUpload(src, dst, dstOffset);
+        counters.hostToDevice(src.byteSize());
+    }
+
+    /** Copies {@code length} floats from {@code src[srcOffset..]} to the host. */
+    public final void download(Tensor src, long srcOffset, float[] dst, int dstOffset, int length) {
+        mine("download", src);
+        if (dstOffset < 0 || length < 0 || dstOffset + length > dst.length)
+            throw new IllegalArgumentException("download: host range [" + dstOffset + ", " + ((long) dstOffset + length) + ") outside float[" + dst.length + "]");
+        range("download", "src", src, srcOffset, length);
+        doDownload(src, srcOffset, MemorySegment.ofArray(dst).asSlice((long) dstOffset * Float.BYTES, (long) length * Float.BYTES));
+        counters.deviceToHost((long) length * Float.BYTES);
+    }
+
+    public final float[] download(Tensor src) {
+        if (src.size() > Integer.MAX_VALUE) throw new IllegalArgumentException("download: tensor " + src.shape() + " too large for a float[]");
+        float[] out = new float[(int) src.size()];
+        download(src, 0, out, 0, out.length);
+        return out;
+    }
+
+    /** One float to the host (4 bytes counted). */
+    public final float readScalar(Tensor t, long index) {
+        float[] one = new float[1];
+        download(t, index, one, 0, 1);
+        return one[0];
+    }
+
+    /** Waits until all queued work is done (a no-op for synchronous backends). */
+    public void synchronize() {}
+
+    // ---------------------------------------------------------------- linear algebra
+
+    /**
+     * Row-major batched GEMM: for i in [0, batch): C_i = alpha * op(A_i) * op(B_i) + beta * C_i, where
+     * X_i starts at {@code xOffset + i * strideX}. op(A) is m x k, op(B) is k x n, C is m x n.
+     * A stride of 0 shares one matrix across the batch; C_i must not overlap each other.
+     */
+    public final void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                           Tensor a, long aOffset, int lda, long strideA,
+                           Tensor b, long bOffset, int ldb, long strideB, float beta,
+                           Tensor c, long cOffset, int ldc, long strideC, int batch) {
+        mine("gemm", a, b, c);
+        if (m < 1 || n < 1 || k < 1 || batch < 1)
+            throw new IllegalArgumentException("gemm: m, n, k, batch must be >= 1, got m=" + m + " n=" + n + " k=" + k + " batch=" + batch);
+        int aRows = transA ? k : m, aCols = transA ? m : k, bRows = transB ? n : k, bCols = transB ? k : n;
+        if (lda < aCols || ldb < bCols || ldc < n)
+            throw new IllegalArgumentException("gemm: leading dimensions lda=" + lda + " ldb=" + ldb + " ldc=" + ldc + " must be >= " + aCols + ", " + bCols + ", " + n);
+        if (strideA < 0 || strideB < 0 || strideC < 0) throw new IllegalArgumentException("gemm: negative batch stride");
+        if (batch > 1 && strideC < (long) (m - 1) * ldc + n)
+            throw new IllegalArgumentException("gemm: strideC=" + strideC + " makes the " + batch + " output matrices (" + m + "x" + n + ", ldc=" + ldc + ") overlap");
+        range("gemm", "A", a, aOffset, (long) (batch - 1) * strideA + (long) (aRows - 1) * lda + aCols);
+        range("gemm", "B", b, bOffset, (long) (batch - 1) * strideB + (long) (bRows - 1) * ldb + bCols);
+        range("gemm", "C", c, cOffset, (long) (batch - 1) * strideC + (long) (m - 1) * ldc + n);
+        doGemm(transA, transB, m, n, k, alpha, a, aOffset, lda, strideA, b, bOffset, ldb, strideB, beta, c, cOffset, ldc, strideC, batch);
+    }
+
+    /**
+     * C = alpha * op(A) * op(B) + beta * C for tensors viewed as matrices [dim0, size/dim0]
+     * (a batch of rows: [N, ...] is N rows).
+     */
+    public final void matmul(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c) {
+        mine("matmul", a, b, c);
+        int ar = a.shape().dim(0), ac = (int) a.shape().rowSize(), br = b.shape().dim(0), bc = (int) b.shape().rowSize();
+        int cr = c.shape().dim(0), cc = (int) c.shape().rowSize();
+        int m = transA ? ac : ar, k = transA ? ar : ac, kb = transB ? bc : br, n = transB ? br : bc;
+        if (k != kb || cr != m || cc != n)
+            throw new IllegalArgumentException("matmul: " + (transA ? "A^T" : "A") + " " + a.shape() + " x " + (transB ? "B^T" : "B") + " " + b.shape()
+                    + " -> C " + c.shape() + " does not fit (need op(A) " + m + "x" + k + ", op(B) " + kb + "x" + n + ", C " + m + "x" + n + ")");
+        gemm(transA, transB, m, n, k, alpha, a, 0, ac, 0, b, 0, bc, 0, beta, c, 0, cc, 0, 1);
+    }
+
+    // ---------------------------------------------------------------- elementwise
+
+    public final void fill(Tensor t, float value) { mine("fill", t); doFill(t, 0, t.size(), value); }
+
+    public final void fill(Tensor t, long offset, long length, float value) {
+        mine("fill", t);
+        range("fill", "t", t, offset, length);
+        doFill(t, offset, length, value);
+    }
+
+    /** dst = src, same size. */
+    public final void copy(Tensor src, Tensor dst) {
+        sameSize("copy", src, dst);
+        doCopy(src, 0, dst, 0, src.size());
+    }
+
+    public final void copy(Tensor src, long srcOffset, Tensor dst, long dstOffset, long length) {
+        mine("copy", src, dst);
+        range("copy", "src", src, srcOffset, length);
+        range("copy", "dst", dst, dstOffset, length);
+        doCopy(src, srcOffset, dst, dstOffset, length);
+    }
+
+    /** y = alpha * x + beta * y. */
+    public final void axpby(float alpha, Tensor x, float beta, Tensor y) {
+        sameSize("axpby", x, y);
+        doAxpby(alpha, x, beta, y);
+    }
+
+    /** out = alpha * a + beta * b (out may alias a or b). */
+    public final void add(float alpha, Tensor a, float beta, Tensor b, Tensor out) {
+        sameSize("add", a, b, out);
+        doAdd(alpha, a, beta, b, out);
+    }
+
+    /** y = f(x), elementwise (y may alias x). */
+    public final void activation(Activation f, float slope, Tensor x, Tensor y) {
+        sameSize("activation " + f, x, y);
+        doActivation(f, slope, x, y);
+    }
+
+    /**
+     * dx = dy * f'(x), where y = f(x) is passed too (tanh and sigmoid derive from it).
+     * dx may alias dy.
+     */
+    public final void activationBackward(Activation f, float slope, Tensor x, Tensor y, Tensor dy, Tensor dx) {
+        sameSize("activationBackward " + f, x, y, dy, dx);
+        doActivationBackward(f, slope, x, y, dy, dx);
+    }
+
+    /** y[o, c, i] += bias[c] for y viewed as [outer, channels, inner]. */
+    public final void addBias(Tensor y, Tensor bias, int channels, int inner) {
+        mine("addBias", y, bias);
+        biasView("addBias", y, bias, channels, inner);
+        doAddBias(y, bias, channels, inner);
+    }
+
+    /** db[c] = beta * db[c] + sum over o, i of dy[o, c, i]. */
+    public final void biasGrad(Tensor dy, Tensor db, int channels, int inner, float beta) {
+        mine("biasGrad", dy, db);
+        biasView("biasGrad", dy, db, channels, inner);
+        doBiasGrad(dy, db, channels, inner, beta);
+    }
+
+    // ---------------------------------------------------------------- convolution and pooling
+
+    /** x [N, c, h, w] -> col [N, c*kh*kw, oh*ow]. */
+    public final void im2col(Tensor x, Conv2dGeometry g, Tensor col) {
+        mine("im2col", x, col);
+        long n = images("im2col", x, g.inputSize(), g.toString());
+        expectSize("im2col", "col", col, n * g.patchSize() * g.outPixels());
+        doIm2col(x, g, col, (int) n);
+    }
+
+    /** col [N, c*kh*kw, oh*ow] -> dx [N, c, h, w], summing overlapping patches; dx is overwritten. */
+    public final void col2im(Tensor col, Conv2dGeometry g, Tensor dx) {
+        mine("col2im", col, dx);
+        long n = images("col2im", dx, g.inputSize(), g.toString());
+        expectSize("col2im", "col", col, n * g.patchSize() * g.outPixels());
+        doCol2im(col, g, dx, (int) n);
+    }
+
+    public final void maxPool(Tensor x, PoolGeometry g, Tensor y) {
+        mine("maxPool", x, y);
+        long n = images("maxPool", x, g.inputSize(), g.toString());
+        expectSize("maxPool", "y", y, n * g.outputSize());
+        doMaxPool(x, g, y, (int) n);
+    }
+
+    /** dx = gradient of maxPool: dy routed to the first maximum of each window (PyTorch's choice); dx overwritten. */
+    public final void maxPoolBackward(Tensor x, PoolGeometry g, Tensor dy, Tensor dx) {
+        mine("maxPoolBackward", x, dy, dx);
+        long n = images("maxPoolBackward", x, g.inputSize(), g.toString());
+        expectSize("maxPoolBackward", "dy", dy, n * g.outputSize());
+        expectSize("maxPoolBackward", "dx", dx, x.size());
+        doMaxPoolBackward(x, g, dy, dx, (int) n);
+    }
+
+    public final void avgPool(Tensor x, PoolGeometry g, Tensor y) {
+        mine("avgPool", x, y);
+        long n = images("avgPool", x, g.inputSize(), g.toString());
+        expectSize("avgPool", "y", y, n * g.outputSize());
+        doAvgPool(x, g, y, (int) n);
+    }
+
+    public final void avgPoolBackward(PoolGeometry g, Tensor dy, Tensor dx) {
+        mine("avgPoolBackward", dy, dx);
+        long n = images("avgPoolBackward", dx, g.inputSize(), g.toString());
+        expectSize("avgPoolBackward", "dy", dy, n * g.outputSize());
+        doAvgPoolBackward(g, dy, dx, (int) n);
+    }
+
+    // ---------------------------------------------------------------- losses
+
+    /**
+     * Cross-entropy of logits [N, C] against integer labels [N] (stored as floats), mean over the batch.
+     * Writes the loss to {@code loss[0]} and, when {@code dlogits} is not null, its gradient.
+     * A label outside [0, C) makes the loss NaN (the engine checks labels at the boundary).
+     */
+    public final void softmaxCrossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits) {
+        mine("softmaxCrossEntropy", logits, labels, loss);
+        int n = logits.shape().dim(0);
+        expectSize("softmaxCrossEntropy", "labels", labels, n);
+        if (loss.size() < 1) throw new IllegalArgumentException("softmaxCrossEntropy: loss tensor is empty");
+        if (dlogits != null) sameSize("softmaxCrossEntropy", logits, dlogits);
+        doSoftmaxCrossEntropy(logits, labels, loss, dlogits, n, (int) logits.shape().rowSize());
+    }
+
+    /** Mean squared error over all elements into {@code loss[0]}; dy = 2 (y - target) / size when not null. */
+    public final void mse(Tensor y, Tensor target, Tensor loss, Tensor dy) {
+        sameSize("mse", y, target);
+        mine("mse", loss);
+        if (dy != null) sameSize("mse", y, dy);
+        doMse(y, target, loss, dy);
+    }
+
+    /** out[outIndex] = number of rows whose argmax over [N, C] logits equals the label. */
+    public final void countCorrect(Tensor logits, Tensor labels, Tensor out, long outIndex) {
+        mine("countCorrect", logits, labels, out);
+        expectSize("countCorrect", "labels", labels, logits.shape().dim(0));
+        range("countCorrect", "out", out, outIndex, 1);
+        doCountCorrect(logits, labels, out, outIndex, logits.shape().dim(0), (int) logits.shape().rowSize());
+    }
+
+    // ---------------------------------------------------------------- predictive coding
+
+    /**
+     * One STRICT belief update, fused: error = belief - prediction; belief += eta * (feedback - error),
+     * where feedback is the VJP of the block above at this belief against that block's error.
+     */
+    public final void pcStrictUpdate(Tensor belief, Tensor prediction, Tensor feedback, Tensor error, float eta) {
+        sameSize("pcStrictUpdate", belief, prediction, feedback, error);
+        doPcStrictUpdate(belief, prediction, feedback, error, eta);
+    }
+
+    /** out[outIndex] = scale * sum(x^2), accumulated in double: the energy of a prediction error. */
+    public final void sumSquares(Tensor x, float scale, Tensor out, long outIndex) {
+        mine("sumSquares", x, out);
+        range("sumSquares", "out", out, outIndex, 1);
+        doSumSquares(x, scale, out, outIndex);
+    }
+
+    // ---------------------------------------------------------------- optimizers (PyTorch semantics)
+
+    /** torch.optim.SGD step; {@code firstStep} initialises the momentum buffer to the gradient. */
+    public final void sgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, float lr, float momentum, float dampening,
+                              float weightDecay, boolean nesterov, boolean firstStep) {
+        if (momentumBuffer != null) sameSize("sgdStep", param, grad, momentumBuffer); else sameSize("sgdStep", param, grad);
+        if (momentum != 0 && momentumBuffer == null) throw new IllegalArgumentException("sgdStep: momentum " + momentum + " needs a momentum buffer");
+        doSgdStep(param, grad, momentumBuffer, lr, momentum, dampening, weightDecay, nesterov, firstStep);
+    }
+
+    /** torch.optim.Adam step number {@code step} (1-based), with bias correction and L2 weight decay. */
+    public final void adamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
+                               float weightDecay, long step) {
+        sameSize("adamStep", param, grad, m, v);
+        if (step < 1) throw new IllegalArgumentException("adamStep: step must be >= 1, got " + step);
+        double bc1 = 1 - Math.pow(beta1, step), bc2 = 1 - Math.pow(beta2, step);
+        doAdamStep(param, grad, m, v, (float) (lr / bc1), (float) Math.sqrt(bc2), beta1, beta2, eps, weightDecay);
+    }
+
+    // ---------------------------------------------------------------- random
+
+    /**
+     * Fills with uniform values in [lo, hi) from a counter-based generator: element i depends only on
+     * (seed, i), so every backend produces the same numbers (see {@link Random}).
+     */
+    public final void randomUniform(Tensor t, float lo, float hi, long seed) {
+        mine("randomUniform", t);
+        if (!(hi > lo)) throw new IllegalArgumentException("randomUniform: need lo < hi, got [" + lo + ", " + hi + ")");
+        doRandomUniform(t, lo, hi, seed);
+    }
+
+    // ---------------------------------------------------------------- lifecycle
+
+    @Override public final void close() {
+        if (closed) return;
+        closed = true;
+        doClose();
+    }
+
+    public final boolean isClosed() { return closed; }
+
+    protected void doClose() {}
+
+    // ---------------------------------------------------------------- implementation hooks
+
+    protected abstract Tensor doAllocate(Shape shape);
+    protected abstract void doUpload(MemorySegment src, Tensor dst, long dstOffset);
+    protected abstract void doDownload(Tensor src, long srcOffset, MemorySegment dst);
+    protected abstract void doGemm(boolean transA, boolean transB, int m, int n, int k, float alpha, Tensor a, long aOffset, int lda, long strideA,
+                                   Tensor b, long bOffset, int ldb, long strideB, float beta, Tensor c, long cOffset, int ldc, long strideC, int batch);
+    protected abstract void doFill(Tensor t, long offset, long length, float value);
+    protected abstract void doCopy(Tensor src, long srcOffset, Tensor dst, long dstOffset, long length);
+    protected abstract void doAxpby(float alpha, Tensor x, float beta, Tensor y);
+    protected abstract void doAdd(float alpha, Tensor a, float beta, Tensor b, Tensor out);
+    protected abstract void doActivation(Activation f, float slope, Tensor x, Tensor y);
+    protected abstract void doActivationBackward(Activation f, float slope, Tensor x, Tensor y, Tensor dy, Tensor dx);
+    protected abstract void doAddBias(Tensor y, Tensor bias, int channels, int inner);
+    protected abstract void doBiasGrad(Tensor dy, Tensor db, int channels, int inner, float beta);
+    protected abstract void doIm2col(Tensor x, Conv2dGeometry g, Tensor col, int images);
+    protected abstract void doCol2im(Tensor col, Conv2dGeometry g, Tensor dx, int images);
+    protected abstract void doMaxPool(Tensor x, PoolGeometry g, Tensor y, int images);
+    protected abstract void doMaxPoolBackward(Tensor x, PoolGeometry g, Tensor dy, Tensor dx, int images);
+    protected abstract void doAvgPool(Tensor x, PoolGeometry g, Tensor y, int images);
+    protected abstract void doAvgPoolBackward(PoolGeometry g, Tensor dy, Tensor dx, int images);
+    protected abstract void doSoftmaxCrossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits, int rows, int classes);
+    protected abstract void doMse(Tensor y, Tensor target, Tensor loss, Tensor dy);
+    protected abstract void doCountCorrect(Tensor logits, Tensor labels, Tensor out, long outIndex, int rows, int classes);
+    protected abstract void doPcStrictUpdate(Tensor belief, Tensor prediction, Tensor feedback, Tensor error, float eta);
+    protected abstract void doSumSquares(Tensor x, float scale, Tensor out, long outIndex);
+    protected abstract void doSgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, float lr, float momentum, float dampening,
+                                      float weightDecay, boolean nesterov, boolean firstStep);
+    /** stepSize = lr / (1 - beta1^t); bc2Sqrt = sqrt(1 - beta2^t), both computed once on the host. */
+    protected abstract void doAdamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float stepSize, float bc2Sqrt, float beta1, float beta2,
+                                       float eps, float weightDecay);
+    protected abstract void doRandomUniform(Tensor t, float lo, float hi, long seed);
+
+    // ---------------------------------------------------------------- validation
+
+    private void checkBackendOpen(String op) {
+        if (closed) throw new IllegalStateException(op + ": backend '" + name() + "' is closed");
+    }
+
+    /** Each tensor is open and belongs to this backend. */
+    protected final void mine(String op, Tensor... ts) {
+        checkBackendOpen(op);
+        for (Tensor t : ts) {
+            if (t == null) throw new NullPointerException(op + ": tensor argument is null");
+            t.checkOpen(op);
+            if (t.backend() != this) throw new IllegalArgumentException(op + ": tensor " + t.shape() + " belongs to backend '" + t.backend().name() + "', not this '" + name() + "' instance");
+        }
+    }
+
+    private void sameSize(String op, Tensor... ts) {
+        mine(op, ts);
+        for (Tensor t : ts)
+            if (t.size() != ts[0].size())
+                throw new IllegalArgumentException(op + ": tensors " + ts[0].shape() + " and " + t.shape() + " must have the same number of elements");
+    }
+
+    private static void range(String op, String what, Tensor t, long offset, long length) {
+        if (offset < 0 || length < 0 || offset + length > t.size())
+            throw new IndexOutOfBoundsException(op + ": " + what + " range [" + offset + ", " + (offset + length) + ") outside tensor " + t.shape() + " of " + t.size() + " elements");
+    }
+
+    private static void expectSize(String op, String what, Tensor t, long expected) {
+        if (t.size() != expected) throw new IllegalArgumentException(op + ": " + what + " " + t.shape() + " has " + t.size() + " elements, expected " + expected);
+    }
+
+    private static long images(String op, Tensor x, long perImage, String geometry) {
+        if (x.size() % perImage != 0)
+            throw new IllegalArgumentException(op + ": tensor " + x.shape() + " is not a whole number of " + geometry + " images (" + perImage + " elements each)");
+        return x.size() / perImage;
+    }
+
+    private static void biasView(String op, Tensor y, Tensor bias, int channels, int inner) {
+        if (channels < 1 || inner < 1) throw new IllegalArgumentException(op + ": channels and inner must be >= 1, got " + channels + ", " + inner);
+        expectSize(op, "bias", bias, channels);
+        if (y.size() % ((long) channels * inner) != 0)
+            throw new IllegalArgumentException(op + ": tensor " + y.shape() + " is not a whole number of [" + channels + " channels x " + inner + "] blocks");
+    }
+}

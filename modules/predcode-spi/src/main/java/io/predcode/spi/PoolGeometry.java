@@ -1,0 +1,25 @@
+package io.predcode.spi;
+
+/** A pooling window over [channels, height, width] images, no padding (PyTorch's default, floor mode). */
+public record PoolGeometry(int channels, int height, int width, int kh, int kw, int sh, int sw) {
+    public PoolGeometry {
+        if (channels < 1 || height < 1 || width < 1 || kh < 1 || kw < 1 || sh < 1 || sw < 1)
+            throw new IllegalArgumentException("pool geometry " + describe(channels, height, width, kh, kw, sh, sw) + " has a non-positive size");
+        if (height < kh || width < kw)
+            throw new IllegalArgumentException("pool geometry " + describe(channels, height, width, kh, kw, sh, sw) + ": window larger than the input");
+    }
+
+    public int outHeight() { return (height - kh) / sh + 1; }
+
+    public int outWidth() { return (width - kw) / sw + 1; }
+
+    public long inputSize() { return (long) channels * height * width; }
+
+    public long outputSize() { return (long) channels * outHeight() * outWidth(); }
+
+    private static String describe(int c, int h, int w, int kh, int kw, int sh, int sw) {
+        return "[in " + c + "x" + h + "x" + w + ", kernel " + kh + "x" + kw + ", stride " + sh + "x" + sw + "]";
+    }
+
+    @Override public String toString() { return describe(channels, height, width, kh, kw, sh, sw); }
+}
