@@ -198,13 +198,15 @@ public final class CpuBackend extends Backend {
         seg(out).setAtIndex(F, outIndex, correct);
     }
 
-    @Override protected void doPcStrictUpdate(Tensor belief, Tensor prediction, Tensor feedback, Tensor error, float eta) {
-        MemorySegment sv = seg(belief), sp = seg(prediction), sf = seg(feedback), se = seg(error);
-        long n = belief.size();
+    @Override protected void doPcStrictUpdate(Tensor prediction, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
+        MemorySegment sp = seg(prediction), sa = seg(anchor), sf = seg(feedback), sd = seg(displacement), sv = seg(belief), se = seg(error);
+        long n = prediction.size();
         for (long i = 0; i < n; i++) {
-            float v = sv.getAtIndex(F, i), e = v - sp.getAtIndex(F, i);
+            float a = sa.getAtIndex(F, i), e = (sp.getAtIndex(F, i) - a) - sd.getAtIndex(F, i);
+            float d = sd.getAtIndex(F, i) + eta * (e - sf.getAtIndex(F, i));
             se.setAtIndex(F, i, e);
-            sv.setAtIndex(F, i, v + eta * (sf.getAtIndex(F, i) - e));
+            sd.setAtIndex(F, i, d);
+            sv.setAtIndex(F, i, a + d);
         }
     }
 

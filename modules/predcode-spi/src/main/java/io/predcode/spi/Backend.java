@@ -279,12 +279,19 @@ public abstract class Backend implements AutoCloseable {
     // ---------------------------------------------------------------- predictive coding
 
     /**
-     * One STRICT belief update, fused: error = belief - prediction; belief += eta * (feedback - error),
-     * where feedback is the VJP of the block above at this belief against that block's error.
+     * One STRICT belief update, fused, with the displacement d = v - vhat kept as state so that the
+     * prediction error does not cancel in float32:
+     * <pre>
+     *   error        = (prediction - anchor) - displacement      // = f_l(v_{l-1}) - v_l
+     *   displacement += eta * (error - feedback)                 // gradient descent on the energy
+     *   belief       = anchor + displacement
+     * </pre>
+     * anchor is vhat_l, feedback the VJP of the block above at v_l against its error. When prediction
+     * and anchor are the same tensor (layer 1: f_1(x) = vhat_1) the error is exactly -displacement.
      */
-    public final void pcStrictUpdate(Tensor belief, Tensor prediction, Tensor feedback, Tensor error, float eta) {
-        sameSize("pcStrictUpdate", belief, prediction, feedback, error);
-        doPcStrictUpdate(belief, prediction, feedback, error, eta);
+    public final void pcStrictUpdate(Tensor prediction, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
+        sameSize("pcStrictUpdate", prediction, anchor, feedback, displacement, belief, error);
+        doPcStrictUpdate(prediction, anchor, feedback, displacement, belief, error, eta);
     }
 
     /** out[outIndex] = scale * sum(x^2), accumulated in double: the energy of a prediction error. */
@@ -361,7 +368,7 @@ public abstract class Backend implements AutoCloseable {
     protected abstract void doSoftmaxCrossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits, int rows, int classes);
     protected abstract void doMse(Tensor y, Tensor target, Tensor loss, Tensor dy);
     protected abstract void doCountCorrect(Tensor logits, Tensor labels, Tensor out, long outIndex, int rows, int classes);
-    protected abstract void doPcStrictUpdate(Tensor belief, Tensor prediction, Tensor feedback, Tensor error, float eta);
+    protected abstract void doPcStrictUpdate(Tensor prediction, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta);
     protected abstract void doSumSquares(Tensor x, float scale, Tensor out, long outIndex);
     protected abstract void doSgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, float lr, float momentum, float dampening,
                                       float weightDecay, boolean nesterov, boolean firstStep);

@@ -398,21 +398,34 @@ public abstract class BackendConformanceTest {
 
     @Test void strictUpdateAndEnergy() {
         int n = 257;
-        float[] v = random(n, 2), p = random(n, 2), fb = random(n, 2);
+        float[] p = random(n, 2), anchor = random(n, 2), fb = random(n, 2), d = random(n, 0.01);
         float eta = 0.1f;
-        double[] ee = new double[n], ev = new double[n];
+        double[] ee = new double[n], ed = new double[n], ev = new double[n];
         double energy = 0;
         for (int i = 0; i < n; i++) {
-            ee[i] = (double) v[i] - p[i];
-            ev[i] = v[i] + eta * (fb[i] - ee[i]);
+            ee[i] = ((double) p[i] - anchor[i]) - d[i];
+            ed[i] = d[i] + eta * (ee[i] - fb[i]);
+            ev[i] = anchor[i] + ed[i];
             energy += 0.5 * ee[i] * ee[i];
         }
-        try (Tensor tv = tensor(v, n); Tensor tp = tensor(p, n); Tensor tf = tensor(fb, n); Tensor te = backend.allocate(n); Tensor out = backend.allocate(3)) {
-            backend.pcStrictUpdate(tv, tp, tf, te, eta);
+        try (Tensor tp = tensor(p, n); Tensor ta = tensor(anchor, n); Tensor tf = tensor(fb, n); Tensor td = tensor(d, n);
+             Tensor tv = backend.allocate(n); Tensor te = backend.allocate(n); Tensor out = backend.allocate(3)) {
+            backend.pcStrictUpdate(tp, ta, tf, td, tv, te, eta);
             assertClose("error", ee, backend.download(te), TOL);
+            assertClose("displacement", ed, backend.download(td), TOL);
             assertClose("belief", ev, backend.download(tv), TOL);
             backend.sumSquares(te, 0.5f, out, 2);
             assertClose("energy", new double[]{energy}, new float[]{backend.readScalar(out, 2)}, 1e-6);
+        }
+    }
+
+    @Test void strictUpdateErrorIsExactlyMinusDisplacementWhenPredictionIsTheAnchor() {
+        int n = 64;
+        float[] anchor = random(n, 3), d = random(n, 1e-4), fb = random(n, 1e-3);
+        try (Tensor ta = tensor(anchor, n); Tensor tf = tensor(fb, n); Tensor td = tensor(d, n); Tensor tv = backend.allocate(n); Tensor te = backend.allocate(n)) {
+            backend.pcStrictUpdate(ta, ta, tf, td, tv, te, 0.1f);
+            float[] e = backend.download(te);
+            for (int i = 0; i < n; i++) assertEquals(-d[i], e[i], 0f, "error[" + i + "]");
         }
     }
 

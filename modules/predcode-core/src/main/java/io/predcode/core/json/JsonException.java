@@ -1,0 +1,6 @@
+package io.predcode.core.json;
+
+/** Malformed JSON, or JSON that does not have the fields expected; the message names the file and field. */
+public class JsonException extends IllegalArgumentException {
+    public JsonException(String message) { super(message); }
+}

@@ -1,0 +1,151 @@
+package io.predcode.core.nn;
+
+import io.predcode.spi.Activation;
+import io.predcode.spi.Backend;
+import io.predcode.spi.Conv2dGeometry;
+import io.predcode.spi.PoolGeometry;
+import io.predcode.spi.Scope;
+import io.predcode.spi.Tensor;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/** The layer implementations, one small class per op. */
+final class Layers {
+    private Layers() {}
+
+    /** Binds an op to a backend; parameters are allocated in {@code scope} and named {@code prefix + "weight"}. */
+    static Layer create(OpSpec spec, int[] in, String prefix, Backend be, Scope scope) {
+        int[] out = spec.outputShape(in, prefix);
+        List<Parameter> params = new ArrayList<>();
+        spec.parameterShapes().forEach((name, shape) -> params.add(new Parameter(prefix + name, shape, scope.allocate(shape), scope.allocate(shape))));
+        return switch (spec) {
+            case OpSpec.Linear l -> new LinearLayer(in, out, l, params);
+            case OpSpec.Conv2d c -> new Conv2dLayer(in, out, c, params);
+            case OpSpec.Pool2d p -> new PoolLayer(in, out, new PoolGeometry(in[0], in[1], in[2], p.kh(), p.kw(), p.sh(), p.sw()), p.max());
+            case OpSpec.Act a -> new ActivationLayer(in, out, a.function(), a.slope());
+            case OpSpec.Flatten f -> new FlattenLayer(in, out);
+        };
+    }
+
+    /** y = x W^T + b with W [out, in]. */
+    static final class LinearLayer extends Layer {
+        final OpSpec.Linear spec;
+        final Parameter weight, bias;
+
+        LinearLayer(int[] in, int[] out, OpSpec.Linear spec, List<Parameter> params) {
+            super(in, out);
+            this.spec = spec;
+            this.weight = params.get(0);
+            this.bias = spec.bias() ? params.get(1) : null;
+        }
+
+        @Override List<Parameter> parameters() { return bias == null ? List.of(weight) : List.of(weight, bias); }
+
+        @Override void forward(Backend be, Tensor x, Tensor y, Tensor[] scratch) {
+            be.matmul(false, true, 1f, x, weight.value(), 0f, y);
+            if (bias != null) be.addBias(y, bias.value(), spec.out(), 1);
+        }
+
+        @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients, Tensor[] scratch) {
+            if (dx != null) be.matmul(false, false, 1f, dy, weight.value(), 0f, dx);
+            if (parameterGradients) {
+                be.matmul(true, false, 1f, dy, x, 0f, weight.grad());
+                if (bias != null) be.biasGrad(dy, bias.grad(), spec.out(), 1, 0f);
+            }
+        }
+    }
+
+    /**
+     * PyTorch Conv2d through im2col: per image, y = W [out, c*kh*kw] x col [c*kh*kw, oh*ow], which is
+     * already NCHW. scratch[0] holds the forward's im2col matrix (the weight gradient reads it),
+     * scratch[1] the input gradient's col matrix.
+     */
+    static final class Conv2dLayer extends Layer {
+        final Conv2dGeometry g;
+        final int outChannels;
+        final Parameter weight, bias;
+
+        Conv2dLayer(int[] in, int[] out, OpSpec.Conv2d spec, List<Parameter> params) {
+            super(in, out);
+            this.g = new Conv2dGeometry(in[0], in[1], in[2], spec.kh(), spec.kw(), spec.sh(), spec.sw(), spec.ph(), spec.pw());
+            this.outChannels = spec.out();
+            this.weight = params.get(0);
+            this.bias = spec.bias() ? params.get(1) : null;
+        }
+
+        @Override List<Parameter> parameters() { return bias == null ? List.of(weight) : List.of(weight, bias); }
+
+        @Override Tensor[] allocateScratch(Scope scope, int batch) {
+            return new Tensor[]{scope.allocate(batch, g.patchSize(), g.outPixels()), scope.allocate(batch, g.patchSize(), g.outPixels())};
+        }
+
+        @Override void forward(Backend be, Tensor x, Tensor y, Tensor[] scratch) {
+            int n = batchOf(x), patch = g.patchSize(), pixels = g.outPixels();
+            Tensor col = scratch[0];
+            be.im2col(x, g, col);
+            be.gemm(false, false, outChannels, pixels, patch, 1f, weight.value(), 0, patch, 0,
+                    col, 0, pixels, (long) patch * pixels, 0f, y, 0, pixels, (long) outChannels * pixels, n);
+            if (bias != null) be.addBias(y, bias.value(), outChannels, pixels);
+        }
+
+        @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients, Tensor[] scratch) {
+            int n = batchOf(x), patch = g.patchSize(), pixels = g.outPixels();
+            if (dx != null) {
+                Tensor dcol = scratch[1];
+                be.gemm(true, false, patch, pixels, outChannels, 1f, weight.value(), 0, patch, 0,
+                        dy, 0, pixels, (long) outChannels * pixels, 0f, dcol, 0, pixels, (long) patch * pixels, n);
+                be.col2im(dcol, g, dx);
+            }
+            if (parameterGradients) {
+                // dW = sum over images of dy_i [out, P] x col_i^T [P, patch]; images accumulate in order.
+                for (int i = 0; i < n; i++)
+                    be.gemm(false, true, outChannels, patch, pixels, 1f, dy, (long) i * outChannels * pixels, pixels, 0,
+                            scratch[0], (long) i * patch * pixels, pixels, 0, i == 0 ? 0f : 1f, weight.grad(), 0, patch, 0, 1);
+                if (bias != null) be.biasGrad(dy, bias.grad(), outChannels, pixels, 0f);
+            }
+        }
+    }
+
+    static final class PoolLayer extends Layer {
+        final PoolGeometry g;
+        final boolean max;
+
+        PoolLayer(int[] in, int[] out, PoolGeometry g, boolean max) { super(in, out); this.g = g; this.max = max; }
+
+        @Override void forward(Backend be, Tensor x, Tensor y, Tensor[] scratch) {
+            if (max) be.maxPool(x, g, y); else be.avgPool(x, g, y);
+        }
+
+        @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients, Tensor[] scratch) {
+            if (dx == null) return;
+            if (max) be.maxPoolBackward(x, g, dy, dx); else be.avgPoolBackward(g, dy, dx);
+        }
+    }
+
+    static final class ActivationLayer extends Layer {
+        final Activation function;
+        final float slope;
+
+        ActivationLayer(int[] in, int[] out, Activation function, float slope) { super(in, out); this.function = function; this.slope = slope; }
+
+        @Override void forward(Backend be, Tensor x, Tensor y, Tensor[] scratch) { be.activation(function, slope, x, y); }
+
+        @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients, Tensor[] scratch) {
+            if (dx != null) be.activationBackward(function, slope, x, y, dy, dx);
+        }
+    }
+
+    /** Contiguous NCHW data is already flat: the output is the input's memory, the gradient passes through. */
+    static final class FlattenLayer extends Layer {
+        FlattenLayer(int[] in, int[] out) { super(in, out); }
+
+        @Override boolean isView() { return true; }
+
+        @Override void forward(Backend be, Tensor x, Tensor y, Tensor[] scratch) { throw new AssertionError("flatten is a view"); }
+
+        @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients, Tensor[] scratch) {
+            throw new AssertionError("flatten is a view");
+        }
+    }
+}

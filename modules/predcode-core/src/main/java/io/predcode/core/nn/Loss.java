@@ -1,0 +1,58 @@
+package io.predcode.core.nn;
+
+import io.predcode.spi.Backend;
+import io.predcode.spi.Tensor;
+
+import java.util.Arrays;
+
+/** The loss on the model's output, as PyTorch's MSELoss() and CrossEntropyLoss() with mean reduction. */
+public enum Loss {
+    /** Mean over all elements of (output - target)^2; targets have the output's shape. */
+    MSE("mse"),
+    /** Softmax cross-entropy of logits [N, C] against class indices [N], mean over the batch. */
+    CROSS_ENTROPY("cross_entropy");
+
+    private final String id;
+
+    Loss(String id) { this.id = id; }
+
+    public String id() { return id; }
+
+    /** Accepts mse, cross_entropy, cross-entropy, ce (any case). */
+    public static Loss parse(String s) {
+        return switch (s.toLowerCase().replace('-', '_')) {
+            case "mse" -> MSE;
+            case "cross_entropy", "ce", "crossentropy" -> CROSS_ENTROPY;
+            default -> throw new IllegalArgumentException("unknown loss '" + s + "'; expected mse or cross-entropy");
+        };
+    }
+
+    /** Per-sample target shape for a per-sample output shape. */
+    public int[] targetShape(int[] outputShape) {
+        return this == MSE ? outputShape.clone() : new int[0];
+    }
+
+    /** Writes the loss into {@code loss[0]} and, when not null, dL/doutput into {@code grad}. */
+    public void compute(Backend be, Tensor output, Tensor target, Tensor loss, Tensor grad) {
+        if (this == MSE) be.mse(output, target, loss, grad);
+        else be.softmaxCrossEntropy(output, target, loss, grad);
+    }
+
+    /** Rejects targets that cannot be right before they reach the device: labels out of range, NaN. */
+    public void checkTargets(float[] y, int offset, int batch, int[] outputShape, String source) {
+        if (this == CROSS_ENTROPY) {
+            if (outputShape.length != 1)
+                throw new IllegalArgumentException("cross_entropy needs a flat output [classes], the model outputs " + Arrays.toString(outputShape));
+            int classes = outputShape[0];
+            for (int i = 0; i < batch; i++) {
+                float label = y[offset + i];
+                if (label != Math.rint(label) || label < 0 || label >= classes)
+                    throw new IllegalArgumentException(source + ": label " + label + " at row " + i + " is not a class index in [0, " + classes + ")");
+            }
+        } else {
+            long n = (long) batch * Arrays.stream(outputShape).asLongStream().reduce(1, (a, b) -> a * b);
+            for (long i = 0; i < n; i++)
+                if (!Float.isFinite(y[(int) (offset + i)])) throw new IllegalArgumentException(source + ": target " + i + " is " + y[(int) (offset + i)]);
+        }
+    }
+}

@@ -1,0 +1,133 @@
+package io.predcode.core.nn;
+
+import io.predcode.spi.Backend;
+import io.predcode.spi.Scope;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A model bound to a backend: its blocks and their parameters (named as PyTorch's state_dict).
+ * Owns the parameter memory; close it to free it. Holds no global state: two models on two
+ * backends train independently on two threads.
+ */
+public final class Model implements AutoCloseable {
+    private final ModelSpec spec;
+    private final int[] inputShape;
+    private final int[][] shapes;
+    private final Backend backend;
+    private final Scope scope;
+    private final List<Block> blocks = new ArrayList<>();
+    private final Map<String, Parameter> parameters = new LinkedHashMap<>();
+
+    private Model(ModelSpec spec, int[] inputShape, Backend backend) {
+        this.spec = spec;
+        this.inputShape = inputShape.clone();
+        this.shapes = spec.activationShapes(inputShape);
+        this.backend = backend;
+        this.scope = new Scope(backend);
+        try {
+            for (int b = 0; b < spec.depth(); b++) {
+                List<Layer> layers = new ArrayList<>();
+                int[] s = shapes[b];
+                List<OpSpec> ops = spec.blocks().get(b);
+                for (int k = 0; k < ops.size(); k++) {
+                    Layer l = Layers.create(ops.get(k), s, b + "." + k + ".", backend, scope);
+                    layers.add(l);
+                    for (Parameter p : l.parameters()) parameters.put(p.name(), p);
+                    s = l.out;
+                }
+                blocks.add(new Block(b, layers, shapes[b], shapes[b + 1]));
+            }
+        } catch (RuntimeException e) {
+            scope.close();
+            throw e;
+        }
+    }
+
+    /** A model with PyTorch's default initialisation from {@code seed}; the spec must name its input shape. */
+    public static Model create(ModelSpec spec, Backend backend, long seed) {
+        if (spec.input() == null)
+            throw new IllegalArgumentException("the model spec has no \"input\" shape; pass one, e.g. Model.create(spec, new int[]{1, 28, 28}, backend, seed)");
+        return create(spec, spec.input(), backend, seed);
+    }
+
+    public static Model create(ModelSpec spec, int[] inputShape, Backend backend, long seed) {
+        Model m = new Model(spec, inputShape, backend);
+        m.initialize(seed);
+        return m;
+    }
+
+    /**
+     * PyTorch's default for Linear and Conv2d: weight from kaiming_uniform(a = sqrt(5)) and bias from
+     * U(-1/sqrt(fan_in), 1/sqrt(fan_in)); both bounds come to 1/sqrt(fan_in). Drawn on the backend
+     * from a counter-based generator, so every backend initialises identically.
+     */
+    public void initialize(long seed) {
+        int i = 0;
+        for (int b = 0; b < spec.depth(); b++)
+            for (OpSpec op : spec.blocks().get(b)) {
+                if (op.fanIn() == 0) continue;
+                float bound = (float) (1.0 / Math.sqrt(op.fanIn()));
+                for (Parameter p : parametersOf(b, op)) backend.randomUniform(p.value(), -bound, bound, seed * 1_000_003L + i++);
+            }
+    }
+
+    private List<Parameter> parametersOf(int block, OpSpec op) {
+        int k = spec.blocks().get(block).indexOf(op);
+        List<Parameter> ps = new ArrayList<>();
+        for (String name : op.parameterShapes().keySet()) ps.add(parameters.get(block + "." + k + "." + name));
+        return ps;
+    }
+
+    public ModelSpec spec() { return spec; }
+
+    public Backend backend() { return backend; }
+
+    public List<Block> blocks() { return Collections.unmodifiableList(blocks); }
+
+    public int depth() { return blocks.size(); }
+
+    /** Per-sample input shape. */
+    public int[] inputShape() { return inputShape.clone(); }
+
+    /** Per-sample shape of activation l (0 = input, depth() = output). */
+    public int[] activationShape(int l) { return shapes[l].clone(); }
+
+    public Map<String, Parameter> parameters() { return Collections.unmodifiableMap(parameters); }
+
+    public long parameterCount() { return parameters.values().stream().mapToLong(Parameter::size).sum(); }
+
+    /** Copies every parameter to the host, by state_dict name. */
+    public Map<String, float[]> parameterValues() {
+        Map<String, float[]> out = new LinkedHashMap<>();
+        parameters.forEach((name, p) -> out.put(name, backend.download(p.value())));
+        return out;
+    }
+
+    /** Copies every parameter update (.grad) to the host, by state_dict name. */
+    public Map<String, float[]> gradientValues() {
+        Map<String, float[]> out = new LinkedHashMap<>();
+        parameters.forEach((name, p) -> out.put(name, backend.download(p.grad())));
+        return out;
+    }
+
+    /** Loads parameters by state_dict name; every parameter must be given with its exact size. */
+    public void loadParameters(Map<String, float[]> values, String source) {
+        for (String name : parameters.keySet())
+            if (!values.containsKey(name)) throw new IllegalArgumentException(source + ": parameter '" + name + "' is missing (model has " + parameters.keySet() + ")");
+        for (Map.Entry<String, float[]> e : values.entrySet()) {
+            Parameter p = parameters.get(e.getKey());
+            if (p == null) throw new IllegalArgumentException(source + ": parameter '" + e.getKey() + "' is not in this model (model has " + parameters.keySet() + ")");
+            if (e.getValue().length != p.size())
+                throw new IllegalArgumentException(source + ": parameter '" + e.getKey() + "' has " + e.getValue().length + " values, the model's " + Arrays.toString(p.shape()) + " needs " + p.size());
+        }
+        values.forEach((name, v) -> backend.upload(v, parameters.get(name).value()));
+    }
+
+    @Override public void close() { scope.close(); }
+}

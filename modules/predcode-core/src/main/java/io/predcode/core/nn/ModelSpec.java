@@ -1,0 +1,169 @@
+package io.predcode.core.nn;
+
+import io.predcode.core.json.Json;
+import io.predcode.core.json.JsonException;
+import io.predcode.core.json.JsonFields;
+import io.predcode.spi.Activation;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+
+/**
+ * A model: a sequence of blocks, each block a list of ops; one block is one predictive-coding layer
+ * (Torch2PC treats each element of the outer nn.Sequential as a layer). Optionally the per-sample
+ * input shape, which conv models need before data is seen.
+ *
+ * <p>JSON: either the golden files' {@code model} field (a list of blocks) or
+ * {@code {"input": [1, 28, 28], "blocks": [...]}}.
+ */
+public record ModelSpec(List<List<OpSpec>> blocks, int[] input) {
+    public ModelSpec {
+        if (blocks.isEmpty()) throw new IllegalArgumentException("a model needs at least one block");
+        for (int b = 0; b < blocks.size(); b++)
+            if (blocks.get(b).isEmpty()) throw new IllegalArgumentException("block " + b + " has no ops");
+        blocks = blocks.stream().map(List::copyOf).toList();
+        input = input == null ? null : input.clone();
+    }
+
+    public int depth() { return blocks.size(); }
+
+    /** The same blocks with a known input shape. */
+    public ModelSpec withInput(int... shape) { return new ModelSpec(blocks, shape); }
+
+    /**
+     * Per-sample shapes of every activation: index 0 is the input, index l the output of block l.
+     * Throws naming the block, op and numbers when the ops do not fit together.
+     */
+    public int[][] activationShapes(int[] inputShape) {
+        int[][] shapes = new int[depth() + 1][];
+        shapes[0] = inputShape.clone();
+        for (int b = 0; b < depth(); b++) {
+            int[] s = shapes[b];
+            List<OpSpec> ops = blocks.get(b);
+            for (int k = 0; k < ops.size(); k++) s = ops.get(k).outputShape(s, "block " + b + ", op " + k);
+            shapes[b + 1] = s;
+        }
+        return shapes;
+    }
+
+    /** Parameter names (PyTorch state_dict: "B.K.weight") and shapes, in state_dict order. */
+    public Map<String, int[]> parameterShapes() {
+        Map<String, int[]> out = new LinkedHashMap<>();
+        for (int b = 0; b < depth(); b++)
+            for (int k = 0; k < blocks.get(b).size(); k++)
+                for (Map.Entry<String, int[]> e : blocks.get(b).get(k).parameterShapes().entrySet())
+                    out.put(b + "." + k + "." + e.getKey(), e.getValue());
+        return out;
+    }
+
+    /** Forward multiply-adds per sample. */
+    public long forwardMacs(int[] inputShape) {
+        long macs = 0;
+        int[] s = inputShape;
+        for (List<OpSpec> block : blocks)
+            for (OpSpec op : block) { macs += op.macs(s); s = op.outputShape(s, ""); }
+        return macs;
+    }
+
+    // ------------------------------------------------------------------ JSON
+
+    public static ModelSpec parse(String json, String source) {
+        Object root = Json.parse(json, source);
+        if (root instanceof List<?>) return parseBlocks(root, source, "model", null);
+        JsonFields f = JsonFields.of(root, source, "");
+        int[] input = null;
+        if (f.has("input")) {
+            List<Object> l = f.list("input");
+            input = f.ints("input", l.size(), 1);
+        }
+        return parseBlocks(f.get("blocks"), source, "blocks", input);
+    }
+
+    private static ModelSpec parseBlocks(Object blocksJson, String source, String path, int[] input) {
+        if (!(blocksJson instanceof List<?> bl)) throw new JsonException(source + ": field '" + path + "' must be an array of blocks");
+        if (bl.isEmpty()) throw new JsonException(source + ": field '" + path + "' has no blocks");
+        List<List<OpSpec>> blocks = new ArrayList<>();
+        for (int b = 0; b < bl.size(); b++) {
+            if (!(bl.get(b) instanceof List<?> ops) || ops.isEmpty())
+                throw new JsonException(source + ": field '" + path + "[" + b + "]' must be a non-empty array of ops");
+            List<OpSpec> block = new ArrayList<>();
+            for (int k = 0; k < ops.size(); k++) block.add(OpSpec.parse(JsonFields.of(ops.get(k), source, path + "[" + b + "][" + k + "]")));
+            blocks.add(block);
+        }
+        return new ModelSpec(blocks, input);
+    }
+
+    public static ModelSpec read(Path file) throws IOException {
+        try {
+            return parse(Files.readString(file), file.toString());
+        } catch (NoSuchFileException e) {
+            throw new NoSuchFileException(file + ": model spec file not found");
+        }
+    }
+
+    public Object toJsonValue() {
+        List<Object> bl = blocks.stream().map(b -> (Object) b.stream().map(OpSpec::toJson).toList()).toList();
+        if (input == null) return bl;
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("input", input);
+        m.put("blocks", bl);
+        return m;
+    }
+
+    public String toJson() { return Json.write(toJsonValue(), 2); }
+
+    @Override public boolean equals(Object o) { return o instanceof ModelSpec m && m.blocks.equals(blocks) && Arrays.equals(m.input, input); }
+
+    @Override public int hashCode() { return blocks.hashCode() * 31 + Arrays.hashCode(input); }
+
+    @Override public String toString() { return "ModelSpec" + Json.write(toJsonValue(), 0); }
+
+    // ------------------------------------------------------------------ fluent API
+
+    public static Builder builder() { return new Builder(); }
+
+    /** Builds a spec in code: {@code ModelSpec.builder().input(1,28,28).block(b -> b.conv2d(1,10,3).relu().maxPool(2))...build()}. */
+    public static final class Builder {
+        private final List<List<OpSpec>> blocks = new ArrayList<>();
+        private int[] input;
+
+        public Builder input(int... shape) { this.input = shape.clone(); return this; }
+
+        public Builder block(Consumer<BlockBuilder> ops) {
+            BlockBuilder b = new BlockBuilder();
+            ops.accept(b);
+            blocks.add(b.ops);
+            return this;
+        }
+
+        public ModelSpec build() { return new ModelSpec(blocks, input); }
+    }
+
+    public static final class BlockBuilder {
+        private final List<OpSpec> ops = new ArrayList<>();
+
+        public BlockBuilder linear(int in, int out) { ops.add(new OpSpec.Linear(in, out, true)); return this; }
+        public BlockBuilder linear(int in, int out, boolean bias) { ops.add(new OpSpec.Linear(in, out, bias)); return this; }
+        public BlockBuilder conv2d(int in, int out, int kernel) { return conv2d(in, out, kernel, 1, 0); }
+        public BlockBuilder conv2d(int in, int out, int kernel, int stride, int padding) {
+            ops.add(new OpSpec.Conv2d(in, out, kernel, kernel, stride, stride, padding, padding, true));
+            return this;
+        }
+        public BlockBuilder maxPool(int kernel) { ops.add(new OpSpec.Pool2d(true, kernel, kernel, kernel, kernel)); return this; }
+        public BlockBuilder avgPool(int kernel) { ops.add(new OpSpec.Pool2d(false, kernel, kernel, kernel, kernel)); return this; }
+        public BlockBuilder relu() { ops.add(new OpSpec.Act(Activation.RELU, 0f)); return this; }
+        public BlockBuilder leakyRelu(float slope) { ops.add(new OpSpec.Act(Activation.LEAKY_RELU, slope)); return this; }
+        public BlockBuilder tanh() { ops.add(new OpSpec.Act(Activation.TANH, 0f)); return this; }
+        public BlockBuilder sigmoid() { ops.add(new OpSpec.Act(Activation.SIGMOID, 0f)); return this; }
+        public BlockBuilder flatten() { ops.add(new OpSpec.Flatten()); return this; }
+        public BlockBuilder op(OpSpec op) { ops.add(op); return this; }
+    }
+}

@@ -1,0 +1,138 @@
+package io.predcode.core.nn;
+
+import io.predcode.core.json.JsonException;
+import io.predcode.core.json.JsonFields;
+import io.predcode.spi.Activation;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One op of a block, as written in a model spec (the {@code model} field of the golden files).
+ * Shapes are per sample (no batch dimension); images are [channels, height, width].
+ */
+public sealed interface OpSpec {
+    /** The op's name in JSON: linear, conv2d, maxpool2d, avgpool2d, relu, leaky_relu, tanh, sigmoid, flatten. */
+    String op();
+
+    /** Output shape for a given input shape; {@code where} ("block 2, op 0") goes into errors. */
+    int[] outputShape(int[] input, String where);
+
+    /** Parameter shapes in state_dict order (weight, then bias). */
+    default Map<String, int[]> parameterShapes() { return Map.of(); }
+
+    /** Inputs summed over by one output (for PyTorch's default initialisation); 0 when parameter-free. */
+    default int fanIn() { return 0; }
+
+    /** Multiply-adds per sample in the forward pass, for FLOP counts. */
+    default long macs(int[] input) { return 0; }
+
+    Map<String, Object> toJson();
+
+    record Linear(int in, int out, boolean bias) implements OpSpec {
+        public String op() { return "linear"; }
+        public int[] outputShape(int[] input, String where) {
+            if (input.length != 1)
+                throw new IllegalArgumentException(where + " (linear): expects a flat input of " + in + " features, got shape " + java.util.Arrays.toString(input) + "; add a flatten op before it");
+            if (input[0] != in)
+                throw new IllegalArgumentException(where + " (linear): in=" + in + " but its input has " + input[0] + " features");
+            return new int[]{out};
+        }
+        public Map<String, int[]> parameterShapes() { return bias ? ordered("weight", new int[]{out, in}, "bias", new int[]{out}) : ordered("weight", new int[]{out, in}); }
+        public int fanIn() { return in; }
+        public long macs(int[] input) { return (long) in * out; }
+        public Map<String, Object> toJson() { return json("op", op(), "in", in, "out", out, "bias", bias); }
+    }
+
+    record Conv2d(int in, int out, int kh, int kw, int sh, int sw, int ph, int pw, boolean bias) implements OpSpec {
+        public String op() { return "conv2d"; }
+        public int[] outputShape(int[] input, String where) {
+            if (input.length != 3)
+                throw new IllegalArgumentException(where + " (conv2d): expects an image [channels, height, width], got shape " + java.util.Arrays.toString(input));
+            if (input[0] != in) throw new IllegalArgumentException(where + " (conv2d): in=" + in + " but its input has " + input[0] + " channels");
+            int oh = (input[1] + 2 * ph - kh) / sh + 1, ow = (input[2] + 2 * pw - kw) / sw + 1;
+            if (input[1] + 2 * ph < kh || input[2] + 2 * pw < kw)
+                throw new IllegalArgumentException(where + " (conv2d): kernel " + kh + "x" + kw + " is larger than the padded input " + (input[1] + 2 * ph) + "x" + (input[2] + 2 * pw));
+            return new int[]{out, oh, ow};
+        }
+        public Map<String, int[]> parameterShapes() {
+            int[] w = {out, in, kh, kw};
+            return bias ? ordered("weight", w, "bias", new int[]{out}) : ordered("weight", w);
+        }
+        public int fanIn() { return in * kh * kw; }
+        public long macs(int[] input) { int[] o = outputShape(input, ""); return (long) out * o[1] * o[2] * in * kh * kw; }
+        public Map<String, Object> toJson() {
+            return json("op", op(), "in", in, "out", out, "kernel", List.of(kh, kw), "stride", List.of(sh, sw), "padding", List.of(ph, pw), "bias", bias);
+        }
+    }
+
+    /** Max or average pooling, no padding. */
+    record Pool2d(boolean max, int kh, int kw, int sh, int sw) implements OpSpec {
+        public String op() { return max ? "maxpool2d" : "avgpool2d"; }
+        public int[] outputShape(int[] input, String where) {
+            if (input.length != 3)
+                throw new IllegalArgumentException(where + " (" + op() + "): expects an image [channels, height, width], got shape " + java.util.Arrays.toString(input));
+            if (input[1] < kh || input[2] < kw)
+                throw new IllegalArgumentException(where + " (" + op() + "): window " + kh + "x" + kw + " is larger than the input " + input[1] + "x" + input[2]);
+            return new int[]{input[0], (input[1] - kh) / sh + 1, (input[2] - kw) / sw + 1};
+        }
+        public Map<String, Object> toJson() { return json("op", op(), "kernel", List.of(kh, kw), "stride", List.of(sh, sw)); }
+    }
+
+    /** An elementwise nonlinearity; {@code slope} is leaky_relu's negative slope (0 otherwise). */
+    record Act(Activation function, float slope) implements OpSpec {
+        public String op() { return function.name().toLowerCase(); }
+        public int[] outputShape(int[] input, String where) { return input.clone(); }
+        public Map<String, Object> toJson() { return function == Activation.LEAKY_RELU ? json("op", op(), "slope", (double) slope) : json("op", op()); }
+    }
+
+    /** Keeps dim 0 (the batch) and flattens the rest, as torch.nn.Flatten. */
+    record Flatten() implements OpSpec {
+        public String op() { return "flatten"; }
+        public int[] outputShape(int[] input, String where) {
+            int n = 1;
+            for (int d : input) n *= d;
+            return new int[]{n};
+        }
+        public Map<String, Object> toJson() { return json("op", op()); }
+    }
+
+    /** Reads one op object; {@code where} names the file, block and op in errors. */
+    static OpSpec parse(JsonFields f) {
+        String op = f.string("op");
+        return switch (op) {
+            case "linear" -> new Linear(f.integer("in", 1), f.integer("out", 1), !f.has("bias") || f.bool("bias"));
+            case "conv2d" -> {
+                int[] k = f.ints("kernel", 2, 1);
+                int[] s = f.has("stride") ? f.ints("stride", 2, 1) : new int[]{1, 1};
+                int[] p = f.has("padding") ? f.ints("padding", 2, 0) : new int[]{0, 0};
+                yield new Conv2d(f.integer("in", 1), f.integer("out", 1), k[0], k[1], s[0], s[1], p[0], p[1], !f.has("bias") || f.bool("bias"));
+            }
+            case "maxpool2d", "avgpool2d" -> {
+                int[] k = f.ints("kernel", 2, 1);
+                int[] s = f.has("stride") ? f.ints("stride", 2, 1) : k;
+                yield new Pool2d(op.equals("maxpool2d"), k[0], k[1], s[0], s[1]);
+            }
+            case "relu" -> new Act(Activation.RELU, 0f);
+            case "leaky_relu" -> new Act(Activation.LEAKY_RELU, f.has("slope") ? (float) f.number("slope") : 0.01f);
+            case "tanh" -> new Act(Activation.TANH, 0f);
+            case "sigmoid" -> new Act(Activation.SIGMOID, 0f);
+            case "flatten" -> new Flatten();
+            default -> throw new JsonException(f.source() + ": field '" + f.path() + ".op' is '" + op
+                    + "'; expected one of linear, conv2d, maxpool2d, avgpool2d, relu, leaky_relu, tanh, sigmoid, flatten");
+        };
+    }
+
+    private static Map<String, Object> json(Object... kv) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        for (int i = 0; i < kv.length; i += 2) m.put((String) kv[i], kv[i + 1] instanceof Integer n ? (double) n : kv[i + 1]);
+        return m;
+    }
+
+    private static Map<String, int[]> ordered(Object... kv) {
+        Map<String, int[]> m = new LinkedHashMap<>();
+        for (int i = 0; i < kv.length; i += 2) m.put((String) kv[i], (int[]) kv[i + 1]);
+        return m;
+    }
+}

@@ -1,0 +1,43 @@
+package io.predcode.core.optim;
+
+import io.predcode.core.nn.Model;
+import io.predcode.core.nn.Parameter;
+import io.predcode.spi.Tensor;
+
+/** torch.optim.Adam (not AMSGrad), bias-corrected, L2 weight decay added to the gradient. */
+public final class Adam extends StatefulOptimizer {
+    private final float lr, beta1, beta2, eps, weightDecay;
+    private final Tensor[] m, v;
+
+    /** PyTorch's defaults: betas (0.9, 0.999), eps 1e-8, no weight decay. */
+    public Adam(Model model, float lr) { this(model, lr, 0.9f, 0.999f, 1e-8f, 0f); }
+
+    public Adam(Model model, float lr, float beta1, float beta2, float eps, float weightDecay) {
+        super(model);
+        checkRate("adam learning rate", lr, false);
+        if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) throw new IllegalArgumentException("adam betas must be in [0, 1), got " + beta1 + ", " + beta2);
+        checkRate("adam eps", eps, false);
+        checkRate("adam weight decay", weightDecay, true);
+        this.lr = lr;
+        this.beta1 = beta1;
+        this.beta2 = beta2;
+        this.eps = eps;
+        this.weightDecay = weightDecay;
+        m = new Tensor[params.size()];
+        v = new Tensor[params.size()];
+        for (int i = 0; i < params.size(); i++) {
+            m[i] = stateFor(params.get(i), "exp_avg");
+            v[i] = stateFor(params.get(i), "exp_avg_sq");
+        }
+    }
+
+    @Override public String name() { return "adam"; }
+
+    @Override public void step() {
+        steps++;
+        for (int i = 0; i < params.size(); i++) {
+            Parameter p = params.get(i);
+            be.adamStep(p.value(), p.grad(), m[i], v[i], lr, beta1, beta2, eps, weightDecay, steps);
+        }
+    }
+}

@@ -1,0 +1,26 @@
+package io.predcode.core.optim;
+
+import java.util.Map;
+
+/**
+ * Applies the parameter updates in each parameter's grad tensor, on the model's backend, with
+ * PyTorch's semantics. State (momentum, Adam moments, step count) is kept on the device and can be
+ * saved and restored for exact resumption.
+ */
+public interface Optimizer extends AutoCloseable {
+    void step();
+
+    /** "sgd" or "adam". */
+    String name();
+
+    /** Steps taken so far. */
+    long steps();
+
+    /** Host copies of the state tensors by name ("0.0.weight.exp_avg", ...), plus "step". */
+    Map<String, float[]> state();
+
+    /** Restores what {@link #state()} returned; names and sizes must match. */
+    void loadState(Map<String, float[]> state, String source);
+
+    @Override void close();
+}

@@ -1,0 +1,39 @@
+package io.predcode.core.optim;
+
+import io.predcode.core.nn.Model;
+import io.predcode.core.nn.Parameter;
+import io.predcode.spi.Tensor;
+
+/** torch.optim.SGD: momentum (buffer = grad on the first step), dampening, weight decay, Nesterov. */
+public final class Sgd extends StatefulOptimizer {
+    private final float lr, momentum, dampening, weightDecay;
+    private final boolean nesterov;
+    private final Tensor[] buffers;
+
+    public Sgd(Model model, float lr, float momentum, float weightDecay) { this(model, lr, momentum, 0f, weightDecay, false); }
+
+    public Sgd(Model model, float lr, float momentum, float dampening, float weightDecay, boolean nesterov) {
+        super(model);
+        checkRate("sgd learning rate", lr, false);
+        checkRate("sgd momentum", momentum, true);
+        checkRate("sgd weight decay", weightDecay, true);
+        if (nesterov && (momentum == 0 || dampening != 0)) throw new IllegalArgumentException("Nesterov momentum needs momentum > 0 and zero dampening");
+        this.lr = lr;
+        this.momentum = momentum;
+        this.dampening = dampening;
+        this.weightDecay = weightDecay;
+        this.nesterov = nesterov;
+        buffers = new Tensor[params.size()];
+        if (momentum != 0) for (int i = 0; i < params.size(); i++) buffers[i] = stateFor(params.get(i), "momentum_buffer");
+    }
+
+    @Override public String name() { return "sgd"; }
+
+    @Override public void step() {
+        for (int i = 0; i < params.size(); i++) {
+            Parameter p = params.get(i);
+            be.sgdStep(p.value(), p.grad(), buffers[i], lr, momentum, dampening, weightDecay, nesterov, steps == 0);
+        }
+        steps++;
+    }
+}

@@ -1,0 +1,61 @@
+package io.predcode.core.optim;
+
+import io.predcode.core.nn.Model;
+import io.predcode.core.nn.Parameter;
+import io.predcode.spi.Backend;
+import io.predcode.spi.Scope;
+import io.predcode.spi.Tensor;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** Shared bookkeeping: per-parameter state tensors with names, the step count, save and load. */
+abstract class StatefulOptimizer implements Optimizer {
+    final Backend be;
+    final List<Parameter> params;
+    final Scope scope;
+    final Map<String, Tensor> stateTensors = new LinkedHashMap<>();
+    long steps;
+
+    StatefulOptimizer(Model model) {
+        this.be = model.backend();
+        this.params = new ArrayList<>(model.parameters().values());
+        this.scope = new Scope(be);
+    }
+
+    Tensor stateFor(Parameter p, String suffix) {
+        Tensor t = scope.allocate(p.shape());
+        stateTensors.put(p.name() + "." + suffix, t);
+        return t;
+    }
+
+    static void checkRate(String what, float v, boolean allowZero) {
+        if (!Float.isFinite(v) || v < 0 || (!allowZero && v == 0)) throw new IllegalArgumentException(what + " must be a finite number " + (allowZero ? ">= 0" : "> 0") + ", got " + v);
+    }
+
+    @Override public long steps() { return steps; }
+
+    @Override public Map<String, float[]> state() {
+        Map<String, float[]> out = new LinkedHashMap<>();
+        stateTensors.forEach((name, t) -> out.put(name, be.download(t)));
+        out.put("step", new float[]{steps});
+        return out;
+    }
+
+    @Override public void loadState(Map<String, float[]> state, String source) {
+        for (Map.Entry<String, Tensor> e : stateTensors.entrySet()) {
+            float[] v = state.get(e.getKey());
+            if (v == null) throw new IllegalArgumentException(source + ": optimizer state '" + e.getKey() + "' is missing");
+            if (v.length != e.getValue().size())
+                throw new IllegalArgumentException(source + ": optimizer state '" + e.getKey() + "' has " + v.length + " values, expected " + e.getValue().size());
+        }
+        float[] step = state.get("step");
+        if (step == null || step.length != 1) throw new IllegalArgumentException(source + ": optimizer state 'step' is missing");
+        stateTensors.forEach((name, t) -> be.upload(state.get(name), t));
+        steps = (long) step[0];
+    }
+
+    @Override public void close() { scope.close(); }
+}

@@ -1,0 +1,37 @@
+package io.predcode.core.pc;
+
+/**
+ * How beliefs, prediction errors and parameter updates are computed (Rosenbaum 2022; Torch2PC's ErrType).
+ * <ul>
+ * <li>{@link #BACKPROP}: plain reverse-mode gradients, no beliefs.</li>
+ * <li>{@link #EXACT}: eps_l = dL/dvhat_l, v_l = vhat_l - eps_l; updates equal backprop's.</li>
+ * <li>{@link #FIXED_PRED}: predictions fixed at the feedforward values; n sweeps of
+ *     eps_l &lt;- (1 - eta) eps_l + eta J_{l+1}^T eps_{l+1}; with eta = 1 and n = L the updates equal backprop's.</li>
+ * <li>{@link #STRICT}: beliefs relax by gradient descent on the PC energy with v_0 = x fixed; every
+ *     prediction is recomputed from the current beliefs.</li>
+ * </ul>
+ */
+public enum Algorithm {
+    BACKPROP("backprop"), EXACT("exact"), FIXED_PRED("fixedpred"), STRICT("strict");
+
+    private final String id;
+
+    Algorithm(String id) { this.id = id; }
+
+    /** The name used on the command line and in golden files. */
+    public String id() { return id; }
+
+    /** Accepts strict, fixedpred, fixed_pred, fixed-pred, exact, backprop, bp (any case). */
+    public static Algorithm parse(String s) {
+        return switch (s.toLowerCase().replace("-", "").replace("_", "")) {
+            case "backprop", "bp" -> BACKPROP;
+            case "exact" -> EXACT;
+            case "fixedpred" -> FIXED_PRED;
+            case "strict" -> STRICT;
+            default -> throw new IllegalArgumentException("unknown algorithm '" + s + "'; expected strict, fixedpred, exact or backprop");
+        };
+    }
+
+    /** Whether eta and n mean anything for it. */
+    public boolean relaxes() { return this == FIXED_PRED || this == STRICT; }
+}

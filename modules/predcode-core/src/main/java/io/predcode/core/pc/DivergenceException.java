@@ -1,0 +1,14 @@
+package io.predcode.core.pc;
+
+/** A training step produced a NaN or infinite loss; the parameters were not updated by that step. */
+public class DivergenceException extends RuntimeException {
+    private final long step;
+
+    public DivergenceException(long step, String message) {
+        super(message);
+        this.step = step;
+    }
+
+    /** The 1-based step that diverged. */
+    public long step() { return step; }
+}

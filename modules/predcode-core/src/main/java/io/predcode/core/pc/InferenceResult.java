@@ -1,0 +1,82 @@
+package io.predcode.core.pc;
+
+import io.predcode.spi.Backend;
+import io.predcode.spi.Tensor;
+
+/**
+ * What one inference call returns, as Torch2PC's PCInfer does: feedforward activations vhat, the loss,
+ * dL/dy, beliefs v and prediction errors epsilon (index 0 = input, L = output; {@code null} where the
+ * algorithm has none, as PCInfer returns None). Parameter updates are in each parameter's grad tensor.
+ *
+ * <p>The tensors live in the engine's workspace for this batch size: they stay valid until the next
+ * call at the same batch size. Copy them to the host with {@link #download}.
+ */
+public final class InferenceResult {
+    private final Workspace ws;
+    private final Backend backend;
+    private final Algorithm algorithm;
+    private final int depth;
+    private final float loss;
+    private final boolean beliefs, inputError;
+
+    InferenceResult(Workspace ws, Backend backend, Algorithm algorithm, int depth, float loss, boolean beliefs, boolean inputError) {
+        this.ws = ws;
+        this.backend = backend;
+        this.algorithm = algorithm;
+        this.depth = depth;
+        this.loss = loss;
+        this.beliefs = beliefs;
+        this.inputError = inputError;
+    }
+
+    public Algorithm algorithm() { return algorithm; }
+
+    /** Number of blocks L. */
+    public int depth() { return depth; }
+
+    /** Loss of the feedforward pass. */
+    public float loss() { return loss; }
+
+    /** Feedforward activation vhat_l (l = 0 is the input batch). */
+    public Tensor vhat(int l) { check(l); return ws.vhat(l); }
+
+    /** dL/dy at the feedforward output. */
+    public Tensor dLdy() { return ws.dLdy; }
+
+    /** Belief v_l, or null where the algorithm has none. */
+    public Tensor belief(int l) {
+        check(l);
+        if (algorithm == Algorithm.BACKPROP || !beliefs) return null;
+        if (algorithm == Algorithm.EXACT && l == 0) return null;
+        if (algorithm == Algorithm.STRICT && l == 0) return ws.x;
+        return ws.belief[l];
+    }
+
+    /** Prediction error epsilon_l, or null where the algorithm has none. */
+    public Tensor error(int l) {
+        check(l);
+        if (algorithm == Algorithm.BACKPROP) return null;
+        if (l == 0 && (algorithm != Algorithm.FIXED_PRED || !inputError)) return null;
+        return l == depth && algorithm != Algorithm.STRICT ? ws.dLdy : ws.error[l];
+    }
+
+    /**
+     * STRICT only: the PC energy at the start of the last sweep,
+     * L(f_L(v_{L-1}), y) + sum over hidden layers of ||eps_l||^2 / 2.
+     */
+    public double energy() {
+        if (algorithm != Algorithm.STRICT) throw new IllegalStateException("energy() is defined for STRICT only, not " + algorithm);
+        double e = backend.readScalar(ws.sweepLoss, 0);
+        for (int l = 1; l < depth; l++) {
+            backend.sumSquares(ws.error[l], 0.5f, ws.scalars, 2);
+            e += backend.readScalar(ws.scalars, 2);
+        }
+        return e;
+    }
+
+    public float[] download(Tensor t) { return t == null ? null : backend.download(t); }
+
+    private void check(int l) {
+        if (l < 0 || l > depth) throw new IndexOutOfBoundsException("layer " + l + " outside 0.." + depth);
+    }
+}

@@ -1,0 +1,260 @@
+package io.predcode.core.pc;
+
+import io.predcode.core.nn.Block;
+import io.predcode.core.nn.Loss;
+import io.predcode.core.nn.Model;
+import io.predcode.spi.Backend;
+import io.predcode.spi.Tensor;
+
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Runs Torch2PC's algorithms on a model: one {@link #infer} call = one PCInfer call. Everything stays
+ * on the model's backend; per step the host sends the batch and reads back the loss.
+ *
+ * <p>Semantics, exactly as Torch2PC's PCInfer (golden files pin them down):
+ * <ul>
+ * <li>Within a sweep every update reads the values from the start of the sweep (Torch2PC's layer
+ *     loop runs top-down and each error is formed before the layer below changes).</li>
+ * <li>FIXED_PRED keeps the prediction errors themselves as state (eps_l = vhat_l - v_l): Torch2PC
+ *     stores v and subtracts, which cancels catastrophically in float32. Returned epsilon is the value
+ *     at the start of the last sweep, v = vhat - eps after it; updates use vhat.</li>
+ * <li>STRICT keeps v_0 = x, starts at vhat, recomputes every prediction from the current beliefs,
+ *     and forms eps_l = f_l(v_{l-1}) - v_l (Torch2PC's corrected sign); each block's forward is computed once per sweep and reused
+ *     for its VJP; block 0's forward is the feedforward one (its input never changes).</li>
+ * </ul>
+ * Not thread-safe; one engine per thread. Workspaces for the last few batch sizes are kept.
+ */
+public final class PcEngine implements AutoCloseable {
+    private static final int KEPT_WORKSPACES = 3;
+
+    private final Model model;
+    private final Loss loss;
+    private final Backend be;
+    private final Map<Integer, Workspace> workspaces = new LinkedHashMap<>(4, 0.75f, true);
+
+    public PcEngine(Model model, Loss loss) {
+        this.model = model;
+        this.loss = loss;
+        this.be = model.backend();
+        int[] out = model.activationShape(model.depth());
+        if (loss == Loss.CROSS_ENTROPY && out.length != 1)
+            throw new IllegalArgumentException("cross_entropy needs a flat model output [classes]; block " + (model.depth() - 1) + " outputs " + Arrays.toString(out));
+    }
+
+    public Model model() { return model; }
+
+    public Loss loss() { return loss; }
+
+    /** Floats per sample of the input, and of the target (1 for class labels). */
+    public int inputSize() { return size(model.inputShape()); }
+
+    public int targetSize() { return Math.max(1, size(loss.targetShape(model.activationShape(model.depth())))); }
+
+    // ------------------------------------------------------------------ public entry points
+
+    /**
+     * One PCInfer call on host arrays: {@code x} holds {@code batch} samples in row-major order,
+     * {@code y} the targets (class indices as floats for cross-entropy). Returns every tensor PCInfer
+     * returns, including beliefs and the input error.
+     */
+    public InferenceResult infer(float[] x, float[] y, int batch, Algorithm algorithm, float eta, int n) {
+        Workspace ws = load(x, y, batch);
+        return run(ws, algorithm, eta, n, true);
+    }
+
+    /** As {@link #infer(float[], float[], int, Algorithm, float, int)} from float32 memory segments (e.g. off-heap batches). */
+    public InferenceResult infer(MemorySegment x, MemorySegment y, int batch, Algorithm algorithm, float eta, int n) {
+        Workspace ws = load(x, y, batch);
+        return run(ws, algorithm, eta, n, true);
+    }
+
+    /** Feedforward loss and number of correct argmax predictions (cross-entropy only; -1 for mse). */
+    public record Evaluation(float loss, int correct) {}
+
+    public Evaluation evaluate(float[] x, float[] y, int batch) {
+        Workspace ws = load(x, y, batch);
+        forward(ws);
+        loss.compute(be, ws.vhat(model.depth()), ws.y, ws.scalars, null);
+        float l = be.readScalar(ws.scalars, 0);
+        if (loss != Loss.CROSS_ENTROPY) return new Evaluation(l, -1);
+        be.countCorrect(ws.vhat(model.depth()), ws.y, ws.scalars, 2);
+        return new Evaluation(l, (int) be.readScalar(ws.scalars, 2));
+    }
+
+    /** Model outputs (logits for classification) for a batch, copied to the host. */
+    public float[] predict(float[] x, int batch) {
+        Workspace ws = workspace(batch);
+        checkInput(x.length, batch);
+        be.upload(x, 0, ws.x, 0, batch * inputSize());
+        forward(ws);
+        return be.download(ws.vhat(model.depth()));
+    }
+
+    // ------------------------------------------------------------------ package-private: used by training
+
+    Workspace load(float[] x, float[] y, int batch) {
+        Workspace ws = workspace(batch);
+        checkInput(x.length, batch);
+        if (y.length != batch * targetSize())
+            throw new IllegalArgumentException("targets: got " + y.length + " floats for a batch of " + batch + "; expected " + batch * targetSize()
+                    + " (" + (loss == Loss.CROSS_ENTROPY ? "one class index per sample" : "the output shape " + Arrays.toString(model.activationShape(model.depth())) + " per sample") + ")");
+        loss.checkTargets(y, 0, batch, model.activationShape(model.depth()), "targets");
+        be.upload(x, 0, ws.x, 0, x.length);
+        be.upload(y, 0, ws.y, 0, y.length);
+        return ws;
+    }
+
+    Workspace load(MemorySegment x, MemorySegment y, int batch) {
+        Workspace ws = workspace(batch);
+        checkInput(x.byteSize() / Float.BYTES, batch);
+        if (y.byteSize() / Float.BYTES != (long) batch * targetSize())
+            throw new IllegalArgumentException("targets: got " + y.byteSize() / Float.BYTES + " floats for a batch of " + batch + "; expected " + (long) batch * targetSize());
+        be.upload(x, ws.x, 0);
+        be.upload(y, ws.y, 0);
+        return ws;
+    }
+
+    private void checkInput(long floats, int batch) {
+        if (batch < 1) throw new IllegalArgumentException("batch size must be >= 1, got " + batch);
+        if (floats != (long) batch * inputSize())
+            throw new IllegalArgumentException("input batch: got " + floats + " floats for a batch of " + batch + " samples of shape "
+                    + Arrays.toString(model.inputShape()) + "; expected " + (long) batch * inputSize());
+    }
+
+    Workspace workspace(int batch) {
+        Workspace ws = workspaces.get(batch);
+        if (ws != null) return ws;
+        if (workspaces.size() >= KEPT_WORKSPACES) {
+            Iterator<Map.Entry<Integer, Workspace>> it = workspaces.entrySet().iterator();
+            it.next().getValue().close();
+            it.remove();
+        }
+        ws = new Workspace(model, loss, batch);
+        workspaces.put(batch, ws);
+        return ws;
+    }
+
+    /**
+     * Runs one algorithm on the loaded batch and writes the parameter updates into the grad tensors.
+     * {@code full} also computes what only a caller inspecting results needs (beliefs, FIXED_PRED's
+     * input error); training passes false.
+     */
+    InferenceResult run(Workspace ws, Algorithm algorithm, float eta, int n, boolean full) {
+        if (algorithm.relaxes()) {
+            if (!(eta > 0) || !Float.isFinite(eta)) throw new IllegalArgumentException("eta must be a finite number > 0, got " + eta);
+            if (n < 1) throw new IllegalArgumentException("n (sweeps) must be >= 1, got " + n);
+        }
+        int depth = model.depth();
+        forward(ws);
+        loss.compute(be, ws.vhat(depth), ws.y, ws.scalars, ws.dLdy);
+        switch (algorithm) {
+            case BACKPROP -> backprop(ws, false);
+            case EXACT -> backprop(ws, full);
+            case FIXED_PRED -> fixedPrediction(ws, eta, n, full);
+            case STRICT -> strict(ws, eta, n, full);
+        }
+        float l = be.readScalar(ws.scalars, 0);
+        return new InferenceResult(ws, be, algorithm, depth, l, full, full);
+    }
+
+    // ------------------------------------------------------------------ the algorithms
+
+    private void forward(Workspace ws) {
+        List<Block> blocks = model.blocks();
+        for (int b = 0; b < blocks.size(); b++) blocks.get(b).forward(be, ws.vhat(b), ws.ff[b]);
+    }
+
+    /** BACKPROP and EXACT: eps_l = dL/dvhat_l by reverse mode; EXACT also forms v_l = vhat_l - eps_l. */
+    private void backprop(Workspace ws, boolean beliefs) {
+        int depth = model.depth();
+        for (int b = depth - 1; b >= 0; b--)
+            model.blocks().get(b).backward(be, ws.ff[b], b == depth - 1 ? ws.dLdy : ws.error[b + 1], b > 0 ? ws.error[b] : null, true);
+        if (beliefs) {
+            for (int l = 1; l < depth; l++) be.add(1f, ws.vhat(l), -1f, ws.error[l], ws.belief[l]);
+            be.add(1f, ws.vhat(depth), -1f, ws.dLdy, ws.belief[depth]);
+        }
+    }
+
+    /**
+     * FIXED_PRED with the errors as state. Sweep s updates every layer from the start-of-sweep errors:
+     * eps_l <- (1 - eta) eps_l + eta J_{l+1}(vhat_l)^T eps_{l+1}, with eps_L = dL/dy. Layers are visited
+     * bottom-up so that eps_{l+1} is still the start-of-sweep value when layer l reads it. The last sweep
+     * also writes the parameter updates J_theta^T eps (at vhat, with the returned errors).
+     */
+    private void fixedPrediction(Workspace ws, float eta, int n, boolean full) {
+        int depth = model.depth();
+        for (int l = 0; l < depth; l++) be.fill(ws.error[l], 0f);
+        for (int s = 1; s <= n; s++) {
+            boolean last = s == n;
+            for (int l = 0; l < depth; l++) {
+                Tensor above = l + 1 == depth ? ws.dLdy : ws.error[l + 1];
+                boolean needFeedback = l > 0 || full;
+                // Before sweep s only the top s-1 hidden errors can be nonzero: skip exact zeros (not on the last sweep, which writes updates).
+                if (!last && l + 1 < depth - (s - 1)) continue;
+                model.blocks().get(l).backward(be, ws.ff[l], above, needFeedback ? ws.feedback[l] : null, last);
+                if (!needFeedback) continue;
+                if (last) {
+                    if (full) {
+                        // v_l = vhat_l - eps_l after this sweep's update; eps_l itself stays at the start-of-sweep value.
+                        be.add(1f - eta, ws.error[l], eta, ws.feedback[l], ws.belief[l]);
+                        be.add(1f, ws.vhat(l), -1f, ws.belief[l], ws.belief[l]);
+                    }
+                } else {
+                    be.axpby(eta, ws.feedback[l], 1f - eta, ws.error[l]);
+                }
+            }
+        }
+        if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
+    }
+
+    /**
+     * STRICT: beliefs start at vhat with v_0 = x fixed. Each sweep: predictions f_{l}(v_{l-1}) from the
+     * start-of-sweep beliefs; eps_L = dL/dy at the predicted output; top-down, eps_l = f_l(v_{l-1}) - v_l
+     * and v_l += eta (eps_l - J_{l+1}(v_l)^T eps_{l+1}): gradient descent on the energy
+     * L(f_L(v_{L-1})) + sum ||eps_l||^2 / 2. Parameter updates J_theta(f_l at v_{l-1})^T eps_l at the final beliefs.
+     * The state is the displacement d_l = v_l - vhat_l, so eps_1 = -d_1 exactly and the other errors
+     * subtract nearly equal numbers exactly (Sterbenz) instead of cancelling after rounding.
+     */
+    private void strict(Workspace ws, float eta, int n, boolean full) {
+        int depth = model.depth();
+        List<Block> blocks = model.blocks();
+        for (int l = 1; l < depth; l++) {
+            be.copy(ws.vhat(l), ws.belief[l]);
+            be.fill(ws.displacement[l], 0f);
+        }
+        for (int s = 1; s <= n; s++) {
+            for (int b = 1; b < depth; b++) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
+            Tensor output = depth == 1 ? ws.vhat(1) : ws.sweep[depth - 1].output();
+            loss.compute(be, output, ws.y, ws.sweepLoss, ws.error[depth]);
+            for (int l = depth - 1; l >= 1; l--) {
+                blocks.get(l).backward(be, ws.sweep[l], ws.error[l + 1], ws.feedback[l], false);
+                Tensor prediction = l == 1 ? ws.vhat(1) : ws.sweep[l - 1].output();
+                be.pcStrictUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.belief[l], ws.error[l], eta);
+            }
+        }
+        // Updates at the final beliefs: block 0 sees x (its feedforward tape); the others are re-evaluated at v.
+        blocks.get(0).backward(be, ws.ff[0], ws.error[1], null, true);
+        for (int b = 1; b < depth; b++) {
+            blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
+            blocks.get(b).backward(be, ws.sweep[b], ws.error[b + 1], null, true);
+        }
+        if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
+    }
+
+    private static int size(int[] shape) {
+        int n = 1;
+        for (int d : shape) n *= d;
+        return n;
+    }
+
+    @Override public void close() {
+        workspaces.values().forEach(Workspace::close);
+        workspaces.clear();
+    }
+}

@@ -1,0 +1,55 @@
+package io.predcode.core.pc;
+
+import io.predcode.core.optim.Optimizer;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * One training step = one PCInfer call (parameter updates into .grad) followed by one optimizer step,
+ * exactly as Torch2PC's training loop. A non-finite loss stops before the optimizer touches the
+ * parameters and throws {@link DivergenceException} naming the step.
+ */
+public final class Trainer {
+    private final PcEngine engine;
+    private final Optimizer optimizer;
+    private final Algorithm algorithm;
+    private final float eta;
+    private final int n;
+    private long steps;
+
+    public Trainer(PcEngine engine, Optimizer optimizer, Algorithm algorithm, float eta, int n) {
+        if (algorithm.relaxes()) {
+            if (!(eta > 0) || !Float.isFinite(eta)) throw new IllegalArgumentException("eta must be a finite number > 0, got " + eta);
+            if (n < 1) throw new IllegalArgumentException("n (sweeps) must be >= 1, got " + n);
+        }
+        this.engine = engine;
+        this.optimizer = optimizer;
+        this.algorithm = algorithm;
+        this.eta = eta;
+        this.n = n;
+    }
+
+    public PcEngine engine() { return engine; }
+
+    public Optimizer optimizer() { return optimizer; }
+
+    public Algorithm algorithm() { return algorithm; }
+
+    /** Steps taken by this trainer. */
+    public long steps() { return steps; }
+
+    /** Trains on one batch of host arrays; returns the feedforward loss before the update. */
+    public float step(float[] x, float[] y, int batch) { return finish(engine.run(engine.load(x, y, batch), algorithm, eta, n, false).loss()); }
+
+    /** Trains on one batch in float32 memory segments (e.g. a prefetched off-heap batch). */
+    public float step(MemorySegment x, MemorySegment y, int batch) { return finish(engine.run(engine.load(x, y, batch), algorithm, eta, n, false).loss()); }
+
+    private float finish(float loss) {
+        steps++;
+        if (!Float.isFinite(loss))
+            throw new DivergenceException(steps, "training diverged at step " + steps + ": loss is " + loss + " (" + algorithm.id()
+                    + (algorithm.relaxes() ? ", eta " + eta + ", n " + n : "") + "); parameters are as after step " + (steps - 1));
+        optimizer.step();
+        return loss;
+    }
+}

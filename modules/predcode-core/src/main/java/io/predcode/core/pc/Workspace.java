@@ -1,0 +1,82 @@
+package io.predcode.core.pc;
+
+import io.predcode.core.nn.Block;
+import io.predcode.core.nn.Loss;
+import io.predcode.core.nn.Model;
+import io.predcode.spi.Scope;
+import io.predcode.spi.Tensor;
+
+/**
+ * Every tensor one inference step needs at one batch size, allocated once: after the first step at a
+ * given batch size, a step allocates nothing. Indexing follows the paper: activation, belief and error
+ * l belong to layer l (0 = input, L = output); block b maps layer b to layer b + 1.
+ */
+final class Workspace implements AutoCloseable {
+    final int batch;
+    final Scope scope;
+    /** The input batch (vhat_0 = v_0 = x) and the targets. */
+    final Tensor x, y;
+    /** The feedforward pass: ff[b].output() is vhat_{b+1}. */
+    final Block.Tape[] ff;
+    /** STRICT's per-sweep evaluations: sweep[b] holds f_{b+1}(v_b) (b >= 1; block 0's input x never changes). */
+    final Block.Tape[] sweep;
+    /** dL/dy at the feedforward output. */
+    final Tensor dLdy;
+    /** Prediction errors eps_0..eps_L; error[L] is STRICT's (the loss gradient at its last sweep); the others use dLdy. */
+    final Tensor[] error;
+    /** Beliefs v_0..v_L where an algorithm keeps them. */
+    final Tensor[] belief;
+    /** STRICT's state: displacement[l] = v_l - vhat_l (see Backend#pcStrictUpdate). */
+    final Tensor[] displacement;
+    /** feedback[l] = J_{l+1}^T eps_{l+1}, the error fed back to layer l. */
+    final Tensor[] feedback;
+    /** [0] feedforward loss, [1..] scratch for energies and counts. */
+    final Tensor scalars;
+    /** STRICT's loss at the predicted output of the current sweep. */
+    final Tensor sweepLoss;
+
+    Workspace(Model model, Loss loss, int batch) {
+        this.batch = batch;
+        this.scope = new Scope(model.backend());
+        try {
+            int depth = model.depth();
+            x = scope.allocate(withBatch(batch, model.inputShape()));
+            y = scope.allocate(withBatch(batch, loss.targetShape(model.activationShape(depth))));
+            ff = new Block.Tape[depth];
+            sweep = new Block.Tape[depth];
+            for (int b = 0; b < depth; b++) {
+                ff[b] = model.blocks().get(b).newTape(scope, batch);
+                if (b > 0) sweep[b] = model.blocks().get(b).newTape(scope, batch);
+            }
+            dLdy = scope.allocate(withBatch(batch, model.activationShape(depth)));
+            error = new Tensor[depth + 1];
+            belief = new Tensor[depth + 1];
+            feedback = new Tensor[depth];
+            displacement = new Tensor[depth];
+            for (int l = 0; l <= depth; l++) {
+                int[] shape = withBatch(batch, model.activationShape(l));
+                error[l] = scope.allocate(shape);
+                belief[l] = scope.allocate(shape);
+                if (l < depth) feedback[l] = scope.allocate(shape);
+                if (l > 0 && l < depth) displacement[l] = scope.allocate(shape);
+            }
+            scalars = scope.allocate(8);
+            sweepLoss = scope.allocate(1);
+        } catch (RuntimeException e) {
+            scope.close();
+            throw e;
+        }
+    }
+
+    /** vhat_l: the input for l = 0, else block l-1's feedforward output. */
+    Tensor vhat(int l) { return l == 0 ? x : ff[l - 1].output(); }
+
+    static int[] withBatch(int batch, int[] shape) {
+        int[] s = new int[shape.length + 1];
+        s[0] = batch;
+        System.arraycopy(shape, 0, s, 1, shape.length);
+        return s;
+    }
+
+    @Override public void close() { scope.close(); }
+}

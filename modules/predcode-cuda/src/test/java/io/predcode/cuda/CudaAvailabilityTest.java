@@ -1,0 +1,52 @@
+package io.predcode.cuda;
+
+import io.predcode.spi.Availability;
+import io.predcode.spi.BackendOptions;
+import io.predcode.spi.BackendUnavailableException;
+import io.predcode.spi.Backends;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** What needs no GPU: discovery, the library search and the reasons given. */
+class CudaAvailabilityTest {
+    @Test void providerIsFoundByName() {
+        assertEquals("cuda", Backends.provider("cuda").name());
+    }
+
+    @Test void unavailableBackendSaysWhyAndRefusesToOpen() {
+        Availability a = Backends.provider("cuda").availability();
+        System.out.println("cuda availability: " + a);
+        assertFalse(a.available(), "this build has no CUDA kernels, so it must never claim to be available");
+        assertFalse(a.reason().isBlank());
+        BackendUnavailableException e = assertThrows(BackendUnavailableException.class, () -> Backends.open("cuda", BackendOptions.defaults()));
+        assertTrue(e.getMessage().contains("unavailable"), e.getMessage());
+    }
+
+    @Test void searchPathCoversTheUsualPlacesInOrder() {
+        List<Path> dirs = CudaLibraries.searchPath(Map.of("LD_LIBRARY_PATH", "/a:/b", "CUDA_HOME", "/opt/cuda-13"));
+        assertEquals(Path.of("/a"), dirs.get(0));
+        assertEquals(Path.of("/b"), dirs.get(1));
+        assertEquals(Path.of("/opt/cuda-13/lib64"), dirs.get(2));
+        assertTrue(dirs.contains(Path.of("/usr/local/cuda/lib64")));
+    }
+
+    @Test void findsPythonNvidiaPackagesAndExplicitFiles(@TempDir Path tmp) throws Exception {
+        Path lib = tmp.resolve("venv/lib/python3.12/site-packages/nvidia/cublas/lib");
+        Files.createDirectories(lib);
+        Files.writeString(lib.resolve("libcublas.so.13"), "");
+        List<Path> found = CudaLibraries.pythonNvidiaDirs(List.of(tmp));
+        assertEquals(List.of(lib), found);
+        assertEquals(lib.resolve("libcublas.so.13"), CudaLibraries.find(null, found, "libcublas.so.13", "libcublas.so.12"));
+        Path explicit = tmp.resolve("my-libcuda.so");
+        Files.writeString(explicit, "");
+        assertEquals(explicit, CudaLibraries.find(explicit.toString(), found, "libcuda.so.1"));
+        assertNull(CudaLibraries.find(null, List.of(tmp), "libcuda.so.1"));
+    }
+}
