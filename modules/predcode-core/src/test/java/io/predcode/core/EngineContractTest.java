@@ -1,0 +1,144 @@
+package io.predcode.core;
+
+import io.predcode.core.json.JsonException;
+import io.predcode.core.nn.BuiltinModels;
+import io.predcode.core.nn.Loss;
+import io.predcode.core.nn.Model;
+import io.predcode.core.nn.ModelSpec;
+import io.predcode.core.optim.Adam;
+import io.predcode.core.pc.Algorithm;
+import io.predcode.core.pc.DivergenceException;
+import io.predcode.core.pc.PcEngine;
+import io.predcode.core.pc.Trainer;
+import io.predcode.spi.Backend;
+import io.predcode.spi.Backends;
+import io.predcode.spi.Counters;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestFactory;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** Device residency, bad input and the model spec round trip. */
+class EngineContractTest {
+    @TestFactory List<DynamicTest> aTrainingStepAllocatesNothingAndMovesOnlyTheBatchAndTheLoss() {
+        List<DynamicTest> out = new ArrayList<>();
+        for (Algorithm a : Algorithm.values())
+            out.addAll(PaperResultsTest.onEveryBackend("residency " + a.id(), be -> {
+                SplittableRandom r = new SplittableRandom(9);
+                ModelSpec spec = PaperResultsTest.CNN;
+                int batch = 5;
+                try (Model m = Model.create(spec, be, 1); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY); Adam opt = new Adam(m, 1e-3f)) {
+                    Trainer t = new Trainer(e, opt, a, 0.1f, 4);
+                    float[] x = PaperResultsTest.randomInput(r, batch * e.inputSize()), y = PaperResultsTest.labels(r, batch, 5);
+                    t.step(x, y, batch); // sizes the workspace
+                    Counters.Snapshot before = be.counters().snapshot();
+                    for (int i = 0; i < 3; i++) t.step(x, y, batch);
+                    Counters.Snapshot d = be.counters().snapshot().minus(before);
+                    assertEquals(0, d.allocations(), a + ": allocations after the first step");
+                    assertEquals(3L * 2, d.hostToDeviceCopies(), a + ": host-to-device copies (batch in)");
+                    assertEquals(3L * (x.length + y.length) * Float.BYTES, d.hostToDeviceBytes(), a + ": host-to-device bytes");
+                    assertEquals(3, d.deviceToHostCopies(), a + ": device-to-host copies (the loss)");
+                    assertEquals(3L * Float.BYTES, d.deviceToHostBytes(), a + ": device-to-host bytes");
+                }
+            }));
+        return out;
+    }
+
+    private static Backend cpu() { return Backends.open("cpu"); }
+
+    @Test void specWithUnknownOpNamesTheField() {
+        JsonException e = assertThrows(JsonException.class, () -> ModelSpec.parse("[[{\"op\": \"conv3d\"}]]", "bad.json"));
+        assertTrue(e.getMessage().contains("bad.json") && e.getMessage().contains("model[0][0].op") && e.getMessage().contains("conv3d"), e.getMessage());
+    }
+
+    @Test void inconsistentShapesNameTheBlockOpAndNumbers() {
+        ModelSpec spec = ModelSpec.parse("""
+                [[{"op": "conv2d", "in": 1, "out": 5, "kernel": [3, 3]}, {"op": "flatten"}],
+                 [{"op": "linear", "in": 36, "out": 10}]]""", "m.json");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> spec.activationShapes(new int[]{1, 5, 5}));
+        assertTrue(e.getMessage().contains("block 1, op 0") && e.getMessage().contains("in=36") && e.getMessage().contains("45"), e.getMessage());
+    }
+
+    @Test void malformedJsonNamesLineAndColumn() {
+        JsonException e = assertThrows(JsonException.class, () -> ModelSpec.parse("[[{\"op\": \"relu\",}]]", "x.json"));
+        assertTrue(e.getMessage().contains("x.json") && e.getMessage().contains("line 1"), e.getMessage());
+    }
+
+    @Test void badCallsAreRejectedWithTheNumbers() {
+        try (Backend be = cpu(); Model m = Model.create(BuiltinModels.get("digits-mlp"), be, 0); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY)) {
+            float[] x = new float[2 * 64], y = {3, 10};
+            IllegalArgumentException label = assertThrows(IllegalArgumentException.class, () -> e.infer(x, y, 2, Algorithm.STRICT, 0.1f, 5));
+            assertTrue(label.getMessage().contains("label 10.0") && label.getMessage().contains("[0, 10)"), label.getMessage());
+            IllegalArgumentException shape = assertThrows(IllegalArgumentException.class, () -> e.infer(new float[65], new float[]{1}, 1, Algorithm.STRICT, 0.1f, 5));
+            assertTrue(shape.getMessage().contains("65") && shape.getMessage().contains("64"), shape.getMessage());
+            IllegalArgumentException eta = assertThrows(IllegalArgumentException.class, () -> e.infer(x, new float[]{1, 2}, 2, Algorithm.FIXED_PRED, 0f, 5));
+            assertTrue(eta.getMessage().contains("eta"), eta.getMessage());
+            IllegalArgumentException n = assertThrows(IllegalArgumentException.class, () -> e.infer(x, new float[]{1, 2}, 2, Algorithm.STRICT, 0.1f, 0));
+            assertTrue(n.getMessage().contains("n (sweeps)"), n.getMessage());
+        }
+    }
+
+    @Test void divergenceStopsBeforeTheUpdateAndNamesTheStep() {
+        try (Backend be = cpu(); Model m = Model.create(BuiltinModels.get("digits-mlp"), be, 0); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY);
+             Adam opt = new Adam(m, 1e-3f)) {
+            Trainer t = new Trainer(e, opt, Algorithm.BACKPROP, 0.1f, 1);
+            float[] x = new float[64], y = {1};
+            t.step(x, y, 1);
+            Map<String, float[]> before = m.parameterValues();
+            x[5] = Float.NaN;
+            DivergenceException d = assertThrows(DivergenceException.class, () -> t.step(x, y, 1));
+            assertEquals(2, d.step());
+            assertTrue(d.getMessage().contains("step 2"), d.getMessage());
+            Map<String, float[]> after = m.parameterValues();
+            before.forEach((k, v) -> assertArrayEquals(v, after.get(k), k + " changed by the diverged step"));
+        }
+    }
+
+    @Test void specJsonRoundTripsAndBuiltinsBuild() {
+        for (String name : BuiltinModels.NAMES) {
+            ModelSpec s = BuiltinModels.get(name);
+            assertEquals(s, ModelSpec.parse(s.toJson(), name));
+        }
+        ModelSpec cnn = BuiltinModels.get("example-cnn");
+        assertArrayEquals(new int[]{605}, cnn.activationShapes(cnn.input())[2]);
+        try (Backend be = cpu(); Model m = Model.create(cnn, be, 0)) {
+            assertEquals(List.of("0.0.weight", "0.0.bias", "1.0.weight", "1.0.bias", "2.0.weight", "2.0.bias", "3.0.weight", "3.0.bias", "4.0.weight", "4.0.bias"),
+                    List.copyOf(m.parameters().keySet()));
+            float[] w = be.download(m.parameters().get("2.0.weight").value());
+            double bound = 1 / Math.sqrt(605), max = 0;
+            for (float v : w) max = Math.max(max, Math.abs(v));
+            assertTrue(max <= bound && max > 0.9 * bound, "kaiming-uniform(a=sqrt 5) bound 1/sqrt(fan_in): max |w| = " + max);
+        }
+    }
+
+    @Test void twoModelsOnTwoThreadsTrainIndependently() throws Exception {
+        float[][] losses = new float[2][];
+        Thread[] threads = new Thread[2];
+        for (int k = 0; k < 2; k++) {
+            int id = k;
+            threads[k] = new Thread(() -> losses[id] = trainFew());
+            threads[k].start();
+        }
+        for (Thread t : threads) t.join();
+        assertArrayEquals(losses[0], losses[1]);
+        assertArrayEquals(trainFew(), losses[0]);
+    }
+
+    private static float[] trainFew() {
+        SplittableRandom r = new SplittableRandom(11);
+        try (Backend be = cpu(); Model m = Model.create(BuiltinModels.get("digits-mlp"), be, 3); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY);
+             Adam opt = new Adam(m, 1e-2f)) {
+            Trainer t = new Trainer(e, opt, Algorithm.STRICT, 0.1f, 10);
+            float[] out = new float[20];
+            for (int i = 0; i < out.length; i++)
+                out[i] = t.step(PaperResultsTest.randomInput(r, 8 * 64), PaperResultsTest.labels(r, 8, 10), 8);
+            return out;
+        }
+    }
+}

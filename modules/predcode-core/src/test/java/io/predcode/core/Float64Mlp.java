@@ -1,0 +1,89 @@
+package io.predcode.core;
+
+import java.util.SplittableRandom;
+
+/**
+ * An independent float64 reference: a tanh MLP with MSE loss, and FIXED_PRED exactly as Torch2PC
+ * writes it (beliefs v stored, eps = vhat - v formed each sweep). Used to show that the engine's
+ * float32 results track float64 where Torch2PC's own float32 formulation does not.
+ */
+final class Float64Mlp {
+    final int[] sizes;
+    final double[][] w, b; // w[l] is [sizes[l+1], sizes[l]] row-major
+
+    Float64Mlp(int[] sizes, long seed) {
+        this.sizes = sizes;
+        SplittableRandom r = new SplittableRandom(seed);
+        int L = sizes.length - 1;
+        w = new double[L][];
+        b = new double[L][];
+        for (int l = 0; l < L; l++) {
+            double bound = 1 / Math.sqrt(sizes[l]);
+            w[l] = new double[sizes[l + 1] * sizes[l]];
+            b[l] = new double[sizes[l + 1]];
+            for (int i = 0; i < w[l].length; i++) w[l][i] = (float) ((r.nextDouble() * 2 - 1) * bound);
+            for (int i = 0; i < b[l].length; i++) b[l][i] = (float) ((r.nextDouble() * 2 - 1) * bound);
+        }
+    }
+
+    int depth() { return sizes.length - 1; }
+
+    /** Block l: linear then tanh, except the last block (linear only). */
+    double[] block(int l, double[] x, int batch) {
+        int in = sizes[l], out = sizes[l + 1];
+        double[] y = new double[batch * out];
+        for (int n = 0; n < batch; n++)
+            for (int o = 0; o < out; o++) {
+                double s = b[l][o];
+                for (int i = 0; i < in; i++) s += x[n * in + i] * w[l][o * in + i];
+                y[n * out + o] = l == depth() - 1 ? s : Math.tanh(s);
+            }
+        return y;
+    }
+
+    /** J_x^T g for block l at x. */
+    double[] vjpInput(int l, double[] x, double[] g, int batch) {
+        int in = sizes[l], out = sizes[l + 1];
+        double[] y = block(l, x, batch), dx = new double[batch * in];
+        for (int n = 0; n < batch; n++)
+            for (int o = 0; o < out; o++) {
+                double d = g[n * out + o] * (l == depth() - 1 ? 1 : 1 - y[n * out + o] * y[n * out + o]);
+                for (int i = 0; i < in; i++) dx[n * in + i] += d * w[l][o * in + i];
+            }
+        return dx;
+    }
+
+    /** J_W^T g for block l at x: [out, in]. */
+    double[] vjpWeight(int l, double[] x, double[] g, int batch) {
+        int in = sizes[l], out = sizes[l + 1];
+        double[] y = block(l, x, batch), dw = new double[out * in];
+        for (int n = 0; n < batch; n++)
+            for (int o = 0; o < out; o++) {
+                double d = g[n * out + o] * (l == depth() - 1 ? 1 : 1 - y[n * out + o] * y[n * out + o]);
+                for (int i = 0; i < in; i++) dw[o * in + i] += d * x[n * in + i];
+            }
+        return dw;
+    }
+
+    /** FIXED_PRED as Torch2PC: returns the weight updates of every block. */
+    double[][] fixedPredWeightUpdates(double[] x, double[] target, int batch, double eta, int sweeps) {
+        int L = depth();
+        double[][] vhat = new double[L + 1][];
+        vhat[0] = x;
+        for (int l = 0; l < L; l++) vhat[l + 1] = block(l, vhat[l], batch);
+        double[][] eps = new double[L + 1][], v = new double[L + 1][];
+        eps[L] = new double[vhat[L].length];
+        for (int i = 0; i < eps[L].length; i++) eps[L][i] = 2 * (vhat[L][i] - target[i]) / eps[L].length;
+        for (int l = 0; l <= L; l++) v[l] = vhat[l].clone();
+        for (int s = 0; s < sweeps; s++)
+            for (int l = L - 1; l >= 0; l--) {
+                eps[l] = new double[v[l].length];
+                for (int i = 0; i < v[l].length; i++) eps[l][i] = vhat[l][i] - v[l][i];
+                double[] g = vjpInput(l, vhat[l], eps[l + 1], batch);
+                for (int i = 0; i < v[l].length; i++) v[l][i] += eta * (eps[l][i] - g[i]);
+            }
+        double[][] updates = new double[L][];
+        for (int l = 0; l < L; l++) updates[l] = vjpWeight(l, vhat[l], eps[l + 1], batch);
+        return updates;
+    }
+}
