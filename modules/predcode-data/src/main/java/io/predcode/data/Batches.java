@@ -1,0 +1,112 @@
+package io.predcode.data;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Iterator;
+import java.util.NoSuchElementException;
+import java.util.SplittableRandom;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One epoch of batches, shuffled with a seed that depends only on (seed, epoch) so a resumed run sees
+ * the same order, assembled into off-heap float32 buffers by a background thread while the previous
+ * batch trains. The last batch is partial when the set does not divide evenly: it is kept (PyTorch's
+ * drop_last=False), so every sample is seen once per epoch.
+ *
+ * <p>A {@link Batch} is valid until the next call to {@link #next()}; buffers are recycled.
+ */
+public final class Batches implements Iterator<Batches.Batch>, AutoCloseable {
+    /** x holds {@code size} samples, y their labels; both float32 off-heap. */
+    public record Batch(int index, int size, MemorySegment x, MemorySegment y) {}
+
+    private static final int BUFFERS = 3;
+    private static final Batch END = new Batch(-1, 0, MemorySegment.NULL, MemorySegment.NULL);
+
+    private final Dataset data;
+    private final int batchSize, count;
+    private final Arena arena = Arena.ofShared();
+    private final BlockingQueue<MemorySegment[]> free = new ArrayBlockingQueue<>(BUFFERS);
+    private final BlockingQueue<Object> ready = new ArrayBlockingQueue<>(BUFFERS + 1);
+    private final Thread producer;
+    private MemorySegment[] current;
+    private Object nextItem;
+    private volatile boolean closed;
+
+    public Batches(Dataset data, int batchSize, long seed, int epoch, boolean shuffle) {
+        if (batchSize < 1) throw new IllegalArgumentException("batch size must be >= 1, got " + batchSize);
+        this.data = data;
+        this.batchSize = batchSize;
+        this.count = (data.size() + batchSize - 1) / batchSize;
+        long xBytes = (long) batchSize * data.sampleSize() * Float.BYTES, yBytes = (long) batchSize * Float.BYTES;
+        for (int i = 0; i < BUFFERS; i++) free.add(new MemorySegment[]{arena.allocate(xBytes, 64), arena.allocate(yBytes, 64)});
+        int[] order = order(data.size(), seed, epoch, shuffle);
+        producer = Thread.ofPlatform().daemon().name("predcode-batches").start(() -> produce(order));
+    }
+
+    /** Sample order of an epoch: a permutation seeded by (seed, epoch), or the identity. */
+    public static int[] order(int n, long seed, int epoch, boolean shuffle) {
+        if (!shuffle) {
+            int[] p = new int[n];
+            for (int i = 0; i < n; i++) p[i] = i;
+            return p;
+        }
+        return Digits.permutation(n, new SplittableRandom(seed * 0x9E3779B97F4A7C15L + epoch));
+    }
+
+    public int count() { return count; }
+
+    private void produce(int[] order) {
+        int per = data.sampleSize();
+        try {
+            for (int b = 0; b < count && !closed; b++) {
+                MemorySegment[] buf = free.take();
+                int start = b * batchSize, size = Math.min(batchSize, data.size() - start);
+                for (int i = 0; i < size; i++) {
+                    int s = order[start + i];
+                    MemorySegment.copy(data.images(), s * per, buf[0], ValueLayout.JAVA_FLOAT, (long) i * per * Float.BYTES, per);
+                    buf[1].setAtIndex(ValueLayout.JAVA_FLOAT, i, data.labels()[s]);
+                }
+                ready.put(new Object[]{b, size, buf});
+            }
+            ready.put(END);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (RuntimeException e) {
+            ready.offer(e);
+        }
+    }
+
+    @Override public boolean hasNext() {
+        if (nextItem == null) {
+            try {
+                while ((nextItem = ready.poll(100, TimeUnit.MILLISECONDS)) == null)
+                    if (!producer.isAlive() && ready.isEmpty()) throw new IllegalStateException("batch producer stopped");
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while waiting for a batch", e);
+            }
+        }
+        if (nextItem instanceof RuntimeException e) throw e;
+        return nextItem != END;
+    }
+
+    @Override public Batch next() {
+        if (!hasNext()) throw new NoSuchElementException();
+        Object[] item = (Object[]) nextItem;
+        nextItem = null;
+        if (current != null) free.add(current);
+        current = (MemorySegment[]) item[2];
+        int size = (int) item[1];
+        return new Batch((int) item[0], size, current[0].asSlice(0, (long) size * data.sampleSize() * Float.BYTES), current[1].asSlice(0, (long) size * Float.BYTES));
+    }
+
+    @Override public void close() {
+        closed = true;
+        producer.interrupt();
+        try { producer.join(1000); } catch (InterruptedException e) { Thread.currentThread().interrupt(); }
+        arena.close();
+    }
+}

@@ -1,0 +1,45 @@
+package io.predcode.data;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * CIFAR-10's binary version: each record is 1 label byte and 3072 pixel bytes (3 x 32 x 32, CHW).
+ * Training files data_batch_1..5.bin, test file test_batch.bin.
+ */
+public final class Cifar10 {
+    private Cifar10() {}
+
+    static final int RECORD = 1 + 3 * 32 * 32;
+
+    public static Dataset read(String name, Path... files) throws IOException {
+        int total = 0;
+        byte[][] contents = new byte[files.length][];
+        for (int f = 0; f < files.length; f++) {
+            contents[f] = Files2.readMaybeGzip(files[f]);
+            if (contents[f].length == 0 || contents[f].length % RECORD != 0)
+                throw new DataFormatException(files[f] + ": CIFAR-10 binary file is " + contents[f].length + " bytes, not a whole number of " + RECORD + "-byte records (truncated?)");
+            total += contents[f].length / RECORD;
+        }
+        float[] x = new float[total * (RECORD - 1)], y = new float[total];
+        int s = 0;
+        for (int f = 0; f < files.length; f++) {
+            byte[] b = contents[f];
+            for (int r = 0; r < b.length / RECORD; r++, s++) {
+                int label = b[r * RECORD] & 0xff;
+                if (label > 9) throw new DataFormatException(files[f] + ": record " + r + " has label " + label + ", expected 0..9");
+                y[s] = label;
+                for (int i = 0; i < RECORD - 1; i++) x[s * (RECORD - 1) + i] = (b[r * RECORD + 1 + i] & 0xff) / 255f;
+            }
+        }
+        return new Dataset(name, new int[]{3, 32, 32}, 10, x, y);
+    }
+
+    public static DataSplit load(Path dir) throws IOException {
+        if (!Files.isDirectory(dir)) throw new java.nio.file.NoSuchFileException(dir + ": CIFAR-10 folder not found (expected data_batch_1.bin .. data_batch_5.bin and test_batch.bin)");
+        Path[] train = new Path[5];
+        for (int i = 0; i < 5; i++) train[i] = dir.resolve("data_batch_" + (i + 1) + ".bin");
+        return new DataSplit(read("cifar10 train", train), read("cifar10 test", dir.resolve("test_batch.bin")));
+    }
+}

@@ -1,0 +1,67 @@
+package io.predcode.data;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+
+/**
+ * Resolves a {@code --data} name: {@code digits} (bundled), {@code fashion-mnist} (Debian's
+ * dataset-fashion-mnist package), {@code fashion-mnist:DIR}, {@code mnist:DIR}, {@code cifar10:DIR}.
+ */
+public final class DataSources {
+    private DataSources() {}
+
+    public static final Path DEBIAN_FASHION_MNIST = Path.of("/usr/share/datasets/fashion-mnist");
+
+    public static DataSplit load(String spec) throws IOException {
+        String name = spec, dir = null;
+        int colon = spec.indexOf(':');
+        if (colon >= 0) { name = spec.substring(0, colon); dir = spec.substring(colon + 1); }
+        switch (name) {
+            case "digits":
+                if (dir != null) throw new IllegalArgumentException("--data digits takes no folder (it is bundled)");
+                return Digits.split();
+            case "fashion-mnist":
+                if (dir == null) {
+                    if (!Files.isDirectory(DEBIAN_FASHION_MNIST))
+                        throw new NoSuchFileException(DEBIAN_FASHION_MNIST.toString(), null,
+                                "Fashion-MNIST not found; install it with 'apt-get install dataset-fashion-mnist' or point to the IDX files with --data fashion-mnist:DIR");
+                    return mnistLike("fashion-mnist", DEBIAN_FASHION_MNIST);
+                }
+                return mnistLike("fashion-mnist", Path.of(dir));
+            case "mnist":
+                if (dir == null) throw new IllegalArgumentException("--data mnist needs a folder: mnist:DIR with the four IDX files");
+                return mnistLike("mnist", Path.of(dir));
+            case "cifar10":
+                if (dir == null) throw new IllegalArgumentException("--data cifar10 needs a folder: cifar10:DIR with the binary batches");
+                return Cifar10.load(Path.of(dir));
+            default:
+                throw new IllegalArgumentException("unknown data set '" + spec + "'; expected digits, fashion-mnist, fashion-mnist:DIR, mnist:DIR or cifar10:DIR");
+        }
+    }
+
+    /** The four IDX files of MNIST or Fashion-MNIST, .gz or not. */
+    public static DataSplit mnistLike(String name, Path dir) throws IOException {
+        if (!Files.isDirectory(dir)) throw new NoSuchFileException(dir.toString(), null, name + " folder not found");
+        Dataset train = idxPair(name + " train", find(dir, "train-images-idx3-ubyte"), find(dir, "train-labels-idx1-ubyte"));
+        Dataset test = idxPair(name + " test", find(dir, "t10k-images-idx3-ubyte"), find(dir, "t10k-labels-idx1-ubyte"));
+        return new DataSplit(train, test);
+    }
+
+    private static Path find(Path dir, String base) throws NoSuchFileException {
+        for (String name : new String[]{base + ".gz", base, base.replace("-idx", ".idx")})
+            if (Files.exists(dir.resolve(name))) return dir.resolve(name);
+        throw new NoSuchFileException(dir.resolve(base + ".gz").toString(), null, "IDX file not found (also looked for " + base + ")");
+    }
+
+    private static Dataset idxPair(String name, Path images, Path labels) throws IOException {
+        Idx.Images im = Idx.readImages(images);
+        float[] y = Idx.readLabels(labels);
+        if (y.length != im.count())
+            throw new DataFormatException(labels + ": " + y.length + " labels, but " + images + " holds " + im.count() + " images");
+        for (int i = 0; i < y.length; i++)
+            if (y[i] > 9) throw new DataFormatException(labels + ": label " + (int) y[i] + " of sample " + i + " is out of range 0..9");
+        return new Dataset(name, new int[]{1, im.rows(), im.cols()}, 10, im.pixels(), y);
+    }
+}

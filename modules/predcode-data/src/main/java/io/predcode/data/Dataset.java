@@ -1,0 +1,35 @@
+package io.predcode.data;
+
+import java.util.Arrays;
+
+/**
+ * Labelled samples in memory: {@code images} holds {@code size()} samples of {@code sampleShape}
+ * floats in row-major order (pixels scaled to [0, 1]); {@code labels} the class indices as floats.
+ */
+public record Dataset(String name, int[] sampleShape, int classes, float[] images, float[] labels) {
+    public Dataset {
+        int per = Arrays.stream(sampleShape).reduce(1, (a, b) -> a * b);
+        if ((long) labels.length * per != images.length)
+            throw new IllegalArgumentException(name + ": " + labels.length + " labels but " + images.length + " floats of images (" + per + " per sample)");
+        for (int i = 0; i < labels.length; i++)
+            if (labels[i] < 0 || labels[i] >= classes || labels[i] != Math.rint(labels[i]))
+                throw new IllegalArgumentException(name + ": label " + labels[i] + " of sample " + i + " is not a class index in [0, " + classes + ")");
+    }
+
+    public int size() { return labels.length; }
+
+    public int sampleSize() { return images.length / Math.max(1, labels.length); }
+
+    /** The samples at the given indices, in that order. */
+    public Dataset subset(String subsetName, int[] indices) {
+        int per = Arrays.stream(sampleShape).reduce(1, (a, b) -> a * b);
+        float[] x = new float[indices.length * per], y = new float[indices.length];
+        for (int i = 0; i < indices.length; i++) {
+            System.arraycopy(images, indices[i] * per, x, i * per, per);
+            y[i] = labels[indices[i]];
+        }
+        return new Dataset(subsetName, sampleShape, classes, x, y);
+    }
+
+    @Override public String toString() { return name + " (" + size() + " samples of " + Arrays.toString(sampleShape) + ", " + classes + " classes)"; }
+}

@@ -1,0 +1,58 @@
+package io.predcode.data;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.SplittableRandom;
+
+/**
+ * The optical handwritten digits (Alpaydin and Kaynak, UCI, CC BY 4.0; the 1,797-image copy scikit-learn
+ * ships), bundled in the jar: 8x8 images with values 0..16, scaled to [0, 1]. Split deterministically
+ * (a fixed permutation) into 1,497 training and 300 test images.
+ */
+public final class Digits {
+    private Digits() {}
+
+    public static final int TEST_SIZE = 300;
+    private static final long SPLIT_SEED = 20220101L;
+
+    public static Dataset all() throws IOException {
+        String resource = "/io/predcode/data/digits.csv.gz";
+        byte[] raw;
+        try (InputStream in = Digits.class.getResourceAsStream(resource)) {
+            if (in == null) throw new IOException("bundled resource " + resource + " is missing from the jar");
+            raw = Files2.gunzipIfNeeded(in.readAllBytes(), resource);
+        }
+        String[] lines = new String(raw, StandardCharsets.US_ASCII).split("\n");
+        int n = 0;
+        for (String l : lines) if (!l.isBlank()) n++;
+        float[] x = new float[n * 64], y = new float[n];
+        int s = 0;
+        for (int li = 0; li < lines.length; li++) {
+            if (lines[li].isBlank()) continue;
+            String[] f = lines[li].trim().split(",");
+            if (f.length != 65) throw new DataFormatException(resource + ": line " + (li + 1) + " has " + f.length + " fields, expected 65 (64 pixels and a label)");
+            for (int i = 0; i < 64; i++) x[s * 64 + i] = Integer.parseInt(f[i].trim()) / 16f;
+            y[s++] = Integer.parseInt(f[64].trim());
+        }
+        return new Dataset("digits", new int[]{1, 8, 8}, 10, x, y);
+    }
+
+    public static DataSplit split() throws IOException {
+        Dataset d = all();
+        int[] perm = permutation(d.size(), new SplittableRandom(SPLIT_SEED));
+        int trainSize = d.size() - TEST_SIZE;
+        int[] train = java.util.Arrays.copyOfRange(perm, 0, trainSize), test = java.util.Arrays.copyOfRange(perm, trainSize, d.size());
+        return new DataSplit(d.subset("digits train", train), d.subset("digits test", test));
+    }
+
+    static int[] permutation(int n, SplittableRandom r) {
+        int[] p = new int[n];
+        for (int i = 0; i < n; i++) p[i] = i;
+        for (int i = n - 1; i > 0; i--) {
+            int j = r.nextInt(i + 1);
+            int t = p[i]; p[i] = p[j]; p[j] = t;
+        }
+        return p;
+    }
+}
