@@ -33,7 +33,7 @@ public final class CpuBackend extends Backend {
     @Override public String name() { return "cpu"; }
 
     @Override public String description() {
-        return "OpenBLAS " + blas.config().trim() + " (" + blas.library.getFileName() + "), " + blas.threads() + " threads";
+        return blas.config().trim() + " (" + blas.library.getFileName() + "), " + blas.threads() + " threads";
     }
 
     /** Threads OpenBLAS uses for GEMM. */

@@ -13,7 +13,7 @@ public final class CpuBackendProvider implements BackendProvider {
     @Override public Availability availability() {
         try {
             OpenBlas blas = OpenBlas.get();
-            return Availability.yes("OpenBLAS " + blas.config().trim() + ", " + Runtime.getRuntime().availableProcessors() + " cores");
+            return Availability.yes(blas.config().trim() + ", " + Runtime.getRuntime().availableProcessors() + " cores");
         } catch (RuntimeException | LinkageError e) {
             return Availability.no(e.getMessage());
         }

@@ -19,14 +19,14 @@ import java.util.concurrent.TimeUnit;
  * <p>A {@link Batch} is valid until the next call to {@link #next()}; buffers are recycled.
  */
 public final class Batches implements Iterator<Batches.Batch>, AutoCloseable {
-    /** x holds {@code size} samples, y their labels; both float32 off-heap. */
+    /** x holds {@code size} samples, y their labels (or one-hot rows); both float32 off-heap. */
     public record Batch(int index, int size, MemorySegment x, MemorySegment y) {}
 
     private static final int BUFFERS = 3;
     private static final Batch END = new Batch(-1, 0, MemorySegment.NULL, MemorySegment.NULL);
 
     private final Dataset data;
-    private final int batchSize, count;
+    private final int batchSize, count, targetSize;
     private final Arena arena = Arena.ofShared();
     private final BlockingQueue<MemorySegment[]> free = new ArrayBlockingQueue<>(BUFFERS);
     private final BlockingQueue<Object> ready = new ArrayBlockingQueue<>(BUFFERS + 1);
@@ -35,12 +35,16 @@ public final class Batches implements Iterator<Batches.Batch>, AutoCloseable {
     private Object nextItem;
     private volatile boolean closed;
 
-    public Batches(Dataset data, int batchSize, long seed, int epoch, boolean shuffle) {
+    public Batches(Dataset data, int batchSize, long seed, int epoch, boolean shuffle) { this(data, batchSize, seed, epoch, shuffle, false); }
+
+    /** With {@code oneHot}, y holds a one-hot row of {@code classes} floats per sample (targets for mse). */
+    public Batches(Dataset data, int batchSize, long seed, int epoch, boolean shuffle, boolean oneHot) {
         if (batchSize < 1) throw new IllegalArgumentException("batch size must be >= 1, got " + batchSize);
         this.data = data;
         this.batchSize = batchSize;
         this.count = (data.size() + batchSize - 1) / batchSize;
-        long xBytes = (long) batchSize * data.sampleSize() * Float.BYTES, yBytes = (long) batchSize * Float.BYTES;
+        this.targetSize = oneHot ? data.classes() : 1;
+        long xBytes = (long) batchSize * data.sampleSize() * Float.BYTES, yBytes = (long) batchSize * targetSize * Float.BYTES;
         for (int i = 0; i < BUFFERS; i++) free.add(new MemorySegment[]{arena.allocate(xBytes, 64), arena.allocate(yBytes, 64)});
         int[] order = order(data.size(), seed, epoch, shuffle);
         producer = Thread.ofPlatform().daemon().name("predcode-batches").start(() -> produce(order));
@@ -67,7 +71,8 @@ public final class Batches implements Iterator<Batches.Batch>, AutoCloseable {
                 for (int i = 0; i < size; i++) {
                     int s = order[start + i];
                     MemorySegment.copy(data.images(), s * per, buf[0], ValueLayout.JAVA_FLOAT, (long) i * per * Float.BYTES, per);
-                    buf[1].setAtIndex(ValueLayout.JAVA_FLOAT, i, data.labels()[s]);
+                    if (targetSize == 1) buf[1].setAtIndex(ValueLayout.JAVA_FLOAT, i, data.labels()[s]);
+                    else for (int c = 0; c < targetSize; c++) buf[1].setAtIndex(ValueLayout.JAVA_FLOAT, (long) i * targetSize + c, c == data.labels()[s] ? 1f : 0f);
                 }
                 ready.put(new Object[]{b, size, buf});
             }
@@ -100,7 +105,7 @@ public final class Batches implements Iterator<Batches.Batch>, AutoCloseable {
         if (current != null) free.add(current);
         current = (MemorySegment[]) item[2];
         int size = (int) item[1];
-        return new Batch((int) item[0], size, current[0].asSlice(0, (long) size * data.sampleSize() * Float.BYTES), current[1].asSlice(0, (long) size * Float.BYTES));
+        return new Batch((int) item[0], size, current[0].asSlice(0, (long) size * data.sampleSize() * Float.BYTES), current[1].asSlice(0, (long) size * targetSize * Float.BYTES));
     }
 
     @Override public void close() {

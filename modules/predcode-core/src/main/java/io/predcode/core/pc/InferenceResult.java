@@ -17,9 +17,11 @@ public final class InferenceResult {
     private final Algorithm algorithm;
     private final int depth;
     private final float loss;
+    private final int correct;
     private final boolean beliefs, inputError;
 
-    InferenceResult(Workspace ws, Backend backend, Algorithm algorithm, int depth, float loss, boolean beliefs, boolean inputError) {
+    InferenceResult(Workspace ws, Backend backend, Algorithm algorithm, int depth, float loss, int correct, boolean beliefs, boolean inputError) {
+        this.correct = correct;
         this.ws = ws;
         this.backend = backend;
         this.algorithm = algorithm;
@@ -36,6 +38,9 @@ public final class InferenceResult {
 
     /** Loss of the feedforward pass. */
     public float loss() { return loss; }
+
+    /** Samples whose feedforward argmax equals the label (cross-entropy); -1 for mse. */
+    public int correct() { return correct; }
 
     /** Feedforward activation vhat_l (l = 0 is the input batch). */
     public Tensor vhat(int l) { check(l); return ws.vhat(l); }

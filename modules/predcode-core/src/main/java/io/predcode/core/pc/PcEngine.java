@@ -77,8 +77,11 @@ public final class PcEngine implements AutoCloseable {
     /** Feedforward loss and number of correct argmax predictions (cross-entropy only; -1 for mse). */
     public record Evaluation(float loss, int correct) {}
 
-    public Evaluation evaluate(float[] x, float[] y, int batch) {
-        Workspace ws = load(x, y, batch);
+    public Evaluation evaluate(float[] x, float[] y, int batch) { return evaluate(load(x, y, batch)); }
+
+    public Evaluation evaluate(MemorySegment x, MemorySegment y, int batch) { return evaluate(load(x, y, batch)); }
+
+    private Evaluation evaluate(Workspace ws) {
         forward(ws);
         loss.compute(be, ws.vhat(model.depth()), ws.y, ws.scalars, null);
         float l = be.readScalar(ws.scalars, 0);
@@ -159,8 +162,11 @@ public final class PcEngine implements AutoCloseable {
             case FIXED_PRED -> fixedPrediction(ws, eta, n, full);
             case STRICT -> strict(ws, eta, n, full);
         }
-        float l = be.readScalar(ws.scalars, 0);
-        return new InferenceResult(ws, be, algorithm, depth, l, full, full);
+        // The host reads one copy per step: the loss, and for classification the number of correct argmaxes.
+        float[] out = new float[2];
+        if (loss == Loss.CROSS_ENTROPY) be.countCorrect(ws.vhat(depth), ws.y, ws.scalars, 1);
+        be.download(ws.scalars, 0, out, 0, loss == Loss.CROSS_ENTROPY ? 2 : 1);
+        return new InferenceResult(ws, be, algorithm, depth, out[0], loss == Loss.CROSS_ENTROPY ? (int) out[1] : -1, full, full);
     }
 
     // ------------------------------------------------------------------ the algorithms

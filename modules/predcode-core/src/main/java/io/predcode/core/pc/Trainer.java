@@ -38,18 +38,22 @@ public final class Trainer {
     /** Steps taken by this trainer. */
     public long steps() { return steps; }
 
-    /** Trains on one batch of host arrays; returns the feedforward loss before the update. */
-    public float step(float[] x, float[] y, int batch) { return finish(engine.run(engine.load(x, y, batch), algorithm, eta, n, false).loss()); }
+    /** The feedforward loss before the update, and how many samples it classified right (-1 for mse). */
+    public record Step(float loss, int correct) {}
+
+    /** Trains on one batch of host arrays. */
+    public Step step(float[] x, float[] y, int batch) { return finish(engine.run(engine.load(x, y, batch), algorithm, eta, n, false)); }
 
     /** Trains on one batch in float32 memory segments (e.g. a prefetched off-heap batch). */
-    public float step(MemorySegment x, MemorySegment y, int batch) { return finish(engine.run(engine.load(x, y, batch), algorithm, eta, n, false).loss()); }
+    public Step step(MemorySegment x, MemorySegment y, int batch) { return finish(engine.run(engine.load(x, y, batch), algorithm, eta, n, false)); }
 
-    private float finish(float loss) {
+    private Step finish(InferenceResult r) {
+        float loss = r.loss();
         steps++;
         if (!Float.isFinite(loss))
             throw new DivergenceException(steps, "training diverged at step " + steps + ": loss is " + loss + " (" + algorithm.id()
                     + (algorithm.relaxes() ? ", eta " + eta + ", n " + n : "") + "); parameters are as after step " + (steps - 1));
         optimizer.step();
-        return loss;
+        return new Step(loss, r.correct());
     }
 }

@@ -1,0 +1,247 @@
+package io.predcode.cli;
+
+import io.predcode.core.io.AtomicFiles;
+import io.predcode.core.json.Json;
+import io.predcode.core.nn.Loss;
+import io.predcode.core.nn.Model;
+import io.predcode.core.nn.ModelSpec;
+import io.predcode.core.nn.OpSpec;
+import io.predcode.core.optim.Adam;
+import io.predcode.core.pc.Algorithm;
+import io.predcode.core.pc.PcEngine;
+import io.predcode.core.pc.Trainer;
+import io.predcode.spi.Availability;
+import io.predcode.spi.Backend;
+import io.predcode.spi.BackendOptions;
+import io.predcode.spi.BackendProvider;
+import io.predcode.spi.Backends;
+import io.predcode.spi.Counters;
+import io.predcode.spi.Tensor;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+
+/**
+ * Training-step benchmarks, every (backend, model, batch size, algorithm) in one run, side by side with
+ * each backend's GEMM peak measured in the same run. FLOPs per step count 2 per multiply-add of the
+ * GEMM-shaped work (linear and conv); see {@link #stepMacs}.
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Time training steps: backends, algorithms, models and batch sizes side by side, in one run.",
+                "FLOPs per step = 2 x multiply-adds of linear/conv work: forward M, BACKPROP/EXACT 3M, FIXED_PRED (n+2)M,",
+                "STRICT 2M + (2n+1)(M - M0), where M is the model's forward work and M0 its first block's."})
+final class BenchCommand implements Callable<Integer> {
+    @Spec picocli.CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--backend", split = ",", defaultValue = "cpu", description = "Backends to compare (default: ${DEFAULT-VALUE}).")
+    List<String> backends;
+
+    @Option(names = "--algorithm", split = ",", defaultValue = "strict,fixedpred,exact,backprop", description = "Algorithms (default: ${DEFAULT-VALUE}).")
+    List<String> algorithms;
+
+    @Option(names = "--model", split = ",", defaultValue = "example-cnn,mlp", description = "Models: built-in names or spec files (default: ${DEFAULT-VALUE}).")
+    List<String> models;
+
+    @Option(names = "--batch-size", split = ",", defaultValue = "300", description = "Batch sizes (default: ${DEFAULT-VALUE}).")
+    List<Integer> batchSizes;
+
+    @Option(names = "--threads", defaultValue = "0", description = "CPU threads (0 = all cores; default: ${DEFAULT-VALUE}).")
+    int threads;
+
+    @Option(names = "--steps", defaultValue = "20", description = "Timed steps per configuration (default: ${DEFAULT-VALUE}).")
+    int steps;
+
+    @Option(names = "--warmup", defaultValue = "5", description = "Untimed steps first (default: ${DEFAULT-VALUE}).")
+    int warmup;
+
+    @Option(names = "--eta", defaultValue = "0.1", description = "Inference step size (default: ${DEFAULT-VALUE}).")
+    float eta;
+
+    @Option(names = "--n", defaultValue = "20", description = "Inference sweeps for strict and fixedpred (default: ${DEFAULT-VALUE}).")
+    int n;
+
+    @Option(names = "--ops", description = "Benchmark GEMM and the fused ops instead of training steps.")
+    boolean ops;
+
+    @Option(names = "--json", description = "Write one record per configuration to this file.")
+    Path json;
+
+    @Override public Integer call() throws Exception {
+        if (steps < 1 || warmup < 0) throw new IllegalArgumentException("--steps must be >= 1 and --warmup >= 0");
+        List<Algorithm> algs = algorithms.stream().map(Algorithm::parse).toList();
+        List<ModelSpec> specs = new ArrayList<>();
+        for (String m : models) {
+            ModelSpec s = Setup.model(m);
+            if (s.input() == null) throw new IllegalArgumentException("--model " + m + ": the spec needs an \"input\" shape to be benchmarked");
+            specs.add(s);
+        }
+        var out = spec.commandLine().getOut();
+        List<Map<String, Object>> records = new ArrayList<>();
+        out.printf("%-6s %-12s %6s %-10s %10s %8s %12s %9s %8s %7s %7s%n", "backend", "model", "batch", "algorithm", "ms/step", "spread", "samples/s",
+                "GFLOP/s", "of peak", "allocs", "h2d KB");
+        for (String name : backends) {
+            BackendProvider p = Backends.provider(name);
+            Availability a = p.availability();
+            if (!a.available()) {
+                out.printf("%-6s unavailable: %s%n", p.name(), a.reason());
+                records.add(Map.of("backend", p.name(), "available", false, "reason", a.reason()));
+                continue;
+            }
+            try (Backend be = p.open(new BackendOptions(threads, 0))) {
+                double peak = gemmPeak(be);
+                out.printf("# %s: %s; sgemm peak %.1f GFLOP/s (1024^3)%n", be.name(), be.description(), peak);
+                if (ops) { records.addAll(opsBench(be, out)); continue; }
+                for (int mi = 0; mi < specs.size(); mi++)
+                    for (int batch : batchSizes)
+                        for (Algorithm alg : algs) records.add(stepBench(be, models.get(mi), specs.get(mi), batch, alg, peak, out));
+            }
+        }
+        if (json != null) {
+            Map<String, Object> doc = new LinkedHashMap<>();
+            doc.put("machine", Map.of("cores", (double) Runtime.getRuntime().availableProcessors(), "os", System.getProperty("os.name") + " " + System.getProperty("os.arch"),
+                    "java", System.getProperty("java.version")));
+            doc.put("settings", Map.of("steps", (double) steps, "warmup", (double) warmup, "eta", (double) eta, "n", (double) n, "threads", (double) threads));
+            doc.put("records", records);
+            AtomicFiles.writeString(json, Json.write(doc, 2) + "\n");
+            out.println("wrote " + json);
+        }
+        return 0;
+    }
+
+    private Map<String, Object> stepBench(Backend be, String modelName, ModelSpec s, int batch, Algorithm alg, double peak, java.io.PrintWriter out) {
+        SplittableRandom r = new SplittableRandom(1);
+        int sweeps = alg.relaxes() ? n : 1;
+        try (Model m = Model.create(s, be, 0); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY); Adam opt = new Adam(m, 1e-4f)) {
+            Trainer t = new Trainer(e, opt, alg, eta, sweeps);
+            int classes = m.activationShape(m.depth())[0];
+            float[] x = new float[batch * e.inputSize()], y = new float[batch];
+            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextDouble();
+            for (int i = 0; i < batch; i++) y[i] = r.nextInt(classes);
+            for (int i = 0; i < warmup; i++) t.step(x, y, batch);
+            be.synchronize();
+            Counters.Snapshot before = be.counters().snapshot();
+            double[] ms = new double[steps];
+            for (int i = 0; i < steps; i++) {
+                long t0 = System.nanoTime();
+                t.step(x, y, batch);
+                be.synchronize();
+                ms[i] = (System.nanoTime() - t0) / 1e6;
+            }
+            Counters.Snapshot d = be.counters().snapshot().minus(before);
+            Arrays.sort(ms);
+            double median = ms[ms.length / 2], p10 = ms[(int) (0.1 * (ms.length - 1))], p90 = ms[(int) Math.ceil(0.9 * (ms.length - 1))];
+            double flops = 2.0 * stepMacs(s, alg, sweeps) * batch, gflops = flops / (median * 1e6);
+            out.printf("%-6s %-12s %6d %-10s %10.2f %7.1f%% %12.0f %9.1f %7.1f%% %7.1f %7.1f%n", be.name(), shortName(modelName), batch, alg.id(), median,
+                    100 * (p90 - p10) / median, batch / (median / 1e3), gflops, 100 * gflops / peak, (double) d.allocations() / steps, d.hostToDeviceBytes() / 1024.0 / steps);
+            out.flush();
+            Map<String, Object> rec = new LinkedHashMap<>();
+            rec.put("backend", be.name());
+            rec.put("model", modelName);
+            rec.put("batch_size", (double) batch);
+            rec.put("algorithm", alg.id());
+            rec.put("eta", (double) eta);
+            rec.put("n", (double) sweeps);
+            rec.put("median_ms_per_step", median);
+            rec.put("p10_ms", p10);
+            rec.put("p90_ms", p90);
+            rec.put("samples_per_s", batch / (median / 1e3));
+            rec.put("gflop_per_step", flops / 1e9);
+            rec.put("gflop_per_s", gflops);
+            rec.put("gemm_peak_gflop_per_s", peak);
+            rec.put("fraction_of_peak", gflops / peak);
+            rec.put("allocations_per_step", (double) d.allocations() / steps);
+            rec.put("h2d_bytes_per_step", (double) d.hostToDeviceBytes() / steps);
+            rec.put("d2h_bytes_per_step", (double) d.deviceToHostBytes() / steps);
+            return rec;
+        }
+    }
+
+    private static String shortName(String m) { return m.length() <= 12 ? m : "..." + m.substring(m.length() - 9); }
+
+    /** Multiply-adds of one training step per sample (see the command's description). */
+    static double stepMacs(ModelSpec s, Algorithm a, int n) {
+        double[] block = new double[s.depth()];
+        int[] shape = s.input();
+        for (int b = 0; b < s.depth(); b++)
+            for (OpSpec op : s.blocks().get(b)) { block[b] += op.macs(shape); shape = op.outputShape(shape, ""); }
+        double total = Arrays.stream(block).sum(), rest = total - block[0];
+        return switch (a) {
+            case BACKPROP, EXACT -> 3 * total;
+            case FIXED_PRED -> (n + 2) * total;
+            case STRICT -> 2 * total + (2.0 * n + 1) * rest;
+        };
+    }
+
+    /** sgemm GFLOP/s at 1024^3 on this backend: the best of a few repetitions after a warm-up. */
+    static double gemmPeak(Backend be) {
+        int d = 1024;
+        try (Tensor a = be.allocate(d, d); Tensor b = be.allocate(d, d); Tensor c = be.allocate(d, d)) {
+            be.randomUniform(a, -1, 1, 1);
+            be.randomUniform(b, -1, 1, 2);
+            double best = Double.MAX_VALUE;
+            for (int i = 0; i < 6; i++) {
+                long t0 = System.nanoTime();
+                be.matmul(false, false, 1f, a, b, 0f, c);
+                be.synchronize();
+                if (i > 0) best = Math.min(best, (System.nanoTime() - t0) / 1e9);
+            }
+            return 2.0 * d * d * d / best / 1e9;
+        }
+    }
+
+    private List<Map<String, Object>> opsBench(Backend be, java.io.PrintWriter out) {
+        List<Map<String, Object>> recs = new ArrayList<>();
+        out.printf("%-6s %-28s %12s %12s%n", "backend", "op", "median us", "rate");
+        for (int d : new int[]{64, 128, 256, 512, 1024, 2048}) {
+            try (Tensor a = be.allocate(d, d); Tensor b = be.allocate(d, d); Tensor c = be.allocate(d, d)) {
+                double us = time(be, () -> be.matmul(false, false, 1f, a, b, 0f, c), d >= 1024 ? 5 : 30);
+                recs.add(opRecord(be, "sgemm " + d + "^3", us, 2.0 * d * d * d / us / 1e3, "GFLOP/s", out));
+            }
+        }
+        int size = 1 << 22;
+        try (Tensor p = be.allocate(size); Tensor an = be.allocate(size); Tensor f = be.allocate(size); Tensor dd = be.allocate(size);
+             Tensor v = be.allocate(size); Tensor e = be.allocate(size)) {
+            double us = time(be, () -> be.pcStrictUpdate(p, an, f, dd, v, e, 0.1f), 20);
+            recs.add(opRecord(be, "pcStrictUpdate 4M (7 streams)", us, 7.0 * size * 4 / us / 1e3, "GB/s", out));
+            us = time(be, () -> be.axpby(0.1f, f, 0.9f, e), 20);
+            recs.add(opRecord(be, "axpby 4M (3 streams)", us, 3.0 * size * 4 / us / 1e3, "GB/s", out));
+            us = time(be, () -> be.copy(f, e), 20);
+            recs.add(opRecord(be, "copy 4M (2 streams)", us, 2.0 * size * 4 / us / 1e3, "GB/s", out));
+        }
+        return recs;
+    }
+
+    private static double time(Backend be, Runnable op, int reps) {
+        for (int i = 0; i < 3; i++) op.run();
+        be.synchronize();
+        double[] us = new double[reps];
+        for (int i = 0; i < reps; i++) {
+            long t0 = System.nanoTime();
+            op.run();
+            be.synchronize();
+            us[i] = (System.nanoTime() - t0) / 1e3;
+        }
+        Arrays.sort(us);
+        return us[reps / 2];
+    }
+
+    private static Map<String, Object> opRecord(Backend be, String op, double us, double rate, String unit, java.io.PrintWriter out) {
+        out.printf("%-6s %-28s %12.1f %9.1f %s%n", be.name(), op, us, rate, unit);
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("backend", be.name());
+        m.put("op", op);
+        m.put("median_us", us);
+        m.put("rate", rate);
+        m.put("unit", unit);
+        return m;
+    }
+}

@@ -1,0 +1,129 @@
+package io.predcode.cli;
+
+import io.predcode.core.io.Checkpoint;
+import io.predcode.core.json.Json;
+import io.predcode.core.nn.Loss;
+import io.predcode.core.nn.Model;
+import io.predcode.core.nn.ModelSpec;
+import io.predcode.core.nn.Parameter;
+import io.predcode.core.pc.Algorithm;
+import io.predcode.core.pc.PcEngine;
+import io.predcode.data.DataSources;
+import io.predcode.data.DataSplit;
+import io.predcode.data.Dataset;
+import io.predcode.spi.Backend;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/**
+ * The paper's central diagnostic: on one batch, per block, how far each PC algorithm's parameter
+ * updates are from backprop's gradients (relative error and angle).
+ */
+@Command(name = "compare", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Per block: relative error and angle between each PC algorithm's parameter updates and backprop's gradients on one batch.")
+final class CompareCommand implements Callable<Integer> {
+    @Spec picocli.CommandLine.Model.CommandSpec spec;
+
+    @Mixin Setup.BackendChoice backendChoice;
+
+    @Option(names = "--model", defaultValue = "digits-mlp", description = "example-cnn, mlp, digits-mlp or FILE.json (default: ${DEFAULT-VALUE}); ignored with --checkpoint.")
+    String model;
+
+    @Option(names = "--checkpoint", description = "Compare on a trained model instead of a fresh one.")
+    Path checkpoint;
+
+    @Option(names = "--data", defaultValue = "digits", description = "Data set the batch comes from (default: ${DEFAULT-VALUE}).")
+    String data;
+
+    @Option(names = "--batch-size", defaultValue = "64", description = "Samples in the batch (default: ${DEFAULT-VALUE}).")
+    int batchSize;
+
+    @Option(names = "--algorithm", split = ",", defaultValue = "strict,fixedpred,exact", description = "PC algorithms to compare (default: ${DEFAULT-VALUE}).")
+    List<String> algorithms;
+
+    @Option(names = "--eta", defaultValue = "0.1", description = "Inference step size (default: ${DEFAULT-VALUE}).")
+    float eta;
+
+    @Option(names = "--n", defaultValue = "20", description = "Inference sweeps (default: ${DEFAULT-VALUE}).")
+    int n;
+
+    @Option(names = "--loss", defaultValue = "cross-entropy", description = "cross-entropy or mse (default: ${DEFAULT-VALUE}).")
+    String loss;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Initialisation seed of a fresh model (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--json", description = "Print JSON instead of a table.")
+    boolean json;
+
+    record Row(String algorithm, int block, double relativeError, double angleDegrees) {}
+
+    @Override public Integer call() throws Exception {
+        Loss l = Loss.parse(loss);
+        List<Algorithm> algs = algorithms.stream().map(Algorithm::parse).toList();
+        DataSplit split = DataSources.load(data);
+        Checkpoint.Loaded c = checkpoint == null ? null : Checkpoint.load(checkpoint);
+        ModelSpec ms = c != null ? c.spec() : Setup.model(model);
+        int[] input = Setup.inputShape(ms, split.sampleShape(), c != null ? checkpoint.toString() : model);
+        Dataset test = split.test();
+        int size = Math.min(batchSize, test.size());
+        if (size < 1) throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);
+        float[] x = Arrays.copyOf(test.images(), size * test.sampleSize());
+        float[] y = l == Loss.CROSS_ENTROPY ? Arrays.copyOf(test.labels(), size) : oneHot(test, size);
+        List<Row> rows = new ArrayList<>();
+        try (Backend be = backendChoice.open(); Model m = Model.create(ms, input, be, seed); PcEngine e = new PcEngine(m, l)) {
+            if (c != null) m.loadParameters(c.parameters(), c.source().toString());
+            e.infer(x, y, size, Algorithm.BACKPROP, eta, n);
+            Map<String, float[]> bp = m.gradientValues();
+            for (Algorithm a : algs) {
+                e.infer(x, y, size, a, eta, n);
+                Map<String, float[]> pc = m.gradientValues();
+                for (int b = 0; b < m.depth(); b++) {
+                    double dot = 0, nb = 0, np = 0, diff = 0;
+                    for (Parameter p : m.blocks().get(b).parameters()) {
+                        float[] g = bp.get(p.name()), u = pc.get(p.name());
+                        for (int i = 0; i < g.length; i++) {
+                            dot += (double) g[i] * u[i]; nb += (double) g[i] * g[i]; np += (double) u[i] * u[i];
+                            diff += ((double) u[i] - g[i]) * ((double) u[i] - g[i]);
+                        }
+                    }
+                    if (nb == 0 && np == 0) continue; // a block without parameters
+                    double cos = dot / Math.sqrt(nb * np);
+                    rows.add(new Row(a.id(), b, Math.sqrt(diff / nb), Math.toDegrees(Math.acos(Math.max(-1, Math.min(1, cos))))));
+                }
+            }
+        }
+        var out = spec.commandLine().getOut();
+        if (json) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("model", c != null ? checkpoint.toString() : model);
+            m.put("batch_size", (double) size);
+            m.put("eta", (double) eta);
+            m.put("n", (double) n);
+            m.put("rows", rows.stream().map(r -> (Object) Map.of("algorithm", r.algorithm(), "block", (double) r.block(),
+                    "relative_error", r.relativeError(), "angle_degrees", r.angleDegrees())).toList());
+            out.println(Json.write(m, 2));
+        } else {
+            out.printf("PC updates vs backprop gradients on %d samples of %s (eta %s, n %d)%n", size, test.name(), eta, n);
+            out.printf("%-10s %5s %16s %12s%n", "algorithm", "block", "relative error", "angle (deg)");
+            for (Row r : rows) out.printf("%-10s %5d %16.3e %12.3f%n", r.algorithm(), r.block(), r.relativeError(), r.angleDegrees());
+        }
+        return 0;
+    }
+
+    private static float[] oneHot(Dataset d, int size) {
+        float[] y = new float[size * d.classes()];
+        for (int i = 0; i < size; i++) y[i * d.classes() + (int) d.labels()[i]] = 1f;
+        return y;
+    }
+}

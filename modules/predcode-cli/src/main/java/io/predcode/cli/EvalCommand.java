@@ -1,0 +1,50 @@
+package io.predcode.cli;
+
+import io.predcode.core.io.Checkpoint;
+import io.predcode.core.nn.Loss;
+import io.predcode.core.nn.Model;
+import io.predcode.core.pc.PcEngine;
+import io.predcode.data.DataSources;
+import io.predcode.data.DataSplit;
+import io.predcode.spi.Backend;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+/** Loss and accuracy of a checkpoint on a data set's test split. */
+@Command(name = "eval", mixinStandardHelpOptions = true, description = "Evaluate a checkpoint: test loss and accuracy.")
+final class EvalCommand implements Callable<Integer> {
+    @Spec picocli.CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--checkpoint", required = true, description = "A training output folder, or a model.safetensors / checkpoint.safetensors file.")
+    Path checkpoint;
+
+    @Option(names = "--data", defaultValue = "digits", description = "digits, fashion-mnist, fashion-mnist:DIR, mnist:DIR or cifar10:DIR (default: ${DEFAULT-VALUE}).")
+    String data;
+
+    @Option(names = "--batch-size", defaultValue = "1000", description = "Evaluation batch size (default: ${DEFAULT-VALUE}).")
+    int batchSize;
+
+    @Option(names = "--json", description = "Print the result as JSON.")
+    boolean json;
+
+    @Mixin Setup.BackendChoice backendChoice;
+
+    @Override public Integer call() throws Exception {
+        Checkpoint.Loaded c = Checkpoint.load(checkpoint);
+        DataSplit split = DataSources.load(data);
+        int[] input = Setup.inputShape(c.spec(), split.sampleShape(), checkpoint.toString());
+        try (Backend be = backendChoice.open(); Model m = Model.create(c.spec(), input, be, 0); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY)) {
+            m.loadParameters(c.parameters(), c.source().toString());
+            TrainingRun.Score s = TrainingRun.evaluate(e, split.test(), batchSize);
+            var out = spec.commandLine().getOut();
+            if (json) out.printf("{\"loss\": %s, \"accuracy\": %s, \"samples\": %d}%n", s.loss(), s.accuracy(), split.test().size());
+            else out.printf("%s on %s: loss %s, accuracy %.2f%% (%d samples)%n", c.source(), split.test().name(), Setup.fmt(s.loss()), 100 * s.accuracy(), split.test().size());
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,61 @@
+package io.predcode.cli;
+
+import io.predcode.core.json.JsonException;
+import io.predcode.core.pc.DivergenceException;
+import io.predcode.data.DataFormatException;
+import io.predcode.spi.BackendUnavailableException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
+import java.nio.file.NoSuchFileException;
+
+/** The {@code predcode} command. Bad input: one line on stderr, exit 2. Divergence: exit 3. */
+@Command(name = "predcode", mixinStandardHelpOptions = true, version = "predcode 0.1.0",
+        description = "Predictive-coding training (Torch2PC's algorithms) on the JVM, on CPUs and GPUs.",
+        subcommands = {TrainCommand.class, EvalCommand.class, CompareCommand.class, BenchCommand.class, BackendsCommand.class, CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+    public static final int BAD_INPUT = 2, DIVERGED = 3;
+
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @Override public void run() { spec.commandLine().usage(System.out); }
+
+    public static void main(String[] args) {
+        System.setProperty("java.awt.headless", "true");
+        System.exit(run(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
+    }
+
+    /** Runs a command line; returns the exit code. Tests call this directly. */
+    public static int run(String[] args, PrintWriter out, PrintWriter err) {
+        CommandLine cl = new CommandLine(new Main());
+        cl.setOut(out).setErr(err);
+        cl.setExecutionExceptionHandler((e, line, parsed) -> {
+            if (e instanceof DivergenceException d) {
+                err.println("predcode: " + d.getMessage());
+                return DIVERGED;
+            }
+            if (isBadInput(e)) {
+                err.println("predcode: " + message(e));
+                return BAD_INPUT;
+            }
+            throw e;
+        });
+        return cl.execute(args);
+    }
+
+    static boolean isBadInput(Throwable e) {
+        return e instanceof IllegalArgumentException || e instanceof JsonException || e instanceof BackendUnavailableException
+                || e instanceof DataFormatException || e instanceof IOException || e instanceof IllegalStateException && e.getMessage() != null && e.getMessage().contains("unavailable");
+    }
+
+    static String message(Throwable e) {
+        if (e instanceof NoSuchFileException f) return f.getFile() + ": " + (f.getReason() != null ? f.getReason() : "not found");
+        if (e instanceof AccessDeniedException a) return a.getFile() + ": " + (a.getReason() != null ? a.getReason() : "permission denied");
+        if (e instanceof FileSystemException f) return f.getFile() + ": " + (f.getReason() != null ? f.getReason() : f.getClass().getSimpleName());
+        return e.getMessage() != null ? e.getMessage() : e.toString();
+    }
+}

@@ -1,0 +1,45 @@
+package io.predcode.cli;
+
+import io.predcode.core.nn.BuiltinModels;
+import io.predcode.core.nn.ModelSpec;
+import io.predcode.spi.Backend;
+import io.predcode.spi.BackendOptions;
+import io.predcode.spi.Backends;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.util.Arrays;
+
+/** Options and helpers shared by the commands. */
+final class Setup {
+    private Setup() {}
+
+    /** --backend and --threads. */
+    static final class BackendChoice {
+        @Option(names = "--backend", defaultValue = "cpu", description = "Compute backend: cpu or cuda (default: ${DEFAULT-VALUE}).")
+        String backend;
+
+        @Option(names = "--threads", defaultValue = "0", description = "CPU threads (0 = all cores; default: ${DEFAULT-VALUE}).")
+        int threads;
+
+        Backend open() {
+            if (threads < 0) throw new IllegalArgumentException("--threads must be >= 0, got " + threads);
+            return Backends.open(backend, new BackendOptions(threads, 0));
+        }
+    }
+
+    /** The model's input shape: the data's sample shape, checked against the spec's own where it has one. */
+    static int[] inputShape(ModelSpec spec, int[] dataShape, String modelName) {
+        if (spec.input() == null) return dataShape;
+        long a = Arrays.stream(spec.input()).asLongStream().reduce(1, (x, y) -> x * y), b = Arrays.stream(dataShape).asLongStream().reduce(1, (x, y) -> x * y);
+        if (Arrays.equals(spec.input(), dataShape)) return dataShape;
+        // A flat model (input [784]) takes images [1, 28, 28] when its first op flattens them.
+        if (a == b && spec.input().length == 1 && spec.blocks().getFirst().getFirst() instanceof io.predcode.core.nn.OpSpec.Flatten) return dataShape;
+        throw new IllegalArgumentException("--model " + modelName + " expects inputs of shape " + Arrays.toString(spec.input())
+                + " but the data set's samples are " + Arrays.toString(dataShape));
+    }
+
+    static ModelSpec model(String name) throws IOException { return BuiltinModels.resolve(name); }
+
+    static String fmt(double v) { return String.format(java.util.Locale.ROOT, "%.4f", v); }
+}

@@ -1,0 +1,81 @@
+package io.predcode.cli;
+
+import io.predcode.core.nn.Loss;
+import io.predcode.core.pc.Algorithm;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+/** {@code predcode train}: the main job. Defaults train a small model on the bundled digits in seconds. */
+@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Train a model with a predictive-coding algorithm (or backprop) and write metrics, a chart and a checkpoint.",
+                "With no options: STRICT predictive coding on the bundled 8x8 digits, on the CPU."})
+final class TrainCommand implements Callable<Integer> {
+    @Spec picocli.CommandLine.Model.CommandSpec spec;
+
+    @Mixin Setup.BackendChoice backendChoice;
+
+    @Option(names = "--algorithm", defaultValue = "strict", description = "strict, fixedpred, exact or backprop (default: ${DEFAULT-VALUE}).")
+    String algorithm;
+
+    @Option(names = "--model", defaultValue = "digits-mlp", description = "example-cnn, mlp, digits-mlp, or a spec FILE.json (default: ${DEFAULT-VALUE}).")
+    String model;
+
+    @Option(names = "--data", defaultValue = "digits", description = "digits, fashion-mnist, fashion-mnist:DIR, mnist:DIR or cifar10:DIR (default: ${DEFAULT-VALUE}).")
+    String data;
+
+    @Option(names = "--epochs", defaultValue = "10", description = "Passes over the training set (default: ${DEFAULT-VALUE}).")
+    int epochs;
+
+    @Option(names = "--batch-size", defaultValue = "32", description = "Samples per step (default: ${DEFAULT-VALUE}); the last batch of an epoch may be smaller.")
+    int batchSize;
+
+    @Option(names = "--optimizer", defaultValue = "adam", description = "adam or sgd (default: ${DEFAULT-VALUE}).")
+    String optimizer;
+
+    @Option(names = "--lr", defaultValue = "0.002", description = "Learning rate (default: ${DEFAULT-VALUE}).")
+    float lr;
+
+    @Option(names = "--momentum", defaultValue = "0.9", description = "SGD momentum (default: ${DEFAULT-VALUE}).")
+    float momentum;
+
+    @Option(names = "--weight-decay", defaultValue = "0", description = "L2 weight decay (default: ${DEFAULT-VALUE}).")
+    float weightDecay;
+
+    @Option(names = "--eta", defaultValue = "0.1", description = "Inference step size for strict and fixedpred (default: ${DEFAULT-VALUE}).")
+    float eta;
+
+    @Option(names = "--n", description = "Inference sweeps for strict and fixedpred (default: 20 for strict, the number of blocks for fixedpred).")
+    Integer n;
+
+    @Option(names = "--loss", defaultValue = "cross-entropy", description = "cross-entropy or mse (mse on one-hot targets) (default: ${DEFAULT-VALUE}).")
+    String loss;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Seeds initialisation and shuffling (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--out", defaultValue = "runs/latest", description = "Output folder: metrics.csv, metrics.json, training.png, checkpoint (default: ${DEFAULT-VALUE}).")
+    Path out;
+
+    @Option(names = "--resume", description = "Continue the run in --out from its last checkpoint (same settings).")
+    boolean resume;
+
+    @Option(names = "--quiet", description = "No progress bar; one line per epoch.")
+    boolean quiet;
+
+    @Override public Integer call() throws Exception {
+        Algorithm a = Algorithm.parse(algorithm);
+        Loss l = Loss.parse(loss);
+        if (epochs < 1) throw new IllegalArgumentException("--epochs must be >= 1, got " + epochs);
+        if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);
+        if (!optimizer.equals("adam") && !optimizer.equals("sgd")) throw new IllegalArgumentException("--optimizer must be adam or sgd, got '" + optimizer + "'");
+        int sweeps = n != null ? n : a == Algorithm.FIXED_PRED ? -1 : 20;
+        TrainingRun.Settings s = new TrainingRun.Settings(backendChoice, a, model, data, epochs, batchSize, optimizer, lr, momentum, weightDecay,
+                eta, sweeps, l, seed, out, resume, quiet || System.console() == null);
+        return new TrainingRun(s, spec.commandLine().getOut()).run();
+    }
+}

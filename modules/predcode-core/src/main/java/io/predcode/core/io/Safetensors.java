@@ -1,0 +1,109 @@
+package io.predcode.core.io;
+
+import io.predcode.core.json.Json;
+import io.predcode.core.json.JsonFields;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The safetensors format (Hugging Face): an 8-byte little-endian header length, a JSON header naming
+ * each tensor's dtype, shape and byte range, then the raw little-endian data. Only F32 is written
+ * and read. PyTorch loads it with {@code safetensors.torch.load_file}.
+ */
+public final class Safetensors {
+    private Safetensors() {}
+
+    public record Entry(int[] shape, float[] data) {}
+
+    public record Contents(Map<String, Entry> tensors, Map<String, String> metadata) {}
+
+    public static byte[] encode(Map<String, Entry> tensors, Map<String, String> metadata) {
+        Map<String, Object> header = new LinkedHashMap<>();
+        if (!metadata.isEmpty()) header.put("__metadata__", new LinkedHashMap<String, Object>(metadata));
+        long offset = 0;
+        for (Map.Entry<String, Entry> e : tensors.entrySet()) {
+            Map<String, Object> t = new LinkedHashMap<>();
+            t.put("dtype", "F32");
+            t.put("shape", e.getValue().shape());
+            long end = offset + (long) e.getValue().data().length * Float.BYTES;
+            t.put("data_offsets", List.of((double) offset, (double) end));
+            header.put(e.getKey(), t);
+            offset = end;
+        }
+        byte[] json = Json.write(header, 0).getBytes(StandardCharsets.UTF_8);
+        int pad = (8 - json.length % 8) % 8; // keep the data 8-byte aligned, as the reference writer does
+        ByteBuffer bb = ByteBuffer.allocate(8 + json.length + pad + (int) offset).order(ByteOrder.LITTLE_ENDIAN);
+        bb.putLong(json.length + pad).put(json);
+        for (int i = 0; i < pad; i++) bb.put((byte) ' ');
+        for (Entry e : tensors.values()) for (float f : e.data()) bb.putFloat(f);
+        return bb.array();
+    }
+
+    public static void write(Path file, Map<String, Entry> tensors, Map<String, String> metadata) throws IOException {
+        AtomicFiles.write(file, encode(tensors, metadata));
+    }
+
+    public static Contents read(Path file) throws IOException {
+        byte[] b;
+        try {
+            b = Files.readAllBytes(file);
+        } catch (NoSuchFileException e) {
+            throw new NoSuchFileException(file.toString(), null, "safetensors file not found");
+        }
+        return decode(b, file.toString());
+    }
+
+    public static Contents decode(byte[] b, String source) {
+        if (b.length < 8) throw new IllegalArgumentException(source + ": " + b.length + " bytes is too short for a safetensors file (8-byte header length)");
+        ByteBuffer bb = ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN);
+        long headerLength = bb.getLong();
+        if (headerLength < 2 || headerLength > b.length - 8)
+            throw new IllegalArgumentException(source + ": field 'header length' is " + headerLength + ", but the file has " + (b.length - 8) + " bytes after it (truncated or not safetensors)");
+        String json = new String(b, 8, (int) headerLength, StandardCharsets.UTF_8);
+        JsonFields header = JsonFields.of(Json.parse(json, source + " (header)"), source, "");
+        long dataStart = 8 + headerLength, dataLength = b.length - dataStart;
+        Map<String, Entry> tensors = new LinkedHashMap<>();
+        Map<String, String> metadata = new LinkedHashMap<>();
+        for (String name : header.map().keySet()) {
+            if (name.equals("__metadata__")) {
+                header.object(name).map().forEach((k, v) -> metadata.put(k, String.valueOf(v)));
+                continue;
+            }
+            JsonFields t = header.object(name);
+            if (!t.string("dtype").equals("F32"))
+                throw new IllegalArgumentException(source + ": field '" + name + ".dtype' is " + t.string("dtype") + "; predcode reads F32 only");
+            List<Object> shapeList = t.list("shape");
+            int[] shape = shapeList.isEmpty() ? new int[0] : t.ints("shape", shapeList.size(), 0);
+            long count = 1;
+            for (int d : shape) count *= d;
+            int[] offsets = t.ints("data_offsets", 2, 0);
+            if (offsets[1] < offsets[0] || offsets[1] > dataLength || offsets[1] - offsets[0] != count * Float.BYTES)
+                throw new IllegalArgumentException(source + ": field '" + name + ".data_offsets' [" + offsets[0] + ", " + offsets[1] + "] does not hold "
+                        + count + " floats inside the " + dataLength + " data bytes (truncated?)");
+            float[] data = new float[(int) count];
+            ByteBuffer d = ByteBuffer.wrap(b, (int) (dataStart + offsets[0]), offsets[1] - offsets[0]).order(ByteOrder.LITTLE_ENDIAN);
+            for (int i = 0; i < data.length; i++) data[i] = d.getFloat();
+            tensors.put(name, new Entry(shape, data));
+        }
+        return new Contents(tensors, metadata);
+    }
+
+    /** Names to float arrays, for Model.loadParameters. */
+    public static Map<String, float[]> values(Map<String, Entry> tensors, String prefix) {
+        Map<String, float[]> out = new LinkedHashMap<>();
+        tensors.forEach((k, v) -> { if (k.startsWith(prefix)) out.put(k.substring(prefix.length()), v.data()); });
+        return out;
+    }
+
+    static List<String> names(Map<String, Entry> tensors) { return new ArrayList<>(tensors.keySet()); }
+}
