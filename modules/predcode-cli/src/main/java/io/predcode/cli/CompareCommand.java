@@ -110,8 +110,14 @@ final class CompareCommand implements Callable<Integer> {
             m.put("batch_size", (double) size);
             m.put("eta", (double) eta);
             m.put("n", (double) n);
-            m.put("rows", rows.stream().map(r -> (Object) Map.of("algorithm", r.algorithm(), "block", (double) r.block(),
-                    "relative_error", r.relativeError(), "angle_degrees", r.angleDegrees())).toList());
+            m.put("rows", rows.stream().map(r -> {
+                Map<String, Object> row = new LinkedHashMap<>();
+                row.put("algorithm", r.algorithm());
+                row.put("block", (double) r.block());
+                row.put("relative_error", r.relativeError());
+                row.put("angle_degrees", r.angleDegrees());
+                return (Object) row;
+            }).toList());
             out.println(Json.write(m, 2));
         } else {
             out.printf("PC updates vs backprop gradients on %d samples of %s (eta %s, n %d)%n", size, test.name(), eta, n);

@@ -159,7 +159,7 @@ final class TrainingRun {
         try {
             Files.createDirectories(dir);
         } catch (IOException e) {
-            throw new java.nio.file.AccessDeniedException(dir.toString(), null, "--out folder cannot be created (" + e.getClass().getSimpleName() + ")");
+            throw new java.nio.file.AccessDeniedException(dir.toString(), null, "--out folder cannot be created (" + Main.message(e) + ")");
         }
         if (!Files.isWritable(dir)) throw new java.nio.file.AccessDeniedException(dir.toString(), null, "--out folder is not writable");
         if (s.resume() && !Files.exists(dir.resolve(Checkpoint.RESUME_FILE)))

@@ -105,7 +105,7 @@ public record ModelSpec(List<List<OpSpec>> blocks, int[] input) {
         try {
             return parse(Files.readString(file), file.toString());
         } catch (NoSuchFileException e) {
-            throw new NoSuchFileException(file + ": model spec file not found");
+            throw new NoSuchFileException(file.toString(), null, "model spec file not found");
         }
     }
 

@@ -34,7 +34,8 @@ public sealed interface OpSpec {
         public String op() { return "linear"; }
         public int[] outputShape(int[] input, String where) {
             if (input.length != 1)
-                throw new IllegalArgumentException(where + " (linear): expects a flat input of " + in + " features, got shape " + java.util.Arrays.toString(input) + "; add a flatten op before it");
+                throw new IllegalArgumentException(where + " (linear): in=" + in + " expects a flat input, got shape " + java.util.Arrays.toString(input)
+                        + " (" + java.util.Arrays.stream(input).reduce(1, (a, b) -> a * b) + " values); add a flatten op before it");
             if (input[0] != in)
                 throw new IllegalArgumentException(where + " (linear): in=" + in + " but its input has " + input[0] + " features");
             return new int[]{out};

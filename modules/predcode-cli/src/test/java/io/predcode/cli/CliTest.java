@@ -1,0 +1,134 @@
+package io.predcode.cli;
+
+import io.predcode.core.json.Json;
+import io.predcode.core.json.JsonFields;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The command line end to end, on the bundled digits and the CPU backend. */
+class CliTest {
+    record Result(int code, String out, String err) {}
+
+    static Result run(String... args) {
+        StringWriter out = new StringWriter(), err = new StringWriter();
+        int code = Main.run(args, new PrintWriter(out, true), new PrintWriter(err, true));
+        return new Result(code, out.toString(), err.toString());
+    }
+
+    static JsonFields json(Path f) throws Exception { return JsonFields.of(Json.parse(Files.readString(f), f.toString()), f.toString(), ""); }
+
+    @Test void trainWritesMetricsChartAndCheckpointAndLearns(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("run");
+        Result r = run("train", "--epochs", "3", "--out", out.toString(), "--quiet");
+        assertEquals(0, r.code(), r.err());
+        for (String f : new String[]{"metrics.csv", "metrics.json", "checkpoint.safetensors", "model.safetensors", "model.json"})
+            assertTrue(Files.exists(out.resolve(f)), f);
+        JsonFields m = json(out.resolve("metrics.json"));
+        assertTrue(m.number("final_test_accuracy") > 0.85, "3 STRICT epochs on digits: " + m.number("final_test_accuracy"));
+        assertEquals(3, m.list("epochs").size());
+        assertEquals("strict", m.object("settings").string("algorithm"));
+        long rows = Files.readAllLines(out.resolve("metrics.csv")).size() - 1;
+        assertEquals(3 * 47, rows, "one metrics row per step (1497 samples / 32 = 47 steps per epoch)");
+
+        Result e = run("eval", "--checkpoint", out.toString(), "--json");
+        assertEquals(0, e.code(), e.err());
+        double acc = JsonFields.of(Json.parse(e.out().trim(), "eval"), "eval", "").number("accuracy");
+        assertEquals(m.number("final_test_accuracy"), acc, 1e-9);
+    }
+
+    @Test void resumeContinuesBitForBit(@TempDir Path tmp) throws Exception {
+        Path a = tmp.resolve("a"), b = tmp.resolve("b");
+        String[] common = {"--algorithm", "fixedpred", "--optimizer", "sgd", "--lr", "0.05", "--quiet", "--batch-size", "64"};
+        assertEquals(0, run(concat(new String[]{"train", "--epochs", "3", "--out", a.toString()}, common)).code());
+        assertEquals(0, run(concat(new String[]{"train", "--epochs", "1", "--out", b.toString()}, common)).code());
+        Result r = run(concat(new String[]{"train", "--epochs", "3", "--out", b.toString(), "--resume"}, common));
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("resuming"), r.out());
+        assertArrayEquals(Files.readAllBytes(a.resolve("model.safetensors")), Files.readAllBytes(b.resolve("model.safetensors")));
+        assertEquals(Files.readString(a.resolve("metrics.csv")).lines().map(l -> l.substring(0, l.lastIndexOf(','))).toList(),
+                Files.readString(b.resolve("metrics.csv")).lines().map(l -> l.substring(0, l.lastIndexOf(','))).toList(), "same losses at every step");
+    }
+
+    @Test void resumeRefusesADifferentRun(@TempDir Path tmp) {
+        Path a = tmp.resolve("a");
+        assertEquals(0, run("train", "--epochs", "1", "--out", a.toString(), "--quiet").code());
+        Result r = run("train", "--epochs", "2", "--out", a.toString(), "--resume", "--quiet", "--algorithm", "exact");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("strict") && r.err().contains("exact"), r.err());
+        Result m = run("train", "--epochs", "2", "--out", a.toString(), "--resume", "--quiet", "--model", "mlp");
+        assertEquals(2, m.code(), m.err());
+    }
+
+    @Test void badInputIsOneLineAndExitCodeTwo(@TempDir Path tmp) throws Exception {
+        String[][] cases = {
+                {"train", "--algorithm", "foo"},
+                {"train", "--model", tmp.resolve("missing.json").toString()},
+                {"train", "--data", "mnist:" + tmp.resolve("nowhere")},
+                {"train", "--backend", "tpu"},
+                {"train", "--epochs", "0"},
+                {"train", "--eta", "-1", "--out", tmp.resolve("o").toString()},
+                {"eval", "--checkpoint", tmp.resolve("none").toString()},
+                {"train", "--no-such-option"},
+        };
+        for (String[] c : cases) {
+            Result r = run(c);
+            assertEquals(2, r.code(), String.join(" ", c) + " -> " + r.err());
+            assertFalse(r.err().isBlank(), String.join(" ", c));
+        }
+        Path bad = tmp.resolve("bad.json");
+        Files.writeString(bad, "[[{\"op\": \"linear\", \"in\": 36, \"out\": 10}]]");
+        Result r = run("train", "--model", bad.toString(), "--out", tmp.resolve("o2").toString());
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("block 0, op 0") && r.err().contains("in=36") && r.err().contains("64"), r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+    }
+
+    @Test void cudaWithoutAGpuSaysWhyInOneLine() {
+        Result r = run("train", "--backend", "cuda");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("cuda") && r.err().contains("unavailable"), r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+    }
+
+    @Test void compareReportsExactAsBackprop() throws Exception {
+        Result r = run("compare", "--json", "--n", "5");
+        assertEquals(0, r.code(), r.err());
+        JsonFields j = JsonFields.of(Json.parse(r.out(), "compare"), "compare", "");
+        int exact = 0;
+        for (Object o : j.list("rows")) {
+            JsonFields row = JsonFields.of(o, "compare", "rows");
+            if (row.string("algorithm").equals("exact")) { exact++; assertTrue(row.number("relative_error") < 1e-5, o.toString()); }
+        }
+        assertEquals(3, exact);
+    }
+
+    @Test void benchAndBackendsRun(@TempDir Path tmp) throws Exception {
+        Path f = tmp.resolve("bench.json");
+        Result r = run("bench", "--model", "digits-mlp", "--batch-size", "16", "--steps", "2", "--warmup", "1", "--n", "3", "--backend", "cpu,cuda", "--json", f.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("cuda") && r.out().contains("unavailable"), r.out());
+        JsonFields j = json(f);
+        int timed = 0;
+        for (Object o : j.list("records")) {
+            JsonFields rec = JsonFields.of(o, "bench", "records");
+            if (rec.has("median_ms_per_step")) { timed++; assertTrue(rec.number("median_ms_per_step") > 0); assertEquals(0, rec.number("allocations_per_step")); }
+        }
+        assertEquals(4, timed);
+        Result b = run("backends");
+        assertEquals(0, b.code());
+        assertTrue(b.out().contains("cpu") && b.out().contains("available"), b.out());
+    }
+
+    static String[] concat(String[] a, String[] b) {
+        String[] c = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, c, a.length, b.length);
+        return c;
+    }
+}
