@@ -11,8 +11,17 @@ import static io.predcode.cpu.CpuBackend.F;
 final class ConvKernels {
     private ConvKernels() {}
 
+    /** First output column whose input column ox*stride - pad + k is >= 0, and the end of those < width. */
+    private static int firstValid(int k, int stride, int pad) { return Math.max(0, (pad - k + stride - 1) / stride); }
+
+    private static int endValid(int k, int stride, int pad, int width, int outWidth) {
+        // largest ox with ox*stride - pad + k <= width - 1, plus one
+        int last = Math.floorDiv(width - 1 + pad - k, stride);
+        return Math.max(0, Math.min(outWidth, last + 1));
+    }
+
     static void im2col(MemorySegment x, Conv2dGeometry g, MemorySegment col, int images) {
-        int oh = g.outHeight(), ow = g.outWidth(), h = g.height(), w = g.width();
+        int oh = g.outHeight(), ow = g.outWidth(), h = g.height(), w = g.width(), sw = g.sw();
         long p = (long) oh * ow, colImage = (long) g.patchSize() * p;
         for (int n = 0; n < images; n++) {
             long xBase = n * g.inputSize(), colBase = n * colImage;
@@ -20,22 +29,27 @@ final class ConvKernels {
                 for (int ki = 0; ki < g.kh(); ki++)
                     for (int kj = 0; kj < g.kw(); kj++) {
                         long row = colBase + ((long) (c * g.kh() + ki) * g.kw() + kj) * p;
+                        int ox0 = Math.min(ow, firstValid(kj, sw, g.pw())), ox1 = Math.max(ox0, endValid(kj, sw, g.pw(), w, ow));
                         for (int oy = 0; oy < oh; oy++) {
                             int iy = oy * g.sh() - g.ph() + ki;
                             long out = row + (long) oy * ow;
-                            if (iy < 0 || iy >= h) { for (int ox = 0; ox < ow; ox++) col.setAtIndex(F, out + ox, 0f); continue; }
-                            long in = xBase + ((long) c * h + iy) * w;
-                            for (int ox = 0; ox < ow; ox++) {
-                                int ix = ox * g.sw() - g.pw() + kj;
-                                col.setAtIndex(F, out + ox, ix < 0 || ix >= w ? 0f : x.getAtIndex(F, in + ix));
-                            }
+                            if (iy < 0 || iy >= h) { zero(col, out, ow); continue; }
+                            long in = xBase + ((long) c * h + iy) * w + (long) ox0 * sw - g.pw() + kj;
+                            zero(col, out, ox0);
+                            // Rows are short (a few to a few dozen floats): a plain loop beats a bulk copy call.
+                            for (int ox = ox0; ox < ox1; ox++) col.setAtIndex(F, out + ox, x.getAtIndex(F, in + (long) (ox - ox0) * sw));
+                            zero(col, out + ox1, ow - ox1);
                         }
                     }
         }
     }
 
+    private static void zero(MemorySegment s, long index, int count) {
+        for (int i = 0; i < count; i++) s.setAtIndex(F, index + i, 0f);
+    }
+
     static void col2im(MemorySegment col, Conv2dGeometry g, MemorySegment dx, int images) {
-        int oh = g.outHeight(), ow = g.outWidth(), h = g.height(), w = g.width();
+        int oh = g.outHeight(), ow = g.outWidth(), h = g.height(), w = g.width(), sw = g.sw();
         long p = (long) oh * ow, colImage = (long) g.patchSize() * p;
         dx.asSlice(0, images * g.inputSize() * Float.BYTES).fill((byte) 0);
         for (int n = 0; n < images; n++) {
@@ -44,17 +58,22 @@ final class ConvKernels {
                 for (int ki = 0; ki < g.kh(); ki++)
                     for (int kj = 0; kj < g.kw(); kj++) {
                         long row = colBase + ((long) (c * g.kh() + ki) * g.kw() + kj) * p;
+                        int ox0 = Math.min(ow, firstValid(kj, sw, g.pw())), ox1 = Math.max(ox0, endValid(kj, sw, g.pw(), w, ow));
                         for (int oy = 0; oy < oh; oy++) {
                             int iy = oy * g.sh() - g.ph() + ki;
                             if (iy < 0 || iy >= h) continue;
-                            long in = xBase + ((long) c * h + iy) * w, out = row + (long) oy * ow;
-                            for (int ox = 0; ox < ow; ox++) {
-                                int ix = ox * g.sw() - g.pw() + kj;
-                                if (ix >= 0 && ix < w) dx.setAtIndex(F, in + ix, dx.getAtIndex(F, in + ix) + col.getAtIndex(F, out + ox));
-                            }
+                            long in = xBase + ((long) c * h + iy) * w + (long) ox0 * sw - g.pw() + kj, out = row + (long) oy * ow + ox0;
+                            int len = ox1 - ox0;
+                            if (sw == 1) addTo(dx, in, col, out, len);
+                            else for (int i = 0; i < len; i++) dx.setAtIndex(F, in + (long) i * sw, dx.getAtIndex(F, in + (long) i * sw) + col.getAtIndex(F, out + i));
                         }
                     }
         }
+    }
+
+    /** dst[d + i] += src[s + i] for i < len: a contiguous run the JIT can vectorise. */
+    private static void addTo(MemorySegment dst, long d, MemorySegment src, long s, int len) {
+        for (int i = 0; i < len; i++) dst.setAtIndex(F, d + i, dst.getAtIndex(F, d + i) + src.getAtIndex(F, s + i));
     }
 
     /** Index (within the image plane) of the window's maximum: the first one, or the first NaN, as PyTorch picks. */

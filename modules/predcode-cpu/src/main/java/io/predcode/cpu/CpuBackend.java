@@ -20,7 +20,8 @@ import java.lang.foreign.ValueLayout;
  * <p>OpenBLAS's thread count is process-wide: the last backend opened sets it.
  */
 public final class CpuBackend extends Backend {
-    static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
+    /** Unaligned access: tensors are 64-byte aligned anyway, and the aligned layout re-checks alignment on every access. */
+    static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
 
     private final OpenBlas blas;
 
@@ -40,6 +41,13 @@ public final class CpuBackend extends Backend {
     public int threads() { return blas.threads(); }
 
     static MemorySegment seg(Tensor t) { return ((CpuTensor) t).segment; }
+
+    /** Element count as an int: loops with int counters are the ones C2 unrolls and vectorises. */
+    static int elements(Tensor t) {
+        long n = t.size();
+        if (n > Integer.MAX_VALUE) throw new IllegalArgumentException("cpu backend: tensor " + t.shape() + " has more than 2^31 - 1 elements");
+        return (int) n;
+    }
 
     @Override protected Tensor doAllocate(Shape shape) { return new CpuTensor(this, shape); }
 
@@ -74,38 +82,38 @@ public final class CpuBackend extends Backend {
 
     @Override protected void doAxpby(float alpha, Tensor x, float beta, Tensor y) {
         MemorySegment sx = seg(x), sy = seg(y);
-        long n = x.size();
-        if (beta == 1f) { for (long i = 0; i < n; i++) sy.setAtIndex(F, i, sy.getAtIndex(F, i) + alpha * sx.getAtIndex(F, i)); }
-        else for (long i = 0; i < n; i++) sy.setAtIndex(F, i, alpha * sx.getAtIndex(F, i) + beta * sy.getAtIndex(F, i));
+        int n = elements(x);
+        if (beta == 1f) { for (int i = 0; i < n; i++) sy.setAtIndex(F, i, sy.getAtIndex(F, i) + alpha * sx.getAtIndex(F, i)); }
+        else for (int i = 0; i < n; i++) sy.setAtIndex(F, i, alpha * sx.getAtIndex(F, i) + beta * sy.getAtIndex(F, i));
     }
 
     @Override protected void doAdd(float alpha, Tensor a, float beta, Tensor b, Tensor out) {
         MemorySegment sa = seg(a), sb = seg(b), so = seg(out);
-        long n = a.size();
-        for (long i = 0; i < n; i++) so.setAtIndex(F, i, alpha * sa.getAtIndex(F, i) + beta * sb.getAtIndex(F, i));
+        int n = elements(a);
+        for (int i = 0; i < n; i++) so.setAtIndex(F, i, alpha * sa.getAtIndex(F, i) + beta * sb.getAtIndex(F, i));
     }
 
     @Override protected void doActivation(Activation f, float slope, Tensor x, Tensor y) {
         MemorySegment sx = seg(x), sy = seg(y);
-        long n = x.size();
+        int n = elements(x);
         switch (f) {
             // x > 0 ? x : 0 keeps NaN as NaN (NaN > 0 is false would give 0), so test the other way round.
-            case RELU -> { for (long i = 0; i < n; i++) { float v = sx.getAtIndex(F, i); sy.setAtIndex(F, i, v < 0f ? 0f : v); } }
-            case LEAKY_RELU -> { for (long i = 0; i < n; i++) { float v = sx.getAtIndex(F, i); sy.setAtIndex(F, i, v < 0f ? v * slope : v); } }
-            case TANH -> { for (long i = 0; i < n; i++) sy.setAtIndex(F, i, (float) Math.tanh(sx.getAtIndex(F, i))); }
-            case SIGMOID -> { for (long i = 0; i < n; i++) sy.setAtIndex(F, i, (float) (1.0 / (1.0 + Math.exp(-sx.getAtIndex(F, i))))); }
+            case RELU -> { for (int i = 0; i < n; i++) { float v = sx.getAtIndex(F, i); sy.setAtIndex(F, i, v < 0f ? 0f : v); } }
+            case LEAKY_RELU -> { for (int i = 0; i < n; i++) { float v = sx.getAtIndex(F, i); sy.setAtIndex(F, i, v < 0f ? v * slope : v); } }
+            case TANH -> { for (int i = 0; i < n; i++) sy.setAtIndex(F, i, (float) Math.tanh(sx.getAtIndex(F, i))); }
+            case SIGMOID -> { for (int i = 0; i < n; i++) sy.setAtIndex(F, i, (float) (1.0 / (1.0 + Math.exp(-sx.getAtIndex(F, i))))); }
         }
     }
 
     @Override protected void doActivationBackward(Activation f, float slope, Tensor x, Tensor y, Tensor dy, Tensor dx) {
         MemorySegment sx = seg(x), sy = seg(y), sd = seg(dy), so = seg(dx);
-        long n = x.size();
+        int n = elements(x);
         switch (f) {
             // PyTorch: relu'(0) = 0, leaky_relu'(0) = slope.
-            case RELU -> { for (long i = 0; i < n; i++) so.setAtIndex(F, i, sx.getAtIndex(F, i) > 0f ? sd.getAtIndex(F, i) : 0f * sd.getAtIndex(F, i)); }
-            case LEAKY_RELU -> { for (long i = 0; i < n; i++) { float g = sd.getAtIndex(F, i); so.setAtIndex(F, i, sx.getAtIndex(F, i) > 0f ? g : g * slope); } }
-            case TANH -> { for (long i = 0; i < n; i++) { float t = sy.getAtIndex(F, i); so.setAtIndex(F, i, sd.getAtIndex(F, i) * (1f - t * t)); } }
-            case SIGMOID -> { for (long i = 0; i < n; i++) { float s = sy.getAtIndex(F, i); so.setAtIndex(F, i, sd.getAtIndex(F, i) * s * (1f - s)); } }
+            case RELU -> { for (int i = 0; i < n; i++) so.setAtIndex(F, i, sx.getAtIndex(F, i) > 0f ? sd.getAtIndex(F, i) : 0f * sd.getAtIndex(F, i)); }
+            case LEAKY_RELU -> { for (int i = 0; i < n; i++) { float g = sd.getAtIndex(F, i); so.setAtIndex(F, i, sx.getAtIndex(F, i) > 0f ? g : g * slope); } }
+            case TANH -> { for (int i = 0; i < n; i++) { float t = sy.getAtIndex(F, i); so.setAtIndex(F, i, sd.getAtIndex(F, i) * (1f - t * t)); } }
+            case SIGMOID -> { for (int i = 0; i < n; i++) { float s = sy.getAtIndex(F, i); so.setAtIndex(F, i, sd.getAtIndex(F, i) * s * (1f - s)); } }
         }
     }
 
@@ -172,9 +180,9 @@ public final class CpuBackend extends Backend {
 
     @Override protected void doMse(Tensor y, Tensor target, Tensor loss, Tensor dy) {
         MemorySegment sy = seg(y), st = seg(target), sd = dy == null ? null : seg(dy);
-        long n = y.size();
+        int n = elements(y);
         double sum = 0, scale = 2.0 / n;
-        for (long i = 0; i < n; i++) {
+        for (int i = 0; i < n; i++) {
             float d = sy.getAtIndex(F, i) - st.getAtIndex(F, i);
             sum += (double) d * d;
             if (sd != null) sd.setAtIndex(F, i, (float) (scale * d));
@@ -200,8 +208,8 @@ public final class CpuBackend extends Backend {
 
     @Override protected void doPcStrictUpdate(Tensor prediction, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
         MemorySegment sp = seg(prediction), sa = seg(anchor), sf = seg(feedback), sd = seg(displacement), sv = seg(belief), se = seg(error);
-        long n = prediction.size();
-        for (long i = 0; i < n; i++) {
+        int n = elements(prediction);
+        for (int i = 0; i < n; i++) {
             float a = sa.getAtIndex(F, i), e = (sp.getAtIndex(F, i) - a) - sd.getAtIndex(F, i);
             float d = sd.getAtIndex(F, i) + eta * (e - sf.getAtIndex(F, i));
             se.setAtIndex(F, i, e);
@@ -212,17 +220,17 @@ public final class CpuBackend extends Backend {
 
     @Override protected void doSumSquares(Tensor x, float scale, Tensor out, long outIndex) {
         MemorySegment sx = seg(x);
-        long n = x.size();
+        int n = elements(x);
         double sum = 0;
-        for (long i = 0; i < n; i++) { double v = sx.getAtIndex(F, i); sum += v * v; }
+        for (int i = 0; i < n; i++) { double v = sx.getAtIndex(F, i); sum += v * v; }
         seg(out).setAtIndex(F, outIndex, (float) (scale * sum));
     }
 
     @Override protected void doSgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, float lr, float momentum, float dampening,
                                        float weightDecay, boolean nesterov, boolean firstStep) {
         MemorySegment sp = seg(param), sg = seg(grad), sb = momentumBuffer == null ? null : seg(momentumBuffer);
-        long n = param.size();
-        for (long i = 0; i < n; i++) {
+        int n = elements(param);
+        for (int i = 0; i < n; i++) {
             float p = sp.getAtIndex(F, i), d = sg.getAtIndex(F, i) + weightDecay * p;
             if (momentum != 0f) {
                 float buf = firstStep ? d : momentum * sb.getAtIndex(F, i) + (1f - dampening) * d;
@@ -236,8 +244,8 @@ public final class CpuBackend extends Backend {
     @Override protected void doAdamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float stepSize, float bc2Sqrt, float beta1, float beta2,
                                         float eps, float weightDecay) {
         MemorySegment sp = seg(param), sg = seg(grad), sm = seg(m), sv = seg(v);
-        long n = param.size();
-        for (long i = 0; i < n; i++) {
+        int n = elements(param);
+        for (int i = 0; i < n; i++) {
             float p = sp.getAtIndex(F, i), g = sg.getAtIndex(F, i) + weightDecay * p;
             float mi = beta1 * sm.getAtIndex(F, i) + (1f - beta1) * g;
             float vi = beta2 * sv.getAtIndex(F, i) + (1f - beta2) * g * g;
@@ -249,7 +257,7 @@ public final class CpuBackend extends Backend {
 
     @Override protected void doRandomUniform(Tensor t, float lo, float hi, long seed) {
         MemorySegment s = seg(t);
-        long n = t.size();
-        for (long i = 0; i < n; i++) s.setAtIndex(F, i, Random.uniform(seed, i, lo, hi));
+        int n = elements(t);
+        for (int i = 0; i < n; i++) s.setAtIndex(F, i, Random.uniform(seed, i, lo, hi));
     }
 }
