@@ -1,0 +1,53 @@
+package io.predcode.core;
+
+import io.predcode.core.nn.Loss;
+import io.predcode.core.nn.Model;
+import io.predcode.core.nn.ModelSpec;
+import io.predcode.core.optim.Adam;
+import io.predcode.core.pc.Algorithm;
+import io.predcode.core.pc.InferenceResult;
+import io.predcode.core.pc.PcEngine;
+import io.predcode.core.pc.Trainer;
+import io.predcode.spi.Backend;
+import io.predcode.spi.Backends;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The README's library example, kept compiling and working. */
+class ReadmeExampleTest {
+    @Test void readmeExample() {
+        // --- README example start
+        float[] x = new float[8 * 4], y = new float[8];          // 8 samples of 4 features, labels 0..2
+        for (int i = 0; i < x.length; i++) x[i] = (float) Math.sin(i);
+        for (int i = 0; i < y.length; i++) y[i] = i % 3;
+
+        ModelSpec spec = ModelSpec.builder().input(4)
+                .block(b -> b.linear(4, 16).tanh())                // one block = one PC layer
+                .block(b -> b.linear(16, 3))
+                .build();
+        try (Backend backend = Backends.open("cpu");               // or "cuda"
+             Model model = Model.create(spec, backend, 42);         // PyTorch's default init, seeded
+             PcEngine engine = new PcEngine(model, Loss.CROSS_ENTROPY);
+             Adam adam = new Adam(model, 0.01f)) {
+            Trainer trainer = new Trainer(engine, adam, Algorithm.STRICT, 0.1f, 20);
+            for (int step = 0; step < 200; step++) trainer.step(x, y, 8);
+
+            InferenceResult r = engine.infer(x, y, 8, Algorithm.FIXED_PRED, 0.1f, 20); // = Torch2PC's PCInfer
+            float[] error1 = r.download(r.error(1));                 // prediction error of layer 1
+            float[] update = model.gradientValues().get("0.0.weight"); // what PCInfer writes to .grad
+            float[] logits = engine.predict(x, 8);
+            // --- README example end
+            assertEquals(8 * 16, error1.length);
+            assertEquals(16 * 4, update.length);
+            int correct = 0;
+            for (int i = 0; i < 8; i++) {
+                int best = 0;
+                for (int c = 1; c < 3; c++) if (logits[i * 3 + c] > logits[i * 3 + best]) best = c;
+                if (best == y[i]) correct++;
+            }
+            assertTrue(correct >= 7, "the example model should fit its 8 samples, got " + correct);
+        }
+    }
+}
