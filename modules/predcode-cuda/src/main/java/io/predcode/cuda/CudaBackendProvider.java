@@ -6,56 +6,69 @@ import io.predcode.spi.BackendOptions;
 import io.predcode.spi.BackendProvider;
 import io.predcode.spi.BackendUnavailableException;
 
-import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.SymbolLookup;
-import java.lang.invoke.MethodHandle;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.stream.Collectors;
 
-import static java.lang.foreign.ValueLayout.ADDRESS;
-import static java.lang.foreign.ValueLayout.JAVA_INT;
-
 /**
- * The {@code cuda} backend's provider. It probes, through FFM, for the CUDA driver (libcuda.so.1),
- * initialises it and counts devices, and looks for cuBLAS; each failure becomes the reason shown by
- * {@code predcode backends}. The device op set is not implemented in this build, so even on a
- * machine with a GPU the backend reports itself unavailable and says so.
+ * The {@code cuda} backend. Availability is probed once per process, through FFM: the CUDA driver
+ * (libcuda.so.1: cuInit, a device), cuBLAS (libcublas.so.13, else .12), the kernels built into this
+ * jar, and a trial open (context, stream, module load), so "driver too old for the kernels" is
+ * reported here rather than at the first step. Every failure becomes the reason shown.
  */
 public final class CudaBackendProvider implements BackendProvider {
     static final String DRIVER_PROPERTY = "predcode.cuda.driver", DRIVER_ENV = "PREDCODE_CUDA_DRIVER";
     static final String CUBLAS_PROPERTY = "predcode.cuda.cublas", CUBLAS_ENV = "PREDCODE_CUDA_CUBLAS";
 
+    private record Probe(Availability availability, CudaDriver driver, Path cublas, byte[] kernels) {}
+
+    private static volatile Probe probe;
+
     @Override public String name() { return "cuda"; }
 
-    @Override public Availability availability() {
+    @Override public Availability availability() { return probe().availability(); }
+
+    @Override public Backend open(BackendOptions options) {
+        Probe p = probe();
+        if (!p.availability().available()) throw new BackendUnavailableException("backend 'cuda' is unavailable: " + p.availability().reason());
+        return new CudaBackend(p.driver(), p.cublas(), p.kernels(), options);
+    }
+
+    private static synchronized Probe probe() {
+        if (probe == null) probe = runProbe();
+        return probe;
+    }
+
+    private static Probe runProbe() {
         List<Path> search = CudaLibraries.searchPath(System.getenv());
         String explicitDriver = System.getProperty(DRIVER_PROPERTY, System.getenv(DRIVER_ENV));
-        Path driver = CudaLibraries.find(explicitDriver, search, "libcuda.so.1", "libcuda.so");
-        if (driver == null)
-            return Availability.no("no CUDA driver: libcuda.so.1 not found (looked in " + describe(explicitDriver, search)
-                    + "); install the NVIDIA driver or set -D" + DRIVER_PROPERTY + "=PATH");
+        Path driverPath = CudaLibraries.find(explicitDriver, search, "libcuda.so.1", "libcuda.so");
+        if (driverPath == null)
+            return no("no CUDA driver: libcuda.so.1 not found (looked in " + describe(explicitDriver, search) + "); install the NVIDIA driver or set -D" + DRIVER_PROPERTY + "=PATH");
+        CudaDriver driver;
         int devices;
         try {
-            devices = countDevices(driver);
+            driver = new CudaDriver(driverPath);
+            devices = countDevices(driverPath);
         } catch (Throwable t) {
-            return Availability.no("CUDA driver " + driver + " could not be used: " + t.getMessage());
+            return no("CUDA driver " + driverPath + " could not be used: " + t.getMessage());
         }
-        if (devices <= 0) return Availability.no("CUDA driver " + driver + " found, but " + (devices == 0 ? "no CUDA device is visible" : "cuInit failed with error " + (-devices)));
+        if (devices <= 0) return no("CUDA driver " + driverPath + " found, but " + (devices == 0 ? "no CUDA device is visible" : "cuInit failed with error " + (-devices)));
         String explicitBlas = System.getProperty(CUBLAS_PROPERTY, System.getenv(CUBLAS_ENV));
         Path cublas = CudaLibraries.find(explicitBlas, search, "libcublas.so.13", "libcublas.so.12", "libcublas.so");
         if (cublas == null)
-            return Availability.no("CUDA driver found with " + devices + " device(s), but cuBLAS (libcublas.so.13 or .12) was not found (looked in "
+            return no("CUDA driver found with " + devices + " device(s), but cuBLAS (libcublas.so.13 or .12) was not found (looked in "
                     + describe(explicitBlas, search) + "); set -D" + CUBLAS_PROPERTY + "=PATH");
-        return Availability.no("CUDA driver and cuBLAS found (" + devices + " device(s), " + cublas + "), but this build of predcode has no CUDA kernels yet; use --backend cpu");
+        byte[] kernels = Kernels.image();
+        if (kernels == null) return no("kernels not built: this jar was built without nvcc (rebuild on a machine with the CUDA toolkit)");
+        try (Backend trial = new CudaBackend(driver, cublas, kernels, BackendOptions.defaults())) {
+            return new Probe(Availability.yes(trial.description()), driver, cublas, kernels);
+        } catch (Throwable t) {
+            return no("CUDA device found, but the backend could not start: " + t.getMessage());
+        }
     }
 
-    @Override public Backend open(BackendOptions options) {
-        throw new BackendUnavailableException("backend 'cuda' is unavailable: " + availability().reason());
-    }
+    private static Probe no(String reason) { return new Probe(Availability.no(reason), null, null, null); }
 
     private static String describe(String explicit, List<Path> search) {
         String dirs = search.stream().map(Path::toString).collect(Collectors.joining(", "));
@@ -64,17 +77,17 @@ public final class CudaBackendProvider implements BackendProvider {
 
     /** cuInit(0) then cuDeviceGetCount; returns the count, or -error when cuInit fails. */
     static int countDevices(Path driver) throws Throwable {
-        Linker linker = Linker.nativeLinker();
-        try (Arena arena = Arena.ofConfined()) {
-            SymbolLookup lib = SymbolLookup.libraryLookup(driver, arena);
-            MethodHandle cuInit = linker.downcallHandle(lib.findOrThrow("cuInit"), FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-            MethodHandle count = linker.downcallHandle(lib.findOrThrow("cuDeviceGetCount"), FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        var linker = java.lang.foreign.Linker.nativeLinker();
+        try (var arena = java.lang.foreign.Arena.ofConfined()) {
+            var lib = java.lang.foreign.SymbolLookup.libraryLookup(driver, arena);
+            var cuInit = linker.downcallHandle(lib.findOrThrow("cuInit"), java.lang.foreign.FunctionDescriptor.of(java.lang.foreign.ValueLayout.JAVA_INT, java.lang.foreign.ValueLayout.JAVA_INT));
+            var count = linker.downcallHandle(lib.findOrThrow("cuDeviceGetCount"), java.lang.foreign.FunctionDescriptor.of(java.lang.foreign.ValueLayout.JAVA_INT, java.lang.foreign.ValueLayout.ADDRESS));
             int rc = (int) cuInit.invokeExact(0);
             if (rc != 0) return -rc;
-            MemorySegment n = arena.allocate(JAVA_INT);
+            var n = arena.allocate(java.lang.foreign.ValueLayout.JAVA_INT);
             rc = (int) count.invokeExact(n);
             if (rc != 0) return -rc;
-            return n.get(JAVA_INT, 0);
+            return n.get(java.lang.foreign.ValueLayout.JAVA_INT, 0);
         }
     }
 }

@@ -44,7 +44,7 @@ final class CudaLibraries {
         List<Path> out = new ArrayList<>();
         for (Path root : roots) {
             if (!Files.isDirectory(root)) continue;
-            try (Stream<Path> s = Files.find(root, 7, (p, a) -> a.isDirectory() && p.getFileName() != null
+            try (Stream<Path> s = Files.find(root, 9, (p, a) -> a.isDirectory() && p.getFileName() != null
                     && p.getFileName().toString().equals("lib") && p.getParent() != null && p.getParent().getParent() != null
                     && p.getParent().getParent().getFileName() != null && p.getParent().getParent().getFileName().toString().equals("nvidia"))) {
                 s.sorted().forEach(out::add);

@@ -1,0 +1,27 @@
+package io.predcode.cuda;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import java.nio.file.Path;
+
+/** A shared library opened through FFM, with a helper that turns a non-zero status into an exception. */
+final class Native {
+    final Path path;
+    final SymbolLookup lookup;
+    private final Linker linker = Linker.nativeLinker();
+
+    Native(Path path) {
+        this.path = path;
+        this.lookup = SymbolLookup.libraryLookup(path, Arena.global());
+    }
+
+    MethodHandle fn(String name, FunctionDescriptor d) {
+        return linker.downcallHandle(lookup.find(name).orElseThrow(() -> new IllegalStateException(path + " has no symbol " + name + " (too old?)")), d);
+    }
+
+    static MemorySegment cString(Arena a, String s) { return a.allocateFrom(s); }
+}

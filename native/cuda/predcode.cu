@@ -1,0 +1,276 @@
+// predcode's CUDA kernels: the backend SPI's op set (everything but GEMM, which is cuBLAS).
+// Compiled by the Maven build (modules/predcode-cuda) into one fatbin: sm_90 SASS + compute_75 PTX.
+// Conventions: float32, row-major, NCHW; sizes as long long; every kernel is grid-stride so any
+// launch size is correct. Reductions run in one block for determinism (same order every call).
+#include <stdint.h>
+
+#define GRID_STRIDE(i, n) for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)blockDim.x * gridDim.x)
+
+enum { RELU = 0, LEAKY_RELU = 1, TANH = 2, SIGMOID = 3 };
+
+extern "C" __global__ void pc_fill(float* p, long long n, float v) { GRID_STRIDE(i, n) p[i] = v; }
+
+extern "C" __global__ void pc_axpby(long long n, float alpha, const float* x, float beta, float* y) {
+    GRID_STRIDE(i, n) y[i] = alpha * x[i] + beta * y[i];
+}
+
+extern "C" __global__ void pc_add(long long n, float alpha, const float* a, float beta, const float* b, float* out) {
+    GRID_STRIDE(i, n) out[i] = alpha * a[i] + beta * b[i];
+}
+
+extern "C" __global__ void pc_activation(int kind, float slope, long long n, const float* x, float* y) {
+    GRID_STRIDE(i, n) {
+        float v = x[i];
+        switch (kind) {
+            case RELU: y[i] = v < 0.f ? 0.f : v; break;
+            case LEAKY_RELU: y[i] = v < 0.f ? v * slope : v; break;
+            case TANH: y[i] = tanhf(v); break;
+            default: y[i] = 1.f / (1.f + expf(-v)); break;
+        }
+    }
+}
+
+extern "C" __global__ void pc_activation_backward(int kind, float slope, long long n, const float* x, const float* y, const float* dy, float* dx) {
+    GRID_STRIDE(i, n) {
+        float g = dy[i];
+        switch (kind) {
+            case RELU: dx[i] = x[i] > 0.f ? g : 0.f * g; break;
+            case LEAKY_RELU: dx[i] = x[i] > 0.f ? g : g * slope; break;
+            case TANH: { float t = y[i]; dx[i] = g * (1.f - t * t); break; }
+            default: { float s = y[i]; dx[i] = g * s * (1.f - s); break; }
+        }
+    }
+}
+
+extern "C" __global__ void pc_add_bias(float* y, const float* bias, long long n, int channels, int inner) {
+    GRID_STRIDE(i, n) y[i] += bias[(i / inner) % channels];
+}
+
+// One block per channel: db[c] = beta * db[c] + sum over outer, inner of dy[o, c, i].
+extern "C" __global__ void pc_bias_grad(const float* dy, float* db, long long outer, int channels, int inner, float beta) {
+    __shared__ double part[256];
+    int c = blockIdx.x;
+    double s = 0;
+    for (long long k = threadIdx.x; k < outer * inner; k += blockDim.x) {
+        long long o = k / inner, i = k % inner;
+        s += dy[(o * channels + c) * inner + i];
+    }
+    part[threadIdx.x] = s;
+    __syncthreads();
+    for (int w = blockDim.x / 2; w > 0; w >>= 1) {
+        if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) db[c] = (float)(beta == 0.f ? part[0] : beta * db[c] + part[0]);
+}
+
+// col[n, (c*kh + ki)*kw + kj, oy*ow + ox] = x[n, c, oy*sh - ph + ki, ox*sw - pw + kj] or 0.
+extern "C" __global__ void pc_im2col(const float* x, float* col, int images, int C, int H, int W, int kh, int kw, int sh, int sw, int ph, int pw, int oh, int ow) {
+    long long p = (long long)oh * ow, patch = (long long)C * kh * kw, total = images * patch * p;
+    GRID_STRIDE(idx, total) {
+        long long pix = idx % p, row = (idx / p) % patch, n = idx / (p * patch);
+        int oy = pix / ow, ox = pix % ow, kj = row % kw, ki = (row / kw) % kh, c = row / (kw * kh);
+        int iy = oy * sh - ph + ki, ix = ox * sw - pw + kj;
+        col[idx] = (iy < 0 || iy >= H || ix < 0 || ix >= W) ? 0.f : x[((n * C + c) * H + iy) * W + ix];
+    }
+}
+
+// Gather form of col2im: each input pixel sums the col entries that read it (no atomics, deterministic).
+extern "C" __global__ void pc_col2im(const float* col, float* dx, int images, int C, int H, int W, int kh, int kw, int sh, int sw, int ph, int pw, int oh, int ow) {
+    long long p = (long long)oh * ow, patch = (long long)C * kh * kw, total = (long long)images * C * H * W;
+    GRID_STRIDE(idx, total) {
+        int ix = idx % W, iy = (idx / W) % H, c = (idx / ((long long)W * H)) % C;
+        long long n = idx / ((long long)W * H * C);
+        float s = 0.f;
+        for (int ki = 0; ki < kh; ki++) {
+            int ty = iy + ph - ki;
+            if (ty < 0 || ty % sh != 0) continue;
+            int oy = ty / sh;
+            if (oy >= oh) continue;
+            for (int kj = 0; kj < kw; kj++) {
+                int tx = ix + pw - kj;
+                if (tx < 0 || tx % sw != 0) continue;
+                int ox = tx / sw;
+                if (ox >= ow) continue;
+                s += col[(n * patch + ((long long)c * kh + ki) * kw + kj) * p + (long long)oy * ow + ox];
+            }
+        }
+        dx[idx] = s;
+    }
+}
+
+// Index in the plane of the window's first maximum (or first NaN), as PyTorch picks.
+__device__ int window_argmax(const float* plane, int W, int kh, int kw, int sh, int sw, int oy, int ox) {
+    int best = -1;
+    float bv = 0.f;
+    for (int i = 0; i < kh; i++)
+        for (int j = 0; j < kw; j++) {
+            int at = (oy * sh + i) * W + ox * sw + j;
+            float v = plane[at];
+            if (best < 0 || v > bv || isnan(v)) { best = at; bv = v; if (isnan(v)) return best; }
+        }
+    return best;
+}
+
+extern "C" __global__ void pc_maxpool(const float* x, float* y, long long planes, int H, int W, int kh, int kw, int sh, int sw, int oh, int ow) {
+    GRID_STRIDE(o, planes * oh * ow) {
+        long long pl = o / ((long long)oh * ow);
+        int r = o % ((long long)oh * ow), oy = r / ow, ox = r % ow;
+        const float* plane = x + pl * H * W;
+        y[o] = plane[window_argmax(plane, W, kh, kw, sh, sw, oy, ox)];
+    }
+}
+
+// Gather form: each input pixel sums dy over the windows whose maximum it is.
+extern "C" __global__ void pc_maxpool_backward(const float* x, const float* dy, float* dx, long long planes, int H, int W, int kh, int kw, int sh, int sw, int oh, int ow) {
+    GRID_STRIDE(idx, planes * H * W) {
+        long long pl = idx / ((long long)H * W);
+        int at = idx % ((long long)H * W), iy = at / W, ix = at % W;
+        const float* plane = x + pl * H * W;
+        float s = 0.f;
+        int oy0 = iy - kh + 1 < 0 ? 0 : (iy - kh + 1 + sh - 1) / sh, ox0 = ix - kw + 1 < 0 ? 0 : (ix - kw + 1 + sw - 1) / sw;
+        for (int oy = oy0; oy < oh && oy * sh <= iy; oy++)
+            for (int ox = ox0; ox < ow && ox * sw <= ix; ox++)
+                if (window_argmax(plane, W, kh, kw, sh, sw, oy, ox) == at) s += dy[pl * oh * ow + (long long)oy * ow + ox];
+        dx[idx] = s;
+    }
+}
+
+extern "C" __global__ void pc_avgpool(const float* x, float* y, long long planes, int H, int W, int kh, int kw, int sh, int sw, int oh, int ow) {
+    GRID_STRIDE(o, planes * oh * ow) {
+        long long pl = o / ((long long)oh * ow);
+        int r = o % ((long long)oh * ow), oy = r / ow, ox = r % ow;
+        const float* plane = x + pl * H * W;
+        float s = 0.f;
+        for (int i = 0; i < kh; i++)
+            for (int j = 0; j < kw; j++) s += plane[(oy * sh + i) * W + ox * sw + j];
+        y[o] = s * (1.f / (kh * kw));
+    }
+}
+
+extern "C" __global__ void pc_avgpool_backward(const float* dy, float* dx, long long planes, int H, int W, int kh, int kw, int sh, int sw, int oh, int ow) {
+    GRID_STRIDE(idx, planes * H * W) {
+        long long pl = idx / ((long long)H * W);
+        int at = idx % ((long long)H * W), iy = at / W, ix = at % W;
+        float s = 0.f;
+        int oy0 = iy - kh + 1 < 0 ? 0 : (iy - kh + 1 + sh - 1) / sh, ox0 = ix - kw + 1 < 0 ? 0 : (ix - kw + 1 + sw - 1) / sw;
+        for (int oy = oy0; oy < oh && oy * sh <= iy; oy++)
+            for (int ox = ox0; ox < ow && ox * sw <= ix; ox++) s += dy[pl * oh * ow + (long long)oy * ow + ox];
+        dx[idx] = s * (1.f / (kh * kw));
+    }
+}
+
+// Block-wide sum in double, deterministic; the result is valid in thread 0.
+__device__ double block_sum(double v) {
+    __shared__ double part[256];
+    part[threadIdx.x] = v;
+    __syncthreads();
+    for (int w = blockDim.x / 2; w > 0; w >>= 1) {
+        if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
+        __syncthreads();
+    }
+    double r = part[0];
+    __syncthreads();
+    return r;
+}
+
+// One block: loss[0] = mean over rows of logsumexp - logit[label]; grad (if not null) = (softmax - onehot) / rows.
+extern "C" __global__ void pc_softmax_xent(const float* logits, const float* labels, float* loss, float* grad, int rows, int classes) {
+    double total = 0;
+    for (int r = threadIdx.x; r < rows; r += blockDim.x) {
+        const float* l = logits + (long long)r * classes;
+        double mx = -INFINITY, s = 0;
+        for (int c = 0; c < classes; c++) mx = fmax(mx, (double)l[c]);
+        for (int c = 0; c < classes; c++) s += exp(l[c] - mx);
+        double lse = mx + log(s);
+        float lv = labels[r];
+        int label = (int)lv;
+        bool valid = (float)label == lv && label >= 0 && label < classes;
+        total += valid ? lse - l[label] : NAN;
+        if (grad)
+            for (int c = 0; c < classes; c++)
+                grad[(long long)r * classes + c] = valid ? (float)((exp(l[c] - lse) - (c == label ? 1.0 : 0.0)) / rows) : NAN;
+    }
+    double sum = block_sum(total);
+    if (threadIdx.x == 0) loss[0] = (float)(sum / rows);
+}
+
+// One block: loss[0] = mean (y - t)^2; dy = 2 (y - t) / n when not null.
+extern "C" __global__ void pc_mse(const float* y, const float* t, float* loss, float* dy, long long n) {
+    double s = 0;
+    for (long long i = threadIdx.x; i < n; i += blockDim.x) {
+        float d = y[i] - t[i];
+        s += (double)d * d;
+        if (dy) dy[i] = (float)(2.0 / n * d);
+    }
+    double sum = block_sum(s);
+    if (threadIdx.x == 0) loss[0] = (float)(sum / n);
+}
+
+extern "C" __global__ void pc_count_correct(const float* logits, const float* labels, float* out, long long index, int rows, int classes) {
+    double c = 0;
+    for (int r = threadIdx.x; r < rows; r += blockDim.x) {
+        const float* l = logits + (long long)r * classes;
+        int best = 0;
+        for (int k = 1; k < classes; k++) if (l[k] > l[best]) best = k;
+        if ((float)best == labels[r]) c += 1;
+    }
+    double sum = block_sum(c);
+    if (threadIdx.x == 0) out[index] = (float)sum;
+}
+
+extern "C" __global__ void pc_strict_update(long long n, const float* pred, const float* anchor, const float* fb, float* disp, float* belief, float* err, float eta) {
+    GRID_STRIDE(i, n) {
+        float a = anchor[i], e = (pred[i] - a) - disp[i];
+        float d = disp[i] + eta * (e - fb[i]);
+        err[i] = e;
+        disp[i] = d;
+        belief[i] = a + d;
+    }
+}
+
+extern "C" __global__ void pc_sum_squares(const float* x, long long n, float scale, float* out, long long index) {
+    double s = 0;
+    for (long long i = threadIdx.x; i < n; i += blockDim.x) s += (double)x[i] * x[i];
+    double sum = block_sum(s);
+    if (threadIdx.x == 0) out[index] = (float)(scale * sum);
+}
+
+extern "C" __global__ void pc_sgd_step(long long n, float* p, const float* g, float* buf, float lr, float momentum, float dampening, float wd, int nesterov, int first) {
+    GRID_STRIDE(i, n) {
+        float pv = p[i], d = g[i] + wd * pv;
+        if (momentum != 0.f) {
+            float b = first ? d : momentum * buf[i] + (1.f - dampening) * d;
+            buf[i] = b;
+            d = nesterov ? d + momentum * b : b;
+        }
+        p[i] = pv - lr * d;
+    }
+}
+
+extern "C" __global__ void pc_adam_step(long long n, float* p, const float* g, float* m, float* v, float step_size, float bc2_sqrt, float b1, float b2, float eps, float wd) {
+    GRID_STRIDE(i, n) {
+        float pv = p[i], gi = g[i] + wd * pv;
+        float mi = b1 * m[i] + (1.f - b1) * gi, vi = b2 * v[i] + (1.f - b2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = pv - step_size * mi / (sqrtf(vi) / bc2_sqrt + eps);
+    }
+}
+
+// The SPI's counter-based generator (io.predcode.spi.Random): SplitMix64 of (seed, index), 24 bits.
+__device__ unsigned long long mix64(unsigned long long z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+extern "C" __global__ void pc_random_uniform(float* p, long long n, float lo, float hi, long long seed) {
+    GRID_STRIDE(i, n) {
+        unsigned long long z = mix64((unsigned long long)seed * 0x9E3779B97F4A7C15ULL + (unsigned long long)i + 0x632BE59BD9B4E019ULL);
+        float u = (float)(z >> 40) * 0x1.0p-24f;
+        // No FMA contraction: the Java generator rounds the product and the sum separately.
+        float r = __fadd_rn(lo, __fmul_rn(__fsub_rn(hi, lo), u));
+        p[i] = r < hi ? r : nextafterf(hi, -INFINITY);
+    }
+}
