@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Run HERE (not on the GPU machine): builds everything the GPU check needs into .device/ (git-ignored,
+# ~55 MB): a jlinked Java runtime, the CLI and its jars, the test classes, JUnit's console launcher
+# and the golden cases. Then run on the device (see bench/gpu/check.sh):
+#   tar xzf .device/jre.tgz -C /tmp && export JAVA=/tmp/jre/bin/java && bash bench/gpu/check.sh 2>&1 | tee $OUT/gpu-check.log
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. bin/find-jdk.sh
+predcode_find_jdk || exit 1
+./mvnw -q -B -DskipTests install
+rm -rf .device && mkdir -p .device/lib .device/test .device/golden
+cp modules/predcode-cli/target/predcode-cli.jar modules/predcode-cli/target/lib/*.jar .device/lib/
+# The check does not draw charts: leave out XChart's PDF and SVG libraries.
+rm -f .device/lib/pdfbox-*.jar .device/lib/fontbox-*.jar .device/lib/VectorGraphics2D-*.jar .device/lib/JUnit* 2>/dev/null || true
+for m in spi cpu cuda core; do
+  (cd "modules/predcode-$m/target/test-classes" && "$JAVA_HOME/bin/jar" cf "../../../../.device/test/predcode-$m-tests.jar" .)
+done
+./mvnw -q -B dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:6.0.1 -DoutputDirectory=.device/test -Dmdep.stripVersion=true
+cp ../shared/golden/*.json .device/golden/
+[ -n "${PREDCODE_GOLDEN_DIR:-}" ] && cp "$PREDCODE_GOLDEN_DIR"/*.json .device/golden/ || true
+rm -rf /tmp/predcode-jre
+"$JAVA_HOME/bin/jlink" --add-modules java.base,jdk.unsupported,java.management,java.logging \
+  --strip-debug --no-header-files --no-man-pages --compress=zip-9 --output /tmp/predcode-jre
+tar czf .device/jre.tgz -C /tmp --transform 's,^predcode-jre,jre,' predcode-jre
+du -sh .device
