@@ -8,7 +8,7 @@
 Never a build or test dependency: Debian's python3-torch, installed by bench/peer/run.sh.
 Prints one JSON record per configuration (median_ms_per_step), like `predcode bench --json`.
 """
-import argparse, json, statistics, sys, time
+import argparse, json, os, statistics, sys, time
 import torch
 import torch.nn as nn
 
@@ -118,7 +118,7 @@ def main():
                 opt.step()
                 if i >= a.warmup:
                     times.append((time.perf_counter() - t0) * 1e3)
-            rec = {"backend": "pytorch", "torch": torch.__version__, "threads": torch.get_num_threads(), "model": name,
+            rec = {"backend": "pytorch", "torch": torch.__version__, "blas": os.path.realpath("/etc/alternatives/libblas.so.3-x86_64-linux-gnu"), "threads": torch.get_num_threads(), "model": name,
                    "batch_size": a.batch_size, "algorithm": alg, "eta": a.eta, "n": a.n if alg != "backprop" else 1,
                    "median_ms_per_step": statistics.median(times), "min_ms": min(times), "max_ms": max(times)}
             print(json.dumps(rec), flush=True)

@@ -79,7 +79,7 @@ final class CompareCommand implements Callable<Integer> {
         int size = Math.min(batchSize, test.size());
         if (size < 1) throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);
         float[] x = Arrays.copyOf(test.images(), size * test.sampleSize());
-        float[] y = l == Loss.CROSS_ENTROPY ? Arrays.copyOf(test.labels(), size) : oneHot(test, size);
+        float[] y = l == Loss.CROSS_ENTROPY ? Arrays.copyOf(test.labels(), size) : test.oneHot(0, size);
         List<Row> rows = new ArrayList<>();
         try (Backend be = backendChoice.open(); Model m = Model.create(ms, input, be, seed); PcEngine e = new PcEngine(m, l)) {
             if (c != null) m.loadParameters(c.parameters(), c.source().toString());
@@ -125,11 +125,5 @@ final class CompareCommand implements Callable<Integer> {
             for (Row r : rows) out.printf("%-10s %5d %16.3e %12.3f%n", r.algorithm(), r.block(), r.relativeError(), r.angleDegrees());
         }
         return 0;
-    }
-
-    private static float[] oneHot(Dataset d, int size) {
-        float[] y = new float[size * d.classes()];
-        for (int i = 0; i < size; i++) y[i * d.classes() + (int) d.labels()[i]] = 1f;
-        return y;
     }
 }

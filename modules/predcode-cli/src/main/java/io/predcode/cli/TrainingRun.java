@@ -239,9 +239,7 @@ final class TrainingRun {
                 loss += (double) e.loss() * size;
                 correct += e.correct();
             } else {
-                float[] y = new float[size * classes];
-                for (int i = 0; i < size; i++) y[i * classes + (int) labels[i]] = 1f;
-                loss += (double) engine.evaluate(x, y, size).loss() * size;
+                loss += (double) engine.evaluate(x, test.oneHot(start, size), size).loss() * size;
                 float[] out = engine.predict(x, size);
                 for (int i = 0; i < size; i++) {
                     int best = 0;

@@ -43,6 +43,15 @@ class CliTest {
         assertEquals(m.number("final_test_accuracy"), acc, 1e-9);
     }
 
+    @Test void mseOnOneHotTargetsTrainsAndReportsAccuracy(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("mse");
+        Result r = run("train", "--loss", "mse", "--algorithm", "fixedpred", "--epochs", "2", "--out", out.toString(), "--quiet", "--lr", "0.005");
+        assertEquals(0, r.code(), r.err());
+        JsonFields m = json(out.resolve("metrics.json"));
+        assertEquals("mse", m.object("settings").string("loss"));
+        assertTrue(m.number("final_test_accuracy") > 0.6, "fixedpred with mse on digits: " + m.number("final_test_accuracy"));
+    }
+
     @Test void resumeContinuesBitForBit(@TempDir Path tmp) throws Exception {
         Path a = tmp.resolve("a"), b = tmp.resolve("b");
         String[] common = {"--algorithm", "fixedpred", "--optimizer", "sgd", "--lr", "0.05", "--quiet", "--batch-size", "64"};

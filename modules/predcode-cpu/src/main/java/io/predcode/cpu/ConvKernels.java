@@ -11,69 +11,93 @@ import static io.predcode.cpu.CpuBackend.F;
 final class ConvKernels {
     private ConvKernels() {}
 
-    /** First output column whose input column ox*stride - pad + k is >= 0, and the end of those < width. */
-    private static int firstValid(int k, int stride, int pad) { return Math.max(0, (pad - k + stride - 1) / stride); }
-
-    private static int endValid(int k, int stride, int pad, int width, int outWidth) {
-        // largest ox with ox*stride - pad + k <= width - 1, plus one
-        int last = Math.floorDiv(width - 1 + pad - k, stride);
-        return Math.max(0, Math.min(outWidth, last + 1));
-    }
+    /*
+     * im2col and col2im move whole images in bulk between the off-heap tensors and an on-heap tile
+     * (one input image and its col matrix): per-element access to native segments costs ~3 ns here,
+     * and many small bulk copies cost as much; array access in a tight loop is a fraction of that.
+     * Tensors stay off-heap; the tile is a staging buffer the size of one image's col matrix.
+     */
 
     static void im2col(MemorySegment x, Conv2dGeometry g, MemorySegment col, int images) {
-        int oh = g.outHeight(), ow = g.outWidth(), h = g.height(), w = g.width(), sw = g.sw();
-        long p = (long) oh * ow, colImage = (long) g.patchSize() * p;
+        int p = g.outPixels(), kk = g.kh() * g.kw(), plane = g.height() * g.width(), in = (int) g.inputSize(), out = g.patchSize() * p;
+        float[] image = new float[in], cols = new float[out];
+        int[] index = gatherIndex(g);
         for (int n = 0; n < images; n++) {
-            long xBase = n * g.inputSize(), colBase = n * colImage;
-            for (int c = 0; c < g.channels(); c++)
-                for (int ki = 0; ki < g.kh(); ki++)
-                    for (int kj = 0; kj < g.kw(); kj++) {
-                        long row = colBase + ((long) (c * g.kh() + ki) * g.kw() + kj) * p;
-                        int ox0 = Math.min(ow, firstValid(kj, sw, g.pw())), ox1 = Math.max(ox0, endValid(kj, sw, g.pw(), w, ow));
-                        for (int oy = 0; oy < oh; oy++) {
-                            int iy = oy * g.sh() - g.ph() + ki;
-                            long out = row + (long) oy * ow;
-                            if (iy < 0 || iy >= h) { zero(col, out, ow); continue; }
-                            long in = xBase + ((long) c * h + iy) * w + (long) ox0 * sw - g.pw() + kj;
-                            zero(col, out, ox0);
-                            // Rows are short (a few to a few dozen floats): a plain loop beats a bulk copy call.
-                            for (int ox = ox0; ox < ox1; ox++) col.setAtIndex(F, out + ox, x.getAtIndex(F, in + (long) (ox - ox0) * sw));
-                            zero(col, out + ox1, ow - ox1);
+            MemorySegment.copy(x, F, (long) n * in * Float.BYTES, image, 0, in);
+            if (g.sw() == 1) {
+                // Stride 1: each col row is a run of the input row; arraycopy is an intrinsic even for short runs.
+                if (g.ph() > 0 || g.pw() > 0) java.util.Arrays.fill(cols, 0f);
+                for (int c = 0; c < g.channels(); c++)
+                    for (int ki = 0; ki < g.kh(); ki++)
+                        for (int kj = 0; kj < g.kw(); kj++) {
+                            int dst = (c * kk + ki * g.kw() + kj) * p, ox0 = Math.max(0, g.pw() - kj), ox1 = Math.min(g.outWidth(), g.width() + g.pw() - kj);
+                            if (ox1 <= ox0) continue;
+                            for (int oy = 0; oy < g.outHeight(); oy++) {
+                                int iy = oy * g.sh() - g.ph() + ki;
+                                if (iy < 0 || iy >= g.height()) continue;
+                                System.arraycopy(image, c * plane + iy * g.width() + ox0 - g.pw() + kj, cols, dst + oy * g.outWidth() + ox0, ox1 - ox0);
+                            }
                         }
+            } else {
+                for (int c = 0; c < g.channels(); c++) {
+                    int src = c * plane, dst = c * kk * p;
+                    for (int i = 0; i < kk * p; i++) {
+                        int at = index[i];
+                        cols[dst + i] = at < 0 ? 0f : image[src + at];
                     }
+                }
+            }
+            MemorySegment.copy(cols, 0, col, F, (long) n * out * Float.BYTES, out);
         }
-    }
-
-    private static void zero(MemorySegment s, long index, int count) {
-        for (int i = 0; i < count; i++) s.setAtIndex(F, index + i, 0f);
     }
 
     static void col2im(MemorySegment col, Conv2dGeometry g, MemorySegment dx, int images) {
-        int oh = g.outHeight(), ow = g.outWidth(), h = g.height(), w = g.width(), sw = g.sw();
-        long p = (long) oh * ow, colImage = (long) g.patchSize() * p;
-        dx.asSlice(0, images * g.inputSize() * Float.BYTES).fill((byte) 0);
+        int p = g.outPixels(), kk = g.kh() * g.kw(), plane = g.height() * g.width(), in = (int) g.inputSize(), out = g.patchSize() * p;
+        float[] image = new float[in], cols = new float[out];
+        int[] index = gatherIndex(g);
         for (int n = 0; n < images; n++) {
-            long xBase = n * g.inputSize(), colBase = n * colImage;
-            for (int c = 0; c < g.channels(); c++)
-                for (int ki = 0; ki < g.kh(); ki++)
-                    for (int kj = 0; kj < g.kw(); kj++) {
-                        long row = colBase + ((long) (c * g.kh() + ki) * g.kw() + kj) * p;
-                        int ox0 = Math.min(ow, firstValid(kj, sw, g.pw())), ox1 = Math.max(ox0, endValid(kj, sw, g.pw(), w, ow));
-                        for (int oy = 0; oy < oh; oy++) {
-                            int iy = oy * g.sh() - g.ph() + ki;
-                            if (iy < 0 || iy >= h) continue;
-                            long in = xBase + ((long) c * h + iy) * w + (long) ox0 * sw - g.pw() + kj, out = row + (long) oy * ow + ox0;
-                            int len = ox1 - ox0;
-                            if (sw == 1) addTo(dx, in, col, out, len);
-                            else for (int i = 0; i < len; i++) dx.setAtIndex(F, in + (long) i * sw, dx.getAtIndex(F, in + (long) i * sw) + col.getAtIndex(F, out + i));
+            MemorySegment.copy(col, F, (long) n * out * Float.BYTES, cols, 0, out);
+            java.util.Arrays.fill(image, 0f);
+            if (g.sw() == 1) {
+                for (int c = 0; c < g.channels(); c++)
+                    for (int ki = 0; ki < g.kh(); ki++)
+                        for (int kj = 0; kj < g.kw(); kj++) {
+                            int src = (c * kk + ki * g.kw() + kj) * p, ox0 = Math.max(0, g.pw() - kj), ox1 = Math.min(g.outWidth(), g.width() + g.pw() - kj);
+                            for (int oy = 0; oy < g.outHeight(); oy++) {
+                                int iy = oy * g.sh() - g.ph() + ki;
+                                if (iy < 0 || iy >= g.height()) continue;
+                                int d = c * plane + iy * g.width() + ox0 - g.pw() + kj, s0 = src + oy * g.outWidth() + ox0;
+                                for (int i = 0; i < ox1 - ox0; i++) image[d + i] += cols[s0 + i];
+                            }
                         }
+            } else {
+                for (int c = 0; c < g.channels(); c++) {
+                    int dst = c * plane, src = c * kk * p;
+                    for (int i = 0; i < kk * p; i++) {
+                        int at = index[i];
+                        if (at >= 0) image[dst + at] += cols[src + i];
                     }
+                }
+            }
+            MemorySegment.copy(image, 0, dx, F, (long) n * in * Float.BYTES, in);
         }
     }
 
-    /** dst[d + i] += src[s + i] for i < len: a contiguous run the JIT can vectorise. */
-    private static void addTo(MemorySegment dst, long d, MemorySegment src, long s, int len) {
-        for (int i = 0; i < len; i++) dst.setAtIndex(F, d + i, dst.getAtIndex(F, d + i) + src.getAtIndex(F, s + i));
+    /**
+     * For kernel offset k = ki*kw + kj and output pixel i: the input pixel (within one channel plane)
+     * that col row k reads at i, or -1 where it falls in the zero padding. The same for every channel and image.
+     */
+    private static int[] gatherIndex(Conv2dGeometry g) {
+        int oh = g.outHeight(), ow = g.outWidth(), p = oh * ow;
+        int[] index = new int[g.kh() * g.kw() * p];
+        for (int ki = 0; ki < g.kh(); ki++)
+            for (int kj = 0; kj < g.kw(); kj++)
+                for (int oy = 0; oy < oh; oy++)
+                    for (int ox = 0; ox < ow; ox++) {
+                        int iy = oy * g.sh() - g.ph() + ki, ix = ox * g.sw() - g.pw() + kj;
+                        index[(ki * g.kw() + kj) * p + oy * ow + ox] = iy < 0 || iy >= g.height() || ix < 0 || ix >= g.width() ? -1 : iy * g.width() + ix;
+                    }
+        return index;
     }
 
     /** Index (within the image plane) of the window's maximum: the first one, or the first NaN, as PyTorch picks. */

@@ -20,6 +20,13 @@ public record Dataset(String name, int[] sampleShape, int classes, float[] image
 
     public int sampleSize() { return images.length / Math.max(1, labels.length); }
 
+    /** One-hot rows of {@code classes} floats for samples [from, from + count): targets for an mse loss. */
+    public float[] oneHot(int from, int count) {
+        float[] y = new float[count * classes];
+        for (int i = 0; i < count; i++) y[i * classes + (int) labels[from + i]] = 1f;
+        return y;
+    }
+
     /** The samples at the given indices, in that order. */
     public Dataset subset(String subsetName, int[] indices) {
         int per = Arrays.stream(sampleShape).reduce(1, (a, b) -> a * b);
