@@ -206,15 +206,33 @@ public final class CpuBackend extends Backend {
         seg(out).setAtIndex(F, outIndex, correct);
     }
 
+    /** Elements per chunk when staging through on-heap tiles: 7 tiles of 4 KB stay in L1. */
+    private static final int CHUNK = 1024;
+    private final float[][] tiles = new float[7][CHUNK];
+
     @Override protected void doPcStrictUpdate(Tensor prediction, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
+        // Bulk-copy chunks into L1-sized arrays and compute there: the JIT vectorises array loops, not
+        // per-element accesses to several native segments.
         MemorySegment sp = seg(prediction), sa = seg(anchor), sf = seg(feedback), sd = seg(displacement), sv = seg(belief), se = seg(error);
-        int n = elements(prediction);
-        for (int i = 0; i < n; i++) {
-            float a = sa.getAtIndex(F, i), e = (sp.getAtIndex(F, i) - a) - sd.getAtIndex(F, i);
-            float d = sd.getAtIndex(F, i) + eta * (e - sf.getAtIndex(F, i));
-            se.setAtIndex(F, i, e);
-            sd.setAtIndex(F, i, d);
-            sv.setAtIndex(F, i, a + d);
+        float[] p = tiles[0], a = tiles[1], f = tiles[2], d = tiles[3], v = tiles[4], e = tiles[5];
+        long n = prediction.size();
+        for (long start = 0; start < n; start += CHUNK) {
+            int len = (int) Math.min(CHUNK, n - start);
+            long off = start * Float.BYTES;
+            MemorySegment.copy(sp, F, off, p, 0, len);
+            MemorySegment.copy(sa, F, off, a, 0, len);
+            MemorySegment.copy(sf, F, off, f, 0, len);
+            MemorySegment.copy(sd, F, off, d, 0, len);
+            for (int i = 0; i < len; i++) {
+                float ei = (p[i] - a[i]) - d[i];
+                float di = d[i] + eta * (ei - f[i]);
+                e[i] = ei;
+                d[i] = di;
+                v[i] = a[i] + di;
+            }
+            MemorySegment.copy(e, 0, se, F, off, len);
+            MemorySegment.copy(d, 0, sd, F, off, len);
+            MemorySegment.copy(v, 0, sv, F, off, len);
         }
     }
 
