@@ -40,7 +40,8 @@ final class TrainingRun {
 
     record Score(double loss, double accuracy) {}
 
-    record EpochRecord(int epoch, double trainLoss, double trainAccuracy, double testLoss, double testAccuracy, double seconds, double msPerStep) {
+    /** dataWait: the fraction of the epoch's training time spent waiting for the next batch. */
+    record EpochRecord(int epoch, double trainLoss, double trainAccuracy, double testLoss, double testAccuracy, double seconds, double msPerStep, double dataWait) {
         Map<String, Object> json() {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("epoch", (double) epoch);
@@ -50,12 +51,13 @@ final class TrainingRun {
             m.put("test_accuracy", testAccuracy);
             m.put("seconds", seconds);
             m.put("ms_per_step", msPerStep);
+            m.put("data_wait_fraction", dataWait);
             return m;
         }
 
         static EpochRecord of(JsonFields f) {
             return new EpochRecord(f.integer("epoch", 1), f.number("train_loss"), f.number("train_accuracy"), f.number("test_loss"),
-                    f.number("test_accuracy"), f.number("seconds"), f.number("ms_per_step"));
+                    f.number("test_accuracy"), f.number("seconds"), f.number("ms_per_step"), f.has("data_wait_fraction") ? f.number("data_wait_fraction") : Double.NaN);
         }
     }
 
@@ -103,13 +105,17 @@ final class TrainingRun {
             for (int epoch = firstEpoch; epoch < s.epochs(); epoch++) {
                 long t0 = System.nanoTime();
                 double lossSum = 0, correct = 0, seen = 0;
+                long waitNanos = 0, trainStart = System.nanoTime();
                 List<Double> stepMs = new ArrayList<>();
                 try (Batches batches = new Batches(train, s.batchSize(), s.seed(), epoch, true, s.loss() == Loss.MSE);
                      ProgressBar bar = s.quiet() ? null : new ProgressBarBuilder().setTaskName("epoch " + (epoch + 1) + "/" + s.epochs())
                              .setInitialMax(train.size()).setStyle(ProgressBarStyle.ASCII).setUnit(" samples", 1).showSpeed().setUpdateIntervalMillis(250)
                              .continuousUpdate().build()) {
-                    while (batches.hasNext()) {
+                    while (true) {
+                        long w0 = System.nanoTime();
+                        if (!batches.hasNext()) break;
                         Batches.Batch b = batches.next();
+                        waitNanos += System.nanoTime() - w0;
                         long st = System.nanoTime();
                         Trainer.Step r;
                         try {
@@ -135,12 +141,13 @@ final class TrainingRun {
                         }
                     }
                 }
+                double dataWait = (double) waitNanos / (System.nanoTime() - trainStart);
                 Score test = evaluate(engine, data.test(), 1000);
                 double seconds = (System.nanoTime() - t0) / 1e9;
-                EpochRecord rec = new EpochRecord(epoch + 1, lossSum / seen, correct / seen, test.loss(), test.accuracy(), seconds, median(stepMs));
+                EpochRecord rec = new EpochRecord(epoch + 1, lossSum / seen, correct / seen, test.loss(), test.accuracy(), seconds, median(stepMs), dataWait);
                 history.add(rec);
-                out.printf("epoch %d/%d  train loss %s acc %.2f%%  test loss %s acc %.2f%%  %.1f s, %.2f ms/step%n", epoch + 1, s.epochs(),
-                        Setup.fmt(rec.trainLoss()), 100 * rec.trainAccuracy(), Setup.fmt(rec.testLoss()), 100 * rec.testAccuracy(), seconds, rec.msPerStep());
+                out.printf("epoch %d/%d  train loss %s acc %.2f%%  test loss %s acc %.2f%%  %.1f s, %.2f ms/step, data wait %.1f%%%n", epoch + 1, s.epochs(),
+                        Setup.fmt(rec.trainLoss()), 100 * rec.trainAccuracy(), Setup.fmt(rec.testLoss()), 100 * rec.testAccuracy(), seconds, rec.msPerStep(), 100 * dataWait);
                 out.flush();
                 writeCsv(csv);
                 Checkpoint.save(s.out(), model, opt, trainingState(epoch + 1, step, history, be, sweeps));
@@ -211,6 +218,7 @@ final class TrainingRun {
         m.put("final_test_accuracy", history.getLast().testAccuracy());
         m.put("final_test_loss", history.getLast().testLoss());
         m.put("ms_per_step", median(history.stream().map(EpochRecord::msPerStep).toList()));
+        m.put("data_wait_fraction", history.stream().mapToDouble(EpochRecord::dataWait).max().orElse(Double.NaN));
         return m;
     }
 

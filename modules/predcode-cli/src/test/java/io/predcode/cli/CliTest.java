@@ -37,6 +37,8 @@ class CliTest {
         long rows = Files.readAllLines(out.resolve("metrics.csv")).size() - 1;
         assertEquals(3 * 47, rows, "one metrics row per step (1497 samples / 32 = 47 steps per epoch)");
 
+        assertTrue(m.number("data_wait_fraction") < 0.5, "batches are prefetched: " + m.number("data_wait_fraction"));
+
         Result e = run("eval", "--checkpoint", out.toString(), "--json");
         assertEquals(0, e.code(), e.err());
         double acc = JsonFields.of(Json.parse(e.out().trim(), "eval"), "eval", "").number("accuracy");
@@ -97,6 +99,27 @@ class CliTest {
         assertEquals(2, r.code());
         assertTrue(r.err().contains("block 0, op 0") && r.err().contains("in=36") && r.err().contains("64"), r.err());
         assertEquals(1, r.err().strip().lines().count(), r.err());
+    }
+
+    @Test void corruptCheckpointsAreRejected(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("run");
+        assertEquals(0, run("train", "--epochs", "1", "--out", out.toString(), "--quiet").code());
+        byte[] ckpt = Files.readAllBytes(out.resolve("checkpoint.safetensors"));
+        Files.write(out.resolve("checkpoint.safetensors"), java.util.Arrays.copyOf(ckpt, ckpt.length - 100));
+        Result r = run("eval", "--checkpoint", out.toString());
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().contains("checkpoint.safetensors") && r.err().contains("truncated"), r.err());
+        Files.write(out.resolve("checkpoint.safetensors"), new byte[]{1, 2, 3});
+        Result s = run("train", "--epochs", "2", "--out", out.toString(), "--resume", "--quiet");
+        assertEquals(2, s.code(), s.err());
+        assertTrue(s.err().contains("too short"), s.err());
+        Path other = tmp.resolve("other");
+        assertEquals(0, run("train", "--epochs", "1", "--out", other.toString(), "--quiet", "--model", "digits-mlp").code());
+        Path spec = tmp.resolve("wide.json");
+        Files.writeString(spec, "{\"input\": [1, 8, 8], \"blocks\": [[{\"op\": \"flatten\"}, {\"op\": \"linear\", \"in\": 64, \"out\": 10}]]}");
+        Result t = run("train", "--epochs", "2", "--out", other.toString(), "--resume", "--quiet", "--model", spec.toString());
+        assertEquals(2, t.code(), t.err());
+        assertTrue(t.err().contains("different model"), t.err());
     }
 
     @Test void cudaWithoutAGpuSaysWhyInOneLine() {

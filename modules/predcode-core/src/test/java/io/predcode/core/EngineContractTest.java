@@ -77,6 +77,9 @@ class EngineContractTest {
             assertTrue(label.getMessage().contains("label 10.0") && label.getMessage().contains("[0, 10)"), label.getMessage());
             IllegalArgumentException shape = assertThrows(IllegalArgumentException.class, () -> e.infer(new float[65], new float[]{1}, 1, Algorithm.STRICT, 0.1f, 5));
             assertTrue(shape.getMessage().contains("65") && shape.getMessage().contains("64"), shape.getMessage());
+            IllegalArgumentException segmentLabel = assertThrows(IllegalArgumentException.class,
+                    () -> e.infer(java.lang.foreign.MemorySegment.ofArray(x), java.lang.foreign.MemorySegment.ofArray(new float[]{1, -1}), 2, Algorithm.EXACT, 0.1f, 1));
+            assertTrue(segmentLabel.getMessage().contains("label -1.0"), segmentLabel.getMessage());
             IllegalArgumentException eta = assertThrows(IllegalArgumentException.class, () -> e.infer(x, new float[]{1, 2}, 2, Algorithm.FIXED_PRED, 0f, 5));
             assertTrue(eta.getMessage().contains("eta"), eta.getMessage());
             IllegalArgumentException n = assertThrows(IllegalArgumentException.class, () -> e.infer(x, new float[]{1, 2}, 2, Algorithm.STRICT, 0.1f, 0));

@@ -118,6 +118,8 @@ public final class PcEngine implements AutoCloseable {
         checkInput(x.byteSize() / Float.BYTES, batch);
         if (y.byteSize() / Float.BYTES != (long) batch * targetSize())
             throw new IllegalArgumentException("targets: got " + y.byteSize() / Float.BYTES + " floats for a batch of " + batch + "; expected " + (long) batch * targetSize());
+        if (loss == Loss.CROSS_ENTROPY) // a few hundred labels: cheap to check on the host before they reach the device
+            loss.checkTargets(y.toArray(java.lang.foreign.ValueLayout.JAVA_FLOAT), 0, batch, model.activationShape(model.depth()), "targets");
         be.upload(x, ws.x, 0);
         be.upload(y, ws.y, 0);
         return ws;
