@@ -99,15 +99,16 @@ extern "C" __global__ void pc_col2im(const float* col, float* dx, int images, in
     }
 }
 
-// Index in the plane of the window's first maximum (or first NaN), as PyTorch picks.
+// Index in the plane of the window's maximum, as PyTorch's CPU kernel picks: move to any greater
+// value or any NaN (ties keep the first maximum; with NaNs the last NaN wins).
 __device__ int window_argmax(const float* plane, int W, int kh, int kw, int sh, int sw, int oy, int ox) {
-    int best = -1;
-    float bv = 0.f;
+    int best = oy * sh * W + ox * sw;
+    float bv = -INFINITY;
     for (int i = 0; i < kh; i++)
         for (int j = 0; j < kw; j++) {
             int at = (oy * sh + i) * W + ox * sw + j;
             float v = plane[at];
-            if (best < 0 || v > bv || isnan(v)) { best = at; bv = v; if (isnan(v)) return best; }
+            if (v > bv || isnan(v)) { best = at; bv = v; }
         }
     return best;
 }

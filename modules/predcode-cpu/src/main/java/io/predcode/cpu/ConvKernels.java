@@ -100,41 +100,49 @@ final class ConvKernels {
         return index;
     }
 
-    /** Index (within the image plane) of the window's maximum: the first one, or the first NaN, as PyTorch picks. */
-    private static int argmax(MemorySegment x, long plane, PoolGeometry g, int oy, int ox) {
-        int best = -1;
+    /**
+     * Index in the plane of the window's maximum, chosen as PyTorch's CPU kernel does: scanning in
+     * order, move to any value greater than the best so far or to any NaN (so ties keep the first
+     * maximum, and with NaNs the last NaN wins).
+     */
+    private static int argmax(float[] plane, PoolGeometry g, int oy, int ox) {
+        int best = (oy * g.sh()) * g.width() + ox * g.sw();
         float bestValue = Float.NEGATIVE_INFINITY;
         for (int i = 0; i < g.kh(); i++)
             for (int j = 0; j < g.kw(); j++) {
                 int idx = (oy * g.sh() + i) * g.width() + ox * g.sw() + j;
-                float v = x.getAtIndex(F, plane + idx);
-                if (best < 0 || v > bestValue || Float.isNaN(v)) {
-                    best = idx;
-                    bestValue = v;
-                    if (Float.isNaN(v)) return best;
-                }
+                float v = plane[idx];
+                if (v > bestValue || v != v) { best = idx; bestValue = v; }
             }
         return best;
     }
 
+    /* Pooling works a plane at a time on on-heap tiles, like im2col. */
+
     static void maxPool(MemorySegment x, PoolGeometry g, MemorySegment y, int images) {
-        int oh = g.outHeight(), ow = g.outWidth();
-        long planeIn = (long) g.height() * g.width(), planes = (long) images * g.channels(), o = 0;
-        for (long pl = 0; pl < planes; pl++)
-            for (int oy = 0; oy < oh; oy++)
-                for (int ox = 0; ox < ow; ox++) y.setAtIndex(F, o++, x.getAtIndex(F, pl * planeIn + argmax(x, pl * planeIn, g, oy, ox)));
+        int oh = g.outHeight(), ow = g.outWidth(), planeIn = g.height() * g.width(), planeOut = oh * ow;
+        float[] plane = new float[planeIn], out = new float[planeOut];
+        long planes = (long) images * g.channels();
+        for (long pl = 0; pl < planes; pl++) {
+            MemorySegment.copy(x, F, pl * planeIn * Float.BYTES, plane, 0, planeIn);
+            for (int oy = 0, o = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++) out[o++] = plane[argmax(plane, g, oy, ox)];
+            MemorySegment.copy(out, 0, y, F, pl * planeOut * Float.BYTES, planeOut);
+        }
     }
 
     static void maxPoolBackward(MemorySegment x, PoolGeometry g, MemorySegment dy, MemorySegment dx, int images) {
-        int oh = g.outHeight(), ow = g.outWidth();
-        long planeIn = (long) g.height() * g.width(), planes = (long) images * g.channels(), o = 0;
-        dx.asSlice(0, planes * planeIn * Float.BYTES).fill((byte) 0);
-        for (long pl = 0; pl < planes; pl++)
-            for (int oy = 0; oy < oh; oy++)
-                for (int ox = 0; ox < ow; ox++) {
-                    long at = pl * planeIn + argmax(x, pl * planeIn, g, oy, ox);
-                    dx.setAtIndex(F, at, dx.getAtIndex(F, at) + dy.getAtIndex(F, o++));
-                }
+        int oh = g.outHeight(), ow = g.outWidth(), planeIn = g.height() * g.width(), planeOut = oh * ow;
+        float[] plane = new float[planeIn], grad = new float[planeOut], result = new float[planeIn];
+        long planes = (long) images * g.channels();
+        for (long pl = 0; pl < planes; pl++) {
+            MemorySegment.copy(x, F, pl * planeIn * Float.BYTES, plane, 0, planeIn);
+            MemorySegment.copy(dy, F, pl * planeOut * Float.BYTES, grad, 0, planeOut);
+            java.util.Arrays.fill(result, 0f);
+            for (int oy = 0, o = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++) result[argmax(plane, g, oy, ox)] += grad[o++];
+            MemorySegment.copy(result, 0, dx, F, pl * planeIn * Float.BYTES, planeIn);
+        }
     }
 
     static void avgPool(MemorySegment x, PoolGeometry g, MemorySegment y, int images) {

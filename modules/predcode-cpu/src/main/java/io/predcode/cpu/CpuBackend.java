@@ -25,6 +25,15 @@ public final class CpuBackend extends Backend {
 
     private final OpenBlas blas;
 
+    /*
+     * Elementwise kernels stage L1-sized chunks through on-heap tiles: bulk copies in, a plain array
+     * loop the JIT unrolls and vectorises, bulk copies out. Per-element access to several native
+     * segments in one loop is several times slower on this JVM. The tiles are per backend instance
+     * (a backend is used by one thread at a time).
+     */
+    static final int CHUNK = 1024;
+    private final float[][] tiles = new float[7][CHUNK];
+
     CpuBackend(OpenBlas blas, BackendOptions options) {
         this.blas = blas;
         int threads = options.threads() == 0 ? Runtime.getRuntime().availableProcessors() : options.threads();
@@ -95,25 +104,41 @@ public final class CpuBackend extends Backend {
 
     @Override protected void doActivation(Activation f, float slope, Tensor x, Tensor y) {
         MemorySegment sx = seg(x), sy = seg(y);
-        int n = elements(x);
-        switch (f) {
-            // x > 0 ? x : 0 keeps NaN as NaN (NaN > 0 is false would give 0), so test the other way round.
-            case RELU -> { for (int i = 0; i < n; i++) { float v = sx.getAtIndex(F, i); sy.setAtIndex(F, i, v < 0f ? 0f : v); } }
-            case LEAKY_RELU -> { for (int i = 0; i < n; i++) { float v = sx.getAtIndex(F, i); sy.setAtIndex(F, i, v < 0f ? v * slope : v); } }
-            case TANH -> { for (int i = 0; i < n; i++) sy.setAtIndex(F, i, (float) Math.tanh(sx.getAtIndex(F, i))); }
-            case SIGMOID -> { for (int i = 0; i < n; i++) sy.setAtIndex(F, i, (float) (1.0 / (1.0 + Math.exp(-sx.getAtIndex(F, i))))); }
+        float[] in = tiles[0], out = tiles[1];
+        long n = x.size();
+        for (long start = 0; start < n; start += CHUNK) {
+            int len = (int) Math.min(CHUNK, n - start);
+            long off = start * Float.BYTES;
+            MemorySegment.copy(sx, F, off, in, 0, len);
+            switch (f) {
+                // v < 0 ? 0 : v keeps NaN as NaN (a NaN compares false).
+                case RELU -> { for (int i = 0; i < len; i++) { float v = in[i]; out[i] = v < 0f ? 0f : v; } }
+                case LEAKY_RELU -> { for (int i = 0; i < len; i++) { float v = in[i]; out[i] = v < 0f ? v * slope : v; } }
+                case TANH -> { for (int i = 0; i < len; i++) out[i] = (float) Math.tanh(in[i]); }
+                case SIGMOID -> { for (int i = 0; i < len; i++) out[i] = (float) (1.0 / (1.0 + Math.exp(-in[i]))); }
+            }
+            MemorySegment.copy(out, 0, sy, F, off, len);
         }
     }
 
     @Override protected void doActivationBackward(Activation f, float slope, Tensor x, Tensor y, Tensor dy, Tensor dx) {
         MemorySegment sx = seg(x), sy = seg(y), sd = seg(dy), so = seg(dx);
-        int n = elements(x);
-        switch (f) {
-            // PyTorch: relu'(0) = 0, leaky_relu'(0) = slope.
-            case RELU -> { for (int i = 0; i < n; i++) so.setAtIndex(F, i, sx.getAtIndex(F, i) > 0f ? sd.getAtIndex(F, i) : 0f * sd.getAtIndex(F, i)); }
-            case LEAKY_RELU -> { for (int i = 0; i < n; i++) { float g = sd.getAtIndex(F, i); so.setAtIndex(F, i, sx.getAtIndex(F, i) > 0f ? g : g * slope); } }
-            case TANH -> { for (int i = 0; i < n; i++) { float t = sy.getAtIndex(F, i); so.setAtIndex(F, i, sd.getAtIndex(F, i) * (1f - t * t)); } }
-            case SIGMOID -> { for (int i = 0; i < n; i++) { float s = sy.getAtIndex(F, i); so.setAtIndex(F, i, sd.getAtIndex(F, i) * s * (1f - s)); } }
+        boolean fromInput = f == Activation.RELU || f == Activation.LEAKY_RELU; // else the derivative comes from the output
+        float[] v = tiles[0], g = tiles[1], out = tiles[2];
+        long n = x.size();
+        for (long start = 0; start < n; start += CHUNK) {
+            int len = (int) Math.min(CHUNK, n - start);
+            long off = start * Float.BYTES;
+            MemorySegment.copy(fromInput ? sx : sy, F, off, v, 0, len);
+            MemorySegment.copy(sd, F, off, g, 0, len);
+            switch (f) {
+                // PyTorch: relu'(0) = 0, leaky_relu'(0) = slope.
+                case RELU -> { for (int i = 0; i < len; i++) out[i] = v[i] > 0f ? g[i] : 0f * g[i]; }
+                case LEAKY_RELU -> { for (int i = 0; i < len; i++) out[i] = v[i] > 0f ? g[i] : g[i] * slope; }
+                case TANH -> { for (int i = 0; i < len; i++) out[i] = g[i] * (1f - v[i] * v[i]); }
+                case SIGMOID -> { for (int i = 0; i < len; i++) out[i] = g[i] * v[i] * (1f - v[i]); }
+            }
+            MemorySegment.copy(out, 0, so, F, off, len);
         }
     }
 
@@ -205,10 +230,6 @@ public final class CpuBackend extends Backend {
         }
         seg(out).setAtIndex(F, outIndex, correct);
     }
-
-    /** Elements per chunk when staging through on-heap tiles: 7 tiles of 4 KB stay in L1. */
-    private static final int CHUNK = 1024;
-    private final float[][] tiles = new float[7][CHUNK];
 
     @Override protected void doPcStrictUpdate(Tensor prediction, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
         // Bulk-copy chunks into L1-sized arrays and compute there: the JIT vectorises array loops, not

@@ -221,7 +221,10 @@ public abstract class Backend implements AutoCloseable {
         doMaxPool(x, g, y, (int) n);
     }
 
-    /** dx = gradient of maxPool: dy routed to the first maximum of each window (PyTorch's choice); dx overwritten. */
+    /**
+     * dx = gradient of maxPool: dy routed to each window's maximum as PyTorch's CPU kernel picks it
+     * (the first of tied maxima; with NaNs, the last NaN); dx overwritten.
+     */
     public final void maxPoolBackward(Tensor x, PoolGeometry g, Tensor dy, Tensor dx) {
         mine("maxPoolBackward", x, dy, dx);
         long n = images("maxPoolBackward", x, g.inputSize(), g.toString());

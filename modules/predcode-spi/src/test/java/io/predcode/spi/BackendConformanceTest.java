@@ -321,11 +321,14 @@ public abstract class BackendConformanceTest {
         }
     }
 
-    @Test void maxPoolPropagatesNaN() {
+    @Test void maxPoolPropagatesNaNAndRoutesToTheLastNaN() {
         PoolGeometry g = new PoolGeometry(1, 2, 2, 2, 2, 2, 2);
-        try (Tensor x = tensor(new float[]{1f, Float.NaN, 3f, 2f}, 4); Tensor y = backend.allocate(1)) {
+        try (Tensor x = tensor(new float[]{1f, Float.NaN, 3f, Float.NaN}, 4); Tensor y = backend.allocate(1);
+             Tensor dy = tensor(new float[]{5f}, 1); Tensor dx = backend.allocate(4)) {
             backend.maxPool(x, g, y);
             assertTrue(Float.isNaN(backend.readScalar(y, 0)));
+            backend.maxPoolBackward(x, g, dy, dx);
+            assertArrayEquals(new float[]{0f, 0f, 0f, 5f}, backend.download(dx), "PyTorch's CPU kernel moves to every NaN it meets");
         }
     }
 
