@@ -19,11 +19,15 @@ import org.openjdk.jmh.annotations.TearDown;
 public class ConvBenchmark {
     static final int BATCH = 300;
     final Conv2dGeometry g = new Conv2dGeometry(10, 13, 13, 3, 3, 1, 1, 0, 0);
+    /** Threads for OpenBLAS and the Java kernels: 1 against all cores shows what splitting by image buys. */
+    @org.openjdk.jmh.annotations.Param({"1", "2"})
+    public int threads;
+
     Backend backend;
     Tensor x, col, w, y;
 
     @Setup(Level.Trial) public void setUp() {
-        backend = Backends.open("cpu");
+        backend = Backends.open("cpu", new io.predcode.spi.BackendOptions(threads, 0));
         x = backend.allocate(BATCH, 10, 13, 13);
         col = backend.allocate(BATCH, g.patchSize(), g.outPixels());
         w = backend.allocate(5, g.patchSize());

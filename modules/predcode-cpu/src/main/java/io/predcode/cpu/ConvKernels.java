@@ -18,11 +18,18 @@ final class ConvKernels {
      * Tensors stay off-heap; the tile is a staging buffer the size of one image's col matrix.
      */
 
-    static void im2col(MemorySegment x, Conv2dGeometry g, MemorySegment col, int images) {
+    /** Images per thread below which a kernel stays on the calling thread. */
+    static final int MIN_IMAGES = 16;
+
+    static void im2col(Parallel par, MemorySegment x, Conv2dGeometry g, MemorySegment col, int images) {
+        int[] index = gatherIndex(g);
+        par.forRange(images, MIN_IMAGES, (from, to) -> im2col(x, g, col, index, from, to));
+    }
+
+    private static void im2col(MemorySegment x, Conv2dGeometry g, MemorySegment col, int[] index, int from, int to) {
         int p = g.outPixels(), kk = g.kh() * g.kw(), plane = g.height() * g.width(), in = (int) g.inputSize(), out = g.patchSize() * p;
         float[] image = new float[in], cols = new float[out];
-        int[] index = gatherIndex(g);
-        for (int n = 0; n < images; n++) {
+        for (int n = from; n < to; n++) {
             MemorySegment.copy(x, F, (long) n * in * Float.BYTES, image, 0, in);
             if (g.sw() == 1) {
                 // Stride 1: each col row is a run of the input row; arraycopy is an intrinsic even for short runs.
@@ -51,11 +58,15 @@ final class ConvKernels {
         }
     }
 
-    static void col2im(MemorySegment col, Conv2dGeometry g, MemorySegment dx, int images) {
+    static void col2im(Parallel par, MemorySegment col, Conv2dGeometry g, MemorySegment dx, int images) {
+        int[] index = gatherIndex(g);
+        par.forRange(images, MIN_IMAGES, (from, to) -> col2im(col, g, dx, index, from, to));
+    }
+
+    private static void col2im(MemorySegment col, Conv2dGeometry g, MemorySegment dx, int[] index, int from, int to) {
         int p = g.outPixels(), kk = g.kh() * g.kw(), plane = g.height() * g.width(), in = (int) g.inputSize(), out = g.patchSize() * p;
         float[] image = new float[in], cols = new float[out];
-        int[] index = gatherIndex(g);
-        for (int n = 0; n < images; n++) {
+        for (int n = from; n < to; n++) {
             MemorySegment.copy(col, F, (long) n * out * Float.BYTES, cols, 0, out);
             java.util.Arrays.fill(image, 0f);
             if (g.sw() == 1) {
@@ -119,11 +130,14 @@ final class ConvKernels {
 
     /* Pooling works a plane at a time on on-heap tiles, like im2col. */
 
-    static void maxPool(MemorySegment x, PoolGeometry g, MemorySegment y, int images) {
+    static void maxPool(Parallel par, MemorySegment x, PoolGeometry g, MemorySegment y, int images) {
+        par.forRange(images * g.channels(), MIN_IMAGES * g.channels(), (from, to) -> maxPool(x, g, y, from, to));
+    }
+
+    private static void maxPool(MemorySegment x, PoolGeometry g, MemorySegment y, int from, int to) {
         int oh = g.outHeight(), ow = g.outWidth(), planeIn = g.height() * g.width(), planeOut = oh * ow;
         float[] plane = new float[planeIn], out = new float[planeOut];
-        long planes = (long) images * g.channels();
-        for (long pl = 0; pl < planes; pl++) {
+        for (long pl = from; pl < to; pl++) {
             MemorySegment.copy(x, F, pl * planeIn * Float.BYTES, plane, 0, planeIn);
             for (int oy = 0, o = 0; oy < oh; oy++)
                 for (int ox = 0; ox < ow; ox++) out[o++] = plane[argmax(plane, g, oy, ox)];
@@ -131,11 +145,14 @@ final class ConvKernels {
         }
     }
 
-    static void maxPoolBackward(MemorySegment x, PoolGeometry g, MemorySegment dy, MemorySegment dx, int images) {
+    static void maxPoolBackward(Parallel par, MemorySegment x, PoolGeometry g, MemorySegment dy, MemorySegment dx, int images) {
+        par.forRange(images * g.channels(), MIN_IMAGES * g.channels(), (from, to) -> maxPoolBackward(x, g, dy, dx, from, to));
+    }
+
+    private static void maxPoolBackward(MemorySegment x, PoolGeometry g, MemorySegment dy, MemorySegment dx, int from, int to) {
         int oh = g.outHeight(), ow = g.outWidth(), planeIn = g.height() * g.width(), planeOut = oh * ow;
         float[] plane = new float[planeIn], grad = new float[planeOut], result = new float[planeIn];
-        long planes = (long) images * g.channels();
-        for (long pl = 0; pl < planes; pl++) {
+        for (long pl = from; pl < to; pl++) {
             MemorySegment.copy(x, F, pl * planeIn * Float.BYTES, plane, 0, planeIn);
             MemorySegment.copy(dy, F, pl * planeOut * Float.BYTES, grad, 0, planeOut);
             java.util.Arrays.fill(result, 0f);

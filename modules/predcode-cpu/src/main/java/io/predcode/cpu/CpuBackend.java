@@ -28,17 +28,29 @@ public final class CpuBackend extends Backend {
     /*
      * Elementwise kernels stage L1-sized chunks through on-heap tiles: bulk copies in, a plain array
      * loop the JIT unrolls and vectorises, bulk copies out. Per-element access to several native
-     * segments in one loop is several times slower on this JVM. The tiles are per backend instance
-     * (a backend is used by one thread at a time).
+     * segments in one loop is several times slower on this JVM. Each thread has its own tiles; above
+     * MIN_ELEMENTS per thread the chunks are split across the backend's threads.
      */
-    static final int CHUNK = 1024;
-    private final float[][] tiles = new float[7][CHUNK];
+    static final int CHUNK = 1024, MIN_ELEMENTS = 1 << 16;
+    private static final ThreadLocal<float[][]> TILES = ThreadLocal.withInitial(() -> new float[7][CHUNK]);
+
+    /** Runs body over chunk-aligned element ranges of [0, n), split across threads when large. */
+    private void forChunks(long n, Parallel.Range body) {
+        int chunks = (int) ((n + CHUNK - 1) / CHUNK);
+        parallel.forRange(chunks, MIN_ELEMENTS / CHUNK, (from, to) -> body.run(from, to));
+    }
+
+    /** The same thread count as OpenBLAS, for the Java kernels that split by image. */
+    private final Parallel parallel;
 
     CpuBackend(OpenBlas blas, BackendOptions options) {
         this.blas = blas;
         int threads = options.threads() == 0 ? Runtime.getRuntime().availableProcessors() : options.threads();
         blas.setThreads(threads);
+        this.parallel = new Parallel(threads);
     }
+
+    @Override protected void doClose() { parallel.close(); }
 
     @Override public String name() { return "cpu"; }
 
@@ -104,42 +116,48 @@ public final class CpuBackend extends Backend {
 
     @Override protected void doActivation(Activation f, float slope, Tensor x, Tensor y) {
         MemorySegment sx = seg(x), sy = seg(y);
-        float[] in = tiles[0], out = tiles[1];
         long n = x.size();
-        for (long start = 0; start < n; start += CHUNK) {
-            int len = (int) Math.min(CHUNK, n - start);
-            long off = start * Float.BYTES;
-            MemorySegment.copy(sx, F, off, in, 0, len);
-            switch (f) {
-                // v < 0 ? 0 : v keeps NaN as NaN (a NaN compares false).
-                case RELU -> { for (int i = 0; i < len; i++) { float v = in[i]; out[i] = v < 0f ? 0f : v; } }
-                case LEAKY_RELU -> { for (int i = 0; i < len; i++) { float v = in[i]; out[i] = v < 0f ? v * slope : v; } }
-                case TANH -> { for (int i = 0; i < len; i++) out[i] = (float) Math.tanh(in[i]); }
-                case SIGMOID -> { for (int i = 0; i < len; i++) out[i] = (float) (1.0 / (1.0 + Math.exp(-in[i]))); }
+        forChunks(n, (c0, c1) -> {
+            float[][] t = TILES.get();
+            float[] in = t[0], out = t[1];
+            for (long start = (long) c0 * CHUNK; start < Math.min(n, (long) c1 * CHUNK); start += CHUNK) {
+                int len = (int) Math.min(CHUNK, n - start);
+                long off = start * Float.BYTES;
+                MemorySegment.copy(sx, F, off, in, 0, len);
+                switch (f) {
+                    // v < 0 ? 0 : v keeps NaN as NaN (a NaN compares false).
+                    case RELU -> { for (int i = 0; i < len; i++) { float v = in[i]; out[i] = v < 0f ? 0f : v; } }
+                    case LEAKY_RELU -> { for (int i = 0; i < len; i++) { float v = in[i]; out[i] = v < 0f ? v * slope : v; } }
+                    case TANH -> { for (int i = 0; i < len; i++) out[i] = (float) Math.tanh(in[i]); }
+                    case SIGMOID -> { for (int i = 0; i < len; i++) out[i] = (float) (1.0 / (1.0 + Math.exp(-in[i]))); }
+                }
+                MemorySegment.copy(out, 0, sy, F, off, len);
             }
-            MemorySegment.copy(out, 0, sy, F, off, len);
-        }
+        });
     }
 
     @Override protected void doActivationBackward(Activation f, float slope, Tensor x, Tensor y, Tensor dy, Tensor dx) {
         MemorySegment sx = seg(x), sy = seg(y), sd = seg(dy), so = seg(dx);
         boolean fromInput = f == Activation.RELU || f == Activation.LEAKY_RELU; // else the derivative comes from the output
-        float[] v = tiles[0], g = tiles[1], out = tiles[2];
         long n = x.size();
-        for (long start = 0; start < n; start += CHUNK) {
-            int len = (int) Math.min(CHUNK, n - start);
-            long off = start * Float.BYTES;
-            MemorySegment.copy(fromInput ? sx : sy, F, off, v, 0, len);
-            MemorySegment.copy(sd, F, off, g, 0, len);
-            switch (f) {
-                // PyTorch: relu'(0) = 0, leaky_relu'(0) = slope.
-                case RELU -> { for (int i = 0; i < len; i++) out[i] = v[i] > 0f ? g[i] : 0f * g[i]; }
-                case LEAKY_RELU -> { for (int i = 0; i < len; i++) out[i] = v[i] > 0f ? g[i] : g[i] * slope; }
-                case TANH -> { for (int i = 0; i < len; i++) out[i] = g[i] * (1f - v[i] * v[i]); }
-                case SIGMOID -> { for (int i = 0; i < len; i++) out[i] = g[i] * v[i] * (1f - v[i]); }
+        forChunks(n, (c0, c1) -> {
+            float[][] t = TILES.get();
+            float[] v = t[0], g = t[1], out = t[2];
+            for (long start = (long) c0 * CHUNK; start < Math.min(n, (long) c1 * CHUNK); start += CHUNK) {
+                int len = (int) Math.min(CHUNK, n - start);
+                long off = start * Float.BYTES;
+                MemorySegment.copy(fromInput ? sx : sy, F, off, v, 0, len);
+                MemorySegment.copy(sd, F, off, g, 0, len);
+                switch (f) {
+                    // PyTorch: relu'(0) = 0, leaky_relu'(0) = slope.
+                    case RELU -> { for (int i = 0; i < len; i++) out[i] = v[i] > 0f ? g[i] : 0f * g[i]; }
+                    case LEAKY_RELU -> { for (int i = 0; i < len; i++) out[i] = v[i] > 0f ? g[i] : g[i] * slope; }
+                    case TANH -> { for (int i = 0; i < len; i++) out[i] = g[i] * (1f - v[i] * v[i]); }
+                    case SIGMOID -> { for (int i = 0; i < len; i++) out[i] = g[i] * v[i] * (1f - v[i]); }
+                }
+                MemorySegment.copy(out, 0, so, F, off, len);
             }
-            MemorySegment.copy(out, 0, so, F, off, len);
-        }
+        });
     }
 
     @Override protected void doAddBias(Tensor y, Tensor bias, int channels, int inner) {
@@ -166,14 +184,14 @@ public final class CpuBackend extends Backend {
         }
     }
 
-    @Override protected void doIm2col(Tensor x, Conv2dGeometry g, Tensor col, int images) { ConvKernels.im2col(seg(x), g, seg(col), images); }
+    @Override protected void doIm2col(Tensor x, Conv2dGeometry g, Tensor col, int images) { ConvKernels.im2col(parallel, seg(x), g, seg(col), images); }
 
-    @Override protected void doCol2im(Tensor col, Conv2dGeometry g, Tensor dx, int images) { ConvKernels.col2im(seg(col), g, seg(dx), images); }
+    @Override protected void doCol2im(Tensor col, Conv2dGeometry g, Tensor dx, int images) { ConvKernels.col2im(parallel, seg(col), g, seg(dx), images); }
 
-    @Override protected void doMaxPool(Tensor x, PoolGeometry g, Tensor y, int images) { ConvKernels.maxPool(seg(x), g, seg(y), images); }
+    @Override protected void doMaxPool(Tensor x, PoolGeometry g, Tensor y, int images) { ConvKernels.maxPool(parallel, seg(x), g, seg(y), images); }
 
     @Override protected void doMaxPoolBackward(Tensor x, PoolGeometry g, Tensor dy, Tensor dx, int images) {
-        ConvKernels.maxPoolBackward(seg(x), g, seg(dy), seg(dx), images);
+        ConvKernels.maxPoolBackward(parallel, seg(x), g, seg(dy), seg(dx), images);
     }
 
     @Override protected void doAvgPool(Tensor x, PoolGeometry g, Tensor y, int images) { ConvKernels.avgPool(seg(x), g, seg(y), images); }
@@ -232,29 +250,30 @@ public final class CpuBackend extends Backend {
     }
 
     @Override protected void doPcStrictUpdate(Tensor prediction, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
-        // Bulk-copy chunks into L1-sized arrays and compute there: the JIT vectorises array loops, not
-        // per-element accesses to several native segments.
         MemorySegment sp = seg(prediction), sa = seg(anchor), sf = seg(feedback), sd = seg(displacement), sv = seg(belief), se = seg(error);
-        float[] p = tiles[0], a = tiles[1], f = tiles[2], d = tiles[3], v = tiles[4], e = tiles[5];
         long n = prediction.size();
-        for (long start = 0; start < n; start += CHUNK) {
-            int len = (int) Math.min(CHUNK, n - start);
-            long off = start * Float.BYTES;
-            MemorySegment.copy(sp, F, off, p, 0, len);
-            MemorySegment.copy(sa, F, off, a, 0, len);
-            MemorySegment.copy(sf, F, off, f, 0, len);
-            MemorySegment.copy(sd, F, off, d, 0, len);
-            for (int i = 0; i < len; i++) {
-                float ei = (p[i] - a[i]) - d[i];
-                float di = d[i] + eta * (ei - f[i]);
-                e[i] = ei;
-                d[i] = di;
-                v[i] = a[i] + di;
+        forChunks(n, (c0, c1) -> {
+            float[][] t = TILES.get();
+            float[] p = t[0], a = t[1], f = t[2], d = t[3], v = t[4], e = t[5];
+            for (long start = (long) c0 * CHUNK; start < Math.min(n, (long) c1 * CHUNK); start += CHUNK) {
+                int len = (int) Math.min(CHUNK, n - start);
+                long off = start * Float.BYTES;
+                MemorySegment.copy(sp, F, off, p, 0, len);
+                MemorySegment.copy(sa, F, off, a, 0, len);
+                MemorySegment.copy(sf, F, off, f, 0, len);
+                MemorySegment.copy(sd, F, off, d, 0, len);
+                for (int i = 0; i < len; i++) {
+                    float ei = (p[i] - a[i]) - d[i];
+                    float di = d[i] + eta * (ei - f[i]);
+                    e[i] = ei;
+                    d[i] = di;
+                    v[i] = a[i] + di;
+                }
+                MemorySegment.copy(e, 0, se, F, off, len);
+                MemorySegment.copy(d, 0, sd, F, off, len);
+                MemorySegment.copy(v, 0, sv, F, off, len);
             }
-            MemorySegment.copy(e, 0, se, F, off, len);
-            MemorySegment.copy(d, 0, sd, F, off, len);
-            MemorySegment.copy(v, 0, sv, F, off, len);
-        }
+        });
     }
 
     @Override protected void doSumSquares(Tensor x, float scale, Tensor out, long outIndex) {

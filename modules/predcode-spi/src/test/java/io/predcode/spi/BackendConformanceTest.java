@@ -213,6 +213,31 @@ public abstract class BackendConformanceTest {
         }
     }
 
+    /** Tensors large enough that a backend splits elementwise work (threads, blocks); an odd size off every chunk. */
+    @Test void elementwiseOnLargeTensors() {
+        int n = 300_001;
+        float[] x = random(n, 3), g = random(n, 1), a = random(n, 1), d = random(n, 0.1), fb = random(n, 1);
+        double[] ey = new double[n], edx = new double[n], ee = new double[n], ed = new double[n], ev = new double[n];
+        for (int i = 0; i < n; i++) {
+            ey[i] = Math.tanh(x[i]);
+            edx[i] = x[i] > 0 ? g[i] : 0;
+            ee[i] = ((double) x[i] - a[i]) - d[i];
+            ed[i] = d[i] + 0.1 * (ee[i] - fb[i]);
+            ev[i] = a[i] + ed[i];
+        }
+        try (Tensor tx = tensor(x, n); Tensor ty = backend.allocate(n); Tensor tg = tensor(g, n); Tensor tdx = backend.allocate(n);
+             Tensor ta = tensor(a, n); Tensor td = tensor(d, n); Tensor tf = tensor(fb, n); Tensor tv = backend.allocate(n); Tensor te = backend.allocate(n)) {
+            backend.activation(Activation.TANH, 0f, tx, ty);
+            assertClose("tanh on " + n, ey, backend.download(ty), TOL);
+            backend.activationBackward(Activation.RELU, 0f, tx, ty, tg, tdx);
+            assertClose("relu backward on " + n, edx, backend.download(tdx), TOL);
+            backend.pcStrictUpdate(tx, ta, tf, td, tv, te, 0.1f);
+            assertClose("strict error on " + n, ee, backend.download(te), TOL);
+            assertClose("strict displacement on " + n, ed, backend.download(td), TOL);
+            assertClose("strict belief on " + n, ev, backend.download(tv), TOL);
+        }
+    }
+
     @Test void biasAddAndGrad() {
         for (int trial = 0; trial < 10; trial++) {
             int outer = size(), channels = size(), inner = rng.nextBoolean() ? 1 : size();
@@ -318,6 +343,46 @@ public abstract class BackendConformanceTest {
                 backend.avgPoolBackward(g, tdy, tdx);
                 assertClose("avgPoolBackward " + g, avgDx, backend.download(tdx), TOL);
             }
+        }
+    }
+
+    /** Batches large enough that a backend splits the work (by image, across threads or blocks). */
+    @Test void convolutionAndPoolingOnLargeBatches() {
+        Conv2dGeometry g = new Conv2dGeometry(3, 9, 7, 3, 2, 1, 1, 1, 0);
+        PoolGeometry pg = new PoolGeometry(3, 9, 7, 2, 2, 2, 2);
+        int images = 67, xn = (int) (images * g.inputSize()), cn = images * g.patchSize() * g.outPixels(), yn = (int) (images * pg.outputSize());
+        float[] x = random(xn, 1), c = random(cn, 1), dy = random(yn, 1);
+        double[] col = im2colRef(x, g, images);
+        try (Tensor tx = tensor(x, xn); Tensor tc = backend.allocate(cn); Tensor tcin = tensor(c, cn); Tensor tdx = backend.allocate(xn);
+             Tensor ty = backend.allocate(yn); Tensor tdy = tensor(dy, yn); Tensor tpdx = backend.allocate(xn)) {
+            backend.im2col(tx, g, tc);
+            assertClose("im2col, " + images + " images", col, backend.download(tc), 0);
+            backend.col2im(tcin, g, tdx);
+            // col2im is the adjoint of im2col: <im2col(x), c> = <x, col2im(c)>.
+            double lhs = 0, rhs = 0;
+            float[] dx = backend.download(tdx);
+            for (int i = 0; i < cn; i++) lhs += col[i] * c[i];
+            for (int i = 0; i < xn; i++) rhs += (double) x[i] * dx[i];
+            assertEquals(lhs, rhs, 1e-4 * Math.max(1, Math.abs(lhs)), "col2im adjoint identity on " + images + " images");
+            backend.maxPool(tx, pg, ty);
+            backend.maxPoolBackward(tx, pg, tdy, tpdx);
+            float[] y = backend.download(ty), pdx = backend.download(tpdx);
+            int plane = pg.height() * pg.width(), o = 0;
+            double[] expY = new double[yn], expDx = new double[xn];
+            for (int pl = 0; pl < images * pg.channels(); pl++)
+                for (int oy = 0; oy < pg.outHeight(); oy++)
+                    for (int ox = 0; ox < pg.outWidth(); ox++, o++) {
+                        int best = -1;
+                        for (int i = 0; i < pg.kh(); i++)
+                            for (int j = 0; j < pg.kw(); j++) {
+                                int idx = pl * plane + (oy * pg.sh() + i) * pg.width() + ox * pg.sw() + j;
+                                if (best < 0 || x[idx] > x[best]) best = idx;
+                            }
+                        expY[o] = x[best];
+                        expDx[best] += dy[o];
+                    }
+            assertClose("maxPool, " + images + " images", expY, y, 0);
+            assertClose("maxPoolBackward, " + images + " images", expDx, pdx, 1e-6);
         }
     }
 
