@@ -65,22 +65,38 @@ final class Float64Mlp {
         return dw;
     }
 
-    /** FIXED_PRED as Torch2PC: returns the weight updates of every block. */
+    /** FIXED_PRED as Torch2PC, in float64: returns the weight updates of every block. */
     double[][] fixedPredWeightUpdates(double[] x, double[] target, int batch, double eta, int sweeps) {
+        return fixedPredWeightUpdates(x, target, batch, eta, sweeps, false);
+    }
+
+    private static double[] round(double[] a, boolean f32) {
+        if (f32) for (int i = 0; i < a.length; i++) a[i] = (float) a[i];
+        return a;
+    }
+
+    /**
+     * With {@code float32Storage}, every tensor Torch2PC stores (vhat, v, eps, the VJP) is rounded to
+     * float32 as it is written: Torch2PC's own formulation run in float32, where eps = vhat - v cancels.
+     */
+    double[][] fixedPredWeightUpdates(double[] x, double[] target, int batch, double eta, int sweeps, boolean float32Storage) {
         int L = depth();
         double[][] vhat = new double[L + 1][];
-        vhat[0] = x;
-        for (int l = 0; l < L; l++) vhat[l + 1] = block(l, vhat[l], batch);
+        vhat[0] = round(x.clone(), float32Storage);
+        for (int l = 0; l < L; l++) vhat[l + 1] = round(block(l, vhat[l], batch), float32Storage);
         double[][] eps = new double[L + 1][], v = new double[L + 1][];
         eps[L] = new double[vhat[L].length];
         for (int i = 0; i < eps[L].length; i++) eps[L][i] = 2 * (vhat[L][i] - target[i]) / eps[L].length;
+        round(eps[L], float32Storage);
         for (int l = 0; l <= L; l++) v[l] = vhat[l].clone();
         for (int s = 0; s < sweeps; s++)
             for (int l = L - 1; l >= 0; l--) {
                 eps[l] = new double[v[l].length];
                 for (int i = 0; i < v[l].length; i++) eps[l][i] = vhat[l][i] - v[l][i];
-                double[] g = vjpInput(l, vhat[l], eps[l + 1], batch);
+                round(eps[l], float32Storage);
+                double[] g = round(vjpInput(l, vhat[l], eps[l + 1], batch), float32Storage);
                 for (int i = 0; i < v[l].length; i++) v[l][i] += eta * (eps[l][i] - g[i]);
+                round(v[l], float32Storage);
             }
         double[][] updates = new double[L][];
         for (int l = 0; l < L; l++) updates[l] = vjpWeight(l, vhat[l], eps[l + 1], batch);
