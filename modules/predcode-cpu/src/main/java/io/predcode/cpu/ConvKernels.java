@@ -117,6 +117,7 @@ final class ConvKernels {
      * maximum, and with NaNs the last NaN wins).
      */
     private static int argmax(float[] plane, PoolGeometry g, int oy, int ox) {
+        if (g.kh() == 2 && g.kw() == 2) return argmax2x2(plane, (oy * g.sh()) * g.width() + ox * g.sw(), g.width());
         int best = (oy * g.sh()) * g.width() + ox * g.sw();
         float bestValue = Float.NEGATIVE_INFINITY;
         for (int i = 0; i < g.kh(); i++)
@@ -125,6 +126,18 @@ final class ConvKernels {
                 float v = plane[idx];
                 if (v > bestValue || v != v) { best = idx; bestValue = v; }
             }
+        return best;
+    }
+
+    /** The same rule unrolled for the common 2x2 window starting at {@code at} (scan order a, b, c, d). */
+    private static int argmax2x2(float[] plane, int at, int width) {
+        int best = at;
+        float v = plane[at], w = plane[at + 1];
+        if (w > v || w != w) { best = at + 1; v = w; }
+        w = plane[at + width];
+        if (w > v || w != w) { best = at + width; v = w; }
+        w = plane[at + width + 1];
+        if (w > v || w != w) best = at + width + 1;
         return best;
     }
 

@@ -162,26 +162,52 @@ public final class CpuBackend extends Backend {
 
     @Override protected void doAddBias(Tensor y, Tensor bias, int channels, int inner) {
         MemorySegment sy = seg(y), sb = seg(bias);
-        long outer = y.size() / ((long) channels * inner);
-        long i = 0;
-        for (long o = 0; o < outer; o++)
-            for (int c = 0; c < channels; c++) {
-                float b = sb.getAtIndex(F, c);
-                for (int j = 0; j < inner; j++, i++) sy.setAtIndex(F, i, sy.getAtIndex(F, i) + b);
+        float[] b = sb.toArray(F);
+        long rows = y.size() / inner; // rows of `inner` floats; row r belongs to channel r % channels
+        if (inner == 1) { // linear: rows are the batch, each of `channels` floats
+            forChunks(y.size(), (c0, c1) -> {
+                float[] t = TILES.get()[0];
+                for (long start = (long) c0 * CHUNK; start < Math.min(y.size(), (long) c1 * CHUNK); start += CHUNK) {
+                    int len = (int) Math.min(CHUNK, y.size() - start);
+                    MemorySegment.copy(sy, F, start * Float.BYTES, t, 0, len);
+                    for (int i = 0, c = (int) (start % channels); i < len; i++, c = c + 1 == channels ? 0 : c + 1) t[i] += b[c];
+                    MemorySegment.copy(t, 0, sy, F, start * Float.BYTES, len);
+                }
+            });
+            return;
+        }
+        parallel.forRange((int) rows, Math.max(1, MIN_ELEMENTS / inner), (r0, r1) -> {
+            float[] t = new float[inner];
+            for (long r = r0; r < r1; r++) {
+                float v = b[(int) (r % channels)];
+                MemorySegment.copy(sy, F, r * inner * Float.BYTES, t, 0, inner);
+                for (int i = 0; i < inner; i++) t[i] += v;
+                MemorySegment.copy(t, 0, sy, F, r * inner * Float.BYTES, inner);
             }
+        });
     }
 
     @Override protected void doBiasGrad(Tensor dy, Tensor db, int channels, int inner, float beta) {
         MemorySegment sy = seg(dy), sb = seg(db);
-        long outer = dy.size() / ((long) channels * inner);
-        for (int c = 0; c < channels; c++) {
-            double sum = 0;
-            for (long o = 0; o < outer; o++) {
-                long base = (o * channels + c) * inner;
-                for (int j = 0; j < inner; j++) sum += sy.getAtIndex(F, base + j);
+        double[] sums = new double[channels];
+        float[] t = new float[(int) Math.min((long) channels * inner, 1 << 16)];
+        // Walk dy in contiguous runs staged through a tile; each element belongs to channel (index / inner) % channels.
+        long n = dy.size();
+        for (long start = 0; start < n; start += t.length) {
+            int len = (int) Math.min(t.length, n - start);
+            MemorySegment.copy(sy, F, start * Float.BYTES, t, 0, len);
+            long idx = start;
+            for (int i = 0; i < len; ) {
+                int c = (int) ((idx / inner) % channels);
+                int run = (int) Math.min(len - i, inner - idx % inner);
+                double s = 0;
+                for (int j = 0; j < run; j++) s += t[i + j];
+                sums[c] += s;
+                i += run;
+                idx += run;
             }
-            sb.setAtIndex(F, c, (float) (beta == 0f ? sum : beta * sb.getAtIndex(F, c) + sum));
         }
+        for (int c = 0; c < channels; c++) sb.setAtIndex(F, c, (float) (beta == 0f ? sums[c] : beta * sb.getAtIndex(F, c) + sums[c]));
     }
 
     @Override protected void doIm2col(Tensor x, Conv2dGeometry g, Tensor col, int images) { ConvKernels.im2col(parallel, seg(x), g, seg(col), images); }
