@@ -1,8 +1,6 @@
 package io.predcode.cli;
 
-import io.predcode.core.json.JsonException;
 import io.predcode.core.pc.DivergenceException;
-import io.predcode.data.DataFormatException;
 import io.predcode.spi.BackendUnavailableException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -47,9 +45,9 @@ public final class Main implements Runnable {
         return cl.execute(args);
     }
 
+    /** Bad input: IllegalArgumentException (JsonException is one), IOException (DataFormatException is one), an unavailable backend. */
     static boolean isBadInput(Throwable e) {
-        return e instanceof IllegalArgumentException || e instanceof JsonException || e instanceof BackendUnavailableException
-                || e instanceof DataFormatException || e instanceof IOException || e instanceof IllegalStateException && e.getMessage() != null && e.getMessage().contains("unavailable");
+        return e instanceof IllegalArgumentException || e instanceof BackendUnavailableException || e instanceof IOException;
     }
 
     static String message(Throwable e) {

@@ -49,11 +49,12 @@ public final class CudaBackendProvider implements BackendProvider {
         int devices;
         try {
             driver = new CudaDriver(driverPath);
-            devices = countDevices(driverPath);
+            driver.init();
+            devices = driver.deviceCount();
         } catch (Throwable t) {
             return no("CUDA driver " + driverPath + " could not be used: " + t.getMessage());
         }
-        if (devices <= 0) return no("CUDA driver " + driverPath + " found, but " + (devices == 0 ? "no CUDA device is visible" : "cuInit failed with error " + (-devices)));
+        if (devices == 0) return no("CUDA driver " + driverPath + " found, but no CUDA device is visible");
         String explicitBlas = System.getProperty(CUBLAS_PROPERTY, System.getenv(CUBLAS_ENV));
         Path cublas = CudaLibraries.find(explicitBlas, search, "libcublas.so.13", "libcublas.so.12", "libcublas.so");
         if (cublas == null)
@@ -73,21 +74,5 @@ public final class CudaBackendProvider implements BackendProvider {
     private static String describe(String explicit, List<Path> search) {
         String dirs = search.stream().map(Path::toString).collect(Collectors.joining(", "));
         return (explicit != null ? explicit + ", " : "") + dirs;
-    }
-
-    /** cuInit(0) then cuDeviceGetCount; returns the count, or -error when cuInit fails. */
-    static int countDevices(Path driver) throws Throwable {
-        var linker = java.lang.foreign.Linker.nativeLinker();
-        try (var arena = java.lang.foreign.Arena.ofConfined()) {
-            var lib = java.lang.foreign.SymbolLookup.libraryLookup(driver, arena);
-            var cuInit = linker.downcallHandle(lib.findOrThrow("cuInit"), java.lang.foreign.FunctionDescriptor.of(java.lang.foreign.ValueLayout.JAVA_INT, java.lang.foreign.ValueLayout.JAVA_INT));
-            var count = linker.downcallHandle(lib.findOrThrow("cuDeviceGetCount"), java.lang.foreign.FunctionDescriptor.of(java.lang.foreign.ValueLayout.JAVA_INT, java.lang.foreign.ValueLayout.ADDRESS));
-            int rc = (int) cuInit.invokeExact(0);
-            if (rc != 0) return -rc;
-            var n = arena.allocate(java.lang.foreign.ValueLayout.JAVA_INT);
-            rc = (int) count.invokeExact(n);
-            if (rc != 0) return -rc;
-            return n.get(java.lang.foreign.ValueLayout.JAVA_INT, 0);
-        }
     }
 }

@@ -13,7 +13,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /** The CUDA driver API (libcuda.so.1) through FFM: the calls the backend needs, each checked. */
 final class CudaDriver {
-    private final MethodHandle cuInit, cuDriverGetVersion, cuDeviceGet, cuDeviceGetName, cuPrimaryCtxRetain, cuPrimaryCtxRelease, cuCtxSetCurrent,
+    private final MethodHandle cuInit, cuDriverGetVersion, cuDeviceGetCount, cuDeviceGet, cuDeviceGetName, cuPrimaryCtxRetain, cuPrimaryCtxRelease, cuCtxSetCurrent,
             cuMemAlloc, cuMemFree, cuMemAllocHost, cuMemFreeHost, cuMemcpyHtoDAsync, cuMemcpyDtoHAsync, cuMemcpyDtoDAsync, cuMemsetD32Async,
             cuModuleLoadData, cuModuleGetFunction, cuLaunchKernel, cuStreamCreate, cuStreamDestroy, cuStreamSynchronize, cuGetErrorName;
     final Path path;
@@ -23,6 +23,7 @@ final class CudaDriver {
         Native lib = new Native(path);
         cuInit = lib.fn("cuInit", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
         cuDriverGetVersion = lib.fn("cuDriverGetVersion", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        cuDeviceGetCount = lib.fn("cuDeviceGetCount", FunctionDescriptor.of(JAVA_INT, ADDRESS));
         cuDeviceGet = lib.fn("cuDeviceGet", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
         cuDeviceGetName = lib.fn("cuDeviceGetName", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
         cuPrimaryCtxRetain = lib.fn("cuDevicePrimaryCtxRetain", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
@@ -68,6 +69,14 @@ final class CudaDriver {
             MemorySegment v = a.allocate(JAVA_INT);
             check((int) cuDriverGetVersion.invokeExact(v), "cuDriverGetVersion");
             return v.get(JAVA_INT, 0);
+        } catch (Throwable t) { throw wrap(t); }
+    }
+
+    int deviceCount() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment n = a.allocate(JAVA_INT);
+            check((int) cuDeviceGetCount.invokeExact(n), "cuDeviceGetCount");
+            return n.get(JAVA_INT, 0);
         } catch (Throwable t) { throw wrap(t); }
     }
 

@@ -3,7 +3,6 @@ package io.predcode.cuda;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
-import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 import java.nio.file.Path;
@@ -22,6 +21,4 @@ final class Native {
     MethodHandle fn(String name, FunctionDescriptor d) {
         return linker.downcallHandle(lookup.find(name).orElseThrow(() -> new IllegalStateException(path + " has no symbol " + name + " (too old?)")), d);
     }
-
-    static MemorySegment cString(Arena a, String s) { return a.allocateFrom(s); }
 }

@@ -18,17 +18,17 @@ public final class InferenceResult {
     private final int depth;
     private final float loss;
     private final int correct;
-    private final boolean beliefs, inputError;
+    /** Whether beliefs and FIXED_PRED's input error were computed (infer does; a training step does not). */
+    private final boolean full;
 
-    InferenceResult(Workspace ws, Backend backend, Algorithm algorithm, int depth, float loss, int correct, boolean beliefs, boolean inputError) {
+    InferenceResult(Workspace ws, Backend backend, Algorithm algorithm, int depth, float loss, int correct, boolean full) {
         this.correct = correct;
         this.ws = ws;
         this.backend = backend;
         this.algorithm = algorithm;
         this.depth = depth;
         this.loss = loss;
-        this.beliefs = beliefs;
-        this.inputError = inputError;
+        this.full = full;
     }
 
     public Algorithm algorithm() { return algorithm; }
@@ -51,7 +51,7 @@ public final class InferenceResult {
     /** Belief v_l, or null where the algorithm has none. */
     public Tensor belief(int l) {
         check(l);
-        if (algorithm == Algorithm.BACKPROP || !beliefs) return null;
+        if (algorithm == Algorithm.BACKPROP || !full) return null;
         if (algorithm == Algorithm.EXACT && l == 0) return null;
         if (algorithm == Algorithm.STRICT && l == 0) return ws.x;
         return ws.belief[l];
@@ -61,7 +61,7 @@ public final class InferenceResult {
     public Tensor error(int l) {
         check(l);
         if (algorithm == Algorithm.BACKPROP) return null;
-        if (l == 0 && (algorithm != Algorithm.FIXED_PRED || !inputError)) return null;
+        if (l == 0 && (algorithm != Algorithm.FIXED_PRED || !full)) return null;
         return l == depth && algorithm != Algorithm.STRICT ? ws.dLdy : ws.error[l];
     }
 

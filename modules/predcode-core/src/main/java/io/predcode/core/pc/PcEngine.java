@@ -168,7 +168,7 @@ public final class PcEngine implements AutoCloseable {
         float[] out = new float[2];
         if (loss == Loss.CROSS_ENTROPY) be.countCorrect(ws.vhat(depth), ws.y, ws.scalars, 1);
         be.download(ws.scalars, 0, out, 0, loss == Loss.CROSS_ENTROPY ? 2 : 1);
-        return new InferenceResult(ws, be, algorithm, depth, out[0], loss == Loss.CROSS_ENTROPY ? (int) out[1] : -1, full, full);
+        return new InferenceResult(ws, be, algorithm, depth, out[0], loss == Loss.CROSS_ENTROPY ? (int) out[1] : -1, full);
     }
 
     // ------------------------------------------------------------------ the algorithms
