@@ -42,6 +42,17 @@ final class CudaBackend extends Backend {
         this.description = driver.deviceName(device) + " (device " + options.device() + "), driver " + driver.driverVersion() + ", " + cublas.path.getFileName();
     }
 
+    /** The thread this backend's context was last made current on. */
+    private Thread boundThread = Thread.currentThread();
+
+    @Override protected void enter() {
+        Thread t = Thread.currentThread();
+        if (t != boundThread) {
+            driver.setCurrent(context);
+            boundThread = t;
+        }
+    }
+
     @Override public String name() { return "cuda"; }
 
     @Override public String description() { return description; }
@@ -55,7 +66,6 @@ final class CudaBackend extends Backend {
     // ---------------------------------------------------------------- memory
 
     @Override protected Tensor doAllocate(Shape shape) {
-        driver.setCurrent(context);
         long bytes = shape.size() * Float.BYTES;
         ArrayDeque<Long> free = pool.get(bytes);
         long p;
@@ -210,6 +220,7 @@ final class CudaBackend extends Backend {
     }
 
     @Override protected void doClose() {
+        driver.setCurrent(context);
         try {
             driver.synchronize(stream);
             for (long p : owned) driver.free(p); // pooled and still-open tensors alike

@@ -384,7 +384,14 @@ public abstract class Backend implements AutoCloseable {
 
     private void checkBackendOpen(String op) {
         if (closed) throw new IllegalStateException(op + ": backend '" + name() + "' is closed");
+        enter();
     }
+
+    /**
+     * Called before every op and allocation, on the calling thread: a device backend makes its
+     * context current there (a service may call from any worker thread, one at a time).
+     */
+    protected void enter() {}
 
     /** Each tensor is open and belongs to this backend. */
     protected final void mine(String op, Tensor... ts) {
