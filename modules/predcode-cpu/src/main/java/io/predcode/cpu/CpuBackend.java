@@ -163,20 +163,20 @@ public final class CpuBackend extends Backend {
     @Override protected void doAddBias(Tensor y, Tensor bias, int channels, int inner) {
         MemorySegment sy = seg(y), sb = seg(bias);
         float[] b = sb.toArray(F);
-        long rows = y.size() / inner; // rows of `inner` floats; row r belongs to channel r % channels
-        if (inner == 1) { // linear: rows are the batch, each of `channels` floats
-            forChunks(y.size(), (c0, c1) -> {
-                float[] t = TILES.get()[0];
-                for (long start = (long) c0 * CHUNK; start < Math.min(y.size(), (long) c1 * CHUNK); start += CHUNK) {
-                    int len = (int) Math.min(CHUNK, y.size() - start);
-                    MemorySegment.copy(sy, F, start * Float.BYTES, t, 0, len);
-                    for (int i = 0, c = (int) (start % channels); i < len; i++, c = c + 1 == channels ? 0 : c + 1) t[i] += b[c];
-                    MemorySegment.copy(t, 0, sy, F, start * Float.BYTES, len);
+        if (inner == 1) { // linear: rows of `channels` floats, each gets the whole bias vector
+            int rows = (int) (y.size() / channels);
+            parallel.forRange(rows, Math.max(1, MIN_ELEMENTS / channels), (r0, r1) -> {
+                float[] t = new float[channels];
+                for (long r = r0; r < r1; r++) {
+                    MemorySegment.copy(sy, F, r * channels * Float.BYTES, t, 0, channels);
+                    for (int c = 0; c < channels; c++) t[c] += b[c];
+                    MemorySegment.copy(t, 0, sy, F, r * channels * Float.BYTES, channels);
                 }
             });
             return;
         }
-        parallel.forRange((int) rows, Math.max(1, MIN_ELEMENTS / inner), (r0, r1) -> {
+        int rows = (int) (y.size() / inner); // conv: rows of `inner` pixels; row r belongs to channel r % channels
+        parallel.forRange(rows, Math.max(1, MIN_ELEMENTS / inner), (r0, r1) -> {
             float[] t = new float[inner];
             for (long r = r0; r < r1; r++) {
                 float v = b[(int) (r % channels)];
@@ -190,21 +190,20 @@ public final class CpuBackend extends Backend {
     @Override protected void doBiasGrad(Tensor dy, Tensor db, int channels, int inner, float beta) {
         MemorySegment sy = seg(dy), sb = seg(db);
         double[] sums = new double[channels];
-        float[] t = new float[(int) Math.min((long) channels * inner, 1 << 16)];
-        // Walk dy in contiguous runs staged through a tile; each element belongs to channel (index / inner) % channels.
-        long n = dy.size();
-        for (long start = 0; start < n; start += t.length) {
-            int len = (int) Math.min(t.length, n - start);
-            MemorySegment.copy(sy, F, start * Float.BYTES, t, 0, len);
-            long idx = start;
-            for (int i = 0; i < len; ) {
-                int c = (int) ((idx / inner) % channels);
-                int run = (int) Math.min(len - i, inner - idx % inner);
+        long rows = dy.size() / inner;
+        if (inner == 1) { // linear: column sums over rows of `channels` floats
+            float[] t = new float[channels];
+            for (long r = 0; r < dy.size() / channels; r++) {
+                MemorySegment.copy(sy, F, r * channels * Float.BYTES, t, 0, channels);
+                for (int c = 0; c < channels; c++) sums[c] += t[c];
+            }
+        } else { // conv: each row of `inner` pixels belongs to channel r % channels
+            float[] t = new float[inner];
+            for (long r = 0; r < rows; r++) {
+                MemorySegment.copy(sy, F, r * inner * Float.BYTES, t, 0, inner);
                 double s = 0;
-                for (int j = 0; j < run; j++) s += t[i + j];
-                sums[c] += s;
-                i += run;
-                idx += run;
+                for (int i = 0; i < inner; i++) s += t[i];
+                sums[(int) (r % channels)] += s;
             }
         }
         for (int c = 0; c < channels; c++) sb.setAtIndex(F, c, (float) (beta == 0f ? sums[c] : beta * sb.getAtIndex(F, c) + sums[c]));
@@ -313,30 +312,57 @@ public final class CpuBackend extends Backend {
     @Override protected void doSgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, float lr, float momentum, float dampening,
                                        float weightDecay, boolean nesterov, boolean firstStep) {
         MemorySegment sp = seg(param), sg = seg(grad), sb = momentumBuffer == null ? null : seg(momentumBuffer);
-        int n = elements(param);
-        for (int i = 0; i < n; i++) {
-            float p = sp.getAtIndex(F, i), d = sg.getAtIndex(F, i) + weightDecay * p;
-            if (momentum != 0f) {
-                float buf = firstStep ? d : momentum * sb.getAtIndex(F, i) + (1f - dampening) * d;
-                sb.setAtIndex(F, i, buf);
-                d = nesterov ? d + momentum * buf : buf;
+        long n = param.size();
+        forChunks(n, (c0, c1) -> {
+            float[][] t = TILES.get();
+            float[] p = t[0], g = t[1], buf = t[2];
+            for (long start = (long) c0 * CHUNK; start < Math.min(n, (long) c1 * CHUNK); start += CHUNK) {
+                int len = (int) Math.min(CHUNK, n - start);
+                long off = start * Float.BYTES;
+                MemorySegment.copy(sp, F, off, p, 0, len);
+                MemorySegment.copy(sg, F, off, g, 0, len);
+                if (momentum != 0f && !firstStep) MemorySegment.copy(sb, F, off, buf, 0, len);
+                for (int i = 0; i < len; i++) {
+                    float d = g[i] + weightDecay * p[i];
+                    if (momentum != 0f) {
+                        float b = firstStep ? d : momentum * buf[i] + (1f - dampening) * d;
+                        buf[i] = b;
+                        d = nesterov ? d + momentum * b : b;
+                    }
+                    p[i] -= lr * d;
+                }
+                MemorySegment.copy(p, 0, sp, F, off, len);
+                if (momentum != 0f) MemorySegment.copy(buf, 0, sb, F, off, len);
             }
-            sp.setAtIndex(F, i, p - lr * d);
-        }
+        });
     }
 
     @Override protected void doAdamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float stepSize, float bc2Sqrt, float beta1, float beta2,
                                         float eps, float weightDecay) {
         MemorySegment sp = seg(param), sg = seg(grad), sm = seg(m), sv = seg(v);
-        int n = elements(param);
-        for (int i = 0; i < n; i++) {
-            float p = sp.getAtIndex(F, i), g = sg.getAtIndex(F, i) + weightDecay * p;
-            float mi = beta1 * sm.getAtIndex(F, i) + (1f - beta1) * g;
-            float vi = beta2 * sv.getAtIndex(F, i) + (1f - beta2) * g * g;
-            sm.setAtIndex(F, i, mi);
-            sv.setAtIndex(F, i, vi);
-            sp.setAtIndex(F, i, p - stepSize * mi / ((float) Math.sqrt(vi) / bc2Sqrt + eps));
-        }
+        long n = param.size();
+        forChunks(n, (c0, c1) -> {
+            float[][] t = TILES.get();
+            float[] p = t[0], g = t[1], mm = t[2], vv = t[3];
+            for (long start = (long) c0 * CHUNK; start < Math.min(n, (long) c1 * CHUNK); start += CHUNK) {
+                int len = (int) Math.min(CHUNK, n - start);
+                long off = start * Float.BYTES;
+                MemorySegment.copy(sp, F, off, p, 0, len);
+                MemorySegment.copy(sg, F, off, g, 0, len);
+                MemorySegment.copy(sm, F, off, mm, 0, len);
+                MemorySegment.copy(sv, F, off, vv, 0, len);
+                for (int i = 0; i < len; i++) {
+                    float gi = g[i] + weightDecay * p[i];
+                    float mi = beta1 * mm[i] + (1f - beta1) * gi, vi = beta2 * vv[i] + (1f - beta2) * gi * gi;
+                    mm[i] = mi;
+                    vv[i] = vi;
+                    p[i] -= stepSize * mi / ((float) Math.sqrt(vi) / bc2Sqrt + eps);
+                }
+                MemorySegment.copy(p, 0, sp, F, off, len);
+                MemorySegment.copy(mm, 0, sm, F, off, len);
+                MemorySegment.copy(vv, 0, sv, F, off, len);
+            }
+        });
     }
 
     @Override protected void doRandomUniform(Tensor t, float lo, float hi, long seed) {
