@@ -27,33 +27,11 @@ final class ConvKernels {
     }
 
     private static void im2col(MemorySegment x, Conv2dGeometry g, MemorySegment col, int[] index, int from, int to) {
-        int p = g.outPixels(), kk = g.kh() * g.kw(), plane = g.height() * g.width(), in = (int) g.inputSize(), out = g.patchSize() * p;
+        int in = (int) g.inputSize(), out = g.patchSize() * g.outPixels();
         float[] image = new float[in], cols = new float[out];
         for (int n = from; n < to; n++) {
             MemorySegment.copy(x, F, (long) n * in * Float.BYTES, image, 0, in);
-            if (g.sw() == 1) {
-                // Stride 1: each col row is a run of the input row; arraycopy is an intrinsic even for short runs.
-                if (g.ph() > 0 || g.pw() > 0) java.util.Arrays.fill(cols, 0f);
-                for (int c = 0; c < g.channels(); c++)
-                    for (int ki = 0; ki < g.kh(); ki++)
-                        for (int kj = 0; kj < g.kw(); kj++) {
-                            int dst = (c * kk + ki * g.kw() + kj) * p, ox0 = Math.max(0, g.pw() - kj), ox1 = Math.min(g.outWidth(), g.width() + g.pw() - kj);
-                            if (ox1 <= ox0) continue;
-                            for (int oy = 0; oy < g.outHeight(); oy++) {
-                                int iy = oy * g.sh() - g.ph() + ki;
-                                if (iy < 0 || iy >= g.height()) continue;
-                                System.arraycopy(image, c * plane + iy * g.width() + ox0 - g.pw() + kj, cols, dst + oy * g.outWidth() + ox0, ox1 - ox0);
-                            }
-                        }
-            } else {
-                for (int c = 0; c < g.channels(); c++) {
-                    int src = c * plane, dst = c * kk * p;
-                    for (int i = 0; i < kk * p; i++) {
-                        int at = index[i];
-                        cols[dst + i] = at < 0 ? 0f : image[src + at];
-                    }
-                }
-            }
+            gather(image, g, index, cols);
             MemorySegment.copy(cols, 0, col, F, (long) n * out * Float.BYTES, out);
         }
     }
@@ -64,33 +42,143 @@ final class ConvKernels {
     }
 
     private static void col2im(MemorySegment col, Conv2dGeometry g, MemorySegment dx, int[] index, int from, int to) {
-        int p = g.outPixels(), kk = g.kh() * g.kw(), plane = g.height() * g.width(), in = (int) g.inputSize(), out = g.patchSize() * p;
+        int in = (int) g.inputSize(), out = g.patchSize() * g.outPixels();
         float[] image = new float[in], cols = new float[out];
         for (int n = from; n < to; n++) {
             MemorySegment.copy(col, F, (long) n * out * Float.BYTES, cols, 0, out);
-            java.util.Arrays.fill(image, 0f);
-            if (g.sw() == 1) {
-                for (int c = 0; c < g.channels(); c++)
-                    for (int ki = 0; ki < g.kh(); ki++)
-                        for (int kj = 0; kj < g.kw(); kj++) {
-                            int src = (c * kk + ki * g.kw() + kj) * p, ox0 = Math.max(0, g.pw() - kj), ox1 = Math.min(g.outWidth(), g.width() + g.pw() - kj);
-                            for (int oy = 0; oy < g.outHeight(); oy++) {
-                                int iy = oy * g.sh() - g.ph() + ki;
-                                if (iy < 0 || iy >= g.height()) continue;
-                                int d = c * plane + iy * g.width() + ox0 - g.pw() + kj, s0 = src + oy * g.outWidth() + ox0;
-                                for (int i = 0; i < ox1 - ox0; i++) image[d + i] += cols[s0 + i];
-                            }
-                        }
-            } else {
-                for (int c = 0; c < g.channels(); c++) {
-                    int dst = c * plane, src = c * kk * p;
-                    for (int i = 0; i < kk * p; i++) {
-                        int at = index[i];
-                        if (at >= 0) image[dst + at] += cols[src + i];
-                    }
-                }
-            }
+            scatter(cols, g, index, image);
             MemorySegment.copy(image, 0, dx, F, (long) n * in * Float.BYTES, in);
+        }
+    }
+
+    /** One image's im2col matrix [c*kh*kw, oh*ow] from the image [c, h, w], both on-heap. */
+    private static void gather(float[] image, Conv2dGeometry g, int[] index, float[] cols) {
+        int p = g.outPixels(), kk = g.kh() * g.kw(), plane = g.height() * g.width();
+        if (g.sw() == 1) {
+            // Stride 1: each col row is a run of the input row; arraycopy is an intrinsic even for short runs.
+            if (g.ph() > 0 || g.pw() > 0) java.util.Arrays.fill(cols, 0f);
+            for (int c = 0; c < g.channels(); c++)
+                for (int ki = 0; ki < g.kh(); ki++)
+                    for (int kj = 0; kj < g.kw(); kj++) {
+                        int dst = (c * kk + ki * g.kw() + kj) * p, ox0 = Math.max(0, g.pw() - kj), ox1 = Math.min(g.outWidth(), g.width() + g.pw() - kj);
+                        if (ox1 <= ox0) continue;
+                        for (int oy = 0; oy < g.outHeight(); oy++) {
+                            int iy = oy * g.sh() - g.ph() + ki;
+                            if (iy < 0 || iy >= g.height()) continue;
+                            System.arraycopy(image, c * plane + iy * g.width() + ox0 - g.pw() + kj, cols, dst + oy * g.outWidth() + ox0, ox1 - ox0);
+                        }
+                    }
+            return;
+        }
+        for (int c = 0; c < g.channels(); c++) {
+            int src = c * plane, dst = c * kk * p;
+            for (int i = 0; i < kk * p; i++) {
+                int at = index[i];
+                cols[dst + i] = at < 0 ? 0f : image[src + at];
+            }
+        }
+    }
+
+    /** The adjoint of gather: image = sum of the col entries that read each pixel (image overwritten). */
+    private static void scatter(float[] cols, Conv2dGeometry g, int[] index, float[] image) {
+        int p = g.outPixels(), kk = g.kh() * g.kw(), plane = g.height() * g.width();
+        java.util.Arrays.fill(image, 0f);
+        if (g.sw() == 1) {
+            for (int c = 0; c < g.channels(); c++)
+                for (int ki = 0; ki < g.kh(); ki++)
+                    for (int kj = 0; kj < g.kw(); kj++) {
+                        int src = (c * kk + ki * g.kw() + kj) * p, ox0 = Math.max(0, g.pw() - kj), ox1 = Math.min(g.outWidth(), g.width() + g.pw() - kj);
+                        for (int oy = 0; oy < g.outHeight(); oy++) {
+                            int iy = oy * g.sh() - g.ph() + ki;
+                            if (iy < 0 || iy >= g.height()) continue;
+                            int d = c * plane + iy * g.width() + ox0 - g.pw() + kj, s0 = src + oy * g.outWidth() + ox0;
+                            for (int i = 0; i < ox1 - ox0; i++) image[d + i] += cols[s0 + i];
+                        }
+                    }
+            return;
+        }
+        for (int c = 0; c < g.channels(); c++) {
+            int dst = c * plane, src = c * kk * p;
+            for (int i = 0; i < kk * p; i++) {
+                int at = index[i];
+                if (at >= 0) image[dst + at] += cols[src + i];
+            }
+        }
+    }
+
+    /*
+     * The fused conv ops work image by image: the im2col matrix of one image goes through an
+     * off-heap tile the size of one image's col matrix, which stays in cache between the gather and
+     * the GEMM. The whole batch's col matrix (13 MB for example-cnn at batch 300) never reaches DRAM.
+     */
+
+    /** A per-thread off-heap tile of at least {@code floats} floats (OpenBLAS needs native memory). */
+    private static MemorySegment tile(long floats) {
+        MemorySegment[] holder = TILE.get();
+        if (holder[0] == null || holder[0].byteSize() < floats * Float.BYTES) holder[0] = java.lang.foreign.Arena.ofAuto().allocate(floats * Float.BYTES, 64);
+        return holder[0];
+    }
+
+    private static final ThreadLocal<MemorySegment[]> TILE = ThreadLocal.withInitial(() -> new MemorySegment[1]);
+
+    static void conv2d(Parallel par, OpenBlas blas, MemorySegment x, MemorySegment w, Conv2dGeometry g, MemorySegment y, int images, int out) {
+        int[] index = gatherIndex(g);
+        int in = (int) g.inputSize(), p = g.outPixels(), patch = g.patchSize();
+        par.forRange(images, MIN_IMAGES, (from, to) -> {
+            float[] image = new float[in], cols = new float[patch * p];
+            MemorySegment t = tile((long) patch * p);
+            for (int n = from; n < to; n++) {
+                MemorySegment.copy(x, F, (long) n * in * Float.BYTES, image, 0, in);
+                gather(image, g, index, cols);
+                MemorySegment.copy(cols, 0, t, F, 0, cols.length);
+                blas.sgemm(false, false, out, p, patch, 1f, w, patch, t, p, 0f, y.asSlice((long) n * out * p * Float.BYTES), p);
+            }
+        });
+    }
+
+    static void conv2dBackwardInput(Parallel par, OpenBlas blas, MemorySegment dy, MemorySegment w, Conv2dGeometry g, MemorySegment dx, int images, int out) {
+        int[] index = gatherIndex(g);
+        int in = (int) g.inputSize(), p = g.outPixels(), patch = g.patchSize();
+        par.forRange(images, MIN_IMAGES, (from, to) -> {
+            float[] image = new float[in], cols = new float[patch * p];
+            MemorySegment t = tile((long) patch * p);
+            for (int n = from; n < to; n++) {
+                blas.sgemm(true, false, patch, p, out, 1f, w, patch, dy.asSlice((long) n * out * p * Float.BYTES), p, 0f, t, p);
+                MemorySegment.copy(t, F, 0, cols, 0, cols.length);
+                scatter(cols, g, index, image);
+                MemorySegment.copy(image, 0, dx, F, (long) n * in * Float.BYTES, in);
+            }
+        });
+    }
+
+    /**
+     * dW = sum over images of dy_n [out, P] x col_n^T [P, patch]. Each thread sums its images into its
+     * own partial; partials are added in part order, so the result depends only on the thread count.
+     */
+    static void conv2dBackwardWeight(Parallel par, OpenBlas blas, MemorySegment x, MemorySegment dy, Conv2dGeometry g, MemorySegment dw, int images, int out) {
+        int[] index = gatherIndex(g);
+        int in = (int) g.inputSize(), p = g.outPixels(), patch = g.patchSize(), size = out * patch;
+        int parts = par.parts(images, MIN_IMAGES);
+        MemorySegment[] partial = new MemorySegment[parts];
+        partial[0] = dw;
+        for (int i = 1; i < parts; i++) partial[i] = java.lang.foreign.Arena.ofAuto().allocate((long) size * Float.BYTES, 64);
+        par.forParts(images, MIN_IMAGES, (part, from, to) -> {
+            float[] image = new float[in], cols = new float[patch * p];
+            MemorySegment t = tile((long) patch * p);
+            for (int n = from; n < to; n++) {
+                MemorySegment.copy(x, F, (long) n * in * Float.BYTES, image, 0, in);
+                gather(image, g, index, cols);
+                MemorySegment.copy(cols, 0, t, F, 0, cols.length);
+                blas.sgemm(false, true, out, patch, p, 1f, dy.asSlice((long) n * out * p * Float.BYTES), p, t, p, n == from ? 0f : 1f, partial[part], patch);
+            }
+        });
+        if (parts > 1) {
+            float[] sum = dw.asSlice(0, (long) size * Float.BYTES).toArray(F), more = new float[size];
+            for (int i = 1; i < parts; i++) {
+                MemorySegment.copy(partial[i], F, 0, more, 0, size);
+                for (int j = 0; j < size; j++) sum[j] += more[j];
+            }
+            MemorySegment.copy(sum, 0, dw, F, 0, size);
         }
     }
 

@@ -12,6 +12,9 @@ import java.util.concurrent.Future;
 final class Parallel implements AutoCloseable {
     interface Range { void run(int from, int to); }
 
+    /** A range that also knows which of the parts it is (for per-part partial results). */
+    interface Part { void run(int part, int from, int to); }
+
     private final int threads;
     private final ExecutorService pool;
 
@@ -24,16 +27,22 @@ final class Parallel implements AutoCloseable {
 
     int threads() { return threads; }
 
+    /** How many parts {@link #forParts} splits n items into. */
+    int parts(int n, int minItems) { return pool == null ? 1 : Math.min(threads, Math.max(1, n / Math.max(1, minItems))); }
+
     /** Runs body over [0, n) in up to {@code threads} contiguous parts; the caller takes the first. */
-    void forRange(int n, int minItems, Range body) {
-        int parts = Math.min(threads, Math.max(1, n / Math.max(1, minItems)));
-        if (parts <= 1 || pool == null) { body.run(0, n); return; }
-        @SuppressWarnings("unchecked") Future<?>[] futures = new Future<?>[parts - 1];
+    void forRange(int n, int minItems, Range body) { forParts(n, minItems, (part, from, to) -> body.run(from, to)); }
+
+    /** As {@link #forRange}, telling each part its index: part p covers [n p / parts, n (p + 1) / parts). */
+    void forParts(int n, int minItems, Part body) {
+        int parts = parts(n, minItems);
+        if (parts <= 1) { body.run(0, 0, n); return; }
+        Future<?>[] futures = new Future<?>[parts - 1];
         for (int p = 1; p < parts; p++) {
-            int from = (int) ((long) n * p / parts), to = (int) ((long) n * (p + 1) / parts);
-            futures[p - 1] = pool.submit(() -> body.run(from, to));
+            int part = p, from = (int) ((long) n * p / parts), to = (int) ((long) n * (p + 1) / parts);
+            futures[p - 1] = pool.submit(() -> body.run(part, from, to));
         }
-        body.run(0, (int) ((long) n / parts));
+        body.run(0, 0, (int) ((long) n / parts));
         for (Future<?> f : futures) {
             try {
                 f.get();

@@ -29,6 +29,8 @@ final class CudaBackend extends Backend {
     private final Map<Long, ArrayDeque<Long>> pool = new HashMap<>();
     private final java.util.Set<Long> owned = new java.util.HashSet<>();
     private MemorySegment staging;
+    /** Device scratch for the conv ops' im2col matrices: grown on demand, kept, freed at close. */
+    private long scratch, scratchBytes;
 
     CudaBackend(CudaDriver driver, java.nio.file.Path cublasPath, byte[] kernelImage, BackendOptions options) {
         this.driver = driver;
@@ -160,6 +162,49 @@ final class CudaBackend extends Backend {
 
     private Kernels pool(PoolGeometry g, int images) {
         return k.l((long) images * g.channels()).i(g.height()).i(g.width()).i(g.kh()).i(g.kw()).i(g.sh()).i(g.sw()).i(g.outHeight()).i(g.outWidth());
+    }
+
+    private long scratch(long floats) {
+        long bytes = floats * Float.BYTES;
+        if (bytes > scratchBytes) {
+            driver.synchronize(stream); // the old buffer may still be in use by queued work
+            if (scratch != 0) { driver.free(scratch); owned.remove(scratch); }
+            owned.add(scratch = driver.malloc(bytes));
+            scratchBytes = bytes;
+        }
+        return scratch;
+    }
+
+    private void im2colInto(Tensor x, Conv2dGeometry g, long col, int images) {
+        k.start().p(ptr(x)).p(col);
+        k.i(images).i(g.channels()).i(g.height()).i(g.width()).i(g.kh()).i(g.kw()).i(g.sh()).i(g.sw()).i(g.ph()).i(g.pw()).i(g.outHeight()).i(g.outWidth());
+        k.launch("pc_im2col", (long) images * g.patchSize() * g.outPixels());
+    }
+
+    @Override protected void doConv2d(Tensor x, Tensor weight, Conv2dGeometry g, Tensor y, int images, int out) {
+        int p = g.outPixels(), patch = g.patchSize();
+        long col = scratch((long) images * patch * p);
+        im2colInto(x, g, col, images);
+        cublas.sgemm(false, false, out, p, patch, 1f, ptr(weight), patch, 0, col, p, (long) patch * p, 0f, ptr(y), p, (long) out * p, images);
+    }
+
+    @Override protected void doConv2dBackwardInput(Tensor dy, Tensor weight, Conv2dGeometry g, Tensor dx, int images, int out) {
+        int p = g.outPixels(), patch = g.patchSize();
+        long col = scratch((long) images * patch * p);
+        cublas.sgemm(true, false, patch, p, out, 1f, ptr(weight), patch, 0, ptr(dy), p, (long) out * p, 0f, col, p, (long) patch * p, images);
+        k.start().p(col).p(ptr(dx));
+        k.i(images).i(g.channels()).i(g.height()).i(g.width()).i(g.kh()).i(g.kw()).i(g.sh()).i(g.sw()).i(g.ph()).i(g.pw()).i(g.outHeight()).i(g.outWidth());
+        k.launch("pc_col2im", (long) images * g.inputSize());
+    }
+
+    @Override protected void doConv2dBackwardWeight(Tensor x, Tensor dy, Conv2dGeometry g, Tensor dweight, int images, int out) {
+        int p = g.outPixels(), patch = g.patchSize();
+        long col = scratch((long) images * patch * p);
+        im2colInto(x, g, col, images);
+        // Images accumulate in order on the stream: dW = sum of dy_n [out, P] x col_n^T [P, patch].
+        for (int n = 0; n < images; n++)
+            cublas.sgemm(false, true, out, patch, p, 1f, ptr(dy) + (long) n * out * p * Float.BYTES, p, 0, col + (long) n * patch * p * Float.BYTES, p, 0,
+                    n == 0 ? 0f : 1f, ptr(dweight), patch, 0, 1);
     }
 
     @Override protected void doMaxPool(Tensor x, PoolGeometry g, Tensor y, int images) {

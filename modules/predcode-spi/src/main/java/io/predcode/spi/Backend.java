@@ -214,6 +214,43 @@ public abstract class Backend implements AutoCloseable {
         doCol2im(col, g, dx, (int) n);
     }
 
+    /**
+     * PyTorch Conv2d without bias: y [N, out, oh, ow] = conv(x [N, c, h, w], weight [out, c, kh, kw]).
+     * A fused op so a backend can keep each image's im2col matrix in cache instead of materialising
+     * the whole batch's.
+     */
+    public final void conv2d(Tensor x, Tensor weight, Conv2dGeometry g, Tensor y) {
+        mine("conv2d", x, weight, y);
+        long n = images("conv2d", x, g.inputSize(), g.toString());
+        int out = outChannels("conv2d", weight, g);
+        expectSize("conv2d", "y", y, n * out * g.outPixels());
+        doConv2d(x, weight, g, y, (int) n, out);
+    }
+
+    /** dx = J_x^T dy of {@link #conv2d} (dx overwritten). */
+    public final void conv2dBackwardInput(Tensor dy, Tensor weight, Conv2dGeometry g, Tensor dx) {
+        mine("conv2dBackwardInput", dy, weight, dx);
+        long n = images("conv2dBackwardInput", dx, g.inputSize(), g.toString());
+        int out = outChannels("conv2dBackwardInput", weight, g);
+        expectSize("conv2dBackwardInput", "dy", dy, n * out * g.outPixels());
+        doConv2dBackwardInput(dy, weight, g, dx, (int) n, out);
+    }
+
+    /** dweight = J_w^T dy of {@link #conv2d} at x, summed over the batch (dweight overwritten). */
+    public final void conv2dBackwardWeight(Tensor x, Tensor dy, Conv2dGeometry g, Tensor dweight) {
+        mine("conv2dBackwardWeight", x, dy, dweight);
+        long n = images("conv2dBackwardWeight", x, g.inputSize(), g.toString());
+        int out = outChannels("conv2dBackwardWeight", dweight, g);
+        expectSize("conv2dBackwardWeight", "dy", dy, n * out * g.outPixels());
+        doConv2dBackwardWeight(x, dy, g, dweight, (int) n, out);
+    }
+
+    private static int outChannels(String op, Tensor weight, Conv2dGeometry g) {
+        if (weight.size() % g.patchSize() != 0)
+            throw new IllegalArgumentException(op + ": weight " + weight.shape() + " is not [out, " + g.channels() + ", " + g.kh() + ", " + g.kw() + "] for " + g);
+        return (int) (weight.size() / g.patchSize());
+    }
+
     public final void maxPool(Tensor x, PoolGeometry g, Tensor y) {
         mine("maxPool", x, y);
         long n = images("maxPool", x, g.inputSize(), g.toString());
@@ -364,6 +401,9 @@ public abstract class Backend implements AutoCloseable {
     protected abstract void doBiasGrad(Tensor dy, Tensor db, int channels, int inner, float beta);
     protected abstract void doIm2col(Tensor x, Conv2dGeometry g, Tensor col, int images);
     protected abstract void doCol2im(Tensor col, Conv2dGeometry g, Tensor dx, int images);
+    protected abstract void doConv2d(Tensor x, Tensor weight, Conv2dGeometry g, Tensor y, int images, int outChannels);
+    protected abstract void doConv2dBackwardInput(Tensor dy, Tensor weight, Conv2dGeometry g, Tensor dx, int images, int outChannels);
+    protected abstract void doConv2dBackwardWeight(Tensor x, Tensor dy, Conv2dGeometry g, Tensor dweight, int images, int outChannels);
     protected abstract void doMaxPool(Tensor x, PoolGeometry g, Tensor y, int images);
     protected abstract void doMaxPoolBackward(Tensor x, PoolGeometry g, Tensor dy, Tensor dx, int images);
     protected abstract void doAvgPool(Tensor x, PoolGeometry g, Tensor y, int images);

@@ -307,6 +307,54 @@ public abstract class BackendConformanceTest {
         }
     }
 
+    @Test void fusedConvolutionOpsMatchFloat64() {
+        for (int trial = 0; trial < 12; trial++) {
+            Conv2dGeometry g = randomConv();
+            int images = trial % 4 == 0 ? 40 + rng.nextInt(30) : 1 + rng.nextInt(4), out = 1 + rng.nextInt(5);
+            int patch = g.patchSize(), p = g.outPixels(), xn = (int) (images * g.inputSize()), yn = images * out * p;
+            float[] x = random(xn, 1), w = random(out * patch, 1), dy = random(yn, 1);
+            double[] col = im2colRef(x, g, images);
+            double[] y = new double[yn], dw = new double[out * patch], dcol = new double[images * patch * p];
+            for (int n = 0; n < images; n++)
+                for (int o = 0; o < out; o++)
+                    for (int q = 0; q < p; q++) {
+                        double s = 0;
+                        for (int k = 0; k < patch; k++) s += w[o * patch + k] * col[(n * patch + k) * p + q];
+                        y[(n * out + o) * p + q] = s;
+                        double d = dy[(n * out + o) * p + q];
+                        for (int k = 0; k < patch; k++) {
+                            dw[o * patch + k] += d * col[(n * patch + k) * p + q];
+                            dcol[(n * patch + k) * p + q] += w[o * patch + k] * d;
+                        }
+                    }
+            // dx = col2im(dcol): the adjoint of im2col, through the im2col reference one pixel at a time.
+            double[] dx = new double[xn];
+            float[] probe = new float[xn];
+            for (int i = 0; i < xn && images < 5; i++) {
+                probe[i] = 1f;
+                double[] r = im2colRef(probe, g, images);
+                probe[i] = 0f;
+                for (int q = 0; q < r.length; q++) if (r[q] != 0) dx[i] += dcol[q];
+            }
+            try (Tensor tx = tensor(x, xn); Tensor tw = tensor(w, out * patch); Tensor ty = backend.allocate(yn); Tensor tdy = tensor(dy, yn);
+                 Tensor tdx = tensor(random(xn, 3), xn); Tensor tdw = tensor(random(out * patch, 3), out * patch)) {
+                backend.conv2d(tx, tw, g, ty);
+                assertClose("conv2d " + g + " x" + images + " out " + out, y, backend.download(ty), 1e-5);
+                backend.conv2dBackwardWeight(tx, tdy, g, tdw);
+                assertClose("conv2dBackwardWeight " + g + " x" + images, dw, backend.download(tdw), 1e-5);
+                backend.conv2dBackwardInput(tdy, tw, g, tdx);
+                float[] got = backend.download(tdx);
+                if (images < 5) assertClose("conv2dBackwardInput " + g + " x" + images, dx, got, 1e-5);
+                else { // large batches: the adjoint identity <conv(x), dy> = <x, J^T dy>
+                    double lhs = 0, rhs = 0;
+                    for (int i = 0; i < yn; i++) lhs += y[i] * dy[i];
+                    for (int i = 0; i < xn; i++) rhs += (double) x[i] * got[i];
+                    assertEquals(lhs, rhs, 1e-4 * Math.max(1, Math.abs(lhs)), "conv2dBackwardInput adjoint on " + images + " images");
+                }
+            }
+        }
+    }
+
     private PoolGeometry randomPool() {
         int kh = 1 + rng.nextInt(3), kw = 1 + rng.nextInt(3);
         return new PoolGeometry(1 + rng.nextInt(3), kh + rng.nextInt(8), kw + rng.nextInt(8), kh, kw, 1 + rng.nextInt(3), 1 + rng.nextInt(3));

@@ -56,11 +56,7 @@ final class Layers {
         }
     }
 
-    /**
-     * PyTorch Conv2d through im2col: per image, y = W [out, c*kh*kw] x col [c*kh*kw, oh*ow], which is
-     * already NCHW. scratch[0] holds the forward's im2col matrix (the weight gradient reads it),
-     * scratch[1] the input gradient's col matrix.
-     */
+    /** PyTorch Conv2d through the backend's fused conv ops (the backend decides how to lay out im2col). */
     static final class Conv2dLayer extends Layer {
         final Conv2dGeometry g;
         final int outChannels;
@@ -76,33 +72,16 @@ final class Layers {
 
         @Override List<Parameter> parameters() { return bias == null ? List.of(weight) : List.of(weight, bias); }
 
-        @Override Tensor[] allocateScratch(Scope scope, int batch) {
-            return new Tensor[]{scope.allocate(batch, g.patchSize(), g.outPixels()), scope.allocate(batch, g.patchSize(), g.outPixels())};
-        }
-
         @Override void forward(Backend be, Tensor x, Tensor y, Tensor[] scratch) {
-            int n = batchOf(x), patch = g.patchSize(), pixels = g.outPixels();
-            Tensor col = scratch[0];
-            be.im2col(x, g, col);
-            be.gemm(false, false, outChannels, pixels, patch, 1f, weight.value(), 0, patch, 0,
-                    col, 0, pixels, (long) patch * pixels, 0f, y, 0, pixels, (long) outChannels * pixels, n);
-            if (bias != null) be.addBias(y, bias.value(), outChannels, pixels);
+            be.conv2d(x, weight.value(), g, y);
+            if (bias != null) be.addBias(y, bias.value(), outChannels, g.outPixels());
         }
 
         @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients, Tensor[] scratch) {
-            int n = batchOf(x), patch = g.patchSize(), pixels = g.outPixels();
-            if (dx != null) {
-                Tensor dcol = scratch[1];
-                be.gemm(true, false, patch, pixels, outChannels, 1f, weight.value(), 0, patch, 0,
-                        dy, 0, pixels, (long) outChannels * pixels, 0f, dcol, 0, pixels, (long) patch * pixels, n);
-                be.col2im(dcol, g, dx);
-            }
+            if (dx != null) be.conv2dBackwardInput(dy, weight.value(), g, dx);
             if (parameterGradients) {
-                // dW = sum over images of dy_i [out, P] x col_i^T [P, patch]; images accumulate in order.
-                for (int i = 0; i < n; i++)
-                    be.gemm(false, true, outChannels, patch, pixels, 1f, dy, (long) i * outChannels * pixels, pixels, 0,
-                            scratch[0], (long) i * patch * pixels, pixels, 0, i == 0 ? 0f : 1f, weight.grad(), 0, patch, 0, 1);
-                if (bias != null) be.biasGrad(dy, bias.grad(), outChannels, pixels, 0f);
+                be.conv2dBackwardWeight(x, dy, g, weight.grad());
+                if (bias != null) be.biasGrad(dy, bias.grad(), outChannels, g.outPixels(), 0f);
             }
         }
     }
