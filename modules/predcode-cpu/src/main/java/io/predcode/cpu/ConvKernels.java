@@ -7,7 +7,7 @@ import java.lang.foreign.MemorySegment;
 
 import static io.predcode.cpu.CpuBackend.F;
 
-/** im2col/col2im and pooling on NCHW images, PyTorch semantics. */
+/** im2col/col2im, the fused conv ops and pooling on NCHW images, PyTorch semantics. */
 final class ConvKernels {
     private ConvKernels() {}
 

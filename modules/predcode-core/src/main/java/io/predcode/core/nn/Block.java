@@ -38,21 +38,18 @@ public final class Block {
         return ps;
     }
 
-    /** Activations, gradients and scratch for one evaluation point at one batch size. */
+    /** Activations and gradients for one evaluation point at one batch size. */
     public final class Tape {
         final Tensor[] acts, grads;
-        final Tensor[][] scratch;
         final Tensor ownOutput;
 
         Tape(Scope scope, int batch) {
             int k = layers.size();
             acts = new Tensor[k + 1];
             grads = new Tensor[k + 1];
-            scratch = new Tensor[k][];
             boolean allViews = true;
             for (int i = 0; i < k; i++) {
                 Layer l = layers.get(i);
-                scratch[i] = l.allocateScratch(scope, batch);
                 allViews &= l.isView();
                 if (!l.isView()) {
                     acts[i + 1] = scope.allocate(withBatch(batch, l.out));
@@ -77,7 +74,7 @@ public final class Block {
         for (int i = 0; i < layers.size(); i++) {
             Layer l = layers.get(i);
             if (l.isView()) t.acts[i + 1] = t.acts[i];
-            else l.forward(be, t.acts[i], t.acts[i + 1], t.scratch[i]);
+            else l.forward(be, t.acts[i], t.acts[i + 1]);
         }
         if (t.ownOutput != null) be.copy(x, t.ownOutput);
     }
@@ -99,7 +96,7 @@ public final class Block {
             Tensor target = !propagate ? null : i == 0 ? dx : t.grads[i];
             boolean ownGradients = parameterGradients && !l.parameters().isEmpty();
             if (target == null && !ownGradients) return;
-            l.backward(be, t.acts[i], t.acts[i + 1], g, target, parameterGradients, t.scratch[i]);
+            l.backward(be, t.acts[i], t.acts[i + 1], g, target, parameterGradients);
             if (target == null) return;
             g = target;
         }

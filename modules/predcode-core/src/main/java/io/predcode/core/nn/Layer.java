@@ -1,15 +1,13 @@
 package io.predcode.core.nn;
 
 import io.predcode.spi.Backend;
-import io.predcode.spi.Scope;
 import io.predcode.spi.Tensor;
 
 import java.util.List;
 
 /**
  * One op of a block, bound to a backend: forward and vector-Jacobian products. A layer keeps no
- * per-batch state of its own; what a backward pass needs from the forward pass (e.g. the im2col
- * matrix) lives in scratch tensors that the block's tape owns.
+ * per-batch state: a backward pass reads the forward's input and output, which the block's tape owns.
  */
 abstract class Layer {
     final int[] in, out;
@@ -18,21 +16,18 @@ abstract class Layer {
 
     List<Parameter> parameters() { return List.of(); }
 
-    /** Per-batch scratch this layer needs; the tape allocates it once per batch size. */
-    Tensor[] allocateScratch(Scope scope, int batch) { return new Tensor[0]; }
-
     /** True when the output is the input's memory reinterpreted (flatten): no op runs. */
     boolean isView() { return false; }
 
     /** y = f(x) for a batch. */
-    abstract void forward(Backend be, Tensor x, Tensor y, Tensor[] scratch);
+    abstract void forward(Backend be, Tensor x, Tensor y);
 
     /**
      * Given dy = dL/dy at the point of the last {@link #forward} with these tensors: writes dx = J_x^T dy
      * when {@code dx} is not null, and overwrites the parameter gradients with J_theta^T dy when
      * {@code parameterGradients}.
      */
-    abstract void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients, Tensor[] scratch);
+    abstract void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients);
 
     static int batchOf(Tensor t) { return t.shape().dim(0); }
 }

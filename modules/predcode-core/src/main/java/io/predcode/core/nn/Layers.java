@@ -42,12 +42,12 @@ final class Layers {
 
         @Override List<Parameter> parameters() { return bias == null ? List.of(weight) : List.of(weight, bias); }
 
-        @Override void forward(Backend be, Tensor x, Tensor y, Tensor[] scratch) {
+        @Override void forward(Backend be, Tensor x, Tensor y) {
             be.matmul(false, true, 1f, x, weight.value(), 0f, y);
             if (bias != null) be.addBias(y, bias.value(), spec.out(), 1);
         }
 
-        @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients, Tensor[] scratch) {
+        @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients) {
             if (dx != null) be.matmul(false, false, 1f, dy, weight.value(), 0f, dx);
             if (parameterGradients) {
                 be.matmul(true, false, 1f, dy, x, 0f, weight.grad());
@@ -72,12 +72,12 @@ final class Layers {
 
         @Override List<Parameter> parameters() { return bias == null ? List.of(weight) : List.of(weight, bias); }
 
-        @Override void forward(Backend be, Tensor x, Tensor y, Tensor[] scratch) {
+        @Override void forward(Backend be, Tensor x, Tensor y) {
             be.conv2d(x, weight.value(), g, y);
             if (bias != null) be.addBias(y, bias.value(), outChannels, g.outPixels());
         }
 
-        @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients, Tensor[] scratch) {
+        @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients) {
             if (dx != null) be.conv2dBackwardInput(dy, weight.value(), g, dx);
             if (parameterGradients) {
                 be.conv2dBackwardWeight(x, dy, g, weight.grad());
@@ -92,11 +92,11 @@ final class Layers {
 
         PoolLayer(int[] in, int[] out, PoolGeometry g, boolean max) { super(in, out); this.g = g; this.max = max; }
 
-        @Override void forward(Backend be, Tensor x, Tensor y, Tensor[] scratch) {
+        @Override void forward(Backend be, Tensor x, Tensor y) {
             if (max) be.maxPool(x, g, y); else be.avgPool(x, g, y);
         }
 
-        @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients, Tensor[] scratch) {
+        @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients) {
             if (dx == null) return;
             if (max) be.maxPoolBackward(x, g, dy, dx); else be.avgPoolBackward(g, dy, dx);
         }
@@ -108,9 +108,9 @@ final class Layers {
 
         ActivationLayer(int[] in, int[] out, Activation function, float slope) { super(in, out); this.function = function; this.slope = slope; }
 
-        @Override void forward(Backend be, Tensor x, Tensor y, Tensor[] scratch) { be.activation(function, slope, x, y); }
+        @Override void forward(Backend be, Tensor x, Tensor y) { be.activation(function, slope, x, y); }
 
-        @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients, Tensor[] scratch) {
+        @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients) {
             if (dx != null) be.activationBackward(function, slope, x, y, dy, dx);
         }
     }
@@ -121,9 +121,9 @@ final class Layers {
 
         @Override boolean isView() { return true; }
 
-        @Override void forward(Backend be, Tensor x, Tensor y, Tensor[] scratch) { throw new AssertionError("flatten is a view"); }
+        @Override void forward(Backend be, Tensor x, Tensor y) { throw new AssertionError("flatten is a view"); }
 
-        @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients, Tensor[] scratch) {
+        @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients) {
             throw new AssertionError("flatten is a view");
         }
     }
