@@ -34,10 +34,17 @@ public final class CpuBackend extends Backend {
     static final int CHUNK = 1024, MIN_ELEMENTS = 1 << 16;
     private static final ThreadLocal<float[][]> TILES = ThreadLocal.withInitial(() -> new float[7][CHUNK]);
 
-    /** Runs body over chunk-aligned element ranges of [0, n), split across threads when large. */
-    private void forChunks(long n, Parallel.Range body) {
+    /** One chunk of an elementwise kernel: its byte offset, its length in floats, and this thread's tiles. */
+    private interface Chunk { void run(long byteOffset, int len, float[][] tiles); }
+
+    /** Runs body on every chunk of [0, n), the chunks split across threads when there are many. */
+    private void forChunks(long n, Chunk body) {
         int chunks = (int) ((n + CHUNK - 1) / CHUNK);
-        parallel.forRange(chunks, MIN_ELEMENTS / CHUNK, (from, to) -> body.run(from, to));
+        parallel.forRange(chunks, MIN_ELEMENTS / CHUNK, (c0, c1) -> {
+            float[][] tiles = TILES.get();
+            for (long start = (long) c0 * CHUNK; start < Math.min(n, (long) c1 * CHUNK); start += CHUNK)
+                body.run(start * Float.BYTES, (int) Math.min(CHUNK, n - start), tiles);
+        });
     }
 
     /** The same thread count as OpenBLAS, for the Java kernels that split by image. */
@@ -117,22 +124,17 @@ public final class CpuBackend extends Backend {
     @Override protected void doActivation(Activation f, float slope, Tensor x, Tensor y) {
         MemorySegment sx = seg(x), sy = seg(y);
         long n = x.size();
-        forChunks(n, (c0, c1) -> {
-            float[][] t = TILES.get();
+        forChunks(n, (off, len, t) -> {
             float[] in = t[0], out = t[1];
-            for (long start = (long) c0 * CHUNK; start < Math.min(n, (long) c1 * CHUNK); start += CHUNK) {
-                int len = (int) Math.min(CHUNK, n - start);
-                long off = start * Float.BYTES;
-                MemorySegment.copy(sx, F, off, in, 0, len);
-                switch (f) {
-                    // v < 0 ? 0 : v keeps NaN as NaN (a NaN compares false).
-                    case RELU -> { for (int i = 0; i < len; i++) { float v = in[i]; out[i] = v < 0f ? 0f : v; } }
-                    case LEAKY_RELU -> { for (int i = 0; i < len; i++) { float v = in[i]; out[i] = v < 0f ? v * slope : v; } }
-                    case TANH -> { for (int i = 0; i < len; i++) out[i] = (float) Math.tanh(in[i]); }
-                    case SIGMOID -> { for (int i = 0; i < len; i++) out[i] = (float) (1.0 / (1.0 + Math.exp(-in[i]))); }
-                }
-                MemorySegment.copy(out, 0, sy, F, off, len);
+            MemorySegment.copy(sx, F, off, in, 0, len);
+            switch (f) {
+                // v < 0 ? 0 : v keeps NaN as NaN (a NaN compares false).
+                case RELU -> { for (int i = 0; i < len; i++) { float v = in[i]; out[i] = v < 0f ? 0f : v; } }
+                case LEAKY_RELU -> { for (int i = 0; i < len; i++) { float v = in[i]; out[i] = v < 0f ? v * slope : v; } }
+                case TANH -> { for (int i = 0; i < len; i++) out[i] = (float) Math.tanh(in[i]); }
+                case SIGMOID -> { for (int i = 0; i < len; i++) out[i] = (float) (1.0 / (1.0 + Math.exp(-in[i]))); }
             }
+            MemorySegment.copy(out, 0, sy, F, off, len);
         });
     }
 
@@ -140,23 +142,18 @@ public final class CpuBackend extends Backend {
         MemorySegment sx = seg(x), sy = seg(y), sd = seg(dy), so = seg(dx);
         boolean fromInput = f == Activation.RELU || f == Activation.LEAKY_RELU; // else the derivative comes from the output
         long n = x.size();
-        forChunks(n, (c0, c1) -> {
-            float[][] t = TILES.get();
+        forChunks(n, (off, len, t) -> {
             float[] v = t[0], g = t[1], out = t[2];
-            for (long start = (long) c0 * CHUNK; start < Math.min(n, (long) c1 * CHUNK); start += CHUNK) {
-                int len = (int) Math.min(CHUNK, n - start);
-                long off = start * Float.BYTES;
-                MemorySegment.copy(fromInput ? sx : sy, F, off, v, 0, len);
-                MemorySegment.copy(sd, F, off, g, 0, len);
-                switch (f) {
-                    // PyTorch: relu'(0) = 0, leaky_relu'(0) = slope.
-                    case RELU -> { for (int i = 0; i < len; i++) out[i] = v[i] > 0f ? g[i] : 0f * g[i]; }
-                    case LEAKY_RELU -> { for (int i = 0; i < len; i++) out[i] = v[i] > 0f ? g[i] : g[i] * slope; }
-                    case TANH -> { for (int i = 0; i < len; i++) out[i] = g[i] * (1f - v[i] * v[i]); }
-                    case SIGMOID -> { for (int i = 0; i < len; i++) out[i] = g[i] * v[i] * (1f - v[i]); }
-                }
-                MemorySegment.copy(out, 0, so, F, off, len);
+            MemorySegment.copy(fromInput ? sx : sy, F, off, v, 0, len);
+            MemorySegment.copy(sd, F, off, g, 0, len);
+            switch (f) {
+                // PyTorch: relu'(0) = 0, leaky_relu'(0) = slope.
+                case RELU -> { for (int i = 0; i < len; i++) out[i] = v[i] > 0f ? g[i] : 0f * g[i]; }
+                case LEAKY_RELU -> { for (int i = 0; i < len; i++) out[i] = v[i] > 0f ? g[i] : g[i] * slope; }
+                case TANH -> { for (int i = 0; i < len; i++) out[i] = g[i] * (1f - v[i] * v[i]); }
+                case SIGMOID -> { for (int i = 0; i < len; i++) out[i] = g[i] * v[i] * (1f - v[i]); }
             }
+            MemorySegment.copy(out, 0, so, F, off, len);
         });
     }
 
@@ -289,27 +286,22 @@ public final class CpuBackend extends Backend {
     @Override protected void doPcStrictUpdate(Tensor prediction, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
         MemorySegment sp = seg(prediction), sa = seg(anchor), sf = seg(feedback), sd = seg(displacement), sv = seg(belief), se = seg(error);
         long n = prediction.size();
-        forChunks(n, (c0, c1) -> {
-            float[][] t = TILES.get();
+        forChunks(n, (off, len, t) -> {
             float[] p = t[0], a = t[1], f = t[2], d = t[3], v = t[4], e = t[5];
-            for (long start = (long) c0 * CHUNK; start < Math.min(n, (long) c1 * CHUNK); start += CHUNK) {
-                int len = (int) Math.min(CHUNK, n - start);
-                long off = start * Float.BYTES;
-                MemorySegment.copy(sp, F, off, p, 0, len);
-                MemorySegment.copy(sa, F, off, a, 0, len);
-                MemorySegment.copy(sf, F, off, f, 0, len);
-                MemorySegment.copy(sd, F, off, d, 0, len);
-                for (int i = 0; i < len; i++) {
-                    float ei = (p[i] - a[i]) - d[i];
-                    float di = d[i] + eta * (ei - f[i]);
-                    e[i] = ei;
-                    d[i] = di;
-                    v[i] = a[i] + di;
-                }
-                MemorySegment.copy(e, 0, se, F, off, len);
-                MemorySegment.copy(d, 0, sd, F, off, len);
-                MemorySegment.copy(v, 0, sv, F, off, len);
+            MemorySegment.copy(sp, F, off, p, 0, len);
+            MemorySegment.copy(sa, F, off, a, 0, len);
+            MemorySegment.copy(sf, F, off, f, 0, len);
+            MemorySegment.copy(sd, F, off, d, 0, len);
+            for (int i = 0; i < len; i++) {
+                float ei = (p[i] - a[i]) - d[i];
+                float di = d[i] + eta * (ei - f[i]);
+                e[i] = ei;
+                d[i] = di;
+                v[i] = a[i] + di;
             }
+            MemorySegment.copy(e, 0, se, F, off, len);
+            MemorySegment.copy(d, 0, sd, F, off, len);
+            MemorySegment.copy(v, 0, sv, F, off, len);
         });
     }
 
@@ -325,27 +317,22 @@ public final class CpuBackend extends Backend {
                                        float weightDecay, boolean nesterov, boolean firstStep) {
         MemorySegment sp = seg(param), sg = seg(grad), sb = momentumBuffer == null ? null : seg(momentumBuffer);
         long n = param.size();
-        forChunks(n, (c0, c1) -> {
-            float[][] t = TILES.get();
+        forChunks(n, (off, len, t) -> {
             float[] p = t[0], g = t[1], buf = t[2];
-            for (long start = (long) c0 * CHUNK; start < Math.min(n, (long) c1 * CHUNK); start += CHUNK) {
-                int len = (int) Math.min(CHUNK, n - start);
-                long off = start * Float.BYTES;
-                MemorySegment.copy(sp, F, off, p, 0, len);
-                MemorySegment.copy(sg, F, off, g, 0, len);
-                if (momentum != 0f && !firstStep) MemorySegment.copy(sb, F, off, buf, 0, len);
-                for (int i = 0; i < len; i++) {
-                    float d = g[i] + weightDecay * p[i];
-                    if (momentum != 0f) {
-                        float b = firstStep ? d : momentum * buf[i] + (1f - dampening) * d;
-                        buf[i] = b;
-                        d = nesterov ? d + momentum * b : b;
-                    }
-                    p[i] -= lr * d;
+            MemorySegment.copy(sp, F, off, p, 0, len);
+            MemorySegment.copy(sg, F, off, g, 0, len);
+            if (momentum != 0f && !firstStep) MemorySegment.copy(sb, F, off, buf, 0, len);
+            for (int i = 0; i < len; i++) {
+                float d = g[i] + weightDecay * p[i];
+                if (momentum != 0f) {
+                    float b = firstStep ? d : momentum * buf[i] + (1f - dampening) * d;
+                    buf[i] = b;
+                    d = nesterov ? d + momentum * b : b;
                 }
-                MemorySegment.copy(p, 0, sp, F, off, len);
-                if (momentum != 0f) MemorySegment.copy(buf, 0, sb, F, off, len);
+                p[i] -= lr * d;
             }
+            MemorySegment.copy(p, 0, sp, F, off, len);
+            if (momentum != 0f) MemorySegment.copy(buf, 0, sb, F, off, len);
         });
     }
 
@@ -353,27 +340,22 @@ public final class CpuBackend extends Backend {
                                         float eps, float weightDecay) {
         MemorySegment sp = seg(param), sg = seg(grad), sm = seg(m), sv = seg(v);
         long n = param.size();
-        forChunks(n, (c0, c1) -> {
-            float[][] t = TILES.get();
+        forChunks(n, (off, len, t) -> {
             float[] p = t[0], g = t[1], mm = t[2], vv = t[3];
-            for (long start = (long) c0 * CHUNK; start < Math.min(n, (long) c1 * CHUNK); start += CHUNK) {
-                int len = (int) Math.min(CHUNK, n - start);
-                long off = start * Float.BYTES;
-                MemorySegment.copy(sp, F, off, p, 0, len);
-                MemorySegment.copy(sg, F, off, g, 0, len);
-                MemorySegment.copy(sm, F, off, mm, 0, len);
-                MemorySegment.copy(sv, F, off, vv, 0, len);
-                for (int i = 0; i < len; i++) {
-                    float gi = g[i] + weightDecay * p[i];
-                    float mi = beta1 * mm[i] + (1f - beta1) * gi, vi = beta2 * vv[i] + (1f - beta2) * gi * gi;
-                    mm[i] = mi;
-                    vv[i] = vi;
-                    p[i] -= stepSize * mi / ((float) Math.sqrt(vi) / bc2Sqrt + eps);
-                }
-                MemorySegment.copy(p, 0, sp, F, off, len);
-                MemorySegment.copy(mm, 0, sm, F, off, len);
-                MemorySegment.copy(vv, 0, sv, F, off, len);
+            MemorySegment.copy(sp, F, off, p, 0, len);
+            MemorySegment.copy(sg, F, off, g, 0, len);
+            MemorySegment.copy(sm, F, off, mm, 0, len);
+            MemorySegment.copy(sv, F, off, vv, 0, len);
+            for (int i = 0; i < len; i++) {
+                float gi = g[i] + weightDecay * p[i];
+                float mi = beta1 * mm[i] + (1f - beta1) * gi, vi = beta2 * vv[i] + (1f - beta2) * gi * gi;
+                mm[i] = mi;
+                vv[i] = vi;
+                p[i] -= stepSize * mi / ((float) Math.sqrt(vi) / bc2Sqrt + eps);
             }
+            MemorySegment.copy(p, 0, sp, F, off, len);
+            MemorySegment.copy(mm, 0, sm, F, off, len);
+            MemorySegment.copy(vv, 0, sv, F, off, len);
         });
     }
 

@@ -13,6 +13,4 @@ public record BackendOptions(int threads, int device) {
     }
 
     public static BackendOptions defaults() { return new BackendOptions(0, 0); }
-
-    public BackendOptions withThreads(int t) { return new BackendOptions(t, device); }
 }

@@ -10,7 +10,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -104,6 +103,4 @@ public final class Safetensors {
         tensors.forEach((k, v) -> { if (k.startsWith(prefix)) out.put(k.substring(prefix.length()), v.data()); });
         return out;
     }
-
-    static List<String> names(Map<String, Entry> tensors) { return new ArrayList<>(tensors.keySet()); }
 }

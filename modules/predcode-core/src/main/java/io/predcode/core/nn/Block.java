@@ -107,7 +107,8 @@ public final class Block {
         return false;
     }
 
-    static int[] withBatch(int batch, int[] shape) {
+    /** [batch, ...shape]: a per-sample shape with the batch dimension in front. */
+    public static int[] withBatch(int batch, int[] shape) {
         int[] s = new int[shape.length + 1];
         s[0] = batch;
         System.arraycopy(shape, 0, s, 1, shape.length);

@@ -15,7 +15,7 @@ final class Layers {
     private Layers() {}
 
     /** Binds an op to a backend; parameters are allocated in {@code scope} and named {@code prefix + "weight"}. */
-    static Layer create(OpSpec spec, int[] in, String prefix, Backend be, Scope scope) {
+    static Layer create(OpSpec spec, int[] in, String prefix, Scope scope) {
         int[] out = spec.outputShape(in, prefix);
         List<Parameter> params = new ArrayList<>();
         spec.parameterShapes().forEach((name, shape) -> params.add(new Parameter(prefix + name, shape, scope.allocate(shape), scope.allocate(shape))));

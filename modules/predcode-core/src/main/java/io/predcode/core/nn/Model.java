@@ -36,7 +36,7 @@ public final class Model implements AutoCloseable {
                 int[] s = shapes[b];
                 List<OpSpec> ops = spec.blocks().get(b);
                 for (int k = 0; k < ops.size(); k++) {
-                    Layer l = Layers.create(ops.get(k), s, b + "." + k + ".", backend, scope);
+                    Layer l = Layers.create(ops.get(k), s, b + "." + k + ".", scope);
                     layers.add(l);
                     for (Parameter p : l.parameters()) parameters.put(p.name(), p);
                     s = l.out;

@@ -6,6 +6,8 @@ import io.predcode.core.nn.Model;
 import io.predcode.spi.Scope;
 import io.predcode.spi.Tensor;
 
+import static io.predcode.core.nn.Block.withBatch;
+
 /**
  * Every tensor one inference step needs at one batch size, allocated once: after the first step at a
  * given batch size, a step allocates nothing. Indexing follows the paper: activation, belief and error
@@ -70,13 +72,6 @@ final class Workspace implements AutoCloseable {
 
     /** vhat_l: the input for l = 0, else block l-1's feedforward output. */
     Tensor vhat(int l) { return l == 0 ? x : ff[l - 1].output(); }
-
-    static int[] withBatch(int batch, int[] shape) {
-        int[] s = new int[shape.length + 1];
-        s[0] = batch;
-        System.arraycopy(shape, 0, s, 1, shape.length);
-        return s;
-    }
 
     @Override public void close() { scope.close(); }
 }
