@@ -186,7 +186,12 @@ final class ConvKernels {
      * For kernel offset k = ki*kw + kj and output pixel i: the input pixel (within one channel plane)
      * that col row k reads at i, or -1 where it falls in the zero padding. The same for every channel and image.
      */
-    private static int[] gatherIndex(Conv2dGeometry g) {
+    private static int[] gatherIndex(Conv2dGeometry g) { return GATHER_INDEX.computeIfAbsent(g, ConvKernels::buildGatherIndex); }
+
+    /** The tables depend only on the geometry, and a model has a handful: built once, not once per sweep. */
+    private static final java.util.Map<Conv2dGeometry, int[]> GATHER_INDEX = new java.util.concurrent.ConcurrentHashMap<>();
+
+    private static int[] buildGatherIndex(Conv2dGeometry g) {
         int oh = g.outHeight(), ow = g.outWidth(), p = oh * ow;
         int[] index = new int[g.kh() * g.kw() * p];
         for (int ki = 0; ki < g.kh(); ki++)
