@@ -211,15 +211,18 @@ public final class CpuBackend extends Backend {
     @Override protected void doCol2im(Tensor col, Conv2dGeometry g, Tensor dx, int images) { ConvKernels.col2im(parallel, seg(col), g, seg(dx), images); }
 
     @Override protected void doConv2d(Tensor x, Tensor weight, Conv2dGeometry g, Tensor y, int images, int outChannels) {
-        ConvKernels.conv2d(parallel, blas, seg(x), seg(weight), g, seg(y), images, outChannels);
+        if (TapConv.suits(g)) TapConv.forward(parallel, blas, seg(x), seg(weight), g, seg(y), images, outChannels);
+        else ConvKernels.conv2d(parallel, blas, seg(x), seg(weight), g, seg(y), images, outChannels);
     }
 
     @Override protected void doConv2dBackwardInput(Tensor dy, Tensor weight, Conv2dGeometry g, Tensor dx, int images, int outChannels) {
-        ConvKernels.conv2dBackwardInput(parallel, blas, seg(dy), seg(weight), g, seg(dx), images, outChannels);
+        if (TapConv.suits(g)) TapConv.backwardInput(parallel, blas, seg(dy), seg(weight), g, seg(dx), images, outChannels);
+        else ConvKernels.conv2dBackwardInput(parallel, blas, seg(dy), seg(weight), g, seg(dx), images, outChannels);
     }
 
     @Override protected void doConv2dBackwardWeight(Tensor x, Tensor dy, Conv2dGeometry g, Tensor dweight, int images, int outChannels) {
-        ConvKernels.conv2dBackwardWeight(parallel, blas, seg(x), seg(dy), g, seg(dweight), images, outChannels);
+        if (TapConv.suits(g)) TapConv.backwardWeight(parallel, blas, seg(x), seg(dy), g, seg(dweight), images, outChannels);
+        else ConvKernels.conv2dBackwardWeight(parallel, blas, seg(x), seg(dy), g, seg(dweight), images, outChannels);
     }
 
     @Override protected void doMaxPool(Tensor x, PoolGeometry g, Tensor y, int images) { ConvKernels.maxPool(parallel, seg(x), g, seg(y), images); }
