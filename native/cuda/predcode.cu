@@ -224,7 +224,7 @@ extern "C" __global__ void pc_strict_update(long long n, const float* pred, cons
     GRID_STRIDE(i, n) {
         float a = anchor[i], e = (pred[i] - a) - disp[i];
         float d = disp[i] + eta * (e - fb[i]);
-        err[i] = e;
+        if (err) err[i] = e;  // null: nobody reads this layer's error this sweep
         disp[i] = d;
         belief[i] = a + d;
     }

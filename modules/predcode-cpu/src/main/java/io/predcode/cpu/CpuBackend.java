@@ -128,9 +128,13 @@ public final class CpuBackend extends Backend {
             float[] in = t[0], out = t[1];
             MemorySegment.copy(sx, F, off, in, 0, len);
             switch (f) {
-                // v < 0 ? 0 : v keeps NaN as NaN (a NaN compares false).
-                case RELU -> { for (int i = 0; i < len; i++) { float v = in[i]; out[i] = v < 0f ? 0f : v; } }
-                case LEAKY_RELU -> { for (int i = 0; i < len; i++) { float v = in[i]; out[i] = v < 0f ? v * slope : v; } }
+                // Branch-free, so the JIT vectorises them (it does not vectorise a float ?: here, and a branch
+                // on a sign mispredicts half the time): max keeps NaN as NaN; max(v, slope v) is leaky_relu for slope <= 1.
+                case RELU -> { for (int i = 0; i < len; i++) out[i] = Math.max(in[i], 0f); }
+                case LEAKY_RELU -> {
+                    if (slope <= 1f) for (int i = 0; i < len; i++) out[i] = Math.max(in[i], in[i] * slope);
+                    else for (int i = 0; i < len; i++) out[i] = Math.min(in[i], in[i] * slope);
+                }
                 case TANH -> { for (int i = 0; i < len; i++) out[i] = (float) Math.tanh(in[i]); }
                 case SIGMOID -> { for (int i = 0; i < len; i++) out[i] = (float) (1.0 / (1.0 + Math.exp(-in[i]))); }
             }
@@ -147,15 +151,24 @@ public final class CpuBackend extends Backend {
             MemorySegment.copy(fromInput ? sx : sy, F, off, v, 0, len);
             MemorySegment.copy(sd, F, off, g, 0, len);
             switch (f) {
-                // PyTorch: relu'(0) = 0, leaky_relu'(0) = slope.
-                case RELU -> { for (int i = 0; i < len; i++) out[i] = v[i] > 0f ? g[i] : 0f * g[i]; }
-                case LEAKY_RELU -> { for (int i = 0; i < len; i++) out[i] = v[i] > 0f ? g[i] : g[i] * slope; }
+                // PyTorch: relu'(0) = 0, leaky_relu'(0) = slope. step(v) is exactly 1 for v > 0 (the smallest
+                // subnormal times 2^254 is still >= 1) and 0 otherwise, branch-free as above.
+                case RELU -> { for (int i = 0; i < len; i++) out[i] = g[i] * step(v[i]); }
+                case LEAKY_RELU -> {
+                    for (int i = 0; i < len; i++) {
+                        float s = step(v[i]);
+                        out[i] = g[i] * (s + (1f - s) * slope);
+                    }
+                }
                 case TANH -> { for (int i = 0; i < len; i++) out[i] = g[i] * (1f - v[i] * v[i]); }
                 case SIGMOID -> { for (int i = 0; i < len; i++) out[i] = g[i] * v[i] * (1f - v[i]); }
             }
             MemorySegment.copy(out, 0, so, F, off, len);
         });
     }
+
+    /** 1 for v > 0, else 0 (NaN for NaN); see doActivationBackward. */
+    private static float step(float v) { return Math.min(Math.max(v * 0x1p127f * 0x1p127f, 0f), 1f); }
 
     @Override protected void doAddBias(Tensor y, Tensor bias, int channels, int inner) {
         MemorySegment sy = seg(y), sb = seg(bias);
@@ -287,12 +300,13 @@ public final class CpuBackend extends Backend {
     }
 
     @Override protected void doPcStrictUpdate(Tensor prediction, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
-        MemorySegment sp = seg(prediction), sa = seg(anchor), sf = seg(feedback), sd = seg(displacement), sv = seg(belief), se = seg(error);
+        MemorySegment sp = seg(prediction), sa = seg(anchor), sf = seg(feedback), sd = seg(displacement), sv = seg(belief), se = error == null ? null : seg(error);
+        boolean samePrediction = prediction == anchor; // layer 1: one stream fewer to read
         long n = prediction.size();
         forChunks(n, (off, len, t) -> {
-            float[] p = t[0], a = t[1], f = t[2], d = t[3], v = t[4], e = t[5];
-            MemorySegment.copy(sp, F, off, p, 0, len);
+            float[] a = t[1], p = samePrediction ? a : t[0], f = t[2], d = t[3], v = t[4], e = t[5];
             MemorySegment.copy(sa, F, off, a, 0, len);
+            if (!samePrediction) MemorySegment.copy(sp, F, off, p, 0, len);
             MemorySegment.copy(sf, F, off, f, 0, len);
             MemorySegment.copy(sd, F, off, d, 0, len);
             for (int i = 0; i < len; i++) {
@@ -302,7 +316,7 @@ public final class CpuBackend extends Backend {
                 d[i] = di;
                 v[i] = a[i] + di;
             }
-            MemorySegment.copy(e, 0, se, F, off, len);
+            if (se != null) MemorySegment.copy(e, 0, se, F, off, len);
             MemorySegment.copy(d, 0, sd, F, off, len);
             MemorySegment.copy(v, 0, sv, F, off, len);
         });

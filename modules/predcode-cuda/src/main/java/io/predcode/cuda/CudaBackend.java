@@ -240,7 +240,7 @@ final class CudaBackend extends Backend {
     }
 
     @Override protected void doPcStrictUpdate(Tensor prediction, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
-        k.start().l(prediction.size()).p(ptr(prediction)).p(ptr(anchor)).p(ptr(feedback)).p(ptr(displacement)).p(ptr(belief)).p(ptr(error)).f(eta)
+        k.start().l(prediction.size()).p(ptr(prediction)).p(ptr(anchor)).p(ptr(feedback)).p(ptr(displacement)).p(ptr(belief)).p(error == null ? 0L : ptr(error)).f(eta)
                 .launch("pc_strict_update", prediction.size());
     }
 

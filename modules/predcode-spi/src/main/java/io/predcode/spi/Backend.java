@@ -328,9 +328,11 @@ public abstract class Backend implements AutoCloseable {
      * </pre>
      * anchor is vhat_l, feedback the VJP of the block above at v_l against its error. When prediction
      * and anchor are the same tensor (layer 1: f_1(x) = vhat_1) the error is exactly -displacement.
+     * {@code error} may be null when no one reads it (layer 1's error before the last sweep).
      */
     public final void pcStrictUpdate(Tensor prediction, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
-        sameSize("pcStrictUpdate", prediction, anchor, feedback, displacement, belief, error);
+        if (error == null) sameSize("pcStrictUpdate", prediction, anchor, feedback, displacement, belief);
+        else sameSize("pcStrictUpdate", prediction, anchor, feedback, displacement, belief, error);
         doPcStrictUpdate(prediction, anchor, feedback, displacement, belief, error, eta);
     }
 

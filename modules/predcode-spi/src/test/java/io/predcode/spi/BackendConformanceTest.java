@@ -190,11 +190,11 @@ public abstract class BackendConformanceTest {
     }
 
     @Test void activationsForwardAndBackward() {
-        for (Activation f : Activation.values()) {
+        for (Activation f : Activation.values()) for (float slope : f == Activation.LEAKY_RELU ? new float[]{0.07f, 1.5f} : new float[]{0.07f}) {
             float[] x = random(131, 4);
             x[0] = 0f; x[1] = -0f; x[2] = 80f; x[3] = -80f; x[4] = 1e-8f; x[5] = Float.NaN;
+            x[6] = Float.MIN_VALUE; x[7] = -Float.MIN_VALUE; x[8] = 1e30f; x[9] = -1e30f; // subnormals: relu' is still exactly 1 / 0
             float[] dy = random(131, 2);
-            float slope = 0.07f;
             double[] ey = new double[x.length], edx = new double[x.length];
             for (int i = 0; i < x.length; i++) {
                 ey[i] = act(f, slope, x[i]);
@@ -202,13 +202,13 @@ public abstract class BackendConformanceTest {
             }
             try (Tensor tx = tensor(x, x.length); Tensor ty = backend.allocate(x.length); Tensor tdy = tensor(dy, x.length); Tensor tdx = backend.allocate(x.length)) {
                 backend.activation(f, slope, tx, ty);
-                assertClose(f + " forward", ey, backend.download(ty), TOL);
+                assertClose(f + " forward, slope " + slope, ey, backend.download(ty), TOL);
                 backend.activationBackward(f, slope, tx, ty, tdy, tdx);
                 // relu/leaky relu at a NaN input: PyTorch's masks give a NaN or a finite value depending on the
                 // kernel; only the tanh and sigmoid NaN positions are pinned down.
                 float[] got = backend.download(tdx);
                 if (f == Activation.RELU || f == Activation.LEAKY_RELU) { got[5] = Float.NaN; }
-                assertClose(f + " backward", edx, got, TOL);
+                assertClose(f + " backward, slope " + slope, edx, got, TOL);
             }
         }
     }
@@ -535,6 +535,12 @@ public abstract class BackendConformanceTest {
             assertClose("belief", ev, backend.download(tv), TOL);
             backend.sumSquares(te, 0.5f, out, 2);
             assertClose("energy", new double[]{energy}, new float[]{backend.readScalar(out, 2)}, 1e-6);
+        }
+        // Without an error tensor (nobody reads it): the same displacement and belief.
+        try (Tensor tp = tensor(p, n); Tensor ta = tensor(anchor, n); Tensor tf = tensor(fb, n); Tensor td = tensor(d, n); Tensor tv = backend.allocate(n)) {
+            backend.pcStrictUpdate(tp, ta, tf, td, tv, null, eta);
+            assertClose("displacement, no error tensor", ed, backend.download(td), TOL);
+            assertClose("belief, no error tensor", ev, backend.download(tv), TOL);
         }
     }
 

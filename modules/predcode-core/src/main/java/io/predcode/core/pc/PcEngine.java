@@ -243,7 +243,9 @@ public final class PcEngine implements AutoCloseable {
             for (int l = depth - 1; l >= 1; l--) {
                 blocks.get(l).backward(be, ws.sweep[l], ws.error[l + 1], ws.feedback[l], false);
                 Tensor prediction = l == 1 ? ws.vhat(1) : ws.sweep[l - 1].output();
-                be.pcStrictUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.belief[l], ws.error[l], eta);
+                // eps_1 is only read after the sweeps (block 0's update, the returned errors): write it on the last one.
+                Tensor error = l == 1 && s < n ? null : ws.error[l];
+                be.pcStrictUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.belief[l], error, eta);
             }
         }
         // Updates at the final beliefs: block 0 sees x (its feedforward tape); the others are re-evaluated at v.
