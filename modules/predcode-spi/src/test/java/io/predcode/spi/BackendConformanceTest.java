@@ -369,14 +369,17 @@ public abstract class BackendConformanceTest {
             int images = 1 + rng.nextInt(3), xn = (int) (images * g.inputSize()), yn = (int) (images * g.outputSize());
             float[] x = random(xn, 3), dy = random(yn, 1);
             if (trial % 4 == 0) for (int i = 0; i < xn; i += 2) x[i] = 1f; // ties: the first maximum wins
+            if (trial % 4 == 1) for (int i = 0; i < xn; i += 3) x[i] = i % 2 == 0 ? 0f : -0f; // +0 and -0 tie too
+            if (trial % 5 == 2) for (int i = 1; i < xn; i += 7) x[i] = Float.NaN; // the last NaN in scan order wins
             int oh = g.outHeight(), ow = g.outWidth(), plane = g.height() * g.width();
             double[] maxY = new double[yn], avgY = new double[yn], maxDx = new double[xn], avgDx = new double[xn];
             int o = 0;
             for (int pl = 0; pl < images * g.channels(); pl++) for (int oy = 0; oy < oh; oy++) for (int ox = 0; ox < ow; ox++, o++) {
-                int best = -1; double bv = 0, sum = 0;
+                // PyTorch's CPU rule: start at the window's first pixel and -inf, move to a greater value or to a NaN.
+                int best = pl * plane + oy * g.sh() * g.width() + ox * g.sw(); double bv = Double.NEGATIVE_INFINITY, sum = 0;
                 for (int i = 0; i < g.kh(); i++) for (int j = 0; j < g.kw(); j++) {
                     int idx = pl * plane + (oy * g.sh() + i) * g.width() + ox * g.sw() + j;
-                    if (best < 0 || x[idx] > bv) { best = idx; bv = x[idx]; }
+                    if (x[idx] > bv || Float.isNaN(x[idx])) { best = idx; bv = x[idx]; }
                     sum += x[idx];
                 }
                 maxY[o] = bv; maxDx[best] += dy[o];
