@@ -16,6 +16,8 @@ import io.predcode.spi.BackendOptions;
 import io.predcode.spi.BackendProvider;
 import io.predcode.spi.Backends;
 import io.predcode.spi.Counters;
+import io.predcode.spi.Conv2dGeometry;
+import io.predcode.spi.PoolGeometry;
 import io.predcode.spi.Tensor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -201,7 +203,7 @@ final class BenchCommand implements Callable<Integer> {
 
     private List<Map<String, Object>> opsBench(Backend be, java.io.PrintWriter out) {
         List<Map<String, Object>> recs = new ArrayList<>();
-        out.printf("%-6s %-28s %12s %12s%n", "backend", "op", "median us", "rate");
+        out.printf("%-6s %-32s %12s %12s%n", "backend", "op", "median us", "rate");
         for (int d : new int[]{64, 128, 256, 512, 1024, 2048}) {
             try (Tensor a = be.allocate(d, d); Tensor b = be.allocate(d, d); Tensor c = be.allocate(d, d)) {
                 double us = time(be, () -> be.matmul(false, false, 1f, a, b, 0f, c), d >= 1024 ? 5 : 30);
@@ -218,11 +220,44 @@ final class BenchCommand implements Callable<Integer> {
             us = time(be, () -> be.copy(f, e), 20);
             recs.add(opRecord(be, "copy 4M (2 streams)", us, 2.0 * size * 4 / us / 1e3, "GB/s", out));
         }
+        // example-cnn's convolutions and pooling at batch 300: the ops a CNN sweep spends its time in.
+        convOps(be, "conv 1>10 28x28", new Conv2dGeometry(1, 28, 28, 3, 3, 1, 1, 0, 0), 10, recs, out);
+        convOps(be, "conv 10>5 13x13", new Conv2dGeometry(10, 13, 13, 3, 3, 1, 1, 0, 0), 5, recs, out);
+        PoolGeometry pg = new PoolGeometry(10, 26, 26, 2, 2, 2, 2);
+        try (Tensor x = be.allocate(300, 10, 26, 26); Tensor y = be.allocate(300, 10, 13, 13); Tensor dx = be.allocate(300, 10, 26, 26)) {
+            be.randomUniform(x, -1f, 1f, 1);
+            be.randomUniform(y, -1f, 1f, 2);
+            double bytes = 4.0 * (x.size() + y.size());
+            double us = time(be, () -> be.maxPool(x, pg, y), 20);
+            recs.add(opRecord(be, "maxPool 2x2 10x26x26 x300", us, bytes / us / 1e3, "GB/s", out));
+            us = time(be, () -> be.maxPoolBackward(x, pg, y, dx), 20);
+            recs.add(opRecord(be, "maxPoolBackward 2x2 x300", us, (bytes + 4.0 * dx.size()) / us / 1e3, "GB/s", out));
+        }
         return recs;
     }
 
+    /** Forward, input gradient and weight gradient of one conv at batch 300, in GFLOP/s of useful work. */
+    private static void convOps(Backend be, String name, Conv2dGeometry g, int outChannels, List<Map<String, Object>> recs, java.io.PrintWriter out) {
+        int batch = 300;
+        try (Tensor x = be.allocate(batch, g.channels(), g.height(), g.width()); Tensor w = be.allocate(outChannels, g.channels(), g.kh(), g.kw());
+             Tensor y = be.allocate(batch, outChannels, g.outHeight(), g.outWidth()); Tensor dw = be.allocate(outChannels, g.channels(), g.kh(), g.kw())) {
+            be.randomUniform(x, -1f, 1f, 1);
+            be.randomUniform(w, -1f, 1f, 2);
+            be.randomUniform(y, -1f, 1f, 3);
+            double flops = 2.0 * batch * outChannels * g.outPixels() * g.patchSize();
+            double us = time(be, () -> be.conv2d(x, w, g, y), 20);
+            recs.add(opRecord(be, name + " forward x300", us, flops / us / 1e3, "GFLOP/s", out));
+            us = time(be, () -> be.conv2dBackwardInput(y, w, g, x), 20);
+            recs.add(opRecord(be, name + " input grad", us, flops / us / 1e3, "GFLOP/s", out));
+            us = time(be, () -> be.conv2dBackwardWeight(x, y, g, dw), 20);
+            recs.add(opRecord(be, name + " weight grad", us, flops / us / 1e3, "GFLOP/s", out));
+        }
+    }
+
     private static double time(Backend be, Runnable op, int reps) {
-        for (int i = 0; i < 3; i++) op.run();
+        // Warm up for half a second (at least 3 calls): the JIT compiles a Java kernel only after it has run a while.
+        long warm = System.nanoTime();
+        for (int i = 0; i < 3 || System.nanoTime() - warm < 500_000_000L; i++) op.run();
         be.synchronize();
         double[] us = new double[reps];
         for (int i = 0; i < reps; i++) {
@@ -236,7 +271,7 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     private static Map<String, Object> opRecord(Backend be, String op, double us, double rate, String unit, java.io.PrintWriter out) {
-        out.printf("%-6s %-28s %12.1f %9.1f %s%n", be.name(), op, us, rate, unit);
+        out.printf("%-6s %-32s %12.1f %9.1f %s%n", be.name(), op, us, rate, unit);
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("backend", be.name());
         m.put("op", op);
