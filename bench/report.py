@@ -42,7 +42,8 @@ def steps_section(out):
         if share:
             out.append(f"{share[0].strip()} (target ≥ 70%; JFR profile in `{rel(profile)}`): the rest is elementwise work on the 77K–153K-element "
                        f"layers, about 20 passes per step.")
-    out.append(f"\nReproduce: `./predcode bench --model example-cnn,mlp --algorithm strict,fixedpred,backprop --batch-size 300 --steps 10 --warmup 3 --json FILE`\n")
+    out.append(f"\nReproduce: `./predcode bench --model example-cnn,mlp --algorithm strict,fixedpred,backprop --batch-size 300 "
+               f"--steps {int(doc['settings']['steps'])} --warmup {int(doc['settings']['warmup'])} --json FILE` (or `bench/peer/run.sh`, which also times PyTorch)\n")
 
 
 def peer_section(out):
@@ -69,7 +70,7 @@ def jmh_section(out):
     if not f:
         return
     res = json.load(open(f))
-    gemm, elem, conv = {}, {}, {}
+    gemm, elem = {}, {}
     for r in res:
         name = r["benchmark"].rsplit(".", 1)
         score = (r["primaryMetric"]["score"], r["primaryMetric"]["scoreError"])
@@ -77,8 +78,6 @@ def jmh_section(out):
             gemm.setdefault(r["params"]["shape"], {})[name[1]] = score
         elif name[0].endswith("ElementwiseBenchmark"):
             elem.setdefault(int(r["params"]["size"]), {})[name[1]] = score
-        elif name[0].endswith("ConvBenchmark"):
-            conv.setdefault(name[1], {})[int(r["params"]["threads"])] = score
     if gemm:
         out.append(f"**GEMM through the backend vs the raw FFM `cblas_sgemm` call** (`{rel(f)}`, JMH average time):\n")
         out.append("| shape (M×N×K) | backend µs | raw µs | difference | GFLOP/s |")
@@ -100,16 +99,22 @@ def jmh_section(out):
             if {"pcStrictUpdate", "copy7", "axpby"} <= s.keys():
                 p, c = gb(s["pcStrictUpdate"], 7), gb(s["copy7"], 7)
                 out.append(f"| {size} | {p:.1f} | {c:.1f} | {100 * p / c:.0f}% | {gb(s['axpby'], 3):.1f} |")
-    if conv:
-        out.append("\n**The conv path of a STRICT sweep** (example-cnn's second block, conv 10→5 3×3 on 13×13, batch 300), one thread "
-                   "against the backend's two:\n")
-        out.append("| kernel | 1 thread µs | 2 threads µs |")
-        out.append("| --- | ---: | ---: |")
-        for k, s in conv.items():
-            if 1 in s and 2 in s:
-                out.append(f"| {k} | {s[1][0]:.0f} ± {s[1][1]:.0f} | {s[2][0]:.0f} ± {s[2][1]:.0f} |")
-    if gemm or elem or conv:
-        out.append("\nReproduce: `bench/jmh.sh 'GemmBenchmark|ElementwiseBenchmark|ConvBenchmark' -tu us -bm avgt`.\n")
+    if gemm or elem:
+        out.append("\nReproduce: `bench/jmh.sh 'GemmBenchmark|ElementwiseBenchmark' -tu us -bm avgt`.\n")
+
+
+def ops_section(out):
+    f = newest("ops-*.json")
+    if not f:
+        return
+    doc = json.load(open(f))
+    out.append(f"**Kernels** (`{rel(f)}`; `predcode bench --ops`: median of 20 calls after 0.5 s of warm-up; the conv rates count "
+               f"useful multiply-adds only; example-cnn's shapes at batch 300):\n")
+    out.append("| backend | op | median µs | rate |")
+    out.append("| --- | --- | ---: | ---: |")
+    for r in doc["records"]:
+        out.append(f"| {r['backend']} | {r['op']} | {r['median_us']:.1f} | {r['rate']:.1f} {r['unit']} |")
+    out.append("\nReproduce: `./predcode bench --ops --json FILE`.\n")
 
 
 def fashion_section(out):
@@ -135,6 +140,7 @@ def main():
     fashion_section(out)
     steps_section(out)
     peer_section(out)
+    ops_section(out)
     jmh_section(out)
     text = "\n".join(out)
     if "--print" in sys.argv:

@@ -16,10 +16,11 @@ if ! readlink -f /etc/alternatives/libblas.so.3-x86_64-linux-gnu | grep -q openb
 fi
 echo "PyTorch's BLAS: $(readlink -f /etc/alternatives/libblas.so.3-x86_64-linux-gnu)" >&2
 threads=${THREADS:-$(nproc)}
-steps=${STEPS:-10}
+steps=${STEPS:-20}
+warmup=${WARMUP:-10}
 day=$(date +%Y-%m-%d)
 mkdir -p bench/results
 ./predcode bench --model example-cnn,mlp --algorithm strict,fixedpred,backprop --batch-size 300 --threads "$threads" \
-  --steps "$steps" --warmup 3 --eta 0.1 --n 20 --json "bench/results/predcode-$day.json"
+  --steps "$steps" --warmup "$warmup" --eta 0.1 --n 20 --json "bench/results/predcode-$day.json"
 "$PY" bench/peer/torch_step.py --threads "$threads" --steps "$steps" > "bench/results/pytorch-$day.jsonl"
 "$PY" bench/peer/compare.py "bench/results/predcode-$day.json" "bench/results/pytorch-$day.jsonl" "bench/results/peer-$day.json"
