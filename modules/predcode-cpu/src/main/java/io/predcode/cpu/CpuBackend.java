@@ -216,13 +216,21 @@ public final class CpuBackend extends Backend {
                 for (int c = 0; c < channels; c++) sums[c] += t[c];
             }
         } else { // conv: each row of `inner` pixels belongs to channel r % channels
-            float[] t = new float[inner];
-            for (long r = 0; r < rows; r++) {
-                MemorySegment.copy(sy, F, r * inner * Float.BYTES, t, 0, inner);
-                double s = 0;
-                for (int i = 0; i < inner; i++) s += t[i];
-                sums[(int) (r % channels)] += s;
-            }
+            // Per-pixel double sums over the images (acc[i] += t[i] vectorises; a running scalar sum does
+            // not), one set per part, combined in part order: deterministic for a given thread count.
+            int images = (int) (rows / channels), parts = parallel.parts(images, Math.max(1, MIN_ELEMENTS / (channels * inner)));
+            double[][][] acc = new double[parts][channels][inner];
+            parallel.forParts(images, Math.max(1, MIN_ELEMENTS / (channels * inner)), (part, n0, n1) -> {
+                float[] t = new float[inner];
+                for (long r = (long) n0 * channels; r < (long) n1 * channels; r++) {
+                    MemorySegment.copy(sy, F, r * inner * Float.BYTES, t, 0, inner);
+                    double[] a = acc[part][(int) (r % channels)];
+                    for (int i = 0; i < inner; i++) a[i] += t[i];
+                }
+            });
+            for (double[][] part : acc)
+                for (int c = 0; c < channels; c++)
+                    for (double v : part[c]) sums[c] += v;
         }
         for (int c = 0; c < channels; c++) sb.setAtIndex(F, c, (float) (beta == 0f ? sums[c] : beta * sb.getAtIndex(F, c) + sums[c]));
     }
