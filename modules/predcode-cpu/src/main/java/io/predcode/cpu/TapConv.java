@@ -47,13 +47,16 @@ final class TapConv {
     private static final int COL_CHANNELS = 16;
 
     /** The full-width layout of one geometry. */
-    private record Layout(Conv2dGeometry g, int out, int wp, int plane, boolean col, int inputRows, int group) {
+    private record Layout(Conv2dGeometry g, int out, int wp, int plane, boolean col, int inputRows) {
         static Layout of(Conv2dGeometry g, int out) {
             int wp = g.width() + 2 * g.pw(), plane = wp * (g.height() + 2 * g.ph()), patch = g.patchSize();
             boolean col = g.channels() < COL_CHANNELS;
             int inputRows = col ? patch : g.channels();
-            return new Layout(g, out, wp, plane, col, inputRows, Math.max(1, GROUP_FLOATS / ((inputRows + out) * plane)));
+            return new Layout(g, out, wp, plane, col, inputRows);
         }
+
+        /** Images per group when a group's tile holds {@code rows} input rows and the output rows. */
+        int group(int rows) { return Math.max(1, GROUP_FLOATS / ((rows + out) * plane)); }
 
         int taps() { return g.kh() * g.kw(); }
 
@@ -97,8 +100,9 @@ final class TapConv {
         MemorySegment wt = l.col ? w : tapWeights(w, l);
         par.forRange(images, ConvKernels.MIN_IMAGES, (from, to) -> {
             Work work = WORK.get();
-            for (int n0 = from; n0 < to; n0 += l.group) {
-                int count = Math.min(l.group, to - n0), r = count * l.plane, span = l.span(count);
+            int group = l.group(l.inputRows);
+            for (int n0 = from; n0 < to; n0 += group) {
+                int count = Math.min(group, to - n0), r = count * l.plane, span = l.span(count);
                 MemorySegment tile = work.tile((long) (l.inputRows + out) * r), xs = tile, ys = floats(tile, (long) l.inputRows * r);
                 packImages(work, x, l, c, n0, count, xs);
                 if (l.col) blas.sgemm(false, false, out, span, l.inputRows, 1f, w, l.inputRows, xs, span, 0f, ys, r);
@@ -115,9 +119,10 @@ final class TapConv {
         MemorySegment wt = tapWeights(w, l);
         par.forRange(images, ConvKernels.MIN_IMAGES, (from, to) -> {
             Work work = WORK.get();
-            for (int n0 = from; n0 < to; n0 += l.group) {
-                int count = Math.min(l.group, to - n0), r = count * l.plane, span = l.span(count);
-                MemorySegment tile = work.tile((long) (l.inputRows + out) * r), dxs = tile, dys = floats(tile, (long) c * r);
+            int group = l.group(c); // the input gradient has c rows in tap form
+            for (int n0 = from; n0 < to; n0 += group) {
+                int count = Math.min(group, to - n0), r = count * l.plane, span = l.span(count);
+                MemorySegment tile = work.tile((long) (c + out) * r), dxs = tile, dys = floats(tile, (long) c * r);
                 packOutputGradient(work, dy, l, n0, count, dys);
                 dxs.asSlice(0, (long) c * r * Float.BYTES).fill((byte) 0);
                 for (int t = 0; t < l.taps(); t++)
@@ -140,8 +145,9 @@ final class TapConv {
         par.forParts(images, ConvKernels.MIN_IMAGES, (part, from, to) -> {
             Work work = WORK.get();
             MemorySegment sums = floats(partials, (long) part * size);
-            for (int n0 = from; n0 < to; n0 += l.group) {
-                int count = Math.min(l.group, to - n0), r = count * l.plane, span = l.span(count);
+            int group = l.group(l.inputRows);
+            for (int n0 = from; n0 < to; n0 += group) {
+                int count = Math.min(group, to - n0), r = count * l.plane, span = l.span(count);
                 MemorySegment tile = work.tile((long) (l.inputRows + out) * r), xs = tile, dys = floats(tile, (long) l.inputRows * r);
                 packImages(work, x, l, c, n0, count, xs);
                 packOutputGradient(work, dy, l, n0, count, dys);
