@@ -98,6 +98,16 @@ public final class CpuBackend extends Backend {
         }
     }
 
+    /** Rows of y start as the bias, and the GEMM adds x W^T to them (beta 1): no separate pass over y. */
+    @Override protected void doLinear(Tensor x, Tensor weight, Tensor bias, Tensor y, int batch, int in, int out) {
+        MemorySegment sy = seg(y);
+        if (bias != null) {
+            MemorySegment sb = seg(bias);
+            for (long r = 0; r < batch; r++) MemorySegment.copy(sb, 0, sy, r * out * Float.BYTES, (long) out * Float.BYTES);
+        }
+        blas.sgemm(false, true, batch, out, in, 1f, seg(x), in, seg(weight), in, bias == null ? 0f : 1f, sy, out);
+    }
+
     @Override protected void doFill(Tensor t, long offset, long length, float value) {
         MemorySegment s = seg(t);
         if (value == 0f && Float.floatToRawIntBits(value) == 0) { s.asSlice(offset * Float.BYTES, length * Float.BYTES).fill((byte) 0); return; }
@@ -267,12 +277,13 @@ public final class CpuBackend extends Backend {
     @Override protected void doSoftmaxCrossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits, int rows, int classes) {
         MemorySegment sl = seg(logits), sy = seg(labels), sg = dlogits == null ? null : seg(dlogits);
         double total = 0;
+        double[] e = new double[classes]; // exp(logit - max), computed once per logit: exp dominates this op
         for (int r = 0; r < rows; r++) {
             long base = (long) r * classes;
             double max = Double.NEGATIVE_INFINITY;
             for (int c = 0; c < classes; c++) max = Math.max(max, sl.getAtIndex(F, base + c));
             double sum = 0;
-            for (int c = 0; c < classes; c++) sum += Math.exp(sl.getAtIndex(F, base + c) - max);
+            for (int c = 0; c < classes; c++) sum += e[c] = Math.exp(sl.getAtIndex(F, base + c) - max);
             double lse = max + Math.log(sum);
             float labelValue = sy.getAtIndex(F, r);
             int label = (int) labelValue;
@@ -280,7 +291,7 @@ public final class CpuBackend extends Backend {
             total += valid ? lse - sl.getAtIndex(F, base + label) : Double.NaN;
             if (sg != null)
                 for (int c = 0; c < classes; c++) {
-                    double p = Math.exp(sl.getAtIndex(F, base + c) - lse);
+                    double p = e[c] / sum;
                     sg.setAtIndex(F, base + c, valid ? flushSubnormal((float) ((p - (c == label ? 1 : 0)) / rows)) : Float.NaN);
                 }
         }

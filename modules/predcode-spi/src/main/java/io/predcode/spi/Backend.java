@@ -132,6 +132,26 @@ public abstract class Backend implements AutoCloseable {
         gemm(transA, transB, m, n, k, alpha, a, 0, ac, 0, b, 0, bc, 0, beta, c, 0, cc, 0, 1);
     }
 
+    /**
+     * nn.Linear's forward: y = x W^T + b with x [batch, in...] (trailing dims flattened), W [out, in],
+     * y [batch, out] and bias [out] or null. The default is matmul then addBias; a backend may start
+     * the GEMM from the broadcast bias instead (as PyTorch's addmm does) and save a pass over y.
+     */
+    public final void linear(Tensor x, Tensor weight, Tensor bias, Tensor y) {
+        mine("linear", x, weight, y);
+        if (bias != null) mine("linear", bias);
+        int batch = x.shape().dim(0), in = (int) x.shape().rowSize(), out = weight.shape().dim(0);
+        if (weight.shape().rowSize() != in || y.shape().dim(0) != batch || y.shape().rowSize() != out || (bias != null && bias.size() != out))
+            throw new IllegalArgumentException("linear: x " + x.shape() + ", weight " + weight.shape() + (bias == null ? "" : ", bias " + bias.shape())
+                    + " -> y " + y.shape() + " does not fit (need weight [out, " + in + "], y [" + batch + ", out], bias [out])");
+        doLinear(x, weight, bias, y, batch, in, out);
+    }
+
+    protected void doLinear(Tensor x, Tensor weight, Tensor bias, Tensor y, int batch, int in, int out) {
+        doGemm(false, true, batch, out, in, 1f, x, 0, in, 0, weight, 0, in, 0, 0f, y, 0, out, 0, 1);
+        if (bias != null) doAddBias(y, bias, out, 1);
+    }
+
     // ---------------------------------------------------------------- elementwise
 
     public final void fill(Tensor t, float value) { mine("fill", t); doFill(t, 0, t.size(), value); }

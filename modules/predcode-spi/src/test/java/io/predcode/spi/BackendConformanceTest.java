@@ -238,6 +238,29 @@ public abstract class BackendConformanceTest {
         }
     }
 
+    @Test void linearMatchesFloat64() {
+        for (int trial = 0; trial < 12; trial++) {
+            int batch = size(), in = size(), out = size();
+            boolean withBias = trial % 3 != 0;
+            float[] x = random(batch * in, 1), w = random(out * in, 1), b = random(out, 1);
+            double[] y = new double[batch * out];
+            for (int r = 0; r < batch; r++)
+                for (int o = 0; o < out; o++) {
+                    double s = withBias ? b[o] : 0;
+                    for (int k = 0; k < in; k++) s += (double) x[r * in + k] * w[o * in + k];
+                    y[r * out + o] = s;
+                }
+            try (Tensor tx = tensor(x, batch, in); Tensor tw = tensor(w, out, in); Tensor tb = tensor(b, out); Tensor ty = tensor(random(batch * out, 9), batch, out)) {
+                backend.linear(tx, tw, withBias ? tb : null, ty);
+                assertClose("linear " + batch + "x" + in + " -> " + out + (withBias ? " + bias" : ""), y, backend.download(ty), 1e-5);
+            }
+        }
+        try (Tensor tx = backend.allocate(4, 6); Tensor tw = backend.allocate(3, 5); Tensor ty = backend.allocate(4, 3)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend.linear(tx, tw, null, ty));
+            assertTrue(e.getMessage().contains("linear") && e.getMessage().contains("[3, 5]"), e.getMessage());
+        }
+    }
+
     @Test void biasAddAndGrad() {
         for (int trial = 0; trial < 11; trial++) {
             int outer = size(), channels = size(), inner = rng.nextBoolean() ? 1 : size();

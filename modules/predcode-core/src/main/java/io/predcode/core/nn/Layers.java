@@ -43,8 +43,7 @@ final class Layers {
         @Override List<Parameter> parameters() { return bias == null ? List.of(weight) : List.of(weight, bias); }
 
         @Override void forward(Backend be, Tensor x, Tensor y) {
-            be.matmul(false, true, 1f, x, weight.value(), 0f, y);
-            if (bias != null) be.addBias(y, bias.value(), spec.out(), 1);
+            be.linear(x, weight.value(), bias == null ? null : bias.value(), y);
         }
 
         @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients) {
