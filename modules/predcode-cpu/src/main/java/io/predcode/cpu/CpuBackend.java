@@ -204,13 +204,17 @@ public final class CpuBackend extends Backend {
             return;
         }
         int rows = (int) (y.size() / inner); // conv: rows of `inner` pixels; row r belongs to channel r % channels
+        int perBlock = Math.max(1, 8192 / inner); // rows staged per bulk copy: one copy per ~32 KB, not per row
         parallel.forRange(rows, Math.max(1, MIN_ELEMENTS / inner), (r0, r1) -> {
-            float[] t = new float[inner];
-            for (long r = r0; r < r1; r++) {
-                float v = b[(int) (r % channels)];
-                MemorySegment.copy(sy, F, r * inner * Float.BYTES, t, 0, inner);
-                for (int i = 0; i < inner; i++) t[i] += v;
-                MemorySegment.copy(t, 0, sy, F, r * inner * Float.BYTES, inner);
+            float[] t = new float[perBlock * inner];
+            for (int r = r0; r < r1; r += perBlock) {
+                int count = Math.min(perBlock, r1 - r);
+                MemorySegment.copy(sy, F, (long) r * inner * Float.BYTES, t, 0, count * inner);
+                for (int k = 0; k < count; k++) {
+                    float v = b[(r + k) % channels];
+                    for (int i = k * inner, e = i + inner; i < e; i++) t[i] += v;
+                }
+                MemorySegment.copy(t, 0, sy, F, (long) r * inner * Float.BYTES, count * inner);
             }
         });
     }
