@@ -16,6 +16,7 @@ import io.predcode.spi.BackendOptions;
 import io.predcode.spi.BackendProvider;
 import io.predcode.spi.Backends;
 import io.predcode.spi.Counters;
+import io.predcode.spi.OpProfile;
 import io.predcode.spi.Conv2dGeometry;
 import io.predcode.spi.PoolGeometry;
 import io.predcode.spi.Tensor;
@@ -77,6 +78,13 @@ final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--json", description = "Write one record per configuration to this file.")
     Path json;
+
+    @Option(names = "--profile", description = "After timing, run the steps again with each op's host time recorded: "
+            + "prints where a step goes and the GEMM share (gemm, matmul and linear ops; convolutions are counted as conv ops).")
+    boolean profile;
+
+    /** The ops that are one GEMM call (linear's bias start is a copy per row, a few microseconds). */
+    static final java.util.Set<String> GEMM_OPS = java.util.Set.of("gemm", "matmul", "linear");
 
     @Override public Integer call() throws Exception {
         if (steps < 1 || warmup < 0) throw new IllegalArgumentException("--steps must be >= 1 and --warmup >= 0");
@@ -157,6 +165,7 @@ final class BenchCommand implements Callable<Integer> {
             rec.put("p10_ms", p10);
             rec.put("p90_ms", p90);
             rec.put("samples_per_s", batch / (median / 1e3));
+            if (profile) rec.put("op_profile", profileSteps(be, t, x, y, batch, out));
             rec.put("gflop_per_step", flops / 1e9);
             rec.put("gflop_per_s", gflops);
             rec.put("gemm_peak_gflop_per_s", peak);
@@ -166,6 +175,36 @@ final class BenchCommand implements Callable<Integer> {
             rec.put("d2h_bytes_per_step", (double) d.deviceToHostBytes() / steps);
             return rec;
         }
+    }
+
+    /** Runs {@code steps} more steps with an {@link OpProfile}; prints the top ops and the GEMM share. */
+    private Map<String, Object> profileSteps(Backend be, Trainer t, float[] x, float[] y, int batch, java.io.PrintWriter out) {
+        OpProfile p = new OpProfile();
+        be.profile(p);
+        try {
+            for (int i = 0; i < steps; i++) {
+                t.step(x, y, batch);
+                be.synchronize();
+                p.stop();
+            }
+        } finally {
+            be.profile(null);
+        }
+        double total = p.totalNanos(), gemm = 0;
+        Map<String, Object> msPerStep = new LinkedHashMap<>();
+        List<Map.Entry<String, OpProfile.Entry>> byTime = new ArrayList<>(p.entries().entrySet());
+        byTime.sort((a, b) -> Long.compare(b.getValue().nanos(), a.getValue().nanos()));
+        StringBuilder line = new StringBuilder("       where a step goes:");
+        for (var e : byTime) {
+            msPerStep.put(e.getKey(), e.getValue().nanos() / 1e6 / steps);
+            if (GEMM_OPS.contains(e.getKey())) gemm += e.getValue().nanos();
+            if (e.getValue().nanos() >= 0.02 * total) line.append(String.format(" %s %.0f%%,", e.getKey(), 100 * e.getValue().nanos() / total));
+        }
+        out.println(line.append(String.format(" GEMM ops %.0f%% of the step", 100 * gemm / total)));
+        Map<String, Object> rec = new LinkedHashMap<>();
+        rec.put("ms_per_step", msPerStep);
+        rec.put("gemm_share", gemm / total);
+        return rec;
     }
 
     private static String shortName(String m) { return m.length() <= 12 ? m : "..." + m.substring(m.length() - 9); }

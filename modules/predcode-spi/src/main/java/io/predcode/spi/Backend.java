@@ -26,6 +26,11 @@ public abstract class Backend implements AutoCloseable {
     /** Allocations and host transfers so far. */
     public final Counters counters() { return counters; }
 
+    private OpProfile profile;
+
+    /** Charges every following op's time to {@code p}; null stops profiling. */
+    public final void profile(OpProfile p) { this.profile = p; }
+
     // ---------------------------------------------------------------- memory
 
     /** A zero-filled tensor. */
@@ -138,8 +143,8 @@ public abstract class Backend implements AutoCloseable {
      * the GEMM from the broadcast bias instead (as PyTorch's addmm does) and save a pass over y.
      */
     public final void linear(Tensor x, Tensor weight, Tensor bias, Tensor y) {
-        mine("linear", x, weight, y);
-        if (bias != null) mine("linear", bias);
+        if (bias == null) mine("linear", x, weight, y);
+        else mine("linear", x, weight, bias, y);
         int batch = x.shape().dim(0), in = (int) x.shape().rowSize(), out = weight.shape().dim(0);
         if (weight.shape().rowSize() != in || y.shape().dim(0) != batch || y.shape().rowSize() != out || (bias != null && bias.size() != out))
             throw new IllegalArgumentException("linear: x " + x.shape() + ", weight " + weight.shape() + (bias == null ? "" : ", bias " + bias.shape())
@@ -457,6 +462,8 @@ public abstract class Backend implements AutoCloseable {
 
     /** Each tensor is open and belongs to this backend. */
     protected final void mine(String op, Tensor... ts) {
+        OpProfile p = profile;
+        if (p != null) p.enter(op);
         checkBackendOpen(op);
         for (Tensor t : ts) {
             if (t == null) throw new NullPointerException(op + ": tensor argument is null");
