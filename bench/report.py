@@ -36,14 +36,15 @@ def steps_section(out):
     by = {(r["model"], r["algorithm"]): r["median_ms_per_step"] for r in recs}
     if ("mlp", "strict") in by and ("mlp", "backprop") in by:
         out.append(f"\nMLP STRICT step / MLP BACKPROP step = {by[('mlp', 'strict')] / by[('mlp', 'backprop')]:.1f}x (target ≤ 15x).")
-    profile = newest("mlp-strict-profile-*.txt")
-    if profile:
-        share = [l for l in open(profile) if l.startswith("GEMM")]
-        if share:
-            out.append(f"{share[0].strip()} (target ≥ 70%; JFR profile in `{rel(profile)}`): the rest is elementwise work on the 77K–153K-element "
-                       f"layers, about 20 passes per step.")
+    prof = {(r["model"], r["algorithm"]): r["op_profile"] for r in recs if "op_profile" in r}
+    if ("mlp", "strict") in prof:
+        p = prof[("mlp", "strict")]
+        top = sorted(p["ms_per_step"].items(), key=lambda kv: -kv[1])[:6]
+        total = sum(p["ms_per_step"].values())
+        out.append(f"GEMM ops (gemm, matmul, linear) take {100 * p['gemm_share']:.0f}% of the MLP STRICT step (target ≥ 70%; `--profile`, "
+                   f"host time per op): " + ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in top) + ".")
     out.append(f"\nReproduce: `./predcode bench --model example-cnn,mlp --algorithm strict,fixedpred,backprop --batch-size 300 "
-               f"--steps {int(doc['settings']['steps'])} --warmup {int(doc['settings']['warmup'])} --json FILE` (or `bench/peer/run.sh`, which also times PyTorch)\n")
+               f"--steps {int(doc['settings']['steps'])} --warmup {int(doc['settings']['warmup'])} --profile --json FILE` (or `bench/peer/run.sh`, which also times PyTorch)\n")
 
 
 def peer_section(out):

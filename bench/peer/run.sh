@@ -21,6 +21,6 @@ warmup=${WARMUP:-10}
 day=$(date +%Y-%m-%d)
 mkdir -p bench/results
 ./predcode bench --model example-cnn,mlp --algorithm strict,fixedpred,backprop --batch-size 300 --threads "$threads" \
-  --steps "$steps" --warmup "$warmup" --eta 0.1 --n 20 --json "bench/results/predcode-$day.json"
+  --steps "$steps" --warmup "$warmup" --eta 0.1 --n 20 --profile --json "bench/results/predcode-$day.json"
 "$PY" bench/peer/torch_step.py --threads "$threads" --steps "$steps" > "bench/results/pytorch-$day.jsonl"
 "$PY" bench/peer/compare.py "bench/results/predcode-$day.json" "bench/results/pytorch-$day.jsonl" "bench/results/peer-$day.json"
