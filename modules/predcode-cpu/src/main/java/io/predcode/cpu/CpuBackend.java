@@ -120,15 +120,25 @@ public final class CpuBackend extends Backend {
 
     @Override protected void doAxpby(float alpha, Tensor x, float beta, Tensor y) {
         MemorySegment sx = seg(x), sy = seg(y);
-        int n = elements(x);
-        if (beta == 1f) { for (int i = 0; i < n; i++) sy.setAtIndex(F, i, sy.getAtIndex(F, i) + alpha * sx.getAtIndex(F, i)); }
-        else for (int i = 0; i < n; i++) sy.setAtIndex(F, i, alpha * sx.getAtIndex(F, i) + beta * sy.getAtIndex(F, i));
+        forChunks(x.size(), (off, len, t) -> {
+            float[] xs = t[0], ys = t[1];
+            MemorySegment.copy(sx, F, off, xs, 0, len);
+            MemorySegment.copy(sy, F, off, ys, 0, len);
+            if (beta == 1f) for (int i = 0; i < len; i++) ys[i] += alpha * xs[i];
+            else for (int i = 0; i < len; i++) ys[i] = alpha * xs[i] + beta * ys[i];
+            MemorySegment.copy(ys, 0, sy, F, off, len);
+        });
     }
 
     @Override protected void doAdd(float alpha, Tensor a, float beta, Tensor b, Tensor out) {
         MemorySegment sa = seg(a), sb = seg(b), so = seg(out);
-        int n = elements(a);
-        for (int i = 0; i < n; i++) so.setAtIndex(F, i, alpha * sa.getAtIndex(F, i) + beta * sb.getAtIndex(F, i));
+        forChunks(a.size(), (off, len, t) -> {
+            float[] as = t[0], bs = t[1], os = t[2];
+            MemorySegment.copy(sa, F, off, as, 0, len);
+            MemorySegment.copy(sb, F, off, bs, 0, len);
+            for (int i = 0; i < len; i++) os[i] = alpha * as[i] + beta * bs[i];
+            MemorySegment.copy(os, 0, so, F, off, len);
+        });
     }
 
     @Override protected void doActivation(Activation f, float slope, Tensor x, Tensor y) {

@@ -231,6 +231,13 @@ public abstract class BackendConformanceTest {
             assertClose("tanh on " + n, ey, backend.download(ty), TOL);
             backend.activationBackward(Activation.RELU, 0f, tx, ty, tg, tdx);
             assertClose("relu backward on " + n, edx, backend.download(tdx), TOL);
+            double[] eAdd = new double[n], eAxpby = new double[n];
+            for (int i = 0; i < n; i++) { eAdd[i] = 0.5 * x[i] - 2.0 * g[i]; eAxpby[i] = 0.3 * a[i] + 0.7 * x[i]; }
+            backend.add(0.5f, tx, -2f, tg, tv);
+            assertClose("add on " + n, eAdd, backend.download(tv), TOL);
+            backend.copy(tx, te);
+            backend.axpby(0.3f, ta, 0.7f, te);
+            assertClose("axpby on " + n, eAxpby, backend.download(te), TOL);
             backend.pcStrictUpdate(tx, ta, tf, td, tv, te, 0.1f);
             assertClose("strict error on " + n, ee, backend.download(te), TOL);
             assertClose("strict displacement on " + n, ed, backend.download(td), TOL);
