@@ -264,8 +264,13 @@ public final class CpuBackend extends Backend {
     @Override protected void doCol2im(Tensor col, Conv2dGeometry g, Tensor dx, int images) { ConvKernels.col2im(parallel, seg(col), g, seg(dx), images); }
 
     @Override protected void doConv2d(Tensor x, Tensor weight, Conv2dGeometry g, Tensor y, int images, int outChannels) {
-        if (TapConv.suits(g)) TapConv.forward(parallel, blas, seg(x), seg(weight), g, seg(y), images, outChannels);
+        if (TapConv.suits(g)) TapConv.forward(parallel, blas, seg(x), seg(weight), null, g, seg(y), images, outChannels);
         else ConvKernels.conv2d(parallel, blas, seg(x), seg(weight), g, seg(y), images, outChannels);
+    }
+
+    @Override protected void doConv2dBias(Tensor x, Tensor weight, Tensor bias, Conv2dGeometry g, Tensor y, int images, int outChannels) {
+        if (TapConv.suits(g)) TapConv.forward(parallel, blas, seg(x), seg(weight), seg(bias), g, seg(y), images, outChannels);
+        else super.doConv2dBias(x, weight, bias, g, y, images, outChannels);
     }
 
     @Override protected void doConv2dBackwardInput(Tensor dy, Tensor weight, Conv2dGeometry g, Tensor dx, int images, int outChannels) {

@@ -94,10 +94,13 @@ final class TapConv {
 
     // ------------------------------------------------------------------ the three ops
 
-    static void forward(Parallel par, OpenBlas blas, MemorySegment x, MemorySegment w, Conv2dGeometry g, MemorySegment y, int images, int out) {
+    /** y = conv(x, w) (+ bias per output channel when {@code bias} is not null: the GEMMs start from it). */
+    static void forward(Parallel par, OpenBlas blas, MemorySegment x, MemorySegment w, MemorySegment bias, Conv2dGeometry g, MemorySegment y, int images, int out) {
         Layout l = Layout.of(g, out);
         int c = g.channels();
         MemorySegment wt = l.col ? w : tapWeights(w, l);
+        float[] b = bias == null ? null : bias.asSlice(0, (long) out * Float.BYTES).toArray(F);
+        float beta0 = b == null ? 0f : 1f;
         par.forRange(images, ConvKernels.MIN_IMAGES, (from, to) -> {
             Work work = WORK.get();
             int group = l.group(l.inputRows);
@@ -105,9 +108,10 @@ final class TapConv {
                 int count = Math.min(group, to - n0), r = count * l.plane, span = l.span(count);
                 MemorySegment tile = work.tile((long) (l.inputRows + out) * r), xs = tile, ys = floats(tile, (long) l.inputRows * r);
                 packImages(work, x, l, c, n0, count, xs);
-                if (l.col) blas.sgemm(false, false, out, span, l.inputRows, 1f, w, l.inputRows, xs, span, 0f, ys, r);
+                if (b != null) fillRows(work, b, ys, r, span);
+                if (l.col) blas.sgemm(false, false, out, span, l.inputRows, 1f, w, l.inputRows, xs, span, beta0, ys, r);
                 else for (int t = 0; t < l.taps(); t++)
-                    blas.sgemm(false, false, out, span, c, 1f, floats(wt, (long) t * out * c), c, floats(xs, l.offset(t)), r, t == 0 ? 0f : 1f, ys, r);
+                    blas.sgemm(false, false, out, span, c, 1f, floats(wt, (long) t * out * c), c, floats(xs, l.offset(t)), r, t == 0 ? beta0 : 1f, ys, r);
                 unpackOutput(work, ys, l, n0, count, y);
             }
         });
@@ -170,6 +174,15 @@ final class TapConv {
             for (int o = 0; o < out; o++)
                 for (int ch = 0; ch < c; ch++) result[(o * c + ch) * l.taps() + t] = total[(t * out + o) * c + ch];
         MemorySegment.copy(result, 0, dw, F, 0, size);
+    }
+
+    /** Row o of the output tile (its first span floats) set to bias[o]. */
+    private static void fillRows(Work work, float[] bias, MemorySegment rows, int r, int span) {
+        float[] row = work.a(span);
+        for (int o = 0; o < bias.length; o++) {
+            java.util.Arrays.fill(row, 0, span, bias[o]);
+            MemorySegment.copy(row, 0, rows, F, (long) o * r * Float.BYTES, span);
+        }
     }
 
     /** PyTorch's [out][c][kh][kw] weights regrouped per tap as [tap][out][c], on the calling thread. */

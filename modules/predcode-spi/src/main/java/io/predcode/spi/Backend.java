@@ -252,6 +252,25 @@ public abstract class Backend implements AutoCloseable {
         doConv2d(x, weight, g, y, (int) n, out);
     }
 
+    /**
+     * {@link #conv2d} plus a per-channel bias ([out], or null for none), as nn.Conv2d computes it. The
+     * default adds the bias in a second pass; a backend may start its accumulation from the bias instead.
+     */
+    public final void conv2d(Tensor x, Tensor weight, Tensor bias, Conv2dGeometry g, Tensor y) {
+        if (bias == null) { conv2d(x, weight, g, y); return; }
+        mine("conv2d", x, weight, bias, y);
+        long n = images("conv2d", x, g.inputSize(), g.toString());
+        int out = outChannels("conv2d", weight, g);
+        expectSize("conv2d", "y", y, n * out * g.outPixels());
+        expectSize("conv2d", "bias", bias, out);
+        doConv2dBias(x, weight, bias, g, y, (int) n, out);
+    }
+
+    protected void doConv2dBias(Tensor x, Tensor weight, Tensor bias, Conv2dGeometry g, Tensor y, int images, int outChannels) {
+        doConv2d(x, weight, g, y, images, outChannels);
+        doAddBias(y, bias, outChannels, g.outPixels());
+    }
+
     /** dx = J_x^T dy of {@link #conv2d} (dx overwritten). */
     public final void conv2dBackwardInput(Tensor dy, Tensor weight, Conv2dGeometry g, Tensor dx) {
         mine("conv2dBackwardInput", dy, weight, dx);

@@ -381,6 +381,13 @@ public abstract class BackendConformanceTest {
                  Tensor tdx = tensor(random(xn, 3), xn); Tensor tdw = tensor(random(out * patch, 3), out * patch)) {
                 backend.conv2d(tx, tw, g, ty);
                 assertClose("conv2d " + g + " x" + images + " out " + out, y, backend.download(ty), 1e-5);
+                float[] bias = random(out, 1);
+                double[] yb = y.clone();
+                for (int i = 0; i < yn; i++) yb[i] += bias[(i / p) % out];
+                try (Tensor tb = tensor(bias, out)) {
+                    backend.conv2d(tx, tw, tb, g, ty);
+                    assertClose("conv2d + bias " + g + " x" + images + " out " + out, yb, backend.download(ty), 1e-5);
+                }
                 backend.conv2dBackwardWeight(tx, tdy, g, tdw);
                 assertClose("conv2dBackwardWeight " + g + " x" + images, dw, backend.download(tdw), 1e-5);
                 backend.conv2dBackwardInput(tdy, tw, g, tdx);

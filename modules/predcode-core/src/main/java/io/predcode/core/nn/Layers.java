@@ -72,8 +72,7 @@ final class Layers {
         @Override List<Parameter> parameters() { return bias == null ? List.of(weight) : List.of(weight, bias); }
 
         @Override void forward(Backend be, Tensor x, Tensor y) {
-            be.conv2d(x, weight.value(), g, y);
-            if (bias != null) be.addBias(y, bias.value(), outChannels, g.outPixels());
+            be.conv2d(x, weight.value(), bias == null ? null : bias.value(), g, y);
         }
 
         @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients) {
