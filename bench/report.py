@@ -71,7 +71,7 @@ def jmh_section(out):
     if not f:
         return
     res = json.load(open(f))
-    gemm, elem = {}, {}
+    gemm, elem, conv = {}, {}, {}
     for r in res:
         name = r["benchmark"].rsplit(".", 1)
         score = (r["primaryMetric"]["score"], r["primaryMetric"]["scoreError"])
@@ -79,6 +79,8 @@ def jmh_section(out):
             gemm.setdefault(r["params"]["shape"], {})[name[1]] = score
         elif name[0].endswith("ElementwiseBenchmark"):
             elem.setdefault(int(r["params"]["size"]), {})[name[1]] = score
+        elif name[0].endswith("ConvBenchmark"):
+            conv.setdefault(name[1], {})[int(r["params"]["threads"])] = score
     if gemm:
         out.append(f"**GEMM through the backend vs the raw FFM `cblas_sgemm` call** (`{rel(f)}`, JMH average time):\n")
         out.append("| shape (M×N×K) | backend µs | raw µs | difference | GFLOP/s |")
@@ -100,8 +102,15 @@ def jmh_section(out):
             if {"pcStrictUpdate", "copy7", "axpby"} <= s.keys():
                 p, c = gb(s["pcStrictUpdate"], 7), gb(s["copy7"], 7)
                 out.append(f"| {size} | {p:.1f} | {c:.1f} | {100 * p / c:.0f}% | {gb(s['axpby'], 3):.1f} |")
-    if gemm or elem:
-        out.append("\nReproduce: `bench/jmh.sh 'GemmBenchmark|ElementwiseBenchmark' -tu us -bm avgt`.\n")
+    if conv:
+        out.append("\n**Example-cnn's second conv** (10→5 channels, 3×3 on 13×13, batch 300; the fused ops), one thread against the backend's two:\n")
+        out.append("| op | 1 thread µs | 2 threads µs |")
+        out.append("| --- | ---: | ---: |")
+        for k, s in conv.items():
+            if 1 in s and 2 in s:
+                out.append(f"| {k} | {s[1][0]:.0f} ± {s[1][1]:.0f} | {s[2][0]:.0f} ± {s[2][1]:.0f} |")
+    if gemm or elem or conv:
+        out.append("\nReproduce: `bench/jmh.sh 'GemmBenchmark|ElementwiseBenchmark|ConvBenchmark' -tu us -bm avgt`.\n")
 
 
 def ops_section(out):

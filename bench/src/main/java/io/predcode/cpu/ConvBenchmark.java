@@ -12,8 +12,8 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 
 /**
- * The conv path of example-cnn's second block (conv 10->5, 3x3, on 13x13) at batch 300, the part of a
- * STRICT sweep that is not a large GEMM: im2col, col2im and the per-image GEMMs.
+ * Example-cnn's second conv (10 -> 5 channels, 3x3, on 13x13) at batch 300: the fused conv ops a
+ * STRICT sweep runs every sweep (forward and input gradient) and once a step (weight gradient).
  */
 @State(Scope.Thread)
 public class ConvBenchmark {
@@ -24,27 +24,25 @@ public class ConvBenchmark {
     public int threads;
 
     Backend backend;
-    Tensor x, col, w, y;
+    Tensor x, w, b, y, dw;
 
     @Setup(Level.Trial) public void setUp() {
         backend = Backends.open("cpu", new io.predcode.spi.BackendOptions(threads, 0));
         x = backend.allocate(BATCH, 10, 13, 13);
-        col = backend.allocate(BATCH, g.patchSize(), g.outPixels());
-        w = backend.allocate(5, g.patchSize());
-        y = backend.allocate(BATCH, 5, g.outPixels());
+        w = backend.allocate(5, 10, 3, 3);
+        b = backend.allocate(5);
+        y = backend.allocate(BATCH, 5, 11, 11);
+        dw = backend.allocate(5, 10, 3, 3);
         backend.randomUniform(x, -1, 1, 1);
         backend.randomUniform(w, -1, 1, 2);
-        backend.im2col(x, g, col);
+        backend.randomUniform(y, -1, 1, 3);
     }
 
     @TearDown(Level.Trial) public void tearDown() { backend.close(); }
 
-    @Benchmark public void im2col() { backend.im2col(x, g, col); }
+    @Benchmark public void forwardWithBias() { backend.conv2d(x, w, b, g, y); }
 
-    @Benchmark public void col2im() { backend.col2im(col, g, x); }
+    @Benchmark public void inputGradient() { backend.conv2dBackwardInput(y, w, g, x); }
 
-    @Benchmark public void forwardGemms() {
-        int p = g.outPixels(), k = g.patchSize();
-        backend.gemm(false, false, 5, p, k, 1f, w, 0, k, 0, col, 0, p, (long) k * p, 0f, y, 0, p, 5L * p, BATCH);
-    }
+    @Benchmark public void weightGradient() { backend.conv2dBackwardWeight(x, y, g, dw); }
 }

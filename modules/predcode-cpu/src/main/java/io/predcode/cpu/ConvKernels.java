@@ -266,7 +266,6 @@ final class ConvKernels {
     /** The window's maximum value: NaN if it holds one (as the last-NaN rule gives), else the largest. */
     private static float max(float[] plane, PoolGeometry g, int oy, int ox) {
         int at = oy * g.sh() * g.width() + ox * g.sw(), w = g.width();
-        if (g.kh() == 2 && g.kw() == 2) return Math.max(Math.max(plane[at], plane[at + 1]), Math.max(plane[at + w], plane[at + w + 1]));
         float m = Float.NEGATIVE_INFINITY;
         for (int i = 0; i < g.kh(); i++)
             for (int j = 0; j < g.kw(); j++) m = Math.max(m, plane[at + i * w + j]);
