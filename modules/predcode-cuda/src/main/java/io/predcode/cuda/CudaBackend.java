@@ -31,6 +31,8 @@ final class CudaBackend extends Backend {
     private MemorySegment staging;
     /** Device scratch for the conv ops' im2col matrices: grown on demand, kept, freed at close. */
     private long scratch, scratchBytes;
+    /** CUDA graphs of replayable regions (a step's relaxation); null when off or the driver lacks them. */
+    private final GraphCache graphs;
 
     CudaBackend(CudaDriver driver, java.nio.file.Path cublasPath, byte[] kernelImage, BackendOptions options) {
         this.driver = driver;
@@ -41,7 +43,22 @@ final class CudaBackend extends Backend {
         this.cublas = new Cublas(cublasPath, stream);
         this.k = new Kernels(driver, kernelImage, stream);
         this.staging = driver.mallocHost(1 << 20);
-        this.description = driver.deviceName(device) + " (device " + options.device() + "), driver " + driver.driverVersion() + ", " + cublas.path.getFileName();
+        boolean useGraphs = driver.hasGraphs() && !"false".equals(System.getProperty("predcode.cuda.graphs"));
+        this.graphs = useGraphs ? new GraphCache(new GraphCache.Recorder() {
+            @Override public void begin() { driver.beginCapture(stream); }
+            @Override public long end() { return driver.endCapture(stream); }
+            @Override public void abort() { driver.abortCapture(stream); }
+            @Override public void launch(long exec) { driver.launchGraph(exec, stream); }
+            @Override public void destroy(long exec) { driver.destroyGraph(exec); }
+        }, 16) : null;
+        this.description = driver.deviceName(device) + " (device " + options.device() + "), driver " + driver.driverVersion() + ", " + cublas.path.getFileName()
+                + (useGraphs ? ", CUDA graphs" : ", no CUDA graphs");
+    }
+
+    /** A step's relaxation is recorded once per (workspace, algorithm, eta, n) and replayed as one graph launch. */
+    @Override protected void doReplayable(Object key, Runnable body) {
+        if (graphs == null) body.run();
+        else graphs.run(key, body);
     }
 
     /** The thread this backend's context was last made current on. */
@@ -171,6 +188,7 @@ final class CudaBackend extends Backend {
             if (scratch != 0) { driver.free(scratch); owned.remove(scratch); }
             owned.add(scratch = driver.malloc(bytes));
             scratchBytes = bytes;
+            if (graphs != null) graphs.invalidate(); // recorded graphs point at the old buffer
         }
         return scratch;
     }
@@ -268,6 +286,7 @@ final class CudaBackend extends Backend {
         driver.setCurrent(context);
         try {
             driver.synchronize(stream);
+            if (graphs != null) graphs.close();
             for (long p : owned) driver.free(p); // pooled and still-open tensors alike
             owned.clear();
             pool.clear();

@@ -16,6 +16,8 @@ final class CudaDriver {
     private final MethodHandle cuInit, cuDriverGetVersion, cuDeviceGetCount, cuDeviceGet, cuDeviceGetName, cuPrimaryCtxRetain, cuPrimaryCtxRelease, cuCtxSetCurrent,
             cuMemAlloc, cuMemFree, cuMemAllocHost, cuMemFreeHost, cuMemcpyHtoDAsync, cuMemcpyDtoHAsync, cuMemcpyDtoDAsync, cuMemsetD32Async,
             cuModuleLoadData, cuModuleGetFunction, cuLaunchKernel, cuStreamCreate, cuStreamDestroy, cuStreamSynchronize, cuGetErrorName;
+    /** Stream capture and graphs (CUDA 11.4+); null where the driver lacks them, and graphs are then off. */
+    private final MethodHandle cuStreamBeginCapture, cuStreamEndCapture, cuGraphInstantiate, cuGraphLaunch, cuGraphExecDestroy, cuGraphDestroy;
     final Path path;
 
     CudaDriver(Path path) {
@@ -45,7 +47,57 @@ final class CudaDriver {
         cuStreamDestroy = lib.fn("cuStreamDestroy_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
         cuStreamSynchronize = lib.fn("cuStreamSynchronize", FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
         cuGetErrorName = lib.fn("cuGetErrorName", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+        cuStreamBeginCapture = lib.optionalFn("cuStreamBeginCapture_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT));
+        cuStreamEndCapture = lib.optionalFn("cuStreamEndCapture", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS));
+        cuGraphInstantiate = lib.optionalFn("cuGraphInstantiateWithFlags", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG));
+        cuGraphLaunch = lib.optionalFn("cuGraphLaunch", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG));
+        cuGraphExecDestroy = lib.optionalFn("cuGraphExecDestroy", FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
+        cuGraphDestroy = lib.optionalFn("cuGraphDestroy", FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
     }
+
+    boolean hasGraphs() {
+        return cuStreamBeginCapture != null && cuStreamEndCapture != null && cuGraphInstantiate != null && cuGraphLaunch != null
+                && cuGraphExecDestroy != null && cuGraphDestroy != null;
+    }
+
+    /**
+     * Starts recording the stream's work instead of running it. Relaxed mode: the conv scratch may be
+     * (re)allocated by the driver meanwhile without invalidating the capture.
+     */
+    void beginCapture(long stream) {
+        try { check((int) cuStreamBeginCapture.invokeExact(stream, 2 /* CU_STREAM_CAPTURE_MODE_RELAXED */), "cuStreamBeginCapture"); } catch (Throwable t) { throw wrap(t); }
+    }
+
+    /** Ends the recording and returns an executable graph (the recorded graph itself is freed). */
+    long endCapture(long stream) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment g = a.allocate(JAVA_LONG), e = a.allocate(JAVA_LONG);
+            check((int) cuStreamEndCapture.invokeExact(stream, g), "cuStreamEndCapture");
+            long graph = g.get(JAVA_LONG, 0);
+            try {
+                check((int) cuGraphInstantiate.invokeExact(e, graph, 0L), "cuGraphInstantiateWithFlags");
+            } finally {
+                int ignored = (int) cuGraphDestroy.invokeExact(graph);
+            }
+            return e.get(JAVA_LONG, 0);
+        } catch (Throwable t) { throw wrap(t); }
+    }
+
+    /** Ends a capture that went wrong, whatever state it is in, so the stream runs work again. */
+    void abortCapture(long stream) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment g = a.allocate(JAVA_LONG);
+            int status = (int) cuStreamEndCapture.invokeExact(stream, g);
+            long graph = g.get(JAVA_LONG, 0);
+            if (status == 0 && graph != 0) { int ignored = (int) cuGraphDestroy.invokeExact(graph); }
+        } catch (Throwable ignored) {
+            // best effort: the capture may already have ended
+        }
+    }
+
+    void launchGraph(long exec, long stream) { try { check((int) cuGraphLaunch.invokeExact(exec, stream), "cuGraphLaunch"); } catch (Throwable t) { throw wrap(t); } }
+
+    void destroyGraph(long exec) { try { check((int) cuGraphExecDestroy.invokeExact(exec), "cuGraphExecDestroy"); } catch (Throwable t) { throw wrap(t); } }
 
     /** Throws naming the call and CUDA's error name when {@code status} is not CUDA_SUCCESS. */
     void check(int status, String call) {

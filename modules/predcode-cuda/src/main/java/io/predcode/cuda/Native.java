@@ -18,6 +18,11 @@ final class Native {
         this.lookup = SymbolLookup.libraryLookup(path, Arena.global());
     }
 
+    /** The function, or null where this library lacks it (an older driver). */
+    MethodHandle optionalFn(String name, FunctionDescriptor d) {
+        return lookup.find(name).map(sym -> linker.downcallHandle(sym, d)).orElse(null);
+    }
+
     MethodHandle fn(String name, FunctionDescriptor d) {
         return linker.downcallHandle(lookup.find(name).orElseThrow(() -> new IllegalStateException(path + " has no symbol " + name + " (too old?)")), d);
     }

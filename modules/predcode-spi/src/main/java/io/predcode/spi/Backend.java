@@ -26,6 +26,21 @@ public abstract class Backend implements AutoCloseable {
     /** Allocations and host transfers so far. */
     public final Counters counters() { return counters; }
 
+    /**
+     * Runs {@code body}, a fixed sequence of ops on this backend whose every argument (tensors,
+     * scalars, shapes) is determined by {@code key}: a backend may record the ops on an early call and
+     * replay the recording on later calls with an equal key instead of issuing them one by one (the
+     * CUDA backend captures a CUDA graph). The body must not touch the host (no upload, download or
+     * readScalar), and Java-side effects of the body may happen only on the calls that record. The
+     * default runs the body every time.
+     */
+    public final void replayable(Object key, Runnable body) {
+        checkBackendOpen("replayable");
+        doReplayable(java.util.Objects.requireNonNull(key, "replayable: key"), body);
+    }
+
+    protected void doReplayable(Object key, Runnable body) { body.run(); }
+
     private OpProfile profile;
 
     /** Charges every following op's time to {@code p}; null stops profiling. */

@@ -156,20 +156,27 @@ public final class PcEngine implements AutoCloseable {
             if (n < 1) throw new IllegalArgumentException("n (sweeps) must be >= 1, got " + n);
         }
         int depth = model.depth();
-        forward(ws);
-        loss.compute(be, ws.vhat(depth), ws.y, ws.scalars, ws.dLdy);
-        switch (algorithm) {
-            case BACKPROP -> backprop(ws, false);
-            case EXACT -> backprop(ws, full);
-            case FIXED_PRED -> fixedPrediction(ws, eta, n, full);
-            case STRICT -> strict(ws, eta, n, full);
-        }
+        // Everything between the batch upload and the loss download is a fixed sequence of device ops for
+        // this workspace and these settings: a backend may record it once and replay it (a CUDA graph).
+        be.replayable(new Replay(ws, algorithm, eta, n, full), () -> {
+            forward(ws);
+            loss.compute(be, ws.vhat(depth), ws.y, ws.scalars, ws.dLdy);
+            switch (algorithm) {
+                case BACKPROP -> backprop(ws, false);
+                case EXACT -> backprop(ws, full);
+                case FIXED_PRED -> fixedPrediction(ws, eta, n, full);
+                case STRICT -> strict(ws, eta, n, full);
+            }
+            if (loss == Loss.CROSS_ENTROPY) be.countCorrect(ws.vhat(depth), ws.y, ws.scalars, 1);
+        });
         // The host reads one copy per step: the loss, and for classification the number of correct argmaxes.
         float[] out = new float[2];
-        if (loss == Loss.CROSS_ENTROPY) be.countCorrect(ws.vhat(depth), ws.y, ws.scalars, 1);
         be.download(ws.scalars, 0, out, 0, loss == Loss.CROSS_ENTROPY ? 2 : 1);
         return new InferenceResult(ws, be, algorithm, depth, out[0], loss == Loss.CROSS_ENTROPY ? (int) out[1] : -1, full);
     }
+
+    /** What fixes a step's device work: the workspace (by identity: its tensors) and the settings. */
+    private record Replay(Workspace ws, Algorithm algorithm, float eta, int n, boolean full) {}
 
     // ------------------------------------------------------------------ the algorithms
 
