@@ -307,17 +307,56 @@ final class ConvKernels {
     private static void maxPoolBackward(MemorySegment x, PoolGeometry g, MemorySegment dy, MemorySegment dx, int from, int to) {
         int oh = g.outHeight(), ow = g.outWidth(), planeIn = g.height() * g.width(), planeOut = oh * ow;
         float[] plane = new float[planeIn], grad = new float[planeOut], result = new float[planeIn];
+        Pairs pairs = g.kh() == 2 && g.kw() == 2 && g.sh() == 2 && g.sw() == 2 ? new Pairs(planeOut) : null;
         for (long pl = from; pl < to; pl++) {
             MemorySegment.copy(x, F, pl * planeIn * Float.BYTES, plane, 0, planeIn);
             MemorySegment.copy(dy, F, pl * planeOut * Float.BYTES, grad, 0, planeOut);
             java.util.Arrays.fill(result, 0f);
-            if (g.kh() == 2 && g.kw() == 2)
+            if (pairs != null && pairs.backward(plane, grad, g, result)) { /* done without branches */ }
+            else if (g.kh() == 2 && g.kw() == 2)
                 for (int oy = 0, o = 0; oy < oh; oy++)
                     for (int ox = 0, at = oy * g.sh() * g.width(); ox < ow; ox++, at += g.sw()) result[argmax2x2(plane, g, at)] += grad[o++];
             else
                 for (int oy = 0, o = 0; oy < oh; oy++)
                     for (int ox = 0; ox < ow; ox++) result[argmax(plane, g, oy, ox)] += grad[o++];
             MemorySegment.copy(result, 0, dx, F, pl * planeIn * Float.BYTES, planeIn);
+        }
+    }
+
+    /**
+     * Max-pool backward for 2x2 windows at stride 2, a plane at a time, in loops the JIT vectorises:
+     * the four pixels of every window go to separate double[] columns (a, b, c, d in scan order), the
+     * window maximum m and then, in arithmetic, which pixel is the first equal to m: is(u) = 1 when
+     * m - u is 0, else 0 (any nonzero difference of floats times 2^1000 is >= 1 in double). The
+     * weights a, b (1 - a), c (1 - a)(1 - b), and the rest for d route dy to exactly that pixel.
+     */
+    private static final class Pairs {
+        final double[] a, b, c, d, m, dy;
+
+        Pairs(int windows) { a = new double[windows]; b = new double[windows]; c = new double[windows]; d = new double[windows]; m = new double[windows]; dy = new double[windows]; }
+
+        private static double isZero(double v) { return 1.0 - Math.min(v * 0x1p1000, 1.0); }
+
+        /** Writes the plane's gradient into result (zero elsewhere); false, touching nothing, if a value is not finite. */
+        boolean backward(float[] plane, float[] grad, PoolGeometry g, float[] result) {
+            int oh = g.outHeight(), ow = g.outWidth(), w = g.width(), n = oh * ow;
+            for (int oy = 0, o = 0; oy < oh; oy++)
+                for (int ox = 0, at = 2 * oy * w; ox < ow; ox++, o++, at += 2) {
+                    a[o] = plane[at]; b[o] = plane[at + 1]; c[o] = plane[at + w]; d[o] = plane[at + w + 1];
+                }
+            for (int o = 0; o < n; o++) { m[o] = Math.max(Math.max(a[o], b[o]), Math.max(c[o], d[o])); dy[o] = grad[o]; }
+            // A NaN or infinite maximum, or gradient (0 x inf is NaN): the scan decides, exactly as PyTorch.
+            for (int o = 0; o < n; o++) if (!(Math.abs(m[o]) < Double.POSITIVE_INFINITY) || !(Math.abs(dy[o]) < Double.POSITIVE_INFINITY)) return false;
+            for (int o = 0; o < n; o++) {
+                double wa = isZero(m[o] - a[o]), wb = isZero(m[o] - b[o]) * (1 - wa), wc = isZero(m[o] - c[o]) * (1 - wa) * (1 - wb);
+                double g0 = dy[o];
+                a[o] = g0 * wa; b[o] = g0 * wb; c[o] = g0 * wc; d[o] = g0 * (1 - wa - wb - wc);
+            }
+            for (int oy = 0, o = 0; oy < oh; oy++)
+                for (int ox = 0, at = 2 * oy * w; ox < ow; ox++, o++, at += 2) {
+                    result[at] = (float) a[o]; result[at + 1] = (float) b[o]; result[at + w] = (float) c[o]; result[at + w + 1] = (float) d[o];
+                }
+            return true;
         }
     }
 
