@@ -151,17 +151,11 @@ final class ConvKernels {
         });
     }
 
-    /**
-     * dW = sum over images of dy_n [out, P] x col_n^T [P, patch]. Each thread sums its images into its
-     * own partial; partials are added in part order, so the result depends only on the thread count.
-     */
+    /** dW = sum over images of dy_n [out, P] x col_n^T [P, patch], each thread into its own partial sum. */
     static void conv2dBackwardWeight(Parallel par, OpenBlas blas, MemorySegment x, MemorySegment dy, Conv2dGeometry g, MemorySegment dw, int images, int out) {
         int[] index = gatherIndex(g);
         int in = (int) g.inputSize(), p = g.outPixels(), patch = g.patchSize(), size = out * patch;
-        int parts = par.parts(images, MIN_IMAGES);
-        MemorySegment[] partial = new MemorySegment[parts];
-        partial[0] = dw;
-        for (int i = 1; i < parts; i++) partial[i] = java.lang.foreign.Arena.ofAuto().allocate((long) size * Float.BYTES, 64);
+        PartialSums partial = new PartialSums(par.parts(images, MIN_IMAGES), size);
         par.forParts(images, MIN_IMAGES, (part, from, to) -> {
             float[] image = new float[in], cols = new float[patch * p];
             MemorySegment t = tile((long) patch * p);
@@ -169,17 +163,10 @@ final class ConvKernels {
                 MemorySegment.copy(x, F, (long) n * in * Float.BYTES, image, 0, in);
                 gather(image, g, index, cols);
                 MemorySegment.copy(cols, 0, t, F, 0, cols.length);
-                blas.sgemm(false, true, out, patch, p, 1f, dy.asSlice((long) n * out * p * Float.BYTES), p, t, p, n == from ? 0f : 1f, partial[part], patch);
+                blas.sgemm(false, true, out, patch, p, 1f, dy.asSlice((long) n * out * p * Float.BYTES), p, t, p, n == from ? 0f : 1f, partial.part(part), patch);
             }
         });
-        if (parts > 1) {
-            float[] sum = dw.asSlice(0, (long) size * Float.BYTES).toArray(F), more = new float[size];
-            for (int i = 1; i < parts; i++) {
-                MemorySegment.copy(partial[i], F, 0, more, 0, size);
-                for (int j = 0; j < size; j++) sum[j] += more[j];
-            }
-            MemorySegment.copy(sum, 0, dw, F, 0, size);
-        }
+        MemorySegment.copy(partial.sum(), 0, dw, F, 0, size);
     }
 
     /**

@@ -143,12 +143,10 @@ final class TapConv {
     static void backwardWeight(Parallel par, OpenBlas blas, MemorySegment x, MemorySegment dy, Conv2dGeometry g, MemorySegment dw, int images, int out) {
         Layout l = Layout.of(g, out);
         int c = g.channels(), size = l.taps() * out * c;
-        int parts = par.parts(images, ConvKernels.MIN_IMAGES);
-        // The caller owns every part's partial (a pool thread may run two parts of one call).
-        MemorySegment partials = WORK.get().weights((long) parts * size);
+        PartialSums partials = new PartialSums(par.parts(images, ConvKernels.MIN_IMAGES), size);
         par.forParts(images, ConvKernels.MIN_IMAGES, (part, from, to) -> {
             Work work = WORK.get();
-            MemorySegment sums = floats(partials, (long) part * size);
+            MemorySegment sums = partials.part(part);
             int group = l.group(l.inputRows);
             for (int n0 = from; n0 < to; n0 += group) {
                 int count = Math.min(group, to - n0), r = count * l.plane, span = l.span(count);
@@ -161,9 +159,7 @@ final class TapConv {
                     blas.sgemm(false, true, out, c, span, 1f, dys, r, floats(xs, l.offset(t)), r, beta, floats(sums, (long) t * out * c), c);
             }
         });
-        float[] all = partials.asSlice(0, (long) parts * size * Float.BYTES).toArray(F), total = new float[size];
-        for (int p = 0; p < parts; p++)
-            for (int i = 0; i < size; i++) total[i] += all[p * size + i];
+        float[] total = partials.sum();
         if (l.col) { // already PyTorch's [out][c][kh][kw]
             MemorySegment.copy(total, 0, dw, F, 0, size);
             return;

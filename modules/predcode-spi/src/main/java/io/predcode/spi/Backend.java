@@ -259,24 +259,19 @@ public abstract class Backend implements AutoCloseable {
      * A fused op so a backend can keep each image's im2col matrix in cache instead of materialising
      * the whole batch's.
      */
-    public final void conv2d(Tensor x, Tensor weight, Conv2dGeometry g, Tensor y) {
-        mine("conv2d", x, weight, y);
-        long n = images("conv2d", x, g.inputSize(), g.toString());
-        int out = outChannels("conv2d", weight, g);
-        expectSize("conv2d", "y", y, n * out * g.outPixels());
-        doConv2d(x, weight, g, y, (int) n, out);
-    }
+    public final void conv2d(Tensor x, Tensor weight, Conv2dGeometry g, Tensor y) { conv2d(x, weight, null, g, y); }
 
     /**
      * {@link #conv2d} plus a per-channel bias ([out], or null for none), as nn.Conv2d computes it. The
      * default adds the bias in a second pass; a backend may start its accumulation from the bias instead.
      */
     public final void conv2d(Tensor x, Tensor weight, Tensor bias, Conv2dGeometry g, Tensor y) {
-        if (bias == null) { conv2d(x, weight, g, y); return; }
-        mine("conv2d", x, weight, bias, y);
+        if (bias == null) mine("conv2d", x, weight, y);
+        else mine("conv2d", x, weight, bias, y);
         long n = images("conv2d", x, g.inputSize(), g.toString());
         int out = outChannels("conv2d", weight, g);
         expectSize("conv2d", "y", y, n * out * g.outPixels());
+        if (bias == null) { doConv2d(x, weight, g, y, (int) n, out); return; }
         expectSize("conv2d", "bias", bias, out);
         doConv2dBias(x, weight, bias, g, y, (int) n, out);
     }

@@ -1,0 +1,39 @@
+package io.predcode.cpu;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+import static io.predcode.cpu.CpuBackend.F;
+
+/**
+ * Per-part partial results of a reduction split across threads (the conv weight gradients), in native
+ * memory for OpenBLAS to accumulate into. The calling thread owns them, since a pool thread may run two
+ * parts of one call, and keeps the buffer between calls. Summed in part order, so the result depends
+ * only on the thread count.
+ */
+final class PartialSums {
+    private static final ThreadLocal<MemorySegment[]> BUFFER = ThreadLocal.withInitial(() -> new MemorySegment[]{MemorySegment.NULL});
+
+    private final MemorySegment all;
+    private final int parts, size;
+
+    /** Call on the thread that will call {@link #sum}. */
+    PartialSums(int parts, int size) {
+        MemorySegment[] holder = BUFFER.get();
+        long bytes = (long) parts * size * Float.BYTES;
+        if (holder[0].byteSize() < bytes) holder[0] = Arena.ofAuto().allocate(bytes, 64);
+        this.all = holder[0];
+        this.parts = parts;
+        this.size = size;
+    }
+
+    /** Part p's {@code size} floats. */
+    MemorySegment part(int p) { return all.asSlice((long) p * size * Float.BYTES, (long) size * Float.BYTES); }
+
+    float[] sum() {
+        float[] each = all.asSlice(0, (long) parts * size * Float.BYTES).toArray(F), total = new float[size];
+        for (int p = 0; p < parts; p++)
+            for (int i = 0; i < size; i++) total[i] += each[p * size + i];
+        return total;
+    }
+}
