@@ -262,6 +262,7 @@ final class BenchCommand implements Callable<Integer> {
         // example-cnn's convolutions and pooling at batch 300: the ops a CNN sweep spends its time in.
         convOps(be, "conv 1>10 28x28", new Conv2dGeometry(1, 28, 28, 3, 3, 1, 1, 0, 0), 10, recs, out);
         convOps(be, "conv 10>5 13x13", new Conv2dGeometry(10, 13, 13, 3, 3, 1, 1, 0, 0), 5, recs, out);
+        convOps(be, "conv 5>5 5x5 p2 11x11", new Conv2dGeometry(5, 11, 11, 5, 5, 1, 1, 2, 2), 5, recs, out);
         PoolGeometry pg = new PoolGeometry(10, 26, 26, 2, 2, 2, 2);
         try (Tensor x = be.allocate(300, 10, 26, 26); Tensor y = be.allocate(300, 10, 13, 13); Tensor dx = be.allocate(300, 10, 26, 26)) {
             be.randomUniform(x, -1f, 1f, 1);

@@ -9,6 +9,7 @@ import io.predcode.core.optim.Sgd;
 import io.predcode.core.pc.Algorithm;
 import io.predcode.core.pc.InferenceResult;
 import io.predcode.core.pc.PcEngine;
+import io.predcode.core.pc.PcEngine.Condense;
 import io.predcode.core.pc.Trainer;
 import io.predcode.spi.Backend;
 import io.predcode.spi.BackendOptions;
@@ -53,12 +54,18 @@ class GoldenCaseTest {
                 System.out.println("SKIPPED golden cases on backend '" + p.name() + "': " + a.reason());
                 continue;
             }
-            for (Golden g : cases) tests.add(DynamicTest.dynamicTest(g.name() + " [" + p.name() + "]", () -> run(g, p)));
+            for (Golden g : cases) {
+                tests.add(DynamicTest.dynamicTest(g.name() + " [" + p.name() + "]", () -> run(g, p, Condense.AUTO)));
+                // STRICT relaxes layer 1 in one of two spaces (PcEngine.Condense); AUTO picks one per model, so pin both.
+                if (Algorithm.parse(g.root().string("algorithm")) == Algorithm.STRICT)
+                    for (Condense mode : new Condense[]{Condense.NEVER, Condense.ALWAYS})
+                        tests.add(DynamicTest.dynamicTest(g.name() + " [" + p.name() + ", condense " + mode + "]", () -> run(g, p, mode)));
+            }
         }
         return tests;
     }
 
-    static void run(Golden g, BackendProvider provider) {
+    static void run(Golden g, BackendProvider provider, Condense condense) {
         JsonFields root = g.root();
         Golden.T x = g.tensor("x"), y = g.tensor("y");
         Loss loss = Loss.parse(root.string("loss"));
@@ -70,7 +77,7 @@ class GoldenCaseTest {
         JsonFields expected = root.object("expected");
         try (Backend be = provider.open(BackendOptions.defaults());
              Model model = Model.create(g.model(), inputShape, be, 0);
-             PcEngine engine = new PcEngine(model, loss)) {
+             PcEngine engine = new PcEngine(model, loss).condense(condense)) {
             Map<String, float[]> params = Golden.floats(Golden.tensorMap(root.get("params")));
             model.loadParameters(params, g.file().toString());
 
@@ -87,7 +94,8 @@ class GoldenCaseTest {
             compareMap(c + "bp_grads (BACKPROP)", Golden.tensorMap(expected.get("bp_grads")), model.gradientValues());
 
             if (root.has("train")) train(g, root.object("train"), model, engine, algorithm, eta, n, params, c);
-            System.out.printf("golden %-40s worst relative error %.2e (%s)%n", g.name() + " [" + provider.name() + "]", WORST.get()[0], WORST_AT.get()[0]);
+            System.out.printf("golden %-40s worst relative error %.2e (%s)%n", g.name() + " [" + provider.name() + (condense == Condense.AUTO ? "" : ", condense " + condense) + "]",
+                    WORST.get()[0], WORST_AT.get()[0]);
         } finally {
             WORST.get()[0] = 0;
             WORST_AT.get()[0] = null;

@@ -102,6 +102,73 @@ public final class Block {
         }
     }
 
+    /** The block's first real op when it is linear or conv2d with a Gram form (see {@link Entry}); otherwise null. */
+    public Entry entry() {
+        int e = 0;
+        while (e < layers.size() && layers.get(e).isView()) e++;
+        if (e == layers.size() || !(layers.get(e) instanceof LinearOp op) || op.gramShape() == null) return null;
+        return new Entry(e, op);
+    }
+
+    /**
+     * The block's first real op, y = A x + b, seen from its output space. A belief v = vhat + A^T D that
+     * moves only along A^T can be kept as D: the block's pre-activation is then A v + b = z0 + G D with
+     * G = A A^T and z0 = A vhat + b, and the rest of the block runs from there (STRICT's first hidden
+     * layer, see PcEngine).
+     */
+    public final class Entry {
+        private final int index;
+        private final LinearOp op;
+
+        private Entry(int index, LinearOp op) { this.index = index; this.op = op; }
+
+        /** Whether applying G costs no more multiply-adds than applying A and A^T. */
+        public boolean pays() { return op.gramMacs() <= 2 * op.forwardMacs(); }
+
+        /** Shape of G, and per-sample shape of the op's output (of z, D and dz). */
+        public int[] gramShape() { return op.gramShape(); }
+
+        public int[] outputShape() { return layers.get(index).out.clone(); }
+
+        /** Writes G = A A^T for the current weights. */
+        public void gram(Backend be, Tensor g) { op.gram(be, g); }
+
+        /** Evaluates the block at vhat + A^T d into tape t, where {@code at} is the tape of the block's forward at vhat. */
+        public void forward(Backend be, Tensor g, Tensor d, Tape at, Tape t) {
+            op.applyGram(be, g, d, at.acts[index + 1], t.acts[index + 1]);
+            for (int i = index + 1; i < layers.size(); i++) {
+                Layer l = layers.get(i);
+                if (l.isView()) t.acts[i + 1] = t.acts[i];
+                else l.forward(be, t.acts[i], t.acts[i + 1]);
+            }
+        }
+
+        /** dz = the VJP of the ops after the entry, at the tape's point: dy pulled back to the entry's output. */
+        public void backward(Backend be, Tape t, Tensor dy, Tensor dz) {
+            Tensor g = dy;
+            for (int i = layers.size() - 1; i > index; i--) {
+                Layer l = layers.get(i);
+                if (l.isView()) continue;
+                Tensor target = i == index + 1 || !realOpBetween(index, i) ? dz : t.grads[i];
+                l.backward(be, t.acts[i], t.acts[i + 1], g, target, false);
+                g = target;
+            }
+            if (g != dz) be.copy(g, dz); // only views followed the entry
+        }
+
+        /** dx = A^T dz (the entry's input gradient; its parameters are left alone). */
+        public void adjoint(Backend be, Tensor dz, Tensor dx) {
+            Layer l = layers.get(index);
+            l.backward(be, null, null, dz, dx, false);
+        }
+    }
+
+    /** Whether a non-view layer lies strictly between layers a and b. */
+    private boolean realOpBetween(int a, int b) {
+        for (int j = a + 1; j < b; j++) if (!layers.get(j).isView()) return true;
+        return false;
+    }
+
     private boolean parametersBelow(int i) {
         for (int j = 0; j < i; j++) if (!layers.get(j).parameters().isEmpty()) return true;
         return false;

@@ -28,8 +28,8 @@ final class Layers {
         };
     }
 
-    /** y = x W^T + b with W [out, in]. */
-    static final class LinearLayer extends Layer {
+    /** y = x W^T + b with W [out, in]. Its Gram operator is the matrix W W^T [out, out]. */
+    static final class LinearLayer extends Layer implements LinearOp {
         final OpSpec.Linear spec;
         final Parameter weight, bias;
 
@@ -53,11 +53,32 @@ final class Layers {
                 if (bias != null) be.biasGrad(dy, bias.grad(), spec.out(), 1, 0f);
             }
         }
+
+        @Override public int[] gramShape() { return new int[]{spec.out(), spec.out()}; }
+
+        @Override public long forwardMacs() { return (long) spec.in() * spec.out(); }
+
+        @Override public long gramMacs() { return (long) spec.out() * spec.out(); }
+
+        @Override public void gram(Backend be, Tensor g) { be.matmul(false, true, 1f, weight.value(), weight.value(), 0f, g); }
+
+        @Override public void applyGram(Backend be, Tensor g, Tensor y, Tensor z0, Tensor z) {
+            be.copy(z0, z);
+            be.matmul(false, false, 1f, y, g, 1f, z); // W W^T is symmetric: y G = (G y^T)^T
+        }
     }
 
-    /** PyTorch Conv2d through the backend's fused conv ops (the backend decides how to lay out im2col). */
-    static final class Conv2dLayer extends Layer {
+    /**
+     * PyTorch Conv2d through the backend's fused conv ops (the backend decides how to lay out im2col).
+     * At stride 1 without padding, its Gram operator A A^T is itself a convolution of the output
+     * channels with a (2kh-1)x(2kw-1) kernel and padding (kh-1, kw-1), whose kernel is W correlated with
+     * itself: K[o, o', dy, dx] = sum over c, ky, kx of W[o, c, ky + dy, kx + dx] W[o', c, ky, kx].
+     * (A^T x fills the whole input plane, so nothing is cropped between A^T and A.)
+     */
+    static final class Conv2dLayer extends Layer implements LinearOp {
         final Conv2dGeometry g;
+        /** Geometries of K = W * W (the weights as a batch of images) and of G y (K over the output planes); null without a Gram kernel. */
+        final Conv2dGeometry kernelGeometry, gramGeometry;
         final int outChannels;
         final Parameter weight, bias;
 
@@ -67,9 +88,28 @@ final class Layers {
             this.outChannels = spec.out();
             this.weight = params.get(0);
             this.bias = spec.bias() ? params.get(1) : null;
+            boolean plain = g.sh() == 1 && g.sw() == 1 && g.ph() == 0 && g.pw() == 0;
+            kernelGeometry = plain ? new Conv2dGeometry(g.channels(), g.kh(), g.kw(), g.kh(), g.kw(), 1, 1, g.kh() - 1, g.kw() - 1) : null;
+            gramGeometry = plain ? new Conv2dGeometry(outChannels, g.outHeight(), g.outWidth(), 2 * g.kh() - 1, 2 * g.kw() - 1, 1, 1, g.kh() - 1, g.kw() - 1) : null;
         }
 
         @Override List<Parameter> parameters() { return bias == null ? List.of(weight) : List.of(weight, bias); }
+
+        @Override public int[] gramShape() {
+            return gramGeometry == null ? null : new int[]{outChannels, outChannels, gramGeometry.kh(), gramGeometry.kw()};
+        }
+
+        @Override public long forwardMacs() { return (long) outChannels * g.outPixels() * g.patchSize(); }
+
+        @Override public long gramMacs() { return gramGeometry == null ? Long.MAX_VALUE : (long) outChannels * g.outPixels() * gramGeometry.patchSize(); }
+
+        @Override public void gram(Backend be, Tensor k) { be.conv2d(weight.value(), weight.value(), kernelGeometry, k); }
+
+        @Override public void applyGram(Backend be, Tensor k, Tensor y, Tensor z0, Tensor z) {
+            // G is symmetric, so its adjoint is G too; backends run a conv's input gradient at least as fast as its forward.
+            be.conv2dBackwardInput(y, k, gramGeometry, z);
+            be.add(1f, z0, 1f, z, z);
+        }
 
         @Override void forward(Backend be, Tensor x, Tensor y) {
             be.conv2d(x, weight.value(), bias == null ? null : bias.value(), g, y);

@@ -37,6 +37,7 @@ public final class PcEngine implements AutoCloseable {
     private final Loss loss;
     private final Backend be;
     private final Map<Integer, Workspace> workspaces = new LinkedHashMap<>(4, 0.75f, true);
+    private Condense condense = Condense.AUTO;
 
     public PcEngine(Model model, Loss loss) {
         this.model = model;
@@ -48,6 +49,27 @@ public final class PcEngine implements AutoCloseable {
     }
 
     public Model model() { return model; }
+
+    /**
+     * Where STRICT relaxes layer 1. Its prediction f_1(x) never changes, so its belief only moves along
+     * A^T, where A is block 1's first op (linear, or conv2d at stride 1 without padding): it can relax in
+     * A's output space instead, applying G = A A^T once per sweep rather than A and A^T, and without
+     * touching layer 1 until the last sweep. Both give the same numbers up to float32 rounding.
+     */
+    public enum Condense {
+        /** Condense where G costs no more multiply-adds than A and A^T (the default). */
+        AUTO,
+        /** Relax layer 1 in its own space, as Torch2PC does. */
+        NEVER,
+        /** Condense wherever block 1 allows it. */
+        ALWAYS
+    }
+
+    /** Sets where STRICT relaxes layer 1 (see {@link Condense}); returns this engine. */
+    public PcEngine condense(Condense mode) {
+        this.condense = java.util.Objects.requireNonNull(mode, "mode");
+        return this;
+    }
 
     public Loss loss() { return loss; }
 
@@ -158,7 +180,7 @@ public final class PcEngine implements AutoCloseable {
         int depth = model.depth();
         // Everything between the batch upload and the loss download is a fixed sequence of device ops for
         // this workspace and these settings: a backend may record it once and replay it (a CUDA graph).
-        be.replayable(new Replay(ws, algorithm, eta, n, full), () -> {
+        be.replayable(new Replay(ws, algorithm, eta, n, full, condense), () -> {
             forward(ws);
             loss.compute(be, ws.vhat(depth), ws.y, ws.scalars, ws.dLdy);
             switch (algorithm) {
@@ -176,7 +198,7 @@ public final class PcEngine implements AutoCloseable {
     }
 
     /** What fixes a step's device work: the workspace (by identity: its tensors) and the settings. */
-    private record Replay(Workspace ws, Algorithm algorithm, float eta, int n, boolean full) {}
+    private record Replay(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, Condense condense) {}
 
     // ------------------------------------------------------------------ the algorithms
 
@@ -239,15 +261,25 @@ public final class PcEngine implements AutoCloseable {
     private void strict(Workspace ws, float eta, int n, boolean full) {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
-        for (int l = 1; l < depth; l++) {
+        Block.Entry entry = ws.entry == null || condense == Condense.NEVER || condense == Condense.AUTO && !ws.entry.pays() ? null : ws.entry;
+        for (int l = entry == null ? 1 : 2; l < depth; l++) {
             be.copy(ws.vhat(l), ws.belief[l]);
             be.fill(ws.displacement[l], 0f);
         }
+        if (entry != null) {
+            entry.gram(be, ws.gram);
+            be.fill(ws.entryDisplacement, 0f);
+        }
         for (int s = 1; s <= n; s++) {
-            for (int b = 1; b < depth; b++) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
+            if (entry != null) entry.forward(be, ws.gram, ws.entryDisplacement, ws.ff[1], ws.sweep[1]);
+            for (int b = entry == null ? 1 : 2; b < depth; b++) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
             Tensor output = depth == 1 ? ws.vhat(1) : ws.sweep[depth - 1].output();
             loss.compute(be, output, ws.y, ws.sweepLoss, ws.error[depth]);
             for (int l = depth - 1; l >= 1; l--) {
+                if (l == 1 && entry != null) {
+                    condensedUpdate(ws, entry, eta, s == n);
+                    continue;
+                }
                 blocks.get(l).backward(be, ws.sweep[l], ws.error[l + 1], ws.feedback[l], false);
                 Tensor prediction = l == 1 ? ws.vhat(1) : ws.sweep[l - 1].output();
                 // eps_1 is only read after the sweeps (block 0's update, the returned errors): write it on the last one.
@@ -262,6 +294,26 @@ public final class PcEngine implements AutoCloseable {
             blocks.get(b).backward(be, ws.sweep[b], ws.error[b + 1], null, true);
         }
         if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
+    }
+
+    /**
+     * Layer 1's STRICT update in block 1's entry space. Its prediction f_1(x) = vhat_1 never changes, so
+     * its error is -d_1 and its update d_1 <- (1 - eta) d_1 - eta A^T dz is linear, with dz the error
+     * above pulled back to the entry op's output. Starting from 0, d_1 stays A^T D for the D that follows
+     * D <- (1 - eta) D - eta dz: the sweep needs only A d_1 = G D, so layer 1 (often the widest) is never
+     * touched until the last sweep writes eps_1 = -A^T D (start of sweep) and v_1 = vhat_1 + A^T D (end).
+     */
+    private void condensedUpdate(Workspace ws, Block.Entry entry, float eta, boolean last) {
+        entry.backward(be, ws.sweep[1], ws.error[2], ws.entryGradient);
+        if (last) {
+            entry.adjoint(be, ws.entryDisplacement, ws.displacement[1]);
+            be.add(0f, ws.displacement[1], -1f, ws.displacement[1], ws.error[1]);
+        }
+        be.axpby(-eta, ws.entryGradient, 1f - eta, ws.entryDisplacement);
+        if (last) {
+            entry.adjoint(be, ws.entryDisplacement, ws.displacement[1]);
+            be.add(1f, ws.vhat(1), 1f, ws.displacement[1], ws.belief[1]);
+        }
     }
 
     private static int size(int[] shape) {
