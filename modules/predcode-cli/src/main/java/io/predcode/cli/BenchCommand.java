@@ -2,6 +2,7 @@ package io.predcode.cli;
 
 import io.predcode.core.io.AtomicFiles;
 import io.predcode.core.json.Json;
+import io.predcode.core.nn.Block;
 import io.predcode.core.nn.Loss;
 import io.predcode.core.nn.Model;
 import io.predcode.core.nn.ModelSpec;
@@ -42,7 +43,10 @@ import java.util.concurrent.Callable;
         description = {"Time training steps: backends, algorithms, models and batch sizes side by side, in one run.",
                 "FLOPs per step = 2 x multiply-adds of linear/conv work: BACKPROP/EXACT 3M - M0, FIXED_PRED 2M + n(M - M0),",
                 "STRICT 2M + (2n+1)(M - M0), where M is the model's forward work and M0 its first block's (whose input",
-                "gradient a training step never needs). FIXED_PRED skips exact zeros in early sweeps, so its count is an upper bound."})
+                "gradient a training step never needs). Where STRICT condenses layer 1 (PcEngine.Condense), each sweep applies",
+                "G = A A^T (G MACs) instead of A and A^T (2E), and the step adds 2E for A^T and the MACs that form G:",
+                "STRICT then counts n(G - 2E) + 2E + (G's formation) / batch more.",
+                "FIXED_PRED skips exact zeros in early sweeps, so its count is an upper bound."})
 final class BenchCommand implements Callable<Integer> {
     @Spec picocli.CommandLine.Model.CommandSpec spec;
 
@@ -79,6 +83,10 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Write one record per configuration to this file.")
     Path json;
 
+    @Option(names = "--condense", split = ",", defaultValue = "auto", description = "Where STRICT relaxes layer 1: auto, never, always; "
+            + "several to compare (default: ${DEFAULT-VALUE}). Other algorithms ignore it.")
+    List<String> condense;
+
     @Option(names = "--profile", description = "After timing, run the steps again with each op's host time recorded: "
             + "prints where a step goes and the GEMM share (gemm, matmul and linear ops; convolutions are counted as conv ops).")
     boolean profile;
@@ -89,6 +97,10 @@ final class BenchCommand implements Callable<Integer> {
     @Override public Integer call() throws Exception {
         if (steps < 1 || warmup < 0) throw new IllegalArgumentException("--steps must be >= 1 and --warmup >= 0");
         List<Algorithm> algs = algorithms.stream().map(Algorithm::parse).toList();
+        List<PcEngine.Condense> condenseModes = condense.stream().map(c -> {
+            try { return PcEngine.Condense.valueOf(c.trim().toUpperCase(java.util.Locale.ROOT)); }
+            catch (IllegalArgumentException e) { throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--condense: unknown mode '" + c + "'; expected auto, never or always"); }
+        }).toList();
         List<ModelSpec> specs = new ArrayList<>();
         for (String m : models) {
             ModelSpec s = Setup.model(m);
@@ -113,7 +125,9 @@ final class BenchCommand implements Callable<Integer> {
                 if (ops) { records.addAll(opsBench(be, out)); continue; }
                 for (int mi = 0; mi < specs.size(); mi++)
                     for (int batch : batchSizes)
-                        for (Algorithm alg : algs) records.add(stepBench(be, models.get(mi), specs.get(mi), batch, alg, peak, out));
+                        for (Algorithm alg : algs)
+                            for (PcEngine.Condense mode : alg == Algorithm.STRICT ? condenseModes : List.of(PcEngine.Condense.AUTO))
+                                records.add(stepBench(be, models.get(mi), specs.get(mi), batch, alg, mode, peak, out));
             }
         }
         if (json != null) {
@@ -128,10 +142,10 @@ final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
-    private Map<String, Object> stepBench(Backend be, String modelName, ModelSpec s, int batch, Algorithm alg, double peak, java.io.PrintWriter out) {
+    private Map<String, Object> stepBench(Backend be, String modelName, ModelSpec s, int batch, Algorithm alg, PcEngine.Condense mode, double peak, java.io.PrintWriter out) {
         SplittableRandom r = new SplittableRandom(1);
         int sweeps = alg.relaxes() ? n : 1;
-        try (Model m = Model.create(s, be, 0); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY); Adam opt = new Adam(m, 1e-4f)) {
+        try (Model m = Model.create(s, be, 0); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY).condense(mode); Adam opt = new Adam(m, 1e-4f)) {
             Trainer t = new Trainer(e, opt, alg, eta, sweeps);
             int classes = m.activationShape(m.depth())[0];
             float[] x = new float[batch * e.inputSize()], y = new float[batch];
@@ -150,8 +164,13 @@ final class BenchCommand implements Callable<Integer> {
             Counters.Snapshot d = be.counters().snapshot().minus(before);
             Arrays.sort(ms);
             double median = ms[ms.length / 2], p10 = ms[(int) (0.1 * (ms.length - 1))], p90 = ms[(int) Math.ceil(0.9 * (ms.length - 1))];
-            double flops = 2.0 * stepMacs(s, alg, sweeps) * batch, gflops = flops / (median * 1e6);
-            out.printf("%-6s %-12s %6d %-10s %10.2f %7.1f%% %12.0f %9.1f %7.1f%% %7.1f %7.1f%n", be.name(), shortName(modelName), batch, alg.id(), median,
+            Block.Entry entry = alg == Algorithm.STRICT && m.depth() > 1 ? m.blocks().get(1).entry() : null;
+            double macs = stepMacs(s, alg, sweeps);
+            if (entry != null && (mode == PcEngine.Condense.ALWAYS || mode == PcEngine.Condense.AUTO && entry.pays()))
+                macs += sweeps * (entry.gramMacs() - 2.0 * entry.forwardMacs()) + 2.0 * entry.forwardMacs() + (double) entry.formationMacs() / batch;
+            double flops = 2.0 * macs * batch, gflops = flops / (median * 1e6);
+            String label = mode == PcEngine.Condense.AUTO ? alg.id() : alg.id() + "/" + mode.name().toLowerCase(java.util.Locale.ROOT);
+            out.printf("%-6s %-12s %6d %-10s %10.2f %7.1f%% %12.0f %9.1f %7.1f%% %7.1f %7.1f%n", be.name(), shortName(modelName), batch, label, median,
                     100 * (p90 - p10) / median, batch / (median / 1e3), gflops, 100 * gflops / peak, (double) d.allocations() / steps, d.hostToDeviceBytes() / 1024.0 / steps);
             out.flush();
             Map<String, Object> rec = new LinkedHashMap<>();
@@ -159,6 +178,7 @@ final class BenchCommand implements Callable<Integer> {
             rec.put("model", modelName);
             rec.put("batch_size", (double) batch);
             rec.put("algorithm", alg.id());
+            if (alg == Algorithm.STRICT) rec.put("condense", mode.name().toLowerCase(java.util.Locale.ROOT));
             rec.put("eta", (double) eta);
             rec.put("n", (double) sweeps);
             rec.put("median_ms_per_step", median);

@@ -125,6 +125,13 @@ public final class Block {
         /** Whether applying G costs no more multiply-adds than applying A and A^T. */
         public boolean pays() { return op.gramMacs() <= 2 * op.forwardMacs(); }
 
+        /** Multiply-adds per sample of A x and of G y, and per step of forming G. */
+        public long forwardMacs() { return op.forwardMacs(); }
+
+        public long gramMacs() { return op.gramMacs(); }
+
+        public long formationMacs() { return op.formationMacs(); }
+
         /** Shape of G, and per-sample shape of the op's output (of z, D and dz). */
         public int[] gramShape() { return op.gramShape(); }
 

@@ -60,6 +60,8 @@ final class Layers {
 
         @Override public long gramMacs() { return (long) spec.out() * spec.out(); }
 
+        @Override public long formationMacs() { return (long) spec.out() * spec.out() * spec.in(); }
+
         @Override public void gram(Backend be, Tensor g) { be.matmul(false, true, 1f, weight.value(), weight.value(), 0f, g); }
 
         @Override public void applyGram(Backend be, Tensor g, Tensor y, Tensor z0, Tensor z) {
@@ -103,11 +105,14 @@ final class Layers {
 
         @Override public long gramMacs() { return gramGeometry == null ? Long.MAX_VALUE : (long) outChannels * g.outPixels() * gramGeometry.patchSize(); }
 
+        @Override public long formationMacs() {
+            return kernelGeometry == null ? 0 : (long) outChannels * outChannels * kernelGeometry.outPixels() * kernelGeometry.patchSize();
+        }
+
         @Override public void gram(Backend be, Tensor k) { be.conv2d(weight.value(), weight.value(), kernelGeometry, k); }
 
         @Override public void applyGram(Backend be, Tensor k, Tensor y, Tensor z0, Tensor z) {
-            // G is symmetric, so its adjoint is G too; backends run a conv's input gradient at least as fast as its forward.
-            be.conv2dBackwardInput(y, k, gramGeometry, z);
+            be.conv2d(y, k, gramGeometry, z);
             be.add(1f, z0, 1f, z, z);
         }
 

@@ -17,6 +17,9 @@ interface LinearOp {
 
     long gramMacs();
 
+    /** Multiply-adds of forming G from the weights (once per step, not per sample). */
+    long formationMacs();
+
     /** Writes G for the current weights. */
     void gram(Backend be, Tensor g);
 
