@@ -21,6 +21,10 @@ import static io.predcode.cpu.CpuBackend.F;
  * where no output pixel is, accumulated into shifted rows of dx), and the weight gradient is one
  * GEMM per tap contracting over j.
  *
+ * <p>With few channels a tap's GEMM is too thin (K = channels), so the forward copies the taps into a
+ * full-width im2col instead and runs one GEMM, or, from 12 channels x kernel columns, copies only the
+ * kernel's columns and runs one GEMM per kernel row (see {@link #FOLD_MIN_K}).
+ *
  * <p>Against per-image im2col this drops the kh kw-fold copy of the input and replaces thousands of
  * tiny GEMMs by a few long ones. Example-cnn's second conv (10 to 5 channels, 13x13, batch 300):
  * forward 3.0 to 0.7-1.0 ms, input gradient 4.2 to 0.8-1.1 ms, weight gradient 3.0 to 0.9-1.4 ms
@@ -46,13 +50,22 @@ final class TapConv {
      */
     private static final int COL_CHANNELS = 16;
 
+    /**
+     * From this many channels x kernel columns, the forward folds only the kernel's columns into the
+     * copy (rows (c, kj), kw times the input instead of kh kw times) and runs one GEMM per kernel row,
+     * whose B operand is those rows shifted by ki Wp. Below it the GEMMs' K = c kw is too thin. Measured
+     * at batch 300: the 5-channel 5x5 conv of a condensed STRICT sweep 979 -> 768 us, example-cnn's
+     * second conv 773 -> 503 us; 1-3 channels at 3x3 were 4-25% slower folded.
+     */
+    private static final int FOLD_MIN_K = 12;
+
     /** The full-width layout of one geometry. */
-    private record Layout(Conv2dGeometry g, int out, int wp, int plane, boolean col, int inputRows) {
+    private record Layout(Conv2dGeometry g, int out, int wp, int plane, boolean col, boolean fold, int inputRows) {
         static Layout of(Conv2dGeometry g, int out) {
             int wp = g.width() + 2 * g.pw(), plane = wp * (g.height() + 2 * g.ph()), patch = g.patchSize();
-            boolean col = g.channels() < COL_CHANNELS;
+            boolean col = g.channels() < COL_CHANNELS, fold = col && g.kh() > 1 && g.channels() * g.kw() >= FOLD_MIN_K;
             int inputRows = col ? patch : g.channels();
-            return new Layout(g, out, wp, plane, col, inputRows);
+            return new Layout(g, out, wp, plane, col, fold, inputRows);
         }
 
         /** Images per group when a group's tile holds {@code rows} input rows and the output rows. */
@@ -66,6 +79,11 @@ final class TapConv {
         int span(int images) { return images * plane - (g.kh() - 1) * wp - (g.kw() - 1); }
 
         boolean padded() { return g.ph() > 0 || g.pw() > 0; }
+
+        /** Floats per input row of a group's tile: a whole channel row, a tap's span, or a kernel column's span plus the kernel rows' shifts. */
+        int rowLength(int images, boolean folded) {
+            return folded ? span(images) + (g.kh() - 1) * wp : col ? span(images) : images * plane;
+        }
     }
 
     /** Per-thread working memory, grown on demand and reused across calls. */
@@ -97,19 +115,21 @@ final class TapConv {
     /** y = conv(x, w) (+ bias per output channel when {@code bias} is not null: the GEMMs start from it). */
     static void forward(Parallel par, OpenBlas blas, MemorySegment x, MemorySegment w, MemorySegment bias, Conv2dGeometry g, MemorySegment y, int images, int out) {
         Layout l = Layout.of(g, out);
-        int c = g.channels();
-        MemorySegment wt = l.col ? w : tapWeights(w, l);
+        int c = g.channels(), rows = l.fold ? c * g.kw() : l.inputRows;
+        MemorySegment wt = l.fold ? foldWeights(w, l) : l.col ? w : tapWeights(w, l);
         float[] b = bias == null ? null : bias.asSlice(0, (long) out * Float.BYTES).toArray(F);
         float beta0 = b == null ? 0f : 1f;
         par.forRange(images, ConvKernels.MIN_IMAGES, (from, to) -> {
             Work work = WORK.get();
-            int group = l.group(l.inputRows);
+            int group = l.group(rows);
             for (int n0 = from; n0 < to; n0 += group) {
-                int count = Math.min(group, to - n0), r = count * l.plane, span = l.span(count);
-                MemorySegment tile = work.tile((long) (l.inputRows + out) * r), xs = tile, ys = floats(tile, (long) l.inputRows * r);
-                packImages(work, x, l, c, n0, count, xs);
+                int count = Math.min(group, to - n0), r = count * l.plane, span = l.span(count), len = l.rowLength(count, l.fold);
+                MemorySegment tile = work.tile((long) rows * len + (long) out * r), xs = tile, ys = floats(tile, (long) rows * len);
+                packImages(work, x, l, c, n0, count, xs, l.fold);
                 if (b != null) fillRows(work, b, ys, r, span);
-                if (l.col) blas.sgemm(false, false, out, span, l.inputRows, 1f, w, l.inputRows, xs, span, beta0, ys, r);
+                if (l.fold) for (int ki = 0; ki < g.kh(); ki++)
+                    blas.sgemm(false, false, out, span, rows, 1f, floats(wt, (long) ki * out * rows), rows, floats(xs, (long) ki * l.wp), len, ki == 0 ? beta0 : 1f, ys, r);
+                else if (l.col) blas.sgemm(false, false, out, span, rows, 1f, wt, rows, xs, span, beta0, ys, r);
                 else for (int t = 0; t < l.taps(); t++)
                     blas.sgemm(false, false, out, span, c, 1f, floats(wt, (long) t * out * c), c, floats(xs, l.offset(t)), r, t == 0 ? beta0 : 1f, ys, r);
                 unpackOutput(work, ys, l, n0, count, y);
@@ -151,7 +171,7 @@ final class TapConv {
             for (int n0 = from; n0 < to; n0 += group) {
                 int count = Math.min(group, to - n0), r = count * l.plane, span = l.span(count);
                 MemorySegment tile = work.tile((long) (l.inputRows + out) * r), xs = tile, dys = floats(tile, (long) l.inputRows * r);
-                packImages(work, x, l, c, n0, count, xs);
+                packImages(work, x, l, c, n0, count, xs, false);
                 packOutputGradient(work, dy, l, n0, count, dys);
                 float beta = n0 == from ? 0f : 1f;
                 if (l.col) blas.sgemm(false, true, out, l.inputRows, span, 1f, dys, r, xs, span, beta, sums, l.inputRows);
@@ -181,6 +201,19 @@ final class TapConv {
         }
     }
 
+    /** PyTorch's [out][c][kh][kw] weights regrouped per kernel row as [ki][out][c][kj], on the calling thread. */
+    private static MemorySegment foldWeights(MemorySegment w, Layout l) {
+        int out = l.out, c = l.g.channels(), kh = l.g.kh(), kw = l.g.kw(), size = out * c * kh * kw;
+        float[] src = w.asSlice(0, (long) size * Float.BYTES).toArray(F), dst = new float[size];
+        for (int o = 0; o < out; o++)
+            for (int ch = 0; ch < c; ch++)
+                for (int ki = 0; ki < kh; ki++)
+                    for (int kj = 0; kj < kw; kj++) dst[((ki * out + o) * c + ch) * kw + kj] = src[((o * c + ch) * kh + ki) * kw + kj];
+        MemorySegment wt = WORK.get().weights(size);
+        MemorySegment.copy(dst, 0, wt, F, 0, size);
+        return wt;
+    }
+
     /** PyTorch's [out][c][kh][kw] weights regrouped per tap as [tap][out][c], on the calling thread. */
     private static MemorySegment tapWeights(MemorySegment w, Layout l) {
         int out = l.out, c = l.g.channels(), taps = l.taps(), size = out * c * taps;
@@ -196,8 +229,26 @@ final class TapConv {
     // ------------------------------------------------------------------ between NCHW and the full-width rows
     // Each goes through heap arrays: one bulk copy per group each way, short row copies on the heap.
 
-    /** Images [count][c][h][w] from NCHW memory into channel rows of zero-padded planes. */
-    private static void packImages(Work work, MemorySegment src, Layout l, int c, int n0, int count, MemorySegment rows) {
+    /**
+     * Images [count][c][h][w] from NCHW memory into the tile's input rows: the channel rows of zero-padded
+     * planes (tap mode), or rows (c, tap) / (c, kj) of them shifted by the tap's offset / by kj (im2col / folded).
+     */
+    private static void packImages(Work work, MemorySegment src, Layout l, int c, int n0, int count, MemorySegment rows, boolean folded) {
+        int r = count * l.plane;
+        float[] full = packPlanes(work, src, l, c, n0, count);
+        if (!l.col) {
+            MemorySegment.copy(full, 0, rows, F, 0, c * r);
+            return;
+        }
+        // One long copy per row: row (c, s) is channel row c shifted by s's offset.
+        int len = l.rowLength(count, folded), shifts = folded ? l.g.kw() : l.taps();
+        for (int ch = 0; ch < c; ch++)
+            for (int s = 0; s < shifts; s++)
+                MemorySegment.copy(full, ch * r + (folded ? s : l.offset(s)), rows, F, (long) (ch * shifts + s) * len * Float.BYTES, len);
+    }
+
+    /** Images [count][c][h][w] from NCHW memory into heap channel rows of zero-padded planes. */
+    private static float[] packPlanes(Work work, MemorySegment src, Layout l, int c, int n0, int count) {
         Conv2dGeometry g = l.g;
         int h = g.height(), w = g.width(), r = count * l.plane, in = c * h * w;
         float[] images = work.a(count * in), full = work.b(c * r);
@@ -209,14 +260,7 @@ final class TapConv {
                 if (!l.padded()) System.arraycopy(images, from, full, to, h * w);
                 else for (int iy = 0; iy < h; iy++) System.arraycopy(images, from + iy * w, full, to + (iy + g.ph()) * l.wp + g.pw(), w);
             }
-        if (!l.col) {
-            MemorySegment.copy(full, 0, rows, F, 0, c * r);
-            return;
-        }
-        // im2col at full width: row (c, ki, kj) is channel row c shifted by the tap's offset, one long copy each.
-        int span = l.span(count), taps = l.taps();
-        for (int ch = 0; ch < c; ch++)
-            for (int t = 0; t < taps; t++) MemorySegment.copy(full, ch * r + l.offset(t), rows, F, (long) (ch * taps + t) * span * Float.BYTES, span);
+        return full;
     }
 
     /** The adjoint of packImages: the planes' interiors back to NCHW (the padding is dropped). */

@@ -356,9 +356,11 @@ public abstract class BackendConformanceTest {
     }
 
     @Test void fusedConvolutionOpsMatchFloat64() {
-        for (int trial = 0; trial < 24; trial++) {
-            // Few channels and many, in and out: a backend may switch algorithm between them (the CPU one does at 16 in).
-            Conv2dGeometry g = randomConv(trial % 3 == 1 ? 16 + rng.nextInt(4) : 1 + rng.nextInt(3));
+        for (int trial = 0; trial < 32; trial++) {
+            // Few channels, some and many, in and out: a backend may switch algorithm between them
+            // (the CPU one at 16 in, and at 12 channels x kernel columns).
+            int channels = switch (trial % 4) { case 1 -> 16 + rng.nextInt(4); case 3 -> 4 + rng.nextInt(9); default -> 1 + rng.nextInt(3); };
+            Conv2dGeometry g = randomConv(channels);
             int images = trial % 4 == 0 ? 40 + rng.nextInt(30) : 1 + rng.nextInt(4), out = trial % 3 == 2 ? 15 + rng.nextInt(6) : 1 + rng.nextInt(5);
             int patch = g.patchSize(), p = g.outPixels(), xn = (int) (images * g.inputSize()), yn = images * out * p;
             float[] x = random(xn, 1), w = random(out * patch, 1), dy = random(yn, 1);
