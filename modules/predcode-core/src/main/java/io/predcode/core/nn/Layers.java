@@ -28,6 +28,24 @@ final class Layers {
         };
     }
 
+    /**
+     * The layers with every ReLU followed by max pooling run in the other order: the ReLU then touches a
+     * quarter of the values (2x2 pooling), forward and backward. The output is the same (max commutes
+     * with any non-decreasing function) and so are the gradients: where the window maximum is positive,
+     * the first maximum of relu(x) is the first maximum of x; where it is not, ReLU's gradient is 0 either
+     * way. (Other activations can make new ties, which would route the gradient to another pixel.)
+     */
+    static List<Layer> poolBeforeRelu(List<Layer> layers) {
+        List<Layer> out = new ArrayList<>(layers);
+        for (int i = 0; i + 1 < out.size(); i++)
+            if (out.get(i) instanceof ActivationLayer a && a.function == Activation.RELU && out.get(i + 1) instanceof PoolLayer p && p.max) {
+                out.set(i, new PoolLayer(a.in, p.out, p.g, true));
+                out.set(i + 1, new ActivationLayer(p.out, p.out, Activation.RELU, a.slope));
+                i++;
+            }
+        return out;
+    }
+
     /** y = x W^T + b with W [out, in]. Its Gram operator is the matrix W W^T [out, out]. */
     static final class LinearLayer extends Layer implements LinearOp {
         final OpSpec.Linear spec;

@@ -41,7 +41,7 @@ public final class Model implements AutoCloseable {
                     for (Parameter p : l.parameters()) parameters.put(p.name(), p);
                     s = l.out;
                 }
-                blocks.add(new Block(b, layers, shapes[b], shapes[b + 1]));
+                blocks.add(new Block(b, Layers.poolBeforeRelu(layers), shapes[b], shapes[b + 1]));
             }
         } catch (RuntimeException e) {
             scope.close();
