@@ -57,12 +57,16 @@ def peer_section(out):
     if torch_file:
         first = json.loads(open(torch_file).readline())
         blas = f", PyTorch {first['torch']} with {first.get('blas', 'its BLAS')}, {first['threads']} threads"
+    doc = json.load(open(f))
+    rounds = doc.get("rounds", 1)
     out.append(f"**predcode vs PyTorch, side by side in one run** (`{rel(f)}`{blas}; PyTorch's PC relaxation is written as "
-               f"Torch2PC writes it: per-block forward and `torch.autograd.functional.vjp`):\n")
-    out.append("| model | algorithm | predcode ms | PyTorch ms | speed-up |")
-    out.append("| --- | --- | ---: | ---: | ---: |")
+               f"Torch2PC writes it: per-block forward and `torch.autograd.functional.vjp`; {rounds} rounds, each timing both sides "
+               f"back to back; times are medians over the rounds, the speed-up is the median of the rounds' ratios, with their range):\n")
+    out.append("| model | algorithm | predcode ms | PyTorch ms | speed-up | range |")
+    out.append("| --- | --- | ---: | ---: | ---: | --- |")
     for r in rows:
-        out.append(f"| {r['model']} | {r['algorithm']} | {r['predcode_ms']:.1f} | {r['pytorch_ms']:.1f} | {r['speedup']:.1f}x |")
+        spread = f"{r['speedup_min']:.1f}-{r['speedup_max']:.1f}x" if "speedup_min" in r else ""
+        out.append(f"| {r['model']} | {r['algorithm']} | {r['predcode_ms']:.1f} | {r['pytorch_ms']:.1f} | {r['speedup']:.1f}x | {spread} |")
     out.append("\nReproduce: `bench/peer/run.sh` (installs Debian's python3-torch and OpenBLAS if missing; never needed by the build).\n")
 
 
