@@ -81,16 +81,38 @@ final class OpenBlas {
         }
     }
 
+    /**
+     * Below this many multiply-adds a GEMM runs on the calling thread alone. OpenBLAS splits from 262K
+     * (m n k) up, where handing half of a 10-50 us GEMM to its other thread costs more than it saves:
+     * [300 x 50] x [50 x 30] took 69 us on two threads and 18 us on one; [300 x 605] x [605 x 50],
+     * 234 and 201 us (JIT-warm, best of 15, 2 cores).
+     */
+    static final long SMALL_GEMM_MACS = 4L << 20;
+
+    /** The thread count set through {@link #setThreads}, restored after each small GEMM. */
+    private volatile int threads = 0;
+
     void sgemm(boolean ta, boolean tb, int m, int n, int k, float alpha, MemorySegment a, int lda, MemorySegment b, int ldb,
                float beta, MemorySegment c, int ldc) {
+        int wide = threads;
+        boolean alone = wide > 1 && (long) m * n * k < SMALL_GEMM_MACS;
         try {
+            // The count is process-wide, so a concurrent GEMM may briefly see one thread: only its speed changes.
+            if (alone) setThreads.invokeExact(1);
             sgemm.invokeExact(ROW_MAJOR, ta ? TRANS : NO_TRANS, tb ? TRANS : NO_TRANS, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         } catch (Throwable t) {
             throw new IllegalStateException("cblas_sgemm failed", t);
+        } finally {
+            if (alone) setThreadsQuietly(wide);
         }
     }
 
     void setThreads(int n) {
+        try { setThreads.invokeExact(n); } catch (Throwable t) { throw new IllegalStateException(t); }
+        threads = n;
+    }
+
+    private void setThreadsQuietly(int n) {
         try { setThreads.invokeExact(n); } catch (Throwable t) { throw new IllegalStateException(t); }
     }
 

@@ -156,7 +156,7 @@ public final class Block {
             for (int i = layers.size() - 1; i > index; i--) {
                 Layer l = layers.get(i);
                 if (l.isView()) continue;
-                Tensor target = i == index + 1 || !realOpBetween(index, i) ? dz : t.grads[i];
+                Tensor target = realOpBetween(index, i) ? t.grads[i] : dz; // the last real op writes dz
                 l.backward(be, t.acts[i], t.acts[i + 1], g, target, false);
                 g = target;
             }
