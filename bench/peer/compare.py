@@ -12,7 +12,8 @@ folder, rounds, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 ours, theirs = [], []
 for r in range(1, rounds + 1):
     ours.append({(x["model"], x["algorithm"]): x["median_ms_per_step"]
-                 for x in json.load(open(os.path.join(folder, f"predcode-{r}.json")))["records"] if "median_ms_per_step" in x})
+                 for x in json.load(open(os.path.join(folder, f"predcode-{r}.json")))["records"]
+                 if "median_ms_per_step" in x and x.get("condense", "auto") == "auto"})
     theirs.append({(x["model"], x["algorithm"]): x for x in map(json.loads, open(os.path.join(folder, f"pytorch-{r}.jsonl")))})
 rows = []
 print(f"{'model':12} {'algorithm':10} {'predcode ms':>12} {'pytorch ms':>12} {'speed-up':>9}  rounds")

@@ -27,7 +27,8 @@ mkdir -p bench/results
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 ours() {
-  ./predcode bench --model example-cnn,mlp --algorithm strict,fixedpred,backprop --batch-size 300 --threads "$threads" \
+  # STRICT twice: as shipped (layer 1 condensed where it pays) and relaxing layer 1 in its own space, as Torch2PC does.
+  ./predcode bench --model example-cnn,mlp --algorithm strict,fixedpred,backprop --condense auto,never --batch-size 300 --threads "$threads" \
     --steps "$steps" --warmup "$warmup" --eta 0.1 --n 20 --profile --json "$tmp/predcode-$1.json"
 }
 # PyTorch has no JIT to warm up: three steps settle its allocator and thread pool.
