@@ -164,9 +164,9 @@ final class BenchCommand implements Callable<Integer> {
             Counters.Snapshot d = be.counters().snapshot().minus(before);
             Arrays.sort(ms);
             double median = ms[ms.length / 2], p10 = ms[(int) (0.1 * (ms.length - 1))], p90 = ms[(int) Math.ceil(0.9 * (ms.length - 1))];
-            Block.Entry entry = alg == Algorithm.STRICT && m.depth() > 1 ? m.blocks().get(1).entry() : null;
+            Block.Entry entry = alg == Algorithm.STRICT ? e.condensedEntry() : null;
             double macs = stepMacs(s, alg, sweeps);
-            if (entry != null && (mode == PcEngine.Condense.ALWAYS || mode == PcEngine.Condense.AUTO && entry.pays()))
+            if (entry != null)
                 macs += sweeps * (entry.gramMacs() - 2.0 * entry.forwardMacs()) + 2.0 * entry.forwardMacs() + (double) entry.formationMacs() / batch;
             double flops = 2.0 * macs * batch, gflops = flops / (median * 1e6);
             String label = mode == PcEngine.Condense.AUTO ? alg.id() : alg.id() + "/" + mode.name().toLowerCase(java.util.Locale.ROOT);

@@ -71,6 +71,12 @@ public final class PcEngine implements AutoCloseable {
         return this;
     }
 
+    /** Block 1's entry op when STRICT, as set, relaxes layer 1 in its output space; null when it relaxes layer 1 in its own. */
+    public Block.Entry condensedEntry() {
+        Block.Entry entry = model.depth() > 1 ? model.blocks().get(1).entry() : null;
+        return entry == null || condense == Condense.NEVER || condense == Condense.AUTO && !entry.pays() ? null : entry;
+    }
+
     public Loss loss() { return loss; }
 
     /** Floats per sample of the input, and of the target (1 for class labels). */
@@ -261,7 +267,7 @@ public final class PcEngine implements AutoCloseable {
     private void strict(Workspace ws, float eta, int n, boolean full) {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
-        Block.Entry entry = ws.entry == null || condense == Condense.NEVER || condense == Condense.AUTO && !ws.entry.pays() ? null : ws.entry;
+        Block.Entry entry = condensedEntry() == null ? null : ws.entry;
         for (int l = entry == null ? 1 : 2; l < depth; l++) {
             be.copy(ws.vhat(l), ws.belief[l]);
             be.fill(ws.displacement[l], 0f);
@@ -305,7 +311,7 @@ public final class PcEngine implements AutoCloseable {
      */
     private void condensedUpdate(Workspace ws, Block.Entry entry, float eta, boolean last) {
         entry.backward(be, ws.sweep[1], ws.error[2], ws.entryGradient);
-        if (last) {
+        if (last) { // eps_1 = -d_1 at the start of the sweep, as the plain update returns it
             entry.adjoint(be, ws.entryDisplacement, ws.displacement[1]);
             be.add(0f, ws.displacement[1], -1f, ws.displacement[1], ws.error[1]);
         }
