@@ -68,8 +68,13 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--steps", defaultValue = "20", description = "Timed steps per configuration (default: ${DEFAULT-VALUE}).")
     int steps;
 
-    @Option(names = "--warmup", defaultValue = "5", description = "Untimed steps first (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--warmup", defaultValue = "5", description = "Untimed steps first (default: ${DEFAULT-VALUE}); they go on "
+            + "for at least --warmup-seconds.")
     int warmup;
+
+    @Option(names = "--warmup-seconds", defaultValue = "2", description = "Shortest warm-up per configuration, in seconds (default: ${DEFAULT-VALUE}): "
+            + "the JIT compiles a step's kernels over its first second or two, and on 2 cores its compiler threads slow the steps they share the cores with.")
+    double warmupSeconds;
 
     @Option(names = "--eta", defaultValue = "0.1", description = "Inference step size (default: ${DEFAULT-VALUE}).")
     float eta;
@@ -95,7 +100,7 @@ final class BenchCommand implements Callable<Integer> {
     static final java.util.Set<String> GEMM_OPS = java.util.Set.of("gemm", "matmul", "linear");
 
     @Override public Integer call() throws Exception {
-        if (steps < 1 || warmup < 0) throw new IllegalArgumentException("--steps must be >= 1 and --warmup >= 0");
+        if (steps < 1 || warmup < 0 || !(warmupSeconds >= 0)) throw new IllegalArgumentException("--steps must be >= 1, --warmup >= 0 and --warmup-seconds >= 0");
         List<Algorithm> algs = algorithms.stream().map(Algorithm::parse).toList();
         List<PcEngine.Condense> condenseModes = condense.stream().map(c -> {
             try { return PcEngine.Condense.valueOf(c.trim().toUpperCase(java.util.Locale.ROOT)); }
@@ -134,7 +139,8 @@ final class BenchCommand implements Callable<Integer> {
             Map<String, Object> doc = new LinkedHashMap<>();
             doc.put("machine", Map.of("cores", (double) Runtime.getRuntime().availableProcessors(), "os", System.getProperty("os.name") + " " + System.getProperty("os.arch"),
                     "java", System.getProperty("java.version")));
-            doc.put("settings", Map.of("steps", (double) steps, "warmup", (double) warmup, "eta", (double) eta, "n", (double) n, "threads", (double) threads));
+            doc.put("settings", Map.of("steps", (double) steps, "warmup", (double) warmup, "warmup_seconds", warmupSeconds, "eta", (double) eta, "n", (double) n,
+                    "threads", (double) threads));
             doc.put("records", records);
             AtomicFiles.writeString(json, Json.write(doc, 2) + "\n");
             out.println("wrote " + json);
@@ -151,7 +157,8 @@ final class BenchCommand implements Callable<Integer> {
             float[] x = new float[batch * e.inputSize()], y = new float[batch];
             for (int i = 0; i < x.length; i++) x[i] = (float) r.nextDouble();
             for (int i = 0; i < batch; i++) y[i] = r.nextInt(classes);
-            for (int i = 0; i < warmup; i++) t.step(x, y, batch);
+            long warmUntil = System.nanoTime() + (long) (warmupSeconds * 1e9);
+            for (int i = 0; i < warmup || System.nanoTime() < warmUntil; i++) t.step(x, y, batch);
             be.synchronize();
             Counters.Snapshot before = be.counters().snapshot();
             double[] ms = new double[steps];

@@ -145,7 +145,7 @@ class CliTest {
 
     @Test void benchAndBackendsRun(@TempDir Path tmp) throws Exception {
         Path f = tmp.resolve("bench.json");
-        Result r = run("bench", "--model", "digits-mlp", "--batch-size", "16", "--steps", "2", "--warmup", "1", "--n", "3", "--backend", "cpu,cuda", "--json", f.toString());
+        Result r = run("bench", "--model", "digits-mlp", "--batch-size", "16", "--steps", "2", "--warmup", "1", "--warmup-seconds", "0", "--n", "3", "--backend", "cpu,cuda", "--json", f.toString());
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("cuda") && r.out().contains("unavailable"), r.out());
         JsonFields j = json(f);
