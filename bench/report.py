@@ -26,8 +26,9 @@ def steps_section(out):
         return
     doc = json.load(open(f))
     recs = [r for r in doc["records"] if "median_ms_per_step" in r]
+    warm = doc["settings"].get("warmup_seconds")
     out.append(f"**Training steps** (`{rel(f)}`; eta 0.1, n 20, batch 300, Adam; median of {int(doc['settings']['steps'])} steps after "
-               f"{int(doc['settings']['warmup'])} warm-up; GEMM peak = sgemm 1024³ in the same run):\n")
+               f"{int(doc['settings']['warmup'])} warm-up steps" + (f" lasting at least {warm:g} s" if warm else "") + "; GEMM peak = sgemm 1024³ in the same run):\n")
     out.append("| model | algorithm | ms/step | samples/s | GFLOP/s | of GEMM peak | allocations/step | host→device/step |")
     out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     def label(r):
