@@ -89,7 +89,7 @@ final class BenchCommand implements Callable<Integer> {
     Path json;
 
     @Option(names = "--condense", split = ",", defaultValue = "auto", description = "Where STRICT relaxes layer 1: auto, never, always; "
-            + "several to compare (default: ${DEFAULT-VALUE}). Other algorithms ignore it.")
+            + "several to compare, their steps interleaved (default: ${DEFAULT-VALUE}). Other algorithms ignore it.")
     List<String> condense;
 
     @Option(names = "--profile", description = "After timing, run the steps again with each op's host time recorded: "
@@ -131,8 +131,8 @@ final class BenchCommand implements Callable<Integer> {
                 for (int mi = 0; mi < specs.size(); mi++)
                     for (int batch : batchSizes)
                         for (Algorithm alg : algs)
-                            for (PcEngine.Condense mode : alg == Algorithm.STRICT ? condenseModes : List.of(PcEngine.Condense.AUTO))
-                                records.add(stepBench(be, models.get(mi), specs.get(mi), batch, alg, mode, peak, out));
+                            records.addAll(stepBench(be, models.get(mi), specs.get(mi), batch, alg,
+                                    alg == Algorithm.STRICT ? condenseModes : List.of(PcEngine.Condense.AUTO), peak, out));
             }
         }
         if (json != null) {
@@ -148,60 +148,96 @@ final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
-    private Map<String, Object> stepBench(Backend be, String modelName, ModelSpec s, int batch, Algorithm alg, PcEngine.Condense mode, double peak, java.io.PrintWriter out) {
+    /** One configuration's model, engine and trainer, and what its timed steps measured. */
+    private record Run(PcEngine.Condense mode, Model model, PcEngine engine, Adam opt, Trainer trainer, double[] ms, long[] counts) implements AutoCloseable {
+        @Override public void close() {
+            opt.close();
+            engine.close();
+            model.close();
+        }
+    }
+
+    /**
+     * Times one (model, batch, algorithm) in each of {@code modes} (STRICT's condense settings). Several
+     * modes are warmed up together and their timed steps interleaved, one step of each in turn, so that
+     * this machine's slow phases fall on all of them alike.
+     */
+    private List<Map<String, Object>> stepBench(Backend be, String modelName, ModelSpec s, int batch, Algorithm alg, List<PcEngine.Condense> modes,
+                                                double peak, java.io.PrintWriter out) {
         SplittableRandom r = new SplittableRandom(1);
         int sweeps = alg.relaxes() ? n : 1;
-        try (Model m = Model.create(s, be, 0); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY).condense(mode); Adam opt = new Adam(m, 1e-4f)) {
-            Trainer t = new Trainer(e, opt, alg, eta, sweeps);
-            int classes = m.activationShape(m.depth())[0];
-            float[] x = new float[batch * e.inputSize()], y = new float[batch];
+        List<Run> runs = new ArrayList<>();
+        try {
+            for (PcEngine.Condense mode : modes) {
+                Model m = Model.create(s, be, 0);
+                PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY).condense(mode);
+                Adam opt = new Adam(m, 1e-4f);
+                runs.add(new Run(mode, m, e, opt, new Trainer(e, opt, alg, eta, sweeps), new double[steps], new long[3]));
+            }
+            int classes = runs.get(0).model().activationShape(s.depth())[0];
+            float[] x = new float[batch * runs.get(0).engine().inputSize()], y = new float[batch];
             for (int i = 0; i < x.length; i++) x[i] = (float) r.nextDouble();
             for (int i = 0; i < batch; i++) y[i] = r.nextInt(classes);
             long warmUntil = System.nanoTime() + (long) (warmupSeconds * 1e9);
-            for (int i = 0; i < warmup || System.nanoTime() < warmUntil; i++) t.step(x, y, batch);
+            for (int i = 0; i < warmup || System.nanoTime() < warmUntil; i++)
+                for (Run run : runs) run.trainer().step(x, y, batch);
             be.synchronize();
-            Counters.Snapshot before = be.counters().snapshot();
-            double[] ms = new double[steps];
-            for (int i = 0; i < steps; i++) {
-                long t0 = System.nanoTime();
-                t.step(x, y, batch);
-                be.synchronize();
-                ms[i] = (System.nanoTime() - t0) / 1e6;
-            }
-            Counters.Snapshot d = be.counters().snapshot().minus(before);
-            Arrays.sort(ms);
-            double median = ms[ms.length / 2], p10 = ms[(int) (0.1 * (ms.length - 1))], p90 = ms[(int) Math.ceil(0.9 * (ms.length - 1))];
-            Block.Entry entry = alg == Algorithm.STRICT ? e.condensedEntry() : null;
-            double macs = stepMacs(s, alg, sweeps);
-            if (entry != null)
-                macs += sweeps * (entry.gramMacs() - 2.0 * entry.forwardMacs()) + 2.0 * entry.forwardMacs() + (double) entry.formationMacs() / batch;
-            double flops = 2.0 * macs * batch, gflops = flops / (median * 1e6);
-            String label = mode == PcEngine.Condense.AUTO ? alg.id() : alg.id() + "/" + mode.name().toLowerCase(java.util.Locale.ROOT);
-            out.printf("%-6s %-12s %6d %-10s %10.2f %7.1f%% %12.0f %9.1f %7.1f%% %7.1f %7.1f%n", be.name(), shortName(modelName), batch, label, median,
-                    100 * (p90 - p10) / median, batch / (median / 1e3), gflops, 100 * gflops / peak, (double) d.allocations() / steps, d.hostToDeviceBytes() / 1024.0 / steps);
-            out.flush();
-            Map<String, Object> rec = new LinkedHashMap<>();
-            rec.put("backend", be.name());
-            rec.put("model", modelName);
-            rec.put("batch_size", (double) batch);
-            rec.put("algorithm", alg.id());
-            if (alg == Algorithm.STRICT) rec.put("condense", mode.name().toLowerCase(java.util.Locale.ROOT));
-            rec.put("eta", (double) eta);
-            rec.put("n", (double) sweeps);
-            rec.put("median_ms_per_step", median);
-            rec.put("p10_ms", p10);
-            rec.put("p90_ms", p90);
-            rec.put("samples_per_s", batch / (median / 1e3));
-            if (profile) rec.put("op_profile", profileSteps(be, t, x, y, batch, out));
-            rec.put("gflop_per_step", flops / 1e9);
-            rec.put("gflop_per_s", gflops);
-            rec.put("gemm_peak_gflop_per_s", peak);
-            rec.put("fraction_of_peak", gflops / peak);
-            rec.put("allocations_per_step", (double) d.allocations() / steps);
-            rec.put("h2d_bytes_per_step", (double) d.hostToDeviceBytes() / steps);
-            rec.put("d2h_bytes_per_step", (double) d.deviceToHostBytes() / steps);
-            return rec;
+            for (int i = 0; i < steps; i++)
+                for (Run run : runs) {
+                    Counters.Snapshot before = be.counters().snapshot();
+                    long t0 = System.nanoTime();
+                    run.trainer().step(x, y, batch);
+                    be.synchronize();
+                    run.ms()[i] = (System.nanoTime() - t0) / 1e6;
+                    Counters.Snapshot d = be.counters().snapshot().minus(before);
+                    run.counts()[0] += d.allocations();
+                    run.counts()[1] += d.hostToDeviceBytes();
+                    run.counts()[2] += d.deviceToHostBytes();
+                }
+            List<Map<String, Object>> records = new ArrayList<>();
+            for (Run run : runs) records.add(record(be, modelName, s, batch, alg, sweeps, run, x, y, peak, out));
+            return records;
+        } finally {
+            runs.forEach(Run::close);
         }
+    }
+
+    private Map<String, Object> record(Backend be, String modelName, ModelSpec s, int batch, Algorithm alg, int sweeps, Run run, float[] x, float[] y,
+                                       double peak, java.io.PrintWriter out) {
+        double[] ms = run.ms().clone();
+        Arrays.sort(ms);
+        double median = ms[ms.length / 2], p10 = ms[(int) (0.1 * (ms.length - 1))], p90 = ms[(int) Math.ceil(0.9 * (ms.length - 1))];
+        Block.Entry entry = alg == Algorithm.STRICT ? run.engine().condensedEntry() : null;
+        double macs = stepMacs(s, alg, sweeps);
+        if (entry != null)
+            macs += sweeps * (entry.gramMacs() - 2.0 * entry.forwardMacs()) + 2.0 * entry.forwardMacs() + (double) entry.formationMacs() / batch;
+        double flops = 2.0 * macs * batch, gflops = flops / (median * 1e6);
+        double allocs = (double) run.counts()[0] / steps, h2d = (double) run.counts()[1] / steps, d2h = (double) run.counts()[2] / steps;
+        String label = run.mode() == PcEngine.Condense.AUTO ? alg.id() : alg.id() + "/" + run.mode().name().toLowerCase(java.util.Locale.ROOT);
+        out.printf("%-6s %-12s %6d %-10s %10.2f %7.1f%% %12.0f %9.1f %7.1f%% %7.1f %7.1f%n", be.name(), shortName(modelName), batch, label, median,
+                100 * (p90 - p10) / median, batch / (median / 1e3), gflops, 100 * gflops / peak, allocs, h2d / 1024.0);
+        out.flush();
+        Map<String, Object> rec = new LinkedHashMap<>();
+        rec.put("backend", be.name());
+        rec.put("model", modelName);
+        rec.put("batch_size", (double) batch);
+        rec.put("algorithm", alg.id());
+        if (alg == Algorithm.STRICT) rec.put("condense", run.mode().name().toLowerCase(java.util.Locale.ROOT));
+        rec.put("eta", (double) eta);
+        rec.put("n", (double) sweeps);
+        rec.put("median_ms_per_step", median);
+        rec.put("p10_ms", p10);
+        rec.put("p90_ms", p90);
+        rec.put("samples_per_s", batch / (median / 1e3));
+        if (profile) rec.put("op_profile", profileSteps(be, run.trainer(), x, y, batch, out));
+        rec.put("gflop_per_step", flops / 1e9);
+        rec.put("gflop_per_s", gflops);
+        rec.put("gemm_peak_gflop_per_s", peak);
+        rec.put("fraction_of_peak", gflops / peak);
+        rec.put("allocations_per_step", allocs);
+        rec.put("h2d_bytes_per_step", h2d);
+        rec.put("d2h_bytes_per_step", d2h);
+        return rec;
     }
 
     /** Runs {@code steps} more steps with an {@link OpProfile}; prints the top ops and the GEMM share. */
