@@ -104,7 +104,7 @@ final class BenchCommand implements Callable<Integer> {
         List<Algorithm> algs = algorithms.stream().map(Algorithm::parse).toList();
         List<PcEngine.Condense> condenseModes = condense.stream().map(c -> {
             try { return PcEngine.Condense.valueOf(c.trim().toUpperCase(java.util.Locale.ROOT)); }
-            catch (IllegalArgumentException e) { throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--condense: unknown mode '" + c + "'; expected auto, never or always"); }
+            catch (IllegalArgumentException e) { throw new IllegalArgumentException("--condense: unknown mode '" + c + "'; expected auto, never or always"); }
         }).toList();
         List<ModelSpec> specs = new ArrayList<>();
         for (String m : models) {

@@ -89,6 +89,7 @@ class CliTest {
                 {"train", "--eta", "-1", "--out", tmp.resolve("o").toString()},
                 {"eval", "--checkpoint", tmp.resolve("none").toString()},
                 {"train", "--no-such-option"},
+                {"bench", "--condense", "sometimes", "--steps", "1"},
         };
         for (String[] c : cases) {
             Result r = run(c);
