@@ -30,8 +30,7 @@ final class ConvKernels {
         int in = (int) g.inputSize(), out = g.patchSize() * g.outPixels();
         float[] image = new float[in], cols = new float[out];
         for (int n = from; n < to; n++) {
-            MemorySegment.copy(x, F, (long) n * in * Float.BYTES, image, 0, in);
-            gather(image, g, index, cols);
+            gatherImage(x, n, g, index, image, cols);
             MemorySegment.copy(cols, 0, col, F, (long) n * out * Float.BYTES, out);
         }
     }
@@ -46,9 +45,20 @@ final class ConvKernels {
         float[] image = new float[in], cols = new float[out];
         for (int n = from; n < to; n++) {
             MemorySegment.copy(col, F, (long) n * out * Float.BYTES, cols, 0, out);
-            scatter(cols, g, index, image);
-            MemorySegment.copy(image, 0, dx, F, (long) n * in * Float.BYTES, in);
+            scatterImage(cols, g, index, image, dx, n);
         }
+    }
+
+    /** Image n of the batch x as its im2col matrix in cols ({@code image} is scratch of one image). */
+    private static void gatherImage(MemorySegment x, long n, Conv2dGeometry g, int[] index, float[] image, float[] cols) {
+        MemorySegment.copy(x, F, n * image.length * Float.BYTES, image, 0, image.length);
+        gather(image, g, index, cols);
+    }
+
+    /** The adjoint of gatherImage: cols scattered into image n of the batch dx ({@code image} is scratch). */
+    private static void scatterImage(float[] cols, Conv2dGeometry g, int[] index, float[] image, MemorySegment dx, long n) {
+        scatter(cols, g, index, image);
+        MemorySegment.copy(image, 0, dx, F, n * image.length * Float.BYTES, image.length);
     }
 
     /** One image's im2col matrix [c*kh*kw, oh*ow] from the image [c, h, w], both on-heap. */
@@ -128,8 +138,7 @@ final class ConvKernels {
             float[] image = new float[in], cols = new float[patch * p];
             MemorySegment t = tile((long) patch * p);
             for (int n = from; n < to; n++) {
-                MemorySegment.copy(x, F, (long) n * in * Float.BYTES, image, 0, in);
-                gather(image, g, index, cols);
+                gatherImage(x, n, g, index, image, cols);
                 MemorySegment.copy(cols, 0, t, F, 0, cols.length);
                 blas.sgemm(false, false, out, p, patch, 1f, w, patch, t, p, 0f, y.asSlice((long) n * out * p * Float.BYTES), p);
             }
@@ -145,8 +154,7 @@ final class ConvKernels {
             for (int n = from; n < to; n++) {
                 blas.sgemm(true, false, patch, p, out, 1f, w, patch, dy.asSlice((long) n * out * p * Float.BYTES), p, 0f, t, p);
                 MemorySegment.copy(t, F, 0, cols, 0, cols.length);
-                scatter(cols, g, index, image);
-                MemorySegment.copy(image, 0, dx, F, (long) n * in * Float.BYTES, in);
+                scatterImage(cols, g, index, image, dx, n);
             }
         });
     }
@@ -160,8 +168,7 @@ final class ConvKernels {
             float[] image = new float[in], cols = new float[patch * p];
             MemorySegment t = tile((long) patch * p);
             for (int n = from; n < to; n++) {
-                MemorySegment.copy(x, F, (long) n * in * Float.BYTES, image, 0, in);
-                gather(image, g, index, cols);
+                gatherImage(x, n, g, index, image, cols);
                 MemorySegment.copy(cols, 0, t, F, 0, cols.length);
                 blas.sgemm(false, true, out, patch, p, 1f, dy.asSlice((long) n * out * p * Float.BYTES), p, t, p, n == from ? 0f : 1f, partial.part(part), patch);
             }

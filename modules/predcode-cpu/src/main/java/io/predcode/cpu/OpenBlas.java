@@ -108,10 +108,11 @@ final class OpenBlas {
     }
 
     void setThreads(int n) {
-        try { setThreads.invokeExact(n); } catch (Throwable t) { throw new IllegalStateException(t); }
+        setThreadsQuietly(n);
         threads = n;
     }
 
+    /** Sets OpenBLAS's count without changing the one small GEMMs restore. */
     private void setThreadsQuietly(int n) {
         try { setThreads.invokeExact(n); } catch (Throwable t) { throw new IllegalStateException(t); }
     }

@@ -268,12 +268,10 @@ public abstract class Backend implements AutoCloseable {
     public final void conv2d(Tensor x, Tensor weight, Tensor bias, Conv2dGeometry g, Tensor y) {
         if (bias == null) mine("conv2d", x, weight, y);
         else mine("conv2d", x, weight, bias, y);
-        long n = images("conv2d", x, g.inputSize(), g.toString());
-        int out = outChannels("conv2d", weight, g);
-        expectSize("conv2d", "y", y, n * out * g.outPixels());
-        if (bias == null) { doConv2d(x, weight, g, y, (int) n, out); return; }
-        expectSize("conv2d", "bias", bias, out);
-        doConv2dBias(x, weight, bias, g, y, (int) n, out);
+        ConvBatch b = convBatch("conv2d", x, weight, y, "y", g);
+        if (bias == null) { doConv2d(x, weight, g, y, b.images(), b.out()); return; }
+        expectSize("conv2d", "bias", bias, b.out());
+        doConv2dBias(x, weight, bias, g, y, b.images(), b.out());
     }
 
     protected void doConv2dBias(Tensor x, Tensor weight, Tensor bias, Conv2dGeometry g, Tensor y, int images, int outChannels) {
@@ -284,19 +282,30 @@ public abstract class Backend implements AutoCloseable {
     /** dx = J_x^T dy of {@link #conv2d} (dx overwritten). */
     public final void conv2dBackwardInput(Tensor dy, Tensor weight, Conv2dGeometry g, Tensor dx) {
         mine("conv2dBackwardInput", dy, weight, dx);
-        long n = images("conv2dBackwardInput", dx, g.inputSize(), g.toString());
-        int out = outChannels("conv2dBackwardInput", weight, g);
-        expectSize("conv2dBackwardInput", "dy", dy, n * out * g.outPixels());
-        doConv2dBackwardInput(dy, weight, g, dx, (int) n, out);
+        ConvBatch b = convBatch("conv2dBackwardInput", dx, weight, dy, "dy", g);
+        doConv2dBackwardInput(dy, weight, g, dx, b.images(), b.out());
     }
 
     /** dweight = J_w^T dy of {@link #conv2d} at x, summed over the batch (dweight overwritten). */
     public final void conv2dBackwardWeight(Tensor x, Tensor dy, Conv2dGeometry g, Tensor dweight) {
         mine("conv2dBackwardWeight", x, dy, dweight);
-        long n = images("conv2dBackwardWeight", x, g.inputSize(), g.toString());
-        int out = outChannels("conv2dBackwardWeight", dweight, g);
-        expectSize("conv2dBackwardWeight", "dy", dy, n * out * g.outPixels());
-        doConv2dBackwardWeight(x, dy, g, dweight, (int) n, out);
+        ConvBatch b = convBatch("conv2dBackwardWeight", x, dweight, dy, "dy", g);
+        doConv2dBackwardWeight(x, dy, g, dweight, b.images(), b.out());
+    }
+
+    /** A conv op's batch: images of g's input, and output channels from the weight's size. */
+    private record ConvBatch(int images, int out) {}
+
+    /**
+     * Checks a conv op's tensors against g and each other: {@code input} holds whole images of g's
+     * input, {@code weight} (or its gradient) is [out, c, kh, kw], and {@code output} (y or dy) holds
+     * out channels of g's output for each image.
+     */
+    private static ConvBatch convBatch(String op, Tensor input, Tensor weight, Tensor output, String outputName, Conv2dGeometry g) {
+        long n = images(op, input, g.inputSize(), g.toString());
+        int out = outChannels(op, weight, g);
+        expectSize(op, outputName, output, n * out * g.outPixels());
+        return new ConvBatch((int) n, out);
     }
 
     private static int outChannels(String op, Tensor weight, Conv2dGeometry g) {

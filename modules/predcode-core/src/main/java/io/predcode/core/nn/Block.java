@@ -71,12 +71,17 @@ public final class Block {
     /** Evaluates the block at {@code x} (which must stay unchanged until the tape's backward passes are done). */
     public void forward(Backend be, Tensor x, Tape t) {
         t.acts[0] = x;
-        for (int i = 0; i < layers.size(); i++) {
+        forwardFrom(be, 0, t);
+        if (t.ownOutput != null) be.copy(x, t.ownOutput);
+    }
+
+    /** Runs layers {@code first}.. on the tape, from the input in {@code t.acts[first]}. */
+    private void forwardFrom(Backend be, int first, Tape t) {
+        for (int i = first; i < layers.size(); i++) {
             Layer l = layers.get(i);
             if (l.isView()) t.acts[i + 1] = t.acts[i];
             else l.forward(be, t.acts[i], t.acts[i + 1]);
         }
-        if (t.ownOutput != null) be.copy(x, t.ownOutput);
     }
 
     /**
@@ -143,11 +148,7 @@ public final class Block {
         /** Evaluates the block at vhat + A^T d into tape t, where {@code at} is the tape of the block's forward at vhat. */
         public void forward(Backend be, Tensor g, Tensor d, Tape at, Tape t) {
             op.applyGram(be, g, d, at.acts[index + 1], t.acts[index + 1]);
-            for (int i = index + 1; i < layers.size(); i++) {
-                Layer l = layers.get(i);
-                if (l.isView()) t.acts[i + 1] = t.acts[i];
-                else l.forward(be, t.acts[i], t.acts[i + 1]);
-            }
+            forwardFrom(be, index + 1, t);
         }
 
         /** dz = the VJP of the ops after the entry, at the tape's point: dy pulled back to the entry's output. */
