@@ -16,6 +16,12 @@ def newest(pattern):
     return files[-1] if files else None
 
 
+def header(out, align, *columns):
+    """A markdown table's header and alignment rows: align has one letter a column, l (text) or r (numbers)."""
+    out.append("| " + " | ".join(columns) + " |")
+    out.append("| " + " | ".join("---" if a == "l" else "---:" for a in align) + " |")
+
+
 def rel(path):
     return os.path.relpath(path, ROOT)
 
@@ -29,8 +35,7 @@ def steps_section(out):
     warm = doc["settings"].get("warmup_seconds")
     out.append(f"**Training steps** (`{rel(f)}`; eta 0.1, n 20, batch 300, Adam; median of {int(doc['settings']['steps'])} steps after "
                f"{int(doc['settings']['warmup'])} warm-up steps" + (f" lasting at least {warm:g} s" if warm else "") + "; GEMM peak = sgemm 1024³ in the same run):\n")
-    out.append("| model | algorithm | ms/step | samples/s | GFLOP/s | of GEMM peak | allocations/step | host→device/step |")
-    out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    header(out, "llrrrrrr", "model", "algorithm", "ms/step", "samples/s", "GFLOP/s", "of GEMM peak", "allocations/step", "host→device/step")
     def label(r):
         return r["algorithm"] + (" (layer 1 not condensed)" if r.get("condense") == "never" else "")
     for r in recs:
@@ -71,8 +76,7 @@ def peer_section(out):
     out.append(f"**predcode vs PyTorch, side by side in one run** (`{rel(f)}`{blas}; PyTorch's PC relaxation is written as "
                f"Torch2PC writes it: per-block forward and `torch.autograd.functional.vjp`; {rounds} rounds, each timing both sides "
                f"back to back; times are medians over the rounds, the speed-up is the median of the rounds' ratios, with their range):\n")
-    out.append("| model | algorithm | predcode ms | PyTorch ms | speed-up | range |")
-    out.append("| --- | --- | ---: | ---: | ---: | --- |")
+    header(out, "llrrrl", "model", "algorithm", "predcode ms", "PyTorch ms", "speed-up", "range")
     for r in rows:
         spread = f"{r['speedup_min']:.1f}-{r['speedup_max']:.1f}x" if "speedup_min" in r else ""
         out.append(f"| {r['model']} | {r['algorithm']} | {r['predcode_ms']:.1f} | {r['pytorch_ms']:.1f} | {r['speedup']:.1f}x | {spread} |")
@@ -96,8 +100,7 @@ def jmh_section(out):
             conv.setdefault(name[1], {})[int(r["params"]["threads"])] = score
     if gemm:
         out.append(f"**GEMM through the backend vs the raw FFM `cblas_sgemm` call** (`{rel(f)}`, JMH average time):\n")
-        out.append("| shape (M×N×K) | backend µs | raw µs | difference | GFLOP/s |")
-        out.append("| --- | ---: | ---: | ---: | ---: |")
+        header(out, "lrrrr", "shape (M×N×K)", "backend µs", "raw µs", "difference", "GFLOP/s")
         for shape, s in gemm.items():
             m, n, k = map(int, shape.split("x"))
             if "backendMatmul" in s and "rawCblasSgemm" in s:
@@ -108,8 +111,7 @@ def jmh_section(out):
                    "The differences above, in both directions and within the error bars (JMH 99.9% intervals), are this machine's noise.\n")
     if elem:
         out.append("**Elementwise bandwidth vs a plain MemorySegment copy of the same bytes** (7 floats moved per element for the fused STRICT update):\n")
-        out.append("| elements | pcStrictUpdate GB/s | copy of 7 floats GB/s | fused / copy | axpby GB/s |")
-        out.append("| ---: | ---: | ---: | ---: | ---: |")
+        header(out, "rrrrr", "elements", "pcStrictUpdate GB/s", "copy of 7 floats GB/s", "fused / copy", "axpby GB/s")
         for size, s in sorted(elem.items()):
             gb = lambda us, floats: floats * 4 * size / (us[0] * 1e3)
             if {"pcStrictUpdate", "copy7", "axpby"} <= s.keys():
@@ -117,8 +119,7 @@ def jmh_section(out):
                 out.append(f"| {size} | {p:.1f} | {c:.1f} | {100 * p / c:.0f}% | {gb(s['axpby'], 3):.1f} |")
     if conv:
         out.append("\n**Example-cnn's second conv** (10→5 channels, 3×3 on 13×13, batch 300; the fused ops), one thread against the backend's two:\n")
-        out.append("| op | 1 thread µs | 2 threads µs |")
-        out.append("| --- | ---: | ---: |")
+        header(out, "lrr", "op", "1 thread µs", "2 threads µs")
         for k, s in conv.items():
             if 1 in s and 2 in s:
                 out.append(f"| {k} | {s[1][0]:.0f} ± {s[1][1]:.0f} | {s[2][0]:.0f} ± {s[2][1]:.0f} |")
@@ -133,8 +134,7 @@ def ops_section(out):
     doc = json.load(open(f))
     out.append(f"**Kernels** (`{rel(f)}`; `predcode bench --ops`: median of 20 calls after 0.5 s of warm-up; the conv rates count "
                f"useful multiply-adds only; example-cnn's shapes at batch 300):\n")
-    out.append("| backend | op | median µs | rate |")
-    out.append("| --- | --- | ---: | ---: |")
+    header(out, "llrr", "backend", "op", "median µs", "rate")
     for r in doc["records"]:
         out.append(f"| {r['backend']} | {r['op']} | {r['median_us']:.1f} | {r['rate']:.1f} {r['unit']} |")
     out.append("\nReproduce: `./predcode bench --ops --json FILE`.\n")
@@ -145,8 +145,7 @@ def fashion_section(out):
     if not files:
         return
     out.append("**Real data: Torch2PC's Example1 CNN on Fashion-MNIST** (batch 300, Adam lr 0.002, 2 epochs, seed 0; `bench/fashion-mnist.sh`):\n")
-    out.append("| algorithm | settings | test accuracy | test loss | ms/step |")
-    out.append("| --- | --- | ---: | ---: | ---: |")
+    header(out, "llrrr", "algorithm", "settings", "test accuracy", "test loss", "ms/step")
     for f in files:
         m = json.load(open(f))
         s = m["settings"]
