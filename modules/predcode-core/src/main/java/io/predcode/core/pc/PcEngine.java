@@ -267,7 +267,7 @@ public final class PcEngine implements AutoCloseable {
     private void strict(Workspace ws, float eta, int n, boolean full) {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
-        Block.Entry entry = condensedEntry() == null ? null : ws.entry;
+        Block.Entry entry = condensedEntry();
         for (int l = entry == null ? 1 : 2; l < depth; l++) {
             be.copy(ws.vhat(l), ws.belief[l]);
             be.fill(ws.displacement[l], 0f);

@@ -40,7 +40,6 @@ final class Workspace implements AutoCloseable {
      * STRICT's layer 1 in block 1's entry space, where the block allows it (null otherwise): G = A A^T,
      * the displacement D with d_1 = A^T D, and the error pulled back to the entry op's output.
      */
-    final Block.Entry entry;
     final Tensor gram, entryDisplacement, entryGradient;
 
     Workspace(Model model, Loss loss, int batch) {
@@ -70,7 +69,7 @@ final class Workspace implements AutoCloseable {
             }
             scalars = scope.allocate(8);
             sweepLoss = scope.allocate(1);
-            entry = depth > 1 ? model.blocks().get(1).entry() : null;
+            Block.Entry entry = depth > 1 ? model.blocks().get(1).entry() : null;
             gram = entry == null ? null : scope.allocate(entry.gramShape());
             entryDisplacement = entry == null ? null : scope.allocate(withBatch(batch, entry.outputShape()));
             entryGradient = entry == null ? null : scope.allocate(withBatch(batch, entry.outputShape()));
