@@ -6,7 +6,7 @@ import io.predcode.spi.BackendOptions;
 import io.predcode.spi.BackendProvider;
 import io.predcode.spi.BackendUnavailableException;
 
-/** The {@code cpu} backend: OpenBLAS for GEMM, Java kernels for everything else. */
+/** The {@code cpu} backend: OpenBLAS for GEMM, predcode's native kernels where they apply, Java kernels for the rest. */
 public final class CpuBackendProvider implements BackendProvider {
     @Override public String name() { return "cpu"; }
 
@@ -22,6 +22,6 @@ public final class CpuBackendProvider implements BackendProvider {
     @Override public Backend open(BackendOptions options) {
         Availability a = availability();
         if (!a.available()) throw new BackendUnavailableException("backend 'cpu' is unavailable: " + a.reason());
-        return new CpuBackend(OpenBlas.get(), options);
+        return new CpuBackend(OpenBlas.get(), options, NativeKernels.get());
     }
 }

@@ -69,7 +69,9 @@ final class TapConv {
          * 25% for a 5x5 kernel with padding 2 on 11x11 planes.
          */
         static Layout of(Conv2dGeometry g, int out) {
-            int wp = g.width() + g.pw(), plane = wp * (g.height() + g.ph()), patch = g.patchSize();
+            // Padding of a whole kernel or more would make the output rows (planes) longer than the
+            // input's: those take the output's length, the extra positions zeros.
+            int wp = Math.max(g.width() + g.pw(), g.outWidth()), plane = wp * Math.max(g.height() + g.ph(), g.outHeight()), patch = g.patchSize();
             boolean col = g.channels() < COL_CHANNELS, fold = col && g.kh() > 1 && g.channels() * g.kw() >= FOLD_MIN_K;
             int inputRows = col ? patch : g.channels();
             return new Layout(g, out, wp, plane, col, fold, inputRows);
