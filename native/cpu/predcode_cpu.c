@@ -7,6 +7,8 @@
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
+#include <float.h>
+#include <math.h>
 
 /*
  * Per-thread scratch buffers, grown on demand and kept for the thread's life: a kernel call

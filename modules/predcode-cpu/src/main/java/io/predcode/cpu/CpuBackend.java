@@ -343,6 +343,10 @@ public final class CpuBackend extends Backend {
 
     @Override protected void doSoftmaxCrossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits, int rows, int classes) {
         MemorySegment sl = seg(logits), sy = seg(labels), sg = dlogits == null ? null : seg(dlogits);
+        if (kernels != null) { // a few thousand exps: one thread (handing off would cost more)
+            seg(loss).setAtIndex(F, 0, (float) (kernels.softmaxCrossEntropy(sl, sy, sg, 0, rows, rows, classes) / rows));
+            return;
+        }
         double total = 0;
         double[] e = new double[classes]; // exp(logit - max), computed once per logit: exp dominates this op
         for (int r = 0; r < rows; r++) {

@@ -15,14 +15,15 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * predcode's own CPU kernels (native/cpu, C compiled by gcc when the module is built), bound through
- * FFM: the direct convolution for few channels, 2x2 max pooling, and the elementwise ops of a STRICT
- * sweep. They run where the Java kernels are held back by the JIT (no vector FMA register blocking,
+ * FFM: the direct convolution for few channels, 2x2 max pooling, softmax cross-entropy, and the
+ * elementwise ops of a STRICT sweep. They run where the Java kernels are held back by the JIT (no vector FMA register blocking,
  * no vectorised loop over two offsets of one array): example-cnn's 5-channel Gram convolution runs
  * about 3x faster. The library holds an AVX-512 and an AVX2 build of each kernel; the CPU picks.
  *
@@ -40,7 +41,7 @@ final class NativeKernels {
 
     /** Floats per vector in the build chosen for this CPU: 16 (AVX-512) or 8 (AVX2). */
     final int width;
-    private final MethodHandle conv2d, maxPool2, maxPool2Backward, axpby, add, relu, reluBackward, strictUpdate;
+    private final MethodHandle conv2d, maxPool2, maxPool2Backward, axpby, add, relu, reluBackward, strictUpdate, softmaxCrossEntropy;
 
     private NativeKernels(SymbolLookup lookup, int width) {
         this.width = width;
@@ -58,6 +59,8 @@ final class NativeKernels {
         reluBackward = bind.apply("relu_backward", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         strictUpdate = bind.apply("pc_strict_update", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_FLOAT, JAVA_LONG, JAVA_LONG));
+        softmaxCrossEntropy = bind.apply("softmax_cross_entropy", FunctionDescriptor.of(JAVA_DOUBLE, ADDRESS, ADDRESS, ADDRESS,
+                JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
     }
 
     /** The kernels for this CPU, or null (and {@link #unavailable()} says why) when they cannot or should not run. */
@@ -202,6 +205,16 @@ final class NativeKernels {
         MemorySegment e = error == null ? MemorySegment.NULL : error;
         try {
             strictUpdate.invokeExact(prediction, anchor, feedback, displacement, belief, e, eta, from, to);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** Sum of the losses of rows [from, to) (NaN for a bad label); writes their dlogits unless null. */
+    double softmaxCrossEntropy(MemorySegment logits, MemorySegment labels, MemorySegment dlogits, int from, int to, int rows, int classes) {
+        MemorySegment d = dlogits == null ? MemorySegment.NULL : dlogits;
+        try {
+            return (double) softmaxCrossEntropy.invokeExact(logits, labels, d, from, to, rows, classes);
         } catch (Throwable t) {
             throw rethrow(t);
         }
