@@ -43,7 +43,10 @@ final class NativeKernels {
     final int width;
     private final MethodHandle conv2d, maxPool2, maxPool2Backward, axpby, add, relu, reluBackward, strictUpdate, softmaxCrossEntropy;
 
+    private final SymbolLookup lookup;
+
     private NativeKernels(SymbolLookup lookup, int width) {
+        this.lookup = lookup;
         this.width = width;
         String isa = width == 16 ? "_avx512" : "_avx2";
         Linker linker = Linker.nativeLinker();
@@ -91,6 +94,14 @@ final class NativeKernels {
         }
         if (instance == null && mode.equals("native"))
             throw new IllegalStateException("-D" + PROPERTY + "=native, but predcode's native CPU kernels are unavailable: " + unavailable);
+    }
+
+    /** The build for {@code width} (8: AVX2, 16: AVX-512) where this CPU runs it: tests run the AVX2 build on AVX-512 machines too. */
+    static NativeKernels withWidth(int width) throws IOException {
+        NativeKernels best = open();
+        if (width != 8 && width != 16) throw new IllegalArgumentException("width must be 8 (AVX2) or 16 (AVX-512), got " + width);
+        if (width > best.width) throw new IllegalStateException("this CPU cannot run the " + (width == 16 ? "AVX-512" : "AVX2") + " build");
+        return width == best.width ? best : new NativeKernels(best.lookup, width);
     }
 
     private static NativeKernels open() throws IOException {
