@@ -230,6 +230,27 @@ extern "C" __global__ void pc_strict_update(long long n, const float* pred, cons
     }
 }
 
+// pc_strict_update of layer 2 with prediction f(z), then layer 1's condensed update D = (1 - eta) D - eta (e f'(z)).
+extern "C" __global__ void pc_strict_entry_update(int kind, float slope, long long n, const float* z, const float* anchor, const float* fb,
+                                                  float* disp, float* belief, float* err, float* entry, float eta) {
+    GRID_STRIDE(i, n) {
+        float v = z[i], p, dp;
+        switch (kind) {
+            case RELU: p = v < 0.f ? 0.f : v; dp = v > 0.f ? 1.f : 0.f; break;
+            case LEAKY_RELU: p = v < 0.f ? v * slope : v; dp = v > 0.f ? 1.f : slope; break;
+            case TANH: p = tanhf(v); dp = 1.f - p * p; break;
+            default: p = 1.f / (1.f + expf(-v)); dp = p * (1.f - p); break;
+        }
+        float a = anchor[i], e = (p - a) - disp[i];
+        float d = disp[i] + eta * (e - fb[i]);
+        if (err) err[i] = e;
+        disp[i] = d;
+        belief[i] = a + d;
+        float g = kind == RELU ? (v > 0.f ? e : 0.f * e) : e * dp;
+        entry[i] = -eta * g + (1.f - eta) * entry[i];
+    }
+}
+
 extern "C" __global__ void pc_sum_squares(const float* x, long long n, float scale, float* out, long long index) {
     double s = 0;
     for (long long i = threadIdx.x; i < n; i += blockDim.x) s += (double)x[i] * x[i];

@@ -27,7 +27,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** STRICT with layer 1 relaxed in block 1's entry space gives what the plain relaxation gives. */
 class CondensedStrictTest {
-    /** Block 1 enters through: a linear layer, a flatten then a linear layer, convs of odd and even kernels (1x1 included). */
+    /**
+     * Block 1 enters through: a linear layer, a flatten then a linear layer, convs of odd and even kernels (1x1 included).
+     * Its update is fused with layer 2's where one activation follows the entry (relu, tanh, sigmoid here), and not where
+     * more follows (leaky relu then avg pool) or block 1 is the output block.
+     */
     static List<ModelSpec> specs(SplittableRandom r) {
         return List.of(
                 PaperResultsTest.mlp(r, 3, "relu"),

@@ -32,7 +32,7 @@ public final class CpuBackend extends Backend {
      * MIN_ELEMENTS per thread the chunks are split across the backend's threads.
      */
     static final int CHUNK = 1024, MIN_ELEMENTS = 1 << 16;
-    private static final ThreadLocal<float[][]> TILES = ThreadLocal.withInitial(() -> new float[7][CHUNK]);
+    private static final ThreadLocal<float[][]> TILES = ThreadLocal.withInitial(() -> new float[9][CHUNK]);
 
     /** One chunk of an elementwise kernel: its byte offset, its length in floats, and this thread's tiles. */
     private interface Chunk { void run(long byteOffset, int len, float[][] tiles); }
@@ -165,19 +165,24 @@ public final class CpuBackend extends Backend {
         forChunks(n, (off, len, t) -> {
             float[] in = t[0], out = t[1];
             MemorySegment.copy(sx, F, off, in, 0, len);
-            switch (f) {
-                // Branch-free, so the JIT vectorises them (it does not vectorise a float ?: here, and a branch
-                // on a sign mispredicts half the time): max keeps NaN as NaN; max(v, slope v) is leaky_relu for slope <= 1.
-                case RELU -> { for (int i = 0; i < len; i++) out[i] = Math.max(in[i], 0f); }
-                case LEAKY_RELU -> {
-                    if (slope <= 1f) for (int i = 0; i < len; i++) out[i] = Math.max(in[i], in[i] * slope);
-                    else for (int i = 0; i < len; i++) out[i] = Math.min(in[i], in[i] * slope);
-                }
-                case TANH -> { for (int i = 0; i < len; i++) out[i] = (float) Math.tanh(in[i]); }
-                case SIGMOID -> { for (int i = 0; i < len; i++) out[i] = (float) (1.0 / (1.0 + Math.exp(-in[i]))); }
-            }
+            activate(f, slope, in, out, len);
             MemorySegment.copy(out, 0, sy, F, off, len);
         });
+    }
+
+    /** out = f(in) on the first len values. */
+    private static void activate(Activation f, float slope, float[] in, float[] out, int len) {
+        switch (f) {
+            // Branch-free, so the JIT vectorises them (it does not vectorise a float ?: here, and a branch
+            // on a sign mispredicts half the time): max keeps NaN as NaN; max(v, slope v) is leaky_relu for slope <= 1.
+            case RELU -> { for (int i = 0; i < len; i++) out[i] = Math.max(in[i], 0f); }
+            case LEAKY_RELU -> {
+                if (slope <= 1f) for (int i = 0; i < len; i++) out[i] = Math.max(in[i], in[i] * slope);
+                else for (int i = 0; i < len; i++) out[i] = Math.min(in[i], in[i] * slope);
+            }
+            case TANH -> { for (int i = 0; i < len; i++) out[i] = (float) Math.tanh(in[i]); }
+            case SIGMOID -> { for (int i = 0; i < len; i++) out[i] = (float) (1.0 / (1.0 + Math.exp(-in[i]))); }
+        }
     }
 
     @Override protected void doActivationBackward(Activation f, float slope, Tensor x, Tensor y, Tensor dy, Tensor dx) {
@@ -189,21 +194,26 @@ public final class CpuBackend extends Backend {
             float[] v = t[0], g = t[1], out = t[2];
             MemorySegment.copy(fromInput ? sx : sy, F, off, v, 0, len);
             MemorySegment.copy(sd, F, off, g, 0, len);
-            switch (f) {
-                // PyTorch: relu'(0) = 0, leaky_relu'(0) = slope. step(v) is exactly 1 for v > 0 (the smallest
-                // subnormal times 2^254 is still >= 1) and 0 otherwise, branch-free as above.
-                case RELU -> { for (int i = 0; i < len; i++) out[i] = g[i] * step(v[i]); }
-                case LEAKY_RELU -> {
-                    for (int i = 0; i < len; i++) {
-                        float s = step(v[i]);
-                        out[i] = g[i] * (s + (1f - s) * slope);
-                    }
-                }
-                case TANH -> { for (int i = 0; i < len; i++) out[i] = g[i] * (1f - v[i] * v[i]); }
-                case SIGMOID -> { for (int i = 0; i < len; i++) out[i] = g[i] * v[i] * (1f - v[i]); }
-            }
+            activateBackward(f, slope, v, g, out, len);
             MemorySegment.copy(out, 0, so, F, off, len);
         });
+    }
+
+    /** out = g f'(.) on the first len values; v is f's input for relu and leaky relu, its output for tanh and sigmoid. */
+    private static void activateBackward(Activation f, float slope, float[] v, float[] g, float[] out, int len) {
+        switch (f) {
+            // PyTorch: relu'(0) = 0, leaky_relu'(0) = slope. step(v) is exactly 1 for v > 0 (the smallest
+            // subnormal times 2^254 is still >= 1) and 0 otherwise, branch-free as above.
+            case RELU -> { for (int i = 0; i < len; i++) out[i] = g[i] * step(v[i]); }
+            case LEAKY_RELU -> {
+                for (int i = 0; i < len; i++) {
+                    float s = step(v[i]);
+                    out[i] = g[i] * (s + (1f - s) * slope);
+                }
+            }
+            case TANH -> { for (int i = 0; i < len; i++) out[i] = g[i] * (1f - v[i] * v[i]); }
+            case SIGMOID -> { for (int i = 0; i < len; i++) out[i] = g[i] * v[i] * (1f - v[i]); }
+        }
     }
 
     /**
@@ -421,6 +431,40 @@ public final class CpuBackend extends Backend {
         });
     }
 
+    @Override protected void doPcStrictEntryUpdate(Activation f, float slope, Tensor z, Tensor anchor, Tensor feedback, Tensor displacement,
+                                                   Tensor belief, Tensor error, Tensor entryDisplacement, float eta) {
+        MemorySegment sz = seg(z), sa = seg(anchor), sf = seg(feedback), sd = seg(displacement), sv = seg(belief),
+                se = error == null ? null : seg(error), sD = seg(entryDisplacement);
+        long n = z.size();
+        if (kernels != null && f == Activation.RELU) {
+            forElements(n, (from, to) -> kernels.strictEntryUpdate(sz, sa, sf, sd, sv, se, sD, eta, from, to));
+            return;
+        }
+        boolean fromInput = f == Activation.RELU || f == Activation.LEAKY_RELU;
+        forChunks(n, (off, len, t) -> {
+            float[] zs = t[0], a = t[1], fb = t[2], d = t[3], v = t[4], e = t[5], entry = t[6], p = t[7], dz = t[8];
+            MemorySegment.copy(sz, F, off, zs, 0, len);
+            MemorySegment.copy(sa, F, off, a, 0, len);
+            MemorySegment.copy(sf, F, off, fb, 0, len);
+            MemorySegment.copy(sd, F, off, d, 0, len);
+            MemorySegment.copy(sD, F, off, entry, 0, len);
+            activate(f, slope, zs, p, len);
+            for (int i = 0; i < len; i++) {
+                float ei = (p[i] - a[i]) - d[i];
+                float di = d[i] + eta * (ei - fb[i]);
+                e[i] = ei;
+                d[i] = di;
+                v[i] = a[i] + di;
+            }
+            activateBackward(f, slope, fromInput ? zs : p, e, dz, len);
+            for (int i = 0; i < len; i++) entry[i] = -eta * dz[i] + (1f - eta) * entry[i];
+            if (se != null) MemorySegment.copy(e, 0, se, F, off, len);
+            MemorySegment.copy(d, 0, sd, F, off, len);
+            MemorySegment.copy(v, 0, sv, F, off, len);
+            MemorySegment.copy(entry, 0, sD, F, off, len);
+        });
+    }
+
     @Override protected void doSumSquares(Tensor x, float scale, Tensor out, long outIndex) {
         MemorySegment sx = seg(x);
         int n = elements(x);
@@ -456,6 +500,10 @@ public final class CpuBackend extends Backend {
                                         float eps, float weightDecay) {
         MemorySegment sp = seg(param), sg = seg(grad), sm = seg(m), sv = seg(v);
         long n = param.size();
+        if (kernels != null) {
+            forElements(n, (from, to) -> kernels.adamStep(sp, sg, sm, sv, stepSize, bc2Sqrt, beta1, beta2, eps, weightDecay, from, to));
+            return;
+        }
         forChunks(n, (off, len, t) -> {
             float[] p = t[0], g = t[1], mm = t[2], vv = t[3];
             MemorySegment.copy(sp, F, off, p, 0, len);

@@ -22,8 +22,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * predcode's own CPU kernels (native/cpu, C compiled by gcc when the module is built), bound through
- * FFM: the direct convolution for few channels, 2x2 max pooling, softmax cross-entropy, and the
- * elementwise ops of a STRICT sweep. They run where the Java kernels are held back by the JIT (no vector FMA register blocking,
+ * FFM: the direct convolution for few channels, 2x2 max pooling, softmax cross-entropy, Adam, and
+ * the elementwise ops of a STRICT sweep. They run where the Java kernels are held back by the JIT (no vector FMA register blocking,
  * no vectorised loop over two offsets of one array): example-cnn's 5-channel Gram convolution runs
  * about 3x faster. The library holds an AVX-512 and an AVX2 build of each kernel; the CPU picks.
  *
@@ -41,7 +41,7 @@ final class NativeKernels {
 
     /** Floats per vector in the build chosen for this CPU: 16 (AVX-512) or 8 (AVX2). */
     final int width;
-    private final MethodHandle conv2d, maxPool2, maxPool2Backward, axpby, add, relu, reluBackward, strictUpdate, softmaxCrossEntropy;
+    private final MethodHandle conv2d, maxPool2, maxPool2Backward, axpby, add, relu, reluBackward, strictUpdate, strictEntryUpdate, softmaxCrossEntropy, adamStep;
 
     private final SymbolLookup lookup;
 
@@ -62,8 +62,12 @@ final class NativeKernels {
         reluBackward = bind.apply("relu_backward", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         strictUpdate = bind.apply("pc_strict_update", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_FLOAT, JAVA_LONG, JAVA_LONG));
+        strictEntryUpdate = bind.apply("pc_strict_entry_update", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
+                ADDRESS, JAVA_FLOAT, JAVA_LONG, JAVA_LONG));
         softmaxCrossEntropy = bind.apply("softmax_cross_entropy", FunctionDescriptor.of(JAVA_DOUBLE, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+        adamStep = bind.apply("adam_step", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT,
+                JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_LONG, JAVA_LONG));
     }
 
     /** The kernels for this CPU, or null (and {@link #unavailable()} says why) when they cannot or should not run. */
@@ -221,11 +225,31 @@ final class NativeKernels {
         }
     }
 
+    /** Backend.pcStrictEntryUpdate for relu. */
+    void strictEntryUpdate(MemorySegment z, MemorySegment anchor, MemorySegment feedback, MemorySegment displacement, MemorySegment belief,
+                           MemorySegment error, MemorySegment entryDisplacement, float eta, long from, long to) {
+        MemorySegment e = error == null ? MemorySegment.NULL : error;
+        try {
+            strictEntryUpdate.invokeExact(z, anchor, feedback, displacement, belief, e, entryDisplacement, eta, from, to);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
     /** Sum of the losses of rows [from, to) (NaN for a bad label); writes their dlogits unless null. */
     double softmaxCrossEntropy(MemorySegment logits, MemorySegment labels, MemorySegment dlogits, int from, int to, int rows, int classes) {
         MemorySegment d = dlogits == null ? MemorySegment.NULL : dlogits;
         try {
             return (double) softmaxCrossEntropy.invokeExact(logits, labels, d, from, to, rows, classes);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    void adamStep(MemorySegment param, MemorySegment grad, MemorySegment m, MemorySegment v, float stepSize, float bc2Sqrt,
+                  float beta1, float beta2, float eps, float weightDecay, long from, long to) {
+        try {
+            adamStep.invokeExact(param, grad, m, v, stepSize, bc2Sqrt, beta1, beta2, eps, weightDecay, from, to);
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -262,6 +262,12 @@ final class CudaBackend extends Backend {
                 .launch("pc_strict_update", prediction.size());
     }
 
+    @Override protected void doPcStrictEntryUpdate(Activation f, float slope, Tensor z, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief,
+                                                   Tensor error, Tensor entryDisplacement, float eta) {
+        k.start().i(f.ordinal()).f(slope).l(z.size()).p(ptr(z)).p(ptr(anchor)).p(ptr(feedback)).p(ptr(displacement)).p(ptr(belief))
+                .p(error == null ? 0L : ptr(error)).p(ptr(entryDisplacement)).f(eta).launch("pc_strict_entry_update", z.size());
+    }
+
     @Override protected void doSumSquares(Tensor x, float scale, Tensor out, long outIndex) {
         k.start().p(ptr(x)).l(x.size()).f(scale).p(ptr(out)).l(outIndex).launchBlocks("pc_sum_squares", 1);
     }

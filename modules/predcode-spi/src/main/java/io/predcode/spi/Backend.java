@@ -399,6 +399,27 @@ public abstract class Backend implements AutoCloseable {
         doPcStrictUpdate(prediction, anchor, feedback, displacement, belief, error, eta);
     }
 
+    /**
+     * STRICT's update of layer 2 fused with layer 1's update in block 1's entry space (PcEngine's
+     * condensed relaxation, where block 1 is its entry op z = A v_1 + b followed by one activation f,
+     * so layer 2's prediction is f(z)):
+     * <pre>
+     *   error              = (f(z) - anchor) - displacement
+     *   displacement      += eta * (error - feedback)
+     *   belief             = anchor + displacement
+     *   entryDisplacement  = (1 - eta) * entryDisplacement - eta * (error * f'(z))
+     * </pre>
+     * The same arithmetic as {@link #activation}, {@link #pcStrictUpdate}, {@link #activationBackward}
+     * and {@link #axpby} in turn, in one pass instead of four. {@code error} may be null (only the last
+     * sweep's is read).
+     */
+    public final void pcStrictEntryUpdate(Activation f, float slope, Tensor z, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief,
+                                          Tensor error, Tensor entryDisplacement, float eta) {
+        if (error == null) sameSize("pcStrictEntryUpdate", z, anchor, feedback, displacement, belief, entryDisplacement);
+        else sameSize("pcStrictEntryUpdate", z, anchor, feedback, displacement, belief, error, entryDisplacement);
+        doPcStrictEntryUpdate(f, slope, z, anchor, feedback, displacement, belief, error, entryDisplacement, eta);
+    }
+
     /** out[outIndex] = scale * sum(x^2), accumulated in double: the energy of a prediction error. */
     public final void sumSquares(Tensor x, float scale, Tensor out, long outIndex) {
         mine("sumSquares", x, out);
@@ -477,6 +498,9 @@ public abstract class Backend implements AutoCloseable {
     protected abstract void doMse(Tensor y, Tensor target, Tensor loss, Tensor dy);
     protected abstract void doCountCorrect(Tensor logits, Tensor labels, Tensor out, long outIndex, int rows, int classes);
     protected abstract void doPcStrictUpdate(Tensor prediction, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta);
+
+    protected abstract void doPcStrictEntryUpdate(Activation f, float slope, Tensor z, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief,
+                                                  Tensor error, Tensor entryDisplacement, float eta);
     protected abstract void doSumSquares(Tensor x, float scale, Tensor out, long outIndex);
     protected abstract void doSgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, float lr, float momentum, float dampening,
                                       float weightDecay, boolean nesterov, boolean firstStep);

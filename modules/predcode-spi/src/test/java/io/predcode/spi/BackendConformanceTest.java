@@ -563,6 +563,35 @@ public abstract class BackendConformanceTest {
 
     // ------------------------------------------------------------ predictive coding
 
+    /** The fused layer-2 and entry update against the four ops it stands for, in float64; small and split-size tensors. */
+    @Test void strictEntryUpdateIsTheFourOpsInOne() {
+        float eta = 0.1f;
+        for (int n : new int[]{1, 257, 300_001})
+            for (Activation f : Activation.values()) {
+                float slope = 0.07f;
+                float[] z = random(n, 3), anchor = random(n, 2), fb = random(n, 1), d = random(n, 0.1), entry = random(n, 1);
+                if (n > 8) { z[0] = 0f; z[1] = -0f; z[2] = Float.MIN_VALUE; z[3] = -Float.MIN_VALUE; }
+                double[] ee = new double[n], ed = new double[n], ev = new double[n], eD = new double[n];
+                for (int i = 0; i < n; i++) {
+                    double p = act(f, slope, z[i]);
+                    ee[i] = (p - anchor[i]) - d[i];
+                    ed[i] = d[i] + eta * (ee[i] - fb[i]);
+                    ev[i] = anchor[i] + ed[i];
+                    eD[i] = (1 - eta) * entry[i] - eta * ee[i] * actGrad(f, slope, z[i]);
+                }
+                for (boolean withError : new boolean[]{true, false})
+                    try (Tensor tz = tensor(z, n); Tensor ta = tensor(anchor, n); Tensor tf = tensor(fb, n); Tensor td = tensor(d, n);
+                         Tensor tv = backend.allocate(n); Tensor te = withError ? backend.allocate(n) : null; Tensor tD = tensor(entry, n)) {
+                        backend.pcStrictEntryUpdate(f, slope, tz, ta, tf, td, tv, te, tD, eta);
+                        String what = f + " on " + n + (withError ? "" : ", no error tensor") + ": ";
+                        if (withError) assertClose(what + "error", ee, backend.download(te), 1e-5);
+                        assertClose(what + "displacement", ed, backend.download(td), 1e-5);
+                        assertClose(what + "belief", ev, backend.download(tv), 1e-5);
+                        assertClose(what + "entry displacement", eD, backend.download(tD), 1e-5);
+                    }
+            }
+    }
+
     @Test void strictUpdateAndEnergy() {
         int n = 257;
         float[] p = random(n, 2), anchor = random(n, 2), fb = random(n, 2), d = random(n, 0.01);

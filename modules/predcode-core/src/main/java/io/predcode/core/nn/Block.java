@@ -151,6 +151,40 @@ public final class Block {
             forwardFrom(be, index + 1, t);
         }
 
+        /**
+         * Whether the block's only real op after the entry is one activation f (views aside). Layer 2's
+         * prediction is then f(z), and STRICT updates layer 2 and the entry space in one pass: see
+         * {@link #forwardEntry} and {@link #update}.
+         */
+        public boolean fuses() { return soleActivation() != null; }
+
+        private Layers.ActivationLayer soleActivation() {
+            Layers.ActivationLayer found = null;
+            for (int i = index + 1; i < layers.size(); i++) {
+                Layer l = layers.get(i);
+                if (l.isView()) continue;
+                if (found != null || !(l instanceof Layers.ActivationLayer a)) return null;
+                found = a;
+            }
+            return found;
+        }
+
+        /** Only the entry op of {@link #forward}: z = z0 + G d into tape t, for {@link #update}, which applies the activation itself. */
+        public void forwardEntry(Backend be, Tensor g, Tensor d, Tape at, Tape t) {
+            op.applyGram(be, g, d, at.acts[index + 1], t.acts[index + 1]);
+        }
+
+        /**
+         * Layer 2's STRICT update with prediction f(z), z from tape t's {@link #forwardEntry}, fused with the
+         * entry space's: {@link Backend#pcStrictEntryUpdate}. Needs {@link #fuses()}.
+         */
+        public void update(Backend be, Tape t, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief, Tensor error,
+                           Tensor entryDisplacement, float eta) {
+            Layers.ActivationLayer f = soleActivation();
+            if (f == null) throw new IllegalStateException("block " + Block.this.index + ": no sole activation after its entry op to fuse");
+            be.pcStrictEntryUpdate(f.function, f.slope, t.acts[index + 1], anchor, feedback, displacement, belief, error, entryDisplacement, eta);
+        }
+
         /** dz = the VJP of the ops after the entry, at the tape's point: dy pulled back to the entry's output. */
         public void backward(Backend be, Tape t, Tensor dy, Tensor dz) {
             Tensor g = dy;
