@@ -14,6 +14,9 @@
  * Per-thread scratch buffers, grown on demand and kept for the thread's life: a kernel call
  * allocates nothing once its sizes have been seen. NULL when memory runs out.
  */
+/* Floats of input and output a kernel's working set aims for: 64K floats = 256 KB, well inside L2. */
+#define GROUP_FLOATS (1L << 16)
+
 static __thread float *buffers[5];
 static __thread long capacity[5];
 
@@ -47,6 +50,7 @@ int pc_simd_width(void) {
 #define LOADU _mm512_loadu_ps
 #define STOREU _mm512_storeu_ps
 #define FMADD _mm512_fmadd_ps
+#define VADD _mm512_add_ps
 #define NAME(f) pc_##f##_avx512
 #include "kernels.inc"
 #pragma GCC pop_options
@@ -58,6 +62,7 @@ int pc_simd_width(void) {
 #undef LOADU
 #undef STOREU
 #undef FMADD
+#undef VADD
 #undef NAME
 #undef NB
 #undef POSITIONS
@@ -72,6 +77,7 @@ int pc_simd_width(void) {
 #define LOADU _mm256_loadu_ps
 #define STOREU _mm256_storeu_ps
 #define FMADD _mm256_fmadd_ps
+#define VADD _mm256_add_ps
 #define NAME(f) pc_##f##_avx2
 #include "kernels.inc"
 #pragma GCC pop_options

@@ -294,8 +294,9 @@ public final class CpuBackend extends Backend {
 
     /**
      * The native direct convolution where the GEMM is thin: up to DIRECT_CHANNELS channels out of the
-     * conv (output channels forward, input channels for the input gradient). Example-cnn's convs and
-     * the condensed STRICT sweep's Gram conv run 2-3x faster direct; wide convs stay GEMMs.
+     * conv (output channels forward and for the weight gradient, input channels for the input
+     * gradient). Example-cnn's convs and the condensed STRICT sweep's Gram conv run 2-3x faster
+     * direct; wide convs stay GEMMs.
      */
     private static final int DIRECT_CHANNELS = 16;
 
@@ -327,7 +328,13 @@ public final class CpuBackend extends Backend {
     }
 
     @Override protected void doConv2dBackwardWeight(Tensor x, Tensor dy, Conv2dGeometry g, Tensor dweight, int images, int outChannels) {
-        if (TapConv.suits(g)) TapConv.backwardWeight(parallel, blas, seg(x), seg(dy), g, seg(dweight), images, outChannels);
+        if (direct(g, outChannels)) {
+            MemorySegment sx = seg(x), sd = seg(dy);
+            int size = outChannels * g.patchSize();
+            PartialSums partials = new PartialSums(parallel.parts(images, ConvKernels.MIN_IMAGES), size);
+            parallel.forParts(images, ConvKernels.MIN_IMAGES, (part, from, to) -> kernels.conv2dWeightGrad(sx, sd, partials.part(part), from, to, g, outChannels));
+            MemorySegment.copy(partials.sum(), 0, seg(dweight), F, 0, size);
+        } else if (TapConv.suits(g)) TapConv.backwardWeight(parallel, blas, seg(x), seg(dy), g, seg(dweight), images, outChannels);
         else ConvKernels.conv2dBackwardWeight(parallel, blas, seg(x), seg(dy), g, seg(dweight), images, outChannels);
     }
 

@@ -41,7 +41,7 @@ final class NativeKernels {
 
     /** Floats per vector in the build chosen for this CPU: 16 (AVX-512) or 8 (AVX2). */
     final int width;
-    private final MethodHandle conv2d, maxPool2, maxPool2Backward, axpby, add, relu, reluBackward, strictUpdate, strictEntryUpdate, softmaxCrossEntropy, adamStep;
+    private final MethodHandle conv2d, conv2dWeightGrad, maxPool2, maxPool2Backward, axpby, add, relu, reluBackward, strictUpdate, strictEntryUpdate, softmaxCrossEntropy, adamStep;
 
     private final SymbolLookup lookup;
 
@@ -54,6 +54,8 @@ final class NativeKernels {
                 (name, fd) -> linker.downcallHandle(lookup.findOrThrow("pc_" + name + isa), fd);
         conv2d = bind.apply("conv2d", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT,
                 JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+        conv2dWeightGrad = bind.apply("conv2d_weight_grad", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT,
+                JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
         maxPool2 = bind.apply("max_pool2", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT));
         maxPool2Backward = bind.apply("max_pool2_backward", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT));
         axpby = bind.apply("axpby", FunctionDescriptor.ofVoid(JAVA_FLOAT, ADDRESS, JAVA_FLOAT, ADDRESS, JAVA_LONG, JAVA_LONG));
@@ -165,6 +167,17 @@ final class NativeKernels {
             throw rethrow(t);
         }
         if (rc != 0) throw new OutOfMemoryError("native conv2d: no memory for its scratch buffers (" + g + ")");
+    }
+
+    /** dw = the weight gradient summed over images [from, to) (overwritten). */
+    void conv2dWeightGrad(MemorySegment x, MemorySegment dy, MemorySegment dw, int from, int to, io.predcode.spi.Conv2dGeometry g, int outChannels) {
+        int rc;
+        try {
+            rc = (int) conv2dWeightGrad.invokeExact(x, dy, dw, from, to, g.channels(), g.height(), g.width(), outChannels, g.kh(), g.kw(), g.ph(), g.pw());
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        if (rc != 0) throw new OutOfMemoryError("native conv2d weight gradient: no memory for its scratch buffers (" + g + ")");
     }
 
     void maxPool2(MemorySegment x, MemorySegment y, long fromPlane, long toPlane, int height, int width) {

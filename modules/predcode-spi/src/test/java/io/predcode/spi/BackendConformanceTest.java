@@ -366,39 +366,52 @@ public abstract class BackendConformanceTest {
             int channels = switch (trial % 4) { case 1 -> 16 + rng.nextInt(4); case 3 -> 4 + rng.nextInt(9); default -> 1 + rng.nextInt(3); };
             Conv2dGeometry g = randomConv(channels);
             int images = trial % 4 == 0 ? 40 + rng.nextInt(30) : 1 + rng.nextInt(4), out = trial % 3 == 2 ? 15 + rng.nextInt(6) : 1 + rng.nextInt(5);
-            int patch = g.patchSize(), p = g.outPixels(), xn = (int) (images * g.inputSize()), yn = images * out * p;
-            float[] x = random(xn, 1), w = random(out * patch, 1), dy = random(yn, 1);
-            double[] col = im2colRef(x, g, images);
-            double[] y = new double[yn], dw = new double[out * patch], dcol = new double[images * patch * p];
-            for (int n = 0; n < images; n++)
-                for (int o = 0; o < out; o++)
-                    for (int q = 0; q < p; q++) {
-                        double s = 0;
-                        for (int k = 0; k < patch; k++) s += w[o * patch + k] * col[(n * patch + k) * p + q];
-                        y[(n * out + o) * p + q] = s;
-                        double d = dy[(n * out + o) * p + q];
-                        for (int k = 0; k < patch; k++) {
-                            dw[o * patch + k] += d * col[(n * patch + k) * p + q];
-                            dcol[(n * patch + k) * p + q] += w[o * patch + k] * d;
-                        }
+            assertConvOpsMatchFloat64(g, images, out);
+        }
+    }
+
+    /** Stride-1 convs over batches a backend works through in several groups of images per thread, the last one smaller. */
+    @Test void stride1ConvolutionsOnLargeBatches() {
+        assertConvOpsMatchFloat64(new Conv2dGeometry(8, 12, 13, 3, 3, 1, 1, 1, 1), 203, 6);
+        assertConvOpsMatchFloat64(new Conv2dGeometry(3, 9, 9, 2, 2, 1, 1, 0, 0), 311, 5);
+        // Padding k - 1 and 1x1 kernels: an image's output rows run to the next image's first row.
+        assertConvOpsMatchFloat64(new Conv2dGeometry(4, 7, 5, 3, 3, 1, 1, 2, 2), 257, 3);
+        assertConvOpsMatchFloat64(new Conv2dGeometry(5, 7, 9, 1, 1, 1, 1, 0, 0), 301, 7);
+    }
+
+    private void assertConvOpsMatchFloat64(Conv2dGeometry g, int images, int out) {
+        int patch = g.patchSize(), p = g.outPixels(), xn = (int) (images * g.inputSize()), yn = images * out * p;
+        float[] x = random(xn, 1), w = random(out * patch, 1), dy = random(yn, 1);
+        double[] col = im2colRef(x, g, images);
+        double[] y = new double[yn], dw = new double[out * patch], dcol = new double[images * patch * p];
+        for (int n = 0; n < images; n++)
+            for (int o = 0; o < out; o++)
+                for (int q = 0; q < p; q++) {
+                    double s = 0;
+                    for (int k = 0; k < patch; k++) s += w[o * patch + k] * col[(n * patch + k) * p + q];
+                    y[(n * out + o) * p + q] = s;
+                    double d = dy[(n * out + o) * p + q];
+                    for (int k = 0; k < patch; k++) {
+                        dw[o * patch + k] += d * col[(n * patch + k) * p + q];
+                        dcol[(n * patch + k) * p + q] += w[o * patch + k] * d;
                     }
-            double[] dx = col2imRef(dcol, g, images);
-            try (Tensor tx = tensor(x, xn); Tensor tw = tensor(w, out * patch); Tensor ty = backend.allocate(yn); Tensor tdy = tensor(dy, yn);
-                 Tensor tdx = tensor(random(xn, 3), xn); Tensor tdw = tensor(random(out * patch, 3), out * patch)) {
-                backend.conv2d(tx, tw, g, ty);
-                assertClose("conv2d " + g + " x" + images + " out " + out, y, backend.download(ty), 1e-5);
-                float[] bias = random(out, 1);
-                double[] yb = y.clone();
-                for (int i = 0; i < yn; i++) yb[i] += bias[(i / p) % out];
-                try (Tensor tb = tensor(bias, out)) {
-                    backend.conv2d(tx, tw, tb, g, ty);
-                    assertClose("conv2d + bias " + g + " x" + images + " out " + out, yb, backend.download(ty), 1e-5);
                 }
-                backend.conv2dBackwardWeight(tx, tdy, g, tdw);
-                assertClose("conv2dBackwardWeight " + g + " x" + images, dw, backend.download(tdw), 1e-5);
-                backend.conv2dBackwardInput(tdy, tw, g, tdx);
-                assertClose("conv2dBackwardInput " + g + " x" + images + " out " + out, dx, backend.download(tdx), 1e-5);
+        double[] dx = col2imRef(dcol, g, images);
+        try (Tensor tx = tensor(x, xn); Tensor tw = tensor(w, out * patch); Tensor ty = backend.allocate(yn); Tensor tdy = tensor(dy, yn);
+             Tensor tdx = tensor(random(xn, 3), xn); Tensor tdw = tensor(random(out * patch, 3), out * patch)) {
+            backend.conv2d(tx, tw, g, ty);
+            assertClose("conv2d " + g + " x" + images + " out " + out, y, backend.download(ty), 1e-5);
+            float[] bias = random(out, 1);
+            double[] yb = y.clone();
+            for (int i = 0; i < yn; i++) yb[i] += bias[(i / p) % out];
+            try (Tensor tb = tensor(bias, out)) {
+                backend.conv2d(tx, tw, tb, g, ty);
+                assertClose("conv2d + bias " + g + " x" + images + " out " + out, yb, backend.download(ty), 1e-5);
             }
+            backend.conv2dBackwardWeight(tx, tdy, g, tdw);
+            assertClose("conv2dBackwardWeight " + g + " x" + images, dw, backend.download(tdw), 1e-5);
+            backend.conv2dBackwardInput(tdy, tw, g, tdx);
+            assertClose("conv2dBackwardInput " + g + " x" + images + " out " + out, dx, backend.download(tdx), 1e-5);
         }
     }
 
