@@ -12,6 +12,7 @@ import io.predcode.core.pc.Algorithm;
 import io.predcode.core.pc.PcEngine;
 import io.predcode.core.pc.Trainer;
 import io.predcode.spi.Availability;
+import io.predcode.spi.Activation;
 import io.predcode.spi.Backend;
 import io.predcode.spi.BackendOptions;
 import io.predcode.spi.BackendProvider;
@@ -321,6 +322,23 @@ final class BenchCommand implements Callable<Integer> {
             recs.add(opRecord(be, "axpby 4M (3 streams)", us, 3.0 * size * 4 / us / 1e3, "GB/s", out));
             us = time(be, () -> be.copy(f, e), 20);
             recs.add(opRecord(be, "copy 4M (2 streams)", us, 2.0 * size * 4 / us / 1e3, "GB/s", out));
+        }
+        // A condensed STRICT sweep's layer-2 update at example-cnn's size (300 x 605): fused, and as the four ops it replaces.
+        int layer = 300 * 605;
+        try (Tensor z = be.allocate(layer); Tensor an = be.allocate(layer); Tensor f = be.allocate(layer); Tensor dd = be.allocate(layer);
+             Tensor v = be.allocate(layer); Tensor e = be.allocate(layer); Tensor entry = be.allocate(layer); Tensor a = be.allocate(layer); Tensor dz = be.allocate(layer)) {
+            be.randomUniform(z, -1f, 1f, 1);
+            be.randomUniform(an, -1f, 1f, 2);
+            be.randomUniform(f, -1f, 1f, 3);
+            double fused = time(be, () -> be.pcStrictEntryUpdate(Activation.RELU, 0f, z, an, f, dd, v, e, entry, 0.1f), 50);
+            recs.add(opRecord(be, "STRICT entry update 300x605 fused", fused, 8.0 * layer * 4 / fused / 1e3, "GB/s", out));
+            double apart = time(be, () -> {
+                be.activation(Activation.RELU, 0f, z, a);
+                be.pcStrictUpdate(a, an, f, dd, v, e, 0.1f);
+                be.activationBackward(Activation.RELU, 0f, z, a, e, dz);
+                be.axpby(-0.1f, dz, 0.9f, entry);
+            }, 50);
+            recs.add(opRecord(be, "STRICT entry update as 4 ops", apart, 8.0 * layer * 4 / apart / 1e3, "GB/s", out));
         }
         // example-cnn's convolutions and pooling at batch 300: the ops a CNN sweep spends its time in.
         convOps(be, "conv 1>10 28x28", new Conv2dGeometry(1, 28, 28, 3, 3, 1, 1, 0, 0), 10, recs, out);
