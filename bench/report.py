@@ -56,7 +56,7 @@ def steps_section(out):
         q = plain.get(("mlp", "strict"))
         if q and "op_profile" in q:
             out.append(f"Relaxing layer 1 in its own space (`--condense never`) the share is {100 * q['op_profile']['gemm_share']:.0f}%, at "
-                       f"{q['median_ms_per_step']:.1f} ms per step: condensing removes three quarters of the sweep's GEMM work, not the rest.")
+                       f"{q['median_ms_per_step']:.1f} ms per step.")
     out.append(f"\nReproduce: `./predcode bench --model example-cnn,mlp --algorithm strict,fixedpred,backprop --condense auto,never --batch-size 300 "
                f"--steps {int(doc['settings']['steps'])} --warmup {int(doc['settings']['warmup'])} --profile --json FILE` (or `bench/peer/run.sh`, which also times PyTorch)\n")
 
@@ -97,7 +97,7 @@ def jmh_section(out):
         elif name[0].endswith("ElementwiseBenchmark"):
             elem.setdefault(int(r["params"]["size"]), {})[name[1]] = score
         elif name[0].endswith("ConvBenchmark"):
-            conv.setdefault(name[1], {})[int(r["params"]["threads"])] = score
+            conv.setdefault(name[1], {})[(r["params"].get("kernels", "native"), int(r["params"]["threads"]))] = score
     if gemm:
         out.append(f"**GEMM through the backend vs the raw FFM `cblas_sgemm` call** (`{rel(f)}`, JMH average time):\n")
         header(out, "lrrrr", "shape (M×N×K)", "backend µs", "raw µs", "difference", "GFLOP/s")
@@ -118,11 +118,13 @@ def jmh_section(out):
                 p, c = gb(s["pcStrictUpdate"], 7), gb(s["copy7"], 7)
                 out.append(f"| {size} | {p:.1f} | {c:.1f} | {100 * p / c:.0f}% | {gb(s['axpby'], 3):.1f} |")
     if conv:
-        out.append("\n**Example-cnn's second conv** (10→5 channels, 3×3 on 13×13, batch 300; the fused ops), one thread against the backend's two:\n")
-        header(out, "lrr", "op", "1 thread µs", "2 threads µs")
+        out.append("\n**Example-cnn's second conv** (10→5 channels, 3×3 on 13×13, batch 300; the fused ops): predcode's native kernels "
+                   "against the Java + OpenBLAS ones they replace, one thread and the backend's two:\n")
+        header(out, "lrrrrr", "op", "native, 1 thread µs", "native, 2 threads µs", "Java, 1 thread µs", "Java, 2 threads µs", "Java / native, 2 threads")
         for k, s in conv.items():
-            if 1 in s and 2 in s:
-                out.append(f"| {k} | {s[1][0]:.0f} ± {s[1][1]:.0f} | {s[2][0]:.0f} ± {s[2][1]:.0f} |")
+            cells = [s.get((kind, t)) for kind in ("native", "java") for t in (1, 2)]
+            if all(cells):
+                out.append(f"| {k} | " + " | ".join(f"{c[0]:.0f} ± {c[1]:.0f}" for c in cells) + f" | {cells[3][0] / cells[1][0]:.1f}x |")
     if gemm or elem or conv:
         out.append("\nReproduce: `bench/jmh.sh 'GemmBenchmark|ElementwiseBenchmark|ConvBenchmark' -tu us -bm avgt`.\n")
 

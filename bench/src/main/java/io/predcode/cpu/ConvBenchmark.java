@@ -1,7 +1,7 @@
 package io.predcode.cpu;
 
 import io.predcode.spi.Backend;
-import io.predcode.spi.Backends;
+import io.predcode.spi.BackendOptions;
 import io.predcode.spi.Conv2dGeometry;
 import io.predcode.spi.Tensor;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -13,7 +13,8 @@ import org.openjdk.jmh.annotations.TearDown;
 
 /**
  * Example-cnn's second conv (10 -> 5 channels, 3x3, on 13x13) at batch 300: the fused conv ops a
- * STRICT sweep runs every sweep (forward and input gradient) and once a step (weight gradient).
+ * STRICT sweep runs every sweep (forward and input gradient) and once a step (weight gradient), on
+ * predcode's native kernels and on the Java + OpenBLAS ones they replace.
  */
 @State(Scope.Thread)
 public class ConvBenchmark {
@@ -23,11 +24,18 @@ public class ConvBenchmark {
     @org.openjdk.jmh.annotations.Param({"1", "2"})
     public int threads;
 
+    /** predcode's native kernels (the default where built) or the Java ones they replace: the two side by side. */
+    @org.openjdk.jmh.annotations.Param({"native", "java"})
+    public String kernels;
+
     Backend backend;
     Tensor x, w, b, y, dw;
 
     @Setup(Level.Trial) public void setUp() {
-        backend = Backends.open("cpu", new io.predcode.spi.BackendOptions(threads, 0));
+        BackendOptions options = new BackendOptions(threads, 0);
+        if (kernels.equals("java")) backend = new CpuBackend(OpenBlas.get(), options, null);
+        else if (NativeKernels.get() != null) backend = new CpuBackend(OpenBlas.get(), options, NativeKernels.get());
+        else throw new IllegalStateException("native CPU kernels unavailable: " + NativeKernels.unavailable());
         x = backend.allocate(BATCH, 10, 13, 13);
         w = backend.allocate(5, 10, 3, 3);
         b = backend.allocate(5);
