@@ -181,72 +181,40 @@ final class NativeKernels {
     }
 
     void maxPool2(MemorySegment x, MemorySegment y, long fromPlane, long toPlane, int height, int width) {
-        try {
-            maxPool2.invokeExact(x, y, fromPlane, toPlane, height, width);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        call(() -> { maxPool2.invokeExact(x, y, fromPlane, toPlane, height, width); }); // a block: as an expression, invokeExact would be typed to return Object
     }
 
     void maxPool2Backward(MemorySegment x, MemorySegment dy, MemorySegment dx, long fromPlane, long toPlane, int height, int width) {
-        try {
-            maxPool2Backward.invokeExact(x, dy, dx, fromPlane, toPlane, height, width);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        call(() -> { maxPool2Backward.invokeExact(x, dy, dx, fromPlane, toPlane, height, width); });
     }
 
     void axpby(float alpha, MemorySegment x, float beta, MemorySegment y, long from, long to) {
-        try {
-            axpby.invokeExact(alpha, x, beta, y, from, to);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        call(() -> { axpby.invokeExact(alpha, x, beta, y, from, to); });
     }
 
     void add(float alpha, MemorySegment a, float beta, MemorySegment b, MemorySegment out, long from, long to) {
-        try {
-            add.invokeExact(alpha, a, beta, b, out, from, to);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        call(() -> { add.invokeExact(alpha, a, beta, b, out, from, to); });
     }
 
     void relu(MemorySegment x, MemorySegment y, long from, long to) {
-        try {
-            relu.invokeExact(x, y, from, to);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        call(() -> { relu.invokeExact(x, y, from, to); });
     }
 
     void reluBackward(MemorySegment x, MemorySegment dy, MemorySegment dx, long from, long to) {
-        try {
-            reluBackward.invokeExact(x, dy, dx, from, to);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        call(() -> { reluBackward.invokeExact(x, dy, dx, from, to); });
     }
 
     void strictUpdate(MemorySegment prediction, MemorySegment anchor, MemorySegment feedback, MemorySegment displacement,
                       MemorySegment belief, MemorySegment error, float eta, long from, long to) {
         MemorySegment e = error == null ? MemorySegment.NULL : error;
-        try {
-            strictUpdate.invokeExact(prediction, anchor, feedback, displacement, belief, e, eta, from, to);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        call(() -> { strictUpdate.invokeExact(prediction, anchor, feedback, displacement, belief, e, eta, from, to); });
     }
 
     /** Backend.pcStrictEntryUpdate for relu. */
     void strictEntryUpdate(MemorySegment z, MemorySegment anchor, MemorySegment feedback, MemorySegment displacement, MemorySegment belief,
                            MemorySegment error, MemorySegment entryDisplacement, float eta, long from, long to) {
         MemorySegment e = error == null ? MemorySegment.NULL : error;
-        try {
-            strictEntryUpdate.invokeExact(z, anchor, feedback, displacement, belief, e, entryDisplacement, eta, from, to);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        call(() -> { strictEntryUpdate.invokeExact(z, anchor, feedback, displacement, belief, e, entryDisplacement, eta, from, to); });
     }
 
     /** Sum of the losses of rows [from, to) (NaN for a bad label); writes their dlogits unless null. */
@@ -261,8 +229,15 @@ final class NativeKernels {
 
     void adamStep(MemorySegment param, MemorySegment grad, MemorySegment m, MemorySegment v, float stepSize, float bc2Sqrt,
                   float beta1, float beta2, float eps, float weightDecay, long from, long to) {
+        call(() -> { adamStep.invokeExact(param, grad, m, v, stepSize, bc2Sqrt, beta1, beta2, eps, weightDecay, from, to); });
+    }
+
+    /** A downcall, its checked Throwable rethrown as what it is (FFM declares every call as throwing Throwable). */
+    private interface Downcall { void run() throws Throwable; }
+
+    private static void call(Downcall c) {
         try {
-            adamStep.invokeExact(param, grad, m, v, stepSize, bc2Sqrt, beta1, beta2, eps, weightDecay, from, to);
+            c.run();
         } catch (Throwable t) {
             throw rethrow(t);
         }
