@@ -14,8 +14,10 @@ import java.lang.foreign.ValueLayout;
 
 /**
  * The CPU backend. GEMM goes to OpenBLAS's cblas_sgemm through FFM on the tensors' own off-heap
- * segments (no copies); every other op is a plain Java loop over those segments, which the JIT
- * compiles to straight-line code. Reductions accumulate in double.
+ * segments (no copies). Thin convolutions, 2x2 max pooling, softmax cross-entropy, Adam and the
+ * sweep's elementwise ops go to predcode's native kernels ({@link NativeKernels}) when they are
+ * built; every other op, and all of them without the native kernels, is a plain Java loop over those
+ * segments, which the JIT compiles to straight-line code. Reductions accumulate in double.
  *
  * <p>OpenBLAS's thread count is process-wide: the last backend opened sets it.
  */
