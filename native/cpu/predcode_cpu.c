@@ -10,13 +10,14 @@
 #include <float.h>
 #include <math.h>
 
-/*
- * Per-thread scratch buffers, grown on demand and kept for the thread's life: a kernel call
- * allocates nothing once its sizes have been seen. NULL when memory runs out.
- */
 /* Floats of input and output a kernel's working set aims for: 64K floats = 256 KB, well inside L2. */
 #define GROUP_FLOATS (1L << 16)
 
+/*
+ * Per-thread scratch buffers, grown on demand and kept for the thread's life: a kernel call
+ * allocates nothing once its sizes have been seen. NULL when memory runs out. Slot k is one kernel's
+ * k-th buffer; kernels run one at a time on a thread, so they share the slots.
+ */
 static __thread float *buffers[5];
 static __thread long capacity[5];
 
@@ -30,6 +31,7 @@ static float *scratch(int k, long floats) {
     return buffers[k];
 }
 
+/* A float's bits and back, for selecting by mask in scalar code. */
 static inline unsigned bits(float f) { unsigned u; memcpy(&u, &f, sizeof u); return u; }
 
 static inline float from_bits(unsigned u) { float f; memcpy(&f, &u, sizeof f); return f; }
