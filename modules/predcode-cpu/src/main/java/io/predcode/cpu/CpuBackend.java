@@ -306,25 +306,31 @@ public final class CpuBackend extends Backend {
         return kernels != null && producedChannels <= DIRECT_CHANNELS && NativeKernels.suits(g);
     }
 
-    private void directConv(Tensor x, Tensor weight, Tensor bias, Conv2dGeometry g, Tensor y, int images, int outChannels, boolean transposed) {
-        MemorySegment sx = seg(x), sw = seg(weight), sb = bias == null ? null : seg(bias), sy = seg(y);
-        parallel.forRange(images, ConvKernels.MIN_IMAGES, (from, to) -> kernels.conv2d(sx, sw, sb, sy, from, to, g, outChannels, transposed));
+    private void directConv(Tensor x, Tensor weight, Tensor bias, Tensor addend, Conv2dGeometry g, Tensor y, int images, int outChannels,
+                            boolean transposed) {
+        MemorySegment sx = seg(x), sw = seg(weight), sb = bias == null ? null : seg(bias), sa = addend == null ? null : seg(addend), sy = seg(y);
+        parallel.forRange(images, ConvKernels.MIN_IMAGES, (from, to) -> kernels.conv2d(sx, sw, sb, sa, sy, from, to, g, outChannels, transposed));
     }
 
     @Override protected void doConv2d(Tensor x, Tensor weight, Conv2dGeometry g, Tensor y, int images, int outChannels) {
-        if (direct(g, outChannels)) directConv(x, weight, null, g, y, images, outChannels, false);
+        if (direct(g, outChannels)) directConv(x, weight, null, null, g, y, images, outChannels, false);
         else if (TapConv.suits(g)) TapConv.forward(parallel, blas, seg(x), seg(weight), null, g, seg(y), images, outChannels);
         else ConvKernels.conv2d(parallel, blas, seg(x), seg(weight), g, seg(y), images, outChannels);
     }
 
     @Override protected void doConv2dBias(Tensor x, Tensor weight, Tensor bias, Conv2dGeometry g, Tensor y, int images, int outChannels) {
-        if (direct(g, outChannels)) directConv(x, weight, bias, g, y, images, outChannels, false);
+        if (direct(g, outChannels)) directConv(x, weight, bias, null, g, y, images, outChannels, false);
         else if (TapConv.suits(g)) TapConv.forward(parallel, blas, seg(x), seg(weight), seg(bias), g, seg(y), images, outChannels);
         else super.doConv2dBias(x, weight, bias, g, y, images, outChannels);
     }
 
+    @Override protected void doConv2dAdd(Tensor x, Tensor weight, Conv2dGeometry g, Tensor addend, Tensor y, int images, int outChannels) {
+        if (direct(g, outChannels)) directConv(x, weight, null, addend, g, y, images, outChannels, false);
+        else super.doConv2dAdd(x, weight, g, addend, y, images, outChannels);
+    }
+
     @Override protected void doConv2dBackwardInput(Tensor dy, Tensor weight, Conv2dGeometry g, Tensor dx, int images, int outChannels) {
-        if (direct(g, g.channels())) directConv(dy, weight, null, g, dx, images, outChannels, true);
+        if (direct(g, g.channels())) directConv(dy, weight, null, null, g, dx, images, outChannels, true);
         else if (TapConv.suits(g)) TapConv.backwardInput(parallel, blas, seg(dy), seg(weight), g, seg(dx), images, outChannels);
         else ConvKernels.conv2dBackwardInput(parallel, blas, seg(dy), seg(weight), g, seg(dx), images, outChannels);
     }

@@ -129,10 +129,7 @@ final class Layers {
 
         @Override public void gram(Backend be, Tensor k) { be.conv2d(weight.value(), weight.value(), kernelGeometry, k); }
 
-        @Override public void applyGram(Backend be, Tensor k, Tensor y, Tensor z0, Tensor z) {
-            be.conv2d(y, k, gramGeometry, z);
-            be.add(1f, z0, 1f, z, z);
-        }
+        @Override public void applyGram(Backend be, Tensor k, Tensor y, Tensor z0, Tensor z) { be.conv2dAdd(y, k, gramGeometry, z0, z); }
 
         @Override void forward(Backend be, Tensor x, Tensor y) {
             be.conv2d(x, weight.value(), bias == null ? null : bias.value(), g, y);
