@@ -154,7 +154,8 @@ def fashion_section(out):
         settings = f"eta {s['eta']}, n {int(s['n'])}, {s['loss']}" if s["algorithm"] in ("strict", "fixedpred") else s["loss"]
         out.append(f"| {s['algorithm']} | {settings} | {100 * m['final_test_accuracy']:.2f}% | {m['final_test_loss']:.4f} | {m['ms_per_step']:.0f} |")
     out.append("\nTorch2PC reaches 82.6% (BACKPROP) and 83.2% (FIXED_PRED) with these settings, and its STRICT run with cross-entropy at "
-               "eta 0.1, n 20 diverges (loss 655 after 2 epochs).\n")
+               "eta 0.1, n 20 diverges (loss 655 after 2 epochs). predcode's STRICT is unstable at these settings too: seed 0, above, "
+               "trains, but other seeds diverge (see [train](#train)).\n")
 
 
 def main():
