@@ -433,17 +433,22 @@ public final class CpuBackend extends Backend {
             if (!samePrediction) MemorySegment.copy(sp, F, off, p, 0, len);
             MemorySegment.copy(sf, F, off, f, 0, len);
             MemorySegment.copy(sd, F, off, d, 0, len);
-            for (int i = 0; i < len; i++) {
-                float ei = (p[i] - a[i]) - d[i];
-                float di = d[i] + eta * (ei - f[i]);
-                e[i] = ei;
-                d[i] = di;
-                v[i] = a[i] + di;
-            }
+            strictStep(p, a, f, d, e, v, eta, len);
             if (se != null) MemorySegment.copy(e, 0, se, F, off, len);
             MemorySegment.copy(d, 0, sd, F, off, len);
             MemorySegment.copy(v, 0, sv, F, off, len);
         });
+    }
+
+    /** STRICT's update of len values (Backend.pcStrictUpdate): e = (p - a) - d, d += eta (e - f), v = a + d. */
+    private static void strictStep(float[] p, float[] a, float[] f, float[] d, float[] e, float[] v, float eta, int len) {
+        for (int i = 0; i < len; i++) {
+            float ei = (p[i] - a[i]) - d[i];
+            float di = d[i] + eta * (ei - f[i]);
+            e[i] = ei;
+            d[i] = di;
+            v[i] = a[i] + di;
+        }
     }
 
     @Override protected void doPcStrictEntryUpdate(Activation f, float slope, Tensor z, Tensor anchor, Tensor feedback, Tensor displacement,
@@ -464,13 +469,7 @@ public final class CpuBackend extends Backend {
             MemorySegment.copy(sd, F, off, d, 0, len);
             MemorySegment.copy(sD, F, off, entry, 0, len);
             activate(f, slope, zs, p, len);
-            for (int i = 0; i < len; i++) {
-                float ei = (p[i] - a[i]) - d[i];
-                float di = d[i] + eta * (ei - fb[i]);
-                e[i] = ei;
-                d[i] = di;
-                v[i] = a[i] + di;
-            }
+            strictStep(p, a, fb, d, e, v, eta, len);
             activateBackward(f, slope, fromInput ? zs : p, e, dz, len);
             for (int i = 0; i < len; i++) entry[i] = -eta * dz[i] + (1f - eta) * entry[i];
             if (se != null) MemorySegment.copy(e, 0, se, F, off, len);

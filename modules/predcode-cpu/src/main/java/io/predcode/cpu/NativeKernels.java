@@ -75,7 +75,7 @@ final class NativeKernels {
     /** The kernels for this CPU, or null (and {@link #unavailable()} says why) when they cannot or should not run. */
     static NativeKernels get() {
         synchronized (LOCK) {
-            if (instance == null && unavailable == null) load();
+            loadOnce();
             return instance;
         }
     }
@@ -83,12 +83,14 @@ final class NativeKernels {
     /** Why {@link #get()} returns null; null when it does not. */
     static String unavailable() {
         synchronized (LOCK) {
-            if (instance == null && unavailable == null) load();
+            loadOnce();
             return unavailable;
         }
     }
 
-    private static void load() {
+    /** Under LOCK: the first call loads (or records why not), later ones do nothing. */
+    private static void loadOnce() {
+        if (instance != null || unavailable != null) return;
         String mode = System.getProperty(PROPERTY, "auto");
         if (!mode.equals("auto") && !mode.equals("java") && !mode.equals("native"))
             throw new IllegalArgumentException("-D" + PROPERTY + "=" + mode + ": expected auto, java or native");

@@ -147,7 +147,7 @@ public final class Block {
 
         /** Evaluates the block at vhat + A^T d into tape t, where {@code at} is the tape of the block's forward at vhat. */
         public void forward(Backend be, Tensor g, Tensor d, Tape at, Tape t) {
-            op.applyGram(be, g, d, at.acts[index + 1], t.acts[index + 1]);
+            forwardEntry(be, g, d, at, t);
             forwardFrom(be, index + 1, t);
         }
 

@@ -268,8 +268,7 @@ public final class PcEngine implements AutoCloseable {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
         Block.Entry entry = condensedEntry();
-        // Block 1 = its entry op and one activation, below a hidden layer 2: layer 2 and the entry space update in one pass.
-        boolean fused = entry != null && depth > 2 && entry.fuses();
+        boolean fused = fusesEntryUpdate(model, entry);
         for (int l = entry == null ? 1 : 2; l < depth; l++) {
             be.copy(ws.vhat(l), ws.belief[l]);
             be.fill(ws.displacement[l], 0f);
@@ -326,6 +325,9 @@ public final class PcEngine implements AutoCloseable {
         if (last) layerOneError(ws, entry);
         be.axpby(-eta, ws.entryGradient, 1f - eta, ws.entryDisplacement);
     }
+
+    /** Block 1 = its entry op and one activation, below a hidden layer 2: layer 2 and the entry space update in one pass. */
+    static boolean fusesEntryUpdate(Model model, Block.Entry entry) { return entry != null && model.depth() > 2 && entry.fuses(); }
 
     /** eps_1 = -d_1 = -A^T D, as the plain update returns it (at the start of the last sweep). */
     private void layerOneError(Workspace ws, Block.Entry entry) {

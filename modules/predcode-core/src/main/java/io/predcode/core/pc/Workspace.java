@@ -73,7 +73,7 @@ final class Workspace implements AutoCloseable {
             gram = entry == null ? null : scope.allocate(entry.gramShape());
             entryDisplacement = entry == null ? null : scope.allocate(withBatch(batch, entry.outputShape()));
             // Only the unfused condensed update pulls the error back into the entry space first (PcEngine.strict).
-            entryGradient = entry == null || depth > 2 && entry.fuses() ? null : scope.allocate(withBatch(batch, entry.outputShape()));
+            entryGradient = entry == null || PcEngine.fusesEntryUpdate(model, entry) ? null : scope.allocate(withBatch(batch, entry.outputShape()));
         } catch (RuntimeException e) {
             scope.close();
             throw e;
