@@ -16,7 +16,7 @@ for m in spi cpu cuda core; do
   (cd "modules/predcode-$m/target/test-classes" && "$JAVA_HOME/bin/jar" cf "../../../../.device/test/predcode-$m-tests.jar" .)
 done
 ./mvnw -q -B dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:6.0.1 -DoutputDirectory=.device/test -Dmdep.stripVersion=true
-cp ../shared/golden/*.json .device/golden/
+cp modules/predcode-core/src/test/resources/golden/*.json .device/golden/
 [ -n "${PREDCODE_GOLDEN_DIR:-}" ] && cp "$PREDCODE_GOLDEN_DIR"/*.json .device/golden/ || true
 rm -rf /tmp/predcode-jre
 "$JAVA_HOME/bin/jlink" --add-modules java.base,jdk.unsupported,java.management,java.logging \

@@ -14,7 +14,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 
-/** A golden case computed by Torch2PC's PCInfer (see shared/golden/README.md for the format). */
+/** A golden case computed by Torch2PC's PCInfer (format: src/test/resources/golden/README.md). */
 public record Golden(String name, Path file, JsonFields root) {
     /** A tensor from the file: shape and row-major data. */
     public record T(int[] shape, float[] data, double[] exact) {}

@@ -72,6 +72,9 @@ public final class CpuBackend extends Backend {
 
     @Override public String name() { return "cpu"; }
 
+    /** Ops keep their scratch per thread (tiles, partial sums, the native kernels' buffers) and split work on this backend's own pool. */
+    @Override public boolean isThreadSafe() { return true; }
+
     @Override public String description() {
         return blas.config().trim() + " (" + blas.library.getFileName() + "), " + blas.threads() + " threads; "
                 + (kernels != null ? "native kernels (" + kernels.isa() + ")" : "Java kernels (native: " + NativeKernels.unavailable() + ")");
@@ -95,6 +98,8 @@ public final class CpuBackend extends Backend {
     }
 
     @Override protected Tensor doAllocate(Shape shape) { return new CpuTensor(this, shape); }
+
+    @Override protected Tensor doView(Tensor base, long offset, Shape shape) { return new CpuTensor((CpuTensor) base, offset, shape); }
 
     @Override protected void doUpload(MemorySegment src, Tensor dst, long dstOffset) {
         MemorySegment.copy(src, 0, seg(dst), dstOffset * Float.BYTES, src.byteSize());

@@ -94,6 +94,8 @@ final class CudaBackend extends Backend {
         return new CudaTensor(this, shape, p, bytes);
     }
 
+    @Override protected Tensor doView(Tensor base, long offset, Shape shape) { return new CudaTensor((CudaTensor) base, offset, shape); }
+
     void recycle(CudaTensor t) {
         if (isClosed()) return;
         pool.computeIfAbsent(t.bytes, b -> new ArrayDeque<>()).push(t.ptr);

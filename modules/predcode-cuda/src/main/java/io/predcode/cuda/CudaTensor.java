@@ -16,6 +16,14 @@ final class CudaTensor extends Tensor {
         this.bytes = bytes;
     }
 
+    /** A view of {@code shape.size()} floats of {@code base} from element {@code offset}: no memory of its own. */
+    CudaTensor(CudaTensor base, long offset, Shape shape) {
+        super(shape, base);
+        this.backend = base.backend;
+        this.ptr = base.at(offset);
+        this.bytes = shape.size() * Float.BYTES;
+    }
+
     /** Device address of element {@code index}. */
     long at(long index) { return ptr + index * Float.BYTES; }
 

@@ -10,8 +10,9 @@ import java.lang.foreign.MemorySegment;
  * {@code do*} implementation. So every backend rejects bad input the same way, and an implementation
  * can assume its arguments are consistent. All data is float32; class labels are stored as floats.
  *
- * <p>A backend instance is not thread-safe: one model trains on one backend instance at a time.
- * Two models on two backend instances train independently.
+ * <p>Whether several threads may call one backend instance at once, on disjoint tensors, is
+ * {@link #isThreadSafe()}: true for the CPU backend, false for the CUDA one (its stream and staging
+ * buffers are shared), whose callers take turns. Two backend instances never share state.
  */
 public abstract class Backend implements AutoCloseable {
     private final Counters counters = new Counters();
@@ -22,6 +23,12 @@ public abstract class Backend implements AutoCloseable {
 
     /** One line for humans: library versions, threads, device. */
     public abstract String description();
+
+    /**
+     * True when several threads may call this backend at once, each on its own tensors (reading shared
+     * ones, such as parameters, is fine). False (the default): one call at a time, from any thread.
+     */
+    public boolean isThreadSafe() { return false; }
 
     /** Allocations and host transfers so far. */
     public final Counters counters() { return counters; }
@@ -57,6 +64,17 @@ public abstract class Backend implements AutoCloseable {
     }
 
     public final Tensor allocate(int... dims) { return allocate(Shape.of(dims)); }
+
+    /**
+     * A view of {@code shape.size()} floats of {@code base} from element {@code offset}: the same
+     * memory under another shape, with no copy and no allocation. Closing the view frees nothing; it
+     * is unusable once {@code base} is closed.
+     */
+    public final Tensor view(Tensor base, long offset, Shape shape) {
+        mine("view", base);
+        range("view", "view", base, offset, shape.size());
+        return doView(base, offset, shape);
+    }
 
     /** Copies {@code length} floats from {@code src[srcOffset..]} into {@code dst[dstOffset..]}. */
     public final void upload(float[] src, int srcOffset, Tensor dst, long dstOffset, int length) {
@@ -490,6 +508,8 @@ public abstract class Backend implements AutoCloseable {
     // ---------------------------------------------------------------- implementation hooks
 
     protected abstract Tensor doAllocate(Shape shape);
+    /** A view of base's elements [offset, offset + shape.size()): a tensor made with {@link Tensor#Tensor(Shape, Tensor)}. */
+    protected abstract Tensor doView(Tensor base, long offset, Shape shape);
     protected abstract void doUpload(MemorySegment src, Tensor dst, long dstOffset);
     protected abstract void doDownload(Tensor src, long srcOffset, MemorySegment dst);
     protected abstract void doGemm(boolean transA, boolean transB, int m, int n, int k, float alpha, Tensor a, long aOffset, int lda, long strideA,

@@ -6,11 +6,15 @@ import io.predcode.core.nn.Model;
 import io.predcode.core.nn.ModelSpec;
 import io.predcode.core.nn.Parameter;
 import io.predcode.core.optim.Optimizer;
+import io.predcode.core.serve.Preprocessing;
+import io.predcode.spi.Backend;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -28,11 +32,47 @@ public final class Checkpoint {
 
     public static final String MODEL_FILE = "model.safetensors", SPEC_FILE = "model.json", RESUME_FILE = "checkpoint.safetensors";
 
-    /** What a checkpoint restores. {@code training} is free-form JSON written by the trainer. */
-    public record Loaded(ModelSpec spec, int[] inputShape, Map<String, float[]> parameters, Map<String, float[]> optimizerState, JsonFields training, Path source) {}
+    /**
+     * What a checkpoint restores. {@code training} is free-form JSON written by the trainer (null in a
+     * model-only file); {@code preprocessing} maps raw inputs to the model's (NONE in checkpoints older
+     * than it); {@code classNames} is empty where none were recorded.
+     */
+    public record Loaded(ModelSpec spec, int[] inputShape, Map<String, float[]> parameters, Map<String, float[]> optimizerState, JsonFields training, Path source,
+                         Preprocessing preprocessing, List<String> classNames) {
+        /** The model on {@code backend}, with these parameters: one call from checkpoint to model. */
+        public Model model(Backend backend) {
+            Model m = Model.create(spec, inputShape, backend, 0);
+            try {
+                m.loadParameters(parameters, source.toString());
+                return m;
+            } catch (RuntimeException e) {
+                m.close();
+                throw e;
+            }
+        }
+    }
 
+    /** Metadata keys for serving: the input preprocessing ({"scale": s, "shift": t}) and the class names (a JSON list). */
+    static final String PREPROCESSING_KEY = "predcode_preprocessing", CLASSES_KEY = "predcode_classes";
+
+    /** Saves without serving information (raw inputs are the model's inputs; no class names). */
     public static void save(Path dir, Model model, Optimizer optimizer, Map<String, Object> training) throws IOException {
+        save(dir, model, optimizer, training, Preprocessing.NONE, List.of());
+    }
+
+    /**
+     * Saves a checkpoint; {@code preprocessing} and {@code classNames} (may be empty) go into both files'
+     * metadata, so a {@link io.predcode.core.serve.Predictor} loaded from either applies them.
+     */
+    public static void save(Path dir, Model model, Optimizer optimizer, Map<String, Object> training, Preprocessing preprocessing, List<String> classNames)
+            throws IOException {
         Files.createDirectories(dir);
+        Map<String, String> serving = new LinkedHashMap<>();
+        Map<String, Object> pre = new LinkedHashMap<>();
+        pre.put("scale", (double) preprocessing.scale());
+        pre.put("shift", (double) preprocessing.shift());
+        serving.put(PREPROCESSING_KEY, Json.write(pre, 0));
+        if (!classNames.isEmpty()) serving.put(CLASSES_KEY, Json.write(new ArrayList<Object>(classNames), 0));
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put("format", "predcode-1");
         meta.put("model", Json.write(model.spec().withInput(model.inputShape()).toJsonValue(), 0));
@@ -46,10 +86,12 @@ public final class Checkpoint {
             optimizer.state().forEach((k, v) -> all.put("optimizer." + k, new Safetensors.Entry(new int[]{v.length}, v)));
         }
         meta.put("training", Json.write(training, 0));
+        meta.putAll(serving);
         Safetensors.write(dir.resolve(RESUME_FILE), all, meta);
         Map<String, String> modelMeta = new LinkedHashMap<>();
         modelMeta.put("format", "pt");
         modelMeta.put("predcode_model", meta.get("model"));
+        modelMeta.putAll(serving);
         Safetensors.write(dir.resolve(MODEL_FILE), params, modelMeta);
         AtomicFiles.writeString(dir.resolve(SPEC_FILE), model.spec().withInput(model.inputShape()).toJson() + "\n");
     }
@@ -68,6 +110,31 @@ public final class Checkpoint {
         Map<String, float[]> params = Safetensors.values(c.tensors(), resumable ? "model." : "");
         Map<String, float[]> opt = resumable ? Safetensors.values(c.tensors(), "optimizer.") : Map.of();
         JsonFields training = resumable ? JsonFields.of(Json.parse(c.metadata().get("training"), file + " (metadata 'training')"), file.toString(), "training") : null;
-        return new Loaded(spec, spec.input(), params, opt, training, file);
+        return new Loaded(spec, spec.input(), params, opt, training, file, preprocessing(c.metadata(), file), classNames(c.metadata(), file));
+    }
+
+    private static Preprocessing preprocessing(Map<String, String> meta, Path file) {
+        String json = meta.get(PREPROCESSING_KEY);
+        if (json == null) return Preprocessing.NONE;
+        String where = file + " (metadata '" + PREPROCESSING_KEY + "')";
+        JsonFields f = JsonFields.of(Json.parse(json, where), where, "");
+        try {
+            return new Preprocessing((float) f.number("scale"), (float) f.number("shift"));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(where + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static List<String> classNames(Map<String, String> meta, Path file) {
+        String json = meta.get(CLASSES_KEY);
+        if (json == null) return List.of();
+        String where = file + " (metadata '" + CLASSES_KEY + "')";
+        if (!(Json.parse(json, where) instanceof List<?> list)) throw new IllegalArgumentException(where + ": expected a JSON list of class names");
+        List<String> names = new ArrayList<>();
+        for (Object o : list) {
+            if (!(o instanceof String name)) throw new IllegalArgumentException(where + ": class name " + names.size() + " is not a string");
+            names.add(name);
+        }
+        return List.copyOf(names);
     }
 }

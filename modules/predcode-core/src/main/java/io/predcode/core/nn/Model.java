@@ -1,5 +1,6 @@
 package io.predcode.core.nn;
 
+import io.predcode.core.internal.Guard;
 import io.predcode.spi.Backend;
 import io.predcode.spi.Scope;
 
@@ -23,6 +24,7 @@ public final class Model implements AutoCloseable {
     private final Scope scope;
     private final List<Block> blocks = new ArrayList<>();
     private final Map<String, Parameter> parameters = new LinkedHashMap<>();
+    private final Guard guard;
 
     private Model(ModelSpec spec, int[] inputShape, Backend backend) {
         this.spec = spec;
@@ -30,6 +32,7 @@ public final class Model implements AutoCloseable {
         this.shapes = spec.activationShapes(inputShape);
         this.backend = backend;
         this.scope = new Scope(backend);
+        this.guard = new Guard("Model@" + Integer.toHexString(System.identityHashCode(this)) + " (" + spec.depth() + " blocks)", scope::close);
         try {
             for (int b = 0; b < spec.depth(); b++) {
                 List<Layer> layers = new ArrayList<>();
@@ -68,6 +71,15 @@ public final class Model implements AutoCloseable {
      * from a counter-based generator, so every backend initialises identically.
      */
     public void initialize(long seed) {
+        guard.enter();
+        try {
+            initializeUnguarded(seed);
+        } finally {
+            guard.exit();
+        }
+    }
+
+    private void initializeUnguarded(long seed) {
         int i = 0;
         for (int b = 0; b < spec.depth(); b++)
             for (OpSpec op : spec.blocks().get(b)) {
@@ -104,16 +116,26 @@ public final class Model implements AutoCloseable {
 
     /** Copies every parameter to the host, by state_dict name. */
     public Map<String, float[]> parameterValues() {
-        Map<String, float[]> out = new LinkedHashMap<>();
-        parameters.forEach((name, p) -> out.put(name, backend.download(p.value())));
-        return out;
+        guard.enter();
+        try {
+            Map<String, float[]> out = new LinkedHashMap<>();
+            parameters.forEach((name, p) -> out.put(name, backend.download(p.value())));
+            return out;
+        } finally {
+            guard.exit();
+        }
     }
 
     /** Copies every parameter update (.grad) to the host, by state_dict name. */
     public Map<String, float[]> gradientValues() {
-        Map<String, float[]> out = new LinkedHashMap<>();
-        parameters.forEach((name, p) -> out.put(name, backend.download(p.grad())));
-        return out;
+        guard.enter();
+        try {
+            Map<String, float[]> out = new LinkedHashMap<>();
+            parameters.forEach((name, p) -> out.put(name, backend.download(p.grad())));
+            return out;
+        } finally {
+            guard.exit();
+        }
     }
 
     /** Loads parameters by state_dict name; every parameter must be given with its exact size. */
@@ -126,8 +148,20 @@ public final class Model implements AutoCloseable {
             if (e.getValue().length != p.size())
                 throw new IllegalArgumentException(source + ": parameter '" + e.getKey() + "' has " + e.getValue().length + " values, the model's " + Arrays.toString(p.shape()) + " needs " + p.size());
         }
-        values.forEach((name, v) -> backend.upload(v, parameters.get(name).value()));
+        guard.enter();
+        try {
+            values.forEach((name, v) -> backend.upload(v, parameters.get(name).value()));
+        } finally {
+            guard.exit();
+        }
     }
 
-    @Override public void close() { scope.close(); }
+    /**
+     * The model's single-user lease: the engine holds it during every call, so a model used by two
+     * threads at once throws instead of mixing their work, and a close during a call waits for it.
+     */
+    public Guard guard() { return guard; }
+
+    /** Frees the parameters. Idempotent; when another thread is inside a call on the model, they are freed as that call returns. */
+    @Override public void close() { guard.close(); }
 }

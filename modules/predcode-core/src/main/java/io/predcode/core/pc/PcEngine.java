@@ -1,5 +1,6 @@
 package io.predcode.core.pc;
 
+import io.predcode.core.internal.Guard;
 import io.predcode.core.nn.Block;
 import io.predcode.core.nn.Loss;
 import io.predcode.core.nn.Model;
@@ -8,7 +9,6 @@ import io.predcode.spi.Tensor;
 
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -28,24 +28,75 @@ import java.util.Map;
  *     and forms eps_l = f_l(v_{l-1}) - v_l (Torch2PC's corrected sign); each block's forward is computed once per sweep and reused
  *     for its VJP; block 0's forward is the feedforward one (its input never changes).</li>
  * </ul>
- * Not thread-safe; one engine per thread. Workspaces for the last few batch sizes are kept.
+ *
+ * <p>Memory: one workspace, sized to the largest batch seen (or to {@link #maxBatch}); a smaller batch
+ * runs in views of it, so mixing batch sizes allocates nothing once the largest has been seen.
+ *
+ * <p>Not thread-safe: an engine used by a second thread while a call is running throws
+ * {@link IllegalStateException}. To serve predictions from many threads, use a {@link Predictor}.
  */
 public final class PcEngine implements AutoCloseable {
-    private static final int KEPT_WORKSPACES = 3;
+    /** View workspaces kept for smaller batch sizes (a few Java objects each; no device memory). */
+    private static final int KEPT_VIEWS = 256;
 
     private final Model model;
     private final Loss loss;
     private final Backend be;
-    private final Map<Integer, Workspace> workspaces = new LinkedHashMap<>(4, 0.75f, true);
+    private final Guard guard;
+    /** The workspace that owns the memory, sized to the largest batch so far; null before the first call. */
+    private Workspace full;
+    private final Map<Integer, Workspace> views = new LinkedHashMap<>(16, 0.75f, true) {
+        @Override protected boolean removeEldestEntry(Map.Entry<Integer, Workspace> e) { return size() > KEPT_VIEWS; }
+    };
+    private int maxBatch;
     private Condense condense = Condense.AUTO;
 
     public PcEngine(Model model, Loss loss) {
         this.model = model;
         this.loss = loss;
         this.be = model.backend();
+        this.guard = new Guard("PcEngine@" + Integer.toHexString(System.identityHashCode(this)) + " (model of " + model.depth() + " blocks)", this::release);
         int[] out = model.activationShape(model.depth());
         if (loss == Loss.CROSS_ENTROPY && out.length != 1)
             throw new IllegalArgumentException("cross_entropy needs a flat model output [classes]; block " + (model.depth() - 1) + " outputs " + Arrays.toString(out));
+    }
+
+    /**
+     * Sizes the workspace for batches up to {@code batch} now, and refuses larger ones from then on (0:
+     * no limit, the workspace grows to the largest batch seen). Returns this engine.
+     */
+    public PcEngine maxBatch(int batch) {
+        if (batch < 0) throw new IllegalArgumentException("maxBatch must be >= 0 (0: no limit), got " + batch);
+        enter();
+        try {
+            this.maxBatch = batch;
+            if (batch > 0 && (full == null || full.batch != batch)) grow(batch);
+        } finally {
+            exit();
+        }
+        return this;
+    }
+
+    /** The batch size the workspace is sized for (0 before the first call). */
+    public int capacity() { return full == null ? 0 : full.batch; }
+
+    /** Takes this engine and its model for the calling thread (see {@link Guard}); pair with {@link #exit}. */
+    void enter() {
+        guard.enter();
+        try {
+            model.guard().enter();
+        } catch (RuntimeException e) {
+            guard.exit();
+            throw e;
+        }
+    }
+
+    void exit() {
+        try {
+            model.guard().exit();
+        } finally {
+            guard.exit();
+        }
     }
 
     public Model model() { return model; }
@@ -92,22 +143,44 @@ public final class PcEngine implements AutoCloseable {
      * returns, including beliefs and the input error.
      */
     public InferenceResult infer(float[] x, float[] y, int batch, Algorithm algorithm, float eta, int n) {
-        Workspace ws = load(x, y, batch);
-        return run(ws, algorithm, eta, n, true);
+        enter();
+        try {
+            return run(load(x, y, batch), algorithm, eta, n, true);
+        } finally {
+            exit();
+        }
     }
 
     /** As {@link #infer(float[], float[], int, Algorithm, float, int)} from float32 memory segments (e.g. off-heap batches). */
     public InferenceResult infer(MemorySegment x, MemorySegment y, int batch, Algorithm algorithm, float eta, int n) {
-        Workspace ws = load(x, y, batch);
-        return run(ws, algorithm, eta, n, true);
+        enter();
+        try {
+            return run(load(x, y, batch), algorithm, eta, n, true);
+        } finally {
+            exit();
+        }
     }
 
     /** Feedforward loss and number of correct argmax predictions (cross-entropy only; -1 for mse). */
     public record Evaluation(float loss, int correct) {}
 
-    public Evaluation evaluate(float[] x, float[] y, int batch) { return evaluate(load(x, y, batch)); }
+    public Evaluation evaluate(float[] x, float[] y, int batch) {
+        enter();
+        try {
+            return evaluate(load(x, y, batch));
+        } finally {
+            exit();
+        }
+    }
 
-    public Evaluation evaluate(MemorySegment x, MemorySegment y, int batch) { return evaluate(load(x, y, batch)); }
+    public Evaluation evaluate(MemorySegment x, MemorySegment y, int batch) {
+        enter();
+        try {
+            return evaluate(load(x, y, batch));
+        } finally {
+            exit();
+        }
+    }
 
     private Evaluation evaluate(Workspace ws) {
         forward(ws);
@@ -120,18 +193,23 @@ public final class PcEngine implements AutoCloseable {
 
     /** Model outputs (logits for classification) for a batch, copied to the host. */
     public float[] predict(float[] x, int batch) {
-        Workspace ws = workspace(batch);
-        checkInput(x.length, batch);
-        be.upload(x, 0, ws.x, 0, batch * inputSize());
-        forward(ws);
-        return be.download(ws.vhat(model.depth()));
+        enter();
+        try {
+            checkInput(x.length, batch);
+            Workspace ws = workspace(batch);
+            be.upload(x, 0, ws.x, 0, batch * inputSize());
+            forward(ws);
+            return be.download(ws.vhat(model.depth()));
+        } finally {
+            exit();
+        }
     }
 
     // ------------------------------------------------------------------ package-private: used by training
 
     Workspace load(float[] x, float[] y, int batch) {
-        Workspace ws = workspace(batch);
         checkInput(x.length, batch);
+        Workspace ws = workspace(batch);
         if (y.length != batch * targetSize())
             throw new IllegalArgumentException("targets: got " + y.length + " floats for a batch of " + batch + "; expected " + batch * targetSize()
                     + " (" + (loss == Loss.CROSS_ENTROPY ? "one class index per sample" : "the output shape " + Arrays.toString(model.activationShape(model.depth())) + " per sample") + ")");
@@ -142,8 +220,8 @@ public final class PcEngine implements AutoCloseable {
     }
 
     Workspace load(MemorySegment x, MemorySegment y, int batch) {
-        Workspace ws = workspace(batch);
         checkInput(x.byteSize() / Float.BYTES, batch);
+        Workspace ws = workspace(batch);
         if (y.byteSize() / Float.BYTES != (long) batch * targetSize())
             throw new IllegalArgumentException("targets: got " + y.byteSize() / Float.BYTES + " floats for a batch of " + batch + "; expected " + (long) batch * targetSize());
         if (loss == Loss.CROSS_ENTROPY) // a few hundred labels: cheap to check on the host before they reach the device
@@ -160,17 +238,31 @@ public final class PcEngine implements AutoCloseable {
                     + Arrays.toString(model.inputShape()) + "; expected " + (long) batch * inputSize());
     }
 
+    /** The workspace for this batch size: the full one, or views of it for a smaller batch. */
     Workspace workspace(int batch) {
-        Workspace ws = workspaces.get(batch);
-        if (ws != null) return ws;
-        if (workspaces.size() >= KEPT_WORKSPACES) {
-            Iterator<Map.Entry<Integer, Workspace>> it = workspaces.entrySet().iterator();
-            it.next().getValue().close();
-            it.remove();
+        if (full == null || batch > full.batch) {
+            if (maxBatch > 0 && batch > maxBatch)
+                throw new IllegalArgumentException("batch of " + batch + " is larger than this engine's maxBatch of " + maxBatch);
+            // After the first size, grow at least 2x, so a stream of rising batch sizes reallocates a few times, not at each.
+            grow(full == null ? batch : Math.max(batch, (int) Math.min(maxBatch > 0 ? maxBatch : Integer.MAX_VALUE, 2L * full.batch)));
         }
-        ws = new Workspace(model, loss, batch);
-        workspaces.put(batch, ws);
+        if (batch == full.batch) return full;
+        Workspace ws = views.get(batch);
+        if (ws == null) views.put(batch, ws = Workspace.viewsOf(full, model, loss, batch));
         return ws;
+    }
+
+    private void grow(int batch) {
+        Workspace bigger = new Workspace(model, loss, batch); // before freeing the old one: if it fails, the engine still works
+        release();
+        full = bigger;
+    }
+
+    /** Frees the workspace and its views. */
+    private void release() {
+        views.clear(); // views own no memory
+        if (full != null) full.close();
+        full = null;
     }
 
     /**
@@ -347,8 +439,6 @@ public final class PcEngine implements AutoCloseable {
         return n;
     }
 
-    @Override public void close() {
-        workspaces.values().forEach(Workspace::close);
-        workspaces.clear();
-    }
+    /** Frees the workspace. Idempotent; when another thread is inside a call, the memory is freed as that call returns. */
+    @Override public void close() { guard.close(); }
 }

@@ -1,5 +1,6 @@
 package io.predcode.core.pc;
 
+import io.predcode.core.internal.Guard;
 import io.predcode.core.optim.Optimizer;
 
 import java.lang.foreign.MemorySegment;
@@ -16,6 +17,7 @@ public final class Trainer {
     private final float eta;
     private final int n;
     private long steps;
+    private final Guard guard = new Guard("Trainer@" + Integer.toHexString(System.identityHashCode(this)), () -> {});
 
     public Trainer(PcEngine engine, Optimizer optimizer, Algorithm algorithm, float eta, int n) {
         if (algorithm.relaxes()) {
@@ -42,10 +44,43 @@ public final class Trainer {
     public record Step(float loss, int correct) {}
 
     /** Trains on one batch of host arrays. */
-    public Step step(float[] x, float[] y, int batch) { return finish(engine.run(engine.load(x, y, batch), algorithm, eta, n, false)); }
+    public Step step(float[] x, float[] y, int batch) {
+        enter();
+        try {
+            return finish(engine.run(engine.load(x, y, batch), algorithm, eta, n, false));
+        } finally {
+            exit();
+        }
+    }
 
     /** Trains on one batch in float32 memory segments (e.g. a prefetched off-heap batch). */
-    public Step step(MemorySegment x, MemorySegment y, int batch) { return finish(engine.run(engine.load(x, y, batch), algorithm, eta, n, false)); }
+    public Step step(MemorySegment x, MemorySegment y, int batch) {
+        enter();
+        try {
+            return finish(engine.run(engine.load(x, y, batch), algorithm, eta, n, false));
+        } finally {
+            exit();
+        }
+    }
+
+    /** A trainer, like its engine and model, serves one thread at a time: a second one gets an IllegalStateException. */
+    private void enter() {
+        guard.enter();
+        try {
+            engine.enter();
+        } catch (RuntimeException e) {
+            guard.exit();
+            throw e;
+        }
+    }
+
+    private void exit() {
+        try {
+            engine.exit();
+        } finally {
+            guard.exit();
+        }
+    }
 
     private Step finish(InferenceResult r) {
         float loss = r.loss();

@@ -12,6 +12,10 @@ import static io.predcode.core.nn.Block.withBatch;
  * Every tensor one inference step needs at one batch size, allocated once: after the first step at a
  * given batch size, a step allocates nothing. Indexing follows the paper: activation, belief and error
  * l belong to layer l (0 = input, L = output); block b maps layer b to layer b + 1.
+ *
+ * <p>The tensors are allocated in the same order for every batch size, so a workspace for a smaller
+ * batch can be made of views of a larger one's ({@link #viewsOf}): one block of memory serves every
+ * batch size up to the largest.
  */
 final class Workspace implements AutoCloseable {
     final int batch;
@@ -42,9 +46,17 @@ final class Workspace implements AutoCloseable {
      */
     final Tensor gram, entryDisplacement, entryGradient;
 
-    Workspace(Model model, Loss loss, int batch) {
+    /** A workspace with memory of its own. */
+    Workspace(Model model, Loss loss, int batch) { this(model, loss, batch, new Scope(model.backend())); }
+
+    /** A workspace for a batch of {@code batch <= full.batch} in {@code full}'s memory: allocates nothing on the backend. */
+    static Workspace viewsOf(Workspace full, Model model, Loss loss, int batch) {
+        return new Workspace(model, loss, batch, Scope.viewsOf(full.scope));
+    }
+
+    private Workspace(Model model, Loss loss, int batch, Scope scope) {
         this.batch = batch;
-        this.scope = new Scope(model.backend());
+        this.scope = scope;
         try {
             int depth = model.depth();
             x = scope.allocate(withBatch(batch, model.inputShape()));

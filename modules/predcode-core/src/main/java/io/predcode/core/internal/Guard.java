@@ -1,0 +1,83 @@
+package io.predcode.core.internal;
+
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * A single-user lease for an object that is not thread-safe (an engine, a trainer, a model), and its
+ * close. Every public call holds the lease; a second thread that calls while it is held gets an
+ * {@link IllegalStateException} naming the object and the holder, never a wrong answer. A thread may
+ * re-enter its own lease.
+ *
+ * <p>{@link #close} is idempotent and never races with a call: when another thread holds the lease,
+ * the release runs as that call leaves, so its result stays valid to its end and nothing leaks. After
+ * close, every call throws.
+ */
+public final class Guard {
+    private static final int OPEN = 0, CLOSING = 1, CLOSED = 2;
+
+    private final String name;
+    private final Runnable release;
+    private final AtomicReference<Thread> holder = new AtomicReference<>();
+    private final AtomicInteger state = new AtomicInteger(OPEN);
+    /** Re-entries by the holder; only the holder reads or writes it. */
+    private int depth;
+
+    /** {@code name} goes into messages (e.g. "PcEngine for model digits-mlp"); {@code release} frees the object's memory, once. */
+    public Guard(String name, Runnable release) {
+        this.name = name;
+        this.release = release;
+    }
+
+    /** Takes the lease for the calling thread; pair with {@link #exit} in a finally block. */
+    public void enter() {
+        Thread me = Thread.currentThread();
+        if (holder.get() == me) { depth++; return; }
+        if (state.get() != OPEN) throw closed();
+        if (!holder.compareAndSet(null, me)) {
+            Thread other = holder.get();
+            throw new IllegalStateException(name + " is in use by thread '" + (other == null ? "?" : other.getName())
+                    + "': it is not thread-safe; give each thread its own, or use a Predictor to serve many threads");
+        }
+        if (state.get() != OPEN) { // closed between the check and taking the lease: finish the close ourselves
+            leave();
+            throw closed();
+        }
+        depth = 1;
+    }
+
+    /** Gives the lease back; runs a close that was asked for while it was held. */
+    public void exit() {
+        if (--depth > 0) return;
+        leave();
+    }
+
+    private void leave() {
+        holder.set(null);
+        if (state.get() == CLOSING && holder.compareAndSet(null, Thread.currentThread())) finishClose();
+    }
+
+    /** Closes now, or as soon as the thread holding the lease leaves. Idempotent. */
+    public void close() {
+        if (!state.compareAndSet(OPEN, CLOSING)) return;
+        Thread me = Thread.currentThread();
+        if (holder.get() == me) return; // closed from inside a call: released when it returns
+        if (holder.compareAndSet(null, me)) finishClose();
+    }
+
+    private void finishClose() {
+        try {
+            release.run();
+        } finally {
+            state.set(CLOSED);
+            holder.set(null);
+        }
+    }
+
+    public boolean isClosed() { return state.get() != OPEN; }
+
+    /** Throws if closed, without taking the lease. */
+    public void checkOpen() { if (state.get() != OPEN) throw closed(); }
+
+    private IllegalStateException closed() { return new IllegalStateException(name + " is closed"); }
+}

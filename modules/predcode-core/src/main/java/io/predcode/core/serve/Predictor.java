@@ -1,0 +1,441 @@
+package io.predcode.core.serve;
+
+import io.predcode.core.io.Checkpoint;
+import io.predcode.core.nn.Block;
+import io.predcode.core.nn.Model;
+import io.predcode.core.nn.Parameter;
+import io.predcode.spi.Backend;
+import io.predcode.spi.Scope;
+import io.predcode.spi.Tensor;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.ConcurrentLinkedDeque;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * Feedforward prediction for a service: thread-safe for any number of threads, from one shared copy
+ * of the parameters, while a trainer keeps learning.
+ *
+ * <ul>
+ * <li><b>Versions.</b> The predictor holds its own copy of the parameters, a <em>version</em>.
+ *     {@link #publish} copies a model's current parameters into a new version and makes it current
+ *     atomically. A prediction runs wholly on the version that was current when it started, never on
+ *     a mix; a version is freed (or kept for reuse) when its last prediction finishes. The methods
+ *     that write into a caller's buffer return the number of the version that answered.</li>
+ * <li><b>Lanes.</b> Each running prediction takes a lane: the activations for one batch, sized to the
+ *     largest batch the lane has seen, smaller batches running in views of it. Lanes are pooled, so
+ *     after warm-up a call allocates nothing on the backend, whatever the mix of batch sizes.</li>
+ * <li><b>Inputs</b> are raw values: the predictor applies the {@link Preprocessing} it was made with
+ *     (a checkpoint carries it) on the backend.</li>
+ * </ul>
+ * On a backend that is not {@link Backend#isThreadSafe() thread-safe} (CUDA), calls take turns.
+ */
+public final class Predictor implements AutoCloseable {
+    /** Spare versions kept for the next publishes (a publish then allocates nothing). */
+    private static final int SPARE_VERSIONS = 2;
+    /** View sets kept per lane, one per batch size below its capacity (Java objects only). */
+    private static final int KEPT_VIEWS = 256;
+
+    private final Backend be;
+    private final Model template;
+    private final Preprocessing preprocessing;
+    private final List<String> classNames;
+    private final int inputSize, outputSize;
+    private final int[] outputShape;
+    /** Held around every backend call when the backend is not thread-safe. */
+    private final ReentrantLock turns;
+
+    private final AtomicReference<Version> current = new AtomicReference<>();
+    private final ConcurrentLinkedDeque<Version> spares = new ConcurrentLinkedDeque<>();
+    private final ConcurrentLinkedDeque<Lane> lanes = new ConcurrentLinkedDeque<>();
+    private volatile boolean closed;
+    private long versions;
+
+    private Predictor(Model source, Preprocessing preprocessing, List<String> classNames) {
+        this.be = source.backend();
+        this.preprocessing = Objects.requireNonNull(preprocessing, "preprocessing");
+        this.turns = be.isThreadSafe() ? null : new ReentrantLock();
+        this.outputShape = source.activationShape(source.depth());
+        this.inputSize = size(source.inputShape());
+        this.outputSize = size(outputShape);
+        if (classNames != null && !classNames.isEmpty() && (outputShape.length != 1 || classNames.size() != outputSize))
+            throw new IllegalArgumentException("predictor: " + classNames.size() + " class names for a model output of shape " + Arrays.toString(outputShape));
+        this.classNames = classNames == null ? List.of() : List.copyOf(classNames);
+        this.template = Model.create(source.spec(), source.inputShape(), be, 0);
+        try {
+            publish(source);
+        } catch (RuntimeException e) {
+            template.close();
+            throw e;
+        }
+    }
+
+    /** A predictor serving a copy of {@code model}'s current parameters, with inputs used as given. */
+    public static Predictor of(Model model) { return new Predictor(model, Preprocessing.NONE, null); }
+
+    /** A predictor serving a copy of {@code model}'s current parameters; {@code classNames} may be null. */
+    public static Predictor of(Model model, Preprocessing preprocessing, List<String> classNames) {
+        return new Predictor(model, preprocessing, classNames);
+    }
+
+    /**
+     * A predictor for a checkpoint (a run folder, or a checkpoint or model {@code .safetensors} file) on
+     * {@code backend}, with the preprocessing and class names the checkpoint carries.
+     */
+    public static Predictor load(Path checkpoint, Backend backend) throws IOException {
+        Checkpoint.Loaded c = Checkpoint.load(checkpoint);
+        try (Model m = c.model(backend)) {
+            return new Predictor(m, c.preprocessing(), c.classNames());
+        }
+    }
+
+    // ---------------------------------------------------------------- versions
+
+    /** One copy of the parameters. refs counts the predictions on it, plus one while it is current. */
+    private static final class Version {
+        final Model model;
+        final AtomicInteger refs = new AtomicInteger();
+        long number;
+
+        Version(Model model) { this.model = model; }
+    }
+
+    /**
+     * Copies {@code trained}'s current parameters into a new version and makes it current; returns its
+     * number. Call it from the thread that trains the model, between steps. Predictions already
+     * running finish on the version they started with.
+     */
+    public long publish(Model trained) {
+        if (closed) throw new IllegalStateException("predictor is closed");
+        if (!Arrays.equals(trained.inputShape(), template.inputShape()) || !trained.parameters().keySet().equals(template.parameters().keySet()))
+            throw new IllegalArgumentException("publish: the model does not match this predictor's (input " + Arrays.toString(trained.inputShape())
+                    + " against " + Arrays.toString(template.inputShape()) + ", parameters " + trained.parameters().keySet() + ")");
+        Version v = spares.pollFirst();
+        if (v == null) v = new Version(Model.create(template.spec(), template.inputShape(), be, 0));
+        try {
+            copyParameters(trained, v.model);
+        } catch (RuntimeException e) {
+            v.model.close();
+            throw e;
+        }
+        v.refs.set(1);
+        synchronized (this) { v.number = ++versions; }
+        Version old = current.getAndSet(v);
+        if (old != null) release(old);
+        if (closed) retireCurrent(); // closed while publishing
+        return v.number;
+    }
+
+    private void copyParameters(Model from, Model to) {
+        from.guard().enter();
+        lock();
+        try {
+            if (from.backend() == be) {
+                for (Map.Entry<String, Parameter> e : from.parameters().entrySet()) be.copy(e.getValue().value(), to.parameters().get(e.getKey()).value());
+                be.synchronize();
+            } else {
+                Map<String, float[]> values = new LinkedHashMap<>();
+                for (Map.Entry<String, Parameter> e : from.parameters().entrySet()) values.put(e.getKey(), from.backend().download(e.getValue().value()));
+                values.forEach((name, data) -> be.upload(data, to.parameters().get(name).value()));
+            }
+        } finally {
+            unlock();
+            from.guard().exit();
+        }
+    }
+
+    /** The number of the current version (1 for the first, +1 per publish). */
+    public long version() {
+        Version v = current.get();
+        if (v == null) throw new IllegalStateException("predictor is closed");
+        return v.number;
+    }
+
+    private Version acquire() {
+        while (true) {
+            Version v = current.get();
+            if (v == null) throw new IllegalStateException("predictor is closed");
+            int r = v.refs.get();
+            if (r > 0 && v.refs.compareAndSet(r, r + 1)) return v;
+            // r == 0: a publish retired it after we read it; read the new current.
+            Thread.onSpinWait();
+        }
+    }
+
+    private void release(Version v) {
+        if (v.refs.decrementAndGet() != 0) return;
+        if (!closed && spares.size() < SPARE_VERSIONS) {
+            spares.offerFirst(v);
+            if (closed) drainSpares(); // close ran meanwhile: make sure it is freed
+        } else {
+            closeVersion(v);
+        }
+    }
+
+    private void retireCurrent() {
+        Version v = current.getAndSet(null);
+        if (v != null) release(v);
+    }
+
+    private void drainSpares() {
+        for (Version v; (v = spares.pollFirst()) != null; ) closeVersion(v);
+    }
+
+    private void closeVersion(Version v) {
+        lock();
+        try {
+            v.model.close();
+        } finally {
+            unlock();
+        }
+    }
+
+    // ---------------------------------------------------------------- lanes
+
+    /** The activations of one running prediction: a full set for {@code capacity} samples, and views of it for fewer. */
+    private final class Lane {
+        final Scope scope;
+        final int capacity;
+        final Tensor x, ones;
+        final Block.Tape[] tapes;
+        final Map<Integer, Lane> views;
+
+        /** A lane with memory of its own. */
+        Lane(int capacity) { this(new Scope(be), capacity, true); }
+
+        private Lane(Scope scope, int capacity, boolean owner) {
+            this.scope = scope;
+            this.capacity = capacity;
+            this.views = owner ? new LinkedHashMap<>(16, 0.75f, true) {
+                @Override protected boolean removeEldestEntry(Map.Entry<Integer, Lane> e) { return size() > KEPT_VIEWS; }
+            } : null;
+            try {
+                x = scope.allocate(Block.withBatch(capacity, template.inputShape()));
+                ones = preprocessing.isIdentity() ? null : scope.allocate(Block.withBatch(capacity, template.inputShape()));
+                if (ones != null && owner) be.fill(ones, 1f);
+                List<Block> blocks = template.blocks();
+                tapes = new Block.Tape[blocks.size()];
+                for (int b = 0; b < tapes.length; b++) tapes[b] = blocks.get(b).newTape(scope, capacity);
+            } catch (RuntimeException e) {
+                if (owner) scope.close();
+                throw e;
+            }
+        }
+
+        /** This lane, or views of it, for a batch of {@code batch <= capacity}. */
+        Lane forBatch(int batch) {
+            if (batch == capacity) return this;
+            return views.computeIfAbsent(batch, n -> new Lane(Scope.viewsOf(scope), n, false));
+        }
+
+        void close() { scope.close(); }
+    }
+
+    private Lane takeLane(int batch) {
+        Lane lane = lanes.pollFirst();
+        if (lane != null && lane.capacity >= batch) return lane;
+        int capacity = lane == null ? batch : Math.max(batch, 2 * lane.capacity);
+        if (lane != null) lane.close();
+        return new Lane(capacity);
+    }
+
+    private void returnLane(Lane lane) {
+        lanes.offerFirst(lane);
+        if (closed) drainLanes(); // close ran meanwhile: make sure it is freed
+    }
+
+    private void drainLanes() {
+        for (Lane l; (l = lanes.pollFirst()) != null; ) {
+            lock();
+            try {
+                l.close();
+            } finally {
+                unlock();
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- predictions
+
+    /** Floats per sample of the raw input. */
+    public int inputSize() { return inputSize; }
+
+    /** Floats per sample of the output (the number of classes for a classifier). */
+    public int outputSize() { return outputSize; }
+
+    /** The class names, in output order; empty when the predictor has none. */
+    public List<String> classNames() { return classNames; }
+
+    /** How raw inputs are mapped to the model's inputs. */
+    public Preprocessing preprocessing() { return preprocessing; }
+
+    /** The model outputs (logits for a classifier) for {@code batch} samples in {@code x}, row by row. */
+    public float[] logits(float[] x, int batch) {
+        float[] out = new float[batch * outputSize];
+        logits(x, batch, out);
+        return out;
+    }
+
+    /** As {@link #logits(float[], int)} into {@code out} ({@code batch * outputSize()} floats); returns the version that answered. */
+    public long logits(float[] x, int batch, float[] out) {
+        checkBatch(batch, x.length, "x");
+        checkOut(out.length, batch);
+        return run(MemorySegment.ofArray(x), batch, out);
+    }
+
+    /** As {@link #logits(float[], int, float[])} from float32 memory (heap or off-heap). */
+    public long logits(MemorySegment x, int batch, float[] out) {
+        if (x.byteSize() % Float.BYTES != 0) throw new IllegalArgumentException("predict: input segment of " + x.byteSize() + " bytes is not a whole number of floats");
+        checkBatch(batch, x.byteSize() / Float.BYTES, "x");
+        checkOut(out.length, batch);
+        return run(x, batch, out);
+    }
+
+    /** One row of outputs per sample row. */
+    public float[][] logits(float[][] rows) {
+        float[] flat = logits(flatten(rows), rows.length);
+        float[][] out = new float[rows.length][];
+        for (int i = 0; i < rows.length; i++) out[i] = Arrays.copyOfRange(flat, i * outputSize, (i + 1) * outputSize);
+        return out;
+    }
+
+    /** Class probabilities (softmax of the logits, per sample). */
+    public float[] probabilities(float[] x, int batch) {
+        float[] out = new float[batch * outputSize];
+        probabilities(x, batch, out);
+        return out;
+    }
+
+    /** As {@link #probabilities(float[], int)} into {@code out}; returns the version that answered. */
+    public long probabilities(float[] x, int batch, float[] out) {
+        long version = logits(x, batch, out);
+        softmaxRows(out, batch, outputSize);
+        return version;
+    }
+
+    /** The most likely class of each sample (the first, on ties). */
+    public int[] classes(float[] x, int batch) {
+        int[] out = new int[batch];
+        classes(x, batch, out, new float[batch * outputSize]);
+        return out;
+    }
+
+    /** As {@link #classes(float[], int)} into {@code out}, with {@code scratch} ({@code batch * outputSize()} floats) for the logits; returns the version. */
+    public long classes(float[] x, int batch, int[] out, float[] scratch) {
+        if (out.length < batch) throw new IllegalArgumentException("classes: out has " + out.length + " ints for a batch of " + batch);
+        long version = logits(x, batch, scratch);
+        for (int i = 0; i < batch; i++) out[i] = argmax(scratch, i * outputSize, outputSize);
+        return version;
+    }
+
+    /** The most likely class of one sample. */
+    public int classOf(float[] sample) { return classes(sample, 1)[0]; }
+
+    private long run(MemorySegment x, int batch, float[] out) {
+        if (closed) throw new IllegalStateException("predictor is closed");
+        Version v = acquire();
+        Lane lane = null;
+        lock();
+        try {
+            lane = takeLane(batch);
+            Lane l = lane.forBatch(batch);
+            be.upload(x, l.x, 0);
+            if (l.ones != null) be.add(preprocessing.scale(), l.x, preprocessing.shift(), l.ones, l.x);
+            List<Block> blocks = v.model.blocks();
+            Tensor in = l.x;
+            for (int b = 0; b < blocks.size(); b++) {
+                blocks.get(b).forward(be, in, l.tapes[b]);
+                in = l.tapes[b].output();
+            }
+            be.download(in, 0, out, 0, batch * outputSize);
+            return v.number;
+        } finally {
+            unlock();
+            if (lane != null) returnLane(lane);
+            release(v);
+        }
+    }
+
+    private void lock() { if (turns != null) turns.lock(); }
+
+    private void unlock() { if (turns != null) turns.unlock(); }
+
+    private void checkBatch(int batch, long floats, String what) {
+        if (batch < 1) throw new IllegalArgumentException("predict: batch must be >= 1, got " + batch);
+        if (floats != (long) batch * inputSize)
+            throw new IllegalArgumentException("predict: " + what + " has " + floats + " floats; a batch of " + batch + " samples of shape "
+                    + Arrays.toString(template.inputShape()) + " needs " + (long) batch * inputSize);
+    }
+
+    private void checkOut(int length, int batch) {
+        if (length < (long) batch * outputSize)
+            throw new IllegalArgumentException("predict: out has " + length + " floats; a batch of " + batch + " needs " + (long) batch * outputSize);
+    }
+
+    private float[] flatten(float[][] rows) {
+        float[] flat = new float[rows.length * inputSize];
+        for (int i = 0; i < rows.length; i++) {
+            if (rows[i].length != inputSize)
+                throw new IllegalArgumentException("predict: row " + i + " has " + rows[i].length + " floats; expected " + inputSize);
+            System.arraycopy(rows[i], 0, flat, i * inputSize, inputSize);
+        }
+        return flat;
+    }
+
+    /** Softmax of each row in place, in double, shifted by the row's maximum as PyTorch does. */
+    static void softmaxRows(float[] a, int rows, int width) {
+        for (int r = 0; r < rows; r++) {
+            int o = r * width;
+            float max = Float.NEGATIVE_INFINITY;
+            for (int i = 0; i < width; i++) max = Math.max(max, a[o + i]);
+            double sum = 0;
+            for (int i = 0; i < width; i++) sum += Math.exp((double) a[o + i] - max);
+            for (int i = 0; i < width; i++) a[o + i] = (float) (Math.exp((double) a[o + i] - max) / sum);
+        }
+    }
+
+    static int argmax(float[] a, int from, int width) {
+        int best = 0;
+        for (int i = 1; i < width; i++) if (a[from + i] > a[from + best]) best = i;
+        return best;
+    }
+
+    private static int size(int[] shape) {
+        int n = 1;
+        for (int d : shape) n = Math.multiplyExact(n, d);
+        return n;
+    }
+
+    /**
+     * Stops taking predictions and frees everything: the current version and the spares now, and any
+     * version or lane still in use as soon as its prediction returns. Idempotent.
+     */
+    @Override public void close() {
+        if (closed) return;
+        closed = true;
+        retireCurrent();
+        drainSpares();
+        drainLanes();
+        lock();
+        try {
+            template.close();
+        } finally {
+            unlock();
+        }
+    }
+
+    @Override public String toString() {
+        Version v = current.get();
+        return "Predictor(" + be.name() + ", input " + Arrays.toString(template.inputShape()) + ", output " + Arrays.toString(outputShape)
+                + (v == null ? ", closed" : ", version " + v.number) + ")";
+    }
+}
