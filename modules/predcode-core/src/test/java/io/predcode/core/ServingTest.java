@@ -1,0 +1,226 @@
+package io.predcode.core;
+
+import io.predcode.core.io.Checkpoint;
+import io.predcode.core.nn.Loss;
+import io.predcode.core.nn.Model;
+import io.predcode.core.nn.ModelSpec;
+import io.predcode.core.optim.Adam;
+import io.predcode.core.pc.Algorithm;
+import io.predcode.core.pc.PcEngine;
+import io.predcode.core.pc.Trainer;
+import io.predcode.core.serve.Predictor;
+import io.predcode.core.serve.Preprocessing;
+import io.predcode.spi.Counters;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.TestFactory;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The Predictor: the same numbers as the engine, any batch size, versions under concurrent use, checkpoints for serving. */
+class ServingTest {
+    static final ModelSpec MLP = ModelSpec.builder().input(1, 5, 7)
+            .block(b -> b.flatten().linear(35, 23).relu())
+            .block(b -> b.linear(23, 13).tanh())
+            .block(b -> b.linear(13, 6)).build();
+
+    @TestFactory List<DynamicTest> predictionsEqualTheEnginesForEveryBatchSizeAndAllocateNothingOnceWarm() {
+        List<DynamicTest> out = new ArrayList<>();
+        for (ModelSpec spec : List.of(MLP, PaperResultsTest.CNN))
+            out.addAll(PaperResultsTest.onEveryBackend("predictor = engine " + spec.depth() + " blocks", be -> {
+                SplittableRandom r = new SplittableRandom(3);
+                try (Model m = Model.create(spec, be, 7); Predictor p = Predictor.of(m)) {
+                    int in = p.inputSize();
+                    int[] sizes = {1, 64, 2, 63, 17, 1, 31, 64, 5};
+                    float[][] xs = new float[65][];
+                    for (int b : sizes) xs[b] = PaperResultsTest.randomInput(r, b * in);
+                    for (int b : sizes) {
+                        // An engine sized to exactly this batch is the reference: views of a larger workspace must not change a bit.
+                        try (PcEngine fresh = new PcEngine(m, Loss.CROSS_ENTROPY)) {
+                            assertArrayEquals(fresh.predict(xs[b], b), p.logits(xs[b], b), "batch " + b);
+                        }
+                    }
+                    Counters.Snapshot before = be.counters().snapshot();
+                    float[] buf = new float[64 * p.outputSize()];
+                    for (int b : sizes) p.logits(xs[b], b, buf);
+                    assertEquals(0, be.counters().snapshot().minus(before).allocations(), "allocations after warm-up, mixed batch sizes");
+
+                    float[] probs = p.probabilities(xs[5], 5);
+                    int[] classes = p.classes(xs[5], 5);
+                    float[] logits = p.logits(xs[5], 5);
+                    for (int i = 0; i < 5; i++) {
+                        double sum = 0;
+                        int best = 0;
+                        for (int k = 0; k < p.outputSize(); k++) {
+                            sum += probs[i * p.outputSize() + k];
+                            if (logits[i * p.outputSize() + k] > logits[i * p.outputSize() + best]) best = k;
+                        }
+                        assertEquals(1.0, sum, 1e-5, "probabilities of sample " + i + " sum to 1");
+                        assertEquals(best, classes[i], "class of sample " + i + " is the argmax");
+                    }
+                }
+            }));
+        return out;
+    }
+
+    /** An engine sized by the largest batch serves smaller ones without allocating, and gives the numbers an exactly-sized engine gives. */
+    @TestFactory List<DynamicTest> anEngineRunsEveryBatchSizeInOneWorkspace() {
+        return PaperResultsTest.onEveryBackend("engine views", be -> {
+            SplittableRandom r = new SplittableRandom(5);
+            try (Model m = Model.create(PaperResultsTest.CNN, be, 2); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY).maxBatch(40)) {
+                assertEquals(40, e.capacity());
+                Counters.Snapshot before = be.counters().snapshot();
+                for (int b : new int[]{1, 40, 3, 39, 7}) {
+                    float[] x = PaperResultsTest.randomInput(r, b * e.inputSize()), y = PaperResultsTest.labels(r, b, 5);
+                    var inViews = e.infer(x, y, b, Algorithm.STRICT, 0.1f, 3);
+                    float[] viaViews = inViews.download(inViews.error(1));
+                    try (PcEngine exact = new PcEngine(m, Loss.CROSS_ENTROPY)) {
+                        var res = exact.infer(x, y, b, Algorithm.STRICT, 0.1f, 3);
+                        assertArrayEquals(res.download(res.error(1)), viaViews, "STRICT errors, batch " + b);
+                    }
+                }
+                // The exactly-sized engines above allocated; this engine did not: check it alone.
+                Counters.Snapshot mid = be.counters().snapshot();
+                for (int b : new int[]{2, 40, 11}) e.predict(PaperResultsTest.randomInput(r, b * e.inputSize()), b);
+                assertEquals(0, be.counters().snapshot().minus(mid).allocations(), "allocations of an engine with maxBatch set");
+                IllegalArgumentException tooBig = assertThrows(IllegalArgumentException.class, () -> e.predict(new float[41 * e.inputSize()], 41));
+                assertTrue(tooBig.getMessage().contains("maxBatch of 40"), tooBig.getMessage());
+                assertTrue(be.counters().snapshot().minus(before).allocations() > 0); // the reference engines did allocate
+            }
+        });
+    }
+
+    /**
+     * 8 threads predict with mixed batch sizes while a trainer publishes a version after every step.
+     * Each answer must equal, bit for bit, the engine's answer at the parameters of the version the
+     * predictor says answered: never a mix of two versions, never another request's output.
+     */
+    @TestFactory List<DynamicTest> concurrentPredictionsNeverSeeATornOrForeignVersion() {
+        return PaperResultsTest.onEveryBackend("versions under load", be -> {
+            int threads = 8, steps = 60;
+            SplittableRandom r = new SplittableRandom(11);
+            try (Model m = Model.create(MLP, be, 3); PcEngine engine = new PcEngine(m, Loss.CROSS_ENTROPY); Adam adam = new Adam(m, 0.05f);
+                 Predictor p = Predictor.of(m)) {
+                Trainer trainer = new Trainer(engine, adam, Algorithm.STRICT, 0.1f, 3);
+                int in = p.inputSize(), outSize = p.outputSize();
+                float[] tx = PaperResultsTest.randomInput(r, 16 * in), ty = PaperResultsTest.labels(r, 16, 6);
+                // Each thread has its own inputs: an answer that is another thread's would not match.
+                float[][] xs = new float[threads][];
+                int[] batch = new int[threads];
+                for (int t = 0; t < threads; t++) { batch[t] = 1 + t % 4 * 3; xs[t] = PaperResultsTest.randomInput(r, batch[t] * in); }
+                Map<Long, Map<String, float[]>> versions = new ConcurrentHashMap<>();
+                versions.put(p.version(), m.parameterValues());
+                record Answer(int thread, long version, float[] out) {}
+                List<List<Answer>> answers = new ArrayList<>();
+                AtomicBoolean done = new AtomicBoolean();
+                AtomicReference<Throwable> failure = new AtomicReference<>();
+                AtomicLong predictions = new AtomicLong();
+                CountDownLatch started = new CountDownLatch(threads);
+                List<Thread> workers = new ArrayList<>();
+                for (int t = 0; t < threads; t++) {
+                    int id = t;
+                    List<Answer> mine = new ArrayList<>();
+                    answers.add(mine);
+                    workers.add(Thread.ofPlatform().name("predict-" + t).start(() -> {
+                        started.countDown();
+                        try {
+                            while (!done.get()) {
+                                float[] out = new float[batch[id] * outSize];
+                                long v = p.logits(xs[id], batch[id], out);
+                                predictions.incrementAndGet();
+                                if (mine.size() < 400) mine.add(new Answer(id, v, out));
+                            }
+                        } catch (Throwable e) {
+                            failure.compareAndSet(null, e);
+                        }
+                    }));
+                }
+                try {
+                    started.await();
+                    for (int s = 0; s < steps; s++) {
+                        trainer.step(tx, ty, 16);
+                        long v = p.publish(m);
+                        versions.put(v, m.parameterValues());
+                    }
+                } catch (InterruptedException e) {
+                    throw new AssertionError(e);
+                } finally {
+                    done.set(true);
+                    for (Thread w : workers) {
+                        try { w.join(); } catch (InterruptedException e) { throw new AssertionError(e); }
+                    }
+                }
+                if (failure.get() != null) throw new AssertionError("a predicting thread failed", failure.get());
+                // Reference: the engine at each version's parameters, on each thread's batch.
+                int checked = 0;
+                java.util.Set<Long> seen = new java.util.HashSet<>();
+                try (Model ref = Model.create(MLP, be, 0); PcEngine refEngine = new PcEngine(ref, Loss.CROSS_ENTROPY)) {
+                    Map<Long, float[][]> expected = new java.util.HashMap<>();
+                    for (List<Answer> list : answers)
+                        for (Answer a : list) {
+                            float[][] perThread = expected.computeIfAbsent(a.version(), v -> {
+                                Map<String, float[]> params = versions.get(v);
+                                assertNotNull(params, "version " + v + " was never published");
+                                ref.loadParameters(params, "version " + v);
+                                float[][] e = new float[threads][];
+                                for (int t = 0; t < threads; t++) e[t] = refEngine.predict(xs[t], batch[t]);
+                                return e;
+                            });
+                            assertArrayEquals(perThread[a.thread()], a.out(), "thread " + a.thread() + ", version " + a.version());
+                            seen.add(a.version());
+                            checked++;
+                        }
+                }
+                assertTrue(seen.size() > 1, "predictions saw only " + seen.size() + " version(s) of " + versions.size() + ": the test did not overlap training");
+                System.out.printf("versions under load [%s]: %d predictions, %d checked bit for bit across %d versions%n", be.name(), predictions.get(), checked, seen.size());
+            }
+        });
+    }
+
+    @TestFactory List<DynamicTest> aCheckpointCarriesPreprocessingAndClassNamesAndLoadsInOneCall(@TempDir Path dir) {
+        return PaperResultsTest.onEveryBackend("checkpoint for serving", be -> {
+            SplittableRandom r = new SplittableRandom(4);
+            List<String> names = List.of("a", "b", "c", "d", "e", "f");
+            Preprocessing pre = new Preprocessing(1f / 16, -0.25f);
+            Path run = dir.resolve(be.name());
+            try (Model m = Model.create(MLP, be, 9)) {
+                Checkpoint.save(run, m, null, Map.of("epoch", 1), pre, names);
+                float[] raw = new float[3 * 35];
+                for (int i = 0; i < raw.length; i++) raw[i] = r.nextInt(17);
+                float[] scaled = new float[raw.length];
+                for (int i = 0; i < raw.length; i++) scaled[i] = raw[i] * pre.scale() + pre.shift();
+                float[] expected;
+                try (PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY)) { expected = e.predict(scaled, 3); }
+                for (Path source : List.of(run, run.resolve(Checkpoint.MODEL_FILE), run.resolve(Checkpoint.RESUME_FILE)))
+                    try (Predictor p = Predictor.load(source, be)) {
+                        assertEquals(pre, p.preprocessing(), source.toString());
+                        assertEquals(names, p.classNames(), source.toString());
+                        float[] got = p.logits(raw, 3);
+                        for (int i = 0; i < got.length; i++) assertEquals(expected[i], got[i], 1e-5f * (1 + Math.abs(expected[i])), source + " output " + i);
+                    }
+                // A checkpoint from before serving metadata: inputs as given, no class names.
+                Path old = dir.resolve(be.name() + "-old");
+                Checkpoint.save(old, m, null, Map.of("epoch", 1));
+                try (Predictor p = Predictor.load(old, be); Model loaded = Checkpoint.load(old).model(be)) {
+                    assertEquals(Preprocessing.NONE, p.preprocessing());
+                    assertEquals(List.of(), p.classNames());
+                    assertEquals(Arrays.toString(m.parameterValues().get("2.0.weight")), Arrays.toString(loaded.parameterValues().get("2.0.weight")));
+                }
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+    }
+}
