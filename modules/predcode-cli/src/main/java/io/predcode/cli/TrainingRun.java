@@ -17,6 +17,7 @@ import io.predcode.core.pc.Trainer;
 import io.predcode.data.Batches;
 import io.predcode.data.DataSources;
 import io.predcode.data.DataSplit;
+import io.predcode.core.serve.Preprocessing;
 import io.predcode.data.Dataset;
 import io.predcode.spi.Backend;
 import me.tongfei.progressbar.ProgressBar;
@@ -150,7 +151,9 @@ final class TrainingRun {
                         Setup.fmt(rec.trainLoss()), 100 * rec.trainAccuracy(), Setup.fmt(rec.testLoss()), 100 * rec.testAccuracy(), seconds, rec.msPerStep(), 100 * dataWait);
                 out.flush();
                 writeCsv(csv);
-                Checkpoint.save(s.out(), model, opt, trainingState(epoch + 1, step, history, be, sweeps));
+                // Raw values (bytes, digits' 0..16) become the model's inputs by the data's scale: a service passes them as they come.
+                Checkpoint.save(s.out(), model, opt, trainingState(epoch + 1, step, history, be, sweeps),
+                        new Preprocessing(data.pixelScale(), 0f), data.classNames());
                 AtomicFiles.writeString(s.out().resolve("metrics.json"), Json.write(metricsJson(history, be, sweeps, data), 2) + "\n");
                 Charts.write(s.out().resolve("training.png"), csv.toString(), history, out);
             }

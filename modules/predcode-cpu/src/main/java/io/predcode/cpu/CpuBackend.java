@@ -19,7 +19,9 @@ import java.lang.foreign.ValueLayout;
  * built; every other op, and all of them without the native kernels, is a plain Java loop over those
  * segments, which the JIT compiles to straight-line code. Reductions accumulate in double.
  *
- * <p>OpenBLAS's thread count is process-wide: the last backend opened sets it.
+ * <p>Threads are the backend's own: OpenBLAS runs single-threaded, and GEMMs, like the other kernels,
+ * split across this backend's pool, so backends opened with different thread counts do not change
+ * each other's.
  */
 public final class CpuBackend extends Backend {
     /** Unaligned access: tensors are 64-byte aligned anyway, and the aligned layout re-checks alignment on every access. */
@@ -64,7 +66,6 @@ public final class CpuBackend extends Backend {
         this.blas = blas;
         this.kernels = kernels;
         int threads = options.threads() == 0 ? Runtime.getRuntime().availableProcessors() : options.threads();
-        blas.setThreads(threads);
         this.parallel = new Parallel(threads);
     }
 
@@ -76,12 +77,12 @@ public final class CpuBackend extends Backend {
     @Override public boolean isThreadSafe() { return true; }
 
     @Override public String description() {
-        return blas.config().trim() + " (" + blas.library.getFileName() + "), " + blas.threads() + " threads; "
+        return blas.config().trim() + " (" + blas.library.getFileName() + "), " + parallel.threads() + " threads; "
                 + (kernels != null ? "native kernels (" + kernels.isa() + ")" : "Java kernels (native: " + NativeKernels.unavailable() + ")");
     }
 
-    /** Threads OpenBLAS uses for GEMM. */
-    public int threads() { return blas.threads(); }
+    /** Threads this backend's ops (GEMMs included) run on. */
+    public int threads() { return parallel.threads(); }
 
     static MemorySegment seg(Tensor t) { return ((CpuTensor) t).segment; }
 
@@ -113,7 +114,7 @@ public final class CpuBackend extends Backend {
                                     Tensor b, long bOffset, int ldb, long strideB, float beta, Tensor c, long cOffset, int ldc, long strideC, int batch) {
         MemorySegment sa = seg(a), sb = seg(b), sc = seg(c);
         for (int i = 0; i < batch; i++) {
-            blas.sgemm(transA, transB, m, n, k, alpha,
+            blas.sgemm(parallel, transA, transB, m, n, k, alpha,
                     sa.asSlice((aOffset + i * strideA) * Float.BYTES), lda,
                     sb.asSlice((bOffset + i * strideB) * Float.BYTES), ldb, beta,
                     sc.asSlice((cOffset + i * strideC) * Float.BYTES), ldc);
@@ -127,7 +128,7 @@ public final class CpuBackend extends Backend {
             MemorySegment sb = seg(bias);
             for (long r = 0; r < batch; r++) MemorySegment.copy(sb, 0, sy, r * out * Float.BYTES, (long) out * Float.BYTES);
         }
-        blas.sgemm(false, true, batch, out, in, 1f, seg(x), in, seg(weight), in, bias == null ? 0f : 1f, sy, out);
+        blas.sgemm(parallel, false, true, batch, out, in, 1f, seg(x), in, seg(weight), in, bias == null ? 0f : 1f, sy, out);
     }
 
     @Override protected void doFill(Tensor t, long offset, long length, float value) {

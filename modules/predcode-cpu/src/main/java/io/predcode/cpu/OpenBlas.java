@@ -53,7 +53,9 @@ final class OpenBlas {
                 for (Map.Entry<String, String> e : org.bytedeco.javacpp.Loader.getLoadedLibraries().entrySet())
                     if (e.getKey().startsWith("openblas_nolapack@")) path = e.getValue();
                 if (path == null) throw new IllegalStateException("JavaCPP loaded no libopenblas_nolapack; loaded: " + org.bytedeco.javacpp.Loader.getLoadedLibraries().keySet());
-                instance = new OpenBlas(Path.of(path));
+                OpenBlas blas = new OpenBlas(Path.of(path));
+                blas.setThreads(1); // each backend threads its own GEMMs (see sgemm(Parallel, ...))
+                instance = blas;
                 return instance;
             } catch (Throwable t) {
                 failure = new IllegalStateException("OpenBLAS could not be loaded from org.bytedeco:openblas (linux-x86_64): " + t, t);
@@ -82,38 +84,48 @@ final class OpenBlas {
     }
 
     /**
-     * Below this many multiply-adds a GEMM runs on the calling thread alone. OpenBLAS splits from 262K
-     * (m n k) up, where handing half of a 10-50 us GEMM to its other thread costs more than it saves:
-     * [300 x 50] x [50 x 30] took 69 us on two threads and 18 us on one; [300 x 605] x [605 x 50],
-     * 234 and 201 us (JIT-warm, best of 15, 2 cores).
+     * Below this many multiply-adds a GEMM runs on the calling thread alone: handing half of a
+     * 10-50 us GEMM to another thread costs more than it saves ([300 x 50] x [50 x 30] took 69 us on
+     * two threads and 18 us on one; [300 x 605] x [605 x 50], 234 and 201 us; JIT-warm, best of 15,
+     * 2 cores).
      */
     static final long SMALL_GEMM_MACS = 4L << 20;
 
-    /** The thread count set through {@link #setThreads}, restored after each small GEMM. */
-    private volatile int threads = 0;
+    /** Rows (or columns) of C per part at the least when a GEMM is split. */
+    private static final int MIN_SPLIT = 16;
 
+    /** One single-threaded cblas_sgemm on the calling thread (row-major). */
     void sgemm(boolean ta, boolean tb, int m, int n, int k, float alpha, MemorySegment a, int lda, MemorySegment b, int ldb,
                float beta, MemorySegment c, int ldc) {
-        int wide = threads;
-        boolean alone = wide > 1 && (long) m * n * k < SMALL_GEMM_MACS;
         try {
-            // The count is process-wide, so a concurrent GEMM may briefly see one thread: only its speed changes.
-            if (alone) setThreads.invokeExact(1);
             sgemm.invokeExact(ROW_MAJOR, ta ? TRANS : NO_TRANS, tb ? TRANS : NO_TRANS, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         } catch (Throwable t) {
             throw new IllegalStateException("cblas_sgemm failed", t);
-        } finally {
-            if (alone) setThreadsQuietly(wide);
         }
     }
 
-    void setThreads(int n) {
-        setThreadsQuietly(n);
-        threads = n;
+    /**
+     * A GEMM split across {@code par}'s threads: C's rows (or its columns, when it has more of them)
+     * in contiguous parts, each one single-threaded cblas_sgemm. OpenBLAS's own thread count is
+     * process-wide, so predcode fixes it at 1 and threads each backend's GEMMs on the backend's own
+     * pool: two backends with different thread counts never change each other's. Never call this from
+     * inside a {@code par} task (its pool would wait on itself).
+     */
+    void sgemm(Parallel par, boolean ta, boolean tb, int m, int n, int k, float alpha, MemorySegment a, int lda, MemorySegment b, int ldb,
+               float beta, MemorySegment c, int ldc) {
+        if ((long) m * n * k < SMALL_GEMM_MACS || par.parts(Math.max(m, n), MIN_SPLIT) <= 1) {
+            sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        } else if (m >= n) { // rows of C: rows of op(A)
+            par.forRange(m, MIN_SPLIT, (from, to) -> sgemm(ta, tb, to - from, n, k, alpha,
+                    a.asSlice((long) from * (ta ? 1 : lda) * Float.BYTES), lda, b, ldb, beta, c.asSlice((long) from * ldc * Float.BYTES), ldc));
+        } else { // columns of C: columns of op(B)
+            par.forRange(n, MIN_SPLIT, (from, to) -> sgemm(ta, tb, m, to - from, k, alpha, a, lda,
+                    b.asSlice((long) from * (tb ? ldb : 1) * Float.BYTES), ldb, beta, c.asSlice((long) from * Float.BYTES), ldc));
+        }
     }
 
-    /** Sets OpenBLAS's count without changing the one small GEMMs restore. */
-    private void setThreadsQuietly(int n) {
+    /** Sets OpenBLAS's process-wide thread count (predcode sets 1, once, when it loads the library). */
+    private void setThreads(int n) {
         try { setThreads.invokeExact(n); } catch (Throwable t) { throw new IllegalStateException(t); }
     }
 

@@ -40,6 +40,7 @@ public final class Cifar10 {
         if (!Files.isDirectory(dir)) throw new java.nio.file.NoSuchFileException(dir + ": CIFAR-10 folder not found (expected data_batch_1.bin .. data_batch_5.bin and test_batch.bin)");
         Path[] train = new Path[5];
         for (int i = 0; i < 5; i++) train[i] = dir.resolve("data_batch_" + (i + 1) + ".bin");
-        return new DataSplit(read("cifar10 train", train), read("cifar10 test", dir.resolve("test_batch.bin")));
+        return new DataSplit(read("cifar10 train", train), read("cifar10 test", dir.resolve("test_batch.bin")), 1f / 255,
+                java.util.List.of("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"));
     }
 }

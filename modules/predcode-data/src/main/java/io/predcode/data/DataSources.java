@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.List;
 
 /**
  * Resolves a {@code --data} name: {@code digits} (bundled), {@code fashion-mnist} (Debian's
@@ -46,7 +47,10 @@ public final class DataSources {
         if (!Files.isDirectory(dir)) throw new NoSuchFileException(dir.toString(), null, name + " folder not found");
         Dataset train = idxPair(name + " train", find(dir, "train-images-idx3-ubyte"), find(dir, "train-labels-idx1-ubyte"));
         Dataset test = idxPair(name + " test", find(dir, "t10k-images-idx3-ubyte"), find(dir, "t10k-labels-idx1-ubyte"));
-        return new DataSplit(train, test);
+        List<String> names = name.equals("fashion-mnist")
+                ? List.of("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+                : DataSplit.indexNames(10);
+        return new DataSplit(train, test, 1f / 255, names);
     }
 
     private static Path find(Path dir, String base) throws NoSuchFileException {

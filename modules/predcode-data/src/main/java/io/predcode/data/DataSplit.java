@@ -1,8 +1,31 @@
 package io.predcode.data;
 
-/** A training set and a test set of the same kind of sample. */
-public record DataSplit(Dataset train, Dataset test) {
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A training set and a test set of the same kind of sample, with what a service needs to feed a
+ * model trained on them: {@code pixelScale}, the factor that took the raw values (bytes 0..255,
+ * digits' 0..16) to the floats in the sets, and the class names.
+ */
+public record DataSplit(Dataset train, Dataset test, float pixelScale, List<String> classNames) {
+    public DataSplit {
+        classNames = List.copyOf(classNames);
+        if (classNames.size() != train.classes())
+            throw new IllegalArgumentException(train.name() + ": " + classNames.size() + " class names for " + train.classes() + " classes");
+    }
+
+    /** A split of values used as stored, with classes named by their index. */
+    public DataSplit(Dataset train, Dataset test) { this(train, test, 1f, indexNames(train.classes())); }
+
     public int[] sampleShape() { return train.sampleShape(); }
 
     public int classes() { return train.classes(); }
+
+    /** "0", "1", ...: the names of classes that are their own index (digits). */
+    public static List<String> indexNames(int classes) {
+        List<String> names = new ArrayList<>();
+        for (int i = 0; i < classes; i++) names.add(Integer.toString(i));
+        return names;
+    }
 }

@@ -43,7 +43,7 @@ public final class Digits {
         int[] perm = permutation(d.size(), new SplittableRandom(SPLIT_SEED));
         int trainSize = d.size() - TEST_SIZE;
         int[] train = java.util.Arrays.copyOfRange(perm, 0, trainSize), test = java.util.Arrays.copyOfRange(perm, trainSize, d.size());
-        return new DataSplit(d.subset("digits train", train), d.subset("digits test", test));
+        return new DataSplit(d.subset("digits train", train), d.subset("digits test", test), 1f / 16, DataSplit.indexNames(10));
     }
 
     static int[] permutation(int n, SplittableRandom r) {
