@@ -18,7 +18,8 @@ cp=$(ls .device/test/predcode-*-tests.jar .device/lib/*.jar | tr '\n' ':')
 timeout 240 "$JAVA" --enable-native-access=ALL-UNNAMED -Dpredcode.golden.dir=.device/golden -jar .device/test/junit-platform-console-standalone.jar \
   execute --class-path "$cp" --select-class io.predcode.cuda.CudaConformanceTest --select-class io.predcode.cuda.CudaAvailabilityTest \
   --select-class io.predcode.core.GoldenCaseTest --select-class io.predcode.core.CrossBackendTest --select-class io.predcode.core.EngineContractTest \
-  --select-class io.predcode.core.PaperResultsTest --select-class io.predcode.core.CondensedStrictTest --details=tree --disable-banner --reports-dir "$out/junit" 2>&1 | tail -n 80 | tee "$out/tests.txt"
+  --select-class io.predcode.core.PaperResultsTest --select-class io.predcode.core.CondensedStrictTest \
+  --select-class io.predcode.cuda.CudaThreadsTest --select-class io.predcode.core.ServingTest --details=tree --disable-banner --reports-dir "$out/junit" 2>&1 | tail -n 80 | tee "$out/tests.txt"
 echo "== step benchmarks"
 timeout 200 cli bench --backend cuda,cpu --model example-cnn,mlp --batch-size 300,4096 --steps 10 --warmup 3 --warmup-seconds 0.5 --json "$out/bench-steps.json" 2>&1 | tee "$out/bench-steps.txt"
 echo "== kernel benchmarks"

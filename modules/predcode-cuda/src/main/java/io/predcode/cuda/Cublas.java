@@ -19,7 +19,8 @@ final class Cublas implements AutoCloseable {
     private static final int OP_N = 0, OP_T = 1;
     private final MethodHandle destroy, sgemmStridedBatched;
     private final long handle;
-    private final Arena arena = Arena.ofConfined();
+    /** Shared, not confined: a service calls the backend from any of its threads (one at a time). */
+    private final Arena arena = Arena.ofShared();
     private final MemorySegment alpha = arena.allocate(JAVA_FLOAT), beta = arena.allocate(JAVA_FLOAT);
     final Path path;
 

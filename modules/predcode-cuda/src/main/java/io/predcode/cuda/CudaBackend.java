@@ -61,14 +61,18 @@ final class CudaBackend extends Backend {
         else graphs.run(key, body);
     }
 
-    /** The thread this backend's context was last made current on. */
-    private Thread boundThread = Thread.currentThread();
+    /**
+     * The context each thread last made current, whichever backend instance made it so. A CUDA
+     * context is current per thread: every entry from a thread whose current context is another (or
+     * none) makes this backend's current there, so any thread may call, one at a time.
+     */
+    private static final ThreadLocal<long[]> CURRENT = ThreadLocal.withInitial(() -> new long[1]);
 
     @Override protected void enter() {
-        Thread t = Thread.currentThread();
-        if (t != boundThread) {
+        long[] current = CURRENT.get();
+        if (current[0] != context) {
             driver.setCurrent(context);
-            boundThread = t;
+            current[0] = context;
         }
     }
 
@@ -126,7 +130,10 @@ final class CudaBackend extends Backend {
         MemorySegment.copy(s, 0, dst, 0, bytes);
     }
 
-    @Override public void synchronize() { driver.synchronize(stream); }
+    @Override public void synchronize() {
+        enter();
+        driver.synchronize(stream);
+    }
 
     // ---------------------------------------------------------------- ops
 

@@ -25,7 +25,8 @@ final class Kernels {
     private final CudaDriver driver;
     private final long module, stream;
     private final Map<String, Long> functions = new HashMap<>();
-    private final Arena arena = Arena.ofConfined();
+    /** Shared, not confined: a service calls the backend from any of its threads (one at a time). */
+    private final Arena arena = Arena.ofShared();
     private final MemorySegment values = arena.allocate(8L * SLOTS, 8), pointers = arena.allocate(ADDRESS, SLOTS);
     private int count;
 
