@@ -1,0 +1,202 @@
+package io.predcode.examples.service;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import io.predcode.core.json.Json;
+import io.predcode.core.nn.BuiltinModels;
+import io.predcode.core.nn.Loss;
+import io.predcode.core.nn.Model;
+import io.predcode.core.optim.Adam;
+import io.predcode.core.pc.Algorithm;
+import io.predcode.core.pc.PcEngine;
+import io.predcode.core.pc.Trainer;
+import io.predcode.core.serve.Predictor;
+import io.predcode.core.serve.Preprocessing;
+import io.predcode.data.DataSplit;
+import io.predcode.data.Dataset;
+import io.predcode.data.Digits;
+import io.predcode.spi.Backend;
+import io.predcode.spi.Backends;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * A digits classifier served over HTTP while it keeps learning: what a JVM team would write on
+ * predcode. One {@link Predictor} answers every request thread; a trainer thread trains the same
+ * model with predictive coding (FIXED_PRED, which stays stable over long runs) on a stream of
+ * labelled samples, at most one step per {@code STEP_INTERVAL_MS} as a stream would deliver them,
+ * and publishes a new version every {@code publishEvery} steps. A request always gets the answer of exactly one version, and says
+ * which.
+ *
+ * <pre>
+ * POST /predict   {"inputs": [[64 raw pixel values 0..16], ...]}
+ *              -> {"version": 12, "classes": [3, ...], "labels": ["3", ...], "probabilities": [[...10 floats], ...]}
+ * GET  /health    -> {"version": 12, "steps": 3400, "predictions": 120345}
+ * </pre>
+ * It listens on 127.0.0.1 only.
+ */
+public final class PredictionService implements AutoCloseable {
+    private static final int MAX_BATCH = 256, BATCH = 32;
+    /** The stream's pace: a new batch of labelled samples at most this often. */
+    private static final long STEP_INTERVAL_MS = 2;
+
+    private final Backend backend;
+    private final Model model;
+    private final PcEngine engine;
+    private final Adam adam;
+    private final Predictor predictor;
+    private final HttpServer server;
+    private final ExecutorService requests;
+    private final Thread trainerThread;
+    private final AtomicLong steps = new AtomicLong(), predictions = new AtomicLong();
+    private volatile boolean stopping;
+
+    /** Starts serving on 127.0.0.1:{@code port} (0: any free port) and starts learning online. */
+    public PredictionService(int port, int publishEvery) throws IOException {
+        DataSplit digits = Digits.split();
+        backend = Backends.open("cpu");
+        model = Model.create(BuiltinModels.get("digits-mlp"), backend, 1);
+        engine = new PcEngine(model, Loss.CROSS_ENTROPY);
+        adam = new Adam(model, 0.002f);
+        // Clients send raw pixels 0..16, as the data set stores them; the predictor scales them as training did.
+        predictor = Predictor.of(model, new Preprocessing(digits.pixelScale(), 0f), digits.classNames());
+        server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 128);
+        requests = Executors.newVirtualThreadPerTaskExecutor();
+        server.setExecutor(requests);
+        server.createContext("/predict", this::predict);
+        server.createContext("/health", this::health);
+        // Start from a model that has seen the training set twice, as one loaded from a checkpoint would have.
+        Trainer trainer = new Trainer(engine, adam, Algorithm.FIXED_PRED, 0.1f, 20);
+        for (int at = 0; at + BATCH <= 2 * digits.train().size(); at += BATCH) step(trainer, digits.train(), at % (digits.train().size() - BATCH));
+        predictor.publish(model);
+        trainerThread = Thread.ofPlatform().name("online-trainer").daemon().start(() -> learn(trainer, digits.train(), publishEvery));
+        server.start();
+    }
+
+    public int port() { return server.getAddress().getPort(); }
+
+    public long version() { return predictor.version(); }
+
+    public long steps() { return steps.get(); }
+
+    /** The trainer: PC on the stream (here, the digits training set over and over), a new version every few steps. */
+    private void learn(Trainer trainer, Dataset stream, int publishEvery) {
+        for (int at = 0; !stopping; at = (at + BATCH) % (stream.size() - BATCH)) {
+            step(trainer, stream, at);
+            if (steps.incrementAndGet() % publishEvery == 0) predictor.publish(model);
+            try {
+                Thread.sleep(STEP_INTERVAL_MS);
+            } catch (InterruptedException e) {
+                return;
+            }
+        }
+    }
+
+    private static void step(Trainer trainer, Dataset data, int at) {
+        int per = data.sampleSize();
+        trainer.step(Arrays.copyOfRange(data.images(), at * per, (at + BATCH) * per), Arrays.copyOfRange(data.labels(), at, at + BATCH), BATCH);
+    }
+
+    private void predict(HttpExchange ex) throws IOException {
+        try (ex) {
+            if (!"POST".equals(ex.getRequestMethod())) { send(ex, 405, Map.of("error", "POST a JSON body {\"inputs\": [[...], ...]}")); return; }
+            float[] x;
+            int rows;
+            try (InputStream in = ex.getRequestBody()) {
+                Object body = Json.parse(new String(in.readNBytes(4 << 20), StandardCharsets.UTF_8), "request body");
+                if (!(body instanceof Map<?, ?> m) || !(m.get("inputs") instanceof List<?> inputs) || inputs.isEmpty() || inputs.size() > MAX_BATCH)
+                    throw new IllegalArgumentException("expected {\"inputs\": [[" + predictor.inputSize() + " numbers], ...]} with 1 to " + MAX_BATCH + " rows");
+                rows = inputs.size();
+                x = new float[rows * predictor.inputSize()];
+                for (int r = 0; r < rows; r++) {
+                    if (!(inputs.get(r) instanceof List<?> row) || row.size() != predictor.inputSize())
+                        throw new IllegalArgumentException("inputs[" + r + "]: expected " + predictor.inputSize() + " numbers");
+                    for (int i = 0; i < row.size(); i++) {
+                        if (!(row.get(i) instanceof Double d)) throw new IllegalArgumentException("inputs[" + r + "][" + i + "]: not a number");
+                        x[r * predictor.inputSize() + i] = d.floatValue();
+                    }
+                }
+            } catch (RuntimeException e) {
+                send(ex, 400, Map.of("error", String.valueOf(e.getMessage())));
+                return;
+            }
+            int k = predictor.outputSize();
+            float[] probs = new float[rows * k];
+            long version = predictor.probabilities(x, rows, probs);
+            predictions.addAndGet(rows);
+            List<Object> classes = new ArrayList<>(), labels = new ArrayList<>(), p = new ArrayList<>();
+            for (int r = 0; r < rows; r++) {
+                int best = 0;
+                List<Object> row = new ArrayList<>();
+                for (int c = 0; c < k; c++) {
+                    row.add((double) probs[r * k + c]);
+                    if (probs[r * k + c] > probs[r * k + best]) best = c;
+                }
+                classes.add((double) best);
+                labels.add(predictor.classNames().get(best));
+                p.add(row);
+            }
+            Map<String, Object> out = new LinkedHashMap<>();
+            out.put("version", (double) version);
+            out.put("classes", classes);
+            out.put("labels", labels);
+            out.put("probabilities", p);
+            send(ex, 200, out);
+        }
+    }
+
+    private void health(HttpExchange ex) throws IOException {
+        try (ex) {
+            Map<String, Object> out = new LinkedHashMap<>();
+            out.put("version", (double) predictor.version());
+            out.put("steps", (double) steps.get());
+            out.put("predictions", (double) predictions.get());
+            send(ex, 200, out);
+        }
+    }
+
+    private static void send(HttpExchange ex, int status, Map<String, Object> body) throws IOException {
+        byte[] bytes = Json.write(body, 0).getBytes(StandardCharsets.UTF_8);
+        ex.getResponseHeaders().set("Content-Type", "application/json");
+        ex.sendResponseHeaders(status, bytes.length);
+        try (OutputStream os = ex.getResponseBody()) { os.write(bytes); }
+    }
+
+    /** Stops serving and learning, then frees everything. */
+    @Override public void close() {
+        stopping = true;
+        server.stop(0);
+        requests.close();
+        try {
+            trainerThread.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        predictor.close();
+        adam.close();
+        engine.close();
+        model.close();
+        backend.close();
+    }
+
+    public static void main(String[] args) throws Exception {
+        int port = args.length > 0 ? Integer.parseInt(args[0]) : 8080;
+        PredictionService s = new PredictionService(port, 10);
+        Runtime.getRuntime().addShutdownHook(new Thread(s::close));
+        System.out.println("predcode example service on http://127.0.0.1:" + s.port() + "/predict (POST {\"inputs\": [[64 pixels 0..16]]}); Ctrl-C stops");
+        Thread.currentThread().join();
+    }
+}
