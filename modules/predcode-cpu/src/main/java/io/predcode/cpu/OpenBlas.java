@@ -47,7 +47,6 @@ final class OpenBlas {
             if (instance != null) return instance;
             if (failure != null) throw new IllegalStateException(failure.getMessage(), failure);
             try {
-                shortenThreadSpin();
                 org.bytedeco.javacpp.Loader.load(org.bytedeco.openblas.global.openblas_nolapack.class);
                 String path = null;
                 for (Map.Entry<String, String> e : org.bytedeco.javacpp.Loader.getLoadedLibraries().entrySet())
@@ -61,25 +60,6 @@ final class OpenBlas {
                 failure = new IllegalStateException("OpenBLAS could not be loaded from org.bytedeco:openblas (linux-x86_64): " + t, t);
                 throw (IllegalStateException) failure;
             }
-        }
-    }
-
-    /**
-     * After a GEMM, OpenBLAS's worker threads spin for 2^28 cycles (~0.1 s) by default before they
-     * sleep, holding the cores our Java kernels run on next. OpenBLAS reads OPENBLAS_THREAD_TIMEOUT
-     * (log2 cycles, 4..30) when it initialises: unless the user set it, ask for the shortest spin.
-     * Measured on 2 cores (predcode bench, example-cnn STRICT): 583-631 ms/step with one thread,
-     * 354-377 ms with two threads and the short spin.
-     */
-    private static void shortenThreadSpin() {
-        if (System.getenv("OPENBLAS_THREAD_TIMEOUT") != null) return;
-        try (Arena a = Arena.ofConfined()) {
-            Linker linker = Linker.nativeLinker();
-            MethodHandle setenv = linker.downcallHandle(linker.defaultLookup().findOrThrow("setenv"), FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
-            int rc = (int) setenv.invokeExact(a.allocateFrom("OPENBLAS_THREAD_TIMEOUT"), a.allocateFrom("4"), 0);
-            if (rc != 0) System.err.println("predcode: could not set OPENBLAS_THREAD_TIMEOUT (setenv returned " + rc + ")");
-        } catch (Throwable t) {
-            // Not fatal: OpenBLAS then spins with its default timeout.
         }
     }
 
