@@ -44,11 +44,14 @@ public final class CpuBackend extends Backend {
     /** Runs body on every chunk of [0, n), the chunks split across threads when there are many. */
     private void forChunks(long n, Chunk body) {
         int chunks = (int) ((n + CHUNK - 1) / CHUNK);
-        parallel.forRange(chunks, MIN_ELEMENTS / CHUNK, (c0, c1) -> {
-            float[][] tiles = TILES.get();
-            for (long start = (long) c0 * CHUNK; start < Math.min(n, (long) c1 * CHUNK); start += CHUNK)
-                body.run(start * Float.BYTES, (int) Math.min(CHUNK, n - start), tiles);
-        });
+        if (parallel.parts(chunks, MIN_ELEMENTS / CHUNK) <= 1) runChunks(n, 0, chunks, body); // no capturing lambda on the small, common path
+        else parallel.forRange(chunks, MIN_ELEMENTS / CHUNK, (c0, c1) -> runChunks(n, c0, c1, body));
+    }
+
+    private static void runChunks(long n, int c0, int c1, Chunk body) {
+        float[][] tiles = TILES.get();
+        for (long start = (long) c0 * CHUNK; start < Math.min(n, (long) c1 * CHUNK); start += CHUNK)
+            body.run(start * Float.BYTES, (int) Math.min(CHUNK, n - start), tiles);
     }
 
     /** Splits [0, n) elements across threads for a native kernel, as {@link #forChunks} for the Java ones. */
@@ -104,6 +107,14 @@ public final class CpuBackend extends Backend {
 
     @Override protected void doUpload(MemorySegment src, Tensor dst, long dstOffset) {
         MemorySegment.copy(src, 0, seg(dst), dstOffset * Float.BYTES, src.byteSize());
+    }
+
+    @Override protected void doUpload(float[] src, int srcOffset, Tensor dst, long dstOffset, int length) {
+        MemorySegment.copy(src, srcOffset, seg(dst), F, dstOffset * Float.BYTES, length);
+    }
+
+    @Override protected void doDownload(Tensor src, long srcOffset, float[] dst, int dstOffset, int length) {
+        MemorySegment.copy(seg(src), F, srcOffset * Float.BYTES, dst, dstOffset, length);
     }
 
     @Override protected void doDownload(Tensor src, long srcOffset, MemorySegment dst) {

@@ -31,7 +31,10 @@ final class Parallel implements AutoCloseable {
     int parts(int n, int minItems) { return pool == null ? 1 : Math.min(threads, Math.max(1, n / Math.max(1, minItems))); }
 
     /** Runs body over [0, n) in up to {@code threads} contiguous parts; the caller takes the first. */
-    void forRange(int n, int minItems, Range body) { forParts(n, minItems, (part, from, to) -> body.run(from, to)); }
+    void forRange(int n, int minItems, Range body) {
+        if (parts(n, minItems) <= 1) { body.run(0, n); return; } // the common small case: no wrapper object
+        forParts(n, minItems, (part, from, to) -> body.run(from, to));
+    }
 
     /** As {@link #forRange}, telling each part its index: part p covers [n p / parts, n (p + 1) / parts). */
     void forParts(int n, int minItems, Part body) {

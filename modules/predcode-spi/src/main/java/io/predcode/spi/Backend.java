@@ -82,8 +82,13 @@ public abstract class Backend implements AutoCloseable {
         if (srcOffset < 0 || length < 0 || srcOffset + length > src.length)
             throw new IllegalArgumentException("upload: host range [" + srcOffset + ", " + ((long) srcOffset + length) + ") outside float[" + src.length + "]");
         range("upload", "dst", dst, dstOffset, length);
-        doUpload(MemorySegment.ofArray(src).asSlice((long) srcOffset * Float.BYTES, (long) length * Float.BYTES), dst, dstOffset);
+        doUpload(src, srcOffset, dst, dstOffset, length);
         counters.hostToDevice((long) length * Float.BYTES);
+    }
+
+    /** Uploads from a host array. The default wraps it in a segment; a backend that can copy from the array directly avoids that allocation. */
+    protected void doUpload(float[] src, int srcOffset, Tensor dst, long dstOffset, int length) {
+        doUpload(MemorySegment.ofArray(src).asSlice((long) srcOffset * Float.BYTES, (long) length * Float.BYTES), dst, dstOffset);
     }
 
     /** Copies the whole array into the whole tensor; the lengths must match. */
@@ -108,8 +113,13 @@ public abstract class Backend implements AutoCloseable {
         if (dstOffset < 0 || length < 0 || dstOffset + length > dst.length)
             throw new IllegalArgumentException("download: host range [" + dstOffset + ", " + ((long) dstOffset + length) + ") outside float[" + dst.length + "]");
         range("download", "src", src, srcOffset, length);
-        doDownload(src, srcOffset, MemorySegment.ofArray(dst).asSlice((long) dstOffset * Float.BYTES, (long) length * Float.BYTES));
+        doDownload(src, srcOffset, dst, dstOffset, length);
         counters.deviceToHost((long) length * Float.BYTES);
+    }
+
+    /** Downloads into a host array. The default wraps it in a segment; a backend that can copy into the array directly avoids that allocation. */
+    protected void doDownload(Tensor src, long srcOffset, float[] dst, int dstOffset, int length) {
+        doDownload(src, srcOffset, MemorySegment.ofArray(dst).asSlice((long) dstOffset * Float.BYTES, (long) length * Float.BYTES));
     }
 
     public final float[] download(Tensor src) {
@@ -227,7 +237,7 @@ public abstract class Backend implements AutoCloseable {
 
     /** y = f(x), elementwise (y may alias x). */
     public final void activation(Activation f, float slope, Tensor x, Tensor y) {
-        sameSize("activation " + f, x, y);
+        sameSize("activation", x, y); // a constant name: concatenating f would allocate a String per call
         doActivation(f, slope, x, y);
     }
 
@@ -236,7 +246,7 @@ public abstract class Backend implements AutoCloseable {
      * dx may alias dy.
      */
     public final void activationBackward(Activation f, float slope, Tensor x, Tensor y, Tensor dy, Tensor dx) {
-        sameSize("activationBackward " + f, x, y, dy, dx);
+        sameSize("activationBackward", x, y, dy, dx);
         doActivationBackward(f, slope, x, y, dy, dx);
     }
 
@@ -561,21 +571,58 @@ public abstract class Backend implements AutoCloseable {
 
     /** Each tensor is open and belongs to this backend. */
     protected final void mine(String op, Tensor... ts) {
+        begin(op);
+        for (Tensor t : ts) check(op, t);
+    }
+
+    // Fixed-arity forms of mine and sameSize: the hot ops take them, so validating a call allocates no varargs array.
+
+    protected final void mine(String op, Tensor a) { begin(op); check(op, a); }
+
+    protected final void mine(String op, Tensor a, Tensor b) { begin(op); check(op, a); check(op, b); }
+
+    protected final void mine(String op, Tensor a, Tensor b, Tensor c) { begin(op); check(op, a); check(op, b); check(op, c); }
+
+    protected final void mine(String op, Tensor a, Tensor b, Tensor c, Tensor d) { begin(op); check(op, a); check(op, b); check(op, c); check(op, d); }
+
+    private void begin(String op) {
         OpProfile p = profile;
         if (p != null) p.enter(op);
         checkBackendOpen(op);
-        for (Tensor t : ts) {
-            if (t == null) throw new NullPointerException(op + ": tensor argument is null");
-            t.checkOpen(op);
-            if (t.backend() != this) throw new IllegalArgumentException(op + ": tensor " + t.shape() + " belongs to backend '" + t.backend().name() + "', not this '" + name() + "' instance");
-        }
+    }
+
+    private void check(String op, Tensor t) {
+        if (t == null) throw new NullPointerException(op + ": tensor argument is null");
+        t.checkOpen(op);
+        if (t.backend() != this) throw new IllegalArgumentException(op + ": tensor " + t.shape() + " belongs to backend '" + t.backend().name() + "', not this '" + name() + "' instance");
     }
 
     private void sameSize(String op, Tensor... ts) {
         mine(op, ts);
-        for (Tensor t : ts)
-            if (t.size() != ts[0].size())
-                throw new IllegalArgumentException(op + ": tensors " + ts[0].shape() + " and " + t.shape() + " must have the same number of elements");
+        for (Tensor t : ts) sameSizeAs(op, ts[0], t);
+    }
+
+    private void sameSize(String op, Tensor a, Tensor b) {
+        mine(op, a, b);
+        sameSizeAs(op, a, b);
+    }
+
+    private void sameSize(String op, Tensor a, Tensor b, Tensor c) {
+        mine(op, a, b, c);
+        sameSizeAs(op, a, b);
+        sameSizeAs(op, a, c);
+    }
+
+    private void sameSize(String op, Tensor a, Tensor b, Tensor c, Tensor d) {
+        mine(op, a, b, c, d);
+        sameSizeAs(op, a, b);
+        sameSizeAs(op, a, c);
+        sameSizeAs(op, a, d);
+    }
+
+    private static void sameSizeAs(String op, Tensor first, Tensor t) {
+        if (t.size() != first.size())
+            throw new IllegalArgumentException(op + ": tensors " + first.shape() + " and " + t.shape() + " must have the same number of elements");
     }
 
     private static void range(String op, String what, Tensor t, long offset, long length) {

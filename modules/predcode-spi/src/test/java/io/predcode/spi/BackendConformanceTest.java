@@ -108,15 +108,28 @@ public abstract class BackendConformanceTest {
 
     @Test void gemmMatchesFloat64OnAwkwardShapes() {
         for (int trial = 0; trial < 40; trial++) {
-            boolean ta = rng.nextBoolean(), tb = rng.nextBoolean();
-            int m = size(), n = size(), k = size(), batch = 1 + rng.nextInt(3);
+            float beta = rng.nextInt(3) == 0 ? 0f : (float) rng.nextDouble();
+            checkGemm(rng.nextBoolean(), rng.nextBoolean(), size(), size(), size(), 1 + rng.nextInt(3), beta, false);
+        }
+    }
+
+    /** One row or one column of C (a batch of one sample): a backend may take a matrix-vector path there; with beta 0, C's old NaNs must not survive. */
+    @Test void gemmWithOneRowOrOneColumnMatchesFloat64() {
+        for (boolean ta : new boolean[]{false, true})
+            for (boolean tb : new boolean[]{false, true})
+                for (int[] mn : new int[][]{{1, 1}, {1, 7}, {1, 130}, {7, 1}, {130, 1}})
+                    for (float beta : new float[]{0f, 0.5f})
+                        checkGemm(ta, tb, mn[0], mn[1], 1 + rng.nextInt(70), 1 + rng.nextInt(2), beta, beta == 0f);
+    }
+
+    private void checkGemm(boolean ta, boolean tb, int m, int n, int k, int batch, float beta, boolean nanC) {
             int padA = rng.nextInt(3), padB = rng.nextInt(3), padC = rng.nextInt(3);
             int aRows = ta ? k : m, aCols = ta ? m : k, bRows = tb ? n : k, bCols = tb ? k : n;
             int lda = aCols + padA, ldb = bCols + padB, ldc = n + padC;
             boolean shareA = rng.nextInt(4) == 0;
             long strideA = shareA ? 0 : (long) aRows * lda + 1, strideB = (long) bRows * ldb + 2, strideC = (long) m * ldc + 3;
             int offA = rng.nextInt(4), offB = rng.nextInt(4), offC = rng.nextInt(4);
-            float alpha = rng.nextBoolean() ? 1f : (float) (rng.nextDouble() * 2 - 1), beta = rng.nextInt(3) == 0 ? 0f : (float) rng.nextDouble();
+            float alpha = rng.nextBoolean() ? 1f : (float) (rng.nextDouble() * 2 - 1);
             float[] a = random((int) (offA + (batch - 1) * strideA + (long) aRows * lda), 1);
             float[] b = random((int) (offB + (batch - 1) * strideB + (long) bRows * ldb), 1);
             float[] c = random((int) (offC + (batch - 1) * strideC + (long) m * ldc), 1);
@@ -132,12 +145,12 @@ public abstract class BackendConformanceTest {
                         }
                         int ci = (int) (offC + bi * strideC + (long) i * ldc + j);
                         expect[ci] = alpha * s + beta * c[ci];
+                        if (nanC) c[ci] = Float.NaN; // beta 0: the old value must not matter
                     }
             try (Tensor ta_ = tensor(a, a.length); Tensor tb_ = tensor(b, b.length); Tensor tc = tensor(c, c.length)) {
                 backend.gemm(ta, tb, m, n, k, alpha, ta_, offA, lda, strideA, tb_, offB, ldb, strideB, beta, tc, offC, ldc, strideC, batch);
-                assertClose("gemm ta=" + ta + " tb=" + tb + " m=" + m + " n=" + n + " k=" + k + " batch=" + batch, expect, backend.download(tc), 1e-5);
+                assertClose("gemm ta=" + ta + " tb=" + tb + " m=" + m + " n=" + n + " k=" + k + " batch=" + batch + " beta=" + beta, expect, backend.download(tc), 1e-5);
             }
-        }
     }
 
     @Test void matmulChecksShapes() {

@@ -19,6 +19,7 @@ import java.util.Objects;
 import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -56,7 +57,8 @@ public final class Predictor implements AutoCloseable {
 
     private final AtomicReference<Version> current = new AtomicReference<>();
     private final ConcurrentLinkedDeque<Version> spares = new ConcurrentLinkedDeque<>();
-    private final ConcurrentLinkedDeque<Lane> lanes = new ConcurrentLinkedDeque<>();
+    /** Idle lanes. Slots, not a queue: returning a lane to a queue would allocate its node on every call. */
+    private final AtomicReferenceArray<Lane> lanes = new AtomicReferenceArray<>(Math.max(16, 2 * Runtime.getRuntime().availableProcessors() + 8));
     private volatile boolean closed;
     private long versions;
 
@@ -241,27 +243,39 @@ public final class Predictor implements AutoCloseable {
     }
 
     private Lane takeLane(int batch) {
-        Lane lane = lanes.pollFirst();
+        Lane lane = pollLane();
         if (lane != null && lane.capacity >= batch) return lane;
         int capacity = lane == null ? batch : Math.max(batch, 2 * lane.capacity);
-        if (lane != null) lane.close();
+        if (lane != null) closeLane(lane);
         return new Lane(capacity);
     }
 
+    private Lane pollLane() {
+        for (int i = 0; i < lanes.length(); i++) {
+            Lane l = lanes.get(i);
+            if (l != null && lanes.compareAndSet(i, l, null)) return l;
+        }
+        return null;
+    }
+
     private void returnLane(Lane lane) {
-        lanes.offerFirst(lane);
+        boolean kept = false;
+        for (int i = 0; i < lanes.length() && !kept; i++) kept = lanes.get(i) == null && lanes.compareAndSet(i, null, lane);
+        if (!kept) closeLane(lane); // more lanes than slots were running at once: free the extra one
         if (closed) drainLanes(); // close ran meanwhile: make sure it is freed
     }
 
-    private void drainLanes() {
-        for (Lane l; (l = lanes.pollFirst()) != null; ) {
-            lock();
-            try {
-                l.close();
-            } finally {
-                unlock();
-            }
+    private void closeLane(Lane l) {
+        lock();
+        try {
+            l.close();
+        } finally {
+            unlock();
         }
+    }
+
+    private void drainLanes() {
+        for (Lane l; (l = pollLane()) != null; ) closeLane(l);
     }
 
     // ---------------------------------------------------------------- predictions
@@ -289,7 +303,7 @@ public final class Predictor implements AutoCloseable {
     public long logits(float[] x, int batch, float[] out) {
         checkBatch(batch, x.length, "x");
         checkOut(out.length, batch);
-        return run(MemorySegment.ofArray(x), batch, out);
+        return run(x, null, batch, out);
     }
 
     /** As {@link #logits(float[], int, float[])} from float32 memory (heap or off-heap). */
@@ -297,7 +311,7 @@ public final class Predictor implements AutoCloseable {
         if (x.byteSize() % Float.BYTES != 0) throw new IllegalArgumentException("predict: input segment of " + x.byteSize() + " bytes is not a whole number of floats");
         checkBatch(batch, x.byteSize() / Float.BYTES, "x");
         checkOut(out.length, batch);
-        return run(x, batch, out);
+        return run(null, x, batch, out);
     }
 
     /** One row of outputs per sample row. */
@@ -340,7 +354,8 @@ public final class Predictor implements AutoCloseable {
     /** The most likely class of one sample. */
     public int classOf(float[] sample) { return classes(sample, 1)[0]; }
 
-    private long run(MemorySegment x, int batch, float[] out) {
+    /** One prediction from {@code array} or, when it is null, {@code segment}. */
+    private long run(float[] array, MemorySegment segment, int batch, float[] out) {
         if (closed) throw new IllegalStateException("predictor is closed");
         Version v = acquire();
         Lane lane = null;
@@ -348,7 +363,8 @@ public final class Predictor implements AutoCloseable {
         try {
             lane = takeLane(batch);
             Lane l = lane.forBatch(batch);
-            be.upload(x, l.x, 0);
+            if (array != null) be.upload(array, 0, l.x, 0, batch * inputSize);
+            else be.upload(segment, l.x, 0);
             if (l.ones != null) be.add(preprocessing.scale(), l.x, preprocessing.shift(), l.ones, l.x);
             List<Block> blocks = v.model.blocks();
             Tensor in = l.x;
