@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Online learning under load (ServingSoak): 8 threads predict while a trainer publishes after every
+# step; every answer checked bit for bit; off-heap memory from Native Memory Tracking. Arguments:
+# [predictions=1000000] [publishes=10000] [threads=8]. Prints one JSON line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bin/find-jdk.sh
+predcode_find_jdk || exit 1
+./mvnw -q -B -DskipTests -pl bench -am install
+cp="bench/target/classes:$(cat bench/target/classpath.txt)"
+exec "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -XX:NativeMemoryTracking=summary -cp "$cp" io.predcode.core.ServingSoak "$@"
