@@ -16,8 +16,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 
-import static io.predcode.spi.Approx.assertClose;
-import static io.predcode.spi.Approx.toDouble;
+import static io.predcode.spi.conformance.Approx.assertClose;
+import static io.predcode.spi.conformance.Approx.toDouble;
 
 /** Every available backend against the CPU: the same seeded model trained a few steps ends the same. */
 class CrossBackendTest {

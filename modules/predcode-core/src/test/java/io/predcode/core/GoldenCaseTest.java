@@ -23,7 +23,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
-import static io.predcode.spi.Approx.relativeError;
+import static io.predcode.spi.conformance.Approx.relativeError;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 
@@ -42,7 +42,7 @@ class GoldenCaseTest {
     static void assertClose(String what, double[] ref, float[] got, double tol) {
         double e = relativeError(ref, got);
         if (e > WORST.get()[0] || WORST_AT.get()[0] == null) { WORST.get()[0] = e; WORST_AT.get()[0] = what; }
-        io.predcode.spi.Approx.assertClose(what, ref, got, tol);
+        io.predcode.spi.conformance.Approx.assertClose(what, ref, got, tol);
     }
 
     @TestFactory List<DynamicTest> goldenCases() {

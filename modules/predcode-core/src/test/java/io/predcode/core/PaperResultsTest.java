@@ -19,9 +19,9 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
 
-import static io.predcode.spi.Approx.assertClose;
-import static io.predcode.spi.Approx.relativeError;
-import static io.predcode.spi.Approx.toDouble;
+import static io.predcode.spi.conformance.Approx.assertClose;
+import static io.predcode.spi.conformance.Approx.relativeError;
+import static io.predcode.spi.conformance.Approx.toDouble;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The paper's results, as tests, on every available backend. */

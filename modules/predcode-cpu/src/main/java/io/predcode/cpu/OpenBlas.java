@@ -59,7 +59,7 @@ final class OpenBlas {
                 instance = blas;
                 return instance;
             } catch (Throwable t) {
-                failure = new IllegalStateException("OpenBLAS could not be loaded from org.bytedeco:openblas (linux-x86_64): " + t, t);
+                failure = new IllegalStateException("OpenBLAS could not be loaded from org.bytedeco:openblas (" + org.bytedeco.javacpp.Loader.getPlatform() + "; the build pulls the natives named by predcode.natives): " + t, t);
                 throw (IllegalStateException) failure;
             }
         }

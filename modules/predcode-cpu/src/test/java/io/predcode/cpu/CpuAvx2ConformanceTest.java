@@ -1,7 +1,7 @@
 package io.predcode.cpu;
 
 import io.predcode.spi.Backend;
-import io.predcode.spi.BackendConformanceTest;
+import io.predcode.spi.conformance.BackendConformanceTest;
 import io.predcode.spi.BackendOptions;
 import io.predcode.spi.BackendProvider;
 import org.junit.jupiter.api.Assumptions;

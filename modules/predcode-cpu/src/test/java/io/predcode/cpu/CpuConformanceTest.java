@@ -1,6 +1,6 @@
 package io.predcode.cpu;
 
-import io.predcode.spi.BackendConformanceTest;
+import io.predcode.spi.conformance.BackendConformanceTest;
 import io.predcode.spi.Tensor;
 import org.junit.jupiter.api.Test;
 

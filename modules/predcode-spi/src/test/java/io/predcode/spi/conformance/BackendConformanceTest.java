@@ -1,4 +1,6 @@
-package io.predcode.spi;
+package io.predcode.spi.conformance;
+
+import io.predcode.spi.*;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
@@ -7,8 +9,8 @@ import org.junit.jupiter.api.Test;
 
 import java.util.SplittableRandom;
 
-import static io.predcode.spi.Approx.assertClose;
-import static io.predcode.spi.Approx.toDouble;
+import static io.predcode.spi.conformance.Approx.assertClose;
+import static io.predcode.spi.conformance.Approx.toDouble;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**

@@ -1,4 +1,6 @@
-package io.predcode.spi;
+package io.predcode.spi.conformance;
+
+import io.predcode.spi.*;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;

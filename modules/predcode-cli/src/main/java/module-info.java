@@ -1,0 +1,15 @@
+/**
+ * The {@code predcode} command line: train, eval, compare, bench, backends. Normally run as
+ * {@code java -jar predcode-cli.jar}; as a module it needs a backend module beside it.
+ */
+module io.predcode.cli {
+    requires io.predcode.core;
+    requires io.predcode.data;
+    requires info.picocli;
+    requires me.tongfei.progressbar;
+    requires org.knowm.xchart;
+    requires java.desktop;
+
+    // picocli fills the commands' option fields by reflection.
+    opens io.predcode.cli to info.picocli;
+}
