@@ -84,7 +84,11 @@ public final class CpuBackend extends Backend {
                 + (kernels != null ? "native kernels (" + kernels.isa() + ")" : "Java kernels (native: " + NativeKernels.unavailable() + ")");
     }
 
-    /** Threads this backend's ops (GEMMs included) run on. */
+    /**
+     * Threads this backend's ops (GEMMs included) run on.
+     *
+     * @return the thread count the backend was opened with (all cores for 0)
+     */
     public int threads() { return parallel.threads(); }
 
     static MemorySegment seg(Tensor t) { return ((CpuTensor) t).segment; }

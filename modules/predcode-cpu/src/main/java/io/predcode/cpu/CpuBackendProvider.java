@@ -8,6 +8,9 @@ import io.predcode.spi.BackendUnavailableException;
 
 /** The {@code cpu} backend: OpenBLAS for GEMM, predcode's native kernels where they apply, Java kernels for the rest. */
 public final class CpuBackendProvider implements BackendProvider {
+    /** The provider; {@link java.util.ServiceLoader} makes it. */
+    public CpuBackendProvider() {}
+
     @Override public String name() { return "cpu"; }
 
     @Override public Availability availability() {

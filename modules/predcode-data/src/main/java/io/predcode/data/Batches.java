@@ -35,6 +35,7 @@ public final class Batches implements Iterator<Batches.Batch>, AutoCloseable {
     private Object nextItem;
     private volatile boolean closed;
 
+    /** The batches of one epoch, shuffled (or not) by (seed, epoch) alone, without prefetching. */
     public Batches(Dataset data, int batchSize, long seed, int epoch, boolean shuffle) { this(data, batchSize, seed, epoch, shuffle, false); }
 
     /** With {@code oneHot}, y holds a one-hot row of {@code classes} floats per sample (targets for mse). */
@@ -60,6 +61,7 @@ public final class Batches implements Iterator<Batches.Batch>, AutoCloseable {
         return Digits.permutation(n, new SplittableRandom(seed * 0x9E3779B97F4A7C15L + epoch));
     }
 
+    /** The number of batches in the epoch. */
     public int count() { return count; }
 
     private void produce(int[] order) {

@@ -13,6 +13,7 @@ public final class Cifar10 {
 
     static final int RECORD = 1 + 3 * 32 * 32;
 
+    /** CIFAR-10 binary records from these files, pixels scaled to [0, 1]. */
     public static Dataset read(String name, Path... files) throws IOException {
         int total = 0;
         byte[][] contents = new byte[files.length][];
@@ -36,6 +37,7 @@ public final class Cifar10 {
         return new Dataset(name, new int[]{3, 32, 32}, 10, x, y);
     }
 
+    /** The CIFAR-10 binary batches in {@code dir}: data_batch_1..5 for training, test_batch for testing. */
     public static DataSplit load(Path dir) throws IOException {
         if (!Files.isDirectory(dir)) throw new java.nio.file.NoSuchFileException(dir + ": CIFAR-10 folder not found (expected data_batch_1.bin .. data_batch_5.bin and test_batch.bin)");
         Path[] train = new Path[5];

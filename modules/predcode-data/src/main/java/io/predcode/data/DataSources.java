@@ -13,8 +13,10 @@ import java.util.List;
 public final class DataSources {
     private DataSources() {}
 
+    /** Where Debian's dataset-fashion-mnist package puts the IDX files. */
     public static final Path DEBIAN_FASHION_MNIST = Path.of("/usr/share/datasets/fashion-mnist");
 
+    /** The data set a --data value names. */
     public static DataSplit load(String spec) throws IOException {
         String name = spec, dir = null;
         int colon = spec.indexOf(':');

@@ -9,6 +9,7 @@ import java.util.List;
  * digits' 0..16) to the floats in the sets, and the class names.
  */
 public record DataSplit(Dataset train, Dataset test, float pixelScale, List<String> classNames) {
+    /** Copies the class names and checks that there is one per class. */
     public DataSplit {
         classNames = List.copyOf(classNames);
         if (classNames.size() != train.classes())
@@ -18,8 +19,10 @@ public record DataSplit(Dataset train, Dataset test, float pixelScale, List<Stri
     /** A split of values used as stored, with classes named by their index. */
     public DataSplit(Dataset train, Dataset test) { this(train, test, 1f, indexNames(train.classes())); }
 
+    /** Per-sample shape. */
     public int[] sampleShape() { return train.sampleShape(); }
 
+    /** The number of classes. */
     public int classes() { return train.classes(); }
 
     /** "0", "1", ...: the names of classes that are their own index (digits). */

@@ -7,6 +7,7 @@ import java.util.Arrays;
  * floats in row-major order (pixels scaled to [0, 1]); {@code labels} the class indices as floats.
  */
 public record Dataset(String name, int[] sampleShape, int classes, float[] images, float[] labels) {
+    /** Checks that the images and labels agree in count and that every label is a class index. */
     public Dataset {
         int per = Arrays.stream(sampleShape).reduce(1, (a, b) -> a * b);
         if ((long) labels.length * per != images.length)
@@ -16,8 +17,10 @@ public record Dataset(String name, int[] sampleShape, int classes, float[] image
                 throw new IllegalArgumentException(name + ": label " + labels[i] + " of sample " + i + " is not a class index in [0, " + classes + ")");
     }
 
+    /** The number of samples. */
     public int size() { return labels.length; }
 
+    /** Floats per sample. */
     public int sampleSize() { return images.length / Math.max(1, labels.length); }
 
     /** One-hot rows of {@code classes} floats for samples [from, from + count): targets for an mse loss. */

@@ -13,9 +13,11 @@ import java.util.SplittableRandom;
 public final class Digits {
     private Digits() {}
 
+    /** Samples held out for testing. */
     public static final int TEST_SIZE = 300;
     private static final long SPLIT_SEED = 20220101L;
 
+    /** All 1,797 digits, pixels scaled to [0, 1]. */
     public static Dataset all() throws IOException {
         String resource = "/io/predcode/data/digits.csv.gz";
         byte[] raw;
@@ -38,6 +40,7 @@ public final class Digits {
         return new Dataset("digits", new int[]{1, 8, 8}, 10, x, y);
     }
 
+    /** The fixed split: 1,497 training and 300 test digits. */
     public static DataSplit split() throws IOException {
         Dataset d = all();
         int[] perm = permutation(d.size(), new SplittableRandom(SPLIT_SEED));

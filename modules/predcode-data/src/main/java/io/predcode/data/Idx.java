@@ -14,6 +14,7 @@ public final class Idx {
     /** Images [n, rows, cols] scaled to [0, 1]. */
     public record Images(int count, int rows, int cols, float[] pixels) {}
 
+    /** The images of an IDX3 file (.gz or not), pixels scaled to [0, 1]. */
     public static Images readImages(Path file) throws IOException {
         byte[] b = Files2.readMaybeGzip(file);
         int[] dims = header(b, file, 3);
@@ -25,6 +26,7 @@ public final class Idx {
         return new Images(dims[0], dims[1], dims[2], px);
     }
 
+    /** The labels of an IDX1 file (.gz or not). */
     public static float[] readLabels(Path file) throws IOException {
         byte[] b = Files2.readMaybeGzip(file);
         int[] dims = header(b, file, 1);

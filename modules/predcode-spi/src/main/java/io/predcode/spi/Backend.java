@@ -46,6 +46,7 @@ public abstract class Backend implements AutoCloseable {
         doReplayable(java.util.Objects.requireNonNull(key, "replayable: key"), body);
     }
 
+    /** Runs or replays a replayable body (see {@link #replayable}); the default runs it every time. */
     protected void doReplayable(Object key, Runnable body) { body.run(); }
 
     private OpProfile profile;
@@ -63,6 +64,7 @@ public abstract class Backend implements AutoCloseable {
         return t;
     }
 
+    /** A zero-filled tensor of these dimensions. */
     public final Tensor allocate(int... dims) { return allocate(Shape.of(dims)); }
 
     /**
@@ -122,6 +124,7 @@ public abstract class Backend implements AutoCloseable {
         doDownload(src, srcOffset, MemorySegment.ofArray(dst).asSlice((long) dstOffset * Float.BYTES, (long) length * Float.BYTES));
     }
 
+    /** Copies the whole tensor to a new host array. */
     public final float[] download(Tensor src) {
         if (src.size() > Integer.MAX_VALUE) throw new IllegalArgumentException("download: tensor " + src.shape() + " too large for a float[]");
         float[] out = new float[(int) src.size()];
@@ -195,6 +198,7 @@ public abstract class Backend implements AutoCloseable {
         doLinear(x, weight, bias, y, batch, in, out);
     }
 
+    /** y = x W^T + b for {@code batch} rows. The default is a GEMM and a bias pass; a backend may fuse them. */
     protected void doLinear(Tensor x, Tensor weight, Tensor bias, Tensor y, int batch, int in, int out) {
         doGemm(false, true, batch, out, in, 1f, x, 0, in, 0, weight, 0, in, 0, 0f, y, 0, out, 0, 1);
         if (bias != null) doAddBias(y, bias, out, 1);
@@ -202,8 +206,10 @@ public abstract class Backend implements AutoCloseable {
 
     // ---------------------------------------------------------------- elementwise
 
+    /** Sets every element of t to {@code value}. */
     public final void fill(Tensor t, float value) { mine("fill", t); doFill(t, 0, t.size(), value); }
 
+    /** Sets {@code length} elements of t from {@code offset} to {@code value}. */
     public final void fill(Tensor t, long offset, long length, float value) {
         mine("fill", t);
         range("fill", "t", t, offset, length);
@@ -216,6 +222,7 @@ public abstract class Backend implements AutoCloseable {
         doCopy(src, 0, dst, 0, src.size());
     }
 
+    /** Copies {@code length} floats from {@code src[srcOffset..]} to {@code dst[dstOffset..]} (the ranges must not overlap). */
     public final void copy(Tensor src, long srcOffset, Tensor dst, long dstOffset, long length) {
         mine("copy", src, dst);
         range("copy", "src", src, srcOffset, length);
@@ -302,6 +309,7 @@ public abstract class Backend implements AutoCloseable {
         doConv2dBias(x, weight, bias, g, y, b.images(), b.out());
     }
 
+    /** y = conv(x, weight) + bias. The default adds the bias in a second pass. */
     protected void doConv2dBias(Tensor x, Tensor weight, Tensor bias, Conv2dGeometry g, Tensor y, int images, int outChannels) {
         doConv2d(x, weight, g, y, images, outChannels);
         doAddBias(y, bias, outChannels, g.outPixels());
@@ -319,6 +327,7 @@ public abstract class Backend implements AutoCloseable {
         doConv2dAdd(x, weight, g, addend, y, b.images(), b.out());
     }
 
+    /** y = conv(x, weight) + addend. The default computes the convolution and adds in a second pass; a backend may fuse them. */
     protected void doConv2dAdd(Tensor x, Tensor weight, Conv2dGeometry g, Tensor addend, Tensor y, int images, int outChannels) {
         doConv2d(x, weight, g, y, images, outChannels);
         doAdd(1f, addend, 1f, y, y);
@@ -359,6 +368,7 @@ public abstract class Backend implements AutoCloseable {
         return (int) (weight.size() / g.patchSize());
     }
 
+    /** Max pooling of each [channels, height, width] image of x into y (no padding). */
     public final void maxPool(Tensor x, PoolGeometry g, Tensor y) {
         mine("maxPool", x, y);
         long n = images("maxPool", x, g.inputSize(), g.toString());
@@ -378,6 +388,7 @@ public abstract class Backend implements AutoCloseable {
         doMaxPoolBackward(x, g, dy, dx, (int) n);
     }
 
+    /** Average pooling of each [channels, height, width] image of x into y (no padding). */
     public final void avgPool(Tensor x, PoolGeometry g, Tensor y) {
         mine("avgPool", x, y);
         long n = images("avgPool", x, g.inputSize(), g.toString());
@@ -385,6 +396,7 @@ public abstract class Backend implements AutoCloseable {
         doAvgPool(x, g, y, (int) n);
     }
 
+    /** The VJP of {@link #avgPool}: dx = the pooling's transpose applied to dy. */
     public final void avgPoolBackward(PoolGeometry g, Tensor dy, Tensor dx) {
         mine("avgPoolBackward", dy, dx);
         long n = images("avgPoolBackward", dx, g.inputSize(), g.toString());
@@ -511,49 +523,80 @@ public abstract class Backend implements AutoCloseable {
         doClose();
     }
 
+    /** True once {@link #close} has been called. */
     public final boolean isClosed() { return closed; }
 
+    /** Frees the backend's own resources; called once, by {@link #close}. */
     protected void doClose() {}
 
     // ---------------------------------------------------------------- implementation hooks
 
+    /** A zero-filled tensor that owns its memory. */
     protected abstract Tensor doAllocate(Shape shape);
     /** A view of base's elements [offset, offset + shape.size()): a tensor made with {@link Tensor#Tensor(Shape, Tensor)}. */
     protected abstract Tensor doView(Tensor base, long offset, Shape shape);
+    /** Copies host memory into {@code dst[dstOffset..]}. */
     protected abstract void doUpload(MemorySegment src, Tensor dst, long dstOffset);
+    /** Copies {@code dst.byteSize()} bytes from {@code src[srcOffset..]} to host memory. */
     protected abstract void doDownload(Tensor src, long srcOffset, MemorySegment dst);
+    /** Batched row-major GEMM with validated arguments (see {@link #gemm}). */
     protected abstract void doGemm(boolean transA, boolean transB, int m, int n, int k, float alpha, Tensor a, long aOffset, int lda, long strideA,
                                    Tensor b, long bOffset, int ldb, long strideB, float beta, Tensor c, long cOffset, int ldc, long strideC, int batch);
+    /** Sets {@code length} floats from {@code offset} to {@code value}. */
     protected abstract void doFill(Tensor t, long offset, long length, float value);
+    /** Copies a range of floats between tensors of this backend. */
     protected abstract void doCopy(Tensor src, long srcOffset, Tensor dst, long dstOffset, long length);
+    /** y = alpha x + beta y, elementwise. */
     protected abstract void doAxpby(float alpha, Tensor x, float beta, Tensor y);
+    /** out = alpha a + beta b, elementwise. */
     protected abstract void doAdd(float alpha, Tensor a, float beta, Tensor b, Tensor out);
+    /** y = f(x), elementwise. */
     protected abstract void doActivation(Activation f, float slope, Tensor x, Tensor y);
+    /** dx = f'(x) dy, given x and y = f(x). */
     protected abstract void doActivationBackward(Activation f, float slope, Tensor x, Tensor y, Tensor dy, Tensor dx);
+    /** Adds bias[c] to every element of channel c of y ([..., channels, inner] blocks). */
     protected abstract void doAddBias(Tensor y, Tensor bias, int channels, int inner);
+    /** db = sum of dy over everything but the channel, plus beta db. */
     protected abstract void doBiasGrad(Tensor dy, Tensor db, int channels, int inner, float beta);
+    /** Lays out the convolution patches of {@code images} images as columns. */
     protected abstract void doIm2col(Tensor x, Conv2dGeometry g, Tensor col, int images);
+    /** The transpose of im2col: accumulates columns back into the images of dx. */
     protected abstract void doCol2im(Tensor col, Conv2dGeometry g, Tensor dx, int images);
+    /** y = conv(x, weight), no bias, over {@code images} images. */
     protected abstract void doConv2d(Tensor x, Tensor weight, Conv2dGeometry g, Tensor y, int images, int outChannels);
+    /** dx = the convolution's VJP with respect to its input. */
     protected abstract void doConv2dBackwardInput(Tensor dy, Tensor weight, Conv2dGeometry g, Tensor dx, int images, int outChannels);
+    /** dweight = the convolution's VJP with respect to its weight (overwritten). */
     protected abstract void doConv2dBackwardWeight(Tensor x, Tensor dy, Conv2dGeometry g, Tensor dweight, int images, int outChannels);
+    /** Max pooling over {@code images} images. */
     protected abstract void doMaxPool(Tensor x, PoolGeometry g, Tensor y, int images);
+    /** The VJP of max pooling: dy goes to each window's winner in x (PyTorch's tie rule). */
     protected abstract void doMaxPoolBackward(Tensor x, PoolGeometry g, Tensor dy, Tensor dx, int images);
+    /** Average pooling over {@code images} images. */
     protected abstract void doAvgPool(Tensor x, PoolGeometry g, Tensor y, int images);
+    /** The VJP of average pooling over {@code images} images. */
     protected abstract void doAvgPoolBackward(PoolGeometry g, Tensor dy, Tensor dx, int images);
+    /** Mean softmax cross-entropy of the logits against the labels into loss[0], and its gradient into dlogits when not null. */
     protected abstract void doSoftmaxCrossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits, int rows, int classes);
+    /** Mean squared error of y against target into loss[0], and its gradient into dy when dy is not null. */
     protected abstract void doMse(Tensor y, Tensor target, Tensor loss, Tensor dy);
+    /** Writes the number of rows whose argmax equals the label to out[outIndex]. */
     protected abstract void doCountCorrect(Tensor logits, Tensor labels, Tensor out, long outIndex, int rows, int classes);
+    /** One STRICT update of a layer's displacement, belief and error: see {@link #pcStrictUpdate}. */
     protected abstract void doPcStrictUpdate(Tensor prediction, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta);
 
+    /** STRICT's layer update fused with the condensed entry-space update: see {@link #pcStrictEntryUpdate}. */
     protected abstract void doPcStrictEntryUpdate(Activation f, float slope, Tensor z, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief,
                                                   Tensor error, Tensor entryDisplacement, float eta);
+    /** out[outIndex] = scale times the sum of squares of x. */
     protected abstract void doSumSquares(Tensor x, float scale, Tensor out, long outIndex);
+    /** One SGD step on a parameter (PyTorch's torch.optim.SGD). */
     protected abstract void doSgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, float lr, float momentum, float dampening,
                                       float weightDecay, boolean nesterov, boolean firstStep);
     /** stepSize = lr / (1 - beta1^t); bc2Sqrt = sqrt(1 - beta2^t), both computed once on the host. */
     protected abstract void doAdamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float stepSize, float bc2Sqrt, float beta1, float beta2,
                                        float eps, float weightDecay);
+    /** Fills t with uniform values from the counter-based {@link Random}. */
     protected abstract void doRandomUniform(Tensor t, float lo, float hi, long seed);
 
     // ---------------------------------------------------------------- validation
@@ -577,12 +620,16 @@ public abstract class Backend implements AutoCloseable {
 
     // Fixed-arity forms of mine and sameSize: the hot ops take them, so validating a call allocates no varargs array.
 
+    /** Checks that the tensor is open and belongs to this backend, naming {@code op} if not. */
     protected final void mine(String op, Tensor a) { begin(op); check(op, a); }
 
+    /** Checks that the tensors are open and belong to this backend, naming {@code op} if not. */
     protected final void mine(String op, Tensor a, Tensor b) { begin(op); check(op, a); check(op, b); }
 
+    /** Checks that the tensors are open and belong to this backend, naming {@code op} if not. */
     protected final void mine(String op, Tensor a, Tensor b, Tensor c) { begin(op); check(op, a); check(op, b); check(op, c); }
 
+    /** Checks that the tensors are open and belong to this backend, naming {@code op} if not. */
     protected final void mine(String op, Tensor a, Tensor b, Tensor c, Tensor d) { begin(op); check(op, a); check(op, b); check(op, c); check(op, d); }
 
     private void begin(String op) {

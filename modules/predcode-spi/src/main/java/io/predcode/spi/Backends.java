@@ -18,6 +18,7 @@ public final class Backends {
 
     private static int rank(String name) { return name.equals("cpu") ? 0 : name.equals("cuda") ? 1 : 2; }
 
+    /** The provider of this name; throws, listing the names, if there is none. */
     public static BackendProvider provider(String name) {
         List<String> known = new ArrayList<>();
         for (BackendProvider p : providers()) {
@@ -35,5 +36,6 @@ public final class Backends {
         return p.open(options);
     }
 
+    /** Opens a backend by name with the default options. */
     public static Backend open(String name) { return open(name, BackendOptions.defaults()); }
 }

@@ -5,6 +5,7 @@ package io.predcode.spi;
  * im2col turns an image [c, h, w] into a matrix [c*kh*kw, oh*ow].
  */
 public record Conv2dGeometry(int channels, int height, int width, int kh, int kw, int sh, int sw, int ph, int pw) {
+    /** Checks that every size is positive and the kernel fits the padded input. */
     public Conv2dGeometry {
         if (channels < 1 || height < 1 || width < 1 || kh < 1 || kw < 1 || sh < 1 || sw < 1 || ph < 0 || pw < 0)
             throw new IllegalArgumentException("conv2d geometry " + describe(channels, height, width, kh, kw, sh, sw, ph, pw) + " has a non-positive size");
@@ -12,15 +13,19 @@ public record Conv2dGeometry(int channels, int height, int width, int kh, int kw
             throw new IllegalArgumentException("conv2d geometry " + describe(channels, height, width, kh, kw, sh, sw, ph, pw) + ": kernel larger than the padded input");
     }
 
+    /** Output height. */
     public int outHeight() { return (height + 2 * ph - kh) / sh + 1; }
 
+    /** Output width. */
     public int outWidth() { return (width + 2 * pw - kw) / sw + 1; }
 
     /** Rows of the im2col matrix. */
     public int patchSize() { return channels * kh * kw; }
 
+    /** Output pixels per channel. */
     public int outPixels() { return outHeight() * outWidth(); }
 
+    /** Floats per input image. */
     public long inputSize() { return (long) channels * height * width; }
 
     private static String describe(int c, int h, int w, int kh, int kw, int sh, int sw, int ph, int pw) {

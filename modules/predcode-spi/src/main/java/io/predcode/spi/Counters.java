@@ -14,12 +14,16 @@ public final class Counters {
     private final AtomicLong hostToDeviceCopies = new AtomicLong();
     private final AtomicLong deviceToHostCopies = new AtomicLong();
 
+    /** Counts one allocation of {@code bytes}. */
     public void allocated(long bytes) { allocations.incrementAndGet(); bytesAllocated.addAndGet(bytes); }
 
+    /** Counts one copy of {@code bytes} from the host. */
     public void hostToDevice(long bytes) { hostToDeviceCopies.incrementAndGet(); hostToDeviceBytes.addAndGet(bytes); }
 
+    /** Counts one copy of {@code bytes} to the host. */
     public void deviceToHost(long bytes) { deviceToHostCopies.incrementAndGet(); deviceToHostBytes.addAndGet(bytes); }
 
+    /** The counts now. */
     public Snapshot snapshot() {
         return new Snapshot(allocations.get(), bytesAllocated.get(), hostToDeviceCopies.get(), hostToDeviceBytes.get(),
                 deviceToHostCopies.get(), deviceToHostBytes.get());
@@ -28,6 +32,7 @@ public final class Counters {
     /** Counts at one moment; {@link #minus} gives what happened between two moments. */
     public record Snapshot(long allocations, long bytesAllocated, long hostToDeviceCopies, long hostToDeviceBytes,
                            long deviceToHostCopies, long deviceToHostBytes) {
+        /** What happened between {@code o} and this snapshot. */
         public Snapshot minus(Snapshot o) {
             return new Snapshot(allocations - o.allocations, bytesAllocated - o.bytesAllocated,
                     hostToDeviceCopies - o.hostToDeviceCopies, hostToDeviceBytes - o.hostToDeviceBytes,

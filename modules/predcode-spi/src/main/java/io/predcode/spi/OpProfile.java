@@ -14,8 +14,10 @@ public final class OpProfile {
     public static final class Entry {
         long nanos, calls;
 
+        /** Nanoseconds charged to the op. */
         public long nanos() { return nanos; }
 
+        /** How many times the op ran. */
         public long calls() { return calls; }
     }
 
@@ -46,5 +48,6 @@ public final class OpProfile {
     /** Per op, in order of first use. */
     public Map<String, Entry> entries() { return java.util.Collections.unmodifiableMap(entries); }
 
+    /** Nanoseconds charged to all ops. */
     public long totalNanos() { return entries.values().stream().mapToLong(Entry::nanos).sum(); }
 }

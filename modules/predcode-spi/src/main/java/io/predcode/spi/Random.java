@@ -8,6 +8,7 @@ package io.predcode.spi;
 public final class Random {
     private Random() {}
 
+    /** SplitMix64's finalizer: a 64-bit hash. */
     public static long mix(long z) {
         z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
         z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
@@ -20,6 +21,7 @@ public final class Random {
         return (z >>> 40) * 0x1.0p-24f;
     }
 
+    /** Uniform in [lo, hi) for element {@code index} of a fill seeded by {@code seed}. */
     public static float uniform(long seed, long index, float lo, float hi) {
         float u = lo + (hi - lo) * unit(seed, index);
         return u < hi ? u : Math.nextDown(hi);

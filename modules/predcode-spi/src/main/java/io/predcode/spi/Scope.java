@@ -33,6 +33,7 @@ public final class Scope implements AutoCloseable {
     private long slabUsed;
     private boolean closed;
 
+    /** A scope that allocates on {@code backend}. */
     public Scope(Backend backend) { this(backend, null); }
 
     private Scope(Backend backend, Scope source) {
@@ -47,8 +48,10 @@ public final class Scope implements AutoCloseable {
      */
     public static Scope viewsOf(Scope full) { return new Scope(full.backend, full); }
 
+    /** The backend this scope allocates on. */
     public Backend backend() { return backend; }
 
+    /** A zero-filled tensor that lives until this scope closes. */
     public synchronized Tensor allocate(int... dims) {
         if (closed) throw new IllegalStateException("allocate " + Shape.of(dims) + ": scope is closed");
         Shape shape = Shape.of(dims);
@@ -57,6 +60,7 @@ public final class Scope implements AutoCloseable {
         return t;
     }
 
+    /** A zero-filled tensor that lives until this scope closes. */
     public synchronized Tensor allocate(Shape shape) { return allocate(shape.dims()); }
 
     private Tensor carve(Shape shape) {

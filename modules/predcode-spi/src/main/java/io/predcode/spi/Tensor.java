@@ -23,10 +23,13 @@ public abstract class Tensor implements AutoCloseable {
         this.parent = parent;
     }
 
+    /** Dimensions. */
     public final Shape shape() { return shape; }
 
+    /** The number of elements. */
     public final long size() { return shape.size(); }
 
+    /** The backend that owns this tensor's memory. */
     public abstract Backend backend();
 
     /** True once this tensor, or for a view the tensor it views, is closed. */

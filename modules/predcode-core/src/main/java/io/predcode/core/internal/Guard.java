@@ -74,6 +74,7 @@ public final class Guard {
         }
     }
 
+    /** True once close was called (the release may still be waiting for a running call). */
     public boolean isClosed() { return state.get() != OPEN; }
 
     /** Throws if closed, without taking the lease. */

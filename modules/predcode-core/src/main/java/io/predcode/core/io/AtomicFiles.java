@@ -11,6 +11,7 @@ import java.nio.file.StandardCopyOption;
 public final class AtomicFiles {
     private AtomicFiles() {}
 
+    /** Writes {@code content} to a temporary file beside {@code target}, then renames it over the target. */
     public static void write(Path target, byte[] content) throws IOException {
         Path dir = target.toAbsolutePath().getParent();
         Files.createDirectories(dir);
@@ -34,6 +35,7 @@ public final class AtomicFiles {
         }
     }
 
+    /** As {@link #write}, for UTF-8 text. */
     public static void writeString(Path target, String content) throws IOException {
         write(target, content.getBytes(java.nio.charset.StandardCharsets.UTF_8));
     }

@@ -30,7 +30,12 @@ import java.util.Map;
 public final class Checkpoint {
     private Checkpoint() {}
 
-    public static final String MODEL_FILE = "model.safetensors", SPEC_FILE = "model.json", RESUME_FILE = "checkpoint.safetensors";
+    /** The parameters under PyTorch state_dict names, with serving metadata. */
+    public static final String MODEL_FILE = "model.safetensors";
+    /** The model spec as JSON. */
+    public static final String SPEC_FILE = "model.json";
+    /** Parameters, optimizer state and training state, for --resume. */
+    public static final String RESUME_FILE = "checkpoint.safetensors";
 
     /**
      * What a checkpoint restores. {@code training} is free-form JSON written by the trainer (null in a

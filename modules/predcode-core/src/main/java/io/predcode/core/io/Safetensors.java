@@ -22,10 +22,13 @@ import java.util.Map;
 public final class Safetensors {
     private Safetensors() {}
 
+    /** One float32 tensor. */
     public record Entry(int[] shape, float[] data) {}
 
+    /** A file's tensors by name, and its string metadata. */
     public record Contents(Map<String, Entry> tensors, Map<String, String> metadata) {}
 
+    /** Encodes float32 tensors and metadata as safetensors bytes. */
     public static byte[] encode(Map<String, Entry> tensors, Map<String, String> metadata) {
         Map<String, Object> header = new LinkedHashMap<>();
         if (!metadata.isEmpty()) header.put("__metadata__", new LinkedHashMap<String, Object>(metadata));
@@ -48,10 +51,12 @@ public final class Safetensors {
         return bb.array();
     }
 
+    /** Writes a safetensors file atomically. */
     public static void write(Path file, Map<String, Entry> tensors, Map<String, String> metadata) throws IOException {
         AtomicFiles.write(file, encode(tensors, metadata));
     }
 
+    /** Reads a safetensors file. */
     public static Contents read(Path file) throws IOException {
         byte[] b;
         try {
@@ -62,6 +67,7 @@ public final class Safetensors {
         return decode(b, file.toString());
     }
 
+    /** Decodes a safetensors file's bytes; {@code source} names it in errors. */
     public static Contents decode(byte[] b, String source) {
         if (b.length < 8) throw new IllegalArgumentException(source + ": " + b.length + " bytes is too short for a safetensors file (8-byte header length)");
         ByteBuffer bb = ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN);

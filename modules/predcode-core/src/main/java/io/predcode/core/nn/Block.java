@@ -25,13 +25,16 @@ public final class Block {
         this.out = out;
     }
 
+    /** This block's position in the model (0 = the first). */
     public int index() { return index; }
 
     /** Per-sample input and output shapes. */
     public int[] inputShape() { return in.clone(); }
 
+    /** Per-sample output shape. */
     public int[] outputShape() { return out.clone(); }
 
+    /** The block's parameters, in op order. */
     public List<Parameter> parameters() {
         List<Parameter> ps = new ArrayList<>();
         for (Layer l : layers) ps.addAll(l.parameters());
@@ -63,9 +66,11 @@ public final class Block {
         /** f_l(x) of the last forward. Its tensor may carry the pre-flatten shape; the data is the same. */
         public Tensor output() { return ownOutput != null ? ownOutput : acts[acts.length - 1]; }
 
+        /** The block this tape belongs to. */
         public Block block() { return Block.this; }
     }
 
+    /** A tape for evaluating this block on {@code batch} samples, allocated in {@code scope}. */
     public Tape newTape(Scope scope, int batch) { return new Tape(scope, batch); }
 
     /** Evaluates the block at {@code x} (which must stay unchanged until the tape's backward passes are done). */
@@ -133,13 +138,16 @@ public final class Block {
         /** Multiply-adds per sample of A x and of G y, and per step of forming G. */
         public long forwardMacs() { return op.forwardMacs(); }
 
+        /** Multiply-adds per sample of applying G. */
         public long gramMacs() { return op.gramMacs(); }
 
+        /** Multiply-adds per step of forming G. */
         public long formationMacs() { return op.formationMacs(); }
 
         /** Shape of G, and per-sample shape of the op's output (of z, D and dz). */
         public int[] gramShape() { return op.gramShape(); }
 
+        /** Per-sample shape of the entry op's output (of z, D and dz). */
         public int[] outputShape() { return layers.get(index).out.clone(); }
 
         /** Writes G = A A^T for the current weights. */

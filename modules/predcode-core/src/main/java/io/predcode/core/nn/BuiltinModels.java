@@ -15,8 +15,10 @@ import java.util.List;
 public final class BuiltinModels {
     private BuiltinModels() {}
 
+    /** The names {@link #get} knows. */
     public static final List<String> NAMES = List.of("example-cnn", "mlp", "digits-mlp");
 
+    /** The built-in model of this name; throws, listing the names, if there is none. */
     public static ModelSpec get(String name) {
         if (!NAMES.contains(name)) throw new IllegalArgumentException("unknown model '" + name + "'; built-in models: " + String.join(", ", NAMES) + ", or a spec FILE.json");
         String resource = "/io/predcode/core/models/" + name + ".json";

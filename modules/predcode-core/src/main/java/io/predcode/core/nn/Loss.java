@@ -16,6 +16,7 @@ public enum Loss {
 
     Loss(String id) { this.id = id; }
 
+    /** The name used in specs and on the command line. */
     public String id() { return id; }
 
     /** Accepts mse, cross_entropy, cross-entropy, ce (any case). */

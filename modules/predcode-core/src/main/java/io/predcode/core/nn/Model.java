@@ -59,6 +59,7 @@ public final class Model implements AutoCloseable {
         return create(spec, spec.input(), backend, seed);
     }
 
+    /** A model with PyTorch's default initialisation from {@code seed}, for inputs of {@code inputShape}. */
     public static Model create(ModelSpec spec, int[] inputShape, Backend backend, long seed) {
         Model m = new Model(spec, inputShape, backend);
         m.initialize(seed);
@@ -96,12 +97,16 @@ public final class Model implements AutoCloseable {
         return ps;
     }
 
+    /** The spec this model was built from. */
     public ModelSpec spec() { return spec; }
 
+    /** The backend holding the parameters. */
     public Backend backend() { return backend; }
 
+    /** The blocks, in order. */
     public List<Block> blocks() { return Collections.unmodifiableList(blocks); }
 
+    /** The number of blocks (PC layers). */
     public int depth() { return blocks.size(); }
 
     /** Per-sample input shape. */
@@ -110,8 +115,10 @@ public final class Model implements AutoCloseable {
     /** Per-sample shape of activation l (0 = input, depth() = output). */
     public int[] activationShape(int l) { return shapes[l].clone(); }
 
+    /** The parameters by PyTorch state_dict name. */
     public Map<String, Parameter> parameters() { return Collections.unmodifiableMap(parameters); }
 
+    /** The number of learnable floats. */
     public long parameterCount() { return parameters.values().stream().mapToLong(Parameter::size).sum(); }
 
     /** Copies every parameter to the host, by state_dict name. */

@@ -25,6 +25,7 @@ import java.util.function.Consumer;
  * {@code {"input": [1, 28, 28], "blocks": [...]}}.
  */
 public record ModelSpec(List<List<OpSpec>> blocks, int[] input) {
+    /** Copies the blocks and checks that there is at least one, each with at least one op. */
     public ModelSpec {
         if (blocks.isEmpty()) throw new IllegalArgumentException("a model needs at least one block");
         for (int b = 0; b < blocks.size(); b++)
@@ -33,6 +34,7 @@ public record ModelSpec(List<List<OpSpec>> blocks, int[] input) {
         input = input == null ? null : input.clone();
     }
 
+    /** The number of blocks. */
     public int depth() { return blocks.size(); }
 
     /** The same blocks with a known input shape. */
@@ -75,6 +77,7 @@ public record ModelSpec(List<List<OpSpec>> blocks, int[] input) {
 
     // ------------------------------------------------------------------ JSON
 
+    /** Parses a spec (a list of blocks, or an object with input and blocks); {@code source} names it in errors. */
     public static ModelSpec parse(String json, String source) {
         Object root = Json.parse(json, source);
         if (root instanceof List<?>) return parseBlocks(root, source, "model", null);
@@ -101,6 +104,7 @@ public record ModelSpec(List<List<OpSpec>> blocks, int[] input) {
         return new ModelSpec(blocks, input);
     }
 
+    /** Reads a spec from a JSON file. */
     public static ModelSpec read(Path file) throws IOException {
         try {
             return parse(Files.readString(file), file.toString());
@@ -109,6 +113,7 @@ public record ModelSpec(List<List<OpSpec>> blocks, int[] input) {
         }
     }
 
+    /** The spec as JSON values (lists and maps). */
     public Object toJsonValue() {
         List<Object> bl = blocks.stream().map(b -> (Object) b.stream().map(OpSpec::toJson).toList()).toList();
         if (input == null) return bl;
@@ -118,6 +123,7 @@ public record ModelSpec(List<List<OpSpec>> blocks, int[] input) {
         return m;
     }
 
+    /** The spec as indented JSON. */
     public String toJson() { return Json.write(toJsonValue(), 2); }
 
     @Override public boolean equals(Object o) { return o instanceof ModelSpec m && m.blocks.equals(blocks) && Arrays.equals(m.input, input); }
@@ -128,6 +134,7 @@ public record ModelSpec(List<List<OpSpec>> blocks, int[] input) {
 
     // ------------------------------------------------------------------ fluent API
 
+    /** A fluent builder. */
     public static Builder builder() { return new Builder(); }
 
     /** Builds a spec in code: {@code ModelSpec.builder().input(1,28,28).block(b -> b.conv2d(1,10,3).relu().maxPool(2))...build()}. */
@@ -135,8 +142,10 @@ public record ModelSpec(List<List<OpSpec>> blocks, int[] input) {
         private final List<List<OpSpec>> blocks = new ArrayList<>();
         private int[] input;
 
+        /** The per-sample input shape. */
         public Builder input(int... shape) { this.input = shape.clone(); return this; }
 
+        /** Adds a block made by {@code ops}. */
         public Builder block(Consumer<BlockBuilder> ops) {
             BlockBuilder b = new BlockBuilder();
             ops.accept(b);
@@ -144,26 +153,40 @@ public record ModelSpec(List<List<OpSpec>> blocks, int[] input) {
             return this;
         }
 
+        /** The spec. */
         public ModelSpec build() { return new ModelSpec(blocks, input); }
     }
 
+    /** Adds ops to one block. */
     public static final class BlockBuilder {
         private final List<OpSpec> ops = new ArrayList<>();
 
+        /** A linear layer with bias. */
         public BlockBuilder linear(int in, int out) { ops.add(new OpSpec.Linear(in, out, true)); return this; }
+        /** A linear layer, with or without bias. */
         public BlockBuilder linear(int in, int out, boolean bias) { ops.add(new OpSpec.Linear(in, out, bias)); return this; }
+        /** A square conv2d with bias, stride 1 and no padding. */
         public BlockBuilder conv2d(int in, int out, int kernel) { return conv2d(in, out, kernel, 1, 0); }
+        /** A square conv2d with bias. */
         public BlockBuilder conv2d(int in, int out, int kernel, int stride, int padding) {
             ops.add(new OpSpec.Conv2d(in, out, kernel, kernel, stride, stride, padding, padding, true));
             return this;
         }
+        /** A square max pooling with stride equal to its kernel. */
         public BlockBuilder maxPool(int kernel) { ops.add(new OpSpec.Pool2d(true, kernel, kernel, kernel, kernel)); return this; }
+        /** A square average pooling with stride equal to its kernel. */
         public BlockBuilder avgPool(int kernel) { ops.add(new OpSpec.Pool2d(false, kernel, kernel, kernel, kernel)); return this; }
+        /** A ReLU. */
         public BlockBuilder relu() { ops.add(new OpSpec.Act(Activation.RELU, 0f)); return this; }
+        /** A leaky ReLU with this negative slope. */
         public BlockBuilder leakyRelu(float slope) { ops.add(new OpSpec.Act(Activation.LEAKY_RELU, slope)); return this; }
+        /** A tanh. */
         public BlockBuilder tanh() { ops.add(new OpSpec.Act(Activation.TANH, 0f)); return this; }
+        /** A sigmoid. */
         public BlockBuilder sigmoid() { ops.add(new OpSpec.Act(Activation.SIGMOID, 0f)); return this; }
+        /** Flattens all but the batch dimension. */
         public BlockBuilder flatten() { ops.add(new OpSpec.Flatten()); return this; }
+        /** Any op. */
         public BlockBuilder op(OpSpec op) { ops.add(op); return this; }
     }
 }

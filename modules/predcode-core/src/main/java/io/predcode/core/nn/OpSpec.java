@@ -28,8 +28,10 @@ public sealed interface OpSpec {
     /** Multiply-adds per sample in the forward pass, for FLOP counts. */
     default long macs(int[] input) { return 0; }
 
+    /** The op as it appears in a spec's JSON. */
     Map<String, Object> toJson();
 
+    /** A linear layer, PyTorch's Linear: weight [out, in]. */
     record Linear(int in, int out, boolean bias) implements OpSpec {
         public String op() { return "linear"; }
         public int[] outputShape(int[] input, String where) {
@@ -46,6 +48,7 @@ public sealed interface OpSpec {
         public Map<String, Object> toJson() { return json("op", op(), "in", in, "out", out, "bias", bias); }
     }
 
+    /** A 2-D convolution, PyTorch's Conv2d: weight [out, in, kh, kw]. */
     record Conv2d(int in, int out, int kh, int kw, int sh, int sw, int ph, int pw, boolean bias) implements OpSpec {
         public String op() { return "conv2d"; }
         public int[] outputShape(int[] input, String where) {

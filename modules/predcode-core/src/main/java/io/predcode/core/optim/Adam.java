@@ -12,6 +12,7 @@ public final class Adam extends StatefulOptimizer {
     /** PyTorch's defaults: betas (0.9, 0.999), eps 1e-8, no weight decay. */
     public Adam(Model model, float lr) { this(model, lr, 0.9f, 0.999f, 1e-8f, 0f); }
 
+    /** Adam with every hyperparameter given (PyTorch's torch.optim.Adam; weightDecay as its L2 term). */
     public Adam(Model model, float lr, float beta1, float beta2, float eps, float weightDecay) {
         super(model);
         checkRate("adam learning rate", lr, false);

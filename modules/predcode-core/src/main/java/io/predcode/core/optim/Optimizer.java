@@ -8,6 +8,7 @@ import java.util.Map;
  * saved and restored for exact resumption.
  */
 public interface Optimizer extends AutoCloseable {
+    /** Applies the parameter updates in the model's grad tensors (one optimizer step). */
     void step();
 
     /** "sgd" or "adam". */

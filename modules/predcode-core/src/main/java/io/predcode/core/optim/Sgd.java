@@ -10,8 +10,10 @@ public final class Sgd extends StatefulOptimizer {
     private final boolean nesterov;
     private final Tensor[] buffers;
 
+    /** SGD with momentum and weight decay. */
     public Sgd(Model model, float lr, float momentum, float weightDecay) { this(model, lr, momentum, 0f, weightDecay, false); }
 
+    /** SGD with every option of PyTorch's torch.optim.SGD. */
     public Sgd(Model model, float lr, float momentum, float dampening, float weightDecay, boolean nesterov) {
         super(model);
         checkRate("sgd learning rate", lr, false);

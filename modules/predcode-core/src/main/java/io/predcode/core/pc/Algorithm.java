@@ -12,7 +12,14 @@ package io.predcode.core.pc;
  * </ul>
  */
 public enum Algorithm {
-    BACKPROP("backprop"), EXACT("exact"), FIXED_PRED("fixedpred"), STRICT("strict");
+    /** Plain backpropagation: the updates are the loss gradients. */
+    BACKPROP("backprop"),
+    /** Torch2PC's Exact: errors from reverse mode, updates equal to backprop's. */
+    EXACT("exact"),
+    /** Torch2PC's FixedPred: predictions fixed at the feedforward pass, errors relaxed for n sweeps. */
+    FIXED_PRED("fixedpred"),
+    /** Torch2PC's Strict: beliefs relaxed on the PC energy with every prediction recomputed. */
+    STRICT("strict");
 
     private final String id;
 

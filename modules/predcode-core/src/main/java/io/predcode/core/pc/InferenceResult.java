@@ -31,6 +31,7 @@ public final class InferenceResult {
         this.full = full;
     }
 
+    /** The algorithm that produced this result. */
     public Algorithm algorithm() { return algorithm; }
 
     /** Number of blocks L. */
@@ -79,6 +80,7 @@ public final class InferenceResult {
         return e;
     }
 
+    /** Copies a tensor of this result to the host; null for null. */
     public float[] download(Tensor t) { return t == null ? null : backend.download(t); }
 
     private void check(int l) {

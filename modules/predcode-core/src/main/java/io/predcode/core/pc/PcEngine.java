@@ -33,7 +33,7 @@ import java.util.Map;
  * runs in views of it, so mixing batch sizes allocates nothing once the largest has been seen.
  *
  * <p>Not thread-safe: an engine used by a second thread while a call is running throws
- * {@link IllegalStateException}. To serve predictions from many threads, use a {@link Predictor}.
+ * {@link IllegalStateException}. To serve predictions from many threads, use a {@link io.predcode.core.serve.Predictor}.
  */
 public final class PcEngine implements AutoCloseable {
     /** View workspaces kept for smaller batch sizes (a few Java objects each; no device memory). */
@@ -51,6 +51,7 @@ public final class PcEngine implements AutoCloseable {
     private int maxBatch;
     private Condense condense = Condense.AUTO;
 
+    /** An engine for {@code model} with this loss; cross-entropy needs a flat output of class scores. */
     public PcEngine(Model model, Loss loss) {
         this.model = model;
         this.loss = loss;
@@ -99,6 +100,7 @@ public final class PcEngine implements AutoCloseable {
         }
     }
 
+    /** The model. */
     public Model model() { return model; }
 
     /**
@@ -128,11 +130,13 @@ public final class PcEngine implements AutoCloseable {
         return entry == null || condense == Condense.NEVER || condense == Condense.AUTO && !entry.pays() ? null : entry;
     }
 
+    /** The loss. */
     public Loss loss() { return loss; }
 
     /** Floats per sample of the input, and of the target (1 for class labels). */
     public int inputSize() { return size(model.inputShape()); }
 
+    /** Floats per sample of the targets (1 for class labels). */
     public int targetSize() { return Math.max(1, size(loss.targetShape(model.activationShape(model.depth())))); }
 
     // ------------------------------------------------------------------ public entry points
@@ -164,6 +168,7 @@ public final class PcEngine implements AutoCloseable {
     /** Feedforward loss and number of correct argmax predictions (cross-entropy only; -1 for mse). */
     public record Evaluation(float loss, int correct) {}
 
+    /** Feedforward loss and correct count for a batch of host arrays. */
     public Evaluation evaluate(float[] x, float[] y, int batch) {
         enter();
         try {
@@ -173,6 +178,7 @@ public final class PcEngine implements AutoCloseable {
         }
     }
 
+    /** Feedforward loss and correct count for a batch in float32 segments. */
     public Evaluation evaluate(MemorySegment x, MemorySegment y, int batch) {
         enter();
         try {

@@ -19,6 +19,7 @@ public final class Trainer {
     private long steps;
     private final Guard guard = new Guard("Trainer@" + Integer.toHexString(System.identityHashCode(this)), () -> {});
 
+    /** A trainer running {@code algorithm} (eta and n as PCInfer's) and then {@code optimizer} at each step. */
     public Trainer(PcEngine engine, Optimizer optimizer, Algorithm algorithm, float eta, int n) {
         if (algorithm.relaxes()) {
             if (!(eta > 0) || !Float.isFinite(eta)) throw new IllegalArgumentException("eta must be a finite number > 0, got " + eta);
@@ -31,10 +32,13 @@ public final class Trainer {
         this.n = n;
     }
 
+    /** The engine. */
     public PcEngine engine() { return engine; }
 
+    /** The optimizer. */
     public Optimizer optimizer() { return optimizer; }
 
+    /** The algorithm. */
     public Algorithm algorithm() { return algorithm; }
 
     /** Steps taken by this trainer. */
