@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Online learning under load (ServingSoak): 8 threads predict while a trainer publishes after every
 # step; every answer checked bit for bit; off-heap memory from Native Memory Tracking. Arguments:
-# [predictions=1000000] [publishes=10000] [threads=8]. Prints one JSON line.
+# [predictions=1000000] [publishes=10000] [threads=8] [closes=10000]; then closes racing with running calls. Prints two JSON lines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bin/find-jdk.sh

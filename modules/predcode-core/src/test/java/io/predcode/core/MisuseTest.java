@@ -88,6 +88,24 @@ class MisuseTest {
         }
     }
 
+    /** A thread that makes {@code call} up to 1000 times, stopping at "closed"; any other failure goes to {@code other}. */
+    private static Thread untilClosed(CountDownLatch running, AtomicReference<Throwable> other, Runnable call) {
+        return Thread.ofPlatform().start(() -> {
+            running.countDown();
+            for (int i = 0; i < 1000; i++) {
+                try {
+                    call.run();
+                } catch (IllegalStateException ex) {
+                    if (!ex.getMessage().contains("closed")) other.compareAndSet(null, ex);
+                    return;
+                } catch (Throwable t) {
+                    other.compareAndSet(null, t);
+                    return;
+                }
+            }
+        });
+    }
+
     /** A close racing with calls: the calls that started finish or say "closed"; nothing else fails, and everything is freed. */
     @Test void closeRacingWithUseNeverFailsAndFreesEverything() throws Exception {
         try (Backend be = Backends.open("cpu")) {
@@ -98,35 +116,11 @@ class MisuseTest {
                 float[] x = new float[8 * e.inputSize()], x3 = new float[3 * e.inputSize()];
                 AtomicReference<Throwable> other = new AtomicReference<>();
                 CountDownLatch running = new CountDownLatch(2);
-                Thread user = Thread.ofPlatform().start(() -> {
-                    running.countDown();
-                    for (int i = 0; i < 1000; i++) {
-                        try {
-                            e.predict(x, 8);
-                            p.logits(x, 8);
-                        } catch (IllegalStateException ex) {
-                            if (!ex.getMessage().contains("closed")) other.compareAndSet(null, ex);
-                            break;
-                        } catch (Throwable t) {
-                            other.compareAndSet(null, t);
-                            break;
-                        }
-                    }
+                Thread user = untilClosed(running, other, () -> {
+                    e.predict(x, 8);
+                    p.logits(x, 8);
                 });
-                Thread user2 = Thread.ofPlatform().start(() -> {
-                    running.countDown();
-                    for (int i = 0; i < 1000; i++) {
-                        try {
-                            p.logits(x3, 3);
-                        } catch (IllegalStateException ex) {
-                            if (!ex.getMessage().contains("closed")) other.compareAndSet(null, ex);
-                            break;
-                        } catch (Throwable t) {
-                            other.compareAndSet(null, t);
-                            break;
-                        }
-                    }
-                });
+                Thread user2 = untilClosed(running, other, () -> p.logits(x3, 3));
                 running.await();
                 if (trial % 2 == 0) Thread.onSpinWait(); else Thread.sleep(0, 1000 * (trial % 7));
                 p.close();

@@ -122,23 +122,16 @@ public final class Model implements AutoCloseable {
     public long parameterCount() { return parameters.values().stream().mapToLong(Parameter::size).sum(); }
 
     /** Copies every parameter to the host, by state_dict name. */
-    public Map<String, float[]> parameterValues() {
-        guard.enter();
-        try {
-            Map<String, float[]> out = new LinkedHashMap<>();
-            parameters.forEach((name, p) -> out.put(name, backend.download(p.value())));
-            return out;
-        } finally {
-            guard.exit();
-        }
-    }
+    public Map<String, float[]> parameterValues() { return download(Parameter::value); }
 
     /** Copies every parameter update (.grad) to the host, by state_dict name. */
-    public Map<String, float[]> gradientValues() {
+    public Map<String, float[]> gradientValues() { return download(Parameter::grad); }
+
+    private Map<String, float[]> download(java.util.function.Function<Parameter, io.predcode.spi.Tensor> which) {
         guard.enter();
         try {
             Map<String, float[]> out = new LinkedHashMap<>();
-            parameters.forEach((name, p) -> out.put(name, backend.download(p.grad())));
+            parameters.forEach((name, p) -> out.put(name, backend.download(which.apply(p))));
             return out;
         } finally {
             guard.exit();
