@@ -14,19 +14,26 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
-/** training.png: loss per step with test loss per epoch, and accuracy per epoch (XChart, headless). */
+/**
+ * training.png: loss per step with validation and test loss per epoch, accuracy per epoch, and with
+ * the monitor on, each block's angle between its PC update and the gradient (XChart, headless).
+ */
 final class Charts {
     private Charts() {}
 
-    static void write(Path file, String metricsCsv, List<TrainingRun.EpochRecord> history, PrintWriter out) {
+    static void write(Path file, String metricsCsv, List<TrainingRun.EpochRecord> history, int[] monitored, PrintWriter out) {
         try {
             List<Double> steps = new ArrayList<>(), losses = new ArrayList<>();
+            List<List<Double>> angleSteps = new ArrayList<>(), angles = new ArrayList<>();
+            for (int b = 0; b < monitored.length; b++) { angleSteps.add(new ArrayList<>()); angles.add(new ArrayList<>()); }
             String[] lines = metricsCsv.split("\n");
             for (int i = 1; i < lines.length; i++) {
-                String[] f = lines[i].split(",");
+                String[] f = lines[i].split(",", -1);
                 if (f.length < 3) continue;
                 steps.add(Double.parseDouble(f[0]));
                 losses.add(Double.parseDouble(f[2]));
+                for (int b = 0; b < monitored.length && 5 + 2 * b < f.length; b++)
+                    if (!f[5 + 2 * b].isEmpty()) { angleSteps.get(b).add(Double.parseDouble(f[0])); angles.get(b).add(Double.parseDouble(f[5 + 2 * b])); }
             }
             int stepsPerEpoch = history.isEmpty() ? 1 : Math.max(1, steps.size() / history.size());
             XYChart loss = new XYChartBuilder().width(640).height(420).title("Loss").xAxisTitle("step").yAxisTitle("loss").build();
@@ -35,19 +42,38 @@ final class Charts {
             train.setMarker(SeriesMarkers.NONE);
             List<Double> epochSteps = history.stream().map(r -> (double) r.epoch() * stepsPerEpoch).toList();
             loss.addSeries("test (per epoch)", epochSteps, history.stream().map(TrainingRun.EpochRecord::testLoss).toList());
+            if (history.stream().anyMatch(r -> !Double.isNaN(r.validationLoss())))
+                loss.addSeries("validation (per epoch)", epochSteps, history.stream().map(TrainingRun.EpochRecord::validationLoss).toList());
             XYChart acc = new XYChartBuilder().width(640).height(420).title("Accuracy").xAxisTitle("epoch").yAxisTitle("accuracy (%)").build();
             List<Double> epochs = history.stream().map(r -> (double) r.epoch()).toList();
             acc.addSeries("train", epochs, history.stream().map(r -> 100 * r.trainAccuracy()).toList());
             acc.addSeries("test", epochs, history.stream().map(r -> 100 * r.testAccuracy()).toList());
+            if (history.stream().anyMatch(r -> !Double.isNaN(r.validationAccuracy())))
+                acc.addSeries("validation", epochs, history.stream().map(r -> 100 * r.validationAccuracy()).toList());
             acc.getStyler().setMarkerSize(6);
+            List<XYChart> charts = new ArrayList<>(List.of(loss, acc));
+            if (angles.stream().anyMatch(a -> !a.isEmpty())) {
+                XYChart align = new XYChartBuilder().width(640).height(420).title("PC update vs gradient").xAxisTitle("step").yAxisTitle("angle (degrees)").build();
+                align.getStyler().setMarkerSize(3);
+                for (int b = 0; b < monitored.length; b++)
+                    if (!angles.get(b).isEmpty()) align.addSeries("block " + monitored[b], angleSteps.get(b), angles.get(b));
+                charts.add(align);
+            }
             ByteArrayOutputStream png = new ByteArrayOutputStream();
-            java.awt.image.BufferedImage a = BitmapEncoder.getBufferedImage(loss), b = BitmapEncoder.getBufferedImage(acc);
-            java.awt.image.BufferedImage both = new java.awt.image.BufferedImage(a.getWidth() + b.getWidth(), Math.max(a.getHeight(), b.getHeight()), java.awt.image.BufferedImage.TYPE_INT_RGB);
-            java.awt.Graphics2D g = both.createGraphics();
-            g.drawImage(a, 0, 0, null);
-            g.drawImage(b, a.getWidth(), 0, null);
+            int width = 0, height = 0;
+            List<java.awt.image.BufferedImage> images = new ArrayList<>();
+            for (XYChart c : charts) {
+                java.awt.image.BufferedImage im = BitmapEncoder.getBufferedImage(c);
+                images.add(im);
+                width += im.getWidth();
+                height = Math.max(height, im.getHeight());
+            }
+            java.awt.image.BufferedImage all = new java.awt.image.BufferedImage(width, height, java.awt.image.BufferedImage.TYPE_INT_RGB);
+            java.awt.Graphics2D g = all.createGraphics();
+            int x = 0;
+            for (java.awt.image.BufferedImage im : images) { g.drawImage(im, x, 0, null); x += im.getWidth(); }
             g.dispose();
-            javax.imageio.ImageIO.write(both, "png", png);
+            javax.imageio.ImageIO.write(all, "png", png);
             AtomicFiles.write(file, png.toByteArray());
         } catch (IOException | RuntimeException | Error e) {
             // A machine without fonts cannot draw text; the run's numbers are in metrics.csv and metrics.json.

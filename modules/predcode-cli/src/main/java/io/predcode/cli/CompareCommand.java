@@ -7,6 +7,7 @@ import io.predcode.core.nn.Model;
 import io.predcode.core.nn.ModelSpec;
 import io.predcode.core.nn.Parameter;
 import io.predcode.core.pc.Algorithm;
+import io.predcode.core.pc.Alignment;
 import io.predcode.core.pc.PcEngine;
 import io.predcode.data.DataSources;
 import io.predcode.data.DataSplit;
@@ -87,20 +88,8 @@ final class CompareCommand implements Callable<Integer> {
             Map<String, float[]> bp = m.gradientValues();
             for (Algorithm a : algs) {
                 e.infer(x, y, size, a, eta, n);
-                Map<String, float[]> pc = m.gradientValues();
-                for (int b = 0; b < m.depth(); b++) {
-                    double dot = 0, nb = 0, np = 0, diff = 0;
-                    for (Parameter p : m.blocks().get(b).parameters()) {
-                        float[] g = bp.get(p.name()), u = pc.get(p.name());
-                        for (int i = 0; i < g.length; i++) {
-                            dot += (double) g[i] * u[i]; nb += (double) g[i] * g[i]; np += (double) u[i] * u[i];
-                            diff += ((double) u[i] - g[i]) * ((double) u[i] - g[i]);
-                        }
-                    }
-                    if (nb == 0 && np == 0) continue; // a block without parameters
-                    double cos = dot / Math.sqrt(nb * np);
-                    rows.add(new Row(a.id(), b, Math.sqrt(diff / nb), Math.toDegrees(Math.acos(Math.max(-1, Math.min(1, cos))))));
-                }
+                Alignment al = Alignment.between(m, bp, m.gradientValues(), 0);
+                for (int i = 0; i < al.blocks().length; i++) rows.add(new Row(a.id(), al.blocks()[i], al.relativeError()[i], al.angleDegrees()[i]));
             }
         }
         var out = spec.commandLine().getOut();

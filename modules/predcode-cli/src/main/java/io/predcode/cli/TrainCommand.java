@@ -67,15 +67,43 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--quiet", description = "No progress bar; one line per epoch.")
     boolean quiet;
 
+    @Option(names = "--validation", defaultValue = "0.1", description = "Fraction of the training set held out to choose the best epoch and detect a collapse;"
+            + " 0: none, the training numbers are used (default: ${DEFAULT-VALUE}). The test set never chooses anything.")
+    double validation;
+
+    @Option(names = "--patience", defaultValue = "3", description = "Bad epochs in a row that make a collapse (default: ${DEFAULT-VALUE}).")
+    int patience;
+
+    @Option(names = "--collapse-margin", defaultValue = "0.05", description = "An epoch is bad when validation accuracy is this far below its best"
+            + " (or the training loss more than twice its best) (default: ${DEFAULT-VALUE}).")
+    double collapseMargin;
+
+    @Option(names = "--on-collapse", defaultValue = "stop", description = "stop: end with exit code 3, the best state kept in OUT/best;"
+            + " rollback: restore the best state, halve the learning rate and go on (at most --max-rollbacks times) (default: ${DEFAULT-VALUE}).")
+    String onCollapse;
+
+    @Option(names = "--max-rollbacks", defaultValue = "3", description = "Rollbacks before a collapse stops the run (default: ${DEFAULT-VALUE}).")
+    int maxRollbacks;
+
+    @Option(names = "--monitor-every", defaultValue = "0", description = "Every K steps, compare each block's PC update with the backprop gradient on that batch"
+            + " (angle and relative error, in metrics.csv and training.png); 0: off (default: ${DEFAULT-VALUE}).")
+    int monitorEvery;
+
     @Override public Integer call() throws Exception {
         Algorithm a = Algorithm.parse(algorithm);
         Loss l = Loss.parse(loss);
         if (epochs < 1) throw new IllegalArgumentException("--epochs must be >= 1, got " + epochs);
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);
         if (!optimizer.equals("adam") && !optimizer.equals("sgd")) throw new IllegalArgumentException("--optimizer must be adam or sgd, got '" + optimizer + "'");
+        if (!(validation >= 0 && validation < 1)) throw new IllegalArgumentException("--validation must be in [0, 1), got " + validation);
+        if (patience < 1) throw new IllegalArgumentException("--patience must be >= 1, got " + patience);
+        if (!(collapseMargin > 0 && collapseMargin <= 1)) throw new IllegalArgumentException("--collapse-margin must be in (0, 1], got " + collapseMargin);
+        if (!onCollapse.equals("stop") && !onCollapse.equals("rollback")) throw new IllegalArgumentException("--on-collapse must be stop or rollback, got '" + onCollapse + "'");
+        if (maxRollbacks < 0) throw new IllegalArgumentException("--max-rollbacks must be >= 0, got " + maxRollbacks);
+        if (monitorEvery < 0) throw new IllegalArgumentException("--monitor-every must be >= 0 (0: off), got " + monitorEvery);
         int sweeps = n != null ? n : a == Algorithm.FIXED_PRED ? -1 : 20;
         TrainingRun.Settings s = new TrainingRun.Settings(backendChoice, a, model, data, epochs, batchSize, optimizer, lr, momentum, weightDecay,
-                eta, sweeps, l, seed, out, resume, quiet || System.console() == null);
+                eta, sweeps, l, seed, out, resume, quiet || System.console() == null, validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery);
         return new TrainingRun(s, spec.commandLine().getOut()).run();
     }
 }

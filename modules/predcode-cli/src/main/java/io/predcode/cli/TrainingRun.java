@@ -11,6 +11,7 @@ import io.predcode.core.optim.Adam;
 import io.predcode.core.optim.Optimizer;
 import io.predcode.core.optim.Sgd;
 import io.predcode.core.pc.Algorithm;
+import io.predcode.core.pc.Alignment;
 import io.predcode.core.pc.DivergenceException;
 import io.predcode.core.pc.PcEngine;
 import io.predcode.core.pc.Trainer;
@@ -36,18 +37,32 @@ import java.util.Map;
 
 /** One training run: data, model, the epoch loop, metrics, chart and checkpoints. */
 final class TrainingRun {
+    /**
+     * validation: the fraction of the training set held out to choose the best epoch and to detect a
+     * collapse (0: none, the training set's own numbers are used); onCollapse: "stop" or "rollback";
+     * monitorEvery: steps between alignment measurements (0: off).
+     */
     record Settings(Setup.BackendChoice backend, Algorithm algorithm, String model, String data, int epochs, int batchSize, String optimizer,
-                    float lr, float momentum, float weightDecay, float eta, int n, Loss loss, long seed, Path out, boolean resume, boolean quiet) {}
+                    float lr, float momentum, float weightDecay, float eta, int n, Loss loss, long seed, Path out, boolean resume, boolean quiet,
+                    double validation, double collapseMargin, int patience, String onCollapse, int maxRollbacks, int monitorEvery) {}
+
+    /** Where the best state is kept, beside the last one in --out. */
+    static final String BEST_DIR = "best";
+    /** How much a rollback lowers the learning rate. */
+    static final float ROLLBACK_LR_FACTOR = 0.5f;
 
     record Score(double loss, double accuracy) {}
 
     /** dataWait: the fraction of the epoch's training time spent waiting for the next batch. */
-    record EpochRecord(int epoch, double trainLoss, double trainAccuracy, double testLoss, double testAccuracy, double seconds, double msPerStep, double dataWait) {
+    record EpochRecord(int epoch, double trainLoss, double trainAccuracy, double validationLoss, double validationAccuracy, double testLoss, double testAccuracy,
+                       double seconds, double msPerStep, double dataWait) {
         Map<String, Object> json() {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("epoch", (double) epoch);
             m.put("train_loss", trainLoss);
             m.put("train_accuracy", trainAccuracy);
+            m.put("validation_loss", validationLoss);
+            m.put("validation_accuracy", validationAccuracy);
             m.put("test_loss", testLoss);
             m.put("test_accuracy", testAccuracy);
             m.put("seconds", seconds);
@@ -57,7 +72,9 @@ final class TrainingRun {
         }
 
         static EpochRecord of(JsonFields f) {
-            return new EpochRecord(f.integer("epoch", 1), f.number("train_loss"), f.number("train_accuracy"), f.number("test_loss"),
+            return new EpochRecord(f.integer("epoch", 1), f.number("train_loss"), f.number("train_accuracy"),
+                    f.has("validation_loss") ? f.number("validation_loss") : Double.NaN, f.has("validation_accuracy") ? f.number("validation_accuracy") : Double.NaN,
+                    f.number("test_loss"),
                     f.number("test_accuracy"), f.number("seconds"), f.number("ms_per_step"), f.has("data_wait_fraction") ? f.number("data_wait_fraction") : Double.NaN);
         }
     }
@@ -72,6 +89,9 @@ final class TrainingRun {
         ModelSpec spec = Setup.model(s.model());
         int[] input = Setup.inputShape(spec, data.sampleShape(), s.model());
         prepareOut();
+        Dataset[] split = holdOut(data.train(), s.validation(), s.seed());
+        Dataset train = split[0], validation = split[1];
+        Preprocessing preprocessing = new Preprocessing(data.pixelScale(), 0f);
         try (Backend be = s.backend().open();
              Model model = Model.create(spec, input, be, s.seed());
              PcEngine engine = new PcEngine(model, s.loss());
@@ -80,8 +100,11 @@ final class TrainingRun {
             if (s.loss() == Loss.MSE && data.classes() != model.activationShape(model.depth())[0])
                 throw new IllegalArgumentException("--loss mse uses one-hot targets: the model outputs " + Arrays.toString(model.activationShape(model.depth())) + " but the data has " + data.classes() + " classes");
             List<EpochRecord> history = new ArrayList<>();
-            StringBuilder csv = new StringBuilder("step,epoch,loss,batch_accuracy,ms\n");
-            int firstEpoch = 0;
+            List<String> events = new ArrayList<>();
+            CollapseWatch watch = new CollapseWatch(s.collapseMargin(), s.patience());
+            int[] monitored = monitoredBlocks(model);
+            StringBuilder csv = new StringBuilder(csvHeader(monitored));
+            int firstEpoch = 0, rollbacks = 0;
             long step = 0;
             if (s.resume()) {
                 Checkpoint.Loaded c = Checkpoint.load(s.out());
@@ -95,14 +118,20 @@ final class TrainingRun {
                 firstEpoch = t.integer("epochs_done", 0);
                 step = (long) t.number("steps");
                 for (Object e : t.list("history")) history.add(EpochRecord.of(JsonFields.of(e, c.source().toString(), "history")));
+                if (t.has("watch")) watch.restore(t.object("watch"));
+                if (t.has("lr_now")) opt.learningRate((float) t.number("lr_now"));
+                if (t.has("rollbacks")) rollbacks = t.integer("rollbacks", 0);
+                if (t.has("events")) for (Object e : t.list("events")) events.add(String.valueOf(e));
                 Path metricsCsv = s.out().resolve("metrics.csv");
                 if (Files.exists(metricsCsv)) { csv.setLength(0); csv.append(Files.readString(metricsCsv)); }
                 out.printf("resuming %s after epoch %d (step %d)%n", s.out(), firstEpoch, step);
             }
-            out.printf("training %s on %s with %s (%s, eta %s, n %d), %s lr %s, batch %d, %d epochs, backend %s%n", s.model(), data.train(),
-                    s.algorithm().id(), s.loss().id(), s.eta(), sweeps, s.optimizer(), s.lr(), s.batchSize(), s.epochs(), be.description());
-            Trainer trainer = new Trainer(engine, opt, s.algorithm(), s.eta(), sweeps);
-            Dataset train = data.train();
+            out.printf("training %s on %s (validation: %s) with %s (%s, eta %s, n %d), %s lr %s, batch %d, %d epochs, backend %s%n", s.model(), train,
+                    validation == null ? "none" : validation.size() + " held out", s.algorithm().id(), s.loss().id(), s.eta(), sweeps, s.optimizer(), opt.learningRate(),
+                    s.batchSize(), s.epochs(), be.description());
+            Trainer trainer = new Trainer(engine, opt, s.algorithm(), s.eta(), sweeps).monitorEvery(s.monitorEvery());
+            String stopReason = "all " + s.epochs() + " epochs done";
+            int exit = 0;
             for (int epoch = firstEpoch; epoch < s.epochs(); epoch++) {
                 long t0 = System.nanoTime();
                 double lossSum = 0, correct = 0, seen = 0;
@@ -125,7 +154,7 @@ final class TrainingRun {
                             writeCsv(csv);
                             throw new DivergenceException(step + 1, "training diverged at step " + (step + 1) + " (epoch " + (epoch + 1) + ", batch " + (b.index() + 1)
                                     + "): loss is not finite; the last good checkpoint is " + (history.isEmpty() ? "none (no epoch finished)" : s.out().resolve(Checkpoint.RESUME_FILE)
-                                    + " after epoch " + history.getLast().epoch()) + ". Try a smaller --lr or --eta.");
+                                    + " after epoch " + history.getLast().epoch()) + bestNote(watch) + ". Try a smaller --lr or --eta.");
                         }
                         double ms = (System.nanoTime() - st) / 1e6;
                         step++;
@@ -135,7 +164,9 @@ final class TrainingRun {
                         double batchAcc = r.correct() >= 0 ? (double) r.correct() / b.size() : Double.NaN;
                         correct += Math.max(0, r.correct());
                         csv.append(step).append(',').append(epoch + 1).append(',').append(r.loss()).append(',').append(r.correct() >= 0 ? Setup.fmt(batchAcc) : "").append(',')
-                                .append(String.format(java.util.Locale.ROOT, "%.3f", ms)).append('\n');
+                                .append(String.format(java.util.Locale.ROOT, "%.3f", ms));
+                        appendAlignment(csv, monitored, r.alignment());
+                        csv.append(",,\n"); // the validation columns, filled on the epoch's last row
                         if (bar != null) {
                             bar.stepBy(b.size());
                             bar.setExtraMessage(String.format(java.util.Locale.ROOT, " loss %.4f acc %.1f%%", lossSum / seen, 100 * correct / seen));
@@ -143,23 +174,107 @@ final class TrainingRun {
                     }
                 }
                 double dataWait = (double) waitNanos / (System.nanoTime() - trainStart);
+                Score val = validation == null ? null : evaluate(engine, validation, 1000);
                 Score test = evaluate(engine, data.test(), 1000);
                 double seconds = (System.nanoTime() - t0) / 1e9;
-                EpochRecord rec = new EpochRecord(epoch + 1, lossSum / seen, correct / seen, test.loss(), test.accuracy(), seconds, median(stepMs), dataWait);
+                EpochRecord rec = new EpochRecord(epoch + 1, lossSum / seen, correct / seen, val == null ? Double.NaN : val.loss(), val == null ? Double.NaN : val.accuracy(),
+                        test.loss(), test.accuracy(), seconds, median(stepMs), dataWait);
                 history.add(rec);
-                out.printf("epoch %d/%d  train loss %s acc %.2f%%  test loss %s acc %.2f%%  %.1f s, %.2f ms/step, data wait %.1f%%%n", epoch + 1, s.epochs(),
-                        Setup.fmt(rec.trainLoss()), 100 * rec.trainAccuracy(), Setup.fmt(rec.testLoss()), 100 * rec.testAccuracy(), seconds, rec.msPerStep(), 100 * dataWait);
+                csv.setLength(csv.length() - 3);
+                csv.append(',').append(val == null ? "" : Setup.fmt(val.loss())).append(',').append(val == null ? "" : Setup.fmt(val.accuracy())).append('\n');
+                // The test set is reported, never used to choose: the best epoch and a collapse are judged on the validation set.
+                CollapseWatch.Verdict verdict = watch.observe(epoch + 1, val != null ? val.accuracy() : rec.trainAccuracy(), val != null ? val.loss() : rec.trainLoss(), rec.trainLoss());
+                out.printf("epoch %d/%d  train loss %s acc %.2f%%  %stest loss %s acc %.2f%%  %.1f s, %.2f ms/step, data wait %.1f%%%s%n", epoch + 1, s.epochs(),
+                        Setup.fmt(rec.trainLoss()), 100 * rec.trainAccuracy(),
+                        val == null ? "" : String.format(java.util.Locale.ROOT, "val loss %s acc %.2f%%  ", Setup.fmt(val.loss()), 100 * val.accuracy()),
+                        Setup.fmt(rec.testLoss()), 100 * rec.testAccuracy(), seconds, rec.msPerStep(), 100 * dataWait,
+                        verdict == CollapseWatch.Verdict.BEST ? "  (best)" : verdict == CollapseWatch.Verdict.OK ? "" : "  (collapsing: " + watch.badEpochs() + "/" + s.patience() + ")");
                 out.flush();
                 writeCsv(csv);
-                // Raw values (bytes, digits' 0..16) become the model's inputs by the data's scale: a service passes them as they come.
-                Checkpoint.save(s.out(), model, opt, trainingState(epoch + 1, step, history, be, sweeps),
-                        new Preprocessing(data.pixelScale(), 0f), data.classNames());
-                AtomicFiles.writeString(s.out().resolve("metrics.json"), Json.write(metricsJson(history, be, sweeps, data), 2) + "\n");
-                Charts.write(s.out().resolve("training.png"), csv.toString(), history, out);
+                if (verdict == CollapseWatch.Verdict.BEST)
+                    Checkpoint.save(s.out().resolve(BEST_DIR), model, opt, trainingState(epoch + 1, step, history, be, sweeps, watch, opt, rollbacks, events), preprocessing, data.classNames());
+                boolean collapsed = verdict == CollapseWatch.Verdict.COLLAPSED;
+                String collapse = collapsed ? String.format(java.util.Locale.ROOT, "collapse from epoch %d: %s %.2f%% at epoch %d against its best %.2f%% (epoch %d) for %d epochs",
+                        watch.firstBadEpoch(), val != null ? "validation accuracy" : "training accuracy", 100 * (val != null ? val.accuracy() : rec.trainAccuracy()), epoch + 1,
+                        100 * watch.bestAccuracy(), watch.bestEpoch(), watch.badEpochs()) : null;
+                if (collapsed && s.onCollapse().equals("rollback") && rollbacks < s.maxRollbacks()) {
+                    Checkpoint.Loaded best = Checkpoint.load(s.out().resolve(BEST_DIR));
+                    model.loadParameters(best.parameters(), best.source().toString());
+                    opt.loadState(best.optimizerState(), best.source().toString());
+                    opt.learningRate(opt.learningRate() * ROLLBACK_LR_FACTOR);
+                    rollbacks++;
+                    watch.rolledBack();
+                    String event = collapse + "; rolled back to epoch " + watch.bestEpoch() + " and lowered the learning rate to " + opt.learningRate();
+                    events.add("epoch " + (epoch + 1) + ": " + event);
+                    out.println(event);
+                    collapsed = false;
+                }
+                Checkpoint.save(s.out(), model, opt, trainingState(epoch + 1, step, history, be, sweeps, watch, opt, rollbacks, events), preprocessing, data.classNames());
+                if (collapsed) {
+                    stopReason = collapse + (s.onCollapse().equals("rollback") ? " (after " + rollbacks + " rollbacks)" : "");
+                    events.add("epoch " + (epoch + 1) + ": stopped, " + stopReason);
+                    exit = 3;
+                }
+                AtomicFiles.writeString(s.out().resolve("metrics.json"), Json.write(metricsJson(history, be, sweeps, data, watch, stopReason, events), 2) + "\n");
+                Charts.write(s.out().resolve("training.png"), csv.toString(), history, monitored, out);
+                if (collapsed) break;
             }
             EpochRecord last = history.getLast();
-            out.printf("final test accuracy %.2f%%; wrote %s (metrics.csv, metrics.json, training.png, %s)%n", 100 * last.testAccuracy(), s.out(), Checkpoint.RESUME_FILE);
-            return 0;
+            if (exit == 0 && watch.badEpochs() > 0)
+                stopReason += String.format(java.util.Locale.ROOT, "; the last %d epoch(s) fell away from the best (a collapse is likely): use the best checkpoint", watch.badEpochs());
+            AtomicFiles.writeString(s.out().resolve("metrics.json"), Json.write(metricsJson(history, be, sweeps, data, watch, stopReason, events), 2) + "\n");
+            out.printf("stopped: %s%n", stopReason);
+            if (watch.bestEpoch() > 0) {
+                EpochRecord best = history.get(watch.bestEpoch() - 1);
+                out.printf("best: epoch %d, %s accuracy %.2f%% (test %.2f%%), kept in %s%n", best.epoch(), validation != null ? "validation" : "training",
+                        100 * watch.bestAccuracy(), 100 * best.testAccuracy(), s.out().resolve(BEST_DIR));
+            }
+            out.printf("last: epoch %d, test accuracy %.2f%%, in %s (metrics.csv, metrics.json, training.png, %s)%n", last.epoch(), 100 * last.testAccuracy(), s.out(), Checkpoint.RESUME_FILE);
+            return exit;
+        }
+    }
+
+    /**
+     * Splits off the last {@code fraction} of a fixed, seeded permutation of the training set as the
+     * validation set; {0: train, 1: validation (null for none)}. The test set is never touched.
+     */
+    static Dataset[] holdOut(Dataset train, double fraction, long seed) {
+        int held = (int) Math.round(fraction * train.size());
+        if (held == 0) return new Dataset[]{train, null};
+        if (held >= train.size()) throw new IllegalArgumentException("--validation " + fraction + " leaves no training samples out of " + train.size());
+        int[] order = new int[train.size()];
+        for (int i = 0; i < order.length; i++) order[i] = i;
+        java.util.SplittableRandom r = new java.util.SplittableRandom(seed ^ 0x76A11DA7E5L);
+        for (int i = order.length - 1; i > 0; i--) {
+            int j = r.nextInt(i + 1), t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+        int keep = order.length - held;
+        return new Dataset[]{train.subset(train.name() + " (training part)", Arrays.copyOf(order, keep)),
+                train.subset(train.name() + " (validation part)", Arrays.copyOfRange(order, keep, order.length))};
+    }
+
+    private static String bestNote(CollapseWatch watch) {
+        return watch.bestEpoch() > 0 ? "; the best state (epoch " + watch.bestEpoch() + ") is in " + BEST_DIR + "/" : "";
+    }
+
+    /** The blocks the monitor reports (those with parameters), when it is on; empty otherwise. */
+    private int[] monitoredBlocks(Model model) {
+        if (s.monitorEvery() == 0) return new int[0];
+        return java.util.stream.IntStream.range(0, model.depth()).filter(b -> !model.blocks().get(b).parameters().isEmpty()).toArray();
+    }
+
+    private static String csvHeader(int[] monitored) {
+        StringBuilder h = new StringBuilder("step,epoch,loss,batch_accuracy,ms");
+        for (int b : monitored) h.append(",angle_block").append(b).append(",relative_error_block").append(b);
+        return h.append(",validation_loss,validation_accuracy\n").toString();
+    }
+
+    private static void appendAlignment(StringBuilder csv, int[] monitored, Alignment a) {
+        for (int i = 0; i < monitored.length; i++) {
+            if (a == null) csv.append(",,");
+            else csv.append(',').append(Setup.fmt(a.angleDegrees()[i])).append(',').append(Setup.fmt(a.relativeError()[i]));
         }
     }
 
@@ -200,25 +315,45 @@ final class TrainingRun {
         m.put("n", (double) sweeps);
         m.put("loss", s.loss().id());
         m.put("seed", (double) s.seed());
+        m.put("validation", s.validation());
+        m.put("collapse_margin", s.collapseMargin());
+        m.put("patience", (double) s.patience());
+        m.put("on_collapse", s.onCollapse());
+        m.put("monitor_every", (double) s.monitorEvery());
         return m;
     }
 
-    private Map<String, Object> trainingState(int epochsDone, long steps, List<EpochRecord> history, Backend be, int sweeps) {
+    private Map<String, Object> trainingState(int epochsDone, long steps, List<EpochRecord> history, Backend be, int sweeps, CollapseWatch watch, Optimizer opt,
+                                              int rollbacks, List<String> events) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("epochs_done", (double) epochsDone);
         m.put("steps", (double) steps);
         m.put("settings", settingsJson(be, sweeps));
         m.put("history", history.stream().map(r -> (Object) r.json()).toList());
+        m.put("watch", watch.json());
+        m.put("lr_now", num(opt.learningRate()));
+        m.put("rollbacks", (double) rollbacks);
+        m.put("events", new ArrayList<Object>(events));
         return m;
     }
 
-    private Map<String, Object> metricsJson(List<EpochRecord> history, Backend be, int sweeps, DataSplit data) {
+    private Map<String, Object> metricsJson(List<EpochRecord> history, Backend be, int sweeps, DataSplit data, CollapseWatch watch, String stopReason, List<String> events) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("settings", settingsJson(be, sweeps));
-        m.put("train_samples", (double) data.train().size());
+        int held = (int) Math.round(s.validation() * data.train().size());
+        m.put("train_samples", (double) (data.train().size() - held));
+        m.put("validation_samples", (double) held);
         m.put("test_samples", (double) data.test().size());
+        m.put("best_epoch", (double) watch.bestEpoch());
+        m.put("best_checkpoint", s.out().resolve(BEST_DIR).toString());
+        m.put("stop_reason", stopReason);
+        m.put("events", new ArrayList<Object>(events));
         m.put("epochs", history.stream().map(r -> (Object) r.json()).toList());
         m.put("final_test_accuracy", history.getLast().testAccuracy());
+        if (watch.bestEpoch() > 0) {
+            m.put("best_selection_accuracy", watch.bestAccuracy()); // validation accuracy, or training accuracy without a validation set
+            m.put("best_test_accuracy", history.get(watch.bestEpoch() - 1).testAccuracy());
+        }
         m.put("final_test_loss", history.getLast().testLoss());
         m.put("ms_per_step", median(history.stream().map(EpochRecord::msPerStep).toList()));
         m.put("data_wait_fraction", history.stream().mapToDouble(EpochRecord::dataWait).max().orElse(Double.NaN));

@@ -6,7 +6,8 @@ import io.predcode.spi.Tensor;
 
 /** torch.optim.Adam (not AMSGrad), bias-corrected, L2 weight decay added to the gradient. */
 public final class Adam extends StatefulOptimizer {
-    private final float lr, beta1, beta2, eps, weightDecay;
+    private final float beta1, beta2, eps, weightDecay;
+    private float lr;
     private final Tensor[] m, v;
 
     /** PyTorch's defaults: betas (0.9, 0.999), eps 1e-8, no weight decay. */
@@ -33,6 +34,13 @@ public final class Adam extends StatefulOptimizer {
     }
 
     @Override public String name() { return "adam"; }
+
+    @Override public float learningRate() { return lr; }
+
+    @Override public void learningRate(float lr) {
+        checkRate("adam learning rate", lr, false);
+        this.lr = lr;
+    }
 
     @Override public void step() {
         steps++;

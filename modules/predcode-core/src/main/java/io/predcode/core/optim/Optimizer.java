@@ -11,6 +11,20 @@ public interface Optimizer extends AutoCloseable {
     /** Applies the parameter updates in the model's grad tensors (one optimizer step). */
     void step();
 
+    /**
+     * The learning rate now.
+     *
+     * @return the learning rate
+     */
+    float learningRate();
+
+    /**
+     * Changes the learning rate from the next step on (e.g. lowered after a rollback).
+     *
+     * @param lr a finite rate &gt; 0
+     */
+    void learningRate(float lr);
+
     /** "sgd" or "adam". */
     String name();
 

@@ -6,7 +6,8 @@ import io.predcode.spi.Tensor;
 
 /** torch.optim.SGD: momentum (buffer = grad on the first step), dampening, weight decay, Nesterov. */
 public final class Sgd extends StatefulOptimizer {
-    private final float lr, momentum, dampening, weightDecay;
+    private final float momentum, dampening, weightDecay;
+    private float lr;
     private final boolean nesterov;
     private final Tensor[] buffers;
 
@@ -30,6 +31,13 @@ public final class Sgd extends StatefulOptimizer {
     }
 
     @Override public String name() { return "sgd"; }
+
+    @Override public float learningRate() { return lr; }
+
+    @Override public void learningRate(float lr) {
+        checkRate("sgd learning rate", lr, false);
+        this.lr = lr;
+    }
 
     @Override public void step() {
         for (int i = 0; i < params.size(); i++) {

@@ -4,6 +4,7 @@ import io.predcode.core.internal.Guard;
 import io.predcode.core.optim.Optimizer;
 
 import java.lang.foreign.MemorySegment;
+import java.util.Map;
 
 /**
  * One training step = one PCInfer call (parameter updates into .grad) followed by one optimizer step,
@@ -44,14 +45,39 @@ public final class Trainer {
     /** Steps taken by this trainer. */
     public long steps() { return steps; }
 
-    /** The feedforward loss before the update, and how many samples it classified right (-1 for mse). */
-    public record Step(float loss, int correct) {}
+    /**
+     * The feedforward loss before the update, how many samples it classified right (-1 for mse), and
+     * on the steps the monitor measures ({@link #monitorEvery}), how the update compares with the
+     * backprop gradient on the same batch (null otherwise).
+     *
+     * @param loss      the loss of the feedforward pass on the batch
+     * @param correct   correctly classified samples, or -1 for mse
+     * @param alignment the PC update against the gradient, or null when not measured
+     */
+    public record Step(float loss, int correct, Alignment alignment) {}
+
+    private int monitorEvery;
+
+    /**
+     * Every {@code k} steps (0: never), also computes the backprop gradient on that step's batch, at
+     * the same parameters, and reports each block's angle and relative error to the PC update in
+     * {@link Step#alignment()}: an early warning that PC drifts away from the gradient. It costs one
+     * backprop pass and two host copies of the updates on those steps; the update applied is unchanged.
+     *
+     * @param k the interval in steps, 0 to turn it off
+     * @return this trainer
+     */
+    public Trainer monitorEvery(int k) {
+        if (k < 0) throw new IllegalArgumentException("monitor interval must be >= 0 (0: off), got " + k);
+        this.monitorEvery = k;
+        return this;
+    }
 
     /** Trains on one batch of host arrays. */
     public Step step(float[] x, float[] y, int batch) {
         enter();
         try {
-            return finish(engine.run(engine.load(x, y, batch), algorithm, eta, n, false));
+            return run(engine.load(x, y, batch));
         } finally {
             exit();
         }
@@ -61,10 +87,23 @@ public final class Trainer {
     public Step step(MemorySegment x, MemorySegment y, int batch) {
         enter();
         try {
-            return finish(engine.run(engine.load(x, y, batch), algorithm, eta, n, false));
+            return run(engine.load(x, y, batch));
         } finally {
             exit();
         }
+    }
+
+    /** The gradient first (when monitoring), then the algorithm, so the algorithm's update is what stays in .grad for the optimizer. */
+    private Step run(Workspace ws) {
+        boolean monitor = monitorEvery > 0 && (steps + 1) % monitorEvery == 0;
+        Map<String, float[]> gradient = null;
+        if (monitor) {
+            engine.run(ws, Algorithm.BACKPROP, eta, n, false);
+            gradient = engine.model().gradientValues();
+        }
+        InferenceResult r = engine.run(ws, algorithm, eta, n, false);
+        Alignment alignment = monitor ? Alignment.between(engine.model(), gradient, engine.model().gradientValues(), steps + 1) : null;
+        return finish(r, alignment);
     }
 
     /** A trainer, like its engine and model, serves one thread at a time: a second one gets an IllegalStateException. */
@@ -86,13 +125,13 @@ public final class Trainer {
         }
     }
 
-    private Step finish(InferenceResult r) {
+    private Step finish(InferenceResult r, Alignment alignment) {
         float loss = r.loss();
         steps++;
         if (!Float.isFinite(loss))
             throw new DivergenceException(steps, "training diverged at step " + steps + ": loss is " + loss + " (" + algorithm.id()
                     + (algorithm.relaxes() ? ", eta " + eta + ", n " + n : "") + "); parameters are as after step " + (steps - 1));
         optimizer.step();
-        return new Step(loss, r.correct());
+        return new Step(loss, r.correct(), alignment);
     }
 }
