@@ -5,7 +5,6 @@ import io.predcode.core.json.Json;
 import io.predcode.core.nn.Loss;
 import io.predcode.core.nn.Model;
 import io.predcode.core.nn.ModelSpec;
-import io.predcode.core.nn.Parameter;
 import io.predcode.core.pc.Algorithm;
 import io.predcode.core.pc.Alignment;
 import io.predcode.core.pc.PcEngine;
