@@ -85,6 +85,11 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--max-rollbacks", defaultValue = "3", description = "Rollbacks before a collapse stops the run (default: ${DEFAULT-VALUE}).")
     int maxRollbacks;
 
+    @Option(names = "--stable-relaxation", defaultValue = "on", description = "on: when STRICT's relaxation raises the energy instead of lowering it"
+            + " (its step eta has outgrown the weights), halve eta from that step on and relax the batch again; a run that never diverges is unchanged."
+            + " off: Torch2PC's fixed eta (default: ${DEFAULT-VALUE}).")
+    String stableRelaxation;
+
     @Option(names = "--monitor-every", defaultValue = "0", description = "Every K steps, compare each block's PC update with the backprop gradient on that batch"
             + " (angle and relative error, in metrics.csv and training.png); 0: off (default: ${DEFAULT-VALUE}).")
     int monitorEvery;
@@ -100,10 +105,11 @@ final class TrainCommand implements Callable<Integer> {
         if (!(collapseMargin > 0 && collapseMargin <= 1)) throw new IllegalArgumentException("--collapse-margin must be in (0, 1], got " + collapseMargin);
         if (!onCollapse.equals("stop") && !onCollapse.equals("rollback")) throw new IllegalArgumentException("--on-collapse must be stop or rollback, got '" + onCollapse + "'");
         if (maxRollbacks < 0) throw new IllegalArgumentException("--max-rollbacks must be >= 0, got " + maxRollbacks);
+        if (!stableRelaxation.equals("on") && !stableRelaxation.equals("off")) throw new IllegalArgumentException("--stable-relaxation must be on or off, got '" + stableRelaxation + "'");
         if (monitorEvery < 0) throw new IllegalArgumentException("--monitor-every must be >= 0 (0: off), got " + monitorEvery);
         int sweeps = n != null ? n : a == Algorithm.FIXED_PRED ? -1 : 20;
         TrainingRun.Settings s = new TrainingRun.Settings(backendChoice, a, model, data, epochs, batchSize, optimizer, lr, momentum, weightDecay,
-                eta, sweeps, l, seed, out, resume, quiet || System.console() == null, validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery);
+                eta, sweeps, l, seed, out, resume, quiet || System.console() == null, validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stableRelaxation.equals("on"));
         return new TrainingRun(s, spec.commandLine().getOut()).run();
     }
 }

@@ -44,7 +44,7 @@ final class TrainingRun {
      */
     record Settings(Setup.BackendChoice backend, Algorithm algorithm, String model, String data, int epochs, int batchSize, String optimizer,
                     float lr, float momentum, float weightDecay, float eta, int n, Loss loss, long seed, Path out, boolean resume, boolean quiet,
-                    double validation, double collapseMargin, int patience, String onCollapse, int maxRollbacks, int monitorEvery) {}
+                    double validation, double collapseMargin, int patience, String onCollapse, int maxRollbacks, int monitorEvery, boolean stableRelaxation) {}
 
     /** Where the best state is kept, beside the last one in --out. */
     static final String BEST_DIR = "best";
@@ -105,6 +105,7 @@ final class TrainingRun {
             int[] monitored = monitoredBlocks(model);
             StringBuilder csv = new StringBuilder(csvHeader(monitored));
             int firstEpoch = 0, rollbacks = 0;
+            float resumedEta = 0;
             long step = 0;
             if (s.resume()) {
                 Checkpoint.Loaded c = Checkpoint.load(s.out());
@@ -121,6 +122,7 @@ final class TrainingRun {
                 if (t.has("watch")) watch.restore(t.object("watch"));
                 if (t.has("lr_now")) opt.learningRate((float) t.number("lr_now"));
                 if (t.has("rollbacks")) rollbacks = t.integer("rollbacks", 0);
+                if (t.has("eta_now")) resumedEta = (float) t.number("eta_now");
                 if (t.has("events")) for (Object e : t.list("events")) events.add(String.valueOf(e));
                 Path metricsCsv = s.out().resolve("metrics.csv");
                 if (Files.exists(metricsCsv)) { csv.setLength(0); csv.append(Files.readString(metricsCsv)); }
@@ -129,8 +131,10 @@ final class TrainingRun {
             out.printf("training %s on %s (validation: %s) with %s (%s, eta %s, n %d), %s lr %s, batch %d, %d epochs, backend %s%n", s.model(), train,
                     validation == null ? "none" : validation.size() + " held out", s.algorithm().id(), s.loss().id(), s.eta(), sweeps, s.optimizer(), opt.learningRate(),
                     s.batchSize(), s.epochs(), be.description());
-            Trainer trainer = new Trainer(engine, opt, s.algorithm(), s.eta(), sweeps).monitorEvery(s.monitorEvery());
+            Trainer trainer = new Trainer(engine, opt, s.algorithm(), s.eta(), sweeps).monitorEvery(s.monitorEvery()).stableRelaxation(s.stableRelaxation());
+            if (resumedEta > 0) trainer.resumeEta(resumedEta);
             String stopReason = "all " + s.epochs() + " epochs done";
+            float etaNow = trainer.eta();
             int exit = 0;
             for (int epoch = firstEpoch; epoch < s.epochs(); epoch++) {
                 long t0 = System.nanoTime();
@@ -158,6 +162,13 @@ final class TrainingRun {
                         }
                         double ms = (System.nanoTime() - st) / 1e6;
                         step++;
+                        if (r.eta() != etaNow) {
+                            String event = String.format(java.util.Locale.ROOT, "step %d: STRICT's relaxation raised the energy at eta %s; relaxing with eta %s from here on",
+                                    step, etaNow, r.eta());
+                            events.add(event);
+                            if (bar == null) out.println(event);
+                            etaNow = r.eta();
+                        }
                         stepMs.add(ms);
                         lossSum += r.loss() * b.size();
                         seen += b.size();
@@ -192,7 +203,7 @@ final class TrainingRun {
                 out.flush();
                 writeCsv(csv);
                 if (verdict == CollapseWatch.Verdict.BEST)
-                    Checkpoint.save(s.out().resolve(BEST_DIR), model, opt, trainingState(epoch + 1, step, history, be, sweeps, watch, opt, rollbacks, events), preprocessing, data.classNames());
+                    Checkpoint.save(s.out().resolve(BEST_DIR), model, opt, trainingState(epoch + 1, step, history, be, sweeps, watch, opt, rollbacks, events, etaNow), preprocessing, data.classNames());
                 boolean collapsed = verdict == CollapseWatch.Verdict.COLLAPSED;
                 String collapse = collapsed ? String.format(java.util.Locale.ROOT, "collapse from epoch %d: %s %.2f%% at epoch %d against its best %.2f%% (epoch %d) for %d epochs",
                         watch.firstBadEpoch(), val != null ? "validation accuracy" : "training accuracy", 100 * (val != null ? val.accuracy() : rec.trainAccuracy()), epoch + 1,
@@ -209,7 +220,7 @@ final class TrainingRun {
                     out.println(event);
                     collapsed = false;
                 }
-                Checkpoint.save(s.out(), model, opt, trainingState(epoch + 1, step, history, be, sweeps, watch, opt, rollbacks, events), preprocessing, data.classNames());
+                Checkpoint.save(s.out(), model, opt, trainingState(epoch + 1, step, history, be, sweeps, watch, opt, rollbacks, events, etaNow), preprocessing, data.classNames());
                 if (collapsed) {
                     stopReason = collapse + (s.onCollapse().equals("rollback") ? " (after " + rollbacks + " rollbacks)" : "");
                     events.add("epoch " + (epoch + 1) + ": stopped, " + stopReason);
@@ -320,11 +331,12 @@ final class TrainingRun {
         m.put("patience", (double) s.patience());
         m.put("on_collapse", s.onCollapse());
         m.put("monitor_every", (double) s.monitorEvery());
+        m.put("stable_relaxation", s.stableRelaxation() ? "on" : "off");
         return m;
     }
 
     private Map<String, Object> trainingState(int epochsDone, long steps, List<EpochRecord> history, Backend be, int sweeps, CollapseWatch watch, Optimizer opt,
-                                              int rollbacks, List<String> events) {
+                                              int rollbacks, List<String> events, float etaNow) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("epochs_done", (double) epochsDone);
         m.put("steps", (double) steps);
@@ -332,6 +344,7 @@ final class TrainingRun {
         m.put("history", history.stream().map(r -> (Object) r.json()).toList());
         m.put("watch", watch.json());
         m.put("lr_now", num(opt.learningRate()));
+        m.put("eta_now", num(etaNow));
         m.put("rollbacks", (double) rollbacks);
         m.put("events", new ArrayList<Object>(events));
         return m;

@@ -21,7 +21,11 @@ public final class InferenceResult {
     /** Whether beliefs and FIXED_PRED's input error were computed (infer does; a training step does not). */
     private final boolean full;
 
-    InferenceResult(Workspace ws, Backend backend, Algorithm algorithm, int depth, float loss, int correct, boolean full) {
+    /** STRICT's energy at the start of the last sweep when the run brought it back; NaN otherwise. */
+    private final double relaxedEnergy;
+
+    InferenceResult(Workspace ws, Backend backend, Algorithm algorithm, int depth, float loss, int correct, boolean full, double relaxedEnergy) {
+        this.relaxedEnergy = relaxedEnergy;
         this.correct = correct;
         this.ws = ws;
         this.backend = backend;
@@ -79,6 +83,9 @@ public final class InferenceResult {
         }
         return e;
     }
+
+    /** The energy {@link #energy()} gives, when the run computed it with the loss (a guarded training step); NaN otherwise. */
+    double relaxedEnergy() { return relaxedEnergy; }
 
     /** Copies a tensor of this result to the host; null for null. */
     public float[] download(Tensor t) { return t == null ? null : backend.download(t); }

@@ -276,7 +276,14 @@ public final class PcEngine implements AutoCloseable {
      * {@code full} also computes what only a caller inspecting results needs (beliefs, FIXED_PRED's
      * input error); training passes false.
      */
-    InferenceResult run(Workspace ws, Algorithm algorithm, float eta, int n, boolean full) {
+    InferenceResult run(Workspace ws, Algorithm algorithm, float eta, int n, boolean full) { return run(ws, algorithm, eta, n, full, false); }
+
+    /**
+     * As {@link #run(Workspace, Algorithm, float, int, boolean)}; for STRICT, {@code energy} also
+     * brings back the PC energy at the start of the last sweep (the loss at the predicted output plus
+     * each hidden layer's ||eps||^2 / 2) in the same one copy as the loss: {@link InferenceResult#relaxedEnergy()}.
+     */
+    InferenceResult run(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, boolean energy) {
         if (algorithm.relaxes()) {
             if (!(eta > 0) || !Float.isFinite(eta)) throw new IllegalArgumentException("eta must be a finite number > 0, got " + eta);
             if (n < 1) throw new IllegalArgumentException("n (sweeps) must be >= 1, got " + n);
@@ -284,7 +291,8 @@ public final class PcEngine implements AutoCloseable {
         int depth = model.depth();
         // Everything between the batch upload and the loss download is a fixed sequence of device ops for
         // this workspace and these settings: a backend may record it once and replay it (a CUDA graph).
-        be.replayable(new Replay(ws, algorithm, eta, n, full, condense), () -> {
+        boolean withEnergy = energy && algorithm == Algorithm.STRICT;
+        be.replayable(new Replay(ws, algorithm, eta, n, full, condense, withEnergy), () -> {
             forward(ws);
             loss.compute(be, ws.vhat(depth), ws.y, ws.scalars, ws.dLdy);
             switch (algorithm) {
@@ -294,15 +302,24 @@ public final class PcEngine implements AutoCloseable {
                 case STRICT -> strict(ws, eta, n, full);
             }
             if (loss == Loss.CROSS_ENTROPY) be.countCorrect(ws.vhat(depth), ws.y, ws.scalars, 1);
+            if (withEnergy) {
+                be.copy(ws.sweepLoss, 0, ws.scalars, 2, 1);
+                for (int l = 1; l < depth; l++) be.sumSquares(ws.error[l], 0.5f, ws.scalars, 2 + l);
+            }
         });
-        // The host reads one copy per step: the loss, and for classification the number of correct argmaxes.
-        float[] out = new float[2];
-        be.download(ws.scalars, 0, out, 0, loss == Loss.CROSS_ENTROPY ? 2 : 1);
-        return new InferenceResult(ws, be, algorithm, depth, out[0], loss == Loss.CROSS_ENTROPY ? (int) out[1] : -1, full);
+        // The host reads one copy per step: the loss, for classification the number of correct argmaxes, and when asked STRICT's energy terms.
+        float[] out = new float[withEnergy ? 2 + depth : 2];
+        be.download(ws.scalars, 0, out, 0, withEnergy ? out.length : loss == Loss.CROSS_ENTROPY ? 2 : 1);
+        double relaxed = Double.NaN;
+        if (withEnergy) {
+            relaxed = 0;
+            for (int i = 2; i < out.length; i++) relaxed += out[i];
+        }
+        return new InferenceResult(ws, be, algorithm, depth, out[0], loss == Loss.CROSS_ENTROPY ? (int) out[1] : -1, full, relaxed);
     }
 
     /** What fixes a step's device work: the workspace (by identity: its tensors) and the settings. */
-    private record Replay(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, Condense condense) {}
+    private record Replay(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, Condense condense, boolean energy) {}
 
     // ------------------------------------------------------------------ the algorithms
 

@@ -30,6 +30,7 @@ public final class Trainer {
         this.optimizer = optimizer;
         this.algorithm = algorithm;
         this.eta = eta;
+        this.etaNow = eta;
         this.n = n;
     }
 
@@ -53,10 +54,52 @@ public final class Trainer {
      * @param loss      the loss of the feedforward pass on the batch
      * @param correct   correctly classified samples, or -1 for mse
      * @param alignment the PC update against the gradient, or null when not measured
+     * @param eta       the inference step size this step relaxed with (see {@link #stableRelaxation})
      */
-    public record Step(float loss, int correct, Alignment alignment) {}
+    public record Step(float loss, int correct, Alignment alignment, float eta) {}
 
     private int monitorEvery;
+    private boolean stableRelaxation;
+    /** The step size STRICT relaxes with now: eta, halved each time the relaxation diverged. */
+    private float etaNow;
+    /** Halvings tried on one batch before it is skipped. */
+    private static final int MAX_HALVINGS = 20;
+
+    /**
+     * STRICT's relaxation is gradient descent on the PC energy with step eta, so it converges only
+     * while eta is below 2 over the energy's curvature, which grows with the weights' spectral norms
+     * (docs/stability.md): a long run's weights can outgrow eta, and the beliefs then diverge within
+     * the sweeps and the update is garbage. With this on, a step checks that the relaxation lowered
+     * the energy below its starting value (the feedforward loss; one more scalar in the step's one
+     * copy) and otherwise halves eta, from this step on, and relaxes the batch again. A run whose
+     * relaxation never diverges is bit for bit the same as without it. No effect on other algorithms.
+     *
+     * @param on whether to guard the relaxation
+     * @return this trainer
+     */
+    public Trainer stableRelaxation(boolean on) {
+        this.stableRelaxation = on;
+        return this;
+    }
+
+    /**
+     * The step size STRICT relaxes with now: the eta given, unless {@link #stableRelaxation} lowered it.
+     *
+     * @return the current inference step size
+     */
+    public float eta() { return etaNow; }
+
+    /**
+     * Continues with a step size an earlier run of this training lowered (a resumed run).
+     *
+     * @param lowered the eta to relax with, at most the eta given at construction
+     * @return this trainer
+     */
+    public Trainer resumeEta(float lowered) {
+        if (!(lowered > 0 && lowered <= eta)) throw new IllegalArgumentException("resumed eta must be in (0, " + eta + "], got " + lowered);
+        this.etaNow = lowered;
+        return this;
+    }
 
     /**
      * Every {@code k} steps (0: never), also computes the backprop gradient on that step's batch, at
@@ -101,7 +144,7 @@ public final class Trainer {
             engine.run(ws, Algorithm.BACKPROP, eta, n, false);
             gradient = engine.model().gradientValues();
         }
-        InferenceResult r = engine.run(ws, algorithm, eta, n, false);
+        InferenceResult r = relax(ws);
         Alignment alignment = monitor ? Alignment.between(engine.model(), gradient, engine.model().gradientValues(), steps + 1) : null;
         return finish(r, alignment);
     }
@@ -125,13 +168,33 @@ public final class Trainer {
         }
     }
 
+    /** The algorithm on the loaded batch; for a guarded STRICT, with eta halved until the relaxation lowers the energy. */
+    private InferenceResult relax(Workspace ws) {
+        boolean guard = stableRelaxation && algorithm == Algorithm.STRICT;
+        InferenceResult r = engine.run(ws, algorithm, etaNow, n, false, guard);
+        for (int halvings = 0; guard && Float.isFinite(r.loss()) && diverged(r); halvings++) { // a non-finite loss is finish()'s to report
+            if (halvings == MAX_HALVINGS)
+                throw new DivergenceException(steps + 1, "STRICT's relaxation diverges at step " + (steps + 1) + " even at eta " + etaNow
+                        + " (energy " + r.relaxedEnergy() + " against the feedforward loss " + r.loss() + "); parameters are as after step " + steps);
+            etaNow /= 2;
+            r = engine.run(ws, algorithm, etaNow, n, false, true);
+        }
+        return r;
+    }
+
+    /** Gradient descent on the energy starts at the feedforward loss and only goes down while it converges. */
+    private static boolean diverged(InferenceResult r) {
+        double e = r.relaxedEnergy(), l = r.loss();
+        return !(e <= l * (1 + 1e-3) + 1e-6);
+    }
+
     private Step finish(InferenceResult r, Alignment alignment) {
         float loss = r.loss();
         steps++;
         if (!Float.isFinite(loss))
             throw new DivergenceException(steps, "training diverged at step " + steps + ": loss is " + loss + " (" + algorithm.id()
-                    + (algorithm.relaxes() ? ", eta " + eta + ", n " + n : "") + "); parameters are as after step " + (steps - 1));
+                    + (algorithm.relaxes() ? ", eta " + etaNow + ", n " + n : "") + "); parameters are as after step " + (steps - 1));
         optimizer.step();
-        return new Step(loss, r.correct(), alignment);
+        return new Step(loss, r.correct(), alignment, etaNow);
     }
 }

@@ -36,7 +36,7 @@ final class Workspace implements AutoCloseable {
     final Tensor[] displacement;
     /** feedback[l] = J_{l+1}^T eps_{l+1}, the error fed back to layer l. */
     final Tensor[] feedback;
-    /** [0] feedforward loss, [1..] scratch for energies and counts. */
+    /** [0] feedforward loss, [1] correct count, [2..] STRICT's relaxed energy by term, and scratch. */
     final Tensor scalars;
     /** STRICT's loss at the predicted output of the current sweep. */
     final Tensor sweepLoss;
@@ -79,7 +79,7 @@ final class Workspace implements AutoCloseable {
                 if (l < depth) feedback[l] = scope.allocate(shape);
                 if (l > 0 && l < depth) displacement[l] = scope.allocate(shape);
             }
-            scalars = scope.allocate(8);
+            scalars = scope.allocate(Math.max(8, depth + 2)); // [2] and up: STRICT's relaxed energy, term by term (PcEngine.run)
             sweepLoss = scope.allocate(1);
             Block.Entry entry = depth > 1 ? model.blocks().get(1).entry() : null;
             gram = entry == null ? null : scope.allocate(entry.gramShape());
