@@ -34,7 +34,10 @@ import java.util.Map;
  * gradient; the optimizer's step |delta theta| / |theta|; and each weight's spectral norm, which bounds
  * how large a step the relaxation (gradient descent on the energy) can take.
  *
- * <p>Usage: {@code CollapseStudy OUT.csv [epochs=20] [seed=0] [optimizer=adam|sgd] [lr=0.002] [eta=0.1] [weightDecay=0]}.
+ * <p>With {@code stable}, the step does what {@code Trainer.stableRelaxation} does: when the
+ * relaxation ends above the feedforward loss, eta is halved from then on and the batch relaxed again.
+ *
+ * <p>Usage: {@code CollapseStudy OUT.csv [epochs=20] [seed=0] [optimizer=adam|sgd] [lr=0.002] [eta=0.1] [weightDecay=0] [stable|torch2pc]}.
  */
 public final class CollapseStudy {
     public static void main(String[] args) throws IOException {
@@ -45,9 +48,10 @@ public final class CollapseStudy {
         float lr = args.length > 4 ? Float.parseFloat(args[4]) : 0.002f;
         float eta = args.length > 5 ? Float.parseFloat(args[5]) : 0.1f;
         float wd = args.length > 6 ? Float.parseFloat(args[6]) : 0f;
+        boolean stable = args.length > 7 && args[7].equals("stable");
         int n = 20;
         Dataset train = Digits.split().train();
-        StringBuilder out = new StringBuilder("step,epoch,loss,accuracy,energy");
+        StringBuilder out = new StringBuilder("step,epoch,loss,accuracy,energy,eta");
         int depth = 3;
         for (int b = 0; b < depth; b++)
             out.append(String.format(",eps%d,disp%d,angle%d,relerr%d,adam_step%d,spectral%d", b + 1, b + 1, b, b, b, b));
@@ -64,8 +68,13 @@ public final class CollapseStudy {
                         e.infer(x, y, bt.size(), Algorithm.BACKPROP, eta, n);
                         Map<String, float[]> gradient = m.gradientValues();
                         InferenceResult r = e.infer(x, y, bt.size(), Algorithm.STRICT, eta, n);
-                        step++;
                         double energy = r.energy();
+                        while (stable && energy > r.loss() * 1.001 + 1e-6 && eta > 1e-6) {
+                            eta /= 2;
+                            r = e.infer(x, y, bt.size(), Algorithm.STRICT, eta, n);
+                            energy = r.energy();
+                        }
+                        step++;
                         double[] eps = new double[depth], disp = new double[depth];
                         for (int l = 1; l <= depth; l++) {
                             eps[l - 1] = norm(r.download(r.error(l))) / bt.size();
@@ -75,7 +84,7 @@ public final class CollapseStudy {
                         Map<String, float[]> before = m.parameterValues();
                         opt.step();
                         Map<String, float[]> after = m.parameterValues();
-                        out.append(step).append(',').append(epoch + 1).append(',').append(f(r.loss())).append(',').append(f((double) r.correct() / bt.size())).append(',').append(f(energy));
+                        out.append(step).append(',').append(epoch + 1).append(',').append(f(r.loss())).append(',').append(f((double) r.correct() / bt.size())).append(',').append(f(energy)).append(',').append(f(eta));
                         for (int b = 0; b < depth; b++) {
                             double dTheta = 0, theta = 0;
                             for (Parameter p : m.blocks().get(b).parameters()) {

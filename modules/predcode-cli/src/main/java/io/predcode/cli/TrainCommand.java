@@ -90,6 +90,17 @@ final class TrainCommand implements Callable<Integer> {
             + " off: Torch2PC's fixed eta (default: ${DEFAULT-VALUE}).")
     String stableRelaxation;
 
+    @Option(names = "--init", description = "Start from these parameters instead of a seeded initialisation: a safetensors file under PyTorch"
+            + " state_dict names (a run's model.safetensors, or a torch.nn.Sequential's state_dict), every parameter with its exact shape.")
+    Path init;
+
+    @Option(names = "--shuffle", defaultValue = "on", description = "on: each epoch in a seeded random order; off: the training set in its stored order"
+            + " (to replay another library's run batch for batch) (default: ${DEFAULT-VALUE}).")
+    String shuffle;
+
+    @Option(names = "--max-steps", defaultValue = "0", description = "Stop after this many training steps in all (0: no limit) (default: ${DEFAULT-VALUE}).")
+    long maxSteps;
+
     @Option(names = "--monitor-every", defaultValue = "0", description = "Every K steps, compare each block's PC update with the backprop gradient on that batch"
             + " (angle and relative error, in metrics.csv and training.png); 0: off (default: ${DEFAULT-VALUE}).")
     int monitorEvery;
@@ -106,10 +117,12 @@ final class TrainCommand implements Callable<Integer> {
         if (!onCollapse.equals("stop") && !onCollapse.equals("rollback")) throw new IllegalArgumentException("--on-collapse must be stop or rollback, got '" + onCollapse + "'");
         if (maxRollbacks < 0) throw new IllegalArgumentException("--max-rollbacks must be >= 0, got " + maxRollbacks);
         if (!stableRelaxation.equals("on") && !stableRelaxation.equals("off")) throw new IllegalArgumentException("--stable-relaxation must be on or off, got '" + stableRelaxation + "'");
+        if (!shuffle.equals("on") && !shuffle.equals("off")) throw new IllegalArgumentException("--shuffle must be on or off, got '" + shuffle + "'");
+        if (maxSteps < 0) throw new IllegalArgumentException("--max-steps must be >= 0 (0: no limit), got " + maxSteps);
         if (monitorEvery < 0) throw new IllegalArgumentException("--monitor-every must be >= 0 (0: off), got " + monitorEvery);
         int sweeps = n != null ? n : a == Algorithm.FIXED_PRED ? -1 : 20;
         TrainingRun.Settings s = new TrainingRun.Settings(backendChoice, a, model, data, epochs, batchSize, optimizer, lr, momentum, weightDecay,
-                eta, sweeps, l, seed, out, resume, quiet || System.console() == null, validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stableRelaxation.equals("on"));
+                eta, sweeps, l, seed, out, resume, quiet || System.console() == null, validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stableRelaxation.equals("on"), init, shuffle.equals("on"), maxSteps);
         return new TrainingRun(s, spec.commandLine().getOut()).run();
     }
 }

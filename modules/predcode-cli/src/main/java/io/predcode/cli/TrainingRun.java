@@ -44,7 +44,8 @@ final class TrainingRun {
      */
     record Settings(Setup.BackendChoice backend, Algorithm algorithm, String model, String data, int epochs, int batchSize, String optimizer,
                     float lr, float momentum, float weightDecay, float eta, int n, Loss loss, long seed, Path out, boolean resume, boolean quiet,
-                    double validation, double collapseMargin, int patience, String onCollapse, int maxRollbacks, int monitorEvery, boolean stableRelaxation) {}
+                    double validation, double collapseMargin, int patience, String onCollapse, int maxRollbacks, int monitorEvery, boolean stableRelaxation,
+                    Path init, boolean shuffle, long maxSteps) {}
 
     /** Where the best state is kept, beside the last one in --out. */
     static final String BEST_DIR = "best";
@@ -99,6 +100,7 @@ final class TrainingRun {
             int sweeps = s.n() > 0 ? s.n() : model.depth();
             if (s.loss() == Loss.MSE && data.classes() != model.activationShape(model.depth())[0])
                 throw new IllegalArgumentException("--loss mse uses one-hot targets: the model outputs " + Arrays.toString(model.activationShape(model.depth())) + " but the data has " + data.classes() + " classes");
+            if (s.init() != null && !s.resume()) loadInit(model, s.init());
             List<EpochRecord> history = new ArrayList<>();
             List<String> events = new ArrayList<>();
             CollapseWatch watch = new CollapseWatch(s.collapseMargin(), s.patience());
@@ -141,11 +143,11 @@ final class TrainingRun {
                 double lossSum = 0, correct = 0, seen = 0;
                 long waitNanos = 0, trainStart = System.nanoTime();
                 List<Double> stepMs = new ArrayList<>();
-                try (Batches batches = new Batches(train, s.batchSize(), s.seed(), epoch, true, s.loss() == Loss.MSE);
+                try (Batches batches = new Batches(train, s.batchSize(), s.seed(), epoch, s.shuffle(), s.loss() == Loss.MSE);
                      ProgressBar bar = s.quiet() ? null : new ProgressBarBuilder().setTaskName("epoch " + (epoch + 1) + "/" + s.epochs())
                              .setInitialMax(train.size()).setStyle(ProgressBarStyle.ASCII).setUnit(" samples", 1).showSpeed().setUpdateIntervalMillis(250)
                              .continuousUpdate().build()) {
-                    while (true) {
+                    while (s.maxSteps() == 0 || step < s.maxSteps()) {
                         long w0 = System.nanoTime();
                         if (!batches.hasNext()) break;
                         Batches.Batch b = batches.next();
@@ -229,6 +231,10 @@ final class TrainingRun {
                 AtomicFiles.writeString(s.out().resolve("metrics.json"), Json.write(metricsJson(history, be, sweeps, data, watch, stopReason, events), 2) + "\n");
                 Charts.write(s.out().resolve("training.png"), csv.toString(), history, monitored, out);
                 if (collapsed) break;
+                if (s.maxSteps() > 0 && step >= s.maxSteps()) {
+                    stopReason = "reached --max-steps " + s.maxSteps();
+                    break;
+                }
             }
             EpochRecord last = history.getLast();
             if (exit == 0 && watch.badEpochs() > 0)
@@ -243,6 +249,18 @@ final class TrainingRun {
             out.printf("last: epoch %d, test accuracy %.2f%%, in %s (metrics.csv, metrics.json, training.png, %s)%n", last.epoch(), 100 * last.testAccuracy(), s.out(), Checkpoint.RESUME_FILE);
             return exit;
         }
+    }
+
+    /** --init: every parameter from a safetensors file under PyTorch names, each with exactly the model's shape. */
+    private static void loadInit(Model model, Path file) throws IOException {
+        io.predcode.core.io.Safetensors.Contents c = io.predcode.core.io.Safetensors.read(file);
+        for (var e : c.tensors().entrySet()) {
+            var p = model.parameters().get(e.getKey());
+            if (p != null && !Arrays.equals(p.shape(), e.getValue().shape()))
+                throw new IllegalArgumentException(file + ": tensor '" + e.getKey() + "' has shape " + Arrays.toString(e.getValue().shape()) + ", the model's parameter is "
+                        + Arrays.toString(p.shape()));
+        }
+        model.loadParameters(io.predcode.core.io.Safetensors.values(c.tensors(), ""), file.toString());
     }
 
     /**

@@ -100,6 +100,36 @@ class TrainingGuardrailsTest {
         return s;
     }
 
+    /**
+     * Replaying another run: --init gives the parameters and --shuffle off the batch order, so the seed
+     * no longer matters; --max-steps stops after that many steps.
+     */
+    @Test void initShuffleOffAndMaxStepsReplayARunExactly(@TempDir Path tmp) throws Exception {
+        Path a = tmp.resolve("a");
+        assertEquals(0, run("train", "--epochs", "1", "--out", a.toString(), "--quiet").code());
+        Path init = a.resolve("model.safetensors");
+        List<List<String>> losses = new java.util.ArrayList<>();
+        for (String seed : new String[]{"1", "2"}) {
+            Path b = tmp.resolve("b" + seed);
+            CliTest.Result r = run("train", "--epochs", "3", "--max-steps", "5", "--init", init.toString(), "--shuffle", "off", "--validation", "0",
+                    "--seed", seed, "--out", b.toString(), "--quiet");
+            assertEquals(0, r.code(), r.err());
+            assertTrue(r.out().contains("stopped: reached --max-steps 5"), r.out());
+            List<String> rows = Files.readAllLines(b.resolve("metrics.csv"));
+            assertEquals(6, rows.size(), "a header and 5 steps");
+            losses.add(rows.stream().skip(1).map(l -> l.split(",")[2]).toList());
+        }
+        assertEquals(losses.get(0), losses.get(1), "with --init and --shuffle off, the seed changes nothing");
+        // A tensor of the wrong shape is refused, naming the file and the tensor.
+        Path bad = tmp.resolve("bad.safetensors");
+        var params = new java.util.LinkedHashMap<String, io.predcode.core.io.Safetensors.Entry>();
+        io.predcode.core.io.Safetensors.read(init).tensors().forEach((k, v) -> params.put(k, k.equals("0.1.weight") ? new io.predcode.core.io.Safetensors.Entry(new int[]{32, 128}, v.data()) : v));
+        io.predcode.core.io.Safetensors.write(bad, params, java.util.Map.of());
+        CliTest.Result r = run("train", "--epochs", "1", "--init", bad.toString(), "--out", tmp.resolve("c").toString(), "--quiet");
+        assertEquals(2, r.code(), r.out());
+        assertTrue(r.err().contains(bad.toString()) && r.err().contains("0.1.weight") && r.err().contains("[32, 128]"), r.err());
+    }
+
     @Test void theMonitorRecordsEachBlocksAngleToTheGradient(@TempDir Path tmp) throws Exception {
         Path out = tmp.resolve("run");
         CliTest.Result r = run("train", "--epochs", "1", "--monitor-every", "4", "--out", out.toString(), "--quiet");
