@@ -93,6 +93,10 @@ final class BenchCommand implements Callable<Integer> {
             + "several to compare, their steps interleaved (default: ${DEFAULT-VALUE}). Other algorithms ignore it.")
     List<String> condense;
 
+    @Option(names = "--monitor-every", split = ",", defaultValue = "0", description = "Alignment monitor intervals to time, interleaved like --condense:"
+            + " e.g. 0,20 gives the monitor's cost at K = 20 as the ratio of mean step times (0: off; default: ${DEFAULT-VALUE}).")
+    List<Integer> monitorEvery;
+
     @Option(names = "--profile", description = "After timing, run the steps again with each op's host time recorded: "
             + "prints where a step goes and the GEMM share (gemm, matmul and linear ops; convolutions are counted as conv ops).")
     boolean profile;
@@ -150,7 +154,7 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /** One configuration's model, engine and trainer, and what its timed steps measured. */
-    private record Run(PcEngine.Condense mode, Model model, PcEngine engine, Adam opt, Trainer trainer, double[] ms, long[] counts) implements AutoCloseable {
+    private record Run(PcEngine.Condense mode, int monitor, Model model, PcEngine engine, Adam opt, Trainer trainer, double[] ms, long[] counts) implements AutoCloseable {
         @Override public void close() {
             opt.close();
             engine.close();
@@ -169,12 +173,14 @@ final class BenchCommand implements Callable<Integer> {
         int sweeps = alg.relaxes() ? n : 1;
         List<Run> runs = new ArrayList<>();
         try {
-            for (PcEngine.Condense mode : modes) {
-                Model m = Model.create(s, be, 0);
-                PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY).condense(mode);
-                Adam opt = new Adam(m, 1e-4f);
-                runs.add(new Run(mode, m, e, opt, new Trainer(e, opt, alg, eta, sweeps), new double[steps], new long[3]));
-            }
+            for (PcEngine.Condense mode : modes)
+                for (int k : monitorEvery) {
+                    if (k < 0) throw new IllegalArgumentException("--monitor-every must be >= 0, got " + k);
+                    Model m = Model.create(s, be, 0);
+                    PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY).condense(mode);
+                    Adam opt = new Adam(m, 1e-4f);
+                    runs.add(new Run(mode, k, m, e, opt, new Trainer(e, opt, alg, eta, sweeps).monitorEvery(k), new double[steps], new long[3]));
+                }
             int classes = runs.get(0).model().activationShape(s.depth())[0];
             float[] x = new float[batch * runs.get(0).engine().inputSize()], y = new float[batch];
             for (int i = 0; i < x.length; i++) x[i] = (float) r.nextDouble();
@@ -197,11 +203,20 @@ final class BenchCommand implements Callable<Integer> {
                 }
             List<Map<String, Object>> records = new ArrayList<>();
             for (Run run : runs) records.add(record(be, modelName, s, batch, alg, sweeps, run, x, y, peak, out));
+            // The monitor runs on one step in K: its cost shows in the mean step time, not the median.
+            for (Run run : runs)
+                if (run.monitor() > 0)
+                    for (Run base : runs)
+                        if (base.monitor() == 0 && base.mode() == run.mode())
+                            out.printf("# monitor every %d steps: mean step %.2f ms against %.2f ms without, %+.1f%%%n", run.monitor(), mean(run.ms()), mean(base.ms()),
+                                    100 * (mean(run.ms()) / mean(base.ms()) - 1));
             return records;
         } finally {
             runs.forEach(Run::close);
         }
     }
+
+    private static double mean(double[] v) { return Arrays.stream(v).average().orElse(Double.NaN); }
 
     private Map<String, Object> record(Backend be, String modelName, ModelSpec s, int batch, Algorithm alg, int sweeps, Run run, float[] x, float[] y,
                                        double peak, java.io.PrintWriter out) {
@@ -214,7 +229,8 @@ final class BenchCommand implements Callable<Integer> {
             macs += sweeps * (entry.gramMacs() - 2.0 * entry.forwardMacs()) + 2.0 * entry.forwardMacs() + (double) entry.formationMacs() / batch;
         double flops = 2.0 * macs * batch, gflops = flops / (median * 1e6);
         double allocs = (double) run.counts()[0] / steps, h2d = (double) run.counts()[1] / steps, d2h = (double) run.counts()[2] / steps;
-        String label = run.mode() == PcEngine.Condense.AUTO ? alg.id() : alg.id() + "/" + run.mode().name().toLowerCase(java.util.Locale.ROOT);
+        String label = (run.mode() == PcEngine.Condense.AUTO ? alg.id() : alg.id() + "/" + run.mode().name().toLowerCase(java.util.Locale.ROOT))
+                + (run.monitor() > 0 ? "/mon" + run.monitor() : "");
         out.printf("%-6s %-12s %6d %-10s %10.2f %7.1f%% %12.0f %9.1f %7.1f%% %7.1f %7.1f%n", be.name(), shortName(modelName), batch, label, median,
                 100 * (p90 - p10) / median, batch / (median / 1e3), gflops, 100 * gflops / peak, allocs, h2d / 1024.0);
         out.flush();
@@ -227,6 +243,8 @@ final class BenchCommand implements Callable<Integer> {
         rec.put("eta", (double) eta);
         rec.put("n", (double) sweeps);
         rec.put("median_ms_per_step", median);
+        rec.put("mean_ms_per_step", mean(run.ms()));
+        if (run.monitor() > 0) rec.put("monitor_every", (double) run.monitor());
         rec.put("p10_ms", p10);
         rec.put("p90_ms", p90);
         rec.put("samples_per_s", batch / (median / 1e3));
