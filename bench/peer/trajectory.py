@@ -10,25 +10,17 @@ distance from that reference, next to PyTorch float32's, says whether a differen
 rounding (amplified by training: Adam's first steps are nearly sign(g)) or something else. Prints one
 JSON record per run.
 
-Never a build or test dependency: Debian's python3-torch (bench/peer/run-trajectory.sh installs it).
+Never a build or test dependency: Debian's python3-torch (bench/peer/run-trajectory.sh installs it and runs this).
 """
-import argparse, gzip, json, os, struct, subprocess, sys, tempfile
-import numpy as np
+import argparse, json, os, struct, subprocess, sys, tempfile
 import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(__file__))
 from torch_step import example_cnn, strict_step, fixedpred_step, backprop_step  # noqa: E402
+from check_checkpoint import idx, load_safetensors  # noqa: E402
 
 FASHION = "/usr/share/datasets/fashion-mnist"
-
-
-def idx(path):
-    with gzip.open(path) as f:
-        data = f.read()
-    dims = data[3]
-    shape = struct.unpack(">" + "I" * dims, data[4:4 + 4 * dims])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
 def write_safetensors(path, tensors):
@@ -42,20 +34,6 @@ def write_safetensors(path, tensors):
     h += b" " * ((8 - len(h) % 8) % 8)
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    n = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8:8 + n])
-    out = {}
-    for name, e in header.items():
-        if name == "__metadata__":
-            continue
-        a, b = e["data_offsets"]
-        out[name] = torch.from_numpy(np.frombuffer(data[8 + n + a:8 + n + b], dtype=np.float32).reshape(e["shape"]).copy())
-    return out
 
 
 def rel(a, b):
@@ -76,8 +54,8 @@ def main():
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
-    x_all = torch.from_numpy(idx(f"{FASHION}/train-images-idx3-ubyte.gz").astype(np.float32) / 255).reshape(-1, 1, 28, 28)
-    y_all = torch.from_numpy(idx(f"{FASHION}/train-labels-idx1-ubyte.gz").astype(np.int64))
+    x_all = (idx(f"{FASHION}/train-images-idx3-ubyte.gz").to(torch.float32) / 255).reshape(-1, 1, 28, 28)
+    y_all = idx(f"{FASHION}/train-labels-idx1-ubyte.gz").to(torch.int64)
     samples = a.steps * a.batch_size
     if samples > len(y_all):
         sys.exit(f"--steps {a.steps} at batch {a.batch_size} needs {samples} samples; Fashion-MNIST has {len(y_all)}")
@@ -119,7 +97,7 @@ def main():
                 runs[dtype] = (m, losses)
             model, theirs = runs[torch.float32]
             model64, ref = runs[torch.float64]
-            final_ours = read_safetensors(os.path.join(out, "model.safetensors"))
+            final_ours = load_safetensors(os.path.join(out, "model.safetensors"))
             params = {k: rel(final_ours[k], v) for k, v in model.state_dict().items()}
             state64 = model64.state_dict()
             ours_vs64 = max(rel(final_ours[k].double(), state64[k]) for k in state64)
