@@ -41,6 +41,8 @@ final class EvalCommand implements Callable<Integer> {
         try (Backend be = backendChoice.open(); Model m = Model.create(c.spec(), input, be, 0); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY)) {
             m.loadParameters(c.parameters(), c.source().toString());
             TrainingRun.Score s = TrainingRun.evaluate(e, split.test(), batchSize);
+            if (!Double.isFinite(s.loss()))
+                throw new io.predcode.core.pc.DivergenceException(0, c.source() + ": the model's test loss is " + s.loss() + " (its parameters are not finite, or overflow); nothing to evaluate");
             var out = spec.commandLine().getOut();
             if (json) out.printf("{\"loss\": %s, \"accuracy\": %s, \"samples\": %d}%n", s.loss(), s.accuracy(), split.test().size());
             else out.printf("%s on %s: loss %s, accuracy %.2f%% (%d samples)%n", c.source(), split.test().name(), Setup.fmt(s.loss()), 100 * s.accuracy(), split.test().size());

@@ -31,6 +31,11 @@ public final class Main implements Runnable {
     public static int run(String[] args, PrintWriter out, PrintWriter err) {
         CommandLine cl = new CommandLine(new Main());
         cl.setOut(out).setErr(err);
+        // A mistyped option gets one line, not the whole usage.
+        cl.setParameterExceptionHandler((e, badArgs) -> {
+            err.println("predcode: " + e.getMessage() + " (see '" + e.getCommandLine().getCommandSpec().qualifiedName() + " --help')");
+            return BAD_INPUT;
+        });
         cl.setExecutionExceptionHandler((e, line, parsed) -> {
             if (e instanceof DivergenceException d) {
                 err.println("predcode: " + d.getMessage());

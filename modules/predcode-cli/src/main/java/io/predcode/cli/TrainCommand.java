@@ -15,6 +15,9 @@ import java.util.concurrent.Callable;
         description = {"Train a model with a predictive-coding algorithm (or backprop) and write metrics, a chart and a checkpoint.",
                 "With no options: STRICT predictive coding on the bundled 8x8 digits, on the CPU."})
 final class TrainCommand implements Callable<Integer> {
+    /** More sweeps than this would make a step run for hours: a typo, not a setting. */
+    static final int MAX_SWEEPS = 100_000;
+
     @Spec picocli.CommandLine.Model.CommandSpec spec;
 
     @Mixin Setup.BackendChoice backendChoice;
@@ -120,6 +123,8 @@ final class TrainCommand implements Callable<Integer> {
         if (!shuffle.equals("on") && !shuffle.equals("off")) throw new IllegalArgumentException("--shuffle must be on or off, got '" + shuffle + "'");
         if (maxSteps < 0) throw new IllegalArgumentException("--max-steps must be >= 0 (0: no limit), got " + maxSteps);
         if (monitorEvery < 0) throw new IllegalArgumentException("--monitor-every must be >= 0 (0: off), got " + monitorEvery);
+        if (n != null && (n < 1 || n > MAX_SWEEPS)) throw new IllegalArgumentException("--n must be in 1.." + MAX_SWEEPS + ", got " + n);
+        if (!(eta > 0) || !Float.isFinite(eta)) throw new IllegalArgumentException("--eta must be a finite number > 0, got " + eta);
         int sweeps = n != null ? n : a == Algorithm.FIXED_PRED ? -1 : 20;
         TrainingRun.Settings s = new TrainingRun.Settings(backendChoice, a, model, data, epochs, batchSize, optimizer, lr, momentum, weightDecay,
                 eta, sweeps, l, seed, out, resume, quiet || System.console() == null, validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stableRelaxation.equals("on"), init, shuffle.equals("on"), maxSteps);

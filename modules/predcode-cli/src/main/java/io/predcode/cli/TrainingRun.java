@@ -204,6 +204,11 @@ final class TrainingRun {
                         verdict == CollapseWatch.Verdict.BEST ? "  (best)" : verdict == CollapseWatch.Verdict.OK ? "" : "  (collapsing: " + watch.badEpochs() + "/" + s.patience() + ")");
                 out.flush();
                 writeCsv(csv);
+                // Nothing bad is saved: parameters that became NaN or infinite on the last step stop the run before any checkpoint is written.
+                String bad = nonFinite(model);
+                if (bad != null)
+                    throw new DivergenceException(step, "parameter '" + bad + "' is not finite after epoch " + (epoch + 1) + " (step " + step + "); no checkpoint written, the last good one is "
+                            + (history.size() < 2 ? "none" : s.out().resolve(Checkpoint.RESUME_FILE) + " after epoch " + epoch) + bestNote(watch) + ". Try a smaller --lr or --eta.");
                 if (verdict == CollapseWatch.Verdict.BEST)
                     Checkpoint.save(s.out().resolve(BEST_DIR), model, opt, trainingState(epoch + 1, step, history, be, sweeps, watch, opt, rollbacks, events, etaNow), preprocessing, data.classNames());
                 boolean collapsed = verdict == CollapseWatch.Verdict.COLLAPSED;
@@ -282,6 +287,13 @@ final class TrainingRun {
         int keep = order.length - held;
         return new Dataset[]{train.subset(train.name() + " (training part)", Arrays.copyOf(order, keep)),
                 train.subset(train.name() + " (validation part)", Arrays.copyOfRange(order, keep, order.length))};
+    }
+
+    /** The name of a parameter holding a NaN or an infinity, or null. */
+    private static String nonFinite(Model model) {
+        for (var e : model.parameterValues().entrySet())
+            for (float v : e.getValue()) if (!Float.isFinite(v)) return e.getKey();
+        return null;
     }
 
     private static String bestNote(CollapseWatch watch) {

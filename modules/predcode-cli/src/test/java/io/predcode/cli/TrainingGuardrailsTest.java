@@ -130,6 +130,43 @@ class TrainingGuardrailsTest {
         assertTrue(r.err().contains(bad.toString()) && r.err().contains("0.1.weight") && r.err().contains("[32, 128]"), r.err());
     }
 
+    @Test void badOptionsGetOneLineAndExitCode2() {
+        CliTest.Result parse = run("train", "--epochs", "x");
+        assertEquals(2, parse.code());
+        assertEquals(1, parse.err().strip().lines().count(), parse.err());
+        assertTrue(parse.err().contains("'--epochs'") && parse.err().contains("predcode train --help"), parse.err());
+        for (String n : new String[]{"0", "-7", "100001"}) {
+            CliTest.Result r = run("train", "--n", n, "--epochs", "1", "--quiet");
+            assertEquals(2, r.code(), n);
+            assertTrue(r.err().contains("--n must be in 1..100000, got " + n), r.err());
+        }
+    }
+
+    /** Parameters that became infinite on an epoch's last step are never written: the run stops with exit code 3. */
+    @Test void nonFiniteParametersAreNeverSaved(@TempDir Path tmp) {
+        Path out = tmp.resolve("run");
+        CliTest.Result r = run("train", "--optimizer", "sgd", "--momentum", "0", "--lr", "1e38", "--weight-decay", "1e38", "--max-steps", "1", "--epochs", "1", "--out", out.toString(), "--quiet");
+        assertEquals(3, r.code(), r.out() + r.err());
+        assertTrue(r.err().contains("is not finite after epoch 1 (step 1); no checkpoint written"), r.err());
+        assertFalse(Files.exists(out.resolve("checkpoint.safetensors")) || Files.exists(out.resolve("best")), "a checkpoint was written");
+    }
+
+    /** A model whose weights are not finite is not "evaluated" with exit code 0. */
+    @Test void evalOfNonFiniteWeightsExits3(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("run");
+        assertEquals(0, run("train", "--epochs", "1", "--out", out.toString(), "--quiet").code());
+        var c = io.predcode.core.io.Safetensors.read(out.resolve("model.safetensors"));
+        var tensors = new java.util.LinkedHashMap<>(c.tensors());
+        float[] w = tensors.get("2.0.weight").data().clone();
+        w[3] = Float.NaN;
+        tensors.put("2.0.weight", new io.predcode.core.io.Safetensors.Entry(tensors.get("2.0.weight").shape(), w));
+        Path bad = tmp.resolve("nan.safetensors");
+        io.predcode.core.io.Safetensors.write(bad, tensors, c.metadata());
+        CliTest.Result r = run("eval", "--checkpoint", bad.toString());
+        assertEquals(3, r.code(), r.out() + r.err());
+        assertTrue(r.err().contains(bad.toString()) && r.err().contains("not finite"), r.err());
+    }
+
     @Test void theMonitorRecordsEachBlocksAngleToTheGradient(@TempDir Path tmp) throws Exception {
         Path out = tmp.resolve("run");
         CliTest.Result r = run("train", "--epochs", "1", "--monitor-every", "4", "--out", out.toString(), "--quiet");
