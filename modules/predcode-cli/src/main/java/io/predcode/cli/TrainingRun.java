@@ -93,6 +93,9 @@ final class TrainingRun {
         Dataset[] split = holdOut(data.train(), s.validation(), s.seed());
         Dataset train = split[0], validation = split[1];
         Preprocessing preprocessing = new Preprocessing(data.pixelScale(), 0f);
+        // Buffers are sized by the batch: a batch larger than the training set would only allocate air.
+        int batchSize = Math.min(s.batchSize(), train.size());
+        if (batchSize < s.batchSize()) out.printf("note: --batch-size %d is more than the %d training samples; using %d%n", s.batchSize(), train.size(), batchSize);
         try (Backend be = s.backend().open();
              Model model = Model.create(spec, input, be, s.seed());
              PcEngine engine = new PcEngine(model, s.loss());
@@ -116,6 +119,16 @@ final class TrainingRun {
                 JsonFields t = c.training();
                 checkSame(t, "algorithm", s.algorithm().id(), c.source());
                 checkSame(t, "optimizer", s.optimizer(), c.source());
+                checkSame(t, "loss", s.loss().id(), c.source());
+                // A resumed run is the same run: a changed setting would silently make it another one.
+                JsonFields saved = t.object("settings");
+                double[] now = {num(s.lr()), s.seed(), s.batchSize(), num(s.eta()), sweeps, s.validation(), num(s.momentum()), num(s.weightDecay())};
+                String[] keys = {"lr", "seed", "batch_size", "eta", "n", "validation", "momentum", "weight_decay"};
+                String[] options = {"--lr", "--seed", "--batch-size", "--eta", "--n", "--validation", "--momentum", "--weight-decay"};
+                for (int i = 0; i < keys.length; i++)
+                    if (saved.has(keys[i]) && saved.number(keys[i]) != now[i])
+                        throw new IllegalArgumentException(c.source() + ": checkpoint was trained with " + options[i] + " " + fmtSetting(saved.number(keys[i])) + ", not "
+                                + fmtSetting(now[i]) + "; --resume continues the same run");
                 model.loadParameters(c.parameters(), c.source().toString());
                 opt.loadState(c.optimizerState(), c.source().toString());
                 firstEpoch = t.integer("epochs_done", 0);
@@ -132,7 +145,7 @@ final class TrainingRun {
             }
             out.printf("training %s on %s (validation: %s) with %s (%s, eta %s, n %d), %s lr %s, batch %d, %d epochs, backend %s%n", s.model(), train,
                     validation == null ? "none" : validation.size() + " held out", s.algorithm().id(), s.loss().id(), s.eta(), sweeps, s.optimizer(), opt.learningRate(),
-                    s.batchSize(), s.epochs(), be.description());
+                    batchSize, s.epochs(), be.description());
             Trainer trainer = new Trainer(engine, opt, s.algorithm(), s.eta(), sweeps).monitorEvery(s.monitorEvery()).stableRelaxation(s.stableRelaxation());
             if (resumedEta > 0) trainer.resumeEta(resumedEta);
             String stopReason = "all " + s.epochs() + " epochs done";
@@ -143,7 +156,7 @@ final class TrainingRun {
                 double lossSum = 0, correct = 0, seen = 0;
                 long waitNanos = 0, trainStart = System.nanoTime();
                 List<Double> stepMs = new ArrayList<>();
-                try (Batches batches = new Batches(train, s.batchSize(), s.seed(), epoch, s.shuffle(), s.loss() == Loss.MSE);
+                try (Batches batches = new Batches(train, batchSize, s.seed(), epoch, s.shuffle(), s.loss() == Loss.MSE);
                      ProgressBar bar = s.quiet() ? null : new ProgressBarBuilder().setTaskName("epoch " + (epoch + 1) + "/" + s.epochs())
                              .setInitialMax(train.size()).setStyle(ProgressBarStyle.ASCII).setUnit(" samples", 1).showSpeed().setUpdateIntervalMillis(250)
                              .continuousUpdate().build()) {
@@ -331,6 +344,8 @@ final class TrainingRun {
         if (s.resume() && !Files.exists(dir.resolve(Checkpoint.RESUME_FILE)))
             throw new java.nio.file.NoSuchFileException(dir.resolve(Checkpoint.RESUME_FILE).toString(), null, "--resume needs a checkpoint in --out, none found");
     }
+
+    private static String fmtSetting(double v) { return v == Math.rint(v) && Math.abs(v) < 1e15 ? Long.toString((long) v) : Double.toString(v); }
 
     private static void checkSame(JsonFields t, String key, String value, Path source) {
         String saved = t.object("settings").string(key);

@@ -151,6 +151,20 @@ class TrainingGuardrailsTest {
         assertFalse(Files.exists(out.resolve("checkpoint.safetensors")) || Files.exists(out.resolve("best")), "a checkpoint was written");
     }
 
+    @Test void resumeRefusesChangedSettingsAndABatchLargerThanTheDataIsCapped(@TempDir Path tmp) {
+        Path a = tmp.resolve("a");
+        CliTest.Result first = run("train", "--epochs", "1", "--batch-size", "2147483647", "--out", a.toString(), "--quiet");
+        assertEquals(0, first.code(), first.err());
+        assertTrue(first.out().contains("is more than the 1347 training samples; using 1347"), first.out());
+        String[][] changes = {{"--lr", "0.01"}, {"--seed", "5"}, {"--eta", "0.2"}, {"--loss", "mse"}, {"--validation", "0.2"}};
+        for (String[] change : changes) {
+            CliTest.Result r = run("train", "--epochs", "2", "--batch-size", "2147483647", "--out", a.toString(), "--quiet", "--resume", change[0], change[1]);
+            assertEquals(2, r.code(), String.join(" ", change) + ": " + r.out());
+            assertTrue(r.err().contains("--resume continues the same run") && r.err().contains(change[1].equals("mse") ? "mse" : change[1]), r.err());
+        }
+        assertEquals(0, run("train", "--epochs", "2", "--batch-size", "2147483647", "--out", a.toString(), "--quiet", "--resume").code());
+    }
+
     /** A model whose weights are not finite is not "evaluated" with exit code 0. */
     @Test void evalOfNonFiniteWeightsExits3(@TempDir Path tmp) throws Exception {
         Path out = tmp.resolve("run");

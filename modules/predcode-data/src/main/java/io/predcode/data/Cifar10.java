@@ -12,18 +12,22 @@ public final class Cifar10 {
     private Cifar10() {}
 
     static final int RECORD = 1 + 3 * 32 * 32;
+    /** A CIFAR-10 batch file is 10,000 records (30.7 MB); a file, or a gzip stream, past this is refused. */
+    static final long MAX_FILE_BYTES = 100_000L * RECORD;
 
     /** CIFAR-10 binary records from these files, pixels scaled to [0, 1]. */
     public static Dataset read(String name, Path... files) throws IOException {
-        int total = 0;
+        long total = 0;
         byte[][] contents = new byte[files.length][];
         for (int f = 0; f < files.length; f++) {
-            contents[f] = Files2.readMaybeGzip(files[f]);
+            contents[f] = Files2.readMaybeGzip(files[f], MAX_FILE_BYTES);
             if (contents[f].length == 0 || contents[f].length % RECORD != 0)
                 throw new DataFormatException(files[f] + ": CIFAR-10 binary file is " + contents[f].length + " bytes, not a whole number of " + RECORD + "-byte records (truncated?)");
             total += contents[f].length / RECORD;
         }
-        float[] x = new float[total * (RECORD - 1)], y = new float[total];
+        if (total * (RECORD - 1) > Integer.MAX_VALUE - 16)
+            throw new DataFormatException(files[0].getParent() + ": " + total + " CIFAR-10 records are more than one float array holds");
+        float[] x = new float[(int) total * (RECORD - 1)], y = new float[(int) total];
         int s = 0;
         for (int f = 0; f < files.length; f++) {
             byte[] b = contents[f];

@@ -23,7 +23,7 @@ public final class Digits {
         byte[] raw;
         try (InputStream in = Digits.class.getResourceAsStream(resource)) {
             if (in == null) throw new IOException("bundled resource " + resource + " is missing from the jar");
-            raw = Files2.gunzipIfNeeded(in.readAllBytes(), resource);
+            raw = new java.util.zip.GZIPInputStream(in).readAllBytes(); // our own bundled file
         }
         String[] lines = new String(raw, StandardCharsets.US_ASCII).split("\n");
         int n = 0;

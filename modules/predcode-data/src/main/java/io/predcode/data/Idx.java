@@ -1,6 +1,7 @@
 package io.predcode.data;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 
@@ -16,29 +17,52 @@ public final class Idx {
 
     /** The images of an IDX3 file (.gz or not), pixels scaled to [0, 1]. */
     public static Images readImages(Path file) throws IOException {
-        byte[] b = Files2.readMaybeGzip(file);
-        int[] dims = header(b, file, 3);
-        long expected = 16L + (long) dims[0] * dims[1] * dims[2];
-        if (b.length != expected)
-            throw new DataFormatException(file + ": IDX image file is " + b.length + " bytes; the header's " + dims[0] + "x" + dims[1] + "x" + dims[2] + " needs " + expected + (b.length < expected ? " (truncated)" : ""));
-        float[] px = new float[dims[0] * dims[1] * dims[2]];
-        for (int i = 0; i < px.length; i++) px[i] = (b[16 + i] & 0xff) / 255f;
-        return new Images(dims[0], dims[1], dims[2], px);
+        try (InputStream in = Files2.open(file)) {
+            int[] dims = header(in, file, 3);
+            byte[] b = body(in, file, dims, "image");
+            float[] px = new float[b.length];
+            for (int i = 0; i < px.length; i++) px[i] = (b[i] & 0xff) / 255f;
+            return new Images(dims[0], dims[1], dims[2], px);
+        }
     }
 
     /** The labels of an IDX1 file (.gz or not). */
     public static float[] readLabels(Path file) throws IOException {
-        byte[] b = Files2.readMaybeGzip(file);
-        int[] dims = header(b, file, 1);
-        if (b.length != 8L + dims[0])
-            throw new DataFormatException(file + ": IDX label file is " + b.length + " bytes; the header's " + dims[0] + " labels need " + (8L + dims[0]) + (b.length < 8L + dims[0] ? " (truncated)" : ""));
-        float[] y = new float[dims[0]];
-        for (int i = 0; i < y.length; i++) y[i] = b[8 + i] & 0xff;
-        return y;
+        try (InputStream in = Files2.open(file)) {
+            int[] dims = header(in, file, 1);
+            byte[] b = body(in, file, dims, "label");
+            float[] y = new float[b.length];
+            for (int i = 0; i < y.length; i++) y[i] = b[i] & 0xff;
+            return y;
+        }
     }
 
-    private static int[] header(byte[] b, Path file, int rank) throws DataFormatException {
+    /**
+     * Exactly the bytes the header declares, checked before they are read: the product of the
+     * dimensions in checked arithmetic, against what memory holds (a byte and a float each), then
+     * no byte short and none after.
+     */
+    private static byte[] body(InputStream in, Path file, int[] dims, String kind) throws IOException {
+        long n = 1;
+        try {
+            for (int d : dims) n = Math.multiplyExact(n, d);
+        } catch (ArithmeticException e) {
+            throw new DataFormatException(file + ": the header's dimensions " + java.util.Arrays.toString(dims) + " multiply past 2^63");
+        }
+        long room = Runtime.getRuntime().maxMemory() / 2;
+        if (n > Integer.MAX_VALUE - 16 || 5 * n > room)
+            throw new DataFormatException(file + ": the header declares " + n + " " + kind + " bytes (" + java.util.Arrays.toString(dims) + "), more than this JVM can hold (" + room / 5
+                    + " at most)");
+        byte[] b = in.readNBytes((int) n);
+        if (b.length < n) throw new DataFormatException(file + ": IDX " + kind + " file is truncated: the header's " + java.util.Arrays.toString(dims) + " needs " + n
+                + " bytes after the header, found " + b.length);
+        if (in.read() != -1) throw new DataFormatException(file + ": bytes after the " + n + " the header's " + java.util.Arrays.toString(dims) + " declares");
+        return b;
+    }
+
+    private static int[] header(InputStream in, Path file, int rank) throws IOException {
         int headerBytes = 4 + 4 * rank;
+        byte[] b = in.readNBytes(headerBytes);
         if (b.length < headerBytes) throw new DataFormatException(file + ": " + b.length + " bytes is too short for an IDX header of rank " + rank);
         ByteBuffer bb = ByteBuffer.wrap(b);
         int magic = bb.getInt();

@@ -9,10 +9,17 @@ import java.util.Map;
  * A small, strict JSON reader and writer (RFC 8259) for model specs, golden cases and metrics.
  * Objects become {@code LinkedHashMap<String, Object>} (key order kept), arrays {@code List<Object>},
  * numbers {@code Double}, and null {@code null}. Errors name the source and the character offset.
+ *
+ * <p>It reads hostile input (specs, safetensors headers, checkpoint metadata) with bounds: nesting
+ * deeper than {@link #MAX_DEPTH} and a key given twice in one object are errors, never a stack
+ * overflow or a silent "last one wins".
  */
 public final class Json {
+    /** Arrays and objects nested deeper than this are refused (a model spec needs 3). */
+    public static final int MAX_DEPTH = 64;
+
     private final String text, source;
-    private int pos;
+    private int pos, depth;
 
     private Json(String text, String source) { this.text = text; this.source = source; }
 
@@ -43,8 +50,8 @@ public final class Json {
         if (pos >= text.length()) throw error("unexpected end of input");
         char c = text.charAt(pos);
         switch (c) {
-            case '{': return object();
-            case '[': return array();
+            case '{': return nested(true);
+            case '[': return nested(false);
             case '"': return string();
             case 't': literal("true"); return Boolean.TRUE;
             case 'f': literal("false"); return Boolean.FALSE;
@@ -53,6 +60,13 @@ public final class Json {
                 if (c == '-' || (c >= '0' && c <= '9')) return number();
                 throw error("unexpected character '" + c + "'");
         }
+    }
+
+    private Object nested(boolean object) {
+        if (++depth > MAX_DEPTH) throw error("nested deeper than " + MAX_DEPTH + " levels");
+        Object v = object ? object() : array();
+        depth--;
+        return v;
     }
 
     private void literal(String word) {
@@ -73,6 +87,7 @@ public final class Json {
             if (pos >= text.length() || text.charAt(pos) != ':') throw error("expected ':' after key \"" + key + "\"");
             pos++;
             skipWhitespace();
+            if (m.containsKey(key)) throw error("key \"" + key + "\" given twice");
             m.put(key, value());
             skipWhitespace();
             if (pos >= text.length()) throw error("unterminated object");
