@@ -341,6 +341,15 @@ final class TrainingRun {
             throw new java.nio.file.AccessDeniedException(dir.toString(), null, "--out folder cannot be created (" + Main.message(e) + ")");
         }
         if (!Files.isWritable(dir)) throw new java.nio.file.AccessDeniedException(dir.toString(), null, "--out folder is not writable");
+        // Before any training: a folder that cannot take a file (read-only mounts, /proc) is found now, not after an epoch.
+        try {
+            AtomicFiles.writeString(dir.resolve(".predcode-probe"), "probe\n");
+            Files.deleteIfExists(dir.resolve(".predcode-probe"));
+        } catch (IOException e) {
+            throw new java.nio.file.AccessDeniedException(dir.toString(), null, "--out folder cannot take a file (" + Main.message(e) + ")");
+        }
+        int stale = AtomicFiles.removeStale(dir) + AtomicFiles.removeStale(dir.resolve(BEST_DIR));
+        if (stale > 0) out.printf("removed %d temporary file(s) an interrupted run left in %s%n", stale, dir);
         if (s.resume() && !Files.exists(dir.resolve(Checkpoint.RESUME_FILE)))
             throw new java.nio.file.NoSuchFileException(dir.resolve(Checkpoint.RESUME_FILE).toString(), null, "--resume needs a checkpoint in --out, none found");
     }

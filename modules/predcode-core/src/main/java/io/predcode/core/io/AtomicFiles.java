@@ -7,7 +7,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 
-/** Writes a file completely or not at all: a temporary file in the same folder, then a rename. */
+/**
+ * Writes a file completely or not at all: a temporary file in the same folder, forced to disk, then a
+ * rename, and the folder forced too, so that after a crash the file is the old one or the new one.
+ */
 public final class AtomicFiles {
     private AtomicFiles() {}
 
@@ -18,7 +21,12 @@ public final class AtomicFiles {
         if (!Files.isWritable(dir)) throw new AccessDeniedException(dir.toString(), null, "folder is not writable");
         Path tmp = Files.createTempFile(dir, "." + target.getFileName() + ".", ".tmp");
         try {
-            Files.write(tmp, content);
+            try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(tmp, java.nio.file.StandardOpenOption.WRITE,
+                    java.nio.file.StandardOpenOption.TRUNCATE_EXISTING)) {
+                java.nio.ByteBuffer buf = java.nio.ByteBuffer.wrap(content);
+                while (buf.hasRemaining()) ch.write(buf);
+                ch.force(true);
+            }
             try {
                 // createTempFile makes the file private (0600); a result file should read like any other.
                 Files.setPosixFilePermissions(tmp, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
@@ -30,9 +38,37 @@ public final class AtomicFiles {
             } catch (AtomicMoveNotSupportedException e) {
                 Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
             }
+            forceFolder(dir);
         } finally {
             Files.deleteIfExists(tmp);
         }
+    }
+
+    /** Makes a rename in {@code dir} durable (fsync of the folder); a file system that cannot is left as it is. */
+    private static void forceFolder(Path dir) {
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(dir, java.nio.file.StandardOpenOption.READ)) {
+            ch.force(true);
+        } catch (IOException | UnsupportedOperationException e) {
+            // Some file systems do not open folders; the rename itself is still atomic there.
+        }
+    }
+
+    /**
+     * Removes temporary files an interrupted write left in {@code dir} (named ".NAME.*.tmp" by
+     * {@link #write}); returns how many.
+     *
+     * @param dir the folder to clean
+     * @return the number of files removed
+     * @throws IOException if the folder cannot be listed
+     */
+    public static int removeStale(Path dir) throws IOException {
+        if (!Files.isDirectory(dir)) return 0;
+        int n = 0;
+        try (var files = Files.list(dir)) {
+            for (Path f : files.filter(f -> f.getFileName().toString().startsWith(".") && f.getFileName().toString().endsWith(".tmp")).toList())
+                if (Files.deleteIfExists(f)) n++;
+        }
+        return n;
     }
 
     /** As {@link #write}, for UTF-8 text. */

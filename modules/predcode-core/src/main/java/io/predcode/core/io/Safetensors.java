@@ -74,11 +74,18 @@ public final class Safetensors {
         long headerLength = bb.getLong();
         if (headerLength < 2 || headerLength > b.length - 8)
             throw new IllegalArgumentException(source + ": field 'header length' is " + headerLength + ", but the file has " + (b.length - 8) + " bytes after it (truncated or not safetensors)");
-        String json = new String(b, 8, (int) headerLength, StandardCharsets.UTF_8);
+        String json;
+        try {
+            json = StandardCharsets.UTF_8.newDecoder().onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT).decode(ByteBuffer.wrap(b, 8, (int) headerLength)).toString();
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new IllegalArgumentException(source + ": the header is not valid UTF-8");
+        }
         JsonFields header = JsonFields.of(Json.parse(json, source + " (header)"), source, "");
         long dataStart = 8 + headerLength, dataLength = b.length - dataStart;
         Map<String, Entry> tensors = new LinkedHashMap<>();
         Map<String, String> metadata = new LinkedHashMap<>();
+        java.util.TreeMap<Long, String> starts = new java.util.TreeMap<>(); // data ranges, to check they tile the data exactly
         for (String name : header.map().keySet()) {
             if (name.equals("__metadata__")) {
                 header.object(name).map().forEach((k, v) -> metadata.put(k, String.valueOf(v)));
@@ -90,7 +97,13 @@ public final class Safetensors {
             List<Object> shapeList = t.list("shape");
             int[] shape = shapeList.isEmpty() ? new int[0] : t.ints("shape", shapeList.size(), 0);
             long count = 1;
-            for (int d : shape) count *= d;
+            try {
+                for (int d : shape) count = Math.multiplyExact(count, d);
+                Math.multiplyExact(count, Float.BYTES);
+            } catch (ArithmeticException e) {
+                throw new IllegalArgumentException(source + ": field '" + name + ".shape' " + java.util.Arrays.toString(shape) + " has more elements than a long counts");
+            }
+            if (count > Integer.MAX_VALUE - 8) throw new IllegalArgumentException(source + ": field '" + name + ".shape' " + java.util.Arrays.toString(shape) + " has more elements than one array holds");
             int[] offsets = t.ints("data_offsets", 2, 0);
             if (offsets[1] < offsets[0] || offsets[1] > dataLength || offsets[1] - offsets[0] != count * Float.BYTES)
                 throw new IllegalArgumentException(source + ": field '" + name + ".data_offsets' [" + offsets[0] + ", " + offsets[1] + "] does not hold "
@@ -99,7 +112,19 @@ public final class Safetensors {
             ByteBuffer d = ByteBuffer.wrap(b, (int) (dataStart + offsets[0]), offsets[1] - offsets[0]).order(ByteOrder.LITTLE_ENDIAN);
             for (int i = 0; i < data.length; i++) data[i] = d.getFloat();
             tensors.put(name, new Entry(shape, data));
+            if (offsets[1] > offsets[0]) starts.put((long) offsets[0], name);
         }
+        // The tensors' bytes tile the data: no overlap, no gap, nothing after the last.
+        long at = 0;
+        for (var e : starts.entrySet()) {
+            JsonFields t = header.object(e.getValue());
+            int[] offsets = t.ints("data_offsets", 2, 0);
+            if (e.getKey() != at)
+                throw new IllegalArgumentException(source + ": field '" + e.getValue() + ".data_offsets' starts at " + e.getKey() + ", expected " + at
+                        + (e.getKey() < at ? " (it overlaps the tensor before)" : " (a gap before it)"));
+            at = offsets[1];
+        }
+        if (at != dataLength) throw new IllegalArgumentException(source + ": " + (dataLength - at) + " bytes after the last tensor's data (the tensors cover " + at + " of " + dataLength + ")");
         return new Contents(tensors, metadata);
     }
 

@@ -1,0 +1,65 @@
+package io.predcode.core;
+
+import io.predcode.core.io.AtomicFiles;
+import io.predcode.core.io.Safetensors;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** safetensors files are read strictly: the tensors' bytes tile the data, the header is UTF-8, shapes are counted without overflow. */
+class SafetensorsStrictTest {
+    private static byte[] file(String header, int dataBytes) {
+        byte[] h = header.getBytes(StandardCharsets.UTF_8);
+        ByteBuffer b = ByteBuffer.allocate(8 + h.length + dataBytes).order(ByteOrder.LITTLE_ENDIAN);
+        b.putLong(h.length).put(h);
+        return b.array();
+    }
+
+    private static String error(String header, int dataBytes) {
+        return assertThrows(IllegalArgumentException.class, () -> Safetensors.decode(file(header, dataBytes), "t.safetensors")).getMessage();
+    }
+
+    @Test void overlapsGapsAndTrailingBytesAreRefused() {
+        String two = "{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}, \"b\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [%d, %d]}}";
+        assertNotNull(Safetensors.decode(file(String.format(two, 8, 16), 16), "ok"));
+        String overlap = error(String.format(two, 4, 12), 16);
+        assertTrue(overlap.contains("t.safetensors") && overlap.contains("'b.data_offsets' starts at 4, expected 8 (it overlaps"), overlap);
+        String gap = error(String.format(two, 12, 20), 20);
+        assertTrue(gap.contains("a gap before it"), gap);
+        String trailing = error(String.format(two, 8, 16), 20);
+        assertTrue(trailing.contains("4 bytes after the last tensor's data"), trailing);
+    }
+
+    @Test void anInvalidUtf8HeaderIsRefused() {
+        byte[] f = file("{\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}", 4);
+        f[10] = (byte) 0xC3; // a lead byte followed by ASCII: malformed
+        String m = assertThrows(IllegalArgumentException.class, () -> Safetensors.decode(f, "t.safetensors")).getMessage();
+        assertTrue(m.contains("not valid UTF-8"), m);
+    }
+
+    @Test void aShapeWhoseElementCountOverflowsIsRefused() {
+        String m = error("{\"a\": {\"dtype\": \"F32\", \"shape\": [2147483647, 2147483647, 2147483647], \"data_offsets\": [0, 4]}}", 4);
+        assertTrue(m.contains("'a.shape'") && m.contains("more elements than a long counts"), m);
+    }
+
+    @Test void staleTemporaryFilesAreRemoved(@TempDir Path dir) throws Exception {
+        AtomicFiles.writeString(dir.resolve("metrics.json"), "{}");
+        Files.writeString(dir.resolve(".metrics.json.123.tmp"), "partial");
+        Files.writeString(dir.resolve("keep.tmp"), "not ours");
+        assertEquals(1, AtomicFiles.removeStale(dir));
+        assertTrue(Files.exists(dir.resolve("metrics.json")) && Files.exists(dir.resolve("keep.tmp")));
+        Map<String, Safetensors.Entry> t = new LinkedHashMap<>();
+        t.put("w", new Safetensors.Entry(new int[]{2, 3}, new float[6]));
+        Safetensors.write(dir.resolve("m.safetensors"), t, Map.of());
+        assertArrayEquals(new int[]{2, 3}, Safetensors.read(dir.resolve("m.safetensors")).tensors().get("w").shape(), "our own files still read");
+    }
+}
