@@ -342,11 +342,13 @@ final class TrainingRun {
         }
         if (!Files.isWritable(dir)) throw new java.nio.file.AccessDeniedException(dir.toString(), null, "--out folder is not writable");
         // Before any training: a folder that cannot take a file (read-only mounts, /proc) is found now, not after an epoch.
+        Path probe = dir.resolve(".predcode-probe");
         try {
-            AtomicFiles.writeString(dir.resolve(".predcode-probe"), "probe\n");
-            Files.deleteIfExists(dir.resolve(".predcode-probe"));
+            Files.writeString(probe, "probe\n");
+            Files.deleteIfExists(probe);
         } catch (IOException e) {
-            throw new java.nio.file.AccessDeniedException(dir.toString(), null, "--out folder cannot take a file (" + Main.message(e) + ")");
+            String why = e instanceof java.nio.file.FileSystemException f && f.getReason() != null ? f.getReason() : e.getClass().getSimpleName();
+            throw new java.nio.file.AccessDeniedException(dir.toString(), null, "--out folder cannot take a file (" + why + ")");
         }
         int stale = AtomicFiles.removeStale(dir) + AtomicFiles.removeStale(dir.resolve(BEST_DIR));
         if (stale > 0) out.printf("removed %d temporary file(s) an interrupted run left in %s%n", stale, dir);
