@@ -96,7 +96,7 @@ final class TrainingRun {
         // Buffers are sized by the batch: a batch larger than the training set would only allocate air.
         int batchSize = Math.min(s.batchSize(), train.size());
         if (batchSize < s.batchSize()) out.printf("note: --batch-size %d is more than the %d training samples; using %d%n", s.batchSize(), train.size(), batchSize);
-        try (Backend be = s.backend().open();
+        try (Backend be = checkedBackend(spec, input, batchSize);
              Model model = Model.create(spec, input, be, s.seed());
              PcEngine engine = new PcEngine(model, s.loss());
              Optimizer opt = s.optimizer().equals("sgd") ? new Sgd(model, s.lr(), s.momentum(), s.weightDecay()) : new Adam(model, s.lr(), 0.9f, 0.999f, 1e-8f, s.weightDecay())) {
@@ -266,6 +266,27 @@ final class TrainingRun {
             }
             out.printf("last: epoch %d, test accuracy %.2f%%, in %s (metrics.csv, metrics.json, training.png, %s)%n", last.epoch(), 100 * last.testAccuracy(), s.out(), Checkpoint.RESUME_FILE);
             return exit;
+        }
+    }
+
+    /**
+     * The backend, once the whole run is known to fit in it: parameters, their updates, the optimizer's
+     * state and the workspace, all counted before anything is allocated (the parts check themselves
+     * again as they allocate).
+     */
+    private Backend checkedBackend(ModelSpec spec, int[] input, int batchSize) {
+        Backend be = s.backend().open();
+        try {
+            int copies = 2 + (s.optimizer().equals("sgd") ? (s.momentum() > 0 ? 1 : 0) : 2);
+            long params = spec.parameterCount();
+            long bytes = params > Long.MAX_VALUE / 4 / copies ? Long.MAX_VALUE : 4L * copies * params;
+            long work = PcEngine.workspaceBytes(spec, input, Math.max(batchSize, 1000)); // training batches, and evaluation in batches of up to 1000
+            io.predcode.core.internal.Memory.require(be, bytes > Long.MAX_VALUE - work ? Long.MAX_VALUE : bytes + work,
+                    String.format(java.util.Locale.ROOT, "this run (%,d parameters x %d copies and a workspace for a batch of %d)", params, copies, Math.max(batchSize, 1000)));
+            return be;
+        } catch (RuntimeException e) {
+            be.close();
+            throw e;
         }
     }
 

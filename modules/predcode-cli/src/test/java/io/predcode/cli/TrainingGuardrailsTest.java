@@ -165,6 +165,16 @@ class TrainingGuardrailsTest {
         assertEquals(0, run("train", "--epochs", "2", "--batch-size", "2147483647", "--out", a.toString(), "--quiet", "--resume").code());
     }
 
+    /** A run that cannot fit is refused before anything is allocated, with the numbers. */
+    @Test void aModelTooLargeForMemoryIsRefusedUpFront(@TempDir Path tmp) throws Exception {
+        Path spec = tmp.resolve("huge.json");
+        Files.writeString(spec, "{\"input\": [1, 8, 8], \"blocks\": [[{\"op\": \"flatten\"}, {\"op\": \"linear\", \"in\": 64, \"out\": 1000000000, \"bias\": true}],"
+                + " [{\"op\": \"linear\", \"in\": 1000000000, \"out\": 10, \"bias\": true}]]}");
+        CliTest.Result r = run("train", "--model", spec.toString(), "--epochs", "1", "--out", tmp.resolve("run").toString(), "--quiet");
+        assertEquals(2, r.code(), r.out() + r.err());
+        assertTrue(r.err().contains("75,000,000,010 parameters") && r.err().contains("GB available on backend 'cpu'"), r.err());
+    }
+
     /** A model whose weights are not finite is not "evaluated" with exit code 0. */
     @Test void evalOfNonFiniteWeightsExits3(@TempDir Path tmp) throws Exception {
         Path out = tmp.resolve("run");

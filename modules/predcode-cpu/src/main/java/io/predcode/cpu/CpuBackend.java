@@ -76,6 +76,17 @@ public final class CpuBackend extends Backend {
 
     @Override public String name() { return "cpu"; }
 
+    /** MemAvailable from /proc/meminfo (off-heap tensors live outside the Java heap); unknown elsewhere. */
+    @Override public long memoryAvailable() {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/meminfo")))
+                if (line.startsWith("MemAvailable:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+        } catch (java.io.IOException | RuntimeException e) {
+            // not Linux, or an unreadable /proc: say unknown
+        }
+        return Long.MAX_VALUE;
+    }
+
     /** Ops keep their scratch per thread (tiles, partial sums, the native kernels' buffers) and split work on this backend's own pool. */
     @Override public boolean isThreadSafe() { return true; }
 

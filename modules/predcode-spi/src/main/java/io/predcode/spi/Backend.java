@@ -30,6 +30,15 @@ public abstract class Backend implements AutoCloseable {
      */
     public boolean isThreadSafe() { return false; }
 
+    /**
+     * Bytes this backend could still allocate, as far as it can tell (the machine's available memory
+     * on the CPU, the device's free memory on a GPU), so that a model too large is refused with the
+     * numbers instead of failing part way; {@link Long#MAX_VALUE} when it cannot tell.
+     *
+     * @return the bytes available, or Long.MAX_VALUE when unknown
+     */
+    public long memoryAvailable() { return Long.MAX_VALUE; }
+
     /** Allocations and host transfers so far. */
     public final Counters counters() { return counters; }
 

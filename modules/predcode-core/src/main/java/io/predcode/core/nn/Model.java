@@ -27,6 +27,7 @@ public final class Model implements AutoCloseable {
     private final Guard guard;
 
     private Model(ModelSpec spec, int[] inputShape, Backend backend) {
+        checkFits(spec, inputShape, backend);
         this.spec = spec;
         this.inputShape = inputShape.clone();
         this.shapes = spec.activationShapes(inputShape);
@@ -50,6 +51,18 @@ public final class Model implements AutoCloseable {
             scope.close();
             throw e;
         }
+    }
+
+    /**
+     * Refuses, before allocating anything, a model whose parameters and their updates would not fit
+     * in what the backend has left (a 64 -> 10^9 linear layer would otherwise be allocated until the
+     * machine kills the process).
+     */
+    private static void checkFits(ModelSpec spec, int[] inputShape, Backend backend) {
+        spec.activationShapes(inputShape); // shapes first: their errors name the block and op
+        long floats = spec.parameterCount();
+        long bytes = floats <= Long.MAX_VALUE / 8 ? floats * 8 : Long.MAX_VALUE; // the parameters and their updates
+        io.predcode.core.internal.Memory.require(backend, bytes, String.format(java.util.Locale.ROOT, "the model (%,d parameters and their updates)", floats));
     }
 
     /** A model with PyTorch's default initialisation from {@code seed}; the spec must name its input shape. */

@@ -34,6 +34,28 @@ public record ModelSpec(List<List<OpSpec>> blocks, int[] input) {
         input = input == null ? null : input.clone();
     }
 
+    /**
+     * The number of learnable floats, counted in checked arithmetic without allocating anything.
+     *
+     * @return the parameter count
+     * @throws IllegalArgumentException when it does not fit a long
+     */
+    public long parameterCount() {
+        long floats = 0;
+        try {
+            for (List<OpSpec> block : blocks)
+                for (OpSpec op : block)
+                    for (int[] shape : op.parameterShapes().values()) {
+                        long n = 1;
+                        for (int d : shape) n = Math.multiplyExact(n, d);
+                        floats = Math.addExact(floats, n);
+                    }
+        } catch (ArithmeticException e) {
+            throw new IllegalArgumentException("the model has more parameters than a long counts");
+        }
+        return floats;
+    }
+
     /** The number of blocks. */
     public int depth() { return blocks.size(); }
 

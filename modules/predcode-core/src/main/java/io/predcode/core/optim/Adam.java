@@ -15,7 +15,7 @@ public final class Adam extends StatefulOptimizer {
 
     /** Adam with every hyperparameter given (PyTorch's torch.optim.Adam; weightDecay as its L2 term). */
     public Adam(Model model, float lr, float beta1, float beta2, float eps, float weightDecay) {
-        super(model);
+        super(model, 2);
         checkRate("adam learning rate", lr, false);
         if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) throw new IllegalArgumentException("adam betas must be in [0, 1), got " + beta1 + ", " + beta2);
         checkRate("adam eps", eps, false);

@@ -16,7 +16,7 @@ public final class Sgd extends StatefulOptimizer {
 
     /** SGD with every option of PyTorch's torch.optim.SGD. */
     public Sgd(Model model, float lr, float momentum, float dampening, float weightDecay, boolean nesterov) {
-        super(model);
+        super(model, momentum > 0 ? 1 : 0);
         checkRate("sgd learning rate", lr, false);
         checkRate("sgd momentum", momentum, true);
         checkRate("sgd weight decay", weightDecay, true);

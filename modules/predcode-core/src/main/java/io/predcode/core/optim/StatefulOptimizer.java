@@ -19,9 +19,11 @@ abstract class StatefulOptimizer implements Optimizer {
     final Map<String, Tensor> stateTensors = new LinkedHashMap<>();
     long steps;
 
-    StatefulOptimizer(Model model) {
+    /** {@code perParameter}: the state tensors each parameter gets (Adam 2, SGD with momentum 1), checked against memory first. */
+    StatefulOptimizer(Model model, int perParameter) {
         this.be = model.backend();
         this.params = new ArrayList<>(model.parameters().values());
+        io.predcode.core.internal.Memory.require(be, perParameter * 4L * model.parameterCount(), "the optimizer's state (" + perParameter + " copies of the parameters)");
         this.scope = new Scope(be);
     }
 

@@ -258,7 +258,35 @@ public final class PcEngine implements AutoCloseable {
         return ws;
     }
 
+    /**
+     * Tensors of a layer's size a workspace holds at the most: feedforward and sweep tapes (an
+     * activation and a gradient per op, a few ops a block), the error, belief, feedback and
+     * displacement. An upper bound, to refuse a batch that cannot fit before allocating it.
+     */
+    private static final int TENSORS_PER_LAYER = 12;
+
+    /**
+     * An upper bound on the bytes of a workspace for {@code batch} samples of {@code spec} (see
+     * {@link #TENSORS_PER_LAYER}), computed without allocating: for refusing a run that cannot fit.
+     *
+     * @param spec       the model
+     * @param inputShape its per-sample input shape
+     * @param batch      the batch size
+     * @return the estimate in bytes, Long.MAX_VALUE when it overflows
+     */
+    public static long workspaceBytes(io.predcode.core.nn.ModelSpec spec, int[] inputShape, int batch) {
+        long perSample = 0;
+        for (int[] shape : spec.activationShapes(inputShape)) {
+            long n = 1;
+            for (int d : shape) n *= d;
+            perSample += n;
+        }
+        return perSample > Long.MAX_VALUE / 4 / TENSORS_PER_LAYER / batch ? Long.MAX_VALUE : 4L * TENSORS_PER_LAYER * perSample * batch;
+    }
+
     private void grow(int batch) {
+        io.predcode.core.internal.Memory.require(be, workspaceBytes(model.spec(), model.inputShape(), batch),
+                "the workspace for a batch of " + batch + " (about " + TENSORS_PER_LAYER + " tensors per layer)");
         Workspace bigger = new Workspace(model, loss, batch); // before freeing the old one: if it fails, the engine still works
         release();
         full = bigger;
