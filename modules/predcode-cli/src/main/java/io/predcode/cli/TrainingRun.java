@@ -140,7 +140,16 @@ final class TrainingRun {
                 if (t.has("eta_now")) resumedEta = (float) t.number("eta_now");
                 if (t.has("events")) for (Object e : t.list("events")) events.add(String.valueOf(e));
                 Path metricsCsv = s.out().resolve("metrics.csv");
-                if (Files.exists(metricsCsv)) { csv.setLength(0); csv.append(Files.readString(metricsCsv)); }
+                if (Files.exists(metricsCsv)) {
+                    // Rows past the checkpoint (written before a kill, or by a run that then diverged) would be trained again: drop them.
+                    List<String> rows = Files.readAllLines(metricsCsv);
+                    csv.setLength(0);
+                    csv.append(rows.isEmpty() ? csvHeader(monitored) : rows.getFirst() + "\n");
+                    for (String row : rows.subList(Math.min(1, rows.size()), rows.size())) {
+                        int comma = row.indexOf(',');
+                        if (comma > 0 && Long.parseLong(row.substring(0, comma)) <= step) csv.append(row).append('\n');
+                    }
+                }
                 out.printf("resuming %s after epoch %d (step %d)%n", s.out(), firstEpoch, step);
             }
             out.printf("training %s on %s (validation: %s) with %s (%s, eta %s, n %d), %s lr %s, batch %d, %d epochs, backend %s%n", s.model(), train,

@@ -70,6 +70,21 @@ class CliTest {
                 Files.readString(b.resolve("metrics.csv")).lines().map(CliTest::withoutTime).toList(), "same losses (and validation numbers) at every step");
     }
 
+    /** Rows written after the last checkpoint (a kill between the two, a diverged run) are not kept twice by a resume. */
+    @Test void resumeNeverDuplicatesMetricRows(@TempDir Path tmp) throws Exception {
+        Path a = tmp.resolve("a");
+        assertEquals(0, run("train", "--epochs", "1", "--out", a.toString(), "--quiet").code());
+        List<String> once = Files.readAllLines(a.resolve("metrics.csv"));
+        // As if the next epoch had written 5 rows and the process was killed before its checkpoint.
+        StringBuilder extra = new StringBuilder();
+        for (int s = 1; s <= 5; s++) extra.append(once.size() - 1 + s).append(",2,2.0,0.1,1.0,,\n");
+        Files.writeString(a.resolve("metrics.csv"), extra.toString(), java.nio.file.StandardOpenOption.APPEND);
+        assertEquals(0, run("train", "--epochs", "2", "--out", a.toString(), "--quiet", "--resume").code());
+        List<String> steps = Files.readAllLines(a.resolve("metrics.csv")).stream().skip(1).map(l -> l.split(",")[0]).toList();
+        assertEquals(steps.size(), new java.util.HashSet<>(steps).size(), "duplicate step rows: " + steps);
+        assertEquals(2 * (once.size() - 1), steps.size());
+    }
+
     /** A metrics.csv row without its "ms" column (the step's wall time, the one column a rerun changes). */
     static String withoutTime(String row) {
         List<String> f = new java.util.ArrayList<>(List.of(row.split(",", -1)));
