@@ -134,6 +134,9 @@ final class TrainingRun {
                 firstEpoch = t.integer("epochs_done", 0);
                 step = (long) t.number("steps");
                 for (Object e : t.list("history")) history.add(EpochRecord.of(JsonFields.of(e, c.source().toString(), "history")));
+                if (history.size() != firstEpoch || step < 0)
+                    throw new IllegalArgumentException(c.source() + ": field 'training' is inconsistent: 'epochs_done' is " + firstEpoch + " and 'steps' " + step
+                            + ", but 'history' has " + history.size() + " epochs (a tampered or damaged checkpoint)");
                 if (t.has("watch")) watch.restore(t.object("watch"));
                 if (t.has("lr_now")) opt.learningRate((float) t.number("lr_now"));
                 if (t.has("rollbacks")) rollbacks = t.integer("rollbacks", 0);

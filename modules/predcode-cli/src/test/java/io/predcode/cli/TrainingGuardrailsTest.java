@@ -175,6 +175,20 @@ class TrainingGuardrailsTest {
         assertTrue(r.err().contains("75,000,000,010 parameters") && r.err().contains("GB available on backend 'cpu'"), r.err());
     }
 
+    /** A checkpoint whose training state was tampered with gets one line, not a NoSuchElementException. */
+    @Test void aTamperedTrainingStateIsOneClearLine(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("run");
+        assertEquals(0, run("train", "--epochs", "1", "--out", out.toString(), "--quiet").code());
+        Path file = out.resolve("checkpoint.safetensors");
+        var c = io.predcode.core.io.Safetensors.read(file);
+        var meta = new java.util.LinkedHashMap<>(c.metadata());
+        meta.put("training", meta.get("training").replace("\"epochs_done\":1,", "\"epochs_done\":3,"));
+        io.predcode.core.io.Safetensors.write(file, c.tensors(), meta);
+        CliTest.Result r = run("train", "--epochs", "4", "--out", out.toString(), "--quiet", "--resume");
+        assertEquals(2, r.code(), r.out() + r.err());
+        assertTrue(r.err().contains(file.toString()) && r.err().contains("'epochs_done' is 3") && r.err().contains("'history' has 1 epochs"), r.err());
+    }
+
     /** A model whose weights are not finite is not "evaluated" with exit code 0. */
     @Test void evalOfNonFiniteWeightsExits3(@TempDir Path tmp) throws Exception {
         Path out = tmp.resolve("run");
