@@ -175,6 +175,25 @@ class TrainingGuardrailsTest {
         assertTrue(r.err().contains("75,000,000,010 parameters") && r.err().contains("GB available on backend 'cpu'"), r.err());
     }
 
+    /** Files that are not what they should be are named in the one line: binary "JSON", a folder where a file belongs. */
+    @Test void unreadableFilesAreNamed(@TempDir Path tmp) throws Exception {
+        Path binary = tmp.resolve("bad.json");
+        Files.write(binary, new byte[]{(byte) 0xff, (byte) 0xfe, 0x00});
+        CliTest.Result r = run("train", "--model", binary.toString(), "--epochs", "1", "--quiet", "--out", tmp.resolve("a").toString());
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains(binary.toString()) && r.err().contains("not UTF-8"), r.err());
+        Path folder = tmp.resolve("folder.json");
+        Files.createDirectories(folder);
+        CliTest.Result d = run("train", "--model", folder.toString(), "--epochs", "1", "--quiet", "--out", tmp.resolve("b").toString());
+        assertEquals(2, d.code());
+        assertTrue(d.err().contains(folder.toString()) && d.err().contains("directory"), d.err());
+        Path st = tmp.resolve("x.safetensors");
+        Files.createDirectories(st);
+        CliTest.Result e = run("train", "--init", st.toString(), "--epochs", "1", "--quiet", "--out", tmp.resolve("c").toString());
+        assertEquals(2, e.code());
+        assertTrue(e.err().contains(st.toString()) && e.err().contains("directory"), e.err());
+    }
+
     /** A checkpoint whose training state was tampered with gets one line, not a NoSuchElementException. */
     @Test void aTamperedTrainingStateIsOneClearLine(@TempDir Path tmp) throws Exception {
         Path out = tmp.resolve("run");

@@ -63,6 +63,9 @@ public final class Safetensors {
             b = Files.readAllBytes(file);
         } catch (NoSuchFileException e) {
             throw new NoSuchFileException(file.toString(), null, "safetensors file not found");
+        } catch (IOException e) {
+            // "Is a directory" and the like come without the file's name
+            throw new java.nio.file.FileSystemException(file.toString(), null, e.getMessage() != null ? e.getMessage() : e.toString());
         }
         return decode(b, file.toString());
     }

@@ -132,6 +132,11 @@ public record ModelSpec(List<List<OpSpec>> blocks, int[] input) {
             return parse(Files.readString(file), file.toString());
         } catch (NoSuchFileException e) {
             throw new NoSuchFileException(file.toString(), null, "model spec file not found");
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new IllegalArgumentException(file + ": not UTF-8 text; a model spec is a JSON file");
+        } catch (IOException e) {
+            // "Is a directory" and the like come without the file's name
+            throw new java.nio.file.FileSystemException(file.toString(), null, e.getMessage() != null ? e.getMessage() : e.toString());
         }
     }
 
