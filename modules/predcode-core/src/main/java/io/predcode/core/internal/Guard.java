@@ -46,6 +46,36 @@ public final class Guard {
         depth = 1;
     }
 
+    /**
+     * Takes this lease, then {@code inner} (the lease of an object this one uses); gives this lease
+     * back if the inner one cannot be taken. Pair with {@link #exit(Runnable)}.
+     *
+     * @param inner takes the inner lease
+     */
+    public void enter(Runnable inner) {
+        enter();
+        try {
+            inner.run();
+        } catch (RuntimeException e) {
+            exit();
+            throw e;
+        }
+    }
+
+    /**
+     * Gives back {@code inner} (the inner lease of {@link #enter(Runnable)}), then this lease, even if
+     * the first fails.
+     *
+     * @param inner gives the inner lease back
+     */
+    public void exit(Runnable inner) {
+        try {
+            inner.run();
+        } finally {
+            exit();
+        }
+    }
+
     /** Gives the lease back; runs a close that was asked for while it was held. */
     public void exit() {
         if (--depth > 0) return;

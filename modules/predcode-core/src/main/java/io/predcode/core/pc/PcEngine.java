@@ -82,23 +82,9 @@ public final class PcEngine implements AutoCloseable {
     public int capacity() { return full == null ? 0 : full.batch; }
 
     /** Takes this engine and its model for the calling thread (see {@link Guard}); pair with {@link #exit}. */
-    void enter() {
-        guard.enter();
-        try {
-            model.guard().enter();
-        } catch (RuntimeException e) {
-            guard.exit();
-            throw e;
-        }
-    }
+    void enter() { guard.enter(model.guard()::enter); }
 
-    void exit() {
-        try {
-            model.guard().exit();
-        } finally {
-            guard.exit();
-        }
-    }
+    void exit() { guard.exit(model.guard()::exit); }
 
     /** The model. */
     public Model model() { return model; }

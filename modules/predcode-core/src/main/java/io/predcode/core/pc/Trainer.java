@@ -150,23 +150,9 @@ public final class Trainer {
     }
 
     /** A trainer, like its engine and model, serves one thread at a time: a second one gets an IllegalStateException. */
-    private void enter() {
-        guard.enter();
-        try {
-            engine.enter();
-        } catch (RuntimeException e) {
-            guard.exit();
-            throw e;
-        }
-    }
+    private void enter() { guard.enter(engine::enter); }
 
-    private void exit() {
-        try {
-            engine.exit();
-        } finally {
-            guard.exit();
-        }
-    }
+    private void exit() { guard.exit(engine::exit); }
 
     /** The algorithm on the loaded batch; for a guarded STRICT, with eta halved until the relaxation lowers the energy. */
     private InferenceResult relax(Workspace ws) {
