@@ -76,12 +76,18 @@ public final class InferenceResult {
      */
     public double energy() {
         if (algorithm != Algorithm.STRICT) throw new IllegalStateException("energy() is defined for STRICT only, not " + algorithm);
-        double e = backend.readScalar(ws.sweepLoss, 0);
-        for (int l = 1; l < depth; l++) {
-            backend.sumSquares(ws.error[l], 0.5f, ws.scalars, 2);
-            e += backend.readScalar(ws.scalars, 2);
-        }
-        return e;
+        if (!Double.isNaN(relaxedEnergy)) return relaxedEnergy;
+        ws.writeEnergyTerms(backend, depth);
+        float[] terms = new float[depth];
+        backend.download(ws.scalars, Workspace.ENERGY_AT, terms, 0, depth);
+        return sum(terms, 0);
+    }
+
+    /** The sum, in double, of {@code a[from..]}. */
+    static double sum(float[] a, int from) {
+        double s = 0;
+        for (int i = from; i < a.length; i++) s += a[i];
+        return s;
     }
 
     /** The energy {@link #energy()} gives, when the run computed it with the loss (a guarded training step); NaN otherwise. */

@@ -316,19 +316,12 @@ public final class PcEngine implements AutoCloseable {
                 case STRICT -> strict(ws, eta, n, full);
             }
             if (loss == Loss.CROSS_ENTROPY) be.countCorrect(ws.vhat(depth), ws.y, ws.scalars, 1);
-            if (withEnergy) {
-                be.copy(ws.sweepLoss, 0, ws.scalars, 2, 1);
-                for (int l = 1; l < depth; l++) be.sumSquares(ws.error[l], 0.5f, ws.scalars, 2 + l);
-            }
+            if (withEnergy) ws.writeEnergyTerms(be, depth);
         });
         // The host reads one copy per step: the loss, for classification the number of correct argmaxes, and when asked STRICT's energy terms.
-        float[] out = new float[withEnergy ? 2 + depth : 2];
+        float[] out = new float[withEnergy ? Workspace.ENERGY_AT + depth : 2];
         be.download(ws.scalars, 0, out, 0, withEnergy ? out.length : loss == Loss.CROSS_ENTROPY ? 2 : 1);
-        double relaxed = Double.NaN;
-        if (withEnergy) {
-            relaxed = 0;
-            for (int i = 2; i < out.length; i++) relaxed += out[i];
-        }
+        double relaxed = withEnergy ? InferenceResult.sum(out, Workspace.ENERGY_AT) : Double.NaN;
         return new InferenceResult(ws, be, algorithm, depth, out[0], loss == Loss.CROSS_ENTROPY ? (int) out[1] : -1, full, relaxed);
     }
 

@@ -3,6 +3,7 @@ package io.predcode.core.pc;
 import io.predcode.core.nn.Block;
 import io.predcode.core.nn.Loss;
 import io.predcode.core.nn.Model;
+import io.predcode.spi.Backend;
 import io.predcode.spi.Scope;
 import io.predcode.spi.Tensor;
 
@@ -90,6 +91,19 @@ final class Workspace implements AutoCloseable {
             scope.close();
             throw e;
         }
+    }
+
+    /** Where {@link #writeEnergyTerms} puts STRICT's energy terms in {@link #scalars}. */
+    static final int ENERGY_AT = 2;
+
+    /**
+     * STRICT's PC energy at the start of the last sweep, term by term, into scalars[ENERGY_AT ..
+     * ENERGY_AT + depth): the loss at the predicted output, then each hidden layer's ||eps_l||^2 / 2.
+     * Device ops only; the host sums them after one copy.
+     */
+    void writeEnergyTerms(Backend be, int depth) {
+        be.copy(sweepLoss, 0, scalars, ENERGY_AT, 1);
+        for (int l = 1; l < depth; l++) be.sumSquares(error[l], 0.5f, scalars, ENERGY_AT + l);
     }
 
     /** vhat_l: the input for l = 0, else block l-1's feedforward output. */
