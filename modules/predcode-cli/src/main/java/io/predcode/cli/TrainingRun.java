@@ -92,7 +92,6 @@ final class TrainingRun {
         prepareOut();
         Dataset[] split = holdOut(data.train(), s.validation(), s.seed());
         Dataset train = split[0], validation = split[1];
-        Preprocessing preprocessing = new Preprocessing(data.pixelScale(), 0f);
         // Buffers are sized by the batch: a batch larger than the training set would only allocate air.
         int batchSize = Math.min(s.batchSize(), train.size());
         if (batchSize < s.batchSize()) out.printf("note: --batch-size %d is more than the %d training samples; using %d%n", s.batchSize(), train.size(), batchSize);
@@ -229,13 +228,9 @@ final class TrainingRun {
                         verdict == CollapseWatch.Verdict.BEST ? "  (best)" : verdict == CollapseWatch.Verdict.OK ? "" : "  (collapsing: " + watch.badEpochs() + "/" + s.patience() + ")");
                 out.flush();
                 writeCsv(csv);
-                // Nothing bad is saved: parameters that became NaN or infinite on the last step stop the run before any checkpoint is written.
-                String bad = nonFinite(model);
-                if (bad != null)
-                    throw new DivergenceException(step, "parameter '" + bad + "' is not finite after epoch " + (epoch + 1) + " (step " + step + "); no checkpoint written, the last good one is "
-                            + (history.size() < 2 ? "none" : s.out().resolve(Checkpoint.RESUME_FILE) + " after epoch " + epoch) + bestNote(watch) + ". Try a smaller --lr or --eta.");
                 if (verdict == CollapseWatch.Verdict.BEST)
-                    Checkpoint.save(s.out().resolve(BEST_DIR), model, opt, trainingState(epoch + 1, step, history, be, sweeps, watch, opt, rollbacks, events, etaNow), preprocessing, data.classNames());
+                    save(s.out().resolve(BEST_DIR), model, opt, trainingState(epoch + 1, step, history, be, sweeps, watch, opt, rollbacks, events, etaNow), data,
+                            epoch, step, history, watch);
                 boolean collapsed = verdict == CollapseWatch.Verdict.COLLAPSED;
                 String collapse = collapsed ? String.format(java.util.Locale.ROOT, "collapse from epoch %d: %s %.2f%% at epoch %d against its best %.2f%% (epoch %d) for %d epochs",
                         watch.firstBadEpoch(), val != null ? "validation accuracy" : "training accuracy", 100 * (val != null ? val.accuracy() : rec.trainAccuracy()), epoch + 1,
@@ -252,7 +247,7 @@ final class TrainingRun {
                     out.println(event);
                     collapsed = false;
                 }
-                Checkpoint.save(s.out(), model, opt, trainingState(epoch + 1, step, history, be, sweeps, watch, opt, rollbacks, events, etaNow), preprocessing, data.classNames());
+                save(s.out(), model, opt, trainingState(epoch + 1, step, history, be, sweeps, watch, opt, rollbacks, events, etaNow), data, epoch, step, history, watch);
                 if (collapsed) {
                     stopReason = collapse + (s.onCollapse().equals("rollback") ? " (after " + rollbacks + " rollbacks)" : "");
                     events.add("epoch " + (epoch + 1) + ": stopped, " + stopReason);
@@ -335,11 +330,20 @@ final class TrainingRun {
                 train.subset(train.name() + " (validation part)", Arrays.copyOfRange(order, keep, order.length))};
     }
 
-    /** The name of a parameter holding a NaN or an infinity, or null. */
-    private static String nonFinite(Model model) {
-        for (var e : model.parameterValues().entrySet())
-            for (float v : e.getValue()) if (!Float.isFinite(v)) return e.getKey();
-        return null;
+    /**
+     * Saves a checkpoint into {@code dir}, with the data's preprocessing and class names. Parameters
+     * that became NaN or infinite on the epoch's last step are refused by {@link Checkpoint#save}
+     * before any file is written; the run then stops, naming the last good checkpoint.
+     */
+    private void save(Path dir, Model model, Optimizer opt, Map<String, Object> state, DataSplit data, int epoch, long step, List<EpochRecord> history,
+                      CollapseWatch watch) throws IOException {
+        try {
+            // Raw values (bytes, digits' 0..16) become the model's inputs by the data's scale: a service passes them as they come.
+            Checkpoint.save(dir, model, opt, state, new Preprocessing(data.pixelScale(), 0f), data.classNames());
+        } catch (Checkpoint.NotFiniteException e) {
+            throw new DivergenceException(step, "parameter '" + e.parameter() + "' is not finite after epoch " + (epoch + 1) + " (step " + step + "); no checkpoint written, the last good one is "
+                    + (history.size() < 2 ? "none" : s.out().resolve(Checkpoint.RESUME_FILE) + " after epoch " + epoch) + bestNote(watch) + ". Try a smaller --lr or --eta.");
+        }
     }
 
     private static String bestNote(CollapseWatch watch) {

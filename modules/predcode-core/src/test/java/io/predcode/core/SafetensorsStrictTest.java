@@ -51,6 +51,21 @@ class SafetensorsStrictTest {
         assertTrue(m.contains("'a.shape'") && m.contains("more elements than a long counts"), m);
     }
 
+    /** Nothing bad is ever saved: a checkpoint of non-finite parameters is refused before any file is written. */
+    @Test void aCheckpointOfNonFiniteParametersIsRefused(@TempDir Path dir) throws Exception {
+        try (io.predcode.spi.Backend be = io.predcode.spi.Backends.open("cpu"); io.predcode.core.nn.Model m = io.predcode.core.nn.Model.create(ServingTest.MLP, be, 1)) {
+            Map<String, float[]> values = new LinkedHashMap<>(m.parameterValues());
+            float[] w = values.get("1.0.bias").clone();
+            w[0] = Float.POSITIVE_INFINITY;
+            values.put("1.0.bias", w);
+            m.loadParameters(values, "test");
+            io.predcode.core.io.Checkpoint.NotFiniteException e = assertThrows(io.predcode.core.io.Checkpoint.NotFiniteException.class,
+                    () -> io.predcode.core.io.Checkpoint.save(dir.resolve("run"), m, null, Map.of()));
+            assertEquals("1.0.bias", e.parameter());
+            assertFalse(Files.exists(dir.resolve("run").resolve(io.predcode.core.io.Checkpoint.RESUME_FILE)));
+        }
+    }
+
     @Test void staleTemporaryFilesAreRemoved(@TempDir Path dir) throws Exception {
         AtomicFiles.writeString(dir.resolve("metrics.json"), "{}");
         Files.writeString(dir.resolve(".metrics.json.123.tmp"), "partial");

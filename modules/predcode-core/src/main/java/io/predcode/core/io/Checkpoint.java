@@ -57,6 +57,23 @@ public final class Checkpoint {
         }
     }
 
+    /** Thrown by {@link #save} before any file is written when a parameter holds a NaN or an infinity: nothing bad is ever saved. */
+    public static final class NotFiniteException extends IllegalStateException {
+        private final String parameter;
+
+        NotFiniteException(String parameter, Path dir) {
+            super(dir + ": parameter '" + parameter + "' is not finite; checkpoint not written");
+            this.parameter = parameter;
+        }
+
+        /**
+         * The first parameter found holding a NaN or an infinity.
+         *
+         * @return its state_dict name
+         */
+        public String parameter() { return parameter; }
+    }
+
     /** Metadata keys for serving: the input preprocessing ({"scale": s, "shift": t}) and the class names (a JSON list). */
     static final String PREPROCESSING_KEY = "predcode_preprocessing", CLASSES_KEY = "predcode_classes";
 
@@ -83,6 +100,7 @@ public final class Checkpoint {
         meta.put("model", Json.write(model.spec().withInput(model.inputShape()).toJsonValue(), 0));
         Map<String, Safetensors.Entry> params = new LinkedHashMap<>();
         Map<String, float[]> values = model.parameterValues();
+        values.forEach((name, v) -> { for (float f : v) if (!Float.isFinite(f)) throw new NotFiniteException(name, dir); });
         for (Parameter p : model.parameters().values()) params.put(p.name(), new Safetensors.Entry(p.shape(), values.get(p.name())));
         Map<String, Safetensors.Entry> all = new LinkedHashMap<>();
         params.forEach((k, v) -> all.put("model." + k, v));
