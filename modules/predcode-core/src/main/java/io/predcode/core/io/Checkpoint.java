@@ -59,6 +59,7 @@ public final class Checkpoint {
 
     /** Thrown by {@link #save} before any file is written when a parameter holds a NaN or an infinity: nothing bad is ever saved. */
     public static final class NotFiniteException extends IllegalStateException {
+        /** The first parameter found holding a NaN or an infinity. */
         private final String parameter;
 
         NotFiniteException(String parameter, Path dir) {
