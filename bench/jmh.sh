@@ -4,10 +4,7 @@
 # Results as JSON: bench/results/jmh-<date>.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. bin/find-jdk.sh
-predcode_find_jdk || exit 1
-./mvnw -q -B -DskipTests -pl bench -am install
-cp="bench/target/classes:$(cat bench/target/classpath.txt)"
+. bench/build.sh
 mkdir -p bench/results
 exec "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -cp "$cp" org.openjdk.jmh.Main -f 1 -wi 3 -w 1s -i 5 -r 1s \
   -rf json -rff "bench/results/jmh-$(date +%Y-%m-%d).json" "$@"

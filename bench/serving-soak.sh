@@ -4,8 +4,5 @@
 # [predictions=1000000] [publishes=10000] [threads=8] [closes=10000]; then closes racing with running calls. Prints two JSON lines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. bin/find-jdk.sh
-predcode_find_jdk || exit 1
-./mvnw -q -B -DskipTests -pl bench -am install
-cp="bench/target/classes:$(cat bench/target/classpath.txt)"
+. bench/build.sh
 exec "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -XX:NativeMemoryTracking=summary -cp "$cp" io.predcode.core.ServingSoak "$@"
