@@ -3,6 +3,7 @@ package io.predcode.core.serve;
 import io.predcode.core.io.Checkpoint;
 import io.predcode.core.nn.Block;
 import io.predcode.core.nn.Model;
+import io.predcode.core.nn.ModelSpec;
 import io.predcode.core.nn.Parameter;
 import io.predcode.spi.Backend;
 import io.predcode.spi.Scope;
@@ -47,7 +48,10 @@ public final class Predictor implements AutoCloseable {
     private static final int KEPT_VIEWS = 256;
 
     private final Backend be;
-    private final Model template;
+    /** What every version is a copy of: its spec, input shape and parameter names. */
+    private final ModelSpec spec;
+    private final int[] inputShape;
+    private final java.util.Set<String> parameterNames;
     private final Preprocessing preprocessing;
     private final List<String> classNames;
     private final int inputSize, outputSize;
@@ -72,13 +76,10 @@ public final class Predictor implements AutoCloseable {
         if (classNames != null && !classNames.isEmpty() && (outputShape.length != 1 || classNames.size() != outputSize))
             throw new IllegalArgumentException("predictor: " + classNames.size() + " class names for a model output of shape " + Arrays.toString(outputShape));
         this.classNames = classNames == null ? List.of() : List.copyOf(classNames);
-        this.template = Model.create(source.spec(), source.inputShape(), be, 0);
-        try {
-            publish(source);
-        } catch (RuntimeException e) {
-            template.close();
-            throw e;
-        }
+        this.spec = source.spec();
+        this.inputShape = source.inputShape();
+        this.parameterNames = java.util.Set.copyOf(source.parameters().keySet());
+        publish(source);
     }
 
     /** A predictor serving a copy of {@code model}'s current parameters, with inputs used as given. */
@@ -118,11 +119,11 @@ public final class Predictor implements AutoCloseable {
      */
     public long publish(Model trained) {
         if (closed) throw new IllegalStateException("predictor is closed");
-        if (!Arrays.equals(trained.inputShape(), template.inputShape()) || !trained.parameters().keySet().equals(template.parameters().keySet()))
+        if (!Arrays.equals(trained.inputShape(), inputShape) || !trained.parameters().keySet().equals(parameterNames))
             throw new IllegalArgumentException("publish: the model does not match this predictor's (input " + Arrays.toString(trained.inputShape())
-                    + " against " + Arrays.toString(template.inputShape()) + ", parameters " + trained.parameters().keySet() + ")");
+                    + " against " + Arrays.toString(inputShape) + ", parameters " + trained.parameters().keySet() + ")");
         Version v = spares.pollFirst();
-        if (v == null) v = new Version(Model.create(template.spec(), template.inputShape(), be, 0));
+        if (v == null) v = new Version(Model.create(spec, inputShape, be, 0));
         try {
             copyParameters(trained, v.model);
         } catch (RuntimeException e) {
@@ -203,28 +204,33 @@ public final class Predictor implements AutoCloseable {
 
     // ---------------------------------------------------------------- lanes
 
-    /** The activations of one running prediction: a full set for {@code capacity} samples, and views of it for fewer. */
+    /**
+     * The activations of one running prediction: a full set for {@code capacity} samples, and views of
+     * it for fewer. The tapes are laid out from a version's blocks; every version has the same shapes,
+     * so a lane serves all of them.
+     */
     private final class Lane {
         final Scope scope;
         final int capacity;
+        final List<Block> blocks;
         final Tensor x, ones;
         final Block.Tape[] tapes;
         final Map<Integer, Lane> views;
 
         /** A lane with memory of its own. */
-        Lane(int capacity) { this(new Scope(be), capacity, true); }
+        Lane(int capacity, List<Block> blocks) { this(new Scope(be), capacity, blocks, true); }
 
-        private Lane(Scope scope, int capacity, boolean owner) {
+        private Lane(Scope scope, int capacity, List<Block> blocks, boolean owner) {
             this.scope = scope;
             this.capacity = capacity;
+            this.blocks = blocks;
             this.views = owner ? new LinkedHashMap<>(16, 0.75f, true) {
                 @Override protected boolean removeEldestEntry(Map.Entry<Integer, Lane> e) { return size() > KEPT_VIEWS; }
             } : null;
             try {
-                x = scope.allocate(Block.withBatch(capacity, template.inputShape()));
-                ones = preprocessing.isIdentity() ? null : scope.allocate(Block.withBatch(capacity, template.inputShape()));
+                x = scope.allocate(Block.withBatch(capacity, inputShape));
+                ones = preprocessing.isIdentity() ? null : scope.allocate(Block.withBatch(capacity, inputShape));
                 if (ones != null && owner) be.fill(ones, 1f);
-                List<Block> blocks = template.blocks();
                 tapes = new Block.Tape[blocks.size()];
                 for (int b = 0; b < tapes.length; b++) tapes[b] = blocks.get(b).newTape(scope, capacity);
             } catch (RuntimeException e) {
@@ -236,18 +242,18 @@ public final class Predictor implements AutoCloseable {
         /** This lane, or views of it, for a batch of {@code batch <= capacity}. */
         Lane forBatch(int batch) {
             if (batch == capacity) return this;
-            return views.computeIfAbsent(batch, n -> new Lane(Scope.viewsOf(scope), n, false));
+            return views.computeIfAbsent(batch, n -> new Lane(Scope.viewsOf(scope), n, blocks, false));
         }
 
         void close() { scope.close(); }
     }
 
-    private Lane takeLane(int batch) {
+    private Lane takeLane(int batch, List<Block> blocks) {
         Lane lane = pollLane();
         if (lane != null && lane.capacity >= batch) return lane;
         int capacity = lane == null ? batch : Math.max(batch, 2 * lane.capacity);
         if (lane != null) closeLane(lane);
-        return new Lane(capacity);
+        return new Lane(capacity, blocks);
     }
 
     private Lane pollLane() {
@@ -361,12 +367,12 @@ public final class Predictor implements AutoCloseable {
         Lane lane = null;
         lock();
         try {
-            lane = takeLane(batch);
+            List<Block> blocks = v.model.blocks();
+            lane = takeLane(batch, blocks);
             Lane l = lane.forBatch(batch);
             if (array != null) be.upload(array, 0, l.x, 0, batch * inputSize);
             else be.upload(segment, l.x, 0);
             if (l.ones != null) be.add(preprocessing.scale(), l.x, preprocessing.shift(), l.ones, l.x);
-            List<Block> blocks = v.model.blocks();
             Tensor in = l.x;
             for (int b = 0; b < blocks.size(); b++) {
                 blocks.get(b).forward(be, in, l.tapes[b]);
@@ -389,7 +395,7 @@ public final class Predictor implements AutoCloseable {
         if (batch < 1) throw new IllegalArgumentException("predict: batch must be >= 1, got " + batch);
         if (floats != (long) batch * inputSize)
             throw new IllegalArgumentException("predict: " + what + " has " + floats + " floats; a batch of " + batch + " samples of shape "
-                    + Arrays.toString(template.inputShape()) + " needs " + (long) batch * inputSize);
+                    + Arrays.toString(inputShape) + " needs " + (long) batch * inputSize);
     }
 
     private void checkOut(int length, int batch) {
@@ -441,17 +447,11 @@ public final class Predictor implements AutoCloseable {
         retireCurrent();
         drainSpares();
         drainLanes();
-        lock();
-        try {
-            template.close();
-        } finally {
-            unlock();
-        }
     }
 
     @Override public String toString() {
         Version v = current.get();
-        return "Predictor(" + be.name() + ", input " + Arrays.toString(template.inputShape()) + ", output " + Arrays.toString(outputShape)
+        return "Predictor(" + be.name() + ", input " + Arrays.toString(inputShape) + ", output " + Arrays.toString(outputShape)
                 + (v == null ? ", closed" : ", version " + v.number) + ")";
     }
 }
