@@ -351,10 +351,7 @@ final class TrainingRun {
     }
 
     /** The blocks the monitor reports (those with parameters), when it is on; empty otherwise. */
-    private int[] monitoredBlocks(Model model) {
-        if (s.monitorEvery() == 0) return new int[0];
-        return java.util.stream.IntStream.range(0, model.depth()).filter(b -> !model.blocks().get(b).parameters().isEmpty()).toArray();
-    }
+    private int[] monitoredBlocks(Model model) { return s.monitorEvery() == 0 ? new int[0] : Alignment.blocksOf(model); }
 
     private static String csvHeader(int[] monitored) {
         StringBuilder h = new StringBuilder("step,epoch,loss,batch_accuracy,ms");

@@ -3,8 +3,6 @@ package io.predcode.core.pc;
 import io.predcode.core.nn.Model;
 import io.predcode.core.nn.Parameter;
 
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Map;
 
 /**
@@ -19,31 +17,36 @@ import java.util.Map;
  * @param angleDegrees  per entry of {@code blocks}
  */
 public record Alignment(long step, int[] blocks, double[] relativeError, double[] angleDegrees) {
+    /**
+     * The blocks an alignment reports: those with parameters, in order.
+     *
+     * @param model the model
+     * @return their indices
+     */
+    public static int[] blocksOf(Model model) {
+        return java.util.stream.IntStream.range(0, model.depth()).filter(b -> !model.blocks().get(b).parameters().isEmpty()).toArray();
+    }
+
     /** Compares {@code update} with {@code gradient}, both by parameter name (as {@link Model#gradientValues()} gives them). */
     public static Alignment between(Model model, Map<String, float[]> gradient, Map<String, float[]> update, long step) {
-        List<Integer> blocks = new ArrayList<>();
-        List<double[]> rows = new ArrayList<>();
-        for (int b = 0; b < model.depth(); b++) {
+        int[] blocks = blocksOf(model);
+        double[] rel = new double[blocks.length], ang = new double[blocks.length];
+        for (int i = 0; i < blocks.length; i++) {
             double dot = 0, ng = 0, nu = 0, diff = 0;
-            List<Parameter> ps = model.blocks().get(b).parameters();
-            if (ps.isEmpty()) continue;
-            for (Parameter p : ps) {
+            for (Parameter p : model.blocks().get(blocks[i]).parameters()) {
                 float[] g = gradient.get(p.name()), u = update.get(p.name());
-                for (int i = 0; i < g.length; i++) {
-                    dot += (double) g[i] * u[i];
-                    ng += (double) g[i] * g[i];
-                    nu += (double) u[i] * u[i];
-                    diff += ((double) u[i] - g[i]) * ((double) u[i] - g[i]);
+                for (int k = 0; k < g.length; k++) {
+                    dot += (double) g[k] * u[k];
+                    ng += (double) g[k] * g[k];
+                    nu += (double) u[k] * u[k];
+                    diff += ((double) u[k] - g[k]) * ((double) u[k] - g[k]);
                 }
             }
             double cos = ng == 0 || nu == 0 ? (ng == nu ? 1 : 0) : dot / Math.sqrt(ng * nu);
-            blocks.add(b);
-            rows.add(new double[]{ng == 0 ? (diff == 0 ? 0 : Double.POSITIVE_INFINITY) : Math.sqrt(diff / ng), Math.toDegrees(Math.acos(Math.max(-1, Math.min(1, cos))))});
+            rel[i] = ng == 0 ? (diff == 0 ? 0 : Double.POSITIVE_INFINITY) : Math.sqrt(diff / ng);
+            ang[i] = Math.toDegrees(Math.acos(Math.max(-1, Math.min(1, cos))));
         }
-        int[] bs = blocks.stream().mapToInt(Integer::intValue).toArray();
-        double[] rel = new double[bs.length], ang = new double[bs.length];
-        for (int i = 0; i < bs.length; i++) { rel[i] = rows.get(i)[0]; ang[i] = rows.get(i)[1]; }
-        return new Alignment(step, bs, rel, ang);
+        return new Alignment(step, blocks, rel, ang);
     }
 
     /** The largest angle over the blocks, in degrees. */
