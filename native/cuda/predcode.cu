@@ -6,9 +6,8 @@
 
 #define GRID_STRIDE(i, n) for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)blockDim.x * gridDim.x)
 
+// Activation codes, as Kernels.code gives them; any other code traps (the launch fails).
 enum { RELU = 0, LEAKY_RELU = 1, TANH = 2, SIGMOID = 3 };
-
-extern "C" __global__ void pc_fill(float* p, long long n, float v) { GRID_STRIDE(i, n) p[i] = v; }
 
 extern "C" __global__ void pc_axpby(long long n, float alpha, const float* x, float beta, float* y) {
     GRID_STRIDE(i, n) y[i] = alpha * x[i] + beta * y[i];
@@ -25,7 +24,8 @@ extern "C" __global__ void pc_activation(int kind, float slope, long long n, con
             case RELU: y[i] = v < 0.f ? 0.f : v; break;
             case LEAKY_RELU: y[i] = v < 0.f ? v * slope : v; break;
             case TANH: y[i] = tanhf(v); break;
-            default: y[i] = 1.f / (1.f + expf(-v)); break;
+            case SIGMOID: y[i] = 1.f / (1.f + expf(-v)); break;
+            default: __trap();
         }
     }
 }
@@ -37,31 +37,43 @@ extern "C" __global__ void pc_activation_backward(int kind, float slope, long lo
             case RELU: dx[i] = x[i] > 0.f ? g : 0.f * g; break;
             case LEAKY_RELU: dx[i] = x[i] > 0.f ? g : g * slope; break;
             case TANH: { float t = y[i]; dx[i] = g * (1.f - t * t); break; }
-            default: { float s = y[i]; dx[i] = g * s * (1.f - s); break; }
+            case SIGMOID: { float s = y[i]; dx[i] = g * s * (1.f - s); break; }
+            default: __trap();
         }
     }
+}
+
+// Block-wide sum in double, deterministic; the result is valid in thread 0.
+__device__ double block_sum(double v) {
+    __shared__ double part[256];
+    part[threadIdx.x] = v;
+    __syncthreads();
+    for (int w = blockDim.x / 2; w > 0; w >>= 1) {
+        if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
+        __syncthreads();
+    }
+    double r = part[0];
+    __syncthreads();
+    return r;
 }
 
 extern "C" __global__ void pc_add_bias(float* y, const float* bias, long long n, int channels, int inner) {
     GRID_STRIDE(i, n) y[i] += bias[(i / inner) % channels];
 }
 
-// One block per channel: db[c] = beta * db[c] + sum over outer, inner of dy[o, c, i].
+// One block per channel: db[c] = beta * db[c] + sum over outer, inner of dy[o, c, i]. Thread t sums
+// the channel's elements t, t + blockDim, ... stepping (o, i) without a division per element.
 extern "C" __global__ void pc_bias_grad(const float* dy, float* db, long long outer, int channels, int inner, float beta) {
-    __shared__ double part[256];
-    int c = blockIdx.x;
+    int c = blockIdx.x, stepO = blockDim.x / inner, stepI = blockDim.x % inner, i = threadIdx.x % inner;
     double s = 0;
-    for (long long k = threadIdx.x; k < outer * inner; k += blockDim.x) {
-        long long o = k / inner, i = k % inner;
+    for (long long o = threadIdx.x / inner; o < outer;) {
         s += dy[(o * channels + c) * inner + i];
+        o += stepO;
+        i += stepI;
+        if (i >= inner) { i -= inner; o++; }
     }
-    part[threadIdx.x] = s;
-    __syncthreads();
-    for (int w = blockDim.x / 2; w > 0; w >>= 1) {
-        if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) db[c] = (float)(beta == 0.f ? part[0] : beta * db[c] + part[0]);
+    double sum = block_sum(s);
+    if (threadIdx.x == 0) db[c] = (float)(beta == 0.f ? sum : beta * db[c] + sum);
 }
 
 // col[n, (c*kh + ki)*kw + kj, oy*ow + ox] = x[n, c, oy*sh - ph + ki, ox*sw - pw + kj] or 0.
@@ -161,20 +173,6 @@ extern "C" __global__ void pc_avgpool_backward(const float* dy, float* dx, long 
     }
 }
 
-// Block-wide sum in double, deterministic; the result is valid in thread 0.
-__device__ double block_sum(double v) {
-    __shared__ double part[256];
-    part[threadIdx.x] = v;
-    __syncthreads();
-    for (int w = blockDim.x / 2; w > 0; w >>= 1) {
-        if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
-        __syncthreads();
-    }
-    double r = part[0];
-    __syncthreads();
-    return r;
-}
-
 // One block: loss[0] = mean over rows of logsumexp - logit[label]; grad (if not null) = (softmax - onehot) / rows.
 extern "C" __global__ void pc_softmax_xent(const float* logits, const float* labels, float* loss, float* grad, int rows, int classes) {
     double total = 0;
@@ -234,12 +232,13 @@ extern "C" __global__ void pc_strict_update(long long n, const float* pred, cons
 extern "C" __global__ void pc_strict_entry_update(int kind, float slope, long long n, const float* z, const float* anchor, const float* fb,
                                                   float* disp, float* belief, float* err, float* entry, float eta) {
     GRID_STRIDE(i, n) {
-        float v = z[i], p, dp;
+        float v = z[i], p = 0.f, dp = 0.f;
         switch (kind) {
             case RELU: p = v < 0.f ? 0.f : v; dp = v > 0.f ? 1.f : 0.f; break;
             case LEAKY_RELU: p = v < 0.f ? v * slope : v; dp = v > 0.f ? 1.f : slope; break;
             case TANH: p = tanhf(v); dp = 1.f - p * p; break;
-            default: p = 1.f / (1.f + expf(-v)); dp = p * (1.f - p); break;
+            case SIGMOID: p = 1.f / (1.f + expf(-v)); dp = p * (1.f - p); break;
+            default: __trap();
         }
         float a = anchor[i], e = (p - a) - disp[i];
         float d = disp[i] + eta * (e - fb[i]);
@@ -248,6 +247,16 @@ extern "C" __global__ void pc_strict_entry_update(int kind, float slope, long lo
         belief[i] = a + d;
         float g = kind == RELU ? (v > 0.f ? e : 0.f * e) : e * dp;
         entry[i] = -eta * g + (1.f - eta) * entry[i];
+    }
+}
+
+// out[j] = sum over b of parts[b * size + j] (+ beta out[j]), in batch order: the per-image
+// products of the conv weight gradient, summed without atomics.
+extern "C" __global__ void pc_sum_batches(const float* parts, float* out, long long batches, long long size, float beta) {
+    GRID_STRIDE(j, size) {
+        float s = 0.f;
+        for (long long b = 0; b < batches; b++) s += parts[b * size + j];
+        out[j] = beta == 0.f ? s : beta * out[j] + s;
     }
 }
 

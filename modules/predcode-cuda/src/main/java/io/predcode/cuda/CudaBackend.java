@@ -29,7 +29,7 @@ final class CudaBackend extends Backend {
     private final Map<Long, ArrayDeque<Long>> pool = new HashMap<>();
     private final java.util.Set<Long> owned = new java.util.HashSet<>();
     private MemorySegment staging;
-    /** Device scratch for the conv ops' im2col matrices: grown on demand, kept, freed at close. */
+    /** Device scratch for the conv ops (see {@link #scratch}). */
     private long scratch, scratchBytes;
     /** CUDA graphs of replayable regions (a step's relaxation); null when off or the driver lacks them. */
     private final GraphCache graphs;
@@ -40,7 +40,9 @@ final class CudaBackend extends Backend {
         this.device = driver.device(options.device());
         this.context = driver.retainPrimaryContext(device);
         this.stream = driver.createStream();
-        this.cublas = new Cublas(cublasPath, stream);
+        long workspace = driver.malloc(Cublas.WORKSPACE_BYTES);
+        owned.add(workspace);
+        this.cublas = new Cublas(cublasPath, stream, workspace);
         this.k = new Kernels(driver, kernelImage, stream);
         this.staging = driver.mallocHost(1 << 20);
         boolean useGraphs = driver.hasGraphs() && !"false".equals(System.getProperty("predcode.cuda.graphs"));
@@ -51,7 +53,9 @@ final class CudaBackend extends Backend {
             @Override public void launch(long exec) { driver.launchGraph(exec, stream); }
             @Override public void destroy(long exec) { driver.destroyGraph(exec); }
         }, 16) : null;
-        this.description = driver.deviceName(device) + " (device " + options.device() + "), driver " + driver.driverVersion() + ", " + cublas.path.getFileName()
+        String simulator = driver.simulator();
+        this.description = (simulator != null ? "simulated on the host (" + simulator + ", no GPU)" : driver.deviceName(device) + " (device " + options.device() + ")")
+                + ", driver " + driver.driverVersion() + ", " + cublas.path.getFileName()
                 + (useGraphs ? ", CUDA graphs" : ", no CUDA graphs");
     }
 
@@ -77,6 +81,11 @@ final class CudaBackend extends Backend {
     }
 
     @Override public String name() { return "cuda"; }
+
+    @Override public long memoryAvailable() {
+        enter();
+        return driver.freeMemory();
+    }
 
     @Override public String description() { return description; }
 
@@ -150,68 +159,46 @@ final class CudaBackend extends Backend {
         driver.copyDtoD(at(dst, dstOffset), at(src, srcOffset), length * Float.BYTES, stream);
     }
 
-    @Override protected void doAxpby(float alpha, Tensor x, float beta, Tensor y) {
-        k.start().l(x.size()).f(alpha).p(ptr(x)).f(beta).p(ptr(y)).launch("pc_axpby", x.size());
-    }
+    @Override protected void doAxpby(float alpha, Tensor x, float beta, Tensor y) { k.axpby(x.size(), alpha, ptr(x), beta, ptr(y)); }
 
-    @Override protected void doAdd(float alpha, Tensor a, float beta, Tensor b, Tensor out) {
-        k.start().l(a.size()).f(alpha).p(ptr(a)).f(beta).p(ptr(b)).p(ptr(out)).launch("pc_add", a.size());
-    }
+    @Override protected void doAdd(float alpha, Tensor a, float beta, Tensor b, Tensor out) { k.add(a.size(), alpha, ptr(a), beta, ptr(b), ptr(out)); }
 
-    @Override protected void doActivation(Activation f, float slope, Tensor x, Tensor y) {
-        k.start().i(f.ordinal()).f(slope).l(x.size()).p(ptr(x)).p(ptr(y)).launch("pc_activation", x.size());
-    }
+    @Override protected void doActivation(Activation f, float slope, Tensor x, Tensor y) { k.activation(Kernels.code(f), slope, x.size(), ptr(x), ptr(y)); }
 
     @Override protected void doActivationBackward(Activation f, float slope, Tensor x, Tensor y, Tensor dy, Tensor dx) {
-        k.start().i(f.ordinal()).f(slope).l(x.size()).p(ptr(x)).p(ptr(y)).p(ptr(dy)).p(ptr(dx)).launch("pc_activation_backward", x.size());
+        k.activationBackward(Kernels.code(f), slope, x.size(), ptr(x), ptr(y), ptr(dy), ptr(dx));
     }
 
-    @Override protected void doAddBias(Tensor y, Tensor bias, int channels, int inner) {
-        k.start().p(ptr(y)).p(ptr(bias)).l(y.size()).i(channels).i(inner).launch("pc_add_bias", y.size());
-    }
+    @Override protected void doAddBias(Tensor y, Tensor bias, int channels, int inner) { k.addBias(ptr(y), ptr(bias), y.size(), channels, inner); }
 
     @Override protected void doBiasGrad(Tensor dy, Tensor db, int channels, int inner, float beta) {
-        k.start().p(ptr(dy)).p(ptr(db)).l(dy.size() / ((long) channels * inner)).i(channels).i(inner).f(beta).launchBlocks("pc_bias_grad", channels);
+        k.biasGrad(ptr(dy), ptr(db), dy.size() / ((long) channels * inner), channels, inner, beta);
     }
 
-    @Override protected void doIm2col(Tensor x, Conv2dGeometry g, Tensor col, int images) {
-        k.start().p(ptr(x)).p(ptr(col));
-        k.i(images).i(g.channels()).i(g.height()).i(g.width()).i(g.kh()).i(g.kw()).i(g.sh()).i(g.sw()).i(g.ph()).i(g.pw()).i(g.outHeight()).i(g.outWidth());
-        k.launch("pc_im2col", col.size());
-    }
+    @Override protected void doIm2col(Tensor x, Conv2dGeometry g, Tensor col, int images) { k.im2col(ptr(x), ptr(col), images, g); }
 
-    @Override protected void doCol2im(Tensor col, Conv2dGeometry g, Tensor dx, int images) {
-        k.start().p(ptr(col)).p(ptr(dx));
-        k.i(images).i(g.channels()).i(g.height()).i(g.width()).i(g.kh()).i(g.kw()).i(g.sh()).i(g.sw()).i(g.ph()).i(g.pw()).i(g.outHeight()).i(g.outWidth());
-        k.launch("pc_col2im", (long) images * g.inputSize());
-    }
+    @Override protected void doCol2im(Tensor col, Conv2dGeometry g, Tensor dx, int images) { k.col2im(ptr(col), ptr(dx), images, g); }
 
-    private Kernels pool(PoolGeometry g, int images) {
-        return k.l((long) images * g.channels()).i(g.height()).i(g.width()).i(g.kh()).i(g.kw()).i(g.sh()).i(g.sw()).i(g.outHeight()).i(g.outWidth());
-    }
-
+    /**
+     * Device scratch for the conv ops: grown on demand, kept, freed at close. Growing it waits for the
+     * queued work that may still use the old buffer, and forgets the graphs that point at it.
+     */
     private long scratch(long floats) {
         long bytes = floats * Float.BYTES;
         if (bytes > scratchBytes) {
-            driver.synchronize(stream); // the old buffer may still be in use by queued work
+            driver.synchronize(stream);
             if (scratch != 0) { driver.free(scratch); owned.remove(scratch); }
             owned.add(scratch = driver.malloc(bytes));
             scratchBytes = bytes;
-            if (graphs != null) graphs.invalidate(); // recorded graphs point at the old buffer
+            if (graphs != null) graphs.invalidate();
         }
         return scratch;
-    }
-
-    private void im2colInto(Tensor x, Conv2dGeometry g, long col, int images) {
-        k.start().p(ptr(x)).p(col);
-        k.i(images).i(g.channels()).i(g.height()).i(g.width()).i(g.kh()).i(g.kw()).i(g.sh()).i(g.sw()).i(g.ph()).i(g.pw()).i(g.outHeight()).i(g.outWidth());
-        k.launch("pc_im2col", (long) images * g.patchSize() * g.outPixels());
     }
 
     @Override protected void doConv2d(Tensor x, Tensor weight, Conv2dGeometry g, Tensor y, int images, int out) {
         int p = g.outPixels(), patch = g.patchSize();
         long col = scratch((long) images * patch * p);
-        im2colInto(x, g, col, images);
+        k.im2col(ptr(x), col, images, g);
         cublas.sgemm(false, false, out, p, patch, 1f, ptr(weight), patch, 0, col, p, (long) patch * p, 0f, ptr(y), p, (long) out * p, images);
     }
 
@@ -219,93 +206,73 @@ final class CudaBackend extends Backend {
         int p = g.outPixels(), patch = g.patchSize();
         long col = scratch((long) images * patch * p);
         cublas.sgemm(true, false, patch, p, out, 1f, ptr(weight), patch, 0, ptr(dy), p, (long) out * p, 0f, col, p, (long) patch * p, images);
-        k.start().p(col).p(ptr(dx));
-        k.i(images).i(g.channels()).i(g.height()).i(g.width()).i(g.kh()).i(g.kw()).i(g.sh()).i(g.sw()).i(g.ph()).i(g.pw()).i(g.outHeight()).i(g.outWidth());
-        k.launch("pc_col2im", (long) images * g.inputSize());
+        k.col2im(col, ptr(dx), images, g);
     }
 
+    /**
+     * dW = sum over images of dy_n [out, P] x col_n^T [P, patch]: one batched GEMM writes each image's
+     * product, one kernel sums them in image order (deterministic; no GEMM per image).
+     */
     @Override protected void doConv2dBackwardWeight(Tensor x, Tensor dy, Conv2dGeometry g, Tensor dweight, int images, int out) {
         int p = g.outPixels(), patch = g.patchSize();
-        long col = scratch((long) images * patch * p);
-        im2colInto(x, g, col, images);
-        // Images accumulate in order on the stream: dW = sum of dy_n [out, P] x col_n^T [P, patch].
-        for (int n = 0; n < images; n++)
-            cublas.sgemm(false, true, out, patch, p, 1f, ptr(dy) + (long) n * out * p * Float.BYTES, p, 0, col + (long) n * patch * p * Float.BYTES, p, 0,
-                    n == 0 ? 0f : 1f, ptr(dweight), patch, 0, 1);
+        long colFloats = (long) images * patch * p, partFloats = (long) images * out * patch;
+        long col = scratch(colFloats + partFloats), parts = col + colFloats * Float.BYTES;
+        k.im2col(ptr(x), col, images, g);
+        cublas.sgemm(false, true, out, patch, p, 1f, ptr(dy), p, (long) out * p, col, p, (long) patch * p, 0f, parts, patch, (long) out * patch, images);
+        k.sumBatches(parts, ptr(dweight), images, (long) out * patch, 0f);
     }
 
-    @Override protected void doMaxPool(Tensor x, PoolGeometry g, Tensor y, int images) {
-        k.start().p(ptr(x)).p(ptr(y));
-        pool(g, images).launch("pc_maxpool", y.size());
-    }
+    @Override protected void doMaxPool(Tensor x, PoolGeometry g, Tensor y, int images) { k.maxPool(ptr(x), ptr(y), images, g); }
 
-    @Override protected void doMaxPoolBackward(Tensor x, PoolGeometry g, Tensor dy, Tensor dx, int images) {
-        k.start().p(ptr(x)).p(ptr(dy)).p(ptr(dx));
-        pool(g, images).launch("pc_maxpool_backward", dx.size());
-    }
+    @Override protected void doMaxPoolBackward(Tensor x, PoolGeometry g, Tensor dy, Tensor dx, int images) { k.maxPoolBackward(ptr(x), ptr(dy), ptr(dx), images, g); }
 
-    @Override protected void doAvgPool(Tensor x, PoolGeometry g, Tensor y, int images) {
-        k.start().p(ptr(x)).p(ptr(y));
-        pool(g, images).launch("pc_avgpool", y.size());
-    }
+    @Override protected void doAvgPool(Tensor x, PoolGeometry g, Tensor y, int images) { k.avgPool(ptr(x), ptr(y), images, g); }
 
-    @Override protected void doAvgPoolBackward(PoolGeometry g, Tensor dy, Tensor dx, int images) {
-        k.start().p(ptr(dy)).p(ptr(dx));
-        pool(g, images).launch("pc_avgpool_backward", dx.size());
-    }
+    @Override protected void doAvgPoolBackward(PoolGeometry g, Tensor dy, Tensor dx, int images) { k.avgPoolBackward(ptr(dy), ptr(dx), images, g); }
 
     @Override protected void doSoftmaxCrossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits, int rows, int classes) {
-        k.start().p(ptr(logits)).p(ptr(labels)).p(ptr(loss)).p(ptrOrNull(dlogits)).i(rows).i(classes).launchBlocks("pc_softmax_xent", 1);
+        k.softmaxCrossEntropy(ptr(logits), ptr(labels), ptr(loss), ptrOrNull(dlogits), rows, classes);
     }
 
-    @Override protected void doMse(Tensor y, Tensor target, Tensor loss, Tensor dy) {
-        k.start().p(ptr(y)).p(ptr(target)).p(ptr(loss)).p(ptrOrNull(dy)).l(y.size()).launchBlocks("pc_mse", 1);
-    }
+    @Override protected void doMse(Tensor y, Tensor target, Tensor loss, Tensor dy) { k.mse(ptr(y), ptr(target), ptr(loss), ptrOrNull(dy), y.size()); }
 
     @Override protected void doCountCorrect(Tensor logits, Tensor labels, Tensor out, long outIndex, int rows, int classes) {
-        k.start().p(ptr(logits)).p(ptr(labels)).p(ptr(out)).l(outIndex).i(rows).i(classes).launchBlocks("pc_count_correct", 1);
+        k.countCorrect(ptr(logits), ptr(labels), ptr(out), outIndex, rows, classes);
     }
 
     @Override protected void doPcStrictUpdate(Tensor prediction, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
-        k.start().l(prediction.size()).p(ptr(prediction)).p(ptr(anchor)).p(ptr(feedback)).p(ptr(displacement)).p(ptr(belief)).p(error == null ? 0L : ptr(error)).f(eta)
-                .launch("pc_strict_update", prediction.size());
+        k.strictUpdate(prediction.size(), ptr(prediction), ptr(anchor), ptr(feedback), ptr(displacement), ptr(belief), ptrOrNull(error), eta);
     }
 
     @Override protected void doPcStrictEntryUpdate(Activation f, float slope, Tensor z, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief,
                                                    Tensor error, Tensor entryDisplacement, float eta) {
-        k.start().i(f.ordinal()).f(slope).l(z.size()).p(ptr(z)).p(ptr(anchor)).p(ptr(feedback)).p(ptr(displacement)).p(ptr(belief))
-                .p(error == null ? 0L : ptr(error)).p(ptr(entryDisplacement)).f(eta).launch("pc_strict_entry_update", z.size());
+        k.strictEntryUpdate(Kernels.code(f), slope, z.size(), ptr(z), ptr(anchor), ptr(feedback), ptr(displacement), ptr(belief), ptrOrNull(error),
+                ptr(entryDisplacement), eta);
     }
 
-    @Override protected void doSumSquares(Tensor x, float scale, Tensor out, long outIndex) {
-        k.start().p(ptr(x)).l(x.size()).f(scale).p(ptr(out)).l(outIndex).launchBlocks("pc_sum_squares", 1);
-    }
+    @Override protected void doSumSquares(Tensor x, float scale, Tensor out, long outIndex) { k.sumSquares(ptr(x), x.size(), scale, ptr(out), outIndex); }
 
     @Override protected void doSgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, float lr, float momentum, float dampening,
                                        float weightDecay, boolean nesterov, boolean firstStep) {
-        k.start().l(param.size()).p(ptr(param)).p(ptr(grad)).p(ptrOrNull(momentumBuffer)).f(lr).f(momentum).f(dampening).f(weightDecay)
-                .i(nesterov ? 1 : 0).i(firstStep ? 1 : 0).launch("pc_sgd_step", param.size());
+        k.sgdStep(param.size(), ptr(param), ptr(grad), ptrOrNull(momentumBuffer), lr, momentum, dampening, weightDecay, nesterov, firstStep);
     }
 
     @Override protected void doAdamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float stepSize, float bc2Sqrt, float beta1, float beta2,
                                         float eps, float weightDecay) {
-        k.start().l(param.size()).p(ptr(param)).p(ptr(grad)).p(ptr(m)).p(ptr(v)).f(stepSize).f(bc2Sqrt).f(beta1).f(beta2).f(eps).f(weightDecay)
-                .launch("pc_adam_step", param.size());
+        k.adamStep(param.size(), ptr(param), ptr(grad), ptr(m), ptr(v), stepSize, bc2Sqrt, beta1, beta2, eps, weightDecay);
     }
 
-    @Override protected void doRandomUniform(Tensor t, float lo, float hi, long seed) {
-        k.start().p(ptr(t)).l(t.size()).f(lo).f(hi).l(seed).launch("pc_random_uniform", t.size());
-    }
+    @Override protected void doRandomUniform(Tensor t, float lo, float hi, long seed) { k.randomUniform(ptr(t), t.size(), lo, hi, seed); }
 
     @Override protected void doClose() {
         driver.setCurrent(context);
         try {
             driver.synchronize(stream);
             if (graphs != null) graphs.close();
-            for (long p : owned) driver.free(p); // pooled and still-open tensors alike
+            cublas.close();
+            for (long p : owned) driver.free(p); // pooled and still-open tensors alike, and cuBLAS's workspace
             owned.clear();
             pool.clear();
-            cublas.close();
             k.close();
             driver.freeHost(staging);
             driver.destroyStream(stream);

@@ -15,10 +15,16 @@ import java.util.stream.Collectors;
  * (libcuda.so.1: cuInit, a device), cuBLAS (libcublas.so.13, else .12), the kernels built into this
  * jar, and a trial open (context, stream, module load), so "driver too old for the kernels" is
  * reported here rather than at the first step. Every failure becomes the reason shown.
+ *
+ * <p>{@code -Dpredcode.cuda.driver=PATH} pointing at predcode's host simulator of the driver
+ * (native/cuda/sim, built into {@code modules/predcode-cuda/target/cudasim}) runs the backend without a
+ * GPU; its description then starts with "simulated".
  */
 public final class CudaBackendProvider implements BackendProvider {
     static final String DRIVER_PROPERTY = "predcode.cuda.driver", DRIVER_ENV = "PREDCODE_CUDA_DRIVER";
     static final String CUBLAS_PROPERTY = "predcode.cuda.cublas", CUBLAS_ENV = "PREDCODE_CUDA_CUBLAS";
+    /** Set (to true) where CUDA must run, e.g. on the simulator in CI or on a GPU in the kit: unavailability is then an error, not a skip. */
+    static final String REQUIRE_PROPERTY = "predcode.require.cuda";
 
     private record Probe(Availability availability, CudaDriver driver, Path cublas, byte[] kernels) {}
 
@@ -26,7 +32,12 @@ public final class CudaBackendProvider implements BackendProvider {
 
     @Override public String name() { return "cuda"; }
 
-    @Override public Availability availability() { return probe().availability(); }
+    @Override public Availability availability() {
+        Availability a = probe().availability();
+        if (!a.available() && Boolean.getBoolean(REQUIRE_PROPERTY))
+            throw new IllegalStateException("-D" + REQUIRE_PROPERTY + "=true, but the cuda backend is unavailable: " + a.reason());
+        return a;
+    }
 
     @Override public Backend open(BackendOptions options) {
         Probe p = probe();
@@ -56,6 +67,8 @@ public final class CudaBackendProvider implements BackendProvider {
         }
         if (devices == 0) return no("CUDA driver " + driverPath + " found, but no CUDA device is visible");
         String explicitBlas = System.getProperty(CUBLAS_PROPERTY, System.getenv(CUBLAS_ENV));
+        // The host simulator carries its own cuBLAS.
+        if (explicitBlas == null && driver.simulator() != null) explicitBlas = driverPath.toString();
         Path cublas = CudaLibraries.find(explicitBlas, search, "libcublas.so.13", "libcublas.so.12", "libcublas.so");
         if (cublas == null)
             return no("CUDA driver found with " + devices + " device(s), but cuBLAS (libcublas.so.13 or .12) was not found (looked in "

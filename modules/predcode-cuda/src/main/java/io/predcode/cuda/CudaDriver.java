@@ -18,6 +18,9 @@ final class CudaDriver {
             cuModuleLoadData, cuModuleGetFunction, cuLaunchKernel, cuStreamCreate, cuStreamDestroy, cuStreamSynchronize, cuGetErrorName;
     /** Stream capture and graphs (CUDA 11.4+); null where the driver lacks them, and graphs are then off. */
     private final MethodHandle cuStreamBeginCapture, cuStreamEndCapture, cuGraphInstantiate, cuGraphLaunch, cuGraphExecDestroy, cuGraphDestroy;
+    private final MethodHandle cuMemGetInfo;
+    /** The host simulator's own calls (native/cuda/sim); null on a real driver. */
+    private final MethodHandle simulatorVersion, simulatorLastError;
     final Path path;
 
     CudaDriver(Path path) {
@@ -53,6 +56,24 @@ final class CudaDriver {
         cuGraphLaunch = lib.optionalFn("cuGraphLaunch", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG));
         cuGraphExecDestroy = lib.optionalFn("cuGraphExecDestroy", FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
         cuGraphDestroy = lib.optionalFn("cuGraphDestroy", FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
+        cuMemGetInfo = lib.fn("cuMemGetInfo_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        simulatorVersion = lib.optionalFn("cusimVersion", FunctionDescriptor.of(ADDRESS));
+        simulatorLastError = lib.optionalFn("cusimLastError", FunctionDescriptor.of(ADDRESS));
+    }
+
+    /** The simulator's name and version when this library is predcode's host simulator of the driver, else null. */
+    String simulator() {
+        if (simulatorVersion == null) return null;
+        try { return ((MemorySegment) simulatorVersion.invokeExact()).reinterpret(256).getString(0); } catch (Throwable t) { throw wrap(t); }
+    }
+
+    /** Free device memory in bytes. */
+    long freeMemory() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment free = a.allocate(JAVA_LONG), total = a.allocate(JAVA_LONG);
+            check((int) cuMemGetInfo.invokeExact(free, total), "cuMemGetInfo");
+            return free.get(JAVA_LONG, 0);
+        } catch (Throwable t) { throw wrap(t); }
     }
 
     boolean hasGraphs() {
@@ -61,21 +82,24 @@ final class CudaDriver {
     }
 
     /**
-     * Starts recording the stream's work instead of running it. Relaxed mode: the conv scratch may be
-     * (re)allocated by the driver meanwhile without invalidating the capture.
+     * Starts recording the stream's work instead of running it. Relaxed mode: other threads' CUDA
+     * calls (another backend in the same process) do not invalidate the capture.
      */
     void beginCapture(long stream) {
         try { check((int) cuStreamBeginCapture.invokeExact(stream, 2 /* CU_STREAM_CAPTURE_MODE_RELAXED */), "cuStreamBeginCapture"); } catch (Throwable t) { throw wrap(t); }
     }
 
-    /** Ends the recording and returns an executable graph (the recorded graph itself is freed). */
+    /**
+     * Ends the recording and returns an executable graph (the recorded graph itself is freed). Memory
+     * that the graph's nodes allocate (cuBLAS may add such nodes) is freed before each relaunch.
+     */
     long endCapture(long stream) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment g = a.allocate(JAVA_LONG), e = a.allocate(JAVA_LONG);
             check((int) cuStreamEndCapture.invokeExact(stream, g), "cuStreamEndCapture");
             long graph = g.get(JAVA_LONG, 0);
             try {
-                check((int) cuGraphInstantiate.invokeExact(e, graph, 0L), "cuGraphInstantiateWithFlags");
+                check((int) cuGraphInstantiate.invokeExact(e, graph, 1L /* CUDA_GRAPH_INSTANTIATE_FLAG_AUTO_FREE_ON_LAUNCH */), "cuGraphInstantiateWithFlags");
             } finally {
                 int ignored = (int) cuGraphDestroy.invokeExact(graph);
             }
@@ -109,7 +133,18 @@ final class CudaDriver {
         } catch (Throwable ignored) {
             // keep the number
         }
-        throw new CudaException(call + " failed: " + name + " (" + status + ")", status);
+        throw new CudaException(call + " failed: " + name + " (" + status + ")" + simulatorDetail(), status);
+    }
+
+    /** What the simulator knows about the last failure (the real driver gives only the status). */
+    private String simulatorDetail() {
+        if (simulatorLastError == null) return "";
+        try {
+            String detail = ((MemorySegment) simulatorLastError.invokeExact()).reinterpret(4096).getString(0);
+            return detail.isEmpty() ? "" : " [simulator: " + detail + "]";
+        } catch (Throwable t) {
+            return "";
+        }
     }
 
     private static RuntimeException wrap(Throwable t) { return t instanceof RuntimeException r ? r : new IllegalStateException(t); }

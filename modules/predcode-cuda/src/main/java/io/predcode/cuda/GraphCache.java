@@ -8,7 +8,8 @@ import java.util.Map;
  * The bookkeeping of CUDA graphs for {@link io.predcode.spi.Backend#replayable}: per key, the first
  * call runs the ops plainly (so every buffer and workspace they need exists, and nothing is
  * allocated while capturing), the second records them into a graph and launches it, later calls
- * launch the graph alone. A key whose capture fails is run plainly from then on. The least recently
+ * launch the graph alone. A key whose capture or graph launch fails is run plainly from then on (a
+ * failed launch destroys its graph and runs the ops instead, so no step is lost). The least recently
  * used graphs beyond {@code capacity} are destroyed. Kept apart from the driver so it is tested
  * without a GPU.
  */
@@ -34,7 +35,7 @@ final class GraphCache implements AutoCloseable {
     private final int capacity;
     /** Per key: SEEN, FAILED, or an executable graph. Access order, for LRU eviction. */
     private final LinkedHashMap<Object, Long> state = new LinkedHashMap<>(16, 0.75f, true);
-    private long captures, launches;
+    private long captures, launches, failures;
 
     GraphCache(Recorder recorder, int capacity) {
         this.recorder = recorder;
@@ -53,8 +54,7 @@ final class GraphCache implements AutoCloseable {
             return;
         }
         if (s != SEEN) {
-            recorder.launch(s);
-            launches++;
+            launchOrRun(key, s, body);
             return;
         }
         long exec;
@@ -70,8 +70,23 @@ final class GraphCache implements AutoCloseable {
         }
         captures++;
         state.put(key, exec);
-        recorder.launch(exec);
-        launches++;
+        launchOrRun(key, exec, body);
+    }
+
+    private void launchOrRun(Object key, long exec, Runnable body) {
+        try {
+            recorder.launch(exec);
+            launches++;
+        } catch (RuntimeException e) {
+            failures++;
+            state.put(key, FAILED);
+            try {
+                recorder.destroy(exec);
+            } catch (RuntimeException ignored) {
+                // the graph is forgotten either way
+            }
+            body.run();
+        }
     }
 
     /** Forgets every graph (their buffers moved); each key is captured again on its next call. */
@@ -95,6 +110,9 @@ final class GraphCache implements AutoCloseable {
     long captures() { return captures; }
 
     long launches() { return launches; }
+
+    /** Graph launches that failed (their keys run plainly since). */
+    long failures() { return failures; }
 
     @Override public void close() {
         for (long v : state.values()) if (v > 0) recorder.destroy(v);

@@ -1,5 +1,9 @@
 package io.predcode.cuda;
 
+import io.predcode.spi.Activation;
+import io.predcode.spi.Conv2dGeometry;
+import io.predcode.spi.PoolGeometry;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.lang.foreign.Arena;
@@ -14,8 +18,11 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * predcode's kernels (native/cuda/predcode.cu), compiled by the build into a fatbin resource and
- * loaded with cuModuleLoadData. Launches reuse one argument block: launches are issued from one
- * thread per backend, and cuLaunchKernel copies the arguments before it returns.
+ * loaded with cuModuleLoadData, each launched through one method whose parameters are the kernel's,
+ * in its order ({@code long} for {@code long long} and for device pointers, 0 for a null one).
+ * Launches reuse one argument block: a backend issues them from one thread at a time, and
+ * cuLaunchKernel copies the arguments before it returns. The argument list ends with NULL: the
+ * driver reads only as many as the kernel has, and the host simulator checks the count with it.
  */
 final class Kernels {
     static final String RESOURCE = "/io/predcode/cuda/predcode.fatbin";
@@ -27,7 +34,7 @@ final class Kernels {
     private final Map<String, Long> functions = new HashMap<>();
     /** Shared, not confined: a service calls the backend from any of its threads (one at a time). */
     private final Arena arena = Arena.ofShared();
-    private final MemorySegment values = arena.allocate(8L * SLOTS, 8), pointers = arena.allocate(ADDRESS, SLOTS);
+    private final MemorySegment values = arena.allocate(8L * SLOTS, 8), pointers = arena.allocate(ADDRESS, SLOTS + 1);
     private int count;
 
     /** The fatbin bytes from the jar, or null when the build had no nvcc. */
@@ -45,29 +52,127 @@ final class Kernels {
         MemorySegment img = arena.allocate(image.length + 1L, 16);
         MemorySegment.copy(image, 0, img, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, image.length);
         this.module = driver.loadModule(img);
-        for (int i = 0; i < SLOTS; i++) pointers.setAtIndex(ADDRESS, i, values.asSlice(8L * i, 8));
     }
 
-    /** Starts an argument list; the kernel's name comes with the launch. */
-    Kernels start() { count = 0; return this; }
+    /** The kernels' code for an activation (the enum in predcode.cu); a kernel traps on any other. */
+    static int code(Activation f) {
+        return switch (f) {
+            case RELU -> 0;
+            case LEAKY_RELU -> 1;
+            case TANH -> 2;
+            case SIGMOID -> 3;
+        };
+    }
 
-    Kernels i(int v) { values.set(JAVA_INT, 8L * count++, v); return this; }
+    // ---------------------------------------------------------------- one method per kernel
 
-    Kernels l(long v) { values.set(JAVA_LONG, 8L * count++, v); return this; }
+    void axpby(long n, float alpha, long x, float beta, long y) { start().l(n).f(alpha).p(x).f(beta).p(y).over("pc_axpby", n); }
 
-    Kernels f(float v) { values.set(JAVA_FLOAT, 8L * count++, v); return this; }
+    void add(long n, float alpha, long a, float beta, long b, long out) { start().l(n).f(alpha).p(a).f(beta).p(b).p(out).over("pc_add", n); }
 
-    /** A device pointer (0 for a null tensor). */
-    Kernels p(long devicePointer) { return l(devicePointer); }
+    void activation(int kind, float slope, long n, long x, long y) { start().i(kind).f(slope).l(n).p(x).p(y).over("pc_activation", n); }
+
+    void activationBackward(int kind, float slope, long n, long x, long y, long dy, long dx) {
+        start().i(kind).f(slope).l(n).p(x).p(y).p(dy).p(dx).over("pc_activation_backward", n);
+    }
+
+    void addBias(long y, long bias, long n, int channels, int inner) { start().p(y).p(bias).l(n).i(channels).i(inner).over("pc_add_bias", n); }
+
+    /** One block per channel. */
+    void biasGrad(long dy, long db, long outer, int channels, int inner, float beta) {
+        start().p(dy).p(db).l(outer).i(channels).i(inner).f(beta).blocks("pc_bias_grad", channels);
+    }
+
+    void im2col(long x, long col, int images, Conv2dGeometry g) {
+        geometry(start().p(x).p(col).i(images), g).over("pc_im2col", (long) images * g.patchSize() * g.outPixels());
+    }
+
+    void col2im(long col, long dx, int images, Conv2dGeometry g) {
+        geometry(start().p(col).p(dx).i(images), g).over("pc_col2im", (long) images * g.inputSize());
+    }
+
+    void maxPool(long x, long y, int images, PoolGeometry g) { pool(start().p(x).p(y), images, g).over("pc_maxpool", outputs(images, g)); }
+
+    void maxPoolBackward(long x, long dy, long dx, int images, PoolGeometry g) {
+        pool(start().p(x).p(dy).p(dx), images, g).over("pc_maxpool_backward", inputs(images, g));
+    }
+
+    void avgPool(long x, long y, int images, PoolGeometry g) { pool(start().p(x).p(y), images, g).over("pc_avgpool", outputs(images, g)); }
+
+    void avgPoolBackward(long dy, long dx, int images, PoolGeometry g) {
+        pool(start().p(dy).p(dx), images, g).over("pc_avgpool_backward", inputs(images, g));
+    }
+
+    /** One block, for a deterministic sum. */
+    void softmaxCrossEntropy(long logits, long labels, long loss, long grad, int rows, int classes) {
+        start().p(logits).p(labels).p(loss).p(grad).i(rows).i(classes).blocks("pc_softmax_xent", 1);
+    }
+
+    void mse(long y, long t, long loss, long dy, long n) { start().p(y).p(t).p(loss).p(dy).l(n).blocks("pc_mse", 1); }
+
+    void countCorrect(long logits, long labels, long out, long index, int rows, int classes) {
+        start().p(logits).p(labels).p(out).l(index).i(rows).i(classes).blocks("pc_count_correct", 1);
+    }
+
+    void strictUpdate(long n, long prediction, long anchor, long feedback, long displacement, long belief, long error, float eta) {
+        start().l(n).p(prediction).p(anchor).p(feedback).p(displacement).p(belief).p(error).f(eta).over("pc_strict_update", n);
+    }
+
+    void strictEntryUpdate(int kind, float slope, long n, long z, long anchor, long feedback, long displacement, long belief, long error, long entry, float eta) {
+        start().i(kind).f(slope).l(n).p(z).p(anchor).p(feedback).p(displacement).p(belief).p(error).p(entry).f(eta).over("pc_strict_entry_update", n);
+    }
+
+    /** out[j] = sum over b of parts[b * size + j] (+ beta out[j]), summed in batch order. */
+    void sumBatches(long parts, long out, long batches, long size, float beta) { start().p(parts).p(out).l(batches).l(size).f(beta).over("pc_sum_batches", size); }
+
+    void sumSquares(long x, long n, float scale, long out, long index) { start().p(x).l(n).f(scale).p(out).l(index).blocks("pc_sum_squares", 1); }
+
+    void sgdStep(long n, long p, long g, long buf, float lr, float momentum, float dampening, float wd, boolean nesterov, boolean first) {
+        start().l(n).p(p).p(g).p(buf).f(lr).f(momentum).f(dampening).f(wd).i(nesterov ? 1 : 0).i(first ? 1 : 0).over("pc_sgd_step", n);
+    }
+
+    void adamStep(long n, long p, long g, long m, long v, float stepSize, float bc2Sqrt, float b1, float b2, float eps, float wd) {
+        start().l(n).p(p).p(g).p(m).p(v).f(stepSize).f(bc2Sqrt).f(b1).f(b2).f(eps).f(wd).over("pc_adam_step", n);
+    }
+
+    void randomUniform(long p, long n, float lo, float hi, long seed) { start().p(p).l(n).f(lo).f(hi).l(seed).over("pc_random_uniform", n); }
+
+    // ---------------------------------------------------------------- the argument block
+
+    private static long outputs(int images, PoolGeometry g) { return (long) images * g.channels() * g.outHeight() * g.outWidth(); }
+
+    private static long inputs(int images, PoolGeometry g) { return (long) images * g.channels() * g.height() * g.width(); }
+
+    private Kernels geometry(Kernels k, Conv2dGeometry g) {
+        return k.i(g.channels()).i(g.height()).i(g.width()).i(g.kh()).i(g.kw()).i(g.sh()).i(g.sw()).i(g.ph()).i(g.pw()).i(g.outHeight()).i(g.outWidth());
+    }
+
+    private Kernels pool(Kernels k, int images, PoolGeometry g) {
+        return k.l((long) images * g.channels()).i(g.height()).i(g.width()).i(g.kh()).i(g.kw()).i(g.sh()).i(g.sw()).i(g.outHeight()).i(g.outWidth());
+    }
+
+    private Kernels start() { count = 0; return this; }
+
+    private Kernels slot() {
+        pointers.setAtIndex(ADDRESS, count, values.asSlice(8L * count, 8));
+        return this;
+    }
+
+    private Kernels i(int v) { values.set(JAVA_INT, 8L * count, v); slot().count++; return this; }
+
+    private Kernels l(long v) { values.set(JAVA_LONG, 8L * count, v); slot().count++; return this; }
+
+    private Kernels f(float v) { values.set(JAVA_FLOAT, 8L * count, v); slot().count++; return this; }
+
+    private Kernels p(long devicePointer) { return l(devicePointer); }
 
     /** Launches over {@code work} items with grid-stride loops. */
-    void launch(String name, long work) {
-        int grid = (int) Math.max(1, Math.min(MAX_GRID, (work + BLOCK - 1) / BLOCK));
+    private void over(String name, long work) { blocks(name, (int) Math.max(1, Math.min(MAX_GRID, (work + BLOCK - 1) / BLOCK))); }
+
+    private void blocks(String name, int grid) {
+        pointers.setAtIndex(ADDRESS, count, MemorySegment.NULL);
         driver.launch(function(name), grid, BLOCK, stream, pointers, name);
     }
-
-    /** Launches {@code grid} blocks (reductions: one block, or one per channel). */
-    void launchBlocks(String name, int grid) { driver.launch(function(name), grid, BLOCK, stream, pointers, name); }
 
     private long function(String name) { return functions.computeIfAbsent(name, n -> driver.function(module, n)); }
 

@@ -12,7 +12,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 class GraphCacheTest {
     static final class Log implements GraphCache.Recorder {
         final List<String> calls = new ArrayList<>();
-        boolean capturing, failEnd;
+        boolean capturing, failEnd, failLaunch;
         long next = 100;
 
         @Override public void begin() { calls.add("begin"); capturing = true; }
@@ -26,7 +26,10 @@ class GraphCacheTest {
 
         @Override public void abort() { calls.add("abort"); capturing = false; }
 
-        @Override public void launch(long exec) { calls.add("launch " + exec); }
+        @Override public void launch(long exec) {
+            if (failLaunch) { calls.add("launch-failed " + exec); throw new CudaException("cuGraphLaunch failed: CUDA_ERROR_OUT_OF_MEMORY", 2); }
+            calls.add("launch " + exec);
+        }
 
         @Override public void destroy(long exec) { calls.add("destroy " + exec); }
     }
@@ -52,6 +55,24 @@ class GraphCacheTest {
         for (int step = 0; step < 4; step++) cache.run("k", ops);
         assertEquals(List.of("ran", "recorded", "ran", "ran", "ran"), body, "after the failure every call runs the ops, the failed one included");
         assertEquals(List.of("begin", "end-failed", "abort"), log.calls, "one attempt, no launch, no second attempt");
+    }
+
+    @Test void aFailedGraphLaunchDestroysTheGraphAndRunsTheOpsInstead() {
+        Log log = new Log();
+        GraphCache cache = new GraphCache(log, 4);
+        List<String> body = new ArrayList<>();
+        Runnable ops = () -> body.add(log.capturing ? "recorded" : "ran");
+        cache.run("k", ops);
+        cache.run("k", ops);
+        log.failLaunch = true;
+        cache.run("k", ops);
+        log.failLaunch = false;
+        cache.run("k", ops);
+        assertEquals(List.of("ran", "recorded", "ran", "ran"), body, "the failed launch's step ran plainly, and so does every later one");
+        assertEquals(List.of("begin", "end 100", "launch 100", "launch-failed 100", "destroy 100"), log.calls);
+        assertEquals(1, cache.failures());
+        cache.close();
+        assertEquals(5, log.calls.size(), "the destroyed graph is not destroyed twice");
     }
 
     @Test void anExceptionInTheBodyWhileCapturingEndsTheCaptureAndSurfacesOnThePlainRun() {

@@ -11,8 +11,9 @@ import java.lang.foreign.MemorySegment;
  * can assume its arguments are consistent. All data is float32; class labels are stored as floats.
  *
  * <p>Whether several threads may call one backend instance at once, on disjoint tensors, is
- * {@link #isThreadSafe()}: true for the CPU backend, false for the CUDA one (its stream and staging
- * buffers are shared), whose callers take turns. Two backend instances never share state.
+ * {@link #isThreadSafe()}: true for the CPU backend, false for the CUDA one (its stream, staging and
+ * scratch buffers are shared), whose callers take turns with {@link #beginTurn()}. Two backend
+ * instances never share state.
  */
 public abstract class Backend implements AutoCloseable {
     private final Counters counters = new Counters();
@@ -29,6 +30,20 @@ public abstract class Backend implements AutoCloseable {
      * ones, such as parameters, is fine). False (the default): one call at a time, from any thread.
      */
     public boolean isThreadSafe() { return false; }
+
+    private final java.util.concurrent.locks.ReentrantLock turn = new java.util.concurrent.locks.ReentrantLock();
+
+    /**
+     * On a backend that is not {@link #isThreadSafe() thread-safe}, makes the calling thread the only
+     * one issuing ops until {@link #endTurn()}, waiting while another thread has its turn; does
+     * nothing on a thread-safe one. Re-entrant. predcode's engine, trainer, model and predictor take a
+     * turn around each call, so they may share one backend across threads (a service that trains on
+     * one thread and predicts on others); code that issues ops itself beside them takes turns too.
+     */
+    public final void beginTurn() { if (!isThreadSafe()) turn.lock(); }
+
+    /** Ends the calling thread's turn (see {@link #beginTurn()}). */
+    public final void endTurn() { if (!isThreadSafe()) turn.unlock(); }
 
     /**
      * Bytes this backend could still allocate, as far as it can tell (the machine's available memory

@@ -1,5 +1,7 @@
 package io.predcode.core.internal;
 
+import io.predcode.spi.Backend;
+
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 
@@ -8,6 +10,10 @@ import java.util.concurrent.atomic.AtomicReference;
  * close. Every public call holds the lease; a second thread that calls while it is held gets an
  * {@link IllegalStateException} naming the object and the holder, never a wrong answer. A thread may
  * re-enter its own lease.
+ *
+ * <p>A guard made with a backend also takes the backend's turn ({@link Backend#beginTurn()}) while
+ * the lease is held, so objects on a backend that is not thread-safe may be used from different
+ * threads (each by one at a time) without their ops interleaving.
  *
  * <p>{@link #close} is idempotent and never races with a call: when another thread holds the lease,
  * the release runs as that call leaves, so its result stays valid to its end and nothing leaks. After
@@ -18,15 +24,20 @@ public final class Guard {
 
     private final String name;
     private final Runnable release;
+    private final Backend backend;
     private final AtomicReference<Thread> holder = new AtomicReference<>();
     private final AtomicInteger state = new AtomicInteger(OPEN);
     /** Re-entries by the holder; only the holder reads or writes it. */
     private int depth;
 
     /** {@code name} goes into messages (e.g. "PcEngine for model digits-mlp"); {@code release} frees the object's memory, once. */
-    public Guard(String name, Runnable release) {
+    public Guard(String name, Runnable release) { this(name, release, null); }
+
+    /** A guard that also holds {@code backend}'s turn while the lease is held. */
+    public Guard(String name, Runnable release, Backend backend) {
         this.name = name;
         this.release = release;
+        this.backend = backend;
     }
 
     /** Takes the lease for the calling thread; pair with {@link #exit} in a finally block. */
@@ -35,6 +46,7 @@ public final class Guard {
         if (holder.get() == me) { depth++; return; }
         if (state.get() != OPEN) throw closed();
         if (!holder.compareAndSet(null, me)) {
+            if (state.get() != OPEN) throw closed(); // held by the thread that is closing it
             Thread other = holder.get();
             throw new IllegalStateException(name + " is in use by thread '" + (other == null ? "?" : other.getName())
                     + "': it is not thread-safe; give each thread its own, or use a Predictor to serve many threads");
@@ -43,6 +55,7 @@ public final class Guard {
             leave();
             throw closed();
         }
+        if (backend != null) backend.beginTurn();
         depth = 1;
     }
 
@@ -79,6 +92,7 @@ public final class Guard {
     /** Gives the lease back; runs a close that was asked for while it was held. */
     public void exit() {
         if (--depth > 0) return;
+        if (backend != null) backend.endTurn();
         leave();
     }
 
@@ -96,9 +110,11 @@ public final class Guard {
     }
 
     private void finishClose() {
+        if (backend != null) backend.beginTurn();
         try {
             release.run();
         } finally {
+            if (backend != null) backend.endTurn();
             state.set(CLOSED);
             holder.set(null);
         }

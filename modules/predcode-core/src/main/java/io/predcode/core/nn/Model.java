@@ -33,7 +33,7 @@ public final class Model implements AutoCloseable {
         this.shapes = spec.activationShapes(inputShape);
         this.backend = backend;
         this.scope = new Scope(backend);
-        this.guard = new Guard("Model@" + Integer.toHexString(System.identityHashCode(this)) + " (" + spec.depth() + " blocks)", scope::close);
+        this.guard = new Guard("Model@" + Integer.toHexString(System.identityHashCode(this)) + " (" + spec.depth() + " blocks)", scope::close, backend);
         try {
             for (int b = 0; b < spec.depth(); b++) {
                 List<Layer> layers = new ArrayList<>();

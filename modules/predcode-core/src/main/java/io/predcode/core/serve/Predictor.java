@@ -21,7 +21,6 @@ import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.AtomicReferenceArray;
-import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * Feedforward prediction for a service: thread-safe for any number of threads, from one shared copy
@@ -39,7 +38,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * <li><b>Inputs</b> are raw values: the predictor applies the {@link Preprocessing} it was made with
  *     (a checkpoint carries it) on the backend.</li>
  * </ul>
- * On a backend that is not {@link Backend#isThreadSafe() thread-safe} (CUDA), calls take turns.
+ * On a backend that is not {@link Backend#isThreadSafe() thread-safe} (CUDA), calls take turns
+ * ({@link Backend#beginTurn()}) with each other and with training on the same backend.
  */
 public final class Predictor implements AutoCloseable {
     /** Spare versions kept for the next publishes (a publish then allocates nothing). */
@@ -57,7 +57,6 @@ public final class Predictor implements AutoCloseable {
     private final int inputSize, outputSize;
     private final int[] outputShape;
     /** Held around every backend call when the backend is not thread-safe. */
-    private final ReentrantLock turns;
 
     private final AtomicReference<Version> current = new AtomicReference<>();
     private final ConcurrentLinkedDeque<Version> spares = new ConcurrentLinkedDeque<>();
@@ -69,7 +68,6 @@ public final class Predictor implements AutoCloseable {
     private Predictor(Model source, Preprocessing preprocessing, List<String> classNames) {
         this.be = source.backend();
         this.preprocessing = Objects.requireNonNull(preprocessing, "preprocessing");
-        this.turns = be.isThreadSafe() ? null : new ReentrantLock();
         this.outputShape = source.activationShape(source.depth());
         this.inputSize = size(source.inputShape());
         this.outputSize = size(outputShape);
@@ -387,9 +385,9 @@ public final class Predictor implements AutoCloseable {
         }
     }
 
-    private void lock() { if (turns != null) turns.lock(); }
+    private void lock() { be.beginTurn(); }
 
-    private void unlock() { if (turns != null) turns.unlock(); }
+    private void unlock() { be.endTurn(); }
 
     private void checkBatch(int batch, long floats, String what) {
         if (batch < 1) throw new IllegalArgumentException("predict: batch must be >= 1, got " + batch);
