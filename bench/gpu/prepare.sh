@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Run HERE (not on the GPU machine): builds everything the GPU check needs into .device/ (git-ignored,
-# ~55 MB): a jlinked Java runtime, the CLI and its jars, the test classes, JUnit's console launcher
-# and the golden cases. Then run on the device (see bench/gpu/check.sh):
+# ~55 MB): a jlinked Java runtime (java.xml included: JUnit writes XML reports), the CLI and its jars,
+# the test classes, JUnit's console launcher at the project's JUnit version, and the golden cases.
+# The device then needs no network. Run there (see bench/gpu/check.sh):
 #   tar xzf .device/jre.tgz -C /tmp && export JAVA=/tmp/jre/bin/java && bash bench/gpu/check.sh 2>&1 | tee $OUT/gpu-check.log
+# Try the whole kit here first, on the host simulator of CUDA:
+#   PREDCODE_CUDA_DRIVER=$PWD/modules/predcode-cuda/target/cudasim/libpredcode-cudasim.so JAVA=/tmp/predcode-jre/bin/java bash bench/gpu/check.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . bin/find-jdk.sh
@@ -15,11 +18,12 @@ rm -f .device/lib/pdfbox-*.jar .device/lib/fontbox-*.jar .device/lib/VectorGraph
 for m in spi cpu cuda core; do
   (cd "modules/predcode-$m/target/test-classes" && "$JAVA_HOME/bin/jar" cf "../../../../.device/test/predcode-$m-tests.jar" .)
 done
-./mvnw -q -B dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:6.0.1 -DoutputDirectory=.device/test -Dmdep.stripVersion=true
+junit=$(./mvnw -q -B help:evaluate -Dexpression=junit.version -DforceStdout)
+./mvnw -q -B dependency:copy -Dartifact="org.junit.platform:junit-platform-console-standalone:$junit" -DoutputDirectory=.device/test -Dmdep.stripVersion=true
 cp modules/predcode-core/src/test/resources/golden/*.json .device/golden/
 [ -n "${PREDCODE_GOLDEN_DIR:-}" ] && cp "$PREDCODE_GOLDEN_DIR"/*.json .device/golden/ || true
 rm -rf /tmp/predcode-jre
-"$JAVA_HOME/bin/jlink" --add-modules java.base,jdk.unsupported,java.management,java.logging \
+"$JAVA_HOME/bin/jlink" --add-modules java.base,jdk.unsupported,java.management,java.logging,java.xml \
   --strip-debug --no-header-files --no-man-pages --compress=zip-9 --output /tmp/predcode-jre
 tar czf .device/jre.tgz -C /tmp --transform 's,^predcode-jre,jre,' predcode-jre
 du -sh .device

@@ -104,6 +104,14 @@ CUresult fail(CUresult status, const std::string& message) {
     return status;
 }
 
+// A fault that breaks the context (sticky, as on a GPU): every later call fails with it.
+std::string stickyReason;
+CUresult breakContext(CUresult status, const std::string& message) {
+    sticky = status;
+    stickyReason = message;
+    return fail(status, message);
+}
+
 // A failure the test asked for, on this call.
 bool injected(const char* call, CUresult* status) {
     for (auto it = injections.begin(); it != injections.end(); ++it)
@@ -122,7 +130,7 @@ bool injected(const char* call, CUresult* status) {
     LOCKED;                                                                                  \
     if (!initialized) return fail(CUDA_ERROR_NOT_INITIALIZED, call ": cuInit was not called"); \
     if (current == nullptr) return fail(CUDA_ERROR_INVALID_CONTEXT, call ": no context is current on this thread"); \
-    if (sticky != CUDA_SUCCESS) return fail(sticky, call ": the context was broken by an earlier fault: " + lastError); \
+    if (sticky != CUDA_SUCCESS) return fail(sticky, call ": the context was broken by an earlier fault: " + stickyReason); \
     { CUresult injectedStatus; if (injected(call, &injectedStatus)) return injectedStatus; }
 
 // The live allocation containing [p, p + bytes), or null.
@@ -162,11 +170,26 @@ void* allocate(std::size_t bytes, bool host) {
     return p;
 }
 
+// Freed buffers wait in a quarantine before their memory goes back to malloc, poisoned with NaNs:
+// an address stays dead for a while, so a stale pointer (in a graph, say) is caught, not served by
+// a new buffer that happens to sit at the same place.
+std::vector<std::pair<void*, std::size_t>> quarantine;
+std::size_t quarantined = 0;
+constexpr std::size_t QUARANTINE_BYTES = 256u << 20;
+
 void release(void* p) {
     auto it = allocations.find(reinterpret_cast<std::uintptr_t>(p));
-    if (!it->second.host) used -= it->second.bytes;
+    std::size_t bytes = it->second.bytes;
+    if (!it->second.host) used -= bytes;
     allocations.erase(it);
-    std::free(p);
+    std::memset(p, FRESH_BYTE, bytes);
+    quarantine.emplace_back(p, bytes);
+    quarantined += bytes;
+    while (quarantined > QUARANTINE_BYTES || quarantine.size() > 4096) {
+        quarantined -= quarantine.front().second;
+        std::free(quarantine.front().first);
+        quarantine.erase(quarantine.begin());
+    }
 }
 
 // The stream a call may use: a stream created here (0, the legacy stream, is accepted outside capture).
@@ -359,7 +382,7 @@ CUresult runNode(const Node& n) {
                 if (n.kernel->pointer[i]) {
                     void* p = *reinterpret_cast<void* const*>(n.args[i].data());
                     if (p != nullptr && !find(p, 0))
-                        return fail(CUDA_ERROR_ILLEGAL_ADDRESS, std::string(n.kernel->name) + ": argument " + std::to_string(i) + " (" + pointerName(p)
+                        return breakContext(CUDA_ERROR_ILLEGAL_ADDRESS, std::string(n.kernel->name) + ": argument " + std::to_string(i) + " (" + pointerName(p)
                                     + ") is not in any live allocation (freed, or never allocated)");
                 }
             void* args[cusim::MAX_PARAMS];
@@ -367,30 +390,26 @@ CUresult runNode(const Node& n) {
             try {
                 execute(n.kernel, args, n.grid, n.block);
             } catch (KernelFault& e) {
-                sticky = CUDA_ERROR_LAUNCH_FAILED;
-                return fail(sticky, std::string(n.kernel->name) + ": " + e.what);
+                return breakContext(CUDA_ERROR_LAUNCH_FAILED, std::string(n.kernel->name) + ": " + e.what);
             }
             launches++;
             std::string where;
-            if (!guardsIntact(&where)) {
-                sticky = CUDA_ERROR_ILLEGAL_ADDRESS;
-                return fail(sticky, std::string(n.kernel->name) + ": " + where);
-            }
+            if (!guardsIntact(&where)) return breakContext(CUDA_ERROR_ILLEGAL_ADDRESS, std::string(n.kernel->name) + ": " + where);
             return CUDA_SUCCESS;
         }
         case Node::COPY:
-            if (!find(n.dst, n.bytes) || !find(n.src, n.bytes)) return fail(CUDA_ERROR_ILLEGAL_ADDRESS, "memcpy node: a buffer was freed after capture");
+            if (!find(n.dst, n.bytes) || !find(n.src, n.bytes)) return breakContext(CUDA_ERROR_ILLEGAL_ADDRESS, "memcpy node: a buffer was freed after capture");
             std::memmove(n.dst, n.src, n.bytes);
             return CUDA_SUCCESS;
         case Node::SET32: {
-            if (!find(n.dst, n.bytes)) return fail(CUDA_ERROR_ILLEGAL_ADDRESS, "memset node: the buffer was freed after capture");
+            if (!find(n.dst, n.bytes)) return breakContext(CUDA_ERROR_ILLEGAL_ADDRESS, "memset node: the buffer was freed after capture");
             auto* d = static_cast<unsigned*>(n.dst);
             for (std::size_t i = 0; i < n.bytes / 4; i++) d[i] = n.value;
             return CUDA_SUCCESS;
         }
         case Node::GEMM:
             if (!find(n.c, 0) || (n.gemm[4] > 0 && (!find(n.a, 0) || !find(n.b, 0))))
-                return fail(CUDA_ERROR_ILLEGAL_ADDRESS, "GEMM node: a matrix was freed after capture");
+                return breakContext(CUDA_ERROR_ILLEGAL_ADDRESS, "GEMM node: a matrix was freed after capture");
             runGemm(n.gemm, n.alpha, n.a, n.b, n.beta, n.c);
             return CUDA_SUCCESS;
     }

@@ -82,6 +82,12 @@ final class CudaBackend extends Backend {
 
     @Override public String name() { return "cuda"; }
 
+    /** The graph cache (null when graphs are off), for tests. */
+    GraphCache graphs() { return graphs; }
+
+    /** The kernels, for tests that launch one directly. */
+    Kernels kernels() { return k; }
+
     @Override public long memoryAvailable() {
         enter();
         return driver.freeMemory();
