@@ -1,7 +1,7 @@
 // predcode's CUDA kernels: the backend SPI's op set (everything but GEMM, which is cuBLAS).
 // Compiled by the Maven build (modules/predcode-cuda) into one fatbin: sm_90 SASS + compute_75 PTX.
 // Conventions: float32, row-major, NCHW; sizes as long long; every kernel is grid-stride so any
-// launch size is correct. Reductions run in one block for determinism (same order every call).
+// launch size is correct. Reductions are deterministic: the same order of additions every call.
 #include <stdint.h>
 
 #define GRID_STRIDE(i, n) for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)blockDim.x * gridDim.x)
@@ -173,11 +173,24 @@ extern "C" __global__ void pc_avgpool_backward(const float* dy, float* dx, long 
     }
 }
 
-// One block: loss[0] = mean over rows of logsumexp - logit[label]; grad (if not null) = (softmax - onehot) / rows.
-extern "C" __global__ void pc_softmax_xent(const float* logits, const float* labels, float* loss, float* grad, int rows, int classes) {
+// Reductions run in two passes, both deterministic: pass 1 is a grid of G blocks (G fixed by the
+// size, see Kernels.partialBlocks), each writing its block's sum to partials[blockIdx.x]; pass 2,
+// pc_finish_sum, adds the G partial sums in one block.
+
+// out[index] = scale * (sum of partials[0 .. count)).
+extern "C" __global__ void pc_finish_sum(const double* partials, int count, double scale, float* out, long long index) {
+    double s = 0;
+    for (int i = threadIdx.x; i < count; i += blockDim.x) s += partials[i];
+    double sum = block_sum(s);
+    if (threadIdx.x == 0) out[index] = (float)(scale * sum);
+}
+
+// Per row: logsumexp - logit[label] into the partial sums (the loss is their mean); grad (if not
+// null) = (softmax - onehot) / rows. A label that is not a class index gives NaN.
+extern "C" __global__ void pc_softmax_xent(const float* logits, const float* labels, double* partials, float* grad, int rows, int classes) {
     double total = 0;
-    for (int r = threadIdx.x; r < rows; r += blockDim.x) {
-        const float* l = logits + (long long)r * classes;
+    GRID_STRIDE(r, rows) {
+        const float* l = logits + r * classes;
         double mx = -INFINITY, s = 0;
         for (int c = 0; c < classes; c++) mx = fmax(mx, (double)l[c]);
         for (int c = 0; c < classes; c++) s += exp(l[c] - mx);
@@ -188,34 +201,35 @@ extern "C" __global__ void pc_softmax_xent(const float* logits, const float* lab
         total += valid ? lse - l[label] : NAN;
         if (grad)
             for (int c = 0; c < classes; c++)
-                grad[(long long)r * classes + c] = valid ? (float)((exp(l[c] - lse) - (c == label ? 1.0 : 0.0)) / rows) : NAN;
+                grad[r * classes + c] = valid ? (float)((exp(l[c] - lse) - (c == label ? 1.0 : 0.0)) / rows) : NAN;
     }
     double sum = block_sum(total);
-    if (threadIdx.x == 0) loss[0] = (float)(sum / rows);
+    if (threadIdx.x == 0) partials[blockIdx.x] = sum;
 }
 
-// One block: loss[0] = mean (y - t)^2; dy = 2 (y - t) / n when not null.
-extern "C" __global__ void pc_mse(const float* y, const float* t, float* loss, float* dy, long long n) {
+// (y - t)^2 into the partial sums (the loss is their mean); dy = 2 (y - t) / n when not null.
+extern "C" __global__ void pc_mse(const float* y, const float* t, double* partials, float* dy, long long n) {
     double s = 0;
-    for (long long i = threadIdx.x; i < n; i += blockDim.x) {
+    GRID_STRIDE(i, n) {
         float d = y[i] - t[i];
         s += (double)d * d;
         if (dy) dy[i] = (float)(2.0 / n * d);
     }
     double sum = block_sum(s);
-    if (threadIdx.x == 0) loss[0] = (float)(sum / n);
+    if (threadIdx.x == 0) partials[blockIdx.x] = sum;
 }
 
-extern "C" __global__ void pc_count_correct(const float* logits, const float* labels, float* out, long long index, int rows, int classes) {
+// 1 per row whose first maximal logit is at the label, into the partial sums.
+extern "C" __global__ void pc_count_correct(const float* logits, const float* labels, double* partials, int rows, int classes) {
     double c = 0;
-    for (int r = threadIdx.x; r < rows; r += blockDim.x) {
-        const float* l = logits + (long long)r * classes;
+    GRID_STRIDE(r, rows) {
+        const float* l = logits + r * classes;
         int best = 0;
         for (int k = 1; k < classes; k++) if (l[k] > l[best]) best = k;
         if ((float)best == labels[r]) c += 1;
     }
     double sum = block_sum(c);
-    if (threadIdx.x == 0) out[index] = (float)sum;
+    if (threadIdx.x == 0) partials[blockIdx.x] = sum;
 }
 
 extern "C" __global__ void pc_strict_update(long long n, const float* pred, const float* anchor, const float* fb, float* disp, float* belief, float* err, float eta) {
@@ -260,11 +274,11 @@ extern "C" __global__ void pc_sum_batches(const float* parts, float* out, long l
     }
 }
 
-extern "C" __global__ void pc_sum_squares(const float* x, long long n, float scale, float* out, long long index) {
+extern "C" __global__ void pc_sum_squares(const float* x, long long n, double* partials) {
     double s = 0;
-    for (long long i = threadIdx.x; i < n; i += blockDim.x) s += (double)x[i] * x[i];
+    GRID_STRIDE(i, n) s += (double)x[i] * x[i];
     double sum = block_sum(s);
-    if (threadIdx.x == 0) out[index] = (float)(scale * sum);
+    if (threadIdx.x == 0) partials[blockIdx.x] = sum;
 }
 
 extern "C" __global__ void pc_sgd_step(long long n, float* p, const float* g, float* buf, float lr, float momentum, float dampening, float wd, int nesterov, int first) {

@@ -43,7 +43,9 @@ final class CudaBackend extends Backend {
         long workspace = driver.malloc(Cublas.WORKSPACE_BYTES);
         owned.add(workspace);
         this.cublas = new Cublas(cublasPath, stream, workspace);
-        this.k = new Kernels(driver, kernelImage, stream);
+        long partials = driver.malloc(8L * Kernels.PARTIALS);
+        owned.add(partials);
+        this.k = new Kernels(driver, kernelImage, stream, partials);
         this.staging = driver.mallocHost(1 << 20);
         boolean useGraphs = driver.hasGraphs() && !"false".equals(System.getProperty("predcode.cuda.graphs"));
         this.graphs = useGraphs ? new GraphCache(new GraphCache.Recorder() {

@@ -12,6 +12,7 @@ import java.util.HashMap;
 import java.util.Map;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
@@ -27,10 +28,14 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 final class Kernels {
     static final String RESOURCE = "/io/predcode/cuda/predcode.fatbin";
     static final int BLOCK = 256, MAX_GRID = 65535;
+    /** The most first-pass blocks of a reduction (the size of the partials buffer, in doubles). */
+    static final int PARTIALS = 1024;
     private static final int SLOTS = 24;
 
     private final CudaDriver driver;
     private final long module, stream;
+    /** Device buffer of PARTIALS doubles for the reductions' partial sums (the backend owns it). */
+    private final long partials;
     private final Map<String, Long> functions = new HashMap<>();
     /** Shared, not confined: a service calls the backend from any of its threads (one at a time). */
     private final Arena arena = Arena.ofShared();
@@ -46,9 +51,10 @@ final class Kernels {
         }
     }
 
-    Kernels(CudaDriver driver, byte[] image, long stream) {
+    Kernels(CudaDriver driver, byte[] image, long stream, long partials) {
         this.driver = driver;
         this.stream = stream;
+        this.partials = partials;
         MemorySegment img = arena.allocate(image.length + 1L, 16);
         MemorySegment.copy(image, 0, img, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, image.length);
         this.module = driver.loadModule(img);
@@ -103,15 +109,39 @@ final class Kernels {
         pool(start().p(dy).p(dx), images, g).over("pc_avgpool_backward", inputs(images, g));
     }
 
-    /** One block, for a deterministic sum. */
-    void softmaxCrossEntropy(long logits, long labels, long loss, long grad, int rows, int classes) {
-        start().p(logits).p(labels).p(loss).p(grad).i(rows).i(classes).blocks("pc_softmax_xent", 1);
+    // Reductions: a first pass of partialBlocks(items) blocks writes one double per block to the
+    // partials buffer, a second pass adds them in one block. Both passes are fixed by the size, so
+    // the order of additions (and so the result) is the same on every call.
+
+    /** Blocks of a reduction's first pass over {@code items}: enough to fill the device, at most one per BLOCK items. */
+    static int partialBlocks(long items) { return (int) Math.max(1, Math.min(PARTIALS, (items + BLOCK - 1) / BLOCK)); }
+
+    private void finish(int count, double scale, long out, long index) {
+        start().p(partials).i(count).d(scale).p(out).l(index).blocks("pc_finish_sum", 1);
     }
 
-    void mse(long y, long t, long loss, long dy, long n) { start().p(y).p(t).p(loss).p(dy).l(n).blocks("pc_mse", 1); }
+    void softmaxCrossEntropy(long logits, long labels, long loss, long grad, int rows, int classes) {
+        int g = partialBlocks(rows);
+        start().p(logits).p(labels).p(partials).p(grad).i(rows).i(classes).blocks("pc_softmax_xent", g);
+        finish(g, 1.0 / rows, loss, 0);
+    }
+
+    void mse(long y, long t, long loss, long dy, long n) {
+        int g = partialBlocks(n);
+        start().p(y).p(t).p(partials).p(dy).l(n).blocks("pc_mse", g);
+        finish(g, 1.0 / n, loss, 0);
+    }
 
     void countCorrect(long logits, long labels, long out, long index, int rows, int classes) {
-        start().p(logits).p(labels).p(out).l(index).i(rows).i(classes).blocks("pc_count_correct", 1);
+        int g = partialBlocks(rows);
+        start().p(logits).p(labels).p(partials).i(rows).i(classes).blocks("pc_count_correct", g);
+        finish(g, 1.0, out, index);
+    }
+
+    void sumSquares(long x, long n, float scale, long out, long index) {
+        int g = partialBlocks(n);
+        start().p(x).l(n).p(partials).blocks("pc_sum_squares", g);
+        finish(g, scale, out, index);
     }
 
     void strictUpdate(long n, long prediction, long anchor, long feedback, long displacement, long belief, long error, float eta) {
@@ -124,8 +154,6 @@ final class Kernels {
 
     /** out[j] = sum over b of parts[b * size + j] (+ beta out[j]), summed in batch order. */
     void sumBatches(long parts, long out, long batches, long size, float beta) { start().p(parts).p(out).l(batches).l(size).f(beta).over("pc_sum_batches", size); }
-
-    void sumSquares(long x, long n, float scale, long out, long index) { start().p(x).l(n).f(scale).p(out).l(index).blocks("pc_sum_squares", 1); }
 
     void sgdStep(long n, long p, long g, long buf, float lr, float momentum, float dampening, float wd, boolean nesterov, boolean first) {
         start().l(n).p(p).p(g).p(buf).f(lr).f(momentum).f(dampening).f(wd).i(nesterov ? 1 : 0).i(first ? 1 : 0).over("pc_sgd_step", n);
@@ -163,6 +191,8 @@ final class Kernels {
     private Kernels l(long v) { values.set(JAVA_LONG, 8L * count, v); slot().count++; return this; }
 
     private Kernels f(float v) { values.set(JAVA_FLOAT, 8L * count, v); slot().count++; return this; }
+
+    private Kernels d(double v) { values.set(JAVA_DOUBLE, 8L * count, v); slot().count++; return this; }
 
     private Kernels p(long devicePointer) { return l(devicePointer); }
 

@@ -545,7 +545,7 @@ public abstract class BackendConformanceTest {
 
     @Test void softmaxCrossEntropyIsStableAndExact() {
         for (int trial = 0; trial < 10; trial++) {
-            int rows = size(), classes = 1 + size();
+            int rows = trial == 9 ? 70_001 : size(), classes = trial == 9 ? 3 : 1 + size(); // the last: many rows, across blocks
             double scale = trial % 3 == 0 ? 500 : 3;
             float[] logits = random(rows * classes, scale), labels = new float[rows];
             for (int r = 0; r < rows; r++) labels[r] = rng.nextInt(classes);
@@ -575,7 +575,7 @@ public abstract class BackendConformanceTest {
     }
 
     @Test void mseLossAndGradient() {
-        for (int n : new int[]{1, 5, 97}) {
+        for (int n : new int[]{1, 5, 97, 70_001, 300_007}) {
             float[] y = random(n, 2), t = random(n, 2);
             double loss = 0;
             double[] grad = new double[n];
@@ -584,6 +584,31 @@ public abstract class BackendConformanceTest {
                 backend.mse(ty, tt, tl, tg);
                 assertClose("mse loss", new double[]{loss}, new float[]{backend.readScalar(tl, 0)}, 1e-6);
                 assertClose("mse grad", grad, backend.download(tg), TOL);
+            }
+        }
+    }
+
+    /** Sums over sizes that a device splits across blocks, and beyond (a reduction's passes, every remainder). */
+    @Test void reductionsOverLargeAndAwkwardSizes() {
+        for (int n : new int[]{255, 256, 257, 65_537, 300_007}) {
+            float[] x = random(n, 3);
+            double sq = 0;
+            for (float v : x) sq += (double) v * v;
+            int rows = n / 3, classes = 3;
+            float[] labels = new float[rows];
+            int correct = 0;
+            for (int r = 0; r < rows; r++) {
+                labels[r] = rng.nextInt(classes);
+                int best = 0;
+                for (int c = 1; c < classes; c++) if (x[r * classes + c] > x[r * classes + best]) best = c;
+                if (best == labels[r]) correct++;
+            }
+            try (Tensor tx = tensor(x, n); Tensor out = backend.allocate(4);
+                 Tensor tl = tensor(java.util.Arrays.copyOf(x, rows * classes), rows, classes); Tensor ty = tensor(labels, rows)) {
+                backend.sumSquares(tx, 0.25f, out, 3);
+                assertClose("sum of squares of " + n, new double[]{0.25 * sq}, new float[]{backend.readScalar(out, 3)}, 1e-6);
+                backend.countCorrect(tl, ty, out, 0);
+                assertEquals((float) correct, backend.readScalar(out, 0), "correct of " + rows + " rows");
             }
         }
     }
