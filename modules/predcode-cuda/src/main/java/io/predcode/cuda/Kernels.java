@@ -84,9 +84,15 @@ final class Kernels {
 
     void addBias(long y, long bias, long n, int channels, int inner) { start().p(y).p(bias).l(n).i(channels).i(inner).over("pc_add_bias", n); }
 
-    /** One block per channel. */
+    /**
+     * Blocks of (channel, chunk): chunks enough that each thread sums about 64 elements, as many as
+     * the partials buffer holds; one chunk (a block per channel, no second pass) when a channel is small.
+     */
     void biasGrad(long dy, long db, long outer, int channels, int inner, float beta) {
-        start().p(dy).p(db).l(outer).i(channels).i(inner).f(beta).blocks("pc_bias_grad", channels);
+        long perChannel = outer * inner;
+        int chunks = (int) Math.max(1, Math.min(PARTIALS / channels, perChannel / (64L * BLOCK)));
+        start().p(dy).p(db).p(partials).l(outer).i(channels).i(inner).i(chunks).f(beta).blocks("pc_bias_grad", channels * chunks);
+        if (chunks > 1) start().p(partials).p(db).i(chunks).f(beta).blocks("pc_bias_grad_finish", channels);
     }
 
     void im2col(long x, long col, int images, Conv2dGeometry g) {

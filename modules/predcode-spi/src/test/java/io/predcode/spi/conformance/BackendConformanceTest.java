@@ -287,9 +287,12 @@ public abstract class BackendConformanceTest {
     }
 
     @Test void biasAddAndGrad() {
-        for (int trial = 0; trial < 11; trial++) {
+        for (int trial = 0; trial < 13; trial++) {
             int outer = size(), channels = size(), inner = rng.nextBoolean() ? 1 : size();
             if (trial == 10) { outer = 67; channels = 5; inner = 401; } // large enough for a backend to split the images
+            if (trial == 11) { outer = 300; channels = 3; inner = 1021; } // large enough to split a channel into chunks
+            if (trial == 12) { outer = 100_003; channels = 2; inner = 1; } // a linear layer's bias at a huge batch
+            float beta = trial == 12 ? 0f : 0.5f;
             int n = outer * channels * inner;
             float[] y = random(n, 1), b = random(channels, 1), db0 = random(channels, 1);
             double[] ey = toDouble(y), edb = new double[channels];
@@ -298,9 +301,9 @@ public abstract class BackendConformanceTest {
                 ey[idx] += b[c];
                 edb[c] += y[idx];
             }
-            for (int c = 0; c < channels; c++) edb[c] += 0.5 * db0[c];
+            for (int c = 0; c < channels; c++) edb[c] += beta * db0[c];
             try (Tensor ty = tensor(y, n); Tensor tb = tensor(b, channels); Tensor tdb = tensor(db0, channels)) {
-                backend.biasGrad(ty, tdb, channels, inner, 0.5f);
+                backend.biasGrad(ty, tdb, channels, inner, beta);
                 assertClose("biasGrad", edb, backend.download(tdb), 1e-5);
                 backend.addBias(ty, tb, channels, inner);
                 assertClose("addBias", ey, backend.download(ty), TOL);
