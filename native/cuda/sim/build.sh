@@ -16,4 +16,4 @@ rm -f "$out/NOT-BUILT"
 grep -oE '__global__ void [A-Za-z_0-9]+' "$here/../predcode.cu" | sed -E 's/.* (.*)/KERNEL(\1)/' > "$out/kernels.inc"
 g++ -std=c++17 -O2 -g -U_FORTIFY_SOURCE -fPIC -shared -Wall -Wextra -Werror -Wno-sign-compare -Wno-unused-function -Wno-unused-parameter \
   -I"$include" -I"$out" -I"$here" -o "$out/libpredcode-cudasim.so" "$here/simulator.cpp" "$here/kernels.cpp"
-echo "built $out/libpredcode-cudasim.so"
+

@@ -28,8 +28,22 @@ final class Setup {
         }
     }
 
-    /** The model's input shape: the data's sample shape, checked against the spec's own where it has one. */
+    /**
+     * The model's input shape: the data's sample shape, checked against the spec's own where it has
+     * one, and every block's shape checked for that input, so a spec that does not fit is refused
+     * naming its file before anything is allocated.
+     */
     static int[] inputShape(ModelSpec spec, int[] dataShape, String modelName) {
+        int[] shape = dataShapeFor(spec, dataShape, modelName);
+        try {
+            spec.activationShapes(shape);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--model " + modelName + ": " + e.getMessage(), e);
+        }
+        return shape;
+    }
+
+    private static int[] dataShapeFor(ModelSpec spec, int[] dataShape, String modelName) {
         if (spec.input() == null) return dataShape;
         long a = Arrays.stream(spec.input()).asLongStream().reduce(1, (x, y) -> x * y), b = Arrays.stream(dataShape).asLongStream().reduce(1, (x, y) -> x * y);
         if (Arrays.equals(spec.input(), dataShape)) return dataShape;

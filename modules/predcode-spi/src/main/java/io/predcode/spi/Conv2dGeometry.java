@@ -9,8 +9,13 @@ public record Conv2dGeometry(int channels, int height, int width, int kh, int kw
     public Conv2dGeometry {
         if (channels < 1 || height < 1 || width < 1 || kh < 1 || kw < 1 || sh < 1 || sw < 1 || ph < 0 || pw < 0)
             throw new IllegalArgumentException("conv2d geometry " + describe(channels, height, width, kh, kw, sh, sw, ph, pw) + " has a non-positive size");
-        if (height + 2 * ph < kh || width + 2 * pw < kw)
+        long paddedH = height + 2L * ph, paddedW = width + 2L * pw; // in long: padding near 2^30 overflows int
+        if (paddedH < kh || paddedW < kw)
             throw new IllegalArgumentException("conv2d geometry " + describe(channels, height, width, kh, kw, sh, sw, ph, pw) + ": kernel larger than the padded input");
+        long outPixels = ((paddedH - kh) / sh + 1) * ((paddedW - kw) / sw + 1);
+        if (paddedH * paddedW > Integer.MAX_VALUE || (long) channels * kh * kw > Integer.MAX_VALUE || outPixels > Integer.MAX_VALUE)
+            throw new IllegalArgumentException("conv2d geometry " + describe(channels, height, width, kh, kw, sh, sw, ph, pw)
+                    + " is too large: a padded plane, a kernel window and an output plane hold at most 2^31-1 values each");
     }
 
     /** Output height. */

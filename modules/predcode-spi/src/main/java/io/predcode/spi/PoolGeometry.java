@@ -8,6 +8,8 @@ public record PoolGeometry(int channels, int height, int width, int kh, int kw, 
             throw new IllegalArgumentException("pool geometry " + describe(channels, height, width, kh, kw, sh, sw) + " has a non-positive size");
         if (height < kh || width < kw)
             throw new IllegalArgumentException("pool geometry " + describe(channels, height, width, kh, kw, sh, sw) + ": window larger than the input");
+        if ((long) height * width > Integer.MAX_VALUE)
+            throw new IllegalArgumentException("pool geometry " + describe(channels, height, width, kh, kw, sh, sw) + " is too large: a plane holds at most 2^31-1 values");
     }
 
     /** Output height. */

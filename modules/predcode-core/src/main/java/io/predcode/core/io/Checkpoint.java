@@ -131,10 +131,30 @@ public final class Checkpoint {
         else if (Files.exists(file.resolveSibling(SPEC_FILE))) spec = ModelSpec.read(file.resolveSibling(SPEC_FILE));
         else throw new IllegalArgumentException(file + ": no model spec in its metadata and no " + SPEC_FILE + " beside it");
         if (spec.input() == null) throw new IllegalArgumentException(file + ": the model spec has no input shape");
+        checkShapes(c.tensors(), resumable ? "model." : "", spec.parameterShapes(), file);
         Map<String, float[]> params = Safetensors.values(c.tensors(), resumable ? "model." : "");
         Map<String, float[]> opt = resumable ? Safetensors.values(c.tensors(), "optimizer.") : Map.of();
         JsonFields training = resumable ? JsonFields.of(Json.parse(c.metadata().get("training"), file + " (metadata 'training')"), file.toString(), "training") : null;
         return new Loaded(spec, spec.input(), params, opt, training, file, preprocessing(c.metadata(), file), classNames(c.metadata(), file));
+    }
+
+    /**
+     * Every parameter of the spec is in the file with exactly its shape (a [16, 256] tensor has the
+     * element count of a [64, 64] weight, and must still not load into it), and nothing else is.
+     */
+    private static void checkShapes(Map<String, Safetensors.Entry> tensors, String prefix, Map<String, int[]> expected, Path file) {
+        for (Map.Entry<String, Safetensors.Entry> t : tensors.entrySet()) {
+            if (!t.getKey().startsWith(prefix)) continue;
+            String name = t.getKey().substring(prefix.length());
+            int[] want = expected.get(name);
+            if (want == null)
+                throw new IllegalArgumentException(file + ": tensor '" + t.getKey() + "' is not a parameter of its model (which has " + expected.keySet() + ")");
+            if (!java.util.Arrays.equals(want, t.getValue().shape()))
+                throw new IllegalArgumentException(file + ": tensor '" + t.getKey() + "' has shape " + java.util.Arrays.toString(t.getValue().shape())
+                        + "; its model's parameter " + name + " is " + java.util.Arrays.toString(want));
+        }
+        for (String name : expected.keySet())
+            if (!tensors.containsKey(prefix + name)) throw new IllegalArgumentException(file + ": parameter '" + prefix + name + "' is missing");
     }
 
     private static Preprocessing preprocessing(Map<String, String> meta, Path file) {

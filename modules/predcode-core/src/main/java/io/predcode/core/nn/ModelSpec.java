@@ -72,7 +72,14 @@ public record ModelSpec(List<List<OpSpec>> blocks, int[] input) {
         for (int b = 0; b < depth(); b++) {
             int[] s = shapes[b];
             List<OpSpec> ops = blocks.get(b);
-            for (int k = 0; k < ops.size(); k++) s = ops.get(k).outputShape(s, "block " + b + ", op " + k);
+            for (int k = 0; k < ops.size(); k++) {
+                s = ops.get(k).outputShape(s, "block " + b + ", op " + k);
+                long n = 1;
+                for (int d : s) n *= d; // at most 3 dims, each an int: no long overflow
+                if (n > Integer.MAX_VALUE)
+                    throw new IllegalArgumentException("block " + b + ", op " + k + " (" + ops.get(k).op() + "): output " + java.util.Arrays.toString(s) + " has "
+                            + n + " values per sample; at most 2^31-1");
+            }
             shapes[b + 1] = s;
         }
         return shapes;

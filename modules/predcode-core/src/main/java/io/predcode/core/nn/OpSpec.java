@@ -37,7 +37,7 @@ public sealed interface OpSpec {
         public int[] outputShape(int[] input, String where) {
             if (input.length != 1)
                 throw new IllegalArgumentException(where + " (linear): in=" + in + " expects a flat input, got shape " + java.util.Arrays.toString(input)
-                        + " (" + java.util.Arrays.stream(input).reduce(1, (a, b) -> a * b) + " values); add a flatten op before it");
+                        + " (" + java.util.Arrays.stream(input).asLongStream().reduce(1, (a, b) -> a * b) + " values); add a flatten op before it");
             if (input[0] != in)
                 throw new IllegalArgumentException(where + " (linear): in=" + in + " but its input has " + input[0] + " features");
             return new int[]{out};
@@ -55,10 +55,14 @@ public sealed interface OpSpec {
             if (input.length != 3)
                 throw new IllegalArgumentException(where + " (conv2d): expects an image [channels, height, width], got shape " + java.util.Arrays.toString(input));
             if (input[0] != in) throw new IllegalArgumentException(where + " (conv2d): in=" + in + " but its input has " + input[0] + " channels");
-            int oh = (input[1] + 2 * ph - kh) / sh + 1, ow = (input[2] + 2 * pw - kw) / sw + 1;
-            if (input[1] + 2 * ph < kh || input[2] + 2 * pw < kw)
-                throw new IllegalArgumentException(where + " (conv2d): kernel " + kh + "x" + kw + " is larger than the padded input " + (input[1] + 2 * ph) + "x" + (input[2] + 2 * pw));
-            return new int[]{out, oh, ow};
+            // In long: padding or kernels near 2^30 would overflow int and give a wrong (even positive) size.
+            long ph2 = input[1] + 2L * ph, pw2 = input[2] + 2L * pw;
+            if (ph2 < kh || pw2 < kw)
+                throw new IllegalArgumentException(where + " (conv2d): kernel " + kh + "x" + kw + " is larger than the padded input " + ph2 + "x" + pw2);
+            if (ph2 * pw2 > Integer.MAX_VALUE || (long) in * kh * kw > Integer.MAX_VALUE)
+                throw new IllegalArgumentException(where + " (conv2d): padded input " + ph2 + "x" + pw2 + " with kernel " + in + "x" + kh + "x" + kw
+                        + " is too large (a padded plane and a kernel window hold at most 2^31-1 values)");
+            return new int[]{out, (int) ((ph2 - kh) / sh + 1), (int) ((pw2 - kw) / sw + 1)};
         }
         public Map<String, int[]> parameterShapes() {
             int[] w = {out, in, kh, kw};
@@ -95,9 +99,11 @@ public sealed interface OpSpec {
     record Flatten() implements OpSpec {
         public String op() { return "flatten"; }
         public int[] outputShape(int[] input, String where) {
-            int n = 1;
-            for (int d : input) n *= d;
-            return new int[]{n};
+            long n = 1;
+            for (int d : input) n *= d; // each dim is an int and the product so far fits an int: no long overflow
+            if (n > Integer.MAX_VALUE)
+                throw new IllegalArgumentException(where + " (flatten): " + n + " values per sample (" + java.util.Arrays.toString(input) + "); at most 2^31-1");
+            return new int[]{(int) n};
         }
         public Map<String, Object> toJson() { return json("op", op()); }
     }
