@@ -22,8 +22,12 @@ final class Setup {
         @Option(names = "--threads", defaultValue = "0", description = "CPU threads (0 = all cores; default: ${DEFAULT-VALUE}).")
         int threads;
 
+        /** More threads than this is a typo, not a machine: each is a real thread the backend starts. */
+        static final int MAX_THREADS = 4096;
+
         Backend open() {
-            if (threads < 0) throw new IllegalArgumentException("--threads must be >= 0, got " + threads);
+            if (threads < 0 || threads > MAX_THREADS)
+                throw new IllegalArgumentException("--threads must be between 0 (all cores) and " + MAX_THREADS + ", got " + threads);
             return Backends.open(backend, new BackendOptions(threads, 0));
         }
     }

@@ -125,6 +125,9 @@ final class TrainCommand implements Callable<Integer> {
         if (monitorEvery < 0) throw new IllegalArgumentException("--monitor-every must be >= 0 (0: off), got " + monitorEvery);
         if (n != null && (n < 1 || n > MAX_SWEEPS)) throw new IllegalArgumentException("--n must be in 1.." + MAX_SWEEPS + ", got " + n);
         if (!(eta > 0) || !Float.isFinite(eta)) throw new IllegalArgumentException("--eta must be a finite number > 0, got " + eta);
+        if (!(lr > 0) || !Float.isFinite(lr)) throw new IllegalArgumentException("--lr must be a finite number > 0, got " + lr);
+        if (!(momentum >= 0 && momentum < 1)) throw new IllegalArgumentException("--momentum must be in [0, 1), got " + momentum);
+        if (!(weightDecay >= 0) || !Float.isFinite(weightDecay)) throw new IllegalArgumentException("--weight-decay must be a finite number >= 0, got " + weightDecay);
         int sweeps = n != null ? n : a == Algorithm.FIXED_PRED ? -1 : 20;
         TrainingRun.Settings s = new TrainingRun.Settings(backendChoice, a, model, data, epochs, batchSize, optimizer, lr, momentum, weightDecay,
                 eta, sweeps, l, seed, out, resume, quiet || System.console() == null, validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stableRelaxation.equals("on"), init, shuffle.equals("on"), maxSteps);

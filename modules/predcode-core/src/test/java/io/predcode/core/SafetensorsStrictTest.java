@@ -37,6 +37,9 @@ class SafetensorsStrictTest {
         assertTrue(gap.contains("a gap before it"), gap);
         String trailing = error(String.format(two, 8, 16), 20);
         assertTrue(trailing.contains("4 bytes after the last tensor's data"), trailing);
+        // Found by the fuzz campaign: two tensors starting at the same byte were taken for one.
+        String same = error("{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}, \"b\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}", 8);
+        assertTrue(same.contains("both start at 0 (they overlap)"), same);
     }
 
     @Test void anInvalidUtf8HeaderIsRefused() {

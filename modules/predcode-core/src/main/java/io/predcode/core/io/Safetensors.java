@@ -115,7 +115,11 @@ public final class Safetensors {
             ByteBuffer d = ByteBuffer.wrap(b, (int) (dataStart + offsets[0]), offsets[1] - offsets[0]).order(ByteOrder.LITTLE_ENDIAN);
             for (int i = 0; i < data.length; i++) data[i] = d.getFloat();
             tensors.put(name, new Entry(shape, data));
-            if (offsets[1] > offsets[0]) starts.put((long) offsets[0], name);
+            if (offsets[1] > offsets[0]) {
+                String before = starts.put((long) offsets[0], name);
+                if (before != null)
+                    throw new IllegalArgumentException(source + ": fields '" + before + ".data_offsets' and '" + name + ".data_offsets' both start at " + offsets[0] + " (they overlap)");
+            }
         }
         // The tensors' bytes tile the data: no overlap, no gap, nothing after the last.
         long at = 0;

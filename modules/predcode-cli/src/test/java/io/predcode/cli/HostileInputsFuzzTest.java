@@ -1,0 +1,326 @@
+package io.predcode.cli;
+
+import io.predcode.core.io.Safetensors;
+import io.predcode.core.nn.ModelSpec;
+import io.predcode.data.Cifar10;
+import io.predcode.data.Idx;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.Callable;
+import java.util.zip.GZIPOutputStream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * A seeded fuzz campaign against everything predcode reads: IDX and CIFAR-10 data files, safetensors
+ * checkpoints, model specs and command-line options. Each input is either accepted or refused with
+ * one line that names the file (or option); anything else (a stack trace, an exception of another
+ * kind, an out-of-memory error, a deep recursion) fails the test, with the seed and case to replay.
+ * The generators start from valid inputs and mutate them toward the readers' limits, so removing a
+ * reader's check turns some case into a crash. -Dpredcode.fuzz.cases=N scales the campaign (default
+ * 150 inputs per reader, a quarter of that through the whole CLI).
+ */
+class HostileInputsFuzzTest {
+    static final long SEED = Long.getLong("predcode.fuzz.seed", 20261130L);
+    static final int CASES = Integer.getInteger("predcode.fuzz.cases", 150);
+
+    /** Values that break naive arithmetic, for sizes, counts and options. */
+    static final long[] EDGES = {0, 1, 2, 3, 7, 255, 256, 65_535, 1 << 20, Integer.MAX_VALUE, 1L + Integer.MAX_VALUE, 0xFFFF_FFFFL, -1, -7, Integer.MIN_VALUE};
+
+    @TempDir static Path tmp;
+    static io.predcode.spi.Backend cpu;
+    static final List<String> outcomes = new ArrayList<>();
+
+    @AfterAll static void report() {
+        if (cpu != null) cpu.close();
+        long accepted = outcomes.stream().filter(o -> o.startsWith("accepted")).count();
+        System.out.println("fuzz: " + outcomes.size() + " inputs (seed " + SEED + "), " + accepted + " accepted, " + (outcomes.size() - accepted) + " refused with one line");
+    }
+
+    /** Runs a reader on a hostile input: it returns, or throws IOException / IllegalArgumentException with one line naming {@code name}. */
+    static void expectCleanOutcome(String what, String name, Callable<?> reader) {
+        try {
+            reader.call();
+            outcomes.add("accepted " + what);
+        } catch (IOException | IllegalArgumentException e) {
+            String m = Main.message(e);
+            if (m.contains("\n") || !m.contains(name)) fail(what + ": refused, but the message is not one line naming " + name + ": " + m, e);
+            outcomes.add("refused " + what);
+        } catch (Throwable t) {
+            fail(what + ": crashed with " + t, t);
+        }
+    }
+
+    static long edge(Random r) { return EDGES[r.nextInt(EDGES.length)]; }
+
+    /** An oracle on an accepted input: silently accepting bad data is a failure too. */
+    static void check(boolean ok, String what) { if (!ok) throw new AssertionError(what); }
+
+    static byte[] gzip(byte[] b) throws IOException {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try (GZIPOutputStream gz = new GZIPOutputStream(out)) { gz.write(b); }
+        return out.toByteArray();
+    }
+
+    /** Common byte-level mutations: flip bytes, truncate, append, overwrite a 4-byte field with an edge value, gzip. */
+    static byte[] mutate(Random r, byte[] valid, int headerBytes) throws IOException {
+        byte[] b = valid.clone();
+        switch (r.nextInt(6)) {
+            case 0 -> { for (int i = 0; i < 1 + r.nextInt(4); i++) b[r.nextInt(b.length)] ^= (byte) (1 << r.nextInt(8)); }
+            case 1 -> b = java.util.Arrays.copyOf(b, r.nextInt(b.length));
+            case 2 -> b = java.util.Arrays.copyOf(b, b.length + 1 + r.nextInt(64));
+            case 3, 4 -> {
+                int at = 4 * r.nextInt(Math.max(1, headerBytes / 4));
+                if (at + 4 <= b.length) ByteBuffer.wrap(b).putInt(at, (int) edge(r));
+            }
+            default -> { }
+        }
+        return r.nextInt(4) == 0 ? gzip(b) : b;
+    }
+
+    // ---------------------------------------------------------------- IDX and CIFAR-10
+
+    @Test void idxFiles() throws Exception {
+        Random r = new Random(SEED);
+        for (int c = 0; c < CASES; c++) {
+            int n = 1 + r.nextInt(4), h = 1 + r.nextInt(5), w = 1 + r.nextInt(5);
+            boolean images = r.nextBoolean();
+            int[] dims = images ? new int[]{n, h, w} : new int[]{n};
+            byte[] valid = Idx.encode(dims, new byte[images ? n * h * w : n]);
+            byte[] bytes = mutate(r, valid, 4 + 4 * dims.length);
+            if (r.nextInt(10) == 0) bytes = bomb(dims, r.nextInt(8) + 1); // declares little, expands to megabytes
+            String name = "case" + c + (images ? "-idx3-ubyte" : "-idx1-ubyte") + (bytes.length > 1 && bytes[0] == 0x1f && bytes[1] == (byte) 0x8b ? ".gz" : "");
+            Path f = tmp.resolve(name);
+            Files.write(f, bytes);
+            boolean gz = name.endsWith(".gz");
+            long length = bytes.length;
+            // What is accepted must be exactly what the file holds: every value the header declares, no fewer, nothing after.
+            expectCleanOutcome("IDX case " + c, name, images ? () -> {
+                Idx.Images im = Idx.readImages(f);
+                long declared = (long) im.count() * im.rows() * im.cols();
+                check(im.pixels().length == declared && (gz || length == 16 + declared),
+                        "accepted " + im.count() + "x" + im.rows() + "x" + im.cols() + " images, " + im.pixels().length + " pixels, from " + length + " bytes");
+                return im;
+            } : () -> {
+                float[] y = Idx.readLabels(f);
+                check(gz || length == 8 + y.length, "accepted " + y.length + " labels from " + length + " bytes");
+                return y;
+            });
+        }
+    }
+
+    static byte[] bomb(int[] dims, int megabytes) throws IOException {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try (GZIPOutputStream gz = new GZIPOutputStream(out)) {
+            gz.write(Idx.encode(dims, new byte[0]));
+            byte[] zeros = new byte[1 << 20];
+            for (int i = 0; i < megabytes; i++) gz.write(zeros);
+        }
+        return out.toByteArray();
+    }
+
+    @Test void cifarFiles() throws Exception {
+        Random r = new Random(SEED + 1);
+        int record = 1 + 3 * 32 * 32;
+        for (int c = 0; c < CASES / 3; c++) {
+            byte[] valid = new byte[record * (1 + r.nextInt(3))];
+            r.nextBytes(valid);
+            for (int i = 0; i < valid.length; i += record) valid[i] = (byte) r.nextInt(10);
+            byte[] bytes = mutate(r, valid, 0);
+            if (r.nextInt(5) == 0) bytes[0] = (byte) (10 + r.nextInt(246)); // a label that is not a class
+            String name = "data_batch_" + c + ".bin";
+            Path f = tmp.resolve(name);
+            Files.write(f, bytes);
+            byte[] written = bytes;
+            boolean zipped = bytes.length > 1 && bytes[0] == 0x1f && bytes[1] == (byte) 0x8b;
+            expectCleanOutcome("CIFAR case " + c, name, () -> {
+                io.predcode.data.Dataset d = Cifar10.read("cifar", f);
+                check(zipped || (long) d.size() * record == written.length, "accepted " + d.size() + " records from " + written.length + " bytes");
+                return d;
+            });
+        }
+    }
+
+    // ---------------------------------------------------------------- safetensors and model specs
+
+    @Test void safetensorsFiles() throws Exception {
+        Random r = new Random(SEED + 2);
+        for (int c = 0; c < CASES; c++) {
+            Map<String, Safetensors.Entry> tensors = new java.util.LinkedHashMap<>();
+            tensors.put("0.0.weight", new Safetensors.Entry(new int[]{3, 2}, new float[6]));
+            tensors.put("0.0.bias", new Safetensors.Entry(new int[]{3}, new float[3]));
+            byte[] valid = Safetensors.encode(tensors, Map.of("k", "v"));
+            byte[] bytes = r.nextBoolean() ? mutate(r, valid, 8) : mutateHeader(r, valid);
+            String name = "case" + c + ".safetensors";
+            Path f = tmp.resolve(name);
+            Files.write(f, bytes);
+            long length = bytes.length, headerLength = bytes.length >= 8 ? ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).getLong(0) : -1;
+            expectCleanOutcome("safetensors case " + c, name, () -> {
+                Safetensors.Contents contents = Safetensors.read(f);
+                long floats = 0;
+                for (Map.Entry<String, Safetensors.Entry> t : contents.tensors().entrySet()) {
+                    check(t.getValue().data().length == java.util.Arrays.stream(t.getValue().shape()).asLongStream().reduce(1, (a, b) -> a * b),
+                            "tensor " + t.getKey() + " of shape " + java.util.Arrays.toString(t.getValue().shape()) + " holds " + t.getValue().data().length + " values");
+                    floats += t.getValue().data().length;
+                }
+                // The tensors tile the data: no byte shared, none left over.
+                check(8 + headerLength + 4 * floats == length, "accepted " + floats + " floats from " + (length - 8 - headerLength) + " data bytes");
+                return contents;
+            });
+        }
+    }
+
+    /** Rewrites the JSON header: shapes, offsets and dtypes toward their limits, invalid UTF-8, nesting, duplicate keys. */
+    static byte[] mutateHeader(Random r, byte[] valid) {
+        ByteBuffer bb = ByteBuffer.wrap(valid).order(ByteOrder.LITTLE_ENDIAN);
+        int headerLength = (int) bb.getLong(0);
+        String header = new String(valid, 8, headerLength, StandardCharsets.UTF_8);
+        byte[] data = java.util.Arrays.copyOfRange(valid, 8 + headerLength, valid.length);
+        String h = switch (r.nextInt(8)) {
+            case 0 -> header.replaceFirst("\\[3,2\\]|\\[3, 2\\]", "[" + edge(r) + "," + edge(r) + "]");
+            case 1 -> header.replaceFirst("\"data_offsets\":\\s*\\[\\d+,\\s*\\d+\\]", "\"data_offsets\":[" + edge(r) + "," + edge(r) + "]");
+            case 2 -> header.replace("F32", r.nextBoolean() ? "F16" : "X9");
+            case 3 -> header.replace("\"k\"", "\"k\":\"a\",\"k\"");
+            case 4 -> "[".repeat(100 + r.nextInt(300_000)) + header;
+            case 5 -> header.replace("bias", "bi\u00e9s");
+            case 6 -> header.replaceFirst("\\{", "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},");
+            default -> header.substring(0, r.nextInt(header.length()));
+        };
+        byte[] hb = h.getBytes(StandardCharsets.UTF_8);
+        if (r.nextInt(6) == 0 && hb.length > 0) hb[r.nextInt(hb.length)] = (byte) 0xC3; // a UTF-8 sequence cut short
+        ByteBuffer out = ByteBuffer.allocate(8 + hb.length + data.length).order(ByteOrder.LITTLE_ENDIAN);
+        out.putLong(r.nextInt(10) == 0 ? edge(r) : hb.length).put(hb).put(data);
+        return out.array();
+    }
+
+    @Test void modelSpecs() throws Exception {
+        Random r = new Random(SEED + 3);
+        String valid = """
+                {"input": [1, 8, 8], "blocks": [
+                  [{"op": "conv2d", "in": 1, "out": 4, "kernel": [3, 3], "stride": [1, 1], "padding": [1, 1]}, {"op": "relu"}, {"op": "maxpool2d", "kernel": [2, 2]}],
+                  [{"op": "flatten"}, {"op": "linear", "in": 64, "out": 10}]]}
+                """;
+        ModelSpec.parse(valid, "valid").activationShapes(new int[]{1, 8, 8}); // the starting point is valid
+        for (int c = 0; c < CASES; c++) {
+            String spec = mutateSpec(r, valid);
+            String name = "spec" + c + ".json";
+            expectCleanOutcome("spec case " + c, name, () -> {
+                ModelSpec s = ModelSpec.parse(spec, name);
+                if (s.input() == null) return s;
+                try {
+                    s.activationShapes(s.input());
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException(name + ": " + e.getMessage(), e); // as the CLI names --model
+                }
+                if (s.parameterCount() > 1_000_000) return s;
+                try (io.predcode.core.nn.Model m = io.predcode.core.nn.Model.create(s, s.input(), cpu, 0)) { // what the spec checks passed must build
+                    return m.depth();
+                }
+            });
+        }
+    }
+
+    /** Replaces numbers with edge values, drops or retypes fields, nests deeply, duplicates keys, renames ops. */
+    static String mutateSpec(Random r, String valid) {
+        String s = valid;
+        for (int k = 0; k < 1 + r.nextInt(3); k++) {
+            s = switch (r.nextInt(8)) {
+                case 0 -> replaceNth(s, "\\b\\d+\\b", r, String.valueOf(edge(r)));
+                case 1 -> replaceNth(s, "\\b\\d+\\b", r, r.nextBoolean() ? "1e300" : "\"3\"");
+                case 2 -> s.replaceFirst("\"stride\":\\s*\\[1, 1\\],", "");
+                case 3 -> s.replaceFirst("\\{\\s*\"op\": \"relu\"\\s*\\}", "{\"op\": \"relu\", \"op\": \"softmax\"}");
+                case 4 -> s.replaceFirst("\"blocks\":\\s*\\[", "\"blocks\": " + "[".repeat(60 + r.nextInt(300_000)));
+                case 6 -> s.replaceFirst("\"stride\":\\s*\\[1, 1\\]", "\"stride\": [" + (1 << (20 + r.nextInt(11))) + ", 1], \"padding\": [" + (1 << 30) + ", 0]");
+                case 5 -> s.replaceFirst("\"padding\":\\s*\\[\\d+, \\d+\\]", "\"padding\": [" + (1 << (20 + r.nextInt(11))) + ", 1]");
+                default -> s.isEmpty() ? s : s.substring(0, r.nextInt(s.length()));
+            };
+        }
+        return s;
+    }
+
+    static String replaceNth(String s, String regex, Random r, String with) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile(regex).matcher(s);
+        List<int[]> spans = new ArrayList<>();
+        while (m.find()) spans.add(new int[]{m.start(), m.end()});
+        if (spans.isEmpty()) return s;
+        int[] at = spans.get(r.nextInt(spans.size()));
+        return s.substring(0, at[0]) + with + s.substring(at[1]);
+    }
+
+    // ---------------------------------------------------------------- the whole CLI
+
+    static Path checkpoint;
+
+    @BeforeAll static void trainOnce() {
+        cpu = io.predcode.spi.Backends.open("cpu");
+        checkpoint = tmp.resolve("trained");
+        CliTest.Result r = CliTest.run("train", "--epochs", "1", "--max-steps", "3", "--validation", "0", "--quiet", "--out", checkpoint.toString());
+        assertEquals(0, r.code(), r.err());
+    }
+
+    /** The CLI's contract: exit 0, 2 with one line naming the file or option, or 3 (divergence); never a stack trace. */
+    static void expectCleanExit(String what, String name, String... args) {
+        CliTest.Result r;
+        try {
+            r = CliTest.run(args);
+        } catch (Throwable t) {
+            fail(what + ": the CLI threw " + t, t);
+            return;
+        }
+        String err = r.err().strip();
+        switch (r.code()) {
+            case 0, 3 -> outcomes.add("accepted " + what);
+            case 2 -> {
+                assertEquals(1, err.lines().count(), what + ": more than one line: " + err);
+                assertTrue(err.startsWith("predcode: ") && err.contains(name), what + ": the line does not name " + name + ": " + err);
+                outcomes.add("refused " + what);
+            }
+            default -> fail(what + ": exit " + r.code() + ": " + err);
+        }
+    }
+
+    @Test void tamperedCheckpointsThroughEval() throws Exception {
+        Random r = new Random(SEED + 4);
+        byte[] model = Files.readAllBytes(checkpoint.resolve("model.safetensors"));
+        String spec = Files.readString(checkpoint.resolve("model.json"));
+        for (int c = 0; c < Math.max(4, CASES / 4); c++) {
+            Path dir = Files.createDirectories(tmp.resolve("tampered" + c));
+            boolean bytes = r.nextBoolean();
+            Files.write(dir.resolve("model.safetensors"), bytes ? (r.nextBoolean() ? mutate(r, model, 8) : mutateHeader(r, model)) : model);
+            Files.writeString(dir.resolve("model.json"), bytes ? spec : mutateSpec(r, spec));
+            expectCleanExit("checkpoint case " + c, dir.getFileName().toString(), "eval", "--checkpoint", dir.toString(), "--json");
+        }
+    }
+
+    @Test void hostileOptionValues() {
+        Random r = new Random(SEED + 5);
+        String[] options = {"--n", "--eta", "--lr", "--batch-size", "--epochs", "--momentum", "--weight-decay", "--validation", "--seed", "--threads",
+                "--patience", "--collapse-margin", "--max-rollbacks", "--monitor-every", "--max-steps"};
+        String[] values = {"-1", "0", "1", "1e400", "NaN", "Infinity", "-Infinity", "abc", "", "2147483648", "-2147483649", "1e-45", "0.5", "100001", "1e9"};
+        for (int c = 0; c < Math.max(4, CASES / 4); c++) {
+            String option = options[r.nextInt(options.length)], value = values[r.nextInt(values.length)];
+            List<String> args = new ArrayList<>(List.of("train", "--epochs", "1", "--max-steps", "2", "--quiet", "--out", tmp.resolve("opt" + c).toString()));
+            int at = args.indexOf(option);
+            if (at >= 0) args.set(at + 1, value);
+            else { args.add(option); args.add(value); }
+            // --epochs 1 and --max-steps 2 keep every accepted run short, whichever of them is fuzzed.
+            expectCleanExit("option case " + c + " (" + option + " '" + value + "')", option, args.toArray(String[]::new));
+        }
+    }
+}
