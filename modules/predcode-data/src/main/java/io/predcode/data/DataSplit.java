@@ -12,6 +12,12 @@ public record DataSplit(Dataset train, Dataset test, float pixelScale, List<Stri
     /** Copies the class names and checks that there is one per class. */
     public DataSplit {
         classNames = List.copyOf(classNames);
+        // Checked here, when the files are read, not after the first epoch's training.
+        if (!java.util.Arrays.equals(train.sampleShape(), test.sampleShape()))
+            throw new IllegalArgumentException(test.name() + ": samples of shape " + java.util.Arrays.toString(test.sampleShape()) + ", but the training set's ("
+                    + train.name() + ") are " + java.util.Arrays.toString(train.sampleShape()));
+        if (test.classes() != train.classes())
+            throw new IllegalArgumentException(test.name() + ": " + test.classes() + " classes, but the training set (" + train.name() + ") has " + train.classes());
         if (classNames.size() != train.classes())
             throw new IllegalArgumentException(train.name() + ": " + classNames.size() + " class names for " + train.classes() + " classes");
     }

@@ -35,6 +35,13 @@ class DataTest {
         return dir;
     }
 
+    @Test void trainAndTestSetsOfDifferentShapesAreRefusedWhenRead() {
+        Dataset train = new Dataset("train", new int[]{1, 2, 2}, 3, new float[8], new float[2]);
+        Dataset test = new Dataset("t10k", new int[]{1, 3, 3}, 3, new float[9], new float[1]);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new DataSplit(train, test));
+        assertTrue(e.getMessage().contains("t10k") && e.getMessage().contains("[1, 3, 3]") && e.getMessage().contains("[1, 2, 2]"), e.getMessage());
+    }
+
     @Test void idxGzipAndRawReadTheSame(@TempDir Path tmp) throws IOException {
         DataSplit a = DataSources.load("mnist:" + writeMnist(tmp.resolve("gz"), 7, true));
         DataSplit b = DataSources.load("fashion-mnist:" + writeMnist(tmp.resolve("raw"), 7, false));
