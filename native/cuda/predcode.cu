@@ -141,7 +141,7 @@ __device__ int window_argmax(const float* plane, int W, int kh, int kw, int sh, 
     return best;
 }
 
-extern "C" __global__ void pc_maxpool(const float* x, float* y, long long planes, int H, int W, int kh, int kw, int sh, int sw, int oh, int ow) {
+extern "C" __global__ void pc_max_pool(const float* x, float* y, long long planes, int H, int W, int kh, int kw, int sh, int sw, int oh, int ow) {
     GRID_STRIDE(o, planes * oh * ow) {
         long long pl = o / ((long long)oh * ow);
         int r = o % ((long long)oh * ow), oy = r / ow, ox = r % ow;
@@ -151,7 +151,7 @@ extern "C" __global__ void pc_maxpool(const float* x, float* y, long long planes
 }
 
 // Gather form: each input pixel sums dy over the windows whose maximum it is.
-extern "C" __global__ void pc_maxpool_backward(const float* x, const float* dy, float* dx, long long planes, int H, int W, int kh, int kw, int sh, int sw, int oh, int ow) {
+extern "C" __global__ void pc_max_pool_backward(const float* x, const float* dy, float* dx, long long planes, int H, int W, int kh, int kw, int sh, int sw, int oh, int ow) {
     GRID_STRIDE(idx, planes * H * W) {
         long long pl = idx / ((long long)H * W);
         int at = idx % ((long long)H * W), iy = at / W, ix = at % W;
@@ -165,7 +165,7 @@ extern "C" __global__ void pc_maxpool_backward(const float* x, const float* dy, 
     }
 }
 
-extern "C" __global__ void pc_avgpool(const float* x, float* y, long long planes, int H, int W, int kh, int kw, int sh, int sw, int oh, int ow) {
+extern "C" __global__ void pc_avg_pool(const float* x, float* y, long long planes, int H, int W, int kh, int kw, int sh, int sw, int oh, int ow) {
     GRID_STRIDE(o, planes * oh * ow) {
         long long pl = o / ((long long)oh * ow);
         int r = o % ((long long)oh * ow), oy = r / ow, ox = r % ow;
@@ -177,7 +177,7 @@ extern "C" __global__ void pc_avgpool(const float* x, float* y, long long planes
     }
 }
 
-extern "C" __global__ void pc_avgpool_backward(const float* dy, float* dx, long long planes, int H, int W, int kh, int kw, int sh, int sw, int oh, int ow) {
+extern "C" __global__ void pc_avg_pool_backward(const float* dy, float* dx, long long planes, int H, int W, int kh, int kw, int sh, int sw, int oh, int ow) {
     GRID_STRIDE(idx, planes * H * W) {
         long long pl = idx / ((long long)H * W);
         int at = idx % ((long long)H * W), iy = at / W, ix = at % W;
@@ -203,7 +203,7 @@ extern "C" __global__ void pc_finish_sum(const double* partials, int count, doub
 
 // Per row: logsumexp - logit[label] into the partial sums (the loss is their mean); grad (if not
 // null) = (softmax - onehot) / rows. A label that is not a class index gives NaN.
-extern "C" __global__ void pc_softmax_xent(const float* logits, const float* labels, double* partials, float* grad, int rows, int classes) {
+extern "C" __global__ void pc_softmax_cross_entropy(const float* logits, const float* labels, double* partials, float* grad, int rows, int classes) {
     double total = 0;
     GRID_STRIDE(r, rows) {
         const float* l = logits + r * classes;

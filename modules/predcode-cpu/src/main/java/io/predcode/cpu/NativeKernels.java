@@ -62,9 +62,9 @@ final class NativeKernels {
         add = bind.apply("add", FunctionDescriptor.ofVoid(JAVA_FLOAT, ADDRESS, JAVA_FLOAT, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         relu = bind.apply("relu", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         reluBackward = bind.apply("relu_backward", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
-        strictUpdate = bind.apply("pc_strict_update", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
+        strictUpdate = bind.apply("strict_update", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_FLOAT, JAVA_LONG, JAVA_LONG));
-        strictEntryUpdate = bind.apply("pc_strict_entry_update", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
+        strictEntryUpdate = bind.apply("strict_entry_update", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
                 ADDRESS, JAVA_FLOAT, JAVA_LONG, JAVA_LONG));
         softmaxCrossEntropy = bind.apply("softmax_cross_entropy", FunctionDescriptor.of(JAVA_DOUBLE, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));

@@ -103,16 +103,16 @@ final class Kernels {
         geometry(start().p(col).p(dx).i(images), g).over("pc_col2im", (long) images * g.inputSize());
     }
 
-    void maxPool(long x, long y, int images, PoolGeometry g) { pool(start().p(x).p(y), images, g).over("pc_maxpool", outputs(images, g)); }
+    void maxPool(long x, long y, int images, PoolGeometry g) { pool(start().p(x).p(y), images, g).over("pc_max_pool", outputs(images, g)); }
 
     void maxPoolBackward(long x, long dy, long dx, int images, PoolGeometry g) {
-        pool(start().p(x).p(dy).p(dx), images, g).over("pc_maxpool_backward", inputs(images, g));
+        pool(start().p(x).p(dy).p(dx), images, g).over("pc_max_pool_backward", inputs(images, g));
     }
 
-    void avgPool(long x, long y, int images, PoolGeometry g) { pool(start().p(x).p(y), images, g).over("pc_avgpool", outputs(images, g)); }
+    void avgPool(long x, long y, int images, PoolGeometry g) { pool(start().p(x).p(y), images, g).over("pc_avg_pool", outputs(images, g)); }
 
     void avgPoolBackward(long dy, long dx, int images, PoolGeometry g) {
-        pool(start().p(dy).p(dx), images, g).over("pc_avgpool_backward", inputs(images, g));
+        pool(start().p(dy).p(dx), images, g).over("pc_avg_pool_backward", inputs(images, g));
     }
 
     // Reductions: a first pass of partialBlocks(items) blocks writes one double per block to the
@@ -128,7 +128,7 @@ final class Kernels {
 
     void softmaxCrossEntropy(long logits, long labels, long loss, long grad, int rows, int classes) {
         int g = partialBlocks(rows);
-        start().p(logits).p(labels).p(partials).p(grad).i(rows).i(classes).blocks("pc_softmax_xent", g);
+        start().p(logits).p(labels).p(partials).p(grad).i(rows).i(classes).blocks("pc_softmax_cross_entropy", g);
         finish(g, 1.0 / rows, loss, 0);
     }
 
