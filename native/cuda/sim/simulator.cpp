@@ -98,6 +98,7 @@ std::map<std::string, CUfunc_st*> functions;
 struct Injection { std::string call; int skip; CUresult status; };
 std::vector<Injection> injections;
 std::atomic<long> launches{0};
+long lastGraphNodes = 0;
 
 CUresult fail(CUresult status, const std::string& message) {
     lastError = message;
@@ -719,6 +720,7 @@ CUresult CUDAAPI cuGraphInstantiate(CUgraphExec* exec, CUgraph graph, unsigned l
         return fail(CUDA_ERROR_INVALID_VALUE, "cuGraphInstantiateWithFlags: flags the simulator does not model");
     *exec = new CUgraphExec_st{graph->nodes};
     execs.insert(*exec);
+    lastGraphNodes = static_cast<long>(graph->nodes.size());
     return CUDA_SUCCESS;
 }
 
@@ -851,6 +853,12 @@ void cusimClearFailures() {
 
 // Kernel executions so far (graph replays included): tests see whether work ran.
 long cusimLaunches() { return launches.load(); }
+
+// Nodes of the graph instantiated last (kernels, copies, memsets, GEMMs): how much one replay launches.
+long cusimLastGraphNodes() {
+    LOCKED;
+    return lastGraphNodes;
+}
 
 // Device bytes allocated now.
 long long cusimBytesInUse() {
