@@ -3,7 +3,8 @@
 // driver signature is checked by the compiler; cuBLAS's few prototypes are declared below.
 //
 // Model: one device, one primary context. "Device" memory is host memory from the simulator's own
-// allocator, with guard bytes after each buffer. Work is executed when it is issued (a stream is
+// allocator, with guard bytes after each buffer; freed buffers are poisoned and quarantined for a
+// while, so stale pointers fail. Work is executed when it is issued (a stream is
 // in order, so issue order is a valid order); stream capture records it into a graph instead, and
 // launching the graph replays it. Kernels are predcode.cu compiled for the host (kernels.cpp).
 //
@@ -40,8 +41,9 @@
 uint3 threadIdx, blockIdx;
 dim3 blockDim, gridDim;
 
-// The driver's handle types (declared, not defined, by cuda.h).
 namespace cusim {
+// One piece of work on a stream, as a graph records it: a kernel launch with its arguments copied,
+// a copy, a 32-bit memset or a cuBLAS GEMM.
 struct Node {
     enum Kind { KERNEL, COPY, SET32, GEMM } kind;
     explicit Node(Kind k) : kind(k) {}
@@ -59,6 +61,7 @@ struct Node {
 };
 }  // namespace cusim
 
+// The driver's handle types (declared, not defined, by cuda.h).
 struct CUctx_st { int device; };
 struct CUgraph_st { std::vector<cusim::Node> nodes; };
 struct CUgraphExec_st { std::vector<cusim::Node> nodes; };
