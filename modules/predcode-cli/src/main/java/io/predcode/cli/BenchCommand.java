@@ -23,6 +23,7 @@ import io.predcode.spi.Conv2dGeometry;
 import io.predcode.spi.PoolGeometry;
 import io.predcode.spi.Tensor;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
@@ -77,11 +78,7 @@ final class BenchCommand implements Callable<Integer> {
             + "the JIT compiles a step's kernels over its first second or two, and on 2 cores its compiler threads slow the steps they share the cores with.")
     double warmupSeconds;
 
-    @Option(names = "--eta", defaultValue = "0.1", description = "Inference step size (default: ${DEFAULT-VALUE}).")
-    float eta;
-
-    @Option(names = "--n", defaultValue = "20", description = "Inference sweeps for strict and fixedpred (default: ${DEFAULT-VALUE}).")
-    int n;
+    @Mixin Setup.Relaxation relaxation;
 
     @Option(names = "--ops", description = "Benchmark GEMM and the fused ops instead of training steps.")
     boolean ops;
@@ -106,6 +103,7 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override public Integer call() throws Exception {
         if (steps < 1 || warmup < 0 || !(warmupSeconds >= 0)) throw new IllegalArgumentException("--steps must be >= 1, --warmup >= 0 and --warmup-seconds >= 0");
+        relaxation.validate();
         List<Algorithm> algs = algorithms.stream().map(Algorithm::parse).toList();
         List<PcEngine.Condense> condenseModes = condense.stream().map(c -> {
             try { return PcEngine.Condense.valueOf(c.trim().toUpperCase(java.util.Locale.ROOT)); }
@@ -144,7 +142,7 @@ final class BenchCommand implements Callable<Integer> {
             Map<String, Object> doc = new LinkedHashMap<>();
             doc.put("machine", Map.of("cores", (double) Runtime.getRuntime().availableProcessors(), "os", System.getProperty("os.name") + " " + System.getProperty("os.arch"),
                     "java", System.getProperty("java.version")));
-            doc.put("settings", Map.of("steps", (double) steps, "warmup", (double) warmup, "warmup_seconds", warmupSeconds, "eta", (double) eta, "n", (double) n,
+            doc.put("settings", Map.of("steps", (double) steps, "warmup", (double) warmup, "warmup_seconds", warmupSeconds, "eta", (double) relaxation.eta, "n", (double) relaxation.sweeps(20),
                     "threads", (double) threads));
             doc.put("records", records);
             AtomicFiles.writeString(json, Json.write(doc, 2) + "\n");
@@ -170,7 +168,7 @@ final class BenchCommand implements Callable<Integer> {
     private List<Map<String, Object>> stepBench(Backend be, String modelName, ModelSpec s, int batch, Algorithm alg, List<PcEngine.Condense> modes,
                                                 double peak, java.io.PrintWriter out) {
         SplittableRandom r = new SplittableRandom(1);
-        int sweeps = alg.relaxes() ? n : 1;
+        int sweeps = alg.relaxes() ? relaxation.sweeps(20) : 1;
         List<Run> runs = new ArrayList<>();
         try {
             for (PcEngine.Condense mode : modes)
@@ -179,7 +177,7 @@ final class BenchCommand implements Callable<Integer> {
                     Model m = Model.create(s, be, 0);
                     PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY).condense(mode);
                     Adam opt = new Adam(m, 1e-4f);
-                    runs.add(new Run(mode, k, m, e, opt, new Trainer(e, opt, alg, eta, sweeps).monitorEvery(k), new double[steps], new long[3]));
+                    runs.add(new Run(mode, k, m, e, opt, new Trainer(e, opt, alg, relaxation.eta, sweeps).monitorEvery(k), new double[steps], new long[3]));
                 }
             int classes = runs.get(0).model().activationShape(s.depth())[0];
             float[] x = new float[batch * runs.get(0).engine().inputSize()], y = new float[batch];
@@ -240,7 +238,7 @@ final class BenchCommand implements Callable<Integer> {
         rec.put("batch_size", (double) batch);
         rec.put("algorithm", alg.id());
         if (alg == Algorithm.STRICT) rec.put("condense", run.mode().name().toLowerCase(java.util.Locale.ROOT));
-        rec.put("eta", (double) eta);
+        rec.put("eta", (double) relaxation.eta);
         rec.put("n", (double) sweeps);
         rec.put("median_ms_per_step", median);
         rec.put("mean_ms_per_step", mean(run.ms()));

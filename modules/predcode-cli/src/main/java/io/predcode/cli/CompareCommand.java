@@ -51,11 +51,7 @@ final class CompareCommand implements Callable<Integer> {
     @Option(names = "--algorithm", split = ",", defaultValue = "strict,fixedpred,exact", description = "PC algorithms to compare (default: ${DEFAULT-VALUE}).")
     List<String> algorithms;
 
-    @Option(names = "--eta", defaultValue = "0.1", description = "Inference step size (default: ${DEFAULT-VALUE}).")
-    float eta;
-
-    @Option(names = "--n", defaultValue = "20", description = "Inference sweeps (default: ${DEFAULT-VALUE}).")
-    int n;
+    @Mixin Setup.Relaxation relaxation;
 
     @Option(names = "--loss", defaultValue = "cross-entropy", description = "cross-entropy or mse (default: ${DEFAULT-VALUE}).")
     String loss;
@@ -69,6 +65,9 @@ final class CompareCommand implements Callable<Integer> {
     record Row(String algorithm, int block, double relativeError, double angleDegrees) {}
 
     @Override public Integer call() throws Exception {
+        relaxation.validate();
+        float eta = relaxation.eta;
+        int n = relaxation.sweeps(20);
         Loss l = Loss.parse(loss);
         List<Algorithm> algs = algorithms.stream().map(Algorithm::parse).toList();
         DataSplit split = DataSources.load(data);

@@ -32,6 +32,28 @@ final class Setup {
         }
     }
 
+    /** --eta and --n, for every command that relaxes beliefs, validated in one place. */
+    static final class Relaxation {
+        /** An upper bound on --n: more sweeps than this is a typo, and would run for days. */
+        static final int MAX_SWEEPS = 100_000;
+
+        @Option(names = "--eta", defaultValue = "0.1", description = "Inference step size for strict and fixedpred (default: ${DEFAULT-VALUE}).")
+        float eta;
+
+        @Option(names = "--n", description = "Inference sweeps for strict and fixedpred (default: 20; for train's fixedpred, one per block).")
+        Integer n;
+
+        /** Throws naming the option when --eta or --n is out of range; call before any work. */
+        Relaxation validate() {
+            if (n != null && (n < 1 || n > MAX_SWEEPS)) throw new IllegalArgumentException("--n must be in 1.." + MAX_SWEEPS + ", got " + n);
+            if (!(eta > 0) || !Float.isFinite(eta)) throw new IllegalArgumentException("--eta must be a finite number > 0, got " + eta);
+            return this;
+        }
+
+        /** --n, or {@code fallback} when it was not given. */
+        int sweeps(int fallback) { return n != null ? n : fallback; }
+    }
+
     /**
      * The model's input shape: the data's sample shape, checked against the spec's own where it has
      * one, and every block's shape checked for that input, so a spec that does not fit is refused

@@ -16,7 +16,6 @@ import java.util.concurrent.Callable;
                 "With no options: STRICT predictive coding on the bundled 8x8 digits, on the CPU."})
 final class TrainCommand implements Callable<Integer> {
     /** More sweeps than this would make a step run for hours: a typo, not a setting. */
-    static final int MAX_SWEEPS = 100_000;
 
     @Spec picocli.CommandLine.Model.CommandSpec spec;
 
@@ -49,11 +48,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--weight-decay", defaultValue = "0", description = "L2 weight decay (default: ${DEFAULT-VALUE}).")
     float weightDecay;
 
-    @Option(names = "--eta", defaultValue = "0.1", description = "Inference step size for strict and fixedpred (default: ${DEFAULT-VALUE}).")
-    float eta;
-
-    @Option(names = "--n", description = "Inference sweeps for strict and fixedpred (default: 20 for strict, the number of blocks for fixedpred).")
-    Integer n;
+    @Mixin Setup.Relaxation relaxation;
 
     @Option(names = "--loss", defaultValue = "cross-entropy", description = "cross-entropy or mse (mse on one-hot targets) (default: ${DEFAULT-VALUE}).")
     String loss;
@@ -123,14 +118,13 @@ final class TrainCommand implements Callable<Integer> {
         if (!shuffle.equals("on") && !shuffle.equals("off")) throw new IllegalArgumentException("--shuffle must be on or off, got '" + shuffle + "'");
         if (maxSteps < 0) throw new IllegalArgumentException("--max-steps must be >= 0 (0: no limit), got " + maxSteps);
         if (monitorEvery < 0) throw new IllegalArgumentException("--monitor-every must be >= 0 (0: off), got " + monitorEvery);
-        if (n != null && (n < 1 || n > MAX_SWEEPS)) throw new IllegalArgumentException("--n must be in 1.." + MAX_SWEEPS + ", got " + n);
-        if (!(eta > 0) || !Float.isFinite(eta)) throw new IllegalArgumentException("--eta must be a finite number > 0, got " + eta);
+        relaxation.validate();
         if (!(lr > 0) || !Float.isFinite(lr)) throw new IllegalArgumentException("--lr must be a finite number > 0, got " + lr);
         if (!(momentum >= 0 && momentum < 1)) throw new IllegalArgumentException("--momentum must be in [0, 1), got " + momentum);
         if (!(weightDecay >= 0) || !Float.isFinite(weightDecay)) throw new IllegalArgumentException("--weight-decay must be a finite number >= 0, got " + weightDecay);
-        int sweeps = n != null ? n : a == Algorithm.FIXED_PRED ? -1 : 20;
+        int sweeps = relaxation.sweeps(a == Algorithm.FIXED_PRED ? -1 : 20);
         TrainingRun.Settings s = new TrainingRun.Settings(backendChoice, a, model, data, epochs, batchSize, optimizer, lr, momentum, weightDecay,
-                eta, sweeps, l, seed, out, resume, quiet || System.console() == null, validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stableRelaxation.equals("on"), init, shuffle.equals("on"), maxSteps);
+                relaxation.eta, sweeps, l, seed, out, resume, quiet || System.console() == null, validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stableRelaxation.equals("on"), init, shuffle.equals("on"), maxSteps);
         return new TrainingRun(s, spec.commandLine().getOut()).run();
     }
 }
