@@ -128,19 +128,29 @@ final class TrainingRun {
                     if (saved.has(keys[i]) && saved.number(keys[i]) != now[i])
                         throw new IllegalArgumentException(c.source() + ": checkpoint was trained with " + options[i] + " " + fmtSetting(saved.number(keys[i])) + ", not "
                                 + fmtSetting(now[i]) + "; --resume continues the same run");
-                model.loadParameters(c.parameters(), c.source().toString());
-                opt.loadState(c.optimizerState(), c.source().toString());
-                firstEpoch = t.integer("epochs_done", 0);
-                step = (long) t.number("steps");
-                for (Object e : t.list("history")) history.add(EpochRecord.of(JsonFields.of(e, c.source().toString(), "history")));
-                if (history.size() != firstEpoch || step < 0)
-                    throw new IllegalArgumentException(c.source() + ": field 'training' is inconsistent: 'epochs_done' is " + firstEpoch + " and 'steps' " + step
-                            + ", but 'history' has " + history.size() + " epochs (a tampered or damaged checkpoint)");
-                if (t.has("watch")) watch.restore(t.object("watch"));
-                if (t.has("lr_now")) opt.learningRate((float) t.number("lr_now"));
-                if (t.has("rollbacks")) rollbacks = t.integer("rollbacks", 0);
-                if (t.has("eta_now")) resumedEta = (float) t.number("eta_now");
-                if (t.has("events")) for (Object e : t.list("events")) events.add(String.valueOf(e));
+                try {
+                    model.loadParameters(c.parameters(), c.source().toString());
+                    opt.loadState(c.optimizerState(), c.source().toString());
+                    firstEpoch = t.integer("epochs_done", 0);
+                    step = (long) t.number("steps");
+                    for (Object e : t.list("history")) history.add(EpochRecord.of(JsonFields.of(e, c.source().toString(), "history")));
+                    if (history.size() != firstEpoch || step < 0)
+                        throw new IllegalArgumentException(c.source() + ": field 'training' is inconsistent: 'epochs_done' is " + firstEpoch + " and 'steps' " + step
+                                + ", but 'history' has " + history.size() + " epochs (a tampered or damaged checkpoint)");
+                    if (t.has("watch")) watch.restore(t.object("watch"));
+                    if (t.has("lr_now")) opt.learningRate((float) t.number("lr_now"));
+                    if (t.has("rollbacks")) rollbacks = t.integer("rollbacks", 0);
+                    if (t.has("eta_now")) {
+                        resumedEta = (float) t.number("eta_now");
+                        if (!(resumedEta > 0 && resumedEta <= s.eta()))
+                            throw new IllegalArgumentException(c.source() + ": field 'training.eta_now' is " + resumedEta + "; expected a lowered eta in (0, " + s.eta() + "]");
+                    }
+                    if (t.has("events")) for (Object e : t.list("events")) events.add(String.valueOf(e));
+                } catch (IllegalArgumentException e) {
+                    // A value the checks above let through but the optimizer, watch or trainer refuse: name the file it came from.
+                    String m = e.getMessage() != null ? e.getMessage() : e.toString();
+                    throw m.contains(c.source().toString()) ? e : new IllegalArgumentException(c.source() + ": field 'training' holds a value this run cannot use: " + m, e);
+                }
                 Path metricsCsv = s.out().resolve("metrics.csv");
                 if (Files.exists(metricsCsv)) {
                     // Rows past the checkpoint (written before a kill, or by a run that then diverged) would be trained again: drop them.
@@ -149,7 +159,13 @@ final class TrainingRun {
                     csv.append(rows.isEmpty() ? csvHeader(monitored) : rows.getFirst() + "\n");
                     for (String row : rows.subList(Math.min(1, rows.size()), rows.size())) {
                         int comma = row.indexOf(',');
-                        if (comma > 0 && Long.parseLong(row.substring(0, comma)) <= step) csv.append(row).append('\n');
+                        long rowStep;
+                        try {
+                            rowStep = comma > 0 ? Long.parseLong(row.substring(0, comma)) : Long.MAX_VALUE;
+                        } catch (NumberFormatException e) {
+                            throw new IllegalArgumentException(metricsCsv + ": a row starts with '" + row.substring(0, comma) + "', not a step number");
+                        }
+                        if (rowStep <= step) csv.append(row).append('\n');
                     }
                 }
                 out.printf("resuming %s after epoch %d (step %d)%n", s.out(), firstEpoch, step);

@@ -308,6 +308,23 @@ class HostileInputsFuzzTest {
         }
     }
 
+    /** A resumable checkpoint whose training state (steps, epoch, settings: JSON inside the metadata) was edited, resumed with train. */
+    @Test void tamperedTrainingStateThroughResume() throws Exception {
+        Random r = new Random(SEED + 6);
+        Safetensors.Contents valid = Safetensors.read(checkpoint.resolve("checkpoint.safetensors"));
+        for (int c = 0; c < Math.max(4, CASES / 6); c++) {
+            Path dir = Files.createDirectories(tmp.resolve("resume" + c));
+            for (String f : new String[]{"model.json", "model.safetensors", "metrics.csv", "metrics.json"})
+                Files.copy(checkpoint.resolve(f), dir.resolve(f));
+            Map<String, String> metadata = new java.util.LinkedHashMap<>(valid.metadata());
+            metadata.put("training", mutateSpec(r, metadata.get("training")));
+            if (r.nextInt(4) == 0) metadata.put("optimizer", mutateSpec(r, metadata.get("optimizer")));
+            Safetensors.write(dir.resolve("checkpoint.safetensors"), valid.tensors(), metadata);
+            expectCleanExit("resume case " + c, "checkpoint.safetensors", "train", "--resume", "--epochs", "2", "--max-steps", "5", "--validation", "0", "--quiet",
+                    "--out", dir.toString());
+        }
+    }
+
     @Test void hostileOptionValues() {
         Random r = new Random(SEED + 5);
         String[] options = {"--n", "--eta", "--lr", "--batch-size", "--epochs", "--momentum", "--weight-decay", "--validation", "--seed", "--threads",
