@@ -7,7 +7,7 @@ import java.lang.foreign.MemorySegment;
 
 import static io.predcode.cpu.CpuBackend.F;
 
-/** im2col/col2im, the fused conv ops and pooling on NCHW images, PyTorch semantics. */
+/** The fused conv ops and pooling on NCHW images, PyTorch semantics. */
 final class ConvKernels {
     private ConvKernels() {}
 
@@ -20,34 +20,6 @@ final class ConvKernels {
 
     /** Images per thread below which a kernel stays on the calling thread. */
     static final int MIN_IMAGES = 16;
-
-    static void im2col(Parallel par, MemorySegment x, Conv2dGeometry g, MemorySegment col, int images) {
-        int[] index = gatherIndex(g);
-        par.forRange(images, MIN_IMAGES, (from, to) -> im2col(x, g, col, index, from, to));
-    }
-
-    private static void im2col(MemorySegment x, Conv2dGeometry g, MemorySegment col, int[] index, int from, int to) {
-        int in = (int) g.inputSize(), out = g.patchSize() * g.outPixels();
-        float[] image = new float[in], cols = new float[out];
-        for (int n = from; n < to; n++) {
-            gatherImage(x, n, g, index, image, cols);
-            MemorySegment.copy(cols, 0, col, F, (long) n * out * Float.BYTES, out);
-        }
-    }
-
-    static void col2im(Parallel par, MemorySegment col, Conv2dGeometry g, MemorySegment dx, int images) {
-        int[] index = gatherIndex(g);
-        par.forRange(images, MIN_IMAGES, (from, to) -> col2im(col, g, dx, index, from, to));
-    }
-
-    private static void col2im(MemorySegment col, Conv2dGeometry g, MemorySegment dx, int[] index, int from, int to) {
-        int in = (int) g.inputSize(), out = g.patchSize() * g.outPixels();
-        float[] image = new float[in], cols = new float[out];
-        for (int n = from; n < to; n++) {
-            MemorySegment.copy(col, F, (long) n * out * Float.BYTES, cols, 0, out);
-            scatterImage(cols, g, index, image, dx, n);
-        }
-    }
 
     /** Image n of the batch x as its im2col matrix in cols ({@code image} is scratch of one image). */
     private static void gatherImage(MemorySegment x, long n, Conv2dGeometry g, int[] index, float[] image, float[] cols) {

@@ -322,10 +322,6 @@ public final class CpuBackend extends Backend {
         for (int c = 0; c < channels; c++) sb.setAtIndex(F, c, (float) (beta == 0f ? sums[c] : beta * sb.getAtIndex(F, c) + sums[c]));
     }
 
-    @Override protected void doIm2col(Tensor x, Conv2dGeometry g, Tensor col, int images) { ConvKernels.im2col(parallel, seg(x), g, seg(col), images); }
-
-    @Override protected void doCol2im(Tensor col, Conv2dGeometry g, Tensor dx, int images) { ConvKernels.col2im(parallel, seg(col), g, seg(dx), images); }
-
     /**
      * The native direct convolution where the GEMM is thin: up to DIRECT_CHANNELS channels out of the
      * conv (output channels forward and for the weight gradient, input channels for the input

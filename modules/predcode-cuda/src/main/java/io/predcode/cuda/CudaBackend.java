@@ -183,10 +183,6 @@ final class CudaBackend extends Backend {
         k.biasGrad(ptr(dy), ptr(db), dy.size() / ((long) channels * inner), channels, inner, beta);
     }
 
-    @Override protected void doIm2col(Tensor x, Conv2dGeometry g, Tensor col, int images) { k.im2col(ptr(x), ptr(col), images, g); }
-
-    @Override protected void doCol2im(Tensor col, Conv2dGeometry g, Tensor dx, int images) { k.col2im(ptr(col), ptr(dx), images, g); }
-
     /**
      * Device scratch for the conv ops: grown on demand, kept, freed at close. Growing it waits for the
      * queued work that may still use the old buffer, and forgets the graphs that point at it.

@@ -297,22 +297,6 @@ public abstract class Backend implements AutoCloseable {
 
     // ---------------------------------------------------------------- convolution and pooling
 
-    /** x [N, c, h, w] -> col [N, c*kh*kw, oh*ow]. */
-    public final void im2col(Tensor x, Conv2dGeometry g, Tensor col) {
-        mine("im2col", x, col);
-        long n = images("im2col", x, g.inputSize(), g.toString());
-        expectSize("im2col", "col", col, n * g.patchSize() * g.outPixels());
-        doIm2col(x, g, col, (int) n);
-    }
-
-    /** col [N, c*kh*kw, oh*ow] -> dx [N, c, h, w], summing overlapping patches; dx is overwritten. */
-    public final void col2im(Tensor col, Conv2dGeometry g, Tensor dx) {
-        mine("col2im", col, dx);
-        long n = images("col2im", dx, g.inputSize(), g.toString());
-        expectSize("col2im", "col", col, n * g.patchSize() * g.outPixels());
-        doCol2im(col, g, dx, (int) n);
-    }
-
     /**
      * PyTorch Conv2d without bias: y [N, out, oh, ow] = conv(x [N, c, h, w], weight [out, c, kh, kw]).
      * A fused op so a backend can keep each image's im2col matrix in cache instead of materialising
@@ -582,10 +566,6 @@ public abstract class Backend implements AutoCloseable {
     protected abstract void doAddBias(Tensor y, Tensor bias, int channels, int inner);
     /** db = sum of dy over everything but the channel, plus beta db. */
     protected abstract void doBiasGrad(Tensor dy, Tensor db, int channels, int inner, float beta);
-    /** Lays out the convolution patches of {@code images} images as columns. */
-    protected abstract void doIm2col(Tensor x, Conv2dGeometry g, Tensor col, int images);
-    /** The transpose of im2col: accumulates columns back into the images of dx. */
-    protected abstract void doCol2im(Tensor col, Conv2dGeometry g, Tensor dx, int images);
     /** y = conv(x, weight), no bias, over {@code images} images. */
     protected abstract void doConv2d(Tensor x, Tensor weight, Conv2dGeometry g, Tensor y, int images, int outChannels);
     /** dx = the convolution's VJP with respect to its input. */
