@@ -550,10 +550,10 @@ public abstract class Backend implements AutoCloseable {
     /** Batched row-major GEMM with validated arguments (see {@link #gemm}). */
     protected abstract void doGemm(boolean transA, boolean transB, int m, int n, int k, float alpha, Tensor a, long aOffset, int lda, long strideA,
                                    Tensor b, long bOffset, int ldb, long strideB, float beta, Tensor c, long cOffset, int ldc, long strideC, int batch);
-    /** Sets {@code length} floats from {@code offset} to {@code value}. */
-    protected abstract void doFill(Tensor t, long offset, long length, float value);
-    /** Copies a range of floats between tensors of this backend. */
-    protected abstract void doCopy(Tensor src, long srcOffset, Tensor dst, long dstOffset, long length);
+    /** Sets {@code length} floats from {@code offset} to {@code value}. Default: {@link Compositions#fill} (from the host). */
+    protected void doFill(Tensor t, long offset, long length, float value) { Compositions.fill(this, t, offset, length, value); }
+    /** Copies a range of floats between tensors of this backend. Default: {@link Compositions#copy} (through the host). */
+    protected void doCopy(Tensor src, long srcOffset, Tensor dst, long dstOffset, long length) { Compositions.copy(this, src, srcOffset, dst, dstOffset, length); }
     /** y = alpha x + beta y, elementwise. */
     protected abstract void doAxpby(float alpha, Tensor x, float beta, Tensor y);
     /** out = alpha a + beta b, elementwise. */
@@ -582,26 +582,32 @@ public abstract class Backend implements AutoCloseable {
     protected abstract void doAvgPoolBackward(PoolGeometry g, Tensor dy, Tensor dx, int images);
     /** Mean softmax cross-entropy of the logits against the labels into loss[0], and its gradient into dlogits when not null. */
     protected abstract void doSoftmaxCrossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits, int rows, int classes);
-    /** Mean squared error of y against target into loss[0], and its gradient into dy when dy is not null. */
-    protected abstract void doMse(Tensor y, Tensor target, Tensor loss, Tensor dy);
+    /** Mean squared error of y against target into loss[0], and its gradient into dy when dy is not null. Default: {@link Compositions#mse}. */
+    protected void doMse(Tensor y, Tensor target, Tensor loss, Tensor dy) { Compositions.mse(this, y, target, loss, dy); }
     /** Writes the number of rows whose argmax equals the label to out[outIndex]. */
     protected abstract void doCountCorrect(Tensor logits, Tensor labels, Tensor out, long outIndex, int rows, int classes);
-    /** One STRICT update of a layer's displacement, belief and error: see {@link #pcStrictUpdate}. */
-    protected abstract void doPcStrictUpdate(Tensor prediction, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta);
+    /** One STRICT update of a layer's displacement, belief and error: see {@link #pcStrictUpdate}. Default: {@link Compositions#pcStrictUpdate}. */
+    protected void doPcStrictUpdate(Tensor prediction, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
+        Compositions.pcStrictUpdate(this, prediction, anchor, feedback, displacement, belief, error, eta);
+    }
 
-    /** STRICT's layer update fused with the condensed entry-space update: see {@link #pcStrictEntryUpdate}. */
-    protected abstract void doPcStrictEntryUpdate(Activation f, float slope, Tensor z, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief,
-                                                  Tensor error, Tensor entryDisplacement, float eta);
+    /** STRICT's layer update fused with the condensed entry-space update: see {@link #pcStrictEntryUpdate}. Default: {@link Compositions#pcStrictEntryUpdate}. */
+    protected void doPcStrictEntryUpdate(Activation f, float slope, Tensor z, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief,
+                                         Tensor error, Tensor entryDisplacement, float eta) {
+        Compositions.pcStrictEntryUpdate(this, f, slope, z, anchor, feedback, displacement, belief, error, entryDisplacement, eta);
+    }
     /** out[outIndex] = scale times the sum of squares of x. */
     protected abstract void doSumSquares(Tensor x, float scale, Tensor out, long outIndex);
-    /** One SGD step on a parameter (PyTorch's torch.optim.SGD). */
-    protected abstract void doSgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, float lr, float momentum, float dampening,
-                                      float weightDecay, boolean nesterov, boolean firstStep);
+    /** One SGD step on a parameter (PyTorch's torch.optim.SGD). Default: {@link Compositions#sgdStep}. */
+    protected void doSgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, float lr, float momentum, float dampening,
+                             float weightDecay, boolean nesterov, boolean firstStep) {
+        Compositions.sgdStep(this, param, grad, momentumBuffer, lr, momentum, dampening, weightDecay, nesterov, firstStep);
+    }
     /** stepSize = lr / (1 - beta1^t); bc2Sqrt = sqrt(1 - beta2^t), both computed once on the host. */
     protected abstract void doAdamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float stepSize, float bc2Sqrt, float beta1, float beta2,
                                        float eps, float weightDecay);
-    /** Fills t with uniform values from the counter-based {@link Random}. */
-    protected abstract void doRandomUniform(Tensor t, float lo, float hi, long seed);
+    /** Fills t with uniform values from the counter-based {@link Random}. Default: {@link Compositions#randomUniform} (from the host). */
+    protected void doRandomUniform(Tensor t, float lo, float hi, long seed) { Compositions.randomUniform(this, t, lo, hi, seed); }
 
     // ---------------------------------------------------------------- validation
 

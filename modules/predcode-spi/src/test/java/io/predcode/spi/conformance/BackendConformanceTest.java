@@ -617,6 +617,60 @@ public abstract class BackendConformanceTest {
             }
     }
 
+    // ------------------------------------------------------------ overrides against their compositions
+
+    /** Runs {@code op} on fresh copies of {@code inputs}, returning every tensor's values after it. */
+    private float[][] afterRunning(float[][] inputs, java.util.function.Consumer<Tensor[]> op) {
+        Tensor[] t = new Tensor[inputs.length];
+        try {
+            for (int i = 0; i < inputs.length; i++) t[i] = inputs[i] == null ? null : tensor(inputs[i], inputs[i].length);
+            op.accept(t);
+            float[][] out = new float[inputs.length][];
+            for (int i = 0; i < t.length; i++) out[i] = t[i] == null ? null : backend.download(t[i]);
+            return out;
+        } finally {
+            for (Tensor x : t) if (x != null) x.close();
+        }
+    }
+
+    private void assertSameAfter(String what, float[][] inputs, java.util.function.Consumer<Tensor[]> fused, java.util.function.Consumer<Tensor[]> composed, double tol) {
+        float[][] a = afterRunning(inputs, fused), b = afterRunning(inputs, composed);
+        for (int i = 0; i < a.length; i++) if (a[i] != null) assertClose(what + ", tensor " + i, toDouble(b[i]), a[i], tol);
+    }
+
+    /** Every op with a default in {@link Compositions} gives, as this backend runs it, what the composition gives. */
+    @Test void overridesEqualTheirCompositions() {
+        float eta = 0.1f, slope = 0.07f;
+        for (int n : new int[]{1, 13, 257, 70_001}) {
+            float[][] five = {random(n, 2), random(n, 2), random(n, 2), random(n, 0.1), random(n, 1), random(n, 1), random(n, 1)};
+            for (boolean withError : new boolean[]{true, false}) {
+                float[][] in = five.clone();
+                if (!withError) in[5] = null;
+                assertSameAfter("pcStrictUpdate " + n, in, t -> backend.pcStrictUpdate(t[0], t[1], t[2], t[3], t[4], t[5], eta),
+                        t -> Compositions.pcStrictUpdate(backend, t[0], t[1], t[2], t[3], t[4], t[5], eta), 1e-5);
+                for (Activation f : Activation.values())
+                    assertSameAfter("pcStrictEntryUpdate " + f + " " + n, in, t -> backend.pcStrictEntryUpdate(f, slope, t[0], t[1], t[2], t[3], t[4], t[5], t[6], eta),
+                            t -> Compositions.pcStrictEntryUpdate(backend, f, slope, t[0], t[1], t[2], t[3], t[4], t[5], t[6], eta), 1e-5);
+            }
+            float[][] mse = {random(n, 2), random(n, 2), new float[1], new float[n]};
+            assertSameAfter("mse " + n, mse, t -> backend.mse(t[0], t[1], t[2], t[3]), t -> Compositions.mse(backend, t[0], t[1], t[2], t[3]), 1e-5);
+            float[][] mseNoGrad = {mse[0], mse[1], new float[1], null};
+            assertSameAfter("mse without dy " + n, mseNoGrad, t -> backend.mse(t[0], t[1], t[2], null), t -> Compositions.mse(backend, t[0], t[1], t[2], null), 1e-5);
+            for (int variant = 0; variant < 5; variant++) {
+                float momentum = variant == 0 ? 0f : 0.9f, wd = variant % 2 == 1 ? 0.01f : 0f, dampening = variant == 4 ? 0.2f : 0f;
+                boolean nesterov = variant == 3, first = variant == 2;
+                float[][] sgd = {random(n, 1), random(n, 1), random(n, 1)};
+                assertSameAfter("sgdStep variant " + variant + " " + n, sgd,
+                        t -> backend.sgdStep(t[0], t[1], t[2], 0.05f, momentum, dampening, wd, nesterov, first),
+                        t -> Compositions.sgdStep(backend, t[0], t[1], t[2], 0.05f, momentum, dampening, wd, nesterov, first), 1e-5);
+            }
+            float[][] two = {random(n, 1), random(n, 1)};
+            assertSameAfter("fill " + n, two, t -> backend.fill(t[0], n / 3, n - n / 3, 2.5f), t -> Compositions.fill(backend, t[0], n / 3, n - n / 3, 2.5f), 0);
+            assertSameAfter("copy " + n, two, t -> backend.copy(t[0], 0, t[1], 0, n), t -> Compositions.copy(backend, t[0], 0, t[1], 0, n), 0);
+            assertSameAfter("randomUniform " + n, two, t -> backend.randomUniform(t[0], -0.3f, 0.7f, 42), t -> Compositions.randomUniform(backend, t[0], -0.3f, 0.7f, 42), 0);
+        }
+    }
+
     @Test void strictUpdateAndEnergy() {
         int n = 257;
         float[] p = random(n, 2), anchor = random(n, 2), fb = random(n, 2), d = random(n, 0.01);

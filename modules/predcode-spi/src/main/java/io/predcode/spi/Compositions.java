@@ -1,0 +1,109 @@
+package io.predcode.spi;
+
+import java.util.Arrays;
+
+/**
+ * The ops that are not primitives, written with the primitives: what {@link Backend}'s default hooks
+ * run, so a new backend is complete with the abstract hooks alone. A backend overrides a default for
+ * speed (one pass, no temporaries, no host round trip); the conformance suite checks every override
+ * against its composition here. Host round trips and temporaries make these unfit inside a
+ * {@link Backend#replayable} region of a backend that records it, which is why the CPU and CUDA
+ * backends override every one.
+ */
+public final class Compositions {
+    private Compositions() {}
+
+    private static final int CHUNK = 1 << 16;
+
+    /** {@link Backend#fill}: uploads the value from the host. */
+    public static void fill(Backend be, Tensor t, long offset, long length, float value) {
+        float[] chunk = new float[(int) Math.min(length, CHUNK)];
+        Arrays.fill(chunk, value);
+        for (long at = 0; at < length; at += chunk.length) be.upload(chunk, 0, t, offset + at, (int) Math.min(chunk.length, length - at));
+    }
+
+    /** {@link Backend#copy}: through the host. */
+    public static void copy(Backend be, Tensor src, long srcOffset, Tensor dst, long dstOffset, long length) {
+        float[] chunk = new float[(int) Math.min(length, CHUNK)];
+        for (long at = 0; at < length; at += chunk.length) {
+            int len = (int) Math.min(chunk.length, length - at);
+            be.download(src, srcOffset + at, chunk, 0, len);
+            be.upload(chunk, 0, dst, dstOffset + at, len);
+        }
+    }
+
+    /** {@link Backend#randomUniform}: the counter-based generator on the host, uploaded. */
+    public static void randomUniform(Backend be, Tensor t, float lo, float hi, long seed) {
+        float[] chunk = new float[(int) Math.min(t.size(), CHUNK)];
+        for (long at = 0; at < t.size(); at += chunk.length) {
+            int len = (int) Math.min(chunk.length, t.size() - at);
+            for (int i = 0; i < len; i++) chunk[i] = Random.uniform(seed, at + i, lo, hi);
+            be.upload(chunk, 0, t, at, len);
+        }
+    }
+
+    /**
+     * {@link Backend#pcStrictUpdate}: error = (prediction - anchor) - displacement, displacement +=
+     * eta (error - feedback), belief = anchor + displacement. Without an error tensor the error is
+     * formed in belief, which is free until its last write.
+     */
+    public static void pcStrictUpdate(Backend be, Tensor prediction, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
+        Tensor e = error != null ? error : belief;
+        be.add(1f, prediction, -1f, anchor, e);
+        be.axpby(-1f, displacement, 1f, e);
+        be.axpby(eta, e, 1f, displacement);
+        be.axpby(-eta, feedback, 1f, displacement);
+        be.add(1f, anchor, 1f, displacement, belief);
+    }
+
+    /**
+     * {@link Backend#pcStrictEntryUpdate}: {@link #pcStrictUpdate} with prediction f(z), then entry =
+     * (1 - eta) entry - eta (error f'(z)). Uses two temporaries.
+     */
+    public static void pcStrictEntryUpdate(Backend be, Activation f, float slope, Tensor z, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief,
+                                           Tensor error, Tensor entry, float eta) {
+        try (Tensor p = be.allocate(z.shape()); Tensor g = be.allocate(z.shape())) {
+            be.activation(f, slope, z, p);
+            Tensor e = error != null ? error : g;
+            pcStrictUpdate(be, p, anchor, feedback, displacement, belief, e, eta);
+            be.activationBackward(f, slope, z, p, e, g); // g may be e itself: dx may alias dy
+            be.axpby(-eta, g, 1f - eta, entry);
+        }
+    }
+
+    /** {@link Backend#mse}: dy = 2 (y - t) / n, and the loss n/4 sum(dy^2) = mean((y - t)^2). Without dy, a temporary holds it. */
+    public static void mse(Backend be, Tensor y, Tensor target, Tensor loss, Tensor dy) {
+        long n = y.size();
+        try (Tensor temporary = dy != null ? null : be.allocate(y.shape())) {
+            Tensor d = dy != null ? dy : temporary;
+            be.add(2f / n, y, -2f / n, target, d);
+            be.sumSquares(d, n / 4f, loss, 0);
+        }
+    }
+
+    /**
+     * {@link Backend#sgdStep}, torch.optim.SGD: d = grad + wd param; with momentum, buf = d on the first
+     * step, else momentum buf + (1 - dampening) d, and the step takes d + momentum buf (Nesterov) or
+     * buf. Each term of d is added where it is used, so nothing holds d.
+     */
+    public static void sgdStep(Backend be, Tensor param, Tensor grad, Tensor buf, float lr, float momentum, float dampening, float weightDecay,
+                               boolean nesterov, boolean firstStep) {
+        if (momentum == 0f) {
+            be.axpby(-lr, grad, 1f - lr * weightDecay, param);
+            return;
+        }
+        if (firstStep) {
+            be.copy(grad, buf);
+            if (weightDecay != 0f) be.axpby(weightDecay, param, 1f, buf);
+        } else {
+            be.axpby(1f - dampening, grad, momentum, buf);
+            if (weightDecay != 0f) be.axpby((1f - dampening) * weightDecay, param, 1f, buf);
+        }
+        if (nesterov) {
+            be.axpby(-lr, grad, 1f - lr * weightDecay, param);
+            be.axpby(-lr * momentum, buf, 1f, param);
+        } else {
+            be.axpby(-lr, buf, 1f, param);
+        }
+    }
+}
