@@ -389,34 +389,23 @@ public final class PcEngine implements AutoCloseable {
     private void strict(Workspace ws, float eta, int n, boolean full) {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
-        Block.Entry entry = condensedEntry();
-        boolean fused = fusesEntryUpdate(model, entry);
-        for (int l = entry == null ? 1 : 2; l < depth; l++) {
+        Condensed layerOne = condensedEntry() == null ? null : ws.condensed;
+        int first = layerOne == null ? 1 : 2; // the lowest layer relaxed plainly
+        for (int l = first; l < depth; l++) {
             be.copy(ws.vhat(l), ws.belief[l]);
             be.fill(ws.displacement[l], 0f);
         }
-        if (entry != null) {
-            entry.gram(be, ws.gram);
-            be.fill(ws.entryDisplacement, 0f);
-        }
+        if (layerOne != null) layerOne.start(be);
         for (int s = 1; s <= n; s++) {
             boolean last = s == n;
-            if (fused) entry.forwardEntry(be, ws.gram, ws.entryDisplacement, ws.ff[1], ws.sweep[1]);
-            else if (entry != null) entry.forward(be, ws.gram, ws.entryDisplacement, ws.ff[1], ws.sweep[1]);
-            for (int b = entry == null ? 1 : 2; b < depth; b++) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
+            if (layerOne != null) layerOne.forward(be, ws);
+            for (int b = first; b < depth; b++) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
             Tensor output = depth == 1 ? ws.vhat(1) : ws.sweep[depth - 1].output();
             loss.compute(be, output, ws.y, ws.sweepLoss, ws.error[depth]);
-            for (int l = depth - 1; l >= 1; l--) {
-                if (l == 1 && entry != null) {
-                    if (!fused) condensedUpdate(ws, entry, eta, last);
-                    if (last) layerOneBelief(ws, entry);
-                    continue;
-                }
+            for (int l = depth - 1; l >= first; l--) {
                 blocks.get(l).backward(be, ws.sweep[l], ws.error[l + 1], ws.feedback[l], false);
-                if (l == 2 && fused) {
-                    if (last) layerOneError(ws, entry); // from D at the start of the sweep, before the update moves it
-                    entry.update(be, ws.sweep[1], ws.vhat(2), ws.feedback[2], ws.displacement[2], ws.belief[2], last ? ws.error[2] : null,
-                            ws.entryDisplacement, eta);
+                if (l == 2 && layerOne != null && layerOne.fused) {
+                    layerOne.updateWithLayerTwo(be, ws, eta, last);
                     continue;
                 }
                 Tensor prediction = l == 1 ? ws.vhat(1) : ws.sweep[l - 1].output();
@@ -424,6 +413,7 @@ public final class PcEngine implements AutoCloseable {
                 Tensor error = l == 1 && !last ? null : ws.error[l];
                 be.pcStrictUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.belief[l], error, eta);
             }
+            if (layerOne != null) layerOne.updateLayerOne(be, ws, eta, last);
         }
         // Updates at the final beliefs: block 0 sees x (its feedforward tape); the others are re-evaluated at v.
         blocks.get(0).backward(be, ws.ff[0], ws.error[1], null, true);
@@ -432,35 +422,6 @@ public final class PcEngine implements AutoCloseable {
             blocks.get(b).backward(be, ws.sweep[b], ws.error[b + 1], null, true);
         }
         if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
-    }
-
-    /**
-     * Layer 1's STRICT update in block 1's entry space. Its prediction f_1(x) = vhat_1 never changes, so
-     * its error is -d_1 and its update d_1 <- (1 - eta) d_1 - eta A^T dz is linear, with dz the error
-     * above pulled back to the entry op's output. Starting from 0, d_1 stays A^T D for the D that follows
-     * D <- (1 - eta) D - eta dz: the sweep needs only A d_1 = G D, so layer 1 (often the widest) is never
-     * touched until the last sweep writes eps_1 = -A^T D (start of sweep) and v_1 = vhat_1 + A^T D (end).
-     * Where block 1 fuses, this D update happens in layer 2's (Backend.pcStrictEntryUpdate) instead.
-     */
-    private void condensedUpdate(Workspace ws, Block.Entry entry, float eta, boolean last) {
-        entry.backward(be, ws.sweep[1], ws.error[2], ws.entryGradient);
-        if (last) layerOneError(ws, entry);
-        be.axpby(-eta, ws.entryGradient, 1f - eta, ws.entryDisplacement);
-    }
-
-    /** Block 1 = its entry op and one activation, below a hidden layer 2: layer 2 and the entry space update in one pass. */
-    static boolean fusesEntryUpdate(Model model, Block.Entry entry) { return entry != null && model.depth() > 2 && entry.fuses(); }
-
-    /** eps_1 = -d_1 = -A^T D, as the plain update returns it (at the start of the last sweep). */
-    private void layerOneError(Workspace ws, Block.Entry entry) {
-        entry.adjoint(be, ws.entryDisplacement, ws.displacement[1]);
-        be.add(0f, ws.displacement[1], -1f, ws.displacement[1], ws.error[1]);
-    }
-
-    /** v_1 = vhat_1 + A^T D after the last sweep's update. */
-    private void layerOneBelief(Workspace ws, Block.Entry entry) {
-        entry.adjoint(be, ws.entryDisplacement, ws.displacement[1]);
-        be.add(1f, ws.vhat(1), 1f, ws.displacement[1], ws.belief[1]);
     }
 
     private static int size(int[] shape) {

@@ -41,11 +41,8 @@ final class Workspace implements AutoCloseable {
     final Tensor scalars;
     /** STRICT's loss at the predicted output of the current sweep. */
     final Tensor sweepLoss;
-    /**
-     * STRICT's layer 1 in block 1's entry space, where the block allows it (null otherwise): G = A A^T,
-     * the displacement D with d_1 = A^T D, and the error pulled back to the entry op's output.
-     */
-    final Tensor gram, entryDisplacement, entryGradient;
+    /** STRICT's layer 1 in block 1's entry space, where block 1 has an entry op (null otherwise). */
+    final Condensed condensed;
 
     /** A workspace with memory of its own. */
     Workspace(Model model, Loss loss, int batch) { this(model, loss, batch, new Scope(model.backend())); }
@@ -83,10 +80,7 @@ final class Workspace implements AutoCloseable {
             scalars = scope.allocate(Math.max(8, depth + 2)); // [2] and up: STRICT's relaxed energy, term by term (PcEngine.run)
             sweepLoss = scope.allocate(1);
             Block.Entry entry = depth > 1 ? model.blocks().get(1).entry() : null;
-            gram = entry == null ? null : scope.allocate(entry.gramShape());
-            entryDisplacement = entry == null ? null : scope.allocate(withBatch(batch, entry.outputShape()));
-            // Only the unfused condensed update pulls the error back into the entry space first (PcEngine.strict).
-            entryGradient = entry == null || PcEngine.fusesEntryUpdate(model, entry) ? null : scope.allocate(withBatch(batch, entry.outputShape()));
+            condensed = entry == null ? null : new Condensed(model, entry, scope, batch);
         } catch (RuntimeException e) {
             scope.close();
             throw e;
