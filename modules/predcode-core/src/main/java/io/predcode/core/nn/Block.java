@@ -15,12 +15,12 @@ import java.util.List;
  */
 public final class Block {
     private final int index;
-    private final List<Layer> layers;
+    private final List<Op> ops;
     private final int[] in, out;
 
-    Block(int index, List<Layer> layers, int[] in, int[] out) {
+    Block(int index, List<Op> ops, int[] in, int[] out) {
         this.index = index;
-        this.layers = List.copyOf(layers);
+        this.ops = List.copyOf(ops);
         this.in = in;
         this.out = out;
     }
@@ -37,7 +37,7 @@ public final class Block {
     /** The block's parameters, in op order. */
     public List<Parameter> parameters() {
         List<Parameter> ps = new ArrayList<>();
-        for (Layer l : layers) ps.addAll(l.parameters());
+        for (Op l : ops) ps.addAll(l.parameters());
         return ps;
     }
 
@@ -47,12 +47,12 @@ public final class Block {
         final Tensor ownOutput;
 
         Tape(Scope scope, int batch) {
-            int k = layers.size();
+            int k = ops.size();
             acts = new Tensor[k + 1];
             grads = new Tensor[k + 1];
             boolean allViews = true;
             for (int i = 0; i < k; i++) {
-                Layer l = layers.get(i);
+                Op l = ops.get(i);
                 allViews &= l.isView();
                 if (!l.isView()) {
                     acts[i + 1] = scope.allocate(withBatch(batch, l.out));
@@ -80,10 +80,10 @@ public final class Block {
         if (t.ownOutput != null) be.copy(x, t.ownOutput);
     }
 
-    /** Runs layers {@code first}.. on the tape, from the input in {@code t.acts[first]}. */
+    /** Runs ops {@code first}.. on the tape, from the input in {@code t.acts[first]}. */
     private void forwardFrom(Backend be, int first, Tape t) {
-        for (int i = first; i < layers.size(); i++) {
-            Layer l = layers.get(i);
+        for (int i = first; i < ops.size(); i++) {
+            Op l = ops.get(i);
             if (l.isView()) t.acts[i + 1] = t.acts[i];
             else l.forward(be, t.acts[i], t.acts[i + 1]);
         }
@@ -95,8 +95,8 @@ public final class Block {
      */
     public void backward(Backend be, Tape t, Tensor dy, Tensor dx, boolean parameterGradients) {
         Tensor g = dy;
-        for (int i = layers.size() - 1; i >= 0; i--) {
-            Layer l = layers.get(i);
+        for (int i = ops.size() - 1; i >= 0; i--) {
+            Op l = ops.get(i);
             if (l.isView()) {
                 if (i == 0 && dx != null) be.copy(g, dx);
                 continue; // the gradient passes through unchanged
@@ -115,8 +115,8 @@ public final class Block {
     /** The block's first real op when it is linear or conv2d with a Gram form (see {@link Entry}); otherwise null. */
     public Entry entry() {
         int e = 0;
-        while (e < layers.size() && layers.get(e).isView()) e++;
-        if (e == layers.size() || !(layers.get(e) instanceof LinearOp op) || op.gramShape() == null) return null;
+        while (e < ops.size() && ops.get(e).isView()) e++;
+        if (e == ops.size() || !(ops.get(e) instanceof AffineOp op) || op.gramShape() == null) return null;
         return new Entry(e, op);
     }
 
@@ -128,9 +128,9 @@ public final class Block {
      */
     public final class Entry {
         private final int index;
-        private final LinearOp op;
+        private final AffineOp op;
 
-        private Entry(int index, LinearOp op) { this.index = index; this.op = op; }
+        private Entry(int index, AffineOp op) { this.index = index; this.op = op; }
 
         /** Whether applying G costs no more multiply-adds than applying A and A^T. */
         public boolean pays() { return op.gramMacs() <= 2 * op.forwardMacs(); }
@@ -148,7 +148,7 @@ public final class Block {
         public int[] gramShape() { return op.gramShape(); }
 
         /** Per-sample shape of the entry op's output (of z, D and dz). */
-        public int[] outputShape() { return layers.get(index).out.clone(); }
+        public int[] outputShape() { return ops.get(index).out.clone(); }
 
         /** Writes G = A A^T for the current weights. */
         public void gram(Backend be, Tensor g) { op.gram(be, g); }
@@ -166,12 +166,12 @@ public final class Block {
          */
         public boolean fuses() { return soleActivation() != null; }
 
-        private Layers.ActivationLayer soleActivation() {
-            Layers.ActivationLayer found = null;
-            for (int i = index + 1; i < layers.size(); i++) {
-                Layer l = layers.get(i);
+        private Ops.ActivationOp soleActivation() {
+            Ops.ActivationOp found = null;
+            for (int i = index + 1; i < ops.size(); i++) {
+                Op l = ops.get(i);
                 if (l.isView()) continue;
-                if (found != null || !(l instanceof Layers.ActivationLayer a)) return null;
+                if (found != null || !(l instanceof Ops.ActivationOp a)) return null;
                 found = a;
             }
             return found;
@@ -188,7 +188,7 @@ public final class Block {
          */
         public void update(Backend be, Tape t, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief, Tensor error,
                            Tensor entryDisplacement, float eta) {
-            Layers.ActivationLayer f = soleActivation();
+            Ops.ActivationOp f = soleActivation();
             if (f == null) throw new IllegalStateException("block " + Block.this.index + ": no sole activation after its entry op to fuse");
             be.pcStrictEntryUpdate(f.function, f.slope, t.acts[index + 1], anchor, feedback, displacement, belief, error, entryDisplacement, eta);
         }
@@ -196,8 +196,8 @@ public final class Block {
         /** dz = the VJP of the ops after the entry, at the tape's point: dy pulled back to the entry's output. */
         public void backward(Backend be, Tape t, Tensor dy, Tensor dz) {
             Tensor g = dy;
-            for (int i = layers.size() - 1; i > index; i--) {
-                Layer l = layers.get(i);
+            for (int i = ops.size() - 1; i > index; i--) {
+                Op l = ops.get(i);
                 if (l.isView()) continue;
                 Tensor target = realOpBetween(index, i) ? t.grads[i] : dz; // the last real op writes dz
                 l.backward(be, t.acts[i], t.acts[i + 1], g, target, false);
@@ -208,19 +208,19 @@ public final class Block {
 
         /** dx = A^T dz (the entry's input gradient; its parameters are left alone). */
         public void adjoint(Backend be, Tensor dz, Tensor dx) {
-            Layer l = layers.get(index);
+            Op l = ops.get(index);
             l.backward(be, null, null, dz, dx, false);
         }
     }
 
-    /** Whether a non-view layer lies strictly between layers a and b. */
+    /** Whether a non-view layer lies strictly between ops a and b. */
     private boolean realOpBetween(int a, int b) {
-        for (int j = a + 1; j < b; j++) if (!layers.get(j).isView()) return true;
+        for (int j = a + 1; j < b; j++) if (!ops.get(j).isView()) return true;
         return false;
     }
 
     private boolean parametersBelow(int i) {
-        for (int j = 0; j < i; j++) if (!layers.get(j).parameters().isEmpty()) return true;
+        for (int j = 0; j < i; j++) if (!ops.get(j).parameters().isEmpty()) return true;
         return false;
     }
 

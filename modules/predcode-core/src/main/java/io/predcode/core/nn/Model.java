@@ -36,16 +36,16 @@ public final class Model implements AutoCloseable {
         this.guard = new Guard("Model@" + Integer.toHexString(System.identityHashCode(this)) + " (" + spec.depth() + " blocks)", scope::close, backend);
         try {
             for (int b = 0; b < spec.depth(); b++) {
-                List<Layer> layers = new ArrayList<>();
+                List<Op> ops = new ArrayList<>();
                 int[] s = shapes[b];
-                List<OpSpec> ops = spec.blocks().get(b);
-                for (int k = 0; k < ops.size(); k++) {
-                    Layer l = Layers.create(ops.get(k), s, b + "." + k + ".", scope);
-                    layers.add(l);
-                    for (Parameter p : l.parameters()) parameters.put(p.name(), p);
-                    s = l.out;
+                List<OpSpec> specs = spec.blocks().get(b);
+                for (int k = 0; k < specs.size(); k++) {
+                    Op op = Ops.create(specs.get(k), s, b + "." + k + ".", scope);
+                    ops.add(op);
+                    for (Parameter p : op.parameters()) parameters.put(p.name(), p);
+                    s = op.out;
                 }
-                blocks.add(new Block(b, Layers.poolBeforeRelu(layers), shapes[b], shapes[b + 1]));
+                blocks.add(new Block(b, Ops.poolBeforeRelu(ops), shapes[b], shapes[b + 1]));
             }
         } catch (RuntimeException e) {
             scope.close();
@@ -119,7 +119,7 @@ public final class Model implements AutoCloseable {
     /** The blocks, in order. */
     public List<Block> blocks() { return Collections.unmodifiableList(blocks); }
 
-    /** The number of blocks (PC layers). */
+    /** The number of blocks (PC ops). */
     public int depth() { return blocks.size(); }
 
     /** Per-sample input shape. */

@@ -24,12 +24,12 @@ class PoolBeforeReluTest {
             for (int trial = 0; trial < 20; trial++) {
                 int c = 1 + r.nextInt(3), h = 2 + r.nextInt(9), w = 2 + r.nextInt(9), k = 1 + r.nextInt(Math.min(3, Math.min(h, w))), batch = 1 + r.nextInt(4);
                 int[] in = {c, h, w};
-                List<Layer> spec = new ArrayList<>();
-                spec.add(Layers.create(new OpSpec.Act(io.predcode.spi.Activation.RELU, 0f), in, "0.0.", scope));
-                spec.add(Layers.create(new OpSpec.Pool2d(true, k, k, k, k), in, "0.1.", scope));
+                List<Op> spec = new ArrayList<>();
+                spec.add(Ops.create(new OpSpec.Act(io.predcode.spi.Activation.RELU, 0f), in, "0.0.", scope));
+                spec.add(Ops.create(new OpSpec.Pool2d(true, k, k, k, k), in, "0.1.", scope));
                 int[] out = spec.get(1).out;
-                List<Layer> swapped = Layers.poolBeforeRelu(spec);
-                assertInstanceOf(Layers.PoolLayer.class, swapped.get(0));
+                List<Op> swapped = Ops.poolBeforeRelu(spec);
+                assertInstanceOf(Ops.PoolOp.class, swapped.get(0));
                 Block a = new Block(0, spec, in, out), b = new Block(0, swapped, in, out);
                 Block.Tape ta = a.newTape(scope, batch), tb = b.newTape(scope, batch);
                 // Mostly non-positive values on a coarse grid: all-negative windows, maxima of exactly 0 and ties.

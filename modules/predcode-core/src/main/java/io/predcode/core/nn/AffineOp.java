@@ -8,7 +8,7 @@ import io.predcode.spi.Tensor;
  * the output space to itself. When a belief is only ever read through A and only ever moved along A^T,
  * it can relax in the output space instead: see {@link Block.Entry}.
  */
-interface LinearOp {
+interface AffineOp {
     /** G as a tensor, or null when it has no compact form (a strided or padded conv). */
     int[] gramShape();
 

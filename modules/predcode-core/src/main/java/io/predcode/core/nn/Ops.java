@@ -10,48 +10,48 @@ import io.predcode.spi.Tensor;
 import java.util.ArrayList;
 import java.util.List;
 
-/** The layer implementations, one small class per op. */
-final class Layers {
-    private Layers() {}
+/** The op implementations, one small class per kind. */
+final class Ops {
+    private Ops() {}
 
     /** Binds an op to a backend; parameters are allocated in {@code scope} and named {@code prefix + "weight"}. */
-    static Layer create(OpSpec spec, int[] in, String prefix, Scope scope) {
+    static Op create(OpSpec spec, int[] in, String prefix, Scope scope) {
         int[] out = spec.outputShape(in, prefix);
         List<Parameter> params = new ArrayList<>();
         spec.parameterShapes().forEach((name, shape) -> params.add(new Parameter(prefix + name, shape, scope.allocate(shape), scope.allocate(shape))));
         return switch (spec) {
-            case OpSpec.Linear l -> new LinearLayer(in, out, l, params);
-            case OpSpec.Conv2d c -> new Conv2dLayer(in, out, c, params);
-            case OpSpec.Pool2d p -> new PoolLayer(in, out, new PoolGeometry(in[0], in[1], in[2], p.kh(), p.kw(), p.sh(), p.sw()), p.max());
-            case OpSpec.Act a -> new ActivationLayer(in, out, a.function(), a.slope());
-            case OpSpec.Flatten f -> new FlattenLayer(in, out);
+            case OpSpec.Linear l -> new LinearOp(in, out, l, params);
+            case OpSpec.Conv2d c -> new Conv2dOp(in, out, c, params);
+            case OpSpec.Pool2d p -> new PoolOp(in, out, new PoolGeometry(in[0], in[1], in[2], p.kh(), p.kw(), p.sh(), p.sw()), p.max());
+            case OpSpec.Act a -> new ActivationOp(in, out, a.function(), a.slope());
+            case OpSpec.Flatten f -> new FlattenOp(in, out);
         };
     }
 
     /**
-     * The layers with every ReLU followed by max pooling run in the other order: the ReLU then touches a
+     * The ops with every ReLU followed by max pooling run in the other order: the ReLU then touches a
      * quarter of the values (2x2 pooling), forward and backward. The output is the same (max commutes
      * with any non-decreasing function) and so are the gradients: where the window maximum is positive,
      * the first maximum of relu(x) is the first maximum of x; where it is not, ReLU's gradient is 0 either
      * way. (Other activations can make new ties, which would route the gradient to another pixel.)
      */
-    static List<Layer> poolBeforeRelu(List<Layer> layers) {
-        List<Layer> out = new ArrayList<>(layers);
+    static List<Op> poolBeforeRelu(List<Op> ops) {
+        List<Op> out = new ArrayList<>(ops);
         for (int i = 0; i + 1 < out.size(); i++)
-            if (out.get(i) instanceof ActivationLayer a && a.function == Activation.RELU && out.get(i + 1) instanceof PoolLayer p && p.max) {
-                out.set(i, new PoolLayer(a.in, p.out, p.g, true));
-                out.set(i + 1, new ActivationLayer(p.out, p.out, Activation.RELU, a.slope));
+            if (out.get(i) instanceof ActivationOp a && a.function == Activation.RELU && out.get(i + 1) instanceof PoolOp p && p.max) {
+                out.set(i, new PoolOp(a.in, p.out, p.g, true));
+                out.set(i + 1, new ActivationOp(p.out, p.out, Activation.RELU, a.slope));
                 i++;
             }
         return out;
     }
 
     /** y = x W^T + b with W [out, in]. Its Gram operator is the matrix W W^T [out, out]. */
-    static final class LinearLayer extends Layer implements LinearOp {
+    static final class LinearOp extends Op implements AffineOp {
         final OpSpec.Linear spec;
         final Parameter weight, bias;
 
-        LinearLayer(int[] in, int[] out, OpSpec.Linear spec, List<Parameter> params) {
+        LinearOp(int[] in, int[] out, OpSpec.Linear spec, List<Parameter> params) {
             super(in, out);
             this.spec = spec;
             this.weight = params.get(0);
@@ -95,14 +95,14 @@ final class Layers {
      * itself: K[o, o', dy, dx] = sum over c, ky, kx of W[o, c, ky + dy, kx + dx] W[o', c, ky, kx].
      * (A^T x fills the whole input plane, so nothing is cropped between A^T and A.)
      */
-    static final class Conv2dLayer extends Layer implements LinearOp {
+    static final class Conv2dOp extends Op implements AffineOp {
         final Conv2dGeometry g;
         /** Geometries of K = W * W (the weights as a batch of images) and of G y (K over the output planes); null without a Gram kernel. */
         final Conv2dGeometry kernelGeometry, gramGeometry;
         final int outChannels;
         final Parameter weight, bias;
 
-        Conv2dLayer(int[] in, int[] out, OpSpec.Conv2d spec, List<Parameter> params) {
+        Conv2dOp(int[] in, int[] out, OpSpec.Conv2d spec, List<Parameter> params) {
             super(in, out);
             this.g = new Conv2dGeometry(in[0], in[1], in[2], spec.kh(), spec.kw(), spec.sh(), spec.sw(), spec.ph(), spec.pw());
             this.outChannels = spec.out();
@@ -144,11 +144,11 @@ final class Layers {
         }
     }
 
-    static final class PoolLayer extends Layer {
+    static final class PoolOp extends Op {
         final PoolGeometry g;
         final boolean max;
 
-        PoolLayer(int[] in, int[] out, PoolGeometry g, boolean max) { super(in, out); this.g = g; this.max = max; }
+        PoolOp(int[] in, int[] out, PoolGeometry g, boolean max) { super(in, out); this.g = g; this.max = max; }
 
         @Override void forward(Backend be, Tensor x, Tensor y) {
             if (max) be.maxPool(x, g, y); else be.avgPool(x, g, y);
@@ -160,11 +160,11 @@ final class Layers {
         }
     }
 
-    static final class ActivationLayer extends Layer {
+    static final class ActivationOp extends Op {
         final Activation function;
         final float slope;
 
-        ActivationLayer(int[] in, int[] out, Activation function, float slope) { super(in, out); this.function = function; this.slope = slope; }
+        ActivationOp(int[] in, int[] out, Activation function, float slope) { super(in, out); this.function = function; this.slope = slope; }
 
         @Override void forward(Backend be, Tensor x, Tensor y) { be.activation(function, slope, x, y); }
 
@@ -174,8 +174,8 @@ final class Layers {
     }
 
     /** Contiguous NCHW data is already flat: the output is the input's memory, the gradient passes through. */
-    static final class FlattenLayer extends Layer {
-        FlattenLayer(int[] in, int[] out) { super(in, out); }
+    static final class FlattenOp extends Op {
+        FlattenOp(int[] in, int[] out) { super(in, out); }
 
         @Override boolean isView() { return true; }
 

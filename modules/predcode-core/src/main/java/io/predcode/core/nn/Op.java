@@ -6,13 +6,13 @@ import io.predcode.spi.Tensor;
 import java.util.List;
 
 /**
- * One op of a block, bound to a backend: forward and vector-Jacobian products. A layer keeps no
+ * One op of a block, bound to a backend: forward and vector-Jacobian products. An op keeps no
  * per-batch state: a backward pass reads the forward's input and output, which the block's tape owns.
  */
-abstract class Layer {
+abstract class Op {
     final int[] in, out;
 
-    Layer(int[] in, int[] out) { this.in = in; this.out = out; }
+    Op(int[] in, int[] out) { this.in = in; this.out = out; }
 
     List<Parameter> parameters() { return List.of(); }
 
