@@ -248,9 +248,9 @@ extern "C" __global__ void pc_count_correct(const float* logits, const float* la
     if (threadIdx.x == 0) partials[blockIdx.x] = sum;
 }
 
-extern "C" __global__ void pc_strict_update(long long n, const float* pred, const float* anchor, const float* fb, float* disp, float* belief, float* err, float eta) {
+extern "C" __global__ void pc_strict_update(long long n, const float* pred, const float* vhat, const float* fb, float* disp, float* belief, float* err, float eta) {
     GRID_STRIDE(i, n) {
-        float a = anchor[i], e = (pred[i] - a) - disp[i];
+        float a = vhat[i], e = (pred[i] - a) - disp[i];
         float d = disp[i] + eta * (e - fb[i]);
         if (err) err[i] = e;  // null: nobody reads this layer's error this sweep
         disp[i] = d;
@@ -259,7 +259,7 @@ extern "C" __global__ void pc_strict_update(long long n, const float* pred, cons
 }
 
 // pc_strict_update of layer 2 with prediction f(z), then layer 1's condensed update D = (1 - eta) D - eta (e f'(z)).
-extern "C" __global__ void pc_strict_entry_update(int kind, float slope, long long n, const float* z, const float* anchor, const float* fb,
+extern "C" __global__ void pc_strict_entry_update(int kind, float slope, long long n, const float* z, const float* vhat, const float* fb,
                                                   float* disp, float* belief, float* err, float* entry, float eta) {
     GRID_STRIDE(i, n) {
         float v = z[i], p = 0.f, dp = 0.f;
@@ -270,7 +270,7 @@ extern "C" __global__ void pc_strict_entry_update(int kind, float slope, long lo
             case SIGMOID: p = 1.f / (1.f + expf(-v)); dp = p * (1.f - p); break;
             default: __trap();
         }
-        float a = anchor[i], e = (p - a) - disp[i];
+        float a = vhat[i], e = (p - a) - disp[i];
         float d = disp[i] + eta * (e - fb[i]);
         if (err) err[i] = e;
         disp[i] = d;

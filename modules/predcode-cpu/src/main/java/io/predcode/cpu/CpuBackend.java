@@ -450,9 +450,9 @@ public final class CpuBackend extends Backend {
         seg(out).setAtIndex(F, outIndex, correct);
     }
 
-    @Override protected void doPcStrictUpdate(Tensor prediction, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
-        MemorySegment sp = seg(prediction), sa = seg(anchor), sf = seg(feedback), sd = seg(displacement), sv = seg(belief), se = error == null ? null : seg(error);
-        boolean samePrediction = prediction == anchor; // layer 1: one stream fewer to read
+    @Override protected void doPcStrictUpdate(Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
+        MemorySegment sp = seg(prediction), sa = seg(vhat), sf = seg(feedback), sd = seg(displacement), sv = seg(belief), se = error == null ? null : seg(error);
+        boolean samePrediction = prediction == vhat; // layer 1: one stream fewer to read
         long n = prediction.size();
         if (kernels != null) { forElements(n, (from, to) -> kernels.strictUpdate(sp, sa, sf, sd, sv, se, eta, from, to)); return; }
         forChunks(n, (off, len, t) -> {
@@ -479,9 +479,9 @@ public final class CpuBackend extends Backend {
         }
     }
 
-    @Override protected void doPcStrictEntryUpdate(Activation f, float slope, Tensor z, Tensor anchor, Tensor feedback, Tensor displacement,
+    @Override protected void doPcStrictEntryUpdate(Activation f, float slope, Tensor z, Tensor vhat, Tensor feedback, Tensor displacement,
                                                    Tensor belief, Tensor error, Tensor entryDisplacement, float eta) {
-        MemorySegment sz = seg(z), sa = seg(anchor), sf = seg(feedback), sd = seg(displacement), sv = seg(belief),
+        MemorySegment sz = seg(z), sa = seg(vhat), sf = seg(feedback), sd = seg(displacement), sv = seg(belief),
                 se = error == null ? null : seg(error), sD = seg(entryDisplacement);
         long n = z.size();
         if (kernels != null && f == Activation.RELU) {

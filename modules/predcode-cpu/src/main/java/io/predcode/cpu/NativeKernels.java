@@ -210,17 +210,17 @@ final class NativeKernels {
         call(() -> { reluBackward.invokeExact(x, dy, dx, from, to); });
     }
 
-    void strictUpdate(MemorySegment prediction, MemorySegment anchor, MemorySegment feedback, MemorySegment displacement,
+    void strictUpdate(MemorySegment prediction, MemorySegment vhat, MemorySegment feedback, MemorySegment displacement,
                       MemorySegment belief, MemorySegment error, float eta, long from, long to) {
         MemorySegment e = error == null ? MemorySegment.NULL : error;
-        call(() -> { strictUpdate.invokeExact(prediction, anchor, feedback, displacement, belief, e, eta, from, to); });
+        call(() -> { strictUpdate.invokeExact(prediction, vhat, feedback, displacement, belief, e, eta, from, to); });
     }
 
     /** Backend.pcStrictEntryUpdate for relu. */
-    void strictEntryUpdate(MemorySegment z, MemorySegment anchor, MemorySegment feedback, MemorySegment displacement, MemorySegment belief,
+    void strictEntryUpdate(MemorySegment z, MemorySegment vhat, MemorySegment feedback, MemorySegment displacement, MemorySegment belief,
                            MemorySegment error, MemorySegment entryDisplacement, float eta, long from, long to) {
         MemorySegment e = error == null ? MemorySegment.NULL : error;
-        call(() -> { strictEntryUpdate.invokeExact(z, anchor, feedback, displacement, belief, e, entryDisplacement, eta, from, to); });
+        call(() -> { strictEntryUpdate.invokeExact(z, vhat, feedback, displacement, belief, e, entryDisplacement, eta, from, to); });
     }
 
     /** Sum of the losses of rows [from, to) (NaN for a bad label); writes their dlogits unless null. */

@@ -244,13 +244,13 @@ final class CudaBackend extends Backend {
         k.countCorrect(ptr(logits), ptr(labels), ptr(out), outIndex, rows, classes);
     }
 
-    @Override protected void doPcStrictUpdate(Tensor prediction, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
-        k.strictUpdate(prediction.size(), ptr(prediction), ptr(anchor), ptr(feedback), ptr(displacement), ptr(belief), ptrOrNull(error), eta);
+    @Override protected void doPcStrictUpdate(Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
+        k.strictUpdate(prediction.size(), ptr(prediction), ptr(vhat), ptr(feedback), ptr(displacement), ptr(belief), ptrOrNull(error), eta);
     }
 
-    @Override protected void doPcStrictEntryUpdate(Activation f, float slope, Tensor z, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief,
+    @Override protected void doPcStrictEntryUpdate(Activation f, float slope, Tensor z, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief,
                                                    Tensor error, Tensor entryDisplacement, float eta) {
-        k.strictEntryUpdate(Kernels.code(f), slope, z.size(), ptr(z), ptr(anchor), ptr(feedback), ptr(displacement), ptr(belief), ptrOrNull(error),
+        k.strictEntryUpdate(Kernels.code(f), slope, z.size(), ptr(z), ptr(vhat), ptr(feedback), ptr(displacement), ptr(belief), ptrOrNull(error),
                 ptr(entryDisplacement), eta);
     }
 

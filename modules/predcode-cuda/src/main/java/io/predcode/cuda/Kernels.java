@@ -150,12 +150,12 @@ final class Kernels {
         finish(g, scale, out, index);
     }
 
-    void strictUpdate(long n, long prediction, long anchor, long feedback, long displacement, long belief, long error, float eta) {
-        start().l(n).p(prediction).p(anchor).p(feedback).p(displacement).p(belief).p(error).f(eta).over("pc_strict_update", n);
+    void strictUpdate(long n, long prediction, long vhat, long feedback, long displacement, long belief, long error, float eta) {
+        start().l(n).p(prediction).p(vhat).p(feedback).p(displacement).p(belief).p(error).f(eta).over("pc_strict_update", n);
     }
 
-    void strictEntryUpdate(int kind, float slope, long n, long z, long anchor, long feedback, long displacement, long belief, long error, long entry, float eta) {
-        start().i(kind).f(slope).l(n).p(z).p(anchor).p(feedback).p(displacement).p(belief).p(error).p(entry).f(eta).over("pc_strict_entry_update", n);
+    void strictEntryUpdate(int kind, float slope, long n, long z, long vhat, long feedback, long displacement, long belief, long error, long entry, float eta) {
+        start().i(kind).f(slope).l(n).p(z).p(vhat).p(feedback).p(displacement).p(belief).p(error).p(entry).f(eta).over("pc_strict_entry_update", n);
     }
 
     /** out[j] = sum over b of parts[b * size + j] (+ beta out[j]), summed in batch order. */

@@ -450,18 +450,19 @@ public abstract class Backend implements AutoCloseable {
      * One STRICT belief update, fused, with the displacement d = v - vhat kept as state so that the
      * prediction error does not cancel in float32:
      * <pre>
-     *   error        = (prediction - anchor) - displacement      // = f_l(v_{l-1}) - v_l
-     *   displacement += eta * (error - feedback)                 // gradient descent on the energy
-     *   belief       = anchor + displacement
+     *   error        = (prediction - vhat) - displacement      // = f_l(v_{l-1}) - v_l
+     *   displacement += eta * (error - feedback)               // gradient descent on the energy
+     *   belief       = vhat + displacement
      * </pre>
-     * anchor is vhat_l, feedback the VJP of the block above at v_l against its error. When prediction
-     * and anchor are the same tensor (layer 1: f_1(x) = vhat_1) the error is exactly -displacement.
+     * vhat is layer l's feedforward value, feedback the VJP of the block above at v_l against its
+     * error. When prediction and vhat are the same tensor (layer 1: f_1(x) = vhat_1) the error is
+     * exactly -displacement.
      * {@code error} may be null when no one reads it (layer 1's error before the last sweep).
      */
-    public final void pcStrictUpdate(Tensor prediction, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
-        if (error == null) sameSize("pcStrictUpdate", prediction, anchor, feedback, displacement, belief);
-        else sameSize("pcStrictUpdate", prediction, anchor, feedback, displacement, belief, error);
-        doPcStrictUpdate(prediction, anchor, feedback, displacement, belief, error, eta);
+    public final void pcStrictUpdate(Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
+        if (error == null) sameSize("pcStrictUpdate", prediction, vhat, feedback, displacement, belief);
+        else sameSize("pcStrictUpdate", prediction, vhat, feedback, displacement, belief, error);
+        doPcStrictUpdate(prediction, vhat, feedback, displacement, belief, error, eta);
     }
 
     /**
@@ -469,20 +470,20 @@ public abstract class Backend implements AutoCloseable {
      * condensed relaxation, where block 1 is its entry op z = A v_1 + b followed by one activation f,
      * so layer 2's prediction is f(z)):
      * <pre>
-     *   error              = (f(z) - anchor) - displacement
+     *   error              = (f(z) - vhat) - displacement
      *   displacement      += eta * (error - feedback)
-     *   belief             = anchor + displacement
+     *   belief             = vhat + displacement
      *   entryDisplacement  = (1 - eta) * entryDisplacement - eta * (error * f'(z))
      * </pre>
      * The same arithmetic as {@link #activation}, {@link #pcStrictUpdate}, {@link #activationBackward}
      * and {@link #axpby} in turn, in one pass instead of four. {@code error} may be null (only the last
      * sweep's is read).
      */
-    public final void pcStrictEntryUpdate(Activation f, float slope, Tensor z, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief,
+    public final void pcStrictEntryUpdate(Activation f, float slope, Tensor z, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief,
                                           Tensor error, Tensor entryDisplacement, float eta) {
-        if (error == null) sameSize("pcStrictEntryUpdate", z, anchor, feedback, displacement, belief, entryDisplacement);
-        else sameSize("pcStrictEntryUpdate", z, anchor, feedback, displacement, belief, error, entryDisplacement);
-        doPcStrictEntryUpdate(f, slope, z, anchor, feedback, displacement, belief, error, entryDisplacement, eta);
+        if (error == null) sameSize("pcStrictEntryUpdate", z, vhat, feedback, displacement, belief, entryDisplacement);
+        else sameSize("pcStrictEntryUpdate", z, vhat, feedback, displacement, belief, error, entryDisplacement);
+        doPcStrictEntryUpdate(f, slope, z, vhat, feedback, displacement, belief, error, entryDisplacement, eta);
     }
 
     /** out[outIndex] = scale * sum(x^2), accumulated in double: the energy of a prediction error. */
@@ -587,14 +588,14 @@ public abstract class Backend implements AutoCloseable {
     /** Writes the number of rows whose argmax equals the label to out[outIndex]. */
     protected abstract void doCountCorrect(Tensor logits, Tensor labels, Tensor out, long outIndex, int rows, int classes);
     /** One STRICT update of a layer's displacement, belief and error: see {@link #pcStrictUpdate}. Default: {@link Compositions#pcStrictUpdate}. */
-    protected void doPcStrictUpdate(Tensor prediction, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
-        Compositions.pcStrictUpdate(this, prediction, anchor, feedback, displacement, belief, error, eta);
+    protected void doPcStrictUpdate(Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
+        Compositions.pcStrictUpdate(this, prediction, vhat, feedback, displacement, belief, error, eta);
     }
 
     /** STRICT's layer update fused with the condensed entry-space update: see {@link #pcStrictEntryUpdate}. Default: {@link Compositions#pcStrictEntryUpdate}. */
-    protected void doPcStrictEntryUpdate(Activation f, float slope, Tensor z, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief,
+    protected void doPcStrictEntryUpdate(Activation f, float slope, Tensor z, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief,
                                          Tensor error, Tensor entryDisplacement, float eta) {
-        Compositions.pcStrictEntryUpdate(this, f, slope, z, anchor, feedback, displacement, belief, error, entryDisplacement, eta);
+        Compositions.pcStrictEntryUpdate(this, f, slope, z, vhat, feedback, displacement, belief, error, entryDisplacement, eta);
     }
     /** out[outIndex] = scale times the sum of squares of x. */
     protected abstract void doSumSquares(Tensor x, float scale, Tensor out, long outIndex);

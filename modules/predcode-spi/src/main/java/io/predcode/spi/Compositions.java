@@ -43,29 +43,29 @@ public final class Compositions {
     }
 
     /**
-     * {@link Backend#pcStrictUpdate}: error = (prediction - anchor) - displacement, displacement +=
-     * eta (error - feedback), belief = anchor + displacement. Without an error tensor the error is
+     * {@link Backend#pcStrictUpdate}: error = (prediction - vhat) - displacement, displacement +=
+     * eta (error - feedback), belief = vhat + displacement. Without an error tensor the error is
      * formed in belief, which is free until its last write.
      */
-    public static void pcStrictUpdate(Backend be, Tensor prediction, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
+    public static void pcStrictUpdate(Backend be, Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
         Tensor e = error != null ? error : belief;
-        be.add(1f, prediction, -1f, anchor, e);
+        be.add(1f, prediction, -1f, vhat, e);
         be.axpby(-1f, displacement, 1f, e);
         be.axpby(eta, e, 1f, displacement);
         be.axpby(-eta, feedback, 1f, displacement);
-        be.add(1f, anchor, 1f, displacement, belief);
+        be.add(1f, vhat, 1f, displacement, belief);
     }
 
     /**
      * {@link Backend#pcStrictEntryUpdate}: {@link #pcStrictUpdate} with prediction f(z), then entry =
      * (1 - eta) entry - eta (error f'(z)). Uses two temporaries.
      */
-    public static void pcStrictEntryUpdate(Backend be, Activation f, float slope, Tensor z, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief,
+    public static void pcStrictEntryUpdate(Backend be, Activation f, float slope, Tensor z, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief,
                                            Tensor error, Tensor entry, float eta) {
         try (Tensor p = be.allocate(z.shape()); Tensor g = be.allocate(z.shape())) {
             be.activation(f, slope, z, p);
             Tensor e = error != null ? error : g;
-            pcStrictUpdate(be, p, anchor, feedback, displacement, belief, e, eta);
+            pcStrictUpdate(be, p, vhat, feedback, displacement, belief, e, eta);
             be.activationBackward(f, slope, z, p, e, g); // g may be e itself: dx may alias dy
             be.axpby(-eta, g, 1f - eta, entry);
         }

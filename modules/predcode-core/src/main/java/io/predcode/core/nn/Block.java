@@ -186,11 +186,11 @@ public final class Block {
          * Layer 2's STRICT update with prediction f(z), z from tape t's {@link #forwardEntry}, fused with the
          * entry space's: {@link Backend#pcStrictEntryUpdate}. Needs {@link #fuses()}.
          */
-        public void update(Backend be, Tape t, Tensor anchor, Tensor feedback, Tensor displacement, Tensor belief, Tensor error,
+        public void update(Backend be, Tape t, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, Tensor error,
                            Tensor entryDisplacement, float eta) {
             Ops.ActivationOp f = soleActivation();
             if (f == null) throw new IllegalStateException("block " + Block.this.index + ": no sole activation after its entry op to fuse");
-            be.pcStrictEntryUpdate(f.function, f.slope, t.acts[index + 1], anchor, feedback, displacement, belief, error, entryDisplacement, eta);
+            be.pcStrictEntryUpdate(f.function, f.slope, t.acts[index + 1], vhat, feedback, displacement, belief, error, entryDisplacement, eta);
         }
 
         /** dz = the VJP of the ops after the entry, at the tape's point: dy pulled back to the entry's output. */

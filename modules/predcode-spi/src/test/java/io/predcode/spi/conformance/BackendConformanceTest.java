@@ -594,18 +594,18 @@ public abstract class BackendConformanceTest {
         for (int n : new int[]{1, 257, 300_001})
             for (Activation f : Activation.values()) {
                 float slope = 0.07f;
-                float[] z = random(n, 3), anchor = random(n, 2), fb = random(n, 1), d = random(n, 0.1), entry = random(n, 1);
+                float[] z = random(n, 3), vhat = random(n, 2), fb = random(n, 1), d = random(n, 0.1), entry = random(n, 1);
                 if (n > 8) { z[0] = 0f; z[1] = -0f; z[2] = Float.MIN_VALUE; z[3] = -Float.MIN_VALUE; }
                 double[] ee = new double[n], ed = new double[n], ev = new double[n], eD = new double[n];
                 for (int i = 0; i < n; i++) {
                     double p = act(f, slope, z[i]);
-                    ee[i] = (p - anchor[i]) - d[i];
+                    ee[i] = (p - vhat[i]) - d[i];
                     ed[i] = d[i] + eta * (ee[i] - fb[i]);
-                    ev[i] = anchor[i] + ed[i];
+                    ev[i] = vhat[i] + ed[i];
                     eD[i] = (1 - eta) * entry[i] - eta * ee[i] * actGrad(f, slope, z[i]);
                 }
                 for (boolean withError : new boolean[]{true, false})
-                    try (Tensor tz = tensor(z, n); Tensor ta = tensor(anchor, n); Tensor tf = tensor(fb, n); Tensor td = tensor(d, n);
+                    try (Tensor tz = tensor(z, n); Tensor ta = tensor(vhat, n); Tensor tf = tensor(fb, n); Tensor td = tensor(d, n);
                          Tensor tv = backend.allocate(n); Tensor te = withError ? backend.allocate(n) : null; Tensor tD = tensor(entry, n)) {
                         backend.pcStrictEntryUpdate(f, slope, tz, ta, tf, td, tv, te, tD, eta);
                         String what = f + " on " + n + (withError ? "" : ", no error tensor") + ": ";
@@ -673,17 +673,17 @@ public abstract class BackendConformanceTest {
 
     @Test void strictUpdateAndEnergy() {
         int n = 257;
-        float[] p = random(n, 2), anchor = random(n, 2), fb = random(n, 2), d = random(n, 0.01);
+        float[] p = random(n, 2), vhat = random(n, 2), fb = random(n, 2), d = random(n, 0.01);
         float eta = 0.1f;
         double[] ee = new double[n], ed = new double[n], ev = new double[n];
         double energy = 0;
         for (int i = 0; i < n; i++) {
-            ee[i] = ((double) p[i] - anchor[i]) - d[i];
+            ee[i] = ((double) p[i] - vhat[i]) - d[i];
             ed[i] = d[i] + eta * (ee[i] - fb[i]);
-            ev[i] = anchor[i] + ed[i];
+            ev[i] = vhat[i] + ed[i];
             energy += 0.5 * ee[i] * ee[i];
         }
-        try (Tensor tp = tensor(p, n); Tensor ta = tensor(anchor, n); Tensor tf = tensor(fb, n); Tensor td = tensor(d, n);
+        try (Tensor tp = tensor(p, n); Tensor ta = tensor(vhat, n); Tensor tf = tensor(fb, n); Tensor td = tensor(d, n);
              Tensor tv = backend.allocate(n); Tensor te = backend.allocate(n); Tensor out = backend.allocate(3)) {
             backend.pcStrictUpdate(tp, ta, tf, td, tv, te, eta);
             assertClose("error", ee, backend.download(te), TOL);
@@ -693,7 +693,7 @@ public abstract class BackendConformanceTest {
             assertClose("energy", new double[]{energy}, new float[]{backend.readScalar(out, 2)}, 1e-6);
         }
         // Without an error tensor (nobody reads it): the same displacement and belief.
-        try (Tensor tp = tensor(p, n); Tensor ta = tensor(anchor, n); Tensor tf = tensor(fb, n); Tensor td = tensor(d, n); Tensor tv = backend.allocate(n)) {
+        try (Tensor tp = tensor(p, n); Tensor ta = tensor(vhat, n); Tensor tf = tensor(fb, n); Tensor td = tensor(d, n); Tensor tv = backend.allocate(n)) {
             backend.pcStrictUpdate(tp, ta, tf, td, tv, null, eta);
             assertClose("displacement, no error tensor", ed, backend.download(td), TOL);
             assertClose("belief, no error tensor", ev, backend.download(tv), TOL);
@@ -702,8 +702,8 @@ public abstract class BackendConformanceTest {
 
     @Test void strictUpdateErrorIsExactlyMinusDisplacementWhenPredictionIsTheAnchor() {
         int n = 64;
-        float[] anchor = random(n, 3), d = random(n, 1e-4), fb = random(n, 1e-3);
-        try (Tensor ta = tensor(anchor, n); Tensor tf = tensor(fb, n); Tensor td = tensor(d, n); Tensor tv = backend.allocate(n); Tensor te = backend.allocate(n)) {
+        float[] vhat = random(n, 3), d = random(n, 1e-4), fb = random(n, 1e-3);
+        try (Tensor ta = tensor(vhat, n); Tensor tf = tensor(fb, n); Tensor td = tensor(d, n); Tensor tv = backend.allocate(n); Tensor te = backend.allocate(n)) {
             backend.pcStrictUpdate(ta, ta, tf, td, tv, te, 0.1f);
             float[] e = backend.download(te);
             for (int i = 0; i < n; i++) assertEquals(-d[i], e[i], 0f, "error[" + i + "]");
