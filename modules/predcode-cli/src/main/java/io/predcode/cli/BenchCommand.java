@@ -2,11 +2,9 @@ package io.predcode.cli;
 
 import io.predcode.core.io.AtomicFiles;
 import io.predcode.core.json.Json;
-import io.predcode.core.nn.Block;
 import io.predcode.core.nn.Loss;
 import io.predcode.core.nn.Model;
 import io.predcode.core.nn.ModelSpec;
-import io.predcode.core.nn.OpSpec;
 import io.predcode.core.optim.Adam;
 import io.predcode.core.pc.Algorithm;
 import io.predcode.core.pc.PcEngine;
@@ -39,7 +37,7 @@ import java.util.concurrent.Callable;
 /**
  * Training-step benchmarks, every (backend, model, batch size, algorithm) in one run, side by side with
  * each backend's GEMM peak measured in the same run. FLOPs per step count 2 per multiply-add of the
- * GEMM-shaped work (linear and conv); see {@link #stepMacs}.
+ * GEMM-shaped work (linear and conv); see PcEngine.stepMacs.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Time training steps: backends, algorithms, models and batch sizes side by side, in one run.",
@@ -221,10 +219,7 @@ final class BenchCommand implements Callable<Integer> {
         double[] ms = run.ms().clone();
         Arrays.sort(ms);
         double median = ms[ms.length / 2], p10 = ms[(int) (0.1 * (ms.length - 1))], p90 = ms[(int) Math.ceil(0.9 * (ms.length - 1))];
-        Block.Entry entry = alg == Algorithm.STRICT ? run.engine().condensedEntry() : null;
-        double macs = stepMacs(s, alg, sweeps);
-        if (entry != null)
-            macs += sweeps * (entry.gramMacs() - 2.0 * entry.forwardMacs()) + 2.0 * entry.forwardMacs() + (double) entry.formationMacs() / batch;
+        double macs = run.engine().stepMacs(alg, sweeps, batch);
         double flops = 2.0 * macs * batch, gflops = flops / (median * 1e6);
         double allocs = (double) run.counts()[0] / steps, h2d = (double) run.counts()[1] / steps, d2h = (double) run.counts()[2] / steps;
         String label = (run.mode() == PcEngine.Condense.AUTO ? alg.id() : alg.id() + "/" + run.mode().name().toLowerCase(java.util.Locale.ROOT))
@@ -288,20 +283,6 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     private static String shortName(String m) { return m.length() <= 12 ? m : "..." + m.substring(m.length() - 9); }
-
-    /** Multiply-adds of one training step per sample (see the command's description). */
-    static double stepMacs(ModelSpec s, Algorithm a, int n) {
-        double[] block = new double[s.depth()];
-        int[] shape = s.input();
-        for (int b = 0; b < s.depth(); b++)
-            for (OpSpec op : s.blocks().get(b)) { block[b] += op.macs(shape); shape = op.outputShape(shape, ""); }
-        double total = Arrays.stream(block).sum(), rest = total - block[0];
-        return switch (a) {
-            case BACKPROP, EXACT -> 3 * total - block[0];
-            case FIXED_PRED -> 2 * total + n * rest;
-            case STRICT -> 2 * total + (2.0 * n + 1) * rest;
-        };
-    }
 
     /** sgemm GFLOP/s at 1024^3 on this backend: the best of a few repetitions after a warm-up. */
     static double gemmPeak(Backend be) {

@@ -245,6 +245,36 @@ public final class PcEngine implements AutoCloseable {
     }
 
     /**
+     * Multiply-adds per sample of one training step with {@code algorithm} and {@code n} sweeps, counting
+     * the GEMM-shaped work (linear and conv): BACKPROP and EXACT 3M - M0, FIXED_PRED 2M + n(M - M0),
+     * STRICT 2M + (2n+1)(M - M0), where M is the model's forward work and M0 its first block's (whose
+     * input gradient a step never needs). Where STRICT condenses layer 1, each sweep applies G = A A^T
+     * instead of A and A^T, and the step adds A^T once and the forming of G, shared by the batch.
+     * FIXED_PRED skips exact zeros in early sweeps, so its count is an upper bound.
+     *
+     * @param algorithm the algorithm
+     * @param n         sweeps (ignored by BACKPROP and EXACT)
+     * @param batch     samples per step, over which forming G is shared
+     * @return multiply-adds per sample
+     */
+    public double stepMacs(Algorithm algorithm, int n, int batch) {
+        io.predcode.core.nn.ModelSpec s = model.spec();
+        double[] block = new double[s.depth()];
+        int[] shape = model.inputShape();
+        for (int b = 0; b < s.depth(); b++)
+            for (io.predcode.core.nn.OpSpec op : s.blocks().get(b)) { block[b] += op.macs(shape); shape = op.outputShape(shape, ""); }
+        double total = Arrays.stream(block).sum(), rest = total - block[0];
+        double macs = switch (algorithm) {
+            case BACKPROP, EXACT -> 3 * total - block[0];
+            case FIXED_PRED -> 2 * total + n * rest;
+            case STRICT -> 2 * total + (2.0 * n + 1) * rest;
+        };
+        Block.Entry entry = algorithm == Algorithm.STRICT ? condensedEntry() : null;
+        if (entry != null) macs += n * (entry.gramMacs() - 2.0 * entry.forwardMacs()) + 2.0 * entry.forwardMacs() + (double) entry.formationMacs() / batch;
+        return macs;
+    }
+
+    /**
      * Tensors of a layer's size a workspace holds at the most: feedforward and sweep tapes (an
      * activation and a gradient per op, a few ops a block), the error, belief, feedback and
      * displacement. An upper bound, to refuse a batch that cannot fit before allocating it.
