@@ -6,7 +6,7 @@
 
 #define GRID_STRIDE(i, n) for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)blockDim.x * gridDim.x)
 
-// Activation codes, as Kernels.code gives them; any other code traps (the launch fails).
+// Activation codes, as io.predcode.spi.Activation.code() gives them; any other code traps (the launch fails).
 enum { RELU = 0, LEAKY_RELU = 1, TANH = 2, SIGMOID = 3 };
 
 extern "C" __global__ void pc_axpby(long long n, float alpha, const float* x, float beta, float* y) {

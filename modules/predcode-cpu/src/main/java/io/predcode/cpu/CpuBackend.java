@@ -221,7 +221,7 @@ public final class CpuBackend extends Backend {
 
     @Override protected void doActivationBackward(Activation f, float slope, Tensor x, Tensor y, Tensor dy, Tensor dx) {
         MemorySegment sx = seg(x), sy = seg(y), sd = seg(dy), so = seg(dx);
-        boolean fromInput = f == Activation.RELU || f == Activation.LEAKY_RELU; // else the derivative comes from the output
+        boolean fromInput = !f.derivativeFromOutput();
         long n = x.size();
         if (kernels != null && f == Activation.RELU) { forElements(n, (from, to) -> kernels.reluBackward(sx, sd, so, from, to)); return; }
         forChunks(n, (off, len, t) -> {
@@ -488,7 +488,7 @@ public final class CpuBackend extends Backend {
             forElements(n, (from, to) -> kernels.strictEntryUpdate(sz, sa, sf, sd, sv, se, sD, eta, from, to));
             return;
         }
-        boolean fromInput = f == Activation.RELU || f == Activation.LEAKY_RELU;
+        boolean fromInput = !f.derivativeFromOutput();
         forChunks(n, (off, len, t) -> {
             float[] zs = t[0], a = t[1], fb = t[2], d = t[3], v = t[4], e = t[5], entry = t[6], p = t[7], dz = t[8];
             MemorySegment.copy(sz, F, off, zs, 0, len);

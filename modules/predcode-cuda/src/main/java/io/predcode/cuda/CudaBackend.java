@@ -171,10 +171,10 @@ final class CudaBackend extends Backend {
 
     @Override protected void doAdd(float alpha, Tensor a, float beta, Tensor b, Tensor out) { k.add(a.size(), alpha, ptr(a), beta, ptr(b), ptr(out)); }
 
-    @Override protected void doActivation(Activation f, float slope, Tensor x, Tensor y) { k.activation(Kernels.code(f), slope, x.size(), ptr(x), ptr(y)); }
+    @Override protected void doActivation(Activation f, float slope, Tensor x, Tensor y) { k.activation(f.code(), slope, x.size(), ptr(x), ptr(y)); }
 
     @Override protected void doActivationBackward(Activation f, float slope, Tensor x, Tensor y, Tensor dy, Tensor dx) {
-        k.activationBackward(Kernels.code(f), slope, x.size(), ptr(x), ptr(y), ptr(dy), ptr(dx));
+        k.activationBackward(f.code(), slope, x.size(), ptr(x), ptr(y), ptr(dy), ptr(dx));
     }
 
     @Override protected void doAddBias(Tensor y, Tensor bias, int channels, int inner) { k.addBias(ptr(y), ptr(bias), y.size(), channels, inner); }
@@ -250,7 +250,7 @@ final class CudaBackend extends Backend {
 
     @Override protected void doPcStrictEntryUpdate(Activation f, float slope, Tensor z, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief,
                                                    Tensor error, Tensor entryDisplacement, float eta) {
-        k.strictEntryUpdate(Kernels.code(f), slope, z.size(), ptr(z), ptr(vhat), ptr(feedback), ptr(displacement), ptr(belief), ptrOrNull(error),
+        k.strictEntryUpdate(f.code(), slope, z.size(), ptr(z), ptr(vhat), ptr(feedback), ptr(displacement), ptr(belief), ptrOrNull(error),
                 ptr(entryDisplacement), eta);
     }
 

@@ -1,6 +1,5 @@
 package io.predcode.cuda;
 
-import io.predcode.spi.Activation;
 import io.predcode.spi.Conv2dGeometry;
 import io.predcode.spi.PoolGeometry;
 
@@ -58,16 +57,6 @@ final class Kernels {
         MemorySegment img = arena.allocate(image.length + 1L, 16);
         MemorySegment.copy(image, 0, img, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, image.length);
         this.module = driver.loadModule(img);
-    }
-
-    /** The kernels' code for an activation (the enum in predcode.cu); a kernel traps on any other. */
-    static int code(Activation f) {
-        return switch (f) {
-            case RELU -> 0;
-            case LEAKY_RELU -> 1;
-            case TANH -> 2;
-            case SIGMOID -> 3;
-        };
     }
 
     // ---------------------------------------------------------------- one method per kernel

@@ -90,7 +90,7 @@ public sealed interface OpSpec {
 
     /** An elementwise nonlinearity; {@code slope} is leaky_relu's negative slope (0 otherwise). */
     record Act(Activation function, float slope) implements OpSpec {
-        public String op() { return function.name().toLowerCase(); }
+        public String op() { return function.id(); }
         public int[] outputShape(int[] input, String where) { return input.clone(); }
         public Map<String, Object> toJson() { return function == Activation.LEAKY_RELU ? json("op", op(), "slope", (double) slope) : json("op", op()); }
     }
@@ -124,13 +124,15 @@ public sealed interface OpSpec {
                 int[] s = f.has("stride") ? f.ints("stride", 2, 1) : k;
                 yield new Pool2d(op.equals("maxpool2d"), k[0], k[1], s[0], s[1]);
             }
-            case "relu" -> new Act(Activation.RELU, 0f);
-            case "leaky_relu" -> new Act(Activation.LEAKY_RELU, f.has("slope") ? (float) f.number("slope") : 0.01f);
-            case "tanh" -> new Act(Activation.TANH, 0f);
-            case "sigmoid" -> new Act(Activation.SIGMOID, 0f);
             case "flatten" -> new Flatten();
-            default -> throw new JsonException(f.source() + ": field '" + f.path() + ".op' is '" + op
-                    + "'; expected one of linear, conv2d, maxpool2d, avgpool2d, relu, leaky_relu, tanh, sigmoid, flatten");
+            default -> {
+                Activation a = Activation.byId(op);
+                if (a == null)
+                    throw new JsonException(f.source() + ": field '" + f.path() + ".op' is '" + op
+                            + "'; expected one of linear, conv2d, maxpool2d, avgpool2d, flatten, " + Activation.ids());
+                // Only leaky_relu has a parameter: its negative slope, PyTorch's default 0.01.
+                yield new Act(a, a != Activation.LEAKY_RELU ? 0f : f.has("slope") ? (float) f.number("slope") : 0.01f);
+            }
         };
     }
 
