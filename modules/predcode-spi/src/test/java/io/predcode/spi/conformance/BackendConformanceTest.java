@@ -531,6 +531,23 @@ public abstract class BackendConformanceTest {
         }
     }
 
+    /**
+     * The numerics every backend shares by design: a confident softmax's gradients below float's normal
+     * range (e^-100 here) are exactly zero, not subnormal, and the others match float64 (exp in double).
+     */
+    @Test void crossEntropyFlushesSubnormalGradientsOnEveryBackend() {
+        float[] logits = {0f, 100f, 30f, /**/ 5f, -95f, 5f};
+        float[] labels = {1, 0};
+        try (Tensor tl = tensor(logits, 2, 3); Tensor ty = tensor(labels, 2); Tensor loss = backend.allocate(1); Tensor tg = backend.allocate(2, 3)) {
+            backend.softmaxCrossEntropy(tl, ty, loss, tg);
+            float[] g = backend.download(tg);
+            assertEquals(0f, g[0], "e^-100 / 2 is below Float.MIN_NORMAL: flushed");
+            assertEquals(0f, g[4], "e^-100 / 2 is below Float.MIN_NORMAL: flushed");
+            double p2 = Math.exp(-70) / (1 + Math.exp(-70) + Math.exp(-100));
+            assertClose("a small but normal gradient", new double[]{p2 / 2}, new float[]{g[2]}, 1e-6);
+        }
+    }
+
     @Test void crossEntropyWithBadLabelIsNaN() {
         try (Tensor tl = tensor(new float[]{1, 2, 3, 4}, 2, 2); Tensor ty = tensor(new float[]{0, 2}, 2); Tensor tloss = backend.allocate(1)) {
             backend.softmaxCrossEntropy(tl, ty, tloss, null);
