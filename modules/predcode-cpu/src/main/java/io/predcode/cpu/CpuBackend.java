@@ -380,19 +380,19 @@ public final class CpuBackend extends Backend {
         MemorySegment sx = seg(x), sy = seg(y);
         if (nativePool(g)) parallel.forRange(images * g.channels(), ConvKernels.MIN_IMAGES * g.channels(),
                 (from, to) -> kernels.maxPool2(sx, sy, from, to, g.height(), g.width()));
-        else ConvKernels.maxPool(parallel, sx, g, sy, images);
+        else Pooling.maxPool(parallel, sx, g, sy, images);
     }
 
     @Override protected void doMaxPoolBackward(Tensor x, PoolGeometry g, Tensor dy, Tensor dx, int images) {
         MemorySegment sx = seg(x), sd = seg(dy), so = seg(dx);
         if (nativePool(g)) parallel.forRange(images * g.channels(), ConvKernels.MIN_IMAGES * g.channels(),
                 (from, to) -> kernels.maxPool2Backward(sx, sd, so, from, to, g.height(), g.width()));
-        else ConvKernels.maxPoolBackward(parallel, sx, g, sd, so, images);
+        else Pooling.maxPoolBackward(parallel, sx, g, sd, so, images);
     }
 
-    @Override protected void doAvgPool(Tensor x, PoolGeometry g, Tensor y, int images) { ConvKernels.avgPool(seg(x), g, seg(y), images); }
+    @Override protected void doAvgPool(Tensor x, PoolGeometry g, Tensor y, int images) { Pooling.avgPool(seg(x), g, seg(y), images); }
 
-    @Override protected void doAvgPoolBackward(PoolGeometry g, Tensor dy, Tensor dx, int images) { ConvKernels.avgPoolBackward(g, seg(dy), seg(dx), images); }
+    @Override protected void doAvgPoolBackward(PoolGeometry g, Tensor dy, Tensor dx, int images) { Pooling.avgPoolBackward(g, seg(dy), seg(dx), images); }
 
     @Override protected void doSoftmaxCrossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits, int rows, int classes) {
         MemorySegment sl = seg(logits), sy = seg(labels), sg = dlogits == null ? null : seg(dlogits);
