@@ -34,19 +34,41 @@ final class CudaBackend extends Backend {
     /** CUDA graphs of replayable regions (a step's relaxation); null when off or the driver lacks them. */
     private final GraphCache graphs;
 
+    /**
+     * Takes a context, a stream, cuBLAS, the kernels and the buffers, in that order; when one step fails
+     * (out of memory, a module the driver refuses), gives back what the earlier ones took and rethrows.
+     */
     CudaBackend(CudaDriver driver, java.nio.file.Path cublasPath, byte[] kernelImage, BackendOptions options) {
         this.driver = driver;
-        driver.init();
-        this.device = driver.device(options.device());
-        this.context = driver.retainPrimaryContext(device);
-        this.stream = driver.createStream();
-        long workspace = driver.malloc(Cublas.WORKSPACE_BYTES);
-        owned.add(workspace);
-        this.cublas = new Cublas(cublasPath, stream, workspace);
-        long partials = driver.malloc(8L * Kernels.PARTIALS);
-        owned.add(partials);
-        this.k = new Kernels(driver, kernelImage, stream, partials);
-        this.staging = driver.mallocHost(1 << 20);
+        java.util.ArrayDeque<Runnable> undo = new java.util.ArrayDeque<>();
+        try {
+            driver.init();
+            this.device = driver.device(options.device());
+            this.context = driver.retainPrimaryContext(device);
+            undo.push(() -> driver.releasePrimaryContext(device));
+            this.stream = driver.createStream();
+            undo.push(() -> driver.destroyStream(stream));
+            long workspace = driver.malloc(Cublas.WORKSPACE_BYTES);
+            undo.push(() -> driver.free(workspace));
+            this.cublas = new Cublas(cublasPath, stream, workspace);
+            undo.push(cublas::close);
+            long partials = driver.malloc(8L * Kernels.PARTIALS);
+            undo.push(() -> driver.free(partials));
+            this.k = new Kernels(driver, kernelImage, stream, partials);
+            undo.push(k::close);
+            this.staging = driver.mallocHost(1 << 20);
+            owned.add(workspace);
+            owned.add(partials);
+        } catch (RuntimeException e) {
+            while (!undo.isEmpty()) {
+                try {
+                    undo.pop().run();
+                } catch (RuntimeException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+            }
+            throw e;
+        }
         boolean useGraphs = driver.hasGraphs() && !"false".equals(System.getProperty("predcode.cuda.graphs"));
         this.graphs = useGraphs ? new GraphCache(new GraphCache.Recorder() {
             @Override public void begin() { driver.beginCapture(stream); }

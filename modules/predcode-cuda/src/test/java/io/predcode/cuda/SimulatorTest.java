@@ -27,7 +27,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * with the reason, where the driver in use is not the simulator.
  */
 class SimulatorTest {
-    private static MethodHandle inject, clear;
+    private static MethodHandle inject, clear, bytesInUse;
 
     @BeforeEach void simulatorOnly() {
         String driver = System.getProperty(CudaBackendProvider.DRIVER_PROPERTY, "");
@@ -39,6 +39,7 @@ class SimulatorTest {
             Linker linker = Linker.nativeLinker();
             inject = linker.downcallHandle(lib.find("cusimInjectFailure").orElseThrow(), FunctionDescriptor.ofVoid(ADDRESS, JAVA_INT, JAVA_INT));
             clear = linker.downcallHandle(lib.find("cusimClearFailures").orElseThrow(), FunctionDescriptor.ofVoid());
+            bytesInUse = linker.downcallHandle(lib.find("cusimBytesInUse").orElseThrow(), FunctionDescriptor.of(java.lang.foreign.ValueLayout.JAVA_LONG));
         }
     }
 
@@ -64,6 +65,21 @@ class SimulatorTest {
                 be.fill(t, 2f);
                 assertEquals(2f, be.readScalar(t, 999));
             }
+        }
+    }
+
+    /** A backend whose start fails part way gives back what it took: no device memory, stream or context is left behind. */
+    @Test void aFailedStartLeaksNothing() throws Throwable {
+        long before = (long) bytesInUse.invokeExact();
+        for (String call : new String[]{"cuModuleLoadData", "cuMemAllocHost", "cublasCreate_v2"}) {
+            inject(call, 0, 2 /* CUDA_ERROR_OUT_OF_MEMORY */);
+            RuntimeException e = assertThrows(RuntimeException.class, () -> Backends.provider("cuda").open(io.predcode.spi.BackendOptions.defaults()));
+            assertTrue(e.getMessage() != null && !e.getMessage().isBlank(), call + ": " + e);
+            assertEquals(before, (long) bytesInUse.invokeExact(), "device memory left behind by a start that failed at " + call);
+        }
+        try (Backend be = Backends.open("cuda"); Tensor t = be.allocate(4)) {
+            be.fill(t, 1f);
+            assertEquals(1f, be.readScalar(t, 3), "a later start works");
         }
     }
 
