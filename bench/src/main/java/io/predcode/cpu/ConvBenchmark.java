@@ -19,7 +19,20 @@ import org.openjdk.jmh.annotations.TearDown;
 @State(Scope.Thread)
 public class ConvBenchmark {
     static final int BATCH = 300;
-    final Conv2dGeometry g = new Conv2dGeometry(10, 13, 13, 3, 3, 1, 1, 0, 0);
+    /** Example-cnn's second conv and its input shape, from the built-in spec (not a copy of it). */
+    static final io.predcode.core.nn.ModelSpec.OpAt CONV = secondConv();
+    final io.predcode.core.nn.OpSpec.Conv2d c = (io.predcode.core.nn.OpSpec.Conv2d) CONV.op();
+    final Conv2dGeometry g = new Conv2dGeometry(c.in(), CONV.input()[1], CONV.input()[2], c.kh(), c.kw(), c.sh(), c.sw(), c.ph(), c.pw());
+
+    static io.predcode.core.nn.ModelSpec.OpAt secondConv() {
+        try {
+            io.predcode.core.nn.ModelSpec cnn = io.predcode.core.nn.BuiltinModels.resolve("example-cnn");
+            return cnn.ops(cnn.input()).stream().filter(at -> at.op() instanceof io.predcode.core.nn.OpSpec.Conv2d).skip(1).findFirst().orElseThrow();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
     /** Threads for OpenBLAS and the Java kernels: 1 against all cores shows what splitting by image buys. */
     @org.openjdk.jmh.annotations.Param({"1", "2"})
     public int threads;
@@ -36,11 +49,11 @@ public class ConvBenchmark {
         if (kernels.equals("java")) backend = new CpuBackend(OpenBlas.get(), options, null);
         else if (NativeKernels.get() != null) backend = new CpuBackend(OpenBlas.get(), options, NativeKernels.get());
         else throw new IllegalStateException("native CPU kernels unavailable: " + NativeKernels.unavailable());
-        x = backend.allocate(BATCH, 10, 13, 13);
-        w = backend.allocate(5, 10, 3, 3);
-        b = backend.allocate(5);
-        y = backend.allocate(BATCH, 5, 11, 11);
-        dw = backend.allocate(5, 10, 3, 3);
+        x = backend.allocate(BATCH, g.channels(), g.height(), g.width());
+        w = backend.allocate(c.out(), g.channels(), g.kh(), g.kw());
+        b = backend.allocate(c.out());
+        y = backend.allocate(BATCH, c.out(), g.outHeight(), g.outWidth());
+        dw = backend.allocate(c.out(), g.channels(), g.kh(), g.kw());
         backend.randomUniform(x, -1, 1, 1);
         backend.randomUniform(w, -1, 1, 2);
         backend.randomUniform(y, -1, 1, 3);

@@ -4,7 +4,9 @@ import io.predcode.core.io.AtomicFiles;
 import io.predcode.core.json.Json;
 import io.predcode.core.nn.Loss;
 import io.predcode.core.nn.Model;
+import io.predcode.core.nn.BuiltinModels;
 import io.predcode.core.nn.ModelSpec;
+import io.predcode.core.nn.OpSpec;
 import io.predcode.core.optim.Adam;
 import io.predcode.core.pc.Algorithm;
 import io.predcode.core.pc.PcEngine;
@@ -301,7 +303,7 @@ final class BenchCommand implements Callable<Integer> {
         }
     }
 
-    private List<Map<String, Object>> opsBench(Backend be, java.io.PrintWriter out) {
+    private List<Map<String, Object>> opsBench(Backend be, java.io.PrintWriter out) throws java.io.IOException {
         List<Map<String, Object>> recs = new ArrayList<>();
         out.printf("%-6s %-32s %12s %12s%n", "backend", "op", "median us", "rate");
         for (int d : new int[]{64, 128, 256, 512, 1024, 2048}) {
@@ -336,17 +338,26 @@ final class BenchCommand implements Callable<Integer> {
             recs.add(opRecord(be, "STRICT entry update 300x605 fused", us[0], 8.0 * layer * 4 / us[0] / 1e3, "GB/s", out));
             recs.add(opRecord(be, "STRICT entry update as 4 ops", us[1], 8.0 * layer * 4 / us[1] / 1e3, "GB/s", out));
         }
-        // example-cnn's convolutions and pooling at batch 300: the ops a CNN sweep spends its time in.
-        convOps(be, "conv 1>10 28x28", new Conv2dGeometry(1, 28, 28, 3, 3, 1, 1, 0, 0), 10, recs, out);
-        convOps(be, "conv 10>5 13x13", new Conv2dGeometry(10, 13, 13, 3, 3, 1, 1, 0, 0), 5, recs, out);
+        // example-cnn's convolutions and pooling at batch 300, at the model's own shapes: the ops a CNN sweep spends its time in.
+        ModelSpec cnn = BuiltinModels.resolve("example-cnn");
+        PoolGeometry firstPool = null;
+        for (ModelSpec.OpAt at : cnn.ops(cnn.input())) {
+            int[] in = at.input();
+            if (at.op() instanceof OpSpec.Conv2d c)
+                convOps(be, "conv " + c.in() + ">" + c.out() + " " + in[1] + "x" + in[2], new Conv2dGeometry(c.in(), in[1], in[2], c.kh(), c.kw(), c.sh(), c.sw(), c.ph(), c.pw()),
+                        c.out(), recs, out);
+            if (at.op() instanceof OpSpec.Pool2d p && p.max() && firstPool == null) firstPool = new PoolGeometry(in[0], in[1], in[2], p.kh(), p.kw(), p.sh(), p.sw());
+        }
+        PoolGeometry pg = firstPool;
+        // A padded 5x5 conv, which takes another kernel path than example-cnn's.
         convOps(be, "conv 5>5 5x5 p2 11x11", new Conv2dGeometry(5, 11, 11, 5, 5, 1, 1, 2, 2), 5, recs, out);
-        PoolGeometry pg = new PoolGeometry(10, 26, 26, 2, 2, 2, 2);
-        try (Tensor x = be.allocate(300, 10, 26, 26); Tensor y = be.allocate(300, 10, 13, 13); Tensor dx = be.allocate(300, 10, 26, 26)) {
+        try (Tensor x = be.allocate(300, pg.channels(), pg.height(), pg.width()); Tensor y = be.allocate(300, pg.channels(), pg.outHeight(), pg.outWidth());
+             Tensor dx = be.allocate(300, pg.channels(), pg.height(), pg.width())) {
             be.randomUniform(x, -1f, 1f, 1);
             be.randomUniform(y, -1f, 1f, 2);
             double bytes = 4.0 * (x.size() + y.size());
             double us = time(be, () -> be.maxPool(x, pg, y), 20);
-            recs.add(opRecord(be, "maxPool 2x2 10x26x26 x300", us, bytes / us / 1e3, "GB/s", out));
+            recs.add(opRecord(be, "maxPool " + pg.kh() + "x" + pg.kw() + " " + pg.channels() + "x" + pg.height() + "x" + pg.width() + " x300", us, bytes / us / 1e3, "GB/s", out));
             us = time(be, () -> be.maxPoolBackward(x, pg, y, dx), 20);
             recs.add(opRecord(be, "maxPoolBackward 2x2 x300", us, (bytes + 4.0 * dx.size()) / us / 1e3, "GB/s", out));
         }

@@ -85,6 +85,28 @@ public record ModelSpec(List<List<OpSpec>> blocks, int[] input) {
         return shapes;
     }
 
+    /** One op of a model with the per-sample shape it receives, at the model's own shapes. */
+    public record OpAt(int block, int index, OpSpec op, int[] input) {}
+
+    /**
+     * Every op with its input shape, in order: benchmarks time the ops at a model's real shapes from
+     * here instead of copying them.
+     *
+     * @param inputShape the per-sample input shape
+     * @return the ops, block by block
+     */
+    public List<OpAt> ops(int[] inputShape) {
+        List<OpAt> out = new ArrayList<>();
+        int[] s = inputShape.clone();
+        for (int b = 0; b < depth(); b++)
+            for (int k = 0; k < blocks.get(b).size(); k++) {
+                OpSpec op = blocks.get(b).get(k);
+                out.add(new OpAt(b, k, op, s));
+                s = op.outputShape(s, "block " + b + ", op " + k);
+            }
+        return out;
+    }
+
     /** Parameter names (PyTorch state_dict: "B.K.weight") and shapes, in state_dict order. */
     public Map<String, int[]> parameterShapes() {
         Map<String, int[]> out = new LinkedHashMap<>();
