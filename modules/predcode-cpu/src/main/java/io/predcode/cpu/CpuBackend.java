@@ -13,11 +13,12 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 /**
- * The CPU backend. GEMM goes to OpenBLAS's cblas_sgemm through FFM on the tensors' own off-heap
- * segments (no copies). Thin convolutions, 2x2 max pooling, softmax cross-entropy, Adam and the
- * sweep's elementwise ops go to predcode's native kernels ({@link NativeKernels}) when they are
- * built; every other op, and all of them without the native kernels, is a plain Java loop over those
- * segments, which the JIT compiles to straight-line code. Reductions accumulate in double.
+ * The CPU backend, which dispatches: GEMM goes to OpenBLAS's cblas_sgemm through FFM on the tensors'
+ * own off-heap segments (no copies); thin convolutions, 2x2 max pooling, softmax cross-entropy, Adam
+ * and the sweep's elementwise ops to predcode's native kernels ({@link NativeKernels}) when they are
+ * built; the same elementwise ops otherwise to {@link JavaKernels}, which has their signatures;
+ * convolutions to {@link TapConv} and {@link ConvKernels}, pooling to {@link Pooling}. Reductions
+ * accumulate in double.
  *
  * <p>Threads are the backend's own: OpenBLAS runs single-threaded, and GEMMs, like the other kernels,
  * split across this backend's pool, so backends opened with different thread counts do not change
@@ -29,32 +30,10 @@ public final class CpuBackend extends Backend {
 
     private final OpenBlas blas;
 
-    /*
-     * Elementwise kernels stage L1-sized chunks through on-heap tiles: bulk copies in, a plain array
-     * loop the JIT unrolls and vectorises, bulk copies out. Per-element access to several native
-     * segments in one loop is several times slower on this JVM. Each thread has its own tiles; above
-     * MIN_ELEMENTS per thread the chunks are split across the backend's threads.
-     */
-    static final int CHUNK = 1024, MIN_ELEMENTS = 1 << 16;
-    private static final ThreadLocal<float[][]> TILES = ThreadLocal.withInitial(() -> new float[9][CHUNK]);
+    /** Elements per thread below which an elementwise kernel stays on the calling thread. */
+    static final int MIN_ELEMENTS = 1 << 16;
 
-    /** One chunk of an elementwise kernel: its byte offset, its length in floats, and this thread's tiles. */
-    private interface Chunk { void run(long byteOffset, int len, float[][] tiles); }
-
-    /** Runs body on every chunk of [0, n), the chunks split across threads when there are many. */
-    private void forChunks(long n, Chunk body) {
-        int chunks = (int) ((n + CHUNK - 1) / CHUNK);
-        if (parallel.parts(chunks, MIN_ELEMENTS / CHUNK) <= 1) runChunks(n, 0, chunks, body); // no capturing lambda on the small, common path
-        else parallel.forRange(chunks, MIN_ELEMENTS / CHUNK, (c0, c1) -> runChunks(n, c0, c1, body));
-    }
-
-    private static void runChunks(long n, int c0, int c1, Chunk body) {
-        float[][] tiles = TILES.get();
-        for (long start = (long) c0 * CHUNK; start < Math.min(n, (long) c1 * CHUNK); start += CHUNK)
-            body.run(start * Float.BYTES, (int) Math.min(CHUNK, n - start), tiles);
-    }
-
-    /** Splits [0, n) elements across threads for a native kernel, as {@link #forChunks} for the Java ones. */
+    /** Splits [0, n) elements across the backend's threads for an elementwise kernel (native or Java). */
     private void forElements(long n, Parallel.Range body) {
         parallel.forRange(elements(n), MIN_ELEMENTS, body);
     }
@@ -169,97 +148,29 @@ public final class CpuBackend extends Backend {
 
     @Override protected void doAxpby(float alpha, Tensor x, float beta, Tensor y) {
         MemorySegment sx = seg(x), sy = seg(y);
-        if (kernels != null) { forElements(x.size(), (from, to) -> kernels.axpby(alpha, sx, beta, sy, from, to)); return; }
-        forChunks(x.size(), (off, len, t) -> {
-            float[] xs = t[0], ys = t[1];
-            MemorySegment.copy(sx, F, off, xs, 0, len);
-            MemorySegment.copy(sy, F, off, ys, 0, len);
-            if (beta == 1f) for (int i = 0; i < len; i++) ys[i] += alpha * xs[i];
-            else for (int i = 0; i < len; i++) ys[i] = alpha * xs[i] + beta * ys[i];
-            MemorySegment.copy(ys, 0, sy, F, off, len);
-        });
+        if (kernels != null) forElements(x.size(), (from, to) -> kernels.axpby(alpha, sx, beta, sy, from, to));
+        else forElements(x.size(), (from, to) -> JavaKernels.axpby(alpha, sx, beta, sy, from, to));
     }
 
     @Override protected void doAdd(float alpha, Tensor a, float beta, Tensor b, Tensor out) {
         MemorySegment sa = seg(a), sb = seg(b), so = seg(out);
-        if (kernels != null) { forElements(a.size(), (from, to) -> kernels.add(alpha, sa, beta, sb, so, from, to)); return; }
-        forChunks(a.size(), (off, len, t) -> {
-            float[] as = t[0], bs = t[1], os = t[2];
-            MemorySegment.copy(sa, F, off, as, 0, len);
-            MemorySegment.copy(sb, F, off, bs, 0, len);
-            for (int i = 0; i < len; i++) os[i] = alpha * as[i] + beta * bs[i];
-            MemorySegment.copy(os, 0, so, F, off, len);
-        });
+        if (kernels != null) forElements(a.size(), (from, to) -> kernels.add(alpha, sa, beta, sb, so, from, to));
+        else forElements(a.size(), (from, to) -> JavaKernels.add(alpha, sa, beta, sb, so, from, to));
     }
 
     @Override protected void doActivation(Activation f, float slope, Tensor x, Tensor y) {
         MemorySegment sx = seg(x), sy = seg(y);
-        long n = x.size();
-        if (kernels != null && f == Activation.RELU) { forElements(n, (from, to) -> kernels.relu(sx, sy, from, to)); return; }
-        forChunks(n, (off, len, t) -> {
-            float[] in = t[0], out = t[1];
-            MemorySegment.copy(sx, F, off, in, 0, len);
-            activate(f, slope, in, out, len);
-            MemorySegment.copy(out, 0, sy, F, off, len);
-        });
-    }
-
-    /** out = f(in) on the first len values. */
-    private static void activate(Activation f, float slope, float[] in, float[] out, int len) {
-        switch (f) {
-            // Branch-free, so the JIT vectorises them (it does not vectorise a float ?: here, and a branch
-            // on a sign mispredicts half the time): max keeps NaN as NaN; max(v, slope v) is leaky_relu for slope <= 1.
-            case RELU -> { for (int i = 0; i < len; i++) out[i] = Math.max(in[i], 0f); }
-            case LEAKY_RELU -> {
-                if (slope <= 1f) for (int i = 0; i < len; i++) out[i] = Math.max(in[i], in[i] * slope);
-                else for (int i = 0; i < len; i++) out[i] = Math.min(in[i], in[i] * slope);
-            }
-            case TANH -> { for (int i = 0; i < len; i++) out[i] = (float) Math.tanh(in[i]); }
-            case SIGMOID -> { for (int i = 0; i < len; i++) out[i] = (float) (1.0 / (1.0 + Math.exp(-in[i]))); }
-        }
+        if (kernels != null && f == Activation.RELU) forElements(x.size(), (from, to) -> kernels.relu(sx, sy, from, to));
+        else forElements(x.size(), (from, to) -> JavaKernels.activation(f, slope, sx, sy, from, to));
     }
 
     @Override protected void doActivationBackward(Activation f, float slope, Tensor x, Tensor y, Tensor dy, Tensor dx) {
         MemorySegment sx = seg(x), sy = seg(y), sd = seg(dy), so = seg(dx);
-        boolean fromInput = !f.derivativeFromOutput();
-        long n = x.size();
-        if (kernels != null && f == Activation.RELU) { forElements(n, (from, to) -> kernels.reluBackward(sx, sd, so, from, to)); return; }
-        forChunks(n, (off, len, t) -> {
-            float[] v = t[0], g = t[1], out = t[2];
-            MemorySegment.copy(fromInput ? sx : sy, F, off, v, 0, len);
-            MemorySegment.copy(sd, F, off, g, 0, len);
-            activateBackward(f, slope, v, g, out, len);
-            MemorySegment.copy(out, 0, so, F, off, len);
-        });
+        if (kernels != null && f == Activation.RELU) forElements(x.size(), (from, to) -> kernels.reluBackward(sx, sd, so, from, to));
+        else forElements(x.size(), (from, to) -> JavaKernels.activationBackward(f, slope, sx, sy, sd, so, from, to));
     }
 
-    /** out = g f'(.) on the first len values; v is f's input for relu and leaky relu, its output for tanh and sigmoid. */
-    private static void activateBackward(Activation f, float slope, float[] v, float[] g, float[] out, int len) {
-        switch (f) {
-            // PyTorch: relu'(0) = 0, leaky_relu'(0) = slope. step(v) is exactly 1 for v > 0 (the smallest
-            // subnormal times 2^254 is still >= 1) and 0 otherwise, branch-free as above.
-            case RELU -> { for (int i = 0; i < len; i++) out[i] = g[i] * step(v[i]); }
-            case LEAKY_RELU -> {
-                for (int i = 0; i < len; i++) {
-                    float s = step(v[i]);
-                    out[i] = g[i] * (s + (1f - s) * slope);
-                }
-            }
-            case TANH -> { for (int i = 0; i < len; i++) out[i] = g[i] * (1f - v[i] * v[i]); }
-            case SIGMOID -> { for (int i = 0; i < len; i++) out[i] = g[i] * v[i] * (1f - v[i]); }
-        }
-    }
 
-    /**
-     * A confident classifier's softmax gives the other classes probabilities like e^-100, below
-     * float's normal range. Subnormal operands cost x86 ~100 cycles per operation, and in a relaxation
-     * they flow through every sweep's GEMMs and kernels (a fashion-mnist STRICT step ran 3x slower than
-     * on random data). Gradients below 1.2e-38 are flushed to zero, a change no tolerance can see.
-     */
-    static float flushSubnormal(float v) { return Math.abs(v) < Float.MIN_NORMAL ? 0f : v; }
-
-    /** 1 for v > 0, else 0 (NaN for NaN); see doActivationBackward. */
-    private static float step(float v) { return Math.min(Math.max(v * 0x1p127f * 0x1p127f, 0f), 1f); }
 
     @Override protected void doAddBias(Tensor y, Tensor bias, int channels, int inner) {
         MemorySegment sy = seg(y), sb = seg(bias);
@@ -394,31 +305,10 @@ public final class CpuBackend extends Backend {
 
     @Override protected void doAvgPoolBackward(PoolGeometry g, Tensor dy, Tensor dx, int images) { Pooling.avgPoolBackward(g, seg(dy), seg(dx), images); }
 
+    /** A few thousand exps: on one thread (handing off would cost more). */
     @Override protected void doSoftmaxCrossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits, int rows, int classes) {
         MemorySegment sl = seg(logits), sy = seg(labels), sg = dlogits == null ? null : seg(dlogits);
-        if (kernels != null) { // a few thousand exps: one thread (handing off would cost more)
-            seg(loss).setAtIndex(F, 0, (float) (kernels.softmaxCrossEntropy(sl, sy, sg, 0, rows, rows, classes) / rows));
-            return;
-        }
-        double total = 0;
-        double[] e = new double[classes]; // exp(logit - max), computed once per logit: exp dominates this op
-        for (int r = 0; r < rows; r++) {
-            long base = (long) r * classes;
-            double max = Double.NEGATIVE_INFINITY;
-            for (int c = 0; c < classes; c++) max = Math.max(max, sl.getAtIndex(F, base + c));
-            double sum = 0;
-            for (int c = 0; c < classes; c++) sum += e[c] = Math.exp(sl.getAtIndex(F, base + c) - max);
-            double lse = max + Math.log(sum);
-            float labelValue = sy.getAtIndex(F, r);
-            int label = (int) labelValue;
-            boolean valid = label == labelValue && label >= 0 && label < classes;
-            total += valid ? lse - sl.getAtIndex(F, base + label) : Double.NaN;
-            if (sg != null)
-                for (int c = 0; c < classes; c++) {
-                    double p = e[c] / sum;
-                    sg.setAtIndex(F, base + c, valid ? flushSubnormal((float) ((p - (c == label ? 1 : 0)) / rows)) : Float.NaN);
-                }
-        }
+        double total = kernels != null ? kernels.softmaxCrossEntropy(sl, sy, sg, 0, rows, rows, classes) : JavaKernels.softmaxCrossEntropy(sl, sy, sg, 0, rows, rows, classes);
         seg(loss).setAtIndex(F, 0, (float) (total / rows));
     }
 
@@ -452,123 +342,34 @@ public final class CpuBackend extends Backend {
 
     @Override protected void doPcStrictUpdate(Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
         MemorySegment sp = seg(prediction), sa = seg(vhat), sf = seg(feedback), sd = seg(displacement), sv = seg(belief), se = error == null ? null : seg(error);
-        boolean samePrediction = prediction == vhat; // layer 1: one stream fewer to read
-        long n = prediction.size();
-        if (kernels != null) { forElements(n, (from, to) -> kernels.strictUpdate(sp, sa, sf, sd, sv, se, eta, from, to)); return; }
-        forChunks(n, (off, len, t) -> {
-            float[] a = t[1], p = samePrediction ? a : t[0], f = t[2], d = t[3], v = t[4], e = t[5];
-            MemorySegment.copy(sa, F, off, a, 0, len);
-            if (!samePrediction) MemorySegment.copy(sp, F, off, p, 0, len);
-            MemorySegment.copy(sf, F, off, f, 0, len);
-            MemorySegment.copy(sd, F, off, d, 0, len);
-            strictStep(p, a, f, d, e, v, eta, len);
-            if (se != null) MemorySegment.copy(e, 0, se, F, off, len);
-            MemorySegment.copy(d, 0, sd, F, off, len);
-            MemorySegment.copy(v, 0, sv, F, off, len);
-        });
-    }
-
-    /** STRICT's update of len values (Backend.pcStrictUpdate): e = (p - a) - d, d += eta (e - f), v = a + d. */
-    private static void strictStep(float[] p, float[] a, float[] f, float[] d, float[] e, float[] v, float eta, int len) {
-        for (int i = 0; i < len; i++) {
-            float ei = (p[i] - a[i]) - d[i];
-            float di = d[i] + eta * (ei - f[i]);
-            e[i] = ei;
-            d[i] = di;
-            v[i] = a[i] + di;
-        }
+        if (kernels != null) forElements(prediction.size(), (from, to) -> kernels.strictUpdate(sp, sa, sf, sd, sv, se, eta, from, to));
+        else forElements(prediction.size(), (from, to) -> JavaKernels.strictUpdate(sp, sa, sf, sd, sv, se, eta, from, to));
     }
 
     @Override protected void doPcStrictEntryUpdate(Activation f, float slope, Tensor z, Tensor vhat, Tensor feedback, Tensor displacement,
                                                    Tensor belief, Tensor error, Tensor entryDisplacement, float eta) {
         MemorySegment sz = seg(z), sa = seg(vhat), sf = seg(feedback), sd = seg(displacement), sv = seg(belief),
                 se = error == null ? null : seg(error), sD = seg(entryDisplacement);
-        long n = z.size();
-        if (kernels != null && f == Activation.RELU) {
-            forElements(n, (from, to) -> kernels.strictEntryUpdate(sz, sa, sf, sd, sv, se, sD, eta, from, to));
-            return;
-        }
-        boolean fromInput = !f.derivativeFromOutput();
-        forChunks(n, (off, len, t) -> {
-            float[] zs = t[0], a = t[1], fb = t[2], d = t[3], v = t[4], e = t[5], entry = t[6], p = t[7], dz = t[8];
-            MemorySegment.copy(sz, F, off, zs, 0, len);
-            MemorySegment.copy(sa, F, off, a, 0, len);
-            MemorySegment.copy(sf, F, off, fb, 0, len);
-            MemorySegment.copy(sd, F, off, d, 0, len);
-            MemorySegment.copy(sD, F, off, entry, 0, len);
-            activate(f, slope, zs, p, len);
-            strictStep(p, a, fb, d, e, v, eta, len);
-            activateBackward(f, slope, fromInput ? zs : p, e, dz, len);
-            for (int i = 0; i < len; i++) entry[i] = -eta * dz[i] + (1f - eta) * entry[i];
-            if (se != null) MemorySegment.copy(e, 0, se, F, off, len);
-            MemorySegment.copy(d, 0, sd, F, off, len);
-            MemorySegment.copy(v, 0, sv, F, off, len);
-            MemorySegment.copy(entry, 0, sD, F, off, len);
-        });
+        if (kernels != null && f == Activation.RELU) forElements(z.size(), (from, to) -> kernels.strictEntryUpdate(sz, sa, sf, sd, sv, se, sD, eta, from, to));
+        else forElements(z.size(), (from, to) -> JavaKernels.strictEntryUpdate(f, slope, sz, sa, sf, sd, sv, se, sD, eta, from, to));
     }
 
-    /** In double, chunk by chunk through this thread's tile (per-element segment access is several times slower). */
+    /** In double (JavaKernels.sumSquares). */
     @Override protected void doSumSquares(Tensor x, float scale, Tensor out, long outIndex) {
-        MemorySegment sx = seg(x);
-        long n = x.size();
-        float[] t = TILES.get()[0];
-        double sum = 0;
-        for (long start = 0; start < n; start += CHUNK) {
-            int len = (int) Math.min(CHUNK, n - start);
-            MemorySegment.copy(sx, F, start * Float.BYTES, t, 0, len);
-            for (int i = 0; i < len; i++) sum += (double) t[i] * t[i];
-        }
-        seg(out).setAtIndex(F, outIndex, (float) (scale * sum));
+        seg(out).setAtIndex(F, outIndex, (float) (scale * JavaKernels.sumSquares(seg(x), x.size())));
     }
 
     @Override protected void doSgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, float lr, float momentum, float dampening,
                                        float weightDecay, boolean nesterov, boolean firstStep) {
         MemorySegment sp = seg(param), sg = seg(grad), sb = momentumBuffer == null ? null : seg(momentumBuffer);
-        long n = param.size();
-        forChunks(n, (off, len, t) -> {
-            float[] p = t[0], g = t[1], buf = t[2];
-            MemorySegment.copy(sp, F, off, p, 0, len);
-            MemorySegment.copy(sg, F, off, g, 0, len);
-            if (momentum != 0f && !firstStep) MemorySegment.copy(sb, F, off, buf, 0, len);
-            for (int i = 0; i < len; i++) {
-                float d = g[i] + weightDecay * p[i];
-                if (momentum != 0f) {
-                    float b = firstStep ? d : momentum * buf[i] + (1f - dampening) * d;
-                    buf[i] = b;
-                    d = nesterov ? d + momentum * b : b;
-                }
-                p[i] -= lr * d;
-            }
-            MemorySegment.copy(p, 0, sp, F, off, len);
-            if (momentum != 0f) MemorySegment.copy(buf, 0, sb, F, off, len);
-        });
+        forElements(param.size(), (from, to) -> JavaKernels.sgdStep(sp, sg, sb, lr, momentum, dampening, weightDecay, nesterov, firstStep, from, to));
     }
 
     @Override protected void doAdamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float stepSize, float bc2Sqrt, float beta1, float beta2,
                                         float eps, float weightDecay) {
         MemorySegment sp = seg(param), sg = seg(grad), sm = seg(m), sv = seg(v);
-        long n = param.size();
-        if (kernels != null) {
-            forElements(n, (from, to) -> kernels.adamStep(sp, sg, sm, sv, stepSize, bc2Sqrt, beta1, beta2, eps, weightDecay, from, to));
-            return;
-        }
-        forChunks(n, (off, len, t) -> {
-            float[] p = t[0], g = t[1], mm = t[2], vv = t[3];
-            MemorySegment.copy(sp, F, off, p, 0, len);
-            MemorySegment.copy(sg, F, off, g, 0, len);
-            MemorySegment.copy(sm, F, off, mm, 0, len);
-            MemorySegment.copy(sv, F, off, vv, 0, len);
-            for (int i = 0; i < len; i++) {
-                float gi = g[i] + weightDecay * p[i];
-                float mi = beta1 * mm[i] + (1f - beta1) * gi, vi = beta2 * vv[i] + (1f - beta2) * gi * gi;
-                mm[i] = mi;
-                vv[i] = vi;
-                p[i] -= stepSize * mi / ((float) Math.sqrt(vi) / bc2Sqrt + eps);
-            }
-            MemorySegment.copy(p, 0, sp, F, off, len);
-            MemorySegment.copy(mm, 0, sm, F, off, len);
-            MemorySegment.copy(vv, 0, sv, F, off, len);
-        });
+        if (kernels != null) forElements(param.size(), (from, to) -> kernels.adamStep(sp, sg, sm, sv, stepSize, bc2Sqrt, beta1, beta2, eps, weightDecay, from, to));
+        else forElements(param.size(), (from, to) -> JavaKernels.adamStep(sp, sg, sm, sv, stepSize, bc2Sqrt, beta1, beta2, eps, weightDecay, from, to));
     }
 
     @Override protected void doRandomUniform(Tensor t, float lo, float hi, long seed) {

@@ -6,7 +6,7 @@ import java.util.stream.Collectors;
 
 /**
  * Elementwise nonlinearities with PyTorch semantics; LEAKY_RELU takes its negative slope as a
- * parameter. Adding one touches this enum, each backend's math (CpuBackend, native/cuda/predcode.cu)
+ * parameter. Adding one touches this enum, each backend's math (JavaKernels, native/cuda/predcode.cu)
  * and the conformance suite's reference: docs/architecture.md.
  */
 public enum Activation {

@@ -1,0 +1,247 @@
+package io.predcode.cpu;
+
+import io.predcode.spi.Activation;
+
+import java.lang.foreign.MemorySegment;
+
+import static io.predcode.cpu.CpuBackend.F;
+
+/**
+ * The elementwise kernels in Java, with the signatures of {@link NativeKernels} (elements [from, to)
+ * of off-heap segments; activations for every {@link Activation}, where the native ones have ReLU).
+ * They stage L1-sized chunks through on-heap tiles: bulk copies in, a plain array loop the JIT
+ * unrolls and vectorises, bulk copies out. Per-element access to several native segments in one loop
+ * is several times slower on this JVM. Each thread has its own tiles.
+ */
+final class JavaKernels {
+    private JavaKernels() {}
+
+    static final int CHUNK = 1024;
+    private static final ThreadLocal<float[][]> TILES = ThreadLocal.withInitial(() -> new float[9][CHUNK]);
+
+    /** One chunk: its byte offset, its length in floats, and this thread's tiles. */
+    private interface Chunk { void run(long byteOffset, int len, float[][] tiles); }
+
+    private static void chunks(long from, long to, Chunk body) {
+        float[][] tiles = TILES.get();
+        for (long start = from; start < to; start += CHUNK) body.run(start * Float.BYTES, (int) Math.min(CHUNK, to - start), tiles);
+    }
+
+    static void axpby(float alpha, MemorySegment sx, float beta, MemorySegment sy, long from, long to) {
+        chunks(from, to, (off, len, t) -> {
+            float[] xs = t[0], ys = t[1];
+            MemorySegment.copy(sx, F, off, xs, 0, len);
+            MemorySegment.copy(sy, F, off, ys, 0, len);
+            if (beta == 1f) for (int i = 0; i < len; i++) ys[i] += alpha * xs[i];
+            else for (int i = 0; i < len; i++) ys[i] = alpha * xs[i] + beta * ys[i];
+            MemorySegment.copy(ys, 0, sy, F, off, len);
+        });
+    }
+
+    static void add(float alpha, MemorySegment sa, float beta, MemorySegment sb, MemorySegment so, long from, long to) {
+        chunks(from, to, (off, len, t) -> {
+            float[] as = t[0], bs = t[1], os = t[2];
+            MemorySegment.copy(sa, F, off, as, 0, len);
+            MemorySegment.copy(sb, F, off, bs, 0, len);
+            for (int i = 0; i < len; i++) os[i] = alpha * as[i] + beta * bs[i];
+            MemorySegment.copy(os, 0, so, F, off, len);
+        });
+    }
+
+    static void activation(Activation f, float slope, MemorySegment sx, MemorySegment sy, long from, long to) {
+        chunks(from, to, (off, len, t) -> {
+            float[] in = t[0], out = t[1];
+            MemorySegment.copy(sx, F, off, in, 0, len);
+            activate(f, slope, in, out, len);
+            MemorySegment.copy(out, 0, sy, F, off, len);
+        });
+    }
+
+    static void activationBackward(Activation f, float slope, MemorySegment sx, MemorySegment sy, MemorySegment sd, MemorySegment so, long from, long to) {
+        MemorySegment source = f.derivativeFromOutput() ? sy : sx;
+        chunks(from, to, (off, len, t) -> {
+            float[] v = t[0], g = t[1], out = t[2];
+            MemorySegment.copy(source, F, off, v, 0, len);
+            MemorySegment.copy(sd, F, off, g, 0, len);
+            activateBackward(f, slope, v, g, out, len);
+            MemorySegment.copy(out, 0, so, F, off, len);
+        });
+    }
+
+    /** out = f(in) on the first len values. */
+    private static void activate(Activation f, float slope, float[] in, float[] out, int len) {
+        switch (f) {
+            // Branch-free, so the JIT vectorises them (it does not vectorise a float ?: here, and a branch
+            // on a sign mispredicts half the time): max keeps NaN as NaN; max(v, slope v) is leaky_relu for slope <= 1.
+            case RELU -> { for (int i = 0; i < len; i++) out[i] = Math.max(in[i], 0f); }
+            case LEAKY_RELU -> {
+                if (slope <= 1f) for (int i = 0; i < len; i++) out[i] = Math.max(in[i], in[i] * slope);
+                else for (int i = 0; i < len; i++) out[i] = Math.min(in[i], in[i] * slope);
+            }
+            case TANH -> { for (int i = 0; i < len; i++) out[i] = (float) Math.tanh(in[i]); }
+            case SIGMOID -> { for (int i = 0; i < len; i++) out[i] = (float) (1.0 / (1.0 + Math.exp(-in[i]))); }
+        }
+    }
+
+    /** out = g f'(.) on the first len values; v is f's input, or its output where {@link Activation#derivativeFromOutput}. */
+    private static void activateBackward(Activation f, float slope, float[] v, float[] g, float[] out, int len) {
+        switch (f) {
+            // PyTorch: relu'(0) = 0, leaky_relu'(0) = slope. step(v) is exactly 1 for v > 0 (the smallest
+            // subnormal times 2^254 is still >= 1) and 0 otherwise, branch-free as above.
+            case RELU -> { for (int i = 0; i < len; i++) out[i] = g[i] * step(v[i]); }
+            case LEAKY_RELU -> {
+                for (int i = 0; i < len; i++) {
+                    float s = step(v[i]);
+                    out[i] = g[i] * (s + (1f - s) * slope);
+                }
+            }
+            case TANH -> { for (int i = 0; i < len; i++) out[i] = g[i] * (1f - v[i] * v[i]); }
+            case SIGMOID -> { for (int i = 0; i < len; i++) out[i] = g[i] * v[i] * (1f - v[i]); }
+        }
+    }
+
+    /** 1 for v &gt; 0, else 0 (NaN: 0), without a branch. */
+    private static float step(float v) { return Math.min(Math.max(v * 0x1p127f * 0x1p127f, 0f), 1f); }
+
+    /** Backend.pcStrictUpdate on [from, to); {@code se} may be null. When prediction is vhat (layer 1) one stream fewer is read. */
+    static void strictUpdate(MemorySegment sp, MemorySegment sa, MemorySegment sf, MemorySegment sd, MemorySegment sv, MemorySegment se, float eta,
+                             long from, long to) {
+        boolean samePrediction = sp.address() == sa.address();
+        chunks(from, to, (off, len, t) -> {
+            float[] a = t[1], p = samePrediction ? a : t[0], f = t[2], d = t[3], v = t[4], e = t[5];
+            MemorySegment.copy(sa, F, off, a, 0, len);
+            if (!samePrediction) MemorySegment.copy(sp, F, off, p, 0, len);
+            MemorySegment.copy(sf, F, off, f, 0, len);
+            MemorySegment.copy(sd, F, off, d, 0, len);
+            strictStep(p, a, f, d, e, v, eta, len);
+            if (se != null) MemorySegment.copy(e, 0, se, F, off, len);
+            MemorySegment.copy(d, 0, sd, F, off, len);
+            MemorySegment.copy(v, 0, sv, F, off, len);
+        });
+    }
+
+    /** STRICT's update of len values: e = (p - a) - d, d += eta (e - f), v = a + d. */
+    private static void strictStep(float[] p, float[] a, float[] f, float[] d, float[] e, float[] v, float eta, int len) {
+        for (int i = 0; i < len; i++) {
+            float ei = (p[i] - a[i]) - d[i];
+            float di = d[i] + eta * (ei - f[i]);
+            e[i] = ei;
+            d[i] = di;
+            v[i] = a[i] + di;
+        }
+    }
+
+    /** Backend.pcStrictEntryUpdate on [from, to); {@code se} may be null. */
+    static void strictEntryUpdate(Activation f, float slope, MemorySegment sz, MemorySegment sa, MemorySegment sf, MemorySegment sd, MemorySegment sv,
+                                  MemorySegment se, MemorySegment sD, float eta, long from, long to) {
+        boolean fromInput = !f.derivativeFromOutput();
+        chunks(from, to, (off, len, t) -> {
+            float[] zs = t[0], a = t[1], fb = t[2], d = t[3], v = t[4], e = t[5], entry = t[6], p = t[7], dz = t[8];
+            MemorySegment.copy(sz, F, off, zs, 0, len);
+            MemorySegment.copy(sa, F, off, a, 0, len);
+            MemorySegment.copy(sf, F, off, fb, 0, len);
+            MemorySegment.copy(sd, F, off, d, 0, len);
+            MemorySegment.copy(sD, F, off, entry, 0, len);
+            activate(f, slope, zs, p, len);
+            strictStep(p, a, fb, d, e, v, eta, len);
+            activateBackward(f, slope, fromInput ? zs : p, e, dz, len);
+            for (int i = 0; i < len; i++) entry[i] = -eta * dz[i] + (1f - eta) * entry[i];
+            if (se != null) MemorySegment.copy(e, 0, se, F, off, len);
+            MemorySegment.copy(d, 0, sd, F, off, len);
+            MemorySegment.copy(v, 0, sv, F, off, len);
+            MemorySegment.copy(entry, 0, sD, F, off, len);
+        });
+    }
+
+    /**
+     * Rows [from, to) of softmax cross-entropy: returns the sum of their losses, and writes their
+     * gradients (softmax - onehot) / rows into dlogits when it is not null. exp in double; gradients
+     * below float's normal range are flushed to zero (see flushSubnormal).
+     */
+    static double softmaxCrossEntropy(MemorySegment sl, MemorySegment sy, MemorySegment sg, int from, int to, int rows, int classes) {
+        double total = 0;
+        double[] e = new double[classes]; // exp(logit - max), computed once per logit: exp dominates this op
+        for (int r = from; r < to; r++) {
+            long base = (long) r * classes;
+            double max = Double.NEGATIVE_INFINITY;
+            for (int c = 0; c < classes; c++) max = Math.max(max, sl.getAtIndex(F, base + c));
+            double sum = 0;
+            for (int c = 0; c < classes; c++) sum += e[c] = Math.exp(sl.getAtIndex(F, base + c) - max);
+            double lse = max + Math.log(sum);
+            float labelValue = sy.getAtIndex(F, r);
+            int label = (int) labelValue;
+            boolean valid = label == labelValue && label >= 0 && label < classes;
+            total += valid ? lse - sl.getAtIndex(F, base + label) : Double.NaN;
+            if (sg != null)
+                for (int c = 0; c < classes; c++) {
+                    double p = e[c] / sum;
+                    sg.setAtIndex(F, base + c, valid ? flushSubnormal((float) ((p - (c == label ? 1 : 0)) / rows)) : Float.NaN);
+                }
+        }
+        return total;
+    }
+
+    /**
+     * A confident classifier's softmax gives the other classes probabilities like e^-100, below
+     * float's normal range. Subnormal operands cost x86 ~100 cycles per operation, and in a relaxation
+     * they flow through every sweep's GEMMs and kernels (a fashion-mnist STRICT step ran 3x slower than
+     * on random data). Gradients below 1.2e-38 are flushed to zero, a change no tolerance can see.
+     */
+    private static float flushSubnormal(float v) { return Math.abs(v) < Float.MIN_NORMAL ? 0f : v; }
+
+    /** torch.optim.SGD on [from, to); {@code sb} is null without momentum. */
+    static void sgdStep(MemorySegment sp, MemorySegment sg, MemorySegment sb, float lr, float momentum, float dampening, float weightDecay,
+                        boolean nesterov, boolean firstStep, long from, long to) {
+        chunks(from, to, (off, len, t) -> {
+            float[] p = t[0], g = t[1], buf = t[2];
+            MemorySegment.copy(sp, F, off, p, 0, len);
+            MemorySegment.copy(sg, F, off, g, 0, len);
+            if (momentum != 0f && !firstStep) MemorySegment.copy(sb, F, off, buf, 0, len);
+            for (int i = 0; i < len; i++) {
+                float d = g[i] + weightDecay * p[i];
+                if (momentum != 0f) {
+                    float b = firstStep ? d : momentum * buf[i] + (1f - dampening) * d;
+                    buf[i] = b;
+                    d = nesterov ? d + momentum * b : b;
+                }
+                p[i] -= lr * d;
+            }
+            MemorySegment.copy(p, 0, sp, F, off, len);
+            if (momentum != 0f) MemorySegment.copy(buf, 0, sb, F, off, len);
+        });
+    }
+
+    /** torch.optim.Adam on [from, to), its bias corrections folded into stepSize and bc2Sqrt by the caller. */
+    static void adamStep(MemorySegment sp, MemorySegment sg, MemorySegment sm, MemorySegment sv, float stepSize, float bc2Sqrt, float beta1, float beta2,
+                         float eps, float weightDecay, long from, long to) {
+        chunks(from, to, (off, len, t) -> {
+            float[] p = t[0], g = t[1], mm = t[2], vv = t[3];
+            MemorySegment.copy(sp, F, off, p, 0, len);
+            MemorySegment.copy(sg, F, off, g, 0, len);
+            MemorySegment.copy(sm, F, off, mm, 0, len);
+            MemorySegment.copy(sv, F, off, vv, 0, len);
+            for (int i = 0; i < len; i++) {
+                float gi = g[i] + weightDecay * p[i];
+                float mi = beta1 * mm[i] + (1f - beta1) * gi, vi = beta2 * vv[i] + (1f - beta2) * gi * gi;
+                mm[i] = mi;
+                vv[i] = vi;
+                p[i] -= stepSize * mi / ((float) Math.sqrt(vi) / bc2Sqrt + eps);
+            }
+            MemorySegment.copy(p, 0, sp, F, off, len);
+            MemorySegment.copy(mm, 0, sm, F, off, len);
+            MemorySegment.copy(vv, 0, sv, F, off, len);
+        });
+    }
+
+    /** In double, chunk by chunk through this thread's tile. */
+    static double sumSquares(MemorySegment sx, long n) {
+        float[] t = TILES.get()[0];
+        double sum = 0;
+        for (long start = 0; start < n; start += CHUNK) {
+            int len = (int) Math.min(CHUNK, n - start);
+            MemorySegment.copy(sx, F, start * Float.BYTES, t, 0, len);
+            for (int i = 0; i < len; i++) sum += (double) t[i] * t[i];
+        }
+        return sum;
+    }
+}
