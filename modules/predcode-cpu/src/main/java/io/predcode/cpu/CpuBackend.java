@@ -241,8 +241,17 @@ public final class CpuBackend extends Backend {
      */
     private static final int DIRECT_CHANNELS = 16;
 
-    private boolean direct(Conv2dGeometry g, int producedChannels) {
-        return kernels != null && producedChannels <= DIRECT_CHANNELS && NativeKernels.suits(g);
+    /**
+     * The three ways this backend runs a conv, chosen in this one place: DIRECT (native, thin GEMMs),
+     * TAP (stride 1: one GEMM per kernel tap over shifted planes, {@link TapConv}), GATHER (any
+     * stride: image by image through an im2col, {@link ConvKernels}).
+     */
+    private enum ConvPath { DIRECT, TAP, GATHER }
+
+    /** The path for a conv of geometry g that produces {@code producedChannels} channels per pixel. */
+    private ConvPath path(Conv2dGeometry g, int producedChannels) {
+        if (kernels != null && producedChannels <= DIRECT_CHANNELS && NativeKernels.suits(g)) return ConvPath.DIRECT;
+        return TapConv.suits(g) ? ConvPath.TAP : ConvPath.GATHER;
     }
 
     private void directConv(Tensor x, Tensor weight, Tensor bias, Tensor addend, Conv2dGeometry g, Tensor y, int images, int outChannels,
@@ -252,37 +261,48 @@ public final class CpuBackend extends Backend {
     }
 
     @Override protected void doConv2d(Tensor x, Tensor weight, Conv2dGeometry g, Tensor y, int images, int outChannels) {
-        if (direct(g, outChannels)) directConv(x, weight, null, null, g, y, images, outChannels, false);
-        else if (TapConv.suits(g)) TapConv.forward(parallel, blas, seg(x), seg(weight), null, g, seg(y), images, outChannels);
-        else ConvKernels.conv2d(parallel, blas, seg(x), seg(weight), g, seg(y), images, outChannels);
+        switch (path(g, outChannels)) {
+            case DIRECT -> directConv(x, weight, null, null, g, y, images, outChannels, false);
+            case TAP -> TapConv.forward(parallel, blas, seg(x), seg(weight), null, g, seg(y), images, outChannels);
+            case GATHER -> ConvKernels.conv2d(parallel, blas, seg(x), seg(weight), g, seg(y), images, outChannels);
+        }
     }
 
+    /** The bias rides along where the path can add it (DIRECT, TAP); otherwise a second pass (the default). */
     @Override protected void doConv2dBias(Tensor x, Tensor weight, Tensor bias, Conv2dGeometry g, Tensor y, int images, int outChannels) {
-        if (direct(g, outChannels)) directConv(x, weight, bias, null, g, y, images, outChannels, false);
-        else if (TapConv.suits(g)) TapConv.forward(parallel, blas, seg(x), seg(weight), seg(bias), g, seg(y), images, outChannels);
-        else super.doConv2dBias(x, weight, bias, g, y, images, outChannels);
+        switch (path(g, outChannels)) {
+            case DIRECT -> directConv(x, weight, bias, null, g, y, images, outChannels, false);
+            case TAP -> TapConv.forward(parallel, blas, seg(x), seg(weight), seg(bias), g, seg(y), images, outChannels);
+            case GATHER -> super.doConv2dBias(x, weight, bias, g, y, images, outChannels);
+        }
     }
 
+    /** The addend rides along on the DIRECT path; otherwise a second pass (the default). */
     @Override protected void doConv2dAdd(Tensor x, Tensor weight, Conv2dGeometry g, Tensor addend, Tensor y, int images, int outChannels) {
-        if (direct(g, outChannels)) directConv(x, weight, null, addend, g, y, images, outChannels, false);
+        if (path(g, outChannels) == ConvPath.DIRECT) directConv(x, weight, null, addend, g, y, images, outChannels, false);
         else super.doConv2dAdd(x, weight, g, addend, y, images, outChannels);
     }
 
     @Override protected void doConv2dBackwardInput(Tensor dy, Tensor weight, Conv2dGeometry g, Tensor dx, int images, int outChannels) {
-        if (direct(g, g.channels())) directConv(dy, weight, null, null, g, dx, images, outChannels, true);
-        else if (TapConv.suits(g)) TapConv.backwardInput(parallel, blas, seg(dy), seg(weight), g, seg(dx), images, outChannels);
-        else ConvKernels.conv2dBackwardInput(parallel, blas, seg(dy), seg(weight), g, seg(dx), images, outChannels);
+        switch (path(g, g.channels())) {
+            case DIRECT -> directConv(dy, weight, null, null, g, dx, images, outChannels, true);
+            case TAP -> TapConv.backwardInput(parallel, blas, seg(dy), seg(weight), g, seg(dx), images, outChannels);
+            case GATHER -> ConvKernels.conv2dBackwardInput(parallel, blas, seg(dy), seg(weight), g, seg(dx), images, outChannels);
+        }
     }
 
     @Override protected void doConv2dBackwardWeight(Tensor x, Tensor dy, Conv2dGeometry g, Tensor dweight, int images, int outChannels) {
-        if (direct(g, outChannels)) {
-            MemorySegment sx = seg(x), sd = seg(dy);
-            int size = outChannels * g.patchSize();
-            PartialSums partials = new PartialSums(parallel.parts(images, ConvKernels.MIN_IMAGES), size);
-            parallel.forParts(images, ConvKernels.MIN_IMAGES, (part, from, to) -> kernels.conv2dWeightGrad(sx, sd, partials.part(part), from, to, g, outChannels));
-            MemorySegment.copy(partials.sum(), 0, seg(dweight), F, 0, size);
-        } else if (TapConv.suits(g)) TapConv.backwardWeight(parallel, blas, seg(x), seg(dy), g, seg(dweight), images, outChannels);
-        else ConvKernels.conv2dBackwardWeight(parallel, blas, seg(x), seg(dy), g, seg(dweight), images, outChannels);
+        switch (path(g, outChannels)) {
+            case DIRECT -> {
+                MemorySegment sx = seg(x), sd = seg(dy);
+                int size = outChannels * g.patchSize();
+                PartialSums partials = new PartialSums(parallel.parts(images, ConvKernels.MIN_IMAGES), size);
+                parallel.forParts(images, ConvKernels.MIN_IMAGES, (part, from, to) -> kernels.conv2dWeightGrad(sx, sd, partials.part(part), from, to, g, outChannels));
+                MemorySegment.copy(partials.sum(), 0, seg(dweight), F, 0, size);
+            }
+            case TAP -> TapConv.backwardWeight(parallel, blas, seg(x), seg(dy), g, seg(dweight), images, outChannels);
+            case GATHER -> ConvKernels.conv2dBackwardWeight(parallel, blas, seg(x), seg(dy), g, seg(dweight), images, outChannels);
+        }
     }
 
     private boolean nativePool(PoolGeometry g) { return kernels != null && g.kh() == 2 && g.kw() == 2 && g.sh() == 2 && g.sw() == 2; }
