@@ -18,30 +18,36 @@ extern "C" __global__ void pc_add(long long n, float alpha, const float* a, floa
     GRID_STRIDE(i, n) out[i] = alpha * a[i] + beta * b[i];
 }
 
-extern "C" __global__ void pc_activation(int kind, float slope, long long n, const float* x, float* y) {
-    GRID_STRIDE(i, n) {
-        float v = x[i];
-        switch (kind) {
-            case RELU: y[i] = v < 0.f ? 0.f : v; break;
-            case LEAKY_RELU: y[i] = v < 0.f ? v * slope : v; break;
-            case TANH: y[i] = tanhf(v); break;
-            case SIGMOID: y[i] = 1.f / (1.f + expf(-v)); break;
-            default: __trap();
-        }
+// Each activation once: f(v), and the gradient g f'(.) from the input x or the output y = f(x)
+// (ReLU's gradient is g or 0 g, so that a NaN gradient stays NaN, as in PyTorch).
+__device__ float act(int kind, float slope, float v) {
+    switch (kind) {
+        case RELU: return v < 0.f ? 0.f : v;
+        case LEAKY_RELU: return v < 0.f ? v * slope : v;
+        case TANH: return tanhf(v);
+        case SIGMOID: return 1.f / (1.f + expf(-v));
+        default: __trap();
     }
+    return 0.f;
+}
+
+__device__ float act_grad(int kind, float slope, float x, float y, float g) {
+    switch (kind) {
+        case RELU: return x > 0.f ? g : 0.f * g;
+        case LEAKY_RELU: return x > 0.f ? g : g * slope;
+        case TANH: return g * (1.f - y * y);
+        case SIGMOID: return g * y * (1.f - y);
+        default: __trap();
+    }
+    return 0.f;
+}
+
+extern "C" __global__ void pc_activation(int kind, float slope, long long n, const float* x, float* y) {
+    GRID_STRIDE(i, n) y[i] = act(kind, slope, x[i]);
 }
 
 extern "C" __global__ void pc_activation_backward(int kind, float slope, long long n, const float* x, const float* y, const float* dy, float* dx) {
-    GRID_STRIDE(i, n) {
-        float g = dy[i];
-        switch (kind) {
-            case RELU: dx[i] = x[i] > 0.f ? g : 0.f * g; break;
-            case LEAKY_RELU: dx[i] = x[i] > 0.f ? g : g * slope; break;
-            case TANH: { float t = y[i]; dx[i] = g * (1.f - t * t); break; }
-            case SIGMOID: { float s = y[i]; dx[i] = g * s * (1.f - s); break; }
-            default: __trap();
-        }
-    }
+    GRID_STRIDE(i, n) dx[i] = act_grad(kind, slope, x[i], y[i], dy[i]);
 }
 
 // Block-wide sum in double, deterministic; the result is valid in thread 0.
@@ -253,13 +259,19 @@ extern "C" __global__ void pc_count_correct(const float* logits, const float* la
     if (threadIdx.x == 0) partials[blockIdx.x] = sum;
 }
 
+// STRICT's update of one element (Backend.pcStrictUpdate), once: returns the error.
+__device__ float strict_step(float p, float a, float f, float* disp, float* belief, long long i, float eta) {
+    float e = (p - a) - disp[i];
+    float d = disp[i] + eta * (e - f);
+    disp[i] = d;
+    belief[i] = a + d;
+    return e;
+}
+
 extern "C" __global__ void pc_strict_update(long long n, const float* pred, const float* vhat, const float* fb, float* disp, float* belief, float* err, float eta) {
     GRID_STRIDE(i, n) {
-        float a = vhat[i], e = (pred[i] - a) - disp[i];
-        float d = disp[i] + eta * (e - fb[i]);
+        float e = strict_step(pred[i], vhat[i], fb[i], disp, belief, i, eta);
         if (err) err[i] = e;  // null: nobody reads this layer's error this sweep
-        disp[i] = d;
-        belief[i] = a + d;
     }
 }
 
@@ -267,21 +279,10 @@ extern "C" __global__ void pc_strict_update(long long n, const float* pred, cons
 extern "C" __global__ void pc_strict_entry_update(int kind, float slope, long long n, const float* z, const float* vhat, const float* fb,
                                                   float* disp, float* belief, float* err, float* entry, float eta) {
     GRID_STRIDE(i, n) {
-        float v = z[i], p = 0.f, dp = 0.f;
-        switch (kind) {
-            case RELU: p = v < 0.f ? 0.f : v; dp = v > 0.f ? 1.f : 0.f; break;
-            case LEAKY_RELU: p = v < 0.f ? v * slope : v; dp = v > 0.f ? 1.f : slope; break;
-            case TANH: p = tanhf(v); dp = 1.f - p * p; break;
-            case SIGMOID: p = 1.f / (1.f + expf(-v)); dp = p * (1.f - p); break;
-            default: __trap();
-        }
-        float a = vhat[i], e = (p - a) - disp[i];
-        float d = disp[i] + eta * (e - fb[i]);
+        float v = z[i], p = act(kind, slope, v);
+        float e = strict_step(p, vhat[i], fb[i], disp, belief, i, eta);
         if (err) err[i] = e;
-        disp[i] = d;
-        belief[i] = a + d;
-        float g = kind == RELU ? (v > 0.f ? e : 0.f * e) : e * dp;
-        entry[i] = -eta * g + (1.f - eta) * entry[i];
+        entry[i] = -eta * act_grad(kind, slope, v, p, e) + (1.f - eta) * entry[i];
     }
 }
 
