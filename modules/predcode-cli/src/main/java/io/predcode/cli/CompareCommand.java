@@ -8,7 +8,6 @@ import io.predcode.core.nn.ModelSpec;
 import io.predcode.core.pc.Algorithm;
 import io.predcode.core.pc.Alignment;
 import io.predcode.core.pc.PcEngine;
-import io.predcode.data.DataSources;
 import io.predcode.data.DataSplit;
 import io.predcode.data.Dataset;
 import io.predcode.spi.Backend;
@@ -42,8 +41,7 @@ final class CompareCommand implements Callable<Integer> {
     @Option(names = "--checkpoint", description = "Compare on a trained model instead of a fresh one.")
     Path checkpoint;
 
-    @Option(names = "--data", defaultValue = "digits", description = "Data set the batch comes from (default: ${DEFAULT-VALUE}).")
-    String data;
+    @Mixin Setup.DataChoice dataChoice;
 
     @Option(names = "--batch-size", defaultValue = "64", description = "Samples in the batch (default: ${DEFAULT-VALUE}).")
     int batchSize;
@@ -70,7 +68,7 @@ final class CompareCommand implements Callable<Integer> {
         int n = relaxation.sweeps(20);
         Loss l = Loss.parse(loss);
         List<Algorithm> algs = algorithms.stream().map(Algorithm::parse).toList();
-        DataSplit split = DataSources.load(data);
+        DataSplit split = dataChoice.load();
         Checkpoint.Loaded c = checkpoint == null ? null : Checkpoint.load(checkpoint);
         ModelSpec ms = c != null ? c.spec() : Setup.model(model);
         int[] input = Setup.inputShape(ms, split.sampleShape(), c != null ? checkpoint.toString() : model);

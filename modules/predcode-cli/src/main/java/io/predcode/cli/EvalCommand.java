@@ -4,7 +4,6 @@ import io.predcode.core.io.Checkpoint;
 import io.predcode.core.nn.Loss;
 import io.predcode.core.nn.Model;
 import io.predcode.core.pc.PcEngine;
-import io.predcode.data.DataSources;
 import io.predcode.data.DataSplit;
 import io.predcode.spi.Backend;
 import picocli.CommandLine.Command;
@@ -23,8 +22,7 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--checkpoint", required = true, description = "A training output folder, or a model.safetensors / checkpoint.safetensors file.")
     Path checkpoint;
 
-    @Option(names = "--data", defaultValue = "digits", description = "digits, fashion-mnist, fashion-mnist:DIR, mnist:DIR or cifar10:DIR (default: ${DEFAULT-VALUE}).")
-    String data;
+    @Mixin Setup.DataChoice dataChoice;
 
     @Option(names = "--batch-size", defaultValue = "1000", description = "Evaluation batch size (default: ${DEFAULT-VALUE}).")
     int batchSize;
@@ -36,7 +34,7 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override public Integer call() throws Exception {
         Checkpoint.Loaded c = Checkpoint.load(checkpoint);
-        DataSplit split = DataSources.load(data);
+        DataSplit split = dataChoice.load();
         int[] input = Setup.inputShape(c.spec(), split.sampleShape(), checkpoint.toString());
         try (Backend be = backendChoice.open(); Model m = Model.create(c.spec(), input, be, 0); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY)) {
             m.loadParameters(c.parameters(), c.source().toString());

@@ -32,6 +32,15 @@ final class Setup {
         }
     }
 
+    /** --data, for every command that reads a data set. */
+    static final class DataChoice {
+        @Option(names = "--data", defaultValue = "digits", description = "digits, fashion-mnist, fashion-mnist:DIR, mnist:DIR or cifar10:DIR (default: ${DEFAULT-VALUE}).")
+        String data;
+
+        /** The named data set's training and test splits. */
+        io.predcode.data.DataSplit load() throws IOException { return io.predcode.data.DataSources.load(data); }
+    }
+
     /** --eta and --n, for every command that relaxes beliefs, validated in one place. */
     static final class Relaxation {
         /** An upper bound on --n: more sweeps than this is a typo, and would run for days. */

@@ -27,8 +27,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--model", defaultValue = "digits-mlp", description = "example-cnn, mlp, digits-mlp, or a spec FILE.json (default: ${DEFAULT-VALUE}).")
     String model;
 
-    @Option(names = "--data", defaultValue = "digits", description = "digits, fashion-mnist, fashion-mnist:DIR, mnist:DIR or cifar10:DIR (default: ${DEFAULT-VALUE}).")
-    String data;
+    @Mixin Setup.DataChoice dataChoice;
 
     @Option(names = "--epochs", defaultValue = "10", description = "Passes over the training set (default: ${DEFAULT-VALUE}).")
     int epochs;
@@ -123,7 +122,7 @@ final class TrainCommand implements Callable<Integer> {
         if (!(momentum >= 0 && momentum < 1)) throw new IllegalArgumentException("--momentum must be in [0, 1), got " + momentum);
         if (!(weightDecay >= 0) || !Float.isFinite(weightDecay)) throw new IllegalArgumentException("--weight-decay must be a finite number >= 0, got " + weightDecay);
         int sweeps = relaxation.sweeps(a == Algorithm.FIXED_PRED ? -1 : 20);
-        TrainingRun.Settings s = new TrainingRun.Settings(backendChoice, a, model, data, epochs, batchSize, optimizer, lr, momentum, weightDecay,
+        TrainingRun.Settings s = new TrainingRun.Settings(backendChoice, a, model, dataChoice.data, epochs, batchSize, optimizer, lr, momentum, weightDecay,
                 relaxation.eta, sweeps, l, seed, out, resume, quiet || System.console() == null, validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stableRelaxation.equals("on"), init, shuffle.equals("on"), maxSteps);
         return new TrainingRun(s, spec.commandLine().getOut()).run();
     }
