@@ -2,6 +2,7 @@ package io.predcode.cli;
 
 import io.predcode.core.nn.Loss;
 import io.predcode.core.pc.Algorithm;
+import io.predcode.core.pc.BeliefOptimizer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -21,8 +22,12 @@ final class TrainCommand implements Callable<Integer> {
 
     @Mixin Setup.BackendChoice backendChoice;
 
-    @Option(names = "--algorithm", defaultValue = "strict", description = "strict, fixedpred, exact or backprop (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--algorithm", defaultValue = "strict", description = "strict, pc, fixedpred, exact or backprop (default: ${DEFAULT-VALUE}).")
     String algorithm;
+
+    @Option(names = "--belief-optimizer", defaultValue = "sgd", description = "How pc moves the beliefs (step size --eta, --n steps): sgd, sgd:MOMENTUM or adam;"
+            + " plain sgd is strict; adam wants a smaller --eta, e.g. 0.003 (default: ${DEFAULT-VALUE}).")
+    String beliefOptimizer;
 
     @Option(names = "--model", defaultValue = "digits-mlp", description = "example-cnn, mlp, digits-mlp, or a spec FILE.json (default: ${DEFAULT-VALUE}).")
     String model;
@@ -123,7 +128,8 @@ final class TrainCommand implements Callable<Integer> {
         if (!(weightDecay >= 0) || !Float.isFinite(weightDecay)) throw new IllegalArgumentException("--weight-decay must be a finite number >= 0, got " + weightDecay);
         int sweeps = relaxation.sweeps(a == Algorithm.FIXED_PRED ? -1 : 20);
         TrainingRun.Settings s = new TrainingRun.Settings(backendChoice, a, model, dataChoice.data, epochs, batchSize, optimizer, lr, momentum, weightDecay,
-                relaxation.eta, sweeps, l, seed, out, resume, quiet || System.console() == null, validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stableRelaxation.equals("on"), init, shuffle.equals("on"), maxSteps);
+                relaxation.eta, sweeps, l, seed, out, resume, quiet || System.console() == null, validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stableRelaxation.equals("on"), init, shuffle.equals("on"), maxSteps,
+                BeliefOptimizer.parse(beliefOptimizer));
         return new TrainingRun(s, spec.commandLine().getOut()).run();
     }
 }

@@ -11,6 +11,7 @@ import io.predcode.core.optim.Adam;
 import io.predcode.core.optim.Optimizer;
 import io.predcode.core.optim.Sgd;
 import io.predcode.core.pc.Algorithm;
+import io.predcode.core.pc.BeliefOptimizer;
 import io.predcode.core.pc.Alignment;
 import io.predcode.core.pc.DivergenceException;
 import io.predcode.core.pc.PcEngine;
@@ -45,7 +46,7 @@ final class TrainingRun {
     record Settings(Setup.BackendChoice backend, Algorithm algorithm, String model, String data, int epochs, int batchSize, String optimizer,
                     float lr, float momentum, float weightDecay, float eta, int n, Loss loss, long seed, Path out, boolean resume, boolean quiet,
                     double validation, double collapseMargin, int patience, String onCollapse, int maxRollbacks, int monitorEvery, boolean stableRelaxation,
-                    Path init, boolean shuffle, long maxSteps) {}
+                    Path init, boolean shuffle, long maxSteps, BeliefOptimizer beliefOptimizer) {}
 
     /** Where the best state is kept, beside the last one in --out. */
     static final String BEST_DIR = "best";
@@ -97,7 +98,7 @@ final class TrainingRun {
         if (batchSize < s.batchSize()) out.printf("note: --batch-size %d is more than the %d training samples; using %d%n", s.batchSize(), train.size(), batchSize);
         try (Backend be = checkedBackend(spec, input, batchSize);
              Model model = Model.create(spec, input, be, s.seed());
-             PcEngine engine = new PcEngine(model, s.loss());
+             PcEngine engine = new PcEngine(model, s.loss()).beliefOptimizer(s.beliefOptimizer());
              Optimizer opt = s.optimizer().equals("sgd") ? new Sgd(model, s.lr(), s.momentum(), s.weightDecay()) : new Adam(model, s.lr(), 0.9f, 0.999f, 1e-8f, s.weightDecay())) {
             int sweeps = s.n() > 0 ? s.n() : model.depth();
             if (s.loss() == Loss.MSE && data.classes() != model.activationShape(model.depth())[0])
@@ -119,6 +120,7 @@ final class TrainingRun {
                 checkSame(t, "algorithm", s.algorithm().id(), c.source());
                 checkSame(t, "optimizer", s.optimizer(), c.source());
                 checkSame(t, "loss", s.loss().id(), c.source());
+                if (t.object("settings").has("belief_optimizer")) checkSame(t, "belief_optimizer", s.beliefOptimizer().toString(), c.source());
                 // A resumed run is the same run: a changed setting would silently make it another one.
                 JsonFields saved = t.object("settings");
                 double[] now = {num(s.lr()), s.seed(), s.batchSize(), num(s.eta()), sweeps, s.validation(), num(s.momentum()), num(s.weightDecay())};
@@ -425,6 +427,7 @@ final class TrainingRun {
         m.put("epochs", (double) s.epochs());
         m.put("batch_size", (double) s.batchSize());
         m.put("optimizer", s.optimizer());
+        m.put("belief_optimizer", s.beliefOptimizer().toString());
         m.put("lr", num(s.lr()));
         m.put("momentum", num(s.momentum()));
         m.put("weight_decay", num(s.weightDecay()));

@@ -9,6 +9,9 @@ package io.predcode.core.pc;
  *     eps_l &lt;- (1 - eta) eps_l + eta J_{l+1}^T eps_{l+1}; with eta = 1 and n = L the updates equal backprop's.</li>
  * <li>{@link #STRICT}: beliefs relax by gradient descent on the PC energy with v_0 = x fixed; every
  *     prediction is recomputed from the current beliefs.</li>
+ * <li>{@link #PC}: standard inference-learning PC (PCX, JPC): the same energy, the beliefs moved by an
+ *     optimizer ({@link BeliefOptimizer}: SGD with momentum, or Adam) for n steps of size eta. With
+ *     plain SGD it is STRICT.</li>
  * </ul>
  */
 public enum Algorithm {
@@ -19,7 +22,9 @@ public enum Algorithm {
     /** Torch2PC's FixedPred: predictions fixed at the feedforward pass, errors relaxed for n sweeps. */
     FIXED_PRED("fixedpred"),
     /** Torch2PC's Strict: beliefs relaxed on the PC energy with every prediction recomputed. */
-    STRICT("strict");
+    STRICT("strict"),
+    /** Standard PC: STRICT's energy, the beliefs moved by the engine's {@link BeliefOptimizer}. */
+    PC("pc");
 
     private final String id;
 
@@ -28,17 +33,21 @@ public enum Algorithm {
     /** The name used on the command line and in golden files. */
     public String id() { return id; }
 
-    /** Accepts strict, fixedpred, fixed_pred, fixed-pred, exact, backprop, bp (any case). */
+    /** Accepts strict, pc, fixedpred, fixed_pred, fixed-pred, exact, backprop, bp (any case). */
     public static Algorithm parse(String s) {
         return switch (s.toLowerCase().replace("-", "").replace("_", "")) {
             case "backprop", "bp" -> BACKPROP;
             case "exact" -> EXACT;
             case "fixedpred" -> FIXED_PRED;
             case "strict" -> STRICT;
-            default -> throw new IllegalArgumentException("unknown algorithm '" + s + "'; expected strict, fixedpred, exact or backprop");
+            case "pc" -> PC;
+            default -> throw new IllegalArgumentException("unknown algorithm '" + s + "'; expected strict, pc, fixedpred, exact or backprop");
         };
     }
 
     /** Whether eta and n mean anything for it. */
-    public boolean relaxes() { return this == FIXED_PRED || this == STRICT; }
+    public boolean relaxes() { return this == FIXED_PRED || this == STRICT || this == PC; }
+
+    /** Whether it relaxes beliefs on the PC energy (STRICT, PC): v_0 = x, the output's error is the loss gradient at the predicted output. */
+    public boolean relaxesBeliefs() { return this == STRICT || this == PC; }
 }

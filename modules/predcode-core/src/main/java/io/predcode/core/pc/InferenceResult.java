@@ -58,7 +58,7 @@ public final class InferenceResult {
         check(l);
         if (algorithm == Algorithm.BACKPROP || !full) return null;
         if (algorithm == Algorithm.EXACT && l == 0) return null;
-        if (algorithm == Algorithm.STRICT && l == 0) return ws.x;
+        if (algorithm.relaxesBeliefs() && l == 0) return ws.x;
         return ws.belief[l];
     }
 
@@ -67,15 +67,15 @@ public final class InferenceResult {
         check(l);
         if (algorithm == Algorithm.BACKPROP) return null;
         if (l == 0 && (algorithm != Algorithm.FIXED_PRED || !full)) return null;
-        return l == depth && algorithm != Algorithm.STRICT ? ws.dLdy : ws.error[l];
+        return l == depth && !algorithm.relaxesBeliefs() ? ws.dLdy : ws.error[l];
     }
 
     /**
-     * STRICT only: the PC energy at the start of the last sweep,
+     * STRICT and PC only: the PC energy at the start of the last sweep,
      * L(f_L(v_{L-1}), y) + sum over hidden layers of ||eps_l||^2 / 2.
      */
     public double energy() {
-        if (algorithm != Algorithm.STRICT) throw new IllegalStateException("energy() is defined for STRICT only, not " + algorithm);
+        if (!algorithm.relaxesBeliefs()) throw new IllegalStateException("energy() is defined for STRICT and PC only, not " + algorithm);
         if (!Double.isNaN(relaxedEnergy)) return relaxedEnergy;
         ws.writeEnergyTerms(backend, depth);
         float[] terms = new float[depth];

@@ -50,6 +50,7 @@ public final class PcEngine implements AutoCloseable {
     };
     private int maxBatch;
     private Condense condense = Condense.AUTO;
+    private BeliefOptimizer beliefOptimizer = BeliefOptimizer.sgd(0f);
 
     /** An engine for {@code model} with this loss; cross-entropy needs a flat output of class scores. */
     public PcEngine(Model model, Loss loss) {
@@ -107,6 +108,17 @@ public final class PcEngine implements AutoCloseable {
     /** Sets where STRICT relaxes layer 1 (see {@link Condense}); returns this engine. */
     public PcEngine condense(Condense mode) {
         this.condense = java.util.Objects.requireNonNull(mode, "mode");
+        return this;
+    }
+
+    /**
+     * How {@link Algorithm#PC} moves the beliefs (default: SGD without momentum, which is STRICT).
+     *
+     * @param optimizer the belief optimizer
+     * @return this engine
+     */
+    public PcEngine beliefOptimizer(BeliefOptimizer optimizer) {
+        this.beliefOptimizer = java.util.Objects.requireNonNull(optimizer, "optimizer");
         return this;
     }
 
@@ -267,7 +279,7 @@ public final class PcEngine implements AutoCloseable {
         double macs = switch (algorithm) {
             case BACKPROP, EXACT -> 3 * total - block[0];
             case FIXED_PRED -> 2 * total + n * rest;
-            case STRICT -> 2 * total + (2.0 * n + 1) * rest;
+            case STRICT, PC -> 2 * total + (2.0 * n + 1) * rest;
         };
         Block.Entry entry = algorithm == Algorithm.STRICT ? condensedEntry() : null;
         if (entry != null) macs += n * (entry.gramMacs() - 2.0 * entry.forwardMacs()) + 2.0 * entry.forwardMacs() + (double) entry.formationMacs() / batch;
@@ -335,8 +347,8 @@ public final class PcEngine implements AutoCloseable {
         int depth = model.depth();
         // Everything between the batch upload and the loss download is a fixed sequence of device ops for
         // this workspace and these settings: a backend may record it once and replay it (a CUDA graph).
-        boolean withEnergy = energy && algorithm == Algorithm.STRICT;
-        be.replayable(new Replay(ws, algorithm, eta, n, full, condense, withEnergy), () -> {
+        boolean withEnergy = energy && algorithm.relaxesBeliefs();
+        be.replayable(new Replay(ws, algorithm, eta, n, full, condense, beliefOptimizer, withEnergy), () -> {
             forward(ws);
             loss.compute(be, ws.vhat(depth), ws.y, ws.scalars, ws.dLdy);
             switch (algorithm) {
@@ -344,6 +356,7 @@ public final class PcEngine implements AutoCloseable {
                 case EXACT -> backprop(ws, full);
                 case FIXED_PRED -> fixedPrediction(ws, eta, n, full);
                 case STRICT -> strict(ws, eta, n, full);
+                case PC -> pc(ws, eta, n, full);
             }
             if (loss == Loss.CROSS_ENTROPY) be.countCorrect(ws.vhat(depth), ws.y, ws.scalars, 1);
             if (withEnergy) ws.writeEnergyTerms(be, depth);
@@ -356,7 +369,7 @@ public final class PcEngine implements AutoCloseable {
     }
 
     /** What fixes a step's device work: the workspace (by identity: its tensors) and the settings. */
-    private record Replay(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, Condense condense, boolean energy) {}
+    private record Replay(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, Condense condense, BeliefOptimizer beliefs, boolean energy) {}
 
     // ------------------------------------------------------------------ the algorithms
 
@@ -446,6 +459,46 @@ public final class PcEngine implements AutoCloseable {
             if (layerOne != null) layerOne.updateLayerOne(be, ws, eta, last);
         }
         // Updates at the final beliefs: block 0 sees x (its feedforward tape); the others are re-evaluated at v.
+        blocks.get(0).backward(be, ws.ff[0], ws.error[1], null, true);
+        for (int b = 1; b < depth; b++) {
+            blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
+            blocks.get(b).backward(be, ws.sweep[b], ws.error[b + 1], null, true);
+        }
+        if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
+    }
+
+    /**
+     * PC: STRICT's energy and sweep, every layer relaxed in its own space, the step on each belief
+     * taken by the belief optimizer on the energy's gradient J_{l+1}(v_l)^T eps_{l+1} - eps_l (in the
+     * feedback tensor, which the sweep reads no further). With plain SGD the step is STRICT's
+     * displacement += eta (eps_l - feedback).
+     */
+    private void pc(Workspace ws, float eta, int n, boolean full) {
+        int depth = model.depth();
+        List<Block> blocks = model.blocks();
+        BeliefOptimizer o = beliefOptimizer;
+        for (int l = 1; l < depth; l++) {
+            be.copy(ws.vhat(l), ws.belief[l]);
+            be.fill(ws.displacement[l], 0f);
+            be.fill(ws.beliefMoment[l], 0f);
+            be.fill(ws.beliefSecondMoment[l], 0f);
+        }
+        for (int s = 1; s <= n; s++) {
+            for (int b = 1; b < depth; b++) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
+            Tensor output = depth == 1 ? ws.vhat(1) : ws.sweep[depth - 1].output();
+            loss.compute(be, output, ws.y, ws.sweepLoss, ws.error[depth]);
+            for (int l = depth - 1; l >= 1; l--) {
+                blocks.get(l).backward(be, ws.sweep[l], ws.error[l + 1], ws.feedback[l], false);
+                Tensor prediction = l == 1 ? ws.vhat(1) : ws.sweep[l - 1].output();
+                be.add(1f, prediction, -1f, ws.vhat(l), ws.error[l]);       // eps_l = (f_l(v_{l-1}) - vhat_l) - d_l
+                be.axpby(-1f, ws.displacement[l], 1f, ws.error[l]);
+                be.axpby(-1f, ws.error[l], 1f, ws.feedback[l]);             // the gradient, feedback - eps_l
+                if (o.isAdam()) be.adamStep(ws.displacement[l], ws.feedback[l], ws.beliefMoment[l], ws.beliefSecondMoment[l], eta, o.beta1(), o.beta2(), o.eps(), 0f, s);
+                else be.sgdStep(ws.displacement[l], ws.feedback[l], o.momentum() == 0f ? null : ws.beliefMoment[l], eta, o.momentum(), 0f, 0f, false, s == 1);
+                be.add(1f, ws.vhat(l), 1f, ws.displacement[l], ws.belief[l]);
+            }
+        }
+        // Updates at the final beliefs, as STRICT's.
         blocks.get(0).backward(be, ws.ff[0], ws.error[1], null, true);
         for (int b = 1; b < depth; b++) {
             blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);

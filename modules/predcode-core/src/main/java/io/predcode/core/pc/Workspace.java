@@ -41,6 +41,8 @@ final class Workspace implements AutoCloseable {
     final Tensor scalars;
     /** STRICT's loss at the predicted output of the current sweep. */
     final Tensor sweepLoss;
+    /** PC's belief optimizer state per hidden layer: SGD's momentum or Adam's first moment, and Adam's second moment. */
+    final Tensor[] beliefMoment, beliefSecondMoment;
     /** STRICT's layer 1 in block 1's entry space, where block 1 has an entry op (null otherwise). */
     final Condensed condensed;
 
@@ -70,12 +72,18 @@ final class Workspace implements AutoCloseable {
             belief = new Tensor[depth + 1];
             feedback = new Tensor[depth];
             displacement = new Tensor[depth];
+            beliefMoment = new Tensor[depth];
+            beliefSecondMoment = new Tensor[depth];
             for (int l = 0; l <= depth; l++) {
                 int[] shape = withBatch(batch, model.activationShape(l));
                 error[l] = scope.allocate(shape);
                 belief[l] = scope.allocate(shape);
                 if (l < depth) feedback[l] = scope.allocate(shape);
-                if (l > 0 && l < depth) displacement[l] = scope.allocate(shape);
+                if (l > 0 && l < depth) {
+                    displacement[l] = scope.allocate(shape);
+                    beliefMoment[l] = scope.allocate(shape);
+                    beliefSecondMoment[l] = scope.allocate(shape);
+                }
             }
             scalars = scope.allocate(Math.max(8, depth + 2)); // [2] and up: STRICT's relaxed energy, term by term (PcEngine.run)
             sweepLoss = scope.allocate(1);
