@@ -120,9 +120,7 @@ public record ModelSpec(List<List<OpSpec>> blocks, int[] input) {
     /** Forward multiply-adds per sample. */
     public long forwardMacs(int[] inputShape) {
         long macs = 0;
-        int[] s = inputShape;
-        for (List<OpSpec> block : blocks)
-            for (OpSpec op : block) { macs += op.macs(s); s = op.outputShape(s, ""); }
+        for (OpAt at : ops(inputShape)) macs += at.op().macs(at.input());
         return macs;
     }
 

@@ -270,11 +270,8 @@ public final class PcEngine implements AutoCloseable {
      * @return multiply-adds per sample
      */
     public double stepMacs(Algorithm algorithm, int n, int batch) {
-        io.predcode.core.nn.ModelSpec s = model.spec();
-        double[] block = new double[s.depth()];
-        int[] shape = model.inputShape();
-        for (int b = 0; b < s.depth(); b++)
-            for (io.predcode.core.nn.OpSpec op : s.blocks().get(b)) { block[b] += op.macs(shape); shape = op.outputShape(shape, ""); }
+        double[] block = new double[model.depth()];
+        for (io.predcode.core.nn.ModelSpec.OpAt at : model.spec().ops(model.inputShape())) block[at.block()] += at.op().macs(at.input());
         double total = Arrays.stream(block).sum(), rest = total - block[0];
         double macs = switch (algorithm) {
             case BACKPROP, EXACT -> 3 * total - block[0];
@@ -434,31 +431,50 @@ public final class PcEngine implements AutoCloseable {
         List<Block> blocks = model.blocks();
         Condensed layerOne = condensedEntry() == null ? null : ws.condensed;
         int first = layerOne == null ? 1 : 2; // the lowest layer relaxed plainly
-        for (int l = first; l < depth; l++) {
-            be.copy(ws.vhat(l), ws.belief[l]);
-            be.fill(ws.displacement[l], 0f);
-        }
+        startAtVhat(ws, first);
         if (layerOne != null) layerOne.start(be);
         for (int s = 1; s <= n; s++) {
             boolean last = s == n;
             if (layerOne != null) layerOne.forward(be, ws);
-            for (int b = first; b < depth; b++) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
-            Tensor output = depth == 1 ? ws.vhat(1) : ws.sweep[depth - 1].output();
-            loss.compute(be, output, ws.y, ws.sweepLoss, ws.error[depth]);
+            predict(ws, first);
             for (int l = depth - 1; l >= first; l--) {
                 blocks.get(l).backward(be, ws.sweep[l], ws.error[l + 1], ws.feedback[l], false);
                 if (l == 2 && layerOne != null && layerOne.fused) {
                     layerOne.updateWithLayerTwo(be, ws, eta, last);
                     continue;
                 }
-                Tensor prediction = l == 1 ? ws.vhat(1) : ws.sweep[l - 1].output();
                 // eps_1 is only read after the sweeps (block 0's update, the returned errors): write it on the last one.
                 Tensor error = l == 1 && !last ? null : ws.error[l];
-                be.pcStrictUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.belief[l], error, eta);
+                be.pcStrictUpdate(prediction(ws, l), ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.belief[l], error, eta);
             }
             if (layerOne != null) layerOne.updateLayerOne(be, ws, eta, last);
         }
-        // Updates at the final beliefs: block 0 sees x (its feedforward tape); the others are re-evaluated at v.
+        updatesAtFinalBeliefs(ws, full);
+    }
+
+    /** Beliefs v_l = vhat_l (displacement 0) for the layers from {@code first} up, before STRICT's or PC's first sweep. */
+    private void startAtVhat(Workspace ws, int first) {
+        for (int l = first; l < model.depth(); l++) {
+            be.copy(ws.vhat(l), ws.belief[l]);
+            be.fill(ws.displacement[l], 0f);
+        }
+    }
+
+    /** A sweep's predictions f_b(v_{b-1}) for the blocks from {@code first} up, from the start-of-sweep beliefs, and eps_L, the loss gradient at the predicted output. */
+    private void predict(Workspace ws, int first) {
+        int depth = model.depth();
+        for (int b = first; b < depth; b++) model.blocks().get(b).forward(be, ws.belief[b], ws.sweep[b]);
+        Tensor output = depth == 1 ? ws.vhat(1) : ws.sweep[depth - 1].output();
+        loss.compute(be, output, ws.y, ws.sweepLoss, ws.error[depth]);
+    }
+
+    /** Layer l's prediction f_l(v_{l-1}) in the current sweep (layer 1's never changes: vhat_1). */
+    private static Tensor prediction(Workspace ws, int l) { return l == 1 ? ws.vhat(1) : ws.sweep[l - 1].output(); }
+
+    /** STRICT's and PC's parameter updates at the final beliefs: block 0 sees x (its feedforward tape); the others are re-evaluated at v. */
+    private void updatesAtFinalBeliefs(Workspace ws, boolean full) {
+        int depth = model.depth();
+        List<Block> blocks = model.blocks();
         blocks.get(0).backward(be, ws.ff[0], ws.error[1], null, true);
         for (int b = 1; b < depth; b++) {
             blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
@@ -477,20 +493,16 @@ public final class PcEngine implements AutoCloseable {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
         BeliefOptimizer o = beliefOptimizer;
+        startAtVhat(ws, 1);
         for (int l = 1; l < depth; l++) {
-            be.copy(ws.vhat(l), ws.belief[l]);
-            be.fill(ws.displacement[l], 0f);
             be.fill(ws.beliefMoment[l], 0f);
             be.fill(ws.beliefSecondMoment[l], 0f);
         }
         for (int s = 1; s <= n; s++) {
-            for (int b = 1; b < depth; b++) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
-            Tensor output = depth == 1 ? ws.vhat(1) : ws.sweep[depth - 1].output();
-            loss.compute(be, output, ws.y, ws.sweepLoss, ws.error[depth]);
+            predict(ws, 1);
             for (int l = depth - 1; l >= 1; l--) {
                 blocks.get(l).backward(be, ws.sweep[l], ws.error[l + 1], ws.feedback[l], false);
-                Tensor prediction = l == 1 ? ws.vhat(1) : ws.sweep[l - 1].output();
-                be.add(1f, prediction, -1f, ws.vhat(l), ws.error[l]);       // eps_l = (f_l(v_{l-1}) - vhat_l) - d_l
+                be.add(1f, prediction(ws, l), -1f, ws.vhat(l), ws.error[l]);       // eps_l = (f_l(v_{l-1}) - vhat_l) - d_l
                 be.axpby(-1f, ws.displacement[l], 1f, ws.error[l]);
                 be.axpby(-1f, ws.error[l], 1f, ws.feedback[l]);             // the gradient, feedback - eps_l
                 if (o.isAdam()) be.adamStep(ws.displacement[l], ws.feedback[l], ws.beliefMoment[l], ws.beliefSecondMoment[l], eta, o.beta1(), o.beta2(), o.eps(), 0f, s);
@@ -498,13 +510,7 @@ public final class PcEngine implements AutoCloseable {
                 be.add(1f, ws.vhat(l), 1f, ws.displacement[l], ws.belief[l]);
             }
         }
-        // Updates at the final beliefs, as STRICT's.
-        blocks.get(0).backward(be, ws.ff[0], ws.error[1], null, true);
-        for (int b = 1; b < depth; b++) {
-            blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
-            blocks.get(b).backward(be, ws.sweep[b], ws.error[b + 1], null, true);
-        }
-        if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
+        updatesAtFinalBeliefs(ws, full);
     }
 
     private static int size(int[] shape) {
