@@ -14,7 +14,6 @@ import io.predcode.core.pc.Trainer;
 import io.predcode.spi.Availability;
 import io.predcode.spi.Activation;
 import io.predcode.spi.Backend;
-import io.predcode.spi.BackendOptions;
 import io.predcode.spi.BackendProvider;
 import io.predcode.spi.Backends;
 import io.predcode.spi.Counters;
@@ -127,7 +126,7 @@ final class BenchCommand implements Callable<Integer> {
                 records.add(Map.of("backend", p.name(), "available", false, "reason", a.reason()));
                 continue;
             }
-            try (Backend be = p.open(new BackendOptions(threads, 0))) {
+            try (Backend be = p.open(Setup.backendOptions(threads))) {
                 double peak = gemmPeak(be);
                 out.printf("# %s: %s; sgemm peak %.1f GFLOP/s (1024^3)%n", be.name(), be.description(), peak);
                 if (ops) { records.addAll(opsBench(be, out)); continue; }

@@ -25,11 +25,14 @@ final class Setup {
         /** More threads than this is a typo, not a machine: each is a real thread the backend starts. */
         static final int MAX_THREADS = 4096;
 
-        Backend open() {
-            if (threads < 0 || threads > MAX_THREADS)
-                throw new IllegalArgumentException("--threads must be between 0 (all cores) and " + MAX_THREADS + ", got " + threads);
-            return Backends.open(backend, new BackendOptions(threads, 0));
-        }
+        Backend open() { return Backends.open(backend, backendOptions(threads)); }
+    }
+
+    /** Options for a backend with --threads {@code threads}, checked: every command that opens backends goes through here. */
+    static BackendOptions backendOptions(int threads) {
+        if (threads < 0 || threads > BackendChoice.MAX_THREADS)
+            throw new IllegalArgumentException("--threads must be between 0 (all cores) and " + BackendChoice.MAX_THREADS + ", got " + threads);
+        return new BackendOptions(threads, 0);
     }
 
     /** --data, for every command that reads a data set. */
