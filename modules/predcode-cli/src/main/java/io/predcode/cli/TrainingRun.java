@@ -318,12 +318,7 @@ final class TrainingRun {
     /** --init: every parameter from a safetensors file under PyTorch names, each with exactly the model's shape. */
     private static void loadInit(Model model, Path file) throws IOException {
         io.predcode.core.io.Safetensors.Contents c = io.predcode.core.io.Safetensors.read(file);
-        for (var e : c.tensors().entrySet()) {
-            var p = model.parameters().get(e.getKey());
-            if (p != null && !Arrays.equals(p.shape(), e.getValue().shape()))
-                throw new IllegalArgumentException(file + ": tensor '" + e.getKey() + "' has shape " + Arrays.toString(e.getValue().shape()) + ", the model's parameter is "
-                        + Arrays.toString(p.shape()));
-        }
+        Checkpoint.checkShapes(c.tensors(), "", model.spec().parameterShapes(), file);
         model.loadParameters(io.predcode.core.io.Safetensors.values(c.tensors(), ""), file.toString());
     }
 

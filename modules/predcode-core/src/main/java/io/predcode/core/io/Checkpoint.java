@@ -141,8 +141,14 @@ public final class Checkpoint {
     /**
      * Every parameter of the spec is in the file with exactly its shape (a [16, 256] tensor has the
      * element count of a [64, 64] weight, and must still not load into it), and nothing else is.
+     *
+     * @param tensors  a safetensors file's tensors
+     * @param prefix   the prefix of the parameters' names in the file ("" for none)
+     * @param expected the parameters' names and shapes ({@link io.predcode.core.nn.ModelSpec#parameterShapes})
+     * @param file     the file, for messages
+     * @throws IllegalArgumentException naming the file, the tensor and the shapes
      */
-    private static void checkShapes(Map<String, Safetensors.Entry> tensors, String prefix, Map<String, int[]> expected, Path file) {
+    public static void checkShapes(Map<String, Safetensors.Entry> tensors, String prefix, Map<String, int[]> expected, Path file) {
         for (Map.Entry<String, Safetensors.Entry> t : tensors.entrySet()) {
             if (!t.getKey().startsWith(prefix)) continue;
             String name = t.getKey().substring(prefix.length());
