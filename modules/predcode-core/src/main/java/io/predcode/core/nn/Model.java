@@ -27,10 +27,10 @@ public final class Model implements AutoCloseable {
     private final Guard guard;
 
     private Model(ModelSpec spec, int[] inputShape, Backend backend) {
-        checkFits(spec, inputShape, backend);
+        this.shapes = spec.activationShapes(inputShape); // shapes first: their errors name the block and op
+        checkFits(spec, backend);
         this.spec = spec;
         this.inputShape = inputShape.clone();
-        this.shapes = spec.activationShapes(inputShape);
         this.backend = backend;
         this.scope = new Scope(backend);
         this.guard = new Guard("Model@" + Integer.toHexString(System.identityHashCode(this)) + " (" + spec.depth() + " blocks)", scope::close, backend);
@@ -58,8 +58,7 @@ public final class Model implements AutoCloseable {
      * in what the backend has left (a 64 -> 10^9 linear layer would otherwise be allocated until the
      * machine kills the process).
      */
-    private static void checkFits(ModelSpec spec, int[] inputShape, Backend backend) {
-        spec.activationShapes(inputShape); // shapes first: their errors name the block and op
+    private static void checkFits(ModelSpec spec, Backend backend) {
         long floats = spec.parameterCount();
         long bytes = floats <= Long.MAX_VALUE / 8 ? floats * 8 : Long.MAX_VALUE; // the parameters and their updates
         io.predcode.core.internal.Memory.require(backend, bytes, String.format(java.util.Locale.ROOT, "the model (%,d parameters and their updates)", floats));
