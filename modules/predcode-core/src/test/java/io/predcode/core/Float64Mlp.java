@@ -65,6 +65,71 @@ final class Float64Mlp {
         return dw;
     }
 
+    /** J_b^T g for block l at x: [out]. */
+    double[] vjpBias(int l, double[] x, double[] g, int batch) {
+        int out = sizes[l + 1];
+        double[] y = block(l, x, batch), db = new double[out];
+        for (int n = 0; n < batch; n++)
+            for (int o = 0; o < out; o++) db[o] += g[n * out + o] * (l == depth() - 1 ? 1 : 1 - y[n * out + o] * y[n * out + o]);
+        return db;
+    }
+
+    /**
+     * Standard PC on the per-sample energy (PCX's), mse, in float64: the output term ||u - h||^2 / 2
+     * with h = y, or with {@code beta} != 0 h = vhat_L - beta (vhat_L - y) and the updates over beta;
+     * each hidden term ||v_l - f_l(v_{l-1})||^2 / 2; n steps of SGD with momentum {@code mu} (PyTorch's
+     * form) of size eta on the beliefs, all from the state at the step's start. With {@code ipcLr} > 0
+     * it is iPC: after each step's belief update every block also takes a plain SGD step of that size
+     * on the batch mean of its energy gradient at that state (w and b change in place), and null is
+     * returned. Otherwise the parameter updates, as the engine forms them: the errors at the start of
+     * the last step, the Jacobians at the final beliefs; {weights of block 0, bias of block 0, ...}.
+     */
+    double[][] standardPc(double[] x, double[] y, int batch, double eta, double mu, int n, double beta, double ipcLr) {
+        int L = depth();
+        double[][] v = new double[L + 1][], m = new double[L][], eps = new double[L + 1][];
+        v[0] = x.clone();
+        for (int l = 0; l < L; l++) v[l + 1] = block(l, v[l], batch);
+        double[] h = y.clone();
+        if (beta != 0) for (int i = 0; i < h.length; i++) h[i] = v[L][i] - beta * (v[L][i] - y[i]);
+        double scale = 1.0 / batch / (beta != 0 ? beta : 1);
+        for (int s = 1; s <= n; s++) {
+            for (int l = 1; l <= L; l++) {
+                double[] pred = block(l - 1, v[l - 1], batch);
+                eps[l] = new double[pred.length];
+                // eps_l = f_l(v_{l-1}) - v_l for hidden layers; the output's is dE/du = u - h.
+                for (int i = 0; i < pred.length; i++) eps[l][i] = l == L ? pred[i] - h[i] : pred[i] - v[l][i];
+            }
+            double[][] grads = new double[L][];
+            for (int l = 1; l < L; l++) {
+                double[] g = vjpInput(l, v[l], eps[l + 1], batch);
+                for (int i = 0; i < g.length; i++) g[i] -= eps[l][i];
+                grads[l] = g;
+            }
+            double[][] dw = new double[L][], db = new double[L][];
+            if (ipcLr > 0) for (int l = 0; l < L; l++) {
+                dw[l] = vjpWeight(l, v[l], eps[l + 1], batch);
+                db[l] = vjpBias(l, v[l], eps[l + 1], batch);
+            }
+            for (int l = 1; l < L; l++) {
+                if (s == 1) m[l] = grads[l].clone();
+                else for (int i = 0; i < m[l].length; i++) m[l][i] = mu * m[l][i] + grads[l][i];
+                for (int i = 0; i < v[l].length; i++) v[l][i] -= eta * m[l][i];
+            }
+            if (ipcLr > 0) for (int l = 0; l < L; l++) {
+                for (int i = 0; i < w[l].length; i++) w[l][i] -= ipcLr * scale * dw[l][i];
+                for (int i = 0; i < b[l].length; i++) b[l][i] -= ipcLr * scale * db[l][i];
+            }
+        }
+        if (ipcLr > 0) return null;
+        double[][] updates = new double[2 * L][];
+        for (int l = 0; l < L; l++) {
+            updates[2 * l] = vjpWeight(l, v[l], eps[l + 1], batch);
+            updates[2 * l + 1] = vjpBias(l, v[l], eps[l + 1], batch);
+            for (double[] u : new double[][]{updates[2 * l], updates[2 * l + 1]}) for (int i = 0; i < u.length; i++) u[i] *= scale;
+        }
+        return updates;
+    }
+
     /** FIXED_PRED as Torch2PC, in float64: returns the weight updates of every block. */
     double[][] fixedPredWeightUpdates(double[] x, double[] target, int batch, double eta, int sweeps) {
         return fixedPredWeightUpdates(x, target, batch, eta, sweeps, false);

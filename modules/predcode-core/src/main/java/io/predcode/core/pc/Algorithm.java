@@ -12,6 +12,11 @@ package io.predcode.core.pc;
  * <li>{@link #PC}: standard inference-learning PC (PCX, JPC): the same energy, the beliefs moved by an
  *     optimizer ({@link BeliefOptimizer}: SGD with momentum, or Adam) for n steps of size eta. With
  *     plain SGD it is STRICT.</li>
+ * <li>{@link #IPC}: incremental PC (Salvatori et al., ICLR 2024): PC's relaxation with a parameter
+ *     update at every one of its n steps, from the same state as that step's belief update.</li>
+ * <li>{@link #ZIL}: zero-divergence inference learning (Song et al., NeurIPS 2020): STRICT's sweeps
+ *     with eta = 1 from the feedforward values, each block updated at the sweep its error reaches it
+ *     (block b at sweep L - b); the updates equal backprop's. eta and n are fixed by the schedule.</li>
  * </ul>
  */
 public enum Algorithm {
@@ -24,7 +29,11 @@ public enum Algorithm {
     /** Torch2PC's Strict: beliefs relaxed on the PC energy with every prediction recomputed. */
     STRICT("strict"),
     /** Standard PC: STRICT's energy, the beliefs moved by the engine's {@link BeliefOptimizer}. */
-    PC("pc");
+    PC("pc"),
+    /** Incremental PC: the parameters take an optimizer step at every inference step (needs a {@link Trainer}). */
+    IPC("ipc"),
+    /** Z-IL: STRICT with eta 1 for L sweeps, block b learning at sweep L - b; equal to backprop. */
+    ZIL("zil");
 
     private final String id;
 
@@ -33,7 +42,7 @@ public enum Algorithm {
     /** The name used on the command line and in golden files. */
     public String id() { return id; }
 
-    /** Accepts strict, pc, fixedpred, fixed_pred, fixed-pred, exact, backprop, bp (any case). */
+    /** Accepts strict, pc, ipc, zil (or z-il), fixedpred (fixed_pred, fixed-pred), exact, backprop (bp), in any case. */
     public static Algorithm parse(String s) {
         return switch (s.toLowerCase().replace("-", "").replace("_", "")) {
             case "backprop", "bp" -> BACKPROP;
@@ -41,13 +50,21 @@ public enum Algorithm {
             case "fixedpred" -> FIXED_PRED;
             case "strict" -> STRICT;
             case "pc" -> PC;
-            default -> throw new IllegalArgumentException("unknown algorithm '" + s + "'; expected strict, pc, fixedpred, exact or backprop");
+            case "ipc" -> IPC;
+            case "zil" -> ZIL;
+            default -> throw new IllegalArgumentException("unknown algorithm '" + s + "'; expected strict, pc, ipc, zil, fixedpred, exact or backprop");
         };
     }
 
     /** Whether eta and n mean anything for it. */
-    public boolean relaxes() { return this == FIXED_PRED || this == STRICT || this == PC; }
+    public boolean relaxes() { return this == FIXED_PRED || this == STRICT || this == PC || this == IPC; }
 
-    /** Whether it relaxes beliefs on the PC energy (STRICT, PC): v_0 = x, the output's error is the loss gradient at the predicted output. */
-    public boolean relaxesBeliefs() { return this == STRICT || this == PC; }
+    /**
+     * Whether it relaxes beliefs on the PC energy (STRICT, PC, iPC) and so has an energy to report:
+     * v_0 = x, the output's error is the loss gradient at the predicted output.
+     */
+    public boolean relaxesBeliefs() { return this == STRICT || this == PC || this == IPC; }
+
+    /** Whether it moves the beliefs with the engine's {@link BeliefOptimizer}, energy choice and nudging (PC, iPC). */
+    public boolean standard() { return this == PC || this == IPC; }
 }

@@ -21,11 +21,15 @@ public final class InferenceResult {
     /** Whether beliefs and FIXED_PRED's input error were computed (infer does; a training step does not). */
     private final boolean full;
 
-    /** STRICT's energy at the start of the last sweep when the run brought it back; NaN otherwise. */
-    private final double relaxedEnergy;
+    /** The energy terms at the start of the last sweep (the output term, then each hidden layer's ||eps||^2 / 2) when the run brought them back; null otherwise. */
+    private float[] terms;
+    /** How the output term enters the energy relaxed, and a sample's mean energy (see {@link PcEngine#outputWeights}). */
+    private final double outputWeight, outputWeightPerSample;
 
-    InferenceResult(Workspace ws, Backend backend, Algorithm algorithm, int depth, float loss, int correct, boolean full, double relaxedEnergy) {
-        this.relaxedEnergy = relaxedEnergy;
+    InferenceResult(Workspace ws, Backend backend, Algorithm algorithm, int depth, float loss, int correct, boolean full, float[] terms, double[] outputWeights) {
+        this.terms = terms;
+        this.outputWeight = outputWeights[0];
+        this.outputWeightPerSample = outputWeights[1];
         this.correct = correct;
         this.ws = ws;
         this.backend = backend;
@@ -58,7 +62,7 @@ public final class InferenceResult {
         check(l);
         if (algorithm == Algorithm.BACKPROP || !full) return null;
         if (algorithm == Algorithm.EXACT && l == 0) return null;
-        if (algorithm.relaxesBeliefs() && l == 0) return ws.x;
+        if ((algorithm.relaxesBeliefs() || algorithm == Algorithm.ZIL) && l == 0) return ws.x;
         return ws.belief[l];
     }
 
@@ -67,31 +71,50 @@ public final class InferenceResult {
         check(l);
         if (algorithm == Algorithm.BACKPROP) return null;
         if (l == 0 && (algorithm != Algorithm.FIXED_PRED || !full)) return null;
-        return l == depth && !algorithm.relaxesBeliefs() ? ws.dLdy : ws.error[l];
+        return l == depth && !algorithm.relaxesBeliefs() && algorithm != Algorithm.ZIL ? ws.dLdy : ws.error[l];
     }
 
     /**
-     * STRICT and PC only: the PC energy at the start of the last sweep,
-     * L(f_L(v_{L-1}), y) + sum over hidden layers of ||eps_l||^2 / 2.
+     * STRICT, PC and iPC only: the energy the relaxation minimised, at the start of its last sweep. For
+     * STRICT (and {@link Energy#TORCH2PC}) L(f_L(v_{L-1}), y) + the sum over hidden layers and samples of
+     * ||eps_l||^2 / 2; for {@link Energy#PER_SAMPLE} the sum over samples of each one's energy.
+     *
+     * @return the energy
      */
     public double energy() {
-        if (!algorithm.relaxesBeliefs()) throw new IllegalStateException("energy() is defined for STRICT and PC only, not " + algorithm);
-        if (!Double.isNaN(relaxedEnergy)) return relaxedEnergy;
-        ws.writeEnergyTerms(backend, depth);
-        float[] terms = new float[depth];
-        backend.download(ws.scalars, Workspace.ENERGY_AT, terms, 0, depth);
-        return sum(terms, 0);
+        float[] t = terms();
+        double e = outputWeight * t[0];
+        for (int l = 1; l < t.length; l++) e += t[l];
+        return e;
     }
 
-    /** The sum, in double, of {@code a[from..]}. */
-    static double sum(float[] a, int from) {
-        double s = 0;
-        for (int i = from; i < a.length; i++) s += a[i];
-        return s;
+    /**
+     * STRICT, PC and iPC only: a sample's mean energy layer by layer, at the start of the last sweep:
+     * index l (1..L-1) holds ||eps_l||^2 / 2, index L the output term (the loss at the predicted output,
+     * or the nudged term), index 0 is 0 (the input is clamped). Comparable across batch sizes and energies.
+     *
+     * @return the energies, {@code depth() + 1} of them
+     */
+    public double[] layerEnergies() {
+        float[] t = terms();
+        double[] e = new double[depth + 1];
+        for (int l = 1; l < depth; l++) e[l] = (double) t[l] / ws.batch;
+        e[depth] = outputWeightPerSample * t[0];
+        return e;
     }
 
-    /** The energy {@link #energy()} gives, when the run computed it with the loss (a guarded training step); NaN otherwise. */
-    double relaxedEnergy() { return relaxedEnergy; }
+    private float[] terms() {
+        if (!algorithm.relaxesBeliefs()) throw new IllegalStateException("energies are defined for STRICT, PC and iPC only, not " + algorithm);
+        if (terms == null) {
+            ws.writeEnergyTerms(backend, depth);
+            terms = new float[depth];
+            backend.download(ws.scalars, Workspace.ENERGY_AT, terms, 0, depth);
+        }
+        return terms;
+    }
+
+    /** Whether the run brought the energy terms back with the loss (a training step that asked for them). */
+    boolean hasEnergy() { return terms != null; }
 
     /** Copies a tensor of this result to the host; null for null. */
     public float[] download(Tensor t) { return t == null ? null : backend.download(t); }

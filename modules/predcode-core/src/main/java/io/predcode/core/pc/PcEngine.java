@@ -51,6 +51,11 @@ public final class PcEngine implements AutoCloseable {
     private int maxBatch;
     private Condense condense = Condense.AUTO;
     private BeliefOptimizer beliefOptimizer = BeliefOptimizer.sgd(0f);
+    private Energy energy = Energy.TORCH2PC;
+    private Nudging nudging = Nudging.none();
+    /** Centred nudging's updates from its positive relaxation, one tensor per parameter; allocated on first use. */
+    private io.predcode.spi.Scope heldScope;
+    private Tensor[] held;
 
     /** An engine for {@code model} with this loss; cross-entropy needs a flat output of class scores. */
     public PcEngine(Model model, Loss loss) {
@@ -119,6 +124,31 @@ public final class PcEngine implements AutoCloseable {
      */
     public PcEngine beliefOptimizer(BeliefOptimizer optimizer) {
         this.beliefOptimizer = java.util.Objects.requireNonNull(optimizer, "optimizer");
+        return this;
+    }
+
+    /**
+     * Which energy {@link Algorithm#PC} and {@link Algorithm#IPC} relax and learn from (default
+     * {@link Energy#TORCH2PC}, on which PC with plain SGD is STRICT).
+     *
+     * @param energy the energy
+     * @return this engine
+     */
+    public PcEngine energy(Energy energy) {
+        this.energy = java.util.Objects.requireNonNull(energy, "energy");
+        return this;
+    }
+
+    /**
+     * How {@link Algorithm#PC} and {@link Algorithm#IPC} hold the output (default: not nudged, the
+     * output term is the loss). Nudging needs {@link Energy#PER_SAMPLE}; centred nudging relaxes each
+     * batch twice and does not combine with iPC.
+     *
+     * @param nudging the nudging
+     * @return this engine
+     */
+    public PcEngine nudging(Nudging nudging) {
+        this.nudging = java.util.Objects.requireNonNull(nudging, "nudging");
         return this;
     }
 
@@ -276,7 +306,11 @@ public final class PcEngine implements AutoCloseable {
         double macs = switch (algorithm) {
             case BACKPROP, EXACT -> 3 * total - block[0];
             case FIXED_PRED -> 2 * total + n * rest;
-            case STRICT, PC -> 2 * total + (2.0 * n + 1) * rest;
+            case STRICT, PC -> (nudging.kind() == Nudging.Kind.CENTRED && algorithm == Algorithm.PC ? 2 : 1) * (2 * total + (2.0 * n + 1) * rest);
+            // Each step: every block's forward, the input gradients above block 0 and every parameter gradient.
+            case IPC -> total + n * (3 * total - block[0]);
+            // L sweeps of forward and input gradient above block 0, each parameter gradient once.
+            case ZIL -> 2 * total + 2.0 * model.depth() * rest;
         };
         Block.Entry entry = algorithm == Algorithm.STRICT ? condensedEntry() : null;
         if (entry != null) macs += n * (entry.gramMacs() - 2.0 * entry.forwardMacs()) + 2.0 * entry.forwardMacs() + (double) entry.formationMacs() / batch;
@@ -322,6 +356,9 @@ public final class PcEngine implements AutoCloseable {
         views.clear(); // views own no memory
         if (full != null) full.close();
         full = null;
+        if (heldScope != null) heldScope.close();
+        heldScope = null;
+        held = null;
     }
 
     /**
@@ -336,16 +373,28 @@ public final class PcEngine implements AutoCloseable {
      * brings back the PC energy at the start of the last sweep (the loss at the predicted output plus
      * each hidden layer's ||eps||^2 / 2) in the same one copy as the loss: {@link InferenceResult#relaxedEnergy()}.
      */
-    InferenceResult run(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, boolean energy) {
+    InferenceResult run(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, boolean energy) { return run(ws, algorithm, eta, n, full, energy, null); }
+
+    /**
+     * As {@link #run(Workspace, Algorithm, float, int, boolean, boolean)}; iPC calls {@code weightStep}
+     * (the optimizer's step) after each inference step's parameter updates, or holds the weights when
+     * it is null (a learning rate of 0).
+     */
+    InferenceResult run(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, boolean energy, Runnable weightStep) {
         if (algorithm.relaxes()) {
             if (!(eta > 0) || !Float.isFinite(eta)) throw new IllegalArgumentException("eta must be a finite number > 0, got " + eta);
             if (n < 1) throw new IllegalArgumentException("n (sweeps) must be >= 1, got " + n);
         }
+        if (algorithm.standard()) {
+            if (nudging.active() && this.energy != Energy.PER_SAMPLE)
+                throw new IllegalArgumentException("nudging " + nudging + " needs the per-sample energy (Energy.PER_SAMPLE, --energy sample), not " + this.energy.id());
+            if (nudging.kind() == Nudging.Kind.CENTRED && algorithm == Algorithm.IPC)
+                throw new IllegalArgumentException("centred nudging relaxes each batch twice and averages the updates; iPC applies its updates during the relaxation: use positive or negative nudging");
+            if (nudging.kind() == Nudging.Kind.CENTRED) holdUpdates();
+        }
         int depth = model.depth();
-        // Everything between the batch upload and the loss download is a fixed sequence of device ops for
-        // this workspace and these settings: a backend may record it once and replay it (a CUDA graph).
         boolean withEnergy = energy && algorithm.relaxesBeliefs();
-        be.replayable(new Replay(ws, algorithm, eta, n, full, condense, beliefOptimizer, withEnergy), () -> {
+        Runnable step = () -> {
             forward(ws);
             loss.compute(be, ws.vhat(depth), ws.y, ws.scalars, ws.dLdy);
             switch (algorithm) {
@@ -353,20 +402,50 @@ public final class PcEngine implements AutoCloseable {
                 case EXACT -> backprop(ws, full);
                 case FIXED_PRED -> fixedPrediction(ws, eta, n, full);
                 case STRICT -> strict(ws, eta, n, full);
-                case PC -> pc(ws, eta, n, full);
+                case PC, IPC -> standard(ws, algorithm, eta, n, full, weightStep);
+                case ZIL -> zil(ws, full);
             }
             if (loss == Loss.CROSS_ENTROPY) be.countCorrect(ws.vhat(depth), ws.y, ws.scalars, 1);
             if (withEnergy) ws.writeEnergyTerms(be, depth);
-        });
-        // The host reads one copy per step: the loss, for classification the number of correct argmaxes, and when asked STRICT's energy terms.
+        };
+        // Everything between the batch upload and the loss download is a fixed sequence of device ops for
+        // this workspace and these settings: a backend may record it once and replay it (a CUDA graph).
+        // Not iPC's: its optimizer steps, in the middle, read the host's step count.
+        if (algorithm == Algorithm.IPC) step.run();
+        else be.replayable(new Replay(ws, algorithm, eta, n, full, condense, beliefOptimizer, this.energy, nudging, withEnergy), step);
+        // The host reads one copy per step: the loss, for classification the number of correct argmaxes, and when asked the energy terms.
         float[] out = new float[withEnergy ? Workspace.ENERGY_AT + depth : 2];
         be.download(ws.scalars, 0, out, 0, withEnergy ? out.length : loss == Loss.CROSS_ENTROPY ? 2 : 1);
-        double relaxed = withEnergy ? InferenceResult.sum(out, Workspace.ENERGY_AT) : Double.NaN;
-        return new InferenceResult(ws, be, algorithm, depth, out[0], loss == Loss.CROSS_ENTROPY ? (int) out[1] : -1, full, relaxed);
+        float[] terms = withEnergy ? Arrays.copyOfRange(out, Workspace.ENERGY_AT, out.length) : null;
+        return new InferenceResult(ws, be, algorithm, depth, out[0], loss == Loss.CROSS_ENTROPY ? (int) out[1] : -1, full, terms, outputWeights(algorithm, ws.batch));
     }
 
     /** What fixes a step's device work: the workspace (by identity: its tensors) and the settings. */
-    private record Replay(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, Condense condense, BeliefOptimizer beliefs, boolean energy) {}
+    private record Replay(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, Condense condense, BeliefOptimizer beliefs, Energy energy,
+                          Nudging nudging, boolean withEnergy) {}
+
+    /**
+     * A sample's loss gradient over dL/dy, where L is the loss as PyTorch reduces it: the batch for
+     * cross-entropy; for mse, whose per-sample term is ||u - y||^2 / 2 against L's mean of squares,
+     * the batch times the output's size over 2.
+     */
+    private float perSampleScale(int batch) {
+        return loss == Loss.CROSS_ENTROPY ? batch : batch * (float) targetSize() / 2f;
+    }
+
+    /** Whether this algorithm, as set, relaxes each sample's own energy. */
+    private boolean perSample(Algorithm algorithm) { return algorithm.standard() && energy == Energy.PER_SAMPLE; }
+
+    /**
+     * The weights of the workspace's output energy term (the loss at the predicted output, or for
+     * nudging the summed ||u - h||^2 / 2) in {0: the energy relaxed, 1: a sample's mean energy}.
+     */
+    double[] outputWeights(Algorithm algorithm, int batch) {
+        if (!perSample(algorithm)) return new double[]{1, 1};
+        if (nudging.active()) return new double[]{1, 1.0 / batch};
+        double scale = perSampleScale(batch);
+        return new double[]{scale, scale / batch};
+    }
 
     // ------------------------------------------------------------------ the algorithms
 
@@ -461,11 +540,25 @@ public final class PcEngine implements AutoCloseable {
     }
 
     /** A sweep's predictions f_b(v_{b-1}) for the blocks from {@code first} up, from the start-of-sweep beliefs, and eps_L, the loss gradient at the predicted output. */
-    private void predict(Workspace ws, int first) {
+    private void predict(Workspace ws, int first) { predict(ws, first, false, null, 1f); }
+
+    /**
+     * As {@link #predict(Workspace, int)}, with PC's output term: with a nudging {@code target} h,
+     * eps_L = f_L(v_{L-1}) - h and the term ||eps_L||^2 / 2; otherwise the loss gradient times
+     * {@code outputScale} (a sample's own, for the per-sample energy). {@code incremental}: iPC, whose
+     * layer-1 prediction is in sweep[0].
+     */
+    private void predict(Workspace ws, int first, boolean incremental, Tensor target, float outputScale) {
         int depth = model.depth();
         for (int b = first; b < depth; b++) model.blocks().get(b).forward(be, ws.belief[b], ws.sweep[b]);
-        Tensor output = depth == 1 ? ws.vhat(1) : ws.sweep[depth - 1].output();
+        Tensor output = depth == 1 ? (incremental ? ws.sweep[0].output() : ws.vhat(1)) : ws.sweep[depth - 1].output();
+        if (target != null) {
+            be.add(1f, output, -1f, target, ws.error[depth]);
+            be.sumSquares(ws.error[depth], 0.5f, ws.sweepLoss, 0);
+            return;
+        }
         loss.compute(be, output, ws.y, ws.sweepLoss, ws.error[depth]);
+        if (outputScale != 1f) be.axpby(0f, ws.error[depth], outputScale, ws.error[depth]);
     }
 
     /** Layer l's prediction f_l(v_{l-1}) in the current sweep (layer 1's never changes: vhat_1). */
@@ -484,33 +577,103 @@ public final class PcEngine implements AutoCloseable {
     }
 
     /**
-     * PC: STRICT's energy and sweep, every layer relaxed in its own space, the step on each belief
-     * taken by the belief optimizer on the energy's gradient J_{l+1}(v_l)^T eps_{l+1} - eps_l (in the
-     * feedback tensor, which the sweep reads no further). With plain SGD the step is STRICT's
-     * displacement += eta (eps_l - feedback).
+     * PC and iPC: STRICT's sweep, every layer relaxed in its own space, the step on each belief taken
+     * by the belief optimizer on the energy's gradient J_{l+1}(v_l)^T eps_{l+1} - eps_l (in the
+     * feedback tensor, which the sweep reads no further). With plain SGD on Torch2PC's energy the step
+     * is STRICT's displacement += eta (eps_l - feedback). Centred nudging relaxes twice, with +beta and
+     * -beta, and averages the two updates.
      */
-    private void pc(Workspace ws, float eta, int n, boolean full) {
+    private void standard(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, Runnable weightStep) {
+        float beta = nudging.kind() == Nudging.Kind.NEGATIVE ? -nudging.beta() : nudging.beta();
+        if (nudging.kind() != Nudging.Kind.CENTRED) {
+            relax(ws, algorithm == Algorithm.IPC, eta, n, full, beta, weightStep);
+            return;
+        }
+        List<io.predcode.core.nn.Parameter> ps = List.copyOf(model.parameters().values());
+        relax(ws, false, eta, n, full, beta, null);
+        for (int i = 0; i < ps.size(); i++) be.copy(ps.get(i).grad(), held[i]);
+        relax(ws, false, eta, n, full, -beta, null);
+        for (int i = 0; i < ps.size(); i++) be.add(0.5f, held[i], 0.5f, ps.get(i).grad(), ps.get(i).grad());
+    }
+
+    /**
+     * One relaxation of PC ({@code incremental} false: the parameter updates at the end) or iPC (true:
+     * at every step, from the state the step's belief update reads, each followed by
+     * {@code weightStep}). {@code beta} != 0 nudges the output towards h = u - beta dl/du at the
+     * feedforward output u, kept in belief[L] during the relaxation.
+     */
+    private void relax(Workspace ws, boolean incremental, float eta, int n, boolean full, float beta, Runnable weightStep) {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
         BeliefOptimizer o = beliefOptimizer;
+        boolean perSample = energy == Energy.PER_SAMPLE;
+        float outputScale = perSample ? perSampleScale(ws.batch) : 1f;
+        Tensor target = beta != 0 ? ws.belief[depth] : null;
+        if (target != null) be.add(1f, ws.vhat(depth), -beta * outputScale, ws.dLdy, target);
+        // The parameter updates are J^T eps summed over the batch: per sample, their mean; nudged, over beta.
+        float updateScale = (perSample ? 1f / ws.batch : 1f) / (beta != 0 ? beta : 1f);
         startAtVhat(ws, 1);
         for (int l = 1; l < depth; l++) {
             be.fill(ws.beliefMoment[l], 0f);
             be.fill(ws.beliefSecondMoment[l], 0f);
         }
         for (int s = 1; s <= n; s++) {
-            predict(ws, 1);
+            // iPC's weights change every step: layer 1's prediction too is recomputed, into sweep[0].
+            if (incremental) blocks.get(0).forward(be, ws.x, ws.sweep[0]);
+            predict(ws, 1, incremental, target, outputScale);
             for (int l = depth - 1; l >= 1; l--) {
-                blocks.get(l).backward(be, ws.sweep[l], ws.error[l + 1], ws.feedback[l], false);
-                be.add(1f, prediction(ws, l), -1f, ws.vhat(l), ws.error[l]);       // eps_l = (f_l(v_{l-1}) - vhat_l) - d_l
+                blocks.get(l).backward(be, ws.sweep[l], ws.error[l + 1], ws.feedback[l], incremental);
+                Tensor prediction = l == 1 && incremental ? ws.sweep[0].output() : prediction(ws, l);
+                be.add(1f, prediction, -1f, ws.vhat(l), ws.error[l]);       // eps_l = (f_l(v_{l-1}) - vhat_l) - d_l
                 be.axpby(-1f, ws.displacement[l], 1f, ws.error[l]);
                 be.axpby(-1f, ws.error[l], 1f, ws.feedback[l]);             // the gradient, feedback - eps_l
                 if (o.isAdam()) be.adamStep(ws.displacement[l], ws.feedback[l], ws.beliefMoment[l], ws.beliefSecondMoment[l], eta, o.beta1(), o.beta2(), o.eps(), 0f, s);
                 else be.sgdStep(ws.displacement[l], ws.feedback[l], o.momentum() == 0f ? null : ws.beliefMoment[l], eta, o.momentum(), 0f, 0f, false, s == 1);
                 be.add(1f, ws.vhat(l), 1f, ws.displacement[l], ws.belief[l]);
             }
+            if (incremental) {
+                blocks.get(0).backward(be, ws.sweep[0], ws.error[1], null, true);
+                scaleUpdates(updateScale);
+                if (weightStep != null) weightStep.run();
+            }
         }
-        updatesAtFinalBeliefs(ws, full);
+        if (!incremental) {
+            updatesAtFinalBeliefs(ws, full);
+            scaleUpdates(updateScale);
+        } else if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
+    }
+
+    private void scaleUpdates(float scale) {
+        if (scale != 1f) for (io.predcode.core.nn.Parameter p : model.parameters().values()) be.axpby(0f, p.grad(), scale, p.grad());
+    }
+
+    /** Allocates centred nudging's held updates, outside any recorded step. */
+    private void holdUpdates() {
+        if (held != null) return;
+        heldScope = new io.predcode.spi.Scope(be);
+        held = model.parameters().values().stream().map(p -> heldScope.allocate(p.grad().shape())).toArray(Tensor[]::new);
+    }
+
+    /**
+     * Z-IL: STRICT's sweeps with eta = 1 from v = vhat, L of them. Sweep s moves the layers the error
+     * has reached: before sweep s only v_{L-1} .. v_{L-s+1} have moved, so at its start eps_{L-s+1}
+     * is backprop's dL/dvhat_{L-s+1} and the layers below block L-s still sit at vhat. Block b
+     * therefore takes J_theta(vhat_b)^T eps_{b+1} at sweep L - b: backprop's gradient, from local
+     * quantities only.
+     */
+    private void zil(Workspace ws, boolean full) {
+        int depth = model.depth();
+        List<Block> blocks = model.blocks();
+        startAtVhat(ws, 1);
+        for (int s = 1; s <= depth; s++) {
+            predict(ws, 1);
+            for (int l = depth - 1; l >= 1; l--) {
+                blocks.get(l).backward(be, ws.sweep[l], ws.error[l + 1], ws.feedback[l], s == depth - l);
+                be.pcStrictUpdate(prediction(ws, l), ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.belief[l], ws.error[l], 1f);
+            }
+        }
+        blocks.get(0).backward(be, ws.ff[0], ws.error[1], null, true); // eps_1 at the start of sweep L
+        if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
     }
 
     private static int size(int[] shape) {
@@ -519,6 +682,6 @@ public final class PcEngine implements AutoCloseable {
         return n;
     }
 
-    /** Frees the workspace. Idempotent; when another thread is inside a call, the memory is freed as that call returns. */
+    /** Frees the workspace (and centred nudging's held updates). Idempotent; when another thread is inside a call, the memory is freed as that call returns. */
     @Override public void close() { guard.close(); }
 }

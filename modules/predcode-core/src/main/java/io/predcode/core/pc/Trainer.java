@@ -8,7 +8,7 @@ import java.util.Map;
 
 /**
  * One training step = one PCInfer call (parameter updates into .grad) followed by one optimizer step,
- * exactly as Torch2PC's training loop. A non-finite loss stops before the optimizer touches the
+ * exactly as Torch2PC's training loop (iPC: an optimizer step after each of its n inference steps). A non-finite loss stops before the optimizer touches the
  * parameters and throws {@link DivergenceException} naming the step.
  */
 public final class Trainer {
@@ -55,8 +55,25 @@ public final class Trainer {
      * @param correct   correctly classified samples, or -1 for mse
      * @param alignment the PC update against the gradient, or null when not measured
      * @param eta       the inference step size this step relaxed with (see {@link #stableRelaxation})
+     * @param energies  with {@link #recordEnergies}, a sample's mean energy per layer at the start of the
+     *                  last sweep ({@link InferenceResult#layerEnergies()}); null otherwise
      */
-    public record Step(float loss, int correct, Alignment alignment, float eta) {}
+    public record Step(float loss, int correct, Alignment alignment, float eta, double[] energies) {}
+
+    private boolean energies;
+
+    /**
+     * Whether each step of STRICT, PC or iPC also brings back a sample's mean energy per layer
+     * ({@link Step#energies()}): a few more floats in the step's one copy to the host, and one sum of
+     * squares per layer on the device. No effect on other algorithms.
+     *
+     * @param on whether to record them
+     * @return this trainer
+     */
+    public Trainer recordEnergies(boolean on) {
+        this.energies = on;
+        return this;
+    }
 
     private int monitorEvery;
     private boolean stableRelaxation;
@@ -112,6 +129,8 @@ public final class Trainer {
      */
     public Trainer monitorEvery(int k) {
         if (k < 0) throw new IllegalArgumentException("monitor interval must be >= 0 (0: off), got " + k);
+        if (k > 0 && algorithm == Algorithm.IPC)
+            throw new IllegalArgumentException("the monitor compares a step's one update with the gradient; iPC takes n updates per step, so it has none to compare");
         this.monitorEvery = k;
         return this;
     }
@@ -157,20 +176,21 @@ public final class Trainer {
     /** The algorithm on the loaded batch; for a guarded STRICT, with eta halved until the relaxation lowers the energy. */
     private InferenceResult relax(Workspace ws) {
         boolean guard = stableRelaxation && algorithm == Algorithm.STRICT;
-        InferenceResult r = engine.run(ws, algorithm, etaNow, n, false, guard);
+        Runnable weightStep = algorithm == Algorithm.IPC ? optimizer::step : null;
+        InferenceResult r = engine.run(ws, algorithm, etaNow, n, false, guard || energies, weightStep);
         for (int halvings = 0; guard && Float.isFinite(r.loss()) && diverged(r); halvings++) { // a non-finite loss is finish()'s to report
             if (halvings == MAX_HALVINGS)
                 throw new DivergenceException(steps + 1, "STRICT's relaxation diverges at step " + (steps + 1) + " even at eta " + etaNow
-                        + " (energy " + r.relaxedEnergy() + " against the feedforward loss " + r.loss() + "); parameters are as after step " + steps);
+                        + " (energy " + r.energy() + " against the feedforward loss " + r.loss() + "); parameters are as after step " + steps);
             etaNow /= 2;
-            r = engine.run(ws, algorithm, etaNow, n, false, true);
+            r = engine.run(ws, algorithm, etaNow, n, false, true, weightStep);
         }
         return r;
     }
 
     /** Gradient descent on the energy starts at the feedforward loss and only goes down while it converges. */
     private static boolean diverged(InferenceResult r) {
-        double e = r.relaxedEnergy(), l = r.loss();
+        double e = r.energy(), l = r.loss();
         return !(e <= l * (1 + 1e-3) + 1e-6);
     }
 
@@ -179,8 +199,9 @@ public final class Trainer {
         steps++;
         if (!Float.isFinite(loss))
             throw new DivergenceException(steps, "training diverged at step " + steps + ": loss is " + loss + " (" + algorithm.id()
-                    + (algorithm.relaxes() ? ", eta " + etaNow + ", n " + n : "") + "); parameters are as after step " + (steps - 1));
-        optimizer.step();
-        return new Step(loss, r.correct(), alignment, etaNow);
+                    + (algorithm.relaxes() ? ", eta " + etaNow + ", n " + n : "") + "); parameters are as after step " + (steps - 1)
+                    + (algorithm == Algorithm.IPC ? " and its " + n + " iPC updates" : ""));
+        if (algorithm != Algorithm.IPC) optimizer.step(); // iPC stepped at every inference step
+        return new Step(loss, r.correct(), alignment, etaNow, r.hasEnergy() && algorithm.relaxesBeliefs() ? r.layerEnergies() : null);
     }
 }

@@ -25,7 +25,7 @@ final class Workspace implements AutoCloseable {
     final Tensor x, y;
     /** The feedforward pass: ff[b].output() is vhat_{b+1}. */
     final Block.Tape[] ff;
-    /** STRICT's per-sweep evaluations: sweep[b] holds f_{b+1}(v_b) (b >= 1; block 0's input x never changes). */
+    /** The per-sweep evaluations: sweep[b] holds f_{b+1}(v_b); sweep[0] only for iPC, whose block 0 changes during the relaxation (its input x never does). */
     final Block.Tape[] sweep;
     /** dL/dy at the feedforward output. */
     final Tensor dLdy;
@@ -65,7 +65,7 @@ final class Workspace implements AutoCloseable {
             sweep = new Block.Tape[depth];
             for (int b = 0; b < depth; b++) {
                 ff[b] = model.blocks().get(b).newTape(scope, batch);
-                if (b > 0) sweep[b] = model.blocks().get(b).newTape(scope, batch);
+                sweep[b] = model.blocks().get(b).newTape(scope, batch);
             }
             dLdy = scope.allocate(withBatch(batch, model.activationShape(depth)));
             error = new Tensor[depth + 1];

@@ -1,0 +1,262 @@
+package io.predcode.core;
+
+import io.predcode.core.nn.Loss;
+import io.predcode.core.nn.Model;
+import io.predcode.core.nn.ModelSpec;
+import io.predcode.core.optim.Sgd;
+import io.predcode.core.pc.Algorithm;
+import io.predcode.core.pc.BeliefOptimizer;
+import io.predcode.core.pc.Energy;
+import io.predcode.core.pc.InferenceResult;
+import io.predcode.core.pc.Nudging;
+import io.predcode.core.pc.PcEngine;
+import io.predcode.core.pc.Trainer;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestFactory;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+import static io.predcode.core.PaperResultsTest.CNN;
+import static io.predcode.core.PaperResultsTest.assertSameUpdates;
+import static io.predcode.core.PaperResultsTest.labels;
+import static io.predcode.core.PaperResultsTest.mlp;
+import static io.predcode.core.PaperResultsTest.onEveryBackend;
+import static io.predcode.core.PaperResultsTest.randomInput;
+import static io.predcode.core.PaperResultsTest.toFloat;
+import static io.predcode.core.PaperResultsTest.updates;
+import static io.predcode.spi.conformance.Approx.assertClose;
+import static io.predcode.spi.conformance.Approx.relativeError;
+import static io.predcode.spi.conformance.Approx.toDouble;
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The PC variants beyond Torch2PC (per-sample energy, nudging, iPC, Z-IL): against float64
+ * references, and the properties that define them, on every available backend.
+ */
+class PcVariantsTest {
+    private static final int[] SIZES = {9, 13, 11, 7, 5};
+
+    /** The float64 reference's tanh MLP, loaded into an engine model. */
+    private static Model referenceModel(Float64Mlp ref, io.predcode.spi.Backend be) {
+        ModelSpec.Builder b = ModelSpec.builder().input(ref.sizes[0]);
+        for (int l = 0; l < ref.depth(); l++) {
+            int in = ref.sizes[l], out = ref.sizes[l + 1];
+            boolean last = l == ref.depth() - 1;
+            b.block(k -> { k.linear(in, out); if (!last) k.tanh(); });
+        }
+        Model m = Model.create(b.build(), be, 0);
+        m.loadParameters(parameters(ref), "float64 reference");
+        return m;
+    }
+
+    private static Map<String, float[]> parameters(Float64Mlp ref) {
+        Map<String, float[]> p = new LinkedHashMap<>();
+        for (int l = 0; l < ref.depth(); l++) {
+            p.put(l + ".0.weight", toFloat(ref.w[l]));
+            p.put(l + ".0.bias", toFloat(ref.b[l]));
+        }
+        return p;
+    }
+
+    @TestFactory List<DynamicTest> perSamplePcAndNudgingMatchFloat64() {
+        return onEveryBackend("PC on the per-sample energy, plain and nudged, against float64", be -> {
+            int batch = 6;
+            SplittableRandom r = new SplittableRandom(21);
+            float[] x = randomInput(r, batch * SIZES[0]), y = randomInput(r, batch * SIZES[SIZES.length - 1]);
+            for (double beta : new double[]{0, 0.5, -0.3}) {
+                Float64Mlp ref = new Float64Mlp(SIZES, 8);
+                double[][] expected = ref.standardPc(toDouble(x), toDouble(y), batch, 0.1, 0.5, 20, beta, 0);
+                Nudging nudging = beta == 0 ? Nudging.none() : new Nudging(beta > 0 ? Nudging.Kind.POSITIVE : Nudging.Kind.NEGATIVE, (float) Math.abs(beta));
+                try (Model m = referenceModel(ref, be);
+                     PcEngine e = new PcEngine(m, Loss.MSE).energy(Energy.PER_SAMPLE).nudging(nudging).beliefOptimizer(BeliefOptimizer.sgd(0.5f))) {
+                    e.infer(x, y, batch, Algorithm.PC, 0.1f, 20);
+                    Map<String, float[]> got = m.gradientValues();
+                    for (int l = 0; l < ref.depth(); l++) {
+                        assertClose("nudging " + nudging + ", weight update of block " + l, expected[2 * l], got.get(l + ".0.weight"), 1e-4);
+                        assertClose("nudging " + nudging + ", bias update of block " + l, expected[2 * l + 1], got.get(l + ".0.bias"), 1e-4);
+                    }
+                }
+            }
+        });
+    }
+
+    @TestFactory List<DynamicTest> ipcMatchesFloat64() {
+        return onEveryBackend("iPC's parameters after a step against float64", be -> {
+            int batch = 5;
+            SplittableRandom r = new SplittableRandom(22);
+            float[] x = randomInput(r, batch * SIZES[0]), y = randomInput(r, batch * SIZES[SIZES.length - 1]);
+            Float64Mlp ref = new Float64Mlp(SIZES, 9);
+            try (Model m = referenceModel(ref, be);
+                 PcEngine e = new PcEngine(m, Loss.MSE).energy(Energy.PER_SAMPLE).beliefOptimizer(BeliefOptimizer.sgd(0.25f));
+                 Sgd sgd = new Sgd(m, 0.05f, 0f, 0f)) {
+                Trainer t = new Trainer(e, sgd, Algorithm.IPC, 0.2f, 8);
+                for (int step = 0; step < 3; step++) {
+                    ref.standardPc(toDouble(x), toDouble(y), batch, 0.2, 0.25, 8, 0, 0.05);
+                    t.step(x, y, batch);
+                }
+                Map<String, float[]> got = m.parameterValues(), expected = parameters(ref);
+                assertEquals(24, sgd.steps(), "iPC takes an optimizer step at each of its 8 inference steps");
+                for (String k : expected.keySet()) {
+                    double[] exact = new double[expected.get(k).length];
+                    // The reference keeps float64 parameters; compare against them, not their float32 rounding.
+                    int l = k.charAt(0) - '0';
+                    System.arraycopy(k.endsWith("weight") ? ref.w[l] : ref.b[l], 0, exact, 0, exact.length);
+                    assertClose("iPC " + k, exact, got.get(k), 1e-5);
+                }
+            }
+        });
+    }
+
+    /** With the weights held (iPC's inference alone, a learning rate of 0), iPC relaxes exactly as PC. */
+    @TestFactory List<DynamicTest> ipcWithHeldWeightsRelaxesAsPc() {
+        return onEveryBackend("iPC with held weights = PC", be -> {
+            SplittableRandom r = new SplittableRandom(23);
+            for (ModelSpec spec : new ModelSpec[]{CNN, mlp(r, 3, "relu")}) {
+                int batch = 4;
+                for (Energy energy : Energy.values()) {
+                    try (Model m = Model.create(spec, be, 2); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY).energy(energy).beliefOptimizer(BeliefOptimizer.sgd(0.3f))) {
+                        float[] x = randomInput(r, batch * e.inputSize()), y = labels(r, batch, m.activationShape(m.depth())[0]);
+                        List<float[]> pc = beliefs(e.infer(x, y, batch, Algorithm.PC, 0.05f, 6), m.depth());
+                        List<float[]> ipc = beliefs(e.infer(x, y, batch, Algorithm.IPC, 0.05f, 6), m.depth());
+                        for (int l = 1; l < m.depth(); l++) assertClose(energy + ": belief " + l, toDouble(pc.get(l)), ipc.get(l), 1e-6);
+                    }
+                }
+            }
+        });
+    }
+
+    private static List<float[]> beliefs(InferenceResult res, int depth) {
+        return java.util.stream.IntStream.rangeClosed(0, depth).mapToObj(l -> res.download(res.belief(l))).toList();
+    }
+
+    @TestFactory List<DynamicTest> zilEqualsBackprop() {
+        return onEveryBackend("Z-IL equals BACKPROP", be -> {
+            SplittableRandom r = new SplittableRandom(24);
+            for (int trial = 0; trial < 6; trial++) {
+                ModelSpec spec = trial == 0 ? CNN : mlp(r, 2 + r.nextInt(4), trial % 2 == 0 ? "relu" : "tanh");
+                int batch = 1 + r.nextInt(7);
+                Loss loss = trial % 3 == 2 ? Loss.MSE : Loss.CROSS_ENTROPY;
+                try (Model m = Model.create(spec, be, trial); PcEngine e = new PcEngine(m, loss)) {
+                    float[] x = randomInput(r, batch * e.inputSize());
+                    float[] y = loss == Loss.MSE ? randomInput(r, batch * e.targetSize()) : labels(r, batch, m.activationShape(m.depth())[0]);
+                    assertSameUpdates("Z-IL vs BACKPROP, " + spec, updates(m, e, x, y, batch, Algorithm.BACKPROP, 0.1f, 1),
+                            updates(m, e, x, y, batch, Algorithm.ZIL, 0.1f, 1), 1e-5);
+                }
+            }
+        });
+    }
+
+    /** Z-IL's schedule matters: STRICT at eta 1 with the updates at the end, as Torch2PC takes them, is not backprop. */
+    @TestFactory List<DynamicTest> strictAtEtaOneIsNotZil() {
+        return onEveryBackend("STRICT eta=1 n=L differs from Z-IL", be -> {
+            SplittableRandom r = new SplittableRandom(25);
+            try (Model m = Model.create(mlp(r, 4, "tanh"), be, 1); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY).condense(PcEngine.Condense.NEVER)) {
+                int batch = 3;
+                float[] x = randomInput(r, batch * e.inputSize()), y = labels(r, batch, m.activationShape(m.depth())[0]);
+                Map<String, float[]> bp = updates(m, e, x, y, batch, Algorithm.BACKPROP, 1f, 4), strict = updates(m, e, x, y, batch, Algorithm.STRICT, 1f, 4);
+                double worst = bp.keySet().stream().mapToDouble(k -> relativeError(toDouble(bp.get(k)), strict.get(k))).max().orElseThrow();
+                assertTrue(worst > 1e-3, "STRICT's end-of-relaxation updates should differ from backprop's, worst relative difference " + worst);
+            }
+        });
+    }
+
+    /** Positive nudging with beta 1 on mse pulls the output to the target itself: standard PC with the output clamped. */
+    @TestFactory List<DynamicTest> positiveNudgingWithBetaOneIsClampedPc() {
+        return onEveryBackend("positive nudging beta=1 = PC on mse", be -> {
+            SplittableRandom r = new SplittableRandom(26);
+            try (Model m = Model.create(mlp(r, 4, "tanh"), be, 1); PcEngine e = new PcEngine(m, Loss.MSE).energy(Energy.PER_SAMPLE).beliefOptimizer(BeliefOptimizer.sgd(0.2f))) {
+                int batch = 5;
+                float[] x = randomInput(r, batch * e.inputSize()), y = randomInput(r, batch * e.targetSize());
+                Map<String, float[]> plain = updates(m, e, x, y, batch, Algorithm.PC, 0.1f, 10);
+                Map<String, float[]> nudged = updates(m, e.nudging(new Nudging(Nudging.Kind.POSITIVE, 1f)), x, y, batch, Algorithm.PC, 0.1f, 10);
+                assertSameUpdates("nudged beta=1 vs clamped", plain, nudged, 1e-5);
+            }
+        });
+    }
+
+    /**
+     * Relaxed to equilibrium, nudged PC's updates over beta tend to a limit as beta shrinks (not
+     * backprop's gradient: PC's equilibrium spreads the output error over the layers). One-sided
+     * nudging misses the limit by order beta, centred nudging by order beta^2 (Scellier et al.).
+     */
+    @TestFactory List<DynamicTest> centredNudgingCancelsTheFirstOrderBias() {
+        return onEveryBackend("centred nudging cancels the first-order bias", be -> {
+            SplittableRandom r = new SplittableRandom(27);
+            try (Model m = Model.create(mlp(r, 3, "tanh"), be, 4); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY).energy(Energy.PER_SAMPLE)) {
+                int batch = 4;
+                float[] x = randomInput(r, batch * e.inputSize()), y = labels(r, batch, m.activationShape(m.depth())[0]);
+                Map<String, float[]> limit = updates(m, e.nudging(new Nudging(Nudging.Kind.CENTRED, 0.01f)), x, y, batch, Algorithm.PC, 0.2f, 300);
+                double positive = worst(limit, updates(m, e.nudging(new Nudging(Nudging.Kind.POSITIVE, 0.2f)), x, y, batch, Algorithm.PC, 0.2f, 300));
+                double centred = worst(limit, updates(m, e.nudging(new Nudging(Nudging.Kind.CENTRED, 0.2f)), x, y, batch, Algorithm.PC, 0.2f, 300));
+                System.out.printf("nudging beta 0.2 on %s: relative distance to the small-beta limit, positive %.2e, centred %.2e%n", be.name(), positive, centred);
+                assertTrue(centred < positive / 5, "centred nudging should be much closer to the limit than positive nudging: " + centred + " vs " + positive);
+            }
+        });
+    }
+
+    private static double worst(Map<String, float[]> ref, Map<String, float[]> got) {
+        return ref.keySet().stream().mapToDouble(k -> relativeError(toDouble(ref.get(k)), got.get(k))).max().orElseThrow();
+    }
+
+    /** Small steps lower every variant's energy over the relaxation. */
+    @TestFactory List<DynamicTest> everyVariantLowersItsEnergy() {
+        return onEveryBackend("PC variants lower their energy", be -> {
+            SplittableRandom r = new SplittableRandom(28);
+            ModelSpec spec = mlp(r, 4, "relu");
+            int batch = 8;
+            record Variant(Algorithm a, Energy energy, Nudging nudging) {}
+            for (Variant v : new Variant[]{new Variant(Algorithm.PC, Energy.PER_SAMPLE, Nudging.none()), new Variant(Algorithm.IPC, Energy.PER_SAMPLE, Nudging.none()),
+                    new Variant(Algorithm.PC, Energy.PER_SAMPLE, new Nudging(Nudging.Kind.POSITIVE, 0.5f)), new Variant(Algorithm.IPC, Energy.TORCH2PC, Nudging.none())}) {
+                try (Model m = Model.create(spec, be, 5); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY).energy(v.energy()).nudging(v.nudging())) {
+                    float[] x = randomInput(r, batch * e.inputSize()), y = labels(r, batch, m.activationShape(m.depth())[0]);
+                    double before = e.infer(x, y, batch, v.a(), 0.05f, 1).energy(), after = e.infer(x, y, batch, v.a(), 0.05f, 30).energy();
+                    assertTrue(after < before, v + ": energy " + before + " at the first step, " + after + " after 29 more");
+                }
+            }
+        });
+    }
+
+    /** Per-layer energies are a sample's mean share of the energy relaxed, and their sum is that energy over the batch. */
+    @TestFactory List<DynamicTest> layerEnergiesAddUpToTheEnergy() {
+        return onEveryBackend("layer energies add up", be -> {
+            SplittableRandom r = new SplittableRandom(29);
+            try (Model m = Model.create(mlp(r, 4, "tanh"), be, 6)) {
+                int batch = 7;
+                for (Loss loss : Loss.values())
+                    try (PcEngine e = new PcEngine(m, loss).energy(Energy.PER_SAMPLE)) {
+                        float[] x = randomInput(r, batch * e.inputSize());
+                        float[] y = loss == Loss.MSE ? randomInput(r, batch * e.targetSize()) : labels(r, batch, m.activationShape(m.depth())[0]);
+                        InferenceResult res = e.infer(x, y, batch, Algorithm.PC, 0.1f, 5);
+                        double[] layers = res.layerEnergies();
+                        assertEquals(0.0, layers[0]);
+                        for (int l = 1; l <= m.depth(); l++) assertTrue(layers[l] > 0, loss + ": layer " + l + " energy " + layers[l]);
+                        assertEquals(res.energy(), java.util.Arrays.stream(layers).sum() * batch, 1e-4 * res.energy(), loss.id());
+                    }
+            }
+        });
+    }
+
+    @Test void misuseIsRefusedWithReasons() {
+        try (io.predcode.spi.Backend be = io.predcode.spi.Backends.open("cpu", io.predcode.spi.BackendOptions.defaults());
+             Model m = Model.create(mlp(new SplittableRandom(1), 3, "relu"), be, 1); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY);
+             Sgd sgd = new Sgd(m, 0.1f, 0f, 0f)) {
+            float[] x = new float[2 * e.inputSize()], y = {0, 1};
+            IllegalArgumentException torch2pc = assertThrows(IllegalArgumentException.class,
+                    () -> e.nudging(new Nudging(Nudging.Kind.POSITIVE, 0.1f)).infer(x, y, 2, Algorithm.PC, 0.1f, 3));
+            assertTrue(torch2pc.getMessage().contains("per-sample"), torch2pc.getMessage());
+            e.energy(Energy.PER_SAMPLE).nudging(new Nudging(Nudging.Kind.CENTRED, 0.1f));
+            assertThrows(IllegalArgumentException.class, () -> e.infer(x, y, 2, Algorithm.IPC, 0.1f, 3));
+            assertThrows(IllegalArgumentException.class, () -> new Trainer(e, sgd, Algorithm.IPC, 0.1f, 3).monitorEvery(5));
+            assertThrows(IllegalArgumentException.class, () -> Nudging.parse("positive"));
+            assertThrows(IllegalArgumentException.class, () -> Nudging.parse("sideways:0.1"));
+            assertThrows(IllegalArgumentException.class, () -> Nudging.parse("negative:-1"));
+            assertEquals(new Nudging(Nudging.Kind.CENTRED, 0.25f), Nudging.parse("centered:0.25"));
+            assertEquals(Energy.PER_SAMPLE, Energy.parse("per-sample"));
+            assertEquals(Algorithm.ZIL, Algorithm.parse("Z-IL"));
+        }
+    }
+}
