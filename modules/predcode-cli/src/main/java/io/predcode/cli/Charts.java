@@ -16,7 +16,8 @@ import java.util.List;
 
 /**
  * training.png: loss per step with validation and test loss per epoch, accuracy per epoch, and with
- * the monitor on, each block's angle between its PC update and the gradient (XChart, headless).
+ * the monitor on, each block's angle between its PC update and the gradient, and for STRICT, PC and
+ * iPC each layer's energy per step (XChart, headless).
  */
 final class Charts {
     private Charts() {}
@@ -27,6 +28,12 @@ final class Charts {
             List<List<Double>> angleSteps = new ArrayList<>(), angles = new ArrayList<>();
             for (int b = 0; b < monitored.length; b++) { angleSteps.add(new ArrayList<>()); angles.add(new ArrayList<>()); }
             String[] lines = metricsCsv.split("\n");
+            // energy_layerL columns (STRICT, PC, iPC): found by name, after the monitor's.
+            List<Integer> energyColumns = new ArrayList<>();
+            String[] header = lines[0].split(",", -1);
+            for (int c = 0; c < header.length; c++) if (header[c].startsWith("energy_layer")) energyColumns.add(c);
+            List<List<Double>> energySteps = new ArrayList<>(), energies = new ArrayList<>();
+            for (int c = 0; c < energyColumns.size(); c++) { energySteps.add(new ArrayList<>()); energies.add(new ArrayList<>()); }
             for (int i = 1; i < lines.length; i++) {
                 String[] f = lines[i].split(",", -1);
                 if (f.length < 3) continue;
@@ -34,6 +41,14 @@ final class Charts {
                 losses.add(Double.parseDouble(f[2]));
                 for (int b = 0; b < monitored.length && 5 + 2 * b < f.length; b++)
                     if (!f[5 + 2 * b].isEmpty()) { angleSteps.get(b).add(Double.parseDouble(f[0])); angles.get(b).add(Double.parseDouble(f[5 + 2 * b])); }
+                for (int c = 0; c < energyColumns.size(); c++) {
+                    int col = energyColumns.get(c);
+                    // A log axis takes positive values only: an exact 0 (a layer the relaxation never moved) is left out.
+                    if (col < f.length && !f[col].isEmpty() && Double.parseDouble(f[col]) > 0) {
+                        energySteps.get(c).add(Double.parseDouble(f[0]));
+                        energies.get(c).add(Double.parseDouble(f[col]));
+                    }
+                }
             }
             int stepsPerEpoch = history.isEmpty() ? 1 : Math.max(1, steps.size() / history.size());
             XYChart loss = new XYChartBuilder().width(640).height(420).title("Loss").xAxisTitle("step").yAxisTitle("loss").build();
@@ -58,6 +73,17 @@ final class Charts {
                 for (int b = 0; b < monitored.length; b++)
                     if (!angles.get(b).isEmpty()) align.addSeries("block " + monitored[b], angleSteps.get(b), angles.get(b));
                 charts.add(align);
+            }
+            if (energies.stream().anyMatch(e -> !e.isEmpty())) {
+                XYChart energy = new XYChartBuilder().width(640).height(420).title("Energy per layer (a sample's mean)").xAxisTitle("step").yAxisTitle("energy").build();
+                energy.getStyler().setYAxisLogarithmic(true);
+                energy.getStyler().setMarkerSize(0);
+                for (int c = 0; c < energyColumns.size(); c++)
+                    if (!energies.get(c).isEmpty()) {
+                        boolean output = c == energyColumns.size() - 1;
+                        energy.addSeries(output ? "output" : "layer " + (c + 1), energySteps.get(c), energies.get(c)).setMarker(SeriesMarkers.NONE);
+                    }
+                charts.add(energy);
             }
             ByteArrayOutputStream png = new ByteArrayOutputStream();
             int width = 0, height = 0;

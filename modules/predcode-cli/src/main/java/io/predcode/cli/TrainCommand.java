@@ -3,12 +3,15 @@ package io.predcode.cli;
 import io.predcode.core.nn.Loss;
 import io.predcode.core.pc.Algorithm;
 import io.predcode.core.pc.BeliefOptimizer;
+import io.predcode.core.pc.Energy;
+import io.predcode.core.pc.Nudging;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.Callable;
 
 /** {@code predcode train}: the main job. Defaults train a small model on the bundled digits in seconds. */
@@ -22,12 +25,21 @@ final class TrainCommand implements Callable<Integer> {
 
     @Mixin Setup.BackendChoice backendChoice;
 
-    @Option(names = "--algorithm", defaultValue = "strict", description = "strict, pc, fixedpred, exact or backprop (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--algorithm", defaultValue = "strict", description = "strict, pc, ipc (incremental pc), zil (zero-divergence: equals backprop),"
+            + " fixedpred, exact or backprop (default: ${DEFAULT-VALUE}).")
     String algorithm;
 
-    @Option(names = "--belief-optimizer", defaultValue = "sgd", description = "How pc moves the beliefs (step size --eta, --n steps): sgd, sgd:MOMENTUM or adam;"
-            + " plain sgd is strict; adam wants a smaller --eta, e.g. 0.003 (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--belief-optimizer", defaultValue = "sgd", description = "How pc and ipc move the beliefs (step size --eta, --n steps): sgd, sgd:MOMENTUM or adam"
+            + " (default: ${DEFAULT-VALUE}).")
     String beliefOptimizer;
+
+    @Option(names = "--energy", defaultValue = "sample", description = "What pc and ipc relax: sample, each sample's own energy as PCX and JPC define it"
+            + " (their step sizes carry over); torch2pc, Torch2PC's batch-mean loss, on which pc with plain sgd is exactly strict (default: ${DEFAULT-VALUE}).")
+    String energy;
+
+    @Option(names = "--nudging", defaultValue = "none", description = "pc and ipc with --energy sample: none (the output term is the loss), positive:BETA,"
+            + " negative:BETA or centred:BETA (pc only; two relaxations per step) (default: ${DEFAULT-VALUE}).")
+    String nudging;
 
     @Option(names = "--model", defaultValue = "digits-mlp", description = "example-cnn, mlp, digits-mlp, or a spec FILE.json (default: ${DEFAULT-VALUE}).")
     String model;
@@ -40,11 +52,15 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--batch-size", defaultValue = "32", description = "Samples per step (default: ${DEFAULT-VALUE}); the last batch of an epoch may be smaller.")
     int batchSize;
 
-    @Option(names = "--optimizer", defaultValue = "adam", description = "adam or sgd (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--optimizer", defaultValue = "adam", description = "adam, adamw (decoupled --weight-decay) or sgd (default: ${DEFAULT-VALUE}).")
     String optimizer;
 
     @Option(names = "--lr", defaultValue = "0.002", description = "Learning rate (default: ${DEFAULT-VALUE}).")
     float lr;
+
+    @Option(names = "--lr-schedule", defaultValue = "constant", description = "constant, or cosine: up to 1.1 x --lr over the first 10% of the steps,"
+            + " then down to 0.1 x --lr by the last (default: ${DEFAULT-VALUE}).")
+    String lrSchedule;
 
     @Option(names = "--momentum", defaultValue = "0.9", description = "SGD momentum (default: ${DEFAULT-VALUE}).")
     float momentum;
@@ -112,7 +128,15 @@ final class TrainCommand implements Callable<Integer> {
         Loss l = Loss.parse(loss);
         if (epochs < 1) throw new IllegalArgumentException("--epochs must be >= 1, got " + epochs);
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);
-        if (!optimizer.equals("adam") && !optimizer.equals("sgd")) throw new IllegalArgumentException("--optimizer must be adam or sgd, got '" + optimizer + "'");
+        if (!List.of("adam", "adamw", "sgd").contains(optimizer)) throw new IllegalArgumentException("--optimizer must be adam, adamw or sgd, got '" + optimizer + "'");
+        if (!lrSchedule.equals("constant") && !lrSchedule.equals("cosine")) throw new IllegalArgumentException("--lr-schedule must be constant or cosine, got '" + lrSchedule + "'");
+        Energy e = Energy.parse(energy);
+        Nudging nudge = Nudging.parse(nudging);
+        if (nudge.active() && (!a.standard() || e != Energy.PER_SAMPLE))
+            throw new IllegalArgumentException("--nudging " + nudging + " needs --algorithm pc or ipc with --energy sample");
+        if (nudge.kind() == Nudging.Kind.CENTRED && a == Algorithm.IPC)
+            throw new IllegalArgumentException("--nudging centred relaxes each batch twice and averages the updates; ipc updates during the relaxation: use positive or negative");
+        if (a == Algorithm.IPC && monitorEvery > 0) throw new IllegalArgumentException("--monitor-every compares one update per step with the gradient; ipc takes --n of them");
         if (!(validation >= 0 && validation < 1)) throw new IllegalArgumentException("--validation must be in [0, 1), got " + validation);
         if (patience < 1) throw new IllegalArgumentException("--patience must be >= 1, got " + patience);
         if (!(collapseMargin > 0 && collapseMargin <= 1)) throw new IllegalArgumentException("--collapse-margin must be in (0, 1], got " + collapseMargin);
@@ -129,7 +153,7 @@ final class TrainCommand implements Callable<Integer> {
         int sweeps = relaxation.sweeps(a == Algorithm.FIXED_PRED ? -1 : 20);
         TrainingRun.Settings s = new TrainingRun.Settings(backendChoice, a, model, dataChoice.data, epochs, batchSize, optimizer, lr, momentum, weightDecay,
                 relaxation.eta, sweeps, l, seed, out, resume, quiet || System.console() == null, validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stableRelaxation.equals("on"), init, shuffle.equals("on"), maxSteps,
-                BeliefOptimizer.parse(beliefOptimizer));
+                BeliefOptimizer.parse(beliefOptimizer), e, nudge, lrSchedule.equals("cosine"));
         return new TrainingRun(s, spec.commandLine().getOut()).run();
     }
 }

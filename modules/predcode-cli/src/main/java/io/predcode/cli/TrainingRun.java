@@ -12,6 +12,8 @@ import io.predcode.core.optim.Optimizer;
 import io.predcode.core.optim.Sgd;
 import io.predcode.core.pc.Algorithm;
 import io.predcode.core.pc.BeliefOptimizer;
+import io.predcode.core.pc.Energy;
+import io.predcode.core.pc.Nudging;
 import io.predcode.core.pc.Alignment;
 import io.predcode.core.pc.DivergenceException;
 import io.predcode.core.pc.PcEngine;
@@ -41,12 +43,13 @@ final class TrainingRun {
     /**
      * validation: the fraction of the training set held out to choose the best epoch and to detect a
      * collapse (0: none, the training set's own numbers are used); onCollapse: "stop" or "rollback";
-     * monitorEvery: steps between alignment measurements (0: off).
+     * monitorEvery: steps between alignment measurements (0: off); energy and nudging: pc's and ipc's;
+     * cosineSchedule: the learning rate follows {@link #scheduled} instead of staying at lr.
      */
     record Settings(Setup.BackendChoice backend, Algorithm algorithm, String model, String data, int epochs, int batchSize, String optimizer,
                     float lr, float momentum, float weightDecay, float eta, int n, Loss loss, long seed, Path out, boolean resume, boolean quiet,
                     double validation, double collapseMargin, int patience, String onCollapse, int maxRollbacks, int monitorEvery, boolean stableRelaxation,
-                    Path init, boolean shuffle, long maxSteps, BeliefOptimizer beliefOptimizer) {}
+                    Path init, boolean shuffle, long maxSteps, BeliefOptimizer beliefOptimizer, Energy energy, Nudging nudging, boolean cosineSchedule) {}
 
     /** Where the best state is kept, beside the last one in --out. */
     static final String BEST_DIR = "best";
@@ -98,8 +101,12 @@ final class TrainingRun {
         if (batchSize < s.batchSize()) out.printf("note: --batch-size %d is more than the %d training samples; using %d%n", s.batchSize(), train.size(), batchSize);
         try (Backend be = checkedBackend(spec, input, batchSize);
              Model model = Model.create(spec, input, be, s.seed());
-             PcEngine engine = new PcEngine(model, s.loss()).beliefOptimizer(s.beliefOptimizer());
-             Optimizer opt = s.optimizer().equals("sgd") ? new Sgd(model, s.lr(), s.momentum(), s.weightDecay()) : new Adam(model, s.lr(), 0.9f, 0.999f, 1e-8f, s.weightDecay())) {
+             PcEngine engine = new PcEngine(model, s.loss()).beliefOptimizer(s.beliefOptimizer()).energy(s.energy()).nudging(s.nudging());
+             Optimizer opt = switch (s.optimizer()) {
+                 case "sgd" -> new Sgd(model, s.lr(), s.momentum(), s.weightDecay());
+                 case "adamw" -> Adam.adamW(model, s.lr(), s.weightDecay());
+                 default -> new Adam(model, s.lr(), 0.9f, 0.999f, 1e-8f, s.weightDecay());
+             }) {
             int sweeps = s.n() > 0 ? s.n() : model.depth();
             if (s.loss() == Loss.MSE && data.classes() != model.activationShape(model.depth())[0])
                 throw new IllegalArgumentException("--loss mse uses one-hot targets: the model outputs " + Arrays.toString(model.activationShape(model.depth())) + " but the data has " + data.classes() + " classes");
@@ -108,8 +115,10 @@ final class TrainingRun {
             List<String> events = new ArrayList<>();
             CollapseWatch watch = new CollapseWatch(s.collapseMargin(), s.patience());
             int[] monitored = monitoredBlocks(model);
-            StringBuilder csv = new StringBuilder(csvHeader(monitored));
+            int energyLayers = s.algorithm().relaxesBeliefs() ? model.depth() : 0; // energy_layer1..L columns
+            StringBuilder csv = new StringBuilder(csvHeader(monitored, energyLayers));
             int firstEpoch = 0, rollbacks = 0;
+            float baseLr = s.lr(); // the schedule's base: --lr, halved by each rollback
             float resumedEta = 0;
             long step = 0;
             if (s.resume()) {
@@ -120,9 +129,14 @@ final class TrainingRun {
                 checkSame(t, "algorithm", s.algorithm().id(), c.source());
                 checkSame(t, "optimizer", s.optimizer(), c.source());
                 checkSame(t, "loss", s.loss().id(), c.source());
-                if (t.object("settings").has("belief_optimizer")) checkSame(t, "belief_optimizer", s.beliefOptimizer().toString(), c.source());
+                for (String[] kv : new String[][]{{"belief_optimizer", s.beliefOptimizer().toString()}, {"energy", s.energy().id()}, {"nudging", s.nudging().toString()},
+                        {"lr_schedule", s.cosineSchedule() ? "cosine" : "constant"}})
+                    if (t.object("settings").has(kv[0])) checkSame(t, kv[0], kv[1], c.source());
                 // A resumed run is the same run: a changed setting would silently make it another one.
                 JsonFields saved = t.object("settings");
+                if (s.cosineSchedule() && saved.has("epochs") && saved.number("epochs") != s.epochs())
+                    throw new IllegalArgumentException(c.source() + ": checkpoint was trained with --lr-schedule cosine over --epochs " + fmtSetting(saved.number("epochs"))
+                            + ", not " + s.epochs() + "; the schedule spans the whole run, so --resume keeps its --epochs");
                 double[] now = {num(s.lr()), s.seed(), s.batchSize(), num(s.eta()), sweeps, s.validation(), num(s.momentum()), num(s.weightDecay())};
                 String[] keys = {"lr", "seed", "batch_size", "eta", "n", "validation", "momentum", "weight_decay"};
                 String[] options = {"--lr", "--seed", "--batch-size", "--eta", "--n", "--validation", "--momentum", "--weight-decay"};
@@ -141,6 +155,7 @@ final class TrainingRun {
                                 + ", but 'history' has " + history.size() + " epochs (a tampered or damaged checkpoint)");
                     if (t.has("watch")) watch.restore(t.object("watch"));
                     if (t.has("lr_now")) opt.learningRate((float) t.number("lr_now"));
+                    baseLr = t.has("lr_base") ? (float) t.number("lr_base") : opt.learningRate();
                     if (t.has("rollbacks")) rollbacks = t.integer("rollbacks", 0);
                     if (t.has("eta_now")) {
                         resumedEta = (float) t.number("eta_now");
@@ -158,7 +173,7 @@ final class TrainingRun {
                     // Rows past the checkpoint (written before a kill, or by a run that then diverged) would be trained again: drop them.
                     List<String> rows = Files.readAllLines(metricsCsv);
                     csv.setLength(0);
-                    csv.append(rows.isEmpty() ? csvHeader(monitored) : rows.getFirst() + "\n");
+                    csv.append(rows.isEmpty() ? csvHeader(monitored, energyLayers) : rows.getFirst() + "\n");
                     for (String row : rows.subList(Math.min(1, rows.size()), rows.size())) {
                         int comma = row.indexOf(',');
                         long rowStep;
@@ -175,7 +190,10 @@ final class TrainingRun {
             out.printf("training %s on %s (validation: %s) with %s (%s, eta %s, n %d), %s lr %s, batch %d, %d epochs, backend %s%n", s.model(), train,
                     validation == null ? "none" : validation.size() + " held out", s.algorithm().id(), s.loss().id(), s.eta(), sweeps, s.optimizer(), opt.learningRate(),
                     batchSize, s.epochs(), be.description());
-            Trainer trainer = new Trainer(engine, opt, s.algorithm(), s.eta(), sweeps).monitorEvery(s.monitorEvery()).stableRelaxation(s.stableRelaxation());
+            Trainer trainer = new Trainer(engine, opt, s.algorithm(), s.eta(), sweeps).monitorEvery(s.monitorEvery()).stableRelaxation(s.stableRelaxation())
+                    .recordEnergies(energyLayers > 0);
+            // The schedule spans --epochs (--max-steps only stops early): a run stopped and resumed follows the same curve.
+            long totalSteps = (long) s.epochs() * ((train.size() + batchSize - 1) / batchSize);
             if (resumedEta > 0) trainer.resumeEta(resumedEta);
             String stopReason = "all " + s.epochs() + " epochs done";
             float etaNow = trainer.eta();
@@ -194,6 +212,7 @@ final class TrainingRun {
                         if (!batches.hasNext()) break;
                         Batches.Batch b = batches.next();
                         waitNanos += System.nanoTime() - w0;
+                        if (s.cosineSchedule()) opt.learningRate(scheduled(baseLr, step, totalSteps));
                         long st = System.nanoTime();
                         Trainer.Step r;
                         try {
@@ -221,6 +240,7 @@ final class TrainingRun {
                         csv.append(step).append(',').append(epoch + 1).append(',').append(r.loss()).append(',').append(r.correct() >= 0 ? Setup.fmt(batchAcc) : "").append(',')
                                 .append(String.format(java.util.Locale.ROOT, "%.3f", ms));
                         appendAlignment(csv, monitored, r.alignment());
+                        for (int l = 1; l <= energyLayers; l++) csv.append(',').append(r.energies() == null ? "" : String.format(java.util.Locale.ROOT, "%.6g", r.energies()[l]));
                         csv.append(",,\n"); // the validation columns, filled on the epoch's last row
                         if (bar != null) {
                             bar.stepBy(b.size());
@@ -247,7 +267,7 @@ final class TrainingRun {
                 out.flush();
                 writeCsv(csv);
                 if (verdict == CollapseWatch.Verdict.BEST)
-                    save(s.out().resolve(BEST_DIR), model, opt, trainingState(epoch + 1, step, history, be, sweeps, watch, opt, rollbacks, events, etaNow), data,
+                    save(s.out().resolve(BEST_DIR), model, opt, trainingState(epoch + 1, step, history, be, sweeps, watch, opt, baseLr, rollbacks, events, etaNow), data,
                             epoch, step, history, watch);
                 boolean collapsed = verdict == CollapseWatch.Verdict.COLLAPSED;
                 String collapse = collapsed ? String.format(java.util.Locale.ROOT, "collapse from epoch %d: %s %.2f%% at epoch %d against its best %.2f%% (epoch %d) for %d epochs",
@@ -258,6 +278,7 @@ final class TrainingRun {
                     model.loadParameters(best.parameters(), best.source().toString());
                     opt.loadState(best.optimizerState(), best.source().toString());
                     opt.learningRate(opt.learningRate() * ROLLBACK_LR_FACTOR);
+                    baseLr *= ROLLBACK_LR_FACTOR;
                     rollbacks++;
                     watch.rolledBack();
                     String event = collapse + "; rolled back to epoch " + watch.bestEpoch() + " and lowered the learning rate to " + opt.learningRate();
@@ -265,7 +286,7 @@ final class TrainingRun {
                     out.println(event);
                     collapsed = false;
                 }
-                save(s.out(), model, opt, trainingState(epoch + 1, step, history, be, sweeps, watch, opt, rollbacks, events, etaNow), data, epoch, step, history, watch);
+                save(s.out(), model, opt, trainingState(epoch + 1, step, history, be, sweeps, watch, opt, baseLr, rollbacks, events, etaNow), data, epoch, step, history, watch);
                 if (collapsed) {
                     stopReason = collapse + (s.onCollapse().equals("rollback") ? " (after " + rollbacks + " rollbacks)" : "");
                     events.add("epoch " + (epoch + 1) + ": stopped, " + stopReason);
@@ -366,9 +387,10 @@ final class TrainingRun {
     /** The blocks the monitor reports (those with parameters), when it is on; empty otherwise. */
     private int[] monitoredBlocks(Model model) { return s.monitorEvery() == 0 ? new int[0] : Alignment.blocksOf(model); }
 
-    private static String csvHeader(int[] monitored) {
+    private static String csvHeader(int[] monitored, int energyLayers) {
         StringBuilder h = new StringBuilder("step,epoch,loss,batch_accuracy,ms");
         for (int b : monitored) h.append(",angle_block").append(b).append(",relative_error_block").append(b);
+        for (int l = 1; l <= energyLayers; l++) h.append(",energy_layer").append(l);
         return h.append(",validation_loss,validation_accuracy\n").toString();
     }
 
@@ -423,6 +445,9 @@ final class TrainingRun {
         m.put("batch_size", (double) s.batchSize());
         m.put("optimizer", s.optimizer());
         m.put("belief_optimizer", s.beliefOptimizer().toString());
+        m.put("energy", s.energy().id());
+        m.put("nudging", s.nudging().toString());
+        m.put("lr_schedule", s.cosineSchedule() ? "cosine" : "constant");
         m.put("lr", num(s.lr()));
         m.put("momentum", num(s.momentum()));
         m.put("weight_decay", num(s.weightDecay()));
@@ -440,7 +465,7 @@ final class TrainingRun {
     }
 
     private Map<String, Object> trainingState(int epochsDone, long steps, List<EpochRecord> history, Backend be, int sweeps, CollapseWatch watch, Optimizer opt,
-                                              int rollbacks, List<String> events, float etaNow) {
+                                              float baseLr, int rollbacks, List<String> events, float etaNow) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("epochs_done", (double) epochsDone);
         m.put("steps", (double) steps);
@@ -448,6 +473,7 @@ final class TrainingRun {
         m.put("history", history.stream().map(r -> (Object) r.json()).toList());
         m.put("watch", watch.json());
         m.put("lr_now", num(opt.learningRate()));
+        m.put("lr_base", num(baseLr));
         m.put("eta_now", num(etaNow));
         m.put("rollbacks", (double) rollbacks);
         m.put("events", new ArrayList<Object>(events));
@@ -475,6 +501,18 @@ final class TrainingRun {
         m.put("ms_per_step", median(history.stream().map(EpochRecord::msPerStep).toList()));
         m.put("data_wait_fraction", history.stream().mapToDouble(EpochRecord::dataWait).max().orElse(Double.NaN));
         return m;
+    }
+
+    /**
+     * The cosine schedule's learning rate before step {@code step} (0-based) of {@code total}: from
+     * base up to 1.1 x base over the first 10% of the steps, then a half cosine down to 0.1 x base
+     * (PCX's optax warmup_cosine_decay_schedule with its benchmark's settings).
+     */
+    static float scheduled(float base, long step, long total) {
+        double warm = 0.1 * total, peak = 1.1, end = 0.1, f;
+        if (step < warm) f = 1 + (peak - 1) * step / warm;
+        else f = end + (peak - end) * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, (step - warm) / Math.max(1, total - warm))));
+        return (float) (base * f);
     }
 
     /** A float setting as the decimal the user typed (0.002, not 0.0020000000949949026). */

@@ -57,6 +57,43 @@ class CliTest {
         assertTrue(m.number("final_test_accuracy") > 0.6, "fixedpred with mse on digits: " + m.number("final_test_accuracy"));
     }
 
+    /** iPC, Z-IL and nudged PC from the command line, with the energy per layer in metrics.csv where there is one. */
+    @Test void theNewerAlgorithmsTrain(@TempDir Path tmp) throws Exception {
+        Path ipc = tmp.resolve("ipc"), zil = tmp.resolve("zil"), bp = tmp.resolve("bp"), centred = tmp.resolve("centred");
+        Result r = run("train", "--algorithm", "ipc", "--belief-optimizer", "sgd:0.25", "--eta", "0.1", "--n", "8", "--epochs", "2", "--out", ipc.toString(), "--quiet");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(json(ipc.resolve("metrics.json")).number("final_test_accuracy") > 0.85, r.out());
+        List<String> csv = Files.readAllLines(ipc.resolve("metrics.csv"));
+        assertTrue(csv.getFirst().contains("energy_layer1,energy_layer2,energy_layer3,validation_loss"), csv.getFirst());
+        String[] row = csv.get(1).split(",", -1);
+        for (int c = 5; c < 8; c++) assertTrue(Double.parseDouble(row[c]) >= 0, "energy in column " + c + ": " + csv.get(1));
+
+        // Z-IL's updates are backprop's: the same run to float32 rounding.
+        String[] common = {"--epochs", "2", "--quiet", "--optimizer", "sgd", "--lr", "0.05"};
+        assertEquals(0, run(concat(new String[]{"train", "--algorithm", "zil", "--out", zil.toString()}, common)).code());
+        assertEquals(0, run(concat(new String[]{"train", "--algorithm", "backprop", "--out", bp.toString()}, common)).code());
+        assertEquals(json(bp.resolve("metrics.json")).number("final_test_loss"), json(zil.resolve("metrics.json")).number("final_test_loss"), 1e-4);
+        assertFalse(Files.readAllLines(zil.resolve("metrics.csv")).getFirst().contains("energy"), "Z-IL reports no energy");
+
+        r = run("train", "--algorithm", "pc", "--nudging", "centred:0.5", "--belief-optimizer", "sgd:0.5", "--eta", "0.1", "--n", "10", "--epochs", "2",
+                "--optimizer", "adamw", "--weight-decay", "0.01", "--lr-schedule", "cosine", "--out", centred.toString(), "--quiet");
+        assertEquals(0, r.code(), r.err());
+        JsonFields settings = json(centred.resolve("metrics.json")).object("settings");
+        assertEquals("centred:0.5", settings.string("nudging"));
+        assertEquals("adamw", settings.string("optimizer"));
+        assertTrue(json(centred.resolve("metrics.json")).number("final_test_accuracy") > 0.6, r.out());
+    }
+
+    @Test void nudgingAndEnergyOptionsAreChecked(@TempDir Path tmp) {
+        for (String[] bad : new String[][]{{"--nudging", "positive:0.1"}, {"--algorithm", "pc", "--energy", "torch2pc", "--nudging", "positive:0.1"},
+                {"--algorithm", "pc", "--nudging", "sideways:1"}, {"--algorithm", "ipc", "--nudging", "centred:0.1"}, {"--algorithm", "pc", "--energy", "joules"},
+                {"--algorithm", "ipc", "--monitor-every", "5"}, {"--lr-schedule", "linear"}, {"--optimizer", "adagrad"}}) {
+            Result r = run(concat(new String[]{"train", "--epochs", "1", "--quiet", "--out", tmp.resolve("x").toString()}, bad));
+            assertEquals(2, r.code(), String.join(" ", bad) + ": " + r.out() + r.err());
+            assertEquals(1, r.err().strip().lines().count(), "one line: " + r.err());
+        }
+    }
+
     @Test void resumeContinuesBitForBit(@TempDir Path tmp) throws Exception {
         Path a = tmp.resolve("a"), b = tmp.resolve("b");
         String[] common = {"--algorithm", "fixedpred", "--optimizer", "sgd", "--lr", "0.05", "--quiet", "--batch-size", "64"};
@@ -68,6 +105,20 @@ class CliTest {
         assertArrayEquals(Files.readAllBytes(a.resolve("model.safetensors")), Files.readAllBytes(b.resolve("model.safetensors")));
         assertEquals(Files.readString(a.resolve("metrics.csv")).lines().map(CliTest::withoutTime).toList(),
                 Files.readString(b.resolve("metrics.csv")).lines().map(CliTest::withoutTime).toList(), "same losses (and validation numbers) at every step");
+    }
+
+    /** A cosine schedule spans --epochs: a run stopped after its first epoch (--max-steps) and resumed ends as the run that never stopped. */
+    @Test void resumeFollowsTheSameSchedule(@TempDir Path tmp) throws Exception {
+        Path a = tmp.resolve("a"), b = tmp.resolve("b");
+        String[] common = {"train", "--epochs", "3", "--optimizer", "adamw", "--weight-decay", "0.01", "--lr-schedule", "cosine", "--quiet", "--batch-size", "64"};
+        assertEquals(0, run(concat(common, new String[]{"--out", a.toString()})).code());
+        assertEquals(0, run(concat(common, new String[]{"--out", b.toString(), "--max-steps", "22"})).code()); // 1347 training samples / 64: 22 steps, one epoch
+        assertEquals(0, run(concat(common, new String[]{"--out", b.toString(), "--resume"})).code());
+        assertArrayEquals(Files.readAllBytes(a.resolve("model.safetensors")), Files.readAllBytes(b.resolve("model.safetensors")));
+        Result changed = run("train", "--epochs", "4", "--lr-schedule", "cosine", "--optimizer", "adamw", "--weight-decay", "0.01", "--batch-size", "64", "--quiet",
+                "--out", b.toString(), "--resume");
+        assertEquals(2, changed.code());
+        assertTrue(changed.err().contains("--epochs 3"), changed.err());
     }
 
     /** Rows written after the last checkpoint (a kill between the two, a diverged run) are not kept twice by a resume. */

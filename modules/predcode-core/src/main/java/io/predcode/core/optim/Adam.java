@@ -4,9 +4,13 @@ import io.predcode.core.nn.Model;
 import io.predcode.core.nn.Parameter;
 import io.predcode.spi.Tensor;
 
-/** torch.optim.Adam (not AMSGrad), bias-corrected, L2 weight decay added to the gradient. */
+/**
+ * torch.optim.Adam (not AMSGrad), bias-corrected, L2 weight decay added to the gradient; or with
+ * {@link #adamW} torch.optim.AdamW, whose decay shrinks the parameters apart from the gradient.
+ */
 public final class Adam extends StatefulOptimizer {
     private final float beta1, beta2, eps, weightDecay;
+    private boolean decoupled;
     private float lr;
     private final Tensor[] m, v;
 
@@ -33,7 +37,21 @@ public final class Adam extends StatefulOptimizer {
         }
     }
 
-    @Override public String name() { return "adam"; }
+    /**
+     * torch.optim.AdamW: before each Adam step (without L2 term) the parameters shrink by lr * weightDecay.
+     *
+     * @param model       the model
+     * @param lr          the learning rate
+     * @param weightDecay the decoupled decay (PyTorch's default is 0.01)
+     * @return the optimizer
+     */
+    public static Adam adamW(Model model, float lr, float weightDecay) {
+        Adam a = new Adam(model, lr, 0.9f, 0.999f, 1e-8f, weightDecay);
+        a.decoupled = true;
+        return a;
+    }
+
+    @Override public String name() { return decoupled ? "adamw" : "adam"; }
 
     @Override public float learningRate() { return lr; }
 
@@ -46,7 +64,8 @@ public final class Adam extends StatefulOptimizer {
         steps++;
         for (int i = 0; i < params.size(); i++) {
             Parameter p = params.get(i);
-            be.adamStep(p.value(), p.grad(), m[i], v[i], lr, beta1, beta2, eps, weightDecay, steps);
+            if (decoupled && weightDecay > 0) be.axpby(0f, p.value(), 1f - lr * weightDecay, p.value());
+            be.adamStep(p.value(), p.grad(), m[i], v[i], lr, beta1, beta2, eps, decoupled ? 0f : weightDecay, steps);
         }
     }
 }

@@ -25,7 +25,7 @@ public interface Optimizer extends AutoCloseable {
      */
     void learningRate(float lr);
 
-    /** "sgd" or "adam". */
+    /** "sgd", "adam" or "adamw". */
     String name();
 
     /** Steps taken so far. */
