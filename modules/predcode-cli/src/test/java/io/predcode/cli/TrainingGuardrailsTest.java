@@ -229,7 +229,7 @@ class TrainingGuardrailsTest {
         CliTest.Result r = run("train", "--epochs", "1", "--monitor-every", "4", "--out", out.toString(), "--quiet");
         assertEquals(0, r.code(), r.err());
         List<String> lines = Files.readAllLines(out.resolve("metrics.csv"));
-        assertEquals("step,epoch,loss,batch_accuracy,ms,angle_block0,relative_error_block0,angle_block1,relative_error_block1,angle_block2,relative_error_block2,validation_loss,validation_accuracy",
+        assertEquals("step,epoch,loss,batch_accuracy,ms,angle_block0,relative_error_block0,angle_block1,relative_error_block1,angle_block2,relative_error_block2,energy_layer1,energy_layer2,energy_layer3,validation_loss,validation_accuracy",
                 lines.getFirst());
         int measured = 0;
         for (String line : lines.subList(1, lines.size())) {
