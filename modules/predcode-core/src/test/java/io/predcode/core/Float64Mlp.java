@@ -81,8 +81,8 @@ final class Float64Mlp {
      * form) of size eta on the beliefs, all from the state at the step's start. With {@code ipcLr} > 0
      * it is iPC: after each step's belief update every block also takes a plain SGD step of that size
      * on the batch mean of its energy gradient at that state (w and b change in place), and null is
-     * returned. Otherwise the parameter updates, as the engine forms them: the errors at the start of
-     * the last step, the Jacobians at the final beliefs; {weights of block 0, bias of block 0, ...}.
+     * returned. Otherwise the parameter updates, the energy's gradient at the final beliefs (PCX's
+     * learning step); {weights of block 0, bias of block 0, ...}.
      */
     double[][] standardPc(double[] x, double[] y, int batch, double eta, double mu, int n, double beta, double ipcLr) {
         int L = depth();
@@ -121,6 +121,10 @@ final class Float64Mlp {
             }
         }
         if (ipcLr > 0) return null;
+        for (int l = 1; l <= L; l++) { // the errors at the final beliefs
+            double[] pred = block(l - 1, v[l - 1], batch);
+            for (int i = 0; i < pred.length; i++) eps[l][i] = l == L ? pred[i] - h[i] : pred[i] - v[l][i];
+        }
         double[][] updates = new double[2 * L][];
         for (int l = 0; l < L; l++) {
             updates[2 * l] = vjpWeight(l, v[l], eps[l + 1], batch);

@@ -10,13 +10,14 @@ import java.util.List;
 /**
  * Models shipped with predcode, also as spec files (resources io/predcode/core/models/NAME.json):
  * {@code example-cnn} is Torch2PC's Example1 network, {@code mlp} a 784-512-256-10 ReLU MLP,
- * {@code digits-mlp} a 64-64-32-10 MLP for the bundled 8x8 digits.
+ * {@code digits-mlp} a 64-64-32-10 MLP for the bundled 8x8 digits, {@code pcx-mlp} the 784-128-128-128-10
+ * MLP of PCX's Fashion-MNIST benchmark (leaky ReLU; PCX's PC run uses GELU, which predcode lacks).
  */
 public final class BuiltinModels {
     private BuiltinModels() {}
 
     /** The names {@link #get} knows. */
-    public static final List<String> NAMES = List.of("example-cnn", "mlp", "digits-mlp");
+    public static final List<String> NAMES = List.of("example-cnn", "mlp", "digits-mlp", "pcx-mlp");
 
     /** The built-in model of this name; throws, listing the names, if there is none. */
     public static ModelSpec get(String name) {

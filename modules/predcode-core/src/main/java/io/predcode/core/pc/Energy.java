@@ -16,7 +16,8 @@ public enum Energy {
     /**
      * PCX's and JPC's: each sample's own energy, its output term ||u - y||^2 / 2 (mse on one-hot or
      * given targets) or its cross-entropy, plus its ||eps_l||^2 / 2; the parameter updates are the
-     * batch mean of each sample's energy gradient. Step sizes from PCX's configs mean the same here.
+     * batch mean of each sample's energy gradient at the relaxed beliefs (errors and Jacobians both at
+     * the final state, as PCX's learning step). Step sizes from PCX's configs mean the same here.
      */
     PER_SAMPLE("sample");
 

@@ -75,7 +75,8 @@ public final class InferenceResult {
     }
 
     /**
-     * STRICT, PC and iPC only: the energy the relaxation minimised, at the start of its last sweep. For
+     * STRICT, PC and iPC only: the energy the relaxation minimised, at the start of its last sweep (PC
+     * on the per-sample energy: at the final beliefs, where it learns). For
      * STRICT (and {@link Energy#TORCH2PC}) L(f_L(v_{L-1}), y) + the sum over hidden layers and samples of
      * ||eps_l||^2 / 2; for {@link Energy#PER_SAMPLE} the sum over samples of each one's energy.
      *
@@ -89,7 +90,7 @@ public final class InferenceResult {
     }
 
     /**
-     * STRICT, PC and iPC only: a sample's mean energy layer by layer, at the start of the last sweep:
+     * STRICT, PC and iPC only: a sample's mean energy layer by layer, where {@link #energy()} takes it:
      * index l (1..L-1) holds ||eps_l||^2 / 2, index L the output term (the loss at the predicted output,
      * or the nudged term), index 0 is 0 (the input is clamped). Comparable across batch sizes and energies.
      *

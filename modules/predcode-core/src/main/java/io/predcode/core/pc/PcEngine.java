@@ -637,10 +637,20 @@ public final class PcEngine implements AutoCloseable {
                 if (weightStep != null) weightStep.run();
             }
         }
-        if (!incremental) {
-            updatesAtFinalBeliefs(ws, full);
-            scaleUpdates(updateScale);
-        } else if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
+        if (incremental) {
+            if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
+        } else if (perSample) {
+            // PCX's learning step: the energy's parameter gradient at the relaxed state, errors and Jacobians both at the final beliefs.
+            predict(ws, 1, false, target, outputScale);
+            for (int l = 1; l < depth; l++) {
+                be.add(1f, prediction(ws, l), -1f, ws.vhat(l), ws.error[l]);
+                be.axpby(-1f, ws.displacement[l], 1f, ws.error[l]);
+            }
+            blocks.get(0).backward(be, ws.ff[0], ws.error[1], null, true);
+            for (int b = 1; b < depth; b++) blocks.get(b).backward(be, ws.sweep[b], ws.error[b + 1], null, true);
+            if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
+        } else updatesAtFinalBeliefs(ws, full); // Torch2PC's: the errors from the start of the last sweep, as STRICT
+        scaleUpdates(incremental ? 1f : updateScale);
     }
 
     private void scaleUpdates(float scale) {
