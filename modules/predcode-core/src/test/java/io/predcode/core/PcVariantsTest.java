@@ -67,16 +67,16 @@ class PcVariantsTest {
             int batch = 6;
             SplittableRandom r = new SplittableRandom(21);
             float[] x = randomInput(r, batch * SIZES[0]), y = randomInput(r, batch * SIZES[SIZES.length - 1]);
-            for (double beta : new double[]{0, 0.5, -0.3}) {
+            for (double beta : new double[]{0, 0.5, -0.3}) for (int n : new int[]{2, 20}) { // 2: the error wave has not reached the lower layers yet
                 Float64Mlp ref = new Float64Mlp(SIZES, 8);
-                double[][] expected = ref.standardPc(toDouble(x), toDouble(y), batch, 0.1, 0.5, 20, beta, 0);
+                double[][] expected = ref.standardPc(toDouble(x), toDouble(y), batch, 0.1, 0.5, n, beta, 0);
                 Nudging nudging = beta == 0 ? Nudging.none() : new Nudging(beta > 0 ? Nudging.Kind.POSITIVE : Nudging.Kind.NEGATIVE, (float) Math.abs(beta));
                 try (Model m = referenceModel(ref, be);
                      PcEngine e = new PcEngine(m, Loss.MSE).energy(Energy.PER_SAMPLE).nudging(nudging).beliefOptimizer(BeliefOptimizer.sgd(0.5f))) {
-                    e.infer(x, y, batch, Algorithm.PC, 0.1f, 20);
+                    e.infer(x, y, batch, Algorithm.PC, 0.1f, n);
                     Map<String, float[]> got = m.gradientValues();
                     for (int l = 0; l < ref.depth(); l++) {
-                        assertClose("nudging " + nudging + ", weight update of block " + l, expected[2 * l], got.get(l + ".0.weight"), 1e-4);
+                        assertClose("n " + n + ", nudging " + nudging + ", weight update of block " + l, expected[2 * l], got.get(l + ".0.weight"), 1e-4);
                         assertClose("nudging " + nudging + ", bias update of block " + l, expected[2 * l + 1], got.get(l + ".0.bias"), 1e-4);
                     }
                 }

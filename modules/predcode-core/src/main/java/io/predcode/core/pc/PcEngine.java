@@ -289,7 +289,8 @@ public final class PcEngine implements AutoCloseable {
     /**
      * Multiply-adds per sample of one training step with {@code algorithm} and {@code n} sweeps, counting
      * the GEMM-shaped work (linear and conv): BACKPROP and EXACT 3M - M0, FIXED_PRED 2M + n(M - M0),
-     * STRICT 2M + (2n+1)(M - M0), where M is the model's forward work and M0 its first block's (whose
+     * STRICT 2M + (2n+1)(M - M0), PC at most that and less in its first L-1 steps (the error wave),
+     * iPC M + n(3M - M0), Z-IL 2M + 2L(M - M0), where M is the model's forward work and M0 its first block's (whose
      * input gradient a step never needs). Where STRICT condenses layer 1, each sweep applies G = A A^T
      * instead of A and A^T, and the step adds A^T once and the forming of G, shared by the batch.
      * FIXED_PRED skips exact zeros in early sweeps, so its count is an upper bound.
@@ -306,7 +307,8 @@ public final class PcEngine implements AutoCloseable {
         double macs = switch (algorithm) {
             case BACKPROP, EXACT -> 3 * total - block[0];
             case FIXED_PRED -> 2 * total + n * rest;
-            case STRICT, PC -> (nudging.kind() == Nudging.Kind.CENTRED && algorithm == Algorithm.PC ? 2 : 1) * (2 * total + (2.0 * n + 1) * rest);
+            case STRICT -> 2 * total + (2.0 * n + 1) * rest;
+            case PC -> (nudging.kind() == Nudging.Kind.CENTRED ? 2 : 1) * pcMacs(block, n);
             // Each step: every block's forward, the input gradients above block 0 and every parameter gradient.
             case IPC -> total + n * (3 * total - block[0]);
             // L sweeps of forward and input gradient above block 0, each parameter gradient once.
@@ -314,6 +316,20 @@ public final class PcEngine implements AutoCloseable {
         };
         Block.Entry entry = algorithm == Algorithm.STRICT ? condensedEntry() : null;
         if (entry != null) macs += n * (entry.gramMacs() - 2.0 * entry.forwardMacs()) + 2.0 * entry.forwardMacs() + (double) entry.formationMacs() / batch;
+        return macs;
+    }
+
+    /**
+     * PC's multiply-adds per sample with the error wave (see {@link #relax}): the feedforward pass; at
+     * step s the forward of the blocks whose input moved (b &gt;= L-s+1) and the input gradient of
+     * those whose output error is nonzero (b &gt;= L-s, b &gt;= 1); then the forward above block 0 and
+     * every parameter gradient, at the final beliefs.
+     */
+    private static double pcMacs(double[] block, int n) {
+        int depth = block.length;
+        double total = Arrays.stream(block).sum(), macs = 2 * total + (total - block[0]);
+        for (int s = 1; s <= n; s++)
+            for (int b = 1; b < depth; b++) macs += (b >= depth - s + 1 ? block[b] : 0) + (b >= depth - s ? block[b] : 0);
         return macs;
     }
 
@@ -540,25 +556,26 @@ public final class PcEngine implements AutoCloseable {
     }
 
     /** A sweep's predictions f_b(v_{b-1}) for the blocks from {@code first} up, from the start-of-sweep beliefs, and eps_L, the loss gradient at the predicted output. */
-    private void predict(Workspace ws, int first) { predict(ws, first, false, null, 1f); }
-
-    /**
-     * As {@link #predict(Workspace, int)}, with PC's output term: with a nudging {@code target} h,
-     * eps_L = f_L(v_{L-1}) - h and the term ||eps_L||^2 / 2; otherwise the loss gradient times
-     * {@code outputScale} (a sample's own, for the per-sample energy). {@code incremental}: iPC, whose
-     * layer-1 prediction is in sweep[0].
-     */
-    private void predict(Workspace ws, int first, boolean incremental, Tensor target, float outputScale) {
+    private void predict(Workspace ws, int first) {
         int depth = model.depth();
         for (int b = first; b < depth; b++) model.blocks().get(b).forward(be, ws.belief[b], ws.sweep[b]);
-        Tensor output = depth == 1 ? (incremental ? ws.sweep[0].output() : ws.vhat(1)) : ws.sweep[depth - 1].output();
+        loss.compute(be, depth == 1 ? ws.vhat(1) : ws.sweep[depth - 1].output(), ws.y, ws.sweepLoss, ws.error[depth]);
+    }
+
+    /**
+     * PC's output error at the predicted {@code output}: with a nudging {@code target} h,
+     * eps_L = output - h and the term ||eps_L||^2 / 2; otherwise the loss and its gradient times
+     * {@code outputScale} (a sample's own, for the per-sample energy).
+     */
+    private void outputError(Workspace ws, Tensor output, Tensor target, float outputScale) {
+        Tensor eps = ws.error[model.depth()];
         if (target != null) {
-            be.add(1f, output, -1f, target, ws.error[depth]);
-            be.sumSquares(ws.error[depth], 0.5f, ws.sweepLoss, 0);
+            be.add(1f, output, -1f, target, eps);
+            be.sumSquares(eps, 0.5f, ws.sweepLoss, 0);
             return;
         }
-        loss.compute(be, output, ws.y, ws.sweepLoss, ws.error[depth]);
-        if (outputScale != 1f) be.axpby(0f, ws.error[depth], outputScale, ws.error[depth]);
+        loss.compute(be, output, ws.y, ws.sweepLoss, eps);
+        if (outputScale != 1f) be.axpby(0f, eps, outputScale, eps);
     }
 
     /** Layer l's prediction f_l(v_{l-1}) in the current sweep (layer 1's never changes: vhat_1). */
@@ -617,13 +634,19 @@ public final class PcEngine implements AutoCloseable {
             be.fill(ws.beliefMoment[l], 0f);
             be.fill(ws.beliefSecondMoment[l], 0f);
         }
+        if (!incremental) for (int l = 1; l < depth; l++) be.fill(ws.error[l], 0f);
         for (int s = 1; s <= n; s++) {
+            // The error wave: before step s only layers L-s+1 and up can have moved (the first step moves v_{L-1} alone,
+            // each step one layer more), so the blocks below still give their feedforward values and the layers
+            // below L-s get a zero gradient: both are skipped as exact zeros. Not for iPC, whose weights move everywhere.
+            int moved = incremental ? 1 : Math.max(1, depth - s + 1), active = incremental ? 1 : Math.max(1, depth - s);
             // iPC's weights change every step: layer 1's prediction too is recomputed, into sweep[0].
             if (incremental) blocks.get(0).forward(be, ws.x, ws.sweep[0]);
-            predict(ws, 1, incremental, target, outputScale);
-            for (int l = depth - 1; l >= 1; l--) {
-                blocks.get(l).backward(be, ws.sweep[l], ws.error[l + 1], ws.feedback[l], incremental);
-                Tensor prediction = l == 1 && incremental ? ws.sweep[0].output() : prediction(ws, l);
+            for (int b = moved; b < depth; b++) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
+            outputError(ws, depth - 1 >= moved ? ws.sweep[depth - 1].output() : depth == 1 && incremental ? ws.sweep[0].output() : ws.vhat(depth), target, outputScale);
+            for (int l = depth - 1; l >= active; l--) {
+                blocks.get(l).backward(be, l >= moved ? ws.sweep[l] : ws.ff[l], ws.error[l + 1], ws.feedback[l], incremental);
+                Tensor prediction = l == 1 && incremental ? ws.sweep[0].output() : l - 1 >= moved ? ws.sweep[l - 1].output() : ws.vhat(l);
                 be.add(1f, prediction, -1f, ws.vhat(l), ws.error[l]);       // eps_l = (f_l(v_{l-1}) - vhat_l) - d_l
                 be.axpby(-1f, ws.displacement[l], 1f, ws.error[l]);
                 be.axpby(-1f, ws.error[l], 1f, ws.feedback[l]);             // the gradient, feedback - eps_l
@@ -641,7 +664,8 @@ public final class PcEngine implements AutoCloseable {
             if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
         } else if (perSample) {
             // PCX's learning step: the energy's parameter gradient at the relaxed state, errors and Jacobians both at the final beliefs.
-            predict(ws, 1, false, target, outputScale);
+            for (int b = 1; b < depth; b++) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
+            outputError(ws, depth == 1 ? ws.vhat(1) : ws.sweep[depth - 1].output(), target, outputScale);
             for (int l = 1; l < depth; l++) {
                 be.add(1f, prediction(ws, l), -1f, ws.vhat(l), ws.error[l]);
                 be.axpby(-1f, ws.displacement[l], 1f, ws.error[l]);
