@@ -84,6 +84,22 @@ class CliTest {
         assertTrue(json(centred.resolve("metrics.json")).number("final_test_accuracy") > 0.6, r.out());
     }
 
+    @Test void generateDrawsInferredInputsPerClass(@TempDir Path tmp) throws Exception {
+        Path run = tmp.resolve("run"), png = tmp.resolve("grid.png");
+        assertEquals(0, run("train", "--epochs", "3", "--out", run.toString(), "--quiet").code());
+        Result r = run("generate", "--checkpoint", run.toString(), "--out", png.toString(), "--per-class", "4", "--steps", "100");
+        assertEquals(0, r.code(), r.err());
+        java.awt.image.BufferedImage im = javax.imageio.ImageIO.read(png.toFile());
+        assertEquals(2 + 4 * (64 + 2), im.getWidth(), "4 tiles of 8x8 pixels zoomed 8 times, with 2-pixel gaps");
+        assertEquals(2 + 10 * (64 + 2), im.getHeight(), "a row per class");
+        long classes = r.out().lines().filter(l -> l.strip().startsWith("class ")).count();
+        assertEquals(10, classes, r.out());
+        for (String[] bad : new String[][]{{"--per-class", "0"}, {"--out", tmp.resolve("grid.txt").toString()}, {"--steps", "0"}, {"--eta", "nan"}}) {
+            Result b = run(concat(new String[]{"generate", "--checkpoint", run.toString()}, bad));
+            assertEquals(2, b.code(), String.join(" ", bad) + ": " + b.err());
+        }
+    }
+
     @Test void nudgingAndEnergyOptionsAreChecked(@TempDir Path tmp) {
         for (String[] bad : new String[][]{{"--nudging", "positive:0.1"}, {"--algorithm", "pc", "--energy", "torch2pc", "--nudging", "positive:0.1"},
                 {"--algorithm", "pc", "--nudging", "sideways:1"}, {"--algorithm", "ipc", "--nudging", "centred:0.1"}, {"--algorithm", "pc", "--energy", "joules"},

@@ -134,6 +134,32 @@ final class Float64Mlp {
         return updates;
     }
 
+    /**
+     * Generative inference in float64, mse: the output held at y (term ||u - y||^2 / 2), every other
+     * layer, the input included, moved by n plain gradient steps of size eta on each sample's energy,
+     * all from the state at the step's start. Returns the final input.
+     */
+    double[] generate(double[] x0, double[] y, int batch, double eta, int n) {
+        int L = depth();
+        double[][] v = new double[L][], eps = new double[L + 1][];
+        v[0] = x0.clone();
+        for (int l = 0; l + 1 < L; l++) v[l + 1] = block(l, v[l], batch);
+        for (int s = 0; s < n; s++) {
+            for (int l = 1; l <= L; l++) {
+                double[] pred = block(l - 1, v[l - 1], batch);
+                eps[l] = new double[pred.length];
+                for (int i = 0; i < pred.length; i++) eps[l][i] = l == L ? pred[i] - y[i] : pred[i] - v[l][i];
+            }
+            double[][] grads = new double[L][];
+            for (int l = 0; l < L; l++) {
+                grads[l] = vjpInput(l, v[l], eps[l + 1], batch);
+                if (l > 0) for (int i = 0; i < grads[l].length; i++) grads[l][i] -= eps[l][i];
+            }
+            for (int l = 0; l < L; l++) for (int i = 0; i < v[l].length; i++) v[l][i] -= eta * grads[l][i];
+        }
+        return v[0];
+    }
+
     /** FIXED_PRED as Torch2PC, in float64: returns the weight updates of every block. */
     double[][] fixedPredWeightUpdates(double[] x, double[] target, int batch, double eta, int sweeps) {
         return fixedPredWeightUpdates(x, target, batch, eta, sweeps, false);

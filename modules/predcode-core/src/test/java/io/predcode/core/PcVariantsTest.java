@@ -240,6 +240,42 @@ class PcVariantsTest {
         });
     }
 
+    @TestFactory List<DynamicTest> generativeInferenceMatchesFloat64() {
+        return onEveryBackend("generative inference against float64", be -> {
+            int batch = 4;
+            SplittableRandom r = new SplittableRandom(30);
+            float[] x0 = randomInput(r, batch * SIZES[0]), y = randomInput(r, batch * SIZES[SIZES.length - 1]);
+            Float64Mlp ref = new Float64Mlp(SIZES, 10);
+            double[] expected = ref.generate(toDouble(x0), toDouble(y), batch, 0.05, 40);
+            try (Model m = referenceModel(ref, be); PcEngine e = new PcEngine(m, Loss.MSE)) {
+                PcEngine.Generation g = e.generate(x0, y, batch, 0.05f, 40);
+                assertClose("inferred input", expected, g.input(), 1e-4);
+                assertTrue(g.finalEnergy() < g.startEnergy(), g.startEnergy() + " -> " + g.finalEnergy());
+                assertArrayEquals(x0, e.generate(x0, y, batch, 0.05f, 40, 0).input(), "layer 0 clamped: the input stays");
+            }
+        });
+    }
+
+    /** Held at a class, a classifier's inputs relax into inputs it takes as that class. */
+    @TestFactory List<DynamicTest> generatedInputsAreTakenAsTheirClass() {
+        return onEveryBackend("generated inputs classify as the held class", be -> {
+            SplittableRandom r = new SplittableRandom(31);
+            try (Model m = Model.create(mlp(r, 3, "tanh"), be, 7); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY)) {
+                int classes = m.activationShape(m.depth())[0], batch = 3 * classes;
+                float[] x0 = randomInput(r, batch * e.inputSize()), y = new float[batch];
+                for (int i = 0; i < batch; i++) y[i] = i % classes;
+                PcEngine.Generation g = e.generate(x0, y, batch, 0.1f, 300);
+                int hits = 0;
+                for (int i = 0; i < batch; i++) {
+                    int best = 0;
+                    for (int c = 1; c < classes; c++) if (g.output()[i * classes + c] > g.output()[i * classes + best]) best = c;
+                    if (best == y[i]) hits++;
+                }
+                assertEquals(batch, hits, "inputs classified as the class held at the output; energy " + g.startEnergy() + " -> " + g.finalEnergy());
+            }
+        });
+    }
+
     @Test void misuseIsRefusedWithReasons() {
         try (io.predcode.spi.Backend be = io.predcode.spi.Backends.open("cpu", io.predcode.spi.BackendOptions.defaults());
              Model m = Model.create(mlp(new SplittableRandom(1), 3, "relu"), be, 1); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY);

@@ -5,6 +5,8 @@ import io.predcode.core.nn.Model;
 import io.predcode.core.nn.ModelSpec;
 import io.predcode.core.optim.Adam;
 import io.predcode.core.pc.Algorithm;
+import io.predcode.core.pc.BeliefOptimizer;
+import io.predcode.core.pc.Energy;
 import io.predcode.core.pc.InferenceResult;
 import io.predcode.core.pc.PcEngine;
 import io.predcode.core.pc.Trainer;
@@ -48,6 +50,26 @@ class ReadmeExampleTest {
                 if (best == y[i]) correct++;
             }
             assertTrue(correct >= 7, "the example model should fit its 8 samples, got " + correct);
+        }
+    }
+
+    /** The README's second snippet: standard PC as PCX runs it, iPC and generative inference. */
+    @Test void readmeNewerAlgorithms() {
+        float[] x = new float[8 * 4], y = new float[8];
+        for (int i = 0; i < x.length; i++) x[i] = (float) Math.sin(i);
+        for (int i = 0; i < y.length; i++) y[i] = i % 3;
+        ModelSpec spec = ModelSpec.builder().input(4).block(b -> b.linear(4, 16).tanh()).block(b -> b.linear(16, 3)).build();
+        try (Backend backend = Backends.open("cpu"); Model model = Model.create(spec, backend, 42);
+             PcEngine engine = new PcEngine(model, Loss.CROSS_ENTROPY); Adam adam = new Adam(model, 0.01f)) {
+            // --- README snippet start
+            engine.energy(Energy.PER_SAMPLE).beliefOptimizer(BeliefOptimizer.sgd(0.1f));  // each sample's own energy, SGD with momentum on the beliefs
+            new Trainer(engine, adam, Algorithm.PC, 0.026f, 5).recordEnergies(true).step(x, y, 8).energies(); // a sample's energy per layer
+            new Trainer(engine, adam, Algorithm.IPC, 0.8f, 8).step(x, y, 8);                 // 8 weight updates in this step
+            PcEngine.Generation g = engine.generate(x, y, 8, 0.1f, 200);                     // hold y, relax the input: g.input()
+            // --- README snippet end
+            assertEquals(9, adam.steps(), "one PC step, then iPC's eight");
+            assertEquals(x.length, g.input().length);
+            assertTrue(g.finalEnergy() < g.startEnergy());
         }
     }
 }

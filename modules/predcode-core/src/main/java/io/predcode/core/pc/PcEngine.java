@@ -53,6 +53,8 @@ public final class PcEngine implements AutoCloseable {
     private BeliefOptimizer beliefOptimizer = BeliefOptimizer.sgd(0f);
     private Energy energy = Energy.TORCH2PC;
     private Nudging nudging = Nudging.none();
+    /** The batch the loss is a mean over when this engine computes one shard of a larger one (0: its own batch). */
+    private int globalBatch;
     /** Centred nudging's updates from its positive relaxation, one tensor per parameter; allocated on first use. */
     private io.predcode.spi.Scope heldScope;
     private Tensor[] held;
@@ -152,6 +154,46 @@ public final class PcEngine implements AutoCloseable {
         return this;
     }
 
+    /**
+     * Makes every step compute its batch's share of a step on {@code batch} samples, for
+     * data-parallel training (0, the default: the batch is the whole). The loss is a mean over the
+     * global batch, so the loss gradient of each sample, and with it every relaxation and update, is
+     * what one process would compute on the whole batch; the shards' parameter updates then sum to
+     * its updates exactly (up to float32 summation order). The loss and correct count reported are
+     * still this batch's own. Generative inference is not affected.
+     *
+     * @param batch the global batch, or 0
+     * @return this engine
+     */
+    public PcEngine globalBatch(int batch) {
+        if (batch < 0) throw new IllegalArgumentException("global batch must be >= 0 (0: the batch itself), got " + batch);
+        this.globalBatch = batch;
+        return this;
+    }
+
+    /**
+     * One training step's parameter updates on a batch, into the parameters' grad tensors, with
+     * nothing else computed or applied: what a data-parallel shard contributes. Returns the loss and
+     * correct count; iPC, whose updates are applied during its relaxation, is refused.
+     *
+     * @param x         inputs, {@code batch} samples
+     * @param y         targets
+     * @param batch     samples
+     * @param algorithm the algorithm
+     * @param eta       its step size
+     * @param n         its sweeps
+     * @return the result (no beliefs)
+     */
+    public InferenceResult updates(float[] x, float[] y, int batch, Algorithm algorithm, float eta, int n) {
+        if (algorithm == Algorithm.IPC) throw new IllegalArgumentException("iPC applies its updates during the relaxation, n times a step: it has no one update to return");
+        enter();
+        try {
+            return run(load(x, y, batch), algorithm, eta, n, false);
+        } finally {
+            exit();
+        }
+    }
+
     /** Block 1's entry op when STRICT, as set, relaxes layer 1 in its output space; null when it relaxes layer 1 in its own. */
     public Block.Entry condensedEntry() {
         Block.Entry entry = model.depth() > 1 ? model.blocks().get(1).entry() : null;
@@ -235,6 +277,81 @@ public final class PcEngine implements AutoCloseable {
             forward(ws);
             return be.download(ws.vhat(model.depth()));
         } finally {
+            exit();
+        }
+    }
+
+    /**
+     * What {@link #generate} inferred.
+     *
+     * @param input        the inputs at the end of the relaxation, {@code batch} samples (the starting ones where layer 0 was clamped)
+     * @param output       the model's feedforward outputs for those inputs (logits for classification)
+     * @param startEnergy  a sample's mean energy at the start: the output term at the starting inputs' feedforward values
+     * @param finalEnergy  a sample's mean energy at the end: the output term plus each hidden layer's ||eps_l||^2 / 2
+     */
+    public record Generation(float[] input, float[] output, double startEnergy, double finalEnergy) {}
+
+    /**
+     * Generative inference: the output is held at {@code y} (class labels for cross-entropy, targets
+     * for mse) and the beliefs of every other layer, the input included, relax by gradient descent on
+     * each sample's energy (its own loss at the predicted output plus ||eps_l||^2 / 2 for l = 1..L-1;
+     * the input has no error of its own), from the feedforward values of {@code x0}. Layers listed in
+     * {@code clamped} (0 = the input, up to L-1) keep their starting values. For a model trained as a
+     * classifier, the inputs become what the model takes as each class, starting from {@code x0}.
+     * Everything runs on the device; the host reads the result once.
+     *
+     * @param x0      starting inputs, {@code batch} samples
+     * @param y       the held outputs
+     * @param batch   samples
+     * @param eta     the step size (per sample: independent of the batch)
+     * @param n       steps
+     * @param clamped layers held at their starting values
+     * @return the inferred inputs and energies
+     */
+    public Generation generate(float[] x0, float[] y, int batch, float eta, int n, int... clamped) {
+        if (!(eta > 0) || !Float.isFinite(eta)) throw new IllegalArgumentException("eta must be a finite number > 0, got " + eta);
+        if (n < 1) throw new IllegalArgumentException("n (steps) must be >= 1, got " + n);
+        int depth = model.depth();
+        boolean[] held = new boolean[depth];
+        for (int l : clamped) {
+            if (l < 0 || l >= depth) throw new IllegalArgumentException("clamped layer " + l + " is not in 0.." + (depth - 1) + " (the output is always held)");
+            held[l] = true;
+        }
+        enter();
+        int shard = globalBatch;
+        globalBatch = 0; // generation is per sample, never a shard
+        try {
+            Workspace ws = load(x0, y, batch);
+            List<Block> blocks = model.blocks();
+            float scale = perSampleScale(batch);
+            forward(ws);
+            loss.compute(be, ws.vhat(depth), ws.y, ws.scalars, null);
+            for (int l = 1; l < depth; l++) be.copy(ws.vhat(l), ws.belief[l]);
+            for (int s = 0; s <= n; s++) {
+                // The predictions and errors from the current beliefs; after the n steps, once more for the final energy.
+                blocks.get(0).forward(be, ws.x, ws.sweep[0]);
+                for (int b = 1; b < depth; b++) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
+                outputError(ws, ws.sweep[depth - 1].output(), null, scale);
+                for (int l = depth - 1; l >= 0; l--) {
+                    boolean moves = s < n && !held[l];
+                    // J_{l+1}^T eps_{l+1}: layer l's own gradient, and below layer 1 the only one (the input has no error).
+                    if (moves) blocks.get(l).backward(be, ws.sweep[l], ws.error[l + 1], ws.feedback[l], false);
+                    if (l >= 1) be.add(1f, ws.sweep[l - 1].output(), -1f, ws.belief[l], ws.error[l]); // eps_l = f_l(v_{l-1}) - v_l
+                    if (!moves) continue;
+                    if (l >= 1) be.axpby(-1f, ws.error[l], 1f, ws.feedback[l]);
+                    be.axpby(-eta, ws.feedback[l], 1f, l == 0 ? ws.x : ws.belief[l]);
+                }
+            }
+            ws.writeEnergyTerms(be, depth);
+            float[] terms = new float[Workspace.ENERGY_AT + depth];
+            be.download(ws.scalars, 0, terms, 0, terms.length);
+            double perSampleOutput = scale / batch, end = perSampleOutput * terms[Workspace.ENERGY_AT];
+            for (int l = 1; l < depth; l++) end += (double) terms[Workspace.ENERGY_AT + l] / batch;
+            float[] input = be.download(ws.x);
+            forward(ws);
+            return new Generation(input, be.download(ws.vhat(depth)), perSampleOutput * terms[0], end);
+        } finally {
+            globalBatch = shard;
             exit();
         }
     }
@@ -412,7 +529,7 @@ public final class PcEngine implements AutoCloseable {
         boolean withEnergy = energy && algorithm.relaxesBeliefs();
         Runnable step = () -> {
             forward(ws);
-            loss.compute(be, ws.vhat(depth), ws.y, ws.scalars, ws.dLdy);
+            lossGradient(ws, ws.vhat(depth), ws.scalars, ws.dLdy);
             switch (algorithm) {
                 case BACKPROP -> backprop(ws, false);
                 case EXACT -> backprop(ws, full);
@@ -428,7 +545,7 @@ public final class PcEngine implements AutoCloseable {
         // this workspace and these settings: a backend may record it once and replay it (a CUDA graph).
         // Not iPC's: its optimizer steps, in the middle, read the host's step count.
         if (algorithm == Algorithm.IPC) step.run();
-        else be.replayable(new Replay(ws, algorithm, eta, n, full, condense, beliefOptimizer, this.energy, nudging, withEnergy), step);
+        else be.replayable(new Replay(ws, algorithm, eta, n, full, condense, beliefOptimizer, this.energy, nudging, globalBatch, withEnergy), step);
         // The host reads one copy per step: the loss, for classification the number of correct argmaxes, and when asked the energy terms.
         float[] out = new float[withEnergy ? Workspace.ENERGY_AT + depth : 2];
         be.download(ws.scalars, 0, out, 0, withEnergy ? out.length : loss == Loss.CROSS_ENTROPY ? 2 : 1);
@@ -438,7 +555,7 @@ public final class PcEngine implements AutoCloseable {
 
     /** What fixes a step's device work: the workspace (by identity: its tensors) and the settings. */
     private record Replay(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, Condense condense, BeliefOptimizer beliefs, Energy energy,
-                          Nudging nudging, boolean withEnergy) {}
+                          Nudging nudging, int globalBatch, boolean withEnergy) {}
 
     /**
      * A sample's loss gradient over dL/dy, where L is the loss as PyTorch reduces it: the batch for
@@ -459,7 +576,7 @@ public final class PcEngine implements AutoCloseable {
     double[] outputWeights(Algorithm algorithm, int batch) {
         if (!perSample(algorithm)) return new double[]{1, 1};
         if (nudging.active()) return new double[]{1, 1.0 / batch};
-        double scale = perSampleScale(batch);
+        double scale = perSampleScale(batch); // the sweep's loss is this batch's own mean, also in a shard
         return new double[]{scale, scale / batch};
     }
 
@@ -559,7 +676,7 @@ public final class PcEngine implements AutoCloseable {
     private void predict(Workspace ws, int first) {
         int depth = model.depth();
         for (int b = first; b < depth; b++) model.blocks().get(b).forward(be, ws.belief[b], ws.sweep[b]);
-        loss.compute(be, depth == 1 ? ws.vhat(1) : ws.sweep[depth - 1].output(), ws.y, ws.sweepLoss, ws.error[depth]);
+        lossGradient(ws, depth == 1 ? ws.vhat(1) : ws.sweep[depth - 1].output(), ws.sweepLoss, ws.error[depth]);
     }
 
     /**
@@ -574,8 +691,17 @@ public final class PcEngine implements AutoCloseable {
             be.sumSquares(eps, 0.5f, ws.sweepLoss, 0);
             return;
         }
-        loss.compute(be, output, ws.y, ws.sweepLoss, eps);
+        lossGradient(ws, output, ws.sweepLoss, eps);
         if (outputScale != 1f) be.axpby(0f, eps, outputScale, eps);
+    }
+
+    /** The batch the loss is a mean over: the global batch of a data-parallel step, or the workspace's own. */
+    private int lossBatch(Workspace ws) { return globalBatch > 0 ? globalBatch : ws.batch; }
+
+    /** The loss (this batch's mean) and its gradient, which for a shard of a global batch is scaled to be a mean over the global batch. */
+    private void lossGradient(Workspace ws, Tensor output, Tensor lossOut, Tensor grad) {
+        loss.compute(be, output, ws.y, lossOut, grad);
+        if (lossBatch(ws) != ws.batch) be.axpby(0f, grad, (float) ws.batch / lossBatch(ws), grad);
     }
 
     /** Layer l's prediction f_l(v_{l-1}) in the current sweep (layer 1's never changes: vhat_1). */
@@ -624,11 +750,11 @@ public final class PcEngine implements AutoCloseable {
         List<Block> blocks = model.blocks();
         BeliefOptimizer o = beliefOptimizer;
         boolean perSample = energy == Energy.PER_SAMPLE;
-        float outputScale = perSample ? perSampleScale(ws.batch) : 1f;
+        float outputScale = perSample ? perSampleScale(lossBatch(ws)) : 1f;
         Tensor target = beta != 0 ? ws.belief[depth] : null;
         if (target != null) be.add(1f, ws.vhat(depth), -beta * outputScale, ws.dLdy, target);
         // The parameter updates are J^T eps summed over the batch: per sample, their mean; nudged, over beta.
-        float updateScale = (perSample ? 1f / ws.batch : 1f) / (beta != 0 ? beta : 1f);
+        float updateScale = (perSample ? 1f / lossBatch(ws) : 1f) / (beta != 0 ? beta : 1f);
         startAtVhat(ws, 1);
         for (int l = 1; l < depth; l++) {
             be.fill(ws.beliefMoment[l], 0f);

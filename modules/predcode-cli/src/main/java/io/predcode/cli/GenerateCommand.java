@@ -1,0 +1,139 @@
+package io.predcode.cli;
+
+import io.predcode.core.io.AtomicFiles;
+import io.predcode.core.io.Checkpoint;
+import io.predcode.core.nn.Loss;
+import io.predcode.core.nn.Model;
+import io.predcode.core.pc.PcEngine;
+import io.predcode.spi.Backend;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.awt.image.BufferedImage;
+import java.io.ByteArrayOutputStream;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code predcode generate}: generative inference on a trained model. Each class is held at the
+ * output and the input relaxes with the hidden layers on the PC energy ({@link PcEngine#generate});
+ * the inferred inputs are drawn as a PNG grid, one row per class.
+ */
+@Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Infer inputs for each class of a trained model: the class is held at the output and the input relaxes",
+                "with the hidden layers on the PC energy. Writes the inferred inputs as a PNG grid, one row per class."})
+final class GenerateCommand implements Callable<Integer> {
+    /** More steps than this is a typo. */
+    private static final int MAX_STEPS = 100_000;
+
+    @Spec picocli.CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--checkpoint", required = true, description = "A training output folder (or its best/ folder), or a model.safetensors / checkpoint.safetensors file.")
+    Path checkpoint;
+
+    @Option(names = "--out", defaultValue = "generated.png", description = "The PNG grid to write (default: ${DEFAULT-VALUE}).")
+    Path out;
+
+    @Option(names = "--per-class", defaultValue = "8", description = "Inputs inferred per class: the grid's columns (default: ${DEFAULT-VALUE}).")
+    int perClass;
+
+    @Option(names = "--steps", defaultValue = "200", description = "Relaxation steps (default: ${DEFAULT-VALUE}).")
+    int steps;
+
+    @Option(names = "--eta", defaultValue = "0.1", description = "Step size of the relaxation, per sample (default: ${DEFAULT-VALUE}).")
+    float eta;
+
+    @Option(names = "--noise", defaultValue = "0.1", description = "Each start is uniform noise in [0, NOISE] in the model's input units (default: ${DEFAULT-VALUE}).")
+    float noise;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Seeds the starting noise (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Mixin Setup.BackendChoice backendChoice;
+
+    @Override public Integer call() throws Exception {
+        if (perClass < 1 || perClass > 1000) throw new IllegalArgumentException("--per-class must be in 1..1000, got " + perClass);
+        if (steps < 1 || steps > MAX_STEPS) throw new IllegalArgumentException("--steps must be in 1.." + MAX_STEPS + ", got " + steps);
+        if (!(eta > 0) || !Float.isFinite(eta)) throw new IllegalArgumentException("--eta must be a finite number > 0, got " + eta);
+        if (!(noise >= 0) || !Float.isFinite(noise)) throw new IllegalArgumentException("--noise must be a finite number >= 0, got " + noise);
+        if (!out.toString().endsWith(".png")) throw new IllegalArgumentException("--out " + out + ": expected a .png file");
+        Checkpoint.Loaded c = Checkpoint.load(checkpoint);
+        Loss loss = c.training() != null && c.training().has("settings") && c.training().object("settings").has("loss")
+                ? Loss.parse(c.training().object("settings").string("loss")) : Loss.CROSS_ENTROPY;
+        var print = spec.commandLine().getOut();
+        try (Backend be = backendChoice.open(); Model m = c.model(be); PcEngine e = new PcEngine(m, loss)) {
+            int[] outShape = m.activationShape(m.depth());
+            if (outShape.length != 1) throw new IllegalArgumentException(c.source() + ": generate holds one class at a flat output; this model outputs " + Arrays.toString(outShape));
+            int classes = outShape[0], inputSize = e.inputSize(), batch = classes * perClass;
+            float[] x0 = new float[batch * inputSize];
+            SplittableRandom r = new SplittableRandom(seed);
+            for (int i = 0; i < x0.length; i++) x0[i] = (float) (r.nextDouble() * noise);
+            float[] y = new float[batch * e.targetSize()];
+            for (int i = 0; i < batch; i++) {
+                int cls = i / perClass;
+                if (loss == Loss.CROSS_ENTROPY) y[i] = cls;
+                else y[i * classes + cls] = 1f;
+            }
+            PcEngine.Generation g = e.generate(x0, y, batch, eta, steps);
+            if (!Double.isFinite(g.finalEnergy()))
+                throw new io.predcode.core.pc.DivergenceException(steps, "the relaxation diverged (energy " + g.finalEnergy() + "); try a smaller --eta");
+            AtomicFiles.write(out, png(g.input(), m.inputShape(), classes, perClass));
+            print.printf("%s: %d inputs per class relaxed for %d steps (eta %s); energy per sample %s -> %s; grid in %s%n", c.source(), perClass, steps, eta,
+                    Setup.fmt(g.startEnergy()), Setup.fmt(g.finalEnergy()), out);
+            for (int cls = 0; cls < classes; cls++) {
+                int hits = 0;
+                for (int k = 0; k < perClass; k++) if (argmax(g.output(), (cls * perClass + k) * classes, classes) == cls) hits++;
+                String name = cls < c.classNames().size() ? c.classNames().get(cls) : Integer.toString(cls);
+                print.printf("  class %s: the model classifies %d of %d inferred inputs as it%n", name, hits, perClass);
+            }
+        }
+        return 0;
+    }
+
+    private static int argmax(float[] v, int from, int n) {
+        int best = 0;
+        for (int i = 1; i < n; i++) if (v[from + i] > v[from + best]) best = i;
+        return best;
+    }
+
+    /**
+     * One tile per inferred input, a row per class, each tile scaled to its own min..max. An input of
+     * shape [C, H, W] is drawn as H x W (gray for one channel, RGB for three, else its first channel);
+     * a flat input of a square size as a square, otherwise as one row.
+     */
+    static byte[] png(float[] inputs, int[] shape, int rows, int cols) throws java.io.IOException {
+        int size = inputs.length / (rows * cols), channels = 1, h, w;
+        if (shape.length == 3) { channels = shape[0]; h = shape[1]; w = shape[2]; }
+        else if (shape.length == 2) { h = shape[0]; w = shape[1]; }
+        else {
+            int side = (int) Math.round(Math.sqrt(size));
+            if (side * side == size) { h = side; w = side; } else { h = 1; w = size; }
+        }
+        int zoom = Math.max(1, 64 / Math.max(h, w)), gap = 2, tileH = h * zoom, tileW = w * zoom;
+        BufferedImage im = new BufferedImage(cols * (tileW + gap) + gap, rows * (tileH + gap) + gap, BufferedImage.TYPE_INT_RGB);
+        for (int t = 0; t < rows * cols; t++) {
+            int off = t * size;
+            float lo = Float.MAX_VALUE, hi = -Float.MAX_VALUE;
+            for (int i = 0; i < size; i++) { lo = Math.min(lo, inputs[off + i]); hi = Math.max(hi, inputs[off + i]); }
+            float range = hi > lo ? hi - lo : 1f;
+            int x0 = gap + (t % cols) * (tileW + gap), y0 = gap + (t / cols) * (tileH + gap);
+            for (int py = 0; py < h; py++)
+                for (int px = 0; px < w; px++) {
+                    int rgb = 0;
+                    for (int ch = 0; ch < 3; ch++) {
+                        int src = channels == 3 ? ch : 0;
+                        int v = Math.round(255 * (inputs[off + (src * h + py) * w + px] - lo) / range);
+                        rgb = rgb << 8 | Math.clamp(v, 0, 255);
+                    }
+                    for (int zy = 0; zy < zoom; zy++) for (int zx = 0; zx < zoom; zx++) im.setRGB(x0 + px * zoom + zx, y0 + py * zoom + zy, rgb);
+                }
+        }
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        javax.imageio.ImageIO.write(im, "png", bytes);
+        return bytes.toByteArray();
+    }
+}
