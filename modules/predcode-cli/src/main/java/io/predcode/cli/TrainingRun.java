@@ -94,7 +94,7 @@ final class TrainingRun {
         ModelSpec spec = Setup.model(s.model());
         int[] input = Setup.inputShape(spec, data.sampleShape(), s.model());
         prepareOut();
-        Dataset[] split = holdOut(data.train(), s.validation(), s.seed());
+        Dataset[] split = data.train().holdOut(s.validation(), s.seed());
         Dataset train = split[0], validation = split[1];
         // Buffers are sized by the batch: a batch larger than the training set would only allocate air.
         int batchSize = Math.min(s.batchSize(), train.size());
@@ -341,27 +341,6 @@ final class TrainingRun {
         io.predcode.core.io.Safetensors.Contents c = io.predcode.core.io.Safetensors.read(file);
         Checkpoint.checkShapes(c.tensors(), "", model.spec().parameterShapes(), file);
         model.loadParameters(io.predcode.core.io.Safetensors.values(c.tensors(), ""), file.toString());
-    }
-
-    /**
-     * Splits off the last {@code fraction} of a fixed, seeded permutation of the training set as the
-     * validation set; {0: train, 1: validation (null for none)}. The test set is never touched.
-     */
-    static Dataset[] holdOut(Dataset train, double fraction, long seed) {
-        int held = (int) Math.round(fraction * train.size());
-        if (held == 0) return new Dataset[]{train, null};
-        if (held >= train.size()) throw new IllegalArgumentException("--validation " + fraction + " leaves no training samples out of " + train.size());
-        int[] order = new int[train.size()];
-        for (int i = 0; i < order.length; i++) order[i] = i;
-        java.util.SplittableRandom r = new java.util.SplittableRandom(seed ^ 0x76A11DA7E5L);
-        for (int i = order.length - 1; i > 0; i--) {
-            int j = r.nextInt(i + 1), t = order[i];
-            order[i] = order[j];
-            order[j] = t;
-        }
-        int keep = order.length - held;
-        return new Dataset[]{train.subset(train.name() + " (training part)", Arrays.copyOf(order, keep)),
-                train.subset(train.name() + " (validation part)", Arrays.copyOfRange(order, keep, order.length))};
     }
 
     /**

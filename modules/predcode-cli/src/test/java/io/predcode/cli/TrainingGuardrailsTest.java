@@ -75,7 +75,7 @@ class TrainingGuardrailsTest {
         var split = Digits.split();
         Dataset train = split.train(), test = split.test();
         float[] testBefore = test.images().clone();
-        Dataset[] parts = TrainingRun.holdOut(train, 0.1, 7);
+        Dataset[] parts = train.holdOut(0.1, 7);
         assertEquals(150, parts[1].size());
         assertEquals(train.size(), parts[0].size() + parts[1].size());
         Set<String> trained = rows(parts[0]), validation = rows(parts[1]), all = rows(train), tested = rows(test);
@@ -89,8 +89,8 @@ class TrainingGuardrailsTest {
         fromTest.removeAll(all);
         assertTrue(fromTest.isEmpty(), "validation rows that are only in the test set");
         assertArrayEquals(testBefore, test.images());
-        assertArrayEquals(parts[1].labels(), TrainingRun.holdOut(train, 0.1, 7)[1].labels(), "the split depends on the seed alone");
-        assertNull(TrainingRun.holdOut(train, 0, 7)[1]);
+        assertArrayEquals(parts[1].labels(), train.holdOut(0.1, 7)[1].labels(), "the split depends on the seed alone");
+        assertNull(train.holdOut(0, 7)[1]);
     }
 
     private static Set<String> rows(Dataset d) {

@@ -41,5 +41,30 @@ public record Dataset(String name, int[] sampleShape, int classes, float[] image
         return new Dataset(subsetName, sampleShape, classes, x, y);
     }
 
+    /**
+     * Splits off the last {@code fraction} of a fixed, seeded permutation as a validation set:
+     * {0: the rest, 1: the validation set (null when fraction rounds to no sample)}. The same
+     * fraction and seed give the same split everywhere (a data-parallel executor rebuilds it).
+     *
+     * @param fraction the share held out, in [0, 1)
+     * @param seed     seeds the permutation
+     * @return the two parts
+     */
+    public Dataset[] holdOut(double fraction, long seed) {
+        int held = (int) Math.round(fraction * size());
+        if (held == 0) return new Dataset[]{this, null};
+        if (held >= size()) throw new IllegalArgumentException("--validation " + fraction + " leaves no training samples out of " + size());
+        int[] order = new int[size()];
+        for (int i = 0; i < order.length; i++) order[i] = i;
+        java.util.SplittableRandom r = new java.util.SplittableRandom(seed ^ 0x76A11DA7E5L);
+        for (int i = order.length - 1; i > 0; i--) {
+            int j = r.nextInt(i + 1), t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+        int keep = order.length - held;
+        return new Dataset[]{subset(name + " (training part)", Arrays.copyOf(order, keep)), subset(name + " (validation part)", Arrays.copyOfRange(order, keep, order.length))};
+    }
+
     @Override public String toString() { return name + " (" + size() + " samples of " + Arrays.toString(sampleShape) + ", " + classes + " classes)"; }
 }

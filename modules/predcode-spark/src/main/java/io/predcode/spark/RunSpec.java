@@ -1,0 +1,41 @@
+package io.predcode.spark;
+
+import java.io.Serializable;
+
+/**
+ * Everything an executor needs to build its shard worker, shipped with every task (a few hundred
+ * bytes): the model, where to read the data, the algorithm and how the global batch is split.
+ *
+ * @param runId           keys the executors' cached workers; one per training run
+ * @param specJson        the model spec as JSON
+ * @param inputShape      the model's per-sample input shape
+ * @param data            the data set, as {@code --data} names it; every executor must be able to read it
+ * @param validation      the fraction held out from the training set (the same split as single-process training)
+ * @param seed            seeds the split and the shards' shuffles
+ * @param shuffle         whether each shard is shuffled every epoch
+ * @param algorithm       the algorithm's id
+ * @param eta             its step size
+ * @param n               its sweeps
+ * @param loss            the loss's id
+ * @param energy          PC's energy id
+ * @param beliefOptimizer PC's belief optimizer, as {@code BeliefOptimizer.parse} reads it
+ * @param nudging         PC's nudging, as {@code Nudging.parse} reads it
+ * @param globalBatch     samples per step over all partitions
+ * @param partitions      the shards, one task each per step
+ * @param backend         the executors' backend name
+ * @param threads         the executors' backend threads per task (0: the backend's default)
+ * @param failOnceAtStep  for testing recovery: the first attempt of partition 0's task at this global step throws (-1: never)
+ */
+public record RunSpec(String runId, String specJson, int[] inputShape, String data, double validation, long seed, boolean shuffle,
+                      String algorithm, float eta, int n, String loss, String energy, String beliefOptimizer, String nudging,
+                      int globalBatch, int partitions, String backend, int threads, long failOnceAtStep) implements Serializable {
+    /** Checks what the driver can check before any executor works. */
+    public RunSpec {
+        if (partitions < 1) throw new IllegalArgumentException("--spark-partitions must be >= 1, got " + partitions);
+        if (globalBatch < partitions || globalBatch % partitions != 0)
+            throw new IllegalArgumentException("--batch-size " + globalBatch + " must be a multiple of --spark-partitions " + partitions + " (each shard takes an equal part)");
+    }
+
+    /** Samples each partition takes per step. */
+    public int localBatch() { return globalBatch / partitions; }
+}

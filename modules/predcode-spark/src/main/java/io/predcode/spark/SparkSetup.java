@@ -1,0 +1,105 @@
+package io.predcode.spark;
+
+import org.apache.spark.SparkConf;
+import org.apache.spark.api.java.JavaSparkContext;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.URI;
+import java.time.Duration;
+import java.util.Map;
+
+/**
+ * Starts Spark for predcode: embedded ({@code local[N]}) or against a standalone master
+ * ({@code spark://HOST:PORT}), with the driver bound to 127.0.0.1 and no web UI, so that nothing
+ * listens on or talks to another address unless the user says so ({@code extra}, e.g.
+ * spark.driver.host for a real cluster). Checks what can be checked up front, in bounded time: the
+ * master answers, and at least one executor registers.
+ */
+public final class SparkSetup {
+    private SparkSetup() {}
+
+    /** Task attempts before a step fails: a lost executor or a failing task is retried on another. */
+    static final int TASK_ATTEMPTS = 4;
+
+    /**
+     * The configuration for this master: loopback driver, no UI, retries (local[N] becomes
+     * local[N,4], since local mode otherwise never retries a task), native access for executors,
+     * and for a standalone master this JVM's class path on the executors (a cluster on this machine,
+     * or one sharing its file system; otherwise use spark-submit with the application jar).
+     *
+     * @param master the master URL
+     * @param extra  more settings, applied last
+     * @return the configuration
+     */
+    public static SparkConf conf(String master, Map<String, String> extra) {
+        SparkConf c = new SparkConf().setAppName("predcode").setMaster(withRetries(master))
+                .set("spark.driver.host", "127.0.0.1")
+                .set("spark.driver.bindAddress", "127.0.0.1")
+                .set("spark.ui.enabled", "false")
+                .set("spark.ui.showConsoleProgress", "false")
+                .set("spark.task.maxFailures", Integer.toString(TASK_ATTEMPTS))
+                .set("spark.executor.extraJavaOptions", "--enable-native-access=ALL-UNNAMED -Djava.awt.headless=true");
+        if (master.startsWith("spark://")) c.set("spark.executor.extraClassPath", System.getProperty("java.class.path"));
+        extra.forEach(c::set);
+        return c;
+    }
+
+    static String withRetries(String master) {
+        return master.matches("local\\[(\\d+|\\*)]") ? master.substring(0, master.length() - 1) + "," + TASK_ATTEMPTS + "]" : master;
+    }
+
+    /**
+     * Starts the context: refuses a master URL it cannot use, a standalone master that does not
+     * answer within {@code timeout}, and a cluster where no executor registers within it (no free
+     * cores or memory), each with one line, instead of waiting forever.
+     *
+     * @param master  local, local[N] or spark://HOST:PORT
+     * @param extra   more settings
+     * @param timeout how long to wait for the master and the first executor
+     * @return the context
+     */
+    public static JavaSparkContext start(String master, Map<String, String> extra, Duration timeout) {
+        if (!master.matches("local(\\[(\\d+|\\*)(,\\d+)?])?") && !master.startsWith("spark://"))
+            throw new IllegalArgumentException("--spark " + master + ": expected local, local[N] or spark://HOST:PORT (for other cluster managers, use spark-submit)");
+        if (master.startsWith("spark://")) reachable(master, timeout);
+        // The name Spark gives this host (executor and block manager addresses in local mode): otherwise the first non-loopback interface's.
+        if (!extra.containsKey("spark.driver.host")) org.apache.spark.util.Utils.setCustomHostname("127.0.0.1");
+        JavaSparkContext sc = new JavaSparkContext(conf(master, extra));
+        if (master.startsWith("spark://")) {
+            long deadline = System.nanoTime() + timeout.toNanos();
+            // The driver counts itself among the executors the status tracker lists.
+            while (sc.statusTracker().getExecutorInfos().length < 2) {
+                if (System.nanoTime() > deadline) {
+                    sc.stop();
+                    throw new IllegalArgumentException("--spark " + master + ": no executor registered within " + timeout.toSeconds()
+                            + " s (the cluster has no free cores or memory for this application)");
+                }
+                try {
+                    Thread.sleep(100);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    sc.stop();
+                    throw new IllegalStateException("interrupted while waiting for executors", e);
+                }
+            }
+        }
+        return sc;
+    }
+
+    private static void reachable(String master, Duration timeout) {
+        URI u;
+        try {
+            u = URI.create(master);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--spark " + master + ": not a URL");
+        }
+        if (u.getHost() == null || u.getPort() < 0) throw new IllegalArgumentException("--spark " + master + ": expected spark://HOST:PORT");
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress(u.getHost(), u.getPort()), (int) Math.min(Integer.MAX_VALUE, timeout.toMillis()));
+        } catch (IOException e) {
+            throw new IllegalArgumentException("--spark " + master + ": the master does not answer (" + (e.getMessage() != null ? e.getMessage() : e.toString()) + ")");
+        }
+    }
+}

@@ -1,0 +1,127 @@
+package io.predcode.spark;
+
+import io.predcode.core.nn.BuiltinModels;
+import io.predcode.core.nn.Loss;
+import io.predcode.core.nn.Model;
+import io.predcode.core.nn.ModelSpec;
+import io.predcode.core.optim.Sgd;
+import io.predcode.core.pc.Algorithm;
+import io.predcode.core.pc.BeliefOptimizer;
+import io.predcode.core.pc.Energy;
+import io.predcode.core.pc.PcEngine;
+import io.predcode.core.pc.Trainer;
+import io.predcode.data.DataSources;
+import io.predcode.data.Dataset;
+import io.predcode.spi.Backend;
+import io.predcode.spi.Backends;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** Synchronous training on local[2] with 2 partitions is single-process training on the same global batches. */
+class SparkExactnessTest {
+    static final int STEPS = 6, BATCH = 64, PARTITIONS = 2;
+    static JavaSparkContext sc;
+    static Dataset train;
+
+    @BeforeAll static void start() throws Exception {
+        sc = SparkSetup.start("local[2]", Map.of(), Duration.ofSeconds(60));
+        train = DataSources.load("digits").train().holdOut(0.1, 3)[0];
+    }
+
+    @AfterAll static void stop() {
+        if (sc != null) sc.stop();
+    }
+
+    static RunSpec spec(String algorithm, long failOnceAtStep) {
+        ModelSpec m = BuiltinModels.get("digits-mlp");
+        boolean pc = algorithm.equals("pc");
+        return new RunSpec(UUID.randomUUID().toString(), m.toJson(), m.input(), "digits", 0.1, 3, true, algorithm, 0.1f, 5, "cross_entropy",
+                pc ? "sample" : "torch2pc", pc ? "sgd:0.5" : "sgd", "none", BATCH, PARTITIONS, "cpu", 1, failOnceAtStep);
+    }
+
+    /** The parameters after STEPS steps on Spark. */
+    static Map<String, float[]> onSpark(RunSpec spec) {
+        try (Backend be = Backends.open("cpu"); Model model = Model.create(ModelSpec.parse(spec.specJson(), "spec"), spec.inputShape(), be, 3);
+             Sgd sgd = new Sgd(model, 0.1f, 0.9f, 0f); SparkTraining t = new SparkTraining(sc, spec, train.size(), model, sgd)) {
+            for (int s = 0; s < STEPS; s++) {
+                SparkTraining.StepResult r = t.step(0, s);
+                assertEquals(BATCH, r.samples());
+                assertTrue(Float.isFinite(r.loss()));
+            }
+            return model.parameterValues();
+        }
+    }
+
+    /** The same steps in this process: the plan's global batches through a Trainer. */
+    static Map<String, float[]> inProcess(RunSpec spec) {
+        ShardPlan plan = ShardPlan.of(spec, train.size());
+        Algorithm a = Algorithm.parse(spec.algorithm());
+        try (Backend be = Backends.open("cpu"); Model model = Model.create(ModelSpec.parse(spec.specJson(), "spec"), spec.inputShape(), be, 3);
+             PcEngine e = new PcEngine(model, Loss.parse(spec.loss())).energy(Energy.parse(spec.energy())).beliefOptimizer(BeliefOptimizer.parse(spec.beliefOptimizer()));
+             Sgd sgd = new Sgd(model, 0.1f, 0.9f, 0f)) {
+            Trainer t = new Trainer(e, sgd, a, spec.eta(), spec.n());
+            int in = train.sampleSize();
+            for (int s = 0; s < STEPS; s++) {
+                int[] rows = plan.globalBatch(0, s);
+                float[] x = new float[rows.length * in], y = new float[rows.length];
+                for (int i = 0; i < rows.length; i++) {
+                    System.arraycopy(train.images(), rows[i] * in, x, i * in, in);
+                    y[i] = train.labels()[rows[i]];
+                }
+                t.step(x, y, rows.length);
+            }
+            return model.parameterValues();
+        }
+    }
+
+    static double worst(Map<String, float[]> ref, Map<String, float[]> got) {
+        double worst = 0;
+        for (String k : ref.keySet()) {
+            double num = 0, den = 0;
+            float[] a = ref.get(k), b = got.get(k);
+            for (int i = 0; i < a.length; i++) { num += (a[i] - b[i]) * (double) (a[i] - b[i]); den += (double) a[i] * a[i]; }
+            worst = Math.max(worst, Math.sqrt(num / Math.max(den, 1e-30)));
+        }
+        return worst;
+    }
+
+    @ParameterizedTest @ValueSource(strings = {"backprop", "exact", "fixedpred", "strict", "pc", "zil"})
+    void sparkEqualsOneProcess(String algorithm) {
+        RunSpec spec = spec(algorithm, -1);
+        double e = worst(inProcess(spec), onSpark(spec));
+        System.out.printf("%s: %d steps of batch %d on local[2] with %d partitions against one process: relative difference of the parameters %.2e%n",
+                algorithm, STEPS, BATCH, PARTITIONS, e);
+        assertTrue(e <= 1e-5, algorithm + ": " + e);
+    }
+
+    /** A task that fails once is retried, and the run ends exactly as the undisturbed one. */
+    @Test void aFailedTaskIsRetriedWithoutChangingTheResult() {
+        Map<String, float[]> clean = onSpark(spec("strict", -1)), disturbed = onSpark(spec("strict", 2));
+        for (String k : clean.keySet()) assertArrayEquals(clean.get(k), disturbed.get(k), k);
+    }
+
+    /** Spark, embedded, listens on and talks to 127.0.0.1 only. */
+    @Test void onlyLoopback() throws Exception {
+        onSpark(spec("backprop", -1));
+        List<String> bad = Sockets.notLoopback("self");
+        assertTrue(bad.isEmpty(), "sockets off loopback: " + bad);
+    }
+
+    @Test void iPcIsRefused() {
+        try (Backend be = Backends.open("cpu"); Model model = Model.create(BuiltinModels.get("digits-mlp"), be, 3); Sgd sgd = new Sgd(model, 0.1f, 0f, 0f)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new SparkTraining(sc, spec("ipc", -1), train.size(), model, sgd));
+            assertTrue(e.getMessage().contains("ipc"), e.getMessage());
+        }
+    }
+}
