@@ -5,6 +5,7 @@
 module io.predcode.cli {
     requires io.predcode.core;
     requires io.predcode.data;
+    requires io.predcode.spark;
     requires info.picocli;
     requires me.tongfei.progressbar;
     requires org.knowm.xchart;

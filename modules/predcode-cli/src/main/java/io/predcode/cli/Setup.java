@@ -35,6 +35,33 @@ final class Setup {
         return new BackendOptions(threads, 0);
     }
 
+    /** --spark and its settings: data-parallel training on Apache Spark. */
+    static final class SparkChoice {
+        @Option(names = "--spark", description = "Train data-parallel on Apache Spark: local[N] (embedded in this process), or spark://HOST:PORT (a standalone"
+                + " cluster whose workers see this machine's files). Every step is exactly a step on the whole --batch-size.")
+        String master;
+
+        @Option(names = "--spark-partitions", description = "Shards, one task each per step (default: N for local[N], else 2); --batch-size must be a multiple.")
+        Integer partitions;
+
+        @Option(names = "--spark-conf", description = "A Spark setting KEY=VALUE (repeatable), e.g. spark.driver.host=HOST for a remote cluster"
+                + " (by default everything binds to 127.0.0.1).")
+        java.util.Map<String, String> conf = new java.util.LinkedHashMap<>();
+
+        @Option(names = "--spark-timeout", defaultValue = "60", description = "Seconds to wait for the master and the first executor (default: ${DEFAULT-VALUE}).")
+        int timeoutSeconds;
+
+        /** The partitions to use: given, or the local thread count, or 2. */
+        int partitions() {
+            if (partitions != null) {
+                if (partitions < 1 || partitions > 10_000) throw new IllegalArgumentException("--spark-partitions must be in 1..10000, got " + partitions);
+                return partitions;
+            }
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("local\\[(\\d+)").matcher(master);
+            return m.lookingAt() ? Math.max(1, Integer.parseInt(m.group(1))) : master.equals("local") ? 1 : 2;
+        }
+    }
+
     /** --data, for every command that reads a data set. */
     static final class DataChoice {
         @Option(names = "--data", defaultValue = "digits", description = "digits, fashion-mnist, fashion-mnist:DIR, mnist:DIR or cifar10:DIR (default: ${DEFAULT-VALUE}).")

@@ -46,6 +46,8 @@ final class TrainCommand implements Callable<Integer> {
 
     @Mixin Setup.DataChoice dataChoice;
 
+    @Mixin Setup.SparkChoice sparkChoice;
+
     @Option(names = "--epochs", defaultValue = "10", description = "Passes over the training set (default: ${DEFAULT-VALUE}).")
     int epochs;
 
@@ -137,6 +139,12 @@ final class TrainCommand implements Callable<Integer> {
         if (nudge.kind() == Nudging.Kind.CENTRED && a == Algorithm.IPC)
             throw new IllegalArgumentException("--nudging centred relaxes each batch twice and averages the updates; ipc updates during the relaxation: use positive or negative");
         if (a == Algorithm.IPC && monitorEvery > 0) throw new IllegalArgumentException("--monitor-every compares one update per step with the gradient; ipc takes --n of them");
+        if (sparkChoice.master != null) {
+            if (a == Algorithm.IPC) throw new IllegalArgumentException("--spark with --algorithm ipc: ipc updates the weights at every inference step, so shards would need a sum per inference step; use pc");
+            if (monitorEvery > 0) throw new IllegalArgumentException("--monitor-every runs on one process only, not with --spark");
+            if (sparkChoice.timeoutSeconds < 1 || sparkChoice.timeoutSeconds > 3600) throw new IllegalArgumentException("--spark-timeout must be in 1..3600 seconds, got " + sparkChoice.timeoutSeconds);
+            sparkChoice.partitions();
+        }
         if (!(validation >= 0 && validation < 1)) throw new IllegalArgumentException("--validation must be in [0, 1), got " + validation);
         if (patience < 1) throw new IllegalArgumentException("--patience must be >= 1, got " + patience);
         if (!(collapseMargin > 0 && collapseMargin <= 1)) throw new IllegalArgumentException("--collapse-margin must be in (0, 1], got " + collapseMargin);
@@ -153,7 +161,7 @@ final class TrainCommand implements Callable<Integer> {
         int sweeps = relaxation.sweeps(a == Algorithm.FIXED_PRED ? -1 : 20);
         TrainingRun.Settings s = new TrainingRun.Settings(backendChoice, a, model, dataChoice.data, epochs, batchSize, optimizer, lr, momentum, weightDecay,
                 relaxation.eta, sweeps, l, seed, out, resume, quiet || System.console() == null, validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stableRelaxation.equals("on"), init, shuffle.equals("on"), maxSteps,
-                BeliefOptimizer.parse(beliefOptimizer), e, nudge, lrSchedule.equals("cosine"));
+                BeliefOptimizer.parse(beliefOptimizer), e, nudge, lrSchedule.equals("cosine"), sparkChoice.master == null ? null : sparkChoice);
         return new TrainingRun(s, spec.commandLine().getOut()).run();
     }
 }

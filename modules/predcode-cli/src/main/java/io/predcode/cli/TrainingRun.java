@@ -18,7 +18,9 @@ import io.predcode.core.pc.Alignment;
 import io.predcode.core.pc.DivergenceException;
 import io.predcode.core.pc.PcEngine;
 import io.predcode.core.pc.Trainer;
-import io.predcode.data.Batches;
+import io.predcode.spark.DataParallelRun;
+import io.predcode.spark.RunSpec;
+import io.predcode.spark.SparkTraining;
 import io.predcode.data.DataSources;
 import io.predcode.data.DataSplit;
 import io.predcode.core.serve.Preprocessing;
@@ -44,12 +46,14 @@ final class TrainingRun {
      * validation: the fraction of the training set held out to choose the best epoch and to detect a
      * collapse (0: none, the training set's own numbers are used); onCollapse: "stop" or "rollback";
      * monitorEvery: steps between alignment measurements (0: off); energy and nudging: pc's and ipc's;
-     * cosineSchedule: the learning rate follows {@link #scheduled} instead of staying at lr.
+     * cosineSchedule: the learning rate follows {@link #scheduled} instead of staying at lr; spark: null
+     * for training in this process.
      */
     record Settings(Setup.BackendChoice backend, Algorithm algorithm, String model, String data, int epochs, int batchSize, String optimizer,
                     float lr, float momentum, float weightDecay, float eta, int n, Loss loss, long seed, Path out, boolean resume, boolean quiet,
                     double validation, double collapseMargin, int patience, String onCollapse, int maxRollbacks, int monitorEvery, boolean stableRelaxation,
-                    Path init, boolean shuffle, long maxSteps, BeliefOptimizer beliefOptimizer, Energy energy, Nudging nudging, boolean cosineSchedule) {}
+                    Path init, boolean shuffle, long maxSteps, BeliefOptimizer beliefOptimizer, Energy energy, Nudging nudging, boolean cosineSchedule,
+                    Setup.SparkChoice spark) {}
 
     /** Where the best state is kept, beside the last one in --out. */
     static final String BEST_DIR = "best";
@@ -106,7 +110,8 @@ final class TrainingRun {
                  case "sgd" -> new Sgd(model, s.lr(), s.momentum(), s.weightDecay());
                  case "adamw" -> Adam.adamW(model, s.lr(), s.weightDecay());
                  default -> new Adam(model, s.lr(), 0.9f, 0.999f, 1e-8f, s.weightDecay());
-             }) {
+             };
+             DataParallelRun parallel = s.spark() == null ? null : startSpark(spec, input, train.size(), batchSize, s.n() > 0 ? s.n() : model.depth(), be, model, opt)) {
             int sweeps = s.n() > 0 ? s.n() : model.depth();
             if (s.loss() == Loss.MSE && data.classes() != model.activationShape(model.depth())[0])
                 throw new IllegalArgumentException("--loss mse uses one-hot targets: the model outputs " + Arrays.toString(model.activationShape(model.depth())) + " but the data has " + data.classes() + " classes");
@@ -192,8 +197,9 @@ final class TrainingRun {
                     batchSize, s.epochs(), be.description());
             Trainer trainer = new Trainer(engine, opt, s.algorithm(), s.eta(), sweeps).monitorEvery(s.monitorEvery()).stableRelaxation(s.stableRelaxation())
                     .recordEnergies(energyLayers > 0);
+            SparkTraining spark = parallel == null ? null : parallel.training();
             // The schedule spans --epochs (--max-steps only stops early): a run stopped and resumed follows the same curve.
-            long totalSteps = (long) s.epochs() * ((train.size() + batchSize - 1) / batchSize);
+            long totalSteps = (long) s.epochs() * (spark != null ? spark.plan().stepsPerEpoch() : (train.size() + batchSize - 1) / batchSize);
             if (resumedEta > 0) trainer.resumeEta(resumedEta);
             String stopReason = "all " + s.epochs() + " epochs done";
             float etaNow = trainer.eta();
@@ -203,27 +209,24 @@ final class TrainingRun {
                 double lossSum = 0, correct = 0, seen = 0;
                 long waitNanos = 0, trainStart = System.nanoTime();
                 List<Double> stepMs = new ArrayList<>();
-                try (Batches batches = new Batches(train, batchSize, s.seed(), epoch, s.shuffle(), s.loss() == Loss.MSE);
+                try (Steps steps = spark != null ? Steps.spark(spark, epoch, s.loss(), s.eta()) : Steps.local(train, batchSize, s.seed(), epoch, s.shuffle(), s.loss(), trainer);
                      ProgressBar bar = s.quiet() ? null : new ProgressBarBuilder().setTaskName("epoch " + (epoch + 1) + "/" + s.epochs())
                              .setInitialMax(train.size()).setStyle(ProgressBarStyle.ASCII).setUnit(" samples", 1).showSpeed().setUpdateIntervalMillis(250)
                              .continuousUpdate().build()) {
                     while (s.maxSteps() == 0 || step < s.maxSteps()) {
-                        long w0 = System.nanoTime();
-                        if (!batches.hasNext()) break;
-                        Batches.Batch b = batches.next();
-                        waitNanos += System.nanoTime() - w0;
                         if (s.cosineSchedule()) opt.learningRate(scheduled(baseLr, step, totalSteps));
-                        long st = System.nanoTime();
                         Trainer.Step r;
                         try {
-                            r = trainer.step(b.x(), b.y(), b.size());
+                            r = steps.next();
                         } catch (DivergenceException d) {
                             writeCsv(csv);
-                            throw new DivergenceException(step + 1, "training diverged at step " + (step + 1) + " (epoch " + (epoch + 1) + ", batch " + (b.index() + 1)
+                            throw new DivergenceException(step + 1, "training diverged at step " + (step + 1) + " (epoch " + (epoch + 1) + ", batch " + (steps.index() + 1)
                                     + "): loss is not finite; the last good checkpoint is " + (history.isEmpty() ? "none (no epoch finished)" : s.out().resolve(Checkpoint.RESUME_FILE)
                                     + " after epoch " + history.getLast().epoch()) + bestNote(watch) + ". Try a smaller --lr or --eta.");
                         }
-                        double ms = (System.nanoTime() - st) / 1e6;
+                        if (r == null) break;
+                        double ms = steps.millis();
+                        int size = steps.size();
                         step++;
                         if (r.eta() != etaNow) {
                             String event = String.format(java.util.Locale.ROOT, "step %d: STRICT's relaxation raised the energy at eta %s; relaxing with eta %s from here on",
@@ -233,9 +236,9 @@ final class TrainingRun {
                             etaNow = r.eta();
                         }
                         stepMs.add(ms);
-                        lossSum += r.loss() * b.size();
-                        seen += b.size();
-                        double batchAcc = r.correct() >= 0 ? (double) r.correct() / b.size() : Double.NaN;
+                        lossSum += r.loss() * size;
+                        seen += size;
+                        double batchAcc = r.correct() >= 0 ? (double) r.correct() / size : Double.NaN;
                         correct += Math.max(0, r.correct());
                         csv.append(step).append(',').append(epoch + 1).append(',').append(r.loss()).append(',').append(r.correct() >= 0 ? Setup.fmt(batchAcc) : "").append(',')
                                 .append(String.format(java.util.Locale.ROOT, "%.3f", ms));
@@ -243,10 +246,11 @@ final class TrainingRun {
                         for (int l = 1; l <= energyLayers; l++) csv.append(',').append(r.energies() == null ? "" : String.format(java.util.Locale.ROOT, "%.6g", r.energies()[l]));
                         csv.append(",,\n"); // the validation columns, filled on the epoch's last row
                         if (bar != null) {
-                            bar.stepBy(b.size());
+                            bar.stepBy(size);
                             bar.setExtraMessage(String.format(java.util.Locale.ROOT, " loss %.4f acc %.1f%%", lossSum / seen, 100 * correct / seen));
                         }
                     }
+                    waitNanos = steps.waitNanos();
                 }
                 double dataWait = (double) waitNanos / (System.nanoTime() - trainStart);
                 Score val = validation == null ? null : evaluate(engine, validation, 1000);
@@ -313,6 +317,22 @@ final class TrainingRun {
             out.printf("last: epoch %d, test accuracy %.2f%%, in %s (metrics.csv, metrics.json, training.png, %s)%n", last.epoch(), 100 * last.testAccuracy(), s.out(), Checkpoint.RESUME_FILE);
             return exit;
         }
+    }
+
+    /**
+     * Spark for --spark: the executors build the same model from its spec and read --data themselves,
+     * each its shard; this process keeps the parameters and the optimizer, and evaluates.
+     */
+    private DataParallelRun startSpark(ModelSpec spec, int[] input, int trainSize, int batchSize, int sweeps, Backend be, Model model, Optimizer opt) {
+        Setup.SparkChoice sp = s.spark();
+        if (s.stableRelaxation() && s.algorithm() == io.predcode.core.pc.Algorithm.STRICT)
+            out.println("note: --stable-relaxation works within one process; on Spark, STRICT relaxes with the fixed --eta");
+        RunSpec run = new RunSpec(java.util.UUID.randomUUID().toString(), spec.toJson(), input, s.data(), s.validation(), s.seed(), s.shuffle(), s.algorithm().id(),
+                s.eta(), sweeps, s.loss().id(), s.energy().id(), s.beliefOptimizer().toString(), s.nudging().toString(), batchSize, sp.partitions(), be.name(),
+                s.backend().threads > 0 ? s.backend().threads : 1, -1);
+        DataParallelRun r = DataParallelRun.start(sp.master, sp.conf, java.time.Duration.ofSeconds(sp.timeoutSeconds), run, trainSize, model, opt);
+        out.printf("spark: %s, %d partitions of %d samples a step, %d steps an epoch%n", sp.master, run.partitions(), run.localBatch(), r.training().plan().stepsPerEpoch());
+        return r;
     }
 
     /**

@@ -100,6 +100,32 @@ class CliTest {
         }
     }
 
+    /** --spark local[2]: the same outputs as a run in one process, and a checkpoint from either resumes in the other. */
+    @Test void sparkTrainsAndResumesAcrossModes(@TempDir Path tmp) throws Exception {
+        Path run = tmp.resolve("run");
+        Result r = run("train", "--spark", "local[2]", "--epochs", "1", "--batch-size", "64", "--out", run.toString(), "--quiet");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("spark: local[2], 2 partitions of 32 samples a step, 21 steps an epoch"), r.out());
+        for (String f : new String[]{"metrics.csv", "metrics.json", "checkpoint.safetensors", "best/model.safetensors"}) assertTrue(Files.exists(run.resolve(f)), f);
+        assertEquals(21, Files.readAllLines(run.resolve("metrics.csv")).size() - 1, "a row per step");
+        r = run("train", "--epochs", "2", "--batch-size", "64", "--out", run.toString(), "--quiet", "--resume"); // on one process
+        assertEquals(0, r.code(), r.err());
+        r = run("train", "--spark", "local[2]", "--epochs", "3", "--batch-size", "64", "--out", run.toString(), "--quiet", "--resume"); // and back on Spark
+        assertEquals(0, r.code(), r.err());
+        assertTrue(json(run.resolve("metrics.json")).number("final_test_accuracy") > 0.5, r.out());
+    }
+
+    @Test void sparkMisuseIsOneLine(@TempDir Path tmp) {
+        long t0 = System.nanoTime();
+        for (String[] bad : new String[][]{{"--spark", "spark://127.0.0.1:1"}, {"--spark", "yarn"}, {"--spark", "local[2]", "--algorithm", "ipc"},
+                {"--spark", "local[2]", "--batch-size", "63"}, {"--spark", "local[2]", "--spark-partitions", "0"}, {"--spark", "local[2]", "--monitor-every", "3"}}) {
+            Result r = run(concat(new String[]{"train", "--epochs", "1", "--quiet", "--out", tmp.resolve("x").toString()}, bad));
+            assertEquals(2, r.code(), String.join(" ", bad) + ": " + r.out() + r.err());
+            assertEquals(1, r.err().strip().lines().count(), "one line: " + r.err());
+        }
+        assertTrue(System.nanoTime() - t0 < 60e9, "bad Spark settings are refused in bounded time");
+    }
+
     @Test void nudgingAndEnergyOptionsAreChecked(@TempDir Path tmp) {
         for (String[] bad : new String[][]{{"--nudging", "positive:0.1"}, {"--algorithm", "pc", "--energy", "torch2pc", "--nudging", "positive:0.1"},
                 {"--algorithm", "pc", "--nudging", "sideways:1"}, {"--algorithm", "ipc", "--nudging", "centred:0.1"}, {"--algorithm", "pc", "--energy", "joules"},

@@ -96,6 +96,9 @@ public final class SparkTraining implements AutoCloseable {
             sum = sum == null ? t.contribution() : sum.plus(t.contribution());
             compute = Math.max(compute, t.millis());
         }
+        double loss = sum.lossSum() / sum.samples();
+        if (!Double.isFinite(loss))
+            throw new io.predcode.core.pc.DivergenceException(steps + 1, "training diverged at step " + (steps + 1) + ": loss is " + loss + "; parameters are as after step " + steps);
         int at = 0;
         for (Parameter p : model.parameters().values()) {
             model.backend().upload(sum.updates(), at, p.grad(), 0, (int) p.size());
@@ -103,7 +106,7 @@ public final class SparkTraining implements AutoCloseable {
         }
         optimizer.step();
         steps++;
-        return new StepResult((float) (sum.lossSum() / sum.samples()), sum.correct(), sum.samples(), (System.nanoTime() - t0) / 1e6, compute);
+        return new StepResult((float) loss, sum.correct(), sum.samples(), (System.nanoTime() - t0) / 1e6, compute);
     }
 
     /** A partition's contribution and how long its worker took. */

@@ -1,0 +1,83 @@
+package io.predcode.cli;
+
+import io.predcode.core.nn.Loss;
+import io.predcode.core.pc.Trainer;
+import io.predcode.data.Batches;
+import io.predcode.data.Dataset;
+import io.predcode.spark.SparkTraining;
+
+/**
+ * Where an epoch's training steps come from: batches through a {@link Trainer} in this process, or
+ * synchronous steps on Spark. The run around them (metrics, validation, checkpoints) is the same.
+ */
+interface Steps extends AutoCloseable {
+    /** Takes the next step; null when the epoch has no more. */
+    Trainer.Step next();
+
+    /** The last step's batch size. */
+    int size();
+
+    /** The last step's index in the epoch (0-based). */
+    int index();
+
+    /** The last step's own time, without waiting for its batch. */
+    double millis();
+
+    /** Nanoseconds this epoch waited for batches. */
+    long waitNanos();
+
+    @Override void close();
+
+    /** An epoch of shuffled batches through the trainer. */
+    static Steps local(Dataset train, int batchSize, long seed, int epoch, boolean shuffle, Loss loss, Trainer trainer) {
+        Batches batches = new Batches(train, batchSize, seed, epoch, shuffle, loss == Loss.MSE);
+        return new Steps() {
+            long wait;
+            double millis;
+            Batches.Batch last;
+
+            @Override public Trainer.Step next() {
+                long w0 = System.nanoTime();
+                if (!batches.hasNext()) return null;
+                last = batches.next();
+                long st = System.nanoTime();
+                wait += st - w0;
+                Trainer.Step r = trainer.step(last.x(), last.y(), last.size());
+                millis = (System.nanoTime() - st) / 1e6;
+                return r;
+            }
+
+            @Override public int size() { return last.size(); }
+            @Override public int index() { return last.index(); }
+            @Override public double millis() { return millis; }
+            @Override public long waitNanos() { return wait; }
+            @Override public void close() { batches.close(); }
+        };
+    }
+
+    /** An epoch of the plan's global batches on Spark (the executors read their shards themselves: no wait here). */
+    static Steps spark(SparkTraining training, int epoch, Loss loss, float eta) {
+        return new Steps() {
+            int next;
+            SparkTraining.StepResult last;
+
+            @Override public Trainer.Step next() {
+                if (next == training.plan().stepsPerEpoch()) return null;
+                try {
+                    last = training.step(epoch, next++);
+                } catch (io.predcode.core.pc.DivergenceException | IllegalArgumentException e) {
+                    throw e;
+                } catch (Exception e) { // Spark's job failures: the executors' own error, in one line
+                    throw new IllegalArgumentException("--spark: step " + next + " of epoch " + (epoch + 1) + " failed on the executors: " + io.predcode.spark.DataParallelRun.rootMessage(e), e);
+                }
+                return new Trainer.Step(last.loss(), loss == Loss.CROSS_ENTROPY ? (int) last.correct() : -1, null, eta, null);
+            }
+
+            @Override public int size() { return (int) last.samples(); }
+            @Override public int index() { return next - 1; }
+            @Override public double millis() { return last.jobMillis(); }
+            @Override public long waitNanos() { return 0; }
+            @Override public void close() {}
+        };
+    }
+}
