@@ -13,8 +13,13 @@ import java.util.stream.Stream;
 final class Sockets {
     private Sockets() {}
 
-    /** Sockets of the process {@code pid} ("self" for this one) whose local or remote address is not loopback, described; empty when all are. */
+    /** The TCP sockets of the process {@code pid} ("self" for this one) whose local or remote address is not loopback, described; empty when all are. */
     static List<String> notLoopback(String pid) throws IOException {
+        return tcp(pid).stream().filter(e -> !e.endsWith(" ok")).toList();
+    }
+
+    /** The process's TCP sockets as "table local HEX remote HEX state ST ok|off-loopback" (other sockets, Unix or UDP, are not listed). */
+    static List<String> tcp(String pid) throws IOException {
         Set<String> inodes = new HashSet<>();
         try (Stream<Path> fds = Files.list(Path.of("/proc", pid, "fd"))) {
             for (Path fd : fds.toList()) {
@@ -26,21 +31,17 @@ final class Sockets {
                 }
             }
         }
-        List<String> bad = new ArrayList<>();
-        int seen = 0;
+        List<String> found = new ArrayList<>();
         for (String table : new String[]{"tcp", "tcp6"}) {
             List<String> lines = Files.readAllLines(Path.of("/proc", pid, "net", table));
             for (String line : lines.subList(1, lines.size())) {
                 String[] f = line.trim().split("\\s+");
                 if (!inodes.contains(f[9])) continue;
-                seen++;
-                boolean listening = f[3].equals("0A");
-                if (!loopback(f[1]) || !listening && !loopback(f[2]) && !f[2].startsWith("00000000"))
-                    bad.add(table + " local " + f[1] + " remote " + f[2] + " state " + f[3]);
+                boolean listening = f[3].equals("0A"), ok = loopback(f[1]) && (listening || loopback(f[2]));
+                found.add(table + " local " + f[1] + " remote " + f[2] + " state " + f[3] + (ok ? " ok" : " off-loopback"));
             }
         }
-        if (seen == 0 && !inodes.isEmpty()) bad.add("none of " + inodes.size() + " sockets found in /proc/" + pid + "/net");
-        return bad;
+        return found;
     }
 
     /** A /proc/net address "HEX:PORT": 127.x.x.x (IPv4, little-endian), ::1 or ::ffff:127.x.x.x. */

@@ -118,6 +118,20 @@ class SparkExactnessTest {
         assertTrue(bad.isEmpty(), "sockets off loopback: " + bad);
     }
 
+    /** Executors that cannot read the data fail the step with their own error, not Spark's bookkeeping. */
+    @Test void unreadableDataNamesThePath() {
+        ModelSpec m = BuiltinModels.get("digits-mlp");
+        RunSpec bad = new RunSpec(UUID.randomUUID().toString(), m.toJson(), m.input(), "mnist:/nonexistent/predcode-data", 0.1, 3, true, "backprop", 0.1f, 5,
+                "cross_entropy", "torch2pc", "sgd", "none", BATCH, PARTITIONS, "cpu", 1, -1);
+        try (Backend be = Backends.open("cpu"); Model model = Model.create(m, be, 3); Sgd sgd = new Sgd(model, 0.1f, 0f, 0f);
+             SparkTraining t = new SparkTraining(sc, bad, train.size(), model, sgd)) {
+            Exception e = assertThrows(Exception.class, () -> t.step(0, 0));
+            String line = DataParallelRun.rootMessage(e);
+            assertTrue(line.contains("/nonexistent/predcode-data"), line);
+            assertFalse(line.contains("\n"), line);
+        }
+    }
+
     @Test void iPcIsRefused() {
         try (Backend be = Backends.open("cpu"); Model model = Model.create(BuiltinModels.get("digits-mlp"), be, 3); Sgd sgd = new Sgd(model, 0.1f, 0f, 0f)) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new SparkTraining(sc, spec("ipc", -1), train.size(), model, sgd));

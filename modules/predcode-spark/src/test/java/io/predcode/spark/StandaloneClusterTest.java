@@ -1,0 +1,171 @@
+package io.predcode.spark;
+
+import io.predcode.core.nn.Model;
+import io.predcode.core.nn.ModelSpec;
+import io.predcode.core.optim.Sgd;
+import io.predcode.spi.Backend;
+import io.predcode.spi.Backends;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.io.File;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * A real cluster on this machine: Spark's standalone Master and two Workers (1 core each) as
+ * separate JVMs bound to 127.0.0.1, their executors as further JVMs. Training on it equals training
+ * in one process; a Worker killed mid-run costs its executor, the run finishes on the other with the
+ * same parameters; and no process of the cluster listens on or talks to another address.
+ */
+class StandaloneClusterTest {
+    static final Path TARGET = Path.of("target").toAbsolutePath();
+    static final List<Process> processes = new ArrayList<>();
+    static Process master;
+    static final List<Process> workers = new ArrayList<>();
+    static String url;
+
+    @BeforeAll static void startCluster() throws Exception {
+        Path home = sparkHome();
+        int port = freePort();
+        url = "spark://127.0.0.1:" + port;
+        master = launch(home, "master", "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", Integer.toString(port), "--webui-port", Integer.toString(freePort()));
+        waitForPort(port, Duration.ofSeconds(60));
+        for (int w = 0; w < 2; w++)
+            workers.add(launch(home, "worker" + w, "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--cores", "1", "--memory", "1g",
+                    "--webui-port", Integer.toString(freePort()), "--work-dir", TARGET.resolve("spark-work").toString(), url));
+    }
+
+    @AfterAll static void stopCluster() {
+        for (Process p : processes) p.descendants().forEach(ProcessHandle::destroyForcibly);
+        for (Process p : processes) p.destroyForcibly();
+    }
+
+    /** A Spark home as the Worker launches executors from it: jars/ holding this module's test class path (Spark's jars among them). */
+    static Path sparkHome() throws IOException {
+        Path home = TARGET.resolve("spark-home"), jars = home.resolve("jars");
+        Files.createDirectories(jars);
+        for (String entry : Files.readString(TARGET.resolve("test-classpath.txt")).strip().split(File.pathSeparator)) {
+            Path jar = Path.of(entry), link = jars.resolve(jar.getFileName());
+            if (entry.endsWith(".jar") && !Files.exists(link, java.nio.file.LinkOption.NOFOLLOW_LINKS)) Files.createSymbolicLink(link, jar);
+        }
+        return home;
+    }
+
+    static Process launch(Path home, String name, String main, String... args) throws IOException {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx256m",
+                "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-cp", home.resolve("jars") + File.separator + "*", main));
+        cmd.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(TARGET.resolve("spark-" + name + ".log").toFile());
+        pb.environment().put("SPARK_LOCAL_IP", "127.0.0.1");
+        pb.environment().put("SPARK_HOME", home.toString());
+        pb.environment().put("SPARK_SCALA_VERSION", "2.13");
+        pb.environment().put("JAVA_HOME", System.getProperty("java.home"));
+        Process p = pb.start();
+        processes.add(p);
+        return p;
+    }
+
+    static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) { return s.getLocalPort(); }
+    }
+
+    static void waitForPort(int port, Duration timeout) throws Exception {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            try (java.net.Socket s = new java.net.Socket(InetAddress.getLoopbackAddress(), port)) { return; }
+            catch (IOException e) {
+                if (System.nanoTime() > deadline) throw new IllegalStateException("the master did not start; see target/spark-master.log", e);
+                Thread.sleep(200);
+            }
+        }
+    }
+
+    /** Runs steps on the cluster; {@code killAfter} >= 0 kills worker 1 (and its executor) after that step. */
+    static Map<String, float[]> train(RunSpec spec, int killAfter, Check whileRunning) {
+        JavaSparkContext sc = SparkSetup.start(url, Map.of("spark.cores.max", "2", "spark.executor.memory", "512m"), Duration.ofSeconds(90));
+        try (Backend be = Backends.open("cpu"); Model model = Model.create(ModelSpec.parse(spec.specJson(), "spec"), spec.inputShape(), be, 3);
+             Sgd sgd = new Sgd(model, 0.1f, 0.9f, 0f); SparkTraining t = new SparkTraining(sc, spec, SparkExactnessTest.train.size(), model, sgd)) {
+            long deadline = System.nanoTime() + 90_000_000_000L;
+            while (sc.statusTracker().getExecutorInfos().length < 3) { // both executors, and the driver
+                assertTrue(System.nanoTime() < deadline, "two executors should register; see target/spark-worker*.log");
+                Thread.sleep(100);
+            }
+            for (int s = 0; s < SparkExactnessTest.STEPS; s++) {
+                t.step(0, s);
+                if (s == killAfter) {
+                    Process w = workers.get(1);
+                    w.descendants().forEach(ProcessHandle::destroyForcibly);
+                    w.destroyForcibly();
+                }
+            }
+            whileRunning.run();
+            return model.parameterValues();
+        } catch (InterruptedException | IOException e) {
+            throw new IllegalStateException(e);
+        } finally {
+            sc.stop();
+        }
+    }
+
+    @Test void trainsLikeOneProcessOnlyOnLoopbackAndSurvivesALostWorker() throws Exception {
+        SparkExactnessTest.train = io.predcode.data.DataSources.load("digits").train().holdOut(0.1, 3)[0];
+        RunSpec spec = SparkExactnessTest.spec("strict", -1);
+        Map<String, float[]> cluster = train(spec, -1, StandaloneClusterTest::onlyLoopback);
+        double e = SparkExactnessTest.worst(SparkExactnessTest.inProcess(spec), cluster);
+        System.out.printf("standalone cluster, 2 workers x 1 core: relative difference to one process %.2e%n", e);
+        assertTrue(e <= 1e-5, "cluster against one process: " + e);
+
+        Map<String, float[]> disturbed = train(SparkExactnessTest.spec("strict", -1), 2, () -> {});
+        for (String k : cluster.keySet()) assertArrayEquals(cluster.get(k), disturbed.get(k), "a worker lost after step 3 changes nothing: " + k);
+        assertFalse(workers.get(1).isAlive());
+    }
+
+    /** A cluster that cannot give the application an executor (it asks for more cores than a worker has) is refused in bounded time. */
+    @Test void noFreeCoresIsOneLineNotAHang() {
+        long t0 = System.nanoTime();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> SparkSetup.start(url, Map.of("spark.executor.cores", "4"), Duration.ofSeconds(8)));
+        assertTrue(e.getMessage().contains("no executor registered within 8 s"), e.getMessage());
+        assertTrue(System.nanoTime() - t0 < 30e9);
+    }
+
+    @Test void anUnreachableMasterIsOneLine() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> SparkSetup.start("spark://127.0.0.1:" + unusedPort(), Map.of(), Duration.ofSeconds(3)));
+        assertTrue(e.getMessage().contains("the master does not answer"), e.getMessage());
+    }
+
+    static int unusedPort() throws IOException { return freePort(); }
+
+    interface Check { void run() throws IOException; }
+
+    /** While the application runs: the master, both workers, both executors and this driver use loopback only. */
+    static void onlyLoopback() throws IOException {
+        assertTrue(Sockets.tcp(Long.toString(master.pid())).stream().anyMatch(s -> s.contains("state 0A")), "the master listens (the check sees its sockets)");
+        List<ProcessHandle> running = clusterProcesses();
+        assertTrue(running.size() >= 5, "master, 2 workers and their executors: " + running.size());
+        for (ProcessHandle p : running) assertEquals(List.of(), Sockets.notLoopback(Long.toString(p.pid())), "process " + p.pid() + " " + p.info().command().orElse(""));
+        assertEquals(List.of(), Sockets.notLoopback("self"));
+    }
+
+    /** The Master, the Workers and their executors (those alive now). */
+    static List<ProcessHandle> clusterProcesses() {
+        List<ProcessHandle> all = new ArrayList<>();
+        for (Process p : processes) {
+            if (p.isAlive()) all.add(p.toHandle());
+            p.descendants().filter(ProcessHandle::isAlive).forEach(all::add);
+        }
+        return all;
+    }
+}
