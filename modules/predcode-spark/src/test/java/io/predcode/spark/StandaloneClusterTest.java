@@ -31,65 +31,17 @@ import static org.junit.jupiter.api.Assertions.*;
  */
 class StandaloneClusterTest {
     static final Path TARGET = Path.of("target").toAbsolutePath();
-    static final List<Process> processes = new ArrayList<>();
-    static Process master;
-    static final List<Process> workers = new ArrayList<>();
+    static LoopbackCluster cluster;
     static String url;
 
     @BeforeAll static void startCluster() throws Exception {
-        Path home = sparkHome();
-        int port = freePort();
-        url = "spark://127.0.0.1:" + port;
-        master = launch(home, "master", "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", Integer.toString(port), "--webui-port", Integer.toString(freePort()));
-        waitForPort(port, Duration.ofSeconds(60));
-        for (int w = 0; w < 2; w++)
-            workers.add(launch(home, "worker" + w, "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--cores", "1", "--memory", "1g",
-                    "--webui-port", Integer.toString(freePort()), "--work-dir", TARGET.resolve("spark-work").toString(), url));
+        List<Path> jars = java.util.Arrays.stream(Files.readString(TARGET.resolve("test-classpath.txt")).strip().split(File.pathSeparator)).map(Path::of).toList();
+        cluster = new LoopbackCluster(jars, TARGET, 2, 1, "1g");
+        url = cluster.url();
     }
 
     @AfterAll static void stopCluster() {
-        for (Process p : processes) p.descendants().forEach(ProcessHandle::destroyForcibly);
-        for (Process p : processes) p.destroyForcibly();
-    }
-
-    /** A Spark home as the Worker launches executors from it: jars/ holding this module's test class path (Spark's jars among them). */
-    static Path sparkHome() throws IOException {
-        Path home = TARGET.resolve("spark-home"), jars = home.resolve("jars");
-        Files.createDirectories(jars);
-        for (String entry : Files.readString(TARGET.resolve("test-classpath.txt")).strip().split(File.pathSeparator)) {
-            Path jar = Path.of(entry), link = jars.resolve(jar.getFileName());
-            if (entry.endsWith(".jar") && !Files.exists(link, java.nio.file.LinkOption.NOFOLLOW_LINKS)) Files.createSymbolicLink(link, jar);
-        }
-        return home;
-    }
-
-    static Process launch(Path home, String name, String main, String... args) throws IOException {
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx256m",
-                "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-cp", home.resolve("jars") + File.separator + "*", main));
-        cmd.addAll(List.of(args));
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(TARGET.resolve("spark-" + name + ".log").toFile());
-        pb.environment().put("SPARK_LOCAL_IP", "127.0.0.1");
-        pb.environment().put("SPARK_HOME", home.toString());
-        pb.environment().put("SPARK_SCALA_VERSION", "2.13");
-        pb.environment().put("JAVA_HOME", System.getProperty("java.home"));
-        Process p = pb.start();
-        processes.add(p);
-        return p;
-    }
-
-    static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) { return s.getLocalPort(); }
-    }
-
-    static void waitForPort(int port, Duration timeout) throws Exception {
-        long deadline = System.nanoTime() + timeout.toNanos();
-        while (true) {
-            try (java.net.Socket s = new java.net.Socket(InetAddress.getLoopbackAddress(), port)) { return; }
-            catch (IOException e) {
-                if (System.nanoTime() > deadline) throw new IllegalStateException("the master did not start; see target/spark-master.log", e);
-                Thread.sleep(200);
-            }
-        }
+        if (cluster != null) cluster.close();
     }
 
     /** Runs steps on the cluster; {@code killAfter} >= 0 kills worker 1 (and its executor) after that step. */
@@ -104,11 +56,7 @@ class StandaloneClusterTest {
             }
             for (int s = 0; s < SparkExactnessTest.STEPS; s++) {
                 t.step(0, s);
-                if (s == killAfter) {
-                    Process w = workers.get(1);
-                    w.descendants().forEach(ProcessHandle::destroyForcibly);
-                    w.destroyForcibly();
-                }
+                if (s == killAfter) cluster.kill(1);
             }
             whileRunning.run();
             return model.parameterValues();
@@ -122,14 +70,14 @@ class StandaloneClusterTest {
     @Test void trainsLikeOneProcessOnlyOnLoopbackAndSurvivesALostWorker() throws Exception {
         SparkExactnessTest.train = io.predcode.data.DataSources.load("digits").train().holdOut(0.1, 3)[0];
         RunSpec spec = SparkExactnessTest.spec("strict", -1);
-        Map<String, float[]> cluster = train(spec, -1, StandaloneClusterTest::onlyLoopback);
-        double e = SparkExactnessTest.worst(SparkExactnessTest.inProcess(spec), cluster);
+        Map<String, float[]> onCluster = train(spec, -1, StandaloneClusterTest::onlyLoopback);
+        double e = SparkExactnessTest.worst(SparkExactnessTest.inProcess(spec), onCluster);
         System.out.printf("standalone cluster, 2 workers x 1 core: relative difference to one process %.2e%n", e);
         assertTrue(e <= 1e-5, "cluster against one process: " + e);
 
         Map<String, float[]> disturbed = train(SparkExactnessTest.spec("strict", -1), 2, () -> {});
-        for (String k : cluster.keySet()) assertArrayEquals(cluster.get(k), disturbed.get(k), "a worker lost after step 3 changes nothing: " + k);
-        assertFalse(workers.get(1).isAlive());
+        for (String k : onCluster.keySet()) assertArrayEquals(onCluster.get(k), disturbed.get(k), "a worker lost after step 3 changes nothing: " + k);
+        assertFalse(cluster.workers().get(1).isAlive());
     }
 
     /** A cluster that cannot give the application an executor (it asks for more cores than a worker has) is refused in bounded time. */
@@ -146,26 +94,17 @@ class StandaloneClusterTest {
         assertTrue(e.getMessage().contains("the master does not answer"), e.getMessage());
     }
 
-    static int unusedPort() throws IOException { return freePort(); }
+    static int unusedPort() throws IOException { return LoopbackCluster.freePort(); }
 
     interface Check { void run() throws IOException; }
 
     /** While the application runs: the master, both workers, both executors and this driver use loopback only. */
     static void onlyLoopback() throws IOException {
-        assertTrue(Sockets.tcp(Long.toString(master.pid())).stream().anyMatch(s -> s.contains("state 0A")), "the master listens (the check sees its sockets)");
-        List<ProcessHandle> running = clusterProcesses();
+        assertTrue(Sockets.tcp(Long.toString(cluster.master().pid())).stream().anyMatch(s -> s.contains("state 0A")), "the master listens (the check sees its sockets)");
+        List<ProcessHandle> running = cluster.processes();
         assertTrue(running.size() >= 5, "master, 2 workers and their executors: " + running.size());
         for (ProcessHandle p : running) assertEquals(List.of(), Sockets.notLoopback(Long.toString(p.pid())), "process " + p.pid() + " " + p.info().command().orElse(""));
         assertEquals(List.of(), Sockets.notLoopback("self"));
     }
 
-    /** The Master, the Workers and their executors (those alive now). */
-    static List<ProcessHandle> clusterProcesses() {
-        List<ProcessHandle> all = new ArrayList<>();
-        for (Process p : processes) {
-            if (p.isAlive()) all.add(p.toHandle());
-            p.descendants().filter(ProcessHandle::isAlive).forEach(all::add);
-        }
-        return all;
-    }
 }
