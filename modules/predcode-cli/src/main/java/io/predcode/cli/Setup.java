@@ -37,8 +37,8 @@ final class Setup {
 
     /** --spark and its settings: data-parallel training on Apache Spark. */
     static final class SparkChoice {
-        @Option(names = "--spark", description = "Train data-parallel on Apache Spark: local[N] (embedded in this process), or spark://HOST:PORT (a standalone"
-                + " cluster whose workers see this machine's files). Every step is exactly a step on the whole --batch-size.")
+        @Option(names = "--spark", description = "Train data-parallel on Apache Spark: local[N] (embedded in this process), spark://HOST:PORT (a standalone"
+                + " cluster whose workers see this machine's files), or submit (under spark-submit: bin/predcode-spark-submit). Every step is exactly a step on the whole --batch-size.")
         String master;
 
         @Option(names = "--spark-partitions", description = "Shards, one task each per step (default: N for local[N], else 2); --batch-size must be a multiple.")
@@ -58,7 +58,7 @@ final class Setup {
                 return partitions;
             }
             java.util.regex.Matcher m = java.util.regex.Pattern.compile("local\\[(\\d+)").matcher(master);
-            return m.lookingAt() ? Math.max(1, Integer.parseInt(m.group(1))) : master.equals("local") ? 1 : 2;
+            return m.lookingAt() ? Math.max(1, Integer.parseInt(m.group(1))) : master.equals("local") ? 1 : 2; // under spark-submit too: give --spark-partitions for more
         }
     }
 

@@ -40,8 +40,14 @@ public final class SparkSetup {
                 .set("spark.ui.enabled", "false")
                 .set("spark.ui.showConsoleProgress", "false")
                 .set("spark.task.maxFailures", Integer.toString(TASK_ATTEMPTS))
+                // A step's updates come back with the task's status (up to 64 MB), not in a second fetch from the executor's block manager.
+                .set("spark.task.maxDirectResultSize", "64m")
+                // Parameters are floats, which lz4 barely shrinks: compressing the broadcast only costs time.
+                .set("spark.broadcast.compress", "false")
                 .set("spark.executor.extraJavaOptions", "--enable-native-access=ALL-UNNAMED -Djava.awt.headless=true");
-        if (master.startsWith("spark://")) c.set("spark.executor.extraClassPath", System.getProperty("java.class.path"));
+        if (master.startsWith("spark://")) // absolute: executors run in their own work folders
+            c.set("spark.executor.extraClassPath", java.util.Arrays.stream(System.getProperty("java.class.path").split(java.io.File.pathSeparator))
+                    .map(e -> java.nio.file.Path.of(e).toAbsolutePath().toString()).collect(java.util.stream.Collectors.joining(java.io.File.pathSeparator)));
         extra.forEach(c::set);
         return c;
     }
@@ -61,8 +67,9 @@ public final class SparkSetup {
      * @return the context
      */
     public static JavaSparkContext start(String master, Map<String, String> extra, Duration timeout) {
+        if (master.equals(SUBMIT)) return submitted(extra);
         if (!master.matches("local(\\[(\\d+|\\*)(,\\d+)?])?") && !master.startsWith("spark://"))
-            throw new IllegalArgumentException("--spark " + master + ": expected local, local[N] or spark://HOST:PORT (for other cluster managers, use spark-submit)");
+            throw new IllegalArgumentException("--spark " + master + ": expected local, local[N], spark://HOST:PORT, or submit under spark-submit (for other cluster managers)");
         if (master.startsWith("spark://")) reachable(master, timeout);
         // The name Spark gives this host (executor and block manager addresses in local mode): otherwise the first non-loopback interface's.
         if (!extra.containsKey("spark.driver.host")) org.apache.spark.util.Utils.setCustomHostname("127.0.0.1");
@@ -86,6 +93,20 @@ public final class SparkSetup {
             }
         }
         return sc;
+    }
+
+    /** The master name for a driver started by spark-submit, which sets the master and the cluster's addresses itself. */
+    public static final String SUBMIT = "submit";
+
+    /** Under spark-submit: its settings (the master, the driver's address for the cluster) as given, with retries and native access added. */
+    private static JavaSparkContext submitted(Map<String, String> extra) {
+        SparkConf c = new SparkConf(); // spark-submit passes its settings as spark.* system properties
+        if (!c.contains("spark.master"))
+            throw new IllegalArgumentException("--spark submit: no master set; run under spark-submit (bin/predcode-spark-submit), or give local[N] or spark://HOST:PORT");
+        c.setIfMissing("spark.app.name", "predcode").setIfMissing("spark.task.maxFailures", Integer.toString(TASK_ATTEMPTS))
+                .setIfMissing("spark.executor.extraJavaOptions", "--enable-native-access=ALL-UNNAMED -Djava.awt.headless=true");
+        extra.forEach(c::set);
+        return new JavaSparkContext(c);
     }
 
     private static void reachable(String master, Duration timeout) {

