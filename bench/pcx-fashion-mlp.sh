@@ -4,9 +4,10 @@
 # iPC (T = 8) and backprop, one after the other in one run, with each config's own hyperparameters:
 # 784-128-128-128-10, batch 128, 25 epochs, AdamW with PCX's warmup-cosine schedule, one-hot targets
 # with squared error, beliefs relaxed by SGD with momentum on each sample's energy.
-# Differences, all ours: leaky ReLU everywhere (PCX: GELU for PC, ReLU for BP; predcode has no GELU),
-# inputs in [0, 1] (PCX: [-1, 1]), 1,000 training samples held out to pick the best epoch (PCX reports
-# its best test accuracy over the epochs; we report the last epoch's and the validation-picked one's).
+# Each config's own activation, as PCX's: GELU for PC, leaky ReLU for iPC, ReLU for BP (bench/models/).
+# Differences, ours: inputs in [0, 1] (PCX: [-1, 1]), 1,000 training samples held out to pick the best
+# epoch (PCX reports its best test accuracy over the epochs; we report the last epoch's and the
+# validation-picked one's).
 # Needs Debian's dataset-fashion-mnist. EPOCHS=2 for a quick look. Results: bench/results/pcx/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,23 +15,24 @@ epochs=${EPOCHS:-25}
 tag=${TAG:-$(date +%F)}
 out=bench/results/pcx
 mkdir -p "$out"
-common=(--model pcx-mlp --data fashion-mnist --loss mse --batch-size 128 --optimizer adamw --lr-schedule cosine
+common=(--data fashion-mnist --loss mse --batch-size 128 --optimizer adamw --lr-schedule cosine
         --validation 0.0167 --epochs "$epochs" --seed "${SEED:-0}" --quiet)
-run() { # name, then the config's own options
+run() { # name, then the config's own options; ONLY="pc ipc" runs a subset
   local name=$1; shift
+  [[ " ${ONLY:-bp pc ipc} " == *" $name "* ]] || return 0
   ./predcode train "${common[@]}" "$@" --out "runs/pcx-$name" | tee "$out/$name-$tag.log"
   cp "runs/pcx-$name/metrics.json" "$out/$name-$tag.json"
 }
-run bp  --algorithm backprop --lr 0.0002751176541841286 --weight-decay 0.0001717093341589651
-run pc  --algorithm pc --energy sample --n 5 --eta 0.026070879231635192 --belief-optimizer sgd:0.1 \
+run bp  --model bench/models/pcx-mlp-relu.json --algorithm backprop --lr 0.0002751176541841286 --weight-decay 0.0001717093341589651
+run pc  --model bench/models/pcx-mlp-gelu.json --algorithm pc --energy sample --n 5 --eta 0.026070879231635192 --belief-optimizer sgd:0.1 \
         --lr 0.0002972210629627541 --weight-decay 0.0018383293983087593
-run ipc --algorithm ipc --energy sample --n 8 --eta 0.7996939108085619 --belief-optimizer sgd:0.25 \
+run ipc --model pcx-mlp --algorithm ipc --energy sample --n 8 --eta 0.7996939108085619 --belief-optimizer sgd:0.25 \
         --lr 0.0002691306332359123 --weight-decay 0.01162214097249978
 python3 - "$out" "$tag" <<'PY'
 import json, sys, statistics
 out, tag = sys.argv[1], sys.argv[2]
 rows = []
-for name in ("bp", "pc", "ipc"):
+for name in (n for n in ("bp", "pc", "ipc") if __import__("os").path.exists(f"{out}/{n}-{tag}.json")):
     m = json.load(open(f"{out}/{name}-{tag}.json"))
     ep = m["epochs"]
     train_s = statistics.median(e["seconds"] for e in ep)

@@ -8,7 +8,7 @@
 #define GRID_STRIDE(i, n) for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)blockDim.x * gridDim.x)
 
 // Activation codes, as io.predcode.spi.Activation.code() gives them; any other code traps (the launch fails).
-enum { RELU = 0, LEAKY_RELU = 1, TANH = 2, SIGMOID = 3 };
+enum { RELU = 0, LEAKY_RELU = 1, TANH = 2, SIGMOID = 3, GELU = 4 };
 
 extern "C" __global__ void pc_axpby(long long n, float alpha, const float* x, float beta, float* y) {
     GRID_STRIDE(i, n) y[i] = alpha * x[i] + beta * y[i];
@@ -26,6 +26,7 @@ __device__ float act(int kind, float slope, float v) {
         case LEAKY_RELU: return v < 0.f ? v * slope : v;
         case TANH: return tanhf(v);
         case SIGMOID: return 1.f / (1.f + expf(-v));
+        case GELU: return 0.5f * v * erfcf(-v * 0.70710678118654752f);
         default: __trap();
     }
     return 0.f;
@@ -37,6 +38,7 @@ __device__ float act_grad(int kind, float slope, float x, float y, float g) {
         case LEAKY_RELU: return x > 0.f ? g : g * slope;
         case TANH: return g * (1.f - y * y);
         case SIGMOID: return g * y * (1.f - y);
+        case GELU: return g * (0.5f * erfcf(-x * 0.70710678118654752f) + x * expf(-0.5f * x * x) * 0.39894228040143268f);
         default: __trap();
     }
     return 0.f;

@@ -80,6 +80,7 @@ final class JavaKernels {
             }
             case TANH -> { for (int i = 0; i < len; i++) out[i] = (float) Math.tanh(in[i]); }
             case SIGMOID -> { for (int i = 0; i < len; i++) out[i] = (float) (1.0 / (1.0 + Math.exp(-in[i]))); }
+            case GELU -> { for (int i = 0; i < len; i++) out[i] = (float) (0.5 * in[i] * Activation.erfc(-in[i] * SQRT_HALF)); }
         }
     }
 
@@ -97,8 +98,16 @@ final class JavaKernels {
             }
             case TANH -> { for (int i = 0; i < len; i++) out[i] = g[i] * (1f - v[i] * v[i]); }
             case SIGMOID -> { for (int i = 0; i < len; i++) out[i] = g[i] * v[i] * (1f - v[i]); }
+            case GELU -> { // Phi(x) + x phi(x)
+                for (int i = 0; i < len; i++) {
+                    double x = v[i];
+                    out[i] = (float) (g[i] * (0.5 * Activation.erfc(-x * SQRT_HALF) + x * Math.exp(-0.5 * x * x) * INV_SQRT_2PI));
+                }
+            }
         }
     }
+
+    private static final double SQRT_HALF = Math.sqrt(0.5), INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
     /** 1 for v &gt; 0, else 0 (NaN: 0), without a branch. */
     private static float step(float v) { return Math.min(Math.max(v * 0x1p127f * 0x1p127f, 0f), 1f); }

@@ -236,6 +236,9 @@ public record ModelSpec(List<List<OpSpec>> blocks, int[] input) {
         public BlockBuilder leakyRelu(float slope) { ops.add(new OpSpec.Act(Activation.LEAKY_RELU, slope)); return this; }
         /** A tanh. */
         public BlockBuilder tanh() { ops.add(new OpSpec.Act(Activation.TANH, 0f)); return this; }
+
+        /** An exact GELU, x Phi(x). */
+        public BlockBuilder gelu() { ops.add(new OpSpec.Act(Activation.GELU, 0f)); return this; }
         /** A sigmoid. */
         public BlockBuilder sigmoid() { ops.add(new OpSpec.Act(Activation.SIGMOID, 0f)); return this; }
         /** Flattens all but the batch dimension. */

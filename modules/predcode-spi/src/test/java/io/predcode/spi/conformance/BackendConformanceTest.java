@@ -195,6 +195,7 @@ public abstract class BackendConformanceTest {
             case LEAKY_RELU -> x < 0 ? slope * x : x;
             case TANH -> Math.tanh(x);
             case SIGMOID -> 1 / (1 + Math.exp(-x));
+            case GELU -> 0.5 * x * Activation.erfc(-x / Math.sqrt(2));
         };
     }
 
@@ -204,6 +205,7 @@ public abstract class BackendConformanceTest {
             case LEAKY_RELU -> x > 0 ? 1 : slope;
             case TANH -> 1 - Math.tanh(x) * Math.tanh(x);
             case SIGMOID -> act(f, slope, x) * (1 - act(f, slope, x));
+            case GELU -> 0.5 * Activation.erfc(-x / Math.sqrt(2)) + x * Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
         };
     }
 
