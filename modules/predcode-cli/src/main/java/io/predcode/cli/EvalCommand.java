@@ -32,9 +32,19 @@ final class EvalCommand implements Callable<Integer> {
 
     @Mixin Setup.BackendChoice backendChoice;
 
+    /**
+     * The data as the checkpoint's model takes it: a model trained on mapped inputs (--input-range
+     * -1:1) records raw * scale + shift; the data set gives raw * pixelScale. A checkpoint older than
+     * recorded preprocessing took the data as read.
+     */
+    static DataSplit inModelUnits(DataSplit split, io.predcode.core.serve.Preprocessing p) {
+        if (p.isIdentity()) return split;
+        return split.affine(p.scale() / split.pixelScale(), p.shift());
+    }
+
     @Override public Integer call() throws Exception {
         Checkpoint.Loaded c = Checkpoint.load(checkpoint);
-        DataSplit split = dataChoice.load();
+        DataSplit split = inModelUnits(dataChoice.load(), c.preprocessing());
         int[] input = Setup.inputShape(c.spec(), split.sampleShape(), checkpoint.toString());
         try (Backend be = backendChoice.open(); Model m = Model.create(c.spec(), input, be, 0); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY)) {
             m.loadParameters(c.parameters(), c.source().toString());

@@ -75,6 +75,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--loss", defaultValue = "cross-entropy", description = "cross-entropy or mse (mse on one-hot targets) (default: ${DEFAULT-VALUE}).")
     String loss;
 
+    @Option(names = "--input-range", defaultValue = "0:1", description = "The inputs' range: 0:1 as the data is read (pixels / 255), or -1:1"
+            + " (2x - 1, as PCX normalises); checkpoints record it, so eval and serving map raw inputs the same way (default: ${DEFAULT-VALUE}).")
+    String inputRange;
+
     @Option(names = "--seed", defaultValue = "0", description = "Seeds initialisation and shuffling (default: ${DEFAULT-VALUE}).")
     long seed;
 
@@ -131,6 +135,7 @@ final class TrainCommand implements Callable<Integer> {
         if (epochs < 1) throw new IllegalArgumentException("--epochs must be >= 1, got " + epochs);
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);
         if (!List.of("adam", "adamw", "sgd").contains(optimizer)) throw new IllegalArgumentException("--optimizer must be adam, adamw or sgd, got '" + optimizer + "'");
+        if (!inputRange.equals("0:1") && !inputRange.equals("-1:1")) throw new IllegalArgumentException("--input-range must be 0:1 or -1:1, got '" + inputRange + "'");
         if (!lrSchedule.equals("constant") && !lrSchedule.equals("cosine")) throw new IllegalArgumentException("--lr-schedule must be constant or cosine, got '" + lrSchedule + "'");
         Energy e = Energy.parse(energy);
         Nudging nudge = Nudging.parse(nudging);
@@ -161,7 +166,8 @@ final class TrainCommand implements Callable<Integer> {
         int sweeps = relaxation.sweeps(a == Algorithm.FIXED_PRED ? -1 : 20);
         TrainingRun.Settings s = new TrainingRun.Settings(backendChoice, a, model, dataChoice.data, epochs, batchSize, optimizer, lr, momentum, weightDecay,
                 relaxation.eta, sweeps, l, seed, out, resume, quiet || System.console() == null, validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stableRelaxation.equals("on"), init, shuffle.equals("on"), maxSteps,
-                BeliefOptimizer.parse(beliefOptimizer), e, nudge, lrSchedule.equals("cosine"), sparkChoice.master == null ? null : sparkChoice);
+                BeliefOptimizer.parse(beliefOptimizer), e, nudge, lrSchedule.equals("cosine"), sparkChoice.master == null ? null : sparkChoice,
+                inputRange.equals("-1:1"));
         return new TrainingRun(s, spec.commandLine().getOut()).run();
     }
 }

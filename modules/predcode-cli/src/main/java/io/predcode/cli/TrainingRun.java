@@ -47,13 +47,13 @@ final class TrainingRun {
      * collapse (0: none, the training set's own numbers are used); onCollapse: "stop" or "rollback";
      * monitorEvery: steps between alignment measurements (0: off); energy and nudging: pc's and ipc's;
      * cosineSchedule: the learning rate follows {@link #scheduled} instead of staying at lr; spark: null
-     * for training in this process.
+     * for training in this process; symmetricInputs: the data's [0, 1] values are mapped to [-1, 1].
      */
     record Settings(Setup.BackendChoice backend, Algorithm algorithm, String model, String data, int epochs, int batchSize, String optimizer,
                     float lr, float momentum, float weightDecay, float eta, int n, Loss loss, long seed, Path out, boolean resume, boolean quiet,
                     double validation, double collapseMargin, int patience, String onCollapse, int maxRollbacks, int monitorEvery, boolean stableRelaxation,
                     Path init, boolean shuffle, long maxSteps, BeliefOptimizer beliefOptimizer, Energy energy, Nudging nudging, boolean cosineSchedule,
-                    Setup.SparkChoice spark) {}
+                    Setup.SparkChoice spark, boolean symmetricInputs) {}
 
     /** Where the best state is kept, beside the last one in --out. */
     static final String BEST_DIR = "best";
@@ -95,6 +95,7 @@ final class TrainingRun {
 
     int run() throws IOException {
         DataSplit data = DataSources.load(s.data());
+        if (s.symmetricInputs()) data = data.affine(2f, -1f); // and the checkpoint's preprocessing with it, so serving and eval do the same
         ModelSpec spec = Setup.model(s.model());
         int[] input = Setup.inputShape(spec, data.sampleShape(), s.model());
         prepareOut();
@@ -135,7 +136,7 @@ final class TrainingRun {
                 checkSame(t, "optimizer", s.optimizer(), c.source());
                 checkSame(t, "loss", s.loss().id(), c.source());
                 for (String[] kv : new String[][]{{"belief_optimizer", s.beliefOptimizer().toString()}, {"energy", s.energy().id()}, {"nudging", s.nudging().toString()},
-                        {"lr_schedule", s.cosineSchedule() ? "cosine" : "constant"}})
+                        {"lr_schedule", s.cosineSchedule() ? "cosine" : "constant"}, {"input_range", s.symmetricInputs() ? "-1:1" : "0:1"}})
                     if (t.object("settings").has(kv[0])) checkSame(t, kv[0], kv[1], c.source());
                 // A resumed run is the same run: a changed setting would silently make it another one.
                 JsonFields saved = t.object("settings");
@@ -329,7 +330,7 @@ final class TrainingRun {
             out.println("note: --stable-relaxation works within one process; on Spark, STRICT relaxes with the fixed --eta");
         RunSpec run = new RunSpec(java.util.UUID.randomUUID().toString(), spec.toJson(), input, s.data(), s.validation(), s.seed(), s.shuffle(), s.algorithm().id(),
                 s.eta(), sweeps, s.loss().id(), s.energy().id(), s.beliefOptimizer().toString(), s.nudging().toString(), batchSize, sp.partitions(), be.name(),
-                s.backend().threads > 0 ? s.backend().threads : 1, -1);
+                s.backend().threads > 0 ? s.backend().threads : 1, -1, s.symmetricInputs() ? 2f : 1f, s.symmetricInputs() ? -1f : 0f);
         DataParallelRun r = DataParallelRun.start(sp.master, sp.conf, java.time.Duration.ofSeconds(sp.timeoutSeconds), run, trainSize, model, opt);
         out.printf("spark: %s, %d partitions of %d samples a step, %d steps an epoch%n", sp.master, run.partitions(), run.localBatch(), r.training().plan().stepsPerEpoch());
         return r;
@@ -372,7 +373,7 @@ final class TrainingRun {
                       CollapseWatch watch) throws IOException {
         try {
             // Raw values (bytes, digits' 0..16) become the model's inputs by the data's scale: a service passes them as they come.
-            Checkpoint.save(dir, model, opt, state, new Preprocessing(data.pixelScale(), 0f), data.classNames());
+            Checkpoint.save(dir, model, opt, state, new Preprocessing(data.pixelScale(), data.pixelShift()), data.classNames());
         } catch (Checkpoint.NotFiniteException e) {
             throw new DivergenceException(step, "parameter '" + e.parameter() + "' is not finite after epoch " + (epoch + 1) + " (step " + step + "); no checkpoint written, the last good one is "
                     + (history.size() < 2 ? "none" : s.out().resolve(Checkpoint.RESUME_FILE) + " after epoch " + epoch) + bestNote(watch) + ". Try a smaller --lr or --eta.");
@@ -460,6 +461,7 @@ final class TrainingRun {
         m.put("on_collapse", s.onCollapse());
         m.put("monitor_every", (double) s.monitorEvery());
         m.put("stable_relaxation", s.stableRelaxation() ? "on" : "off");
+        m.put("input_range", s.symmetricInputs() ? "-1:1" : "0:1");
         return m;
     }
 

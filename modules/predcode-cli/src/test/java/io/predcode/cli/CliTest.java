@@ -126,6 +126,20 @@ class CliTest {
         assertTrue(System.nanoTime() - t0 < 60e9, "bad Spark settings are refused in bounded time");
     }
 
+    /** Inputs mapped to [-1, 1] are recorded in the checkpoint: eval maps the test set the same way and finds the run's own accuracy. */
+    @Test void inputRangeTravelsWithTheCheckpoint(@TempDir Path tmp) throws Exception {
+        Path run = tmp.resolve("run");
+        Result r = run("train", "--input-range", "-1:1", "--epochs", "2", "--out", run.toString(), "--quiet");
+        assertEquals(0, r.code(), r.err());
+        JsonFields m = json(run.resolve("metrics.json"));
+        assertEquals("-1:1", m.object("settings").string("input_range"));
+        Result e = run("eval", "--checkpoint", run.toString(), "--json");
+        assertEquals(0, e.code(), e.err());
+        assertEquals(m.number("final_test_accuracy"), JsonFields.of(Json.parse(e.out().trim(), "eval"), "eval", "").number("accuracy"), 1e-9);
+        Result changed = run("train", "--epochs", "3", "--out", run.toString(), "--quiet", "--resume");
+        assertEquals(2, changed.code(), "a resume must keep the input range: " + changed.err());
+    }
+
     @Test void nudgingAndEnergyOptionsAreChecked(@TempDir Path tmp) {
         for (String[] bad : new String[][]{{"--nudging", "positive:0.1"}, {"--algorithm", "pc", "--energy", "torch2pc", "--nudging", "positive:0.1"},
                 {"--algorithm", "pc", "--nudging", "sideways:1"}, {"--algorithm", "ipc", "--nudging", "centred:0.1"}, {"--algorithm", "pc", "--energy", "joules"},

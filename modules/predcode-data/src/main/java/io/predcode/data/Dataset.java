@@ -66,5 +66,19 @@ public record Dataset(String name, int[] sampleShape, int classes, float[] image
         return new Dataset[]{subset(name + " (training part)", Arrays.copyOf(order, keep)), subset(name + " (validation part)", Arrays.copyOfRange(order, keep, order.length))};
     }
 
+    /**
+     * This set with every value mapped by x * scale + shift.
+     *
+     * @param scale multiplies each value
+     * @param shift is added after
+     * @return the mapped set (this one when the map is the identity)
+     */
+    public Dataset affine(float scale, float shift) {
+        if (scale == 1f && shift == 0f) return this;
+        float[] x = images.clone();
+        for (int i = 0; i < x.length; i++) x[i] = x[i] * scale + shift;
+        return new Dataset(name, sampleShape, classes, x, labels);
+    }
+
     @Override public String toString() { return name + " (" + size() + " samples of " + Arrays.toString(sampleShape) + ", " + classes + " classes)"; }
 }

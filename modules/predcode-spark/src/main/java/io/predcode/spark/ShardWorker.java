@@ -56,7 +56,7 @@ final class ShardWorker implements AutoCloseable {
                 throw new UncheckedIOException(e);
             }
         });
-        this.train = data.train().holdOut(spec.validation(), spec.seed())[0];
+        this.train = data.train().affine(spec.inputScale(), spec.inputShift()).holdOut(spec.validation(), spec.seed())[0];
         this.plan = ShardPlan.of(spec, train.size());
         this.algorithm = Algorithm.parse(spec.algorithm());
         Loss loss = Loss.parse(spec.loss());

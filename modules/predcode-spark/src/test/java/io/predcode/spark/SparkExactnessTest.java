@@ -47,7 +47,7 @@ class SparkExactnessTest {
         ModelSpec m = BuiltinModels.get("digits-mlp");
         boolean pc = algorithm.equals("pc");
         return new RunSpec(UUID.randomUUID().toString(), m.toJson(), m.input(), "digits", 0.1, 3, true, algorithm, 0.1f, 5, "cross_entropy",
-                pc ? "sample" : "torch2pc", pc ? "sgd:0.5" : "sgd", "none", BATCH, PARTITIONS, "cpu", 1, failOnceAtStep);
+                pc ? "sample" : "torch2pc", pc ? "sgd:0.5" : "sgd", "none", BATCH, PARTITIONS, "cpu", 1, failOnceAtStep, 1f, 0f);
     }
 
     /** The parameters after STEPS steps on Spark. */
@@ -122,7 +122,7 @@ class SparkExactnessTest {
     @Test void unreadableDataNamesThePath() {
         ModelSpec m = BuiltinModels.get("digits-mlp");
         RunSpec bad = new RunSpec(UUID.randomUUID().toString(), m.toJson(), m.input(), "mnist:/nonexistent/predcode-data", 0.1, 3, true, "backprop", 0.1f, 5,
-                "cross_entropy", "torch2pc", "sgd", "none", BATCH, PARTITIONS, "cpu", 1, -1);
+                "cross_entropy", "torch2pc", "sgd", "none", BATCH, PARTITIONS, "cpu", 1, -1, 1f, 0f);
         try (Backend be = Backends.open("cpu"); Model model = Model.create(m, be, 3); Sgd sgd = new Sgd(model, 0.1f, 0f, 0f);
              SparkTraining t = new SparkTraining(sc, bad, train.size(), model, sgd)) {
             Exception e = assertThrows(Exception.class, () -> t.step(0, 0));
