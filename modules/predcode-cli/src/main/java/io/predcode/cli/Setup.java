@@ -48,6 +48,10 @@ final class Setup {
                 + " (by default everything binds to 127.0.0.1).")
         java.util.Map<String, String> conf = new java.util.LinkedHashMap<>();
 
+        @Option(names = "--spark-average-every", defaultValue = "1", description = "For slow networks: each shard takes K local steps with its own optimizer"
+                + " between averages of the parameters, one job per K steps. Not exact (1, the default: every step is exactly a step on the whole batch).")
+        int averageEvery;
+
         @Option(names = "--spark-timeout", defaultValue = "60", description = "Seconds to wait for the master and the first executor (default: ${DEFAULT-VALUE}).")
         int timeoutSeconds;
 

@@ -55,20 +55,29 @@ interface Steps extends AutoCloseable {
         };
     }
 
-    /** An epoch of the plan's global batches on Spark (the executors read their shards themselves: no wait here). */
-    static Steps spark(SparkTraining training, int epoch, Loss loss, float eta) {
+    /**
+     * An epoch of the plan's global batches on Spark (the executors read their shards themselves: no
+     * wait here); with {@code averageEvery} &gt; 1, jobs of that many local steps, averaged.
+     */
+    static Steps spark(SparkTraining training, int epoch, Loss loss, float eta, int averageEvery) {
         return new Steps() {
             int next;
             SparkTraining.StepResult last;
+            final java.util.ArrayDeque<SparkTraining.StepResult> pending = new java.util.ArrayDeque<>();
 
             @Override public Trainer.Step next() {
-                if (next == training.plan().stepsPerEpoch()) return null;
+                if (pending.isEmpty() && next == training.plan().stepsPerEpoch()) return null;
                 try {
-                    last = training.step(epoch, next++);
+                    if (pending.isEmpty() && averageEvery > 1) {
+                        int k = Math.min(averageEvery, training.plan().stepsPerEpoch() - next);
+                        pending.addAll(training.averaged(epoch, next, k));
+                        next += k;
+                    }
+                    last = pending.isEmpty() ? training.step(epoch, next++) : pending.poll();
                 } catch (io.predcode.core.pc.DivergenceException | IllegalArgumentException e) {
                     throw e;
                 } catch (Exception e) { // Spark's job failures: the executors' own error, in one line
-                    throw new IllegalArgumentException("--spark: step " + next + " of epoch " + (epoch + 1) + " failed on the executors: " + io.predcode.spark.DataParallelRun.rootMessage(e), e);
+                    throw new IllegalArgumentException("--spark: a step before " + (next + 1) + " of epoch " + (epoch + 1) + " failed on the executors: " + io.predcode.spark.DataParallelRun.rootMessage(e), e);
                 }
                 return new Trainer.Step(last.loss(), loss == Loss.CROSS_ENTROPY ? (int) last.correct() : -1, null, eta, null);
             }

@@ -149,6 +149,7 @@ final class TrainCommand implements Callable<Integer> {
             if (monitorEvery > 0) throw new IllegalArgumentException("--monitor-every runs on one process only, not with --spark");
             if (sparkChoice.timeoutSeconds < 1 || sparkChoice.timeoutSeconds > 3600) throw new IllegalArgumentException("--spark-timeout must be in 1..3600 seconds, got " + sparkChoice.timeoutSeconds);
             sparkChoice.partitions();
+            if (sparkChoice.averageEvery < 1 || sparkChoice.averageEvery > 100_000) throw new IllegalArgumentException("--spark-average-every must be in 1..100000, got " + sparkChoice.averageEvery);
         }
         if (!(validation >= 0 && validation < 1)) throw new IllegalArgumentException("--validation must be in [0, 1), got " + validation);
         if (patience < 1) throw new IllegalArgumentException("--patience must be >= 1, got " + patience);

@@ -115,10 +115,20 @@ class CliTest {
         assertTrue(json(run.resolve("metrics.json")).number("final_test_accuracy") > 0.5, r.out());
     }
 
+    @Test void sparkLocalStepsWithAveraging(@TempDir Path tmp) throws Exception {
+        Path run = tmp.resolve("run");
+        Result r = run("train", "--spark", "local[2]", "--spark-average-every", "4", "--epochs", "2", "--batch-size", "64", "--out", run.toString(), "--quiet");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("local steps averaged every 4 (not exact"), r.out());
+        assertEquals(42, Files.readAllLines(run.resolve("metrics.csv")).size() - 1, "a row per step, 21 an epoch");
+        assertTrue(json(run.resolve("metrics.json")).number("final_test_accuracy") > 0.5, r.out());
+    }
+
     @Test void sparkMisuseIsOneLine(@TempDir Path tmp) {
         long t0 = System.nanoTime();
         for (String[] bad : new String[][]{{"--spark", "spark://127.0.0.1:1"}, {"--spark", "yarn"}, {"--spark", "local[2]", "--algorithm", "ipc"},
-                {"--spark", "local[2]", "--batch-size", "63"}, {"--spark", "local[2]", "--spark-partitions", "0"}, {"--spark", "local[2]", "--monitor-every", "3"}}) {
+                {"--spark", "local[2]", "--batch-size", "63"}, {"--spark", "local[2]", "--spark-partitions", "0"}, {"--spark", "local[2]", "--monitor-every", "3"},
+                {"--spark", "local[2]", "--spark-average-every", "0"}}) {
             Result r = run(concat(new String[]{"train", "--epochs", "1", "--quiet", "--out", tmp.resolve("x").toString()}, bad));
             assertEquals(2, r.code(), String.join(" ", bad) + ": " + r.out() + r.err());
             assertEquals(1, r.err().strip().lines().count(), "one line: " + r.err());

@@ -45,6 +45,8 @@ final class ShardWorker implements AutoCloseable {
     private final Model model;
     private final PcEngine engine;
     private final Algorithm algorithm;
+    /** This shard's own optimizer for local steps, built at the first; its state lives as long as this worker. */
+    private io.predcode.core.optim.Optimizer local;
 
     private ShardWorker(RunSpec spec, int partition) {
         this.spec = spec;
@@ -90,14 +92,56 @@ final class ShardWorker implements AutoCloseable {
     /** The shard's updates for the global step {@code epoch, step}, at these parameters. */
     synchronized Contribution step(float[] parameters, int epoch, int step) {
         model.loadParameters(unflatten(model, parameters), "the driver's broadcast");
+        InferenceResult r = updates(epoch, step);
+        int b = spec.localBatch();
+        return new Contribution(flatten(model.gradientValues()), new double[]{(double) r.loss() * b}, new long[]{Math.max(0, r.correct())}, new long[]{b});
+    }
+
+    /**
+     * Local steps: from the driver's parameters, {@code lrs.length} steps of this shard's own
+     * optimizer on its own batches; returns the parameters after them. Each sample relaxes exactly as
+     * in the global batch (the engine stays scaled to it), and the shard's share of the update is
+     * taken P times, its own batch's mean. The optimizer's state stays with this worker between jobs.
+     */
+    synchronized Contribution localSteps(float[] parameters, int epoch, int firstStep, float[] lrs) {
+        model.loadParameters(unflatten(model, parameters), "the driver's broadcast");
+        if (local == null) local = localOptimizer(spec.localOptimizer(), model);
+        int k = lrs.length, b = spec.localBatch();
+        double[] loss = new double[k];
+        long[] correct = new long[k], samples = new long[k];
+        for (int s = 0; s < k; s++) {
+            InferenceResult r = updates(epoch, firstStep + s);
+            for (io.predcode.core.nn.Parameter p : model.parameters().values()) backend.axpby(0f, p.grad(), spec.partitions(), p.grad());
+            local.learningRate(lrs[s]);
+            local.step();
+            loss[s] = (double) r.loss() * b;
+            correct[s] = Math.max(0, r.correct());
+            samples[s] = b;
+        }
+        return new Contribution(flatten(model.parameterValues()), loss, correct, samples);
+    }
+
+    /** The shard's batch at this step through the engine: the updates land in the parameters' grads. */
+    private InferenceResult updates(int epoch, int step) {
         int[] rows = plan.localBatch(partition, epoch, step);
         int in = train.sampleSize(), b = rows.length;
         float[] x = new float[b * in], y = new float[b * engine.targetSize()];
         for (int i = 0; i < b; i++) System.arraycopy(train.images(), rows[i] * in, x, i * in, in);
         if (engine.loss() == Loss.CROSS_ENTROPY) for (int i = 0; i < b; i++) y[i] = train.labels()[rows[i]];
         else for (int i = 0; i < b; i++) System.arraycopy(train.oneHot(rows[i], 1), 0, y, i * train.classes(), train.classes());
-        InferenceResult r = engine.updates(x, y, b, algorithm, spec.eta(), spec.n());
-        return new Contribution(flatten(model.gradientValues()), (double) r.loss() * b, Math.max(0, r.correct()), b);
+        return engine.updates(x, y, b, algorithm, spec.eta(), spec.n());
+    }
+
+    /** "sgd,LR,MOMENTUM,WEIGHT_DECAY", "adam,LR,WEIGHT_DECAY" or "adamw,LR,WEIGHT_DECAY". */
+    static io.predcode.core.optim.Optimizer localOptimizer(String s, Model model) {
+        if (s == null) throw new IllegalStateException("local steps need RunSpec.localOptimizer");
+        String[] f = s.split(",");
+        return switch (f[0]) {
+            case "sgd" -> new io.predcode.core.optim.Sgd(model, Float.parseFloat(f[1]), Float.parseFloat(f[2]), Float.parseFloat(f[3]));
+            case "adamw" -> io.predcode.core.optim.Adam.adamW(model, Float.parseFloat(f[1]), Float.parseFloat(f[2]));
+            case "adam" -> new io.predcode.core.optim.Adam(model, Float.parseFloat(f[1]), 0.9f, 0.999f, 1e-8f, Float.parseFloat(f[2]));
+            default -> throw new IllegalArgumentException("local optimizer '" + s + "'");
+        };
     }
 
     /** The model's parameters (or updates) end to end, in the model's parameter order. */
@@ -124,6 +168,7 @@ final class ShardWorker implements AutoCloseable {
     }
 
     @Override public void close() {
+        if (local != null) local.close();
         engine.close();
         model.close();
         backend.close();

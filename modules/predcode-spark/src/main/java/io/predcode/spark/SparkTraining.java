@@ -75,9 +75,71 @@ public final class SparkTraining implements AutoCloseable {
      */
     public StepResult step(int epoch, int step) {
         long t0 = System.nanoTime();
+        long global = steps;
+        Job job = run((w, values) -> w.step(values, epoch, step), global);
+        Contribution sum = job.sum();
+        double loss = sum.lossSums()[0] / sum.samples()[0];
+        if (!Double.isFinite(loss))
+            throw new io.predcode.core.pc.DivergenceException(steps + 1, "training diverged at step " + (steps + 1) + ": loss is " + loss + "; parameters are as after step " + steps);
+        int at = 0;
+        for (Parameter p : model.parameters().values()) {
+            model.backend().upload(sum.values(), at, p.grad(), 0, (int) p.size());
+            at += (int) p.size();
+        }
+        optimizer.step();
+        steps++;
+        return new StepResult((float) loss, sum.correct()[0], sum.samples()[0], (System.nanoTime() - t0) / 1e6, job.computeMillis());
+    }
+
+    /**
+     * {@code k} local steps with averaging, for slow networks: from the current parameters each shard
+     * takes k steps of its own optimizer (RunSpec.localOptimizer, at the driver optimizer's current
+     * learning rate) on its own batches, and the driver sets the parameters to the shards' average.
+     * One job for k steps instead of k jobs. Each sample relaxes as it would in the global batch.
+     * <b>Not exact</b>: it is not single-process training on the global batches (for k = 1 with plain
+     * SGD it is, to rounding; with momentum or Adam, each shard's
+     * optimizer state is its own and lives on its executor, is not checkpointed, and starts afresh on
+     * an executor that replaced a lost one).
+     *
+     * @param epoch     the epoch (0-based)
+     * @param firstStep the first of the k steps within it
+     * @param k         local steps
+     * @return per step, the loss over the shards and timings (the job's time split evenly)
+     */
+    public List<StepResult> averaged(int epoch, int firstStep, int k) {
+        if (spec.localOptimizer() == null) throw new IllegalStateException("averaging needs RunSpec.localOptimizer");
+        long t0 = System.nanoTime();
+        float[] lrs = new float[k];
+        java.util.Arrays.fill(lrs, optimizer.learningRate());
+        Job job = run((w, values) -> w.localSteps(values, epoch, firstStep, lrs), steps);
+        Contribution sum = job.sum();
+        float[] mean = sum.values();
+        for (int i = 0; i < mean.length; i++) mean[i] /= spec.partitions();
+        List<StepResult> out = new java.util.ArrayList<>();
+        double ms = (System.nanoTime() - t0) / 1e6 / k;
+        for (int s = 0; s < k; s++) {
+            double loss = sum.lossSums()[s] / sum.samples()[s];
+            if (!Double.isFinite(loss))
+                throw new io.predcode.core.pc.DivergenceException(steps + s + 1, "training diverged at step " + (steps + s + 1) + ": loss is " + loss + "; parameters are as after step " + steps);
+            out.add(new StepResult((float) loss, sum.correct()[s], sum.samples()[s], ms, job.computeMillis() / k));
+        }
+        model.loadParameters(ShardWorker.unflatten(model, mean), "the shards' average");
+        steps += k;
+        return out;
+    }
+
+    /** What a task does with its worker and the broadcast parameters. */
+    interface Work extends java.io.Serializable {
+        Contribution apply(ShardWorker worker, float[] parameters);
+    }
+
+    /** A job's contributions summed in partition order, and its slowest task's own time. */
+    record Job(Contribution sum, double computeMillis) {}
+
+    /** One Spark job: the parameters broadcast, {@code work} on every partition, the results summed in partition order. */
+    private Job run(Work work, long global) {
         Broadcast<float[]> parameters = sc.broadcast(ShardWorker.flatten(model.parameterValues()));
         RunSpec s = spec;
-        long global = steps;
         List<Timed> results;
         try {
             results = sc.parallelize(partitions, partitions.size()).map(p -> {
@@ -85,7 +147,7 @@ public final class SparkTraining implements AutoCloseable {
                     throw new IllegalStateException("injected failure (RunSpec.failOnceAtStep) at step " + global);
                 float[] values = parameters.value(); // fetching the broadcast is Spark's part of the step, not the worker's
                 long start = System.nanoTime();
-                Contribution c = ShardWorker.of(s, p).step(values, epoch, step);
+                Contribution c = work.apply(ShardWorker.of(s, p), values);
                 return new Timed(p, c, (System.nanoTime() - start) / 1e6);
             }).collect();
         } finally {
@@ -97,17 +159,7 @@ public final class SparkTraining implements AutoCloseable {
             sum = sum == null ? t.contribution() : sum.plus(t.contribution());
             compute = Math.max(compute, t.millis());
         }
-        double loss = sum.lossSum() / sum.samples();
-        if (!Double.isFinite(loss))
-            throw new io.predcode.core.pc.DivergenceException(steps + 1, "training diverged at step " + (steps + 1) + ": loss is " + loss + "; parameters are as after step " + steps);
-        int at = 0;
-        for (Parameter p : model.parameters().values()) {
-            model.backend().upload(sum.updates(), at, p.grad(), 0, (int) p.size());
-            at += (int) p.size();
-        }
-        optimizer.step();
-        steps++;
-        return new StepResult((float) loss, sum.correct(), sum.samples(), (System.nanoTime() - t0) / 1e6, compute);
+        return new Job(sum, compute);
     }
 
     /** A partition's contribution and how long its worker took. */

@@ -47,7 +47,7 @@ class SparkExactnessTest {
         ModelSpec m = BuiltinModels.get("digits-mlp");
         boolean pc = algorithm.equals("pc");
         return new RunSpec(UUID.randomUUID().toString(), m.toJson(), m.input(), "digits", 0.1, 3, true, algorithm, 0.1f, 5, "cross_entropy",
-                pc ? "sample" : "torch2pc", pc ? "sgd:0.5" : "sgd", "none", BATCH, PARTITIONS, "cpu", 1, failOnceAtStep, 1f, 0f);
+                pc ? "sample" : "torch2pc", pc ? "sgd:0.5" : "sgd", "none", BATCH, PARTITIONS, "cpu", 1, failOnceAtStep, 1f, 0f, null);
     }
 
     /** The parameters after STEPS steps on Spark. */
@@ -105,6 +105,37 @@ class SparkExactnessTest {
         assertTrue(e <= 1e-5, algorithm + ": " + e);
     }
 
+    /**
+     * Local steps with averaging: with one local step of plain SGD it is the synchronous step (the
+     * average of the shards' steps is the step on the mean gradient); with more it is another run,
+     * which still trains.
+     */
+    @Test void averagingEveryStepOfPlainSgdIsSynchronous() {
+        RunSpec sync = spec("strict", -1);
+        RunSpec local = new RunSpec(UUID.randomUUID().toString(), sync.specJson(), sync.inputShape(), "digits", 0.1, 3, true, "strict", 0.1f, 5, "cross_entropy",
+                "torch2pc", "sgd", "none", BATCH, PARTITIONS, "cpu", 1, -1, 1f, 0f, "sgd,0.1,0,0");
+        Map<String, float[]> a = plainSgd(sync, 1), b = plainSgd(local, 1), c = plainSgd(new RunSpec(UUID.randomUUID().toString(), local.specJson(), local.inputShape(), "digits",
+                0.1, 3, true, "strict", 0.1f, 5, "cross_entropy", "torch2pc", "sgd", "none", BATCH, PARTITIONS, "cpu", 1, -1, 1f, 0f, "sgd,0.1,0,0"), 3);
+        double same = worst(a, b), apart = worst(a, c);
+        System.out.printf("averaging: every step %.2e from synchronous, every 3 steps %.2e%n", same, apart);
+        assertTrue(same <= 1e-6, "one local step of plain SGD, averaged, is the synchronous step: " + same);
+        assertTrue(apart > 1e-4, "three local steps are not: " + apart);
+    }
+
+    /** STEPS steps of plain SGD (lr 0.1): synchronous when every = 1 and the spec has no local optimizer, else averaged every {@code every}. */
+    static Map<String, float[]> plainSgd(RunSpec spec, int every) {
+        try (Backend be = Backends.open("cpu"); Model model = Model.create(ModelSpec.parse(spec.specJson(), "spec"), spec.inputShape(), be, 3);
+             Sgd sgd = new Sgd(model, 0.1f, 0f, 0f); SparkTraining t = new SparkTraining(sc, spec, train.size(), model, sgd)) {
+            for (int s = 0; s < STEPS; ) {
+                int k = Math.min(every, STEPS - s);
+                if (spec.localOptimizer() == null) t.step(0, s);
+                else assertEquals(k, t.averaged(0, s, k).size());
+                s += spec.localOptimizer() == null ? 1 : k;
+            }
+            return model.parameterValues();
+        }
+    }
+
     /** A task that fails once is retried, and the run ends exactly as the undisturbed one. */
     @Test void aFailedTaskIsRetriedWithoutChangingTheResult() {
         Map<String, float[]> clean = onSpark(spec("strict", -1)), disturbed = onSpark(spec("strict", 2));
@@ -122,7 +153,7 @@ class SparkExactnessTest {
     @Test void unreadableDataNamesThePath() {
         ModelSpec m = BuiltinModels.get("digits-mlp");
         RunSpec bad = new RunSpec(UUID.randomUUID().toString(), m.toJson(), m.input(), "mnist:/nonexistent/predcode-data", 0.1, 3, true, "backprop", 0.1f, 5,
-                "cross_entropy", "torch2pc", "sgd", "none", BATCH, PARTITIONS, "cpu", 1, -1, 1f, 0f);
+                "cross_entropy", "torch2pc", "sgd", "none", BATCH, PARTITIONS, "cpu", 1, -1, 1f, 0f, null);
         try (Backend be = Backends.open("cpu"); Model model = Model.create(m, be, 3); Sgd sgd = new Sgd(model, 0.1f, 0f, 0f);
              SparkTraining t = new SparkTraining(sc, bad, train.size(), model, sgd)) {
             Exception e = assertThrows(Exception.class, () -> t.step(0, 0));
