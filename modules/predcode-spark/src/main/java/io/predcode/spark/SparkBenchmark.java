@@ -50,6 +50,7 @@ public final class SparkBenchmark {
         List<String> algorithms = List.of((args.length > 2 ? args[2] : "strict,fixedpred,backprop").split(","));
         List<Integer> batches = Arrays.stream((args.length > 3 ? args[3] : "600,4096").split(",")).map(Integer::parseInt).toList();
         int steps = args.length > 4 ? Integer.parseInt(args[4]) : 8, warmup = 5;
+        averageEvery = args.length > 5 ? Integer.parseInt(args[5]) : 1;
         Dataset train = DataSources.load("fashion-mnist").train().holdOut(0, 0)[0];
         List<Row> rows = new ArrayList<>();
         for (String m : models) for (String a : algorithms) for (int b : batches) rows.add(new Row(m, a, b, single(train, m, a, b, steps, warmup), 0, 0, 0, 0));
@@ -80,6 +81,9 @@ public final class SparkBenchmark {
         Files.writeString(out, md.toString());
         System.out.print(md);
     }
+
+    /** Local steps between averages on Spark (1: synchronous steps). */
+    static int averageEvery = 1;
 
     static ModelSpec spec(String model) throws java.io.IOException { return BuiltinModels.resolve(model); }
 
@@ -114,21 +118,27 @@ public final class SparkBenchmark {
     static double[] onSpark(JavaSparkContext sc, Dataset train, Row r, int steps, int warmup) throws Exception {
         ModelSpec spec = spec(r.model());
         RunSpec run = new RunSpec(UUID.randomUUID().toString(), spec.toJson(), input(spec), "fashion-mnist", 0, 0, true, r.algorithm(), 0.1f, 20, "cross_entropy",
-                "torch2pc", "sgd", "none", r.batch(), 2, "cpu", 1, -1, 1f, 0f, null);
+                "torch2pc", "sgd", "none", r.batch(), 2, "cpu", 1, -1, 1f, 0f, averageEvery > 1 ? "adam,1e-4,0" : null);
         try (Backend be = Backends.open("cpu", new BackendOptions(1, 0)); Model m = Model.create(spec, input(spec), be, 0); Adam opt = new Adam(m, 1e-4f);
              SparkTraining t = new SparkTraining(sc, run, train.size(), m, opt)) {
             double[] ms = new double[steps], compute = new double[steps];
             // Fresh executor JVMs compile as they go: warm up for at least 3 s, then measure.
             long warm = System.nanoTime() + 3_000_000_000L;
             int s = 0;
-            for (; s < warmup || System.nanoTime() < warm; s++) t.step(0, s % t.plan().stepsPerEpoch());
-            for (int k = 0; k < steps; k++, s++) {
-                SparkTraining.StepResult res = t.step(0, s % t.plan().stepsPerEpoch());
+            int every = averageEvery, spe = t.plan().stepsPerEpoch() / every * every;
+            for (; s < warmup || System.nanoTime() < warm; s += every) timed(t, s % spe, every);
+            for (int k = 0; k < steps; k++, s += every) {
+                SparkTraining.StepResult res = timed(t, s % spe, every);
                 ms[k] = res.jobMillis();
                 compute[k] = res.computeMillis();
             }
             return new double[]{median(ms), median(compute)};
         }
+    }
+
+    /** A synchronous step, or {@code every} averaged local steps (their per-step share of the job). */
+    static SparkTraining.StepResult timed(SparkTraining t, int step, int every) {
+        return every == 1 ? t.step(0, step) : t.averaged(0, step, every).getFirst();
     }
 
     static double median(double[] v) {
