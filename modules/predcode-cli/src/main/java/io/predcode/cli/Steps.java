@@ -79,7 +79,7 @@ interface Steps extends AutoCloseable {
                 } catch (Exception e) { // Spark's job failures: the executors' own error, in one line
                     throw new IllegalArgumentException("--spark: a step before " + (next + 1) + " of epoch " + (epoch + 1) + " failed on the executors: " + io.predcode.spark.DataParallelRun.rootMessage(e), e);
                 }
-                return new Trainer.Step(last.loss(), loss == Loss.CROSS_ENTROPY ? (int) last.correct() : -1, null, eta, null);
+                return new Trainer.Step(last.loss(), (int) last.correct(), null, eta, null);
             }
 
             @Override public int size() { return (int) last.samples(); }

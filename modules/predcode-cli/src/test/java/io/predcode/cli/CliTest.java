@@ -55,6 +55,8 @@ class CliTest {
         JsonFields m = json(out.resolve("metrics.json"));
         assertEquals("mse", m.object("settings").string("loss"));
         assertTrue(m.number("final_test_accuracy") > 0.6, "fixedpred with mse on digits: " + m.number("final_test_accuracy"));
+        // Training accuracy on one-hot targets: the output's argmax against the class, as for cross-entropy (it used to read 0%).
+        assertTrue(m.list("epochs").size() == 2 && JsonFields.of(m.list("epochs").getLast(), "metrics", "epochs").number("train_accuracy") > 0.5, r.out());
     }
 
     /** iPC, Z-IL and nudged PC from the command line, with the energy per layer in metrics.csv where there is one. */

@@ -94,7 +94,7 @@ final class ShardWorker implements AutoCloseable {
         model.loadParameters(unflatten(model, parameters), "the driver's broadcast");
         InferenceResult r = updates(epoch, step);
         int b = spec.localBatch();
-        return new Contribution(flatten(model.gradientValues()), new double[]{(double) r.loss() * b}, new long[]{Math.max(0, r.correct())}, new long[]{b});
+        return new Contribution(flatten(model.gradientValues()), new double[]{(double) r.loss() * b}, new long[]{correct(r)}, new long[]{b});
     }
 
     /**
@@ -115,15 +115,34 @@ final class ShardWorker implements AutoCloseable {
             local.learningRate(lrs[s]);
             local.step();
             loss[s] = (double) r.loss() * b;
-            correct[s] = Math.max(0, r.correct());
+            correct[s] = correct(r);
             samples[s] = b;
         }
         return new Contribution(flatten(model.parameterValues()), loss, correct, samples);
     }
 
+    /** Cross-entropy's correct count; for mse, the rows whose output's argmax is the one-hot target's (the class), as the Trainer counts them. */
+    private long correct(InferenceResult r) {
+        if (r.correct() >= 0) return r.correct();
+        int depth = model.depth(), classes = model.activationShape(depth)[0];
+        float[] out = r.download(r.vhat(depth));
+        int[] rows = lastRows;
+        long hits = 0;
+        for (int i = 0; i < rows.length; i++) {
+            int best = 0;
+            for (int c = 1; c < classes; c++) if (out[i * classes + c] > out[i * classes + best]) best = c;
+            if (best == train.labels()[rows[i]]) hits++;
+        }
+        return hits;
+    }
+
+    /** The rows of the last batch. */
+    private int[] lastRows = new int[0];
+
     /** The shard's batch at this step through the engine: the updates land in the parameters' grads. */
     private InferenceResult updates(int epoch, int step) {
         int[] rows = plan.localBatch(partition, epoch, step);
+        lastRows = rows;
         int in = train.sampleSize(), b = rows.length;
         float[] x = new float[b * in], y = new float[b * engine.targetSize()];
         for (int i = 0; i < b; i++) System.arraycopy(train.images(), rows[i] * in, x, i * in, in);
