@@ -59,7 +59,7 @@ interface Steps extends AutoCloseable {
      * An epoch of the plan's global batches on Spark (the executors read their shards themselves: no
      * wait here); with {@code averageEvery} &gt; 1, jobs of that many local steps, averaged.
      */
-    static Steps spark(SparkTraining training, int epoch, Loss loss, float eta, int averageEvery) {
+    static Steps spark(SparkTraining training, int epoch, float eta, int averageEvery) {
         return new Steps() {
             int next;
             SparkTraining.StepResult last;

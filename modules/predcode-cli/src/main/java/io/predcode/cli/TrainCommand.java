@@ -150,6 +150,8 @@ final class TrainCommand implements Callable<Integer> {
             if (sparkChoice.timeoutSeconds < 1 || sparkChoice.timeoutSeconds > 3600) throw new IllegalArgumentException("--spark-timeout must be in 1..3600 seconds, got " + sparkChoice.timeoutSeconds);
             sparkChoice.partitions();
             if (sparkChoice.averageEvery < 1 || sparkChoice.averageEvery > 100_000) throw new IllegalArgumentException("--spark-average-every must be in 1..100000, got " + sparkChoice.averageEvery);
+            if (maxSteps % sparkChoice.averageEvery != 0) // a job takes K steps at once: it cannot stop inside one
+                throw new IllegalArgumentException("--max-steps " + maxSteps + " must be a multiple of --spark-average-every " + sparkChoice.averageEvery);
         }
         if (!(validation >= 0 && validation < 1)) throw new IllegalArgumentException("--validation must be in [0, 1), got " + validation);
         if (patience < 1) throw new IllegalArgumentException("--patience must be >= 1, got " + patience);

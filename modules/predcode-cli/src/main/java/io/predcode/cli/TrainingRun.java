@@ -210,7 +210,7 @@ final class TrainingRun {
                 double lossSum = 0, correct = 0, seen = 0;
                 long waitNanos = 0, trainStart = System.nanoTime();
                 List<Double> stepMs = new ArrayList<>();
-                try (Steps steps = spark != null ? Steps.spark(spark, epoch, s.loss(), s.eta(), s.spark().averageEvery) : Steps.local(train, batchSize, s.seed(), epoch, s.shuffle(), s.loss(), trainer);
+                try (Steps steps = spark != null ? Steps.spark(spark, epoch, s.eta(), s.spark().averageEvery) : Steps.local(train, batchSize, s.seed(), epoch, s.shuffle(), s.loss(), trainer);
                      ProgressBar bar = s.quiet() ? null : new ProgressBarBuilder().setTaskName("epoch " + (epoch + 1) + "/" + s.epochs())
                              .setInitialMax(train.size()).setStyle(ProgressBarStyle.ASCII).setUnit(" samples", 1).showSpeed().setUpdateIntervalMillis(250)
                              .continuousUpdate().build()) {
