@@ -121,7 +121,7 @@ final class TrainingRun {
             List<String> events = new ArrayList<>();
             CollapseWatch watch = new CollapseWatch(s.collapseMargin(), s.patience());
             int[] monitored = monitoredBlocks(model);
-            int energyLayers = s.algorithm().relaxesBeliefs() ? model.depth() : 0; // energy_layer1..L columns
+            int energyLayers = s.algorithm().hasErrors() && s.spark() == null ? model.depth() : 0; // energy_layer1..L columns
             StringBuilder csv = new StringBuilder(csvHeader(monitored, energyLayers));
             int firstEpoch = 0, rollbacks = 0;
             float baseLr = s.lr(); // the schedule's base: --lr, halved by each rollback

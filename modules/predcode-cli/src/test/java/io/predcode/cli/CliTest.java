@@ -75,7 +75,8 @@ class CliTest {
         assertEquals(0, run(concat(new String[]{"train", "--algorithm", "zil", "--out", zil.toString()}, common)).code());
         assertEquals(0, run(concat(new String[]{"train", "--algorithm", "backprop", "--out", bp.toString()}, common)).code());
         assertEquals(json(bp.resolve("metrics.json")).number("final_test_loss"), json(zil.resolve("metrics.json")).number("final_test_loss"), 1e-4);
-        assertFalse(Files.readAllLines(zil.resolve("metrics.csv")).getFirst().contains("energy"), "Z-IL reports no energy");
+        assertTrue(Files.readAllLines(zil.resolve("metrics.csv")).getFirst().contains("energy_layer1"), "Z-IL forms errors: it reports their energy");
+        assertFalse(Files.readAllLines(bp.resolve("metrics.csv")).getFirst().contains("energy"), "backprop forms no errors: no energy");
 
         r = run("train", "--algorithm", "pc", "--nudging", "centred:0.5", "--belief-optimizer", "sgd:0.5", "--eta", "0.1", "--n", "10", "--epochs", "2",
                 "--optimizer", "adamw", "--weight-decay", "0.01", "--lr-schedule", "cosine", "--out", centred.toString(), "--quiet");

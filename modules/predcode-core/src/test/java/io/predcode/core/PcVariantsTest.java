@@ -276,6 +276,28 @@ class PcVariantsTest {
         });
     }
 
+    /** FIXED_PRED, EXACT and Z-IL report energies too: the output's loss and each hidden layer's ||eps||^2 / 2 per sample, from their own errors. */
+    @TestFactory List<DynamicTest> everyAlgorithmWithErrorsHasLayerEnergies() {
+        return onEveryBackend("layer energies of FIXED_PRED, EXACT, Z-IL", be -> {
+            SplittableRandom r = new SplittableRandom(32);
+            try (Model m = Model.create(mlp(r, 4, "tanh"), be, 8); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY)) {
+                int batch = 5;
+                float[] x = randomInput(r, batch * e.inputSize()), y = labels(r, batch, m.activationShape(m.depth())[0]);
+                for (Algorithm a : new Algorithm[]{Algorithm.FIXED_PRED, Algorithm.EXACT, Algorithm.ZIL}) {
+                    InferenceResult res = e.infer(x, y, batch, a, 0.1f, 3);
+                    double[] layers = res.layerEnergies();
+                    for (int l = 1; l < m.depth(); l++) {
+                        double ss = 0;
+                        for (float v : res.download(res.error(l))) ss += (double) v * v;
+                        assertEquals(0.5 * ss / batch, layers[l], 1e-5 * (0.5 * ss / batch) + 1e-12, a + " layer " + l);
+                    }
+                    assertTrue(layers[m.depth()] > 0, a + ": the output term");
+                }
+                assertThrows(IllegalStateException.class, () -> e.infer(x, y, batch, Algorithm.BACKPROP, 0.1f, 1).layerEnergies());
+            }
+        });
+    }
+
     @Test void misuseIsRefusedWithReasons() {
         try (io.predcode.spi.Backend be = io.predcode.spi.Backends.open("cpu", io.predcode.spi.BackendOptions.defaults());
              Model m = Model.create(mlp(new SplittableRandom(1), 3, "relu"), be, 1); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY);

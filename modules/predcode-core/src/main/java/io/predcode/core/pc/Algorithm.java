@@ -65,6 +65,9 @@ public enum Algorithm {
      */
     public boolean relaxesBeliefs() { return this == STRICT || this == PC || this == IPC; }
 
+    /** Whether it forms prediction errors, and so has per-layer energies to report: all but BACKPROP. */
+    public boolean hasErrors() { return this != BACKPROP; }
+
     /** Whether it moves the beliefs with the engine's {@link BeliefOptimizer}, energy choice and nudging (PC, iPC). */
     public boolean standard() { return this == PC || this == IPC; }
 }

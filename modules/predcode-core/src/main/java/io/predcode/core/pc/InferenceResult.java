@@ -75,8 +75,9 @@ public final class InferenceResult {
     }
 
     /**
-     * STRICT, PC and iPC only: the energy the relaxation minimised, at the start of its last sweep (PC
-     * on the per-sample energy: at the final beliefs, where it learns). For
+     * Every algorithm but BACKPROP: the energy, at the start of the last sweep (PC on the per-sample
+     * energy: at the final beliefs, where it learns; FIXED_PRED and EXACT: the feedforward loss and
+     * their errors, their predictions never moving). For
      * STRICT (and {@link Energy#TORCH2PC}) L(f_L(v_{L-1}), y) + the sum over hidden layers and samples of
      * ||eps_l||^2 / 2; for {@link Energy#PER_SAMPLE} the sum over samples of each one's energy.
      *
@@ -90,7 +91,7 @@ public final class InferenceResult {
     }
 
     /**
-     * STRICT, PC and iPC only: a sample's mean energy layer by layer, where {@link #energy()} takes it:
+     * Every algorithm but BACKPROP: a sample's mean energy layer by layer, where {@link #energy()} takes it:
      * index l (1..L-1) holds ||eps_l||^2 / 2, index L the output term (the loss at the predicted output,
      * or the nudged term), index 0 is 0 (the input is clamped). Comparable across batch sizes and energies.
      *
@@ -105,9 +106,9 @@ public final class InferenceResult {
     }
 
     private float[] terms() {
-        if (!algorithm.relaxesBeliefs()) throw new IllegalStateException("energies are defined for STRICT, PC and iPC only, not " + algorithm);
+        if (!algorithm.hasErrors()) throw new IllegalStateException("BACKPROP forms no prediction errors: it has no energy");
         if (terms == null) {
-            ws.writeEnergyTerms(backend, depth);
+            ws.writeEnergyTerms(backend, depth, algorithm);
             terms = new float[depth];
             backend.download(ws.scalars, Workspace.ENERGY_AT, terms, 0, depth);
         }

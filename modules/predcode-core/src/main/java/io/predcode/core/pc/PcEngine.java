@@ -342,7 +342,7 @@ public final class PcEngine implements AutoCloseable {
                     be.axpby(-eta, ws.feedback[l], 1f, l == 0 ? ws.x : ws.belief[l]);
                 }
             }
-            ws.writeEnergyTerms(be, depth);
+            ws.writeEnergyTerms(be, depth, Algorithm.PC);
             float[] terms = new float[Workspace.ENERGY_AT + depth];
             be.download(ws.scalars, 0, terms, 0, terms.length);
             double perSampleOutput = scale / batch, end = perSampleOutput * terms[Workspace.ENERGY_AT];
@@ -502,9 +502,10 @@ public final class PcEngine implements AutoCloseable {
     InferenceResult run(Workspace ws, Algorithm algorithm, float eta, int n, boolean full) { return run(ws, algorithm, eta, n, full, false); }
 
     /**
-     * As {@link #run(Workspace, Algorithm, float, int, boolean)}; for STRICT, {@code energy} also
-     * brings back the PC energy at the start of the last sweep (the loss at the predicted output plus
-     * each hidden layer's ||eps||^2 / 2) in the same one copy as the loss: {@link InferenceResult#relaxedEnergy()}.
+     * As {@link #run(Workspace, Algorithm, float, int, boolean)}; for every algorithm but BACKPROP,
+     * {@code energy} also brings back the energy's terms (the output's loss, each hidden layer's
+     * ||eps||^2 / 2) in the same one copy as the loss: {@link InferenceResult#energy()} and
+     * {@link InferenceResult#layerEnergies()} then need no further copy.
      */
     InferenceResult run(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, boolean energy) { return run(ws, algorithm, eta, n, full, energy, null); }
 
@@ -526,7 +527,7 @@ public final class PcEngine implements AutoCloseable {
             if (nudging.kind() == Nudging.Kind.CENTRED) holdUpdates();
         }
         int depth = model.depth();
-        boolean withEnergy = energy && algorithm.relaxesBeliefs();
+        boolean withEnergy = energy && algorithm.hasErrors();
         Runnable step = () -> {
             forward(ws);
             lossGradient(ws, ws.vhat(depth), ws.scalars, ws.dLdy);
@@ -539,7 +540,7 @@ public final class PcEngine implements AutoCloseable {
                 case ZIL -> zil(ws, full);
             }
             if (loss == Loss.CROSS_ENTROPY) be.countCorrect(ws.vhat(depth), ws.y, ws.scalars, 1);
-            if (withEnergy) ws.writeEnergyTerms(be, depth);
+            if (withEnergy) ws.writeEnergyTerms(be, depth, algorithm);
         };
         // Everything between the batch upload and the loss download is a fixed sequence of device ops for
         // this workspace and these settings: a backend may record it once and replay it (a CUDA graph).

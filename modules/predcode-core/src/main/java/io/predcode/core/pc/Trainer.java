@@ -63,9 +63,9 @@ public final class Trainer {
     private boolean energies;
 
     /**
-     * Whether each step of STRICT, PC or iPC also brings back a sample's mean energy per layer
-     * ({@link Step#energies()}): a few more floats in the step's one copy to the host, and one sum of
-     * squares per layer on the device. No effect on other algorithms.
+     * Whether each step also brings back a sample's mean energy per layer ({@link Step#energies()}):
+     * a few more floats in the step's one copy to the host, and one sum of squares per layer on the
+     * device. Every algorithm but BACKPROP, which forms no prediction errors.
      *
      * @param on whether to record them
      * @return this trainer
@@ -222,6 +222,6 @@ public final class Trainer {
                     + (algorithm.relaxes() ? ", eta " + etaNow + ", n " + n : "") + "); parameters are as after step " + (steps - 1)
                     + (algorithm == Algorithm.IPC ? " and its " + n + " iPC updates" : ""));
         if (algorithm != Algorithm.IPC) optimizer.step(); // iPC stepped at every inference step
-        return new Step(loss, correct, alignment, etaNow, r.hasEnergy() && algorithm.relaxesBeliefs() ? r.layerEnergies() : null);
+        return new Step(loss, correct, alignment, etaNow, r.hasEnergy() ? r.layerEnergies() : null);
     }
 }

@@ -99,12 +99,15 @@ final class Workspace implements AutoCloseable {
     static final int ENERGY_AT = 2;
 
     /**
-     * STRICT's PC energy at the start of the last sweep, term by term, into scalars[ENERGY_AT ..
-     * ENERGY_AT + depth): the loss at the predicted output, then each hidden layer's ||eps_l||^2 / 2.
-     * Device ops only; the host sums them after one copy.
+     * The PC energy term by term into scalars[ENERGY_AT .. ENERGY_AT + depth): the output's loss, then
+     * each hidden layer's ||eps_l||^2 / 2. The loss is the one at the last sweep's predicted output
+     * for the algorithms that recompute predictions (STRICT, PC, iPC, Z-IL), the feedforward loss for
+     * FIXED_PRED and EXACT, whose predictions stay at the feedforward values. Device ops only; the
+     * host sums them after one copy.
      */
-    void writeEnergyTerms(Backend be, int depth) {
-        be.copy(sweepLoss, 0, scalars, ENERGY_AT, 1);
+    void writeEnergyTerms(Backend be, int depth, Algorithm algorithm) {
+        if (algorithm.relaxesBeliefs() || algorithm == Algorithm.ZIL) be.copy(sweepLoss, 0, scalars, ENERGY_AT, 1);
+        else be.copy(scalars, 0, scalars, ENERGY_AT, 1);
         for (int l = 1; l < depth; l++) be.sumSquares(error[l], 0.5f, scalars, ENERGY_AT + l);
     }
 
