@@ -86,18 +86,12 @@ final class GenerateCommand implements Callable<Integer> {
                     Setup.fmt(g.startEnergy()), Setup.fmt(g.finalEnergy()), out);
             for (int cls = 0; cls < classes; cls++) {
                 int hits = 0;
-                for (int k = 0; k < perClass; k++) if (argmax(g.output(), (cls * perClass + k) * classes, classes) == cls) hits++;
+                for (int k = 0; k < perClass; k++) if (Loss.argmax(g.output(), cls * perClass + k, classes) == cls) hits++;
                 String name = cls < c.classNames().size() ? c.classNames().get(cls) : Integer.toString(cls);
                 print.printf("  class %s: the model classifies %d of %d inferred inputs as it%n", name, hits, perClass);
             }
         }
         return 0;
-    }
-
-    private static int argmax(float[] v, int from, int n) {
-        int best = 0;
-        for (int i = 1; i < n; i++) if (v[from + i] > v[from + best]) best = i;
-        return best;
     }
 
     /**

@@ -553,11 +553,7 @@ final class TrainingRun {
             } else {
                 loss += (double) engine.evaluate(x, test.oneHot(start, size), size).loss() * size;
                 float[] out = engine.predict(x, size);
-                for (int i = 0; i < size; i++) {
-                    int best = 0;
-                    for (int c = 1; c < classes; c++) if (out[i * classes + c] > out[i * classes + best]) best = c;
-                    if (best == labels[i]) correct++;
-                }
+                for (int i = 0; i < size; i++) if (Loss.argmax(out, i, classes) == labels[i]) correct++;
             }
         }
         return new Score(loss / test.size(), correct / test.size());

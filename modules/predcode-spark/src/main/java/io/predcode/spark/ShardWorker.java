@@ -128,11 +128,7 @@ final class ShardWorker implements AutoCloseable {
         float[] out = r.download(r.vhat(depth));
         int[] rows = lastRows;
         long hits = 0;
-        for (int i = 0; i < rows.length; i++) {
-            int best = 0;
-            for (int c = 1; c < classes; c++) if (out[i * classes + c] > out[i * classes + best]) best = c;
-            if (best == train.labels()[rows[i]]) hits++;
-        }
+        for (int i = 0; i < rows.length; i++) if (Loss.argmax(out, i, classes) == train.labels()[rows[i]]) hits++;
         return hits;
     }
 

@@ -39,6 +39,21 @@ public enum Loss {
         else be.softmaxCrossEntropy(output, target, loss, grad);
     }
 
+    /**
+     * The class a row of outputs (or of one-hot targets) names: the index of its largest value, the
+     * first of equal ones, as torch.argmax.
+     *
+     * @param rows    rows of {@code classes} values each
+     * @param row     which row
+     * @param classes values per row
+     * @return the index within the row
+     */
+    public static int argmax(float[] rows, int row, int classes) {
+        int from = row * classes, best = 0;
+        for (int c = 1; c < classes; c++) if (rows[from + c] > rows[from + best]) best = c;
+        return best;
+    }
+
     /** Rejects targets that cannot be right before they reach the device: labels out of range, NaN. */
     public void checkTargets(float[] y, int offset, int batch, int[] outputShape, String source) {
         if (this == CROSS_ENTROPY) {

@@ -1,6 +1,7 @@
 package io.predcode.core.pc;
 
 import io.predcode.core.internal.Guard;
+import io.predcode.core.nn.Loss;
 import io.predcode.core.optim.Optimizer;
 
 import java.lang.foreign.MemorySegment;
@@ -204,14 +205,8 @@ public final class Trainer {
         if (r.correct() >= 0 || m.activationShape(m.depth()).length != 1 || !Float.isFinite(r.loss())) return r.correct();
         float[] out = m.backend().download(ws.vhat(m.depth())), target = m.backend().download(ws.y);
         int classes = m.activationShape(m.depth())[0], hits = 0;
-        for (int row = 0; row < ws.batch; row++) if (argmax(out, row * classes, classes) == argmax(target, row * classes, classes)) hits++;
+        for (int row = 0; row < ws.batch; row++) if (Loss.argmax(out, row, classes) == Loss.argmax(target, row, classes)) hits++;
         return hits;
-    }
-
-    private static int argmax(float[] v, int from, int n) {
-        int best = 0;
-        for (int i = 1; i < n; i++) if (v[from + i] > v[from + best]) best = i;
-        return best;
     }
 
     private Step finish(InferenceResult r, Alignment alignment, int correct) {
