@@ -65,6 +65,12 @@ public enum Algorithm {
      */
     public boolean relaxesBeliefs() { return this == STRICT || this == PC || this == IPC; }
 
+    /**
+     * Whether it recomputes predictions from moving beliefs (STRICT, PC, iPC, Z-IL): v_0 = x is its
+     * belief at layer 0, and its output error is the loss gradient at the last sweep's prediction.
+     */
+    public boolean recomputesPredictions() { return relaxesBeliefs() || this == ZIL; }
+
     /** Whether it forms prediction errors, and so has per-layer energies to report: all but BACKPROP. */
     public boolean hasErrors() { return this != BACKPROP; }
 

@@ -62,7 +62,7 @@ public final class InferenceResult {
         check(l);
         if (algorithm == Algorithm.BACKPROP || !full) return null;
         if (algorithm == Algorithm.EXACT && l == 0) return null;
-        if ((algorithm.relaxesBeliefs() || algorithm == Algorithm.ZIL) && l == 0) return ws.x;
+        if (algorithm.recomputesPredictions() && l == 0) return ws.x;
         return ws.belief[l];
     }
 
@@ -71,7 +71,7 @@ public final class InferenceResult {
         check(l);
         if (algorithm == Algorithm.BACKPROP) return null;
         if (l == 0 && (algorithm != Algorithm.FIXED_PRED || !full)) return null;
-        return l == depth && !algorithm.relaxesBeliefs() && algorithm != Algorithm.ZIL ? ws.dLdy : ws.error[l];
+        return l == depth && !algorithm.recomputesPredictions() ? ws.dLdy : ws.error[l];
     }
 
     /**

@@ -757,9 +757,10 @@ public final class PcEngine implements AutoCloseable {
         // The parameter updates are J^T eps summed over the batch: per sample, their mean; nudged, over beta.
         float updateScale = (perSample ? 1f / lossBatch(ws) : 1f) / (beta != 0 ? beta : 1f);
         startAtVhat(ws, 1);
+        // The optimizer's state starts at 0 (a layer the error wave reaches late takes zero steps until then); plain SGD keeps none.
         for (int l = 1; l < depth; l++) {
-            be.fill(ws.beliefMoment[l], 0f);
-            be.fill(ws.beliefSecondMoment[l], 0f);
+            if (o.isAdam() || o.momentum() != 0f) be.fill(ws.beliefMoment[l], 0f);
+            if (o.isAdam()) be.fill(ws.beliefSecondMoment[l], 0f);
         }
         if (!incremental) for (int l = 1; l < depth; l++) be.fill(ws.error[l], 0f);
         for (int s = 1; s <= n; s++) {
@@ -773,9 +774,7 @@ public final class PcEngine implements AutoCloseable {
             outputError(ws, depth - 1 >= moved ? ws.sweep[depth - 1].output() : depth == 1 && incremental ? ws.sweep[0].output() : ws.vhat(depth), target, outputScale);
             for (int l = depth - 1; l >= active; l--) {
                 blocks.get(l).backward(be, l >= moved ? ws.sweep[l] : ws.ff[l], ws.error[l + 1], ws.feedback[l], incremental);
-                Tensor prediction = l == 1 && incremental ? ws.sweep[0].output() : l - 1 >= moved ? ws.sweep[l - 1].output() : ws.vhat(l);
-                be.add(1f, prediction, -1f, ws.vhat(l), ws.error[l]);       // eps_l = (f_l(v_{l-1}) - vhat_l) - d_l
-                be.axpby(-1f, ws.displacement[l], 1f, ws.error[l]);
+                hiddenError(ws, l, l == 1 && incremental ? ws.sweep[0].output() : l - 1 >= moved ? ws.sweep[l - 1].output() : ws.vhat(l));
                 be.axpby(-1f, ws.error[l], 1f, ws.feedback[l]);             // the gradient, feedback - eps_l
                 if (o.isAdam()) be.adamStep(ws.displacement[l], ws.feedback[l], ws.beliefMoment[l], ws.beliefSecondMoment[l], eta, o.beta1(), o.beta2(), o.eps(), 0f, s);
                 else be.sgdStep(ws.displacement[l], ws.feedback[l], o.momentum() == 0f ? null : ws.beliefMoment[l], eta, o.momentum(), 0f, 0f, false, s == 1);
@@ -793,15 +792,18 @@ public final class PcEngine implements AutoCloseable {
             // PCX's learning step: the energy's parameter gradient at the relaxed state, errors and Jacobians both at the final beliefs.
             for (int b = 1; b < depth; b++) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
             outputError(ws, depth == 1 ? ws.vhat(1) : ws.sweep[depth - 1].output(), target, outputScale);
-            for (int l = 1; l < depth; l++) {
-                be.add(1f, prediction(ws, l), -1f, ws.vhat(l), ws.error[l]);
-                be.axpby(-1f, ws.displacement[l], 1f, ws.error[l]);
-            }
+            for (int l = 1; l < depth; l++) hiddenError(ws, l, prediction(ws, l));
             blocks.get(0).backward(be, ws.ff[0], ws.error[1], null, true);
             for (int b = 1; b < depth; b++) blocks.get(b).backward(be, ws.sweep[b], ws.error[b + 1], null, true);
             if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
         } else updatesAtFinalBeliefs(ws, full); // Torch2PC's: the errors from the start of the last sweep, as STRICT
-        scaleUpdates(incremental ? 1f : updateScale);
+        if (!incremental) scaleUpdates(updateScale); // iPC scaled each step's
+    }
+
+    /** eps_l = (f_l(v_{l-1}) - vhat_l) - d_l from the displacement state, into error[l]. */
+    private void hiddenError(Workspace ws, int l, Tensor prediction) {
+        be.add(1f, prediction, -1f, ws.vhat(l), ws.error[l]);
+        be.axpby(-1f, ws.displacement[l], 1f, ws.error[l]);
     }
 
     private void scaleUpdates(float scale) {

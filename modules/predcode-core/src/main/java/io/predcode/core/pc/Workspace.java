@@ -106,7 +106,7 @@ final class Workspace implements AutoCloseable {
      * host sums them after one copy.
      */
     void writeEnergyTerms(Backend be, int depth, Algorithm algorithm) {
-        if (algorithm.relaxesBeliefs() || algorithm == Algorithm.ZIL) be.copy(sweepLoss, 0, scalars, ENERGY_AT, 1);
+        if (algorithm.recomputesPredictions()) be.copy(sweepLoss, 0, scalars, ENERGY_AT, 1);
         else be.copy(scalars, 0, scalars, ENERGY_AT, 1);
         for (int l = 1; l < depth; l++) be.sumSquares(error[l], 0.5f, scalars, ENERGY_AT + l);
     }
