@@ -16,8 +16,8 @@ import java.util.List;
 
 /**
  * training.png: loss per step with validation and test loss per epoch, accuracy per epoch, and with
- * the monitor on, each block's angle between its PC update and the gradient, and for STRICT, PC and
- * iPC each layer's energy per step (XChart, headless).
+ * the monitor on, each block's angle between its PC update and the gradient, and for every algorithm
+ * that forms prediction errors each layer's energy per step (XChart, headless).
  */
 final class Charts {
     private Charts() {}
@@ -28,7 +28,7 @@ final class Charts {
             List<List<Double>> angleSteps = new ArrayList<>(), angles = new ArrayList<>();
             for (int b = 0; b < monitored.length; b++) { angleSteps.add(new ArrayList<>()); angles.add(new ArrayList<>()); }
             String[] lines = metricsCsv.split("\n");
-            // energy_layerL columns (STRICT, PC, iPC): found by name, after the monitor's.
+            // energy_layerL columns (every algorithm but backprop): found by name, after the monitor's.
             List<Integer> energyColumns = new ArrayList<>();
             String[] header = lines[0].split(",", -1);
             for (int c = 0; c < header.length; c++) if (header[c].startsWith("energy_layer")) energyColumns.add(c);

@@ -80,10 +80,10 @@ final class Setup {
         /** An upper bound on --n: more sweeps than this is a typo, and would run for days. */
         static final int MAX_SWEEPS = 100_000;
 
-        @Option(names = "--eta", defaultValue = "0.1", description = "Inference step size for strict, pc and fixedpred (default: ${DEFAULT-VALUE}).")
+        @Option(names = "--eta", defaultValue = "0.1", description = "Inference step size for strict, pc, ipc and fixedpred (default: ${DEFAULT-VALUE}).")
         float eta;
 
-        @Option(names = "--n", description = "Inference sweeps (pc: steps) for strict, pc and fixedpred (default: 20; for train's fixedpred, one per block).")
+        @Option(names = "--n", description = "Inference sweeps (pc, ipc: steps) for strict, pc, ipc and fixedpred (default: 20; for train's fixedpred, one per block).")
         Integer n;
 
         /** Throws naming the option when --eta or --n is out of range; call before any work. */

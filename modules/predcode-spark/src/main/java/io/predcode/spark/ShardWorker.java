@@ -92,59 +92,52 @@ final class ShardWorker implements AutoCloseable {
     /** The shard's updates for the global step {@code epoch, step}, at these parameters. */
     synchronized Contribution step(float[] parameters, int epoch, int step) {
         model.loadParameters(unflatten(model, parameters), "the driver's broadcast");
-        InferenceResult r = updates(epoch, step);
-        int b = spec.localBatch();
-        return new Contribution(flatten(model.gradientValues()), new double[]{(double) r.loss() * b}, new long[]{correct(r)}, new long[]{b});
+        Dataset batch = batch(epoch, step);
+        InferenceResult r = updates(batch);
+        return new Contribution(flatten(model.gradientValues()), new double[]{(double) r.loss() * batch.size()}, new long[]{correct(r, batch)}, new long[]{batch.size()});
     }
 
     /**
-     * Local steps: from the driver's parameters, {@code lrs.length} steps of this shard's own
+     * Local steps: from the driver's parameters, {@code k} steps at learning rate {@code lr} of this shard's own
      * optimizer on its own batches; returns the parameters after them. Each sample relaxes exactly as
      * in the global batch (the engine stays scaled to it), and the shard's share of the update is
      * taken P times, its own batch's mean. The optimizer's state stays with this worker between jobs.
      */
-    synchronized Contribution localSteps(float[] parameters, int epoch, int firstStep, float[] lrs) {
+    synchronized Contribution localSteps(float[] parameters, int epoch, int firstStep, int k, float lr) {
         model.loadParameters(unflatten(model, parameters), "the driver's broadcast");
         if (local == null) local = localOptimizer(spec.localOptimizer(), model);
-        int k = lrs.length, b = spec.localBatch();
+        local.learningRate(lr);
         double[] loss = new double[k];
         long[] correct = new long[k], samples = new long[k];
         for (int s = 0; s < k; s++) {
-            InferenceResult r = updates(epoch, firstStep + s);
+            Dataset batch = batch(epoch, firstStep + s);
+            InferenceResult r = updates(batch);
             for (io.predcode.core.nn.Parameter p : model.parameters().values()) backend.axpby(0f, p.grad(), spec.partitions(), p.grad());
-            local.learningRate(lrs[s]);
             local.step();
-            loss[s] = (double) r.loss() * b;
-            correct[s] = correct(r);
-            samples[s] = b;
+            loss[s] = (double) r.loss() * batch.size();
+            correct[s] = correct(r, batch);
+            samples[s] = batch.size();
         }
         return new Contribution(flatten(model.parameterValues()), loss, correct, samples);
     }
 
     /** Cross-entropy's correct count; for mse, the rows whose output's argmax is the one-hot target's (the class), as the Trainer counts them. */
-    private long correct(InferenceResult r) {
+    private long correct(InferenceResult r, Dataset batch) {
         if (r.correct() >= 0) return r.correct();
         int depth = model.depth(), classes = model.activationShape(depth)[0];
         float[] out = r.download(r.vhat(depth));
-        int[] rows = lastRows;
         long hits = 0;
-        for (int i = 0; i < rows.length; i++) if (Loss.argmax(out, i, classes) == train.labels()[rows[i]]) hits++;
+        for (int i = 0; i < batch.size(); i++) if (Loss.argmax(out, i, classes) == batch.labels()[i]) hits++;
         return hits;
     }
 
-    /** The rows of the last batch. */
-    private int[] lastRows = new int[0];
+    /** The shard's local batch at this step of this epoch. */
+    private Dataset batch(int epoch, int step) { return train.subset(train.name(), plan.localBatch(partition, epoch, step)); }
 
-    /** The shard's batch at this step through the engine: the updates land in the parameters' grads. */
-    private InferenceResult updates(int epoch, int step) {
-        int[] rows = plan.localBatch(partition, epoch, step);
-        lastRows = rows;
-        int in = train.sampleSize(), b = rows.length;
-        float[] x = new float[b * in], y = new float[b * engine.targetSize()];
-        for (int i = 0; i < b; i++) System.arraycopy(train.images(), rows[i] * in, x, i * in, in);
-        if (engine.loss() == Loss.CROSS_ENTROPY) for (int i = 0; i < b; i++) y[i] = train.labels()[rows[i]];
-        else for (int i = 0; i < b; i++) System.arraycopy(train.oneHot(rows[i], 1), 0, y, i * train.classes(), train.classes());
-        return engine.updates(x, y, b, algorithm, spec.eta(), spec.n());
+    /** A batch through the engine: the updates land in the parameters' grads. */
+    private InferenceResult updates(Dataset batch) {
+        float[] y = engine.loss() == Loss.CROSS_ENTROPY ? batch.labels() : batch.oneHot(0, batch.size());
+        return engine.updates(batch.images(), y, batch.size(), algorithm, spec.eta(), spec.n());
     }
 
     /** "sgd,LR,MOMENTUM,WEIGHT_DECAY", "adam,LR,WEIGHT_DECAY" or "adamw,LR,WEIGHT_DECAY". */

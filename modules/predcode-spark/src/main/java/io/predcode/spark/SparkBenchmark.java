@@ -97,17 +97,11 @@ public final class SparkBenchmark {
         try (Backend be = Backends.open("cpu", new BackendOptions(2, 0)); Model m = Model.create(spec, input(spec), be, 0);
              PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY); Adam opt = new Adam(m, 1e-4f)) {
             Trainer t = new Trainer(e, opt, a, 0.1f, 20);
-            int in = train.sampleSize();
             double[] ms = new double[steps];
             for (int s = 0; s < warmup + steps; s++) {
-                int[] rows = plan.globalBatch(0, s);
-                float[] x = new float[rows.length * in], y = new float[rows.length];
-                for (int i = 0; i < rows.length; i++) {
-                    System.arraycopy(train.images(), rows[i] * in, x, i * in, in);
-                    y[i] = train.labels()[rows[i]];
-                }
+                Dataset b = train.subset("global batch", plan.globalBatch(0, s));
                 long t0 = System.nanoTime();
-                t.step(x, y, rows.length);
+                t.step(b.images(), b.labels(), b.size());
                 if (s >= warmup) ms[s - warmup] = (System.nanoTime() - t0) / 1e6;
             }
             return median(ms);

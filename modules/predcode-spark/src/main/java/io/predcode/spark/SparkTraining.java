@@ -75,8 +75,7 @@ public final class SparkTraining implements AutoCloseable {
      */
     public StepResult step(int epoch, int step) {
         long t0 = System.nanoTime();
-        long global = steps;
-        Job job = run((w, values) -> w.step(values, epoch, step), global);
+        Job job = run((w, values) -> w.step(values, epoch, step), steps);
         Contribution sum = job.sum();
         double loss = sum.lossSums()[0] / sum.samples()[0];
         if (!Double.isFinite(loss))
@@ -109,9 +108,8 @@ public final class SparkTraining implements AutoCloseable {
     public List<StepResult> averaged(int epoch, int firstStep, int k) {
         if (spec.localOptimizer() == null) throw new IllegalStateException("averaging needs RunSpec.localOptimizer");
         long t0 = System.nanoTime();
-        float[] lrs = new float[k];
-        java.util.Arrays.fill(lrs, optimizer.learningRate());
-        Job job = run((w, values) -> w.localSteps(values, epoch, firstStep, lrs), steps);
+        float lr = optimizer.learningRate();
+        Job job = run((w, values) -> w.localSteps(values, epoch, firstStep, k, lr), steps);
         Contribution sum = job.sum();
         float[] mean = sum.values();
         for (int i = 0; i < mean.length; i++) mean[i] /= spec.partitions();

@@ -71,15 +71,9 @@ class SparkExactnessTest {
              PcEngine e = new PcEngine(model, Loss.parse(spec.loss())).energy(Energy.parse(spec.energy())).beliefOptimizer(BeliefOptimizer.parse(spec.beliefOptimizer()));
              Sgd sgd = new Sgd(model, 0.1f, 0.9f, 0f)) {
             Trainer t = new Trainer(e, sgd, a, spec.eta(), spec.n());
-            int in = train.sampleSize();
             for (int s = 0; s < STEPS; s++) {
-                int[] rows = plan.globalBatch(0, s);
-                float[] x = new float[rows.length * in], y = new float[rows.length];
-                for (int i = 0; i < rows.length; i++) {
-                    System.arraycopy(train.images(), rows[i] * in, x, i * in, in);
-                    y[i] = train.labels()[rows[i]];
-                }
-                t.step(x, y, rows.length);
+                Dataset batch = train.subset("global batch", plan.globalBatch(0, s));
+                t.step(batch.images(), batch.labels(), batch.size());
             }
             return model.parameterValues();
         }
