@@ -1,5 +1,7 @@
 package io.predcode.cli;
 
+import java.util.List;
+
 import io.predcode.core.nn.Loss;
 import io.predcode.core.pc.Trainer;
 import io.predcode.data.Batches;
@@ -57,33 +59,50 @@ interface Steps extends AutoCloseable {
 
     /**
      * An epoch of the plan's global batches on Spark (the executors read their shards themselves: no
-     * wait here); with {@code averageEvery} &gt; 1, jobs of that many local steps, averaged.
+     * wait here): up to {@code stepsPerJob} synchronous steps per barrier job, or with
+     * {@code averageEvery} &gt; 1, jobs of that many local steps, averaged. A job never runs past the
+     * epoch or past {@code maxSteps} (0: none) steps in all.
+     *
+     * @param firstStep the run's steps before this epoch
+     * @param lrAt      the learning rate of the run's step (0-based) with this index
      */
-    static Steps spark(SparkTraining training, int epoch, float eta, int averageEvery) {
+    static Steps spark(SparkTraining training, int epoch, float eta, int averageEvery, int stepsPerJob, long firstStep, long maxSteps,
+                       java.util.function.LongFunction<Float> lrAt) {
         return new Steps() {
-            int next;
+            int next, taken;
             SparkTraining.StepResult last;
             final java.util.ArrayDeque<SparkTraining.StepResult> pending = new java.util.ArrayDeque<>();
 
             @Override public Trainer.Step next() {
-                if (pending.isEmpty() && next == training.plan().stepsPerEpoch()) return null;
-                try {
-                    if (pending.isEmpty() && averageEvery > 1) {
-                        int k = Math.min(averageEvery, training.plan().stepsPerEpoch() - next);
-                        pending.addAll(training.averaged(epoch, next, k));
-                        next += k;
+                if (pending.isEmpty()) {
+                    int left = training.plan().stepsPerEpoch() - next;
+                    if (left == 0) return null;
+                    try {
+                        if (averageEvery > 1) {
+                            int k = Math.min(averageEvery, left);
+                            pending.addAll(training.averaged(epoch, next, k));
+                            next += k;
+                        } else {
+                            int k = (int) Math.min(Math.min(stepsPerJob, left), maxSteps > 0 ? maxSteps - firstStep - next : Long.MAX_VALUE);
+                            float[] lrs = new float[k];
+                            for (int i = 0; i < k; i++) lrs[i] = lrAt.apply(firstStep + next + i);
+                            pending.addAll(k == 1 ? List.of(training.step(epoch, next)) : training.synchronous(epoch, next, lrs));
+                            next += k;
+                        }
+                    } catch (io.predcode.core.pc.DivergenceException | IllegalArgumentException e) {
+                        throw e;
+                    } catch (Exception e) { // Spark's job failures: the executors' own error, in one line
+                        throw new IllegalArgumentException("--spark: a step before " + (next + 1) + " of epoch " + (epoch + 1) + " failed on the executors: " + io.predcode.spark.DataParallelRun.rootMessage(e), e);
                     }
-                    last = pending.isEmpty() ? training.step(epoch, next++) : pending.poll();
-                } catch (io.predcode.core.pc.DivergenceException | IllegalArgumentException e) {
-                    throw e;
-                } catch (Exception e) { // Spark's job failures: the executors' own error, in one line
-                    throw new IllegalArgumentException("--spark: a step before " + (next + 1) + " of epoch " + (epoch + 1) + " failed on the executors: " + io.predcode.spark.DataParallelRun.rootMessage(e), e);
                 }
+                last = pending.poll();
+                taken++;
+                if (!Float.isFinite(last.loss())) throw new io.predcode.core.pc.DivergenceException(firstStep + taken, "the loss of step " + (firstStep + taken) + " is not finite");
                 return new Trainer.Step(last.loss(), (int) last.correct(), null, eta, null);
             }
 
             @Override public int size() { return (int) last.samples(); }
-            @Override public int index() { return next - 1; }
+            @Override public int index() { return taken - 1; }
             @Override public double millis() { return last.jobMillis(); }
             @Override public long waitNanos() { return 0; }
             @Override public void close() {}

@@ -60,7 +60,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--lr", defaultValue = "0.002", description = "Learning rate (default: ${DEFAULT-VALUE}).")
     float lr;
 
-    @Option(names = "--lr-schedule", defaultValue = "constant", description = "constant, or cosine: up to 1.1 x --lr over the first 10% of the steps,"
+    @Option(names = "--lr-schedule", defaultValue = "constant", description = "constant, or cosine: up to 1.1 x --lr over the first 10%% of the steps,"
             + " then down to 0.1 x --lr by the last (default: ${DEFAULT-VALUE}).")
     String lrSchedule;
 
@@ -149,6 +149,7 @@ final class TrainCommand implements Callable<Integer> {
             if (monitorEvery > 0) throw new IllegalArgumentException("--monitor-every runs on one process only, not with --spark");
             if (sparkChoice.timeoutSeconds < 1 || sparkChoice.timeoutSeconds > 3600) throw new IllegalArgumentException("--spark-timeout must be in 1..3600 seconds, got " + sparkChoice.timeoutSeconds);
             sparkChoice.partitions();
+            if (sparkChoice.stepsPerJob < 1 || sparkChoice.stepsPerJob > 100_000) throw new IllegalArgumentException("--spark-steps-per-job must be in 1..100000, got " + sparkChoice.stepsPerJob);
             if (sparkChoice.averageEvery < 1 || sparkChoice.averageEvery > 100_000) throw new IllegalArgumentException("--spark-average-every must be in 1..100000, got " + sparkChoice.averageEvery);
             if (maxSteps % sparkChoice.averageEvery != 0) // a job takes K steps at once: it cannot stop inside one
                 throw new IllegalArgumentException("--max-steps " + maxSteps + " must be a multiple of --spark-average-every " + sparkChoice.averageEvery);

@@ -211,7 +211,9 @@ final class TrainingRun {
                 double lossSum = 0, correct = 0, seen = 0;
                 long waitNanos = 0, trainStart = System.nanoTime();
                 List<Double> stepMs = new ArrayList<>();
-                try (Steps steps = spark != null ? Steps.spark(spark, epoch, s.eta(), s.spark().averageEvery) : Steps.local(train, batchSize, s.seed(), epoch, s.shuffle(), s.loss(), trainer);
+                float lrBase = baseLr;
+                try (Steps steps = spark != null ? Steps.spark(spark, epoch, s.eta(), s.spark().averageEvery, s.spark().stepsPerJob, step, s.maxSteps(),
+                        g -> s.cosineSchedule() ? scheduled(lrBase, g, totalSteps) : opt.learningRate()) : Steps.local(train, batchSize, s.seed(), epoch, s.shuffle(), s.loss(), trainer);
                      ProgressBar bar = s.quiet() ? null : new ProgressBarBuilder().setTaskName("epoch " + (epoch + 1) + "/" + s.epochs())
                              .setInitialMax(train.size()).setStyle(ProgressBarStyle.ASCII).setUnit(" samples", 1).showSpeed().setUpdateIntervalMillis(250)
                              .continuousUpdate().build()) {
@@ -331,20 +333,12 @@ final class TrainingRun {
             out.println("note: --stable-relaxation works within one process; on Spark, STRICT relaxes with the fixed --eta");
         RunSpec run = new RunSpec(java.util.UUID.randomUUID().toString(), spec.toJson(), input, s.data(), s.validation(), s.seed(), s.shuffle(), s.algorithm().id(),
                 s.eta(), sweeps, s.loss().id(), s.energy().id(), s.beliefOptimizer().toString(), s.nudging().toString(), batchSize, sp.partitions(), be.name(),
-                s.backend().threads > 0 ? s.backend().threads : 1, -1, s.symmetricInputs() ? 2f : 1f, s.symmetricInputs() ? -1f : 0f,
-                sp.averageEvery > 1 ? localOptimizer() : null);
+                s.backend().threads > 0 ? s.backend().threads : 1, -1, s.symmetricInputs() ? 2f : 1f, s.symmetricInputs() ? -1f : 0f);
         DataParallelRun r = DataParallelRun.start(sp.master, sp.conf, java.time.Duration.ofSeconds(sp.timeoutSeconds), run, trainSize, model, opt);
         out.printf("spark: %s, %d partitions of %d samples a step, %d steps an epoch%s%n", sp.master, run.partitions(), run.localBatch(), r.training().plan().stepsPerEpoch(),
-                sp.averageEvery > 1 ? ", local steps averaged every " + sp.averageEvery + " (not exact; each shard's optimizer state stays on its executor)" : "");
+                sp.averageEvery > 1 ? ", local steps averaged every " + sp.averageEvery + " (not exact; each shard's optimizer state stays on its executor)"
+                        : sp.stepsPerJob > 1 ? ", up to " + sp.stepsPerJob + " steps per barrier job" : ", a job per step");
         return r;
-    }
-
-    /** The run's optimizer as each shard builds its own for local steps (RunSpec.localOptimizer). */
-    private String localOptimizer() {
-        return switch (s.optimizer()) {
-            case "sgd" -> "sgd," + s.lr() + "," + s.momentum() + "," + s.weightDecay();
-            default -> s.optimizer() + "," + s.lr() + "," + s.weightDecay();
-        };
     }
 
     /**

@@ -63,9 +63,26 @@ public final class LoopbackCluster implements AutoCloseable {
                 }
             }
         }
-        for (int w = 0; w < workers; w++)
-            this.workers.add(launch(home, dir, "worker" + w, "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--cores", Integer.toString(coresPerWorker),
-                    "--memory", memory, "--webui-port", Integer.toString(freePort()), "--work-dir", dir.resolve("spark-work").toString(), url));
+        this.home = home;
+        this.dir = dir;
+        this.coresPerWorker = coresPerWorker;
+        this.memory = memory;
+        for (int w = 0; w < workers; w++) this.workers.add(worker(w));
+    }
+
+    private final Path home, dir;
+    private final int coresPerWorker;
+    private final String memory;
+
+    private Process worker(int w) throws IOException {
+        return launch(home, dir, "worker" + w, "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--cores", Integer.toString(coresPerWorker),
+                "--memory", memory, "--webui-port", Integer.toString(freePort()), "--work-dir", dir.resolve("spark-work").toString(), url);
+    }
+
+    /** Starts a fresh Worker i in place of one that was killed (it registers with the Master in a few seconds). */
+    public void restart(int worker) throws IOException {
+        if (workers.get(worker).isAlive()) throw new IllegalStateException("worker " + worker + " is running");
+        workers.set(worker, worker(worker));
     }
 
     /** The master URL, spark://127.0.0.1:PORT. */

@@ -27,13 +27,10 @@ import java.io.Serializable;
  * @param failOnceAtStep  for testing recovery: the first attempt of partition 0's task at this global step throws (-1: never)
  * @param inputScale      the data's values are mapped by x * inputScale + inputShift (1 and 0: as read)
  * @param inputShift      see inputScale
- * @param localOptimizer  for local steps with averaging ({@link SparkTraining#averaged}): each shard's own optimizer,
- *                        "sgd,LR,MOMENTUM,WEIGHT_DECAY", "adam,LR,WEIGHT_DECAY" or "adamw,LR,WEIGHT_DECAY"; null for synchronous steps only
  */
 public record RunSpec(String runId, String specJson, int[] inputShape, String data, double validation, long seed, boolean shuffle,
                       String algorithm, float eta, int n, String loss, String energy, String beliefOptimizer, String nudging,
-                      int globalBatch, int partitions, String backend, int threads, long failOnceAtStep, float inputScale, float inputShift,
-                      String localOptimizer) implements Serializable {
+                      int globalBatch, int partitions, String backend, int threads, long failOnceAtStep, float inputScale, float inputShift) implements Serializable {
     /** Checks what the driver can check before any executor works. */
     public RunSpec {
         if (partitions < 1) throw new IllegalArgumentException("--spark-partitions must be >= 1, got " + partitions);

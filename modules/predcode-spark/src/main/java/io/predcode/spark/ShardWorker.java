@@ -4,6 +4,7 @@ import io.predcode.core.nn.Loss;
 import io.predcode.core.nn.Model;
 import io.predcode.core.nn.ModelSpec;
 import io.predcode.core.nn.Parameter;
+import io.predcode.core.optim.Optimizer;
 import io.predcode.core.pc.Algorithm;
 import io.predcode.core.pc.BeliefOptimizer;
 import io.predcode.core.pc.Energy;
@@ -45,8 +46,11 @@ final class ShardWorker implements AutoCloseable {
     private final Model model;
     private final PcEngine engine;
     private final Algorithm algorithm;
-    /** This shard's own optimizer for local steps, built at the first; its state lives as long as this worker. */
-    private io.predcode.core.optim.Optimizer local;
+    /**
+     * The driver's optimizer's twin, built at the first job that needs one: local steps keep its
+     * state here between jobs; synchronous jobs load the driver's state at their start.
+     */
+    private Optimizer optimizer;
 
     private ShardWorker(RunSpec spec, int partition) {
         this.spec = spec;
@@ -103,9 +107,9 @@ final class ShardWorker implements AutoCloseable {
      * in the global batch (the engine stays scaled to it), and the shard's share of the update is
      * taken P times, its own batch's mean. The optimizer's state stays with this worker between jobs.
      */
-    synchronized Contribution localSteps(float[] parameters, int epoch, int firstStep, int k, float lr) {
+    synchronized Contribution localSteps(float[] parameters, String optimizerSettings, int epoch, int firstStep, int k, float lr) {
         model.loadParameters(unflatten(model, parameters), "the driver's broadcast");
-        if (local == null) local = localOptimizer(spec.localOptimizer(), model);
+        Optimizer local = optimizer(optimizerSettings);
         local.learningRate(lr);
         double[] loss = new double[k];
         long[] correct = new long[k], samples = new long[k];
@@ -140,16 +144,82 @@ final class ShardWorker implements AutoCloseable {
         return engine.updates(batch.images(), y, batch.size(), algorithm, spec.eta(), spec.n());
     }
 
-    /** "sgd,LR,MOMENTUM,WEIGHT_DECAY", "adam,LR,WEIGHT_DECAY" or "adamw,LR,WEIGHT_DECAY". */
-    static io.predcode.core.optim.Optimizer localOptimizer(String s, Model model) {
-        if (s == null) throw new IllegalStateException("local steps need RunSpec.localOptimizer");
-        String[] f = s.split(",");
-        return switch (f[0]) {
-            case "sgd" -> new io.predcode.core.optim.Sgd(model, Float.parseFloat(f[1]), Float.parseFloat(f[2]), Float.parseFloat(f[3]));
-            case "adamw" -> io.predcode.core.optim.Adam.adamW(model, Float.parseFloat(f[1]), Float.parseFloat(f[2]));
-            case "adam" -> new io.predcode.core.optim.Adam(model, Float.parseFloat(f[1]), 0.9f, 0.999f, 1e-8f, Float.parseFloat(f[2]));
-            default -> throw new IllegalArgumentException("local optimizer '" + s + "'");
-        };
+    /**
+     * Synchronous steps in one barrier job: from the driver's parameters and optimizer state, each
+     * step relaxes this shard's batch, exchanges its updates with every other shard
+     * ({@code exchange}, all of them, in partition order), and applies the driver's optimizer to
+     * their sum, as the driver would. Every shard sums the same contributions in the same order and
+     * runs the same optimizer, so all hold the same parameters after every step, and they are the
+     * driver's per-step result. A step whose summed loss is not finite is returned unapplied, and
+     * the job ends there (every shard sees the same sum, so all stop together).
+     *
+     * @return the steps' contributions' sums (values empty), and from partition 0 the parameters and optimizer state after the applied steps
+     */
+    synchronized SyncResult synchronousSteps(SparkTraining.Start start, Exchange exchange, int epoch, int firstStep, float[] lrs, long failAt) {
+        model.loadParameters(unflatten(model, start.parameters()), "the driver's broadcast");
+        Optimizer opt = optimizer(start.optimizerSettings());
+        opt.loadState(start.optimizerState(), "the driver's optimizer");
+        int k = lrs.length;
+        double[] loss = new double[k];
+        long[] correct = new long[k], samples = new long[k];
+        double computeMillis = 0;
+        int done = 0;
+        for (; done < k; done++) {
+            if (firstStep + done == failAt) throw new IllegalStateException("injected failure (RunSpec.failOnceAtStep) at step " + failAt);
+            long t0 = System.nanoTime();
+            Dataset batch = batch(epoch, firstStep + done);
+            InferenceResult r = updates(batch);
+            Contribution mine = new Contribution(flatten(model.gradientValues()), new double[]{(double) r.loss() * batch.size()}, new long[]{correct(r, batch)}, new long[]{batch.size()});
+            computeMillis += (System.nanoTime() - t0) / 1e6;
+            Contribution sum = exchange.sum(mine);
+            loss[done] = sum.lossSums()[0];
+            correct[done] = sum.correct()[0];
+            samples[done] = sum.samples()[0];
+            if (!Double.isFinite(loss[done])) return result(done, loss, correct, samples, computeMillis, opt, true);
+            t0 = System.nanoTime();
+            int at = 0;
+            for (Parameter p : model.parameters().values()) {
+                backend.upload(sum.values(), at, p.grad(), 0, (int) p.size());
+                at += (int) p.size();
+            }
+            opt.learningRate(lrs[done]);
+            opt.step();
+            computeMillis += (System.nanoTime() - t0) / 1e6;
+        }
+        return result(done, loss, correct, samples, computeMillis, opt, false);
+    }
+
+    private SyncResult result(int applied, double[] loss, long[] correct, long[] samples, double computeMillis, Optimizer opt, boolean diverged) {
+        int n = applied + (diverged ? 1 : 0);
+        boolean first = partition == 0;
+        return new SyncResult(partition, applied, Arrays.copyOf(loss, n), Arrays.copyOf(correct, n), Arrays.copyOf(samples, n), computeMillis,
+                first ? flatten(model.parameterValues()) : null, first ? opt.state() : null);
+    }
+
+    /**
+     * What a shard returns from a synchronous job.
+     *
+     * @param partition      the shard
+     * @param applied        steps applied (one fewer than the sums when the last one's loss is not finite)
+     * @param lossSums       per step, the summed loss times samples
+     * @param correct        per step, the summed correct count
+     * @param samples        per step, the samples
+     * @param computeMillis  this shard's own time (relaxation and optimizer), without the exchanges
+     * @param parameters     partition 0: the parameters after the applied steps (else null)
+     * @param optimizerState partition 0: the optimizer's state after them (else null)
+     */
+    record SyncResult(int partition, int applied, double[] lossSums, long[] correct, long[] samples, double computeMillis, float[] parameters,
+                      Map<String, float[]> optimizerState) implements java.io.Serializable {}
+
+    /** Every shard's contribution to a step, summed in partition order: the same sum on every shard. */
+    interface Exchange {
+        Contribution sum(Contribution mine);
+    }
+
+    /** The driver's optimizer's twin on this worker's model (a run's settings do not change; each job sets the learning rate). */
+    private Optimizer optimizer(String settings) {
+        if (optimizer == null) optimizer = Optimizer.fromSettings(settings, model);
+        return optimizer;
     }
 
     /** The model's parameters (or updates) end to end, in the model's parameter order. */
@@ -176,7 +246,7 @@ final class ShardWorker implements AutoCloseable {
     }
 
     @Override public void close() {
-        if (local != null) local.close();
+        if (optimizer != null) optimizer.close();
         engine.close();
         model.close();
         backend.close();

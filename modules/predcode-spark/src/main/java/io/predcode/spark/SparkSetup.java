@@ -44,6 +44,11 @@ public final class SparkSetup {
                 .set("spark.task.maxDirectResultSize", "64m")
                 // Parameters are floats, which lz4 barely shrinks: compressing the broadcast only costs time.
                 .set("spark.broadcast.compress", "false")
+                // A barrier job that cannot get a slot for every task fails at once (its steps then run one job each), instead of 40 checks 15 s apart.
+                .set("spark.scheduler.barrier.maxConcurrentTasksCheck.maxFailures", "1")
+                .set("spark.scheduler.barrier.maxConcurrentTasksCheck.interval", "1s")
+                // A shard waits at most this long for the others' updates in a step (the default is a year).
+                .set("spark.barrier.sync.timeout", "3600s")
                 .set("spark.executor.extraJavaOptions", "--enable-native-access=ALL-UNNAMED -Djava.awt.headless=true");
         if (master.startsWith("spark://")) // absolute: executors run in their own work folders
             c.set("spark.executor.extraClassPath", java.util.Arrays.stream(System.getProperty("java.class.path").split(java.io.File.pathSeparator))

@@ -4,7 +4,9 @@ import io.predcode.core.nn.Model;
 import io.predcode.core.nn.Parameter;
 import io.predcode.core.optim.Optimizer;
 import io.predcode.core.pc.Algorithm;
+import org.apache.spark.BarrierTaskContext;
 import org.apache.spark.TaskContext;
+import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
 
@@ -27,6 +29,11 @@ public final class SparkTraining implements AutoCloseable {
     private final ShardPlan plan;
     private final List<Integer> partitions;
     private long steps;
+    /** Executors removed since this run started: Spark waits for slots that never come when one goes during a barrier job, so the job is cancelled. */
+    private final java.util.concurrent.atomic.AtomicLong executorsLost = new java.util.concurrent.atomic.AtomicLong();
+    private final org.apache.spark.scheduler.SparkListener listener = new org.apache.spark.scheduler.SparkListener() {
+        @Override public void onExecutorRemoved(org.apache.spark.scheduler.SparkListenerExecutorRemoved removed) { executorsLost.incrementAndGet(); }
+    };
 
     /**
      * What one step measured on the driver.
@@ -58,6 +65,7 @@ public final class SparkTraining implements AutoCloseable {
         this.optimizer = optimizer;
         this.plan = ShardPlan.of(spec, trainSize);
         this.partitions = IntStream.range(0, spec.partitions()).boxed().toList();
+        sc.sc().addSparkListener(listener);
     }
 
     /** The plan: which samples each step takes. */
@@ -92,8 +100,8 @@ public final class SparkTraining implements AutoCloseable {
 
     /**
      * {@code k} local steps with averaging, for slow networks: from the current parameters each shard
-     * takes k steps of its own optimizer (RunSpec.localOptimizer, at the driver optimizer's current
-     * learning rate) on its own batches, and the driver sets the parameters to the shards' average.
+     * takes k steps of its own optimizer (the driver optimizer's settings and current learning
+     * rate) on its own batches, and the driver sets the parameters to the shards' average.
      * One job for k steps instead of k jobs. Each sample relaxes as it would in the global batch.
      * <b>Not exact</b>: it is not single-process training on the global batches (for k = 1 with plain
      * SGD it is, to rounding; with momentum or Adam, each shard's
@@ -106,10 +114,10 @@ public final class SparkTraining implements AutoCloseable {
      * @return per step, the loss over the shards and timings (the job's time split evenly)
      */
     public List<StepResult> averaged(int epoch, int firstStep, int k) {
-        if (spec.localOptimizer() == null) throw new IllegalStateException("averaging needs RunSpec.localOptimizer");
         long t0 = System.nanoTime();
         float lr = optimizer.learningRate();
-        Job job = run((w, values) -> w.localSteps(values, epoch, firstStep, k, lr), steps);
+        String settings = optimizer.settings();
+        Job job = run((w, values) -> w.localSteps(values, settings, epoch, firstStep, k, lr), steps);
         Contribution sum = job.sum();
         float[] mean = sum.values();
         for (int i = 0; i < mean.length; i++) mean[i] /= spec.partitions();
@@ -124,6 +132,122 @@ public final class SparkTraining implements AutoCloseable {
         model.loadParameters(ShardWorker.unflatten(model, mean), "the shards' average");
         steps += k;
         return out;
+    }
+
+    /**
+     * {@code lrs.length} synchronous steps in one barrier job: exactly {@link #step} that many times
+     * (at these learning rates), with one Spark job instead of one per step. The driver broadcasts
+     * the parameters and its optimizer's state once; the shards exchange each step's updates through
+     * Spark's barrier allGather ({@link BarrierExchange}) and each applies the driver's optimizer to
+     * their sum, so no parameters travel per step; partition 0 returns the parameters and optimizer
+     * state at the end. Where a barrier job cannot run or does not finish (fewer task slots than
+     * partitions, a failed task, an executor lost: Spark does not retry a barrier result stage), the
+     * same steps run again as one job each, from the same start, with the same result; after
+     * {@value #BARRIER_TRIES} such failures the run keeps to one job per step.
+     *
+     * @param epoch     the epoch (0-based)
+     * @param firstStep the first step within it
+     * @param lrs       the learning rate of each step
+     * @return per step taken, the loss and timings (the job's time split evenly). A step whose loss is
+     *         not finite ends the list, unapplied: the parameters are as after the step before it
+     */
+    public List<StepResult> synchronous(int epoch, int firstStep, float[] lrs) {
+        if (lrs.length == 0) return List.of();
+        if (barrierFailures < BARRIER_TRIES) {
+            try {
+                return barrierJob(epoch, firstStep, lrs);
+            } catch (RuntimeException e) {
+                barrierFailures++;
+                barrierFailure = DataParallelRun.rootMessage(e);
+            }
+        }
+        List<StepResult> out = new java.util.ArrayList<>();
+        for (int i = 0; i < lrs.length; i++) {
+            optimizer.learningRate(lrs[i]);
+            try {
+                out.add(step(epoch, firstStep + i));
+            } catch (io.predcode.core.pc.DivergenceException d) {
+                out.add(new StepResult(Float.NaN, 0, 0, 0, 0));
+                break;
+            }
+        }
+        return out;
+    }
+
+    /** Barrier jobs that may fail before a run keeps to one job per step. */
+    static final int BARRIER_TRIES = 3;
+    private int barrierFailures;
+    private String barrierFailure;
+
+    /** Why the last barrier job failed (its steps ran one job each), or null if none has. */
+    public String barrierFailure() { return barrierFailure; }
+
+    /** What a synchronous job starts from: the driver's parameters and its optimizer's settings and state. */
+    record Start(float[] parameters, String optimizerSettings, java.util.Map<String, float[]> optimizerState) implements java.io.Serializable {}
+
+    private List<StepResult> barrierJob(int epoch, int firstStep, float[] lrs) {
+        long t0 = System.nanoTime();
+        Broadcast<Start> start = sc.broadcast(new Start(ShardWorker.flatten(model.parameterValues()), optimizer.settings(), optimizer.state()));
+        int tasks = partitions.size();
+        SyncTask job = new SyncTask(start, spec, epoch, firstStep, lrs, spec.failOnceAtStep() - steps + firstStep, tasks);
+        long lostBefore = executorsLost.get();
+        List<ShardWorker.SyncResult> results;
+        try {
+            // A failed task aborts the job (Spark does not retry a barrier result stage); a lost executor makes it wait for slots, so await cancels it.
+            scala.reflect.ClassTag<ShardWorker.SyncResult> tag = scala.reflect.ClassTag$.MODULE$.apply(ShardWorker.SyncResult.class);
+            results = await(JavaRDD.fromRDD(sc.parallelize(partitions, tasks).rdd().barrier().mapPartitions(job, false, tag), tag).collectAsync(), lostBefore);
+        } finally {
+            start.destroy();
+        }
+        ShardWorker.SyncResult first = results.stream().filter(r -> r.partition() == 0).findFirst().orElseThrow();
+        model.loadParameters(ShardWorker.unflatten(model, first.parameters()), "partition 0 after a synchronous job");
+        optimizer.loadState(first.optimizerState(), "partition 0 after a synchronous job");
+        int n = first.lossSums().length;
+        optimizer.learningRate(lrs[n - 1]); // as after the same steps one job each
+        steps += first.applied();
+        double compute = results.stream().mapToDouble(ShardWorker.SyncResult::computeMillis).max().orElse(0);
+        double ms = (System.nanoTime() - t0) / 1e6 / n;
+        List<StepResult> out = new java.util.ArrayList<>();
+        for (int i = 0; i < n; i++)
+            out.add(new StepResult((float) (first.lossSums()[i] / first.samples()[i]), first.correct()[i], first.samples()[i], ms, compute / n));
+        return out;
+    }
+
+    /**
+     * A barrier task: its shard's synchronous steps. {@code failAt} is the plan's step at which
+     * RunSpec.failOnceAtStep's injected failure falls (its first attempt, partition 0).
+     */
+    record SyncTask(Broadcast<Start> start, RunSpec spec, int epoch, int firstStep, float[] lrs, long failAt, int tasks)
+            implements scala.Function1<scala.collection.Iterator<Integer>, scala.collection.Iterator<ShardWorker.SyncResult>>, java.io.Serializable {
+        @Override public scala.collection.Iterator<ShardWorker.SyncResult> apply(scala.collection.Iterator<Integer> partition) {
+            int p = partition.next();
+            BarrierTaskContext ctx = BarrierTaskContext.get();
+            boolean inject = spec.failOnceAtStep() >= 0 && p == 0 && ctx.stageAttemptNumber() == 0 && ctx.attemptNumber() == 0;
+            ShardWorker.SyncResult r = ShardWorker.of(spec, p).synchronousSteps(start.value(), new BarrierExchange(ctx, tasks), epoch, firstStep, lrs, inject ? failAt : -1);
+            return scala.jdk.javaapi.CollectionConverters.asScala(List.of(r).iterator());
+        }
+    }
+
+    /** The job's results; cancels the job if an executor is lost meanwhile. */
+    private <T> T await(org.apache.spark.api.java.JavaFutureAction<T> job, long lostBefore) {
+        try {
+            while (true) {
+                try {
+                    return job.get(50, java.util.concurrent.TimeUnit.MILLISECONDS);
+                } catch (java.util.concurrent.TimeoutException e) {
+                    if (executorsLost.get() != lostBefore) {
+                        job.cancel(true);
+                        throw new IllegalStateException("an executor was lost during a barrier job");
+                    }
+                }
+            }
+        } catch (InterruptedException e) {
+            job.cancel(true);
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted during a barrier job", e);
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw new IllegalStateException(DataParallelRun.rootMessage(e), e);
+        }
     }
 
     /** What a task does with its worker and the broadcast parameters. */
@@ -165,6 +289,7 @@ public final class SparkTraining implements AutoCloseable {
 
     /** Asks every executor to drop this run's workers (best effort). */
     @Override public void close() {
+        sc.sc().removeSparkListener(listener);
         String run = spec.runId();
         try {
             sc.parallelize(partitions, partitions.size()).map(p -> ShardWorker.release(run)).collect();

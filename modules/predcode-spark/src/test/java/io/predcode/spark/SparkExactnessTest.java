@@ -47,20 +47,37 @@ class SparkExactnessTest {
         ModelSpec m = BuiltinModels.get("digits-mlp");
         boolean pc = algorithm.equals("pc");
         return new RunSpec(UUID.randomUUID().toString(), m.toJson(), m.input(), "digits", 0.1, 3, true, algorithm, 0.1f, 5, "cross_entropy",
-                pc ? "sample" : "torch2pc", pc ? "sgd:0.5" : "sgd", "none", BATCH, PARTITIONS, "cpu", 1, failOnceAtStep, 1f, 0f, null);
+                pc ? "sample" : "torch2pc", pc ? "sgd:0.5" : "sgd", "none", BATCH, PARTITIONS, "cpu", 1, failOnceAtStep, 1f, 0f);
     }
 
-    /** The parameters after STEPS steps on Spark. */
-    static Map<String, float[]> onSpark(RunSpec spec) {
+    /** The parameters after STEPS steps on Spark, a job per step. */
+    static Map<String, float[]> onSpark(RunSpec spec) { return onSpark(spec, 1); }
+
+    /** The parameters after STEPS steps on Spark, {@code perJob} steps per barrier job (1: a plain job per step). */
+    static Map<String, float[]> onSpark(RunSpec spec, int perJob) {
         try (Backend be = Backends.open("cpu"); Model model = Model.create(ModelSpec.parse(spec.specJson(), "spec"), spec.inputShape(), be, 3);
              Sgd sgd = new Sgd(model, 0.1f, 0.9f, 0f); SparkTraining t = new SparkTraining(sc, spec, train.size(), model, sgd)) {
-            for (int s = 0; s < STEPS; s++) {
-                SparkTraining.StepResult r = t.step(0, s);
-                assertEquals(BATCH, r.samples());
-                assertTrue(Float.isFinite(r.loss()));
+            for (int s = 0; s < STEPS; ) {
+                List<SparkTraining.StepResult> rs = perJob == 1 ? List.of(t.step(0, s)) : t.synchronous(0, s, lrs(Math.min(perJob, STEPS - s), 0.1f));
+                for (SparkTraining.StepResult r : rs) {
+                    assertEquals(BATCH, r.samples());
+                    assertTrue(Float.isFinite(r.loss()));
+                }
+                s += rs.size();
             }
+            assertEquals(STEPS, t.steps());
+            // Spark does not retry a barrier result stage whose task failed: the job's steps run again, one job each.
+            if (perJob > 1 && spec.failOnceAtStep() < 0) assertNull(t.barrierFailure(), "every step ran in a barrier job");
+            if (perJob > 1 && spec.failOnceAtStep() >= 0) assertTrue(t.barrierFailure().contains("barrier"), t.barrierFailure());
+            assertEquals(STEPS, sgd.steps(), "the driver's optimizer carries the executors' step count");
             return model.parameterValues();
         }
+    }
+
+    static float[] lrs(int k, float lr) {
+        float[] a = new float[k];
+        java.util.Arrays.fill(a, lr);
+        return a;
     }
 
     /** The same steps in this process: the plan's global batches through a Trainer. */
@@ -93,10 +110,60 @@ class SparkExactnessTest {
     @ParameterizedTest @ValueSource(strings = {"backprop", "exact", "fixedpred", "strict", "pc", "zil"})
     void sparkEqualsOneProcess(String algorithm) {
         RunSpec spec = spec(algorithm, -1);
-        double e = worst(inProcess(spec), onSpark(spec));
-        System.out.printf("%s: %d steps of batch %d on local[2] with %d partitions against one process: relative difference of the parameters %.2e%n",
-                algorithm, STEPS, BATCH, PARTITIONS, e);
+        Map<String, float[]> ref = inProcess(spec);
+        double e = worst(ref, onSpark(spec)), barrier = worst(ref, onSpark(spec, 4));
+        System.out.printf("%s: %d steps of batch %d on local[2] with %d partitions against one process: relative difference of the parameters %.2e (a job per step), %.2e (4 steps per barrier job)%n",
+                algorithm, STEPS, BATCH, PARTITIONS, e, barrier);
         assertTrue(e <= 1e-5, algorithm + ": " + e);
+        assertTrue(barrier <= 1e-5, algorithm + " in barrier jobs: " + barrier);
+    }
+
+    /** Barrier jobs follow the driver's learning rate step by step (a schedule) and Adam's state, as jobs per step do. */
+    @Test void barrierJobsCarryTheScheduleAndAdamsState() {
+        RunSpec spec = spec("strict", -1);
+        float[] lrs = {0.01f, 0.005f, 0.0025f, 0.002f, 0.001f, 0.0005f};
+        Map<String, float[]> perStep, barrier;
+        try (Backend be = Backends.open("cpu"); Model model = Model.create(ModelSpec.parse(spec.specJson(), "spec"), spec.inputShape(), be, 3);
+             io.predcode.core.optim.Adam adam = new io.predcode.core.optim.Adam(model, 1f); SparkTraining t = new SparkTraining(sc, spec, train.size(), model, adam)) {
+            for (int s = 0; s < STEPS; s++) {
+                adam.learningRate(lrs[s]);
+                t.step(0, s);
+            }
+            perStep = model.parameterValues();
+            perStep.putAll(adam.state());
+        }
+        try (Backend be = Backends.open("cpu"); Model model = Model.create(ModelSpec.parse(spec.specJson(), "spec"), spec.inputShape(), be, 3);
+             io.predcode.core.optim.Adam adam = new io.predcode.core.optim.Adam(model, 1f); SparkTraining t = new SparkTraining(sc, spec, train.size(), model, adam)) {
+            assertEquals(2, t.synchronous(0, 0, java.util.Arrays.copyOfRange(lrs, 0, 2)).size());
+            assertEquals(4, t.synchronous(0, 2, java.util.Arrays.copyOfRange(lrs, 2, 6)).size());
+            assertNull(t.barrierFailure());
+            assertEquals(lrs[5], adam.learningRate());
+            barrier = model.parameterValues();
+            barrier.putAll(adam.state());
+        }
+        for (String k : perStep.keySet()) assertArrayEquals(perStep.get(k), barrier.get(k), k);
+    }
+
+    /** A barrier job that cannot get a slot for every task (3 partitions on local[2]) runs its steps one job each: the same result. */
+    @Test void tooFewSlotsFallBackToAJobPerStep() {
+        ModelSpec m = BuiltinModels.get("digits-mlp");
+        RunSpec three = new RunSpec(UUID.randomUUID().toString(), m.toJson(), m.input(), "digits", 0.1, 3, true, "strict", 0.1f, 5, "cross_entropy",
+                "torch2pc", "sgd", "none", 66, 3, "cpu", 1, -1, 1f, 0f);
+        Map<String, float[]> a, b;
+        try (Backend be = Backends.open("cpu"); Model model = Model.create(m, be, 3); Sgd sgd = new Sgd(model, 0.1f, 0.9f, 0f);
+             SparkTraining t = new SparkTraining(sc, three, train.size(), model, sgd)) {
+            long t0 = System.nanoTime();
+            assertEquals(3, t.synchronous(0, 0, lrs(3, 0.1f)).size());
+            assertNotNull(t.barrierFailure(), "3 barrier tasks on 2 slots cannot run");
+            System.out.printf("3 partitions on local[2]: %s; the steps ran one job each (%.1f s)%n", t.barrierFailure(), (System.nanoTime() - t0) / 1e9);
+            a = model.parameterValues();
+        }
+        try (Backend be = Backends.open("cpu"); Model model = Model.create(m, be, 3); Sgd sgd = new Sgd(model, 0.1f, 0.9f, 0f);
+             SparkTraining t = new SparkTraining(sc, three, train.size(), model, sgd)) {
+            for (int s = 0; s < 3; s++) t.step(0, s);
+            b = model.parameterValues();
+        }
+        for (String k : a.keySet()) assertArrayEquals(a.get(k), b.get(k), k);
     }
 
     /**
@@ -105,35 +172,34 @@ class SparkExactnessTest {
      * which still trains.
      */
     @Test void averagingEveryStepOfPlainSgdIsSynchronous() {
-        RunSpec sync = spec("strict", -1);
-        RunSpec local = new RunSpec(UUID.randomUUID().toString(), sync.specJson(), sync.inputShape(), "digits", 0.1, 3, true, "strict", 0.1f, 5, "cross_entropy",
-                "torch2pc", "sgd", "none", BATCH, PARTITIONS, "cpu", 1, -1, 1f, 0f, "sgd,0.1,0,0");
-        Map<String, float[]> a = plainSgd(sync, 1), b = plainSgd(local, 1), c = plainSgd(new RunSpec(UUID.randomUUID().toString(), local.specJson(), local.inputShape(), "digits",
-                0.1, 3, true, "strict", 0.1f, 5, "cross_entropy", "torch2pc", "sgd", "none", BATCH, PARTITIONS, "cpu", 1, -1, 1f, 0f, "sgd,0.1,0,0"), 3);
+        Map<String, float[]> a = plainSgd(spec("strict", -1), 0), b = plainSgd(spec("strict", -1), 1), c = plainSgd(spec("strict", -1), 3);
         double same = worst(a, b), apart = worst(a, c);
         System.out.printf("averaging: every step %.2e from synchronous, every 3 steps %.2e%n", same, apart);
         assertTrue(same <= 1e-6, "one local step of plain SGD, averaged, is the synchronous step: " + same);
         assertTrue(apart > 1e-4, "three local steps are not: " + apart);
     }
 
-    /** STEPS steps of plain SGD (lr 0.1): synchronous when every = 1 and the spec has no local optimizer, else averaged every {@code every}. */
+    /** STEPS steps of plain SGD (lr 0.1): synchronous when every = 0, else local steps averaged every {@code every}. */
     static Map<String, float[]> plainSgd(RunSpec spec, int every) {
         try (Backend be = Backends.open("cpu"); Model model = Model.create(ModelSpec.parse(spec.specJson(), "spec"), spec.inputShape(), be, 3);
              Sgd sgd = new Sgd(model, 0.1f, 0f, 0f); SparkTraining t = new SparkTraining(sc, spec, train.size(), model, sgd)) {
             for (int s = 0; s < STEPS; ) {
-                int k = Math.min(every, STEPS - s);
-                if (spec.localOptimizer() == null) t.step(0, s);
+                int k = every == 0 ? 1 : Math.min(every, STEPS - s);
+                if (every == 0) t.step(0, s);
                 else assertEquals(k, t.averaged(0, s, k).size());
-                s += spec.localOptimizer() == null ? 1 : k;
+                s += k;
             }
             return model.parameterValues();
         }
     }
 
-    /** A task that fails once is retried, and the run ends exactly as the undisturbed one. */
+    /** A task that fails once is retried (in a barrier job: the job's steps run again, one job each), and the run ends exactly as the undisturbed one. */
     @Test void aFailedTaskIsRetriedWithoutChangingTheResult() {
-        Map<String, float[]> clean = onSpark(spec("strict", -1)), disturbed = onSpark(spec("strict", 2));
-        for (String k : clean.keySet()) assertArrayEquals(clean.get(k), disturbed.get(k), k);
+        Map<String, float[]> clean = onSpark(spec("strict", -1)), disturbed = onSpark(spec("strict", 2)), inBarrierJob = onSpark(spec("strict", 2), 4);
+        for (String k : clean.keySet()) {
+            assertArrayEquals(clean.get(k), disturbed.get(k), k);
+            assertArrayEquals(clean.get(k), inBarrierJob.get(k), "a barrier stage retried after its task failed: " + k);
+        }
     }
 
     /** Spark, embedded, listens on and talks to 127.0.0.1 only. */
@@ -147,7 +213,7 @@ class SparkExactnessTest {
     @Test void unreadableDataNamesThePath() {
         ModelSpec m = BuiltinModels.get("digits-mlp");
         RunSpec bad = new RunSpec(UUID.randomUUID().toString(), m.toJson(), m.input(), "mnist:/nonexistent/predcode-data", 0.1, 3, true, "backprop", 0.1f, 5,
-                "cross_entropy", "torch2pc", "sgd", "none", BATCH, PARTITIONS, "cpu", 1, -1, 1f, 0f, null);
+                "cross_entropy", "torch2pc", "sgd", "none", BATCH, PARTITIONS, "cpu", 1, -1, 1f, 0f);
         try (Backend be = Backends.open("cpu"); Model model = Model.create(m, be, 3); Sgd sgd = new Sgd(model, 0.1f, 0f, 0f);
              SparkTraining t = new SparkTraining(sc, bad, train.size(), model, sgd)) {
             Exception e = assertThrows(Exception.class, () -> t.step(0, 0));

@@ -44,8 +44,17 @@ class StandaloneClusterTest {
         if (cluster != null) cluster.close();
     }
 
-    /** Runs steps on the cluster; {@code killAfter} >= 0 kills worker 1 (and its executor) after that step. */
+    /** Runs steps on the cluster, a job each; {@code killAfter} >= 0 kills worker 1 (and its executor) after that step. */
     static Map<String, float[]> train(RunSpec spec, int killAfter, Check whileRunning) {
+        return train(spec, killAfter, whileRunning, false);
+    }
+
+    /**
+     * Runs steps on the cluster: a job each, or all in one barrier job ({@code barrier}); with
+     * {@code killAfter} >= 0, worker 1 is killed after that step, or in barrier mode as soon as the
+     * barrier job is running.
+     */
+    static Map<String, float[]> train(RunSpec spec, int killAfter, Check whileRunning, boolean barrier) {
         JavaSparkContext sc = SparkSetup.start(url, Map.of("spark.cores.max", "2", "spark.executor.memory", "512m"), Duration.ofSeconds(90));
         try (Backend be = Backends.open("cpu"); Model model = Model.create(ModelSpec.parse(spec.specJson(), "spec"), spec.inputShape(), be, 3);
              Sgd sgd = new Sgd(model, 0.1f, 0.9f, 0f); SparkTraining t = new SparkTraining(sc, spec, SparkExactnessTest.train.size(), model, sgd)) {
@@ -54,9 +63,27 @@ class StandaloneClusterTest {
                 assertTrue(System.nanoTime() < deadline, "two executors should register; see target/spark-worker*.log");
                 Thread.sleep(100);
             }
-            for (int s = 0; s < SparkExactnessTest.STEPS; s++) {
-                t.step(0, s);
-                if (s == killAfter) cluster.kill(1);
+            if (barrier) {
+                Thread killer = null;
+                if (killAfter >= 0) {
+                    killer = new Thread(() -> {
+                        long until = System.nanoTime() + 30_000_000_000L;
+                        while (sc.statusTracker().getActiveJobIds().length == 0 && System.nanoTime() < until) Thread.onSpinWait();
+                        cluster.kill(1);
+                    });
+                    killer.start();
+                }
+                List<SparkTraining.StepResult> rs = t.synchronous(0, 0, SparkExactnessTest.lrs(SparkExactnessTest.STEPS, 0.1f));
+                assertEquals(SparkExactnessTest.STEPS, rs.size());
+                if (killer != null) killer.join();
+                System.out.println(killAfter < 0 ? "barrier job on the cluster: " + (t.barrierFailure() == null ? "ran" : t.barrierFailure())
+                        : "worker killed during the barrier job: " + t.barrierFailure() + "; its steps ran one job each");
+                if (killAfter < 0) assertNull(t.barrierFailure());
+            } else {
+                for (int s = 0; s < SparkExactnessTest.STEPS; s++) {
+                    t.step(0, s);
+                    if (s == killAfter) cluster.kill(1);
+                }
             }
             whileRunning.run();
             return model.parameterValues();
@@ -75,8 +102,22 @@ class StandaloneClusterTest {
         System.out.printf("standalone cluster, 2 workers x 1 core: relative difference to one process %.2e%n", e);
         assertTrue(e <= 1e-5, "cluster against one process: " + e);
 
+        Map<String, float[]> inBarrierJob = train(SparkExactnessTest.spec("strict", -1), -1, () -> {}, true);
+        for (String k : onCluster.keySet()) assertArrayEquals(onCluster.get(k), inBarrierJob.get(k), "one barrier job on the cluster, as a job per step: " + k);
+
         Map<String, float[]> disturbed = train(SparkExactnessTest.spec("strict", -1), 2, () -> {});
         for (String k : onCluster.keySet()) assertArrayEquals(onCluster.get(k), disturbed.get(k), "a worker lost after step 3 changes nothing: " + k);
+        assertFalse(cluster.workers().get(1).isAlive());
+    }
+
+    /** A worker lost while a barrier job runs: the job's steps run again, a job each, on what remains, to the same parameters. */
+    @Test void aWorkerLostDuringABarrierJobChangesNothing() throws Exception {
+        SparkExactnessTest.train = io.predcode.data.DataSources.load("digits").train().holdOut(0.1, 3)[0];
+        if (!cluster.workers().get(1).isAlive()) cluster.restart(1);
+        RunSpec spec = SparkExactnessTest.spec("strict", -1);
+        Map<String, float[]> clean = SparkExactnessTest.inProcess(spec), disturbed = train(spec, 0, () -> {}, true);
+        double e = SparkExactnessTest.worst(clean, disturbed);
+        assertTrue(e <= 1e-5, "against one process: " + e);
         assertFalse(cluster.workers().get(1).isAlive());
     }
 

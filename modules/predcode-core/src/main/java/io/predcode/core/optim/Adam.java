@@ -45,13 +45,18 @@ public final class Adam extends StatefulOptimizer {
      * @param weightDecay the decoupled decay (PyTorch's default is 0.01)
      * @return the optimizer
      */
-    public static Adam adamW(Model model, float lr, float weightDecay) {
-        Adam a = new Adam(model, lr, 0.9f, 0.999f, 1e-8f, weightDecay);
-        a.decoupled = true;
+    public static Adam adamW(Model model, float lr, float weightDecay) { return of(model, lr, 0.9f, 0.999f, 1e-8f, weightDecay, true); }
+
+    /** Adam or AdamW with every hyperparameter given. */
+    static Adam of(Model model, float lr, float beta1, float beta2, float eps, float weightDecay, boolean decoupled) {
+        Adam a = new Adam(model, lr, beta1, beta2, eps, weightDecay);
+        a.decoupled = decoupled;
         return a;
     }
 
     @Override public String name() { return decoupled ? "adamw" : "adam"; }
+
+    @Override public String settings() { return Optimizer.settings(name(), lr, beta1, beta2, eps, weightDecay); }
 
     @Override public float learningRate() { return lr; }
 

@@ -28,6 +28,41 @@ public interface Optimizer extends AutoCloseable {
     /** "sgd", "adam" or "adamw". */
     String name();
 
+    /**
+     * Every hyperparameter, the learning rate now included, as {@link #fromSettings} reads them: how
+     * another process (a Spark executor) builds the same optimizer for its copy of the model.
+     *
+     * @return e.g. "adam 0.002 0.9 0.999 1.0E-8 0.0"
+     */
+    String settings();
+
+    /**
+     * An optimizer with these {@link #settings} (and fresh state) for {@code model}.
+     *
+     * @param settings what {@link #settings} returned
+     * @param model    the model it updates
+     * @return the optimizer
+     */
+    static Optimizer fromSettings(String settings, io.predcode.core.nn.Model model) {
+        String[] f = settings.trim().split(" ");
+        float[] v = new float[f.length - 1];
+        try {
+            for (int i = 1; i < f.length; i++) v[i - 1] = Float.parseFloat(f[i]);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("optimizer settings '" + settings + "': expected a name and numbers");
+        }
+        if (v.length == 5 && f[0].equals("sgd")) return new Sgd(model, v[0], v[1], v[2], v[3], v[4] != 0);
+        if (v.length == 5 && (f[0].equals("adam") || f[0].equals("adamw"))) return Adam.of(model, v[0], v[1], v[2], v[3], v[4], f[0].equals("adamw"));
+        throw new IllegalArgumentException("optimizer settings '" + settings + "': expected sgd LR MOMENTUM DAMPENING DECAY NESTEROV or adam|adamw LR BETA1 BETA2 EPS DECAY");
+    }
+
+    /** The name and the values, as {@link #fromSettings} reads them (Float.toString gives back the same float). */
+    static String settings(String name, float... values) {
+        StringBuilder b = new StringBuilder(name);
+        for (float x : values) b.append(' ').append(x);
+        return b.toString();
+    }
+
     /** Steps taken so far. */
     long steps();
 

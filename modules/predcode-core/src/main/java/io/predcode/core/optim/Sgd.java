@@ -32,6 +32,8 @@ public final class Sgd extends StatefulOptimizer {
 
     @Override public String name() { return "sgd"; }
 
+    @Override public String settings() { return Optimizer.settings(name(), lr, momentum, dampening, weightDecay, nesterov ? 1 : 0); }
+
     @Override public float learningRate() { return lr; }
 
     @Override public void learningRate(float lr) {
