@@ -109,7 +109,7 @@ public final class SparkBenchmark {
             Trainer t = new Trainer(e, opt, a, 0.1f, 20);
             double[] ms = new double[steps];
             for (int s = 0; s < warmup + steps; s++) {
-                Dataset b = train.subset("global batch", plan.globalBatch(0, s));
+                Dataset b = train.subset("global batch", plan.globalBatch(0, s % plan.stepsPerEpoch()));
                 long t0 = System.nanoTime();
                 t.step(b.images(), b.labels(), b.size());
                 if (s >= warmup) ms[s - warmup] = (System.nanoTime() - t0) / 1e6;
