@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Spec;
 
 /** Lists every backend on the class path: available or not, and why. */
-@Command(name = "backends", description = "List the compute backends: available or not and why, library versions, threads or devices.")
+@Command(name = "backends", mixinStandardHelpOptions = true, description = "List the compute backends: available or not and why, library versions, threads or devices.")
 final class BackendsCommand implements Runnable {
     @Spec picocli.CommandLine.Model.CommandSpec spec;
 

@@ -25,6 +25,23 @@ class CliTest {
 
     static JsonFields json(Path f) throws Exception { return JsonFields.of(Json.parse(Files.readString(f), f.toString()), f.toString(), ""); }
 
+    /** Every command's help renders as written: picocli warns on stderr (not through the command's writers) when a description does not format, e.g. a bare "%". */
+    @Test void everyHelpRendersWithoutWarnings() {
+        java.io.PrintStream saved = System.err;
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        System.setErr(new java.io.PrintStream(captured, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            for (String command : new String[]{"train", "eval", "generate", "compare", "bench", "backends"}) {
+                Result r = run(command, "--help");
+                assertEquals(0, r.code(), command);
+                assertTrue(r.out().contains("Usage: predcode " + command), command + ": " + r.out());
+            }
+        } finally {
+            System.setErr(saved);
+        }
+        assertEquals("", captured.toString(java.nio.charset.StandardCharsets.UTF_8));
+    }
+
     @Test void trainWritesMetricsChartAndCheckpointAndLearns(@TempDir Path tmp) throws Exception {
         Path out = tmp.resolve("run");
         Result r = run("train", "--epochs", "3", "--out", out.toString(), "--quiet");

@@ -70,12 +70,11 @@ final class BarrierExchange implements ShardWorker.Exchange {
             return context.allGather(piece);
         } finally {
             done.set(true);
-            boolean interrupted = false;
             while (waker.isAlive()) {
                 try {
                     waker.join();
                 } catch (InterruptedException e) {
-                    interrupted = true; // the waker's, or Spark's: Spark's kill is also recorded in the task context, which it checks itself
+                    // the waker's, or Spark's: a kill is also recorded in the task context, which Spark checks itself
                 }
             }
             Thread.interrupted(); // no interrupt of the waker's may outlive the call

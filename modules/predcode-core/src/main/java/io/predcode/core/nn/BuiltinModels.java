@@ -11,7 +11,7 @@ import java.util.List;
  * Models shipped with predcode, also as spec files (resources io/predcode/core/models/NAME.json):
  * {@code example-cnn} is Torch2PC's Example1 network, {@code mlp} a 784-512-256-10 ReLU MLP,
  * {@code digits-mlp} a 64-64-32-10 MLP for the bundled 8x8 digits, {@code pcx-mlp} the 784-128-128-128-10
- * MLP of PCX's Fashion-MNIST benchmark (leaky ReLU; PCX's PC run uses GELU, which predcode lacks).
+ * MLP of PCX's Fashion-MNIST benchmark (leaky ReLU; bench/models has its GELU and ReLU variants).
  */
 public final class BuiltinModels {
     private BuiltinModels() {}
