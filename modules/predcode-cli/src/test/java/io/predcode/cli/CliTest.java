@@ -5,6 +5,7 @@ import io.predcode.core.json.JsonFields;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
@@ -135,6 +136,32 @@ class CliTest {
         assertTrue(json(run.resolve("metrics.json")).number("final_test_accuracy") > 0.5, r.out());
     }
 
+    /** Barrier jobs (the default) and a job per step give the same run: losses step by step, and the checkpoint's tensors (parameters and Adam's state) to the bit, with a schedule and a step limit that cuts a job short. */
+    @Test void sparkBarrierJobsEqualAJobPerStep(@TempDir Path tmp) throws Exception {
+        Path barrier = tmp.resolve("barrier"), perStep = tmp.resolve("step");
+        String[] common = {"train", "--spark", "local[2]", "--epochs", "2", "--max-steps", "25", "--lr-schedule", "cosine", "--batch-size", "64", "--quiet"};
+        Result a = run(concat(common, new String[]{"--out", barrier.toString()})), b = run(concat(common, new String[]{"--out", perStep.toString(), "--spark-steps-per-job", "1"}));
+        assertEquals(0, a.code(), a.err());
+        assertEquals(0, b.code(), b.err());
+        assertTrue(a.out().contains("up to 10 steps per barrier job"), a.out());
+        assertTrue(b.out().contains("a job per step"), b.out());
+        List<String> la = lossColumn(barrier.resolve("metrics.csv")), lb = lossColumn(perStep.resolve("metrics.csv"));
+        assertEquals(25, la.size(), "21 steps, then 4 of the second epoch's (--max-steps 25)");
+        assertEquals(lb, la);
+        assertArrayEquals(tensorBytes(perStep.resolve("checkpoint.safetensors")), tensorBytes(barrier.resolve("checkpoint.safetensors")));
+    }
+
+    static List<String> lossColumn(Path csv) throws IOException {
+        return Files.readAllLines(csv).stream().skip(1).map(l -> l.split(",")[2]).toList();
+    }
+
+    /** A safetensors file's tensor data, after its JSON header (whose metadata holds timings). */
+    static byte[] tensorBytes(Path f) throws IOException {
+        byte[] all = Files.readAllBytes(f);
+        long header = java.nio.ByteBuffer.wrap(all, 0, 8).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong();
+        return java.util.Arrays.copyOfRange(all, (int) (8 + header), all.length);
+    }
+
     @Test void sparkLocalStepsWithAveraging(@TempDir Path tmp) throws Exception {
         Path run = tmp.resolve("run");
         Result r = run("train", "--spark", "local[2]", "--spark-average-every", "4", "--epochs", "2", "--batch-size", "64", "--out", run.toString(), "--quiet");
@@ -148,7 +175,7 @@ class CliTest {
         long t0 = System.nanoTime();
         for (String[] bad : new String[][]{{"--spark", "spark://127.0.0.1:1"}, {"--spark", "yarn"}, {"--spark", "local[2]", "--algorithm", "ipc"},
                 {"--spark", "local[2]", "--batch-size", "63"}, {"--spark", "local[2]", "--spark-partitions", "0"}, {"--spark", "local[2]", "--monitor-every", "3"},
-                {"--spark", "local[2]", "--spark-average-every", "0"}}) {
+                {"--spark", "local[2]", "--spark-average-every", "0"}, {"--spark", "local[2]", "--spark-steps-per-job", "0"}}) {
             Result r = run(concat(new String[]{"train", "--epochs", "1", "--quiet", "--out", tmp.resolve("x").toString()}, bad));
             assertEquals(2, r.code(), String.join(" ", bad) + ": " + r.out() + r.err());
             assertEquals(1, r.err().strip().lines().count(), "one line: " + r.err());
