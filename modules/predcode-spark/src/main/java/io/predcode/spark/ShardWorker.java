@@ -153,7 +153,7 @@ final class ShardWorker implements AutoCloseable {
      * driver's per-step result. A step whose summed loss is not finite is returned unapplied, and
      * the job ends there (every shard sees the same sum, so all stop together).
      *
-     * @return the steps' contributions' sums (values empty), and from partition 0 the parameters and optimizer state after the applied steps
+     * @return per step the summed loss, correct count and samples, and from partition 0 the parameters and optimizer state after the applied steps
      */
     synchronized SyncResult synchronousSteps(SparkTraining.Start start, Exchange exchange, int epoch, int firstStep, float[] lrs, long failAt) {
         model.loadParameters(unflatten(model, start.parameters()), "the driver's broadcast");

@@ -15,11 +15,12 @@ import java.util.stream.IntStream;
 
 /**
  * Synchronous data-parallel training on Spark, exactly single-process training on the same global
- * batches (see {@link ShardPlan}). Each step is one Spark job: the driver broadcasts the parameters,
- * each partition's task relaxes its shard's local batch on its executor's cached worker and returns
- * its updates, the driver sums them in partition order and applies the optimizer once. Summing in
- * partition order on the driver, rather than in whatever order tasks finish, keeps a step
- * deterministic, so a retried or moved task changes nothing.
+ * batches (see {@link ShardPlan}). {@link #step} is one Spark job: the driver broadcasts the
+ * parameters, each partition's task relaxes its shard's local batch on its executor's cached worker
+ * and returns its updates, the driver sums them in partition order and applies the optimizer once.
+ * {@link #synchronous} runs many such steps in one barrier job, the shards exchanging updates among
+ * themselves, with the same result. Summing in partition order, rather than in whatever order tasks
+ * finish, keeps a step deterministic, so a retried or moved task changes nothing.
  */
 public final class SparkTraining implements AutoCloseable {
     private final JavaSparkContext sc;
