@@ -1,7 +1,6 @@
 package io.predcode.cli;
 
 import io.predcode.core.io.Checkpoint;
-import io.predcode.core.nn.Loss;
 import io.predcode.core.nn.Model;
 import io.predcode.core.pc.PcEngine;
 import io.predcode.data.DataSplit;
@@ -46,14 +45,14 @@ final class EvalCommand implements Callable<Integer> {
         Checkpoint.Loaded c = Checkpoint.load(checkpoint);
         DataSplit split = inModelUnits(dataChoice.load(), c.preprocessing());
         int[] input = Setup.inputShape(c.spec(), split.sampleShape(), checkpoint.toString());
-        try (Backend be = backendChoice.open(); Model m = Model.create(c.spec(), input, be, 0); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY)) {
+        try (Backend be = backendChoice.open(); Model m = Model.create(c.spec(), input, be, 0); PcEngine e = new PcEngine(m, c.loss())) {
             m.loadParameters(c.parameters(), c.source().toString());
             TrainingRun.Score s = TrainingRun.evaluate(e, split.test(), batchSize);
             if (!Double.isFinite(s.loss()))
                 throw new io.predcode.core.pc.DivergenceException(0, c.source() + ": the model's test loss is " + s.loss() + " (its parameters are not finite, or overflow); nothing to evaluate");
             var out = spec.commandLine().getOut();
-            if (json) out.printf("{\"loss\": %s, \"accuracy\": %s, \"samples\": %d}%n", s.loss(), s.accuracy(), split.test().size());
-            else out.printf("%s on %s: loss %s, accuracy %.2f%% (%d samples)%n", c.source(), split.test().name(), Setup.fmt(s.loss()), 100 * s.accuracy(), split.test().size());
+            if (json) out.printf("{\"loss\": %s, \"loss_function\": \"%s\", \"accuracy\": %s, \"samples\": %d}%n", s.loss(), e.loss().id(), s.accuracy(), split.test().size());
+            else out.printf("%s on %s: %s loss %s, accuracy %.2f%% (%d samples)%n", c.source(), split.test().name(), e.loss().id(), Setup.fmt(s.loss()), 100 * s.accuracy(), split.test().size());
         }
         return 0;
     }

@@ -62,8 +62,7 @@ final class GenerateCommand implements Callable<Integer> {
         if (!(noise >= 0) || !Float.isFinite(noise)) throw new IllegalArgumentException("--noise must be a finite number >= 0, got " + noise);
         if (!out.toString().endsWith(".png")) throw new IllegalArgumentException("--out " + out + ": expected a .png file");
         Checkpoint.Loaded c = Checkpoint.load(checkpoint);
-        Loss loss = c.training() != null && c.training().has("settings") && c.training().object("settings").has("loss")
-                ? Loss.parse(c.training().object("settings").string("loss")) : Loss.CROSS_ENTROPY;
+        Loss loss = c.loss();
         var print = spec.commandLine().getOut();
         try (Backend be = backendChoice.open(); Model m = c.model(be); PcEngine e = new PcEngine(m, loss)) {
             int[] outShape = m.activationShape(m.depth());

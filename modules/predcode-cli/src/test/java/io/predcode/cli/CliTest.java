@@ -75,6 +75,14 @@ class CliTest {
         assertTrue(m.number("final_test_accuracy") > 0.6, "fixedpred with mse on digits: " + m.number("final_test_accuracy"));
         // Training accuracy on one-hot targets: the output's argmax against the class, as for cross-entropy (it used to read 0%).
         assertTrue(m.list("epochs").size() == 2 && JsonFields.of(m.list("epochs").getLast(), "metrics", "epochs").number("train_accuracy") > 0.5, r.out());
+        // eval scores the checkpoint with the loss it was trained with (it used to report cross-entropy for every model)
+        for (Path checkpoint : new Path[]{out, out.resolve("best")}) {
+            Result e = run("eval", "--checkpoint", checkpoint.toString(), "--json");
+            assertEquals(0, e.code(), e.err());
+            JsonFields ev = JsonFields.of(Json.parse(e.out().trim(), "eval"), "eval", "");
+            assertEquals("mse", ev.string("loss_function"));
+            if (checkpoint == out) assertEquals(m.number("final_test_loss"), ev.number("loss"), 1e-6);
+        }
     }
 
     /** iPC, Z-IL and nudged PC from the command line, with the energy per layer in metrics.csv where there is one. */

@@ -44,6 +44,15 @@ public final class Checkpoint {
      */
     public record Loaded(ModelSpec spec, int[] inputShape, Map<String, float[]> parameters, Map<String, float[]> optimizerState, JsonFields training, Path source,
                          Preprocessing preprocessing, List<String> classNames) {
+        /**
+         * The loss the model was trained with, as its training settings record it: what its test loss
+         * means. Cross-entropy where the file records none (an export without training state).
+         */
+        public io.predcode.core.nn.Loss loss() {
+            return training != null && training.has("settings") && training.object("settings").has("loss")
+                    ? io.predcode.core.nn.Loss.parse(training.object("settings").string("loss")) : io.predcode.core.nn.Loss.CROSS_ENTROPY;
+        }
+
         /** The model on {@code backend}, with these parameters: one call from checkpoint to model. */
         public Model model(Backend backend) {
             Model m = Model.create(spec, inputShape, backend, 0);
