@@ -44,18 +44,23 @@ public final class SparkSetup {
                 .set("spark.task.maxDirectResultSize", "64m")
                 // Parameters are floats, which lz4 barely shrinks: compressing the broadcast only costs time.
                 .set("spark.broadcast.compress", "false")
-                // A barrier job that cannot get a slot for every task fails at once (its steps then run one job each), instead of 40 checks 15 s apart.
-                .set("spark.scheduler.barrier.maxConcurrentTasksCheck.maxFailures", "1")
-                .set("spark.scheduler.barrier.maxConcurrentTasksCheck.interval", "1s")
-                // A shard waits at most this long for the others' updates in a step (the default is a year).
-                .set("spark.barrier.sync.timeout", "3600s")
+
                 .set("spark.executor.extraJavaOptions", "--enable-native-access=ALL-UNNAMED -Djava.awt.headless=true");
+        BARRIER.forEach(c::set);
         if (master.startsWith("spark://")) // absolute: executors run in their own work folders
             c.set("spark.executor.extraClassPath", java.util.Arrays.stream(System.getProperty("java.class.path").split(java.io.File.pathSeparator))
                     .map(e -> java.nio.file.Path.of(e).toAbsolutePath().toString()).collect(java.util.stream.Collectors.joining(java.io.File.pathSeparator)));
         extra.forEach(c::set);
         return c;
     }
+
+    /**
+     * For barrier jobs (SparkTraining.synchronous): one that cannot get a slot for every task fails
+     * at once, and its steps run one job each, instead of after 40 checks 15 s apart; and a shard
+     * waits at most an hour, not a year, for the others' updates in a step.
+     */
+    static final Map<String, String> BARRIER = Map.of("spark.scheduler.barrier.maxConcurrentTasksCheck.maxFailures", "1",
+            "spark.scheduler.barrier.maxConcurrentTasksCheck.interval", "1s", "spark.barrier.sync.timeout", "3600s");
 
     static String withRetries(String master) {
         return master.matches("local\\[(\\d+|\\*)]") ? master.substring(0, master.length() - 1) + "," + TASK_ATTEMPTS + "]" : master;
@@ -109,7 +114,9 @@ public final class SparkSetup {
         if (!c.contains("spark.master"))
             throw new IllegalArgumentException("--spark submit: no master set; run under spark-submit (bin/predcode-spark-submit), or give local[N] or spark://HOST:PORT");
         c.setIfMissing("spark.app.name", "predcode").setIfMissing("spark.task.maxFailures", Integer.toString(TASK_ATTEMPTS))
+
                 .setIfMissing("spark.executor.extraJavaOptions", "--enable-native-access=ALL-UNNAMED -Djava.awt.headless=true");
+        BARRIER.forEach(c::setIfMissing);
         extra.forEach(c::set);
         return new JavaSparkContext(c);
     }
