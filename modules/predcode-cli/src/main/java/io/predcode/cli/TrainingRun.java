@@ -204,6 +204,7 @@ final class TrainingRun {
             long totalSteps = (long) s.epochs() * (spark != null ? spark.plan().stepsPerEpoch() : (train.size() + batchSize - 1) / batchSize);
             if (resumedEta > 0) trainer.resumeEta(resumedEta);
             String stopReason = "all " + s.epochs() + " epochs done";
+            String barrierNote = null; // the last barrier-job failure reported
             float etaNow = trainer.eta();
             int exit = 0;
             for (int epoch = firstEpoch; epoch < s.epochs(); epoch++) {
@@ -255,6 +256,12 @@ final class TrainingRun {
                         }
                     }
                     waitNanos = steps.waitNanos();
+                }
+                if (spark != null && spark.barrierFailure() != null && !spark.barrierFailure().equals(barrierNote)) {
+                    barrierNote = spark.barrierFailure();
+                    String event = "epoch " + (epoch + 1) + ": a barrier job failed (" + barrierNote + "); its steps ran again, a job each, with the same result";
+                    events.add(event);
+                    out.println(event);
                 }
                 double dataWait = (double) waitNanos / (System.nanoTime() - trainStart);
                 Score val = validation == null ? null : evaluate(engine, validation, 1000);
