@@ -27,9 +27,6 @@ import java.util.concurrent.Callable;
         description = {"Infer inputs for each class of a trained model: the class is held at the output and the input relaxes",
                 "with the hidden layers on the PC energy. Writes the inferred inputs as a PNG grid, one row per class."})
 final class GenerateCommand implements Callable<Integer> {
-    /** More steps than this is a typo. */
-    private static final int MAX_STEPS = 100_000;
-
     @Spec picocli.CommandLine.Model.CommandSpec spec;
 
     @Option(names = "--checkpoint", required = true, description = "A training output folder (or its best/ folder), or a model.safetensors / checkpoint.safetensors file.")
@@ -57,8 +54,7 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override public Integer call() throws Exception {
         if (perClass < 1 || perClass > 1000) throw new IllegalArgumentException("--per-class must be in 1..1000, got " + perClass);
-        if (steps < 1 || steps > MAX_STEPS) throw new IllegalArgumentException("--steps must be in 1.." + MAX_STEPS + ", got " + steps);
-        if (!(eta > 0) || !Float.isFinite(eta)) throw new IllegalArgumentException("--eta must be a finite number > 0, got " + eta);
+        Setup.Relaxation.check("--steps", steps, eta);
         if (!(noise >= 0) || !Float.isFinite(noise)) throw new IllegalArgumentException("--noise must be a finite number >= 0, got " + noise);
         if (!out.toString().endsWith(".png")) throw new IllegalArgumentException("--out " + out + ": expected a .png file");
         Checkpoint.Loaded c = Checkpoint.load(checkpoint);

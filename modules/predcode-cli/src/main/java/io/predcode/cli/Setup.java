@@ -93,9 +93,14 @@ final class Setup {
 
         /** Throws naming the option when --eta or --n is out of range; call before any work. */
         Relaxation validate() {
-            if (n != null && (n < 1 || n > MAX_SWEEPS)) throw new IllegalArgumentException("--n must be in 1.." + MAX_SWEEPS + ", got " + n);
-            if (!(eta > 0) || !Float.isFinite(eta)) throw new IllegalArgumentException("--eta must be a finite number > 0, got " + eta);
+            check("--n", n != null ? n : 1, eta);
             return this;
+        }
+
+        /** The bounds on a relaxation's step count (named {@code stepsOption}) and its --eta, for every command that relaxes. */
+        static void check(String stepsOption, int steps, float eta) {
+            if (steps < 1 || steps > MAX_SWEEPS) throw new IllegalArgumentException(stepsOption + " must be in 1.." + MAX_SWEEPS + ", got " + steps);
+            if (!(eta > 0) || !Float.isFinite(eta)) throw new IllegalArgumentException("--eta must be a finite number > 0, got " + eta);
         }
 
         /** --n, or {@code fallback} when it was not given. */
