@@ -1,0 +1,52 @@
+package io.predcode.spark;
+
+import org.junit.jupiter.api.Test;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.ObjectInputStream;
+import java.io.ObjectOutputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** A contribution survives its trip as text: every 16-bit character, lone surrogates and NUL included, through Java serialization as Spark's messages use it. */
+class BarrierExchangeTest {
+    @Test void everyCharacterSurvivesJavaSerialization() throws Exception {
+        byte[] all = new byte[2 * 65536]; // each 16-bit value once: 0x0000, the surrogates 0xD800-0xDFFF, 0xFFFF
+        ByteBuffer b = ByteBuffer.wrap(all).order(ByteOrder.LITTLE_ENDIAN);
+        for (int c = 0; c < 65536; c++) b.putChar((char) c);
+        String text = BarrierExchange.text(all);
+        assertEquals(65536, text.length());
+        String back = (String) roundTrip(new String[]{text})[0];
+        byte[] out = new byte[all.length];
+        ByteBuffer.wrap(out).order(ByteOrder.LITTLE_ENDIAN).asCharBuffer().put(back);
+        assertArrayEquals(all, out);
+    }
+
+    @Test void aContributionEncodesAndDecodesExactly() {
+        Random r = new Random(7);
+        for (int n : new int[]{0, 1, 2, 3, 97, 4099}) {
+            float[] v = new float[n];
+            for (int i = 0; i < n; i++) v[i] = Float.intBitsToFloat(r.nextInt()); // every bit pattern: NaNs, infinities, subnormals, -0
+            Contribution c = new Contribution(v, new double[]{-1.5e300}, new long[]{Long.MAX_VALUE}, new long[]{n});
+            Contribution d = BarrierExchange.decode(BarrierExchange.encode(c));
+            for (int i = 0; i < n; i++) assertEquals(Float.floatToRawIntBits(v[i]), Float.floatToRawIntBits(d.values()[i]), "value " + i + " of " + n);
+            assertEquals(-1.5e300, d.lossSums()[0]);
+            assertEquals(Long.MAX_VALUE, d.correct()[0]);
+            assertEquals(n, d.samples()[0]);
+        }
+    }
+
+    static Object[] roundTrip(Object[] o) throws Exception {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
+            out.writeObject(o);
+        }
+        try (ObjectInputStream in = new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
+            return (Object[]) in.readObject();
+        }
+    }
+}
