@@ -1,7 +1,5 @@
 package io.predcode.cli;
 
-import java.util.List;
-
 import io.predcode.core.nn.Loss;
 import io.predcode.core.pc.Trainer;
 import io.predcode.data.Batches;
@@ -86,7 +84,7 @@ interface Steps extends AutoCloseable {
                             int k = (int) Math.min(Math.min(stepsPerJob, left), maxSteps > 0 ? maxSteps - firstStep - next : Long.MAX_VALUE);
                             float[] lrs = new float[k];
                             for (int i = 0; i < k; i++) lrs[i] = lrAt.apply(firstStep + next + i);
-                            pending.addAll(k == 1 ? List.of(training.step(epoch, next)) : training.synchronous(epoch, next, lrs));
+                            pending.addAll(training.synchronous(epoch, next, lrs));
                             next += k;
                         }
                     } catch (io.predcode.core.pc.DivergenceException | IllegalArgumentException e) {

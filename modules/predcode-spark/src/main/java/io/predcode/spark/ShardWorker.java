@@ -96,6 +96,11 @@ final class ShardWorker implements AutoCloseable {
     /** The shard's updates for the global step {@code epoch, step}, at these parameters. */
     synchronized Contribution step(float[] parameters, int epoch, int step) {
         model.loadParameters(unflatten(model, parameters), "the driver's broadcast");
+        return contribution(epoch, step);
+    }
+
+    /** The shard's updates, loss, correct count and samples for the global step {@code epoch, step}, at the model's parameters now. */
+    private Contribution contribution(int epoch, int step) {
         Dataset batch = batch(epoch, step);
         InferenceResult r = updates(batch);
         return new Contribution(flatten(model.gradientValues()), new double[]{(double) r.loss() * batch.size()}, new long[]{correct(r, batch)}, new long[]{batch.size()});
@@ -167,9 +172,7 @@ final class ShardWorker implements AutoCloseable {
         for (; done < k; done++) {
             if (firstStep + done == failAt) throw new IllegalStateException("injected failure (RunSpec.failOnceAtStep) at step " + failAt);
             long t0 = System.nanoTime();
-            Dataset batch = batch(epoch, firstStep + done);
-            InferenceResult r = updates(batch);
-            Contribution mine = new Contribution(flatten(model.gradientValues()), new double[]{(double) r.loss() * batch.size()}, new long[]{correct(r, batch)}, new long[]{batch.size()});
+            Contribution mine = contribution(epoch, firstStep + done);
             computeMillis += (System.nanoTime() - t0) / 1e6;
             Contribution sum = exchange.sum(mine);
             loss[done] = sum.lossSums()[0];
@@ -177,11 +180,7 @@ final class ShardWorker implements AutoCloseable {
             samples[done] = sum.samples()[0];
             if (!Double.isFinite(loss[done])) return result(done, loss, correct, samples, computeMillis, opt, true);
             t0 = System.nanoTime();
-            int at = 0;
-            for (Parameter p : model.parameters().values()) {
-                backend.upload(sum.values(), at, p.grad(), 0, (int) p.size());
-                at += (int) p.size();
-            }
+            loadGradients(model, sum.values());
             opt.learningRate(lrs[done]);
             opt.step();
             computeMillis += (System.nanoTime() - t0) / 1e6;
@@ -233,7 +232,17 @@ final class ShardWorker implements AutoCloseable {
         return flat;
     }
 
-    /** {@link #flatten}'s inverse for this model. */
+    /** Puts {@code flat} (in {@link #flatten}'s order) into the model's grads, where its optimizer reads the updates. */
+    static void loadGradients(Model model, float[] flat) {
+        int at = 0;
+        for (Parameter p : model.parameters().values()) {
+            model.backend().upload(flat, at, p.grad(), 0, (int) p.size());
+            at += (int) p.size();
+        }
+        if (at != flat.length) throw new IllegalStateException("the updates hold " + flat.length + " values, the model " + at);
+    }
+
+        /** {@link #flatten}'s inverse for this model. */
     static Map<String, float[]> unflatten(Model model, float[] flat) {
         Map<String, float[]> m = new LinkedHashMap<>();
         int at = 0;

@@ -1,7 +1,6 @@
 package io.predcode.spark;
 
 import io.predcode.core.nn.Model;
-import io.predcode.core.nn.Parameter;
 import io.predcode.core.optim.Optimizer;
 import io.predcode.core.pc.Algorithm;
 import org.apache.spark.BarrierTaskContext;
@@ -89,11 +88,7 @@ public final class SparkTraining implements AutoCloseable {
         double loss = sum.lossSums()[0] / sum.samples()[0];
         if (!Double.isFinite(loss))
             throw new io.predcode.core.pc.DivergenceException(steps + 1, "training diverged at step " + (steps + 1) + ": loss is " + loss + "; parameters are as after step " + steps);
-        int at = 0;
-        for (Parameter p : model.parameters().values()) {
-            model.backend().upload(sum.values(), at, p.grad(), 0, (int) p.size());
-            at += (int) p.size();
-        }
+        ShardWorker.loadGradients(model, sum.values());
         optimizer.step();
         steps++;
         return new StepResult((float) loss, sum.correct()[0], sum.samples()[0], (System.nanoTime() - t0) / 1e6, job.computeMillis());
@@ -137,7 +132,8 @@ public final class SparkTraining implements AutoCloseable {
 
     /**
      * {@code lrs.length} synchronous steps in one barrier job: exactly {@link #step} that many times
-     * (at these learning rates), with one Spark job instead of one per step. The driver broadcasts
+     * (at these learning rates), with one Spark job instead of one per step (a single step runs as
+     * {@link #step}). The driver broadcasts
      * the parameters and its optimizer's state once; the shards exchange each step's updates through
      * Spark's barrier allGather ({@link BarrierExchange}) and each applies the driver's optimizer to
      * their sum, so no parameters travel per step; partition 0 returns the parameters and optimizer
@@ -153,8 +149,7 @@ public final class SparkTraining implements AutoCloseable {
      *         not finite ends the list, unapplied: the parameters are as after the step before it
      */
     public List<StepResult> synchronous(int epoch, int firstStep, float[] lrs) {
-        if (lrs.length == 0) return List.of();
-        if (barrierFailures < BARRIER_TRIES) {
+        if (lrs.length > 1 && barrierFailures < BARRIER_TRIES) { // one step is cheaper as a plain job than a barrier job with the optimizer's state
             try {
                 return barrierJob(epoch, firstStep, lrs);
             } catch (RuntimeException e) {
