@@ -104,6 +104,7 @@ final class TrainingRun {
         // Buffers are sized by the batch: a batch larger than the training set would only allocate air.
         int batchSize = Math.min(s.batchSize(), train.size());
         if (batchSize < s.batchSize()) out.printf("note: --batch-size %d is more than the %d training samples; using %d%n", s.batchSize(), train.size(), batchSize);
+        int sweeps = s.n() > 0 ? s.n() : spec.depth();
         try (Backend be = checkedBackend(spec, input, batchSize);
              Model model = Model.create(spec, input, be, s.seed());
              PcEngine engine = new PcEngine(model, s.loss()).beliefOptimizer(s.beliefOptimizer()).energy(s.energy()).nudging(s.nudging());
@@ -112,8 +113,7 @@ final class TrainingRun {
                  case "adamw" -> Adam.adamW(model, s.lr(), s.weightDecay());
                  default -> new Adam(model, s.lr(), 0.9f, 0.999f, 1e-8f, s.weightDecay());
              };
-             DataParallelRun parallel = s.spark() == null ? null : startSpark(spec, input, train.size(), batchSize, s.n() > 0 ? s.n() : model.depth(), be, model, opt)) {
-            int sweeps = s.n() > 0 ? s.n() : model.depth();
+             DataParallelRun parallel = s.spark() == null ? null : startSpark(spec, input, train.size(), batchSize, sweeps, be, model, opt)) {
             if (s.loss() == Loss.MSE && data.classes() != model.activationShape(model.depth())[0])
                 throw new IllegalArgumentException("--loss mse uses one-hot targets: the model outputs " + Arrays.toString(model.activationShape(model.depth())) + " but the data has " + data.classes() + " classes");
             if (s.init() != null && !s.resume()) loadInit(model, s.init());
@@ -213,13 +213,14 @@ final class TrainingRun {
                 long waitNanos = 0, trainStart = System.nanoTime();
                 List<Double> stepMs = new ArrayList<>();
                 float lrBase = baseLr;
-                try (Steps steps = spark != null ? Steps.spark(spark, epoch, s.eta(), s.spark().averageEvery, s.spark().stepsPerJob, step, s.maxSteps(),
-                        g -> s.cosineSchedule() ? scheduled(lrBase, g, totalSteps) : opt.learningRate()) : Steps.local(train, batchSize, s.seed(), epoch, s.shuffle(), s.loss(), trainer);
+                // The learning rate of the run's step g: what this process sets before each step, and what Spark's barrier jobs take for theirs.
+                java.util.function.LongFunction<Float> lrAt = g -> s.cosineSchedule() ? scheduled(lrBase, g, totalSteps) : opt.learningRate();
+                try (Steps steps = spark != null ? Steps.spark(spark, epoch, s.eta(), s.spark().averageEvery, s.spark().stepsPerJob, step, s.maxSteps(), lrAt) : Steps.local(train, batchSize, s.seed(), epoch, s.shuffle(), s.loss(), trainer);
                      ProgressBar bar = s.quiet() ? null : new ProgressBarBuilder().setTaskName("epoch " + (epoch + 1) + "/" + s.epochs())
                              .setInitialMax(train.size()).setStyle(ProgressBarStyle.ASCII).setUnit(" samples", 1).showSpeed().setUpdateIntervalMillis(250)
                              .continuousUpdate().build()) {
                     while (s.maxSteps() == 0 || step < s.maxSteps()) {
-                        if (s.cosineSchedule()) opt.learningRate(scheduled(baseLr, step, totalSteps));
+                        if (s.cosineSchedule()) opt.learningRate(lrAt.apply(step));
                         Trainer.Step r;
                         try {
                             r = steps.next();
