@@ -58,7 +58,25 @@ public final class Batches implements Iterator<Batches.Batch>, AutoCloseable {
             for (int i = 0; i < n; i++) p[i] = i;
             return p;
         }
-        return Digits.permutation(n, new SplittableRandom(seed * 0x9E3779B97F4A7C15L + epoch));
+        return permutation(n, new SplittableRandom(seed * 0x9E3779B97F4A7C15L + epoch));
+    }
+
+    /**
+     * A Fisher-Yates shuffle of 0..n-1 driven by {@code r}: the one shuffle of every split and epoch
+     * order, so the same seed gives the same order wherever it is drawn (a Spark executor too).
+     *
+     * @param n the size
+     * @param r the random source
+     * @return the permutation
+     */
+    public static int[] permutation(int n, SplittableRandom r) {
+        int[] p = new int[n];
+        for (int i = 0; i < n; i++) p[i] = i;
+        for (int i = n - 1; i > 0; i--) {
+            int j = r.nextInt(i + 1);
+            int t = p[i]; p[i] = p[j]; p[j] = t;
+        }
+        return p;
     }
 
     /** The number of batches in the epoch. */

@@ -54,14 +54,7 @@ public record Dataset(String name, int[] sampleShape, int classes, float[] image
         int held = (int) Math.round(fraction * size());
         if (held == 0) return new Dataset[]{this, null};
         if (held >= size()) throw new IllegalArgumentException("--validation " + fraction + " leaves no training samples out of " + size());
-        int[] order = new int[size()];
-        for (int i = 0; i < order.length; i++) order[i] = i;
-        java.util.SplittableRandom r = new java.util.SplittableRandom(seed ^ 0x76A11DA7E5L);
-        for (int i = order.length - 1; i > 0; i--) {
-            int j = r.nextInt(i + 1), t = order[i];
-            order[i] = order[j];
-            order[j] = t;
-        }
+        int[] order = Batches.permutation(size(), new java.util.SplittableRandom(seed ^ 0x76A11DA7E5L));
         int keep = order.length - held;
         return new Dataset[]{subset(name + " (training part)", Arrays.copyOf(order, keep)), subset(name + " (validation part)", Arrays.copyOfRange(order, keep, order.length))};
     }

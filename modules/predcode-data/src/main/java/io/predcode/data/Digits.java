@@ -43,19 +43,9 @@ public final class Digits {
     /** The fixed split: 1,497 training and 300 test digits. */
     public static DataSplit split() throws IOException {
         Dataset d = all();
-        int[] perm = permutation(d.size(), new SplittableRandom(SPLIT_SEED));
+        int[] perm = Batches.permutation(d.size(), new SplittableRandom(SPLIT_SEED));
         int trainSize = d.size() - TEST_SIZE;
         int[] train = java.util.Arrays.copyOfRange(perm, 0, trainSize), test = java.util.Arrays.copyOfRange(perm, trainSize, d.size());
         return new DataSplit(d.subset("digits train", train), d.subset("digits test", test), 1f / 16, DataSplit.indexNames(10));
-    }
-
-    static int[] permutation(int n, SplittableRandom r) {
-        int[] p = new int[n];
-        for (int i = 0; i < n; i++) p[i] = i;
-        for (int i = n - 1; i > 0; i--) {
-            int j = r.nextInt(i + 1);
-            int t = p[i]; p[i] = p[j]; p[j] = t;
-        }
-        return p;
     }
 }

@@ -42,16 +42,11 @@ public record ShardPlan(int trainSize, int partitions, int localBatch, long seed
 
     /** Shard p's local batch at this step of this epoch: indices into the training set. */
     public int[] localBatch(int p, int epoch, int step) {
-        int[] order = shard(p);
-        if (shuffle) {
-            SplittableRandom r = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + epoch * 0x632BE59BD9B4E019L + p);
-            for (int i = order.length - 1; i > 0; i--) {
-                int j = r.nextInt(i + 1), t = order[i];
-                order[i] = order[j];
-                order[j] = t;
-            }
-        }
-        return java.util.Arrays.copyOfRange(order, step * localBatch, (step + 1) * localBatch);
+        int[] shard = shard(p), batch = new int[localBatch];
+        // The shard shuffled: the same swaps on its indices as on 0..n-1, so the shuffle is Batches.permutation's.
+        int[] order = shuffle ? io.predcode.data.Batches.permutation(shard.length, new SplittableRandom(seed * 0x9E3779B97F4A7C15L + epoch * 0x632BE59BD9B4E019L + p)) : null;
+        for (int i = 0; i < localBatch; i++) batch[i] = shard[order == null ? step * localBatch + i : order[step * localBatch + i]];
+        return batch;
     }
 
     /** The global batch at this step: the shards' local batches in shard order. */
