@@ -35,7 +35,7 @@ final class CompareCommand implements Callable<Integer> {
 
     @Mixin Setup.BackendChoice backendChoice;
 
-    @Option(names = "--model", defaultValue = "digits-mlp", description = "example-cnn, mlp, digits-mlp or FILE.json (default: ${DEFAULT-VALUE}); ignored with --checkpoint.")
+    @Option(names = "--model", defaultValue = "digits-mlp", description = "example-cnn, mlp, digits-mlp, pcx-mlp or FILE.json (default: ${DEFAULT-VALUE}); ignored with --checkpoint.")
     String model;
 
     @Option(names = "--checkpoint", description = "Compare on a trained model instead of a fresh one.")

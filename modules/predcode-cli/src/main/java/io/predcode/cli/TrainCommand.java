@@ -41,7 +41,7 @@ final class TrainCommand implements Callable<Integer> {
             + " negative:BETA or centred:BETA (pc only; two relaxations per step) (default: ${DEFAULT-VALUE}).")
     String nudging;
 
-    @Option(names = "--model", defaultValue = "digits-mlp", description = "example-cnn, mlp, digits-mlp, or a spec FILE.json (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--model", defaultValue = "digits-mlp", description = "example-cnn, mlp, digits-mlp, pcx-mlp, or a spec FILE.json (default: ${DEFAULT-VALUE}).")
     String model;
 
     @Mixin Setup.DataChoice dataChoice;
