@@ -51,6 +51,11 @@ final class ShardWorker implements AutoCloseable {
      * state here between jobs; synchronous jobs load the driver's state at their start.
      */
     private Optimizer optimizer;
+    /**
+     * The token of the barrier job whose end state the model and optimizer hold, or null: set as a
+     * barrier job finishes all its steps, cleared by anything else that changes them.
+     */
+    private String heldToken;
 
     private ShardWorker(RunSpec spec, int partition) {
         this.spec = spec;
@@ -95,6 +100,7 @@ final class ShardWorker implements AutoCloseable {
 
     /** The shard's updates for the global step {@code epoch, step}, at these parameters. */
     synchronized Contribution step(float[] parameters, int epoch, int step) {
+        heldToken = null;
         model.loadParameters(unflatten(model, parameters), "the driver's broadcast");
         return contribution(epoch, step);
     }
@@ -113,6 +119,7 @@ final class ShardWorker implements AutoCloseable {
      * taken P times, its own batch's mean. The optimizer's state stays with this worker between jobs.
      */
     synchronized Contribution localSteps(float[] parameters, String optimizerSettings, int epoch, int firstStep, int k, float lr) {
+        heldToken = null;
         model.loadParameters(unflatten(model, parameters), "the driver's broadcast");
         Optimizer local = optimizer(optimizerSettings);
         local.learningRate(lr);
@@ -156,14 +163,22 @@ final class ShardWorker implements AutoCloseable {
      * their sum, as the driver would. Every shard sums the same contributions in the same order and
      * runs the same optimizer, so all hold the same parameters after every step, and they are the
      * driver's per-step result. A step whose summed loss is not finite is returned unapplied, and
-     * the job ends there (every shard sees the same sum, so all stop together).
+     * the job ends there (every shard sees the same sum, so all stop together). A worker that holds
+     * {@code current}'s state already (it ran the job that ended there) starts from it, without
+     * fetching {@code start}; one that finishes every step holds {@code next}'s.
      *
      * @return per step the summed loss, correct count and samples, and from partition 0 the parameters and optimizer state after the applied steps
      */
-    synchronized SyncResult synchronousSteps(SparkTraining.Start start, Exchange exchange, int epoch, int firstStep, float[] lrs, long failAt) {
-        model.loadParameters(unflatten(model, start.parameters()), "the driver's broadcast");
-        Optimizer opt = optimizer(start.optimizerSettings());
-        opt.loadState(start.optimizerState(), "the driver's optimizer");
+    synchronized SyncResult synchronousSteps(java.util.function.Supplier<SparkTraining.Start> start, String current, String next, Exchange exchange,
+                                             int epoch, int firstStep, float[] lrs, long failAt) {
+        boolean holds = current != null && current.equals(heldToken) && optimizer != null;
+        heldToken = null; // until every step is done: a job that stops part-way leaves a state no token names
+        if (!holds) {
+            SparkTraining.Start s = start.get();
+            model.loadParameters(unflatten(model, s.parameters()), "the driver's broadcast");
+            optimizer(s.optimizerSettings()).loadState(s.optimizerState(), "the driver's optimizer");
+        }
+        Optimizer opt = optimizer;
         int k = lrs.length;
         double[] loss = new double[k];
         long[] correct = new long[k], samples = new long[k];
@@ -178,21 +193,22 @@ final class ShardWorker implements AutoCloseable {
             loss[done] = sum.lossSums()[0];
             correct[done] = sum.correct()[0];
             samples[done] = sum.samples()[0];
-            if (!Double.isFinite(loss[done])) return result(done, loss, correct, samples, computeMillis, opt, true);
+            if (!Double.isFinite(loss[done])) return result(done, loss, correct, samples, computeMillis, opt, true, holds);
             t0 = System.nanoTime();
             loadGradients(model, sum.values());
             opt.learningRate(lrs[done]);
             opt.step();
             computeMillis += (System.nanoTime() - t0) / 1e6;
         }
-        return result(done, loss, correct, samples, computeMillis, opt, false);
+        heldToken = next;
+        return result(done, loss, correct, samples, computeMillis, opt, false, holds);
     }
 
-    private SyncResult result(int applied, double[] loss, long[] correct, long[] samples, double computeMillis, Optimizer opt, boolean diverged) {
+    private SyncResult result(int applied, double[] loss, long[] correct, long[] samples, double computeMillis, Optimizer opt, boolean diverged, boolean held) {
         int n = applied + (diverged ? 1 : 0);
         boolean first = partition == 0;
         return new SyncResult(partition, applied, Arrays.copyOf(loss, n), Arrays.copyOf(correct, n), Arrays.copyOf(samples, n), computeMillis,
-                first ? flatten(model.parameterValues()) : null, first ? opt.state() : null);
+                first ? flatten(model.parameterValues()) : null, first ? opt.state() : null, held);
     }
 
     /**
@@ -206,9 +222,10 @@ final class ShardWorker implements AutoCloseable {
      * @param computeMillis  this shard's own time (relaxation and optimizer), without the exchanges
      * @param parameters     partition 0: the parameters after the applied steps (else null)
      * @param optimizerState partition 0: the optimizer's state after them (else null)
+     * @param held           whether the worker started from the state it held, not the broadcast
      */
     record SyncResult(int partition, int applied, double[] lossSums, long[] correct, long[] samples, double computeMillis, float[] parameters,
-                      Map<String, float[]> optimizerState) implements java.io.Serializable {}
+                      Map<String, float[]> optimizerState, boolean held) implements java.io.Serializable {}
 
     /** Every shard's contribution to a step, summed in partition order: the same sum on every shard. */
     interface Exchange {
@@ -242,7 +259,7 @@ final class ShardWorker implements AutoCloseable {
         if (at != flat.length) throw new IllegalStateException("the updates hold " + flat.length + " values, the model " + at);
     }
 
-        /** {@link #flatten}'s inverse for this model. */
+    /** {@link #flatten}'s inverse for this model. */
     static Map<String, float[]> unflatten(Model model, float[] flat) {
         Map<String, float[]> m = new LinkedHashMap<>();
         int at = 0;

@@ -181,11 +181,27 @@ public final class SparkTraining implements AutoCloseable {
     /** What a synchronous job starts from: the driver's parameters and its optimizer's settings and state. */
     record Start(float[] parameters, String optimizerSettings, java.util.Map<String, float[]> optimizerState) implements java.io.Serializable {}
 
+    /**
+     * The state partition 0 returned from the last barrier job that finished, which every shard's
+     * worker then held too, and that job's token for it; null before one has finished.
+     */
+    private Start held;
+    private String heldToken;
+    private long heldStarts;
+
+    /** Barrier tasks so far that started from their worker's own state, without fetching the broadcast. */
+    long heldStarts() { return heldStarts; }
+
     private List<StepResult> barrierJob(int epoch, int firstStep, float[] lrs) {
         long t0 = System.nanoTime();
-        Broadcast<Start> start = sc.broadcast(new Start(ShardWorker.flatten(model.parameterValues()), optimizer.settings(), optimizer.state()));
+        Start now = new Start(ShardWorker.flatten(model.parameterValues()), optimizer.settings(), optimizer.state());
+        // Workers that ended the last barrier job hold its end state; where the driver still holds exactly that state
+        // (compared bit for bit, whatever changed it since), they skip fetching the broadcast, which Spark fetches lazily.
+        String current = held != null && sameState(now, held) ? heldToken : null, next = java.util.UUID.randomUUID().toString();
+        held = null;
+        Broadcast<Start> start = sc.broadcast(now);
         int tasks = partitions.size();
-        SyncTask job = new SyncTask(start, spec, epoch, firstStep, lrs, spec.failOnceAtStep() - steps + firstStep, tasks);
+        SyncTask job = new SyncTask(start, current, next, spec, epoch, firstStep, lrs, spec.failOnceAtStep() - steps + firstStep, tasks);
         long lostBefore = executorsLost.get();
         List<ShardWorker.SyncResult> results;
         try {
@@ -198,7 +214,12 @@ public final class SparkTraining implements AutoCloseable {
         ShardWorker.SyncResult first = results.stream().filter(r -> r.partition() == 0).findFirst().orElseThrow();
         model.loadParameters(ShardWorker.unflatten(model, first.parameters()), "partition 0 after a synchronous job");
         optimizer.loadState(first.optimizerState(), "partition 0 after a synchronous job");
+        heldStarts += results.stream().filter(ShardWorker.SyncResult::held).count();
         int n = first.lossSums().length;
+        if (first.applied() == n) {
+            held = new Start(first.parameters(), now.optimizerSettings(), first.optimizerState());
+            heldToken = next;
+        }
         optimizer.learningRate(lrs[n - 1]); // as after the same steps one job each
         steps += first.applied();
         double compute = results.stream().mapToDouble(ShardWorker.SyncResult::computeMillis).max().orElse(0);
@@ -209,17 +230,25 @@ public final class SparkTraining implements AutoCloseable {
         return out;
     }
 
+    /** Whether two starts hold the same parameters and optimizer state, bit for bit. */
+    static boolean sameState(Start a, Start b) {
+        if (!java.util.Arrays.equals(a.parameters(), b.parameters()) || !a.optimizerState().keySet().equals(b.optimizerState().keySet())) return false;
+        return a.optimizerState().entrySet().stream().allMatch(e -> java.util.Arrays.equals(e.getValue(), b.optimizerState().get(e.getKey())));
+    }
+
     /**
-     * A barrier task: its shard's synchronous steps. {@code failAt} is the plan's step at which
-     * RunSpec.failOnceAtStep's injected failure falls (its first attempt, partition 0).
+     * A barrier task: its shard's synchronous steps, from the broadcast start unless its worker holds
+     * {@code current}'s state already, leaving it holding {@code next}'s. {@code failAt} is the plan's
+     * step at which RunSpec.failOnceAtStep's injected failure falls (its first attempt, partition 0).
      */
-    record SyncTask(Broadcast<Start> start, RunSpec spec, int epoch, int firstStep, float[] lrs, long failAt, int tasks)
+    record SyncTask(Broadcast<Start> start, String current, String next, RunSpec spec, int epoch, int firstStep, float[] lrs, long failAt, int tasks)
             implements scala.Function1<scala.collection.Iterator<Integer>, scala.collection.Iterator<ShardWorker.SyncResult>>, java.io.Serializable {
         @Override public scala.collection.Iterator<ShardWorker.SyncResult> apply(scala.collection.Iterator<Integer> partition) {
             int p = partition.next();
             BarrierTaskContext ctx = BarrierTaskContext.get();
             boolean inject = spec.failOnceAtStep() >= 0 && p == 0 && ctx.stageAttemptNumber() == 0 && ctx.attemptNumber() == 0;
-            ShardWorker.SyncResult r = ShardWorker.of(spec, p).synchronousSteps(start.value(), new BarrierExchange(ctx, tasks), epoch, firstStep, lrs, inject ? failAt : -1);
+            ShardWorker.SyncResult r = ShardWorker.of(spec, p).synchronousSteps(start::value, current, next, new BarrierExchange(ctx, tasks), epoch, firstStep, lrs,
+                    inject ? failAt : -1);
             return scala.jdk.javaapi.CollectionConverters.asScala(List.of(r).iterator());
         }
     }

@@ -135,11 +135,50 @@ class SparkExactnessTest {
         try (Backend be = Backends.open("cpu"); Model model = Model.create(ModelSpec.parse(spec.specJson(), "spec"), spec.inputShape(), be, 3);
              io.predcode.core.optim.Adam adam = new io.predcode.core.optim.Adam(model, 1f); SparkTraining t = new SparkTraining(sc, spec, train.size(), model, adam)) {
             assertEquals(2, t.synchronous(0, 0, java.util.Arrays.copyOfRange(lrs, 0, 2)).size());
+            assertEquals(0, t.heldStarts(), "the first barrier job starts from the broadcast");
             assertEquals(4, t.synchronous(0, 2, java.util.Arrays.copyOfRange(lrs, 2, 6)).size());
+            assertEquals(PARTITIONS, t.heldStarts(), "the second starts from the state the first left on every shard");
             assertNull(t.barrierFailure());
             assertEquals(lrs[5], adam.learningRate());
             barrier = model.parameterValues();
             barrier.putAll(adam.state());
+        }
+        for (String k : perStep.keySet()) assertArrayEquals(perStep.get(k), barrier.get(k), k);
+    }
+
+    /**
+     * Shards start a barrier job from the state the last one left them only while the driver holds
+     * exactly that state: parameters the driver changed itself (as a rollback does) make them fetch
+     * the broadcast again.
+     */
+    @Test void shardsReuseTheirStateOnlyWhileTheDriverHoldsIt() {
+        RunSpec spec = spec("strict", -1);
+        java.util.function.Consumer<Model> halveFirst = model -> {
+            Map<String, float[]> p = model.parameterValues();
+            String k = p.keySet().iterator().next();
+            float[] v = p.get(k);
+            for (int i = 0; i < v.length; i++) v[i] *= 0.5f;
+            model.loadParameters(p, "the test");
+        };
+        Map<String, float[]> perStep, barrier;
+        try (Backend be = Backends.open("cpu"); Model model = Model.create(ModelSpec.parse(spec.specJson(), "spec"), spec.inputShape(), be, 3);
+             Sgd sgd = new Sgd(model, 0.1f, 0.9f, 0f); SparkTraining t = new SparkTraining(sc, spec, train.size(), model, sgd)) {
+            for (int s = 0; s < STEPS; s++) {
+                if (s == 4) halveFirst.accept(model);
+                t.step(0, s);
+            }
+            perStep = model.parameterValues();
+        }
+        try (Backend be = Backends.open("cpu"); Model model = Model.create(ModelSpec.parse(spec.specJson(), "spec"), spec.inputShape(), be, 3);
+             Sgd sgd = new Sgd(model, 0.1f, 0.9f, 0f); SparkTraining t = new SparkTraining(sc, spec, train.size(), model, sgd)) {
+            t.synchronous(0, 0, lrs(2, 0.1f));
+            t.synchronous(0, 2, lrs(2, 0.1f));
+            assertEquals(PARTITIONS, t.heldStarts(), "the second job starts from the state the first left");
+            halveFirst.accept(model);           // the driver's own change, as a rollback's
+            t.synchronous(0, 4, lrs(2, 0.1f));
+            assertEquals(PARTITIONS, t.heldStarts(), "the third job starts from the broadcast: the driver changed the state");
+            assertNull(t.barrierFailure());
+            barrier = model.parameterValues();
         }
         for (String k : perStep.keySet()) assertArrayEquals(perStep.get(k), barrier.get(k), k);
     }
