@@ -2,6 +2,8 @@
 # The STRICT stability study (docs/stability.md): the CLI defaults (STRICT, cross-entropy, eta 0.1,
 # n 20, Adam lr 0.002) with the stable relaxation on and off, on digits (100 epochs, seeds 0-4) and on
 # Fashion-MNIST (example-cnn, batch 300, 2 epochs, seeds 0-3; apt-get install dataset-fashion-mnist).
+# PARTS=fashion-optimizers: the same Fashion-MNIST STRICT (eta 0.1, n 20, cross-entropy, 2 epochs, seeds 0-3)
+# with SGD and momentum at smaller batches, against Adam at the same batch and backprop with the same SGD.
 # Summary: bench/results/stability-<part>-<date>.jsonl, one line per run. PARTS=digits or PARTS=fashion runs one part.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +28,14 @@ for part in ${PARTS:-digits fashion}; do
     for relax in on off; do for seed in 0 1 2 3 4; do
       run "digits-$relax-s$seed" --epochs 100 --seed "$seed" --stable-relaxation "$relax"
     done; done
+  elif [ "$part" = fashion-optimizers ]; then
+    fm=(--model example-cnn --data fashion-mnist --epochs 2)
+    for seed in 0 1 2 3; do
+      run "fashion-sgd-b100-s$seed" "${fm[@]}" --seed "$seed" --batch-size 100 --optimizer sgd --lr 0.07 --momentum 0.9
+      run "fashion-sgd-b50-s$seed" "${fm[@]}" --seed "$seed" --batch-size 50 --optimizer sgd --lr 0.03 --momentum 0.9
+      run "fashion-adam-b100-s$seed" "${fm[@]}" --seed "$seed" --batch-size 100
+      run "fashion-backprop-sgd-b100-s$seed" "${fm[@]}" --seed "$seed" --batch-size 100 --optimizer sgd --lr 0.07 --momentum 0.9 --algorithm backprop
+    done
   else
     for relax in on off; do for seed in 0 1 2 3; do
       run "fashion-$relax-s$seed" --model example-cnn --data fashion-mnist --batch-size 300 --epochs 2 --seed "$seed" --stable-relaxation "$relax"

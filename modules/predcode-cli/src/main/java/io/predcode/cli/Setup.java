@@ -52,7 +52,7 @@ final class Setup {
                 + " between averages of the parameters, one job per K steps. Not exact (1, the default: every step is exactly a step on the whole batch).")
         int averageEvery;
 
-        @Option(names = "--spark-steps-per-job", defaultValue = "10", description = "Synchronous steps run in one Spark barrier job: the shards exchange"
+        @Option(names = "--spark-steps-per-job", defaultValue = "20", description = "Synchronous steps run in one Spark barrier job: the shards exchange"
                 + " each step's updates through Spark's allGather and each applies the optimizer, so parameters travel once per job, not every step."
                 + " The same result as a job per step (1), which is also what runs wherever a barrier job cannot (default: ${DEFAULT-VALUE}).")
         int stepsPerJob;

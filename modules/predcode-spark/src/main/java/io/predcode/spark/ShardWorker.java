@@ -37,6 +37,15 @@ final class ShardWorker implements AutoCloseable {
     private static final ConcurrentHashMap<String, ShardWorker> WORKERS = new ConcurrentHashMap<>();
     /** Data sets read in this JVM, by name: several shards on one executor read the files once. */
     private static final ConcurrentHashMap<String, DataSplit> DATA = new ConcurrentHashMap<>();
+    /**
+     * Per run, the state a barrier job that finished in this JVM ended at, under its token: every
+     * shard ends a job with the same state, so a shard placed on this executor by the next job
+     * (Spark does not keep partitions on executors) starts from it without the broadcast.
+     */
+    private static final ConcurrentHashMap<String, Ended> ENDED = new ConcurrentHashMap<>();
+
+    /** A barrier job's end state and its token. */
+    private record Ended(String token, SparkTraining.Start state) {}
 
     private final RunSpec spec;
     private final int partition;
@@ -89,6 +98,7 @@ final class ShardWorker implements AutoCloseable {
 
     /** Drops this executor's workers of a run (best effort: an executor that was lost has none). */
     static int release(String runId) {
+        ENDED.remove(runId);
         int n = 0;
         for (String k : WORKERS.keySet())
             if (k.startsWith(runId + "/")) {
@@ -163,21 +173,25 @@ final class ShardWorker implements AutoCloseable {
      * their sum, as the driver would. Every shard sums the same contributions in the same order and
      * runs the same optimizer, so all hold the same parameters after every step, and they are the
      * driver's per-step result. A step whose summed loss is not finite is returned unapplied, and
-     * the job ends there (every shard sees the same sum, so all stop together). A worker that holds
-     * {@code current}'s state already (it ran the job that ended there) starts from it, without
-     * fetching {@code start}; one that finishes every step holds {@code next}'s.
+     * the job ends there (every shard sees the same sum, so all stop together). A worker starts
+     * from {@code current}'s state without fetching {@code start} where it holds that state (it ran
+     * the job that ended there) or another shard in this JVM left it; one that finishes every step
+     * holds {@code next}'s.
      *
      * @return per step the summed loss, correct count and samples, and from partition 0 the parameters and optimizer state after the applied steps
      */
     synchronized SyncResult synchronousSteps(java.util.function.Supplier<SparkTraining.Start> start, String current, String next, Exchange exchange,
                                              int epoch, int firstStep, float[] lrs, long failAt) {
-        boolean holds = current != null && current.equals(heldToken) && optimizer != null;
+        boolean own = current != null && current.equals(heldToken) && optimizer != null;
+        Ended ended = ENDED.get(spec.runId());
+        SparkTraining.Start local = current != null && ended != null && current.equals(ended.token()) ? ended.state() : null;
         heldToken = null; // until every step is done: a job that stops part-way leaves a state no token names
-        if (!holds) {
-            SparkTraining.Start s = start.get();
-            model.loadParameters(unflatten(model, s.parameters()), "the driver's broadcast");
-            optimizer(s.optimizerSettings()).loadState(s.optimizerState(), "the driver's optimizer");
+        if (!own) {
+            SparkTraining.Start s = local != null ? local : start.get();
+            model.loadParameters(unflatten(model, s.parameters()), local != null ? "the last barrier job's end" : "the driver's broadcast");
+            optimizer(s.optimizerSettings()).loadState(s.optimizerState(), local != null ? "the last barrier job's end" : "the driver's optimizer");
         }
+        boolean held = own || local != null;
         Optimizer opt = optimizer;
         int k = lrs.length;
         double[] loss = new double[k];
@@ -193,7 +207,7 @@ final class ShardWorker implements AutoCloseable {
             loss[done] = sum.lossSums()[0];
             correct[done] = sum.correct()[0];
             samples[done] = sum.samples()[0];
-            if (!Double.isFinite(loss[done])) return result(done, loss, correct, samples, computeMillis, opt, true, holds);
+            if (!Double.isFinite(loss[done])) return result(done, loss, correct, samples, computeMillis, opt, true, held, null);
             t0 = System.nanoTime();
             loadGradients(model, sum.values());
             opt.learningRate(lrs[done]);
@@ -201,14 +215,19 @@ final class ShardWorker implements AutoCloseable {
             computeMillis += (System.nanoTime() - t0) / 1e6;
         }
         heldToken = next;
-        return result(done, loss, correct, samples, computeMillis, opt, false, holds);
+        return result(done, loss, correct, samples, computeMillis, opt, false, held, next);
     }
 
-    private SyncResult result(int applied, double[] loss, long[] correct, long[] samples, double computeMillis, Optimizer opt, boolean diverged, boolean held) {
+    /** The job's result; {@code next}, where every step was done, names the end state, which the first shard in this JVM to get here leaves for the others. */
+    private SyncResult result(int applied, double[] loss, long[] correct, long[] samples, double computeMillis, Optimizer opt, boolean diverged, boolean held, String next) {
         int n = applied + (diverged ? 1 : 0);
-        boolean first = partition == 0;
+        Ended ended = ENDED.get(spec.runId());
+        boolean first = partition == 0, leave = next != null && (ended == null || !next.equals(ended.token()));
+        float[] parameters = first || leave ? flatten(model.parameterValues()) : null;
+        Map<String, float[]> state = first || leave ? opt.state() : null;
+        if (leave) ENDED.put(spec.runId(), new Ended(next, new SparkTraining.Start(parameters, opt.settings(), state)));
         return new SyncResult(partition, applied, Arrays.copyOf(loss, n), Arrays.copyOf(correct, n), Arrays.copyOf(samples, n), computeMillis,
-                first ? flatten(model.parameterValues()) : null, first ? opt.state() : null, held);
+                first ? parameters : null, first ? state : null, held);
     }
 
     /**
@@ -222,7 +241,7 @@ final class ShardWorker implements AutoCloseable {
      * @param computeMillis  this shard's own time (relaxation and optimizer), without the exchanges
      * @param parameters     partition 0: the parameters after the applied steps (else null)
      * @param optimizerState partition 0: the optimizer's state after them (else null)
-     * @param held           whether the worker started from the state it held, not the broadcast
+     * @param held           whether the worker started from a state this JVM held (its own or another shard's), not the broadcast
      */
     record SyncResult(int partition, int applied, double[] lossSums, long[] correct, long[] samples, double computeMillis, float[] parameters,
                       Map<String, float[]> optimizerState, boolean held) implements java.io.Serializable {}
@@ -231,6 +250,9 @@ final class ShardWorker implements AutoCloseable {
     interface Exchange {
         Contribution sum(Contribution mine);
     }
+
+    /** The model's parameters now, end to end (for tests). */
+    synchronized float[] parameters() { return flatten(model.parameterValues()); }
 
     /** The driver's optimizer's twin on this worker's model (a run's settings do not change; each job sets the learning rate). */
     private Optimizer optimizer(String settings) {

@@ -137,6 +137,7 @@ public final class SparkBenchmark {
                 compute[k] = res.computeMillis();
             }
             if (t.barrierFailure() != null) throw new IllegalStateException("a barrier job failed: " + t.barrierFailure());
+            if (perJob > 1) System.out.printf("%s %s %d, %s: %d barrier tasks started from a state their executor held%n", r.model(), r.algorithm(), r.batch(), sc.master(), t.heldStarts());
             return new double[]{median(ms), median(compute)};
         }
     }

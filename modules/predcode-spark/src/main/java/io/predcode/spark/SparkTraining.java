@@ -189,7 +189,7 @@ public final class SparkTraining implements AutoCloseable {
     private String heldToken;
     private long heldStarts;
 
-    /** Barrier tasks so far that started from their worker's own state, without fetching the broadcast. */
+    /** Barrier tasks so far that started from a state their executor held, without fetching the broadcast. */
     long heldStarts() { return heldStarts; }
 
     private List<StepResult> barrierJob(int epoch, int firstStep, float[] lrs) {

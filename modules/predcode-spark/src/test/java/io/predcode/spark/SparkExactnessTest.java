@@ -232,6 +232,30 @@ class SparkExactnessTest {
         }
     }
 
+    /**
+     * Spark does not keep a partition on the executor that ran it last: a shard new to an executor
+     * starts the next barrier job from the state another shard left there, never fetching the broadcast.
+     */
+    @Test void aShardNewToAnExecutorStartsFromTheStateAnotherLeftThere() {
+        RunSpec spec = spec("strict", -1);
+        ShardWorker.Exchange alone = mine -> mine;
+        try (Backend be = Backends.open("cpu"); Model model = Model.create(ModelSpec.parse(spec.specJson(), "spec"), spec.inputShape(), be, 3);
+             Sgd sgd = new Sgd(model, 0.1f, 0.9f, 0f)) {
+            SparkTraining.Start start = new SparkTraining.Start(ShardWorker.flatten(model.parameterValues()), sgd.settings(), sgd.state());
+            ShardWorker.SyncResult first = ShardWorker.of(spec, 0).synchronousSteps(() -> start, null, "job 1", alone, 0, 0, lrs(2, 0.1f), -1);
+            assertFalse(first.held());
+            ShardWorker other = ShardWorker.of(spec, 1);
+            ShardWorker.SyncResult second = other.synchronousSteps(() -> { throw new AssertionError("fetched the broadcast"); }, "job 1", "job 2", alone, 0, 2, new float[0], -1);
+            assertTrue(second.held());
+            assertArrayEquals(first.parameters(), other.parameters(), "partition 1 starts where partition 0 ended");
+            AssertionError fetched = assertThrows(AssertionError.class, () -> ShardWorker.of(spec, 0).synchronousSteps(() -> { throw new AssertionError("fetched the broadcast"); },
+                    "a job that ended elsewhere", "job 3", alone, 0, 2, new float[0], -1));
+            assertEquals("fetched the broadcast", fetched.getMessage(), "a state this executor does not hold comes from the broadcast");
+        } finally {
+            ShardWorker.release(spec.runId());
+        }
+    }
+
     /** A task that fails once is retried (in a barrier job: the job's steps run again, one job each), and the run ends exactly as the undisturbed one. */
     @Test void aFailedTaskIsRetriedWithoutChangingTheResult() {
         Map<String, float[]> clean = onSpark(spec("strict", -1)), disturbed = onSpark(spec("strict", 2)), inBarrierJob = onSpark(spec("strict", 2), 4);
