@@ -57,7 +57,7 @@ final class ShardWorker implements AutoCloseable {
     private final Algorithm algorithm;
     /**
      * The driver's optimizer's twin, built at the first job that needs one: local steps keep its
-     * state here between jobs; synchronous jobs load the driver's state at their start.
+     * state here between jobs; synchronous jobs start from the driver's state (or the same state, held here).
      */
     private Optimizer optimizer;
     /**
