@@ -151,7 +151,7 @@ class CliTest {
         Result a = run(concat(common, new String[]{"--out", barrier.toString()})), b = run(concat(common, new String[]{"--out", perStep.toString(), "--spark-steps-per-job", "1"}));
         assertEquals(0, a.code(), a.err());
         assertEquals(0, b.code(), b.err());
-        assertTrue(a.out().contains("up to 10 steps per barrier job"), a.out());
+        assertTrue(a.out().contains("up to 20 steps per barrier job"), a.out());
         assertTrue(b.out().contains("a job per step"), b.out());
         List<String> la = lossColumn(barrier.resolve("metrics.csv")), lb = lossColumn(perStep.resolve("metrics.csv"));
         assertEquals(25, la.size(), "21 steps, then 4 of the second epoch's (--max-steps 25)");
