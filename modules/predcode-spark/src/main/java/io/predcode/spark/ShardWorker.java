@@ -42,10 +42,7 @@ final class ShardWorker implements AutoCloseable {
      * shard ends a job with the same state, so a shard placed on this executor by the next job
      * (Spark does not keep partitions on executors) starts from it without the broadcast.
      */
-    private static final ConcurrentHashMap<String, Ended> ENDED = new ConcurrentHashMap<>();
-
-    /** A barrier job's end state and its token. */
-    private record Ended(String token, SparkTraining.Start state) {}
+    private static final ConcurrentHashMap<String, SparkTraining.Held> ENDED = new ConcurrentHashMap<>();
 
     private final RunSpec spec;
     private final int partition;
@@ -183,7 +180,7 @@ final class ShardWorker implements AutoCloseable {
     synchronized SyncResult synchronousSteps(java.util.function.Supplier<SparkTraining.Start> start, String current, String next, Exchange exchange,
                                              int epoch, int firstStep, float[] lrs, long failAt) {
         boolean own = current != null && current.equals(heldToken) && optimizer != null;
-        Ended ended = ENDED.get(spec.runId());
+        SparkTraining.Held ended = ENDED.get(spec.runId());
         SparkTraining.Start local = current != null && ended != null && current.equals(ended.token()) ? ended.state() : null;
         heldToken = null; // until every step is done: a job that stops part-way leaves a state no token names
         if (!own) {
@@ -221,11 +218,11 @@ final class ShardWorker implements AutoCloseable {
     /** The job's result; {@code next}, where every step was done, names the end state, which the first shard in this JVM to get here leaves for the others. */
     private SyncResult result(int applied, double[] loss, long[] correct, long[] samples, double computeMillis, Optimizer opt, boolean diverged, boolean held, String next) {
         int n = applied + (diverged ? 1 : 0);
-        Ended ended = ENDED.get(spec.runId());
+        SparkTraining.Held ended = ENDED.get(spec.runId());
         boolean first = partition == 0, leave = next != null && (ended == null || !next.equals(ended.token()));
         float[] parameters = first || leave ? flatten(model.parameterValues()) : null;
         Map<String, float[]> state = first || leave ? opt.state() : null;
-        if (leave) ENDED.put(spec.runId(), new Ended(next, new SparkTraining.Start(parameters, opt.settings(), state)));
+        if (leave) ENDED.put(spec.runId(), new SparkTraining.Held(next, new SparkTraining.Start(parameters, opt.settings(), state)));
         return new SyncResult(partition, applied, Arrays.copyOf(loss, n), Arrays.copyOf(correct, n), Arrays.copyOf(samples, n), computeMillis,
                 first ? parameters : null, first ? state : null, held);
     }

@@ -44,8 +44,7 @@ public final class SparkSetup {
                 .set("spark.task.maxDirectResultSize", "64m")
                 // Parameters are floats, which lz4 barely shrinks: compressing the broadcast only costs time.
                 .set("spark.broadcast.compress", "false")
-
-                .set("spark.executor.extraJavaOptions", "--enable-native-access=ALL-UNNAMED -Djava.awt.headless=true");
+                .set("spark.executor.extraJavaOptions", EXECUTOR_JAVA_OPTIONS);
         BARRIER.forEach(c::set);
         if (master.startsWith("spark://")) // absolute: executors run in their own work folders
             c.set("spark.executor.extraClassPath", java.util.Arrays.stream(System.getProperty("java.class.path").split(java.io.File.pathSeparator))
@@ -53,6 +52,9 @@ public final class SparkSetup {
         extra.forEach(c::set);
         return c;
     }
+
+    /** The executors' JVM options: native access for the backends (Java 25 warns without it), and no display. */
+    static final String EXECUTOR_JAVA_OPTIONS = "--enable-native-access=ALL-UNNAMED -Djava.awt.headless=true";
 
     /**
      * For barrier jobs (SparkTraining.synchronous): one that cannot get a slot for every task fails
@@ -114,8 +116,7 @@ public final class SparkSetup {
         if (!c.contains("spark.master"))
             throw new IllegalArgumentException("--spark submit: no master set; run under spark-submit (bin/predcode-spark-submit), or give local[N] or spark://HOST:PORT");
         c.setIfMissing("spark.app.name", "predcode").setIfMissing("spark.task.maxFailures", Integer.toString(TASK_ATTEMPTS))
-
-                .setIfMissing("spark.executor.extraJavaOptions", "--enable-native-access=ALL-UNNAMED -Djava.awt.headless=true");
+                .setIfMissing("spark.executor.extraJavaOptions", EXECUTOR_JAVA_OPTIONS);
         BARRIER.forEach(c::setIfMissing);
         extra.forEach(c::set);
         return new JavaSparkContext(c);

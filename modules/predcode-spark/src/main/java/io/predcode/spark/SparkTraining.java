@@ -181,12 +181,11 @@ public final class SparkTraining implements AutoCloseable {
     /** What a synchronous job starts from: the driver's parameters and its optimizer's settings and state. */
     record Start(float[] parameters, String optimizerSettings, java.util.Map<String, float[]> optimizerState) implements java.io.Serializable {}
 
-    /**
-     * The state partition 0 returned from the last barrier job that finished, which every shard's
-     * worker then held too, and that job's token for it; null before one has finished.
-     */
-    private Start held;
-    private String heldToken;
+    /** A barrier job's end state, the same on every shard, under the job's token. */
+    record Held(String token, Start state) {}
+
+    /** What partition 0 returned from the last barrier job that finished every step, which every shard held too; null before one has. */
+    private Held held;
     private long heldStarts;
 
     /** Barrier tasks so far that started from a state their executor held, without fetching the broadcast. */
@@ -197,7 +196,7 @@ public final class SparkTraining implements AutoCloseable {
         Start now = new Start(ShardWorker.flatten(model.parameterValues()), optimizer.settings(), optimizer.state());
         // Workers that ended the last barrier job hold its end state; where the driver still holds exactly that state
         // (compared bit for bit, whatever changed it since), they skip fetching the broadcast, which Spark fetches lazily.
-        String current = held != null && sameState(now, held) ? heldToken : null, next = java.util.UUID.randomUUID().toString();
+        String current = held != null && sameState(now, held.state()) ? held.token() : null, next = java.util.UUID.randomUUID().toString();
         held = null;
         Broadcast<Start> start = sc.broadcast(now);
         int tasks = partitions.size();
@@ -216,10 +215,7 @@ public final class SparkTraining implements AutoCloseable {
         optimizer.loadState(first.optimizerState(), "partition 0 after a synchronous job");
         heldStarts += results.stream().filter(ShardWorker.SyncResult::held).count();
         int n = first.lossSums().length;
-        if (first.applied() == n) {
-            held = new Start(first.parameters(), now.optimizerSettings(), first.optimizerState());
-            heldToken = next;
-        }
+        if (first.applied() == n) held = new Held(next, new Start(first.parameters(), now.optimizerSettings(), first.optimizerState()));
         optimizer.learningRate(lrs[n - 1]); // as after the same steps one job each
         steps += first.applied();
         double compute = results.stream().mapToDouble(ShardWorker.SyncResult::computeMillis).max().orElse(0);
