@@ -6,7 +6,9 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
 /**
- * A synchronous step's sum over shards through Spark's barrier {@code allGather}: each task sends
+ * A synchronous step's sum over shards through Spark's barrier {@code allGather}, with Spark's public
+ * APIs only ({@code spark.predcode.exchange=allgather}; {@link BlockExchange}, the default, moves
+ * the bytes executor to executor instead, and this class's allGather carries only names): each task sends
  * its contribution to the driver's barrier coordinator and gets every task's back, in partition
  * order, and sums them in that order, so every task holds the same sum, equal to the one the driver
  * forms from per-step jobs. allGather carries strings, which Spark's messages write a character
@@ -35,7 +37,7 @@ final class BarrierExchange implements ShardWorker.Exchange {
         for (int i = 0; i < tasks; i++) all[i] = ByteBuffer.wrap(bytes[i]).order(ByteOrder.LITTLE_ENDIAN).asCharBuffer();
         // Every task's text has the same length (the same model), so all make the same number of calls.
         for (int at = 0; at < text.length(); at += piece) {
-            String[] got = allGather(text.substring(at, Math.min(text.length(), at + piece)));
+            String[] got = allGather(context, text.substring(at, Math.min(text.length(), at + piece)));
             if (got.length != tasks) throw new IllegalStateException("allGather returned " + got.length + " pieces for " + tasks + " tasks");
             for (int i = 0; i < tasks; i++) all[i].put(got[i]);
         }
@@ -55,7 +57,7 @@ final class BarrierExchange implements ShardWorker.Exchange {
      * another interrupts it now and then; it is stopped, and the interrupt cleared, before this
      * returns.
      */
-    private String[] allGather(String piece) {
+    static String[] allGather(BarrierTaskContext context, String piece) {
         Thread caller = Thread.currentThread();
         java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
         long start = System.nanoTime();

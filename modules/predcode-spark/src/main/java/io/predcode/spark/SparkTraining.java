@@ -65,7 +65,25 @@ public final class SparkTraining implements AutoCloseable {
         this.optimizer = optimizer;
         this.plan = ShardPlan.of(spec, trainSize);
         this.partitions = IntStream.range(0, spec.partitions()).boxed().toList();
+        String exchange = sc.getConf().get(EXCHANGE, "blocks");
+        if (!exchange.equals("blocks") && !exchange.equals("allgather"))
+            throw new IllegalArgumentException("the Spark setting " + EXCHANGE + " must be blocks or allgather, got '" + exchange + "'");
+        this.viaBlocks = exchange.equals("blocks");
         sc.sc().addSparkListener(listener);
+    }
+
+    /**
+     * The Spark setting that chooses how a barrier job's shards exchange their updates: {@code blocks}
+     * (the default; {@link BlockExchange}, executor to executor through Spark's block manager) or
+     * {@code allgather} ({@link BarrierExchange}, through the driver, with Spark's public APIs only).
+     */
+    public static final String EXCHANGE = "spark.predcode.exchange";
+    private boolean viaBlocks;
+
+    /** Overrides {@link #EXCHANGE} for this run (tests compare the two). */
+    SparkTraining exchangeViaBlocks(boolean blocks) {
+        viaBlocks = blocks;
+        return this;
     }
 
     /** The plan: which samples each step takes. */
@@ -135,7 +153,8 @@ public final class SparkTraining implements AutoCloseable {
      * (at these learning rates), with one Spark job instead of one per step (a single step runs as
      * {@link #step}). The driver broadcasts
      * the parameters and its optimizer's state once; the shards exchange each step's updates through
-     * Spark's barrier allGather ({@link BarrierExchange}) and each applies the driver's optimizer to
+     * Spark's block manager and barrier allGather ({@link BlockExchange}, or {@link BarrierExchange}: see
+     * {@link #EXCHANGE}) and each applies the driver's optimizer to
      * their sum, so no parameters travel per step; partition 0 returns the parameters and optimizer
      * state at the end. Where a barrier job cannot run or does not finish (fewer task slots than
      * partitions, a failed task, an executor lost: Spark does not retry a barrier result stage), the
@@ -200,7 +219,7 @@ public final class SparkTraining implements AutoCloseable {
         held = null;
         Broadcast<Start> start = sc.broadcast(now);
         int tasks = partitions.size();
-        SyncTask job = new SyncTask(start, current, next, spec, epoch, firstStep, lrs, spec.failOnceAtStep() - steps + firstStep, tasks);
+        SyncTask job = new SyncTask(start, current, next, spec, epoch, firstStep, lrs, spec.failOnceAtStep() - steps + firstStep, tasks, viaBlocks);
         long lostBefore = executorsLost.get();
         List<ShardWorker.SyncResult> results;
         try {
@@ -237,14 +256,16 @@ public final class SparkTraining implements AutoCloseable {
      * {@code current}'s state already, leaving it holding {@code next}'s. {@code failAt} is the plan's
      * step at which RunSpec.failOnceAtStep's injected failure falls (its first attempt, partition 0).
      */
-    record SyncTask(Broadcast<Start> start, String current, String next, RunSpec spec, int epoch, int firstStep, float[] lrs, long failAt, int tasks)
+    record SyncTask(Broadcast<Start> start, String current, String next, RunSpec spec, int epoch, int firstStep, float[] lrs, long failAt, int tasks, boolean viaBlocks)
             implements scala.Function1<scala.collection.Iterator<Integer>, scala.collection.Iterator<ShardWorker.SyncResult>>, java.io.Serializable {
         @Override public scala.collection.Iterator<ShardWorker.SyncResult> apply(scala.collection.Iterator<Integer> partition) {
             int p = partition.next();
             BarrierTaskContext ctx = BarrierTaskContext.get();
             boolean inject = spec.failOnceAtStep() >= 0 && p == 0 && ctx.stageAttemptNumber() == 0 && ctx.attemptNumber() == 0;
-            ShardWorker.SyncResult r = ShardWorker.of(spec, p).synchronousSteps(start::value, current, next, new BarrierExchange(ctx, tasks), epoch, firstStep, lrs,
-                    inject ? failAt : -1);
+            BlockExchange blocks = viaBlocks ? new BlockExchange(ctx, tasks) : null;
+            ShardWorker.SyncResult r = ShardWorker.of(spec, p).synchronousSteps(start::value, current, next, blocks != null ? blocks : new BarrierExchange(ctx, tasks),
+                    epoch, firstStep, lrs, inject ? failAt : -1);
+            if (blocks != null) blocks.finish();
             return scala.jdk.javaapi.CollectionConverters.asScala(List.of(r).iterator());
         }
     }

@@ -54,9 +54,12 @@ class SparkExactnessTest {
     static Map<String, float[]> onSpark(RunSpec spec) { return onSpark(spec, 1); }
 
     /** The parameters after STEPS steps on Spark, {@code perJob} steps per barrier job (1: a plain job per step). */
-    static Map<String, float[]> onSpark(RunSpec spec, int perJob) {
+    static Map<String, float[]> onSpark(RunSpec spec, int perJob) { return onSpark(spec, perJob, true); }
+
+    /** As {@link #onSpark(RunSpec, int)}, the shards exchanging through the block manager or through allGather's strings. */
+    static Map<String, float[]> onSpark(RunSpec spec, int perJob, boolean viaBlocks) {
         try (Backend be = Backends.open("cpu"); Model model = Model.create(ModelSpec.parse(spec.specJson(), "spec"), spec.inputShape(), be, 3);
-             Sgd sgd = new Sgd(model, 0.1f, 0.9f, 0f); SparkTraining t = new SparkTraining(sc, spec, train.size(), model, sgd)) {
+             Sgd sgd = new Sgd(model, 0.1f, 0.9f, 0f); SparkTraining t = new SparkTraining(sc, spec, train.size(), model, sgd).exchangeViaBlocks(viaBlocks)) {
             for (int s = 0; s < STEPS; ) {
                 List<SparkTraining.StepResult> rs = perJob == 1 ? List.of(t.step(0, s)) : t.synchronous(0, s, lrs(Math.min(perJob, STEPS - s), 0.1f));
                 for (SparkTraining.StepResult r : rs) {
@@ -111,11 +114,21 @@ class SparkExactnessTest {
     void sparkEqualsOneProcess(String algorithm) {
         RunSpec spec = spec(algorithm, -1);
         Map<String, float[]> ref = inProcess(spec);
-        double e = worst(ref, onSpark(spec)), barrier = worst(ref, onSpark(spec, 4));
+        Map<String, float[]> blocks = onSpark(spec, 4), strings = onSpark(spec, 4, false);
+        double e = worst(ref, onSpark(spec)), barrier = worst(ref, blocks);
         System.out.printf("%s: %d steps of batch %d on local[2] with %d partitions against one process: relative difference of the parameters %.2e (a job per step), %.2e (4 steps per barrier job)%n",
                 algorithm, STEPS, BATCH, PARTITIONS, e, barrier);
         assertTrue(e <= 1e-5, algorithm + ": " + e);
         assertTrue(barrier <= 1e-5, algorithm + " in barrier jobs: " + barrier);
+        for (String k : blocks.keySet()) assertArrayEquals(strings.get(k), blocks.get(k), "the two exchanges sum the same updates in the same order: " + k);
+        assertTrue(predcodeBlocks().isEmpty(), "blocks left behind: " + predcodeBlocks());
+    }
+
+    /** The shards' update blocks still in this JVM's block manager (local[2]: every task's). */
+    static List<String> predcodeBlocks() {
+        scala.Function1<org.apache.spark.storage.BlockId, Object> ours = id -> id.name().startsWith("test_predcode-");
+        return scala.jdk.javaapi.CollectionConverters.asJava(org.apache.spark.SparkEnv.get().blockManager().getMatchingBlockIds(ours)).stream()
+                .map(org.apache.spark.storage.BlockId::name).toList();
     }
 
     /** Barrier jobs follow the driver's learning rate step by step (a schedule) and Adam's state, as jobs per step do. */
@@ -263,6 +276,7 @@ class SparkExactnessTest {
             assertArrayEquals(clean.get(k), disturbed.get(k), k);
             assertArrayEquals(clean.get(k), inBarrierJob.get(k), "a barrier stage retried after its task failed: " + k);
         }
+        assertTrue(predcodeBlocks().isEmpty(), "blocks left behind by the failed barrier job: " + predcodeBlocks());
     }
 
     /** Spark, embedded, listens on and talks to 127.0.0.1 only. */
