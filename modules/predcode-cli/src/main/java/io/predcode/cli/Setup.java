@@ -53,7 +53,7 @@ final class Setup {
         int averageEvery;
 
         @Option(names = "--spark-steps-per-job", defaultValue = "20", description = "Synchronous steps run in one Spark barrier job: the shards exchange"
-                + " each step's updates through Spark's allGather and each applies the optimizer, so parameters travel once per job, not every step."
+                + " each step's updates executor to executor (Spark's block manager) and each applies the optimizer, so parameters travel once per job, not every step."
                 + " The same result as a job per step (1), which is also what runs wherever a barrier job cannot (default: ${DEFAULT-VALUE}).")
         int stepsPerJob;
 

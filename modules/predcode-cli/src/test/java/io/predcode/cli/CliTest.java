@@ -146,11 +146,15 @@ class CliTest {
 
     /** Barrier jobs (the default) and a job per step give the same run: losses step by step, and the checkpoint's tensors (parameters and Adam's state) to the bit, with a schedule and a step limit that cuts a job short. */
     @Test void sparkBarrierJobsEqualAJobPerStep(@TempDir Path tmp) throws Exception {
-        Path barrier = tmp.resolve("barrier"), perStep = tmp.resolve("step");
+        Path barrier = tmp.resolve("barrier"), perStep = tmp.resolve("step"), strings = tmp.resolve("allgather");
         String[] common = {"train", "--spark", "local[2]", "--epochs", "2", "--max-steps", "25", "--lr-schedule", "cosine", "--batch-size", "64", "--quiet"};
-        Result a = run(concat(common, new String[]{"--out", barrier.toString()})), b = run(concat(common, new String[]{"--out", perStep.toString(), "--spark-steps-per-job", "1"}));
+        Result a = run(concat(common, new String[]{"--out", barrier.toString()})), b = run(concat(common, new String[]{"--out", perStep.toString(), "--spark-steps-per-job", "1"})),
+                c = run(concat(common, new String[]{"--out", strings.toString(), "--spark-conf", "spark.predcode.exchange=allgather"}));
         assertEquals(0, a.code(), a.err());
         assertEquals(0, b.code(), b.err());
+        assertEquals(0, c.code(), c.err());
+        assertEquals(lossColumn(barrier.resolve("metrics.csv")), lossColumn(strings.resolve("metrics.csv")), "the updates exchanged through allGather's strings");
+        assertArrayEquals(tensorBytes(barrier.resolve("checkpoint.safetensors")), tensorBytes(strings.resolve("checkpoint.safetensors")));
         assertTrue(a.out().contains("up to 20 steps per barrier job"), a.out());
         assertTrue(b.out().contains("a job per step"), b.out());
         List<String> la = lossColumn(barrier.resolve("metrics.csv")), lb = lossColumn(perStep.resolve("metrics.csv"));
@@ -183,7 +187,8 @@ class CliTest {
         long t0 = System.nanoTime();
         for (String[] bad : new String[][]{{"--spark", "spark://127.0.0.1:1"}, {"--spark", "yarn"}, {"--spark", "local[2]", "--algorithm", "ipc"},
                 {"--spark", "local[2]", "--batch-size", "63"}, {"--spark", "local[2]", "--spark-partitions", "0"}, {"--spark", "local[2]", "--monitor-every", "3"},
-                {"--spark", "local[2]", "--spark-average-every", "0"}, {"--spark", "local[2]", "--spark-steps-per-job", "0"}}) {
+                {"--spark", "local[2]", "--spark-average-every", "0"}, {"--spark", "local[2]", "--spark-steps-per-job", "0"},
+                {"--spark", "local[2]", "--spark-conf", "spark.predcode.exchange=bogus"}}) {
             Result r = run(concat(new String[]{"train", "--epochs", "1", "--quiet", "--out", tmp.resolve("x").toString()}, bad));
             assertEquals(2, r.code(), String.join(" ", bad) + ": " + r.out() + r.err());
             assertEquals(1, r.err().strip().lines().count(), "one line: " + r.err());

@@ -8,7 +8,7 @@ import java.nio.ByteOrder;
 /**
  * A synchronous step's sum over shards through Spark's barrier {@code allGather}, with Spark's public
  * APIs only ({@code spark.predcode.exchange=allgather}; {@link BlockExchange}, the default, moves
- * the bytes executor to executor instead, and this class's allGather carries only names): each task sends
+ * the bytes executor to executor instead, and uses this class's allGather for their addresses): each task sends
  * its contribution to the driver's barrier coordinator and gets every task's back, in partition
  * order, and sums them in that order, so every task holds the same sum, equal to the one the driver
  * forms from per-step jobs. allGather carries strings, which Spark's messages write a character

@@ -2,9 +2,9 @@ package io.predcode.spark;
 
 import org.apache.spark.BarrierTaskContext;
 import org.apache.spark.SparkEnv;
+import org.apache.spark.network.buffer.ManagedBuffer;
 import org.apache.spark.storage.BlockData;
 import org.apache.spark.storage.BlockId;
-import org.apache.spark.network.buffer.ManagedBuffer;
 import org.apache.spark.storage.BlockManager;
 import org.apache.spark.storage.BlockManagerId;
 import org.apache.spark.storage.StorageLevel;
@@ -20,7 +20,7 @@ import java.util.ArrayDeque;
  * sends every update through the driver's barrier coordinator, which writes each as a Java string a
  * character at a time and replies with all of them to every task: on the loopback cluster that cost
  * 50-90 ms a step for mlp. Here each task stores its update as a serialized block in its own
- * executor's block manager, the names go round through allGather (a few bytes), and each task
+ * executor's block manager, their addresses go round through allGather (a few bytes), and each task
  * fetches the others' blocks, as raw bytes, through Spark's block transfer service (the way
  * executors fetch broadcast pieces and shuffle blocks). Sums are formed in partition order, so the
  * result is bit for bit {@link BarrierExchange}'s.
@@ -61,13 +61,14 @@ final class BlockExchange implements ShardWorker.Exchange {
         if (!blocks.putBytes(id, new ChunkedByteBuffer(ByteBuffer.wrap(bytes)), LEVEL, false, BYTES))
             throw new IllegalStateException("the block manager refused this shard's update (" + bytes.length + " bytes) as block " + id.name());
         mine.addLast(id);
-        String[] where = BarrierExchange.allGather(context, address(id));
+        String self = address(id);
+        String[] where = BarrierExchange.allGather(context, self);
         if (where.length != tasks) throw new IllegalStateException("allGather returned " + where.length + " block addresses for " + tasks + " tasks");
         // Every task has passed the last step's fetches to get here: its blocks are no longer needed.
         while (mine.size() > 1) blocks.removeBlock(mine.removeFirst(), false);
         Contribution sum = null;
         for (String at : where) {
-            Contribution c = at.equals(address(id)) ? own : fetch(at, bytes.length);
+            Contribution c = at.equals(self) ? own : fetch(at, bytes.length);
             sum = sum == null ? c : sum.plus(c);
         }
         return sum;
