@@ -7,7 +7,7 @@
 # Each config's own activation, as PCX's: GELU for PC, leaky ReLU for iPC, ReLU for BP (bench/models/).
 # Inputs in [-1, 1] as PCX normalises them (INPUT_RANGE=0:1 for the data as read).
 # Differences, ours: 1,000 training samples held out to pick the best epoch (PCX reports its best test accuracy over the epochs; we report the last epoch's and the
-# validation-picked one's).
+# validation-picked one's). VALIDATION=0 trains on all 60,000, as PCX does (then no epoch is picked: the last epoch's model is kept).
 # Needs Debian's dataset-fashion-mnist. EPOCHS=2 for a quick look. Results: bench/results/pcx/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +16,7 @@ tag=${TAG:-$(date +%F)}
 out=bench/results/pcx
 mkdir -p "$out"
 common=(--data fashion-mnist --loss mse --batch-size 128 --optimizer adamw --lr-schedule cosine
-        --validation 0.0167 --epochs "$epochs" --seed "${SEED:-0}" --input-range "${INPUT_RANGE:--1:1}" --quiet)
+        --validation "${VALIDATION:-0.0167}" --epochs "$epochs" --seed "${SEED:-0}" --input-range "${INPUT_RANGE:--1:1}" --quiet)
 run() { # name, then the config's own options; ONLY="pc ipc" runs a subset
   local name=$1; shift
   [[ " ${ONLY:-bp pc ipc} " == *" $name "* ]] || return 0
