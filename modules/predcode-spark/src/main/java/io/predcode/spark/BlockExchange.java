@@ -36,7 +36,12 @@ import java.util.ArrayDeque;
  * cleans up; they are kept from the driver's block manager master, which need not know of them.
  */
 final class BlockExchange implements ShardWorker.Exchange {
-    private static final StorageLevel LEVEL = StorageLevel.MEMORY_AND_DISK_SER();
+    /**
+     * Memory only: a block never meets the disk, where Spark's I/O encryption (when on) would decrypt
+     * bytes it never encrypted. A block manager short of memory refuses the put, and the job's steps
+     * then run one job each, as after any failed barrier job.
+     */
+    private static final StorageLevel LEVEL = StorageLevel.MEMORY_ONLY_SER();
     private static final scala.reflect.ClassTag<byte[]> BYTES = scala.reflect.ClassTag$.MODULE$.apply(byte[].class);
 
     private final BarrierTaskContext context;
