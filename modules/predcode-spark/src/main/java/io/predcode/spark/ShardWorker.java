@@ -89,6 +89,11 @@ final class ShardWorker implements AutoCloseable {
     }
 
     /** This executor's worker for the run's partition, built on first use. */
+    /** This run's workers in this JVM: one per executor while Spark keeps each partition where it ran ({@link SparkTraining} asks it to). */
+    static int workersOf(String runId) {
+        return (int) WORKERS.keySet().stream().filter(k -> k.startsWith(runId + "/")).count();
+    }
+
     static ShardWorker of(RunSpec spec, int partition) {
         return WORKERS.computeIfAbsent(spec.runId() + "/" + partition, k -> new ShardWorker(spec, partition));
     }
@@ -224,7 +229,7 @@ final class ShardWorker implements AutoCloseable {
         Map<String, float[]> state = first || leave ? opt.state() : null;
         if (leave) ENDED.put(spec.runId(), new SparkTraining.Held(next, new SparkTraining.Start(parameters, opt.settings(), state)));
         return new SyncResult(partition, applied, Arrays.copyOf(loss, n), Arrays.copyOf(correct, n), Arrays.copyOf(samples, n), computeMillis,
-                first ? parameters : null, first ? state : null, held);
+                first ? parameters : null, first ? state : null, held, SparkTraining.here(), workersOf(spec.runId()));
     }
 
     /**
@@ -239,9 +244,11 @@ final class ShardWorker implements AutoCloseable {
      * @param parameters     partition 0: the parameters after the applied steps (else null)
      * @param optimizerState partition 0: the optimizer's state after them (else null)
      * @param held           whether the worker started from a state this JVM held (its own or another shard's), not the broadcast
+     * @param place          the executor it ran on, as a preferred location ({@link SparkTraining#here})
+     * @param workersHere    this run's workers in that executor's JVM
      */
     record SyncResult(int partition, int applied, double[] lossSums, long[] correct, long[] samples, double computeMillis, float[] parameters,
-                      Map<String, float[]> optimizerState, boolean held) implements java.io.Serializable {}
+                      Map<String, float[]> optimizerState, boolean held, String place, int workersHere) implements java.io.Serializable {}
 
     /** Every shard's contribution to a step, summed in partition order: the same sum on every shard. */
     interface Exchange {

@@ -225,7 +225,7 @@ public final class SparkTraining implements AutoCloseable {
         try {
             // A failed task aborts the job (Spark does not retry a barrier result stage); a lost executor makes it wait for slots, so await cancels it.
             scala.reflect.ClassTag<ShardWorker.SyncResult> tag = scala.reflect.ClassTag$.MODULE$.apply(ShardWorker.SyncResult.class);
-            results = await(JavaRDD.fromRDD(sc.parallelize(partitions, tasks).rdd().barrier().mapPartitions(job, false, tag), tag).collectAsync(), lostBefore);
+            results = await(JavaRDD.fromRDD(shards().rdd().barrier().mapPartitions(job, false, tag), tag).collectAsync(), lostBefore);
         } finally {
             start.destroy();
         }
@@ -233,6 +233,8 @@ public final class SparkTraining implements AutoCloseable {
         model.loadParameters(ShardWorker.unflatten(model, first.parameters()), "partition 0 after a synchronous job");
         optimizer.loadState(first.optimizerState(), "partition 0 after a synchronous job");
         heldStarts += results.stream().filter(ShardWorker.SyncResult::held).count();
+        results.forEach(r -> placement.put(r.partition(), r.place()));
+        mostWorkers = results.stream().mapToInt(ShardWorker.SyncResult::workersHere).max().orElse(0);
         int n = first.lossSums().length;
         if (first.applied() == n) held = new Held(next, new Start(first.parameters(), now.optimizerSettings(), first.optimizerState()));
         optimizer.learningRate(lrs[n - 1]); // as after the same steps one job each
@@ -306,17 +308,19 @@ public final class SparkTraining implements AutoCloseable {
         RunSpec s = spec;
         List<Timed> results;
         try {
-            results = sc.parallelize(partitions, partitions.size()).map(p -> {
+            results = shards().map(p -> {
                 if (global == s.failOnceAtStep() && p == 0 && TaskContext.get() != null && TaskContext.get().attemptNumber() == 0)
                     throw new IllegalStateException("injected failure (RunSpec.failOnceAtStep) at step " + global);
                 float[] values = parameters.value(); // fetching the broadcast is Spark's part of the step, not the worker's
                 long start = System.nanoTime();
                 Contribution c = work.apply(ShardWorker.of(s, p), values);
-                return new Timed(p, c, (System.nanoTime() - start) / 1e6);
+                return new Timed(p, c, (System.nanoTime() - start) / 1e6, here(), ShardWorker.workersOf(s.runId()));
             }).collect();
         } finally {
             parameters.destroy();
         }
+        results.forEach(r -> placement.put(r.partition(), r.place()));
+        mostWorkers = results.stream().mapToInt(Timed::workersHere).max().orElse(0);
         Contribution sum = null;
         double compute = 0;
         for (Timed t : results.stream().sorted(java.util.Comparator.comparingInt(Timed::partition)).toList()) {
@@ -326,15 +330,44 @@ public final class SparkTraining implements AutoCloseable {
         return new Job(sum, compute);
     }
 
-    /** A partition's contribution and how long its worker took. */
-    record Timed(int partition, Contribution contribution, double millis) implements java.io.Serializable {}
+    /** A partition's contribution, how long its worker took, where it ran and how many of the run's workers that executor holds. */
+    record Timed(int partition, Contribution contribution, double millis, String place, int workersHere) implements java.io.Serializable {}
+
+    /**
+     * Where each partition's task last ran (an executor, as {@link #here} names it). Spark places a
+     * task on any free executor; each partition's worker holds its shard of the data set, its model
+     * and workspaces, so a partition that moves builds another worker on its new executor, and
+     * in time every executor would hold every shard. Jobs therefore ask for each partition's last
+     * executor as its preferred location, which Spark's scheduler honours while that executor lives
+     * (after spark.locality.wait, 3 s by default, it places the task elsewhere).
+     */
+    private final java.util.Map<Integer, String> placement = new java.util.HashMap<>();
+    private int mostWorkers;
+
+    /** The most of this run's workers one executor held at the last job's end (1 while every partition stays where it ran). */
+    int mostWorkersInAnExecutor() { return mostWorkers; }
+
+    /** One element per partition, each preferring the executor it last ran on (none before the first job). */
+    private JavaRDD<Integer> shards() {
+        if (placement.size() < partitions.size()) return sc.parallelize(partitions, partitions.size());
+        List<scala.Tuple2<Integer, scala.collection.immutable.Seq<String>>> prefs = partitions.stream()
+                .map(p -> new scala.Tuple2<Integer, scala.collection.immutable.Seq<String>>(p, scala.jdk.javaapi.CollectionConverters.asScala(List.of(placement.get(p))).toList())).toList();
+        scala.reflect.ClassTag<Integer> tag = scala.reflect.ClassTag$.MODULE$.apply(Integer.class);
+        return JavaRDD.fromRDD(sc.sc().makeRDD(scala.jdk.javaapi.CollectionConverters.asScala(prefs).toList(), tag), tag);
+    }
+
+    /** This task's executor as Spark's scheduler names a preferred location: executor_HOST_ID ("unknown" outside Spark). */
+    static String here() {
+        org.apache.spark.SparkEnv env = org.apache.spark.SparkEnv.get();
+        return env == null ? "unknown" : "executor_" + env.blockManager().blockManagerId().host() + "_" + env.executorId();
+    }
 
     /** Asks every executor to drop this run's workers (best effort). */
     @Override public void close() {
         sc.sc().removeSparkListener(listener);
         String run = spec.runId();
         try {
-            sc.parallelize(partitions, partitions.size()).map(p -> ShardWorker.release(run)).collect();
+            shards().map(p -> ShardWorker.release(run)).collect();
         } catch (RuntimeException e) {
             // The context may be stopping; executors drop their workers with their JVM.
         }

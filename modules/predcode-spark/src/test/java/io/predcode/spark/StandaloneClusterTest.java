@@ -89,6 +89,8 @@ class StandaloneClusterTest {
                     if (s == killAfter) cluster.kill(1);
                 }
             }
+            // Each partition stays on the executor it first ran on, so no executor builds a second shard's worker.
+            if (killAfter < 0) assertEquals(1, t.mostWorkersInAnExecutor(), "this run's workers in one executor");
             whileRunning.run();
             return model.parameterValues();
         } catch (InterruptedException | IOException e) {
