@@ -6,13 +6,8 @@
 # jobs), about 4 minutes on 2 cores. Other train options replace the defaults: bench/spark-soak.sh --epochs 3 ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. bin/find-jdk.sh
-predcode_find_jdk
-./mvnw -q -B -DskipTests -pl modules/predcode-cli -am install
-cp="modules/predcode-cli/target/predcode-cli.jar:$(ls modules/predcode-cli/target/lib/*.jar | tr '\n' ':')"
+. bench/spark-java.sh
 [ $# -gt 0 ] || set -- --model mlp --data fashion-mnist --algorithm strict --batch-size 600 --epochs 10 --optimizer sgd --lr 0.07 --momentum 0.9
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-"$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow -cp "$cp" \
-  -Dlog4j2.configurationFile=modules/predcode-cli/src/main/resources/log4j2.properties \
-  io.predcode.spark.SparkSoak ./predcode "$out" --quiet "$@" | tee "bench/results/spark-soak-${TAG:-$(date +%F)}.txt"
+spark_java io.predcode.spark.SparkSoak ./predcode "$out" --quiet "$@" | tee "bench/results/spark-soak-${TAG:-$(date +%F)}.txt"

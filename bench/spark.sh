@@ -5,11 +5,6 @@
 # dataset-fashion-mnist. Results: bench/results/spark-DATE.md. A few minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. bin/find-jdk.sh
-predcode_find_jdk
-./mvnw -q -B -DskipTests -pl modules/predcode-cli -am install
-cp="modules/predcode-cli/target/predcode-cli.jar:$(ls modules/predcode-cli/target/lib/*.jar | tr '\n' ':')"
+. bench/spark-java.sh
 out="bench/results/spark-${TAG:-$(date +%F)}.md"   # AVERAGE_EVERY=K: local steps averaged every K (not exact); STEPS_PER_JOB: steps per barrier job (14: an epoch at 4096)
-"$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow -cp "$cp" \
-  -Dlog4j2.configurationFile=modules/predcode-cli/src/main/resources/log4j2.properties \
-  io.predcode.spark.SparkBenchmark "$out" "${MODELS:-mlp,example-cnn}" "${ALGORITHMS:-strict,fixedpred,backprop}" "${BATCHES:-600,4096}" "${STEPS:-8}" "${AVERAGE_EVERY:-1}" "${STEPS_PER_JOB:-14}"
+spark_java io.predcode.spark.SparkBenchmark "$out" "${MODELS:-mlp,example-cnn}" "${ALGORITHMS:-strict,fixedpred,backprop}" "${BATCHES:-600,4096}" "${STEPS:-8}" "${AVERAGE_EVERY:-1}" "${STEPS_PER_JOB:-14}"

@@ -88,12 +88,12 @@ final class ShardWorker implements AutoCloseable {
         }
     }
 
-    /** This executor's worker for the run's partition, built on first use. */
     /** This run's workers in this JVM: one per executor while Spark keeps each partition where it ran ({@link SparkTraining} asks it to). */
     static int workersOf(String runId) {
         return (int) WORKERS.keySet().stream().filter(k -> k.startsWith(runId + "/")).count();
     }
 
+    /** This executor's worker for the run's partition, built on first use. */
     static ShardWorker of(RunSpec spec, int partition) {
         return WORKERS.computeIfAbsent(spec.runId() + "/" + partition, k -> new ShardWorker(spec, partition));
     }
