@@ -102,11 +102,14 @@ final class BarrierExchange implements ShardWorker.Exchange {
     }
 
     /** {@link #encode}'s inverse. */
-    static Contribution decode(byte[] bytes) {
-        ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+    static Contribution decode(byte[] bytes) { return decode(ByteBuffer.wrap(bytes)); }
+
+    /** {@link #encode}'s inverse, from the buffer's remaining bytes (read in place, not copied first). */
+    static Contribution decode(ByteBuffer bytes) {
+        ByteBuffer b = bytes.slice().order(ByteOrder.LITTLE_ENDIAN);
         double loss = b.getDouble();
         long correct = b.getLong(), samples = b.getLong();
-        float[] values = new float[(bytes.length - 24) / 4];
+        float[] values = new float[b.remaining() / 4];
         b.asFloatBuffer().get(values);
         return new Contribution(values, new double[]{loss}, new long[]{correct}, new long[]{samples});
     }

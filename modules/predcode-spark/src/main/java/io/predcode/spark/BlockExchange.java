@@ -111,9 +111,7 @@ final class BlockExchange implements ShardWorker.Exchange {
 
     private static Contribution decode(ByteBuffer b, int length, BlockId id) {
         if (b.remaining() != length) throw new IllegalStateException("block " + id.name() + " holds " + b.remaining() + " bytes; this shard's update has " + length);
-        byte[] bytes = new byte[length];
-        b.get(bytes);
-        return BarrierExchange.decode(bytes);
+        return BarrierExchange.decode(b);
     }
 
     /**

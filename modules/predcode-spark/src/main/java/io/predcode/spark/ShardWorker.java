@@ -39,8 +39,8 @@ final class ShardWorker implements AutoCloseable {
     private static final ConcurrentHashMap<String, DataSplit> DATA = new ConcurrentHashMap<>();
     /**
      * Per run, the state a barrier job that finished in this JVM ended at, under its token: every
-     * shard ends a job with the same state, so a shard placed on this executor by the next job
-     * (Spark does not keep partitions on executors) starts from it without the broadcast.
+     * shard ends a job with the same state, so a shard that moved to this executor for the next job
+     * (its own executor was lost, or busy past spark.locality.wait) starts from it without the broadcast.
      */
     private static final ConcurrentHashMap<String, SparkTraining.Held> ENDED = new ConcurrentHashMap<>();
 

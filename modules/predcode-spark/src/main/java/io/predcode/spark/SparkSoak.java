@@ -1,14 +1,15 @@
 package io.predcode.spark;
 
+import io.predcode.core.io.Safetensors;
+
 import java.io.File;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 
 /**
  * A long run as a user makes it, twice: {@code ./predcode train} against a loopback standalone
@@ -36,7 +37,7 @@ public final class SparkSoak {
         train(launcher, "local[2]", localRun, options);
         double localSeconds = (System.nanoTime() - t0) / 1e9;
         List<String> a = stepColumns(clusterRun.resolve("metrics.csv")), b = stepColumns(localRun.resolve("metrics.csv"));
-        boolean sameSteps = a.equals(b), sameTensors = Arrays.equals(tensorBytes(clusterRun.resolve("checkpoint.safetensors")), tensorBytes(localRun.resolve("checkpoint.safetensors")));
+        boolean sameSteps = a.equals(b), sameTensors = sameTensors(clusterRun.resolve("checkpoint.safetensors"), localRun.resolve("checkpoint.safetensors"));
         System.out.printf("%d steps on the loopback cluster (%.0f s) and on local[2] (%.0f s): per-step loss and accuracy %s; checkpoint tensors %s%n",
                 a.size(), clusterSeconds, localSeconds, sameSteps ? "identical" : "DIFFER", sameTensors ? "identical" : "DIFFER");
         if (!sameSteps || !sameTensors) System.exit(1);
@@ -54,10 +55,10 @@ public final class SparkSoak {
         return Files.readAllLines(csv).stream().skip(1).map(l -> String.join(",", Arrays.asList(l.split(",")).subList(0, 4))).toList();
     }
 
-    /** A safetensors file's tensor data, after its JSON header (whose metadata holds timings). */
-    private static byte[] tensorBytes(Path f) throws IOException {
-        byte[] all = Files.readAllBytes(f);
-        long header = ByteBuffer.wrap(all, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
-        return Arrays.copyOfRange(all, (int) (8 + header), all.length);
+    /** Whether two checkpoints hold the same tensors, bit for bit (their metadata holds timings, which differ). */
+    private static boolean sameTensors(Path a, Path b) throws IOException {
+        Map<String, Safetensors.Entry> x = Safetensors.read(a).tensors(), y = Safetensors.read(b).tensors();
+        return x.keySet().equals(y.keySet()) && x.keySet().stream().allMatch(k -> Arrays.equals(x.get(k).shape(), y.get(k).shape())
+                && Arrays.equals(x.get(k).data(), y.get(k).data()));
     }
 }
