@@ -4,10 +4,13 @@
 # iPC (T = 8) and backprop, one after the other in one run, with each config's own hyperparameters:
 # 784-128-128-128-10, batch 128, 25 epochs, AdamW with PCX's warmup-cosine schedule, one-hot targets
 # with squared error, beliefs relaxed by SGD with momentum on each sample's energy.
-# Each config's own activation, as PCX's: GELU for PC, leaky ReLU for iPC, ReLU for BP (bench/models/).
+# Each config's own activation, as PCX's: GELU for PC (jax.nn.gelu's default, the tanh approximation: gelu_tanh),
+# leaky ReLU for iPC, ReLU for BP (bench/models/).
 # Inputs in [-1, 1] as PCX normalises them (INPUT_RANGE=0:1 for the data as read).
 # Differences, ours: 1,000 training samples held out to pick the best epoch (PCX reports its best test accuracy over the epochs; we report the last epoch's and the
 # validation-picked one's). VALIDATION=0 trains on all 60,000, as PCX does (then no epoch is picked: the last epoch's model is kept).
+# Also PCX's, not ours: it drops each epoch's last partial batch (468 steps, we take 469) and scores the test set in
+# whole batches of 128 (9,984 of the 10,000 images).
 # Needs Debian's dataset-fashion-mnist. EPOCHS=2 for a quick look. Results: bench/results/pcx/.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # PCX's Fashion-MNIST MLP benchmark (bench/pcx-fashion-mlp.sh) over several seeds, as PCX reports it
-# (mean and standard deviation over seeds), for PC and BP. SEEDS="0 1 2 3 4" by default; ONLY="bp pc"
-# by default; VALIDATION=0 trains on all 60,000 as PCX does; TAG names the results (default: the date).
+# (mean and standard deviation over seeds), for PC and BP. SEEDS="0 1 2 3 4 5 6" by default, PCX's seven
+# (its discriminative_experiments/seed.py); ONLY="bp pc" by default; VALIDATION=0 trains on all 60,000 as
+# PCX does; TAG names the results (default: the date). PCX's published figure ("avg5") is each seed's best
+# test epoch, averaged over the five best of the seven seeds: the summary gives that beside the plain means.
 # Results: bench/results/pcx/{bp,pc}-seedN-TAG.json and seeds-TAG.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 date=${TAG:-$(date +%F)}
-for seed in ${SEEDS:-0 1 2 3 4}; do
+for seed in ${SEEDS:-0 1 2 3 4 5 6}; do
   [ -n "${SUMMARY_ONLY:-}" ] && break # SUMMARY_ONLY=1: summarise today's runs again
   SEED=$seed TAG="seed$seed-$date" ONLY="${ONLY:-bp pc}" bash bench/pcx-fashion-mlp.sh > /dev/null
 done
-python3 - "$date" ${SEEDS:-0 1 2 3 4} <<'PY'
+python3 - "$date" ${SEEDS:-0 1 2 3 4 5 6} <<'PY'
 import json, os, statistics, sys
 date, seeds = sys.argv[1], sys.argv[2:]
-lines = ["| algorithm | seeds | test acc, last epoch: mean ± sd | test acc, best validation epoch: mean ± sd | best test epoch (PCX's measure): mean ± sd | per seed (last epoch) |", "|---|---|---|---|---|---|"]
+lines = ["| algorithm | seeds | test acc, last epoch: mean ± sd | test acc, best validation epoch: mean ± sd | best test epoch: mean ± sd | PCX's avg5: best test epoch, best 5 of 7 seeds | per seed (last epoch) |", "|---|---|---|---|---|---|---|"]
 for name in ("bp", "pc", "ipc"):
     runs = [json.load(open(p)) for s in seeds if os.path.exists(p := f"bench/results/pcx/{name}-seed{s}-{date}.json")]
     if not runs: continue
@@ -21,7 +23,8 @@ for name in ("bp", "pc", "ipc"):
     best = [100 * m.get("best_test_accuracy", float("nan")) for m in runs]  # nan under VALIDATION=0: no epoch is picked
     peak = [100 * max(e["test_accuracy"] for e in m["epochs"]) for m in runs]
     sd = lambda v: statistics.stdev(v) if len(v) > 1 else 0.0
-    lines.append(f"| {name} | {len(runs)} | {statistics.mean(last):.2f}% ± {sd(last):.2f} | {statistics.mean(best):.2f}% ± {sd(best):.2f} | {statistics.mean(peak):.2f}% ± {sd(peak):.2f} | {', '.join(f'{x:.2f}' for x in last)} |")
+    avg5 = f"{statistics.mean(sorted(peak)[2:]):.2f}%" if len(runs) == 7 else "—"  # PCX: numpy.sort(best)[2:], of 7 seeds
+    lines.append(f"| {name} | {len(runs)} | {statistics.mean(last):.2f}% ± {sd(last):.2f} | {statistics.mean(best):.2f}% ± {sd(best):.2f} | {statistics.mean(peak):.2f}% ± {sd(peak):.2f} | {avg5} | {', '.join(f'{x:.2f}' for x in last)} |")
 open(f"bench/results/pcx/seeds-{date}.md", "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY

@@ -8,7 +8,11 @@
 #define GRID_STRIDE(i, n) for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)blockDim.x * gridDim.x)
 
 // Activation codes, as io.predcode.spi.Activation.code() gives them; any other code traps (the launch fails).
-enum { RELU = 0, LEAKY_RELU = 1, TANH = 2, SIGMOID = 3, GELU = 4 };
+enum { RELU = 0, LEAKY_RELU = 1, TANH = 2, SIGMOID = 3, GELU = 4, GELU_TANH = 5 };
+
+// GELU_TANH's sqrt(2 / pi) and cubic coefficient: u = GELU_C (x + GELU_A x^3).
+#define GELU_C 0.79788456080286536f
+#define GELU_A 0.044715f
 
 extern "C" __global__ void pc_axpby(long long n, float alpha, const float* x, float beta, float* y) {
     GRID_STRIDE(i, n) y[i] = alpha * x[i] + beta * y[i];
@@ -27,6 +31,7 @@ __device__ float act(int kind, float slope, float v) {
         case TANH: return tanhf(v);
         case SIGMOID: return 1.f / (1.f + expf(-v));
         case GELU: return 0.5f * v * erfcf(-v * 0.70710678118654752f);
+        case GELU_TANH: return 0.5f * v * (1.f + tanhf(GELU_C * (v + GELU_A * v * v * v)));
         default: __trap();
     }
     return 0.f;
@@ -39,6 +44,11 @@ __device__ float act_grad(int kind, float slope, float x, float y, float g) {
         case TANH: return g * (1.f - y * y);
         case SIGMOID: return g * y * (1.f - y);
         case GELU: return g * (0.5f * erfcf(-x * 0.70710678118654752f) + x * expf(-0.5f * x * x) * 0.39894228040143268f);
+        case GELU_TANH: {
+            float t = tanhf(GELU_C * (x + GELU_A * x * x * x));
+            float d = 1.f - t * t; // 0 once tanh saturates, where x^2 may overflow (and 0 inf is NaN)
+            return g * (0.5f * (1.f + t) + (d == 0.f ? 0.f : 0.5f * x * d * GELU_C * (1.f + 3.f * GELU_A * x * x)));
+        }
         default: __trap();
     }
     return 0.f;

@@ -162,6 +162,7 @@ public final class CpuBackend extends Backend {
         MemorySegment sx = seg(x), sy = seg(y);
         if (kernels != null && f == Activation.RELU) forElements(x.size(), (from, to) -> kernels.relu(sx, sy, from, to));
         else if (kernels != null && f == Activation.GELU) forElements(x.size(), (from, to) -> kernels.gelu(sx, sy, from, to));
+        else if (kernels != null && f == Activation.GELU_TANH) forElements(x.size(), (from, to) -> kernels.geluTanh(sx, sy, from, to));
         else forElements(x.size(), (from, to) -> JavaKernels.activation(f, slope, sx, sy, from, to));
     }
 
@@ -169,6 +170,7 @@ public final class CpuBackend extends Backend {
         MemorySegment sx = seg(x), sy = seg(y), sd = seg(dy), so = seg(dx);
         if (kernels != null && f == Activation.RELU) forElements(x.size(), (from, to) -> kernels.reluBackward(sx, sd, so, from, to));
         else if (kernels != null && f == Activation.GELU) forElements(x.size(), (from, to) -> kernels.geluBackward(sx, sd, so, from, to));
+        else if (kernels != null && f == Activation.GELU_TANH) forElements(x.size(), (from, to) -> kernels.geluTanhBackward(sx, sd, so, from, to));
         else forElements(x.size(), (from, to) -> JavaKernels.activationBackward(f, slope, sx, sy, sd, so, from, to));
     }
 

@@ -81,6 +81,12 @@ final class JavaKernels {
             case TANH -> { for (int i = 0; i < len; i++) out[i] = (float) Math.tanh(in[i]); }
             case SIGMOID -> { for (int i = 0; i < len; i++) out[i] = (float) (1.0 / (1.0 + Math.exp(-in[i]))); }
             case GELU -> { for (int i = 0; i < len; i++) out[i] = (float) (0.5 * in[i] * Activation.erfc(-in[i] * SQRT_HALF)); }
+            case GELU_TANH -> {
+                for (int i = 0; i < len; i++) {
+                    double x = in[i];
+                    out[i] = (float) (0.5 * x * (1 + Math.tanh(Activation.GELU_TANH_SCALE * (x + Activation.GELU_TANH_CUBIC * x * x * x))));
+                }
+            }
         }
     }
 
@@ -102,6 +108,12 @@ final class JavaKernels {
                 for (int i = 0; i < len; i++) {
                     double x = v[i];
                     out[i] = (float) (g[i] * (0.5 * Activation.erfc(-x * SQRT_HALF) + x * Math.exp(-0.5 * x * x) * INV_SQRT_2PI));
+                }
+            }
+            case GELU_TANH -> { // (1 + t) / 2 + x (1 - t^2) u' / 2 with t = tanh(u)
+                for (int i = 0; i < len; i++) {
+                    double x = v[i], t = Math.tanh(Activation.GELU_TANH_SCALE * (x + Activation.GELU_TANH_CUBIC * x * x * x));
+                    out[i] = (float) (g[i] * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * Activation.GELU_TANH_SCALE * (1 + 3 * Activation.GELU_TANH_CUBIC * x * x)));
                 }
             }
         }

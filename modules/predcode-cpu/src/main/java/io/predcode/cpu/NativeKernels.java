@@ -41,7 +41,7 @@ final class NativeKernels {
 
     /** Floats per vector in the build chosen for this CPU: 16 (AVX-512) or 8 (AVX2). */
     final int width;
-    private final MethodHandle conv2d, conv2dWeightGrad, maxPool2, maxPool2Backward, axpby, add, relu, reluBackward, gelu, geluBackward, strictUpdate, strictEntryUpdate, softmaxCrossEntropy, adamStep;
+    private final MethodHandle conv2d, conv2dWeightGrad, maxPool2, maxPool2Backward, axpby, add, relu, reluBackward, gelu, geluBackward, geluTanh, geluTanhBackward, strictUpdate, strictEntryUpdate, softmaxCrossEntropy, adamStep;
 
     private final SymbolLookup lookup;
 
@@ -64,6 +64,8 @@ final class NativeKernels {
         reluBackward = bind.apply("relu_backward", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         gelu = bind.apply("gelu", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         geluBackward = bind.apply("gelu_backward", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
+        geluTanh = bind.apply("gelu_tanh", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
+        geluTanhBackward = bind.apply("gelu_tanh_backward", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         strictUpdate = bind.apply("strict_update", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_FLOAT, JAVA_LONG, JAVA_LONG));
         strictEntryUpdate = bind.apply("strict_entry_update", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
@@ -218,6 +220,14 @@ final class NativeKernels {
 
     void geluBackward(MemorySegment x, MemorySegment dy, MemorySegment dx, long from, long to) {
         call(() -> { geluBackward.invokeExact(x, dy, dx, from, to); });
+    }
+
+    void geluTanh(MemorySegment x, MemorySegment y, long from, long to) {
+        call(() -> { geluTanh.invokeExact(x, y, from, to); });
+    }
+
+    void geluTanhBackward(MemorySegment x, MemorySegment dy, MemorySegment dx, long from, long to) {
+        call(() -> { geluTanhBackward.invokeExact(x, dy, dx, from, to); });
     }
 
     void strictUpdate(MemorySegment prediction, MemorySegment vhat, MemorySegment feedback, MemorySegment displacement,

@@ -19,7 +19,15 @@ public enum Activation {
     /** 1 / (1 + e^-x). */
     SIGMOID(3, true),
     /** x Phi(x), with Phi the standard normal CDF: PyTorch's exact GELU (approximate='none'). */
-    GELU(4, false);
+    GELU(4, false),
+    /**
+     * x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2: GELU's tanh approximation, PyTorch's
+     * approximate='tanh' and JAX's default {@code jax.nn.gelu} (so PCX's "gelu").
+     */
+    GELU_TANH(5, false);
+
+    /** sqrt(2 / pi) and the cubic term's coefficient of {@link #GELU_TANH}. */
+    public static final double GELU_TANH_SCALE = Math.sqrt(2 / Math.PI), GELU_TANH_CUBIC = 0.044715;
 
     /**
      * erfc(x) to a relative error below 1.2e-7 everywhere (Numerical Recipes' Chebyshev fit), in
@@ -49,7 +57,7 @@ public enum Activation {
     /** True when f' is computed from the output y = f(x) (tanh, sigmoid), false when from the input x. */
     public boolean derivativeFromOutput() { return derivativeFromOutput; }
 
-    /** Its name in a model spec: relu, leaky_relu, tanh, sigmoid, gelu. */
+    /** Its name in a model spec: relu, leaky_relu, tanh, sigmoid, gelu, gelu_tanh. */
     public String id() { return name().toLowerCase(Locale.ROOT); }
 
     /**

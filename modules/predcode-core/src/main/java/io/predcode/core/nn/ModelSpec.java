@@ -239,6 +239,9 @@ public record ModelSpec(List<List<OpSpec>> blocks, int[] input) {
 
         /** An exact GELU, x Phi(x). */
         public BlockBuilder gelu() { ops.add(new OpSpec.Act(Activation.GELU, 0f)); return this; }
+
+        /** GELU's tanh approximation (JAX's default gelu, PyTorch's approximate='tanh'). */
+        public BlockBuilder geluTanh() { ops.add(new OpSpec.Act(Activation.GELU_TANH, 0f)); return this; }
         /** A sigmoid. */
         public BlockBuilder sigmoid() { ops.add(new OpSpec.Act(Activation.SIGMOID, 0f)); return this; }
         /** Flattens all but the batch dimension. */

@@ -13,7 +13,7 @@ import java.util.Map;
  * Shapes are per sample (no batch dimension); images are [channels, height, width].
  */
 public sealed interface OpSpec {
-    /** The op's name in JSON: linear, conv2d, maxpool2d, avgpool2d, relu, leaky_relu, tanh, sigmoid, gelu, flatten. */
+    /** The op's name in JSON: linear, conv2d, maxpool2d, avgpool2d, relu, leaky_relu, tanh, sigmoid, gelu, gelu_tanh, flatten. */
     String op();
 
     /** Output shape for a given input shape; {@code where} ("block 2, op 0") goes into errors. */

@@ -196,6 +196,7 @@ public abstract class BackendConformanceTest {
             case TANH -> Math.tanh(x);
             case SIGMOID -> 1 / (1 + Math.exp(-x));
             case GELU -> 0.5 * x * Activation.erfc(-x / Math.sqrt(2));
+            case GELU_TANH -> 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
         };
     }
 
@@ -206,6 +207,10 @@ public abstract class BackendConformanceTest {
             case TANH -> 1 - Math.tanh(x) * Math.tanh(x);
             case SIGMOID -> act(f, slope, x) * (1 - act(f, slope, x));
             case GELU -> 0.5 * Activation.erfc(-x / Math.sqrt(2)) + x * Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
+            case GELU_TANH -> { // d/dx of x (1 + tanh u) / 2, written from 1 - tanh^2 = sech^2 rather than the kernels' form
+                double u = Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x), sech = 1 / Math.cosh(u);
+                yield 0.5 * (1 + Math.tanh(u)) + 0.5 * x * sech * sech * Math.sqrt(2 / Math.PI) * (1 + 3 * 0.044715 * x * x);
+            }
         };
     }
 
