@@ -287,6 +287,20 @@ extern "C" __global__ void pc_strict_update(long long n, const float* pred, cons
     }
 }
 
+// PC's belief step by SGD with momentum (Backend.pcMomentumUpdate): the velocity is not read on the first step.
+extern "C" __global__ void pc_momentum_update(long long n, const float* pred, const float* vhat, const float* fb, float* disp, float* vel,
+                                              float* belief, float* err, float eta, float momentum, int first) {
+    GRID_STRIDE(i, n) {
+        float a = vhat[i], d = disp[i], e = (pred[i] - a) - d, g = fb[i] - e;
+        float m = first ? g : momentum * vel[i] + g;
+        vel[i] = m;
+        d -= eta * m;
+        disp[i] = d;
+        belief[i] = a + d;
+        if (err) err[i] = e;
+    }
+}
+
 // pc_strict_update of layer 2 with prediction f(z), then layer 1's condensed update D = (1 - eta) D - eta (e f'(z)).
 extern "C" __global__ void pc_strict_entry_update(int kind, float slope, long long n, const float* z, const float* vhat, const float* fb,
                                                   float* disp, float* belief, float* err, float* entry, float eta) {

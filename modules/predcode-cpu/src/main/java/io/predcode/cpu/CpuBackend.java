@@ -370,6 +370,14 @@ public final class CpuBackend extends Backend {
         else forElements(prediction.size(), (from, to) -> JavaKernels.strictUpdate(sp, sa, sf, sd, sv, se, eta, from, to));
     }
 
+    @Override protected void doPcMomentumUpdate(Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor velocity, Tensor belief,
+                                                Tensor error, float eta, float momentum, boolean firstStep) {
+        MemorySegment sp = seg(prediction), sa = seg(vhat), sf = seg(feedback), sd = seg(displacement), sm = seg(velocity), sv = seg(belief),
+                se = error == null ? null : seg(error);
+        if (kernels != null) forElements(prediction.size(), (from, to) -> kernels.momentumUpdate(sp, sa, sf, sd, sm, sv, se, eta, momentum, firstStep, from, to));
+        else forElements(prediction.size(), (from, to) -> JavaKernels.momentumUpdate(sp, sa, sf, sd, sm, sv, se, eta, momentum, firstStep, from, to));
+    }
+
     @Override protected void doPcStrictEntryUpdate(Activation f, float slope, Tensor z, Tensor vhat, Tensor feedback, Tensor displacement,
                                                    Tensor belief, Tensor error, Tensor entryDisplacement, float eta) {
         MemorySegment sz = seg(z), sa = seg(vhat), sf = seg(feedback), sd = seg(displacement), sv = seg(belief),

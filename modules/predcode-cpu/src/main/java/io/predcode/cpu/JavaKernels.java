@@ -141,6 +141,33 @@ final class JavaKernels {
         });
     }
 
+    /** Backend.pcMomentumUpdate on [from, to); {@code se} may be null. */
+    static void momentumUpdate(MemorySegment sp, MemorySegment sa, MemorySegment sf, MemorySegment sd, MemorySegment sm, MemorySegment sv,
+                               MemorySegment se, float eta, float momentum, boolean firstStep, long from, long to) {
+        boolean samePrediction = sp.address() == sa.address();
+        chunks(from, to, (off, len, t) -> {
+            float[] a = t[1], p = samePrediction ? a : t[0], f = t[2], d = t[3], v = t[4], e = t[5], m = t[6];
+            MemorySegment.copy(sa, F, off, a, 0, len);
+            if (!samePrediction) MemorySegment.copy(sp, F, off, p, 0, len);
+            MemorySegment.copy(sf, F, off, f, 0, len);
+            MemorySegment.copy(sd, F, off, d, 0, len);
+            if (!firstStep) MemorySegment.copy(sm, F, off, m, 0, len);
+            for (int i = 0; i < len; i++) {
+                float ei = (p[i] - a[i]) - d[i];
+                float mi = firstStep ? f[i] - ei : momentum * m[i] + (f[i] - ei); // the first step reads no velocity
+                float di = d[i] - eta * mi;
+                e[i] = ei;
+                m[i] = mi;
+                d[i] = di;
+                v[i] = a[i] + di;
+            }
+            if (se != null) MemorySegment.copy(e, 0, se, F, off, len);
+            MemorySegment.copy(m, 0, sm, F, off, len);
+            MemorySegment.copy(d, 0, sd, F, off, len);
+            MemorySegment.copy(v, 0, sv, F, off, len);
+        });
+    }
+
     /** STRICT's update of len values: e = (p - a) - d, d += eta (e - f), v = a + d. */
     private static void strictStep(float[] p, float[] a, float[] f, float[] d, float[] e, float[] v, float eta, int len) {
         for (int i = 0; i < len; i++) {

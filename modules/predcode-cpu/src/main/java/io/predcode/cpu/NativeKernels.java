@@ -41,7 +41,7 @@ final class NativeKernels {
 
     /** Floats per vector in the build chosen for this CPU: 16 (AVX-512) or 8 (AVX2). */
     final int width;
-    private final MethodHandle conv2d, conv2dWeightGrad, maxPool2, maxPool2Backward, axpby, add, relu, reluBackward, gelu, geluBackward, geluTanh, geluTanhBackward, strictUpdate, strictEntryUpdate, softmaxCrossEntropy, adamStep;
+    private final MethodHandle conv2d, conv2dWeightGrad, maxPool2, maxPool2Backward, axpby, add, relu, reluBackward, gelu, geluBackward, geluTanh, geluTanhBackward, strictUpdate, strictEntryUpdate, momentumUpdate, softmaxCrossEntropy, adamStep;
 
     private final SymbolLookup lookup;
 
@@ -70,6 +70,8 @@ final class NativeKernels {
                 JAVA_FLOAT, JAVA_LONG, JAVA_LONG));
         strictEntryUpdate = bind.apply("strict_entry_update", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
                 ADDRESS, JAVA_FLOAT, JAVA_LONG, JAVA_LONG));
+        momentumUpdate = bind.apply("momentum_update", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
+                JAVA_FLOAT, JAVA_FLOAT, JAVA_INT, JAVA_LONG, JAVA_LONG));
         softmaxCrossEntropy = bind.apply("softmax_cross_entropy", FunctionDescriptor.of(JAVA_DOUBLE, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
         adamStep = bind.apply("adam_step", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT,
@@ -228,6 +230,13 @@ final class NativeKernels {
 
     void geluTanhBackward(MemorySegment x, MemorySegment dy, MemorySegment dx, long from, long to) {
         call(() -> { geluTanhBackward.invokeExact(x, dy, dx, from, to); });
+    }
+
+    void momentumUpdate(MemorySegment prediction, MemorySegment vhat, MemorySegment feedback, MemorySegment displacement, MemorySegment velocity,
+                        MemorySegment belief, MemorySegment error, float eta, float momentum, boolean first, long from, long to) {
+        MemorySegment e = error == null ? MemorySegment.NULL : error;
+        int f = first ? 1 : 0;
+        call(() -> { momentumUpdate.invokeExact(prediction, vhat, feedback, displacement, velocity, belief, e, eta, momentum, f, from, to); });
     }
 
     void strictUpdate(MemorySegment prediction, MemorySegment vhat, MemorySegment feedback, MemorySegment displacement,

@@ -270,6 +270,12 @@ final class CudaBackend extends Backend {
         k.strictUpdate(prediction.size(), ptr(prediction), ptr(vhat), ptr(feedback), ptr(displacement), ptr(belief), ptrOrNull(error), eta);
     }
 
+    @Override protected void doPcMomentumUpdate(Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor velocity, Tensor belief,
+                                                Tensor error, float eta, float momentum, boolean firstStep) {
+        k.momentumUpdate(prediction.size(), ptr(prediction), ptr(vhat), ptr(feedback), ptr(displacement), ptr(velocity), ptr(belief), ptrOrNull(error),
+                eta, momentum, firstStep);
+    }
+
     @Override protected void doPcStrictEntryUpdate(Activation f, float slope, Tensor z, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief,
                                                    Tensor error, Tensor entryDisplacement, float eta) {
         k.strictEntryUpdate(f.code(), slope, z.size(), ptr(z), ptr(vhat), ptr(feedback), ptr(displacement), ptr(belief), ptrOrNull(error),

@@ -143,6 +143,12 @@ final class Kernels {
         start().l(n).p(prediction).p(vhat).p(feedback).p(displacement).p(belief).p(error).f(eta).over("pc_strict_update", n);
     }
 
+    void momentumUpdate(long n, long prediction, long vhat, long feedback, long displacement, long velocity, long belief, long error, float eta,
+                        float momentum, boolean first) {
+        start().l(n).p(prediction).p(vhat).p(feedback).p(displacement).p(velocity).p(belief).p(error).f(eta).f(momentum).i(first ? 1 : 0)
+                .over("pc_momentum_update", n);
+    }
+
     void strictEntryUpdate(int kind, float slope, long n, long z, long vhat, long feedback, long displacement, long belief, long error, long entry, float eta) {
         start().i(kind).f(slope).l(n).p(z).p(vhat).p(feedback).p(displacement).p(belief).p(error).p(entry).f(eta).over("pc_strict_entry_update", n);
     }

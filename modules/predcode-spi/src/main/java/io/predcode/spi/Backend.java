@@ -466,6 +466,25 @@ public abstract class Backend implements AutoCloseable {
     }
 
     /**
+     * PC's belief step by SGD with momentum (PyTorch's and optax's, without dampening: the velocity
+     * starts at the first gradient), fused as {@link #pcStrictUpdate} is:
+     * <pre>
+     *   error        = (prediction - vhat) - displacement
+     *   velocity     = firstStep ? feedback - error : momentum * velocity + (feedback - error)
+     *   displacement -= eta * velocity
+     *   belief       = vhat + displacement
+     * </pre>
+     * feedback - error is the energy's gradient at v_l. With momentum 0 this is pcStrictUpdate, which
+     * needs no velocity. {@code error} may be null when no one reads it.
+     */
+    public final void pcMomentumUpdate(Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor velocity, Tensor belief,
+                                       Tensor error, float eta, float momentum, boolean firstStep) {
+        if (error == null) sameSize("pcMomentumUpdate", prediction, vhat, feedback, displacement, velocity, belief);
+        else sameSize("pcMomentumUpdate", prediction, vhat, feedback, displacement, velocity, belief, error);
+        doPcMomentumUpdate(prediction, vhat, feedback, displacement, velocity, belief, error, eta, momentum, firstStep);
+    }
+
+    /**
      * STRICT's update of layer 2 fused with layer 1's update in block 1's entry space (PcEngine's
      * condensed relaxation, where block 1 is its entry op z = A v_1 + b followed by one activation f,
      * so layer 2's prediction is f(z)):
@@ -590,6 +609,11 @@ public abstract class Backend implements AutoCloseable {
     /** One STRICT update of a layer's displacement, belief and error: see {@link #pcStrictUpdate}. Default: {@link Compositions#pcStrictUpdate}. */
     protected void doPcStrictUpdate(Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
         Compositions.pcStrictUpdate(this, prediction, vhat, feedback, displacement, belief, error, eta);
+    }
+    /** PC's belief step with momentum: see {@link #pcMomentumUpdate}. Default: {@link Compositions#pcMomentumUpdate}. */
+    protected void doPcMomentumUpdate(Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor velocity, Tensor belief,
+                                      Tensor error, float eta, float momentum, boolean firstStep) {
+        Compositions.pcMomentumUpdate(this, prediction, vhat, feedback, displacement, velocity, belief, error, eta, momentum, firstStep);
     }
 
     /** STRICT's layer update fused with the condensed entry-space update: see {@link #pcStrictEntryUpdate}. Default: {@link Compositions#pcStrictEntryUpdate}. */

@@ -57,6 +57,25 @@ public final class Compositions {
     }
 
     /**
+     * {@link Backend#pcMomentumUpdate}: error = (prediction - vhat) - displacement, velocity =
+     * (feedback - error) + momentum velocity (not on the first step), displacement -= eta velocity,
+     * belief = vhat + displacement. Without an error tensor the error is formed in belief.
+     */
+    public static void pcMomentumUpdate(Backend be, Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor velocity,
+                                        Tensor belief, Tensor error, float eta, float momentum, boolean firstStep) {
+        Tensor e = error != null ? error : belief;
+        be.add(1f, prediction, -1f, vhat, e);
+        be.axpby(-1f, displacement, 1f, e);
+        if (firstStep) be.add(1f, feedback, -1f, e, velocity);
+        else {
+            be.axpby(1f, feedback, momentum, velocity);
+            be.axpby(-1f, e, 1f, velocity);
+        }
+        be.axpby(-eta, velocity, 1f, displacement);
+        be.add(1f, vhat, 1f, displacement, belief);
+    }
+
+    /**
      * {@link Backend#pcStrictEntryUpdate}: {@link #pcStrictUpdate} with prediction f(z), then entry =
      * (1 - eta) entry - eta (error f'(z)). Uses two temporaries.
      */

@@ -722,9 +722,8 @@ public final class PcEngine implements AutoCloseable {
 
     /**
      * PC and iPC: STRICT's sweep, every layer relaxed in its own space, the step on each belief taken
-     * by the belief optimizer on the energy's gradient J_{l+1}(v_l)^T eps_{l+1} - eps_l (in the
-     * feedback tensor, which the sweep reads no further). With plain SGD on Torch2PC's energy the step
-     * is STRICT's displacement += eta (eps_l - feedback). Centred nudging relaxes twice, with +beta and
+     * by the belief optimizer on the energy's gradient J_{l+1}(v_l)^T eps_{l+1} - eps_l. With plain
+     * SGD the step is STRICT's displacement += eta (eps_l - feedback), the same fused op. Centred nudging relaxes twice, with +beta and
      * -beta, and averages the two updates.
      */
     private void standard(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, Runnable weightStep) {
@@ -774,11 +773,15 @@ public final class PcEngine implements AutoCloseable {
             outputError(ws, depth - 1 >= moved ? ws.sweep[depth - 1].output() : depth == 1 && incremental ? ws.sweep[0].output() : ws.vhat(depth), target, outputScale);
             for (int l = depth - 1; l >= active; l--) {
                 blocks.get(l).backward(be, l >= moved ? ws.sweep[l] : ws.ff[l], ws.error[l + 1], ws.feedback[l], incremental);
-                hiddenError(ws, l, l == 1 && incremental ? ws.sweep[0].output() : l - 1 >= moved ? ws.sweep[l - 1].output() : ws.vhat(l));
-                be.axpby(-1f, ws.error[l], 1f, ws.feedback[l]);             // the gradient, feedback - eps_l
-                if (o.isAdam()) be.adamStep(ws.displacement[l], ws.feedback[l], ws.beliefMoment[l], ws.beliefSecondMoment[l], eta, o.beta1(), o.beta2(), o.eps(), 0f, s);
-                else be.sgdStep(ws.displacement[l], ws.feedback[l], o.momentum() == 0f ? null : ws.beliefMoment[l], eta, o.momentum(), 0f, 0f, false, s == 1);
-                be.add(1f, ws.vhat(l), 1f, ws.displacement[l], ws.belief[l]);
+                Tensor prediction = l == 1 && incremental ? ws.sweep[0].output() : l - 1 >= moved ? ws.sweep[l - 1].output() : ws.vhat(l);
+                // SGD's step is one fused pass (eps_l, the gradient feedback - eps_l, the velocity, d_l, v_l); Adam's is four.
+                if (o.isAdam()) {
+                    hiddenError(ws, l, prediction);
+                    be.axpby(-1f, ws.error[l], 1f, ws.feedback[l]);
+                    be.adamStep(ws.displacement[l], ws.feedback[l], ws.beliefMoment[l], ws.beliefSecondMoment[l], eta, o.beta1(), o.beta2(), o.eps(), 0f, s);
+                    be.add(1f, ws.vhat(l), 1f, ws.displacement[l], ws.belief[l]);
+                } else if (o.momentum() == 0f) be.pcStrictUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.belief[l], ws.error[l], eta);
+                else be.pcMomentumUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.beliefMoment[l], ws.belief[l], ws.error[l], eta, o.momentum(), s == 1);
             }
             if (incremental) {
                 blocks.get(0).backward(be, ws.sweep[0], ws.error[1], null, true);

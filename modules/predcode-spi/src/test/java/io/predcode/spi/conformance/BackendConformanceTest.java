@@ -672,6 +672,10 @@ public abstract class BackendConformanceTest {
                 if (!withError) in[5] = null;
                 assertSameAfter("pcStrictUpdate " + n, in, t -> backend.pcStrictUpdate(t[0], t[1], t[2], t[3], t[4], t[5], eta),
                         t -> Compositions.pcStrictUpdate(backend, t[0], t[1], t[2], t[3], t[4], t[5], eta), 1e-5);
+                for (boolean first : new boolean[]{true, false})
+                    assertSameAfter("pcMomentumUpdate first=" + first + " " + n, in,
+                            t -> backend.pcMomentumUpdate(t[0], t[1], t[2], t[3], t[6], t[4], t[5], eta, 0.9f, first),
+                            t -> Compositions.pcMomentumUpdate(backend, t[0], t[1], t[2], t[3], t[6], t[4], t[5], eta, 0.9f, first), 1e-5);
                 for (Activation f : Activation.values())
                     assertSameAfter("pcStrictEntryUpdate " + f + " " + n, in, t -> backend.pcStrictEntryUpdate(f, slope, t[0], t[1], t[2], t[3], t[4], t[5], t[6], eta),
                             t -> Compositions.pcStrictEntryUpdate(backend, f, slope, t[0], t[1], t[2], t[3], t[4], t[5], t[6], eta), 1e-5);
@@ -721,6 +725,35 @@ public abstract class BackendConformanceTest {
             backend.pcStrictUpdate(tp, ta, tf, td, tv, null, eta);
             assertClose("displacement, no error tensor", ed, backend.download(td), TOL);
             assertClose("belief, no error tensor", ev, backend.download(tv), TOL);
+        }
+    }
+
+    /** PC's belief step with momentum, two steps (the first does not read the velocity), against float64; also with prediction = vhat (layer 1). */
+    @Test void momentumUpdateMatchesFloat64() {
+        for (int n : new int[]{1, 7, 257}) for (boolean anchored : new boolean[]{false, true}) {
+            float[] p = random(n, 2), vhat = random(n, 2), fb1 = random(n, 2), fb2 = random(n, 2), d = random(n, 0.01), garbage = random(n, 5);
+            if (anchored) p = vhat;
+            float eta = 0.03f, momentum = 0.9f;
+            double[] ed = toDouble(d), ev = new double[n], ee = new double[n], em = new double[n], eb = new double[n];
+            for (int step = 0; step < 2; step++)
+                for (int i = 0; i < n; i++) {
+                    ee[i] = ((double) p[i] - vhat[i]) - ed[i];
+                    double g = (step == 0 ? fb1[i] : fb2[i]) - ee[i];
+                    em[i] = step == 0 ? g : momentum * em[i] + g;
+                    ed[i] -= eta * em[i];
+                    eb[i] = vhat[i] + ed[i];
+                }
+            try (Tensor ta = tensor(vhat, n); Tensor tp = anchored ? null : tensor(p, n); Tensor tf1 = tensor(fb1, n); Tensor tf2 = tensor(fb2, n);
+                 Tensor td = tensor(d, n); Tensor tm = tensor(garbage, n); Tensor tv = backend.allocate(n); Tensor te = backend.allocate(n)) {
+                Tensor prediction = anchored ? ta : tp;
+                backend.pcMomentumUpdate(prediction, ta, tf1, td, tm, tv, null, eta, momentum, true);
+                backend.pcMomentumUpdate(prediction, ta, tf2, td, tm, tv, te, eta, momentum, false);
+                String what = "n=" + n + (anchored ? ", prediction = vhat" : "") + ": ";
+                assertClose(what + "error", ee, backend.download(te), TOL);
+                assertClose(what + "velocity", em, backend.download(tm), TOL);
+                assertClose(what + "displacement", ed, backend.download(td), TOL);
+                assertClose(what + "belief", eb, backend.download(tv), TOL);
+            }
         }
     }
 
