@@ -9,6 +9,8 @@ import io.predcode.core.nn.ModelSpec;
 import io.predcode.core.nn.OpSpec;
 import io.predcode.core.optim.Adam;
 import io.predcode.core.pc.Algorithm;
+import io.predcode.core.pc.BeliefOptimizer;
+import io.predcode.core.pc.Energy;
 import io.predcode.core.pc.PcEngine;
 import io.predcode.core.pc.Trainer;
 import io.predcode.spi.Availability;
@@ -93,6 +95,16 @@ final class BenchCommand implements Callable<Integer> {
             + " e.g. 0,20 gives the monitor's cost at K = 20 as the ratio of mean step times (0: off; default: ${DEFAULT-VALUE}).")
     List<Integer> monitorEvery;
 
+    @Option(names = "--belief-optimizer", defaultValue = "sgd", description = "How pc and ipc move the beliefs, as train's option: sgd, sgd:MOMENTUM or adam"
+            + " (default: ${DEFAULT-VALUE}).")
+    String beliefOptimizer;
+
+    @Option(names = "--energy", defaultValue = "sample", description = "What pc and ipc relax, as train's option: sample or torch2pc (default: ${DEFAULT-VALUE}).")
+    String energy;
+
+    @Option(names = "--loss", defaultValue = "cross-entropy", description = "cross-entropy or mse (on one-hot targets) (default: ${DEFAULT-VALUE}).")
+    String loss;
+
     @Option(names = "--profile", description = "After timing, run the steps again with each op's host time recorded: "
             + "prints where a step goes and the GEMM share (gemm, matmul and linear ops; convolutions are counted as conv ops).")
     boolean profile;
@@ -104,6 +116,9 @@ final class BenchCommand implements Callable<Integer> {
         if (steps < 1 || warmup < 0 || !(warmupSeconds >= 0)) throw new IllegalArgumentException("--steps must be >= 1, --warmup >= 0 and --warmup-seconds >= 0");
         relaxation.validate();
         List<Algorithm> algs = algorithms.stream().map(Algorithm::parse).toList();
+        BeliefOptimizer beliefs = BeliefOptimizer.parse(beliefOptimizer);
+        Energy relaxed = Energy.parse(energy);
+        Loss lossFn = Loss.parse(loss);
         List<PcEngine.Condense> condenseModes = condense.stream().map(c -> {
             try { return PcEngine.Condense.valueOf(c.trim().toUpperCase(java.util.Locale.ROOT)); }
             catch (IllegalArgumentException e) { throw new IllegalArgumentException("--condense: unknown mode '" + c + "'; expected auto, never or always"); }
@@ -132,9 +147,7 @@ final class BenchCommand implements Callable<Integer> {
                 if (ops) { records.addAll(opsBench(be, out)); continue; }
                 for (int mi = 0; mi < specs.size(); mi++)
                     for (int batch : batchSizes)
-                        for (Algorithm alg : algs)
-                            records.addAll(stepBench(be, models.get(mi), specs.get(mi), batch, alg,
-                                    alg == Algorithm.STRICT ? condenseModes : List.of(PcEngine.Condense.AUTO), peak, out));
+                        records.addAll(stepBench(be, models.get(mi), specs.get(mi), batch, algs, condenseModes, lossFn, beliefs, relaxed, peak, out));
             }
         }
         if (json != null) {
@@ -142,7 +155,7 @@ final class BenchCommand implements Callable<Integer> {
             doc.put("machine", Map.of("cores", (double) Runtime.getRuntime().availableProcessors(), "os", System.getProperty("os.name") + " " + System.getProperty("os.arch"),
                     "java", System.getProperty("java.version")));
             doc.put("settings", Map.of("steps", (double) steps, "warmup", (double) warmup, "warmup_seconds", warmupSeconds, "eta", (double) relaxation.eta, "n", (double) relaxation.sweeps(20),
-                    "threads", (double) threads));
+                    "threads", (double) threads, "loss", loss, "belief_optimizer", beliefOptimizer, "energy", energy));
             doc.put("records", records);
             AtomicFiles.writeString(json, Json.write(doc, 2) + "\n");
             out.println("wrote " + json);
@@ -151,7 +164,8 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /** One configuration's model, engine and trainer, and what its timed steps measured. */
-    private record Run(PcEngine.Condense mode, int monitor, Model model, PcEngine engine, Adam opt, Trainer trainer, double[] ms, long[] counts) implements AutoCloseable {
+    private record Run(Algorithm alg, int sweeps, PcEngine.Condense mode, int monitor, Model model, PcEngine engine, Adam opt, Trainer trainer, double[] ms,
+                       long[] counts) implements AutoCloseable {
         @Override public void close() {
             opt.close();
             engine.close();
@@ -160,28 +174,35 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /**
-     * Times one (model, batch, algorithm) in each of {@code modes} (STRICT's condense settings). Several
-     * modes are warmed up together and their timed steps interleaved, one step of each in turn, so that
-     * this machine's slow phases fall on all of them alike.
+     * Times one (model, batch) with each algorithm, STRICT in each of {@code modes} (its condense
+     * settings), and each monitor interval. All configurations are warmed up together and their timed
+     * steps interleaved, one step of each in turn, so that this machine's slow phases fall on all of
+     * them alike: the ratios between algorithms are measured side by side.
      */
-    private List<Map<String, Object>> stepBench(Backend be, String modelName, ModelSpec s, int batch, Algorithm alg, List<PcEngine.Condense> modes,
-                                                double peak, java.io.PrintWriter out) {
+    private List<Map<String, Object>> stepBench(Backend be, String modelName, ModelSpec s, int batch, List<Algorithm> algs, List<PcEngine.Condense> modes,
+                                                Loss lossFn, BeliefOptimizer beliefs, Energy relaxed, double peak, java.io.PrintWriter out) {
         SplittableRandom r = new SplittableRandom(1);
-        int sweeps = alg.relaxes() ? relaxation.sweeps(20) : 1;
         List<Run> runs = new ArrayList<>();
         try {
-            for (PcEngine.Condense mode : modes)
-                for (int k : monitorEvery) {
-                    if (k < 0) throw new IllegalArgumentException("--monitor-every must be >= 0, got " + k);
-                    Model m = Model.create(s, be, 0);
-                    PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY).condense(mode);
-                    Adam opt = new Adam(m, 1e-4f);
-                    runs.add(new Run(mode, k, m, e, opt, new Trainer(e, opt, alg, relaxation.eta, sweeps).monitorEvery(k), new double[steps], new long[3]));
-                }
-            int classes = runs.get(0).model().activationShape(s.depth())[0];
-            float[] x = new float[batch * runs.get(0).engine().inputSize()], y = new float[batch];
+            for (Algorithm alg : algs) {
+                int sweeps = alg.relaxes() ? relaxation.sweeps(20) : 1;
+                for (PcEngine.Condense mode : alg == Algorithm.STRICT ? modes : List.of(PcEngine.Condense.AUTO))
+                    for (int k : monitorEvery) {
+                        if (k < 0) throw new IllegalArgumentException("--monitor-every must be >= 0, got " + k);
+                        Model m = Model.create(s, be, 0);
+                        PcEngine e = new PcEngine(m, lossFn).condense(mode);
+                        if (alg.standard()) e.beliefOptimizer(beliefs).energy(relaxed);
+                        Adam opt = new Adam(m, 1e-4f);
+                        runs.add(new Run(alg, sweeps, mode, k, m, e, opt, new Trainer(e, opt, alg, relaxation.eta, sweeps).monitorEvery(k), new double[steps], new long[3]));
+                    }
+            }
+            int classes = runs.get(0).model().activationShape(s.depth())[0], targets = runs.get(0).engine().targetSize();
+            float[] x = new float[batch * runs.get(0).engine().inputSize()], y = new float[batch * targets];
             for (int i = 0; i < x.length; i++) x[i] = (float) r.nextDouble();
-            for (int i = 0; i < batch; i++) y[i] = r.nextInt(classes);
+            for (int i = 0; i < batch; i++) { // class indices, or one-hot rows where the loss takes a target per output (mse)
+                int c = r.nextInt(classes);
+                if (targets == 1) y[i] = c; else y[i * targets + c] = 1f;
+            }
             long warmUntil = System.nanoTime() + (long) (warmupSeconds * 1e9);
             for (int i = 0; i < warmup || System.nanoTime() < warmUntil; i++)
                 for (Run run : runs) run.trainer().step(x, y, batch);
@@ -199,12 +220,12 @@ final class BenchCommand implements Callable<Integer> {
                     run.counts()[2] += d.deviceToHostBytes();
                 }
             List<Map<String, Object>> records = new ArrayList<>();
-            for (Run run : runs) records.add(record(be, modelName, s, batch, alg, sweeps, run, x, y, peak, out));
+            for (Run run : runs) records.add(record(be, modelName, s, batch, run, x, y, peak, out));
             // The monitor runs on one step in K: its cost shows in the mean step time, not the median.
             for (Run run : runs)
                 if (run.monitor() > 0)
                     for (Run base : runs)
-                        if (base.monitor() == 0 && base.mode() == run.mode())
+                        if (base.monitor() == 0 && base.mode() == run.mode() && base.alg() == run.alg())
                             out.printf("# monitor every %d steps: mean step %.2f ms against %.2f ms without, %+.1f%%%n", run.monitor(), mean(run.ms()), mean(base.ms()),
                                     100 * (mean(run.ms()) / mean(base.ms()) - 1));
             return records;
@@ -215,8 +236,10 @@ final class BenchCommand implements Callable<Integer> {
 
     private static double mean(double[] v) { return Arrays.stream(v).average().orElse(Double.NaN); }
 
-    private Map<String, Object> record(Backend be, String modelName, ModelSpec s, int batch, Algorithm alg, int sweeps, Run run, float[] x, float[] y,
+    private Map<String, Object> record(Backend be, String modelName, ModelSpec s, int batch, Run run, float[] x, float[] y,
                                        double peak, java.io.PrintWriter out) {
+        Algorithm alg = run.alg();
+        int sweeps = run.sweeps();
         double[] ms = run.ms().clone();
         Arrays.sort(ms);
         double median = ms[ms.length / 2], p10 = ms[(int) (0.1 * (ms.length - 1))], p90 = ms[(int) Math.ceil(0.9 * (ms.length - 1))];
