@@ -4,6 +4,9 @@
 - backprop: plain PyTorch (forward, loss.backward(), Adam step).
 - strict / fixedpred: the relaxation written as Torch2PC writes it (per-block forward,
   torch.autograd.functional.vjp per block, n sweeps), then SetPCGrads-style parameter updates and Adam.
+- pc: standard PC as PCX runs it (beliefs from the feedforward pass, the output clamped to the target,
+  n steps of SGD with momentum on each sample's energy by autograd, then the weights' gradient of the
+  energy at the relaxed beliefs), for PCX's MLP (bench/models/pcx-mlp-gelu.json) with --loss mse.
 
 Never a build or test dependency: Debian's python3-torch, installed by bench/peer/run.sh.
 Prints one JSON record per configuration (median_ms_per_step), like `predcode bench --json`.
@@ -27,6 +30,19 @@ def mlp():
         nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU()),
         nn.Sequential(nn.Linear(512, 256), nn.ReLU()),
         nn.Sequential(nn.Linear(256, 10)))
+
+
+def pcx_mlp_gelu():
+    """bench/models/pcx-mlp-gelu.json: PCX's Fashion-MNIST MLP, GELU's tanh approximation as jax.nn.gelu."""
+    act = lambda: nn.GELU(approximate="tanh")
+    return nn.Sequential(
+        nn.Sequential(nn.Flatten(), nn.Linear(784, 128), act()),
+        nn.Sequential(nn.Linear(128, 128), act()),
+        nn.Sequential(nn.Linear(128, 128), act()),
+        nn.Sequential(nn.Linear(128, 10)))
+
+
+MODELS = {"example-cnn": example_cnn, "mlp": mlp, "bench/models/pcx-mlp-gelu.json": pcx_mlp_gelu}
 
 
 def fwd(model, x):
@@ -82,6 +98,36 @@ def fixedpred_step(model, loss_fn, x, y, eta, n):
     return loss
 
 
+def pc_step(model, loss_fn, x, y, eta, n, momentum):
+    """PCX's PC on squared error with y one-hot. Layer 1's prediction (from the fixed input) is formed once."""
+    L = len(model)
+    with torch.no_grad():
+        h = [x]
+        for f in model[:-1]:
+            h.append(f(h[-1]))
+    first = h[1].clone()
+    hs = [t.clone().requires_grad_(True) for t in h[1:]]  # the hidden beliefs
+    vel = [None] * len(hs)
+
+    def energy(prediction1):  # summed over the batch: its gradient is each sample's own
+        e = 0.5 * ((hs[0] - prediction1) ** 2).sum()
+        for l in range(1, L - 1):
+            e = e + 0.5 * ((hs[l] - model[l](hs[l - 1])) ** 2).sum()
+        return e + 0.5 * ((y - model[L - 1](hs[L - 2])) ** 2).sum()
+
+    for s in range(n):
+        gs = torch.autograd.grad(energy(first), hs)
+        with torch.no_grad():
+            for i, g in enumerate(gs):
+                vel[i] = g if s == 0 else momentum * vel[i] + g
+                hs[i] -= eta * vel[i]
+    for t in hs:
+        t.requires_grad_(False)
+    e = energy(model[0](x)) / x.shape[0]  # the weights' gradient: the batch mean
+    e.backward()
+    return e
+
+
 def backprop_step(model, loss_fn, x, y, eta, n):
     loss = loss_fn(model(x), y)
     loss.backward()
@@ -98,18 +144,23 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--eta", type=float, default=0.1)
     ap.add_argument("--n", type=int, default=20)
+    ap.add_argument("--loss", default="cross-entropy", choices=["cross-entropy", "mse"])
+    ap.add_argument("--momentum", type=float, default=0.0, help="pc's belief momentum")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    steps = {"strict": strict_step, "fixedpred": fixedpred_step, "backprop": backprop_step}
+    steps = {"strict": strict_step, "fixedpred": fixedpred_step, "backprop": backprop_step,
+             "pc": lambda m, lf, x, y, eta, n: pc_step(m, lf, x, y, eta, n, a.momentum)}
     for name in a.model.split(","):
         for alg in a.algorithm.split(","):
-            model = {"example-cnn": example_cnn, "mlp": mlp}[name]()
+            model = MODELS[name]()
             opt = torch.optim.Adam(model.parameters(), lr=1e-4)
             x = torch.rand(a.batch_size, 1, 28, 28)
             y = torch.randint(0, 10, (a.batch_size,))
-            loss_fn = nn.CrossEntropyLoss()
+            if a.loss == "mse":  # one-hot targets, as predcode's mse takes them
+                y = nn.functional.one_hot(y, 10).float()
+            loss_fn = nn.CrossEntropyLoss() if a.loss == "cross-entropy" else nn.MSELoss()
             times = []
             for i in range(a.warmup + a.steps):
                 t0 = time.perf_counter()

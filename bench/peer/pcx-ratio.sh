@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# PCX's PC step (T = 5, SGD with momentum 0.1 on the beliefs, squared error) against backprop on PCX's MLP
+# at batch 128, in predcode and in PyTorch on the same machine, rounds alternating who goes first: each side's
+# PC-to-BP step ratio (the issue's "PC epoch vs BP epoch"), and predcode's speed-up over PyTorch per algorithm.
+# THREADS (default 1: on this 2-core VM one thread is the faster), ROUNDS (3), STEPS (40).
+# Installs Debian's python3-torch when missing (never needed by the build or the tests).
+# Output: bench/results/pcx/step-ratio-<date>.json and .md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=/usr/bin/python3
+if ! "$PY" -c "import torch" 2>/dev/null; then
+  echo "installing Debian's python3-torch (CPU) for the comparison..." >&2
+  apt-get install -y -qq python3-torch >/dev/null
+fi
+if ! readlink -f /etc/alternatives/libblas.so.3-x86_64-linux-gnu | grep -q openblas; then
+  apt-get install -y -qq libopenblas0-pthread >/dev/null # else PyTorch runs the reference BLAS
+fi
+threads=${THREADS:-1} rounds=${ROUNDS:-3} steps=${STEPS:-40}
+model=bench/models/pcx-mlp-gelu.json
+day=${TAG:-$(date +%Y-%m-%d)}
+out=bench/results/pcx
+mkdir -p "$out"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+ours() {
+  ./predcode bench --model "$model" --algorithm pc,backprop --batch-size 128 --n 5 --eta 0.026070879231635192 --belief-optimizer sgd:0.1 \
+    --energy sample --loss mse --threads "$threads" --steps "$steps" --json "$tmp/predcode-$1.json" >&2
+}
+theirs() {
+  "$PY" bench/peer/torch_step.py --model "$model" --algorithm pc,backprop --batch-size 128 --n 5 --eta 0.026070879231635192 --momentum 0.1 \
+    --loss mse --threads "$threads" --steps "$steps" --warmup 5 > "$tmp/pytorch-$1.jsonl"
+}
+for r in $(seq 1 "$rounds"); do
+  echo "round $r of $rounds" >&2
+  if [ $((r % 2)) -eq 1 ]; then ours "$r"; theirs "$r"; else theirs "$r"; ours "$r"; fi
+done
+"$PY" bench/peer/compare.py "$tmp" "$rounds" "$out/step-ratio-$day.json" >&2
+"$PY" - "$out/step-ratio-$day.json" "$threads" <<'PY'
+import json, statistics, sys
+path, threads = sys.argv[1], sys.argv[2]
+doc = json.load(open(path))
+rows = {r["algorithm"]: r for r in doc["rows"]}
+pc, bp = rows["pc"], rows["backprop"]
+ratio = lambda side: [p / b for p, b in zip(pc[side + "_ms_rounds"], bp[side + "_ms_rounds"])]
+doc["pc_over_bp"] = {side: statistics.median(ratio(side)) for side in ("predcode", "pytorch")}
+json.dump(doc, open(path, "w"), indent=2)
+md = [f"PCX's MLP at batch 128, {threads} thread(s), median of {doc['rounds']} alternating rounds (bench/peer/pcx-ratio.sh):", "",
+      "| | PC step, ms | BP step, ms | PC / BP |", "| --- | ---: | ---: | ---: |"]
+for side in ("predcode", "pytorch"):
+    md.append(f"| {side} | {pc[side + '_ms']:.2f} | {bp[side + '_ms']:.2f} | {doc['pc_over_bp'][side]:.2f}x |")
+md += ["", f"predcode's speed-up over PyTorch: PC {pc['speedup']:.1f}x, BP {bp['speedup']:.1f}x (torch {pc['torch']})."]
+open(path[:-5] + ".md", "w").write("\n".join(md) + "\n")
+print("\n".join(md))
+PY
