@@ -5,6 +5,7 @@ import io.predcode.core.nn.Model;
 import io.predcode.core.nn.ModelSpec;
 import io.predcode.core.pc.Algorithm;
 import io.predcode.core.pc.BeliefOptimizer;
+import io.predcode.core.pc.Energy;
 import io.predcode.core.pc.InferenceResult;
 import io.predcode.core.pc.PcEngine;
 import org.junit.jupiter.api.DynamicTest;
@@ -56,6 +57,41 @@ class StandardPcTest {
                     float[] y = labels(r, batch, m.activationShape(m.depth())[0]);
                     double before = energy(e, x, y, batch, eta, 1), after = energy(e, x, y, batch, eta, 30);
                     assertTrue(after < before, o + ": energy " + before + " at the first step, " + after + " after 29 more");
+                }
+            }
+        });
+    }
+
+    /**
+     * Plain SGD (STRICT's) keeps no belief optimizer state in the workspace, momentum one tensor per
+     * hidden layer, Adam two; an engine switched between them gives the updates of one that ran the
+     * optimizer from the start, back to plain SGD included.
+     */
+    @TestFactory List<DynamicTest> beliefStateIsAllocatedOnlyWhenNeeded() {
+        return PaperResultsTest.onEveryBackend("belief optimizer state on demand", be -> {
+            // One hidden layer, its tensors over 1 MiB, so that each is an allocation of its own (a Scope carves smaller ones from shared slabs).
+            ModelSpec spec = ModelSpec.builder().block(b -> b.linear(6, 512).tanh()).block(b -> b.linear(512, 4)).build();
+            int batch = 520;
+            long stateTensorBytes = 4L * batch * 512;
+            SplittableRandom r = new SplittableRandom(3);
+            BeliefOptimizer[] optimizers = {BeliefOptimizer.sgd(0f), BeliefOptimizer.sgd(0.5f), BeliefOptimizer.adam()};
+            try (Model m = Model.create(spec, new int[]{6}, be, 1)) {
+                float[] x = randomInput(r, batch * 6), y = labels(r, batch, 4);
+                List<Map<String, float[]>> fresh = new java.util.ArrayList<>();
+                long[] bytes = new long[optimizers.length];
+                try (PcEngine warm = new PcEngine(m, Loss.CROSS_ENTROPY)) { updates(m, warm, x, y, batch, Algorithm.PC, 0.05f, 4); } // the model's own first-use allocations
+                for (int i = 0; i < optimizers.length; i++)
+                    try (PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY).energy(Energy.PER_SAMPLE).beliefOptimizer(optimizers[i])) {
+                        long before = be.counters().snapshot().bytesAllocated();
+                        fresh.add(updates(m, e, x, y, batch, Algorithm.PC, 0.05f, 4));
+                        bytes[i] = be.counters().snapshot().bytesAllocated() - before;
+                    }
+                assertEquals(stateTensorBytes, bytes[1] - bytes[0], "momentum's workspace over plain SGD's");
+                assertEquals(2 * stateTensorBytes, bytes[2] - bytes[0], "Adam's workspace over plain SGD's");
+                try (PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY).energy(Energy.PER_SAMPLE)) {
+                    for (int i = 0; i < optimizers.length; i++)
+                        assertSameUpdates("switched to " + optimizers[i], fresh.get(i), updates(m, e.beliefOptimizer(optimizers[i]), x, y, batch, Algorithm.PC, 0.05f, 4), 0);
+                    assertSameUpdates("back to plain SGD", fresh.get(0), updates(m, e.beliefOptimizer(optimizers[0]), x, y, batch, Algorithm.PC, 0.05f, 4), 0);
                 }
             }
         });

@@ -79,7 +79,7 @@ public final class PcEngine implements AutoCloseable {
         enter();
         try {
             this.maxBatch = batch;
-            if (batch > 0 && (full == null || full.batch != batch)) grow(batch);
+            if (batch > 0 && (full == null || full.batch != batch)) grow(batch, Math.max(beliefMoments(), full == null ? 0 : full.moments));
         } finally {
             exit();
         }
@@ -389,14 +389,20 @@ public final class PcEngine implements AutoCloseable {
                     + Arrays.toString(model.inputShape()) + "; expected " + (long) batch * inputSize());
     }
 
-    /** The workspace for this batch size: the full one, or views of it for a smaller batch. */
+    /**
+     * The workspace for this batch size: the full one, or views of it for a smaller batch. It is
+     * reallocated for a larger batch, or when the belief optimizer needs state it lacks (a switch from
+     * plain SGD to momentum or Adam; it keeps the state after a switch back).
+     */
     Workspace workspace(int batch) {
+        int moments = beliefMoments();
         if (full == null || batch > full.batch) {
             if (maxBatch > 0 && batch > maxBatch)
                 throw new IllegalArgumentException("batch of " + batch + " is larger than this engine's maxBatch of " + maxBatch);
             // After the first size, grow at least 2x, so a stream of rising batch sizes reallocates a few times, not at each.
-            grow(full == null ? batch : Math.max(batch, (int) Math.min(maxBatch > 0 ? maxBatch : Integer.MAX_VALUE, 2L * full.batch)));
-        }
+            grow(full == null ? batch : Math.max(batch, (int) Math.min(maxBatch > 0 ? maxBatch : Integer.MAX_VALUE, 2L * full.batch)),
+                    full == null ? moments : Math.max(moments, full.moments));
+        } else if (moments > full.moments) grow(full.batch, moments);
         if (batch == full.batch) return full;
         Workspace ws = views.get(batch);
         if (ws == null) views.put(batch, ws = Workspace.viewsOf(full, model, loss, batch));
@@ -476,10 +482,13 @@ public final class PcEngine implements AutoCloseable {
         return perSample > Long.MAX_VALUE / 4 / TENSORS_PER_LAYER / batch ? Long.MAX_VALUE : 4L * TENSORS_PER_LAYER * perSample * batch;
     }
 
-    private void grow(int batch) {
+    /** State tensors per hidden layer the belief optimizer keeps: Adam's two moments, SGD's momentum, or none. */
+    private int beliefMoments() { return beliefOptimizer.isAdam() ? 2 : beliefOptimizer.momentum() != 0f ? 1 : 0; }
+
+    private void grow(int batch, int moments) {
         io.predcode.core.internal.Memory.require(be, workspaceBytes(model.spec(), model.inputShape(), batch),
                 "the workspace for a batch of " + batch + " (about " + TENSORS_PER_LAYER + " tensors per layer)");
-        Workspace bigger = new Workspace(model, loss, batch); // before freeing the old one: if it fails, the engine still works
+        Workspace bigger = new Workspace(model, loss, batch, moments); // before freeing the old one: if it fails, the engine still works
         release();
         full = bigger;
     }

@@ -41,21 +41,28 @@ final class Workspace implements AutoCloseable {
     final Tensor scalars;
     /** STRICT's loss at the predicted output of the current sweep. */
     final Tensor sweepLoss;
-    /** PC's belief optimizer state per hidden layer: SGD's momentum or Adam's first moment, and Adam's second moment. */
+    /**
+     * PC's belief optimizer state per hidden layer: SGD's momentum or Adam's first moment, and Adam's
+     * second moment; only as many of the two as {@link #moments} says (null otherwise), since plain SGD,
+     * STRICT's, keeps none.
+     */
     final Tensor[] beliefMoment, beliefSecondMoment;
+    /** How many belief optimizer state tensors each hidden layer has: 0 (plain SGD), 1 (momentum) or 2 (Adam). */
+    final int moments;
     /** STRICT's layer 1 in block 1's entry space, where block 1 has an entry op (null otherwise). */
     final Condensed condensed;
 
-    /** A workspace with memory of its own. */
-    Workspace(Model model, Loss loss, int batch) { this(model, loss, batch, new Scope(model.backend())); }
+    /** A workspace with memory of its own, with {@code moments} belief optimizer state tensors per hidden layer. */
+    Workspace(Model model, Loss loss, int batch, int moments) { this(model, loss, batch, moments, new Scope(model.backend())); }
 
     /** A workspace for a batch of {@code batch <= full.batch} in {@code full}'s memory: allocates nothing on the backend. */
     static Workspace viewsOf(Workspace full, Model model, Loss loss, int batch) {
-        return new Workspace(model, loss, batch, Scope.viewsOf(full.scope));
+        return new Workspace(model, loss, batch, full.moments, Scope.viewsOf(full.scope));
     }
 
-    private Workspace(Model model, Loss loss, int batch, Scope scope) {
+    private Workspace(Model model, Loss loss, int batch, int moments, Scope scope) {
         this.batch = batch;
+        this.moments = moments;
         this.scope = scope;
         try {
             int depth = model.depth();
@@ -81,8 +88,8 @@ final class Workspace implements AutoCloseable {
                 if (l < depth) feedback[l] = scope.allocate(shape);
                 if (l > 0 && l < depth) {
                     displacement[l] = scope.allocate(shape);
-                    beliefMoment[l] = scope.allocate(shape);
-                    beliefSecondMoment[l] = scope.allocate(shape);
+                    if (moments >= 1) beliefMoment[l] = scope.allocate(shape);
+                    if (moments >= 2) beliefSecondMoment[l] = scope.allocate(shape);
                 }
             }
             scalars = scope.allocate(Math.max(8, depth + 2)); // [2] and up: STRICT's relaxed energy, term by term (PcEngine.run)
