@@ -1,6 +1,7 @@
 // Counts the nodes of the CUDA graph one training step replays, on the host simulator (it records them):
 //   ./mvnw -q -DskipTests install && java --enable-native-access=ALL-UNNAMED \
 //     -Dpredcode.cuda.driver=modules/predcode-cuda/target/cudasim/libpredcode-cudasim.so [-Dbatch=8] [-Dmodels=example-cnn,mlp] [-Dalgs=STRICT] \
+//     [-Dn=5] [-Dloss=mse] [-Dbelief=sgd:0.1] [-Denergy=sample] \
 //     -cp "modules/predcode-cli/target/predcode-cli.jar:modules/predcode-cli/target/lib/*" bench/gpu/GraphNodes.java
 import io.predcode.core.nn.*; import io.predcode.core.pc.*; import io.predcode.core.optim.*; import io.predcode.spi.*;
 import java.lang.foreign.*; import java.nio.file.Path;
@@ -8,10 +9,11 @@ public class GraphNodes { public static void main(String[] a) throws Throwable {
   var lib = SymbolLookup.libraryLookup(Path.of(System.getProperty("predcode.cuda.driver")), Arena.global());
   var nodes = Linker.nativeLinker().downcallHandle(lib.find("cusimLastGraphNodes").orElseThrow(), FunctionDescriptor.of(ValueLayout.JAVA_LONG));
   for (String model : System.getProperty("models", "example-cnn,mlp,digits-mlp").split(",")) for (Algorithm alg : Algorithm.values()) { if (!System.getProperty("algs", "STRICT,FIXED_PRED,EXACT,BACKPROP").contains(alg.name())) continue;
-    try (Backend be = Backends.open("cuda"); Model m = Model.create(BuiltinModels.resolve(model), be, 0); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY)) {
-      int batch = Integer.getInteger("batch", 8), n = alg == Algorithm.STRICT ? 20 : alg == Algorithm.FIXED_PRED ? m.depth() : 1;
+    try (Backend be = Backends.open("cuda"); Model m = Model.create(BuiltinModels.resolve(model), be, 0); PcEngine e = new PcEngine(m, Loss.parse(System.getProperty("loss", "cross-entropy")))) {
+      if (alg.standard()) e.beliefOptimizer(BeliefOptimizer.parse(System.getProperty("belief", "sgd"))).energy(Energy.parse(System.getProperty("energy", "sample")));
+      int batch = Integer.getInteger("batch", 8), n = !alg.relaxes() ? 1 : Integer.getInteger("n", alg == Algorithm.STRICT ? 20 : alg == Algorithm.FIXED_PRED ? m.depth() : 5);
       Trainer t = new Trainer(e, new Adam(m, 0.001f), alg, 0.1f, n);
-      float[] x = new float[batch * e.inputSize()], y = new float[batch];
+      float[] x = new float[batch * e.inputSize()], y = new float[batch * e.targetSize()];
       for (int s = 0; s < 3; s++) t.step(x, y, batch);
       System.out.printf("%-12s %-10s n=%-3d blocks=%d graph nodes per step: %d%n", model, alg, n, m.depth(), (long) nodes.invokeExact());
     }
