@@ -11,7 +11,8 @@
 # validation-picked one's). VALIDATION=0 trains on all 60,000, as PCX does (then no epoch is picked: the last epoch's model is kept).
 # Also PCX's, not ours: it drops each epoch's last partial batch (468 steps, we take 469) and scores the test set in
 # whole batches of 128 (9,984 of the 10,000 images).
-# Needs Debian's dataset-fashion-mnist. EPOCHS=2 for a quick look. Results: bench/results/pcx/.
+# Needs Debian's dataset-fashion-mnist. EPOCHS=2 for a quick look; THREADS=1 for one CPU thread (the faster at batch 128 on
+# a 2-core machine; default all cores). Results: bench/results/pcx/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 epochs=${EPOCHS:-25}
@@ -19,7 +20,7 @@ tag=${TAG:-$(date +%F)}
 out=bench/results/pcx
 mkdir -p "$out"
 common=(--data fashion-mnist --loss mse --batch-size 128 --optimizer adamw --lr-schedule cosine
-        --validation "${VALIDATION:-0.0167}" --epochs "$epochs" --seed "${SEED:-0}" --input-range "${INPUT_RANGE:--1:1}" --quiet)
+        --validation "${VALIDATION:-0.0167}" --epochs "$epochs" --seed "${SEED:-0}" --input-range "${INPUT_RANGE:--1:1}" --threads "${THREADS:-0}" --quiet)
 run() { # name, then the config's own options; ONLY="pc ipc" runs a subset
   local name=$1; shift
   [[ " ${ONLY:-bp pc ipc} " == *" $name "* ]] || return 0
