@@ -732,8 +732,8 @@ public final class PcEngine implements AutoCloseable {
     /**
      * PC and iPC: STRICT's sweep, every layer relaxed in its own space, the step on each belief taken
      * by the belief optimizer on the energy's gradient J_{l+1}(v_l)^T eps_{l+1} - eps_l. With plain
-     * SGD the step is STRICT's displacement += eta (eps_l - feedback), the same fused op. Centred nudging relaxes twice, with +beta and
-     * -beta, and averages the two updates.
+     * SGD the step is STRICT's displacement += eta (eps_l - feedback), through STRICT's own fused op.
+     * Centred nudging relaxes twice, with +beta and -beta, and averages the two updates.
      */
     private void standard(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, Runnable weightStep) {
         float beta = nudging.kind() == Nudging.Kind.NEGATIVE ? -nudging.beta() : nudging.beta();
