@@ -290,6 +290,8 @@ class CliTest {
                 {"eval", "--checkpoint", tmp.resolve("none").toString()},
                 {"train", "--no-such-option"},
                 {"bench", "--condense", "sometimes", "--steps", "1"},
+                {"bench", "--loss", "hinge", "--steps", "1"},
+                {"bench", "--belief-optimizer", "rmsprop", "--steps", "1"},
         };
         for (String[] c : cases) {
             Result r = run(c);
@@ -368,6 +370,17 @@ class CliTest {
             if (rec.has("median_ms_per_step")) { timed++; assertTrue(rec.number("median_ms_per_step") > 0); assertEquals(0, rec.number("allocations_per_step")); }
         }
         assertEquals(cuda ? 8 : 4, timed, "four algorithms on each available backend");
+        // PC as train runs PCX's configuration: squared error on one-hot targets, beliefs by SGD with momentum, each sample's energy.
+        Path pcx = tmp.resolve("pcx.json");
+        Result p = run("bench", "--model", "digits-mlp", "--algorithm", "pc,backprop", "--batch-size", "16", "--steps", "2", "--warmup", "1", "--warmup-seconds", "0",
+                "--n", "3", "--loss", "mse", "--belief-optimizer", "sgd:0.1", "--energy", "sample", "--json", pcx.toString());
+        assertEquals(0, p.code(), p.err());
+        JsonFields pj = json(pcx);
+        assertEquals("mse", JsonFields.of(pj.get("settings"), "bench", "settings").string("loss"));
+        assertEquals("sgd:0.1", JsonFields.of(pj.get("settings"), "bench", "settings").string("belief_optimizer"));
+        List<String> algorithms = new java.util.ArrayList<>();
+        for (Object o : pj.list("records")) algorithms.add(JsonFields.of(o, "bench", "records").string("algorithm"));
+        assertEquals(List.of("pc", "backprop"), algorithms);
         Result b = run("backends");
         assertEquals(0, b.code());
         assertTrue(b.out().contains("cpu") && b.out().contains("available"), b.out());
