@@ -40,14 +40,25 @@ public record ShardPlan(int trainSize, int partitions, int localBatch, long seed
         return s;
     }
 
-    /** Shard p's local batch at this step of this epoch: indices into the training set. */
-    public int[] localBatch(int p, int epoch, int step) {
-        int[] shard = shard(p), batch = new int[localBatch];
+    /**
+     * Shard p's samples in this epoch's order, indices into the training set: step s's local batch is
+     * entries [s localBatch, (s + 1) localBatch). A worker computes it once an epoch.
+     */
+    public int[] epochOrder(int p, int epoch) {
+        int[] shard = shard(p);
+        if (!shuffle) return shard;
         // The shard shuffled: the same swaps on its indices as on 0..n-1, so the shuffle is Batches.permutation's.
-        int[] order = shuffle ? io.predcode.data.Batches.permutation(shard.length, new SplittableRandom(seed * 0x9E3779B97F4A7C15L + epoch * 0x632BE59BD9B4E019L + p)) : null;
-        for (int i = 0; i < localBatch; i++) batch[i] = shard[order == null ? step * localBatch + i : order[step * localBatch + i]];
-        return batch;
+        int[] order = io.predcode.data.Batches.permutation(shard.length, new SplittableRandom(seed * 0x9E3779B97F4A7C15L + epoch * 0x632BE59BD9B4E019L + p));
+        int[] out = new int[shard.length];
+        for (int i = 0; i < out.length; i++) out[i] = shard[order[i]];
+        return out;
     }
+
+    /** Shard p's local batch at this step of this epoch: indices into the training set. */
+    public int[] localBatch(int p, int epoch, int step) { return localBatch(epochOrder(p, epoch), step); }
+
+    /** The local batch at this step from a shard's {@link #epochOrder}. */
+    public int[] localBatch(int[] epochOrder, int step) { return java.util.Arrays.copyOfRange(epochOrder, step * localBatch, (step + 1) * localBatch); }
 
     /** The global batch at this step: the shards' local batches in shard order. */
     public int[] globalBatch(int epoch, int step) {

@@ -159,8 +159,18 @@ final class ShardWorker implements AutoCloseable {
         return hits;
     }
 
+    /** The shard's order for {@link #orderEpoch} (its shuffle is the same for every step of an epoch). */
+    private int[] order;
+    private int orderEpoch = -1;
+
     /** The shard's local batch at this step of this epoch. */
-    private Dataset batch(int epoch, int step) { return train.subset(train.name(), plan.localBatch(partition, epoch, step)); }
+    private Dataset batch(int epoch, int step) {
+        if (epoch != orderEpoch) {
+            order = plan.epochOrder(partition, epoch);
+            orderEpoch = epoch;
+        }
+        return train.subset(train.name(), plan.localBatch(order, step));
+    }
 
     /** A batch through the engine: the updates land in the parameters' grads. */
     private InferenceResult updates(Dataset batch) {
