@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs ON the GPU machine from the repository root, after bench/gpu/prepare.sh ran here: the
 # conformance suite and golden cases on CUDA (and against the CPU), then the step benchmarks
-# (example-cnn and mlp at batch 300 and 4096, every algorithm) and the kernel benchmarks.
+# (example-cnn and mlp at batch 300 and 4096, every algorithm; PCX's PC against backprop on its MLP)
+# and the kernel benchmarks.
 # Fails (exit 1) unless the cuda backend is available and every test passed: with
 # -Dpredcode.require.cuda=true an unavailable backend fails the tests instead of skipping them.
 # Each part has a time limit (about 5 minutes in all); results go to $OUT (or /tmp/predcode-gpu);
@@ -38,7 +39,8 @@ timeout 150 "$JAVA" --enable-native-access=ALL-UNNAMED -Dpredcode.golden.dir=.de
   execute --class-path "$cp" --select-class io.predcode.cuda.CudaConformanceTest --select-class io.predcode.cuda.CudaAvailabilityTest \
   --select-class io.predcode.core.GoldenCaseTest --select-class io.predcode.core.CrossBackendTest --select-class io.predcode.core.EngineContractTest \
   --select-class io.predcode.core.PaperResultsTest --select-class io.predcode.core.CondensedStrictTest \
-  --select-class io.predcode.cuda.CudaThreadsTest --select-class io.predcode.core.ServingTest --details=tree --disable-banner --reports-dir "$out/junit" \
+  --select-class io.predcode.cuda.CudaThreadsTest --select-class io.predcode.core.ServingTest \
+  --select-class io.predcode.core.StandardPcTest --select-class io.predcode.core.PcVariantsTest --details=tree --disable-banner --reports-dir "$out/junit" \
   > "$out/tests.txt" 2>&1
 tests=$?
 tail -n 60 "$out/tests.txt"
@@ -46,6 +48,11 @@ tail -n 60 "$out/tests.txt"
 echo "== step benchmarks"
 timeout 120 "${cli[@]}" bench --backend cuda,cpu --model example-cnn,mlp --batch-size "$sizes" --steps 10 --warmup 3 --warmup-seconds 0.5 --json "$out/bench-steps.json" \
   > "$out/bench-steps.txt" 2>&1 || { echo "FAIL: step benchmarks"; status=1; }
+echo "== PCX's PC against backprop (its MLP at batch 128, T = 5; the issue's target: PC <= 1.5x BP)"
+timeout 60 "${cli[@]}" bench --backend cuda,cpu --model bench/models/pcx-mlp-gelu.json --algorithm pc,backprop --batch-size 128 --n 5 \
+  --eta 0.026 --belief-optimizer sgd:0.1 --energy sample --loss mse --steps "${PCX_STEPS:-50}" --warmup 5 --warmup-seconds 0.5 --json "$out/bench-pcx.json" \
+  > "$out/bench-pcx.txt" 2>&1 || { echo "FAIL: PCX step benchmark"; status=1; }
+cat "$out/bench-pcx.txt"
 echo "== kernel benchmarks"
 if [[ "${PREDCODE_CUDA_DRIVER:-}" == *cudasim* ]]; then
   echo "(skipped on the simulator: its GEMM is a reference loop, seconds at 1024^3)"
@@ -57,5 +64,6 @@ echo "== summary"
 grep -E "^cuda +available" "$out/backends.txt"
 grep -E "tests (successful|failed|aborted|skipped)" "$out/tests.txt"
 grep -E "^(cuda|cpu) " "$out/bench-steps.txt" | sort
+grep -E "^(cuda|cpu) " "$out/bench-pcx.txt"
 [ $status -eq 0 ] && echo "GPU check: PASS" || echo "GPU check: FAIL"
 exit $status

@@ -12,7 +12,16 @@ cd "$(dirname "$0")/../.."
 predcode_find_jdk || exit 1
 ./mvnw -q -B -DskipTests install
 rm -rf .device && mkdir -p .device/lib .device/test .device/golden
-cp modules/predcode-cli/target/predcode-cli.jar modules/predcode-cli/target/lib/*.jar .device/lib/
+# The CLI and its dependencies but Spark's (about 215 MB the check never loads; the device tool carries 64 MiB in all):
+# the jars of the CLI's dependency tree outside predcode-spark's subtree.
+cp modules/predcode-cli/target/predcode-cli.jar .device/lib/
+./mvnw -q -B dependency:tree -pl modules/predcode-cli -DoutputFile="$PWD/.device/tree.txt" >/dev/null
+awk '/^[+\\]- / { spark = ($0 ~ /:predcode-spark:/) }
+     !spark && /:(compile|runtime)$/ {
+       line = $0; sub(/^[|+\\ -]*/, "", line); n = split(line, f, ":")
+       if (n == 5) print f[2] "-" f[4] ".jar"; else if (n == 6) print f[2] "-" f[5] "-" f[4] ".jar"
+     }' .device/tree.txt | while read -r jar; do cp "modules/predcode-cli/target/lib/$jar" .device/lib/; done
+rm .device/tree.txt
 # The check does not draw charts: leave out XChart's PDF and SVG libraries.
 rm -f .device/lib/pdfbox-*.jar .device/lib/fontbox-*.jar .device/lib/VectorGraphics2D-*.jar .device/lib/JUnit* 2>/dev/null || true
 for m in spi cpu cuda core; do

@@ -11,8 +11,6 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-import java.awt.image.BufferedImage;
-import java.io.ByteArrayOutputStream;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.SplittableRandom;
@@ -76,7 +74,7 @@ final class GenerateCommand implements Callable<Integer> {
             PcEngine.Generation g = e.generate(x0, y, batch, eta, steps);
             if (!Double.isFinite(g.finalEnergy()))
                 throw new io.predcode.core.pc.DivergenceException(steps, "the relaxation diverged (energy " + g.finalEnergy() + "); try a smaller --eta");
-            AtomicFiles.write(out, png(g.input(), m.inputShape(), classes, perClass));
+            AtomicFiles.write(out, PngGrid.of(g.input(), m.inputShape(), classes, perClass));
             print.printf("%s: %d inputs per class relaxed for %d steps (eta %s); energy per sample %s -> %s; grid in %s%n", c.source(), perClass, steps, eta,
                     Setup.fmt(g.startEnergy()), Setup.fmt(g.finalEnergy()), out);
             for (int cls = 0; cls < classes; cls++) {
@@ -87,42 +85,5 @@ final class GenerateCommand implements Callable<Integer> {
             }
         }
         return 0;
-    }
-
-    /**
-     * One tile per inferred input, a row per class, each tile scaled to its own min..max. An input of
-     * shape [C, H, W] is drawn as H x W (gray for one channel, RGB for three, else its first channel);
-     * a flat input of a square size as a square, otherwise as one row.
-     */
-    static byte[] png(float[] inputs, int[] shape, int rows, int cols) throws java.io.IOException {
-        int size = inputs.length / (rows * cols), channels = 1, h, w;
-        if (shape.length == 3) { channels = shape[0]; h = shape[1]; w = shape[2]; }
-        else if (shape.length == 2) { h = shape[0]; w = shape[1]; }
-        else {
-            int side = (int) Math.round(Math.sqrt(size));
-            if (side * side == size) { h = side; w = side; } else { h = 1; w = size; }
-        }
-        int zoom = Math.max(1, 64 / Math.max(h, w)), gap = 2, tileH = h * zoom, tileW = w * zoom;
-        BufferedImage im = new BufferedImage(cols * (tileW + gap) + gap, rows * (tileH + gap) + gap, BufferedImage.TYPE_INT_RGB);
-        for (int t = 0; t < rows * cols; t++) {
-            int off = t * size;
-            float lo = Float.MAX_VALUE, hi = -Float.MAX_VALUE;
-            for (int i = 0; i < size; i++) { lo = Math.min(lo, inputs[off + i]); hi = Math.max(hi, inputs[off + i]); }
-            float range = hi > lo ? hi - lo : 1f;
-            int x0 = gap + (t % cols) * (tileW + gap), y0 = gap + (t / cols) * (tileH + gap);
-            for (int py = 0; py < h; py++)
-                for (int px = 0; px < w; px++) {
-                    int rgb = 0;
-                    for (int ch = 0; ch < 3; ch++) {
-                        int src = channels == 3 ? ch : 0;
-                        int v = Math.round(255 * (inputs[off + (src * h + py) * w + px] - lo) / range);
-                        rgb = rgb << 8 | Math.clamp(v, 0, 255);
-                    }
-                    for (int zy = 0; zy < zoom; zy++) for (int zx = 0; zx < zoom; zx++) im.setRGB(x0 + px * zoom + zx, y0 + py * zoom + zy, rgb);
-                }
-        }
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        javax.imageio.ImageIO.write(im, "png", bytes);
-        return bytes.toByteArray();
     }
 }

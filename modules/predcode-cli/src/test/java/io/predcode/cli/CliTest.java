@@ -386,6 +386,40 @@ class CliTest {
         assertTrue(b.out().contains("cpu") && b.out().contains("available"), b.out());
     }
 
+    /**
+     * Every command is set up (picocli inspects each command class) on a runtime without java.desktop,
+     * such as the GPU kit's jlinked one: only drawing a chart or a PNG may load AWT. The CLI runs here in
+     * a class loader that refuses java.awt and javax.imageio; it failed so when GenerateCommand held the
+     * PNG code, whose verification loads AWT's image classes.
+     */
+    @Test void everyCommandStartsWithoutJavaDesktop() throws Exception {
+        // Tests may run on the module path, where the platform loader hands predcode's packages to the application
+        // loader: predcode's and picocli's classes are loaded child-first, from the class and module path's entries.
+        java.net.URL[] path = java.util.stream.Stream.of(System.getProperty("java.class.path", ""), System.getProperty("jdk.module.path", ""))
+                .flatMap(p -> java.util.Arrays.stream(p.split(java.io.File.pathSeparator))).filter(p -> !p.isBlank())
+                .map(p -> { try { return Path.of(p).toUri().toURL(); } catch (java.net.MalformedURLException e) { throw new IllegalStateException(e); } })
+                .toArray(java.net.URL[]::new);
+        try (java.net.URLClassLoader isolated = new java.net.URLClassLoader(path, ClassLoader.getPlatformClassLoader()) {
+            @Override protected Class<?> loadClass(String name, boolean resolve) throws ClassNotFoundException {
+                if (name.startsWith("java.awt.") || name.startsWith("javax.imageio.")) throw new ClassNotFoundException(name + " (java.desktop left out)");
+                if (!name.startsWith("io.predcode.") && !name.startsWith("picocli.")) return super.loadClass(name, resolve);
+                synchronized (getClassLoadingLock(name)) {
+                    Class<?> c = findLoadedClass(name);
+                    return c != null ? c : findClass(name);
+                }
+            }
+        }) {
+            Class<?> main = isolated.loadClass(Main.class.getName());
+            assertNotSame(Main.class, main, "the CLI's classes come from the isolated loader");
+            java.io.StringWriter out = new java.io.StringWriter(), err = new java.io.StringWriter();
+            for (String command : new String[]{"train", "eval", "generate", "compare", "bench", "backends"}) {
+                Object code = main.getMethod("run", String[].class, java.io.PrintWriter.class, java.io.PrintWriter.class)
+                        .invoke(null, new String[]{command, "--help"}, new java.io.PrintWriter(out), new java.io.PrintWriter(err));
+                assertEquals(0, code, command + " --help: " + err);
+            }
+        }
+    }
+
     static String[] concat(String[] a, String[] b) {
         String[] c = java.util.Arrays.copyOf(a, a.length + b.length);
         System.arraycopy(b, 0, c, a.length, b.length);
