@@ -53,6 +53,15 @@ timeout 60 "${cli[@]}" bench --backend cuda,cpu --model bench/models/pcx-mlp-gel
   --eta 0.026 --belief-optimizer sgd:0.1 --energy sample --loss mse --steps "${PCX_STEPS:-50}" --warmup 5 --warmup-seconds 0.5 --json "$out/bench-pcx.json" \
   > "$out/bench-pcx.txt" 2>&1 || { echo "FAIL: PCX step benchmark"; status=1; }
 cat "$out/bench-pcx.txt"
+echo "== PCX's VGG-5 step, PC (T = 7) against backprop at batch 128 (random CIFAR-shaped data: the device has no CIFAR-10)"
+if [[ "${PREDCODE_CUDA_DRIVER:-}" == *cudasim* ]]; then
+  echo "(skipped on the simulator: its GEMM is a reference loop)"
+else
+  timeout 120 "${cli[@]}" bench --backend cuda --model bench/models/vgg5.json --algorithm pc,backprop --batch-size 128 --n 7 \
+    --eta 0.0235 --belief-optimizer sgd:0.3 --energy sample --loss mse --steps 10 --warmup 3 --warmup-seconds 1 --json "$out/bench-vgg5.json" \
+    > "$out/bench-vgg5.txt" 2>&1 || { echo "FAIL: VGG-5 step benchmark"; status=1; }
+  cat "$out/bench-vgg5.txt"
+fi
 echo "== kernel benchmarks"
 if [[ "${PREDCODE_CUDA_DRIVER:-}" == *cudasim* ]]; then
   echo "(skipped on the simulator: its GEMM is a reference loop, seconds at 1024^3)"
@@ -65,5 +74,6 @@ grep -E "^cuda +available" "$out/backends.txt"
 grep -E "tests (successful|failed|aborted|skipped)" "$out/tests.txt"
 grep -E "^(cuda|cpu) " "$out/bench-steps.txt" | sort
 grep -E "^(cuda|cpu) " "$out/bench-pcx.txt"
+grep -sE "^(cuda|cpu) " "$out/bench-vgg5.txt"
 [ $status -eq 0 ] && echo "GPU check: PASS" || echo "GPU check: FAIL"
 exit $status
