@@ -48,19 +48,20 @@ tail -n 60 "$out/tests.txt"
 echo "== step benchmarks"
 timeout 120 "${cli[@]}" bench --backend cuda,cpu --model example-cnn,mlp --batch-size "$sizes" --steps 10 --warmup 3 --warmup-seconds 0.5 --json "$out/bench-steps.json" \
   > "$out/bench-steps.txt" 2>&1 || { echo "FAIL: step benchmarks"; status=1; }
+# PCX's PC against backprop, side by side: pc_vs_bp NAME SECONDS BACKENDS MODEL T ETA MOMENTUM STEPS
+pc_vs_bp() {
+  timeout "$2" "${cli[@]}" bench --backend "$3" --model "$4" --algorithm pc,backprop --batch-size 128 --n "$5" --eta "$6" \
+    --belief-optimizer "sgd:$7" --energy sample --loss mse --steps "$8" --warmup 3 --warmup-seconds 0.5 --json "$out/bench-$1.json" \
+    > "$out/bench-$1.txt" 2>&1 || { echo "FAIL: $1 step benchmark"; status=1; }
+  cat "$out/bench-$1.txt"
+}
 echo "== PCX's PC against backprop (its MLP at batch 128, T = 5; the issue's target: PC <= 1.5x BP)"
-timeout 60 "${cli[@]}" bench --backend cuda,cpu --model bench/models/pcx-mlp-gelu.json --algorithm pc,backprop --batch-size 128 --n 5 \
-  --eta 0.026 --belief-optimizer sgd:0.1 --energy sample --loss mse --steps "${PCX_STEPS:-50}" --warmup 5 --warmup-seconds 0.5 --json "$out/bench-pcx.json" \
-  > "$out/bench-pcx.txt" 2>&1 || { echo "FAIL: PCX step benchmark"; status=1; }
-cat "$out/bench-pcx.txt"
+pc_vs_bp pcx 60 cuda,cpu bench/models/pcx-mlp-gelu.json 5 0.026 0.1 "${PCX_STEPS:-50}"
 echo "== PCX's VGG-5 step, PC (T = 7) against backprop at batch 128 (random CIFAR-shaped data: the device has no CIFAR-10)"
 if [[ "${PREDCODE_CUDA_DRIVER:-}" == *cudasim* ]]; then
   echo "(skipped on the simulator: its GEMM is a reference loop)"
 else
-  timeout 120 "${cli[@]}" bench --backend cuda --model bench/models/vgg5.json --algorithm pc,backprop --batch-size 128 --n 7 \
-    --eta 0.0235 --belief-optimizer sgd:0.3 --energy sample --loss mse --steps 10 --warmup 3 --warmup-seconds 1 --json "$out/bench-vgg5.json" \
-    > "$out/bench-vgg5.txt" 2>&1 || { echo "FAIL: VGG-5 step benchmark"; status=1; }
-  cat "$out/bench-vgg5.txt"
+  pc_vs_bp vgg5 120 cuda bench/models/vgg5.json 7 0.0235 0.3 10
 fi
 echo "== kernel benchmarks"
 if [[ "${PREDCODE_CUDA_DRIVER:-}" == *cudasim* ]]; then

@@ -7,14 +7,7 @@
 # Output: bench/results/pcx/step-ratio-<date>.json and .md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-PY=/usr/bin/python3
-if ! "$PY" -c "import torch" 2>/dev/null; then
-  echo "installing Debian's python3-torch (CPU) for the comparison..." >&2
-  apt-get install -y -qq python3-torch >/dev/null
-fi
-if ! readlink -f /etc/alternatives/libblas.so.3-x86_64-linux-gnu | grep -q openblas; then
-  apt-get install -y -qq libopenblas0-pthread >/dev/null # else PyTorch runs the reference BLAS
-fi
+. bench/peer/torch-env.sh
 threads=${THREADS:-1} rounds=${ROUNDS:-3} steps=${STEPS:-40}
 model=bench/models/pcx-mlp-gelu.json
 day=${TAG:-$(date +%Y-%m-%d)}

@@ -95,12 +95,7 @@ final class BenchCommand implements Callable<Integer> {
             + " e.g. 0,20 gives the monitor's cost at K = 20 as the ratio of mean step times (0: off; default: ${DEFAULT-VALUE}).")
     List<Integer> monitorEvery;
 
-    @Option(names = "--belief-optimizer", defaultValue = "sgd", description = "How pc and ipc move the beliefs, as train's option: sgd, sgd:MOMENTUM or adam"
-            + " (default: ${DEFAULT-VALUE}).")
-    String beliefOptimizer;
-
-    @Option(names = "--energy", defaultValue = "sample", description = "What pc and ipc relax, as train's option: sample or torch2pc (default: ${DEFAULT-VALUE}).")
-    String energy;
+    @Mixin Setup.Beliefs beliefs;
 
     @Option(names = "--loss", defaultValue = "cross-entropy", description = "cross-entropy or mse (on one-hot targets) (default: ${DEFAULT-VALUE}).")
     String loss;
@@ -116,8 +111,8 @@ final class BenchCommand implements Callable<Integer> {
         if (steps < 1 || warmup < 0 || !(warmupSeconds >= 0)) throw new IllegalArgumentException("--steps must be >= 1, --warmup >= 0 and --warmup-seconds >= 0");
         relaxation.validate();
         List<Algorithm> algs = algorithms.stream().map(Algorithm::parse).toList();
-        BeliefOptimizer beliefs = BeliefOptimizer.parse(beliefOptimizer);
-        Energy relaxed = Energy.parse(energy);
+        BeliefOptimizer beliefOptimizer = beliefs.optimizer();
+        Energy relaxed = beliefs.energy();
         Loss lossFn = Loss.parse(loss);
         List<PcEngine.Condense> condenseModes = condense.stream().map(c -> {
             try { return PcEngine.Condense.valueOf(c.trim().toUpperCase(java.util.Locale.ROOT)); }
@@ -147,7 +142,7 @@ final class BenchCommand implements Callable<Integer> {
                 if (ops) { records.addAll(opsBench(be, out)); continue; }
                 for (int mi = 0; mi < specs.size(); mi++)
                     for (int batch : batchSizes)
-                        records.addAll(stepBench(be, models.get(mi), specs.get(mi), batch, algs, condenseModes, lossFn, beliefs, relaxed, peak, out));
+                        records.addAll(stepBench(be, models.get(mi), specs.get(mi), batch, algs, condenseModes, lossFn, beliefOptimizer, relaxed, peak, out));
             }
         }
         if (json != null) {
@@ -155,7 +150,7 @@ final class BenchCommand implements Callable<Integer> {
             doc.put("machine", Map.of("cores", (double) Runtime.getRuntime().availableProcessors(), "os", System.getProperty("os.name") + " " + System.getProperty("os.arch"),
                     "java", System.getProperty("java.version")));
             doc.put("settings", Map.of("steps", (double) steps, "warmup", (double) warmup, "warmup_seconds", warmupSeconds, "eta", (double) relaxation.eta, "n", (double) relaxation.sweeps(20),
-                    "threads", (double) threads, "loss", loss, "belief_optimizer", beliefOptimizer, "energy", energy));
+                    "threads", (double) threads, "loss", loss, "belief_optimizer", beliefs.optimizer, "energy", beliefs.energy));
             doc.put("records", records);
             AtomicFiles.writeString(json, Json.write(doc, 2) + "\n");
             out.println("wrote " + json);

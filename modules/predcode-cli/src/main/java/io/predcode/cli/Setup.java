@@ -80,6 +80,21 @@ final class Setup {
         io.predcode.data.DataSplit load() throws IOException { return io.predcode.data.DataSources.load(data); }
     }
 
+    /** How pc and ipc relax: --belief-optimizer and --energy, the same for train and bench. */
+    static final class Beliefs {
+        @Option(names = "--belief-optimizer", defaultValue = "sgd", description = "How pc and ipc move the beliefs (step size --eta, --n steps): sgd, sgd:MOMENTUM or adam"
+                + " (default: ${DEFAULT-VALUE}).")
+        String optimizer;
+
+        @Option(names = "--energy", defaultValue = "sample", description = "What pc and ipc relax: sample, each sample's own energy as PCX and JPC define it"
+                + " (their step sizes carry over); torch2pc, Torch2PC's batch-mean loss, on which pc with plain sgd is exactly strict (default: ${DEFAULT-VALUE}).")
+        String energy;
+
+        io.predcode.core.pc.BeliefOptimizer optimizer() { return io.predcode.core.pc.BeliefOptimizer.parse(optimizer); }
+
+        io.predcode.core.pc.Energy energy() { return io.predcode.core.pc.Energy.parse(energy); }
+    }
+
     /** --eta and --n, for every command that relaxes beliefs, validated in one place. */
     static final class Relaxation {
         /** An upper bound on --n: more sweeps than this is a typo, and would run for days. */

@@ -29,13 +29,7 @@ final class TrainCommand implements Callable<Integer> {
             + " fixedpred, exact or backprop (default: ${DEFAULT-VALUE}).")
     String algorithm;
 
-    @Option(names = "--belief-optimizer", defaultValue = "sgd", description = "How pc and ipc move the beliefs (step size --eta, --n steps): sgd, sgd:MOMENTUM or adam"
-            + " (default: ${DEFAULT-VALUE}).")
-    String beliefOptimizer;
-
-    @Option(names = "--energy", defaultValue = "sample", description = "What pc and ipc relax: sample, each sample's own energy as PCX and JPC define it"
-            + " (their step sizes carry over); torch2pc, Torch2PC's batch-mean loss, on which pc with plain sgd is exactly strict (default: ${DEFAULT-VALUE}).")
-    String energy;
+    @Mixin Setup.Beliefs beliefs;
 
     @Option(names = "--nudging", defaultValue = "none", description = "pc and ipc with --energy sample: none (the output term is the loss), positive:BETA,"
             + " negative:BETA or centred:BETA (pc only; two relaxations per step) (default: ${DEFAULT-VALUE}).")
@@ -137,7 +131,7 @@ final class TrainCommand implements Callable<Integer> {
         if (!List.of("adam", "adamw", "sgd").contains(optimizer)) throw new IllegalArgumentException("--optimizer must be adam, adamw or sgd, got '" + optimizer + "'");
         if (!inputRange.equals("0:1") && !inputRange.equals("-1:1")) throw new IllegalArgumentException("--input-range must be 0:1 or -1:1, got '" + inputRange + "'");
         if (!lrSchedule.equals("constant") && !lrSchedule.equals("cosine")) throw new IllegalArgumentException("--lr-schedule must be constant or cosine, got '" + lrSchedule + "'");
-        Energy e = Energy.parse(energy);
+        Energy e = beliefs.energy();
         Nudging nudge = Nudging.parse(nudging);
         if (nudge.active() && (!a.standard() || e != Energy.PER_SAMPLE))
             throw new IllegalArgumentException("--nudging " + nudging + " needs --algorithm pc or ipc with --energy sample");
@@ -170,7 +164,7 @@ final class TrainCommand implements Callable<Integer> {
         int sweeps = relaxation.sweeps(a == Algorithm.FIXED_PRED ? -1 : 20);
         TrainingRun.Settings s = new TrainingRun.Settings(backendChoice, a, model, dataChoice.data, epochs, batchSize, optimizer, lr, momentum, weightDecay,
                 relaxation.eta, sweeps, l, seed, out, resume, quiet || System.console() == null, validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stableRelaxation.equals("on"), init, shuffle.equals("on"), maxSteps,
-                BeliefOptimizer.parse(beliefOptimizer), e, nudge, lrSchedule.equals("cosine"), sparkChoice.master == null ? null : sparkChoice,
+                beliefs.optimizer(), e, nudge, lrSchedule.equals("cosine"), sparkChoice.master == null ? null : sparkChoice,
                 inputRange.equals("-1:1"));
         return new TrainingRun(s, spec.commandLine().getOut()).run();
     }
