@@ -119,7 +119,7 @@ final class BlockExchange implements ShardWorker.Exchange {
      * barrier): waits until every task has fetched the last step's blocks, which the task's
      * completion then removes.
      */
-    void finish() {
+    @Override public void finish() {
         if (!mine.isEmpty()) BarrierExchange.allGather(context, ""); // a barrier, woken as allGather is
     }
 

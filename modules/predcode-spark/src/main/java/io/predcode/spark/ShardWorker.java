@@ -263,6 +263,9 @@ final class ShardWorker implements AutoCloseable {
     /** Every shard's contribution to a step, summed in partition order: the same sum on every shard. */
     interface Exchange {
         Contribution sum(Contribution mine);
+
+        /** After the last step, on a task that did not fail: what the exchange still owes its peers (nothing, unless it says so). */
+        default void finish() {}
     }
 
     /** The model's parameters now, end to end (for tests). */

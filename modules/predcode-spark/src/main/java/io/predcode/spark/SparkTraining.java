@@ -264,10 +264,9 @@ public final class SparkTraining implements AutoCloseable {
             int p = partition.next();
             BarrierTaskContext ctx = BarrierTaskContext.get();
             boolean inject = spec.failOnceAtStep() >= 0 && p == 0 && ctx.stageAttemptNumber() == 0 && ctx.attemptNumber() == 0;
-            BlockExchange blocks = viaBlocks ? new BlockExchange(ctx, tasks) : null;
-            ShardWorker.SyncResult r = ShardWorker.of(spec, p).synchronousSteps(start::value, current, next, blocks != null ? blocks : new BarrierExchange(ctx, tasks),
-                    epoch, firstStep, lrs, inject ? failAt : -1);
-            if (blocks != null) blocks.finish();
+            ShardWorker.Exchange exchange = viaBlocks ? new BlockExchange(ctx, tasks) : new BarrierExchange(ctx, tasks);
+            ShardWorker.SyncResult r = ShardWorker.of(spec, p).synchronousSteps(start::value, current, next, exchange, epoch, firstStep, lrs, inject ? failAt : -1);
+            exchange.finish();
             return scala.jdk.javaapi.CollectionConverters.asScala(List.of(r).iterator());
         }
     }
