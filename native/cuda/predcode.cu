@@ -62,6 +62,19 @@ extern "C" __global__ void pc_activation_backward(int kind, float slope, long lo
     GRID_STRIDE(i, n) dx[i] = act_grad(kind, slope, x[i], y[i], dy[i]);
 }
 
+// y = f(x) and d = f'(x) (the gradient of a gradient of ones), for backward passes that multiply by d.
+extern "C" __global__ void pc_activation_with_derivative(int kind, float slope, long long n, const float* x, float* y, float* d) {
+    GRID_STRIDE(i, n) {
+        float v = x[i], fv = act(kind, slope, v);
+        y[i] = fv;
+        d[i] = act_grad(kind, slope, v, fv, 1.f);
+    }
+}
+
+extern "C" __global__ void pc_multiply(long long n, const float* a, const float* b, float* out) {
+    GRID_STRIDE(i, n) out[i] = a[i] * b[i];
+}
+
 // Block-wide sum in double, deterministic; the result is valid in thread 0.
 __device__ double block_sum(double v) {
     __shared__ double part[256];

@@ -1,18 +1,28 @@
 package io.predcode.core;
 
+import io.predcode.spi.Activation;
+
 import java.util.SplittableRandom;
 
 /**
- * An independent float64 reference: a tanh MLP with MSE loss, and FIXED_PRED exactly as Torch2PC
- * writes it (beliefs v stored, eps = vhat - v formed each sweep). Used to show that the engine's
- * float32 results track float64 where Torch2PC's own float32 formulation does not.
+ * An independent float64 reference: an MLP with MSE loss (tanh hidden blocks, or another smooth
+ * activation), and FIXED_PRED exactly as Torch2PC writes it (beliefs v stored, eps = vhat - v formed
+ * each sweep). Used to show that the engine's float32 results track float64 where Torch2PC's own
+ * float32 formulation does not.
  */
 final class Float64Mlp {
     final int[] sizes;
     final double[][] w, b; // w[l] is [sizes[l+1], sizes[l]] row-major
+    final Activation activation;
 
-    Float64Mlp(int[] sizes, long seed) {
+    Float64Mlp(int[] sizes, long seed) { this(sizes, seed, Activation.TANH); }
+
+    /** With {@code activation} (tanh, gelu or gelu_tanh) after every block but the last. */
+    Float64Mlp(int[] sizes, long seed, Activation activation) {
+        if (activation != Activation.TANH && activation != Activation.GELU && activation != Activation.GELU_TANH)
+            throw new IllegalArgumentException("the float64 MLP has tanh, gelu or gelu_tanh, not " + activation);
         this.sizes = sizes;
+        this.activation = activation;
         SplittableRandom r = new SplittableRandom(seed);
         int L = sizes.length - 1;
         w = new double[L][];
@@ -28,49 +38,80 @@ final class Float64Mlp {
 
     int depth() { return sizes.length - 1; }
 
-    /** Block l: linear then tanh, except the last block (linear only). */
-    double[] block(int l, double[] x, int batch) {
+    private static final double GELU_C = Math.sqrt(2 / Math.PI), GELU_A = 0.044715;
+
+    private double f(double s) {
+        return switch (activation) {
+            case TANH -> Math.tanh(s);
+            case GELU -> 0.5 * s * Activation.erfc(-s / Math.sqrt(2));
+            default -> 0.5 * s * (1 + Math.tanh(GELU_C * (s + GELU_A * s * s * s)));
+        };
+    }
+
+    private double fPrime(double s) {
+        return switch (activation) {
+            case TANH -> 1 - Math.tanh(s) * Math.tanh(s);
+            case GELU -> 0.5 * Activation.erfc(-s / Math.sqrt(2)) + s * Math.exp(-0.5 * s * s) / Math.sqrt(2 * Math.PI);
+            default -> {
+                double t = Math.tanh(GELU_C * (s + GELU_A * s * s * s));
+                yield 0.5 * (1 + t) + 0.5 * s * (1 - t * t) * GELU_C * (1 + 3 * GELU_A * s * s);
+            }
+        };
+    }
+
+    /** Block l's pre-activation W x + b. */
+    private double[] affine(int l, double[] x, int batch) {
         int in = sizes[l], out = sizes[l + 1];
         double[] y = new double[batch * out];
         for (int n = 0; n < batch; n++)
             for (int o = 0; o < out; o++) {
                 double s = b[l][o];
                 for (int i = 0; i < in; i++) s += x[n * in + i] * w[l][o * in + i];
-                y[n * out + o] = l == depth() - 1 ? s : Math.tanh(s);
+                y[n * out + o] = s;
             }
         return y;
+    }
+
+    /** Block l: linear then the activation, except the last block (linear only). */
+    double[] block(int l, double[] x, int batch) {
+        double[] y = affine(l, x, batch);
+        if (l < depth() - 1) for (int i = 0; i < y.length; i++) y[i] = f(y[i]);
+        return y;
+    }
+
+    /** g times the activation's derivative at block l's pre-activation for x: the gradient at the affine output. */
+    private double[] throughActivation(int l, double[] x, double[] g, int batch) {
+        double[] d = affine(l, x, batch);
+        for (int i = 0; i < d.length; i++) d[i] = g[i] * (l == depth() - 1 ? 1 : fPrime(d[i]));
+        return d;
     }
 
     /** J_x^T g for block l at x. */
     double[] vjpInput(int l, double[] x, double[] g, int batch) {
         int in = sizes[l], out = sizes[l + 1];
-        double[] y = block(l, x, batch), dx = new double[batch * in];
+        double[] d = throughActivation(l, x, g, batch), dx = new double[batch * in];
         for (int n = 0; n < batch; n++)
-            for (int o = 0; o < out; o++) {
-                double d = g[n * out + o] * (l == depth() - 1 ? 1 : 1 - y[n * out + o] * y[n * out + o]);
-                for (int i = 0; i < in; i++) dx[n * in + i] += d * w[l][o * in + i];
-            }
+            for (int o = 0; o < out; o++)
+                for (int i = 0; i < in; i++) dx[n * in + i] += d[n * out + o] * w[l][o * in + i];
         return dx;
     }
 
     /** J_W^T g for block l at x: [out, in]. */
     double[] vjpWeight(int l, double[] x, double[] g, int batch) {
         int in = sizes[l], out = sizes[l + 1];
-        double[] y = block(l, x, batch), dw = new double[out * in];
+        double[] d = throughActivation(l, x, g, batch), dw = new double[out * in];
         for (int n = 0; n < batch; n++)
-            for (int o = 0; o < out; o++) {
-                double d = g[n * out + o] * (l == depth() - 1 ? 1 : 1 - y[n * out + o] * y[n * out + o]);
-                for (int i = 0; i < in; i++) dw[o * in + i] += d * x[n * in + i];
-            }
+            for (int o = 0; o < out; o++)
+                for (int i = 0; i < in; i++) dw[o * in + i] += d[n * out + o] * x[n * in + i];
         return dw;
     }
 
     /** J_b^T g for block l at x: [out]. */
     double[] vjpBias(int l, double[] x, double[] g, int batch) {
         int out = sizes[l + 1];
-        double[] y = block(l, x, batch), db = new double[out];
+        double[] d = throughActivation(l, x, g, batch), db = new double[out];
         for (int n = 0; n < batch; n++)
-            for (int o = 0; o < out; o++) db[o] += g[n * out + o] * (l == depth() - 1 ? 1 : 1 - y[n * out + o] * y[n * out + o]);
+            for (int o = 0; o < out; o++) db[o] += d[n * out + o];
         return db;
     }
 

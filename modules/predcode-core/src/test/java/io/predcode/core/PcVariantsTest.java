@@ -11,6 +11,7 @@ import io.predcode.core.pc.InferenceResult;
 import io.predcode.core.pc.Nudging;
 import io.predcode.core.pc.PcEngine;
 import io.predcode.core.pc.Trainer;
+import io.predcode.spi.Activation;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestFactory;
@@ -40,13 +41,13 @@ import static org.junit.jupiter.api.Assertions.*;
 class PcVariantsTest {
     private static final int[] SIZES = {9, 13, 11, 7, 5};
 
-    /** The float64 reference's tanh MLP, loaded into an engine model. */
+    /** The float64 reference's MLP, loaded into an engine model. */
     private static Model referenceModel(Float64Mlp ref, io.predcode.spi.Backend be) {
         ModelSpec.Builder b = ModelSpec.builder().input(ref.sizes[0]);
         for (int l = 0; l < ref.depth(); l++) {
             int in = ref.sizes[l], out = ref.sizes[l + 1];
             boolean last = l == ref.depth() - 1;
-            b.block(k -> { k.linear(in, out); if (!last) k.tanh(); });
+            b.block(k -> { k.linear(in, out); if (!last) k.op(new io.predcode.core.nn.OpSpec.Act(ref.activation, 0f)); });
         }
         Model m = Model.create(b.build(), be, 0);
         m.loadParameters(parameters(ref), "float64 reference");
@@ -78,6 +79,39 @@ class PcVariantsTest {
                     for (int l = 0; l < ref.depth(); l++) {
                         assertClose("n " + n + ", nudging " + nudging + ", weight update of block " + l, expected[2 * l], got.get(l + ".0.weight"), 1e-4);
                         assertClose("nudging " + nudging + ", bias update of block " + l, expected[2 * l + 1], got.get(l + ".0.bias"), 1e-4);
+                    }
+                }
+            }
+        });
+    }
+
+    /**
+     * GELU's f' is kept by the forward and multiplied in by every backward pass (Block.Tape): PC's
+     * steps, FIXED_PRED's sweeps over one feedforward tape, backprop, against float64 with GELU itself.
+     */
+    @TestFactory List<DynamicTest> keptGeluDerivativesMatchFloat64() {
+        return onEveryBackend("PC, FIXED_PRED and BP with GELU against float64", be -> {
+            int batch = 6;
+            SplittableRandom r = new SplittableRandom(24);
+            float[] x = randomInput(r, batch * SIZES[0]), y = randomInput(r, batch * SIZES[SIZES.length - 1]);
+            for (Activation f : new Activation[]{Activation.GELU, Activation.GELU_TANH}) {
+                Float64Mlp ref = new Float64Mlp(SIZES, 11, f);
+                try (Model m = referenceModel(ref, be); PcEngine e = new PcEngine(m, Loss.MSE)) {
+                    e.infer(x, y, batch, Algorithm.FIXED_PRED, 0.1f, 6);
+                    double[][] fixed = ref.fixedPredWeightUpdates(toDouble(x), toDouble(y), batch, 0.1, 6);
+                    for (int l = 0; l < ref.depth(); l++) assertClose(f + " FIXED_PRED, weight update of block " + l, fixed[l], m.gradientValues().get(l + ".0.weight"), 1e-4);
+                    // FIXED_PRED with eta = 1 and n = L is backprop; the reference's own gradient, from the same function.
+                    e.infer(x, y, batch, Algorithm.BACKPROP, 0.1f, 1);
+                    double[][] bp = ref.fixedPredWeightUpdates(toDouble(x), toDouble(y), batch, 1, ref.depth());
+                    for (int l = 0; l < ref.depth(); l++) assertClose(f + " BACKPROP, weight gradient of block " + l, bp[l], m.gradientValues().get(l + ".0.weight"), 1e-4);
+                    e.energy(Energy.PER_SAMPLE).beliefOptimizer(BeliefOptimizer.sgd(0.5f));
+                    for (int n : new int[]{2, 7}) {
+                        e.infer(x, y, batch, Algorithm.PC, 0.1f, n);
+                        double[][] pc = ref.standardPc(toDouble(x), toDouble(y), batch, 0.1, 0.5, n, 0, 0);
+                        for (int l = 0; l < ref.depth(); l++) {
+                            assertClose(f + " PC n " + n + ", weight update of block " + l, pc[2 * l], m.gradientValues().get(l + ".0.weight"), 1e-4);
+                            assertClose(f + " PC n " + n + ", bias update of block " + l, pc[2 * l + 1], m.gradientValues().get(l + ".0.bias"), 1e-4);
+                        }
                     }
                 }
             }

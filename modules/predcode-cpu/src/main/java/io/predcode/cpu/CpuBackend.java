@@ -174,6 +174,19 @@ public final class CpuBackend extends Backend {
         else forElements(x.size(), (from, to) -> JavaKernels.activationBackward(f, slope, sx, sy, sd, so, from, to));
     }
 
+    @Override protected void doActivationWithDerivative(Activation f, float slope, Tensor x, Tensor y, Tensor derivative) {
+        MemorySegment sx = seg(x), sy = seg(y), sd = seg(derivative);
+        if (kernels != null && f == Activation.GELU) forElements(x.size(), (from, to) -> kernels.geluWithDerivative(sx, sy, sd, from, to));
+        else if (kernels != null && f == Activation.GELU_TANH) forElements(x.size(), (from, to) -> kernels.geluTanhWithDerivative(sx, sy, sd, from, to));
+        else forElements(x.size(), (from, to) -> JavaKernels.activationWithDerivative(f, slope, sx, sy, sd, from, to));
+    }
+
+    @Override protected void doMultiply(Tensor a, Tensor b, Tensor out) {
+        MemorySegment sa = seg(a), sb = seg(b), so = seg(out);
+        if (kernels != null) forElements(a.size(), (from, to) -> kernels.multiply(sa, sb, so, from, to));
+        else forElements(a.size(), (from, to) -> JavaKernels.multiply(sa, sb, so, from, to));
+    }
+
 
 
     @Override protected void doAddBias(Tensor y, Tensor bias, int channels, int inner) {

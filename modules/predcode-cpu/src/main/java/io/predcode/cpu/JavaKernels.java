@@ -68,6 +68,29 @@ final class JavaKernels {
         });
     }
 
+    /** y = f(x) and d = f'(x): the forward's tile, then the backward's with a gradient of ones. */
+    static void activationWithDerivative(Activation f, float slope, MemorySegment sx, MemorySegment sy, MemorySegment sd, long from, long to) {
+        chunks(from, to, (off, len, t) -> {
+            float[] in = t[0], out = t[1], ones = t[2], d = t[3];
+            MemorySegment.copy(sx, F, off, in, 0, len);
+            activate(f, slope, in, out, len);
+            java.util.Arrays.fill(ones, 0, len, 1f);
+            activateBackward(f, slope, f.derivativeFromOutput() ? out : in, ones, d, len);
+            MemorySegment.copy(out, 0, sy, F, off, len);
+            MemorySegment.copy(d, 0, sd, F, off, len);
+        });
+    }
+
+    static void multiply(MemorySegment sa, MemorySegment sb, MemorySegment so, long from, long to) {
+        chunks(from, to, (off, len, t) -> {
+            float[] as = t[0], bs = t[1], os = t[2];
+            MemorySegment.copy(sa, F, off, as, 0, len);
+            MemorySegment.copy(sb, F, off, bs, 0, len);
+            for (int i = 0; i < len; i++) os[i] = as[i] * bs[i];
+            MemorySegment.copy(os, 0, so, F, off, len);
+        });
+    }
+
     /** out = f(in) on the first len values. */
     private static void activate(Activation f, float slope, float[] in, float[] out, int len) {
         switch (f) {

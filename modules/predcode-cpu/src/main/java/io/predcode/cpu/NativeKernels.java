@@ -41,7 +41,7 @@ final class NativeKernels {
 
     /** Floats per vector in the build chosen for this CPU: 16 (AVX-512) or 8 (AVX2). */
     final int width;
-    private final MethodHandle conv2d, conv2dWeightGrad, maxPool2, maxPool2Backward, axpby, add, relu, reluBackward, gelu, geluBackward, geluTanh, geluTanhBackward, strictUpdate, strictEntryUpdate, momentumUpdate, softmaxCrossEntropy, adamStep;
+    private final MethodHandle conv2d, conv2dWeightGrad, maxPool2, maxPool2Backward, axpby, add, multiply, relu, reluBackward, gelu, geluBackward, geluWithDerivative, geluTanh, geluTanhBackward, geluTanhWithDerivative, strictUpdate, strictEntryUpdate, momentumUpdate, softmaxCrossEntropy, adamStep;
 
     private final SymbolLookup lookup;
 
@@ -60,10 +60,13 @@ final class NativeKernels {
         maxPool2Backward = bind.apply("max_pool2_backward", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT));
         axpby = bind.apply("axpby", FunctionDescriptor.ofVoid(JAVA_FLOAT, ADDRESS, JAVA_FLOAT, ADDRESS, JAVA_LONG, JAVA_LONG));
         add = bind.apply("add", FunctionDescriptor.ofVoid(JAVA_FLOAT, ADDRESS, JAVA_FLOAT, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
+        multiply = bind.apply("multiply", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         relu = bind.apply("relu", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         reluBackward = bind.apply("relu_backward", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         gelu = bind.apply("gelu", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         geluBackward = bind.apply("gelu_backward", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
+        geluWithDerivative = bind.apply("gelu_with_derivative", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
+        geluTanhWithDerivative = bind.apply("gelu_tanh_with_derivative", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         geluTanh = bind.apply("gelu_tanh", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         geluTanhBackward = bind.apply("gelu_tanh_backward", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         strictUpdate = bind.apply("strict_update", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
@@ -208,6 +211,10 @@ final class NativeKernels {
         call(() -> { add.invokeExact(alpha, a, beta, b, out, from, to); });
     }
 
+    void multiply(MemorySegment a, MemorySegment b, MemorySegment out, long from, long to) {
+        call(() -> { multiply.invokeExact(a, b, out, from, to); });
+    }
+
     void relu(MemorySegment x, MemorySegment y, long from, long to) {
         call(() -> { relu.invokeExact(x, y, from, to); });
     }
@@ -222,6 +229,16 @@ final class NativeKernels {
 
     void geluBackward(MemorySegment x, MemorySegment dy, MemorySegment dx, long from, long to) {
         call(() -> { geluBackward.invokeExact(x, dy, dx, from, to); });
+    }
+
+    /** y = gelu(x) and d = gelu'(x), as {@link #gelu} and {@link #geluBackward} give them. */
+    void geluWithDerivative(MemorySegment x, MemorySegment y, MemorySegment d, long from, long to) {
+        call(() -> { geluWithDerivative.invokeExact(x, y, d, from, to); });
+    }
+
+    /** y = gelu_tanh(x) and d = gelu_tanh'(x), as {@link #geluTanh} and {@link #geluTanhBackward} give them. */
+    void geluTanhWithDerivative(MemorySegment x, MemorySegment y, MemorySegment d, long from, long to) {
+        call(() -> { geluTanhWithDerivative.invokeExact(x, y, d, from, to); });
     }
 
     void geluTanh(MemorySegment x, MemorySegment y, long from, long to) {

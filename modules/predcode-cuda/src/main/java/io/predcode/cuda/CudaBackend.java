@@ -199,6 +199,12 @@ final class CudaBackend extends Backend {
         k.activationBackward(f.code(), slope, x.size(), ptr(x), ptr(y), ptr(dy), ptr(dx));
     }
 
+    @Override protected void doActivationWithDerivative(Activation f, float slope, Tensor x, Tensor y, Tensor derivative) {
+        k.activationWithDerivative(f.code(), slope, x.size(), ptr(x), ptr(y), ptr(derivative));
+    }
+
+    @Override protected void doMultiply(Tensor a, Tensor b, Tensor out) { k.multiply(a.size(), ptr(a), ptr(b), ptr(out)); }
+
     @Override protected void doAddBias(Tensor y, Tensor bias, int channels, int inner) { k.addBias(ptr(y), ptr(bias), y.size(), channels, inner); }
 
     @Override protected void doBiasGrad(Tensor dy, Tensor db, int channels, int inner, float beta) {

@@ -11,20 +11,20 @@ import java.util.stream.Collectors;
  */
 public enum Activation {
     /** max(x, 0). */
-    RELU(0, false),
+    RELU(0, false, false),
     /** x for x &gt; 0, slope * x otherwise. */
-    LEAKY_RELU(1, false),
+    LEAKY_RELU(1, false, false),
     /** tanh(x). */
-    TANH(2, true),
+    TANH(2, true, false),
     /** 1 / (1 + e^-x). */
-    SIGMOID(3, true),
+    SIGMOID(3, true, false),
     /** x Phi(x), with Phi the standard normal CDF: PyTorch's exact GELU (approximate='none'). */
-    GELU(4, false),
+    GELU(4, false, true),
     /**
      * x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2: GELU's tanh approximation, PyTorch's
      * approximate='tanh' and JAX's default {@code jax.nn.gelu} (so PCX's "gelu").
      */
-    GELU_TANH(5, false);
+    GELU_TANH(5, false, true);
 
     /** sqrt(2 / pi) and the cubic term's coefficient of {@link #GELU_TANH}. */
     public static final double GELU_TANH_SCALE = Math.sqrt(2 / Math.PI), GELU_TANH_CUBIC = 0.044715;
@@ -44,11 +44,12 @@ public enum Activation {
     }
 
     private final int code;
-    private final boolean derivativeFromOutput;
+    private final boolean derivativeFromOutput, derivativeWorthKeeping;
 
-    Activation(int code, boolean derivativeFromOutput) {
+    Activation(int code, boolean derivativeFromOutput, boolean derivativeWorthKeeping) {
         this.code = code;
         this.derivativeFromOutput = derivativeFromOutput;
+        this.derivativeWorthKeeping = derivativeWorthKeeping;
     }
 
     /** The code native kernels switch on (the enum in native/cuda/predcode.cu); a kernel traps on any other. */
@@ -56,6 +57,14 @@ public enum Activation {
 
     /** True when f' is computed from the output y = f(x) (tanh, sigmoid), false when from the input x. */
     public boolean derivativeFromOutput() { return derivativeFromOutput; }
+
+    /**
+     * True when f' costs about as much as f (GELU's: erfc or e^x of the input again), so that a forward
+     * pass whose backward passes follow does better to write f' beside f in one pass
+     * ({@link Backend#activationWithDerivative}) and have each backward multiply by it. ReLU's and
+     * leaky ReLU's f' is a compare, tanh's and sigmoid's a product of the output: not worth the memory.
+     */
+    public boolean derivativeWorthKeeping() { return derivativeWorthKeeping; }
 
     /** Its name in a model spec: relu, leaky_relu, tanh, sigmoid, gelu, gelu_tanh. */
     public String id() { return name().toLowerCase(Locale.ROOT); }

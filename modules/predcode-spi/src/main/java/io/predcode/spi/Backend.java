@@ -281,6 +281,23 @@ public abstract class Backend implements AutoCloseable {
         doActivationBackward(f, slope, x, y, dy, dx);
     }
 
+    /**
+     * y = f(x) and derivative = f'(x), elementwise, in one pass: a forward whose f' is kept for the
+     * backward passes at the same point, each then {@link #multiply}(dy, derivative, dx). y is what
+     * {@link #activation} writes, and dy times derivative what {@link #activationBackward} writes, to
+     * rounding. Worth it where f' costs as much as f: {@link Activation#derivativeWorthKeeping}.
+     */
+    public final void activationWithDerivative(Activation f, float slope, Tensor x, Tensor y, Tensor derivative) {
+        sameSize("activationWithDerivative", x, y, derivative);
+        doActivationWithDerivative(f, slope, x, y, derivative);
+    }
+
+    /** out = a * b, elementwise (out may alias a or b). */
+    public final void multiply(Tensor a, Tensor b, Tensor out) {
+        sameSize("multiply", a, b, out);
+        doMultiply(a, b, out);
+    }
+
     /** y[o, c, i] += bias[c] for y viewed as [outer, channels, inner]. */
     public final void addBias(Tensor y, Tensor bias, int channels, int inner) {
         mine("addBias", y, bias);
@@ -582,6 +599,12 @@ public abstract class Backend implements AutoCloseable {
     protected abstract void doActivation(Activation f, float slope, Tensor x, Tensor y);
     /** dx = f'(x) dy, given x and y = f(x). */
     protected abstract void doActivationBackward(Activation f, float slope, Tensor x, Tensor y, Tensor dy, Tensor dx);
+    /** y = f(x) and derivative = f'(x): see {@link #activationWithDerivative}. Default: {@link Compositions#activationWithDerivative}. */
+    protected void doActivationWithDerivative(Activation f, float slope, Tensor x, Tensor y, Tensor derivative) {
+        Compositions.activationWithDerivative(this, f, slope, x, y, derivative);
+    }
+    /** out = a b, elementwise. */
+    protected abstract void doMultiply(Tensor a, Tensor b, Tensor out);
     /** Adds bias[c] to every element of channel c of y ([..., channels, inner] blocks). */
     protected abstract void doAddBias(Tensor y, Tensor bias, int channels, int inner);
     /** db = sum of dy over everything but the channel, plus beta db. */

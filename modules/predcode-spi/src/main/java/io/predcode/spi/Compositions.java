@@ -42,6 +42,13 @@ public final class Compositions {
         }
     }
 
+    /** {@link Backend#activationWithDerivative}: y = f(x), then f' as the backward pass of a gradient of ones. */
+    public static void activationWithDerivative(Backend be, Activation f, float slope, Tensor x, Tensor y, Tensor derivative) {
+        be.activation(f, slope, x, y);
+        be.fill(derivative, 1f);
+        be.activationBackward(f, slope, x, y, derivative, derivative); // dx may alias dy
+    }
+
     /**
      * {@link Backend#pcStrictUpdate}: error = (prediction - vhat) - displacement, displacement +=
      * eta (error - feedback), belief = vhat + displacement. Without an error tensor the error is

@@ -1,5 +1,6 @@
 package io.predcode.core.nn;
 
+import io.predcode.spi.Activation;
 import io.predcode.spi.Backend;
 import io.predcode.spi.Scope;
 import io.predcode.spi.Tensor;
@@ -41,15 +42,25 @@ public final class Block {
         return ps;
     }
 
-    /** Activations and gradients for one evaluation point at one batch size. */
+    /**
+     * Activations and gradients for one evaluation point at one batch size. A tape for training also
+     * keeps f' of each activation whose f' costs as much as f ({@link Activation#derivativeWorthKeeping}):
+     * the forward writes it beside f in one pass, and every backward pass at that point (PC's
+     * algorithms make several) multiplies by it instead of evaluating f' again.
+     */
     public final class Tape {
         final Tensor[] acts, grads;
+        /** derivatives[i + 1]: f'(acts[i]) for op i, where kept; valid while {@link #derivativesCurrent}. */
+        final Tensor[] derivatives;
         final Tensor ownOutput;
+        /** False after {@link Entry#forwardEntry}, which leaves the activations after the entry to the caller. */
+        boolean derivativesCurrent;
 
-        Tape(Scope scope, int batch) {
+        Tape(Scope scope, int batch, boolean keepDerivatives) {
             int k = ops.size();
             acts = new Tensor[k + 1];
             grads = new Tensor[k + 1];
+            derivatives = new Tensor[k + 1];
             boolean allViews = true;
             for (int i = 0; i < k; i++) {
                 Op l = ops.get(i);
@@ -57,6 +68,8 @@ public final class Block {
                 if (!l.isView()) {
                     acts[i + 1] = scope.allocate(withBatch(batch, l.out));
                     if (i > 0) grads[i] = scope.allocate(withBatch(batch, l.in));
+                    if (keepDerivatives && l instanceof Ops.ActivationOp a && a.function.derivativeWorthKeeping())
+                        derivatives[i + 1] = scope.allocate(withBatch(batch, l.out));
                 }
             }
             // A block of views alone would return its input's memory as its output; give it its own.
@@ -70,8 +83,11 @@ public final class Block {
         public Block block() { return Block.this; }
     }
 
-    /** A tape for evaluating this block on {@code batch} samples, allocated in {@code scope}. */
-    public Tape newTape(Scope scope, int batch) { return new Tape(scope, batch); }
+    /**
+     * A tape for evaluating this block on {@code batch} samples, allocated in {@code scope}; with
+     * {@code forTraining}, backward passes follow its forwards, and it keeps the derivatives worth keeping.
+     */
+    public Tape newTape(Scope scope, int batch, boolean forTraining) { return new Tape(scope, batch, forTraining); }
 
     /** Evaluates the block at {@code x} (which must stay unchanged until the tape's backward passes are done). */
     public void forward(Backend be, Tensor x, Tape t) {
@@ -85,8 +101,17 @@ public final class Block {
         for (int i = first; i < ops.size(); i++) {
             Op l = ops.get(i);
             if (l.isView()) t.acts[i + 1] = t.acts[i];
+            else if (t.derivatives[i + 1] != null) ((Ops.ActivationOp) l).forward(be, t.acts[i], t.acts[i + 1], t.derivatives[i + 1]);
             else l.forward(be, t.acts[i], t.acts[i + 1]);
         }
+        t.derivativesCurrent = true; // first is 0 or just past the entry op, before which only views stand
+    }
+
+    /** Op i's VJP at the tape's point: through the derivative the forward kept, where it did. */
+    private static void backwardOp(Backend be, Op l, int i, Tape t, Tensor dy, Tensor dx, boolean parameterGradients) {
+        Tensor derivative = t.derivativesCurrent ? t.derivatives[i + 1] : null;
+        if (derivative != null) ((Ops.ActivationOp) l).backward(be, derivative, dy, dx);
+        else l.backward(be, t.acts[i], t.acts[i + 1], dy, dx, parameterGradients);
     }
 
     /**
@@ -106,7 +131,7 @@ public final class Block {
             Tensor target = !propagate ? null : i == 0 ? dx : t.grads[i];
             boolean ownGradients = parameterGradients && !l.parameters().isEmpty();
             if (target == null && !ownGradients) return;
-            l.backward(be, t.acts[i], t.acts[i + 1], g, target, parameterGradients);
+            backwardOp(be, l, i, t, g, target, parameterGradients);
             if (target == null) return;
             g = target;
         }
@@ -180,6 +205,7 @@ public final class Block {
         /** Only the entry op of {@link #forward}: z = z0 + G d into tape t, for {@link #update}, which applies the activation itself. */
         public void forwardEntry(Backend be, Tensor g, Tensor d, Tape at, Tape t) {
             op.applyGram(be, g, d, at.acts[index + 1], t.acts[index + 1]);
+            t.derivativesCurrent = false; // the ops after the entry have not seen this z
         }
 
         /**
@@ -200,7 +226,7 @@ public final class Block {
                 Op l = ops.get(i);
                 if (l.isView()) continue;
                 Tensor target = realOpBetween(index, i) ? t.grads[i] : dz; // the last real op writes dz
-                l.backward(be, t.acts[i], t.acts[i + 1], g, target, false);
+                backwardOp(be, l, i, t, g, target, false);
                 g = target;
             }
             if (g != dz) be.copy(g, dz); // only views followed the entry

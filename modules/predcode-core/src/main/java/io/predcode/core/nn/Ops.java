@@ -168,6 +168,12 @@ final class Ops {
 
         @Override void forward(Backend be, Tensor x, Tensor y) { be.activation(function, slope, x, y); }
 
+        /** y = f(x), with f'(x) kept in {@code derivative} for {@link #backward(Backend, Tensor, Tensor, Tensor)}. */
+        void forward(Backend be, Tensor x, Tensor y, Tensor derivative) { be.activationWithDerivative(function, slope, x, y, derivative); }
+
+        /** dx = dy f'(x) from the derivative a forward kept. */
+        void backward(Backend be, Tensor derivative, Tensor dy, Tensor dx) { be.multiply(dy, derivative, dx); }
+
         @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients) {
             if (dx != null) be.activationBackward(function, slope, x, y, dy, dx);
         }

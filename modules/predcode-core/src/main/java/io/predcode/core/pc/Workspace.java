@@ -71,8 +71,8 @@ final class Workspace implements AutoCloseable {
             ff = new Block.Tape[depth];
             sweep = new Block.Tape[depth];
             for (int b = 0; b < depth; b++) {
-                ff[b] = model.blocks().get(b).newTape(scope, batch);
-                sweep[b] = model.blocks().get(b).newTape(scope, batch);
+                ff[b] = model.blocks().get(b).newTape(scope, batch, true);
+                sweep[b] = model.blocks().get(b).newTape(scope, batch, true);
             }
             dLdy = scope.allocate(withBatch(batch, model.activationShape(depth)));
             error = new Tensor[depth + 1];

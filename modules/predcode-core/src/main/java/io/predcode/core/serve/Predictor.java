@@ -230,7 +230,7 @@ public final class Predictor implements AutoCloseable {
                 ones = preprocessing.isIdentity() ? null : scope.allocate(Block.withBatch(capacity, inputShape));
                 if (ones != null && owner) be.fill(ones, 1f);
                 tapes = new Block.Tape[blocks.size()];
-                for (int b = 0; b < tapes.length; b++) tapes[b] = blocks.get(b).newTape(scope, capacity);
+                for (int b = 0; b < tapes.length; b++) tapes[b] = blocks.get(b).newTape(scope, capacity, false);
             } catch (RuntimeException e) {
                 if (owner) scope.close();
                 throw e;

@@ -31,7 +31,7 @@ class PoolBeforeReluTest {
                 List<Op> swapped = Ops.poolBeforeRelu(spec);
                 assertInstanceOf(Ops.PoolOp.class, swapped.get(0));
                 Block a = new Block(0, spec, in, out), b = new Block(0, swapped, in, out);
-                Block.Tape ta = a.newTape(scope, batch), tb = b.newTape(scope, batch);
+                Block.Tape ta = a.newTape(scope, batch, true), tb = b.newTape(scope, batch, true);
                 // Mostly non-positive values on a coarse grid: all-negative windows, maxima of exactly 0 and ties.
                 float[] x = new float[batch * c * h * w], dy = new float[batch * out[0] * out[1] * out[2]];
                 for (int i = 0; i < x.length; i++) x[i] = r.nextInt(3) == 0 ? (r.nextInt(5) - 1) * 0.5f : -(r.nextInt(3)) * 0.25f;

@@ -234,6 +234,33 @@ public abstract class BackendConformanceTest {
                 float[] got = backend.download(tdx);
                 if (f == Activation.RELU || f == Activation.LEAKY_RELU) { got[5] = Float.NaN; }
                 assertClose(f + " backward, slope " + slope, edx, got, TOL);
+                // The same through a kept derivative: y and f' in one pass, then dy f'.
+                float[] plainY = backend.download(ty);
+                try (Tensor td = backend.allocate(x.length)) {
+                    backend.fill(ty, 7f);
+                    backend.activationWithDerivative(f, slope, tx, ty, td);
+                    assertClose(f + " forward with derivative, slope " + slope, toDouble(plainY), backend.download(ty), 0);
+                    backend.multiply(tdy, td, tdx);
+                    float[] kept = backend.download(tdx);
+                    if (f == Activation.RELU || f == Activation.LEAKY_RELU) { kept[5] = Float.NaN; }
+                    assertClose(f + " backward through the kept derivative, slope " + slope, edx, kept, TOL);
+                }
+            }
+        }
+    }
+
+    @Test void multiplyMatchesFloat64AndMayAlias() {
+        for (int n : new int[]{1, 7, 13, 33, 1000, 300_001}) {
+            float[] a = random(n, 3), b = random(n, 3);
+            a[0] = Float.NaN;
+            if (n > 2) { b[1] = Float.POSITIVE_INFINITY; a[2] = 0f; b[2] = Float.POSITIVE_INFINITY; }
+            double[] e = new double[n];
+            for (int i = 0; i < n; i++) e[i] = (float) ((double) a[i] * b[i]);
+            try (Tensor ta = tensor(a, n); Tensor tb = tensor(b, n); Tensor to = backend.allocate(n)) {
+                backend.multiply(ta, tb, to);
+                assertClose("multiply n=" + n, e, backend.download(to), 0);
+                backend.multiply(ta, tb, tb);
+                assertClose("multiply into b, n=" + n, e, backend.download(tb), 0);
             }
         }
     }
@@ -679,6 +706,11 @@ public abstract class BackendConformanceTest {
                 for (Activation f : Activation.values())
                     assertSameAfter("pcStrictEntryUpdate " + f + " " + n, in, t -> backend.pcStrictEntryUpdate(f, slope, t[0], t[1], t[2], t[3], t[4], t[5], t[6], eta),
                             t -> Compositions.pcStrictEntryUpdate(backend, f, slope, t[0], t[1], t[2], t[3], t[4], t[5], t[6], eta), 1e-5);
+            }
+            for (Activation f : Activation.values()) {
+                float[][] act = {random(n, 4), new float[n], new float[n]};
+                assertSameAfter("activationWithDerivative " + f + " " + n, act, t -> backend.activationWithDerivative(f, slope, t[0], t[1], t[2]),
+                        t -> Compositions.activationWithDerivative(backend, f, slope, t[0], t[1], t[2]), 1e-6);
             }
             float[][] mse = {random(n, 2), random(n, 2), new float[1], new float[n]};
             assertSameAfter("mse " + n, mse, t -> backend.mse(t[0], t[1], t[2], t[3]), t -> Compositions.mse(backend, t[0], t[1], t[2], t[3]), 1e-5);

@@ -1,0 +1,91 @@
+package io.predcode.core.nn;
+
+import io.predcode.spi.Activation;
+import io.predcode.spi.Backend;
+import io.predcode.spi.Backends;
+import io.predcode.spi.Scope;
+import io.predcode.spi.Tensor;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.SplittableRandom;
+
+import static io.predcode.spi.conformance.Approx.assertClose;
+import static io.predcode.spi.conformance.Approx.toDouble;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * A training tape keeps GELU's f' from its forward: its backward passes give what a tape without it
+ * gives, and a forward that moves only the entry op ({@link Block.Entry#forwardEntry}) does not leave
+ * the backward with the derivative of the old point.
+ */
+class KeptDerivativeTest {
+    @Test void trainingTapesBackpropagateAsPlainOnes() {
+        SplittableRandom r = new SplittableRandom(3);
+        try (Backend be = Backends.open("cpu"); Scope scope = new Scope(be)) {
+            for (int trial = 0; trial < 3; trial++)
+                for (Activation f : Activation.values()) {
+                    int in = 1 + r.nextInt(20), out = 1 + r.nextInt(20), batch = 1 + r.nextInt(5);
+                    Block block = block(f, in, out, scope);
+                    Block.Tape kept = block.newTape(scope, batch, true), plain = block.newTape(scope, batch, false);
+                    assertEquals(f.derivativeWorthKeeping(), kept.derivatives[2] != null, f + ": derivative kept");
+                    Tensor x = random(be, scope, r, 2, batch, in), dy = random(be, scope, r, 1, batch, out);
+                    Tensor dxKept = scope.allocate(batch, in), dxPlain = scope.allocate(batch, in);
+                    block.forward(be, x, kept);
+                    block.forward(be, x, plain);
+                    for (int pass = 0; pass < 2; pass++) { // PC's algorithms make several backward passes at one point
+                        block.backward(be, kept, dy, dxKept, true);
+                        float[] keptWeightGrad = be.download(block.parameters().getFirst().grad());
+                        block.backward(be, plain, dy, dxPlain, true);
+                        String what = f + " " + in + ">" + out + " x" + batch;
+                        assertClose(what + ": output", toDouble(be.download(plain.output())), be.download(kept.output()), 0);
+                        assertClose(what + ": input gradient", toDouble(be.download(dxPlain)), be.download(dxKept), 1e-6);
+                        assertClose(what + ": weight gradient", toDouble(be.download(block.parameters().getFirst().grad())), keptWeightGrad, 1e-6);
+                    }
+                }
+        }
+    }
+
+    @Test void entryForwardInvalidatesTheKeptDerivative() {
+        SplittableRandom r = new SplittableRandom(4);
+        try (Backend be = Backends.open("cpu"); Scope scope = new Scope(be)) {
+            int in = 7, out = 5, batch = 3;
+            Block block = block(Activation.GELU_TANH, in, out, scope);
+            Block.Entry entry = block.entry();
+            Block.Tape at = block.newTape(scope, batch, true), moved = block.newTape(scope, batch, true), plain = block.newTape(scope, batch, false);
+            Tensor x = random(be, scope, r, 1, batch, in), dy = random(be, scope, r, 1, batch, out);
+            Tensor g = scope.allocate(entry.gramShape()), d1 = random(be, scope, r, 1, batch, out), d2 = random(be, scope, r, 1, batch, out);
+            Tensor dzMoved = scope.allocate(batch, out), dzPlain = scope.allocate(batch, out);
+            block.forward(be, x, at);
+            entry.gram(be, g);
+            entry.forward(be, g, d1, at, moved); // keeps f' at z0 + G d1
+            entry.forwardEntry(be, g, d2, at, moved); // z moves to z0 + G d2; f' was not recomputed
+            entry.forwardEntry(be, g, d2, at, plain);
+            entry.backward(be, moved, dy, dzMoved);
+            entry.backward(be, plain, dy, dzPlain);
+            assertClose("dz at the entry's new point", toDouble(be.download(dzPlain)), be.download(dzMoved), 0);
+        }
+    }
+
+    private static Block block(Activation f, int in, int out, Scope scope) {
+        int[] shape = {in};
+        Op linear = Ops.create(new OpSpec.Linear(in, out, true), shape, "0.0.", scope);
+        Op act = Ops.create(new OpSpec.Act(f, 0.07f), linear.out, "0.1.", scope);
+        Block b = new Block(0, List.of(linear, act), shape, act.out);
+        SplittableRandom r = new SplittableRandom(in * 31L + out);
+        for (Parameter p : b.parameters()) scope.backend().upload(randomArray(r, (int) p.value().size(), 0.5), p.value());
+        return b;
+    }
+
+    private static Tensor random(Backend be, Scope scope, SplittableRandom r, double scale, int... dims) {
+        Tensor t = scope.allocate(dims);
+        be.upload(randomArray(r, (int) t.size(), scale), t);
+        return t;
+    }
+
+    private static float[] randomArray(SplittableRandom r, int n, double scale) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float) ((r.nextDouble() * 2 - 1) * scale);
+        return a;
+    }
+}
