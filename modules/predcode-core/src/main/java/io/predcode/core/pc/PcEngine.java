@@ -765,12 +765,16 @@ public final class PcEngine implements AutoCloseable {
         // The parameter updates are J^T eps summed over the batch: per sample, their mean; nudged, over beta.
         float updateScale = (perSample ? 1f / lossBatch(ws) : 1f) / (beta != 0 ? beta : 1f);
         startAtVhat(ws, 1);
-        // The optimizer's state starts at 0 (a layer the error wave reaches late takes zero steps until then); plain SGD keeps none.
-        for (int l = 1; l < depth; l++) {
-            if (o.isAdam() || o.momentum() != 0f) be.fill(ws.beliefMoment[l], 0f);
-            if (o.isAdam()) be.fill(ws.beliefSecondMoment[l], 0f);
+        // Adam's moments start at 0 and take the zero steps of a layer the error wave reaches late (its bias
+        // correction counts them). Momentum's velocity needs no start: zero steps leave it 0, so a layer's
+        // first real step is its first (firstStep below). Plain SGD keeps no state.
+        if (o.isAdam()) for (int l = 1; l < depth; l++) {
+            be.fill(ws.beliefMoment[l], 0f);
+            be.fill(ws.beliefSecondMoment[l], 0f);
         }
-        if (!incremental) for (int l = 1; l < depth; l++) be.fill(ws.error[l], 0f);
+        // Torch2PC's energy takes its updates from the errors as the last step left them: 0 where the wave never came.
+        // The per-sample energy recomputes every error at the final beliefs.
+        if (!incremental && !perSample) for (int l = 1; l < depth; l++) be.fill(ws.error[l], 0f);
         for (int s = 1; s <= n; s++) {
             // The error wave: before step s only layers L-s+1 and up can have moved (the first step moves v_{L-1} alone,
             // each step one layer more), so the blocks below still give their feedforward values and the layers
@@ -790,7 +794,8 @@ public final class PcEngine implements AutoCloseable {
                     be.adamStep(ws.displacement[l], ws.feedback[l], ws.beliefMoment[l], ws.beliefSecondMoment[l], eta, o.beta1(), o.beta2(), o.eps(), 0f, s);
                     be.add(1f, ws.vhat(l), 1f, ws.displacement[l], ws.belief[l]);
                 } else if (o.momentum() == 0f) be.pcStrictUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.belief[l], ws.error[l], eta);
-                else be.pcMomentumUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.beliefMoment[l], ws.belief[l], ws.error[l], eta, o.momentum(), s == 1);
+                else be.pcMomentumUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.beliefMoment[l], ws.belief[l], ws.error[l], eta, o.momentum(),
+                        s == (incremental ? 1 : Math.max(1, depth - l))); // the step the wave reaches layer l
             }
             if (incremental) {
                 blocks.get(0).backward(be, ws.sweep[0], ws.error[1], null, true);
