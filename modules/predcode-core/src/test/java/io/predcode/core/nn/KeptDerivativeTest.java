@@ -16,13 +16,17 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
  * A training tape keeps GELU's f' from its forward: its backward passes give what a tape without it
- * gives, and a forward that moves only the entry op ({@link Block.Entry#forwardEntry}) does not leave
+ * gives (bit for bit on the native kernels), and a forward that moves only the entry op ({@link Block.Entry#forwardEntry}) does not leave
  * the backward with the derivative of the old point.
  */
 class KeptDerivativeTest {
     @Test void trainingTapesBackpropagateAsPlainOnes() {
         SplittableRandom r = new SplittableRandom(3);
         try (Backend be = Backends.open("cpu"); Scope scope = new Scope(be)) {
+            // The native kernels compute f' with the backward kernel's own expression: the same bits. The Java
+            // kernels' backward rounds dy f' once from double, the kept path twice.
+            double tolerance = be.description().contains("native kernels") ? 0 : 1e-6;
+            System.out.println("kept derivatives on " + be.description() + ": tolerance " + tolerance);
             for (int trial = 0; trial < 3; trial++)
                 for (Activation f : Activation.values()) {
                     int in = 1 + r.nextInt(20), out = 1 + r.nextInt(20), batch = 1 + r.nextInt(5);
@@ -39,8 +43,8 @@ class KeptDerivativeTest {
                         block.backward(be, plain, dy, dxPlain, true);
                         String what = f + " " + in + ">" + out + " x" + batch;
                         assertClose(what + ": output", toDouble(be.download(plain.output())), be.download(kept.output()), 0);
-                        assertClose(what + ": input gradient", toDouble(be.download(dxPlain)), be.download(dxKept), 1e-6);
-                        assertClose(what + ": weight gradient", toDouble(be.download(block.parameters().getFirst().grad())), keptWeightGrad, 1e-6);
+                        assertClose(what + ": input gradient", toDouble(be.download(dxPlain)), be.download(dxKept), tolerance);
+                        assertClose(what + ": weight gradient", toDouble(be.download(block.parameters().getFirst().grad())), keptWeightGrad, tolerance);
                     }
                 }
         }
