@@ -28,9 +28,9 @@ interface Steps extends AutoCloseable {
 
     @Override void close();
 
-    /** An epoch of shuffled batches through the trainer. */
-    static Steps local(Dataset train, int batchSize, long seed, int epoch, boolean shuffle, Loss loss, Trainer trainer) {
-        Batches batches = new Batches(train, batchSize, seed, epoch, shuffle, loss == Loss.MSE);
+    /** An epoch of shuffled (and augmented) batches through the trainer. */
+    static Steps local(Dataset train, int batchSize, long seed, int epoch, boolean shuffle, Loss loss, io.predcode.data.Augmentation augmentation, Trainer trainer) {
+        Batches batches = new Batches(train, batchSize, seed, epoch, shuffle, loss == Loss.MSE, augmentation);
         return new Steps() {
             long wait;
             double millis;

@@ -73,6 +73,11 @@ final class TrainCommand implements Callable<Integer> {
             + " (2x - 1, as PCX normalises); checkpoints record it, so eval and serving map raw inputs the same way (default: ${DEFAULT-VALUE}).")
     String inputRange;
 
+    @Option(names = "--augment", defaultValue = "none", description = "Training images, augmented each epoch as PCX trains VGG-5 on CIFAR-10: none, flip"
+            + " (mirrored with probability 1/2), crop:P (a random window of the image padded by P black pixels), or both: flip,crop:4."
+            + " Each image's draw depends on --seed, the epoch and the image alone (default: ${DEFAULT-VALUE}).")
+    String augment;
+
     @Option(names = "--seed", defaultValue = "0", description = "Seeds initialisation and shuffling (default: ${DEFAULT-VALUE}).")
     long seed;
 
@@ -130,6 +135,7 @@ final class TrainCommand implements Callable<Integer> {
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);
         if (!List.of("adam", "adamw", "sgd").contains(optimizer)) throw new IllegalArgumentException("--optimizer must be adam, adamw or sgd, got '" + optimizer + "'");
         if (!inputRange.equals("0:1") && !inputRange.equals("-1:1")) throw new IllegalArgumentException("--input-range must be 0:1 or -1:1, got '" + inputRange + "'");
+        io.predcode.data.Augmentation.parse(augment, 0f); // refuses a bad value before any data loads
         if (!lrSchedule.equals("constant") && !lrSchedule.equals("cosine")) throw new IllegalArgumentException("--lr-schedule must be constant or cosine, got '" + lrSchedule + "'");
         Energy e = beliefs.energy();
         Nudging nudge = Nudging.parse(nudging);
@@ -165,7 +171,7 @@ final class TrainCommand implements Callable<Integer> {
         TrainingRun.Settings s = new TrainingRun.Settings(backendChoice, a, model, dataChoice.data, epochs, batchSize, optimizer, lr, momentum, weightDecay,
                 relaxation.eta, sweeps, l, seed, out, resume, quiet || System.console() == null, validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stableRelaxation.equals("on"), init, shuffle.equals("on"), maxSteps,
                 beliefs.optimizer(), e, nudge, lrSchedule.equals("cosine"), sparkChoice.master == null ? null : sparkChoice,
-                inputRange.equals("-1:1"));
+                inputRange.equals("-1:1"), augment);
         return new TrainingRun(s, spec.commandLine().getOut()).run();
     }
 }

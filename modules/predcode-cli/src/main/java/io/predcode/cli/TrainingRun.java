@@ -53,7 +53,7 @@ final class TrainingRun {
                     float lr, float momentum, float weightDecay, float eta, int n, Loss loss, long seed, Path out, boolean resume, boolean quiet,
                     double validation, double collapseMargin, int patience, String onCollapse, int maxRollbacks, int monitorEvery, boolean stableRelaxation,
                     Path init, boolean shuffle, long maxSteps, BeliefOptimizer beliefOptimizer, Energy energy, Nudging nudging, boolean cosineSchedule,
-                    Setup.SparkChoice spark, boolean symmetricInputs) {}
+                    Setup.SparkChoice spark, boolean symmetricInputs, String augment) {}
 
     /** Where the best state is kept, beside the last one in --out. */
     static final String BEST_DIR = "best";
@@ -91,7 +91,14 @@ final class TrainingRun {
     private final Settings s;
     private final PrintWriter out;
 
-    TrainingRun(Settings s, PrintWriter out) { this.s = s; this.out = out; }
+    /** --augment, with black as the stored data has it. */
+    private final io.predcode.data.Augmentation augmentation;
+
+    TrainingRun(Settings s, PrintWriter out) {
+        this.s = s;
+        this.out = out;
+        this.augmentation = io.predcode.data.Augmentation.parse(s.augment(), s.symmetricInputs() ? -1f : 0f); // black: raw 0, mapped as the data is
+    }
 
     int run() throws IOException {
         DataSplit data = DataSources.load(s.data());
@@ -101,6 +108,7 @@ final class TrainingRun {
         prepareOut();
         Dataset[] split = data.train().holdOut(s.validation(), s.seed());
         Dataset train = split[0], validation = split[1];
+        augmentation.check(train);
         // Buffers are sized by the batch: a batch larger than the training set would only allocate air.
         int batchSize = Math.min(s.batchSize(), train.size());
         if (batchSize < s.batchSize()) out.printf("note: --batch-size %d is more than the %d training samples; using %d%n", s.batchSize(), train.size(), batchSize);
@@ -139,6 +147,9 @@ final class TrainingRun {
                 Map<String, Object> recorded = settingsJson(be, sweeps);
                 for (String key : List.of("belief_optimizer", "energy", "nudging", "lr_schedule", "input_range"))
                     if (t.object("settings").has(key)) checkSame(t, key, (String) recorded.get(key), c.source());
+                String savedAugment = t.object("settings").has("augment") ? t.object("settings").string("augment") : "none"; // older checkpoints: none
+                if (!savedAugment.equals(augmentation.id()))
+                    throw new IllegalArgumentException(c.source() + ": checkpoint was trained with --augment " + savedAugment + ", not " + augmentation.id() + "; --resume continues the same run");
                 // A resumed run is the same run: a changed setting would silently make it another one.
                 JsonFields saved = t.object("settings");
                 if (s.cosineSchedule() && saved.has("epochs") && saved.number("epochs") != s.epochs())
@@ -215,7 +226,7 @@ final class TrainingRun {
                 float lrBase = baseLr;
                 // The learning rate of the run's step g: what this process sets before each step, and what Spark's barrier jobs take for theirs.
                 java.util.function.LongFunction<Float> lrAt = g -> s.cosineSchedule() ? scheduled(lrBase, g, totalSteps) : opt.learningRate();
-                try (Steps steps = spark != null ? Steps.spark(spark, epoch, s.eta(), s.spark().averageEvery, s.spark().stepsPerJob, step, s.maxSteps(), lrAt) : Steps.local(train, batchSize, s.seed(), epoch, s.shuffle(), s.loss(), trainer);
+                try (Steps steps = spark != null ? Steps.spark(spark, epoch, s.eta(), s.spark().averageEvery, s.spark().stepsPerJob, step, s.maxSteps(), lrAt) : Steps.local(train, batchSize, s.seed(), epoch, s.shuffle(), s.loss(), augmentation, trainer);
                      ProgressBar bar = s.quiet() ? null : new ProgressBarBuilder().setTaskName("epoch " + (epoch + 1) + "/" + s.epochs())
                              .setInitialMax(train.size()).setStyle(ProgressBarStyle.ASCII).setUnit(" samples", 1).showSpeed().setUpdateIntervalMillis(250)
                              .continuousUpdate().build()) {
@@ -341,7 +352,7 @@ final class TrainingRun {
             out.println("note: --stable-relaxation works within one process; on Spark, STRICT relaxes with the fixed --eta");
         RunSpec run = new RunSpec(java.util.UUID.randomUUID().toString(), spec.toJson(), input, s.data(), s.validation(), s.seed(), s.shuffle(), s.algorithm().id(),
                 s.eta(), sweeps, s.loss().id(), s.energy().id(), s.beliefOptimizer().toString(), s.nudging().toString(), batchSize, sp.partitions(), be.name(),
-                s.backend().threads > 0 ? s.backend().threads : 1, -1, s.symmetricInputs() ? 2f : 1f, s.symmetricInputs() ? -1f : 0f);
+                s.backend().threads > 0 ? s.backend().threads : 1, -1, s.symmetricInputs() ? 2f : 1f, s.symmetricInputs() ? -1f : 0f, augmentation.id());
         DataParallelRun r = DataParallelRun.start(sp.master, sp.conf, java.time.Duration.ofSeconds(sp.timeoutSeconds), run, trainSize, model, opt);
         out.printf("spark: %s, %d partitions of %d samples a step, %d steps an epoch%s%n", sp.master, run.partitions(), run.localBatch(), r.training().plan().stepsPerEpoch(),
                 sp.averageEvery > 1 ? ", local steps averaged every " + sp.averageEvery + " (not exact; each shard's optimizer state stays on its executor)"
@@ -475,6 +486,7 @@ final class TrainingRun {
         m.put("monitor_every", (double) s.monitorEvery());
         m.put("stable_relaxation", s.stableRelaxation() ? "on" : "off");
         m.put("input_range", s.symmetricInputs() ? "-1:1" : "0:1");
+        m.put("augment", augmentation.id());
         return m;
     }
 

@@ -156,13 +156,37 @@ class TrainingGuardrailsTest {
         CliTest.Result first = run("train", "--epochs", "1", "--batch-size", "2147483647", "--out", a.toString(), "--quiet");
         assertEquals(0, first.code(), first.err());
         assertTrue(first.out().contains("is more than the 1347 training samples; using 1347"), first.out());
-        String[][] changes = {{"--lr", "0.01"}, {"--seed", "5"}, {"--eta", "0.2"}, {"--loss", "mse"}, {"--validation", "0.2"}};
+        String[][] changes = {{"--lr", "0.01"}, {"--seed", "5"}, {"--eta", "0.2"}, {"--loss", "mse"}, {"--validation", "0.2"}, {"--augment", "flip"}};
         for (String[] change : changes) {
             CliTest.Result r = run("train", "--epochs", "2", "--batch-size", "2147483647", "--out", a.toString(), "--quiet", "--resume", change[0], change[1]);
             assertEquals(2, r.code(), String.join(" ", change) + ": " + r.out());
             assertTrue(r.err().contains("--resume continues the same run") && r.err().contains(change[1].equals("mse") ? "mse" : change[1]), r.err());
         }
         assertEquals(0, run("train", "--epochs", "2", "--batch-size", "2147483647", "--out", a.toString(), "--quiet", "--resume").code());
+    }
+
+    /** --augment trains on flipped and shifted digits, is recorded with the run, and a bad value is one line. */
+    @Test void augmentedTrainingIsRecordedAndBadValuesRefused(@TempDir Path tmp) throws Exception {
+        Path plain = tmp.resolve("plain"), augmented = tmp.resolve("augmented");
+        String[] common = {"train", "--epochs", "1", "--batch-size", "64", "--quiet"};
+        assertEquals(0, run(concat(common, "--out", plain.toString())).code());
+        CliTest.Result r = run(concat(common, "--out", augmented.toString(), "--augment", "flip,crop:2"));
+        assertEquals(0, r.code(), r.err());
+        String metrics = Files.readString(augmented.resolve("metrics.json"));
+        assertTrue(metrics.contains("\"augment\": \"flip,crop:2\""), metrics);
+        assertNotEquals(Files.readString(plain.resolve("metrics.csv")).lines().skip(1).findFirst(), Files.readString(augmented.resolve("metrics.csv")).lines().skip(1).findFirst(),
+                "augmented images train differently from the first step");
+        for (String bad : new String[]{"crop:0", "rotate", "flip,flip"}) {
+            CliTest.Result b = run(concat(common, "--out", tmp.resolve("bad").toString(), "--augment", bad));
+            assertEquals(2, b.code(), bad);
+            assertTrue(b.err().startsWith("predcode: --augment") && b.err().strip().lines().count() == 1, b.err());
+        }
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        String[] r = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, r, a.length, b.length);
+        return r;
     }
 
     /** A run that cannot fit is refused before anything is allocated, with the numbers. */

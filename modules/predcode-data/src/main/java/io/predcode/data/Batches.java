@@ -14,7 +14,8 @@ import java.util.concurrent.TimeUnit;
  * One epoch of batches, shuffled with a seed that depends only on (seed, epoch) so a resumed run sees
  * the same order, assembled into off-heap float32 buffers by a background thread while the previous
  * batch trains. The last batch is partial when the set does not divide evenly: it is kept (PyTorch's
- * drop_last=False), so every sample is seen once per epoch.
+ * drop_last=False), so every sample is seen once per epoch. An {@link Augmentation} (flips, padded
+ * crops) is applied to each image as it is copied in, with its draw for (seed, epoch, sample).
  *
  * <p>A {@link Batch} is valid until the next call to {@link #next()}; buffers are recycled.
  */
@@ -26,6 +27,9 @@ public final class Batches implements Iterator<Batches.Batch>, AutoCloseable {
     private static final Batch END = new Batch(-1, 0, MemorySegment.NULL, MemorySegment.NULL);
 
     private final Dataset data;
+    private final Augmentation augmentation;
+    private final long seed;
+    private final int epoch;
     private final int batchSize, count, targetSize;
     private final Arena arena = Arena.ofShared();
     private final BlockingQueue<MemorySegment[]> free = new ArrayBlockingQueue<>(BUFFERS);
@@ -40,8 +44,17 @@ public final class Batches implements Iterator<Batches.Batch>, AutoCloseable {
 
     /** With {@code oneHot}, y holds a one-hot row of {@code classes} floats per sample (targets for mse). */
     public Batches(Dataset data, int batchSize, long seed, int epoch, boolean shuffle, boolean oneHot) {
+        this(data, batchSize, seed, epoch, shuffle, oneHot, Augmentation.NONE);
+    }
+
+    /** With each image augmented by {@code augmentation}'s draw for (seed, epoch, its index in {@code data}). */
+    public Batches(Dataset data, int batchSize, long seed, int epoch, boolean shuffle, boolean oneHot, Augmentation augmentation) {
         if (batchSize < 1) throw new IllegalArgumentException("batch size must be >= 1, got " + batchSize);
+        augmentation.check(data);
         this.data = data;
+        this.augmentation = augmentation;
+        this.seed = seed;
+        this.epoch = epoch;
         this.batchSize = batchSize;
         this.count = (data.size() + batchSize - 1) / batchSize;
         this.targetSize = oneHot ? data.classes() : 1;
@@ -84,13 +97,18 @@ public final class Batches implements Iterator<Batches.Batch>, AutoCloseable {
 
     private void produce(int[] order) {
         int per = data.sampleSize();
+        float[] augmented = augmentation.active() ? new float[per] : null;
         try {
             for (int b = 0; b < count && !closed; b++) {
                 MemorySegment[] buf = free.take();
                 int start = b * batchSize, size = Math.min(batchSize, data.size() - start);
                 for (int i = 0; i < size; i++) {
                     int s = order[start + i];
-                    MemorySegment.copy(data.images(), s * per, buf[0], ValueLayout.JAVA_FLOAT, (long) i * per * Float.BYTES, per);
+                    if (augmented == null) MemorySegment.copy(data.images(), s * per, buf[0], ValueLayout.JAVA_FLOAT, (long) i * per * Float.BYTES, per);
+                    else {
+                        augmentation.apply(data, s, seed, epoch, augmented, 0);
+                        MemorySegment.copy(augmented, 0, buf[0], ValueLayout.JAVA_FLOAT, (long) i * per * Float.BYTES, per);
+                    }
                     if (targetSize == 1) buf[1].setAtIndex(ValueLayout.JAVA_FLOAT, i, data.labels()[s]);
                     else for (int c = 0; c < targetSize; c++) buf[1].setAtIndex(ValueLayout.JAVA_FLOAT, (long) i * targetSize + c, c == data.labels()[s] ? 1f : 0f);
                 }

@@ -27,10 +27,11 @@ import java.io.Serializable;
  * @param failOnceAtStep  for testing recovery: the first attempt of partition 0's task at this global step throws (-1: never)
  * @param inputScale      the data's values are mapped by x * inputScale + inputShift (1 and 0: as read)
  * @param inputShift      see inputScale
+ * @param augment         the training images' augmentation, as {@code Augmentation.parse} reads it (black is inputShift)
  */
 public record RunSpec(String runId, String specJson, int[] inputShape, String data, double validation, long seed, boolean shuffle,
                       String algorithm, float eta, int n, String loss, String energy, String beliefOptimizer, String nudging,
-                      int globalBatch, int partitions, String backend, int threads, long failOnceAtStep, float inputScale, float inputShift) implements Serializable {
+                      int globalBatch, int partitions, String backend, int threads, long failOnceAtStep, float inputScale, float inputShift, String augment) implements Serializable {
     /** Checks what the driver can check before any executor works. */
     public RunSpec {
         if (partitions < 1) throw new IllegalArgumentException("--spark-partitions must be >= 1, got " + partitions);

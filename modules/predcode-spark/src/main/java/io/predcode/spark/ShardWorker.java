@@ -11,6 +11,7 @@ import io.predcode.core.pc.Energy;
 import io.predcode.core.pc.InferenceResult;
 import io.predcode.core.pc.Nudging;
 import io.predcode.core.pc.PcEngine;
+import io.predcode.data.Augmentation;
 import io.predcode.data.DataSources;
 import io.predcode.data.DataSplit;
 import io.predcode.data.Dataset;
@@ -47,6 +48,7 @@ final class ShardWorker implements AutoCloseable {
     private final RunSpec spec;
     private final int partition;
     private final Dataset train;
+    private final Augmentation augmentation;
     private final ShardPlan plan;
     private final Backend backend;
     private final Model model;
@@ -74,6 +76,8 @@ final class ShardWorker implements AutoCloseable {
             }
         });
         this.train = data.train().affine(spec.inputScale(), spec.inputShift()).holdOut(spec.validation(), spec.seed())[0];
+        this.augmentation = Augmentation.parse(spec.augment(), spec.inputShift());
+        augmentation.check(train);
         this.plan = ShardPlan.of(spec, train.size());
         this.algorithm = Algorithm.parse(spec.algorithm());
         Loss loss = Loss.parse(spec.loss());
@@ -163,13 +167,17 @@ final class ShardWorker implements AutoCloseable {
     private int[] order;
     private int orderEpoch = -1;
 
-    /** The shard's local batch at this step of this epoch. */
+    /** The shard's local batch at this step of this epoch, augmented as one process augments these samples. */
     private Dataset batch(int epoch, int step) {
         if (epoch != orderEpoch) {
             order = plan.epochOrder(partition, epoch);
             orderEpoch = epoch;
         }
-        return train.subset(train.name(), plan.localBatch(order, step));
+        int[] samples = plan.localBatch(order, step);
+        Dataset batch = train.subset(train.name(), samples);
+        if (augmentation.active())
+            for (int i = 0; i < samples.length; i++) augmentation.apply(train, samples[i], spec.seed(), epoch, batch.images(), i * train.sampleSize());
+        return batch;
     }
 
     /** A batch through the engine: the updates land in the parameters' grads. */

@@ -122,7 +122,7 @@ public final class SparkBenchmark {
     static double[] onSpark(JavaSparkContext sc, Dataset train, Row r, int steps, int warmup, int perJob) throws Exception {
         ModelSpec spec = spec(r.model());
         RunSpec run = new RunSpec(UUID.randomUUID().toString(), spec.toJson(), input(spec), "fashion-mnist", 0, 0, true, r.algorithm(), 0.1f, 20, "cross_entropy",
-                "torch2pc", "sgd", "none", r.batch(), 2, "cpu", 1, -1, 1f, 0f);
+                "torch2pc", "sgd", "none", r.batch(), 2, "cpu", 1, -1, 1f, 0f, "none");
         try (Backend be = Backends.open("cpu", new BackendOptions(1, 0)); Model m = Model.create(spec, input(spec), be, 0); Adam opt = new Adam(m, 1e-4f);
              SparkTraining t = new SparkTraining(sc, run, train.size(), m, opt)) {
             double[] ms = new double[steps], compute = new double[steps];

@@ -43,11 +43,13 @@ class SparkExactnessTest {
         if (sc != null) sc.stop();
     }
 
-    static RunSpec spec(String algorithm, long failOnceAtStep) {
+    static RunSpec spec(String algorithm, long failOnceAtStep) { return spec(algorithm, failOnceAtStep, "none"); }
+
+    static RunSpec spec(String algorithm, long failOnceAtStep, String augment) {
         ModelSpec m = BuiltinModels.get("digits-mlp");
         boolean pc = algorithm.equals("pc");
         return new RunSpec(UUID.randomUUID().toString(), m.toJson(), m.input(), "digits", 0.1, 3, true, algorithm, 0.1f, 5, "cross_entropy",
-                pc ? "sample" : "torch2pc", pc ? "sgd:0.5" : "sgd", "none", BATCH, PARTITIONS, "cpu", 1, failOnceAtStep, 1f, 0f);
+                pc ? "sample" : "torch2pc", pc ? "sgd:0.5" : "sgd", "none", BATCH, PARTITIONS, "cpu", 1, failOnceAtStep, 1f, 0f, augment);
     }
 
     /** The parameters after STEPS steps on Spark, a job per step. */
@@ -91,8 +93,12 @@ class SparkExactnessTest {
              PcEngine e = new PcEngine(model, Loss.parse(spec.loss())).energy(Energy.parse(spec.energy())).beliefOptimizer(BeliefOptimizer.parse(spec.beliefOptimizer()));
              Sgd sgd = new Sgd(model, 0.1f, 0.9f, 0f)) {
             Trainer t = new Trainer(e, sgd, a, spec.eta(), spec.n());
+            io.predcode.data.Augmentation augmentation = io.predcode.data.Augmentation.parse(spec.augment(), spec.inputShift());
             for (int s = 0; s < STEPS; s++) {
-                Dataset batch = train.subset("global batch", plan.globalBatch(0, s));
+                int[] samples = plan.globalBatch(0, s);
+                Dataset batch = train.subset("global batch", samples);
+                if (augmentation.active())
+                    for (int i = 0; i < samples.length; i++) augmentation.apply(train, samples[i], spec.seed(), 0, batch.images(), i * train.sampleSize());
                 t.step(batch.images(), batch.labels(), batch.size());
             }
             return model.parameterValues();
@@ -122,6 +128,16 @@ class SparkExactnessTest {
         assertTrue(barrier <= 1e-5, algorithm + " in barrier jobs: " + barrier);
         for (String k : blocks.keySet()) assertArrayEquals(strings.get(k), blocks.get(k), "the two exchanges sum the same updates in the same order: " + k);
         assertTrue(predcodeBlocks().isEmpty(), "blocks left behind: " + predcodeBlocks());
+    }
+
+    /** Each executor augments its shard's images as one process augments those samples: the same draw per (seed, epoch, sample). */
+    @Test void augmentedSparkEqualsOneProcess() {
+        RunSpec plain = spec("pc", -1), augmented = spec("pc", -1, "flip,crop:2");
+        Map<String, float[]> ref = inProcess(augmented), got = onSpark(augmented, 4);
+        double e = worst(ref, got), apart = worst(inProcess(plain), ref);
+        System.out.printf("augmented pc on Spark against one process: %.2e; against no augmentation: %.2e%n", e, apart);
+        assertTrue(e <= 1e-5, "augmented: " + e);
+        assertTrue(apart > 1e-3, "the augmentation changed the training: " + apart);
     }
 
     /** The shards' update blocks still in this JVM's block manager (local[2]: every task's). */
@@ -200,7 +216,7 @@ class SparkExactnessTest {
     @Test void tooFewSlotsFallBackToAJobPerStep() {
         ModelSpec m = BuiltinModels.get("digits-mlp");
         RunSpec three = new RunSpec(UUID.randomUUID().toString(), m.toJson(), m.input(), "digits", 0.1, 3, true, "strict", 0.1f, 5, "cross_entropy",
-                "torch2pc", "sgd", "none", 66, 3, "cpu", 1, -1, 1f, 0f);
+                "torch2pc", "sgd", "none", 66, 3, "cpu", 1, -1, 1f, 0f, "none");
         Map<String, float[]> a, b;
         try (Backend be = Backends.open("cpu"); Model model = Model.create(m, be, 3); Sgd sgd = new Sgd(model, 0.1f, 0.9f, 0f);
              SparkTraining t = new SparkTraining(sc, three, train.size(), model, sgd)) {
@@ -290,7 +306,7 @@ class SparkExactnessTest {
     @Test void unreadableDataNamesThePath() {
         ModelSpec m = BuiltinModels.get("digits-mlp");
         RunSpec bad = new RunSpec(UUID.randomUUID().toString(), m.toJson(), m.input(), "mnist:/nonexistent/predcode-data", 0.1, 3, true, "backprop", 0.1f, 5,
-                "cross_entropy", "torch2pc", "sgd", "none", BATCH, PARTITIONS, "cpu", 1, -1, 1f, 0f);
+                "cross_entropy", "torch2pc", "sgd", "none", BATCH, PARTITIONS, "cpu", 1, -1, 1f, 0f, "none");
         try (Backend be = Backends.open("cpu"); Model model = Model.create(m, be, 3); Sgd sgd = new Sgd(model, 0.1f, 0f, 0f);
              SparkTraining t = new SparkTraining(sc, bad, train.size(), model, sgd)) {
             Exception e = assertThrows(Exception.class, () -> t.step(0, 0));
