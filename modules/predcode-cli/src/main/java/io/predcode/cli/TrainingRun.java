@@ -205,7 +205,7 @@ final class TrainingRun {
                 }
                 out.printf("resuming %s after epoch %d (step %d)%n", s.out(), firstEpoch, step);
             }
-            out.printf("training %s on %s (validation: %s) with %s (%s, eta %s, n %d), %s lr %s, batch %d, %d epochs, backend %s%n", s.model(), train,
+            out.printf("training %s on %s%s (validation: %s) with %s (%s, eta %s, n %d), %s lr %s, batch %d, %d epochs, backend %s%n", s.model(), train, augmentation.active() ? ", augmented " + augmentation.id() : "",
                     validation == null ? "none" : validation.size() + " held out", s.algorithm().id(), s.loss().id(), s.eta(), sweeps, s.optimizer(), opt.learningRate(),
                     batchSize, s.epochs(), be.description());
             Trainer trainer = new Trainer(engine, opt, s.algorithm(), s.eta(), sweeps).monitorEvery(s.monitorEvery()).stableRelaxation(s.stableRelaxation())
