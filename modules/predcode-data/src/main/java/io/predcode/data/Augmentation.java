@@ -24,6 +24,7 @@ public record Augmentation(boolean flip, int padding, float fill) {
     /** The largest --augment crop padding: more would crop mostly padding out of a 32 x 32 image. */
     public static final int MAX_PADDING = 64;
 
+    /** Checks the padding: 0 (no crop) to {@link #MAX_PADDING}. */
     public Augmentation {
         if (padding < 0 || padding > MAX_PADDING) throw new IllegalArgumentException("crop padding must be in 0.." + MAX_PADDING + ", got " + padding);
     }
