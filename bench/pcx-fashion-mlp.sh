@@ -9,8 +9,8 @@
 # Inputs in [-1, 1] as PCX normalises them (INPUT_RANGE=0:1 for the data as read).
 # Differences, ours: 1,000 training samples held out to pick the best epoch (PCX reports its best test accuracy over the epochs; we report the last epoch's and the
 # validation-picked one's). VALIDATION=0 trains on all 60,000, as PCX does (then no epoch is picked: the last epoch's model is kept).
-# Also PCX's, not ours: it drops each epoch's last partial batch (468 steps, we take 469) and scores the test set in
-# whole batches of 128 (9,984 of the 10,000 images).
+# Each epoch drops its last partial batch as PCX's loaders do (468 steps of 128; DROP_LAST=0 keeps it: 469).
+# PCX's, not ours: it scores the test set in whole batches of 128 (9,984 of the 10,000 images); we score all 10,000.
 # Needs Debian's dataset-fashion-mnist. EPOCHS=2 for a quick look; THREADS=1 for one CPU thread (the faster at batch 128 on
 # a 2-core machine; default all cores). Results: bench/results/pcx/.
 set -euo pipefail
@@ -21,6 +21,7 @@ out=bench/results/pcx
 mkdir -p "$out"
 common=(--data fashion-mnist --loss mse --batch-size 128 --optimizer adamw --lr-schedule cosine
         --validation "${VALIDATION:-0.0167}" --epochs "$epochs" --seed "${SEED:-0}" --input-range "${INPUT_RANGE:--1:1}" --threads "${THREADS:-0}" --quiet)
+[ "${DROP_LAST:-1}" = 1 ] && common+=(--drop-last)
 run() { # name, then the config's own options; ONLY="pc ipc" runs a subset
   local name=$1; shift
   [[ " ${ONLY:-bp pc ipc} " == *" $name "* ]] || return 0

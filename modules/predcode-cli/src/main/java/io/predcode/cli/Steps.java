@@ -28,9 +28,10 @@ interface Steps extends AutoCloseable {
 
     @Override void close();
 
-    /** An epoch of shuffled (and augmented) batches through the trainer. */
-    static Steps local(Dataset train, int batchSize, long seed, int epoch, boolean shuffle, Loss loss, io.predcode.data.Augmentation augmentation, Trainer trainer) {
-        Batches batches = new Batches(train, batchSize, seed, epoch, shuffle, loss == Loss.MSE, augmentation);
+    /** An epoch of shuffled (and augmented) batches through the trainer; with dropLast, whole batches only. */
+    static Steps local(Dataset train, int batchSize, long seed, int epoch, boolean shuffle, Loss loss, io.predcode.data.Augmentation augmentation, boolean dropLast,
+                       Trainer trainer) {
+        Batches batches = new Batches(train, batchSize, seed, epoch, shuffle, loss == Loss.MSE, augmentation, dropLast);
         return new Steps() {
             long wait;
             double millis;

@@ -45,7 +45,8 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--epochs", defaultValue = "10", description = "Passes over the training set (default: ${DEFAULT-VALUE}).")
     int epochs;
 
-    @Option(names = "--batch-size", defaultValue = "32", description = "Samples per step (default: ${DEFAULT-VALUE}); the last batch of an epoch may be smaller.")
+    @Option(names = "--batch-size", defaultValue = "32", description = "Samples per step (default: ${DEFAULT-VALUE}); the last batch of an epoch may be smaller"
+            + " (see --drop-last).")
     int batchSize;
 
     @Option(names = "--optimizer", defaultValue = "adam", description = "adam, adamw (decoupled --weight-decay) or sgd (default: ${DEFAULT-VALUE}).")
@@ -77,6 +78,10 @@ final class TrainCommand implements Callable<Integer> {
             + " (mirrored with probability 1/2), crop:P (a random window of the image padded by P black pixels), or both: flip,crop:4."
             + " Each image's draw depends on --seed, the epoch and the image alone (default: ${DEFAULT-VALUE}).")
     String augment;
+
+    @Option(names = "--drop-last", description = "Drop each epoch's last partial batch (PyTorch's drop_last=True, as PCX's loaders do): every step"
+            + " takes --batch-size samples. On Spark every step already takes whole global batches.")
+    boolean dropLast;
 
     @Option(names = "--seed", defaultValue = "0", description = "Seeds initialisation and shuffling (default: ${DEFAULT-VALUE}).")
     long seed;
@@ -171,7 +176,7 @@ final class TrainCommand implements Callable<Integer> {
         TrainingRun.Settings s = new TrainingRun.Settings(backendChoice, a, model, dataChoice.data, epochs, batchSize, optimizer, lr, momentum, weightDecay,
                 relaxation.eta, sweeps, l, seed, out, resume, quiet || System.console() == null, validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stableRelaxation.equals("on"), init, shuffle.equals("on"), maxSteps,
                 beliefs.optimizer(), e, nudge, lrSchedule.equals("cosine"), sparkChoice.master == null ? null : sparkChoice,
-                inputRange.equals("-1:1"), augment);
+                inputRange.equals("-1:1"), augment, dropLast);
         return new TrainingRun(s, spec.commandLine().getOut()).run();
     }
 }

@@ -21,6 +21,7 @@ import io.predcode.core.pc.Trainer;
 import io.predcode.spark.DataParallelRun;
 import io.predcode.spark.RunSpec;
 import io.predcode.spark.SparkTraining;
+import io.predcode.data.Batches;
 import io.predcode.data.DataSources;
 import io.predcode.data.DataSplit;
 import io.predcode.core.serve.Preprocessing;
@@ -53,7 +54,7 @@ final class TrainingRun {
                     float lr, float momentum, float weightDecay, float eta, int n, Loss loss, long seed, Path out, boolean resume, boolean quiet,
                     double validation, double collapseMargin, int patience, String onCollapse, int maxRollbacks, int monitorEvery, boolean stableRelaxation,
                     Path init, boolean shuffle, long maxSteps, BeliefOptimizer beliefOptimizer, Energy energy, Nudging nudging, boolean cosineSchedule,
-                    Setup.SparkChoice spark, boolean symmetricInputs, String augment) {}
+                    Setup.SparkChoice spark, boolean symmetricInputs, String augment, boolean dropLast) {}
 
     /** Where the best state is kept, beside the last one in --out. */
     static final String BEST_DIR = "best";
@@ -147,9 +148,9 @@ final class TrainingRun {
                 Map<String, Object> recorded = settingsJson(be, sweeps);
                 for (String key : List.of("belief_optimizer", "energy", "nudging", "lr_schedule", "input_range"))
                     if (t.object("settings").has(key)) checkSame(t, key, (String) recorded.get(key), c.source());
-                String savedAugment = t.object("settings").has("augment") ? t.object("settings").string("augment") : "none"; // older checkpoints: none
-                if (!savedAugment.equals(augmentation.id()))
-                    throw new IllegalArgumentException(c.source() + ": checkpoint was trained with --augment " + savedAugment + ", not " + augmentation.id() + "; --resume continues the same run");
+                // Settings older checkpoints do not record had one value then.
+                checkSame(t, "--augment", "augment", "none", augmentation.id(), c.source());
+                checkSame(t, "--drop-last", "drop_last", s.spark() != null ? "on" : "off", dropLast() ? "on" : "off", c.source()); // Spark always took whole batches
                 // A resumed run is the same run: a changed setting would silently make it another one.
                 JsonFields saved = t.object("settings");
                 if (s.cosineSchedule() && saved.has("epochs") && saved.number("epochs") != s.epochs())
@@ -212,7 +213,8 @@ final class TrainingRun {
                     .recordEnergies(energyLayers > 0);
             SparkTraining spark = parallel == null ? null : parallel.training();
             // The schedule spans --epochs (--max-steps only stops early): a run stopped and resumed follows the same curve.
-            long totalSteps = (long) s.epochs() * (spark != null ? spark.plan().stepsPerEpoch() : (train.size() + batchSize - 1) / batchSize);
+            int stepsPerEpoch = spark != null ? spark.plan().stepsPerEpoch() : Batches.stepsPerEpoch(train.size(), batchSize, dropLast());
+            long totalSteps = (long) s.epochs() * stepsPerEpoch;
             if (resumedEta > 0) trainer.resumeEta(resumedEta);
             String stopReason = "all " + s.epochs() + " epochs done";
             String barrierNote = null; // the last barrier-job failure reported
@@ -226,9 +228,9 @@ final class TrainingRun {
                 float lrBase = baseLr;
                 // The learning rate of the run's step g: what this process sets before each step, and what Spark's barrier jobs take for theirs.
                 java.util.function.LongFunction<Float> lrAt = g -> s.cosineSchedule() ? scheduled(lrBase, g, totalSteps) : opt.learningRate();
-                try (Steps steps = spark != null ? Steps.spark(spark, epoch, s.eta(), s.spark().averageEvery, s.spark().stepsPerJob, step, s.maxSteps(), lrAt) : Steps.local(train, batchSize, s.seed(), epoch, s.shuffle(), s.loss(), augmentation, trainer);
+                try (Steps steps = spark != null ? Steps.spark(spark, epoch, s.eta(), s.spark().averageEvery, s.spark().stepsPerJob, step, s.maxSteps(), lrAt) : Steps.local(train, batchSize, s.seed(), epoch, s.shuffle(), s.loss(), augmentation, dropLast(), trainer);
                      ProgressBar bar = s.quiet() ? null : new ProgressBarBuilder().setTaskName("epoch " + (epoch + 1) + "/" + s.epochs())
-                             .setInitialMax(train.size()).setStyle(ProgressBarStyle.ASCII).setUnit(" samples", 1).showSpeed().setUpdateIntervalMillis(250)
+                             .setInitialMax(dropLast() ? (long) stepsPerEpoch * batchSize : train.size()).setStyle(ProgressBarStyle.ASCII).setUnit(" samples", 1).showSpeed().setUpdateIntervalMillis(250)
                              .continuousUpdate().build()) {
                     while (s.maxSteps() == 0 || step < s.maxSteps()) {
                         if (s.cosineSchedule()) opt.learningRate(lrAt.apply(step));
@@ -456,6 +458,15 @@ final class TrainingRun {
         if (!saved.equals(value)) throw new IllegalArgumentException(source + ": checkpoint was trained with " + key + " " + saved + ", not " + value + "; --resume continues the same run");
     }
 
+    /** As above for a setting checkpoints before it lack: those were trained with {@code before}. */
+    private static void checkSame(JsonFields t, String option, String key, String before, String value, Path source) {
+        String saved = t.object("settings").has(key) ? t.object("settings").string(key) : before;
+        if (!saved.equals(value)) throw new IllegalArgumentException(source + ": checkpoint was trained with " + option + " " + saved + ", not " + value + "; --resume continues the same run");
+    }
+
+    /** Whether an epoch drops its last partial batch: --drop-last, and always on Spark (whole global batches). */
+    private boolean dropLast() { return s.dropLast() || s.spark() != null; }
+
     private void writeCsv(StringBuilder csv) throws IOException { AtomicFiles.writeString(s.out().resolve("metrics.csv"), csv.toString()); }
 
     private Map<String, Object> settingsJson(Backend be, int sweeps) {
@@ -487,6 +498,7 @@ final class TrainingRun {
         m.put("stable_relaxation", s.stableRelaxation() ? "on" : "off");
         m.put("input_range", s.symmetricInputs() ? "-1:1" : "0:1");
         m.put("augment", augmentation.id());
+        m.put("drop_last", dropLast() ? "on" : "off");
         return m;
     }
 

@@ -162,7 +162,21 @@ class TrainingGuardrailsTest {
             assertEquals(2, r.code(), String.join(" ", change) + ": " + r.out());
             assertTrue(r.err().contains("--resume continues the same run") && r.err().contains(change[1].equals("mse") ? "mse" : change[1]), r.err());
         }
+        CliTest.Result dropped = run("train", "--epochs", "2", "--batch-size", "2147483647", "--out", a.toString(), "--quiet", "--resume", "--drop-last");
+        assertEquals(2, dropped.code(), dropped.out());
+        assertTrue(dropped.err().contains("checkpoint was trained with --drop-last off, not on; --resume continues the same run"), dropped.err());
         assertEquals(0, run("train", "--epochs", "2", "--batch-size", "2147483647", "--out", a.toString(), "--quiet", "--resume").code());
+    }
+
+    /** --drop-last: every step takes --batch-size samples, the schedule counts whole batches, and the run records it. */
+    @Test void droppingTheLastBatchTakesWholeBatches(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("run");
+        CliTest.Result r = run("train", "--epochs", "2", "--batch-size", "100", "--drop-last", "--lr-schedule", "cosine", "--out", out.toString(), "--quiet");
+        assertEquals(0, r.code(), r.err());
+        // 1347 training samples (digits less validation): 13 whole batches of 100 an epoch, not 14.
+        java.util.List<String> rows = Files.readAllLines(out.resolve("metrics.csv"));
+        assertEquals("26", rows.getLast().substring(0, rows.getLast().indexOf(',')), "steps after two epochs");
+        assertTrue(Files.readString(out.resolve("metrics.json")).contains("\"drop_last\": \"on\""));
     }
 
     /** --augment trains on flipped and shifted digits, is recorded with the run, and a bad value is one line. */

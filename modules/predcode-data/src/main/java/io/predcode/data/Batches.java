@@ -14,7 +14,7 @@ import java.util.concurrent.TimeUnit;
  * One epoch of batches, shuffled with a seed that depends only on (seed, epoch) so a resumed run sees
  * the same order, assembled into off-heap float32 buffers by a background thread while the previous
  * batch trains. The last batch is partial when the set does not divide evenly: it is kept (PyTorch's
- * drop_last=False), so every sample is seen once per epoch. An {@link Augmentation} (flips, padded
+ * drop_last=False), so every sample is seen once per epoch, unless the batches are made to drop it. An {@link Augmentation} (flips, padded
  * crops) is applied to each image as it is copied in, with its draw for (seed, epoch, sample).
  *
  * <p>A {@link Batch} is valid until the next call to {@link #next()}; buffers are recycled.
@@ -44,19 +44,25 @@ public final class Batches implements Iterator<Batches.Batch>, AutoCloseable {
 
     /** With {@code oneHot}, y holds a one-hot row of {@code classes} floats per sample (targets for mse). */
     public Batches(Dataset data, int batchSize, long seed, int epoch, boolean shuffle, boolean oneHot) {
-        this(data, batchSize, seed, epoch, shuffle, oneHot, Augmentation.NONE);
+        this(data, batchSize, seed, epoch, shuffle, oneHot, Augmentation.NONE, false);
     }
 
-    /** With each image augmented by {@code augmentation}'s draw for (seed, epoch, its index in {@code data}). */
-    public Batches(Dataset data, int batchSize, long seed, int epoch, boolean shuffle, boolean oneHot, Augmentation augmentation) {
+    /**
+     * With each image augmented by {@code augmentation}'s draw for (seed, epoch, its index in {@code data});
+     * with {@code dropLast}, without the epoch's last partial batch (PyTorch's drop_last=True), so every batch has
+     * {@code batchSize} samples.
+     */
+    public Batches(Dataset data, int batchSize, long seed, int epoch, boolean shuffle, boolean oneHot, Augmentation augmentation, boolean dropLast) {
         if (batchSize < 1) throw new IllegalArgumentException("batch size must be >= 1, got " + batchSize);
+        if (dropLast && batchSize > data.size())
+            throw new IllegalArgumentException("batch size " + batchSize + " is more than the " + data.size() + " samples of " + data.name() + ": dropping the partial batch leaves none");
         augmentation.check(data);
         this.data = data;
         this.augmentation = augmentation;
         this.seed = seed;
         this.epoch = epoch;
         this.batchSize = batchSize;
-        this.count = (data.size() + batchSize - 1) / batchSize;
+        this.count = stepsPerEpoch(data.size(), batchSize, dropLast);
         this.targetSize = oneHot ? data.classes() : 1;
         long xBytes = (long) batchSize * data.sampleSize() * Float.BYTES, yBytes = (long) batchSize * targetSize * Float.BYTES;
         for (int i = 0; i < BUFFERS; i++) free.add(new MemorySegment[]{arena.allocate(xBytes, 64), arena.allocate(yBytes, 64)});
@@ -94,6 +100,18 @@ public final class Batches implements Iterator<Batches.Batch>, AutoCloseable {
 
     /** The number of batches in the epoch. */
     public int count() { return count; }
+
+    /**
+     * Batches in an epoch of {@code size} samples: the last one partial unless {@code dropLast}, which drops it.
+     *
+     * @param size      samples
+     * @param batchSize samples per batch
+     * @param dropLast  whether a last partial batch is dropped
+     * @return the number of batches
+     */
+    public static int stepsPerEpoch(int size, int batchSize, boolean dropLast) {
+        return dropLast ? size / batchSize : (int) (((long) size + batchSize - 1) / batchSize);
+    }
 
     private void produce(int[] order) {
         int per = data.sampleSize();

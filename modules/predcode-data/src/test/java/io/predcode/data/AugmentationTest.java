@@ -87,7 +87,7 @@ class AugmentationTest {
         Augmentation a = Augmentation.parse("flip,crop:1", 0f);
         int[] order = Batches.order(d.size(), 9, 4, true);
         float[] expected = new float[d.sampleSize()];
-        try (Batches b = new Batches(d, 8, 9, 4, true, false, a)) {
+        try (Batches b = new Batches(d, 8, 9, 4, true, false, a, false)) {
             int at = 0;
             while (b.hasNext()) {
                 Batches.Batch batch = b.next();

@@ -148,4 +148,26 @@ class DataTest {
         assertArrayEquals(Batches.order(300, 7, 3, true), Batches.order(300, 7, 3, true));
         assertFalse(java.util.Arrays.equals(Batches.order(300, 7, 3, true), Batches.order(300, 7, 4, true)));
     }
+
+    /** drop_last: whole batches only, the epoch's order cut where the last whole batch ends. */
+    @Test void droppingTheLastBatchKeepsWholeBatchesInTheSameOrder() throws IOException {
+        Dataset d = Digits.split().test();
+        int[] order = Batches.order(d.size(), 7, 0, true);
+        for (int batch : new int[]{64, 100, 300, 1}) {
+            int at = 0;
+            try (Batches it = new Batches(d, batch, 7, 0, true, false, Augmentation.NONE, true)) {
+                assertEquals(300 / batch, it.count());
+                assertEquals(300 / batch, Batches.stepsPerEpoch(300, batch, true));
+                assertEquals((300 + batch - 1) / batch, Batches.stepsPerEpoch(300, batch, false));
+                while (it.hasNext()) {
+                    Batches.Batch b = it.next();
+                    assertEquals(batch, b.size());
+                    for (int i = 0; i < b.size(); i++, at++) assertEquals(d.labels()[order[at]], b.y().getAtIndex(ValueLayout.JAVA_FLOAT, i));
+                }
+            }
+            assertEquals(300 / batch * batch, at);
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Batches(d, 301, 7, 0, true, false, Augmentation.NONE, true));
+        assertTrue(e.getMessage().contains("dropping the partial batch leaves none"), e.getMessage());
+    }
 }
