@@ -197,6 +197,19 @@ class TrainingGuardrailsTest {
         }
     }
 
+    /** Each image's draw is fixed by (seed, epoch, sample): an augmented run stopped and resumed is the uninterrupted run, bit for bit. */
+    @Test void anAugmentedRunResumedIsTheUninterruptedRun(@TempDir Path tmp) throws Exception {
+        Path whole = tmp.resolve("whole"), half = tmp.resolve("half");
+        String[] common = {"train", "--algorithm", "pc", "--belief-optimizer", "sgd:0.5", "--n", "3", "--batch-size", "50", "--augment", "flip,crop:1", "--drop-last",
+                "--lr-schedule", "cosine", "--quiet"};
+        assertEquals(0, run(concat(common, "--epochs", "3", "--out", whole.toString())).code());
+        assertEquals(0, run(concat(common, "--epochs", "3", "--max-steps", "26", "--out", half.toString())).code()); // one epoch of 26 whole batches
+        CliTest.Result resumed = run(concat(common, "--epochs", "3", "--out", half.toString(), "--resume"));
+        assertEquals(0, resumed.code(), resumed.err());
+        assertTrue(resumed.out().contains("after epoch 1 (step 26)"), resumed.out());
+        assertArrayEquals(Files.readAllBytes(whole.resolve("model.safetensors")), Files.readAllBytes(half.resolve("model.safetensors")));
+    }
+
     private static String[] concat(String[] a, String... b) {
         String[] r = java.util.Arrays.copyOf(a, a.length + b.length);
         System.arraycopy(b, 0, r, a.length, b.length);
