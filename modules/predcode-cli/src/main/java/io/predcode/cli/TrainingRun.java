@@ -150,7 +150,7 @@ final class TrainingRun {
                     if (t.object("settings").has(key)) checkSame(t, key, (String) recorded.get(key), c.source());
                 // Settings older checkpoints do not record had one value then.
                 checkSame(t, "--augment", "augment", "none", augmentation.id(), c.source());
-                checkSame(t, "--drop-last", "drop_last", s.spark() != null ? "on" : "off", dropLast() ? "on" : "off", c.source()); // Spark always took whole batches
+                checkSame(t, "--drop-last", "drop_last", "off", s.dropLast() ? "on" : "off", c.source());
                 // A resumed run is the same run: a changed setting would silently make it another one.
                 JsonFields saved = t.object("settings");
                 if (s.cosineSchedule() && saved.has("epochs") && saved.number("epochs") != s.epochs())
@@ -498,7 +498,7 @@ final class TrainingRun {
         m.put("stable_relaxation", s.stableRelaxation() ? "on" : "off");
         m.put("input_range", s.symmetricInputs() ? "-1:1" : "0:1");
         m.put("augment", augmentation.id());
-        m.put("drop_last", dropLast() ? "on" : "off");
+        m.put("drop_last", s.dropLast() ? "on" : "off"); // the option: a run resumes across Spark and one process as before
         return m;
     }
 
