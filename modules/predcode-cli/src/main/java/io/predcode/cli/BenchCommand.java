@@ -355,6 +355,25 @@ final class BenchCommand implements Callable<Integer> {
             recs.add(opRecord(be, "STRICT entry update 300x605 fused", us[0], 8.0 * layer * 4 / us[0] / 1e3, "GB/s", out));
             recs.add(opRecord(be, "STRICT entry update as 4 ops", us[1], 8.0 * layer * 4 / us[1] / 1e3, "GB/s", out));
         }
+        // GELU at a PCX MLP layer (128 x 128): a forward and two backward passes at its point (as PC's steps make them), with f'
+        // kept by the forward (what training tapes do) and recomputed by each backward (calls alternated).
+        int units = 128 * 128;
+        for (Activation f : new Activation[]{Activation.GELU_TANH, Activation.GELU})
+            try (Tensor x = be.allocate(units); Tensor y = be.allocate(units); Tensor d = be.allocate(units); Tensor g = be.allocate(units); Tensor dx = be.allocate(units)) {
+                be.randomUniform(x, -3f, 3f, 1);
+                be.randomUniform(g, -1f, 1f, 2);
+                double[] us = timePair(be, () -> {
+                    be.activationWithDerivative(f, 0f, x, y, d);
+                    be.multiply(g, d, dx);
+                    be.multiply(g, d, dx);
+                }, () -> {
+                    be.activation(f, 0f, x, y);
+                    be.activationBackward(f, 0f, x, y, g, dx);
+                    be.activationBackward(f, 0f, x, y, g, dx);
+                }, 200);
+                recs.add(opRecord(be, f.id() + " kept f', fwd+2 bwd", us[0], us[1] / us[0], "x faster", out));
+                recs.add(opRecord(be, f.id() + " f' recomputed", us[1], 1.0, "x", out));
+            }
         // example-cnn's convolutions and pooling at batch 300, at the model's own shapes: the ops a CNN sweep spends its time in.
         ModelSpec cnn = BuiltinModels.resolve("example-cnn");
         PoolGeometry firstPool = null;
