@@ -25,6 +25,18 @@ def load_safetensors(path):
     return out
 
 
+class Normalize(nn.Module):
+    """predcode's normalize op: (x - mean[c]) / std[c] over dim 1 (a single pair: every value); constants, not in the state_dict."""
+
+    def __init__(self, mean, std):
+        super().__init__()
+        self.mean, self.std = torch.tensor(mean), torch.tensor(std)
+
+    def forward(self, x):
+        shape = (1, -1) + (1,) * (x.dim() - 2) if self.mean.numel() > 1 else (1,) * x.dim()
+        return (x - self.mean.reshape(shape)) / self.std.reshape(shape)
+
+
 def build(spec):
     blocks = spec["blocks"] if isinstance(spec, dict) else spec
     seq = []
@@ -44,6 +56,10 @@ def build(spec):
                 ops.append(nn.Flatten())
             elif kind == "leaky_relu":
                 ops.append(nn.LeakyReLU(op.get("slope", 0.01)))
+            elif kind == "normalize":
+                ops.append(Normalize(op["mean"], op["std"]))
+            elif kind in ("gelu", "gelu_tanh"):
+                ops.append(nn.GELU(approximate="tanh" if kind == "gelu_tanh" else "none"))
             else:
                 ops.append({"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}[kind]())
         seq.append(nn.Sequential(*ops))

@@ -246,6 +246,9 @@ public record ModelSpec(List<List<OpSpec>> blocks, int[] input) {
         public BlockBuilder sigmoid() { ops.add(new OpSpec.Act(Activation.SIGMOID, 0f)); return this; }
         /** Flattens all but the batch dimension. */
         public BlockBuilder flatten() { ops.add(new OpSpec.Flatten()); return this; }
+
+        /** (x - mean[c]) / std[c] per channel, torchvision's Normalize (one mean and std: every value). */
+        public BlockBuilder normalize(float[] mean, float[] std) { ops.add(new OpSpec.Normalize(mean, std)); return this; }
         /** Any op. */
         public BlockBuilder op(OpSpec op) { ops.add(op); return this; }
     }

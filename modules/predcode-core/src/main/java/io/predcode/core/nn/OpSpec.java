@@ -13,7 +13,7 @@ import java.util.Map;
  * Shapes are per sample (no batch dimension); images are [channels, height, width].
  */
 public sealed interface OpSpec {
-    /** The op's name in JSON: linear, conv2d, maxpool2d, avgpool2d, relu, leaky_relu, tanh, sigmoid, gelu, gelu_tanh, flatten. */
+    /** The op's name in JSON: linear, conv2d, maxpool2d, avgpool2d, relu, leaky_relu, tanh, sigmoid, gelu, gelu_tanh, flatten, normalize. */
     String op();
 
     /** Output shape for a given input shape; {@code where} ("block 2, op 0") goes into errors. */
@@ -95,6 +95,51 @@ public sealed interface OpSpec {
         public Map<String, Object> toJson() { return function == Activation.LEAKY_RELU ? json("op", op(), "slope", (double) slope) : json("op", op()); }
     }
 
+    /**
+     * (x - mean[c]) / std[c] for each channel c, as torchvision's {@code Normalize}: channels are dim 0
+     * of the per-sample shape ([C, H, W] images); one mean and std apply to every value. The numbers are
+     * part of the model (a checkpoint carries them, serving applies them), not trained parameters.
+     *
+     * @param mean per channel, or one for all
+     * @param std  per channel, or one for all; each finite and &gt; 0
+     */
+    record Normalize(float[] mean, float[] std) implements OpSpec {
+        /** Checks the numbers: as many means as stds, finite, stds &gt; 0. */
+        public Normalize {
+            if (mean.length == 0 || mean.length != std.length)
+                throw new IllegalArgumentException("normalize: mean and std must be lists of the same length >= 1, got " + mean.length + " and " + std.length);
+            for (int c = 0; c < mean.length; c++)
+                if (!Float.isFinite(mean[c]) || !Float.isFinite(std[c]) || !(std[c] > 0))
+                    throw new IllegalArgumentException("normalize: channel " + c + " has mean " + mean[c] + " and std " + std[c] + "; expected finite numbers, std > 0");
+            mean = mean.clone();
+            std = std.clone();
+        }
+        public String op() { return "normalize"; }
+        public int[] outputShape(int[] input, String where) {
+            if (mean.length != 1 && (input.length < 2 || input[0] != mean.length))
+                throw new IllegalArgumentException(where + " (normalize): " + mean.length + " means and stds, one per channel, but its input has shape "
+                        + java.util.Arrays.toString(input) + " (channels first, then at least one more dimension); give one mean and std for all values");
+            return input.clone();
+        }
+        /** The values one mean and std apply to: all channels as one where a single pair is given. */
+        public int channels() { return mean.length; }
+        /** The means, a copy. */
+        public float[] mean() { return mean.clone(); }
+        /** The standard deviations, a copy. */
+        public float[] std() { return std.clone(); }
+        @Override public boolean equals(Object o) {
+            return o instanceof Normalize n && java.util.Arrays.equals(mean, n.mean) && java.util.Arrays.equals(std, n.std);
+        }
+        @Override public int hashCode() { return 31 * java.util.Arrays.hashCode(mean) + java.util.Arrays.hashCode(std); }
+        @Override public String toString() { return "Normalize[mean=" + java.util.Arrays.toString(mean) + ", std=" + java.util.Arrays.toString(std) + "]"; }
+        public Map<String, Object> toJson() { return json("op", op(), "mean", numbers(mean), "std", numbers(std)); }
+        private static List<Object> numbers(float[] a) {
+            List<Object> l = new java.util.ArrayList<>();
+            for (float v : a) l.add((double) v);
+            return l;
+        }
+    }
+
     /** Keeps dim 0 (the batch) and flattens the rest, as torch.nn.Flatten. */
     record Flatten() implements OpSpec {
         public String op() { return "flatten"; }
@@ -125,16 +170,41 @@ public sealed interface OpSpec {
                 yield new Pool2d(op.equals("maxpool2d"), k[0], k[1], s[0], s[1]);
             }
             case "flatten" -> new Flatten();
+            case "normalize" -> {
+                float[] mean = floats(f, "mean"), std = floats(f, "std");
+                try {
+                    yield new Normalize(mean, std);
+                } catch (IllegalArgumentException e) {
+                    throw new JsonException(f.source() + ": field '" + f.path() + "': " + e.getMessage());
+                }
+            }
             default -> {
                 Activation a = Activation.byId(op);
                 if (a == null)
                     throw new JsonException(f.source() + ": field '" + f.path() + ".op' is '" + op
-                            + "'; expected one of linear, conv2d, maxpool2d, avgpool2d, flatten, " + Activation.ids());
+                            + "'; expected one of linear, conv2d, maxpool2d, avgpool2d, flatten, normalize, " + Activation.ids());
                 // Only leaky_relu has a parameter: its negative slope, PyTorch's default 0.01.
                 yield new Act(a, a != Activation.LEAKY_RELU ? 0f : f.has("slope") ? (float) f.number("slope") : 0.01f);
             }
         };
     }
+
+    /** A list of numbers, at most {@link #MAX_CHANNELS} of them. */
+    private static float[] floats(JsonFields f, String key) {
+        List<Object> l = f.list(key);
+        if (l.isEmpty() || l.size() > MAX_CHANNELS)
+            throw new JsonException(f.source() + ": field '" + f.path() + "." + key + "' (normalize) has " + l.size() + " numbers; expected 1 to " + MAX_CHANNELS);
+        float[] a = new float[l.size()];
+        for (int i = 0; i < a.length; i++) {
+            if (!(l.get(i) instanceof Number n))
+                throw new JsonException(f.source() + ": field '" + f.path() + "." + key + "[" + i + "]' (normalize) is not a number");
+            a[i] = n.floatValue();
+        }
+        return a;
+    }
+
+    /** The most channels a normalize op takes: more would be a data set, not a layer. */
+    int MAX_CHANNELS = 65536;
 
     private static Map<String, Object> json(Object... kv) {
         Map<String, Object> m = new LinkedHashMap<>();

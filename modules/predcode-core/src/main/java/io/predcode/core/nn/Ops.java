@@ -25,6 +25,7 @@ final class Ops {
             case OpSpec.Pool2d p -> new PoolOp(in, out, new PoolGeometry(in[0], in[1], in[2], p.kh(), p.kw(), p.sh(), p.sw()), p.max());
             case OpSpec.Act a -> new ActivationOp(in, out, a.function(), a.slope());
             case OpSpec.Flatten f -> new FlattenOp(in, out);
+            case OpSpec.Normalize n -> new NormalizeOp(in, out, n, scope);
         };
     }
 
@@ -176,6 +177,49 @@ final class Ops {
 
         @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients) {
             if (dx != null) be.activationBackward(function, slope, x, y, dy, dx);
+        }
+    }
+
+    /**
+     * y = x / std[c] - mean[c] / std[c] per channel: a batch of products with the diagonal matrix
+     * D = diag(1 / std) [C, C] (one GEMM call, D shared by every sample), then the shift as a bias. Its
+     * VJP is D dy. D and the shift are constants of the model, kept on the backend, not parameters.
+     */
+    static final class NormalizeOp extends Op {
+        final int channels, inner;
+        final Tensor scale, shift;
+
+        NormalizeOp(int[] in, int[] out, OpSpec.Normalize spec, Scope scope) {
+            super(in, out);
+            channels = spec.channels();
+            long n = 1;
+            for (int d : in) n *= d;
+            inner = (int) (n / channels);
+            float[] d = new float[channels * channels], t = new float[channels];
+            float[] mean = spec.mean(), std = spec.std();
+            for (int c = 0; c < channels; c++) {
+                d[c * channels + c] = 1f / std[c];
+                t[c] = -mean[c] / std[c];
+            }
+            scale = scope.allocate(channels, channels);
+            shift = scope.allocate(channels);
+            scope.backend().upload(d, scale);
+            scope.backend().upload(t, shift);
+        }
+
+        @Override void forward(Backend be, Tensor x, Tensor y) {
+            diagonal(be, x, y);
+            be.addBias(y, shift, channels, inner);
+        }
+
+        @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients) {
+            if (dx != null) diagonal(be, dy, dx);
+        }
+
+        /** out = D in for each sample: [C, C] times the sample's [C, inner]. */
+        private void diagonal(Backend be, Tensor in, Tensor out) {
+            long per = (long) channels * inner;
+            be.gemm(false, false, channels, inner, channels, 1f, scale, 0, channels, 0, in, 0, inner, per, 0f, out, 0, inner, per, batchOf(in));
         }
     }
 

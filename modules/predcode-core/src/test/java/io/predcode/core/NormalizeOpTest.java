@@ -1,0 +1,83 @@
+package io.predcode.core;
+
+import io.predcode.core.json.JsonException;
+import io.predcode.core.nn.Block;
+import io.predcode.core.nn.Model;
+import io.predcode.core.nn.ModelSpec;
+import io.predcode.spi.Scope;
+import io.predcode.spi.Tensor;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestFactory;
+
+import java.util.List;
+import java.util.SplittableRandom;
+
+import static io.predcode.core.PaperResultsTest.onEveryBackend;
+import static io.predcode.spi.conformance.Approx.assertClose;
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The normalize op (torchvision's Normalize inside the model): forward and input gradient against
+ * float64 per channel and with one pair for every value, its spec round trip, and its refusals.
+ */
+class NormalizeOpTest {
+    @TestFactory List<DynamicTest> normalizeMatchesFloat64() {
+        return onEveryBackend("normalize against float64", be -> {
+            SplittableRandom r = new SplittableRandom(5);
+            int[][] shapes = {{3, 5, 7}, {1, 4, 4}, {2, 1, 1}, {13}};
+            for (int[] shape : shapes)
+                for (boolean perChannel : new boolean[]{true, false}) {
+                    if (perChannel && shape.length < 2) continue;
+                    int channels = perChannel ? shape[0] : 1, per = 1, batch = 1 + r.nextInt(5);
+                    for (int d : shape) per *= d;
+                    float[] mean = new float[channels], std = new float[channels];
+                    for (int c = 0; c < channels; c++) { mean[c] = (float) r.nextDouble(-1, 1); std[c] = (float) r.nextDouble(0.1, 2); }
+                    ModelSpec spec = ModelSpec.builder().input(shape).block(k -> k.normalize(mean, std)).build();
+                    try (Model m = Model.create(spec, be, 0); Scope scope = new Scope(be)) {
+                        Block block = m.blocks().getFirst();
+                        Block.Tape t = block.newTape(scope, batch, true);
+                        float[] x = new float[batch * per], dy = new float[batch * per];
+                        for (int i = 0; i < x.length; i++) { x[i] = (float) r.nextDouble(-3, 3); dy[i] = (float) r.nextDouble(-1, 1); }
+                        Tensor tx = scope.allocate(Block.withBatch(batch, shape)), tdy = scope.allocate(Block.withBatch(batch, shape)), tdx = scope.allocate(Block.withBatch(batch, shape));
+                        be.upload(x, tx);
+                        be.upload(dy, tdy);
+                        block.forward(be, tx, t);
+                        block.backward(be, t, tdy, tdx, false);
+                        double[] ey = new double[x.length], edx = new double[x.length];
+                        for (int i = 0; i < x.length; i++) {
+                            int c = channels == 1 ? 0 : (i % per) / (per / channels);
+                            ey[i] = (x[i] - (double) mean[c]) / std[c];
+                            edx[i] = dy[i] / (double) std[c];
+                        }
+                        String what = java.util.Arrays.toString(shape) + (perChannel ? " per channel" : " one pair") + " x" + batch;
+                        assertClose(what + ": forward", ey, be.download(t.output()), 2e-6);
+                        assertClose(what + ": input gradient", edx, be.download(tdx), 2e-6);
+                        assertTrue(m.parameters().isEmpty(), "no trained parameters");
+                    }
+                }
+        });
+    }
+
+    @Test void specRoundTripsAndBadNumbersAreRefused() {
+        ModelSpec spec = ModelSpec.builder().input(3, 4, 4).block(k -> k.normalize(new float[]{0.49f, 0.48f, 0.45f}, new float[]{0.25f, 0.24f, 0.26f}).flatten().linear(48, 10)).build();
+        ModelSpec again = ModelSpec.parse(spec.toJson(), "round trip");
+        assertEquals(spec.blocks(), again.blocks(), "a checkpoint's spec reads back equal (resume compares them)");
+        String[] bad = {
+                "{\"op\": \"normalize\", \"mean\": [0.5, 0.5], \"std\": [0.5]}",
+                "{\"op\": \"normalize\", \"mean\": [0.5], \"std\": [0]}",
+                "{\"op\": \"normalize\", \"mean\": [0.5], \"std\": [-1]}",
+                "{\"op\": \"normalize\", \"mean\": [], \"std\": []}",
+                "{\"op\": \"normalize\", \"mean\": [\"a\"], \"std\": [1]}"};
+        for (String op : bad) {
+            String json = "{\"input\": [3, 4, 4], \"blocks\": [[" + op + ", {\"op\": \"flatten\"}, {\"op\": \"linear\", \"in\": 48, \"out\": 10}]]}";
+            RuntimeException e = assertThrows(RuntimeException.class, () -> ModelSpec.parse(json, "spec.json"), op);
+            assertTrue(e instanceof JsonException || e instanceof IllegalArgumentException, e.toString());
+            assertTrue(e.getMessage().contains("normalize"), e.getMessage());
+        }
+        // Two channels' numbers for a three-channel input: refused where the shapes are worked out.
+        ModelSpec twoForThree = ModelSpec.builder().input(3, 4, 4).block(k -> k.normalize(new float[]{0.5f, 0.5f}, new float[]{1, 1}).flatten().linear(48, 10)).build();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> twoForThree.activationShapes(new int[]{3, 4, 4}));
+        assertTrue(e.getMessage().contains("(normalize): 2 means and stds, one per channel, but its input has shape [3, 4, 4]"), e.getMessage());
+    }
+}
