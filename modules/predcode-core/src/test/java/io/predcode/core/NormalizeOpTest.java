@@ -59,6 +59,28 @@ class NormalizeOpTest {
         });
     }
 
+    /** A service's predictor normalises as training does: its logits are the model's on normalised inputs. */
+    @TestFactory List<DynamicTest> servingNormalisesRawInputs() {
+        return onEveryBackend("serving a normalising model", be -> {
+            SplittableRandom r = new SplittableRandom(6);
+            float[] mean = {0.2f, 0.5f}, std = {0.5f, 0.25f};
+            ModelSpec withOp = ModelSpec.builder().input(2, 3, 3).block(k -> k.normalize(mean, std).flatten().linear(18, 4)).build();
+            ModelSpec without = ModelSpec.builder().input(2, 3, 3).block(k -> k.flatten().linear(18, 4)).build();
+            int batch = 5;
+            float[] x = new float[batch * 18], normalised = new float[x.length];
+            for (int i = 0; i < x.length; i++) {
+                x[i] = (float) r.nextDouble();
+                int c = (i % 18) / 9;
+                normalised[i] = (float) ((x[i] - (double) mean[c]) / std[c]);
+            }
+            try (Model a = Model.create(withOp, be, 3); Model b = Model.create(without, be, 3);
+                 io.predcode.core.serve.Predictor pa = io.predcode.core.serve.Predictor.of(a); io.predcode.core.serve.Predictor pb = io.predcode.core.serve.Predictor.of(b)) {
+                b.loadParameters(java.util.Map.of("0.1.weight", a.parameterValues().get("0.2.weight"), "0.1.bias", a.parameterValues().get("0.2.bias")), "the same linear layer");
+                assertClose("logits", io.predcode.spi.conformance.Approx.toDouble(pb.logits(normalised, batch)), pa.logits(x, batch), 1e-5);
+            }
+        });
+    }
+
     @Test void specRoundTripsAndBadNumbersAreRefused() {
         ModelSpec spec = ModelSpec.builder().input(3, 4, 4).block(k -> k.normalize(new float[]{0.49f, 0.48f, 0.45f}, new float[]{0.25f, 0.24f, 0.26f}).flatten().linear(48, 10)).build();
         ModelSpec again = ModelSpec.parse(spec.toJson(), "round trip");
