@@ -40,7 +40,7 @@ timeout 150 "$JAVA" --enable-native-access=ALL-UNNAMED -Dpredcode.golden.dir=.de
   --select-class io.predcode.core.GoldenCaseTest --select-class io.predcode.core.CrossBackendTest --select-class io.predcode.core.EngineContractTest \
   --select-class io.predcode.core.PaperResultsTest --select-class io.predcode.core.CondensedStrictTest \
   --select-class io.predcode.cuda.CudaThreadsTest --select-class io.predcode.core.ServingTest \
-  --select-class io.predcode.core.StandardPcTest --select-class io.predcode.core.PcVariantsTest --details=tree --disable-banner --reports-dir "$out/junit" \
+  --select-class io.predcode.core.StandardPcTest --select-class io.predcode.core.PcVariantsTest --select-class io.predcode.core.NormalizeOpTest --details=tree --disable-banner --reports-dir "$out/junit" \
   > "$out/tests.txt" 2>&1
 tests=$?
 tail -n 60 "$out/tests.txt"
