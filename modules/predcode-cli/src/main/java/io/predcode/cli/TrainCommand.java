@@ -140,7 +140,8 @@ final class TrainCommand implements Callable<Integer> {
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);
         if (!List.of("adam", "adamw", "sgd").contains(optimizer)) throw new IllegalArgumentException("--optimizer must be adam, adamw or sgd, got '" + optimizer + "'");
         if (!inputRange.equals("0:1") && !inputRange.equals("-1:1")) throw new IllegalArgumentException("--input-range must be 0:1 or -1:1, got '" + inputRange + "'");
-        io.predcode.data.Augmentation.parse(augment, 0f); // refuses a bad value before any data loads
+        boolean symmetricInputs = inputRange.equals("-1:1");
+        io.predcode.data.Augmentation augmentation = io.predcode.data.Augmentation.parse(augment, symmetricInputs ? -1f : 0f); // black: raw 0, mapped as the data is
         if (!lrSchedule.equals("constant") && !lrSchedule.equals("cosine")) throw new IllegalArgumentException("--lr-schedule must be constant or cosine, got '" + lrSchedule + "'");
         Energy e = beliefs.energy();
         Nudging nudge = Nudging.parse(nudging);
@@ -176,7 +177,7 @@ final class TrainCommand implements Callable<Integer> {
         TrainingRun.Settings s = new TrainingRun.Settings(backendChoice, a, model, dataChoice.data, epochs, batchSize, optimizer, lr, momentum, weightDecay,
                 relaxation.eta, sweeps, l, seed, out, resume, quiet || System.console() == null, validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stableRelaxation.equals("on"), init, shuffle.equals("on"), maxSteps,
                 beliefs.optimizer(), e, nudge, lrSchedule.equals("cosine"), sparkChoice.master == null ? null : sparkChoice,
-                inputRange.equals("-1:1"), augment, dropLast);
+                symmetricInputs, augmentation, dropLast);
         return new TrainingRun(s, spec.commandLine().getOut()).run();
     }
 }

@@ -48,13 +48,14 @@ final class TrainingRun {
      * collapse (0: none, the training set's own numbers are used); onCollapse: "stop" or "rollback";
      * monitorEvery: steps between alignment measurements (0: off); energy and nudging: pc's and ipc's;
      * cosineSchedule: the learning rate follows {@link #scheduled} instead of staying at lr; spark: null
-     * for training in this process; symmetricInputs: the data's [0, 1] values are mapped to [-1, 1].
+     * for training in this process; symmetricInputs: the data's [0, 1] values are mapped to [-1, 1]; augmentation: --augment,
+     * parsed with black where the mapped data has it; dropLast: --drop-last as given (Spark always takes whole batches).
      */
     record Settings(Setup.BackendChoice backend, Algorithm algorithm, String model, String data, int epochs, int batchSize, String optimizer,
                     float lr, float momentum, float weightDecay, float eta, int n, Loss loss, long seed, Path out, boolean resume, boolean quiet,
                     double validation, double collapseMargin, int patience, String onCollapse, int maxRollbacks, int monitorEvery, boolean stableRelaxation,
                     Path init, boolean shuffle, long maxSteps, BeliefOptimizer beliefOptimizer, Energy energy, Nudging nudging, boolean cosineSchedule,
-                    Setup.SparkChoice spark, boolean symmetricInputs, String augment, boolean dropLast) {}
+                    Setup.SparkChoice spark, boolean symmetricInputs, io.predcode.data.Augmentation augmentation, boolean dropLast) {}
 
     /** Where the best state is kept, beside the last one in --out. */
     static final String BEST_DIR = "best";
@@ -92,14 +93,7 @@ final class TrainingRun {
     private final Settings s;
     private final PrintWriter out;
 
-    /** --augment, with black as the stored data has it. */
-    private final io.predcode.data.Augmentation augmentation;
-
-    TrainingRun(Settings s, PrintWriter out) {
-        this.s = s;
-        this.out = out;
-        this.augmentation = io.predcode.data.Augmentation.parse(s.augment(), s.symmetricInputs() ? -1f : 0f); // black: raw 0, mapped as the data is
-    }
+    TrainingRun(Settings s, PrintWriter out) { this.s = s; this.out = out; }
 
     int run() throws IOException {
         DataSplit data = DataSources.load(s.data());
@@ -109,7 +103,7 @@ final class TrainingRun {
         prepareOut();
         Dataset[] split = data.train().holdOut(s.validation(), s.seed());
         Dataset train = split[0], validation = split[1];
-        augmentation.check(train);
+        s.augmentation().check(train);
         // Buffers are sized by the batch: a batch larger than the training set would only allocate air.
         int batchSize = Math.min(s.batchSize(), train.size());
         if (batchSize < s.batchSize()) out.printf("note: --batch-size %d is more than the %d training samples; using %d%n", s.batchSize(), train.size(), batchSize);
@@ -149,7 +143,7 @@ final class TrainingRun {
                 for (String key : List.of("belief_optimizer", "energy", "nudging", "lr_schedule", "input_range"))
                     if (t.object("settings").has(key)) checkSame(t, key, (String) recorded.get(key), c.source());
                 // Settings older checkpoints do not record had one value then.
-                checkSame(t, "--augment", "augment", "none", augmentation.id(), c.source());
+                checkSame(t, "--augment", "augment", "none", s.augmentation().id(), c.source());
                 checkSame(t, "--drop-last", "drop_last", "off", s.dropLast() ? "on" : "off", c.source());
                 // A resumed run is the same run: a changed setting would silently make it another one.
                 JsonFields saved = t.object("settings");
@@ -206,7 +200,7 @@ final class TrainingRun {
                 }
                 out.printf("resuming %s after epoch %d (step %d)%n", s.out(), firstEpoch, step);
             }
-            out.printf("training %s on %s%s (validation: %s) with %s (%s, eta %s, n %d), %s lr %s, batch %d, %d epochs, backend %s%n", s.model(), train, augmentation.active() ? ", augmented " + augmentation.id() : "",
+            out.printf("training %s on %s%s (validation: %s) with %s (%s, eta %s, n %d), %s lr %s, batch %d, %d epochs, backend %s%n", s.model(), train, s.augmentation().active() ? ", augmented " + s.augmentation().id() : "",
                     validation == null ? "none" : validation.size() + " held out", s.algorithm().id(), s.loss().id(), s.eta(), sweeps, s.optimizer(), opt.learningRate(),
                     batchSize, s.epochs(), be.description());
             Trainer trainer = new Trainer(engine, opt, s.algorithm(), s.eta(), sweeps).monitorEvery(s.monitorEvery()).stableRelaxation(s.stableRelaxation())
@@ -228,7 +222,7 @@ final class TrainingRun {
                 float lrBase = baseLr;
                 // The learning rate of the run's step g: what this process sets before each step, and what Spark's barrier jobs take for theirs.
                 java.util.function.LongFunction<Float> lrAt = g -> s.cosineSchedule() ? scheduled(lrBase, g, totalSteps) : opt.learningRate();
-                try (Steps steps = spark != null ? Steps.spark(spark, epoch, s.eta(), s.spark().averageEvery, s.spark().stepsPerJob, step, s.maxSteps(), lrAt) : Steps.local(train, batchSize, s.seed(), epoch, s.shuffle(), s.loss(), augmentation, dropLast(), trainer);
+                try (Steps steps = spark != null ? Steps.spark(spark, epoch, s.eta(), s.spark().averageEvery, s.spark().stepsPerJob, step, s.maxSteps(), lrAt) : Steps.local(train, batchSize, s.seed(), epoch, s.shuffle(), s.loss(), s.augmentation(), dropLast(), trainer);
                      ProgressBar bar = s.quiet() ? null : new ProgressBarBuilder().setTaskName("epoch " + (epoch + 1) + "/" + s.epochs())
                              .setInitialMax(dropLast() ? (long) stepsPerEpoch * batchSize : train.size()).setStyle(ProgressBarStyle.ASCII).setUnit(" samples", 1).showSpeed().setUpdateIntervalMillis(250)
                              .continuousUpdate().build()) {
@@ -354,7 +348,7 @@ final class TrainingRun {
             out.println("note: --stable-relaxation works within one process; on Spark, STRICT relaxes with the fixed --eta");
         RunSpec run = new RunSpec(java.util.UUID.randomUUID().toString(), spec.toJson(), input, s.data(), s.validation(), s.seed(), s.shuffle(), s.algorithm().id(),
                 s.eta(), sweeps, s.loss().id(), s.energy().id(), s.beliefOptimizer().toString(), s.nudging().toString(), batchSize, sp.partitions(), be.name(),
-                s.backend().threads > 0 ? s.backend().threads : 1, -1, s.symmetricInputs() ? 2f : 1f, s.symmetricInputs() ? -1f : 0f, augmentation.id());
+                s.backend().threads > 0 ? s.backend().threads : 1, -1, s.symmetricInputs() ? 2f : 1f, s.symmetricInputs() ? -1f : 0f, s.augmentation().id());
         DataParallelRun r = DataParallelRun.start(sp.master, sp.conf, java.time.Duration.ofSeconds(sp.timeoutSeconds), run, trainSize, model, opt);
         out.printf("spark: %s, %d partitions of %d samples a step, %d steps an epoch%s%n", sp.master, run.partitions(), run.localBatch(), r.training().plan().stepsPerEpoch(),
                 sp.averageEvery > 1 ? ", local steps averaged every " + sp.averageEvery + " (not exact; each shard's optimizer state stays on its executor)"
@@ -497,7 +491,7 @@ final class TrainingRun {
         m.put("monitor_every", (double) s.monitorEvery());
         m.put("stable_relaxation", s.stableRelaxation() ? "on" : "off");
         m.put("input_range", s.symmetricInputs() ? "-1:1" : "0:1");
-        m.put("augment", augmentation.id());
+        m.put("augment", s.augmentation().id());
         m.put("drop_last", s.dropLast() ? "on" : "off"); // the option: a run resumes across Spark and one process as before
         return m;
     }

@@ -83,6 +83,22 @@ public record Augmentation(boolean flip, int padding, float fill) {
     }
 
     /**
+     * The samples at these indices of {@code data}, in that order, each augmented with its draw for
+     * (seed, epoch): what {@link Batches} would feed for them (a Spark shard's local batch).
+     *
+     * @param data    the dataset
+     * @param samples indices into it
+     * @param seed    the run's seed
+     * @param epoch   the epoch
+     * @return a new dataset of those samples
+     */
+    public Dataset subset(Dataset data, int[] samples, long seed, int epoch) {
+        Dataset batch = data.subset(data.name(), samples);
+        if (active()) for (int i = 0; i < samples.length; i++) apply(data, samples[i], seed, epoch, batch.images(), i * data.sampleSize());
+        return batch;
+    }
+
+    /**
      * Writes sample {@code sample} of {@code data}, augmented with its draw for (seed, epoch), into
      * {@code out} from {@code at}.
      *

@@ -14,8 +14,9 @@ import java.util.concurrent.TimeUnit;
  * One epoch of batches, shuffled with a seed that depends only on (seed, epoch) so a resumed run sees
  * the same order, assembled into off-heap float32 buffers by a background thread while the previous
  * batch trains. The last batch is partial when the set does not divide evenly: it is kept (PyTorch's
- * drop_last=False), so every sample is seen once per epoch, unless the batches are made to drop it. An {@link Augmentation} (flips, padded
- * crops) is applied to each image as it is copied in, with its draw for (seed, epoch, sample).
+ * drop_last=False), so every sample is seen once per epoch, unless the batches are made to drop it.
+ * An {@link Augmentation} (flips, padded crops) is applied to each image as it is copied in, with its
+ * draw for (seed, epoch, sample).
  *
  * <p>A {@link Batch} is valid until the next call to {@link #next()}; buffers are recycled.
  */

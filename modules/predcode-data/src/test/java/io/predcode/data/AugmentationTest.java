@@ -87,6 +87,7 @@ class AugmentationTest {
         Augmentation a = Augmentation.parse("flip,crop:1", 0f);
         int[] order = Batches.order(d.size(), 9, 4, true);
         float[] expected = new float[d.sampleSize()];
+        Dataset subset = a.subset(d, order, 9, 4); // what a Spark shard trains on for the same samples
         try (Batches b = new Batches(d, 8, 9, 4, true, false, a, false)) {
             int at = 0;
             while (b.hasNext()) {
@@ -96,7 +97,9 @@ class AugmentationTest {
                     float[] got = new float[d.sampleSize()];
                     java.lang.foreign.MemorySegment.copy(batch.x(), ValueLayout.JAVA_FLOAT, (long) i * d.sampleSize() * Float.BYTES, got, 0, got.length);
                     assertArrayEquals(expected, got, "sample " + order[at]);
+                    assertArrayEquals(expected, Arrays.copyOfRange(subset.images(), at * got.length, (at + 1) * got.length), "subset's sample " + order[at]);
                     assertEquals(d.labels()[order[at]], batch.y().getAtIndex(ValueLayout.JAVA_FLOAT, i));
+                    assertEquals(d.labels()[order[at]], subset.labels()[at]);
                 }
             }
             assertEquals(d.size(), at);

@@ -173,11 +173,7 @@ final class ShardWorker implements AutoCloseable {
             order = plan.epochOrder(partition, epoch);
             orderEpoch = epoch;
         }
-        int[] samples = plan.localBatch(order, step);
-        Dataset batch = train.subset(train.name(), samples);
-        if (augmentation.active())
-            for (int i = 0; i < samples.length; i++) augmentation.apply(train, samples[i], spec.seed(), epoch, batch.images(), i * train.sampleSize());
-        return batch;
+        return augmentation.subset(train, plan.localBatch(order, step), spec.seed(), epoch);
     }
 
     /** A batch through the engine: the updates land in the parameters' grads. */

@@ -95,10 +95,7 @@ class SparkExactnessTest {
             Trainer t = new Trainer(e, sgd, a, spec.eta(), spec.n());
             io.predcode.data.Augmentation augmentation = io.predcode.data.Augmentation.parse(spec.augment(), spec.inputShift());
             for (int s = 0; s < STEPS; s++) {
-                int[] samples = plan.globalBatch(0, s);
-                Dataset batch = train.subset("global batch", samples);
-                if (augmentation.active())
-                    for (int i = 0; i < samples.length; i++) augmentation.apply(train, samples[i], spec.seed(), 0, batch.images(), i * train.sampleSize());
+                Dataset batch = augmentation.subset(train, plan.globalBatch(0, s), spec.seed(), 0);
                 t.step(batch.images(), batch.labels(), batch.size());
             }
             return model.parameterValues();
