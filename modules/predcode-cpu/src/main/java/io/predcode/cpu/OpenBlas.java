@@ -66,12 +66,12 @@ final class OpenBlas {
     }
 
     /**
-     * Below this many multiply-adds a GEMM runs on the calling thread alone: handing half of a
-     * 10-50 us GEMM to another thread costs more than it saves ([300 x 50] x [50 x 30] took 69 us on
-     * two threads and 18 us on one; [300 x 605] x [605 x 50], 234 and 201 us; JIT-warm, best of 15,
-     * 2 cores).
+     * Below this many multiply-adds (a 50^3 GEMM) a GEMM runs on the calling thread alone: a few
+     * microseconds of work, about what handing half of it to another thread costs. With the backend's
+     * spinning workers ({@link Parallel}) splitting pays from there up: on 2 cores a 64^3 GEMM took 8.8
+     * us split and 10.6 whole, 128^3 45 and 62, 256^3 235 and 413 ({@code bench --ops --threads 2}).
      */
-    static final long SMALL_GEMM_MACS = 4L << 20;
+    static final long SMALL_GEMM_MACS = 1L << 17;
 
     /** Rows (or columns) of C per part at the least when a GEMM is split. */
     private static final int MIN_SPLIT = 16;

@@ -1,0 +1,127 @@
+package io.predcode.cpu;
+
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicIntegerArray;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The backend's own threads: every part and branch runs once, failures reach the caller, several callers share them, nothing deadlocks. */
+class ParallelTest {
+    private static final Duration LIMIT = Duration.ofSeconds(60);
+
+    @Test void everyItemOnceInItsPart() {
+        for (int threads : new int[]{1, 2, 3, 5})
+            try (Parallel par = new Parallel(threads)) {
+                for (int n : new int[]{1, 2, 7, 64, 1000, 4099})
+                    for (int min : new int[]{1, 3, 100}) {
+                        AtomicIntegerArray seen = new AtomicIntegerArray(n);
+                        int parts = par.parts(n, min);
+                        AtomicIntegerArray partSeen = new AtomicIntegerArray(parts);
+                        par.forParts(n, min, (part, from, to) -> {
+                            assertEquals((int) ((long) n * part / parts), from, "part " + part + "'s start");
+                            assertEquals((int) ((long) n * (part + 1) / parts), to, "part " + part + "'s end");
+                            partSeen.incrementAndGet(part);
+                            for (int i = from; i < to; i++) seen.incrementAndGet(i);
+                        });
+                        for (int p = 0; p < parts; p++) assertEquals(1, partSeen.get(p), threads + " threads, n " + n + ": part " + p);
+                        for (int i = 0; i < n; i++) assertEquals(1, seen.get(i), threads + " threads, n " + n + ", min " + min + ": item " + i);
+                    }
+            }
+    }
+
+    @Test void aFailingPartReachesTheCallerAndTheThreadsCarryOn() {
+        try (Parallel par = new Parallel(2)) {
+            for (int failing = 0; failing < 2; failing++) { // the caller's part or a worker's: whichever claims it
+                int bad = failing;
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                        () -> par.forParts(100, 10, (part, from, to) -> { if (part == bad) throw new IllegalArgumentException("part " + part); }));
+                assertEquals("part " + bad, e.getMessage());
+            }
+            AtomicInteger sum = new AtomicInteger();
+            par.forRange(100, 10, (from, to) -> sum.addAndGet(to - from));
+            assertEquals(100, sum.get());
+        }
+    }
+
+    @Test void branchesRunOnceEachAndTheirOpsStayOnTheirThread() {
+        try (Parallel par = new Parallel(2)) {
+            for (int count : new int[]{1, 2, 3, 8}) {
+                AtomicIntegerArray ran = new AtomicIntegerArray(count);
+                Runnable[] branches = new Runnable[count];
+                for (int i = 0; i < count; i++) {
+                    int b = i;
+                    branches[i] = () -> {
+                        ran.incrementAndGet(b);
+                        if (count > 1) assertEquals(1, par.parts(1 << 20, 1), "an op inside a branch splits no further");
+                        par.branches(new Runnable[]{() -> {}, () -> {}}, true); // nested: runs in order on this thread
+                    };
+                }
+                par.branches(branches, true);
+                for (int i = 0; i < count; i++) assertEquals(1, ran.get(i), count + " branches: branch " + i);
+            }
+            assertEquals(2, par.parts(1 << 20, 1), "outside a branch ops split again");
+        }
+    }
+
+    /** Two branches that each wait for the other finish only if they run at once. */
+    @Test void branchesRunAtOnce() {
+        try (Parallel par = new Parallel(2)) {
+            assertTimeoutPreemptively(LIMIT, () -> {
+                for (int round = 0; round < 50; round++) {
+                    CountDownLatch both = new CountDownLatch(2);
+                    Runnable meet = () -> {
+                        both.countDown();
+                        try {
+                            assertTrue(both.await(20, TimeUnit.SECONDS), "the other branch never ran beside this one");
+                        } catch (InterruptedException e) {
+                            throw new IllegalStateException(e);
+                        }
+                    };
+                    par.branches(new Runnable[]{meet, meet}, true);
+                    if (round % 10 == 0) Thread.sleep(5); // long enough for the worker to park: it must be woken
+                }
+            });
+        }
+    }
+
+    @Test void severalCallersShareTheThreads() throws Exception {
+        try (Parallel par = new Parallel(2)) {
+            int callers = 4, rounds = 2_000;
+            AtomicInteger wrong = new AtomicInteger();
+            Thread[] ts = new Thread[callers];
+            for (int c = 0; c < callers; c++) {
+                int seed = c;
+                ts[c] = Thread.ofPlatform().start(() -> {
+                    for (int k = 0; k < rounds; k++) {
+                        int n = 50 + (k * 31 + seed) % 500;
+                        AtomicInteger sum = new AtomicInteger();
+                        if (k % 3 == 0) {
+                            AtomicInteger a = new AtomicInteger(), b = new AtomicInteger();
+                            par.branches(new Runnable[]{() -> a.set(n), () -> b.set(2 * n)}, true);
+                            sum.set(a.get() + b.get() - 2 * n);
+                        } else par.forRange(n, 7, (from, to) -> sum.addAndGet(to - from));
+                        if (sum.get() != n) wrong.incrementAndGet();
+                    }
+                });
+            }
+            assertTimeoutPreemptively(LIMIT, () -> { for (Thread t : ts) t.join(); });
+            assertEquals(0, wrong.get(), "wrong results among " + callers * rounds + " calls");
+        }
+    }
+
+    @Test void closeStopsTheWorkers() throws Exception {
+        Parallel par = new Parallel(3);
+        par.forRange(10, 1, (from, to) -> {});
+        assertEquals(2, par.workers().size());
+        par.close();
+        for (Thread t : par.workers()) {
+            t.join(10_000);
+            assertFalse(t.isAlive(), t.getName() + " still runs after close");
+        }
+    }
+}
