@@ -53,6 +53,31 @@ public final class CpuBackend extends Backend {
 
     @Override protected void doClose() { parallel.close(); }
 
+    /**
+     * Branches run at once on the backend's threads, each op of a branch alone on its branch's thread
+     * (in order, still alone, while profiling). {@code -Dpredcode.cpu.branches=serial} runs them in
+     * order and {@code =reverse} in reverse order, on the calling thread with every op split as usual:
+     * the two agree bit for bit exactly when no branch reads what another writes, a check for engine
+     * code; serial also times a step without branches.
+     */
+    @Override protected void doBranches(Runnable[] branches) {
+        switch (branchOrder) {
+            case TOGETHER -> parallel.branches(branches, !profiling());
+            case SERIAL -> { for (Runnable b : branches) b.run(); }
+            case REVERSE -> { for (int i = branches.length - 1; i >= 0; i--) branches[i].run(); }
+        }
+    }
+
+    private enum BranchOrder { TOGETHER, SERIAL, REVERSE }
+
+    private final BranchOrder branchOrder = switch (System.getProperty("predcode.cpu.branches", "together")) {
+        case "serial" -> BranchOrder.SERIAL;
+        case "reverse" -> BranchOrder.REVERSE;
+        case "together" -> BranchOrder.TOGETHER;
+        default -> throw new IllegalArgumentException("predcode.cpu.branches: expected together, serial or reverse, got '"
+                + System.getProperty("predcode.cpu.branches") + "'");
+    };
+
     @Override public String name() { return "cpu"; }
 
     /** MemAvailable from /proc/meminfo (off-heap tensors live outside the Java heap); unknown elsewhere. */

@@ -73,10 +73,29 @@ public abstract class Backend implements AutoCloseable {
     /** Runs or replays a replayable body (see {@link #replayable}); the default runs it every time. */
     protected void doReplayable(Object key, Runnable body) { body.run(); }
 
+    /**
+     * Runs {@code branches}, sequences of ops that are independent of one another: no branch writes a
+     * tensor that another branch reads or writes. A backend may run them at once (the CPU backend on
+     * its threads, each branch on one); the default runs them in order. Each op computes the same
+     * either way, so the results do not depend on how the branches were scheduled. Put the longest
+     * branch first. Inside {@link #replayable} too.
+     */
+    public final void branches(Runnable... branches) {
+        checkBackendOpen("branches");
+        for (Runnable b : branches) java.util.Objects.requireNonNull(b, "branches: a branch is null");
+        doBranches(branches);
+    }
+
+    /** Runs independent branches of ops (see {@link #branches}); the default runs them in order. */
+    protected void doBranches(Runnable[] branches) { for (Runnable b : branches) b.run(); }
+
     private OpProfile profile;
 
     /** Charges every following op's time to {@code p}; null stops profiling. */
     public final void profile(OpProfile p) { this.profile = p; }
+
+    /** True while a profile is attached: it charges ops one at a time, so branches must then run one at a time too. */
+    protected final boolean profiling() { return profile != null; }
 
     // ---------------------------------------------------------------- memory
 

@@ -58,6 +58,8 @@ public final class PcEngine implements AutoCloseable {
     /** Centred nudging's updates from its positive relaxation, one tensor per parameter; allocated on first use. */
     private io.predcode.spi.Scope heldScope;
     private Tensor[] held;
+    /** Block indices by descending multiply-adds per sample (ties: lower first): the order {@link #eachBlock} hands branches out. */
+    private final int[] heaviestFirst;
 
     /** An engine for {@code model} with this loss; cross-entropy needs a flat output of class scores. */
     public PcEngine(Model model, Loss loss) {
@@ -65,6 +67,9 @@ public final class PcEngine implements AutoCloseable {
         this.loss = loss;
         this.be = model.backend();
         this.guard = new Guard("PcEngine@" + Integer.toHexString(System.identityHashCode(this)) + " (model of " + model.depth() + " blocks)", this::release);
+        double[] macs = blockMacs();
+        heaviestFirst = java.util.stream.IntStream.range(0, macs.length).boxed()
+                .sorted((a, b) -> Double.compare(macs[b], macs[a])).mapToInt(Integer::intValue).toArray();
         int[] out = model.activationShape(model.depth());
         if (loss == Loss.CROSS_ENTROPY && out.length != 1)
             throw new IllegalArgumentException("cross_entropy needs a flat model output [classes]; block " + (model.depth() - 1) + " outputs " + Arrays.toString(out));
@@ -424,8 +429,7 @@ public final class PcEngine implements AutoCloseable {
      * @return multiply-adds per sample
      */
     public double stepMacs(Algorithm algorithm, int n, int batch) {
-        double[] block = new double[model.depth()];
-        for (io.predcode.core.nn.ModelSpec.OpAt at : model.spec().ops(model.inputShape())) block[at.block()] += at.op().macs(at.input());
+        double[] block = blockMacs();
         double total = Arrays.stream(block).sum(), rest = total - block[0];
         double macs = switch (algorithm) {
             case BACKPROP, EXACT -> 3 * total - block[0];
@@ -440,6 +444,13 @@ public final class PcEngine implements AutoCloseable {
         Block.Entry entry = algorithm == Algorithm.STRICT ? condensedEntry() : null;
         if (entry != null) macs += n * (entry.gramMacs() - 2.0 * entry.forwardMacs()) + 2.0 * entry.forwardMacs() + (double) entry.formationMacs() / batch;
         return macs;
+    }
+
+    /** Each block's forward multiply-adds per sample. */
+    private double[] blockMacs() {
+        double[] block = new double[model.depth()];
+        for (io.predcode.core.nn.ModelSpec.OpAt at : model.spec().ops(model.inputShape())) block[at.block()] += at.op().macs(at.input());
+        return block;
     }
 
     /**
@@ -721,12 +732,31 @@ public final class PcEngine implements AutoCloseable {
     private void updatesAtFinalBeliefs(Workspace ws, boolean full) {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
-        blocks.get(0).backward(be, ws.ff[0], ws.error[1], null, true);
-        for (int b = 1; b < depth; b++) {
-            blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
-            blocks.get(b).backward(be, ws.sweep[b], ws.error[b + 1], null, true);
-        }
+        eachBlock(0, depth, b -> {
+            if (b > 0) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
+            blocks.get(b).backward(be, b == 0 ? ws.ff[0] : ws.sweep[b], ws.error[b + 1], null, true);
+        });
         if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
+    }
+
+    /**
+     * Runs {@code body} for each block in [from, to) as independent branches ({@link Backend#branches}),
+     * the blocks with the most multiply-adds first, so that a backend running them at once starts the
+     * longest ones first. Each body may read any block's inputs but write only its own block's tensors.
+     */
+    private void eachBlock(int from, int to, java.util.function.IntConsumer body) {
+        if (to - from == 1) { body.accept(from); return; }
+        if (to <= from) return;
+        Runnable[] branches = new Runnable[to - from];
+        int k = 0;
+        for (int b : heaviestFirst) if (b >= from && b < to) branches[k++] = () -> body.accept(b);
+        be.branches(branches);
+    }
+
+    /** Layer l + 1's error from block l's prediction of it: the output error above the last block, a hidden error below. */
+    private void errorAbove(Workspace ws, int l, Tensor predicted, Tensor target, float outputScale) {
+        if (l + 1 == model.depth()) outputError(ws, predicted, target, outputScale);
+        else hiddenError(ws, l + 1, predicted);
     }
 
     /**
@@ -779,24 +809,33 @@ public final class PcEngine implements AutoCloseable {
             // The error wave: before step s only layers L-s+1 and up can have moved (the first step moves v_{L-1} alone,
             // each step one layer more), so the blocks below still give their feedforward values and the layers
             // below L-s get a zero gradient: both are skipped as exact zeros. Not for iPC, whose weights move everywhere.
-            int moved = incremental ? 1 : Math.max(1, depth - s + 1), active = incremental ? 1 : Math.max(1, depth - s);
-            // iPC's weights change every step: layer 1's prediction too is recomputed, into sweep[0].
-            if (incremental) blocks.get(0).forward(be, ws.x, ws.sweep[0]);
-            for (int b = moved; b < depth; b++) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
-            outputError(ws, depth - 1 >= moved ? ws.sweep[depth - 1].output() : depth == 1 && incremental ? ws.sweep[0].output() : ws.vhat(depth), target, outputScale);
-            for (int l = depth - 1; l >= active; l--) {
+            int step = s, moved = incremental ? 1 : Math.max(1, depth - s + 1), active = incremental ? 1 : Math.max(1, depth - s);
+            // A step is two rounds of independent branches, one per block, which a backend may run at once. First, block l
+            // (l >= active) at the beliefs: its prediction of layer l + 1 (re-evaluated where its input moved), that layer's
+            // error and the feedback J_l^T eps_{l+1} to layer l. iPC's weights change every step, so layer 1's prediction
+            // too is recomputed, into sweep[0].
+            if (depth == 1) {
+                if (incremental) blocks.get(0).forward(be, ws.x, ws.sweep[0]);
+                outputError(ws, incremental ? ws.sweep[0].output() : ws.vhat(1), target, outputScale);
+            } else eachBlock(incremental ? 0 : active, depth, l -> {
+                if (l == 0) { blocks.get(0).forward(be, ws.x, ws.sweep[0]); return; }
+                if (l >= moved) blocks.get(l).forward(be, ws.belief[l], ws.sweep[l]);
+                errorAbove(ws, l, l >= moved ? ws.sweep[l].output() : ws.vhat(l + 1), target, outputScale);
                 blocks.get(l).backward(be, l >= moved ? ws.sweep[l] : ws.ff[l], ws.error[l + 1], ws.feedback[l], incremental);
+            });
+            // Then each layer's belief update, from its start-of-step error (which the update writes again, the same) and its feedback.
+            eachBlock(active, depth, l -> {
                 Tensor prediction = l == 1 && incremental ? ws.sweep[0].output() : l - 1 >= moved ? ws.sweep[l - 1].output() : ws.vhat(l);
                 // SGD's step is one fused pass (eps_l, the gradient feedback - eps_l, the velocity, d_l, v_l); Adam's is four.
                 if (o.isAdam()) {
                     hiddenError(ws, l, prediction);
                     be.axpby(-1f, ws.error[l], 1f, ws.feedback[l]);
-                    be.adamStep(ws.displacement[l], ws.feedback[l], ws.beliefMoment[l], ws.beliefSecondMoment[l], eta, o.beta1(), o.beta2(), o.eps(), 0f, s);
+                    be.adamStep(ws.displacement[l], ws.feedback[l], ws.beliefMoment[l], ws.beliefSecondMoment[l], eta, o.beta1(), o.beta2(), o.eps(), 0f, step);
                     be.add(1f, ws.vhat(l), 1f, ws.displacement[l], ws.belief[l]);
                 } else if (o.momentum() == 0f) be.pcStrictUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.belief[l], ws.error[l], eta);
                 else be.pcMomentumUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.beliefMoment[l], ws.belief[l], ws.error[l], eta, o.momentum(),
-                        s == (incremental ? 1 : Math.max(1, depth - l))); // the step the wave reaches layer l
-            }
+                        step == (incremental ? 1 : Math.max(1, depth - l))); // the step the wave reaches layer l
+            });
             if (incremental) {
                 blocks.get(0).backward(be, ws.sweep[0], ws.error[1], null, true);
                 scaleUpdates(updateScale);
@@ -807,11 +846,11 @@ public final class PcEngine implements AutoCloseable {
             if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
         } else if (perSample) {
             // PCX's learning step: the energy's parameter gradient at the relaxed state, errors and Jacobians both at the final beliefs.
-            for (int b = 1; b < depth; b++) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
-            outputError(ws, depth == 1 ? ws.vhat(1) : ws.sweep[depth - 1].output(), target, outputScale);
-            for (int l = 1; l < depth; l++) hiddenError(ws, l, prediction(ws, l));
-            blocks.get(0).backward(be, ws.ff[0], ws.error[1], null, true);
-            for (int b = 1; b < depth; b++) blocks.get(b).backward(be, ws.sweep[b], ws.error[b + 1], null, true);
+            eachBlock(0, depth, b -> {
+                if (b > 0) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
+                errorAbove(ws, b, b == 0 ? ws.vhat(1) : ws.sweep[b].output(), target, outputScale);
+                blocks.get(b).backward(be, b == 0 ? ws.ff[0] : ws.sweep[b], ws.error[b + 1], null, true);
+            });
             if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
         } else updatesAtFinalBeliefs(ws, full); // Torch2PC's: the errors from the start of the last sweep, as STRICT
         if (!incremental) scaleUpdates(updateScale); // iPC scaled each step's
