@@ -31,7 +31,12 @@ import static org.junit.jupiter.api.Assertions.*;
  * splits across threads and every op computes the same in all three).
  */
 class BranchesTest {
-    private record Case(String name, ModelSpec spec, Loss loss, Algorithm algorithm, BeliefOptimizer beliefs, Energy energy, Nudging nudging, float eta, int n) {}
+    private record Case(String name, ModelSpec spec, Loss loss, Algorithm algorithm, BeliefOptimizer beliefs, Energy energy, Nudging nudging, float eta, int n,
+                        PcEngine.Condense condense) {
+        Case(String name, ModelSpec spec, Loss loss, Algorithm algorithm, BeliefOptimizer beliefs, Energy energy, Nudging nudging, float eta, int n) {
+            this(name, spec, loss, algorithm, beliefs, energy, nudging, eta, n, PcEngine.Condense.AUTO);
+        }
+    }
 
     private static List<Case> cases() {
         SplittableRandom r = new SplittableRandom(5);
@@ -40,13 +45,27 @@ class BranchesTest {
                 .block(b -> b.linear(11, 9).geluTanh()).block(b -> b.linear(9, 4)).build();
         ModelSpec relu = PaperResultsTest.mlp(r, 5, "relu"), tanh = PaperResultsTest.mlp(r, 3, "tanh");
         ModelSpec single = ModelSpec.builder().input(6).block(b -> b.linear(6, 3)).build();
+        // Layer 1 wider than block 1's output, so that STRICT may relax it in block 1's entry space (PcEngine.Condense).
+        ModelSpec wide = ModelSpec.builder().input(5).block(b -> b.linear(5, 40).relu()).block(b -> b.linear(40, 6).tanh())
+                .block(b -> b.linear(6, 7).relu()).block(b -> b.linear(7, 3)).build();
+        ModelSpec wideTwoOps = ModelSpec.builder().input(5).block(b -> b.linear(5, 40).relu()).block(b -> b.linear(40, 6).tanh().relu())
+                .block(b -> b.linear(6, 3)).build();
+        ModelSpec wideTwoBlocks = ModelSpec.builder().input(5).block(b -> b.linear(5, 40).relu()).block(b -> b.linear(40, 3)).build();
         List<Case> cases = new ArrayList<>();
         for (int n : new int[]{2, 5}) // 2: the error wave still on its way down; 5: past it
             cases.add(new Case("PC, momentum, per-sample energy, n " + n, gelu, Loss.MSE, Algorithm.PC, BeliefOptimizer.sgd(0.1f), Energy.PER_SAMPLE, Nudging.none(), 0.05f, n));
         cases.add(new Case("PC, Adam beliefs, Torch2PC's energy", relu, Loss.CROSS_ENTROPY, Algorithm.PC, BeliefOptimizer.adam(), Energy.TORCH2PC, Nudging.none(), 0.01f, 6));
         cases.add(new Case("PC, plain SGD, centred nudging", tanh, Loss.CROSS_ENTROPY, Algorithm.PC, BeliefOptimizer.sgd(0f), Energy.PER_SAMPLE, Nudging.parse("centred:0.5"), 0.1f, 4));
         cases.add(new Case("iPC", gelu, Loss.MSE, Algorithm.IPC, BeliefOptimizer.sgd(0.2f), Energy.PER_SAMPLE, Nudging.none(), 0.1f, 4));
-        cases.add(new Case("STRICT", relu, Loss.CROSS_ENTROPY, Algorithm.STRICT, BeliefOptimizer.sgd(0f), Energy.TORCH2PC, Nudging.none(), 0.1f, 5));
+        for (PcEngine.Condense condense : PcEngine.Condense.values())
+            cases.add(new Case("STRICT, condense " + condense, condense == PcEngine.Condense.NEVER ? relu : wide, Loss.CROSS_ENTROPY, Algorithm.STRICT,
+                    BeliefOptimizer.sgd(0f), Energy.TORCH2PC, Nudging.none(), 0.1f, 5, condense));
+        cases.add(new Case("STRICT, condensed, layer 2 not fused", wideTwoOps, Loss.CROSS_ENTROPY, Algorithm.STRICT,
+                BeliefOptimizer.sgd(0f), Energy.TORCH2PC, Nudging.none(), 0.1f, 4, PcEngine.Condense.ALWAYS));
+        cases.add(new Case("STRICT, condensed, two blocks", wideTwoBlocks, Loss.MSE, Algorithm.STRICT,
+                BeliefOptimizer.sgd(0f), Energy.TORCH2PC, Nudging.none(), 0.1f, 4, PcEngine.Condense.ALWAYS));
+        cases.add(new Case("FIXED_PRED", relu, Loss.CROSS_ENTROPY, Algorithm.FIXED_PRED, BeliefOptimizer.sgd(0f), Energy.TORCH2PC, Nudging.none(), 0.3f, 3));
+        cases.add(new Case("Z-IL", tanh, Loss.CROSS_ENTROPY, Algorithm.ZIL, BeliefOptimizer.sgd(0f), Energy.TORCH2PC, Nudging.none(), 1f, 3));
         cases.add(new Case("PC on a CNN", PaperResultsTest.CNN, Loss.CROSS_ENTROPY, Algorithm.PC, BeliefOptimizer.sgd(0.3f), Energy.PER_SAMPLE, Nudging.none(), 0.1f, 5));
         cases.add(new Case("PC, one block", single, Loss.CROSS_ENTROPY, Algorithm.PC, BeliefOptimizer.sgd(0.1f), Energy.PER_SAMPLE, Nudging.none(), 0.1f, 3));
         cases.add(new Case("iPC, one block", single, Loss.CROSS_ENTROPY, Algorithm.IPC, BeliefOptimizer.sgd(0f), Energy.PER_SAMPLE, Nudging.none(), 0.1f, 3));
@@ -79,7 +98,8 @@ class BranchesTest {
             else System.setProperty("predcode.cpu.branches", before);
         }
         try (be; Model m = Model.create(c.spec(), be, 3); PcEngine e = new PcEngine(m, c.loss())) {
-            e.beliefOptimizer(c.beliefs()).energy(c.energy()).nudging(c.nudging());
+            e.beliefOptimizer(c.beliefs()).energy(c.energy()).nudging(c.nudging()).condense(c.condense());
+            if (c.condense() == PcEngine.Condense.ALWAYS) assertNotNull(e.condensedEntry(), c.name() + ": layer 1 is relaxed in block 1's entry space");
             Trainer t = new Trainer(e, new Adam(m, 1e-2f), c.algorithm(), c.eta(), c.n());
             SplittableRandom r = new SplittableRandom(9);
             int batch = 7, classes = m.activationShape(m.depth())[0];

@@ -621,8 +621,8 @@ public final class PcEngine implements AutoCloseable {
 
     /**
      * FIXED_PRED with the errors as state. Sweep s updates every layer from the start-of-sweep errors:
-     * eps_l <- (1 - eta) eps_l + eta J_{l+1}(vhat_l)^T eps_{l+1}, with eps_L = dL/dy. Layers are visited
-     * bottom-up so that eps_{l+1} is still the start-of-sweep value when layer l reads it. The last sweep
+     * eps_l <- (1 - eta) eps_l + eta J_{l+1}(vhat_l)^T eps_{l+1}, with eps_L = dL/dy: every feedback
+     * first, from the start-of-sweep errors, then every update. The last sweep
      * also writes the parameter updates J_theta^T eps (at vhat, with the returned errors).
      */
     private void fixedPrediction(Workspace ws, float eta, int n, boolean full) {
@@ -630,23 +630,19 @@ public final class PcEngine implements AutoCloseable {
         for (int l = 0; l < depth; l++) be.fill(ws.error[l], 0f);
         for (int s = 1; s <= n; s++) {
             boolean last = s == n;
-            for (int l = 0; l < depth; l++) {
-                Tensor above = l + 1 == depth ? ws.dLdy : ws.error[l + 1];
-                boolean needFeedback = l > 0 || full;
-                // Before sweep s only the top s-1 hidden errors can be nonzero: skip exact zeros (not on the last sweep, which writes updates).
-                if (!last && l + 1 < depth - (s - 1)) continue;
-                model.blocks().get(l).backward(be, ws.ff[l], above, needFeedback ? ws.feedback[l] : null, last);
-                if (!needFeedback) continue;
-                if (last) {
-                    if (full) {
-                        // v_l = vhat_l - eps_l after this sweep's update; eps_l itself stays at the start-of-sweep value.
-                        be.add(1f - eta, ws.error[l], eta, ws.feedback[l], ws.belief[l]);
-                        be.add(1f, ws.vhat(l), -1f, ws.belief[l], ws.belief[l]);
-                    }
-                } else {
-                    be.axpby(eta, ws.feedback[l], 1f - eta, ws.error[l]);
+            // Before sweep s only the top s-1 hidden errors can be nonzero: skip exact zeros (not on the last sweep, which writes updates).
+            int lowest = last ? 0 : Math.max(0, depth - s);
+            // Two rounds of a branch per block: every feedback from the start-of-sweep errors, then every error's update.
+            eachBlock(lowest, depth, l -> model.blocks().get(l).backward(be, ws.ff[l], l + 1 == depth ? ws.dLdy : ws.error[l + 1],
+                    l > 0 || full ? ws.feedback[l] : null, last));
+            eachBlock(Math.max(lowest, full ? 0 : 1), depth, l -> {
+                if (!last) be.axpby(eta, ws.feedback[l], 1f - eta, ws.error[l]);
+                else if (full) {
+                    // v_l = vhat_l - eps_l after this sweep's update; eps_l itself stays at the start-of-sweep value.
+                    be.add(1f - eta, ws.error[l], eta, ws.feedback[l], ws.belief[l]);
+                    be.add(1f, ws.vhat(l), -1f, ws.belief[l], ws.belief[l]);
                 }
-            }
+            });
         }
         if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
     }
@@ -661,26 +657,24 @@ public final class PcEngine implements AutoCloseable {
      */
     private void strict(Workspace ws, float eta, int n, boolean full) {
         int depth = model.depth();
-        List<Block> blocks = model.blocks();
         Condensed layerOne = condensedEntry() == null ? null : ws.condensed;
         int first = layerOne == null ? 1 : 2; // the lowest layer relaxed plainly
         startAtVhat(ws, first);
         if (layerOne != null) layerOne.start(be);
         for (int s = 1; s <= n; s++) {
             boolean last = s == n;
-            if (layerOne != null) layerOne.forward(be, ws);
-            predict(ws, first);
-            for (int l = depth - 1; l >= first; l--) {
-                blocks.get(l).backward(be, ws.sweep[l], ws.error[l + 1], ws.feedback[l], false);
+            predictAndFeedBack(ws, first, layerOne, b -> false);
+            // Then each layer's update, a branch each, from its start-of-sweep error and its feedback.
+            eachBlock(first, depth, l -> {
                 if (l == 2 && layerOne != null && layerOne.fused) {
                     layerOne.updateWithLayerTwo(be, ws, eta, last);
-                    continue;
+                    return;
                 }
                 // eps_1 is only read after the sweeps (block 0's update, the returned errors): write it on the last one.
                 Tensor error = l == 1 && !last ? null : ws.error[l];
                 be.pcStrictUpdate(prediction(ws, l), ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.belief[l], error, eta);
-            }
-            if (layerOne != null) layerOne.updateLayerOne(be, ws, eta, last);
+            });
+            if (layerOne != null) layerOne.updateLayerOne(be, ws, eta, last); // reads eps_2 as layer 2's update wrote it
         }
         updatesAtFinalBeliefs(ws, full);
     }
@@ -693,11 +687,25 @@ public final class PcEngine implements AutoCloseable {
         }
     }
 
-    /** A sweep's predictions f_b(v_{b-1}) for the blocks from {@code first} up, from the start-of-sweep beliefs, and eps_L, the loss gradient at the predicted output. */
-    private void predict(Workspace ws, int first) {
+    /**
+     * The first round of a STRICT or Z-IL sweep, a branch per block b from the start-of-sweep beliefs: its
+     * prediction f_b(v_{b-1}) (block 1's through the condensed layer one, where there is one), and for
+     * b >= {@code first} the error of layer b + 1 (the loss gradient at the predicted output) and the
+     * feedback J_b^T eps_{b+1} to layer b, with b's parameter gradients where {@code parameters} says.
+     */
+    private void predictAndFeedBack(Workspace ws, int first, Condensed layerOne, java.util.function.IntPredicate parameters) {
         int depth = model.depth();
-        for (int b = first; b < depth; b++) model.blocks().get(b).forward(be, ws.belief[b], ws.sweep[b]);
-        lossGradient(ws, depth == 1 ? ws.vhat(1) : ws.sweep[depth - 1].output(), ws.sweepLoss, ws.error[depth]);
+        if (depth == 1) {
+            lossGradient(ws, ws.vhat(1), ws.sweepLoss, ws.error[1]);
+            return;
+        }
+        eachBlock(layerOne != null ? 1 : first, depth, b -> {
+            if (b < first) layerOne.forward(be, ws);
+            else model.blocks().get(b).forward(be, ws.belief[b], ws.sweep[b]);
+            if (b == depth - 1) lossGradient(ws, ws.sweep[b].output(), ws.sweepLoss, ws.error[depth]);
+            else if (b >= first) hiddenError(ws, b + 1, ws.sweep[b].output());
+            if (b >= first) model.blocks().get(b).backward(be, ws.sweep[b], ws.error[b + 1], ws.feedback[b], parameters.test(b));
+        });
     }
 
     /**
@@ -882,16 +890,13 @@ public final class PcEngine implements AutoCloseable {
      */
     private void zil(Workspace ws, boolean full) {
         int depth = model.depth();
-        List<Block> blocks = model.blocks();
         startAtVhat(ws, 1);
         for (int s = 1; s <= depth; s++) {
-            predict(ws, 1);
-            for (int l = depth - 1; l >= 1; l--) {
-                blocks.get(l).backward(be, ws.sweep[l], ws.error[l + 1], ws.feedback[l], s == depth - l);
-                be.pcStrictUpdate(prediction(ws, l), ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.belief[l], ws.error[l], 1f);
-            }
+            int sweep = s;
+            predictAndFeedBack(ws, 1, null, b -> sweep == depth - b);
+            eachBlock(1, depth, l -> be.pcStrictUpdate(prediction(ws, l), ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.belief[l], ws.error[l], 1f));
         }
-        blocks.get(0).backward(be, ws.ff[0], ws.error[1], null, true); // eps_1 at the start of sweep L
+        model.blocks().get(0).backward(be, ws.ff[0], ws.error[1], null, true); // eps_1 at the start of sweep L
         if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
     }
 
