@@ -75,19 +75,25 @@ public abstract class Backend implements AutoCloseable {
 
     /**
      * Runs {@code branches}, sequences of ops that are independent of one another: no branch writes a
-     * tensor that another branch reads or writes. A backend may run them at once (the CPU backend on
-     * its threads, each branch on one); the default runs them in order. Each op computes the same
-     * either way, so the results do not depend on how the branches were scheduled. Put the longest
-     * branch first. Inside {@link #replayable} too.
+     * tensor that another branch reads or writes. {@code work[i]} is branch i's amount of work: its
+     * multiply-adds where GEMMs dominate it, else the floats it updates. A backend may run the branches
+     * at once (the CPU backend does where they are small and balance across its threads, each branch
+     * on one); the default runs them in order.
+     * Either way the results do not depend on the order. Put the longest branch first. Inside
+     * {@link #replayable} too.
      */
-    public final void branches(Runnable... branches) {
+    public final void branches(double[] work, Runnable... branches) {
         checkBackendOpen("branches");
-        for (Runnable b : branches) java.util.Objects.requireNonNull(b, "branches: a branch is null");
-        doBranches(branches);
+        if (work.length != branches.length) throw new IllegalArgumentException("branches: " + work.length + " amounts of work for " + branches.length + " branches");
+        for (int i = 0; i < branches.length; i++) {
+            java.util.Objects.requireNonNull(branches[i], "branches: a branch is null");
+            if (!(work[i] >= 0) || Double.isInfinite(work[i])) throw new IllegalArgumentException("branches: work must be finite and >= 0, got " + work[i]);
+        }
+        doBranches(work, branches);
     }
 
     /** Runs independent branches of ops (see {@link #branches}); the default runs them in order. */
-    protected void doBranches(Runnable[] branches) { for (Runnable b : branches) b.run(); }
+    protected void doBranches(double[] work, Runnable[] branches) { for (Runnable b : branches) b.run(); }
 
     private OpProfile profile;
 

@@ -58,8 +58,8 @@ public final class PcEngine implements AutoCloseable {
     /** Centred nudging's updates from its positive relaxation, one tensor per parameter; allocated on first use. */
     private io.predcode.spi.Scope heldScope;
     private Tensor[] held;
-    /** Block indices by descending multiply-adds per sample (ties: lower first): the order {@link #eachBlock} hands branches out. */
-    private final int[] heaviestFirst;
+    /** Each block's forward multiply-adds per sample, and each layer's size (layer l: block l's input), for the work {@link #eachBlock} balances. */
+    private final double[] blockMacs, layerSizes;
 
     /** An engine for {@code model} with this loss; cross-entropy needs a flat output of class scores. */
     public PcEngine(Model model, Loss loss) {
@@ -67,9 +67,9 @@ public final class PcEngine implements AutoCloseable {
         this.loss = loss;
         this.be = model.backend();
         this.guard = new Guard("PcEngine@" + Integer.toHexString(System.identityHashCode(this)) + " (model of " + model.depth() + " blocks)", this::release);
-        double[] macs = blockMacs();
-        heaviestFirst = java.util.stream.IntStream.range(0, macs.length).boxed()
-                .sorted((a, b) -> Double.compare(macs[b], macs[a])).mapToInt(Integer::intValue).toArray();
+        blockMacs = blockMacs();
+        layerSizes = new double[model.depth()];
+        for (int l = 0; l < model.depth(); l++) layerSizes[l] = size(model.activationShape(l));
         int[] out = model.activationShape(model.depth());
         if (loss == Loss.CROSS_ENTROPY && out.length != 1)
             throw new IllegalArgumentException("cross_entropy needs a flat model output [classes]; block " + (model.depth() - 1) + " outputs " + Arrays.toString(out));
@@ -633,9 +633,9 @@ public final class PcEngine implements AutoCloseable {
             // Before sweep s only the top s-1 hidden errors can be nonzero: skip exact zeros (not on the last sweep, which writes updates).
             int lowest = last ? 0 : Math.max(0, depth - s);
             // Two rounds of a branch per block: every feedback from the start-of-sweep errors, then every error's update.
-            eachBlock(lowest, depth, l -> model.blocks().get(l).backward(be, ws.ff[l], l + 1 == depth ? ws.dLdy : ws.error[l + 1],
+            eachBlock(ws, lowest, depth, l -> blockMacs[l], l -> model.blocks().get(l).backward(be, ws.ff[l], l + 1 == depth ? ws.dLdy : ws.error[l + 1],
                     l > 0 || full ? ws.feedback[l] : null, last));
-            eachBlock(Math.max(lowest, full ? 0 : 1), depth, l -> {
+            eachBlock(ws, Math.max(lowest, full ? 0 : 1), depth, l -> layerSizes[l], l -> {
                 if (!last) be.axpby(eta, ws.feedback[l], 1f - eta, ws.error[l]);
                 else if (full) {
                     // v_l = vhat_l - eps_l after this sweep's update; eps_l itself stays at the start-of-sweep value.
@@ -665,7 +665,7 @@ public final class PcEngine implements AutoCloseable {
             boolean last = s == n;
             predictAndFeedBack(ws, first, layerOne, b -> false);
             // Then each layer's update, a branch each, from its start-of-sweep error and its feedback.
-            eachBlock(first, depth, l -> {
+            eachBlock(ws, first, depth, l -> layerSizes[l], l -> {
                 if (l == 2 && layerOne != null && layerOne.fused) {
                     layerOne.updateWithLayerTwo(be, ws, eta, last);
                     return;
@@ -699,7 +699,7 @@ public final class PcEngine implements AutoCloseable {
             lossGradient(ws, ws.vhat(1), ws.sweepLoss, ws.error[1]);
             return;
         }
-        eachBlock(layerOne != null ? 1 : first, depth, b -> {
+        eachBlock(ws, layerOne != null ? 1 : first, depth, b -> (b < first ? 1 : parameters.test(b) ? 3 : 2) * blockMacs[b], b -> {
             if (b < first) layerOne.forward(be, ws);
             else model.blocks().get(b).forward(be, ws.belief[b], ws.sweep[b]);
             if (b == depth - 1) lossGradient(ws, ws.sweep[b].output(), ws.sweepLoss, ws.error[depth]);
@@ -740,7 +740,7 @@ public final class PcEngine implements AutoCloseable {
     private void updatesAtFinalBeliefs(Workspace ws, boolean full) {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
-        eachBlock(0, depth, b -> {
+        eachBlock(ws, 0, depth, b -> (b == 0 ? 1 : 2) * blockMacs[b], b -> {
             if (b > 0) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
             blocks.get(b).backward(be, b == 0 ? ws.ff[0] : ws.sweep[b], ws.error[b + 1], null, true);
         });
@@ -749,16 +749,26 @@ public final class PcEngine implements AutoCloseable {
 
     /**
      * Runs {@code body} for each block in [from, to) as independent branches ({@link Backend#branches}),
-     * the blocks with the most multiply-adds first, so that a backend running them at once starts the
+     * those with the most {@code work} first (per sample, times the batch: multiply-adds for a round of
+     * GEMMs, a layer's size for one of belief updates), so that a backend running them at once starts the
      * longest ones first. Each body may read any block's inputs but write only its own block's tensors.
      */
-    private void eachBlock(int from, int to, java.util.function.IntConsumer body) {
+    private void eachBlock(Workspace ws, int from, int to, java.util.function.IntToDoubleFunction work, java.util.function.IntConsumer body) {
         if (to - from == 1) { body.accept(from); return; }
         if (to <= from) return;
-        Runnable[] branches = new Runnable[to - from];
-        int k = 0;
-        for (int b : heaviestFirst) if (b >= from && b < to) branches[k++] = () -> body.accept(b);
-        be.branches(branches);
+        Integer[] order = new Integer[to - from];
+        for (int b = from; b < to; b++) order[b - from] = b;
+        double[] w = new double[to];
+        for (int b = from; b < to; b++) w[b] = work.applyAsDouble(b) * ws.batch;
+        Arrays.sort(order, (a, b) -> Double.compare(w[b], w[a]));
+        Runnable[] branches = new Runnable[order.length];
+        double[] shares = new double[order.length];
+        for (int i = 0; i < order.length; i++) {
+            int b = order[i];
+            branches[i] = () -> body.accept(b);
+            shares[i] = w[b];
+        }
+        be.branches(shares, branches);
     }
 
     /** Layer l + 1's error from block l's prediction of it: the output error above the last block, a hidden error below. */
@@ -825,14 +835,14 @@ public final class PcEngine implements AutoCloseable {
             if (depth == 1) {
                 if (incremental) blocks.get(0).forward(be, ws.x, ws.sweep[0]);
                 outputError(ws, incremental ? ws.sweep[0].output() : ws.vhat(1), target, outputScale);
-            } else eachBlock(incremental ? 0 : active, depth, l -> {
+            } else eachBlock(ws, incremental ? 0 : active, depth, l -> (l == 0 ? 1 : (l >= moved ? 2 : 1) + (incremental ? 1 : 0)) * blockMacs[l], l -> {
                 if (l == 0) { blocks.get(0).forward(be, ws.x, ws.sweep[0]); return; }
                 if (l >= moved) blocks.get(l).forward(be, ws.belief[l], ws.sweep[l]);
                 errorAbove(ws, l, l >= moved ? ws.sweep[l].output() : ws.vhat(l + 1), target, outputScale);
                 blocks.get(l).backward(be, l >= moved ? ws.sweep[l] : ws.ff[l], ws.error[l + 1], ws.feedback[l], incremental);
             });
             // Then each layer's belief update, from its start-of-step error (which the update writes again, the same) and its feedback.
-            eachBlock(active, depth, l -> {
+            eachBlock(ws, active, depth, l -> layerSizes[l], l -> {
                 Tensor prediction = l == 1 && incremental ? ws.sweep[0].output() : l - 1 >= moved ? ws.sweep[l - 1].output() : ws.vhat(l);
                 // SGD's step is one fused pass (eps_l, the gradient feedback - eps_l, the velocity, d_l, v_l); Adam's is four.
                 if (o.isAdam()) {
@@ -854,7 +864,7 @@ public final class PcEngine implements AutoCloseable {
             if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
         } else if (perSample) {
             // PCX's learning step: the energy's parameter gradient at the relaxed state, errors and Jacobians both at the final beliefs.
-            eachBlock(0, depth, b -> {
+            eachBlock(ws, 0, depth, b -> (b == 0 ? 1 : 2) * blockMacs[b], b -> {
                 if (b > 0) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
                 errorAbove(ws, b, b == 0 ? ws.vhat(1) : ws.sweep[b].output(), target, outputScale);
                 blocks.get(b).backward(be, b == 0 ? ws.ff[0] : ws.sweep[b], ws.error[b + 1], null, true);
@@ -894,7 +904,7 @@ public final class PcEngine implements AutoCloseable {
         for (int s = 1; s <= depth; s++) {
             int sweep = s;
             predictAndFeedBack(ws, 1, null, b -> sweep == depth - b);
-            eachBlock(1, depth, l -> be.pcStrictUpdate(prediction(ws, l), ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.belief[l], ws.error[l], 1f));
+            eachBlock(ws, 1, depth, l -> layerSizes[l], l -> be.pcStrictUpdate(prediction(ws, l), ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.belief[l], ws.error[l], 1f));
         }
         model.blocks().get(0).backward(be, ws.ff[0], ws.error[1], null, true); // eps_1 at the start of sweep L
         if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
