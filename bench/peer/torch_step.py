@@ -12,6 +12,21 @@ Never a build or test dependency: Debian's python3-torch, installed by bench/pee
 Prints one JSON record per configuration (median_ms_per_step), like `predcode bench --json`.
 """
 import argparse, json, os, statistics, sys, time
+
+
+def _threads_option():
+    """--threads as given, read before torch loads: Debian's torch calls OpenBLAS, whose own thread
+    count torch.set_num_threads does not change (one "thread" ran its GEMMs on every core)."""
+    for i, v in enumerate(sys.argv):
+        if v == "--threads" and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+        if v.startswith("--threads="):
+            return v.split("=", 1)[1]
+    return None
+
+
+if _threads_option() not in (None, "0"):
+    os.environ["OPENBLAS_NUM_THREADS"] = _threads_option()
 import torch
 import torch.nn as nn
 
@@ -169,7 +184,7 @@ def main():
                 opt.step()
                 if i >= a.warmup:
                     times.append((time.perf_counter() - t0) * 1e3)
-            rec = {"backend": "pytorch", "torch": torch.__version__, "blas": os.path.realpath("/etc/alternatives/libblas.so.3-x86_64-linux-gnu"), "threads": torch.get_num_threads(), "model": name,
+            rec = {"backend": "pytorch", "torch": torch.__version__, "blas": os.path.realpath("/etc/alternatives/libblas.so.3-x86_64-linux-gnu"), "threads": torch.get_num_threads(), "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "all cores"), "model": name,
                    "batch_size": a.batch_size, "algorithm": alg, "eta": a.eta, "n": a.n if alg != "backprop" else 1,
                    "median_ms_per_step": statistics.median(times), "min_ms": min(times), "max_ms": max(times)}
             print(json.dumps(rec), flush=True)
