@@ -11,8 +11,8 @@
 # validation-picked one's). VALIDATION=0 trains on all 60,000, as PCX does (then no epoch is picked: the last epoch's model is kept).
 # Each epoch drops its last partial batch as PCX's loaders do (468 steps of 128; DROP_LAST=0 keeps it: 469).
 # PCX's, not ours: it scores the test set in whole batches of 128 (9,984 of the 10,000 images); we score all 10,000.
-# Needs Debian's dataset-fashion-mnist. EPOCHS=2 for a quick look; THREADS=1 for one CPU thread (the faster at batch 128 on
-# a 2-core machine; default all cores). Results: bench/results/pcx/.
+# Needs Debian's dataset-fashion-mnist. EPOCHS=2 for a quick look; THREADS=1 for one CPU thread (default all cores, the
+# faster since the CPU backend's workers spin: 2026-12-01). Results: bench/results/pcx/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 epochs=${EPOCHS:-25}

@@ -2,7 +2,7 @@
 # PCX's PC step (T = 5, SGD with momentum 0.1 on the beliefs, squared error) against backprop on PCX's MLP
 # at batch 128, in predcode and in PyTorch on the same machine, rounds alternating who goes first: each side's
 # PC-to-BP step ratio (the "PC epoch vs BP epoch"), and predcode's speed-up over PyTorch per algorithm.
-# THREADS (default 1: on this 2-core VM one thread is the faster), ROUNDS (3), STEPS (40).
+# THREADS (default 1; PyTorch's OpenBLAS gets the same count), ROUNDS (3), STEPS (40).
 # Installs Debian's python3-torch when missing (never needed by the build or the tests).
 # Output: bench/results/pcx/step-ratio-<date>.json and .md.
 set -euo pipefail
