@@ -24,11 +24,12 @@ import java.util.SplittableRandom;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * The engine hands a relaxation step's blocks to {@link Backend#branches} as independent branches. The
- * CPU backend can run them in order, in reverse order ({@code predcode.cpu.branches=serial|reverse})
- * or at once on two threads: training must come out the same bit for bit all three ways. A branch
+ * Where a backend runs branches at once, the engine hands a relaxation step's blocks to
+ * {@link Backend#branches} as independent branches. The CPU backend can run them in order, in reverse
+ * order ({@code predcode.cpu.branches=serial|reverse}) or at once on two threads: training must come out
+ * the same bit for bit all three ways, and as the one-pass form the engine takes on one thread. A branch
  * that read what another writes would make the reverse order differ (the models are small, so no op
- * splits across threads and every op computes the same in all three).
+ * splits across threads and every op computes the same in all of them).
  */
 class BranchesTest {
     private record Case(String name, ModelSpec spec, Loss loss, Algorithm algorithm, BeliefOptimizer beliefs, Energy energy, Nudging nudging, float eta, int n,
@@ -78,21 +79,23 @@ class BranchesTest {
             return List.of();
         }
         return cases().stream().map(c -> DynamicTest.dynamicTest(c.name(), () -> {
-            Map<String, float[]> serial = train(c, "serial"), reverse = train(c, "reverse"), together = train(c, "together");
+            Map<String, float[]> serial = train(c, "serial", 2), reverse = train(c, "reverse", 2), together = train(c, "together", 2),
+                    onePass = train(c, "together", 1);
             serial.forEach((name, v) -> {
                 assertArrayEquals(v, reverse.get(name), c.name() + ": " + name + " after the branches ran in reverse order");
                 assertArrayEquals(v, together.get(name), c.name() + ": " + name + " after the branches ran at once");
+                assertArrayEquals(v, onePass.get(name), c.name() + ": " + name + " after the one-pass form (one thread: no branches at once)");
             });
         })).toList();
     }
 
-    /** Three training steps on a CPU backend of two threads opened with this branch order; the parameters after them. */
-    private static Map<String, float[]> train(Case c, String order) {
+    /** Three training steps on a CPU backend of these threads opened with this branch order; the parameters after them. */
+    private static Map<String, float[]> train(Case c, String order, int threads) {
         Backend be;
         String before = System.getProperty("predcode.cpu.branches");
         System.setProperty("predcode.cpu.branches", order);
         try {
-            be = Backends.open("cpu", new BackendOptions(2, 0)); // the backend reads the order when it opens
+            be = Backends.open("cpu", new BackendOptions(threads, 0)); // the backend reads the order when it opens
         } finally {
             if (before == null) System.clearProperty("predcode.cpu.branches");
             else System.setProperty("predcode.cpu.branches", before);

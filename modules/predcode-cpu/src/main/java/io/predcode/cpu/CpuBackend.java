@@ -91,6 +91,9 @@ public final class CpuBackend extends Backend {
         return max <= BRANCH_WORK && max <= 4.0 / 3.0 * total / Math.min(parallel.threads(), work.length);
     }
 
+    /** With two threads or more; always under the serial and reverse orders, which check the branches an engine makes. */
+    @Override public boolean runsBranchesAtOnce() { return parallel.threads() > 1 || branchOrder != BranchOrder.TOGETHER; }
+
     private enum BranchOrder { TOGETHER, SERIAL, REVERSE }
 
     private final BranchOrder branchOrder = switch (System.getProperty("predcode.cpu.branches", "together")) {

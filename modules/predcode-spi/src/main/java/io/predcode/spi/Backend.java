@@ -95,6 +95,15 @@ public abstract class Backend implements AutoCloseable {
     /** Runs independent branches of ops (see {@link #branches}); the default runs them in order. */
     protected void doBranches(double[] work, Runnable[] branches) { for (Runnable b : branches) b.run(); }
 
+    /**
+     * Whether {@link #branches} may run branches at once. Where it does, an engine may prefer a form of
+     * its work with more independent branches at the price of a few more ops; where not (the default),
+     * the form with the fewest ops (each op is a kernel launch on a GPU).
+     *
+     * @return true where branches may run at once
+     */
+    public boolean runsBranchesAtOnce() { return false; }
+
     private OpProfile profile;
 
     /** Charges every following op's time to {@code p}; null stops profiling. */

@@ -663,20 +663,39 @@ public final class PcEngine implements AutoCloseable {
         if (layerOne != null) layerOne.start(be);
         for (int s = 1; s <= n; s++) {
             boolean last = s == n;
-            predictAndFeedBack(ws, first, layerOne, b -> false);
-            // Then each layer's update, a branch each, from its start-of-sweep error and its feedback.
-            eachBlock(ws, first, depth, l -> layerSizes[l], l -> {
-                if (l == 2 && layerOne != null && layerOne.fused) {
-                    layerOne.updateWithLayerTwo(be, ws, eta, last);
-                    return;
+            if (be.runsBranchesAtOnce()) {
+                predictAndFeedBack(ws, first, layerOne, b -> false);
+                // Then each layer's update, a branch each, from its start-of-sweep error and its feedback.
+                eachBlock(ws, first, depth, l -> layerSizes[l], l -> strictUpdate(ws, l, layerOne, eta, last));
+            } else {
+                predict(ws, first, layerOne); // one pass, fewer ops: each update writes the error the block below reads next
+                for (int l = depth - 1; l >= first; l--) {
+                    model.blocks().get(l).backward(be, ws.sweep[l], ws.error[l + 1], ws.feedback[l], false);
+                    strictUpdate(ws, l, layerOne, eta, last);
                 }
-                // eps_1 is only read after the sweeps (block 0's update, the returned errors): write it on the last one.
-                Tensor error = l == 1 && !last ? null : ws.error[l];
-                be.pcStrictUpdate(prediction(ws, l), ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.belief[l], error, eta);
-            });
+            }
             if (layerOne != null) layerOne.updateLayerOne(be, ws, eta, last); // reads eps_2 as layer 2's update wrote it
         }
         updatesAtFinalBeliefs(ws, full);
+    }
+
+    /** Layer l's STRICT update from its prediction this sweep and its feedback (fused with the condensed layer one's at layer 2 where it can be). */
+    private void strictUpdate(Workspace ws, int l, Condensed layerOne, float eta, boolean last) {
+        if (l == 2 && layerOne != null && layerOne.fused) {
+            layerOne.updateWithLayerTwo(be, ws, eta, last);
+            return;
+        }
+        // eps_1 is only read after the sweeps (block 0's update, the returned errors): write it on the last one.
+        Tensor error = l == 1 && !last ? null : ws.error[l];
+        be.pcStrictUpdate(prediction(ws, l), ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.belief[l], error, eta);
+    }
+
+    /** A sweep's predictions f_b(v_{b-1}) from the start-of-sweep beliefs (block 1's through the condensed layer one, where there is one), and eps_L, the loss gradient at the predicted output. */
+    private void predict(Workspace ws, int first, Condensed layerOne) {
+        int depth = model.depth();
+        if (layerOne != null) layerOne.forward(be, ws);
+        for (int b = first; b < depth; b++) model.blocks().get(b).forward(be, ws.belief[b], ws.sweep[b]);
+        lossGradient(ws, depth == 1 ? ws.vhat(1) : ws.sweep[depth - 1].output(), ws.sweepLoss, ws.error[depth]);
     }
 
     /** Beliefs v_l = vhat_l (displacement 0) for the layers from {@code first} up, before STRICT's or PC's first sweep. */
@@ -815,7 +834,7 @@ public final class PcEngine implements AutoCloseable {
         startAtVhat(ws, 1);
         // Adam's moments start at 0 and take the zero steps of a layer the error wave reaches late (its bias
         // correction counts them). Momentum's velocity needs no start: zero steps leave it 0, so a layer's
-        // first real step is its first (firstStep below). Plain SGD keeps no state.
+        // first real step is its first (see beliefUpdate). Plain SGD keeps no state.
         if (o.isAdam()) for (int l = 1; l < depth; l++) {
             be.fill(ws.beliefMoment[l], 0f);
             be.fill(ws.beliefSecondMoment[l], 0f);
@@ -828,32 +847,30 @@ public final class PcEngine implements AutoCloseable {
             // each step one layer more), so the blocks below still give their feedforward values and the layers
             // below L-s get a zero gradient: both are skipped as exact zeros. Not for iPC, whose weights move everywhere.
             int step = s, moved = incremental ? 1 : Math.max(1, depth - s + 1), active = incremental ? 1 : Math.max(1, depth - s);
-            // A step is two rounds of independent branches, one per block, which a backend may run at once. First, block l
-            // (l >= active) at the beliefs: its prediction of layer l + 1 (re-evaluated where its input moved), that layer's
-            // error and the feedback J_l^T eps_{l+1} to layer l. iPC's weights change every step, so layer 1's prediction
-            // too is recomputed, into sweep[0].
-            if (depth == 1) {
+            if (be.runsBranchesAtOnce() && depth > 1) {
+                // Two rounds of independent branches, one per block, which the backend runs at once. First, block l
+                // (l >= active) at the beliefs: its prediction of layer l + 1 (re-evaluated where its input moved), that
+                // layer's error and the feedback J_l^T eps_{l+1} to layer l. iPC's weights change every step, so layer
+                // 1's prediction too is recomputed, into sweep[0].
+                eachBlock(ws, incremental ? 0 : active, depth, l -> (l == 0 ? 1 : (l >= moved ? 2 : 1) + (incremental ? 1 : 0)) * blockMacs[l], l -> {
+                    if (l == 0) { blocks.get(0).forward(be, ws.x, ws.sweep[0]); return; }
+                    if (l >= moved) blocks.get(l).forward(be, ws.belief[l], ws.sweep[l]);
+                    errorAbove(ws, l, l >= moved ? ws.sweep[l].output() : ws.vhat(l + 1), target, outputScale);
+                    feedBack(ws, l, moved, incremental);
+                });
+                // Then each layer's belief update, from its start-of-step error (which the update writes again, the same) and its feedback.
+                eachBlock(ws, active, depth, l -> layerSizes[l], l -> beliefUpdate(ws, l, moved, incremental, eta, step));
+            } else {
+                // One pass, fewer ops: the predictions, then top-down each layer's feedback and update, the update writing the
+                // start-of-step error the block below reads next.
                 if (incremental) blocks.get(0).forward(be, ws.x, ws.sweep[0]);
-                outputError(ws, incremental ? ws.sweep[0].output() : ws.vhat(1), target, outputScale);
-            } else eachBlock(ws, incremental ? 0 : active, depth, l -> (l == 0 ? 1 : (l >= moved ? 2 : 1) + (incremental ? 1 : 0)) * blockMacs[l], l -> {
-                if (l == 0) { blocks.get(0).forward(be, ws.x, ws.sweep[0]); return; }
-                if (l >= moved) blocks.get(l).forward(be, ws.belief[l], ws.sweep[l]);
-                errorAbove(ws, l, l >= moved ? ws.sweep[l].output() : ws.vhat(l + 1), target, outputScale);
-                blocks.get(l).backward(be, l >= moved ? ws.sweep[l] : ws.ff[l], ws.error[l + 1], ws.feedback[l], incremental);
-            });
-            // Then each layer's belief update, from its start-of-step error (which the update writes again, the same) and its feedback.
-            eachBlock(ws, active, depth, l -> layerSizes[l], l -> {
-                Tensor prediction = l == 1 && incremental ? ws.sweep[0].output() : l - 1 >= moved ? ws.sweep[l - 1].output() : ws.vhat(l);
-                // SGD's step is one fused pass (eps_l, the gradient feedback - eps_l, the velocity, d_l, v_l); Adam's is four.
-                if (o.isAdam()) {
-                    hiddenError(ws, l, prediction);
-                    be.axpby(-1f, ws.error[l], 1f, ws.feedback[l]);
-                    be.adamStep(ws.displacement[l], ws.feedback[l], ws.beliefMoment[l], ws.beliefSecondMoment[l], eta, o.beta1(), o.beta2(), o.eps(), 0f, step);
-                    be.add(1f, ws.vhat(l), 1f, ws.displacement[l], ws.belief[l]);
-                } else if (o.momentum() == 0f) be.pcStrictUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.belief[l], ws.error[l], eta);
-                else be.pcMomentumUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.beliefMoment[l], ws.belief[l], ws.error[l], eta, o.momentum(),
-                        step == (incremental ? 1 : Math.max(1, depth - l))); // the step the wave reaches layer l
-            });
+                for (int b = moved; b < depth; b++) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
+                outputError(ws, depth - 1 >= moved ? ws.sweep[depth - 1].output() : depth == 1 && incremental ? ws.sweep[0].output() : ws.vhat(depth), target, outputScale);
+                for (int l = depth - 1; l >= active; l--) {
+                    feedBack(ws, l, moved, incremental);
+                    beliefUpdate(ws, l, moved, incremental, eta, step);
+                }
+            }
             if (incremental) {
                 blocks.get(0).backward(be, ws.sweep[0], ws.error[1], null, true);
                 scaleUpdates(updateScale);
@@ -872,6 +889,29 @@ public final class PcEngine implements AutoCloseable {
             if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
         } else updatesAtFinalBeliefs(ws, full); // Torch2PC's: the errors from the start of the last sweep, as STRICT
         if (!incremental) scaleUpdates(updateScale); // iPC scaled each step's
+    }
+
+    /** PC's feedback J_l^T eps_{l+1} to layer l, at block l's point this step (its feedforward one below the wave); iPC's parameter gradients too. */
+    private void feedBack(Workspace ws, int l, int moved, boolean incremental) {
+        model.blocks().get(l).backward(be, l >= moved ? ws.sweep[l] : ws.ff[l], ws.error[l + 1], ws.feedback[l], incremental);
+    }
+
+    /**
+     * Layer l's belief step by the belief optimizer, from its prediction this step and its feedback; writes its
+     * start-of-step error. SGD's step is one fused pass (eps_l, the gradient feedback - eps_l, the velocity, d_l,
+     * v_l); Adam's is four.
+     */
+    private void beliefUpdate(Workspace ws, int l, int moved, boolean incremental, float eta, int step) {
+        BeliefOptimizer o = beliefOptimizer;
+        Tensor prediction = l == 1 && incremental ? ws.sweep[0].output() : l - 1 >= moved ? ws.sweep[l - 1].output() : ws.vhat(l);
+        if (o.isAdam()) {
+            hiddenError(ws, l, prediction);
+            be.axpby(-1f, ws.error[l], 1f, ws.feedback[l]);
+            be.adamStep(ws.displacement[l], ws.feedback[l], ws.beliefMoment[l], ws.beliefSecondMoment[l], eta, o.beta1(), o.beta2(), o.eps(), 0f, step);
+            be.add(1f, ws.vhat(l), 1f, ws.displacement[l], ws.belief[l]);
+        } else if (o.momentum() == 0f) be.pcStrictUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.belief[l], ws.error[l], eta);
+        else be.pcMomentumUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.beliefMoment[l], ws.belief[l], ws.error[l], eta, o.momentum(),
+                step == (incremental ? 1 : Math.max(1, model.depth() - l))); // the step the wave reaches layer l
     }
 
     /** eps_l = (f_l(v_{l-1}) - vhat_l) - d_l from the displacement state, into error[l]. */
@@ -903,8 +943,16 @@ public final class PcEngine implements AutoCloseable {
         startAtVhat(ws, 1);
         for (int s = 1; s <= depth; s++) {
             int sweep = s;
-            predictAndFeedBack(ws, 1, null, b -> sweep == depth - b);
-            eachBlock(ws, 1, depth, l -> layerSizes[l], l -> be.pcStrictUpdate(prediction(ws, l), ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.belief[l], ws.error[l], 1f));
+            if (be.runsBranchesAtOnce()) {
+                predictAndFeedBack(ws, 1, null, b -> sweep == depth - b);
+                eachBlock(ws, 1, depth, l -> layerSizes[l], l -> strictUpdate(ws, l, null, 1f, true));
+            } else {
+                predict(ws, 1, null);
+                for (int l = depth - 1; l >= 1; l--) {
+                    model.blocks().get(l).backward(be, ws.sweep[l], ws.error[l + 1], ws.feedback[l], sweep == depth - l);
+                    strictUpdate(ws, l, null, 1f, true);
+                }
+            }
         }
         model.blocks().get(0).backward(be, ws.ff[0], ws.error[1], null, true); // eps_1 at the start of sweep L
         if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
