@@ -58,10 +58,11 @@ public final class CpuBackend extends Backend {
      * (in order, still alone, while profiling), where they are small and balance: the largest at most
      * {@link #BRANCH_WORK} and 4/3 of an even share. Then no thread waits long for the one with the
      * largest branch, and each op runs at a single thread's full speed, where splitting a small GEMM in
-     * two makes each half about 70% as efficient (bench --ops: 128^3 62 us whole, 45 us split). Larger or
-     * unbalanced branches run in order, each op split as usual (bench/branches/BranchesAB.java). {@code -Dpredcode.cpu.branches=serial} runs them in order and {@code =reverse}
-     * in reverse order, always, with ops split as usual: the two agree bit for bit exactly when no
-     * branch reads what another writes, a check for engine code; serial also times a step without branches.
+     * two makes each half about 70% as efficient (bench --ops: 128^3 62 us whole, 45 us split). Larger
+     * or unbalanced branches run in order, each op split as usual (bench/branches/BranchesAB.java).
+     * {@code -Dpredcode.cpu.branches=serial} runs them in order and {@code =reverse} in reverse order,
+     * always, with ops split as usual: the two agree bit for bit exactly when no branch reads what
+     * another writes, a check for engine code; serial also times a step without branches.
      */
     @Override protected void doBranches(double[] work, Runnable[] branches) {
         switch (branchOrder) {
@@ -77,8 +78,9 @@ public final class CpuBackend extends Backend {
     /**
      * The most work in one branch for branches to run at once: 2^23 multiply-adds (a 200^3 GEMM). At
      * batch 300, where the example CNN's convolutions and the 784-512-256-10 MLP's GEMMs are larger,
-     * splitting each op was as fast or faster (0.86-1.05x); at PCX's MLP at batch 128 (4M a branch)
-     * branches made PC's step 1.17x and STRICT's 1.10x faster, on 2 threads.
+     * splitting each op was as fast or faster (branches at once ran at 0.86-1.05x its speed); at PCX's
+     * MLP at batch 128 (4M a branch) branches made PC's step 1.10-1.17x and STRICT's 1.03-1.10x faster,
+     * on 2 threads.
      */
     static final double BRANCH_WORK = 1 << 23;
 

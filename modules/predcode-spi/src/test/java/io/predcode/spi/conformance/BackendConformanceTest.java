@@ -880,6 +880,54 @@ public abstract class BackendConformanceTest {
         }
     }
 
+    /**
+     * Branches, small and large, on disjoint tensors: each computes what it computes alone (a GEMM and
+     * an update each, against float64), whatever order or threads the backend gives them; a failing
+     * branch's exception reaches the caller; bad work figures are refused.
+     */
+    @Test void branchesComputeWhatEachComputesAlone() {
+        for (int scale : new int[]{1, 200}) { // 200: large enough for the CPU backend to split each op instead
+            int branches = 5, m = 3 * scale + 1, k = 17, n = 2 * scale + 3;
+            float[][] a = new float[branches][], b = new float[branches][];
+            Tensor[] ta = new Tensor[branches], tb = new Tensor[branches], tc = new Tensor[branches];
+            try {
+                Runnable[] work = new Runnable[branches];
+                double[] amounts = new double[branches];
+                for (int i = 0; i < branches; i++) {
+                    a[i] = random(m * k, 1);
+                    b[i] = random(k * n, 1);
+                    ta[i] = tensor(a[i], m, k);
+                    tb[i] = tensor(b[i], k, n);
+                    tc[i] = backend.allocate(m, n);
+                    int j = i;
+                    work[i] = () -> {
+                        backend.matmul(false, false, 1f, ta[j], tb[j], 0f, tc[j]);
+                        backend.axpby(2f, tc[j], 0.5f, tc[j]); // c = 2.5 A B
+                    };
+                    amounts[i] = (double) m * n * k * (branches - i);
+                }
+                backend.branches(amounts, work);
+                for (int i = 0; i < branches; i++) {
+                    float[] c = backend.download(tc[i]);
+                    for (int r = 0; r < m; r++)
+                        for (int q = 0; q < n; q++) {
+                            double sum = 0;
+                            for (int p = 0; p < k; p++) sum += (double) a[i][r * k + p] * b[i][p * n + q];
+                            assertEquals(2.5 * sum, c[r * n + q], 1e-4 * (1 + Math.abs(sum)), "branch " + i + " C[" + r + "," + q + "]");
+                        }
+                }
+            } finally {
+                for (Tensor[] ts : new Tensor[][]{ta, tb, tc}) for (Tensor t : ts) if (t != null) t.close();
+            }
+        }
+        IllegalStateException failed = assertThrows(IllegalStateException.class, () -> backend.branches(new double[]{1, 1},
+                () -> {}, () -> { throw new IllegalStateException("branch 2 failed"); }));
+        assertEquals("branch 2 failed", failed.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> backend.branches(new double[]{1}, () -> {}, () -> {}));
+        assertThrows(IllegalArgumentException.class, () -> backend.branches(new double[]{1, Double.NaN}, () -> {}, () -> {}));
+        assertThrows(IllegalArgumentException.class, () -> backend.branches(new double[]{-1, 1}, () -> {}, () -> {}));
+    }
+
     @Test void closedBackendRefusesWork() {
         Tensor t = backend.allocate(2);
         backend.close();
