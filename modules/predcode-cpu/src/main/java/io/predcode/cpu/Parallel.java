@@ -60,9 +60,10 @@ final class Parallel implements AutoCloseable {
             this.items = items;
         }
 
-        /** Runs parts until none is left to claim. */
-        void work() {
-            for (int p; (p = next.getAndIncrement()) < parts; ) {
+        /** Runs parts until none is left to claim; returns how many it ran. */
+        int work() {
+            int ran = 0;
+            for (int p; (p = next.getAndIncrement()) < parts; ran++) {
                 try {
                     body.run(p, (int) ((long) items * p / parts), (int) ((long) items * (p + 1) / parts));
                 } catch (Throwable t) {
@@ -70,6 +71,7 @@ final class Parallel implements AutoCloseable {
                 }
                 done.incrementAndGet();
             }
+            return ran;
         }
     }
 
@@ -198,8 +200,9 @@ final class Parallel implements AutoCloseable {
                     continue;
                 }
                 last = j;
-                j.work();
-                idleSince = System.nanoTime();
+                // Idle is measured from the last part this worker ran, not the last job it saw: on a machine with more
+                // threads than the jobs have parts, the workers the jobs do not need park and stay parked.
+                if (j.work() > 0) idleSince = System.nanoTime();
             }
         }
     }

@@ -114,6 +114,45 @@ class ParallelTest {
         }
     }
 
+    /**
+     * On a machine with more threads than the jobs have parts, the workers the jobs do not need park
+     * rather than keep a core each busy looking for work: over 300 ms of back-to-back 2-part jobs on 8
+     * threads, sampled every millisecond, the five least busy workers are runnable in under a tenth of the
+     * samples (with the idle clock reset by every job seen, as at first: 15-41%; now 3-6%).
+     */
+    @Test void workersTheJobsDoNotNeedPark() throws Exception {
+        try (Parallel par = new Parallel(8)) {
+            int workers = par.workers().size();
+            int[] runnable = new int[workers];
+            AtomicInteger samples = new AtomicInteger();
+            java.util.concurrent.atomic.AtomicBoolean running = new java.util.concurrent.atomic.AtomicBoolean(true);
+            Thread sampler = Thread.ofPlatform().start(() -> {
+                while (running.get()) {
+                    for (int i = 0; i < workers; i++) if (par.workers().get(i).getState() == Thread.State.RUNNABLE) runnable[i]++;
+                    samples.incrementAndGet();
+                    java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+                }
+            });
+            long until = System.nanoTime() + 300_000_000L;
+            AtomicInteger sum = new AtomicInteger();
+            while (System.nanoTime() < until)
+                par.forRange(64, 32, (from, to) -> { // two parts of ~20 us of work each
+                    long end = System.nanoTime() + 20_000;
+                    while (System.nanoTime() < end) Thread.onSpinWait();
+                    sum.addAndGet(to - from);
+                });
+            running.set(false);
+            sampler.join();
+            assertEquals(0, sum.get() % 64);
+            int[] sorted = runnable.clone();
+            java.util.Arrays.sort(sorted);
+            int leastFive = 0;
+            for (int i = 0; i < 5; i++) leastFive += sorted[i];
+            assertTrue(leastFive < samples.get() / 2, "the 5 least busy of " + workers + " workers were runnable in " + leastFive
+                    + " of " + 5 * samples.get() + " samples: " + java.util.Arrays.toString(runnable));
+        }
+    }
+
     @Test void closeStopsTheWorkers() throws Exception {
         Parallel par = new Parallel(3);
         par.forRange(10, 1, (from, to) -> {});
