@@ -79,7 +79,7 @@ final class Parallel implements AutoCloseable {
         this.threads = Math.max(1, threads);
         workers = new Worker[this.threads - 1];
         for (int i = 0; i < workers.length; i++) {
-            workers[i] = new Worker(i + 1);
+            workers[i] = new Worker(i);
             workers[i].start();
         }
     }
@@ -170,10 +170,13 @@ final class Parallel implements AutoCloseable {
     private final class Worker extends Thread {
         /** The job this worker last saw, so it runs each job once. */
         private Job last;
+        /** This worker's place among the workers: a job of more than index + 1 parts wakes it. */
+        private final int index;
         private volatile boolean parked;
 
         Worker(int index) {
-            super("predcode-cpu-kernel-" + index);
+            super("predcode-cpu-kernel-" + (index + 1));
+            this.index = index;
             setDaemon(true);
         }
 
@@ -200,9 +203,11 @@ final class Parallel implements AutoCloseable {
                     continue;
                 }
                 last = j;
-                // Idle is measured from the last part this worker ran, not the last job it saw: on a machine with more
-                // threads than the jobs have parts, the workers the jobs do not need park and stay parked.
-                if (j.work() > 0) idleSince = System.nanoTime();
+                // Idle counts from the last job that had a part for this worker (worker i is the (i + 2)-th thread a job
+                // of that many parts uses) or that it ran a part of: on a machine with more threads than the jobs have
+                // parts, the workers the jobs do not need park and stay parked, while the ones they need stay at hand
+                // even through jobs the caller happened to finish alone.
+                if (j.work() > 0 || index < j.parts - 1) idleSince = System.nanoTime();
             }
         }
     }
