@@ -79,7 +79,7 @@ public final class CpuBackend extends Backend {
      * The most work in one branch for branches to run at once: 2^23 multiply-adds (a 200^3 GEMM). At
      * batch 300, where the example CNN's convolutions and the 784-512-256-10 MLP's GEMMs are larger,
      * splitting each op was as fast or faster (branches at once ran at 0.86-1.05x its speed); at PCX's
-     * MLP at batch 128 (4M a branch) branches made PC's step 1.10-1.17x and STRICT's 1.03-1.10x faster,
+     * MLP at batch 128 (4M a branch) branches made PC's step 1.06-1.17x and STRICT's 1.01-1.10x faster,
      * on 2 threads.
      */
     static final double BRANCH_WORK = 1 << 23;

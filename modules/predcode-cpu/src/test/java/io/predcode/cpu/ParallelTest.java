@@ -118,7 +118,7 @@ class ParallelTest {
      * On a machine with more threads than the jobs have parts, the workers the jobs do not need park
      * rather than keep a core each busy looking for work: over 300 ms of back-to-back 2-part jobs on 8
      * threads, sampled every millisecond, the five least busy workers are runnable in under a tenth of the
-     * samples (with the idle clock reset by every job seen, as at first: 15-41%; now 3-6%).
+     * samples (3-6%; with the idle clock reset by every job a worker saw, as at first, 15-41%).
      */
     @Test void workersTheJobsDoNotNeedPark() throws Exception {
         try (Parallel par = new Parallel(8)) {
