@@ -73,6 +73,14 @@ final class Parallel implements AutoCloseable {
             }
             return ran;
         }
+
+        /** Throws the first failure of a part, if any. */
+        void rethrow() {
+            Throwable t = failure.get();
+            if (t instanceof RuntimeException r) throw r;
+            if (t instanceof Error e) throw e;
+            if (t != null) throw new IllegalStateException(t);
+        }
     }
 
     Parallel(int threads) {
@@ -107,8 +115,10 @@ final class Parallel implements AutoCloseable {
     void forParts(int n, int minItems, Part body) {
         int parts = parts(n, minItems);
         if (parts <= 1) { body.run(0, 0, n); return; }
-        if (!busy.tryLock()) {
-            for (int p = 0; p < parts; p++) body.run(p, (int) ((long) n * p / parts), (int) ((long) n * (p + 1) / parts));
+        if (!busy.tryLock()) { // the same parts, all on this thread
+            Job job = new Job(body, parts, n);
+            job.work();
+            job.rethrow();
             return;
         }
         try {
@@ -161,10 +171,7 @@ final class Parallel implements AutoCloseable {
             else Thread.yield();
         }
         current = null;
-        Throwable t = job.failure.get();
-        if (t instanceof RuntimeException r) throw r;
-        if (t instanceof Error e) throw e;
-        if (t != null) throw new IllegalStateException(t);
+        job.rethrow();
     }
 
     private final class Worker extends Thread {

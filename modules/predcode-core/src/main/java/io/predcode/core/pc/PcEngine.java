@@ -767,14 +767,17 @@ public final class PcEngine implements AutoCloseable {
     }
 
     /**
-     * Runs {@code body} for each block in [from, to) as independent branches ({@link Backend#branches}),
-     * those with the most {@code work} first (per sample, times the batch: multiply-adds for a round of
-     * GEMMs, a layer's size for one of belief updates), so that a backend running them at once starts the
-     * longest ones first. Each body may read any block's inputs but write only its own block's tensors.
+     * Runs {@code body} for each block in [from, to): in block order, or where the backend runs branches
+     * at once as independent branches ({@link Backend#branches}), those with the most {@code work} first
+     * (per sample, times the batch: multiply-adds for a round of GEMMs, a layer's size for one of belief
+     * updates), so that the longest start first. Each body may read any block's inputs but write only
+     * its own block's tensors.
      */
     private void eachBlock(Workspace ws, int from, int to, java.util.function.IntToDoubleFunction work, java.util.function.IntConsumer body) {
-        if (to - from == 1) { body.accept(from); return; }
-        if (to <= from) return;
+        if (to - from <= 1 || !be.runsBranchesAtOnce()) { // nothing to run side by side: in block order, with no branches to build
+            for (int b = from; b < to; b++) body.accept(b);
+            return;
+        }
         Integer[] order = new Integer[to - from];
         for (int b = from; b < to; b++) order[b - from] = b;
         double[] w = new double[to];
