@@ -6,7 +6,11 @@
 // allocator, with guard bytes after each buffer; freed buffers are poisoned and quarantined for a
 // while, so stale pointers fail. Work is executed when it is issued (a stream is
 // in order, so issue order is a valid order); stream capture records it into a graph instead, and
-// launching the graph replays it. Kernels are predcode.cu compiled for the host (kernels.cpp).
+// launching the graph replays it. A capture may fork into other streams and join back through events,
+// as on a GPU: each node records the nodes it depends on, and a launch runs the graph in an order
+// those allow, the recorded one or (cusimSetSchedule, for tests) one that runs independent branches
+// in reverse or interleaved, so work that wrongly depends on another branch shows up as different
+// results. Kernels are predcode.cu compiled for the host (kernels.cpp).
 //
 // What the real driver refuses, the simulator refuses too: calls without a current context, launches
 // outside the limits, pointers that are not live device memory, synchronising a capturing stream,
@@ -58,6 +62,7 @@ struct Node {
     float alpha = 0, beta = 0;
     const float *a = nullptr, *b = nullptr;
     float* c = nullptr;
+    std::vector<int> deps;  // in a graph: the indices of the nodes this one waits for (all earlier)
 };
 }  // namespace cusim
 
@@ -65,7 +70,11 @@ struct Node {
 struct CUctx_st { int device; };
 struct CUgraph_st { std::vector<cusim::Node> nodes; };
 struct CUgraphExec_st { std::vector<cusim::Node> nodes; };
-struct CUstream_st { bool capturing = false; bool invalidated = false; CUstreamCaptureMode mode{}; CUgraph graph = nullptr; };
+// A capturing stream records into graph; origin is the stream that began the capture (itself, or the
+// stream whose event this one waited on to join it); tail holds the nodes its next node will wait for.
+struct CUstream_st { bool capturing = false; bool invalidated = false; CUstreamCaptureMode mode{}; CUgraph graph = nullptr; CUstream origin = nullptr; std::vector<int> tail; };
+// An event recorded in a capture stands for the recording stream's tail there; outside one, work has run.
+struct CUevent_st { CUgraph graph = nullptr; CUstream origin = nullptr; std::vector<int> deps; };
 struct CUmod_st { int unused; };
 struct CUfunc_st { const cusim::Kernel* kernel; };
 
@@ -94,6 +103,7 @@ std::map<std::uintptr_t, Allocation> allocations;
 std::size_t used = 0, total = 0;
 
 std::set<CUstream> streams;
+std::set<CUevent> events;
 std::set<CUgraph> graphs;
 std::set<CUgraphExec> execs;
 std::map<std::string, CUfunc_st*> functions;
@@ -101,7 +111,9 @@ std::map<std::string, CUfunc_st*> functions;
 struct Injection { std::string call; int skip; CUresult status; };
 std::vector<Injection> injections;
 std::atomic<long> launches{0};
-long lastGraphNodes = 0;
+long lastGraphNodes = 0, lastGraphDepth = 0;
+// The order a graph launch runs independent nodes in: 0 as recorded, 1 the latest recorded first, 2 alternately the earliest and the latest.
+int schedule = 0;
 
 CUresult fail(CUresult status, const std::string& message) {
     lastError = message;
@@ -420,13 +432,66 @@ CUresult runNode(const Node& n) {
     return CUDA_ERROR_UNKNOWN;
 }
 
-// Work on a stream: recorded into its graph when it is capturing, else done now.
+// Work on a stream: recorded into its graph when it is capturing (after the stream's tail), else done now.
 CUresult issue(CUstream s, Node&& n) {
     if (s != nullptr && s->capturing) {
-        if (!s->invalidated) s->graph->nodes.push_back(std::move(n));
+        if (!s->invalidated) {
+            n.deps = s->tail;
+            s->tail = {static_cast<int>(s->graph->nodes.size())};
+            s->graph->nodes.push_back(std::move(n));
+        }
         return CUDA_SUCCESS;
     }
     return runNode(n);
+}
+
+// Runs a graph's nodes in an order their dependencies allow, chosen by the schedule.
+CUresult runGraph(const std::vector<Node>& nodes) {
+    std::vector<int> waiting(nodes.size());
+    std::vector<std::vector<int>> dependents(nodes.size());
+    for (std::size_t i = 0; i < nodes.size(); i++) {
+        waiting[i] = static_cast<int>(nodes[i].deps.size());
+        for (int d : nodes[i].deps) dependents[d].push_back(static_cast<int>(i));
+    }
+    std::set<int> ready;
+    for (std::size_t i = 0; i < nodes.size(); i++) if (waiting[i] == 0) ready.insert(static_cast<int>(i));
+    for (bool earliest = schedule != 1; !ready.empty(); earliest = schedule == 2 ? !earliest : schedule != 1) {
+        int i = earliest ? *ready.begin() : *ready.rbegin();
+        ready.erase(i);
+        CUresult r = runNode(nodes[i]);
+        if (r != CUDA_SUCCESS) return r;
+        for (int j : dependents[i]) if (--waiting[j] == 0) ready.insert(j);
+    }
+    return CUDA_SUCCESS;
+}
+
+// The most nodes on one chain of dependencies: what a GPU must run one after another.
+long depth(const std::vector<Node>& nodes) {
+    std::vector<long> longest(nodes.size());
+    long most = 0;
+    for (std::size_t i = 0; i < nodes.size(); i++) {
+        longest[i] = 1;
+        for (int d : nodes[i].deps) longest[i] = std::max(longest[i], longest[d] + 1);
+        most = std::max(most, longest[i]);
+    }
+    return most;
+}
+
+// The streams that joined s's capture (s is its origin), s excluded.
+std::vector<CUstream> joined(CUstream s) {
+    std::vector<CUstream> out;
+    for (CUstream t : streams) if (t != s && t->capturing && t->graph == s->graph) out.push_back(t);
+    return out;
+}
+
+// Ends the part of other streams in s's capture.
+void leaveCapture(CUstream s) {
+    for (CUstream t : joined(s)) {
+        t->capturing = false;
+        t->graph = nullptr;
+        t->origin = nullptr;
+        t->tail.clear();
+    }
 }
 
 // A call that may not be made while the stream is capturing: it also invalidates the capture.
@@ -454,7 +519,8 @@ CUresult CUDAAPI cuGetErrorName(CUresult error, const char** pStr) {
         NAME(CUDA_ERROR_INVALID_IMAGE) NAME(CUDA_ERROR_INVALID_CONTEXT) NAME(CUDA_ERROR_INVALID_HANDLE) NAME(CUDA_ERROR_NOT_FOUND)
         NAME(CUDA_ERROR_ILLEGAL_ADDRESS) NAME(CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES) NAME(CUDA_ERROR_LAUNCH_FAILED) NAME(CUDA_ERROR_ILLEGAL_STATE)
         NAME(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED) NAME(CUDA_ERROR_STREAM_CAPTURE_INVALIDATED) NAME(CUDA_ERROR_NO_DEVICE)
-        NAME(CUDA_ERROR_INVALID_DEVICE) NAME(CUDA_ERROR_UNKNOWN)
+        NAME(CUDA_ERROR_INVALID_DEVICE) NAME(CUDA_ERROR_UNKNOWN) NAME(CUDA_ERROR_STREAM_CAPTURE_UNMATCHED) NAME(CUDA_ERROR_STREAM_CAPTURE_UNJOINED)
+        NAME(CUDA_ERROR_STREAM_CAPTURE_ISOLATION) NAME(CUDA_ERROR_STREAM_CAPTURE_IMPLICIT)
 #undef NAME
         default: *pStr = nullptr; return CUDA_ERROR_INVALID_VALUE;
     }
@@ -674,7 +740,10 @@ CUresult CUDAAPI cuStreamCreate(CUstream* s, unsigned int flags) {
 CUresult CUDAAPI cuStreamDestroy(CUstream s) {
     ENTER("cuStreamDestroy");
     if (!streams.count(s)) return fail(CUDA_ERROR_INVALID_HANDLE, "cuStreamDestroy: not a stream");
-    if (s->capturing) delete s->graph;
+    if (s->capturing && s->origin == s) {
+        leaveCapture(s);
+        delete s->graph;
+    }
     streams.erase(s);
     delete s;
     return CUDA_SUCCESS;
@@ -688,6 +757,71 @@ CUresult CUDAAPI cuStreamSynchronize(CUstream s) {
     return CUDA_SUCCESS;  // work ran when it was issued
 }
 
+CUresult CUDAAPI cuEventCreate(CUevent* e, unsigned int flags) {
+    ENTER("cuEventCreate");
+    if (flags & ~0xFu) return fail(CUDA_ERROR_INVALID_VALUE, "cuEventCreate: unknown flags");
+    *e = new CUevent_st();
+    events.insert(*e);
+    return CUDA_SUCCESS;
+}
+
+CUresult CUDAAPI cuEventDestroy(CUevent e) {
+    ENTER("cuEventDestroy");
+    if (!events.erase(e)) return fail(CUDA_ERROR_INVALID_HANDLE, "cuEventDestroy: not an event");
+    delete e;
+    return CUDA_SUCCESS;
+}
+
+// In a capture the event stands for the stream's tail (what later waits on it depends on); outside one, the work has run.
+CUresult CUDAAPI cuEventRecord(CUevent e, CUstream s) {
+    ENTER("cuEventRecord");
+    if (!events.count(e)) return fail(CUDA_ERROR_INVALID_HANDLE, "cuEventRecord: not an event");
+    if (!validStream(s)) return fail(CUDA_ERROR_INVALID_HANDLE, "cuEventRecord: not a stream");
+    if (s != nullptr && s->capturing) {
+        e->graph = s->graph;
+        e->origin = s->origin;
+        e->deps = s->tail;
+    } else {
+        e->graph = nullptr;
+        e->origin = nullptr;
+        e->deps.clear();
+    }
+    return CUDA_SUCCESS;
+}
+
+// Waiting on an event recorded in a capture joins that capture (a fork), or adds the event's nodes to the stream's tail (a join).
+CUresult CUDAAPI cuStreamWaitEvent(CUstream s, CUevent e, unsigned int flags) {
+    ENTER("cuStreamWaitEvent");
+    if (!events.count(e)) return fail(CUDA_ERROR_INVALID_HANDLE, "cuStreamWaitEvent: not an event");
+    if (!validStream(s)) return fail(CUDA_ERROR_INVALID_HANDLE, "cuStreamWaitEvent: not a stream");
+    if (flags != 0) return fail(CUDA_ERROR_INVALID_VALUE, "cuStreamWaitEvent: flags must be 0");
+    bool eventCaptured = e->graph != nullptr && e->origin != nullptr && e->origin->capturing && e->origin->graph == e->graph;
+    bool capturing = s != nullptr && s->capturing;
+    if (!eventCaptured) {
+        if (capturing) {
+            s->invalidated = true;
+            return fail(CUDA_ERROR_STREAM_CAPTURE_ISOLATION, "cuStreamWaitEvent: a capturing stream waited on an event recorded outside its capture");
+        }
+        return CUDA_SUCCESS;  // the recorded work has run
+    }
+    if (!capturing) {
+        if (s == nullptr) return fail(CUDA_ERROR_STREAM_CAPTURE_IMPLICIT, "cuStreamWaitEvent: the legacy stream cannot join a capture");
+        s->capturing = true;
+        s->invalidated = false;
+        s->mode = e->origin->mode;
+        s->graph = e->graph;
+        s->origin = e->origin;
+        s->tail = e->deps;
+        return CUDA_SUCCESS;
+    }
+    if (s->graph != e->graph) {
+        s->invalidated = true;
+        return fail(CUDA_ERROR_STREAM_CAPTURE_ISOLATION, "cuStreamWaitEvent: an event of another capture");
+    }
+    for (int d : e->deps) if (std::find(s->tail.begin(), s->tail.end(), d) == s->tail.end()) s->tail.push_back(d);
+    return CUDA_SUCCESS;
+}
+
 CUresult CUDAAPI cuStreamBeginCapture(CUstream s, CUstreamCaptureMode mode) {
     ENTER("cuStreamBeginCapture");
     if (s == nullptr || !streams.count(s)) return fail(CUDA_ERROR_INVALID_VALUE, "cuStreamBeginCapture: the legacy stream cannot be captured");
@@ -696,6 +830,8 @@ CUresult CUDAAPI cuStreamBeginCapture(CUstream s, CUstreamCaptureMode mode) {
     s->invalidated = false;
     s->mode = mode;
     s->graph = new CUgraph_st();
+    s->origin = s;
+    s->tail.clear();
     return CUDA_SUCCESS;
 }
 
@@ -703,7 +839,26 @@ CUresult CUDAAPI cuStreamEndCapture(CUstream s, CUgraph* graph) {
     ENTER("cuStreamEndCapture");
     if (s == nullptr || !streams.count(s)) return fail(CUDA_ERROR_INVALID_HANDLE, "cuStreamEndCapture: not a stream");
     if (!s->capturing) return fail(CUDA_ERROR_ILLEGAL_STATE, "cuStreamEndCapture: the stream is not capturing");
+    if (s->origin != s) return fail(CUDA_ERROR_STREAM_CAPTURE_UNMATCHED, "cuStreamEndCapture: the stream joined a capture another stream began");
+    // Every stream that joined must have been joined back: its last work is something s's tail waits for.
+    std::set<int> reached(s->tail.begin(), s->tail.end());
+    for (int i = static_cast<int>(s->graph->nodes.size()) - 1; i >= 0; i--)
+        if (reached.count(i)) reached.insert(s->graph->nodes[i].deps.begin(), s->graph->nodes[i].deps.end());
+    bool unjoined = false;
+    for (CUstream t : joined(s)) {
+        s->invalidated |= t->invalidated;
+        for (int i : t->tail) unjoined |= !reached.count(i);
+    }
+    leaveCapture(s);
     s->capturing = false;
+    s->origin = nullptr;
+    s->tail.clear();
+    if (unjoined) {
+        delete s->graph;
+        s->graph = nullptr;
+        *graph = nullptr;
+        return fail(CUDA_ERROR_STREAM_CAPTURE_UNJOINED, "cuStreamEndCapture: a stream that joined the capture was not joined back (its last work is not waited for)");
+    }
     if (s->invalidated) {
         delete s->graph;
         s->graph = nullptr;
@@ -724,6 +879,7 @@ CUresult CUDAAPI cuGraphInstantiate(CUgraphExec* exec, CUgraph graph, unsigned l
     *exec = new CUgraphExec_st{graph->nodes};
     execs.insert(*exec);
     lastGraphNodes = static_cast<long>(graph->nodes.size());
+    lastGraphDepth = depth(graph->nodes);
     return CUDA_SUCCESS;
 }
 
@@ -731,15 +887,21 @@ CUresult CUDAAPI cuGraphLaunch(CUgraphExec exec, CUstream s) {
     ENTER("cuGraphLaunch");
     if (!execs.count(exec)) return fail(CUDA_ERROR_INVALID_VALUE, "cuGraphLaunch: not an executable graph");
     if (!validStream(s)) return fail(CUDA_ERROR_INVALID_HANDLE, "cuGraphLaunch: not a stream");
-    if (s != nullptr && s->capturing) {
-        for (const Node& n : exec->nodes) s->graph->nodes.push_back(n);
+    if (s != nullptr && s->capturing) {  // a child graph: its nodes after the stream's tail, its sinks the new tail
+        if (s->invalidated) return CUDA_SUCCESS;
+        int base = static_cast<int>(s->graph->nodes.size());
+        std::vector<bool> waitedFor(exec->nodes.size());
+        for (const Node& n : exec->nodes) {
+            Node copy = n;
+            for (int& d : copy.deps) { waitedFor[d] = true; d += base; }
+            if (n.deps.empty()) copy.deps = s->tail;
+            s->graph->nodes.push_back(std::move(copy));
+        }
+        if (!exec->nodes.empty()) s->tail.clear();
+        for (std::size_t i = 0; i < exec->nodes.size(); i++) if (!waitedFor[i]) s->tail.push_back(base + static_cast<int>(i));
         return CUDA_SUCCESS;
     }
-    for (const Node& n : exec->nodes) {
-        CUresult r = runNode(n);
-        if (r != CUDA_SUCCESS) return r;
-    }
-    return CUDA_SUCCESS;
+    return runGraph(exec->nodes);
 }
 
 CUresult CUDAAPI cuGraphExecDestroy(CUgraphExec exec) {
@@ -861,6 +1023,18 @@ long cusimLaunches() { return launches.load(); }
 long cusimLastGraphNodes() {
     LOCKED;
     return lastGraphNodes;
+}
+
+// The most nodes on one chain of dependencies in the graph instantiated last: how many run one after another.
+long cusimLastGraphDepth() {
+    LOCKED;
+    return lastGraphDepth;
+}
+
+// How later graph launches order independent nodes: 0 as recorded, 1 the latest recorded first, 2 alternating (tests).
+void cusimSetSchedule(int mode) {
+    LOCKED;
+    schedule = mode;
 }
 
 // Device bytes allocated now.

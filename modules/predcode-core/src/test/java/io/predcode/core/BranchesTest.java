@@ -29,7 +29,10 @@ import static org.junit.jupiter.api.Assertions.*;
  * order ({@code predcode.cpu.branches=serial|reverse}) or at once on two threads: training must come out
  * the same bit for bit all three ways, and as the one-pass form the engine takes on one thread. A branch
  * that read what another writes would make the reverse order differ (the models are small, so no op
- * splits across threads and every op computes the same in all of them).
+ * splits across threads and every op computes the same in all of them). The CUDA backend runs branches
+ * on streams of their own, which in a CUDA graph may run in any order: on the host simulator, whose
+ * graph launches run independent work as recorded, latest first or interleaved, training must come out
+ * as with no branches ({@code predcode.cuda.branches=serial}, the one-pass form).
  */
 class BranchesTest {
     private record Case(String name, ModelSpec spec, Loss loss, Algorithm algorithm, BeliefOptimizer beliefs, Energy energy, Nudging nudging, float eta, int n,
@@ -89,18 +92,55 @@ class BranchesTest {
         })).toList();
     }
 
+    @TestFactory List<DynamicTest> branchesOnCudaStreamsTrainAsWithout() throws Throwable {
+        String driver = System.getProperty("predcode.cuda.driver", "");
+        if (!Backends.provider("cuda").availability().available() || !driver.contains("cudasim")) {
+            System.out.println("SKIPPED branches on CUDA streams: needs predcode's CUDA simulator (" + (Backends.provider("cuda").availability().available()
+                    ? "the driver in use, " + driver + ", is not it" : Backends.provider("cuda").availability().reason()) + ")");
+            return List.of();
+        }
+        java.lang.invoke.MethodHandle schedule = java.lang.foreign.Linker.nativeLinker().downcallHandle(
+                java.lang.foreign.SymbolLookup.libraryLookup(java.nio.file.Path.of(driver), java.lang.foreign.Arena.global()).find("cusimSetSchedule").orElseThrow(),
+                java.lang.foreign.FunctionDescriptor.ofVoid(java.lang.foreign.ValueLayout.JAVA_INT));
+        return cases().stream().map(c -> DynamicTest.dynamicTest(c.name(), () -> {
+            Map<String, float[]> without = open("cuda", "predcode.cuda.branches", "serial", 0, be -> train(c, be));
+            for (int order = 0; order < 3; order++) {
+                schedule.invokeExact(order);
+                try {
+                    Map<String, float[]> with = open("cuda", "predcode.cuda.branches", "streams", 0, be -> train(c, be));
+                    for (var e : without.entrySet())
+                        assertArrayEquals(e.getValue(), with.get(e.getKey()), c.name() + ": " + e.getKey() + " with branches on streams, graph order " + order);
+                } finally {
+                    schedule.invokeExact(0);
+                }
+            }
+        })).toList();
+    }
+
     /** Three training steps on a CPU backend of these threads opened with this branch order; the parameters after them. */
     private static Map<String, float[]> train(Case c, String order, int threads) {
+        return open("cpu", "predcode.cpu.branches", order, threads, be -> train(c, be));
+    }
+
+    /** Opens the backend with the system property set (it reads it when it opens), and runs {@code body} on it. */
+    private static Map<String, float[]> open(String backend, String property, String value, int threads, java.util.function.Function<Backend, Map<String, float[]>> body) {
         Backend be;
-        String before = System.getProperty("predcode.cpu.branches");
-        System.setProperty("predcode.cpu.branches", order);
+        String before = System.getProperty(property);
+        System.setProperty(property, value);
         try {
-            be = Backends.open("cpu", new BackendOptions(threads, 0)); // the backend reads the order when it opens
+            be = Backends.open(backend, new BackendOptions(threads, 0));
         } finally {
-            if (before == null) System.clearProperty("predcode.cpu.branches");
-            else System.setProperty("predcode.cpu.branches", before);
+            if (before == null) System.clearProperty(property);
+            else System.setProperty(property, before);
         }
-        try (be; Model m = Model.create(c.spec(), be, 3); PcEngine e = new PcEngine(m, c.loss())) {
+        try (be) {
+            return body.apply(be);
+        }
+    }
+
+    /** Three training steps of the case; the parameters after them. */
+    private static Map<String, float[]> train(Case c, Backend be) {
+        try (Model m = Model.create(c.spec(), be, 3); PcEngine e = new PcEngine(m, c.loss())) {
             e.beliefOptimizer(c.beliefs()).energy(c.energy()).nudging(c.nudging()).condense(c.condense());
             if (c.condense() == PcEngine.Condense.ALWAYS) assertNotNull(e.condensedEntry(), c.name() + ": layer 1 is relaxed in block 1's entry space");
             Trainer t = new Trainer(e, new Adam(m, 1e-2f), c.algorithm(), c.eta(), c.n());

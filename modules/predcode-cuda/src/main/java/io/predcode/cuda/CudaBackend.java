@@ -14,23 +14,39 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * The CUDA backend: device memory from a caching pool, one stream per backend, cuBLAS for GEMM and
- * predcode's kernels for everything else. Host copies go through a page-locked staging buffer and
- * are the only points where the host waits for the device.
+ * The CUDA backend: device memory from a caching pool, one stream per backend (and more for branches
+ * that run at once), cuBLAS for GEMM and predcode's kernels for everything else. Host copies go through
+ * a page-locked staging buffer and are the only points where the host waits for the device.
  */
 final class CudaBackend extends Backend {
+    /** The most streams a set of branches runs on; further branches share them, in turn. */
+    static final int MAX_LANES = 6;
     private final CudaDriver driver;
     private final int device;
-    private final long context, stream;
-    private final Cublas cublas;
+    private final long context;
+    private final java.nio.file.Path cublasPath;
+    /** The backend's own stream and the branches' ones (lanes.get(0) is main); the lane ops go to now. */
+    private final java.util.List<Lane> lanes = new java.util.ArrayList<>();
+    private final Lane main;
+    private Lane lane;
+    /** Whether branches run at once on streams of their own (events, and not -Dpredcode.cuda.branches=serial); the event that forks them. */
+    private final boolean branchesOnStreams;
+    private long fork;
+    /** While branches are issued: tensors closed meanwhile, pooled only once the branches are joined back (another branch may still use them). */
+    private boolean branching;
+    /** Set when a branch stream could not be made (out of device memory, say): branches then share the streams there are. */
+    private boolean noMoreLanes;
+    private final java.util.List<CudaTensor> closedInBranches = new java.util.ArrayList<>();
+    /** Whether a graph is being captured now (no streams, handles or buffers may be created). */
+    private boolean capturing;
+    /** The stream whose copy may still read or fill the staging buffer. */
+    private long stagingUser;
     private final Kernels k;
     private final String description;
     /** Freed device buffers by size, reused before asking the driver again; and every buffer this backend owns. */
     private final Map<Long, ArrayDeque<Long>> pool = new HashMap<>();
     private final java.util.Set<Long> owned = new java.util.HashSet<>();
     private MemorySegment staging;
-    /** Device scratch for the conv ops (see {@link #scratch}). */
-    private long scratch, scratchBytes;
     /** CUDA graphs of replayable regions (a step's relaxation); null when off or the driver lacks them. */
     private final GraphCache graphs;
 
@@ -46,19 +62,19 @@ final class CudaBackend extends Backend {
             this.device = driver.device(options.device());
             this.context = driver.retainPrimaryContext(device);
             undo.push(() -> driver.releasePrimaryContext(device));
-            this.stream = driver.createStream();
-            undo.push(() -> driver.destroyStream(stream));
-            long workspace = driver.malloc(Cublas.WORKSPACE_BYTES);
-            undo.push(() -> driver.free(workspace));
-            this.cublas = new Cublas(cublasPath, stream, workspace);
-            undo.push(cublas::close);
-            long partials = driver.malloc(8L * Kernels.PARTIALS);
-            undo.push(() -> driver.free(partials));
-            this.k = new Kernels(driver, kernelImage, stream, partials);
+            this.cublasPath = cublasPath;
+            this.branchesOnStreams = driver.hasEvents() && !"serial".equals(System.getProperty("predcode.cuda.branches"));
+            Lane first = Lane.open(driver, cublasPath, false);
+            undo.push(() -> first.close(driver));
+            lanes.add(this.main = this.lane = first);
+            stagingUser = first.stream;
+            if (branchesOnStreams) {
+                long f = fork = driver.createEvent();
+                undo.push(() -> driver.destroyEvent(f));
+            }
+            this.k = new Kernels(driver, kernelImage, first.stream, first.partials);
             undo.push(k::close);
             this.staging = driver.mallocHost(1 << 20);
-            owned.add(workspace);
-            owned.add(partials);
         } catch (RuntimeException e) {
             while (!undo.isEmpty()) {
                 try {
@@ -71,22 +87,95 @@ final class CudaBackend extends Backend {
         }
         boolean useGraphs = driver.hasGraphs() && !"false".equals(System.getProperty("predcode.cuda.graphs"));
         this.graphs = useGraphs ? new GraphCache(new GraphCache.Recorder() {
-            @Override public void begin() { driver.beginCapture(stream); }
-            @Override public long end() { return driver.endCapture(stream); }
-            @Override public void abort() { driver.abortCapture(stream); }
-            @Override public void launch(long exec) { driver.launchGraph(exec, stream); }
+            @Override public void begin() {
+                driver.beginCapture(main.stream);
+                capturing = true;
+            }
+            @Override public long end() {
+                capturing = false;
+                return driver.endCapture(main.stream);
+            }
+            @Override public void abort() {
+                capturing = false;
+                driver.abortCapture(main.stream);
+            }
+            @Override public void launch(long exec) { driver.launchGraph(exec, main.stream); }
             @Override public void destroy(long exec) { driver.destroyGraph(exec); }
         }, 16) : null;
         String simulator = driver.simulator();
         this.description = (simulator != null ? "simulated on the host (" + simulator + ", no GPU)" : driver.deviceName(device) + " (device " + options.device() + ")")
-                + ", driver " + driver.driverVersion() + ", " + cublas.path.getFileName()
-                + (useGraphs ? ", CUDA graphs" : ", no CUDA graphs");
+                + ", driver " + driver.driverVersion() + ", " + main.cublas.path.getFileName()
+                + (useGraphs ? ", CUDA graphs" : ", no CUDA graphs") + (branchesOnStreams ? ", branches on streams" : "");
     }
 
     /** A step's relaxation is recorded once per (workspace, algorithm, eta, n) and replayed as one graph launch. */
     @Override protected void doReplayable(Object key, Runnable body) {
         if (graphs == null) body.run();
         else graphs.run(key, body);
+    }
+
+    /**
+     * Runs each branch on a stream of its own (up to {@link #MAX_LANES}; the first on the backend's
+     * stream), forked from the backend's stream by an event and joined back into it by each stream's
+     * event, so the device may run them at once; in a CUDA graph they become parallel paths. A step
+     * of small layers is bound by how many kernels run one after another, which this shortens.
+     * Branches issued inside a branch, while profiling, or while a graph is captured before their
+     * streams exist, run in order on the current stream.
+     */
+    @Override protected void doBranches(double[] work, Runnable[] branches) {
+        int n = Math.min(branches.length, MAX_LANES);
+        if (branchesOnStreams && !branching && !profiling() && !capturing) addLanes(n);
+        n = Math.min(n, lanes.size());
+        if (!branchesOnStreams || branching || profiling() || n < 2) {
+            super.doBranches(work, branches);
+            return;
+        }
+        driver.record(fork, main.stream);
+        for (int i = 1; i < n; i++) driver.waitFor(lanes.get(i).stream, fork);
+        branching = true;
+        RuntimeException failed = null;
+        try {
+            for (int i = 0; i < branches.length; i++) {
+                use(lanes.get(i % n));
+                branches[i].run();
+            }
+        } catch (RuntimeException e) {
+            failed = e;
+        } finally {
+            use(main);
+            branching = false;
+            try { // joined back even after a failure, so that a capture can end
+                for (int i = 1; i < n; i++) {
+                    driver.record(lanes.get(i).event, lanes.get(i).stream);
+                    driver.waitFor(main.stream, lanes.get(i).event);
+                }
+            } catch (RuntimeException e) {
+                if (failed == null) failed = e;
+                else failed.addSuppressed(e);
+            }
+            for (CudaTensor t : closedInBranches) recycle(t);
+            closedInBranches.clear();
+        }
+        if (failed != null) throw failed;
+    }
+
+    /** Makes streams for branches up to {@code n} lanes, outside any capture; where the device refuses one, makes no more (a speed-up, not worth failing a step for). */
+    private void addLanes(int n) {
+        while (!noMoreLanes && lanes.size() < n) {
+            try {
+                lanes.add(Lane.open(driver, cublasPath, true));
+            } catch (RuntimeException e) {
+                noMoreLanes = true;
+            }
+        }
+    }
+
+    @Override public boolean runsBranchesAtOnce() { return branchesOnStreams; }
+
+    /** Sends later ops to the lane's stream, with its cuBLAS handle, partial sums and scratch. */
+    private void use(Lane l) {
+        lane = l;
+        k.on(l.stream, l.partials);
     }
 
     /**
@@ -108,6 +197,9 @@ final class CudaBackend extends Backend {
 
     /** The graph cache (null when graphs are off), for tests. */
     GraphCache graphs() { return graphs; }
+
+    /** The driver, for tests of its stream and event rules. */
+    CudaDriver driver() { return driver; }
 
     /** The kernels, for tests that launch one directly. */
     Kernels kernels() { return k; }
@@ -133,7 +225,7 @@ final class CudaBackend extends Backend {
         long p;
         if (free != null && !free.isEmpty()) p = free.pop();
         else owned.add(p = driver.malloc(bytes));
-        driver.memsetD32(p, 0, shape.size(), stream);
+        driver.memsetD32(p, 0, shape.size(), lane.stream);
         return new CudaTensor(this, shape, p, bytes);
     }
 
@@ -141,12 +233,16 @@ final class CudaBackend extends Backend {
 
     void recycle(CudaTensor t) {
         if (isClosed()) return;
+        if (branching) {
+            closedInBranches.add(t);
+            return;
+        }
         pool.computeIfAbsent(t.bytes, b -> new ArrayDeque<>()).push(t.ptr);
     }
 
     private MemorySegment staging(long bytes) {
         if (staging.byteSize() < bytes) {
-            driver.synchronize(stream);
+            driver.synchronize(stagingUser);
             driver.freeHost(staging);
             staging = driver.mallocHost(Math.max(bytes, 2 * staging.byteSize()));
         }
@@ -156,37 +252,41 @@ final class CudaBackend extends Backend {
     @Override protected void doUpload(MemorySegment src, Tensor dst, long dstOffset) {
         long bytes = src.byteSize();
         MemorySegment s = staging(bytes);
-        driver.synchronize(stream); // the staging buffer may still feed an earlier copy
+        driver.synchronize(stagingUser); // the staging buffer may still feed an earlier copy
         MemorySegment.copy(src, 0, s, 0, bytes);
-        driver.copyHtoD(at(dst, dstOffset), s, bytes, stream);
+        driver.copyHtoD(at(dst, dstOffset), s, bytes, lane.stream);
+        stagingUser = lane.stream;
     }
 
     @Override protected void doDownload(Tensor src, long srcOffset, MemorySegment dst) {
         long bytes = dst.byteSize();
         MemorySegment s = staging(bytes);
-        driver.copyDtoH(s, at(src, srcOffset), bytes, stream);
-        driver.synchronize(stream);
+        if (stagingUser != lane.stream) driver.synchronize(stagingUser);
+        driver.copyDtoH(s, at(src, srcOffset), bytes, lane.stream);
+        driver.synchronize(stagingUser = lane.stream);
         MemorySegment.copy(s, 0, dst, 0, bytes);
     }
 
     @Override public void synchronize() {
         enter();
-        driver.synchronize(stream);
+        synchronizeLanes();
     }
+
+    private void synchronizeLanes() { for (Lane l : lanes) driver.synchronize(l.stream); }
 
     // ---------------------------------------------------------------- ops
 
     @Override protected void doGemm(boolean transA, boolean transB, int m, int n, int kk, float alpha, Tensor a, long aOffset, int lda, long strideA,
                                     Tensor b, long bOffset, int ldb, long strideB, float beta, Tensor c, long cOffset, int ldc, long strideC, int batch) {
-        cublas.sgemm(transA, transB, m, n, kk, alpha, at(a, aOffset), lda, strideA, at(b, bOffset), ldb, strideB, beta, at(c, cOffset), ldc, strideC, batch);
+        lane.cublas.sgemm(transA, transB, m, n, kk, alpha, at(a, aOffset), lda, strideA, at(b, bOffset), ldb, strideB, beta, at(c, cOffset), ldc, strideC, batch);
     }
 
     @Override protected void doFill(Tensor t, long offset, long length, float value) {
-        driver.memsetD32(at(t, offset), Float.floatToRawIntBits(value), length, stream);
+        driver.memsetD32(at(t, offset), Float.floatToRawIntBits(value), length, lane.stream);
     }
 
     @Override protected void doCopy(Tensor src, long srcOffset, Tensor dst, long dstOffset, long length) {
-        driver.copyDtoD(at(dst, dstOffset), at(src, srcOffset), length * Float.BYTES, stream);
+        driver.copyDtoD(at(dst, dstOffset), at(src, srcOffset), length * Float.BYTES, lane.stream);
     }
 
     @Override protected void doAxpby(float alpha, Tensor x, float beta, Tensor y) { k.axpby(x.size(), alpha, ptr(x), beta, ptr(y)); }
@@ -212,32 +312,37 @@ final class CudaBackend extends Backend {
     }
 
     /**
-     * Device scratch for the conv ops: grown on demand, kept, freed at close. Growing it waits for the
-     * queued work that may still use the old buffer, and forgets the graphs that point at it.
+     * The current lane's device scratch for the conv ops: grown on demand, kept, freed at close. Growing
+     * it waits for the queued work that may still use the old buffer, and forgets the graphs that point at it.
      */
     private long scratch(long floats) {
         long bytes = floats * Float.BYTES;
-        if (bytes > scratchBytes) {
-            driver.synchronize(stream);
-            if (scratch != 0) { driver.free(scratch); owned.remove(scratch); }
-            owned.add(scratch = driver.malloc(bytes));
-            scratchBytes = bytes;
+        Lane l = lane;
+        if (bytes > l.scratchBytes) {
+            synchronizeLanes();
+            if (l.scratch != 0) {
+                driver.free(l.scratch);
+                l.scratch = 0;
+                l.scratchBytes = 0;
+            }
+            l.scratch = driver.malloc(bytes);
+            l.scratchBytes = bytes;
             if (graphs != null) graphs.invalidate();
         }
-        return scratch;
+        return l.scratch;
     }
 
     @Override protected void doConv2d(Tensor x, Tensor weight, Conv2dGeometry g, Tensor y, int images, int out) {
         int p = g.outPixels(), patch = g.patchSize();
         long col = scratch((long) images * patch * p);
         k.im2col(ptr(x), col, images, g);
-        cublas.sgemm(false, false, out, p, patch, 1f, ptr(weight), patch, 0, col, p, (long) patch * p, 0f, ptr(y), p, (long) out * p, images);
+        lane.cublas.sgemm(false, false, out, p, patch, 1f, ptr(weight), patch, 0, col, p, (long) patch * p, 0f, ptr(y), p, (long) out * p, images);
     }
 
     @Override protected void doConv2dBackwardInput(Tensor dy, Tensor weight, Conv2dGeometry g, Tensor dx, int images, int out) {
         int p = g.outPixels(), patch = g.patchSize();
         long col = scratch((long) images * patch * p);
-        cublas.sgemm(true, false, patch, p, out, 1f, ptr(weight), patch, 0, ptr(dy), p, (long) out * p, 0f, col, p, (long) patch * p, images);
+        lane.cublas.sgemm(true, false, patch, p, out, 1f, ptr(weight), patch, 0, ptr(dy), p, (long) out * p, 0f, col, p, (long) patch * p, images);
         k.col2im(col, ptr(dx), images, g);
     }
 
@@ -250,7 +355,7 @@ final class CudaBackend extends Backend {
         long colFloats = (long) images * patch * p, partFloats = (long) images * out * patch;
         long col = scratch(colFloats + partFloats), parts = col + colFloats * Float.BYTES;
         k.im2col(ptr(x), col, images, g);
-        cublas.sgemm(false, true, out, patch, p, 1f, ptr(dy), p, (long) out * p, col, p, (long) patch * p, 0f, parts, patch, (long) out * patch, images);
+        lane.cublas.sgemm(false, true, out, patch, p, 1f, ptr(dy), p, (long) out * p, col, p, (long) patch * p, 0f, parts, patch, (long) out * patch, images);
         k.sumBatches(parts, ptr(dweight), images, (long) out * patch, 0f);
     }
 
@@ -305,15 +410,15 @@ final class CudaBackend extends Backend {
     @Override protected void doClose() {
         driver.setCurrent(context);
         try {
-            driver.synchronize(stream);
+            synchronizeLanes();
             if (graphs != null) graphs.close();
-            cublas.close();
-            for (long p : owned) driver.free(p); // pooled and still-open tensors alike, and cuBLAS's workspace
+            for (long p : owned) driver.free(p); // pooled and still-open tensors alike
             owned.clear();
             pool.clear();
             k.close();
             driver.freeHost(staging);
-            driver.destroyStream(stream);
+            for (Lane l : lanes.reversed()) l.close(driver);
+            if (fork != 0) driver.destroyEvent(fork);
         } finally {
             driver.releasePrimaryContext(device);
         }

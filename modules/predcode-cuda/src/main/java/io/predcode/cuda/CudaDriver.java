@@ -19,6 +19,8 @@ final class CudaDriver {
     /** Stream capture and graphs (CUDA 11.4+); null where the driver lacks them, and graphs are then off. */
     private final MethodHandle cuStreamBeginCapture, cuStreamEndCapture, cuGraphInstantiate, cuGraphLaunch, cuGraphExecDestroy, cuGraphDestroy;
     private final MethodHandle cuMemGetInfo;
+    /** Events, for forking a stream's work into others and joining it back (see CudaBackend's branches); null where the driver lacks one. */
+    private final MethodHandle cuEventCreate, cuEventDestroy, cuEventRecord, cuStreamWaitEvent;
     /** The host simulator's own calls (native/cuda/sim); null on a real driver. */
     private final MethodHandle simulatorVersion, simulatorLastError;
     final Path path;
@@ -57,6 +59,10 @@ final class CudaDriver {
         cuGraphExecDestroy = lib.optionalFn("cuGraphExecDestroy", FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
         cuGraphDestroy = lib.optionalFn("cuGraphDestroy", FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
         cuMemGetInfo = lib.fn("cuMemGetInfo_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        cuEventCreate = lib.optionalFn("cuEventCreate", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+        cuEventDestroy = lib.optionalFn("cuEventDestroy_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
+        cuEventRecord = lib.optionalFn("cuEventRecord", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG));
+        cuStreamWaitEvent = lib.optionalFn("cuStreamWaitEvent", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT));
         simulatorVersion = lib.optionalFn("cusimVersion", FunctionDescriptor.of(ADDRESS));
         simulatorLastError = lib.optionalFn("cusimLastError", FunctionDescriptor.of(ADDRESS));
     }
@@ -80,6 +86,25 @@ final class CudaDriver {
         return cuStreamBeginCapture != null && cuStreamEndCapture != null && cuGraphInstantiate != null && cuGraphLaunch != null
                 && cuGraphExecDestroy != null && cuGraphDestroy != null;
     }
+
+    boolean hasEvents() { return cuEventCreate != null && cuEventDestroy != null && cuEventRecord != null && cuStreamWaitEvent != null; }
+
+    /** An event for ordering streams only (no timing, which makes recording it cheaper). */
+    long createEvent() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment e = a.allocate(JAVA_LONG);
+            check((int) cuEventCreate.invokeExact(e, 2 /* CU_EVENT_DISABLE_TIMING */), "cuEventCreate");
+            return e.get(JAVA_LONG, 0);
+        } catch (Throwable t) { throw wrap(t); }
+    }
+
+    void destroyEvent(long event) { try { check((int) cuEventDestroy.invokeExact(event), "cuEventDestroy"); } catch (Throwable t) { throw wrap(t); } }
+
+    /** Marks the point the stream's queued work has reached; in a capture, the nodes recorded so far. */
+    void record(long event, long stream) { try { check((int) cuEventRecord.invokeExact(event, stream), "cuEventRecord"); } catch (Throwable t) { throw wrap(t); } }
+
+    /** Makes the stream's later work wait for the event's point; in a capture this forks the stream into it, or joins it back. */
+    void waitFor(long stream, long event) { try { check((int) cuStreamWaitEvent.invokeExact(stream, event, 0), "cuStreamWaitEvent"); } catch (Throwable t) { throw wrap(t); } }
 
     /**
      * Starts recording the stream's work instead of running it. Relaxed mode: other threads' CUDA

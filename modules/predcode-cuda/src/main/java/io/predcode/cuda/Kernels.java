@@ -32,9 +32,9 @@ final class Kernels {
     private static final int SLOTS = 24;
 
     private final CudaDriver driver;
-    private final long module, stream;
-    /** Device buffer of PARTIALS doubles for the reductions' partial sums (the backend owns it). */
-    private final long partials;
+    private final long module;
+    /** The stream launches go to, and its device buffer of PARTIALS doubles for the reductions' partial sums (the backend owns it): see {@link #on}. */
+    private long stream, partials;
     private final Map<String, Long> functions = new HashMap<>();
     /** Shared, not confined: a service calls the backend from any of its threads (one at a time). */
     private final Arena arena = Arena.ofShared();
@@ -57,6 +57,15 @@ final class Kernels {
         MemorySegment img = arena.allocate(image.length + 1L, 16);
         MemorySegment.copy(image, 0, img, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, image.length);
         this.module = driver.loadModule(img);
+    }
+
+    /**
+     * Sends later launches to {@code stream}, with its own {@code partials} buffer: streams that run at
+     * once must not share one, or their reductions would mix their partial sums.
+     */
+    void on(long stream, long partials) {
+        this.stream = stream;
+        this.partials = partials;
     }
 
     // ---------------------------------------------------------------- one method per kernel

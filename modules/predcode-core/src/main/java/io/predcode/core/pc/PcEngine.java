@@ -60,6 +60,8 @@ public final class PcEngine implements AutoCloseable {
     private Tensor[] held;
     /** Each block's forward multiply-adds per sample, and each layer's size (layer l: block l's input), for the work {@link #eachBlock} balances. */
     private final double[] blockMacs, layerSizes;
+    /** The parameters' update tensors (their .grad), in the model's order. */
+    private final Tensor[] updates;
 
     /** An engine for {@code model} with this loss; cross-entropy needs a flat output of class scores. */
     public PcEngine(Model model, Loss loss) {
@@ -68,6 +70,7 @@ public final class PcEngine implements AutoCloseable {
         this.be = model.backend();
         this.guard = new Guard("PcEngine@" + Integer.toHexString(System.identityHashCode(this)) + " (model of " + model.depth() + " blocks)", this::release);
         blockMacs = blockMacs();
+        updates = model.parameters().values().stream().map(io.predcode.core.nn.Parameter::grad).toArray(Tensor[]::new);
         layerSizes = new double[model.depth()];
         for (int l = 0; l < model.depth(); l++) layerSizes[l] = size(model.activationShape(l));
         int[] out = model.activationShape(model.depth());
@@ -700,10 +703,10 @@ public final class PcEngine implements AutoCloseable {
 
     /** Beliefs v_l = vhat_l (displacement 0) for the layers from {@code first} up, before STRICT's or PC's first sweep. */
     private void startAtVhat(Workspace ws, int first) {
-        for (int l = first; l < model.depth(); l++) {
+        eachBlock(ws, first, model.depth(), l -> 2 * layerSizes[l], l -> {
             be.copy(ws.vhat(l), ws.belief[l]);
             be.fill(ws.displacement[l], 0f);
-        }
+        });
     }
 
     /**
@@ -774,14 +777,19 @@ public final class PcEngine implements AutoCloseable {
      * its own block's tensors.
      */
     private void eachBlock(Workspace ws, int from, int to, java.util.function.IntToDoubleFunction work, java.util.function.IntConsumer body) {
-        if (to - from <= 1 || !be.runsBranchesAtOnce()) { // nothing to run side by side: in block order, with no branches to build
+        each(from, to, b -> work.applyAsDouble(b) * ws.batch, body);
+    }
+
+    /** As {@link #eachBlock}, for any independent bodies i in [from, to) whose whole work is {@code work}. */
+    private void each(int from, int to, java.util.function.IntToDoubleFunction work, java.util.function.IntConsumer body) {
+        if (to - from <= 1 || !be.runsBranchesAtOnce()) { // nothing to run side by side: in order, with no branches to build
             for (int b = from; b < to; b++) body.accept(b);
             return;
         }
         Integer[] order = new Integer[to - from];
         for (int b = from; b < to; b++) order[b - from] = b;
         double[] w = new double[to];
-        for (int b = from; b < to; b++) w[b] = work.applyAsDouble(b) * ws.batch;
+        for (int b = from; b < to; b++) w[b] = work.applyAsDouble(b);
         Arrays.sort(order, (a, b) -> Double.compare(w[b], w[a]));
         Runnable[] branches = new Runnable[order.length];
         double[] shares = new double[order.length];
@@ -923,8 +931,11 @@ public final class PcEngine implements AutoCloseable {
         be.axpby(-1f, ws.displacement[l], 1f, ws.error[l]);
     }
 
+    /** Scales every parameter's update, each on its own branch (on a GPU these small ops would otherwise run one after another). */
     private void scaleUpdates(float scale) {
-        if (scale != 1f) for (io.predcode.core.nn.Parameter p : model.parameters().values()) be.axpby(0f, p.grad(), scale, p.grad());
+        if (scale == 1f) return;
+        Tensor[] grads = updates;
+        each(0, grads.length, i -> grads[i].size(), i -> be.axpby(0f, grads[i], scale, grads[i]));
     }
 
     /** Allocates centred nudging's held updates, outside any recorded step. */

@@ -1,0 +1,159 @@
+package io.predcode.cuda;
+
+import io.predcode.spi.Backend;
+import io.predcode.spi.Backends;
+import io.predcode.spi.Tensor;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import java.nio.file.Path;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Branches on streams of their own ({@link CudaBackend#doBranches}), on the host simulator: a CUDA
+ * graph captured across streams must be forked and joined back as the driver requires, and the
+ * branches must not share what one stream's ops keep between kernels (the reductions' partial sums).
+ * The simulator runs a graph's independent nodes in the order a test sets: as recorded, the latest
+ * first, or interleaved, so branches that shared a buffer would get each other's values.
+ */
+class StreamBranchesTest {
+    private static MethodHandle schedule, depth, nodes, inject, clear;
+
+    @BeforeEach void simulatorOnly() {
+        String driver = System.getProperty(CudaBackendProvider.DRIVER_PROPERTY, "");
+        boolean simulated = Backends.provider("cuda").availability().available() && driver.contains("cudasim");
+        if (!simulated) System.out.println("SKIPPED stream branch tests: the cuda driver in use is not predcode's simulator (" + driver + ")");
+        Assumptions.assumeTrue(simulated, "not the simulator");
+        if (schedule == null) {
+            SymbolLookup lib = SymbolLookup.libraryLookup(Path.of(driver), Arena.global());
+            Linker linker = Linker.nativeLinker();
+            schedule = linker.downcallHandle(lib.find("cusimSetSchedule").orElseThrow(), FunctionDescriptor.ofVoid(JAVA_INT));
+            depth = linker.downcallHandle(lib.find("cusimLastGraphDepth").orElseThrow(), FunctionDescriptor.of(JAVA_LONG));
+            nodes = linker.downcallHandle(lib.find("cusimLastGraphNodes").orElseThrow(), FunctionDescriptor.of(JAVA_LONG));
+            inject = linker.downcallHandle(lib.find("cusimInjectFailure").orElseThrow(), FunctionDescriptor.ofVoid(ADDRESS, JAVA_INT, JAVA_INT));
+            clear = linker.downcallHandle(lib.find("cusimClearFailures").orElseThrow(), FunctionDescriptor.ofVoid());
+        }
+    }
+
+    @AfterEach void recordedOrderAndNoFailures() throws Throwable {
+        if (schedule != null) schedule.invokeExact(0);
+        if (clear != null) clear.invokeExact();
+    }
+
+    /**
+     * Three branches, each a reduction (two kernels through the partial sums) of its own tensor: right
+     * in every order the graph may run them, and the captured graph's longest chain is one branch long.
+     */
+    @Test void branchesWithReductionsComeOutRightInEveryOrder() throws Throwable {
+        for (int order = 0; order < 3; order++) {
+            schedule.invokeExact(order);
+            try (Backend be = Backends.open("cuda")) {
+                assertTrue(be.runsBranchesAtOnce(), be.description());
+                int n = 5000; // several blocks, so each sum takes both passes
+                Tensor[] x = new Tensor[3];
+                Tensor sums = be.allocate(3);
+                for (int i = 0; i < 3; i++) x[i] = be.allocate(n);
+                Runnable step = () -> be.branches(new double[]{n, n, n},
+                        () -> { be.fill(x[0], 1f); be.sumSquares(x[0], 1f, sums, 0); },
+                        () -> { be.fill(x[1], 2f); be.sumSquares(x[1], 1f, sums, 1); },
+                        () -> { be.fill(x[2], 3f); be.sumSquares(x[2], 1f, sums, 2); });
+                for (int run = 0; run < 3; run++) { // plain, captured and launched, launched
+                    be.fill(sums, -1f);
+                    be.replayable("sums", step);
+                    float[] got = new float[3];
+                    be.download(sums, 0, got, 0, 3);
+                    assertArrayEquals(new float[]{n, 4f * n, 9f * n}, got, "order " + order + ", run " + run);
+                }
+                assertEquals(1, ((CudaBackend) be).graphs().captures());
+                long all = (long) nodes.invokeExact(), chain = (long) depth.invokeExact();
+                assertTrue(all >= 9 && all % 3 == 0, all + " nodes: three branches of a fill and a two-pass sum");
+                assertEquals(all / 3, chain, "the branches run side by side: one branch on the longest chain");
+            }
+        }
+    }
+
+    /** A branch that throws still has its stream joined back: the capture ends, and the backend works on. */
+    @Test void aFailingBranchLeavesTheBackendWorking() {
+        try (Backend be = Backends.open("cuda"); Tensor t = be.allocate(10); Tensor u = be.allocate(10)) {
+            Runnable step = () -> be.branches(new double[]{1, 1},
+                    () -> be.fill(t, 1f),
+                    () -> { be.fill(u, 2f); throw new IllegalStateException("branch 2 failed"); });
+            for (int run = 0; run < 3; run++) {
+                IllegalStateException e = assertThrows(IllegalStateException.class, () -> be.replayable("failing", step));
+                assertEquals("branch 2 failed", e.getMessage());
+            }
+            be.fill(t, 5f);
+            be.synchronize();
+            assertEquals(5f, be.readScalar(t, 9));
+            assertEquals(2f, be.readScalar(u, 9));
+        }
+    }
+
+    /** Where the device cannot make a stream for a branch, the branches share the streams there are: the step goes on. */
+    @Test void aBranchStreamTheDeviceRefusesIsDoneWithout() throws Throwable {
+        try (Backend be = Backends.open("cuda"); Tensor t = be.allocate(10); Tensor u = be.allocate(10)) {
+            try (Arena a = Arena.ofConfined()) {
+                inject.invokeExact(a.allocateFrom("cuStreamCreate"), 0, 2 /* CUDA_ERROR_OUT_OF_MEMORY */);
+            }
+            be.branches(new double[]{1, 1}, () -> be.fill(t, 1f), () -> be.fill(u, 2f));
+            assertEquals(1f, be.readScalar(t, 9));
+            assertEquals(2f, be.readScalar(u, 9));
+        }
+    }
+
+    /** The driver's rules for a capture across streams, as the simulator enforces them. */
+    @Test void aForkedStreamMustBeJoinedBackBeforeTheCaptureEnds() {
+        try (Backend be = Backends.open("cuda"); Tensor t = be.allocate(64)) {
+            be.synchronize(); // makes the context current on this thread
+            CudaDriver d = ((CudaBackend) be).driver();
+            long s0 = d.createStream(), s1 = d.createStream(), fork = d.createEvent(), join = d.createEvent();
+            try {
+                long p = ((CudaTensor) t).ptr;
+                // Forked, never joined: the capture cannot end, and both streams run work again afterwards.
+                d.beginCapture(s0);
+                d.record(fork, s0);
+                d.waitFor(s1, fork);
+                d.memsetD32(p, 7, 64, s1);
+                CudaException e = assertThrows(CudaException.class, () -> d.endCapture(s0));
+                assertTrue(e.getMessage().contains("CUDA_ERROR_STREAM_CAPTURE_UNJOINED"), e.getMessage());
+                d.memsetD32(p, 1, 64, s1);
+                d.synchronize(s1);
+                d.synchronize(s0);
+                // Forked and joined: one graph of the work on both streams.
+                d.beginCapture(s0);
+                d.record(fork, s0);
+                d.waitFor(s1, fork);
+                d.memsetD32(p, 0x40000000 /* 2f */, 64, s1);
+                d.record(join, s1);
+                d.waitFor(s0, join);
+                long exec = d.endCapture(s0);
+                d.launchGraph(exec, s0);
+                d.destroyGraph(exec);
+                d.synchronize(s0);
+                assertEquals(2f, be.readScalar(t, 63));
+                // A capturing stream may not wait on work outside its capture.
+                d.record(fork, s1);
+                d.beginCapture(s0);
+                CudaException isolated = assertThrows(CudaException.class, () -> d.waitFor(s0, fork));
+                assertTrue(isolated.getMessage().contains("CUDA_ERROR_STREAM_CAPTURE_ISOLATION"), isolated.getMessage());
+                assertThrows(CudaException.class, () -> d.endCapture(s0), "the capture was invalidated");
+            } finally {
+                d.destroyEvent(join);
+                d.destroyEvent(fork);
+                d.destroyStream(s1);
+                d.destroyStream(s0);
+            }
+        }
+    }
+}
