@@ -28,6 +28,8 @@ else
 fi
 # An array, not a function: timeout runs commands, not shell functions.
 cli=("$JAVA" --enable-native-access=ALL-UNNAMED -Djava.awt.headless=true -cp ".device/lib/*" io.predcode.cli.Main)
+# The same with a step's branches on the backend's one stream (no parallel paths in its CUDA graph), to compare.
+cli_serial=("$JAVA" --enable-native-access=ALL-UNNAMED -Djava.awt.headless=true -Dpredcode.cuda.branches=serial -cp ".device/lib/*" io.predcode.cli.Main)
 sizes=${BATCH_SIZES:-300,4096}  # a dry run on the simulator takes BATCH_SIZES=16
 echo "== backends"
 "${cli[@]}" backends | tee "$out/backends.txt"
@@ -40,7 +42,8 @@ timeout 150 "$JAVA" --enable-native-access=ALL-UNNAMED -Dpredcode.golden.dir=.de
   --select-class io.predcode.core.GoldenCaseTest --select-class io.predcode.core.CrossBackendTest --select-class io.predcode.core.EngineContractTest \
   --select-class io.predcode.core.PaperResultsTest --select-class io.predcode.core.CondensedStrictTest \
   --select-class io.predcode.cuda.CudaThreadsTest --select-class io.predcode.core.ServingTest \
-  --select-class io.predcode.core.StandardPcTest --select-class io.predcode.core.PcVariantsTest --select-class io.predcode.core.NormalizeOpTest --details=tree --disable-banner --reports-dir "$out/junit" \
+  --select-class io.predcode.core.StandardPcTest --select-class io.predcode.core.PcVariantsTest --select-class io.predcode.core.NormalizeOpTest \
+  --select-class io.predcode.core.BranchesTest --details=tree --disable-banner --reports-dir "$out/junit" \
   > "$out/tests.txt" 2>&1
 tests=$?
 tail -n 60 "$out/tests.txt"
@@ -48,15 +51,19 @@ tail -n 60 "$out/tests.txt"
 echo "== step benchmarks"
 timeout 120 "${cli[@]}" bench --backend cuda,cpu --model example-cnn,mlp --batch-size "$sizes" --steps 10 --warmup 3 --warmup-seconds 0.5 --json "$out/bench-steps.json" \
   > "$out/bench-steps.txt" 2>&1 || { echo "FAIL: step benchmarks"; status=1; }
-# PCX's PC against backprop, side by side: pc_vs_bp NAME SECONDS BACKENDS MODEL T ETA MOMENTUM STEPS
+# PCX's PC against backprop, side by side: pc_vs_bp NAME SECONDS BACKENDS MODEL T ETA MOMENTUM STEPS [serial]
 pc_vs_bp() {
-  timeout "$2" "${cli[@]}" bench --backend "$3" --model "$4" --algorithm pc,backprop --batch-size 128 --n "$5" --eta "$6" \
+  local -a run=("${cli[@]}")
+  [ "${9:-}" = serial ] && run=("${cli_serial[@]}")
+  timeout "$2" "${run[@]}" bench --backend "$3" --model "$4" --algorithm pc,backprop --batch-size 128 --n "$5" --eta "$6" \
     --belief-optimizer "sgd:$7" --energy sample --loss mse --steps "$8" --warmup 3 --warmup-seconds 0.5 --json "$out/bench-$1.json" \
     > "$out/bench-$1.txt" 2>&1 || { echo "FAIL: $1 step benchmark"; status=1; }
   cat "$out/bench-$1.txt"
 }
 echo "== PCX's PC against backprop (its MLP at batch 128, T = 5; the issue's target: PC <= 1.5x BP)"
 pc_vs_bp pcx 60 cuda,cpu bench/models/pcx-mlp-gelu.json 5 0.026 0.1 "${PCX_STEPS:-50}"
+echo "== the same on CUDA with the step's branches on one stream (-Dpredcode.cuda.branches=serial): what the streams gain"
+pc_vs_bp pcx-serial 60 cuda bench/models/pcx-mlp-gelu.json 5 0.026 0.1 "${PCX_STEPS:-50}" serial
 echo "== PCX's VGG-5 step, PC (T = 7) against backprop at batch 128 (random CIFAR-shaped data: the device has no CIFAR-10)"
 if [[ "${PREDCODE_CUDA_DRIVER:-}" == *cudasim* ]]; then
   echo "(skipped on the simulator: its GEMM is a reference loop)"
@@ -75,6 +82,7 @@ grep -E "^cuda +available" "$out/backends.txt"
 grep -E "tests (successful|failed|aborted|skipped)" "$out/tests.txt"
 grep -E "^(cuda|cpu) " "$out/bench-steps.txt" | sort
 grep -E "^(cuda|cpu) " "$out/bench-pcx.txt"
+grep -E "^cuda " "$out/bench-pcx-serial.txt" | sed 's/$/  (branches on one stream)/'
 grep -sE "^(cuda|cpu) " "$out/bench-vgg5.txt"
 [ $status -eq 0 ] && echo "GPU check: PASS" || echo "GPU check: FAIL"
 exit $status
