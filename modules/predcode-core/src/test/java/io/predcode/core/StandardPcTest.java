@@ -102,6 +102,33 @@ class StandardPcTest {
         return res.energy();
     }
 
+    /**
+     * On the per-sample energy with squared error, the output's error is u - y by one subtraction, as
+     * PCX's autodiff has it (not the mean loss's gradient scaled back up, which rounds twice), and the
+     * energy reported is that of the final state: PC's from its learning step, iPC's from its last step.
+     */
+    @TestFactory List<DynamicTest> perSampleSquaredErrorIsTheOutputMinusTheTarget() {
+        return PaperResultsTest.onEveryBackend("per-sample squared error", be -> {
+            SplittableRandom r = new SplittableRandom(13);
+            ModelSpec spec = ModelSpec.builder().input(7).block(b -> b.linear(7, 7)).build(); // one block: u is the feedforward output
+            int batch = 11; // 2 (u - y) / 77 times 77 / 2 differs from u - y in about one value in five
+            for (Algorithm a : new Algorithm[]{Algorithm.PC, Algorithm.IPC}) {
+                try (Model m = Model.create(spec, be, 3); PcEngine e = new PcEngine(m, Loss.MSE).beliefOptimizer(BeliefOptimizer.sgd(0.1f)).energy(Energy.PER_SAMPLE)) {
+                    float[] x = randomInput(r, batch * e.inputSize()), y = randomInput(r, batch * 7);
+                    InferenceResult res = e.infer(x, y, batch, a, 0.1f, 3);
+                    float[] eps = res.download(res.error(1));
+                    if (a == Algorithm.PC) {
+                        float[] u = res.download(res.vhat(1));
+                        for (int i = 0; i < eps.length; i++) assertEquals(u[i] - y[i], eps[i], 0f, "PC: eps_L[" + i + "] = u - y exactly");
+                    }
+                    double squares = 0;
+                    for (float v : eps) squares += 0.5 * v * v;
+                    assertEquals(squares, res.energy(), 1e-5 * squares, a + ": the energy is the final state's, 1/2 ||u - y||^2 summed over samples");
+                }
+            }
+        });
+    }
+
     @Test void beliefOptimizersParseAndRefuseNonsense() {
         assertEquals(BeliefOptimizer.sgd(0.9f), BeliefOptimizer.parse("sgd:0.9"));
         assertEquals(BeliefOptimizer.adam(), BeliefOptimizer.parse("Adam"));

@@ -339,7 +339,7 @@ public final class PcEngine implements AutoCloseable {
                 // The predictions and errors from the current beliefs; after the n steps, once more for the final energy.
                 blocks.get(0).forward(be, ws.x, ws.sweep[0]);
                 for (int b = 1; b < depth; b++) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
-                outputError(ws, ws.sweep[depth - 1].output(), null, scale);
+                outputError(ws, ws.sweep[depth - 1].output(), null, true, s == n);
                 for (int l = depth - 1; l >= 0; l--) {
                     boolean moves = s < n && !held[l];
                     // J_{l+1}^T eps_{l+1}: layer l's own gradient, and below layer 1 the only one (the input has no error).
@@ -732,17 +732,25 @@ public final class PcEngine implements AutoCloseable {
 
     /**
      * PC's output error at the predicted {@code output}: with a nudging {@code target} h,
-     * eps_L = output - h and the term ||eps_L||^2 / 2; otherwise the loss and its gradient times
-     * {@code outputScale} (a sample's own, for the per-sample energy).
+     * eps_L = output - h and the term ||eps_L||^2 / 2; otherwise the loss's gradient, for the
+     * per-sample energy a sample's own: for squared error exactly output - y, the one subtraction
+     * PCX's autodiff does, for cross-entropy the batch's gradient times the batch. The loss itself
+     * (into sweepLoss) only {@code withLoss}: at the state whose energy a step reports.
      */
-    private void outputError(Workspace ws, Tensor output, Tensor target, float outputScale) {
+    private void outputError(Workspace ws, Tensor output, Tensor target, boolean perSample, boolean withLoss) {
         Tensor eps = ws.error[model.depth()];
         if (target != null) {
             be.add(1f, output, -1f, target, eps);
             be.sumSquares(eps, 0.5f, ws.sweepLoss, 0);
             return;
         }
+        if (perSample && loss == Loss.MSE) {
+            be.add(1f, output, -1f, ws.y, eps);
+            if (withLoss) loss.compute(be, output, ws.y, ws.sweepLoss, null);
+            return;
+        }
         lossGradient(ws, output, ws.sweepLoss, eps);
+        float outputScale = perSample ? perSampleScale(lossBatch(ws)) : 1f;
         if (outputScale != 1f) be.axpby(0f, eps, outputScale, eps);
     }
 
@@ -802,8 +810,8 @@ public final class PcEngine implements AutoCloseable {
     }
 
     /** Layer l + 1's error from block l's prediction of it: the output error above the last block, a hidden error below. */
-    private void errorAbove(Workspace ws, int l, Tensor predicted, Tensor target, float outputScale) {
-        if (l + 1 == model.depth()) outputError(ws, predicted, target, outputScale);
+    private void errorAbove(Workspace ws, int l, Tensor predicted, Tensor target, boolean perSample, boolean withLoss) {
+        if (l + 1 == model.depth()) outputError(ws, predicted, target, perSample, withLoss);
         else hiddenError(ws, l + 1, predicted);
     }
 
@@ -858,6 +866,8 @@ public final class PcEngine implements AutoCloseable {
             // each step one layer more), so the blocks below still give their feedforward values and the layers
             // below L-s get a zero gradient: both are skipped as exact zeros. Not for iPC, whose weights move everywhere.
             int step = s, moved = incremental ? 1 : Math.max(1, depth - s + 1), active = incremental ? 1 : Math.max(1, depth - s);
+            // The output's loss is reported from the final state: PC's learning step computes it; iPC has none, so its last step does.
+            boolean withLoss = incremental && s == n;
             if (be.runsBranchesAtOnce() && depth > 1) {
                 // Two rounds of independent branches, one per block, which the backend runs at once. First, block l
                 // (l >= active) at the beliefs: its prediction of layer l + 1 (re-evaluated where its input moved), that
@@ -866,7 +876,7 @@ public final class PcEngine implements AutoCloseable {
                 eachBlock(ws, incremental ? 0 : active, depth, l -> (l == 0 ? 1 : (l >= moved ? 2 : 1) + (incremental ? 1 : 0)) * blockMacs[l], l -> {
                     if (l == 0) { blocks.get(0).forward(be, ws.x, ws.sweep[0]); return; }
                     if (l >= moved) blocks.get(l).forward(be, ws.belief[l], ws.sweep[l]);
-                    errorAbove(ws, l, l >= moved ? ws.sweep[l].output() : ws.vhat(l + 1), target, outputScale);
+                    errorAbove(ws, l, l >= moved ? ws.sweep[l].output() : ws.vhat(l + 1), target, perSample, withLoss);
                     feedBack(ws, l, moved, incremental);
                 });
                 // Then each layer's belief update, from its start-of-step error (which the update writes again, the same) and its feedback.
@@ -876,7 +886,7 @@ public final class PcEngine implements AutoCloseable {
                 // start-of-step error the block below reads next.
                 if (incremental) blocks.get(0).forward(be, ws.x, ws.sweep[0]);
                 for (int b = moved; b < depth; b++) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
-                outputError(ws, depth - 1 >= moved ? ws.sweep[depth - 1].output() : depth == 1 && incremental ? ws.sweep[0].output() : ws.vhat(depth), target, outputScale);
+                outputError(ws, depth - 1 >= moved ? ws.sweep[depth - 1].output() : depth == 1 && incremental ? ws.sweep[0].output() : ws.vhat(depth), target, perSample, withLoss);
                 for (int l = depth - 1; l >= active; l--) {
                     feedBack(ws, l, moved, incremental);
                     beliefUpdate(ws, l, moved, incremental, eta, step);
@@ -894,7 +904,7 @@ public final class PcEngine implements AutoCloseable {
             // PCX's learning step: the energy's parameter gradient at the relaxed state, errors and Jacobians both at the final beliefs.
             eachBlock(ws, 0, depth, b -> (b == 0 ? 1 : 2) * blockMacs[b], b -> {
                 if (b > 0) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
-                errorAbove(ws, b, b == 0 ? ws.vhat(1) : ws.sweep[b].output(), target, outputScale);
+                errorAbove(ws, b, b == 0 ? ws.vhat(1) : ws.sweep[b].output(), target, perSample, true);
                 blocks.get(b).backward(be, b == 0 ? ws.ff[0] : ws.sweep[b], ws.error[b + 1], null, true);
             });
             if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
