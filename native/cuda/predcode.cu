@@ -284,6 +284,11 @@ extern "C" __global__ void pc_count_correct(const float* logits, const float* la
     if (threadIdx.x == 0) partials[blockIdx.x] = sum;
 }
 
+// A layer's prediction error from its displacement (Backend.pcPredictionError): strict_step's error alone.
+extern "C" __global__ void pc_prediction_error(long long n, const float* pred, const float* vhat, const float* disp, float* err) {
+    GRID_STRIDE(i, n) err[i] = (pred[i] - vhat[i]) - disp[i];
+}
+
 // STRICT's update of one element (Backend.pcStrictUpdate), once: returns the error.
 __device__ float strict_step(float p, float a, float f, float* disp, float* belief, long long i, float eta) {
     float e = (p - a) - disp[i];

@@ -430,6 +430,12 @@ public final class CpuBackend extends Backend {
         seg(out).setAtIndex(F, outIndex, correct);
     }
 
+    @Override protected void doPcPredictionError(Tensor prediction, Tensor vhat, Tensor displacement, Tensor error) {
+        MemorySegment sp = seg(prediction), sa = seg(vhat), sd = seg(displacement), se = seg(error);
+        if (kernels != null) forElements(prediction.size(), (from, to) -> kernels.predictionError(sp, sa, sd, se, from, to));
+        else forElements(prediction.size(), (from, to) -> JavaKernels.predictionError(sp, sa, sd, se, from, to));
+    }
+
     @Override protected void doPcStrictUpdate(Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
         MemorySegment sp = seg(prediction), sa = seg(vhat), sf = seg(feedback), sd = seg(displacement), sv = seg(belief), se = error == null ? null : seg(error);
         if (kernels != null) forElements(prediction.size(), (from, to) -> kernels.strictUpdate(sp, sa, sf, sd, sv, se, eta, from, to));

@@ -147,6 +147,18 @@ final class JavaKernels {
     /** 1 for v &gt; 0, else 0 (NaN: 0), without a branch. */
     private static float step(float v) { return Math.min(Math.max(v * 0x1p127f * 0x1p127f, 0f), 1f); }
 
+    /** Backend.pcPredictionError on [from, to): e = (p - a) - d, as strictStep forms it. */
+    static void predictionError(MemorySegment sp, MemorySegment sa, MemorySegment sd, MemorySegment se, long from, long to) {
+        chunks(from, to, (off, len, t) -> {
+            float[] p = t[0], a = t[1], d = t[3], e = t[5];
+            MemorySegment.copy(sp, F, off, p, 0, len);
+            MemorySegment.copy(sa, F, off, a, 0, len);
+            MemorySegment.copy(sd, F, off, d, 0, len);
+            for (int i = 0; i < len; i++) e[i] = (p[i] - a[i]) - d[i];
+            MemorySegment.copy(e, 0, se, F, off, len);
+        });
+    }
+
     /** Backend.pcStrictUpdate on [from, to); {@code se} may be null. When prediction is vhat (layer 1) one stream fewer is read. */
     static void strictUpdate(MemorySegment sp, MemorySegment sa, MemorySegment sf, MemorySegment sd, MemorySegment sv, MemorySegment se, float eta,
                              long from, long to) {

@@ -377,6 +377,10 @@ final class CudaBackend extends Backend {
         k.countCorrect(ptr(logits), ptr(labels), ptr(out), outIndex, rows, classes);
     }
 
+    @Override protected void doPcPredictionError(Tensor prediction, Tensor vhat, Tensor displacement, Tensor error) {
+        k.predictionError(prediction.size(), ptr(prediction), ptr(vhat), ptr(displacement), ptr(error));
+    }
+
     @Override protected void doPcStrictUpdate(Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
         k.strictUpdate(prediction.size(), ptr(prediction), ptr(vhat), ptr(feedback), ptr(displacement), ptr(belief), ptrOrNull(error), eta);
     }

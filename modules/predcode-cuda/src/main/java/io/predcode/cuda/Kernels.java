@@ -154,6 +154,10 @@ final class Kernels {
         finish(g, scale, out, index);
     }
 
+    void predictionError(long n, long prediction, long vhat, long displacement, long error) {
+        start().l(n).p(prediction).p(vhat).p(displacement).p(error).over("pc_prediction_error", n);
+    }
+
     void strictUpdate(long n, long prediction, long vhat, long feedback, long displacement, long belief, long error, float eta) {
         start().l(n).p(prediction).p(vhat).p(feedback).p(displacement).p(belief).p(error).f(eta).over("pc_strict_update", n);
     }

@@ -498,6 +498,17 @@ public abstract class Backend implements AutoCloseable {
     // ---------------------------------------------------------------- predictive coding
 
     /**
+     * A layer's prediction error from the displacement state d = v - vhat (see {@link #pcStrictUpdate}),
+     * in one pass: {@code error = (prediction - vhat) - displacement}, the error pcStrictUpdate forms,
+     * without the update. {@code error} may be {@code prediction}, not vhat or displacement.
+     */
+    public final void pcPredictionError(Tensor prediction, Tensor vhat, Tensor displacement, Tensor error) {
+        sameSize("pcPredictionError", prediction, vhat, displacement, error);
+        if (error == vhat || error == displacement) throw new IllegalArgumentException("pcPredictionError: error must not be vhat or displacement (both are read after it is written)");
+        doPcPredictionError(prediction, vhat, displacement, error);
+    }
+
+    /**
      * One STRICT belief update, fused, with the displacement d = v - vhat kept as state so that the
      * prediction error does not cancel in float32:
      * <pre>
@@ -663,6 +674,10 @@ public abstract class Backend implements AutoCloseable {
     protected void doMse(Tensor y, Tensor target, Tensor loss, Tensor dy) { Compositions.mse(this, y, target, loss, dy); }
     /** Writes the number of rows whose argmax equals the label to out[outIndex]. */
     protected abstract void doCountCorrect(Tensor logits, Tensor labels, Tensor out, long outIndex, int rows, int classes);
+    /** A layer's prediction error: see {@link #pcPredictionError}. Default: {@link Compositions#pcPredictionError}. */
+    protected void doPcPredictionError(Tensor prediction, Tensor vhat, Tensor displacement, Tensor error) {
+        Compositions.pcPredictionError(this, prediction, vhat, displacement, error);
+    }
     /** One STRICT update of a layer's displacement, belief and error: see {@link #pcStrictUpdate}. Default: {@link Compositions#pcStrictUpdate}. */
     protected void doPcStrictUpdate(Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
         Compositions.pcStrictUpdate(this, prediction, vhat, feedback, displacement, belief, error, eta);

@@ -49,6 +49,12 @@ public final class Compositions {
         be.activationBackward(f, slope, x, y, derivative, derivative); // dx may alias dy
     }
 
+    /** {@link Backend#pcPredictionError}: error = (prediction - vhat) - displacement, in two passes. */
+    public static void pcPredictionError(Backend be, Tensor prediction, Tensor vhat, Tensor displacement, Tensor error) {
+        be.add(1f, prediction, -1f, vhat, error);
+        be.axpby(-1f, displacement, 1f, error);
+    }
+
     /**
      * {@link Backend#pcStrictUpdate}: error = (prediction - vhat) - displacement, displacement +=
      * eta (error - feedback), belief = vhat + displacement. Without an error tensor the error is

@@ -936,10 +936,7 @@ public final class PcEngine implements AutoCloseable {
     }
 
     /** eps_l = (f_l(v_{l-1}) - vhat_l) - d_l from the displacement state, into error[l]. */
-    private void hiddenError(Workspace ws, int l, Tensor prediction) {
-        be.add(1f, prediction, -1f, ws.vhat(l), ws.error[l]);
-        be.axpby(-1f, ws.displacement[l], 1f, ws.error[l]);
-    }
+    private void hiddenError(Workspace ws, int l, Tensor prediction) { be.pcPredictionError(prediction, ws.vhat(l), ws.displacement[l], ws.error[l]); }
 
     /** Scales every parameter's update, each on its own branch (on a GPU these small ops would otherwise run one after another). */
     private void scaleUpdates(float scale) {

@@ -290,6 +290,8 @@ public abstract class BackendConformanceTest {
             backend.copy(tx, te);
             backend.axpby(0.3f, ta, 0.7f, te);
             assertClose("axpby on " + n, eAxpby, backend.download(te), TOL);
+            backend.pcPredictionError(tx, ta, td, te);
+            assertClose("prediction error on " + n, ee, backend.download(te), TOL);
             backend.pcStrictUpdate(tx, ta, tf, td, tv, te, 0.1f);
             assertClose("strict error on " + n, ee, backend.download(te), TOL);
             assertClose("strict displacement on " + n, ed, backend.download(td), TOL);
@@ -712,6 +714,12 @@ public abstract class BackendConformanceTest {
                 assertSameAfter("activationWithDerivative " + f + " " + n, act, t -> backend.activationWithDerivative(f, slope, t[0], t[1], t[2]),
                         t -> Compositions.activationWithDerivative(backend, f, slope, t[0], t[1], t[2]), 1e-6);
             }
+            float[][] error = {five[0], five[1], five[3], new float[n]};
+            assertSameAfter("pcPredictionError " + n, error, t -> backend.pcPredictionError(t[0], t[1], t[2], t[3]),
+                    t -> Compositions.pcPredictionError(backend, t[0], t[1], t[2], t[3]), 0);
+            float[] inPlace = afterRunning(error, t -> backend.pcPredictionError(t[0], t[1], t[2], t[0]))[0],
+                    apart = afterRunning(error, t -> Compositions.pcPredictionError(backend, t[0], t[1], t[2], t[3]))[3];
+            assertClose("pcPredictionError in place of the prediction " + n, toDouble(apart), inPlace, 0);
             float[][] mse = {random(n, 2), random(n, 2), new float[1], new float[n]};
             assertSameAfter("mse " + n, mse, t -> backend.mse(t[0], t[1], t[2], t[3]), t -> Compositions.mse(backend, t[0], t[1], t[2], t[3]), 1e-5);
             float[][] mseNoGrad = {mse[0], mse[1], new float[1], null};
