@@ -78,7 +78,7 @@ public abstract class Backend implements AutoCloseable {
      * tensor that another branch reads or writes. {@code work[i]} is branch i's amount of work: its
      * multiply-adds where GEMMs dominate it, else the floats it updates. A backend may run the branches
      * at once (the CPU backend does where they are small and balance across its threads, each branch
-     * on one); the default runs them in order.
+     * on one; the CUDA backend issues each on a stream of its own); the default runs them in order.
      * Either way the results do not depend on the order. Put the longest branch first. Inside
      * {@link #replayable} too.
      */
@@ -97,8 +97,8 @@ public abstract class Backend implements AutoCloseable {
 
     /**
      * Whether {@link #branches} may run branches at once. Where it does, an engine may prefer a form of
-     * its work with more independent branches at the price of a few more ops; where not (the default),
-     * the form with the fewest ops (each op is a kernel launch on a GPU).
+     * its work with more independent branches at the price of a few more ops (on a GPU, a few more
+     * kernels but fewer one after another); where not (the default), the form with the fewest ops.
      *
      * @return true where branches may run at once
      */
