@@ -22,7 +22,7 @@ final class Lane {
         this.cublas = cublas;
     }
 
-    /** Creates a lane; where one step fails, gives back what the earlier ones took and rethrows. {@code event}: whether the driver has events. */
+    /** Creates a lane, with an event where {@code event} (a branch lane; the backend's own needs none); where one step fails, gives back what the earlier ones took and rethrows. */
     static Lane open(CudaDriver driver, Path cublasPath, boolean event) {
         java.util.ArrayDeque<Runnable> undo = new java.util.ArrayDeque<>();
         try {
