@@ -19,7 +19,8 @@ epochs=${EPOCHS:-25}
 tag=${TAG:-$(date +%F)}
 out=bench/results/pcx
 mkdir -p "$out"
-common=(--data fashion-mnist --loss mse --batch-size 128 --optimizer adamw --lr-schedule cosine
+. bench/pcx-config.sh
+common=(--data fashion-mnist "${pcx_shared[@]}"
         --validation "${VALIDATION:-0.0167}" --epochs "$epochs" --seed "${SEED:-0}" --input-range "${INPUT_RANGE:--1:1}" --threads "${THREADS:-0}" --quiet)
 [ "${DROP_LAST:-1}" = 1 ] && common+=(--drop-last)
 run() { # name, then the config's own options; ONLY="pc ipc" runs a subset
@@ -28,11 +29,9 @@ run() { # name, then the config's own options; ONLY="pc ipc" runs a subset
   ./predcode train "${common[@]}" "$@" --out "runs/pcx-$name" | tee "$out/$name-$tag.log"
   cp "runs/pcx-$name/metrics.json" "$out/$name-$tag.json"
 }
-run bp  --model bench/models/pcx-mlp-relu.json --algorithm backprop --lr 0.0002751176541841286 --weight-decay 0.0001717093341589651
-run pc  --model bench/models/pcx-mlp-gelu.json --algorithm pc --energy sample --n 5 --eta 0.026070879231635192 --belief-optimizer sgd:0.1 \
-        --lr 0.0002972210629627541 --weight-decay 0.0018383293983087593
-run ipc --model pcx-mlp --algorithm ipc --energy sample --n 8 --eta 0.7996939108085619 --belief-optimizer sgd:0.25 \
-        --lr 0.0002691306332359123 --weight-decay 0.01162214097249978
+run bp  "${pcx_bp[@]}"
+run pc  "${pcx_pc[@]}"
+run ipc "${pcx_ipc[@]}"
 python3 - "$out" "$tag" <<'PY'
 import json, sys, statistics
 out, tag = sys.argv[1], sys.argv[2]

@@ -7,7 +7,8 @@
 # -Dpredcode.require.cuda=true an unavailable backend fails the tests instead of skipping them.
 # Each part has a time limit (about 5 minutes in all); results go to $OUT (or /tmp/predcode-gpu);
 # the summary table comes last. PREDCODE_CUDA_DRIVER=path/to/libpredcode-cudasim.so runs it all on
-# the host simulator (a dry run of the kit without a GPU; add BATCH_SIZES=16).
+# the host simulator (a dry run of the kit without a GPU; add BATCH_SIZES=16 PCX_STEPS=3 SYNTH_TRAIN=512
+# SYNTH_TEST=128 PCX_EPOCHS=2).
 set -uo pipefail
 JAVA=${JAVA:-java}
 out=${OUT:-/tmp/predcode-gpu}
@@ -64,6 +65,30 @@ echo "== PCX's PC against backprop (its MLP at batch 128, T = 5; the issue's tar
 pc_vs_bp pcx 60 cuda,cpu bench/models/pcx-mlp-gelu.json 5 0.026 0.1 "${PCX_STEPS:-50}"
 echo "== the same on CUDA with the step's branches on one stream (-Dpredcode.cuda.branches=serial): what the streams gain"
 pc_vs_bp pcx-serial 60 cuda bench/models/pcx-mlp-gelu.json 5 0.026 0.1 "${PCX_STEPS:-50}" serial
+echo "== PCX's epoch on CUDA, PC against backprop, as bench/pcx-fashion-mlp.sh trains (the issue's target: PC <= 1.5x BP)"
+# The device has no Fashion-MNIST: IDX files of its shape, random pixels and labels 0-9 in turn (an epoch's time does not
+# depend on the pixels). SYNTH_TRAIN and SYNTH_TEST shrink them for a dry run on the simulator.
+be32() { printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) $(($1 >> 8 & 255)) $(($1 & 255)))"; }
+idx_pair() { # DIR PREFIX COUNT
+  { printf '\x00\x00\x08\x03'; be32 "$3"; be32 28; be32 28; head -c $(($3 * 784)) /dev/urandom; } > "$1/$2-images-idx3-ubyte"
+  { printf '\x00\x00\x08\x01'; be32 "$3"; for ((i = 0; i <= $3 / 10; i++)); do printf '\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09'; done | head -c "$3"; } > "$1/$2-labels-idx1-ubyte"
+}
+synth="$out/fashion-synthetic"
+mkdir -p "$synth"
+idx_pair "$synth" train "${SYNTH_TRAIN:-60000}"
+idx_pair "$synth" t10k "${SYNTH_TEST:-10000}"
+. bench/pcx-config.sh
+for alg in bp pc; do
+  eval "flags=(\"\${pcx_$alg[@]}\")"
+  timeout 300 "${cli[@]}" train --backend cuda --data "fashion-mnist:$synth" "${pcx_shared[@]}" --validation 0 --epochs "${PCX_EPOCHS:-3}" \
+    --input-range -1:1 --drop-last --quiet --out "$out/epoch-$alg" "${flags[@]}" > "$out/epoch-$alg.txt" 2>&1 || { echo "FAIL: PCX epoch ($alg)"; status=1; }
+  grep -E "^(epoch|training|FAIL|error)" "$out/epoch-$alg.txt"
+done
+# The last epoch of each (the first includes the graph captures and the JIT), from metrics.json's exact seconds.
+last_seconds() { grep -o '"seconds": *[0-9.eE+-]*' "$out/epoch-$1/metrics.json" 2>/dev/null | tail -n 1 | sed 's/.*: *//'; }
+bp_s=$(last_seconds bp); pc_s=$(last_seconds pc)
+epochs_line=$(awk -v b="$bp_s" -v p="$pc_s" 'BEGIN { if (b > 0 && p > 0) printf "PCX epoch on cuda: BP %.3f s, PC %.3f s, PC/BP %.2fx", b, p, p / b; else print "PCX epoch on cuda: not measured" }')
+echo "$epochs_line"
 echo "== PCX's VGG-5 step, PC (T = 7) against backprop at batch 128 (random CIFAR-shaped data: the device has no CIFAR-10)"
 if [[ "${PREDCODE_CUDA_DRIVER:-}" == *cudasim* ]]; then
   echo "(skipped on the simulator: its GEMM is a reference loop)"
@@ -84,5 +109,6 @@ grep -E "^(cuda|cpu) " "$out/bench-steps.txt" | sort
 grep -E "^(cuda|cpu) " "$out/bench-pcx.txt"
 grep -E "^cuda " "$out/bench-pcx-serial.txt" | sed 's/$/  (branches on one stream)/'
 grep -sE "^(cuda|cpu) " "$out/bench-vgg5.txt"
+echo "$epochs_line"
 [ $status -eq 0 ] && echo "GPU check: PASS" || echo "GPU check: FAIL"
 exit $status

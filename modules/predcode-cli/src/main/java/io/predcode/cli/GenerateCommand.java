@@ -55,6 +55,7 @@ final class GenerateCommand implements Callable<Integer> {
         Setup.Relaxation.check("--steps", steps, eta);
         if (!(noise >= 0) || !Float.isFinite(noise)) throw new IllegalArgumentException("--noise must be a finite number >= 0, got " + noise);
         if (!out.toString().endsWith(".png")) throw new IllegalArgumentException("--out " + out + ": expected a .png file");
+        if (!Awt.available()) throw new IllegalArgumentException("generate writes a PNG grid, but " + Awt.missing());
         Checkpoint.Loaded c = Checkpoint.load(checkpoint);
         Loss loss = c.loss();
         var print = spec.commandLine().getOut();

@@ -316,7 +316,8 @@ final class TrainingRun {
                     exit = 3;
                 }
                 AtomicFiles.writeString(s.out().resolve("metrics.json"), Json.write(metricsJson(history, be, sweeps, data, watch, stopReason, events), 2) + "\n");
-                Charts.write(s.out().resolve("training.png"), csv.toString(), history, monitored, out);
+                if (Awt.available()) Charts.write(s.out().resolve("training.png"), csv.toString(), history, monitored, out);
+                else if (epoch == firstEpoch) out.println("note: training.png not written: " + Awt.missing());
                 if (collapsed) break;
                 if (s.maxSteps() > 0 && step >= s.maxSteps()) {
                     stopReason = "reached --max-steps " + s.maxSteps();
@@ -333,7 +334,8 @@ final class TrainingRun {
                 out.printf("best: epoch %d, %s accuracy %.2f%% (test %.2f%%), kept in %s%n", best.epoch(), validation != null ? "validation" : "training",
                         100 * watch.bestAccuracy(), 100 * best.testAccuracy(), s.out().resolve(BEST_DIR));
             }
-            out.printf("last: epoch %d, test accuracy %.2f%%, in %s (metrics.csv, metrics.json, training.png, %s)%n", last.epoch(), 100 * last.testAccuracy(), s.out(), Checkpoint.RESUME_FILE);
+            out.printf("last: epoch %d, test accuracy %.2f%%, in %s (metrics.csv, metrics.json, %s%s)%n", last.epoch(), 100 * last.testAccuracy(), s.out(),
+                    Awt.available() ? "training.png, " : "", Checkpoint.RESUME_FILE);
             return exit;
         }
     }

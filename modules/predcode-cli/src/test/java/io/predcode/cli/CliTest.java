@@ -129,6 +129,47 @@ class CliTest {
         }
     }
 
+    /**
+     * On a Java runtime without java.desktop (the GPU kit's jlinked one), train runs to the end with a
+     * note instead of training.png (it used to die after the first epoch on AWT's missing classes),
+     * and generate, which has only a PNG to write, says so in one line. A child JVM limited to the kit's
+     * modules stands in for that runtime.
+     */
+    @Test void withoutJavaDesktopTrainSkipsTheChartAndGenerateSaysWhy(@TempDir Path tmp) throws Exception {
+        Path run = tmp.resolve("run");
+        Result train = child("train", "--epochs", "2", "--out", run.toString(), "--quiet");
+        assertEquals(0, train.code(), train.out() + train.err());
+        assertEquals(1, train.out().lines().filter(l -> l.contains("training.png not written") && l.contains("java.desktop")).count(), train.out());
+        assertTrue(Files.exists(run.resolve("metrics.json")) && Files.exists(run.resolve("checkpoint.safetensors")) && !Files.exists(run.resolve("training.png")), train.out());
+        Result gen = child("generate", "--checkpoint", run.toString(), "--out", tmp.resolve("grid.png").toString());
+        assertEquals(2, gen.code(), gen.out() + gen.err());
+        assertTrue(gen.err().contains("java.desktop") && gen.err().strip().lines().count() == 1, gen.err());
+    }
+
+    /** Runs the CLI in a new JVM with only the GPU kit runtime's modules (bench/gpu/prepare.sh's jlink). */
+    private static Result child(String... args) throws Exception {
+        List<String> cmd = new java.util.ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--limit-modules", "java.base,jdk.unsupported,java.management,java.logging,java.xml", "--enable-native-access=ALL-UNNAMED",
+                "-cp", classPath(), "io.predcode.cli.Main"));
+        cmd.addAll(List.of(args));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(false).start();
+        var out = java.util.concurrent.CompletableFuture.supplyAsync(() -> read(p.getInputStream()));
+        String err = read(p.getErrorStream());
+        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "the child JVM did not finish in 120 s");
+        return new Result(p.exitValue(), out.get(), err);
+    }
+
+    /** This JVM's class path and module path (surefire may put the classes on either), as one class path. */
+    private static String classPath() {
+        return java.util.stream.Stream.of(System.getProperty("jdk.module.path"), System.getProperty("java.class.path"))
+                .filter(p -> p != null && !p.isEmpty()).collect(java.util.stream.Collectors.joining(java.io.File.pathSeparator));
+    }
+
+    private static String read(java.io.InputStream in) {
+        try (in) { return new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8); }
+        catch (IOException e) { throw new java.io.UncheckedIOException(e); }
+    }
+
     /** --spark local[2]: the same outputs as a run in one process, and a checkpoint from either resumes in the other. */
     @Test void sparkTrainsAndResumesAcrossModes(@TempDir Path tmp) throws Exception {
         Path run = tmp.resolve("run");
