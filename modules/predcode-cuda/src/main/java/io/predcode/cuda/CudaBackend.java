@@ -56,7 +56,7 @@ final class CudaBackend extends Backend {
      */
     CudaBackend(CudaDriver driver, java.nio.file.Path cublasPath, byte[] kernelImage, BackendOptions options) {
         this.driver = driver;
-        java.util.ArrayDeque<Runnable> undo = new java.util.ArrayDeque<>();
+        Undo undo = new Undo();
         try {
             driver.init();
             this.device = driver.device(options.device());
@@ -76,14 +76,7 @@ final class CudaBackend extends Backend {
             undo.push(k::close);
             this.staging = driver.mallocHost(1 << 20);
         } catch (RuntimeException e) {
-            while (!undo.isEmpty()) {
-                try {
-                    undo.pop().run();
-                } catch (RuntimeException suppressed) {
-                    e.addSuppressed(suppressed);
-                }
-            }
-            throw e;
+            throw undo.all(e);
         }
         boolean useGraphs = driver.hasGraphs() && !"false".equals(System.getProperty("predcode.cuda.graphs"));
         this.graphs = useGraphs ? new GraphCache(new GraphCache.Recorder() {

@@ -24,7 +24,7 @@ final class Lane {
 
     /** Creates a lane, with an event where {@code event} (a branch lane; the backend's own needs none); where one step fails, gives back what the earlier ones took and rethrows. */
     static Lane open(CudaDriver driver, Path cublasPath, boolean event) {
-        java.util.ArrayDeque<Runnable> undo = new java.util.ArrayDeque<>();
+        Undo undo = new Undo();
         try {
             long stream = driver.createStream();
             undo.push(() -> driver.destroyStream(stream));
@@ -37,14 +37,7 @@ final class Lane {
             long e = event ? driver.createEvent() : 0;
             return new Lane(stream, workspace, partials, e, cublas);
         } catch (RuntimeException e) {
-            while (!undo.isEmpty()) {
-                try {
-                    undo.pop().run();
-                } catch (RuntimeException suppressed) {
-                    e.addSuppressed(suppressed);
-                }
-            }
-            throw e;
+            throw undo.all(e);
         }
     }
 
