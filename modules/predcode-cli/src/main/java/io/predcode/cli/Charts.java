@@ -22,6 +22,43 @@ import java.util.List;
 final class Charts {
     private Charts() {}
 
+    /** Each chart's width in pixels: a per-step series is drawn from at most two points per pixel column. */
+    private static final int WIDTH = 640;
+
+    /** Points (x, y) in x order. */
+    record Series(List<Double> x, List<Double> y) {}
+
+    /**
+     * At most two points per bucket of {@code buckets} equal runs of the series, the smallest and the
+     * largest y in the run, in their order: at the chart's width the line looks the same (a spike stays a
+     * spike) and drawing it costs the same at any length. A long run used to spend more time redrawing
+     * training.png than training (12 epochs of PCX's MLP: 15 s against 10.5 s without the chart).
+     */
+    static Series downsample(List<Double> x, List<Double> y, int buckets) {
+        int n = y.size();
+        if (n <= 2 * buckets) return new Series(x, y);
+        List<Double> dx = new ArrayList<>(2 * buckets), dy = new ArrayList<>(2 * buckets);
+        for (int b = 0; b < buckets; b++) {
+            int from = (int) ((long) b * n / buckets), to = (int) ((long) (b + 1) * n / buckets);
+            int lo = from, hi = from;
+            for (int i = from + 1; i < to; i++) {
+                if (y.get(i) < y.get(lo)) lo = i;
+                if (y.get(i) > y.get(hi)) hi = i;
+            }
+            for (int i : lo == hi ? new int[]{lo} : new int[]{Math.min(lo, hi), Math.max(lo, hi)}) {
+                dx.add(x.get(i));
+                dy.add(y.get(i));
+            }
+        }
+        return new Series(dx, dy);
+    }
+
+    /** Adds the series, down-sampled to the chart's width. */
+    private static XYSeries addSeries(XYChart chart, String name, List<Double> x, List<Double> y) {
+        Series d = downsample(x, y, WIDTH);
+        return chart.addSeries(name, d.x(), d.y());
+    }
+
     static void write(Path file, String metricsCsv, List<TrainingRun.EpochRecord> history, int[] monitored, PrintWriter out) {
         try {
             List<Double> steps = new ArrayList<>(), losses = new ArrayList<>();
@@ -51,15 +88,15 @@ final class Charts {
                 }
             }
             int stepsPerEpoch = history.isEmpty() ? 1 : Math.max(1, steps.size() / history.size());
-            XYChart loss = new XYChartBuilder().width(640).height(420).title("Loss").xAxisTitle("step").yAxisTitle("loss").build();
+            XYChart loss = new XYChartBuilder().width(WIDTH).height(420).title("Loss").xAxisTitle("step").yAxisTitle("loss").build();
             loss.getStyler().setMarkerSize(4);
-            XYSeries train = loss.addSeries("train (per step)", steps, losses);
+            XYSeries train = addSeries(loss, "train (per step)", steps, losses);
             train.setMarker(SeriesMarkers.NONE);
             List<Double> epochSteps = history.stream().map(r -> (double) r.epoch() * stepsPerEpoch).toList();
             loss.addSeries("test (per epoch)", epochSteps, history.stream().map(TrainingRun.EpochRecord::testLoss).toList());
             if (history.stream().anyMatch(r -> !Double.isNaN(r.validationLoss())))
                 loss.addSeries("validation (per epoch)", epochSteps, history.stream().map(TrainingRun.EpochRecord::validationLoss).toList());
-            XYChart acc = new XYChartBuilder().width(640).height(420).title("Accuracy").xAxisTitle("epoch").yAxisTitle("accuracy (%)").build();
+            XYChart acc = new XYChartBuilder().width(WIDTH).height(420).title("Accuracy").xAxisTitle("epoch").yAxisTitle("accuracy (%)").build();
             List<Double> epochs = history.stream().map(r -> (double) r.epoch()).toList();
             acc.addSeries("train", epochs, history.stream().map(r -> 100 * r.trainAccuracy()).toList());
             acc.addSeries("test", epochs, history.stream().map(r -> 100 * r.testAccuracy()).toList());
@@ -68,20 +105,20 @@ final class Charts {
             acc.getStyler().setMarkerSize(6);
             List<XYChart> charts = new ArrayList<>(List.of(loss, acc));
             if (angles.stream().anyMatch(a -> !a.isEmpty())) {
-                XYChart align = new XYChartBuilder().width(640).height(420).title("PC update vs gradient").xAxisTitle("step").yAxisTitle("angle (degrees)").build();
+                XYChart align = new XYChartBuilder().width(WIDTH).height(420).title("PC update vs gradient").xAxisTitle("step").yAxisTitle("angle (degrees)").build();
                 align.getStyler().setMarkerSize(3);
                 for (int b = 0; b < monitored.length; b++)
-                    if (!angles.get(b).isEmpty()) align.addSeries("block " + monitored[b], angleSteps.get(b), angles.get(b));
+                    if (!angles.get(b).isEmpty()) addSeries(align, "block " + monitored[b], angleSteps.get(b), angles.get(b));
                 charts.add(align);
             }
             if (energies.stream().anyMatch(e -> !e.isEmpty())) {
-                XYChart energy = new XYChartBuilder().width(640).height(420).title("Energy per layer (a sample's mean)").xAxisTitle("step").yAxisTitle("energy").build();
+                XYChart energy = new XYChartBuilder().width(WIDTH).height(420).title("Energy per layer (a sample's mean)").xAxisTitle("step").yAxisTitle("energy").build();
                 energy.getStyler().setYAxisLogarithmic(true);
                 energy.getStyler().setMarkerSize(0);
                 for (int c = 0; c < energyColumns.size(); c++)
                     if (!energies.get(c).isEmpty()) {
                         boolean output = c == energyColumns.size() - 1;
-                        energy.addSeries(output ? "output" : "layer " + (c + 1), energySteps.get(c), energies.get(c)).setMarker(SeriesMarkers.NONE);
+                        addSeries(energy, output ? "output" : "layer " + (c + 1), energySteps.get(c), energies.get(c)).setMarker(SeriesMarkers.NONE);
                     }
                 charts.add(energy);
             }
