@@ -35,7 +35,7 @@ sizes=${BATCH_SIZES:-300,4096}  # a dry run on the simulator takes BATCH_SIZES=1
 echo "== backends"
 "${cli[@]}" backends | tee "$out/backends.txt"
 grep -qE "^cuda +available" "$out/backends.txt" || { echo "FAIL: the cuda backend is not available"; status=1; }
-echo "== conformance and golden (CUDA, and CUDA vs CPU)"
+echo "== conformance and golden (CUDA, and CUDA vs CPU); the CPU backend on this machine's cores (AVX-512 kernels where it has them)"
 cp=$(ls .device/test/predcode-*-tests.jar .device/lib/*.jar | tr '\n' ':')
 timeout 150 "$JAVA" --enable-native-access=ALL-UNNAMED -Dpredcode.golden.dir=.device/golden -Dpredcode.require.cuda=true \
   -jar .device/test/junit-platform-console-standalone.jar \
@@ -44,7 +44,9 @@ timeout 150 "$JAVA" --enable-native-access=ALL-UNNAMED -Dpredcode.golden.dir=.de
   --select-class io.predcode.core.PaperResultsTest --select-class io.predcode.core.CondensedStrictTest \
   --select-class io.predcode.cuda.CudaThreadsTest --select-class io.predcode.core.ServingTest \
   --select-class io.predcode.core.StandardPcTest --select-class io.predcode.core.PcVariantsTest --select-class io.predcode.core.NormalizeOpTest \
-  --select-class io.predcode.core.BranchesTest --details=tree --disable-banner --reports-dir "$out/junit" \
+  --select-class io.predcode.core.BranchesTest \
+  --select-class io.predcode.cpu.CpuConformanceTest --select-class io.predcode.cpu.CpuAvx2ConformanceTest --select-class io.predcode.cpu.CpuJavaKernelsConformanceTest \
+  --select-class io.predcode.cpu.NativeKernelsTest --select-class io.predcode.cpu.ParallelTest --select-class io.predcode.cpu.ThreadsPerBackendTest --details=tree --disable-banner --reports-dir "$out/junit" \
   > "$out/tests.txt" 2>&1
 tests=$?
 tail -n 60 "$out/tests.txt"
