@@ -116,9 +116,8 @@ final class CudaBackend extends Backend {
      * streams exist, run in order on the current stream.
      */
     @Override protected void doBranches(double[] work, Runnable[] branches) {
-        int n = Math.min(branches.length, MAX_LANES);
-        if (branchesOnStreams && !branching && !profiling() && !capturing) addLanes(n);
-        n = Math.min(n, lanes.size());
+        if (!capturing && branchesOnStreams && !branching && !profiling()) addLanes(Math.min(branches.length, MAX_LANES));
+        int n = Math.min(branches.length, lanes.size());
         if (!branchesOnStreams || branching || profiling() || n < 2) {
             super.doBranches(work, branches);
             return;

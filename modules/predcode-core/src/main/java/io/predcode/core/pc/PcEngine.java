@@ -941,8 +941,7 @@ public final class PcEngine implements AutoCloseable {
     /** Scales every parameter's update, each on its own branch (on a GPU these small ops would otherwise run one after another). */
     private void scaleUpdates(float scale) {
         if (scale == 1f) return;
-        Tensor[] grads = updates;
-        each(0, grads.length, i -> grads[i].size(), i -> be.axpby(0f, grads[i], scale, grads[i]));
+        each(0, updates.length, i -> updates[i].size(), i -> be.axpby(0f, updates[i], scale, updates[i]));
     }
 
     /** Allocates centred nudging's held updates, outside any recorded step. */
