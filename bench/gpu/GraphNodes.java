@@ -2,7 +2,7 @@
 // (what a GPU runs one after another; -Dpredcode.cuda.branches=serial for a step without branches on streams), on the host simulator:
 //   ./mvnw -q -DskipTests install && java --enable-native-access=ALL-UNNAMED [-Dpredcode.cuda.branches=serial] \
 //     -Dpredcode.cuda.driver=modules/predcode-cuda/target/cudasim/libpredcode-cudasim.so [-Dbatch=8] [-Dmodels=example-cnn,mlp] [-Dalgs=STRICT] \
-//     [-Dn=5] [-Dloss=mse] [-Dbelief=sgd:0.1] [-Denergy=sample] \
+//     [-Dn=5] [-Dloss=mse] [-Dbelief=sgd:0.1] [-Denergy=sample] [-Dchain=true (names the longest chain's nodes)] \
 //     -cp "modules/predcode-cli/target/predcode-cli.jar:modules/predcode-cli/target/lib/*" bench/gpu/GraphNodes.java
 import io.predcode.core.nn.*; import io.predcode.core.pc.*; import io.predcode.core.optim.*; import io.predcode.spi.*;
 import java.lang.foreign.*; import java.nio.file.Path;
@@ -10,6 +10,7 @@ public class GraphNodes { public static void main(String[] a) throws Throwable {
   var lib = SymbolLookup.libraryLookup(Path.of(System.getProperty("predcode.cuda.driver")), Arena.global());
   var nodes = Linker.nativeLinker().downcallHandle(lib.find("cusimLastGraphNodes").orElseThrow(), FunctionDescriptor.of(ValueLayout.JAVA_LONG));
   var depth = Linker.nativeLinker().downcallHandle(lib.find("cusimLastGraphDepth").orElseThrow(), FunctionDescriptor.of(ValueLayout.JAVA_LONG));
+  var chain = Linker.nativeLinker().downcallHandle(lib.find("cusimLastGraphChain").orElseThrow(), FunctionDescriptor.of(ValueLayout.ADDRESS));
   for (String model : System.getProperty("models", "example-cnn,mlp,digits-mlp").split(",")) for (Algorithm alg : Algorithm.values()) { if (!java.util.List.of(System.getProperty("algs", "STRICT,FIXED_PRED,EXACT,BACKPROP").split(",")).contains(alg.name())) continue;
     if (alg == Algorithm.IPC) { System.out.println(model + " IPC: not captured as a graph (its optimizer steps inside the relaxation read the host's step count)"); continue; }
     try (Backend be = Backends.open("cuda"); Model m = Model.create(BuiltinModels.resolve(model), be, 0); PcEngine e = new PcEngine(m, Loss.parse(System.getProperty("loss", "cross-entropy")))) {
@@ -19,6 +20,7 @@ public class GraphNodes { public static void main(String[] a) throws Throwable {
       float[] x = new float[batch * e.inputSize()], y = new float[batch * e.targetSize()];
       for (int s = 0; s < 3; s++) t.step(x, y, batch);
       System.out.printf("%-12s %-10s n=%-3d blocks=%d graph nodes per step: %d, on the longest chain: %d%n", model, alg, n, m.depth(), (long) nodes.invokeExact(), (long) depth.invokeExact());
+      if (Boolean.getBoolean("chain")) System.out.println("  longest chain: " + ((MemorySegment) chain.invokeExact()).reinterpret(1 << 16).getString(0));
     }
   }
 }}

@@ -112,6 +112,7 @@ struct Injection { std::string call; int skip; CUresult status; };
 std::vector<Injection> injections;
 std::atomic<long> launches{0};
 long lastGraphNodes = 0, lastGraphDepth = 0;
+std::string lastGraphChain;
 // The order a graph launch runs independent nodes in: 0 as recorded, 1 the latest recorded first, 2 alternately the earliest and the latest.
 int schedule = 0;
 
@@ -466,6 +467,27 @@ CUresult runGraph(const std::vector<Node>& nodes) {
 }
 
 // The most nodes on one chain of dependencies: what a GPU must run one after another.
+// The nodes of one longest chain of dependencies, named (kernel name, copy, memset, gemm), first to last.
+std::string chain(const std::vector<Node>& nodes) {
+    std::vector<long> longest(nodes.size());
+    std::vector<int> before(nodes.size(), -1);
+    int last = -1;
+    for (std::size_t i = 0; i < nodes.size(); i++) {
+        longest[i] = 1;
+        for (int d : nodes[i].deps)
+            if (longest[d] + 1 > longest[i]) longest[i] = longest[d] + 1, before[i] = d;
+        if (last < 0 || longest[i] > longest[last]) last = static_cast<int>(i);
+    }
+    std::vector<std::string> names;
+    for (int i = last; i >= 0; i = before[i]) {
+        const Node& n = nodes[i];
+        names.push_back(n.kind == Node::KERNEL ? n.kernel->name : n.kind == Node::COPY ? "copy" : n.kind == Node::SET32 ? "memset" : "gemm");
+    }
+    std::string out;
+    for (auto it = names.rbegin(); it != names.rend(); ++it) out += (out.empty() ? "" : " ") + *it;
+    return out;
+}
+
 long depth(const std::vector<Node>& nodes) {
     std::vector<long> longest(nodes.size());
     long most = 0;
@@ -880,6 +902,7 @@ CUresult CUDAAPI cuGraphInstantiate(CUgraphExec* exec, CUgraph graph, unsigned l
     execs.insert(*exec);
     lastGraphNodes = static_cast<long>(graph->nodes.size());
     lastGraphDepth = depth(graph->nodes);
+    lastGraphChain = chain(graph->nodes);
     return CUDA_SUCCESS;
 }
 
@@ -1029,6 +1052,12 @@ long cusimLastGraphNodes() {
 long cusimLastGraphDepth() {
     LOCKED;
     return lastGraphDepth;
+}
+
+// The named nodes of one longest chain in the graph instantiated last, space-separated (bench/gpu/GraphNodes.java).
+const char* cusimLastGraphChain() {
+    LOCKED;
+    return lastGraphChain.c_str();
 }
 
 // How later graph launches order independent nodes: 0 as recorded, 1 the latest recorded first, 2 alternating (tests).
