@@ -284,9 +284,15 @@ extern "C" __global__ void pc_count_correct(const float* logits, const float* la
     if (threadIdx.x == 0) partials[blockIdx.x] = sum;
 }
 
-// A layer's prediction error from its displacement (Backend.pcPredictionError): strict_step's error alone.
-extern "C" __global__ void pc_prediction_error(long long n, const float* pred, const float* vhat, const float* disp, float* err) {
-    GRID_STRIDE(i, n) err[i] = (pred[i] - vhat[i]) - disp[i];
+// A layer's prediction error from its displacement (Backend.pcPredictionError): strict_step's error alone, and
+// where deriv is not null delta = error * deriv (pc_multiply's product), the first step of the predicting block's backward.
+extern "C" __global__ void pc_prediction_error(long long n, const float* pred, const float* vhat, const float* disp, float* err,
+                                               const float* deriv, float* delta) {
+    GRID_STRIDE(i, n) {
+        float e = (pred[i] - vhat[i]) - disp[i];
+        err[i] = e;
+        if (deriv) delta[i] = e * deriv[i];
+    }
 }
 
 // STRICT's update of one element (Backend.pcStrictUpdate), once: returns the error.

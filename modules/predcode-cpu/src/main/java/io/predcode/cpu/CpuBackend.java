@@ -430,10 +430,11 @@ public final class CpuBackend extends Backend {
         seg(out).setAtIndex(F, outIndex, correct);
     }
 
-    @Override protected void doPcPredictionError(Tensor prediction, Tensor vhat, Tensor displacement, Tensor error) {
-        MemorySegment sp = seg(prediction), sa = seg(vhat), sd = seg(displacement), se = seg(error);
-        if (kernels != null) forElements(prediction.size(), (from, to) -> kernels.predictionError(sp, sa, sd, se, from, to));
-        else forElements(prediction.size(), (from, to) -> JavaKernels.predictionError(sp, sa, sd, se, from, to));
+    @Override protected void doPcPredictionError(Tensor prediction, Tensor vhat, Tensor displacement, Tensor error, Tensor derivative, Tensor delta) {
+        MemorySegment sp = seg(prediction), sa = seg(vhat), sd = seg(displacement), se = seg(error),
+                sf = derivative == null ? MemorySegment.NULL : seg(derivative), sg = derivative == null ? MemorySegment.NULL : seg(delta);
+        if (kernels != null) forElements(prediction.size(), (from, to) -> kernels.predictionError(sp, sa, sd, se, sf, sg, from, to));
+        else forElements(prediction.size(), (from, to) -> JavaKernels.predictionError(sp, sa, sd, se, sf, sg, from, to));
     }
 
     @Override protected void doPcStrictUpdate(Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {

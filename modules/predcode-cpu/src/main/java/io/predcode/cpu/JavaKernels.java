@@ -147,15 +147,20 @@ final class JavaKernels {
     /** 1 for v &gt; 0, else 0 (NaN: 0), without a branch. */
     private static float step(float v) { return Math.min(Math.max(v * 0x1p127f * 0x1p127f, 0f), 1f); }
 
-    /** Backend.pcPredictionError on [from, to): e = (p - a) - d, as strictStep forms it. */
-    static void predictionError(MemorySegment sp, MemorySegment sa, MemorySegment sd, MemorySegment se, long from, long to) {
+    /** Backend.pcPredictionError on [from, to): e = (p - a) - d, as strictStep forms it; where sf is not NULL, g = e * f. */
+    static void predictionError(MemorySegment sp, MemorySegment sa, MemorySegment sd, MemorySegment se, MemorySegment sf, MemorySegment sg, long from, long to) {
+        boolean delta = !sf.equals(MemorySegment.NULL);
         chunks(from, to, (off, len, t) -> {
-            float[] p = t[0], a = t[1], d = t[3], e = t[5];
+            float[] p = t[0], a = t[1], d = t[3], e = t[5], f = t[2], g = t[4];
             MemorySegment.copy(sp, F, off, p, 0, len);
             MemorySegment.copy(sa, F, off, a, 0, len);
             MemorySegment.copy(sd, F, off, d, 0, len);
             for (int i = 0; i < len; i++) e[i] = (p[i] - a[i]) - d[i];
             MemorySegment.copy(e, 0, se, F, off, len);
+            if (!delta) return;
+            MemorySegment.copy(sf, F, off, f, 0, len);
+            for (int i = 0; i < len; i++) g[i] = e[i] * f[i];
+            MemorySegment.copy(g, 0, sg, F, off, len);
         });
     }
 

@@ -69,7 +69,7 @@ final class NativeKernels {
         geluTanhWithDerivative = bind.apply("gelu_tanh_with_derivative", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         geluTanh = bind.apply("gelu_tanh", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         geluTanhBackward = bind.apply("gelu_tanh_backward", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
-        predictionError = bind.apply("prediction_error", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
+        predictionError = bind.apply("prediction_error", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         strictUpdate = bind.apply("strict_update", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_FLOAT, JAVA_LONG, JAVA_LONG));
         strictEntryUpdate = bind.apply("strict_entry_update", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
@@ -257,8 +257,9 @@ final class NativeKernels {
         call(() -> { momentumUpdate.invokeExact(prediction, vhat, feedback, displacement, velocity, belief, e, eta, momentum, f, from, to); });
     }
 
-    void predictionError(MemorySegment prediction, MemorySegment vhat, MemorySegment displacement, MemorySegment error, long from, long to) {
-        call(() -> { predictionError.invokeExact(prediction, vhat, displacement, error, from, to); });
+    void predictionError(MemorySegment prediction, MemorySegment vhat, MemorySegment displacement, MemorySegment error, MemorySegment derivative,
+                         MemorySegment delta, long from, long to) {
+        call(() -> { predictionError.invokeExact(prediction, vhat, displacement, error, derivative, delta, from, to); });
     }
 
     void strictUpdate(MemorySegment prediction, MemorySegment vhat, MemorySegment feedback, MemorySegment displacement,

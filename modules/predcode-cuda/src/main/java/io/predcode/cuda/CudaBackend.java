@@ -369,8 +369,8 @@ final class CudaBackend extends Backend {
         k.countCorrect(ptr(logits), ptr(labels), ptr(out), outIndex, rows, classes);
     }
 
-    @Override protected void doPcPredictionError(Tensor prediction, Tensor vhat, Tensor displacement, Tensor error) {
-        k.predictionError(prediction.size(), ptr(prediction), ptr(vhat), ptr(displacement), ptr(error));
+    @Override protected void doPcPredictionError(Tensor prediction, Tensor vhat, Tensor displacement, Tensor error, Tensor derivative, Tensor delta) {
+        k.predictionError(prediction.size(), ptr(prediction), ptr(vhat), ptr(displacement), ptr(error), ptrOrNull(derivative), ptrOrNull(delta));
     }
 
     @Override protected void doPcStrictUpdate(Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {

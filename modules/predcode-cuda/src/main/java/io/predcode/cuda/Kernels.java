@@ -154,8 +154,8 @@ final class Kernels {
         finish(g, scale, out, index);
     }
 
-    void predictionError(long n, long prediction, long vhat, long displacement, long error) {
-        start().l(n).p(prediction).p(vhat).p(displacement).p(error).over("pc_prediction_error", n);
+    void predictionError(long n, long prediction, long vhat, long displacement, long error, long derivative, long delta) {
+        start().l(n).p(prediction).p(vhat).p(displacement).p(error).p(derivative).p(delta).over("pc_prediction_error", n);
     }
 
     void strictUpdate(long n, long prediction, long vhat, long feedback, long displacement, long belief, long error, float eta) {

@@ -505,7 +505,23 @@ public abstract class Backend implements AutoCloseable {
     public final void pcPredictionError(Tensor prediction, Tensor vhat, Tensor displacement, Tensor error) {
         sameSize("pcPredictionError", prediction, vhat, displacement, error);
         if (error == vhat || error == displacement) throw new IllegalArgumentException("pcPredictionError: error must not be vhat or displacement (both are read after it is written)");
-        doPcPredictionError(prediction, vhat, displacement, error);
+        doPcPredictionError(prediction, vhat, displacement, error, null, null);
+    }
+
+    /**
+     * {@link #pcPredictionError(Tensor, Tensor, Tensor, Tensor)}, and in the same pass
+     * {@code delta = error * derivative}: the error pulled back through the activation whose f' is
+     * {@code derivative} (the first step of the backward pass of the block that predicted it, as
+     * {@link #multiply} would take it, bit for bit). {@code delta} and {@code derivative} must be
+     * tensors of their own.
+     */
+    public final void pcPredictionError(Tensor prediction, Tensor vhat, Tensor displacement, Tensor error, Tensor derivative, Tensor delta) {
+        sameSize("pcPredictionError", prediction, vhat, displacement, error, derivative, delta);
+        if (error == vhat || error == displacement) throw new IllegalArgumentException("pcPredictionError: error must not be vhat or displacement (both are read after it is written)");
+        for (Tensor t : new Tensor[]{prediction, vhat, displacement, error})
+            if (t == derivative || t == delta) throw new IllegalArgumentException("pcPredictionError: derivative and delta must not be the prediction, vhat, displacement or error");
+        if (derivative == delta) throw new IllegalArgumentException("pcPredictionError: delta must not be the derivative");
+        doPcPredictionError(prediction, vhat, displacement, error, derivative, delta);
     }
 
     /**
@@ -674,9 +690,13 @@ public abstract class Backend implements AutoCloseable {
     protected void doMse(Tensor y, Tensor target, Tensor loss, Tensor dy) { Compositions.mse(this, y, target, loss, dy); }
     /** Writes the number of rows whose argmax equals the label to out[outIndex]. */
     protected abstract void doCountCorrect(Tensor logits, Tensor labels, Tensor out, long outIndex, int rows, int classes);
-    /** A layer's prediction error: see {@link #pcPredictionError}. Default: {@link Compositions#pcPredictionError}. */
-    protected void doPcPredictionError(Tensor prediction, Tensor vhat, Tensor displacement, Tensor error) {
-        Compositions.pcPredictionError(this, prediction, vhat, displacement, error);
+    /**
+     * A layer's prediction error, and where {@code derivative} is not null its product with it into
+     * {@code delta}: see {@link #pcPredictionError(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)}.
+     * Default: {@link Compositions#pcPredictionError}.
+     */
+    protected void doPcPredictionError(Tensor prediction, Tensor vhat, Tensor displacement, Tensor error, Tensor derivative, Tensor delta) {
+        Compositions.pcPredictionError(this, prediction, vhat, displacement, error, derivative, delta);
     }
     /** One STRICT update of a layer's displacement, belief and error: see {@link #pcStrictUpdate}. Default: {@link Compositions#pcStrictUpdate}. */
     protected void doPcStrictUpdate(Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {

@@ -49,10 +49,14 @@ public final class Compositions {
         be.activationBackward(f, slope, x, y, derivative, derivative); // dx may alias dy
     }
 
-    /** {@link Backend#pcPredictionError}: error = (prediction - vhat) - displacement, in two passes. */
-    public static void pcPredictionError(Backend be, Tensor prediction, Tensor vhat, Tensor displacement, Tensor error) {
+    /**
+     * {@link Backend#pcPredictionError}: error = (prediction - vhat) - displacement, in two passes; then,
+     * where {@code derivative} is not null, delta = error * derivative.
+     */
+    public static void pcPredictionError(Backend be, Tensor prediction, Tensor vhat, Tensor displacement, Tensor error, Tensor derivative, Tensor delta) {
         be.add(1f, prediction, -1f, vhat, error);
         be.axpby(-1f, displacement, 1f, error);
+        if (derivative != null) be.multiply(error, derivative, delta);
     }
 
     /**

@@ -119,8 +119,40 @@ public final class Block {
      * parameter gradients overwritten with J_theta^T dy when {@code parameterGradients}.
      */
     public void backward(Backend be, Tape t, Tensor dy, Tensor dx, boolean parameterGradients) {
+        backwardFrom(be, t, ops.size() - 1, dy, dx, parameterGradients);
+    }
+
+    /**
+     * f' of the block's output activation as the tape's last forward kept it: where the block's last real op
+     * is an activation whose f' the tape keeps, with a real op before it (views aside). Otherwise null. With it,
+     * dy * f' may be formed in another op's pass, into {@link #outputDerivativeGradient}, and the backward pass
+     * finished by {@link #backwardBelowOutput}.
+     */
+    public Tensor outputDerivative(Tape t) {
+        int a = outputActivation();
+        return a > 0 && t.derivativesCurrent ? t.derivatives[a + 1] : null;
+    }
+
+    /** Where dy * {@link #outputDerivative} goes: the gradient at the output activation's input. */
+    public Tensor outputDerivativeGradient(Tape t) { return t.grads[outputActivation()]; }
+
+    /** {@link #backward} from dy * f' already in {@link #outputDerivativeGradient}: the ops below the output activation. */
+    public void backwardBelowOutput(Backend be, Tape t, Tensor dx, boolean parameterGradients) {
+        int a = outputActivation();
+        backwardFrom(be, t, a - 1, t.grads[a], dx, parameterGradients);
+    }
+
+    /** The index of the last real op, or -1 where it is not an activation. */
+    private int outputActivation() {
+        int i = ops.size() - 1;
+        while (i >= 0 && ops.get(i).isView()) i--;
+        return i >= 0 && ops.get(i) instanceof Ops.ActivationOp ? i : -1;
+    }
+
+    /** The backward pass from op {@code top} down, with {@code dy} the gradient at its output. */
+    private void backwardFrom(Backend be, Tape t, int top, Tensor dy, Tensor dx, boolean parameterGradients) {
         Tensor g = dy;
-        for (int i = ops.size() - 1; i >= 0; i--) {
+        for (int i = top; i >= 0; i--) {
             Op l = ops.get(i);
             if (l.isView()) {
                 if (i == 0 && dx != null) be.copy(g, dx);

@@ -553,7 +553,7 @@ public final class PcEngine implements AutoCloseable {
         boolean withEnergy = energy && algorithm.hasErrors();
         Runnable step = () -> {
             forward(ws);
-            lossGradient(ws, ws.vhat(depth), ws.scalars, ws.dLdy);
+            if (!lossInLastRound(algorithm)) feedforwardLoss(ws);
             switch (algorithm) {
                 case BACKPROP -> backprop(ws, false);
                 case EXACT -> backprop(ws, full);
@@ -562,7 +562,6 @@ public final class PcEngine implements AutoCloseable {
                 case PC, IPC -> standard(ws, algorithm, eta, n, full, weightStep);
                 case ZIL -> zil(ws, full);
             }
-            if (loss == Loss.CROSS_ENTROPY) be.countCorrect(ws.vhat(depth), ws.y, ws.scalars, 1);
             if (withEnergy) ws.writeEnergyTerms(be, depth, algorithm);
         };
         // Everything between the batch upload and the loss download is a fixed sequence of device ops for
@@ -575,6 +574,24 @@ public final class PcEngine implements AutoCloseable {
         be.download(ws.scalars, 0, out, 0, withEnergy ? out.length : loss == Loss.CROSS_ENTROPY ? 2 : 1);
         float[] terms = withEnergy ? Arrays.copyOfRange(out, Workspace.ENERGY_AT, out.length) : null;
         return new InferenceResult(ws, be, algorithm, depth, out[0], loss == Loss.CROSS_ENTROPY ? (int) out[1] : -1, full, terms, outputWeights(algorithm, ws.batch));
+    }
+
+    /**
+     * The feedforward output's loss and its gradient dL/dy (the loss a step reports), and for
+     * classification the correct argmaxes.
+     */
+    private void feedforwardLoss(Workspace ws) {
+        lossGradient(ws, ws.vhat(model.depth()), ws.scalars, ws.dLdy);
+        if (loss == Loss.CROSS_ENTROPY) be.countCorrect(ws.vhat(model.depth()), ws.y, ws.scalars, 1);
+    }
+
+    /**
+     * Whether the step's feedforward loss waits for its learning step, beside its blocks: PC's and STRICT's
+     * relaxations never read dL/dy (nudging's target does, and iPC's steps report as they go), so at the head of
+     * the step it would only lengthen the chain of ops a GPU runs one after another.
+     */
+    private boolean lossInLastRound(Algorithm algorithm) {
+        return algorithm == Algorithm.STRICT || algorithm == Algorithm.PC && !nudging.active();
     }
 
     /** What fixes a step's device work: the workspace (by identity: its tensors) and the settings. */
@@ -679,7 +696,7 @@ public final class PcEngine implements AutoCloseable {
             }
             if (layerOne != null) layerOne.updateLayerOne(be, ws, eta, last); // reads eps_2 as layer 2's update wrote it
         }
-        updatesAtFinalBeliefs(ws, full);
+        updatesAtFinalBeliefs(ws, full, true);
     }
 
     /** Layer l's STRICT update from its prediction this sweep and its feedback (fused with the condensed layer one's at layer 2 where it can be). */
@@ -725,8 +742,9 @@ public final class PcEngine implements AutoCloseable {
             if (b < first) layerOne.forward(be, ws);
             else model.blocks().get(b).forward(be, ws.belief[b], ws.sweep[b]);
             if (b == depth - 1) lossGradient(ws, ws.sweep[b].output(), ws.sweepLoss, ws.error[depth]);
-            else if (b >= first) hiddenError(ws, b + 1, ws.sweep[b].output());
-            if (b >= first) model.blocks().get(b).backward(be, ws.sweep[b], ws.error[b + 1], ws.feedback[b], parameters.test(b));
+            if (b < first) return;
+            if (b == depth - 1) model.blocks().get(b).backward(be, ws.sweep[b], ws.error[depth], ws.feedback[b], parameters.test(b));
+            else hiddenErrorAndBackward(ws, b, ws.sweep[b], ws.feedback[b], parameters.test(b));
         });
     }
 
@@ -766,14 +784,17 @@ public final class PcEngine implements AutoCloseable {
     /** Layer l's prediction f_l(v_{l-1}) in the current sweep (layer 1's never changes: vhat_1). */
     private static Tensor prediction(Workspace ws, int l) { return l == 1 ? ws.vhat(1) : ws.sweep[l - 1].output(); }
 
-    /** STRICT's and PC's parameter updates at the final beliefs: block 0 sees x (its feedforward tape); the others are re-evaluated at v. */
-    private void updatesAtFinalBeliefs(Workspace ws, boolean full) {
+    /**
+     * STRICT's and PC's parameter updates at the final beliefs: block 0 sees x (its feedforward tape); the others are
+     * re-evaluated at v. With {@code withLoss}, the step's feedforward loss beside them.
+     */
+    private void updatesAtFinalBeliefs(Workspace ws, boolean full, boolean withLoss) {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
         eachBlock(ws, 0, depth, b -> (b == 0 ? 1 : 2) * blockMacs[b], b -> {
             if (b > 0) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
             blocks.get(b).backward(be, b == 0 ? ws.ff[0] : ws.sweep[b], ws.error[b + 1], null, true);
-        });
+        }, withLoss ? new Runnable[]{() -> feedforwardLoss(ws)} : new Runnable[0]);
         if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
     }
 
@@ -784,14 +805,19 @@ public final class PcEngine implements AutoCloseable {
      * updates), so that the longest start first. Each body may read any block's inputs but write only
      * its own block's tensors.
      */
-    private void eachBlock(Workspace ws, int from, int to, java.util.function.IntToDoubleFunction work, java.util.function.IntConsumer body) {
-        each(from, to, b -> work.applyAsDouble(b) * ws.batch, body);
+    private void eachBlock(Workspace ws, int from, int to, java.util.function.IntToDoubleFunction work, java.util.function.IntConsumer body, Runnable... beside) {
+        each(from, to, b -> work.applyAsDouble(b) * ws.batch, body, beside);
     }
 
-    /** As {@link #eachBlock}, for any independent bodies i in [from, to) whose whole work is {@code work}. */
-    private void each(int from, int to, java.util.function.IntToDoubleFunction work, java.util.function.IntConsumer body) {
-        if (to - from <= 1 || !be.runsBranchesAtOnce()) { // nothing to run side by side: in order, with no branches to build
+    /**
+     * As {@link #eachBlock}, for any independent bodies i in [from, to) whose whole work is {@code work}; the
+     * {@code beside} branches (small work of no weight, independent of the bodies and of each other) run after them
+     * in order, or as branches of their own.
+     */
+    private void each(int from, int to, java.util.function.IntToDoubleFunction work, java.util.function.IntConsumer body, Runnable... beside) {
+        if (to - from + beside.length <= 1 || !be.runsBranchesAtOnce()) { // nothing to run side by side: in order, with no branches to build
             for (int b = from; b < to; b++) body.accept(b);
+            for (Runnable r : beside) r.run();
             return;
         }
         Integer[] order = new Integer[to - from];
@@ -799,20 +825,45 @@ public final class PcEngine implements AutoCloseable {
         double[] w = new double[to];
         for (int b = from; b < to; b++) w[b] = work.applyAsDouble(b);
         Arrays.sort(order, (a, b) -> Double.compare(w[b], w[a]));
-        Runnable[] branches = new Runnable[order.length];
-        double[] shares = new double[order.length];
+        Runnable[] branches = new Runnable[order.length + beside.length];
+        double[] shares = new double[branches.length];
         for (int i = 0; i < order.length; i++) {
             int b = order[i];
             branches[i] = () -> body.accept(b);
             shares[i] = w[b];
         }
+        System.arraycopy(beside, 0, branches, order.length, beside.length);
         be.branches(shares, branches);
     }
 
-    /** Layer l + 1's error from block l's prediction of it: the output error above the last block, a hidden error below. */
-    private void errorAbove(Workspace ws, int l, Tensor predicted, Tensor target, boolean perSample, boolean withLoss) {
-        if (l + 1 == model.depth()) outputError(ws, predicted, target, perSample, withLoss);
-        else hiddenError(ws, l + 1, predicted);
+    /**
+     * Layer l + 1's error from block l's prediction of it on tape {@code t} (the output error above the last block,
+     * a hidden error below), then block l's backward pass from it: J_l^T eps_{l+1} into {@code dx} where not null,
+     * the parameter gradients where asked.
+     */
+    private void errorAndBackward(Workspace ws, int l, Block.Tape t, Tensor target, boolean perSample, boolean withLoss, Tensor dx, boolean parameterGradients) {
+        if (l + 1 < model.depth()) {
+            hiddenErrorAndBackward(ws, l, t, dx, parameterGradients);
+            return;
+        }
+        outputError(ws, t.output(), target, perSample, withLoss);
+        model.blocks().get(l).backward(be, t, ws.error[l + 1], dx, parameterGradients);
+    }
+
+    /**
+     * {@link #errorAndBackward} below the last block. Where block l ends in an activation whose f' its forward kept,
+     * the error and the backward's first step, eps * f', are one op (a kernel fewer one after another on a GPU).
+     */
+    private void hiddenErrorAndBackward(Workspace ws, int l, Block.Tape t, Tensor dx, boolean parameterGradients) {
+        Block block = model.blocks().get(l);
+        Tensor derivative = block.outputDerivative(t);
+        if (derivative == null) {
+            hiddenError(ws, l + 1, t.output());
+            block.backward(be, t, ws.error[l + 1], dx, parameterGradients);
+            return;
+        }
+        be.pcPredictionError(t.output(), ws.vhat(l + 1), ws.displacement[l + 1], ws.error[l + 1], derivative, block.outputDerivativeGradient(t));
+        block.backwardBelowOutput(be, t, dx, parameterGradients);
     }
 
     /**
@@ -824,13 +875,13 @@ public final class PcEngine implements AutoCloseable {
     private void standard(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, Runnable weightStep) {
         float beta = nudging.kind() == Nudging.Kind.NEGATIVE ? -nudging.beta() : nudging.beta();
         if (nudging.kind() != Nudging.Kind.CENTRED) {
-            relax(ws, algorithm == Algorithm.IPC, eta, n, full, beta, weightStep);
+            relax(ws, algorithm == Algorithm.IPC, eta, n, full, beta, weightStep, lossInLastRound(algorithm));
             return;
         }
         List<io.predcode.core.nn.Parameter> ps = List.copyOf(model.parameters().values());
-        relax(ws, false, eta, n, full, beta, null);
+        relax(ws, false, eta, n, full, beta, null, false);
         for (int i = 0; i < ps.size(); i++) be.copy(ps.get(i).grad(), held[i]);
-        relax(ws, false, eta, n, full, -beta, null);
+        relax(ws, false, eta, n, full, -beta, null, false);
         for (int i = 0; i < ps.size(); i++) be.add(0.5f, held[i], 0.5f, ps.get(i).grad(), ps.get(i).grad());
     }
 
@@ -838,29 +889,22 @@ public final class PcEngine implements AutoCloseable {
      * One relaxation of PC ({@code incremental} false: the parameter updates at the end) or iPC (true:
      * at every step, from the state the step's belief update reads, each followed by
      * {@code weightStep}). {@code beta} != 0 nudges the output towards h = u - beta dl/du at the
-     * feedforward output u, kept in belief[L] during the relaxation.
+     * feedforward output u, kept in belief[L] during the relaxation. {@code withFeedforwardLoss} computes the
+     * step's feedforward loss beside the learning step's blocks.
      */
-    private void relax(Workspace ws, boolean incremental, float eta, int n, boolean full, float beta, Runnable weightStep) {
+    private void relax(Workspace ws, boolean incremental, float eta, int n, boolean full, float beta, Runnable weightStep, boolean withFeedforwardLoss) {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
-        BeliefOptimizer o = beliefOptimizer;
         boolean perSample = energy == Energy.PER_SAMPLE;
         float outputScale = perSample ? perSampleScale(lossBatch(ws)) : 1f;
         Tensor target = beta != 0 ? ws.belief[depth] : null;
         if (target != null) be.add(1f, ws.vhat(depth), -beta * outputScale, ws.dLdy, target);
         // The parameter updates are J^T eps summed over the batch: per sample, their mean; nudged, over beta.
         float updateScale = (perSample ? 1f / lossBatch(ws) : 1f) / (beta != 0 ? beta : 1f);
-        startAtVhat(ws, 1);
-        // Adam's moments start at 0 and take the zero steps of a layer the error wave reaches late (its bias
-        // correction counts them). Momentum's velocity needs no start: zero steps leave it 0, so a layer's
-        // first real step is its first (see beliefUpdate). Plain SGD keeps no state.
-        if (o.isAdam()) for (int l = 1; l < depth; l++) {
-            be.fill(ws.beliefMoment[l], 0f);
-            be.fill(ws.beliefSecondMoment[l], 0f);
-        }
-        // Torch2PC's energy takes its updates from the errors as the last step left them: 0 where the wave never came.
-        // The per-sample energy recomputes every error at the final beliefs.
-        if (!incremental && !perSample) for (int l = 1; l < depth; l++) be.fill(ws.error[l], 0f);
+        // PC's start runs beside its first step's first round, which reads none of it: on a GPU, not one after another.
+        Runnable[] start = relaxationStart(ws, incremental ? depth : depth - n, !incremental && !perSample);
+        boolean startBeside = !incremental && be.runsBranchesAtOnce() && depth > 1;
+        if (!startBeside) for (Runnable r : start) r.run();
         for (int s = 1; s <= n; s++) {
             // The error wave: before step s only layers L-s+1 and up can have moved (the first step moves v_{L-1} alone,
             // each step one layer more), so the blocks below still give their feedforward values and the layers
@@ -876,9 +920,8 @@ public final class PcEngine implements AutoCloseable {
                 eachBlock(ws, incremental ? 0 : active, depth, l -> (l == 0 ? 1 : (l >= moved ? 2 : 1) + (incremental ? 1 : 0)) * blockMacs[l], l -> {
                     if (l == 0) { blocks.get(0).forward(be, ws.x, ws.sweep[0]); return; }
                     if (l >= moved) blocks.get(l).forward(be, ws.belief[l], ws.sweep[l]);
-                    errorAbove(ws, l, l >= moved ? ws.sweep[l].output() : ws.vhat(l + 1), target, perSample, withLoss);
-                    feedBack(ws, l, moved, incremental);
-                });
+                    errorAndBackward(ws, l, l >= moved ? ws.sweep[l] : ws.ff[l], target, perSample, withLoss, ws.feedback[l], incremental);
+                }, s == 1 && startBeside ? start : new Runnable[0]);
                 // Then each layer's belief update, from its start-of-step error (which the update writes again, the same) and its feedback.
                 eachBlock(ws, active, depth, l -> layerSizes[l], l -> beliefUpdate(ws, l, moved, incremental, eta, step));
             } else {
@@ -904,12 +947,36 @@ public final class PcEngine implements AutoCloseable {
             // PCX's learning step: the energy's parameter gradient at the relaxed state, errors and Jacobians both at the final beliefs.
             eachBlock(ws, 0, depth, b -> (b == 0 ? 1 : 2) * blockMacs[b], b -> {
                 if (b > 0) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
-                errorAbove(ws, b, b == 0 ? ws.vhat(1) : ws.sweep[b].output(), target, perSample, true);
-                blocks.get(b).backward(be, b == 0 ? ws.ff[0] : ws.sweep[b], ws.error[b + 1], null, true);
-            });
+                errorAndBackward(ws, b, b == 0 ? ws.ff[0] : ws.sweep[b], target, perSample, true, null, true);
+            }, withFeedforwardLoss ? new Runnable[]{() -> feedforwardLoss(ws)} : new Runnable[0]);
             if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
-        } else updatesAtFinalBeliefs(ws, full); // Torch2PC's: the errors from the start of the last sweep, as STRICT
+        } else updatesAtFinalBeliefs(ws, full, withFeedforwardLoss); // Torch2PC's: the errors from the start of the last sweep, as STRICT
         if (!incremental) scaleUpdates(updateScale); // iPC scaled each step's
+    }
+
+    /**
+     * The ops that start a PC or iPC relaxation, independent of each other: every hidden layer's displacement at 0
+     * and its belief at vhat below layer {@code copiesBelow} (above it, the relaxation writes each belief before it
+     * reads it: PC's error wave reaches layer l at step L - l and reads v_l only from then on). Adam's moments start
+     * at 0 and take the zero steps of a layer the wave reaches late (its bias correction counts them); momentum's
+     * velocity needs no start: zero steps leave it 0, so a layer's first real step is its first (see
+     * {@link #beliefUpdate}); plain SGD keeps no state. {@code zeroErrors}: Torch2PC's energy takes its updates from
+     * the errors as the last step left them, 0 where the wave never came (the per-sample energy recomputes every error
+     * at the final beliefs).
+     */
+    private Runnable[] relaxationStart(Workspace ws, int copiesBelow, boolean zeroErrors) {
+        List<Runnable> start = new java.util.ArrayList<>();
+        for (int l = 1; l < model.depth(); l++) {
+            int layer = l;
+            start.add(() -> be.fill(ws.displacement[layer], 0f));
+            if (l < copiesBelow) start.add(() -> be.copy(ws.vhat(layer), ws.belief[layer]));
+            if (beliefOptimizer.isAdam()) {
+                start.add(() -> be.fill(ws.beliefMoment[layer], 0f));
+                start.add(() -> be.fill(ws.beliefSecondMoment[layer], 0f));
+            }
+            if (zeroErrors) start.add(() -> be.fill(ws.error[layer], 0f));
+        }
+        return start.toArray(Runnable[]::new);
     }
 
     /** PC's feedback J_l^T eps_{l+1} to layer l, at block l's point this step (its feedforward one below the wave); iPC's parameter gradients too. */

@@ -292,6 +292,13 @@ public abstract class BackendConformanceTest {
             assertClose("axpby on " + n, eAxpby, backend.download(te), TOL);
             backend.pcPredictionError(tx, ta, td, te);
             assertClose("prediction error on " + n, ee, backend.download(te), TOL);
+            // Fused with the backward's first step: delta = error * f' (g stands in for f').
+            double[] eDelta = new double[n];
+            for (int i = 0; i < n; i++) eDelta[i] = ee[i] * g[i];
+            backend.fill(te, 0f);
+            backend.pcPredictionError(tx, ta, td, te, tg, tdx);
+            assertClose("prediction error with delta on " + n, ee, backend.download(te), TOL);
+            assertClose("prediction error's delta on " + n, eDelta, backend.download(tdx), TOL);
             backend.pcStrictUpdate(tx, ta, tf, td, tv, te, 0.1f);
             assertClose("strict error on " + n, ee, backend.download(te), TOL);
             assertClose("strict displacement on " + n, ed, backend.download(td), TOL);
@@ -714,12 +721,18 @@ public abstract class BackendConformanceTest {
                 assertSameAfter("activationWithDerivative " + f + " " + n, act, t -> backend.activationWithDerivative(f, slope, t[0], t[1], t[2]),
                         t -> Compositions.activationWithDerivative(backend, f, slope, t[0], t[1], t[2]), 1e-6);
             }
-            float[][] error = {five[0], five[1], five[3], new float[n]};
+            float[][] error = {five[0], five[1], five[3], new float[n], five[2], new float[n]};
             assertSameAfter("pcPredictionError " + n, error, t -> backend.pcPredictionError(t[0], t[1], t[2], t[3]),
-                    t -> Compositions.pcPredictionError(backend, t[0], t[1], t[2], t[3]), 0);
+                    t -> Compositions.pcPredictionError(backend, t[0], t[1], t[2], t[3], null, null), 0);
+            // With delta = error * derivative: the bits of the error, then multiply's product (the block's backward step it replaces).
+            assertSameAfter("pcPredictionError with delta " + n, error, t -> backend.pcPredictionError(t[0], t[1], t[2], t[3], t[4], t[5]),
+                    t -> Compositions.pcPredictionError(backend, t[0], t[1], t[2], t[3], t[4], t[5]), 0);
             float[] inPlace = afterRunning(error, t -> backend.pcPredictionError(t[0], t[1], t[2], t[0]))[0],
-                    apart = afterRunning(error, t -> Compositions.pcPredictionError(backend, t[0], t[1], t[2], t[3]))[3];
+                    apart = afterRunning(error, t -> Compositions.pcPredictionError(backend, t[0], t[1], t[2], t[3], null, null))[3];
             assertClose("pcPredictionError in place of the prediction " + n, toDouble(apart), inPlace, 0);
+            float[] inPlaceDelta = afterRunning(error, t -> backend.pcPredictionError(t[0], t[1], t[2], t[0], t[4], t[5]))[5],
+                    apartDelta = afterRunning(error, t -> Compositions.pcPredictionError(backend, t[0], t[1], t[2], t[3], t[4], t[5]))[5];
+            assertClose("pcPredictionError's delta with the error in place of the prediction " + n, toDouble(apartDelta), inPlaceDelta, 0);
             float[][] mse = {random(n, 2), random(n, 2), new float[1], new float[n]};
             assertSameAfter("mse " + n, mse, t -> backend.mse(t[0], t[1], t[2], t[3]), t -> Compositions.mse(backend, t[0], t[1], t[2], t[3]), 1e-5);
             float[][] mseNoGrad = {mse[0], mse[1], new float[1], null};
