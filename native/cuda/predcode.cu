@@ -71,6 +71,21 @@ extern "C" __global__ void pc_activation_with_derivative(int kind, float slope, 
     }
 }
 
+// A linear layer's bias and activation after its GEMM, in one pass (Backend.linearActivation): z += bias where there
+// is one, y = f(z), and where d is not null d = f'(z); the bits of pc_add_bias, then pc_activation (_with_derivative).
+extern "C" __global__ void pc_bias_activation(int kind, float slope, long long n, float* z, const float* bias, int channels, float* y, float* d) {
+    GRID_STRIDE(i, n) {
+        float v = z[i];
+        if (bias) {
+            v += bias[i % channels];
+            z[i] = v;
+        }
+        float fv = act(kind, slope, v);
+        y[i] = fv;
+        if (d) d[i] = act_grad(kind, slope, v, fv, 1.f);
+    }
+}
+
 extern "C" __global__ void pc_multiply(long long n, const float* a, const float* b, float* out) {
     GRID_STRIDE(i, n) out[i] = a[i] * b[i];
 }

@@ -295,6 +295,13 @@ final class CudaBackend extends Backend {
         k.activationWithDerivative(f.code(), slope, x.size(), ptr(x), ptr(y), ptr(derivative));
     }
 
+    /** The GEMM, then the bias and the activation in one kernel: one node fewer on a graph's chain than linear and activation apart. */
+    @Override protected void doLinearActivation(Tensor x, Tensor weight, Tensor bias, Activation f, float slope, Tensor z, Tensor y, Tensor derivative,
+                                                int batch, int in, int out) {
+        doGemm(false, true, batch, out, in, 1f, x, 0, in, 0, weight, 0, in, 0, 0f, z, 0, out, 0, 1);
+        k.biasActivation(f.code(), slope, z.size(), ptr(z), ptrOrNull(bias), out, ptr(y), ptrOrNull(derivative));
+    }
+
     @Override protected void doMultiply(Tensor a, Tensor b, Tensor out) { k.multiply(a.size(), ptr(a), ptr(b), ptr(out)); }
 
     @Override protected void doAddBias(Tensor y, Tensor bias, int channels, int inner) { k.addBias(ptr(y), ptr(bias), y.size(), channels, inner); }

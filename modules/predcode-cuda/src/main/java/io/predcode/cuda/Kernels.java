@@ -84,6 +84,10 @@ final class Kernels {
         start().i(kind).f(slope).l(n).p(x).p(y).p(d).over("pc_activation_with_derivative", n);
     }
 
+    void biasActivation(int kind, float slope, long n, long z, long bias, int channels, long y, long d) {
+        start().i(kind).f(slope).l(n).p(z).p(bias).i(channels).p(y).p(d).over("pc_bias_activation", n);
+    }
+
     void multiply(long n, long a, long b, long out) { start().l(n).p(a).p(b).p(out).over("pc_multiply", n); }
 
     void addBias(long y, long bias, long n, int channels, int inner) { start().p(y).p(bias).l(n).i(channels).i(inner).over("pc_add_bias", n); }

@@ -256,6 +256,29 @@ public abstract class Backend implements AutoCloseable {
         doLinear(x, weight, bias, y, batch, in, out);
     }
 
+    /**
+     * A linear layer and the activation after it: z = x W^T + b as {@link #linear}, then y = f(z), and
+     * where {@code derivative} is not null f'(z) into it as {@link #activationWithDerivative}; the same
+     * bits as those two ops. A backend may apply the bias and f in one pass after the GEMM (a GPU then
+     * runs a kernel fewer one after another). z, y and derivative must be tensors of their own.
+     */
+    public final void linearActivation(Tensor x, Tensor weight, Tensor bias, Activation f, float slope, Tensor z, Tensor y, Tensor derivative) {
+        mine("linearActivation", x, weight, z, y);
+        if (bias != null) check("linearActivation", bias);
+        if (derivative != null) {
+            check("linearActivation", derivative);
+            sameSizeAs("linearActivation", z, derivative);
+        }
+        sameSizeAs("linearActivation", z, y);
+        if (x == z || x == y || x == derivative || z == y || z == derivative || y == derivative)
+            throw new IllegalArgumentException("linearActivation: x, z, y and derivative must be tensors of their own");
+        int batch = x.shape().dim(0), in = (int) x.shape().rowSize(), out = weight.shape().dim(0);
+        if (weight.shape().rowSize() != in || z.shape().dim(0) != batch || z.shape().rowSize() != out || (bias != null && bias.size() != out))
+            throw new IllegalArgumentException("linearActivation: x " + x.shape() + ", weight " + weight.shape() + (bias == null ? "" : ", bias " + bias.shape())
+                    + " -> z " + z.shape() + " does not fit (need weight [out, " + in + "], z [" + batch + ", out], bias [out])");
+        doLinearActivation(x, weight, bias, f, slope, z, y, derivative, batch, in, out);
+    }
+
     /** y = x W^T + b for {@code batch} rows. The default is a GEMM and a bias pass; a backend may fuse them. */
     protected void doLinear(Tensor x, Tensor weight, Tensor bias, Tensor y, int batch, int in, int out) {
         doGemm(false, true, batch, out, in, 1f, x, 0, in, 0, weight, 0, in, 0, 0f, y, 0, out, 0, 1);
@@ -660,6 +683,10 @@ public abstract class Backend implements AutoCloseable {
     protected abstract void doActivation(Activation f, float slope, Tensor x, Tensor y);
     /** dx = f'(x) dy, given x and y = f(x). */
     protected abstract void doActivationBackward(Activation f, float slope, Tensor x, Tensor y, Tensor dy, Tensor dx);
+    /** A linear layer and its activation: see {@link #linearActivation}. Default: {@link Compositions#linearActivation}. */
+    protected void doLinearActivation(Tensor x, Tensor weight, Tensor bias, Activation f, float slope, Tensor z, Tensor y, Tensor derivative, int batch, int in, int out) {
+        Compositions.linearActivation(this, x, weight, bias, f, slope, z, y, derivative);
+    }
     /** y = f(x) and derivative = f'(x): see {@link #activationWithDerivative}. Default: {@link Compositions#activationWithDerivative}. */
     protected void doActivationWithDerivative(Activation f, float slope, Tensor x, Tensor y, Tensor derivative) {
         Compositions.activationWithDerivative(this, f, slope, x, y, derivative);

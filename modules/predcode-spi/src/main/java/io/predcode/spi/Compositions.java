@@ -42,6 +42,13 @@ public final class Compositions {
         }
     }
 
+    /** {@link Backend#linearActivation}: linear, then activation or activationWithDerivative. */
+    public static void linearActivation(Backend be, Tensor x, Tensor weight, Tensor bias, Activation f, float slope, Tensor z, Tensor y, Tensor derivative) {
+        be.linear(x, weight, bias, z);
+        if (derivative == null) be.activation(f, slope, z, y);
+        else be.activationWithDerivative(f, slope, z, y, derivative);
+    }
+
     /** {@link Backend#activationWithDerivative}: y = f(x), then f' as the backward pass of a gradient of ones. */
     public static void activationWithDerivative(Backend be, Activation f, float slope, Tensor x, Tensor y, Tensor derivative) {
         be.activation(f, slope, x, y);

@@ -101,7 +101,11 @@ public final class Block {
         for (int i = first; i < ops.size(); i++) {
             Op l = ops.get(i);
             if (l.isView()) t.acts[i + 1] = t.acts[i];
-            else if (t.derivatives[i + 1] != null) ((Ops.ActivationOp) l).forward(be, t.acts[i], t.acts[i + 1], t.derivatives[i + 1]);
+            else if (l instanceof Ops.LinearOp linear && i + 1 < ops.size() && ops.get(i + 1) instanceof Ops.ActivationOp f) {
+                // A linear op and the activation after it in one backend op: a GPU applies the bias and f in one kernel.
+                linear.forward(be, f, t.acts[i], t.acts[i + 1], t.acts[i + 2], t.derivatives[i + 2]);
+                i++;
+            } else if (t.derivatives[i + 1] != null) ((Ops.ActivationOp) l).forward(be, t.acts[i], t.acts[i + 1], t.derivatives[i + 1]);
             else l.forward(be, t.acts[i], t.acts[i + 1]);
         }
         t.derivativesCurrent = true; // first is 0 or just past the entry op, before which only views stand

@@ -65,6 +65,11 @@ final class Ops {
             be.linear(x, weight.value(), bias == null ? null : bias.value(), y);
         }
 
+        /** This op into z and activation f after it into y (and f' into {@code derivative}, where not null), as one {@link Backend#linearActivation}. */
+        void forward(Backend be, ActivationOp f, Tensor x, Tensor z, Tensor y, Tensor derivative) {
+            be.linearActivation(x, weight.value(), bias == null ? null : bias.value(), f.function, f.slope, z, y, derivative);
+        }
+
         @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients) {
             if (dx != null) be.matmul(false, false, 1f, dy, weight.value(), 0f, dx);
             if (parameterGradients) {

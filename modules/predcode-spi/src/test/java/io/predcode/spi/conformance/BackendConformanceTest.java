@@ -329,6 +329,44 @@ public abstract class BackendConformanceTest {
         }
     }
 
+    /** linearActivation: the bits of linear, then activation (with its derivative where asked); tanh's y against float64 too. */
+    @Test void linearActivationIsLinearThenActivation() {
+        int trial = 0;
+        for (Activation f : Activation.values())
+            for (int variant = 0; variant < 4; variant++, trial++) {
+                int batch = size(), in = size(), out = size();
+                boolean withBias = variant % 2 == 0, withDerivative = variant < 2;
+                float[] x = random(batch * in, 2), w = random(out * in, 1), b = random(out, 1);
+                try (Tensor tx = tensor(x, batch, in); Tensor tw = tensor(w, out, in); Tensor tb = tensor(b, out);
+                     Tensor z = backend.allocate(batch, out); Tensor y = backend.allocate(batch, out); Tensor d = backend.allocate(batch, out);
+                     Tensor z2 = backend.allocate(batch, out); Tensor y2 = backend.allocate(batch, out); Tensor d2 = backend.allocate(batch, out)) {
+                    String what = "linearActivation " + f + " " + batch + "x" + in + " -> " + out + (withBias ? " + bias" : "") + (withDerivative ? " with f'" : "");
+                    backend.linearActivation(tx, tw, withBias ? tb : null, f, 0.07f, z, y, withDerivative ? d : null);
+                    backend.linear(tx, tw, withBias ? tb : null, z2);
+                    if (withDerivative) backend.activationWithDerivative(f, 0.07f, z2, y2, d2);
+                    else backend.activation(f, 0.07f, z2, y2);
+                    assertClose(what + ": z", toDouble(backend.download(z2)), backend.download(z), 0);
+                    assertClose(what + ": y", toDouble(backend.download(y2)), backend.download(y), 0);
+                    if (withDerivative) assertClose(what + ": f'", toDouble(backend.download(d2)), backend.download(d), 0);
+                    if (f != Activation.TANH) continue;
+                    double[] ey = new double[batch * out];
+                    for (int r = 0; r < batch; r++)
+                        for (int o = 0; o < out; o++) {
+                            double sum = withBias ? b[o] : 0;
+                            for (int k = 0; k < in; k++) sum += (double) x[r * in + k] * w[o * in + k];
+                            ey[r * out + o] = Math.tanh(sum);
+                        }
+                    assertClose(what + ": y against float64", ey, backend.download(y), 1e-5);
+                }
+            }
+        try (Tensor tx = backend.allocate(4, 5); Tensor tw = backend.allocate(3, 5); Tensor z = backend.allocate(4, 3); Tensor y = backend.allocate(4, 3)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend.linearActivation(tx, tw, null, Activation.RELU, 0f, z, z, null));
+            assertTrue(e.getMessage().contains("linearActivation"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> backend.linearActivation(tx, tw, null, Activation.RELU, 0f, tx, y, null));
+            assertTrue(e.getMessage().contains("linearActivation"), e.getMessage());
+        }
+    }
+
     @Test void biasAddAndGrad() {
         for (int trial = 0; trial < 13; trial++) {
             int outer = size(), channels = size(), inner = rng.nextBoolean() ? 1 : size();
