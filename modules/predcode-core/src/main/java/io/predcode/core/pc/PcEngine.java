@@ -60,8 +60,8 @@ public final class PcEngine implements AutoCloseable {
     private Tensor[] held;
     /** Each block's forward multiply-adds per sample, and each layer's size (layer l: block l's input), for the work {@link #eachBlock} balances. */
     private final double[] blockMacs, layerSizes;
-    /** The parameters' update tensors (their .grad), in the model's order. */
-    private final Tensor[] updates;
+    /** The parameters' update tensors (their .grad), per block that has parameters. */
+    private final Tensor[][] updates;
 
     /** An engine for {@code model} with this loss; cross-entropy needs a flat output of class scores. */
     public PcEngine(Model model, Loss loss) {
@@ -70,7 +70,8 @@ public final class PcEngine implements AutoCloseable {
         this.be = model.backend();
         this.guard = new Guard("PcEngine@" + Integer.toHexString(System.identityHashCode(this)) + " (model of " + model.depth() + " blocks)", this::release);
         blockMacs = blockMacs();
-        updates = model.parameters().values().stream().map(io.predcode.core.nn.Parameter::grad).toArray(Tensor[]::new);
+        updates = model.blocks().stream().filter(b -> !b.parameters().isEmpty())
+                .map(b -> b.parameters().stream().map(io.predcode.core.nn.Parameter::grad).toArray(Tensor[]::new)).toArray(Tensor[][]::new);
         layerSizes = new double[model.depth()];
         for (int l = 0; l < model.depth(); l++) layerSizes[l] = size(model.activationShape(l));
         int[] out = model.activationShape(model.depth());
@@ -752,24 +753,29 @@ public final class PcEngine implements AutoCloseable {
      * PC's output error at the predicted {@code output}: with a nudging {@code target} h,
      * eps_L = output - h and the term ||eps_L||^2 / 2; otherwise the loss's gradient, for the
      * per-sample energy a sample's own: for squared error exactly output - y, the one subtraction
-     * PCX's autodiff does, for cross-entropy the batch's gradient times the batch. The loss itself
-     * (into sweepLoss) only {@code withLoss}: at the state whose energy a step reports.
+     * PCX's autodiff does, for cross-entropy the batch's gradient times the batch. The output's energy
+     * term (into sweepLoss) comes with the gradient where one op forms both; where the error is a
+     * subtraction ({@link #outputLossApart}), only {@code withLoss}: at the state whose energy a step reports.
      */
     private void outputError(Workspace ws, Tensor output, Tensor target, boolean perSample, boolean withLoss) {
+        if (outputLossApart(target, perSample)) {
+            be.add(1f, output, -1f, target != null ? target : ws.y, ws.error[model.depth()]);
+            if (withLoss) outputLoss(ws, output, target);
+            return;
+        }
         Tensor eps = ws.error[model.depth()];
-        if (target != null) {
-            be.add(1f, output, -1f, target, eps);
-            be.sumSquares(eps, 0.5f, ws.sweepLoss, 0);
-            return;
-        }
-        if (perSample && loss == Loss.MSE) {
-            be.add(1f, output, -1f, ws.y, eps);
-            if (withLoss) loss.compute(be, output, ws.y, ws.sweepLoss, null);
-            return;
-        }
         lossGradient(ws, output, ws.sweepLoss, eps);
         float outputScale = perSample ? perSampleScale(lossBatch(ws)) : 1f;
         if (outputScale != 1f) be.axpby(0f, eps, outputScale, eps);
+    }
+
+    /** Whether {@link #outputError} forms the error by a subtraction and leaves the energy term to {@link #outputLoss}: nudged, or the per-sample squared error. */
+    private boolean outputLossApart(Tensor target, boolean perSample) { return target != null || perSample && loss == Loss.MSE; }
+
+    /** The output's energy term at {@code output}, after {@link #outputError} there: ||u - h||^2 / 2 nudged, else the loss. */
+    private void outputLoss(Workspace ws, Tensor output, Tensor target) {
+        if (target != null) be.sumSquares(ws.error[model.depth()], 0.5f, ws.sweepLoss, 0);
+        else loss.compute(be, output, ws.y, ws.sweepLoss, null);
     }
 
     /** The batch the loss is a mean over: the global batch of a data-parallel step, or the workspace's own. */
@@ -945,13 +951,18 @@ public final class PcEngine implements AutoCloseable {
             if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
         } else if (perSample) {
             // PCX's learning step: the energy's parameter gradient at the relaxed state, errors and Jacobians both at the final beliefs.
+            // The output's energy term, where apart from its error, waits for the scaling of the updates, beside it.
             eachBlock(ws, 0, depth, b -> (b == 0 ? 1 : 2) * blockMacs[b], b -> {
                 if (b > 0) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
-                errorAndBackward(ws, b, b == 0 ? ws.ff[0] : ws.sweep[b], target, perSample, true, null, true);
+                errorAndBackward(ws, b, b == 0 ? ws.ff[0] : ws.sweep[b], target, perSample, false, null, true);
             }, withFeedforwardLoss ? new Runnable[]{() -> feedforwardLoss(ws)} : new Runnable[0]);
+            Tensor output = (depth == 1 ? ws.ff[0] : ws.sweep[depth - 1]).output();
+            scaleUpdates(updateScale, outputLossApart(target, true) ? new Runnable[]{() -> outputLoss(ws, output, target)} : new Runnable[0]);
             if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
-        } else updatesAtFinalBeliefs(ws, full, withFeedforwardLoss); // Torch2PC's: the errors from the start of the last sweep, as STRICT
-        if (!incremental) scaleUpdates(updateScale); // iPC scaled each step's
+        } else {
+            updatesAtFinalBeliefs(ws, full, withFeedforwardLoss); // Torch2PC's: the errors from the start of the last sweep, as STRICT
+            scaleUpdates(updateScale);
+        }
     }
 
     /**
@@ -1005,10 +1016,15 @@ public final class PcEngine implements AutoCloseable {
     /** eps_l = (f_l(v_{l-1}) - vhat_l) - d_l from the displacement state, into error[l]. */
     private void hiddenError(Workspace ws, int l, Tensor prediction) { be.pcPredictionError(prediction, ws.vhat(l), ws.displacement[l], ws.error[l]); }
 
-    /** Scales every parameter's update, each on its own branch (on a GPU these small ops would otherwise run one after another). */
-    private void scaleUpdates(float scale) {
-        if (scale == 1f) return;
-        each(0, updates.length, i -> updates[i].size(), i -> be.axpby(0f, updates[i], scale, updates[i]));
+    /**
+     * Scales every parameter's update, a branch per block (on a GPU these small ops would otherwise run one after
+     * another; a branch per parameter would need more streams than a step's rounds), with {@code beside} as branches too.
+     */
+    private void scaleUpdates(float scale, Runnable... beside) {
+        if (scale != 1f) each(0, updates.length, b -> Arrays.stream(updates[b]).mapToLong(Tensor::size).sum(), b -> {
+            for (Tensor u : updates[b]) be.axpby(0f, u, scale, u);
+        }, beside);
+        else for (Runnable r : beside) r.run();
     }
 
     /** Allocates centred nudging's held updates, outside any recorded step. */
