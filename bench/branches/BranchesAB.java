@@ -4,7 +4,7 @@
 //     [-Dmodels=bench/models/pcx-mlp-gelu.json] [-Dalgs=PC,BACKPROP] [-Dbatch=128] [-Dn=5] [-Deta=0.026] \
 //     [-Dloss=mse] [-Dbelief=sgd:0.1] [-Denergy=sample] \
 //     -cp "modules/predcode-cli/target/predcode-cli.jar:modules/predcode-cli/target/lib/*" bench/branches/BranchesAB.java
-// Prints per configuration the median step of each and their ratio; bench/branches/ab.sh runs the usual set.
+// Prints per configuration the median step of each and their ratio; bench/results/branches-2026-12-01.md has the usual set's commands.
 import io.predcode.core.nn.*; import io.predcode.core.pc.*; import io.predcode.core.optim.*; import io.predcode.spi.*;
 import java.util.*;
 public class BranchesAB {

@@ -56,7 +56,7 @@ public final class CpuBackend extends Backend {
     /**
      * Branches run at once on the backend's threads, each op of a branch alone on its branch's thread
      * (in order, still alone, while profiling), where they are small and balance: the largest at most
-     * {@link #BRANCH_WORK} and 4/3 of an even share. Then no thread waits long for the one with the
+     * {@link #BRANCH_WORK} and 5/4 of an even share. Then no thread waits long for the one with the
      * largest branch, and each op runs at a single thread's full speed, where splitting a small GEMM in
      * two makes each half about 70% as efficient (bench --ops: 128^3 62 us whole, 45 us split). Larger
      * or unbalanced branches run in order, each op split as usual (bench/branches/BranchesAB.java).
@@ -76,13 +76,21 @@ public final class CpuBackend extends Backend {
     }
 
     /**
-     * The most work in one branch for branches to run at once: 2^23 multiply-adds (a 200^3 GEMM). At
-     * batch 300, where the example CNN's convolutions and the 784-512-256-10 MLP's GEMMs are larger,
-     * splitting each op was as fast or faster (branches at once ran at 0.86-1.05x its speed); at PCX's
-     * MLP at batch 128 (4M a branch) branches made PC's step 1.06-1.17x and STRICT's 1.01-1.10x faster,
-     * on 2 threads.
+     * The most work in one branch for branches to run at once: 2^24 multiply-adds (a 256^3 GEMM), so that
+     * PC's learning step on PCX's MLP at batch 128 (layer 1's weight gradient, 12.8M, beside the other
+     * blocks' 8.7M) runs at once: PC's step 1.15-1.25x and iPC's 1.25-1.30x faster than with every op split
+     * on 2 threads, where a cap of 2^23 gave 1.06-1.08x and 1.01x (bench/results/branches-2026-12-01.md).
+     * At batch 300 the example CNN's and the 784-512-256-10 MLP's GEMMs are larger than this, and split.
      */
-    static final double BRANCH_WORK = 1 << 23;
+    static final double BRANCH_WORK = 1 << 24;
+
+    /**
+     * Branches balance when the largest is at most 5/4 of an even share of the threads. At 4/3, the
+     * 784-512-256-10 MLP's belief updates at batch 300 (153K and 77K elements, 2/3 of the work in one)
+     * ran at once, and PC's step at 0.93-0.94x the speed of splitting each: elementwise ops of that size
+     * split well.
+     */
+    private static final double BALANCE = 1.25;
 
     private boolean smallAndBalanced(double[] work) {
         double total = 0, max = 0;
@@ -90,7 +98,7 @@ public final class CpuBackend extends Backend {
             total += w;
             max = Math.max(max, w);
         }
-        return max <= BRANCH_WORK && max <= 4.0 / 3.0 * total / Math.min(parallel.threads(), work.length);
+        return max <= BRANCH_WORK && max <= BALANCE * total / Math.min(parallel.threads(), work.length);
     }
 
     /** With two threads or more; always under the serial and reverse orders, which check the branches an engine makes. */
