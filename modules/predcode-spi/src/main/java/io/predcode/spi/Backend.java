@@ -539,11 +539,15 @@ public abstract class Backend implements AutoCloseable {
      * tensors of their own.
      */
     public final void pcPredictionError(Tensor prediction, Tensor vhat, Tensor displacement, Tensor error, Tensor derivative, Tensor delta) {
-        sameSize("pcPredictionError", prediction, vhat, displacement, error, derivative, delta);
+        sameSize("pcPredictionError", prediction, vhat, displacement, error);
+        check("pcPredictionError", derivative);
+        check("pcPredictionError", delta);
+        sameSizeAs("pcPredictionError", prediction, derivative);
+        sameSizeAs("pcPredictionError", prediction, delta);
         if (error == vhat || error == displacement) throw new IllegalArgumentException("pcPredictionError: error must not be vhat or displacement (both are read after it is written)");
-        for (Tensor t : new Tensor[]{prediction, vhat, displacement, error})
-            if (t == derivative || t == delta) throw new IllegalArgumentException("pcPredictionError: derivative and delta must not be the prediction, vhat, displacement or error");
-        if (derivative == delta) throw new IllegalArgumentException("pcPredictionError: delta must not be the derivative");
+        if (derivative == prediction || derivative == vhat || derivative == displacement || derivative == error || derivative == delta
+                || delta == prediction || delta == vhat || delta == displacement || delta == error)
+            throw new IllegalArgumentException("pcPredictionError: derivative and delta must be tensors of their own");
         doPcPredictionError(prediction, vhat, displacement, error, derivative, delta);
     }
 

@@ -60,6 +60,8 @@ public final class PcEngine implements AutoCloseable {
     private Tensor[] held;
     /** Each block's forward multiply-adds per sample, and each layer's size (layer l: block l's input), for the work {@link #eachBlock} balances. */
     private final double[] blockMacs, layerSizes;
+    /** No branches beside a round's blocks. */
+    private static final Runnable[] NONE = {};
     /** The parameters' update tensors (their .grad), per block that has parameters. */
     private final Tensor[][] updates;
 
@@ -800,7 +802,7 @@ public final class PcEngine implements AutoCloseable {
         eachBlock(ws, 0, depth, b -> (b == 0 ? 1 : 2) * blockMacs[b], b -> {
             if (b > 0) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
             blocks.get(b).backward(be, b == 0 ? ws.ff[0] : ws.sweep[b], ws.error[b + 1], null, true);
-        }, withLoss ? new Runnable[]{() -> feedforwardLoss(ws)} : new Runnable[0]);
+        }, withLoss ? new Runnable[]{() -> feedforwardLoss(ws)} : NONE);
         if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
     }
 
@@ -927,7 +929,7 @@ public final class PcEngine implements AutoCloseable {
                     if (l == 0) { blocks.get(0).forward(be, ws.x, ws.sweep[0]); return; }
                     if (l >= moved) blocks.get(l).forward(be, ws.belief[l], ws.sweep[l]);
                     errorAndBackward(ws, l, l >= moved ? ws.sweep[l] : ws.ff[l], target, perSample, withLoss, ws.feedback[l], incremental);
-                }, s == 1 && startBeside ? start : new Runnable[0]);
+                }, s == 1 && startBeside ? start : NONE);
                 // Then each layer's belief update, from its start-of-step error (which the update writes again, the same) and its feedback.
                 eachBlock(ws, active, depth, l -> layerSizes[l], l -> beliefUpdate(ws, l, moved, incremental, eta, step));
             } else {
@@ -955,9 +957,9 @@ public final class PcEngine implements AutoCloseable {
             eachBlock(ws, 0, depth, b -> (b == 0 ? 1 : 2) * blockMacs[b], b -> {
                 if (b > 0) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
                 errorAndBackward(ws, b, b == 0 ? ws.ff[0] : ws.sweep[b], target, perSample, false, null, true);
-            }, withFeedforwardLoss ? new Runnable[]{() -> feedforwardLoss(ws)} : new Runnable[0]);
+            }, withFeedforwardLoss ? new Runnable[]{() -> feedforwardLoss(ws)} : NONE);
             Tensor output = (depth == 1 ? ws.ff[0] : ws.sweep[depth - 1]).output();
-            scaleUpdates(updateScale, outputLossApart(target, true) ? new Runnable[]{() -> outputLoss(ws, output, target)} : new Runnable[0]);
+            scaleUpdates(updateScale, outputLossApart(target, true) ? new Runnable[]{() -> outputLoss(ws, output, target)} : NONE);
             if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
         } else {
             updatesAtFinalBeliefs(ws, full, withFeedforwardLoss); // Torch2PC's: the errors from the start of the last sweep, as STRICT
