@@ -71,10 +71,13 @@ struct CUctx_st { int device; };
 struct CUgraph_st { std::vector<cusim::Node> nodes; };
 struct CUgraphExec_st { std::vector<cusim::Node> nodes; };
 // A capturing stream records into graph; origin is the stream that began the capture (itself, or the
-// stream whose event this one waited on to join it); tail holds the nodes its next node will wait for.
-struct CUstream_st { bool capturing = false; bool invalidated = false; CUstreamCaptureMode mode{}; CUgraph graph = nullptr; CUstream origin = nullptr; std::vector<int> tail; };
-// An event recorded in a capture stands for the recording stream's tail there; outside one, work has run.
-struct CUevent_st { CUgraph graph = nullptr; CUstream origin = nullptr; std::vector<int> deps; };
+// stream whose event this one waited on to join it); capture numbers the capture (no two the same, so a
+// later capture whose graph reuses a freed one's address is not taken for it); tail holds the nodes its
+// next node will wait for.
+struct CUstream_st { bool capturing = false; bool invalidated = false; CUstreamCaptureMode mode{}; CUgraph graph = nullptr; CUstream origin = nullptr;
+                     long capture = 0; std::vector<int> tail; };
+// An event recorded in a capture stands for the recording stream's tail there; outside one (capture 0), work has run.
+struct CUevent_st { long capture = 0; std::vector<int> deps; };
 struct CUmod_st { int unused; };
 struct CUfunc_st { const cusim::Kernel* kernel; };
 
@@ -111,7 +114,7 @@ std::map<std::string, CUfunc_st*> functions;
 struct Injection { std::string call; int skip; CUresult status; };
 std::vector<Injection> injections;
 std::atomic<long> launches{0};
-long lastGraphNodes = 0, lastGraphDepth = 0;
+long lastGraphNodes = 0, lastGraphDepth = 0, captures = 0;
 std::string lastGraphChain;
 // The order a graph launch runs independent nodes in: 0 as recorded, 1 the latest recorded first, 2 alternately the earliest and the latest.
 int schedule = 0;
@@ -502,7 +505,7 @@ long depth(const std::vector<Node>& nodes) {
 // The streams that joined s's capture (s is its origin), s excluded.
 std::vector<CUstream> joined(CUstream s) {
     std::vector<CUstream> out;
-    for (CUstream t : streams) if (t != s && t->capturing && t->graph == s->graph) out.push_back(t);
+    for (CUstream t : streams) if (t != s && t->capturing && t->capture == s->capture) out.push_back(t);
     return out;
 }
 
@@ -800,12 +803,10 @@ CUresult CUDAAPI cuEventRecord(CUevent e, CUstream s) {
     if (!events.count(e)) return fail(CUDA_ERROR_INVALID_HANDLE, "cuEventRecord: not an event");
     if (!validStream(s)) return fail(CUDA_ERROR_INVALID_HANDLE, "cuEventRecord: not a stream");
     if (s != nullptr && s->capturing) {
-        e->graph = s->graph;
-        e->origin = s->origin;
+        e->capture = s->capture;
         e->deps = s->tail;
     } else {
-        e->graph = nullptr;
-        e->origin = nullptr;
+        e->capture = 0;
         e->deps.clear();
     }
     return CUDA_SUCCESS;
@@ -817,9 +818,10 @@ CUresult CUDAAPI cuStreamWaitEvent(CUstream s, CUevent e, unsigned int flags) {
     if (!events.count(e)) return fail(CUDA_ERROR_INVALID_HANDLE, "cuStreamWaitEvent: not an event");
     if (!validStream(s)) return fail(CUDA_ERROR_INVALID_HANDLE, "cuStreamWaitEvent: not a stream");
     if (flags != 0) return fail(CUDA_ERROR_INVALID_VALUE, "cuStreamWaitEvent: flags must be 0");
-    bool eventCaptured = e->graph != nullptr && e->origin != nullptr && e->origin->capturing && e->origin->graph == e->graph;
+    CUstream live = nullptr;  // a stream still in the capture the event was recorded in
+    for (CUstream t : streams) if (e->capture != 0 && t->capturing && t->capture == e->capture) live = t;
     bool capturing = s != nullptr && s->capturing;
-    if (!eventCaptured) {
+    if (live == nullptr) {
         if (capturing) {
             s->invalidated = true;
             return fail(CUDA_ERROR_STREAM_CAPTURE_ISOLATION, "cuStreamWaitEvent: a capturing stream waited on an event recorded outside its capture");
@@ -830,13 +832,14 @@ CUresult CUDAAPI cuStreamWaitEvent(CUstream s, CUevent e, unsigned int flags) {
         if (s == nullptr) return fail(CUDA_ERROR_STREAM_CAPTURE_IMPLICIT, "cuStreamWaitEvent: the legacy stream cannot join a capture");
         s->capturing = true;
         s->invalidated = false;
-        s->mode = e->origin->mode;
-        s->graph = e->graph;
-        s->origin = e->origin;
+        s->mode = live->mode;
+        s->graph = live->graph;
+        s->origin = live->origin;
+        s->capture = e->capture;
         s->tail = e->deps;
         return CUDA_SUCCESS;
     }
-    if (s->graph != e->graph) {
+    if (s->capture != e->capture) {
         s->invalidated = true;
         return fail(CUDA_ERROR_STREAM_CAPTURE_ISOLATION, "cuStreamWaitEvent: an event of another capture");
     }
@@ -853,6 +856,7 @@ CUresult CUDAAPI cuStreamBeginCapture(CUstream s, CUstreamCaptureMode mode) {
     s->mode = mode;
     s->graph = new CUgraph_st();
     s->origin = s;
+    s->capture = ++captures;
     s->tail.clear();
     return CUDA_SUCCESS;
 }

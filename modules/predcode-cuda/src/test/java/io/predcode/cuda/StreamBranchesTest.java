@@ -148,6 +148,19 @@ class StreamBranchesTest {
                 CudaException isolated = assertThrows(CudaException.class, () -> d.waitFor(s0, fork));
                 assertTrue(isolated.getMessage().contains("CUDA_ERROR_STREAM_CAPTURE_ISOLATION"), isolated.getMessage());
                 assertThrows(CudaException.class, () -> d.endCapture(s0), "the capture was invalidated");
+                // Nor on an event recorded in a capture that has ended, though a new capture on the same stream has
+                // begun (the simulator numbers captures, so one whose graph took a freed graph's address is not the
+                // old one; this test does not force that reuse).
+                d.beginCapture(s0);
+                d.record(fork, s0);
+                d.waitFor(s1, fork);
+                d.record(join, s1);
+                d.waitFor(s0, join);
+                d.destroyGraph(d.endCapture(s0));
+                d.beginCapture(s0);
+                CudaException stale = assertThrows(CudaException.class, () -> d.waitFor(s0, fork));
+                assertTrue(stale.getMessage().contains("CUDA_ERROR_STREAM_CAPTURE_ISOLATION"), stale.getMessage());
+                assertThrows(CudaException.class, () -> d.endCapture(s0), "the capture was invalidated");
             } finally {
                 d.destroyEvent(join);
                 d.destroyEvent(fork);
