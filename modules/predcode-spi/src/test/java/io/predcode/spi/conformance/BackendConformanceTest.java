@@ -299,6 +299,8 @@ public abstract class BackendConformanceTest {
             backend.pcPredictionError(tx, ta, td, te, tg, tdx);
             assertClose("prediction error with delta on " + n, ee, backend.download(te), TOL);
             assertClose("prediction error's delta on " + n, eDelta, backend.download(tdx), TOL);
+            IllegalArgumentException aliased = assertThrows(IllegalArgumentException.class, () -> backend.pcPredictionError(tx, ta, td, te, tg, te));
+            assertTrue(aliased.getMessage().contains("pcPredictionError"), aliased.getMessage());
             backend.pcStrictUpdate(tx, ta, tf, td, tv, te, 0.1f);
             assertClose("strict error on " + n, ee, backend.download(te), TOL);
             assertClose("strict displacement on " + n, ed, backend.download(td), TOL);
@@ -331,9 +333,8 @@ public abstract class BackendConformanceTest {
 
     /** linearActivation: the bits of linear, then activation (with its derivative where asked); tanh's y against float64 too. */
     @Test void linearActivationIsLinearThenActivation() {
-        int trial = 0;
         for (Activation f : Activation.values())
-            for (int variant = 0; variant < 4; variant++, trial++) {
+            for (int variant = 0; variant < 4; variant++) {
                 int batch = size(), in = size(), out = size();
                 boolean withBias = variant % 2 == 0, withDerivative = variant < 2;
                 float[] x = random(batch * in, 2), w = random(out * in, 1), b = random(out, 1);
