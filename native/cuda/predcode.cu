@@ -86,6 +86,25 @@ extern "C" __global__ void pc_bias_activation(int kind, float slope, long long n
     }
 }
 
+// pc_bias_activation with f', then the prediction error of the layer above and its delta (pc_prediction_error), in one
+// pass and with their bits (Backend.pcLinearPredictionError): each step of PC's relaxation, a kernel fewer in a row.
+extern "C" __global__ void pc_bias_activation_error(int kind, float slope, long long n, float* z, const float* bias, int channels, float* y, float* d,
+                                                    const float* vhat, const float* disp, float* err, float* delta) {
+    GRID_STRIDE(i, n) {
+        float v = z[i];
+        if (bias) {
+            v += bias[i % channels];
+            z[i] = v;
+        }
+        float fv = act(kind, slope, v), dv = act_grad(kind, slope, v, fv, 1.f);
+        y[i] = fv;
+        d[i] = dv;
+        float e = (fv - vhat[i]) - disp[i];
+        err[i] = e;
+        delta[i] = e * dv;
+    }
+}
+
 extern "C" __global__ void pc_multiply(long long n, const float* a, const float* b, float* out) {
     GRID_STRIDE(i, n) out[i] = a[i] * b[i];
 }

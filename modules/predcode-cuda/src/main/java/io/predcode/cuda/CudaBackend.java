@@ -302,6 +302,14 @@ final class CudaBackend extends Backend {
         k.biasActivation(f.code(), slope, z.size(), ptr(z), ptrOrNull(bias), out, ptr(y), ptrOrNull(derivative));
     }
 
+    /** The GEMM, then everything else in one kernel: a step of PC's relaxation runs two kernels fewer one after another than apart. */
+    @Override protected void doPcLinearPredictionError(Tensor x, Tensor weight, Tensor bias, Activation f, float slope, Tensor z, Tensor prediction,
+                                                       Tensor derivative, Tensor vhat, Tensor displacement, Tensor error, Tensor delta, int batch, int in, int out) {
+        doGemm(false, true, batch, out, in, 1f, x, 0, in, 0, weight, 0, in, 0, 0f, z, 0, out, 0, 1);
+        k.biasActivationError(f.code(), slope, z.size(), ptr(z), ptrOrNull(bias), out, ptr(prediction), ptr(derivative), ptr(vhat), ptr(displacement),
+                ptr(error), ptr(delta));
+    }
+
     @Override protected void doMultiply(Tensor a, Tensor b, Tensor out) { k.multiply(a.size(), ptr(a), ptr(b), ptr(out)); }
 
     @Override protected void doAddBias(Tensor y, Tensor bias, int channels, int inner) { k.addBias(ptr(y), ptr(bias), y.size(), channels, inner); }

@@ -88,6 +88,10 @@ final class Kernels {
         start().i(kind).f(slope).l(n).p(z).p(bias).i(channels).p(y).p(d).over("pc_bias_activation", n);
     }
 
+    void biasActivationError(int kind, float slope, long n, long z, long bias, int channels, long y, long d, long vhat, long displacement, long error, long delta) {
+        start().i(kind).f(slope).l(n).p(z).p(bias).i(channels).p(y).p(d).p(vhat).p(displacement).p(error).p(delta).over("pc_bias_activation_error", n);
+    }
+
     void multiply(long n, long a, long b, long out) { start().l(n).p(a).p(b).p(out).over("pc_multiply", n); }
 
     void addBias(long y, long bias, long n, int channels, int inner) { start().p(y).p(bias).l(n).i(channels).i(inner).over("pc_add_bias", n); }

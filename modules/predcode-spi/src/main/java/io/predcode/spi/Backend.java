@@ -263,20 +263,25 @@ public abstract class Backend implements AutoCloseable {
      * runs a kernel fewer one after another). z, y and derivative must be tensors of their own.
      */
     public final void linearActivation(Tensor x, Tensor weight, Tensor bias, Activation f, float slope, Tensor z, Tensor y, Tensor derivative) {
-        mine("linearActivation", x, weight, z, y);
-        if (bias != null) check("linearActivation", bias);
+        checkLinearActivation("linearActivation", x, weight, bias, z, y, derivative);
+        doLinearActivation(x, weight, bias, f, slope, z, y, derivative, x.shape().dim(0), (int) x.shape().rowSize(), weight.shape().dim(0));
+    }
+
+    /** {@link #linearActivation}'s checks, for {@code op}. */
+    private void checkLinearActivation(String op, Tensor x, Tensor weight, Tensor bias, Tensor z, Tensor y, Tensor derivative) {
+        mine(op, x, weight, z, y);
+        if (bias != null) check(op, bias);
         if (derivative != null) {
-            check("linearActivation", derivative);
-            sameSizeAs("linearActivation", z, derivative);
+            check(op, derivative);
+            sameSizeAs(op, z, derivative);
         }
-        sameSizeAs("linearActivation", z, y);
+        sameSizeAs(op, z, y);
         if (x == z || x == y || x == derivative || z == y || z == derivative || y == derivative)
-            throw new IllegalArgumentException("linearActivation: x, z, y and derivative must be tensors of their own");
+            throw new IllegalArgumentException(op + ": x, z, y and derivative must be tensors of their own");
         int batch = x.shape().dim(0), in = (int) x.shape().rowSize(), out = weight.shape().dim(0);
         if (weight.shape().rowSize() != in || z.shape().dim(0) != batch || z.shape().rowSize() != out || (bias != null && bias.size() != out))
-            throw new IllegalArgumentException("linearActivation: x " + x.shape() + ", weight " + weight.shape() + (bias == null ? "" : ", bias " + bias.shape())
+            throw new IllegalArgumentException(op + ": x " + x.shape() + ", weight " + weight.shape() + (bias == null ? "" : ", bias " + bias.shape())
                     + " -> z " + z.shape() + " does not fit (need weight [out, " + in + "], z [" + batch + ", out], bias [out])");
-        doLinearActivation(x, weight, bias, f, slope, z, y, derivative, batch, in, out);
     }
 
     /** y = x W^T + b for {@code batch} rows. The default is a GEMM and a bias pass; a backend may fuse them. */
@@ -539,16 +544,41 @@ public abstract class Backend implements AutoCloseable {
      * tensors of their own.
      */
     public final void pcPredictionError(Tensor prediction, Tensor vhat, Tensor displacement, Tensor error, Tensor derivative, Tensor delta) {
-        sameSize("pcPredictionError", prediction, vhat, displacement, error);
-        check("pcPredictionError", derivative);
-        check("pcPredictionError", delta);
-        sameSizeAs("pcPredictionError", prediction, derivative);
-        sameSizeAs("pcPredictionError", prediction, delta);
-        if (error == vhat || error == displacement) throw new IllegalArgumentException("pcPredictionError: error must not be vhat or displacement (both are read after it is written)");
+        checkPredictionError("pcPredictionError", prediction, vhat, displacement, error, derivative, delta);
+        doPcPredictionError(prediction, vhat, displacement, error, derivative, delta);
+    }
+
+    /** The checks of {@link #pcPredictionError(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)}, for {@code op}. */
+    private void checkPredictionError(String op, Tensor prediction, Tensor vhat, Tensor displacement, Tensor error, Tensor derivative, Tensor delta) {
+        sameSize(op, prediction, vhat, displacement, error);
+        check(op, derivative);
+        check(op, delta);
+        sameSizeAs(op, prediction, derivative);
+        sameSizeAs(op, prediction, delta);
+        if (error == vhat || error == displacement) throw new IllegalArgumentException(op + ": error must not be vhat or displacement (both are read after it is written)");
         if (derivative == prediction || derivative == vhat || derivative == displacement || derivative == error || derivative == delta
                 || delta == prediction || delta == vhat || delta == displacement || delta == error)
-            throw new IllegalArgumentException("pcPredictionError: derivative and delta must be tensors of their own");
-        doPcPredictionError(prediction, vhat, displacement, error, derivative, delta);
+            throw new IllegalArgumentException(op + ": derivative and delta must be tensors of their own");
+    }
+
+    /**
+     * A block of a linear op and an activation whose f' is kept, evaluated, and the prediction error of the
+     * layer it predicts with its pull-back through f': {@link #linearActivation} into z, prediction and
+     * derivative, then {@link #pcPredictionError(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)} from
+     * that prediction; the same bits as those two ops. A backend may do everything after the GEMM in one
+     * pass (on a GPU, a kernel instead of two one after another on each step of PC's relaxation). The
+     * outputs (z, prediction, derivative, error, delta) must be tensors of their own, none an input.
+     */
+    public final void pcLinearPredictionError(Tensor x, Tensor weight, Tensor bias, Activation f, float slope, Tensor z, Tensor prediction, Tensor derivative,
+                                              Tensor vhat, Tensor displacement, Tensor error, Tensor delta) {
+        String op = "pcLinearPredictionError";
+        if (derivative == null) throw new NullPointerException(op + ": derivative is null");
+        checkLinearActivation(op, x, weight, bias, z, prediction, derivative);
+        checkPredictionError(op, prediction, vhat, displacement, error, derivative, delta);
+        if (error == prediction || error == z || delta == z || vhat == z || displacement == z || error == x || delta == x)
+            throw new IllegalArgumentException(op + ": z, prediction, derivative, error and delta must be tensors of their own, none an input");
+        doPcLinearPredictionError(x, weight, bias, f, slope, z, prediction, derivative, vhat, displacement, error, delta,
+                x.shape().dim(0), (int) x.shape().rowSize(), weight.shape().dim(0));
     }
 
     /**
@@ -687,6 +717,14 @@ public abstract class Backend implements AutoCloseable {
     protected abstract void doActivation(Activation f, float slope, Tensor x, Tensor y);
     /** dx = f'(x) dy, given x and y = f(x). */
     protected abstract void doActivationBackward(Activation f, float slope, Tensor x, Tensor y, Tensor dy, Tensor dx);
+    /**
+     * A block's evaluation and the prediction error of the layer above it: see {@link #pcLinearPredictionError}.
+     * Default: {@link Compositions#pcLinearPredictionError}.
+     */
+    protected void doPcLinearPredictionError(Tensor x, Tensor weight, Tensor bias, Activation f, float slope, Tensor z, Tensor prediction, Tensor derivative,
+                                             Tensor vhat, Tensor displacement, Tensor error, Tensor delta, int batch, int in, int out) {
+        Compositions.pcLinearPredictionError(this, x, weight, bias, f, slope, z, prediction, derivative, vhat, displacement, error, delta);
+    }
     /** A linear layer and its activation: see {@link #linearActivation}. Default: {@link Compositions#linearActivation}. */
     protected void doLinearActivation(Tensor x, Tensor weight, Tensor bias, Activation f, float slope, Tensor z, Tensor y, Tensor derivative, int batch, int in, int out) {
         Compositions.linearActivation(this, x, weight, bias, f, slope, z, y, derivative);

@@ -49,6 +49,13 @@ public final class Compositions {
         else be.activationWithDerivative(f, slope, z, y, derivative);
     }
 
+    /** {@link Backend#pcLinearPredictionError}: linearActivation, then pcPredictionError with its delta. */
+    public static void pcLinearPredictionError(Backend be, Tensor x, Tensor weight, Tensor bias, Activation f, float slope, Tensor z, Tensor prediction,
+                                               Tensor derivative, Tensor vhat, Tensor displacement, Tensor error, Tensor delta) {
+        be.linearActivation(x, weight, bias, f, slope, z, prediction, derivative);
+        be.pcPredictionError(prediction, vhat, displacement, error, derivative, delta);
+    }
+
     /** {@link Backend#activationWithDerivative}: y = f(x), then f' as the backward pass of a gradient of ones. */
     public static void activationWithDerivative(Backend be, Activation f, float slope, Tensor x, Tensor y, Tensor derivative) {
         be.activation(f, slope, x, y);

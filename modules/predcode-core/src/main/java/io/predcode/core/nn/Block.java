@@ -146,6 +146,25 @@ public final class Block {
         backwardFrom(be, t, a - 1, t.grads[a], dx, parameterGradients);
     }
 
+    /**
+     * Where the block is a linear op and then an activation whose f' tape t keeps (views aside): evaluates it at x
+     * into t, as {@link #forward}, and writes the prediction error of the layer it predicts, error = (f_l(x) - vhat)
+     * - displacement, with error * f' into {@link #outputDerivativeGradient}, in one backend op
+     * ({@link Backend#pcLinearPredictionError}); {@link #backwardBelowOutput} then finishes the backward pass from
+     * that error. Any other block: does nothing and returns false.
+     */
+    public boolean forwardWithError(Backend be, Tensor x, Tape t, Tensor vhat, Tensor displacement, Tensor error) {
+        int a = outputActivation();
+        if (a < 1 || !(ops.get(a - 1) instanceof Ops.LinearOp linear) || t.derivatives[a + 1] == null) return false;
+        for (int i = 0; i < a - 1; i++) if (!ops.get(i).isView()) return false;
+        t.acts[0] = x;
+        for (int i = 0; i < a - 1; i++) t.acts[i + 1] = t.acts[i];
+        linear.forward(be, (Ops.ActivationOp) ops.get(a), t.acts[a - 1], t.acts[a], t.acts[a + 1], t.derivatives[a + 1], vhat, displacement, error, t.grads[a]);
+        for (int i = a + 1; i < ops.size(); i++) t.acts[i + 1] = t.acts[i];
+        t.derivativesCurrent = true;
+        return true;
+    }
+
     /** The index of the last real op, or -1 where it is not an activation. */
     private int outputActivation() {
         int i = ops.size() - 1;

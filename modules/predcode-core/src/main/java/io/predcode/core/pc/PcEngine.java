@@ -743,11 +743,12 @@ public final class PcEngine implements AutoCloseable {
         }
         eachBlock(ws, layerOne != null ? 1 : first, depth, b -> (b < first ? 1 : parameters.test(b) ? 3 : 2) * blockMacs[b], b -> {
             if (b < first) layerOne.forward(be, ws);
-            else model.blocks().get(b).forward(be, ws.belief[b], ws.sweep[b]);
+            else if (b < depth - 1) {
+                forwardHiddenErrorAndBackward(ws, b, ws.feedback[b], parameters.test(b));
+                return;
+            } else model.blocks().get(b).forward(be, ws.belief[b], ws.sweep[b]);
             if (b == depth - 1) lossGradient(ws, ws.sweep[b].output(), ws.sweepLoss, ws.error[depth]);
-            if (b < first) return;
-            if (b == depth - 1) model.blocks().get(b).backward(be, ws.sweep[b], ws.error[depth], ws.feedback[b], parameters.test(b));
-            else hiddenErrorAndBackward(ws, b, ws.sweep[b], ws.feedback[b], parameters.test(b));
+            if (b >= first) model.blocks().get(b).backward(be, ws.sweep[b], ws.error[depth], ws.feedback[b], parameters.test(b));
         });
     }
 
@@ -859,6 +860,20 @@ public final class PcEngine implements AutoCloseable {
     }
 
     /**
+     * Block l (below the last) evaluated at its belief into sweep[l], then {@link #hiddenErrorAndBackward}: the
+     * evaluation and the error in one op where the block allows ({@link Block#forwardWithError}).
+     */
+    private void forwardHiddenErrorAndBackward(Workspace ws, int l, Tensor dx, boolean parameterGradients) {
+        Block block = model.blocks().get(l);
+        if (block.forwardWithError(be, ws.belief[l], ws.sweep[l], ws.vhat(l + 1), ws.displacement[l + 1], ws.error[l + 1])) {
+            block.backwardBelowOutput(be, ws.sweep[l], dx, parameterGradients);
+            return;
+        }
+        block.forward(be, ws.belief[l], ws.sweep[l]);
+        hiddenErrorAndBackward(ws, l, ws.sweep[l], dx, parameterGradients);
+    }
+
+    /**
      * {@link #errorAndBackward} below the last block. Where block l ends in an activation whose f' its forward kept,
      * the error and the backward's first step, eps * f', are one op (a kernel fewer one after another on a GPU).
      */
@@ -927,6 +942,10 @@ public final class PcEngine implements AutoCloseable {
                 // 1's prediction too is recomputed, into sweep[0].
                 eachBlock(ws, incremental ? 0 : active, depth, l -> (l == 0 ? 1 : (l >= moved ? 2 : 1) + (incremental ? 1 : 0)) * blockMacs[l], l -> {
                     if (l == 0) { blocks.get(0).forward(be, ws.x, ws.sweep[0]); return; }
+                    if (l >= moved && l + 1 < depth) {
+                        forwardHiddenErrorAndBackward(ws, l, ws.feedback[l], incremental);
+                        return;
+                    }
                     if (l >= moved) blocks.get(l).forward(be, ws.belief[l], ws.sweep[l]);
                     errorAndBackward(ws, l, l >= moved ? ws.sweep[l] : ws.ff[l], target, perSample, withLoss, ws.feedback[l], incremental);
                 }, s == 1 && startBeside ? start : NONE);
@@ -955,6 +974,10 @@ public final class PcEngine implements AutoCloseable {
             // PCX's learning step: the energy's parameter gradient at the relaxed state, errors and Jacobians both at the final beliefs.
             // The output's energy term, where apart from its error, waits for the scaling of the updates, beside it.
             eachBlock(ws, 0, depth, b -> (b == 0 ? 1 : 2) * blockMacs[b], b -> {
+                if (b > 0 && b + 1 < depth) {
+                    forwardHiddenErrorAndBackward(ws, b, null, true);
+                    return;
+                }
                 if (b > 0) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
                 errorAndBackward(ws, b, b == 0 ? ws.ff[0] : ws.sweep[b], target, perSample, false, null, true);
             }, withFeedforwardLoss ? new Runnable[]{() -> feedforwardLoss(ws)} : NONE);

@@ -368,6 +368,49 @@ public abstract class BackendConformanceTest {
         }
     }
 
+    /** pcLinearPredictionError: the bits of linearActivation with f', then pcPredictionError with its delta. */
+    @Test void linearPredictionErrorIsLinearActivationThenPredictionError() {
+        for (Activation f : Activation.values())
+            for (boolean withBias : new boolean[]{true, false}) {
+                int batch = size(), in = size(), out = size(), n = batch * out;
+                float[] x = random(batch * in, 2), w = random(out * in, 1), b = random(out, 1), vhat = random(n, 1), d = random(n, 0.1);
+                Tensor[] fused = new Tensor[5], apart = new Tensor[5];
+                try (Tensor tx = tensor(x, batch, in); Tensor tw = tensor(w, out, in); Tensor tb = tensor(b, out); Tensor tv = tensor(vhat, batch, out);
+                     Tensor td = tensor(d, batch, out)) {
+                    for (int i = 0; i < 5; i++) {
+                        fused[i] = backend.allocate(batch, out);
+                        apart[i] = backend.allocate(batch, out);
+                    }
+                    Tensor bias = withBias ? tb : null;
+                    backend.pcLinearPredictionError(tx, tw, bias, f, 0.07f, fused[0], fused[1], fused[2], tv, td, fused[3], fused[4]);
+                    backend.linearActivation(tx, tw, bias, f, 0.07f, apart[0], apart[1], apart[2]);
+                    backend.pcPredictionError(apart[1], tv, td, apart[3], apart[2], apart[4]);
+                    String[] names = {"z", "prediction", "f'", "error", "delta"};
+                    for (int i = 0; i < 5; i++)
+                        assertClose("pcLinearPredictionError " + f + " " + batch + "x" + in + " -> " + out + (withBias ? " + bias" : "") + ": " + names[i],
+                                toDouble(backend.download(apart[i])), backend.download(fused[i]), 0);
+                    if (f == Activation.TANH) {
+                        double[] eError = new double[n];
+                        for (int r = 0; r < batch; r++)
+                            for (int o = 0; o < out; o++) {
+                                double sum = withBias ? b[o] : 0;
+                                for (int k = 0; k < in; k++) sum += (double) x[r * in + k] * w[o * in + k];
+                                eError[r * out + o] = (Math.tanh(sum) - vhat[r * out + o]) - d[r * out + o];
+                            }
+                        assertClose("pcLinearPredictionError tanh: error against float64", eError, backend.download(fused[3]), 1e-5);
+                    }
+                    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                            () -> backend.pcLinearPredictionError(tx, tw, bias, f, 0.07f, fused[0], fused[1], fused[2], tv, td, fused[1], fused[4]));
+                    assertTrue(e.getMessage().contains("pcLinearPredictionError"), e.getMessage());
+                } finally {
+                    for (int i = 0; i < 5; i++) {
+                        if (fused[i] != null) fused[i].close();
+                        if (apart[i] != null) apart[i].close();
+                    }
+                }
+            }
+    }
+
     @Test void biasAddAndGrad() {
         for (int trial = 0; trial < 13; trial++) {
             int outer = size(), channels = size(), inner = rng.nextBoolean() ? 1 : size();
