@@ -105,6 +105,19 @@ extern "C" __global__ void pc_bias_activation_error(int kind, float slope, long 
     }
 }
 
+// An output block's bias after its GEMM, then its error against the target, in one pass with the bits of pc_add_bias
+// and pc_add(1, output, -1, target) (Backend.pcLinearOutputError).
+extern "C" __global__ void pc_bias_error(long long n, float* out, const float* bias, int channels, const float* target, float* err) {
+    GRID_STRIDE(i, n) {
+        float u = out[i];
+        if (bias) {
+            u += bias[i % channels];
+            out[i] = u;
+        }
+        err[i] = u - target[i];  // pc_add's 1 u + -1 t: both products exact, one rounding
+    }
+}
+
 extern "C" __global__ void pc_multiply(long long n, const float* a, const float* b, float* out) {
     GRID_STRIDE(i, n) out[i] = a[i] * b[i];
 }

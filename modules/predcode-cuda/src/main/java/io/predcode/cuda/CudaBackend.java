@@ -302,12 +302,18 @@ final class CudaBackend extends Backend {
         k.biasActivation(f.code(), slope, z.size(), ptr(z), ptrOrNull(bias), out, ptr(y), ptrOrNull(derivative));
     }
 
-    /** The GEMM, then everything else in one kernel: a step of PC's relaxation runs two kernels fewer one after another than apart. */
+    /** The GEMM, then everything else in one kernel: one kernel fewer one after another than linearActivation and pcPredictionError. */
     @Override protected void doPcLinearPredictionError(Tensor x, Tensor weight, Tensor bias, Activation f, float slope, Tensor z, Tensor prediction,
                                                        Tensor derivative, Tensor vhat, Tensor displacement, Tensor error, Tensor delta, int batch, int in, int out) {
         doGemm(false, true, batch, out, in, 1f, x, 0, in, 0, weight, 0, in, 0, 0f, z, 0, out, 0, 1);
         k.biasActivationError(f.code(), slope, z.size(), ptr(z), ptrOrNull(bias), out, ptr(prediction), ptr(derivative), ptr(vhat), ptr(displacement),
                 ptr(error), ptr(delta));
+    }
+
+    /** The GEMM, then the bias and the error in one kernel. */
+    @Override protected void doPcLinearOutputError(Tensor x, Tensor weight, Tensor bias, Tensor output, Tensor target, Tensor error, int batch, int in, int out) {
+        doGemm(false, true, batch, out, in, 1f, x, 0, in, 0, weight, 0, in, 0, 0f, output, 0, out, 0, 1);
+        k.biasError(output.size(), ptr(output), ptrOrNull(bias), out, ptr(target), ptr(error));
     }
 
     @Override protected void doMultiply(Tensor a, Tensor b, Tensor out) { k.multiply(a.size(), ptr(a), ptr(b), ptr(out)); }

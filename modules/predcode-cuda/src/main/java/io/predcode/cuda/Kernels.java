@@ -92,6 +92,10 @@ final class Kernels {
         start().i(kind).f(slope).l(n).p(z).p(bias).i(channels).p(y).p(d).p(vhat).p(displacement).p(error).p(delta).over("pc_bias_activation_error", n);
     }
 
+    void biasError(long n, long out, long bias, int channels, long target, long error) {
+        start().l(n).p(out).p(bias).i(channels).p(target).p(error).over("pc_bias_error", n);
+    }
+
     void multiply(long n, long a, long b, long out) { start().l(n).p(a).p(b).p(out).over("pc_multiply", n); }
 
     void addBias(long y, long bias, long n, int channels, int inner) { start().p(y).p(bias).l(n).i(channels).i(inner).over("pc_add_bias", n); }

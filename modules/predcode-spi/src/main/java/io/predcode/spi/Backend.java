@@ -548,6 +548,21 @@ public abstract class Backend implements AutoCloseable {
         doPcPredictionError(prediction, vhat, displacement, error, derivative, delta);
     }
 
+    /**
+     * An output block of one linear op, evaluated, and its error against a target: {@code output} = x W^T + b as
+     * {@link #linear}, then {@code error = output - target} as {@link #add}(1, output, -1, target, error); the same
+     * bits as those two ops. A backend may do the bias and the subtraction in one pass after the GEMM. output and
+     * error must be tensors of their own, neither an input.
+     */
+    public final void pcLinearOutputError(Tensor x, Tensor weight, Tensor bias, Tensor output, Tensor target, Tensor error) {
+        String op = "pcLinearOutputError";
+        checkLinearActivation(op, x, weight, bias, output, error, null);
+        check(op, target);
+        sameSizeAs(op, output, target);
+        if (target == output || target == error) throw new IllegalArgumentException(op + ": output and error must be tensors of their own, neither the target");
+        doPcLinearOutputError(x, weight, bias, output, target, error, x.shape().dim(0), (int) x.shape().rowSize(), weight.shape().dim(0));
+    }
+
     /** The checks of {@link #pcPredictionError(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)}, for {@code op}. */
     private void checkPredictionError(String op, Tensor prediction, Tensor vhat, Tensor displacement, Tensor error, Tensor derivative, Tensor delta) {
         sameSize(op, prediction, vhat, displacement, error);
@@ -724,6 +739,10 @@ public abstract class Backend implements AutoCloseable {
     protected void doPcLinearPredictionError(Tensor x, Tensor weight, Tensor bias, Activation f, float slope, Tensor z, Tensor prediction, Tensor derivative,
                                              Tensor vhat, Tensor displacement, Tensor error, Tensor delta, int batch, int in, int out) {
         Compositions.pcLinearPredictionError(this, x, weight, bias, f, slope, z, prediction, derivative, vhat, displacement, error, delta);
+    }
+    /** An output block's evaluation and its error: see {@link #pcLinearOutputError}. Default: {@link Compositions#pcLinearOutputError}. */
+    protected void doPcLinearOutputError(Tensor x, Tensor weight, Tensor bias, Tensor output, Tensor target, Tensor error, int batch, int in, int out) {
+        Compositions.pcLinearOutputError(this, x, weight, bias, output, target, error);
     }
     /** A linear layer and its activation: see {@link #linearActivation}. Default: {@link Compositions#linearActivation}. */
     protected void doLinearActivation(Tensor x, Tensor weight, Tensor bias, Activation f, float slope, Tensor z, Tensor y, Tensor derivative, int batch, int in, int out) {

@@ -49,6 +49,12 @@ public final class Compositions {
         else be.activationWithDerivative(f, slope, z, y, derivative);
     }
 
+    /** {@link Backend#pcLinearOutputError}: linear, then add(1, output, -1, target, error). */
+    public static void pcLinearOutputError(Backend be, Tensor x, Tensor weight, Tensor bias, Tensor output, Tensor target, Tensor error) {
+        be.linear(x, weight, bias, output);
+        be.add(1f, output, -1f, target, error);
+    }
+
     /** {@link Backend#pcLinearPredictionError}: linearActivation, then pcPredictionError with its delta. */
     public static void pcLinearPredictionError(Backend be, Tensor x, Tensor weight, Tensor bias, Activation f, float slope, Tensor z, Tensor prediction,
                                                Tensor derivative, Tensor vhat, Tensor displacement, Tensor error, Tensor delta) {

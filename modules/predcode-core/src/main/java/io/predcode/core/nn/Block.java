@@ -165,6 +165,27 @@ public final class Block {
         return true;
     }
 
+    /**
+     * Where the block is one linear op (views aside): evaluates it at x into tape t, as {@link #forward}, and
+     * writes error = f_l(x) - target, in one backend op ({@link Backend#pcLinearOutputError}). Any other block:
+     * does nothing and returns false.
+     */
+    public boolean forwardWithOutputError(Backend be, Tensor x, Tape t, Tensor target, Tensor error) {
+        int r = -1;
+        for (int i = 0; i < ops.size(); i++) {
+            if (ops.get(i).isView()) continue;
+            if (r >= 0 || !(ops.get(i) instanceof Ops.LinearOp)) return false;
+            r = i;
+        }
+        if (r < 0) return false;
+        t.acts[0] = x;
+        for (int i = 0; i < ops.size(); i++)
+            if (i == r) ((Ops.LinearOp) ops.get(r)).forward(be, t.acts[r], t.acts[r + 1], target, error);
+            else t.acts[i + 1] = t.acts[i];
+        t.derivativesCurrent = true;
+        return true;
+    }
+
     /** The index of the last real op, or -1 where it is not an activation. */
     private int outputActivation() {
         int i = ops.size() - 1;

@@ -70,6 +70,11 @@ final class Ops {
             be.linearActivation(x, weight.value(), bias == null ? null : bias.value(), f.function, f.slope, z, y, derivative);
         }
 
+        /** {@link #forward(Backend, Tensor, Tensor)} into y and error = y - target, as one {@link Backend#pcLinearOutputError}. */
+        void forward(Backend be, Tensor x, Tensor y, Tensor target, Tensor error) {
+            be.pcLinearOutputError(x, weight.value(), bias == null ? null : bias.value(), y, target, error);
+        }
+
         /** {@link #forward(Backend, ActivationOp, Tensor, Tensor, Tensor, Tensor)} and the prediction error of y, as one {@link Backend#pcLinearPredictionError}. */
         void forward(Backend be, ActivationOp f, Tensor x, Tensor z, Tensor y, Tensor derivative, Tensor vhat, Tensor displacement, Tensor error, Tensor delta) {
             be.pcLinearPredictionError(x, weight.value(), bias == null ? null : bias.value(), f.function, f.slope, z, y, derivative, vhat, displacement, error, delta);

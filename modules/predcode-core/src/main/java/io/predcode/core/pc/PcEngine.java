@@ -860,6 +860,26 @@ public final class PcEngine implements AutoCloseable {
     }
 
     /**
+     * Block l evaluated at its belief into sweep[l], then {@link #errorAndBackward}: the evaluation and the error
+     * in one op where the block allows (a hidden error: {@link #forwardHiddenErrorAndBackward}; an output error
+     * by a subtraction: {@link Block#forwardWithOutputError}).
+     */
+    private void forwardErrorAndBackward(Workspace ws, int l, Tensor target, boolean perSample, boolean withLoss, Tensor dx, boolean parameterGradients) {
+        if (l + 1 < model.depth()) {
+            forwardHiddenErrorAndBackward(ws, l, dx, parameterGradients);
+            return;
+        }
+        Block block = model.blocks().get(l);
+        if (outputLossApart(target, perSample) && block.forwardWithOutputError(be, ws.belief[l], ws.sweep[l], target != null ? target : ws.y, ws.error[l + 1])) {
+            if (withLoss) outputLoss(ws, ws.sweep[l].output(), target);
+            block.backward(be, ws.sweep[l], ws.error[l + 1], dx, parameterGradients);
+            return;
+        }
+        block.forward(be, ws.belief[l], ws.sweep[l]);
+        errorAndBackward(ws, l, ws.sweep[l], target, perSample, withLoss, dx, parameterGradients);
+    }
+
+    /**
      * Block l (below the last) evaluated at its belief into sweep[l], then {@link #hiddenErrorAndBackward}: the
      * evaluation and the error in one op where the block allows ({@link Block#forwardWithError}).
      */
@@ -942,12 +962,8 @@ public final class PcEngine implements AutoCloseable {
                 // 1's prediction too is recomputed, into sweep[0].
                 eachBlock(ws, incremental ? 0 : active, depth, l -> (l == 0 ? 1 : (l >= moved ? 2 : 1) + (incremental ? 1 : 0)) * blockMacs[l], l -> {
                     if (l == 0) { blocks.get(0).forward(be, ws.x, ws.sweep[0]); return; }
-                    if (l >= moved && l + 1 < depth) {
-                        forwardHiddenErrorAndBackward(ws, l, ws.feedback[l], incremental);
-                        return;
-                    }
-                    if (l >= moved) blocks.get(l).forward(be, ws.belief[l], ws.sweep[l]);
-                    errorAndBackward(ws, l, l >= moved ? ws.sweep[l] : ws.ff[l], target, perSample, withLoss, ws.feedback[l], incremental);
+                    if (l >= moved) forwardErrorAndBackward(ws, l, target, perSample, withLoss, ws.feedback[l], incremental);
+                    else errorAndBackward(ws, l, ws.ff[l], target, perSample, withLoss, ws.feedback[l], incremental);
                 }, s == 1 && startBeside ? start : NONE);
                 // Then each layer's belief update, from its start-of-step error (which the update writes again, the same) and its feedback.
                 eachBlock(ws, active, depth, l -> layerSizes[l], l -> beliefUpdate(ws, l, moved, incremental, eta, step));
@@ -974,12 +990,8 @@ public final class PcEngine implements AutoCloseable {
             // PCX's learning step: the energy's parameter gradient at the relaxed state, errors and Jacobians both at the final beliefs.
             // The output's energy term, where apart from its error, waits for the scaling of the updates, beside it.
             eachBlock(ws, 0, depth, b -> (b == 0 ? 1 : 2) * blockMacs[b], b -> {
-                if (b > 0 && b + 1 < depth) {
-                    forwardHiddenErrorAndBackward(ws, b, null, true);
-                    return;
-                }
-                if (b > 0) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
-                errorAndBackward(ws, b, b == 0 ? ws.ff[0] : ws.sweep[b], target, perSample, false, null, true);
+                if (b > 0) forwardErrorAndBackward(ws, b, target, perSample, false, null, true);
+                else errorAndBackward(ws, b, ws.ff[0], target, perSample, false, null, true);
             }, withFeedforwardLoss ? new Runnable[]{() -> feedforwardLoss(ws)} : NONE);
             Tensor output = (depth == 1 ? ws.ff[0] : ws.sweep[depth - 1]).output();
             scaleUpdates(updateScale, outputLossApart(target, true) ? new Runnable[]{() -> outputLoss(ws, output, target)} : NONE);

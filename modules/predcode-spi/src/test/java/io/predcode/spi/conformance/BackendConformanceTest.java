@@ -411,6 +411,34 @@ public abstract class BackendConformanceTest {
             }
     }
 
+    /** pcLinearOutputError: the bits of linear, then add(1, output, -1, target); against float64 too. */
+    @Test void linearOutputErrorIsLinearThenSubtraction() {
+        for (int trial = 0; trial < 8; trial++) {
+            int batch = size(), in = size(), out = size();
+            boolean withBias = trial % 2 == 0;
+            float[] x = random(batch * in, 1), w = random(out * in, 1), b = random(out, 1), target = random(batch * out, 1);
+            try (Tensor tx = tensor(x, batch, in); Tensor tw = tensor(w, out, in); Tensor tb = tensor(b, out); Tensor tt = tensor(target, batch, out);
+                 Tensor u = backend.allocate(batch, out); Tensor e = backend.allocate(batch, out); Tensor u2 = backend.allocate(batch, out); Tensor e2 = backend.allocate(batch, out)) {
+                String what = "pcLinearOutputError " + batch + "x" + in + " -> " + out + (withBias ? " + bias" : "");
+                backend.pcLinearOutputError(tx, tw, withBias ? tb : null, u, tt, e);
+                backend.linear(tx, tw, withBias ? tb : null, u2);
+                backend.add(1f, u2, -1f, tt, e2);
+                assertClose(what + ": output", toDouble(backend.download(u2)), backend.download(u), 0);
+                assertClose(what + ": error", toDouble(backend.download(e2)), backend.download(e), 0);
+                double[] ee = new double[batch * out];
+                for (int r = 0; r < batch; r++)
+                    for (int o = 0; o < out; o++) {
+                        double sum = withBias ? b[o] : 0;
+                        for (int k = 0; k < in; k++) sum += (double) x[r * in + k] * w[o * in + k];
+                        ee[r * out + o] = sum - target[r * out + o];
+                    }
+                assertClose(what + ": error against float64", ee, backend.download(e), 1e-5);
+                IllegalArgumentException aliased = assertThrows(IllegalArgumentException.class, () -> backend.pcLinearOutputError(tx, tw, null, u, tt, tt));
+                assertTrue(aliased.getMessage().contains("pcLinearOutputError"), aliased.getMessage());
+            }
+        }
+    }
+
     @Test void biasAddAndGrad() {
         for (int trial = 0; trial < 13; trial++) {
             int outer = size(), channels = size(), inner = rng.nextBoolean() ? 1 : size();
