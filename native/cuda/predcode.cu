@@ -412,9 +412,11 @@ extern "C" __global__ void pc_sgd_step(long long n, float* p, const float* g, fl
     }
 }
 
-extern "C" __global__ void pc_adam_step(long long n, float* p, const float* g, float* m, float* v, float step_size, float bc2_sqrt, float b1, float b2, float eps, float wd) {
+// Adam (Backend.adamStep), the parameters first times decay (AdamW's 1 - lr wd; 1 for none).
+extern "C" __global__ void pc_adam_step(long long n, float* p, const float* g, float* m, float* v, float step_size, float bc2_sqrt, float b1, float b2, float eps, float wd,
+                                        float decay) {
     GRID_STRIDE(i, n) {
-        float pv = p[i], gi = g[i] + wd * pv;
+        float pv = decay * p[i], gi = g[i] + wd * pv;
         float mi = b1 * m[i] + (1.f - b1) * gi, vi = b2 * v[i] + (1.f - b2) * gi * gi;
         m[i] = mi;
         v[i] = vi;

@@ -479,10 +479,10 @@ public final class CpuBackend extends Backend {
     }
 
     @Override protected void doAdamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float stepSize, float bc2Sqrt, float beta1, float beta2,
-                                        float eps, float weightDecay) {
+                                        float eps, float weightDecay, float decay) {
         MemorySegment sp = seg(param), sg = seg(grad), sm = seg(m), sv = seg(v);
-        if (kernels != null) forElements(param.size(), (from, to) -> kernels.adamStep(sp, sg, sm, sv, stepSize, bc2Sqrt, beta1, beta2, eps, weightDecay, from, to));
-        else forElements(param.size(), (from, to) -> JavaKernels.adamStep(sp, sg, sm, sv, stepSize, bc2Sqrt, beta1, beta2, eps, weightDecay, from, to));
+        if (kernels != null) forElements(param.size(), (from, to) -> kernels.adamStep(sp, sg, sm, sv, stepSize, bc2Sqrt, beta1, beta2, eps, weightDecay, decay, from, to));
+        else forElements(param.size(), (from, to) -> JavaKernels.adamStep(sp, sg, sm, sv, stepSize, bc2Sqrt, beta1, beta2, eps, weightDecay, decay, from, to));
     }
 
     @Override protected void doRandomUniform(Tensor t, float lo, float hi, long seed) {

@@ -299,9 +299,9 @@ final class JavaKernels {
         });
     }
 
-    /** torch.optim.Adam on [from, to), its bias corrections folded into stepSize and bc2Sqrt by the caller. */
+    /** torch.optim.Adam on [from, to), its bias corrections folded into stepSize and bc2Sqrt by the caller; the parameters times decay first. */
     static void adamStep(MemorySegment sp, MemorySegment sg, MemorySegment sm, MemorySegment sv, float stepSize, float bc2Sqrt, float beta1, float beta2,
-                         float eps, float weightDecay, long from, long to) {
+                         float eps, float weightDecay, float decay, long from, long to) {
         chunks(from, to, (off, len, t) -> {
             float[] p = t[0], g = t[1], mm = t[2], vv = t[3];
             MemorySegment.copy(sp, F, off, p, 0, len);
@@ -309,6 +309,7 @@ final class JavaKernels {
             MemorySegment.copy(sm, F, off, mm, 0, len);
             MemorySegment.copy(sv, F, off, vv, 0, len);
             for (int i = 0; i < len; i++) {
+                p[i] *= decay;
                 float gi = g[i] + weightDecay * p[i];
                 float mi = beta1 * mm[i] + (1f - beta1) * gi, vi = beta2 * vv[i] + (1f - beta2) * gi * gi;
                 mm[i] = mi;

@@ -79,7 +79,7 @@ final class NativeKernels {
         softmaxCrossEntropy = bind.apply("softmax_cross_entropy", FunctionDescriptor.of(JAVA_DOUBLE, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
         adamStep = bind.apply("adam_step", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT,
-                JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_LONG, JAVA_LONG));
+                JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_LONG, JAVA_LONG));
     }
 
     /** The kernels for this CPU, or null (and {@link #unavailable()} says why) when they cannot or should not run. */
@@ -286,8 +286,8 @@ final class NativeKernels {
     }
 
     void adamStep(MemorySegment param, MemorySegment grad, MemorySegment m, MemorySegment v, float stepSize, float bc2Sqrt,
-                  float beta1, float beta2, float eps, float weightDecay, long from, long to) {
-        call(() -> { adamStep.invokeExact(param, grad, m, v, stepSize, bc2Sqrt, beta1, beta2, eps, weightDecay, from, to); });
+                  float beta1, float beta2, float eps, float weightDecay, float decay, long from, long to) {
+        call(() -> { adamStep.invokeExact(param, grad, m, v, stepSize, bc2Sqrt, beta1, beta2, eps, weightDecay, decay, from, to); });
     }
 
     /** A downcall, its checked Throwable rethrown as what it is (FFM declares every call as throwing Throwable). */

@@ -675,10 +675,21 @@ public abstract class Backend implements AutoCloseable {
     /** torch.optim.Adam step number {@code step} (1-based), with bias correction and L2 weight decay. */
     public final void adamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
                                float weightDecay, long step) {
+        adamStep(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, 1f, step);
+    }
+
+    /**
+     * As {@link #adamStep(Tensor, Tensor, Tensor, Tensor, float, float, float, float, float, long)}, with the
+     * parameters first multiplied by {@code decay} in the same pass: AdamW's decoupled decay 1 - lr * weightDecay
+     * (for finite parameters the bits of {@code axpby(0, param, decay, param)} before the step; 1 leaves them as
+     * they are).
+     */
+    public final void adamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
+                               float weightDecay, float decay, long step) {
         sameSize("adamStep", param, grad, m, v);
         if (step < 1) throw new IllegalArgumentException("adamStep: step must be >= 1, got " + step);
         double bc1 = 1 - Math.pow(beta1, step), bc2 = 1 - Math.pow(beta2, step);
-        doAdamStep(param, grad, m, v, (float) (lr / bc1), (float) Math.sqrt(bc2), beta1, beta2, eps, weightDecay);
+        doAdamStep(param, grad, m, v, (float) (lr / bc1), (float) Math.sqrt(bc2), beta1, beta2, eps, weightDecay, decay);
     }
 
     // ---------------------------------------------------------------- random
@@ -808,9 +819,9 @@ public abstract class Backend implements AutoCloseable {
                              float weightDecay, boolean nesterov, boolean firstStep) {
         Compositions.sgdStep(this, param, grad, momentumBuffer, lr, momentum, dampening, weightDecay, nesterov, firstStep);
     }
-    /** stepSize = lr / (1 - beta1^t); bc2Sqrt = sqrt(1 - beta2^t), both computed once on the host. */
+    /** stepSize = lr / (1 - beta1^t); bc2Sqrt = sqrt(1 - beta2^t), both computed once on the host; the parameters times decay first. */
     protected abstract void doAdamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float stepSize, float bc2Sqrt, float beta1, float beta2,
-                                       float eps, float weightDecay);
+                                       float eps, float weightDecay, float decay);
     /** Fills t with uniform values from the counter-based {@link Random}. Default: {@link Compositions#randomUniform} (from the host). */
     protected void doRandomUniform(Tensor t, float lo, float hi, long seed) { Compositions.randomUniform(this, t, lo, hi, seed); }
 

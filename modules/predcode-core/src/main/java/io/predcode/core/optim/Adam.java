@@ -69,8 +69,9 @@ public final class Adam extends StatefulOptimizer {
         steps++;
         for (int i = 0; i < params.size(); i++) {
             Parameter p = params.get(i);
-            if (decoupled && weightDecay > 0) be.axpby(0f, p.value(), 1f - lr * weightDecay, p.value());
-            be.adamStep(p.value(), p.grad(), m[i], v[i], lr, beta1, beta2, eps, decoupled ? 0f : weightDecay, steps);
+            // AdamW shrinks the parameters by 1 - lr * weightDecay before the step, in the step's own pass.
+            be.adamStep(p.value(), p.grad(), m[i], v[i], lr, beta1, beta2, eps, decoupled ? 0f : weightDecay,
+                    decoupled && weightDecay > 0 ? 1f - lr * weightDecay : 1f, steps);
         }
     }
 }

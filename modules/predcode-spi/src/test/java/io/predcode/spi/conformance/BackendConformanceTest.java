@@ -976,6 +976,32 @@ public abstract class BackendConformanceTest {
         }
     }
 
+    /** AdamW: the decoupled decay inside the step is axpby(0, p, decay, p) then the step, bit for bit; and PyTorch's AdamW in float64. */
+    @Test void adamWithDecayIsTheDecayThenTheStep() {
+        int n = 70_001;
+        float lr = 0.01f, wd = 0.05f, decay = 1f - lr * wd;
+        float[] p = random(n, 1);
+        double[] ep = toDouble(p), m = new double[n], v = new double[n];
+        try (Tensor tp = tensor(p, n); Tensor tp2 = tensor(p, n); Tensor tg = backend.allocate(n); Tensor tm = backend.allocate(n); Tensor tv = backend.allocate(n);
+             Tensor tm2 = backend.allocate(n); Tensor tv2 = backend.allocate(n)) {
+            for (int step = 1; step <= 3; step++) {
+                float[] g = random(n, 1);
+                for (int i = 0; i < n; i++) {
+                    ep[i] *= 1 - (double) lr * wd;
+                    m[i] = 0.9 * m[i] + 0.1 * g[i];
+                    v[i] = 0.999 * v[i] + 0.001 * g[i] * g[i];
+                    ep[i] -= lr / (1 - Math.pow(0.9, step)) * m[i] / (Math.sqrt(v[i]) / Math.sqrt(1 - Math.pow(0.999, step)) + 1e-8);
+                }
+                backend.upload(g, tg);
+                backend.adamStep(tp, tg, tm, tv, lr, 0.9f, 0.999f, 1e-8f, 0f, decay, step);
+                backend.axpby(0f, tp2, decay, tp2);
+                backend.adamStep(tp2, tg, tm2, tv2, lr, 0.9f, 0.999f, 1e-8f, 0f, step);
+            }
+            assertClose("adamW in one pass against axpby then adam", toDouble(backend.download(tp2)), backend.download(tp), 0);
+            assertClose("adamW against float64", ep, backend.download(tp), 1e-5);
+        }
+    }
+
     // ------------------------------------------------------------ random
 
     @Test void randomUniformIsTheSharedCounterGenerator() {
