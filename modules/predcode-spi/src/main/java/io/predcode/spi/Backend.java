@@ -249,11 +249,16 @@ public abstract class Backend implements AutoCloseable {
     public final void linear(Tensor x, Tensor weight, Tensor bias, Tensor y) {
         if (bias == null) mine("linear", x, weight, y);
         else mine("linear", x, weight, bias, y);
+        linearFits("linear", x, weight, bias, y, "y");
+        doLinear(x, weight, bias, y, x.shape().dim(0), (int) x.shape().rowSize(), weight.shape().dim(0));
+    }
+
+    /** That y = x W^T + b fits: x [batch, in...], weight [out, in], {@code y} (named {@code name}) [batch, out], bias [out] or null. */
+    private static void linearFits(String op, Tensor x, Tensor weight, Tensor bias, Tensor y, String name) {
         int batch = x.shape().dim(0), in = (int) x.shape().rowSize(), out = weight.shape().dim(0);
         if (weight.shape().rowSize() != in || y.shape().dim(0) != batch || y.shape().rowSize() != out || (bias != null && bias.size() != out))
-            throw new IllegalArgumentException("linear: x " + x.shape() + ", weight " + weight.shape() + (bias == null ? "" : ", bias " + bias.shape())
-                    + " -> y " + y.shape() + " does not fit (need weight [out, " + in + "], y [" + batch + ", out], bias [out])");
-        doLinear(x, weight, bias, y, batch, in, out);
+            throw new IllegalArgumentException(op + ": x " + x.shape() + ", weight " + weight.shape() + (bias == null ? "" : ", bias " + bias.shape())
+                    + " -> " + name + " " + y.shape() + " does not fit (need weight [out, " + in + "], " + name + " [" + batch + ", out], bias [out])");
     }
 
     /**
@@ -278,10 +283,7 @@ public abstract class Backend implements AutoCloseable {
         sameSizeAs(op, z, y);
         if (x == z || x == y || x == derivative || z == y || z == derivative || y == derivative)
             throw new IllegalArgumentException(op + ": x, z, y and derivative must be tensors of their own");
-        int batch = x.shape().dim(0), in = (int) x.shape().rowSize(), out = weight.shape().dim(0);
-        if (weight.shape().rowSize() != in || z.shape().dim(0) != batch || z.shape().rowSize() != out || (bias != null && bias.size() != out))
-            throw new IllegalArgumentException(op + ": x " + x.shape() + ", weight " + weight.shape() + (bias == null ? "" : ", bias " + bias.shape())
-                    + " -> z " + z.shape() + " does not fit (need weight [out, " + in + "], z [" + batch + ", out], bias [out])");
+        linearFits(op, x, weight, bias, z, "z");
     }
 
     /** y = x W^T + b for {@code batch} rows. The default is a GEMM and a bias pass; a backend may fuse them. */

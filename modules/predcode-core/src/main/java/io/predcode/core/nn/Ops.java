@@ -62,22 +62,24 @@ final class Ops {
         @Override List<Parameter> parameters() { return bias == null ? List.of(weight) : List.of(weight, bias); }
 
         @Override void forward(Backend be, Tensor x, Tensor y) {
-            be.linear(x, weight.value(), bias == null ? null : bias.value(), y);
+            be.linear(x, weight.value(), biasValue(), y);
         }
+
+        private Tensor biasValue() { return bias == null ? null : bias.value(); }
 
         /** This op into z and activation f after it into y (and f' into {@code derivative}, where not null), as one {@link Backend#linearActivation}. */
         void forward(Backend be, ActivationOp f, Tensor x, Tensor z, Tensor y, Tensor derivative) {
-            be.linearActivation(x, weight.value(), bias == null ? null : bias.value(), f.function, f.slope, z, y, derivative);
+            be.linearActivation(x, weight.value(), biasValue(), f.function, f.slope, z, y, derivative);
         }
 
         /** {@link #forward(Backend, Tensor, Tensor)} into y and error = y - target, as one {@link Backend#pcLinearOutputError}. */
         void forward(Backend be, Tensor x, Tensor y, Tensor target, Tensor error) {
-            be.pcLinearOutputError(x, weight.value(), bias == null ? null : bias.value(), y, target, error);
+            be.pcLinearOutputError(x, weight.value(), biasValue(), y, target, error);
         }
 
         /** {@link #forward(Backend, ActivationOp, Tensor, Tensor, Tensor, Tensor)} and the prediction error of y, as one {@link Backend#pcLinearPredictionError}. */
         void forward(Backend be, ActivationOp f, Tensor x, Tensor z, Tensor y, Tensor derivative, Tensor vhat, Tensor displacement, Tensor error, Tensor delta) {
-            be.pcLinearPredictionError(x, weight.value(), bias == null ? null : bias.value(), f.function, f.slope, z, y, derivative, vhat, displacement, error, delta);
+            be.pcLinearPredictionError(x, weight.value(), biasValue(), f.function, f.slope, z, y, derivative, vhat, displacement, error, delta);
         }
 
         @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients) {

@@ -994,7 +994,7 @@ public final class PcEngine implements AutoCloseable {
                 else errorAndBackward(ws, b, ws.ff[0], target, perSample, false, null, true);
             }, withFeedforwardLoss ? new Runnable[]{() -> feedforwardLoss(ws)} : NONE);
             Tensor output = (depth == 1 ? ws.ff[0] : ws.sweep[depth - 1]).output();
-            scaleUpdates(updateScale, outputLossApart(target, true) ? new Runnable[]{() -> outputLoss(ws, output, target)} : NONE);
+            scaleUpdates(updateScale, outputLossApart(target, perSample) ? new Runnable[]{() -> outputLoss(ws, output, target)} : NONE);
             if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
         } else {
             updatesAtFinalBeliefs(ws, full, withFeedforwardLoss); // Torch2PC's: the errors from the start of the last sweep, as STRICT
