@@ -319,13 +319,20 @@ extern "C" __global__ void pc_mse(const float* y, const float* t, double* partia
 }
 
 // 1 per row whose first maximal logit is at the label, into the partial sums.
-extern "C" __global__ void pc_count_correct(const float* logits, const float* labels, double* partials, int rows, int classes) {
+// The index of the largest of a row's values, the first of equal ones (torch.argmax).
+__device__ int row_argmax(const float* row, int classes) {
+    int best = 0;
+    for (int k = 1; k < classes; k++) if (row[k] > row[best]) best = k;
+    return best;
+}
+
+// Rows whose argmax is the label: labels[r] a class index, or with label_rows a row of classes values whose
+// own argmax is the class (one-hot targets of squared error; Backend.countArgmaxMatches).
+extern "C" __global__ void pc_count_correct(const float* logits, const float* labels, double* partials, int rows, int classes, int label_rows) {
     double c = 0;
     GRID_STRIDE(r, rows) {
-        const float* l = logits + r * classes;
-        int best = 0;
-        for (int k = 1; k < classes; k++) if (l[k] > l[best]) best = k;
-        if ((float)best == labels[r]) c += 1;
+        int best = row_argmax(logits + (long long)r * classes, classes);
+        if (label_rows ? best == row_argmax(labels + (long long)r * classes, classes) : (float)best == labels[r]) c += 1;
     }
     double sum = block_sum(c);
     if (threadIdx.x == 0) partials[blockIdx.x] = sum;

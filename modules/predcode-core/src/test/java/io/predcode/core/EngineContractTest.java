@@ -50,6 +50,45 @@ class EngineContractTest {
         return out;
     }
 
+    /**
+     * A classifier trained with squared error on one-hot targets (PCX's configurations) counts its hits on the
+     * device: the step's one copy to the host carries the loss and the count, which is the feedforward output's
+     * argmax against the target's, as the host counts them from the predictions.
+     */
+    @TestFactory List<DynamicTest> aSquaredErrorClassifierCountsItsHitsOnTheDevice() {
+        List<DynamicTest> out = new ArrayList<>();
+        for (Algorithm a : List.of(Algorithm.BACKPROP, Algorithm.STRICT, Algorithm.PC, Algorithm.IPC))
+            out.addAll(PaperResultsTest.onEveryBackend("mse hits " + a.id(), be -> {
+                SplittableRandom r = new SplittableRandom(4);
+                int batch = 37, classes = 5;
+                try (Model m = Model.create(PaperResultsTest.CNN, be, 2); PcEngine e = new PcEngine(m, Loss.MSE); Adam opt = new Adam(m, 1e-2f)) {
+                    Trainer t = new Trainer(e, opt, a, 0.1f, 4);
+                    float[] x = PaperResultsTest.randomInput(r, batch * e.inputSize()), labels = PaperResultsTest.labels(r, batch, classes);
+                    float[] y = new float[batch * classes];
+                    for (int i = 0; i < batch; i++) y[i * classes + (int) labels[i]] = 1f;
+                    for (int step = 0; step < 4; step++) {
+                        float[] scores = e.predict(x, batch);
+                        int hits = 0;
+                        for (int i = 0; i < batch; i++) if (Loss.argmax(scores, i, classes) == labels[i]) hits++;
+                        assertEquals(hits, e.evaluate(x, y, batch).correct(), a + ": evaluate's count at step " + step);
+                        Counters.Snapshot before = be.counters().snapshot();
+                        Trainer.Step s = t.step(x, y, batch);
+                        Counters.Snapshot d = be.counters().snapshot().minus(before);
+                        assertEquals(hits, s.correct(), a + ": the step's count at step " + step);
+                        assertEquals(1, d.deviceToHostCopies(), a + ": device-to-host copies in a step");
+                        assertEquals(2L * Float.BYTES, d.deviceToHostBytes(), a + ": the loss and the count");
+                    }
+                }
+                ModelSpec regression = ModelSpec.builder().input(3).block(b -> b.linear(3, 1)).build();
+                try (Model m = Model.create(regression, be, 2); PcEngine e = new PcEngine(m, Loss.MSE); Adam opt = new Adam(m, 1e-2f)) {
+                    float[] x = PaperResultsTest.randomInput(r, 6), y = PaperResultsTest.randomInput(r, 2);
+                    assertEquals(-1, new Trainer(e, opt, a, 0.1f, 4).step(x, y, 2).correct(), a + ": one output is no classifier");
+                    assertEquals(-1, e.evaluate(x, y, 2).correct(), a + ": evaluate, one output");
+                }
+            }));
+        return out;
+    }
+
     private static Backend cpu() { return Backends.open("cpu"); }
 
     @Test void specWithUnknownOpNamesTheField() {

@@ -422,20 +422,25 @@ public final class CpuBackend extends Backend {
         seg(loss).setAtIndex(F, 0, (float) (sum / n));
     }
 
-    @Override protected void doCountCorrect(Tensor logits, Tensor labels, Tensor out, long outIndex, int rows, int classes) {
+    @Override protected void doCountCorrect(Tensor logits, Tensor labels, Tensor out, long outIndex, int rows, int classes, boolean labelRows) {
         MemorySegment sl = seg(logits), sy = seg(labels);
         int correct = 0;
         for (int r = 0; r < rows; r++) {
             long base = (long) r * classes;
-            int best = 0;
-            float bestValue = sl.getAtIndex(F, base);
-            for (int c = 1; c < classes; c++) {
-                float v = sl.getAtIndex(F, base + c);
-                if (v > bestValue) { bestValue = v; best = c; }
-            }
-            if (best == sy.getAtIndex(F, r)) correct++;
+            if (argmax(sl, base, classes) == (labelRows ? argmax(sy, base, classes) : sy.getAtIndex(F, r))) correct++;
         }
         seg(out).setAtIndex(F, outIndex, correct);
+    }
+
+    /** The index of the largest of {@code classes} values from {@code base}, the first of equal ones. */
+    private static int argmax(MemorySegment s, long base, int classes) {
+        int best = 0;
+        float bestValue = s.getAtIndex(F, base);
+        for (int c = 1; c < classes; c++) {
+            float v = s.getAtIndex(F, base + c);
+            if (v > bestValue) { bestValue = v; best = c; }
+        }
+        return best;
     }
 
     @Override protected void doPcPredictionError(Tensor prediction, Tensor vhat, Tensor displacement, Tensor error, Tensor derivative, Tensor delta) {

@@ -386,8 +386,8 @@ final class CudaBackend extends Backend {
 
     @Override protected void doMse(Tensor y, Tensor target, Tensor loss, Tensor dy) { k.mse(ptr(y), ptr(target), ptr(loss), ptrOrNull(dy), y.size()); }
 
-    @Override protected void doCountCorrect(Tensor logits, Tensor labels, Tensor out, long outIndex, int rows, int classes) {
-        k.countCorrect(ptr(logits), ptr(labels), ptr(out), outIndex, rows, classes);
+    @Override protected void doCountCorrect(Tensor logits, Tensor labels, Tensor out, long outIndex, int rows, int classes, boolean labelRows) {
+        k.countCorrect(ptr(logits), ptr(labels), ptr(out), outIndex, rows, classes, labelRows);
     }
 
     @Override protected void doPcPredictionError(Tensor prediction, Tensor vhat, Tensor displacement, Tensor error, Tensor derivative, Tensor delta) {

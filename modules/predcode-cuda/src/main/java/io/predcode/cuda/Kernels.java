@@ -154,9 +154,9 @@ final class Kernels {
         finish(g, 1.0 / n, loss, 0);
     }
 
-    void countCorrect(long logits, long labels, long out, long index, int rows, int classes) {
+    void countCorrect(long logits, long labels, long out, long index, int rows, int classes, boolean labelRows) {
         int g = partialBlocks(rows);
-        start().p(logits).p(labels).p(partials).i(rows).i(classes).blocks("pc_count_correct", g);
+        start().p(logits).p(labels).p(partials).i(rows).i(classes).i(labelRows ? 1 : 0).blocks("pc_count_correct", g);
         finish(g, 1.0, out, index);
     }
 

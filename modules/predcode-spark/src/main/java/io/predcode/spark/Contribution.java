@@ -9,7 +9,7 @@ import java.io.Serializable;
  *
  * @param values   the summed vector
  * @param lossSums per step, the sum over shards of loss times samples
- * @param correct  per step, correctly classified samples (0 for mse)
+ * @param correct  per step, correctly classified samples (0 where the output is not a classifier's)
  * @param samples  per step, samples
  */
 public record Contribution(float[] values, double[] lossSums, long[] correct, long[] samples) implements Serializable {

@@ -125,7 +125,7 @@ final class ShardWorker implements AutoCloseable {
     private Contribution contribution(int epoch, int step) {
         Dataset batch = batch(epoch, step);
         InferenceResult r = updates(batch);
-        return new Contribution(flatten(model.gradientValues()), new double[]{(double) r.loss() * batch.size()}, new long[]{correct(r, batch)}, new long[]{batch.size()});
+        return new Contribution(flatten(model.gradientValues()), new double[]{(double) r.loss() * batch.size()}, new long[]{correct(r)}, new long[]{batch.size()});
     }
 
     /**
@@ -147,21 +147,14 @@ final class ShardWorker implements AutoCloseable {
             for (io.predcode.core.nn.Parameter p : model.parameters().values()) backend.axpby(0f, p.grad(), spec.partitions(), p.grad());
             local.step();
             loss[s] = (double) r.loss() * batch.size();
-            correct[s] = correct(r, batch);
+            correct[s] = correct(r);
             samples[s] = batch.size();
         }
         return new Contribution(flatten(model.parameterValues()), loss, correct, samples);
     }
 
-    /** Cross-entropy's correct count; for mse, the rows whose output's argmax is the one-hot target's (the class), as the Trainer counts them. */
-    private long correct(InferenceResult r, Dataset batch) {
-        if (r.correct() >= 0) return r.correct();
-        int depth = model.depth(), classes = model.activationShape(depth)[0];
-        float[] out = r.download(r.vhat(depth));
-        long hits = 0;
-        for (int i = 0; i < batch.size(); i++) if (Loss.argmax(out, i, classes) == batch.labels()[i]) hits++;
-        return hits;
-    }
+    /** The step's correct count, as the Trainer's (counted on the device); 0 where the output is not a classifier's. */
+    private static long correct(InferenceResult r) { return Math.max(0, r.correct()); }
 
     /** The shard's order for {@link #orderEpoch} (its shuffle is the same for every step of an epoch). */
     private int[] order;

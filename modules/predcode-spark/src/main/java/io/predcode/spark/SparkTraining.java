@@ -39,7 +39,7 @@ public final class SparkTraining implements AutoCloseable {
      * What one step measured on the driver.
      *
      * @param loss         the global batch's mean feedforward loss
-     * @param correct      correctly classified samples (0 for mse)
+     * @param correct      correctly classified samples (0 where the output is not a classifier's)
      * @param samples      samples in the global batch
      * @param jobMillis    the Spark job, from broadcast to the last task's result
      * @param computeMillis the slowest task's own time in its worker (the rest of the job is Spark's overhead)

@@ -522,7 +522,20 @@ public abstract class Backend implements AutoCloseable {
         mine("countCorrect", logits, labels, out);
         expectSize("countCorrect", "labels", labels, logits.shape().dim(0));
         range("countCorrect", "out", out, outIndex, 1);
-        doCountCorrect(logits, labels, out, outIndex, logits.shape().dim(0), (int) logits.shape().rowSize());
+        doCountCorrect(logits, labels, out, outIndex, logits.shape().dim(0), (int) logits.shape().rowSize(), false);
+    }
+
+    /**
+     * out[outIndex] = number of rows whose argmax over [N, C] outputs equals the argmax of the same row of
+     * [N, C] targets (the first of equal values, as torch.argmax): with one-hot targets, the rows classified
+     * right. A classifier trained with squared error counts its hits with this on the device, so the count
+     * comes back in the step's one copy of scalars rather than as two copies of outputs and targets.
+     */
+    public final void countArgmaxMatches(Tensor outputs, Tensor targets, Tensor out, long outIndex) {
+        sameSize("countArgmaxMatches", outputs, targets);
+        mine("countArgmaxMatches", out);
+        range("countArgmaxMatches", "out", out, outIndex, 1);
+        doCountCorrect(outputs, targets, out, outIndex, outputs.shape().dim(0), (int) outputs.shape().rowSize(), true);
     }
 
     // ---------------------------------------------------------------- predictive coding
@@ -789,8 +802,11 @@ public abstract class Backend implements AutoCloseable {
     protected abstract void doSoftmaxCrossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits, int rows, int classes);
     /** Mean squared error of y against target into loss[0], and its gradient into dy when dy is not null. Default: {@link Compositions#mse}. */
     protected void doMse(Tensor y, Tensor target, Tensor loss, Tensor dy) { Compositions.mse(this, y, target, loss, dy); }
-    /** Writes the number of rows whose argmax equals the label to out[outIndex]. */
-    protected abstract void doCountCorrect(Tensor logits, Tensor labels, Tensor out, long outIndex, int rows, int classes);
+    /**
+     * Writes the number of rows whose argmax equals the label to out[outIndex]: labels are [rows] class
+     * indices, or with {@code labelRows} [rows, classes] rows whose own argmax is the class.
+     */
+    protected abstract void doCountCorrect(Tensor logits, Tensor labels, Tensor out, long outIndex, int rows, int classes, boolean labelRows);
     /**
      * A layer's prediction error, and where {@code derivative} is not null its product with it into
      * {@code delta}: see {@link #pcPredictionError(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)}.

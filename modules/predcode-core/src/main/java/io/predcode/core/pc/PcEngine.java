@@ -64,6 +64,11 @@ public final class PcEngine implements AutoCloseable {
     private static final Runnable[] NONE = {};
     /** The parameters' update tensors (their .grad), per block that has parameters. */
     private final Tensor[][] updates;
+    /**
+     * Whether the device counts a batch's correct classifications: cross-entropy's against its labels, squared
+     * error's where the output is flat with two values or more, against its (one-hot) targets' argmax.
+     */
+    private final boolean countsCorrect;
 
     /** An engine for {@code model} with this loss; cross-entropy needs a flat output of class scores. */
     public PcEngine(Model model, Loss loss) {
@@ -79,6 +84,7 @@ public final class PcEngine implements AutoCloseable {
         int[] out = model.activationShape(model.depth());
         if (loss == Loss.CROSS_ENTROPY && out.length != 1)
             throw new IllegalArgumentException("cross_entropy needs a flat model output [classes]; block " + (model.depth() - 1) + " outputs " + Arrays.toString(out));
+        countsCorrect = loss == Loss.CROSS_ENTROPY || out.length == 1 && out[0] > 1;
     }
 
     /**
@@ -246,7 +252,10 @@ public final class PcEngine implements AutoCloseable {
         }
     }
 
-    /** Feedforward loss and number of correct argmax predictions (cross-entropy only; -1 for mse). */
+    /**
+     * Feedforward loss and number of correct argmax predictions: against the labels (cross-entropy) or the
+     * targets' argmax (mse on a flat output of two values or more); -1 for other outputs.
+     */
     public record Evaluation(float loss, int correct) {}
 
     /** Feedforward loss and correct count for a batch of host arrays. */
@@ -272,10 +281,10 @@ public final class PcEngine implements AutoCloseable {
     private Evaluation evaluate(Workspace ws) {
         forward(ws);
         loss.compute(be, ws.vhat(model.depth()), ws.y, ws.scalars, null);
-        float l = be.readScalar(ws.scalars, 0);
-        if (loss != Loss.CROSS_ENTROPY) return new Evaluation(l, -1);
-        be.countCorrect(ws.vhat(model.depth()), ws.y, ws.scalars, 2);
-        return new Evaluation(l, (int) be.readScalar(ws.scalars, 2));
+        countCorrect(ws);
+        float[] out = new float[2];
+        be.download(ws.scalars, 0, out, 0, countsCorrect ? 2 : 1);
+        return new Evaluation(out[0], countsCorrect ? (int) out[1] : -1);
     }
 
     /** Model outputs (logits for classification) for a batch, copied to the host. */
@@ -574,9 +583,9 @@ public final class PcEngine implements AutoCloseable {
         else be.replayable(new Replay(ws, algorithm, eta, n, full, condense, beliefOptimizer, this.energy, nudging, globalBatch, withEnergy), step);
         // The host reads one copy per step: the loss, for classification the number of correct argmaxes, and when asked the energy terms.
         float[] out = new float[withEnergy ? Workspace.ENERGY_AT + depth : 2];
-        be.download(ws.scalars, 0, out, 0, withEnergy ? out.length : loss == Loss.CROSS_ENTROPY ? 2 : 1);
+        be.download(ws.scalars, 0, out, 0, withEnergy ? out.length : countsCorrect ? 2 : 1);
         float[] terms = withEnergy ? Arrays.copyOfRange(out, Workspace.ENERGY_AT, out.length) : null;
-        return new InferenceResult(ws, be, algorithm, depth, out[0], loss == Loss.CROSS_ENTROPY ? (int) out[1] : -1, full, terms, outputWeights(algorithm, ws.batch));
+        return new InferenceResult(ws, be, algorithm, depth, out[0], countsCorrect ? (int) out[1] : -1, full, terms, outputWeights(algorithm, ws.batch));
     }
 
     /**
@@ -585,7 +594,13 @@ public final class PcEngine implements AutoCloseable {
      */
     private void feedforwardLoss(Workspace ws) {
         lossGradient(ws, ws.vhat(model.depth()), ws.scalars, ws.dLdy);
+        countCorrect(ws);
+    }
+
+    /** The feedforward output's correct classifications into scalars[1], where {@link #countsCorrect}. */
+    private void countCorrect(Workspace ws) {
         if (loss == Loss.CROSS_ENTROPY) be.countCorrect(ws.vhat(model.depth()), ws.y, ws.scalars, 1);
+        else if (countsCorrect) be.countArgmaxMatches(ws.vhat(model.depth()), ws.y, ws.scalars, 1);
     }
 
     /**

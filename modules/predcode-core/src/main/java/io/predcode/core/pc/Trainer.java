@@ -1,7 +1,6 @@
 package io.predcode.core.pc;
 
 import io.predcode.core.internal.Guard;
-import io.predcode.core.nn.Loss;
 import io.predcode.core.optim.Optimizer;
 
 import java.lang.foreign.MemorySegment;
@@ -53,7 +52,7 @@ public final class Trainer {
      * backprop gradient on the same batch (null otherwise).
      *
      * @param loss      the loss of the feedforward pass on the batch
-     * @param correct   correctly classified samples (for mse on a flat output: rows whose output's argmax is the target's), or -1
+     * @param correct   correctly classified samples (for mse on a flat output of two values or more: rows whose output's argmax is the target's), or -1
      * @param alignment the PC update against the gradient, or null when not measured
      * @param eta       the inference step size this step relaxed with (see {@link #stableRelaxation})
      * @param energies  with {@link #recordEnergies}, a sample's mean energy per layer at the start of the
@@ -166,7 +165,7 @@ public final class Trainer {
         }
         InferenceResult r = relax(ws);
         Alignment alignment = monitor ? Alignment.between(engine.model(), gradient, engine.model().gradientValues(), steps + 1) : null;
-        return finish(r, alignment, correct(ws, r));
+        return finish(r, alignment);
     }
 
     /** A trainer, like its engine and model, serves one thread at a time: a second one gets an IllegalStateException. */
@@ -195,21 +194,7 @@ public final class Trainer {
         return !(e <= l * (1 + 1e-3) + 1e-6);
     }
 
-    /**
-     * The step's correct count: cross-entropy's, from the device; for mse on a flat output, the rows
-     * whose output's argmax is the target's (with one-hot targets, the class), from two copies of
-     * batch x outputs floats after the step; -1 for other outputs.
-     */
-    private int correct(Workspace ws, InferenceResult r) {
-        io.predcode.core.nn.Model m = engine.model();
-        if (r.correct() >= 0 || m.activationShape(m.depth()).length != 1 || !Float.isFinite(r.loss())) return r.correct();
-        float[] out = m.backend().download(ws.vhat(m.depth())), target = m.backend().download(ws.y);
-        int classes = m.activationShape(m.depth())[0], hits = 0;
-        for (int row = 0; row < ws.batch; row++) if (Loss.argmax(out, row, classes) == Loss.argmax(target, row, classes)) hits++;
-        return hits;
-    }
-
-    private Step finish(InferenceResult r, Alignment alignment, int correct) {
+    private Step finish(InferenceResult r, Alignment alignment) {
         float loss = r.loss();
         steps++;
         if (!Float.isFinite(loss))
@@ -217,6 +202,6 @@ public final class Trainer {
                     + (algorithm.relaxes() ? ", eta " + etaNow + ", n " + n : "") + "); parameters are as after step " + (steps - 1)
                     + (algorithm == Algorithm.IPC ? " and its " + n + " iPC updates" : ""));
         if (algorithm != Algorithm.IPC) optimizer.step(); // iPC stepped at every inference step
-        return new Step(loss, correct, alignment, etaNow, r.hasEnergy() ? r.layerEnergies() : null);
+        return new Step(loss, r.correct(), alignment, etaNow, r.hasEnergy() ? r.layerEnergies() : null);
     }
 }

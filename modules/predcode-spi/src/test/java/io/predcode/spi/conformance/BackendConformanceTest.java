@@ -747,6 +747,38 @@ public abstract class BackendConformanceTest {
         }
     }
 
+    /** Squared error's correct count: rows whose argmax is their target row's, over row counts a device splits and beyond. */
+    @Test void countArgmaxMatchesComparesEachRowsArgmax() {
+        for (int[] rc : new int[][]{{1, 2}, {7, 10}, {257, 3}, {65_537, 10}, {3, 1_031}}) {
+            int rows = rc[0], classes = rc[1];
+            float[] out = random(rows * classes, 1), target = new float[rows * classes];
+            for (int r = 0; r < rows; r++) target[r * classes + rng.nextInt(classes)] = 1f; // one-hot
+            if (rows > 7) target[5 * classes] = target[5 * classes + classes - 1] = 1f; // two equal maxima: the first is the class
+            int hits = 0;
+            for (int r = 0; r < rows; r++) {
+                int a = 0, b = 0;
+                for (int c = 1; c < classes; c++) {
+                    if (out[r * classes + c] > out[r * classes + a]) a = c;
+                    if (target[r * classes + c] > target[r * classes + b]) b = c;
+                }
+                if (a == b) hits++;
+            }
+            try (Tensor to = tensor(out, rows, classes); Tensor tt = tensor(target, rows, classes); Tensor res = backend.allocate(3)) {
+                backend.countArgmaxMatches(to, tt, res, 2);
+                assertEquals((float) hits, backend.readScalar(res, 2), rows + " rows of " + classes);
+                backend.countArgmaxMatches(to, to, res, 0);
+                assertEquals((float) rows, backend.readScalar(res, 0), "every row matches itself");
+            }
+        }
+        float[] logits = {1, 3, 3, /**/ 5, 0, 0, /**/ 0, 0, 1, /**/ 2, 2, 2};
+        float[] targets = {0, 1, 0, /**/ 1, 0, 0, /**/ 0, 1, 0, /**/ 0, 0, 1};
+        try (Tensor tl = tensor(logits, 4, 3); Tensor ty = tensor(targets, 4, 3); Tensor out = backend.allocate(2)) {
+            backend.countArgmaxMatches(tl, ty, out, 1);
+            assertEquals(2f, backend.readScalar(out, 1), "ties go to the first maximum, in outputs and targets alike");
+            assertThrows(IllegalArgumentException.class, () -> backend.countArgmaxMatches(tl, out, out, 0));
+        }
+    }
+
     @Test void countCorrectUsesFirstArgmax() {
         float[] logits = {1, 3, 3, /**/ 5, 0, 0, /**/ 0, 0, 1, /**/ 2, 2, 2};
         float[] labels = {1, 0, 1, 0};
