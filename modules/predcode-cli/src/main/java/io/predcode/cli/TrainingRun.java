@@ -580,24 +580,19 @@ final class TrainingRun {
 
     /**
      * Test loss (the model's own loss: cross-entropy on labels, or mse on one-hot rows) and accuracy
-     * (argmax against the label), in batches.
+     * (argmax against the label; for mse the one-hot row's argmax, the same), in batches, each one
+     * forward pass and one copy of two scalars.
      */
     static Score evaluate(PcEngine engine, Dataset test, int batchSize) {
         double loss = 0, correct = 0;
-        int per = test.sampleSize(), classes = test.classes();
+        int per = test.sampleSize();
         for (int start = 0; start < test.size(); start += batchSize) {
             int size = Math.min(batchSize, test.size() - start);
             float[] x = Arrays.copyOfRange(test.images(), start * per, (start + size) * per);
-            float[] labels = Arrays.copyOfRange(test.labels(), start, start + size);
-            if (engine.loss() == Loss.CROSS_ENTROPY) {
-                PcEngine.Evaluation e = engine.evaluate(x, labels, size);
-                loss += (double) e.loss() * size;
-                correct += e.correct();
-            } else {
-                loss += (double) engine.evaluate(x, test.oneHot(start, size), size).loss() * size;
-                float[] out = engine.predict(x, size);
-                for (int i = 0; i < size; i++) if (Loss.argmax(out, i, classes) == labels[i]) correct++;
-            }
+            float[] y = engine.loss() == Loss.CROSS_ENTROPY ? Arrays.copyOfRange(test.labels(), start, start + size) : test.oneHot(start, size);
+            PcEngine.Evaluation e = engine.evaluate(x, y, size);
+            loss += (double) e.loss() * size;
+            correct += Math.max(0, e.correct());
         }
         return new Score(loss / test.size(), correct / test.size());
     }
