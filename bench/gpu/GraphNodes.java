@@ -12,7 +12,6 @@ public class GraphNodes { public static void main(String[] a) throws Throwable {
   var depth = Linker.nativeLinker().downcallHandle(lib.find("cusimLastGraphDepth").orElseThrow(), FunctionDescriptor.of(ValueLayout.JAVA_LONG));
   var chain = Linker.nativeLinker().downcallHandle(lib.find("cusimLastGraphChain").orElseThrow(), FunctionDescriptor.of(ValueLayout.ADDRESS));
   for (String model : System.getProperty("models", "example-cnn,mlp,digits-mlp").split(",")) for (Algorithm alg : Algorithm.values()) { if (!java.util.List.of(System.getProperty("algs", "STRICT,FIXED_PRED,EXACT,BACKPROP").split(",")).contains(alg.name())) continue;
-    if (alg == Algorithm.IPC) { System.out.println(model + " IPC: not captured as a graph (its optimizer steps inside the relaxation read the host's step count)"); continue; }
     try (Backend be = Backends.open("cuda"); Model m = Model.create(BuiltinModels.resolve(model), be, 0); PcEngine e = new PcEngine(m, Loss.parse(System.getProperty("loss", "cross-entropy")))) {
       if (alg.standard()) e.beliefOptimizer(BeliefOptimizer.parse(System.getProperty("belief", "sgd"))).energy(Energy.parse(System.getProperty("energy", "sample")));
       int batch = Integer.getInteger("batch", 8), n = !alg.relaxes() ? 1 : Integer.getInteger("n", alg == Algorithm.STRICT ? 20 : alg == Algorithm.FIXED_PRED ? m.depth() : 5);

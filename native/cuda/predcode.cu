@@ -419,9 +419,15 @@ extern "C" __global__ void pc_sgd_step(long long n, float* p, const float* g, fl
     }
 }
 
-// Adam (Backend.adamStep), the parameters first times decay (AdamW's 1 - lr wd; 1 for none).
+// Adam (Backend.adamStep), the parameters first times decay (AdamW's 1 - lr wd; 1 for none). Where scalars is not
+// null, step_size, bc2_sqrt and decay come from it (a step inside a CUDA graph whose host count moves between replays).
 extern "C" __global__ void pc_adam_step(long long n, float* p, const float* g, float* m, float* v, float step_size, float bc2_sqrt, float b1, float b2, float eps, float wd,
-                                        float decay) {
+                                        float decay, const float* scalars) {
+    if (scalars) {
+        step_size = scalars[0];
+        bc2_sqrt = scalars[1];
+        decay = scalars[2];
+    }
     GRID_STRIDE(i, n) {
         float pv = decay * p[i], gi = g[i] + wd * pv;
         float mi = b1 * m[i] + (1.f - b1) * gi, vi = b2 * v[i] + (1.f - b2) * gi * gi;

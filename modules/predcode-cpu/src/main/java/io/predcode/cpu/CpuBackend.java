@@ -483,9 +483,11 @@ public final class CpuBackend extends Backend {
         forElements(param.size(), (from, to) -> JavaKernels.sgdStep(sp, sg, sb, lr, momentum, dampening, weightDecay, nesterov, firstStep, from, to));
     }
 
-    @Override protected void doAdamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float stepSize, float bc2Sqrt, float beta1, float beta2,
-                                        float eps, float weightDecay, float decay) {
-        MemorySegment sp = seg(param), sg = seg(grad), sm = seg(m), sv = seg(v);
+    @Override protected void doAdamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float stepSizeGiven, float bc2SqrtGiven, float beta1, float beta2,
+                                        float eps, float weightDecay, float decayGiven, Tensor scalars, long at) {
+        MemorySegment sp = seg(param), sg = seg(grad), sm = seg(m), sv = seg(v), ss = scalars == null ? null : seg(scalars);
+        float stepSize = ss == null ? stepSizeGiven : ss.getAtIndex(F, at), bc2Sqrt = ss == null ? bc2SqrtGiven : ss.getAtIndex(F, at + 1),
+                decay = ss == null ? decayGiven : ss.getAtIndex(F, at + 2);
         if (kernels != null) forElements(param.size(), (from, to) -> kernels.adamStep(sp, sg, sm, sv, stepSize, bc2Sqrt, beta1, beta2, eps, weightDecay, decay, from, to));
         else forElements(param.size(), (from, to) -> JavaKernels.adamStep(sp, sg, sm, sv, stepSize, bc2Sqrt, beta1, beta2, eps, weightDecay, decay, from, to));
     }

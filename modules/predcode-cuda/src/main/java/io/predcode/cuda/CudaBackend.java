@@ -418,8 +418,9 @@ final class CudaBackend extends Backend {
     }
 
     @Override protected void doAdamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float stepSize, float bc2Sqrt, float beta1, float beta2,
-                                        float eps, float weightDecay, float decay) {
-        k.adamStep(param.size(), ptr(param), ptr(grad), ptr(m), ptr(v), stepSize, bc2Sqrt, beta1, beta2, eps, weightDecay, decay);
+                                        float eps, float weightDecay, float decay, Tensor scalars, long at) {
+        k.adamStep(param.size(), ptr(param), ptr(grad), ptr(m), ptr(v), stepSize, bc2Sqrt, beta1, beta2, eps, weightDecay, decay,
+                scalars == null ? 0 : at(scalars, at));
     }
 
     @Override protected void doRandomUniform(Tensor t, float lo, float hi, long seed) { k.randomUniform(ptr(t), t.size(), lo, hi, seed); }

@@ -702,9 +702,49 @@ public abstract class Backend implements AutoCloseable {
     public final void adamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
                                float weightDecay, float decay, long step) {
         sameSize("adamStep", param, grad, m, v);
+        float[] scalars = new float[ADAM_SCALARS];
+        adamScalars(lr, beta1, beta2, decay, step, scalars, 0);
+        doAdamStep(param, grad, m, v, scalars[0], scalars[1], beta1, beta2, eps, weightDecay, scalars[2], null, 0);
+    }
+
+    /** The scalars of an Adam step that {@link #adamScalars} writes: the step size, sqrt(1 - beta2^step) and the decay. */
+    public static final int ADAM_SCALARS = 3;
+
+    /**
+     * What Adam's step number {@code step} (1-based) takes from the host's count and learning rate, as
+     * {@link #adamStep(Tensor, Tensor, Tensor, Tensor, float, float, float, float, float, float, long)} computes it,
+     * into {@code into[at .. at + ADAM_SCALARS)}: lr / (1 - beta1^step), sqrt(1 - beta2^step) and the decay. A
+     * recorded sequence of ops ({@link #replayable}) that takes Adam steps (iPC's, one per inference step) reads
+     * them from a tensor the host fills before each replay:
+     * {@link #adamStep(Tensor, Tensor, Tensor, Tensor, Tensor, long, float, float, float, float)}.
+     *
+     * @param lr    the learning rate
+     * @param beta1 the first moment's decay
+     * @param beta2 the second moment's decay
+     * @param decay the parameters' factor before the step (AdamW's 1 - lr * weightDecay; 1 for none)
+     * @param step  the step number, from 1
+     * @param into  where the scalars go
+     * @param at    the index of the first
+     */
+    public static void adamScalars(float lr, float beta1, float beta2, float decay, long step, float[] into, int at) {
         if (step < 1) throw new IllegalArgumentException("adamStep: step must be >= 1, got " + step);
         double bc1 = 1 - Math.pow(beta1, step), bc2 = 1 - Math.pow(beta2, step);
-        doAdamStep(param, grad, m, v, (float) (lr / bc1), (float) Math.sqrt(bc2), beta1, beta2, eps, weightDecay, decay);
+        into[at] = (float) (lr / bc1);
+        into[at + 1] = (float) Math.sqrt(bc2);
+        into[at + 2] = decay;
+    }
+
+    /**
+     * As {@link #adamStep(Tensor, Tensor, Tensor, Tensor, float, float, float, float, float, float, long)}, with
+     * the scalars that change from step to step read from {@code scalars[at .. at + ADAM_SCALARS)} when the op
+     * runs, as {@link #adamScalars} wrote them: the same bits, and a step a recorded sequence of ops can hold.
+     */
+    public final void adamStep(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor scalars, long at, float beta1, float beta2, float eps,
+                               float weightDecay) {
+        sameSize("adamStep", param, grad, m, v);
+        mine("adamStep", scalars);
+        range("adamStep", "scalars", scalars, at, ADAM_SCALARS);
+        doAdamStep(param, grad, m, v, 0f, 0f, beta1, beta2, eps, weightDecay, 0f, scalars, at);
     }
 
     // ---------------------------------------------------------------- random
@@ -837,9 +877,13 @@ public abstract class Backend implements AutoCloseable {
                              float weightDecay, boolean nesterov, boolean firstStep) {
         Compositions.sgdStep(this, param, grad, momentumBuffer, lr, momentum, dampening, weightDecay, nesterov, firstStep);
     }
-    /** stepSize = lr / (1 - beta1^t); bc2Sqrt = sqrt(1 - beta2^t), both computed once on the host; the parameters times decay first. */
+    /**
+     * stepSize = lr / (1 - beta1^t); bc2Sqrt = sqrt(1 - beta2^t), both computed once on the host; the parameters times
+     * decay first. Where {@code scalars} is not null, the three come instead from scalars[at .. at + 3) when the op
+     * runs (stepSize, bc2Sqrt, decay, as {@link #adamScalars} writes them), and the float arguments are 0.
+     */
     protected abstract void doAdamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float stepSize, float bc2Sqrt, float beta1, float beta2,
-                                       float eps, float weightDecay, float decay);
+                                       float eps, float weightDecay, float decay, Tensor scalars, long at);
     /** Fills t with uniform values from the counter-based {@link Random}. Default: {@link Compositions#randomUniform} (from the host). */
     protected void doRandomUniform(Tensor t, float lo, float hi, long seed) { Compositions.randomUniform(this, t, lo, hi, seed); }
 

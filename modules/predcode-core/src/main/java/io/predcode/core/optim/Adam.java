@@ -2,13 +2,14 @@ package io.predcode.core.optim;
 
 import io.predcode.core.nn.Model;
 import io.predcode.core.nn.Parameter;
+import io.predcode.spi.Backend;
 import io.predcode.spi.Tensor;
 
 /**
  * torch.optim.Adam (not AMSGrad), bias-corrected, L2 weight decay added to the gradient; or with
  * {@link #adamW} torch.optim.AdamW, whose decay shrinks the parameters apart from the gradient.
  */
-public final class Adam extends StatefulOptimizer {
+public final class Adam extends StatefulOptimizer implements Optimizer.Recordable {
     private final float beta1, beta2, eps, weightDecay;
     private boolean decoupled;
     private float lr;
@@ -69,9 +70,28 @@ public final class Adam extends StatefulOptimizer {
         steps++;
         for (int i = 0; i < params.size(); i++) {
             Parameter p = params.get(i);
-            // AdamW shrinks the parameters by 1 - lr * weightDecay before the step, in the step's own pass.
-            be.adamStep(p.value(), p.grad(), m[i], v[i], lr, beta1, beta2, eps, decoupled ? 0f : weightDecay,
-                    decoupled && weightDecay > 0 ? 1f - lr * weightDecay : 1f, steps);
+            be.adamStep(p.value(), p.grad(), m[i], v[i], lr, beta1, beta2, eps, l2(), decay(), steps);
         }
     }
+
+    /** The L2 term added to the gradient: Adam's weight decay; none for AdamW. */
+    private float l2() { return decoupled ? 0f : weightDecay; }
+
+    /** AdamW shrinks the parameters by 1 - lr * weightDecay before the step, in the step's own pass; 1 leaves them. */
+    private float decay() { return decoupled && weightDecay > 0 ? 1f - lr * weightDecay : 1f; }
+
+    @Override public int scalarsPerStep() { return Backend.ADAM_SCALARS; }
+
+    @Override public void nextScalars(int count, float[] into) {
+        for (int k = 0; k < count; k++) Backend.adamScalars(lr, beta1, beta2, decay(), steps + 1 + k, into, k * Backend.ADAM_SCALARS);
+    }
+
+    @Override public void step(Tensor scalars, long at) {
+        for (int i = 0; i < params.size(); i++) {
+            Parameter p = params.get(i);
+            be.adamStep(p.value(), p.grad(), m[i], v[i], scalars, at, beta1, beta2, eps, l2());
+        }
+    }
+
+    @Override public void stepsTaken(int count) { steps += count; }
 }

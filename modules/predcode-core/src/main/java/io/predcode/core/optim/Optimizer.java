@@ -73,4 +73,44 @@ public interface Optimizer extends AutoCloseable {
     void loadState(Map<String, float[]> state, String source);
 
     @Override void close();
+
+    /**
+     * An optimizer whose steps a recorded sequence of device ops can hold ({@link io.predcode.spi.Backend#replayable}:
+     * a CUDA graph): what a step takes from the host (the learning rate, the step count's bias corrections) it reads
+     * from a tensor the host fills before each replay. iPC's training step, an optimizer step after each inference
+     * step, is then one recording. Each recorded step computes the bits of {@link #step()}.
+     */
+    interface Recordable extends Optimizer {
+        /**
+         * Floats one step reads from the scalars tensor.
+         *
+         * @return the count
+         */
+        int scalarsPerStep();
+
+        /**
+         * Writes what the next {@code steps} steps read, from the step count and learning rate now, each
+         * step's {@link #scalarsPerStep} floats after the last's.
+         *
+         * @param steps how many steps
+         * @param into  where they go, from index 0
+         */
+        void nextScalars(int steps, float[] into);
+
+        /**
+         * Issues one step's ops, reading its scalars from {@code scalars} at {@code at}; the host's count
+         * does not move (see {@link #stepsTaken}).
+         *
+         * @param scalars the device tensor {@link #nextScalars} was copied to
+         * @param at      the index of this step's first scalar
+         */
+        void step(io.predcode.spi.Tensor scalars, long at);
+
+        /**
+         * Counts steps the recorded ops took.
+         *
+         * @param steps how many
+         */
+        void stepsTaken(int steps);
+    }
 }

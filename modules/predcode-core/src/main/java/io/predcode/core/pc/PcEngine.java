@@ -4,6 +4,7 @@ import io.predcode.core.internal.Guard;
 import io.predcode.core.nn.Block;
 import io.predcode.core.nn.Loss;
 import io.predcode.core.nn.Model;
+import io.predcode.core.optim.Optimizer;
 import io.predcode.spi.Backend;
 import io.predcode.spi.Tensor;
 
@@ -527,6 +528,26 @@ public final class PcEngine implements AutoCloseable {
         if (heldScope != null) heldScope.close();
         heldScope = null;
         held = null;
+        if (stepScalars != null) stepScalars.close();
+        stepScalars = null;
+    }
+
+    /** What iPC's recorded optimizer steps read (see {@link Optimizer.Recordable}): the host's copy and the device's. */
+    private float[] stepScalarsHost;
+    private Tensor stepScalars;
+
+    /** The scalars of the optimizer's next n steps, on the device: one copy, into a tensor grown (rarely) to fit. */
+    private Tensor uploadStepScalars(Optimizer.Recordable optimizer, int n) {
+        int size = n * optimizer.scalarsPerStep();
+        if (stepScalars == null || stepScalars.size() < size) {
+            if (stepScalars != null) stepScalars.close();
+            stepScalars = null;
+            stepScalars = be.allocate(size);
+            stepScalarsHost = new float[size];
+        }
+        optimizer.nextScalars(n, stepScalarsHost);
+        be.upload(stepScalarsHost, 0, stepScalars, 0, size);
+        return stepScalars;
     }
 
     /**
@@ -545,11 +566,11 @@ public final class PcEngine implements AutoCloseable {
     InferenceResult run(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, boolean energy) { return run(ws, algorithm, eta, n, full, energy, null); }
 
     /**
-     * As {@link #run(Workspace, Algorithm, float, int, boolean, boolean)}; iPC calls {@code weightStep}
+     * As {@link #run(Workspace, Algorithm, float, int, boolean, boolean)}; iPC steps {@code weights}
      * (the optimizer's step) after each inference step's parameter updates, or holds the weights when
      * it is null (a learning rate of 0).
      */
-    InferenceResult run(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, boolean energy, Runnable weightStep) {
+    InferenceResult run(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, boolean energy, Optimizer weights) {
         if (algorithm.relaxes()) {
             if (!(eta > 0) || !Float.isFinite(eta)) throw new IllegalArgumentException("eta must be a finite number > 0, got " + eta);
             if (n < 1) throw new IllegalArgumentException("n (sweeps) must be >= 1, got " + n);
@@ -563,6 +584,12 @@ public final class PcEngine implements AutoCloseable {
         }
         int depth = model.depth();
         boolean withEnergy = energy && algorithm.hasErrors();
+        // iPC's optimizer steps, one after each inference step: recorded with the rest where the optimizer reads what
+        // it takes from the host from a tensor filled before the step (Adam's step sizes), else issued from the host.
+        Optimizer.Recordable recorded = algorithm == Algorithm.IPC && weights instanceof Optimizer.Recordable r ? r : null;
+        Tensor scalars = recorded != null ? uploadStepScalars(recorded, n) : null;
+        java.util.function.IntConsumer weightStep = algorithm != Algorithm.IPC || weights == null ? null
+                : recorded != null ? s -> recorded.step(scalars, (long) (s - 1) * recorded.scalarsPerStep()) : s -> weights.step();
         Runnable step = () -> {
             forward(ws);
             if (!lossInLastRound(algorithm)) feedforwardLoss(ws);
@@ -578,9 +605,10 @@ public final class PcEngine implements AutoCloseable {
         };
         // Everything between the batch upload and the loss download is a fixed sequence of device ops for
         // this workspace and these settings: a backend may record it once and replay it (a CUDA graph).
-        // Not iPC's: its optimizer steps, in the middle, read the host's step count.
-        if (algorithm == Algorithm.IPC) step.run();
-        else be.replayable(new Replay(ws, algorithm, eta, n, full, condense, beliefOptimizer, this.energy, nudging, globalBatch, withEnergy), step);
+        // Not iPC's where its optimizer's steps, in the middle, read the host.
+        if (algorithm == Algorithm.IPC && weights != null && recorded == null) step.run();
+        else be.replayable(new Replay(ws, algorithm, eta, n, full, condense, beliefOptimizer, this.energy, nudging, globalBatch, withEnergy, recorded, scalars), step);
+        if (recorded != null) recorded.stepsTaken(n);
         // The host reads one copy per step: the loss, for classification the number of correct argmaxes, and when asked the energy terms.
         float[] out = new float[withEnergy ? Workspace.ENERGY_AT + depth : 2];
         be.download(ws.scalars, 0, out, 0, withEnergy ? out.length : countsCorrect ? 2 : 1);
@@ -612,9 +640,12 @@ public final class PcEngine implements AutoCloseable {
         return algorithm == Algorithm.STRICT || algorithm == Algorithm.PC && !nudging.active();
     }
 
-    /** What fixes a step's device work: the workspace (by identity: its tensors) and the settings. */
+    /**
+     * What fixes a step's device work: the workspace (by identity: its tensors) and the settings; for iPC the
+     * optimizer (its tensors and hyperparameters) and the tensor its steps read their scalars from.
+     */
     private record Replay(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, Condense condense, BeliefOptimizer beliefs, Energy energy,
-                          Nudging nudging, int globalBatch, boolean withEnergy) {}
+                          Nudging nudging, int globalBatch, boolean withEnergy, Optimizer weights, Tensor weightScalars) {}
 
     /**
      * A sample's loss gradient over dL/dy, where L is the loss as PyTorch reduces it: the batch for
@@ -930,7 +961,7 @@ public final class PcEngine implements AutoCloseable {
      * SGD the step is STRICT's displacement += eta (eps_l - feedback), through STRICT's own fused op.
      * Centred nudging relaxes twice, with +beta and -beta, and averages the two updates.
      */
-    private void standard(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, Runnable weightStep) {
+    private void standard(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, java.util.function.IntConsumer weightStep) {
         float beta = nudging.kind() == Nudging.Kind.NEGATIVE ? -nudging.beta() : nudging.beta();
         if (nudging.kind() != Nudging.Kind.CENTRED) {
             relax(ws, algorithm == Algorithm.IPC, eta, n, full, beta, weightStep, lossInLastRound(algorithm));
@@ -950,7 +981,7 @@ public final class PcEngine implements AutoCloseable {
      * feedforward output u, kept in belief[L] during the relaxation. {@code withFeedforwardLoss} computes the
      * step's feedforward loss beside the learning step's blocks.
      */
-    private void relax(Workspace ws, boolean incremental, float eta, int n, boolean full, float beta, Runnable weightStep, boolean withFeedforwardLoss) {
+    private void relax(Workspace ws, boolean incremental, float eta, int n, boolean full, float beta, java.util.function.IntConsumer weightStep, boolean withFeedforwardLoss) {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
         boolean perSample = energy == Energy.PER_SAMPLE;
@@ -996,7 +1027,7 @@ public final class PcEngine implements AutoCloseable {
             if (incremental) {
                 blocks.get(0).backward(be, ws.sweep[0], ws.error[1], null, true);
                 scaleUpdates(updateScale);
-                if (weightStep != null) weightStep.run();
+                if (weightStep != null) weightStep.accept(s);
             }
         }
         if (incremental) {

@@ -176,7 +176,7 @@ public final class Trainer {
     /** The algorithm on the loaded batch; for a guarded STRICT, with eta halved until the relaxation lowers the energy. */
     private InferenceResult relax(Workspace ws) {
         boolean guard = stableRelaxation && algorithm == Algorithm.STRICT;
-        Runnable weightStep = algorithm == Algorithm.IPC ? optimizer::step : null;
+        Optimizer weightStep = algorithm == Algorithm.IPC ? optimizer : null;
         InferenceResult r = engine.run(ws, algorithm, etaNow, n, false, guard || energies, weightStep);
         for (int halvings = 0; guard && Float.isFinite(r.loss()) && diverged(r); halvings++) { // a non-finite loss is finish()'s to report
             if (halvings == MAX_HALVINGS)

@@ -1034,6 +1034,29 @@ public abstract class BackendConformanceTest {
         }
     }
 
+    /** Adam with its step sizes read from a tensor (a step a recorded sequence of ops holds) is Adam with them given: the same bits. */
+    @Test void adamWithScalarsFromATensorIsAdamWithThemGiven() {
+        for (int n : new int[]{1, 33, 70_001}) {
+            float[] p = random(n, 1);
+            float wd = 0.01f;
+            try (Tensor tp = tensor(p, n); Tensor tp2 = tensor(p, n); Tensor tg = backend.allocate(n); Tensor tm = backend.allocate(n); Tensor tv = backend.allocate(n);
+                 Tensor tm2 = backend.allocate(n); Tensor tv2 = backend.allocate(n); Tensor scalars = backend.allocate(4 + 3 * io.predcode.spi.Backend.ADAM_SCALARS)) {
+                float[] host = new float[3 * io.predcode.spi.Backend.ADAM_SCALARS];
+                float[] lrs = {0.01f, 0.003f, 0.02f}, decays = {1f, 0.999f, 0.98f};
+                for (int step = 1; step <= 3; step++) io.predcode.spi.Backend.adamScalars(lrs[step - 1], 0.9f, 0.999f, decays[step - 1], step, host, (step - 1) * 3);
+                backend.upload(host, 0, scalars, 4, host.length); // at an offset, as a tensor may hold other values first
+                for (int step = 1; step <= 3; step++) {
+                    backend.upload(random(n, 1), tg);
+                    backend.adamStep(tp, tg, tm, tv, lrs[step - 1], 0.9f, 0.999f, 1e-8f, wd, decays[step - 1], step);
+                    backend.adamStep(tp2, tg, tm2, tv2, scalars, 4 + (step - 1) * 3, 0.9f, 0.999f, 1e-8f, wd);
+                }
+                assertClose("parameters, " + n, toDouble(backend.download(tp)), backend.download(tp2), 0);
+                assertClose("second moments, " + n, toDouble(backend.download(tv)), backend.download(tv2), 0);
+                assertThrows(IndexOutOfBoundsException.class, () -> backend.adamStep(tp, tg, tm, tv, scalars, 11, 0.9f, 0.999f, 1e-8f, wd), "scalars past the tensor's end");
+            }
+        }
+    }
+
     // ------------------------------------------------------------ random
 
     @Test void randomUniformIsTheSharedCounterGenerator() {

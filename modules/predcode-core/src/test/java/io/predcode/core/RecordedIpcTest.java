@@ -1,0 +1,121 @@
+package io.predcode.core;
+
+import io.predcode.core.nn.Loss;
+import io.predcode.core.nn.Model;
+import io.predcode.core.nn.ModelSpec;
+import io.predcode.core.optim.Adam;
+import io.predcode.core.optim.Optimizer;
+import io.predcode.core.pc.Algorithm;
+import io.predcode.core.pc.BeliefOptimizer;
+import io.predcode.core.pc.Energy;
+import io.predcode.core.pc.PcEngine;
+import io.predcode.core.pc.Trainer;
+import io.predcode.spi.Backend;
+import io.predcode.spi.BackendOptions;
+import io.predcode.spi.Backends;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestFactory;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.function.Function;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * iPC's training step, an Adam step after each inference step, recorded whole ({@link Optimizer.Recordable}):
+ * the step sizes that move with the step count and the learning rate come from a tensor the host fills, so a
+ * CUDA graph can hold the step. It must train bit for bit as Adam stepping from the host, through changes of the
+ * learning rate (a schedule) and AdamW's decay, and on CUDA as with no graphs at all.
+ */
+class RecordedIpcTest {
+    private static final ModelSpec SPEC = ModelSpec.builder().input(9)
+            .block(b -> b.linear(9, 12).geluTanh()).block(b -> b.linear(12, 7).leakyRelu(0.1f)).block(b -> b.linear(7, 4)).build();
+
+    /** An optimizer that hides Adam's recordable steps: the engine then steps it from the host, as before recording. */
+    private record FromHost(Optimizer inner) implements Optimizer {
+        @Override public void step() { inner.step(); }
+        @Override public float learningRate() { return inner.learningRate(); }
+        @Override public void learningRate(float lr) { inner.learningRate(lr); }
+        @Override public String name() { return inner.name(); }
+        @Override public String settings() { return inner.settings(); }
+        @Override public long steps() { return inner.steps(); }
+        @Override public Map<String, float[]> state() { return inner.state(); }
+        @Override public void loadState(Map<String, float[]> state, String source) { inner.loadState(state, source); }
+        @Override public void close() { inner.close(); }
+    }
+
+    @TestFactory List<DynamicTest> recordedAdamStepsTrainAsHostSteps() {
+        List<DynamicTest> out = new ArrayList<>();
+        for (boolean adamW : new boolean[]{false, true})
+            out.addAll(PaperResultsTest.onEveryBackend("iPC, " + (adamW ? "AdamW" : "Adam") + ", recorded against host steps", be -> {
+                Function<Model, Optimizer> adam = m -> adamW ? Adam.adamW(m, 3e-3f, 0.05f) : new Adam(m, 3e-3f, 0.9f, 0.999f, 1e-8f, 1e-3f);
+                Result recorded = train(be, m -> adam.apply(m)), fromHost = train(be, m -> new FromHost(adam.apply(m)));
+                assertEquals(fromHost.steps, recorded.steps, "the optimizer's step count");
+                fromHost.values.forEach((name, v) -> assertArrayEquals(v, recorded.values.get(name), name));
+                fromHost.state.forEach((name, v) -> assertArrayEquals(v, recorded.state.get(name), "optimizer state " + name));
+            }));
+        return out;
+    }
+
+    /** On CUDA, iPC's step is one graph with its Adam steps in it, and trains as with graphs off. */
+    @Test void onCudaTheStepIsOneGraphThatTrainsAsWithout() throws Throwable {
+        if (!Backends.provider("cuda").availability().available()) {
+            System.out.println("SKIPPED iPC as a CUDA graph: " + Backends.provider("cuda").availability().reason());
+            return;
+        }
+        Result without = open("false", be -> train(be, m -> Adam.adamW(m, 3e-3f, 0.05f)));
+        Result with = open("true", be -> train(be, m -> Adam.adamW(m, 3e-3f, 0.05f)));
+        without.values.forEach((name, v) -> assertArrayEquals(v, with.values.get(name), name + " with graphs"));
+        String driver = System.getProperty("predcode.cuda.driver", java.util.Objects.requireNonNullElse(System.getenv("PREDCODE_CUDA_DRIVER"), ""));
+        if (!driver.contains("cudasim")) return; // a GPU: no simulator to ask what the graph holds
+        MemorySegment chain = (MemorySegment) Linker.nativeLinker().downcallHandle(
+                SymbolLookup.libraryLookup(Path.of(driver), Arena.global()).find("cusimLastGraphChain").orElseThrow(),
+                FunctionDescriptor.of(ValueLayout.ADDRESS)).invokeExact();
+        assertTrue(chain.reinterpret(1 << 16).getString(0).contains("pc_adam_step"), "the last graph's longest chain holds the Adam steps");
+    }
+
+    private record Result(Map<String, float[]> values, Map<String, float[]> state, long steps) {}
+
+    /** Four iPC steps (n = 3), the learning rate lowered between them as a schedule does; the parameters and optimizer state after. */
+    private static Result train(Backend be, Function<Model, Optimizer> optimizer) {
+        try (Model m = Model.create(SPEC, be, 5); PcEngine e = new PcEngine(m, Loss.MSE); Optimizer opt = optimizer.apply(m)) {
+            e.beliefOptimizer(BeliefOptimizer.sgd(0.2f)).energy(Energy.PER_SAMPLE);
+            Trainer t = new Trainer(e, opt, Algorithm.IPC, 0.1f, 3);
+            SplittableRandom r = new SplittableRandom(11);
+            int batch = 6;
+            for (int step = 0; step < 4; step++) {
+                float[] x = PaperResultsTest.randomInput(r, batch * e.inputSize()), y = new float[batch * 4];
+                for (int i = 0; i < batch; i++) y[i * 4 + r.nextInt(4)] = 1f;
+                t.step(x, y, batch);
+                opt.learningRate(opt.learningRate() * 0.7f);
+            }
+            return new Result(m.parameterValues(), opt.state(), opt.steps());
+        }
+    }
+
+    private static Result open(String graphs, Function<Backend, Result> body) {
+        String before = System.getProperty("predcode.cuda.graphs");
+        System.setProperty("predcode.cuda.graphs", graphs);
+        Backend be;
+        try {
+            be = Backends.open("cuda", BackendOptions.defaults());
+        } finally {
+            if (before == null) System.clearProperty("predcode.cuda.graphs");
+            else System.setProperty("predcode.cuda.graphs", before);
+        }
+        try (be) {
+            return body.apply(be);
+        }
+    }
+}
