@@ -592,10 +592,12 @@ public final class PcEngine implements AutoCloseable {
                 : recorded != null ? s -> recorded.step(scalars, (long) (s - 1) * recorded.scalarsPerStep()) : s -> weights.step();
         Runnable step = () -> {
             forward(ws);
-            if (!lossInLastRound(algorithm)) feedforwardLoss(ws);
+            boolean backprop = algorithm == Algorithm.BACKPROP || algorithm == Algorithm.EXACT;
+            if (backprop) lossGradient(ws, ws.vhat(depth), ws.scalars, ws.dLdy);
+            else if (!lossInLastRound(algorithm)) feedforwardLoss(ws);
             switch (algorithm) {
-                case BACKPROP -> backprop(ws, false);
-                case EXACT -> backprop(ws, full);
+                // The correct count, which the backward pass does not read, beside it: on a GPU, off the kernels that run one after another.
+                case BACKPROP, EXACT -> be.branches(new double[]{1, 0}, () -> backprop(ws, full && algorithm == Algorithm.EXACT), () -> countCorrect(ws));
                 case FIXED_PRED -> fixedPrediction(ws, eta, n, full);
                 case STRICT -> strict(ws, eta, n, full);
                 case PC, IPC -> standard(ws, algorithm, eta, n, full, weightStep);
