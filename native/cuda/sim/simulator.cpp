@@ -114,6 +114,9 @@ std::map<std::string, CUfunc_st*> functions;
 struct Injection { std::string call; int skip; CUresult status; };
 std::vector<Injection> injections;
 std::atomic<long> launches{0};
+// Work the host handed to a stream outside any capture (kernels, copies, memsets, GEMMs) and graph launches: what
+// a GPU's host side pays for, per call, where a graph launch stands for all its nodes.
+std::atomic<long> submissions{0};
 long lastGraphNodes = 0, lastGraphDepth = 0, captures = 0;
 std::string lastGraphChain;
 // The order a graph launch runs independent nodes in: 0 as recorded, 1 the latest recorded first, 2 alternately the earliest and the latest.
@@ -446,6 +449,7 @@ CUresult issue(CUstream s, Node&& n) {
         }
         return CUDA_SUCCESS;
     }
+    submissions++;
     return runNode(n);
 }
 
@@ -672,6 +676,7 @@ static CUresult copy(const char* call, void* dst, const void* src, size_t bytes,
         n.bytes = bytes;
         return issue(s, std::move(n));
     }
+    submissions++;
     std::memmove(dst, src, bytes);
     return CUDA_SUCCESS;
 }
@@ -928,6 +933,7 @@ CUresult CUDAAPI cuGraphLaunch(CUgraphExec exec, CUstream s) {
         for (std::size_t i = 0; i < exec->nodes.size(); i++) if (!waitedFor[i]) s->tail.push_back(base + static_cast<int>(i));
         return CUDA_SUCCESS;
     }
+    submissions++;
     return runGraph(exec->nodes);
 }
 
@@ -1045,6 +1051,9 @@ void cusimClearFailures() {
 
 // Kernel executions so far (graph replays included): tests see whether work ran.
 long cusimLaunches() { return launches.load(); }
+
+// Submissions from the host outside captures so far (see submissions): a step's host-side calls, as a difference.
+long cusimSubmissions() { return submissions.load(); }
 
 // Nodes of the graph instantiated last (kernels, copies, memsets, GEMMs): how much one replay launches.
 long cusimLastGraphNodes() {
