@@ -420,9 +420,11 @@ extern "C" __global__ void pc_sgd_step(long long n, float* p, const float* g, fl
 }
 
 // Adam (Backend.adamStep), the parameters first times decay (AdamW's 1 - lr wd; 1 for none). Where scalars is not
-// null, step_size, bc2_sqrt and decay come from it (a step inside a CUDA graph whose host count moves between replays).
+// null, step_size, bc2_sqrt and decay come from it (a step inside a CUDA graph whose host count moves between replays);
+// where guard is not null, nothing changes unless *guard (the step's loss) is finite.
 extern "C" __global__ void pc_adam_step(long long n, float* p, const float* g, float* m, float* v, float step_size, float bc2_sqrt, float b1, float b2, float eps, float wd,
-                                        float decay, const float* scalars) {
+                                        float decay, const float* scalars, const float* guard) {
+    if (guard && !isfinite(*guard)) return;
     if (scalars) {
         step_size = scalars[0];
         bc2_sqrt = scalars[1];

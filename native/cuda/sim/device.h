@@ -6,6 +6,7 @@
 #include <cstdint>
 
 using std::isnan;
+using std::isfinite;
 
 struct uint3 { unsigned int x, y, z; };
 struct dim3 { unsigned int x, y, z; };

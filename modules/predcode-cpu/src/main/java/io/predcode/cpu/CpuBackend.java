@@ -484,7 +484,8 @@ public final class CpuBackend extends Backend {
     }
 
     @Override protected void doAdamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float stepSizeGiven, float bc2SqrtGiven, float beta1, float beta2,
-                                        float eps, float weightDecay, float decayGiven, Tensor scalars, long at) {
+                                        float eps, float weightDecay, float decayGiven, Tensor scalars, long at, Tensor guard, long guardIndex) {
+        if (guard != null && !Float.isFinite(seg(guard).getAtIndex(F, guardIndex))) return;
         MemorySegment sp = seg(param), sg = seg(grad), sm = seg(m), sv = seg(v), ss = scalars == null ? null : seg(scalars);
         float stepSize = ss == null ? stepSizeGiven : ss.getAtIndex(F, at), bc2Sqrt = ss == null ? bc2SqrtGiven : ss.getAtIndex(F, at + 1),
                 decay = ss == null ? decayGiven : ss.getAtIndex(F, at + 2);

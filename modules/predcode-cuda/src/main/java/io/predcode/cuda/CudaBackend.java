@@ -418,9 +418,9 @@ final class CudaBackend extends Backend {
     }
 
     @Override protected void doAdamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float stepSize, float bc2Sqrt, float beta1, float beta2,
-                                        float eps, float weightDecay, float decay, Tensor scalars, long at) {
+                                        float eps, float weightDecay, float decay, Tensor scalars, long at, Tensor guard, long guardIndex) {
         k.adamStep(param.size(), ptr(param), ptr(grad), ptr(m), ptr(v), stepSize, bc2Sqrt, beta1, beta2, eps, weightDecay, decay,
-                scalars == null ? 0 : at(scalars, at));
+                scalars == null ? 0 : at(scalars, at), guard == null ? 0 : at(guard, guardIndex));
     }
 
     @Override protected void doRandomUniform(Tensor t, float lo, float hi, long seed) { k.randomUniform(ptr(t), t.size(), lo, hi, seed); }

@@ -191,8 +191,8 @@ final class Kernels {
         start().l(n).p(p).p(g).p(buf).f(lr).f(momentum).f(dampening).f(wd).i(nesterov ? 1 : 0).i(first ? 1 : 0).over("pc_sgd_step", n);
     }
 
-    void adamStep(long n, long p, long g, long m, long v, float stepSize, float bc2Sqrt, float b1, float b2, float eps, float wd, float decay, long scalars) {
-        start().l(n).p(p).p(g).p(m).p(v).f(stepSize).f(bc2Sqrt).f(b1).f(b2).f(eps).f(wd).f(decay).p(scalars).over("pc_adam_step", n);
+    void adamStep(long n, long p, long g, long m, long v, float stepSize, float bc2Sqrt, float b1, float b2, float eps, float wd, float decay, long scalars, long guard) {
+        start().l(n).p(p).p(g).p(m).p(v).f(stepSize).f(bc2Sqrt).f(b1).f(b2).f(eps).f(wd).f(decay).p(scalars).p(guard).over("pc_adam_step", n);
     }
 
     void randomUniform(long p, long n, float lo, float hi, long seed) { start().p(p).l(n).f(lo).f(hi).l(seed).over("pc_random_uniform", n); }

@@ -704,7 +704,7 @@ public abstract class Backend implements AutoCloseable {
         sameSize("adamStep", param, grad, m, v);
         float[] scalars = new float[ADAM_SCALARS];
         adamScalars(lr, beta1, beta2, decay, step, scalars, 0);
-        doAdamStep(param, grad, m, v, scalars[0], scalars[1], beta1, beta2, eps, weightDecay, scalars[2], null, 0);
+        doAdamStep(param, grad, m, v, scalars[0], scalars[1], beta1, beta2, eps, weightDecay, scalars[2], null, 0, null, 0);
     }
 
     /** The scalars of an Adam step that {@link #adamScalars} writes: the step size, sqrt(1 - beta2^step) and the decay. */
@@ -716,7 +716,7 @@ public abstract class Backend implements AutoCloseable {
      * into {@code into[at .. at + ADAM_SCALARS)}: lr / (1 - beta1^step), sqrt(1 - beta2^step) and the decay. A
      * recorded sequence of ops ({@link #replayable}) that takes Adam steps (iPC's, one per inference step) reads
      * them from a tensor the host fills before each replay:
-     * {@link #adamStep(Tensor, Tensor, Tensor, Tensor, Tensor, long, float, float, float, float)}.
+     * {@link #adamStep(Tensor, Tensor, Tensor, Tensor, Tensor, long, Tensor, long, float, float, float, float)}.
      *
      * @param lr    the learning rate
      * @param beta1 the first moment's decay
@@ -738,13 +738,20 @@ public abstract class Backend implements AutoCloseable {
      * As {@link #adamStep(Tensor, Tensor, Tensor, Tensor, float, float, float, float, float, float, long)}, with
      * the scalars that change from step to step read from {@code scalars[at .. at + ADAM_SCALARS)} when the op
      * runs, as {@link #adamScalars} wrote them: the same bits, and a step a recorded sequence of ops can hold.
+     * Where {@code guard} is not null, the step does nothing (param, m and v stay as they are) unless
+     * {@code guard[guardIndex]} is finite: a step recorded after the loss it guards on (a training step's), so
+     * that a non-finite loss leaves the parameters as they were, as a host that reads the loss first would.
      */
-    public final void adamStep(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor scalars, long at, float beta1, float beta2, float eps,
-                               float weightDecay) {
+    public final void adamStep(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor scalars, long at, Tensor guard, long guardIndex,
+                               float beta1, float beta2, float eps, float weightDecay) {
         sameSize("adamStep", param, grad, m, v);
         mine("adamStep", scalars);
         range("adamStep", "scalars", scalars, at, ADAM_SCALARS);
-        doAdamStep(param, grad, m, v, 0f, 0f, beta1, beta2, eps, weightDecay, 0f, scalars, at);
+        if (guard != null) {
+            mine("adamStep", guard);
+            range("adamStep", "guard", guard, guardIndex, 1);
+        }
+        doAdamStep(param, grad, m, v, 0f, 0f, beta1, beta2, eps, weightDecay, 0f, scalars, at, guard, guardIndex);
     }
 
     // ---------------------------------------------------------------- random
@@ -880,10 +887,11 @@ public abstract class Backend implements AutoCloseable {
     /**
      * stepSize = lr / (1 - beta1^t); bc2Sqrt = sqrt(1 - beta2^t), both computed once on the host; the parameters times
      * decay first. Where {@code scalars} is not null, the three come instead from scalars[at .. at + 3) when the op
-     * runs (stepSize, bc2Sqrt, decay, as {@link #adamScalars} writes them), and the float arguments are 0.
+     * runs (stepSize, bc2Sqrt, decay, as {@link #adamScalars} writes them), and the float arguments are 0. Where
+     * {@code guard} is not null, nothing changes unless guard[guardIndex] is finite.
      */
     protected abstract void doAdamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float stepSize, float bc2Sqrt, float beta1, float beta2,
-                                       float eps, float weightDecay, float decay, Tensor scalars, long at);
+                                       float eps, float weightDecay, float decay, Tensor scalars, long at, Tensor guard, long guardIndex);
     /** Fills t with uniform values from the counter-based {@link Random}. Default: {@link Compositions#randomUniform} (from the host). */
     protected void doRandomUniform(Tensor t, float lo, float hi, long seed) { Compositions.randomUniform(this, t, lo, hi, seed); }
 

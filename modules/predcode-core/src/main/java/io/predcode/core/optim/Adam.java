@@ -1,7 +1,6 @@
 package io.predcode.core.optim;
 
 import io.predcode.core.nn.Model;
-import io.predcode.core.nn.Parameter;
 import io.predcode.spi.Backend;
 import io.predcode.spi.Tensor;
 
@@ -14,6 +13,9 @@ public final class Adam extends StatefulOptimizer implements Optimizer.Recordabl
     private boolean decoupled;
     private float lr;
     private final Tensor[] m, v;
+    /** The parameters' indices, largest first, and their sizes in that order: the branches of a step. */
+    private final int[] bySize;
+    private final double[] sizes;
 
     /** PyTorch's defaults: betas (0.9, 0.999), eps 1e-8, no weight decay. */
     public Adam(Model model, float lr) { this(model, lr, 0.9f, 0.999f, 1e-8f, 0f); }
@@ -36,6 +38,9 @@ public final class Adam extends StatefulOptimizer implements Optimizer.Recordabl
             m[i] = stateFor(params.get(i), "exp_avg");
             v[i] = stateFor(params.get(i), "exp_avg_sq");
         }
+        bySize = java.util.stream.IntStream.range(0, params.size()).boxed()
+                .sorted((a, b) -> Long.compare(params.get(b).value().size(), params.get(a).value().size())).mapToInt(Integer::intValue).toArray();
+        sizes = java.util.Arrays.stream(bySize).mapToDouble(i -> params.get(i).value().size()).toArray();
     }
 
     /**
@@ -68,10 +73,20 @@ public final class Adam extends StatefulOptimizer implements Optimizer.Recordabl
 
     @Override public void step() {
         steps++;
-        for (int i = 0; i < params.size(); i++) {
-            Parameter p = params.get(i);
-            be.adamStep(p.value(), p.grad(), m[i], v[i], lr, beta1, beta2, eps, l2(), decay(), steps);
+        eachParameter(i -> be.adamStep(params.get(i).value(), params.get(i).grad(), m[i], v[i], lr, beta1, beta2, eps, l2(), decay(), steps));
+    }
+
+    /**
+     * Runs a step for every parameter, each an independent branch ({@link Backend#branches}), the largest first: on
+     * a GPU side by side rather than one after another (a CPU runs them in order unless they balance).
+     */
+    private void eachParameter(java.util.function.IntConsumer step) {
+        Runnable[] branches = new Runnable[bySize.length];
+        for (int k = 0; k < bySize.length; k++) {
+            int i = bySize[k];
+            branches[k] = () -> step.accept(i);
         }
+        be.branches(sizes, branches);
     }
 
     /** The L2 term added to the gradient: Adam's weight decay; none for AdamW. */
@@ -86,11 +101,8 @@ public final class Adam extends StatefulOptimizer implements Optimizer.Recordabl
         for (int k = 0; k < count; k++) Backend.adamScalars(lr, beta1, beta2, decay(), steps + 1 + k, into, k * Backend.ADAM_SCALARS);
     }
 
-    @Override public void step(Tensor scalars, long at) {
-        for (int i = 0; i < params.size(); i++) {
-            Parameter p = params.get(i);
-            be.adamStep(p.value(), p.grad(), m[i], v[i], scalars, at, beta1, beta2, eps, l2());
-        }
+    @Override public void step(Tensor scalars, long at, Tensor guard, long guardIndex) {
+        eachParameter(i -> be.adamStep(params.get(i).value(), params.get(i).grad(), m[i], v[i], scalars, at, guard, guardIndex, beta1, beta2, eps, l2()));
     }
 
     @Override public void stepsTaken(int count) { steps += count; }

@@ -77,8 +77,9 @@ public interface Optimizer extends AutoCloseable {
     /**
      * An optimizer whose steps a recorded sequence of device ops can hold ({@link io.predcode.spi.Backend#replayable}:
      * a CUDA graph): what a step takes from the host (the learning rate, the step count's bias corrections) it reads
-     * from a tensor the host fills before each replay. iPC's training step, an optimizer step after each inference
-     * step, is then one recording. Each recorded step computes the bits of {@link #step()}.
+     * from a tensor the host fills before each replay. A training step, with its optimizer step at the end (guarded on
+     * the device by the step's loss), is then one recording; so is iPC's, an optimizer step after each inference step.
+     * Each recorded step computes the bits of {@link #step()}.
      */
     interface Recordable extends Optimizer {
         /**
@@ -99,12 +100,15 @@ public interface Optimizer extends AutoCloseable {
 
         /**
          * Issues one step's ops, reading its scalars from {@code scalars} at {@code at}; the host's count
-         * does not move (see {@link #stepsTaken}).
+         * does not move (see {@link #stepsTaken}). With a {@code guard}, the ops change nothing unless
+         * guard[guardIndex] is finite when they run (a training step's loss).
          *
-         * @param scalars the device tensor {@link #nextScalars} was copied to
-         * @param at      the index of this step's first scalar
+         * @param scalars    the device tensor {@link #nextScalars} was copied to
+         * @param at         the index of this step's first scalar
+         * @param guard      a tensor whose value at guardIndex must be finite for the step to apply, or null
+         * @param guardIndex that value's index
          */
-        void step(io.predcode.spi.Tensor scalars, long at);
+        void step(io.predcode.spi.Tensor scalars, long at, io.predcode.spi.Tensor guard, long guardIndex);
 
         /**
          * Counts steps the recorded ops took.

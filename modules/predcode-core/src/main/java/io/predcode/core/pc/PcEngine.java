@@ -566,9 +566,11 @@ public final class PcEngine implements AutoCloseable {
     InferenceResult run(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, boolean energy) { return run(ws, algorithm, eta, n, full, energy, null); }
 
     /**
-     * As {@link #run(Workspace, Algorithm, float, int, boolean, boolean)}; iPC steps {@code weights}
-     * (the optimizer's step) after each inference step's parameter updates, or holds the weights when
-     * it is null (a learning rate of 0).
+     * As {@link #run(Workspace, Algorithm, float, int, boolean, boolean)}, with the optimizer's steps: iPC steps
+     * {@code weights} after each inference step's parameter updates, or holds the weights when it is null (a
+     * learning rate of 0); the other algorithms, where {@code weights} is {@link Optimizer.Recordable}, take its
+     * one step at the end of the step's device work, which the device skips when the step's loss is not finite.
+     * The caller steps any other optimizer itself, after reading the loss.
      */
     InferenceResult run(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, boolean energy, Optimizer weights) {
         if (algorithm.relaxes()) {
@@ -584,12 +586,14 @@ public final class PcEngine implements AutoCloseable {
         }
         int depth = model.depth();
         boolean withEnergy = energy && algorithm.hasErrors();
-        // iPC's optimizer steps, one after each inference step: recorded with the rest where the optimizer reads what
-        // it takes from the host from a tensor filled before the step (Adam's step sizes), else issued from the host.
-        Optimizer.Recordable recorded = algorithm == Algorithm.IPC && weights instanceof Optimizer.Recordable r ? r : null;
-        Tensor scalars = recorded != null ? uploadStepScalars(recorded, n) : null;
-        java.util.function.IntConsumer weightStep = algorithm != Algorithm.IPC || weights == null ? null
-                : recorded != null ? s -> recorded.step(scalars, (long) (s - 1) * recorded.scalarsPerStep()) : s -> weights.step();
+        // The optimizer's steps (iPC's, one after each inference step; the others' one at the end) are recorded with the
+        // rest where the optimizer reads what it takes from the host from a tensor filled before the step (Adam's step
+        // sizes); iPC issues any other optimizer's steps from the host.
+        boolean incremental = algorithm == Algorithm.IPC;
+        Optimizer.Recordable recorded = weights instanceof Optimizer.Recordable r ? r : null;
+        Tensor scalars = recorded != null ? uploadStepScalars(recorded, incremental ? n : 1) : null;
+        java.util.function.IntConsumer weightStep = !incremental || weights == null ? null
+                : recorded != null ? s -> recorded.step(scalars, (long) (s - 1) * recorded.scalarsPerStep(), null, 0) : s -> weights.step();
         Runnable step = () -> {
             forward(ws);
             boolean backprop = algorithm == Algorithm.BACKPROP || algorithm == Algorithm.EXACT;
@@ -604,17 +608,19 @@ public final class PcEngine implements AutoCloseable {
                 case ZIL -> zil(ws, full);
             }
             if (withEnergy) ws.writeEnergyTerms(be, depth, algorithm);
+            // After the loss it is guarded on: a non-finite loss leaves the parameters as they were, as when the host stepped after reading it.
+            if (recorded != null && !incremental) recorded.step(scalars, 0, ws.scalars, 0);
         };
         // Everything between the batch upload and the loss download is a fixed sequence of device ops for
         // this workspace and these settings: a backend may record it once and replay it (a CUDA graph).
         // Not iPC's where its optimizer's steps, in the middle, read the host.
-        if (algorithm == Algorithm.IPC && weights != null && recorded == null) step.run();
+        if (incremental && weights != null && recorded == null) step.run();
         else be.replayable(new Replay(ws, algorithm, eta, n, full, condense, beliefOptimizer, this.energy, nudging, globalBatch, withEnergy, recorded, scalars), step);
-        if (recorded != null) recorded.stepsTaken(n);
         // The host reads one copy per step: the loss, for classification the number of correct argmaxes, and when asked the energy terms.
         float[] out = new float[withEnergy ? Workspace.ENERGY_AT + depth : 2];
         be.download(ws.scalars, 0, out, 0, withEnergy ? out.length : countsCorrect ? 2 : 1);
         float[] terms = withEnergy ? Arrays.copyOfRange(out, Workspace.ENERGY_AT, out.length) : null;
+        if (recorded != null) recorded.stepsTaken(incremental ? n : Float.isFinite(out[0]) ? 1 : 0);
         return new InferenceResult(ws, be, algorithm, depth, out[0], countsCorrect ? (int) out[1] : -1, full, terms, outputWeights(algorithm, ws.batch));
     }
 
@@ -643,8 +649,9 @@ public final class PcEngine implements AutoCloseable {
     }
 
     /**
-     * What fixes a step's device work: the workspace (by identity: its tensors) and the settings; for iPC the
-     * optimizer (its tensors and hyperparameters) and the tensor its steps read their scalars from.
+     * What fixes a step's device work: the workspace (by identity: its tensors) and the settings; where the step
+     * holds the optimizer's steps, the optimizer (its tensors and hyperparameters) and the tensor they read their
+     * scalars from.
      */
     private record Replay(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, Condense condense, BeliefOptimizer beliefs, Energy energy,
                           Nudging nudging, int globalBatch, boolean withEnergy, Optimizer weights, Tensor weightScalars) {}

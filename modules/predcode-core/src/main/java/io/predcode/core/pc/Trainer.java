@@ -176,16 +176,25 @@ public final class Trainer {
     /** The algorithm on the loaded batch; for a guarded STRICT, with eta halved until the relaxation lowers the energy. */
     private InferenceResult relax(Workspace ws) {
         boolean guard = stableRelaxation && algorithm == Algorithm.STRICT;
-        Optimizer weightStep = algorithm == Algorithm.IPC ? optimizer : null;
-        InferenceResult r = engine.run(ws, algorithm, etaNow, n, false, guard || energies, weightStep);
+        Optimizer weights = stepsInRun() ? optimizer : null;
+        InferenceResult r = engine.run(ws, algorithm, etaNow, n, false, guard || energies, weights);
         for (int halvings = 0; guard && Float.isFinite(r.loss()) && diverged(r); halvings++) { // a non-finite loss is finish()'s to report
             if (halvings == MAX_HALVINGS)
                 throw new DivergenceException(steps + 1, "STRICT's relaxation diverges at step " + (steps + 1) + " even at eta " + etaNow
                         + " (energy " + r.energy() + " against the feedforward loss " + r.loss() + "); parameters are as after step " + steps);
             etaNow /= 2;
-            r = engine.run(ws, algorithm, etaNow, n, false, true, weightStep);
+            r = engine.run(ws, algorithm, etaNow, n, false, true, weights);
         }
         return r;
+    }
+
+    /**
+     * Whether the engine takes the optimizer's step within the step's device work: iPC's always; the others' where
+     * the optimizer is {@link Optimizer.Recordable} (the device skips it on a non-finite loss) and no guarded STRICT
+     * relaxation may yet be run again with a smaller eta. Otherwise {@link #finish} steps it after reading the loss.
+     */
+    private boolean stepsInRun() {
+        return algorithm == Algorithm.IPC || optimizer instanceof Optimizer.Recordable && !(stableRelaxation && algorithm == Algorithm.STRICT);
     }
 
     /** Gradient descent on the energy starts at the feedforward loss and only goes down while it converges. */
@@ -201,7 +210,7 @@ public final class Trainer {
             throw new DivergenceException(steps, "training diverged at step " + steps + ": loss is " + loss + " (" + algorithm.id()
                     + (algorithm.relaxes() ? ", eta " + etaNow + ", n " + n : "") + "); parameters are as after step " + (steps - 1)
                     + (algorithm == Algorithm.IPC ? " and its " + n + " iPC updates" : ""));
-        if (algorithm != Algorithm.IPC) optimizer.step(); // iPC stepped at every inference step
+        if (!stepsInRun()) optimizer.step();
         return new Step(loss, r.correct(), alignment, etaNow, r.hasEnergy() ? r.layerEnergies() : null);
     }
 }

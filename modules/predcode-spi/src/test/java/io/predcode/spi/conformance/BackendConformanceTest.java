@@ -1034,7 +1034,10 @@ public abstract class BackendConformanceTest {
         }
     }
 
-    /** Adam with its step sizes read from a tensor (a step a recorded sequence of ops holds) is Adam with them given: the same bits. */
+    /**
+     * Adam with its step sizes read from a tensor (a step a recorded sequence of ops holds) is Adam with them given: the
+     * same bits; guarded by a value that is not finite, it changes nothing.
+     */
     @Test void adamWithScalarsFromATensorIsAdamWithThemGiven() {
         for (int n : new int[]{1, 33, 70_001}) {
             float[] p = random(n, 1);
@@ -1048,11 +1051,20 @@ public abstract class BackendConformanceTest {
                 for (int step = 1; step <= 3; step++) {
                     backend.upload(random(n, 1), tg);
                     backend.adamStep(tp, tg, tm, tv, lrs[step - 1], 0.9f, 0.999f, 1e-8f, wd, decays[step - 1], step);
-                    backend.adamStep(tp2, tg, tm2, tv2, scalars, 4 + (step - 1) * 3, 0.9f, 0.999f, 1e-8f, wd);
+                    backend.upload(new float[]{step}, 0, scalars, 1, 1); // a finite guard: the step applies
+                    backend.adamStep(tp2, tg, tm2, tv2, scalars, 4 + (step - 1) * 3, step == 2 ? scalars : null, 1, 0.9f, 0.999f, 1e-8f, wd);
                 }
                 assertClose("parameters, " + n, toDouble(backend.download(tp)), backend.download(tp2), 0);
                 assertClose("second moments, " + n, toDouble(backend.download(tv)), backend.download(tv2), 0);
-                assertThrows(IndexOutOfBoundsException.class, () -> backend.adamStep(tp, tg, tm, tv, scalars, 11, 0.9f, 0.999f, 1e-8f, wd), "scalars past the tensor's end");
+                float[] p3 = backend.download(tp2), m3 = backend.download(tm2), v3 = backend.download(tv2);
+                for (float bad : new float[]{Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+                    backend.upload(new float[]{bad}, 0, scalars, 1, 1);
+                    backend.adamStep(tp2, tg, tm2, tv2, scalars, 4, scalars, 1, 0.9f, 0.999f, 1e-8f, wd);
+                    assertArrayEquals(p3, backend.download(tp2), "a guard of " + bad + " leaves the parameters");
+                    assertArrayEquals(m3, backend.download(tm2), "a guard of " + bad + " leaves the first moments");
+                    assertArrayEquals(v3, backend.download(tv2), "a guard of " + bad + " leaves the second moments");
+                }
+                assertThrows(IndexOutOfBoundsException.class, () -> backend.adamStep(tp, tg, tm, tv, scalars, 11, null, 0, 0.9f, 0.999f, 1e-8f, wd), "scalars past the tensor's end");
             }
         }
     }
