@@ -130,12 +130,13 @@ class EngineContractTest {
 
     /**
      * A non-finite loss stops the step before the parameters or the optimizer's state change, and names it. Adam's step
-     * runs inside the step's recorded ops, skipped on the device (its guard is the loss): checked after the recording
-     * replays (a CUDA graph from the second step), for an algorithm of each kind; training goes on from there.
+     * runs inside the step's recorded ops, skipped on the device (its guard is the loss; iPC's n steps too): checked
+     * after the recording replays (a CUDA graph from the second step), for an algorithm of each kind; training goes on
+     * from there.
      */
     @TestFactory List<DynamicTest> divergenceStopsBeforeTheUpdateAndNamesTheStep() {
         List<DynamicTest> out = new ArrayList<>();
-        for (Algorithm a : List.of(Algorithm.BACKPROP, Algorithm.PC, Algorithm.STRICT))
+        for (Algorithm a : List.of(Algorithm.BACKPROP, Algorithm.PC, Algorithm.STRICT, Algorithm.IPC))
             out.addAll(PaperResultsTest.onEveryBackend("divergence " + a.id(), be -> {
                 try (Model m = Model.create(BuiltinModels.get("digits-mlp"), be, 0); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY);
                      Adam opt = new Adam(m, 1e-3f)) {
@@ -151,9 +152,10 @@ class EngineContractTest {
                     Map<String, float[]> after = m.parameterValues(), stateAfter = opt.state();
                     before.forEach((k, v) -> assertArrayEquals(v, after.get(k), a + ": " + k + " changed by the diverged step"));
                     state.forEach((k, v) -> assertArrayEquals(v, stateAfter.get(k), a + ": optimizer state " + k + " changed by the diverged step"));
-                    assertEquals(3, opt.steps(), a + ": the optimizer's steps");
+                    int per = a == Algorithm.IPC ? 3 : 1; // iPC: an optimizer step after each of its n = 3 inference steps
+                    assertEquals(3 * per, opt.steps(), a + ": the optimizer's steps");
                     t.step(x, y, 1);
-                    assertEquals(4, opt.steps(), a + ": a finite step after it applies");
+                    assertEquals(4 * per, opt.steps(), a + ": a finite step after it applies");
                     assertFalse(java.util.Arrays.equals(before.values().iterator().next(), m.parameterValues().values().iterator().next()), a + ": and moves the parameters");
                 }
             }));

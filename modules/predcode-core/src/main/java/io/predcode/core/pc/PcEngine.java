@@ -532,16 +532,19 @@ public final class PcEngine implements AutoCloseable {
         stepScalars = null;
     }
 
-    /** What iPC's recorded optimizer steps read (see {@link Optimizer.Recordable}): the host's copy and the device's. */
+    /** What the optimizer's recorded steps read (see {@link Optimizer.Recordable}): the host's copy and the device's. */
     private float[] stepScalarsHost;
     private Tensor stepScalars;
 
-    /** The scalars of the optimizer's next n steps, on the device: one copy, into a tensor grown (rarely) to fit. */
+    /**
+     * The scalars of the optimizer's next n steps, on the device: one copy, into a tensor grown (rarely) to fit. A
+     * grown tensor is another key for {@link Replay}, so no recording reads the one it replaced.
+     */
     private Tensor uploadStepScalars(Optimizer.Recordable optimizer, int n) {
         int size = n * optimizer.scalarsPerStep();
         if (stepScalars == null || stepScalars.size() < size) {
             if (stepScalars != null) stepScalars.close();
-            stepScalars = null;
+            stepScalars = null; // not left pointing at a closed tensor if the allocation fails
             stepScalars = be.allocate(size);
             stepScalarsHost = new float[size];
         }
@@ -569,8 +572,9 @@ public final class PcEngine implements AutoCloseable {
      * As {@link #run(Workspace, Algorithm, float, int, boolean, boolean)}, with the optimizer's steps: iPC steps
      * {@code weights} after each inference step's parameter updates, or holds the weights when it is null (a
      * learning rate of 0); the other algorithms, where {@code weights} is {@link Optimizer.Recordable}, take its
-     * one step at the end of the step's device work, which the device skips when the step's loss is not finite.
-     * The caller steps any other optimizer itself, after reading the loss.
+     * one step at the end of the step's device work. The device skips a recorded step when the step's loss (the
+     * feedforward loss, which iPC computes before its first step) is not finite. The caller steps any other
+     * optimizer itself, after reading the loss.
      */
     InferenceResult run(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, boolean energy, Optimizer weights) {
         if (algorithm.relaxes()) {
@@ -593,7 +597,7 @@ public final class PcEngine implements AutoCloseable {
         Optimizer.Recordable recorded = weights instanceof Optimizer.Recordable r ? r : null;
         Tensor scalars = recorded != null ? uploadStepScalars(recorded, incremental ? n : 1) : null;
         java.util.function.IntConsumer weightStep = !incremental || weights == null ? null
-                : recorded != null ? s -> recorded.step(scalars, (long) (s - 1) * recorded.scalarsPerStep(), null, 0) : s -> weights.step();
+                : recorded != null ? s -> recorded.step(scalars, (long) (s - 1) * recorded.scalarsPerStep(), ws.scalars, 0) : s -> weights.step();
         Runnable step = () -> {
             forward(ws);
             boolean backprop = algorithm == Algorithm.BACKPROP || algorithm == Algorithm.EXACT;
@@ -620,7 +624,7 @@ public final class PcEngine implements AutoCloseable {
         float[] out = new float[withEnergy ? Workspace.ENERGY_AT + depth : 2];
         be.download(ws.scalars, 0, out, 0, withEnergy ? out.length : countsCorrect ? 2 : 1);
         float[] terms = withEnergy ? Arrays.copyOfRange(out, Workspace.ENERGY_AT, out.length) : null;
-        if (recorded != null) recorded.stepsTaken(incremental ? n : Float.isFinite(out[0]) ? 1 : 0);
+        if (recorded != null && Float.isFinite(out[0])) recorded.stepsTaken(incremental ? n : 1);
         return new InferenceResult(ws, be, algorithm, depth, out[0], countsCorrect ? (int) out[1] : -1, full, terms, outputWeights(algorithm, ws.batch));
     }
 

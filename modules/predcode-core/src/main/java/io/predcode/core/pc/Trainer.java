@@ -9,7 +9,8 @@ import java.util.Map;
 /**
  * One training step = one PCInfer call (parameter updates into .grad) followed by one optimizer step,
  * exactly as Torch2PC's training loop (iPC: an optimizer step after each of its n inference steps). A non-finite loss stops before the optimizer touches the
- * parameters and throws {@link DivergenceException} naming the step.
+ * parameters and throws {@link DivergenceException} naming the step. A {@link Optimizer.Recordable} optimizer (Adam)
+ * steps inside the step's device work, where the device skips it on a non-finite loss; any other, after the loss is read.
  */
 public final class Trainer {
     private final PcEngine engine;
@@ -209,7 +210,7 @@ public final class Trainer {
         if (!Float.isFinite(loss))
             throw new DivergenceException(steps, "training diverged at step " + steps + ": loss is " + loss + " (" + algorithm.id()
                     + (algorithm.relaxes() ? ", eta " + etaNow + ", n " + n : "") + "); parameters are as after step " + (steps - 1)
-                    + (algorithm == Algorithm.IPC ? " and its " + n + " iPC updates" : ""));
+                    + (algorithm == Algorithm.IPC && !(optimizer instanceof Optimizer.Recordable) ? " and its " + n + " iPC updates" : ""));
         if (!stepsInRun()) optimizer.step();
         return new Step(loss, r.correct(), alignment, etaNow, r.hasEnergy() ? r.layerEnergies() : null);
     }
