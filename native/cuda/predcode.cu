@@ -407,7 +407,15 @@ extern "C" __global__ void pc_sum_squares(const float* x, long long n, double* p
     if (threadIdx.x == 0) partials[blockIdx.x] = sum;
 }
 
-extern "C" __global__ void pc_sgd_step(long long n, float* p, const float* g, float* buf, float lr, float momentum, float dampening, float wd, int nesterov, int first) {
+// torch.optim.SGD (Backend.sgdStep). Where scalars is not null, lr and the first-step flag come from it; where guard is
+// not null, nothing changes unless *guard (the step's loss) is finite: as pc_adam_step.
+extern "C" __global__ void pc_sgd_step(long long n, float* p, const float* g, float* buf, float lr, float momentum, float dampening, float wd, int nesterov, int first,
+                                       const float* scalars, const float* guard) {
+    if (guard && !isfinite(*guard)) return;
+    if (scalars) {
+        lr = scalars[0];
+        first = scalars[1] != 0.f;
+    }
     GRID_STRIDE(i, n) {
         float pv = p[i], d = g[i] + wd * pv;
         if (momentum != 0.f) {

@@ -137,9 +137,9 @@ class EngineContractTest {
     @TestFactory List<DynamicTest> divergenceStopsBeforeTheUpdateAndNamesTheStep() {
         List<DynamicTest> out = new ArrayList<>();
         for (Algorithm a : List.of(Algorithm.BACKPROP, Algorithm.PC, Algorithm.STRICT, Algorithm.IPC))
-            out.addAll(PaperResultsTest.onEveryBackend("divergence " + a.id(), be -> {
+            for (boolean sgd : new boolean[]{false, true}) out.addAll(PaperResultsTest.onEveryBackend("divergence " + a.id() + (sgd ? ", sgd" : ", adam"), be -> {
                 try (Model m = Model.create(BuiltinModels.get("digits-mlp"), be, 0); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY);
-                     Adam opt = new Adam(m, 1e-3f)) {
+                     io.predcode.core.optim.Optimizer opt = sgd ? new io.predcode.core.optim.Sgd(m, 0.05f, 0.9f, 0f) : new Adam(m, 1e-3f)) {
                     Trainer t = new Trainer(e, opt, a, 0.1f, 3);
                     float[] x = PaperResultsTest.randomInput(new SplittableRandom(3), 64), y = {1};
                     for (int i = 0; i < 3; i++) t.step(x, y, 1);

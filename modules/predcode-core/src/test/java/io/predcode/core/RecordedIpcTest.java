@@ -5,6 +5,7 @@ import io.predcode.core.nn.Model;
 import io.predcode.core.nn.ModelSpec;
 import io.predcode.core.optim.Adam;
 import io.predcode.core.optim.Optimizer;
+import io.predcode.core.optim.Sgd;
 import io.predcode.core.pc.Algorithm;
 import io.predcode.core.pc.BeliefOptimizer;
 import io.predcode.core.pc.Energy;
@@ -33,16 +34,16 @@ import java.util.function.Function;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * iPC's training step, an Adam step after each inference step, recorded whole ({@link Optimizer.Recordable}):
- * the step sizes that move with the step count and the learning rate come from a tensor the host fills, so a
- * CUDA graph can hold the step. It must train bit for bit as Adam stepping from the host, through changes of the
- * learning rate (a schedule) and AdamW's decay, and on CUDA as with no graphs at all.
+ * iPC's training step, an optimizer step after each inference step, recorded whole ({@link Optimizer.Recordable}):
+ * what moves with the step count and the learning rate (Adam's step sizes, SGD's rate and first step) comes from a
+ * tensor the host fills, so a CUDA graph can hold the step. It must train bit for bit as the optimizer stepping from
+ * the host, through changes of the learning rate (a schedule) and AdamW's decay, and on CUDA as with no graphs at all.
  */
 class RecordedIpcTest {
     private static final ModelSpec SPEC = ModelSpec.builder().input(9)
             .block(b -> b.linear(9, 12).geluTanh()).block(b -> b.linear(12, 7).leakyRelu(0.1f)).block(b -> b.linear(7, 4)).build();
 
-    /** An optimizer that hides Adam's recordable steps: the engine then steps it from the host, as before recording. */
+    /** An optimizer that hides its recordable steps: the engine then steps it from the host, as before recording. */
     private record FromHost(Optimizer inner) implements Optimizer {
         @Override public void step() { inner.step(); }
         @Override public float learningRate() { return inner.learningRate(); }
@@ -57,9 +58,13 @@ class RecordedIpcTest {
 
     @TestFactory List<DynamicTest> recordedAdamStepsTrainAsHostSteps() {
         List<DynamicTest> out = new ArrayList<>();
-        for (boolean adamW : new boolean[]{false, true})
-            out.addAll(PaperResultsTest.onEveryBackend("iPC, " + (adamW ? "AdamW" : "Adam") + ", recorded against host steps", be -> {
-                Function<Model, Optimizer> adam = m -> adamW ? Adam.adamW(m, 3e-3f, 0.05f) : new Adam(m, 3e-3f, 0.9f, 0.999f, 1e-8f, 1e-3f);
+        for (String kind : List.of("Adam", "AdamW", "SGD with momentum"))
+            out.addAll(PaperResultsTest.onEveryBackend("iPC, " + kind + ", recorded against host steps", be -> {
+                Function<Model, Optimizer> adam = m -> switch (kind) {
+                    case "Adam" -> new Adam(m, 3e-3f, 0.9f, 0.999f, 1e-8f, 1e-3f);
+                    case "AdamW" -> Adam.adamW(m, 3e-3f, 0.05f);
+                    default -> new Sgd(m, 0.05f, 0.9f, 1e-3f);
+                };
                 Result recorded = train(be, m -> adam.apply(m)), fromHost = train(be, m -> new FromHost(adam.apply(m)));
                 assertEquals(fromHost.steps, recorded.steps, "the optimizer's step count");
                 fromHost.values.forEach((name, v) -> assertArrayEquals(v, recorded.values.get(name), name));

@@ -477,9 +477,12 @@ public final class CpuBackend extends Backend {
         seg(out).setAtIndex(F, outIndex, (float) (scale * JavaKernels.sumSquares(seg(x), x.size())));
     }
 
-    @Override protected void doSgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, float lr, float momentum, float dampening,
-                                       float weightDecay, boolean nesterov, boolean firstStep) {
+    @Override protected void doSgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, float lrGiven, float momentum, float dampening,
+                                       float weightDecay, boolean nesterov, boolean firstGiven, Tensor scalars, long at, Tensor guard, long guardIndex) {
+        if (guard != null && !Float.isFinite(seg(guard).getAtIndex(F, guardIndex))) return;
         MemorySegment sp = seg(param), sg = seg(grad), sb = momentumBuffer == null ? null : seg(momentumBuffer);
+        float lr = scalars == null ? lrGiven : seg(scalars).getAtIndex(F, at);
+        boolean firstStep = scalars == null ? firstGiven : seg(scalars).getAtIndex(F, at + 1) != 0f;
         forElements(param.size(), (from, to) -> JavaKernels.sgdStep(sp, sg, sb, lr, momentum, dampening, weightDecay, nesterov, firstStep, from, to));
     }
 

@@ -413,8 +413,9 @@ final class CudaBackend extends Backend {
     @Override protected void doSumSquares(Tensor x, float scale, Tensor out, long outIndex) { k.sumSquares(ptr(x), x.size(), scale, ptr(out), outIndex); }
 
     @Override protected void doSgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, float lr, float momentum, float dampening,
-                                       float weightDecay, boolean nesterov, boolean firstStep) {
-        k.sgdStep(param.size(), ptr(param), ptr(grad), ptrOrNull(momentumBuffer), lr, momentum, dampening, weightDecay, nesterov, firstStep);
+                                       float weightDecay, boolean nesterov, boolean firstStep, Tensor scalars, long at, Tensor guard, long guardIndex) {
+        k.sgdStep(param.size(), ptr(param), ptr(grad), ptrOrNull(momentumBuffer), lr, momentum, dampening, weightDecay, nesterov, firstStep,
+                scalars == null ? 0 : at(scalars, at), guard == null ? 0 : at(guard, guardIndex));
     }
 
     @Override protected void doAdamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float stepSize, float bc2Sqrt, float beta1, float beta2,

@@ -187,8 +187,8 @@ final class Kernels {
     /** out[j] = sum over b of parts[b * size + j] (+ beta out[j]), summed in batch order. */
     void sumBatches(long parts, long out, long batches, long size, float beta) { start().p(parts).p(out).l(batches).l(size).f(beta).over("pc_sum_batches", size); }
 
-    void sgdStep(long n, long p, long g, long buf, float lr, float momentum, float dampening, float wd, boolean nesterov, boolean first) {
-        start().l(n).p(p).p(g).p(buf).f(lr).f(momentum).f(dampening).f(wd).i(nesterov ? 1 : 0).i(first ? 1 : 0).over("pc_sgd_step", n);
+    void sgdStep(long n, long p, long g, long buf, float lr, float momentum, float dampening, float wd, boolean nesterov, boolean first, long scalars, long guard) {
+        start().l(n).p(p).p(g).p(buf).f(lr).f(momentum).f(dampening).f(wd).i(nesterov ? 1 : 0).i(first ? 1 : 0).p(scalars).p(guard).over("pc_sgd_step", n);
     }
 
     void adamStep(long n, long p, long g, long m, long v, float stepSize, float bc2Sqrt, float b1, float b2, float eps, float wd, float decay, long scalars, long guard) {

@@ -684,7 +684,45 @@ public abstract class Backend implements AutoCloseable {
                               float weightDecay, boolean nesterov, boolean firstStep) {
         if (momentumBuffer != null) sameSize("sgdStep", param, grad, momentumBuffer); else sameSize("sgdStep", param, grad);
         if (momentum != 0 && momentumBuffer == null) throw new IllegalArgumentException("sgdStep: momentum " + momentum + " needs a momentum buffer");
-        doSgdStep(param, grad, momentumBuffer, lr, momentum, dampening, weightDecay, nesterov, firstStep);
+        doSgdStep(param, grad, momentumBuffer, lr, momentum, dampening, weightDecay, nesterov, firstStep, null, 0, null, 0);
+    }
+
+    /** The scalars of an SGD step that {@link #sgdScalars} writes: the learning rate and whether it is the first step (1) or not (0). */
+    public static final int SGD_SCALARS = 2;
+
+    /**
+     * What an SGD step takes from the host, into {@code into[at .. at + SGD_SCALARS)}: the learning rate, and 1
+     * for the first step (whose momentum buffer starts as the gradient), else 0. For a step a recorded sequence of
+     * ops holds: {@link #sgdStep(Tensor, Tensor, Tensor, Tensor, long, Tensor, long, float, float, float, boolean)}.
+     *
+     * @param lr        the learning rate
+     * @param firstStep whether it is the optimizer's first step
+     * @param into      where the scalars go
+     * @param at        the index of the first
+     */
+    public static void sgdScalars(float lr, boolean firstStep, float[] into, int at) {
+        into[at] = lr;
+        into[at + 1] = firstStep ? 1f : 0f;
+    }
+
+    /**
+     * As {@link #sgdStep(Tensor, Tensor, Tensor, float, float, float, float, boolean, boolean)}, with the learning
+     * rate and the first-step flag read from {@code scalars[at .. at + SGD_SCALARS)} when the op runs, as
+     * {@link #sgdScalars} wrote them, and where {@code guard} is not null, doing nothing unless
+     * {@code guard[guardIndex]} is finite: as the Adam step of
+     * {@link #adamStep(Tensor, Tensor, Tensor, Tensor, Tensor, long, Tensor, long, float, float, float, float)}.
+     */
+    public final void sgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, Tensor scalars, long at, Tensor guard, long guardIndex,
+                              float momentum, float dampening, float weightDecay, boolean nesterov) {
+        if (momentumBuffer != null) sameSize("sgdStep", param, grad, momentumBuffer); else sameSize("sgdStep", param, grad);
+        if (momentum != 0 && momentumBuffer == null) throw new IllegalArgumentException("sgdStep: momentum " + momentum + " needs a momentum buffer");
+        mine("sgdStep", scalars);
+        range("sgdStep", "scalars", scalars, at, SGD_SCALARS);
+        if (guard != null) {
+            mine("sgdStep", guard);
+            range("sgdStep", "guard", guard, guardIndex, 1);
+        }
+        doSgdStep(param, grad, momentumBuffer, 0f, momentum, dampening, weightDecay, nesterov, false, scalars, at, guard, guardIndex);
     }
 
     /** torch.optim.Adam step number {@code step} (1-based), with bias correction and L2 weight decay. */
@@ -879,9 +917,19 @@ public abstract class Backend implements AutoCloseable {
     }
     /** out[outIndex] = scale times the sum of squares of x. */
     protected abstract void doSumSquares(Tensor x, float scale, Tensor out, long outIndex);
-    /** One SGD step on a parameter (PyTorch's torch.optim.SGD). Default: {@link Compositions#sgdStep}. */
+    /**
+     * One SGD step on a parameter (PyTorch's torch.optim.SGD). Where {@code scalars} is not null, lr and the first-step
+     * flag come from scalars[at .. at + 2) when the op runs (as {@link #sgdScalars} writes them); where {@code guard} is
+     * not null, nothing changes unless guard[guardIndex] is finite. Default: {@link Compositions#sgdStep}, which reads
+     * the scalars and the guard on the host (a backend that records ops overrides this).
+     */
     protected void doSgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, float lr, float momentum, float dampening,
-                             float weightDecay, boolean nesterov, boolean firstStep) {
+                             float weightDecay, boolean nesterov, boolean firstStep, Tensor scalars, long at, Tensor guard, long guardIndex) {
+        if (guard != null && !Float.isFinite(readScalar(guard, guardIndex))) return;
+        if (scalars != null) {
+            lr = readScalar(scalars, at);
+            firstStep = readScalar(scalars, at + 1) != 0f;
+        }
         Compositions.sgdStep(this, param, grad, momentumBuffer, lr, momentum, dampening, weightDecay, nesterov, firstStep);
     }
     /**

@@ -13,9 +13,6 @@ public final class Adam extends StatefulOptimizer implements Optimizer.Recordabl
     private boolean decoupled;
     private float lr;
     private final Tensor[] m, v;
-    /** The parameters' indices, largest first, and their sizes in that order: the branches of a step. */
-    private final int[] bySize;
-    private final double[] sizes;
 
     /** PyTorch's defaults: betas (0.9, 0.999), eps 1e-8, no weight decay. */
     public Adam(Model model, float lr) { this(model, lr, 0.9f, 0.999f, 1e-8f, 0f); }
@@ -38,9 +35,6 @@ public final class Adam extends StatefulOptimizer implements Optimizer.Recordabl
             m[i] = stateFor(params.get(i), "exp_avg");
             v[i] = stateFor(params.get(i), "exp_avg_sq");
         }
-        bySize = java.util.stream.IntStream.range(0, params.size()).boxed()
-                .sorted((a, b) -> Long.compare(params.get(b).value().size(), params.get(a).value().size())).mapToInt(Integer::intValue).toArray();
-        sizes = java.util.Arrays.stream(bySize).mapToDouble(i -> params.get(i).value().size()).toArray();
     }
 
     /**
@@ -74,19 +68,6 @@ public final class Adam extends StatefulOptimizer implements Optimizer.Recordabl
     @Override public void step() {
         steps++;
         eachParameter(i -> be.adamStep(params.get(i).value(), params.get(i).grad(), m[i], v[i], lr, beta1, beta2, eps, l2(), decay(), steps));
-    }
-
-    /**
-     * Runs a step for every parameter, each an independent branch ({@link Backend#branches}), the largest first: on
-     * a GPU side by side rather than one after another (a CPU runs them in order unless they balance).
-     */
-    private void eachParameter(java.util.function.IntConsumer step) {
-        Runnable[] branches = new Runnable[bySize.length];
-        for (int k = 0; k < bySize.length; k++) {
-            int i = bySize[k];
-            branches[k] = () -> step.accept(i);
-        }
-        be.branches(sizes, branches);
     }
 
     /** The L2 term added to the gradient: Adam's weight decay; none for AdamW. */

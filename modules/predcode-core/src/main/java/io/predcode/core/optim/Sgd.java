@@ -1,11 +1,11 @@
 package io.predcode.core.optim;
 
 import io.predcode.core.nn.Model;
-import io.predcode.core.nn.Parameter;
+import io.predcode.spi.Backend;
 import io.predcode.spi.Tensor;
 
 /** torch.optim.SGD: momentum (buffer = grad on the first step), dampening, weight decay, Nesterov. */
-public final class Sgd extends StatefulOptimizer {
+public final class Sgd extends StatefulOptimizer implements Optimizer.Recordable {
     private final float momentum, dampening, weightDecay;
     private float lr;
     private final boolean nesterov;
@@ -42,10 +42,20 @@ public final class Sgd extends StatefulOptimizer {
     }
 
     @Override public void step() {
-        for (int i = 0; i < params.size(); i++) {
-            Parameter p = params.get(i);
-            be.sgdStep(p.value(), p.grad(), buffers[i], lr, momentum, dampening, weightDecay, nesterov, steps == 0);
-        }
+        boolean first = steps == 0;
+        eachParameter(i -> be.sgdStep(params.get(i).value(), params.get(i).grad(), buffers[i], lr, momentum, dampening, weightDecay, nesterov, first));
         steps++;
     }
+
+    @Override public int scalarsPerStep() { return Backend.SGD_SCALARS; }
+
+    @Override public void nextScalars(int count, float[] into) {
+        for (int k = 0; k < count; k++) Backend.sgdScalars(lr, steps + k == 0, into, k * Backend.SGD_SCALARS);
+    }
+
+    @Override public void step(Tensor scalars, long at, Tensor guard, long guardIndex) {
+        eachParameter(i -> be.sgdStep(params.get(i).value(), params.get(i).grad(), buffers[i], scalars, at, guard, guardIndex, momentum, dampening, weightDecay, nesterov));
+    }
+
+    @Override public void stepsTaken(int count) { steps += count; }
 }

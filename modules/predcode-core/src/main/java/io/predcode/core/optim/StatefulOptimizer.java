@@ -27,6 +27,28 @@ abstract class StatefulOptimizer implements Optimizer {
         this.scope = new Scope(be);
     }
 
+    /** The parameters' indices, largest first, and their sizes in that order: the branches of a step. */
+    private int[] bySize;
+    private double[] sizes;
+
+    /**
+     * Runs a step for every parameter, each an independent branch ({@link Backend#branches}), the largest first: on
+     * a GPU side by side rather than one after another (a CPU runs them in order unless they balance).
+     */
+    void eachParameter(java.util.function.IntConsumer step) {
+        if (bySize == null) {
+            bySize = java.util.stream.IntStream.range(0, params.size()).boxed()
+                    .sorted((a, b) -> Long.compare(params.get(b).value().size(), params.get(a).value().size())).mapToInt(Integer::intValue).toArray();
+            sizes = java.util.Arrays.stream(bySize).mapToDouble(i -> params.get(i).value().size()).toArray();
+        }
+        Runnable[] branches = new Runnable[bySize.length];
+        for (int k = 0; k < bySize.length; k++) {
+            int i = bySize[k];
+            branches[k] = () -> step.accept(i);
+        }
+        be.branches(sizes, branches);
+    }
+
     Tensor stateFor(Parameter p, String suffix) {
         Tensor t = scope.allocate(p.shape());
         stateTensors.put(p.name() + "." + suffix, t);

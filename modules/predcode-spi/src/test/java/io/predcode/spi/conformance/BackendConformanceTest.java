@@ -1069,6 +1069,37 @@ public abstract class BackendConformanceTest {
         }
     }
 
+    /** SGD with its learning rate and first-step flag read from a tensor is SGD with them given; guarded by a value that is not finite, it changes nothing. */
+    @Test void sgdWithScalarsFromATensorIsSgdWithThemGiven() {
+        for (int n : new int[]{1, 33, 70_001})
+            for (float[] v : new float[][]{{0f, 0f, 0f}, {0.9f, 0f, 0f}, {0.9f, 0.1f, 0f}, {0.9f, 0f, 1f}}) { // momentum, dampening, nesterov
+                float momentum = v[0], dampening = v[1], wd = 0.01f;
+                boolean nesterov = v[2] != 0;
+                float[] p = random(n, 1);
+                try (Tensor tp = tensor(p, n); Tensor tp2 = tensor(p, n); Tensor tg = backend.allocate(n); Tensor tb = backend.allocate(n); Tensor tb2 = backend.allocate(n);
+                     Tensor scalars = backend.allocate(2 + 3 * io.predcode.spi.Backend.SGD_SCALARS)) {
+                    float[] lrs = {0.05f, 0.02f, 0.07f}, host = new float[3 * io.predcode.spi.Backend.SGD_SCALARS];
+                    for (int step = 0; step < 3; step++) io.predcode.spi.Backend.sgdScalars(lrs[step], step == 0, host, step * 2);
+                    backend.upload(host, 0, scalars, 2, host.length);
+                    Tensor b = momentum != 0 ? tb : null, b2 = momentum != 0 ? tb2 : null;
+                    for (int step = 0; step < 3; step++) {
+                        backend.upload(random(n, 1), tg);
+                        backend.sgdStep(tp, tg, b, lrs[step], momentum, dampening, wd, nesterov, step == 0);
+                        backend.upload(new float[]{step}, 0, scalars, 0, 1); // a finite guard: the step applies
+                        backend.sgdStep(tp2, tg, b2, scalars, 2 + step * 2, step == 1 ? scalars : null, 0, momentum, dampening, wd, nesterov);
+                    }
+                    String what = n + ", momentum " + momentum + ", dampening " + dampening + ", nesterov " + nesterov;
+                    assertClose("parameters, " + what, toDouble(backend.download(tp)), backend.download(tp2), 0);
+                    if (b != null) assertClose("momentum buffers, " + what, toDouble(backend.download(tb)), backend.download(tb2), 0);
+                    float[] p3 = backend.download(tp2), b3 = backend.download(tb2);
+                    backend.upload(new float[]{Float.NaN}, 0, scalars, 0, 1);
+                    backend.sgdStep(tp2, tg, b2, scalars, 4, scalars, 0, momentum, dampening, wd, nesterov);
+                    assertArrayEquals(p3, backend.download(tp2), "a NaN guard leaves the parameters, " + what);
+                    assertArrayEquals(b3, backend.download(tb2), "a NaN guard leaves the momentum buffer, " + what);
+                }
+            }
+    }
+
     // ------------------------------------------------------------ random
 
     @Test void randomUniformIsTheSharedCounterGenerator() {
