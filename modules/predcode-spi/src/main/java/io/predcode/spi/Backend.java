@@ -716,12 +716,7 @@ public abstract class Backend implements AutoCloseable {
                               float momentum, float dampening, float weightDecay, boolean nesterov) {
         if (momentumBuffer != null) sameSize("sgdStep", param, grad, momentumBuffer); else sameSize("sgdStep", param, grad);
         if (momentum != 0 && momentumBuffer == null) throw new IllegalArgumentException("sgdStep: momentum " + momentum + " needs a momentum buffer");
-        mine("sgdStep", scalars);
-        range("sgdStep", "scalars", scalars, at, SGD_SCALARS);
-        if (guard != null) {
-            mine("sgdStep", guard);
-            range("sgdStep", "guard", guard, guardIndex, 1);
-        }
+        checkRecordedStep("sgdStep", scalars, at, SGD_SCALARS, guard, guardIndex);
         doSgdStep(param, grad, momentumBuffer, 0f, momentum, dampening, weightDecay, nesterov, false, scalars, at, guard, guardIndex);
     }
 
@@ -752,8 +747,8 @@ public abstract class Backend implements AutoCloseable {
      * What Adam's step number {@code step} (1-based) takes from the host's count and learning rate, as
      * {@link #adamStep(Tensor, Tensor, Tensor, Tensor, float, float, float, float, float, float, long)} computes it,
      * into {@code into[at .. at + ADAM_SCALARS)}: lr / (1 - beta1^step), sqrt(1 - beta2^step) and the decay. A
-     * recorded sequence of ops ({@link #replayable}) that takes Adam steps (iPC's, one per inference step) reads
-     * them from a tensor the host fills before each replay:
+     * recorded sequence of ops ({@link #replayable}) that takes Adam steps (a training step's, or iPC's one per
+     * inference step) reads them from a tensor the host fills before each replay:
      * {@link #adamStep(Tensor, Tensor, Tensor, Tensor, Tensor, long, Tensor, long, float, float, float, float)}.
      *
      * @param lr    the learning rate
@@ -783,13 +778,18 @@ public abstract class Backend implements AutoCloseable {
     public final void adamStep(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor scalars, long at, Tensor guard, long guardIndex,
                                float beta1, float beta2, float eps, float weightDecay) {
         sameSize("adamStep", param, grad, m, v);
-        mine("adamStep", scalars);
-        range("adamStep", "scalars", scalars, at, ADAM_SCALARS);
-        if (guard != null) {
-            mine("adamStep", guard);
-            range("adamStep", "guard", guard, guardIndex, 1);
-        }
+        checkRecordedStep("adamStep", scalars, at, ADAM_SCALARS, guard, guardIndex);
         doAdamStep(param, grad, m, v, 0f, 0f, beta1, beta2, eps, weightDecay, 0f, scalars, at, guard, guardIndex);
+    }
+
+    /** An optimizer step's scalars (count of them at {@code at}) and its guard, where given, are this backend's and in range. */
+    private void checkRecordedStep(String op, Tensor scalars, long at, int count, Tensor guard, long guardIndex) {
+        mine(op, scalars);
+        range(op, "scalars", scalars, at, count);
+        if (guard != null) {
+            mine(op, guard);
+            range(op, "guard", guard, guardIndex, 1);
+        }
     }
 
     // ---------------------------------------------------------------- random
