@@ -71,15 +71,22 @@ extern "C" __global__ void pc_activation_with_derivative(int kind, float slope, 
     }
 }
 
+// z[i] plus its channel's bias where there is one, written back to z: pc_add_bias's one element, for the kernels that
+// finish a linear layer's GEMM.
+__device__ float add_bias_at(float* z, const float* bias, int channels, long long i) {
+    float v = z[i];
+    if (bias) {
+        v += bias[i % channels];
+        z[i] = v;
+    }
+    return v;
+}
+
 // A linear layer's bias and activation after its GEMM, in one pass (Backend.linearActivation): z += bias where there
 // is one, y = f(z), and where d is not null d = f'(z); the bits of pc_add_bias, then pc_activation (_with_derivative).
 extern "C" __global__ void pc_bias_activation(int kind, float slope, long long n, float* z, const float* bias, int channels, float* y, float* d) {
     GRID_STRIDE(i, n) {
-        float v = z[i];
-        if (bias) {
-            v += bias[i % channels];
-            z[i] = v;
-        }
+        float v = add_bias_at(z, bias, channels, i);
         float fv = act(kind, slope, v);
         y[i] = fv;
         if (d) d[i] = act_grad(kind, slope, v, fv, 1.f);
@@ -91,11 +98,7 @@ extern "C" __global__ void pc_bias_activation(int kind, float slope, long long n
 extern "C" __global__ void pc_bias_activation_error(int kind, float slope, long long n, float* z, const float* bias, int channels, float* y, float* d,
                                                     const float* vhat, const float* disp, float* err, float* delta) {
     GRID_STRIDE(i, n) {
-        float v = z[i];
-        if (bias) {
-            v += bias[i % channels];
-            z[i] = v;
-        }
+        float v = add_bias_at(z, bias, channels, i);
         float fv = act(kind, slope, v), dv = act_grad(kind, slope, v, fv, 1.f);
         y[i] = fv;
         d[i] = dv;
@@ -109,11 +112,7 @@ extern "C" __global__ void pc_bias_activation_error(int kind, float slope, long 
 // and pc_add(1, output, -1, target) (Backend.pcLinearOutputError).
 extern "C" __global__ void pc_bias_error(long long n, float* out, const float* bias, int channels, const float* target, float* err) {
     GRID_STRIDE(i, n) {
-        float u = out[i];
-        if (bias) {
-            u += bias[i % channels];
-            out[i] = u;
-        }
+        float u = add_bias_at(out, bias, channels, i);
         err[i] = u - target[i];  // pc_add's 1 u + -1 t: both products exact, one rounding
     }
 }

@@ -479,16 +479,19 @@ public final class CpuBackend extends Backend {
 
     @Override protected void doSgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, float lrGiven, float momentum, float dampening,
                                        float weightDecay, boolean nesterov, boolean firstGiven, Tensor scalars, long at, Tensor guard, long guardIndex) {
-        if (guard != null && !Float.isFinite(seg(guard).getAtIndex(F, guardIndex))) return;
+        if (guardStops(guard, guardIndex)) return;
         MemorySegment sp = seg(param), sg = seg(grad), sb = momentumBuffer == null ? null : seg(momentumBuffer);
         float lr = scalars == null ? lrGiven : seg(scalars).getAtIndex(F, at);
         boolean firstStep = scalars == null ? firstGiven : seg(scalars).getAtIndex(F, at + 1) != 0f;
         forElements(param.size(), (from, to) -> JavaKernels.sgdStep(sp, sg, sb, lr, momentum, dampening, weightDecay, nesterov, firstStep, from, to));
     }
 
+    /** An optimizer step's guard where it is given: the step stops unless the value is finite. */
+    private static boolean guardStops(Tensor guard, long index) { return guard != null && !Float.isFinite(seg(guard).getAtIndex(F, index)); }
+
     @Override protected void doAdamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float stepSizeGiven, float bc2SqrtGiven, float beta1, float beta2,
                                         float eps, float weightDecay, float decayGiven, Tensor scalars, long at, Tensor guard, long guardIndex) {
-        if (guard != null && !Float.isFinite(seg(guard).getAtIndex(F, guardIndex))) return;
+        if (guardStops(guard, guardIndex)) return;
         MemorySegment sp = seg(param), sg = seg(grad), sm = seg(m), sv = seg(v), ss = scalars == null ? null : seg(scalars);
         float stepSize = ss == null ? stepSizeGiven : ss.getAtIndex(F, at), bc2Sqrt = ss == null ? bc2SqrtGiven : ss.getAtIndex(F, at + 1),
                 decay = ss == null ? decayGiven : ss.getAtIndex(F, at + 2);

@@ -295,24 +295,29 @@ final class CudaBackend extends Backend {
         k.activationWithDerivative(f.code(), slope, x.size(), ptr(x), ptr(y), ptr(derivative));
     }
 
+    /** z = x W^T: a linear op's GEMM, its bias left to the kernel after it. */
+    private void linearGemm(Tensor x, Tensor weight, Tensor z, int batch, int in, int out) {
+        doGemm(false, true, batch, out, in, 1f, x, 0, in, 0, weight, 0, in, 0, 0f, z, 0, out, 0, 1);
+    }
+
     /** The GEMM, then the bias and the activation in one kernel: one node fewer on a graph's chain than linear and activation apart. */
     @Override protected void doLinearActivation(Tensor x, Tensor weight, Tensor bias, Activation f, float slope, Tensor z, Tensor y, Tensor derivative,
                                                 int batch, int in, int out) {
-        doGemm(false, true, batch, out, in, 1f, x, 0, in, 0, weight, 0, in, 0, 0f, z, 0, out, 0, 1);
+        linearGemm(x, weight, z, batch, in, out);
         k.biasActivation(f.code(), slope, z.size(), ptr(z), ptrOrNull(bias), out, ptr(y), ptrOrNull(derivative));
     }
 
     /** The GEMM, then everything else in one kernel: one kernel fewer one after another than linearActivation and pcPredictionError. */
     @Override protected void doPcLinearPredictionError(Tensor x, Tensor weight, Tensor bias, Activation f, float slope, Tensor z, Tensor prediction,
                                                        Tensor derivative, Tensor vhat, Tensor displacement, Tensor error, Tensor delta, int batch, int in, int out) {
-        doGemm(false, true, batch, out, in, 1f, x, 0, in, 0, weight, 0, in, 0, 0f, z, 0, out, 0, 1);
+        linearGemm(x, weight, z, batch, in, out);
         k.biasActivationError(f.code(), slope, z.size(), ptr(z), ptrOrNull(bias), out, ptr(prediction), ptr(derivative), ptr(vhat), ptr(displacement),
                 ptr(error), ptr(delta));
     }
 
     /** The GEMM, then the bias and the error in one kernel. */
     @Override protected void doPcLinearOutputError(Tensor x, Tensor weight, Tensor bias, Tensor output, Tensor target, Tensor error, int batch, int in, int out) {
-        doGemm(false, true, batch, out, in, 1f, x, 0, in, 0, weight, 0, in, 0, 0f, output, 0, out, 0, 1);
+        linearGemm(x, weight, output, batch, in, out);
         k.biasError(output.size(), ptr(output), ptrOrNull(bias), out, ptr(target), ptr(error));
     }
 

@@ -25,22 +25,20 @@ abstract class StatefulOptimizer implements Optimizer {
         this.params = new ArrayList<>(model.parameters().values());
         io.predcode.core.internal.Memory.require(be, perParameter * 4L * model.parameterCount(), "the optimizer's state (" + perParameter + " copies of the parameters)");
         this.scope = new Scope(be);
+        bySize = java.util.stream.IntStream.range(0, params.size()).boxed()
+                .sorted((a, b) -> Long.compare(params.get(b).value().size(), params.get(a).value().size())).mapToInt(Integer::intValue).toArray();
+        sizes = java.util.Arrays.stream(bySize).mapToDouble(i -> params.get(i).value().size()).toArray();
     }
 
     /** The parameters' indices, largest first, and their sizes in that order: the branches of a step. */
-    private int[] bySize;
-    private double[] sizes;
+    private final int[] bySize;
+    private final double[] sizes;
 
     /**
      * Runs a step for every parameter, each an independent branch ({@link Backend#branches}), the largest first: on
      * a GPU side by side rather than one after another (a CPU runs them in order unless they balance).
      */
     void eachParameter(java.util.function.IntConsumer step) {
-        if (bySize == null) {
-            bySize = java.util.stream.IntStream.range(0, params.size()).boxed()
-                    .sorted((a, b) -> Long.compare(params.get(b).value().size(), params.get(a).value().size())).mapToInt(Integer::intValue).toArray();
-            sizes = java.util.Arrays.stream(bySize).mapToDouble(i -> params.get(i).value().size()).toArray();
-        }
         Runnable[] branches = new Runnable[bySize.length];
         for (int k = 0; k < bySize.length; k++) {
             int i = bySize[k];

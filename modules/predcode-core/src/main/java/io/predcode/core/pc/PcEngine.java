@@ -801,13 +801,17 @@ public final class PcEngine implements AutoCloseable {
             return;
         }
         eachBlock(ws, layerOne != null ? 1 : first, depth, b -> (b < first ? 1 : parameters.test(b) ? 3 : 2) * blockMacs[b], b -> {
-            if (b < first) layerOne.forward(be, ws);
-            else if (b < depth - 1) {
+            if (b < first) {
+                layerOne.forward(be, ws);
+                if (b == depth - 1) lossGradient(ws, ws.sweep[b].output(), ws.sweepLoss, ws.error[depth]);
+            } else if (b < depth - 1) {
                 forwardHiddenErrorAndBackward(ws, b, ws.feedback[b], parameters.test(b));
-                return;
-            } else model.blocks().get(b).forward(be, ws.belief[b], ws.sweep[b]);
-            if (b == depth - 1) lossGradient(ws, ws.sweep[b].output(), ws.sweepLoss, ws.error[depth]);
-            if (b >= first) model.blocks().get(b).backward(be, ws.sweep[b], ws.error[depth], ws.feedback[b], parameters.test(b));
+            } else {
+                Block last = model.blocks().get(b);
+                last.forward(be, ws.belief[b], ws.sweep[b]);
+                lossGradient(ws, ws.sweep[b].output(), ws.sweepLoss, ws.error[depth]);
+                last.backward(be, ws.sweep[b], ws.error[depth], ws.feedback[b], parameters.test(b));
+            }
         });
     }
 
