@@ -473,9 +473,9 @@ CUresult runGraph(const std::vector<Node>& nodes) {
     return CUDA_SUCCESS;
 }
 
-// The most nodes on one chain of dependencies: what a GPU must run one after another.
-// The nodes of one longest chain of dependencies, named (kernel name, copy, memset, gemm), first to last.
-std::string chain(const std::vector<Node>& nodes) {
+// The most nodes on one chain of dependencies (what a GPU must run one after another), and into names one such
+// chain's nodes, named (kernel name, copy, memset, gemm), first to last.
+long longestChain(const std::vector<Node>& nodes, std::string& names) {
     std::vector<long> longest(nodes.size());
     std::vector<int> before(nodes.size(), -1);
     int last = -1;
@@ -485,25 +485,14 @@ std::string chain(const std::vector<Node>& nodes) {
             if (longest[d] + 1 > longest[i]) longest[i] = longest[d] + 1, before[i] = d;
         if (last < 0 || longest[i] > longest[last]) last = static_cast<int>(i);
     }
-    std::vector<std::string> names;
+    std::vector<std::string> chain;
     for (int i = last; i >= 0; i = before[i]) {
         const Node& n = nodes[i];
-        names.push_back(n.kind == Node::KERNEL ? n.kernel->name : n.kind == Node::COPY ? "copy" : n.kind == Node::SET32 ? "memset" : "gemm");
+        chain.push_back(n.kind == Node::KERNEL ? n.kernel->name : n.kind == Node::COPY ? "copy" : n.kind == Node::SET32 ? "memset" : "gemm");
     }
-    std::string out;
-    for (auto it = names.rbegin(); it != names.rend(); ++it) out += (out.empty() ? "" : " ") + *it;
-    return out;
-}
-
-long depth(const std::vector<Node>& nodes) {
-    std::vector<long> longest(nodes.size());
-    long most = 0;
-    for (std::size_t i = 0; i < nodes.size(); i++) {
-        longest[i] = 1;
-        for (int d : nodes[i].deps) longest[i] = std::max(longest[i], longest[d] + 1);
-        most = std::max(most, longest[i]);
-    }
-    return most;
+    names.clear();
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it) names += (names.empty() ? "" : " ") + *it;
+    return last < 0 ? 0 : longest[last];
 }
 
 // The streams that joined s's capture (s is its origin), s excluded.
@@ -910,8 +899,7 @@ CUresult CUDAAPI cuGraphInstantiate(CUgraphExec* exec, CUgraph graph, unsigned l
     *exec = new CUgraphExec_st{graph->nodes};
     execs.insert(*exec);
     lastGraphNodes = static_cast<long>(graph->nodes.size());
-    lastGraphDepth = depth(graph->nodes);
-    lastGraphChain = chain(graph->nodes);
+    lastGraphDepth = longestChain(graph->nodes, lastGraphChain);
     return CUDA_SUCCESS;
 }
 
