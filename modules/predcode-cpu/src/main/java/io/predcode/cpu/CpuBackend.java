@@ -30,8 +30,16 @@ public final class CpuBackend extends Backend {
 
     private final OpenBlas blas;
 
-    /** Elements per thread below which an elementwise kernel stays on the calling thread. */
-    static final int MIN_ELEMENTS = 1 << 16;
+    /**
+     * Elements per thread below which an elementwise kernel stays on the calling thread. Small: a
+     * part of 4096 elements is about a microsecond of work, and the hand-off to a spinning worker
+     * costs less; more to the point, an op that follows a split GEMM then reads each half on the core
+     * that wrote it. At 2^16, a batch of 128 x 128 activations stayed on one core, which fetched half
+     * of them from the other's cache (2 threads, side by side: PCX's MLP 0.93 -> 0.83 ms a backprop
+     * step and 1.51 -> 1.43 ms a PC step, example-cnn's PC at batch 128 11.7 -> 10.0 ms; 2^10 measured
+     * the same as 2^12; bench/results/cpu-min-elements-2026-12-01.md).
+     */
+    static final int MIN_ELEMENTS = 1 << 12;
 
     /** Splits [0, n) elements across the backend's threads for an elementwise kernel (native or Java). */
     private void forElements(long n, Parallel.Range body) {
