@@ -139,12 +139,12 @@ extern "C" __global__ void pc_add_bias(float* y, const float* bias, long long n,
     GRID_STRIDE(i, n) y[i] += bias[(i / inner) % channels];
 }
 
-// The bias gradient db[c] = beta * db[c] + sum over outer, inner of dy[o, c, i], in blocks of
+// The bias gradient db[c] = beta * db[c] + alpha * (sum over outer, inner of dy[o, c, i]), in blocks of
 // (channel, chunk): block b sums chunk b % chunks of channel b / chunks, its threads visiting the
 // channel's elements e = chunk * blockDim + t, then every chunks * blockDim further, stepping (o, i)
 // without a division per element. With one chunk it writes db directly; with more it writes
 // partials[b], and pc_bias_grad_finish adds each channel's chunks in order.
-extern "C" __global__ void pc_bias_grad(const float* dy, float* db, double* partials, long long outer, int channels, int inner, int chunks, float beta) {
+extern "C" __global__ void pc_bias_grad(const float* dy, float* db, double* partials, long long outer, int channels, int inner, int chunks, float alpha, float beta) {
     int c = blockIdx.x / chunks, chunk = blockIdx.x % chunks;
     long long stride = (long long)chunks * blockDim.x, e = (long long)chunk * blockDim.x + threadIdx.x;
     long long stepO = stride / inner, o = e / inner;
@@ -159,15 +159,15 @@ extern "C" __global__ void pc_bias_grad(const float* dy, float* db, double* part
     double sum = block_sum(s);
     if (threadIdx.x != 0) return;
     if (chunks > 1) partials[blockIdx.x] = sum;
-    else db[c] = (float)(beta == 0.f ? sum : beta * db[c] + sum);
+    else db[c] = (float)(beta == 0.f ? alpha * sum : beta * db[c] + alpha * sum);
 }
 
-extern "C" __global__ void pc_bias_grad_finish(const double* partials, float* db, int chunks, float beta) {
+extern "C" __global__ void pc_bias_grad_finish(const double* partials, float* db, int chunks, float alpha, float beta) {
     int c = blockIdx.x;
     double s = 0;
     for (int k = threadIdx.x; k < chunks; k += blockDim.x) s += partials[(long long)c * chunks + k];
     double sum = block_sum(s);
-    if (threadIdx.x == 0) db[c] = (float)(beta == 0.f ? sum : beta * db[c] + sum);
+    if (threadIdx.x == 0) db[c] = (float)(beta == 0.f ? alpha * sum : beta * db[c] + alpha * sum);
 }
 
 // col[n, (c*kh + ki)*kw + kj, oy*ow + ox] = x[n, c, oy*sh - ph + ki, ox*sw - pw + kj] or 0.

@@ -43,7 +43,7 @@ class NormalizeOpTest {
                         be.upload(x, tx);
                         be.upload(dy, tdy);
                         block.forward(be, tx, t);
-                        block.backward(be, t, tdy, tdx, false);
+                        block.backward(be, t, tdy, tdx, 0f);
                         double[] ey = new double[x.length], edx = new double[x.length];
                         for (int i = 0; i < x.length; i++) {
                             int c = channels == 1 ? 0 : (i % per) / (per / channels);

@@ -289,7 +289,7 @@ public final class CpuBackend extends Backend {
         });
     }
 
-    @Override protected void doBiasGrad(Tensor dy, Tensor db, int channels, int inner, float beta) {
+    @Override protected void doBiasGrad(Tensor dy, Tensor db, int channels, int inner, float alpha, float beta) {
         MemorySegment sy = seg(dy), sb = seg(db);
         double[] sums = new double[channels];
         long rows = dy.size() / inner;
@@ -316,7 +316,7 @@ public final class CpuBackend extends Backend {
                 for (int c = 0; c < channels; c++)
                     for (double v : part[c]) sums[c] += v;
         }
-        for (int c = 0; c < channels; c++) sb.setAtIndex(F, c, (float) (beta == 0f ? sums[c] : beta * sb.getAtIndex(F, c) + sums[c]));
+        for (int c = 0; c < channels; c++) sb.setAtIndex(F, c, (float) (beta == 0f ? alpha * sums[c] : beta * sb.getAtIndex(F, c) + alpha * sums[c]));
     }
 
     /**

@@ -325,8 +325,8 @@ final class CudaBackend extends Backend {
 
     @Override protected void doAddBias(Tensor y, Tensor bias, int channels, int inner) { k.addBias(ptr(y), ptr(bias), y.size(), channels, inner); }
 
-    @Override protected void doBiasGrad(Tensor dy, Tensor db, int channels, int inner, float beta) {
-        k.biasGrad(ptr(dy), ptr(db), dy.size() / ((long) channels * inner), channels, inner, beta);
+    @Override protected void doBiasGrad(Tensor dy, Tensor db, int channels, int inner, float alpha, float beta) {
+        k.biasGrad(ptr(dy), ptr(db), dy.size() / ((long) channels * inner), channels, inner, alpha, beta);
     }
 
     /**

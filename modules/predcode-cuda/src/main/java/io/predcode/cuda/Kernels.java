@@ -104,11 +104,11 @@ final class Kernels {
      * Blocks of (channel, chunk): chunks enough that each thread sums about 64 elements, as many as
      * the partials buffer holds; one chunk (a block per channel, no second pass) when a channel is small.
      */
-    void biasGrad(long dy, long db, long outer, int channels, int inner, float beta) {
+    void biasGrad(long dy, long db, long outer, int channels, int inner, float alpha, float beta) {
         long perChannel = outer * inner;
         int chunks = (int) Math.max(1, Math.min(PARTIALS / channels, perChannel / (64L * BLOCK)));
-        start().p(dy).p(db).p(partials).l(outer).i(channels).i(inner).i(chunks).f(beta).blocks("pc_bias_grad", channels * chunks);
-        if (chunks > 1) start().p(partials).p(db).i(chunks).f(beta).blocks("pc_bias_grad_finish", channels);
+        start().p(dy).p(db).p(partials).l(outer).i(channels).i(inner).i(chunks).f(alpha).f(beta).blocks("pc_bias_grad", channels * chunks);
+        if (chunks > 1) start().p(partials).p(db).i(chunks).f(alpha).f(beta).blocks("pc_bias_grad_finish", channels);
     }
 
     void im2col(long x, long col, int images, Conv2dGeometry g) {

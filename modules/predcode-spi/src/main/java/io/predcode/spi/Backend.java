@@ -369,11 +369,11 @@ public abstract class Backend implements AutoCloseable {
         doAddBias(y, bias, channels, inner);
     }
 
-    /** db[c] = beta * db[c] + sum over o, i of dy[o, c, i]. */
-    public final void biasGrad(Tensor dy, Tensor db, int channels, int inner, float beta) {
+    /** db[c] = beta * db[c] + alpha * (sum over o, i of dy[o, c, i]), the sum formed before it is scaled. */
+    public final void biasGrad(Tensor dy, Tensor db, int channels, int inner, float alpha, float beta) {
         mine("biasGrad", dy, db);
         biasView("biasGrad", dy, db, channels, inner);
-        doBiasGrad(dy, db, channels, inner, beta);
+        doBiasGrad(dy, db, channels, inner, alpha, beta);
     }
 
     // ---------------------------------------------------------------- convolution and pooling
@@ -868,7 +868,7 @@ public abstract class Backend implements AutoCloseable {
     /** Adds bias[c] to every element of channel c of y ([..., channels, inner] blocks). */
     protected abstract void doAddBias(Tensor y, Tensor bias, int channels, int inner);
     /** db = sum of dy over everything but the channel, plus beta db. */
-    protected abstract void doBiasGrad(Tensor dy, Tensor db, int channels, int inner, float beta);
+    protected abstract void doBiasGrad(Tensor dy, Tensor db, int channels, int inner, float alpha, float beta);
     /** y = conv(x, weight), no bias, over {@code images} images. */
     protected abstract void doConv2d(Tensor x, Tensor weight, Conv2dGeometry g, Tensor y, int images, int outChannels);
     /** dx = the convolution's VJP with respect to its input. */

@@ -112,18 +112,19 @@ public final class Block {
     }
 
     /** Op i's VJP at the tape's point: through the derivative the forward kept, where it did. */
-    private static void backwardOp(Backend be, Op l, int i, Tape t, Tensor dy, Tensor dx, boolean parameterGradients) {
+    private static void backwardOp(Backend be, Op l, int i, Tape t, Tensor dy, Tensor dx, float parameterScale) {
         Tensor derivative = t.derivativesCurrent ? t.derivatives[i + 1] : null;
         if (derivative != null) ((Ops.ActivationOp) l).backward(be, derivative, dy, dx);
-        else l.backward(be, t.acts[i], t.acts[i + 1], dy, dx, parameterGradients);
+        else l.backward(be, t.acts[i], t.acts[i + 1], dy, dx, parameterScale);
     }
 
     /**
      * At the point of the tape's last forward: dx = J_x^T dy when {@code dx} is not null, and the
-     * parameter gradients overwritten with J_theta^T dy when {@code parameterGradients}.
+     * parameter gradients overwritten with {@code parameterScale} J_theta^T dy when {@code parameterScale} is
+     * not 0 (1: the gradients; 1/B: their mean over a batch of B, scaled inside the ops that form them).
      */
-    public void backward(Backend be, Tape t, Tensor dy, Tensor dx, boolean parameterGradients) {
-        backwardFrom(be, t, ops.size() - 1, dy, dx, parameterGradients);
+    public void backward(Backend be, Tape t, Tensor dy, Tensor dx, float parameterScale) {
+        backwardFrom(be, t, ops.size() - 1, dy, dx, parameterScale);
     }
 
     /**
@@ -141,9 +142,9 @@ public final class Block {
     public Tensor outputDerivativeGradient(Tape t) { return t.grads[outputActivation()]; }
 
     /** {@link #backward} from dy * f' already in {@link #outputDerivativeGradient}: the ops below the output activation. */
-    public void backwardBelowOutput(Backend be, Tape t, Tensor dx, boolean parameterGradients) {
+    public void backwardBelowOutput(Backend be, Tape t, Tensor dx, float parameterScale) {
         int a = outputActivation();
-        backwardFrom(be, t, a - 1, t.grads[a], dx, parameterGradients);
+        backwardFrom(be, t, a - 1, t.grads[a], dx, parameterScale);
     }
 
     /**
@@ -194,7 +195,7 @@ public final class Block {
     }
 
     /** The backward pass from op {@code top} down, with {@code dy} the gradient at its output. */
-    private void backwardFrom(Backend be, Tape t, int top, Tensor dy, Tensor dx, boolean parameterGradients) {
+    private void backwardFrom(Backend be, Tape t, int top, Tensor dy, Tensor dx, float parameterScale) {
         Tensor g = dy;
         for (int i = top; i >= 0; i--) {
             Op l = ops.get(i);
@@ -203,11 +204,11 @@ public final class Block {
                 continue; // the gradient passes through unchanged
             }
             // Propagate below this op only if someone needs it: the caller (dx) or a parameter further down.
-            boolean propagate = i == 0 ? dx != null : dx != null || (parameterGradients && parametersBelow(i));
+            boolean propagate = i == 0 ? dx != null : dx != null || (parameterScale != 0f && parametersBelow(i));
             Tensor target = !propagate ? null : i == 0 ? dx : t.grads[i];
-            boolean ownGradients = parameterGradients && !l.parameters().isEmpty();
+            boolean ownGradients = parameterScale != 0f && !l.parameters().isEmpty();
             if (target == null && !ownGradients) return;
-            backwardOp(be, l, i, t, g, target, parameterGradients);
+            backwardOp(be, l, i, t, g, target, parameterScale);
             if (target == null) return;
             g = target;
         }
@@ -302,7 +303,7 @@ public final class Block {
                 Op l = ops.get(i);
                 if (l.isView()) continue;
                 Tensor target = realOpBetween(index, i) ? t.grads[i] : dz; // the last real op writes dz
-                backwardOp(be, l, i, t, g, target, false);
+                backwardOp(be, l, i, t, g, target, 0f);
                 g = target;
             }
             if (g != dz) be.copy(g, dz); // only views followed the entry
@@ -311,7 +312,7 @@ public final class Block {
         /** dx = A^T dz (the entry's input gradient; its parameters are left alone). */
         public void adjoint(Backend be, Tensor dz, Tensor dx) {
             Op l = ops.get(index);
-            l.backward(be, null, null, dz, dx, false);
+            l.backward(be, null, null, dz, dx, 0f);
         }
     }
 

@@ -24,10 +24,10 @@ abstract class Op {
 
     /**
      * Given dy = dL/dy at the point of the last {@link #forward} with these tensors: writes dx = J_x^T dy
-     * when {@code dx} is not null, and overwrites the parameter gradients with J_theta^T dy when
-     * {@code parameterGradients}.
+     * when {@code dx} is not null, and overwrites the parameter gradients with
+     * {@code parameterScale} J_theta^T dy when {@code parameterScale} is not 0 (0: leaves them).
      */
-    abstract void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients);
+    abstract void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, float parameterScale);
 
     static int batchOf(Tensor t) { return t.shape().dim(0); }
 }

@@ -82,11 +82,11 @@ final class Ops {
             be.pcLinearPredictionError(x, weight.value(), biasValue(), f.function, f.slope, z, y, derivative, vhat, displacement, error, delta);
         }
 
-        @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients) {
+        @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, float parameterScale) {
             if (dx != null) be.matmul(false, false, 1f, dy, weight.value(), 0f, dx);
-            if (parameterGradients) {
-                be.matmul(true, false, 1f, dy, x, 0f, weight.grad());
-                if (bias != null) be.biasGrad(dy, bias.grad(), spec.out(), 1, 0f);
+            if (parameterScale != 0f) { // the scale in the GEMM's alpha and the sum's: no pass of its own
+                be.matmul(true, false, parameterScale, dy, x, 0f, weight.grad());
+                if (bias != null) be.biasGrad(dy, bias.grad(), spec.out(), 1, parameterScale, 0f);
             }
         }
 
@@ -153,11 +153,12 @@ final class Ops {
             be.conv2d(x, weight.value(), bias == null ? null : bias.value(), g, y);
         }
 
-        @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients) {
+        @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, float parameterScale) {
             if (dx != null) be.conv2dBackwardInput(dy, weight.value(), g, dx);
-            if (parameterGradients) {
+            if (parameterScale != 0f) {
                 be.conv2dBackwardWeight(x, dy, g, weight.grad());
-                if (bias != null) be.biasGrad(dy, bias.grad(), outChannels, g.outPixels(), 0f);
+                if (parameterScale != 1f) be.axpby(0f, weight.grad(), parameterScale, weight.grad()); // the conv weight gradient has no alpha
+                if (bias != null) be.biasGrad(dy, bias.grad(), outChannels, g.outPixels(), parameterScale, 0f);
             }
         }
     }
@@ -172,7 +173,7 @@ final class Ops {
             if (max) be.maxPool(x, g, y); else be.avgPool(x, g, y);
         }
 
-        @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients) {
+        @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, float parameterScale) {
             if (dx == null) return;
             if (max) be.maxPoolBackward(x, g, dy, dx); else be.avgPoolBackward(g, dy, dx);
         }
@@ -192,7 +193,7 @@ final class Ops {
         /** dx = dy f'(x) from the derivative a forward kept. */
         void backward(Backend be, Tensor derivative, Tensor dy, Tensor dx) { be.multiply(dy, derivative, dx); }
 
-        @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients) {
+        @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, float parameterScale) {
             if (dx != null) be.activationBackward(function, slope, x, y, dy, dx);
         }
     }
@@ -229,7 +230,7 @@ final class Ops {
             be.addBias(y, shift, channels, inner);
         }
 
-        @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients) {
+        @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, float parameterScale) {
             if (dx != null) diagonal(be, dy, dx);
         }
 
@@ -248,7 +249,7 @@ final class Ops {
 
         @Override void forward(Backend be, Tensor x, Tensor y) { throw new AssertionError("flatten is a view"); }
 
-        @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, boolean parameterGradients) {
+        @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, float parameterScale) {
             throw new AssertionError("flatten is a view");
         }
     }

@@ -63,8 +63,6 @@ public final class PcEngine implements AutoCloseable {
     private final double[] blockMacs, layerSizes;
     /** No branches beside a round's blocks. */
     private static final Runnable[] NONE = {};
-    /** The parameters' update tensors (their .grad), per block that has parameters. */
-    private final Tensor[][] updates;
     /**
      * Whether the device counts a batch's correct classifications: cross-entropy's against its labels, squared
      * error's where the output is flat with two values or more, against its (one-hot) targets' argmax.
@@ -78,8 +76,6 @@ public final class PcEngine implements AutoCloseable {
         this.be = model.backend();
         this.guard = new Guard("PcEngine@" + Integer.toHexString(System.identityHashCode(this)) + " (model of " + model.depth() + " blocks)", this::release);
         blockMacs = blockMacs();
-        updates = model.blocks().stream().filter(b -> !b.parameters().isEmpty())
-                .map(b -> b.parameters().stream().map(io.predcode.core.nn.Parameter::grad).toArray(Tensor[]::new)).toArray(Tensor[][]::new);
         layerSizes = new double[model.depth()];
         for (int l = 0; l < model.depth(); l++) layerSizes[l] = size(model.activationShape(l));
         int[] out = model.activationShape(model.depth());
@@ -356,7 +352,7 @@ public final class PcEngine implements AutoCloseable {
                 for (int l = depth - 1; l >= 0; l--) {
                     boolean moves = s < n && !held[l];
                     // J_{l+1}^T eps_{l+1}: layer l's own gradient, and below layer 1 the only one (the input has no error).
-                    if (moves) blocks.get(l).backward(be, ws.sweep[l], ws.error[l + 1], ws.feedback[l], false);
+                    if (moves) blocks.get(l).backward(be, ws.sweep[l], ws.error[l + 1], ws.feedback[l], 0f);
                     if (l >= 1) be.add(1f, ws.sweep[l - 1].output(), -1f, ws.belief[l], ws.error[l]); // eps_l = f_l(v_{l-1}) - v_l
                     if (!moves) continue;
                     if (l >= 1) be.axpby(-1f, ws.error[l], 1f, ws.feedback[l]);
@@ -694,7 +690,7 @@ public final class PcEngine implements AutoCloseable {
     private void backprop(Workspace ws, boolean beliefs) {
         int depth = model.depth();
         for (int b = depth - 1; b >= 0; b--)
-            model.blocks().get(b).backward(be, ws.ff[b], b == depth - 1 ? ws.dLdy : ws.error[b + 1], b > 0 ? ws.error[b] : null, true);
+            model.blocks().get(b).backward(be, ws.ff[b], b == depth - 1 ? ws.dLdy : ws.error[b + 1], b > 0 ? ws.error[b] : null, 1f);
         if (beliefs) {
             for (int l = 1; l < depth; l++) be.add(1f, ws.vhat(l), -1f, ws.error[l], ws.belief[l]);
             be.add(1f, ws.vhat(depth), -1f, ws.dLdy, ws.belief[depth]);
@@ -716,7 +712,7 @@ public final class PcEngine implements AutoCloseable {
             int lowest = last ? 0 : Math.max(0, depth - s);
             // Two rounds of a branch per block: every feedback from the start-of-sweep errors, then every error's update.
             eachBlock(ws, lowest, depth, l -> blockMacs[l], l -> model.blocks().get(l).backward(be, ws.ff[l], l + 1 == depth ? ws.dLdy : ws.error[l + 1],
-                    l > 0 || full ? ws.feedback[l] : null, last));
+                    l > 0 || full ? ws.feedback[l] : null, last ? 1f : 0f));
             eachBlock(ws, Math.max(lowest, full ? 0 : 1), depth, l -> layerSizes[l], l -> {
                 if (!last) be.axpby(eta, ws.feedback[l], 1f - eta, ws.error[l]);
                 else if (full) {
@@ -752,13 +748,13 @@ public final class PcEngine implements AutoCloseable {
             } else {
                 predict(ws, first, layerOne); // one pass, fewer ops: each update writes the error the block below reads next
                 for (int l = depth - 1; l >= first; l--) {
-                    model.blocks().get(l).backward(be, ws.sweep[l], ws.error[l + 1], ws.feedback[l], false);
+                    model.blocks().get(l).backward(be, ws.sweep[l], ws.error[l + 1], ws.feedback[l], 0f);
                     strictUpdate(ws, l, layerOne, eta, last);
                 }
             }
             if (layerOne != null) layerOne.updateLayerOne(be, ws, eta, last); // reads eps_2 as layer 2's update wrote it
         }
-        updatesAtFinalBeliefs(ws, full, true);
+        updatesAtFinalBeliefs(ws, full, true, 1f);
     }
 
     /** Layer l's STRICT update from its prediction this sweep and its feedback (fused with the condensed layer one's at layer 2 where it can be). */
@@ -805,12 +801,12 @@ public final class PcEngine implements AutoCloseable {
                 layerOne.forward(be, ws);
                 if (b == depth - 1) lossGradient(ws, ws.sweep[b].output(), ws.sweepLoss, ws.error[depth]);
             } else if (b < depth - 1) {
-                forwardHiddenErrorAndBackward(ws, b, ws.feedback[b], parameters.test(b));
+                forwardHiddenErrorAndBackward(ws, b, ws.feedback[b], parameters.test(b) ? 1f : 0f);
             } else {
                 Block last = model.blocks().get(b);
                 last.forward(be, ws.belief[b], ws.sweep[b]);
                 lossGradient(ws, ws.sweep[b].output(), ws.sweepLoss, ws.error[depth]);
-                last.backward(be, ws.sweep[b], ws.error[depth], ws.feedback[b], parameters.test(b));
+                last.backward(be, ws.sweep[b], ws.error[depth], ws.feedback[b], parameters.test(b) ? 1f : 0f);
             }
         });
     }
@@ -860,12 +856,12 @@ public final class PcEngine implements AutoCloseable {
      * STRICT's and PC's parameter updates at the final beliefs: block 0 sees x (its feedforward tape); the others are
      * re-evaluated at v. With {@code withLoss}, the step's feedforward loss beside them.
      */
-    private void updatesAtFinalBeliefs(Workspace ws, boolean full, boolean withLoss) {
+    private void updatesAtFinalBeliefs(Workspace ws, boolean full, boolean withLoss, float parameterScale) {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
         eachBlock(ws, 0, depth, b -> (b == 0 ? 1 : 2) * blockMacs[b], b -> {
             if (b > 0) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
-            blocks.get(b).backward(be, b == 0 ? ws.ff[0] : ws.sweep[b], ws.error[b + 1], null, true);
+            blocks.get(b).backward(be, b == 0 ? ws.ff[0] : ws.sweep[b], ws.error[b + 1], null, parameterScale);
         }, withLoss ? new Runnable[]{() -> feedforwardLoss(ws)} : NONE);
         if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
     }
@@ -913,13 +909,13 @@ public final class PcEngine implements AutoCloseable {
      * a hidden error below), then block l's backward pass from it: J_l^T eps_{l+1} into {@code dx} where not null,
      * the parameter gradients where asked.
      */
-    private void errorAndBackward(Workspace ws, int l, Block.Tape t, Tensor target, boolean perSample, boolean withLoss, Tensor dx, boolean parameterGradients) {
+    private void errorAndBackward(Workspace ws, int l, Block.Tape t, Tensor target, boolean perSample, boolean withLoss, Tensor dx, float parameterScale) {
         if (l + 1 < model.depth()) {
-            hiddenErrorAndBackward(ws, l, t, dx, parameterGradients);
+            hiddenErrorAndBackward(ws, l, t, dx, parameterScale);
             return;
         }
         outputError(ws, t.output(), target, perSample, withLoss);
-        model.blocks().get(l).backward(be, t, ws.error[l + 1], dx, parameterGradients);
+        model.blocks().get(l).backward(be, t, ws.error[l + 1], dx, parameterScale);
     }
 
     /**
@@ -927,49 +923,49 @@ public final class PcEngine implements AutoCloseable {
      * in one op where the block allows (a hidden error: {@link #forwardHiddenErrorAndBackward}; an output error
      * by a subtraction: {@link Block#forwardWithOutputError}).
      */
-    private void forwardErrorAndBackward(Workspace ws, int l, Tensor target, boolean perSample, boolean withLoss, Tensor dx, boolean parameterGradients) {
+    private void forwardErrorAndBackward(Workspace ws, int l, Tensor target, boolean perSample, boolean withLoss, Tensor dx, float parameterScale) {
         if (l + 1 < model.depth()) {
-            forwardHiddenErrorAndBackward(ws, l, dx, parameterGradients);
+            forwardHiddenErrorAndBackward(ws, l, dx, parameterScale);
             return;
         }
         Block block = model.blocks().get(l);
         if (outputLossApart(target, perSample) && block.forwardWithOutputError(be, ws.belief[l], ws.sweep[l], target != null ? target : ws.y, ws.error[l + 1])) {
             if (withLoss) outputLoss(ws, ws.sweep[l].output(), target);
-            block.backward(be, ws.sweep[l], ws.error[l + 1], dx, parameterGradients);
+            block.backward(be, ws.sweep[l], ws.error[l + 1], dx, parameterScale);
             return;
         }
         block.forward(be, ws.belief[l], ws.sweep[l]);
-        errorAndBackward(ws, l, ws.sweep[l], target, perSample, withLoss, dx, parameterGradients);
+        errorAndBackward(ws, l, ws.sweep[l], target, perSample, withLoss, dx, parameterScale);
     }
 
     /**
      * Block l (below the last) evaluated at its belief into sweep[l], then {@link #hiddenErrorAndBackward}: the
      * evaluation and the error in one op where the block allows ({@link Block#forwardWithError}).
      */
-    private void forwardHiddenErrorAndBackward(Workspace ws, int l, Tensor dx, boolean parameterGradients) {
+    private void forwardHiddenErrorAndBackward(Workspace ws, int l, Tensor dx, float parameterScale) {
         Block block = model.blocks().get(l);
         if (block.forwardWithError(be, ws.belief[l], ws.sweep[l], ws.vhat(l + 1), ws.displacement[l + 1], ws.error[l + 1])) {
-            block.backwardBelowOutput(be, ws.sweep[l], dx, parameterGradients);
+            block.backwardBelowOutput(be, ws.sweep[l], dx, parameterScale);
             return;
         }
         block.forward(be, ws.belief[l], ws.sweep[l]);
-        hiddenErrorAndBackward(ws, l, ws.sweep[l], dx, parameterGradients);
+        hiddenErrorAndBackward(ws, l, ws.sweep[l], dx, parameterScale);
     }
 
     /**
      * {@link #errorAndBackward} below the last block. Where block l ends in an activation whose f' its forward kept,
      * the error and the backward's first step, eps * f', are one op (a kernel fewer one after another on a GPU).
      */
-    private void hiddenErrorAndBackward(Workspace ws, int l, Block.Tape t, Tensor dx, boolean parameterGradients) {
+    private void hiddenErrorAndBackward(Workspace ws, int l, Block.Tape t, Tensor dx, float parameterScale) {
         Block block = model.blocks().get(l);
         Tensor derivative = block.outputDerivative(t);
         if (derivative == null) {
             hiddenError(ws, l + 1, t.output());
-            block.backward(be, t, ws.error[l + 1], dx, parameterGradients);
+            block.backward(be, t, ws.error[l + 1], dx, parameterScale);
             return;
         }
         be.pcPredictionError(t.output(), ws.vhat(l + 1), ws.displacement[l + 1], ws.error[l + 1], derivative, block.outputDerivativeGradient(t));
-        block.backwardBelowOutput(be, t, dx, parameterGradients);
+        block.backwardBelowOutput(be, t, dx, parameterScale);
     }
 
     /**
@@ -1007,6 +1003,7 @@ public final class PcEngine implements AutoCloseable {
         if (target != null) be.add(1f, ws.vhat(depth), -beta * outputScale, ws.dLdy, target);
         // The parameter updates are J^T eps summed over the batch: per sample, their mean; nudged, over beta.
         float updateScale = (perSample ? 1f / lossBatch(ws) : 1f) / (beta != 0 ? beta : 1f);
+        float parameterScale = incremental ? updateScale : 0f; // the parameter gradients a step forms: iPC's, at every step
         // PC's start runs beside its first step's first round, which reads none of it: on a GPU, not one after another.
         Runnable[] start = relaxationStart(ws, incremental ? depth : depth - n, !incremental && !perSample);
         boolean startBeside = !incremental && be.runsBranchesAtOnce() && depth > 1;
@@ -1025,8 +1022,8 @@ public final class PcEngine implements AutoCloseable {
                 // 1's prediction too is recomputed, into sweep[0].
                 eachBlock(ws, incremental ? 0 : active, depth, l -> (l == 0 ? 1 : (l >= moved ? 2 : 1) + (incremental ? 1 : 0)) * blockMacs[l], l -> {
                     if (l == 0) { blocks.get(0).forward(be, ws.x, ws.sweep[0]); return; }
-                    if (l >= moved) forwardErrorAndBackward(ws, l, target, perSample, withLoss, ws.feedback[l], incremental);
-                    else errorAndBackward(ws, l, ws.ff[l], target, perSample, withLoss, ws.feedback[l], incremental);
+                    if (l >= moved) forwardErrorAndBackward(ws, l, target, perSample, withLoss, ws.feedback[l], parameterScale);
+                    else errorAndBackward(ws, l, ws.ff[l], target, perSample, withLoss, ws.feedback[l], parameterScale);
                 }, s == 1 && startBeside ? start : NONE);
                 // Then each layer's belief update, from its start-of-step error (which the update writes again, the same) and its feedback.
                 eachBlock(ws, active, depth, l -> layerSizes[l], l -> beliefUpdate(ws, l, moved, incremental, eta, step));
@@ -1037,13 +1034,12 @@ public final class PcEngine implements AutoCloseable {
                 for (int b = moved; b < depth; b++) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
                 outputError(ws, depth - 1 >= moved ? ws.sweep[depth - 1].output() : depth == 1 && incremental ? ws.sweep[0].output() : ws.vhat(depth), target, perSample, withLoss);
                 for (int l = depth - 1; l >= active; l--) {
-                    feedBack(ws, l, moved, incremental);
+                    feedBack(ws, l, moved, parameterScale);
                     beliefUpdate(ws, l, moved, incremental, eta, step);
                 }
             }
             if (incremental) {
-                blocks.get(0).backward(be, ws.sweep[0], ws.error[1], null, true);
-                scaleUpdates(updateScale);
+                blocks.get(0).backward(be, ws.sweep[0], ws.error[1], null, updateScale);
                 if (weightStep != null) weightStep.accept(s);
             }
         }
@@ -1051,17 +1047,15 @@ public final class PcEngine implements AutoCloseable {
             if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
         } else if (perSample) {
             // PCX's learning step: the energy's parameter gradient at the relaxed state, errors and Jacobians both at the final beliefs.
-            // The output's energy term, where apart from its error, waits for the scaling of the updates, beside it.
+            // The output's energy term, where apart from its error, reads the output the last block's branch forms: after them.
             eachBlock(ws, 0, depth, b -> (b == 0 ? 1 : 2) * blockMacs[b], b -> {
-                if (b > 0) forwardErrorAndBackward(ws, b, target, perSample, false, null, true);
-                else errorAndBackward(ws, b, ws.ff[0], target, perSample, false, null, true);
+                if (b > 0) forwardErrorAndBackward(ws, b, target, perSample, false, null, updateScale);
+                else errorAndBackward(ws, b, ws.ff[0], target, perSample, false, null, updateScale);
             }, withFeedforwardLoss ? new Runnable[]{() -> feedforwardLoss(ws)} : NONE);
-            Tensor output = (depth == 1 ? ws.ff[0] : ws.sweep[depth - 1]).output();
-            scaleUpdates(updateScale, outputLossApart(target, perSample) ? new Runnable[]{() -> outputLoss(ws, output, target)} : NONE);
+            if (outputLossApart(target, perSample)) outputLoss(ws, (depth == 1 ? ws.ff[0] : ws.sweep[depth - 1]).output(), target);
             if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
         } else {
-            updatesAtFinalBeliefs(ws, full, withFeedforwardLoss); // Torch2PC's: the errors from the start of the last sweep, as STRICT
-            scaleUpdates(updateScale);
+            updatesAtFinalBeliefs(ws, full, withFeedforwardLoss, updateScale); // Torch2PC's: the errors from the start of the last sweep, as STRICT
         }
     }
 
@@ -1091,8 +1085,8 @@ public final class PcEngine implements AutoCloseable {
     }
 
     /** PC's feedback J_l^T eps_{l+1} to layer l, at block l's point this step (its feedforward one below the wave); iPC's parameter gradients too. */
-    private void feedBack(Workspace ws, int l, int moved, boolean incremental) {
-        model.blocks().get(l).backward(be, l >= moved ? ws.sweep[l] : ws.ff[l], ws.error[l + 1], ws.feedback[l], incremental);
+    private void feedBack(Workspace ws, int l, int moved, float parameterScale) {
+        model.blocks().get(l).backward(be, l >= moved ? ws.sweep[l] : ws.ff[l], ws.error[l + 1], ws.feedback[l], parameterScale);
     }
 
     /**
@@ -1115,17 +1109,6 @@ public final class PcEngine implements AutoCloseable {
 
     /** eps_l = (f_l(v_{l-1}) - vhat_l) - d_l from the displacement state, into error[l]. */
     private void hiddenError(Workspace ws, int l, Tensor prediction) { be.pcPredictionError(prediction, ws.vhat(l), ws.displacement[l], ws.error[l]); }
-
-    /**
-     * Scales every parameter's update, a branch per block (on a GPU these small ops would otherwise run one after
-     * another; a branch per parameter would need more streams than a step's rounds), with {@code beside} as branches too.
-     */
-    private void scaleUpdates(float scale, Runnable... beside) {
-        if (scale != 1f) each(0, updates.length, b -> Arrays.stream(updates[b]).mapToLong(Tensor::size).sum(), b -> {
-            for (Tensor u : updates[b]) be.axpby(0f, u, scale, u);
-        }, beside);
-        else for (Runnable r : beside) r.run();
-    }
 
     /** Allocates centred nudging's held updates, outside any recorded step. */
     private void holdUpdates() {
@@ -1152,12 +1135,12 @@ public final class PcEngine implements AutoCloseable {
             } else {
                 predict(ws, 1, null);
                 for (int l = depth - 1; l >= 1; l--) {
-                    model.blocks().get(l).backward(be, ws.sweep[l], ws.error[l + 1], ws.feedback[l], sweep == depth - l);
+                    model.blocks().get(l).backward(be, ws.sweep[l], ws.error[l + 1], ws.feedback[l], sweep == depth - l ? 1f : 0f);
                     strictUpdate(ws, l, null, 1f, true);
                 }
             }
         }
-        model.blocks().get(0).backward(be, ws.ff[0], ws.error[1], null, true); // eps_1 at the start of sweep L
+        model.blocks().get(0).backward(be, ws.ff[0], ws.error[1], null, 1f); // eps_1 at the start of sweep L
         if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
     }
 

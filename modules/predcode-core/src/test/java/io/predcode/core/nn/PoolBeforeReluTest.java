@@ -43,8 +43,8 @@ class PoolBeforeReluTest {
                 be.upload(dy, 0, tdy, 0, dy.length);
                 a.forward(be, tx, ta);
                 b.forward(be, tx, tb);
-                a.backward(be, ta, tdy, dxa, false);
-                b.backward(be, tb, tdy, dxb, false);
+                a.backward(be, ta, tdy, dxa, 0f);
+                b.backward(be, tb, tdy, dxb, 0f);
                 String what = "relu + maxpool " + k + " on " + java.util.Arrays.toString(in) + " x" + batch;
                 assertArrayEquals(be.download(ta.output()), be.download(tb.output()), 0f, what + ": output");
                 assertArrayEquals(be.download(dxa), be.download(dxb), 0f, what + ": input gradient");

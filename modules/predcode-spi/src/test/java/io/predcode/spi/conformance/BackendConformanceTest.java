@@ -445,7 +445,7 @@ public abstract class BackendConformanceTest {
             if (trial == 10) { outer = 67; channels = 5; inner = 401; } // large enough for a backend to split the images
             if (trial == 11) { outer = 300; channels = 3; inner = 1021; } // large enough to split a channel into chunks
             if (trial == 12) { outer = 100_003; channels = 2; inner = 1; } // a linear layer's bias at a huge batch
-            float beta = trial == 12 ? 0f : 0.5f;
+            float beta = trial == 12 ? 0f : 0.5f, alpha = trial % 3 == 0 ? 1f : trial % 3 == 1 ? 1f / 7 : -2.5f; // 1/7: a mean over 7 samples
             int n = outer * channels * inner;
             float[] y = random(n, 1), b = random(channels, 1), db0 = random(channels, 1);
             double[] ey = toDouble(y), edb = new double[channels];
@@ -454,9 +454,9 @@ public abstract class BackendConformanceTest {
                 ey[idx] += b[c];
                 edb[c] += y[idx];
             }
-            for (int c = 0; c < channels; c++) edb[c] += beta * db0[c];
+            for (int c = 0; c < channels; c++) edb[c] = alpha * edb[c] + beta * db0[c];
             try (Tensor ty = tensor(y, n); Tensor tb = tensor(b, channels); Tensor tdb = tensor(db0, channels)) {
-                backend.biasGrad(ty, tdb, channels, inner, beta);
+                backend.biasGrad(ty, tdb, channels, inner, alpha, beta);
                 assertClose("biasGrad", edb, backend.download(tdb), 1e-5);
                 backend.addBias(ty, tb, channels, inner);
                 assertClose("addBias", ey, backend.download(ty), TOL);
