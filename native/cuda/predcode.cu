@@ -135,6 +135,15 @@ __device__ double block_sum(double v) {
     return r;
 }
 
+// A reduction's block sum: with one block, the reduction's result itself (scale * sum into out[index]); with
+// more, block b's partial sum, which pc_finish_sum adds up with the others. Small reductions (a batch's loss)
+// are then one kernel, not two one after the other.
+__device__ void reduce_out(double sum, double* partials, double scale, float* out, long long index) {
+    if (threadIdx.x != 0) return;
+    if (gridDim.x == 1) out[index] = (float)(scale * sum);
+    else partials[blockIdx.x] = sum;
+}
+
 extern "C" __global__ void pc_add_bias(float* y, const float* bias, long long n, int channels, int inner) {
     GRID_STRIDE(i, n) y[i] += bias[(i / inner) % channels];
 }
@@ -281,7 +290,7 @@ extern "C" __global__ void pc_finish_sum(const double* partials, int count, doub
 
 // Per row: logsumexp - logit[label] into the partial sums (the loss is their mean); grad (if not
 // null) = (softmax - onehot) / rows. A label that is not a class index gives NaN.
-extern "C" __global__ void pc_softmax_cross_entropy(const float* logits, const float* labels, double* partials, float* grad, int rows, int classes) {
+extern "C" __global__ void pc_softmax_cross_entropy(const float* logits, const float* labels, double* partials, float* grad, int rows, int classes, double scale, float* out, long long index) {
     double total = 0;
     GRID_STRIDE(r, rows) {
         const float* l = logits + r * classes;
@@ -301,23 +310,20 @@ extern "C" __global__ void pc_softmax_cross_entropy(const float* logits, const f
                 grad[r * classes + c] = !valid ? NAN : fabsf(g) < FLT_MIN ? 0.f : g;
             }
     }
-    double sum = block_sum(total);
-    if (threadIdx.x == 0) partials[blockIdx.x] = sum;
+    reduce_out(block_sum(total), partials, scale, out, index);
 }
 
 // (y - t)^2 into the partial sums (the loss is their mean); dy = 2 (y - t) / n when not null.
-extern "C" __global__ void pc_mse(const float* y, const float* t, double* partials, float* dy, long long n) {
+extern "C" __global__ void pc_mse(const float* y, const float* t, double* partials, float* dy, long long n, double scale, float* out, long long index) {
     double s = 0;
     GRID_STRIDE(i, n) {
         float d = y[i] - t[i];
         s += (double)d * d;
         if (dy) dy[i] = (float)(2.0 / n * d);
     }
-    double sum = block_sum(s);
-    if (threadIdx.x == 0) partials[blockIdx.x] = sum;
+    reduce_out(block_sum(s), partials, scale, out, index);
 }
 
-// 1 per row whose first maximal logit is at the label, into the partial sums.
 // The index of the largest of a row's values, the first of equal ones (torch.argmax).
 __device__ int row_argmax(const float* row, int classes) {
     int best = 0;
@@ -327,14 +333,14 @@ __device__ int row_argmax(const float* row, int classes) {
 
 // Rows whose argmax is the label: labels[r] a class index, or with label_rows a row of classes values whose
 // own argmax is the class (one-hot targets of squared error; Backend.countArgmaxMatches).
-extern "C" __global__ void pc_count_correct(const float* logits, const float* labels, double* partials, int rows, int classes, int label_rows) {
+extern "C" __global__ void pc_count_correct(const float* logits, const float* labels, double* partials, int rows, int classes, int label_rows,
+                                            double scale, float* out, long long index) {
     double c = 0;
     GRID_STRIDE(r, rows) {
         int best = row_argmax(logits + (long long)r * classes, classes);
         if (label_rows ? best == row_argmax(labels + (long long)r * classes, classes) : (float)best == labels[r]) c += 1;
     }
-    double sum = block_sum(c);
-    if (threadIdx.x == 0) partials[blockIdx.x] = sum;
+    reduce_out(block_sum(c), partials, scale, out, index);
 }
 
 // A layer's prediction error from its displacement (Backend.pcPredictionError): strict_step's error alone, and
@@ -399,11 +405,10 @@ extern "C" __global__ void pc_sum_batches(const float* parts, float* out, long l
     }
 }
 
-extern "C" __global__ void pc_sum_squares(const float* x, long long n, double* partials) {
+extern "C" __global__ void pc_sum_squares(const float* x, long long n, double* partials, double scale, float* out, long long index) {
     double s = 0;
     GRID_STRIDE(i, n) s += (double)x[i] * x[i];
-    double sum = block_sum(s);
-    if (threadIdx.x == 0) partials[blockIdx.x] = sum;
+    reduce_out(block_sum(s), partials, scale, out, index);
 }
 
 // torch.optim.SGD (Backend.sgdStep). Where scalars is not null, lr and the first-step flag come from it; where guard is

@@ -132,37 +132,47 @@ final class Kernels {
     }
 
     // Reductions: a first pass of partialBlocks(items) blocks writes one double per block to the
-    // partials buffer, a second pass adds them in one block. Both passes are fixed by the size, so
-    // the order of additions (and so the result) is the same on every call.
+    // partials buffer, a second pass adds them in one block; a first pass of one block writes the
+    // result itself (reduce_out). Both passes are fixed by the size, so the order of additions (and
+    // so the result) is the same on every call.
 
-    /** Blocks of a reduction's first pass over {@code items}: enough to fill the device, at most one per BLOCK items. */
-    static int partialBlocks(long items) { return (int) Math.max(1, Math.min(PARTIALS, (items + BLOCK - 1) / BLOCK)); }
+    /** Items up to which a reduction is one block, each thread adding up to 64 of them: one kernel, not two one after the other. */
+    static final long ONE_BLOCK = 64L * BLOCK;
 
+    /** Blocks of a reduction's first pass over {@code items}: one up to ONE_BLOCK, else enough to fill the device, at most one per BLOCK items. */
+    static int partialBlocks(long items) { return partialBlocks(items, items); }
+
+    /** As {@link #partialBlocks(long)} for items of more than one element's work (rows of {@code work / items} classes). */
+    static int partialBlocks(long items, long work) {
+        return work <= ONE_BLOCK ? 1 : (int) Math.max(1, Math.min(PARTIALS, (items + BLOCK - 1) / BLOCK));
+    }
+
+    /** Where a reduction's first pass had more than one block, the pass that adds their partial sums into out[index], scaled. */
     private void finish(int count, double scale, long out, long index) {
-        start().p(partials).i(count).d(scale).p(out).l(index).blocks("pc_finish_sum", 1);
+        if (count > 1) start().p(partials).i(count).d(scale).p(out).l(index).blocks("pc_finish_sum", 1);
     }
 
     void softmaxCrossEntropy(long logits, long labels, long loss, long grad, int rows, int classes) {
-        int g = partialBlocks(rows);
-        start().p(logits).p(labels).p(partials).p(grad).i(rows).i(classes).blocks("pc_softmax_cross_entropy", g);
+        int g = partialBlocks(rows, (long) rows * classes);
+        start().p(logits).p(labels).p(partials).p(grad).i(rows).i(classes).d(1.0 / rows).p(loss).l(0).blocks("pc_softmax_cross_entropy", g);
         finish(g, 1.0 / rows, loss, 0);
     }
 
     void mse(long y, long t, long loss, long dy, long n) {
         int g = partialBlocks(n);
-        start().p(y).p(t).p(partials).p(dy).l(n).blocks("pc_mse", g);
+        start().p(y).p(t).p(partials).p(dy).l(n).d(1.0 / n).p(loss).l(0).blocks("pc_mse", g);
         finish(g, 1.0 / n, loss, 0);
     }
 
     void countCorrect(long logits, long labels, long out, long index, int rows, int classes, boolean labelRows) {
-        int g = partialBlocks(rows);
-        start().p(logits).p(labels).p(partials).i(rows).i(classes).i(labelRows ? 1 : 0).blocks("pc_count_correct", g);
+        int g = partialBlocks(rows, (long) rows * classes);
+        start().p(logits).p(labels).p(partials).i(rows).i(classes).i(labelRows ? 1 : 0).d(1.0).p(out).l(index).blocks("pc_count_correct", g);
         finish(g, 1.0, out, index);
     }
 
     void sumSquares(long x, long n, float scale, long out, long index) {
         int g = partialBlocks(n);
-        start().p(x).l(n).p(partials).blocks("pc_sum_squares", g);
+        start().p(x).l(n).p(partials).d(scale).p(out).l(index).blocks("pc_sum_squares", g);
         finish(g, scale, out, index);
     }
 

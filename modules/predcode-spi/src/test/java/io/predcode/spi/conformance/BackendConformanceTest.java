@@ -724,7 +724,7 @@ public abstract class BackendConformanceTest {
 
     /** Sums over sizes that a device splits across blocks, and beyond (a reduction's passes, every remainder). */
     @Test void reductionsOverLargeAndAwkwardSizes() {
-        for (int n : new int[]{255, 256, 257, 65_537, 300_007}) {
+        for (int n : new int[]{255, 256, 257, 16_384, 16_385, 65_537, 300_007}) { // 16384: the most a GPU sums in one block
             float[] x = random(n, 3);
             double sq = 0;
             for (float v : x) sq += (double) v * v;
