@@ -595,7 +595,7 @@ public final class PcEngine implements AutoCloseable {
         java.util.function.IntConsumer weightStep = !incremental || weights == null ? null
                 : recorded != null ? s -> recorded.step(scalars, (long) (s - 1) * recorded.scalarsPerStep(), ws.scalars, 0) : s -> weights.step();
         Runnable step = () -> {
-            forward(ws);
+            boolean errorAtVhat = forward(ws, errorFromFeedforward(algorithm));
             boolean backprop = algorithm == Algorithm.BACKPROP || algorithm == Algorithm.EXACT;
             if (backprop) lossGradient(ws, ws.vhat(depth), ws.scalars, ws.dLdy);
             else if (!lossInLastRound(algorithm)) feedforwardLoss(ws);
@@ -604,7 +604,7 @@ public final class PcEngine implements AutoCloseable {
                 case BACKPROP, EXACT -> be.branches(new double[]{1, 0}, () -> backprop(ws, full && algorithm == Algorithm.EXACT), () -> countCorrect(ws));
                 case FIXED_PRED -> fixedPrediction(ws, eta, n, full);
                 case STRICT -> strict(ws, eta, n, full);
-                case PC, IPC -> standard(ws, algorithm, eta, n, full, weightStep);
+                case PC, IPC -> standard(ws, algorithm, eta, n, full, weightStep, errorAtVhat);
                 case ZIL -> zil(ws, full);
             }
             if (withEnergy) ws.writeEnergyTerms(be, depth, algorithm);
@@ -681,9 +681,25 @@ public final class PcEngine implements AutoCloseable {
 
     // ------------------------------------------------------------------ the algorithms
 
-    private void forward(Workspace ws) {
+    private void forward(Workspace ws) { forward(ws, false); }
+
+    /**
+     * The feedforward pass; with {@code outputError}, also eps_L = u - y into error[L] in the last block's op, where
+     * that block is one linear op ({@link Block#forwardWithOutputError}): PC's first output error, a kernel fewer one
+     * after another on a GPU. Returns whether it wrote eps_L.
+     */
+    private boolean forward(Workspace ws, boolean outputError) {
         List<Block> blocks = model.blocks();
-        for (int b = 0; b < blocks.size(); b++) blocks.get(b).forward(be, ws.vhat(b), ws.ff[b]);
+        int last = blocks.size() - 1;
+        for (int b = 0; b < last; b++) blocks.get(b).forward(be, ws.vhat(b), ws.ff[b]);
+        if (outputError && blocks.get(last).forwardWithOutputError(be, ws.vhat(last), ws.ff[last], ws.y, ws.error[last + 1])) return true;
+        blocks.get(last).forward(be, ws.vhat(last), ws.ff[last]);
+        return false;
+    }
+
+    /** Whether PC's first output error is u - y at the feedforward output by a subtraction (not nudged; the per-sample squared error), which the feedforward pass may form. */
+    private boolean errorFromFeedforward(Algorithm algorithm) {
+        return algorithm == Algorithm.PC && !nudging.active() && outputLossApart(null, perSample(algorithm));
     }
 
     /** BACKPROP and EXACT: eps_l = dL/dvhat_l by reverse mode; EXACT also forms v_l = vhat_l - eps_l. */
@@ -974,16 +990,16 @@ public final class PcEngine implements AutoCloseable {
      * SGD the step is STRICT's displacement += eta (eps_l - feedback), through STRICT's own fused op.
      * Centred nudging relaxes twice, with +beta and -beta, and averages the two updates.
      */
-    private void standard(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, java.util.function.IntConsumer weightStep) {
+    private void standard(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, java.util.function.IntConsumer weightStep, boolean errorAtVhat) {
         float beta = nudging.kind() == Nudging.Kind.NEGATIVE ? -nudging.beta() : nudging.beta();
         if (nudging.kind() != Nudging.Kind.CENTRED) {
-            relax(ws, algorithm == Algorithm.IPC, eta, n, full, beta, weightStep, lossInLastRound(algorithm));
+            relax(ws, algorithm == Algorithm.IPC, eta, n, full, beta, weightStep, lossInLastRound(algorithm), errorAtVhat);
             return;
         }
         List<io.predcode.core.nn.Parameter> ps = List.copyOf(model.parameters().values());
-        relax(ws, false, eta, n, full, beta, null, false);
+        relax(ws, false, eta, n, full, beta, null, false, false);
         for (int i = 0; i < ps.size(); i++) be.copy(ps.get(i).grad(), held[i]);
-        relax(ws, false, eta, n, full, -beta, null, false);
+        relax(ws, false, eta, n, full, -beta, null, false, false);
         for (int i = 0; i < ps.size(); i++) be.add(0.5f, held[i], 0.5f, ps.get(i).grad(), ps.get(i).grad());
     }
 
@@ -992,9 +1008,11 @@ public final class PcEngine implements AutoCloseable {
      * at every step, from the state the step's belief update reads, each followed by
      * {@code weightStep}). {@code beta} != 0 nudges the output towards h = u - beta dl/du at the
      * feedforward output u, kept in belief[L] during the relaxation. {@code withFeedforwardLoss} computes the
-     * step's feedforward loss beside the learning step's blocks.
+     * step's feedforward loss beside the learning step's blocks. {@code errorAtVhat}: the feedforward pass already formed
+     * the first step's output error.
      */
-    private void relax(Workspace ws, boolean incremental, float eta, int n, boolean full, float beta, java.util.function.IntConsumer weightStep, boolean withFeedforwardLoss) {
+    private void relax(Workspace ws, boolean incremental, float eta, int n, boolean full, float beta, java.util.function.IntConsumer weightStep, boolean withFeedforwardLoss,
+                       boolean errorAtVhat) {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
         boolean perSample = energy == Energy.PER_SAMPLE;
@@ -1023,6 +1041,7 @@ public final class PcEngine implements AutoCloseable {
                 eachBlock(ws, incremental ? 0 : active, depth, l -> (l == 0 ? 1 : (l >= moved ? 2 : 1) + (incremental ? 1 : 0)) * blockMacs[l], l -> {
                     if (l == 0) { blocks.get(0).forward(be, ws.x, ws.sweep[0]); return; }
                     if (l >= moved) forwardErrorAndBackward(ws, l, target, perSample, withLoss, ws.feedback[l], parameterScale);
+                    else if (step == 1 && errorAtVhat && l == depth - 1) feedBack(ws, l, moved, parameterScale);
                     else errorAndBackward(ws, l, ws.ff[l], target, perSample, withLoss, ws.feedback[l], parameterScale);
                 }, s == 1 && startBeside ? start : NONE);
                 // Then each layer's belief update, from its start-of-step error (which the update writes again, the same) and its feedback.
@@ -1032,7 +1051,8 @@ public final class PcEngine implements AutoCloseable {
                 // start-of-step error the block below reads next.
                 if (incremental) blocks.get(0).forward(be, ws.x, ws.sweep[0]);
                 for (int b = moved; b < depth; b++) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
-                outputError(ws, depth - 1 >= moved ? ws.sweep[depth - 1].output() : depth == 1 && incremental ? ws.sweep[0].output() : ws.vhat(depth), target, perSample, withLoss);
+                if (s > 1 || !errorAtVhat)
+                    outputError(ws, depth - 1 >= moved ? ws.sweep[depth - 1].output() : depth == 1 && incremental ? ws.sweep[0].output() : ws.vhat(depth), target, perSample, withLoss);
                 for (int l = depth - 1; l >= active; l--) {
                     feedBack(ws, l, moved, parameterScale);
                     beliefUpdate(ws, l, moved, incremental, eta, step);
