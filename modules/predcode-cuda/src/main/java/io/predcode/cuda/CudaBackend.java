@@ -19,8 +19,13 @@ import java.util.Map;
  * a page-locked staging buffer and are the only points where the host waits for the device.
  */
 final class CudaBackend extends Backend {
-    /** The most streams a set of branches runs on; further branches share them, in turn. */
-    static final int MAX_LANES = 6;
+    /**
+     * The most streams a set of branches runs on; further branches share them, in turn. 8: the optimizer's
+     * per-parameter steps of a model of 4 blocks with weights and biases (PCX's MLP) all at once, one kernel on
+     * the step's longest chain where 6 lanes made it 2. A lane costs a stream and a cuBLAS handle, made when a
+     * step first has that many branches.
+     */
+    static final int MAX_LANES = 8;
     private final CudaDriver driver;
     private final int device;
     private final long context;
