@@ -1025,7 +1025,7 @@ public final class PcEngine implements AutoCloseable {
         // PC's start runs beside its first step's first round, which reads none of it: on a GPU, not one after another.
         Runnable[] start = relaxationStart(ws, incremental ? depth : depth - n, !incremental && !perSample);
         boolean startBeside = !incremental && be.runsBranchesAtOnce() && depth > 1;
-        if (!startBeside) for (Runnable r : start) r.run();
+        if (!startBeside) eachBlock(ws, 1, depth, l -> layerSizes[l], l -> start[l - 1].run()); // iPC's first round reads the beliefs it copies: before it
         for (int s = 1; s <= n; s++) {
             // The error wave: before step s only layers L-s+1 and up can have moved (the first step moves v_{L-1} alone,
             // each step one layer more), so the blocks below still give their feedforward values and the layers
@@ -1080,7 +1080,7 @@ public final class PcEngine implements AutoCloseable {
     }
 
     /**
-     * The ops that start a PC or iPC relaxation, independent of each other: every hidden layer's displacement at 0
+     * The ops that start a PC or iPC relaxation, a runnable per hidden layer, independent of each other: every hidden layer's displacement at 0
      * and its belief at vhat below layer {@code copiesBelow} (above it, the relaxation writes each belief before it
      * reads it: PC's error wave reaches layer l at step L - l and reads v_l only from then on). Adam's moments start
      * at 0 and take the zero steps of a layer the wave reaches late (its bias correction counts them); momentum's
@@ -1090,18 +1090,20 @@ public final class PcEngine implements AutoCloseable {
      * at the final beliefs).
      */
     private Runnable[] relaxationStart(Workspace ws, int copiesBelow, boolean zeroErrors) {
-        List<Runnable> start = new java.util.ArrayList<>();
+        Runnable[] start = new Runnable[model.depth() - 1]; // start[l - 1]: hidden layer l's ops
         for (int l = 1; l < model.depth(); l++) {
             int layer = l;
-            start.add(() -> be.fill(ws.displacement[layer], 0f));
-            if (l < copiesBelow) start.add(() -> be.copy(ws.vhat(layer), ws.belief[layer]));
-            if (beliefOptimizer.isAdam()) {
-                start.add(() -> be.fill(ws.beliefMoment[layer], 0f));
-                start.add(() -> be.fill(ws.beliefSecondMoment[layer], 0f));
-            }
-            if (zeroErrors) start.add(() -> be.fill(ws.error[layer], 0f));
+            start[l - 1] = () -> {
+                be.fill(ws.displacement[layer], 0f);
+                if (layer < copiesBelow) be.copy(ws.vhat(layer), ws.belief[layer]);
+                if (beliefOptimizer.isAdam()) {
+                    be.fill(ws.beliefMoment[layer], 0f);
+                    be.fill(ws.beliefSecondMoment[layer], 0f);
+                }
+                if (zeroErrors) be.fill(ws.error[layer], 0f);
+            };
         }
-        return start.toArray(Runnable[]::new);
+        return start;
     }
 
     /** PC's feedback J_l^T eps_{l+1} to layer l, at block l's point this step (its feedforward one below the wave); iPC's parameter gradients too. */
