@@ -108,15 +108,6 @@ extern "C" __global__ void pc_bias_activation_error(int kind, float slope, long 
     }
 }
 
-// An output block's bias after its GEMM, then its error against the target, in one pass with the bits of pc_add_bias
-// and pc_add(1, output, -1, target) (Backend.pcLinearOutputError).
-extern "C" __global__ void pc_bias_error(long long n, float* out, const float* bias, int channels, const float* target, float* err) {
-    GRID_STRIDE(i, n) {
-        float u = add_bias_at(out, bias, channels, i);
-        err[i] = u - target[i];  // pc_add's 1 u + -1 t: both products exact, one rounding
-    }
-}
-
 extern "C" __global__ void pc_multiply(long long n, const float* a, const float* b, float* out) {
     GRID_STRIDE(i, n) out[i] = a[i] * b[i];
 }
@@ -142,6 +133,21 @@ __device__ void reduce_out(double sum, double* partials, double scale, float* ou
     if (threadIdx.x != 0) return;
     if (gridDim.x == 1) out[index] = (float)(scale * sum);
     else partials[blockIdx.x] = sum;
+}
+
+// An output block's bias after its GEMM, then its error against the target, in one pass with the bits of pc_add_bias
+// and pc_add(1, output, -1, target) (Backend.pcLinearOutputError); where sq is not null, also the error's energy
+// scale * sum of err^2 with pc_sum_squares's bits (launched as that reduction: one block, or partials to finish).
+extern "C" __global__ void pc_bias_error(long long n, float* out, const float* bias, int channels, const float* target, float* err,
+                                         double* partials, double scale, float* sq, long long index) {
+    double s = 0;
+    GRID_STRIDE(i, n) {
+        float u = add_bias_at(out, bias, channels, i);
+        float e = u - target[i];  // pc_add's 1 u + -1 t: both products exact, one rounding
+        err[i] = e;
+        s += (double)e * e;
+    }
+    if (sq) reduce_out(block_sum(s), partials, scale, sq, index);
 }
 
 extern "C" __global__ void pc_add_bias(float* y, const float* bias, long long n, int channels, int inner) {

@@ -321,9 +321,10 @@ final class CudaBackend extends Backend {
     }
 
     /** The GEMM, then the bias and the error in one kernel. */
-    @Override protected void doPcLinearOutputError(Tensor x, Tensor weight, Tensor bias, Tensor output, Tensor target, Tensor error, int batch, int in, int out) {
+    @Override protected void doPcLinearOutputError(Tensor x, Tensor weight, Tensor bias, Tensor output, Tensor target, Tensor error,
+                                                   Tensor energy, long energyIndex, float energyScale, int batch, int in, int out) {
         linearGemm(x, weight, output, batch, in, out);
-        k.biasError(output.size(), ptr(output), ptrOrNull(bias), out, ptr(target), ptr(error));
+        k.biasError(output.size(), ptr(output), ptrOrNull(bias), out, ptr(target), ptr(error), ptrOrNull(energy), energyIndex, energyScale);
     }
 
     @Override protected void doMultiply(Tensor a, Tensor b, Tensor out) { k.multiply(a.size(), ptr(a), ptr(b), ptr(out)); }

@@ -92,8 +92,16 @@ final class Kernels {
         start().i(kind).f(slope).l(n).p(z).p(bias).i(channels).p(y).p(d).p(vhat).p(displacement).p(error).p(delta).over("pc_bias_activation_error", n);
     }
 
-    void biasError(long n, long out, long bias, int channels, long target, long error) {
-        start().l(n).p(out).p(bias).i(channels).p(target).p(error).over("pc_bias_error", n);
+    /** Where {@code sq} is not 0, also sq[index] = scale * sum of error^2, as {@link #sumSquares} (its blocks, its bits). */
+    void biasError(long n, long out, long bias, int channels, long target, long error, long sq, long index, float scale) {
+        start().l(n).p(out).p(bias).i(channels).p(target).p(error).p(partials).d(scale).p(sq).l(index);
+        if (sq == 0) {
+            over("pc_bias_error", n);
+            return;
+        }
+        int g = partialBlocks(n);
+        blocks("pc_bias_error", g);
+        finish(g, scale, sq, index);
     }
 
     void multiply(long n, long a, long b, long out) { start().l(n).p(a).p(b).p(out).over("pc_multiply", n); }

@@ -570,12 +570,28 @@ public abstract class Backend implements AutoCloseable {
      * error must be tensors of their own, neither an input.
      */
     public final void pcLinearOutputError(Tensor x, Tensor weight, Tensor bias, Tensor output, Tensor target, Tensor error) {
+        pcLinearOutputError(x, weight, bias, output, target, error, null, 0, 0f);
+    }
+
+    /**
+     * {@link #pcLinearOutputError(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)}, and where {@code energy} is not
+     * null the error's energy term too: {@code energy[energyIndex] = energyScale * sum of error^2}, as
+     * {@link #sumSquares}(error, energyScale, energy, energyIndex) after it, with its bits. A GPU forms it in the
+     * same pass (the output's energy, 1/n for a mean squared error or 1/2, in the kernel that forms the error).
+     */
+    public final void pcLinearOutputError(Tensor x, Tensor weight, Tensor bias, Tensor output, Tensor target, Tensor error,
+                                          Tensor energy, long energyIndex, float energyScale) {
         String op = "pcLinearOutputError";
         checkLinearActivation(op, x, weight, bias, output, error, null);
         check(op, target);
         sameSizeAs(op, output, target);
         if (target == output || target == error) throw new IllegalArgumentException(op + ": output and error must be tensors of their own, neither the target");
-        doPcLinearOutputError(x, weight, bias, output, target, error, x.shape().dim(0), (int) x.shape().rowSize(), weight.shape().dim(0));
+        if (energy != null) {
+            mine(op, energy);
+            range(op, "energy", energy, energyIndex, 1);
+            if (energy == output || energy == error || energy == target) throw new IllegalArgumentException(op + ": energy must be a tensor of its own");
+        }
+        doPcLinearOutputError(x, weight, bias, output, target, error, energy, energyIndex, energyScale, x.shape().dim(0), (int) x.shape().rowSize(), weight.shape().dim(0));
     }
 
     /** The checks of {@link #pcPredictionError(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)}, for {@code op}. */
@@ -852,8 +868,9 @@ public abstract class Backend implements AutoCloseable {
         Compositions.pcLinearPredictionError(this, x, weight, bias, f, slope, z, prediction, derivative, vhat, displacement, error, delta);
     }
     /** An output block's evaluation and its error: see {@link #pcLinearOutputError}. Default: {@link Compositions#pcLinearOutputError}. */
-    protected void doPcLinearOutputError(Tensor x, Tensor weight, Tensor bias, Tensor output, Tensor target, Tensor error, int batch, int in, int out) {
-        Compositions.pcLinearOutputError(this, x, weight, bias, output, target, error);
+    protected void doPcLinearOutputError(Tensor x, Tensor weight, Tensor bias, Tensor output, Tensor target, Tensor error,
+                                         Tensor energy, long energyIndex, float energyScale, int batch, int in, int out) {
+        Compositions.pcLinearOutputError(this, x, weight, bias, output, target, error, energy, energyIndex, energyScale);
     }
     /** A linear layer and its activation: see {@link #linearActivation}. Default: {@link Compositions#linearActivation}. */
     protected void doLinearActivation(Tensor x, Tensor weight, Tensor bias, Activation f, float slope, Tensor z, Tensor y, Tensor derivative, int batch, int in, int out) {
@@ -867,7 +884,7 @@ public abstract class Backend implements AutoCloseable {
     protected abstract void doMultiply(Tensor a, Tensor b, Tensor out);
     /** Adds bias[c] to every element of channel c of y ([..., channels, inner] blocks). */
     protected abstract void doAddBias(Tensor y, Tensor bias, int channels, int inner);
-    /** db = sum of dy over everything but the channel, plus beta db. */
+    /** db = alpha times the sum of dy over everything but the channel, plus beta db. */
     protected abstract void doBiasGrad(Tensor dy, Tensor db, int channels, int inner, float alpha, float beta);
     /** y = conv(x, weight), no bias, over {@code images} images. */
     protected abstract void doConv2d(Tensor x, Tensor weight, Conv2dGeometry g, Tensor y, int images, int outChannels);

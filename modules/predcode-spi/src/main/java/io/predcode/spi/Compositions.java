@@ -49,10 +49,12 @@ public final class Compositions {
         else be.activationWithDerivative(f, slope, z, y, derivative);
     }
 
-    /** {@link Backend#pcLinearOutputError}: linear, then add(1, output, -1, target, error). */
-    public static void pcLinearOutputError(Backend be, Tensor x, Tensor weight, Tensor bias, Tensor output, Tensor target, Tensor error) {
+    /** {@link Backend#pcLinearOutputError}: linear, then add(1, output, -1, target, error), then where asked sumSquares of the error. */
+    public static void pcLinearOutputError(Backend be, Tensor x, Tensor weight, Tensor bias, Tensor output, Tensor target, Tensor error,
+                                           Tensor energy, long energyIndex, float energyScale) {
         be.linear(x, weight, bias, output);
         be.add(1f, output, -1f, target, error);
+        if (energy != null) be.sumSquares(error, energyScale, energy, energyIndex);
     }
 
     /** {@link Backend#pcLinearPredictionError}: linearActivation, then pcPredictionError with its delta. */

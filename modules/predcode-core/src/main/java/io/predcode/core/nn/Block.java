@@ -172,6 +172,14 @@ public final class Block {
      * does nothing and returns false.
      */
     public boolean forwardWithOutputError(Backend be, Tensor x, Tape t, Tensor target, Tensor error) {
+        return forwardWithOutputError(be, x, t, target, error, null, 0, 0f);
+    }
+
+    /**
+     * As {@link #forwardWithOutputError(Backend, Tensor, Tape, Tensor, Tensor)}, with the error's energy term
+     * {@code energyScale * ||error||^2} into {@code energy[energyIndex]} in the same op, where {@code energy} is not null.
+     */
+    public boolean forwardWithOutputError(Backend be, Tensor x, Tape t, Tensor target, Tensor error, Tensor energy, long energyIndex, float energyScale) {
         int r = -1;
         for (int i = 0; i < ops.size(); i++) {
             if (ops.get(i).isView()) continue;
@@ -181,7 +189,7 @@ public final class Block {
         if (r < 0) return false;
         t.acts[0] = x;
         for (int i = 0; i < ops.size(); i++)
-            if (i == r) ((Ops.LinearOp) ops.get(r)).forward(be, t.acts[r], t.acts[r + 1], target, error);
+            if (i == r) ((Ops.LinearOp) ops.get(r)).forward(be, t.acts[r], t.acts[r + 1], target, error, energy, energyIndex, energyScale);
             else t.acts[i + 1] = t.acts[i];
         t.derivativesCurrent = true;
         return true;

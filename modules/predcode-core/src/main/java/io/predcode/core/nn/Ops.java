@@ -72,9 +72,9 @@ final class Ops {
             be.linearActivation(x, weight.value(), biasValue(), f.function, f.slope, z, y, derivative);
         }
 
-        /** {@link #forward(Backend, Tensor, Tensor)} into y and error = y - target, as one {@link Backend#pcLinearOutputError}. */
-        void forward(Backend be, Tensor x, Tensor y, Tensor target, Tensor error) {
-            be.pcLinearOutputError(x, weight.value(), biasValue(), y, target, error);
+        /** {@link #forward(Backend, Tensor, Tensor)} into y and error = y - target (and where asked its energy), as one {@link Backend#pcLinearOutputError}. */
+        void forward(Backend be, Tensor x, Tensor y, Tensor target, Tensor error, Tensor energy, long energyIndex, float energyScale) {
+            be.pcLinearOutputError(x, weight.value(), biasValue(), y, target, error, energy, energyIndex, energyScale);
         }
 
         /** {@link #forward(Backend, ActivationOp, Tensor, Tensor, Tensor, Tensor)} and the prediction error of y, as one {@link Backend#pcLinearPredictionError}. */

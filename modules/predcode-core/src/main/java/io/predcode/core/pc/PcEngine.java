@@ -838,7 +838,7 @@ public final class PcEngine implements AutoCloseable {
     private void outputError(Workspace ws, Tensor output, Tensor target, boolean perSample, boolean withLoss) {
         if (outputLossApart(target, perSample)) {
             be.add(1f, output, -1f, target != null ? target : ws.y, ws.error[model.depth()]);
-            if (withLoss) outputLoss(ws, output, target);
+            if (withLoss) outputLoss(ws, target);
             return;
         }
         Tensor eps = ws.error[model.depth()];
@@ -850,11 +850,11 @@ public final class PcEngine implements AutoCloseable {
     /** Whether {@link #outputError} forms the error by a subtraction and leaves the energy term to {@link #outputLoss}: nudged, or the per-sample squared error. */
     private boolean outputLossApart(Tensor target, boolean perSample) { return target != null || perSample && loss == Loss.MSE; }
 
-    /** The output's energy term at {@code output}, after {@link #outputError} there: ||u - h||^2 / 2 nudged, else the loss. */
-    private void outputLoss(Workspace ws, Tensor output, Tensor target) {
-        if (target != null) be.sumSquares(ws.error[model.depth()], 0.5f, ws.sweepLoss, 0);
-        else loss.compute(be, output, ws.y, ws.sweepLoss, null);
-    }
+    /** The output's energy term from the error {@link #outputError} formed by a subtraction: ||u - h||^2 / 2 nudged, else the squared error's mean. */
+    private void outputLoss(Workspace ws, Tensor target) { be.sumSquares(ws.error[model.depth()], outputLossScale(ws, target), ws.sweepLoss, 0); }
+
+    /** What {@link #outputLoss} scales the error's sum of squares by. */
+    private float outputLossScale(Workspace ws, Tensor target) { return target != null ? 0.5f : 1f / ws.error[model.depth()].size(); }
 
     /** The batch the loss is a mean over: the global batch of a data-parallel step, or the workspace's own. */
     private int lossBatch(Workspace ws) { return globalBatch > 0 ? globalBatch : ws.batch; }
@@ -945,8 +945,9 @@ public final class PcEngine implements AutoCloseable {
             return;
         }
         Block block = model.blocks().get(l);
-        if (outputLossApart(target, perSample) && block.forwardWithOutputError(be, ws.belief[l], ws.sweep[l], target != null ? target : ws.y, ws.error[l + 1])) {
-            if (withLoss) outputLoss(ws, ws.sweep[l].output(), target);
+        // With the loss, in the same op: on a GPU in the kernel that forms the error.
+        if (outputLossApart(target, perSample) && block.forwardWithOutputError(be, ws.belief[l], ws.sweep[l], target != null ? target : ws.y, ws.error[l + 1],
+                withLoss ? ws.sweepLoss : null, 0, outputLossScale(ws, target))) {
             block.backward(be, ws.sweep[l], ws.error[l + 1], dx, parameterScale);
             return;
         }
@@ -1025,7 +1026,8 @@ public final class PcEngine implements AutoCloseable {
         // PC's start runs beside its first step's first round, which reads none of it: on a GPU, not one after another.
         Runnable[] start = relaxationStart(ws, incremental ? depth : depth - n, !incremental && !perSample);
         boolean startBeside = !incremental && be.runsBranchesAtOnce() && depth > 1;
-        if (!startBeside) eachBlock(ws, 1, depth, l -> layerSizes[l], l -> start[l - 1].run()); // iPC's first round reads the beliefs it copies: before it
+        // Otherwise the start comes first, a branch per layer: iPC's first round reads the beliefs it copies.
+        if (!startBeside) eachBlock(ws, 1, depth, l -> layerSizes[l], l -> start[l - 1].run());
         for (int s = 1; s <= n; s++) {
             // The error wave: before step s only layers L-s+1 and up can have moved (the first step moves v_{L-1} alone,
             // each step one layer more), so the blocks below still give their feedforward values and the layers
@@ -1067,12 +1069,11 @@ public final class PcEngine implements AutoCloseable {
             if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
         } else if (perSample) {
             // PCX's learning step: the energy's parameter gradient at the relaxed state, errors and Jacobians both at the final beliefs.
-            // The output's energy term, where apart from its error, reads the output the last block's branch forms: after them.
+            // The output block's branch forms the output's energy term too (the step's loss).
             eachBlock(ws, 0, depth, b -> (b == 0 ? 1 : 2) * blockMacs[b], b -> {
-                if (b > 0) forwardErrorAndBackward(ws, b, target, perSample, false, null, updateScale);
-                else errorAndBackward(ws, b, ws.ff[0], target, perSample, false, null, updateScale);
+                if (b > 0) forwardErrorAndBackward(ws, b, target, perSample, b == depth - 1, null, updateScale);
+                else errorAndBackward(ws, b, ws.ff[0], target, perSample, depth == 1, null, updateScale);
             }, withFeedforwardLoss ? new Runnable[]{() -> feedforwardLoss(ws)} : NONE);
-            if (outputLossApart(target, perSample)) outputLoss(ws, (depth == 1 ? ws.ff[0] : ws.sweep[depth - 1]).output(), target);
             if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
         } else {
             updatesAtFinalBeliefs(ws, full, withFeedforwardLoss, updateScale); // Torch2PC's: the errors from the start of the last sweep, as STRICT

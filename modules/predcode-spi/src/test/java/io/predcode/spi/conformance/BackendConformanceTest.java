@@ -411,20 +411,33 @@ public abstract class BackendConformanceTest {
             }
     }
 
-    /** pcLinearOutputError: the bits of linear, then add(1, output, -1, target); against float64 too. */
+    /**
+     * pcLinearOutputError: the bits of linear, then add(1, output, -1, target), and with an energy the bits of
+     * sumSquares of the error after them (at sizes a GPU sums in one block and in more); against float64 too.
+     */
     @Test void linearOutputErrorIsLinearThenSubtraction() {
         for (int trial = 0; trial < 8; trial++) {
-            int batch = size(), in = size(), out = size();
-            boolean withBias = trial % 2 == 0;
+            int batch = trial == 7 ? 300 : size(), in = size(), out = trial == 7 ? 70 : size(); // the last: 21000 errors
+            boolean withBias = trial % 2 == 0, withEnergy = trial % 4 != 0;
+            float energyScale = trial % 2 == 0 ? 0.5f : 1f / (batch * out);
             float[] x = random(batch * in, 1), w = random(out * in, 1), b = random(out, 1), target = random(batch * out, 1);
             try (Tensor tx = tensor(x, batch, in); Tensor tw = tensor(w, out, in); Tensor tb = tensor(b, out); Tensor tt = tensor(target, batch, out);
-                 Tensor u = backend.allocate(batch, out); Tensor e = backend.allocate(batch, out); Tensor u2 = backend.allocate(batch, out); Tensor e2 = backend.allocate(batch, out)) {
-                String what = "pcLinearOutputError " + batch + "x" + in + " -> " + out + (withBias ? " + bias" : "");
-                backend.pcLinearOutputError(tx, tw, withBias ? tb : null, u, tt, e);
+                 Tensor u = backend.allocate(batch, out); Tensor e = backend.allocate(batch, out); Tensor u2 = backend.allocate(batch, out); Tensor e2 = backend.allocate(batch, out);
+                 Tensor energy = backend.allocate(3); Tensor energy2 = backend.allocate(3)) {
+                String what = "pcLinearOutputError " + batch + "x" + in + " -> " + out + (withBias ? " + bias" : "") + (withEnergy ? " with energy" : "");
+                if (withEnergy) backend.pcLinearOutputError(tx, tw, withBias ? tb : null, u, tt, e, energy, 2, energyScale);
+                else backend.pcLinearOutputError(tx, tw, withBias ? tb : null, u, tt, e);
                 backend.linear(tx, tw, withBias ? tb : null, u2);
                 backend.add(1f, u2, -1f, tt, e2);
                 assertClose(what + ": output", toDouble(backend.download(u2)), backend.download(u), 0);
                 assertClose(what + ": error", toDouble(backend.download(e2)), backend.download(e), 0);
+                if (withEnergy) {
+                    backend.sumSquares(e2, energyScale, energy2, 2);
+                    assertEquals(backend.readScalar(energy2, 2), backend.readScalar(energy, 2), what + ": energy, the bits of sumSquares");
+                    double sq = 0;
+                    for (float v : backend.download(e2)) sq += (double) v * v;
+                    assertClose(what + ": energy", new double[]{energyScale * sq}, new float[]{backend.readScalar(energy, 2)}, 1e-6);
+                }
                 double[] ee = new double[batch * out];
                 for (int r = 0; r < batch; r++)
                     for (int o = 0; o < out; o++) {
