@@ -94,14 +94,9 @@ final class Kernels {
 
     /** Where {@code sq} is not 0, also sq[index] = scale * sum of error^2, as {@link #sumSquares} (its blocks, its bits). */
     void biasError(long n, long out, long bias, int channels, long target, long error, long sq, long index, float scale) {
-        start().l(n).p(out).p(bias).i(channels).p(target).p(error).p(partials).d(scale).p(sq).l(index);
-        if (sq == 0) {
-            over("pc_bias_error", n);
-            return;
-        }
-        int g = partialBlocks(n);
-        blocks("pc_bias_error", g);
-        finish(g, scale, sq, index);
+        start().l(n).p(out).p(bias).i(channels).p(target).p(error).p(partials);
+        if (sq == 0) d(scale).p(sq).l(index).over("pc_bias_error", n);
+        else reduction("pc_bias_error", partialBlocks(n), scale, sq, index);
     }
 
     void multiply(long n, long a, long b, long out) { start().l(n).p(a).p(b).p(out).over("pc_multiply", n); }
@@ -141,7 +136,7 @@ final class Kernels {
 
     // Reductions: a first pass of partialBlocks(items) blocks writes one double per block to the
     // partials buffer, a second pass adds them in one block; a first pass of one block writes the
-    // result itself (reduce_out). Both passes are fixed by the size, so the order of additions (and
+    // result itself (reduce_out; see reduction). Both passes are fixed by the size, so the order of additions (and
     // so the result) is the same on every call.
 
     /** Items up to which a reduction is one block, each thread adding up to 64 of them: one kernel, not two one after the other. */
@@ -155,33 +150,33 @@ final class Kernels {
         return work <= ONE_BLOCK ? 1 : (int) Math.max(1, Math.min(PARTIALS, (items + BLOCK - 1) / BLOCK));
     }
 
-    /** Where a reduction's first pass had more than one block, the pass that adds their partial sums into out[index], scaled. */
-    private void finish(int count, double scale, long out, long index) {
-        if (count > 1) start().p(partials).i(count).d(scale).p(out).l(index).blocks("pc_finish_sum", 1);
+    /**
+     * A reduction's first pass, its arguments so far given: adds the result's scale and place (out[index]) to
+     * them, launches {@code g} blocks, and where they are more than one, the pass that adds their partial sums.
+     */
+    private void reduction(String name, int g, double scale, long out, long index) {
+        d(scale).p(out).l(index).blocks(name, g);
+        if (g > 1) start().p(partials).i(g).d(scale).p(out).l(index).blocks("pc_finish_sum", 1);
     }
 
     void softmaxCrossEntropy(long logits, long labels, long loss, long grad, int rows, int classes) {
-        int g = partialBlocks(rows, (long) rows * classes);
-        start().p(logits).p(labels).p(partials).p(grad).i(rows).i(classes).d(1.0 / rows).p(loss).l(0).blocks("pc_softmax_cross_entropy", g);
-        finish(g, 1.0 / rows, loss, 0);
+        start().p(logits).p(labels).p(partials).p(grad).i(rows).i(classes);
+        reduction("pc_softmax_cross_entropy", partialBlocks(rows, (long) rows * classes), 1.0 / rows, loss, 0);
     }
 
     void mse(long y, long t, long loss, long dy, long n) {
-        int g = partialBlocks(n);
-        start().p(y).p(t).p(partials).p(dy).l(n).d(1.0 / n).p(loss).l(0).blocks("pc_mse", g);
-        finish(g, 1.0 / n, loss, 0);
+        start().p(y).p(t).p(partials).p(dy).l(n);
+        reduction("pc_mse", partialBlocks(n), 1.0 / n, loss, 0);
     }
 
     void countCorrect(long logits, long labels, long out, long index, int rows, int classes, boolean labelRows) {
-        int g = partialBlocks(rows, (long) rows * classes);
-        start().p(logits).p(labels).p(partials).i(rows).i(classes).i(labelRows ? 1 : 0).d(1.0).p(out).l(index).blocks("pc_count_correct", g);
-        finish(g, 1.0, out, index);
+        start().p(logits).p(labels).p(partials).i(rows).i(classes).i(labelRows ? 1 : 0);
+        reduction("pc_count_correct", partialBlocks(rows, (long) rows * classes), 1.0, out, index);
     }
 
     void sumSquares(long x, long n, float scale, long out, long index) {
-        int g = partialBlocks(n);
-        start().p(x).l(n).p(partials).d(scale).p(out).l(index).blocks("pc_sum_squares", g);
-        finish(g, scale, out, index);
+        start().p(x).l(n).p(partials);
+        reduction("pc_sum_squares", partialBlocks(n), scale, out, index);
     }
 
     void predictionError(long n, long prediction, long vhat, long displacement, long error, long derivative, long delta) {

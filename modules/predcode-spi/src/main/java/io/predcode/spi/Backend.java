@@ -698,9 +698,14 @@ public abstract class Backend implements AutoCloseable {
     /** torch.optim.SGD step; {@code firstStep} initialises the momentum buffer to the gradient. */
     public final void sgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, float lr, float momentum, float dampening,
                               float weightDecay, boolean nesterov, boolean firstStep) {
+        sgdFits(param, grad, momentumBuffer, momentum);
+        doSgdStep(param, grad, momentumBuffer, lr, momentum, dampening, weightDecay, nesterov, firstStep, null, 0, null, 0);
+    }
+
+    /** That an SGD step's tensors fit: param, grad and the momentum buffer (needed with momentum) of one size. */
+    private void sgdFits(Tensor param, Tensor grad, Tensor momentumBuffer, float momentum) {
         if (momentumBuffer != null) sameSize("sgdStep", param, grad, momentumBuffer); else sameSize("sgdStep", param, grad);
         if (momentum != 0 && momentumBuffer == null) throw new IllegalArgumentException("sgdStep: momentum " + momentum + " needs a momentum buffer");
-        doSgdStep(param, grad, momentumBuffer, lr, momentum, dampening, weightDecay, nesterov, firstStep, null, 0, null, 0);
     }
 
     /** The scalars of an SGD step that {@link #sgdScalars} writes: the learning rate and whether it is the first step (1) or not (0). */
@@ -730,8 +735,7 @@ public abstract class Backend implements AutoCloseable {
      */
     public final void sgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, Tensor scalars, long at, Tensor guard, long guardIndex,
                               float momentum, float dampening, float weightDecay, boolean nesterov) {
-        if (momentumBuffer != null) sameSize("sgdStep", param, grad, momentumBuffer); else sameSize("sgdStep", param, grad);
-        if (momentum != 0 && momentumBuffer == null) throw new IllegalArgumentException("sgdStep: momentum " + momentum + " needs a momentum buffer");
+        sgdFits(param, grad, momentumBuffer, momentum);
         checkRecordedStep("sgdStep", scalars, at, SGD_SCALARS, guard, guardIndex);
         doSgdStep(param, grad, momentumBuffer, 0f, momentum, dampening, weightDecay, nesterov, false, scalars, at, guard, guardIndex);
     }
