@@ -159,6 +159,12 @@ extern "C" __global__ void pc_add_bias(float* y, const float* bias, long long n,
 // channel's elements e = chunk * blockDim + t, then every chunks * blockDim further, stepping (o, i)
 // without a division per element. With one chunk it writes db directly; with more it writes
 // partials[b], and pc_bias_grad_finish adds each channel's chunks in order.
+// Channel c's bias gradient from its sum: db[c] = alpha * sum, plus beta * db[c] where beta is not 0 (db's old
+// contents are not read then, so they may be anything).
+__device__ void bias_grad_out(float* db, int c, double sum, float alpha, float beta) {
+    db[c] = (float)(beta == 0.f ? alpha * sum : beta * db[c] + alpha * sum);
+}
+
 extern "C" __global__ void pc_bias_grad(const float* dy, float* db, double* partials, long long outer, int channels, int inner, int chunks, float alpha, float beta) {
     int c = blockIdx.x / chunks, chunk = blockIdx.x % chunks;
     long long stride = (long long)chunks * blockDim.x, e = (long long)chunk * blockDim.x + threadIdx.x;
@@ -174,7 +180,7 @@ extern "C" __global__ void pc_bias_grad(const float* dy, float* db, double* part
     double sum = block_sum(s);
     if (threadIdx.x != 0) return;
     if (chunks > 1) partials[blockIdx.x] = sum;
-    else db[c] = (float)(beta == 0.f ? alpha * sum : beta * db[c] + alpha * sum);
+    else bias_grad_out(db, c, sum, alpha, beta);
 }
 
 extern "C" __global__ void pc_bias_grad_finish(const double* partials, float* db, int chunks, float alpha, float beta) {
@@ -182,7 +188,7 @@ extern "C" __global__ void pc_bias_grad_finish(const double* partials, float* db
     double s = 0;
     for (int k = threadIdx.x; k < chunks; k += blockDim.x) s += partials[(long long)c * chunks + k];
     double sum = block_sum(s);
-    if (threadIdx.x == 0) db[c] = (float)(beta == 0.f ? alpha * sum : beta * db[c] + alpha * sum);
+    if (threadIdx.x == 0) bias_grad_out(db, c, sum, alpha, beta);
 }
 
 // col[n, (c*kh + ki)*kw + kj, oy*ow + ox] = x[n, c, oy*sh - ph + ki, ox*sw - pw + kj] or 0.
