@@ -25,8 +25,9 @@ import static io.predcode.spi.conformance.Approx.toDouble;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The paper's results, as tests, on every available backend. */
-class PaperResultsTest {
-    static List<DynamicTest> onEveryBackend(String name, Consumer<Backend> test) {
+public class PaperResultsTest {
+    /** {@code test} as a dynamic test on each available backend, the others skipped with their reason printed. */
+    public static List<DynamicTest> onEveryBackend(String name, Consumer<Backend> test) {
         List<DynamicTest> out = new ArrayList<>();
         for (BackendProvider p : Backends.providers()) {
             if (!p.availability().available()) {

@@ -1,10 +1,8 @@
 package io.predcode.core.nn;
 
+import io.predcode.core.PaperResultsTest;
 import io.predcode.spi.Activation;
 import io.predcode.spi.Backend;
-import io.predcode.spi.BackendOptions;
-import io.predcode.spi.BackendProvider;
-import io.predcode.spi.Backends;
 import io.predcode.spi.Scope;
 import io.predcode.spi.Tensor;
 import org.junit.jupiter.api.DynamicTest;
@@ -25,25 +23,17 @@ class ScaledParameterGradientsTest {
     private static final float[] SCALES = {1f / 128, 1f / 7, -10f};
 
     @TestFactory List<DynamicTest> scaledGradientsAreTheScaledGradients() {
-        List<DynamicTest> tests = new ArrayList<>();
-        for (BackendProvider p : Backends.providers()) {
-            if (!p.availability().available()) {
-                System.out.println("SKIPPED scaled parameter gradients on backend '" + p.name() + "': " + p.availability().reason());
-                continue;
-            }
-            tests.add(DynamicTest.dynamicTest(p.name(), () -> {
-                SplittableRandom r = new SplittableRandom(11);
-                try (Backend be = p.open(BackendOptions.defaults()); Scope scope = new Scope(be)) {
-                    for (int trial = 0; trial < 4; trial++) {
-                        int in = 1 + r.nextInt(37), out = 1 + r.nextInt(37), batch = 1 + r.nextInt(13);
-                        check(be, scope, r, linear(in, out, scope, r), new int[]{batch, in}, new int[]{batch, out});
-                        int c = 1 + r.nextInt(3), o = 1 + r.nextInt(4), h = 5 + r.nextInt(6);
-                        check(be, scope, r, conv(c, o, h, scope, r), new int[]{batch, c, h, h}, new int[]{batch, o, h - 2, h - 2});
-                    }
+        return PaperResultsTest.onEveryBackend("scaled parameter gradients", be -> {
+            SplittableRandom r = new SplittableRandom(11);
+            try (Scope scope = new Scope(be)) {
+                for (int trial = 0; trial < 4; trial++) {
+                    int in = 1 + r.nextInt(37), out = 1 + r.nextInt(37), batch = 1 + r.nextInt(13);
+                    check(be, scope, r, linear(in, out, scope, r), new int[]{batch, in}, new int[]{batch, out});
+                    int c = 1 + r.nextInt(3), o = 1 + r.nextInt(4), h = 5 + r.nextInt(6);
+                    check(be, scope, r, conv(c, o, h, scope, r), new int[]{batch, c, h, h}, new int[]{batch, o, h - 2, h - 2});
                 }
-            }));
-        }
-        return tests;
+            }
+        });
     }
 
     private static void check(Backend be, Scope scope, SplittableRandom r, Block block, int[] xShape, int[] yShape) {
