@@ -25,7 +25,7 @@ final class CudaBackend extends Backend {
      * the step's longest chain where 6 lanes made it 2. A lane costs a stream and a cuBLAS handle, made when a
      * step first has that many branches.
      */
-    static final int MAX_LANES = 8;
+    static final int MAX_LANES = 12;
     private final CudaDriver driver;
     private final int device;
     private final long context;
@@ -37,8 +37,10 @@ final class CudaBackend extends Backend {
     /** Whether branches run at once on streams of their own (events, and not -Dpredcode.cuda.branches=serial); the event that forks them. */
     private final boolean branchesOnStreams;
     private long fork;
-    /** While branches are issued: tensors closed meanwhile, pooled only once the branches are joined back (another branch may still use them). */
-    private boolean branching;
+    /** How deep in branches ops are issued now (0: outside any); tensors closed meanwhile, pooled only once the branches are joined back (another branch may still use them). */
+    private int branchDepth;
+    /** Within the outermost branches: the first lane a fork may take, and one past the last lane any fork has taken. */
+    private int nextLane, lanesTaken;
     /** Set when a branch stream could not be made (out of device memory, say): branches then share the streams there are. */
     private boolean noMoreLanes;
     private final java.util.List<CudaTensor> closedInBranches = new java.util.ArrayList<>();
@@ -113,45 +115,57 @@ final class CudaBackend extends Backend {
     }
 
     /**
-     * Runs each branch on a stream of its own (up to {@link #MAX_LANES}; the first on the backend's
-     * stream), forked from the backend's stream by an event and joined back into it by each stream's
-     * event, so the device may run them at once; in a CUDA graph they become parallel paths. A step
-     * of small layers is bound by how many kernels run one after another, which this shortens.
-     * Branches issued inside a branch, while profiling, or while a graph is captured before their
-     * streams exist, run in order on the current stream.
+     * Runs each branch on a stream of its own (up to {@link #MAX_LANES} in all; the first on the stream ops
+     * go to now), forked from that stream by an event and joined back into it by each stream's event, so
+     * the device may run them at once; in a CUDA graph they become parallel paths. A step of small layers
+     * is bound by how many kernels run one after another, which this shortens. Branches inside a branch
+     * fork from their branch's stream onto lanes no other branch of the enclosing branches has used (an op
+     * on a lane a sibling used would wait for the sibling's ops there); branches left without a lane, and
+     * all of them while profiling or while a graph is captured before their streams exist, run in order
+     * on the current stream.
      */
     @Override protected void doBranches(double[] work, Runnable[] branches) {
-        if (!capturing && branchesOnStreams && !branching && !profiling()) addLanes(Math.min(branches.length, MAX_LANES));
-        int n = Math.min(branches.length, lanes.size());
-        if (!branchesOnStreams || branching || profiling() || n < 2) {
+        boolean onStreams = branchesOnStreams && !profiling() && branches.length > 1;
+        int base = branchDepth == 0 ? 1 : nextLane; // the first lane this fork may take beside the current one
+        if (onStreams && !capturing) addLanes(Math.min(base + branches.length - 1, MAX_LANES));
+        int extra = onStreams ? Math.max(0, Math.min(branches.length - 1, lanes.size() - base)) : 0;
+        if (extra == 0) {
             super.doBranches(work, branches);
             return;
         }
-        driver.record(fork, main.stream);
-        for (int i = 1; i < n; i++) driver.waitFor(lanes.get(i).stream, fork);
-        branching = true;
+        Lane home = lane;
+        driver.record(fork, home.stream);
+        for (int g = 0; g < extra; g++) driver.waitFor(lanes.get(base + g).stream, fork);
+        if (branchDepth++ == 0) lanesTaken = 0;
+        lanesTaken = Math.max(lanesTaken, base + extra);
         RuntimeException failed = null;
         try {
             for (int i = 0; i < branches.length; i++) {
-                use(lanes.get(i % n));
+                int g = i % (extra + 1);
+                // A branch's own branches take lanes past every lane taken so far: never one a sibling's ops are on.
+                nextLane = i == 0 ? base + extra : lanesTaken;
+                use(g == 0 ? home : lanes.get(base + g - 1));
                 branches[i].run();
             }
         } catch (RuntimeException e) {
             failed = e;
         } finally {
-            use(main);
-            branching = false;
+            use(home);
+            nextLane = base; // joined back below: later branches of the enclosing branch may take these lanes again
             try { // joined back even after a failure, so that a capture can end
-                for (int i = 1; i < n; i++) {
-                    driver.record(lanes.get(i).event, lanes.get(i).stream);
-                    driver.waitFor(main.stream, lanes.get(i).event);
+                for (int g = 0; g < extra; g++) {
+                    Lane l = lanes.get(base + g);
+                    driver.record(l.event, l.stream);
+                    driver.waitFor(home.stream, l.event);
                 }
             } catch (RuntimeException e) {
                 if (failed == null) failed = e;
                 else failed.addSuppressed(e);
             }
-            for (CudaTensor t : closedInBranches) recycle(t);
-            closedInBranches.clear();
+            if (--branchDepth == 0) {
+                for (CudaTensor t : closedInBranches) recycle(t);
+                closedInBranches.clear();
+            }
         }
         if (failed != null) throw failed;
     }
@@ -168,6 +182,9 @@ final class CudaBackend extends Backend {
     }
 
     @Override public boolean runsBranchesAtOnce() { return branchesOnStreams; }
+
+    /** How many lanes (streams for ops, the backend's own among them) this backend has made (for tests). */
+    int lanes() { return lanes.size(); }
 
     /** Sends later ops to the lane's stream, with its cuBLAS handle, partial sums and scratch. */
     private void use(Lane l) {
@@ -230,7 +247,7 @@ final class CudaBackend extends Backend {
 
     void recycle(CudaTensor t) {
         if (isClosed()) return;
-        if (branching) {
+        if (branchDepth > 0) {
             closedInBranches.add(t);
             return;
         }

@@ -85,6 +85,48 @@ class StreamBranchesTest {
             }
     }
 
+    /**
+     * Branches inside branches (a layer's input and parameter gradients inside a block's branch) fork onto lanes
+     * of their own: right in every order, and the graph's longest chain is one inner branch long. Had the second
+     * block's inner branches taken the first's lanes, its ops would have waited for the first's there.
+     */
+    @Test void branchesInsideBranchesForkOntoLanesNoSiblingUses() throws Throwable {
+        int n = 5000; // one block: a fill and a one-pass sum, 2 nodes a branch
+        for (int order = 0; order < 3; order++) {
+            schedule.invokeExact(order);
+            try (Backend be = Backends.open("cuda")) {
+                Tensor[] x = new Tensor[4];
+                Tensor sums = be.allocate(4);
+                for (int i = 0; i < 4; i++) x[i] = be.allocate(n);
+                Runnable[] sum = new Runnable[4];
+                for (int i = 0; i < 4; i++) {
+                    int j = i;
+                    sum[i] = () -> { be.fill(x[j], j + 1f); be.sumSquares(x[j], 1f, sums, j); };
+                }
+                Runnable step = () -> be.branches(new double[]{2, 2},
+                        () -> be.branches(new double[]{1, 1}, sum[0], sum[1]),
+                        () -> be.branches(new double[]{1, 1}, sum[2], sum[3]));
+                for (int run = 0; run < 3; run++) { // plain, captured and launched, launched
+                    be.fill(sums, -1f);
+                    be.replayable("nested", step);
+                    float[] got = new float[4];
+                    be.download(sums, 0, got, 0, 4);
+                    assertArrayEquals(new float[]{n, 4f * n, 9f * n, 16f * n}, got, "order " + order + ", run " + run);
+                }
+                assertEquals(8, (long) nodes.invokeExact(), "four branches of a fill and a one-pass sum");
+                assertEquals(2, (long) depth.invokeExact(), "all four side by side: one inner branch on the longest chain");
+                assertEquals(4, ((CudaBackend) be).lanes(), "a lane for each inner branch, the outer ones' first among them");
+                // An outer branch's later inner branches take its joined-back lanes again: no more lanes.
+                Runnable twice = () -> be.branches(new double[]{2, 2},
+                        () -> { be.branches(new double[]{1, 1}, sum[0], sum[1]); be.branches(new double[]{1, 1}, sum[1], sum[0]); },
+                        () -> be.branches(new double[]{1, 1}, sum[2], sum[3]));
+                for (int run = 0; run < 2; run++) be.replayable("nested twice", twice); // plain, then captured and launched
+                assertEquals(4, ((CudaBackend) be).lanes());
+                assertEquals(4, (long) depth.invokeExact(), "the first branch's two forks one after another, each a fill and a sum long");
+            }
+        }
+    }
+
     /** A branch that throws still has its stream joined back: the capture ends, and the backend works on. */
     @Test void aFailingBranchLeavesTheBackendWorking() {
         try (Backend be = Backends.open("cuda"); Tensor t = be.allocate(10); Tensor u = be.allocate(10)) {

@@ -30,4 +30,27 @@ abstract class Op {
     abstract void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, float parameterScale);
 
     static int batchOf(Tensor t) { return t.shape().dim(0); }
+
+    /**
+     * An affine op's backward parts, each reading dy and writing a tensor of its own (the input gradient, the
+     * weight's, the bias's; null where not asked for), with their work: run as branches ({@link Backend#branches}),
+     * so that on a GPU the parameter gradients run beside the input gradient, off the chain of kernels the layer
+     * below waits for, and on a CPU two GEMMs of one size each take a thread instead of splitting both.
+     */
+    static void backwardParts(Backend be, Runnable input, double inputWork, Runnable weight, double weightWork, Runnable bias, double biasWork) {
+        int n = (input != null ? 1 : 0) + (weight != null ? 1 : 0) + (bias != null ? 1 : 0);
+        if (n <= 1 || !be.runsBranchesAtOnce()) {
+            if (input != null) input.run();
+            if (weight != null) weight.run();
+            if (bias != null) bias.run();
+            return;
+        }
+        Runnable[] parts = new Runnable[n];
+        double[] work = new double[n];
+        int i = 0;
+        if (input != null) { parts[i] = input; work[i++] = inputWork; }
+        if (weight != null) { parts[i] = weight; work[i++] = weightWork; }
+        if (bias != null) { parts[i] = bias; work[i] = biasWork; }
+        be.branches(work, parts);
+    }
 }

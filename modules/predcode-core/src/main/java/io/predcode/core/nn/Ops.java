@@ -83,11 +83,11 @@ final class Ops {
         }
 
         @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, float parameterScale) {
-            if (dx != null) be.matmul(false, false, 1f, dy, weight.value(), 0f, dx);
-            if (parameterScale != 0f) { // the scale in the GEMM's alpha and the sum's: no pass of its own
-                be.matmul(true, false, parameterScale, dy, x, 0f, weight.grad());
-                if (bias != null) be.biasGrad(dy, bias.grad(), spec.out(), 1, parameterScale, 0f);
-            }
+            boolean grads = parameterScale != 0f; // the scale in the GEMM's alpha and the sum's: no pass of its own
+            double macs = (double) batchOf(dy) * spec.in() * spec.out();
+            backwardParts(be, dx == null ? null : () -> be.matmul(false, false, 1f, dy, weight.value(), 0f, dx), macs,
+                    grads ? () -> be.matmul(true, false, parameterScale, dy, x, 0f, weight.grad()) : null, macs,
+                    grads && bias != null ? () -> be.biasGrad(dy, bias.grad(), spec.out(), 1, parameterScale, 0f) : null, (double) batchOf(dy) * spec.out());
         }
 
         @Override public int[] gramShape() { return new int[]{spec.out(), spec.out()}; }
@@ -154,12 +154,14 @@ final class Ops {
         }
 
         @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, float parameterScale) {
-            if (dx != null) be.conv2dBackwardInput(dy, weight.value(), g, dx);
-            if (parameterScale != 0f) {
-                be.conv2dBackwardWeight(x, dy, g, weight.grad());
-                if (parameterScale != 1f) be.axpby(0f, weight.grad(), parameterScale, weight.grad()); // the conv weight gradient has no alpha
-                if (bias != null) be.biasGrad(dy, bias.grad(), outChannels, g.outPixels(), parameterScale, 0f);
-            }
+            boolean grads = parameterScale != 0f;
+            double macs = (double) batchOf(dy) * forwardMacs();
+            backwardParts(be, dx == null ? null : () -> be.conv2dBackwardInput(dy, weight.value(), g, dx), macs,
+                    grads ? () -> {
+                        be.conv2dBackwardWeight(x, dy, g, weight.grad());
+                        if (parameterScale != 1f) be.axpby(0f, weight.grad(), parameterScale, weight.grad()); // the conv weight gradient has no alpha
+                    } : null, macs,
+                    grads && bias != null ? () -> be.biasGrad(dy, bias.grad(), outChannels, g.outPixels(), parameterScale, 0f) : null, (double) batchOf(dy) * outChannels * g.outPixels());
         }
     }
 
