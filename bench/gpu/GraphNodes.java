@@ -1,5 +1,5 @@
 // Counts the nodes of the CUDA graph one training step replays, those on its longest chain of dependencies, and the
-// host's submissions in a step (kernels, copies, GEMMs issued outside a graph, and graph launches)
+// host's submissions in a step (kernels, copies, GEMMs issued outside a graph, and graph launches) and its waits for the device
 // (what a GPU runs one after another; -Dpredcode.cuda.branches=serial for a step without branches on streams), on the host simulator:
 //   ./mvnw -q -DskipTests install && java --enable-native-access=ALL-UNNAMED [-Dpredcode.cuda.branches=serial] \
 //     -Dpredcode.cuda.driver=modules/predcode-cuda/target/cudasim/libpredcode-cudasim.so [-Dbatch=8] [-Dmodels=example-cnn,mlp] [-Dalgs=STRICT] \
@@ -12,6 +12,7 @@ public class GraphNodes { public static void main(String[] a) throws Throwable {
   var nodes = Linker.nativeLinker().downcallHandle(lib.find("cusimLastGraphNodes").orElseThrow(), FunctionDescriptor.of(ValueLayout.JAVA_LONG));
   var depth = Linker.nativeLinker().downcallHandle(lib.find("cusimLastGraphDepth").orElseThrow(), FunctionDescriptor.of(ValueLayout.JAVA_LONG));
   var submissions = Linker.nativeLinker().downcallHandle(lib.find("cusimSubmissions").orElseThrow(), FunctionDescriptor.of(ValueLayout.JAVA_LONG));
+  var waits = Linker.nativeLinker().downcallHandle(lib.find("cusimSynchronizations").orElseThrow(), FunctionDescriptor.of(ValueLayout.JAVA_LONG));
   var chain = Linker.nativeLinker().downcallHandle(lib.find("cusimLastGraphChain").orElseThrow(), FunctionDescriptor.of(ValueLayout.ADDRESS));
   for (String model : System.getProperty("models", "example-cnn,mlp,digits-mlp").split(",")) for (Algorithm alg : Algorithm.values()) { if (!java.util.List.of(System.getProperty("algs", "STRICT,FIXED_PRED,EXACT,BACKPROP").split(",")).contains(alg.name())) continue;
     try (Backend be = Backends.open("cuda"); Model m = Model.create(BuiltinModels.resolve(model), be, 0); PcEngine e = new PcEngine(m, Loss.parse(System.getProperty("loss", "cross-entropy")))) {
@@ -20,10 +21,11 @@ public class GraphNodes { public static void main(String[] a) throws Throwable {
       Trainer t = new Trainer(e, new Adam(m, 0.001f), alg, 0.1f, n);
       float[] x = new float[batch * e.inputSize()], y = new float[batch * e.targetSize()];
       for (int s = 0; s < 3; s++) t.step(x, y, batch);
-      long before = (long) submissions.invokeExact();
+      long before = (long) submissions.invokeExact(), waited = (long) waits.invokeExact();
       t.step(x, y, batch);
       long submitted = (long) submissions.invokeExact() - before;
-      System.out.printf("%-12s %-10s n=%-3d blocks=%d graph nodes per step: %d, on the longest chain: %d; host submissions per step: %d%n", model, alg, n, m.depth(), (long) nodes.invokeExact(), (long) depth.invokeExact(), submitted);
+      waited = (long) waits.invokeExact() - waited;
+      System.out.printf("%-12s %-10s n=%-3d blocks=%d graph nodes per step: %d, on the longest chain: %d; host submissions per step: %d, waits: %d%n", model, alg, n, m.depth(), (long) nodes.invokeExact(), (long) depth.invokeExact(), submitted, waited);
       if (Boolean.getBoolean("chain")) System.out.println("  longest chain: " + ((MemorySegment) chain.invokeExact()).reinterpret(1 << 16).getString(0));
     }
   }

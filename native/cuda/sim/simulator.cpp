@@ -117,6 +117,8 @@ std::atomic<long> launches{0};
 // Work the host handed to a stream outside any capture (kernels, copies, memsets, GEMMs) and graph launches: what
 // a GPU's host side pays for, per call, where a graph launch stands for all its nodes.
 std::atomic<long> submissions{0};
+// Host waits for a stream (cuStreamSynchronize), counted for tests: a step should wait for the device once.
+std::atomic<long> synchronizations{0};
 long lastGraphNodes = 0, lastGraphDepth = 0, captures = 0;
 std::string lastGraphChain;
 // The order a graph launch runs independent nodes in: 0 as recorded, 1 the latest recorded first, 2 alternately the earliest and the latest.
@@ -773,6 +775,7 @@ CUresult CUDAAPI cuStreamSynchronize(CUstream s) {
     if (!validStream(s)) return fail(CUDA_ERROR_INVALID_HANDLE, "cuStreamSynchronize: not a stream");
     if (s != nullptr && s->capturing) return refuseInCapture(s, "cuStreamSynchronize");
     if (anyGlobalCapture()) return fail(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "cuStreamSynchronize: not permitted during a global-mode capture");
+    synchronizations++;
     return CUDA_SUCCESS;  // work ran when it was issued
 }
 
@@ -1042,6 +1045,9 @@ long cusimLaunches() { return launches.load(); }
 
 // Submissions from the host outside captures so far (see submissions): a step's host-side calls, as a difference.
 long cusimSubmissions() { return submissions.load(); }
+
+// Host waits for a stream so far (see synchronizations), as a difference.
+long cusimSynchronizations() { return synchronizations.load(); }
 
 // Nodes of the graph instantiated last (kernels, copies, memsets, GEMMs): how much one replay launches.
 long cusimLastGraphNodes() {

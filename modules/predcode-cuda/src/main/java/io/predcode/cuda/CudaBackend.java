@@ -16,7 +16,8 @@ import java.util.Map;
 /**
  * The CUDA backend: device memory from a caching pool, one stream per backend (and more for branches
  * that run at once), cuBLAS for GEMM and predcode's kernels for everything else. Host copies go through
- * a page-locked staging buffer and are the only points where the host waits for the device.
+ * a page-locked staging buffer; a download, or an upload that finds the buffer full, is the only point
+ * where the host waits for the device.
  */
 final class CudaBackend extends Backend {
     /**
@@ -46,8 +47,8 @@ final class CudaBackend extends Backend {
     private final java.util.List<CudaTensor> closedInBranches = new java.util.ArrayList<>();
     /** Whether a graph is being captured now (no streams, handles or buffers may be created). */
     private boolean capturing;
-    /** The stream whose copy may still read or fill the staging buffer. */
-    private long stagingUser;
+    /** The stream whose copies may still read or fill the staging buffer, and where in it the next copy may go (the bytes before may still be in use). */
+    private long stagingUser, stagingFree;
     private final Kernels k;
     private final String description;
     /** Freed device buffers by size, reused before asking the driver again; and every buffer this backend owns. */
@@ -254,30 +255,47 @@ final class CudaBackend extends Backend {
         pool.computeIfAbsent(t.bytes, b -> new ArrayDeque<>()).push(t.ptr);
     }
 
-    private MemorySegment staging(long bytes) {
-        if (staging.byteSize() < bytes) {
-            driver.synchronize(stagingUser);
-            driver.freeHost(staging);
-            staging = driver.mallocHost(Math.max(bytes, 2 * staging.byteSize()));
+    /**
+     * The place in the staging buffer for a copy of {@code bytes}: after the places of the copies before it, so that
+     * the uploads of a step (its batch, its targets, the optimizer's scalars) do not wait for one another; the host
+     * waits for the device only where the buffer is full or the copies were issued on another stream. A step's
+     * download, which waits for its stream anyway, empties it. Where a step's copies do not fit, the buffer grows
+     * (to 64 MiB; beyond, copies wait for the ones before them instead).
+     */
+    private long stagingSlot(long bytes) {
+        if (capturing) throw new IllegalStateException("a host copy inside a recorded step: the graph would read the staging buffer when replayed");
+        long need = (bytes + 255) & ~255L;
+        if (stagingUser != lane.stream || stagingFree + need > staging.byteSize()) {
+            driver.synchronize(stagingUser); // every copy that used the buffer is done
+            long size = staging.byteSize(), wanted = stagingFree + need;
+            if (need > size || wanted > size && wanted <= STAGING_GROWS_TO) {
+                driver.freeHost(staging);
+                staging = driver.mallocHost(Math.max(need > size ? need : wanted, 2 * size));
+            }
+            stagingFree = 0;
         }
-        return staging;
+        long at = stagingFree;
+        stagingFree += need;
+        stagingUser = lane.stream;
+        return at;
     }
 
+    /** The most a staging buffer grows to to hold a step's copies side by side (larger single copies get a buffer of their size). */
+    private static final long STAGING_GROWS_TO = 64L << 20;
+
     @Override protected void doUpload(MemorySegment src, Tensor dst, long dstOffset) {
-        long bytes = src.byteSize();
-        MemorySegment s = staging(bytes);
-        driver.synchronize(stagingUser); // the staging buffer may still feed an earlier copy
+        long bytes = src.byteSize(), at = stagingSlot(bytes);
+        MemorySegment s = staging.asSlice(at, bytes);
         MemorySegment.copy(src, 0, s, 0, bytes);
         driver.copyHtoD(at(dst, dstOffset), s, bytes, lane.stream);
-        stagingUser = lane.stream;
     }
 
     @Override protected void doDownload(Tensor src, long srcOffset, MemorySegment dst) {
-        long bytes = dst.byteSize();
-        MemorySegment s = staging(bytes);
-        if (stagingUser != lane.stream) driver.synchronize(stagingUser);
+        long bytes = dst.byteSize(), at = stagingSlot(bytes);
+        MemorySegment s = staging.asSlice(at, bytes);
         driver.copyDtoH(s, at(src, srcOffset), bytes, lane.stream);
-        driver.synchronize(stagingUser = lane.stream);
+        driver.synchronize(lane.stream);
+        stagingFree = 0; // every copy on this stream is done
         MemorySegment.copy(s, 0, dst, 0, bytes);
     }
 

@@ -27,7 +27,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * with the reason, where the driver in use is not the simulator.
  */
 class SimulatorTest {
-    private static MethodHandle inject, clear, bytesInUse;
+    private static MethodHandle inject, clear, bytesInUse, synchronizations;
 
     @BeforeEach void simulatorOnly() {
         String driver = System.getProperty(CudaBackendProvider.DRIVER_PROPERTY, "");
@@ -40,6 +40,7 @@ class SimulatorTest {
             inject = linker.downcallHandle(lib.find("cusimInjectFailure").orElseThrow(), FunctionDescriptor.ofVoid(ADDRESS, JAVA_INT, JAVA_INT));
             clear = linker.downcallHandle(lib.find("cusimClearFailures").orElseThrow(), FunctionDescriptor.ofVoid());
             bytesInUse = linker.downcallHandle(lib.find("cusimBytesInUse").orElseThrow(), FunctionDescriptor.of(java.lang.foreign.ValueLayout.JAVA_LONG));
+            synchronizations = linker.downcallHandle(lib.find("cusimSynchronizations").orElseThrow(), FunctionDescriptor.of(java.lang.foreign.ValueLayout.JAVA_LONG));
         }
     }
 
@@ -53,6 +54,41 @@ class SimulatorTest {
             inject.invokeExact(a.allocateFrom(call), skip, status);
         } catch (Throwable t) {
             throw new AssertionError(t);
+        }
+    }
+
+    /**
+     * A step's uploads (batch, targets, the optimizer's scalars) take places of their own in the staging buffer, so
+     * the host does not wait for one copy before issuing the next: the step's download is its one wait. Copies that
+     * outgrow the buffer grow it, and every value arrives.
+     */
+    @Test void aStepsUploadsDoNotWaitForOneAnother() throws Throwable {
+        try (Backend be = Backends.open("cuda"); Tensor x = be.allocate(100_000); Tensor y = be.allocate(1000); Tensor s = be.allocate(3);
+             Tensor big = be.allocate(600_000)) {
+            float[] xs = new float[100_000], ys = new float[1000], big1 = new float[600_000];
+            for (int i = 0; i < xs.length; i++) xs[i] = i;
+            for (int i = 0; i < ys.length; i++) ys[i] = -i;
+            for (int i = 0; i < big1.length; i++) big1[i] = i % 1000;
+            be.synchronize();
+            for (int step = 0; step < 3; step++) {
+                long before = (long) synchronizations.invokeExact();
+                be.upload(xs, 0, x, 0, xs.length);
+                be.upload(ys, 0, y, 0, ys.length);
+                be.upload(new float[]{1, 2, 3}, 0, s, 0, 3);
+                be.add(1f, s, 1f, s, s);
+                assertArrayEquals(new float[]{2, 4, 6}, be.download(s));
+                assertEquals(1, (long) synchronizations.invokeExact() - before, "step " + step + ": the download is the one wait");
+            }
+            // 2.4 MB and 0.4 MB in one step: more than the buffer held; it grows, the copies stay right.
+            be.upload(big1, 0, big, 0, big1.length);
+            be.upload(xs, 0, x, 0, xs.length);
+            assertEquals(999f, be.readScalar(big, 599_999));
+            assertArrayEquals(xs, be.download(x));
+            long before = (long) synchronizations.invokeExact();
+            be.upload(big1, 0, big, 0, big1.length);
+            be.upload(xs, 0, x, 0, xs.length);
+            assertEquals(xs[99_999], be.readScalar(x, 99_999));
+            assertEquals(1, (long) synchronizations.invokeExact() - before, "the grown buffer holds both");
         }
     }
 
