@@ -463,6 +463,55 @@ extern "C" __global__ void pc_adam_step(long long n, float* p, const float* g, f
     }
 }
 
+// Up to STEP_TENSORS parameters' optimizer steps in one launch (Backend.adamSteps, sgdSteps), their tensors passed by
+// value: parameter k covers the indices [end[k - 1], end[k]) of their concatenation (end[-1] = 0), with its gradient
+// and state (Adam: s1 the first moments, s2 the second; SGD: s1 the momentum buffer, or null without momentum).
+#define STEP_TENSORS 16
+struct StepTensors {
+    long long end[STEP_TENSORS];
+    float* p[STEP_TENSORS];
+    const float* g[STEP_TENSORS];
+    float* s1[STEP_TENSORS];
+    float* s2[STEP_TENSORS];
+};
+
+// The parameter (k, from the last one this thread saw: its indices only grow) and the index j within it of element i.
+#define STEP_TENSOR(t, i, k, j) \
+    while ((i) >= (t).end[k]) k++; \
+    long long j = (i) - ((k) == 0 ? 0 : (t).end[(k) - 1])
+
+// Each element's step is pc_adam_step's, the same bits; scalars and guard as there.
+extern "C" __global__ void pc_adam_steps(StepTensors t, int count, float b1, float b2, float eps, float wd, const float* scalars, const float* guard) {
+    if (guard && !isfinite(*guard)) return;
+    float step_size = scalars[0], bc2_sqrt = scalars[1], decay = scalars[2];
+    int k = 0;
+    GRID_STRIDE(i, t.end[count - 1]) {
+        STEP_TENSOR(t, i, k, j);
+        float pv = decay * t.p[k][j], gi = t.g[k][j] + wd * pv;
+        float mi = b1 * t.s1[k][j] + (1.f - b1) * gi, vi = b2 * t.s2[k][j] + (1.f - b2) * gi * gi;
+        t.s1[k][j] = mi;
+        t.s2[k][j] = vi;
+        t.p[k][j] = pv - step_size * mi / (sqrtf(vi) / bc2_sqrt + eps);
+    }
+}
+
+// Each element's step is pc_sgd_step's, the same bits; scalars and guard as there.
+extern "C" __global__ void pc_sgd_steps(StepTensors t, int count, float momentum, float dampening, float wd, int nesterov, const float* scalars, const float* guard) {
+    if (guard && !isfinite(*guard)) return;
+    float lr = scalars[0];
+    int first = scalars[1] != 0.f, k = 0;
+    GRID_STRIDE(i, t.end[count - 1]) {
+        STEP_TENSOR(t, i, k, j);
+        float pv = t.p[k][j], d = t.g[k][j] + wd * pv;
+        if (momentum != 0.f) {
+            float b = first ? d : momentum * t.s1[k][j] + (1.f - dampening) * d;
+            t.s1[k][j] = b;
+            d = nesterov ? d + momentum * b : b;
+        }
+        t.p[k][j] = pv - lr * d;
+    }
+}
+
 // The SPI's counter-based generator (io.predcode.spi.Random): SplitMix64 of (seed, index), 24 bits.
 __device__ unsigned long long mix64(unsigned long long z) {
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;

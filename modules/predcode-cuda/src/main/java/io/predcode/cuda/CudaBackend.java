@@ -470,6 +470,37 @@ final class CudaBackend extends Backend {
                 scalars == null ? 0 : at(scalars, at), guard == null ? 0 : at(guard, guardIndex));
     }
 
+    /** One kernel for up to {@link Kernels#STEP_TENSORS} parameters (PCX's MLP has 8): one node of a step's graph, not one a parameter. */
+    @Override protected void doAdamSteps(Tensor[] params, Tensor[] grads, Tensor[] m, Tensor[] v, Tensor scalars, long at, Tensor guard, long guardIndex,
+                                         float beta1, float beta2, float eps, float weightDecay) {
+        long[] sizes = sizes(params), p = pointers(params), g = pointers(grads), mp = pointers(m), vp = pointers(v);
+        long s = at(scalars, at), gd = guard == null ? 0 : at(guard, guardIndex);
+        for (int from = 0; from < params.length; from += Kernels.STEP_TENSORS)
+            k.adamSteps(from, Math.min(Kernels.STEP_TENSORS, params.length - from), sizes, p, g, mp, vp, beta1, beta2, eps, weightDecay, s, gd);
+    }
+
+    /** As {@link #doAdamSteps}. */
+    @Override protected void doSgdSteps(Tensor[] params, Tensor[] grads, Tensor[] buffers, Tensor scalars, long at, Tensor guard, long guardIndex,
+                                        float momentum, float dampening, float weightDecay, boolean nesterov) {
+        long[] sizes = sizes(params), p = pointers(params), g = pointers(grads), b = pointers(buffers);
+        long s = at(scalars, at), gd = guard == null ? 0 : at(guard, guardIndex);
+        for (int from = 0; from < params.length; from += Kernels.STEP_TENSORS)
+            k.sgdSteps(from, Math.min(Kernels.STEP_TENSORS, params.length - from), sizes, p, g, b, momentum, dampening, weightDecay, nesterov, s, gd);
+    }
+
+    private static long[] sizes(Tensor[] ts) {
+        long[] out = new long[ts.length];
+        for (int i = 0; i < ts.length; i++) out[i] = ts[i].size();
+        return out;
+    }
+
+    /** Each tensor's device address; 0 for a null one. */
+    private static long[] pointers(Tensor[] ts) {
+        long[] out = new long[ts.length];
+        for (int i = 0; i < ts.length; i++) out[i] = ptrOrNull(ts[i]);
+        return out;
+    }
+
     @Override protected void doRandomUniform(Tensor t, float lo, float hi, long seed) { k.randomUniform(ptr(t), t.size(), lo, hi, seed); }
 
     @Override protected void doClose() {

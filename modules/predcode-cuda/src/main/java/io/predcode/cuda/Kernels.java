@@ -39,6 +39,8 @@ final class Kernels {
     /** Shared, not confined: a service calls the backend from any of its threads (one at a time). */
     private final Arena arena = Arena.ofShared();
     private final MemorySegment values = arena.allocate(8L * SLOTS, 8), pointers = arena.allocate(ADDRESS, SLOTS + 1);
+    /** The optimizer kernels' StepTensors: ends, then the parameters', gradients' and two states' pointers. */
+    private final MemorySegment stepTensors = arena.allocate(5L * 8 * STEP_TENSORS, 8);
     private int count;
 
     /** The fatbin bytes from the jar, or null when the build had no nvcc. */
@@ -208,6 +210,39 @@ final class Kernels {
         start().l(n).p(p).p(g).p(m).p(v).f(stepSize).f(bc2Sqrt).f(b1).f(b2).f(eps).f(wd).f(decay).p(scalars).p(guard).over("pc_adam_step", n);
     }
 
+    /** The most parameters one pc_adam_steps or pc_sgd_steps launch takes (the kernels' STEP_TENSORS). */
+    static final int STEP_TENSORS = 16;
+
+    /**
+     * Adam steps of {@code count} (at most {@link #STEP_TENSORS}) parameters from index {@code from} of the arrays (the
+     * parameters, gradients, first and second moments), in one launch.
+     */
+    void adamSteps(int from, int count, long[] sizes, long[] p, long[] g, long[] m, long[] v, float b1, float b2, float eps, float wd, long scalars, long guard) {
+        long end = stepTensors(from, count, sizes, p, g, m, v);
+        start().struct(stepTensors).i(count).f(b1).f(b2).f(eps).f(wd).p(scalars).p(guard).over("pc_adam_steps", end);
+    }
+
+    /** SGD steps as {@link #adamSteps}, with each parameter's momentum buffer (0 without momentum). */
+    void sgdSteps(int from, int count, long[] sizes, long[] p, long[] g, long[] buf, float momentum, float dampening, float wd, boolean nesterov, long scalars, long guard) {
+        long end = stepTensors(from, count, sizes, p, g, buf, null);
+        start().struct(stepTensors).i(count).f(momentum).f(dampening).f(wd).i(nesterov ? 1 : 0).p(scalars).p(guard).over("pc_sgd_steps", end);
+    }
+
+    /** Fills the kernels' StepTensors: each parameter's end in the concatenation, then its four pointers; returns the total. */
+    private long stepTensors(int from, int count, long[] sizes, long[] p, long[] g, long[] s1, long[] s2) {
+        long end = 0;
+        for (int k = 0; k < STEP_TENSORS; k++) {
+            boolean used = k < count;
+            if (used) end += sizes[from + k];
+            stepTensors.setAtIndex(JAVA_LONG, k, end);
+            stepTensors.setAtIndex(JAVA_LONG, STEP_TENSORS + k, used ? p[from + k] : 0);
+            stepTensors.setAtIndex(JAVA_LONG, 2 * STEP_TENSORS + k, used ? g[from + k] : 0);
+            stepTensors.setAtIndex(JAVA_LONG, 3 * STEP_TENSORS + k, used ? s1[from + k] : 0);
+            stepTensors.setAtIndex(JAVA_LONG, 4 * STEP_TENSORS + k, used && s2 != null ? s2[from + k] : 0);
+        }
+        return end;
+    }
+
     void randomUniform(long p, long n, float lo, float hi, long seed) { start().p(p).l(n).f(lo).f(hi).l(seed).over("pc_random_uniform", n); }
 
     // ---------------------------------------------------------------- the argument block
@@ -240,6 +275,9 @@ final class Kernels {
     private Kernels d(double v) { values.set(JAVA_DOUBLE, 8L * count, v); slot().count++; return this; }
 
     private Kernels p(long devicePointer) { return l(devicePointer); }
+
+    /** A parameter passed by value from its own memory (a struct), whose bytes the driver copies at the launch. */
+    private Kernels struct(MemorySegment bytes) { pointers.setAtIndex(ADDRESS, count++, bytes); return this; }
 
     /** Launches over {@code work} items with grid-stride loops. */
     private void over(String name, long work) { blocks(name, (int) Math.max(1, Math.min(MAX_GRID, (work + BLOCK - 1) / BLOCK))); }

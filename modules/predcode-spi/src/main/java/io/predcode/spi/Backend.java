@@ -802,6 +802,36 @@ public abstract class Backend implements AutoCloseable {
         doAdamStep(param, grad, m, v, 0f, 0f, beta1, beta2, eps, weightDecay, 0f, scalars, at, guard, guardIndex);
     }
 
+    /**
+     * The Adam steps of several parameters that read one tensor of scalars and one guard: each as
+     * {@link #adamStep(Tensor, Tensor, Tensor, Tensor, Tensor, long, Tensor, long, float, float, float, float)} takes it,
+     * the same bits. A backend may take them all in one pass: on a GPU one kernel, where a kernel a parameter would
+     * each cost a launch. Parameter i is {@code params[i]}, with its gradient, first and second moments at index i.
+     */
+    public final void adamSteps(Tensor[] params, Tensor[] grads, Tensor[] m, Tensor[] v, Tensor scalars, long at, Tensor guard, long guardIndex,
+                                float beta1, float beta2, float eps, float weightDecay) {
+        if (grads.length != params.length || m.length != params.length || v.length != params.length)
+            throw new IllegalArgumentException("adamSteps: " + params.length + " parameters but " + grads.length + " gradients, " + m.length + " first and " + v.length + " second moments");
+        for (int i = 0; i < params.length; i++) sameSize("adamSteps", params[i], grads[i], m[i], v[i]);
+        checkRecordedStep("adamSteps", scalars, at, ADAM_SCALARS, guard, guardIndex);
+        if (params.length > 0) doAdamSteps(params, grads, m, v, scalars, at, guard, guardIndex, beta1, beta2, eps, weightDecay);
+    }
+
+    /**
+     * The SGD steps of several parameters that read one tensor of scalars and one guard: each as
+     * {@link #sgdStep(Tensor, Tensor, Tensor, Tensor, long, Tensor, long, float, float, float, boolean)} takes it, the
+     * same bits, in one pass where the backend can (see {@link #adamSteps}). {@code buffers[i]} is parameter i's momentum
+     * buffer (null entries without momentum).
+     */
+    public final void sgdSteps(Tensor[] params, Tensor[] grads, Tensor[] buffers, Tensor scalars, long at, Tensor guard, long guardIndex,
+                               float momentum, float dampening, float weightDecay, boolean nesterov) {
+        if (grads.length != params.length || buffers.length != params.length)
+            throw new IllegalArgumentException("sgdSteps: " + params.length + " parameters but " + grads.length + " gradients and " + buffers.length + " momentum buffers");
+        for (int i = 0; i < params.length; i++) sgdFits(params[i], grads[i], buffers[i], momentum);
+        checkRecordedStep("sgdSteps", scalars, at, SGD_SCALARS, guard, guardIndex);
+        if (params.length > 0) doSgdSteps(params, grads, buffers, scalars, at, guard, guardIndex, momentum, dampening, weightDecay, nesterov);
+    }
+
     /** An optimizer step's scalars (count of them at {@code at}) and its guard, where given, are this backend's and in range. */
     private void checkRecordedStep(String op, Tensor scalars, long at, int count, Tensor guard, long guardIndex) {
         mine(op, scalars);
@@ -961,6 +991,31 @@ public abstract class Backend implements AutoCloseable {
      */
     protected abstract void doAdamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float stepSize, float bc2Sqrt, float beta1, float beta2,
                                        float eps, float weightDecay, float decay, Tensor scalars, long at, Tensor guard, long guardIndex);
+    /** {@link #adamSteps}: at least one parameter, checked. Default: each parameter's {@link #doAdamStep}, see {@link #eachStep}. */
+    protected void doAdamSteps(Tensor[] params, Tensor[] grads, Tensor[] m, Tensor[] v, Tensor scalars, long at, Tensor guard, long guardIndex,
+                               float beta1, float beta2, float eps, float weightDecay) {
+        eachStep(params, i -> doAdamStep(params[i], grads[i], m[i], v[i], 0f, 0f, beta1, beta2, eps, weightDecay, 0f, scalars, at, guard, guardIndex));
+    }
+    /** {@link #sgdSteps}: at least one parameter, checked. Default: each parameter's {@link #doSgdStep}, see {@link #eachStep}. */
+    protected void doSgdSteps(Tensor[] params, Tensor[] grads, Tensor[] buffers, Tensor scalars, long at, Tensor guard, long guardIndex,
+                              float momentum, float dampening, float weightDecay, boolean nesterov) {
+        eachStep(params, i -> doSgdStep(params[i], grads[i], buffers[i], 0f, momentum, dampening, weightDecay, nesterov, false, scalars, at, guard, guardIndex));
+    }
+
+    /** Runs {@code step} for each parameter's index, each a branch of its own ({@link #branches}), the largest first. */
+    private void eachStep(Tensor[] params, java.util.function.IntConsumer step) {
+        Integer[] order = new Integer[params.length];
+        for (int i = 0; i < order.length; i++) order[i] = i;
+        java.util.Arrays.sort(order, (a, b) -> Long.compare(params[b].size(), params[a].size()));
+        Runnable[] steps = new Runnable[order.length];
+        double[] sizes = new double[order.length];
+        for (int k = 0; k < order.length; k++) {
+            int i = order[k];
+            sizes[k] = params[i].size();
+            steps[k] = () -> step.accept(i);
+        }
+        branches(sizes, steps);
+    }
     /** Fills t with uniform values from the counter-based {@link Random}. Default: {@link Compositions#randomUniform} (from the host). */
     protected void doRandomUniform(Tensor t, float lo, float hi, long seed) { Compositions.randomUniform(this, t, lo, hi, seed); }
 

@@ -31,6 +31,7 @@ public final class Adam extends StatefulOptimizer implements Optimizer.Recordabl
         this.weightDecay = weightDecay;
         m = new Tensor[params.size()];
         v = new Tensor[params.size()];
+
         for (int i = 0; i < params.size(); i++) {
             m[i] = stateFor(params.get(i), "exp_avg");
             v[i] = stateFor(params.get(i), "exp_avg_sq");
@@ -82,8 +83,9 @@ public final class Adam extends StatefulOptimizer implements Optimizer.Recordabl
         for (int k = 0; k < count; k++) Backend.adamScalars(lr, beta1, beta2, decay(), steps + 1 + k, into, k * Backend.ADAM_SCALARS);
     }
 
+    /** Every parameter's step in one op (on a GPU one kernel, not one a parameter). */
     @Override public void step(Tensor scalars, long at, Tensor guard, long guardIndex) {
-        eachParameter(i -> be.adamStep(params.get(i).value(), params.get(i).grad(), m[i], v[i], scalars, at, guard, guardIndex, beta1, beta2, eps, l2()));
+        be.adamSteps(values, grads, m, v, scalars, at, guard, guardIndex, beta1, beta2, eps, l2());
     }
 
     @Override public void stepsTaken(int count) { steps += count; }

@@ -53,8 +53,9 @@ public final class Sgd extends StatefulOptimizer implements Optimizer.Recordable
         for (int k = 0; k < count; k++) Backend.sgdScalars(lr, steps + k == 0, into, k * Backend.SGD_SCALARS);
     }
 
+    /** Every parameter's step in one op (on a GPU one kernel, not one a parameter). */
     @Override public void step(Tensor scalars, long at, Tensor guard, long guardIndex) {
-        eachParameter(i -> be.sgdStep(params.get(i).value(), params.get(i).grad(), buffers[i], scalars, at, guard, guardIndex, momentum, dampening, weightDecay, nesterov));
+        be.sgdSteps(values, grads, buffers, scalars, at, guard, guardIndex, momentum, dampening, weightDecay, nesterov);
     }
 
     @Override public void stepsTaken(int count) { steps += count; }

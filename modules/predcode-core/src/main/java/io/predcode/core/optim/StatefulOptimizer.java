@@ -15,6 +15,8 @@ import java.util.Map;
 abstract class StatefulOptimizer implements Optimizer {
     final Backend be;
     final List<Parameter> params;
+    /** The parameters' values and gradients, in the order of params (for the ops that step them all at once). */
+    final Tensor[] values, grads;
     final Scope scope;
     final Map<String, Tensor> stateTensors = new LinkedHashMap<>();
     long steps;
@@ -23,6 +25,8 @@ abstract class StatefulOptimizer implements Optimizer {
     StatefulOptimizer(Model model, int perParameter) {
         this.be = model.backend();
         this.params = new ArrayList<>(model.parameters().values());
+        values = params.stream().map(Parameter::value).toArray(Tensor[]::new);
+        grads = params.stream().map(Parameter::grad).toArray(Tensor[]::new);
         io.predcode.core.internal.Memory.require(be, perParameter * 4L * model.parameterCount(), "the optimizer's state (" + perParameter + " copies of the parameters)");
         this.scope = new Scope(be);
         bySize = java.util.stream.IntStream.range(0, params.size()).boxed()

@@ -1082,6 +1082,98 @@ public abstract class BackendConformanceTest {
         }
     }
 
+    /**
+     * Several parameters' Adam steps in one op are each parameter's step: the same bits, for sizes off any vector
+     * width and more parameters than one CUDA launch takes (16); guarded by a value that is not finite, none changes.
+     */
+    @Test void adamStepsOfSeveralParametersAreEachOnesStep() {
+        int[] sizes = {1, 33, 7, 70_001, 128, 3, 17, 1, 10, 1280, 2, 5, 64, 31, 9, 257, 4, 1000, 6, 100};
+        int count = sizes.length;
+        Tensor[] p = new Tensor[count], p2 = new Tensor[count], g = new Tensor[count], m = new Tensor[count], v = new Tensor[count], m2 = new Tensor[count], v2 = new Tensor[count];
+        try (Tensor scalars = backend.allocate(4 + 2 * io.predcode.spi.Backend.ADAM_SCALARS)) {
+            for (int i = 0; i < count; i++) {
+                float[] init = random(sizes[i], 1);
+                p[i] = tensor(init, sizes[i]);
+                p2[i] = tensor(init, sizes[i]);
+                g[i] = backend.allocate(sizes[i]);
+                m[i] = backend.allocate(sizes[i]);
+                v[i] = backend.allocate(sizes[i]);
+                m2[i] = backend.allocate(sizes[i]);
+                v2[i] = backend.allocate(sizes[i]);
+            }
+            float[] host = new float[2 * io.predcode.spi.Backend.ADAM_SCALARS];
+            for (int step = 1; step <= 2; step++) io.predcode.spi.Backend.adamScalars(0.01f * step, 0.9f, 0.999f, 0.999f, step, host, (step - 1) * 3);
+            backend.upload(host, 0, scalars, 4, host.length);
+            backend.upload(new float[]{1.5f}, 0, scalars, 1, 1); // a finite guard
+            for (int step = 1; step <= 2; step++) {
+                for (int i = 0; i < count; i++) {
+                    backend.upload(random(sizes[i], 1), g[i]);
+                    backend.adamStep(p[i], g[i], m[i], v[i], scalars, 4 + (step - 1) * 3, scalars, 1, 0.9f, 0.999f, 1e-8f, 0.01f);
+                }
+                backend.adamSteps(p2, g, m2, v2, scalars, 4 + (step - 1) * 3, step == 2 ? scalars : null, 1, 0.9f, 0.999f, 1e-8f, 0.01f);
+            }
+            for (int i = 0; i < count; i++) {
+                assertArrayEquals(backend.download(p[i]), backend.download(p2[i]), "parameter " + i + " (" + sizes[i] + " floats)");
+                assertArrayEquals(backend.download(m[i]), backend.download(m2[i]), "first moment " + i);
+                assertArrayEquals(backend.download(v[i]), backend.download(v2[i]), "second moment " + i);
+            }
+            float[] before = backend.download(p2[count - 1]), first = backend.download(p2[0]);
+            backend.upload(new float[]{Float.NaN}, 0, scalars, 1, 1);
+            backend.adamSteps(p2, g, m2, v2, scalars, 4, scalars, 1, 0.9f, 0.999f, 1e-8f, 0.01f);
+            assertArrayEquals(before, backend.download(p2[count - 1]), "a guard of NaN leaves the last parameter");
+            assertArrayEquals(first, backend.download(p2[0]), "a guard of NaN leaves the first parameter");
+            assertThrows(IllegalArgumentException.class, () -> backend.adamSteps(p2, new Tensor[]{g[0]}, m2, v2, scalars, 4, null, 0, 0.9f, 0.999f, 1e-8f, 0f), "one gradient for many parameters");
+            assertThrows(IllegalArgumentException.class, () -> backend.adamSteps(new Tensor[]{p2[0]}, new Tensor[]{g[1]}, new Tensor[]{m2[0]}, new Tensor[]{v2[0]}, scalars, 4, null, 0, 0.9f, 0.999f, 1e-8f, 0f), "sizes that differ");
+        } finally {
+            for (Tensor[] ts : new Tensor[][]{p, p2, g, m, v, m2, v2}) for (Tensor t : ts) if (t != null) t.close();
+        }
+    }
+
+    /** Several parameters' SGD steps in one op are each parameter's step, with and without momentum: as {@link #adamStepsOfSeveralParametersAreEachOnesStep}. */
+    @Test void sgdStepsOfSeveralParametersAreEachOnesStep() {
+        int[] sizes = {1, 33, 7, 70_001, 128, 3, 17, 1, 10, 1280, 2, 5, 64, 31, 9, 257, 4, 1000};
+        int count = sizes.length;
+        for (float[] o : new float[][]{{0f, 0f, 0f}, {0.9f, 0f, 0f}, {0.9f, 0.1f, 0f}, {0.9f, 0f, 1f}}) { // momentum, dampening, nesterov
+            float momentum = o[0], dampening = o[1];
+            boolean nesterov = o[2] != 0;
+            Tensor[] p = new Tensor[count], p2 = new Tensor[count], g = new Tensor[count], b = new Tensor[count], b2 = new Tensor[count];
+            try (Tensor scalars = backend.allocate(2 + 2 * io.predcode.spi.Backend.SGD_SCALARS)) {
+                for (int i = 0; i < count; i++) {
+                    float[] init = random(sizes[i], 1);
+                    p[i] = tensor(init, sizes[i]);
+                    p2[i] = tensor(init, sizes[i]);
+                    g[i] = backend.allocate(sizes[i]);
+                    if (momentum != 0) {
+                        b[i] = backend.allocate(sizes[i]);
+                        b2[i] = backend.allocate(sizes[i]);
+                    }
+                }
+                float[] host = new float[2 * io.predcode.spi.Backend.SGD_SCALARS];
+                for (int step = 0; step < 2; step++) io.predcode.spi.Backend.sgdScalars(0.05f * (step + 1), step == 0, host, step * io.predcode.spi.Backend.SGD_SCALARS);
+                backend.upload(host, 0, scalars, 2, host.length);
+                backend.upload(new float[]{0.25f}, 0, scalars, 1, 1); // a finite guard
+                for (int step = 0; step < 2; step++) {
+                    long at = 2 + step * io.predcode.spi.Backend.SGD_SCALARS;
+                    for (int i = 0; i < count; i++) {
+                        backend.upload(random(sizes[i], 1), g[i]);
+                        backend.sgdStep(p[i], g[i], b[i], scalars, at, scalars, 1, momentum, dampening, 0.01f, nesterov);
+                    }
+                    backend.sgdSteps(p2, g, b2, scalars, at, step == 1 ? scalars : null, 1, momentum, dampening, 0.01f, nesterov);
+                }
+                for (int i = 0; i < count; i++) {
+                    assertArrayEquals(backend.download(p[i]), backend.download(p2[i]), "parameter " + i + " (" + sizes[i] + " floats), momentum " + momentum);
+                    if (momentum != 0) assertArrayEquals(backend.download(b[i]), backend.download(b2[i]), "momentum buffer " + i);
+                }
+                float[] last = backend.download(p2[count - 1]);
+                backend.upload(new float[]{Float.POSITIVE_INFINITY}, 0, scalars, 1, 1);
+                backend.sgdSteps(p2, g, b2, scalars, 2, scalars, 1, momentum, dampening, 0.01f, nesterov);
+                assertArrayEquals(last, backend.download(p2[count - 1]), "a guard of infinity leaves the parameters");
+            } finally {
+                for (Tensor[] ts : new Tensor[][]{p, p2, g, b, b2}) for (Tensor t : ts) if (t != null) t.close();
+            }
+        }
+    }
+
     /** SGD with its learning rate and first-step flag read from a tensor is SGD with them given; guarded by a value that is not finite, it changes nothing. */
     @Test void sgdWithScalarsFromATensorIsSgdWithThemGiven() {
         for (int n : new int[]{1, 33, 70_001})
