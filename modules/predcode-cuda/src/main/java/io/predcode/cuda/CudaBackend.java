@@ -21,10 +21,10 @@ import java.util.Map;
  */
 final class CudaBackend extends Backend {
     /**
-     * The most streams a set of branches runs on; further branches share them, in turn. 8: the optimizer's
-     * per-parameter steps of a model of 4 blocks with weights and biases (PCX's MLP) all at once, one kernel on
-     * the step's longest chain where 6 lanes made it 2. A lane costs a stream and a cuBLAS handle, made when a
-     * step first has that many branches.
+     * The most streams a step's branches run on, nested ones included; further branches share them, in turn, or run
+     * in order. 12: PC's learning step on PCX's MLP takes 9 (its 4 blocks and the feedforward loss side by side, and
+     * each block's weight gradient beside its bias gradient). A lane costs a stream, a cuBLAS handle and its 32 MiB
+     * workspace, made when a step first has that many branches.
      */
     static final int MAX_LANES = 12;
     private final CudaDriver driver;
@@ -268,16 +268,30 @@ final class CudaBackend extends Backend {
         if (stagingUser != lane.stream || stagingFree + need > staging.byteSize()) {
             driver.synchronize(stagingUser); // every copy that used the buffer is done
             long size = staging.byteSize(), wanted = stagingFree + need;
-            if (need > size || wanted > size && wanted <= STAGING_GROWS_TO) {
-                driver.freeHost(staging);
-                staging = driver.mallocHost(Math.max(need > size ? need : wanted, 2 * size));
-            }
+            if (need > size) growStaging(Math.max(need, 2 * size), false);
+            else if (wanted > size && wanted <= STAGING_GROWS_TO) growStaging(Math.max(wanted, 2 * size), true);
             stagingFree = 0;
         }
         long at = stagingFree;
         stagingFree += need;
         stagingUser = lane.stream;
         return at;
+    }
+
+    /**
+     * A larger staging buffer, allocated before the old one is freed: where the device has no page-locked memory to
+     * give, the old one stays, and where it still fits the copy ({@code optional}), the copy goes on without.
+     */
+    private void growStaging(long bytes, boolean optional) {
+        MemorySegment larger;
+        try {
+            larger = driver.mallocHost(bytes);
+        } catch (RuntimeException e) {
+            if (optional) return;
+            throw e;
+        }
+        driver.freeHost(staging);
+        staging = larger;
     }
 
     /** The most a staging buffer grows to to hold a step's copies side by side (larger single copies get a buffer of their size). */

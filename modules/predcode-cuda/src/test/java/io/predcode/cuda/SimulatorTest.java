@@ -92,6 +92,25 @@ class SimulatorTest {
         }
     }
 
+    /**
+     * Where the device has no page-locked memory for a larger staging buffer, the old one stays: copies that fit it go
+     * on (waiting for one another), a copy larger than it fails with the driver's error, and the backend works on.
+     */
+    @Test void aStagingBufferThatCannotGrowKeepsTheOldOne() {
+        try (Backend be = Backends.open("cuda"); Tensor x = be.allocate(200_000); Tensor big = be.allocate(1_000_000)) {
+            float[] xs = new float[200_000];
+            for (int i = 0; i < xs.length; i++) xs[i] = i;
+            inject("cuMemAllocHost", 0, 2 /* CUDA_ERROR_OUT_OF_MEMORY */);
+            for (int k = 0; k < 3; k++) be.upload(xs, 0, x, 0, xs.length); // 0.8 MB each: the second would grow the 1 MiB buffer
+            assertArrayEquals(xs, be.download(x));
+            inject("cuMemAllocHost", 0, 2);
+            CudaException e = assertThrows(CudaException.class, () -> be.upload(new float[1_000_000], big));
+            assertTrue(e.getMessage().contains("cuMemAllocHost"), e.getMessage());
+            be.upload(xs, 0, x, 0, xs.length);
+            assertEquals(199_999f, be.readScalar(x, 199_999));
+        }
+    }
+
     @Test void outOfDeviceMemoryIsOneClearErrorAndTheBackendGoesOn() {
         try (Backend be = Backends.open("cuda")) {
             inject("cuMemAlloc", 0, 2 /* CUDA_ERROR_OUT_OF_MEMORY */);

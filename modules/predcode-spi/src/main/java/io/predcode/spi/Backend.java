@@ -991,12 +991,12 @@ public abstract class Backend implements AutoCloseable {
      */
     protected abstract void doAdamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float stepSize, float bc2Sqrt, float beta1, float beta2,
                                        float eps, float weightDecay, float decay, Tensor scalars, long at, Tensor guard, long guardIndex);
-    /** {@link #adamSteps}: at least one parameter, checked. Default: each parameter's {@link #doAdamStep}, see {@link #eachStep}. */
+    /** {@link #adamSteps}: at least one parameter, checked. Default: each parameter's {@link #doAdamStep}, a branch of its own, the largest first. */
     protected void doAdamSteps(Tensor[] params, Tensor[] grads, Tensor[] m, Tensor[] v, Tensor scalars, long at, Tensor guard, long guardIndex,
                                float beta1, float beta2, float eps, float weightDecay) {
         eachStep(params, i -> doAdamStep(params[i], grads[i], m[i], v[i], 0f, 0f, beta1, beta2, eps, weightDecay, 0f, scalars, at, guard, guardIndex));
     }
-    /** {@link #sgdSteps}: at least one parameter, checked. Default: each parameter's {@link #doSgdStep}, see {@link #eachStep}. */
+    /** {@link #sgdSteps}: at least one parameter, checked. Default: each parameter's {@link #doSgdStep}, a branch of its own, the largest first. */
     protected void doSgdSteps(Tensor[] params, Tensor[] grads, Tensor[] buffers, Tensor scalars, long at, Tensor guard, long guardIndex,
                               float momentum, float dampening, float weightDecay, boolean nesterov) {
         eachStep(params, i -> doSgdStep(params[i], grads[i], buffers[i], 0f, momentum, dampening, weightDecay, nesterov, false, scalars, at, guard, guardIndex));

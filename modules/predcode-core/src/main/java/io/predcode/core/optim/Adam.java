@@ -31,7 +31,6 @@ public final class Adam extends StatefulOptimizer implements Optimizer.Recordabl
         this.weightDecay = weightDecay;
         m = new Tensor[params.size()];
         v = new Tensor[params.size()];
-
         for (int i = 0; i < params.size(); i++) {
             m[i] = stateFor(params.get(i), "exp_avg");
             v[i] = stateFor(params.get(i), "exp_avg_sq");
