@@ -31,8 +31,13 @@ public final class SparkTraining implements AutoCloseable {
     private long steps;
     /** Executors removed since this run started: Spark waits for slots that never come when one goes during a barrier job, so the job is cancelled. */
     private final java.util.concurrent.atomic.AtomicLong executorsLost = new java.util.concurrent.atomic.AtomicLong();
+    /** The ids of the executors removed since this run started: no job prefers them (see {@link #shards}). */
+    private final java.util.Set<String> executorsGone = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private final org.apache.spark.scheduler.SparkListener listener = new org.apache.spark.scheduler.SparkListener() {
-        @Override public void onExecutorRemoved(org.apache.spark.scheduler.SparkListenerExecutorRemoved removed) { executorsLost.incrementAndGet(); }
+        @Override public void onExecutorRemoved(org.apache.spark.scheduler.SparkListenerExecutorRemoved removed) {
+            executorsGone.add(removed.executorId());
+            executorsLost.incrementAndGet();
+        }
     };
 
     /**
@@ -337,8 +342,9 @@ public final class SparkTraining implements AutoCloseable {
      * task on any free executor; each partition's worker holds its shard of the data set, its model
      * and workspaces, so a partition that moves builds another worker on its new executor, and
      * in time every executor would hold every shard. Jobs therefore ask for each partition's last
-     * executor as its preferred location, which Spark's scheduler honours while that executor lives
-     * (after spark.locality.wait, 3 s by default, it places the task elsewhere).
+     * executor as its preferred location, which Spark's scheduler honours while that executor lives.
+     * A partition whose executor is gone prefers none: Spark would otherwise hold its task for
+     * spark.locality.wait (3 s by default) before placing it elsewhere, at every job.
      */
     private final java.util.Map<Integer, String> placement = new java.util.HashMap<>();
     private int mostWorkers;
@@ -350,9 +356,19 @@ public final class SparkTraining implements AutoCloseable {
     private JavaRDD<Integer> shards() {
         if (placement.size() < partitions.size()) return sc.parallelize(partitions, partitions.size());
         List<scala.Tuple2<Integer, scala.collection.immutable.Seq<String>>> prefs = partitions.stream()
-                .map(p -> new scala.Tuple2<Integer, scala.collection.immutable.Seq<String>>(p, scala.jdk.javaapi.CollectionConverters.asScala(List.of(placement.get(p))).toList())).toList();
+                .map(p -> new scala.Tuple2<Integer, scala.collection.immutable.Seq<String>>(p,
+                        scala.jdk.javaapi.CollectionConverters.asScala(preferred(placement.get(p), executorsGone)).toList())).toList();
         scala.reflect.ClassTag<Integer> tag = scala.reflect.ClassTag$.MODULE$.apply(Integer.class);
         return JavaRDD.fromRDD(sc.sc().makeRDD(scala.jdk.javaapi.CollectionConverters.asScala(prefs).toList(), tag), tag);
+    }
+
+    /**
+     * Where a partition last ran ({@link #here}'s name) as its preferred location: none where that executor is gone.
+     * The executor's id is what follows the host, read as Spark's scheduler reads it (after the first '_' past "executor_").
+     */
+    static List<String> preferred(String place, java.util.Set<String> executorsGone) {
+        String hostAndId = place.startsWith("executor_") ? place.substring("executor_".length()) : place;
+        return executorsGone.contains(hostAndId.substring(hostAndId.indexOf('_') + 1)) ? List.of() : List.of(place);
     }
 
     /** This task's executor as Spark's scheduler names a preferred location: executor_HOST_ID ("unknown" outside Spark). */

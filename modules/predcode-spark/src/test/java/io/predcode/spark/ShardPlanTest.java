@@ -6,7 +6,7 @@ import java.util.Arrays;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** The shards' samples: disjoint, covering the training set, reshuffled each epoch, cut into local batches in that order. */
+/** The shards' samples: disjoint, covering the training set, reshuffled each epoch, cut into local batches in that order; and where each shard prefers to run. */
 class ShardPlanTest {
     @Test void shardsPartitionTheSetAndEachEpochReordersIts() {
         for (boolean shuffle : new boolean[]{true, false}) {
@@ -28,5 +28,13 @@ class ShardPlanTest {
             }
             for (int i = 0; i < seen.length; i++) assertTrue(seen[i], "sample " + i + " in no shard");
         }
+    }
+
+    /** A partition prefers the executor it last ran on while that executor lives; once it is gone, none (no locality wait). */
+    @Test void aPartitionPrefersItsLastExecutorOnlyWhileItLives() {
+        assertEquals(java.util.List.of("executor_127.0.0.1_1"), SparkTraining.preferred("executor_127.0.0.1_1", java.util.Set.of()));
+        assertEquals(java.util.List.of("executor_127.0.0.1_1"), SparkTraining.preferred("executor_127.0.0.1_1", java.util.Set.of("0", "11")));
+        assertEquals(java.util.List.of(), SparkTraining.preferred("executor_127.0.0.1_1", java.util.Set.of("1")));
+        assertEquals(java.util.List.of(), SparkTraining.preferred("executor_worker-2.local_12", java.util.Set.of("12")));
     }
 }
