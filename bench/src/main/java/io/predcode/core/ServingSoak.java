@@ -35,6 +35,7 @@ import java.util.regex.Pattern;
  * them, and closes all three while the calls run; NMT is read after the first 100 and at the end.
  *
  * <p>Usage: {@code ServingSoak [predictions=1000000] [publishes=10000] [threads=8] [closes=10000]}; see bench/serving-soak.sh.
+ * {@code -Dpredcode.soak.backend=cuda} soaks the CUDA backend (on the simulator, with its driver given, smaller counts).
  */
 public final class ServingSoak {
     public static void main(String[] args) throws Exception {
@@ -43,7 +44,7 @@ public final class ServingSoak {
         int threads = args.length > 2 ? Integer.parseInt(args[2]) : 8;
         int closes = args.length > 3 ? Integer.parseInt(args[3]) : 10_000;
         SplittableRandom r = new SplittableRandom(1);
-        try (Backend be = Backends.open("cpu"); Model m = Model.create(BuiltinModels.get("digits-mlp"), be, 1);
+        try (Backend be = Backends.open(System.getProperty("predcode.soak.backend", "cpu")); Model m = Model.create(BuiltinModels.get("digits-mlp"), be, 1);
              PcEngine engine = new PcEngine(m, Loss.CROSS_ENTROPY); Adam adam = new Adam(m, 0.01f); Predictor p = Predictor.of(m)) {
             Trainer trainer = new Trainer(engine, adam, Algorithm.STRICT, 0.1f, 5);
             float[] tx = new float[32 * 64], ty = new float[32];
@@ -93,9 +94,9 @@ public final class ServingSoak {
             double seconds = (System.nanoTime() - start) / 1e9;
             long nmtEnd = nmtCommittedKb();
             if (failure.get() != null) throw new AssertionError("a predicting thread failed", failure.get());
-            System.out.printf("{\"threads\": %d, \"predictions\": %d, \"publishes\": %d, \"seconds\": %.1f, \"mismatches\": %d, "
+            System.out.printf("{\"backend\": \"%s\", \"threads\": %d, \"predictions\": %d, \"publishes\": %d, \"seconds\": %.1f, \"mismatches\": %d, "
                             + "\"offheap_committed_kb_after_200_publishes\": %d, \"offheap_committed_kb_at_end\": %d}%n",
-                    threads, predictions.get(), publishes.get(), seconds, mismatches.get(), nmtWarm, nmtEnd);
+                    be.description().replace("\"", "'"), threads, predictions.get(), publishes.get(), seconds, mismatches.get(), nmtWarm, nmtEnd);
             if (mismatches.get() != 0) System.exit(1);
             racedCloses(be, closes);
         }
