@@ -1082,25 +1082,40 @@ public abstract class BackendConformanceTest {
         }
     }
 
+    /** Parameter sizes for the steps of several parameters in one op: off any vector width, more than one CUDA launch takes (16). */
+    private static final int[] STEP_SIZES = {1, 33, 7, 70_001, 128, 3, 17, 1, 10, 1280, 2, 5, 64, 31, 9, 257, 4, 1000, 6, 100};
+
+    /** One zero-filled tensor per size (null for every one where {@code wanted} is false). */
+    private Tensor[] tensors(int[] sizes, boolean wanted) {
+        Tensor[] t = new Tensor[sizes.length];
+        if (wanted) for (int i = 0; i < sizes.length; i++) t[i] = backend.allocate(sizes[i]);
+        return t;
+    }
+
+    /** The same random values into a[i] and b[i]: parameters for one step taken two ways. */
+    private void sameRandomValues(Tensor[] a, Tensor[] b) {
+        for (int i = 0; i < a.length; i++) {
+            float[] values = random((int) a[i].size(), 1);
+            backend.upload(values, a[i]);
+            backend.upload(values, b[i]);
+        }
+    }
+
+    private static void closeAll(Tensor[]... groups) {
+        for (Tensor[] ts : groups) for (Tensor t : ts) if (t != null) t.close();
+    }
+
     /**
-     * Several parameters' Adam steps in one op are each parameter's step: the same bits, for sizes off any vector
-     * width and more parameters than one CUDA launch takes (16); guarded by a value that is not finite, none changes.
+     * Several parameters' Adam steps in one op are each parameter's step: the same bits, for {@link #STEP_SIZES};
+     * guarded by a value that is not finite, none changes.
      */
     @Test void adamStepsOfSeveralParametersAreEachOnesStep() {
-        int[] sizes = {1, 33, 7, 70_001, 128, 3, 17, 1, 10, 1280, 2, 5, 64, 31, 9, 257, 4, 1000, 6, 100};
+        int[] sizes = STEP_SIZES;
         int count = sizes.length;
-        Tensor[] p = new Tensor[count], p2 = new Tensor[count], g = new Tensor[count], m = new Tensor[count], v = new Tensor[count], m2 = new Tensor[count], v2 = new Tensor[count];
+        Tensor[] p = tensors(sizes, true), p2 = tensors(sizes, true), g = tensors(sizes, true), m = tensors(sizes, true), v = tensors(sizes, true),
+                m2 = tensors(sizes, true), v2 = tensors(sizes, true);
         try (Tensor scalars = backend.allocate(4 + 2 * io.predcode.spi.Backend.ADAM_SCALARS)) {
-            for (int i = 0; i < count; i++) {
-                float[] init = random(sizes[i], 1);
-                p[i] = tensor(init, sizes[i]);
-                p2[i] = tensor(init, sizes[i]);
-                g[i] = backend.allocate(sizes[i]);
-                m[i] = backend.allocate(sizes[i]);
-                v[i] = backend.allocate(sizes[i]);
-                m2[i] = backend.allocate(sizes[i]);
-                v2[i] = backend.allocate(sizes[i]);
-            }
+            sameRandomValues(p, p2);
             float[] host = new float[2 * io.predcode.spi.Backend.ADAM_SCALARS];
             for (int step = 1; step <= 2; step++) io.predcode.spi.Backend.adamScalars(0.01f * step, 0.9f, 0.999f, 0.999f, step, host, (step - 1) * 3);
             backend.upload(host, 0, scalars, 4, host.length);
@@ -1125,29 +1140,20 @@ public abstract class BackendConformanceTest {
             assertThrows(IllegalArgumentException.class, () -> backend.adamSteps(p2, new Tensor[]{g[0]}, m2, v2, scalars, 4, null, 0, 0.9f, 0.999f, 1e-8f, 0f), "one gradient for many parameters");
             assertThrows(IllegalArgumentException.class, () -> backend.adamSteps(new Tensor[]{p2[0]}, new Tensor[]{g[1]}, new Tensor[]{m2[0]}, new Tensor[]{v2[0]}, scalars, 4, null, 0, 0.9f, 0.999f, 1e-8f, 0f), "sizes that differ");
         } finally {
-            for (Tensor[] ts : new Tensor[][]{p, p2, g, m, v, m2, v2}) for (Tensor t : ts) if (t != null) t.close();
+            closeAll(p, p2, g, m, v, m2, v2);
         }
     }
 
     /** Several parameters' SGD steps in one op are each parameter's step, with and without momentum: as {@link #adamStepsOfSeveralParametersAreEachOnesStep}. */
     @Test void sgdStepsOfSeveralParametersAreEachOnesStep() {
-        int[] sizes = {1, 33, 7, 70_001, 128, 3, 17, 1, 10, 1280, 2, 5, 64, 31, 9, 257, 4, 1000};
+        int[] sizes = STEP_SIZES;
         int count = sizes.length;
         for (float[] o : new float[][]{{0f, 0f, 0f}, {0.9f, 0f, 0f}, {0.9f, 0.1f, 0f}, {0.9f, 0f, 1f}}) { // momentum, dampening, nesterov
             float momentum = o[0], dampening = o[1];
             boolean nesterov = o[2] != 0;
-            Tensor[] p = new Tensor[count], p2 = new Tensor[count], g = new Tensor[count], b = new Tensor[count], b2 = new Tensor[count];
+            Tensor[] p = tensors(sizes, true), p2 = tensors(sizes, true), g = tensors(sizes, true), b = tensors(sizes, momentum != 0), b2 = tensors(sizes, momentum != 0);
             try (Tensor scalars = backend.allocate(2 + 2 * io.predcode.spi.Backend.SGD_SCALARS)) {
-                for (int i = 0; i < count; i++) {
-                    float[] init = random(sizes[i], 1);
-                    p[i] = tensor(init, sizes[i]);
-                    p2[i] = tensor(init, sizes[i]);
-                    g[i] = backend.allocate(sizes[i]);
-                    if (momentum != 0) {
-                        b[i] = backend.allocate(sizes[i]);
-                        b2[i] = backend.allocate(sizes[i]);
-                    }
-                }
+                sameRandomValues(p, p2);
                 float[] host = new float[2 * io.predcode.spi.Backend.SGD_SCALARS];
                 for (int step = 0; step < 2; step++) io.predcode.spi.Backend.sgdScalars(0.05f * (step + 1), step == 0, host, step * io.predcode.spi.Backend.SGD_SCALARS);
                 backend.upload(host, 0, scalars, 2, host.length);
@@ -1169,7 +1175,7 @@ public abstract class BackendConformanceTest {
                 backend.sgdSteps(p2, g, b2, scalars, 2, scalars, 1, momentum, dampening, 0.01f, nesterov);
                 assertArrayEquals(last, backend.download(p2[count - 1]), "a guard of infinity leaves the parameters");
             } finally {
-                for (Tensor[] ts : new Tensor[][]{p, p2, g, b, b2}) for (Tensor t : ts) if (t != null) t.close();
+                closeAll(p, p2, g, b, b2);
             }
         }
     }
