@@ -698,14 +698,14 @@ public abstract class Backend implements AutoCloseable {
     /** torch.optim.SGD step; {@code firstStep} initialises the momentum buffer to the gradient. */
     public final void sgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, float lr, float momentum, float dampening,
                               float weightDecay, boolean nesterov, boolean firstStep) {
-        sgdFits(param, grad, momentumBuffer, momentum);
+        sgdFits("sgdStep", param, grad, momentumBuffer, momentum);
         doSgdStep(param, grad, momentumBuffer, lr, momentum, dampening, weightDecay, nesterov, firstStep, null, 0, null, 0);
     }
 
-    /** That an SGD step's tensors fit: param, grad and the momentum buffer (needed with momentum) of one size. */
-    private void sgdFits(Tensor param, Tensor grad, Tensor momentumBuffer, float momentum) {
-        if (momentumBuffer != null) sameSize("sgdStep", param, grad, momentumBuffer); else sameSize("sgdStep", param, grad);
-        if (momentum != 0 && momentumBuffer == null) throw new IllegalArgumentException("sgdStep: momentum " + momentum + " needs a momentum buffer");
+    /** That an SGD step's tensors fit, for {@code op}: param, grad and the momentum buffer (needed with momentum) of one size. */
+    private void sgdFits(String op, Tensor param, Tensor grad, Tensor momentumBuffer, float momentum) {
+        if (momentumBuffer != null) sameSize(op, param, grad, momentumBuffer); else sameSize(op, param, grad);
+        if (momentum != 0 && momentumBuffer == null) throw new IllegalArgumentException(op + ": momentum " + momentum + " needs a momentum buffer");
     }
 
     /** The scalars of an SGD step that {@link #sgdScalars} writes: the learning rate and whether it is the first step (1) or not (0). */
@@ -735,7 +735,7 @@ public abstract class Backend implements AutoCloseable {
      */
     public final void sgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, Tensor scalars, long at, Tensor guard, long guardIndex,
                               float momentum, float dampening, float weightDecay, boolean nesterov) {
-        sgdFits(param, grad, momentumBuffer, momentum);
+        sgdFits("sgdStep", param, grad, momentumBuffer, momentum);
         checkRecordedStep("sgdStep", scalars, at, SGD_SCALARS, guard, guardIndex);
         doSgdStep(param, grad, momentumBuffer, 0f, momentum, dampening, weightDecay, nesterov, false, scalars, at, guard, guardIndex);
     }
@@ -827,7 +827,7 @@ public abstract class Backend implements AutoCloseable {
                                float momentum, float dampening, float weightDecay, boolean nesterov) {
         if (grads.length != params.length || buffers.length != params.length)
             throw new IllegalArgumentException("sgdSteps: " + params.length + " parameters but " + grads.length + " gradients and " + buffers.length + " momentum buffers");
-        for (int i = 0; i < params.length; i++) sgdFits(params[i], grads[i], buffers[i], momentum);
+        for (int i = 0; i < params.length; i++) sgdFits("sgdSteps", params[i], grads[i], buffers[i], momentum);
         checkRecordedStep("sgdSteps", scalars, at, SGD_SCALARS, guard, guardIndex);
         if (params.length > 0) doSgdSteps(params, grads, buffers, scalars, at, guard, guardIndex, momentum, dampening, weightDecay, nesterov);
     }
