@@ -1,0 +1,96 @@
+package io.predcode.core;
+
+import io.predcode.core.nn.Loss;
+import io.predcode.core.nn.Model;
+import io.predcode.core.nn.ModelSpec;
+import io.predcode.core.optim.Adam;
+import io.predcode.core.pc.Algorithm;
+import io.predcode.core.pc.BeliefOptimizer;
+import io.predcode.core.pc.Energy;
+import io.predcode.core.pc.PcEngine;
+import io.predcode.core.pc.Trainer;
+import io.predcode.spi.Backend;
+import io.predcode.spi.Backends;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The shape of a CUDA training step on PCX's MLP, as the host simulator records it: how many kernels its graph
+ * holds, how many of them run one after another (its longest chain: what a step of small layers on a large GPU
+ * waits on), and how often the host hands the device work or waits for it. No GPU has timed these here, so this
+ * keeps them from growing unnoticed: each is at most what bench/results/ records for it (optimizer-one-kernel,
+ * backward-branches). Simulator only; skipped, with the reason, elsewhere.
+ */
+class CudaGraphShapeTest {
+    /** PCX's MLP with GELU (bench/models/pcx-mlp-gelu.json). */
+    private static final String PCX_MLP = """
+            {"input": [784], "blocks": [
+              [{"op": "flatten"}, {"op": "linear", "in": 784, "out": 128, "bias": true}, {"op": "gelu_tanh"}],
+              [{"op": "linear", "in": 128, "out": 128, "bias": true}, {"op": "gelu_tanh"}],
+              [{"op": "linear", "in": 128, "out": 128, "bias": true}, {"op": "gelu_tanh"}],
+              [{"op": "linear", "in": 128, "out": 10, "bias": true}]]}""";
+    private static MethodHandle nodes, depth, submissions, waits;
+
+    @BeforeAll static void simulatorOnly() {
+        String driver = System.getProperty("predcode.cuda.driver", java.util.Objects.requireNonNullElse(System.getenv("PREDCODE_CUDA_DRIVER"), ""));
+        boolean simulated = Backends.provider("cuda").availability().available() && driver.contains("cudasim");
+        if (!simulated) System.out.println("SKIPPED CUDA graph shapes: the cuda driver in use is not predcode's simulator (" + driver + ")");
+        Assumptions.assumeTrue(simulated, "not the simulator");
+        SymbolLookup lib = SymbolLookup.libraryLookup(Path.of(driver), Arena.global());
+        Linker linker = Linker.nativeLinker();
+        FunctionDescriptor count = FunctionDescriptor.of(ValueLayout.JAVA_LONG);
+        nodes = linker.downcallHandle(lib.find("cusimLastGraphNodes").orElseThrow(), count);
+        depth = linker.downcallHandle(lib.find("cusimLastGraphDepth").orElseThrow(), count);
+        submissions = linker.downcallHandle(lib.find("cusimSubmissions").orElseThrow(), count);
+        waits = linker.downcallHandle(lib.find("cusimSynchronizations").orElseThrow(), count);
+    }
+
+    private record Shape(long nodes, long chain, long submissions, long waits) {}
+
+    /** The graph of the step after three (the second records it, the third launches it), and the host's calls in that step. */
+    private static Shape step(Algorithm algorithm, int n) throws Throwable {
+        try (Backend be = Backends.open("cuda"); Model m = Model.create(ModelSpec.parse(PCX_MLP, "pcx-mlp-gelu"), be, 0);
+             PcEngine e = new PcEngine(m, Loss.MSE); Adam adam = Adam.adamW(m, 3e-4f, 1e-3f)) {
+            if (algorithm.standard()) e.beliefOptimizer(BeliefOptimizer.sgd(0.1f)).energy(Energy.PER_SAMPLE);
+            Trainer t = new Trainer(e, adam, algorithm, 0.026f, n);
+            int batch = 16;
+            float[] x = new float[batch * 784], y = new float[batch * 10];
+            for (int i = 0; i < x.length; i++) x[i] = (i % 29) / 29f - 0.5f;
+            for (int s = 0; s < batch; s++) y[s * 10 + s % 10] = 1f;
+            for (int s = 0; s < 3; s++) t.step(x, y, batch);
+            long submitted = (long) submissions.invokeExact(), waited = (long) waits.invokeExact();
+            t.step(x, y, batch);
+            Shape shape = new Shape((long) nodes.invokeExact(), (long) depth.invokeExact(),
+                    (long) submissions.invokeExact() - submitted, (long) waits.invokeExact() - waited);
+            System.out.println("PCX's MLP, " + algorithm + " n " + n + ": " + shape);
+            return shape;
+        }
+    }
+
+    @Test void backpropsParameterGradientsStayOffItsChain() throws Throwable {
+        Shape s = step(Algorithm.BACKPROP, 1);
+        assertTrue(s.chain() <= 17, "backprop's longest chain: a GEMM and a derivative a layer, its weight and bias gradients beside (" + s + ")");
+        assertTrue(s.nodes() <= 25, "backprop's graph: the optimizer one kernel (" + s + ")");
+        assertEquals(5, s.submissions(), "the batch's two copies, the step sizes, the graph launch, the copy back");
+        assertEquals(1, s.waits(), "the host waits for the device once a step: for the loss");
+    }
+
+    @Test void pcsStepKeepsItsShape() throws Throwable {
+        Shape s = step(Algorithm.PC, 5);
+        assertTrue(s.chain() <= 30, "PC's longest chain at T = 5 (" + s + ")");
+        assertTrue(s.nodes() <= 73, "PC's graph (" + s + ")");
+        assertEquals(5, s.submissions());
+        assertEquals(1, s.waits());
+    }
+}
