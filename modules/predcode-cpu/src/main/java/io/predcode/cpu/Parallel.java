@@ -130,7 +130,7 @@ final class Parallel implements AutoCloseable {
 
     /**
      * Runs independent {@code branches} on the threads, each branch's ops on one thread alone, the
-     * branches taken in order by whichever thread is free (put the longest first). Runs them here, in
+     * branches taken in order by whichever thread is free (Backend.branches hands them over the longest first). Runs them here, in
      * order, each alone on this thread, when {@code together} is false, inside another branch or while
      * the workers serve another caller: each op computes the same either way.
      */

@@ -79,17 +79,32 @@ public abstract class Backend implements AutoCloseable {
      * multiply-adds where GEMMs dominate it, else the floats it updates. A backend may run the branches
      * at once (the CPU backend does where they are small and balance across its threads, each branch
      * on one; the CUDA backend issues each on a stream of its own); the default runs them in order.
-     * Either way the results do not depend on the order. Put the longest branch first. Inside
-     * {@link #replayable} too.
+     * Either way the results do not depend on the order. The backend gets them the most work first (branches
+     * of equal work in the caller's order), so that the longest starts first. Inside {@link #replayable} too.
      */
     public final void branches(double[] work, Runnable... branches) {
         checkBackendOpen("branches");
         if (work.length != branches.length) throw new IllegalArgumentException("branches: " + work.length + " amounts of work for " + branches.length + " branches");
+        boolean mostFirst = true;
         for (int i = 0; i < branches.length; i++) {
             java.util.Objects.requireNonNull(branches[i], "branches: a branch is null");
             if (!(work[i] >= 0) || Double.isInfinite(work[i])) throw new IllegalArgumentException("branches: work must be finite and >= 0, got " + work[i]);
+            mostFirst &= i == 0 || work[i] <= work[i - 1];
         }
-        doBranches(work, branches);
+        if (mostFirst) {
+            doBranches(work, branches);
+            return;
+        }
+        Integer[] order = new Integer[branches.length];
+        for (int i = 0; i < order.length; i++) order[i] = i;
+        java.util.Arrays.sort(order, (a, b) -> Double.compare(work[b], work[a])); // stable: equal work keeps the caller's order
+        double[] sortedWork = new double[order.length];
+        Runnable[] sorted = new Runnable[order.length];
+        for (int k = 0; k < order.length; k++) {
+            sortedWork[k] = work[order[k]];
+            sorted[k] = branches[order[k]];
+        }
+        doBranches(sortedWork, sorted);
     }
 
     /** Runs independent branches of ops (see {@link #branches}); the default runs them in order. */
@@ -1002,17 +1017,14 @@ public abstract class Backend implements AutoCloseable {
         eachStep(params, i -> doSgdStep(params[i], grads[i], buffers[i], 0f, momentum, dampening, weightDecay, nesterov, false, scalars, at, guard, guardIndex));
     }
 
-    /** Runs {@code step} for each parameter's index, each a branch of its own ({@link #branches}), the largest first. */
+    /** Runs {@code step} for each parameter's index, each a branch of its own ({@link #branches}: the largest first). */
     private void eachStep(Tensor[] params, java.util.function.IntConsumer step) {
-        Integer[] order = new Integer[params.length];
-        for (int i = 0; i < order.length; i++) order[i] = i;
-        java.util.Arrays.sort(order, (a, b) -> Long.compare(params[b].size(), params[a].size()));
-        Runnable[] steps = new Runnable[order.length];
-        double[] sizes = new double[order.length];
-        for (int k = 0; k < order.length; k++) {
-            int i = order[k];
-            sizes[k] = params[i].size();
-            steps[k] = () -> step.accept(i);
+        Runnable[] steps = new Runnable[params.length];
+        double[] sizes = new double[params.length];
+        for (int i = 0; i < params.length; i++) {
+            int k = i;
+            sizes[i] = params[i].size();
+            steps[i] = () -> step.accept(k);
         }
         branches(sizes, steps);
     }

@@ -29,24 +29,21 @@ abstract class StatefulOptimizer implements Optimizer {
         grads = params.stream().map(Parameter::grad).toArray(Tensor[]::new);
         io.predcode.core.internal.Memory.require(be, perParameter * 4L * model.parameterCount(), "the optimizer's state (" + perParameter + " copies of the parameters)");
         this.scope = new Scope(be);
-        bySize = java.util.stream.IntStream.range(0, params.size()).boxed()
-                .sorted((a, b) -> Long.compare(params.get(b).value().size(), params.get(a).value().size())).mapToInt(Integer::intValue).toArray();
-        sizes = java.util.Arrays.stream(bySize).mapToDouble(i -> params.get(i).value().size()).toArray();
+        sizes = params.stream().mapToDouble(Parameter::size).toArray();
     }
 
-    /** The parameters' indices, largest first, and their sizes in that order: the branches of a step. */
-    private final int[] bySize;
+    /** The parameters' sizes: the work of each one's step. */
     private final double[] sizes;
 
     /**
-     * Runs a step for every parameter, each an independent branch ({@link Backend#branches}), the largest first: on
-     * a GPU side by side rather than one after another (a CPU runs them in order unless they balance).
+     * Runs a step for every parameter, each an independent branch ({@link Backend#branches}, which takes the largest
+     * first): on a GPU side by side rather than one after another (a CPU runs them in order unless they balance).
      */
     void eachParameter(java.util.function.IntConsumer step) {
-        Runnable[] branches = new Runnable[bySize.length];
-        for (int k = 0; k < bySize.length; k++) {
-            int i = bySize[k];
-            branches[k] = () -> step.accept(i);
+        Runnable[] branches = new Runnable[sizes.length];
+        for (int i = 0; i < sizes.length; i++) {
+            int k = i;
+            branches[i] = () -> step.accept(k);
         }
         be.branches(sizes, branches);
     }

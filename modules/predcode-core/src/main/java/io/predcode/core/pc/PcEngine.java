@@ -904,19 +904,15 @@ public final class PcEngine implements AutoCloseable {
             for (Runnable r : beside) r.run();
             return;
         }
-        Integer[] order = new Integer[to - from];
-        for (int b = from; b < to; b++) order[b - from] = b;
-        double[] w = new double[to];
-        for (int b = from; b < to; b++) w[b] = work.applyAsDouble(b);
-        Arrays.sort(order, (a, b) -> Double.compare(w[b], w[a]));
-        Runnable[] branches = new Runnable[order.length + beside.length];
-        double[] shares = new double[branches.length];
-        for (int i = 0; i < order.length; i++) {
-            int b = order[i];
+        int bodies = to - from;
+        Runnable[] branches = new Runnable[bodies + beside.length];
+        double[] shares = new double[branches.length]; // the beside branches' 0: after the bodies (branches takes the most work first)
+        for (int i = 0; i < bodies; i++) {
+            int b = from + i;
             branches[i] = () -> body.accept(b);
-            shares[i] = w[b];
+            shares[i] = work.applyAsDouble(b);
         }
-        System.arraycopy(beside, 0, branches, order.length, beside.length);
+        System.arraycopy(beside, 0, branches, bodies, beside.length);
         be.branches(shares, branches);
     }
 
