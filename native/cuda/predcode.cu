@@ -423,6 +423,28 @@ extern "C" __global__ void pc_sum_squares(const float* x, long long n, double* p
     reduce_out(block_sum(s), partials, scale, out, index);
 }
 
+// One element of an SGD step (torch.optim.SGD's): pc_sgd_step's and pc_sgd_steps's, so both give the same bits.
+__device__ void sgd_at(float* p, const float* g, float* buf, long long i, float lr, float momentum, float dampening, float wd, int nesterov, int first) {
+    float pv = p[i], d = g[i] + wd * pv;
+    if (momentum != 0.f) {
+        float b = first ? d : momentum * buf[i] + (1.f - dampening) * d;
+        buf[i] = b;
+        d = nesterov ? d + momentum * b : b;
+    }
+    p[i] = pv - lr * d;
+}
+
+// One element of an Adam step, the parameter first times decay (AdamW's 1 - lr wd; 1 for none): pc_adam_step's and
+// pc_adam_steps's, so both give the same bits.
+__device__ void adam_at(float* p, const float* g, float* m, float* v, long long i, float step_size, float bc2_sqrt, float b1, float b2, float eps,
+                        float wd, float decay) {
+    float pv = decay * p[i], gi = g[i] + wd * pv;
+    float mi = b1 * m[i] + (1.f - b1) * gi, vi = b2 * v[i] + (1.f - b2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = pv - step_size * mi / (sqrtf(vi) / bc2_sqrt + eps);
+}
+
 // torch.optim.SGD (Backend.sgdStep). Where scalars is not null, lr and the first-step flag come from it; where guard is
 // not null, nothing changes unless *guard (the step's loss) is finite: as pc_adam_step.
 extern "C" __global__ void pc_sgd_step(long long n, float* p, const float* g, float* buf, float lr, float momentum, float dampening, float wd, int nesterov, int first,
@@ -432,20 +454,12 @@ extern "C" __global__ void pc_sgd_step(long long n, float* p, const float* g, fl
         lr = scalars[0];
         first = scalars[1] != 0.f;
     }
-    GRID_STRIDE(i, n) {
-        float pv = p[i], d = g[i] + wd * pv;
-        if (momentum != 0.f) {
-            float b = first ? d : momentum * buf[i] + (1.f - dampening) * d;
-            buf[i] = b;
-            d = nesterov ? d + momentum * b : b;
-        }
-        p[i] = pv - lr * d;
-    }
+    GRID_STRIDE(i, n) sgd_at(p, g, buf, i, lr, momentum, dampening, wd, nesterov, first);
 }
 
-// Adam (Backend.adamStep), the parameters first times decay (AdamW's 1 - lr wd; 1 for none). Where scalars is not
-// null, step_size, bc2_sqrt and decay come from it (a step inside a CUDA graph whose host count moves between replays);
-// where guard is not null, nothing changes unless *guard (the step's loss) is finite.
+// Adam (Backend.adamStep). Where scalars is not null, step_size, bc2_sqrt and decay come from it (a step inside a CUDA
+// graph whose host count moves between replays); where guard is not null, nothing changes unless *guard (the step's
+// loss) is finite.
 extern "C" __global__ void pc_adam_step(long long n, float* p, const float* g, float* m, float* v, float step_size, float bc2_sqrt, float b1, float b2, float eps, float wd,
                                         float decay, const float* scalars, const float* guard) {
     if (guard && !isfinite(*guard)) return;
@@ -454,13 +468,7 @@ extern "C" __global__ void pc_adam_step(long long n, float* p, const float* g, f
         bc2_sqrt = scalars[1];
         decay = scalars[2];
     }
-    GRID_STRIDE(i, n) {
-        float pv = decay * p[i], gi = g[i] + wd * pv;
-        float mi = b1 * m[i] + (1.f - b1) * gi, vi = b2 * v[i] + (1.f - b2) * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        p[i] = pv - step_size * mi / (sqrtf(vi) / bc2_sqrt + eps);
-    }
+    GRID_STRIDE(i, n) adam_at(p, g, m, v, i, step_size, bc2_sqrt, b1, b2, eps, wd, decay);
 }
 
 // Up to STEP_TENSORS parameters' optimizer steps in one launch (Backend.adamSteps, sgdSteps), their tensors passed by
@@ -480,35 +488,25 @@ struct StepTensors {
     while ((i) >= (t).end[k]) k++; \
     long long j = (i) - ((k) == 0 ? 0 : (t).end[(k) - 1])
 
-// Each element's step is pc_adam_step's, the same bits; scalars and guard as there.
+// Each element's step is pc_adam_step's (adam_at); scalars and guard as there.
 extern "C" __global__ void pc_adam_steps(StepTensors t, int count, float b1, float b2, float eps, float wd, const float* scalars, const float* guard) {
     if (guard && !isfinite(*guard)) return;
     float step_size = scalars[0], bc2_sqrt = scalars[1], decay = scalars[2];
     int k = 0;
     GRID_STRIDE(i, t.end[count - 1]) {
         STEP_TENSOR(t, i, k, j);
-        float pv = decay * t.p[k][j], gi = t.g[k][j] + wd * pv;
-        float mi = b1 * t.s1[k][j] + (1.f - b1) * gi, vi = b2 * t.s2[k][j] + (1.f - b2) * gi * gi;
-        t.s1[k][j] = mi;
-        t.s2[k][j] = vi;
-        t.p[k][j] = pv - step_size * mi / (sqrtf(vi) / bc2_sqrt + eps);
+        adam_at(t.p[k], t.g[k], t.s1[k], t.s2[k], j, step_size, bc2_sqrt, b1, b2, eps, wd, decay);
     }
 }
 
-// Each element's step is pc_sgd_step's, the same bits; scalars and guard as there.
+// Each element's step is pc_sgd_step's (sgd_at); scalars and guard as there.
 extern "C" __global__ void pc_sgd_steps(StepTensors t, int count, float momentum, float dampening, float wd, int nesterov, const float* scalars, const float* guard) {
     if (guard && !isfinite(*guard)) return;
     float lr = scalars[0];
     int first = scalars[1] != 0.f, k = 0;
     GRID_STRIDE(i, t.end[count - 1]) {
         STEP_TENSOR(t, i, k, j);
-        float pv = t.p[k][j], d = t.g[k][j] + wd * pv;
-        if (momentum != 0.f) {
-            float b = first ? d : momentum * t.s1[k][j] + (1.f - dampening) * d;
-            t.s1[k][j] = b;
-            d = nesterov ? d + momentum * b : b;
-        }
-        t.p[k][j] = pv - lr * d;
+        sgd_at(t.p[k], t.g[k], t.s1[k], j, lr, momentum, dampening, wd, nesterov, first);
     }
 }
 
