@@ -230,6 +230,9 @@ final class CudaBackend extends Backend {
 
     private static long at(Tensor t, long index) { return ((CudaTensor) t).at(index); }
 
+    /** {@link #at}, or 0 (a null pointer) for no tensor: an optimizer step's optional scalars and guard. */
+    private static long atOrNull(Tensor t, long index) { return t == null ? 0 : at(t, index); }
+
     private static long ptrOrNull(Tensor t) { return t == null ? 0L : ptr(t); }
 
     // ---------------------------------------------------------------- memory
@@ -475,20 +478,20 @@ final class CudaBackend extends Backend {
     @Override protected void doSgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, float lr, float momentum, float dampening,
                                        float weightDecay, boolean nesterov, boolean firstStep, Tensor scalars, long at, Tensor guard, long guardIndex) {
         k.sgdStep(param.size(), ptr(param), ptr(grad), ptrOrNull(momentumBuffer), lr, momentum, dampening, weightDecay, nesterov, firstStep,
-                scalars == null ? 0 : at(scalars, at), guard == null ? 0 : at(guard, guardIndex));
+                atOrNull(scalars, at), atOrNull(guard, guardIndex));
     }
 
     @Override protected void doAdamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float stepSize, float bc2Sqrt, float beta1, float beta2,
                                         float eps, float weightDecay, float decay, Tensor scalars, long at, Tensor guard, long guardIndex) {
         k.adamStep(param.size(), ptr(param), ptr(grad), ptr(m), ptr(v), stepSize, bc2Sqrt, beta1, beta2, eps, weightDecay, decay,
-                scalars == null ? 0 : at(scalars, at), guard == null ? 0 : at(guard, guardIndex));
+                atOrNull(scalars, at), atOrNull(guard, guardIndex));
     }
 
     /** One kernel for up to {@link Kernels#STEP_TENSORS} parameters (PCX's MLP has 8): one node of a step's graph, not one a parameter. */
     @Override protected void doAdamSteps(Tensor[] params, Tensor[] grads, Tensor[] m, Tensor[] v, Tensor scalars, long at, Tensor guard, long guardIndex,
                                          float beta1, float beta2, float eps, float weightDecay) {
         long[] sizes = sizes(params), p = pointers(params), g = pointers(grads), mp = pointers(m), vp = pointers(v);
-        long s = at(scalars, at), gd = guard == null ? 0 : at(guard, guardIndex);
+        long s = at(scalars, at), gd = atOrNull(guard, guardIndex);
         for (int from = 0; from < params.length; from += Kernels.STEP_TENSORS)
             k.adamSteps(from, Math.min(Kernels.STEP_TENSORS, params.length - from), sizes, p, g, mp, vp, beta1, beta2, eps, weightDecay, s, gd);
     }
@@ -497,7 +500,7 @@ final class CudaBackend extends Backend {
     @Override protected void doSgdSteps(Tensor[] params, Tensor[] grads, Tensor[] buffers, Tensor scalars, long at, Tensor guard, long guardIndex,
                                         float momentum, float dampening, float weightDecay, boolean nesterov) {
         long[] sizes = sizes(params), p = pointers(params), g = pointers(grads), b = pointers(buffers);
-        long s = at(scalars, at), gd = guard == null ? 0 : at(guard, guardIndex);
+        long s = at(scalars, at), gd = atOrNull(guard, guardIndex);
         for (int from = 0; from < params.length; from += Kernels.STEP_TENSORS)
             k.sgdSteps(from, Math.min(Kernels.STEP_TENSORS, params.length - from), sizes, p, g, b, momentum, dampening, weightDecay, nesterov, s, gd);
     }
