@@ -29,15 +29,13 @@ public final class SparkTraining implements AutoCloseable {
     private final ShardPlan plan;
     private final List<Integer> partitions;
     private long steps;
-    /** Executors removed since this run started: Spark waits for slots that never come when one goes during a barrier job, so the job is cancelled. */
-    private final java.util.concurrent.atomic.AtomicLong executorsLost = new java.util.concurrent.atomic.AtomicLong();
-    /** The ids of the executors removed since this run started: no job prefers them (see {@link #shards}). */
+    /**
+     * The ids of the executors removed since this run started: no job prefers them (see {@link #shards}), and Spark
+     * waits for slots that never come when one goes during a barrier job, so the job is cancelled (their count moved).
+     */
     private final java.util.Set<String> executorsGone = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private final org.apache.spark.scheduler.SparkListener listener = new org.apache.spark.scheduler.SparkListener() {
-        @Override public void onExecutorRemoved(org.apache.spark.scheduler.SparkListenerExecutorRemoved removed) {
-            executorsGone.add(removed.executorId());
-            executorsLost.incrementAndGet();
-        }
+        @Override public void onExecutorRemoved(org.apache.spark.scheduler.SparkListenerExecutorRemoved removed) { executorsGone.add(removed.executorId()); }
     };
 
     /**
@@ -225,7 +223,7 @@ public final class SparkTraining implements AutoCloseable {
         Broadcast<Start> start = sc.broadcast(now);
         int tasks = partitions.size();
         SyncTask job = new SyncTask(start, current, next, spec, epoch, firstStep, lrs, spec.failOnceAtStep() - steps + firstStep, tasks, viaBlocks);
-        long lostBefore = executorsLost.get();
+        int lostBefore = executorsGone.size();
         List<ShardWorker.SyncResult> results;
         try {
             // A failed task aborts the job (Spark does not retry a barrier result stage); a lost executor makes it wait for slots, so await cancels it.
@@ -277,13 +275,13 @@ public final class SparkTraining implements AutoCloseable {
     }
 
     /** The job's results; cancels the job if an executor is lost meanwhile. */
-    private <T> T await(org.apache.spark.api.java.JavaFutureAction<T> job, long lostBefore) {
+    private <T> T await(org.apache.spark.api.java.JavaFutureAction<T> job, int lostBefore) {
         try {
             while (true) {
                 try {
                     return job.get(50, java.util.concurrent.TimeUnit.MILLISECONDS);
                 } catch (java.util.concurrent.TimeoutException e) {
-                    if (executorsLost.get() != lostBefore) {
+                    if (executorsGone.size() != lostBefore) {
                         job.cancel(true);
                         throw new IllegalStateException("an executor was lost during a barrier job");
                     }
