@@ -76,7 +76,7 @@ extern "C" __global__ void pc_activation_with_derivative(int kind, float slope, 
 __device__ float add_bias_at(float* z, const float* bias, int channels, long long i) {
     float v = z[i];
     if (bias) {
-        v += bias[i % channels];
+        v += bias[channels ? i % channels : i]; // channels 0: an offset per element (Backend.linear's offset form)
         z[i] = v;
     }
     return v;
@@ -93,18 +93,28 @@ extern "C" __global__ void pc_bias_activation(int kind, float slope, long long n
     }
 }
 
+// A displacement's folded SGD step from d and the error e (BeliefStep): d + momentum (d - previous) + eta e, or
+// d + eta e without previous; rounded as the CPU rounds it, term by term, not contracted into FMAs.
+__device__ float belief_step(float d, float e, float eta, float momentum, const float* previous, long long i) {
+    float base = previous ? __fadd_rn(d, __fmul_rn(momentum, __fsub_rn(d, previous[i]))) : d;
+    return __fadd_rn(base, __fmul_rn(eta, e));
+}
+
 // pc_bias_activation with f', then the prediction error of the layer above and its delta (pc_prediction_error), in one
 // pass and with their bits (Backend.pcLinearPredictionError): each step of PC's relaxation, a kernel fewer in a row.
+// Where next is not null, also the displacement's step (belief_step).
 extern "C" __global__ void pc_bias_activation_error(int kind, float slope, long long n, float* z, const float* bias, int channels, float* y, float* d,
-                                                    const float* vhat, const float* disp, float* err, float* delta) {
+                                                    const float* vhat, const float* disp, float* err, float* delta,
+                                                    float* next, float eta, float momentum, const float* previous) {
     GRID_STRIDE(i, n) {
         float v = add_bias_at(z, bias, channels, i);
         float fv = act(kind, slope, v), dv = act_grad(kind, slope, v, fv, 1.f);
         y[i] = fv;
         d[i] = dv;
-        float e = (fv - vhat[i]) - disp[i];
+        float dd = disp[i], e = (fv - vhat[i]) - dd;
         err[i] = e;
         delta[i] = e * dv;
+        if (next) next[i] = belief_step(dd, e, eta, momentum, previous, i);
     }
 }
 
@@ -357,12 +367,14 @@ extern "C" __global__ void pc_count_correct(const float* logits, const float* la
 
 // A layer's prediction error from its displacement (Backend.pcPredictionError): strict_step's error alone, and
 // where deriv is not null delta = error * deriv (pc_multiply's product), the first step of the predicting block's backward.
+// Where next is not null, also the displacement's step on the layer's own error term (belief_step, BeliefStep).
 extern "C" __global__ void pc_prediction_error(long long n, const float* pred, const float* vhat, const float* disp, float* err,
-                                               const float* deriv, float* delta) {
+                                               const float* deriv, float* delta, float* next, float eta, float momentum, const float* previous) {
     GRID_STRIDE(i, n) {
-        float e = (pred[i] - vhat[i]) - disp[i];
+        float dd = disp[i], e = (pred[i] - vhat[i]) - dd;
         err[i] = e;
         if (deriv) delta[i] = e * deriv[i];
+        if (next) next[i] = belief_step(dd, e, eta, momentum, previous, i);
     }
 }
 

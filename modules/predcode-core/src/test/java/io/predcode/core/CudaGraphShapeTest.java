@@ -30,7 +30,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * holds, how many of them run one after another (its longest chain: what a step of small layers on a large GPU
  * waits on), and how often the host hands the device work or waits for it. No GPU has timed these here, so this
  * keeps them from growing unnoticed: each is at most what bench/results/ records for it (optimizer-one-kernel,
- * backward-branches). Simulator only; skipped, with the reason, elsewhere.
+ * backward-branches, folded-belief-updates). Simulator only; skipped, with the reason, elsewhere.
  */
 class CudaGraphShapeTest {
     /** PCX's MLP with GELU (bench/models/pcx-mlp-gelu.json). */
@@ -88,8 +88,10 @@ class CudaGraphShapeTest {
 
     @Test void pcsStepKeepsItsShape() throws Throwable {
         Shape s = step(Algorithm.PC, 5);
-        assertTrue(s.chain() <= 30, "PC's longest chain at T = 5 (" + s + ")");
-        assertTrue(s.nodes() <= 73, "PC's graph (" + s + ")");
+        // The belief updates folded into the feedback GEMMs (PcEngine.relaxFolded): a step of the relaxation is a GEMM,
+        // its error kernel and the feedback GEMM, 25 in all where an update kernel made it 30.
+        assertTrue(s.chain() <= 25, "PC's longest chain at T = 5 (" + s + ")");
+        assertTrue(s.nodes() <= 69, "PC's graph (" + s + ")");
         assertEquals(5, s.submissions());
         assertEquals(1, s.waits());
     }

@@ -3,6 +3,7 @@ package io.predcode.cpu;
 import io.predcode.spi.Activation;
 import io.predcode.spi.Backend;
 import io.predcode.spi.BackendOptions;
+import io.predcode.spi.BeliefStep;
 import io.predcode.spi.Conv2dGeometry;
 import io.predcode.spi.PoolGeometry;
 import io.predcode.spi.Random;
@@ -195,10 +196,11 @@ public final class CpuBackend extends Backend {
         }
     }
 
-    /** Rows of y start as the bias, and the GEMM adds x W^T to them (beta 1): no separate pass over y. */
+    /** Rows of y start as the bias (or y as the offset), and the GEMM adds x W^T to them (beta 1): no separate pass over y. */
     @Override protected void doLinear(Tensor x, Tensor weight, Tensor bias, Tensor y, int batch, int in, int out) {
         MemorySegment sy = seg(y);
-        if (bias != null) {
+        if (isOffset(bias, out)) MemorySegment.copy(seg(bias), 0, sy, 0, (long) batch * out * Float.BYTES);
+        else if (bias != null) {
             MemorySegment sb = seg(bias);
             for (long r = 0; r < batch; r++) MemorySegment.copy(sb, 0, sy, r * out * Float.BYTES, (long) out * Float.BYTES);
         }
@@ -451,12 +453,17 @@ public final class CpuBackend extends Backend {
         return best;
     }
 
-    @Override protected void doPcPredictionError(Tensor prediction, Tensor vhat, Tensor displacement, Tensor error, Tensor derivative, Tensor delta) {
+    @Override protected void doPcPredictionError(Tensor prediction, Tensor vhat, Tensor displacement, Tensor error, Tensor derivative, Tensor delta,
+                                                 BeliefStep step) {
         MemorySegment sp = seg(prediction), sa = seg(vhat), sd = seg(displacement), se = seg(error),
-                sf = derivative == null ? MemorySegment.NULL : seg(derivative), sg = derivative == null ? MemorySegment.NULL : seg(delta);
-        if (kernels != null) forElements(prediction.size(), (from, to) -> kernels.predictionError(sp, sa, sd, se, sf, sg, from, to));
-        else forElements(prediction.size(), (from, to) -> JavaKernels.predictionError(sp, sa, sd, se, sf, sg, from, to));
+                sf = segOrNull(derivative), sg = derivative == null ? MemorySegment.NULL : seg(delta),
+                sn = step == null ? MemorySegment.NULL : seg(step.next()), sq = step == null ? MemorySegment.NULL : segOrNull(step.previous());
+        float eta = step == null ? 0f : step.eta(), momentum = step == null ? 0f : step.momentum();
+        if (kernels != null) forElements(prediction.size(), (from, to) -> kernels.predictionError(sp, sa, sd, se, sf, sg, sn, eta, momentum, sq, from, to));
+        else forElements(prediction.size(), (from, to) -> JavaKernels.predictionError(sp, sa, sd, se, sf, sg, sn, eta, momentum, sq, from, to));
     }
+
+    private MemorySegment segOrNull(Tensor t) { return t == null ? MemorySegment.NULL : seg(t); }
 
     @Override protected void doPcStrictUpdate(Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
         MemorySegment sp = seg(prediction), sa = seg(vhat), sf = seg(feedback), sd = seg(displacement), sv = seg(belief), se = error == null ? null : seg(error);

@@ -147,9 +147,13 @@ final class JavaKernels {
     /** 1 for v &gt; 0, else 0 (NaN: 0), without a branch. */
     private static float step(float v) { return Math.min(Math.max(v * 0x1p127f * 0x1p127f, 0f), 1f); }
 
-    /** Backend.pcPredictionError on [from, to): e = (p - a) - d, as strictStep forms it; where sf is not NULL, g = e * f. */
-    static void predictionError(MemorySegment sp, MemorySegment sa, MemorySegment sd, MemorySegment se, MemorySegment sf, MemorySegment sg, long from, long to) {
-        boolean delta = !sf.equals(MemorySegment.NULL);
+    /**
+     * Backend.pcPredictionError on [from, to): e = (p - a) - d, as strictStep forms it; where sf is not NULL, g = e * f;
+     * where sn is not NULL, the displacement's step n = d + momentum (d - q) + eta e (sq NULL: d + eta e; BeliefStep).
+     */
+    static void predictionError(MemorySegment sp, MemorySegment sa, MemorySegment sd, MemorySegment se, MemorySegment sf, MemorySegment sg,
+                                MemorySegment sn, float eta, float momentum, MemorySegment sq, long from, long to) {
+        boolean delta = !sf.equals(MemorySegment.NULL), next = !sn.equals(MemorySegment.NULL), heavyBall = !sq.equals(MemorySegment.NULL);
         chunks(from, to, (off, len, t) -> {
             float[] p = t[0], a = t[1], d = t[3], e = t[5], f = t[2], g = t[4];
             MemorySegment.copy(sp, F, off, p, 0, len);
@@ -157,6 +161,13 @@ final class JavaKernels {
             MemorySegment.copy(sd, F, off, d, 0, len);
             for (int i = 0; i < len; i++) e[i] = (p[i] - a[i]) - d[i];
             MemorySegment.copy(e, 0, se, F, off, len);
+            if (next) { // p and a are free: the previous displacements, then the step
+                if (heavyBall) {
+                    MemorySegment.copy(sq, F, off, p, 0, len);
+                    for (int i = 0; i < len; i++) a[i] = (d[i] + momentum * (d[i] - p[i])) + eta * e[i];
+                } else for (int i = 0; i < len; i++) a[i] = d[i] + eta * e[i];
+                MemorySegment.copy(a, 0, sn, F, off, len);
+            }
             if (!delta) return;
             MemorySegment.copy(sf, F, off, f, 0, len);
             for (int i = 0; i < len; i++) g[i] = e[i] * f[i];

@@ -69,7 +69,8 @@ final class NativeKernels {
         geluTanhWithDerivative = bind.apply("gelu_tanh_with_derivative", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         geluTanh = bind.apply("gelu_tanh", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         geluTanhBackward = bind.apply("gelu_tanh_backward", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
-        predictionError = bind.apply("prediction_error", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
+        predictionError = bind.apply("prediction_error", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
+                JAVA_FLOAT, JAVA_FLOAT, ADDRESS, JAVA_LONG, JAVA_LONG));
         strictUpdate = bind.apply("strict_update", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_FLOAT, JAVA_LONG, JAVA_LONG));
         strictEntryUpdate = bind.apply("strict_entry_update", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
@@ -258,8 +259,8 @@ final class NativeKernels {
     }
 
     void predictionError(MemorySegment prediction, MemorySegment vhat, MemorySegment displacement, MemorySegment error, MemorySegment derivative,
-                         MemorySegment delta, long from, long to) {
-        call(() -> { predictionError.invokeExact(prediction, vhat, displacement, error, derivative, delta, from, to); });
+                         MemorySegment delta, MemorySegment next, float eta, float momentum, MemorySegment previous, long from, long to) {
+        call(() -> { predictionError.invokeExact(prediction, vhat, displacement, error, derivative, delta, next, eta, momentum, previous, from, to); });
     }
 
     void strictUpdate(MemorySegment prediction, MemorySegment vhat, MemorySegment feedback, MemorySegment displacement,

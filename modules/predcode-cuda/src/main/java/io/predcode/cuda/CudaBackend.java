@@ -3,6 +3,7 @@ package io.predcode.cuda;
 import io.predcode.spi.Activation;
 import io.predcode.spi.Backend;
 import io.predcode.spi.BackendOptions;
+import io.predcode.spi.BeliefStep;
 import io.predcode.spi.Conv2dGeometry;
 import io.predcode.spi.PoolGeometry;
 import io.predcode.spi.Shape;
@@ -352,6 +353,9 @@ final class CudaBackend extends Backend {
         k.activationWithDerivative(f.code(), slope, x.size(), ptr(x), ptr(y), ptr(derivative));
     }
 
+    /** The kernels' bias indexing: a bias per output feature (channel i % out), or 0 for an offset per element. */
+    private static int biasChannels(Tensor bias, int out) { return isOffset(bias, out) ? 0 : out; }
+
     /** z = x W^T: a linear op's GEMM, its bias left to the kernel after it. */
     private void linearGemm(Tensor x, Tensor weight, Tensor z, int batch, int in, int out) {
         doGemm(false, true, batch, out, in, 1f, x, 0, in, 0, weight, 0, in, 0, 0f, z, 0, out, 0, 1);
@@ -361,22 +365,24 @@ final class CudaBackend extends Backend {
     @Override protected void doLinearActivation(Tensor x, Tensor weight, Tensor bias, Activation f, float slope, Tensor z, Tensor y, Tensor derivative,
                                                 int batch, int in, int out) {
         linearGemm(x, weight, z, batch, in, out);
-        k.biasActivation(f.code(), slope, z.size(), ptr(z), ptrOrNull(bias), out, ptr(y), ptrOrNull(derivative));
+        k.biasActivation(f.code(), slope, z.size(), ptr(z), ptrOrNull(bias), biasChannels(bias, out), ptr(y), ptrOrNull(derivative));
     }
 
     /** The GEMM, then everything else in one kernel: one kernel fewer one after another than linearActivation and pcPredictionError. */
     @Override protected void doPcLinearPredictionError(Tensor x, Tensor weight, Tensor bias, Activation f, float slope, Tensor z, Tensor prediction,
-                                                       Tensor derivative, Tensor vhat, Tensor displacement, Tensor error, Tensor delta, int batch, int in, int out) {
+                                                       Tensor derivative, Tensor vhat, Tensor displacement, Tensor error, Tensor delta, BeliefStep step,
+                                                       int batch, int in, int out) {
         linearGemm(x, weight, z, batch, in, out);
-        k.biasActivationError(f.code(), slope, z.size(), ptr(z), ptrOrNull(bias), out, ptr(prediction), ptr(derivative), ptr(vhat), ptr(displacement),
-                ptr(error), ptr(delta));
+        k.biasActivationError(f.code(), slope, z.size(), ptr(z), ptrOrNull(bias), biasChannels(bias, out), ptr(prediction), ptr(derivative), ptr(vhat), ptr(displacement),
+                ptr(error), ptr(delta), step == null ? 0L : ptr(step.next()), step == null ? 0f : step.eta(), step == null ? 0f : step.momentum(),
+                step == null ? 0L : ptrOrNull(step.previous()));
     }
 
     /** The GEMM, then the bias and the error in one kernel. */
     @Override protected void doPcLinearOutputError(Tensor x, Tensor weight, Tensor bias, Tensor output, Tensor target, Tensor error,
                                                    Tensor energy, long energyIndex, float energyScale, int batch, int in, int out) {
         linearGemm(x, weight, output, batch, in, out);
-        k.biasError(output.size(), ptr(output), ptrOrNull(bias), out, ptr(target), ptr(error), ptrOrNull(energy), energyIndex, energyScale);
+        k.biasError(output.size(), ptr(output), ptrOrNull(bias), biasChannels(bias, out), ptr(target), ptr(error), ptrOrNull(energy), energyIndex, energyScale);
     }
 
     @Override protected void doMultiply(Tensor a, Tensor b, Tensor out) { k.multiply(a.size(), ptr(a), ptr(b), ptr(out)); }
@@ -453,8 +459,11 @@ final class CudaBackend extends Backend {
         k.countCorrect(ptr(logits), ptr(labels), ptr(out), outIndex, rows, classes, labelRows);
     }
 
-    @Override protected void doPcPredictionError(Tensor prediction, Tensor vhat, Tensor displacement, Tensor error, Tensor derivative, Tensor delta) {
-        k.predictionError(prediction.size(), ptr(prediction), ptr(vhat), ptr(displacement), ptr(error), ptrOrNull(derivative), ptrOrNull(delta));
+    @Override protected void doPcPredictionError(Tensor prediction, Tensor vhat, Tensor displacement, Tensor error, Tensor derivative, Tensor delta,
+                                                 BeliefStep step) {
+        k.predictionError(prediction.size(), ptr(prediction), ptr(vhat), ptr(displacement), ptr(error), ptrOrNull(derivative), ptrOrNull(delta),
+                step == null ? 0L : ptr(step.next()), step == null ? 0f : step.eta(), step == null ? 0f : step.momentum(),
+                step == null ? 0L : ptrOrNull(step.previous()));
     }
 
     @Override protected void doPcStrictUpdate(Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {

@@ -90,8 +90,10 @@ final class Kernels {
         start().i(kind).f(slope).l(n).p(z).p(bias).i(channels).p(y).p(d).over("pc_bias_activation", n);
     }
 
-    void biasActivationError(int kind, float slope, long n, long z, long bias, int channels, long y, long d, long vhat, long displacement, long error, long delta) {
-        start().i(kind).f(slope).l(n).p(z).p(bias).i(channels).p(y).p(d).p(vhat).p(displacement).p(error).p(delta).over("pc_bias_activation_error", n);
+    void biasActivationError(int kind, float slope, long n, long z, long bias, int channels, long y, long d, long vhat, long displacement, long error, long delta,
+                             long next, float eta, float momentum, long previous) {
+        start().i(kind).f(slope).l(n).p(z).p(bias).i(channels).p(y).p(d).p(vhat).p(displacement).p(error).p(delta).p(next).f(eta).f(momentum).p(previous)
+                .over("pc_bias_activation_error", n);
     }
 
     /** Where {@code sq} is not 0, also sq[index] = scale * sum of error^2, as {@link #sumSquares} (its blocks, its bits). */
@@ -181,8 +183,9 @@ final class Kernels {
         reduction("pc_sum_squares", partialBlocks(n), scale, out, index);
     }
 
-    void predictionError(long n, long prediction, long vhat, long displacement, long error, long derivative, long delta) {
-        start().l(n).p(prediction).p(vhat).p(displacement).p(error).p(derivative).p(delta).over("pc_prediction_error", n);
+    void predictionError(long n, long prediction, long vhat, long displacement, long error, long derivative, long delta, long next, float eta, float momentum,
+                         long previous) {
+        start().l(n).p(prediction).p(vhat).p(displacement).p(error).p(derivative).p(delta).p(next).f(eta).f(momentum).p(previous).over("pc_prediction_error", n);
     }
 
     void strictUpdate(long n, long prediction, long vhat, long feedback, long displacement, long belief, long error, float eta) {

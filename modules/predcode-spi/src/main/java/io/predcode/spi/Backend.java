@@ -258,8 +258,11 @@ public abstract class Backend implements AutoCloseable {
 
     /**
      * nn.Linear's forward: y = x W^T + b with x [batch, in...] (trailing dims flattened), W [out, in],
-     * y [batch, out] and bias [out] or null. The default is matmul then addBias; a backend may start
-     * the GEMM from the broadcast bias instead (as PyTorch's addmm does) and save a pass over y.
+     * y [batch, out] and bias [out] or null. The bias may also be an offset of y's own size, added element by
+     * element: PC's predictions from a displacement, z = zff + d W^T with zff the feedforward pre-activation.
+     * The default is matmul then addBias (add for an offset); a backend may start the GEMM from the broadcast
+     * bias instead (as PyTorch's addmm does) and save a pass over y. Every op that takes a linear op's bias
+     * ({@link #linearActivation}, {@link #pcLinearPredictionError}, {@link #pcLinearOutputError}) takes an offset too.
      */
     public final void linear(Tensor x, Tensor weight, Tensor bias, Tensor y) {
         if (bias == null) mine("linear", x, weight, y);
@@ -268,13 +271,21 @@ public abstract class Backend implements AutoCloseable {
         doLinear(x, weight, bias, y, x.shape().dim(0), (int) x.shape().rowSize(), weight.shape().dim(0));
     }
 
-    /** That y = x W^T + b fits: x [batch, in...], weight [out, in], {@code y} (named {@code name}) [batch, out], bias [out] or null. */
+    /**
+     * That y = x W^T + b fits: x [batch, in...], weight [out, in], {@code y} (named {@code name}) [batch, out], bias [out],
+     * an offset of y's size, or null.
+     */
     private static void linearFits(String op, Tensor x, Tensor weight, Tensor bias, Tensor y, String name) {
         int batch = x.shape().dim(0), in = (int) x.shape().rowSize(), out = weight.shape().dim(0);
-        if (weight.shape().rowSize() != in || y.shape().dim(0) != batch || y.shape().rowSize() != out || (bias != null && bias.size() != out))
+        if (weight.shape().rowSize() != in || y.shape().dim(0) != batch || y.shape().rowSize() != out || (bias != null && bias.size() != out && bias.size() != y.size()))
             throw new IllegalArgumentException(op + ": x " + x.shape() + ", weight " + weight.shape() + (bias == null ? "" : ", bias " + bias.shape())
-                    + " -> " + name + " " + y.shape() + " does not fit (need weight [out, " + in + "], " + name + " [" + batch + ", out], bias [out])");
+                    + " -> " + name + " " + y.shape() + " does not fit (need weight [out, " + in + "], " + name + " [" + batch + ", out], bias [out] or "
+                    + name + "'s size)");
+        if (bias == y) throw new IllegalArgumentException(op + ": the bias must not be " + name);
     }
+
+    /** Whether a linear op's bias is an offset per element of y (see {@link #linear}) rather than one per output feature. */
+    protected static boolean isOffset(Tensor bias, int out) { return bias != null && bias.size() != out; }
 
     /**
      * A linear layer and the activation after it: z = x W^T + b as {@link #linear}, then y = f(z), and
@@ -304,7 +315,8 @@ public abstract class Backend implements AutoCloseable {
     /** y = x W^T + b for {@code batch} rows. The default is a GEMM and a bias pass; a backend may fuse them. */
     protected void doLinear(Tensor x, Tensor weight, Tensor bias, Tensor y, int batch, int in, int out) {
         doGemm(false, true, batch, out, in, 1f, x, 0, in, 0, weight, 0, in, 0, 0f, y, 0, out, 0, 1);
-        if (bias != null) doAddBias(y, bias, out, 1);
+        if (isOffset(bias, out)) doAdd(1f, y, 1f, bias, y);
+        else if (bias != null) doAddBias(y, bias, out, 1);
     }
 
     // ---------------------------------------------------------------- elementwise
@@ -561,9 +573,7 @@ public abstract class Backend implements AutoCloseable {
      * without the update. {@code error} may be {@code prediction}, not vhat or displacement.
      */
     public final void pcPredictionError(Tensor prediction, Tensor vhat, Tensor displacement, Tensor error) {
-        sameSize("pcPredictionError", prediction, vhat, displacement, error);
-        if (error == vhat || error == displacement) throw new IllegalArgumentException("pcPredictionError: error must not be vhat or displacement (both are read after it is written)");
-        doPcPredictionError(prediction, vhat, displacement, error, null, null);
+        pcPredictionError(prediction, vhat, displacement, error, null, null, null);
     }
 
     /**
@@ -574,8 +584,36 @@ public abstract class Backend implements AutoCloseable {
      * tensors of their own.
      */
     public final void pcPredictionError(Tensor prediction, Tensor vhat, Tensor displacement, Tensor error, Tensor derivative, Tensor delta) {
-        checkPredictionError("pcPredictionError", prediction, vhat, displacement, error, derivative, delta);
-        doPcPredictionError(prediction, vhat, displacement, error, derivative, delta);
+        pcPredictionError(prediction, vhat, displacement, error, derivative, delta, null);
+    }
+
+    /**
+     * {@link #pcPredictionError(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)}, and where {@code step} is not null, in
+     * the same pass, the displacement's step on the layer's own error term into {@code step.next()} ({@link BeliefStep}):
+     * PC's relaxation with the belief update folded into the feedback GEMM. {@code derivative} and {@code delta} may both
+     * be null; the step's tensors must be tensors of their own.
+     */
+    public final void pcPredictionError(Tensor prediction, Tensor vhat, Tensor displacement, Tensor error, Tensor derivative, Tensor delta, BeliefStep step) {
+        String op = "pcPredictionError";
+        if ((derivative == null) != (delta == null)) throw new IllegalArgumentException(op + ": derivative and delta are both given or both null");
+        if (derivative == null) {
+            sameSize(op, prediction, vhat, displacement, error);
+            if (error == vhat || error == displacement) throw new IllegalArgumentException(op + ": error must not be vhat or displacement (both are read after it is written)");
+        } else checkPredictionError(op, prediction, vhat, displacement, error, derivative, delta);
+        checkStep(op, step, prediction, vhat, displacement, error, derivative, delta);
+        doPcPredictionError(prediction, vhat, displacement, error, derivative, delta, step);
+    }
+
+    /** The checks of a belief step (where not null) against the op's other tensors, the first of which has the belief's size. */
+    private void checkStep(String op, BeliefStep step, Tensor... others) {
+        if (step == null) return;
+        for (Tensor t : step.previous() == null ? new Tensor[]{step.next()} : new Tensor[]{step.next(), step.previous()}) {
+            check(op, t);
+            sameSizeAs(op, others[0], t);
+        }
+        for (Tensor t : others)
+            if (t != null && t == step.next()) throw new IllegalArgumentException(op + ": the step's next belief must be a tensor of its own");
+        if (step.previous() == step.next()) throw new IllegalArgumentException(op + ": the step's next and previous beliefs must be tensors of their own");
     }
 
     /**
@@ -632,13 +670,24 @@ public abstract class Backend implements AutoCloseable {
      */
     public final void pcLinearPredictionError(Tensor x, Tensor weight, Tensor bias, Activation f, float slope, Tensor z, Tensor prediction, Tensor derivative,
                                               Tensor vhat, Tensor displacement, Tensor error, Tensor delta) {
+        pcLinearPredictionError(x, weight, bias, f, slope, z, prediction, derivative, vhat, displacement, error, delta, null);
+    }
+
+    /**
+     * {@link #pcLinearPredictionError}, and where {@code step} is not null the displacement's step on the layer's own
+     * error term ({@link #pcPredictionError(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, BeliefStep)}), in the same
+     * pass after the GEMM.
+     */
+    public final void pcLinearPredictionError(Tensor x, Tensor weight, Tensor bias, Activation f, float slope, Tensor z, Tensor prediction, Tensor derivative,
+                                              Tensor vhat, Tensor displacement, Tensor error, Tensor delta, BeliefStep step) {
         String op = "pcLinearPredictionError";
         if (derivative == null) throw new NullPointerException(op + ": derivative is null");
         checkLinearActivation(op, x, weight, bias, z, prediction, derivative);
         checkPredictionError(op, prediction, vhat, displacement, error, derivative, delta);
         if (error == prediction || error == z || delta == z || vhat == z || displacement == z || error == x || delta == x)
             throw new IllegalArgumentException(op + ": z, prediction, derivative, error and delta must be tensors of their own, none an input");
-        doPcLinearPredictionError(x, weight, bias, f, slope, z, prediction, derivative, vhat, displacement, error, delta,
+        checkStep(op, step, prediction, vhat, displacement, error, derivative, delta, z, x, bias);
+        doPcLinearPredictionError(x, weight, bias, f, slope, z, prediction, derivative, vhat, displacement, error, delta, step,
                 x.shape().dim(0), (int) x.shape().rowSize(), weight.shape().dim(0));
     }
 
@@ -913,8 +962,8 @@ public abstract class Backend implements AutoCloseable {
      * Default: {@link Compositions#pcLinearPredictionError}.
      */
     protected void doPcLinearPredictionError(Tensor x, Tensor weight, Tensor bias, Activation f, float slope, Tensor z, Tensor prediction, Tensor derivative,
-                                             Tensor vhat, Tensor displacement, Tensor error, Tensor delta, int batch, int in, int out) {
-        Compositions.pcLinearPredictionError(this, x, weight, bias, f, slope, z, prediction, derivative, vhat, displacement, error, delta);
+                                             Tensor vhat, Tensor displacement, Tensor error, Tensor delta, BeliefStep step, int batch, int in, int out) {
+        Compositions.pcLinearPredictionError(this, x, weight, bias, f, slope, z, prediction, derivative, vhat, displacement, error, delta, step);
     }
     /** An output block's evaluation and its error: see {@link #pcLinearOutputError}. Default: {@link Compositions#pcLinearOutputError}. */
     protected void doPcLinearOutputError(Tensor x, Tensor weight, Tensor bias, Tensor output, Tensor target, Tensor error,
@@ -959,12 +1008,12 @@ public abstract class Backend implements AutoCloseable {
      */
     protected abstract void doCountCorrect(Tensor logits, Tensor labels, Tensor out, long outIndex, int rows, int classes, boolean labelRows);
     /**
-     * A layer's prediction error, and where {@code derivative} is not null its product with it into
-     * {@code delta}: see {@link #pcPredictionError(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)}.
-     * Default: {@link Compositions#pcPredictionError}.
+     * A layer's prediction error {@code (prediction - vhat) - displacement}, and where {@code derivative} is not null its
+     * product with it into {@code delta}: see {@link #pcPredictionError(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)}.
+     * Where {@code step} is not null, also the displacement's step: see {@link BeliefStep}. Default: {@link Compositions#pcPredictionError}.
      */
-    protected void doPcPredictionError(Tensor prediction, Tensor vhat, Tensor displacement, Tensor error, Tensor derivative, Tensor delta) {
-        Compositions.pcPredictionError(this, prediction, vhat, displacement, error, derivative, delta);
+    protected void doPcPredictionError(Tensor prediction, Tensor vhat, Tensor displacement, Tensor error, Tensor derivative, Tensor delta, BeliefStep step) {
+        Compositions.pcPredictionError(this, prediction, vhat, displacement, error, derivative, delta, step);
     }
     /** One STRICT update of a layer's displacement, belief and error: see {@link #pcStrictUpdate}. Default: {@link Compositions#pcStrictUpdate}. */
     protected void doPcStrictUpdate(Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {

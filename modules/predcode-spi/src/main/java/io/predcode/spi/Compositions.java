@@ -57,11 +57,11 @@ public final class Compositions {
         if (energy != null) be.sumSquares(error, energyScale, energy, energyIndex);
     }
 
-    /** {@link Backend#pcLinearPredictionError}: linearActivation, then pcPredictionError with its delta. */
+    /** {@link Backend#pcLinearPredictionError}: linearActivation, then pcPredictionError with its delta (and the step). */
     public static void pcLinearPredictionError(Backend be, Tensor x, Tensor weight, Tensor bias, Activation f, float slope, Tensor z, Tensor prediction,
-                                               Tensor derivative, Tensor vhat, Tensor displacement, Tensor error, Tensor delta) {
+                                               Tensor derivative, Tensor vhat, Tensor displacement, Tensor error, Tensor delta, BeliefStep step) {
         be.linearActivation(x, weight, bias, f, slope, z, prediction, derivative);
-        be.pcPredictionError(prediction, vhat, displacement, error, derivative, delta);
+        be.pcPredictionError(prediction, vhat, displacement, error, derivative, delta, step);
     }
 
     /** {@link Backend#activationWithDerivative}: y = f(x), then f' as the backward pass of a gradient of ones. */
@@ -72,13 +72,23 @@ public final class Compositions {
     }
 
     /**
-     * {@link Backend#pcPredictionError}: error = (prediction - vhat) - displacement, in two passes; then,
-     * where {@code derivative} is not null, delta = error * derivative.
+     * {@link Backend#pcPredictionError}: error = (prediction - vhat) - displacement, in two passes; then, where
+     * {@code derivative} is not null, delta = error * derivative; where {@code step} is not null, the displacement's
+     * step ({@link BeliefStep}): next = d + momentum (d - previous) + eta error, its terms added in that order.
      */
-    public static void pcPredictionError(Backend be, Tensor prediction, Tensor vhat, Tensor displacement, Tensor error, Tensor derivative, Tensor delta) {
+    public static void pcPredictionError(Backend be, Tensor prediction, Tensor vhat, Tensor displacement, Tensor error, Tensor derivative, Tensor delta,
+                                         BeliefStep step) {
         be.add(1f, prediction, -1f, vhat, error);
         be.axpby(-1f, displacement, 1f, error);
         if (derivative != null) be.multiply(error, derivative, delta);
+        if (step == null) return;
+        if (step.previous() == null) {
+            be.add(1f, displacement, step.eta(), error, step.next());
+            return;
+        }
+        be.add(1f, displacement, -1f, step.previous(), step.next());          // d - previous
+        be.add(1f, displacement, step.momentum(), step.next(), step.next());  // d + momentum (d - previous)
+        be.axpby(step.eta(), error, 1f, step.next());                         // ... + eta error
     }
 
     /**

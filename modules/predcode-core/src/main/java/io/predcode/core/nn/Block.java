@@ -2,6 +2,7 @@ package io.predcode.core.nn;
 
 import io.predcode.spi.Activation;
 import io.predcode.spi.Backend;
+import io.predcode.spi.BeliefStep;
 import io.predcode.spi.Scope;
 import io.predcode.spi.Tensor;
 
@@ -155,15 +156,88 @@ public final class Block {
      * that error. Any other block: does nothing and returns false.
      */
     public boolean forwardWithError(Backend be, Tensor x, Tape t, Tensor vhat, Tensor displacement, Tensor error) {
+        Ops.LinearOp linear = linearBeforeActivation(t);
+        if (linear == null) return false;
         int a = outputActivation();
-        if (a < 1 || !(ops.get(a - 1) instanceof Ops.LinearOp linear) || t.derivatives[a + 1] == null) return false;
-        for (int i = 0; i < a - 1; i++) if (!ops.get(i).isView()) return false;
         t.acts[0] = x;
         for (int i = 0; i < a - 1; i++) t.acts[i + 1] = t.acts[i];
         linear.forward(be, (Ops.ActivationOp) ops.get(a), t.acts[a - 1], t.acts[a], t.acts[a + 1], t.derivatives[a + 1], vhat, displacement, error, t.grads[a]);
         for (int i = a + 1; i < ops.size(); i++) t.acts[i + 1] = t.acts[i];
         t.derivativesCurrent = true;
         return true;
+    }
+
+    /**
+     * For a block that {@link #folds}, evaluated at x = x0 + d from the displacement d and its own feedforward tape
+     * {@code ff} at x0: the linear op's pre-activation is zff + d W^T, zff from ff (no rounding of x0 + d, and the same
+     * multiply-adds). Writes what {@link #forwardWithError} writes, in one backend op, and where {@code step} is not null
+     * the step of the predicted layer's displacement ({@link BeliefStep}). The tape records {@code x} as its input, for
+     * parameter gradients: it must hold x0 + d by the time a backward pass reads it.
+     */
+    public void forwardDisplacedWithError(Backend be, Tensor d, Tensor x, Tape ff, Tape t, Tensor vhat, Tensor displacement, Tensor error, BeliefStep step) {
+        Ops.LinearOp linear = linearBeforeActivation(t);
+        if (linear == null || !folds(t)) throw new IllegalStateException("block " + index + " is not a linear op and an activation whose f' the tape keeps");
+        t.acts[0] = x;
+        linear.forwardDisplaced(be, (Ops.ActivationOp) ops.get(1), d, ff.acts[1], t.acts[1], t.acts[2], t.derivatives[2], vhat, displacement, error, t.grads[1], step);
+        t.derivativesCurrent = true;
+    }
+
+    /**
+     * For a block of one linear op, evaluated at x = x0 + d as {@link #forwardDisplacedWithError} evaluates a hidden
+     * block: its output zff + d W^T with zff the output on ff; where {@code target} is not null also error = output -
+     * target (and where {@code energy} is not null its energy term), in one backend op. The tape records {@code x} as its input.
+     */
+    public void forwardDisplacedWithOutputError(Backend be, Tensor d, Tensor x, Tape ff, Tape t, Tensor target, Tensor error, Tensor energy, long energyIndex,
+                                                float energyScale) {
+        if (soleLinear() != 0 || ops.size() != 1) throw new IllegalStateException("block " + index + " is not one linear op");
+        t.acts[0] = x;
+        ((Ops.LinearOp) ops.get(0)).forwardDisplaced(be, d, ff.acts[1], t.acts[1], target, error, energy, energyIndex, energyScale);
+        t.derivativesCurrent = true;
+    }
+
+    /** The block's linear op where the block is views, that op and an activation whose f' tape t keeps, then views; otherwise null. */
+    private Ops.LinearOp linearBeforeActivation(Tape t) {
+        int a = outputActivation();
+        if (a < 1 || !(ops.get(a - 1) instanceof Ops.LinearOp linear) || t.derivatives[a + 1] == null) return null;
+        for (int i = 0; i < a - 1; i++) if (!ops.get(i).isView()) return null;
+        return linear;
+    }
+
+    /**
+     * Whether PC's folded relaxation can take this block at tape t: one linear op, or a linear op and then an activation
+     * whose f' t keeps, and no views (whose shapes the GEMM would not see), so that its feedback is one GEMM, which can
+     * add onto a belief's step ({@link #feedbackOnto}).
+     */
+    public boolean folds(Tape t) {
+        for (Op l : ops) if (l.isView()) return false;
+        return soleLinear() >= 0 || linearBeforeActivation(t) != null;
+    }
+
+    /**
+     * dx = alpha J_x^T dy at the tape's point, added onto dx where {@code onto} (in the GEMM of the block's linear op: beta
+     * 1), for a block that {@link #folds}. dy is the gradient at the block's output; where the block ends in an
+     * activation, dy * f' must already be in {@link #outputDerivativeGradient} (the error ops leave it there) and dy is not read.
+     */
+    public void feedbackOnto(Backend be, Tape t, Tensor dy, Tensor dx, float alpha, boolean onto) {
+        int r = soleLinear();
+        if (r >= 0) {
+            ((Ops.LinearOp) ops.get(r)).inputGradient(be, dy, dx, alpha, onto);
+            return;
+        }
+        Ops.LinearOp linear = linearBeforeActivation(t);
+        if (linear == null) throw new IllegalStateException("block " + index + " does not fold: its feedback is not one linear op's");
+        linear.inputGradient(be, t.grads[outputActivation()], dx, alpha, onto);
+    }
+
+    /** The index of the block's one real op where that is linear (views aside); otherwise -1. */
+    private int soleLinear() {
+        int r = -1;
+        for (int i = 0; i < ops.size(); i++) {
+            if (ops.get(i).isView()) continue;
+            if (r >= 0 || !(ops.get(i) instanceof Ops.LinearOp)) return -1;
+            r = i;
+        }
+        return r;
     }
 
     /**
@@ -180,12 +254,7 @@ public final class Block {
      * {@code energyScale * ||error||^2} into {@code energy[energyIndex]} in the same op, where {@code energy} is not null.
      */
     public boolean forwardWithOutputError(Backend be, Tensor x, Tape t, Tensor target, Tensor error, Tensor energy, long energyIndex, float energyScale) {
-        int r = -1;
-        for (int i = 0; i < ops.size(); i++) {
-            if (ops.get(i).isView()) continue;
-            if (r >= 0 || !(ops.get(i) instanceof Ops.LinearOp)) return false;
-            r = i;
-        }
+        int r = soleLinear();
         if (r < 0) return false;
         t.acts[0] = x;
         for (int i = 0; i < ops.size(); i++)

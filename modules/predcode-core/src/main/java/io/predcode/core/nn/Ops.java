@@ -2,6 +2,7 @@ package io.predcode.core.nn;
 
 import io.predcode.spi.Activation;
 import io.predcode.spi.Backend;
+import io.predcode.spi.BeliefStep;
 import io.predcode.spi.Conv2dGeometry;
 import io.predcode.spi.PoolGeometry;
 import io.predcode.spi.Scope;
@@ -81,6 +82,25 @@ final class Ops {
         void forward(Backend be, ActivationOp f, Tensor x, Tensor z, Tensor y, Tensor derivative, Tensor vhat, Tensor displacement, Tensor error, Tensor delta) {
             be.pcLinearPredictionError(x, weight.value(), biasValue(), f.function, f.slope, z, y, derivative, vhat, displacement, error, delta);
         }
+
+        /**
+         * The forward with the prediction error (and where not null the displacement's step) at x = x0 + d, from d and this
+         * op's pre-activation zff at x0: z = zff + d W^T, zff as the offset of {@link Backend#linear}, in one
+         * {@link Backend#pcLinearPredictionError}.
+         */
+        void forwardDisplaced(Backend be, ActivationOp f, Tensor d, Tensor zff, Tensor z, Tensor y, Tensor derivative, Tensor vhat, Tensor displacement,
+                              Tensor error, Tensor delta, BeliefStep step) {
+            be.pcLinearPredictionError(d, weight.value(), zff, f.function, f.slope, z, y, derivative, vhat, displacement, error, delta, step);
+        }
+
+        /** y = zff + d W^T, the output at x0 + d from its value zff at x0; with a target, also the error y - target (and its energy) in one {@link Backend#pcLinearOutputError}. */
+        void forwardDisplaced(Backend be, Tensor d, Tensor zff, Tensor y, Tensor target, Tensor error, Tensor energy, long energyIndex, float energyScale) {
+            if (target == null) be.linear(d, weight.value(), zff, y);
+            else be.pcLinearOutputError(d, weight.value(), zff, y, target, error, energy, energyIndex, energyScale);
+        }
+
+        /** dx = alpha dy W, added onto dx in the GEMM itself (beta 1) where {@code onto}. */
+        void inputGradient(Backend be, Tensor dy, Tensor dx, float alpha, boolean onto) { be.matmul(false, false, alpha, dy, weight.value(), onto ? 1f : 0f, dx); }
 
         @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, float parameterScale) {
             boolean grads = parameterScale != 0f; // the scale in the GEMM's alpha and the sum's: no pass of its own

@@ -6,6 +6,7 @@ import io.predcode.core.nn.Loss;
 import io.predcode.core.nn.Model;
 import io.predcode.core.optim.Optimizer;
 import io.predcode.spi.Backend;
+import io.predcode.spi.BeliefStep;
 import io.predcode.spi.Tensor;
 
 import java.lang.foreign.MemorySegment;
@@ -1010,6 +1011,10 @@ public final class PcEngine implements AutoCloseable {
      */
     private void relax(Workspace ws, boolean incremental, float eta, int n, boolean full, float beta, java.util.function.IntConsumer weightStep, boolean withFeedforwardLoss,
                        boolean errorAtVhat) {
+        if (!incremental && folds(ws)) {
+            relaxFolded(ws, eta, n, full, beta, withFeedforwardLoss, errorAtVhat);
+            return;
+        }
         int depth = model.depth();
         List<Block> blocks = model.blocks();
         boolean perSample = energy == Energy.PER_SAMPLE;
@@ -1074,6 +1079,125 @@ public final class PcEngine implements AutoCloseable {
         } else {
             updatesAtFinalBeliefs(ws, full, withFeedforwardLoss, updateScale); // Torch2PC's: the errors from the start of the last sweep, as STRICT
         }
+    }
+
+    /**
+     * Whether PC's relaxation can fold each belief's SGD step into the feedback GEMMs ({@link #relaxFolded}): SGD, with
+     * or without momentum, on the beliefs, each sample's own energy, and above block 0 blocks whose feedback is one
+     * linear op's GEMM ({@link Block#folds}).
+     */
+    private boolean folds(Workspace ws) {
+        if (energy != Energy.PER_SAMPLE || beliefOptimizer.isAdam() || model.depth() < 2) return false;
+        for (int b = 1; b < model.depth(); b++)
+            if (!model.blocks().get(b).folds(ws.sweep[b]) || !model.blocks().get(b).folds(ws.ff[b])) return false;
+        return true;
+    }
+
+    /**
+     * PC's relaxation with SGD on the beliefs, each step v_l += eta (eps_l - J_{l+1}^T eps_{l+1}) (with momentum, plus
+     * momentum times the last step) folded into the ops that are there anyway: the op that forms eps_l also writes the
+     * step's own terms ({@link BeliefStep}), and the feedback GEMM of block l adds -eta J^T eps_{l+1} onto them (beta 1).
+     * A step is then two rounds, a branch per block each: the predictions with their errors, then the feedback GEMMs; on
+     * a GPU a GEMM, a kernel and a GEMM one after another, where a pass for the update made it four.
+     * <p>
+     * The state is the displacement d_l = v_l - vhat_l, as STRICT's (the errors do not cancel in float32), and a block
+     * predicts from it without forming v: its pre-activation is zff + d W^T, zff its feedforward one (the offset form of
+     * {@link Backend#linear}). The displacements live in buffers that the steps write in turn: displacement[l],
+     * feedback[l] (which this relaxation does not otherwise use) and with momentum beliefMoment[l] (the displacement two
+     * steps back), ordered so that the last step writes displacement[l]. The error wave skips what {@link #relax} skips.
+     * The learning step is relax's per-sample one, each block's branch also forming v = vhat + d for its parameter
+     * gradients, beside its prediction.
+     */
+    private void relaxFolded(Workspace ws, float eta, int n, boolean full, float beta, boolean withFeedforwardLoss, boolean errorAtVhat) {
+        int depth = model.depth();
+        List<Block> blocks = model.blocks();
+        float momentum = beliefOptimizer.momentum();
+        float outputScale = perSampleScale(lossBatch(ws));
+        Tensor target = beta != 0 ? ws.belief[depth] : null;
+        if (target != null) be.add(1f, ws.vhat(depth), -beta * outputScale, ws.dLdy, target);
+        float updateScale = 1f / lossBatch(ws) / (beta != 0 ? beta : 1f);
+        Tensor[][] buffers = momentum == 0f ? new Tensor[][]{ws.displacement, ws.feedback} : new Tensor[][]{ws.displacement, ws.feedback, ws.beliefMoment};
+        int k = buffers.length;
+        // Layer l's first step is step L - l, when the wave reaches it: its error and last step are then 0 (it and its
+        // prediction are both at their feedforward values), so the feedback GEMM writes the step alone (beta 0). Every
+        // other buffer starts at 0 (d before any step; all of them where the wave never comes), in a start that writes
+        // nothing the first feedback round reads or writes and so runs beside it, a fill per branch.
+        List<Runnable> fills = new java.util.ArrayList<>();
+        for (int l = 1; l < depth; l++)
+            for (int i = 0; i < k; i++)
+                if (depth - l > n || i != (n - (depth - l)) % k) {
+                    Tensor t = buffers[i][l];
+                    fills.add(() -> be.fill(t, 0f));
+                }
+        Runnable[] start = fills.toArray(Runnable[]::new);
+        boolean startBeside = be.runsBranchesAtOnce();
+        if (!startBeside) for (Runnable r : start) r.run();
+        Tensor[] d = new Tensor[depth];
+        BeliefStep[] steps = new BeliefStep[depth];
+        for (int s = 1; s <= n; s++) {
+            // Step s writes buffer (n - s) mod k, so the last writes buffer 0 (displacement); it reads the one step s - 1
+            // wrote, and momentum's previous displacement is the one step s - 2 wrote.
+            for (int l = 1; l < depth; l++) {
+                d[l] = buffers[(n - s + 1) % k][l];
+                steps[l] = new BeliefStep(buffers[(n - s) % k][l], eta, momentum, momentum == 0f ? null : buffers[(n - s + 2) % k][l]);
+            }
+            // The wave (see relax): blocks from `moved` up read moved beliefs; layers from `active` up move.
+            int moved = Math.max(1, depth - s + 1), active = Math.max(1, depth - s);
+            boolean outputErrorKnown = s == 1 && errorAtVhat;
+            // First, for each layer l from `moved` up, its error and its step's own terms, a branch per predicting block b = l - 1.
+            eachBlock(ws, moved - 1, depth, b -> b >= moved ? blockMacs[b] : b + 1 < depth ? layerSizes[b + 1] : 1, b -> {
+                Block block = blocks.get(b);
+                if (b == depth - 1) {
+                    if (b >= moved) displacedOutputError(ws, b, d[b], target, false);
+                    else if (!outputErrorKnown) outputError(ws, ws.ff[b].output(), target, true, false);
+                } else if (b >= moved) {
+                    block.forwardDisplacedWithError(be, d[b], ws.belief[b], ws.ff[b], ws.sweep[b], ws.vhat(b + 1), d[b + 1], ws.error[b + 1], steps[b + 1]);
+                } else { // block b's input has not moved: its prediction is vhat_{b+1}, with f' from the feedforward pass (none needed below block 1)
+                    Tensor derivative = b == 0 ? null : block.outputDerivative(ws.ff[b]);
+                    be.pcPredictionError(ws.vhat(b + 1), ws.vhat(b + 1), d[b + 1], ws.error[b + 1], derivative,
+                            derivative == null ? null : block.outputDerivativeGradient(ws.ff[b]), steps[b + 1]);
+                }
+            });
+            // Then each moving layer's feedback GEMM, onto its step's own terms (the step itself where the layer moves first).
+            int step = s;
+            eachBlock(ws, active, depth, b -> blockMacs[b], b -> blocks.get(b).feedbackOnto(be, b >= moved ? ws.sweep[b] : ws.ff[b], ws.error[b + 1],
+                    steps[b].next(), -eta, step > depth - b), s == 1 && startBeside ? start : NONE);
+        }
+        // The learning step at the final displacements (in displacement[l]), as relax's per-sample one: a branch per block
+        // b, which forms v_b = vhat_b + d_b for b's parameter gradients beside b's prediction of layer b + 1 and its error.
+        eachBlock(ws, 0, depth, b -> (b == 0 ? 1 : 2) * blockMacs[b], b -> {
+            Block block = blocks.get(b);
+            Block.Tape t = b == 0 ? ws.ff[0] : ws.sweep[b];
+            Runnable error = () -> {
+                if (b == depth - 1) displacedOutputError(ws, b, ws.displacement[b], target, true);
+                else if (b > 0) block.forwardDisplacedWithError(be, ws.displacement[b], ws.belief[b], ws.ff[b], t, ws.vhat(b + 1), ws.displacement[b + 1],
+                        ws.error[b + 1], null);
+                else { // eps_1 = -d_1 (block 0's input never moves), with its delta where f' is kept
+                    Tensor derivative = block.outputDerivative(t);
+                    be.pcPredictionError(t.output(), ws.vhat(1), ws.displacement[1], ws.error[1], derivative, derivative == null ? null : block.outputDerivativeGradient(t));
+                }
+            };
+            if (b == 0) error.run();
+            else be.branches(new double[]{blockMacs[b] * ws.batch, layerSizes[b] * ws.batch}, error, () -> be.add(1f, ws.vhat(b), 1f, ws.displacement[b], ws.belief[b]));
+            if (b < depth - 1 && block.outputDerivative(t) != null) block.backwardBelowOutput(be, t, null, updateScale);
+            else block.backward(be, t, ws.error[b + 1], null, updateScale);
+        }, withFeedforwardLoss ? new Runnable[]{() -> feedforwardLoss(ws)} : NONE);
+        if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
+    }
+
+    /**
+     * The output block at v_{L-1} = vhat_{L-1} + d into sweep[L-1] from the displacement d ({@link Block#forwardDisplacedWithOutputError}),
+     * and eps_L, in one op where the loss allows; with {@code withLoss}, the output's energy term (the learning step's).
+     */
+    private void displacedOutputError(Workspace ws, int b, Tensor d, Tensor target, boolean withLoss) {
+        Block block = model.blocks().get(b);
+        if (outputLossApart(target, true)) {
+            block.forwardDisplacedWithOutputError(be, d, ws.belief[b], ws.ff[b], ws.sweep[b], target != null ? target : ws.y, ws.error[b + 1],
+                    withLoss ? ws.sweepLoss : null, 0, outputLossScale(ws, target));
+            return;
+        }
+        block.forwardDisplacedWithOutputError(be, d, ws.belief[b], ws.ff[b], ws.sweep[b], null, null, null, 0, 0f);
+        outputError(ws, ws.sweep[b].output(), target, true, withLoss);
     }
 
     /**

@@ -402,6 +402,39 @@ public abstract class BackendConformanceTest {
                     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                             () -> backend.pcLinearPredictionError(tx, tw, bias, f, 0.07f, fused[0], fused[1], fused[2], tv, td, fused[1], fused[4]));
                     assertTrue(e.getMessage().contains("pcLinearPredictionError"), e.getMessage());
+                    // With the displacement's step (PC's folded relaxation), and from an offset in place of the bias (z = offset + x W^T,
+                    // PC's predictions from a displacement): linearActivation, then pcPredictionError with the step.
+                    float[] offset = random(n, 1), previous = random(n, 0.1);
+                    for (int variant = 0; variant < 6; variant++) {
+                        boolean withOffset = variant % 2 == 1;
+                        int stepKind = variant / 2; // 0: no step, 1: plain SGD, 2: momentum
+                        String what = "pcLinearPredictionError " + f + " " + batch + "x" + in + " -> " + out + (withOffset ? " + offset" : withBias ? " + bias" : "")
+                                + " step " + stepKind + ": ";
+                        try (Tensor fusedNext = backend.allocate(batch, out); Tensor apartNext = backend.allocate(batch, out); Tensor tq = tensor(previous, batch, out);
+                             Tensor to = tensor(offset, batch, out)) {
+                            Tensor add = withOffset ? to : bias;
+                            java.util.function.Function<Tensor, BeliefStep> step = next -> stepKind == 0 ? null : new BeliefStep(next, 0.1f, stepKind == 2 ? 0.9f : 0f,
+                                    stepKind == 2 ? tq : null);
+                            backend.pcLinearPredictionError(tx, tw, add, f, 0.07f, fused[0], fused[1], fused[2], tv, td, fused[3], fused[4], step.apply(fusedNext));
+                            backend.linearActivation(tx, tw, add, f, 0.07f, apart[0], apart[1], apart[2]);
+                            backend.pcPredictionError(apart[1], tv, td, apart[3], apart[2], apart[4], step.apply(apartNext));
+                            for (int i = 0; i < 5; i++) assertClose(what + names[i], toDouble(backend.download(apart[i])), backend.download(fused[i]), 0);
+                            if (stepKind > 0) assertClose(what + "next", toDouble(backend.download(apartNext)), backend.download(fusedNext), 0);
+                            if (withOffset) {
+                                double[] ez = new double[n];
+                                for (int r = 0; r < batch; r++)
+                                    for (int o = 0; o < out; o++) {
+                                        double sum = offset[r * out + o];
+                                        for (int k = 0; k < in; k++) sum += (double) x[r * in + k] * w[o * in + k];
+                                        ez[r * out + o] = sum;
+                                    }
+                                assertClose(what + "z against float64", ez, backend.download(fused[0]), 1e-5);
+                            }
+                            e = assertThrows(IllegalArgumentException.class, () -> backend.pcLinearPredictionError(tx, tw, add, f, 0.07f, fused[0], fused[1], fused[2],
+                                    tv, td, fused[3], fused[4], BeliefStep.sgd(fused[0], 0.1f)));
+                            assertTrue(e.getMessage().contains("pcLinearPredictionError") && e.getMessage().contains("next"), e.getMessage());
+                        }
+                    }
                 } finally {
                     for (int i = 0; i < 5; i++) {
                         if (fused[i] != null) fused[i].close();
@@ -878,16 +911,32 @@ public abstract class BackendConformanceTest {
             }
             float[][] error = {five[0], five[1], five[3], new float[n], five[2], new float[n]};
             assertSameAfter("pcPredictionError " + n, error, t -> backend.pcPredictionError(t[0], t[1], t[2], t[3]),
-                    t -> Compositions.pcPredictionError(backend, t[0], t[1], t[2], t[3], null, null), 0);
+                    t -> Compositions.pcPredictionError(backend, t[0], t[1], t[2], t[3], null, null, null), 0);
             // With delta = error * derivative: the bits of the error, then multiply's product (the block's backward step it replaces).
             assertSameAfter("pcPredictionError with delta " + n, error, t -> backend.pcPredictionError(t[0], t[1], t[2], t[3], t[4], t[5]),
-                    t -> Compositions.pcPredictionError(backend, t[0], t[1], t[2], t[3], t[4], t[5]), 0);
+                    t -> Compositions.pcPredictionError(backend, t[0], t[1], t[2], t[3], t[4], t[5], null), 0);
             float[] inPlace = afterRunning(error, t -> backend.pcPredictionError(t[0], t[1], t[2], t[0]))[0],
-                    apart = afterRunning(error, t -> Compositions.pcPredictionError(backend, t[0], t[1], t[2], t[3], null, null))[3];
+                    apart = afterRunning(error, t -> Compositions.pcPredictionError(backend, t[0], t[1], t[2], t[3], null, null, null))[3];
             assertClose("pcPredictionError in place of the prediction " + n, toDouble(apart), inPlace, 0);
             float[] inPlaceDelta = afterRunning(error, t -> backend.pcPredictionError(t[0], t[1], t[2], t[0], t[4], t[5]))[5],
-                    apartDelta = afterRunning(error, t -> Compositions.pcPredictionError(backend, t[0], t[1], t[2], t[3], t[4], t[5]))[5];
+                    apartDelta = afterRunning(error, t -> Compositions.pcPredictionError(backend, t[0], t[1], t[2], t[3], t[4], t[5], null))[5];
             assertClose("pcPredictionError's delta with the error in place of the prediction " + n, toDouble(apartDelta), inPlaceDelta, 0);
+            // With the displacement's step (PC's folded relaxation), with and without delta, plain and heavy-ball; also in place of the prediction.
+            float[][] stepped = {five[0], five[1], five[3], new float[n], five[2], new float[n], new float[n], random(n, 0.1)};
+            for (int variant = 0; variant < 4; variant++) {
+                boolean withDelta = variant % 2 == 1, heavyBall = variant >= 2;
+                float[][] in = stepped.clone();
+                if (!withDelta) in[4] = in[5] = null;
+                if (!heavyBall) in[7] = null;
+                java.util.function.Function<Tensor[], BeliefStep> step = t -> new BeliefStep(t[6], eta, heavyBall ? 0.9f : 0f, t[7]);
+                String what = "pcPredictionError with its step, delta=" + withDelta + " momentum=" + heavyBall + " " + n;
+                assertSameAfter(what, in, t -> backend.pcPredictionError(t[0], t[1], t[2], t[3], t[4], t[5], step.apply(t)),
+                        t -> Compositions.pcPredictionError(backend, t[0], t[1], t[2], t[3], t[4], t[5], step.apply(t)), 0);
+                float[][] overPrediction = afterRunning(in, t -> backend.pcPredictionError(t[0], t[1], t[2], t[0], t[4], t[5], step.apply(t))),
+                        own = afterRunning(in, t -> backend.pcPredictionError(t[0], t[1], t[2], t[3], t[4], t[5], step.apply(t)));
+                assertClose(what + ": error in place of the prediction", toDouble(own[3]), overPrediction[0], 0);
+                assertClose(what + ": next, the error in place", toDouble(own[6]), overPrediction[6], 0);
+            }
             float[][] mse = {random(n, 2), random(n, 2), new float[1], new float[n]};
             assertSameAfter("mse " + n, mse, t -> backend.mse(t[0], t[1], t[2], t[3]), t -> Compositions.mse(backend, t[0], t[1], t[2], t[3]), 1e-5);
             float[][] mseNoGrad = {mse[0], mse[1], new float[1], null};
@@ -904,6 +953,77 @@ public abstract class BackendConformanceTest {
             assertSameAfter("fill " + n, two, t -> backend.fill(t[0], n / 3, n - n / 3, 2.5f), t -> Compositions.fill(backend, t[0], n / 3, n - n / 3, 2.5f), 0);
             assertSameAfter("copy " + n, two, t -> backend.copy(t[0], 0, t[1], 0, n), t -> Compositions.copy(backend, t[0], 0, t[1], 0, n), 0);
             assertSameAfter("randomUniform " + n, two, t -> backend.randomUniform(t[0], -0.3f, 0.7f, 42), t -> Compositions.randomUniform(backend, t[0], -0.3f, 0.7f, 42), 0);
+        }
+    }
+
+    /**
+     * The displacement's step against float64: error = (prediction - vhat) - d, delta = error * f', next = d + momentum
+     * (d - previous) + eta * error; and next with a feedback GEMM added onto it (beta 1) is PC's SGD step on the
+     * displacement, d + momentum (d - previous) + eta (eps - J^T eps_above). Misuse names the op and what is wrong.
+     */
+    @Test void displacementStepAndFoldedUpdateMatchFloat64() {
+        for (int n : new int[]{1, 7, 17, 257}) for (float momentum : new float[]{0f, 0.9f}) {
+            int above = 1 + n % 5;
+            float eta = 0.1f;
+            float[] p = random(n, 2), a = random(n, 2), d = random(n, 0.1), q = random(n, 0.1), f = random(n, 1), delta = random(above, 1), w = random(above * n, 1);
+            double[] ee = new double[n], eg = new double[n], en = new double[n], step = new double[n];
+            for (int i = 0; i < n; i++) {
+                ee[i] = ((double) p[i] - a[i]) - d[i];
+                eg[i] = ee[i] * f[i];
+                en[i] = d[i] + momentum * ((double) d[i] - q[i]) + eta * ee[i];
+                double feedback = 0;
+                for (int o = 0; o < above; o++) feedback += (double) delta[o] * w[o * n + i];
+                step[i] = en[i] - eta * feedback;
+            }
+            String what = "n " + n + ", momentum " + momentum + ": ";
+            try (Tensor tp = tensor(p, 1, n); Tensor ta = tensor(a, 1, n); Tensor td = tensor(d, 1, n); Tensor tq = tensor(q, 1, n); Tensor tf = tensor(f, 1, n);
+                 Tensor te = backend.allocate(1, n); Tensor tg = backend.allocate(1, n); Tensor tn = backend.allocate(1, n); Tensor tdelta = tensor(delta, 1, above);
+                 Tensor tw = tensor(w, above, n)) {
+                BeliefStep s = new BeliefStep(tn, eta, momentum, momentum == 0f ? null : tq);
+                backend.pcPredictionError(tp, ta, td, te, tf, tg, s);
+                assertClose(what + "error", ee, backend.download(te), TOL);
+                assertClose(what + "delta", eg, backend.download(tg), TOL);
+                assertClose(what + "next", en, backend.download(tn), TOL);
+                backend.matmul(false, false, -eta, tdelta, tw, 1f, tn);
+                assertClose(what + "the folded step", step, backend.download(tn), 1e-5);
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend.pcPredictionError(tp, ta, td, te, tf, tg, BeliefStep.sgd(td, eta)));
+                assertTrue(e.getMessage().contains("pcPredictionError") && e.getMessage().contains("next"), e.getMessage());
+                e = assertThrows(IllegalArgumentException.class, () -> backend.pcPredictionError(tp, ta, td, te, tf, null, s));
+                assertTrue(e.getMessage().contains("derivative and delta"), e.getMessage());
+                e = assertThrows(IllegalArgumentException.class, () -> new BeliefStep(tn, eta, 0.5f, null));
+                assertTrue(e.getMessage().contains("previous"), e.getMessage());
+                try (Tensor small = backend.allocate(1, n + 1)) {
+                    e = assertThrows(IllegalArgumentException.class, () -> backend.pcPredictionError(tp, ta, td, te, tf, tg, BeliefStep.sgd(small, eta)));
+                    assertTrue(e.getMessage().contains("pcPredictionError"), e.getMessage());
+                }
+            }
+        }
+    }
+
+    /** A linear op's bias as an offset of the output's own size (PC's predictions from a displacement): y = offset + x W^T, against float64. */
+    @Test void linearTakesAnOffsetInPlaceOfTheBias() {
+        for (int batch : new int[]{1, 3, 17}) {
+            int in = size(), out = size();
+            float[] x = random(batch * in, 1), w = random(out * in, 1), offset = random(batch * out, 2);
+            double[] expected = new double[batch * out];
+            for (int r = 0; r < batch; r++)
+                for (int o = 0; o < out; o++) {
+                    double sum = offset[r * out + o];
+                    for (int k = 0; k < in; k++) sum += (double) x[r * in + k] * w[o * in + k];
+                    expected[r * out + o] = sum;
+                }
+            try (Tensor tx = tensor(x, batch, in); Tensor tw = tensor(w, out, in); Tensor to = tensor(offset, batch, out); Tensor y = backend.allocate(batch, out);
+                 Tensor target = backend.allocate(batch, out); Tensor error = backend.allocate(batch, out); Tensor wrong = backend.allocate(out + 1)) {
+                backend.linear(tx, tw, to, y);
+                assertClose("linear with an offset, batch " + batch, expected, backend.download(y), 1e-5);
+                backend.fill(y, 0f);
+                backend.pcLinearOutputError(tx, tw, to, y, target, error);
+                assertClose("pcLinearOutputError with an offset, batch " + batch, expected, backend.download(error), 1e-5);
+                if (batch > 1) {
+                    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend.linear(tx, tw, wrong, y));
+                    assertTrue(e.getMessage().contains("linear") && e.getMessage().contains("bias"), e.getMessage());
+                }
+            }
         }
     }
 
