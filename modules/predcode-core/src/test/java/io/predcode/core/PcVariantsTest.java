@@ -86,33 +86,51 @@ class PcVariantsTest {
     }
 
     /**
-     * SGD on the beliefs, plain and with momentum, over blocks whose f' is kept: the engine folds each belief's step into
-     * the feedback GEMMs (PcEngine.relaxFolded, displacement buffers written in turn, predictions from the displacement).
+     * SGD on the beliefs, plain and with momentum, over blocks whose f' is kept: where the backend prefers short chains
+     * (CUDA; the CPU when asked), the engine folds each belief's step into the feedback GEMMs (PcEngine.relaxFolded,
+     * displacement buffers written in turn, predictions from the displacement); elsewhere it relaxes as before.
      * Against float64, with the error wave partway (n 1, 2) and past the bottom, numbers of steps that leave the last
      * step in each buffer, plain and nudged. (Measured: within 1.1e-5 of float64 here, where the unfolded relaxation
      * was within 1.6e-5.)
      */
     @TestFactory List<DynamicTest> foldedSgdRelaxationMatchesFloat64() {
-        return onEveryBackend("PC with SGD folded into the feedback GEMMs, against float64", be -> {
-            int batch = 6;
-            SplittableRandom r = new SplittableRandom(31);
-            float[] x = randomInput(r, batch * SIZES[0]), y = randomInput(r, batch * SIZES[SIZES.length - 1]);
-            for (double momentum : new double[]{0, 0.5}) for (double beta : new double[]{0, 0.5, -0.3}) for (int n : new int[]{1, 2, 5, 6, 20}) {
-                Float64Mlp ref = new Float64Mlp(SIZES, 12, Activation.GELU_TANH);
-                double[][] expected = ref.standardPc(toDouble(x), toDouble(y), batch, 0.1, momentum, n, beta, 0);
-                Nudging nudging = beta == 0 ? Nudging.none() : new Nudging(beta > 0 ? Nudging.Kind.POSITIVE : Nudging.Kind.NEGATIVE, (float) Math.abs(beta));
-                try (Model m = referenceModel(ref, be); PcEngine e = new PcEngine(m, Loss.MSE).energy(Energy.PER_SAMPLE).nudging(nudging)
-                        .beliefOptimizer(BeliefOptimizer.sgd((float) momentum))) {
-                    e.infer(x, y, batch, Algorithm.PC, 0.1f, n);
-                    Map<String, float[]> got = m.gradientValues();
-                    String what = "momentum " + momentum + ", n " + n + ", nudging " + nudging;
-                    for (int l = 0; l < ref.depth(); l++) {
-                        assertClose(what + ", weight update of block " + l, expected[2 * l], got.get(l + ".0.weight"), 1e-4);
-                        assertClose(what + ", bias update of block " + l, expected[2 * l + 1], got.get(l + ".0.bias"), 1e-4);
-                    }
+        List<DynamicTest> tests = new java.util.ArrayList<>(onEveryBackend("PC's SGD relaxation against float64", PcVariantsTest::sgdRelaxationMatchesFloat64));
+        // The CPU relaxes unfolded (it prefers fewer rounds of branches); asked to take a GPU's forms, it folds too.
+        tests.add(DynamicTest.dynamicTest("PC's SGD relaxation against float64 [cpu, folded]", () -> {
+            System.setProperty("predcode.cpu.shortChains", "true");
+            io.predcode.spi.Backend be;
+            try {
+                be = io.predcode.spi.Backends.open("cpu", io.predcode.spi.BackendOptions.defaults());
+            } finally {
+                System.clearProperty("predcode.cpu.shortChains");
+            }
+            try (be) {
+                assertTrue(be.prefersShortChains());
+                sgdRelaxationMatchesFloat64(be);
+            }
+        }));
+        return tests;
+    }
+
+    private static void sgdRelaxationMatchesFloat64(io.predcode.spi.Backend be) {
+        int batch = 6;
+        SplittableRandom r = new SplittableRandom(31);
+        float[] x = randomInput(r, batch * SIZES[0]), y = randomInput(r, batch * SIZES[SIZES.length - 1]);
+        for (double momentum : new double[]{0, 0.5}) for (double beta : new double[]{0, 0.5, -0.3}) for (int n : new int[]{1, 2, 5, 6, 20}) {
+            Float64Mlp ref = new Float64Mlp(SIZES, 12, Activation.GELU_TANH);
+            double[][] expected = ref.standardPc(toDouble(x), toDouble(y), batch, 0.1, momentum, n, beta, 0);
+            Nudging nudging = beta == 0 ? Nudging.none() : new Nudging(beta > 0 ? Nudging.Kind.POSITIVE : Nudging.Kind.NEGATIVE, (float) Math.abs(beta));
+            try (Model m = referenceModel(ref, be); PcEngine e = new PcEngine(m, Loss.MSE).energy(Energy.PER_SAMPLE).nudging(nudging)
+                    .beliefOptimizer(BeliefOptimizer.sgd((float) momentum))) {
+                e.infer(x, y, batch, Algorithm.PC, 0.1f, n);
+                Map<String, float[]> got = m.gradientValues();
+                String what = "momentum " + momentum + ", n " + n + ", nudging " + nudging;
+                for (int l = 0; l < ref.depth(); l++) {
+                    assertClose(what + ", weight update of block " + l, expected[2 * l], got.get(l + ".0.weight"), 1e-4);
+                    assertClose(what + ", bias update of block " + l, expected[2 * l + 1], got.get(l + ".0.bias"), 1e-4);
                 }
             }
-        });
+        }
     }
 
     /**

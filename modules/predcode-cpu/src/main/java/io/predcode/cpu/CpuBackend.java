@@ -123,6 +123,19 @@ public final class CpuBackend extends Backend {
                 + System.getProperty("predcode.cpu.branches") + "'");
     };
 
+    /**
+     * {@code -Dpredcode.cpu.shortChains=true}: take the forms of work a GPU prefers ({@link #prefersShortChains}), to
+     * check them on the CPU or to compute what a GPU computes, at some cost in speed. Read when the backend opens.
+     */
+    private final boolean shortChains = switch (System.getProperty("predcode.cpu.shortChains", "false")) {
+        case "true" -> true;
+        case "false" -> false;
+        default -> throw new IllegalArgumentException("predcode.cpu.shortChains: expected true or false, got '"
+                + System.getProperty("predcode.cpu.shortChains") + "'");
+    };
+
+    @Override public boolean prefersShortChains() { return shortChains; }
+
     @Override public String name() { return "cpu"; }
 
     /** MemAvailable from /proc/meminfo (off-heap tensors live outside the Java heap); unknown elsewhere. */

@@ -185,6 +185,9 @@ final class CudaBackend extends Backend {
 
     @Override public boolean runsBranchesAtOnce() { return branchesOnStreams; }
 
+    /** A step of small layers waits on its kernels one after another, each paying its launch. */
+    @Override public boolean prefersShortChains() { return true; }
+
     /** How many lanes (streams for ops, the backend's own among them) this backend has made (for tests). */
     int lanes() { return lanes.size(); }
 

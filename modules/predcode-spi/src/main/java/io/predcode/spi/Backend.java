@@ -119,6 +119,17 @@ public abstract class Backend implements AutoCloseable {
      */
     public boolean runsBranchesAtOnce() { return false; }
 
+    /**
+     * Whether a step's time on this backend follows how many of its ops run one after another more than their work:
+     * a GPU's, where each kernel of a chain waits for the one before and small kernels cost their launch. Where it
+     * does, an engine may prefer a form of its work with fewer ops in a row at the price of more rounds of branches
+     * (PC's relaxation then folds each belief step into the feedback GEMM). The default, false, suits a CPU, which pays
+     * for each round of branches it runs at once.
+     *
+     * @return true where ops in a row, not their work, set the pace
+     */
+    public boolean prefersShortChains() { return false; }
+
     private OpProfile profile;
 
     /** Charges every following op's time to {@code p}; null stops profiling. */
@@ -604,7 +615,7 @@ public abstract class Backend implements AutoCloseable {
         doPcPredictionError(prediction, vhat, displacement, error, derivative, delta, step);
     }
 
-    /** The checks of a belief step (where not null) against the op's other tensors, the first of which has the belief's size. */
+    /** The checks of a belief step (where not null) against the op's other tensors, the first of which has the displacement's size. */
     private void checkStep(String op, BeliefStep step, Tensor... others) {
         if (step == null) return;
         for (Tensor t : step.previous() == null ? new Tensor[]{step.next()} : new Tensor[]{step.next(), step.previous()}) {
@@ -612,8 +623,8 @@ public abstract class Backend implements AutoCloseable {
             sameSizeAs(op, others[0], t);
         }
         for (Tensor t : others)
-            if (t != null && t == step.next()) throw new IllegalArgumentException(op + ": the step's next belief must be a tensor of its own");
-        if (step.previous() == step.next()) throw new IllegalArgumentException(op + ": the step's next and previous beliefs must be tensors of their own");
+            if (t != null && t == step.next()) throw new IllegalArgumentException(op + ": the step's next displacement must be a tensor of its own");
+        if (step.previous() == step.next()) throw new IllegalArgumentException(op + ": the step's next and previous displacements must be tensors of their own");
     }
 
     /**

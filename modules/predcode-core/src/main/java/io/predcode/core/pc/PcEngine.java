@@ -985,8 +985,10 @@ public final class PcEngine implements AutoCloseable {
     /**
      * PC and iPC: STRICT's sweep, every layer relaxed in its own space, the step on each belief taken
      * by the belief optimizer on the energy's gradient J_{l+1}(v_l)^T eps_{l+1} - eps_l. With plain
-     * SGD the step is STRICT's displacement += eta (eps_l - feedback), through STRICT's own fused op.
-     * Centred nudging relaxes twice, with +beta and -beta, and averages the two updates.
+     * SGD the step is STRICT's displacement += eta (eps_l - feedback), through STRICT's own fused op; on
+     * each sample's own energy on a GPU, SGD's step (with or without momentum) is folded into the feedback
+     * GEMMs where the blocks allow ({@link #relaxFolded}). Centred nudging relaxes twice, with +beta and -beta,
+     * and averages the two updates.
      */
     private void standard(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, java.util.function.IntConsumer weightStep, boolean errorAtVhat) {
         float beta = nudging.kind() == Nudging.Kind.NEGATIVE ? -nudging.beta() : nudging.beta();
@@ -1082,12 +1084,14 @@ public final class PcEngine implements AutoCloseable {
     }
 
     /**
-     * Whether PC's relaxation can fold each belief's SGD step into the feedback GEMMs ({@link #relaxFolded}): SGD, with
-     * or without momentum, on the beliefs, each sample's own energy, and above block 0 blocks whose feedback is one
-     * linear op's GEMM ({@link Block#folds}).
+     * Whether PC's relaxation folds each belief's SGD step into the feedback GEMMs ({@link #relaxFolded}): on a backend
+     * that prefers short chains of ops to few rounds of branches (a GPU), with SGD, with or without momentum, on the
+     * beliefs, each sample's own energy, and above block 0 blocks whose feedback is one linear op's GEMM
+     * ({@link Block#folds}). On 2 CPU threads the folded step, with a round of GEMM branches more a step, was 5-15%
+     * slower (bench/results/folded-belief-updates-2026-12-01.md).
      */
     private boolean folds(Workspace ws) {
-        if (energy != Energy.PER_SAMPLE || beliefOptimizer.isAdam() || model.depth() < 2) return false;
+        if (!be.prefersShortChains() || energy != Energy.PER_SAMPLE || beliefOptimizer.isAdam() || model.depth() < 2) return false;
         for (int b = 1; b < model.depth(); b++)
             if (!model.blocks().get(b).folds(ws.sweep[b]) || !model.blocks().get(b).folds(ws.ff[b])) return false;
         return true;
