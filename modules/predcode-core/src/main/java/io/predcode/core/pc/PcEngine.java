@@ -1087,7 +1087,7 @@ public final class PcEngine implements AutoCloseable {
      * Whether PC's relaxation folds each belief's SGD step into the feedback GEMMs ({@link #relaxFolded}): on a backend
      * that prefers short chains of ops to few rounds of branches (a GPU), with SGD, with or without momentum, on the
      * beliefs, each sample's own energy, and above block 0 blocks whose feedback is one linear op's GEMM
-     * ({@link Block#folds}). On 2 CPU threads the folded step, with a round of GEMM branches more a step, was 5-15%
+     * ({@link Block#folds}). On 2 CPU threads the folded step, with a round of GEMM branches more a step, was 3-23%
      * slower (bench/results/folded-belief-updates-2026-12-01.md).
      */
     private boolean folds(Workspace ws) {
