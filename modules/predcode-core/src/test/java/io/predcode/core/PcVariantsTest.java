@@ -112,6 +112,45 @@ class PcVariantsTest {
         return tests;
     }
 
+    /**
+     * The folded relaxation (the CPU asked to prefer short chains) against the CPU's own, where the float64 reference has
+     * no cross-entropy: both losses, one hidden layer and three, a prime batch, plain SGD and momentum, nudged and not,
+     * n 1 to 7; the parameter updates agree to float32 rounding.
+     */
+    @Test void foldedAndUnfoldedRelaxationsAgree() {
+        io.predcode.spi.Backend folded;
+        System.setProperty("predcode.cpu.shortChains", "true");
+        try {
+            folded = io.predcode.spi.Backends.open("cpu", io.predcode.spi.BackendOptions.defaults());
+        } finally {
+            System.clearProperty("predcode.cpu.shortChains");
+        }
+        try (folded; io.predcode.spi.Backend plain = io.predcode.spi.Backends.open("cpu", io.predcode.spi.BackendOptions.defaults())) {
+            assertTrue(folded.prefersShortChains() && !plain.prefersShortChains());
+            int batch = 13;
+            SplittableRandom r = new SplittableRandom(41);
+            for (int[] sizes : new int[][]{{7, 11, 4}, {9, 13, 11, 7, 5}})
+                for (Loss loss : new Loss[]{Loss.MSE, Loss.CROSS_ENTROPY})
+                    for (float momentum : new float[]{0f, 0.3f})
+                        for (Nudging nudging : new Nudging[]{Nudging.none(), new Nudging(Nudging.Kind.CENTRED, 0.2f)})
+                            for (int n = 1; n <= 7; n += 3) {
+                                Float64Mlp ref = new Float64Mlp(sizes, 50 + n, Activation.GELU_TANH);
+                                float[] x = randomInput(r, batch * sizes[0]);
+                                float[] y = loss == Loss.MSE ? randomInput(r, batch * sizes[sizes.length - 1]) : labels(r, batch, sizes[sizes.length - 1]);
+                                Map<String, float[]>[] got = new Map[2];
+                                io.predcode.spi.Backend[] bes = {plain, folded};
+                                for (int i = 0; i < 2; i++)
+                                    try (Model m = referenceModel(ref, bes[i]); PcEngine e = new PcEngine(m, loss).energy(Energy.PER_SAMPLE).nudging(nudging)
+                                            .beliefOptimizer(BeliefOptimizer.sgd(momentum))) {
+                                        e.infer(x, y, batch, Algorithm.PC, 0.1f, n);
+                                        got[i] = m.gradientValues();
+                                    }
+                                String what = sizes.length - 2 + " hidden, " + loss + ", momentum " + momentum + ", " + nudging + ", n " + n + ": ";
+                                for (String name : got[0].keySet()) assertClose(what + name, toDouble(got[0].get(name)), got[1].get(name), 1e-4);
+                            }
+        }
+    }
+
     private static void sgdRelaxationMatchesFloat64(io.predcode.spi.Backend be) {
         int batch = 6;
         SplittableRandom r = new SplittableRandom(31);
