@@ -94,45 +94,49 @@ class PcVariantsTest {
      * was within 1.6e-5.)
      */
     @TestFactory List<DynamicTest> foldedSgdRelaxationMatchesFloat64() {
-        List<DynamicTest> tests = new java.util.ArrayList<>(onEveryBackend("PC's SGD relaxation against float64", PcVariantsTest::sgdRelaxationMatchesFloat64));
-        // The CPU relaxes unfolded (it prefers fewer rounds of branches); asked to take a GPU's forms, it folds too.
-        tests.add(DynamicTest.dynamicTest("PC's SGD relaxation against float64 [cpu, folded]", () -> {
-            System.setProperty("predcode.cpu.shortChains", "true");
-            io.predcode.spi.Backend be;
-            try {
-                be = io.predcode.spi.Backends.open("cpu", io.predcode.spi.BackendOptions.defaults());
-            } finally {
-                System.clearProperty("predcode.cpu.shortChains");
-            }
-            try (be) {
-                assertTrue(be.prefersShortChains());
-                sgdRelaxationMatchesFloat64(be);
-            }
+        return andOnAFoldingCpu("PC's SGD relaxation against float64", PcVariantsTest::sgdRelaxationMatchesFloat64);
+    }
+
+    /**
+     * {@code test} on every backend, and on a CPU backend asked to take a GPU's forms of work (it prefers short chains,
+     * so PC and iPC fold their belief steps into the feedback GEMMs, where the CPU otherwise relaxes unfolded).
+     */
+    private static List<DynamicTest> andOnAFoldingCpu(String name, java.util.function.Consumer<io.predcode.spi.Backend> test) {
+        List<DynamicTest> tests = new java.util.ArrayList<>(onEveryBackend(name, test));
+        tests.add(DynamicTest.dynamicTest(name + " [cpu, folded]", () -> {
+            try (io.predcode.spi.Backend be = foldingCpu()) { test.accept(be); }
         }));
         return tests;
     }
 
-    /**
-     * The folded relaxation (the CPU asked to prefer short chains) against the CPU's own, where the float64 reference has
-     * no cross-entropy: both losses, one hidden layer and three, a prime batch, plain SGD and momentum, nudged and not,
-     * n 1 to 7; the parameter updates agree to float32 rounding.
-     */
-    @Test void foldedAndUnfoldedRelaxationsAgree() {
-        io.predcode.spi.Backend folded;
+    /** A CPU backend that prefers short chains of ops (-Dpredcode.cpu.shortChains=true, read as it opens). */
+    private static io.predcode.spi.Backend foldingCpu() {
         System.setProperty("predcode.cpu.shortChains", "true");
         try {
-            folded = io.predcode.spi.Backends.open("cpu", io.predcode.spi.BackendOptions.defaults());
+            io.predcode.spi.Backend be = io.predcode.spi.Backends.open("cpu", io.predcode.spi.BackendOptions.defaults());
+            assertTrue(be.prefersShortChains());
+            return be;
         } finally {
             System.clearProperty("predcode.cpu.shortChains");
         }
-        try (folded; io.predcode.spi.Backend plain = io.predcode.spi.Backends.open("cpu", io.predcode.spi.BackendOptions.defaults())) {
-            assertTrue(folded.prefersShortChains() && !plain.prefersShortChains());
+    }
+
+    /**
+     * The folded relaxations (the CPU asked to prefer short chains) against the CPU's own, where the float64 reference has
+     * no cross-entropy: PC and iPC (its weights held: the last step's updates), both losses, one hidden layer and three, a
+     * prime batch, plain SGD and momentum, nudged and not, n 1 to 7; the parameter updates agree to float32 rounding.
+     */
+    @Test void foldedAndUnfoldedRelaxationsAgree() {
+        try (io.predcode.spi.Backend folded = foldingCpu(); io.predcode.spi.Backend plain = io.predcode.spi.Backends.open("cpu", io.predcode.spi.BackendOptions.defaults())) {
+            assertFalse(plain.prefersShortChains());
             int batch = 13;
             SplittableRandom r = new SplittableRandom(41);
+            for (Algorithm algorithm : new Algorithm[]{Algorithm.PC, Algorithm.IPC})
             for (int[] sizes : new int[][]{{7, 11, 4}, {9, 13, 11, 7, 5}})
                 for (Loss loss : new Loss[]{Loss.MSE, Loss.CROSS_ENTROPY})
                     for (float momentum : new float[]{0f, 0.3f})
-                        for (Nudging nudging : new Nudging[]{Nudging.none(), new Nudging(Nudging.Kind.CENTRED, 0.2f)})
+                        for (Nudging nudging : algorithm == Algorithm.PC ? new Nudging[]{Nudging.none(), new Nudging(Nudging.Kind.CENTRED, 0.2f)}
+                                : new Nudging[]{Nudging.none(), new Nudging(Nudging.Kind.POSITIVE, 0.3f)})
                             for (int n = 1; n <= 7; n += 3) {
                                 Float64Mlp ref = new Float64Mlp(sizes, 50 + n, Activation.GELU_TANH);
                                 float[] x = randomInput(r, batch * sizes[0]);
@@ -142,10 +146,10 @@ class PcVariantsTest {
                                 for (int i = 0; i < 2; i++)
                                     try (Model m = referenceModel(ref, bes[i]); PcEngine e = new PcEngine(m, loss).energy(Energy.PER_SAMPLE).nudging(nudging)
                                             .beliefOptimizer(BeliefOptimizer.sgd(momentum))) {
-                                        e.infer(x, y, batch, Algorithm.PC, 0.1f, n);
+                                        e.infer(x, y, batch, algorithm, 0.1f, n);
                                         got[i] = m.gradientValues();
                                     }
-                                String what = sizes.length - 2 + " hidden, " + loss + ", momentum " + momentum + ", " + nudging + ", n " + n + ": ";
+                                String what = algorithm + ", " + (sizes.length - 2) + " hidden, " + loss + ", momentum " + momentum + ", " + nudging + ", n " + n + ": ";
                                 for (String name : got[0].keySet()) assertClose(what + name, toDouble(got[0].get(name)), got[1].get(name), 1e-4);
                             }
         }
@@ -227,6 +231,33 @@ class PcVariantsTest {
                     int l = k.charAt(0) - '0';
                     System.arraycopy(k.endsWith("weight") ? ref.w[l] : ref.b[l], 0, exact, 0, exact.length);
                     assertClose("iPC " + k, exact, got.get(k), 1e-5);
+                }
+            }
+        });
+    }
+
+    /** iPC with GELU blocks, which fold their belief steps where the backend prefers short chains: its parameters after SGD steps against float64. */
+    @TestFactory List<DynamicTest> foldedIpcMatchesFloat64() {
+        return andOnAFoldingCpu("iPC with GELU against float64", be -> {
+            int batch = 7;
+            SplittableRandom r = new SplittableRandom(25);
+            float[] x = randomInput(r, batch * SIZES[0]), y = randomInput(r, batch * SIZES[SIZES.length - 1]);
+            for (float momentum : new float[]{0f, 0.25f}) {
+                Float64Mlp ref = new Float64Mlp(SIZES, 10, Activation.GELU_TANH);
+                try (Model m = referenceModel(ref, be);
+                     PcEngine e = new PcEngine(m, Loss.MSE).energy(Energy.PER_SAMPLE).beliefOptimizer(BeliefOptimizer.sgd(momentum));
+                     Sgd sgd = new Sgd(m, 0.05f, 0f, 0f)) {
+                    Trainer t = new Trainer(e, sgd, Algorithm.IPC, 0.2f, 5);
+                    for (int step = 0; step < 2; step++) {
+                        ref.standardPc(toDouble(x), toDouble(y), batch, 0.2, momentum, 5, 0, 0.05);
+                        t.step(x, y, batch);
+                    }
+                    Map<String, float[]> got = m.parameterValues();
+                    for (String k : parameters(ref).keySet()) {
+                        int l = k.charAt(0) - '0';
+                        double[] exact = (k.endsWith("weight") ? ref.w[l] : ref.b[l]).clone();
+                        assertClose("iPC momentum " + momentum + " " + k, exact, got.get(k), 1e-5);
+                    }
                 }
             }
         });

@@ -156,12 +156,17 @@ public final class Block {
      * that error. Any other block: does nothing and returns false.
      */
     public boolean forwardWithError(Backend be, Tensor x, Tape t, Tensor vhat, Tensor displacement, Tensor error) {
+        return forwardWithError(be, x, t, vhat, displacement, error, null);
+    }
+
+    /** As {@link #forwardWithError(Backend, Tensor, Tape, Tensor, Tensor, Tensor)}, and where {@code step} is not null the predicted layer's displacement step ({@link BeliefStep}) in the same op. */
+    public boolean forwardWithError(Backend be, Tensor x, Tape t, Tensor vhat, Tensor displacement, Tensor error, BeliefStep step) {
         Ops.LinearOp linear = linearBeforeActivation(t);
         if (linear == null) return false;
         int a = outputActivation();
         t.acts[0] = x;
         for (int i = 0; i < a - 1; i++) t.acts[i + 1] = t.acts[i];
-        linear.forward(be, (Ops.ActivationOp) ops.get(a), t.acts[a - 1], t.acts[a], t.acts[a + 1], t.derivatives[a + 1], vhat, displacement, error, t.grads[a]);
+        linear.forward(be, (Ops.ActivationOp) ops.get(a), t.acts[a - 1], t.acts[a], t.acts[a + 1], t.derivatives[a + 1], vhat, displacement, error, t.grads[a], step);
         for (int i = a + 1; i < ops.size(); i++) t.acts[i + 1] = t.acts[i];
         t.derivativesCurrent = true;
         return true;

@@ -78,9 +78,10 @@ final class Ops {
             be.pcLinearOutputError(x, weight.value(), biasValue(), y, target, error, energy, energyIndex, energyScale);
         }
 
-        /** {@link #forward(Backend, ActivationOp, Tensor, Tensor, Tensor, Tensor)} and the prediction error of y, as one {@link Backend#pcLinearPredictionError}. */
-        void forward(Backend be, ActivationOp f, Tensor x, Tensor z, Tensor y, Tensor derivative, Tensor vhat, Tensor displacement, Tensor error, Tensor delta) {
-            be.pcLinearPredictionError(x, weight.value(), biasValue(), f.function, f.slope, z, y, derivative, vhat, displacement, error, delta);
+        /** {@link #forward(Backend, ActivationOp, Tensor, Tensor, Tensor, Tensor)} and the prediction error of y (and where not null the displacement's step), as one {@link Backend#pcLinearPredictionError}. */
+        void forward(Backend be, ActivationOp f, Tensor x, Tensor z, Tensor y, Tensor derivative, Tensor vhat, Tensor displacement, Tensor error, Tensor delta,
+                     BeliefStep step) {
+            be.pcLinearPredictionError(x, weight.value(), biasValue(), f.function, f.slope, z, y, derivative, vhat, displacement, error, delta, step);
         }
 
         /**

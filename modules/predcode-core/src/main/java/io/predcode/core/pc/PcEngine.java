@@ -1013,8 +1013,9 @@ public final class PcEngine implements AutoCloseable {
      */
     private void relax(Workspace ws, boolean incremental, float eta, int n, boolean full, float beta, java.util.function.IntConsumer weightStep, boolean withFeedforwardLoss,
                        boolean errorAtVhat) {
-        if (!incremental && folds(ws)) {
-            relaxFolded(ws, eta, n, full, beta, withFeedforwardLoss, errorAtVhat);
+        if (folds(ws)) {
+            if (incremental) ipcFolded(ws, eta, n, full, beta, weightStep);
+            else relaxFolded(ws, eta, n, full, beta, withFeedforwardLoss, errorAtVhat);
             return;
         }
         int depth = model.depth();
@@ -1084,7 +1085,8 @@ public final class PcEngine implements AutoCloseable {
     }
 
     /**
-     * Whether PC's relaxation folds each belief's SGD step into the feedback GEMMs ({@link #relaxFolded}): on a backend
+     * Whether PC's and iPC's relaxations fold each belief's SGD step into the feedback GEMMs ({@link #relaxFolded},
+     * {@link #ipcFolded}): on a backend
      * that prefers short chains of ops to few rounds of branches (a GPU), with SGD, with or without momentum, on the
      * beliefs, each sample's own energy, and above block 0 blocks whose feedback is one linear op's GEMM
      * ({@link Block#folds}). On 2 CPU threads the folded step, with a round of GEMM branches more a step, was 3-23%
@@ -1115,12 +1117,11 @@ public final class PcEngine implements AutoCloseable {
     private void relaxFolded(Workspace ws, float eta, int n, boolean full, float beta, boolean withFeedforwardLoss, boolean errorAtVhat) {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
-        float momentum = beliefOptimizer.momentum();
         float outputScale = perSampleScale(lossBatch(ws));
         Tensor target = beta != 0 ? ws.belief[depth] : null;
         if (target != null) be.add(1f, ws.vhat(depth), -beta * outputScale, ws.dLdy, target);
         float updateScale = 1f / lossBatch(ws) / (beta != 0 ? beta : 1f);
-        Tensor[][] buffers = momentum == 0f ? new Tensor[][]{ws.displacement, ws.feedback} : new Tensor[][]{ws.displacement, ws.feedback, ws.beliefMoment};
+        Tensor[][] buffers = displacementBuffers(ws);
         int k = buffers.length;
         // Layer l's first step is step L - l, when the wave reaches it: its error and last step are then 0 (it and its
         // prediction are both at their feedforward values), so the feedback GEMM writes the step alone (beta 0). Every
@@ -1139,12 +1140,7 @@ public final class PcEngine implements AutoCloseable {
         Tensor[] d = new Tensor[depth];
         BeliefStep[] steps = new BeliefStep[depth];
         for (int s = 1; s <= n; s++) {
-            // Step s writes buffer (n - s) mod k, so the last writes buffer 0 (displacement); it reads the one step s - 1
-            // wrote, and momentum's previous displacement is the one step s - 2 wrote.
-            for (int l = 1; l < depth; l++) {
-                d[l] = buffers[(n - s + 1) % k][l];
-                steps[l] = new BeliefStep(buffers[(n - s) % k][l], eta, momentum, momentum == 0f ? null : buffers[(n - s + 2) % k][l]);
-            }
+            stepBuffers(buffers, n, s, eta, d, steps);
             // The wave (see relax): blocks from `moved` up read moved beliefs; layers from `active` up move.
             int moved = Math.max(1, depth - s + 1), active = Math.max(1, depth - s);
             boolean outputErrorKnown = s == 1 && errorAtVhat;
@@ -1186,6 +1182,98 @@ public final class PcEngine implements AutoCloseable {
             if (b < depth - 1 && block.outputDerivative(t) != null) block.backwardBelowOutput(be, t, null, updateScale);
             else block.backward(be, t, ws.error[b + 1], null, updateScale);
         }, withFeedforwardLoss ? new Runnable[]{() -> feedforwardLoss(ws)} : NONE);
+        if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
+    }
+
+    /**
+     * The displacement buffers of a folded relaxation, which its steps write in turn: displacement[l] and feedback[l]
+     * (which the folded relaxations do not otherwise use), and with momentum beliefMoment[l] (the displacement two steps back).
+     */
+    private Tensor[][] displacementBuffers(Workspace ws) {
+        return beliefOptimizer.momentum() == 0f ? new Tensor[][]{ws.displacement, ws.feedback} : new Tensor[][]{ws.displacement, ws.feedback, ws.beliefMoment};
+    }
+
+    /**
+     * Step s of n's buffers, into d (what it reads) and steps (what it writes, and momentum's previous displacement): step s
+     * writes buffer (n - s) mod k, so that the last writes buffer 0 (displacement); it reads the one step s - 1 wrote, and
+     * momentum's previous displacement is the one step s - 2 wrote.
+     */
+    private void stepBuffers(Tensor[][] buffers, int n, int s, float eta, Tensor[] d, BeliefStep[] steps) {
+        int k = buffers.length;
+        float momentum = beliefOptimizer.momentum();
+        for (int l = 1; l < d.length; l++) {
+            d[l] = buffers[(n - s + 1) % k][l];
+            steps[l] = new BeliefStep(buffers[(n - s) % k][l], eta, momentum, momentum == 0f ? null : buffers[(n - s + 2) % k][l]);
+        }
+    }
+
+    /**
+     * iPC's relaxation with SGD on the beliefs, each step folded as {@link #relaxFolded} folds PC's. The weights move
+     * every step, so blocks predict from the beliefs themselves (block 0 from x), not from displacements. A step is two
+     * rounds, a branch per block each, then the optimizer's step ({@code weightStep}): each block's prediction of layer
+     * b + 1 at the step's state with that layer's error and its step's own terms; then each block's parameter gradients
+     * (from those errors, at that state) beside its feedback GEMM onto the terms, after which v_b = vhat_b + d_b for the
+     * next step. On a GPU a step is a GEMM, a kernel, a GEMM, a kernel and the optimizer one after another.
+     */
+    private void ipcFolded(Workspace ws, float eta, int n, boolean full, float beta, java.util.function.IntConsumer weightStep) {
+        int depth = model.depth();
+        List<Block> blocks = model.blocks();
+        float outputScale = perSampleScale(lossBatch(ws));
+        Tensor target = beta != 0 ? ws.belief[depth] : null;
+        if (target != null) be.add(1f, ws.vhat(depth), -beta * outputScale, ws.dLdy, target);
+        float updateScale = 1f / lossBatch(ws) / (beta != 0 ? beta : 1f);
+        Tensor[][] buffers = displacementBuffers(ws);
+        int k = buffers.length;
+        // The start, an op per branch: v at vhat, and d at 0 in the buffers the first step reads (as d, and as momentum's
+        // previous); the one it writes, it writes whole.
+        List<Runnable> start = new java.util.ArrayList<>();
+        for (int l = 1; l < depth; l++) {
+            Tensor vhat = ws.vhat(l), v = ws.belief[l];
+            start.add(() -> be.copy(vhat, v));
+            for (int i = 0; i < k; i++)
+                if (i != (n - 1) % k) {
+                    Tensor t = buffers[i][l];
+                    start.add(() -> be.fill(t, 0f));
+                }
+        }
+        each(0, start.size(), i -> 1, i -> start.get(i).run());
+        Tensor[] d = new Tensor[depth];
+        BeliefStep[] steps = new BeliefStep[depth];
+        for (int s = 1; s <= n; s++) {
+            stepBuffers(buffers, n, s, eta, d, steps);
+            boolean withLoss = s == n; // iPC reports its last step's output energy
+            eachBlock(ws, 0, depth, b -> blockMacs[b], b -> {
+                Block block = blocks.get(b);
+                Tensor input = b == 0 ? ws.x : ws.belief[b];
+                if (b == depth - 1) {
+                    if (outputLossApart(target, true) && block.forwardWithOutputError(be, input, ws.sweep[b], target != null ? target : ws.y, ws.error[b + 1],
+                            withLoss ? ws.sweepLoss : null, 0, outputLossScale(ws, target))) return;
+                    block.forward(be, input, ws.sweep[b]);
+                    outputError(ws, ws.sweep[b].output(), target, true, withLoss);
+                } else if (!block.forwardWithError(be, input, ws.sweep[b], ws.vhat(b + 1), d[b + 1], ws.error[b + 1], steps[b + 1])) {
+                    block.forward(be, input, ws.sweep[b]); // block 0 of another form
+                    Tensor derivative = block.outputDerivative(ws.sweep[b]);
+                    be.pcPredictionError(ws.sweep[b].output(), ws.vhat(b + 1), d[b + 1], ws.error[b + 1], derivative,
+                            derivative == null ? null : block.outputDerivativeGradient(ws.sweep[b]), steps[b + 1]);
+                }
+            });
+            eachBlock(ws, 0, depth, b -> 2 * blockMacs[b], b -> {
+                Block block = blocks.get(b);
+                Block.Tape t = ws.sweep[b];
+                Runnable gradients = () -> {
+                    if (b < depth - 1 && block.outputDerivative(t) != null) block.backwardBelowOutput(be, t, null, updateScale);
+                    else block.backward(be, t, ws.error[b + 1], null, updateScale);
+                };
+                if (b == 0) {
+                    gradients.run();
+                    return;
+                }
+                double macs = blockMacs[b] * ws.batch;
+                be.branches(new double[]{macs, macs}, () -> block.feedbackOnto(be, t, ws.error[b + 1], steps[b].next(), -eta, true), gradients);
+                be.add(1f, ws.vhat(b), 1f, steps[b].next(), ws.belief[b]);
+            });
+            if (weightStep != null) weightStep.accept(s);
+        }
         if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
     }
 
