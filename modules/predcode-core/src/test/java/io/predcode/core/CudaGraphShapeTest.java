@@ -95,4 +95,14 @@ class CudaGraphShapeTest {
         assertEquals(5, s.submissions());
         assertEquals(1, s.waits());
     }
+
+    @Test void ipcsStepKeepsItsShape() throws Throwable {
+        Shape s = step(Algorithm.IPC, 8);
+        // Folded (PcEngine.ipcFolded): a step is a prediction GEMM, its error kernel, the feedback GEMM (the parameter
+        // gradients beside it), v formed and the optimizer; 51 in all where unfolded it was 68.
+        assertTrue(s.chain() <= 51, "iPC's longest chain at n = 8 (" + s + ")");
+        assertTrue(s.nodes() <= 203, "iPC's graph (" + s + ")");
+        assertEquals(5, s.submissions());
+        assertEquals(1, s.waits());
+    }
 }
