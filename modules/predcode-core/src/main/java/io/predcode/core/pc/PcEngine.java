@@ -1117,10 +1117,8 @@ public final class PcEngine implements AutoCloseable {
     private void relaxFolded(Workspace ws, float eta, int n, boolean full, float beta, boolean withFeedforwardLoss, boolean errorAtVhat) {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
-        float outputScale = perSampleScale(lossBatch(ws));
-        Tensor target = beta != 0 ? ws.belief[depth] : null;
-        if (target != null) be.add(1f, ws.vhat(depth), -beta * outputScale, ws.dLdy, target);
-        float updateScale = 1f / lossBatch(ws) / (beta != 0 ? beta : 1f);
+        Tensor target = nudgedTarget(ws, beta);
+        float updateScale = 1f / lossBatch(ws) / (beta != 0 ? beta : 1f); // the batch's mean; nudged, over beta
         Tensor[][] buffers = displacementBuffers(ws);
         int k = buffers.length;
         // Layer l's first step is step L - l, when the wave reaches it: its error and last step are then 0 (it and its
@@ -1186,6 +1184,17 @@ public final class PcEngine implements AutoCloseable {
     }
 
     /**
+     * A relaxation on each sample's own energy nudged by {@code beta}: the output's target h = u - beta dl/du at the
+     * feedforward output u, written into belief[L] and returned; null where beta is 0 (the target is y).
+     */
+    private Tensor nudgedTarget(Workspace ws, float beta) {
+        if (beta == 0) return null;
+        int depth = model.depth();
+        be.add(1f, ws.vhat(depth), -beta * perSampleScale(lossBatch(ws)), ws.dLdy, ws.belief[depth]);
+        return ws.belief[depth];
+    }
+
+    /**
      * The displacement buffers of a folded relaxation, which its steps write in turn: displacement[l] and feedback[l]
      * (which the folded relaxations do not otherwise use), and with momentum beliefMoment[l] (the displacement two steps back).
      */
@@ -1218,9 +1227,7 @@ public final class PcEngine implements AutoCloseable {
     private void ipcFolded(Workspace ws, float eta, int n, boolean full, float beta, java.util.function.IntConsumer weightStep) {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
-        float outputScale = perSampleScale(lossBatch(ws));
-        Tensor target = beta != 0 ? ws.belief[depth] : null;
-        if (target != null) be.add(1f, ws.vhat(depth), -beta * outputScale, ws.dLdy, target);
+        Tensor target = nudgedTarget(ws, beta);
         float updateScale = 1f / lossBatch(ws) / (beta != 0 ? beta : 1f);
         Tensor[][] buffers = displacementBuffers(ws);
         int k = buffers.length;
