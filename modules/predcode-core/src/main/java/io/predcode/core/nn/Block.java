@@ -47,7 +47,10 @@ public final class Block {
      * Activations and gradients for one evaluation point at one batch size. A tape for training also
      * keeps f' of each activation whose f' costs as much as f ({@link Activation#derivativeWorthKeeping}):
      * the forward writes it beside f in one pass, and every backward pass at that point (PC's
-     * algorithms make several) multiplies by it instead of evaluating f' again.
+     * algorithms make several) multiplies by it instead of evaluating f' again. On a backend that
+     * prefers short chains of ops ({@link Backend#prefersShortChains}: a GPU) it keeps every activation's
+     * f': the error ops then form the error's pull-back through f' in their own pass, a kernel fewer in a
+     * row each time, and PC's and iPC's belief steps fold into the feedback GEMMs of blocks of any activation.
      */
     public final class Tape {
         final Tensor[] acts, grads;
@@ -58,6 +61,7 @@ public final class Block {
         boolean derivativesCurrent;
 
         Tape(Scope scope, int batch, boolean keepDerivatives) {
+            boolean keepEvery = keepDerivatives && scope.backend().prefersShortChains();
             int k = ops.size();
             acts = new Tensor[k + 1];
             grads = new Tensor[k + 1];
@@ -69,7 +73,7 @@ public final class Block {
                 if (!l.isView()) {
                     acts[i + 1] = scope.allocate(withBatch(batch, l.out));
                     if (i > 0) grads[i] = scope.allocate(withBatch(batch, l.in));
-                    if (keepDerivatives && l instanceof Ops.ActivationOp a && a.function.derivativeWorthKeeping())
+                    if (keepDerivatives && l instanceof Ops.ActivationOp a && (keepEvery || a.function.derivativeWorthKeeping()))
                         derivatives[i + 1] = scope.allocate(withBatch(batch, l.out));
                 }
             }

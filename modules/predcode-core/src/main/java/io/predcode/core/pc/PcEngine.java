@@ -482,10 +482,11 @@ public final class PcEngine implements AutoCloseable {
 
     /**
      * Tensors of a layer's size a workspace holds at the most: feedforward and sweep tapes (an
-     * activation and a gradient per op, a few ops a block, and a kept GELU derivative), the error,
-     * belief, feedback and displacement. An upper bound, to refuse a batch that cannot fit before allocating it.
+     * activation and a gradient per op, a few ops a block, and kept derivatives: GELU's, on a GPU every
+     * activation's), the error, belief, feedback and displacement. An upper bound, to refuse a batch that
+     * cannot fit before allocating it.
      */
-    private static final int TENSORS_PER_LAYER = 14;
+    private static final int TENSORS_PER_LAYER = 16;
 
     /**
      * An upper bound on the bytes of a workspace for {@code batch} samples of {@code spec} (see
