@@ -79,30 +79,27 @@ class CudaGraphShapeTest {
     }
 
     @Test void backpropsParameterGradientsStayOffItsChain() throws Throwable {
-        Shape s = step(Algorithm.BACKPROP, 1);
-        assertTrue(s.chain() <= 17, "backprop's longest chain: a GEMM and a derivative a layer, its weight and bias gradients beside (" + s + ")");
-        assertTrue(s.nodes() <= 25, "backprop's graph: the optimizer one kernel (" + s + ")");
-        assertEquals(5, s.submissions(), "the batch's two copies, the step sizes, the graph launch, the copy back");
-        assertEquals(1, s.waits(), "the host waits for the device once a step: for the loss");
+        assertShape(Algorithm.BACKPROP, 1, 17, 25, "a GEMM and a derivative a layer, its weight and bias gradients beside; the optimizer one kernel");
     }
 
     @Test void pcsStepKeepsItsShape() throws Throwable {
-        Shape s = step(Algorithm.PC, 5);
         // The belief updates folded into the feedback GEMMs (PcEngine.relaxFolded): a step of the relaxation is a GEMM,
         // its error kernel and the feedback GEMM, 25 in all where an update kernel made it 30.
-        assertTrue(s.chain() <= 25, "PC's longest chain at T = 5 (" + s + ")");
-        assertTrue(s.nodes() <= 69, "PC's graph (" + s + ")");
-        assertEquals(5, s.submissions());
-        assertEquals(1, s.waits());
+        assertShape(Algorithm.PC, 5, 25, 69, "T = 5");
     }
 
     @Test void ipcsStepKeepsItsShape() throws Throwable {
-        Shape s = step(Algorithm.IPC, 8);
         // Folded (PcEngine.ipcFolded): a step is a prediction GEMM, its error kernel, the feedback GEMM (the parameter
         // gradients beside it), v formed and the optimizer; 51 in all where unfolded it was 68.
-        assertTrue(s.chain() <= 51, "iPC's longest chain at n = 8 (" + s + ")");
-        assertTrue(s.nodes() <= 203, "iPC's graph (" + s + ")");
-        assertEquals(5, s.submissions());
-        assertEquals(1, s.waits());
+        assertShape(Algorithm.IPC, 8, 51, 203, "n = 8");
+    }
+
+    /** The step of {@code algorithm} with n steps: at most {@code chain} kernels on its longest chain and {@code nodes} in its graph, 5 host submissions and 1 wait. */
+    private static void assertShape(Algorithm algorithm, int n, long chain, long nodes, String why) throws Throwable {
+        Shape s = step(algorithm, n);
+        assertTrue(s.chain() <= chain, algorithm + "'s longest chain, " + why + " (" + s + ")");
+        assertTrue(s.nodes() <= nodes, algorithm + "'s graph, " + why + " (" + s + ")");
+        assertEquals(5, s.submissions(), "the batch's two copies, the step sizes, the graph launch, the copy back");
+        assertEquals(1, s.waits(), "the host waits for the device once a step: for the loss");
     }
 }

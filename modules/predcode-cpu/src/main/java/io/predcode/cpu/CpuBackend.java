@@ -469,7 +469,7 @@ public final class CpuBackend extends Backend {
     @Override protected void doPcPredictionError(Tensor prediction, Tensor vhat, Tensor displacement, Tensor error, Tensor derivative, Tensor delta,
                                                  BeliefStep step) {
         MemorySegment sp = seg(prediction), sa = seg(vhat), sd = seg(displacement), se = seg(error),
-                sf = segOrNull(derivative), sg = derivative == null ? MemorySegment.NULL : seg(delta),
+                sf = segOrNull(derivative), sg = segOrNull(delta), // both or neither (Backend checks)
                 sn = step == null ? MemorySegment.NULL : seg(step.next()), sq = step == null ? MemorySegment.NULL : segOrNull(step.previous());
         float eta = step == null ? 0f : step.eta(), momentum = step == null ? 0f : step.momentum();
         if (kernels != null) forElements(prediction.size(), (from, to) -> kernels.predictionError(sp, sa, sd, se, sf, sg, sn, eta, momentum, sq, from, to));

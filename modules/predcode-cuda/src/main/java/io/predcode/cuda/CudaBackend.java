@@ -377,8 +377,7 @@ final class CudaBackend extends Backend {
                                                        int batch, int in, int out) {
         linearGemm(x, weight, z, batch, in, out);
         k.biasActivationError(f.code(), slope, z.size(), ptr(z), ptrOrNull(bias), biasChannels(bias, out), ptr(prediction), ptr(derivative), ptr(vhat), ptr(displacement),
-                ptr(error), ptr(delta), step == null ? 0L : ptr(step.next()), step == null ? 0f : step.eta(), step == null ? 0f : step.momentum(),
-                step == null ? 0L : ptrOrNull(step.previous()));
+                ptr(error), ptr(delta), kernelStep(step));
     }
 
     /** The GEMM, then the bias and the error in one kernel. */
@@ -464,9 +463,12 @@ final class CudaBackend extends Backend {
 
     @Override protected void doPcPredictionError(Tensor prediction, Tensor vhat, Tensor displacement, Tensor error, Tensor derivative, Tensor delta,
                                                  BeliefStep step) {
-        k.predictionError(prediction.size(), ptr(prediction), ptr(vhat), ptr(displacement), ptr(error), ptrOrNull(derivative), ptrOrNull(delta),
-                step == null ? 0L : ptr(step.next()), step == null ? 0f : step.eta(), step == null ? 0f : step.momentum(),
-                step == null ? 0L : ptrOrNull(step.previous()));
+        k.predictionError(prediction.size(), ptr(prediction), ptr(vhat), ptr(displacement), ptr(error), ptrOrNull(derivative), ptrOrNull(delta), kernelStep(step));
+    }
+
+    /** A belief step as the kernels take it; none where null. */
+    private static Kernels.Step kernelStep(BeliefStep s) {
+        return s == null ? Kernels.Step.NONE : new Kernels.Step(ptr(s.next()), s.eta(), s.momentum(), ptrOrNull(s.previous()));
     }
 
     @Override protected void doPcStrictUpdate(Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {

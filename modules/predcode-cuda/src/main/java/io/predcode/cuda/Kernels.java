@@ -90,10 +90,16 @@ final class Kernels {
         start().i(kind).f(slope).l(n).p(z).p(bias).i(channels).p(y).p(d).over("pc_bias_activation", n);
     }
 
+    /** A belief step's arguments as the kernels take them (BeliefStep): next and previous as device pointers, 0 for none. */
+    record Step(long next, float eta, float momentum, long previous) {
+        static final Step NONE = new Step(0L, 0f, 0f, 0L);
+    }
+
+    private Kernels step(Step s) { return p(s.next).f(s.eta).f(s.momentum).p(s.previous); }
+
     void biasActivationError(int kind, float slope, long n, long z, long bias, int channels, long y, long d, long vhat, long displacement, long error, long delta,
-                             long next, float eta, float momentum, long previous) {
-        start().i(kind).f(slope).l(n).p(z).p(bias).i(channels).p(y).p(d).p(vhat).p(displacement).p(error).p(delta).p(next).f(eta).f(momentum).p(previous)
-                .over("pc_bias_activation_error", n);
+                             Step step) {
+        start().i(kind).f(slope).l(n).p(z).p(bias).i(channels).p(y).p(d).p(vhat).p(displacement).p(error).p(delta).step(step).over("pc_bias_activation_error", n);
     }
 
     /** Where {@code sq} is not 0, also sq[index] = scale * sum of error^2, as {@link #sumSquares} (its blocks, its bits). */
@@ -183,9 +189,8 @@ final class Kernels {
         reduction("pc_sum_squares", partialBlocks(n), scale, out, index);
     }
 
-    void predictionError(long n, long prediction, long vhat, long displacement, long error, long derivative, long delta, long next, float eta, float momentum,
-                         long previous) {
-        start().l(n).p(prediction).p(vhat).p(displacement).p(error).p(derivative).p(delta).p(next).f(eta).f(momentum).p(previous).over("pc_prediction_error", n);
+    void predictionError(long n, long prediction, long vhat, long displacement, long error, long derivative, long delta, Step step) {
+        start().l(n).p(prediction).p(vhat).p(displacement).p(error).p(derivative).p(delta).step(step).over("pc_prediction_error", n);
     }
 
     void strictUpdate(long n, long prediction, long vhat, long feedback, long displacement, long belief, long error, float eta) {

@@ -607,10 +607,7 @@ public abstract class Backend implements AutoCloseable {
     public final void pcPredictionError(Tensor prediction, Tensor vhat, Tensor displacement, Tensor error, Tensor derivative, Tensor delta, BeliefStep step) {
         String op = "pcPredictionError";
         if ((derivative == null) != (delta == null)) throw new IllegalArgumentException(op + ": derivative and delta are both given or both null");
-        if (derivative == null) {
-            sameSize(op, prediction, vhat, displacement, error);
-            if (error == vhat || error == displacement) throw new IllegalArgumentException(op + ": error must not be vhat or displacement (both are read after it is written)");
-        } else checkPredictionError(op, prediction, vhat, displacement, error, derivative, delta);
+        checkPredictionError(op, prediction, vhat, displacement, error, derivative, delta);
         checkStep(op, step, prediction, vhat, displacement, error, derivative, delta);
         doPcPredictionError(prediction, vhat, displacement, error, derivative, delta, step);
     }
@@ -658,14 +655,15 @@ public abstract class Backend implements AutoCloseable {
         doPcLinearOutputError(x, weight, bias, output, target, error, energy, energyIndex, energyScale, x.shape().dim(0), (int) x.shape().rowSize(), weight.shape().dim(0));
     }
 
-    /** The checks of {@link #pcPredictionError(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)}, for {@code op}. */
+    /** The checks of {@link #pcPredictionError(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)}, for {@code op}; derivative and delta both null: the error's alone. */
     private void checkPredictionError(String op, Tensor prediction, Tensor vhat, Tensor displacement, Tensor error, Tensor derivative, Tensor delta) {
         sameSize(op, prediction, vhat, displacement, error);
+        if (error == vhat || error == displacement) throw new IllegalArgumentException(op + ": error must not be vhat or displacement (both are read after it is written)");
+        if (derivative == null && delta == null) return; // the error alone
         check(op, derivative);
         check(op, delta);
         sameSizeAs(op, prediction, derivative);
         sameSizeAs(op, prediction, delta);
-        if (error == vhat || error == displacement) throw new IllegalArgumentException(op + ": error must not be vhat or displacement (both are read after it is written)");
         if (derivative == prediction || derivative == vhat || derivative == displacement || derivative == error || derivative == delta
                 || delta == prediction || delta == vhat || delta == displacement || delta == error)
             throw new IllegalArgumentException(op + ": derivative and delta must be tensors of their own");

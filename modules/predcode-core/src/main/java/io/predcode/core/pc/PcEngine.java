@@ -1022,9 +1022,7 @@ public final class PcEngine implements AutoCloseable {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
         boolean perSample = energy == Energy.PER_SAMPLE;
-        float outputScale = perSample ? perSampleScale(lossBatch(ws)) : 1f;
-        Tensor target = beta != 0 ? ws.belief[depth] : null;
-        if (target != null) be.add(1f, ws.vhat(depth), -beta * outputScale, ws.dLdy, target);
+        Tensor target = nudgedTarget(ws, beta); // nudging relaxes each sample's own energy (run checks it)
         // The parameter updates are J^T eps summed over the batch: per sample, their mean; nudged, over beta.
         float updateScale = (perSample ? 1f / lossBatch(ws) : 1f) / (beta != 0 ? beta : 1f);
         float parameterScale = incremental ? updateScale : 0f; // the parameter gradients a step forms: iPC's, at every step
@@ -1165,19 +1163,17 @@ public final class PcEngine implements AutoCloseable {
         // The learning step at the final displacements (in displacement[l]), as relax's per-sample one: a branch per block
         // b, which forms v_b = vhat_b + d_b for b's parameter gradients beside b's prediction of layer b + 1 and its error.
         eachBlock(ws, 0, depth, b -> (b == 0 ? 1 : 2) * blockMacs[b], b -> {
+            if (b == 0) { // eps_1 = -d_1 (block 0's input never moves) and block 0's gradients, as relax's learning step
+                hiddenErrorAndBackward(ws, 0, ws.ff[0], null, updateScale);
+                return;
+            }
             Block block = blocks.get(b);
-            Block.Tape t = b == 0 ? ws.ff[0] : ws.sweep[b];
+            Block.Tape t = ws.sweep[b];
             Runnable error = () -> {
                 if (b == depth - 1) displacedOutputError(ws, b, ws.displacement[b], target, true);
-                else if (b > 0) block.forwardDisplacedWithError(be, ws.displacement[b], ws.belief[b], ws.ff[b], t, ws.vhat(b + 1), ws.displacement[b + 1],
-                        ws.error[b + 1], null);
-                else { // eps_1 = -d_1 (block 0's input never moves), with its delta where f' is kept
-                    Tensor derivative = block.outputDerivative(t);
-                    be.pcPredictionError(t.output(), ws.vhat(1), ws.displacement[1], ws.error[1], derivative, derivative == null ? null : block.outputDerivativeGradient(t));
-                }
+                else block.forwardDisplacedWithError(be, ws.displacement[b], ws.belief[b], ws.ff[b], t, ws.vhat(b + 1), ws.displacement[b + 1], ws.error[b + 1], null);
             };
-            if (b == 0) error.run();
-            else be.branches(new double[]{blockMacs[b] * ws.batch, layerSizes[b] * ws.batch}, error, () -> be.add(1f, ws.vhat(b), 1f, ws.displacement[b], ws.belief[b]));
+            be.branches(new double[]{blockMacs[b] * ws.batch, layerSizes[b] * ws.batch}, error, () -> be.add(1f, ws.vhat(b), 1f, ws.displacement[b], ws.belief[b]));
             if (b < depth - 1 && block.outputDerivative(t) != null) block.backwardBelowOutput(be, t, null, updateScale);
             else block.backward(be, t, ws.error[b + 1], null, updateScale);
         }, withFeedforwardLoss ? new Runnable[]{() -> feedforwardLoss(ws)} : NONE);
