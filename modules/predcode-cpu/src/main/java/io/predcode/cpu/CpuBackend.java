@@ -154,7 +154,8 @@ public final class CpuBackend extends Backend {
 
     @Override public String description() {
         return blas.config().trim() + " (" + blas.library.getFileName() + "), " + parallel.threads() + " threads; "
-                + (kernels != null ? "native kernels (" + kernels.isa() + ")" : "Java kernels (native: " + NativeKernels.unavailable() + ")");
+                + (kernels != null ? "native kernels (" + kernels.isa() + ")" : "Java kernels (native: " + NativeKernels.unavailable() + ")")
+                + OpenBlas.coreTypeWarning(System.getenv("OPENBLAS_CORETYPE"), blas.coreName(), kernels != null && kernels.width == 16);
     }
 
     /**

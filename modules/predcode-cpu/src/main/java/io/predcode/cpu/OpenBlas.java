@@ -25,7 +25,7 @@ final class OpenBlas {
     private static volatile OpenBlas instance;
     private static volatile Throwable failure;
 
-    final MethodHandle sgemm, sgemv, setThreads, getThreads, getConfig;
+    final MethodHandle sgemm, sgemv, setThreads, getThreads, getConfig, getCoreName;
     final Path library;
 
     private OpenBlas(Path library) {
@@ -40,6 +40,7 @@ final class OpenBlas {
         setThreads = linker.downcallHandle(lookup.findOrThrow("openblas_set_num_threads"), FunctionDescriptor.ofVoid(JAVA_INT));
         getThreads = linker.downcallHandle(lookup.findOrThrow("openblas_get_num_threads"), FunctionDescriptor.of(JAVA_INT));
         getConfig = linker.downcallHandle(lookup.findOrThrow("openblas_get_config"), FunctionDescriptor.of(ADDRESS));
+        getCoreName = linker.downcallHandle(lookup.findOrThrow("openblas_get_corename"), FunctionDescriptor.of(ADDRESS));
     }
 
     /** The bound library, or an exception saying why it could not be loaded. */
@@ -137,5 +138,32 @@ final class OpenBlas {
         } catch (Throwable t) {
             return "unknown";
         }
+    }
+
+    /** The kernels OpenBLAS chose at load (DYNAMIC_ARCH): "Haswell", "Cooperlake", ... */
+    String coreName() {
+        try {
+            MemorySegment s = (MemorySegment) getCoreName.invokeExact();
+            return s.reinterpret(64).getString(0);
+        } catch (Throwable t) {
+            return "unknown";
+        }
+    }
+
+    /** OpenBLAS's kernel sets that use AVX-512 (lower case, as openblas_get_corename spells them in any case). */
+    private static final java.util.Set<String> AVX512_CORES = java.util.Set.of("skylakex", "cooperlake", "sapphirerapids");
+
+    /**
+     * A warning for the backend's description where the environment's OPENBLAS_CORETYPE (read when the library
+     * loads) holds OpenBLAS to kernels without AVX-512 on a CPU that has it, or "" otherwise. Some machines set
+     * it because older OpenBLAS builds miscompute on new CPUs; 0.3.31 passes the conformance suite with its
+     * own choice (Cooperlake on a Zen 5 VM), whose sgemm ran 1.8x faster at 1024^3 and PCX's MLP steps
+     * 1.35x (bench/results/openblas-coretype-2026-12-01.md).
+     */
+    static String coreTypeWarning(String coreTypeVariable, String coreName, boolean cpuHasAvx512) {
+        if (coreTypeVariable == null || coreTypeVariable.isBlank() || !cpuHasAvx512) return "";
+        if (AVX512_CORES.contains(coreName.toLowerCase(java.util.Locale.ROOT))) return "";
+        return "; OPENBLAS_CORETYPE=" + coreTypeVariable + " keeps OpenBLAS (" + coreName
+                + " kernels) off this CPU's AVX-512: unset it for faster GEMMs (README, Backends)";
     }
 }
