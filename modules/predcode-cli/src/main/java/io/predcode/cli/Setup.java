@@ -80,17 +80,32 @@ final class Setup {
         io.predcode.data.DataSplit load() throws IOException { return io.predcode.data.DataSources.load(data); }
     }
 
-    /** How pc and ipc relax: --belief-optimizer and --energy, the same for train and bench. */
+    /**
+     * How pc and ipc relax: --belief-optimizer and --energy, the same for train and bench. PCX's and the issue's
+     * names are aliases: --inference-optimizer, and --inference-momentum for sgd's momentum (--momentum is the weights').
+     */
     static final class Beliefs {
-        @Option(names = "--belief-optimizer", defaultValue = "sgd", description = "How pc and ipc move the beliefs (step size --eta, --n steps): sgd, sgd:MOMENTUM or adam"
-                + " (default: ${DEFAULT-VALUE}).")
+        @Option(names = {"--belief-optimizer", "--inference-optimizer"}, defaultValue = "sgd", description = "How pc and ipc move the beliefs"
+                + " (step size --eta, --n steps): sgd, sgd:MOMENTUM or adam (default: ${DEFAULT-VALUE}).")
         String optimizer;
+
+        @Option(names = "--inference-momentum", description = "Momentum of sgd on the beliefs, in [0, 1): --belief-optimizer sgd --inference-momentum 0.1"
+                + " is sgd:0.1.")
+        Float momentum;
 
         @Option(names = "--energy", defaultValue = "sample", description = "What pc and ipc relax: sample, each sample's own energy as PCX and JPC define it"
                 + " (their step sizes carry over); torch2pc, Torch2PC's batch-mean loss, on which pc with plain sgd is exactly strict (default: ${DEFAULT-VALUE}).")
         String energy;
 
-        io.predcode.core.pc.BeliefOptimizer optimizer() { return io.predcode.core.pc.BeliefOptimizer.parse(optimizer); }
+        io.predcode.core.pc.BeliefOptimizer optimizer() {
+            io.predcode.core.pc.BeliefOptimizer o = io.predcode.core.pc.BeliefOptimizer.parse(optimizer);
+            if (momentum == null) return o;
+            if (o.isAdam() || o.momentum() != 0f)
+                throw new IllegalArgumentException("--inference-momentum " + momentum + " is sgd's momentum, but the belief optimizer is " + optimizer
+                        + ": give sgd, or sgd:MOMENTUM alone");
+            if (!(momentum >= 0 && momentum < 1)) throw new IllegalArgumentException("--inference-momentum must be in [0, 1), got " + momentum);
+            return io.predcode.core.pc.BeliefOptimizer.sgd(momentum);
+        }
 
         io.predcode.core.pc.Energy energy() { return io.predcode.core.pc.Energy.parse(energy); }
     }
@@ -100,15 +115,15 @@ final class Setup {
         /** An upper bound on --n: more sweeps than this is a typo, and would run for days. */
         static final int MAX_SWEEPS = 100_000;
 
-        @Option(names = "--eta", defaultValue = "0.1", description = "Inference step size for strict, pc, ipc and fixedpred (default: ${DEFAULT-VALUE}).")
+        @Option(names = {"--eta", "--inference-lr"}, defaultValue = "0.1", description = "Inference step size for strict, pc, ipc and fixedpred (default: ${DEFAULT-VALUE}).")
         float eta;
 
-        @Option(names = "--n", description = "Inference sweeps (pc, ipc: steps) for strict, pc, ipc and fixedpred (default: 20; for train's fixedpred, one per block).")
+        @Option(names = {"--n", "--T"}, description = "Inference sweeps (pc, ipc: steps) for strict, pc, ipc and fixedpred (default: 20; for train's fixedpred, one per block).")
         Integer n;
 
         /** Throws naming the option when --eta or --n is out of range; call before any work. */
         Relaxation validate() {
-            check("--n", n != null ? n : 1, eta);
+            check("--n (--T)", n != null ? n : 1, eta);
             return this;
         }
 

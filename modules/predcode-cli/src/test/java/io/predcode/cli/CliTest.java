@@ -113,6 +113,26 @@ class CliTest {
         assertTrue(json(centred.resolve("metrics.json")).number("final_test_accuracy") > 0.6, r.out());
     }
 
+    /** PCX's option names (--inference-optimizer, --inference-momentum, --inference-lr, --T) train the same model as ours. */
+    @Test void pcxOptionNamesAreAliases(@TempDir Path tmp) throws Exception {
+        Path ours = tmp.resolve("ours"), pcx = tmp.resolve("pcx");
+        String[] common = {"train", "--algorithm", "pc", "--epochs", "1", "--max-steps", "6", "--quiet"};
+        Result r = run(concat(common, new String[]{"--belief-optimizer", "sgd:0.1", "--eta", "0.05", "--n", "5", "--out", ours.toString()}));
+        assertEquals(0, r.code(), r.err());
+        r = run(concat(common, new String[]{"--inference-optimizer", "sgd", "--inference-momentum", "0.1", "--inference-lr", "0.05", "--T", "5", "--out", pcx.toString()}));
+        assertEquals(0, r.code(), r.err());
+        assertEquals("sgd:0.1", json(pcx.resolve("metrics.json")).object("settings").string("belief_optimizer"));
+        assertArrayEquals(Files.readAllBytes(ours.resolve("model.safetensors")), Files.readAllBytes(pcx.resolve("model.safetensors")));
+        for (String[] bad : new String[][]{{"--inference-optimizer", "adam", "--inference-momentum", "0.1"}, {"--belief-optimizer", "sgd:0.5", "--inference-momentum", "0.1"},
+                {"--inference-momentum", "1"}, {"--T", "0"}}) {
+            r = run(concat(new String[]{"train", "--algorithm", "pc", "--quiet", "--out", tmp.resolve("bad").toString()}, bad));
+            assertEquals(2, r.code(), String.join(" ", bad) + " -> " + r.err());
+            assertEquals(1, r.err().strip().lines().count(), r.err());
+            assertTrue(r.err().contains(bad[bad.length - 2]), r.err());
+        }
+        assertFalse(Files.exists(tmp.resolve("bad")), "a refused run writes nothing");
+    }
+
     @Test void generateDrawsInferredInputsPerClass(@TempDir Path tmp) throws Exception {
         Path run = tmp.resolve("run"), png = tmp.resolve("grid.png");
         assertEquals(0, run("train", "--epochs", "3", "--out", run.toString(), "--quiet").code());
