@@ -210,8 +210,11 @@ final class TrainingRun {
                 }
                 out.printf("resuming %s after epoch %d (step %d)%n", s.out(), firstEpoch, step);
             }
-            out.printf("training %s on %s%s (validation: %s) with %s (%s, eta %s, n %d), %s lr %s, batch %d, %d epochs, backend %s%n", s.model(), train, s.augmentation().active() ? ", augmented " + s.augmentation().id() : "",
-                    validation == null ? "none" : validation.size() + " held out", s.algorithm().id(), s.loss().id(), s.eta(), sweeps, s.optimizer(), opt.learningRate(),
+            boolean standard = s.algorithm() == Algorithm.PC || s.algorithm() == Algorithm.IPC; // relaxed by a belief optimizer on an energy
+            out.printf("training %s on %s%s (validation: %s) with %s (%s, eta %s, n %d%s), %s lr %s, batch %d, %d epochs, backend %s%n", s.model(), train, s.augmentation().active() ? ", augmented " + s.augmentation().id() : "",
+                    validation == null ? "none" : validation.size() + " held out", s.algorithm().id(), s.loss().id(), s.eta(), sweeps,
+                    standard ? ", beliefs " + s.beliefOptimizer() + ", " + s.energy().id() + " energy"
+                            + (s.nudging().kind() == Nudging.Kind.NONE ? "" : ", nudging " + s.nudging()) : "", s.optimizer(), opt.learningRate(),
                     batchSize, s.epochs(), be.description());
             Trainer trainer = new Trainer(engine, opt, s.algorithm(), s.eta(), sweeps).monitorEvery(s.monitorEvery()).stableRelaxation(s.stableRelaxation())
                     .recordEnergies(energyLayers > 0);
