@@ -3,7 +3,7 @@
 // (what a GPU runs one after another; -Dpredcode.cuda.branches=serial for a step without branches on streams), on the host simulator:
 //   ./mvnw -q -DskipTests install && java --enable-native-access=ALL-UNNAMED [-Dpredcode.cuda.branches=serial] \
 //     -Dpredcode.cuda.driver=modules/predcode-cuda/target/cudasim/libpredcode-cudasim.so [-Dbatch=8] [-Dmodels=example-cnn,mlp] [-Dalgs=STRICT] \
-//     [-Dn=5] [-Dloss=mse] [-Dbelief=sgd:0.1] [-Denergy=sample] [-Dchain=true (names the longest chain's nodes)] \
+//     [-Dn=5] [-Dloss=mse] [-Dbelief=sgd:0.1] [-Denergy=sample] [-Dcondense=NEVER] [-Dchain=true (names the longest chain's nodes)] \
 //     -cp "modules/predcode-cli/target/predcode-cli.jar:modules/predcode-cli/target/lib/*" bench/gpu/GraphNodes.java
 import io.predcode.core.nn.*; import io.predcode.core.pc.*; import io.predcode.core.optim.*; import io.predcode.spi.*;
 import java.lang.foreign.*; import java.nio.file.Path;
@@ -16,6 +16,7 @@ public class GraphNodes { public static void main(String[] a) throws Throwable {
   var chain = Linker.nativeLinker().downcallHandle(lib.find("cusimLastGraphChain").orElseThrow(), FunctionDescriptor.of(ValueLayout.ADDRESS));
   for (String model : System.getProperty("models", "example-cnn,mlp,digits-mlp").split(",")) for (Algorithm alg : Algorithm.values()) { if (!java.util.List.of(System.getProperty("algs", "STRICT,FIXED_PRED,EXACT,BACKPROP").split(",")).contains(alg.name())) continue;
     try (Backend be = Backends.open("cuda"); Model m = Model.create(BuiltinModels.resolve(model), be, 0); PcEngine e = new PcEngine(m, Loss.parse(System.getProperty("loss", "cross-entropy")))) {
+      e.condense(PcEngine.Condense.valueOf(System.getProperty("condense", "AUTO")));
       if (alg.standard()) e.beliefOptimizer(BeliefOptimizer.parse(System.getProperty("belief", "sgd"))).energy(Energy.parse(System.getProperty("energy", "sample")));
       int batch = Integer.getInteger("batch", 8), n = !alg.relaxes() ? 1 : Integer.getInteger("n", alg == Algorithm.STRICT ? 20 : alg == Algorithm.FIXED_PRED ? m.depth() : 5);
       Trainer t = new Trainer(e, new Adam(m, 0.001f), alg, 0.1f, n);

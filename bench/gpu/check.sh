@@ -8,7 +8,7 @@
 # Each part has a time limit (about 5 minutes in all); results go to $OUT (or /tmp/predcode-gpu);
 # the summary table comes last. PREDCODE_CUDA_DRIVER=path/to/libpredcode-cudasim.so runs it all on
 # the host simulator (a dry run of the kit without a GPU; add BATCH_SIZES=16 PCX_STEPS=3 SYNTH_TRAIN=512
-# SYNTH_TEST=128 PCX_EPOCHS=2).
+# SYNTH_TEST=128 PCX_EPOCHS=2 STRICT_SIZES=16).
 set -uo pipefail
 JAVA=${JAVA:-java}
 out=${OUT:-/tmp/predcode-gpu}
@@ -54,6 +54,10 @@ tail -n 60 "$out/tests.txt"
 echo "== step benchmarks"
 timeout 120 "${cli[@]}" bench --backend cuda,cpu --model example-cnn,mlp --batch-size "$sizes" --steps 10 --warmup 3 --warmup-seconds 0.5 --json "$out/bench-steps.json" \
   > "$out/bench-steps.txt" 2>&1 || { echo "FAIL: step benchmarks"; status=1; }
+echo "== STRICT with layer 1 condensed (auto: where it saves multiply-adds) and not (never: the sweeps fold into the GEMMs), steps interleaved"
+timeout 90 "${cli[@]}" bench --backend cuda --model mlp,pcx-mlp --algorithm strict --condense auto,never --batch-size "${STRICT_SIZES:-128,4096}" --steps 10 --warmup 3 \
+  --warmup-seconds 0.5 --json "$out/bench-strict-condense.json" > "$out/bench-strict-condense.txt" 2>&1 || { echo "FAIL: STRICT condense benchmark"; status=1; }
+cat "$out/bench-strict-condense.txt"
 # PCX's PC against backprop, side by side: pc_vs_bp NAME SECONDS BACKENDS MODEL T ETA MOMENTUM STEPS [serial]
 pc_vs_bp() {
   local -a run=("${cli[@]}")
@@ -113,6 +117,7 @@ echo "== summary"
 grep -E "^cuda +available" "$out/backends.txt"
 grep -E "tests (successful|failed|aborted|skipped)" "$out/tests.txt"
 grep -E "^(cuda|cpu) " "$out/bench-steps.txt" | sort
+grep -E "^cuda " "$out/bench-strict-condense.txt"
 grep -E "^(cuda|cpu) " "$out/bench-pcx.txt"
 grep -E "^cuda " "$out/bench-pcx-serial.txt" | sed 's/$/  (branches on one stream)/'
 grep -sE "^(cuda|cpu) " "$out/bench-vgg5.txt"

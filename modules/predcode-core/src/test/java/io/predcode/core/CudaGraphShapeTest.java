@@ -59,9 +59,9 @@ class CudaGraphShapeTest {
     private record Shape(long nodes, long chain, long submissions, long waits) {}
 
     /** The graph of the step after three (the second records it, the third launches it), and the host's calls in that step. */
-    private static Shape step(Algorithm algorithm, int n) throws Throwable {
+    private static Shape step(Algorithm algorithm, int n, PcEngine.Condense condense) throws Throwable {
         try (Backend be = Backends.open("cuda"); Model m = Model.create(ModelSpec.parse(PCX_MLP, "pcx-mlp-gelu"), be, 0);
-             PcEngine e = new PcEngine(m, Loss.MSE); Adam adam = Adam.adamW(m, 3e-4f, 1e-3f)) {
+             PcEngine e = new PcEngine(m, Loss.MSE).condense(condense); Adam adam = Adam.adamW(m, 3e-4f, 1e-3f)) {
             if (algorithm.standard()) e.beliefOptimizer(BeliefOptimizer.sgd(0.1f)).energy(Energy.PER_SAMPLE);
             Trainer t = new Trainer(e, adam, algorithm, 0.026f, n);
             int batch = 16;
@@ -73,7 +73,7 @@ class CudaGraphShapeTest {
             t.step(x, y, batch);
             Shape shape = new Shape((long) nodes.invokeExact(), (long) depth.invokeExact(),
                     (long) submissions.invokeExact() - submitted, (long) waits.invokeExact() - waited);
-            System.out.println("PCX's MLP, " + algorithm + " n " + n + ": " + shape);
+            System.out.println("PCX's MLP, " + algorithm + " n " + n + ", condense " + condense + ": " + shape);
             return shape;
         }
     }
@@ -94,9 +94,18 @@ class CudaGraphShapeTest {
         assertShape(Algorithm.IPC, 8, 51, 203, "n = 8");
     }
 
-    /** The step of {@code algorithm} with n steps: at most {@code chain} kernels on its longest chain and {@code nodes} in its graph, 5 host submissions and 1 wait. */
+    @Test void strictsSweepsFoldWhereLayerOneIsNotCondensed() throws Throwable {
+        // STRICT is PC with plain SGD steps on Torch2PC's energy, and folds as PC does: 91 where unfolded it was 115.
+        assertShape(Algorithm.STRICT, 20, PcEngine.Condense.NEVER, 91, 238, "n = 20, layer 1 not condensed");
+    }
+
     private static void assertShape(Algorithm algorithm, int n, long chain, long nodes, String why) throws Throwable {
-        Shape s = step(algorithm, n);
+        assertShape(algorithm, n, PcEngine.Condense.AUTO, chain, nodes, why);
+    }
+
+    /** The step of {@code algorithm} with n steps: at most {@code chain} kernels on its longest chain and {@code nodes} in its graph, 5 host submissions and 1 wait. */
+    private static void assertShape(Algorithm algorithm, int n, PcEngine.Condense condense, long chain, long nodes, String why) throws Throwable {
+        Shape s = step(algorithm, n, condense);
         assertTrue(s.chain() <= chain, algorithm + "'s longest chain, " + why + " (" + s + ")");
         assertTrue(s.nodes() <= nodes, algorithm + "'s graph, " + why + " (" + s + ")");
         assertEquals(5, s.submissions(), "the batch's two copies, the step sizes, the graph launch, the copy back");

@@ -176,6 +176,35 @@ final class Float64Mlp {
     }
 
     /**
+     * STRICT as Torch2PC, mse (PyTorch's mean over all elements), in float64: n sweeps from v = vhat, each from the
+     * state at its start, eps_L = dL/du at the predicted output and eps_l = f_l(v_{l-1}) - v_l below it, every hidden
+     * v_l += eta (eps_l - J_{l+1}^T eps_{l+1}). The parameter updates J_theta^T eps_{l+1} take the errors of the last
+     * sweep's start and each block's Jacobian at the final beliefs; {weights of block 0, bias of block 0, ...}.
+     */
+    double[][] strict(double[] x, double[] y, int batch, double eta, int n) {
+        int L = depth();
+        double[][] v = new double[L + 1][], eps = new double[L + 1][];
+        v[0] = x.clone();
+        for (int l = 0; l < L; l++) v[l + 1] = block(l, v[l], batch);
+        for (int s = 1; s <= n; s++) {
+            for (int l = 1; l <= L; l++) {
+                double[] pred = block(l - 1, v[l - 1], batch);
+                eps[l] = new double[pred.length];
+                for (int i = 0; i < pred.length; i++) eps[l][i] = l == L ? 2 * (pred[i] - y[i]) / pred.length : pred[i] - v[l][i];
+            }
+            double[][] feedback = new double[L][];
+            for (int l = 1; l < L; l++) feedback[l] = vjpInput(l, v[l], eps[l + 1], batch);
+            for (int l = 1; l < L; l++) for (int i = 0; i < v[l].length; i++) v[l][i] += eta * (eps[l][i] - feedback[l][i]);
+        }
+        double[][] updates = new double[2 * L][];
+        for (int l = 0; l < L; l++) {
+            updates[2 * l] = vjpWeight(l, v[l], eps[l + 1], batch);
+            updates[2 * l + 1] = vjpBias(l, v[l], eps[l + 1], batch);
+        }
+        return updates;
+    }
+
+    /**
      * Generative inference in float64, mse: the output held at y (term ||u - y||^2 / 2), every other
      * layer, the input included, moved by n plain gradient steps of size eta on each sample's energy,
      * all from the state at the step's start. Returns the final input.

@@ -155,6 +155,74 @@ class PcVariantsTest {
         }
     }
 
+    /** STRICT against float64 (tanh, squared error), layer 1 relaxed plainly: on every backend, and on a CPU that folds as a GPU does. */
+    @TestFactory List<DynamicTest> strictMatchesFloat64() {
+        return andOnAFoldingCpu("STRICT against float64", be -> {
+            int batch = 5;
+            SplittableRandom r = new SplittableRandom(44);
+            for (int[] sizes : new int[][]{{7, 11, 4}, {9, 13, 11, 7, 5}})
+                for (int n : new int[]{1, 2, 4, 20}) {
+                    Float64Mlp ref = new Float64Mlp(sizes, 90 + n);
+                    float[] x = randomInput(r, batch * sizes[0]), y = randomInput(r, batch * sizes[sizes.length - 1]);
+                    double[][] expected = ref.strict(toDouble(x), toDouble(y), batch, 0.1, n);
+                    try (Model m = referenceModel(ref, be); PcEngine e = new PcEngine(m, Loss.MSE).condense(PcEngine.Condense.NEVER)) {
+                        e.infer(x, y, batch, Algorithm.STRICT, 0.1f, n);
+                        Map<String, float[]> got = m.gradientValues();
+                        for (int l = 0; l < ref.depth(); l++) {
+                            String what = (sizes.length - 2) + " hidden, n " + n + ", block " + l;
+                            assertClose(what + " weight", expected[2 * l], got.get(l + ".0.weight"), 1e-4);
+                            assertClose(what + " bias", expected[2 * l + 1], got.get(l + ".0.bias"), 1e-4);
+                        }
+                    }
+                }
+        });
+    }
+
+    /**
+     * STRICT, and PC on Torch2PC's energy, folded (on a CPU that folds as a GPU does) against the CPU's own: the parameter
+     * updates, the final beliefs and the errors Torch2PC returns (those of the last step's start, 0 where the wave never
+     * came: n = 1 and 2 leave the 3-hidden model's lowest layers unreached), for squared error and cross-entropy. The
+     * bound is the two float32 results' distance, not either's error: where the wave has just reached block 1 (3 hidden,
+     * n 4) its update is small and ill-conditioned, and against float64 ({@link #strictMatchesFloat64}) the unfolded
+     * relaxation is within 5.6e-5 there and the folded one (zff + d W^T, no rounding of vhat + d) within 2.8e-5.
+     */
+    @Test void foldedStrictAndTorch2pcEnergyAgreeWithUnfolded() {
+        try (io.predcode.spi.Backend folded = foldingCpu(); io.predcode.spi.Backend plain = io.predcode.spi.Backends.open("cpu", io.predcode.spi.BackendOptions.defaults())) {
+            int batch = 11;
+            SplittableRandom r = new SplittableRandom(43);
+            for (Algorithm algorithm : new Algorithm[]{Algorithm.STRICT, Algorithm.PC})
+            for (int[] sizes : new int[][]{{7, 11, 4}, {9, 13, 11, 7, 5}})
+                for (Loss loss : new Loss[]{Loss.MSE, Loss.CROSS_ENTROPY})
+                    for (float momentum : algorithm == Algorithm.PC ? new float[]{0f, 0.3f} : new float[]{0f})
+                        for (int n : new int[]{1, 2, 4, 7}) {
+                            Float64Mlp ref = new Float64Mlp(sizes, 70 + n, Activation.TANH);
+                            float[] x = randomInput(r, batch * sizes[0]), other = randomInput(r, batch * sizes[0]);
+                            float[] y = loss == Loss.MSE ? randomInput(r, batch * sizes[sizes.length - 1]) : labels(r, batch, sizes[sizes.length - 1]);
+                            Map<String, float[]>[] got = new Map[2];
+                            float[][][] states = new float[2][][];
+                            io.predcode.spi.Backend[] bes = {plain, folded};
+                            for (int i = 0; i < 2; i++)
+                                try (Model m = referenceModel(ref, bes[i]); PcEngine e = new PcEngine(m, loss).energy(Energy.TORCH2PC).condense(PcEngine.Condense.NEVER)
+                                        .beliefOptimizer(BeliefOptimizer.sgd(momentum))) {
+                                    e.infer(other, y, batch, algorithm, 0.1f, 7); // leaves every error nonzero: n < 3 must clear them
+                                    InferenceResult res = e.infer(x, y, batch, algorithm, 0.1f, n);
+                                    got[i] = m.gradientValues();
+                                    states[i] = new float[2 * sizes.length][];
+                                    for (int l = 1; l < sizes.length; l++) {
+                                        states[i][2 * l] = res.download(res.belief(l));
+                                        states[i][2 * l + 1] = res.download(res.error(l));
+                                    }
+                                }
+                            String what = algorithm + ", " + (sizes.length - 2) + " hidden, " + loss + ", momentum " + momentum + ", n " + n + ": ";
+                            for (String name : got[0].keySet()) assertClose(what + name, toDouble(got[0].get(name)), got[1].get(name), 3e-4);
+                            for (int l = 1; l < sizes.length; l++) {
+                                assertClose(what + "belief " + l, toDouble(states[0][2 * l]), states[1][2 * l], 3e-4);
+                                assertClose(what + "error " + l, toDouble(states[0][2 * l + 1]), states[1][2 * l + 1], 3e-4);
+                            }
+                        }
+        }
+    }
+
     private static void sgdRelaxationMatchesFloat64(io.predcode.spi.Backend be) {
         int batch = 6;
         SplittableRandom r = new SplittableRandom(31);

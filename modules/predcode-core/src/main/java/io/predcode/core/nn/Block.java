@@ -204,6 +204,22 @@ public final class Block {
         t.derivativesCurrent = true;
     }
 
+    /**
+     * For a block that {@link #folds}, evaluated at x = x0 + d from d and its feedforward tape {@code ff} at x0, as
+     * {@link #forwardDisplacedWithError} evaluates it but without an error: one backend op. The tape records {@code x} as
+     * its input, which must hold x0 + d by the time a backward pass reads it.
+     */
+    public void forwardDisplaced(Backend be, Tensor d, Tensor x, Tape ff, Tape t) {
+        if (!folds(t)) throw new IllegalStateException("block " + index + " is not a linear op, or one and an activation whose f' the tape keeps");
+        if (soleLinear() >= 0) {
+            forwardDisplacedWithOutputError(be, d, x, ff, t, null, null, null, 0, 0f);
+            return;
+        }
+        t.acts[0] = x;
+        linearBeforeActivation(t).forwardDisplaced(be, (Ops.ActivationOp) ops.get(1), d, ff.acts[1], t.acts[1], t.acts[2], t.derivatives[2]);
+        t.derivativesCurrent = true;
+    }
+
     /** The block's linear op where the block is views, that op and an activation whose f' tape t keeps, then views; otherwise null. */
     private Ops.LinearOp linearBeforeActivation(Tape t) {
         int a = outputActivation();

@@ -94,6 +94,11 @@ final class Ops {
             be.pcLinearPredictionError(d, weight.value(), zff, f.function, f.slope, z, y, derivative, vhat, displacement, error, delta, step);
         }
 
+        /** {@link #forward(Backend, ActivationOp, Tensor, Tensor, Tensor, Tensor)} at x = x0 + d: z = zff + d W^T, zff as the offset of one {@link Backend#linearActivation}. */
+        void forwardDisplaced(Backend be, ActivationOp f, Tensor d, Tensor zff, Tensor z, Tensor y, Tensor derivative) {
+            be.linearActivation(d, weight.value(), zff, f.function, f.slope, z, y, derivative);
+        }
+
         /** y = zff + d W^T, the output at x0 + d from its value zff at x0; with a target, also the error y - target (and its energy) in one {@link Backend#pcLinearOutputError}. */
         void forwardDisplaced(Backend be, Tensor d, Tensor zff, Tensor y, Tensor target, Tensor error, Tensor energy, long energyIndex, float energyScale) {
             if (target == null) be.linear(d, weight.value(), zff, y);

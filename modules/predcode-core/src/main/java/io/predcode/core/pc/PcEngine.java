@@ -754,6 +754,10 @@ public final class PcEngine implements AutoCloseable {
     private void strict(Workspace ws, float eta, int n, boolean full) {
         int depth = model.depth();
         Condensed layerOne = condensedEntry() == null ? null : ws.condensed;
+        if (layerOne == null && folds(ws)) { // STRICT is PC with plain SGD steps on Torch2PC's energy
+            relaxFolded(ws, eta, n, full, 0f, true, false, 0f, false);
+            return;
+        }
         int first = layerOne == null ? 1 : 2; // the lowest layer relaxed plainly
         startAtVhat(ws, first);
         if (layerOne != null) layerOne.start(be);
@@ -1014,14 +1018,14 @@ public final class PcEngine implements AutoCloseable {
      */
     private void relax(Workspace ws, boolean incremental, float eta, int n, boolean full, float beta, java.util.function.IntConsumer weightStep, boolean withFeedforwardLoss,
                        boolean errorAtVhat) {
-        if (folds(ws)) {
+        boolean perSample = energy == Energy.PER_SAMPLE;
+        if (!beliefOptimizer.isAdam() && (perSample || !incremental) && folds(ws)) {
             if (incremental) ipcFolded(ws, eta, n, full, beta, weightStep);
-            else relaxFolded(ws, eta, n, full, beta, withFeedforwardLoss, errorAtVhat);
+            else relaxFolded(ws, eta, n, full, beta, withFeedforwardLoss, errorAtVhat, beliefOptimizer.momentum(), perSample);
             return;
         }
         int depth = model.depth();
         List<Block> blocks = model.blocks();
-        boolean perSample = energy == Energy.PER_SAMPLE;
         Tensor target = nudgedTarget(ws, beta); // nudging relaxes each sample's own energy (run checks it)
         // The parameter updates are J^T eps summed over the batch: per sample, their mean; nudged, over beta.
         float updateScale = (perSample ? 1f / lossBatch(ws) : 1f) / (beta != 0 ? beta : 1f);
@@ -1084,15 +1088,15 @@ public final class PcEngine implements AutoCloseable {
     }
 
     /**
-     * Whether PC's and iPC's relaxations fold each belief's SGD step into the feedback GEMMs ({@link #relaxFolded},
-     * {@link #ipcFolded}): on a backend
-     * that prefers short chains of ops to few rounds of branches (a GPU), with SGD, with or without momentum, on the
-     * beliefs, each sample's own energy, and above block 0 blocks whose feedback is one linear op's GEMM
-     * ({@link Block#folds}). On 2 CPU threads the folded step, with a round of GEMM branches more a step, was 3-23%
-     * slower (bench/results/folded-belief-updates-2026-12-01.md).
+     * Whether a relaxation by SGD steps on the beliefs folds each step into the feedback GEMMs ({@link #relaxFolded},
+     * {@link #ipcFolded}): on a backend that prefers short chains of ops to few rounds of branches (a GPU), with above
+     * block 0 blocks whose feedback is one linear op's GEMM ({@link Block#folds}). PC and iPC fold with SGD (with or
+     * without momentum) on the beliefs, iPC on each sample's own energy only; STRICT folds where layer 1 is not
+     * condensed. On 2 CPU threads the folded step, with a round of GEMM branches more a step, was 3-23% slower
+     * (bench/results/folded-belief-updates-2026-12-01.md).
      */
     private boolean folds(Workspace ws) {
-        if (!be.prefersShortChains() || energy != Energy.PER_SAMPLE || beliefOptimizer.isAdam() || model.depth() < 2) return false;
+        if (!be.prefersShortChains() || model.depth() < 2) return false;
         for (int b = 1; b < model.depth(); b++)
             if (!model.blocks().get(b).folds(ws.sweep[b]) || !model.blocks().get(b).folds(ws.ff[b])) return false;
         return true;
@@ -1110,15 +1114,18 @@ public final class PcEngine implements AutoCloseable {
      * {@link Backend#linear}). The displacements live in buffers that the steps write in turn: displacement[l],
      * feedback[l] (which this relaxation does not otherwise use) and with momentum beliefMoment[l] (the displacement two
      * steps back), ordered so that the last step writes displacement[l]. The error wave skips what {@link #relax} skips.
-     * The learning step is relax's per-sample one, each block's branch also forming v = vhat + d for its parameter
-     * gradients, beside its prediction.
+     * On each sample's own energy ({@code perSample}) the learning step is relax's per-sample one, each block's branch
+     * also forming v = vhat + d for its parameter gradients, beside its prediction. On Torch2PC's energy (STRICT, and PC
+     * on it) the output error is the batch loss's gradient, and the learning step is Torch2PC's: the errors as the last
+     * step found them (0 where the wave never came), each block's Jacobian at the final beliefs.
      */
-    private void relaxFolded(Workspace ws, float eta, int n, boolean full, float beta, boolean withFeedforwardLoss, boolean errorAtVhat) {
+    private void relaxFolded(Workspace ws, float eta, int n, boolean full, float beta, boolean withFeedforwardLoss, boolean errorAtVhat, float momentum,
+                             boolean perSample) {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
         Tensor target = nudgedTarget(ws, beta);
-        float updateScale = 1f / lossBatch(ws) / (beta != 0 ? beta : 1f); // the batch's mean; nudged, over beta
-        Tensor[][] buffers = displacementBuffers(ws);
+        float updateScale = (perSample ? 1f / lossBatch(ws) : 1f) / (beta != 0 ? beta : 1f); // per sample the batch's mean; nudged, over beta
+        Tensor[][] buffers = displacementBuffers(ws, momentum);
         int k = buffers.length;
         // Layer l's first step is step L - l, when the wave reaches it: its error and last step are then 0 (it and its
         // prediction are both at their feedforward values), so the feedback GEMM writes the step alone (beta 0). Every
@@ -1131,13 +1138,18 @@ public final class PcEngine implements AutoCloseable {
                     Tensor t = buffers[i][l];
                     fills.add(() -> be.fill(t, 0f));
                 }
+        if (!perSample) // Torch2PC's updates read every error; the last step writes those from layer L - n + 1 up
+            for (int l = 1; l <= depth - n; l++) {
+                Tensor t = ws.error[l];
+                fills.add(() -> be.fill(t, 0f));
+            }
         Runnable[] start = fills.toArray(Runnable[]::new);
         boolean startBeside = be.runsBranchesAtOnce();
         if (!startBeside) for (Runnable r : start) r.run();
         Tensor[] d = new Tensor[depth];
         BeliefStep[] steps = new BeliefStep[depth];
         for (int s = 1; s <= n; s++) {
-            stepBuffers(buffers, n, s, eta, d, steps);
+            stepBuffers(buffers, n, s, eta, momentum, d, steps);
             // The wave (see relax): blocks from `moved` up read moved beliefs; layers from `active` up move.
             int moved = Math.max(1, depth - s + 1), active = Math.max(1, depth - s);
             boolean outputErrorKnown = s == 1 && errorAtVhat;
@@ -1145,8 +1157,8 @@ public final class PcEngine implements AutoCloseable {
             eachBlock(ws, moved - 1, depth, b -> b >= moved ? blockMacs[b] : b + 1 < depth ? layerSizes[b + 1] : 1, b -> {
                 Block block = blocks.get(b);
                 if (b == depth - 1) {
-                    if (b >= moved) displacedOutputError(ws, b, d[b], target, false);
-                    else if (!outputErrorKnown) outputError(ws, ws.ff[b].output(), target, true, false);
+                    if (b >= moved) displacedOutputError(ws, b, d[b], target, perSample, false);
+                    else if (!outputErrorKnown) outputError(ws, ws.ff[b].output(), target, perSample, false);
                 } else if (b >= moved) {
                     block.forwardDisplacedWithError(be, d[b], ws.belief[b], ws.ff[b], ws.sweep[b], ws.vhat(b + 1), d[b + 1], ws.error[b + 1], steps[b + 1]);
                 } else { // block b's input has not moved: its prediction is vhat_{b+1}, with f' from the feedforward pass (none needed below block 1)
@@ -1160,6 +1172,10 @@ public final class PcEngine implements AutoCloseable {
             eachBlock(ws, active, depth, b -> blockMacs[b], b -> blocks.get(b).feedbackOnto(be, b >= moved ? ws.sweep[b] : ws.ff[b], ws.error[b + 1],
                     steps[b].next(), -eta, step > depth - b), s == 1 && startBeside ? start : NONE);
         }
+        if (!perSample) {
+            torch2pcUpdates(ws, full, withFeedforwardLoss, updateScale);
+            return;
+        }
         // The learning step at the final displacements (in displacement[l]), as relax's per-sample one: a branch per block
         // b, which forms v_b = vhat_b + d_b for b's parameter gradients beside b's prediction of layer b + 1 and its error.
         eachBlock(ws, 0, depth, b -> (b == 0 ? 1 : 2) * blockMacs[b], b -> {
@@ -1170,13 +1186,33 @@ public final class PcEngine implements AutoCloseable {
             Block block = blocks.get(b);
             Block.Tape t = ws.sweep[b];
             Runnable error = () -> {
-                if (b == depth - 1) displacedOutputError(ws, b, ws.displacement[b], target, true);
+                if (b == depth - 1) displacedOutputError(ws, b, ws.displacement[b], target, true, true);
                 else block.forwardDisplacedWithError(be, ws.displacement[b], ws.belief[b], ws.ff[b], t, ws.vhat(b + 1), ws.displacement[b + 1], ws.error[b + 1], null);
             };
             be.branches(new double[]{blockMacs[b] * ws.batch, layerSizes[b] * ws.batch}, error, () -> be.add(1f, ws.vhat(b), 1f, ws.displacement[b], ws.belief[b]));
             if (b < depth - 1 && block.outputDerivative(t) != null) block.backwardBelowOutput(be, t, null, updateScale);
             else block.backward(be, t, ws.error[b + 1], null, updateScale);
         }, withFeedforwardLoss ? new Runnable[]{() -> feedforwardLoss(ws)} : NONE);
+        if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
+    }
+
+    /**
+     * Torch2PC's parameter updates after a folded relaxation, as {@link #updatesAtFinalBeliefs}: the errors as the last step
+     * found them, each block's Jacobian at the final beliefs. A branch per block b above 0 evaluates b from its final
+     * displacement (zff + d W^T) beside forming v_b = vhat_b + d_b, which its weight gradient reads.
+     */
+    private void torch2pcUpdates(Workspace ws, boolean full, boolean withLoss, float parameterScale) {
+        int depth = model.depth();
+        List<Block> blocks = model.blocks();
+        eachBlock(ws, 0, depth, b -> (b == 0 ? 1 : 2) * blockMacs[b], b -> {
+            Block block = blocks.get(b);
+            if (b > 0) {
+                Tensor d = ws.displacement[b], v = ws.belief[b];
+                be.branches(new double[]{blockMacs[b] * ws.batch, layerSizes[b] * ws.batch}, () -> block.forwardDisplaced(be, d, v, ws.ff[b], ws.sweep[b]),
+                        () -> be.add(1f, ws.vhat(b), 1f, d, v));
+            }
+            block.backward(be, b == 0 ? ws.ff[0] : ws.sweep[b], ws.error[b + 1], null, parameterScale);
+        }, withLoss ? new Runnable[]{() -> feedforwardLoss(ws)} : NONE);
         if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
     }
 
@@ -1195,8 +1231,8 @@ public final class PcEngine implements AutoCloseable {
      * The displacement buffers of a folded relaxation, which its steps write in turn: displacement[l] and feedback[l]
      * (which the folded relaxations do not otherwise use), and with momentum beliefMoment[l] (the displacement two steps back).
      */
-    private Tensor[][] displacementBuffers(Workspace ws) {
-        return beliefOptimizer.momentum() == 0f ? new Tensor[][]{ws.displacement, ws.feedback} : new Tensor[][]{ws.displacement, ws.feedback, ws.beliefMoment};
+    private Tensor[][] displacementBuffers(Workspace ws, float momentum) {
+        return momentum == 0f ? new Tensor[][]{ws.displacement, ws.feedback} : new Tensor[][]{ws.displacement, ws.feedback, ws.beliefMoment};
     }
 
     /**
@@ -1204,9 +1240,8 @@ public final class PcEngine implements AutoCloseable {
      * writes buffer (n - s) mod k, so that the last writes buffer 0 (displacement); it reads the one step s - 1 wrote, and
      * momentum's previous displacement is the one step s - 2 wrote.
      */
-    private void stepBuffers(Tensor[][] buffers, int n, int s, float eta, Tensor[] d, BeliefStep[] steps) {
+    private void stepBuffers(Tensor[][] buffers, int n, int s, float eta, float momentum, Tensor[] d, BeliefStep[] steps) {
         int k = buffers.length;
-        float momentum = beliefOptimizer.momentum();
         for (int l = 1; l < d.length; l++) {
             d[l] = buffers[(n - s + 1) % k][l];
             steps[l] = new BeliefStep(buffers[(n - s) % k][l], eta, momentum, momentum == 0f ? null : buffers[(n - s + 2) % k][l]);
@@ -1226,7 +1261,7 @@ public final class PcEngine implements AutoCloseable {
         List<Block> blocks = model.blocks();
         Tensor target = nudgedTarget(ws, beta);
         float updateScale = 1f / lossBatch(ws) / (beta != 0 ? beta : 1f);
-        Tensor[][] buffers = displacementBuffers(ws);
+        Tensor[][] buffers = displacementBuffers(ws, beliefOptimizer.momentum());
         int k = buffers.length;
         // The start, an op per branch: v at vhat, and d at 0 in the buffers the first step reads (as d, and as momentum's
         // previous); the one it writes, it writes whole.
@@ -1244,7 +1279,7 @@ public final class PcEngine implements AutoCloseable {
         Tensor[] d = new Tensor[depth];
         BeliefStep[] steps = new BeliefStep[depth];
         for (int s = 1; s <= n; s++) {
-            stepBuffers(buffers, n, s, eta, d, steps);
+            stepBuffers(buffers, n, s, eta, beliefOptimizer.momentum(), d, steps);
             boolean withLoss = s == n; // iPC reports its last step's output energy
             eachBlock(ws, 0, depth, b -> blockMacs[b], b -> {
                 Block block = blocks.get(b);
@@ -1285,15 +1320,15 @@ public final class PcEngine implements AutoCloseable {
      * The output block at v_{L-1} = vhat_{L-1} + d into sweep[L-1] from the displacement d ({@link Block#forwardDisplacedWithOutputError}),
      * and eps_L, in one op where the loss allows; with {@code withLoss}, the output's energy term (the learning step's).
      */
-    private void displacedOutputError(Workspace ws, int b, Tensor d, Tensor target, boolean withLoss) {
+    private void displacedOutputError(Workspace ws, int b, Tensor d, Tensor target, boolean perSample, boolean withLoss) {
         Block block = model.blocks().get(b);
-        if (outputLossApart(target, true)) {
+        if (outputLossApart(target, perSample)) {
             block.forwardDisplacedWithOutputError(be, d, ws.belief[b], ws.ff[b], ws.sweep[b], target != null ? target : ws.y, ws.error[b + 1],
                     withLoss ? ws.sweepLoss : null, 0, outputLossScale(ws, target));
             return;
         }
         block.forwardDisplacedWithOutputError(be, d, ws.belief[b], ws.ff[b], ws.sweep[b], null, null, null, 0, 0f);
-        outputError(ws, ws.sweep[b].output(), target, true, withLoss);
+        outputError(ws, ws.sweep[b].output(), target, perSample, withLoss);
     }
 
     /**
