@@ -114,10 +114,7 @@ final class BenchCommand implements Callable<Integer> {
         BeliefOptimizer beliefOptimizer = beliefs.optimizer();
         Energy relaxed = beliefs.energy();
         Loss lossFn = Loss.parse(loss);
-        List<PcEngine.Condense> condenseModes = condense.stream().map(c -> {
-            try { return PcEngine.Condense.valueOf(c.trim().toUpperCase(java.util.Locale.ROOT)); }
-            catch (IllegalArgumentException e) { throw new IllegalArgumentException("--condense: unknown mode '" + c + "'; expected auto, never or always"); }
-        }).toList();
+        List<PcEngine.Condense> condenseModes = condense.stream().map(Setup::condense).toList();
         List<ModelSpec> specs = new ArrayList<>();
         for (String m : models) {
             ModelSpec s = Setup.model(m);
@@ -150,7 +147,7 @@ final class BenchCommand implements Callable<Integer> {
             doc.put("machine", Map.of("cores", (double) Runtime.getRuntime().availableProcessors(), "os", System.getProperty("os.name") + " " + System.getProperty("os.arch"),
                     "java", System.getProperty("java.version")));
             doc.put("settings", Map.of("steps", (double) steps, "warmup", (double) warmup, "warmup_seconds", warmupSeconds, "eta", (double) relaxation.eta, "n", (double) relaxation.sweeps(20),
-                    "threads", (double) threads, "loss", loss, "belief_optimizer", beliefs.optimizer, "energy", beliefs.energy));
+                    "threads", (double) threads, "loss", loss, "belief_optimizer", beliefOptimizer.toString(), "energy", beliefs.energy));
             doc.put("records", records);
             AtomicFiles.writeString(json, Json.write(doc, 2) + "\n");
             out.println("wrote " + json);

@@ -52,7 +52,7 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override public Integer call() throws Exception {
         if (perClass < 1 || perClass > 1000) throw new IllegalArgumentException("--per-class must be in 1..1000, got " + perClass);
-        Setup.Relaxation.check("--steps", steps, eta);
+        Setup.Relaxation.check("--steps", steps, "--eta", eta);
         if (!(noise >= 0) || !Float.isFinite(noise)) throw new IllegalArgumentException("--noise must be a finite number >= 0, got " + noise);
         if (!out.toString().endsWith(".png")) throw new IllegalArgumentException("--out " + out + ": expected a .png file");
         if (!Awt.available()) throw new IllegalArgumentException("generate writes a PNG grid, but " + Awt.missing());

@@ -81,13 +81,16 @@ final class Setup {
     }
 
     /**
-     * How pc and ipc relax: --belief-optimizer and --energy, the same for train and bench. PCX's and the issue's
-     * names are aliases: --inference-optimizer, and --inference-momentum for sgd's momentum (--momentum is the weights').
+     * How pc and ipc relax: --belief-optimizer and --energy, the same for train and bench. PCX's names are options of
+     * their own (so that an error names the option given), each refused beside ours: --inference-optimizer, and
+     * --inference-momentum for sgd's momentum (--momentum is the weights').
      */
     static final class Beliefs {
-        @Option(names = {"--belief-optimizer", "--inference-optimizer"}, defaultValue = "sgd", description = "How pc and ipc move the beliefs"
-                + " (step size --eta, --n steps): sgd, sgd:MOMENTUM or adam (default: ${DEFAULT-VALUE}).")
+        @Option(names = "--belief-optimizer", description = "How pc and ipc move the beliefs (step size --eta, --n steps): sgd, sgd:MOMENTUM or adam (default: sgd).")
         String optimizer;
+
+        @Option(names = "--inference-optimizer", description = "PCX's name for --belief-optimizer.")
+        String inferenceOptimizer;
 
         @Option(names = "--inference-momentum", description = "Momentum of sgd on the beliefs, in [0, 1): --belief-optimizer sgd --inference-momentum 0.1"
                 + " is sgd:0.1.")
@@ -98,10 +101,11 @@ final class Setup {
         String energy;
 
         io.predcode.core.pc.BeliefOptimizer optimizer() {
-            io.predcode.core.pc.BeliefOptimizer o = io.predcode.core.pc.BeliefOptimizer.parse(optimizer);
+            String name = either("--belief-optimizer", optimizer, "--inference-optimizer", inferenceOptimizer, "sgd");
+            io.predcode.core.pc.BeliefOptimizer o = io.predcode.core.pc.BeliefOptimizer.parse(name);
             if (momentum == null) return o;
             if (o.isAdam() || o.momentum() != 0f)
-                throw new IllegalArgumentException("--inference-momentum " + momentum + " is sgd's momentum, but the belief optimizer is " + optimizer
+                throw new IllegalArgumentException("--inference-momentum " + momentum + " is sgd's momentum, but the belief optimizer is " + name
                         + ": give sgd, or sgd:MOMENTUM alone");
             if (!(momentum >= 0 && momentum < 1)) throw new IllegalArgumentException("--inference-momentum must be in [0, 1), got " + momentum);
             return io.predcode.core.pc.BeliefOptimizer.sgd(momentum);
@@ -110,31 +114,58 @@ final class Setup {
         io.predcode.core.pc.Energy energy() { return io.predcode.core.pc.Energy.parse(energy); }
     }
 
-    /** --eta and --n, for every command that relaxes beliefs, validated in one place. */
+    /** The value of whichever of two options for one setting was given (refusing both), else {@code fallback}. */
+    static <T> T either(String ours, T oursValue, String pcxs, T pcxsValue, T fallback) {
+        if (oursValue != null && pcxsValue != null) throw new IllegalArgumentException(ours + " and " + pcxs + " are one setting: give one of them");
+        return oursValue != null ? oursValue : pcxsValue != null ? pcxsValue : fallback;
+    }
+
+    /** --eta and --n (PCX's --inference-lr and --T), for every command that relaxes beliefs, validated in one place. */
     static final class Relaxation {
         /** An upper bound on --n: more sweeps than this is a typo, and would run for days. */
         static final int MAX_SWEEPS = 100_000;
 
-        @Option(names = {"--eta", "--inference-lr"}, defaultValue = "0.1", description = "Inference step size for strict, pc, ipc and fixedpred (default: ${DEFAULT-VALUE}).")
-        float eta;
+        @Option(names = "--eta", description = "Inference step size for strict, pc, ipc and fixedpred (default: 0.1).")
+        Float etaOption;
 
-        @Option(names = {"--n", "--T"}, description = "Inference sweeps (pc, ipc: steps) for strict, pc, ipc and fixedpred (default: 20; for train's fixedpred, one per block).")
+        @Option(names = "--inference-lr", description = "PCX's name for --eta.")
+        Float inferenceLr;
+
+        @Option(names = "--n", description = "Inference sweeps (pc, ipc: steps) for strict, pc, ipc and fixedpred (default: 20; for train's fixedpred, one per block).")
+        Integer nOption;
+
+        @Option(names = "--T", description = "PCX's name for --n.")
+        Integer steps;
+
+        /** The step size and the sweeps given (null: the command's default), set by {@link #validate}. */
+        float eta = 0.1f;
         Integer n;
 
-        /** Throws naming the option when --eta or --n is out of range; call before any work. */
+        /** Takes --eta or --inference-lr and --n or --T, and throws naming the option given where one is out of range; call before any work. */
         Relaxation validate() {
-            check("--n (--T)", n != null ? n : 1, eta);
+            eta = either("--eta", etaOption, "--inference-lr", inferenceLr, 0.1f);
+            n = either("--n", nOption, "--T", steps, null);
+            check(steps != null ? "--T" : "--n", n != null ? n : 1, inferenceLr != null ? "--inference-lr" : "--eta", eta);
             return this;
         }
 
-        /** The bounds on a relaxation's step count (named {@code stepsOption}) and its --eta, for every command that relaxes. */
-        static void check(String stepsOption, int steps, float eta) {
+        /** The bounds on a relaxation's step count and step size (named {@code stepsOption} and {@code etaOption}), for every command that relaxes. */
+        static void check(String stepsOption, int steps, String etaOption, float eta) {
             if (steps < 1 || steps > MAX_SWEEPS) throw new IllegalArgumentException(stepsOption + " must be in 1.." + MAX_SWEEPS + ", got " + steps);
-            if (!(eta > 0) || !Float.isFinite(eta)) throw new IllegalArgumentException("--eta must be a finite number > 0, got " + eta);
+            if (!(eta > 0) || !Float.isFinite(eta)) throw new IllegalArgumentException(etaOption + " must be a finite number > 0, got " + eta);
         }
 
         /** --n, or {@code fallback} when it was not given. */
         int sweeps(int fallback) { return n != null ? n : fallback; }
+    }
+
+    /** A --condense value: auto, never or always, in any case. */
+    static io.predcode.core.pc.PcEngine.Condense condense(String mode) {
+        try {
+            return io.predcode.core.pc.PcEngine.Condense.valueOf(mode.trim().toUpperCase(java.util.Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--condense: unknown mode '" + mode + "'; expected auto, never or always");
+        }
     }
 
     /**

@@ -133,6 +133,10 @@ final class TrainCommand implements Callable<Integer> {
             + " (angle and relative error, in metrics.csv and training.png); 0: off (default: ${DEFAULT-VALUE}).")
     int monitorEvery;
 
+    @Option(names = "--condense", defaultValue = "auto", description = "Where strict relaxes layer 1: auto (in layer 2's space where that saves multiply-adds),"
+            + " never (on CUDA its sweeps then fold into the GEMMs: fewer kernels one after another, more multiply-adds) or always (default: ${DEFAULT-VALUE}).")
+    String condense;
+
     @Override public Integer call() throws Exception {
         Algorithm a = Algorithm.parse(algorithm);
         Loss l = Loss.parse(loss);
@@ -153,6 +157,7 @@ final class TrainCommand implements Callable<Integer> {
         if (sparkChoice.master != null) {
             if (a == Algorithm.IPC) throw new IllegalArgumentException("--spark with --algorithm ipc: ipc updates the weights at every inference step, so shards would need a sum per inference step; use pc");
             if (monitorEvery > 0) throw new IllegalArgumentException("--monitor-every runs on one process only, not with --spark");
+            if (Setup.condense(condense) != io.predcode.core.pc.PcEngine.Condense.AUTO) throw new IllegalArgumentException("--condense runs on one process only, not with --spark");
             if (sparkChoice.timeoutSeconds < 1 || sparkChoice.timeoutSeconds > 3600) throw new IllegalArgumentException("--spark-timeout must be in 1..3600 seconds, got " + sparkChoice.timeoutSeconds);
             sparkChoice.partitions();
             if (sparkChoice.stepsPerJob < 1 || sparkChoice.stepsPerJob > 100_000) throw new IllegalArgumentException("--spark-steps-per-job must be in 1..100000, got " + sparkChoice.stepsPerJob);
@@ -177,7 +182,7 @@ final class TrainCommand implements Callable<Integer> {
         TrainingRun.Settings s = new TrainingRun.Settings(backendChoice, a, model, dataChoice.data, epochs, batchSize, optimizer, lr, momentum, weightDecay,
                 relaxation.eta, sweeps, l, seed, out, resume, quiet || System.console() == null, validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stableRelaxation.equals("on"), init, shuffle.equals("on"), maxSteps,
                 beliefs.optimizer(), e, nudge, lrSchedule.equals("cosine"), sparkChoice.master == null ? null : sparkChoice,
-                symmetricInputs, augmentation, dropLast);
+                symmetricInputs, augmentation, dropLast, Setup.condense(condense));
         return new TrainingRun(s, spec.commandLine().getOut()).run();
     }
 }

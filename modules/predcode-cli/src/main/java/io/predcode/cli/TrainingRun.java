@@ -55,7 +55,7 @@ final class TrainingRun {
                     float lr, float momentum, float weightDecay, float eta, int n, Loss loss, long seed, Path out, boolean resume, boolean quiet,
                     double validation, double collapseMargin, int patience, String onCollapse, int maxRollbacks, int monitorEvery, boolean stableRelaxation,
                     Path init, boolean shuffle, long maxSteps, BeliefOptimizer beliefOptimizer, Energy energy, Nudging nudging, boolean cosineSchedule,
-                    Setup.SparkChoice spark, boolean symmetricInputs, io.predcode.data.Augmentation augmentation, boolean dropLast) {}
+                    Setup.SparkChoice spark, boolean symmetricInputs, io.predcode.data.Augmentation augmentation, boolean dropLast, PcEngine.Condense condense) {}
 
     /** Where the best state is kept, beside the last one in --out. */
     static final String BEST_DIR = "best";
@@ -120,7 +120,7 @@ final class TrainingRun {
         int sweeps = s.n() > 0 ? s.n() : spec.depth();
         try (Backend be = checkedBackend(spec, input, batchSize);
              Model model = Model.create(spec, input, be, s.seed());
-             PcEngine engine = new PcEngine(model, s.loss()).beliefOptimizer(s.beliefOptimizer()).energy(s.energy()).nudging(s.nudging());
+             PcEngine engine = new PcEngine(model, s.loss()).beliefOptimizer(s.beliefOptimizer()).energy(s.energy()).nudging(s.nudging()).condense(s.condense());
              Optimizer opt = switch (s.optimizer()) {
                  case "sgd" -> new Sgd(model, s.lr(), s.momentum(), s.weightDecay());
                  case "adamw" -> Adam.adamW(model, s.lr(), s.weightDecay());
@@ -499,6 +499,7 @@ final class TrainingRun {
         m.put("batch_size", (double) s.batchSize());
         m.put("optimizer", s.optimizer());
         m.put("belief_optimizer", s.beliefOptimizer().toString());
+        m.put("condense", s.condense().name().toLowerCase(java.util.Locale.ROOT));
         m.put("energy", s.energy().id());
         m.put("nudging", s.nudging().toString());
         m.put("lr_schedule", s.cosineSchedule() ? "cosine" : "constant");

@@ -113,7 +113,7 @@ class CliTest {
         assertTrue(json(centred.resolve("metrics.json")).number("final_test_accuracy") > 0.6, r.out());
     }
 
-    /** PCX's option names (--inference-optimizer, --inference-momentum, --inference-lr, --T) train the same model as ours. */
+    /** PCX's option names (--inference-optimizer, --inference-momentum, --inference-lr, --T) train the same model as ours; --condense is recorded. */
     @Test void pcxOptionNamesAreAliases(@TempDir Path tmp) throws Exception {
         Path ours = tmp.resolve("ours"), pcx = tmp.resolve("pcx");
         String[] common = {"train", "--algorithm", "pc", "--epochs", "1", "--max-steps", "6", "--quiet"};
@@ -124,13 +124,18 @@ class CliTest {
         assertEquals("sgd:0.1", json(pcx.resolve("metrics.json")).object("settings").string("belief_optimizer"));
         assertArrayEquals(Files.readAllBytes(ours.resolve("model.safetensors")), Files.readAllBytes(pcx.resolve("model.safetensors")));
         for (String[] bad : new String[][]{{"--inference-optimizer", "adam", "--inference-momentum", "0.1"}, {"--belief-optimizer", "sgd:0.5", "--inference-momentum", "0.1"},
-                {"--inference-momentum", "1"}, {"--T", "0"}}) {
+                {"--inference-momentum", "1"}, {"--T", "0"}, {"--eta", "0.1", "--inference-lr", "0.2"}, {"--inference-lr", "x"}}) {
             r = run(concat(new String[]{"train", "--algorithm", "pc", "--quiet", "--out", tmp.resolve("bad").toString()}, bad));
             assertEquals(2, r.code(), String.join(" ", bad) + " -> " + r.err());
             assertEquals(1, r.err().strip().lines().count(), r.err());
             assertTrue(r.err().contains(bad[bad.length - 2]), r.err());
         }
         assertFalse(Files.exists(tmp.resolve("bad")), "a refused run writes nothing");
+
+        Path never = tmp.resolve("never"); // STRICT's layer 1 relaxed plainly: the run records it
+        r = run("train", "--condense", "never", "--epochs", "1", "--max-steps", "3", "--quiet", "--out", never.toString());
+        assertEquals(0, r.code(), r.err());
+        assertEquals("never", json(never.resolve("metrics.json")).object("settings").string("condense"));
     }
 
     @Test void generateDrawsInferredInputsPerClass(@TempDir Path tmp) throws Exception {
@@ -351,6 +356,8 @@ class CliTest {
                 {"eval", "--checkpoint", tmp.resolve("none").toString()},
                 {"train", "--no-such-option"},
                 {"bench", "--condense", "sometimes", "--steps", "1"},
+                {"train", "--condense", "sometimes", "--out", tmp.resolve("o3").toString()},
+                {"train", "--condense", "never", "--spark", "local[1]", "--out", tmp.resolve("o4").toString()},
                 {"bench", "--loss", "hinge", "--steps", "1"},
                 {"bench", "--belief-optimizer", "rmsprop", "--steps", "1"},
         };

@@ -138,7 +138,7 @@ class TrainingGuardrailsTest {
         for (String n : new String[]{"0", "-7", "100001"}) {
             CliTest.Result r = run("train", "--n", n, "--epochs", "1", "--quiet");
             assertEquals(2, r.code(), n);
-            assertTrue(r.err().contains("--n (--T) must be in 1..100000, got " + n), r.err());
+            assertTrue(r.err().contains("--n must be in 1..100000, got " + n), r.err());
         }
     }
 
