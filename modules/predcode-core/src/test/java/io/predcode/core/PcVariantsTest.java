@@ -155,6 +155,33 @@ class PcVariantsTest {
         }
     }
 
+    /**
+     * A model whose output block ends in an activation (a linear op and a sigmoid) relaxes unfolded, as the CPU relaxes
+     * it: the folded relaxations evaluate the output from the displacement as one linear op. PC, iPC and STRICT on a CPU
+     * that folds against the plain CPU.
+     */
+    @Test void anOutputActivationRelaxesUnfolded() {
+        ModelSpec spec = ModelSpec.builder().input(6)
+                .block(k -> k.linear(6, 9).tanh())
+                .block(k -> { k.linear(9, 4); k.op(new io.predcode.core.nn.OpSpec.Act(Activation.SIGMOID, 0f)); }).build();
+        try (io.predcode.spi.Backend folded = foldingCpu(); io.predcode.spi.Backend plain = io.predcode.spi.Backends.open("cpu", io.predcode.spi.BackendOptions.defaults())) {
+            SplittableRandom r = new SplittableRandom(45);
+            int batch = 7;
+            float[] x = randomInput(r, batch * 6), y = randomInput(r, batch * 4);
+            for (Algorithm algorithm : new Algorithm[]{Algorithm.PC, Algorithm.IPC, Algorithm.STRICT}) {
+                Map<String, float[]>[] got = new Map[2];
+                io.predcode.spi.Backend[] bes = {plain, folded};
+                for (int i = 0; i < 2; i++)
+                    try (Model m = Model.create(spec, bes[i], 3); PcEngine e = new PcEngine(m, Loss.MSE).condense(PcEngine.Condense.NEVER)
+                            .beliefOptimizer(BeliefOptimizer.sgd(0.2f))) {
+                        e.infer(x, y, batch, algorithm, 0.1f, 4);
+                        got[i] = m.gradientValues();
+                    }
+                for (String name : got[0].keySet()) assertClose(algorithm + " " + name, toDouble(got[0].get(name)), got[1].get(name), 1e-5);
+            }
+        }
+    }
+
     /** STRICT against float64 (tanh, squared error), layer 1 relaxed plainly: on every backend, and on a CPU that folds as a GPU does. */
     @TestFactory List<DynamicTest> strictMatchesFloat64() {
         return andOnAFoldingCpu("STRICT against float64", be -> {

@@ -254,6 +254,9 @@ public final class Block {
         linear.inputGradient(be, t.grads[outputActivation()], dx, alpha, onto);
     }
 
+    /** Whether the block is one linear op and nothing else: an output block the folded relaxations evaluate from a displacement. */
+    public boolean isOneLinearOp() { return ops.size() == 1 && ops.get(0) instanceof Ops.LinearOp; }
+
     /** The index of the block's one real op where that is linear (views aside); otherwise -1. */
     private int soleLinear() {
         int r = -1;

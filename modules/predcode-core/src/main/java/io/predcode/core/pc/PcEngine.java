@@ -1090,13 +1090,14 @@ public final class PcEngine implements AutoCloseable {
     /**
      * Whether a relaxation by SGD steps on the beliefs folds each step into the feedback GEMMs ({@link #relaxFolded},
      * {@link #ipcFolded}): on a backend that prefers short chains of ops to few rounds of branches (a GPU), with above
-     * block 0 blocks whose feedback is one linear op's GEMM ({@link Block#folds}). PC and iPC fold with SGD (with or
+     * block 0 blocks whose feedback is one linear op's GEMM ({@link Block#folds}), the output block one linear op (whose
+     * error the output error is, with no activation's f' to pull it back through). PC and iPC fold with SGD (with or
      * without momentum) on the beliefs, iPC on each sample's own energy only; STRICT folds where layer 1 is not
      * condensed. On 2 CPU threads the folded step, with a round of GEMM branches more a step, was 3-23% slower
      * (bench/results/folded-belief-updates-2026-12-01.md).
      */
     private boolean folds(Workspace ws) {
-        if (!be.prefersShortChains() || model.depth() < 2) return false;
+        if (!be.prefersShortChains() || model.depth() < 2 || !model.blocks().get(model.depth() - 1).isOneLinearOp()) return false;
         for (int b = 1; b < model.depth(); b++)
             if (!model.blocks().get(b).folds(ws.sweep[b]) || !model.blocks().get(b).folds(ws.ff[b])) return false;
         return true;
