@@ -254,6 +254,27 @@ public final class Block {
         linear.inputGradient(be, t.grads[outputActivation()], dx, alpha, onto);
     }
 
+    /**
+     * For a block of one linear op ({@link #isOneLinearOp}): writes its output at x0, zff from its feedforward tape
+     * {@code ff}, into tape t's output, where {@link #forwardDisplacedOnto} adds onto it.
+     */
+    public void startDisplaced(Backend be, Tape ff, Tape t) {
+        if (!isOneLinearOp()) throw new IllegalStateException("block " + index + " is not one linear op");
+        be.copy(ff.acts[1], t.acts[1]);
+    }
+
+    /**
+     * For a block of one linear op whose output on tape t {@link #startDisplaced} set to zff: its output at x = x0 + d,
+     * zff + d W^T, as the GEMM itself adds d W^T onto zff (a GEMM where the offset form of {@link Backend#linear} is a
+     * GEMM and a pass on a GPU). The tape records {@code x} as its input.
+     */
+    public void forwardDisplacedOnto(Backend be, Tensor d, Tensor x, Tape t) {
+        if (!isOneLinearOp()) throw new IllegalStateException("block " + index + " is not one linear op");
+        t.acts[0] = x;
+        ((Ops.LinearOp) ops.get(0)).forwardOnto(be, d, t.acts[1]);
+        t.derivativesCurrent = true;
+    }
+
     /** Whether the block is one linear op and nothing else: an output block the folded relaxations evaluate from a displacement. */
     public boolean isOneLinearOp() { return ops.size() == 1 && ops.get(0) instanceof Ops.LinearOp; }
 

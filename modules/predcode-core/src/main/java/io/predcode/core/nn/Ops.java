@@ -105,6 +105,9 @@ final class Ops {
             else be.pcLinearOutputError(d, weight.value(), zff, y, target, error, energy, energyIndex, energyScale);
         }
 
+        /** y += d W^T, in the GEMM itself (beta 1): the output at x0 + d where y holds the pre-activation at x0. */
+        void forwardOnto(Backend be, Tensor d, Tensor y) { be.matmul(false, true, 1f, d, weight.value(), 1f, y); }
+
         /** dx = alpha dy W, added onto dx in the GEMM itself (beta 1) where {@code onto}. */
         void inputGradient(Backend be, Tensor dy, Tensor dx, float alpha, boolean onto) { be.matmul(false, false, alpha, dy, weight.value(), onto ? 1f : 0f, dx); }
 

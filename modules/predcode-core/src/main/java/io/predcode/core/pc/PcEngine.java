@@ -1147,6 +1147,11 @@ public final class PcEngine implements AutoCloseable {
         Runnable[] start = fills.toArray(Runnable[]::new);
         boolean startBeside = be.runsBranchesAtOnce();
         if (!startBeside) for (Runnable r : start) r.run();
+        // Where the output's error is not formed in the op that evaluates the output (cross-entropy; Torch2PC's energy), each
+        // feedback round also copies zff into the output block's output, beside the GEMMs, and the evaluation after it is a
+        // GEMM onto it (displacedOutputError): a GEMM one after another where the offset took a GEMM and a pass.
+        Block outputBlock = blocks.get(depth - 1);
+        Runnable outputStart = outputLossApart(target, perSample) ? null : () -> outputBlock.startDisplaced(be, ws.ff[depth - 1], ws.sweep[depth - 1]);
         Tensor[] d = new Tensor[depth];
         BeliefStep[] steps = new BeliefStep[depth];
         for (int s = 1; s <= n; s++) {
@@ -1170,8 +1175,13 @@ public final class PcEngine implements AutoCloseable {
             });
             // Then each moving layer's feedback GEMM, onto its step's own terms (the step itself where the layer moves first).
             int step = s;
+            Runnable[] beside = s == 1 && startBeside ? start : NONE;
+            if (outputStart != null) {
+                beside = java.util.Arrays.copyOf(beside, beside.length + 1);
+                beside[beside.length - 1] = outputStart;
+            }
             eachBlock(ws, active, depth, b -> blockMacs[b], b -> blocks.get(b).feedbackOnto(be, b >= moved ? ws.sweep[b] : ws.ff[b], ws.error[b + 1],
-                    steps[b].next(), -eta, step > depth - b), s == 1 && startBeside ? start : NONE);
+                    steps[b].next(), -eta, step > depth - b), beside);
         }
         if (!perSample) {
             torch2pcUpdates(ws, full, withFeedforwardLoss, updateScale);
@@ -1200,7 +1210,8 @@ public final class PcEngine implements AutoCloseable {
     /**
      * Torch2PC's parameter updates after a folded relaxation, as {@link #updatesAtFinalBeliefs}: the errors as the last step
      * found them, each block's Jacobian at the final beliefs. A branch per block b above 0 evaluates b from its final
-     * displacement (zff + d W^T) beside forming v_b = vhat_b + d_b, which its weight gradient reads.
+     * displacement (zff + d W^T; the output block onto the zff the last feedback round copied) beside forming
+     * v_b = vhat_b + d_b, which its weight gradient reads.
      */
     private void torch2pcUpdates(Workspace ws, boolean full, boolean withLoss, float parameterScale) {
         int depth = model.depth();
@@ -1209,8 +1220,8 @@ public final class PcEngine implements AutoCloseable {
             Block block = blocks.get(b);
             if (b > 0) {
                 Tensor d = ws.displacement[b], v = ws.belief[b];
-                be.branches(new double[]{blockMacs[b] * ws.batch, layerSizes[b] * ws.batch}, () -> block.forwardDisplaced(be, d, v, ws.ff[b], ws.sweep[b]),
-                        () -> be.add(1f, ws.vhat(b), 1f, d, v));
+                Runnable evaluate = b == depth - 1 ? () -> block.forwardDisplacedOnto(be, d, v, ws.sweep[b]) : () -> block.forwardDisplaced(be, d, v, ws.ff[b], ws.sweep[b]);
+                be.branches(new double[]{blockMacs[b] * ws.batch, layerSizes[b] * ws.batch}, evaluate, () -> be.add(1f, ws.vhat(b), 1f, d, v));
             }
             block.backward(be, b == 0 ? ws.ff[0] : ws.sweep[b], ws.error[b + 1], null, parameterScale);
         }, withLoss ? new Runnable[]{() -> feedforwardLoss(ws)} : NONE);
@@ -1319,7 +1330,8 @@ public final class PcEngine implements AutoCloseable {
 
     /**
      * The output block at v_{L-1} = vhat_{L-1} + d into sweep[L-1] from the displacement d ({@link Block#forwardDisplacedWithOutputError}),
-     * and eps_L, in one op where the loss allows; with {@code withLoss}, the output's energy term (the learning step's).
+     * and eps_L, in one op where the loss allows; otherwise a GEMM onto the zff that relaxFolded's feedback round before
+     * copied there, then eps_L. With {@code withLoss}, the output's energy term (the learning step's).
      */
     private void displacedOutputError(Workspace ws, int b, Tensor d, Tensor target, boolean perSample, boolean withLoss) {
         Block block = model.blocks().get(b);
@@ -1328,7 +1340,7 @@ public final class PcEngine implements AutoCloseable {
                     withLoss ? ws.sweepLoss : null, 0, outputLossScale(ws, target));
             return;
         }
-        block.forwardDisplacedWithOutputError(be, d, ws.belief[b], ws.ff[b], ws.sweep[b], null, null, null, 0, 0f);
+        block.forwardDisplacedOnto(be, d, ws.belief[b], ws.sweep[b]); // onto the zff the feedback round before copied (relaxFolded)
         outputError(ws, ws.sweep[b].output(), target, perSample, withLoss);
     }
 
