@@ -27,18 +27,23 @@ class StableRelaxationTest {
             .block(b -> b.linear(23, 13).relu())
             .block(b -> b.linear(13, 6)).build();
 
+    /** Layer 1 condensed where it saves multiply-adds, and not (on CUDA the sweeps then fold into the GEMMs). */
+    private static final PcEngine.Condense[] MODES = {PcEngine.Condense.AUTO, PcEngine.Condense.NEVER};
+
     /** A run whose relaxation converges is bit for bit Torch2PC's with the guard on. */
     @TestFactory List<DynamicTest> aConvergingRunIsUnchanged() {
         return PaperResultsTest.onEveryBackend("stable relaxation: converging run unchanged", be -> {
-            SplittableRandom r = new SplittableRandom(6);
-            float[] x = PaperResultsTest.randomInput(r, 16 * 35), y = PaperResultsTest.labels(r, 16, 6);
-            Map<String, float[]> guarded = train(be, x, y, true), plain = train(be, x, y, false);
-            plain.forEach((name, v) -> assertArrayEquals(v, guarded.get(name), name));
+            for (PcEngine.Condense mode : MODES) {
+                SplittableRandom r = new SplittableRandom(6);
+                float[] x = PaperResultsTest.randomInput(r, 16 * 35), y = PaperResultsTest.labels(r, 16, 6);
+                Map<String, float[]> guarded = train(be, x, y, true, mode), plain = train(be, x, y, false, mode);
+                plain.forEach((name, v) -> assertArrayEquals(v, guarded.get(name), mode + " " + name));
+            }
         });
     }
 
-    private static Map<String, float[]> train(io.predcode.spi.Backend be, float[] x, float[] y, boolean guard) {
-        try (Model m = Model.create(ServingTest.MLP, be, 5); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY); Sgd sgd = new Sgd(m, 0.05f, 0.9f, 0f)) {
+    private static Map<String, float[]> train(io.predcode.spi.Backend be, float[] x, float[] y, boolean guard, PcEngine.Condense mode) {
+        try (Model m = Model.create(ServingTest.MLP, be, 5); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY).condense(mode); Sgd sgd = new Sgd(m, 0.05f, 0.9f, 0f)) {
             Trainer t = new Trainer(e, sgd, Algorithm.STRICT, 0.1f, 20).stableRelaxation(guard);
             for (int s = 0; s < 15; s++) t.step(x, y, 16);
             assertEquals(0.1f, t.eta(), "eta was never lowered");
@@ -52,23 +57,25 @@ class StableRelaxationTest {
      */
     @TestFactory List<DynamicTest> aDivergingRelaxationIsCaughtAndEtaLowered() {
         return PaperResultsTest.onEveryBackend("stable relaxation: diverging case", be -> {
-            SplittableRandom r = new SplittableRandom(8);
-            float[] x = PaperResultsTest.randomInput(r, 16 * 35), y = PaperResultsTest.labels(r, 16, 6);
-            try (Model m = Model.create(RELU_MLP, be, 5); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY); Sgd sgd = new Sgd(m, 1e-4f, 0f, 0f)) {
-                // Layer 1's curvature is about 1 + ||W_2||^2 (ReLU passes the Jacobian unchanged where it is active).
-                Map<String, float[]> big = new HashMap<>(m.parameterValues());
-                float[] w2 = big.get("1.0.weight").clone();
-                for (int i = 0; i < w2.length; i++) w2[i] *= 10;
-                big.put("1.0.weight", w2);
-                m.loadParameters(big, "scaled");
-                InferenceResult plain = e.infer(x, y, 16, Algorithm.STRICT, 0.1f, 20);
-                assertTrue(plain.energy() > plain.loss(), "the unguarded relaxation must diverge here: energy " + plain.energy() + ", loss " + plain.loss());
-                Trainer t = new Trainer(e, sgd, Algorithm.STRICT, 0.1f, 20).stableRelaxation(true);
-                Trainer.Step step = t.step(x, y, 16);
-                assertTrue(step.eta() < 0.1f, "eta lowered: " + step.eta());
-                assertEquals(step.eta(), t.eta());
-                InferenceResult at = e.infer(x, y, 16, Algorithm.STRICT, t.eta(), 20);
-                assertTrue(at.energy() <= at.loss() * 1.001, "at the lowered eta the relaxation lowers the energy: " + at.energy() + " vs " + at.loss());
+            for (PcEngine.Condense mode : MODES) {
+                SplittableRandom r = new SplittableRandom(8);
+                float[] x = PaperResultsTest.randomInput(r, 16 * 35), y = PaperResultsTest.labels(r, 16, 6);
+                try (Model m = Model.create(RELU_MLP, be, 5); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY).condense(mode); Sgd sgd = new Sgd(m, 1e-4f, 0f, 0f)) {
+                    // Layer 1's curvature is about 1 + ||W_2||^2 (ReLU passes the Jacobian unchanged where it is active).
+                    Map<String, float[]> big = new HashMap<>(m.parameterValues());
+                    float[] w2 = big.get("1.0.weight").clone();
+                    for (int i = 0; i < w2.length; i++) w2[i] *= 10;
+                    big.put("1.0.weight", w2);
+                    m.loadParameters(big, "scaled");
+                    InferenceResult plain = e.infer(x, y, 16, Algorithm.STRICT, 0.1f, 20);
+                    assertTrue(plain.energy() > plain.loss(), "the unguarded relaxation must diverge here: energy " + plain.energy() + ", loss " + plain.loss());
+                    Trainer t = new Trainer(e, sgd, Algorithm.STRICT, 0.1f, 20).stableRelaxation(true);
+                    Trainer.Step step = t.step(x, y, 16);
+                    assertTrue(step.eta() < 0.1f, "eta lowered: " + step.eta());
+                    assertEquals(step.eta(), t.eta());
+                    InferenceResult at = e.infer(x, y, 16, Algorithm.STRICT, t.eta(), 20);
+                    assertTrue(at.energy() <= at.loss() * 1.001, "at the lowered eta the relaxation lowers the energy: " + at.energy() + " vs " + at.loss());
+                }
             }
         });
     }
