@@ -214,7 +214,8 @@ final class TrainingRun {
             out.printf("training %s on %s%s (validation: %s) with %s (%s, eta %s, n %d%s), %s lr %s, batch %d, %d epochs, backend %s%n", s.model(), train, s.augmentation().active() ? ", augmented " + s.augmentation().id() : "",
                     validation == null ? "none" : validation.size() + " held out", s.algorithm().id(), s.loss().id(), s.eta(), sweeps,
                     standard ? ", beliefs " + s.beliefOptimizer() + ", " + s.energy().id() + " energy"
-                            + (s.nudging().kind() == Nudging.Kind.NONE ? "" : ", nudging " + s.nudging()) : "", s.optimizer(), opt.learningRate(),
+                            + (s.nudging().kind() == Nudging.Kind.NONE ? "" : ", nudging " + s.nudging())
+                            : s.algorithm() == Algorithm.STRICT && s.condense() != PcEngine.Condense.AUTO ? ", condense " + s.condense().name().toLowerCase(java.util.Locale.ROOT) : "", s.optimizer(), opt.learningRate(),
                     batchSize, s.epochs(), be.description());
             Trainer trainer = new Trainer(engine, opt, s.algorithm(), s.eta(), sweeps).monitorEvery(s.monitorEvery()).stableRelaxation(s.stableRelaxation())
                     .recordEnergies(energyLayers > 0);
