@@ -311,8 +311,9 @@ extern "C" __global__ void pc_finish_sum(const double* partials, int count, doub
 }
 
 // Per row: logsumexp - logit[label] into the partial sums (the loss is their mean); grad (if not
-// null) = (softmax - onehot) / rows. A label that is not a class index gives NaN.
-extern "C" __global__ void pc_softmax_cross_entropy(const float* logits, const float* labels, double* partials, float* grad, int rows, int classes, double scale, float* out, long long index) {
+// null) = (softmax - onehot) / divisor (rows for the batch's mean, 1 for each row's own gradient). A label
+// that is not a class index gives NaN.
+extern "C" __global__ void pc_softmax_cross_entropy(const float* logits, const float* labels, double* partials, float* grad, int rows, int classes, double divisor, double scale, float* out, long long index) {
     double total = 0;
     GRID_STRIDE(r, rows) {
         const float* l = logits + r * classes;
@@ -328,7 +329,7 @@ extern "C" __global__ void pc_softmax_cross_entropy(const float* logits, const f
         // zero (on x86 they cost ~100 cycles each; here they are flushed so every target agrees).
         if (grad)
             for (int c = 0; c < classes; c++) {
-                float g = (float)((exp(l[c] - mx) / s - (c == label ? 1.0 : 0.0)) / rows);
+                float g = (float)((exp(l[c] - mx) / s - (c == label ? 1.0 : 0.0)) / divisor);
                 grad[r * classes + c] = !valid ? NAN : fabsf(g) < FLT_MIN ? 0.f : g;
             }
     }

@@ -429,8 +429,17 @@ public final class CpuBackend extends Backend {
 
     /** A few thousand exps: on one thread (handing off would cost more). */
     @Override protected void doSoftmaxCrossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits, int rows, int classes) {
+        softmaxCrossEntropy(logits, labels, loss, dlogits, rows, classes, rows);
+    }
+
+    @Override protected void doSoftmaxCrossEntropyPerSample(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits, int rows, int classes) {
+        softmaxCrossEntropy(logits, labels, loss, dlogits, rows, classes, 1);
+    }
+
+    /** The loss, the batch's mean, and dlogits = (softmax - onehot) / divisor. */
+    private void softmaxCrossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits, int rows, int classes, double divisor) {
         MemorySegment sl = seg(logits), sy = seg(labels), sg = dlogits == null ? null : seg(dlogits);
-        double total = kernels != null ? kernels.softmaxCrossEntropy(sl, sy, sg, 0, rows, rows, classes) : JavaKernels.softmaxCrossEntropy(sl, sy, sg, 0, rows, rows, classes);
+        double total = kernels != null ? kernels.softmaxCrossEntropy(sl, sy, sg, 0, rows, divisor, classes) : JavaKernels.softmaxCrossEntropy(sl, sy, sg, 0, rows, divisor, classes);
         seg(loss).setAtIndex(F, 0, (float) (total / rows));
     }
 

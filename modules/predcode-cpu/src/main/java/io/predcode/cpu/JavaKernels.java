@@ -257,7 +257,7 @@ final class JavaKernels {
      * gradients (softmax - onehot) / rows into dlogits when it is not null. exp in double; gradients
      * below float's normal range are flushed to zero (see flushSubnormal).
      */
-    static double softmaxCrossEntropy(MemorySegment sl, MemorySegment sy, MemorySegment sg, int from, int to, int rows, int classes) {
+    static double softmaxCrossEntropy(MemorySegment sl, MemorySegment sy, MemorySegment sg, int from, int to, double divisor, int classes) {
         double total = 0;
         double[] e = new double[classes]; // exp(logit - max), computed once per logit: exp dominates this op
         for (int r = from; r < to; r++) {
@@ -274,7 +274,7 @@ final class JavaKernels {
             if (sg != null)
                 for (int c = 0; c < classes; c++) {
                     double p = e[c] / sum;
-                    sg.setAtIndex(F, base + c, valid ? flushSubnormal((float) ((p - (c == label ? 1 : 0)) / rows)) : Float.NaN);
+                    sg.setAtIndex(F, base + c, valid ? flushSubnormal((float) ((p - (c == label ? 1 : 0)) / divisor)) : Float.NaN);
                 }
         }
         return total;

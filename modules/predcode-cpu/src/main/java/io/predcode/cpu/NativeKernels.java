@@ -78,7 +78,7 @@ final class NativeKernels {
         momentumUpdate = bind.apply("momentum_update", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_FLOAT, JAVA_FLOAT, JAVA_INT, JAVA_LONG, JAVA_LONG));
         softmaxCrossEntropy = bind.apply("softmax_cross_entropy", FunctionDescriptor.of(JAVA_DOUBLE, ADDRESS, ADDRESS, ADDRESS,
-                JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+                JAVA_INT, JAVA_INT, JAVA_DOUBLE, JAVA_INT));
         adamStep = bind.apply("adam_step", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT,
                 JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_LONG, JAVA_LONG));
     }
@@ -276,11 +276,11 @@ final class NativeKernels {
         call(() -> { strictEntryUpdate.invokeExact(z, vhat, feedback, displacement, belief, e, entryDisplacement, eta, from, to); });
     }
 
-    /** Sum of the losses of rows [from, to) (NaN for a bad label); writes their dlogits unless null. */
-    double softmaxCrossEntropy(MemorySegment logits, MemorySegment labels, MemorySegment dlogits, int from, int to, int rows, int classes) {
+    /** Sum of the losses of rows [from, to) (NaN for a bad label); writes their dlogits, (softmax - onehot) / divisor, unless null. */
+    double softmaxCrossEntropy(MemorySegment logits, MemorySegment labels, MemorySegment dlogits, int from, int to, double divisor, int classes) {
         MemorySegment d = dlogits == null ? MemorySegment.NULL : dlogits;
         try {
-            return (double) softmaxCrossEntropy.invokeExact(logits, labels, d, from, to, rows, classes);
+            return (double) softmaxCrossEntropy.invokeExact(logits, labels, d, from, to, divisor, classes);
         } catch (Throwable t) {
             throw rethrow(t);
         }

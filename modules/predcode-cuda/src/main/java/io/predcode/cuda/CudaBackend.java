@@ -452,7 +452,11 @@ final class CudaBackend extends Backend {
     @Override protected void doAvgPoolBackward(PoolGeometry g, Tensor dy, Tensor dx, int images) { k.avgPoolBackward(ptr(dy), ptr(dx), images, g); }
 
     @Override protected void doSoftmaxCrossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits, int rows, int classes) {
-        k.softmaxCrossEntropy(ptr(logits), ptr(labels), ptr(loss), ptrOrNull(dlogits), rows, classes);
+        k.softmaxCrossEntropy(ptr(logits), ptr(labels), ptr(loss), ptrOrNull(dlogits), rows, classes, rows);
+    }
+
+    @Override protected void doSoftmaxCrossEntropyPerSample(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits, int rows, int classes) {
+        k.softmaxCrossEntropy(ptr(logits), ptr(labels), ptr(loss), ptrOrNull(dlogits), rows, classes, 1);
     }
 
     @Override protected void doMse(Tensor y, Tensor target, Tensor loss, Tensor dy) { k.mse(ptr(y), ptr(target), ptr(loss), ptrOrNull(dy), y.size()); }

@@ -169,8 +169,9 @@ final class Kernels {
         if (g > 1) start().p(partials).i(g).d(scale).p(out).l(index).blocks("pc_finish_sum", 1);
     }
 
-    void softmaxCrossEntropy(long logits, long labels, long loss, long grad, int rows, int classes) {
-        start().p(logits).p(labels).p(partials).p(grad).i(rows).i(classes);
+    /** The loss (the rows' mean) and, unless grad is 0, grad = (softmax - onehot) / divisor. */
+    void softmaxCrossEntropy(long logits, long labels, long loss, long grad, int rows, int classes, double divisor) {
+        start().p(logits).p(labels).p(partials).p(grad).i(rows).i(classes).d(divisor);
         reduction("pc_softmax_cross_entropy", partialBlocks(rows, (long) rows * classes), 1.0 / rows, loss, 0);
     }
 

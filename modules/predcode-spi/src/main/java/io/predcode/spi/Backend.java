@@ -539,12 +539,22 @@ public abstract class Backend implements AutoCloseable {
      * A label outside [0, C) makes the loss NaN (the engine checks labels at the boundary).
      */
     public final void softmaxCrossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits) {
+        softmaxCrossEntropy(logits, labels, loss, dlogits, false);
+    }
+
+    /**
+     * As {@link #softmaxCrossEntropy(Tensor, Tensor, Tensor, Tensor)}; with {@code perSample} the gradient is each row's
+     * own, softmax - onehot, not divided by the batch (PC's output error on each sample's own energy), in the same pass.
+     */
+    public final void softmaxCrossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits, boolean perSample) {
         mine("softmaxCrossEntropy", logits, labels, loss);
         int n = logits.shape().dim(0);
         expectSize("softmaxCrossEntropy", "labels", labels, n);
         if (loss.size() < 1) throw new IllegalArgumentException("softmaxCrossEntropy: loss tensor is empty");
         if (dlogits != null) sameSize("softmaxCrossEntropy", logits, dlogits);
-        doSoftmaxCrossEntropy(logits, labels, loss, dlogits, n, (int) logits.shape().rowSize());
+        int classes = (int) logits.shape().rowSize();
+        if (perSample && dlogits != null) doSoftmaxCrossEntropyPerSample(logits, labels, loss, dlogits, n, classes);
+        else doSoftmaxCrossEntropy(logits, labels, loss, dlogits, n, classes);
     }
 
     /** Mean squared error over all elements into {@code loss[0]}; dy = 2 (y - target) / size when not null. */
@@ -1009,6 +1019,9 @@ public abstract class Backend implements AutoCloseable {
     protected abstract void doAvgPoolBackward(PoolGeometry g, Tensor dy, Tensor dx, int images);
     /** Mean softmax cross-entropy of the logits against the labels into loss[0], and its gradient into dlogits when not null. */
     protected abstract void doSoftmaxCrossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits, int rows, int classes);
+
+    /** {@link #doSoftmaxCrossEntropy} with each row's own gradient, softmax - onehot ({@code dlogits} not null), in the same pass. */
+    protected abstract void doSoftmaxCrossEntropyPerSample(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits, int rows, int classes);
     /** Mean squared error of y against target into loss[0], and its gradient into dy when dy is not null. Default: {@link Compositions#mse}. */
     protected void doMse(Tensor y, Tensor target, Tensor loss, Tensor dy) { Compositions.mse(this, y, target, loss, dy); }
     /**

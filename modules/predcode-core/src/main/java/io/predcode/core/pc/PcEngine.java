@@ -837,7 +837,7 @@ public final class PcEngine implements AutoCloseable {
      * PC's output error at the predicted {@code output}: with a nudging {@code target} h,
      * eps_L = output - h and the term ||eps_L||^2 / 2; otherwise the loss's gradient, for the
      * per-sample energy a sample's own: for squared error exactly output - y, the one subtraction
-     * PCX's autodiff does, for cross-entropy the batch's gradient times the batch. The output's energy
+     * PCX's autodiff does, for cross-entropy softmax - onehot in the loss's own pass. The output's energy
      * term (into sweepLoss) comes with the gradient where one op forms both; where the error is a
      * subtraction ({@link #outputLossApart}), only {@code withLoss}: at the state whose energy a step reports.
      */
@@ -848,6 +848,10 @@ public final class PcEngine implements AutoCloseable {
             return;
         }
         Tensor eps = ws.error[model.depth()];
+        if (perSample && loss == Loss.CROSS_ENTROPY) { // each sample's own gradient, softmax - onehot, in the loss's pass
+            be.softmaxCrossEntropy(output, ws.y, ws.sweepLoss, eps, true);
+            return;
+        }
         lossGradient(ws, output, ws.sweepLoss, eps);
         float outputScale = perSample ? perSampleScale(lossBatch(ws)) : 1f;
         if (outputScale != 1f) be.axpby(0f, eps, outputScale, eps);

@@ -724,8 +724,14 @@ public abstract class BackendConformanceTest {
             }
             try (Tensor tl = tensor(logits, rows, classes); Tensor ty = tensor(labels, rows); Tensor tloss = backend.allocate(1); Tensor tg = backend.allocate(rows, classes)) {
                 backend.softmaxCrossEntropy(tl, ty, tloss, tg);
-                assertClose("cross entropy loss", new double[]{loss / rows}, new float[]{backend.readScalar(tloss, 0)}, 1e-6);
+                float meanLoss = backend.readScalar(tloss, 0);
+                assertClose("cross entropy loss", new double[]{loss / rows}, new float[]{meanLoss}, 1e-6);
                 assertClose("cross entropy grad", grad, backend.download(tg), 1e-5);
+                // Each row's own gradient, softmax - onehot (PC's per-sample output error): the same loss, the gradient times the rows.
+                backend.softmaxCrossEntropy(tl, ty, tloss, tg, true);
+                assertEquals(meanLoss, backend.readScalar(tloss, 0), "the loss is the batch's mean either way");
+                for (int i = 0; i < grad.length; i++) grad[i] *= rows;
+                assertClose("cross entropy per-sample grad", grad, backend.download(tg), 1e-5);
             }
         }
     }
@@ -744,6 +750,10 @@ public abstract class BackendConformanceTest {
             assertEquals(0f, g[4], "e^-100 / 2 is below Float.MIN_NORMAL: flushed");
             double p2 = Math.exp(-70) / (1 + Math.exp(-70) + Math.exp(-100));
             assertClose("a small but normal gradient", new double[]{p2 / 2}, new float[]{g[2]}, 1e-6);
+            backend.softmaxCrossEntropy(tl, ty, loss, tg, true);
+            g = backend.download(tg);
+            assertEquals(0f, g[0], "e^-100 is below Float.MIN_NORMAL: flushed per sample too");
+            assertClose("a small but normal per-sample gradient", new double[]{p2}, new float[]{g[2]}, 1e-6);
         }
     }
 
