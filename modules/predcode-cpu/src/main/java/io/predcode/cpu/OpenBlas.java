@@ -131,20 +131,15 @@ final class OpenBlas {
         try { return (int) getThreads.invokeExact(); } catch (Throwable t) { throw new IllegalStateException(t); }
     }
 
-    String config() {
-        try {
-            MemorySegment s = (MemorySegment) getConfig.invokeExact();
-            return s.reinterpret(256).getString(0);
-        } catch (Throwable t) {
-            return "unknown";
-        }
-    }
+    String config() { return string(getConfig); }
 
     /** The kernels OpenBLAS chose at load (DYNAMIC_ARCH): "Haswell", "Cooperlake", ... */
-    String coreName() {
+    String coreName() { return string(getCoreName); }
+
+    /** The C string a no-argument OpenBLAS function returns (its static text), or "unknown". */
+    private static String string(MethodHandle f) {
         try {
-            MemorySegment s = (MemorySegment) getCoreName.invokeExact();
-            return s.reinterpret(64).getString(0);
+            return ((MemorySegment) f.invokeExact()).reinterpret(256).getString(0);
         } catch (Throwable t) {
             return "unknown";
         }
