@@ -72,7 +72,7 @@ pc_vs_bp() {
 }
 echo "== PCX's PC against backprop (its MLP at batch 128, T = 5; the issue's target: PC <= 1.5x BP)"
 pc_vs_bp pcx 60 cuda,cpu bench/models/pcx-mlp-gelu.json 5 0.026 0.1 "${PCX_STEPS:-50}"
-echo "== the same on CUDA with the step's branches on one stream (-Dpredcode.cuda.branches=serial): what the streams gain"
+echo "== the same with branches one after another (-Dpredcode.{cuda,cpu}.branches=serial): what streams, and on the CPU branches at once, gain"
 pc_vs_bp pcx-serial 60 cuda,cpu bench/models/pcx-mlp-gelu.json 5 0.026 0.1 "${PCX_STEPS:-50}" serial
 echo "== PCX's epoch, PC against backprop, as bench/pcx-fashion-mlp.sh trains, on CUDA and on the machine's CPU cores (the issue's target: PC <= 1.5x BP)"
 # The device has no Fashion-MNIST: IDX files of its shape, random pixels and labels 0-9 in turn (an epoch's time does not
