@@ -838,10 +838,20 @@ public abstract class Backend implements AutoCloseable {
     public final void adamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
                                float weightDecay, float decay, long step) {
         sameSize("adamStep", param, grad, m, v);
-        float[] scalars = new float[ADAM_SCALARS];
-        adamScalars(lr, beta1, beta2, decay, step, scalars, 0);
-        doAdamStep(param, grad, m, v, scalars[0], scalars[1], beta1, beta2, eps, weightDecay, scalars[2], null, 0, null, 0);
+        checkAdamStep(step);
+        // adamScalars' values without its array: PC's Adam on the beliefs takes a step per layer per inference step
+        doAdamStep(param, grad, m, v, adamStepSize(lr, beta1, step), adamBc2Sqrt(beta2, step), beta1, beta2, eps, weightDecay, decay, null, 0, null, 0);
     }
+
+    private static void checkAdamStep(long step) {
+        if (step < 1) throw new IllegalArgumentException("adamStep: step must be >= 1, got " + step);
+    }
+
+    /** lr / (1 - beta1^step): Adam's step size with its first bias correction. */
+    private static float adamStepSize(float lr, float beta1, long step) { return (float) (lr / (1 - Math.pow(beta1, step))); }
+
+    /** sqrt(1 - beta2^step): Adam's second bias correction, as its step divides by it. */
+    private static float adamBc2Sqrt(float beta2, long step) { return (float) Math.sqrt(1 - Math.pow(beta2, step)); }
 
     /** The scalars of an Adam step that {@link #adamScalars} writes: the step size, sqrt(1 - beta2^step) and the decay. */
     public static final int ADAM_SCALARS = 3;
@@ -863,10 +873,9 @@ public abstract class Backend implements AutoCloseable {
      * @param at    the index of the first
      */
     public static void adamScalars(float lr, float beta1, float beta2, float decay, long step, float[] into, int at) {
-        if (step < 1) throw new IllegalArgumentException("adamStep: step must be >= 1, got " + step);
-        double bc1 = 1 - Math.pow(beta1, step), bc2 = 1 - Math.pow(beta2, step);
-        into[at] = (float) (lr / bc1);
-        into[at + 1] = (float) Math.sqrt(bc2);
+        checkAdamStep(step);
+        into[at] = adamStepSize(lr, beta1, step);
+        into[at + 1] = adamBc2Sqrt(beta2, step);
         into[at + 2] = decay;
     }
 
