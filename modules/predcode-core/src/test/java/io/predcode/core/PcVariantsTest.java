@@ -161,9 +161,21 @@ class PcVariantsTest {
      * that folds against the plain CPU.
      */
     @Test void anOutputActivationRelaxesUnfolded() {
-        ModelSpec spec = ModelSpec.builder().input(6)
+        assertFoldingAgrees(ModelSpec.builder().input(6)
                 .block(k -> k.linear(6, 9).tanh())
-                .block(k -> { k.linear(9, 4); k.op(new io.predcode.core.nn.OpSpec.Act(Activation.SIGMOID, 0f)); }).build();
+                .block(k -> { k.linear(9, 4); k.op(new io.predcode.core.nn.OpSpec.Act(Activation.SIGMOID, 0f)); }).build());
+    }
+
+    /** A hidden block of a linear op alone (no activation) relaxes folded, as the CPU relaxes it unfolded. */
+    @Test void aHiddenLinearBlockFolds() {
+        assertFoldingAgrees(ModelSpec.builder().input(6)
+                .block(k -> k.linear(6, 9).tanh())
+                .block(k -> k.linear(9, 7))
+                .block(k -> k.linear(7, 4)).build());
+    }
+
+    /** PC, iPC and STRICT on a CPU that folds against the plain CPU, on {@code spec}. */
+    private static void assertFoldingAgrees(ModelSpec spec) {
         try (io.predcode.spi.Backend folded = foldingCpu(); io.predcode.spi.Backend plain = io.predcode.spi.Backends.open("cpu", io.predcode.spi.BackendOptions.defaults())) {
             SplittableRandom r = new SplittableRandom(45);
             int batch = 7;

@@ -180,12 +180,18 @@ public final class Block {
      * For a block that {@link #folds}, evaluated at x = x0 + d from the displacement d and its own feedforward tape
      * {@code ff} at x0: the linear op's pre-activation is zff + d W^T, zff from ff (no rounding of x0 + d, and the same
      * multiply-adds). Writes what {@link #forwardWithError} writes, in one backend op, and where {@code step} is not null
-     * the step of the predicted layer's displacement ({@link BeliefStep}). The tape records {@code x} as its input, for
-     * parameter gradients: it must hold x0 + d by the time a backward pass reads it.
+     * the step of the predicted layer's displacement ({@link BeliefStep}). A block of one linear op, whose output is the
+     * prediction, takes two: the output, then the error (with no f' to pull it back through). The tape records {@code x}
+     * as its input, for parameter gradients: it must hold x0 + d by the time a backward pass reads it.
      */
     public void forwardDisplacedWithError(Backend be, Tensor d, Tensor x, Tape ff, Tape t, Tensor vhat, Tensor displacement, Tensor error, BeliefStep step) {
+        if (isOneLinearOp()) {
+            forwardDisplacedWithOutputError(be, d, x, ff, t, null, null, null, 0, 0f);
+            be.pcPredictionError(t.acts[1], vhat, displacement, error, null, null, step);
+            return;
+        }
         Ops.LinearOp linear = linearBeforeActivation(t);
-        if (linear == null || !folds(t)) throw new IllegalStateException("block " + index + " is not a linear op and an activation whose f' the tape keeps");
+        if (linear == null || !folds(t)) throw new IllegalStateException("block " + index + " is not one linear op, or one and an activation whose f' the tape keeps");
         t.acts[0] = x;
         linear.forwardDisplaced(be, (Ops.ActivationOp) ops.get(1), d, ff.acts[1], t.acts[1], t.acts[2], t.derivatives[2], vhat, displacement, error, t.grads[1], step);
         t.derivativesCurrent = true;
