@@ -47,7 +47,7 @@ timeout 150 "$JAVA" --enable-native-access=ALL-UNNAMED -Dpredcode.golden.dir=.de
   --select-class io.predcode.core.PaperResultsTest --select-class io.predcode.core.CondensedStrictTest \
   --select-class io.predcode.cuda.CudaThreadsTest --select-class io.predcode.core.ServingTest \
   --select-class io.predcode.core.StandardPcTest --select-class io.predcode.core.PcVariantsTest --select-class io.predcode.core.NormalizeOpTest \
-  --select-class io.predcode.core.BranchesTest --select-class io.predcode.core.StableRelaxationTest \
+  --select-class io.predcode.core.BranchesTest --select-class io.predcode.core.StableRelaxationTest --select-class io.predcode.core.RandomModelsAgreeTest \
   --select-class io.predcode.cpu.CpuConformanceTest --select-class io.predcode.cpu.CpuAvx2ConformanceTest --select-class io.predcode.cpu.CpuJavaKernelsConformanceTest \
   --select-class io.predcode.cpu.NativeKernelsTest --select-class io.predcode.cpu.ParallelTest --select-class io.predcode.cpu.ThreadsPerBackendTest --details=tree --disable-banner --reports-dir "$out/junit" \
   > "$out/tests.txt" 2>&1
