@@ -506,7 +506,8 @@ public final class CpuBackend extends Backend {
                                                    Tensor belief, Tensor error, Tensor entryDisplacement, float eta) {
         MemorySegment sz = seg(z), sa = seg(vhat), sf = seg(feedback), sd = seg(displacement), sv = seg(belief),
                 se = error == null ? null : seg(error), sD = seg(entryDisplacement);
-        if (kernels != null && f == Activation.RELU) forElements(z.size(), (from, to) -> kernels.strictEntryUpdate(sz, sa, sf, sd, sv, se, sD, eta, from, to));
+        // Where the forward's f is native, so is this one's: at the feedforward state the error is exactly 0, as Torch2PC's.
+        if (kernels != null && NativeKernels.hasStrictEntryUpdate(f)) forElements(z.size(), (from, to) -> kernels.strictEntryUpdate(f, sz, sa, sf, sd, sv, se, sD, eta, from, to));
         else forElements(z.size(), (from, to) -> JavaKernels.strictEntryUpdate(f, slope, sz, sa, sf, sd, sv, se, sD, eta, from, to));
     }
 

@@ -875,6 +875,27 @@ public abstract class BackendConformanceTest {
             }
     }
 
+    /**
+     * At the feedforward state the fused update sees an error of exactly 0 (every activation): its f is the forward's
+     * bit for bit (activationWithDerivative), as Torch2PC's recomputed predictions equal vhat exactly at the first sweep.
+     */
+    @Test void strictEntryUpdateSeesTheForwardsPredictionExactly() {
+        for (int n : new int[]{1, 257, 70_001})
+            for (Activation f : Activation.values()) {
+                float slope = 0.07f;
+                try (Tensor tz = tensor(random(n, 3), n); Tensor ta = backend.allocate(n); Tensor deriv = backend.allocate(n); Tensor tf = backend.allocate(n);
+                     Tensor td = backend.allocate(n); Tensor tv = backend.allocate(n); Tensor te = backend.allocate(n); Tensor tD = backend.allocate(n)) {
+                    backend.activationWithDerivative(f, slope, tz, ta, deriv);
+                    backend.fill(tf, 0f);
+                    backend.fill(td, 0f);
+                    backend.fill(tD, 0f);
+                    backend.pcStrictEntryUpdate(f, slope, tz, ta, tf, td, tv, te, tD, 0.1f);
+                    float[] e = backend.download(te);
+                    for (int i = 0; i < n; i++) assertEquals(0f, e[i], f + " on " + n + ": error at element " + i);
+                }
+            }
+    }
+
     // ------------------------------------------------------------ overrides against their compositions
 
     /** Runs {@code op} on fresh copies of {@code inputs}, returning every tensor's values after it. */
