@@ -204,7 +204,7 @@ public final class Block {
      */
     public void forwardDisplacedWithOutputError(Backend be, Tensor d, Tensor x, Tape ff, Tape t, Tensor target, Tensor error, Tensor energy, long energyIndex,
                                                 float energyScale) {
-        if (soleLinear() != 0 || ops.size() != 1) throw new IllegalStateException("block " + index + " is not one linear op");
+        if (!isOneLinearOp()) throw new IllegalStateException("block " + index + " is not one linear op");
         t.acts[0] = x;
         ((Ops.LinearOp) ops.get(0)).forwardDisplaced(be, d, ff.acts[1], t.acts[1], target, error, energy, energyIndex, energyScale);
         t.derivativesCurrent = true;
@@ -217,7 +217,7 @@ public final class Block {
      */
     public void forwardDisplaced(Backend be, Tensor d, Tensor x, Tape ff, Tape t) {
         if (!folds(t)) throw new IllegalStateException("block " + index + " is not a linear op, or one and an activation whose f' the tape keeps");
-        if (soleLinear() >= 0) {
+        if (isOneLinearOp()) {
             forwardDisplacedWithOutputError(be, d, x, ff, t, null, null, null, 0, 0f);
             return;
         }
@@ -241,7 +241,7 @@ public final class Block {
      */
     public boolean folds(Tape t) {
         for (Op l : ops) if (l.isView()) return false;
-        return soleLinear() >= 0 || linearBeforeActivation(t) != null;
+        return isOneLinearOp() || linearBeforeActivation(t) != null;
     }
 
     /**
@@ -250,9 +250,8 @@ public final class Block {
      * activation, dy * f' must already be in {@link #outputDerivativeGradient} (the error ops leave it there) and dy is not read.
      */
     public void feedbackOnto(Backend be, Tape t, Tensor dy, Tensor dx, float alpha, boolean onto) {
-        int r = soleLinear();
-        if (r >= 0) {
-            ((Ops.LinearOp) ops.get(r)).inputGradient(be, dy, dx, alpha, onto);
+        if (isOneLinearOp()) {
+            ((Ops.LinearOp) ops.get(0)).inputGradient(be, dy, dx, alpha, onto);
             return;
         }
         Ops.LinearOp linear = linearBeforeActivation(t);

@@ -995,8 +995,8 @@ public final class PcEngine implements AutoCloseable {
      * PC and iPC: STRICT's sweep, every layer relaxed in its own space, the step on each belief taken
      * by the belief optimizer on the energy's gradient J_{l+1}(v_l)^T eps_{l+1} - eps_l. With plain
      * SGD the step is STRICT's displacement += eta (eps_l - feedback), through STRICT's own fused op; on
-     * each sample's own energy on a GPU, SGD's step (with or without momentum) is folded into the feedback
-     * GEMMs where the blocks allow ({@link #relaxFolded}). Centred nudging relaxes twice, with +beta and -beta,
+     * a GPU, SGD's step (with or without momentum) is folded into the feedback GEMMs where the blocks
+     * allow ({@link #relaxFolded}). Centred nudging relaxes twice, with +beta and -beta,
      * and averages the two updates.
      */
     private void standard(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, java.util.function.IntConsumer weightStep, boolean errorAtVhat) {
@@ -1031,8 +1031,7 @@ public final class PcEngine implements AutoCloseable {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
         Tensor target = nudgedTarget(ws, beta); // nudging relaxes each sample's own energy (run checks it)
-        // The parameter updates are J^T eps summed over the batch: per sample, their mean; nudged, over beta.
-        float updateScale = (perSample ? 1f / lossBatch(ws) : 1f) / (beta != 0 ? beta : 1f);
+        float updateScale = updateScale(ws, perSample, beta);
         float parameterScale = incremental ? updateScale : 0f; // the parameter gradients a step forms: iPC's, at every step
         // PC's start runs beside its first step's first round, which reads none of it: on a GPU, not one after another.
         Runnable[] start = relaxationStart(ws, incremental ? depth : depth - n, !incremental && !perSample);
@@ -1129,7 +1128,7 @@ public final class PcEngine implements AutoCloseable {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
         Tensor target = nudgedTarget(ws, beta);
-        float updateScale = (perSample ? 1f / lossBatch(ws) : 1f) / (beta != 0 ? beta : 1f); // per sample the batch's mean; nudged, over beta
+        float updateScale = updateScale(ws, perSample, beta);
         Tensor[][] buffers = displacementBuffers(ws, momentum);
         int k = buffers.length;
         // Layer l's first step is step L - l, when the wave reaches it: its error and last step are then 0 (it and its
@@ -1232,6 +1231,9 @@ public final class PcEngine implements AutoCloseable {
         if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
     }
 
+    /** The parameter updates' scale: they are J^T eps summed over the batch; per sample, their mean; nudged, over beta. */
+    private float updateScale(Workspace ws, boolean perSample, float beta) { return (perSample ? 1f / lossBatch(ws) : 1f) / (beta != 0 ? beta : 1f); }
+
     /**
      * A relaxation on each sample's own energy nudged by {@code beta}: the output's target h = u - beta dl/du at the
      * feedforward output u, written into belief[L] and returned; null where beta is 0 (the target is y).
@@ -1276,7 +1278,7 @@ public final class PcEngine implements AutoCloseable {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
         Tensor target = nudgedTarget(ws, beta);
-        float updateScale = 1f / lossBatch(ws) / (beta != 0 ? beta : 1f);
+        float updateScale = updateScale(ws, true, beta);
         Tensor[][] buffers = displacementBuffers(ws, beliefOptimizer.momentum());
         int k = buffers.length;
         // The start, an op per branch: v at vhat, and d at 0 in the buffers the first step reads (as d, and as momentum's
