@@ -58,6 +58,38 @@ extern "C" __global__ void pc_activation(int kind, float slope, long long n, con
     GRID_STRIDE(i, n) y[i] = act(kind, slope, x[i]);
 }
 
+// f in double, for pc_activation_increment.
+__device__ double act_double(int kind, float slope, double v) {
+    switch (kind) {
+        case RELU: return v < 0. ? 0. : v;
+        case LEAKY_RELU: return v < 0. ? v * slope : v;
+        case TANH: return tanh(v);
+        case SIGMOID: return 1. / (1. + exp(-v));
+        case GELU: return 0.5 * v * erfc(-v * 0.70710678118654752);
+        case GELU_TANH: return 0.5 * v * (1. + tanh(0.79788456080286536 * (v + 0.044715 * v * v * v)));
+        default: __trap();
+    }
+    return 0.;
+}
+
+// The activation at x = x0 + dx (x, y = f(x) and f'(x) where not null) and the change f(x0 + dx) - f(x0), less minus
+// where not null, without rounding x0 + dx to float: the sum of two floats is exact (or nearly) in double, and double's
+// rounding of f is far below float32's, so the change keeps its own precision however small dx is.
+extern "C" __global__ void pc_activation_increment(int kind, float slope, long long n, const float* x0, const float* dx, float* x, float* y, float* d,
+                                                   const float* minus, float* change) {
+    GRID_STRIDE(i, n) {
+        float moved = x0[i] + dx[i];
+        if (x) x[i] = moved;
+        if (y || d) {
+            float v = act(kind, slope, moved);
+            if (y) y[i] = v;
+            if (d) d[i] = act_grad(kind, slope, moved, v, 1.f);
+        }
+        double a = x0[i], c = act_double(kind, slope, a + (double)dx[i]) - act_double(kind, slope, a);
+        change[i] = (float)(minus ? c - minus[i] : c);
+    }
+}
+
 extern "C" __global__ void pc_activation_backward(int kind, float slope, long long n, const float* x, const float* y, const float* dy, float* dx) {
     GRID_STRIDE(i, n) dx[i] = act_grad(kind, slope, x[i], y[i], dy[i]);
 }
@@ -259,6 +291,27 @@ extern "C" __global__ void pc_max_pool(const float* x, float* y, long long plane
     }
 }
 
+// out = max(x + dx) - max(x) per window without rounding x + dx: (x_k + dx_k) - x_m in double, k the maximum of
+// x + dx and m that of x (window_argmax's pick), so that a small change keeps its own precision.
+extern "C" __global__ void pc_max_pool_increment(const float* x, const float* dx, float* out, long long planes, int H, int W, int kh, int kw, int sh, int sw,
+                                                 int oh, int ow) {
+    GRID_STRIDE(o, planes * oh * ow) {
+        long long pl = o / ((long long)oh * ow);
+        int r = o % ((long long)oh * ow), oy = r / ow, ox = r % ow;
+        const float* plane = x + pl * H * W;
+        const float* change = dx + pl * H * W;
+        int m = window_argmax(plane, W, kh, kw, sh, sw, oy, ox), k = m;
+        double best = -INFINITY;
+        for (int i = 0; i < kh; i++)
+            for (int j = 0; j < kw; j++) {
+                int at = (oy * sh + i) * W + ox * sw + j;
+                double moved = (double)plane[at] + change[at];
+                if (moved > best || isnan(moved)) { best = moved; k = at; }
+            }
+        out[o] = (float)((double)plane[k] + change[k] - plane[m]);
+    }
+}
+
 // Gather form: each input pixel sums dy over the windows whose maximum it is.
 extern "C" __global__ void pc_max_pool_backward(const float* x, const float* dy, float* dx, long long planes, int H, int W, int kh, int kw, int sh, int sw, int oh, int ow) {
     GRID_STRIDE(idx, planes * H * W) {
@@ -406,6 +459,15 @@ extern "C" __global__ void pc_momentum_update(long long n, const float* pred, co
         disp[i] = d;
         belief[i] = a + d;
         if (err) err[i] = e;
+    }
+}
+
+// STRICT's step from an error already formed: d += eta (e - fb), v = vhat + d.
+extern "C" __global__ void pc_strict_step(long long n, const float* err, const float* vhat, const float* fb, float* disp, float* belief, float eta) {
+    GRID_STRIDE(i, n) {
+        float d = disp[i] + eta * (err[i] - fb[i]);
+        disp[i] = d;
+        belief[i] = vhat[i] + d;
     }
 }
 

@@ -94,10 +94,11 @@ class CudaGraphShapeTest {
         assertShape(Algorithm.IPC, 8, 51, 203, "n = 8");
     }
 
-    @Test void strictsSweepsFoldWhereLayerOneIsNotCondensed() throws Throwable {
-        // STRICT is PC with plain SGD steps on Torch2PC's energy, and folds as PC does, its output evaluated by a GEMM onto
-        // zff copied beside the feedback round before: 72 where unfolded it was 115.
-        assertShape(Algorithm.STRICT, 20, PcEngine.Condense.NEVER, 72, 238, "n = 20, layer 1 not condensed");
+    @Test void strictsSweepsKeepTheirShape() throws Throwable {
+        // STRICT forms each hidden error from changes (Block.forwardIncrement): a sweep's layer is the GEMM of the change,
+        // the activation at the moved point with its change less the displacement (one kernel), the feedback and the step.
+        // Folded into PC's relaxation from float32 predictions it was 72, but off Torch2PC by up to 4e-4 on deep models.
+        assertShape(Algorithm.STRICT, 20, PcEngine.Condense.NEVER, 115, 334, "n = 20, layer 1 not condensed");
     }
 
     private static void assertShape(Algorithm algorithm, int n, long chain, long nodes, String why) throws Throwable {

@@ -19,7 +19,7 @@ public record Golden(String name, Path file, JsonFields root) {
     /** A tensor from the file: shape and row-major data. */
     public record T(int[] shape, float[] data, double[] exact) {}
 
-    /** Every case in -Dpredcode.golden.dir and $PREDCODE_GOLDEN_DIR. */
+    /** Every case in -Dpredcode.golden.dir and $PREDCODE_GOLDEN_DIR, and in their subfolders. */
     public static List<Golden> all() {
         List<Path> dirs = new ArrayList<>();
         String prop = System.getProperty("predcode.golden.dir");
@@ -29,7 +29,7 @@ public record Golden(String name, Path file, JsonFields root) {
         List<Golden> cases = new ArrayList<>();
         for (Path dir : dirs) {
             if (!Files.isDirectory(dir)) throw new IllegalStateException("golden folder " + dir + " does not exist");
-            try (Stream<Path> files = Files.list(dir)) {
+            try (Stream<Path> files = Files.walk(dir)) { // subfolders too: golden/generated holds the drawn cases
                 for (Path f : files.filter(p -> p.toString().endsWith(".json")).sorted().toList()) cases.add(read(f));
             } catch (IOException e) {
                 throw new UncheckedIOException(e);

@@ -37,7 +37,8 @@ class StandardPcTest {
                     for (int n : new int[]{2, 12}) {
                         Map<String, float[]> strict = updates(m, e, x, y, batch, Algorithm.STRICT, 0.1f, n);
                         Map<String, float[]> pc = updates(m, e.beliefOptimizer(BeliefOptimizer.sgd(0f)), x, y, batch, Algorithm.PC, 0.1f, n);
-                        assertSameUpdates("PC/SGD against STRICT, n " + n, strict, pc, 1e-5);
+                        // STRICT forms its errors from changes, PC from float32 predictions: they agree to PC's rounding.
+                        assertSameUpdates("PC/SGD against STRICT, n " + n, strict, pc, 5e-5);
                     }
                 }
             }

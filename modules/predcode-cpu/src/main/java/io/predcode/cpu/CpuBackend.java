@@ -251,6 +251,18 @@ public final class CpuBackend extends Backend {
         else forElements(x.size(), (from, to) -> JavaKernels.activation(f, slope, sx, sy, from, to));
     }
 
+    @Override protected void doActivationIncrement(Activation f, float slope, Tensor x0, Tensor dx, Tensor x, Tensor y, Tensor derivative, Tensor minus,
+                                                   Tensor change) {
+        MemorySegment s0 = seg(x0), sd = seg(dx), sx = x == null ? null : seg(x), sy = y == null ? null : seg(y), sf = derivative == null ? null : seg(derivative),
+                sm = minus == null ? null : seg(minus), sc = seg(change);
+        forElements(x0.size(), (from, to) -> JavaKernels.activationIncrement(f, slope, s0, sd, sx, sy, sf, sm, sc, from, to));
+    }
+
+    @Override protected void doPcStrictStep(Tensor error, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, float eta) {
+        MemorySegment se = seg(error), sa = seg(vhat), sf = seg(feedback), sd = seg(displacement), sv = seg(belief);
+        forElements(error.size(), (from, to) -> JavaKernels.strictStep(se, sa, sf, sd, sv, eta, from, to));
+    }
+
     @Override protected void doActivationBackward(Activation f, float slope, Tensor x, Tensor y, Tensor dy, Tensor dx) {
         MemorySegment sx = seg(x), sy = seg(y), sd = seg(dy), so = seg(dx);
         if (kernels != null && f == Activation.RELU) forElements(x.size(), (from, to) -> kernels.reluBackward(sx, sd, so, from, to));
@@ -408,6 +420,10 @@ public final class CpuBackend extends Backend {
     }
 
     private boolean nativePool(PoolGeometry g) { return kernels != null && g.kh() == 2 && g.kw() == 2 && g.sh() == 2 && g.sw() == 2; }
+
+    @Override protected void doMaxPoolIncrement(Tensor x, Tensor dx, PoolGeometry g, Tensor out, int images) {
+        Pooling.maxPoolIncrement(parallel, seg(x), seg(dx), g, seg(out), images);
+    }
 
     @Override protected void doMaxPool(Tensor x, PoolGeometry g, Tensor y, int images) {
         MemorySegment sx = seg(x), sy = seg(y);

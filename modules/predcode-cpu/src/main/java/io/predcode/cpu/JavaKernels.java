@@ -68,6 +68,36 @@ final class JavaKernels {
         });
     }
 
+    /**
+     * Backend.activationIncrement on [from, to): x = x0 + dx, y = f(x), f'(x) where their segments are not null, and the
+     * change f(x0 + dx) - f(x0) (less minus) in double ({@link Activation#increment}).
+     */
+    static void activationIncrement(Activation f, float slope, MemorySegment sx0, MemorySegment sdx, MemorySegment sx, MemorySegment sy,
+                                    MemorySegment sd, MemorySegment sm, MemorySegment sc, long from, long to) {
+        chunks(from, to, (off, len, t) -> {
+            float[] base = t[0], change = t[1], x = t[2], y = t[3], ones = t[4], d = t[5], minus = t[6];
+            MemorySegment.copy(sx0, F, off, base, 0, len);
+            MemorySegment.copy(sdx, F, off, change, 0, len);
+            if (sm != null) MemorySegment.copy(sm, F, off, minus, 0, len);
+            if (sx != null || sy != null || sd != null) {
+                for (int i = 0; i < len; i++) x[i] = base[i] + change[i];
+                activate(f, slope, x, y, len);
+                if (sd != null) {
+                    java.util.Arrays.fill(ones, 0, len, 1f);
+                    activateBackward(f, slope, f.derivativeFromOutput() ? y : x, ones, d, len);
+                    MemorySegment.copy(d, 0, sd, F, off, len);
+                }
+                if (sx != null) MemorySegment.copy(x, 0, sx, F, off, len);
+                if (sy != null) MemorySegment.copy(y, 0, sy, F, off, len);
+            }
+            for (int i = 0; i < len; i++) {
+                double c = f.increment(slope, base[i], change[i]);
+                change[i] = (float) (sm != null ? c - minus[i] : c);
+            }
+            MemorySegment.copy(change, 0, sc, F, off, len);
+        });
+    }
+
     /** y = f(x) and d = f'(x): the forward's tile, then the backward's with a gradient of ones. */
     static void activationWithDerivative(Activation f, float slope, MemorySegment sx, MemorySegment sy, MemorySegment sd, long from, long to) {
         chunks(from, to, (off, len, t) -> {
@@ -187,6 +217,23 @@ final class JavaKernels {
             MemorySegment.copy(sd, F, off, d, 0, len);
             strictStep(p, a, f, d, e, v, eta, len);
             if (se != null) MemorySegment.copy(e, 0, se, F, off, len);
+            MemorySegment.copy(d, 0, sd, F, off, len);
+            MemorySegment.copy(v, 0, sv, F, off, len);
+        });
+    }
+
+    /** Backend.pcStrictStep on [from, to): d += eta (e - f), v = a + d. */
+    static void strictStep(MemorySegment se, MemorySegment sa, MemorySegment sf, MemorySegment sd, MemorySegment sv, float eta, long from, long to) {
+        chunks(from, to, (off, len, t) -> {
+            float[] e = t[0], a = t[1], f = t[2], d = t[3], v = t[4];
+            MemorySegment.copy(se, F, off, e, 0, len);
+            MemorySegment.copy(sa, F, off, a, 0, len);
+            MemorySegment.copy(sf, F, off, f, 0, len);
+            MemorySegment.copy(sd, F, off, d, 0, len);
+            for (int i = 0; i < len; i++) {
+                d[i] += eta * (e[i] - f[i]);
+                v[i] = a[i] + d[i];
+            }
             MemorySegment.copy(d, 0, sd, F, off, len);
             MemorySegment.copy(v, 0, sv, F, off, len);
         });

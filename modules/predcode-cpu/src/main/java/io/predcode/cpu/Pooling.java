@@ -107,6 +107,33 @@ final class Pooling {
         }
     }
 
+    /** out = maxPool(x + dx) - maxPool(x) per window, the sum in double: (x_k + dx_k) - x_m (Backend#maxPoolIncrement). */
+    static void maxPoolIncrement(Parallel par, MemorySegment x, MemorySegment dx, PoolGeometry g, MemorySegment out, int images) {
+        par.forRange(images * g.channels(), MIN_IMAGES * g.channels(), (from, to) -> {
+            int oh = g.outHeight(), ow = g.outWidth(), w = g.width(), planeIn = g.height() * w, planeOut = oh * ow;
+            float[] base = new float[planeIn], change = new float[planeIn], result = new float[planeOut];
+            for (long pl = from; pl < to; pl++) {
+                MemorySegment.copy(x, F, pl * planeIn * Float.BYTES, base, 0, planeIn);
+                MemorySegment.copy(dx, F, pl * planeIn * Float.BYTES, change, 0, planeIn);
+                for (int oy = 0, o = 0; oy < oh; oy++)
+                    for (int ox = 0; ox < ow; ox++) {
+                        int at = oy * g.sh() * w + ox * g.sw(), m = at, k = at;
+                        double bestMoved = Double.NEGATIVE_INFINITY;
+                        float best = Float.NEGATIVE_INFINITY;
+                        for (int i = 0; i < g.kh(); i++)
+                            for (int j = 0; j < g.kw(); j++) {
+                                int p = at + i * w + j;
+                                double moved = (double) base[p] + change[p];
+                                if (base[p] > best || base[p] != base[p]) { best = base[p]; m = p; } // PyTorch's pick, as maxPool's
+                                if (moved > bestMoved || moved != moved) { bestMoved = moved; k = p; }
+                            }
+                        result[o++] = (float) ((double) base[k] + change[k] - base[m]);
+                    }
+                MemorySegment.copy(result, 0, out, F, pl * planeOut * Float.BYTES, planeOut);
+            }
+        });
+    }
+
     static void maxPoolBackward(Parallel par, MemorySegment x, PoolGeometry g, MemorySegment dy, MemorySegment dx, int images) {
         par.forRange(images * g.channels(), MIN_IMAGES * g.channels(), (from, to) -> maxPoolBackward(x, g, dy, dx, from, to));
     }

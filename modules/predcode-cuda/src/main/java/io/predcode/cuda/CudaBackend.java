@@ -348,6 +348,16 @@ final class CudaBackend extends Backend {
 
     @Override protected void doActivation(Activation f, float slope, Tensor x, Tensor y) { k.activation(f.code(), slope, x.size(), ptr(x), ptr(y)); }
 
+    @Override protected void doActivationIncrement(Activation f, float slope, Tensor x0, Tensor dx, Tensor x, Tensor y, Tensor derivative, Tensor minus,
+                                                   Tensor change) {
+        k.activationIncrement(f.code(), slope, x0.size(), ptr(x0), ptr(dx), x == null ? 0 : ptr(x), y == null ? 0 : ptr(y), derivative == null ? 0 : ptr(derivative),
+                minus == null ? 0 : ptr(minus), ptr(change));
+    }
+
+    @Override protected void doPcStrictStep(Tensor error, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, float eta) {
+        k.strictStep(error.size(), ptr(error), ptr(vhat), ptr(feedback), ptr(displacement), ptr(belief), eta);
+    }
+
     @Override protected void doActivationBackward(Activation f, float slope, Tensor x, Tensor y, Tensor dy, Tensor dx) {
         k.activationBackward(f.code(), slope, x.size(), ptr(x), ptr(y), ptr(dy), ptr(dx));
     }
@@ -441,6 +451,10 @@ final class CudaBackend extends Backend {
         k.im2col(ptr(x), col, images, g);
         lane.cublas.sgemm(false, true, out, patch, p, 1f, ptr(dy), p, (long) out * p, col, p, (long) patch * p, 0f, parts, patch, (long) out * patch, images);
         k.sumBatches(parts, ptr(dweight), images, (long) out * patch, 0f);
+    }
+
+    @Override protected void doMaxPoolIncrement(Tensor x, Tensor dx, PoolGeometry g, Tensor out, int images) {
+        k.maxPoolIncrement(ptr(x), ptr(dx), ptr(out), images, g);
     }
 
     @Override protected void doMaxPool(Tensor x, PoolGeometry g, Tensor y, int images) { k.maxPool(ptr(x), ptr(y), images, g); }

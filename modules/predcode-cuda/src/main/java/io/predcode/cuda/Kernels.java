@@ -76,6 +76,14 @@ final class Kernels {
 
     void add(long n, float alpha, long a, float beta, long b, long out) { start().l(n).f(alpha).p(a).f(beta).p(b).p(out).over("pc_add", n); }
 
+    void activationIncrement(int kind, float slope, long n, long x0, long dx, long x, long y, long d, long minus, long change) {
+        start().i(kind).f(slope).l(n).p(x0).p(dx).p(x).p(y).p(d).p(minus).p(change).over("pc_activation_increment", n);
+    }
+
+    void strictStep(long n, long error, long vhat, long feedback, long displacement, long belief, float eta) {
+        start().l(n).p(error).p(vhat).p(feedback).p(displacement).p(belief).f(eta).over("pc_strict_step", n);
+    }
+
     void activation(int kind, float slope, long n, long x, long y) { start().i(kind).f(slope).l(n).p(x).p(y).over("pc_activation", n); }
 
     void activationBackward(int kind, float slope, long n, long x, long y, long dy, long dx) {
@@ -133,6 +141,10 @@ final class Kernels {
     }
 
     void maxPool(long x, long y, int images, PoolGeometry g) { pool(start().p(x).p(y), images, g).over("pc_max_pool", outputs(images, g)); }
+
+    void maxPoolIncrement(long x, long dx, long out, int images, PoolGeometry g) {
+        pool(start().p(x).p(dx).p(out), images, g).over("pc_max_pool_increment", outputs(images, g));
+    }
 
     void maxPoolBackward(long x, long dy, long dx, int images, PoolGeometry g) {
         pool(start().p(x).p(dy).p(dx), images, g).over("pc_max_pool_backward", inputs(images, g));

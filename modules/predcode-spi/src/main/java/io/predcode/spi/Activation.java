@@ -43,6 +43,31 @@ public enum Activation {
         return x >= 0 ? r : 2 - r;
     }
 
+    /**
+     * f(x + dx) - f(x) in double, for float32 x and dx (whose sum double holds exactly, or to far below float32's
+     * resolution): the Java kernels' {@link Backend#activationIncrement}. Piecewise-linear activations give it
+     * exactly; the others to double's rounding of f, which float32's result never sees.
+     *
+     * @param slope leaky ReLU's negative slope (ignored by the others)
+     * @param x the input
+     * @param dx its change
+     * @return the change of f's output
+     */
+    public double increment(double slope, double x, double dx) {
+        double y = x + dx;
+        return switch (this) {
+            case RELU -> (y > 0 ? y : 0 * y) - (x > 0 ? x : 0 * x); // 0 * NaN stays NaN, as PyTorch's relu
+            case LEAKY_RELU -> (y > 0 ? y : slope * y) - (x > 0 ? x : slope * x);
+            case TANH -> Math.tanh(y) - Math.tanh(x);
+            case SIGMOID -> 1 / (1 + Math.exp(-y)) - 1 / (1 + Math.exp(-x));
+            case GELU -> 0.5 * y * erfc(-y * SQRT_HALF) - 0.5 * x * erfc(-x * SQRT_HALF);
+            case GELU_TANH -> 0.5 * y * (1 + Math.tanh(GELU_TANH_SCALE * (y + GELU_TANH_CUBIC * y * y * y)))
+                    - 0.5 * x * (1 + Math.tanh(GELU_TANH_SCALE * (x + GELU_TANH_CUBIC * x * x * x)));
+        };
+    }
+
+    private static final double SQRT_HALF = Math.sqrt(0.5);
+
     private final int code;
     private final boolean derivativeFromOutput, derivativeWorthKeeping;
 

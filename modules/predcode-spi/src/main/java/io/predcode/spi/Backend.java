@@ -394,6 +394,36 @@ public abstract class Backend implements AutoCloseable {
         doActivationWithDerivative(f, slope, x, y, derivative);
     }
 
+    /**
+     * An activation at a moved point x = x0 + dx, elementwise in one pass: where not null, x = x0 + dx (in float32),
+     * y = f(x) and derivative = f'(x) (as {@link #activationWithDerivative} at that x, to rounding), and always
+     * {@code change} = f(x0 + dx) - f(x0), minus {@code minus} where not null, formed without rounding x0 + dx: the
+     * change keeps a few float32 ulps of its own size however small dx is against x0. As f(x) - f(x0) in float32 it would
+     * carry an error of f's ulp at x0, which swamps it once dx is below about 1e-4 of x0: STRICT's prediction errors
+     * ({@code PcEngine}) are such changes, less the layer's own displacement ({@code minus}). change may alias dx or minus;
+     * the other outputs are tensors of their own.
+     */
+    public final void activationIncrement(Activation f, float slope, Tensor x0, Tensor dx, Tensor x, Tensor y, Tensor derivative, Tensor minus, Tensor change) {
+        String op = "activationIncrement";
+        sameSize(op, x0, dx, change);
+        for (Tensor t : new Tensor[]{x, y, derivative, minus}) if (t != null) sameSize(op, x0, t);
+        if (change == x0) throw new IllegalArgumentException(op + ": change must not be x0");
+        for (Tensor t : new Tensor[]{x, y, derivative})
+            if (t != null && (t == x0 || t == dx || t == minus || t == change)) throw new IllegalArgumentException(op + ": x, y and derivative must be tensors of their own");
+        if (x != null && (x == y || x == derivative) || y != null && y == derivative) throw new IllegalArgumentException(op + ": x, y and derivative must be tensors of their own");
+        doActivationIncrement(f, slope, x0, dx, x, y, derivative, minus, change);
+    }
+
+    /**
+     * STRICT's step of a layer whose prediction error this sweep is already formed (layer 2 and up, from changes:
+     * {@link #activationIncrement}): {@code displacement += eta * (error - feedback)}, {@code belief = vhat + displacement},
+     * in one pass. Layer 1's, whose error is -displacement, is {@link #pcStrictUpdate} with vhat as the prediction.
+     */
+    public final void pcStrictStep(Tensor error, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, float eta) {
+        sameSize("pcStrictStep", error, vhat, feedback, displacement, belief);
+        doPcStrictStep(error, vhat, feedback, displacement, belief, eta);
+    }
+
     /** out = a * b, elementwise (out may alias a or b). */
     public final void multiply(Tensor a, Tensor b, Tensor out) {
         sameSize("multiply", a, b, out);
@@ -501,6 +531,19 @@ public abstract class Backend implements AutoCloseable {
         long n = images("maxPool", x, g.inputSize(), g.toString());
         expectSize("maxPool", "y", y, n * g.outputSize());
         doMaxPool(x, g, y, (int) n);
+    }
+
+    /**
+     * out = maxPool(x + dx) - maxPool(x), without rounding x + dx to float: per window, (x_k + dx_k) - x_m with k the
+     * maximum of x + dx (formed in double) and m that of x, so that a change far below the pixels' magnitude keeps its
+     * own precision, as {@link #activationIncrement} keeps an activation's.
+     */
+    public final void maxPoolIncrement(Tensor x, Tensor dx, PoolGeometry g, Tensor out) {
+        mine("maxPoolIncrement", x, dx, out);
+        long n = images("maxPoolIncrement", x, g.inputSize(), g.toString());
+        expectSize("maxPoolIncrement", "dx", dx, n * g.inputSize());
+        expectSize("maxPoolIncrement", "out", out, n * g.outputSize());
+        doMaxPoolIncrement(x, dx, g, out, (int) n);
     }
 
     /**
@@ -983,6 +1026,12 @@ public abstract class Backend implements AutoCloseable {
     protected abstract void doAdd(float alpha, Tensor a, float beta, Tensor b, Tensor out);
     /** y = f(x), elementwise. */
     protected abstract void doActivation(Activation f, float slope, Tensor x, Tensor y);
+    /** out = maxPool(x + dx) - maxPool(x) without rounding x + dx: see {@link #maxPoolIncrement}. */
+    protected abstract void doMaxPoolIncrement(Tensor x, Tensor dx, PoolGeometry g, Tensor out, int images);
+    /** An activation at a moved point and its change: see {@link #activationIncrement}. */
+    protected abstract void doActivationIncrement(Activation f, float slope, Tensor x0, Tensor dx, Tensor x, Tensor y, Tensor derivative, Tensor minus, Tensor change);
+    /** STRICT's step from a formed error: see {@link #pcStrictStep}. */
+    protected abstract void doPcStrictStep(Tensor error, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, float eta);
     /** dx = f'(x) dy, given x and y = f(x). */
     protected abstract void doActivationBackward(Activation f, float slope, Tensor x, Tensor y, Tensor dy, Tensor dx);
     /**

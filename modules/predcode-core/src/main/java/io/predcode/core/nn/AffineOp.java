@@ -23,6 +23,6 @@ interface AffineOp {
     /** Writes G for the current weights. */
     void gram(Backend be, Tensor g);
 
-    /** z = z0 + G y, for y and z shaped as the op's output. */
-    void applyGram(Backend be, Tensor g, Tensor y, Tensor z0, Tensor z);
+    /** z = G y, for y and z shaped as the op's output. */
+    void applyGram(Backend be, Tensor g, Tensor y, Tensor z);
 }

@@ -57,7 +57,7 @@ public final class Block {
         /** derivatives[i + 1]: f'(acts[i]) for op i, where kept; valid while {@link #derivativesCurrent}. */
         final Tensor[] derivatives;
         final Tensor ownOutput;
-        /** False after {@link Entry#forwardEntry}, which leaves the activations after the entry to the caller. */
+        /** Whether the derivatives are the last forward's (a forward writes them all). */
         boolean derivativesCurrent;
 
         Tape(Scope scope, int batch, boolean keepDerivatives) {
@@ -114,6 +114,72 @@ public final class Block {
             else l.forward(be, t.acts[i], t.acts[i + 1]);
         }
         t.derivativesCurrent = true; // first is 0 or just past the entry op, before which only views stand
+    }
+
+    /**
+     * Evaluates the block at x = x0 + dx into tape t, as {@link #forward} does (for the backward passes at x), from its
+     * feedforward tape {@code ff} at x0, and writes the change of its output less {@code minus} (where not null),
+     * {@code dOut} = f_l(x0 + dx) - f_l(x0) - minus, op by op from dx ({@link Op#forwardIncrement}) without rounding
+     * x0 + dx. A change far below f_l's magnitude so keeps its own precision, where f_l(x) - f_l(x0) in float32 would
+     * carry an error of f_l's ulp: STRICT's prediction errors deep in a network, a millionth of the activations, are
+     * such changes (less the predicted layer's displacement). The changes pass through the tape's gradient tensors,
+     * which its backward passes overwrite later.
+     */
+    public void forwardIncrement(Backend be, Tape ff, Tensor x, Tensor dx, Tape t, Tensor minus, Tensor dOut) {
+        t.acts[0] = x;
+        if (t.ownOutput != null) { // a block of views
+            be.copy(x, t.ownOutput);
+            be.add(1f, dx, minus == null ? 0f : -1f, minus == null ? dx : minus, dOut);
+            t.derivativesCurrent = true;
+            return;
+        }
+        incrementFrom(be, 0, ff, dx, t, minus, dOut);
+    }
+
+    /**
+     * Ops {@code first}.. from the input in {@code t.acts[first]}, whose change from ff's is {@code dx}: the values into t,
+     * the output's change less minus into dOut. An affine op and the activation after it take two backend ops: the
+     * affine op's change, then the activation at the moved point with its change, in one pass.
+     */
+    private void incrementFrom(Backend be, int first, Tape ff, Tensor dx, Tape t, Tensor minus, Tensor dOut) {
+        int last = lastRealOp();
+        Tensor change = dx;
+        for (int i = first; i < ops.size(); i++) {
+            Op l = ops.get(i);
+            if (l.isView()) {
+                t.acts[i + 1] = t.acts[i];
+                continue;
+            }
+            if (l.affine() && i < last && ops.get(i + 1) instanceof Ops.ActivationOp f) {
+                Tensor dz = changeOf(t, i, dOut), next = changeOf(t, i + 1, dOut);
+                l.change(be, change, dz);
+                f.forwardIncrementAfterAffine(be, ff.acts[i + 1], dz, t.acts[i + 1], t.acts[i + 2], t.derivatives[i + 2], i + 1 == last ? minus : null, next);
+                change = next;
+                i++;
+            } else if (l instanceof Ops.ActivationOp f) {
+                Tensor next = changeOf(t, i, dOut);
+                f.forwardIncrement(be, ff.acts[i], t.acts[i], change, t.acts[i + 1], t.derivatives[i + 1], i == last ? minus : null, next);
+                change = next;
+            } else {
+                Tensor next = changeOf(t, i, dOut);
+                l.forwardIncrement(be, ff.acts[i], ff.acts[i + 1], t.acts[i], change, t.acts[i + 1], t.derivatives[i + 1], next);
+                if (i == last && minus != null) be.axpby(-1f, minus, 1f, next);
+                change = next;
+            }
+        }
+        t.derivativesCurrent = true;
+    }
+
+    /** The index of the block's last real (non-view) op, or -1 for a block of views. */
+    private int lastRealOp() {
+        for (int i = ops.size() - 1; i >= 0; i--) if (!ops.get(i).isView()) return i;
+        return -1;
+    }
+
+    /** Where op i's output change goes: the gradient tensor at the next real op's input (its shape), or dOut after the last. */
+    private Tensor changeOf(Tape t, int i, Tensor dOut) {
+        for (int j = i + 1; j < ops.size(); j++) if (!ops.get(j).isView()) return t.grads[j];
+        return dOut;
     }
 
     /** Op i's VJP at the tape's point: through the derivative the forward kept, where it did. */
@@ -386,45 +452,23 @@ public final class Block {
         /** Writes G = A A^T for the current weights. */
         public void gram(Backend be, Tensor g) { op.gram(be, g); }
 
-        /** Evaluates the block at vhat + A^T d into tape t, where {@code at} is the tape of the block's forward at vhat. */
-        public void forward(Backend be, Tensor g, Tensor d, Tape at, Tape t) {
-            forwardEntry(be, g, d, at, t);
-            forwardFrom(be, index + 1, t);
-        }
-
         /**
-         * Whether the block's only real op after the entry is one activation f (views aside). Layer 2's
-         * prediction is then f(z), and STRICT updates layer 2 and the entry space in one pass: see
-         * {@link #forwardEntry} and {@link #update}.
+         * Evaluates the block at vhat + A^T d into tape t, where {@code at} is the tape of its forward at vhat, and writes
+         * the change of its output from at's, less minus, into dOut, as {@link Block#forwardIncrement} does: the entry's own
+         * change is G d, never rounded to the magnitude of z.
          */
-        public boolean fuses() { return soleActivation() != null; }
-
-        private Ops.ActivationOp soleActivation() {
-            Ops.ActivationOp found = null;
-            for (int i = index + 1; i < ops.size(); i++) {
-                Op l = ops.get(i);
-                if (l.isView()) continue;
-                if (found != null || !(l instanceof Ops.ActivationOp a)) return null;
-                found = a;
+        public void forwardIncrement(Backend be, Tensor g, Tensor d, Tape at, Tape t, Tensor minus, Tensor dOut) {
+            Tensor dz = changeOf(t, index, dOut);
+            op.applyGram(be, g, d, dz);
+            if (index < lastRealOp() && ops.get(index + 1) instanceof Ops.ActivationOp f) { // the entry's activation in the same pass as its value
+                f.forwardIncrementAfterAffine(be, at.acts[index + 1], dz, t.acts[index + 1], t.acts[index + 2], t.derivatives[index + 2],
+                        index + 1 == lastRealOp() ? minus : null, changeOf(t, index + 1, dOut));
+                incrementFrom(be, index + 2, at, changeOf(t, index + 1, dOut), t, minus, dOut);
+                return;
             }
-            return found;
-        }
-
-        /** Only the entry op of {@link #forward}: z = z0 + G d into tape t, for {@link #update}, which applies the activation itself. */
-        public void forwardEntry(Backend be, Tensor g, Tensor d, Tape at, Tape t) {
-            op.applyGram(be, g, d, at.acts[index + 1], t.acts[index + 1]);
-            t.derivativesCurrent = false; // the ops after the entry have not seen this z
-        }
-
-        /**
-         * Layer 2's STRICT update with prediction f(z), z from tape t's {@link #forwardEntry}, fused with the
-         * entry space's: {@link Backend#pcStrictEntryUpdate}. Needs {@link #fuses()}.
-         */
-        public void update(Backend be, Tape t, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, Tensor error,
-                           Tensor entryDisplacement, float eta) {
-            Ops.ActivationOp f = soleActivation();
-            if (f == null) throw new IllegalStateException("block " + Block.this.index + ": no sole activation after its entry op to fuse");
-            be.pcStrictEntryUpdate(f.function, f.slope, t.acts[index + 1], vhat, feedback, displacement, belief, error, entryDisplacement, eta);
+            be.add(1f, at.acts[index + 1], 1f, dz, t.acts[index + 1]);
+            if (index == lastRealOp() && minus != null) be.axpby(-1f, minus, 1f, dz);
+            incrementFrom(be, index + 1, at, dz, t, minus, dOut);
         }
 
         /** dz = the VJP of the ops after the entry, at the tape's point: dy pulled back to the entry's output. */

@@ -23,6 +23,23 @@ abstract class Op {
     abstract void forward(Backend be, Tensor x, Tensor y);
 
     /**
+     * The forward at x = x0 + dx, from this op's forward at x0 (input x0, output y0): y = f(x) (and f' into
+     * {@code derivative} where not null), and dy = f(x0 + dx) - f(x0) formed from dx without rounding x0 + dx, so that
+     * it keeps its own precision however small dx is against x0 (see {@link Block#forwardIncrement}). An op affine in
+     * its input takes dy by {@link #change} and y = y0 + dy.
+     */
+    void forwardIncrement(Backend be, Tensor x0, Tensor y0, Tensor x, Tensor dx, Tensor y, Tensor derivative, Tensor dy) {
+        change(be, dx, dy);
+        be.add(1f, y0, 1f, dy, y);
+    }
+
+    /** Whether the op is affine in its input (linear, conv2d, normalize): its output's change is {@link #change}. */
+    boolean affine() { return false; }
+
+    /** For an {@link #affine} op: dy = the change of its output when its input moves by dx, its linear part alone. */
+    void change(Backend be, Tensor dx, Tensor dy) { throw new UnsupportedOperationException(getClass().getSimpleName() + " is not affine"); }
+
+    /**
      * Given dy = dL/dy at the point of the last {@link #forward} with these tensors: writes dx = J_x^T dy
      * when {@code dx} is not null, and overwrites the parameter gradients with
      * {@code parameterScale} J_theta^T dy when {@code parameterScale} is not 0 (0: leaves them).

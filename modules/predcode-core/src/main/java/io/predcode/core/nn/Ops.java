@@ -68,6 +68,11 @@ final class Ops {
 
         private Tensor biasValue() { return bias == null ? null : bias.value(); }
 
+        @Override boolean affine() { return true; }
+
+        /** dy = dx W^T: the bias cancels. */
+        @Override void change(Backend be, Tensor dx, Tensor dy) { be.matmul(false, true, 1f, dx, weight.value(), 0f, dy); }
+
         /** This op into z and activation f after it into y (and f' into {@code derivative}, where not null), as one {@link Backend#linearActivation}. */
         void forward(Backend be, ActivationOp f, Tensor x, Tensor z, Tensor y, Tensor derivative) {
             be.linearActivation(x, weight.value(), biasValue(), f.function, f.slope, z, y, derivative);
@@ -129,9 +134,8 @@ final class Ops {
 
         @Override public void gram(Backend be, Tensor g) { be.matmul(false, true, 1f, weight.value(), weight.value(), 0f, g); }
 
-        @Override public void applyGram(Backend be, Tensor g, Tensor y, Tensor z0, Tensor z) {
-            be.copy(z0, z);
-            be.matmul(false, false, 1f, y, g, 1f, z); // W W^T is symmetric: y G = (G y^T)^T
+        @Override public void applyGram(Backend be, Tensor g, Tensor y, Tensor z) {
+            be.matmul(false, false, 1f, y, g, 0f, z); // W W^T is symmetric: y G = (G y^T)^T
         }
     }
 
@@ -176,11 +180,16 @@ final class Ops {
 
         @Override public void gram(Backend be, Tensor k) { be.conv2d(weight.value(), weight.value(), kernelGeometry, k); }
 
-        @Override public void applyGram(Backend be, Tensor k, Tensor y, Tensor z0, Tensor z) { be.conv2dAdd(y, k, gramGeometry, z0, z); }
+        @Override public void applyGram(Backend be, Tensor k, Tensor y, Tensor z) { be.conv2d(y, k, gramGeometry, z); }
 
         @Override void forward(Backend be, Tensor x, Tensor y) {
             be.conv2d(x, weight.value(), bias == null ? null : bias.value(), g, y);
         }
+
+        @Override boolean affine() { return true; }
+
+        /** dy = the convolution of dx: the bias cancels. */
+        @Override void change(Backend be, Tensor dx, Tensor dy) { be.conv2d(dx, weight.value(), g, dy); }
 
         @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, float parameterScale) {
             boolean grads = parameterScale != 0f;
@@ -204,6 +213,12 @@ final class Ops {
             if (max) be.maxPool(x, g, y); else be.avgPool(x, g, y);
         }
 
+        /** y from x; dy: average pooling is linear, so its pool of dx; max pooling's by {@link Backend#maxPoolIncrement}. */
+        @Override void forwardIncrement(Backend be, Tensor x0, Tensor y0, Tensor x, Tensor dx, Tensor y, Tensor derivative, Tensor dy) {
+            forward(be, x, y);
+            if (max) be.maxPoolIncrement(x0, dx, g, dy); else be.avgPool(dx, g, dy);
+        }
+
         @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, float parameterScale) {
             if (dx == null) return;
             if (max) be.maxPoolBackward(x, g, dy, dx); else be.avgPoolBackward(g, dy, dx);
@@ -220,6 +235,20 @@ final class Ops {
 
         /** y = f(x), with f'(x) kept in {@code derivative} for {@link #backward(Backend, Tensor, Tensor, Tensor)}. */
         void forward(Backend be, Tensor x, Tensor y, Tensor derivative) { be.activationWithDerivative(function, slope, x, y, derivative); }
+
+        /** y = f(x) (with f' where kept) from the value x already formed, and dy = f(x0 + dx) - f(x0) - minus ({@link Backend#activationIncrement}). */
+        void forwardIncrement(Backend be, Tensor x0, Tensor x, Tensor dx, Tensor y, Tensor derivative, Tensor minus, Tensor dy) {
+            if (derivative != null) forward(be, x, y, derivative); else forward(be, x, y);
+            be.activationIncrement(function, slope, x0, dx, null, null, null, minus, dy);
+        }
+
+        /**
+         * After an affine op, from its output's change dz and its feedforward output z0: z = z0 + dz, y = f(z) (with f' where
+         * kept) and dy = f(z0 + dz) - f(z0) - minus, in one {@link Backend#activationIncrement}.
+         */
+        void forwardIncrementAfterAffine(Backend be, Tensor z0, Tensor dz, Tensor z, Tensor y, Tensor derivative, Tensor minus, Tensor dy) {
+            be.activationIncrement(function, slope, z0, dz, z, y, derivative, minus, dy);
+        }
 
         /** dx = dy f'(x) from the derivative a forward kept. */
         void backward(Backend be, Tensor derivative, Tensor dy, Tensor dx) { be.multiply(dy, derivative, dx); }
@@ -261,6 +290,10 @@ final class Ops {
             be.addBias(y, shift, channels, inner);
         }
 
+        @Override boolean affine() { return true; }
+
+        @Override void change(Backend be, Tensor dx, Tensor dy) { diagonal(be, dx, dy); }
+
         @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, float parameterScale) {
             if (dx != null) diagonal(be, dy, dx);
         }
@@ -279,6 +312,7 @@ final class Ops {
         @Override boolean isView() { return true; }
 
         @Override void forward(Backend be, Tensor x, Tensor y) { throw new AssertionError("flatten is a view"); }
+
 
         @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, float parameterScale) {
             throw new AssertionError("flatten is a view");

@@ -748,16 +748,14 @@ public final class PcEngine implements AutoCloseable {
      * start-of-sweep beliefs; eps_L = dL/dy at the predicted output; top-down, eps_l = f_l(v_{l-1}) - v_l
      * and v_l += eta (eps_l - J_{l+1}(v_l)^T eps_{l+1}): gradient descent on the energy
      * L(f_L(v_{L-1})) + sum ||eps_l||^2 / 2. Parameter updates J_theta(f_l at v_{l-1})^T eps_l at the final beliefs.
-     * The state is the displacement d_l = v_l - vhat_l, so eps_1 = -d_1 exactly and the other errors
-     * subtract nearly equal numbers exactly (Sterbenz) instead of cancelling after rounding.
+     * The state is the displacement d_l = v_l - vhat_l, and each hidden error is formed from changes alone:
+     * eps_1 = -d_1, and eps_l = (f_l(v_{l-1}) - vhat_l) - d_l with the prediction's change taken op by op
+     * from d_{l-1} ({@link Block#forwardIncrement}). Deep in a network these errors are a millionth of the
+     * activations and less; formed from float32 predictions and beliefs they would be mostly rounding.
      */
     private void strict(Workspace ws, float eta, int n, boolean full) {
         int depth = model.depth();
         Condensed layerOne = condensedEntry() == null ? null : ws.condensed;
-        if (layerOne == null && folds(ws)) { // STRICT is PC with plain SGD steps on Torch2PC's energy
-            relaxFolded(ws, eta, n, full, 0f, true, false, 0f, false);
-            return;
-        }
         int first = layerOne == null ? 1 : 2; // the lowest layer relaxed plainly
         startAtVhat(ws, first);
         if (layerOne != null) layerOne.start(be);
@@ -766,36 +764,54 @@ public final class PcEngine implements AutoCloseable {
             if (be.runsBranchesAtOnce()) {
                 predictAndFeedBack(ws, first, layerOne, b -> false);
                 // Then each layer's update, a branch each, from its start-of-sweep error and its feedback.
-                eachBlock(ws, first, depth, l -> layerSizes[l], l -> strictUpdate(ws, l, layerOne, eta, last));
+                eachBlock(ws, first, depth, l -> layerSizes[l], l -> strictUpdate(ws, l, eta, last));
             } else {
-                predict(ws, first, layerOne); // one pass, fewer ops: each update writes the error the block below reads next
+                predict(ws, first, layerOne);
                 for (int l = depth - 1; l >= first; l--) {
                     model.blocks().get(l).backward(be, ws.sweep[l], ws.error[l + 1], ws.feedback[l], 0f);
-                    strictUpdate(ws, l, layerOne, eta, last);
+                    strictUpdate(ws, l, eta, last);
                 }
             }
-            if (layerOne != null) layerOne.updateLayerOne(be, ws, eta, last); // reads eps_2 as layer 2's update wrote it
+            if (layerOne != null) layerOne.updateLayerOne(be, ws, eta, last); // reads eps_2
         }
         updatesAtFinalBeliefs(ws, full, true, 1f);
     }
 
-    /** Layer l's STRICT update from its prediction this sweep and its feedback (fused with the condensed layer one's at layer 2 where it can be). */
-    private void strictUpdate(Workspace ws, int l, Condensed layerOne, float eta, boolean last) {
-        if (l == 2 && layerOne != null && layerOne.fused) {
-            layerOne.updateWithLayerTwo(be, ws, eta, last);
-            return;
-        }
-        // eps_1 is only read after the sweeps (block 0's update, the returned errors): write it on the last one.
-        Tensor error = l == 1 && !last ? null : ws.error[l];
-        be.pcStrictUpdate(prediction(ws, l), ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.belief[l], error, eta);
+    /**
+     * Layer l's STRICT update from its error this sweep (eps_1 = -d_1; above, {@link #predictHidden}'s) and its feedback:
+     * d_l += eta (eps_l - feedback), v_l = vhat_l + d_l.
+     */
+    private void strictUpdate(Workspace ws, int l, float eta, boolean last) {
+        // Layer 1's prediction is vhat_1 itself, its error -d_1; that is only read after the sweeps (block 0's update, the returned errors).
+        if (l == 1) be.pcStrictUpdate(ws.vhat(1), ws.vhat(1), ws.feedback[1], ws.displacement[1], ws.belief[1], last ? ws.error[1] : null, eta);
+        else be.pcStrictStep(ws.error[l], ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.belief[l], eta);
     }
 
-    /** A sweep's predictions f_b(v_{b-1}) from the start-of-sweep beliefs (block 1's through the condensed layer one, where there is one), and eps_L, the loss gradient at the predicted output. */
+    /**
+     * A sweep's predictions f_b(v_{b-1}) from the start-of-sweep beliefs (block 1's through the condensed layer one, where
+     * there is one), with the hidden layers' errors ({@link #predictHidden}), and eps_L, the loss gradient at the predicted output.
+     */
     private void predict(Workspace ws, int first, Condensed layerOne) {
         int depth = model.depth();
-        if (layerOne != null) layerOne.forward(be, ws);
-        for (int b = first; b < depth; b++) model.blocks().get(b).forward(be, ws.belief[b], ws.sweep[b]);
+        if (layerOne != null) condensedPrediction(ws, layerOne);
+        for (int b = first; b < depth; b++) {
+            if (b < depth - 1) predictHidden(ws, b);
+            else model.blocks().get(b).forward(be, ws.belief[b], ws.sweep[b]);
+        }
         lossGradient(ws, depth == 1 ? ws.vhat(1) : ws.sweep[depth - 1].output(), ws.sweepLoss, ws.error[depth]);
+    }
+
+    /**
+     * Block b evaluated at v_b into sweep[b], and the error of the hidden layer b + 1 it predicts, eps = (f_b(v_b) -
+     * vhat_{b+1}) - d_{b+1}, the prediction's change from d_b less d_{b+1} ({@link Block#forwardIncrement}).
+     */
+    private void predictHidden(Workspace ws, int b) {
+        model.blocks().get(b).forwardIncrement(be, ws.ff[b], ws.belief[b], ws.displacement[b], ws.sweep[b], ws.displacement[b + 1], ws.error[b + 1]);
+    }
+
+    /** Block 1 through the condensed layer one, and where layer 2 is hidden its error, as {@link #predictHidden}. */
+    private void condensedPrediction(Workspace ws, Condensed layerOne) {
+        layerOne.forward(be, ws, model.depth() > 2 ? ws.displacement[2] : null, ws.error[2]);
     }
 
     /** Beliefs v_l = vhat_l (displacement 0) for the layers from {@code first} up, before STRICT's or PC's first sweep. */
@@ -809,8 +825,8 @@ public final class PcEngine implements AutoCloseable {
     /**
      * The first round of a STRICT or Z-IL sweep, a branch per block b from the start-of-sweep beliefs: its
      * prediction f_b(v_{b-1}) (block 1's through the condensed layer one, where there is one), and for
-     * b >= {@code first} the error of layer b + 1 (the loss gradient at the predicted output) and the
-     * feedback J_b^T eps_{b+1} to layer b, with b's parameter gradients where {@code parameters} says.
+     * b >= {@code first} the error of layer b + 1 ({@link #predictHidden}; the loss gradient at the predicted output)
+     * and the feedback J_b^T eps_{b+1} to layer b, with b's parameter gradients where {@code parameters} says.
      */
     private void predictAndFeedBack(Workspace ws, int first, Condensed layerOne, java.util.function.IntPredicate parameters) {
         int depth = model.depth();
@@ -819,17 +835,19 @@ public final class PcEngine implements AutoCloseable {
             return;
         }
         eachBlock(ws, layerOne != null ? 1 : first, depth, b -> (b < first ? 1 : parameters.test(b) ? 3 : 2) * blockMacs[b], b -> {
+            Block block = model.blocks().get(b);
             if (b < first) {
-                layerOne.forward(be, ws);
+                condensedPrediction(ws, layerOne);
                 if (b == depth - 1) lossGradient(ws, ws.sweep[b].output(), ws.sweepLoss, ws.error[depth]);
-            } else if (b < depth - 1) {
-                forwardHiddenErrorAndBackward(ws, b, ws.feedback[b], parameters.test(b) ? 1f : 0f);
-            } else {
-                Block last = model.blocks().get(b);
-                last.forward(be, ws.belief[b], ws.sweep[b]);
-                lossGradient(ws, ws.sweep[b].output(), ws.sweepLoss, ws.error[depth]);
-                last.backward(be, ws.sweep[b], ws.error[depth], ws.feedback[b], parameters.test(b) ? 1f : 0f);
+                return;
             }
+            if (b < depth - 1) {
+                predictHidden(ws, b);
+            } else {
+                block.forward(be, ws.belief[b], ws.sweep[b]);
+                lossGradient(ws, ws.sweep[b].output(), ws.sweepLoss, ws.error[depth]);
+            }
+            block.backward(be, ws.sweep[b], ws.error[b + 1], ws.feedback[b], parameters.test(b) ? 1f : 0f);
         });
     }
 
@@ -1424,12 +1442,12 @@ public final class PcEngine implements AutoCloseable {
             int sweep = s;
             if (be.runsBranchesAtOnce()) {
                 predictAndFeedBack(ws, 1, null, b -> sweep == depth - b);
-                eachBlock(ws, 1, depth, l -> layerSizes[l], l -> strictUpdate(ws, l, null, 1f, true));
+                eachBlock(ws, 1, depth, l -> layerSizes[l], l -> strictUpdate(ws, l, 1f, true));
             } else {
                 predict(ws, 1, null);
                 for (int l = depth - 1; l >= 1; l--) {
                     model.blocks().get(l).backward(be, ws.sweep[l], ws.error[l + 1], ws.feedback[l], sweep == depth - l ? 1f : 0f);
-                    strictUpdate(ws, l, null, 1f, true);
+                    strictUpdate(ws, l, 1f, true);
                 }
             }
         }

@@ -95,7 +95,7 @@ final class Workspace implements AutoCloseable {
             scalars = scope.allocate(Math.max(8, depth + 2)); // [2] and up: STRICT's relaxed energy, term by term (PcEngine.run)
             sweepLoss = scope.allocate(1);
             Block.Entry entry = depth > 1 ? model.blocks().get(1).entry() : null;
-            condensed = entry == null ? null : new Condensed(model, entry, scope, batch);
+            condensed = entry == null ? null : new Condensed(entry, scope, batch);
         } catch (RuntimeException e) {
             scope.close();
             throw e;

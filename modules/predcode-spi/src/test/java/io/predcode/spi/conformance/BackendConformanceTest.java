@@ -200,6 +200,68 @@ public abstract class BackendConformanceTest {
         };
     }
 
+    /**
+     * activationIncrement against float64: the change f(x0 + dx) - f(x0) (less minus), dx from 1e-7 to 1 of x0, each element
+     * within 1e-5 of its own size (plus a float32 ulp of the largest, for changes that cancel to nothing); formed in float32
+     * as f(x0 + dx) - f(x0), the smallest would be off by 100% and more. The value, f and f' at x = x0 + dx are the
+     * activation's at that point.
+     */
+    @Test void activationIncrementKeepsSmallChangesPrecise() {
+        float slope = 0.07f;
+        for (Activation f : Activation.values())
+            for (double scale : new double[]{1e-7, 1e-5, 1e-3, 1}) {
+                int n = size() * 13;
+                float[] x0 = random(n, 4), dx = random(n, 4 * scale), minus = random(n, 4 * scale);
+                x0[0] = 0f;
+                if (n > 1) x0[1] = -dx[1] / 2; // the input crosses 0 (ReLU's kink)
+                for (boolean withMinus : new boolean[]{false, true}) {
+                    double[] expected = new double[n], value = new double[n], fx = new double[n], grad = new double[n];
+                    for (int i = 0; i < n; i++) {
+                        expected[i] = act(f, slope, (double) x0[i] + dx[i]) - act(f, slope, x0[i]) - (withMinus ? minus[i] : 0);
+                        value[i] = x0[i] + dx[i]; // in float, as the op writes it
+                        fx[i] = act(f, slope, (float) value[i]);
+                        grad[i] = actGrad(f, slope, (float) value[i]);
+                    }
+                    try (Tensor t0 = tensor(x0, n); Tensor td = tensor(dx, n); Tensor tm = tensor(minus, n); Tensor out = backend.allocate(n);
+                         Tensor tx = backend.allocate(n); Tensor ty = backend.allocate(n); Tensor tg = backend.allocate(n)) {
+                        backend.activationIncrement(f, slope, t0, td, null, null, null, withMinus ? tm : null, out);
+                        float[] got = backend.download(out);
+                        double largest = 0;
+                        for (double e : expected) largest = Math.max(largest, Math.abs(e));
+                        String what = f + ", dx up to " + scale + " of x0" + (withMinus ? ", less minus" : "");
+                        for (int i = 0; i < n; i++)
+                            assertEquals(expected[i], got[i], 1e-5 * Math.abs(expected[i]) + Math.ulp((float) largest),
+                                    what + ", element " + i + " (x0 " + x0[i] + ", dx " + dx[i] + ")");
+                        backend.activationIncrement(f, slope, t0, td, tx, ty, tg, withMinus ? tm : null, td); // the change over dx, with the value, f and f'
+                        assertArrayEquals(got, backend.download(td), what + ": the change over dx");
+                        assertClose(what + ": x", value, backend.download(tx), 0);
+                        assertClose(what + ": f(x)", fx, backend.download(ty), 1e-6);
+                        assertClose(what + ": f'(x)", grad, backend.download(tg), 1e-5);
+                        backend.upload(dx, td);
+                    }
+                }
+            }
+    }
+
+    /** pcStrictStep against float64: d += eta (error - feedback), v = vhat + d. */
+    @Test void pcStrictStepMovesTheDisplacementAndTheBelief() {
+        for (int n : new int[]{1, 13, 257, 70_001}) {
+            float eta = 0.1f;
+            float[] e = random(n, 1), vhat = random(n, 3), fb = random(n, 1), d = random(n, 0.1);
+            double[] ed = new double[n], ev = new double[n];
+            for (int i = 0; i < n; i++) {
+                ed[i] = d[i] + (double) eta * (e[i] - fb[i]);
+                ev[i] = vhat[i] + ed[i];
+            }
+            try (Tensor te = tensor(e, n); Tensor ta = tensor(vhat, n); Tensor tf = tensor(fb, n); Tensor td = tensor(d, n); Tensor tv = backend.allocate(n)) {
+                backend.pcStrictStep(te, ta, tf, td, tv, eta);
+                assertClose("displacement on " + n, ed, backend.download(td), 1e-6);
+                assertClose("belief on " + n, ev, backend.download(tv), 1e-6);
+                assertArrayEquals(e, backend.download(te), "the error is read, not written");
+            }
+        }
+    }
+
     private static double actGrad(Activation f, double slope, double x) {
         return switch (f) {
             case RELU -> x > 0 ? 1 : 0;
@@ -692,6 +754,37 @@ public abstract class BackendConformanceTest {
             assertTrue(Float.isNaN(backend.readScalar(y, 0)));
             backend.maxPoolBackward(x, g, dy, dx);
             assertArrayEquals(new float[]{0f, 0f, 0f, 5f}, backend.download(dx), "PyTorch's CPU kernel moves to every NaN it meets");
+        }
+    }
+
+    /** maxPoolIncrement against max(x + dx) - max(x) per window in float64, on awkward windows, dx from 1e-7 to 1 of x. */
+    @Test void maxPoolIncrementKeepsSmallChangesPrecise() {
+        for (int trial = 0; trial < 12; trial++) {
+            int channels = 1 + rng.nextInt(3), kh = 1 + rng.nextInt(3), kw = 1 + rng.nextInt(3), sh = 1 + rng.nextInt(3), sw = 1 + rng.nextInt(3);
+            int h = kh + rng.nextInt(7), w = kw + rng.nextInt(7), images = 1 + rng.nextInt(3);
+            PoolGeometry g = new PoolGeometry(channels, h, w, kh, kw, sh, sw);
+            double scale = new double[]{1e-7, 1e-4, 1}[trial % 3];
+            int n = images * channels * h * w, outs = (int) (images * g.outputSize());
+            float[] x = random(n, 4), dx = random(n, 4 * scale);
+            double[] expected = new double[outs];
+            for (int pl = 0, o = 0; pl < images * channels; pl++)
+                for (int oy = 0; oy < g.outHeight(); oy++)
+                    for (int ox = 0; ox < g.outWidth(); ox++) {
+                        double base = Double.NEGATIVE_INFINITY, moved = Double.NEGATIVE_INFINITY;
+                        for (int i = 0; i < kh; i++)
+                            for (int j = 0; j < kw; j++) {
+                                int at = pl * h * w + (oy * sh + i) * w + ox * sw + j;
+                                base = Math.max(base, x[at]);
+                                moved = Math.max(moved, (double) x[at] + dx[at]);
+                            }
+                        expected[o++] = moved - base;
+                    }
+            try (Tensor tx = tensor(x, n); Tensor td = tensor(dx, n); Tensor out = backend.allocate(outs)) {
+                backend.maxPoolIncrement(tx, td, g, out);
+                float[] got = backend.download(out);
+                for (int o = 0; o < outs; o++)
+                    assertEquals(expected[o], got[o], 1e-6 * Math.abs(expected[o]) + 1e-30, g + ", dx up to " + scale + " of x, output " + o);
+            }
         }
     }
 
