@@ -57,7 +57,7 @@ tail -n 60 "$out/tests.txt"
 echo "== step benchmarks"
 timeout 120 "${cli[@]}" bench --backend cuda,cpu --model example-cnn,mlp --batch-size "$sizes" --steps 10 --warmup 3 --warmup-seconds 0.5 --json "$out/bench-steps.json" \
   > "$out/bench-steps.txt" 2>&1 || { echo "FAIL: step benchmarks"; status=1; }
-echo "== STRICT with layer 1 condensed (auto: where it saves multiply-adds) and not (never: the sweeps fold into the GEMMs), steps interleaved"
+echo "== STRICT with layer 1 condensed (auto: where it saves multiply-adds) and not (never: A and A^T, a shorter chain), steps interleaved"
 timeout 90 "${cli[@]}" bench --backend cuda --model mlp,pcx-mlp --algorithm strict --condense auto,never --batch-size "${STRICT_SIZES:-128,4096}" --steps 10 --warmup 3 \
   --warmup-seconds 0.5 --json "$out/bench-strict-condense.json" > "$out/bench-strict-condense.txt" 2>&1 || { echo "FAIL: STRICT condense benchmark"; status=1; }
 cat "$out/bench-strict-condense.txt"

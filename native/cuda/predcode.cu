@@ -471,17 +471,6 @@ extern "C" __global__ void pc_strict_step(long long n, const float* err, const f
     }
 }
 
-// pc_strict_update of layer 2 with prediction f(z), then layer 1's condensed update D = (1 - eta) D - eta (e f'(z)).
-extern "C" __global__ void pc_strict_entry_update(int kind, float slope, long long n, const float* z, const float* vhat, const float* fb,
-                                                  float* disp, float* belief, float* err, float* entry, float eta) {
-    GRID_STRIDE(i, n) {
-        float v = z[i], p = act(kind, slope, v);
-        float e = strict_step(p, vhat[i], fb[i], disp, belief, i, eta);
-        if (err) err[i] = e;
-        entry[i] = -eta * act_grad(kind, slope, v, p, e) + (1.f - eta) * entry[i];
-    }
-}
-
 // out[j] = sum over b of parts[b * size + j] (+ beta out[j]), in batch order: the per-image
 // products of the conv weight gradient, summed without atomics.
 extern "C" __global__ void pc_sum_batches(const float* parts, float* out, long long batches, long long size, float beta) {

@@ -336,22 +336,19 @@ final class BenchCommand implements Callable<Integer> {
             us = time(be, () -> be.copy(f, e), 20);
             recs.add(opRecord(be, "copy 4M (2 streams)", us, 2.0 * size * 4 / us / 1e3, "GB/s", out));
         }
-        // A condensed STRICT sweep's layer-2 update at example-cnn's size (300 x 605): fused, and as the four ops it replaces (calls alternated).
+        // A STRICT sweep's activation at example-cnn's layer-2 size (300 x 605): at the moved point with its change less the
+        // displacement, in one pass (double where the change needs it), against the forward alone (calls alternated).
         int layer = 300 * 605;
-        try (Tensor z = be.allocate(layer); Tensor an = be.allocate(layer); Tensor f = be.allocate(layer); Tensor dd = be.allocate(layer);
-             Tensor v = be.allocate(layer); Tensor e = be.allocate(layer); Tensor entry = be.allocate(layer); Tensor a = be.allocate(layer); Tensor dz = be.allocate(layer)) {
-            be.randomUniform(z, -1f, 1f, 1);
-            be.randomUniform(an, -1f, 1f, 2);
-            be.randomUniform(f, -1f, 1f, 3);
-            double[] us = timePair(be, () -> be.pcStrictEntryUpdate(Activation.RELU, 0f, z, an, f, dd, v, e, entry, 0.1f), () -> {
-                be.activation(Activation.RELU, 0f, z, a);
-                be.pcStrictUpdate(a, an, f, dd, v, e, 0.1f);
-                be.activationBackward(Activation.RELU, 0f, z, a, e, dz);
-                be.axpby(-0.1f, dz, 0.9f, entry);
-            }, 50);
-            recs.add(opRecord(be, "STRICT entry update 300x605 fused", us[0], 8.0 * layer * 4 / us[0] / 1e3, "GB/s", out));
-            recs.add(opRecord(be, "STRICT entry update as 4 ops", us[1], 8.0 * layer * 4 / us[1] / 1e3, "GB/s", out));
-        }
+        for (Activation act : new Activation[]{Activation.RELU, Activation.TANH})
+            try (Tensor z0 = be.allocate(layer); Tensor dz = be.allocate(layer); Tensor z = be.allocate(layer); Tensor y = be.allocate(layer);
+                 Tensor d = be.allocate(layer); Tensor change = be.allocate(layer)) {
+                be.randomUniform(z0, -1f, 1f, 1);
+                be.randomUniform(dz, -1e-3f, 1e-3f, 2);
+                be.randomUniform(d, -1e-3f, 1e-3f, 3);
+                double[] us = timePair(be, () -> be.activationIncrement(act, 0f, z0, dz, z, y, null, d, change), () -> be.activation(act, 0f, z0, y), 50);
+                recs.add(opRecord(be, "STRICT " + act.id() + " at the moved point with its change 300x605", us[0], 6.0 * layer * 4 / us[0] / 1e3, "GB/s", out));
+                recs.add(opRecord(be, act.id() + " forward alone 300x605", us[1], 2.0 * layer * 4 / us[1] / 1e3, "GB/s", out));
+            }
         // GELU at a PCX MLP layer (128 x 128): a forward and two backward passes at its point (as PC's steps make them), with f'
         // kept by the forward (what training tapes do) and recomputed by each backward (calls alternated).
         int units = 128 * 128;

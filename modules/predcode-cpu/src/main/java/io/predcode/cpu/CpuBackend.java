@@ -518,15 +518,6 @@ public final class CpuBackend extends Backend {
         else forElements(prediction.size(), (from, to) -> JavaKernels.momentumUpdate(sp, sa, sf, sd, sm, sv, se, eta, momentum, firstStep, from, to));
     }
 
-    @Override protected void doPcStrictEntryUpdate(Activation f, float slope, Tensor z, Tensor vhat, Tensor feedback, Tensor displacement,
-                                                   Tensor belief, Tensor error, Tensor entryDisplacement, float eta) {
-        MemorySegment sz = seg(z), sa = seg(vhat), sf = seg(feedback), sd = seg(displacement), sv = seg(belief),
-                se = error == null ? null : seg(error), sD = seg(entryDisplacement);
-        // Where the forward's f is native, so is this one's: at the feedforward state the error is exactly 0, as Torch2PC's.
-        if (kernels != null && NativeKernels.hasStrictEntryUpdate(f)) forElements(z.size(), (from, to) -> kernels.strictEntryUpdate(f, sz, sa, sf, sd, sv, se, sD, eta, from, to));
-        else forElements(z.size(), (from, to) -> JavaKernels.strictEntryUpdate(f, slope, sz, sa, sf, sd, sv, se, sD, eta, from, to));
-    }
-
     /** In double (JavaKernels.sumSquares). */
     @Override protected void doSumSquares(Tensor x, float scale, Tensor out, long outIndex) {
         seg(out).setAtIndex(F, outIndex, (float) (scale * JavaKernels.sumSquares(seg(x), x.size())));

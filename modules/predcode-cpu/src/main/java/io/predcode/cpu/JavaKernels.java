@@ -287,28 +287,6 @@ final class JavaKernels {
         }
     }
 
-    /** Backend.pcStrictEntryUpdate on [from, to); {@code se} may be null. */
-    static void strictEntryUpdate(Activation f, float slope, MemorySegment sz, MemorySegment sa, MemorySegment sf, MemorySegment sd, MemorySegment sv,
-                                  MemorySegment se, MemorySegment sD, float eta, long from, long to) {
-        boolean fromInput = !f.derivativeFromOutput();
-        chunks(from, to, (off, len, t) -> {
-            float[] zs = t[0], a = t[1], fb = t[2], d = t[3], v = t[4], e = t[5], entry = t[6], p = t[7], dz = t[8];
-            MemorySegment.copy(sz, F, off, zs, 0, len);
-            MemorySegment.copy(sa, F, off, a, 0, len);
-            MemorySegment.copy(sf, F, off, fb, 0, len);
-            MemorySegment.copy(sd, F, off, d, 0, len);
-            MemorySegment.copy(sD, F, off, entry, 0, len);
-            activate(f, slope, zs, p, len);
-            strictStep(p, a, fb, d, e, v, eta, len);
-            activateBackward(f, slope, fromInput ? zs : p, e, dz, len);
-            for (int i = 0; i < len; i++) entry[i] = -eta * dz[i] + (1f - eta) * entry[i];
-            if (se != null) MemorySegment.copy(e, 0, se, F, off, len);
-            MemorySegment.copy(d, 0, sd, F, off, len);
-            MemorySegment.copy(v, 0, sv, F, off, len);
-            MemorySegment.copy(entry, 0, sD, F, off, len);
-        });
-    }
-
     /**
      * Rows [from, to) of softmax cross-entropy: returns the sum of their losses, and writes their
      * gradients (softmax - onehot) / rows into dlogits when it is not null. exp in double; gradients

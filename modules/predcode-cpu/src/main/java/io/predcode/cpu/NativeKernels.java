@@ -41,7 +41,7 @@ final class NativeKernels {
 
     /** Floats per vector in the build chosen for this CPU: 16 (AVX-512) or 8 (AVX2). */
     final int width;
-    private final MethodHandle conv2d, conv2dWeightGrad, maxPool2, maxPool2Backward, axpby, add, multiply, relu, reluBackward, gelu, geluBackward, geluWithDerivative, geluTanh, geluTanhBackward, geluTanhWithDerivative, predictionError, strictUpdate, strictEntryUpdate, momentumUpdate, softmaxCrossEntropy, adamStep;
+    private final MethodHandle conv2d, conv2dWeightGrad, maxPool2, maxPool2Backward, axpby, add, multiply, relu, reluBackward, gelu, geluBackward, geluWithDerivative, geluTanh, geluTanhBackward, geluTanhWithDerivative, predictionError, strictUpdate, momentumUpdate, softmaxCrossEntropy, adamStep;
 
     private final SymbolLookup lookup;
 
@@ -73,8 +73,6 @@ final class NativeKernels {
                 JAVA_FLOAT, JAVA_FLOAT, ADDRESS, JAVA_LONG, JAVA_LONG));
         strictUpdate = bind.apply("strict_update", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_FLOAT, JAVA_LONG, JAVA_LONG));
-        strictEntryUpdate = bind.apply("strict_entry_update", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
-                ADDRESS, JAVA_FLOAT, JAVA_INT, JAVA_LONG, JAVA_LONG));
         momentumUpdate = bind.apply("momentum_update", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_FLOAT, JAVA_FLOAT, JAVA_INT, JAVA_LONG, JAVA_LONG));
         softmaxCrossEntropy = bind.apply("softmax_cross_entropy", FunctionDescriptor.of(JAVA_DOUBLE, ADDRESS, ADDRESS, ADDRESS,
@@ -267,27 +265,6 @@ final class NativeKernels {
                       MemorySegment belief, MemorySegment error, float eta, long from, long to) {
         MemorySegment e = error == null ? MemorySegment.NULL : error;
         call(() -> { strictUpdate.invokeExact(prediction, vhat, feedback, displacement, belief, e, eta, from, to); });
-    }
-
-    /** Whether {@link #strictEntryUpdate} has f: relu, gelu and gelu_tanh, whose forward kernels are native too. */
-    static boolean hasStrictEntryUpdate(io.predcode.spi.Activation f) { return entryActivation(f) >= 0; }
-
-    private static int entryActivation(io.predcode.spi.Activation f) {
-        return switch (f) {
-            case RELU -> 0;
-            case GELU -> 1;
-            case GELU_TANH -> 2;
-            default -> -1;
-        };
-    }
-
-    /** Backend.pcStrictEntryUpdate for relu, gelu and gelu_tanh ({@link #hasStrictEntryUpdate}), f as the forward kernels compute it. */
-    void strictEntryUpdate(io.predcode.spi.Activation f, MemorySegment z, MemorySegment vhat, MemorySegment feedback, MemorySegment displacement,
-                           MemorySegment belief, MemorySegment error, MemorySegment entryDisplacement, float eta, long from, long to) {
-        MemorySegment e = error == null ? MemorySegment.NULL : error;
-        int activation = entryActivation(f);
-        if (activation < 0) throw new IllegalArgumentException("strict_entry_update has no " + f);
-        call(() -> { strictEntryUpdate.invokeExact(z, vhat, feedback, displacement, belief, e, entryDisplacement, eta, activation, from, to); });
     }
 
     /** Sum of the losses of rows [from, to) (NaN for a bad label); writes their dlogits, (softmax - onehot) / divisor, unless null. */

@@ -499,12 +499,6 @@ final class CudaBackend extends Backend {
                 eta, momentum, firstStep);
     }
 
-    @Override protected void doPcStrictEntryUpdate(Activation f, float slope, Tensor z, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief,
-                                                   Tensor error, Tensor entryDisplacement, float eta) {
-        k.strictEntryUpdate(f.code(), slope, z.size(), ptr(z), ptr(vhat), ptr(feedback), ptr(displacement), ptr(belief), ptrOrNull(error),
-                ptr(entryDisplacement), eta);
-    }
-
     @Override protected void doSumSquares(Tensor x, float scale, Tensor out, long outIndex) { k.sumSquares(ptr(x), x.size(), scale, ptr(out), outIndex); }
 
     @Override protected void doSgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, float lr, float momentum, float dampening,

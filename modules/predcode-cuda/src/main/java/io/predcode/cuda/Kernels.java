@@ -216,10 +216,6 @@ final class Kernels {
                 .over("pc_momentum_update", n);
     }
 
-    void strictEntryUpdate(int kind, float slope, long n, long z, long vhat, long feedback, long displacement, long belief, long error, long entry, float eta) {
-        start().i(kind).f(slope).l(n).p(z).p(vhat).p(feedback).p(displacement).p(belief).p(error).p(entry).f(eta).over("pc_strict_entry_update", n);
-    }
-
     /** out[j] = sum over b of parts[b * size + j] (+ beta out[j]), summed in batch order. */
     void sumBatches(long parts, long out, long batches, long size, float beta) { start().p(parts).p(out).l(batches).l(size).f(beta).over("pc_sum_batches", size); }
 

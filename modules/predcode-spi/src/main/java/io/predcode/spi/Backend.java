@@ -791,27 +791,6 @@ public abstract class Backend implements AutoCloseable {
         doPcMomentumUpdate(prediction, vhat, feedback, displacement, velocity, belief, error, eta, momentum, firstStep);
     }
 
-    /**
-     * STRICT's update of layer 2 fused with layer 1's update in block 1's entry space (PcEngine's
-     * condensed relaxation, where block 1 is its entry op z = A v_1 + b followed by one activation f,
-     * so layer 2's prediction is f(z)):
-     * <pre>
-     *   error              = (f(z) - vhat) - displacement
-     *   displacement      += eta * (error - feedback)
-     *   belief             = vhat + displacement
-     *   entryDisplacement  = (1 - eta) * entryDisplacement - eta * (error * f'(z))
-     * </pre>
-     * The same arithmetic as {@link #activation}, {@link #pcStrictUpdate}, {@link #activationBackward}
-     * and {@link #axpby} in turn, in one pass instead of four. {@code error} may be null (only the last
-     * sweep's is read).
-     */
-    public final void pcStrictEntryUpdate(Activation f, float slope, Tensor z, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief,
-                                          Tensor error, Tensor entryDisplacement, float eta) {
-        if (error == null) sameSize("pcStrictEntryUpdate", z, vhat, feedback, displacement, belief, entryDisplacement);
-        else sameSize("pcStrictEntryUpdate", z, vhat, feedback, displacement, belief, error, entryDisplacement);
-        doPcStrictEntryUpdate(f, slope, z, vhat, feedback, displacement, belief, error, entryDisplacement, eta);
-    }
-
     /** out[outIndex] = scale * sum(x^2), accumulated in double: the energy of a prediction error. */
     public final void sumSquares(Tensor x, float scale, Tensor out, long outIndex) {
         mine("sumSquares", x, out);
@@ -1105,11 +1084,6 @@ public abstract class Backend implements AutoCloseable {
         Compositions.pcMomentumUpdate(this, prediction, vhat, feedback, displacement, velocity, belief, error, eta, momentum, firstStep);
     }
 
-    /** STRICT's layer update fused with the condensed entry-space update: see {@link #pcStrictEntryUpdate}. Default: {@link Compositions#pcStrictEntryUpdate}. */
-    protected void doPcStrictEntryUpdate(Activation f, float slope, Tensor z, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief,
-                                         Tensor error, Tensor entryDisplacement, float eta) {
-        Compositions.pcStrictEntryUpdate(this, f, slope, z, vhat, feedback, displacement, belief, error, entryDisplacement, eta);
-    }
     /** out[outIndex] = scale times the sum of squares of x. */
     protected abstract void doSumSquares(Tensor x, float scale, Tensor out, long outIndex);
     /**

@@ -124,21 +124,6 @@ public final class Compositions {
         be.add(1f, vhat, 1f, displacement, belief);
     }
 
-    /**
-     * {@link Backend#pcStrictEntryUpdate}: {@link #pcStrictUpdate} with prediction f(z), then entry =
-     * (1 - eta) entry - eta (error f'(z)). Uses two temporaries.
-     */
-    public static void pcStrictEntryUpdate(Backend be, Activation f, float slope, Tensor z, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief,
-                                           Tensor error, Tensor entry, float eta) {
-        try (Tensor p = be.allocate(z.shape()); Tensor g = be.allocate(z.shape())) {
-            be.activation(f, slope, z, p);
-            Tensor e = error != null ? error : g;
-            pcStrictUpdate(be, p, vhat, feedback, displacement, belief, e, eta);
-            be.activationBackward(f, slope, z, p, e, g); // g may be e itself: dx may alias dy
-            be.axpby(-eta, g, 1f - eta, entry);
-        }
-    }
-
     /** {@link Backend#mse}: dy = 2 (y - t) / n, and the loss n/4 sum(dy^2) = mean((y - t)^2). Without dy, a temporary holds it. */
     public static void mse(Backend be, Tensor y, Tensor target, Tensor loss, Tensor dy) {
         long n = y.size();

@@ -54,11 +54,9 @@ public final class Block {
      */
     public final class Tape {
         final Tensor[] acts, grads;
-        /** derivatives[i + 1]: f'(acts[i]) for op i, where kept; valid while {@link #derivativesCurrent}. */
+        /** derivatives[i + 1]: f'(acts[i]) for op i, where kept; every forward writes them. */
         final Tensor[] derivatives;
         final Tensor ownOutput;
-        /** Whether the derivatives are the last forward's (a forward writes them all). */
-        boolean derivativesCurrent;
 
         Tape(Scope scope, int batch, boolean keepDerivatives) {
             boolean keepEvery = keepDerivatives && scope.backend().prefersShortChains();
@@ -97,13 +95,13 @@ public final class Block {
     /** Evaluates the block at {@code x} (which must stay unchanged until the tape's backward passes are done). */
     public void forward(Backend be, Tensor x, Tape t) {
         t.acts[0] = x;
-        forwardFrom(be, 0, t);
+        forwardOps(be, t);
         if (t.ownOutput != null) be.copy(x, t.ownOutput);
     }
 
-    /** Runs ops {@code first}.. on the tape, from the input in {@code t.acts[first]}. */
-    private void forwardFrom(Backend be, int first, Tape t) {
-        for (int i = first; i < ops.size(); i++) {
+    /** Runs the ops on the tape, from the input in {@code t.acts[0]}. */
+    private void forwardOps(Backend be, Tape t) {
+        for (int i = 0; i < ops.size(); i++) {
             Op l = ops.get(i);
             if (l.isView()) t.acts[i + 1] = t.acts[i];
             else if (l instanceof Ops.LinearOp linear && i + 1 < ops.size() && ops.get(i + 1) instanceof Ops.ActivationOp f) {
@@ -113,7 +111,6 @@ public final class Block {
             } else if (t.derivatives[i + 1] != null) ((Ops.ActivationOp) l).forward(be, t.acts[i], t.acts[i + 1], t.derivatives[i + 1]);
             else l.forward(be, t.acts[i], t.acts[i + 1]);
         }
-        t.derivativesCurrent = true; // first is 0 or just past the entry op, before which only views stand
     }
 
     /**
@@ -130,7 +127,6 @@ public final class Block {
         if (t.ownOutput != null) { // a block of views
             be.copy(x, t.ownOutput);
             be.add(1f, dx, minus == null ? 0f : -1f, minus == null ? dx : minus, dOut);
-            t.derivativesCurrent = true;
             return;
         }
         incrementFrom(be, 0, ff, dx, t, minus, dOut);
@@ -138,8 +134,7 @@ public final class Block {
 
     /**
      * Ops {@code first}.. from the input in {@code t.acts[first]}, whose change from ff's is {@code dx}: the values into t,
-     * the output's change less minus into dOut. An affine op and the activation after it take two backend ops: the
-     * affine op's change, then the activation at the moved point with its change, in one pass.
+     * the output's change less minus into dOut.
      */
     private void incrementFrom(Backend be, int first, Tape ff, Tensor dx, Tape t, Tensor minus, Tensor dOut) {
         int last = lastRealOp();
@@ -150,24 +145,36 @@ public final class Block {
                 t.acts[i + 1] = t.acts[i];
                 continue;
             }
-            if (l.affine() && i < last && ops.get(i + 1) instanceof Ops.ActivationOp f) {
-                Tensor dz = changeOf(t, i, dOut), next = changeOf(t, i + 1, dOut);
-                l.change(be, change, dz);
-                f.forwardIncrementAfterAffine(be, ff.acts[i + 1], dz, t.acts[i + 1], t.acts[i + 2], t.derivatives[i + 2], i + 1 == last ? minus : null, next);
-                change = next;
-                i++;
+            Tensor next = changeOf(t, i, dOut);
+            if (l.affine()) {
+                l.change(be, change, next);
+                i = afterAffine(be, i, ff, t, minus, dOut);
+                next = changeOf(t, i, dOut);
             } else if (l instanceof Ops.ActivationOp f) {
-                Tensor next = changeOf(t, i, dOut);
                 f.forwardIncrement(be, ff.acts[i], t.acts[i], change, t.acts[i + 1], t.derivatives[i + 1], i == last ? minus : null, next);
-                change = next;
             } else {
-                Tensor next = changeOf(t, i, dOut);
                 l.forwardIncrement(be, ff.acts[i], ff.acts[i + 1], t.acts[i], change, t.acts[i + 1], t.derivatives[i + 1], next);
                 if (i == last && minus != null) be.axpby(-1f, minus, 1f, next);
-                change = next;
             }
+            change = next;
         }
-        t.derivativesCurrent = true;
+    }
+
+    /**
+     * After affine op i wrote its output's change into {@link #changeOf}(t, i): its value y0 + dz, or where an activation
+     * follows, that activation at the moved point with its change, in one backend op. Returns the last op it ran.
+     */
+    private int afterAffine(Backend be, int i, Tape ff, Tape t, Tensor minus, Tensor dOut) {
+        int last = lastRealOp();
+        Tensor dz = changeOf(t, i, dOut);
+        if (i < last && ops.get(i + 1) instanceof Ops.ActivationOp f) {
+            f.forwardIncrementAfterAffine(be, ff.acts[i + 1], dz, t.acts[i + 1], t.acts[i + 2], t.derivatives[i + 2], i + 1 == last ? minus : null,
+                    changeOf(t, i + 1, dOut));
+            return i + 1;
+        }
+        be.add(1f, ff.acts[i + 1], 1f, dz, t.acts[i + 1]);
+        if (i == last && minus != null) be.axpby(-1f, minus, 1f, dz);
+        return i;
     }
 
     /** The index of the block's last real (non-view) op, or -1 for a block of views. */
@@ -184,7 +191,7 @@ public final class Block {
 
     /** Op i's VJP at the tape's point: through the derivative the forward kept, where it did. */
     private static void backwardOp(Backend be, Op l, int i, Tape t, Tensor dy, Tensor dx, float parameterScale) {
-        Tensor derivative = t.derivativesCurrent ? t.derivatives[i + 1] : null;
+        Tensor derivative = t.derivatives[i + 1];
         if (derivative != null) ((Ops.ActivationOp) l).backward(be, derivative, dy, dx);
         else l.backward(be, t.acts[i], t.acts[i + 1], dy, dx, parameterScale);
     }
@@ -206,7 +213,7 @@ public final class Block {
      */
     public Tensor outputDerivative(Tape t) {
         int a = outputActivation();
-        return a > 0 && t.derivativesCurrent ? t.derivatives[a + 1] : null;
+        return a > 0 ? t.derivatives[a + 1] : null;
     }
 
     /** Where dy * {@link #outputDerivative} goes: the gradient at the output activation's input. */
@@ -238,7 +245,6 @@ public final class Block {
         for (int i = 0; i < a - 1; i++) t.acts[i + 1] = t.acts[i];
         linear.forward(be, (Ops.ActivationOp) ops.get(a), t.acts[a - 1], t.acts[a], t.acts[a + 1], t.derivatives[a + 1], vhat, displacement, error, t.grads[a], step);
         for (int i = a + 1; i < ops.size(); i++) t.acts[i + 1] = t.acts[i];
-        t.derivativesCurrent = true;
         return true;
     }
 
@@ -260,7 +266,6 @@ public final class Block {
         if (linear == null || !folds(t)) throw new IllegalStateException("block " + index + " is not one linear op, or one and an activation whose f' the tape keeps");
         t.acts[0] = x;
         linear.forwardDisplaced(be, (Ops.ActivationOp) ops.get(1), d, ff.acts[1], t.acts[1], t.acts[2], t.derivatives[2], vhat, displacement, error, t.grads[1], step);
-        t.derivativesCurrent = true;
     }
 
     /**
@@ -273,7 +278,6 @@ public final class Block {
         if (!isOneLinearOp()) throw new IllegalStateException("block " + index + " is not one linear op");
         t.acts[0] = x;
         ((Ops.LinearOp) ops.get(0)).forwardDisplaced(be, d, ff.acts[1], t.acts[1], target, error, energy, energyIndex, energyScale);
-        t.derivativesCurrent = true;
     }
 
     /**
@@ -289,7 +293,6 @@ public final class Block {
         }
         t.acts[0] = x;
         linearBeforeActivation(t).forwardDisplaced(be, (Ops.ActivationOp) ops.get(1), d, ff.acts[1], t.acts[1], t.acts[2], t.derivatives[2]);
-        t.derivativesCurrent = true;
     }
 
     /** The block's linear op where the block is views, that op and an activation whose f' tape t keeps, then views; otherwise null. */
@@ -343,7 +346,6 @@ public final class Block {
         if (!isOneLinearOp()) throw new IllegalStateException("block " + index + " is not one linear op");
         t.acts[0] = x;
         ((Ops.LinearOp) ops.get(0)).forwardOnto(be, d, t.acts[1]);
-        t.derivativesCurrent = true;
     }
 
     /** Whether the block is one linear op and nothing else: an output block the folded relaxations evaluate from a displacement. */
@@ -380,7 +382,6 @@ public final class Block {
         for (int i = 0; i < ops.size(); i++)
             if (i == r) ((Ops.LinearOp) ops.get(r)).forward(be, t.acts[r], t.acts[r + 1], target, error, energy, energyIndex, energyScale);
             else t.acts[i + 1] = t.acts[i];
-        t.derivativesCurrent = true;
         return true;
     }
 
@@ -458,17 +459,9 @@ public final class Block {
          * change is G d, never rounded to the magnitude of z.
          */
         public void forwardIncrement(Backend be, Tensor g, Tensor d, Tape at, Tape t, Tensor minus, Tensor dOut) {
-            Tensor dz = changeOf(t, index, dOut);
-            op.applyGram(be, g, d, dz);
-            if (index < lastRealOp() && ops.get(index + 1) instanceof Ops.ActivationOp f) { // the entry's activation in the same pass as its value
-                f.forwardIncrementAfterAffine(be, at.acts[index + 1], dz, t.acts[index + 1], t.acts[index + 2], t.derivatives[index + 2],
-                        index + 1 == lastRealOp() ? minus : null, changeOf(t, index + 1, dOut));
-                incrementFrom(be, index + 2, at, changeOf(t, index + 1, dOut), t, minus, dOut);
-                return;
-            }
-            be.add(1f, at.acts[index + 1], 1f, dz, t.acts[index + 1]);
-            if (index == lastRealOp() && minus != null) be.axpby(-1f, minus, 1f, dz);
-            incrementFrom(be, index + 1, at, dz, t, minus, dOut);
+            op.applyGram(be, g, d, changeOf(t, index, dOut));
+            int i = afterAffine(be, index, at, t, minus, dOut);
+            incrementFrom(be, i + 1, at, changeOf(t, i, dOut), t, minus, dOut);
         }
 
         /** dz = the VJP of the ops after the entry, at the tape's point: dy pulled back to the entry's output. */

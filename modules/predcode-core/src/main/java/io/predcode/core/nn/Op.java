@@ -25,12 +25,11 @@ abstract class Op {
     /**
      * The forward at x = x0 + dx, from this op's forward at x0 (input x0, output y0): y = f(x) (and f' into
      * {@code derivative} where not null), and dy = f(x0 + dx) - f(x0) formed from dx without rounding x0 + dx, so that
-     * it keeps its own precision however small dx is against x0 (see {@link Block#forwardIncrement}). An op affine in
-     * its input takes dy by {@link #change} and y = y0 + dy.
+     * it keeps its own precision however small dx is against x0 (see {@link Block#forwardIncrement}). Pooling's; an
+     * affine op's change is {@link #change}, an activation's {@code ActivationOp.forwardIncrement}.
      */
     void forwardIncrement(Backend be, Tensor x0, Tensor y0, Tensor x, Tensor dx, Tensor y, Tensor derivative, Tensor dy) {
-        change(be, dx, dy);
-        be.add(1f, y0, 1f, dy, y);
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " has no change rule");
     }
 
     /** Whether the op is affine in its input (linear, conv2d, normalize): its output's change is {@link #change}. */

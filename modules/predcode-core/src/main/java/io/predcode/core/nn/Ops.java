@@ -313,7 +313,6 @@ final class Ops {
 
         @Override void forward(Backend be, Tensor x, Tensor y) { throw new AssertionError("flatten is a view"); }
 
-
         @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, float parameterScale) {
             throw new AssertionError("flatten is a view");
         }

@@ -1113,8 +1113,8 @@ public final class PcEngine implements AutoCloseable {
      * {@link #ipcFolded}): on a backend that prefers short chains of ops to few rounds of branches (a GPU), with above
      * block 0 blocks whose feedback is one linear op's GEMM ({@link Block#folds}), the output block one linear op (whose
      * error the output error is, with no activation's f' to pull it back through). PC and iPC fold with SGD (with or
-     * without momentum) on the beliefs, iPC on each sample's own energy only; STRICT folds where layer 1 is not
-     * condensed. On 2 CPU threads the folded step, with a round of GEMM branches more a step, was 3-23% slower
+     * without momentum) on the beliefs, iPC on each sample's own energy only; STRICT does not fold (it forms its errors
+     * from changes: {@link #strict}). On 2 CPU threads the folded step, with a round of GEMM branches more a step, was 3-23% slower
      * (bench/results/folded-belief-updates-2026-12-01.md).
      */
     private boolean folds(Workspace ws) {
@@ -1137,8 +1137,7 @@ public final class PcEngine implements AutoCloseable {
      * feedback[l] (which this relaxation does not otherwise use) and with momentum beliefMoment[l] (the displacement two
      * steps back), ordered so that the last step writes displacement[l]. The error wave skips what {@link #relax} skips.
      * On each sample's own energy ({@code perSample}) the learning step is relax's per-sample one, each block's branch
-     * also forming v = vhat + d for its parameter gradients, beside its prediction. On Torch2PC's energy (STRICT, and PC
-     * on it) the output error is the batch loss's gradient, and the learning step is Torch2PC's: the errors as the last
+     * also forming v = vhat + d for its parameter gradients, beside its prediction. On Torch2PC's energy (PC on it) the output error is the batch loss's gradient, and the learning step is Torch2PC's: the errors as the last
      * step found them (0 where the wave never came), each block's Jacobian at the final beliefs.
      */
     private void relaxFolded(Workspace ws, float eta, int n, boolean full, float beta, boolean withFeedforwardLoss, boolean errorAtVhat, float momentum,

@@ -939,56 +939,6 @@ public abstract class BackendConformanceTest {
 
     // ------------------------------------------------------------ predictive coding
 
-    /** The fused layer-2 and entry update against the four ops it stands for, in float64; small and split-size tensors. */
-    @Test void strictEntryUpdateIsTheFourOpsInOne() {
-        float eta = 0.1f;
-        for (int n : new int[]{1, 257, 300_001})
-            for (Activation f : Activation.values()) {
-                float slope = 0.07f;
-                float[] z = random(n, 3), vhat = random(n, 2), fb = random(n, 1), d = random(n, 0.1), entry = random(n, 1);
-                if (n > 8) { z[0] = 0f; z[1] = -0f; z[2] = Float.MIN_VALUE; z[3] = -Float.MIN_VALUE; }
-                double[] ee = new double[n], ed = new double[n], ev = new double[n], eD = new double[n];
-                for (int i = 0; i < n; i++) {
-                    double p = act(f, slope, z[i]);
-                    ee[i] = (p - vhat[i]) - d[i];
-                    ed[i] = d[i] + eta * (ee[i] - fb[i]);
-                    ev[i] = vhat[i] + ed[i];
-                    eD[i] = (1 - eta) * entry[i] - eta * ee[i] * actGrad(f, slope, z[i]);
-                }
-                for (boolean withError : new boolean[]{true, false})
-                    try (Tensor tz = tensor(z, n); Tensor ta = tensor(vhat, n); Tensor tf = tensor(fb, n); Tensor td = tensor(d, n);
-                         Tensor tv = backend.allocate(n); Tensor te = withError ? backend.allocate(n) : null; Tensor tD = tensor(entry, n)) {
-                        backend.pcStrictEntryUpdate(f, slope, tz, ta, tf, td, tv, te, tD, eta);
-                        String what = f + " on " + n + (withError ? "" : ", no error tensor") + ": ";
-                        if (withError) assertClose(what + "error", ee, backend.download(te), 1e-5);
-                        assertClose(what + "displacement", ed, backend.download(td), 1e-5);
-                        assertClose(what + "belief", ev, backend.download(tv), 1e-5);
-                        assertClose(what + "entry displacement", eD, backend.download(tD), 1e-5);
-                    }
-            }
-    }
-
-    /**
-     * At the feedforward state the fused update sees an error of exactly 0 (every activation): its f is the forward's
-     * bit for bit (activationWithDerivative), as Torch2PC's recomputed predictions equal vhat exactly at the first sweep.
-     */
-    @Test void strictEntryUpdateSeesTheForwardsPredictionExactly() {
-        for (int n : new int[]{1, 257, 70_001})
-            for (Activation f : Activation.values()) {
-                float slope = 0.07f;
-                try (Tensor tz = tensor(random(n, 3), n); Tensor ta = backend.allocate(n); Tensor deriv = backend.allocate(n); Tensor tf = backend.allocate(n);
-                     Tensor td = backend.allocate(n); Tensor tv = backend.allocate(n); Tensor te = backend.allocate(n); Tensor tD = backend.allocate(n)) {
-                    backend.activationWithDerivative(f, slope, tz, ta, deriv);
-                    backend.fill(tf, 0f);
-                    backend.fill(td, 0f);
-                    backend.fill(tD, 0f);
-                    backend.pcStrictEntryUpdate(f, slope, tz, ta, tf, td, tv, te, tD, 0.1f);
-                    float[] e = backend.download(te);
-                    for (int i = 0; i < n; i++) assertEquals(0f, e[i], f + " on " + n + ": error at element " + i);
-                }
-            }
-    }
-
     // ------------------------------------------------------------ overrides against their compositions
 
     /** Runs {@code op} on fresh copies of {@code inputs}, returning every tensor's values after it. */
@@ -1024,9 +974,6 @@ public abstract class BackendConformanceTest {
                     assertSameAfter("pcMomentumUpdate first=" + first + " " + n, in,
                             t -> backend.pcMomentumUpdate(t[0], t[1], t[2], t[3], t[6], t[4], t[5], eta, 0.9f, first),
                             t -> Compositions.pcMomentumUpdate(backend, t[0], t[1], t[2], t[3], t[6], t[4], t[5], eta, 0.9f, first), 1e-5);
-                for (Activation f : Activation.values())
-                    assertSameAfter("pcStrictEntryUpdate " + f + " " + n, in, t -> backend.pcStrictEntryUpdate(f, slope, t[0], t[1], t[2], t[3], t[4], t[5], t[6], eta),
-                            t -> Compositions.pcStrictEntryUpdate(backend, f, slope, t[0], t[1], t[2], t[3], t[4], t[5], t[6], eta), 1e-5);
             }
             for (Activation f : Activation.values()) {
                 float[][] act = {random(n, 4), new float[n], new float[n]};
