@@ -40,7 +40,8 @@ echo "== backends"
 grep -qE "^cuda +available" "$out/backends.txt" || { echo "FAIL: the cuda backend is not available"; status=1; }
 echo "== conformance and golden (CUDA, and CUDA vs CPU); the CPU backend on this machine's cores (AVX-512 kernels where it has them)"
 cp=$(ls .device/test/predcode-*-tests.jar .device/lib/*.jar | tr '\n' ':')
-timeout 150 "$JAVA" --enable-native-access=ALL-UNNAMED -Dpredcode.golden.dir=.device/golden -Dpredcode.require.cuda=true \
+# 150 s on the device; a dry run on the simulator (every kernel on this host's CPU) needs more: TESTS_SECONDS=400.
+timeout "${TESTS_SECONDS:-150}" "$JAVA" --enable-native-access=ALL-UNNAMED -Dpredcode.golden.dir=.device/golden -Dpredcode.require.cuda=true \
   -jar .device/test/junit-platform-console-standalone.jar \
   execute --class-path "$cp" --select-class io.predcode.cuda.CudaConformanceTest --select-class io.predcode.cuda.CudaAvailabilityTest \
   --select-class io.predcode.core.GoldenCaseTest --select-class io.predcode.core.CrossBackendTest --select-class io.predcode.core.EngineContractTest \
