@@ -41,7 +41,7 @@ final class NativeKernels {
 
     /** Floats per vector in the build chosen for this CPU: 16 (AVX-512) or 8 (AVX2). */
     final int width;
-    private final MethodHandle conv2d, conv2dWeightGrad, maxPool2, maxPool2Backward, axpby, add, multiply, relu, reluBackward, gelu, geluBackward, geluWithDerivative, geluTanh, geluTanhBackward, geluTanhWithDerivative, predictionError, strictUpdate, momentumUpdate, softmaxCrossEntropy, adamStep;
+    private final MethodHandle conv2d, conv2dWeightGrad, maxPool2, maxPool2Backward, axpby, add, multiply, relu, reluIncrement, reluBackward, gelu, geluBackward, geluWithDerivative, geluTanh, geluTanhBackward, geluTanhWithDerivative, predictionError, strictUpdate, momentumUpdate, softmaxCrossEntropy, adamStep;
 
     private final SymbolLookup lookup;
 
@@ -62,6 +62,8 @@ final class NativeKernels {
         add = bind.apply("add", FunctionDescriptor.ofVoid(JAVA_FLOAT, ADDRESS, JAVA_FLOAT, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         multiply = bind.apply("multiply", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         relu = bind.apply("relu", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
+        reluIncrement = bind.apply("relu_increment", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_INT,
+                JAVA_LONG, JAVA_LONG));
         reluBackward = bind.apply("relu_backward", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         gelu = bind.apply("gelu", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         geluBackward = bind.apply("gelu_backward", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
@@ -218,6 +220,16 @@ final class NativeKernels {
     void relu(MemorySegment x, MemorySegment y, long from, long to) {
         call(() -> { relu.invokeExact(x, y, from, to); });
     }
+
+    /** Backend.activationIncrement for relu and leaky relu (slope 0 and not leaky: relu); x, y, d and minus may be null. */
+    void reluIncrement(MemorySegment x0, MemorySegment dx, MemorySegment x, MemorySegment y, MemorySegment d, MemorySegment minus, MemorySegment change,
+                       float slope, boolean leaky, long from, long to) {
+        MemorySegment sx = orNull(x), sy = orNull(y), sd = orNull(d), sm = orNull(minus);
+        int isLeaky = leaky ? 1 : 0;
+        call(() -> { reluIncrement.invokeExact(x0, dx, sx, sy, sd, sm, change, slope, isLeaky, from, to); });
+    }
+
+    private static MemorySegment orNull(MemorySegment s) { return s == null ? MemorySegment.NULL : s; }
 
     void reluBackward(MemorySegment x, MemorySegment dy, MemorySegment dx, long from, long to) {
         call(() -> { reluBackward.invokeExact(x, dy, dx, from, to); });
