@@ -404,14 +404,21 @@ public abstract class Backend implements AutoCloseable {
      * the other outputs are tensors of their own.
      */
     public final void activationIncrement(Activation f, float slope, Tensor x0, Tensor dx, Tensor x, Tensor y, Tensor derivative, Tensor minus, Tensor change) {
-        String op = "activationIncrement";
+        String op = "activationIncrement"; // no arrays of tensors to check: STRICT calls this per layer per sweep
         sameSize(op, x0, dx, change);
-        for (Tensor t : new Tensor[]{x, y, derivative, minus}) if (t != null) sameSize(op, x0, t);
-        if (change == x0) throw new IllegalArgumentException(op + ": change must not be x0");
-        for (Tensor t : new Tensor[]{x, y, derivative})
-            if (t != null && (t == x0 || t == dx || t == minus || t == change)) throw new IllegalArgumentException(op + ": x, y and derivative must be tensors of their own");
-        if (x != null && (x == y || x == derivative) || y != null && y == derivative) throw new IllegalArgumentException(op + ": x, y and derivative must be tensors of their own");
+        if (x != null) sameSize(op, x0, x);
+        if (y != null) sameSize(op, x0, y);
+        if (derivative != null) sameSize(op, x0, derivative);
+        if (minus != null) sameSize(op, x0, minus);
+        if (change == x0 || shared(x, x0, dx, minus, change, y, derivative) || shared(y, x0, dx, minus, change, derivative, null)
+                || shared(derivative, x0, dx, minus, change, null, null))
+            throw new IllegalArgumentException(op + ": change must not be x0, and x, y and derivative must be tensors of their own");
         doActivationIncrement(f, slope, x0, dx, x, y, derivative, minus, change);
+    }
+
+    /** Whether t (where not null) is one of the others. */
+    private static boolean shared(Tensor t, Tensor a, Tensor b, Tensor c, Tensor d, Tensor e, Tensor f) {
+        return t != null && (t == a || t == b || t == c || t == d || t == e || t == f);
     }
 
     /**

@@ -893,9 +893,6 @@ public final class PcEngine implements AutoCloseable {
         if (lossBatch(ws) != ws.batch) be.axpby(0f, grad, (float) ws.batch / lossBatch(ws), grad);
     }
 
-    /** Layer l's prediction f_l(v_{l-1}) in the current sweep (layer 1's never changes: vhat_1). */
-    private static Tensor prediction(Workspace ws, int l) { return l == 1 ? ws.vhat(1) : ws.sweep[l - 1].output(); }
-
     /**
      * STRICT's and PC's parameter updates at the final beliefs: block 0 sees x (its feedforward tape); the others are
      * re-evaluated at v. With {@code withLoss}, the step's feedforward loss beside them.
@@ -1114,8 +1111,8 @@ public final class PcEngine implements AutoCloseable {
      * block 0 blocks whose feedback is one linear op's GEMM ({@link Block#folds}), the output block one linear op (whose
      * error the output error is, with no activation's f' to pull it back through). PC and iPC fold with SGD (with or
      * without momentum) on the beliefs, iPC on each sample's own energy only; STRICT does not fold (it forms its errors
-     * from changes: {@link #strict}). On 2 CPU threads the folded step, with a round of GEMM branches more a step, was 3-23% slower
-     * (bench/results/folded-belief-updates-2026-12-01.md).
+     * from changes: {@link #strict}). On 2 CPU threads the folded step, with a round of GEMM branches more a step, was
+     * 3-23% slower (bench/results/folded-belief-updates-2026-12-01.md).
      */
     private boolean folds(Workspace ws) {
         if (!be.prefersShortChains() || model.depth() < 2 || !model.blocks().get(model.depth() - 1).isOneLinearOp()) return false;
@@ -1137,8 +1134,9 @@ public final class PcEngine implements AutoCloseable {
      * feedback[l] (which this relaxation does not otherwise use) and with momentum beliefMoment[l] (the displacement two
      * steps back), ordered so that the last step writes displacement[l]. The error wave skips what {@link #relax} skips.
      * On each sample's own energy ({@code perSample}) the learning step is relax's per-sample one, each block's branch
-     * also forming v = vhat + d for its parameter gradients, beside its prediction. On Torch2PC's energy (PC on it) the output error is the batch loss's gradient, and the learning step is Torch2PC's: the errors as the last
-     * step found them (0 where the wave never came), each block's Jacobian at the final beliefs.
+     * also forming v = vhat + d for its parameter gradients, beside its prediction. On Torch2PC's energy (PC on it) the
+     * output error is the batch loss's gradient, and the learning step is Torch2PC's: the errors as the last step found
+     * them (0 where the wave never came), each block's Jacobian at the final beliefs.
      */
     private void relaxFolded(Workspace ws, float eta, int n, boolean full, float beta, boolean withFeedforwardLoss, boolean errorAtVhat, float momentum,
                              boolean perSample) {
