@@ -19,12 +19,17 @@ public final class Block {
     private final int index;
     private final List<Op> ops;
     private final int[] in, out;
+    /** The index of the last real (non-view) op, or -1 for a block of views. */
+    private final int lastReal;
 
     Block(int index, List<Op> ops, int[] in, int[] out) {
         this.index = index;
         this.ops = List.copyOf(ops);
         this.in = in;
         this.out = out;
+        int i = ops.size() - 1;
+        while (i >= 0 && ops.get(i).isView()) i--;
+        this.lastReal = i;
     }
 
     /** This block's position in the model (0 = the first). */
@@ -137,7 +142,6 @@ public final class Block {
      * the output's change less minus into dOut.
      */
     private void incrementFrom(Backend be, int first, Tape ff, Tensor dx, Tape t, Tensor minus, Tensor dOut) {
-        int last = lastRealOp();
         Tensor change = dx;
         for (int i = first; i < ops.size(); i++) {
             Op l = ops.get(i);
@@ -151,10 +155,10 @@ public final class Block {
                 i = afterAffine(be, i, ff, t, minus, dOut);
                 next = changeOf(t, i, dOut);
             } else if (l instanceof Ops.ActivationOp f) {
-                f.forwardIncrement(be, ff.acts[i], t.acts[i], change, t.acts[i + 1], t.derivatives[i + 1], i == last ? minus : null, next);
+                f.forwardIncrement(be, ff.acts[i], t.acts[i], change, t.acts[i + 1], t.derivatives[i + 1], i == lastReal ? minus : null, next);
             } else {
                 l.forwardIncrement(be, ff.acts[i], ff.acts[i + 1], t.acts[i], change, t.acts[i + 1], t.derivatives[i + 1], next);
-                if (i == last && minus != null) be.axpby(-1f, minus, 1f, next);
+                if (i == lastReal && minus != null) be.axpby(-1f, minus, 1f, next);
             }
             change = next;
         }
@@ -165,22 +169,15 @@ public final class Block {
      * follows, that activation at the moved point with its change, in one backend op. Returns the last op it ran.
      */
     private int afterAffine(Backend be, int i, Tape ff, Tape t, Tensor minus, Tensor dOut) {
-        int last = lastRealOp();
         Tensor dz = changeOf(t, i, dOut);
-        if (i < last && ops.get(i + 1) instanceof Ops.ActivationOp f) {
-            f.forwardIncrementAfterAffine(be, ff.acts[i + 1], dz, t.acts[i + 1], t.acts[i + 2], t.derivatives[i + 2], i + 1 == last ? minus : null,
+        if (i < lastReal && ops.get(i + 1) instanceof Ops.ActivationOp f) {
+            f.forwardIncrementAfterAffine(be, ff.acts[i + 1], dz, t.acts[i + 1], t.acts[i + 2], t.derivatives[i + 2], i + 1 == lastReal ? minus : null,
                     changeOf(t, i + 1, dOut));
             return i + 1;
         }
         be.add(1f, ff.acts[i + 1], 1f, dz, t.acts[i + 1]);
-        if (i == last && minus != null) be.axpby(-1f, minus, 1f, dz);
+        if (i == lastReal && minus != null) be.axpby(-1f, minus, 1f, dz);
         return i;
-    }
-
-    /** The index of the block's last real (non-view) op, or -1 for a block of views. */
-    private int lastRealOp() {
-        for (int i = ops.size() - 1; i >= 0; i--) if (!ops.get(i).isView()) return i;
-        return -1;
     }
 
     /** Where op i's output change goes: the gradient tensor at the next real op's input (its shape), or dOut after the last. */
@@ -386,11 +383,7 @@ public final class Block {
     }
 
     /** The index of the last real op, or -1 where it is not an activation. */
-    private int outputActivation() {
-        int i = ops.size() - 1;
-        while (i >= 0 && ops.get(i).isView()) i--;
-        return i >= 0 && ops.get(i) instanceof Ops.ActivationOp ? i : -1;
-    }
+    private int outputActivation() { return lastReal >= 0 && ops.get(lastReal) instanceof Ops.ActivationOp ? lastReal : -1; }
 
     /** The backward pass from op {@code top} down, with {@code dy} the gradient at its output. */
     private void backwardFrom(Backend be, Tape t, int top, Tensor dy, Tensor dx, float parameterScale) {
