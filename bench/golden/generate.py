@@ -26,6 +26,9 @@ import sys
 import torch
 from torch import nn
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "peer"))
+from check_checkpoint import build  # noqa: E402  (a model spec as the torch.nn.Sequential it is)
+
 torch.set_default_dtype(torch.float64)
 
 ACTIVATIONS = ["relu", "tanh", "sigmoid", "leaky_relu"]
@@ -62,37 +65,6 @@ def draw_mlp(rng, width_in):
         if not last and rng.random() < 0.1:  # a block without parameters
             blocks.append([activation(rng)])
     return blocks, width
-
-
-def build(spec):
-    seq = []
-    for block in spec:
-        ops = []
-        for op in block:
-            k = op["op"]
-            if k == "linear":
-                ops.append(nn.Linear(op["in"], op["out"], bias=op["bias"]))
-            elif k == "conv2d":
-                ops.append(nn.Conv2d(op["in"], op["out"], tuple(op["kernel"]), tuple(op["stride"]),
-                                     tuple(op["padding"]), bias=op["bias"]))
-            elif k == "maxpool2d":
-                ops.append(nn.MaxPool2d(tuple(op["kernel"]), tuple(op["stride"])))
-            elif k == "avgpool2d":
-                ops.append(nn.AvgPool2d(tuple(op["kernel"]), tuple(op["stride"])))
-            elif k == "relu":
-                ops.append(nn.ReLU())
-            elif k == "tanh":
-                ops.append(nn.Tanh())
-            elif k == "sigmoid":
-                ops.append(nn.Sigmoid())
-            elif k == "leaky_relu":
-                ops.append(nn.LeakyReLU(op["slope"]))
-            elif k == "flatten":
-                ops.append(nn.Flatten())
-            else:
-                raise ValueError(k)
-        seq.append(nn.Sequential(*ops))
-    return nn.Sequential(*seq)
 
 
 def batch(rng, shape, size, loss, classes, out_shape):
