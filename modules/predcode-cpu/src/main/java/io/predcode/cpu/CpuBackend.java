@@ -372,15 +372,14 @@ public final class CpuBackend extends Backend {
         return TapConv.suits(g) ? ConvPath.TAP : ConvPath.GATHER;
     }
 
-    private void directConv(Tensor x, Tensor weight, Tensor bias, Tensor addend, Conv2dGeometry g, Tensor y, int images, int outChannels,
-                            boolean transposed) {
-        MemorySegment sx = seg(x), sw = seg(weight), sb = bias == null ? null : seg(bias), sa = addend == null ? null : seg(addend), sy = seg(y);
-        parallel.forRange(images, ConvKernels.MIN_IMAGES, (from, to) -> kernels.conv2d(sx, sw, sb, sa, sy, from, to, g, outChannels, transposed));
+    private void directConv(Tensor x, Tensor weight, Tensor bias, Conv2dGeometry g, Tensor y, int images, int outChannels, boolean transposed) {
+        MemorySegment sx = seg(x), sw = seg(weight), sb = bias == null ? null : seg(bias), sy = seg(y);
+        parallel.forRange(images, ConvKernels.MIN_IMAGES, (from, to) -> kernels.conv2d(sx, sw, sb, sy, from, to, g, outChannels, transposed));
     }
 
     @Override protected void doConv2d(Tensor x, Tensor weight, Conv2dGeometry g, Tensor y, int images, int outChannels) {
         switch (path(g, outChannels)) {
-            case DIRECT -> directConv(x, weight, null, null, g, y, images, outChannels, false);
+            case DIRECT -> directConv(x, weight, null, g, y, images, outChannels, false);
             case TAP -> TapConv.forward(parallel, blas, seg(x), seg(weight), null, g, seg(y), images, outChannels);
             case GATHER -> ConvKernels.conv2d(parallel, blas, seg(x), seg(weight), g, seg(y), images, outChannels);
         }
@@ -389,21 +388,15 @@ public final class CpuBackend extends Backend {
     /** The bias rides along where the path can add it (DIRECT, TAP); otherwise a second pass (the default). */
     @Override protected void doConv2dBias(Tensor x, Tensor weight, Tensor bias, Conv2dGeometry g, Tensor y, int images, int outChannels) {
         switch (path(g, outChannels)) {
-            case DIRECT -> directConv(x, weight, bias, null, g, y, images, outChannels, false);
+            case DIRECT -> directConv(x, weight, bias, g, y, images, outChannels, false);
             case TAP -> TapConv.forward(parallel, blas, seg(x), seg(weight), seg(bias), g, seg(y), images, outChannels);
             case GATHER -> super.doConv2dBias(x, weight, bias, g, y, images, outChannels);
         }
     }
 
-    /** The addend rides along on the DIRECT path; otherwise a second pass (the default). */
-    @Override protected void doConv2dAdd(Tensor x, Tensor weight, Conv2dGeometry g, Tensor addend, Tensor y, int images, int outChannels) {
-        if (path(g, outChannels) == ConvPath.DIRECT) directConv(x, weight, null, addend, g, y, images, outChannels, false);
-        else super.doConv2dAdd(x, weight, g, addend, y, images, outChannels);
-    }
-
     @Override protected void doConv2dBackwardInput(Tensor dy, Tensor weight, Conv2dGeometry g, Tensor dx, int images, int outChannels) {
         switch (path(g, g.channels())) {
-            case DIRECT -> directConv(dy, weight, null, null, g, dx, images, outChannels, true);
+            case DIRECT -> directConv(dy, weight, null, g, dx, images, outChannels, true);
             case TAP -> TapConv.backwardInput(parallel, blas, seg(dy), seg(weight), g, seg(dx), images, outChannels);
             case GATHER -> ConvKernels.conv2dBackwardInput(parallel, blas, seg(dy), seg(weight), g, seg(dx), images, outChannels);
         }

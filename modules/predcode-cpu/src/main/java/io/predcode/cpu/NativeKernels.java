@@ -52,7 +52,7 @@ final class NativeKernels {
         Linker linker = Linker.nativeLinker();
         java.util.function.BiFunction<String, FunctionDescriptor, MethodHandle> bind =
                 (name, fd) -> linker.downcallHandle(lookup.findOrThrow("pc_" + name + isa), fd);
-        conv2d = bind.apply("conv2d", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT,
+        conv2d = bind.apply("conv2d", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT,
                 JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
         conv2dWeightGrad = bind.apply("conv2d_weight_grad", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT,
                 JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
@@ -169,16 +169,16 @@ final class NativeKernels {
     }
 
     /**
-     * Forward (y = conv(x, w) + bias + addend, either may be null) or, transposed, input gradient (y = dx
+     * Forward (y = conv(x, w) + bias, bias may be null) or, transposed, input gradient (y = dx
      * from x = dy) of images [from, to).
      */
-    void conv2d(MemorySegment x, MemorySegment w, MemorySegment bias, MemorySegment addend, MemorySegment y, int from, int to,
+    void conv2d(MemorySegment x, MemorySegment w, MemorySegment bias, MemorySegment y, int from, int to,
                 io.predcode.spi.Conv2dGeometry g, int outChannels, boolean transposed) {
         int rc;
         // Locals: invokeExact types a ?: argument as Object.
-        MemorySegment b = bias == null ? MemorySegment.NULL : bias, a = addend == null ? MemorySegment.NULL : addend;
+        MemorySegment b = bias == null ? MemorySegment.NULL : bias;
         try {
-            rc = (int) conv2d.invokeExact(x, w, b, a, y, from, to, g.channels(), g.height(), g.width(),
+            rc = (int) conv2d.invokeExact(x, w, b, y, from, to, g.channels(), g.height(), g.width(),
                     outChannels, g.kh(), g.kw(), g.ph(), g.pw(), transposed ? 1 : 0);
         } catch (Throwable t) {
             throw rethrow(t);

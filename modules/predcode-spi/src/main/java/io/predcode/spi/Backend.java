@@ -479,24 +479,6 @@ public abstract class Backend implements AutoCloseable {
         doAddBias(y, bias, outChannels, g.outPixels());
     }
 
-    /**
-     * y = {@link #conv2d}(x, weight) + addend, addend shaped as y (STRICT's condensed sweep: the
-     * pre-activation z0 + G D). The default adds in a second pass; a backend may start its
-     * accumulation from the addend instead.
-     */
-    public final void conv2dAdd(Tensor x, Tensor weight, Conv2dGeometry g, Tensor addend, Tensor y) {
-        mine("conv2dAdd", x, weight, addend, y);
-        ConvBatch b = convBatch("conv2dAdd", x, weight, y, "y", g);
-        sameSize("conv2dAdd", y, addend);
-        doConv2dAdd(x, weight, g, addend, y, b.images(), b.out());
-    }
-
-    /** y = conv(x, weight) + addend. The default computes the convolution and adds in a second pass; a backend may fuse them. */
-    protected void doConv2dAdd(Tensor x, Tensor weight, Conv2dGeometry g, Tensor addend, Tensor y, int images, int outChannels) {
-        doConv2d(x, weight, g, y, images, outChannels);
-        doAdd(1f, addend, 1f, y, y);
-    }
-
     /** dx = J_x^T dy of {@link #conv2d} (dx overwritten). */
     public final void conv2dBackwardInput(Tensor dy, Tensor weight, Conv2dGeometry g, Tensor dx) {
         mine("conv2dBackwardInput", dy, weight, dx);

@@ -660,13 +660,6 @@ public abstract class BackendConformanceTest {
                 backend.conv2d(tx, tw, tb, g, ty);
                 assertClose("conv2d + bias " + g + " x" + images + " out " + out, yb, backend.download(ty), 1e-5);
             }
-            float[] addend = random(yn, 2);
-            double[] ya = y.clone();
-            for (int i = 0; i < yn; i++) ya[i] += addend[i];
-            try (Tensor ta = tensor(addend, yn)) {
-                backend.conv2dAdd(tx, tw, g, ta, ty);
-                assertClose("conv2dAdd " + g + " x" + images + " out " + out, ya, backend.download(ty), 1e-5);
-            }
             backend.conv2dBackwardWeight(tx, tdy, g, tdw);
             assertClose("conv2dBackwardWeight " + g + " x" + images, dw, backend.download(tdw), 1e-5);
             backend.conv2dBackwardInput(tdy, tw, g, tdx);
