@@ -10,9 +10,12 @@
 // Activation codes, as io.predcode.spi.Activation.code() gives them; any other code traps (the launch fails).
 enum { RELU = 0, LEAKY_RELU = 1, TANH = 2, SIGMOID = 3, GELU = 4, GELU_TANH = 5 };
 
-// GELU_TANH's sqrt(2 / pi) and cubic coefficient: u = GELU_C (x + GELU_A x^3).
-#define GELU_C 0.79788456080286536f
-#define GELU_A 0.044715f
+// GELU_TANH's sqrt(2 / pi) and cubic coefficient: u = GELU_C (x + GELU_A x^3); the float forms round the double ones
+// to the same floats as their own literals would.
+#define GELU_C_D 0.79788456080286536
+#define GELU_A_D 0.044715
+#define GELU_C ((float)GELU_C_D)
+#define GELU_A ((float)GELU_A_D)
 
 extern "C" __global__ void pc_axpby(long long n, float alpha, const float* x, float beta, float* y) {
     GRID_STRIDE(i, n) y[i] = alpha * x[i] + beta * y[i];
@@ -22,20 +25,31 @@ extern "C" __global__ void pc_add(long long n, float alpha, const float* a, floa
     GRID_STRIDE(i, n) out[i] = alpha * a[i] + beta * b[i];
 }
 
-// Each activation once: f(v), and the gradient g f'(.) from the input x or the output y = f(x)
-// (ReLU's gradient is g or 0 g, so that a NaN gradient stays NaN, as in PyTorch).
-__device__ float act(int kind, float slope, float v) {
+// The math functions by precision, named so that float calls the float functions on the host simulator too.
+__device__ inline float math_tanh(float v) { return tanhf(v); }
+__device__ inline double math_tanh(double v) { return tanh(v); }
+__device__ inline float math_exp(float v) { return expf(v); }
+__device__ inline double math_exp(double v) { return exp(v); }
+__device__ inline float math_erfc(float v) { return erfcf(v); }
+__device__ inline double math_erfc(double v) { return erfc(v); }
+
+// Each activation once, f(v), in float for every kernel and in double for pc_activation_increment's change; and the
+// gradient g f'(.) from the input x or the output y = f(x) (ReLU's gradient is g or 0 g, so that a NaN gradient stays
+// NaN, as in PyTorch).
+template <class T> __device__ T act_of(int kind, float slope, T v) {
     switch (kind) {
-        case RELU: return v < 0.f ? 0.f : v;
-        case LEAKY_RELU: return v < 0.f ? v * slope : v;
-        case TANH: return tanhf(v);
-        case SIGMOID: return 1.f / (1.f + expf(-v));
-        case GELU: return 0.5f * v * erfcf(-v * 0.70710678118654752f);
-        case GELU_TANH: return 0.5f * v * (1.f + tanhf(GELU_C * (v + GELU_A * v * v * v)));
+        case RELU: return v < T(0) ? T(0) : v;
+        case LEAKY_RELU: return v < T(0) ? v * slope : v;
+        case TANH: return math_tanh(v);
+        case SIGMOID: return T(1) / (T(1) + math_exp(-v));
+        case GELU: return T(0.5) * v * math_erfc(-v * T(0.70710678118654752));
+        case GELU_TANH: return T(0.5) * v * (T(1) + math_tanh(T(GELU_C_D) * (v + T(GELU_A_D) * v * v * v)));
         default: __trap();
     }
-    return 0.f;
+    return T(0);
 }
+
+__device__ float act(int kind, float slope, float v) { return act_of(kind, slope, v); }
 
 __device__ float act_grad(int kind, float slope, float x, float y, float g) {
     switch (kind) {
@@ -58,20 +72,6 @@ extern "C" __global__ void pc_activation(int kind, float slope, long long n, con
     GRID_STRIDE(i, n) y[i] = act(kind, slope, x[i]);
 }
 
-// f in double, for pc_activation_increment.
-__device__ double act_double(int kind, float slope, double v) {
-    switch (kind) {
-        case RELU: return v < 0. ? 0. : v;
-        case LEAKY_RELU: return v < 0. ? v * slope : v;
-        case TANH: return tanh(v);
-        case SIGMOID: return 1. / (1. + exp(-v));
-        case GELU: return 0.5 * v * erfc(-v * 0.70710678118654752);
-        case GELU_TANH: return 0.5 * v * (1. + tanh(0.79788456080286536 * (v + 0.044715 * v * v * v)));
-        default: __trap();
-    }
-    return 0.;
-}
-
 // The activation at x = x0 + dx (x, y = f(x) and f'(x) where not null) and the change f(x0 + dx) - f(x0), less minus
 // where not null, without rounding x0 + dx to float: the sum of two floats is exact (or nearly) in double, and double's
 // rounding of f is far below float32's, so the change keeps its own precision however small dx is.
@@ -85,7 +85,7 @@ extern "C" __global__ void pc_activation_increment(int kind, float slope, long l
             if (y) y[i] = v;
             if (d) d[i] = act_grad(kind, slope, moved, v, 1.f);
         }
-        double a = x0[i], c = act_double(kind, slope, a + (double)dx[i]) - act_double(kind, slope, a);
+        double a = x0[i], c = act_of(kind, slope, a + (double)dx[i]) - act_of(kind, slope, a);
         change[i] = (float)(minus ? c - minus[i] : c);
     }
 }
