@@ -66,6 +66,7 @@ int pc_simd_width(void) {
 #undef FMADD
 #undef VADD
 #undef NAME
+#undef SMOOTH_TILE
 #undef NB
 #undef POSITIONS
 #undef CONV_CASE

@@ -51,6 +51,24 @@ template <class T> __device__ T act_of(int kind, float slope, T v) {
 
 __device__ float act(int kind, float slope, float v) { return act_of(kind, slope, v); }
 
+// sigmoid(x + h) - sigmoid(x) as a product, sign(h) (1 - e^-|h|) (1 - sigmoid(lo)) sigmoid(hi) with lo and hi the lower
+// and higher of x and x + h (Activation.increment): relatively precise where both values saturate, where their
+// difference would keep only double's absolute precision.
+__device__ double sigmoid_change(double x, double h) {
+    double y = x + h, lo = h >= 0 ? x : y, hi = h >= 0 ? y : x;
+    double m = -expm1(-fabs(h)) / ((1 + exp(lo)) * (1 + exp(-hi)));
+    return h >= 0 ? m : -m;
+}
+
+// f(a + h) - f(a) in double; tanh's from sigmoid's (tanh v = 2 sigmoid(2v) - 1).
+__device__ double act_change(int kind, float slope, double a, double h) {
+    switch (kind) {
+        case TANH: return 2 * sigmoid_change(2 * a, 2 * h);
+        case SIGMOID: return sigmoid_change(a, h);
+        default: return act_of(kind, slope, a + h) - act_of(kind, slope, a);
+    }
+}
+
 __device__ float act_grad(int kind, float slope, float x, float y, float g) {
     switch (kind) {
         case RELU: return x > 0.f ? g : 0.f * g;
@@ -85,7 +103,7 @@ extern "C" __global__ void pc_activation_increment(int kind, float slope, long l
             if (y) y[i] = v;
             if (d) d[i] = act_grad(kind, slope, moved, v, 1.f);
         }
-        double a = x0[i], c = act_of(kind, slope, a + (double)dx[i]) - act_of(kind, slope, a);
+        double c = act_change(kind, slope, x0[i], dx[i]);
         change[i] = (float)(minus ? c - minus[i] : c);
     }
 }

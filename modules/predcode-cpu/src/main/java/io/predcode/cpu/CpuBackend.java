@@ -248,6 +248,8 @@ public final class CpuBackend extends Backend {
         if (kernels != null && f == Activation.RELU) forElements(x.size(), (from, to) -> kernels.relu(sx, sy, from, to));
         else if (kernels != null && f == Activation.GELU) forElements(x.size(), (from, to) -> kernels.gelu(sx, sy, from, to));
         else if (kernels != null && f == Activation.GELU_TANH) forElements(x.size(), (from, to) -> kernels.geluTanh(sx, sy, from, to));
+        else if (kernels != null && f == Activation.TANH) forElements(x.size(), (from, to) -> kernels.tanh(sx, sy, from, to));
+        else if (kernels != null && f == Activation.SIGMOID) forElements(x.size(), (from, to) -> kernels.sigmoid(sx, sy, from, to));
         else forElements(x.size(), (from, to) -> JavaKernels.activation(f, slope, sx, sy, from, to));
     }
 
@@ -259,7 +261,8 @@ public final class CpuBackend extends Backend {
             float s = f == Activation.RELU ? 0f : slope;
             boolean leaky = f == Activation.LEAKY_RELU;
             forElements(x0.size(), (from, to) -> kernels.reluIncrement(s0, sd, sx, sy, sf, sm, sc, s, leaky, from, to));
-        } else forElements(x0.size(), (from, to) -> JavaKernels.activationIncrement(f, slope, s0, sd, sx, sy, sf, sm, sc, from, to));
+        } else if (kernels != null) forElements(x0.size(), (from, to) -> kernels.smoothIncrement(f.code(), s0, sd, sx, sy, sf, sm, sc, from, to));
+        else forElements(x0.size(), (from, to) -> JavaKernels.activationIncrement(f, slope, s0, sd, sx, sy, sf, sm, sc, from, to));
     }
 
     @Override protected void doPcStrictStep(Tensor error, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, float eta) {

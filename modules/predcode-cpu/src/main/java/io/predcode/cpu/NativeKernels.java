@@ -41,7 +41,7 @@ final class NativeKernels {
 
     /** Floats per vector in the build chosen for this CPU: 16 (AVX-512) or 8 (AVX2). */
     final int width;
-    private final MethodHandle conv2d, conv2dWeightGrad, maxPool2, maxPool2Backward, axpby, add, multiply, relu, reluIncrement, reluBackward, gelu, geluBackward, geluWithDerivative, geluTanh, geluTanhBackward, geluTanhWithDerivative, predictionError, strictUpdate, momentumUpdate, softmaxCrossEntropy, adamStep;
+    private final MethodHandle conv2d, conv2dWeightGrad, maxPool2, maxPool2Backward, axpby, add, multiply, relu, reluIncrement, reluBackward, tanh, sigmoid, smoothIncrement, gelu, geluBackward, geluWithDerivative, geluTanh, geluTanhBackward, geluTanhWithDerivative, predictionError, strictUpdate, momentumUpdate, softmaxCrossEntropy, adamStep;
 
     private final SymbolLookup lookup;
 
@@ -65,6 +65,10 @@ final class NativeKernels {
         reluIncrement = bind.apply("relu_increment", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_INT,
                 JAVA_LONG, JAVA_LONG));
         reluBackward = bind.apply("relu_backward", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
+        tanh = bind.apply("tanh", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
+        sigmoid = bind.apply("sigmoid", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
+        smoothIncrement = bind.apply("smooth_increment", FunctionDescriptor.ofVoid(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
+                JAVA_LONG, JAVA_LONG));
         gelu = bind.apply("gelu", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         geluBackward = bind.apply("gelu_backward", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         geluWithDerivative = bind.apply("gelu_with_derivative", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
@@ -227,6 +231,26 @@ final class NativeKernels {
         MemorySegment sx = orNull(x), sy = orNull(y), sd = orNull(d), sm = orNull(minus);
         int isLeaky = leaky ? 1 : 0;
         call(() -> { reluIncrement.invokeExact(x0, dx, sx, sy, sd, sm, change, slope, isLeaky, from, to); });
+    }
+
+    /**
+     * Backend.activationIncrement for tanh, sigmoid, GELU and GELU's tanh approximation (kind: their Activation code), the
+     * change in double as Activation.increment; x, y, d and minus may be null.
+     */
+    void smoothIncrement(int kind, MemorySegment x0, MemorySegment dx, MemorySegment x, MemorySegment y, MemorySegment d, MemorySegment minus,
+                         MemorySegment change, long from, long to) {
+        MemorySegment sx = orNull(x), sy = orNull(y), sd = orNull(d), sm = orNull(minus);
+        call(() -> { smoothIncrement.invokeExact(kind, x0, dx, sx, sy, sd, sm, change, from, to); });
+    }
+
+    /** tanh in double, rounded: the Java kernels' values but for a rare last-bit tie. */
+    void tanh(MemorySegment x, MemorySegment y, long from, long to) {
+        call(() -> { tanh.invokeExact(x, y, from, to); });
+    }
+
+    /** 1 / (1 + e^-x) in double, rounded, as {@link #tanh}. */
+    void sigmoid(MemorySegment x, MemorySegment y, long from, long to) {
+        call(() -> { sigmoid.invokeExact(x, y, from, to); });
     }
 
     private static MemorySegment orNull(MemorySegment s) { return s == null ? MemorySegment.NULL : s; }

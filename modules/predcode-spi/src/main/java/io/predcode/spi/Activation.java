@@ -58,12 +58,23 @@ public enum Activation {
         return switch (this) {
             case RELU -> (y > 0 ? y : 0 * y) - (x > 0 ? x : 0 * x); // 0 * NaN stays NaN, as PyTorch's relu
             case LEAKY_RELU -> (y > 0 ? y : slope * y) - (x > 0 ? x : slope * x);
-            case TANH -> Math.tanh(y) - Math.tanh(x);
-            case SIGMOID -> 1 / (1 + Math.exp(-y)) - 1 / (1 + Math.exp(-x));
+            case TANH -> 2 * sigmoidChange(2 * x, 2 * dx); // tanh v = 2 sigmoid(2v) - 1
+            case SIGMOID -> sigmoidChange(x, dx);
             case GELU -> 0.5 * y * erfc(-y * SQRT_HALF) - 0.5 * x * erfc(-x * SQRT_HALF);
             case GELU_TANH -> 0.5 * y * (1 + Math.tanh(GELU_TANH_SCALE * (y + GELU_TANH_CUBIC * y * y * y)))
                     - 0.5 * x * (1 + Math.tanh(GELU_TANH_SCALE * (x + GELU_TANH_CUBIC * x * x * x)));
         };
+    }
+
+    /**
+     * sigmoid(x + h) - sigmoid(x) as a product, sign(h) (1 - e^-|h|) (1 - sigmoid(lo)) sigmoid(hi), lo and hi the lower and
+     * higher of x and x + h: relatively precise where both values saturate, where their difference would keep only
+     * double's absolute precision (at x = 10 and h = 1e-6, about 1e-2 of the change).
+     */
+    private static double sigmoidChange(double x, double h) {
+        double y = x + h, lo = h >= 0 ? x : y, hi = h >= 0 ? y : x;
+        double m = -Math.expm1(-Math.abs(h)) / ((1 + Math.exp(lo)) * (1 + Math.exp(-hi)));
+        return h >= 0 ? m : -m;
     }
 
     private static final double SQRT_HALF = Math.sqrt(0.5);

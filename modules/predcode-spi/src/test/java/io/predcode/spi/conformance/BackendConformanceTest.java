@@ -243,6 +243,32 @@ public abstract class BackendConformanceTest {
             }
     }
 
+    /**
+     * tanh's and sigmoid's changes where both values saturate (|x0| from 4 to 16, dx from 1e-7 to 0.1 of it, either sign):
+     * each within 1e-5 of its own size, against sinh(h) / (cosh x cosh(x + h)) for tanh and sinh(h / 2) / (2 cosh(x / 2)
+     * cosh((x + h) / 2)) for sigmoid, products without cancellation. The difference of the two values, even in double,
+     * keeps only double's absolute precision there: at x0 = 10 and dx = 1e-6, about 1e-2 of the change.
+     */
+    @Test void saturatedActivationChangesStayRelativelyPrecise() {
+        int n = size() * 7 + 3;
+        float[] x0 = new float[n], dx = new float[n];
+        for (int i = 0; i < n; i++) {
+            x0[i] = (float) ((4 + 12 * rng.nextDouble()) * (rng.nextBoolean() ? 1 : -1));
+            dx[i] = (float) (x0[i] * Math.pow(10, -7 + 6 * rng.nextDouble()) * (rng.nextBoolean() ? 1 : -1));
+        }
+        for (Activation f : new Activation[]{Activation.TANH, Activation.SIGMOID})
+            try (Tensor t0 = tensor(x0, n); Tensor td = tensor(dx, n); Tensor out = backend.allocate(n)) {
+                backend.activationIncrement(f, 0f, t0, td, null, null, null, null, out);
+                float[] got = backend.download(out);
+                for (int i = 0; i < n; i++) {
+                    double x = x0[i], h = dx[i], y = x + h;
+                    double expected = f == Activation.TANH ? Math.sinh(h) / (Math.cosh(x) * Math.cosh(y))
+                            : Math.sinh(h / 2) / (2 * Math.cosh(x / 2) * Math.cosh(y / 2));
+                    assertEquals(expected, got[i], 1e-5 * Math.abs(expected), f + ", element " + i + " (x0 " + x0[i] + ", dx " + dx[i] + ")");
+                }
+            }
+    }
+
     /** pcStrictStep against float64: d += eta (error - feedback), v = vhat + d. */
     @Test void pcStrictStepMovesTheDisplacementAndTheBelief() {
         for (int n : new int[]{1, 13, 257, 70_001}) {
