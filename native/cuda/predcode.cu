@@ -92,19 +92,24 @@ extern "C" __global__ void pc_activation(int kind, float slope, long long n, con
 
 // The activation at x = x0 + dx (x, y = f(x) and f'(x) where not null) and the change f(x0 + dx) - f(x0), less minus
 // where not null, without rounding x0 + dx to float: the sum of two floats is exact (or nearly) in double, and double's
-// rounding of f is far below float32's, so the change keeps its own precision however small dx is.
+// rounding of f is far below float32's, so the change keeps its own precision however small dx is. Where delta is not
+// null also delta = change f'(x) as the backward pass makes it (by d where d is asked for, else as pc_activation_backward):
+// the VJP a STRICT sweep's feedback starts from.
+// change and delta may be dx (each element is read before it is written).
 extern "C" __global__ void pc_activation_increment(int kind, float slope, long long n, const float* x0, const float* dx, float* x, float* y, float* d,
-                                                   const float* minus, float* change) {
+                                                   const float* minus, float* change, float* delta) {
     GRID_STRIDE(i, n) {
-        float moved = x0[i] + dx[i];
-        if (x) x[i] = moved;
-        if (y || d) {
-            float v = act(kind, slope, moved);
-            if (y) y[i] = v;
-            if (d) d[i] = act_grad(kind, slope, moved, v, 1.f);
-        }
+        float moved = x0[i] + dx[i], v = 0.f, grad = 0.f;
         double c = act_change(kind, slope, x0[i], dx[i]);
-        change[i] = (float)(minus ? c - minus[i] : c);
+        if (x) x[i] = moved;
+        if (y || d || delta) {
+            v = act(kind, slope, moved);
+            if (y) y[i] = v;
+            if (d) d[i] = grad = act_grad(kind, slope, moved, v, 1.f);
+        }
+        float out = (float)(minus ? c - minus[i] : c);
+        change[i] = out;
+        if (delta) delta[i] = d ? out * grad : act_grad(kind, slope, moved, v, out); // as pc_multiply by d, or pc_activation_backward
     }
 }
 

@@ -337,16 +337,17 @@ final class BenchCommand implements Callable<Integer> {
             recs.add(opRecord(be, "copy 4M (2 streams)", us, 2.0 * size * 4 / us / 1e3, "GB/s", out));
         }
         // A STRICT sweep's activation at example-cnn's layer-2 size (300 x 605): at the moved point with its change less the
-        // displacement, in one pass (double where the change needs it), against the forward alone (calls alternated).
+        // displacement and the feedback's change f', in one pass (double where the change needs it), against the forward
+        // alone (calls alternated).
         int layer = 300 * 605;
         for (Activation act : new Activation[]{Activation.RELU, Activation.TANH})
             try (Tensor z0 = be.allocate(layer); Tensor dz = be.allocate(layer); Tensor z = be.allocate(layer); Tensor y = be.allocate(layer);
-                 Tensor d = be.allocate(layer); Tensor change = be.allocate(layer)) {
+                 Tensor d = be.allocate(layer); Tensor change = be.allocate(layer); Tensor delta = be.allocate(layer)) {
                 be.randomUniform(z0, -1f, 1f, 1);
                 be.randomUniform(dz, -1e-3f, 1e-3f, 2);
                 be.randomUniform(d, -1e-3f, 1e-3f, 3);
-                double[] us = timePair(be, () -> be.activationIncrement(act, 0f, z0, dz, z, y, null, d, change), () -> be.activation(act, 0f, z0, y), 50);
-                recs.add(opRecord(be, "STRICT " + act.id() + " at the moved point with its change 300x605", us[0], 6.0 * layer * 4 / us[0] / 1e3, "GB/s", out));
+                double[] us = timePair(be, () -> be.activationIncrement(act, 0f, z0, dz, z, y, null, d, change, delta), () -> be.activation(act, 0f, z0, y), 50);
+                recs.add(opRecord(be, "STRICT " + act.id() + " at the moved point with its change and delta 300x605", us[0], 7.0 * layer * 4 / us[0] / 1e3, "GB/s", out));
                 recs.add(opRecord(be, act.id() + " forward alone 300x605", us[1], 2.0 * layer * 4 / us[1] / 1e3, "GB/s", out));
             }
         // GELU at a PCX MLP layer (128 x 128): a forward and two backward passes at its point (as PC's steps make them), with f'

@@ -254,15 +254,15 @@ public final class CpuBackend extends Backend {
     }
 
     @Override protected void doActivationIncrement(Activation f, float slope, Tensor x0, Tensor dx, Tensor x, Tensor y, Tensor derivative, Tensor minus,
-                                                   Tensor change) {
+                                                   Tensor change, Tensor delta) {
         MemorySegment s0 = seg(x0), sd = seg(dx), sx = x == null ? null : seg(x), sy = y == null ? null : seg(y), sf = derivative == null ? null : seg(derivative),
-                sm = minus == null ? null : seg(minus), sc = seg(change);
+                sm = minus == null ? null : seg(minus), sc = seg(change), se = delta == null ? null : seg(delta);
         if (kernels != null && (f == Activation.RELU || f == Activation.LEAKY_RELU)) {
             float s = f == Activation.RELU ? 0f : slope;
             boolean leaky = f == Activation.LEAKY_RELU;
-            forElements(x0.size(), (from, to) -> kernels.reluIncrement(s0, sd, sx, sy, sf, sm, sc, s, leaky, from, to));
-        } else if (kernels != null) forElements(x0.size(), (from, to) -> kernels.smoothIncrement(f.code(), s0, sd, sx, sy, sf, sm, sc, from, to));
-        else forElements(x0.size(), (from, to) -> JavaKernels.activationIncrement(f, slope, s0, sd, sx, sy, sf, sm, sc, from, to));
+            forElements(x0.size(), (from, to) -> kernels.reluIncrement(s0, sd, sx, sy, sf, sm, sc, se, s, leaky, from, to));
+        } else if (kernels != null) forElements(x0.size(), (from, to) -> kernels.smoothIncrement(f.code(), s0, sd, sx, sy, sf, sm, sc, se, from, to));
+        else forElements(x0.size(), (from, to) -> JavaKernels.activationIncrement(f, slope, s0, sd, sx, sy, sf, sm, sc, se, from, to));
     }
 
     @Override protected void doPcStrictStep(Tensor error, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, float eta) {

@@ -69,17 +69,20 @@ final class JavaKernels {
     }
 
     /**
-     * Backend.activationIncrement on [from, to): x = x0 + dx, y = f(x), f'(x) where their segments are not null, and the
-     * change f(x0 + dx) - f(x0) (less minus) in double ({@link Activation#increment}).
+     * Backend.activationIncrement on [from, to): x = x0 + dx, y = f(x), f'(x) where their segments are not null, the
+     * change f(x0 + dx) - f(x0) (less minus) in double ({@link Activation#increment}), and where delta is not null the
+     * backward's VJP of the change at x. Each chunk's inputs are read before its outputs are written (change and delta
+     * may alias dx).
      */
     static void activationIncrement(Activation f, float slope, MemorySegment sx0, MemorySegment sdx, MemorySegment sx, MemorySegment sy,
-                                    MemorySegment sd, MemorySegment sm, MemorySegment sc, long from, long to) {
+                                    MemorySegment sd, MemorySegment sm, MemorySegment sc, MemorySegment se, long from, long to) {
         chunks(from, to, (off, len, t) -> {
-            float[] base = t[0], change = t[1], x = t[2], y = t[3], ones = t[4], d = t[5], minus = t[6];
+            float[] base = t[0], change = t[1], x = t[2], y = t[3], ones = t[4], d = t[5], minus = t[6], delta = t[7];
             MemorySegment.copy(sx0, F, off, base, 0, len);
             MemorySegment.copy(sdx, F, off, change, 0, len);
             if (sm != null) MemorySegment.copy(sm, F, off, minus, 0, len);
-            if (sx != null || sy != null || sd != null) {
+            boolean values = sx != null || sy != null || sd != null || se != null;
+            if (values) {
                 for (int i = 0; i < len; i++) x[i] = base[i] + change[i];
                 activate(f, slope, x, y, len);
                 if (sd != null) {
@@ -94,6 +97,11 @@ final class JavaKernels {
             else for (int i = 0; i < len; i++) change[i] = (float) f.increment(slope, base[i], change[i]);
             if (sm != null) for (int i = 0; i < len; i++) change[i] -= minus[i];
             MemorySegment.copy(change, 0, sc, F, off, len);
+            if (se != null) { // as the backward at x: by the kept f' where the caller keeps one, else activationBackward
+                if (sd != null) for (int i = 0; i < len; i++) delta[i] = change[i] * d[i];
+                else activateBackward(f, slope, f.derivativeFromOutput() ? y : x, change, delta, len);
+                MemorySegment.copy(delta, 0, se, F, off, len);
+            }
         });
     }
 

@@ -62,13 +62,13 @@ final class NativeKernels {
         add = bind.apply("add", FunctionDescriptor.ofVoid(JAVA_FLOAT, ADDRESS, JAVA_FLOAT, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         multiply = bind.apply("multiply", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         relu = bind.apply("relu", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
-        reluIncrement = bind.apply("relu_increment", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_INT,
-                JAVA_LONG, JAVA_LONG));
+        reluIncrement = bind.apply("relu_increment", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT,
+                JAVA_INT, JAVA_LONG, JAVA_LONG));
         reluBackward = bind.apply("relu_backward", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         tanh = bind.apply("tanh", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         sigmoid = bind.apply("sigmoid", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         smoothIncrement = bind.apply("smooth_increment", FunctionDescriptor.ofVoid(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
-                JAVA_LONG, JAVA_LONG));
+                ADDRESS, JAVA_LONG, JAVA_LONG));
         gelu = bind.apply("gelu", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         geluBackward = bind.apply("gelu_backward", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         geluWithDerivative = bind.apply("gelu_with_derivative", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
@@ -225,22 +225,22 @@ final class NativeKernels {
         call(() -> { relu.invokeExact(x, y, from, to); });
     }
 
-    /** Backend.activationIncrement for relu and leaky relu (slope 0 and not leaky: relu); x, y, d and minus may be null. */
+    /** Backend.activationIncrement for relu and leaky relu (slope 0 and not leaky: relu); x, y, d, minus and delta may be null. */
     void reluIncrement(MemorySegment x0, MemorySegment dx, MemorySegment x, MemorySegment y, MemorySegment d, MemorySegment minus, MemorySegment change,
-                       float slope, boolean leaky, long from, long to) {
-        MemorySegment sx = orNull(x), sy = orNull(y), sd = orNull(d), sm = orNull(minus);
+                       MemorySegment delta, float slope, boolean leaky, long from, long to) {
+        MemorySegment sx = orNull(x), sy = orNull(y), sd = orNull(d), sm = orNull(minus), se = orNull(delta);
         int isLeaky = leaky ? 1 : 0;
-        call(() -> { reluIncrement.invokeExact(x0, dx, sx, sy, sd, sm, change, slope, isLeaky, from, to); });
+        call(() -> { reluIncrement.invokeExact(x0, dx, sx, sy, sd, sm, change, se, slope, isLeaky, from, to); });
     }
 
     /**
      * Backend.activationIncrement for tanh, sigmoid, GELU and GELU's tanh approximation (kind: their Activation code), the
-     * change in double as Activation.increment; x, y, d and minus may be null.
+     * change in double as Activation.increment; x, y, d, minus and delta may be null.
      */
     void smoothIncrement(int kind, MemorySegment x0, MemorySegment dx, MemorySegment x, MemorySegment y, MemorySegment d, MemorySegment minus,
-                         MemorySegment change, long from, long to) {
-        MemorySegment sx = orNull(x), sy = orNull(y), sd = orNull(d), sm = orNull(minus);
-        call(() -> { smoothIncrement.invokeExact(kind, x0, dx, sx, sy, sd, sm, change, from, to); });
+                         MemorySegment change, MemorySegment delta, long from, long to) {
+        MemorySegment sx = orNull(x), sy = orNull(y), sd = orNull(d), sm = orNull(minus), se = orNull(delta);
+        call(() -> { smoothIncrement.invokeExact(kind, x0, dx, sx, sy, sd, sm, change, se, from, to); });
     }
 
     /** tanh in double, rounded: the Java kernels' values but for a rare last-bit tie. */

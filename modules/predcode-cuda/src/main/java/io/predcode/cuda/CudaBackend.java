@@ -349,9 +349,9 @@ final class CudaBackend extends Backend {
     @Override protected void doActivation(Activation f, float slope, Tensor x, Tensor y) { k.activation(f.code(), slope, x.size(), ptr(x), ptr(y)); }
 
     @Override protected void doActivationIncrement(Activation f, float slope, Tensor x0, Tensor dx, Tensor x, Tensor y, Tensor derivative, Tensor minus,
-                                                   Tensor change) {
+                                                   Tensor change, Tensor delta) {
         k.activationIncrement(f.code(), slope, x0.size(), ptr(x0), ptr(dx), x == null ? 0 : ptr(x), y == null ? 0 : ptr(y), derivative == null ? 0 : ptr(derivative),
-                minus == null ? 0 : ptr(minus), ptr(change));
+                minus == null ? 0 : ptr(minus), ptr(change), delta == null ? 0 : ptr(delta));
     }
 
     @Override protected void doPcStrictStep(Tensor error, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, float eta) {

@@ -76,8 +76,8 @@ final class Kernels {
 
     void add(long n, float alpha, long a, float beta, long b, long out) { start().l(n).f(alpha).p(a).f(beta).p(b).p(out).over("pc_add", n); }
 
-    void activationIncrement(int kind, float slope, long n, long x0, long dx, long x, long y, long d, long minus, long change) {
-        start().i(kind).f(slope).l(n).p(x0).p(dx).p(x).p(y).p(d).p(minus).p(change).over("pc_activation_increment", n);
+    void activationIncrement(int kind, float slope, long n, long x0, long dx, long x, long y, long d, long minus, long change, long delta) {
+        start().i(kind).f(slope).l(n).p(x0).p(dx).p(x).p(y).p(d).p(minus).p(change).p(delta).over("pc_activation_increment", n);
     }
 
     void strictStep(long n, long error, long vhat, long feedback, long displacement, long belief, float eta) {

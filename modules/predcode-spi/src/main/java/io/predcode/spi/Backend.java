@@ -400,20 +400,30 @@ public abstract class Backend implements AutoCloseable {
      * {@code change} = f(x0 + dx) - f(x0), minus {@code minus} where not null, formed without rounding x0 + dx: the
      * change keeps a few float32 ulps of its own size however small dx is against x0. As f(x) - f(x0) in float32 it would
      * carry an error of f's ulp at x0, which swamps it once dx is below about 1e-4 of x0: STRICT's prediction errors
-     * ({@code PcEngine}) are such changes, less the layer's own displacement ({@code minus}). change may alias dx or minus;
-     * the other outputs are tensors of their own.
+     * ({@code PcEngine}) are such changes, less the layer's own displacement ({@code minus}). Where {@code delta} is not
+     * null, also delta = change f'(x), bit for bit what a backward pass at x makes of the change: {@link #multiply} by
+     * {@code derivative} where that is asked for (a tape that keeps f'), else {@link #activationBackward}. It is the VJP a
+     * STRICT sweep's feedback starts from, in the same pass. change and delta may alias dx
+     * (each element is read before it is written), change also minus; the other outputs are tensors of their own.
      */
-    public final void activationIncrement(Activation f, float slope, Tensor x0, Tensor dx, Tensor x, Tensor y, Tensor derivative, Tensor minus, Tensor change) {
+    public final void activationIncrement(Activation f, float slope, Tensor x0, Tensor dx, Tensor x, Tensor y, Tensor derivative, Tensor minus, Tensor change,
+                                          Tensor delta) {
         String op = "activationIncrement"; // no arrays of tensors to check: STRICT calls this per layer per sweep
         sameSize(op, x0, dx, change);
         if (x != null) sameSize(op, x0, x);
         if (y != null) sameSize(op, x0, y);
         if (derivative != null) sameSize(op, x0, derivative);
         if (minus != null) sameSize(op, x0, minus);
+        if (delta != null) sameSize(op, x0, delta);
         if (change == x0 || shared(x, x0, dx, minus, change, y, derivative) || shared(y, x0, dx, minus, change, derivative, null)
-                || shared(derivative, x0, dx, minus, change, null, null))
-            throw new IllegalArgumentException(op + ": change must not be x0, and x, y and derivative must be tensors of their own");
-        doActivationIncrement(f, slope, x0, dx, x, y, derivative, minus, change);
+                || shared(derivative, x0, dx, minus, change, null, null) || shared(delta, x0, x, y, derivative, minus, change))
+            throw new IllegalArgumentException(op + ": change must not be x0, delta may be dx alone, and x, y and derivative must be tensors of their own");
+        doActivationIncrement(f, slope, x0, dx, x, y, derivative, minus, change, delta);
+    }
+
+    /** {@link #activationIncrement} without the delta. */
+    public final void activationIncrement(Activation f, float slope, Tensor x0, Tensor dx, Tensor x, Tensor y, Tensor derivative, Tensor minus, Tensor change) {
+        activationIncrement(f, slope, x0, dx, x, y, derivative, minus, change, null);
     }
 
     /** Whether t (where not null) is one of the others. */
@@ -997,7 +1007,8 @@ public abstract class Backend implements AutoCloseable {
     /** out = maxPool(x + dx) - maxPool(x) without rounding x + dx: see {@link #maxPoolIncrement}. */
     protected abstract void doMaxPoolIncrement(Tensor x, Tensor dx, PoolGeometry g, Tensor out, int images);
     /** An activation at a moved point and its change: see {@link #activationIncrement}. */
-    protected abstract void doActivationIncrement(Activation f, float slope, Tensor x0, Tensor dx, Tensor x, Tensor y, Tensor derivative, Tensor minus, Tensor change);
+    protected abstract void doActivationIncrement(Activation f, float slope, Tensor x0, Tensor dx, Tensor x, Tensor y, Tensor derivative, Tensor minus, Tensor change,
+                                                  Tensor delta);
     /** STRICT's step from a formed error: see {@link #pcStrictStep}. */
     protected abstract void doPcStrictStep(Tensor error, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, float eta);
     /** dx = f'(x) dy, given x and y = f(x). */

@@ -128,20 +128,36 @@ public final class Block {
      * which its backward passes overwrite later.
      */
     public void forwardIncrement(Backend be, Tape ff, Tensor x, Tensor dx, Tape t, Tensor minus, Tensor dOut) {
+        forwardIncrement(be, ff, x, dx, t, minus, dOut, false);
+    }
+
+    /**
+     * As {@link #forwardIncrement(Backend, Tape, Tensor, Tensor, Tape, Tensor, Tensor)}, and with {@code withDelta}, where
+     * the block {@link #incrementFormsDelta}, also dOut f' into {@link #outputDerivativeGradient} in the output activation's
+     * pass, from which {@link #backwardBelowOutput} finishes the backward pass of dOut: a STRICT sweep's feedback without
+     * a pass of its own through the activation.
+     */
+    public void forwardIncrement(Backend be, Tape ff, Tensor x, Tensor dx, Tape t, Tensor minus, Tensor dOut, boolean withDelta) {
         t.acts[0] = x;
         if (t.ownOutput != null) { // a block of views
             be.copy(x, t.ownOutput);
             be.add(1f, dx, minus == null ? 0f : -1f, minus == null ? dx : minus, dOut);
             return;
         }
-        incrementFrom(be, 0, ff, dx, t, minus, dOut);
+        incrementFrom(be, 0, ff, dx, t, minus, dOut, withDelta && incrementFormsDelta());
+    }
+
+    /** Whether {@link #forwardIncrement} can form dOut f' in its last pass: the block ends in an activation right after an affine op. */
+    public boolean incrementFormsDelta() {
+        int a = outputActivation();
+        return a > 0 && ops.get(a - 1).affine();
     }
 
     /**
      * Ops {@code first}.. from the input in {@code t.acts[first]}, whose change from ff's is {@code dx}: the values into t,
-     * the output's change less minus into dOut.
+     * the output's change less minus into dOut (and with {@code withDelta}, dOut f' as {@link #forwardIncrement} says).
      */
-    private void incrementFrom(Backend be, int first, Tape ff, Tensor dx, Tape t, Tensor minus, Tensor dOut) {
+    private void incrementFrom(Backend be, int first, Tape ff, Tensor dx, Tape t, Tensor minus, Tensor dOut, boolean withDelta) {
         Tensor change = dx;
         for (int i = first; i < ops.size(); i++) {
             Op l = ops.get(i);
@@ -152,7 +168,7 @@ public final class Block {
             Tensor next = changeOf(t, i, dOut);
             if (l.affine()) {
                 l.change(be, change, next);
-                i = afterAffine(be, i, ff, t, minus, dOut);
+                i = afterAffine(be, i, ff, t, minus, dOut, withDelta);
                 next = changeOf(t, i, dOut);
             } else if (l instanceof Ops.ActivationOp f) {
                 f.forwardIncrement(be, ff.acts[i], t.acts[i], change, t.acts[i + 1], t.derivatives[i + 1], i == lastReal ? minus : null, next);
@@ -168,11 +184,13 @@ public final class Block {
      * After affine op i wrote its output's change into {@link #changeOf}(t, i): its value y0 + dz, or where an activation
      * follows, that activation at the moved point with its change, in one backend op. Returns the last op it ran.
      */
-    private int afterAffine(Backend be, int i, Tape ff, Tape t, Tensor minus, Tensor dOut) {
+    private int afterAffine(Backend be, int i, Tape ff, Tape t, Tensor minus, Tensor dOut, boolean withDelta) {
         Tensor dz = changeOf(t, i, dOut);
         if (i < lastReal && ops.get(i + 1) instanceof Ops.ActivationOp f) {
-            f.forwardIncrementAfterAffine(be, ff.acts[i + 1], dz, t.acts[i + 1], t.acts[i + 2], t.derivatives[i + 2], i + 1 == lastReal ? minus : null,
-                    changeOf(t, i + 1, dOut));
+            boolean last = i + 1 == lastReal;
+            // The delta overwrites dz (the output activation's input change, at outputDerivativeGradient) element by element.
+            f.forwardIncrementAfterAffine(be, ff.acts[i + 1], dz, t.acts[i + 1], t.acts[i + 2], t.derivatives[i + 2], last ? minus : null,
+                    changeOf(t, i + 1, dOut), last && withDelta ? dz : null);
             return i + 1;
         }
         be.add(1f, ff.acts[i + 1], 1f, dz, t.acts[i + 1]);
@@ -453,8 +471,8 @@ public final class Block {
          */
         public void forwardIncrement(Backend be, Tensor g, Tensor d, Tape at, Tape t, Tensor minus, Tensor dOut) {
             op.applyGram(be, g, d, changeOf(t, index, dOut));
-            int i = afterAffine(be, index, at, t, minus, dOut);
-            incrementFrom(be, i + 1, at, changeOf(t, i, dOut), t, minus, dOut);
+            int i = afterAffine(be, index, at, t, minus, dOut, false);
+            incrementFrom(be, i + 1, at, changeOf(t, i, dOut), t, minus, dOut, false);
         }
 
         /** dz = the VJP of the ops after the entry, at the tape's point: dy pulled back to the entry's output. */

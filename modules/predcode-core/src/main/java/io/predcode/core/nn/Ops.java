@@ -244,10 +244,11 @@ final class Ops {
 
         /**
          * After an affine op, from its output's change dz and its feedforward output z0: z = z0 + dz, y = f(z) (with f' where
-         * kept) and dy = f(z0 + dz) - f(z0) - minus, in one {@link Backend#activationIncrement}.
+         * kept), dy = f(z0 + dz) - f(z0) - minus and where {@code delta} is not null the backward's dy f'(z), in one
+         * {@link Backend#activationIncrement}.
          */
-        void forwardIncrementAfterAffine(Backend be, Tensor z0, Tensor dz, Tensor z, Tensor y, Tensor derivative, Tensor minus, Tensor dy) {
-            be.activationIncrement(function, slope, z0, dz, z, y, derivative, minus, dy);
+        void forwardIncrementAfterAffine(Backend be, Tensor z0, Tensor dz, Tensor z, Tensor y, Tensor derivative, Tensor minus, Tensor dy, Tensor delta) {
+            be.activationIncrement(function, slope, z0, dz, z, y, derivative, minus, dy, delta);
         }
 
         /** dx = dy f'(x) from the derivative a forward kept. */

@@ -768,7 +768,7 @@ public final class PcEngine implements AutoCloseable {
             } else {
                 predict(ws, first, layerOne);
                 for (int l = depth - 1; l >= first; l--) {
-                    model.blocks().get(l).backward(be, ws.sweep[l], ws.error[l + 1], ws.feedback[l], 0f);
+                    feedBack(ws, l, 0f);
                     strictUpdate(ws, l, eta, last);
                 }
             }
@@ -803,10 +803,11 @@ public final class PcEngine implements AutoCloseable {
 
     /**
      * Block b evaluated at v_b into sweep[b], and the error of the hidden layer b + 1 it predicts, eps = (f_b(v_b) -
-     * vhat_{b+1}) - d_{b+1}, the prediction's change from d_b less d_{b+1} ({@link Block#forwardIncrement}).
+     * vhat_{b+1}) - d_{b+1}, the prediction's change from d_b less d_{b+1} ({@link Block#forwardIncrement}), with eps f'
+     * for {@link #feedBack} where the block forms it.
      */
     private void predictHidden(Workspace ws, int b) {
-        model.blocks().get(b).forwardIncrement(be, ws.ff[b], ws.belief[b], ws.displacement[b], ws.sweep[b], ws.displacement[b + 1], ws.error[b + 1]);
+        model.blocks().get(b).forwardIncrement(be, ws.ff[b], ws.belief[b], ws.displacement[b], ws.sweep[b], ws.displacement[b + 1], ws.error[b + 1], true);
     }
 
     /** Block 1 through the condensed layer one, and where layer 2 is hidden its error, as {@link #predictHidden}. */
@@ -847,8 +848,18 @@ public final class PcEngine implements AutoCloseable {
                 block.forward(be, ws.belief[b], ws.sweep[b]);
                 lossGradient(ws, ws.sweep[b].output(), ws.sweepLoss, ws.error[depth]);
             }
-            block.backward(be, ws.sweep[b], ws.error[b + 1], ws.feedback[b], parameters.test(b) ? 1f : 0f);
+            feedBack(ws, b, parameters.test(b) ? 1f : 0f);
         });
+    }
+
+    /**
+     * A sweep's feedback to layer b, J_b^T eps_{b+1}, at the start-of-sweep beliefs (and b's parameter gradients with
+     * {@code parameterScale}): from eps_{b+1} f' where {@link #predictHidden} formed it beside the error.
+     */
+    private void feedBack(Workspace ws, int b, float parameterScale) {
+        Block block = model.blocks().get(b);
+        if (b < model.depth() - 1 && block.incrementFormsDelta()) block.backwardBelowOutput(be, ws.sweep[b], ws.feedback[b], parameterScale);
+        else block.backward(be, ws.sweep[b], ws.error[b + 1], ws.feedback[b], parameterScale);
     }
 
     /**
@@ -1443,7 +1454,7 @@ public final class PcEngine implements AutoCloseable {
             } else {
                 predict(ws, 1, null);
                 for (int l = depth - 1; l >= 1; l--) {
-                    model.blocks().get(l).backward(be, ws.sweep[l], ws.error[l + 1], ws.feedback[l], sweep == depth - l ? 1f : 0f);
+                    feedBack(ws, l, sweep == depth - l ? 1f : 0f);
                     strictUpdate(ws, l, 1f, true);
                 }
             }

@@ -238,6 +238,21 @@ public abstract class BackendConformanceTest {
                         assertClose(what + ": f(x)", fx, backend.download(ty), 1e-6);
                         assertClose(what + ": f'(x)", grad, backend.download(tg), 1e-5);
                         backend.upload(dx, td);
+                        // The delta, change f'(x), into dx itself: what the backward pass makes of the change at x.
+                        double[] delta = new double[n];
+                        for (int i = 0; i < n; i++) delta[i] = got[i] * grad[i];
+                        // Bit for bit what the backward pass makes of the change: activationBackward, or by f' where f' is asked for.
+                        for (boolean keep : new boolean[]{false, true}) {
+                            backend.activationIncrement(f, slope, t0, td, null, null, keep ? tg : null, withMinus ? tm : null, out, td);
+                            assertArrayEquals(got, backend.download(out), what + ": the change beside a delta");
+                            float[] gotDelta = backend.download(td);
+                            assertClose(what + ": delta", delta, gotDelta, 1e-5);
+                            if (keep) backend.multiply(out, tg, ty);
+                            else backend.activationBackward(f, slope, tx, ty, out, ty);
+                            assertArrayEquals(backend.download(ty), gotDelta, what + ": delta as the backward pass makes it" + (keep ? ", by f'" : ""));
+                            backend.upload(dx, td);
+                            backend.activation(f, slope, tx, ty); // f(x) again, which the backward overwrote
+                        }
                     }
                 }
             }
