@@ -759,22 +759,41 @@ public final class PcEngine implements AutoCloseable {
         int first = layerOne == null ? 1 : 2; // the lowest layer relaxed plainly
         startAtVhat(ws, first);
         if (layerOne != null) layerOne.start(be);
+        // Where the output block is evaluated onto its feedforward output (outputOnto), each sweep's updates copy that
+        // output, zff, into place for the next sweep beside them, off the chain; the first copy goes before the sweeps.
+        boolean onto = outputOnto(first);
+        Block output = model.blocks().get(depth - 1);
+        Runnable zff = () -> output.startDisplaced(be, ws.ff[depth - 1], ws.sweep[depth - 1]);
+        if (onto) zff.run();
         for (int s = 1; s <= n; s++) {
             boolean last = s == n;
+            Runnable[] beside = onto && !last ? new Runnable[]{zff} : new Runnable[0];
             if (be.runsBranchesAtOnce()) {
-                predictAndFeedBack(ws, first, layerOne, b -> false);
+                predictAndFeedBack(ws, first, layerOne, b -> false, onto);
                 // Then each layer's update, a branch each, from its start-of-sweep error and its feedback.
-                eachBlock(ws, first, depth, l -> layerSizes[l], l -> strictUpdate(ws, l, eta, last));
+                eachBlock(ws, first, depth, l -> layerSizes[l], l -> strictUpdate(ws, l, eta, last), beside);
             } else {
-                predict(ws, first, layerOne);
+                predict(ws, first, layerOne, onto);
                 for (int l = depth - 1; l >= first; l--) {
                     feedBack(ws, l, 0f);
                     strictUpdate(ws, l, eta, last);
                 }
+                for (Runnable r : beside) r.run();
             }
             if (layerOne != null) layerOne.updateLayerOne(be, ws, eta, last); // reads eps_2
         }
         updatesAtFinalBeliefs(ws, full, true, 1f);
+    }
+
+    /**
+     * Whether STRICT's sweeps evaluate the output block at v_{L-1} = vhat_{L-1} + d as zff + d W^T, one GEMM onto its
+     * feedforward output zff ({@link Block#forwardDisplacedOnto}), where evaluating it at v_{L-1} takes a GEMM and a bias
+     * pass one after the other: where the backend prefers short chains (a GPU, whose sweep is as long as its output
+     * block's branch) and the output block, relaxed plainly, is one linear op. The CPU keeps the plain evaluation.
+     */
+    private boolean outputOnto(int first) {
+        int depth = model.depth();
+        return be.prefersShortChains() && depth - 1 >= first && model.blocks().get(depth - 1).isOneLinearOp();
     }
 
     /**
@@ -791,12 +810,12 @@ public final class PcEngine implements AutoCloseable {
      * A sweep's predictions f_b(v_{b-1}) from the start-of-sweep beliefs (block 1's through the condensed layer one, where
      * there is one), with the hidden layers' errors ({@link #predictHidden}), and eps_L, the loss gradient at the predicted output.
      */
-    private void predict(Workspace ws, int first, Condensed layerOne) {
+    private void predict(Workspace ws, int first, Condensed layerOne, boolean outputOnto) {
         int depth = model.depth();
         if (layerOne != null) condensedPrediction(ws, layerOne);
         for (int b = first; b < depth; b++) {
             if (b < depth - 1) predictHidden(ws, b);
-            else model.blocks().get(b).forward(be, ws.belief[b], ws.sweep[b]);
+            else predictOutput(ws, b, outputOnto);
         }
         lossGradient(ws, depth == 1 ? ws.vhat(1) : ws.sweep[depth - 1].output(), ws.sweepLoss, ws.error[depth]);
     }
@@ -827,9 +846,10 @@ public final class PcEngine implements AutoCloseable {
      * The first round of a STRICT or Z-IL sweep, a branch per block b from the start-of-sweep beliefs: its
      * prediction f_b(v_{b-1}) (block 1's through the condensed layer one, where there is one), and for
      * b >= {@code first} the error of layer b + 1 ({@link #predictHidden}; the loss gradient at the predicted output)
-     * and the feedback J_b^T eps_{b+1} to layer b, with b's parameter gradients where {@code parameters} says.
+     * and the feedback J_b^T eps_{b+1} to layer b, with b's parameter gradients where {@code parameters} says. The output
+     * block is evaluated onto its zff where {@code outputOnto} ({@link #outputOnto}).
      */
-    private void predictAndFeedBack(Workspace ws, int first, Condensed layerOne, java.util.function.IntPredicate parameters) {
+    private void predictAndFeedBack(Workspace ws, int first, Condensed layerOne, java.util.function.IntPredicate parameters, boolean outputOnto) {
         int depth = model.depth();
         if (depth == 1) {
             lossGradient(ws, ws.vhat(1), ws.sweepLoss, ws.error[1]);
@@ -845,11 +865,18 @@ public final class PcEngine implements AutoCloseable {
             if (b < depth - 1) {
                 predictHidden(ws, b);
             } else {
-                block.forward(be, ws.belief[b], ws.sweep[b]);
+                predictOutput(ws, b, outputOnto);
                 lossGradient(ws, ws.sweep[b].output(), ws.sweepLoss, ws.error[depth]);
             }
             feedBack(ws, b, parameters.test(b) ? 1f : 0f);
         });
+    }
+
+    /** The output block b at v_b into sweep[b]: onto the zff already there ({@link #outputOnto}), or plainly. */
+    private void predictOutput(Workspace ws, int b, boolean onto) {
+        Block block = model.blocks().get(b);
+        if (onto) block.forwardDisplacedOnto(be, ws.displacement[b], ws.belief[b], ws.sweep[b]);
+        else block.forward(be, ws.belief[b], ws.sweep[b]);
     }
 
     /**
@@ -1449,10 +1476,10 @@ public final class PcEngine implements AutoCloseable {
         for (int s = 1; s <= depth; s++) {
             int sweep = s;
             if (be.runsBranchesAtOnce()) {
-                predictAndFeedBack(ws, 1, null, b -> sweep == depth - b);
+                predictAndFeedBack(ws, 1, null, b -> sweep == depth - b, false);
                 eachBlock(ws, 1, depth, l -> layerSizes[l], l -> strictUpdate(ws, l, 1f, true));
             } else {
-                predict(ws, 1, null);
+                predict(ws, 1, null, false);
                 for (int l = depth - 1; l >= 1; l--) {
                     feedBack(ws, l, sweep == depth - l ? 1f : 0f);
                     strictUpdate(ws, l, 1f, true);
