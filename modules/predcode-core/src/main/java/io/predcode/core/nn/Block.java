@@ -125,17 +125,10 @@ public final class Block {
      * x0 + dx. A change far below f_l's magnitude so keeps its own precision, where f_l(x) - f_l(x0) in float32 would
      * carry an error of f_l's ulp: STRICT's prediction errors deep in a network, a millionth of the activations, are
      * such changes (less the predicted layer's displacement). The changes pass through the tape's gradient tensors,
-     * which its backward passes overwrite later.
-     */
-    public void forwardIncrement(Backend be, Tape ff, Tensor x, Tensor dx, Tape t, Tensor minus, Tensor dOut) {
-        forwardIncrement(be, ff, x, dx, t, minus, dOut, false);
-    }
-
-    /**
-     * As {@link #forwardIncrement(Backend, Tape, Tensor, Tensor, Tape, Tensor, Tensor)}, and with {@code withDelta}, where
-     * the block {@link #incrementFormsDelta}, also dOut f' into {@link #outputDerivativeGradient} in the output activation's
-     * pass, from which {@link #backwardBelowOutput} finishes the backward pass of dOut: a STRICT sweep's feedback without
-     * a pass of its own through the activation.
+     * which its backward passes overwrite later. With {@code withDelta}, where the block {@link #incrementFormsDelta},
+     * also dOut f' into {@link #outputDerivativeGradient} in the output activation's pass, from which
+     * {@link #backwardBelowOutput} finishes the backward pass of dOut: a STRICT sweep's feedback without a pass of its own
+     * through the activation.
      */
     public void forwardIncrement(Backend be, Tape ff, Tensor x, Tensor dx, Tape t, Tensor minus, Tensor dOut, boolean withDelta) {
         t.acts[0] = x;

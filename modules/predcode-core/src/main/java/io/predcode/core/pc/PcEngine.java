@@ -856,7 +856,6 @@ public final class PcEngine implements AutoCloseable {
             return;
         }
         eachBlock(ws, layerOne != null ? 1 : first, depth, b -> (b < first ? 1 : parameters.test(b) ? 3 : 2) * blockMacs[b], b -> {
-            Block block = model.blocks().get(b);
             if (b < first) {
                 condensedPrediction(ws, layerOne);
                 if (b == depth - 1) lossGradient(ws, ws.sweep[b].output(), ws.sweepLoss, ws.error[depth]);

@@ -66,7 +66,7 @@ class KeptDerivativeTest {
                 Tensor dxMoved = scope.allocate(batch, in), dxPlain = scope.allocate(batch, in);
                 be.add(1f, x0, 1f, dx, x);
                 block.forward(be, x0, at);
-                block.forwardIncrement(be, at, x, dx, moved, null, change);
+                block.forwardIncrement(be, at, x, dx, moved, null, change, false);
                 block.forward(be, x, plain);
 
                 float[] w = be.download(block.parameters().get(0).value()), b = be.download(block.parameters().get(1).value());
