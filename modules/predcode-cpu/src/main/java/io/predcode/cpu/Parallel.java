@@ -1,6 +1,7 @@
 package io.predcode.cpu;
 
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
@@ -41,47 +42,98 @@ final class Parallel implements AutoCloseable {
     private final ReentrantLock busy = new ReentrantLock();
     private volatile boolean closed;
 
-    /** The latest job; a new object each time, so a worker tells jobs apart by identity. */
-    private volatile Job current;
+    /**
+     * The one job, reused for every hand-off so that a hand-off allocates nothing: one job at a time
+     * runs ({@link #busy}), and its claim counter carries the job's generation, so a worker still
+     * looking at a finished job claims nothing of the next.
+     */
+    private final Job job = new Job();
 
     /**
      * One hand-off: its parts are claimed one by one by whichever thread comes first, the caller
      * included, so a worker the OS has taken off its core delays nothing it has not claimed.
      */
     private static final class Job {
-        final Part body;
-        final int parts, items;
-        final AtomicInteger next = new AtomicInteger(), done = new AtomicInteger();
-        final AtomicReference<Throwable> failure = new AtomicReference<>();
+        /** What a part runs: exactly one of them is set. Written before the job is published, read after a claim. */
+        private Range range;
+        private Part part;
+        private Runnable[] branches;
+        private int parts, items;
 
-        Job(Part body, int parts, int items) {
-            this.body = body;
+        /**
+         * The claim counter: the generation (high 32 bits), the job's part count (16 bits) and the next unclaimed part
+         * (low 16 bits). A claim is a compare-and-set that succeeds only for a part of the current generation below
+         * that generation's own part count, read from the same word: a worker still looking at the last job claims
+         * nothing of it once its parts are taken, even while the next job's fields are being written, and nothing
+         * of the next job before it is published. A generation cannot end, nor its fields change, until every part
+         * it handed out is done.
+         */
+        private final AtomicLong next = new AtomicLong();
+        private final AtomicInteger done = new AtomicInteger();
+        private final AtomicReference<Throwable> failure = new AtomicReference<>();
+
+        /** The most parts a job has: its count and its next part share the counter's low 32 bits. */
+        static final int MAX_PARTS = 0xFFFF;
+
+        /** Publishes generation {@code gen}; the caller holds busy, and the previous generation is done. */
+        void publish(int gen, Range range, Part part, Runnable[] branches, int parts, int items) {
+            if (parts > MAX_PARTS) throw new IllegalArgumentException(parts + " parts: at most " + MAX_PARTS);
+            this.range = range;
+            this.part = part;
+            this.branches = branches;
             this.parts = parts;
             this.items = items;
+            failure.set(null);
+            done.set(0);
+            next.set((long) gen << 32 | (long) parts << 16); // the volatile write that publishes the fields above
         }
 
-        /** Runs parts until none is left to claim; returns how many it ran. */
-        int work() {
+        /** The generation last published. */
+        int generation() { return (int) (next.get() >>> 32); }
+
+        /** Runs parts of generation {@code gen} until none is left to claim; returns how many it ran. */
+        int work(int gen) {
             int ran = 0;
-            for (int p; (p = next.getAndIncrement()) < parts; ran++) {
+            for (long v; (int) ((v = next.get()) >>> 32) == gen && (int) (v & MAX_PARTS) < (int) (v >>> 16 & MAX_PARTS); ) {
+                if (!next.compareAndSet(v, v + 1)) continue;
+                int p = (int) (v & MAX_PARTS);
                 try {
-                    body.run(p, (int) ((long) items * p / parts), (int) ((long) items * (p + 1) / parts));
+                    runPart(range, part, branches, p, (int) ((long) items * p / parts), (int) ((long) items * (p + 1) / parts));
                 } catch (Throwable t) {
                     failure.compareAndSet(null, t);
                 }
                 done.incrementAndGet();
+                ran++;
             }
             return ran;
         }
 
-        /** Throws the first failure of a part, if any. */
-        void rethrow() {
-            Throwable t = failure.get();
-            if (t instanceof RuntimeException r) throw r;
-            if (t instanceof Error e) throw e;
-            if (t != null) throw new IllegalStateException(t);
+        /** Whether every part of the current generation is done. */
+        boolean finished() { return done.get() >= parts; }
+
+        /** Lets go of the caller's objects once the job is done, and throws the first failure of a part, if any. */
+        void end() {
+            range = null;
+            part = null;
+            branches = null;
+            rethrow(failure.getAndSet(null));
         }
     }
+
+    private static void runPart(Range range, Part part, Runnable[] branches, int p, int from, int to) {
+        if (range != null) range.run(from, to);
+        else if (part != null) part.run(p, from, to);
+        else branches[p].run();
+    }
+
+    private static void rethrow(Throwable t) {
+        if (t instanceof RuntimeException r) throw r;
+        if (t instanceof Error e) throw e;
+        if (t != null) throw new IllegalStateException(t);
+    }
+
+    /** The generation of the next job (wraps; only equality matters). */
+    private int generation;
 
     Parallel(int threads) {
         this.threads = Math.max(1, threads);
@@ -104,8 +156,9 @@ final class Parallel implements AutoCloseable {
 
     /** Runs body over [0, n) in up to {@code threads} contiguous parts, the calling thread working on them too. */
     void forRange(int n, int minItems, Range body) {
-        if (parts(n, minItems) <= 1) { body.run(0, n); return; } // the common small case: no wrapper object
-        forParts(n, minItems, (part, from, to) -> body.run(from, to));
+        int parts = parts(n, minItems);
+        if (parts <= 1) body.run(0, n);
+        else split(body, null, parts, n);
     }
 
     /**
@@ -114,18 +167,8 @@ final class Parallel implements AutoCloseable {
      */
     void forParts(int n, int minItems, Part body) {
         int parts = parts(n, minItems);
-        if (parts <= 1) { body.run(0, 0, n); return; }
-        if (!busy.tryLock()) { // the same parts, all on this thread
-            Job job = new Job(body, parts, n);
-            job.work();
-            job.rethrow();
-            return;
-        }
-        try {
-            run(body, parts, n);
-        } finally {
-            busy.unlock();
-        }
+        if (parts <= 1) body.run(0, 0, n);
+        else split(null, body, parts, n);
     }
 
     /**
@@ -136,47 +179,73 @@ final class Parallel implements AutoCloseable {
      */
     void branches(Runnable[] branches, boolean together) {
         if (branches.length == 1) { branches[0].run(); return; }
-        if (!together || workers.length == 0 || ALONE.get()[0] || !busy.tryLock()) {
-            alone(() -> { for (Runnable b : branches) b.run(); });
+        if (together && workers.length > 0 && branches.length <= Job.MAX_PARTS && !ALONE.get()[0] && busy.tryLock()) {
+            try {
+                handOff(null, null, branches, branches.length, branches.length);
+            } finally {
+                busy.unlock();
+            }
+            return;
+        }
+        boolean outer = enterAlone();
+        try {
+            for (Runnable b : branches) b.run();
+        } finally {
+            ALONE.get()[0] = outer;
+        }
+    }
+
+    /** Keeps this thread's ops on this thread until the flag is set back to what this returns. */
+    private static boolean enterAlone() {
+        boolean[] alone = ALONE.get();
+        boolean outer = alone[0];
+        alone[0] = true;
+        return outer;
+    }
+
+    /** Runs a range or parts in {@code parts} parts: on the workers too, or all here, in order, when another caller holds them. */
+    private void split(Range range, Part part, int parts, int n) {
+        if (!busy.tryLock()) {
+            Throwable first = null;
+            for (int p = 0; p < parts; p++) {
+                try {
+                    runPart(range, part, null, p, (int) ((long) n * p / parts), (int) ((long) n * (p + 1) / parts));
+                } catch (Throwable t) {
+                    if (first == null) first = t;
+                }
+            }
+            rethrow(first);
             return;
         }
         try {
-            run((part, from, to) -> branches[part].run(), branches.length, branches.length);
+            handOff(range, part, null, parts, n);
         } finally {
             busy.unlock();
         }
     }
 
-    /** Runs body with this thread's ops kept on this thread. */
-    private static void alone(Runnable body) {
-        boolean[] flag = ALONE.get();
-        boolean outer = flag[0];
-        flag[0] = true;
-        try {
-            body.run();
-        } finally {
-            flag[0] = outer;
-        }
-    }
-
     /** Offers the parts to the workers, works on them here too, waits for the last; holds {@link #busy}. */
-    private void run(Part body, int parts, int n) {
-        Job job = new Job(body, parts, n);
-        current = job; // the volatile write that publishes the job
+    private void handOff(Range range, Part part, Runnable[] branches, int parts, int n) {
+        int gen = ++generation;
+        job.publish(gen, range, part, branches, parts, n);
         for (int w = 0; w < Math.min(parts - 1, workers.length); w++) workers[w].wake();
-        alone(job::work);
+        boolean outer = enterAlone();
+        try {
+            job.work(gen);
+        } finally {
+            ALONE.get()[0] = outer;
+        }
         // Spin, then yield: a worker the OS took off its core mid-part (a busy machine, a JIT or GC thread) gets it back sooner.
-        for (int spins = 0; job.done.get() < parts; spins++) {
+        for (int spins = 0; !job.finished(); spins++) {
             if (spins < 2_000) Thread.onSpinWait();
             else Thread.yield();
         }
-        current = null;
-        job.rethrow();
+        job.end();
     }
 
     private final class Worker extends Thread {
-        /** The job this worker last saw, so it runs each job once. */
-        private Job last;
+        /** The generation of the job this worker last saw, so it runs each job once. */
+        private int last;
         /** This worker's place among the workers: a job of more than index + 1 parts wakes it. */
         private final int index;
         private volatile boolean parked;
@@ -192,9 +261,10 @@ final class Parallel implements AutoCloseable {
         @Override public void run() {
             ALONE.get()[0] = true; // everything a worker runs is a part of a job
             long idleSince = System.nanoTime();
+            last = job.generation();
             while (!closed) {
-                Job j = current;
-                if (j == null || j == last) {
+                int gen = job.generation();
+                if (gen == last) {
                     long idle = System.nanoTime() - idleSince;
                     if (idle < SPIN_NANOS / 10) {
                         Thread.onSpinWait();
@@ -202,19 +272,18 @@ final class Parallel implements AutoCloseable {
                         Thread.yield(); // still at hand, but the core goes to a runnable thread (a data loader) if there is one
                     } else {
                         parked = true; // then re-read the job: the caller writes the job, then reads this flag
-                        Job again = current;
-                        if (again == null || again == last) LockSupport.parkNanos(this, 50_000_000L);
+                        if (job.generation() == last) LockSupport.parkNanos(this, 50_000_000L);
                         parked = false;
                         idleSince = System.nanoTime();
                     }
                     continue;
                 }
-                last = j;
+                last = gen;
                 // Idle counts from the last job that had a part for this worker (worker i is the (i + 2)-th thread a job
                 // of that many parts uses) or that it ran a part of: on a machine with more threads than the jobs have
                 // parts, the workers the jobs do not need park and stay parked, while the ones they need stay at hand
                 // even through jobs the caller happened to finish alone.
-                if (j.work() > 0 || index < j.parts - 1) idleSince = System.nanoTime();
+                if (job.work(gen) > 0 || index < job.parts - 1) idleSince = System.nanoTime();
             }
         }
     }

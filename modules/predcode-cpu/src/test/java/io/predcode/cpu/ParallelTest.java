@@ -34,6 +34,24 @@ class ParallelTest {
             }
     }
 
+    /**
+     * The threads reuse one job object from hand-off to hand-off: a worker still looking at the last job, whose part
+     * count was smaller, must claim nothing of the next before it is published, nor any part twice. Jobs of 2 and 3
+     * parts alternate, back to back, each counting the runs of its parts.
+     */
+    @Test void backToBackJobsRunEachPartOnce() {
+        for (int threads : new int[]{2, 3})
+            try (Parallel par = new Parallel(threads)) {
+                AtomicIntegerArray runs = new AtomicIntegerArray(3);
+                for (int job = 0; job < 200_000; job++) {
+                    int parts = Math.min(threads, 2 + job % 2);
+                    par.forParts(parts, 1, (part, from, to) -> runs.incrementAndGet(part));
+                    for (int p = 0; p < 3; p++)
+                        assertEquals(p < parts ? 1 : 0, runs.getAndSet(p, 0), threads + " threads, job " + job + " of " + parts + " parts: runs of part " + p);
+                }
+            }
+    }
+
     @Test void aFailingPartReachesTheCallerAndTheThreadsCarryOn() {
         try (Parallel par = new Parallel(2)) {
             for (int failing = 0; failing < 2; failing++) { // the caller's part or a worker's: whichever claims it
