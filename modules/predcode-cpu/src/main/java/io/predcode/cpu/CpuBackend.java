@@ -1,5 +1,6 @@
 package io.predcode.cpu;
 
+import io.predcode.cpu.ElementwiseCall.Kernel;
 import io.predcode.spi.Activation;
 import io.predcode.spi.Backend;
 import io.predcode.spi.BackendOptions;
@@ -41,11 +42,6 @@ public final class CpuBackend extends Backend {
      * the same as 2^12; bench/results/cpu-min-elements-2026-12-01.md).
      */
     static final int MIN_ELEMENTS = 1 << 12;
-
-    /** Splits [0, n) elements across the backend's threads for an elementwise kernel (native or Java). */
-    private void forElements(long n, Parallel.Range body) {
-        parallel.forRange(elements(n), MIN_ELEMENTS, body);
-    }
 
     /** The same thread count as OpenBLAS, for the Java kernels that split by image. */
     private final Parallel parallel;
@@ -203,10 +199,8 @@ public final class CpuBackend extends Backend {
                                     Tensor b, long bOffset, int ldb, long strideB, float beta, Tensor c, long cOffset, int ldc, long strideC, int batch) {
         MemorySegment sa = seg(a), sb = seg(b), sc = seg(c);
         for (int i = 0; i < batch; i++) {
-            blas.sgemm(parallel, transA, transB, m, n, k, alpha,
-                    sa.asSlice((aOffset + i * strideA) * Float.BYTES), lda,
-                    sb.asSlice((bOffset + i * strideB) * Float.BYTES), ldb, beta,
-                    sc.asSlice((cOffset + i * strideC) * Float.BYTES), ldc);
+            blas.sgemm(parallel, transA, transB, m, n, k, alpha, sa, aOffset + i * strideA, lda, sb, bOffset + i * strideB, ldb, beta,
+                    sc, cOffset + i * strideC, ldc);
         }
     }
 
@@ -218,12 +212,15 @@ public final class CpuBackend extends Backend {
             MemorySegment sb = seg(bias);
             for (long r = 0; r < batch; r++) MemorySegment.copy(sb, 0, sy, r * out * Float.BYTES, (long) out * Float.BYTES);
         }
-        blas.sgemm(parallel, false, true, batch, out, in, 1f, seg(x), in, seg(weight), in, bias == null ? 0f : 1f, sy, out);
+        blas.sgemm(parallel, false, true, batch, out, in, 1f, seg(x), 0, in, seg(weight), 0, in, bias == null ? 0f : 1f, sy, 0, out);
     }
 
     @Override protected void doFill(Tensor t, long offset, long length, float value) {
         MemorySegment s = seg(t);
-        if (value == 0f && Float.floatToRawIntBits(value) == 0) { s.asSlice(offset * Float.BYTES, length * Float.BYTES).fill((byte) 0); return; }
+        if (value == 0f && Float.floatToRawIntBits(value) == 0) { // a whole tensor (the common case) with no slice object
+            (offset == 0 && length * Float.BYTES == s.byteSize() ? s : s.asSlice(offset * Float.BYTES, length * Float.BYTES)).fill((byte) 0);
+            return;
+        }
         for (long i = offset, e = offset + length; i < e; i++) s.setAtIndex(F, i, value);
     }
 
@@ -231,75 +228,128 @@ public final class CpuBackend extends Backend {
         MemorySegment.copy(seg(src), srcOffset * Float.BYTES, seg(dst), dstOffset * Float.BYTES, length * Float.BYTES);
     }
 
+    // Elementwise ops: each fills this thread's ElementwiseCall and names its kernel, a constant beside it that reads
+    // the arguments back by position (native, or the Java kernels where this CPU has no native ones).
+
+    private static final Kernel AXPBY = (c, from, to) -> c.kernels.axpby(c.x0, c.s0, c.x1, c.s1, from, to),
+            AXPBY_JAVA = (c, from, to) -> JavaKernels.axpby(c.x0, c.s0, c.x1, c.s1, from, to);
+
     @Override protected void doAxpby(float alpha, Tensor x, float beta, Tensor y) {
-        MemorySegment sx = seg(x), sy = seg(y);
-        if (kernels != null) forElements(x.size(), (from, to) -> kernels.axpby(alpha, sx, beta, sy, from, to));
-        else forElements(x.size(), (from, to) -> JavaKernels.axpby(alpha, sx, beta, sy, from, to));
+        ElementwiseCall c = call(AXPBY, AXPBY_JAVA);
+        c.x0 = alpha; c.s0 = seg(x); c.x1 = beta; c.s1 = seg(y);
+        run(c, x.size());
     }
+
+    private static final Kernel ADD = (c, from, to) -> c.kernels.add(c.x0, c.s0, c.x1, c.s1, c.s2, from, to),
+            ADD_JAVA = (c, from, to) -> JavaKernels.add(c.x0, c.s0, c.x1, c.s1, c.s2, from, to);
 
     @Override protected void doAdd(float alpha, Tensor a, float beta, Tensor b, Tensor out) {
-        MemorySegment sa = seg(a), sb = seg(b), so = seg(out);
-        if (kernels != null) forElements(a.size(), (from, to) -> kernels.add(alpha, sa, beta, sb, so, from, to));
-        else forElements(a.size(), (from, to) -> JavaKernels.add(alpha, sa, beta, sb, so, from, to));
+        ElementwiseCall c = call(ADD, ADD_JAVA);
+        c.x0 = alpha; c.s0 = seg(a); c.x1 = beta; c.s1 = seg(b); c.s2 = seg(out);
+        run(c, a.size());
     }
 
+    private static final Kernel RELU = (c, from, to) -> c.kernels.relu(c.s0, c.s1, from, to),
+            GELU = (c, from, to) -> c.kernels.gelu(c.s0, c.s1, from, to),
+            GELU_TANH = (c, from, to) -> c.kernels.geluTanh(c.s0, c.s1, from, to),
+            TANH = (c, from, to) -> c.kernels.tanh(c.s0, c.s1, from, to),
+            SIGMOID = (c, from, to) -> c.kernels.sigmoid(c.s0, c.s1, from, to),
+            ACTIVATION_JAVA = (c, from, to) -> JavaKernels.activation(c.activation, c.x0, c.s0, c.s1, from, to);
+
     @Override protected void doActivation(Activation f, float slope, Tensor x, Tensor y) {
-        MemorySegment sx = seg(x), sy = seg(y);
-        if (kernels != null && f == Activation.RELU) forElements(x.size(), (from, to) -> kernels.relu(sx, sy, from, to));
-        else if (kernels != null && f == Activation.GELU) forElements(x.size(), (from, to) -> kernels.gelu(sx, sy, from, to));
-        else if (kernels != null && f == Activation.GELU_TANH) forElements(x.size(), (from, to) -> kernels.geluTanh(sx, sy, from, to));
-        else if (kernels != null && f == Activation.TANH) forElements(x.size(), (from, to) -> kernels.tanh(sx, sy, from, to));
-        else if (kernels != null && f == Activation.SIGMOID) forElements(x.size(), (from, to) -> kernels.sigmoid(sx, sy, from, to));
-        else forElements(x.size(), (from, to) -> JavaKernels.activation(f, slope, sx, sy, from, to));
+        ElementwiseCall c = call(switch (f) {
+            case RELU -> RELU;
+            case GELU -> GELU;
+            case GELU_TANH -> GELU_TANH;
+            case TANH -> TANH;
+            case SIGMOID -> SIGMOID;
+            default -> null;
+        }, ACTIVATION_JAVA);
+        c.activation = f; c.x0 = slope; c.s0 = seg(x); c.s1 = seg(y);
+        run(c, x.size());
     }
+
+    private static final Kernel RELU_INCREMENT = (c, from, to) -> c.kernels.reluIncrement(c.s0, c.s1, c.s2, c.s3, c.s4, c.s5, c.s6, c.s7, c.x0, c.flag0, from, to),
+            SMOOTH_INCREMENT = (c, from, to) -> c.kernels.smoothIncrement(c.activation.code(), c.s0, c.s1, c.s2, c.s3, c.s4, c.s5, c.s6, c.s7, from, to),
+            INCREMENT_JAVA = (c, from, to) -> JavaKernels.activationIncrement(c.activation, c.x0, c.s0, c.s1, c.s2, c.s3, c.s4, c.s5, c.s6, c.s7, from, to);
 
     @Override protected void doActivationIncrement(Activation f, float slope, Tensor x0, Tensor dx, Tensor x, Tensor y, Tensor derivative, Tensor minus,
                                                    Tensor change, Tensor delta) {
-        MemorySegment s0 = seg(x0), sd = seg(dx), sx = x == null ? null : seg(x), sy = y == null ? null : seg(y), sf = derivative == null ? null : seg(derivative),
-                sm = minus == null ? null : seg(minus), sc = seg(change), se = delta == null ? null : seg(delta);
-        if (kernels != null && (f == Activation.RELU || f == Activation.LEAKY_RELU)) {
-            float s = f == Activation.RELU ? 0f : slope;
-            boolean leaky = f == Activation.LEAKY_RELU;
-            forElements(x0.size(), (from, to) -> kernels.reluIncrement(s0, sd, sx, sy, sf, sm, sc, se, s, leaky, from, to));
-        } else if (kernels != null) forElements(x0.size(), (from, to) -> kernels.smoothIncrement(f.code(), s0, sd, sx, sy, sf, sm, sc, se, from, to));
-        else forElements(x0.size(), (from, to) -> JavaKernels.activationIncrement(f, slope, s0, sd, sx, sy, sf, sm, sc, se, from, to));
+        boolean relu = f == Activation.RELU || f == Activation.LEAKY_RELU;
+        ElementwiseCall c = call(relu ? RELU_INCREMENT : SMOOTH_INCREMENT, INCREMENT_JAVA);
+        c.activation = f;
+        c.x0 = relu && c.kernels != null && f == Activation.RELU ? 0f : slope; // the native relu kernel takes slope 0 for relu
+        c.flag0 = f == Activation.LEAKY_RELU;
+        c.s0 = seg(x0); c.s1 = seg(dx); c.s2 = maybeSeg(x); c.s3 = maybeSeg(y); c.s4 = maybeSeg(derivative); c.s5 = maybeSeg(minus);
+        c.s6 = seg(change); c.s7 = maybeSeg(delta);
+        run(c, x0.size());
     }
+
+    /** The tensor's segment, or null for none (as the kernels that take optional tensors expect). */
+    private static MemorySegment maybeSeg(Tensor t) { return t == null ? null : seg(t); }
+
+    private static final Kernel STRICT_STEP = (c, from, to) -> c.kernels.strictStep(c.s0, c.s1, c.s2, c.s3, c.s4, c.x0, from, to),
+            STRICT_STEP_JAVA = (c, from, to) -> JavaKernels.strictStep(c.s0, c.s1, c.s2, c.s3, c.s4, c.x0, from, to);
 
     @Override protected void doPcStrictStep(Tensor error, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, float eta) {
-        MemorySegment se = seg(error), sa = seg(vhat), sf = seg(feedback), sd = seg(displacement), sv = seg(belief);
-        forElements(error.size(), (from, to) -> JavaKernels.strictStep(se, sa, sf, sd, sv, eta, from, to));
+        ElementwiseCall c = call(STRICT_STEP, STRICT_STEP_JAVA);
+        c.s0 = seg(error); c.s1 = seg(vhat); c.s2 = seg(feedback); c.s3 = seg(displacement); c.s4 = seg(belief); c.x0 = eta;
+        run(c, error.size());
     }
+
+    private static final Kernel RELU_BACKWARD = (c, from, to) -> c.kernels.reluBackward(c.s0, c.s2, c.s3, from, to),
+            GELU_BACKWARD = (c, from, to) -> c.kernels.geluBackward(c.s0, c.s2, c.s3, from, to),
+            GELU_TANH_BACKWARD = (c, from, to) -> c.kernels.geluTanhBackward(c.s0, c.s2, c.s3, from, to),
+            BACKWARD_JAVA = (c, from, to) -> JavaKernels.activationBackward(c.activation, c.x0, c.s0, c.s1, c.s2, c.s3, from, to);
 
     @Override protected void doActivationBackward(Activation f, float slope, Tensor x, Tensor y, Tensor dy, Tensor dx) {
-        MemorySegment sx = seg(x), sy = seg(y), sd = seg(dy), so = seg(dx);
-        if (kernels != null && f == Activation.RELU) forElements(x.size(), (from, to) -> kernels.reluBackward(sx, sd, so, from, to));
-        else if (kernels != null && f == Activation.GELU) forElements(x.size(), (from, to) -> kernels.geluBackward(sx, sd, so, from, to));
-        else if (kernels != null && f == Activation.GELU_TANH) forElements(x.size(), (from, to) -> kernels.geluTanhBackward(sx, sd, so, from, to));
-        else forElements(x.size(), (from, to) -> JavaKernels.activationBackward(f, slope, sx, sy, sd, so, from, to));
+        ElementwiseCall c = call(switch (f) {
+            case RELU -> RELU_BACKWARD;
+            case GELU -> GELU_BACKWARD;
+            case GELU_TANH -> GELU_TANH_BACKWARD;
+            default -> null;
+        }, BACKWARD_JAVA);
+        c.activation = f; c.x0 = slope; c.s0 = seg(x); c.s1 = seg(y); c.s2 = seg(dy); c.s3 = seg(dx);
+        run(c, x.size());
     }
+
+    private static final Kernel GELU_WITH_DERIVATIVE = (c, from, to) -> c.kernels.geluWithDerivative(c.s0, c.s1, c.s2, from, to),
+            GELU_TANH_WITH_DERIVATIVE = (c, from, to) -> c.kernels.geluTanhWithDerivative(c.s0, c.s1, c.s2, from, to),
+            WITH_DERIVATIVE_JAVA = (c, from, to) -> JavaKernels.activationWithDerivative(c.activation, c.x0, c.s0, c.s1, c.s2, from, to);
 
     @Override protected void doActivationWithDerivative(Activation f, float slope, Tensor x, Tensor y, Tensor derivative) {
-        MemorySegment sx = seg(x), sy = seg(y), sd = seg(derivative);
-        if (kernels != null && f == Activation.GELU) forElements(x.size(), (from, to) -> kernels.geluWithDerivative(sx, sy, sd, from, to));
-        else if (kernels != null && f == Activation.GELU_TANH) forElements(x.size(), (from, to) -> kernels.geluTanhWithDerivative(sx, sy, sd, from, to));
-        else forElements(x.size(), (from, to) -> JavaKernels.activationWithDerivative(f, slope, sx, sy, sd, from, to));
+        ElementwiseCall c = call(f == Activation.GELU ? GELU_WITH_DERIVATIVE : f == Activation.GELU_TANH ? GELU_TANH_WITH_DERIVATIVE : null, WITH_DERIVATIVE_JAVA);
+        c.activation = f; c.x0 = slope; c.s0 = seg(x); c.s1 = seg(y); c.s2 = seg(derivative);
+        run(c, x.size());
     }
 
+    private static final Kernel MULTIPLY = (c, from, to) -> c.kernels.multiply(c.s0, c.s1, c.s2, from, to),
+            MULTIPLY_JAVA = (c, from, to) -> JavaKernels.multiply(c.s0, c.s1, c.s2, from, to);
+
     @Override protected void doMultiply(Tensor a, Tensor b, Tensor out) {
-        MemorySegment sa = seg(a), sb = seg(b), so = seg(out);
-        if (kernels != null) forElements(a.size(), (from, to) -> kernels.multiply(sa, sb, so, from, to));
-        else forElements(a.size(), (from, to) -> JavaKernels.multiply(sa, sb, so, from, to));
+        ElementwiseCall c = call(MULTIPLY, MULTIPLY_JAVA);
+        c.s0 = seg(a); c.s1 = seg(b); c.s2 = seg(out);
+        run(c, a.size());
     }
+
+    /** This thread's call of the native kernel {@code nativeKernel} (null: none for this case), or of {@code javaKernel} where it or this CPU has none. */
+    private ElementwiseCall call(Kernel nativeKernel, Kernel javaKernel) {
+        return ElementwiseCall.of(kernels != null && nativeKernel != null ? nativeKernel : javaKernel, kernels);
+    }
+
+    /** Runs a filled call on [0, n), split across the backend's threads. */
+    private void run(ElementwiseCall c, long n) { c.run(parallel, elements(n), MIN_ELEMENTS); }
 
 
 
     @Override protected void doAddBias(Tensor y, Tensor bias, int channels, int inner) {
-        MemorySegment sy = seg(y), sb = seg(bias);
-        float[] b = sb.toArray(F);
+        MemorySegment sy = seg(y);
+        float[] b = Scratch.floats(0, channels); // read by the parts on every thread, written before them
+        MemorySegment.copy(seg(bias), F, 0, b, 0, channels);
         if (inner == 1) { // linear: rows of `channels` floats, each gets the whole bias vector
             int rows = (int) (y.size() / channels);
             parallel.forRange(rows, Math.max(1, MIN_ELEMENTS / channels), (r0, r1) -> {
-                float[] t = new float[channels];
+                float[] t = Scratch.floats(1, channels);
                 for (long r = r0; r < r1; r++) {
                     MemorySegment.copy(sy, F, r * channels * Float.BYTES, t, 0, channels);
                     for (int c = 0; c < channels; c++) t[c] += b[c];
@@ -311,7 +361,7 @@ public final class CpuBackend extends Backend {
         int rows = (int) (y.size() / inner); // conv: rows of `inner` pixels; row r belongs to channel r % channels
         int perBlock = Math.max(1, 8192 / inner); // rows staged per bulk copy: one copy per ~32 KB, not per row
         parallel.forRange(rows, Math.max(1, MIN_ELEMENTS / inner), (r0, r1) -> {
-            float[] t = new float[perBlock * inner];
+            float[] t = Scratch.floats(1, perBlock * inner);
             for (int r = r0; r < r1; r += perBlock) {
                 int count = Math.min(perBlock, r1 - r);
                 MemorySegment.copy(sy, F, (long) r * inner * Float.BYTES, t, 0, count * inner);
@@ -326,10 +376,11 @@ public final class CpuBackend extends Backend {
 
     @Override protected void doBiasGrad(Tensor dy, Tensor db, int channels, int inner, float alpha, float beta) {
         MemorySegment sy = seg(dy), sb = seg(db);
-        double[] sums = new double[channels];
         long rows = dy.size() / inner;
+        double[] sums;
         if (inner == 1) { // linear: column sums over rows of `channels` floats
-            float[] t = new float[channels];
+            sums = Scratch.zeroDoubles(channels);
+            float[] t = Scratch.floats(0, channels);
             for (long r = 0; r < dy.size() / channels; r++) {
                 MemorySegment.copy(sy, F, r * channels * Float.BYTES, t, 0, channels);
                 for (int c = 0; c < channels; c++) sums[c] += t[c];
@@ -338,18 +389,20 @@ public final class CpuBackend extends Backend {
             // Per-pixel double sums over the images (acc[i] += t[i] vectorises; a running scalar sum does
             // not), one set per part, combined in part order: deterministic for a given thread count.
             int images = (int) (rows / channels), parts = parallel.parts(images, Math.max(1, MIN_ELEMENTS / (channels * inner)));
-            double[][][] acc = new double[parts][channels][inner];
+            int perPart = channels * inner;
+            double[] acc = Scratch.zeroDoubles(channels + parts * perPart); // the sums, then each part's per-pixel sums
             parallel.forParts(images, Math.max(1, MIN_ELEMENTS / (channels * inner)), (part, n0, n1) -> {
-                float[] t = new float[inner];
+                float[] t = Scratch.floats(1, inner);
                 for (long r = (long) n0 * channels; r < (long) n1 * channels; r++) {
                     MemorySegment.copy(sy, F, r * inner * Float.BYTES, t, 0, inner);
-                    double[] a = acc[part][(int) (r % channels)];
-                    for (int i = 0; i < inner; i++) a[i] += t[i];
+                    int a = channels + part * perPart + (int) (r % channels) * inner;
+                    for (int i = 0; i < inner; i++) acc[a + i] += t[i];
                 }
             });
-            for (double[][] part : acc)
+            for (int p = 0; p < parts; p++)
                 for (int c = 0; c < channels; c++)
-                    for (double v : part[c]) sums[c] += v;
+                    for (int i = 0, a = channels + p * perPart + c * inner; i < inner; i++) acc[c] += acc[a + i];
+            sums = acc;
         }
         for (int c = 0; c < channels; c++) sb.setAtIndex(F, c, (float) (beta == 0f ? alpha * sums[c] : beta * sb.getAtIndex(F, c) + alpha * sums[c]));
     }
@@ -492,30 +545,41 @@ public final class CpuBackend extends Backend {
         return best;
     }
 
+    private static final Kernel PREDICTION_ERROR = (c, from, to) -> c.kernels.predictionError(c.s0, c.s1, c.s2, c.s3, c.s4, c.s5, c.s6, c.x0, c.x1, c.s7, from, to),
+            PREDICTION_ERROR_JAVA = (c, from, to) -> JavaKernels.predictionError(c.s0, c.s1, c.s2, c.s3, c.s4, c.s5, c.s6, c.x0, c.x1, c.s7, from, to);
+
     @Override protected void doPcPredictionError(Tensor prediction, Tensor vhat, Tensor displacement, Tensor error, Tensor derivative, Tensor delta,
                                                  BeliefStep step) {
-        MemorySegment sp = seg(prediction), sa = seg(vhat), sd = seg(displacement), se = seg(error),
-                sf = segOrNull(derivative), sg = segOrNull(delta), // both or neither (Backend checks)
-                sn = step == null ? MemorySegment.NULL : seg(step.next()), sq = step == null ? MemorySegment.NULL : segOrNull(step.previous());
-        float eta = step == null ? 0f : step.eta(), momentum = step == null ? 0f : step.momentum();
-        if (kernels != null) forElements(prediction.size(), (from, to) -> kernels.predictionError(sp, sa, sd, se, sf, sg, sn, eta, momentum, sq, from, to));
-        else forElements(prediction.size(), (from, to) -> JavaKernels.predictionError(sp, sa, sd, se, sf, sg, sn, eta, momentum, sq, from, to));
+        ElementwiseCall c = call(PREDICTION_ERROR, PREDICTION_ERROR_JAVA);
+        c.s0 = seg(prediction); c.s1 = seg(vhat); c.s2 = seg(displacement); c.s3 = seg(error);
+        c.s4 = segOrNull(derivative); c.s5 = segOrNull(delta); // both or neither (Backend checks)
+        c.s6 = step == null ? MemorySegment.NULL : seg(step.next());
+        c.s7 = step == null ? MemorySegment.NULL : segOrNull(step.previous());
+        c.x0 = step == null ? 0f : step.eta();
+        c.x1 = step == null ? 0f : step.momentum();
+        run(c, prediction.size());
     }
 
     private MemorySegment segOrNull(Tensor t) { return t == null ? MemorySegment.NULL : seg(t); }
 
+    private static final Kernel STRICT_UPDATE = (c, from, to) -> c.kernels.strictUpdate(c.s0, c.s1, c.s2, c.s3, c.s4, c.s5, c.x0, from, to),
+            STRICT_UPDATE_JAVA = (c, from, to) -> JavaKernels.strictUpdate(c.s0, c.s1, c.s2, c.s3, c.s4, c.s5, c.x0, from, to);
+
     @Override protected void doPcStrictUpdate(Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
-        MemorySegment sp = seg(prediction), sa = seg(vhat), sf = seg(feedback), sd = seg(displacement), sv = seg(belief), se = error == null ? null : seg(error);
-        if (kernels != null) forElements(prediction.size(), (from, to) -> kernels.strictUpdate(sp, sa, sf, sd, sv, se, eta, from, to));
-        else forElements(prediction.size(), (from, to) -> JavaKernels.strictUpdate(sp, sa, sf, sd, sv, se, eta, from, to));
+        ElementwiseCall c = call(STRICT_UPDATE, STRICT_UPDATE_JAVA);
+        c.s0 = seg(prediction); c.s1 = seg(vhat); c.s2 = seg(feedback); c.s3 = seg(displacement); c.s4 = seg(belief); c.s5 = maybeSeg(error); c.x0 = eta;
+        run(c, prediction.size());
     }
+
+    private static final Kernel MOMENTUM_UPDATE = (c, from, to) -> c.kernels.momentumUpdate(c.s0, c.s1, c.s2, c.s3, c.s4, c.s5, c.s6, c.x0, c.x1, c.flag0, from, to),
+            MOMENTUM_UPDATE_JAVA = (c, from, to) -> JavaKernels.momentumUpdate(c.s0, c.s1, c.s2, c.s3, c.s4, c.s5, c.s6, c.x0, c.x1, c.flag0, from, to);
 
     @Override protected void doPcMomentumUpdate(Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor velocity, Tensor belief,
                                                 Tensor error, float eta, float momentum, boolean firstStep) {
-        MemorySegment sp = seg(prediction), sa = seg(vhat), sf = seg(feedback), sd = seg(displacement), sm = seg(velocity), sv = seg(belief),
-                se = error == null ? null : seg(error);
-        if (kernels != null) forElements(prediction.size(), (from, to) -> kernels.momentumUpdate(sp, sa, sf, sd, sm, sv, se, eta, momentum, firstStep, from, to));
-        else forElements(prediction.size(), (from, to) -> JavaKernels.momentumUpdate(sp, sa, sf, sd, sm, sv, se, eta, momentum, firstStep, from, to));
+        ElementwiseCall c = call(MOMENTUM_UPDATE, MOMENTUM_UPDATE_JAVA);
+        c.s0 = seg(prediction); c.s1 = seg(vhat); c.s2 = seg(feedback); c.s3 = seg(displacement); c.s4 = seg(velocity); c.s5 = seg(belief);
+        c.s6 = maybeSeg(error); c.x0 = eta; c.x1 = momentum; c.flag0 = firstStep;
+        run(c, prediction.size());
     }
 
     /** In double (JavaKernels.sumSquares). */
@@ -526,11 +590,15 @@ public final class CpuBackend extends Backend {
     @Override protected void doSgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, float lrGiven, float momentum, float dampening,
                                        float weightDecay, boolean nesterov, boolean firstGiven, Tensor scalars, long at, Tensor guard, long guardIndex) {
         if (guardStops(guard, guardIndex)) return;
-        MemorySegment sp = seg(param), sg = seg(grad), sb = momentumBuffer == null ? null : seg(momentumBuffer);
-        float lr = scalars == null ? lrGiven : seg(scalars).getAtIndex(F, at);
-        boolean firstStep = scalars == null ? firstGiven : seg(scalars).getAtIndex(F, at + 1) != 0f;
-        forElements(param.size(), (from, to) -> JavaKernels.sgdStep(sp, sg, sb, lr, momentum, dampening, weightDecay, nesterov, firstStep, from, to));
+        ElementwiseCall c = call(null, SGD_STEP_JAVA);
+        c.s0 = seg(param); c.s1 = seg(grad); c.s2 = maybeSeg(momentumBuffer);
+        c.x0 = scalars == null ? lrGiven : seg(scalars).getAtIndex(F, at);
+        c.x1 = momentum; c.x2 = dampening; c.x3 = weightDecay; c.flag0 = nesterov;
+        c.flag1 = scalars == null ? firstGiven : seg(scalars).getAtIndex(F, at + 1) != 0f;
+        run(c, param.size());
     }
+
+    private static final Kernel SGD_STEP_JAVA = (c, from, to) -> JavaKernels.sgdStep(c.s0, c.s1, c.s2, c.x0, c.x1, c.x2, c.x3, c.flag0, c.flag1, from, to);
 
     /** An optimizer step's guard where it is given: the step stops unless the value is finite. */
     private static boolean guardStops(Tensor guard, long index) { return guard != null && !Float.isFinite(seg(guard).getAtIndex(F, index)); }
@@ -538,12 +606,18 @@ public final class CpuBackend extends Backend {
     @Override protected void doAdamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float stepSizeGiven, float bc2SqrtGiven, float beta1, float beta2,
                                         float eps, float weightDecay, float decayGiven, Tensor scalars, long at, Tensor guard, long guardIndex) {
         if (guardStops(guard, guardIndex)) return;
-        MemorySegment sp = seg(param), sg = seg(grad), sm = seg(m), sv = seg(v), ss = scalars == null ? null : seg(scalars);
-        float stepSize = ss == null ? stepSizeGiven : ss.getAtIndex(F, at), bc2Sqrt = ss == null ? bc2SqrtGiven : ss.getAtIndex(F, at + 1),
-                decay = ss == null ? decayGiven : ss.getAtIndex(F, at + 2);
-        if (kernels != null) forElements(param.size(), (from, to) -> kernels.adamStep(sp, sg, sm, sv, stepSize, bc2Sqrt, beta1, beta2, eps, weightDecay, decay, from, to));
-        else forElements(param.size(), (from, to) -> JavaKernels.adamStep(sp, sg, sm, sv, stepSize, bc2Sqrt, beta1, beta2, eps, weightDecay, decay, from, to));
+        MemorySegment ss = scalars == null ? null : seg(scalars);
+        ElementwiseCall c = call(ADAM_STEP, ADAM_STEP_JAVA);
+        c.s0 = seg(param); c.s1 = seg(grad); c.s2 = seg(m); c.s3 = seg(v);
+        c.x0 = ss == null ? stepSizeGiven : ss.getAtIndex(F, at); // the step size
+        c.x1 = ss == null ? bc2SqrtGiven : ss.getAtIndex(F, at + 1);
+        c.x2 = beta1; c.x3 = beta2; c.x4 = eps; c.x5 = weightDecay;
+        c.x6 = ss == null ? decayGiven : ss.getAtIndex(F, at + 2);
+        run(c, param.size());
     }
+
+    private static final Kernel ADAM_STEP = (c, from, to) -> c.kernels.adamStep(c.s0, c.s1, c.s2, c.s3, c.x0, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6, from, to),
+            ADAM_STEP_JAVA = (c, from, to) -> JavaKernels.adamStep(c.s0, c.s1, c.s2, c.s3, c.x0, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6, from, to);
 
     @Override protected void doRandomUniform(Tensor t, float lo, float hi, long seed) {
         MemorySegment s = seg(t);

@@ -41,7 +41,7 @@ final class NativeKernels {
 
     /** Floats per vector in the build chosen for this CPU: 16 (AVX-512) or 8 (AVX2). */
     final int width;
-    private final MethodHandle conv2d, conv2dWeightGrad, maxPool2, maxPool2Backward, axpby, add, multiply, relu, reluIncrement, reluBackward, tanh, sigmoid, smoothIncrement, gelu, geluBackward, geluWithDerivative, geluTanh, geluTanhBackward, geluTanhWithDerivative, predictionError, strictUpdate, momentumUpdate, softmaxCrossEntropy, adamStep;
+    private final MethodHandle conv2d, conv2dWeightGrad, maxPool2, maxPool2Backward, axpby, add, multiply, relu, reluIncrement, reluBackward, tanh, sigmoid, smoothIncrement, gelu, geluBackward, geluWithDerivative, geluTanh, geluTanhBackward, geluTanhWithDerivative, predictionError, strictUpdate, strictStep, momentumUpdate, softmaxCrossEntropy, adamStep;
 
     private final SymbolLookup lookup;
 
@@ -79,6 +79,7 @@ final class NativeKernels {
                 JAVA_FLOAT, JAVA_FLOAT, ADDRESS, JAVA_LONG, JAVA_LONG));
         strictUpdate = bind.apply("strict_update", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_FLOAT, JAVA_LONG, JAVA_LONG));
+        strictStep = bind.apply("strict_step", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_LONG, JAVA_LONG));
         momentumUpdate = bind.apply("momentum_update", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_FLOAT, JAVA_FLOAT, JAVA_INT, JAVA_LONG, JAVA_LONG));
         softmaxCrossEntropy = bind.apply("softmax_cross_entropy", FunctionDescriptor.of(JAVA_DOUBLE, ADDRESS, ADDRESS, ADDRESS,
@@ -202,27 +203,27 @@ final class NativeKernels {
     }
 
     void maxPool2(MemorySegment x, MemorySegment y, long fromPlane, long toPlane, int height, int width) {
-        call(() -> { maxPool2.invokeExact(x, y, fromPlane, toPlane, height, width); }); // a block: as an expression, invokeExact would be typed to return Object
+        try { maxPool2.invokeExact(x, y, fromPlane, toPlane, height, width); } catch (Throwable t) { throw rethrow(t); }
     }
 
     void maxPool2Backward(MemorySegment x, MemorySegment dy, MemorySegment dx, long fromPlane, long toPlane, int height, int width) {
-        call(() -> { maxPool2Backward.invokeExact(x, dy, dx, fromPlane, toPlane, height, width); });
+        try { maxPool2Backward.invokeExact(x, dy, dx, fromPlane, toPlane, height, width); } catch (Throwable t) { throw rethrow(t); }
     }
 
     void axpby(float alpha, MemorySegment x, float beta, MemorySegment y, long from, long to) {
-        call(() -> { axpby.invokeExact(alpha, x, beta, y, from, to); });
+        try { axpby.invokeExact(alpha, x, beta, y, from, to); } catch (Throwable t) { throw rethrow(t); }
     }
 
     void add(float alpha, MemorySegment a, float beta, MemorySegment b, MemorySegment out, long from, long to) {
-        call(() -> { add.invokeExact(alpha, a, beta, b, out, from, to); });
+        try { add.invokeExact(alpha, a, beta, b, out, from, to); } catch (Throwable t) { throw rethrow(t); }
     }
 
     void multiply(MemorySegment a, MemorySegment b, MemorySegment out, long from, long to) {
-        call(() -> { multiply.invokeExact(a, b, out, from, to); });
+        try { multiply.invokeExact(a, b, out, from, to); } catch (Throwable t) { throw rethrow(t); }
     }
 
     void relu(MemorySegment x, MemorySegment y, long from, long to) {
-        call(() -> { relu.invokeExact(x, y, from, to); });
+        try { relu.invokeExact(x, y, from, to); } catch (Throwable t) { throw rethrow(t); }
     }
 
     /** Backend.activationIncrement for relu and leaky relu (slope 0 and not leaky: relu); x, y, d, minus and delta may be null. */
@@ -230,7 +231,7 @@ final class NativeKernels {
                        MemorySegment delta, float slope, boolean leaky, long from, long to) {
         MemorySegment sx = orNull(x), sy = orNull(y), sd = orNull(d), sm = orNull(minus), se = orNull(delta);
         int isLeaky = leaky ? 1 : 0;
-        call(() -> { reluIncrement.invokeExact(x0, dx, sx, sy, sd, sm, change, se, slope, isLeaky, from, to); });
+        try { reluIncrement.invokeExact(x0, dx, sx, sy, sd, sm, change, se, slope, isLeaky, from, to); } catch (Throwable t) { throw rethrow(t); }
     }
 
     /**
@@ -240,67 +241,72 @@ final class NativeKernels {
     void smoothIncrement(int kind, MemorySegment x0, MemorySegment dx, MemorySegment x, MemorySegment y, MemorySegment d, MemorySegment minus,
                          MemorySegment change, MemorySegment delta, long from, long to) {
         MemorySegment sx = orNull(x), sy = orNull(y), sd = orNull(d), sm = orNull(minus), se = orNull(delta);
-        call(() -> { smoothIncrement.invokeExact(kind, x0, dx, sx, sy, sd, sm, change, se, from, to); });
+        try { smoothIncrement.invokeExact(kind, x0, dx, sx, sy, sd, sm, change, se, from, to); } catch (Throwable t) { throw rethrow(t); }
     }
 
     /** tanh in double, rounded: the Java kernels' values but for a rare last-bit tie. */
     void tanh(MemorySegment x, MemorySegment y, long from, long to) {
-        call(() -> { tanh.invokeExact(x, y, from, to); });
+        try { tanh.invokeExact(x, y, from, to); } catch (Throwable t) { throw rethrow(t); }
     }
 
     /** 1 / (1 + e^-x) in double, rounded, as {@link #tanh}. */
     void sigmoid(MemorySegment x, MemorySegment y, long from, long to) {
-        call(() -> { sigmoid.invokeExact(x, y, from, to); });
+        try { sigmoid.invokeExact(x, y, from, to); } catch (Throwable t) { throw rethrow(t); }
     }
 
     private static MemorySegment orNull(MemorySegment s) { return s == null ? MemorySegment.NULL : s; }
 
     void reluBackward(MemorySegment x, MemorySegment dy, MemorySegment dx, long from, long to) {
-        call(() -> { reluBackward.invokeExact(x, dy, dx, from, to); });
+        try { reluBackward.invokeExact(x, dy, dx, from, to); } catch (Throwable t) { throw rethrow(t); }
     }
 
     void gelu(MemorySegment x, MemorySegment y, long from, long to) {
-        call(() -> { gelu.invokeExact(x, y, from, to); });
+        try { gelu.invokeExact(x, y, from, to); } catch (Throwable t) { throw rethrow(t); }
     }
 
     void geluBackward(MemorySegment x, MemorySegment dy, MemorySegment dx, long from, long to) {
-        call(() -> { geluBackward.invokeExact(x, dy, dx, from, to); });
+        try { geluBackward.invokeExact(x, dy, dx, from, to); } catch (Throwable t) { throw rethrow(t); }
     }
 
     /** y = gelu(x) and d = gelu'(x), as {@link #gelu} and {@link #geluBackward} give them. */
     void geluWithDerivative(MemorySegment x, MemorySegment y, MemorySegment d, long from, long to) {
-        call(() -> { geluWithDerivative.invokeExact(x, y, d, from, to); });
+        try { geluWithDerivative.invokeExact(x, y, d, from, to); } catch (Throwable t) { throw rethrow(t); }
     }
 
     /** y = gelu_tanh(x) and d = gelu_tanh'(x), as {@link #geluTanh} and {@link #geluTanhBackward} give them. */
     void geluTanhWithDerivative(MemorySegment x, MemorySegment y, MemorySegment d, long from, long to) {
-        call(() -> { geluTanhWithDerivative.invokeExact(x, y, d, from, to); });
+        try { geluTanhWithDerivative.invokeExact(x, y, d, from, to); } catch (Throwable t) { throw rethrow(t); }
     }
 
     void geluTanh(MemorySegment x, MemorySegment y, long from, long to) {
-        call(() -> { geluTanh.invokeExact(x, y, from, to); });
+        try { geluTanh.invokeExact(x, y, from, to); } catch (Throwable t) { throw rethrow(t); }
     }
 
     void geluTanhBackward(MemorySegment x, MemorySegment dy, MemorySegment dx, long from, long to) {
-        call(() -> { geluTanhBackward.invokeExact(x, dy, dx, from, to); });
+        try { geluTanhBackward.invokeExact(x, dy, dx, from, to); } catch (Throwable t) { throw rethrow(t); }
     }
 
     void momentumUpdate(MemorySegment prediction, MemorySegment vhat, MemorySegment feedback, MemorySegment displacement, MemorySegment velocity,
                         MemorySegment belief, MemorySegment error, float eta, float momentum, boolean first, long from, long to) {
         MemorySegment e = error == null ? MemorySegment.NULL : error;
         int f = first ? 1 : 0;
-        call(() -> { momentumUpdate.invokeExact(prediction, vhat, feedback, displacement, velocity, belief, e, eta, momentum, f, from, to); });
+        try { momentumUpdate.invokeExact(prediction, vhat, feedback, displacement, velocity, belief, e, eta, momentum, f, from, to); } catch (Throwable t) { throw rethrow(t); }
     }
 
     void predictionError(MemorySegment prediction, MemorySegment vhat, MemorySegment displacement, MemorySegment error, MemorySegment derivative,
                          MemorySegment delta, MemorySegment next, float eta, float momentum, MemorySegment previous, long from, long to) {
-        call(() -> { predictionError.invokeExact(prediction, vhat, displacement, error, derivative, delta, next, eta, momentum, previous, from, to); });
+        try { predictionError.invokeExact(prediction, vhat, displacement, error, derivative, delta, next, eta, momentum, previous, from, to); } catch (Throwable t) { throw rethrow(t); }
     }
 
     void strictUpdate(MemorySegment prediction, MemorySegment vhat, MemorySegment feedback, MemorySegment displacement,
                       MemorySegment belief, MemorySegment error, float eta, long from, long to) {
         MemorySegment e = error == null ? MemorySegment.NULL : error;
-        call(() -> { strictUpdate.invokeExact(prediction, vhat, feedback, displacement, belief, e, eta, from, to); });
+        try { strictUpdate.invokeExact(prediction, vhat, feedback, displacement, belief, e, eta, from, to); } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    void strictStep(MemorySegment error, MemorySegment vhat, MemorySegment feedback, MemorySegment displacement, MemorySegment belief, float eta,
+                    long from, long to) {
+        try { strictStep.invokeExact(error, vhat, feedback, displacement, belief, eta, from, to); } catch (Throwable t) { throw rethrow(t); }
     }
 
     /** Sum of the losses of rows [from, to) (NaN for a bad label); writes their dlogits, (softmax - onehot) / divisor, unless null. */
@@ -315,20 +321,13 @@ final class NativeKernels {
 
     void adamStep(MemorySegment param, MemorySegment grad, MemorySegment m, MemorySegment v, float stepSize, float bc2Sqrt,
                   float beta1, float beta2, float eps, float weightDecay, float decay, long from, long to) {
-        call(() -> { adamStep.invokeExact(param, grad, m, v, stepSize, bc2Sqrt, beta1, beta2, eps, weightDecay, decay, from, to); });
+        try { adamStep.invokeExact(param, grad, m, v, stepSize, bc2Sqrt, beta1, beta2, eps, weightDecay, decay, from, to); } catch (Throwable t) { throw rethrow(t); }
     }
 
-    /** A downcall, its checked Throwable rethrown as what it is (FFM declares every call as throwing Throwable). */
-    private interface Downcall { void run() throws Throwable; }
-
-    private static void call(Downcall c) {
-        try {
-            c.run();
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
-
+    /**
+     * A downcall's Throwable as what it is (FFM declares every call as throwing Throwable). The calls catch it
+     * themselves rather than through a lambda, which would be an object per call.
+     */
     private static RuntimeException rethrow(Throwable t) {
         if (t instanceof RuntimeException r) return r;
         if (t instanceof Error e) throw e;

@@ -8,10 +8,12 @@ import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 import java.nio.file.Path;
 import java.util.Map;
+import java.util.Objects;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * OpenBLAS bound through FFM. JavaCPP only unpacks and loads the shared library shipped in
@@ -32,11 +34,13 @@ final class OpenBlas {
         this.library = library;
         Linker linker = Linker.nativeLinker();
         SymbolLookup lookup = SymbolLookup.libraryLookup(library, Arena.global());
+        // The matrices go as bare addresses (C pointers and longs are passed alike on the 64-bit ABIs predcode ships for), so
+        // that a matrix at an offset, a GEMM's part, needs no slice object: see address(), which checks what FFM would.
         sgemm = linker.downcallHandle(lookup.findOrThrow("cblas_sgemm"), FunctionDescriptor.ofVoid(
-                JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT,
-                JAVA_FLOAT, ADDRESS, JAVA_INT));
+                JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT, JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT,
+                JAVA_FLOAT, JAVA_LONG, JAVA_INT));
         sgemv = linker.downcallHandle(lookup.findOrThrow("cblas_sgemv"), FunctionDescriptor.ofVoid(
-                JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, JAVA_FLOAT, ADDRESS, JAVA_INT));
+                JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT, JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_FLOAT, JAVA_LONG, JAVA_INT));
         setThreads = linker.downcallHandle(lookup.findOrThrow("openblas_set_num_threads"), FunctionDescriptor.ofVoid(JAVA_INT));
         getThreads = linker.downcallHandle(lookup.findOrThrow("openblas_get_num_threads"), FunctionDescriptor.of(JAVA_INT));
         getConfig = linker.downcallHandle(lookup.findOrThrow("openblas_get_config"), FunctionDescriptor.of(ADDRESS));
@@ -77,29 +81,48 @@ final class OpenBlas {
     /** Rows (or columns) of C per part at the least when a GEMM is split. */
     private static final int MIN_SPLIT = 16;
 
-    /**
-     * One single-threaded GEMM on the calling thread (row-major). A product with one row or one column
-     * of C (a batch of one sample, say) is a matrix-vector product: cblas_sgemv is several times faster
-     * there than sgemm, which packs its operands for blocking first (a 1 x 64 x 64 linear layer: 3.3 us
-     * as sgemm).
-     */
+    /** One single-threaded GEMM on the calling thread (row-major), on whole segments: see the next method. */
     void sgemm(boolean ta, boolean tb, int m, int n, int k, float alpha, MemorySegment a, int lda, MemorySegment b, int ldb,
                float beta, MemorySegment c, int ldc) {
+        sgemm(ta, tb, m, n, k, alpha, a, 0, lda, b, 0, ldb, beta, c, 0, ldc);
+    }
+
+    /**
+     * One single-threaded GEMM on the calling thread (row-major), each matrix at a float offset into its segment.
+     * A product with one row or one column of C (a batch of one sample, say) is a matrix-vector product:
+     * cblas_sgemv is several times faster there than sgemm, which packs its operands for blocking first (a
+     * 1 x 64 x 64 linear layer: 3.3 us as sgemm).
+     */
+    void sgemm(boolean ta, boolean tb, int m, int n, int k, float alpha, MemorySegment a, long aOffset, int lda, MemorySegment b, long bOffset, int ldb,
+               float beta, MemorySegment c, long cOffset, int ldc) {
+        long pa = address(a, aOffset, ta ? k : m, ta ? m : k, lda), pb = address(b, bOffset, tb ? n : k, tb ? k : n, ldb), pc = address(c, cOffset, m, n, ldc);
         try {
             // With beta 0, C's old contents must not matter: OpenBLAS 0.3.31's gemv honours that (a NaN there does not survive;
             // the conformance suite checks it, should an upgrade change it).
             if (m == 1 && k > 0) { // c (1 x n) = a (1 x k) op(B): c^T = op(B)^T a, with a's elements lda apart when A is transposed
-                sgemv.invokeExact(ROW_MAJOR, tb ? NO_TRANS : TRANS, tb ? n : k, tb ? k : n, alpha, b, ldb, a, ta ? lda : 1, beta, c, 1);
+                sgemv.invokeExact(ROW_MAJOR, tb ? NO_TRANS : TRANS, tb ? n : k, tb ? k : n, alpha, pb, ldb, pa, ta ? lda : 1, beta, pc, 1);
                 return;
             }
             if (n == 1 && k > 0) { // c (m x 1, ldc apart) = op(A) b, with b's elements ldb apart unless B is transposed
-                sgemv.invokeExact(ROW_MAJOR, ta ? TRANS : NO_TRANS, ta ? k : m, ta ? m : k, alpha, a, lda, b, tb ? 1 : ldb, beta, c, ldc);
+                sgemv.invokeExact(ROW_MAJOR, ta ? TRANS : NO_TRANS, ta ? k : m, ta ? m : k, alpha, pa, lda, pb, tb ? 1 : ldb, beta, pc, ldc);
                 return;
             }
-            sgemm.invokeExact(ROW_MAJOR, ta ? TRANS : NO_TRANS, tb ? TRANS : NO_TRANS, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+            sgemm.invokeExact(ROW_MAJOR, ta ? TRANS : NO_TRANS, tb ? TRANS : NO_TRANS, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
         } catch (Throwable t) {
             throw new IllegalStateException("cblas_sgemm failed", t);
         }
+    }
+
+    /**
+     * The address of a {@code rows x cols} row-major matrix, rows {@code ld} floats apart, from float
+     * {@code offset} of {@code s}: checked to lie within s, which must be native and alive, as FFM checks
+     * a segment it passes. The backend's callers keep their tensors open for the call.
+     */
+    private static long address(MemorySegment s, long offset, int rows, int cols, int ld) {
+        long floats = rows <= 0 || cols <= 0 ? 0 : (long) (rows - 1) * ld + cols;
+        if (!s.isNative() || !s.scope().isAlive()) throw new IllegalArgumentException("sgemm: a matrix is not in open native memory");
+        Objects.checkFromIndexSize(offset * Float.BYTES, floats * Float.BYTES, s.byteSize());
+        return s.address() + offset * Float.BYTES;
     }
 
     /**
@@ -109,18 +132,70 @@ final class OpenBlas {
      * pool: two backends with different thread counts never change each other's. Never call this from
      * inside a {@code par} task (its pool would wait on itself).
      */
-    void sgemm(Parallel par, boolean ta, boolean tb, int m, int n, int k, float alpha, MemorySegment a, int lda, MemorySegment b, int ldb,
-               float beta, MemorySegment c, int ldc) {
+    void sgemm(Parallel par, boolean ta, boolean tb, int m, int n, int k, float alpha, MemorySegment a, long aOffset, int lda,
+               MemorySegment b, long bOffset, int ldb, float beta, MemorySegment c, long cOffset, int ldc) {
         if ((long) m * n * k < SMALL_GEMM_MACS || par.parts(Math.max(m, n), MIN_SPLIT) <= 1) {
-            sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-        } else if (m >= n) { // rows of C: rows of op(A)
-            par.forRange(m, MIN_SPLIT, (from, to) -> sgemm(ta, tb, to - from, n, k, alpha,
-                    a.asSlice((long) from * (ta ? 1 : lda) * Float.BYTES), lda, b, ldb, beta, c.asSlice((long) from * ldc * Float.BYTES), ldc));
-        } else { // columns of C: columns of op(B)
-            par.forRange(n, MIN_SPLIT, (from, to) -> sgemm(ta, tb, m, to - from, k, alpha, a, lda,
-                    b.asSlice((long) from * (tb ? ldb : 1) * Float.BYTES), ldb, beta, c.asSlice((long) from * Float.BYTES), ldc));
+            sgemm(ta, tb, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
+        } else {
+            Split split = SPLITS.get();
+            split.set(this, ta, tb, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
+            try {
+                par.forRange(Math.max(m, n), MIN_SPLIT, split);
+            } finally {
+                split.clear();
+            }
         }
     }
+
+    /**
+     * A split GEMM's parts: rows [from, to) of C, or its columns where C has more columns than rows. One object per
+     * calling thread, set up for each split GEMM (a lambda would be a new object of 16 captured values per GEMM); its
+     * parts run while that thread waits in the call.
+     */
+    private static final class Split implements Parallel.Range {
+        private OpenBlas blas;
+        private boolean ta, tb;
+        private int m, n, k, lda, ldb, ldc;
+        private float alpha, beta;
+        private MemorySegment a, b, c;
+        private long aOffset, bOffset, cOffset;
+
+        void set(OpenBlas blas, boolean ta, boolean tb, int m, int n, int k, float alpha, MemorySegment a, long aOffset, int lda,
+                 MemorySegment b, long bOffset, int ldb, float beta, MemorySegment c, long cOffset, int ldc) {
+            this.blas = blas;
+            this.ta = ta;
+            this.tb = tb;
+            this.m = m;
+            this.n = n;
+            this.k = k;
+            this.alpha = alpha;
+            this.a = a;
+            this.aOffset = aOffset;
+            this.lda = lda;
+            this.b = b;
+            this.bOffset = bOffset;
+            this.ldb = ldb;
+            this.beta = beta;
+            this.c = c;
+            this.cOffset = cOffset;
+            this.ldc = ldc;
+        }
+
+        /** Holds no segment between calls. */
+        void clear() {
+            blas = null;
+            a = b = c = null;
+        }
+
+        @Override public void run(int from, int to) {
+            if (m >= n) // rows of C: rows of op(A)
+                blas.sgemm(ta, tb, to - from, n, k, alpha, a, aOffset + (long) from * (ta ? 1 : lda), lda, b, bOffset, ldb, beta, c, cOffset + (long) from * ldc, ldc);
+            else // columns of C: columns of op(B)
+                blas.sgemm(ta, tb, m, to - from, k, alpha, a, aOffset, lda, b, bOffset + (long) from * (tb ? ldb : 1), ldb, beta, c, cOffset + from, ldc);
+        }
+    }
+
+    private static final ThreadLocal<Split> SPLITS = ThreadLocal.withInitial(Split::new);
 
     /** Sets OpenBLAS's process-wide thread count (predcode sets 1, once, when it loads the library). */
     private void setThreads(int n) {
