@@ -1202,6 +1202,12 @@ public abstract class Backend implements AutoCloseable {
         sameSizeAs(op, a, d);
     }
 
+    private void sameSize(String op, Tensor a, Tensor b, Tensor c, Tensor d, Tensor e) {
+        sameSize(op, a, b, c, d);
+        check(op, e);
+        sameSizeAs(op, a, e);
+    }
+
     private static void sameSizeAs(String op, Tensor first, Tensor t) {
         if (t.size() != first.size())
             throw new IllegalArgumentException(op + ": tensors " + first.shape() + " and " + t.shape() + " must have the same number of elements");

@@ -23,6 +23,8 @@ public final class Model implements AutoCloseable {
     private final Backend backend;
     private final Scope scope;
     private final List<Block> blocks = new ArrayList<>();
+    /** {@link #blocks}, read-only: one view, since the engine asks for it many times a step. */
+    private final List<Block> blockView = Collections.unmodifiableList(blocks);
     private final Map<String, Parameter> parameters = new LinkedHashMap<>();
     private final Guard guard;
 
@@ -116,7 +118,7 @@ public final class Model implements AutoCloseable {
     public Backend backend() { return backend; }
 
     /** The blocks, in order. */
-    public List<Block> blocks() { return Collections.unmodifiableList(blocks); }
+    public List<Block> blocks() { return blockView; }
 
     /** The number of blocks (PC ops). */
     public int depth() { return blocks.size(); }

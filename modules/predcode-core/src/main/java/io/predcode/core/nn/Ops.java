@@ -52,15 +52,17 @@ final class Ops {
     static final class LinearOp extends Op implements AffineOp {
         final OpSpec.Linear spec;
         final Parameter weight, bias;
+        private final List<Parameter> parameters;
 
         LinearOp(int[] in, int[] out, OpSpec.Linear spec, List<Parameter> params) {
             super(in, out);
             this.spec = spec;
             this.weight = params.get(0);
             this.bias = spec.bias() ? params.get(1) : null;
+            this.parameters = bias == null ? List.of(weight) : List.of(weight, bias);
         }
 
-        @Override List<Parameter> parameters() { return bias == null ? List.of(weight) : List.of(weight, bias); }
+        @Override List<Parameter> parameters() { return parameters; }
 
         @Override void forward(Backend be, Tensor x, Tensor y) {
             be.linear(x, weight.value(), biasValue(), y);
@@ -118,6 +120,10 @@ final class Ops {
 
         @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, float parameterScale) {
             boolean grads = parameterScale != 0f; // the scale in the GEMM's alpha and the sum's: no pass of its own
+            if (!grads) { // a sweep's feedback: one GEMM, with no parts to build
+                if (dx != null) inputGradient(be, dy, dx, 1f, false);
+                return;
+            }
             double macs = (double) batchOf(dy) * spec.in() * spec.out();
             backwardParts(be, dx == null ? null : () -> be.matmul(false, false, 1f, dy, weight.value(), 0f, dx), macs,
                     grads ? () -> be.matmul(true, false, parameterScale, dy, x, 0f, weight.grad()) : null, macs,
@@ -193,6 +199,10 @@ final class Ops {
 
         @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, float parameterScale) {
             boolean grads = parameterScale != 0f;
+            if (!grads) { // a sweep's feedback: one op, with no parts to build
+                if (dx != null) be.conv2dBackwardInput(dy, weight.value(), g, dx);
+                return;
+            }
             double macs = (double) batchOf(dy) * forwardMacs();
             backwardParts(be, dx == null ? null : () -> be.conv2dBackwardInput(dy, weight.value(), g, dx), macs,
                     grads ? () -> {

@@ -64,6 +64,12 @@ public final class PcEngine implements AutoCloseable {
     private final double[] blockMacs, layerSizes;
     /** No branches beside a round's blocks. */
     private static final Runnable[] NONE = {};
+    /** Layer l's size, a round's work per sample where each branch updates one layer. */
+    private final java.util.function.IntToDoubleFunction layerSize = this::sizeOfLayer;
+    private double sizeOfLayer(int l) { return layerSizes[l]; }
+
+    /** The kept arrays and branch objects of {@link #each}. */
+    private final BranchSets branchSets = new BranchSets();
     /**
      * Whether the device counts a batch's correct classifications: cross-entropy's against its labels, squared
      * error's where the output is flat with two values or more, against its (one-hot) targets' argmax.
@@ -731,7 +737,7 @@ public final class PcEngine implements AutoCloseable {
             // Two rounds of a branch per block: every feedback from the start-of-sweep errors, then every error's update.
             eachBlock(ws, lowest, depth, l -> blockMacs[l], l -> model.blocks().get(l).backward(be, ws.ff[l], l + 1 == depth ? ws.dLdy : ws.error[l + 1],
                     l > 0 || full ? ws.feedback[l] : null, last ? 1f : 0f));
-            eachBlock(ws, Math.max(lowest, full ? 0 : 1), depth, l -> layerSizes[l], l -> {
+            eachBlock(ws, Math.max(lowest, full ? 0 : 1), depth, layerSize, l -> {
                 if (!last) be.axpby(eta, ws.feedback[l], 1f - eta, ws.error[l]);
                 else if (full) {
                     // v_l = vhat_l - eps_l after this sweep's update; eps_l itself stays at the start-of-sweep value.
@@ -764,14 +770,18 @@ public final class PcEngine implements AutoCloseable {
         boolean onto = outputOnto(first);
         Block output = model.blocks().get(depth - 1);
         Runnable zff = () -> output.startDisplaced(be, ws.ff[depth - 1], ws.sweep[depth - 1]);
+        Runnable[] withZff = {zff};
         if (onto) zff.run();
+        // A sweep's rounds, built once for all the sweeps of the step.
+        FeedBackRound feedBack = new FeedBackRound(ws, first, layerOne, b -> false, onto);
+        java.util.function.IntConsumer update = l -> strictUpdate(ws, l, eta, false), lastUpdate = l -> strictUpdate(ws, l, eta, true);
         for (int s = 1; s <= n; s++) {
             boolean last = s == n;
-            Runnable[] beside = onto && !last ? new Runnable[]{zff} : new Runnable[0];
+            Runnable[] beside = onto && !last ? withZff : NONE;
             if (be.runsBranchesAtOnce()) {
-                predictAndFeedBack(ws, first, layerOne, b -> false, onto);
+                feedBack.run();
                 // Then each layer's update, a branch each, from its start-of-sweep error and its feedback.
-                eachBlock(ws, first, depth, l -> layerSizes[l], l -> strictUpdate(ws, l, eta, last), beside);
+                eachBlock(ws, first, depth, layerSize, last ? lastUpdate : update, beside);
             } else {
                 predict(ws, first, layerOne, onto);
                 for (int l = depth - 1; l >= first; l--) {
@@ -847,15 +857,34 @@ public final class PcEngine implements AutoCloseable {
      * prediction f_b(v_{b-1}) (block 1's through the condensed layer one, where there is one), and for
      * b >= {@code first} the error of layer b + 1 ({@link #predictHidden}; the loss gradient at the predicted output)
      * and the feedback J_b^T eps_{b+1} to layer b, with b's parameter gradients where {@code parameters} says. The output
-     * block is evaluated onto its zff where {@code outputOnto} ({@link #outputOnto}).
+     * block is evaluated onto its zff where {@code outputOnto} ({@link #outputOnto}). One object is the round's bodies and
+     * their work, built once and run at every sweep.
      */
-    private void predictAndFeedBack(Workspace ws, int first, Condensed layerOne, java.util.function.IntPredicate parameters, boolean outputOnto) {
-        int depth = model.depth();
-        if (depth == 1) {
-            lossGradient(ws, ws.vhat(1), ws.sweepLoss, ws.error[1]);
-            return;
+    private final class FeedBackRound implements java.util.function.IntConsumer, java.util.function.IntToDoubleFunction {
+        private final Workspace ws;
+        private final int first;
+        private final Condensed layerOne;
+        private final java.util.function.IntPredicate parameters;
+        private final boolean outputOnto;
+
+        FeedBackRound(Workspace ws, int first, Condensed layerOne, java.util.function.IntPredicate parameters, boolean outputOnto) {
+            this.ws = ws;
+            this.first = first;
+            this.layerOne = layerOne;
+            this.parameters = parameters;
+            this.outputOnto = outputOnto;
         }
-        eachBlock(ws, layerOne != null ? 1 : first, depth, b -> (b < first ? 1 : parameters.test(b) ? 3 : 2) * blockMacs[b], b -> {
+
+        void run() {
+            if (model.depth() == 1) lossGradient(ws, ws.vhat(1), ws.sweepLoss, ws.error[1]);
+            else eachBlock(ws, layerOne != null ? 1 : first, model.depth(), this, this);
+        }
+
+        /** Block b's work: its GEMM rounds (prediction, feedback and, where asked, parameter gradients) times its multiply-adds. */
+        @Override public double applyAsDouble(int b) { return (b < first ? 1 : parameters.test(b) ? 3 : 2) * blockMacs[b]; }
+
+        @Override public void accept(int b) {
+            int depth = model.depth();
             if (b < first) {
                 condensedPrediction(ws, layerOne);
                 if (b == depth - 1) lossGradient(ws, ws.sweep[b].output(), ws.sweepLoss, ws.error[depth]);
@@ -868,7 +897,7 @@ public final class PcEngine implements AutoCloseable {
                 lossGradient(ws, ws.sweep[b].output(), ws.sweepLoss, ws.error[depth]);
             }
             feedBack(ws, b, parameters.test(b) ? 1f : 0f);
-        });
+        }
     }
 
     /** The output block b at v_b into sweep[b]: onto the zff already there ({@link #outputOnto}), or plainly. */
@@ -951,31 +980,27 @@ public final class PcEngine implements AutoCloseable {
      * updates), so that the longest start first. Each body may read any block's inputs but write only
      * its own block's tensors.
      */
-    private void eachBlock(Workspace ws, int from, int to, java.util.function.IntToDoubleFunction work, java.util.function.IntConsumer body, Runnable... beside) {
-        each(from, to, b -> work.applyAsDouble(b) * ws.batch, body, beside);
+    private void eachBlock(Workspace ws, int from, int to, java.util.function.IntToDoubleFunction work, java.util.function.IntConsumer body, Runnable[] beside) {
+        each(from, to, work, ws.batch, body, beside);
+    }
+
+    /** {@link #eachBlock} with nothing beside the bodies (not varargs: an empty array per call is garbage, many a step). */
+    private void eachBlock(Workspace ws, int from, int to, java.util.function.IntToDoubleFunction work, java.util.function.IntConsumer body) {
+        each(from, to, work, ws.batch, body, NONE);
     }
 
     /**
-     * As {@link #eachBlock}, for any independent bodies i in [from, to) whose whole work is {@code work}; the
-     * {@code beside} branches (small work of no weight, independent of the bodies and of each other) run after them
-     * in order, or as branches of their own.
+     * As {@link #eachBlock}, for any independent bodies i in [from, to) whose whole work is {@code scale} times {@code work};
+     * the {@code beside} branches (small work of no weight, independent of the bodies and of each other) run after them in
+     * order, or as branches of their own.
      */
-    private void each(int from, int to, java.util.function.IntToDoubleFunction work, java.util.function.IntConsumer body, Runnable... beside) {
+    private void each(int from, int to, java.util.function.IntToDoubleFunction work, double scale, java.util.function.IntConsumer body, Runnable[] beside) {
         if (to - from + beside.length <= 1 || !be.runsBranchesAtOnce()) { // nothing to run side by side: in order, with no branches to build
             for (int b = from; b < to; b++) body.accept(b);
             for (Runnable r : beside) r.run();
             return;
         }
-        int bodies = to - from;
-        Runnable[] branches = new Runnable[bodies + beside.length];
-        double[] shares = new double[branches.length]; // the beside branches' 0: after the bodies (branches takes the most work first)
-        for (int i = 0; i < bodies; i++) {
-            int b = from + i;
-            branches[i] = () -> body.accept(b);
-            shares[i] = work.applyAsDouble(b);
-        }
-        System.arraycopy(beside, 0, branches, bodies, beside.length);
-        be.branches(shares, branches);
+        branchSets.run(be, from, to, work, scale, body, beside);
     }
 
     /**
@@ -1089,7 +1114,7 @@ public final class PcEngine implements AutoCloseable {
         Runnable[] start = relaxationStart(ws, incremental ? depth : depth - n, !incremental && !perSample);
         boolean startBeside = !incremental && be.runsBranchesAtOnce() && depth > 1;
         // Otherwise the start comes first, a branch per layer: iPC's first round reads the beliefs it copies.
-        if (!startBeside) eachBlock(ws, 1, depth, l -> layerSizes[l], l -> start[l - 1].run());
+        if (!startBeside) eachBlock(ws, 1, depth, layerSize, l -> start[l - 1].run());
         for (int s = 1; s <= n; s++) {
             // The error wave: before step s only layers L-s+1 and up can have moved (the first step moves v_{L-1} alone,
             // each step one layer more), so the blocks below still give their feedforward values and the layers
@@ -1109,7 +1134,7 @@ public final class PcEngine implements AutoCloseable {
                     else errorAndBackward(ws, l, ws.ff[l], target, perSample, withLoss, ws.feedback[l], parameterScale);
                 }, s == 1 && startBeside ? start : NONE);
                 // Then each layer's belief update, from its start-of-step error (which the update writes again, the same) and its feedback.
-                eachBlock(ws, active, depth, l -> layerSizes[l], l -> beliefUpdate(ws, l, moved, incremental, eta, step));
+                eachBlock(ws, active, depth, layerSize, l -> beliefUpdate(ws, l, moved, incremental, eta, step));
             } else {
                 // One pass, fewer ops: the predictions, then top-down each layer's feedback and update, the update writing the
                 // start-of-step error the block below reads next.
@@ -1345,7 +1370,7 @@ public final class PcEngine implements AutoCloseable {
                     start.add(() -> be.fill(t, 0f));
                 }
         }
-        each(0, start.size(), i -> 1, i -> start.get(i).run());
+        each(0, start.size(), i -> 1, 1, i -> start.get(i).run(), NONE);
         Tensor[] d = new Tensor[depth];
         BeliefStep[] steps = new BeliefStep[depth];
         for (int s = 1; s <= n; s++) {
@@ -1475,8 +1500,8 @@ public final class PcEngine implements AutoCloseable {
         for (int s = 1; s <= depth; s++) {
             int sweep = s;
             if (be.runsBranchesAtOnce()) {
-                predictAndFeedBack(ws, 1, null, b -> sweep == depth - b, false);
-                eachBlock(ws, 1, depth, l -> layerSizes[l], l -> strictUpdate(ws, l, 1f, true));
+                new FeedBackRound(ws, 1, null, b -> sweep == depth - b, false).run();
+                eachBlock(ws, 1, depth, layerSize, l -> strictUpdate(ws, l, 1f, true));
             } else {
                 predict(ws, 1, null, false);
                 for (int l = depth - 1; l >= 1; l--) {
