@@ -35,12 +35,15 @@ def steps_section(out):
     warm = doc["settings"].get("warmup_seconds")
     out.append(f"**Training steps** (`{rel(f)}`; eta 0.1, n 20, batch 300, Adam; median of {int(doc['settings']['steps'])} steps after "
                f"{int(doc['settings']['warmup'])} warm-up steps" + (f" lasting at least {warm:g} s" if warm else "") + "; GEMM peak = sgemm 1024³ in the same run):\n")
-    header(out, "llrrrrrr", "model", "algorithm", "ms/step", "samples/s", "GFLOP/s", "of GEMM peak", "allocations/step", "host→device/step")
+    heap = all("heap_bytes_per_step" in r for r in recs)  # runs from 2026-12-02 on
+    header(out, "llrrrrrr" + ("r" if heap else ""), "model", "algorithm", "ms/step", "samples/s", "GFLOP/s", "of GEMM peak", "allocations/step",
+           "host→device/step", *(["JVM heap/step"] if heap else []))
     def label(r):
         return r["algorithm"] + (" (layer 1 not condensed)" if r.get("condense") == "never" else "")
     for r in recs:
         out.append(f"| {r['model']} | {label(r)} | {r['median_ms_per_step']:.1f} | {r['samples_per_s']:.0f} | {r['gflop_per_s']:.1f} | "
-                   f"{100 * r['fraction_of_peak']:.0f}% | {r['allocations_per_step']:.0f} | {r['h2d_bytes_per_step'] / 1024:.0f} KB |")
+                   f"{100 * r['fraction_of_peak']:.0f}% | {r['allocations_per_step']:.0f} | {r['h2d_bytes_per_step'] / 1024:.0f} KB |"
+                   + (f" {r['heap_bytes_per_step'] / 1024:.1f} KB |" if heap else ""))
     plain = {(r["model"], r["algorithm"]): r for r in recs if r.get("condense") == "never"}
     recs = [r for r in recs if r.get("condense", "auto") == "auto"]
     by = {(r["model"], r["algorithm"]): r["median_ms_per_step"] for r in recs}

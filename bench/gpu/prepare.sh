@@ -34,7 +34,7 @@ cp modules/predcode-core/src/test/resources/golden/*.json .device/golden/
 cp modules/predcode-core/src/test/resources/golden/generated/*s11_*.json .device/golden/
 [ -n "${PREDCODE_GOLDEN_DIR:-}" ] && cp "$PREDCODE_GOLDEN_DIR"/*.json .device/golden/ || true
 rm -rf /tmp/predcode-jre
-"$JAVA_HOME/bin/jlink" --add-modules java.base,jdk.unsupported,java.management,java.logging,java.xml \
+"$JAVA_HOME/bin/jlink" --add-modules java.base,jdk.unsupported,java.management,jdk.management,java.logging,java.xml \
   --strip-debug --no-header-files --no-man-pages --compress=zip-9 --output /tmp/predcode-jre
 tar czf .device/jre.tgz -C /tmp --transform 's,^predcode-jre,jre,' predcode-jre
 du -sh .device

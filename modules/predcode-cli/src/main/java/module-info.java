@@ -10,6 +10,7 @@ module io.predcode.cli {
     requires me.tongfei.progressbar;
     requires org.knowm.xchart;
     requires java.desktop;
+    requires static jdk.management; // bench's heap bytes per step, where the runtime has the module
 
     // picocli fills the commands' option fields by reflection.
     opens io.predcode.cli to info.picocli;

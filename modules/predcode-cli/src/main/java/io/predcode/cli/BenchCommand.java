@@ -123,8 +123,8 @@ final class BenchCommand implements Callable<Integer> {
         }
         var out = spec.commandLine().getOut();
         List<Map<String, Object>> records = new ArrayList<>();
-        out.printf("%-6s %-12s %6s %-10s %10s %8s %12s %9s %8s %7s %7s%n", "backend", "model", "batch", "algorithm", "ms/step", "spread", "samples/s",
-                "GFLOP/s", "of peak", "allocs", "h2d KB");
+        out.printf("%-6s %-12s %6s %-10s %10s %8s %12s %9s %8s %7s %7s %7s%n", "backend", "model", "batch", "algorithm", "ms/step", "spread", "samples/s",
+                "GFLOP/s", "of peak", "allocs", "h2d KB", "heap KB");
         for (String name : backends) {
             BackendProvider p = Backends.provider(name);
             Availability a = p.availability();
@@ -157,7 +157,7 @@ final class BenchCommand implements Callable<Integer> {
 
     /** One configuration's model, engine and trainer, and what its timed steps measured. */
     private record Run(Algorithm alg, int sweeps, PcEngine.Condense mode, int monitor, Model model, PcEngine engine, Adam opt, Trainer trainer, double[] ms,
-                       long[] counts) implements AutoCloseable {
+                       long[] counts) implements AutoCloseable { // counts: backend allocations, bytes host->device, device->host, JVM heap bytes
         @Override public void close() {
             opt.close();
             engine.close();
@@ -185,7 +185,7 @@ final class BenchCommand implements Callable<Integer> {
                         PcEngine e = new PcEngine(m, lossFn).condense(mode);
                         if (alg.standard()) e.beliefOptimizer(beliefs).energy(relaxed);
                         Adam opt = new Adam(m, 1e-4f);
-                        runs.add(new Run(alg, sweeps, mode, k, m, e, opt, new Trainer(e, opt, alg, relaxation.eta, sweeps).monitorEvery(k), new double[steps], new long[3]));
+                        runs.add(new Run(alg, sweeps, mode, k, m, e, opt, new Trainer(e, opt, alg, relaxation.eta, sweeps).monitorEvery(k), new double[steps], new long[4]));
                     }
             }
             int classes = runs.get(0).model().activationShape(s.depth())[0], targets = runs.get(0).engine().targetSize();
@@ -199,13 +199,16 @@ final class BenchCommand implements Callable<Integer> {
             for (int i = 0; i < warmup || System.nanoTime() < warmUntil; i++)
                 for (Run run : runs) run.trainer().step(x, y, batch);
             be.synchronize();
+            HeapBytes heap = new HeapBytes(); // after the warm-up: the backend's threads are running by now
             for (int i = 0; i < steps; i++)
                 for (Run run : runs) {
                     Counters.Snapshot before = be.counters().snapshot();
+                    long heapBefore = heap.allocated();
                     long t0 = System.nanoTime();
                     run.trainer().step(x, y, batch);
                     be.synchronize();
                     run.ms()[i] = (System.nanoTime() - t0) / 1e6;
+                    run.counts()[3] += heap.allocated() - heapBefore;
                     Counters.Snapshot d = be.counters().snapshot().minus(before);
                     run.counts()[0] += d.allocations();
                     run.counts()[1] += d.hostToDeviceBytes();
@@ -237,11 +240,12 @@ final class BenchCommand implements Callable<Integer> {
         double median = ms[ms.length / 2], p10 = ms[(int) (0.1 * (ms.length - 1))], p90 = ms[(int) Math.ceil(0.9 * (ms.length - 1))];
         double macs = run.engine().stepMacs(alg, sweeps, batch);
         double flops = 2.0 * macs * batch, gflops = flops / (median * 1e6);
-        double allocs = (double) run.counts()[0] / steps, h2d = (double) run.counts()[1] / steps, d2h = (double) run.counts()[2] / steps;
+        double allocs = (double) run.counts()[0] / steps, h2d = (double) run.counts()[1] / steps, d2h = (double) run.counts()[2] / steps,
+                heap = (double) run.counts()[3] / steps;
         String label = (run.mode() == PcEngine.Condense.AUTO ? alg.id() : alg.id() + "/" + run.mode().name().toLowerCase(java.util.Locale.ROOT))
                 + (run.monitor() > 0 ? "/mon" + run.monitor() : "");
-        out.printf("%-6s %-12s %6d %-10s %10.2f %7.1f%% %12.0f %9.1f %7.1f%% %7.1f %7.1f%n", be.name(), shortName(modelName), batch, label, median,
-                100 * (p90 - p10) / median, batch / (median / 1e3), gflops, 100 * gflops / peak, allocs, h2d / 1024.0);
+        out.printf("%-6s %-12s %6d %-10s %10.2f %7.1f%% %12.0f %9.1f %7.1f%% %7.1f %7.1f %7.1f%n", be.name(), shortName(modelName), batch, label, median,
+                100 * (p90 - p10) / median, batch / (median / 1e3), gflops, 100 * gflops / peak, allocs, h2d / 1024.0, heap / 1024.0);
         out.flush();
         Map<String, Object> rec = new LinkedHashMap<>();
         rec.put("backend", be.name());
@@ -265,6 +269,7 @@ final class BenchCommand implements Callable<Integer> {
         rec.put("allocations_per_step", allocs);
         rec.put("h2d_bytes_per_step", h2d);
         rec.put("d2h_bytes_per_step", d2h);
+        rec.put("heap_bytes_per_step", heap);
         return rec;
     }
 
