@@ -36,6 +36,11 @@ static inline unsigned bits(float f) { unsigned u; memcpy(&u, &f, sizeof u); ret
 
 static inline float from_bits(unsigned u) { float f; memcpy(&f, &u, sizeof f); return f; }
 
+/* Java's Math.max and Math.min on floats: NaN if either is NaN, +0 above -0 (C's fmaxf drops a NaN). */
+static inline float java_max(float a, float b) { return a != a ? a : b != b ? b : a > b ? a : a < b ? b : (signbit(a) ? b : a); }
+
+static inline float java_min(float a, float b) { return a != a ? a : b != b ? b : a < b ? a : a > b ? b : (signbit(a) ? a : b); }
+
 int pc_simd_width(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) return 16;

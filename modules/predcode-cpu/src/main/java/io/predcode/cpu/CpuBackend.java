@@ -250,6 +250,7 @@ public final class CpuBackend extends Backend {
     }
 
     private static final Kernel RELU = (c, from, to) -> c.kernels.relu(c.s0, c.s1, from, to),
+            LEAKY_RELU = (c, from, to) -> c.kernels.leakyRelu(c.s0, c.s1, c.x0, from, to),
             GELU = (c, from, to) -> c.kernels.gelu(c.s0, c.s1, from, to),
             GELU_TANH = (c, from, to) -> c.kernels.geluTanh(c.s0, c.s1, from, to),
             TANH = (c, from, to) -> c.kernels.tanh(c.s0, c.s1, from, to),
@@ -259,6 +260,7 @@ public final class CpuBackend extends Backend {
     @Override protected void doActivation(Activation f, float slope, Tensor x, Tensor y) {
         ElementwiseCall c = call(switch (f) {
             case RELU -> RELU;
+            case LEAKY_RELU -> LEAKY_RELU;
             case GELU -> GELU;
             case GELU_TANH -> GELU_TANH;
             case TANH -> TANH;
@@ -298,6 +300,7 @@ public final class CpuBackend extends Backend {
     }
 
     private static final Kernel RELU_BACKWARD = (c, from, to) -> c.kernels.reluBackward(c.s0, c.s2, c.s3, from, to),
+            LEAKY_RELU_BACKWARD = (c, from, to) -> c.kernels.leakyReluBackward(c.s0, c.s2, c.s3, c.x0, from, to),
             GELU_BACKWARD = (c, from, to) -> c.kernels.geluBackward(c.s0, c.s2, c.s3, from, to),
             GELU_TANH_BACKWARD = (c, from, to) -> c.kernels.geluTanhBackward(c.s0, c.s2, c.s3, from, to),
             BACKWARD_JAVA = (c, from, to) -> JavaKernels.activationBackward(c.activation, c.x0, c.s0, c.s1, c.s2, c.s3, from, to);
@@ -305,6 +308,7 @@ public final class CpuBackend extends Backend {
     @Override protected void doActivationBackward(Activation f, float slope, Tensor x, Tensor y, Tensor dy, Tensor dx) {
         ElementwiseCall c = call(switch (f) {
             case RELU -> RELU_BACKWARD;
+            case LEAKY_RELU -> LEAKY_RELU_BACKWARD;
             case GELU -> GELU_BACKWARD;
             case GELU_TANH -> GELU_TANH_BACKWARD;
             default -> null;

@@ -41,7 +41,7 @@ final class NativeKernels {
 
     /** Floats per vector in the build chosen for this CPU: 16 (AVX-512) or 8 (AVX2). */
     final int width;
-    private final MethodHandle conv2d, conv2dWeightGrad, maxPool2, maxPool2Backward, axpby, add, multiply, relu, reluIncrement, reluBackward, tanh, sigmoid, smoothIncrement, gelu, geluBackward, geluWithDerivative, geluTanh, geluTanhBackward, geluTanhWithDerivative, predictionError, strictUpdate, strictStep, momentumUpdate, softmaxCrossEntropy, adamStep;
+    private final MethodHandle conv2d, conv2dWeightGrad, maxPool2, maxPool2Backward, axpby, add, multiply, relu, reluIncrement, reluBackward, leakyRelu, leakyReluBackward, tanh, sigmoid, smoothIncrement, gelu, geluBackward, geluWithDerivative, geluTanh, geluTanhBackward, geluTanhWithDerivative, predictionError, strictUpdate, strictStep, momentumUpdate, softmaxCrossEntropy, adamStep;
 
     private final SymbolLookup lookup;
 
@@ -65,6 +65,8 @@ final class NativeKernels {
         reluIncrement = bind.apply("relu_increment", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT,
                 JAVA_INT, JAVA_LONG, JAVA_LONG));
         reluBackward = bind.apply("relu_backward", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
+        leakyRelu = bind.apply("leaky_relu", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_LONG, JAVA_LONG));
+        leakyReluBackward = bind.apply("leaky_relu_backward", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_LONG, JAVA_LONG));
         tanh = bind.apply("tanh", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         sigmoid = bind.apply("sigmoid", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         smoothIncrement = bind.apply("smooth_increment", FunctionDescriptor.ofVoid(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
@@ -258,6 +260,16 @@ final class NativeKernels {
 
     void reluBackward(MemorySegment x, MemorySegment dy, MemorySegment dx, long from, long to) {
         try { reluBackward.invokeExact(x, dy, dx, from, to); } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    /** Leaky ReLU, bit for bit as the Java kernels. */
+    void leakyRelu(MemorySegment x, MemorySegment y, float slope, long from, long to) {
+        try { leakyRelu.invokeExact(x, y, slope, from, to); } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    /** dx = dy leaky_relu'(x), bit for bit as the Java kernels. */
+    void leakyReluBackward(MemorySegment x, MemorySegment dy, MemorySegment dx, float slope, long from, long to) {
+        try { leakyReluBackward.invokeExact(x, dy, dx, slope, from, to); } catch (Throwable t) { throw rethrow(t); }
     }
 
     void gelu(MemorySegment x, MemorySegment y, long from, long to) {
