@@ -98,6 +98,20 @@ class EngineContractTest {
         assertTrue(e.getMessage().contains("bad.json") && e.getMessage().contains("model[0][0].op") && e.getMessage().contains("conv3d"), e.getMessage());
     }
 
+    /** A key an op does not take is refused by name, not left at the op's default: PyTorch's negative_slope, a misspelt stride. */
+    @Test void specWithAKeyTheOpDoesNotTakeNamesIt() {
+        JsonException e = assertThrows(JsonException.class, () -> ModelSpec.parse(
+                "[[{\"op\": \"linear\", \"in\": 4, \"out\": 3}, {\"op\": \"leaky_relu\", \"negative_slope\": 0.2}]]", "leaky.json"));
+        assertTrue(e.getMessage().contains("leaky.json") && e.getMessage().contains("model[0][1]") && e.getMessage().contains("'negative_slope'")
+                && e.getMessage().contains("slope"), e.getMessage());
+        e = assertThrows(JsonException.class, () -> ModelSpec.parse(
+                "[[{\"op\": \"conv2d\", \"in\": 1, \"out\": 2, \"kernel\": [3, 3], \"strides\": [2, 2]}]]", "conv.json"));
+        assertTrue(e.getMessage().contains("conv.json") && e.getMessage().contains("'strides'") && e.getMessage().contains("stride"), e.getMessage());
+        e = assertThrows(JsonException.class, () -> ModelSpec.parse("[[{\"op\": \"relu\", \"inplace\": true}]]", "relu.json"));
+        assertTrue(e.getMessage().contains("'inplace'"), e.getMessage());
+        assertEquals(0.2f, ((io.predcode.core.nn.OpSpec.Act) ModelSpec.parse("[[{\"op\": \"leaky_relu\", \"slope\": 0.2}]]", "ok.json").blocks().get(0).get(0)).slope());
+    }
+
     @Test void inconsistentShapesNameTheBlockOpAndNumbers() {
         ModelSpec spec = ModelSpec.parse("""
                 [[{"op": "conv2d", "in": 1, "out": 5, "kernel": [3, 3]}, {"op": "flatten"}],

@@ -156,6 +156,7 @@ public sealed interface OpSpec {
     /** Reads one op object; {@code where} names the file, block and op in errors. */
     static OpSpec parse(JsonFields f) {
         String op = f.string("op");
+        onlyKnownKeys(f, op);
         return switch (op) {
             case "linear" -> new Linear(f.integer("in", 1), f.integer("out", 1), !f.has("bias") || f.bool("bias"));
             case "conv2d" -> {
@@ -187,6 +188,26 @@ public sealed interface OpSpec {
                 yield new Act(a, a != Activation.LEAKY_RELU ? 0f : f.has("slope") ? (float) f.number("slope") : 0.01f);
             }
         };
+    }
+
+    /**
+     * Refuses a key the op does not take, naming it and the ones it does: a misspelt {@code stride} or PyTorch's
+     * {@code negative_slope} would otherwise leave the op at its default without a word.
+     */
+    private static void onlyKnownKeys(JsonFields f, String op) {
+        List<String> known = switch (op) {
+            case "linear" -> List.of("op", "in", "out", "bias");
+            case "conv2d" -> List.of("op", "in", "out", "kernel", "stride", "padding", "bias");
+            case "maxpool2d", "avgpool2d" -> List.of("op", "kernel", "stride");
+            case "normalize" -> List.of("op", "mean", "std");
+            case "leaky_relu" -> List.of("op", "slope");
+            default -> Activation.byId(op) != null || op.equals("flatten") ? List.of("op") : null; // null: an unknown op, refused next by name
+        };
+        if (known == null) return;
+        for (String key : f.map().keySet())
+            if (!known.contains(key))
+                throw new JsonException(f.source() + ": field '" + f.path() + "' (" + op + ") has the key '" + key + "', which " + op + " does not take; expected "
+                        + String.join(", ", known) + (key.equals("negative_slope") ? " (predcode's 'slope' is PyTorch's negative_slope)" : ""));
     }
 
     /** A list of numbers, at most {@link #MAX_CHANNELS} of them. */
