@@ -36,10 +36,23 @@ static inline unsigned bits(float f) { unsigned u; memcpy(&u, &f, sizeof u); ret
 
 static inline float from_bits(unsigned u) { float f; memcpy(&f, &u, sizeof f); return f; }
 
-/* Java's Math.max and Math.min on floats: NaN if either is NaN, +0 above -0 (C's fmaxf drops a NaN). */
-static inline float java_max(float a, float b) { return a != a ? a : b != b ? b : a > b ? a : a < b ? b : (signbit(a) ? b : a); }
+/*
+ * Java's Math.max and Math.min on floats (NaN if either is, the first NaN if both; +0 above -0), written as
+ * selects so that loops over them vectorise (a chain of branches did not, and ran 4x slower than the JIT's).
+ */
+static inline float java_max(float a, float b) {
+    float m = a > b ? a : b;
+    m = a == b && bits(b) >> 31 ? a : m; /* equal: a zero pair, +0 the larger */
+    m = b != b ? b : m;
+    return a != a ? a : m;
+}
 
-static inline float java_min(float a, float b) { return a != a ? a : b != b ? b : a < b ? a : a > b ? b : (signbit(a) ? a : b); }
+static inline float java_min(float a, float b) {
+    float m = a < b ? a : b;
+    m = a == b && bits(a) >> 31 ? a : m; /* equal: a zero pair, -0 the smaller */
+    m = b != b ? b : m;
+    return a != a ? a : m;
+}
 
 int pc_simd_width(void) {
     __builtin_cpu_init();
