@@ -660,19 +660,25 @@ public abstract class Backend implements AutoCloseable {
         String op = "pcPredictionError";
         if ((derivative == null) != (delta == null)) throw new IllegalArgumentException(op + ": derivative and delta are both given or both null");
         checkPredictionError(op, prediction, vhat, displacement, error, derivative, delta);
-        checkStep(op, step, prediction, vhat, displacement, error, derivative, delta);
+        checkStep(op, step, prediction, vhat, displacement, error, derivative, delta, null, null, null);
         doPcPredictionError(prediction, vhat, displacement, error, derivative, delta, step);
     }
 
-    /** The checks of a belief step (where not null) against the op's other tensors, the first of which has the displacement's size. */
-    private void checkStep(String op, BeliefStep step, Tensor... others) {
+    /**
+     * The checks of a belief step (where not null) against the op's tensors (null where the op has fewer), the first of
+     * which has the displacement's size. Not varargs: PC's sweeps call it many times a step.
+     */
+    private void checkStep(String op, BeliefStep step, Tensor first, Tensor b, Tensor c, Tensor d, Tensor e, Tensor f, Tensor g, Tensor h, Tensor i) {
         if (step == null) return;
-        for (Tensor t : step.previous() == null ? new Tensor[]{step.next()} : new Tensor[]{step.next(), step.previous()}) {
-            check(op, t);
-            sameSizeAs(op, others[0], t);
+        check(op, step.next());
+        sameSizeAs(op, first, step.next());
+        if (step.previous() != null) {
+            check(op, step.previous());
+            sameSizeAs(op, first, step.previous());
         }
-        for (Tensor t : others)
-            if (t != null && t == step.next()) throw new IllegalArgumentException(op + ": the step's next displacement must be a tensor of its own");
+        Tensor next = step.next();
+        if (next == first || next == b || next == c || next == d || next == e || next == f || next == g || next == h || next == i)
+            throw new IllegalArgumentException(op + ": the step's next displacement must be a tensor of its own");
         if (step.previous() == step.next()) throw new IllegalArgumentException(op + ": the step's next and previous displacements must be tensors of their own");
     }
 
@@ -766,8 +772,11 @@ public abstract class Backend implements AutoCloseable {
      * {@code error} may be null when no one reads it (layer 1's error before the last sweep).
      */
     public final void pcStrictUpdate(Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {
-        if (error == null) sameSize("pcStrictUpdate", prediction, vhat, feedback, displacement, belief);
-        else sameSize("pcStrictUpdate", prediction, vhat, feedback, displacement, belief, error);
+        sameSize("pcStrictUpdate", prediction, vhat, feedback, displacement, belief);
+        if (error != null) {
+            check("pcStrictUpdate", error);
+            sameSizeAs("pcStrictUpdate", prediction, error);
+        }
         doPcStrictUpdate(prediction, vhat, feedback, displacement, belief, error, eta);
     }
 
