@@ -30,10 +30,17 @@ final class PartialSums {
     /** Part p's {@code size} floats. */
     MemorySegment part(int p) { return all.asSlice((long) p * size * Float.BYTES, (long) size * Float.BYTES); }
 
+    /**
+     * The parts' sum, in part order, in the first {@code size} floats of this thread's {@link Scratch} array 0 (valid
+     * until the thread's next op; part staging in its array 1).
+     */
     float[] sum() {
-        float[] each = all.asSlice(0, (long) parts * size * Float.BYTES).toArray(F), total = new float[size];
-        for (int p = 0; p < parts; p++)
-            for (int i = 0; i < size; i++) total[i] += each[p * size + i];
+        float[] total = Scratch.floats(0, size), part = Scratch.floats(1, size);
+        java.util.Arrays.fill(total, 0, size, 0f);
+        for (int p = 0; p < parts; p++) {
+            MemorySegment.copy(all, F, (long) p * size * Float.BYTES, part, 0, size);
+            for (int i = 0; i < size; i++) total[i] += part[i];
+        }
         return total;
     }
 }

@@ -197,7 +197,7 @@ final class TapConv {
             return;
         }
         // [tap][out][c] -> PyTorch's [out][c][kh][kw]
-        float[] result = new float[size];
+        float[] result = Scratch.floats(1, size); // free again once sum() has returned
         for (int t = 0; t < l.taps(); t++)
             for (int o = 0; o < out; o++)
                 for (int ch = 0; ch < c; ch++) result[(o * c + ch) * l.taps() + t] = total[(t * out + o) * c + ch];

@@ -512,7 +512,7 @@ public abstract class Backend implements AutoCloseable {
      * out channels of g's output for each image.
      */
     private static ConvBatch convBatch(String op, Tensor input, Tensor weight, Tensor output, String outputName, Conv2dGeometry g) {
-        long n = images(op, input, g.inputSize(), g.toString());
+        long n = images(op, input, g.inputSize(), g);
         int out = outChannels(op, weight, g);
         expectSize(op, outputName, output, n * out * g.outPixels());
         return new ConvBatch((int) n, out);
@@ -527,7 +527,7 @@ public abstract class Backend implements AutoCloseable {
     /** Max pooling of each [channels, height, width] image of x into y (no padding). */
     public final void maxPool(Tensor x, PoolGeometry g, Tensor y) {
         mine("maxPool", x, y);
-        long n = images("maxPool", x, g.inputSize(), g.toString());
+        long n = images("maxPool", x, g.inputSize(), g);
         expectSize("maxPool", "y", y, n * g.outputSize());
         doMaxPool(x, g, y, (int) n);
     }
@@ -539,7 +539,7 @@ public abstract class Backend implements AutoCloseable {
      */
     public final void maxPoolIncrement(Tensor x, Tensor dx, PoolGeometry g, Tensor out) {
         mine("maxPoolIncrement", x, dx, out);
-        long n = images("maxPoolIncrement", x, g.inputSize(), g.toString());
+        long n = images("maxPoolIncrement", x, g.inputSize(), g);
         expectSize("maxPoolIncrement", "dx", dx, n * g.inputSize());
         expectSize("maxPoolIncrement", "out", out, n * g.outputSize());
         doMaxPoolIncrement(x, dx, g, out, (int) n);
@@ -551,7 +551,7 @@ public abstract class Backend implements AutoCloseable {
      */
     public final void maxPoolBackward(Tensor x, PoolGeometry g, Tensor dy, Tensor dx) {
         mine("maxPoolBackward", x, dy, dx);
-        long n = images("maxPoolBackward", x, g.inputSize(), g.toString());
+        long n = images("maxPoolBackward", x, g.inputSize(), g);
         expectSize("maxPoolBackward", "dy", dy, n * g.outputSize());
         expectSize("maxPoolBackward", "dx", dx, x.size());
         doMaxPoolBackward(x, g, dy, dx, (int) n);
@@ -560,7 +560,7 @@ public abstract class Backend implements AutoCloseable {
     /** Average pooling of each [channels, height, width] image of x into y (no padding). */
     public final void avgPool(Tensor x, PoolGeometry g, Tensor y) {
         mine("avgPool", x, y);
-        long n = images("avgPool", x, g.inputSize(), g.toString());
+        long n = images("avgPool", x, g.inputSize(), g);
         expectSize("avgPool", "y", y, n * g.outputSize());
         doAvgPool(x, g, y, (int) n);
     }
@@ -568,7 +568,7 @@ public abstract class Backend implements AutoCloseable {
     /** The VJP of {@link #avgPool}: dx = the pooling's transpose applied to dy. */
     public final void avgPoolBackward(PoolGeometry g, Tensor dy, Tensor dx) {
         mine("avgPoolBackward", dy, dx);
-        long n = images("avgPoolBackward", dx, g.inputSize(), g.toString());
+        long n = images("avgPoolBackward", dx, g.inputSize(), g);
         expectSize("avgPoolBackward", "dy", dy, n * g.outputSize());
         doAvgPoolBackward(g, dy, dx, (int) n);
     }
@@ -1231,7 +1231,8 @@ public abstract class Backend implements AutoCloseable {
         if (t.size() != expected) throw new IllegalArgumentException(op + ": " + what + " " + t.shape() + " has " + t.size() + " elements, expected " + expected);
     }
 
-    private static long images(String op, Tensor x, long perImage, String geometry) {
+    /** The number of images in x; {@code geometry} is named only in the error (its text, built eagerly, was garbage per call). */
+    private static long images(String op, Tensor x, long perImage, Object geometry) {
         if (x.size() % perImage != 0)
             throw new IllegalArgumentException(op + ": tensor " + x.shape() + " is not a whole number of " + geometry + " images (" + perImage + " elements each)");
         return x.size() / perImage;

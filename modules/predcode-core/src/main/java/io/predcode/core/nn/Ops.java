@@ -158,6 +158,7 @@ final class Ops {
         final Conv2dGeometry kernelGeometry, gramGeometry;
         final int outChannels;
         final Parameter weight, bias;
+        private final List<Parameter> parameters;
 
         Conv2dOp(int[] in, int[] out, OpSpec.Conv2d spec, List<Parameter> params) {
             super(in, out);
@@ -168,9 +169,10 @@ final class Ops {
             boolean plain = g.sh() == 1 && g.sw() == 1 && g.ph() == 0 && g.pw() == 0;
             kernelGeometry = plain ? new Conv2dGeometry(g.channels(), g.kh(), g.kw(), g.kh(), g.kw(), 1, 1, g.kh() - 1, g.kw() - 1) : null;
             gramGeometry = plain ? new Conv2dGeometry(outChannels, g.outHeight(), g.outWidth(), 2 * g.kh() - 1, 2 * g.kw() - 1, 1, 1, g.kh() - 1, g.kw() - 1) : null;
+            parameters = bias == null ? List.of(weight) : List.of(weight, bias);
         }
 
-        @Override List<Parameter> parameters() { return bias == null ? List.of(weight) : List.of(weight, bias); }
+        @Override List<Parameter> parameters() { return parameters; }
 
         @Override public int[] gramShape() {
             return gramGeometry == null ? null : new int[]{outChannels, outChannels, gramGeometry.kh(), gramGeometry.kw()};
