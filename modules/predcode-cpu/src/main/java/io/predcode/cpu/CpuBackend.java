@@ -287,7 +287,7 @@ public final class CpuBackend extends Backend {
         run(c, x0.size());
     }
 
-    /** The tensor's segment, or null for none (as the kernels that take optional tensors expect). */
+    /** The tensor's segment, or null for none (as most kernels that take optional tensors expect; see {@link #segOrNull}). */
     private static MemorySegment maybeSeg(Tensor t) { return t == null ? null : seg(t); }
 
     private static final Kernel STRICT_STEP = (c, from, to) -> c.kernels.strictStep(c.s0, c.s1, c.s2, c.s3, c.s4, c.x0, from, to),
@@ -344,8 +344,6 @@ public final class CpuBackend extends Backend {
     /** Runs a filled call on [0, n), split across the backend's threads. */
     private void run(ElementwiseCall c, long n) { c.run(parallel, elements(n), MIN_ELEMENTS); }
 
-
-
     @Override protected void doAddBias(Tensor y, Tensor bias, int channels, int inner) {
         MemorySegment sy = seg(y);
         float[] b = Scratch.floats(0, channels); // read by the parts on every thread, written before them
@@ -392,10 +390,10 @@ public final class CpuBackend extends Backend {
         } else { // conv: each row of `inner` pixels belongs to channel r % channels
             // Per-pixel double sums over the images (acc[i] += t[i] vectorises; a running scalar sum does
             // not), one set per part, combined in part order: deterministic for a given thread count.
-            int images = (int) (rows / channels), parts = parallel.parts(images, Math.max(1, MIN_ELEMENTS / (channels * inner)));
-            int perPart = channels * inner;
+            int perPart = channels * inner, minImages = Math.max(1, MIN_ELEMENTS / perPart);
+            int images = (int) (rows / channels), parts = parallel.parts(images, minImages);
             double[] acc = Scratch.zeroDoubles(channels + parts * perPart); // the sums, then each part's per-pixel sums
-            parallel.forParts(images, Math.max(1, MIN_ELEMENTS / (channels * inner)), (part, n0, n1) -> {
+            parallel.forParts(images, minImages, (part, n0, n1) -> {
                 float[] t = Scratch.floats(1, inner);
                 for (long r = (long) n0 * channels; r < (long) n1 * channels; r++) {
                     MemorySegment.copy(sy, F, r * inner * Float.BYTES, t, 0, inner);
@@ -564,6 +562,7 @@ public final class CpuBackend extends Backend {
         run(c, prediction.size());
     }
 
+    /** The tensor's segment, or MemorySegment.NULL for none (the prediction-error kernels' convention; the others take null: {@link #maybeSeg}). */
     private MemorySegment segOrNull(Tensor t) { return t == null ? MemorySegment.NULL : seg(t); }
 
     private static final Kernel STRICT_UPDATE = (c, from, to) -> c.kernels.strictUpdate(c.s0, c.s1, c.s2, c.s3, c.s4, c.s5, c.x0, from, to),

@@ -149,9 +149,9 @@ final class Parallel implements AutoCloseable {
     /** The worker threads (for tests: they end after {@link #close}). */
     java.util.List<Thread> workers() { return java.util.List.of(workers); }
 
-    /** How many parts {@link #forParts} splits n items into (1 inside a branch). */
+    /** How many parts {@link #forParts} splits n items into (1 inside a branch; never more than a job holds). */
     int parts(int n, int minItems) {
-        return workers.length == 0 || ALONE.get()[0] ? 1 : Math.min(threads, Math.max(1, n / Math.max(1, minItems)));
+        return workers.length == 0 || ALONE.get()[0] ? 1 : Math.min(Math.min(threads, Job.MAX_PARTS), Math.max(1, n / Math.max(1, minItems)));
     }
 
     /** Runs body over [0, n) in up to {@code threads} contiguous parts, the calling thread working on them too. */
