@@ -68,7 +68,10 @@ class MisuseTest {
             AtomicReference<Throwable> other = new AtomicReference<>();
             Runnable loop = () -> {
                 boolean big = Thread.currentThread().getName().endsWith("a");
-                for (int i = 0; i < 3000; i++) {
+                // At least 3000 calls each, and on until the two have collided once (a busy machine
+                // may run the threads one after the other for a while), within a bound.
+                long deadline = System.nanoTime() + 30_000_000_000L;
+                for (int i = 0; i < 3000 || refused.get() == 0 && System.nanoTime() < deadline; i++) {
                     try {
                         float[] got = big ? e.predict(a, 64) : e.predict(b, 3);
                         assertArrayEquals(big ? expectA : expectB, got, "an answer that is not this thread's own");
