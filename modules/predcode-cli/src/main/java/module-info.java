@@ -2,6 +2,7 @@
  * The {@code predcode} command line: train, eval, compare, bench, backends. Normally run as
  * {@code java -jar predcode-cli.jar}; as a module it needs a backend module beside it.
  */
+@SuppressWarnings("requires-automatic") // predcode-spark (Spark is not modular) and xchart are automatic modules
 module io.predcode.cli {
     requires io.predcode.core;
     requires io.predcode.data;

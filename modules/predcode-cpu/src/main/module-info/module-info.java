@@ -8,7 +8,7 @@
  * system resolves only the modules something requires.
  */
 module io.predcode.cpu {
-    requires io.predcode.spi;
+    requires transitive io.predcode.spi; // CpuBackend's public methods take and return its types
     requires org.bytedeco.javacpp;
     requires org.bytedeco.openblas;
     requires org.bytedeco.javacpp.${predcode.natives.module};

@@ -141,7 +141,7 @@ class PcVariantsTest {
                                 Float64Mlp ref = new Float64Mlp(sizes, 50 + n, Activation.GELU_TANH);
                                 float[] x = randomInput(r, batch * sizes[0]);
                                 float[] y = loss == Loss.MSE ? randomInput(r, batch * sizes[sizes.length - 1]) : labels(r, batch, sizes[sizes.length - 1]);
-                                Map<String, float[]>[] got = new Map[2];
+                                @SuppressWarnings({"unchecked", "rawtypes"}) Map<String, float[]>[] got = new Map[2];
                                 io.predcode.spi.Backend[] bes = {plain, folded};
                                 for (int i = 0; i < 2; i++)
                                     try (Model m = referenceModel(ref, bes[i]); PcEngine e = new PcEngine(m, loss).energy(Energy.PER_SAMPLE).nudging(nudging)
@@ -181,7 +181,7 @@ class PcVariantsTest {
             int batch = 7;
             float[] x = randomInput(r, batch * 6), y = randomInput(r, batch * 4);
             for (Algorithm algorithm : new Algorithm[]{Algorithm.PC, Algorithm.IPC, Algorithm.STRICT}) {
-                Map<String, float[]>[] got = new Map[2];
+                @SuppressWarnings({"unchecked", "rawtypes"}) Map<String, float[]>[] got = new Map[2];
                 io.predcode.spi.Backend[] bes = {plain, folded};
                 for (int i = 0; i < 2; i++)
                     try (Model m = Model.create(spec, bes[i], 3); PcEngine e = new PcEngine(m, Loss.MSE).condense(PcEngine.Condense.NEVER)
@@ -241,7 +241,7 @@ class PcVariantsTest {
                             Float64Mlp ref = new Float64Mlp(sizes, 70 + n, Activation.TANH);
                             float[] x = randomInput(r, batch * sizes[0]), other = randomInput(r, batch * sizes[0]);
                             float[] y = loss == Loss.MSE ? randomInput(r, batch * sizes[sizes.length - 1]) : labels(r, batch, sizes[sizes.length - 1]);
-                            Map<String, float[]>[] got = new Map[2];
+                            @SuppressWarnings({"unchecked", "rawtypes"}) Map<String, float[]>[] got = new Map[2];
                             float[][][] states = new float[2][][];
                             io.predcode.spi.Backend[] bes = {plain, folded};
                             for (int i = 0; i < 2; i++)

@@ -141,7 +141,7 @@ class SimulatorTest {
     @Test void memoryAvailableIsTheDevicesFreeMemory() {
         try (Backend be = Backends.open("cuda")) {
             long before = be.memoryAvailable();
-            try (Tensor t = be.allocate(1 << 20)) {
+            try (Tensor _ = be.allocate(1 << 20)) {
                 assertEquals(before - (4L << 20), be.memoryAvailable(), "a 4 MiB tensor is 4 MiB less free device memory");
             }
         }

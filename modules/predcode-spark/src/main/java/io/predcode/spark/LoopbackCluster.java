@@ -47,7 +47,7 @@ public final class LoopbackCluster implements AutoCloseable {
                 "--webui-port", Integer.toString(freePort()));
         long deadline = System.nanoTime() + Duration.ofMinutes(1).toNanos();
         while (true) {
-            try (Socket s = new Socket(InetAddress.getLoopbackAddress(), port)) {
+            try (Socket _ = new Socket(InetAddress.getLoopbackAddress(), port)) { // the master accepts: it is up
                 break;
             } catch (IOException e) {
                 if (System.nanoTime() > deadline || !master.isAlive()) {

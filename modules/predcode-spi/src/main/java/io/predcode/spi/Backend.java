@@ -19,6 +19,9 @@ public abstract class Backend implements AutoCloseable {
     private final Counters counters = new Counters();
     private volatile boolean closed;
 
+    /** For backend implementations, which a {@link BackendProvider} creates. */
+    protected Backend() {}
+
     /** The provider's name: {@code cpu}, {@code cuda}. */
     public abstract String name();
 

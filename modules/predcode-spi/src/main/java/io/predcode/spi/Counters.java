@@ -14,6 +14,9 @@ public final class Counters {
     private final AtomicLong hostToDeviceCopies = new AtomicLong();
     private final AtomicLong deviceToHostCopies = new AtomicLong();
 
+    /** All counts at zero; each backend keeps one ({@link Backend#counters}). */
+    public Counters() {}
+
     /** Counts one allocation of {@code bytes}. */
     public void allocated(long bytes) { allocations.incrementAndGet(); bytesAllocated.addAndGet(bytes); }
 

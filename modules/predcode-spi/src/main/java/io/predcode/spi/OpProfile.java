@@ -14,6 +14,8 @@ public final class OpProfile {
     public static final class Entry {
         long nanos, calls;
 
+        Entry() {}
+
         /** Nanoseconds charged to the op. */
         public long nanos() { return nanos; }
 
@@ -24,6 +26,9 @@ public final class OpProfile {
     private final Map<String, Entry> entries = new LinkedHashMap<>();
     private String current;
     private long since;
+
+    /** An empty profile, to attach to a backend with {@link Backend#profile}. */
+    public OpProfile() {}
 
     void enter(String op) {
         long now = System.nanoTime();

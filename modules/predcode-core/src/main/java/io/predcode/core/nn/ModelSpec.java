@@ -196,6 +196,8 @@ public record ModelSpec(List<List<OpSpec>> blocks, int[] input) {
         private final List<List<OpSpec>> blocks = new ArrayList<>();
         private int[] input;
 
+        Builder() {}
+
         /** The per-sample input shape. */
         public Builder input(int... shape) { this.input = shape.clone(); return this; }
 
@@ -214,6 +216,8 @@ public record ModelSpec(List<List<OpSpec>> blocks, int[] input) {
     /** Adds ops to one block. */
     public static final class BlockBuilder {
         private final List<OpSpec> ops = new ArrayList<>();
+
+        BlockBuilder() {}
 
         /** A linear layer with bias. */
         public BlockBuilder linear(int in, int out) { ops.add(new OpSpec.Linear(in, out, true)); return this; }
