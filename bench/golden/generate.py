@@ -26,8 +26,8 @@ import sys
 import torch
 from torch import nn
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "peer"))
-from check_checkpoint import build  # noqa: E402  (a model spec as the torch.nn.Sequential it is)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+from predcode_torch import build  # noqa: E402  (a model spec as the torch.nn.Sequential it is)
 
 torch.set_default_dtype(torch.float64)
 

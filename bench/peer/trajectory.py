@@ -12,28 +12,17 @@ JSON record per run.
 
 Never a build or test dependency: Debian's python3-torch (bench/peer/run-trajectory.sh installs it and runs this).
 """
-import argparse, json, os, struct, subprocess, sys, tempfile
+import argparse, json, os, subprocess, sys, tempfile
 import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(__file__))
 from torch_step import example_cnn, strict_step, fixedpred_step, backprop_step  # noqa: E402
-from check_checkpoint import idx, load_safetensors  # noqa: E402
+from check_checkpoint import idx  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+from predcode_torch import read_safetensors, write_safetensors  # noqa: E402
 
 FASHION = "/usr/share/datasets/fashion-mnist"
-
-
-def write_safetensors(path, tensors):
-    header, offset, blobs = {}, 0, []
-    for name, t in tensors.items():
-        b = t.detach().to(torch.float32).contiguous().numpy().tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
-        offset += len(b)
-        blobs.append(b)
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
 def rel(a, b):
@@ -97,7 +86,7 @@ def main():
                 runs[dtype] = (m, losses)
             model, theirs = runs[torch.float32]
             model64, ref = runs[torch.float64]
-            final_ours = load_safetensors(os.path.join(out, "model.safetensors"))
+            final_ours = read_safetensors(os.path.join(out, "model.safetensors"))
             params = {k: rel(final_ours[k], v) for k, v in model.state_dict().items()}
             state64 = model64.state_dict()
             ours_vs64 = max(rel(final_ours[k].double(), state64[k]) for k in state64)
