@@ -187,8 +187,10 @@ final class Setup {
         if (spec.input() == null) return dataShape;
         long a = Arrays.stream(spec.input()).asLongStream().reduce(1, (x, y) -> x * y), b = Arrays.stream(dataShape).asLongStream().reduce(1, (x, y) -> x * y);
         if (Arrays.equals(spec.input(), dataShape)) return dataShape;
-        // A flat model (input [784]) takes images [1, 28, 28] when its first op flattens them.
-        if (a == b && spec.input().length == 1 && spec.blocks().getFirst().getFirst() instanceof io.predcode.core.nn.OpSpec.Flatten) return dataShape;
+        // A flat model (input [784]) takes images [1, 28, 28]: through its own flatten op where it starts with one, else as
+        // rows of their values, which is what PyTorch's x.view(-1, 784) hands a Torch2PC MLP (the same bytes in the same order).
+        if (a == b && spec.input().length == 1)
+            return spec.blocks().getFirst().getFirst() instanceof io.predcode.core.nn.OpSpec.Flatten ? dataShape : spec.input();
         throw new IllegalArgumentException("--model " + modelName + " expects inputs of shape " + Arrays.toString(spec.input())
                 + " but the data set's samples are " + Arrays.toString(dataShape));
     }

@@ -66,6 +66,30 @@ class CliTest {
         assertEquals(m.number("final_test_accuracy"), acc, 1e-9);
     }
 
+    /** A model whose input is flat and whose first op is linear (a Torch2PC MLP, exported) takes the images as rows of their values. */
+    @Test void aFlatModelTakesImagesAsRows(@TempDir Path tmp) throws Exception {
+        Path spec = tmp.resolve("flat.json"), out = tmp.resolve("flat");
+        Files.writeString(spec, "{\"input\": [64], \"blocks\": [[{\"op\": \"linear\", \"in\": 64, \"out\": 32}, {\"op\": \"relu\"}], [{\"op\": \"linear\", \"in\": 32, \"out\": 10}]]}");
+        Result r = run("train", "--model", spec.toString(), "--algorithm", "backprop", "--epochs", "3", "--out", out.toString(), "--quiet");
+        assertEquals(0, r.code(), r.err());
+        double trained = json(out.resolve("metrics.json")).number("final_test_accuracy");
+        assertTrue(trained > 0.7, "a flat MLP on digits (3 epochs of backprop): " + trained);
+        Result e = run("eval", "--checkpoint", out.toString(), "--json");
+        assertEquals(0, e.code(), e.err());
+        assertEquals(trained, JsonFields.of(Json.parse(e.out().trim(), "eval"), "eval", "").number("accuracy"), 1e-9);
+        // The same model with a flatten op first, from the same seed: the same bytes in, so the same parameters out.
+        Path withFlatten = tmp.resolve("flatten.json"), out2 = tmp.resolve("flatten");
+        Files.writeString(withFlatten, Files.readString(spec).replace("[[{\"op\": \"linear\", \"in\": 64", "[[{\"op\": \"flatten\"}, {\"op\": \"linear\", \"in\": 64")
+                .replace("\"input\": [64]", "\"input\": [1, 8, 8]"));
+        assertEquals(0, run("train", "--model", withFlatten.toString(), "--algorithm", "backprop", "--epochs", "3", "--out", out2.toString(), "--quiet").code());
+        assertEquals(trained, json(out2.resolve("metrics.json")).number("final_test_accuracy"), 1e-9);
+        // Sizes that do not match are still refused, naming both shapes.
+        Files.writeString(spec, Files.readString(spec).replace("[64]", "[63]").replace("\"in\": 64", "\"in\": 63"));
+        Result bad = run("train", "--model", spec.toString(), "--epochs", "1", "--out", tmp.resolve("bad").toString(), "--quiet");
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("expects inputs of shape [63] but the data set's samples are [1, 8, 8]"), bad.err());
+    }
+
     @Test void mseOnOneHotTargetsTrainsAndReportsAccuracy(@TempDir Path tmp) throws Exception {
         Path out = tmp.resolve("mse");
         Result r = run("train", "--loss", "mse", "--algorithm", "fixedpred", "--epochs", "2", "--out", out.toString(), "--quiet", "--lr", "0.005");
