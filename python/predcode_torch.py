@@ -11,6 +11,11 @@ parameters under the state_dict's names (model.safetensors):
     trained = predcode_torch.load("runs/latest")            # the trained model as an nn.Sequential, parameters loaded
     predcode_torch.load_into(model, "runs/latest")          # or into your own model object, in place
 
+torchvision downloads CIFAR-10's Python version (pickles); predcode reads the binary one:
+
+    predcode_torch.cifar10_binary("data", "cifar10-bin")    # data/cifar-10-batches-py -> cifar10-bin/*.bin
+    # ./predcode train --data cifar10:cifar10-bin ...
+
 Layers predcode takes: Linear, Conv2d (groups 1, no dilation, zero padding), MaxPool2d and AvgPool2d
 (no padding, floor mode), ReLU, LeakyReLU, Tanh, Sigmoid, GELU (exact or tanh), Flatten (from dim 1),
 and this module's Normalize. Anything else is refused by name. Needs only torch (no safetensors
@@ -24,7 +29,7 @@ import tempfile
 import torch
 import torch.nn as nn
 
-__all__ = ["export", "load", "load_into", "spec_of", "build", "Normalize", "read_safetensors", "write_safetensors"]
+__all__ = ["export", "load", "load_into", "spec_of", "build", "Normalize", "read_safetensors", "write_safetensors", "cifar10_binary"]
 
 
 class Normalize(nn.Module):
@@ -218,6 +223,29 @@ def write_safetensors(path, tensors):
     h = json.dumps(header).encode()
     h += b" " * ((8 - len(h) % 8) % 8)
     _atomic(path, struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def cifar10_binary(src, out):
+    """Writes CIFAR-10's Python version (torchvision's cifar-10-batches-py, or the folder that holds it) as the binary
+    version predcode reads: out/data_batch_1.bin .. data_batch_5.bin and test_batch.bin, each record a label byte and
+    the image's 3072 bytes, channel by channel, as in the pickles' rows. Unpickles the files: use it on your own downloads."""
+    import pickle
+    if os.path.isdir(os.path.join(src, "cifar-10-batches-py")):
+        src = os.path.join(src, "cifar-10-batches-py")
+    os.makedirs(out, exist_ok=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        with open(os.path.join(src, name), "rb") as f:
+            batch = pickle.load(f, encoding="bytes")
+        data, labels = batch[b"data"], batch[b"labels"]
+        if data.dtype.name != "uint8" or data.ndim != 2 or data.shape[1] != 3072 or len(labels) != data.shape[0]:
+            raise ValueError(f"{os.path.join(src, name)}: expected uint8 data of [N, 3072] and N labels, got {data.dtype} {list(data.shape)} and {len(labels)}")
+        records = bytearray()
+        for label, row in zip(labels, data):
+            if not 0 <= label <= 9:
+                raise ValueError(f"{os.path.join(src, name)}: label {label}, expected 0..9")
+            records.append(label)
+            records += row.tobytes()
+        _atomic(os.path.join(out, name + ".bin"), bytes(records))
 
 
 def _atomic(path, data):

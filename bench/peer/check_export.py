@@ -6,17 +6,18 @@ bare layer, layers without bias, strides, padding, a normalize op):
   1. export() writes a predcode model folder; `predcode eval` of it must give PyTorch's loss and accuracy;
   2. `predcode train --model DIR/model.json --init DIR/model.safetensors` trains it a few steps, and load()
      of the run, and load_into() the original model object, must give `predcode eval`'s loss and accuracy in PyTorch;
+CIFAR-10's Python version converted by cifar10_binary must evaluate in predcode as the pickles do in PyTorch;
 and layers predcode does not have, and a run of another architecture, must be refused by name. Usage (Debian's python3-torch, the
 dataset-fashion-mnist package): /usr/bin/python3 bench/peer/check_export.py [--steps 20] [--predcode ./predcode]
 """
-import argparse, json, os, subprocess, sys, tempfile
+import argparse, json, os, pickle, subprocess, sys, tempfile
 import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 from check_checkpoint import idx  # noqa: E402
-from predcode_torch import Normalize, export, load, load_into  # noqa: E402
+from predcode_torch import Normalize, cifar10_binary, export, load, load_into  # noqa: E402
 from torch_step import example_cnn  # noqa: E402
 
 DATA = "/usr/share/datasets/fashion-mnist"
@@ -57,6 +58,32 @@ def agree(what, theirs, ours):
     return ok
 
 
+def cifar_python_version_converts(predcode):
+    """CIFAR-10's Python version (as torchvision downloads it; random pixels and labels here) converted by
+    cifar10_binary: predcode eval on the converted files must give what PyTorch computes on the pickles."""
+    g = torch.Generator().manual_seed(1)
+    root = tempfile.mkdtemp()
+    py = os.path.join(root, "cifar-10-batches-py")
+    os.makedirs(py)
+    batches = {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        data = torch.randint(0, 256, (40, 3072), dtype=torch.uint8, generator=g).numpy()
+        labels = torch.randint(0, 10, (40,), generator=g).tolist()
+        batches[name] = (data, labels)
+        with open(os.path.join(py, name), "wb") as f:
+            pickle.dump({b"data": data, b"labels": labels}, f)
+    out = os.path.join(root, "bin")
+    cifar10_binary(root, out)
+    torch.manual_seed(2)
+    model = nn.Sequential(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.MaxPool2d(2)), nn.Sequential(nn.Flatten(), nn.Linear(4 * 15 * 15, 10))).eval()
+    folder = os.path.join(root, "model")
+    export(model, (3, 32, 32), folder)
+    data, labels = batches["test_batch"]
+    x = torch.from_numpy(data).float().div(255).reshape(-1, 3, 32, 32)  # what torchvision's ToTensor gives
+    r = json.loads(subprocess.check_output([predcode, "eval", "--checkpoint", folder, "--data", "cifar10:" + out, "--json"]))
+    return agree("CIFAR-10's Python version, converted", torch_score(model, x, torch.tensor(labels)), (r["loss"], r["accuracy"]))
+
+
 def refused(model, expect):
     try:
         export(model, (1, 28, 28), tempfile.mkdtemp())
@@ -89,6 +116,8 @@ def main():
         trained = predcode_score(a.predcode, run)
         ok &= agree(f"trained {a.steps} steps by predcode, loaded", torch_score(load(run), x, y), trained)
         ok &= agree(f"trained {a.steps} steps by predcode, loaded into the original", torch_score(load_into(model, run), x, y), trained)
+    print("cifar10_binary")
+    ok &= cifar_python_version_converts(a.predcode)
     print("refusals")
     ok &= refused(nn.Sequential(nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4))), "BatchNorm2d is not a layer predcode has")
     ok &= refused(nn.Sequential(nn.Sequential(nn.Conv2d(1, 4, 3, groups=1, dilation=2))), "dilation")

@@ -85,6 +85,17 @@ class NormalizeOpTest {
         ModelSpec spec = ModelSpec.builder().input(3, 4, 4).block(k -> k.normalize(new float[]{0.49f, 0.48f, 0.45f}, new float[]{0.25f, 0.24f, 0.26f}).flatten().linear(48, 10)).build();
         ModelSpec again = ModelSpec.parse(spec.toJson(), "round trip");
         assertEquals(spec.blocks(), again.blocks(), "a checkpoint's spec reads back equal (resume compares them)");
+        assertTrue(spec.toJson().contains("[0.49, 0.48, 0.45]"), "written as people wrote them: " + spec.toJson());
+        // Any float reads back as itself, written short or not: 2,000 drawn, of every magnitude.
+        java.util.SplittableRandom r = new java.util.SplittableRandom(5);
+        float[] mean = new float[2000], std = new float[2000];
+        for (int i = 0; i < mean.length; i++) {
+            mean[i] = Float.intBitsToFloat(r.nextInt()) % 1e30f;
+            std[i] = Math.abs(Float.intBitsToFloat(r.nextInt(0x00800000, 0x7f000000)));
+            if (!Float.isFinite(mean[i])) mean[i] = r.nextFloat();
+        }
+        ModelSpec drawn = ModelSpec.builder().input(2000).block(k -> k.normalize(mean, std).leakyRelu(0.2f)).build();
+        assertEquals(drawn.blocks(), ModelSpec.parse(drawn.toJson(), "drawn").blocks());
         String[] bad = {
                 "{\"op\": \"normalize\", \"mean\": [0.5, 0.5], \"std\": [0.5]}",
                 "{\"op\": \"normalize\", \"mean\": [0.5], \"std\": [0]}",

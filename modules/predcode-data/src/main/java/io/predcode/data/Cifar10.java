@@ -41,9 +41,20 @@ public final class Cifar10 {
         return new Dataset(name, new int[]{3, 32, 32}, 10, x, y);
     }
 
-    /** The CIFAR-10 binary batches in {@code dir}: data_batch_1..5 for training, test_batch for testing. */
+    /**
+     * The CIFAR-10 binary batches in {@code dir}, or in its cifar-10-batches-bin (where the binary tarball unpacks):
+     * data_batch_1..5 for training, test_batch for testing.
+     */
     public static DataSplit load(Path dir) throws IOException {
         if (!Files.isDirectory(dir)) throw new java.nio.file.NoSuchFileException(dir + ": CIFAR-10 folder not found (expected data_batch_1.bin .. data_batch_5.bin and test_batch.bin)");
+        if (!Files.exists(dir.resolve("data_batch_1.bin")) && Files.isDirectory(dir.resolve("cifar-10-batches-bin"))) dir = dir.resolve("cifar-10-batches-bin");
+        if (!Files.exists(dir.resolve("data_batch_1.bin"))) {
+            // torchvision downloads the Python version (pickles, no .bin): say so rather than only what is missing.
+            boolean python = Files.exists(dir.resolve("data_batch_1")) || Files.isDirectory(dir.resolve("cifar-10-batches-py"));
+            throw new java.nio.file.NoSuchFileException(dir + ": no data_batch_1.bin; expected CIFAR-10's binary version (data_batch_1.bin .. data_batch_5.bin"
+                    + " and test_batch.bin, from cifar-10-binary.tar.gz)" + (python ? "; this folder holds its Python version (torchvision's): convert it with"
+                    + " python/predcode_torch.py's cifar10_binary" : ""));
+        }
         Path[] train = new Path[5];
         for (int i = 0; i < 5; i++) train[i] = dir.resolve("data_batch_" + (i + 1) + ".bin");
         return new DataSplit(read("cifar10 train", train), read("cifar10 test", dir.resolve("test_batch.bin")), 1f / 255,

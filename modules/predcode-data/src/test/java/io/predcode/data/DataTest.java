@@ -114,6 +114,24 @@ class DataTest {
         assertTrue(e.getMessage().contains("test_batch.bin") && e.getMessage().contains("3073"), e.getMessage());
     }
 
+    /** The folder the binary tarball unpacks into is found from its parent; torchvision's Python version is named as such. */
+    @Test void cifarFoldersAsTheyAreDownloaded(@TempDir Path tmp) throws IOException {
+        Path bin = Files.createDirectories(tmp.resolve("cifar-10-batches-bin"));
+        byte[] rec = new byte[Cifar10.RECORD];
+        rec[0] = 7;
+        for (int i = 1; i <= 5; i++) Files.write(bin.resolve("data_batch_" + i + ".bin"), rec);
+        Files.write(bin.resolve("test_batch.bin"), rec);
+        assertEquals(7f, Cifar10.load(tmp).test().labels()[0]);
+        Path py = Files.createDirectories(tmp.resolve("torchvision").resolve("cifar-10-batches-py"));
+        for (Path dir : new Path[]{py.getParent(), py}) {
+            Files.write(py.resolve("data_batch_1"), new byte[]{(byte) 0x80, 2});
+            Exception e = assertThrows(NoSuchFileException.class, () -> Cifar10.load(dir));
+            assertTrue(e.getMessage().contains("no data_batch_1.bin") && e.getMessage().contains("Python version") && e.getMessage().contains("cifar10_binary"), e.getMessage());
+        }
+        Exception plain = assertThrows(NoSuchFileException.class, () -> Cifar10.load(Files.createDirectories(tmp.resolve("empty"))));
+        assertTrue(plain.getMessage().contains("binary version") && !plain.getMessage().contains("Python"), plain.getMessage());
+    }
+
     @Test void bundledDigitsSplitDeterministically() throws IOException {
         DataSplit a = Digits.split(), b = Digits.split();
         assertEquals(1497, a.train().size());

@@ -31,6 +31,15 @@ public sealed interface OpSpec {
     /** The op as it appears in a spec's JSON. */
     Map<String, Object> toJson();
 
+    /**
+     * A float as the double its shortest decimal is (0.286f as 0.286, not 0.28600001335144043), for spec files people
+     * read; the float's own value where that decimal would not read back as the same float.
+     */
+    private static double shortest(float v) {
+        double d = Double.parseDouble(Float.toString(v));
+        return (float) d == v ? d : v;
+    }
+
     /** A linear layer, PyTorch's Linear: weight [out, in]. */
     record Linear(int in, int out, boolean bias) implements OpSpec {
         public String op() { return "linear"; }
@@ -92,7 +101,7 @@ public sealed interface OpSpec {
     record Act(Activation function, float slope) implements OpSpec {
         public String op() { return function.id(); }
         public int[] outputShape(int[] input, String where) { return input.clone(); }
-        public Map<String, Object> toJson() { return function == Activation.LEAKY_RELU ? json("op", op(), "slope", (double) slope) : json("op", op()); }
+        public Map<String, Object> toJson() { return function == Activation.LEAKY_RELU ? json("op", op(), "slope", shortest(slope)) : json("op", op()); }
     }
 
     /**
@@ -135,7 +144,7 @@ public sealed interface OpSpec {
         public Map<String, Object> toJson() { return json("op", op(), "mean", numbers(mean), "std", numbers(std)); }
         private static List<Object> numbers(float[] a) {
             List<Object> l = new java.util.ArrayList<>();
-            for (float v : a) l.add((double) v);
+            for (float v : a) l.add(shortest(v));
             return l;
         }
     }
