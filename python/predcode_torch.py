@@ -53,35 +53,36 @@ def _pair(v, what, where):
 
 
 def _op(m, where):
-    """One layer as predcode's op object, or ValueError naming the layer and what predcode would need."""
-    if isinstance(m, nn.Linear):
+    """One layer as predcode's op object, or ValueError naming the layer and what predcode would need. Types match
+    exactly: a subclass may compute something else in its forward."""
+    if type(m) is nn.Linear:
         return {"op": "linear", "in": m.in_features, "out": m.out_features, "bias": m.bias is not None}
-    if isinstance(m, nn.Conv2d):
+    if type(m) is nn.Conv2d:
         if m.groups != 1 or _pair(m.dilation, "dilation", where) != [1, 1] or m.padding_mode != "zeros":
             raise ValueError(f"{where}: Conv2d with groups {m.groups}, dilation {m.dilation}, padding_mode '{m.padding_mode}'; "
                              "predcode's conv2d takes groups 1, dilation 1 and zero padding")
         return {"op": "conv2d", "in": m.in_channels, "out": m.out_channels, "kernel": _pair(m.kernel_size, "kernel_size", where),
                 "stride": _pair(m.stride, "stride", where), "padding": _pair(m.padding, "padding", where), "bias": m.bias is not None}
-    if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
-        kind = "maxpool2d" if isinstance(m, nn.MaxPool2d) else "avgpool2d"
-        extra = isinstance(m, nn.MaxPool2d) and (_pair(m.dilation, "dilation", where) != [1, 1] or m.return_indices) \
-            or isinstance(m, nn.AvgPool2d) and m.divisor_override is not None
+    if type(m) in (nn.MaxPool2d, nn.AvgPool2d):
+        kind = "maxpool2d" if type(m) is nn.MaxPool2d else "avgpool2d"
+        extra = type(m) is nn.MaxPool2d and (_pair(m.dilation, "dilation", where) != [1, 1] or m.return_indices) \
+            or type(m) is nn.AvgPool2d and m.divisor_override is not None
         if _pair(m.padding, "padding", where) != [0, 0] or m.ceil_mode or extra:
             raise ValueError(f"{where}: {type(m).__name__} with padding, ceil_mode, dilation, indices or a divisor; predcode's {kind} takes none")
         kernel = _pair(m.kernel_size, "kernel_size", where)
         return {"op": kind, "kernel": kernel, "stride": _pair(m.stride, "stride", where) if m.stride is not None else kernel}
-    if isinstance(m, nn.Flatten):
+    if type(m) is nn.Flatten:
         if m.start_dim != 1 or m.end_dim != -1:
             raise ValueError(f"{where}: Flatten({m.start_dim}, {m.end_dim}); predcode flattens each sample whole (start_dim 1, end_dim -1)")
         return {"op": "flatten"}
-    if isinstance(m, nn.LeakyReLU):
+    if type(m) is nn.LeakyReLU:
         return {"op": "leaky_relu", "slope": float(m.negative_slope)}
-    if isinstance(m, nn.GELU):
+    if type(m) is nn.GELU:
         return {"op": "gelu_tanh" if m.approximate == "tanh" else "gelu"}
-    if isinstance(m, Normalize):
+    if type(m) is Normalize:
         return {"op": "normalize", "mean": [float(v) for v in m.mean.reshape(-1)], "std": [float(v) for v in m.std.reshape(-1)]}
     for cls, name in ((nn.ReLU, "relu"), (nn.Tanh, "tanh"), (nn.Sigmoid, "sigmoid")):
-        if isinstance(m, cls):
+        if type(m) is cls:
             return {"op": name}
     raise ValueError(f"{where}: {type(m).__name__} is not a layer predcode has; it takes Linear, Conv2d, MaxPool2d, AvgPool2d, "
                      "ReLU, LeakyReLU, Tanh, Sigmoid, GELU, Flatten and predcode_torch.Normalize")
@@ -115,8 +116,10 @@ def export(model, input_shape, out):
     parameters, float32, under predcode's names). Runs the model once on zeros first, so a shape that does not
     fit fails here, in torch's words. Returns the spec."""
     spec = spec_of(model, input_shape)
+    first = next(model.parameters(), None)  # a model on a GPU, or in float64 as Torch2PC's tests run, takes zeros of its own kind
     with torch.no_grad():
-        model(torch.zeros((1,) + tuple(input_shape)))
+        model(torch.zeros((1,) + tuple(input_shape), dtype=first.dtype if first is not None else torch.float32,
+                          device=first.device if first is not None else "cpu"))
     # predcode names layer i of block b "b.i" (a block that is one bare layer too, where torch says "b").
     tensors = {f"{b}.{i}.{name}": p for b, block in enumerate(_blocks(model)) for i, layer in enumerate(block)
                for name, p in layer.named_parameters(recurse=False)}
