@@ -14,6 +14,7 @@ parameters under the state_dict's names (model.safetensors):
 torchvision downloads CIFAR-10's Python version (pickles); predcode reads the binary one:
 
     predcode_torch.cifar10_binary("data", "cifar10-bin")    # data/cifar-10-batches-py -> cifar10-bin/*.bin
+    # or: python3 python/predcode_torch.py cifar10-binary data cifar10-bin
     # ./predcode train --data cifar10:cifar10-bin ...
 
 Layers predcode takes: Linear, Conv2d (groups 1, no dilation, zero padding), MaxPool2d and AvgPool2d
@@ -262,3 +263,15 @@ def _atomic(path, data):
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+if __name__ == "__main__":
+    import argparse
+    ap = argparse.ArgumentParser(description="predcode and PyTorch: convert CIFAR-10's Python version to the binary one predcode reads")
+    sub = ap.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("cifar10-binary", help="torchvision's cifar-10-batches-py (or the folder holding it) to data_batch_*.bin, test_batch.bin")
+    c.add_argument("src")
+    c.add_argument("out")
+    a = ap.parse_args()
+    cifar10_binary(a.src, a.out)
+    print(f"wrote {a.out}: train with ./predcode train --data cifar10:{a.out}")

@@ -53,7 +53,7 @@ public final class Cifar10 {
             boolean python = Files.exists(dir.resolve("data_batch_1")) || Files.isDirectory(dir.resolve("cifar-10-batches-py"));
             throw new java.nio.file.NoSuchFileException(dir + ": no data_batch_1.bin; expected CIFAR-10's binary version (data_batch_1.bin .. data_batch_5.bin"
                     + " and test_batch.bin, from cifar-10-binary.tar.gz)" + (python ? "; this folder holds its Python version (torchvision's): convert it with"
-                    + " python/predcode_torch.py's cifar10_binary" : ""));
+                    + " python3 python/predcode_torch.py cifar10-binary " + dir + " OUT, then use cifar10:OUT" : ""));
         }
         Path[] train = new Path[5];
         for (int i = 0; i < 5; i++) train[i] = dir.resolve("data_batch_" + (i + 1) + ".bin");

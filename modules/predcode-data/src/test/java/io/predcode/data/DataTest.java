@@ -126,7 +126,7 @@ class DataTest {
         for (Path dir : new Path[]{py.getParent(), py}) {
             Files.write(py.resolve("data_batch_1"), new byte[]{(byte) 0x80, 2});
             Exception e = assertThrows(NoSuchFileException.class, () -> Cifar10.load(dir));
-            assertTrue(e.getMessage().contains("no data_batch_1.bin") && e.getMessage().contains("Python version") && e.getMessage().contains("cifar10_binary"), e.getMessage());
+            assertTrue(e.getMessage().contains("no data_batch_1.bin") && e.getMessage().contains("Python version") && e.getMessage().contains("python3 python/predcode_torch.py cifar10-binary " + dir + " OUT"), e.getMessage());
         }
         Exception plain = assertThrows(NoSuchFileException.class, () -> Cifar10.load(Files.createDirectories(tmp.resolve("empty"))));
         assertTrue(plain.getMessage().contains("binary version") && !plain.getMessage().contains("Python"), plain.getMessage());
