@@ -46,12 +46,12 @@ public final class Cifar10 {
      * data_batch_1..5 for training, test_batch for testing.
      */
     public static DataSplit load(Path dir) throws IOException {
-        if (!Files.isDirectory(dir)) throw new java.nio.file.NoSuchFileException(dir + ": CIFAR-10 folder not found (expected data_batch_1.bin .. data_batch_5.bin and test_batch.bin)");
+        if (!Files.isDirectory(dir)) throw new java.nio.file.NoSuchFileException(dir.toString(), null, "CIFAR-10 folder not found (expected data_batch_1.bin .. data_batch_5.bin and test_batch.bin)");
         if (!Files.exists(dir.resolve("data_batch_1.bin")) && Files.isDirectory(dir.resolve("cifar-10-batches-bin"))) dir = dir.resolve("cifar-10-batches-bin");
         if (!Files.exists(dir.resolve("data_batch_1.bin"))) {
             // torchvision downloads the Python version (pickles, no .bin): say so rather than only what is missing.
             boolean python = Files.exists(dir.resolve("data_batch_1")) || Files.isDirectory(dir.resolve("cifar-10-batches-py"));
-            throw new java.nio.file.NoSuchFileException(dir + ": no data_batch_1.bin; expected CIFAR-10's binary version (data_batch_1.bin .. data_batch_5.bin"
+            throw new java.nio.file.NoSuchFileException(dir.toString(), null, "no data_batch_1.bin; expected CIFAR-10's binary version (data_batch_1.bin .. data_batch_5.bin"
                     + " and test_batch.bin, from cifar-10-binary.tar.gz)" + (python ? "; this folder holds its Python version (torchvision's): convert it with"
                     + " python3 python/predcode_torch.py cifar10-binary " + dir + " OUT, then use cifar10:OUT" : ""));
         }
