@@ -77,7 +77,7 @@ class CliTest {
         Result e = run("eval", "--checkpoint", out.toString(), "--json");
         assertEquals(0, e.code(), e.err());
         assertEquals(trained, JsonFields.of(Json.parse(e.out().trim(), "eval"), "eval", "").number("accuracy"), 1e-9);
-        // The same model with a flatten op first, from the same seed: the same bytes in, so the same parameters out.
+        // The same model with a flatten op first, from the same seed: the same bytes in, so the same training and test accuracy.
         Path withFlatten = tmp.resolve("flatten.json"), out2 = tmp.resolve("flatten");
         Files.writeString(withFlatten, Files.readString(spec).replace("[[{\"op\": \"linear\", \"in\": 64", "[[{\"op\": \"flatten\"}, {\"op\": \"linear\", \"in\": 64")
                 .replace("\"input\": [64]", "\"input\": [1, 8, 8]"));
