@@ -172,7 +172,8 @@ def load_into(model, run):
     """Copies a predcode model folder's parameters into model, in place (the model export() took, or one built the
     same way), and returns it. Refuses a folder whose model.json is another architecture, naming the first difference."""
     theirs = json.load(open(os.path.join(run, "model.json")))
-    mine = spec_of(model, theirs["input"])
+    mine = spec_of(model, theirs.get("input", []) if isinstance(theirs, dict) else [])
+    theirs = theirs if isinstance(theirs, dict) else {"blocks": theirs}  # a spec may be the bare list of blocks
     for b, (x, y) in enumerate(zip(mine["blocks"], theirs["blocks"])):
         if _float32(x) != _float32(y):
             raise ValueError(f"{run}/model.json: block {b} is {json.dumps(y)}, the model's is {json.dumps(x)}")
@@ -183,6 +184,8 @@ def load_into(model, run):
         for b, block in enumerate(_blocks(model)):
             for i, layer in enumerate(block):
                 for name, p in layer.named_parameters(recurse=False):
+                    if f"{b}.{i}.{name}" not in params:
+                        raise ValueError(f"{run}/model.safetensors: no tensor '{b}.{i}.{name}'")
                     p.copy_(params.pop(f"{b}.{i}.{name}"))
     if params:
         raise ValueError(f"{run}/model.safetensors: tensors the model does not have: {', '.join(sorted(params))}")
