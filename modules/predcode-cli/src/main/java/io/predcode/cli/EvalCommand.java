@@ -29,6 +29,9 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print the result as JSON.")
     boolean json;
 
+    @Option(names = "--loss", description = "cross-entropy or mse (default: the loss the checkpoint was trained with; cross-entropy for a model folder that names none, such as an export).")
+    String loss;
+
     @Mixin Setup.BackendChoice backendChoice;
 
     /**
@@ -45,7 +48,13 @@ final class EvalCommand implements Callable<Integer> {
         Checkpoint.Loaded c = Checkpoint.load(checkpoint);
         DataSplit split = inModelUnits(dataChoice.load(), c.preprocessing());
         int[] input = Setup.inputShape(c.spec(), split.sampleShape(), checkpoint.toString());
-        try (Backend be = backendChoice.open(); Model m = Model.create(c.spec(), input, be, 0); PcEngine e = new PcEngine(m, c.loss())) {
+        io.predcode.core.nn.Loss l;
+        try {
+            l = loss == null ? c.loss() : io.predcode.core.nn.Loss.parse(loss);
+        } catch (IllegalArgumentException ex) {
+            throw new IllegalArgumentException("--loss: " + ex.getMessage(), ex);
+        }
+        try (Backend be = backendChoice.open(); Model m = Model.create(c.spec(), input, be, 0); PcEngine e = new PcEngine(m, l)) {
             m.loadParameters(c.parameters(), c.source().toString());
             TrainingRun.Score s = TrainingRun.evaluate(e, split.test(), batchSize);
             if (!Double.isFinite(s.loss()))

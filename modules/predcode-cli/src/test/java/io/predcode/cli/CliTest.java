@@ -107,6 +107,16 @@ class CliTest {
             assertEquals("mse", ev.string("loss_function"));
             if (checkpoint == out) assertEquals(m.number("final_test_loss"), ev.number("loss"), 1e-6);
         }
+        // --loss scores it with another loss (a model folder that names none, an export, is scored with cross-entropy);
+        // the accuracy does not depend on it.
+        Result ce = run("eval", "--checkpoint", out.toString(), "--json", "--loss", "cross-entropy");
+        assertEquals(0, ce.code(), ce.err());
+        JsonFields ceJson = JsonFields.of(Json.parse(ce.out().trim(), "eval"), "eval", "");
+        assertEquals("cross_entropy", ceJson.string("loss_function"));
+        assertEquals(m.number("final_test_accuracy"), ceJson.number("accuracy"), 1e-9);
+        Result bad = run("eval", "--checkpoint", out.toString(), "--loss", "hinge");
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("--loss: unknown loss 'hinge'"), bad.err());
     }
 
     /** iPC, Z-IL and nudged PC from the command line, with the energy per layer in metrics.csv where there is one. */
