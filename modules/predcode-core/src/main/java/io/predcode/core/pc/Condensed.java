@@ -41,7 +41,15 @@ final class Condensed {
 
     /** Layer 1's update after layer 2's: D's, and v_1 on the last sweep (eps_1 first, from D as the sweep found it). */
     void updateLayerOne(Backend be, Workspace ws, float eta, boolean last) {
-        entry.backward(be, ws.sweep[1], ws.error[2], gradient);
+        pullBack(be, ws);
+        update(be, ws, eta, last);
+    }
+
+    /** dz: eps_2 pulled back through block 1 to its entry's output, at the sweep's point; it needs only this sweep's eps_2. */
+    void pullBack(Backend be, Workspace ws) { entry.backward(be, ws.sweep[1], ws.error[2], gradient); }
+
+    /** {@link #updateLayerOne} after {@link #pullBack}. */
+    void update(Backend be, Workspace ws, float eta, boolean last) {
         if (last) layerOneError(be, ws);
         be.axpby(-eta, gradient, 1f - eta, displacement);
         if (last) {

@@ -773,16 +773,26 @@ public final class PcEngine implements AutoCloseable {
         Runnable[] withZff = {zff};
         if (onto) zff.run();
         // A sweep's rounds, built once for all the sweeps of the step.
-        FeedBackRound feedBack = new FeedBackRound(ws, first, layerOne, b -> false, onto);
+        // On a GPU the condensed layer 1's update is taken off the chain of kernels the next sweep waits for: eps_2's
+        // pull-back through block 1 in block 1's own prediction branch, right after it forms eps_2, and D's update beside
+        // the other layers' updates (it writes only layer 1's state). A CPU keeps it after them, its ops split across the threads.
+        boolean layerOneBeside = layerOne != null && be.prefersShortChains() && be.runsBranchesAtOnce();
+        FeedBackRound feedBack = new FeedBackRound(ws, first, layerOne, b -> false, onto, layerOneBeside);
         java.util.function.IntConsumer update = l -> strictUpdate(ws, l, eta, false), lastUpdate = l -> strictUpdate(ws, l, eta, true);
+        Runnable[] besideSweep = onto ? withZff : NONE, besideLast = NONE;
+        if (layerOneBeside) {
+            Runnable one = () -> layerOne.update(be, ws, eta, false);
+            besideSweep = onto ? new Runnable[]{zff, one} : new Runnable[]{one};
+            besideLast = new Runnable[]{() -> layerOne.update(be, ws, eta, true)};
+        }
         for (int s = 1; s <= n; s++) {
             boolean last = s == n;
-            Runnable[] beside = onto && !last ? withZff : NONE;
             if (be.runsBranchesAtOnce()) {
                 feedBack.run();
                 // Then each layer's update, a branch each, from its start-of-sweep error and its feedback.
-                eachBlock(ws, first, depth, layerSize, last ? lastUpdate : update, beside);
+                eachBlock(ws, first, depth, layerSize, last ? lastUpdate : update, last ? besideLast : besideSweep);
             } else {
+                Runnable[] beside = onto && !last ? withZff : NONE;
                 predict(ws, first, layerOne, onto);
                 for (int l = depth - 1; l >= first; l--) {
                     feedBack(ws, l, 0f);
@@ -790,7 +800,7 @@ public final class PcEngine implements AutoCloseable {
                 }
                 for (Runnable r : beside) r.run();
             }
-            if (layerOne != null) layerOne.updateLayerOne(be, ws, eta, last); // reads eps_2
+            if (layerOne != null && !layerOneBeside) layerOne.updateLayerOne(be, ws, eta, last); // reads eps_2
         }
         updatesAtFinalBeliefs(ws, full, true, 1f);
     }
@@ -866,13 +876,16 @@ public final class PcEngine implements AutoCloseable {
         private final Condensed layerOne;
         private final java.util.function.IntPredicate parameters;
         private final boolean outputOnto;
+        /** Whether block 1's branch also pulls eps_2 back for the condensed layer 1 ({@link Condensed#pullBack}). */
+        private final boolean layerOnePullBack;
 
-        FeedBackRound(Workspace ws, int first, Condensed layerOne, java.util.function.IntPredicate parameters, boolean outputOnto) {
+        FeedBackRound(Workspace ws, int first, Condensed layerOne, java.util.function.IntPredicate parameters, boolean outputOnto, boolean layerOnePullBack) {
             this.ws = ws;
             this.first = first;
             this.layerOne = layerOne;
             this.parameters = parameters;
             this.outputOnto = outputOnto;
+            this.layerOnePullBack = layerOnePullBack;
         }
 
         void run() {
@@ -888,6 +901,7 @@ public final class PcEngine implements AutoCloseable {
             if (b < first) {
                 condensedPrediction(ws, layerOne);
                 if (b == depth - 1) lossGradient(ws, ws.sweep[b].output(), ws.sweepLoss, ws.error[depth]);
+                if (layerOnePullBack) layerOne.pullBack(be, ws);
                 return;
             }
             if (b < depth - 1) {
@@ -1500,7 +1514,7 @@ public final class PcEngine implements AutoCloseable {
         for (int s = 1; s <= depth; s++) {
             int sweep = s;
             if (be.runsBranchesAtOnce()) {
-                new FeedBackRound(ws, 1, null, b -> sweep == depth - b, false).run();
+                new FeedBackRound(ws, 1, null, b -> sweep == depth - b, false, false).run();
                 eachBlock(ws, 1, depth, layerSize, l -> strictUpdate(ws, l, 1f, true));
             } else {
                 predict(ws, 1, null, false);
