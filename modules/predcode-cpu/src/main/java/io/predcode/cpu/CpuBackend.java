@@ -280,7 +280,7 @@ public final class CpuBackend extends Backend {
         boolean relu = f == Activation.RELU || f == Activation.LEAKY_RELU;
         ElementwiseCall c = call(relu ? RELU_INCREMENT : SMOOTH_INCREMENT, INCREMENT_JAVA);
         c.activation = f;
-        c.x0 = relu && c.kernels != null && f == Activation.RELU ? 0f : slope; // the native relu kernel takes slope 0 for relu
+        c.x0 = f == Activation.RELU ? 0f : slope; // the native relu kernel takes slope 0 for relu; the Java kernels ignore it there
         c.flag0 = f == Activation.LEAKY_RELU;
         c.s0 = seg(x0); c.s1 = seg(dx); c.s2 = maybeSeg(x); c.s3 = maybeSeg(y); c.s4 = maybeSeg(derivative); c.s5 = maybeSeg(minus);
         c.s6 = seg(change); c.s7 = maybeSeg(delta);
@@ -590,6 +590,8 @@ public final class CpuBackend extends Backend {
         seg(out).setAtIndex(F, outIndex, (float) (scale * JavaKernels.sumSquares(seg(x), x.size())));
     }
 
+    private static final Kernel SGD_STEP_JAVA = (c, from, to) -> JavaKernels.sgdStep(c.s0, c.s1, c.s2, c.x0, c.x1, c.x2, c.x3, c.flag0, c.flag1, from, to);
+
     @Override protected void doSgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, float lrGiven, float momentum, float dampening,
                                        float weightDecay, boolean nesterov, boolean firstGiven, Tensor scalars, long at, Tensor guard, long guardIndex) {
         if (guardStops(guard, guardIndex)) return;
@@ -601,10 +603,11 @@ public final class CpuBackend extends Backend {
         run(c, param.size());
     }
 
-    private static final Kernel SGD_STEP_JAVA = (c, from, to) -> JavaKernels.sgdStep(c.s0, c.s1, c.s2, c.x0, c.x1, c.x2, c.x3, c.flag0, c.flag1, from, to);
-
     /** An optimizer step's guard where it is given: the step stops unless the value is finite. */
     private static boolean guardStops(Tensor guard, long index) { return guard != null && !Float.isFinite(seg(guard).getAtIndex(F, index)); }
+
+    private static final Kernel ADAM_STEP = (c, from, to) -> c.kernels.adamStep(c.s0, c.s1, c.s2, c.s3, c.x0, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6, from, to),
+            ADAM_STEP_JAVA = (c, from, to) -> JavaKernels.adamStep(c.s0, c.s1, c.s2, c.s3, c.x0, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6, from, to);
 
     @Override protected void doAdamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float stepSizeGiven, float bc2SqrtGiven, float beta1, float beta2,
                                         float eps, float weightDecay, float decayGiven, Tensor scalars, long at, Tensor guard, long guardIndex) {
@@ -618,9 +621,6 @@ public final class CpuBackend extends Backend {
         c.x6 = ss == null ? decayGiven : ss.getAtIndex(F, at + 2);
         run(c, param.size());
     }
-
-    private static final Kernel ADAM_STEP = (c, from, to) -> c.kernels.adamStep(c.s0, c.s1, c.s2, c.s3, c.x0, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6, from, to),
-            ADAM_STEP_JAVA = (c, from, to) -> JavaKernels.adamStep(c.s0, c.s1, c.s2, c.s3, c.x0, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6, from, to);
 
     @Override protected void doRandomUniform(Tensor t, float lo, float hi, long seed) {
         MemorySegment s = seg(t);

@@ -770,7 +770,6 @@ public final class PcEngine implements AutoCloseable {
         boolean onto = outputOnto(first);
         Block output = model.blocks().get(depth - 1);
         Runnable zff = () -> output.startDisplaced(be, ws.ff[depth - 1], ws.sweep[depth - 1]);
-        Runnable[] withZff = {zff};
         if (onto) zff.run();
         // A sweep's rounds, built once for all the sweeps of the step.
         // On a GPU the condensed layer 1's update is taken off the chain of kernels the next sweep waits for: eps_2's
@@ -779,7 +778,7 @@ public final class PcEngine implements AutoCloseable {
         boolean layerOneBeside = layerOne != null && be.prefersShortChains() && be.runsBranchesAtOnce();
         FeedBackRound feedBack = new FeedBackRound(ws, first, layerOne, b -> false, onto, layerOneBeside);
         java.util.function.IntConsumer update = l -> strictUpdate(ws, l, eta, false), lastUpdate = l -> strictUpdate(ws, l, eta, true);
-        Runnable[] besideSweep = onto ? withZff : NONE, besideLast = NONE;
+        Runnable[] besideSweep = onto ? new Runnable[]{zff} : NONE, besideLast = NONE;
         if (layerOneBeside) {
             Runnable one = () -> layerOne.update(be, ws, eta, false);
             besideSweep = onto ? new Runnable[]{zff, one} : new Runnable[]{one};
@@ -787,12 +786,12 @@ public final class PcEngine implements AutoCloseable {
         }
         for (int s = 1; s <= n; s++) {
             boolean last = s == n;
+            Runnable[] beside = last ? besideLast : besideSweep;
             if (be.runsBranchesAtOnce()) {
                 feedBack.run();
                 // Then each layer's update, a branch each, from its start-of-sweep error and its feedback.
-                eachBlock(ws, first, depth, layerSize, last ? lastUpdate : update, last ? besideLast : besideSweep);
+                eachBlock(ws, first, depth, layerSize, last ? lastUpdate : update, beside);
             } else {
-                Runnable[] beside = onto && !last ? withZff : NONE;
                 predict(ws, first, layerOne, onto);
                 for (int l = depth - 1; l >= first; l--) {
                     feedBack(ws, l, 0f);
