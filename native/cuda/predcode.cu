@@ -137,6 +137,16 @@ __device__ float add_bias_at(float* z, const float* bias, int channels, long lon
     return v;
 }
 
+// add_bias_at where the GEMM's product is z + addend (addend not null: PC's Gram form, whose two products ran
+// beside each other; Backend.pcPredictionErrorFromProducts): z = (z + addend) + bias, pc_add's bits and then the bias's.
+__device__ float add_products_at(float* z, const float* addend, const float* bias, int channels, long long i) {
+    if (!addend) return add_bias_at(z, bias, channels, i);
+    float v = z[i] + addend[i];
+    if (bias) v += bias[channels ? i % channels : i];
+    z[i] = v;
+    return v;
+}
+
 // A linear layer's bias and activation after its GEMM, in one pass (Backend.linearActivation): z += bias where there
 // is one, y = f(z), and where d is not null d = f'(z); the bits of pc_add_bias, then pc_activation (_with_derivative).
 extern "C" __global__ void pc_bias_activation(int kind, float slope, long long n, float* z, const float* bias, int channels, float* y, float* d) {
@@ -155,21 +165,30 @@ __device__ float belief_step(float d, float e, float eta, float momentum, const 
     return __fadd_rn(base, __fmul_rn(eta, e));
 }
 
+// A belief step written into next, and where copy is not null into copy too (BeliefStep.copy: PC's Gram form reads
+// the terms in a GEMM beside the feedback GEMM that adds onto next).
+__device__ void write_belief_step(float* next, float* copy, float d, float e, float eta, float momentum, const float* previous, long long i) {
+    float s = belief_step(d, e, eta, momentum, previous, i);
+    next[i] = s;
+    if (copy) copy[i] = s;
+}
+
 // pc_bias_activation with f', then the prediction error of the layer above and its delta (pc_prediction_error), in one
 // pass and with their bits (Backend.pcLinearPredictionError): each step of PC's relaxation, a kernel fewer in a row.
-// Where next is not null, also the displacement's step (belief_step).
-extern "C" __global__ void pc_bias_activation_error(int kind, float slope, long long n, float* z, const float* bias, int channels, float* y, float* d,
-                                                    const float* vhat, const float* disp, float* err, float* delta,
-                                                    float* next, float eta, float momentum, const float* previous) {
+// Where next is not null, also the displacement's step (write_belief_step). Where addend is not null, the product is
+// z + addend (add_products_at; with no GEMM before it, Backend.pcPredictionErrorFromProducts).
+extern "C" __global__ void pc_bias_activation_error(int kind, float slope, long long n, float* z, const float* addend, const float* bias, int channels,
+                                                    float* y, float* d, const float* vhat, const float* disp, float* err, float* delta,
+                                                    float* next, float eta, float momentum, const float* previous, float* copy) {
     GRID_STRIDE(i, n) {
-        float v = add_bias_at(z, bias, channels, i);
+        float v = add_products_at(z, addend, bias, channels, i);
         float fv = act(kind, slope, v), dv = act_grad(kind, slope, v, fv, 1.f);
         y[i] = fv;
         d[i] = dv;
         float dd = disp[i], e = (fv - vhat[i]) - dd;
         err[i] = e;
         delta[i] = e * dv;
-        if (next) next[i] = belief_step(dd, e, eta, momentum, previous, i);
+        if (next) write_belief_step(next, copy, dd, e, eta, momentum, previous, i);
     }
 }
 
@@ -203,11 +222,12 @@ __device__ void reduce_out(double sum, double* partials, double scale, float* ou
 // An output block's bias after its GEMM, then its error against the target, in one pass with the bits of pc_add_bias
 // and pc_add(1, output, -1, target) (Backend.pcLinearOutputError); where sq is not null, also the error's energy
 // scale * sum of err^2 with pc_sum_squares's bits (launched as that reduction: one block, or partials to finish).
-extern "C" __global__ void pc_bias_error(long long n, float* out, const float* bias, int channels, const float* target, float* err,
+// Where addend is not null, the product is out + addend (add_products_at; Backend.pcOutputErrorFromProducts).
+extern "C" __global__ void pc_bias_error(long long n, float* out, const float* addend, const float* bias, int channels, const float* target, float* err,
                                          double* partials, double scale, float* sq, long long index) {
     double s = 0;
     GRID_STRIDE(i, n) {
-        float u = add_bias_at(out, bias, channels, i);
+        float u = add_products_at(out, addend, bias, channels, i);
         float e = u - target[i];  // pc_add's 1 u + -1 t: both products exact, one rounding
         err[i] = e;
         s += (double)e * e;
@@ -446,12 +466,12 @@ extern "C" __global__ void pc_count_correct(const float* logits, const float* la
 // where deriv is not null delta = error * deriv (pc_multiply's product), the first step of the predicting block's backward.
 // Where next is not null, also the displacement's step on the layer's own error term (belief_step, BeliefStep).
 extern "C" __global__ void pc_prediction_error(long long n, const float* pred, const float* vhat, const float* disp, float* err,
-                                               const float* deriv, float* delta, float* next, float eta, float momentum, const float* previous) {
+                                               const float* deriv, float* delta, float* next, float eta, float momentum, const float* previous, float* copy) {
     GRID_STRIDE(i, n) {
         float dd = disp[i], e = (pred[i] - vhat[i]) - dd;
         err[i] = e;
         if (deriv) delta[i] = e * deriv[i];
-        if (next) next[i] = belief_step(dd, e, eta, momentum, previous, i);
+        if (next) write_belief_step(next, copy, dd, e, eta, momentum, previous, i);
     }
 }
 

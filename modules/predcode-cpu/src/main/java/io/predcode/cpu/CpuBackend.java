@@ -560,6 +560,7 @@ public final class CpuBackend extends Backend {
         c.x0 = step == null ? 0f : step.eta();
         c.x1 = step == null ? 0f : step.momentum();
         run(c, prediction.size());
+        if (step != null && step.copy() != null) doCopy(step.next(), 0, step.copy(), 0, prediction.size());
     }
 
     /** The tensor's segment, or MemorySegment.NULL for none (the prediction-error kernels' convention; the others take null: {@link #maybeSeg}). */

@@ -386,15 +386,28 @@ final class CudaBackend extends Backend {
                                                        Tensor derivative, Tensor vhat, Tensor displacement, Tensor error, Tensor delta, BeliefStep step,
                                                        int batch, int in, int out) {
         linearGemm(x, weight, z, batch, in, out);
-        k.biasActivationError(f.code(), slope, z.size(), ptr(z), ptrOrNull(bias), biasChannels(bias, out), ptr(prediction), ptr(derivative), ptr(vhat), ptr(displacement),
-                ptr(error), ptr(delta), kernelStep(step));
+        doPcPredictionErrorFromProducts(z, null, bias, f, slope, prediction, derivative, vhat, displacement, error, delta, step, out);
+    }
+
+    /** Everything after the GEMM in one kernel, the GEMM's product given. */
+    @Override protected void doPcPredictionErrorFromProducts(Tensor z, Tensor addend, Tensor bias, Activation f, float slope, Tensor prediction, Tensor derivative,
+                                                             Tensor vhat, Tensor displacement, Tensor error, Tensor delta, BeliefStep step, int out) {
+        k.biasActivationError(f.code(), slope, z.size(), ptr(z), ptrOrNull(addend), ptrOrNull(bias), biasChannels(bias, out), ptr(prediction), ptr(derivative),
+                ptr(vhat), ptr(displacement), ptr(error), ptr(delta), kernelStep(step));
     }
 
     /** The GEMM, then the bias and the error in one kernel. */
     @Override protected void doPcLinearOutputError(Tensor x, Tensor weight, Tensor bias, Tensor output, Tensor target, Tensor error,
                                                    Tensor energy, long energyIndex, float energyScale, int batch, int in, int out) {
         linearGemm(x, weight, output, batch, in, out);
-        k.biasError(output.size(), ptr(output), ptrOrNull(bias), biasChannels(bias, out), ptr(target), ptr(error), ptrOrNull(energy), energyIndex, energyScale);
+        doPcOutputErrorFromProducts(output, null, bias, target, error, energy, energyIndex, energyScale, out);
+    }
+
+    /** The bias and the error in one kernel, the GEMM's product given. */
+    @Override protected void doPcOutputErrorFromProducts(Tensor output, Tensor addend, Tensor bias, Tensor target, Tensor error, Tensor energy, long energyIndex,
+                                                         float energyScale, int out) {
+        k.biasError(output.size(), ptr(output), ptrOrNull(addend), ptrOrNull(bias), biasChannels(bias, out), ptr(target), ptr(error), ptrOrNull(energy),
+                energyIndex, energyScale);
     }
 
     @Override protected void doMultiply(Tensor a, Tensor b, Tensor out) { k.multiply(a.size(), ptr(a), ptr(b), ptr(out)); }
@@ -486,7 +499,7 @@ final class CudaBackend extends Backend {
 
     /** A belief step as the kernels take it; none where null. */
     private static Kernels.Step kernelStep(BeliefStep s) {
-        return s == null ? Kernels.Step.NONE : new Kernels.Step(ptr(s.next()), s.eta(), s.momentum(), ptrOrNull(s.previous()));
+        return s == null ? Kernels.Step.NONE : new Kernels.Step(ptr(s.next()), s.eta(), s.momentum(), ptrOrNull(s.previous()), ptrOrNull(s.copy()));
     }
 
     @Override protected void doPcStrictUpdate(Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor belief, Tensor error, float eta) {

@@ -98,21 +98,26 @@ final class Kernels {
         start().i(kind).f(slope).l(n).p(z).p(bias).i(channels).p(y).p(d).over("pc_bias_activation", n);
     }
 
-    /** A belief step's arguments as the kernels take them (BeliefStep): next and previous as device pointers, 0 for none. */
-    record Step(long next, float eta, float momentum, long previous) {
-        static final Step NONE = new Step(0L, 0f, 0f, 0L);
+    /** A belief step's arguments as the kernels take them (BeliefStep): next, previous and copy as device pointers, 0 for none. */
+    record Step(long next, float eta, float momentum, long previous, long copy) {
+        static final Step NONE = new Step(0L, 0f, 0f, 0L, 0L);
     }
 
-    private Kernels step(Step s) { return p(s.next).f(s.eta).f(s.momentum).p(s.previous); }
+    private Kernels step(Step s) { return p(s.next).f(s.eta).f(s.momentum).p(s.previous).p(s.copy); }
 
-    void biasActivationError(int kind, float slope, long n, long z, long bias, int channels, long y, long d, long vhat, long displacement, long error, long delta,
-                             Step step) {
-        start().i(kind).f(slope).l(n).p(z).p(bias).i(channels).p(y).p(d).p(vhat).p(displacement).p(error).p(delta).step(step).over("pc_bias_activation_error", n);
+    /** The product is z, or z + addend where addend is not 0. */
+    void biasActivationError(int kind, float slope, long n, long z, long addend, long bias, int channels, long y, long d, long vhat, long displacement, long error,
+                             long delta, Step step) {
+        start().i(kind).f(slope).l(n).p(z).p(addend).p(bias).i(channels).p(y).p(d).p(vhat).p(displacement).p(error).p(delta).step(step)
+                .over("pc_bias_activation_error", n);
     }
 
-    /** Where {@code sq} is not 0, also sq[index] = scale * sum of error^2, as {@link #sumSquares} (its blocks, its bits). */
-    void biasError(long n, long out, long bias, int channels, long target, long error, long sq, long index, float scale) {
-        start().l(n).p(out).p(bias).i(channels).p(target).p(error).p(partials);
+    /**
+     * The product is out, or out + addend where addend is not 0. Where {@code sq} is not 0, also sq[index] = scale * sum
+     * of error^2, as {@link #sumSquares} (its blocks, its bits).
+     */
+    void biasError(long n, long out, long addend, long bias, int channels, long target, long error, long sq, long index, float scale) {
+        start().l(n).p(out).p(addend).p(bias).i(channels).p(target).p(error).p(partials);
         if (sq == 0) d(scale).p(sq).l(index).over("pc_bias_error", n);
         else reduction("pc_bias_error", partialBlocks(n), scale, sq, index);
     }

@@ -683,6 +683,12 @@ public abstract class Backend implements AutoCloseable {
         if (next == first || next == b || next == c || next == d || next == e || next == f || next == g || next == h || next == i)
             throw new IllegalArgumentException(op + ": the step's next displacement must be a tensor of its own");
         if (step.previous() == step.next()) throw new IllegalArgumentException(op + ": the step's next and previous displacements must be tensors of their own");
+        Tensor copy = step.copy();
+        if (copy == null) return;
+        check(op, copy);
+        sameSizeAs(op, first, copy);
+        if (copy == first || copy == b || copy == c || copy == d || copy == e || copy == f || copy == g || copy == h || copy == i)
+            throw new IllegalArgumentException(op + ": the step's copy must be a tensor of its own");
     }
 
     /**
@@ -759,6 +765,69 @@ public abstract class Backend implements AutoCloseable {
         checkStep(op, step, prediction, vhat, displacement, error, derivative, delta, z, x, bias);
         doPcLinearPredictionError(x, weight, bias, f, slope, z, prediction, derivative, vhat, displacement, error, delta, step,
                 x.shape().dim(0), (int) x.shape().rowSize(), weight.shape().dim(0));
+    }
+
+    /**
+     * {@link #pcLinearPredictionError} after its GEMM, the GEMM's product x W^T given: in z, or where {@code addend} is not
+     * null as z + addend. Then z = (z + addend) + bias (a bias per output feature, an offset of z's size, or null), and the
+     * prediction, derivative, error, delta and step as pcLinearPredictionError forms them after its GEMM; the same bits as
+     * {@link #add}(1, z, 1, addend, z), the bias as {@link #linear} adds it, {@link #activationWithDerivative} and
+     * {@link #pcPredictionError(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, BeliefStep)}. PC's folded relaxation on a
+     * GPU forms a block's pre-activation at its moved input as two products that run beside the feedback GEMM (its Gram
+     * form), so that a step's error op waits for no GEMM of its own. z is [batch, out]; the outputs must be tensors of
+     * their own, none an input.
+     */
+    public final void pcPredictionErrorFromProducts(Tensor z, Tensor addend, Tensor bias, Activation f, float slope, Tensor prediction, Tensor derivative,
+                                                    Tensor vhat, Tensor displacement, Tensor error, Tensor delta, BeliefStep step) {
+        String op = "pcPredictionErrorFromProducts";
+        if (derivative == null) throw new NullPointerException(op + ": derivative is null");
+        mine(op, z, prediction);
+        checkProducts(op, z, addend, bias);
+        check(op, derivative);
+        sameSizeAs(op, z, prediction);
+        checkPredictionError(op, prediction, vhat, displacement, error, derivative, delta);
+        if (z == prediction || z == derivative || z == error || z == delta || z == vhat || z == displacement
+                || addend == prediction || addend == derivative || addend == error || addend == delta)
+            throw new IllegalArgumentException(op + ": z, prediction, derivative, error and delta must be tensors of their own, and the addend none of them");
+        checkStep(op, step, prediction, vhat, displacement, error, derivative, delta, z, addend, bias);
+        doPcPredictionErrorFromProducts(z, addend, bias, f, slope, prediction, derivative, vhat, displacement, error, delta, step, (int) z.shape().rowSize());
+    }
+
+    /**
+     * {@link #pcLinearOutputError} after its GEMM, the product given as {@link #pcPredictionErrorFromProducts} takes it:
+     * output = (output + addend) + bias, then error = output - target (and where {@code energy} is not null its energy
+     * term); the same bits as add, the bias as {@link #linear} adds it, add(1, output, -1, target, error) and
+     * {@link #sumSquares}.
+     */
+    public final void pcOutputErrorFromProducts(Tensor output, Tensor addend, Tensor bias, Tensor target, Tensor error, Tensor energy, long energyIndex,
+                                                float energyScale) {
+        String op = "pcOutputErrorFromProducts";
+        mine(op, output, target, error);
+        checkProducts(op, output, addend, bias);
+        sameSize(op, output, target, error);
+        if (target == output || target == error || error == output || addend == error || addend == target)
+            throw new IllegalArgumentException(op + ": output and error must be tensors of their own, neither the target nor the addend");
+        if (energy != null) {
+            mine(op, energy);
+            range(op, "energy", energy, energyIndex, 1);
+            if (energy == output || energy == error || energy == target || energy == addend) throw new IllegalArgumentException(op + ": energy must be a tensor of its own");
+        }
+        doPcOutputErrorFromProducts(output, addend, bias, target, error, energy, energyIndex, energyScale, (int) output.shape().rowSize());
+    }
+
+    /** The checks of a pre-activation given as products: z [batch, out], the addend z's size or null, the bias [out], z's size or null, neither z. */
+    private void checkProducts(String op, Tensor z, Tensor addend, Tensor bias) {
+        long out = z.shape().rowSize();
+        if (addend != null) {
+            check(op, addend);
+            sameSizeAs(op, z, addend);
+        }
+        if (bias != null) {
+            check(op, bias);
+            if (bias.size() != out && bias.size() != z.size())
+                throw new IllegalArgumentException(op + ": bias " + bias.shape() + " does not fit " + z.shape() + " (need [" + out + "] or its size)");
+        }
+        if (addend == z || bias == z || (bias != null && bias == addend)) throw new IllegalArgumentException(op + ": z, the addend and the bias must be tensors of their own");
     }
 
     /**
@@ -1032,6 +1101,16 @@ public abstract class Backend implements AutoCloseable {
     protected void doPcLinearPredictionError(Tensor x, Tensor weight, Tensor bias, Activation f, float slope, Tensor z, Tensor prediction, Tensor derivative,
                                              Tensor vhat, Tensor displacement, Tensor error, Tensor delta, BeliefStep step, int batch, int in, int out) {
         Compositions.pcLinearPredictionError(this, x, weight, bias, f, slope, z, prediction, derivative, vhat, displacement, error, delta, step);
+    }
+    /** A block's prediction error from its pre-activation's products: see {@link #pcPredictionErrorFromProducts}. Default: {@link Compositions#pcPredictionErrorFromProducts}. */
+    protected void doPcPredictionErrorFromProducts(Tensor z, Tensor addend, Tensor bias, Activation f, float slope, Tensor prediction, Tensor derivative,
+                                                   Tensor vhat, Tensor displacement, Tensor error, Tensor delta, BeliefStep step, int out) {
+        Compositions.pcPredictionErrorFromProducts(this, z, addend, bias, f, slope, prediction, derivative, vhat, displacement, error, delta, step);
+    }
+    /** An output block's error from its output's products: see {@link #pcOutputErrorFromProducts}. Default: {@link Compositions#pcOutputErrorFromProducts}. */
+    protected void doPcOutputErrorFromProducts(Tensor output, Tensor addend, Tensor bias, Tensor target, Tensor error, Tensor energy, long energyIndex,
+                                               float energyScale, int out) {
+        Compositions.pcOutputErrorFromProducts(this, output, addend, bias, target, error, energy, energyIndex, energyScale);
     }
     /** An output block's evaluation and its error: see {@link #pcLinearOutputError}. Default: {@link Compositions#pcLinearOutputError}. */
     protected void doPcLinearOutputError(Tensor x, Tensor weight, Tensor bias, Tensor output, Tensor target, Tensor error,

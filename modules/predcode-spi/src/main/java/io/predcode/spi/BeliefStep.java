@@ -16,8 +16,11 @@ import java.util.Objects;
  * @param eta      the step size
  * @param momentum the momentum, 0 for plain SGD
  * @param previous the displacement before the last step, where momentum is not 0; null where it is 0
+ * @param copy     where not null, the op writes the step's terms here too, a tensor of its own: PC's Gram form reads
+ *                 them in a GEMM that runs beside the feedback GEMM adding onto next (see
+ *                 {@link Backend#pcPredictionErrorFromProducts})
  */
-public record BeliefStep(Tensor next, float eta, float momentum, Tensor previous) {
+public record BeliefStep(Tensor next, float eta, float momentum, Tensor previous, Tensor copy) {
     /** Checks that next is given, eta and momentum are finite, and previous is given exactly where momentum is not 0. */
     public BeliefStep {
         Objects.requireNonNull(next, "next");
@@ -25,7 +28,14 @@ public record BeliefStep(Tensor next, float eta, float momentum, Tensor previous
         if (!Float.isFinite(momentum)) throw new IllegalArgumentException("belief step: momentum must be finite, got " + momentum);
         if ((momentum != 0f) != (previous != null))
             throw new IllegalArgumentException("belief step: the previous displacement is given exactly where the momentum is not 0 (momentum " + momentum + ")");
+        if (copy != null && (copy == next || copy == previous)) throw new IllegalArgumentException("belief step: the copy must be a tensor of its own");
     }
+
+    /** A step whose terms the op writes into next alone. */
+    public BeliefStep(Tensor next, float eta, float momentum, Tensor previous) { this(next, eta, momentum, previous, null); }
+
+    /** This step, its terms also written into {@code copy}. */
+    public BeliefStep copiedTo(Tensor copy) { return new BeliefStep(next, eta, momentum, previous, copy); }
 
     /** A plain SGD step of size eta into next. */
     public static BeliefStep sgd(Tensor next, float eta) { return new BeliefStep(next, eta, 0f, null); }

@@ -64,6 +64,30 @@ public final class Compositions {
         be.pcPredictionError(prediction, vhat, displacement, error, derivative, delta, step);
     }
 
+    /** {@link Backend#pcPredictionErrorFromProducts}: the products and the bias added, activationWithDerivative, then pcPredictionError with its delta (and the step). */
+    public static void pcPredictionErrorFromProducts(Backend be, Tensor z, Tensor addend, Tensor bias, Activation f, float slope, Tensor prediction,
+                                                     Tensor derivative, Tensor vhat, Tensor displacement, Tensor error, Tensor delta, BeliefStep step) {
+        addProducts(be, z, addend, bias);
+        be.activationWithDerivative(f, slope, z, prediction, derivative);
+        be.pcPredictionError(prediction, vhat, displacement, error, derivative, delta, step);
+    }
+
+    /** {@link Backend#pcOutputErrorFromProducts}: the products and the bias added, then add(1, output, -1, target, error), then where asked sumSquares of the error. */
+    public static void pcOutputErrorFromProducts(Backend be, Tensor output, Tensor addend, Tensor bias, Tensor target, Tensor error, Tensor energy,
+                                                 long energyIndex, float energyScale) {
+        addProducts(be, output, addend, bias);
+        be.add(1f, output, -1f, target, error);
+        if (energy != null) be.sumSquares(error, energyScale, energy, energyIndex);
+    }
+
+    /** z = (z + addend) + bias, the bias as {@link Backend#linear} adds it after its GEMM: one per output feature, or an offset of z's size. */
+    private static void addProducts(Backend be, Tensor z, Tensor addend, Tensor bias) {
+        if (addend != null) be.add(1f, z, 1f, addend, z);
+        if (bias == null) return;
+        if (bias.size() != z.shape().rowSize()) be.add(1f, z, 1f, bias, z);
+        else be.addBias(z, bias, (int) z.shape().rowSize(), 1);
+    }
+
     /** {@link Backend#activationWithDerivative}: y = f(x), then f' as the backward pass of a gradient of ones. */
     public static void activationWithDerivative(Backend be, Activation f, float slope, Tensor x, Tensor y, Tensor derivative) {
         be.activation(f, slope, x, y);
@@ -82,13 +106,13 @@ public final class Compositions {
         be.axpby(-1f, displacement, 1f, error);
         if (derivative != null) be.multiply(error, derivative, delta);
         if (step == null) return;
-        if (step.previous() == null) {
-            be.add(1f, displacement, step.eta(), error, step.next());
-            return;
+        if (step.previous() == null) be.add(1f, displacement, step.eta(), error, step.next());
+        else {
+            be.add(1f, displacement, -1f, step.previous(), step.next());          // d - previous
+            be.add(1f, displacement, step.momentum(), step.next(), step.next());  // d + momentum (d - previous)
+            be.axpby(step.eta(), error, 1f, step.next());                         // ... + eta error
         }
-        be.add(1f, displacement, -1f, step.previous(), step.next());          // d - previous
-        be.add(1f, displacement, step.momentum(), step.next(), step.next());  // d + momentum (d - previous)
-        be.axpby(step.eta(), error, 1f, step.next());                         // ... + eta error
+        if (step.copy() != null) be.copy(step.next(), step.copy());
     }
 
     /**

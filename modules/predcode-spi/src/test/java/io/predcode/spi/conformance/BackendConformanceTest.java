@@ -548,6 +548,107 @@ public abstract class BackendConformanceTest {
     }
 
     /**
+     * pcPredictionErrorFromProducts (PC's Gram form): the bits of add(z, addend), the bias as linear adds it (per feature, or
+     * an offset), activationWithDerivative, then pcPredictionError with its delta and step, for every activation, with and
+     * without an addend and a bias, with no step, plain SGD and momentum; the step's copy has next's bits, also from
+     * pcPredictionError itself. Against float64 for tanh. Aliases are refused, naming the op.
+     */
+    @Test void predictionErrorFromProductsIsTheOpsApart() {
+        for (Activation f : Activation.values())
+            for (int variant = 0; variant < 12; variant++) {
+                boolean withAddend = variant % 2 == 0;
+                int biasKind = variant / 2 % 3, stepKind = variant / 6 + (f.ordinal() % 2); // bias: none, per feature, offset; step: none, SGD, momentum
+                int batch = size(), out = size(), n = batch * out;
+                float[] p = random(n, 2), a = random(n, 1), b = random(out, 1), offset = random(n, 1), vhat = random(n, 1), d = random(n, 0.1), previous = random(n, 0.1);
+                String what = "pcPredictionErrorFromProducts " + f + " " + batch + "x" + out + (withAddend ? " + addend" : "") + " bias " + biasKind + " step " + stepKind + ": ";
+                Tensor[] fused = new Tensor[7], apart = new Tensor[7]; // z, prediction, f', error, delta, next, copy
+                try (Tensor ta = tensor(a, batch, out); Tensor tb = tensor(b, out); Tensor to = tensor(offset, batch, out); Tensor tv = tensor(vhat, batch, out);
+                     Tensor td = tensor(d, batch, out); Tensor tq = tensor(previous, batch, out)) {
+                    for (int i = 0; i < 7; i++) {
+                        fused[i] = i == 0 ? tensor(p, batch, out) : backend.allocate(batch, out);
+                        apart[i] = i == 0 ? tensor(p, batch, out) : backend.allocate(batch, out);
+                    }
+                    Tensor addend = withAddend ? ta : null, bias = biasKind == 0 ? null : biasKind == 1 ? tb : to;
+                    java.util.function.BiFunction<Tensor, Tensor, BeliefStep> step = (next, copy) -> stepKind == 0 ? null
+                            : new BeliefStep(next, 0.1f, stepKind == 2 ? 0.9f : 0f, stepKind == 2 ? tq : null, copy);
+                    backend.pcPredictionErrorFromProducts(fused[0], addend, bias, f, 0.07f, fused[1], fused[2], tv, td, fused[3], fused[4], step.apply(fused[5], fused[6]));
+                    if (addend != null) backend.add(1f, apart[0], 1f, addend, apart[0]);
+                    if (biasKind == 1) backend.addBias(apart[0], tb, out, 1);
+                    if (biasKind == 2) backend.add(1f, apart[0], 1f, to, apart[0]);
+                    backend.activationWithDerivative(f, 0.07f, apart[0], apart[1], apart[2]);
+                    backend.pcPredictionError(apart[1], tv, td, apart[3], apart[2], apart[4], step.apply(apart[5], apart[6]));
+                    String[] names = {"z", "prediction", "f'", "error", "delta", "next", "copy"};
+                    for (int i = 0; i < (stepKind == 0 ? 5 : 7); i++) assertClose(what + names[i], toDouble(backend.download(apart[i])), backend.download(fused[i]), 0);
+                    if (stepKind > 0) assertClose(what + "copy is next", toDouble(backend.download(fused[5])), backend.download(fused[6]), 0);
+                    if (f == Activation.TANH) {
+                        double[] eError = new double[n];
+                        for (int i = 0; i < n; i++) {
+                            double z = (double) p[i] + (withAddend ? a[i] : 0) + (biasKind == 1 ? b[i % out] : biasKind == 2 ? offset[i] : 0);
+                            eError[i] = (Math.tanh(z) - vhat[i]) - d[i];
+                        }
+                        assertClose(what + "error against float64", eError, backend.download(fused[3]), 1e-5);
+                    }
+                    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                            () -> backend.pcPredictionErrorFromProducts(fused[0], addend, bias, f, 0.07f, fused[0], fused[2], tv, td, fused[3], fused[4], null));
+                    assertTrue(e.getMessage().contains("pcPredictionErrorFromProducts"), e.getMessage());
+                    e = assertThrows(IllegalArgumentException.class, () -> backend.pcPredictionErrorFromProducts(fused[0], fused[3], bias, f, 0.07f, fused[1], fused[2], tv,
+                            td, fused[3], fused[4], null));
+                    assertTrue(e.getMessage().contains("pcPredictionErrorFromProducts"), e.getMessage());
+                    e = assertThrows(IllegalArgumentException.class, () -> backend.pcPredictionErrorFromProducts(fused[0], addend, bias, f, 0.07f, fused[1], fused[2], tv,
+                            td, fused[3], fused[4], new BeliefStep(fused[5], 0.1f, 0f, null, tv)));
+                    assertTrue(e.getMessage().contains("pcPredictionErrorFromProducts") && e.getMessage().contains("copy"), e.getMessage());
+                } finally {
+                    for (int i = 0; i < 7; i++) {
+                        if (fused[i] != null) fused[i].close();
+                        if (apart[i] != null) apart[i].close();
+                    }
+                }
+            }
+        try (Tensor t = backend.allocate(2, 3)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new BeliefStep(t, 0.1f, 0f, null, t));
+            assertTrue(e.getMessage().contains("copy"), e.getMessage());
+        }
+    }
+
+    /**
+     * pcOutputErrorFromProducts: the bits of add(output, addend), the bias as linear adds it, add(1, output, -1, target)
+     * and with an energy sumSquares of the error (at sizes a GPU sums in one block and in more); against float64 too.
+     */
+    @Test void outputErrorFromProductsIsTheOpsApart() {
+        for (int trial = 0; trial < 12; trial++) {
+            int batch = trial == 11 ? 300 : size(), out = trial == 11 ? 70 : size(), n = batch * out;
+            boolean withAddend = trial % 2 == 0, withEnergy = trial % 4 != 1;
+            int biasKind = trial % 3;
+            float energyScale = trial % 2 == 0 ? 0.5f : 1f / n;
+            float[] p = random(n, 2), a = random(n, 1), b = random(out, 1), offset = random(n, 1), target = random(n, 1);
+            String what = "pcOutputErrorFromProducts " + batch + "x" + out + (withAddend ? " + addend" : "") + " bias " + biasKind + (withEnergy ? " with energy" : "") + ": ";
+            try (Tensor u = tensor(p, batch, out); Tensor u2 = tensor(p, batch, out); Tensor ta = tensor(a, batch, out); Tensor tb = tensor(b, out);
+                 Tensor to = tensor(offset, batch, out); Tensor tt = tensor(target, batch, out); Tensor e = backend.allocate(batch, out); Tensor e2 = backend.allocate(batch, out);
+                 Tensor energy = backend.allocate(3); Tensor energy2 = backend.allocate(3)) {
+                Tensor addend = withAddend ? ta : null, bias = biasKind == 0 ? null : biasKind == 1 ? tb : to;
+                backend.pcOutputErrorFromProducts(u, addend, bias, tt, e, withEnergy ? energy : null, 2, energyScale);
+                if (addend != null) backend.add(1f, u2, 1f, addend, u2);
+                if (biasKind == 1) backend.addBias(u2, tb, out, 1);
+                if (biasKind == 2) backend.add(1f, u2, 1f, to, u2);
+                backend.add(1f, u2, -1f, tt, e2);
+                assertClose(what + "output", toDouble(backend.download(u2)), backend.download(u), 0);
+                assertClose(what + "error", toDouble(backend.download(e2)), backend.download(e), 0);
+                if (withEnergy) {
+                    backend.sumSquares(e2, energyScale, energy2, 2);
+                    assertEquals(backend.readScalar(energy2, 2), backend.readScalar(energy, 2), what + "energy, the bits of sumSquares");
+                }
+                double[] ee = new double[n];
+                for (int i = 0; i < n; i++) ee[i] = (double) p[i] + (withAddend ? a[i] : 0) + (biasKind == 1 ? b[i % out] : biasKind == 2 ? offset[i] : 0) - target[i];
+                assertClose(what + "error against float64", ee, backend.download(e), 1e-5);
+                IllegalArgumentException aliased = assertThrows(IllegalArgumentException.class, () -> backend.pcOutputErrorFromProducts(u, tt, bias, tt, e, null, 0, 0f));
+                assertTrue(aliased.getMessage().contains("pcOutputErrorFromProducts"), aliased.getMessage());
+                aliased = assertThrows(IllegalArgumentException.class, () -> backend.pcOutputErrorFromProducts(u, u, bias, tt, e, null, 0, 0f));
+                assertTrue(aliased.getMessage().contains("pcOutputErrorFromProducts"), aliased.getMessage());
+            }
+        }
+    }
+
+    /**
      * pcLinearOutputError: the bits of linear, then add(1, output, -1, target), and with an energy the bits of
      * sumSquares of the error after them (at sizes a GPU sums in one block and in more); against float64 too.
      */
