@@ -83,9 +83,10 @@ class CudaGraphShapeTest {
     }
 
     @Test void pcsStepKeepsItsShape() throws Throwable {
-        // The belief updates folded into the feedback GEMMs (PcEngine.relaxFolded): a step of the relaxation is a GEMM,
-        // its error kernel and the feedback GEMM, 25 in all where an update kernel made it 30.
-        assertShape(Algorithm.PC, 5, 25, 69, "T = 5");
+        // The belief updates folded into the feedback GEMMs (PcEngine.relaxFolded), in the Gram form (PcEngine.gramFeedback):
+        // a step of the relaxation is the feedback GEMM, with the next pre-activation's two products beside it, then the
+        // error kernel; 20 in all, where a GEMM of its own before each error kernel made it 25, and an update kernel 30.
+        assertShape(Algorithm.PC, 5, 20, 81, "T = 5");
     }
 
     @Test void ipcsStepKeepsItsShape() throws Throwable {

@@ -90,8 +90,8 @@ class PcVariantsTest {
      * (CUDA; the CPU when asked), the engine folds each belief's step into the feedback GEMMs (PcEngine.relaxFolded,
      * displacement buffers written in turn, predictions from the displacement); elsewhere it relaxes as before.
      * Against float64, with the error wave partway (n 1, 2) and past the bottom, numbers of steps that leave the last
-     * step in each buffer, plain and nudged. (Measured: within 1.1e-5 of float64 here, where the unfolded relaxation
-     * was within 1.6e-5.)
+     * step in each buffer, plain and nudged; folded, in the Gram form (PcEngine.gramFeedback). (Measured: within 1.3e-5
+     * of float64 here, 1.1e-5 folded before the Gram form, where the unfolded relaxation is within 1.6e-5.)
      */
     @TestFactory List<DynamicTest> foldedSgdRelaxationMatchesFloat64() {
         return andOnAFoldingCpu("PC's SGD relaxation against float64", PcVariantsTest::sgdRelaxationMatchesFloat64);

@@ -277,6 +277,53 @@ public final class Block {
     }
 
     /**
+     * Whether PC's Gram form can take this block at tape t ({@link #gram}): it {@link #folds}, and as a hidden block ends in
+     * an activation (the output block is one linear op).
+     */
+    public boolean takesGramForm(Tape t, boolean output) { return folds(t) && (output ? isOneLinearOp() : !isOneLinearOp()); }
+
+    /**
+     * PC's Gram form, for a block that {@link #folds}: g = W W^T of its linear op, [out, out]. In a folded relaxation the
+     * block's input moves by d = terms + alpha dy' W, dy' what the feedback GEMM multiplies ({@link #feedbackOnto}); its
+     * next pre-activation zff + d W^T is then zff + terms W^T + alpha dy' g, two products that read only what the step's
+     * error ops wrote, so that they run beside the feedback GEMM instead of after it ({@link #inputProduct}, {@link #gramProduct}).
+     */
+    public void gram(Backend be, Tensor g) { linearOp().gram(be, g); }
+
+    /** The Gram form's first product, terms W^T, into tape t's pre-activation (the output of a block of one linear op). */
+    public void inputProduct(Backend be, Tensor terms, Tape t) { be.matmul(false, true, 1f, terms, linearOp().weight.value(), 0f, preActivation(t)); }
+
+    /** The Gram form's second product, alpha dy' g, dy' as {@link #feedbackOnto} at tape t reads it (dy, or dy * f' where the block ends in an activation). */
+    public void gramProduct(Backend be, Tape t, Tensor dy, Tensor g, float alpha, Tensor out) {
+        be.matmul(false, false, alpha, isOneLinearOp() ? dy : t.grads[outputActivation()], g, 0f, out); // g is symmetric
+    }
+
+    /** For a block that {@link #folds}, its linear op's output on tape t: the pre-activation, or the output of a block of one linear op. */
+    public Tensor preActivation(Tape t) { return t.acts[1]; }
+
+    /**
+     * A hidden block in the Gram form at x = x0 + d, its pre-activation's products in tape t (and {@code addend}, where
+     * not null): writes what {@link #forwardDisplacedWithError} writes, in one backend op ({@link Backend#pcPredictionErrorFromProducts}).
+     */
+    public void errorFromProducts(Backend be, Tensor x, Tape ff, Tape t, Tensor addend, Tensor vhat, Tensor displacement, Tensor error, BeliefStep step) {
+        Ops.ActivationOp f = (Ops.ActivationOp) ops.get(1);
+        t.acts[0] = x;
+        be.pcPredictionErrorFromProducts(t.acts[1], addend, ff.acts[1], f.function, f.slope, t.acts[2], t.derivatives[2], vhat, displacement, error, t.grads[1], step);
+    }
+
+    /** The output block (one linear op) in the Gram form: what {@link #forwardDisplacedWithOutputError} writes with a target, in one backend op ({@link Backend#pcOutputErrorFromProducts}). */
+    public void outputErrorFromProducts(Backend be, Tensor x, Tape ff, Tape t, Tensor addend, Tensor target, Tensor error, Tensor energy, long energyIndex, float energyScale) {
+        t.acts[0] = x;
+        be.pcOutputErrorFromProducts(t.acts[1], addend, ff.acts[1], target, error, energy, energyIndex, energyScale);
+    }
+
+    /** The linear op of a block that {@link #folds} (its first op). */
+    private Ops.LinearOp linearOp() {
+        if (!(ops.get(0) instanceof Ops.LinearOp linear)) throw new IllegalStateException("block " + index + " does not start with a linear op");
+        return linear;
+    }
+
+    /**
      * For a block of one linear op, evaluated at x = x0 + d as {@link #forwardDisplacedWithError} evaluates a hidden
      * block: its output zff + d W^T with zff the output on ff; where {@code target} is not null also error = output -
      * target (and where {@code energy} is not null its energy term), in one backend op. The tape records {@code x} as its input.

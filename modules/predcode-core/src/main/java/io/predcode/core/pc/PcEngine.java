@@ -603,7 +603,7 @@ public final class PcEngine implements AutoCloseable {
         java.util.function.IntConsumer weightStep = !incremental || weights == null ? null
                 : recorded != null ? s -> recorded.step(scalars, (long) (s - 1) * recorded.scalarsPerStep(), ws.scalars, 0) : s -> weights.step();
         Runnable step = () -> {
-            boolean errorAtVhat = forward(ws, errorFromFeedforward(algorithm));
+            boolean errorAtVhat = forward(ws, errorFromFeedforward(algorithm), gramForm(ws, algorithm));
             boolean backprop = algorithm == Algorithm.BACKPROP || algorithm == Algorithm.EXACT;
             if (backprop) lossGradient(ws, ws.vhat(depth), ws.scalars, ws.dLdy);
             else if (!lossInLastRound(algorithm)) feedforwardLoss(ws);
@@ -689,13 +689,28 @@ public final class PcEngine implements AutoCloseable {
 
     // ------------------------------------------------------------------ the algorithms
 
-    private void forward(Workspace ws) { forward(ws, false); }
+    private void forward(Workspace ws) { forward(ws, false, false); }
 
     /**
      * The feedforward pass; with {@code outputError}, also eps_L = u - y into error[L] in the last block's op, where
      * that block is one linear op ({@link Block#forwardWithOutputError}): PC's first output error, a kernel fewer one
-     * after another on a GPU. Returns whether it wrote eps_L.
+     * after another on a GPU. With {@code gram}, the Gram form's W W^T of each block above 0 beside it ({@link #relaxFolded}).
+     * Returns whether it wrote eps_L.
      */
+    private boolean forward(Workspace ws, boolean outputError, boolean gram) {
+        if (!gram) return forward(ws, outputError);
+        boolean[] wrote = new boolean[1];
+        int depth = model.depth();
+        double macs = 0;
+        for (int b = 0; b < depth; b++) macs += blockMacs[b] * ws.batch;
+        double gramMacs = 0; // W W^T: out * out * in
+        for (int b = 1; b < depth; b++) gramMacs += blockMacs[b] * ws.gram[b].shape().dim(0);
+        be.branches(new double[]{macs, gramMacs}, () -> wrote[0] = forward(ws, outputError), () -> {
+            for (int b = 1; b < depth; b++) model.blocks().get(b).gram(be, ws.gram[b]);
+        });
+        return wrote[0];
+    }
+
     private boolean forward(Workspace ws, boolean outputError) {
         List<Block> blocks = model.blocks();
         int last = blocks.size() - 1;
@@ -1211,7 +1226,9 @@ public final class PcEngine implements AutoCloseable {
      * On each sample's own energy ({@code perSample}) the learning step is relax's per-sample one, each block's branch
      * also forming v = vhat + d for its parameter gradients, beside its prediction. On Torch2PC's energy (PC on it) the
      * output error is the batch loss's gradient, and the learning step is Torch2PC's: the errors as the last step found
-     * them (0 where the wave never came), each block's Jacobian at the final beliefs.
+     * them (0 where the wave never came), each block's Jacobian at the final beliefs. Where it can, on each sample's own
+     * energy, the relaxation takes the Gram form ({@link #gramFeedback}): a step is then a round of GEMMs and a round of
+     * error ops.
      */
     private void relaxFolded(Workspace ws, float eta, int n, boolean full, float beta, boolean withFeedforwardLoss, boolean errorAtVhat, float momentum,
                              boolean perSample) {
@@ -1245,19 +1262,28 @@ public final class PcEngine implements AutoCloseable {
         // GEMM onto it (displacedOutputError): a GEMM one after another where the offset took a GEMM and a pass.
         Block outputBlock = blocks.get(depth - 1);
         Runnable outputStart = outputLossApart(target, perSample) ? null : () -> outputBlock.startDisplaced(be, ws.ff[depth - 1], ws.sweep[depth - 1]);
+        boolean gram = gramForm(ws, Algorithm.PC);
         Tensor[] d = new Tensor[depth];
         BeliefStep[] steps = new BeliefStep[depth];
         for (int s = 1; s <= n; s++) {
-            stepBuffers(buffers, n, s, eta, momentum, d, steps);
+            // In the Gram form each moving block's next pre-activation is formed beside the step's feedback GEMMs (read by the
+            // next step, or after the last by the learning step: the form is per-sample), from a copy of the step's terms.
+            stepBuffers(buffers, n, s, eta, momentum, d, steps, gram ? ws.stepCopy : null);
             // The wave (see relax): blocks from `moved` up read moved beliefs; layers from `active` up move.
             int moved = Math.max(1, depth - s + 1), active = Math.max(1, depth - s);
             boolean outputErrorKnown = s == 1 && errorAtVhat;
+            int step = s;
             // First, for each layer l from `moved` up, its error and its step's own terms, a branch per predicting block b = l - 1.
-            eachBlock(ws, moved - 1, depth, b -> b >= moved ? blockMacs[b] : b + 1 < depth ? layerSizes[b + 1] : 1, b -> {
+            eachBlock(ws, moved - 1, depth, b -> b >= moved && !gram ? blockMacs[b] : b + 1 < depth ? layerSizes[b + 1] : 1, b -> {
                 Block block = blocks.get(b);
                 if (b == depth - 1) {
-                    if (b >= moved) displacedOutputError(ws, b, d[b], target, perSample, false);
+                    if (b >= moved && gram)
+                        block.outputErrorFromProducts(be, ws.belief[b], ws.ff[b], ws.sweep[b], gramAddend(ws, step, b), target != null ? target : ws.y,
+                                ws.error[b + 1], null, 0, 0f);
+                    else if (b >= moved) displacedOutputError(ws, b, d[b], target, perSample, false);
                     else if (!outputErrorKnown) outputError(ws, ws.ff[b].output(), target, perSample, false);
+                } else if (b >= moved && gram) {
+                    block.errorFromProducts(be, ws.belief[b], ws.ff[b], ws.sweep[b], gramAddend(ws, step, b), ws.vhat(b + 1), d[b + 1], ws.error[b + 1], steps[b + 1]);
                 } else if (b >= moved) {
                     block.forwardDisplacedWithError(be, d[b], ws.belief[b], ws.ff[b], ws.sweep[b], ws.vhat(b + 1), d[b + 1], ws.error[b + 1], steps[b + 1]);
                 } else { // block b's input has not moved: its prediction is vhat_{b+1}, with f' from the feedforward pass (none needed below block 1)
@@ -1267,13 +1293,13 @@ public final class PcEngine implements AutoCloseable {
                 }
             });
             // Then each moving layer's feedback GEMM, onto its step's own terms (the step itself where the layer moves first).
-            int step = s;
             Runnable[] beside = s == 1 && startBeside ? start : NONE;
             if (outputStart != null) {
                 beside = java.util.Arrays.copyOf(beside, beside.length + 1);
                 beside[beside.length - 1] = outputStart;
             }
-            eachBlock(ws, active, depth, b -> blockMacs[b], b -> blocks.get(b).feedbackOnto(be, b >= moved ? ws.sweep[b] : ws.ff[b], ws.error[b + 1],
+            if (gram) gramFeedback(ws, step, moved, active, eta, steps, beside);
+            else eachBlock(ws, active, depth, b -> blockMacs[b], b -> blocks.get(b).feedbackOnto(be, b >= moved ? ws.sweep[b] : ws.ff[b], ws.error[b + 1],
                     steps[b].next(), -eta, step > depth - b), beside);
         }
         if (!perSample) {
@@ -1289,8 +1315,14 @@ public final class PcEngine implements AutoCloseable {
             }
             Block block = blocks.get(b);
             Block.Tape t = ws.sweep[b];
+            boolean fromProducts = gram && b >= Math.max(1, depth - n); // the blocks the last step moved, whose products it formed
             Runnable error = () -> {
-                if (b == depth - 1) displacedOutputError(ws, b, ws.displacement[b], target, true, true);
+                if (b == depth - 1 && fromProducts)
+                    block.outputErrorFromProducts(be, ws.belief[b], ws.ff[b], t, gramAddend(ws, n + 1, b), target != null ? target : ws.y, ws.error[b + 1],
+                            ws.sweepLoss, 0, outputLossScale(ws, target));
+                else if (b == depth - 1) displacedOutputError(ws, b, ws.displacement[b], target, true, true);
+                else if (fromProducts)
+                    block.errorFromProducts(be, ws.belief[b], ws.ff[b], t, gramAddend(ws, n + 1, b), ws.vhat(b + 1), ws.displacement[b + 1], ws.error[b + 1], null);
                 else block.forwardDisplacedWithError(be, ws.displacement[b], ws.belief[b], ws.ff[b], t, ws.vhat(b + 1), ws.displacement[b + 1], ws.error[b + 1], null);
             };
             be.branches(new double[]{blockMacs[b] * ws.batch, layerSizes[b] * ws.batch}, error, () -> be.add(1f, ws.vhat(b), 1f, ws.displacement[b], ws.belief[b]));
@@ -1299,6 +1331,50 @@ public final class PcEngine implements AutoCloseable {
         }, withFeedforwardLoss ? new Runnable[]{() -> feedforwardLoss(ws)} : NONE);
         if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
     }
+
+    /**
+     * Whether PC's folded relaxation takes the Gram form ({@link #gramFeedback}): where the workspace has its tensors (the
+     * backend prefers short chains and every block above 0 takes it), the relaxation folds, and the output's error is a
+     * subtraction (nudged, or the per-sample squared error), which its error op forms from products; both are on each
+     * sample's own energy. The step forms W W^T beside its feedforward pass where this holds.
+     */
+    private boolean gramForm(Workspace ws, Algorithm algorithm) {
+        return ws.gram != null && algorithm == Algorithm.PC && !beliefOptimizer.isAdam() && folds(ws) && (nudging.active() || outputLossApart(null, perSample(algorithm)));
+    }
+
+    /**
+     * The feedback round of a folded step in the Gram form. Block b's next pre-activation is zff + d W^T with
+     * d = terms - eta dy' W the displacement its feedback GEMM completes (dy' the error pulled back through its
+     * activation), that is zff + terms W^T - eta dy' G with G = W W^T, fixed for the relaxation. Both products read only
+     * what the error round wrote (the terms as their copy, since the feedback GEMM adds onto the terms themselves), so
+     * they run beside the feedback GEMM, and the next error round is the error op alone: on a GPU a step is a GEMM and
+     * a kernel one after another, not a GEMM, a GEMM and a kernel. Branches per moving block b: its feedback GEMM, the
+     * Gram product into gramProduct[b], the first product into the pre-activation; where b moves for the first time its
+     * terms are 0, and the Gram product is the pre-activation's only one.
+     */
+    private void gramFeedback(Workspace ws, int step, int moved, int active, float eta, BeliefStep[] steps, Runnable[] beside) {
+        int depth = model.depth();
+        List<Block> blocks = model.blocks();
+        int first = step > depth - active ? 3 : 2; // the lowest block's branches
+        java.util.function.IntUnaryOperator blockOf = i -> i < first ? active : active + 1 + (i - first) / 3, partOf = i -> i < first ? i : (i - first) % 3;
+        each(0, first + 3 * (depth - active - 1), i -> {
+            int b = blockOf.applyAsInt(i);
+            return partOf.applyAsInt(i) == 1 ? blockMacs[b] * ws.gram[b].shape().dim(0) / layerSizes[b] : blockMacs[b];
+        }, ws.batch, i -> {
+            int b = blockOf.applyAsInt(i);
+            Block block = blocks.get(b);
+            Block.Tape t = b >= moved ? ws.sweep[b] : ws.ff[b];
+            boolean onto = step > depth - b;
+            switch (partOf.applyAsInt(i)) {
+                case 0 -> block.feedbackOnto(be, t, ws.error[b + 1], steps[b].next(), -eta, onto);
+                case 1 -> block.gramProduct(be, t, ws.error[b + 1], ws.gram[b], -eta, onto ? ws.gramProduct[b] : block.preActivation(ws.sweep[b]));
+                default -> block.inputProduct(be, ws.stepCopy[b], ws.sweep[b]);
+            }
+        }, beside);
+    }
+
+    /** The Gram form's second product of block b's pre-activation at step s, where step s - 1 formed two (block b's input had moved before). */
+    private static Tensor gramAddend(Workspace ws, int s, int b) { return s - 1 > ws.sweep.length - b ? ws.gramProduct[b] : null; }
 
     /**
      * Torch2PC's parameter updates after a folded relaxation, as {@link #updatesAtFinalBeliefs}: the errors as the last step
@@ -1348,11 +1424,11 @@ public final class PcEngine implements AutoCloseable {
      * writes buffer (n - s) mod k, so that the last writes buffer 0 (displacement); it reads the one step s - 1 wrote, and
      * momentum's previous displacement is the one step s - 2 wrote.
      */
-    private void stepBuffers(Tensor[][] buffers, int n, int s, float eta, float momentum, Tensor[] d, BeliefStep[] steps) {
+    private void stepBuffers(Tensor[][] buffers, int n, int s, float eta, float momentum, Tensor[] d, BeliefStep[] steps, Tensor[] copies) {
         int k = buffers.length;
         for (int l = 1; l < d.length; l++) {
             d[l] = buffers[(n - s + 1) % k][l];
-            steps[l] = new BeliefStep(buffers[(n - s) % k][l], eta, momentum, momentum == 0f ? null : buffers[(n - s + 2) % k][l]);
+            steps[l] = new BeliefStep(buffers[(n - s) % k][l], eta, momentum, momentum == 0f ? null : buffers[(n - s + 2) % k][l], copies == null ? null : copies[l]);
         }
     }
 
@@ -1387,7 +1463,7 @@ public final class PcEngine implements AutoCloseable {
         Tensor[] d = new Tensor[depth];
         BeliefStep[] steps = new BeliefStep[depth];
         for (int s = 1; s <= n; s++) {
-            stepBuffers(buffers, n, s, eta, beliefOptimizer.momentum(), d, steps);
+            stepBuffers(buffers, n, s, eta, beliefOptimizer.momentum(), d, steps, null);
             boolean withLoss = s == n; // iPC reports its last step's output energy
             eachBlock(ws, 0, depth, b -> blockMacs[b], b -> {
                 Block block = blocks.get(b);

@@ -51,6 +51,12 @@ final class Workspace implements AutoCloseable {
     final int moments;
     /** STRICT's layer 1 in block 1's entry space, where block 1 has an entry op (null otherwise). */
     final Condensed condensed;
+    /**
+     * PC's Gram form, where the backend prefers short chains and every block above 0 takes it ({@link Block#takesGramForm};
+     * null otherwise): per block b above 0, gram[b] = W W^T and gramProduct[b] the pre-activation's second product; per
+     * hidden layer l, stepCopy[l] the copy of its step's terms that the first product reads.
+     */
+    final Tensor[] gram, gramProduct, stepCopy;
 
     /** A workspace with memory of its own, with {@code moments} belief optimizer state tensors per hidden layer. */
     Workspace(Model model, Loss loss, int batch, int moments) { this(model, loss, batch, moments, new Scope(model.backend())); }
@@ -96,6 +102,17 @@ final class Workspace implements AutoCloseable {
             sweepLoss = scope.allocate(1);
             Block.Entry entry = depth > 1 ? model.blocks().get(1).entry() : null;
             condensed = entry == null ? null : new Condensed(entry, scope, batch);
+            boolean gramForm = model.backend().prefersShortChains() && depth > 1;
+            for (int b = 1; b < depth; b++) gramForm &= model.blocks().get(b).takesGramForm(sweep[b], b == depth - 1) && model.blocks().get(b).takesGramForm(ff[b], b == depth - 1);
+            gram = gramForm ? new Tensor[depth] : null;
+            gramProduct = gramForm ? new Tensor[depth] : null;
+            stepCopy = gramForm ? new Tensor[depth] : null;
+            for (int b = 1; gramForm && b < depth; b++) {
+                int out = (int) sweep[b].output().shape().rowSize();
+                gram[b] = scope.allocate(out, out);
+                gramProduct[b] = scope.allocate(withBatch(batch, model.activationShape(b + 1)));
+                stepCopy[b] = scope.allocate(withBatch(batch, model.activationShape(b)));
+            }
         } catch (RuntimeException e) {
             scope.close();
             throw e;
