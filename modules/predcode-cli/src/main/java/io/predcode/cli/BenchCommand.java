@@ -110,10 +110,10 @@ final class BenchCommand implements Callable<Integer> {
     @Override public Integer call() throws Exception {
         if (steps < 1 || warmup < 0 || !(warmupSeconds >= 0)) throw new IllegalArgumentException("--steps must be >= 1, --warmup >= 0 and --warmup-seconds >= 0");
         relaxation.validate();
-        List<Algorithm> algs = algorithms.stream().map(Algorithm::parse).toList();
+        List<Algorithm> algs = Setup.algorithms(algorithms);
         BeliefOptimizer beliefOptimizer = beliefs.optimizer();
         Energy relaxed = beliefs.energy();
-        Loss lossFn = Loss.parse(loss);
+        Loss lossFn = Setup.loss(loss);
         List<PcEngine.Condense> condenseModes = condense.stream().map(Setup::condense).toList();
         List<ModelSpec> specs = new ArrayList<>();
         for (String m : models) {

@@ -66,8 +66,8 @@ final class CompareCommand implements Callable<Integer> {
         relaxation.validate();
         float eta = relaxation.eta;
         int n = relaxation.sweeps(20);
-        Loss l = Loss.parse(loss);
-        List<Algorithm> algs = algorithms.stream().map(Algorithm::parse).toList();
+        Loss l = Setup.loss(loss);
+        List<Algorithm> algs = Setup.algorithms(algorithms);
         DataSplit split = dataChoice.load();
         Checkpoint.Loaded c = checkpoint == null ? null : Checkpoint.load(checkpoint);
         ModelSpec ms = c != null ? c.spec() : Setup.model(model);

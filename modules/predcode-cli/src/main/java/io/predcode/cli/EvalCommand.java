@@ -48,12 +48,7 @@ final class EvalCommand implements Callable<Integer> {
         Checkpoint.Loaded c = Checkpoint.load(checkpoint);
         DataSplit split = inModelUnits(dataChoice.load(), c.preprocessing());
         int[] input = Setup.inputShape(c.spec(), split.sampleShape(), checkpoint.toString());
-        io.predcode.core.nn.Loss l;
-        try {
-            l = loss == null ? c.loss() : io.predcode.core.nn.Loss.parse(loss);
-        } catch (IllegalArgumentException ex) {
-            throw new IllegalArgumentException("--loss: " + ex.getMessage(), ex);
-        }
+        io.predcode.core.nn.Loss l = loss == null ? c.loss() : Setup.loss(loss);
         try (Backend be = backendChoice.open(); Model m = Model.create(c.spec(), input, be, 0); PcEngine e = new PcEngine(m, l)) {
             m.loadParameters(c.parameters(), c.source().toString());
             TrainingRun.Score s = TrainingRun.evaluate(e, split.test(), batchSize);

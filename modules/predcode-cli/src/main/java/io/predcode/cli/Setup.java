@@ -9,6 +9,7 @@ import picocli.CommandLine.Option;
 
 import java.io.IOException;
 import java.util.Arrays;
+import java.util.List;
 
 /** Options and helpers shared by the commands. */
 final class Setup {
@@ -102,7 +103,7 @@ final class Setup {
 
         io.predcode.core.pc.BeliefOptimizer optimizer() {
             String name = either("--belief-optimizer", optimizer, "--inference-optimizer", inferenceOptimizer, "sgd");
-            io.predcode.core.pc.BeliefOptimizer o = io.predcode.core.pc.BeliefOptimizer.parse(name);
+            io.predcode.core.pc.BeliefOptimizer o = option(inferenceOptimizer != null ? "--inference-optimizer" : "--belief-optimizer", name, io.predcode.core.pc.BeliefOptimizer::parse);
             if (momentum == null) return o;
             if (o.isAdam() || o.momentum() != 0f)
                 throw new IllegalArgumentException("--inference-momentum " + momentum + " is sgd's momentum, but the belief optimizer is " + name
@@ -111,7 +112,7 @@ final class Setup {
             return io.predcode.core.pc.BeliefOptimizer.sgd(momentum);
         }
 
-        io.predcode.core.pc.Energy energy() { return io.predcode.core.pc.Energy.parse(energy); }
+        io.predcode.core.pc.Energy energy() { return option("--energy", energy, io.predcode.core.pc.Energy::parse); }
     }
 
     /** The value of whichever of two options for one setting was given (refusing both), else {@code fallback}. */
@@ -166,6 +167,23 @@ final class Setup {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("--condense: unknown mode '" + mode + "'; expected auto, never or always");
         }
+    }
+
+    /** Option {@code name}'s value read by {@code parse}, whose refusal is given with the option's name in front. */
+    static <T> T option(String name, String value, java.util.function.Function<String, T> parse) {
+        try {
+            return parse.apply(value);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(name + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** A --loss value. */
+    static io.predcode.core.nn.Loss loss(String value) { return option("--loss", value, io.predcode.core.nn.Loss::parse); }
+
+    /** --algorithm's values. */
+    static List<io.predcode.core.pc.Algorithm> algorithms(List<String> values) {
+        return values.stream().map(v -> option("--algorithm", v, io.predcode.core.pc.Algorithm::parse)).toList();
     }
 
     /**

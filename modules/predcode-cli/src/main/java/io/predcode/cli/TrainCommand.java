@@ -138,8 +138,8 @@ final class TrainCommand implements Callable<Integer> {
     String condense;
 
     @Override public Integer call() throws Exception {
-        Algorithm a = Algorithm.parse(algorithm);
-        Loss l = Loss.parse(loss);
+        Algorithm a = Setup.option("--algorithm", algorithm, Algorithm::parse);
+        Loss l = Setup.loss(loss);
         if (epochs < 1) throw new IllegalArgumentException("--epochs must be >= 1, got " + epochs);
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);
         if (!List.of("adam", "adamw", "sgd").contains(optimizer)) throw new IllegalArgumentException("--optimizer must be adam, adamw or sgd, got '" + optimizer + "'");
@@ -148,7 +148,7 @@ final class TrainCommand implements Callable<Integer> {
         io.predcode.data.Augmentation augmentation = io.predcode.data.Augmentation.parse(augment, symmetricInputs ? -1f : 0f); // black: raw 0, mapped as the data is
         if (!lrSchedule.equals("constant") && !lrSchedule.equals("cosine")) throw new IllegalArgumentException("--lr-schedule must be constant or cosine, got '" + lrSchedule + "'");
         Energy e = beliefs.energy();
-        Nudging nudge = Nudging.parse(nudging);
+        Nudging nudge = Setup.option("--nudging", nudging, Nudging::parse);
         if (nudge.active() && (!a.standard() || e != Energy.PER_SAMPLE))
             throw new IllegalArgumentException("--nudging " + nudging + " needs --algorithm pc or ipc with --energy sample");
         if (nudge.kind() == Nudging.Kind.CENTRED && a == Algorithm.IPC)

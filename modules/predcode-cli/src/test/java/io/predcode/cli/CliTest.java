@@ -408,6 +408,31 @@ class CliTest {
         assertEquals(1, r.err().strip().lines().count(), r.err());
     }
 
+    /** A value an option does not take is refused in one line that starts with the option's name, on every command that has it. */
+    @Test void badValuesNameTheirOption(@TempDir Path tmp) throws Exception {
+        String[][] cases = {
+                {"--algorithm", "train", "--algorithm", "foo"},
+                {"--algorithm", "bench", "--algorithm", "foo", "--steps", "1"},
+                {"--algorithm", "compare", "--algorithm", "strict,foo"},
+                {"--loss", "train", "--loss", "hinge"},
+                {"--loss", "bench", "--loss", "hinge", "--steps", "1"},
+                {"--loss", "compare", "--loss", "hinge"},
+                {"--belief-optimizer", "train", "--algorithm", "pc", "--belief-optimizer", "rmsprop"},
+                {"--inference-optimizer", "bench", "--algorithm", "pc", "--inference-optimizer", "rmsprop", "--steps", "1"},
+                {"--energy", "train", "--algorithm", "pc", "--energy", "joules"},
+                {"--nudging", "train", "--algorithm", "pc", "--nudging", "sideways"},
+                {"--augment", "train", "--augment", "twirl"},
+                {"--condense", "train", "--condense", "sometimes"},
+        };
+        for (String[] c : cases) {
+            String[] args = java.util.Arrays.copyOfRange(c, 1, c.length);
+            Result r = run(args);
+            assertEquals(2, r.code(), String.join(" ", args) + " -> " + r.err());
+            assertTrue(r.err().strip().startsWith("predcode: " + c[0] + ": "), String.join(" ", args) + " -> " + r.err());
+            assertEquals(1, r.err().strip().lines().count(), r.err());
+        }
+    }
+
     @Test void corruptCheckpointsAreRejected(@TempDir Path tmp) throws Exception {
         Path out = tmp.resolve("run");
         assertEquals(0, run("train", "--epochs", "1", "--out", out.toString(), "--quiet").code());

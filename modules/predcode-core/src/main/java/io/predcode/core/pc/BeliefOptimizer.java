@@ -44,7 +44,7 @@ public record BeliefOptimizer(boolean isAdam, float momentum, float beta1, float
                 throw new IllegalArgumentException("belief optimizer '" + s + "': the momentum after 'sgd:' is not a number");
             }
         }
-        throw new IllegalArgumentException("belief optimizer '" + s + "'; expected sgd, sgd:MOMENTUM or adam");
+        throw new IllegalArgumentException("unknown belief optimizer '" + s + "'; expected sgd, sgd:MOMENTUM or adam");
     }
 
     @Override public String toString() { return isAdam ? "adam" : momentum == 0f ? "sgd" : "sgd:" + momentum; }

@@ -38,7 +38,7 @@ public enum Energy {
         return switch (s.toLowerCase(Locale.ROOT).strip().replace('_', '-')) {
             case "torch2pc" -> TORCH2PC;
             case "sample", "per-sample" -> PER_SAMPLE;
-            default -> throw new IllegalArgumentException("energy '" + s + "'; expected torch2pc or sample");
+            default -> throw new IllegalArgumentException("unknown energy '" + s + "'; expected torch2pc or sample");
         };
     }
 }

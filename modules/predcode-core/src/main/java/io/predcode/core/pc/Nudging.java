@@ -54,7 +54,7 @@ public record Nudging(Kind kind, float beta) {
             case "positive" -> Kind.POSITIVE;
             case "negative" -> Kind.NEGATIVE;
             case "centred", "centered" -> Kind.CENTRED;
-            default -> throw new IllegalArgumentException("nudging '" + s + "'; expected none, positive:BETA, negative:BETA or centred:BETA");
+            default -> throw new IllegalArgumentException("unknown nudging '" + s + "'; expected none, positive:BETA, negative:BETA or centred:BETA");
         };
         if (colon < 0) throw new IllegalArgumentException("nudging '" + s + "': give its strength, e.g. " + name + ":0.1");
         try {
