@@ -409,9 +409,14 @@ extern "C" __global__ void pc_finish_sum(const double* partials, int count, doub
 // Per row: logsumexp - logit[label] into the partial sums (the loss is their mean); grad (if not
 // null) = (softmax - onehot) / divisor (rows for the batch's mean, 1 for each row's own gradient). A label
 // that is not a class index gives NaN.
-extern "C" __global__ void pc_softmax_cross_entropy(const float* logits, const float* labels, double* partials, float* grad, int rows, int classes, double divisor, double scale, float* out, long long index) {
+// Where addend or bias is not null, the logits are a linear op's products, added first and written back (add_products_at;
+// Backend.softmaxCrossEntropyFromProducts): backprop's output block is its GEMM and this kernel.
+extern "C" __global__ void pc_softmax_cross_entropy(float* logits, const float* addend, const float* bias, int channels, const float* labels, double* partials,
+                                                    float* grad, int rows, int classes, double divisor, double scale, float* out, long long index) {
     double total = 0;
     GRID_STRIDE(r, rows) {
+        if (addend || bias)
+            for (int c = 0; c < classes; c++) add_products_at(logits, addend, bias, channels, r * classes + c);
         const float* l = logits + r * classes;
         double mx = -INFINITY, s = 0;
         for (int c = 0; c < classes; c++) mx = fmax(mx, (double)l[c]);
@@ -432,11 +437,13 @@ extern "C" __global__ void pc_softmax_cross_entropy(const float* logits, const f
     reduce_out(block_sum(total), partials, scale, out, index);
 }
 
-// (y - t)^2 into the partial sums (the loss is their mean); dy = 2 (y - t) / n when not null.
-extern "C" __global__ void pc_mse(const float* y, const float* t, double* partials, float* dy, long long n, double scale, float* out, long long index) {
+// (y - t)^2 into the partial sums (the loss is their mean); dy = 2 (y - t) / n when not null. Where addend or bias is not
+// null, y is a linear op's products, added first and written back (add_products_at; Backend.mseFromProducts).
+extern "C" __global__ void pc_mse(float* y, const float* addend, const float* bias, int channels, const float* t, double* partials, float* dy, long long n,
+                                  double scale, float* out, long long index) {
     double s = 0;
     GRID_STRIDE(i, n) {
-        float d = y[i] - t[i];
+        float d = add_products_at(y, addend, bias, channels, i) - t[i];
         s += (double)d * d;
         if (dy) dy[i] = (float)(2.0 / n * d);
     }

@@ -479,14 +479,26 @@ final class CudaBackend extends Backend {
     @Override protected void doAvgPoolBackward(PoolGeometry g, Tensor dy, Tensor dx, int images) { k.avgPoolBackward(ptr(dy), ptr(dx), images, g); }
 
     @Override protected void doSoftmaxCrossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits, int rows, int classes) {
-        k.softmaxCrossEntropy(ptr(logits), ptr(labels), ptr(loss), ptrOrNull(dlogits), rows, classes, rows);
+        doSoftmaxCrossEntropyFromProducts(logits, null, null, labels, loss, dlogits, false, rows, classes);
     }
 
     @Override protected void doSoftmaxCrossEntropyPerSample(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits, int rows, int classes) {
-        k.softmaxCrossEntropy(ptr(logits), ptr(labels), ptr(loss), ptrOrNull(dlogits), rows, classes, 1);
+        doSoftmaxCrossEntropyFromProducts(logits, null, null, labels, loss, dlogits, true, rows, classes);
     }
 
-    @Override protected void doMse(Tensor y, Tensor target, Tensor loss, Tensor dy) { k.mse(ptr(y), ptr(target), ptr(loss), ptrOrNull(dy), y.size()); }
+    /** The products and the bias added in the loss's own kernel. */
+    @Override protected void doSoftmaxCrossEntropyFromProducts(Tensor logits, Tensor addend, Tensor bias, Tensor labels, Tensor loss, Tensor dlogits, boolean perSample,
+                                                               int rows, int classes) {
+        k.softmaxCrossEntropy(ptr(logits), ptrOrNull(addend), ptrOrNull(bias), biasChannels(bias, classes), ptr(labels), ptr(loss), ptrOrNull(dlogits), rows, classes,
+                perSample ? 1 : rows);
+    }
+
+    @Override protected void doMse(Tensor y, Tensor target, Tensor loss, Tensor dy) { doMseFromProducts(y, null, null, target, loss, dy, (int) y.shape().rowSize()); }
+
+    /** The products and the bias added in the loss's own kernel. */
+    @Override protected void doMseFromProducts(Tensor y, Tensor addend, Tensor bias, Tensor target, Tensor loss, Tensor dy, int out) {
+        k.mse(ptr(y), ptrOrNull(addend), ptrOrNull(bias), biasChannels(bias, out), ptr(target), ptr(loss), ptrOrNull(dy), y.size());
+    }
 
     @Override protected void doCountCorrect(Tensor logits, Tensor labels, Tensor out, long outIndex, int rows, int classes, boolean labelRows) {
         k.countCorrect(ptr(logits), ptr(labels), ptr(out), outIndex, rows, classes, labelRows);

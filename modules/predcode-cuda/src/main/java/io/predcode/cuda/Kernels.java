@@ -187,13 +187,15 @@ final class Kernels {
     }
 
     /** The loss (the rows' mean) and, unless grad is 0, grad = (softmax - onehot) / divisor. */
-    void softmaxCrossEntropy(long logits, long labels, long loss, long grad, int rows, int classes, double divisor) {
-        start().p(logits).p(labels).p(partials).p(grad).i(rows).i(classes).d(divisor);
+    /** The logits are a linear op's products where addend or bias is not 0 ({@code channels} as {@link #biasError}'s). */
+    void softmaxCrossEntropy(long logits, long addend, long bias, int channels, long labels, long loss, long grad, int rows, int classes, double divisor) {
+        start().p(logits).p(addend).p(bias).i(channels).p(labels).p(partials).p(grad).i(rows).i(classes).d(divisor);
         reduction("pc_softmax_cross_entropy", partialBlocks(rows, (long) rows * classes), 1.0 / rows, loss, 0);
     }
 
-    void mse(long y, long t, long loss, long dy, long n) {
-        start().p(y).p(t).p(partials).p(dy).l(n);
+    /** y is a linear op's products where addend or bias is not 0 ({@code channels} as {@link #biasError}'s). */
+    void mse(long y, long addend, long bias, int channels, long t, long loss, long dy, long n) {
+        start().p(y).p(addend).p(bias).i(channels).p(t).p(partials).p(dy).l(n);
         reduction("pc_mse", partialBlocks(n), 1.0 / n, loss, 0);
     }
 

@@ -602,6 +602,42 @@ public abstract class Backend implements AutoCloseable {
         else doSoftmaxCrossEntropy(logits, labels, loss, dlogits, n, classes);
     }
 
+    /**
+     * {@link #softmaxCrossEntropy(Tensor, Tensor, Tensor, Tensor, boolean)} of logits given as a linear op's products, as
+     * {@link #pcOutputErrorFromProducts} takes them: logits = (logits + addend) + bias first, written back (addend and
+     * bias each may be null), then the loss; the same bits as {@link #add}, the bias as {@link #linear} adds it, and
+     * softmaxCrossEntropy. A GPU does it in the loss's pass: backprop's output block is then its GEMM and this kernel,
+     * and PC's output error in the Gram form this kernel alone.
+     */
+    public final void softmaxCrossEntropyFromProducts(Tensor logits, Tensor addend, Tensor bias, Tensor labels, Tensor loss, Tensor dlogits, boolean perSample) {
+        String op = "softmaxCrossEntropyFromProducts";
+        mine(op, logits, labels, loss);
+        checkProducts(op, logits, addend, bias);
+        int n = logits.shape().dim(0);
+        expectSize(op, "labels", labels, n);
+        if (loss.size() < 1) throw new IllegalArgumentException(op + ": loss tensor is empty");
+        if (dlogits != null) sameSize(op, logits, dlogits);
+        if (dlogits != null && (dlogits == logits || dlogits == labels || dlogits == addend || dlogits == bias) || loss == logits || loss == addend || labels == logits
+                || labels == addend)
+            throw new IllegalArgumentException(op + ": logits, loss and dlogits must be tensors of their own, none the labels, the addend or the bias");
+        doSoftmaxCrossEntropyFromProducts(logits, addend, bias, labels, loss, dlogits, perSample && dlogits != null, n, (int) logits.shape().rowSize());
+    }
+
+    /**
+     * {@link #mse} of y given as a linear op's products, as {@link #softmaxCrossEntropyFromProducts} takes them: y = (y +
+     * addend) + bias first, written back; the same bits as add, the bias as {@link #linear} adds it, and mse.
+     */
+    public final void mseFromProducts(Tensor y, Tensor addend, Tensor bias, Tensor target, Tensor loss, Tensor dy) {
+        String op = "mseFromProducts";
+        sameSize(op, y, target);
+        mine(op, loss);
+        checkProducts(op, y, addend, bias);
+        if (dy != null) sameSize(op, y, dy);
+        if (dy != null && (dy == y || dy == target || dy == addend || dy == bias) || loss == y || loss == addend || target == y || target == addend)
+            throw new IllegalArgumentException(op + ": y, loss and dy must be tensors of their own, none the target, the addend or the bias");
+        doMseFromProducts(y, addend, bias, target, loss, dy, (int) y.shape().rowSize());
+    }
+
     /** Mean squared error over all elements into {@code loss[0]}; dy = 2 (y - target) / size when not null. */
     public final void mse(Tensor y, Tensor target, Tensor loss, Tensor dy) {
         sameSize("mse", y, target);
@@ -1150,6 +1186,18 @@ public abstract class Backend implements AutoCloseable {
 
     /** {@link #doSoftmaxCrossEntropy} with each row's own gradient, softmax - onehot ({@code dlogits} not null), in the same pass. */
     protected abstract void doSoftmaxCrossEntropyPerSample(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits, int rows, int classes);
+    /** Softmax cross-entropy of logits given as products: see {@link #softmaxCrossEntropyFromProducts}. Default: the products added, then the loss's own hook. */
+    protected void doSoftmaxCrossEntropyFromProducts(Tensor logits, Tensor addend, Tensor bias, Tensor labels, Tensor loss, Tensor dlogits, boolean perSample,
+                                                     int rows, int classes) {
+        Compositions.addProducts(this, logits, addend, bias);
+        if (perSample) doSoftmaxCrossEntropyPerSample(logits, labels, loss, dlogits, rows, classes);
+        else doSoftmaxCrossEntropy(logits, labels, loss, dlogits, rows, classes);
+    }
+    /** Mean squared error of y given as products: see {@link #mseFromProducts}. Default: the products added, then {@link #doMse}. */
+    protected void doMseFromProducts(Tensor y, Tensor addend, Tensor bias, Tensor target, Tensor loss, Tensor dy, int out) {
+        Compositions.addProducts(this, y, addend, bias);
+        doMse(y, target, loss, dy);
+    }
     /** Mean squared error of y against target into loss[0], and its gradient into dy when dy is not null. Default: {@link Compositions#mse}. */
     protected void doMse(Tensor y, Tensor target, Tensor loss, Tensor dy) { Compositions.mse(this, y, target, loss, dy); }
     /**

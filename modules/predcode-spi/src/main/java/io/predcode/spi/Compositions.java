@@ -81,7 +81,7 @@ public final class Compositions {
     }
 
     /** z = (z + addend) + bias, the bias as {@link Backend#linear} adds it after its GEMM: one per output feature, or an offset of z's size. */
-    private static void addProducts(Backend be, Tensor z, Tensor addend, Tensor bias) {
+    static void addProducts(Backend be, Tensor z, Tensor addend, Tensor bias) {
         if (addend != null) be.add(1f, z, 1f, addend, z);
         if (bias == null) return;
         if (bias.size() != z.shape().rowSize()) be.add(1f, z, 1f, bias, z);

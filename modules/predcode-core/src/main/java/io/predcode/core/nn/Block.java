@@ -311,6 +311,26 @@ public final class Block {
         be.pcPredictionErrorFromProducts(t.acts[1], addend, ff.acts[1], f.function, f.slope, t.acts[2], t.derivatives[2], vhat, displacement, error, t.grads[1], step);
     }
 
+    /**
+     * The output block (one linear op) in the Gram form with a softmax cross-entropy output: its output from its products
+     * and the loss's gradient (each sample's own where {@code perSample}), in one backend op ({@link Backend#softmaxCrossEntropyFromProducts}).
+     */
+    public void crossEntropyFromProducts(Backend be, Tensor x, Tape ff, Tape t, Tensor addend, Tensor labels, Tensor loss, Tensor grad, boolean perSample) {
+        t.acts[0] = x;
+        be.softmaxCrossEntropyFromProducts(t.acts[1], addend, ff.acts[1], labels, loss, grad, perSample);
+    }
+
+    /**
+     * For a block of one linear op: x W^T into tape t's output, the bias left out and returned (null for none), for an
+     * op after the GEMM to add in its own pass ({@link Backend#softmaxCrossEntropyFromProducts}, {@link Backend#mseFromProducts}):
+     * the output is the block's once that op ran.
+     */
+    public Tensor forwardWithoutBias(Backend be, Tensor x, Tape t) {
+        t.acts[0] = x;
+        be.matmul(false, true, 1f, x, linearOp().weight.value(), 0f, t.acts[1]);
+        return linearOp().biasValue();
+    }
+
     /** The output block (one linear op) in the Gram form: what {@link #forwardDisplacedWithOutputError} writes with a target, in one backend op ({@link Backend#pcOutputErrorFromProducts}). */
     public void outputErrorFromProducts(Backend be, Tensor x, Tape ff, Tape t, Tensor addend, Tensor target, Tensor error, Tensor energy, long energyIndex, float energyScale) {
         t.acts[0] = x;

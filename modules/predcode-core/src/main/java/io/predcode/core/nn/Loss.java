@@ -40,6 +40,17 @@ public enum Loss {
     }
 
     /**
+     * As {@link #compute}, the output given as a linear op's product and its bias (null for none), which the loss's op
+     * adds first and writes back ({@link Backend#mseFromProducts}, {@link Backend#softmaxCrossEntropyFromProducts}).
+     *
+     * @param bias the linear op's bias, added to {@code output} first
+     */
+    public void computeFromProducts(Backend be, Tensor output, Tensor bias, Tensor target, Tensor loss, Tensor grad) {
+        if (this == MSE) be.mseFromProducts(output, null, bias, target, loss, grad);
+        else be.softmaxCrossEntropyFromProducts(output, null, bias, target, loss, grad, false);
+    }
+
+    /**
      * The class a row of outputs (or of one-hot targets) names: the index of its largest value, the
      * first of equal ones, as torch.argmax.
      *

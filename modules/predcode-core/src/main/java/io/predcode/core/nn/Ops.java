@@ -68,7 +68,7 @@ final class Ops {
             be.linear(x, weight.value(), biasValue(), y);
         }
 
-        private Tensor biasValue() { return bias == null ? null : bias.value(); }
+        Tensor biasValue() { return bias == null ? null : bias.value(); }
 
         @Override boolean affine() { return true; }
 

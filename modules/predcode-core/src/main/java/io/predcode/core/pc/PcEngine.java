@@ -603,9 +603,9 @@ public final class PcEngine implements AutoCloseable {
         java.util.function.IntConsumer weightStep = !incremental || weights == null ? null
                 : recorded != null ? s -> recorded.step(scalars, (long) (s - 1) * recorded.scalarsPerStep(), ws.scalars, 0) : s -> weights.step();
         Runnable step = () -> {
-            boolean errorAtVhat = forward(ws, errorFromFeedforward(algorithm), gramForm(ws, algorithm));
             boolean backprop = algorithm == Algorithm.BACKPROP || algorithm == Algorithm.EXACT;
-            if (backprop) lossGradient(ws, ws.vhat(depth), ws.scalars, ws.dLdy);
+            boolean errorAtVhat = !backprop && forward(ws, errorFromFeedforward(algorithm), gramForm(ws, algorithm));
+            if (backprop) forwardAndLossGradient(ws);
             else if (!lossInLastRound(algorithm)) feedforwardLoss(ws);
             switch (algorithm) {
                 // The correct count, which the backward pass does not read, beside it: on a GPU, off the kernels that run one after another.
@@ -711,18 +711,46 @@ public final class PcEngine implements AutoCloseable {
         return wrote[0];
     }
 
+    /**
+     * Backprop's feedforward pass, then the loss and dL/dy. Where the backend prefers short chains and the output block
+     * is one linear op, the loss's op adds that block's bias after its GEMM ({@link Loss#computeFromProducts}): on a GPU
+     * the output block is a GEMM and the loss's kernel, not a GEMM, a bias kernel and the loss's.
+     */
+    private void forwardAndLossGradient(Workspace ws) {
+        List<Block> blocks = model.blocks();
+        int last = blocks.size() - 1;
+        if (!be.prefersShortChains() || !blocks.get(last).isOneLinearOp()) {
+            forward(ws);
+            lossGradient(ws, ws.vhat(last + 1), ws.scalars, ws.dLdy);
+            return;
+        }
+        for (int b = 0; b < last; b++) blocks.get(b).forward(be, ws.vhat(b), ws.ff[b]);
+        Tensor bias = blocks.get(last).forwardWithoutBias(be, ws.vhat(last), ws.ff[last]);
+        loss.computeFromProducts(be, ws.vhat(last + 1), bias, ws.y, ws.scalars, ws.dLdy);
+        scaleToGlobalBatch(ws, ws.dLdy);
+    }
+
     private boolean forward(Workspace ws, boolean outputError) {
         List<Block> blocks = model.blocks();
         int last = blocks.size() - 1;
         for (int b = 0; b < last; b++) blocks.get(b).forward(be, ws.vhat(b), ws.ff[b]);
-        if (outputError && blocks.get(last).forwardWithOutputError(be, ws.vhat(last), ws.ff[last], ws.y, ws.error[last + 1])) return true;
+        if (outputError && loss == Loss.CROSS_ENTROPY && blocks.get(last).isOneLinearOp()) { // the bias in the loss's op (see errorFromFeedforward)
+            Tensor bias = blocks.get(last).forwardWithoutBias(be, ws.vhat(last), ws.ff[last]);
+            be.softmaxCrossEntropyFromProducts(ws.vhat(last + 1), null, bias, ws.y, ws.sweepLoss, ws.error[last + 1], true);
+            return true;
+        }
+        if (outputError && loss == Loss.MSE && blocks.get(last).forwardWithOutputError(be, ws.vhat(last), ws.ff[last], ws.y, ws.error[last + 1])) return true;
         blocks.get(last).forward(be, ws.vhat(last), ws.ff[last]);
         return false;
     }
 
-    /** Whether PC's first output error is u - y at the feedforward output by a subtraction (not nudged; the per-sample squared error), which the feedforward pass may form. */
+    /**
+     * Whether the feedforward pass may form PC's first output error (not nudged, on each sample's own energy): u - y by a
+     * subtraction for the squared error; for cross-entropy, where the backend prefers short chains, softmax - onehot in
+     * the loss's op, which adds the output block's bias after its GEMM (on the CPU the GEMM starts from the bias, other bits).
+     */
     private boolean errorFromFeedforward(Algorithm algorithm) {
-        return algorithm == Algorithm.PC && !nudging.active() && outputLossApart(null, perSample(algorithm));
+        return algorithm == Algorithm.PC && !nudging.active() && perSample(algorithm) && (loss == Loss.MSE || be.prefersShortChains());
     }
 
     /** BACKPROP and EXACT: eps_l = dL/dvhat_l by reverse mode; EXACT also forms v_l = vhat_l - eps_l. */
@@ -984,6 +1012,11 @@ public final class PcEngine implements AutoCloseable {
     /** The loss (this batch's mean) and its gradient, which for a shard of a global batch is scaled to be a mean over the global batch. */
     private void lossGradient(Workspace ws, Tensor output, Tensor lossOut, Tensor grad) {
         loss.compute(be, output, ws.y, lossOut, grad);
+        scaleToGlobalBatch(ws, grad);
+    }
+
+    /** A gradient of this workspace's batch mean, made one of the global batch's mean (a data-parallel step's shard). */
+    private void scaleToGlobalBatch(Workspace ws, Tensor grad) {
         if (lossBatch(ws) != ws.batch) be.axpby(0f, grad, (float) ws.batch / lossBatch(ws), grad);
     }
 
@@ -1261,8 +1294,8 @@ public final class PcEngine implements AutoCloseable {
         // feedback round also copies zff into the output block's output, beside the GEMMs, and the evaluation after it is a
         // GEMM onto it (displacedOutputError): a GEMM one after another where the offset took a GEMM and a pass.
         Block outputBlock = blocks.get(depth - 1);
-        Runnable outputStart = outputLossApart(target, perSample) ? null : () -> outputBlock.startDisplaced(be, ws.ff[depth - 1], ws.sweep[depth - 1]);
         boolean gram = gramForm(ws, Algorithm.PC);
+        Runnable outputStart = outputLossApart(target, perSample) || gram ? null : () -> outputBlock.startDisplaced(be, ws.ff[depth - 1], ws.sweep[depth - 1]);
         Tensor[] d = new Tensor[depth];
         BeliefStep[] steps = new BeliefStep[depth];
         for (int s = 1; s <= n; s++) {
@@ -1277,9 +1310,7 @@ public final class PcEngine implements AutoCloseable {
             eachBlock(ws, moved - 1, depth, b -> b >= moved && !gram ? blockMacs[b] : b + 1 < depth ? layerSizes[b + 1] : 1, b -> {
                 Block block = blocks.get(b);
                 if (b == depth - 1) {
-                    if (b >= moved && gram)
-                        block.outputErrorFromProducts(be, ws.belief[b], ws.ff[b], ws.sweep[b], gramAddend(ws, step, b), target != null ? target : ws.y,
-                                ws.error[b + 1], null, 0, 0f);
+                    if (b >= moved && gram) outputErrorFromProducts(ws, gramAddend(ws, step, b), target, false);
                     else if (b >= moved) displacedOutputError(ws, b, d[b], target, perSample, false);
                     else if (!outputErrorKnown) outputError(ws, ws.ff[b].output(), target, perSample, false);
                 } else if (b >= moved && gram) {
@@ -1317,9 +1348,7 @@ public final class PcEngine implements AutoCloseable {
             Block.Tape t = ws.sweep[b];
             boolean fromProducts = gram && b >= Math.max(1, depth - n); // the blocks the last step moved, whose products it formed
             Runnable error = () -> {
-                if (b == depth - 1 && fromProducts)
-                    block.outputErrorFromProducts(be, ws.belief[b], ws.ff[b], t, gramAddend(ws, n + 1, b), target != null ? target : ws.y, ws.error[b + 1],
-                            ws.sweepLoss, 0, outputLossScale(ws, target));
+                if (b == depth - 1 && fromProducts) outputErrorFromProducts(ws, gramAddend(ws, n + 1, b), target, true);
                 else if (b == depth - 1) displacedOutputError(ws, b, ws.displacement[b], target, true, true);
                 else if (fromProducts)
                     block.errorFromProducts(be, ws.belief[b], ws.ff[b], t, gramAddend(ws, n + 1, b), ws.vhat(b + 1), ws.displacement[b + 1], ws.error[b + 1], null);
@@ -1334,12 +1363,12 @@ public final class PcEngine implements AutoCloseable {
 
     /**
      * Whether PC's folded relaxation takes the Gram form ({@link #gramFeedback}): where the workspace has its tensors (the
-     * backend prefers short chains and every block above 0 takes it), the relaxation folds, and the output's error is a
-     * subtraction (nudged, or the per-sample squared error), which its error op forms from products; both are on each
-     * sample's own energy. The step forms W W^T beside its feedforward pass where this holds.
+     * backend prefers short chains and every block above 0 takes it), the relaxation folds, and it relaxes each sample's
+     * own energy, whose output error (a subtraction, or cross-entropy's per-sample gradient) one op forms from products.
+     * The step forms W W^T beside its feedforward pass where this holds.
      */
     private boolean gramForm(Workspace ws, Algorithm algorithm) {
-        return ws.gram != null && algorithm == Algorithm.PC && !beliefOptimizer.isAdam() && folds(ws) && (nudging.active() || outputLossApart(null, perSample(algorithm)));
+        return ws.gram != null && algorithm == Algorithm.PC && !beliefOptimizer.isAdam() && folds(ws) && perSample(algorithm);
     }
 
     /**
@@ -1371,6 +1400,20 @@ public final class PcEngine implements AutoCloseable {
                 default -> block.inputProduct(be, ws.stepCopy[b], ws.sweep[b]);
             }
         }, beside);
+    }
+
+    /**
+     * The output block in the Gram form: its output from its products (and {@code addend}, where not null) and eps_L, with
+     * the output's energy term where {@code withLoss} (the learning step's), in one op: a subtraction, or cross-entropy's
+     * per-sample gradient.
+     */
+    private void outputErrorFromProducts(Workspace ws, Tensor addend, Tensor target, boolean withLoss) {
+        int b = model.depth() - 1;
+        Block block = model.blocks().get(b);
+        if (outputLossApart(target, true))
+            block.outputErrorFromProducts(be, ws.belief[b], ws.ff[b], ws.sweep[b], addend, target != null ? target : ws.y, ws.error[b + 1],
+                    withLoss ? ws.sweepLoss : null, 0, withLoss ? outputLossScale(ws, target) : 0f);
+        else block.crossEntropyFromProducts(be, ws.belief[b], ws.ff[b], ws.sweep[b], addend, ws.y, ws.sweepLoss, ws.error[b + 1], true);
     }
 
     /** The Gram form's second product of block b's pre-activation at step s, where step s - 1 formed two (block b's input had moved before). */

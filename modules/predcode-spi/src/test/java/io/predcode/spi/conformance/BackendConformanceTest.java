@@ -1006,6 +1006,58 @@ public abstract class BackendConformanceTest {
         }
     }
 
+    /**
+     * softmaxCrossEntropyFromProducts and mseFromProducts: the bits of add(logits, addend), the bias as linear adds it (per
+     * feature, or an offset), then the loss (batch mean or per sample), with and without an addend and a gradient, at
+     * sizes a GPU sums in one block and in more; against float64 too. Aliases are refused, naming the op.
+     */
+    @Test void lossesFromProductsAreTheOpsApart() {
+        for (int trial = 0; trial < 12; trial++) {
+            int rows = trial == 11 ? 20_001 : size(), classes = trial == 11 ? 3 : 1 + size(), n = rows * classes;
+            boolean withAddend = trial % 2 == 0, withGrad = trial % 4 != 3, perSample = trial % 3 == 1;
+            int biasKind = trial % 3; // none, per feature, offset
+            float[] p = random(n, 3), a = random(n, 1), b = random(classes, 1), offset = random(n, 1), target = random(n, 1), labels = new float[rows];
+            for (int r = 0; r < rows; r++) labels[r] = rng.nextInt(classes);
+            String what = rows + "x" + classes + (withAddend ? " + addend" : "") + " bias " + biasKind + (withGrad ? "" : " no gradient") + (perSample ? " per sample" : "") + ": ";
+            try (Tensor l1 = tensor(p, rows, classes); Tensor l2 = tensor(p, rows, classes); Tensor ta = tensor(a, rows, classes); Tensor tb = tensor(b, classes);
+                 Tensor to = tensor(offset, rows, classes); Tensor ty = tensor(labels, rows); Tensor tt = tensor(target, rows, classes);
+                 Tensor g1 = backend.allocate(rows, classes); Tensor g2 = backend.allocate(rows, classes); Tensor loss1 = backend.allocate(1); Tensor loss2 = backend.allocate(1)) {
+                Tensor addend = withAddend ? ta : null, bias = biasKind == 0 ? null : biasKind == 1 ? tb : to;
+                double[] z = new double[n];
+                for (int i = 0; i < n; i++) z[i] = (double) p[i] + (withAddend ? a[i] : 0) + (biasKind == 1 ? b[i % classes] : biasKind == 2 ? offset[i] : 0);
+                for (boolean ce : new boolean[]{true, false}) {
+                    String name = (ce ? "softmaxCrossEntropyFromProducts " : "mseFromProducts ") + what;
+                    backend.upload(p, 0, l1, 0, n);
+                    backend.upload(p, 0, l2, 0, n);
+                    if (ce) backend.softmaxCrossEntropyFromProducts(l1, addend, bias, ty, loss1, withGrad ? g1 : null, perSample);
+                    else backend.mseFromProducts(l1, addend, bias, tt, loss1, withGrad ? g1 : null);
+                    if (addend != null) backend.add(1f, l2, 1f, addend, l2);
+                    if (biasKind == 1) backend.addBias(l2, tb, classes, 1);
+                    if (biasKind == 2) backend.add(1f, l2, 1f, to, l2);
+                    if (ce) backend.softmaxCrossEntropy(l2, ty, loss2, withGrad ? g2 : null, perSample);
+                    else backend.mse(l2, tt, loss2, withGrad ? g2 : null);
+                    assertClose(name + "logits", toDouble(backend.download(l2)), backend.download(l1), 0);
+                    assertEquals(backend.readScalar(loss2, 0), backend.readScalar(loss1, 0), name + "loss, the bits of the ops apart");
+                    if (withGrad) assertClose(name + "gradient", toDouble(backend.download(g2)), backend.download(g1), 0);
+                    assertClose(name + "logits against float64", z, backend.download(l1), 1e-6);
+                    double expected = 0;
+                    for (int r = 0; r < rows; r++)
+                        if (ce) {
+                            double max = Double.NEGATIVE_INFINITY, sum = 0;
+                            for (int c = 0; c < classes; c++) max = Math.max(max, z[r * classes + c]);
+                            for (int c = 0; c < classes; c++) sum += Math.exp(z[r * classes + c] - max);
+                            expected += (max + Math.log(sum) - z[r * classes + (int) labels[r]]) / rows;
+                        } else for (int c = 0; c < classes; c++) expected += Math.pow(z[r * classes + c] - target[r * classes + c], 2) / n;
+                    assertClose(name + "loss against float64", new double[]{expected}, new float[]{backend.readScalar(loss1, 0)}, 1e-5);
+                }
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend.softmaxCrossEntropyFromProducts(l1, l1, bias, ty, loss1, g1, false));
+                assertTrue(e.getMessage().contains("softmaxCrossEntropyFromProducts"), e.getMessage());
+                e = assertThrows(IllegalArgumentException.class, () -> backend.mseFromProducts(l1, addend, bias, tt, loss1, l1));
+                assertTrue(e.getMessage().contains("mseFromProducts"), e.getMessage());
+            }
+        }
+    }
+
     /** Sums over sizes that a device splits across blocks, and beyond (a reduction's passes, every remainder). */
     @Test void reductionsOverLargeAndAwkwardSizes() {
         for (int n : new int[]{255, 256, 257, 16_384, 16_385, 65_537, 300_007}) { // 16384: the most a GPU sums in one block
