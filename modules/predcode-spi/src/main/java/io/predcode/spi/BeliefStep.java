@@ -34,9 +34,6 @@ public record BeliefStep(Tensor next, float eta, float momentum, Tensor previous
     /** A step whose terms the op writes into next alone. */
     public BeliefStep(Tensor next, float eta, float momentum, Tensor previous) { this(next, eta, momentum, previous, null); }
 
-    /** This step, its terms also written into {@code copy}. */
-    public BeliefStep copiedTo(Tensor copy) { return new BeliefStep(next, eta, momentum, previous, copy); }
-
     /** A plain SGD step of size eta into next. */
     public static BeliefStep sgd(Tensor next, float eta) { return new BeliefStep(next, eta, 0f, null); }
 }

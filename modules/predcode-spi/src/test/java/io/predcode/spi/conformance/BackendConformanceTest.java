@@ -547,6 +547,20 @@ public abstract class BackendConformanceTest {
             }
     }
 
+    /** The ops apart that the *FromProducts ops fuse: z = (z + addend) + bias, the bias per feature (kind 1: tb) or an offset (kind 2: to). */
+    private void addProductsApart(Tensor z, Tensor addend, int biasKind, Tensor tb, Tensor to, int out) {
+        if (addend != null) backend.add(1f, z, 1f, addend, z);
+        if (biasKind == 1) backend.addBias(z, tb, out, 1);
+        if (biasKind == 2) backend.add(1f, z, 1f, to, z);
+    }
+
+    /** (p + a) + bias in double, as {@link #addProductsApart} adds them (a where withAddend; bias b per feature or the offset). */
+    private static double[] productsInDouble(float[] p, float[] a, boolean withAddend, int biasKind, float[] b, float[] offset, int out) {
+        double[] z = new double[p.length];
+        for (int i = 0; i < p.length; i++) z[i] = (double) p[i] + (withAddend ? a[i] : 0) + (biasKind == 1 ? b[i % out] : biasKind == 2 ? offset[i] : 0);
+        return z;
+    }
+
     /**
      * pcPredictionErrorFromProducts (PC's Gram form): the bits of add(z, addend), the bias as linear adds it (per feature, or
      * an offset), activationWithDerivative, then pcPredictionError with its delta and step, for every activation, with and
@@ -572,20 +586,15 @@ public abstract class BackendConformanceTest {
                     java.util.function.BiFunction<Tensor, Tensor, BeliefStep> step = (next, copy) -> stepKind == 0 ? null
                             : new BeliefStep(next, 0.1f, stepKind == 2 ? 0.9f : 0f, stepKind == 2 ? tq : null, copy);
                     backend.pcPredictionErrorFromProducts(fused[0], addend, bias, f, 0.07f, fused[1], fused[2], tv, td, fused[3], fused[4], step.apply(fused[5], fused[6]));
-                    if (addend != null) backend.add(1f, apart[0], 1f, addend, apart[0]);
-                    if (biasKind == 1) backend.addBias(apart[0], tb, out, 1);
-                    if (biasKind == 2) backend.add(1f, apart[0], 1f, to, apart[0]);
+                    addProductsApart(apart[0], addend, biasKind, tb, to, out);
                     backend.activationWithDerivative(f, 0.07f, apart[0], apart[1], apart[2]);
                     backend.pcPredictionError(apart[1], tv, td, apart[3], apart[2], apart[4], step.apply(apart[5], apart[6]));
                     String[] names = {"z", "prediction", "f'", "error", "delta", "next", "copy"};
                     for (int i = 0; i < (stepKind == 0 ? 5 : 7); i++) assertClose(what + names[i], toDouble(backend.download(apart[i])), backend.download(fused[i]), 0);
                     if (stepKind > 0) assertClose(what + "copy is next", toDouble(backend.download(fused[5])), backend.download(fused[6]), 0);
                     if (f == Activation.TANH) {
-                        double[] eError = new double[n];
-                        for (int i = 0; i < n; i++) {
-                            double z = (double) p[i] + (withAddend ? a[i] : 0) + (biasKind == 1 ? b[i % out] : biasKind == 2 ? offset[i] : 0);
-                            eError[i] = (Math.tanh(z) - vhat[i]) - d[i];
-                        }
+                        double[] eError = productsInDouble(p, a, withAddend, biasKind, b, offset, out);
+                        for (int i = 0; i < n; i++) eError[i] = (Math.tanh(eError[i]) - vhat[i]) - d[i];
                         assertClose(what + "error against float64", eError, backend.download(fused[3]), 1e-5);
                     }
                     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
@@ -627,9 +636,7 @@ public abstract class BackendConformanceTest {
                  Tensor energy = backend.allocate(3); Tensor energy2 = backend.allocate(3)) {
                 Tensor addend = withAddend ? ta : null, bias = biasKind == 0 ? null : biasKind == 1 ? tb : to;
                 backend.pcOutputErrorFromProducts(u, addend, bias, tt, e, withEnergy ? energy : null, 2, energyScale);
-                if (addend != null) backend.add(1f, u2, 1f, addend, u2);
-                if (biasKind == 1) backend.addBias(u2, tb, out, 1);
-                if (biasKind == 2) backend.add(1f, u2, 1f, to, u2);
+                addProductsApart(u2, addend, biasKind, tb, to, out);
                 backend.add(1f, u2, -1f, tt, e2);
                 assertClose(what + "output", toDouble(backend.download(u2)), backend.download(u), 0);
                 assertClose(what + "error", toDouble(backend.download(e2)), backend.download(e), 0);
@@ -637,8 +644,8 @@ public abstract class BackendConformanceTest {
                     backend.sumSquares(e2, energyScale, energy2, 2);
                     assertEquals(backend.readScalar(energy2, 2), backend.readScalar(energy, 2), what + "energy, the bits of sumSquares");
                 }
-                double[] ee = new double[n];
-                for (int i = 0; i < n; i++) ee[i] = (double) p[i] + (withAddend ? a[i] : 0) + (biasKind == 1 ? b[i % out] : biasKind == 2 ? offset[i] : 0) - target[i];
+                double[] ee = productsInDouble(p, a, withAddend, biasKind, b, offset, out);
+                for (int i = 0; i < n; i++) ee[i] -= target[i];
                 assertClose(what + "error against float64", ee, backend.download(e), 1e-5);
                 IllegalArgumentException aliased = assertThrows(IllegalArgumentException.class, () -> backend.pcOutputErrorFromProducts(u, tt, bias, tt, e, null, 0, 0f));
                 assertTrue(aliased.getMessage().contains("pcOutputErrorFromProducts"), aliased.getMessage());
@@ -1023,17 +1030,14 @@ public abstract class BackendConformanceTest {
                  Tensor to = tensor(offset, rows, classes); Tensor ty = tensor(labels, rows); Tensor tt = tensor(target, rows, classes);
                  Tensor g1 = backend.allocate(rows, classes); Tensor g2 = backend.allocate(rows, classes); Tensor loss1 = backend.allocate(1); Tensor loss2 = backend.allocate(1)) {
                 Tensor addend = withAddend ? ta : null, bias = biasKind == 0 ? null : biasKind == 1 ? tb : to;
-                double[] z = new double[n];
-                for (int i = 0; i < n; i++) z[i] = (double) p[i] + (withAddend ? a[i] : 0) + (biasKind == 1 ? b[i % classes] : biasKind == 2 ? offset[i] : 0);
+                double[] z = productsInDouble(p, a, withAddend, biasKind, b, offset, classes);
                 for (boolean ce : new boolean[]{true, false}) {
                     String name = (ce ? "softmaxCrossEntropyFromProducts " : "mseFromProducts ") + what;
                     backend.upload(p, 0, l1, 0, n);
                     backend.upload(p, 0, l2, 0, n);
                     if (ce) backend.softmaxCrossEntropyFromProducts(l1, addend, bias, ty, loss1, withGrad ? g1 : null, perSample);
                     else backend.mseFromProducts(l1, addend, bias, tt, loss1, withGrad ? g1 : null);
-                    if (addend != null) backend.add(1f, l2, 1f, addend, l2);
-                    if (biasKind == 1) backend.addBias(l2, tb, classes, 1);
-                    if (biasKind == 2) backend.add(1f, l2, 1f, to, l2);
+                    addProductsApart(l2, addend, biasKind, tb, to, classes);
                     if (ce) backend.softmaxCrossEntropy(l2, ty, loss2, withGrad ? g2 : null, perSample);
                     else backend.mse(l2, tt, loss2, withGrad ? g2 : null);
                     assertClose(name + "logits", toDouble(backend.download(l2)), backend.download(l1), 0);
