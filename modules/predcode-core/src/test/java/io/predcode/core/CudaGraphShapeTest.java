@@ -59,21 +59,23 @@ class CudaGraphShapeTest {
     private record Shape(long nodes, long chain, long submissions, long waits) {}
 
     /** The graph of the step after three (the second records it, the third launches it), and the host's calls in that step. */
-    private static Shape step(Algorithm algorithm, int n, PcEngine.Condense condense) throws Throwable {
+    private static Shape step(Algorithm algorithm, int n, PcEngine.Condense condense, Loss loss) throws Throwable {
         try (Backend be = Backends.open("cuda"); Model m = Model.create(ModelSpec.parse(PCX_MLP, "pcx-mlp-gelu"), be, 0);
-             PcEngine e = new PcEngine(m, Loss.MSE).condense(condense); Adam adam = Adam.adamW(m, 3e-4f, 1e-3f)) {
+             PcEngine e = new PcEngine(m, loss).condense(condense); Adam adam = Adam.adamW(m, 3e-4f, 1e-3f)) {
             if (algorithm.standard()) e.beliefOptimizer(BeliefOptimizer.sgd(0.1f)).energy(Energy.PER_SAMPLE);
             Trainer t = new Trainer(e, adam, algorithm, 0.026f, n);
             int batch = 16;
-            float[] x = new float[batch * 784], y = new float[batch * 10];
+            float[] x = new float[batch * 784], y = new float[loss == Loss.MSE ? batch * 10 : batch]; // one-hot rows, or class labels
             for (int i = 0; i < x.length; i++) x[i] = (i % 29) / 29f - 0.5f;
-            for (int s = 0; s < batch; s++) y[s * 10 + s % 10] = 1f;
+            for (int s = 0; s < batch; s++)
+                if (loss == Loss.MSE) y[s * 10 + s % 10] = 1f;
+                else y[s] = s % 10;
             for (int s = 0; s < 3; s++) t.step(x, y, batch);
             long submitted = (long) submissions.invokeExact(), waited = (long) waits.invokeExact();
             t.step(x, y, batch);
             Shape shape = new Shape((long) nodes.invokeExact(), (long) depth.invokeExact(),
                     (long) submissions.invokeExact() - submitted, (long) waits.invokeExact() - waited);
-            System.out.println("PCX's MLP, " + algorithm + " n " + n + ", condense " + condense + ": " + shape);
+            System.out.println("PCX's MLP, " + algorithm + " n " + n + ", condense " + condense + ", " + loss + ": " + shape);
             return shape;
         }
     }
@@ -88,6 +90,8 @@ class CudaGraphShapeTest {
         // a step of the relaxation is the feedback GEMM, with the next pre-activation's two products beside it, then the
         // error kernel; 20 in all, where a GEMM of its own before each error kernel made it 25, and an update kernel 30.
         assertShape(Algorithm.PC, 5, 20, 81, "T = 5");
+        // With cross-entropy the same (the loss's kernel adds the products: Backend.softmaxCrossEntropyFromProducts), where it was 26.
+        assertShape(Algorithm.PC, 5, PcEngine.Condense.AUTO, Loss.CROSS_ENTROPY, 20, 81, "T = 5, cross-entropy");
     }
 
     @Test void ipcsStepKeepsItsShape() throws Throwable {
@@ -109,12 +113,16 @@ class CudaGraphShapeTest {
     }
 
     private static void assertShape(Algorithm algorithm, int n, long chain, long nodes, String why) throws Throwable {
-        assertShape(algorithm, n, PcEngine.Condense.AUTO, chain, nodes, why);
+        assertShape(algorithm, n, PcEngine.Condense.AUTO, Loss.MSE, chain, nodes, why);
+    }
+
+    private static void assertShape(Algorithm algorithm, int n, PcEngine.Condense condense, long chain, long nodes, String why) throws Throwable {
+        assertShape(algorithm, n, condense, Loss.MSE, chain, nodes, why);
     }
 
     /** The step of {@code algorithm} with n steps: at most {@code chain} kernels on its longest chain and {@code nodes} in its graph, 5 host submissions and 1 wait. */
-    private static void assertShape(Algorithm algorithm, int n, PcEngine.Condense condense, long chain, long nodes, String why) throws Throwable {
-        Shape s = step(algorithm, n, condense);
+    private static void assertShape(Algorithm algorithm, int n, PcEngine.Condense condense, Loss loss, long chain, long nodes, String why) throws Throwable {
+        Shape s = step(algorithm, n, condense, loss);
         assertTrue(s.chain() <= chain, algorithm + "'s longest chain, " + why + " (" + s + ")");
         assertTrue(s.nodes() <= nodes, algorithm + "'s graph, " + why + " (" + s + ")");
         assertEquals(5, s.submissions(), "the batch's two copies, the step sizes, the graph launch, the copy back");
