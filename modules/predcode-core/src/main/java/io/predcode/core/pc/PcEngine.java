@@ -724,21 +724,31 @@ public final class PcEngine implements AutoCloseable {
             lossGradient(ws, ws.vhat(last + 1), ws.scalars, ws.dLdy);
             return;
         }
-        for (int b = 0; b < last; b++) blocks.get(b).forward(be, ws.vhat(b), ws.ff[b]);
-        Tensor bias = blocks.get(last).forwardWithoutBias(be, ws.vhat(last), ws.ff[last]);
+        Tensor bias = forwardWithoutOutputBias(ws);
         loss.computeFromProducts(be, ws.vhat(last + 1), bias, ws.y, ws.scalars, ws.dLdy);
         scaleToGlobalBatch(ws, ws.dLdy);
+    }
+
+    /**
+     * The feedforward pass with the output block (one linear op) left at its GEMM; returns that block's bias (null for
+     * none), which the loss's op after it adds in its own pass.
+     */
+    private Tensor forwardWithoutOutputBias(Workspace ws) {
+        List<Block> blocks = model.blocks();
+        int last = blocks.size() - 1;
+        for (int b = 0; b < last; b++) blocks.get(b).forward(be, ws.vhat(b), ws.ff[b]);
+        return blocks.get(last).forwardWithoutBias(be, ws.vhat(last), ws.ff[last]);
     }
 
     private boolean forward(Workspace ws, boolean outputError) {
         List<Block> blocks = model.blocks();
         int last = blocks.size() - 1;
-        for (int b = 0; b < last; b++) blocks.get(b).forward(be, ws.vhat(b), ws.ff[b]);
         if (outputError && loss == Loss.CROSS_ENTROPY && blocks.get(last).isOneLinearOp()) { // the bias in the loss's op (see errorFromFeedforward)
-            Tensor bias = blocks.get(last).forwardWithoutBias(be, ws.vhat(last), ws.ff[last]);
+            Tensor bias = forwardWithoutOutputBias(ws);
             be.softmaxCrossEntropyFromProducts(ws.vhat(last + 1), null, bias, ws.y, ws.sweepLoss, ws.error[last + 1], true);
             return true;
         }
+        for (int b = 0; b < last; b++) blocks.get(b).forward(be, ws.vhat(b), ws.ff[b]);
         if (outputError && loss == Loss.MSE && blocks.get(last).forwardWithOutputError(be, ws.vhat(last), ws.ff[last], ws.y, ws.error[last + 1])) return true;
         blocks.get(last).forward(be, ws.vhat(last), ws.ff[last]);
         return false;

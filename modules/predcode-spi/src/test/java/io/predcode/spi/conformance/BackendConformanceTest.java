@@ -638,12 +638,7 @@ public abstract class BackendConformanceTest {
                 backend.pcOutputErrorFromProducts(u, addend, bias, tt, e, withEnergy ? energy : null, 2, energyScale);
                 addProductsApart(u2, addend, biasKind, tb, to, out);
                 backend.add(1f, u2, -1f, tt, e2);
-                assertClose(what + "output", toDouble(backend.download(u2)), backend.download(u), 0);
-                assertClose(what + "error", toDouble(backend.download(e2)), backend.download(e), 0);
-                if (withEnergy) {
-                    backend.sumSquares(e2, energyScale, energy2, 2);
-                    assertEquals(backend.readScalar(energy2, 2), backend.readScalar(energy, 2), what + "energy, the bits of sumSquares");
-                }
+                assertOutputErrorIsTheOpsApart(what, u2, u, e2, e, withEnergy ? energy : null, energy2, energyScale);
                 double[] ee = productsInDouble(p, a, withAddend, biasKind, b, offset, out);
                 for (int i = 0; i < n; i++) ee[i] -= target[i];
                 assertClose(what + "error against float64", ee, backend.download(e), 1e-5);
@@ -653,6 +648,18 @@ public abstract class BackendConformanceTest {
                 assertTrue(aliased.getMessage().contains("pcOutputErrorFromProducts"), aliased.getMessage());
             }
         }
+    }
+
+    /**
+     * An output error op's output and error have the bits of the ops apart (output2, error2), and where {@code energy}
+     * is not null its energy term at [2] has the bits of sumSquares of error2 (formed into energy2).
+     */
+    private void assertOutputErrorIsTheOpsApart(String what, Tensor output2, Tensor output, Tensor error2, Tensor error, Tensor energy, Tensor energy2, float energyScale) {
+        assertClose(what + "output", toDouble(backend.download(output2)), backend.download(output), 0);
+        assertClose(what + "error", toDouble(backend.download(error2)), backend.download(error), 0);
+        if (energy == null) return;
+        backend.sumSquares(error2, energyScale, energy2, 2);
+        assertEquals(backend.readScalar(energy2, 2), backend.readScalar(energy, 2), what + "energy, the bits of sumSquares");
     }
 
     /**
@@ -673,11 +680,8 @@ public abstract class BackendConformanceTest {
                 else backend.pcLinearOutputError(tx, tw, withBias ? tb : null, u, tt, e);
                 backend.linear(tx, tw, withBias ? tb : null, u2);
                 backend.add(1f, u2, -1f, tt, e2);
-                assertClose(what + ": output", toDouble(backend.download(u2)), backend.download(u), 0);
-                assertClose(what + ": error", toDouble(backend.download(e2)), backend.download(e), 0);
+                assertOutputErrorIsTheOpsApart(what + ": ", u2, u, e2, e, withEnergy ? energy : null, energy2, energyScale);
                 if (withEnergy) {
-                    backend.sumSquares(e2, energyScale, energy2, 2);
-                    assertEquals(backend.readScalar(energy2, 2), backend.readScalar(energy, 2), what + ": energy, the bits of sumSquares");
                     double sq = 0;
                     for (float v : backend.download(e2)) sq += (double) v * v;
                     assertClose(what + ": energy", new double[]{energyScale * sq}, new float[]{backend.readScalar(energy, 2)}, 1e-6);
