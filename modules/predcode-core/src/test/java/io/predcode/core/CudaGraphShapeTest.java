@@ -81,12 +81,12 @@ class CudaGraphShapeTest {
     }
 
     @Test void backpropsParameterGradientsStayOffItsChain() throws Throwable {
-        // The output block's bias in the loss's kernel (PcEngine.forwardAndLossGradient): 16, where a bias kernel of its own made it 17.
+        // The output block's bias in the loss's kernel (EngineCore.forwardAndLossGradient): 16, where a bias kernel of its own made it 17.
         assertShape(Algorithm.BACKPROP, 1, 16, 24, "a GEMM and a derivative a layer, its weight and bias gradients beside; the output's bias in the loss; the optimizer one kernel");
     }
 
     @Test void pcsStepKeepsItsShape() throws Throwable {
-        // The belief updates folded into the feedback GEMMs (PcEngine.relaxFolded), in the Gram form (PcEngine.gramFeedback):
+        // The belief updates folded into the feedback GEMMs (Relaxations.relaxFolded), in the Gram form (Relaxations.gramFeedback):
         // a step of the relaxation is the feedback GEMM, with the next pre-activation's two products beside it, then the
         // error kernel; 20 in all, where a GEMM of its own before each error kernel made it 25, and an update kernel 30.
         assertShape(Algorithm.PC, 5, 20, 81, "T = 5");
@@ -95,7 +95,7 @@ class CudaGraphShapeTest {
     }
 
     @Test void ipcsStepKeepsItsShape() throws Throwable {
-        // Folded (PcEngine.ipcFolded): a step is a prediction GEMM, its error kernel, the feedback GEMM (the parameter
+        // Folded (Relaxations.ipcFolded): a step is a prediction GEMM, its error kernel, the feedback GEMM (the parameter
         // gradients beside it), v formed and the optimizer; 51 in all where unfolded it was 68.
         assertShape(Algorithm.IPC, 8, 51, 203, "n = 8");
     }
