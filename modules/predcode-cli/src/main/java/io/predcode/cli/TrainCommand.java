@@ -134,7 +134,7 @@ final class TrainCommand implements Callable<Integer> {
     int monitorEvery;
 
     @Option(names = "--condense", defaultValue = "auto", description = "Where strict relaxes layer 1: auto (in layer 2's space where that saves multiply-adds),"
-            + " never (on CUDA its sweeps then fold into the GEMMs: fewer kernels one after another, more multiply-adds) or always (default: ${DEFAULT-VALUE}).")
+            + " never (in its own space, as Torch2PC: more multiply-adds, and on CUDA a few kernels fewer one after another) or always (default: ${DEFAULT-VALUE}).")
     String condense;
 
     @Override public Integer call() throws Exception {

@@ -59,10 +59,10 @@ class CudaGraphShapeTest {
     private record Shape(long nodes, long chain, long submissions, long waits) {}
 
     /** The graph of the step after three (the second records it, the third launches it), and the host's calls in that step. */
-    private static Shape step(Algorithm algorithm, int n, PcEngine.Condense condense, Loss loss) throws Throwable {
+    private static Shape step(Algorithm algorithm, int n, PcEngine.Condense condense, Loss loss, Energy energy) throws Throwable {
         try (Backend be = Backends.open("cuda"); Model m = Model.create(ModelSpec.parse(PCX_MLP, "pcx-mlp-gelu"), be, 0);
              PcEngine e = new PcEngine(m, loss).condense(condense); Adam adam = Adam.adamW(m, 3e-4f, 1e-3f)) {
-            if (algorithm.standard()) e.beliefOptimizer(BeliefOptimizer.sgd(0.1f)).energy(Energy.PER_SAMPLE);
+            if (algorithm.standard()) e.beliefOptimizer(BeliefOptimizer.sgd(0.1f)).energy(energy);
             Trainer t = new Trainer(e, adam, algorithm, 0.026f, n);
             int batch = 16;
             float[] x = new float[batch * 784], y = new float[loss == Loss.MSE ? batch * 10 : batch]; // one-hot rows, or class labels
@@ -75,7 +75,7 @@ class CudaGraphShapeTest {
             t.step(x, y, batch);
             Shape shape = new Shape((long) nodes.invokeExact(), (long) depth.invokeExact(),
                     (long) submissions.invokeExact() - submitted, (long) waits.invokeExact() - waited);
-            System.out.println("PCX's MLP, " + algorithm + " n " + n + ", condense " + condense + ", " + loss + ": " + shape);
+            System.out.println("PCX's MLP, " + algorithm + " n " + n + ", condense " + condense + ", " + loss + (algorithm.standard() ? ", energy " + energy.id() : "") + ": " + shape);
             return shape;
         }
     }
@@ -92,6 +92,11 @@ class CudaGraphShapeTest {
         assertShape(Algorithm.PC, 5, 20, 81, "T = 5");
         // With cross-entropy the same (the loss's kernel adds the products: Backend.softmaxCrossEntropyFromProducts), where it was 26.
         assertShape(Algorithm.PC, 5, PcEngine.Condense.AUTO, Loss.CROSS_ENTROPY, 20, 81, "T = 5, cross-entropy");
+        // On Torch2PC's energy (the library's default) too: the loss's kernel forms the batch mean's gradient from the
+        // products; the last step's feedback round is the plain one (the learning step evaluates each block from its final
+        // displacement), so 23, where without the Gram form it was 27.
+        assertShape(Algorithm.PC, 5, PcEngine.Condense.AUTO, Loss.MSE, Energy.TORCH2PC, 23, 81, "T = 5, Torch2PC's energy");
+        assertShape(Algorithm.PC, 5, PcEngine.Condense.AUTO, Loss.CROSS_ENTROPY, Energy.TORCH2PC, 23, 81, "T = 5, Torch2PC's energy, cross-entropy");
     }
 
     @Test void ipcsStepKeepsItsShape() throws Throwable {
@@ -120,9 +125,13 @@ class CudaGraphShapeTest {
         assertShape(algorithm, n, condense, Loss.MSE, chain, nodes, why);
     }
 
-    /** The step of {@code algorithm} with n steps: at most {@code chain} kernels on its longest chain and {@code nodes} in its graph, 5 host submissions and 1 wait. */
     private static void assertShape(Algorithm algorithm, int n, PcEngine.Condense condense, Loss loss, long chain, long nodes, String why) throws Throwable {
-        Shape s = step(algorithm, n, condense, loss);
+        assertShape(algorithm, n, condense, loss, Energy.PER_SAMPLE, chain, nodes, why);
+    }
+
+    /** The step of {@code algorithm} with n steps: at most {@code chain} kernels on its longest chain and {@code nodes} in its graph, 5 host submissions and 1 wait. */
+    private static void assertShape(Algorithm algorithm, int n, PcEngine.Condense condense, Loss loss, Energy energy, long chain, long nodes, String why) throws Throwable {
+        Shape s = step(algorithm, n, condense, loss, energy);
         assertTrue(s.chain() <= chain, algorithm + "'s longest chain, " + why + " (" + s + ")");
         assertTrue(s.nodes() <= nodes, algorithm + "'s graph, " + why + " (" + s + ")");
         assertEquals(5, s.submissions(), "the batch's two copies, the step sizes, the graph launch, the copy back");

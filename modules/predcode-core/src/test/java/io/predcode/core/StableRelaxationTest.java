@@ -27,7 +27,7 @@ class StableRelaxationTest {
             .block(b -> b.linear(23, 13).relu())
             .block(b -> b.linear(13, 6)).build();
 
-    /** Layer 1 condensed where it saves multiply-adds, and not (on CUDA the sweeps then fold into the GEMMs). */
+    /** Layer 1 condensed where it saves multiply-adds, and not (relaxed in its own space, as Torch2PC). */
     private static final PcEngine.Condense[] MODES = {PcEngine.Condense.AUTO, PcEngine.Condense.NEVER};
 
     /** A run whose relaxation converges is bit for bit Torch2PC's with the guard on. */

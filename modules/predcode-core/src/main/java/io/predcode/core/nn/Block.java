@@ -312,12 +312,16 @@ public final class Block {
     }
 
     /**
-     * The output block (one linear op) in the Gram form with a softmax cross-entropy output: its output from its products
-     * and the loss's gradient (each sample's own where {@code perSample}), in one backend op ({@link Backend#softmaxCrossEntropyFromProducts}).
+     * The output block (one linear op) in the Gram form: its output from its products (and {@code addend}, where not
+     * null) and the loss with its gradient, in one backend op ({@link Backend#softmaxCrossEntropyFromProducts},
+     * {@link Backend#mseFromProducts}): the batch mean's gradient, or with {@code perSample} (cross-entropy only: each
+     * sample's own squared error is a subtraction, {@link #outputErrorFromProducts}) each sample's own.
      */
-    public void crossEntropyFromProducts(Backend be, Tensor x, Tape ff, Tape t, Tensor addend, Tensor labels, Tensor loss, Tensor grad, boolean perSample) {
+    public void lossFromProducts(Backend be, Tensor x, Tape ff, Tape t, Tensor addend, Loss loss, Tensor target, Tensor lossOut, Tensor grad, boolean perSample) {
         t.acts[0] = x;
-        be.softmaxCrossEntropyFromProducts(t.acts[1], addend, ff.acts[1], labels, loss, grad, perSample);
+        if (loss == Loss.CROSS_ENTROPY) be.softmaxCrossEntropyFromProducts(t.acts[1], addend, ff.acts[1], target, lossOut, grad, perSample);
+        else if (perSample) throw new IllegalArgumentException("each sample's own squared error is a subtraction (outputErrorFromProducts), not mse's batch mean");
+        else be.mseFromProducts(t.acts[1], addend, ff.acts[1], target, lossOut, grad);
     }
 
     /**

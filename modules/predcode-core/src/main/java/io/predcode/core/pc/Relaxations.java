@@ -152,9 +152,8 @@ abstract sealed class Relaxations extends Sweeps permits PcEngine {
      * On each sample's own energy ({@code perSample}) the learning step is relax's per-sample one, each block's branch
      * also forming v = vhat + d for its parameter gradients, beside its prediction. On Torch2PC's energy (PC on it) the
      * output error is the batch loss's gradient, and the learning step is Torch2PC's: the errors as the last step found
-     * them (0 where the wave never came), each block's Jacobian at the final beliefs. Where it can, on each sample's own
-     * energy, the relaxation takes the Gram form ({@link #gramFeedback}): a step is then a round of GEMMs and a round of
-     * error ops.
+     * them (0 where the wave never came), each block's Jacobian at the final beliefs. Where it can, the relaxation takes
+     * the Gram form ({@link #gramFeedback}): a step is then a round of GEMMs and a round of error ops.
      */
     void relaxFolded(Workspace ws, float eta, int n, boolean full, float beta, boolean withFeedforwardLoss, boolean errorAtVhat, float momentum,
                              boolean perSample) {
@@ -187,14 +186,16 @@ abstract sealed class Relaxations extends Sweeps permits PcEngine {
         // feedback round also copies zff into the output block's output, beside the GEMMs, and the evaluation after it is a
         // GEMM onto it (displacedOutputError): a GEMM one after another where the offset took a GEMM and a pass.
         Block outputBlock = blocks.get(depth - 1);
+        Runnable outputStart = outputLossApart(target, perSample) ? null : () -> outputBlock.startDisplaced(be, ws.ff[depth - 1], ws.sweep[depth - 1]);
         boolean gram = gramForm(ws, Algorithm.PC);
-        Runnable outputStart = outputLossApart(target, perSample) || gram ? null : () -> outputBlock.startDisplaced(be, ws.ff[depth - 1], ws.sweep[depth - 1]);
         Tensor[] d = new Tensor[depth];
         BeliefStep[] steps = new BeliefStep[depth];
         for (int s = 1; s <= n; s++) {
-            // In the Gram form each moving block's next pre-activation is formed beside the step's feedback GEMMs (read by the
-            // next step, or after the last by the learning step: the form is per-sample), from a copy of the step's terms.
-            stepBuffers(buffers, n, s, eta, momentum, d, steps, gram ? ws.stepCopy : null);
+            // In the Gram form each moving block's next pre-activation is formed beside the step's feedback GEMMs, from a copy
+            // of the step's terms: read by the next step, and after the last by the per-sample learning step. Torch2PC's
+            // evaluates each block from its final displacement instead, so its last step's feedback round is the plain one.
+            boolean gramRound = gram && (perSample || s < n);
+            stepBuffers(buffers, n, s, eta, momentum, d, steps, gramRound ? ws.stepCopy : null);
             // The wave (see relax): blocks from `moved` up read moved beliefs; layers from `active` up move.
             int moved = Math.max(1, depth - s + 1), active = Math.max(1, depth - s);
             boolean outputErrorKnown = s == 1 && errorAtVhat;
@@ -203,7 +204,7 @@ abstract sealed class Relaxations extends Sweeps permits PcEngine {
             eachBlock(ws, moved - 1, depth, b -> b >= moved && !gram ? blockMacs[b] : b + 1 < depth ? layerSizes[b + 1] : 1, b -> {
                 Block block = blocks.get(b);
                 if (b == depth - 1) {
-                    if (b >= moved && gram) outputErrorFromProducts(ws, gramAddend(ws, step, b), target, false);
+                    if (b >= moved && gram) outputErrorFromProducts(ws, gramAddend(ws, step, b), target, perSample, false);
                     else if (b >= moved) displacedOutputError(ws, b, d[b], target, perSample, false);
                     else if (!outputErrorKnown) outputError(ws, ws.ff[b].output(), target, perSample, false);
                 } else if (b >= moved && gram) {
@@ -218,11 +219,11 @@ abstract sealed class Relaxations extends Sweeps permits PcEngine {
             });
             // Then each moving layer's feedback GEMM, onto its step's own terms (the step itself where the layer moves first).
             Runnable[] beside = s == 1 && startBeside ? start : NONE;
-            if (outputStart != null) {
+            if (outputStart != null && !gramRound) {
                 beside = Arrays.copyOf(beside, beside.length + 1);
                 beside[beside.length - 1] = outputStart;
             }
-            if (gram) gramFeedback(ws, step, moved, active, eta, steps, beside);
+            if (gramRound) gramFeedback(ws, step, moved, active, eta, steps, beside);
             else eachBlock(ws, active, depth, b -> blockMacs[b], b -> blocks.get(b).feedbackOnto(be, b >= moved ? ws.sweep[b] : ws.ff[b], ws.error[b + 1],
                     steps[b].next(), -eta, step > depth - b), beside);
         }
@@ -241,7 +242,7 @@ abstract sealed class Relaxations extends Sweeps permits PcEngine {
             Block.Tape t = ws.sweep[b];
             boolean fromProducts = gram && b >= Math.max(1, depth - n); // the blocks the last step moved, whose products it formed
             Runnable error = () -> {
-                if (b == depth - 1 && fromProducts) outputErrorFromProducts(ws, gramAddend(ws, n + 1, b), target, true);
+                if (b == depth - 1 && fromProducts) outputErrorFromProducts(ws, gramAddend(ws, n + 1, b), target, true, true);
                 else if (b == depth - 1) displacedOutputError(ws, b, ws.displacement[b], target, true, true);
                 else if (fromProducts)
                     block.errorFromProducts(be, ws.belief[b], ws.ff[b], t, gramAddend(ws, n + 1, b), ws.vhat(b + 1), ws.displacement[b + 1], ws.error[b + 1], null);
@@ -256,12 +257,12 @@ abstract sealed class Relaxations extends Sweeps permits PcEngine {
 
     /**
      * Whether PC's folded relaxation takes the Gram form ({@link #gramFeedback}): where the workspace has its tensors (the
-     * backend prefers short chains and every block above 0 takes it), the relaxation folds, and it relaxes each sample's
-     * own energy, whose output error (a subtraction, or cross-entropy's per-sample gradient) one op forms from products.
-     * The step forms W W^T beside its feedforward pass where this holds.
+     * backend prefers short chains and every block above 0 takes it) and the relaxation folds, on either energy: the output
+     * error (a subtraction, or the loss's gradient, each sample's own or the batch mean's) is one op from products. The
+     * step forms W W^T beside its feedforward pass where this holds.
      */
     boolean gramForm(Workspace ws, Algorithm algorithm) {
-        return ws.gram != null && algorithm == Algorithm.PC && !beliefOptimizer.isAdam() && folds(ws) && perSample(algorithm);
+        return ws.gram != null && algorithm == Algorithm.PC && !beliefOptimizer.isAdam() && folds(ws);
     }
 
     /**
@@ -297,16 +298,20 @@ abstract sealed class Relaxations extends Sweeps permits PcEngine {
 
     /**
      * The output block in the Gram form: its output from its products (and {@code addend}, where not null) and eps_L, with
-     * the output's energy term where {@code withLoss} (the learning step's), in one op: a subtraction, or cross-entropy's
-     * per-sample gradient.
+     * the output's energy term where {@code withLoss} (the learning step's), in one op: on each sample's own energy a
+     * subtraction, or cross-entropy's per-sample gradient; on Torch2PC's the loss's gradient, which for a shard of a
+     * global batch a pass after it scales (as {@link #lossGradient}), with the loss.
      */
-    void outputErrorFromProducts(Workspace ws, Tensor addend, Tensor target, boolean withLoss) {
+    void outputErrorFromProducts(Workspace ws, Tensor addend, Tensor target, boolean perSample, boolean withLoss) {
         int b = model.depth() - 1;
         Block block = model.blocks().get(b);
-        if (outputLossApart(target, true))
+        if (outputLossApart(target, perSample)) {
             block.outputErrorFromProducts(be, ws.belief[b], ws.ff[b], ws.sweep[b], addend, target != null ? target : ws.y, ws.error[b + 1],
                     withLoss ? ws.sweepLoss : null, 0, withLoss ? outputLossScale(ws, target) : 0f);
-        else block.crossEntropyFromProducts(be, ws.belief[b], ws.ff[b], ws.sweep[b], addend, ws.y, ws.sweepLoss, ws.error[b + 1], true);
+            return;
+        }
+        block.lossFromProducts(be, ws.belief[b], ws.ff[b], ws.sweep[b], addend, loss, ws.y, ws.sweepLoss, ws.error[b + 1], perSample);
+        if (!perSample) scaleToGlobalBatch(ws, ws.error[b + 1]);
     }
 
     /** The Gram form's second product of block b's pre-activation at step s, where step s - 1 formed two (block b's input had moved before). */
