@@ -62,6 +62,10 @@ echo "== STRICT with layer 1 condensed (auto: where it saves multiply-adds) and 
 timeout 90 "${cli[@]}" bench --backend cuda --model mlp,pcx-mlp --algorithm strict --condense auto,never --batch-size "${STRICT_SIZES:-128,4096}" --steps 10 --warmup 3 \
   --warmup-seconds 0.5 --json "$out/bench-strict-condense.json" > "$out/bench-strict-condense.txt" 2>&1 || { echo "FAIL: STRICT condense benchmark"; status=1; }
 cat "$out/bench-strict-condense.txt"
+echo "== STRICT against PC on Torch2PC's energy with plain SGD: the same updates, PC's folded into its GEMMs in the Gram form (half STRICT's chain on the simulator), steps interleaved"
+timeout 90 "${cli[@]}" bench --backend cuda --model mlp,pcx-mlp --algorithm strict,pc --energy torch2pc --belief-optimizer sgd --batch-size "${STRICT_SIZES:-128,4096}" --steps 10 \
+  --warmup 3 --warmup-seconds 0.5 --json "$out/bench-strict-pc.json" > "$out/bench-strict-pc.txt" 2>&1 || { echo "FAIL: STRICT against PC benchmark"; status=1; }
+cat "$out/bench-strict-pc.txt"
 # PCX's PC against backprop, side by side: pc_vs_bp NAME SECONDS BACKENDS MODEL T ETA MOMENTUM STEPS [serial]
 pc_vs_bp() {
   local -a run=("${cli[@]}")
@@ -122,6 +126,7 @@ grep -E "^cuda +available" "$out/backends.txt"
 grep -E "tests (successful|failed|aborted|skipped)" "$out/tests.txt"
 grep -E "^(cuda|cpu) " "$out/bench-steps.txt" | sort
 grep -E "^cuda " "$out/bench-strict-condense.txt"
+grep -E "^cuda " "$out/bench-strict-pc.txt" | sed 's/$/  (pc on the torch2pc energy)/'
 grep -E "^(cuda|cpu) " "$out/bench-pcx.txt"
 grep -E "^(cuda|cpu) " "$out/bench-pcx-serial.txt" | sed 's/$/  (branches one after another: one stream, or every op split on the CPU)/'
 grep -sE "^(cuda|cpu) " "$out/bench-vgg5.txt"
