@@ -11,8 +11,8 @@ import java.util.List;
 
 /**
  * What every algorithm's step is made of, for one engine's model, loss and settings: the feedforward pass, the loss
- * and the output error, a block's prediction error with its backward pass, and rounds of independent branches, a
- * branch per block ({@link #eachBlock}). The algorithms are built on it in layers, one object split by subject into
+ * and the output error, the parameter updates at the final beliefs, and rounds of independent branches, a branch per
+ * block ({@link #eachBlock}). The algorithms are built on it in layers, one object split by subject into
  * files: {@link Sweeps} (BACKPROP, EXACT, FIXED_PRED, STRICT, Z-IL), {@link Relaxations} (PC and iPC), then
  * {@link PcEngine}, the public face (workspaces, settings, a step's run). Nothing here is public.
  */
@@ -38,7 +38,7 @@ abstract sealed class EngineCore permits Sweeps {
     /** Layer l's size, a round's work per sample where each branch updates one layer. */
     final java.util.function.IntToDoubleFunction layerSize = this::sizeOfLayer;
     /** The kept arrays and branch objects of {@link #each}. */
-    final BranchSets branchSets = new BranchSets();
+    private final BranchSets branchSets = new BranchSets();
     /**
      * Whether the device counts a batch's correct classifications: cross-entropy's against its labels, squared
      * error's where the output is flat with two values or more, against its (one-hot) targets' argmax.
@@ -151,7 +151,7 @@ abstract sealed class EngineCore permits Sweeps {
      * The feedforward pass with the output block (one linear op) left at its GEMM; returns that block's bias (null for
      * none), which the loss's op after it adds in its own pass.
      */
-    Tensor forwardWithoutOutputBias(Workspace ws) {
+    private Tensor forwardWithoutOutputBias(Workspace ws) {
         List<Block> blocks = model.blocks();
         int last = blocks.size() - 1;
         for (int b = 0; b < last; b++) blocks.get(b).forward(be, ws.vhat(b), ws.ff[b]);
@@ -200,7 +200,7 @@ abstract sealed class EngineCore permits Sweeps {
     boolean outputLossApart(Tensor target, boolean perSample) { return target != null || perSample && loss == Loss.MSE; }
 
     /** The output's energy term from the error {@link #outputError} formed by a subtraction: ||u - h||^2 / 2 nudged, else the squared error's mean. */
-    void outputLoss(Workspace ws, Tensor target) { be.sumSquares(ws.error[model.depth()], outputLossScale(ws, target), ws.sweepLoss, 0); }
+    private void outputLoss(Workspace ws, Tensor target) { be.sumSquares(ws.error[model.depth()], outputLossScale(ws, target), ws.sweepLoss, 0); }
 
     /** What {@link #outputLoss} scales the error's sum of squares by. */
     float outputLossScale(Workspace ws, Tensor target) { return target != null ? 0.5f : 1f / ws.error[model.depth()].size(); }
@@ -262,74 +262,6 @@ abstract sealed class EngineCore permits Sweeps {
         }
         branchSets.run(be, from, to, work, scale, body, beside);
     }
-
-    /**
-     * Layer l + 1's error from block l's prediction of it on tape {@code t} (the output error above the last block,
-     * a hidden error below), then block l's backward pass from it: J_l^T eps_{l+1} into {@code dx} where not null,
-     * the parameter gradients where asked.
-     */
-    void errorAndBackward(Workspace ws, int l, Block.Tape t, Tensor target, boolean perSample, boolean withLoss, Tensor dx, float parameterScale) {
-        if (l + 1 < model.depth()) {
-            hiddenErrorAndBackward(ws, l, t, dx, parameterScale);
-            return;
-        }
-        outputError(ws, t.output(), target, perSample, withLoss);
-        model.blocks().get(l).backward(be, t, ws.error[l + 1], dx, parameterScale);
-    }
-
-    /**
-     * Block l evaluated at its belief into sweep[l], then {@link #errorAndBackward}: the evaluation and the error
-     * in one op where the block allows (a hidden error: {@link #forwardHiddenErrorAndBackward}; an output error
-     * by a subtraction: {@link Block#forwardWithOutputError}).
-     */
-    void forwardErrorAndBackward(Workspace ws, int l, Tensor target, boolean perSample, boolean withLoss, Tensor dx, float parameterScale) {
-        if (l + 1 < model.depth()) {
-            forwardHiddenErrorAndBackward(ws, l, dx, parameterScale);
-            return;
-        }
-        Block block = model.blocks().get(l);
-        // With the loss, in the same op: on a GPU in the kernel that forms the error.
-        if (outputLossApart(target, perSample) && block.forwardWithOutputError(be, ws.belief[l], ws.sweep[l], target != null ? target : ws.y, ws.error[l + 1],
-                withLoss ? ws.sweepLoss : null, 0, outputLossScale(ws, target))) {
-            block.backward(be, ws.sweep[l], ws.error[l + 1], dx, parameterScale);
-            return;
-        }
-        block.forward(be, ws.belief[l], ws.sweep[l]);
-        errorAndBackward(ws, l, ws.sweep[l], target, perSample, withLoss, dx, parameterScale);
-    }
-
-    /**
-     * Block l (below the last) evaluated at its belief into sweep[l], then {@link #hiddenErrorAndBackward}: the
-     * evaluation and the error in one op where the block allows ({@link Block#forwardWithError}).
-     */
-    void forwardHiddenErrorAndBackward(Workspace ws, int l, Tensor dx, float parameterScale) {
-        Block block = model.blocks().get(l);
-        if (block.forwardWithError(be, ws.belief[l], ws.sweep[l], ws.vhat(l + 1), ws.displacement[l + 1], ws.error[l + 1])) {
-            block.backwardBelowOutput(be, ws.sweep[l], dx, parameterScale);
-            return;
-        }
-        block.forward(be, ws.belief[l], ws.sweep[l]);
-        hiddenErrorAndBackward(ws, l, ws.sweep[l], dx, parameterScale);
-    }
-
-    /**
-     * {@link #errorAndBackward} below the last block. Where block l ends in an activation whose f' its forward kept,
-     * the error and the backward's first step, eps * f', are one op (a kernel fewer one after another on a GPU).
-     */
-    void hiddenErrorAndBackward(Workspace ws, int l, Block.Tape t, Tensor dx, float parameterScale) {
-        Block block = model.blocks().get(l);
-        Tensor derivative = block.outputDerivative(t);
-        if (derivative == null) {
-            hiddenError(ws, l + 1, t.output());
-            block.backward(be, t, ws.error[l + 1], dx, parameterScale);
-            return;
-        }
-        be.pcPredictionError(t.output(), ws.vhat(l + 1), ws.displacement[l + 1], ws.error[l + 1], derivative, block.outputDerivativeGradient(t));
-        block.backwardBelowOutput(be, t, dx, parameterScale);
-    }
-
-    /** eps_l = (f_l(v_{l-1}) - vhat_l) - d_l from the displacement state, into error[l]. */
-    void hiddenError(Workspace ws, int l, Tensor prediction) { be.pcPredictionError(prediction, ws.vhat(l), ws.displacement[l], ws.error[l]); }
 
     static int size(int[] shape) {
         int n = 1;

@@ -130,7 +130,7 @@ abstract sealed class Relaxations extends Sweeps permits PcEngine {
      * from changes: {@link #strict}). On 2 CPU threads the folded step, with a round of GEMM branches more a step, was
      * 3-23% slower (bench/results/folded-belief-updates-2026-12-01.md).
      */
-    boolean folds(Workspace ws) {
+    private boolean folds(Workspace ws) {
         if (!be.prefersShortChains() || model.depth() < 2 || !model.blocks().get(model.depth() - 1).isOneLinearOp()) return false;
         for (int b = 1; b < model.depth(); b++)
             if (!model.blocks().get(b).folds(ws.sweep[b]) || !model.blocks().get(b).folds(ws.ff[b])) return false;
@@ -275,7 +275,7 @@ abstract sealed class Relaxations extends Sweeps permits PcEngine {
      * Gram product into gramProduct[b], the first product into the pre-activation; where b moves for the first time its
      * terms are 0, and the Gram product is the pre-activation's only one.
      */
-    void gramFeedback(Workspace ws, int step, int moved, int active, float eta, BeliefStep[] steps, Runnable[] beside) {
+    private void gramFeedback(Workspace ws, int step, int moved, int active, float eta, BeliefStep[] steps, Runnable[] beside) {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
         int first = step > depth - active ? 3 : 2; // the lowest block's branches
@@ -302,7 +302,7 @@ abstract sealed class Relaxations extends Sweeps permits PcEngine {
      * subtraction, or cross-entropy's per-sample gradient; on Torch2PC's the loss's gradient, which for a shard of a
      * global batch a pass after it scales (as {@link #lossGradient}), with the loss.
      */
-    void outputErrorFromProducts(Workspace ws, Tensor addend, Tensor target, boolean perSample, boolean withLoss) {
+    private void outputErrorFromProducts(Workspace ws, Tensor addend, Tensor target, boolean perSample, boolean withLoss) {
         int b = model.depth() - 1;
         Block block = model.blocks().get(b);
         if (outputLossApart(target, perSample)) {
@@ -315,7 +315,7 @@ abstract sealed class Relaxations extends Sweeps permits PcEngine {
     }
 
     /** The Gram form's second product of block b's pre-activation at step s, where step s - 1 formed two (block b's input had moved before). */
-    static Tensor gramAddend(Workspace ws, int s, int b) { return s - 1 > ws.sweep.length - b ? ws.gramProduct[b] : null; }
+    private static Tensor gramAddend(Workspace ws, int s, int b) { return s - 1 > ws.sweep.length - b ? ws.gramProduct[b] : null; }
 
     /**
      * Torch2PC's parameter updates after a folded relaxation, as {@link #updatesAtFinalBeliefs}: the errors as the last step
@@ -323,7 +323,7 @@ abstract sealed class Relaxations extends Sweeps permits PcEngine {
      * displacement (zff + d W^T; the output block onto the zff the last feedback round copied) beside forming
      * v_b = vhat_b + d_b, which its weight gradient reads.
      */
-    void torch2pcUpdates(Workspace ws, boolean full, boolean withLoss, float parameterScale) {
+    private void torch2pcUpdates(Workspace ws, boolean full, boolean withLoss, float parameterScale) {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
         eachBlock(ws, 0, depth, b -> (b == 0 ? 1 : 2) * blockMacs[b], b -> {
@@ -339,13 +339,13 @@ abstract sealed class Relaxations extends Sweeps permits PcEngine {
     }
 
     /** The parameter updates' scale: they are J^T eps summed over the batch; per sample, their mean; nudged, over beta. */
-    float updateScale(Workspace ws, boolean perSample, float beta) { return (perSample ? 1f / lossBatch(ws) : 1f) / (beta != 0 ? beta : 1f); }
+    private float updateScale(Workspace ws, boolean perSample, float beta) { return (perSample ? 1f / lossBatch(ws) : 1f) / (beta != 0 ? beta : 1f); }
 
     /**
      * A relaxation on each sample's own energy nudged by {@code beta}: the output's target h = u - beta dl/du at the
      * feedforward output u, written into belief[L] and returned; null where beta is 0 (the target is y).
      */
-    Tensor nudgedTarget(Workspace ws, float beta) {
+    private Tensor nudgedTarget(Workspace ws, float beta) {
         if (beta == 0) return null;
         int depth = model.depth();
         be.add(1f, ws.vhat(depth), -beta * perSampleScale(lossBatch(ws)), ws.dLdy, ws.belief[depth]);
@@ -356,7 +356,7 @@ abstract sealed class Relaxations extends Sweeps permits PcEngine {
      * The displacement buffers of a folded relaxation, which its steps write in turn: displacement[l] and feedback[l]
      * (which the folded relaxations do not otherwise use), and with momentum beliefMoment[l] (the displacement two steps back).
      */
-    Tensor[][] displacementBuffers(Workspace ws, float momentum) {
+    private Tensor[][] displacementBuffers(Workspace ws, float momentum) {
         return momentum == 0f ? new Tensor[][]{ws.displacement, ws.feedback} : new Tensor[][]{ws.displacement, ws.feedback, ws.beliefMoment};
     }
 
@@ -365,7 +365,7 @@ abstract sealed class Relaxations extends Sweeps permits PcEngine {
      * writes buffer (n - s) mod k, so that the last writes buffer 0 (displacement); it reads the one step s - 1 wrote, and
      * momentum's previous displacement is the one step s - 2 wrote.
      */
-    void stepBuffers(Tensor[][] buffers, int n, int s, float eta, float momentum, Tensor[] d, BeliefStep[] steps, Tensor[] copies) {
+    private void stepBuffers(Tensor[][] buffers, int n, int s, float eta, float momentum, Tensor[] d, BeliefStep[] steps, Tensor[] copies) {
         int k = buffers.length;
         for (int l = 1; l < d.length; l++) {
             d[l] = buffers[(n - s + 1) % k][l];
@@ -381,7 +381,7 @@ abstract sealed class Relaxations extends Sweeps permits PcEngine {
      * (from those errors, at that state) beside its feedback GEMM onto the terms, after which v_b = vhat_b + d_b for the
      * next step. On a GPU a step is a GEMM, a kernel, a GEMM, a kernel and the optimizer one after another.
      */
-    void ipcFolded(Workspace ws, float eta, int n, boolean full, float beta, java.util.function.IntConsumer weightStep) {
+    private void ipcFolded(Workspace ws, float eta, int n, boolean full, float beta, java.util.function.IntConsumer weightStep) {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
         Tensor target = nudgedTarget(ws, beta);
@@ -446,7 +446,7 @@ abstract sealed class Relaxations extends Sweeps permits PcEngine {
      * and eps_L, in one op where the loss allows; otherwise a GEMM onto the zff that relaxFolded's feedback round before
      * copied there, then eps_L. With {@code withLoss}, the output's energy term (the learning step's).
      */
-    void displacedOutputError(Workspace ws, int b, Tensor d, Tensor target, boolean perSample, boolean withLoss) {
+    private void displacedOutputError(Workspace ws, int b, Tensor d, Tensor target, boolean perSample, boolean withLoss) {
         Block block = model.blocks().get(b);
         if (outputLossApart(target, perSample)) {
             block.forwardDisplacedWithOutputError(be, d, ws.belief[b], ws.ff[b], ws.sweep[b], target != null ? target : ws.y, ws.error[b + 1],
@@ -467,7 +467,7 @@ abstract sealed class Relaxations extends Sweeps permits PcEngine {
      * the errors as the last step left them, 0 where the wave never came (the per-sample energy recomputes every error
      * at the final beliefs).
      */
-    Runnable[] relaxationStart(Workspace ws, int copiesBelow, boolean zeroErrors) {
+    private Runnable[] relaxationStart(Workspace ws, int copiesBelow, boolean zeroErrors) {
         Runnable[] start = new Runnable[model.depth() - 1]; // start[l - 1]: hidden layer l's ops
         for (int l = 1; l < model.depth(); l++) {
             int layer = l;
@@ -494,7 +494,7 @@ abstract sealed class Relaxations extends Sweeps permits PcEngine {
      * start-of-step error. SGD's step is one fused pass (eps_l, the gradient feedback - eps_l, the velocity, d_l,
      * v_l); Adam's is four.
      */
-    void beliefUpdate(Workspace ws, int l, int moved, boolean incremental, float eta, int step) {
+    private void beliefUpdate(Workspace ws, int l, int moved, boolean incremental, float eta, int step) {
         BeliefOptimizer o = beliefOptimizer;
         Tensor prediction = l == 1 && incremental ? ws.sweep[0].output() : l - 1 >= moved ? ws.sweep[l - 1].output() : ws.vhat(l);
         if (o.isAdam()) {
@@ -513,4 +513,72 @@ abstract sealed class Relaxations extends Sweeps permits PcEngine {
         heldScope = new io.predcode.spi.Scope(be);
         held = model.parameters().values().stream().map(p -> heldScope.allocate(p.grad().shape())).toArray(Tensor[]::new);
     }
+
+    /**
+     * Layer l + 1's error from block l's prediction of it on tape {@code t} (the output error above the last block,
+     * a hidden error below), then block l's backward pass from it: J_l^T eps_{l+1} into {@code dx} where not null,
+     * the parameter gradients where asked.
+     */
+    private void errorAndBackward(Workspace ws, int l, Block.Tape t, Tensor target, boolean perSample, boolean withLoss, Tensor dx, float parameterScale) {
+        if (l + 1 < model.depth()) {
+            hiddenErrorAndBackward(ws, l, t, dx, parameterScale);
+            return;
+        }
+        outputError(ws, t.output(), target, perSample, withLoss);
+        model.blocks().get(l).backward(be, t, ws.error[l + 1], dx, parameterScale);
+    }
+
+    /**
+     * Block l evaluated at its belief into sweep[l], then {@link #errorAndBackward}: the evaluation and the error
+     * in one op where the block allows (a hidden error: {@link #forwardHiddenErrorAndBackward}; an output error
+     * by a subtraction: {@link Block#forwardWithOutputError}).
+     */
+    private void forwardErrorAndBackward(Workspace ws, int l, Tensor target, boolean perSample, boolean withLoss, Tensor dx, float parameterScale) {
+        if (l + 1 < model.depth()) {
+            forwardHiddenErrorAndBackward(ws, l, dx, parameterScale);
+            return;
+        }
+        Block block = model.blocks().get(l);
+        // With the loss, in the same op: on a GPU in the kernel that forms the error.
+        if (outputLossApart(target, perSample) && block.forwardWithOutputError(be, ws.belief[l], ws.sweep[l], target != null ? target : ws.y, ws.error[l + 1],
+                withLoss ? ws.sweepLoss : null, 0, outputLossScale(ws, target))) {
+            block.backward(be, ws.sweep[l], ws.error[l + 1], dx, parameterScale);
+            return;
+        }
+        block.forward(be, ws.belief[l], ws.sweep[l]);
+        errorAndBackward(ws, l, ws.sweep[l], target, perSample, withLoss, dx, parameterScale);
+    }
+
+    /**
+     * Block l (below the last) evaluated at its belief into sweep[l], then {@link #hiddenErrorAndBackward}: the
+     * evaluation and the error in one op where the block allows ({@link Block#forwardWithError}).
+     */
+    private void forwardHiddenErrorAndBackward(Workspace ws, int l, Tensor dx, float parameterScale) {
+        Block block = model.blocks().get(l);
+        if (block.forwardWithError(be, ws.belief[l], ws.sweep[l], ws.vhat(l + 1), ws.displacement[l + 1], ws.error[l + 1])) {
+            block.backwardBelowOutput(be, ws.sweep[l], dx, parameterScale);
+            return;
+        }
+        block.forward(be, ws.belief[l], ws.sweep[l]);
+        hiddenErrorAndBackward(ws, l, ws.sweep[l], dx, parameterScale);
+    }
+
+    /**
+     * {@link #errorAndBackward} below the last block. Where block l ends in an activation whose f' its forward kept,
+     * the error and the backward's first step, eps * f', are one op (a kernel fewer one after another on a GPU).
+     */
+    private void hiddenErrorAndBackward(Workspace ws, int l, Block.Tape t, Tensor dx, float parameterScale) {
+        Block block = model.blocks().get(l);
+        Tensor derivative = block.outputDerivative(t);
+        if (derivative == null) {
+            hiddenError(ws, l + 1, t.output());
+            block.backward(be, t, ws.error[l + 1], dx, parameterScale);
+            return;
+        }
+        be.pcPredictionError(t.output(), ws.vhat(l + 1), ws.displacement[l + 1], ws.error[l + 1], derivative, block.outputDerivativeGradient(t));
+        block.backwardBelowOutput(be, t, dx, parameterScale);
+    }
+
+    /** eps_l = (f_l(v_{l-1}) - vhat_l) - d_l from the displacement state, into error[l]. */
+    private void hiddenError(Workspace ws, int l, Tensor prediction) { be.pcPredictionError(prediction, ws.vhat(l), ws.displacement[l], ws.error[l]); }
 }

@@ -119,7 +119,7 @@ abstract sealed class Sweeps extends EngineCore permits Relaxations {
      * pass one after the other: where the backend prefers short chains (a GPU, whose sweep is as long as its output
      * block's branch) and the output block, relaxed plainly, is one linear op. The CPU keeps the plain evaluation.
      */
-    boolean outputOnto(int first) {
+    private boolean outputOnto(int first) {
         int depth = model.depth();
         return be.prefersShortChains() && depth - 1 >= first && model.blocks().get(depth - 1).isOneLinearOp();
     }
@@ -128,7 +128,7 @@ abstract sealed class Sweeps extends EngineCore permits Relaxations {
      * Layer l's STRICT update from its error this sweep (eps_1 = -d_1; above, {@link #predictHidden}'s) and its feedback:
      * d_l += eta (eps_l - feedback), v_l = vhat_l + d_l.
      */
-    void strictUpdate(Workspace ws, int l, float eta, boolean last) {
+    private void strictUpdate(Workspace ws, int l, float eta, boolean last) {
         // Layer 1's prediction is vhat_1 itself, its error -d_1; that is only read after the sweeps (block 0's update, the returned errors).
         if (l == 1) be.pcStrictUpdate(ws.vhat(1), ws.vhat(1), ws.feedback[1], ws.displacement[1], ws.belief[1], last ? ws.error[1] : null, eta);
         else be.pcStrictStep(ws.error[l], ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.belief[l], eta);
@@ -153,17 +153,17 @@ abstract sealed class Sweeps extends EngineCore permits Relaxations {
      * vhat_{b+1}) - d_{b+1}, the prediction's change from d_b less d_{b+1} ({@link Block#forwardIncrement}), with eps f'
      * for {@link #feedBack} where the block forms it.
      */
-    void predictHidden(Workspace ws, int b) {
+    private void predictHidden(Workspace ws, int b) {
         model.blocks().get(b).forwardIncrement(be, ws.ff[b], ws.belief[b], ws.displacement[b], ws.sweep[b], ws.displacement[b + 1], ws.error[b + 1], true);
     }
 
     /** Block 1 through the condensed layer one, and where layer 2 is hidden its error, as {@link #predictHidden}. */
-    void condensedPrediction(Workspace ws, Condensed layerOne) {
+    private void condensedPrediction(Workspace ws, Condensed layerOne) {
         layerOne.forward(be, ws, model.depth() > 2 ? ws.displacement[2] : null, ws.error[2]);
     }
 
     /** Beliefs v_l = vhat_l (displacement 0) for the layers from {@code first} up, before STRICT's or PC's first sweep. */
-    void startAtVhat(Workspace ws, int first) {
+    private void startAtVhat(Workspace ws, int first) {
         eachBlock(ws, first, model.depth(), l -> 2 * layerSizes[l], l -> {
             be.copy(ws.vhat(l), ws.belief[l]);
             be.fill(ws.displacement[l], 0f);
@@ -223,7 +223,7 @@ abstract sealed class Sweeps extends EngineCore permits Relaxations {
     }
 
     /** The output block b at v_b into sweep[b]: onto the zff already there ({@link #outputOnto}), or plainly. */
-    void predictOutput(Workspace ws, int b, boolean onto) {
+    private void predictOutput(Workspace ws, int b, boolean onto) {
         Block block = model.blocks().get(b);
         if (onto) block.forwardDisplacedOnto(be, ws.displacement[b], ws.belief[b], ws.sweep[b]);
         else block.forward(be, ws.belief[b], ws.sweep[b]);
