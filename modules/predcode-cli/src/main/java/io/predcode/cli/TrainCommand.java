@@ -113,7 +113,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--max-rollbacks", defaultValue = "3", description = "Rollbacks before a collapse stops the run (default: ${DEFAULT-VALUE}).")
     int maxRollbacks;
 
-    @Option(names = "--stable-relaxation", defaultValue = "on", description = "on: when STRICT's relaxation raises the energy instead of lowering it"
+    @Option(names = "--stable-relaxation", defaultValue = "on", description = "on: when STRICT's relaxation (or pc's with sgd beliefs on --energy torch2pc) raises the energy instead of lowering it"
             + " (its step eta has outgrown the weights), halve eta from that step on and relax the batch again; a run that never diverges is unchanged."
             + " off: Torch2PC's fixed eta (default: ${DEFAULT-VALUE}).")
     String stableRelaxation;

@@ -257,8 +257,8 @@ final class TrainingRun {
                         int size = steps.size();
                         step++;
                         if (r.eta() != etaNow) {
-                            String event = String.format(java.util.Locale.ROOT, "step %d: STRICT's relaxation raised the energy at eta %s; relaxing with eta %s from here on",
-                                    step, etaNow, r.eta());
+                            String event = String.format(java.util.Locale.ROOT, "step %d: %s's relaxation raised the energy at eta %s; relaxing with eta %s from here on",
+                                    step, s.algorithm() == io.predcode.core.pc.Algorithm.STRICT ? "STRICT" : "PC", etaNow, r.eta());
                             events.add(event);
                             if (bar == null) out.println(event);
                             etaNow = r.eta();
@@ -361,8 +361,8 @@ final class TrainingRun {
      */
     private DataParallelRun startSpark(ModelSpec spec, int[] input, int trainSize, int batchSize, int sweeps, Backend be, Model model, Optimizer opt) {
         Setup.SparkChoice sp = s.spark();
-        if (s.stableRelaxation() && s.algorithm() == io.predcode.core.pc.Algorithm.STRICT)
-            out.println("note: --stable-relaxation works within one process; on Spark, STRICT relaxes with the fixed --eta");
+        if (s.stableRelaxation() && (s.algorithm() == io.predcode.core.pc.Algorithm.STRICT || s.algorithm() == io.predcode.core.pc.Algorithm.PC))
+            out.println("note: --stable-relaxation works within one process; on Spark, " + s.algorithm().id() + " relaxes with the fixed --eta");
         RunSpec run = new RunSpec(java.util.UUID.randomUUID().toString(), spec.toJson(), input, s.data(), s.validation(), s.seed(), s.shuffle(), s.algorithm().id(),
                 s.eta(), sweeps, s.loss().id(), s.energy().id(), s.beliefOptimizer().toString(), s.nudging().toString(), batchSize, sp.partitions(), be.name(),
                 s.backend().threads > 0 ? s.backend().threads : 1, -1, s.symmetricInputs() ? 2f : 1f, s.symmetricInputs() ? -1f : 0f, s.augmentation().id());

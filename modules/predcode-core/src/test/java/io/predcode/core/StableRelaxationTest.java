@@ -79,4 +79,48 @@ class StableRelaxationTest {
             }
         });
     }
+
+    /**
+     * PC with SGD on the beliefs on Torch2PC's energy is the same descent from the same start (plain SGD is STRICT's
+     * relaxation), so the guard takes it too: the scaled weights above make it diverge, and the guarded step lowers eta
+     * until it does not; a converging run is bit for bit the unguarded one. On each sample's own energy, whose energy
+     * is not on the loss's scale, the guard does nothing.
+     */
+    @TestFactory List<DynamicTest> pcOnTorch2pcEnergyIsGuardedToo() {
+        return PaperResultsTest.onEveryBackend("stable relaxation: PC on Torch2PC's energy", be -> {
+            for (float momentum : new float[]{0f, 0.1f}) {
+                SplittableRandom r = new SplittableRandom(8);
+                float[] x = PaperResultsTest.randomInput(r, 16 * 35), y = PaperResultsTest.labels(r, 16, 6);
+                try (Model m = Model.create(RELU_MLP, be, 5); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY).energy(io.predcode.core.pc.Energy.TORCH2PC)
+                        .beliefOptimizer(io.predcode.core.pc.BeliefOptimizer.sgd(momentum)); Sgd sgd = new Sgd(m, 1e-4f, 0f, 0f)) {
+                    Map<String, float[]> start = m.parameterValues();
+                    Trainer converging = new Trainer(e, sgd, Algorithm.PC, 0.1f, 20).stableRelaxation(true);
+                    for (int s = 0; s < 3; s++) converging.step(x, y, 16);
+                    assertEquals(0.1f, converging.eta(), "momentum " + momentum + ": a converging relaxation keeps its eta");
+                    Map<String, float[]> guarded = m.parameterValues();
+                    m.loadParameters(start, "start");
+                    Trainer plainTrainer = new Trainer(e, sgd, Algorithm.PC, 0.1f, 20);
+                    for (int s = 0; s < 3; s++) plainTrainer.step(x, y, 16);
+                    m.parameterValues().forEach((name, v) -> assertArrayEquals(v, guarded.get(name), "momentum " + momentum + ", converging: " + name));
+
+                    Map<String, float[]> big = new HashMap<>(start);
+                    float[] w2 = big.get("1.0.weight").clone();
+                    for (int i = 0; i < w2.length; i++) w2[i] *= 10;
+                    big.put("1.0.weight", w2);
+                    m.loadParameters(big, "scaled");
+                    InferenceResult plain = e.infer(x, y, 16, Algorithm.PC, 0.1f, 20);
+                    assertTrue(plain.energy() > plain.loss(), "momentum " + momentum + ": the unguarded relaxation must diverge here: energy " + plain.energy() + ", loss " + plain.loss());
+                    Trainer t = new Trainer(e, sgd, Algorithm.PC, 0.1f, 20).stableRelaxation(true);
+                    assertTrue(t.step(x, y, 16).eta() < 0.1f, "momentum " + momentum + ": eta lowered");
+                    InferenceResult at = e.infer(x, y, 16, Algorithm.PC, t.eta(), 20);
+                    assertTrue(at.energy() <= at.loss() * 1.001, "momentum " + momentum + ": at the lowered eta the relaxation lowers the energy: " + at.energy() + " vs " + at.loss());
+
+                    m.loadParameters(big, "scaled");
+                    Trainer perSample = new Trainer(e.energy(io.predcode.core.pc.Energy.PER_SAMPLE), sgd, Algorithm.PC, 0.1f, 20).stableRelaxation(true);
+                    perSample.step(x, y, 16);
+                    assertEquals(0.1f, perSample.eta(), "momentum " + momentum + ": each sample's own energy is not guarded");
+                }
+            }
+        });
+    }
 }

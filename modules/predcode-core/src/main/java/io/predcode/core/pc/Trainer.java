@@ -78,7 +78,7 @@ public final class Trainer {
 
     private int monitorEvery;
     private boolean stableRelaxation;
-    /** The step size STRICT relaxes with now: eta, halved each time the relaxation diverged. */
+    /** The step size the relaxation takes now: eta, halved each time it diverged (see {@link #stableRelaxation}). */
     private float etaNow;
     /** Halvings tried on one batch before it is skipped. */
     private static final int MAX_HALVINGS = 20;
@@ -90,7 +90,9 @@ public final class Trainer {
      * the sweeps and the update is garbage. With this on, a step checks that the relaxation lowered
      * the energy below its starting value (the feedforward loss; one more scalar in the step's one
      * copy) and otherwise halves eta, from this step on, and relaxes the batch again. A run whose
-     * relaxation never diverges is bit for bit the same as without it. No effect on other algorithms.
+     * relaxation never diverges is bit for bit the same as without it. It guards STRICT, and PC where
+     * its relaxation is the same descent from the same start: SGD on the beliefs (plain, which is
+     * STRICT, or with momentum) on {@link Energy#TORCH2PC}. No effect on other algorithms and settings.
      *
      * @param on whether to guard the relaxation
      * @return this trainer
@@ -101,7 +103,7 @@ public final class Trainer {
     }
 
     /**
-     * The step size STRICT relaxes with now: the eta given, unless {@link #stableRelaxation} lowered it.
+     * The step size the relaxation takes now: the eta given, unless {@link #stableRelaxation} lowered it.
      *
      * @return the current inference step size
      */
@@ -174,14 +176,14 @@ public final class Trainer {
 
     private void exit() { guard.exit(engine::exit); }
 
-    /** The algorithm on the loaded batch; for a guarded STRICT, with eta halved until the relaxation lowers the energy. */
+    /** The algorithm on the loaded batch; for a guarded relaxation ({@link #guarded}), with eta halved until the relaxation lowers the energy. */
     private InferenceResult relax(Workspace ws) {
-        boolean guard = stableRelaxation && algorithm == Algorithm.STRICT;
+        boolean guard = guarded();
         Optimizer weights = stepsInRun() ? optimizer : null;
         InferenceResult r = engine.run(ws, algorithm, etaNow, n, false, guard || energies, weights);
         for (int halvings = 0; guard && Float.isFinite(r.loss()) && diverged(r); halvings++) { // a non-finite loss is finish()'s to report
             if (halvings == MAX_HALVINGS)
-                throw new DivergenceException(steps + 1, "STRICT's relaxation diverges at step " + (steps + 1) + " even at eta " + etaNow
+                throw new DivergenceException(steps + 1, (algorithm == Algorithm.STRICT ? "STRICT's" : "PC's") + " relaxation diverges at step " + (steps + 1) + " even at eta " + etaNow
                         + " (energy " + r.energy() + " against the feedforward loss " + r.loss() + "); parameters are as after step " + steps);
             etaNow /= 2;
             r = engine.run(ws, algorithm, etaNow, n, false, true, weights);
@@ -191,11 +193,21 @@ public final class Trainer {
 
     /**
      * Whether the engine takes the optimizer's step within the step's device work: iPC's always; the others' where
-     * the optimizer is {@link Optimizer.Recordable} (the device skips it on a non-finite loss) and no guarded STRICT
+     * the optimizer is {@link Optimizer.Recordable} (the device skips it on a non-finite loss) and no guarded
      * relaxation may yet be run again with a smaller eta. Otherwise {@link #finish} steps it after reading the loss.
      */
     private boolean stepsInRun() {
-        return algorithm == Algorithm.IPC || optimizer instanceof Optimizer.Recordable && !(stableRelaxation && algorithm == Algorithm.STRICT);
+        return algorithm == Algorithm.IPC || optimizer instanceof Optimizer.Recordable && !guarded();
+    }
+
+    /**
+     * Whether {@link #stableRelaxation} guards this step: STRICT's relaxation, and PC's with SGD on the beliefs on
+     * Torch2PC's energy, gradient descent that starts at the feedforward loss (the engine's settings, as they are now).
+     * Not each sample's own energy, whose energy is not on the loss's scale, nor Adam's steps on the beliefs.
+     */
+    private boolean guarded() {
+        return stableRelaxation && (algorithm == Algorithm.STRICT
+                || algorithm == Algorithm.PC && engine.energy == Energy.TORCH2PC && !engine.beliefOptimizer.isAdam() && !engine.nudging.active());
     }
 
     /** Gradient descent on the energy starts at the feedforward loss and only goes down while it converges. */
