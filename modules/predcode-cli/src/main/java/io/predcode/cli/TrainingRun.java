@@ -361,9 +361,7 @@ final class TrainingRun {
      */
     private DataParallelRun startSpark(ModelSpec spec, int[] input, int trainSize, int batchSize, int sweeps, Backend be, Model model, Optimizer opt) {
         Setup.SparkChoice sp = s.spark();
-        boolean guarded = s.algorithm() == io.predcode.core.pc.Algorithm.STRICT || s.algorithm() == io.predcode.core.pc.Algorithm.PC
-                && s.energy() == io.predcode.core.pc.Energy.TORCH2PC && !s.beliefOptimizer().isAdam(); // as Trainer's guard
-        if (s.stableRelaxation() && guarded)
+        if (s.stableRelaxation() && io.predcode.core.pc.Trainer.guards(s.algorithm(), s.energy(), s.beliefOptimizer(), s.nudging()))
             out.println("note: --stable-relaxation works within one process; on Spark, " + s.algorithm().id() + " relaxes with the fixed --eta");
         RunSpec run = new RunSpec(java.util.UUID.randomUUID().toString(), spec.toJson(), input, s.data(), s.validation(), s.seed(), s.shuffle(), s.algorithm().id(),
                 s.eta(), sweeps, s.loss().id(), s.energy().id(), s.beliefOptimizer().toString(), s.nudging().toString(), batchSize, sp.partitions(), be.name(),

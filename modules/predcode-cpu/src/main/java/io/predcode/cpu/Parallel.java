@@ -253,6 +253,9 @@ final class Parallel implements AutoCloseable {
         Worker(int index) {
             super("predcode-cpu-kernel-" + (index + 1));
             this.index = index;
+            // Here, before the thread starts, not in run(): a job published before run() begins is one this worker has
+            // not seen, and taking it for seen left the caller with all of it (ParallelTest.aJobHandedOverAtOnceReachesTheNewWorker).
+            last = job.generation();
             setDaemon(true);
         }
 
@@ -261,7 +264,6 @@ final class Parallel implements AutoCloseable {
         @Override public void run() {
             ALONE.get()[0] = true; // everything a worker runs is a part of a job
             long idleSince = System.nanoTime();
-            last = job.generation();
             while (!closed) {
                 int gen = job.generation();
                 if (gen == last) {

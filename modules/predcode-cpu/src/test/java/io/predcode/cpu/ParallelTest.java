@@ -107,6 +107,29 @@ class ParallelTest {
         }
     }
 
+    /**
+     * A job handed over before a new worker's thread has begun to run is still the worker's to take: a worker that
+     * took the job it found at its start for one it had seen left the caller with the whole job (two branches that
+     * wait for each other then never met).
+     */
+    @Test void aJobHandedOverAtOnceReachesTheNewWorker() {
+        assertTimeoutPreemptively(LIMIT, () -> {
+            for (int round = 0; round < 100; round++)
+                try (Parallel par = new Parallel(2)) {
+                    CountDownLatch both = new CountDownLatch(2);
+                    Runnable meet = () -> {
+                        both.countDown();
+                        try {
+                            assertTrue(both.await(5, TimeUnit.SECONDS), "the new worker never took the other branch");
+                        } catch (InterruptedException e) {
+                            throw new IllegalStateException(e);
+                        }
+                    };
+                    par.branches(new Runnable[]{meet, meet}, true);
+                }
+        });
+    }
+
     @Test void severalCallersShareTheThreads() throws Exception {
         try (Parallel par = new Parallel(2)) {
             int callers = 4, rounds = 2_000;

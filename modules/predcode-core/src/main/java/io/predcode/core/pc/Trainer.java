@@ -200,14 +200,22 @@ public final class Trainer {
         return algorithm == Algorithm.IPC || optimizer instanceof Optimizer.Recordable && !guarded();
     }
 
+    /** Whether {@link #stableRelaxation} guards this step (the engine's settings, as they are now; see {@link #guards}). */
+    private boolean guarded() { return stableRelaxation && guards(algorithm, engine.energy, engine.beliefOptimizer, engine.nudging); }
+
     /**
-     * Whether {@link #stableRelaxation} guards this step: STRICT's relaxation, and PC's with SGD on the beliefs on
-     * Torch2PC's energy, gradient descent that starts at the feedforward loss (the engine's settings, as they are now).
-     * Not each sample's own energy, whose energy is not on the loss's scale, nor Adam's steps on the beliefs.
+     * Whether {@link #stableRelaxation} guards a relaxation with these settings: STRICT's, and PC's with SGD on the
+     * beliefs (plain or with momentum) on Torch2PC's energy, gradient descent that starts at the feedforward loss. Not
+     * each sample's own energy (or nudged), whose energy is not on the loss's scale, nor Adam's steps on the beliefs.
+     *
+     * @param algorithm the algorithm
+     * @param energy    the energy PC relaxes
+     * @param beliefs   how PC moves the beliefs
+     * @param nudging   how PC holds the output
+     * @return whether the guard applies
      */
-    private boolean guarded() {
-        return stableRelaxation && (algorithm == Algorithm.STRICT
-                || algorithm == Algorithm.PC && engine.energy == Energy.TORCH2PC && !engine.beliefOptimizer.isAdam() && !engine.nudging.active());
+    public static boolean guards(Algorithm algorithm, Energy energy, BeliefOptimizer beliefs, Nudging nudging) {
+        return algorithm == Algorithm.STRICT || algorithm == Algorithm.PC && energy == Energy.TORCH2PC && !beliefs.isAdam() && !nudging.active();
     }
 
     /** Gradient descent on the energy starts at the feedforward loss and only goes down while it converges. */
