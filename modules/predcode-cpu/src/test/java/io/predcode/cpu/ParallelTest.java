@@ -91,16 +91,7 @@ class ParallelTest {
         try (Parallel par = new Parallel(2)) {
             assertTimeoutPreemptively(LIMIT, () -> {
                 for (int round = 0; round < 50; round++) {
-                    CountDownLatch both = new CountDownLatch(2);
-                    Runnable meet = () -> {
-                        both.countDown();
-                        try {
-                            assertTrue(both.await(20, TimeUnit.SECONDS), "the other branch never ran beside this one");
-                        } catch (InterruptedException e) {
-                            throw new IllegalStateException(e);
-                        }
-                    };
-                    par.branches(new Runnable[]{meet, meet}, true);
+                    meet(par, 20, "the other branch never ran beside this one");
                     if (round % 10 == 0) Thread.sleep(5); // long enough for the worker to park: it must be woken
                 }
             });
@@ -116,18 +107,23 @@ class ParallelTest {
         assertTimeoutPreemptively(LIMIT, () -> {
             for (int round = 0; round < 100; round++)
                 try (Parallel par = new Parallel(2)) {
-                    CountDownLatch both = new CountDownLatch(2);
-                    Runnable meet = () -> {
-                        both.countDown();
-                        try {
-                            assertTrue(both.await(5, TimeUnit.SECONDS), "the new worker never took the other branch");
-                        } catch (InterruptedException e) {
-                            throw new IllegalStateException(e);
-                        }
-                    };
-                    par.branches(new Runnable[]{meet, meet}, true);
+                    meet(par, 5, "the new worker never took the other branch");
                 }
         });
+    }
+
+    /** Two branches on {@code par} that each wait up to {@code seconds} for the other: they finish only if they run at once. */
+    private static void meet(Parallel par, int seconds, String never) {
+        CountDownLatch both = new CountDownLatch(2);
+        Runnable meet = () -> {
+            both.countDown();
+            try {
+                assertTrue(both.await(seconds, TimeUnit.SECONDS), never);
+            } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+        };
+        par.branches(new Runnable[]{meet, meet}, true);
     }
 
     @Test void severalCallersShareTheThreads() throws Exception {

@@ -313,15 +313,12 @@ public final class Block {
 
     /**
      * The output block (one linear op) in the Gram form: its output from its products (and {@code addend}, where not
-     * null) and the loss with its gradient, in one backend op ({@link Backend#softmaxCrossEntropyFromProducts},
-     * {@link Backend#mseFromProducts}): the batch mean's gradient, or with {@code perSample} (cross-entropy only: each
-     * sample's own squared error is a subtraction, {@link #outputErrorFromProducts}) each sample's own.
+     * null), offset by its output on ff, and the loss with its gradient, in one backend op
+     * ({@link Loss#computeFromProducts}; each sample's own squared error is {@link #outputErrorFromProducts}).
      */
     public void lossFromProducts(Backend be, Tensor x, Tape ff, Tape t, Tensor addend, Loss loss, Tensor target, Tensor lossOut, Tensor grad, boolean perSample) {
         t.acts[0] = x;
-        if (loss == Loss.CROSS_ENTROPY) be.softmaxCrossEntropyFromProducts(t.acts[1], addend, ff.acts[1], target, lossOut, grad, perSample);
-        else if (perSample) throw new IllegalArgumentException("each sample's own squared error is a subtraction (outputErrorFromProducts), not mse's batch mean");
-        else be.mseFromProducts(t.acts[1], addend, ff.acts[1], target, lossOut, grad);
+        loss.computeFromProducts(be, t.acts[1], addend, ff.acts[1], target, lossOut, grad, perSample);
     }
 
     /**

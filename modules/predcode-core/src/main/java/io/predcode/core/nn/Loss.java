@@ -40,14 +40,19 @@ public enum Loss {
     }
 
     /**
-     * As {@link #compute}, the output given as a linear op's product and its bias (null for none), which the loss's op
-     * adds first and writes back ({@link Backend#mseFromProducts}, {@link Backend#softmaxCrossEntropyFromProducts}).
+     * As {@link #compute}, the output given as a linear op's products: the product, an addend and the bias (each of
+     * the last two null for none), which the loss's op adds first and writes back ({@link Backend#mseFromProducts},
+     * {@link Backend#softmaxCrossEntropyFromProducts}).
      *
-     * @param bias the linear op's bias, added to {@code output} first
+     * @param addend    a second product, added to {@code output} first
+     * @param bias      the linear op's bias (or an offset of the output's size), added after the addend
+     * @param perSample cross-entropy only: each sample's own gradient, softmax - onehot, not the batch mean's
+     *                  (each sample's own squared error is a subtraction, not this op)
      */
-    public void computeFromProducts(Backend be, Tensor output, Tensor bias, Tensor target, Tensor loss, Tensor grad) {
-        if (this == MSE) be.mseFromProducts(output, null, bias, target, loss, grad);
-        else be.softmaxCrossEntropyFromProducts(output, null, bias, target, loss, grad, false);
+    public void computeFromProducts(Backend be, Tensor output, Tensor addend, Tensor bias, Tensor target, Tensor loss, Tensor grad, boolean perSample) {
+        if (this == CROSS_ENTROPY) be.softmaxCrossEntropyFromProducts(output, addend, bias, target, loss, grad, perSample);
+        else if (perSample) throw new IllegalArgumentException("each sample's own squared error is a subtraction, not mse's batch mean");
+        else be.mseFromProducts(output, addend, bias, target, loss, grad);
     }
 
     /**

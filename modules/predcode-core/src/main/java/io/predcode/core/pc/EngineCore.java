@@ -143,7 +143,7 @@ abstract sealed class EngineCore permits Sweeps {
             return;
         }
         Tensor bias = forwardWithoutOutputBias(ws);
-        loss.computeFromProducts(be, ws.vhat(last + 1), bias, ws.y, ws.scalars, ws.dLdy);
+        loss.computeFromProducts(be, ws.vhat(last + 1), null, bias, ws.y, ws.scalars, ws.dLdy, false);
         scaleToGlobalBatch(ws, ws.dLdy);
     }
 
@@ -163,7 +163,7 @@ abstract sealed class EngineCore permits Sweeps {
         int last = blocks.size() - 1;
         if (outputError && loss == Loss.CROSS_ENTROPY && blocks.get(last).isOneLinearOp()) { // the bias in the loss's op (see errorFromFeedforward)
             Tensor bias = forwardWithoutOutputBias(ws);
-            be.softmaxCrossEntropyFromProducts(ws.vhat(last + 1), null, bias, ws.y, ws.sweepLoss, ws.error[last + 1], true);
+            loss.computeFromProducts(be, ws.vhat(last + 1), null, bias, ws.y, ws.sweepLoss, ws.error[last + 1], true);
             return true;
         }
         for (int b = 0; b < last; b++) blocks.get(b).forward(be, ws.vhat(b), ws.ff[b]);
