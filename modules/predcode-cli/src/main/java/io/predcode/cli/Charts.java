@@ -86,23 +86,27 @@ final class Charts {
                     }
                 }
             }
+            if (steps.isEmpty()) return; // diverged at its first step: nothing to draw
             int stepsPerEpoch = history.isEmpty() ? 1 : Math.max(1, steps.size() / history.size());
             XYChart loss = new XYChartBuilder().width(WIDTH).height(420).title("Loss").xAxisTitle("step").yAxisTitle("loss").build();
             loss.getStyler().setMarkerSize(4);
             XYSeries train = addSeries(loss, "train (per step)", steps, losses);
             train.setMarker(SeriesMarkers.NONE);
-            List<Double> epochSteps = history.stream().map(r -> (double) r.epoch() * stepsPerEpoch).toList();
-            loss.addSeries("test (per epoch)", epochSteps, history.stream().map(TrainingRun.EpochRecord::testLoss).toList());
-            if (history.stream().anyMatch(r -> !Double.isNaN(r.validationLoss())))
-                loss.addSeries("validation (per epoch)", epochSteps, history.stream().map(TrainingRun.EpochRecord::validationLoss).toList());
-            XYChart acc = new XYChartBuilder().width(WIDTH).height(420).title("Accuracy").xAxisTitle("epoch").yAxisTitle("accuracy (%)").build();
-            List<Double> epochs = history.stream().map(r -> (double) r.epoch()).toList();
-            acc.addSeries("train", epochs, history.stream().map(r -> 100 * r.trainAccuracy()).toList());
-            acc.addSeries("test", epochs, history.stream().map(r -> 100 * r.testAccuracy()).toList());
-            if (history.stream().anyMatch(r -> !Double.isNaN(r.validationAccuracy())))
-                acc.addSeries("validation", epochs, history.stream().map(r -> 100 * r.validationAccuracy()).toList());
-            acc.getStyler().setMarkerSize(6);
-            List<XYChart> charts = new ArrayList<>(List.of(loss, acc));
+            List<XYChart> charts = new ArrayList<>(List.of(loss));
+            if (!history.isEmpty()) { // a run that diverged in its first epoch has steps only
+                List<Double> epochSteps = history.stream().map(r -> (double) r.epoch() * stepsPerEpoch).toList();
+                loss.addSeries("test (per epoch)", epochSteps, history.stream().map(TrainingRun.EpochRecord::testLoss).toList());
+                if (history.stream().anyMatch(r -> !Double.isNaN(r.validationLoss())))
+                    loss.addSeries("validation (per epoch)", epochSteps, history.stream().map(TrainingRun.EpochRecord::validationLoss).toList());
+                XYChart acc = new XYChartBuilder().width(WIDTH).height(420).title("Accuracy").xAxisTitle("epoch").yAxisTitle("accuracy (%)").build();
+                List<Double> epochs = history.stream().map(r -> (double) r.epoch()).toList();
+                acc.addSeries("train", epochs, history.stream().map(r -> 100 * r.trainAccuracy()).toList());
+                acc.addSeries("test", epochs, history.stream().map(r -> 100 * r.testAccuracy()).toList());
+                if (history.stream().anyMatch(r -> !Double.isNaN(r.validationAccuracy())))
+                    acc.addSeries("validation", epochs, history.stream().map(r -> 100 * r.validationAccuracy()).toList());
+                acc.getStyler().setMarkerSize(6);
+                charts.add(acc);
+            }
             if (angles.stream().anyMatch(a -> !a.isEmpty())) {
                 XYChart align = new XYChartBuilder().width(WIDTH).height(420).title("PC update vs gradient").xAxisTitle("step").yAxisTitle("angle (degrees)").build();
                 align.getStyler().setMarkerSize(3);

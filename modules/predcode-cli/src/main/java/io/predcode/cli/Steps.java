@@ -96,7 +96,7 @@ interface Steps extends AutoCloseable {
                 }
                 last = pending.poll();
                 taken++;
-                if (!Float.isFinite(last.loss())) throw new io.predcode.core.pc.DivergenceException(firstStep + taken, "the loss of step " + (firstStep + taken) + " is not finite");
+                if (!Float.isFinite(last.loss())) throw new io.predcode.core.pc.DivergenceException(firstStep + taken, "loss is " + last.loss(), "the loss of step " + (firstStep + taken) + " is " + last.loss());
                 return new Trainer.Step(last.loss(), (int) last.correct(), null, eta, null);
             }
 

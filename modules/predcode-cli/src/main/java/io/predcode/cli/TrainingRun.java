@@ -249,7 +249,7 @@ final class TrainingRun {
                             writeCsv(csv);
                             chart(csv, history, monitored);
                             throw new DivergenceException(step + 1, "training diverged at step " + (step + 1) + " (epoch " + (epoch + 1) + ", batch " + (steps.index() + 1)
-                                    + "): loss is not finite; the last good checkpoint is " + (history.isEmpty() ? "none (no epoch finished)" : s.out().resolve(Checkpoint.RESUME_FILE)
+                                    + "): " + d.reason() + "; the last good checkpoint is " + (history.isEmpty() ? "none (no epoch finished)" : s.out().resolve(Checkpoint.RESUME_FILE)
                                     + " after epoch " + history.getLast().epoch()) + bestNote(watch) + ". Try a smaller --lr or --eta.");
                         }
                         if (r == null) break;

@@ -151,6 +151,21 @@ class TrainingGuardrailsTest {
         assertFalse(Files.exists(out.resolve("checkpoint.safetensors")) || Files.exists(out.resolve("best")), "a checkpoint was written");
     }
 
+    /**
+     * A relaxation that runs off at a finite loss stops the run at that step, named with the reason, not a step later at
+     * the loss; the metrics are written and no chart from no steps is attempted (it printed XChart's complaint).
+     */
+    @Test void aRelaxationThatRunsOffStopsAtItsStepWithItsReason(@TempDir Path tmp) {
+        Path out = tmp.resolve("run");
+        CliTest.Result r = run("train", "--algorithm", "pc", "--inference-lr", "1e30", "--epochs", "1", "--out", out.toString(), "--quiet");
+        assertEquals(3, r.code(), r.out() + r.err());
+        assertTrue(r.err().contains("training diverged at step 1 (epoch 1, batch 1): the relaxation's energy is not finite at a finite loss"), r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+        assertFalse(r.out().contains("not written"), r.out());
+        assertTrue(Files.exists(out.resolve("metrics.csv")));
+        assertFalse(Files.exists(out.resolve("checkpoint.safetensors")) || Files.exists(out.resolve("training.png")));
+    }
+
     @Test void resumeRefusesChangedSettingsAndABatchLargerThanTheDataIsCapped(@TempDir Path tmp) {
         Path a = tmp.resolve("a");
         CliTest.Result first = run("train", "--epochs", "1", "--batch-size", "2147483647", "--out", a.toString(), "--quiet");

@@ -176,6 +176,39 @@ class EngineContractTest {
         return out;
     }
 
+    /**
+     * A relaxation that runs off (a step size far too large: the beliefs go infinite, then NaN) leaves the feedforward
+     * loss finite, and the energy and the updates not. Where the step brings the energy back (as the command line's do)
+     * that step stops, naming itself, before the parameters or the optimizer's state change: the recorded optimizer step
+     * is guarded on the loss and energy terms' sum. Without it, the parameters would take the NaN updates and the next
+     * step's loss would be the first sign.
+     */
+    @TestFactory List<DynamicTest> aRelaxationThatRunsOffStopsItsOwnStep() {
+        List<DynamicTest> out = new ArrayList<>();
+        for (Algorithm a : List.of(Algorithm.PC, Algorithm.STRICT))
+            for (boolean sgd : new boolean[]{false, true}) out.addAll(PaperResultsTest.onEveryBackend("runs off " + a.id() + (sgd ? ", sgd" : ", adam"), be -> {
+                try (Model m = Model.create(BuiltinModels.get("digits-mlp"), be, 0); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY);
+                     io.predcode.core.optim.Optimizer opt = sgd ? new io.predcode.core.optim.Sgd(m, 0.05f, 0.9f, 0f) : new Adam(m, 1e-3f)) {
+                    float[] x = PaperResultsTest.randomInput(new SplittableRandom(5), 4 * 64), y = {1, 4, 7, 9};
+                    Trainer sane = new Trainer(e, opt, a, 0.1f, 5).recordEnergies(true);
+                    for (int i = 0; i < 3; i++) sane.step(x, y, 4);
+                    Map<String, float[]> before = m.parameterValues(), state = opt.state();
+                    Trainer wild = new Trainer(e, opt, a, 1e30f, 5).recordEnergies(true);
+                    DivergenceException d = assertThrows(DivergenceException.class, () -> wild.step(x, y, 4));
+                    assertEquals(1, d.step(), d.getMessage());
+                    assertTrue(d.reason().contains("energy is not finite"), d.getMessage());
+                    Map<String, float[]> after = m.parameterValues(), stateAfter = opt.state();
+                    before.forEach((k, v) -> assertArrayEquals(v, after.get(k), a + ": " + k + " changed by the step that ran off"));
+                    state.forEach((k, v) -> assertArrayEquals(v, stateAfter.get(k), a + ": optimizer state " + k + " changed by the step that ran off"));
+                    assertEquals(3, opt.steps(), "the optimizer's steps");
+                    sane.step(x, y, 4);
+                    assertEquals(4, opt.steps(), "a sane step after it applies");
+                    m.parameterValues().forEach((k, v) -> { for (float f : v) assertTrue(Float.isFinite(f), k + " not finite"); });
+                }
+            }));
+        return out;
+    }
+
     @Test void specJsonRoundTripsAndBuiltinsBuild() {
         for (String name : BuiltinModels.NAMES) {
             ModelSpec s = BuiltinModels.get(name);

@@ -108,7 +108,7 @@ public final class SparkTraining implements AutoCloseable {
         Contribution sum = job.sum();
         double loss = sum.lossSums()[0] / sum.samples()[0];
         if (!Double.isFinite(loss))
-            throw new io.predcode.core.pc.DivergenceException(steps + 1, "training diverged at step " + (steps + 1) + ": loss is " + loss + "; parameters are as after step " + steps);
+            throw new io.predcode.core.pc.DivergenceException(steps + 1, "loss is " + loss, "training diverged at step " + (steps + 1) + ": loss is " + loss + "; parameters are as after step " + steps);
         ShardWorker.loadGradients(model, sum.values());
         optimizer.step();
         steps++;
@@ -143,7 +143,7 @@ public final class SparkTraining implements AutoCloseable {
         for (int s = 0; s < k; s++) {
             double loss = sum.lossSums()[s] / sum.samples()[s];
             if (!Double.isFinite(loss))
-                throw new io.predcode.core.pc.DivergenceException(steps + s + 1, "training diverged at step " + (steps + s + 1) + ": loss is " + loss + "; parameters are as after step " + steps);
+                throw new io.predcode.core.pc.DivergenceException(steps + s + 1, "loss is " + loss, "training diverged at step " + (steps + s + 1) + ": loss is " + loss + "; parameters are as after step " + steps);
             out.add(new StepResult((float) loss, sum.correct()[s], sum.samples()[s], ms, job.computeMillis() / k));
         }
         model.loadParameters(ShardWorker.unflatten(model, mean), "the shards' average");

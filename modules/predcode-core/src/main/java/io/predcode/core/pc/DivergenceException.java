@@ -1,16 +1,40 @@
 package io.predcode.core.pc;
 
-/** A training step produced a NaN or infinite loss; the parameters were not updated by that step. */
+/**
+ * A training step produced a NaN or infinite loss, or, where the step brought its energy back, a non-finite energy
+ * (a relaxation that ran off); the parameters were not updated by that step (iPC: but for its updates during the
+ * relaxation, as the message says).
+ */
 public class DivergenceException extends RuntimeException {
     /** The step whose loss was not finite. */
     private final long step;
+    /** What was not finite, without the step: what a caller that names the step its own way reports. */
+    private final String reason;
 
     /** A divergence at {@code step} (counted from 1), with the message for the user. */
-    public DivergenceException(long step, String message) {
+    public DivergenceException(long step, String message) { this(step, message, message); }
+
+    /**
+     * A divergence at {@code step} (counted from 1).
+     *
+     * @param step    the step, counted from 1
+     * @param reason  what was not finite ("loss is NaN", ...), without the step
+     * @param message the whole message for the user
+     */
+    public DivergenceException(long step, String reason, String message) {
         super(message);
         this.step = step;
+        this.reason = reason;
     }
 
     /** The 1-based step that diverged. */
     public long step() { return step; }
+
+    /**
+     * What was not finite, without the step or what became of the parameters ("loss is NaN", "the relaxation's
+     * energy is not finite ...").
+     *
+     * @return the reason
+     */
+    public String reason() { return reason; }
 }

@@ -26,7 +26,11 @@ public final class InferenceResult {
     /** How the output term enters the energy relaxed, and a sample's mean energy (see {@link PcEngine#outputWeights}). */
     private final double outputWeight, outputWeightPerSample;
 
-    InferenceResult(Workspace ws, Backend backend, Algorithm algorithm, int depth, float loss, int correct, boolean full, float[] terms, double[] outputWeights) {
+    /** Whether the step's guard was finite: the loss, and the energy terms where the run brought them back (see {@link Workspace#writeStepGuard}). */
+    private final boolean finite;
+
+    InferenceResult(Workspace ws, Backend backend, Algorithm algorithm, int depth, float loss, int correct, boolean full, float[] terms, double[] outputWeights, boolean finite) {
+        this.finite = finite;
         this.terms = terms;
         this.outputWeight = outputWeights[0];
         this.outputWeightPerSample = outputWeights[1];
@@ -114,6 +118,9 @@ public final class InferenceResult {
         }
         return terms;
     }
+
+    /** Whether the loss, and the energy terms brought back with it, are finite: what the optimizer's recorded step was guarded on. */
+    boolean finite() { return finite; }
 
     /** Whether the run brought the energy terms back with the loss (a training step that asked for them). */
     boolean hasEnergy() { return terms != null; }

@@ -549,6 +549,8 @@ public final class PcEngine extends Relaxations implements AutoCloseable {
         }
         int depth = model.depth();
         boolean withEnergy = energy && algorithm.hasErrors();
+        // What the step's end is guarded on: the loss, or with the energy terms their sum with it (Workspace#writeStepGuard).
+        int guardAt = withEnergy ? Workspace.guardAt(depth) : 0;
         // The optimizer's steps (iPC's, one after each inference step; the others' one at the end) are recorded with the
         // rest where the optimizer reads what it takes from the host from a tensor filled before the step (Adam's step
         // sizes); iPC issues any other optimizer's steps from the host.
@@ -570,9 +572,12 @@ public final class PcEngine extends Relaxations implements AutoCloseable {
                 case PC, IPC -> standard(ws, algorithm, eta, n, full, weightStep, errorAtVhat);
                 case ZIL -> zil(ws, full);
             }
-            if (withEnergy) ws.writeEnergyTerms(be, depth, algorithm);
-            // After the loss it is guarded on: a non-finite loss leaves the parameters as they were, as when the host stepped after reading it.
-            if (recorded != null && !incremental) recorded.step(scalars, 0, ws.scalars, 0);
+            if (withEnergy) {
+                ws.writeEnergyTerms(be, depth, algorithm);
+                ws.writeStepGuard(be, depth);
+            }
+            // After what it is guarded on: a non-finite loss (or energy, where brought back) leaves the parameters as they were, as when the host stepped after reading it.
+            if (recorded != null && !incremental) recorded.step(scalars, 0, ws.scalars, guardAt);
         };
         // Everything between the batch upload and the loss download is a fixed sequence of device ops for
         // this workspace and these settings: a backend may record it once and replay it (a CUDA graph).
@@ -580,11 +585,12 @@ public final class PcEngine extends Relaxations implements AutoCloseable {
         if (incremental && weights != null && recorded == null) step.run();
         else be.replayable(new Replay(ws, algorithm, eta, n, full, condense, beliefOptimizer, this.energy, nudging, globalBatch, withEnergy, recorded, scalars), step);
         // The host reads one copy per step: the loss, for classification the number of correct argmaxes, and when asked the energy terms.
-        float[] out = new float[withEnergy ? Workspace.ENERGY_AT + depth : 2];
+        float[] out = new float[withEnergy ? guardAt + 1 : 2];
         be.download(ws.scalars, 0, out, 0, withEnergy ? out.length : countsCorrect ? 2 : 1);
-        float[] terms = withEnergy ? Arrays.copyOfRange(out, Workspace.ENERGY_AT, out.length) : null;
-        if (recorded != null && Float.isFinite(out[0])) recorded.stepsTaken(incremental ? n : 1);
-        return new InferenceResult(ws, be, algorithm, depth, out[0], countsCorrect ? (int) out[1] : -1, full, terms, outputWeights(algorithm, ws.batch));
+        float[] terms = withEnergy ? Arrays.copyOfRange(out, Workspace.ENERGY_AT, guardAt) : null;
+        // iPC's steps, inside the relaxation, are guarded on the loss alone.
+        if (recorded != null && Float.isFinite(out[incremental ? 0 : guardAt])) recorded.stepsTaken(incremental ? n : 1);
+        return new InferenceResult(ws, be, algorithm, depth, out[0], countsCorrect ? (int) out[1] : -1, full, terms, outputWeights(algorithm, ws.batch), Float.isFinite(out[guardAt]));
     }
 
 

@@ -4,13 +4,16 @@ import io.predcode.core.internal.Guard;
 import io.predcode.core.optim.Optimizer;
 
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 import java.util.Map;
 
 /**
  * One training step = one PCInfer call (parameter updates into .grad) followed by one optimizer step,
  * exactly as Torch2PC's training loop (iPC: an optimizer step after each of its n inference steps). A non-finite loss stops before the optimizer touches the
- * parameters and throws {@link DivergenceException} naming the step. A {@link Optimizer.Recordable} optimizer (Adam)
- * steps inside the step's device work, where the device skips it on a non-finite loss; any other, after the loss is read.
+ * parameters and throws {@link DivergenceException} naming the step; so does a non-finite energy where the step brings the
+ * energy back ({@link #recordEnergies}, or a guarded relaxation), the sign of a relaxation that ran off at a finite loss
+ * (iPC's updates during it are taken). A {@link Optimizer.Recordable} optimizer (Adam)
+ * steps inside the step's device work, where the device skips it on a non-finite loss (energy); any other, after the loss is read.
  */
 public final class Trainer {
     private final PcEngine engine;
@@ -183,8 +186,8 @@ public final class Trainer {
         InferenceResult r = engine.run(ws, algorithm, etaNow, n, false, guard || energies, weights);
         for (int halvings = 0; guard && Float.isFinite(r.loss()) && diverged(r); halvings++) { // a non-finite loss is finish()'s to report
             if (halvings == MAX_HALVINGS)
-                throw new DivergenceException(steps + 1, (algorithm == Algorithm.STRICT ? "STRICT's" : "PC's") + " relaxation diverges at step " + (steps + 1) + " even at eta " + etaNow
-                        + " (energy " + r.energy() + " against the feedforward loss " + r.loss() + "); parameters are as after step " + steps);
+                throw divergence(steps + 1, (algorithm == Algorithm.STRICT ? "STRICT's" : "PC's") + " relaxation diverges even at eta " + etaNow
+                        + " (energy " + r.energy() + " against the feedforward loss " + r.loss() + ")", "parameters are as after step " + steps);
             etaNow /= 2;
             r = engine.run(ws, algorithm, etaNow, n, false, true, weights);
         }
@@ -224,13 +227,20 @@ public final class Trainer {
         return !(e <= l * (1 + 1e-3) + 1e-6);
     }
 
+    private static DivergenceException divergence(long step, String reason, String parameters) {
+        return new DivergenceException(step, reason, "training diverged at step " + step + ": " + reason + "; " + parameters);
+    }
+
     private Step finish(InferenceResult r, Alignment alignment) {
         float loss = r.loss();
         steps++;
+        String settings = " (" + algorithm.id() + (algorithm.relaxes() ? ", eta " + etaNow + ", n " + n : "") + ")", before = "parameters are as after step " + (steps - 1);
         if (!Float.isFinite(loss))
-            throw new DivergenceException(steps, "training diverged at step " + steps + ": loss is " + loss + " (" + algorithm.id()
-                    + (algorithm.relaxes() ? ", eta " + etaNow + ", n " + n : "") + "); parameters are as after step " + (steps - 1)
-                    + (algorithm == Algorithm.IPC && !(optimizer instanceof Optimizer.Recordable) ? " and its " + n + " iPC updates" : ""));
+            throw divergence(steps, "loss is " + loss + settings, before + (algorithm == Algorithm.IPC && !(optimizer instanceof Optimizer.Recordable) ? " and its " + n + " iPC updates" : ""));
+        // A relaxation that ran off (beliefs NaN or infinite) leaves the loss finite, and the energy and the updates not.
+        if (!r.finite())
+            throw divergence(steps, "the relaxation's energy is not finite at a finite loss (" + loss + "; a sample's energy in layers 1.." + r.depth() + " " + Arrays.toString(Arrays.copyOfRange(r.layerEnergies(), 1, r.depth() + 1)) + ")" + settings,
+                    before + (algorithm == Algorithm.IPC ? " and its " + n + " iPC updates" : ""));
         if (!stepsInRun()) optimizer.step();
         return new Step(loss, r.correct(), alignment, etaNow, r.hasEnergy() ? r.layerEnergies() : null);
     }

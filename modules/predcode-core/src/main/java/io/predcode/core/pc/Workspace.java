@@ -37,8 +37,13 @@ final class Workspace implements AutoCloseable {
     final Tensor[] displacement;
     /** feedback[l] = J_{l+1}^T eps_{l+1}, the error fed back to layer l. */
     final Tensor[] feedback;
-    /** [0] feedforward loss, [1] correct count, [2..] STRICT's relaxed energy by term, and scratch. */
+    /**
+     * [0] feedforward loss, [1] correct count, [ENERGY_AT ..) the relaxed energy by term, then the step's guard
+     * ({@link #writeStepGuard}), and scratch.
+     */
     final Tensor scalars;
+    /** Views of {@link #scalars} (freed with it): the loss, count and energy terms, and the guard after them. */
+    private final Tensor guardTerms, guard;
     /** STRICT's loss at the predicted output of the current sweep. */
     final Tensor sweepLoss;
     /**
@@ -98,7 +103,9 @@ final class Workspace implements AutoCloseable {
                     if (moments >= 2) beliefSecondMoment[l] = scope.allocate(shape);
                 }
             }
-            scalars = scope.allocate(Math.max(8, depth + 2)); // [2] and up: STRICT's relaxed energy, term by term (PcEngine.run)
+            scalars = scope.allocate(Math.max(8, guardAt(depth) + 1));
+            guardTerms = model.backend().view(scalars, 0, io.predcode.spi.Shape.of(guardAt(depth)));
+            guard = model.backend().view(scalars, guardAt(depth), io.predcode.spi.Shape.of(1));
             sweepLoss = scope.allocate(1);
             Block.Entry entry = depth > 1 ? model.blocks().get(1).entry() : null;
             condensed = entry == null ? null : new Condensed(entry, scope, batch);
@@ -134,6 +141,17 @@ final class Workspace implements AutoCloseable {
         else be.copy(scalars, 0, scalars, ENERGY_AT, 1);
         for (int l = 1; l < depth; l++) be.sumSquares(error[l], 0.5f, scalars, ENERGY_AT + l);
     }
+
+    /** Where {@link #writeStepGuard} puts the step's guard in {@link #scalars}: after the energy terms. */
+    static int guardAt(int depth) { return ENERGY_AT + depth; }
+
+    /**
+     * The step's guard into scalars[guardAt(depth)], after {@link #writeEnergyTerms}: the sum of the loss, the count and
+     * the energy terms, not finite where any of them is not (or, from finite terms, only past 1e37 each). A NaN belief
+     * leaves the loss finite and makes its layer's energy NaN, and its updates: the optimizer's recorded step, guarded on
+     * this sum, then changes nothing, as on a non-finite loss.
+     */
+    void writeStepGuard(Backend be, int depth) { be.biasGrad(guardTerms, guard, 1, guardAt(depth), 1, 0); }
 
     /** vhat_l: the input for l = 0, else block l-1's feedforward output. */
     Tensor vhat(int l) { return l == 0 ? x : ff[l - 1].output(); }
