@@ -75,6 +75,43 @@ class ServingTest {
         return out;
     }
 
+    /**
+     * A trained model with a NaN or an infinity in any parameter (a step that diverged) is never published: publish
+     * names the parameter and the version that was current keeps answering, bit for bit; once the parameters are
+     * finite again the next publish goes through, and none of it allocates once warm.
+     */
+    @TestFactory List<DynamicTest> publishRefusesNonFiniteParametersAndKeepsTheCurrentVersion() {
+        return PaperResultsTest.onEveryBackend("publish refuses non-finite parameters", be -> {
+            SplittableRandom r = new SplittableRandom(11);
+            try (Model m = Model.create(MLP, be, 7); Predictor p = Predictor.of(m)) {
+                float[] x = PaperResultsTest.randomInput(r, 3 * p.inputSize());
+                float[] answer = p.logits(x, 3);
+                p.publish(m);
+                p.publish(m); // warm: the spare versions exist
+                long good = p.version();
+                Counters.Snapshot before = be.counters().snapshot();
+                List<String> names = List.copyOf(m.parameters().keySet());
+                for (float bad : new float[]{Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY})
+                    for (String name : List.of(names.getFirst(), names.getLast())) {
+                        io.predcode.spi.Tensor value = m.parameters().get(name).value();
+                        float[] kept = be.download(value);
+                        float[] broken = kept.clone();
+                        broken[broken.length / 2] = bad;
+                        be.upload(broken, value);
+                        Predictor.NotFiniteException e = assertThrows(Predictor.NotFiniteException.class, () -> p.publish(m), name + " = " + bad);
+                        assertEquals(name, e.parameter());
+                        assertTrue(e.getMessage().contains("version " + good + " stays current"), e.getMessage());
+                        assertEquals(good, p.version());
+                        assertArrayEquals(answer, p.logits(x, 3), "the current version answers as before");
+                        be.upload(kept, value);
+                    }
+                assertEquals(good + 1, p.publish(m));
+                assertArrayEquals(answer, p.logits(x, 3));
+                assertEquals(0, be.counters().snapshot().minus(before).allocations(), "allocations by refused and accepted publishes once warm");
+            }
+        });
+    }
+
     /** An engine sized by the largest batch serves smaller ones without allocating, and gives the numbers an exactly-sized engine gives. */
     @TestFactory List<DynamicTest> anEngineRunsEveryBatchSizeInOneWorkspace() {
         return PaperResultsTest.onEveryBackend("engine views", be -> {

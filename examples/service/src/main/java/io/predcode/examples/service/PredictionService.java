@@ -8,6 +8,7 @@ import io.predcode.core.nn.Loss;
 import io.predcode.core.nn.Model;
 import io.predcode.core.optim.Adam;
 import io.predcode.core.pc.Algorithm;
+import io.predcode.core.pc.DivergenceException;
 import io.predcode.core.pc.PcEngine;
 import io.predcode.core.pc.Trainer;
 import io.predcode.core.serve.Predictor;
@@ -94,14 +95,17 @@ public final class PredictionService implements AutoCloseable {
 
     /** The trainer: PC on the stream (here, the digits training set over and over), a new version every few steps. */
     private void learn(Trainer trainer, Dataset stream, int publishEvery) {
-        for (int at = 0; !stopping; at = (at + BATCH) % (stream.size() - BATCH)) {
-            step(trainer, stream, at);
-            if (steps.incrementAndGet() % publishEvery == 0) predictor.publish(model);
-            try {
+        try {
+            for (int at = 0; !stopping; at = (at + BATCH) % (stream.size() - BATCH)) {
+                step(trainer, stream, at);
+                if (steps.incrementAndGet() % publishEvery == 0) predictor.publish(model);
                 Thread.sleep(STEP_INTERVAL_MS);
-            } catch (InterruptedException e) {
-                return;
             }
+        } catch (InterruptedException e) {
+            // stopping
+        } catch (DivergenceException | Predictor.NotFiniteException e) {
+            // Neither a diverged step nor a model gone bad reaches the clients: the last good version keeps answering.
+            System.err.println("online learning stopped: " + e.getMessage() + "; serving version " + predictor.version());
         }
     }
 

@@ -104,10 +104,25 @@ public final class Predictor implements AutoCloseable {
     /** One copy of the parameters. refs counts the predictions on it, plus one while it is current. */
     private static final class Version {
         final Model model;
+        /** Each parameter's sum, where publish checks that the copy is finite. */
+        final Tensor sums;
         final AtomicInteger refs = new AtomicInteger();
         long number;
 
-        Version(Model model) { this.model = model; }
+        Version(Model model) {
+            this.model = model;
+            try {
+                this.sums = model.backend().allocate(model.parameters().size());
+            } catch (RuntimeException e) {
+                model.close();
+                throw e;
+            }
+        }
+
+        void close() {
+            sums.close();
+            model.close();
+        }
     }
 
     /**
@@ -123,9 +138,13 @@ public final class Predictor implements AutoCloseable {
         Version v = spares.pollFirst();
         if (v == null) v = new Version(Model.create(spec, inputShape, be, 0));
         try {
-            copyParameters(trained, v.model);
+            copyParameters(trained, v);
+        } catch (NotFiniteException e) {
+            spares.addFirst(v); // nothing published; the copy is overwritten by the next publish
+            if (closed) drainSpares();
+            throw e;
         } catch (RuntimeException e) {
-            v.model.close();
+            closeVersion(v);
             throw e;
         }
         v.refs.set(1);
@@ -136,22 +155,55 @@ public final class Predictor implements AutoCloseable {
         return v.number;
     }
 
-    private void copyParameters(Model from, Model to) {
+    /**
+     * Copies the trained parameters into {@code to}'s and checks the copy: each parameter's sum, on the backend, in one
+     * copy back. A NaN or an infinity (or values past 1e38 in sum) throws {@link NotFiniteException}.
+     */
+    private void copyParameters(Model from, Version to) {
         from.guard().enter();
         lock();
         try {
+            List<Parameter> params = List.copyOf(to.model.parameters().values());
             if (from.backend() == be) {
-                for (Map.Entry<String, Parameter> e : from.parameters().entrySet()) be.copy(e.getValue().value(), to.parameters().get(e.getKey()).value());
-                be.synchronize();
+                for (Map.Entry<String, Parameter> e : from.parameters().entrySet()) be.copy(e.getValue().value(), to.model.parameters().get(e.getKey()).value());
             } else {
                 Map<String, float[]> values = new LinkedHashMap<>();
                 for (Map.Entry<String, Parameter> e : from.parameters().entrySet()) values.put(e.getKey(), from.backend().download(e.getValue().value()));
-                values.forEach((name, data) -> be.upload(data, to.parameters().get(name).value()));
+                values.forEach((name, data) -> be.upload(data, to.model.parameters().get(name).value()));
             }
+            for (int i = 0; i < params.size(); i++) {
+                Tensor value = params.get(i).value();
+                be.biasGrad(value, be.view(to.sums, i, io.predcode.spi.Shape.of(1)), 1, 1, 1, 0);
+            }
+            float[] sums = be.download(to.sums); // waits for the copies too
+            for (int i = 0; i < sums.length; i++)
+                if (!Float.isFinite(sums[i])) throw new NotFiniteException(params.get(i).name(), current.get());
         } finally {
             unlock();
             from.guard().exit();
         }
+    }
+
+    /**
+     * {@link #publish} refused a model with a NaN or infinite parameter (a step that diverged): the version that was
+     * current stays current.
+     */
+    public static final class NotFiniteException extends IllegalStateException {
+        /** The first parameter found holding a NaN or an infinity. */
+        private final String parameter;
+
+        NotFiniteException(String parameter, Version current) {
+            super("publish: parameter '" + parameter + "' of the trained model is not finite; "
+                    + (current == null ? "nothing is current (closed)" : "version " + current.number + " stays current"));
+            this.parameter = parameter;
+        }
+
+        /**
+         * The first parameter found holding a NaN or an infinity.
+         *
+         * @return its state_dict name
+         */
+        public String parameter() { return parameter; }
     }
 
     /** The number of the current version (1 for the first, +1 per publish). */
@@ -194,7 +246,7 @@ public final class Predictor implements AutoCloseable {
     private void closeVersion(Version v) {
         lock();
         try {
-            v.model.close();
+            v.close();
         } finally {
             unlock();
         }
