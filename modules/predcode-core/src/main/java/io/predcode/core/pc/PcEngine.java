@@ -573,7 +573,9 @@ public final class PcEngine extends Relaxations implements AutoCloseable {
                 case ZIL -> zil(ws, full);
             }
             if (withEnergy) {
-                ws.writeEnergyTerms(be, depth, algorithm);
+                // On a GPU the terms side by side: the step's chain grows by one kernel for them and one for the guard.
+                if (be.prefersShortChains()) each(0, depth, l -> l == 0 ? 1 : ws.error[l].size(), 1, l -> ws.writeEnergyTerm(be, l, algorithm), NONE);
+                else ws.writeEnergyTerms(be, depth, algorithm);
                 ws.writeStepGuard(be, depth);
             }
             // After what it is guarded on: a non-finite loss (or energy, where brought back) leaves the parameters as they were, as when the host stepped after reading it.

@@ -137,9 +137,14 @@ final class Workspace implements AutoCloseable {
      * host sums them after one copy.
      */
     void writeEnergyTerms(Backend be, int depth, Algorithm algorithm) {
-        if (algorithm.recomputesPredictions()) be.copy(sweepLoss, 0, scalars, ENERGY_AT, 1);
+        for (int l = 0; l < depth; l++) writeEnergyTerm(be, l, algorithm);
+    }
+
+    /** Term l of {@link #writeEnergyTerms} (0: the output's); each reads what no other writes, so they may run as branches. */
+    void writeEnergyTerm(Backend be, int l, Algorithm algorithm) {
+        if (l > 0) be.sumSquares(error[l], 0.5f, scalars, ENERGY_AT + l);
+        else if (algorithm.recomputesPredictions()) be.copy(sweepLoss, 0, scalars, ENERGY_AT, 1);
         else be.copy(scalars, 0, scalars, ENERGY_AT, 1);
-        for (int l = 1; l < depth; l++) be.sumSquares(error[l], 0.5f, scalars, ENERGY_AT + l);
     }
 
     /** Where {@link #writeStepGuard} puts the step's guard in {@link #scalars}: after the energy terms. */
