@@ -96,7 +96,9 @@ interface Steps extends AutoCloseable {
                 }
                 last = pending.poll();
                 taken++;
-                if (!Float.isFinite(last.loss())) throw new io.predcode.core.pc.DivergenceException(firstStep + taken, "loss is " + last.loss(), "the loss of step " + (firstStep + taken) + " is " + last.loss());
+                // Spark reports a step whose loss or summed updates (a relaxation that ran off) are not finite with a NaN loss.
+                if (!Float.isFinite(last.loss())) throw new io.predcode.core.pc.DivergenceException(firstStep + taken, "the loss or the summed updates are not finite",
+                        "the loss or the summed updates of step " + (firstStep + taken) + " are not finite");
                 return new Trainer.Step(last.loss(), (int) last.correct(), null, eta, null);
             }
 

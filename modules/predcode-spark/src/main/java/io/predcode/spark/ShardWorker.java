@@ -181,7 +181,7 @@ final class ShardWorker implements AutoCloseable {
      * ({@code exchange}, all of them, in partition order), and applies the driver's optimizer to
      * their sum, as the driver would. Every shard sums the same contributions in the same order and
      * runs the same optimizer, so all hold the same parameters after every step, and they are the
-     * driver's per-step result. A step whose summed loss is not finite is returned unapplied, and
+     * driver's per-step result. A step whose summed loss or updates are not finite is returned unapplied, its loss NaN, and
      * the job ends there (every shard sees the same sum, so all stop together). A worker starts
      * from {@code current}'s state without fetching {@code start} where it holds that state (it ran
      * the job that ended there) or another shard in this JVM left it; one that finishes every step
@@ -216,7 +216,10 @@ final class ShardWorker implements AutoCloseable {
             loss[done] = sum.lossSums()[0];
             correct[done] = sum.correct()[0];
             samples[done] = sum.samples()[0];
-            if (!Double.isFinite(loss[done])) return result(done, loss, correct, samples, computeMillis, opt, true, held, null);
+            if (!Double.isFinite(loss[done]) || !finite(sum.values())) { // a relaxation that ran off: a finite loss, updates not
+                loss[done] = Double.NaN;
+                return result(done, loss, correct, samples, computeMillis, opt, true, held, null);
+            }
             t0 = System.nanoTime();
             loadGradients(model, sum.values());
             opt.learningRate(lrs[done]);
@@ -243,7 +246,7 @@ final class ShardWorker implements AutoCloseable {
      * What a shard returns from a synchronous job.
      *
      * @param partition      the shard
-     * @param applied        steps applied (one fewer than the sums when the last one's loss is not finite)
+     * @param applied        steps applied (one fewer than the sums when the last one's loss or updates are not finite: its loss is NaN)
      * @param lossSums       per step, the summed loss times samples
      * @param correct        per step, the summed correct count
      * @param samples        per step, the samples
@@ -272,6 +275,12 @@ final class ShardWorker implements AutoCloseable {
     private Optimizer optimizer(String settings) {
         if (optimizer == null) optimizer = Optimizer.fromSettings(settings, model);
         return optimizer;
+    }
+
+    /** Whether every value is finite. */
+    static boolean finite(float[] values) {
+        for (float v : values) if (!Float.isFinite(v)) return false;
+        return true;
     }
 
     /** The model's parameters (or updates) end to end, in the model's parameter order. */

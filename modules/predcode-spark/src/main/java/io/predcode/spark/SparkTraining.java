@@ -107,8 +107,10 @@ public final class SparkTraining implements AutoCloseable {
         Job job = run((w, values) -> w.step(values, epoch, step), steps);
         Contribution sum = job.sum();
         double loss = sum.lossSums()[0] / sum.samples()[0];
-        if (!Double.isFinite(loss))
-            throw new io.predcode.core.pc.DivergenceException(steps + 1, "loss is " + loss, "training diverged at step " + (steps + 1) + ": loss is " + loss + "; parameters are as after step " + steps);
+        String reason = !Double.isFinite(loss) ? "loss is " + loss
+                : !ShardWorker.finite(sum.values()) ? "the summed updates are not finite at a finite loss (" + loss + "): a relaxation ran off" : null;
+        if (reason != null)
+            throw new io.predcode.core.pc.DivergenceException(steps + 1, reason, "training diverged at step " + (steps + 1) + ": " + reason + "; parameters are as after step " + steps);
         ShardWorker.loadGradients(model, sum.values());
         optimizer.step();
         steps++;
@@ -146,6 +148,10 @@ public final class SparkTraining implements AutoCloseable {
                 throw new io.predcode.core.pc.DivergenceException(steps + s + 1, "loss is " + loss, "training diverged at step " + (steps + s + 1) + ": loss is " + loss + "; parameters are as after step " + steps);
             out.add(new StepResult((float) loss, sum.correct()[s], sum.samples()[s], ms, job.computeMillis() / k));
         }
+        if (!ShardWorker.finite(mean)) {
+            String reason = "the shards' averaged parameters are not finite after steps " + (steps + 1) + ".." + (steps + k) + " at finite losses: a relaxation ran off";
+            throw new io.predcode.core.pc.DivergenceException(steps + k, reason, "training diverged: " + reason + "; parameters are as after step " + steps);
+        }
         model.loadParameters(ShardWorker.unflatten(model, mean), "the shards' average");
         steps += k;
         return out;
@@ -167,8 +173,8 @@ public final class SparkTraining implements AutoCloseable {
      * @param epoch     the epoch (0-based)
      * @param firstStep the first step within it
      * @param lrs       the learning rate of each step
-     * @return per step taken, the loss and timings (the job's time split evenly). A step whose loss is
-     *         not finite ends the list, unapplied: the parameters are as after the step before it
+     * @return per step taken, the loss and timings (the job's time split evenly). A step whose loss or
+     *         summed updates are not finite ends the list, unapplied, with a NaN loss: the parameters are as after the step before it
      */
     public List<StepResult> synchronous(int epoch, int firstStep, float[] lrs) {
         if (lrs.length > 1 && barrierFailures < BARRIER_TRIES) { // one step is cheaper as a plain job than a barrier job with the optimizer's state

@@ -313,6 +313,32 @@ class SparkExactnessTest {
         }
     }
 
+    /**
+     * A relaxation that runs off on the executors (eta far too large: the loss finite, the updates not) is a divergence at
+     * its step, in a job per step, a barrier job and averaged local steps alike: the driver's parameters and optimizer stay as before it.
+     */
+    @Test void aRelaxationThatRunsOffIsADivergenceAndChangesNothing() {
+        ModelSpec m = BuiltinModels.get("digits-mlp");
+        RunSpec wild = new RunSpec(UUID.randomUUID().toString(), m.toJson(), m.input(), "digits", 0.1, 3, true, "pc", 1e30f, 5,
+                "cross_entropy", "sample", "sgd", "none", BATCH, PARTITIONS, "cpu", 1, -1, 1f, 0f, "none");
+        try (Backend be = Backends.open("cpu"); Model model = Model.create(m, be, 3); Sgd sgd = new Sgd(model, 0.1f, 0.9f, 0f);
+             SparkTraining t = new SparkTraining(sc, wild, train.size(), model, sgd)) {
+            Map<String, float[]> before = model.parameterValues();
+            io.predcode.core.pc.DivergenceException d = assertThrows(io.predcode.core.pc.DivergenceException.class, () -> t.step(0, 0));
+            assertEquals(1, d.step());
+            assertTrue(d.reason().contains("summed updates are not finite at a finite loss"), d.getMessage());
+            List<SparkTraining.StepResult> rs = t.synchronous(0, 0, lrs(3, 0.1f));
+            assertEquals(1, rs.size(), "the barrier job stops at the step that ran off");
+            assertTrue(Float.isNaN(rs.getFirst().loss()));
+            assertNull(t.barrierFailure(), "it ran as a barrier job");
+            assertThrows(io.predcode.core.pc.DivergenceException.class, () -> t.averaged(0, 0, 2), "local steps averaged");
+            assertEquals(0, t.steps());
+            assertEquals(0, sgd.steps());
+            Map<String, float[]> after = model.parameterValues();
+            for (String k : before.keySet()) assertArrayEquals(before.get(k), after.get(k), k);
+        }
+    }
+
     @Test void iPcIsRefused() {
         try (Backend be = Backends.open("cpu"); Model model = Model.create(BuiltinModels.get("digits-mlp"), be, 3); Sgd sgd = new Sgd(model, 0.1f, 0f, 0f)) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new SparkTraining(sc, spec("ipc", -1), train.size(), model, sgd));
