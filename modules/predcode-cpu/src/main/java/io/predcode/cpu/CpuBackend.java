@@ -103,7 +103,11 @@ public final class CpuBackend extends Backend {
             total += w;
             max = Math.max(max, w);
         }
-        return max <= BRANCH_WORK && max <= BALANCE * total / Math.min(parallel.threads(), work.length);
+        return smallAndBalanced(max, total, work.length);
+    }
+
+    private boolean smallAndBalanced(double max, double total, int branches) {
+        return max <= BRANCH_WORK && max <= BALANCE * total / Math.min(parallel.threads(), branches);
     }
 
     /** With two threads or more; always under the serial and reverse orders, which check the branches an engine makes. */
@@ -621,6 +625,34 @@ public final class CpuBackend extends Backend {
         c.x2 = beta1; c.x3 = beta2; c.x4 = eps; c.x5 = weightDecay;
         c.x6 = ss == null ? decayGiven : ss.getAtIndex(F, at + 2);
         run(c, param.size());
+    }
+
+    /**
+     * Where the parameters' steps would not run at once ({@link #doBranches}: one parameter holds most of the work, as
+     * an MLP's first weight does), each in turn, with no branch objects to build: iPC takes n of these a step.
+     */
+    @Override protected void doAdamSteps(Tensor[] params, Tensor[] grads, Tensor[] m, Tensor[] v, Tensor scalars, long at, Tensor guard, long guardIndex,
+                                         float beta1, float beta2, float eps, float weightDecay) {
+        if (stepsTogether(params)) super.doAdamSteps(params, grads, m, v, scalars, at, guard, guardIndex, beta1, beta2, eps, weightDecay);
+        else for (int i = 0; i < params.length; i++) doAdamStep(params[i], grads[i], m[i], v[i], 0f, 0f, beta1, beta2, eps, weightDecay, 0f, scalars, at, guard, guardIndex);
+    }
+
+    /** As {@link #doAdamSteps}. */
+    @Override protected void doSgdSteps(Tensor[] params, Tensor[] grads, Tensor[] buffers, Tensor scalars, long at, Tensor guard, long guardIndex,
+                                        float momentum, float dampening, float weightDecay, boolean nesterov) {
+        if (stepsTogether(params)) super.doSgdSteps(params, grads, buffers, scalars, at, guard, guardIndex, momentum, dampening, weightDecay, nesterov);
+        else for (int i = 0; i < params.length; i++) doSgdStep(params[i], grads[i], buffers[i], 0f, momentum, dampening, weightDecay, nesterov, false, scalars, at, guard, guardIndex);
+    }
+
+    /** Whether {@link #doBranches} might run the parameters' steps otherwise than one after another (the test orders included). */
+    private boolean stepsTogether(Tensor[] params) {
+        if (branchOrder != BranchOrder.TOGETHER) return true;
+        double total = 0, max = 0;
+        for (Tensor p : params) {
+            total += p.size();
+            max = Math.max(max, p.size());
+        }
+        return smallAndBalanced(max, total, params.length);
     }
 
     @Override protected void doRandomUniform(Tensor t, float lo, float hi, long seed) {
