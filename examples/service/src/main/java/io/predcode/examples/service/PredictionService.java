@@ -80,7 +80,8 @@ public final class PredictionService implements AutoCloseable {
         server.createContext("/predict", this::predict);
         server.createContext("/health", this::health);
         // Start from a model that has seen the training set twice, as one loaded from a checkpoint would have.
-        Trainer trainer = new Trainer(engine, adam, Algorithm.FIXED_PRED, 0.1f, 20);
+        // With the energies brought back, a relaxation that runs off stops its own step before the parameters change.
+        Trainer trainer = new Trainer(engine, adam, Algorithm.FIXED_PRED, 0.1f, 20).recordEnergies(true);
         for (int at = 0; at + BATCH <= 2 * digits.train().size(); at += BATCH) step(trainer, digits.train(), at % (digits.train().size() - BATCH));
         predictor.publish(model);
         trainerThread = Thread.ofPlatform().name("online-trainer").daemon().start(() -> learn(trainer, digits.train(), publishEvery));
