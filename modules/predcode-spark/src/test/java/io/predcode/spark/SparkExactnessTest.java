@@ -52,6 +52,13 @@ class SparkExactnessTest {
                 pc ? "sample" : "torch2pc", pc ? "sgd:0.5" : "sgd", "none", BATCH, PARTITIONS, "cpu", 1, failOnceAtStep, 1f, 0f, augment);
     }
 
+    /** digits-mlp with cross-entropy on {@code data}, n 5, SGD on the beliefs, BATCH over PARTITIONS. */
+    static RunSpec spec(String data, String algorithm, float eta, String energy) {
+        ModelSpec m = BuiltinModels.get("digits-mlp");
+        return new RunSpec(UUID.randomUUID().toString(), m.toJson(), m.input(), data, 0.1, 3, true, algorithm, eta, 5, "cross_entropy",
+                energy, "sgd", "none", BATCH, PARTITIONS, "cpu", 1, -1, 1f, 0f, "none");
+    }
+
     /** The parameters after STEPS steps on Spark, a job per step. */
     static Map<String, float[]> onSpark(RunSpec spec) { return onSpark(spec, 1); }
 
@@ -301,10 +308,8 @@ class SparkExactnessTest {
 
     /** Executors that cannot read the data fail the step with their own error, not Spark's bookkeeping. */
     @Test void unreadableDataNamesThePath() {
-        ModelSpec m = BuiltinModels.get("digits-mlp");
-        RunSpec bad = new RunSpec(UUID.randomUUID().toString(), m.toJson(), m.input(), "mnist:/nonexistent/predcode-data", 0.1, 3, true, "backprop", 0.1f, 5,
-                "cross_entropy", "torch2pc", "sgd", "none", BATCH, PARTITIONS, "cpu", 1, -1, 1f, 0f, "none");
-        try (Backend be = Backends.open("cpu"); Model model = Model.create(m, be, 3); Sgd sgd = new Sgd(model, 0.1f, 0f, 0f);
+        RunSpec bad = spec("mnist:/nonexistent/predcode-data", "backprop", 0.1f, "torch2pc");
+        try (Backend be = Backends.open("cpu"); Model model = Model.create(BuiltinModels.get("digits-mlp"), be, 3); Sgd sgd = new Sgd(model, 0.1f, 0f, 0f);
              SparkTraining t = new SparkTraining(sc, bad, train.size(), model, sgd)) {
             Exception e = assertThrows(Exception.class, () -> t.step(0, 0));
             String line = DataParallelRun.rootMessage(e);
@@ -318,10 +323,8 @@ class SparkExactnessTest {
      * its step, in a job per step, a barrier job and averaged local steps alike: the driver's parameters and optimizer stay as before it.
      */
     @Test void aRelaxationThatRunsOffIsADivergenceAndChangesNothing() {
-        ModelSpec m = BuiltinModels.get("digits-mlp");
-        RunSpec wild = new RunSpec(UUID.randomUUID().toString(), m.toJson(), m.input(), "digits", 0.1, 3, true, "pc", 1e30f, 5,
-                "cross_entropy", "sample", "sgd", "none", BATCH, PARTITIONS, "cpu", 1, -1, 1f, 0f, "none");
-        try (Backend be = Backends.open("cpu"); Model model = Model.create(m, be, 3); Sgd sgd = new Sgd(model, 0.1f, 0.9f, 0f);
+        RunSpec wild = spec("digits", "pc", 1e30f, "sample");
+        try (Backend be = Backends.open("cpu"); Model model = Model.create(BuiltinModels.get("digits-mlp"), be, 3); Sgd sgd = new Sgd(model, 0.1f, 0.9f, 0f);
              SparkTraining t = new SparkTraining(sc, wild, train.size(), model, sgd)) {
             Map<String, float[]> before = model.parameterValues();
             io.predcode.core.pc.DivergenceException d = assertThrows(io.predcode.core.pc.DivergenceException.class, () -> t.step(0, 0));
