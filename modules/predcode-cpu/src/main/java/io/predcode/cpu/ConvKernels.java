@@ -20,24 +20,26 @@ final class ConvKernels {
     /** Images per thread below which a kernel stays on the calling thread. */
     static final int MIN_IMAGES = 16;
 
-    /** Image n of the batch x as its im2col matrix in cols ({@code image} is scratch of one image). */
+    /** Image n of the batch x as its im2col matrix in cols ({@code image} is scratch of one image, or more). */
     private static void gatherImage(MemorySegment x, long n, Conv2dGeometry g, int[] index, float[] image, float[] cols) {
-        MemorySegment.copy(x, F, n * image.length * Float.BYTES, image, 0, image.length);
+        int in = (int) g.inputSize();
+        MemorySegment.copy(x, F, n * in * Float.BYTES, image, 0, in);
         gather(image, g, index, cols);
     }
 
     /** The adjoint of gatherImage: cols scattered into image n of the batch dx ({@code image} is scratch). */
     private static void scatterImage(float[] cols, Conv2dGeometry g, int[] index, float[] image, MemorySegment dx, long n) {
+        int in = (int) g.inputSize();
         scatter(cols, g, index, image);
-        MemorySegment.copy(image, 0, dx, F, n * image.length * Float.BYTES, image.length);
+        MemorySegment.copy(image, 0, dx, F, n * in * Float.BYTES, in);
     }
 
-    /** One image's im2col matrix [c*kh*kw, oh*ow] from the image [c, h, w], both on-heap. */
+    /** One image's im2col matrix [c*kh*kw, oh*ow] from the image [c, h, w], both on-heap (arrays of at least those sizes). */
     private static void gather(float[] image, Conv2dGeometry g, int[] index, float[] cols) {
         int p = g.outPixels(), kk = g.kh() * g.kw(), plane = g.height() * g.width();
         if (g.sw() == 1) {
             // Stride 1: each col row is a run of the input row; arraycopy is an intrinsic even for short runs.
-            if (g.ph() > 0 || g.pw() > 0) java.util.Arrays.fill(cols, 0f);
+            if (g.ph() > 0 || g.pw() > 0) java.util.Arrays.fill(cols, 0, g.patchSize() * p, 0f);
             for (int c = 0; c < g.channels(); c++)
                 for (int ki = 0; ki < g.kh(); ki++)
                     for (int kj = 0; kj < g.kw(); kj++) {
@@ -63,7 +65,7 @@ final class ConvKernels {
     /** The adjoint of gather: image = sum of the col entries that read each pixel (image overwritten). */
     private static void scatter(float[] cols, Conv2dGeometry g, int[] index, float[] image) {
         int p = g.outPixels(), kk = g.kh() * g.kw(), plane = g.height() * g.width();
-        java.util.Arrays.fill(image, 0f);
+        java.util.Arrays.fill(image, 0, (int) g.inputSize(), 0f);
         if (g.sw() == 1) {
             for (int c = 0; c < g.channels(); c++)
                 for (int ki = 0; ki < g.kh(); ki++)
@@ -106,12 +108,12 @@ final class ConvKernels {
         int[] index = gatherIndex(g);
         int in = (int) g.inputSize(), p = g.outPixels(), patch = g.patchSize();
         par.forRange(images, MIN_IMAGES, (from, to) -> {
-            float[] image = new float[in], cols = new float[patch * p];
+            float[] image = Scratch.floats(0, in), cols = Scratch.floats(1, patch * p); // this thread's, stale: overwritten
             MemorySegment t = tile((long) patch * p);
             for (int n = from; n < to; n++) {
                 gatherImage(x, n, g, index, image, cols);
-                MemorySegment.copy(cols, 0, t, F, 0, cols.length);
-                blas.sgemm(false, false, out, p, patch, 1f, w, patch, t, p, 0f, y.asSlice((long) n * out * p * Float.BYTES), p);
+                MemorySegment.copy(cols, 0, t, F, 0, patch * p);
+                blas.sgemm(false, false, out, p, patch, 1f, w, 0, patch, t, 0, p, 0f, y, (long) n * out * p, p); // at an offset: no slice object per image
             }
         });
     }
@@ -120,11 +122,11 @@ final class ConvKernels {
         int[] index = gatherIndex(g);
         int in = (int) g.inputSize(), p = g.outPixels(), patch = g.patchSize();
         par.forRange(images, MIN_IMAGES, (from, to) -> {
-            float[] image = new float[in], cols = new float[patch * p];
+            float[] image = Scratch.floats(0, in), cols = Scratch.floats(1, patch * p); // this thread's, stale: overwritten
             MemorySegment t = tile((long) patch * p);
             for (int n = from; n < to; n++) {
-                blas.sgemm(true, false, patch, p, out, 1f, w, patch, dy.asSlice((long) n * out * p * Float.BYTES), p, 0f, t, p);
-                MemorySegment.copy(t, F, 0, cols, 0, cols.length);
+                blas.sgemm(true, false, patch, p, out, 1f, w, 0, patch, dy, (long) n * out * p, p, 0f, t, 0, p);
+                MemorySegment.copy(t, F, 0, cols, 0, patch * p);
                 scatterImage(cols, g, index, image, dx, n);
             }
         });
@@ -136,12 +138,12 @@ final class ConvKernels {
         int in = (int) g.inputSize(), p = g.outPixels(), patch = g.patchSize(), size = out * patch;
         PartialSums partial = new PartialSums(par.parts(images, MIN_IMAGES), size);
         par.forParts(images, MIN_IMAGES, (part, from, to) -> {
-            float[] image = new float[in], cols = new float[patch * p];
+            float[] image = Scratch.floats(0, in), cols = Scratch.floats(1, patch * p); // this thread's, stale: overwritten
             MemorySegment t = tile((long) patch * p);
             for (int n = from; n < to; n++) {
                 gatherImage(x, n, g, index, image, cols);
-                MemorySegment.copy(cols, 0, t, F, 0, cols.length);
-                blas.sgemm(false, true, out, patch, p, 1f, dy.asSlice((long) n * out * p * Float.BYTES), p, t, p, n == from ? 0f : 1f, partial.part(part), patch);
+                MemorySegment.copy(cols, 0, t, F, 0, patch * p);
+                blas.sgemm(false, true, out, patch, p, 1f, dy, (long) n * out * p, p, t, 0, p, n == from ? 0f : 1f, partial.all(), partial.offset(part), patch);
             }
         });
         MemorySegment.copy(partial.sum(), 0, dw, F, 0, size);

@@ -28,7 +28,13 @@ final class PartialSums {
     }
 
     /** Part p's {@code size} floats. */
-    MemorySegment part(int p) { return all.asSlice((long) p * size * Float.BYTES, (long) size * Float.BYTES); }
+    MemorySegment part(int p) { return all.asSlice(offset(p) * Float.BYTES, (long) size * Float.BYTES); }
+
+    /** Every part's floats, part p from {@link #offset}: for a GEMM at an offset, with no slice object. */
+    MemorySegment all() { return all; }
+
+    /** Where part p starts in {@link #all}, in floats. */
+    long offset(int p) { return (long) p * size; }
 
     /**
      * The parts' sum, in part order, in the first {@code size} floats of this thread's {@link Scratch} array 0 (valid
