@@ -213,10 +213,21 @@ final class TapConv {
         }
     }
 
+    /**
+     * The first {@code size} weights in this thread's {@link Scratch} array 0, for regrouping into its array 1: every conv
+     * call regroups, and fresh arrays were two copies of the weights' size each call (VGG-5's 512-channel layers: 9 MB
+     * each, 60 MB of heap a backprop step at batch 16).
+     */
+    private static float[] weightsOnHeap(MemorySegment w, int size) {
+        float[] src = Scratch.floats(0, size);
+        MemorySegment.copy(w, F, 0, src, 0, size);
+        return src;
+    }
+
     /** PyTorch's [out][c][kh][kw] weights regrouped per kernel row as [ki][out][c][kj], on the calling thread. */
     private static MemorySegment foldWeights(MemorySegment w, Layout l) {
         int out = l.out, c = l.g.channels(), kh = l.g.kh(), kw = l.g.kw(), size = out * c * kh * kw;
-        float[] src = w.asSlice(0, (long) size * Float.BYTES).toArray(F), dst = new float[size];
+        float[] src = weightsOnHeap(w, size), dst = Scratch.floats(1, size);
         for (int o = 0; o < out; o++)
             for (int ch = 0; ch < c; ch++)
                 for (int ki = 0; ki < kh; ki++)
@@ -229,7 +240,7 @@ final class TapConv {
     /** PyTorch's [out][c][kh][kw] weights regrouped per tap as [tap][out][c], on the calling thread. */
     private static MemorySegment tapWeights(MemorySegment w, Layout l) {
         int out = l.out, c = l.g.channels(), taps = l.taps(), size = out * c * taps;
-        float[] src = w.asSlice(0, (long) size * Float.BYTES).toArray(F), dst = new float[size];
+        float[] src = weightsOnHeap(w, size), dst = Scratch.floats(1, size);
         for (int o = 0; o < out; o++)
             for (int ch = 0; ch < c; ch++)
                 for (int t = 0; t < taps; t++) dst[(t * out + o) * c + ch] = src[(o * c + ch) * taps + t];
