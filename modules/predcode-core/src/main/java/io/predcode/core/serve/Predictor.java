@@ -104,7 +104,7 @@ public final class Predictor implements AutoCloseable {
     /** One copy of the parameters. refs counts the predictions on it, plus one while it is current. */
     private static final class Version {
         final Model model;
-        /** Each parameter's sum, where publish checks that the copy is finite. */
+        /** Per parameter, 0 or NaN: where publish checks that the copy is finite. */
         final Tensor sums;
         final AtomicInteger refs = new AtomicInteger();
         long number;
@@ -156,8 +156,8 @@ public final class Predictor implements AutoCloseable {
     }
 
     /**
-     * Copies the trained parameters into {@code to}'s and checks the copy: each parameter's sum, on the backend, in one
-     * copy back. A NaN or an infinity (or values past 1e38 in sum) throws {@link NotFiniteException}.
+     * Copies the trained parameters into {@code to}'s and checks the copy on the backend (each parameter's sum of squares
+     * at scale 0), in one copy back: a NaN or an infinity throws {@link NotFiniteException}.
      */
     private void copyParameters(Model from, Version to) {
         from.guard().enter();
@@ -171,10 +171,8 @@ public final class Predictor implements AutoCloseable {
                 for (Map.Entry<String, Parameter> e : from.parameters().entrySet()) values.put(e.getKey(), from.backend().download(e.getValue().value()));
                 values.forEach((name, data) -> be.upload(data, to.model.parameters().get(name).value()));
             }
-            for (int i = 0; i < params.size(); i++) {
-                Tensor value = params.get(i).value();
-                be.biasGrad(value, be.view(to.sums, i, io.predcode.spi.Shape.of(1)), 1, 1, 1, 0);
-            }
+            // Scale 0: the double sum of finite floats' squares stays finite, so the result is 0, or NaN where a value is not finite.
+            for (int i = 0; i < params.size(); i++) be.sumSquares(params.get(i).value(), 0f, to.sums, i);
             float[] sums = be.download(to.sums); // waits for the copies too
             for (int i = 0; i < sums.length; i++)
                 if (!Float.isFinite(sums[i])) throw new NotFiniteException(params.get(i).name(), current.get());

@@ -1091,6 +1091,29 @@ public abstract class BackendConformanceTest {
         }
     }
 
+    /**
+     * sumSquares at scale 0 tells a non-finite tensor from a finite one exactly: the double sum of finite floats' squares
+     * stays finite (3.4e38 squared is 1.2e77), so 0 x sum is 0, and a NaN or an infinity makes it NaN. A backend that
+     * skipped the sum at scale 0 would let {@code Predictor.publish} pass a NaN parameter.
+     */
+    @Test void sumSquaresAtScaleZeroFlagsExactlyTheNonFinite() {
+        for (int n : new int[]{1, 257, 16_385, 300_007}) {
+            float[] x = random(n, 3);
+            x[n / 2] = Float.MAX_VALUE; // finite, however large
+            try (Tensor tx = tensor(x, n); Tensor out = backend.allocate(2)) {
+                backend.sumSquares(tx, 0f, out, 1);
+                assertEquals(0f, backend.readScalar(out, 1), "finite, " + n);
+                for (float bad : new float[]{Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+                    float[] y = x.clone();
+                    y[n - 1] = bad;
+                    backend.upload(y, tx);
+                    backend.sumSquares(tx, 0f, out, 1);
+                    assertTrue(Float.isNaN(backend.readScalar(out, 1)), bad + " in " + n);
+                }
+            }
+        }
+    }
+
     /** Squared error's correct count: rows whose argmax is their target row's, over row counts a device splits and beyond. */
     @Test void countArgmaxMatchesComparesEachRowsArgmax() {
         for (int[] rc : new int[][]{{1, 2}, {7, 10}, {257, 3}, {65_537, 10}, {3, 1_031}}) {
