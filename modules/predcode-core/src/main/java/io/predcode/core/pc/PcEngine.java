@@ -549,7 +549,7 @@ public final class PcEngine extends Relaxations implements AutoCloseable {
         }
         int depth = model.depth();
         boolean withEnergy = energy && algorithm.hasErrors();
-        // What the step's end is guarded on: the loss, or with the energy terms their sum with it (Workspace#writeStepGuard).
+        // What the step's end is guarded on: the loss, or with the energy terms whether it and they are all finite (Workspace#writeStepGuard).
         int guardAt = withEnergy ? Workspace.guardAt(depth) : 0;
         // The optimizer's steps (iPC's, one after each inference step; the others' one at the end) are recorded with the
         // rest where the optimizer reads what it takes from the host from a tensor filled before the step (Adam's step

@@ -42,8 +42,8 @@ final class Workspace implements AutoCloseable {
      * ({@link #writeStepGuard}), and scratch.
      */
     final Tensor scalars;
-    /** Views of {@link #scalars} (freed with it): the loss, count and energy terms, and the guard after them. */
-    private final Tensor guardTerms, guard;
+    /** A view of {@link #scalars} (freed with it): the loss, count and energy terms that the step's guard checks. */
+    private final Tensor guardTerms;
     /** STRICT's loss at the predicted output of the current sweep. */
     final Tensor sweepLoss;
     /**
@@ -105,7 +105,6 @@ final class Workspace implements AutoCloseable {
             }
             scalars = scope.allocate(Math.max(8, guardAt(depth) + 1));
             guardTerms = model.backend().view(scalars, 0, io.predcode.spi.Shape.of(guardAt(depth)));
-            guard = model.backend().view(scalars, guardAt(depth), io.predcode.spi.Shape.of(1));
             sweepLoss = scope.allocate(1);
             Block.Entry entry = depth > 1 ? model.blocks().get(1).entry() : null;
             condensed = entry == null ? null : new Condensed(entry, scope, batch);
@@ -151,12 +150,12 @@ final class Workspace implements AutoCloseable {
     static int guardAt(int depth) { return ENERGY_AT + depth; }
 
     /**
-     * The step's guard into scalars[guardAt(depth)], after {@link #writeEnergyTerms}: the sum of the loss, the count and
-     * the energy terms, not finite where any of them is not (or, from finite terms, only past 1e37 each). A NaN belief
-     * leaves the loss finite and makes its layer's energy NaN, and its updates: the optimizer's recorded step, guarded on
-     * this sum, then changes nothing, as on a non-finite loss.
+     * The step's guard into scalars[guardAt(depth)], after {@link #writeEnergyTerms}: 0 where the loss, the count and the
+     * energy terms are all finite, NaN where one is not (their sum of squares, in double, at scale 0). A NaN belief leaves
+     * the loss finite and makes its layer's energy NaN, and its updates: the optimizer's recorded step, guarded on this
+     * value, then changes nothing, as on a non-finite loss.
      */
-    void writeStepGuard(Backend be, int depth) { be.biasGrad(guardTerms, guard, 1, guardAt(depth), 1, 0); }
+    void writeStepGuard(Backend be, int depth) { be.sumSquares(guardTerms, 0f, scalars, guardAt(depth)); }
 
     /** vhat_l: the input for l = 0, else block l-1's feedforward output. */
     Tensor vhat(int l) { return l == 0 ? x : ff[l - 1].output(); }
