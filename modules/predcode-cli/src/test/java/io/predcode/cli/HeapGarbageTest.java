@@ -3,6 +3,7 @@ package io.predcode.cli;
 import io.predcode.core.nn.BuiltinModels;
 import io.predcode.core.nn.Loss;
 import io.predcode.core.nn.Model;
+import io.predcode.core.nn.ModelSpec;
 import io.predcode.core.optim.Adam;
 import io.predcode.core.pc.Algorithm;
 import io.predcode.core.pc.BeliefOptimizer;
@@ -45,12 +46,36 @@ class HeapGarbageTest {
         }
     }
 
+    /**
+     * Convolutions too, on the paths the CPU takes for many channels (TAP at stride 1, GATHER at stride 2): they once
+     * regrouped the weights through fresh arrays, or staged each image in fresh ones, every call (VGG-5: 60 MB a backprop
+     * step). What is left is a few objects per conv call (TAP's slices of its tiles): this JVM leaves 6 KB a backprop
+     * step and 16 KB a STRICT step of 5 sweeps; the bounds are 2-3 times that.
+     */
+    @Test void convolutionsLeaveAFewObjectsPerOp() {
+        assumeTrue(HeapBytes.counted(), "this JVM counts no allocations per thread");
+        ModelSpec conv = ModelSpec.builder().input(1, 8, 8)
+                .block(b -> b.conv2d(1, 32, 3, 1, 1).relu())
+                .block(b -> b.conv2d(32, 64, 3, 1, 1).tanh())
+                .block(b -> b.conv2d(64, 24, 3, 2, 1).relu().flatten())
+                .block(b -> b.linear(24 * 4 * 4, 10)).build();
+        try (Backend be = Backends.open("cpu", new BackendOptions(2, 0))) {
+            int javaKernels = be.description().contains("Java kernels") ? 3 : 1;
+            check(be, conv, 8, Algorithm.BACKPROP, 1, 16_000 * javaKernels);
+            check(be, conv, 8, Algorithm.STRICT, 5, 40_000 * javaKernels);
+        }
+    }
+
     private static void check(Backend be, int batch, Algorithm alg, int n, long bound) {
+        check(be, BuiltinModels.get("digits-mlp"), batch, alg, n, bound);
+    }
+
+    private static void check(Backend be, ModelSpec spec, int batch, Algorithm alg, int n, long bound) {
         SplittableRandom r = new SplittableRandom(batch);
         float[] x = new float[batch * 64], y = new float[batch];
         for (int i = 0; i < x.length; i++) x[i] = (float) r.nextDouble();
         for (int i = 0; i < batch; i++) y[i] = r.nextInt(10);
-        try (Model m = Model.create(BuiltinModels.get("digits-mlp"), be, 1);
+        try (Model m = Model.create(spec, be, 1);
              PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY);
              Adam adam = new Adam(m, 1e-3f)) {
             if (alg.standard()) e.energy(Energy.PER_SAMPLE).beliefOptimizer(BeliefOptimizer.sgd(0.1f));
