@@ -231,16 +231,24 @@ public final class Trainer {
         return new DivergenceException(step, reason, "training diverged at step " + step + ": " + reason + "; " + parameters);
     }
 
+    /**
+     * The step just counted diverged: {@code what}, the settings it ran with, and what became of the parameters (with
+     * iPC's updates during the relaxation where they were taken). Built only when thrown, not every step.
+     */
+    private DivergenceException divergence(String what, boolean ipcUpdatesTaken) {
+        return divergence(steps, what + " (" + algorithm.id() + (algorithm.relaxes() ? ", eta " + etaNow + ", n " + n : "") + ")",
+                "parameters are as after step " + (steps - 1) + (ipcUpdatesTaken ? " and its " + n + " iPC updates" : ""));
+    }
+
     private Step finish(InferenceResult r, Alignment alignment) {
         float loss = r.loss();
         steps++;
-        String settings = " (" + algorithm.id() + (algorithm.relaxes() ? ", eta " + etaNow + ", n " + n : "") + ")", before = "parameters are as after step " + (steps - 1);
         if (!Float.isFinite(loss))
-            throw divergence(steps, "loss is " + loss + settings, before + (algorithm == Algorithm.IPC && !(optimizer instanceof Optimizer.Recordable) ? " and its " + n + " iPC updates" : ""));
+            throw divergence("loss is " + loss, algorithm == Algorithm.IPC && !(optimizer instanceof Optimizer.Recordable));
         // A relaxation that ran off (beliefs NaN or infinite) leaves the loss finite, and the energy and the updates not.
         if (!r.finite())
-            throw divergence(steps, "the relaxation's energy is not finite at a finite loss (" + loss + "; a sample's energy in layers 1.." + r.depth() + " " + Arrays.toString(Arrays.copyOfRange(r.layerEnergies(), 1, r.depth() + 1)) + ")" + settings,
-                    before + (algorithm == Algorithm.IPC ? " and its " + n + " iPC updates" : ""));
+            throw divergence("the relaxation's energy is not finite at a finite loss (" + loss + "; a sample's energy in layers 1.." + r.depth() + " "
+                    + Arrays.toString(Arrays.copyOfRange(r.layerEnergies(), 1, r.depth() + 1)) + ")", algorithm == Algorithm.IPC);
         if (!stepsInRun()) optimizer.step();
         return new Step(loss, r.correct(), alignment, etaNow, r.hasEnergy() ? r.layerEnergies() : null);
     }
