@@ -590,9 +590,10 @@ public final class CpuBackend extends Backend {
         run(c, prediction.size());
     }
 
-    /** In double (JavaKernels.sumSquares). */
+    /** In double, the native and Java kernels in the same order (the same bits). */
     @Override protected void doSumSquares(Tensor x, float scale, Tensor out, long outIndex) {
-        seg(out).setAtIndex(F, outIndex, (float) (scale * JavaKernels.sumSquares(seg(x), x.size())));
+        double sum = kernels != null ? kernels.sumSquares(seg(x), x.size()) : JavaKernels.sumSquares(seg(x), x.size());
+        seg(out).setAtIndex(F, outIndex, (float) (scale * sum));
     }
 
     private static final Kernel SGD_STEP_JAVA = (c, from, to) -> JavaKernels.sgdStep(c.s0, c.s1, c.s2, c.x0, c.x1, c.x2, c.x3, c.flag0, c.flag1, from, to);

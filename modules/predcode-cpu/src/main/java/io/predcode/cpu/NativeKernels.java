@@ -41,7 +41,7 @@ final class NativeKernels {
 
     /** Floats per vector in the build chosen for this CPU: 16 (AVX-512) or 8 (AVX2). */
     final int width;
-    private final MethodHandle conv2d, conv2dWeightGrad, maxPool2, maxPool2Backward, axpby, add, multiply, relu, reluIncrement, reluBackward, leakyRelu, leakyReluBackward, tanh, sigmoid, smoothIncrement, gelu, geluBackward, geluWithDerivative, geluTanh, geluTanhBackward, geluTanhWithDerivative, predictionError, strictUpdate, strictStep, momentumUpdate, softmaxCrossEntropy, adamStep;
+    private final MethodHandle conv2d, conv2dWeightGrad, maxPool2, maxPool2Backward, axpby, add, multiply, relu, reluIncrement, reluBackward, leakyRelu, leakyReluBackward, tanh, sigmoid, smoothIncrement, gelu, geluBackward, geluWithDerivative, geluTanh, geluTanhBackward, geluTanhWithDerivative, predictionError, strictUpdate, strictStep, momentumUpdate, softmaxCrossEntropy, adamStep, sumSquares;
 
     private final SymbolLookup lookup;
 
@@ -86,6 +86,7 @@ final class NativeKernels {
                 JAVA_FLOAT, JAVA_FLOAT, JAVA_INT, JAVA_LONG, JAVA_LONG));
         softmaxCrossEntropy = bind.apply("softmax_cross_entropy", FunctionDescriptor.of(JAVA_DOUBLE, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_INT, JAVA_INT, JAVA_DOUBLE, JAVA_INT));
+        sumSquares = bind.apply("sum_squares", FunctionDescriptor.of(JAVA_DOUBLE, ADDRESS, JAVA_LONG));
         adamStep = bind.apply("adam_step", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT,
                 JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_LONG, JAVA_LONG));
     }
@@ -329,6 +330,11 @@ final class NativeKernels {
         } catch (Throwable t) {
             throw rethrow(t);
         }
+    }
+
+    /** The sum of squares of the first n floats, in double, in JavaKernels.sumSquares's order (the same bits). */
+    double sumSquares(MemorySegment x, long n) {
+        try { return (double) sumSquares.invokeExact(x, n); } catch (Throwable t) { throw rethrow(t); }
     }
 
     void adamStep(MemorySegment param, MemorySegment grad, MemorySegment m, MemorySegment v, float stepSize, float bc2Sqrt,

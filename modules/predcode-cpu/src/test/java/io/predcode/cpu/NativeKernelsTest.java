@@ -53,6 +53,37 @@ class NativeKernelsTest {
         }
     }
 
+    /**
+     * The sum of squares, both builds (AVX-512 where this CPU has it, and AVX2), gives the Java kernel's bits: lengths
+     * around the eight running sums and the Java kernel's 1024-float chunks, magnitudes far apart (where the order of the
+     * additions shows), and NaN and infinities.
+     */
+    @Test void sumOfSquaresMatchesTheJavaKernelsBitForBit() throws java.io.IOException {
+        Assumptions.assumeTrue(NativeKernels.get() != null, () -> "native CPU kernels unavailable: " + NativeKernels.unavailable());
+        java.util.List<NativeKernels> builds = new java.util.ArrayList<>(java.util.List.of(NativeKernels.get()));
+        if (NativeKernels.get().width == 16) builds.add(NativeKernels.withWidth(8));
+        java.util.SplittableRandom r = new java.util.SplittableRandom(3);
+        try (Arena arena = Arena.ofConfined()) {
+            for (int n : new int[]{0, 1, 7, 8, 9, 15, 17, 1023, 1024, 1031, 4099, 100_003}) {
+                float[] x = new float[n];
+                for (int i = 0; i < n; i++) x[i] = (float) (r.nextDouble(-1, 1) * Math.pow(10, r.nextInt(-3, 4)));
+                MemorySegment sx = floats(arena, x);
+                double java = JavaKernels.sumSquares(sx, n);
+                double reference = 0;
+                for (float v : x) reference += (double) v * v;
+                assertEquals(reference, java, Math.abs(reference) * 1e-12, "the Java kernel against a plain sum, n " + n);
+                for (NativeKernels k : builds) assertEquals(Double.doubleToRawLongBits(java), Double.doubleToRawLongBits(k.sumSquares(sx, n)), k.isa() + ", n " + n);
+            }
+            for (float special : new float[]{Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+                float[] x = new float[37];
+                java.util.Arrays.fill(x, 0.5f);
+                x[36] = special; // in the tail, after the vector loop
+                MemorySegment sx = floats(arena, x);
+                for (NativeKernels k : builds) assertEquals(Double.doubleToRawLongBits(JavaKernels.sumSquares(sx, 37)), Double.doubleToRawLongBits(k.sumSquares(sx, 37)), k.isa() + ", " + special);
+            }
+        }
+    }
+
     private static MemorySegment floats(Arena arena, float[] v) {
         MemorySegment s = arena.allocate(4L * v.length, 64);
         MemorySegment.copy(v, 0, s, ValueLayout.JAVA_FLOAT, 0, v.length);
