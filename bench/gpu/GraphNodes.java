@@ -3,7 +3,7 @@
 // (what a GPU runs one after another; -Dpredcode.cuda.branches=serial for a step without branches on streams), on the host simulator:
 //   ./mvnw -q -DskipTests install && java --enable-native-access=ALL-UNNAMED [-Dpredcode.cuda.branches=serial] \
 //     -Dpredcode.cuda.driver=modules/predcode-cuda/target/cudasim/libpredcode-cudasim.so [-Dbatch=8] [-Dmodels=example-cnn,mlp] [-Dalgs=STRICT] \
-//     [-Dn=5] [-Dloss=mse] [-Dbelief=sgd:0.1] [-Denergy=sample] [-Dcondense=NEVER] [-Drecord=true (the energies brought back every step, as train does)] [-Dchain=true (names the longest chain's nodes)] \
+//     [-Dn=5] [-Dloss=mse] [-Dbelief=sgd:0.1] [-Denergy=sample] [-Dcondense=NEVER] [-Dguard=false (the energy not checked: Trainer.guardEnergy(false); train and the library's default check it)] [-Dchain=true (names the longest chain's nodes)] \
 //     -cp "modules/predcode-cli/target/predcode-cli.jar:modules/predcode-cli/target/lib/*" bench/gpu/GraphNodes.java
 import io.predcode.core.nn.*; import io.predcode.core.pc.*; import io.predcode.core.optim.*; import io.predcode.spi.*;
 import java.lang.foreign.*; import java.nio.file.Path;
@@ -19,7 +19,7 @@ public class GraphNodes { public static void main(String[] a) throws Throwable {
       e.condense(PcEngine.Condense.valueOf(System.getProperty("condense", "AUTO")));
       if (alg.standard()) e.beliefOptimizer(BeliefOptimizer.parse(System.getProperty("belief", "sgd"))).energy(Energy.parse(System.getProperty("energy", "sample")));
       int batch = Integer.getInteger("batch", 8), n = !alg.relaxes() ? 1 : Integer.getInteger("n", alg == Algorithm.STRICT ? 20 : alg == Algorithm.FIXED_PRED ? m.depth() : 5);
-      Trainer t = new Trainer(e, new Adam(m, 0.001f), alg, 0.1f, n).recordEnergies(Boolean.getBoolean("record") && alg.hasErrors());
+      Trainer t = new Trainer(e, new Adam(m, 0.001f), alg, 0.1f, n).guardEnergy(!"false".equals(System.getProperty("guard")));
       float[] x = new float[batch * e.inputSize()], y = new float[batch * e.targetSize()];
       for (int s = 0; s < 3; s++) t.step(x, y, batch);
       long before = (long) submissions.invokeExact(), waited = (long) waits.invokeExact();

@@ -59,11 +59,11 @@ class CudaGraphShapeTest {
     private record Shape(long nodes, long chain, long submissions, long waits) {}
 
     /** The graph of the step after three (the second records it, the third launches it), and the host's calls in that step. */
-    private static Shape step(Algorithm algorithm, int n, PcEngine.Condense condense, Loss loss, Energy energy, boolean energies) throws Throwable {
+    private static Shape step(Algorithm algorithm, int n, PcEngine.Condense condense, Loss loss, Energy energy, boolean guarded) throws Throwable {
         try (Backend be = Backends.open("cuda"); Model m = Model.create(ModelSpec.parse(PCX_MLP, "pcx-mlp-gelu"), be, 0);
              PcEngine e = new PcEngine(m, loss).condense(condense); Adam adam = Adam.adamW(m, 3e-4f, 1e-3f)) {
             if (algorithm.standard()) e.beliefOptimizer(BeliefOptimizer.sgd(0.1f)).energy(energy);
-            Trainer t = new Trainer(e, adam, algorithm, 0.026f, n).recordEnergies(energies);
+            Trainer t = new Trainer(e, adam, algorithm, 0.026f, n).guardEnergy(guarded);
             int batch = 16;
             float[] x = new float[batch * 784], y = new float[loss == Loss.MSE ? batch * 10 : batch]; // one-hot rows, or class labels
             for (int i = 0; i < x.length; i++) x[i] = (i % 29) / 29f - 0.5f;
@@ -75,7 +75,7 @@ class CudaGraphShapeTest {
             t.step(x, y, batch);
             Shape shape = new Shape((long) nodes.invokeExact(), (long) depth.invokeExact(),
                     (long) submissions.invokeExact() - submitted, (long) waits.invokeExact() - waited);
-            System.out.println("PCX's MLP, " + algorithm + " n " + n + ", condense " + condense + ", " + loss + (algorithm.standard() ? ", energy " + energy.id() : "") + (energies ? ", energies brought back" : "") + ": " + shape);
+            System.out.println("PCX's MLP, " + algorithm + " n " + n + ", condense " + condense + ", " + loss + (algorithm.standard() ? ", energy " + energy.id() : "") + (guarded ? ", energy checked" : "") + ": " + shape);
             return shape;
         }
     }
@@ -97,15 +97,17 @@ class CudaGraphShapeTest {
         // displacement), so 23, where without the Gram form it was 27.
         assertShape(Algorithm.PC, 5, PcEngine.Condense.AUTO, Loss.MSE, Energy.TORCH2PC, 23, 81, "T = 5, Torch2PC's energy");
         assertShape(Algorithm.PC, 5, PcEngine.Condense.AUTO, Loss.CROSS_ENTROPY, Energy.TORCH2PC, 23, 81, "T = 5, Torch2PC's energy, cross-entropy");
-        // Bringing the energy back every step, as train does: its terms side by side, then the optimizer's guard on their sum
-        // (Workspace.writeStepGuard), 2 more; the terms one after another made it 24 before the guard.
-        assertShape(Algorithm.PC, 5, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, 22, 86, "T = 5, energies brought back");
+        // Checking the energy every step, as the library's Trainer does by default and train does: its terms side by side,
+        // then the optimizer's guard on their sum (Workspace.writeStepGuard), 2 more; the terms one after another made it 24.
+        assertShape(Algorithm.PC, 5, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, 22, 86, "T = 5, energy checked");
     }
 
     @Test void ipcsStepKeepsItsShape() throws Throwable {
         // Folded (Relaxations.ipcFolded): a step is a prediction GEMM, its error kernel, the feedback GEMM (the parameter
         // gradients beside it), v formed and the optimizer; 51 in all where unfolded it was 68.
         assertShape(Algorithm.IPC, 8, 51, 203, "n = 8");
+        // The energy checked (the default): 2 more at the step's end.
+        assertShape(Algorithm.IPC, 8, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, 53, 208, "n = 8, energy checked");
     }
 
     @Test void strictsSweepsKeepTheirShape() throws Throwable {
@@ -133,14 +135,14 @@ class CudaGraphShapeTest {
         assertShape(algorithm, n, condense, loss, Energy.PER_SAMPLE, chain, nodes, why);
     }
 
-    /** The step of {@code algorithm} with n steps: at most {@code chain} kernels on its longest chain and {@code nodes} in its graph, 5 host submissions and 1 wait. */
+    /** The step of {@code algorithm} with n steps, the energy unchecked: at most {@code chain} kernels on its longest chain and {@code nodes} in its graph, 5 host submissions and 1 wait. */
     private static void assertShape(Algorithm algorithm, int n, PcEngine.Condense condense, Loss loss, Energy energy, long chain, long nodes, String why) throws Throwable {
         assertShape(algorithm, n, condense, loss, energy, false, chain, nodes, why);
     }
 
-    /** As above; with {@code energies}, the step brings its energy back ({@link Trainer#recordEnergies}). */
-    private static void assertShape(Algorithm algorithm, int n, PcEngine.Condense condense, Loss loss, Energy energy, boolean energies, long chain, long nodes, String why) throws Throwable {
-        Shape s = step(algorithm, n, condense, loss, energy, energies);
+    /** As above; with {@code guarded}, the step checks its energy ({@link Trainer#guardEnergy}, the default). */
+    private static void assertShape(Algorithm algorithm, int n, PcEngine.Condense condense, Loss loss, Energy energy, boolean guarded, long chain, long nodes, String why) throws Throwable {
+        Shape s = step(algorithm, n, condense, loss, energy, guarded);
         assertTrue(s.chain() <= chain, algorithm + "'s longest chain, " + why + " (" + s + ")");
         assertTrue(s.nodes() <= nodes, algorithm + "'s graph, " + why + " (" + s + ")");
         assertEquals(5, s.submissions(), "the batch's two copies, the step sizes, the graph launch, the copy back");

@@ -7,7 +7,10 @@ import io.predcode.core.nn.Model;
 import io.predcode.core.nn.ModelSpec;
 import io.predcode.core.optim.Adam;
 import io.predcode.core.pc.Algorithm;
+import io.predcode.core.pc.BeliefOptimizer;
 import io.predcode.core.pc.DivergenceException;
+import io.predcode.core.pc.Energy;
+import io.predcode.core.pc.Nudging;
 import io.predcode.core.pc.PcEngine;
 import io.predcode.core.pc.Trainer;
 import io.predcode.spi.Backend;
@@ -46,7 +49,9 @@ class EngineContractTest {
                     assertEquals(3L * 3, d.hostToDeviceCopies(), a + ": host-to-device copies (batch in, Adam's scalars)");
                     assertEquals(3L * (x.length + y.length + scalars) * Float.BYTES, d.hostToDeviceBytes(), a + ": host-to-device bytes");
                     assertEquals(3, d.deviceToHostCopies(), a + ": device-to-host copies (one per step)");
-                    assertEquals(3L * 2 * Float.BYTES, d.deviceToHostBytes(), a + ": device-to-host bytes (the loss and the correct count)");
+                    // The algorithms that relax with a step size also bring back their energy's terms and guards (Trainer.guardEnergy; Workspace.guardAt).
+                    int floats = a.relaxes() ? 2 + m.depth() + 2 : 2;
+                    assertEquals(3L * floats * Float.BYTES, d.deviceToHostBytes(), a + ": device-to-host bytes (the loss, the correct count, the energy's terms and guard)");
                 }
             }));
         return out;
@@ -78,7 +83,7 @@ class EngineContractTest {
                         Counters.Snapshot d = be.counters().snapshot().minus(before);
                         assertEquals(hits, s.correct(), a + ": the step's count at step " + step);
                         assertEquals(1, d.deviceToHostCopies(), a + ": device-to-host copies in a step");
-                        assertEquals(2L * Float.BYTES, d.deviceToHostBytes(), a + ": the loss and the count");
+                        assertEquals((a.relaxes() ? 2 + m.depth() + 2 : 2L) * Float.BYTES, d.deviceToHostBytes(), a + ": the loss and the count (and the energy's terms and guard)");
                     }
                 }
                 ModelSpec regression = ModelSpec.builder().input(3).block(b -> b.linear(3, 1)).build();
@@ -185,15 +190,15 @@ class EngineContractTest {
      */
     @TestFactory List<DynamicTest> aRelaxationThatRunsOffStopsItsOwnStep() {
         List<DynamicTest> out = new ArrayList<>();
-        for (Algorithm a : List.of(Algorithm.PC, Algorithm.STRICT))
+        for (Algorithm a : List.of(Algorithm.PC, Algorithm.STRICT, Algorithm.FIXED_PRED))
             for (boolean sgd : new boolean[]{false, true}) out.addAll(PaperResultsTest.onEveryBackend("runs off " + a.id() + (sgd ? ", sgd" : ", adam"), be -> {
                 try (Model m = Model.create(BuiltinModels.get("digits-mlp"), be, 0); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY);
                      io.predcode.core.optim.Optimizer opt = sgd ? new io.predcode.core.optim.Sgd(m, 0.05f, 0.9f, 0f) : new Adam(m, 1e-3f)) {
                     float[] x = PaperResultsTest.randomInput(new SplittableRandom(5), 4 * 64), y = {1, 4, 7, 9};
-                    Trainer sane = new Trainer(e, opt, a, 0.1f, 5).recordEnergies(true);
+                    Trainer sane = new Trainer(e, opt, a, 0.1f, 5);
                     for (int i = 0; i < 3; i++) sane.step(x, y, 4);
                     Map<String, float[]> before = m.parameterValues(), state = opt.state();
-                    Trainer wild = new Trainer(e, opt, a, 1e30f, 5).recordEnergies(true);
+                    Trainer wild = new Trainer(e, opt, a, 1e30f, 5); // the library's default trainer checks the energy (guardEnergy)
                     DivergenceException d = assertThrows(DivergenceException.class, () -> wild.step(x, y, 4));
                     assertEquals(1, d.step(), d.getMessage());
                     assertTrue(d.reason().contains("energy is not finite"), d.getMessage());
@@ -205,6 +210,66 @@ class EngineContractTest {
                     assertEquals(4, opt.steps(), "a sane step after it applies");
                     m.parameterValues().forEach((k, v) -> { for (float f : v) assertTrue(Float.isFinite(f), k + " not finite"); });
                 }
+            }));
+        return out;
+    }
+
+    /**
+     * Centred nudging relaxes with +beta, holds the updates, relaxes with -beta and applies the mean: a first relaxation
+     * that runs off while the second does not leaves NaN in the mean and the second's energy finite, so the step's guard
+     * reads the first relaxation's too. The settings (found by a scan; near where the relaxation overflows, the two signs
+     * part) are checked first: +beta alone runs off, -beta alone does not.
+     */
+    @TestFactory List<DynamicTest> aCentredStepWhoseFirstRelaxationRunsOffStops() {
+        return PaperResultsTest.onEveryBackend("centred, the first relaxation runs off", be -> {
+            float[] x = PaperResultsTest.randomInput(new SplittableRandom(5), 4 * 64), y = {1, 4, 7, 9};
+            float beta = 3102.1755f;
+            for (String kind : new String[]{"positive", "negative", "centred"})
+                try (Model m = Model.create(BuiltinModels.get("digits-mlp"), be, 2);
+                     PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY).energy(Energy.PER_SAMPLE).beliefOptimizer(BeliefOptimizer.sgd(0f)).nudging(Nudging.parse(kind + ":" + beta));
+                     Adam opt = new Adam(m, 1e-3f)) {
+                    Map<String, float[]> before = m.parameterValues();
+                    Trainer t = new Trainer(e, opt, Algorithm.PC, 1024f, 5);
+                    if (kind.equals("negative")) {
+                        assertDoesNotThrow(() -> t.step(x, y, 4), "the settings: -beta alone must not run off");
+                        continue;
+                    }
+                    DivergenceException d = assertThrows(DivergenceException.class, () -> t.step(x, y, 4), kind);
+                    assertTrue(d.reason().contains("energy is not finite"), d.getMessage());
+                    before.forEach((k, v) -> assertArrayEquals(v, m.parameterValues().get(k), kind + ": " + k + " changed by the step that ran off"));
+                    // A sane step on the same workspace after it, with other settings, reads no stale guard.
+                    e.nudging(Nudging.parse("positive:0.1"));
+                    assertDoesNotThrow(() -> new Trainer(e, opt, Algorithm.PC, 0.1f, 5).step(x, y, 4), kind + ", then a sane step");
+                }
+        });
+    }
+
+    /**
+     * The energy check (Trainer.guardEnergy, on by default) only reads the step's prediction errors: a run with it is bit
+     * for bit the run without it, and brings back no energies unless asked. Without it, a relaxation that runs off reaches
+     * the parameters and the next step's loss is the first sign.
+     */
+    @TestFactory List<DynamicTest> theEnergyGuardChangesNoBits() {
+        List<DynamicTest> out = new ArrayList<>();
+        for (Algorithm a : List.of(Algorithm.PC, Algorithm.STRICT, Algorithm.FIXED_PRED, Algorithm.IPC))
+            out.addAll(PaperResultsTest.onEveryBackend("energy guard " + a.id(), be -> {
+                float[] x = PaperResultsTest.randomInput(new SplittableRandom(7), 4 * 64), y = {0, 3, 5, 8};
+                Map<String, float[]> guarded = null;
+                for (boolean guard : new boolean[]{true, false})
+                    try (Model m = Model.create(BuiltinModels.get("digits-mlp"), be, 2); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY); Adam opt = new Adam(m, 1e-2f)) {
+                        Trainer t = new Trainer(e, opt, a, 0.1f, 4).guardEnergy(guard);
+                        for (int i = 0; i < 4; i++) assertNull(t.step(x, y, 4).energies(), a + ": energies brought back unasked");
+                        assertNotNull(t.recordEnergies(true).step(x, y, 4).energies(), a + ": recordEnergies");
+                        if (guarded == null) guarded = m.parameterValues();
+                        else guarded.forEach((k, v) -> assertArrayEquals(v, m.parameterValues().get(k), a + ": " + k + " differs with the energy guard"));
+                        if (guard || a == Algorithm.IPC) continue; // iPC's updates inside the relaxation go in either way
+                        Trainer wild = new Trainer(e, opt, a, 1e30f, 5).guardEnergy(false);
+                        wild.step(x, y, 4); // unchecked: the NaN updates go in
+                        assertFalse(m.parameterValues().values().stream().allMatch(v -> { for (float f : v) if (!Float.isFinite(f)) return false; return true; }),
+                                a + ": without the guard the runaway step's updates reach the parameters");
+                        DivergenceException d = assertThrows(DivergenceException.class, () -> wild.step(x, y, 4));
+                        assertEquals(2, d.step(), d.getMessage());
+                    }
             }));
         return out;
     }

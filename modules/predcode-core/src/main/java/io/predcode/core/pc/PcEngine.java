@@ -569,14 +569,13 @@ public final class PcEngine extends Relaxations implements AutoCloseable {
                 case BACKPROP, EXACT -> be.branches(new double[]{1, 0}, () -> backprop(ws, full && algorithm == Algorithm.EXACT), () -> countCorrect(ws));
                 case FIXED_PRED -> fixedPrediction(ws, eta, n, full);
                 case STRICT -> strict(ws, eta, n, full);
-                case PC, IPC -> standard(ws, algorithm, eta, n, full, weightStep, errorAtVhat);
+                case PC, IPC -> standard(ws, algorithm, eta, n, full, weightStep, errorAtVhat, withEnergy);
                 case ZIL -> zil(ws, full);
             }
             if (withEnergy) {
-                // On a GPU the terms side by side: the step's chain grows by one kernel for them and one for the guard.
-                if (be.prefersShortChains()) each(0, depth, l -> l == 0 ? 1 : ws.error[l].size(), 1, l -> ws.writeEnergyTerm(be, l, algorithm), NONE);
-                else ws.writeEnergyTerms(be, depth, algorithm);
+                writeEnergyTerms(ws, algorithm);
                 ws.writeStepGuard(be, depth);
+                if (centred(algorithm)) ws.clearFirstRelaxationGuard(be, depth);
             }
             // After what it is guarded on: a non-finite loss (or energy, where brought back) leaves the parameters as they were, as when the host stepped after reading it.
             if (recorded != null && !incremental) recorded.step(scalars, 0, ws.scalars, guardAt);
@@ -589,7 +588,7 @@ public final class PcEngine extends Relaxations implements AutoCloseable {
         // The host reads one copy per step: the loss, for classification the number of correct argmaxes, and when asked the energy terms.
         float[] out = new float[withEnergy ? guardAt + 1 : 2];
         be.download(ws.scalars, 0, out, 0, withEnergy ? out.length : countsCorrect ? 2 : 1);
-        float[] terms = withEnergy ? Arrays.copyOfRange(out, Workspace.ENERGY_AT, guardAt) : null;
+        float[] terms = withEnergy ? Arrays.copyOfRange(out, Workspace.ENERGY_AT, Workspace.ENERGY_AT + depth) : null;
         // iPC's steps, inside the relaxation, are guarded on the loss alone.
         if (recorded != null && Float.isFinite(out[incremental ? 0 : guardAt])) recorded.stepsTaken(incremental ? n : 1);
         return new InferenceResult(ws, be, algorithm, depth, out[0], countsCorrect ? (int) out[1] : -1, full, terms, outputWeights(algorithm, ws.batch), Float.isFinite(out[guardAt]));

@@ -28,9 +28,10 @@ abstract sealed class Relaxations extends Sweeps permits PcEngine {
      * SGD the step is STRICT's displacement += eta (eps_l - feedback), through STRICT's own fused op; on
      * a GPU, SGD's step (with or without momentum) is folded into the feedback GEMMs where the blocks
      * allow ({@link #relaxFolded}). Centred nudging relaxes twice, with +beta and -beta,
-     * and averages the two updates.
+     * and averages the two updates; where the step is {@code guarded}, the first relaxation's energy is checked too.
      */
-    void standard(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, java.util.function.IntConsumer weightStep, boolean errorAtVhat) {
+    void standard(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, java.util.function.IntConsumer weightStep, boolean errorAtVhat,
+                  boolean guarded) {
         float beta = nudging.kind() == Nudging.Kind.NEGATIVE ? -nudging.beta() : nudging.beta();
         if (nudging.kind() != Nudging.Kind.CENTRED) {
             relax(ws, algorithm == Algorithm.IPC, eta, n, full, beta, weightStep, lossInLastRound(algorithm), errorAtVhat);
@@ -38,6 +39,10 @@ abstract sealed class Relaxations extends Sweeps permits PcEngine {
         }
         List<io.predcode.core.nn.Parameter> ps = List.copyOf(model.parameters().values());
         relax(ws, false, eta, n, full, beta, null, false, false);
+        if (guarded) { // a first relaxation that ran off leaves NaN in the held updates, and the second's energy finite
+            writeEnergyTerms(ws, algorithm);
+            ws.writeFirstRelaxationGuard(be, model.depth());
+        }
         for (int i = 0; i < ps.size(); i++) be.copy(ps.get(i).grad(), held[i]);
         relax(ws, false, eta, n, full, -beta, null, false, false);
         for (int i = 0; i < ps.size(); i++) be.add(0.5f, held[i], 0.5f, ps.get(i).grad(), ps.get(i).grad());
@@ -505,6 +510,16 @@ abstract sealed class Relaxations extends Sweeps permits PcEngine {
         } else if (o.momentum() == 0f) be.pcStrictUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.belief[l], ws.error[l], eta);
         else be.pcMomentumUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.beliefMoment[l], ws.belief[l], ws.error[l], eta, o.momentum(),
                 step == (incremental ? 1 : Math.max(1, model.depth() - l))); // the step the wave reaches layer l
+    }
+
+    /** Whether this step relaxes twice (centred nudging). */
+    boolean centred(Algorithm algorithm) { return algorithm.standard() && nudging.kind() == Nudging.Kind.CENTRED; }
+
+    /** The energy's terms into the workspace's scalars; on a GPU side by side, one kernel on the step's chain. */
+    void writeEnergyTerms(Workspace ws, Algorithm algorithm) {
+        int depth = model.depth();
+        if (be.prefersShortChains()) each(0, depth, l -> l == 0 ? 1 : ws.error[l].size(), 1, l -> ws.writeEnergyTerm(be, l, algorithm), NONE);
+        else ws.writeEnergyTerms(be, depth, algorithm);
     }
 
     /** Allocates centred nudging's held updates, outside any recorded step. */

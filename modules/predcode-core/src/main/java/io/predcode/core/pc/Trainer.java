@@ -11,7 +11,7 @@ import java.util.Map;
  * One training step = one PCInfer call (parameter updates into .grad) followed by one optimizer step,
  * exactly as Torch2PC's training loop (iPC: an optimizer step after each of its n inference steps). A non-finite loss stops before the optimizer touches the
  * parameters and throws {@link DivergenceException} naming the step; so does a non-finite energy where the step brings the
- * energy back ({@link #recordEnergies}, or a guarded relaxation), the sign of a relaxation that ran off at a finite loss
+ * energy is not finite ({@link #guardEnergy}, on by default), the sign of a relaxation that ran off at a finite loss
  * (iPC's updates during it are taken). A {@link Optimizer.Recordable} optimizer (Adam)
  * steps inside the step's device work, where the device skips it on a non-finite loss (energy); any other, after the loss is read.
  */
@@ -67,15 +67,36 @@ public final class Trainer {
     private boolean energies;
 
     /**
-     * Whether each step also brings back a sample's mean energy per layer ({@link Step#energies()}):
-     * a few more floats in the step's one copy to the host, and one sum of squares per layer on the
-     * device. Every algorithm but BACKPROP, which forms no prediction errors.
+     * Whether each step also brings back a sample's mean energy per layer ({@link Step#energies()}): the terms
+     * {@link #guardEnergy} computes anyway, a few more floats in the step's one copy to the host. Every algorithm
+     * but BACKPROP, which forms no prediction errors.
      *
      * @param on whether to record them
      * @return this trainer
      */
     public Trainer recordEnergies(boolean on) {
         this.energies = on;
+        return this;
+    }
+
+    private boolean guardEnergy = true;
+
+    /**
+     * Whether each step checks, before the optimizer applies the step's updates, that the relaxation's energy is finite
+     * as well as the loss (on by default). A step size far too large sends the beliefs to infinity within one step while
+     * the feedforward loss, computed before the relaxation, stays finite: its updates are then NaN. With the check the
+     * step throws {@link DivergenceException} with the parameters and the optimizer as before it (iPC: as after the
+     * updates its relaxation took); without it they reach the parameters, and the next step's loss names the step after.
+     * The check is the energy's terms ({@link #recordEnergies}' sums of squares) and one sum of them on the device, and
+     * one float more in the step's one copy: nothing measurable on a CPU, two short kernels on a GPU step's chain of
+     * about twenty for a small MLP. It checks the algorithms that relax beliefs with a step size (STRICT, FIXED_PRED, PC,
+     * iPC); the others are guarded on their loss alone.
+     *
+     * @param on whether to check the energy
+     * @return this trainer
+     */
+    public Trainer guardEnergy(boolean on) {
+        this.guardEnergy = on;
         return this;
     }
 
@@ -183,7 +204,7 @@ public final class Trainer {
     private InferenceResult relax(Workspace ws) {
         boolean guard = guarded();
         Optimizer weights = stepsInRun() ? optimizer : null;
-        InferenceResult r = engine.run(ws, algorithm, etaNow, n, false, guard || energies, weights);
+        InferenceResult r = engine.run(ws, algorithm, etaNow, n, false, guard || energies || guardEnergy && algorithm.relaxes(), weights);
         for (int halvings = 0; guard && Float.isFinite(r.loss()) && diverged(r); halvings++) { // a non-finite loss is finish()'s to report
             if (halvings == MAX_HALVINGS)
                 throw divergence(steps + 1, (algorithm == Algorithm.STRICT ? "STRICT's" : "PC's") + " relaxation diverges even at eta " + etaNow
@@ -250,6 +271,6 @@ public final class Trainer {
             throw divergence("the relaxation's energy is not finite at a finite loss (" + loss + "; a sample's energy in layers 1.." + r.depth() + " "
                     + Arrays.toString(Arrays.copyOfRange(r.layerEnergies(), 1, r.depth() + 1)) + ")", algorithm == Algorithm.IPC);
         if (!stepsInRun()) optimizer.step();
-        return new Step(loss, r.correct(), alignment, etaNow, r.hasEnergy() ? r.layerEnergies() : null);
+        return new Step(loss, r.correct(), alignment, etaNow, energies && r.hasEnergy() ? r.layerEnergies() : null);
     }
 }

@@ -146,16 +146,30 @@ final class Workspace implements AutoCloseable {
         else be.copy(scalars, 0, scalars, ENERGY_AT, 1);
     }
 
-    /** Where {@link #writeStepGuard} puts the step's guard in {@link #scalars}: after the energy terms. */
-    static int guardAt(int depth) { return ENERGY_AT + depth; }
+    /**
+     * Where centred nudging's first relaxation leaves its guard in {@link #scalars} (after the energy terms; 0 in every
+     * other step), so that the step's guard covers the updates it holds as well as the second's.
+     */
+    static int firstRelaxationGuardAt(int depth) { return ENERGY_AT + depth; }
+
+    /** Where {@link #writeStepGuard} puts the step's guard in {@link #scalars}: after the energy terms and the first relaxation's guard. */
+    static int guardAt(int depth) { return ENERGY_AT + depth + 1; }
 
     /**
-     * The step's guard into scalars[guardAt(depth)], after {@link #writeEnergyTerms}: 0 where the loss, the count and the
-     * energy terms are all finite, NaN where one is not (their sum of squares, in double, at scale 0). A NaN belief leaves
-     * the loss finite and makes its layer's energy NaN, and its updates: the optimizer's recorded step, guarded on this
-     * value, then changes nothing, as on a non-finite loss.
+     * The step's guard into scalars[guardAt(depth)], after {@link #writeEnergyTerms}: 0 where the loss, the count, the
+     * energy terms (and centred nudging's first guard) are all finite, NaN where one is not (their sum of squares, in
+     * double, at scale 0). A NaN belief leaves the loss finite and makes its layer's energy NaN, and its updates: the
+     * optimizer's recorded step, guarded on this value, then changes nothing, as on a non-finite loss.
      */
     void writeStepGuard(Backend be, int depth) { be.sumSquares(guardTerms, 0f, scalars, guardAt(depth)); }
+
+    /** Centred nudging, after its first relaxation's energy terms: their guard, which {@link #writeStepGuard} then reads. */
+    void writeFirstRelaxationGuard(Backend be, int depth) {
+        be.sumSquares(guardTerms, 0f, scalars, firstRelaxationGuardAt(depth)); // the slot is 0 here: cleared after each step's guard
+    }
+
+    /** Back to 0 after the step's guard has read it: a step with other settings on this workspace must not read a stale NaN. */
+    void clearFirstRelaxationGuard(Backend be, int depth) { be.fill(scalars, firstRelaxationGuardAt(depth), 1, 0f); }
 
     /** vhat_l: the input for l = 0, else block l-1's feedforward output. */
     Tensor vhat(int l) { return l == 0 ? x : ff[l - 1].output(); }
