@@ -86,7 +86,7 @@ class CudaGraphShapeTest {
     }
 
     @Test void pcsStepKeepsItsShape() throws Throwable {
-        // The belief updates folded into the feedback GEMMs (Relaxations.relaxFolded), in the Gram form (Relaxations.gramFeedback):
+        // The belief updates folded into the feedback GEMMs (FoldedRelaxations.relaxFolded), in the Gram form (FoldedRelaxations.gramFeedback):
         // a step of the relaxation is the feedback GEMM, with the next pre-activation's two products beside it, then the
         // error kernel; 20 in all, where a GEMM of its own before each error kernel made it 25, and an update kernel 30.
         assertShape(Algorithm.PC, 5, 20, 81, "T = 5");
@@ -103,7 +103,7 @@ class CudaGraphShapeTest {
     }
 
     @Test void ipcsStepKeepsItsShape() throws Throwable {
-        // Folded (Relaxations.ipcFolded): a step is a prediction GEMM, its error kernel, the feedback GEMM (the parameter
+        // Folded (FoldedRelaxations.ipcFolded): a step is a prediction GEMM, its error kernel, the feedback GEMM (the parameter
         // gradients beside it), v formed and the optimizer; 51 in all where unfolded it was 68.
         assertShape(Algorithm.IPC, 8, 51, 203, "n = 8");
         // The energy checked (the default): 2 more at the step's end.

@@ -87,10 +87,10 @@ class PcVariantsTest {
 
     /**
      * SGD on the beliefs, plain and with momentum, over blocks whose f' is kept: where the backend prefers short chains
-     * (CUDA; the CPU when asked), the engine folds each belief's step into the feedback GEMMs (Relaxations.relaxFolded,
+     * (CUDA; the CPU when asked), the engine folds each belief's step into the feedback GEMMs (FoldedRelaxations.relaxFolded,
      * displacement buffers written in turn, predictions from the displacement); elsewhere it relaxes as before.
      * Against float64, with the error wave partway (n 1, 2) and past the bottom, numbers of steps that leave the last
-     * step in each buffer, plain and nudged; folded, in the Gram form (Relaxations.gramFeedback). (Measured: within 1.3e-5
+     * step in each buffer, plain and nudged; folded, in the Gram form (FoldedRelaxations.gramFeedback). (Measured: within 1.3e-5
      * of float64 here, 1.1e-5 folded before the Gram form, where the unfolded relaxation is within 1.6e-5.)
      */
     @TestFactory List<DynamicTest> foldedSgdRelaxationMatchesFloat64() {

@@ -13,8 +13,8 @@ import java.util.List;
  * What every algorithm's step is made of, for one engine's model, loss and settings: the feedforward pass, the loss
  * and the output error, the parameter updates at the final beliefs, and rounds of independent branches, a branch per
  * block ({@link #eachBlock}). The algorithms are built on it in layers, one object split by subject into
- * files: {@link Sweeps} (BACKPROP, EXACT, FIXED_PRED, STRICT, Z-IL), {@link Relaxations} (PC and iPC), then
- * {@link PcEngine}, the public face (workspaces, settings, a step's run). Nothing here is public.
+ * files: {@link Sweeps} (BACKPROP, EXACT, FIXED_PRED, STRICT, Z-IL), {@link Relaxations} (PC and iPC),
+ * {@link FoldedRelaxations} (their SGD steps folded into the GEMMs, for a GPU), then {@link PcEngine}, the public face (workspaces, settings, a step's run). Nothing here is public.
  */
 abstract sealed class EngineCore permits Sweeps {
     final Model model;
@@ -112,7 +112,7 @@ abstract sealed class EngineCore permits Sweeps {
     /**
      * The feedforward pass; with {@code outputError}, also eps_L = u - y into error[L] in the last block's op, where
      * that block is one linear op ({@link Block#forwardWithOutputError}): PC's first output error, a kernel fewer one
-     * after another on a GPU. With {@code gram}, the Gram form's W W^T of each block above 0 beside it ({@link Relaxations#relaxFolded}).
+     * after another on a GPU. With {@code gram}, the Gram form's W W^T of each block above 0 beside it ({@link FoldedRelaxations#relaxFolded}).
      * Returns whether it wrote eps_L.
      */
     boolean forward(Workspace ws, boolean outputError, boolean gram) {

@@ -35,7 +35,7 @@ import java.util.Map;
  * <p>Not thread-safe: an engine used by a second thread while a call is running throws
  * {@link IllegalStateException}. To serve predictions from many threads, use a {@link io.predcode.core.serve.Predictor}.
  */
-public final class PcEngine extends Relaxations implements AutoCloseable {
+public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
     /** View workspaces kept for smaller batch sizes (a few Java objects each; no device memory). */
     private static final int KEPT_VIEWS = 256;
 
