@@ -341,6 +341,11 @@ final class BenchCommand implements Callable<Integer> {
             us = time(be, () -> be.copy(f, e), 20);
             recs.add(opRecord(be, "copy 4M (2 streams)", us, 2.0 * size * 4 / us / 1e3, "GB/s", out));
         }
+        // An energy term: a PCX hidden layer's errors at batch 128 (Trainer.guardEnergy sums one per hidden layer every step).
+        try (Tensor errors = be.allocate(128, 128); Tensor scalars = be.allocate(1)) {
+            double us = time(be, () -> be.sumSquares(errors, 0.5f, scalars, 0), 200);
+            recs.add(opRecord(be, "sumSquares 128x128 (an energy term)", us, 128.0 * 128 * 4 / us / 1e3, "GB/s", out));
+        }
         // A STRICT sweep's activation at example-cnn's layer-2 size (300 x 605): at the moved point with its change less the
         // displacement and the feedback's change f', in one pass (double where the change needs it), against the forward
         // alone (calls alternated).
