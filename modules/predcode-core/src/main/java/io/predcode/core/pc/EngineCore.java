@@ -14,7 +14,8 @@ import java.util.List;
  * and the output error, the parameter updates at the final beliefs, and rounds of independent branches, a branch per
  * block ({@link #eachBlock}). The algorithms are built on it in layers, one object split by subject into
  * files: {@link Sweeps} (BACKPROP, EXACT, FIXED_PRED, STRICT, Z-IL), {@link Relaxations} (PC and iPC),
- * {@link FoldedRelaxations} (their SGD steps folded into the GEMMs, for a GPU), then {@link PcEngine}, the public face (workspaces, settings, a step's run). Nothing here is public.
+ * {@link FoldedRelaxations} (their SGD steps folded into the GEMMs, for a GPU), then {@link PcEngine}, the public
+ * face (workspaces, settings, a step's run). Nothing here is public.
  */
 abstract sealed class EngineCore permits Sweeps {
     final Model model;
