@@ -66,12 +66,13 @@ echo "== STRICT against PC on Torch2PC's energy with plain SGD: the same updates
 timeout 90 "${cli[@]}" bench --backend cuda --model mlp,pcx-mlp --algorithm strict,pc --energy torch2pc --belief-optimizer sgd --batch-size "${STRICT_SIZES:-128,4096}" --steps 10 \
   --warmup 3 --warmup-seconds 0.5 --json "$out/bench-strict-pc.json" > "$out/bench-strict-pc.txt" 2>&1 || { echo "FAIL: STRICT against PC benchmark"; status=1; }
 cat "$out/bench-strict-pc.txt"
-# PCX's PC against backprop, side by side: pc_vs_bp NAME SECONDS BACKENDS MODEL T ETA MOMENTUM STEPS [serial]
+# PCX's PC against backprop, side by side, PC with its energy checked (as train and the library run it) and not:
+# pc_vs_bp NAME SECONDS BACKENDS MODEL T ETA MOMENTUM STEPS [serial]
 pc_vs_bp() {
   local -a run=("${cli[@]}")
   [ "${9:-}" = serial ] && run=("${cli_serial[@]}")
   timeout "$2" "${run[@]}" bench --backend "$3" --model "$4" --algorithm pc,backprop --batch-size 128 --n "$5" --eta "$6" \
-    --belief-optimizer "sgd:$7" --energy sample --loss mse --steps "$8" --warmup 3 --warmup-seconds 0.5 --json "$out/bench-$1.json" \
+    --belief-optimizer "sgd:$7" --energy sample --loss mse --energy-check on,off --steps "$8" --warmup 3 --warmup-seconds 0.5 --json "$out/bench-$1.json" \
     > "$out/bench-$1.txt" 2>&1 || { echo "FAIL: $1 step benchmark"; status=1; }
   cat "$out/bench-$1.txt"
 }

@@ -95,6 +95,11 @@ final class BenchCommand implements Callable<Integer> {
             + " e.g. 0,20 gives the monitor's cost at K = 20 as the ratio of mean step times (0: off; default: ${DEFAULT-VALUE}).")
     List<Integer> monitorEvery;
 
+    @Option(names = "--energy-check", split = ",", defaultValue = "on", description = "on: each step checks the relaxation's energy before its"
+            + " updates apply (Trainer.guardEnergy, as train and the library run); off: it does not; on,off to compare, interleaved like --condense"
+            + " (default: ${DEFAULT-VALUE}). BACKPROP, EXACT and Z-IL have none.")
+    List<String> energyCheck;
+
     @Mixin Setup.Beliefs beliefs;
 
     @Option(names = "--loss", defaultValue = "cross-entropy", description = "cross-entropy or mse (on one-hot targets) (default: ${DEFAULT-VALUE}).")
@@ -123,7 +128,7 @@ final class BenchCommand implements Callable<Integer> {
         }
         var out = spec.commandLine().getOut();
         List<Map<String, Object>> records = new ArrayList<>();
-        out.printf("%-6s %-12s %6s %-10s %10s %8s %12s %9s %8s %7s %7s %7s%n", "backend", "model", "batch", "algorithm", "ms/step", "spread", "samples/s",
+        out.printf("%-6s %-12s %6s %-14s %10s %8s %12s %9s %8s %7s %7s %7s%n", "backend", "model", "batch", "algorithm", "ms/step", "spread", "samples/s",
                 "GFLOP/s", "of peak", "allocs", "h2d KB", "heap KB");
         for (String name : backends) {
             BackendProvider p = Backends.provider(name);
@@ -156,7 +161,7 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /** One configuration's model, engine and trainer, and what its timed steps measured. */
-    private record Run(Algorithm alg, int sweeps, PcEngine.Condense mode, int monitor, Model model, PcEngine engine, Adam opt, Trainer trainer, double[] ms,
+    private record Run(Algorithm alg, int sweeps, PcEngine.Condense mode, int monitor, boolean checked, Model model, PcEngine engine, Adam opt, Trainer trainer, double[] ms,
                        long[] counts) implements AutoCloseable { // counts: backend allocations, bytes host->device, device->host, JVM heap bytes
         @Override public void close() {
             opt.close();
@@ -167,7 +172,7 @@ final class BenchCommand implements Callable<Integer> {
 
     /**
      * Times one (model, batch) with each algorithm, STRICT in each of {@code modes} (its condense
-     * settings), and each monitor interval. All configurations are warmed up together and their timed
+     * settings), each monitor interval, and the relaxing algorithms with each energy check. All configurations are warmed up together and their timed
      * steps interleaved, one step of each in turn, so that this machine's slow phases fall on all of
      * them alike: the ratios between algorithms are measured side by side.
      */
@@ -175,18 +180,21 @@ final class BenchCommand implements Callable<Integer> {
                                                 Loss lossFn, BeliefOptimizer beliefs, Energy relaxed, double peak, java.io.PrintWriter out) {
         SplittableRandom r = new SplittableRandom(1);
         List<Run> runs = new ArrayList<>();
+        List<Boolean> checks = energyCheck.stream().map(v -> Setup.onOff("--energy-check", v)).distinct().toList();
         try {
             for (Algorithm alg : algs) {
                 int sweeps = alg.relaxes() ? relaxation.sweeps(20) : 1;
                 for (PcEngine.Condense mode : alg == Algorithm.STRICT ? modes : List.of(PcEngine.Condense.AUTO))
-                    for (int k : monitorEvery) {
-                        if (k < 0) throw new IllegalArgumentException("--monitor-every must be >= 0, got " + k);
-                        Model m = Model.create(s, be, 0);
-                        PcEngine e = new PcEngine(m, lossFn).condense(mode);
-                        if (alg.standard()) e.beliefOptimizer(beliefs).energy(relaxed);
-                        Adam opt = new Adam(m, 1e-4f);
-                        runs.add(new Run(alg, sweeps, mode, k, m, e, opt, new Trainer(e, opt, alg, relaxation.eta, sweeps).monitorEvery(k), new double[steps], new long[4]));
-                    }
+                    for (int k : monitorEvery)
+                        for (boolean checked : alg.relaxes() ? checks : List.of(true)) {
+                            if (k < 0) throw new IllegalArgumentException("--monitor-every must be >= 0, got " + k);
+                            Model m = Model.create(s, be, 0);
+                            PcEngine e = new PcEngine(m, lossFn).condense(mode);
+                            if (alg.standard()) e.beliefOptimizer(beliefs).energy(relaxed);
+                            Adam opt = new Adam(m, 1e-4f);
+                            Trainer t = new Trainer(e, opt, alg, relaxation.eta, sweeps).monitorEvery(k).guardEnergy(checked);
+                            runs.add(new Run(alg, sweeps, mode, k, checked, m, e, opt, t, new double[steps], new long[4]));
+                        }
             }
             int classes = runs.get(0).model().activationShape(s.depth())[0], targets = runs.get(0).engine().targetSize();
             float[] x = new float[batch * runs.get(0).engine().inputSize()], y = new float[batch * targets];
@@ -220,7 +228,7 @@ final class BenchCommand implements Callable<Integer> {
             for (Run run : runs)
                 if (run.monitor() > 0)
                     for (Run base : runs)
-                        if (base.monitor() == 0 && base.mode() == run.mode() && base.alg() == run.alg())
+                        if (base.monitor() == 0 && base.mode() == run.mode() && base.alg() == run.alg() && base.checked() == run.checked())
                             out.printf("# monitor every %d steps: mean step %.2f ms against %.2f ms without, %+.1f%%%n", run.monitor(), mean(run.ms()), mean(base.ms()),
                                     100 * (mean(run.ms()) / mean(base.ms()) - 1));
             return records;
@@ -243,8 +251,8 @@ final class BenchCommand implements Callable<Integer> {
         double allocs = (double) run.counts()[0] / steps, h2d = (double) run.counts()[1] / steps, d2h = (double) run.counts()[2] / steps,
                 heap = (double) run.counts()[3] / steps;
         String label = (run.mode() == PcEngine.Condense.AUTO ? alg.id() : alg.id() + "/" + run.mode().name().toLowerCase(java.util.Locale.ROOT))
-                + (run.monitor() > 0 ? "/mon" + run.monitor() : "");
-        out.printf("%-6s %-12s %6d %-10s %10.2f %7.1f%% %12.0f %9.1f %7.1f%% %7.1f %7.1f %7.1f%n", be.name(), shortName(modelName), batch, label, median,
+                + (run.monitor() > 0 ? "/mon" + run.monitor() : "") + (run.checked() ? "" : "/unchecked");
+        out.printf("%-6s %-12s %6d %-14s %10.2f %7.1f%% %12.0f %9.1f %7.1f%% %7.1f %7.1f %7.1f%n", be.name(), shortName(modelName), batch, label, median,
                 100 * (p90 - p10) / median, batch / (median / 1e3), gflops, 100 * gflops / peak, allocs, h2d / 1024.0, heap / 1024.0);
         out.flush();
         Map<String, Object> rec = new LinkedHashMap<>();
@@ -258,6 +266,7 @@ final class BenchCommand implements Callable<Integer> {
         rec.put("median_ms_per_step", median);
         rec.put("mean_ms_per_step", mean(run.ms()));
         if (run.monitor() > 0) rec.put("monitor_every", (double) run.monitor());
+        if (alg.relaxes()) rec.put("energy_check", run.checked());
         rec.put("p10_ms", p10);
         rec.put("p90_ms", p90);
         rec.put("samples_per_s", batch / (median / 1e3));

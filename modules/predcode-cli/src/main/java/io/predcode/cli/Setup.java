@@ -178,6 +178,12 @@ final class Setup {
         }
     }
 
+    /** An on|off option's value, refused naming the option otherwise. */
+    static boolean onOff(String name, String value) {
+        if (!value.equals("on") && !value.equals("off")) throw new IllegalArgumentException(name + " must be on or off, got '" + value + "'");
+        return value.equals("on");
+    }
+
     /** A --loss value. */
     static io.predcode.core.nn.Loss loss(String value) { return option("--loss", value, io.predcode.core.nn.Loss::parse); }
 

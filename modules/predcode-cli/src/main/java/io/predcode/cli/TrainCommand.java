@@ -170,8 +170,7 @@ final class TrainCommand implements Callable<Integer> {
         if (!(collapseMargin > 0 && collapseMargin <= 1)) throw new IllegalArgumentException("--collapse-margin must be in (0, 1], got " + collapseMargin);
         if (!onCollapse.equals("stop") && !onCollapse.equals("rollback")) throw new IllegalArgumentException("--on-collapse must be stop or rollback, got '" + onCollapse + "'");
         if (maxRollbacks < 0) throw new IllegalArgumentException("--max-rollbacks must be >= 0, got " + maxRollbacks);
-        if (!stableRelaxation.equals("on") && !stableRelaxation.equals("off")) throw new IllegalArgumentException("--stable-relaxation must be on or off, got '" + stableRelaxation + "'");
-        if (!shuffle.equals("on") && !shuffle.equals("off")) throw new IllegalArgumentException("--shuffle must be on or off, got '" + shuffle + "'");
+        boolean stable = Setup.onOff("--stable-relaxation", stableRelaxation), shuffled = Setup.onOff("--shuffle", shuffle);
         if (maxSteps < 0) throw new IllegalArgumentException("--max-steps must be >= 0 (0: no limit), got " + maxSteps);
         if (monitorEvery < 0) throw new IllegalArgumentException("--monitor-every must be >= 0 (0: off), got " + monitorEvery);
         relaxation.validate();
@@ -180,7 +179,7 @@ final class TrainCommand implements Callable<Integer> {
         if (!(weightDecay >= 0) || !Float.isFinite(weightDecay)) throw new IllegalArgumentException("--weight-decay must be a finite number >= 0, got " + weightDecay);
         int sweeps = relaxation.sweeps(a == Algorithm.FIXED_PRED ? -1 : 20);
         TrainingRun.Settings s = new TrainingRun.Settings(backendChoice, a, model, dataChoice.data, epochs, batchSize, optimizer, lr, momentum, weightDecay,
-                relaxation.eta, sweeps, l, seed, out, resume, quiet || System.console() == null, validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stableRelaxation.equals("on"), init, shuffle.equals("on"), maxSteps,
+                relaxation.eta, sweeps, l, seed, out, resume, quiet || System.console() == null, validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stable, init, shuffled, maxSteps,
                 beliefs.optimizer(), e, nudge, lrSchedule.equals("cosine"), sparkChoice.master == null ? null : sparkChoice,
                 symmetricInputs, augmentation, dropLast, Setup.condense(condense));
         return new TrainingRun(s, spec.commandLine().getOut()).run();

@@ -394,6 +394,7 @@ class CliTest {
                 {"train", "--condense", "never", "--spark", "local[1]", "--out", tmp.resolve("o4").toString()},
                 {"bench", "--loss", "hinge", "--steps", "1"},
                 {"bench", "--belief-optimizer", "rmsprop", "--steps", "1"},
+                {"bench", "--energy-check", "maybe", "--steps", "1"},
         };
         for (String[] c : cases) {
             Result r = run(c);
@@ -499,15 +500,20 @@ class CliTest {
         assertEquals(cuda ? 8 : 4, timed, "four algorithms on each available backend");
         // PC as train runs PCX's configuration: squared error on one-hot targets, beliefs by SGD with momentum, each sample's energy.
         Path pcx = tmp.resolve("pcx.json");
+        // With the energy checked (train's and the library's default) and not, side by side; backprop has no energy to check.
         Result p = run("bench", "--model", "digits-mlp", "--algorithm", "pc,backprop", "--batch-size", "16", "--steps", "2", "--warmup", "1", "--warmup-seconds", "0",
-                "--n", "3", "--loss", "mse", "--belief-optimizer", "sgd:0.1", "--energy", "sample", "--json", pcx.toString());
+                "--n", "3", "--loss", "mse", "--belief-optimizer", "sgd:0.1", "--energy", "sample", "--energy-check", "on,off", "--json", pcx.toString());
         assertEquals(0, p.code(), p.err());
+        assertTrue(p.out().contains(" pc/unchecked "), p.out());
         JsonFields pj = json(pcx);
         assertEquals("mse", JsonFields.of(pj.get("settings"), "bench", "settings").string("loss"));
         assertEquals("sgd:0.1", JsonFields.of(pj.get("settings"), "bench", "settings").string("belief_optimizer"));
         List<String> algorithms = new java.util.ArrayList<>();
-        for (Object o : pj.list("records")) algorithms.add(JsonFields.of(o, "bench", "records").string("algorithm"));
-        assertEquals(List.of("pc", "backprop"), algorithms);
+        for (Object o : pj.list("records")) {
+            JsonFields rec = JsonFields.of(o, "bench", "records");
+            algorithms.add(rec.string("algorithm") + (rec.has("energy_check") ? " " + rec.get("energy_check") : ""));
+        }
+        assertEquals(List.of("pc true", "pc false", "backprop"), algorithms);
         Result b = run("backends");
         assertEquals(0, b.code());
         assertTrue(b.out().contains("cpu") && b.out().contains("available"), b.out());
