@@ -10,9 +10,8 @@ import java.util.Map;
 /**
  * One training step = one PCInfer call (parameter updates into .grad) followed by one optimizer step,
  * exactly as Torch2PC's training loop (iPC: an optimizer step after each of its n inference steps). A non-finite loss stops before the optimizer touches the
- * parameters and throws {@link DivergenceException} naming the step; so does a non-finite energy where the step brings the
- * energy is not finite ({@link #guardEnergy}, on by default), the sign of a relaxation that ran off at a finite loss
- * (iPC's updates during it are taken). A {@link Optimizer.Recordable} optimizer (Adam)
+ * parameters and throws {@link DivergenceException} naming the step; so does a non-finite energy at a finite loss
+ * ({@link #guardEnergy}, on by default), the sign of a relaxation that ran off (iPC's updates during it are taken). A {@link Optimizer.Recordable} optimizer (Adam)
  * steps inside the step's device work, where the device skips it on a non-finite loss (energy); any other, after the loss is read.
  */
 public final class Trainer {
@@ -88,8 +87,8 @@ public final class Trainer {
      * step throws {@link DivergenceException} with the parameters and the optimizer as before it (iPC: as after the
      * updates its relaxation took); without it they reach the parameters, and the next step's loss names the step after.
      * The check is the energy's terms ({@link #recordEnergies}' sums of squares) and one sum of them on the device, and
-     * one float more in the step's one copy: nothing measurable on a CPU, two short kernels on a GPU step's chain of
-     * about twenty for a small MLP. It checks the algorithms that relax beliefs with a step size (STRICT, FIXED_PRED, PC,
+     * a few floats more in the step's one copy: about 1% of a CPU step, two short kernels on a GPU step's chain of
+     * about twenty for a small MLP (bench --energy-check on,off). It checks the algorithms that relax beliefs with a step size (STRICT, FIXED_PRED, PC,
      * iPC); the others are guarded on their loss alone.
      *
      * @param on whether to check the energy

@@ -38,12 +38,14 @@ final class Workspace implements AutoCloseable {
     /** feedback[l] = J_{l+1}^T eps_{l+1}, the error fed back to layer l. */
     final Tensor[] feedback;
     /**
-     * [0] feedforward loss, [1] correct count, [ENERGY_AT ..) the relaxed energy by term, then the step's guard
-     * ({@link #writeStepGuard}), and scratch.
+     * [0] feedforward loss, [1] correct count, [ENERGY_AT ..) the relaxed energy by term, then centred nudging's first
+     * relaxation's guard and the step's guard ({@link #writeStepGuard}), and scratch.
      */
     final Tensor scalars;
-    /** A view of {@link #scalars} (freed with it): the loss, count and energy terms that the step's guard checks. */
+    /** A view of {@link #scalars} (freed with it): the loss, count, energy terms and first relaxation's guard that the step's guard checks. */
     private final Tensor guardTerms;
+    /** What one relaxation's guard sums: the loss, the count and the energy terms (centred nudging's first relaxation). */
+    private final Tensor relaxationTerms;
     /** STRICT's loss at the predicted output of the current sweep. */
     final Tensor sweepLoss;
     /**
@@ -105,6 +107,7 @@ final class Workspace implements AutoCloseable {
             }
             scalars = scope.allocate(Math.max(8, guardAt(depth) + 1));
             guardTerms = model.backend().view(scalars, 0, io.predcode.spi.Shape.of(guardAt(depth)));
+            relaxationTerms = model.backend().view(scalars, 0, io.predcode.spi.Shape.of(firstRelaxationGuardAt(depth)));
             sweepLoss = scope.allocate(1);
             Block.Entry entry = depth > 1 ? model.blocks().get(1).entry() : null;
             condensed = entry == null ? null : new Condensed(entry, scope, batch);
@@ -164,9 +167,7 @@ final class Workspace implements AutoCloseable {
     void writeStepGuard(Backend be, int depth) { be.sumSquares(guardTerms, 0f, scalars, guardAt(depth)); }
 
     /** Centred nudging, after its first relaxation's energy terms: their guard, which {@link #writeStepGuard} then reads. */
-    void writeFirstRelaxationGuard(Backend be, int depth) {
-        be.sumSquares(guardTerms, 0f, scalars, firstRelaxationGuardAt(depth)); // the slot is 0 here: cleared after each step's guard
-    }
+    void writeFirstRelaxationGuard(Backend be, int depth) { be.sumSquares(relaxationTerms, 0f, scalars, firstRelaxationGuardAt(depth)); }
 
     /** Back to 0 after the step's guard has read it: a step with other settings on this workspace must not read a stale NaN. */
     void clearFirstRelaxationGuard(Backend be, int depth) { be.fill(scalars, firstRelaxationGuardAt(depth), 1, 0f); }
