@@ -559,11 +559,21 @@ __device__ void adam_at(float* p, const float* g, float* m, float* v, long long 
     p[i] = pv - step_size * mi / (sqrtf(vi) / bc2_sqrt + eps);
 }
 
+// Whether an optimizer step stops: guard is given and one of its guard_count values (the step's loss, and where the step
+// checks them its energy's terms) is not finite. Every thread reads them: a few floats, where a kernel to sum them first
+// would be one more on the step's chain.
+__device__ inline bool guard_stops(const float* guard, int guard_count) {
+    if (!guard) return false;
+    for (int i = 0; i < guard_count; i++)
+        if (!isfinite(guard[i])) return true;
+    return false;
+}
+
 // torch.optim.SGD (Backend.sgdStep). Where scalars is not null, lr and the first-step flag come from it; where guard is
-// not null, nothing changes unless *guard (the step's loss) is finite: as pc_adam_step.
+// not null, nothing changes unless its guard_count values are finite: as pc_adam_step.
 extern "C" __global__ void pc_sgd_step(long long n, float* p, const float* g, float* buf, float lr, float momentum, float dampening, float wd, int nesterov, int first,
-                                       const float* scalars, const float* guard) {
-    if (guard && !isfinite(*guard)) return;
+                                       const float* scalars, const float* guard, int guard_count) {
+    if (guard_stops(guard, guard_count)) return;
     if (scalars) {
         lr = scalars[0];
         first = scalars[1] != 0.f;
@@ -572,11 +582,11 @@ extern "C" __global__ void pc_sgd_step(long long n, float* p, const float* g, fl
 }
 
 // Adam (Backend.adamStep). Where scalars is not null, step_size, bc2_sqrt and decay come from it (a step inside a CUDA
-// graph whose host count moves between replays); where guard is not null, nothing changes unless *guard (the step's
-// loss) is finite.
+// graph whose host count moves between replays); where guard is not null, nothing changes unless its guard_count values
+// (the step's loss, and its energy's terms where the step checks them) are finite.
 extern "C" __global__ void pc_adam_step(long long n, float* p, const float* g, float* m, float* v, float step_size, float bc2_sqrt, float b1, float b2, float eps, float wd,
-                                        float decay, const float* scalars, const float* guard) {
-    if (guard && !isfinite(*guard)) return;
+                                        float decay, const float* scalars, const float* guard, int guard_count) {
+    if (guard_stops(guard, guard_count)) return;
     if (scalars) {
         step_size = scalars[0];
         bc2_sqrt = scalars[1];
@@ -603,8 +613,9 @@ struct StepTensors {
     long long j = (i) - ((k) == 0 ? 0 : (t).end[(k) - 1])
 
 // Each element's step is pc_adam_step's (adam_at); scalars and guard as there.
-extern "C" __global__ void pc_adam_steps(StepTensors t, int count, float b1, float b2, float eps, float wd, const float* scalars, const float* guard) {
-    if (guard && !isfinite(*guard)) return;
+extern "C" __global__ void pc_adam_steps(StepTensors t, int count, float b1, float b2, float eps, float wd, const float* scalars, const float* guard,
+                                         int guard_count) {
+    if (guard_stops(guard, guard_count)) return;
     float step_size = scalars[0], bc2_sqrt = scalars[1], decay = scalars[2];
     int k = 0;
     GRID_STRIDE(i, t.end[count - 1]) {
@@ -614,8 +625,9 @@ extern "C" __global__ void pc_adam_steps(StepTensors t, int count, float b1, flo
 }
 
 // Each element's step is pc_sgd_step's (sgd_at); scalars and guard as there.
-extern "C" __global__ void pc_sgd_steps(StepTensors t, int count, float momentum, float dampening, float wd, int nesterov, const float* scalars, const float* guard) {
-    if (guard && !isfinite(*guard)) return;
+extern "C" __global__ void pc_sgd_steps(StepTensors t, int count, float momentum, float dampening, float wd, int nesterov, const float* scalars, const float* guard,
+                                        int guard_count) {
+    if (guard_stops(guard, guard_count)) return;
     float lr = scalars[0];
     int first = scalars[1] != 0.f, k = 0;
     GRID_STRIDE(i, t.end[count - 1]) {

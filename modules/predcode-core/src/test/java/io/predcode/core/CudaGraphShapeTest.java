@@ -98,16 +98,17 @@ class CudaGraphShapeTest {
         assertShape(Algorithm.PC, 5, PcEngine.Condense.AUTO, Loss.MSE, Energy.TORCH2PC, 23, 81, "T = 5, Torch2PC's energy");
         assertShape(Algorithm.PC, 5, PcEngine.Condense.AUTO, Loss.CROSS_ENTROPY, Energy.TORCH2PC, 23, 81, "T = 5, Torch2PC's energy, cross-entropy");
         // Checking the energy every step, as the library's Trainer does by default and train does: its terms side by side,
-        // then the optimizer's guard on their sum (Workspace.writeStepGuard), 2 more; the terms one after another made it 24.
-        assertShape(Algorithm.PC, 5, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, 22, 86, "T = 5, energy checked");
+        // which the optimizer's kernel checks itself (Workspace.guarded), 1 more; a kernel summing them for the optimizer
+        // to read made it 22, and the terms one after another 24.
+        assertShape(Algorithm.PC, 5, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, 21, 85, "T = 5, energy checked");
     }
 
     @Test void ipcsStepKeepsItsShape() throws Throwable {
         // Folded (FoldedRelaxations.ipcFolded): a step is a prediction GEMM, its error kernel, the feedback GEMM (the parameter
         // gradients beside it), v formed and the optimizer; 51 in all where unfolded it was 68.
         assertShape(Algorithm.IPC, 8, 51, 203, "n = 8");
-        // The energy checked (the default): 2 more at the step's end.
-        assertShape(Algorithm.IPC, 8, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, 53, 208, "n = 8, energy checked");
+        // The energy checked (the default): its terms, 1 more at the step's end.
+        assertShape(Algorithm.IPC, 8, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, 52, 207, "n = 8, energy checked");
     }
 
     @Test void strictsSweepsKeepTheirShape() throws Throwable {

@@ -49,8 +49,8 @@ class EngineContractTest {
                     assertEquals(3L * 3, d.hostToDeviceCopies(), a + ": host-to-device copies (batch in, Adam's scalars)");
                     assertEquals(3L * (x.length + y.length + scalars) * Float.BYTES, d.hostToDeviceBytes(), a + ": host-to-device bytes");
                     assertEquals(3, d.deviceToHostCopies(), a + ": device-to-host copies (one per step)");
-                    // The algorithms that relax with a step size also bring back their energy's terms and guards (Trainer.guardEnergy; Workspace.guardAt).
-                    int floats = a.relaxes() ? 2 + m.depth() + 2 : 2;
+                    // The algorithms that relax with a step size also bring back their energy's terms, which the step is guarded on (Trainer.guardEnergy; Workspace.guarded).
+                    int floats = a.relaxes() ? 2 + m.depth() : 2;
                     assertEquals(3L * floats * Float.BYTES, d.deviceToHostBytes(), a + ": device-to-host bytes (the loss, the correct count, the energy's terms and guard)");
                 }
             }));
@@ -83,7 +83,7 @@ class EngineContractTest {
                         Counters.Snapshot d = be.counters().snapshot().minus(before);
                         assertEquals(hits, s.correct(), a + ": the step's count at step " + step);
                         assertEquals(1, d.deviceToHostCopies(), a + ": device-to-host copies in a step");
-                        assertEquals((a.relaxes() ? 2 + m.depth() + 2 : 2L) * Float.BYTES, d.deviceToHostBytes(), a + ": the loss and the count (and the energy's terms and guard)");
+                        assertEquals((a.relaxes() ? 2 + m.depth() : 2L) * Float.BYTES, d.deviceToHostBytes(), a + ": the loss and the count (and the energy's terms)");
                     }
                 }
                 ModelSpec regression = ModelSpec.builder().input(3).block(b -> b.linear(3, 1)).build();

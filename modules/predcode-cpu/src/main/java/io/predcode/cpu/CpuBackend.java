@@ -599,8 +599,8 @@ public final class CpuBackend extends Backend {
     private static final Kernel SGD_STEP_JAVA = (c, from, to) -> JavaKernels.sgdStep(c.s0, c.s1, c.s2, c.x0, c.x1, c.x2, c.x3, c.flag0, c.flag1, from, to);
 
     @Override protected void doSgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, float lrGiven, float momentum, float dampening,
-                                       float weightDecay, boolean nesterov, boolean firstGiven, Tensor scalars, long at, Tensor guard, long guardIndex) {
-        if (guardStops(guard, guardIndex)) return;
+                                       float weightDecay, boolean nesterov, boolean firstGiven, Tensor scalars, long at, Tensor guard, long guardIndex, int guardCount) {
+        if (guardStops(guard, guardIndex, guardCount)) return;
         ElementwiseCall c = call(null, SGD_STEP_JAVA);
         c.s0 = seg(param); c.s1 = seg(grad); c.s2 = maybeSeg(momentumBuffer);
         c.x0 = scalars == null ? lrGiven : seg(scalars).getAtIndex(F, at);
@@ -609,15 +609,18 @@ public final class CpuBackend extends Backend {
         run(c, param.size());
     }
 
-    /** An optimizer step's guard where it is given: the step stops unless the value is finite. */
-    private static boolean guardStops(Tensor guard, long index) { return guard != null && !Float.isFinite(seg(guard).getAtIndex(F, index)); }
+    /** An optimizer step's guard where it is given: the step stops unless its values are all finite. */
+    private static boolean guardStops(Tensor guard, long index, int count) {
+        for (int i = 0; guard != null && i < count; i++) if (!Float.isFinite(seg(guard).getAtIndex(F, index + i))) return true;
+        return false;
+    }
 
     private static final Kernel ADAM_STEP = (c, from, to) -> c.kernels.adamStep(c.s0, c.s1, c.s2, c.s3, c.x0, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6, from, to),
             ADAM_STEP_JAVA = (c, from, to) -> JavaKernels.adamStep(c.s0, c.s1, c.s2, c.s3, c.x0, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6, from, to);
 
     @Override protected void doAdamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float stepSizeGiven, float bc2SqrtGiven, float beta1, float beta2,
-                                        float eps, float weightDecay, float decayGiven, Tensor scalars, long at, Tensor guard, long guardIndex) {
-        if (guardStops(guard, guardIndex)) return;
+                                        float eps, float weightDecay, float decayGiven, Tensor scalars, long at, Tensor guard, long guardIndex, int guardCount) {
+        if (guardStops(guard, guardIndex, guardCount)) return;
         MemorySegment ss = scalars == null ? null : seg(scalars);
         ElementwiseCall c = call(ADAM_STEP, ADAM_STEP_JAVA);
         c.s0 = seg(param); c.s1 = seg(grad); c.s2 = seg(m); c.s3 = seg(v);
@@ -632,17 +635,17 @@ public final class CpuBackend extends Backend {
      * Where the parameters' steps would not run at once ({@link #doBranches}: one parameter holds most of the work, as
      * an MLP's first weight does), each in turn, with no branch objects to build: iPC takes n of these a step.
      */
-    @Override protected void doAdamSteps(Tensor[] params, Tensor[] grads, Tensor[] m, Tensor[] v, Tensor scalars, long at, Tensor guard, long guardIndex,
+    @Override protected void doAdamSteps(Tensor[] params, Tensor[] grads, Tensor[] m, Tensor[] v, Tensor scalars, long at, Tensor guard, long guardIndex, int guardCount,
                                          float beta1, float beta2, float eps, float weightDecay) {
-        if (stepsTogether(params)) super.doAdamSteps(params, grads, m, v, scalars, at, guard, guardIndex, beta1, beta2, eps, weightDecay);
-        else for (int i = 0; i < params.length; i++) doAdamStep(params[i], grads[i], m[i], v[i], 0f, 0f, beta1, beta2, eps, weightDecay, 0f, scalars, at, guard, guardIndex);
+        if (stepsTogether(params)) super.doAdamSteps(params, grads, m, v, scalars, at, guard, guardIndex, guardCount, beta1, beta2, eps, weightDecay);
+        else for (int i = 0; i < params.length; i++) doAdamStep(params[i], grads[i], m[i], v[i], 0f, 0f, beta1, beta2, eps, weightDecay, 0f, scalars, at, guard, guardIndex, guardCount);
     }
 
     /** As {@link #doAdamSteps}. */
-    @Override protected void doSgdSteps(Tensor[] params, Tensor[] grads, Tensor[] buffers, Tensor scalars, long at, Tensor guard, long guardIndex,
+    @Override protected void doSgdSteps(Tensor[] params, Tensor[] grads, Tensor[] buffers, Tensor scalars, long at, Tensor guard, long guardIndex, int guardCount,
                                         float momentum, float dampening, float weightDecay, boolean nesterov) {
-        if (stepsTogether(params)) super.doSgdSteps(params, grads, buffers, scalars, at, guard, guardIndex, momentum, dampening, weightDecay, nesterov);
-        else for (int i = 0; i < params.length; i++) doSgdStep(params[i], grads[i], buffers[i], 0f, momentum, dampening, weightDecay, nesterov, false, scalars, at, guard, guardIndex);
+        if (stepsTogether(params)) super.doSgdSteps(params, grads, buffers, scalars, at, guard, guardIndex, guardCount, momentum, dampening, weightDecay, nesterov);
+        else for (int i = 0; i < params.length; i++) doSgdStep(params[i], grads[i], buffers[i], 0f, momentum, dampening, weightDecay, nesterov, false, scalars, at, guard, guardIndex, guardCount);
     }
 
     /** Whether {@link #doBranches} might run the parameters' steps otherwise than one after another (the test orders included). */

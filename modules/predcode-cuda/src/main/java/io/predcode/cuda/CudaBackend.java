@@ -527,33 +527,33 @@ final class CudaBackend extends Backend {
     @Override protected void doSumSquares(Tensor x, float scale, Tensor out, long outIndex) { k.sumSquares(ptr(x), x.size(), scale, ptr(out), outIndex); }
 
     @Override protected void doSgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, float lr, float momentum, float dampening,
-                                       float weightDecay, boolean nesterov, boolean firstStep, Tensor scalars, long at, Tensor guard, long guardIndex) {
+                                       float weightDecay, boolean nesterov, boolean firstStep, Tensor scalars, long at, Tensor guard, long guardIndex, int guardCount) {
         k.sgdStep(param.size(), ptr(param), ptr(grad), ptrOrNull(momentumBuffer), lr, momentum, dampening, weightDecay, nesterov, firstStep,
-                atOrNull(scalars, at), atOrNull(guard, guardIndex));
+                atOrNull(scalars, at), atOrNull(guard, guardIndex), guardCount);
     }
 
     @Override protected void doAdamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float stepSize, float bc2Sqrt, float beta1, float beta2,
-                                        float eps, float weightDecay, float decay, Tensor scalars, long at, Tensor guard, long guardIndex) {
+                                        float eps, float weightDecay, float decay, Tensor scalars, long at, Tensor guard, long guardIndex, int guardCount) {
         k.adamStep(param.size(), ptr(param), ptr(grad), ptr(m), ptr(v), stepSize, bc2Sqrt, beta1, beta2, eps, weightDecay, decay,
-                atOrNull(scalars, at), atOrNull(guard, guardIndex));
+                atOrNull(scalars, at), atOrNull(guard, guardIndex), guardCount);
     }
 
     /** One kernel for up to {@link Kernels#STEP_TENSORS} parameters (PCX's MLP has 8): one node of a step's graph, not one a parameter. */
-    @Override protected void doAdamSteps(Tensor[] params, Tensor[] grads, Tensor[] m, Tensor[] v, Tensor scalars, long at, Tensor guard, long guardIndex,
+    @Override protected void doAdamSteps(Tensor[] params, Tensor[] grads, Tensor[] m, Tensor[] v, Tensor scalars, long at, Tensor guard, long guardIndex, int guardCount,
                                          float beta1, float beta2, float eps, float weightDecay) {
         long[] sizes = sizes(params), p = pointers(params), g = pointers(grads), mp = pointers(m), vp = pointers(v);
         long s = at(scalars, at), gd = atOrNull(guard, guardIndex);
         for (int from = 0; from < params.length; from += Kernels.STEP_TENSORS)
-            k.adamSteps(from, Math.min(Kernels.STEP_TENSORS, params.length - from), sizes, p, g, mp, vp, beta1, beta2, eps, weightDecay, s, gd);
+            k.adamSteps(from, Math.min(Kernels.STEP_TENSORS, params.length - from), sizes, p, g, mp, vp, beta1, beta2, eps, weightDecay, s, gd, guardCount);
     }
 
     /** As {@link #doAdamSteps}. */
-    @Override protected void doSgdSteps(Tensor[] params, Tensor[] grads, Tensor[] buffers, Tensor scalars, long at, Tensor guard, long guardIndex,
+    @Override protected void doSgdSteps(Tensor[] params, Tensor[] grads, Tensor[] buffers, Tensor scalars, long at, Tensor guard, long guardIndex, int guardCount,
                                         float momentum, float dampening, float weightDecay, boolean nesterov) {
         long[] sizes = sizes(params), p = pointers(params), g = pointers(grads), b = pointers(buffers);
         long s = at(scalars, at), gd = atOrNull(guard, guardIndex);
         for (int from = 0; from < params.length; from += Kernels.STEP_TENSORS)
-            k.sgdSteps(from, Math.min(Kernels.STEP_TENSORS, params.length - from), sizes, p, g, b, momentum, dampening, weightDecay, nesterov, s, gd);
+            k.sgdSteps(from, Math.min(Kernels.STEP_TENSORS, params.length - from), sizes, p, g, b, momentum, dampening, weightDecay, nesterov, s, gd, guardCount);
     }
 
     private static long[] sizes(Tensor[] ts) {

@@ -226,12 +226,12 @@ final class Kernels {
     /** out[j] = sum over b of parts[b * size + j] (+ beta out[j]), summed in batch order. */
     void sumBatches(long parts, long out, long batches, long size, float beta) { start().p(parts).p(out).l(batches).l(size).f(beta).over("pc_sum_batches", size); }
 
-    void sgdStep(long n, long p, long g, long buf, float lr, float momentum, float dampening, float wd, boolean nesterov, boolean first, long scalars, long guard) {
-        start().l(n).p(p).p(g).p(buf).f(lr).f(momentum).f(dampening).f(wd).i(nesterov ? 1 : 0).i(first ? 1 : 0).p(scalars).p(guard).over("pc_sgd_step", n);
+    void sgdStep(long n, long p, long g, long buf, float lr, float momentum, float dampening, float wd, boolean nesterov, boolean first, long scalars, long guard, int guardCount) {
+        start().l(n).p(p).p(g).p(buf).f(lr).f(momentum).f(dampening).f(wd).i(nesterov ? 1 : 0).i(first ? 1 : 0).p(scalars).p(guard).i(guardCount).over("pc_sgd_step", n);
     }
 
-    void adamStep(long n, long p, long g, long m, long v, float stepSize, float bc2Sqrt, float b1, float b2, float eps, float wd, float decay, long scalars, long guard) {
-        start().l(n).p(p).p(g).p(m).p(v).f(stepSize).f(bc2Sqrt).f(b1).f(b2).f(eps).f(wd).f(decay).p(scalars).p(guard).over("pc_adam_step", n);
+    void adamStep(long n, long p, long g, long m, long v, float stepSize, float bc2Sqrt, float b1, float b2, float eps, float wd, float decay, long scalars, long guard, int guardCount) {
+        start().l(n).p(p).p(g).p(m).p(v).f(stepSize).f(bc2Sqrt).f(b1).f(b2).f(eps).f(wd).f(decay).p(scalars).p(guard).i(guardCount).over("pc_adam_step", n);
     }
 
     /** The most parameters one pc_adam_steps or pc_sgd_steps launch takes (the kernels' STEP_TENSORS). */
@@ -241,15 +241,15 @@ final class Kernels {
      * Adam steps of {@code count} (at most {@link #STEP_TENSORS}) parameters from index {@code from} of the arrays (the
      * parameters, gradients, first and second moments), in one launch.
      */
-    void adamSteps(int from, int count, long[] sizes, long[] p, long[] g, long[] m, long[] v, float b1, float b2, float eps, float wd, long scalars, long guard) {
+    void adamSteps(int from, int count, long[] sizes, long[] p, long[] g, long[] m, long[] v, float b1, float b2, float eps, float wd, long scalars, long guard, int guardCount) {
         long end = stepTensors(from, count, sizes, p, g, m, v);
-        start().struct(stepTensors).i(count).f(b1).f(b2).f(eps).f(wd).p(scalars).p(guard).over("pc_adam_steps", end);
+        start().struct(stepTensors).i(count).f(b1).f(b2).f(eps).f(wd).p(scalars).p(guard).i(guardCount).over("pc_adam_steps", end);
     }
 
     /** SGD steps as {@link #adamSteps}, with each parameter's momentum buffer (0 without momentum). */
-    void sgdSteps(int from, int count, long[] sizes, long[] p, long[] g, long[] buf, float momentum, float dampening, float wd, boolean nesterov, long scalars, long guard) {
+    void sgdSteps(int from, int count, long[] sizes, long[] p, long[] g, long[] buf, float momentum, float dampening, float wd, boolean nesterov, long scalars, long guard, int guardCount) {
         long end = stepTensors(from, count, sizes, p, g, buf, null);
-        start().struct(stepTensors).i(count).f(momentum).f(dampening).f(wd).i(nesterov ? 1 : 0).p(scalars).p(guard).over("pc_sgd_steps", end);
+        start().struct(stepTensors).i(count).f(momentum).f(dampening).f(wd).i(nesterov ? 1 : 0).p(scalars).p(guard).i(guardCount).over("pc_sgd_steps", end);
     }
 
     /** Fills the kernels' StepTensors: each parameter's end in the concatenation, then its four pointers; returns the total. */

@@ -920,7 +920,7 @@ public abstract class Backend implements AutoCloseable {
     public final void sgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, float lr, float momentum, float dampening,
                               float weightDecay, boolean nesterov, boolean firstStep) {
         sgdFits("sgdStep", param, grad, momentumBuffer, momentum);
-        doSgdStep(param, grad, momentumBuffer, lr, momentum, dampening, weightDecay, nesterov, firstStep, null, 0, null, 0);
+        doSgdStep(param, grad, momentumBuffer, lr, momentum, dampening, weightDecay, nesterov, firstStep, null, 0, null, 0, 0);
     }
 
     /** That an SGD step's tensors fit, for {@code op}: param, grad and the momentum buffer (needed with momentum) of one size. */
@@ -957,8 +957,8 @@ public abstract class Backend implements AutoCloseable {
     public final void sgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, Tensor scalars, long at, Tensor guard, long guardIndex,
                               float momentum, float dampening, float weightDecay, boolean nesterov) {
         sgdFits("sgdStep", param, grad, momentumBuffer, momentum);
-        checkRecordedStep("sgdStep", scalars, at, SGD_SCALARS, guard, guardIndex);
-        doSgdStep(param, grad, momentumBuffer, 0f, momentum, dampening, weightDecay, nesterov, false, scalars, at, guard, guardIndex);
+        checkRecordedStep("sgdStep", scalars, at, SGD_SCALARS, guard, guardIndex, 1);
+        doSgdStep(param, grad, momentumBuffer, 0f, momentum, dampening, weightDecay, nesterov, false, scalars, at, guard, guardIndex, 1);
     }
 
     /** torch.optim.Adam step number {@code step} (1-based), with bias correction and L2 weight decay. */
@@ -978,7 +978,7 @@ public abstract class Backend implements AutoCloseable {
         sameSize("adamStep", param, grad, m, v);
         checkAdamStep(step);
         // adamScalars' values without its array: PC's Adam on the beliefs takes a step per layer per inference step
-        doAdamStep(param, grad, m, v, adamStepSize(lr, beta1, step), adamBc2Sqrt(beta2, step), beta1, beta2, eps, weightDecay, decay, null, 0, null, 0);
+        doAdamStep(param, grad, m, v, adamStepSize(lr, beta1, step), adamBc2Sqrt(beta2, step), beta1, beta2, eps, weightDecay, decay, null, 0, null, 0, 0);
     }
 
     private static void checkAdamStep(long step) {
@@ -1028,8 +1028,8 @@ public abstract class Backend implements AutoCloseable {
     public final void adamStep(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor scalars, long at, Tensor guard, long guardIndex,
                                float beta1, float beta2, float eps, float weightDecay) {
         sameSize("adamStep", param, grad, m, v);
-        checkRecordedStep("adamStep", scalars, at, ADAM_SCALARS, guard, guardIndex);
-        doAdamStep(param, grad, m, v, 0f, 0f, beta1, beta2, eps, weightDecay, 0f, scalars, at, guard, guardIndex);
+        checkRecordedStep("adamStep", scalars, at, ADAM_SCALARS, guard, guardIndex, 1);
+        doAdamStep(param, grad, m, v, 0f, 0f, beta1, beta2, eps, weightDecay, 0f, scalars, at, guard, guardIndex, 1);
     }
 
     /**
@@ -1040,11 +1040,21 @@ public abstract class Backend implements AutoCloseable {
      */
     public final void adamSteps(Tensor[] params, Tensor[] grads, Tensor[] m, Tensor[] v, Tensor scalars, long at, Tensor guard, long guardIndex,
                                 float beta1, float beta2, float eps, float weightDecay) {
+        adamSteps(params, grads, m, v, scalars, at, guard, guardIndex, 1, beta1, beta2, eps, weightDecay);
+    }
+
+    /**
+     * As {@link #adamSteps(Tensor[], Tensor[], Tensor[], Tensor[], Tensor, long, Tensor, long, float, float, float, float)},
+     * guarded on {@code guardCount} values from {@code guardIndex}: the steps do nothing unless all of them are finite (a
+     * training step's loss and its energy's terms, checked in the step's own kernel rather than summed by one before it).
+     */
+    public final void adamSteps(Tensor[] params, Tensor[] grads, Tensor[] m, Tensor[] v, Tensor scalars, long at, Tensor guard, long guardIndex, int guardCount,
+                                float beta1, float beta2, float eps, float weightDecay) {
         if (grads.length != params.length || m.length != params.length || v.length != params.length)
             throw new IllegalArgumentException("adamSteps: " + params.length + " parameters but " + grads.length + " gradients, " + m.length + " first and " + v.length + " second moments");
         for (int i = 0; i < params.length; i++) sameSize("adamSteps", params[i], grads[i], m[i], v[i]);
-        checkRecordedStep("adamSteps", scalars, at, ADAM_SCALARS, guard, guardIndex);
-        if (params.length > 0) doAdamSteps(params, grads, m, v, scalars, at, guard, guardIndex, beta1, beta2, eps, weightDecay);
+        checkRecordedStep("adamSteps", scalars, at, ADAM_SCALARS, guard, guardIndex, guardCount);
+        if (params.length > 0) doAdamSteps(params, grads, m, v, scalars, at, guard, guardIndex, guardCount, beta1, beta2, eps, weightDecay);
     }
 
     /**
@@ -1055,20 +1065,30 @@ public abstract class Backend implements AutoCloseable {
      */
     public final void sgdSteps(Tensor[] params, Tensor[] grads, Tensor[] buffers, Tensor scalars, long at, Tensor guard, long guardIndex,
                                float momentum, float dampening, float weightDecay, boolean nesterov) {
+        sgdSteps(params, grads, buffers, scalars, at, guard, guardIndex, 1, momentum, dampening, weightDecay, nesterov);
+    }
+
+    /**
+     * As {@link #sgdSteps(Tensor[], Tensor[], Tensor[], Tensor, long, Tensor, long, float, float, float, boolean)}, guarded
+     * on {@code guardCount} values from {@code guardIndex}, as {@link #adamSteps(Tensor[], Tensor[], Tensor[], Tensor[], Tensor, long, Tensor, long, int, float, float, float, float)}.
+     */
+    public final void sgdSteps(Tensor[] params, Tensor[] grads, Tensor[] buffers, Tensor scalars, long at, Tensor guard, long guardIndex, int guardCount,
+                               float momentum, float dampening, float weightDecay, boolean nesterov) {
         if (grads.length != params.length || buffers.length != params.length)
             throw new IllegalArgumentException("sgdSteps: " + params.length + " parameters but " + grads.length + " gradients and " + buffers.length + " momentum buffers");
         for (int i = 0; i < params.length; i++) sgdFits("sgdSteps", params[i], grads[i], buffers[i], momentum);
-        checkRecordedStep("sgdSteps", scalars, at, SGD_SCALARS, guard, guardIndex);
-        if (params.length > 0) doSgdSteps(params, grads, buffers, scalars, at, guard, guardIndex, momentum, dampening, weightDecay, nesterov);
+        checkRecordedStep("sgdSteps", scalars, at, SGD_SCALARS, guard, guardIndex, guardCount);
+        if (params.length > 0) doSgdSteps(params, grads, buffers, scalars, at, guard, guardIndex, guardCount, momentum, dampening, weightDecay, nesterov);
     }
 
     /** An optimizer step's scalars (count of them at {@code at}) and its guard, where given, are this backend's and in range. */
-    private void checkRecordedStep(String op, Tensor scalars, long at, int count, Tensor guard, long guardIndex) {
+    private void checkRecordedStep(String op, Tensor scalars, long at, int count, Tensor guard, long guardIndex, int guardCount) {
         mine(op, scalars);
         range(op, "scalars", scalars, at, count);
         if (guard != null) {
+            if (guardCount < 1) throw new IllegalArgumentException(op + ": a guard of " + guardCount + " values; at least 1");
             mine(op, guard);
-            range(op, "guard", guard, guardIndex, 1);
+            range(op, "guard", guard, guardIndex, guardCount);
         }
     }
 
@@ -1228,12 +1248,12 @@ public abstract class Backend implements AutoCloseable {
     /**
      * One SGD step on a parameter (PyTorch's torch.optim.SGD). Where {@code scalars} is not null, lr and the first-step
      * flag come from scalars[at .. at + 2) when the op runs (as {@link #sgdScalars} writes them); where {@code guard} is
-     * not null, nothing changes unless guard[guardIndex] is finite. Default: {@link Compositions#sgdStep}, which reads
+     * not null, nothing changes unless guard[guardIndex .. guardIndex + guardCount) are all finite. Default: {@link Compositions#sgdStep}, which reads
      * the scalars and the guard on the host (a backend that records ops overrides this).
      */
     protected void doSgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, float lr, float momentum, float dampening,
-                             float weightDecay, boolean nesterov, boolean firstStep, Tensor scalars, long at, Tensor guard, long guardIndex) {
-        if (guard != null && !Float.isFinite(readScalar(guard, guardIndex))) return;
+                             float weightDecay, boolean nesterov, boolean firstStep, Tensor scalars, long at, Tensor guard, long guardIndex, int guardCount) {
+        for (int i = 0; guard != null && i < guardCount; i++) if (!Float.isFinite(readScalar(guard, guardIndex + i))) return;
         if (scalars != null) {
             lr = readScalar(scalars, at);
             firstStep = readScalar(scalars, at + 1) != 0f;
@@ -1244,19 +1264,19 @@ public abstract class Backend implements AutoCloseable {
      * stepSize = lr / (1 - beta1^t); bc2Sqrt = sqrt(1 - beta2^t), both computed once on the host; the parameters times
      * decay first. Where {@code scalars} is not null, the three come instead from scalars[at .. at + 3) when the op
      * runs (stepSize, bc2Sqrt, decay, as {@link #adamScalars} writes them), and the float arguments are 0. Where
-     * {@code guard} is not null, nothing changes unless guard[guardIndex] is finite.
+     * {@code guard} is not null, nothing changes unless guard[guardIndex .. guardIndex + guardCount) are all finite.
      */
     protected abstract void doAdamStep(Tensor param, Tensor grad, Tensor m, Tensor v, float stepSize, float bc2Sqrt, float beta1, float beta2,
-                                       float eps, float weightDecay, float decay, Tensor scalars, long at, Tensor guard, long guardIndex);
+                                       float eps, float weightDecay, float decay, Tensor scalars, long at, Tensor guard, long guardIndex, int guardCount);
     /** {@link #adamSteps}: at least one parameter, checked. Default: each parameter's {@link #doAdamStep}, a branch of its own, the largest first. */
-    protected void doAdamSteps(Tensor[] params, Tensor[] grads, Tensor[] m, Tensor[] v, Tensor scalars, long at, Tensor guard, long guardIndex,
+    protected void doAdamSteps(Tensor[] params, Tensor[] grads, Tensor[] m, Tensor[] v, Tensor scalars, long at, Tensor guard, long guardIndex, int guardCount,
                                float beta1, float beta2, float eps, float weightDecay) {
-        eachStep(params, i -> doAdamStep(params[i], grads[i], m[i], v[i], 0f, 0f, beta1, beta2, eps, weightDecay, 0f, scalars, at, guard, guardIndex));
+        eachStep(params, i -> doAdamStep(params[i], grads[i], m[i], v[i], 0f, 0f, beta1, beta2, eps, weightDecay, 0f, scalars, at, guard, guardIndex, guardCount));
     }
     /** {@link #sgdSteps}: at least one parameter, checked. Default: each parameter's {@link #doSgdStep}, a branch of its own, the largest first. */
-    protected void doSgdSteps(Tensor[] params, Tensor[] grads, Tensor[] buffers, Tensor scalars, long at, Tensor guard, long guardIndex,
+    protected void doSgdSteps(Tensor[] params, Tensor[] grads, Tensor[] buffers, Tensor scalars, long at, Tensor guard, long guardIndex, int guardCount,
                               float momentum, float dampening, float weightDecay, boolean nesterov) {
-        eachStep(params, i -> doSgdStep(params[i], grads[i], buffers[i], 0f, momentum, dampening, weightDecay, nesterov, false, scalars, at, guard, guardIndex));
+        eachStep(params, i -> doSgdStep(params[i], grads[i], buffers[i], 0f, momentum, dampening, weightDecay, nesterov, false, scalars, at, guard, guardIndex, guardCount));
     }
 
     /** Runs {@code step} for each parameter's index, each a branch of its own ({@link #branches}: the largest first). */

@@ -83,8 +83,8 @@ public final class Adam extends StatefulOptimizer implements Optimizer.Recordabl
     }
 
     /** Every parameter's step in one op (on a GPU one kernel, not one a parameter). */
-    @Override public void step(Tensor scalars, long at, Tensor guard, long guardIndex) {
-        be.adamSteps(values, grads, m, v, scalars, at, guard, guardIndex, beta1, beta2, eps, l2());
+    @Override public void step(Tensor scalars, long at, Tensor guard, long guardIndex, int guardCount) {
+        be.adamSteps(values, grads, m, v, scalars, at, guard, guardIndex, guardCount, beta1, beta2, eps, l2());
     }
 
     @Override public void stepsTaken(int count) { steps += count; }

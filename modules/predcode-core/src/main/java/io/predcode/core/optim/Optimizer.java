@@ -101,14 +101,16 @@ public interface Optimizer extends AutoCloseable {
         /**
          * Issues one step's ops, reading its scalars from {@code scalars} at {@code at}; the host's count
          * does not move (see {@link #stepsTaken}). With a {@code guard}, the ops change nothing unless
-         * guard[guardIndex] is finite when they run (a training step's loss).
+         * guard[guardIndex .. guardIndex + guardCount) are all finite when they run (a training step's loss, and where the
+         * step checks them its energy's terms).
          *
          * @param scalars    the device tensor {@link #nextScalars} was copied to
          * @param at         the index of this step's first scalar
-         * @param guard      a tensor whose value at guardIndex must be finite for the step to apply, or null
-         * @param guardIndex that value's index
+         * @param guard      a tensor whose values from guardIndex must be finite for the step to apply, or null
+         * @param guardIndex the first value's index
+         * @param guardCount how many values, at least 1 with a guard
          */
-        void step(io.predcode.spi.Tensor scalars, long at, io.predcode.spi.Tensor guard, long guardIndex);
+        void step(io.predcode.spi.Tensor scalars, long at, io.predcode.spi.Tensor guard, long guardIndex, int guardCount);
 
         /**
          * Counts steps the recorded ops took.

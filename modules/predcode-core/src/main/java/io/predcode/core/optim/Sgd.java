@@ -54,8 +54,8 @@ public final class Sgd extends StatefulOptimizer implements Optimizer.Recordable
     }
 
     /** Every parameter's step in one op (on a GPU one kernel, not one a parameter). */
-    @Override public void step(Tensor scalars, long at, Tensor guard, long guardIndex) {
-        be.sgdSteps(values, grads, buffers, scalars, at, guard, guardIndex, momentum, dampening, weightDecay, nesterov);
+    @Override public void step(Tensor scalars, long at, Tensor guard, long guardIndex, int guardCount) {
+        be.sgdSteps(values, grads, buffers, scalars, at, guard, guardIndex, guardCount, momentum, dampening, weightDecay, nesterov);
     }
 
     @Override public void stepsTaken(int count) { steps += count; }

@@ -26,7 +26,7 @@ public final class InferenceResult {
     /** How the output term enters the energy relaxed, and a sample's mean energy (see {@link PcEngine#outputWeights}). */
     private final double outputWeight, outputWeightPerSample;
 
-    /** Whether the step's guard was finite: the loss, and the energy terms where the run brought them back (see {@link Workspace#writeStepGuard}). */
+    /** Whether the step's guard was finite: the loss, and the energy terms where the run brought them back (see {@link Workspace#guarded}). */
     private final boolean finite;
 
     InferenceResult(Workspace ws, Backend backend, Algorithm algorithm, int depth, float loss, int correct, boolean full, float[] terms, double[] outputWeights, boolean finite) {

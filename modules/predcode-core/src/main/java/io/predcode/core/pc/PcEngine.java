@@ -549,8 +549,9 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
         }
         int depth = model.depth();
         boolean withEnergy = energy && algorithm.hasErrors();
-        // What the step's end is guarded on: the loss, or with the energy terms whether it and they are all finite (Workspace#writeStepGuard).
-        int guardAt = withEnergy ? Workspace.guardAt(depth) : 0;
+        // What the step's end is guarded on: the loss, or with the energy the leading scalars through its terms (and centred
+        // nudging's first relaxation's guard), which the optimizer's own kernel checks (Workspace#guarded).
+        int guarded = withEnergy ? Workspace.guarded(depth, centred(algorithm)) : 1;
         // The optimizer's steps (iPC's, one after each inference step; the others' one at the end) are recorded with the
         // rest where the optimizer reads what it takes from the host from a tensor filled before the step (Adam's step
         // sizes); iPC issues any other optimizer's steps from the host.
@@ -558,7 +559,7 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
         Optimizer.Recordable recorded = weights instanceof Optimizer.Recordable r ? r : null;
         Tensor scalars = recorded != null ? uploadStepScalars(recorded, incremental ? n : 1) : null;
         java.util.function.IntConsumer weightStep = !incremental || weights == null ? null
-                : recorded != null ? s -> recorded.step(scalars, (long) (s - 1) * recorded.scalarsPerStep(), ws.scalars, 0) : s -> weights.step();
+                : recorded != null ? s -> recorded.step(scalars, (long) (s - 1) * recorded.scalarsPerStep(), ws.scalars, 0, 1) : s -> weights.step();
         Runnable step = () -> {
             boolean backprop = algorithm == Algorithm.BACKPROP || algorithm == Algorithm.EXACT;
             boolean errorAtVhat = !backprop && forward(ws, errorFromFeedforward(algorithm), gramForm(ws, algorithm));
@@ -572,13 +573,9 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
                 case PC, IPC -> standard(ws, algorithm, eta, n, full, weightStep, errorAtVhat, withEnergy);
                 case ZIL -> zil(ws, full);
             }
-            if (withEnergy) {
-                writeEnergyTerms(ws, algorithm);
-                ws.writeStepGuard(be, depth);
-                if (centred(algorithm)) ws.clearFirstRelaxationGuard(be, depth);
-            }
+            if (withEnergy) writeEnergyTerms(ws, algorithm);
             // After what it is guarded on: a non-finite loss (or energy, where brought back) leaves the parameters as they were, as when the host stepped after reading it.
-            if (recorded != null && !incremental) recorded.step(scalars, 0, ws.scalars, guardAt);
+            if (recorded != null && !incremental) recorded.step(scalars, 0, ws.scalars, 0, guarded);
         };
         // Everything between the batch upload and the loss download is a fixed sequence of device ops for
         // this workspace and these settings: a backend may record it once and replay it (a CUDA graph).
@@ -586,12 +583,14 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
         if (incremental && weights != null && recorded == null) step.run();
         else be.replayable(new Replay(ws, algorithm, eta, n, full, condense, beliefOptimizer, this.energy, nudging, globalBatch, withEnergy, recorded, scalars), step);
         // The host reads one copy per step: the loss, for classification the number of correct argmaxes, and when asked the energy terms.
-        float[] out = new float[withEnergy ? guardAt + 1 : 2];
+        float[] out = new float[withEnergy ? guarded : 2];
         be.download(ws.scalars, 0, out, 0, withEnergy ? out.length : countsCorrect ? 2 : 1);
         float[] terms = withEnergy ? Arrays.copyOfRange(out, Workspace.ENERGY_AT, Workspace.ENERGY_AT + depth) : null;
+        boolean finite = true; // what the optimizer's kernel found
+        for (int i = 0; i < guarded; i++) finite &= Float.isFinite(out[i]);
         // iPC's steps, inside the relaxation, are guarded on the loss alone.
-        if (recorded != null && Float.isFinite(out[incremental ? 0 : guardAt])) recorded.stepsTaken(incremental ? n : 1);
-        return new InferenceResult(ws, be, algorithm, depth, out[0], countsCorrect ? (int) out[1] : -1, full, terms, outputWeights(algorithm, ws.batch), Float.isFinite(out[guardAt]));
+        if (recorded != null && (incremental ? Float.isFinite(out[0]) : finite)) recorded.stepsTaken(incremental ? n : 1);
+        return new InferenceResult(ws, be, algorithm, depth, out[0], countsCorrect ? (int) out[1] : -1, full, terms, outputWeights(algorithm, ws.batch), finite);
     }
 
 

@@ -39,12 +39,10 @@ final class Workspace implements AutoCloseable {
     final Tensor[] feedback;
     /**
      * [0] feedforward loss, [1] correct count, [ENERGY_AT ..) the relaxed energy by term, then centred nudging's first
-     * relaxation's guard and the step's guard ({@link #writeStepGuard}), and scratch.
+     * relaxation's guard, and scratch. A step that checks its energy is guarded on the leading ones ({@link #guarded}).
      */
     final Tensor scalars;
-    /** A view of {@link #scalars} (freed with it): the loss, count, energy terms and first relaxation's guard that the step's guard checks. */
-    private final Tensor guardTerms;
-    /** What one relaxation's guard sums: the loss, the count and the energy terms (centred nudging's first relaxation). */
+    /** A view of {@link #scalars} (freed with it): the loss, the count and the energy terms, which centred nudging's first relaxation's guard sums. */
     private final Tensor relaxationTerms;
     /** STRICT's loss at the predicted output of the current sweep. */
     final Tensor sweepLoss;
@@ -105,8 +103,7 @@ final class Workspace implements AutoCloseable {
                     if (moments >= 2) beliefSecondMoment[l] = scope.allocate(shape);
                 }
             }
-            scalars = scope.allocate(Math.max(8, guardAt(depth) + 1));
-            guardTerms = model.backend().view(scalars, 0, io.predcode.spi.Shape.of(guardAt(depth)));
+            scalars = scope.allocate(Math.max(8, guarded(depth, true)));
             relaxationTerms = model.backend().view(scalars, 0, io.predcode.spi.Shape.of(firstRelaxationGuardAt(depth)));
             sweepLoss = scope.allocate(1);
             Block.Entry entry = depth > 1 ? model.blocks().get(1).entry() : null;
@@ -149,28 +146,23 @@ final class Workspace implements AutoCloseable {
         else be.copy(scalars, 0, scalars, ENERGY_AT, 1);
     }
 
-    /**
-     * Where centred nudging's first relaxation leaves its guard in {@link #scalars} (after the energy terms; 0 in every
-     * other step), so that the step's guard covers the updates it holds as well as the second's.
-     */
+    /** Where centred nudging's first relaxation leaves its guard in {@link #scalars}: after the energy terms. */
     static int firstRelaxationGuardAt(int depth) { return ENERGY_AT + depth; }
 
-    /** Where {@link #writeStepGuard} puts the step's guard in {@link #scalars}: after the energy terms and the first relaxation's guard. */
-    static int guardAt(int depth) { return ENERGY_AT + depth + 1; }
+    /**
+     * How many of {@link #scalars}' leading values a step that checks its energy is guarded on: the loss, the count and
+     * the energy terms, and for centred nudging its first relaxation's guard. The optimizer's recorded step changes
+     * nothing unless all are finite (its own kernel reads them): a NaN belief leaves the loss finite and makes its
+     * layer's energy NaN, and its updates. A step that relaxes once does not read the first relaxation's slot.
+     */
+    static int guarded(int depth, boolean centred) { return ENERGY_AT + depth + (centred ? 1 : 0); }
 
     /**
-     * The step's guard into scalars[guardAt(depth)], after {@link #writeEnergyTerms}: 0 where the loss, the count, the
-     * energy terms (and centred nudging's first guard) are all finite, NaN where one is not (their sum of squares, in
-     * double, at scale 0). A NaN belief leaves the loss finite and makes its layer's energy NaN, and its updates: the
-     * optimizer's recorded step, guarded on this value, then changes nothing, as on a non-finite loss.
+     * Centred nudging, after its first relaxation's energy terms: 0 where they are all finite, NaN where one is not
+     * (their sum of squares, in double, at scale 0), which the step is then guarded on with the second's terms: a first
+     * relaxation that ran off leaves NaN in the updates it holds.
      */
-    void writeStepGuard(Backend be, int depth) { be.sumSquares(guardTerms, 0f, scalars, guardAt(depth)); }
-
-    /** Centred nudging, after its first relaxation's energy terms: their guard, which {@link #writeStepGuard} then reads. */
     void writeFirstRelaxationGuard(Backend be, int depth) { be.sumSquares(relaxationTerms, 0f, scalars, firstRelaxationGuardAt(depth)); }
-
-    /** Back to 0 after the step's guard has read it: a step with other settings on this workspace must not read a stale NaN. */
-    void clearFirstRelaxationGuard(Backend be, int depth) { be.fill(scalars, firstRelaxationGuardAt(depth), 1, 0f); }
 
     /** vhat_l: the input for l = 0, else block l-1's feedforward output. */
     Tensor vhat(int l) { return l == 0 ? x : ff[l - 1].output(); }

@@ -1553,6 +1553,42 @@ public abstract class BackendConformanceTest {
         }
     }
 
+    /**
+     * A guard of several values (a training step's loss and its energy's terms): the steps change nothing where any of
+     * them is not finite, the last included, and go on where the one past them is not; Adam's and SGD's alike.
+     */
+    @Test void stepsGuardedOnSeveralValuesStopAtAnyOfThem() {
+        int[] sizes = STEP_SIZES;
+        Tensor[] p = tensors(sizes, true), g = tensors(sizes, true), m = tensors(sizes, true), v = tensors(sizes, true), b = tensors(sizes, true);
+        try (Tensor scalars = backend.allocate(io.predcode.spi.Backend.ADAM_SCALARS); Tensor sgd = backend.allocate(io.predcode.spi.Backend.SGD_SCALARS);
+             Tensor guard = backend.allocate(8)) {
+            float[] host = new float[io.predcode.spi.Backend.ADAM_SCALARS], sgdHost = new float[io.predcode.spi.Backend.SGD_SCALARS];
+            io.predcode.spi.Backend.adamScalars(0.01f, 0.9f, 0.999f, 1f, 1, host, 0);
+            io.predcode.spi.Backend.sgdScalars(0.01f, true, sgdHost, 0);
+            backend.upload(host, scalars);
+            backend.upload(sgdHost, sgd);
+            for (int i = 0; i < sizes.length; i++) backend.upload(random(sizes[i], 1 + i), g[i]);
+            for (float bad : new float[]{Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY})
+                for (int at = 2; at <= 6; at++) { // the guard is [2, 6): at 6, just past it
+                    float[] values = {0f, 0f, 1f, 2f, 3f, 4f, 0f, 0f};
+                    values[at] = bad;
+                    backend.upload(values, guard);
+                    float[] first = backend.download(p[0]), last = backend.download(p[sizes.length - 1]);
+                    backend.adamSteps(p, g, m, v, scalars, 0, guard, 2, 4, 0.9f, 0.999f, 1e-8f, 0f);
+                    boolean stops = at < 6;
+                    assertEquals(stops, java.util.Arrays.equals(first, backend.download(p[0])), "Adam, " + bad + " at " + at + ": the first parameter " + (stops ? "changed" : "kept"));
+                    assertEquals(stops, java.util.Arrays.equals(last, backend.download(p[sizes.length - 1])), "Adam, " + bad + " at " + at + ": the last parameter");
+                    first = backend.download(p[0]);
+                    backend.sgdSteps(p, g, b, sgd, 0, guard, 2, 4, 0.9f, 0f, 0f, false);
+                    assertEquals(stops, java.util.Arrays.equals(first, backend.download(p[0])), "SGD, " + bad + " at " + at + ": the first parameter");
+                }
+            assertThrows(IllegalArgumentException.class, () -> backend.adamSteps(p, g, m, v, scalars, 0, guard, 2, 0, 0.9f, 0.999f, 1e-8f, 0f), "a guard of no values");
+            assertThrows(IndexOutOfBoundsException.class, () -> backend.sgdSteps(p, g, b, sgd, 0, guard, 6, 3, 0.9f, 0f, 0f, false), "a guard past the tensor's end");
+        } finally {
+            closeAll(p, g, m, v, b);
+        }
+    }
+
     /** Several parameters' SGD steps in one op are each parameter's step, with and without momentum: as {@link #adamStepsOfSeveralParametersAreEachOnesStep}. */
     @Test void sgdStepsOfSeveralParametersAreEachOnesStep() {
         int[] sizes = STEP_SIZES;
