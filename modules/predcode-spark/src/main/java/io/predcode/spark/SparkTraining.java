@@ -110,7 +110,7 @@ public final class SparkTraining implements AutoCloseable {
         String reason = !Double.isFinite(loss) ? "loss is " + loss
                 : !ShardWorker.finite(sum.values()) ? "the summed updates are not finite at a finite loss (" + loss + "): a relaxation ran off" : null;
         if (reason != null)
-            throw new io.predcode.core.pc.DivergenceException(steps + 1, reason, "training diverged at step " + (steps + 1) + ": " + reason + "; parameters are as after step " + steps);
+            throw io.predcode.core.pc.DivergenceException.at(steps + 1, reason, "parameters are as after step " + steps);
         ShardWorker.loadGradients(model, sum.values());
         optimizer.step();
         steps++;
@@ -145,7 +145,7 @@ public final class SparkTraining implements AutoCloseable {
         for (int s = 0; s < k; s++) {
             double loss = sum.lossSums()[s] / sum.samples()[s];
             if (!Double.isFinite(loss))
-                throw new io.predcode.core.pc.DivergenceException(steps + s + 1, "loss is " + loss, "training diverged at step " + (steps + s + 1) + ": loss is " + loss + "; parameters are as after step " + steps);
+                throw io.predcode.core.pc.DivergenceException.at(steps + s + 1, "loss is " + loss, "parameters are as after step " + steps);
             out.add(new StepResult((float) loss, sum.correct()[s], sum.samples()[s], ms, job.computeMillis() / k));
         }
         if (!ShardWorker.finite(mean)) {

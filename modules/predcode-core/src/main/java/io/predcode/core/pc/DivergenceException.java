@@ -27,6 +27,18 @@ public class DivergenceException extends RuntimeException {
         this.reason = reason;
     }
 
+    /**
+     * The divergence at {@code step} as training reports it: "training diverged at step STEP: REASON; PARAMETERS".
+     *
+     * @param step       the step, counted from 1
+     * @param reason     what was not finite, without the step
+     * @param parameters what became of the parameters ("parameters are as after step 41")
+     * @return the exception
+     */
+    public static DivergenceException at(long step, String reason, String parameters) {
+        return new DivergenceException(step, reason, "training diverged at step " + step + ": " + reason + "; " + parameters);
+    }
+
     /** The 1-based step that diverged. */
     public long step() { return step; }
 

@@ -206,7 +206,7 @@ public final class Trainer {
         InferenceResult r = engine.run(ws, algorithm, etaNow, n, false, guard || energies || guardEnergy && algorithm.relaxes(), weights);
         for (int halvings = 0; guard && Float.isFinite(r.loss()) && diverged(r); halvings++) { // a non-finite loss is finish()'s to report
             if (halvings == MAX_HALVINGS)
-                throw divergence(steps + 1, (algorithm == Algorithm.STRICT ? "STRICT's" : "PC's") + " relaxation diverges even at eta " + etaNow
+                throw DivergenceException.at(steps + 1, (algorithm == Algorithm.STRICT ? "STRICT's" : "PC's") + " relaxation diverges even at eta " + etaNow
                         + " (energy " + r.energy() + " against the feedforward loss " + r.loss() + ")", "parameters are as after step " + steps);
             etaNow /= 2;
             r = engine.run(ws, algorithm, etaNow, n, false, true, weights);
@@ -247,16 +247,12 @@ public final class Trainer {
         return !(e <= l * (1 + 1e-3) + 1e-6);
     }
 
-    private static DivergenceException divergence(long step, String reason, String parameters) {
-        return new DivergenceException(step, reason, "training diverged at step " + step + ": " + reason + "; " + parameters);
-    }
-
     /**
      * The step just counted diverged: {@code what}, the settings it ran with, and what became of the parameters (with
      * iPC's updates during the relaxation where they were taken). Built only when thrown, not every step.
      */
     private DivergenceException divergence(String what, boolean ipcUpdatesTaken) {
-        return divergence(steps, what + " (" + algorithm.id() + (algorithm.relaxes() ? ", eta " + etaNow + ", n " + n : "") + ")",
+        return DivergenceException.at(steps, what + " (" + algorithm.id() + (algorithm.relaxes() ? ", eta " + etaNow + ", n " + n : "") + ")",
                 "parameters are as after step " + (steps - 1) + (ipcUpdatesTaken ? " and its " + n + " iPC updates" : ""));
     }
 
