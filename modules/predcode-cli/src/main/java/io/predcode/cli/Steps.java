@@ -99,7 +99,7 @@ interface Steps extends AutoCloseable {
                 // Spark reports a step whose loss or summed updates (a relaxation that ran off) are not finite with a NaN loss.
                 if (!Float.isFinite(last.loss())) throw new io.predcode.core.pc.DivergenceException(firstStep + taken, "the loss or the summed updates are not finite",
                         "the loss or the summed updates of step " + (firstStep + taken) + " are not finite");
-                return new Trainer.Step(last.loss(), (int) last.correct(), null, eta, null);
+                return new Trainer.Step(last.loss(), (int) last.correct(), null, eta, last.energies());
             }
 
             @Override public int size() { return (int) last.samples(); }

@@ -134,7 +134,7 @@ final class TrainingRun {
             List<String> events = new ArrayList<>();
             CollapseWatch watch = new CollapseWatch(s.collapseMargin(), s.patience());
             int[] monitored = monitoredBlocks(model);
-            int energyLayers = s.algorithm().hasErrors() && s.spark() == null ? model.depth() : 0; // energy_layer1..L columns
+            int energyLayers = s.algorithm().hasErrors() ? model.depth() : 0; // energy_layer1..L columns (on Spark, the global batch's)
             StringBuilder csv = new StringBuilder(csvHeader(monitored, energyLayers));
             int firstEpoch = 0, rollbacks = 0;
             float baseLr = s.lr(); // the schedule's base: --lr, halved by each rollback
@@ -195,8 +195,11 @@ final class TrainingRun {
                 if (Files.exists(metricsCsv)) {
                     // Rows past the checkpoint (written before a kill, or by a run that then diverged) would be trained again: drop them.
                     List<String> rows = Files.readAllLines(metricsCsv);
+                    String header = csvHeader(monitored, energyLayers);
                     csv.setLength(0);
-                    csv.append(rows.isEmpty() ? csvHeader(monitored, energyLayers) : rows.getFirst() + "\n");
+                    csv.append(header);
+                    // The earlier rows in this run's columns, which may differ (the monitor turned on or off, a build without energies on Spark).
+                    MetricsColumns columns = new MetricsColumns(rows.isEmpty() ? header.strip() : rows.getFirst(), header.strip());
                     for (String row : rows.subList(Math.min(1, rows.size()), rows.size())) {
                         int comma = row.indexOf(',');
                         long rowStep;
@@ -205,7 +208,7 @@ final class TrainingRun {
                         } catch (NumberFormatException e) {
                             throw new IllegalArgumentException(metricsCsv + ": a row starts with '" + row.substring(0, comma) + "', not a step number");
                         }
-                        if (rowStep <= step) csv.append(row).append('\n');
+                        if (rowStep <= step) csv.append(columns.relay(row)).append('\n');
                     }
                 }
                 out.printf("resuming %s after epoch %d (step %d)%n", s.out(), firstEpoch, step);

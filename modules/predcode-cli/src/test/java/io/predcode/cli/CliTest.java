@@ -229,7 +229,7 @@ class CliTest {
         catch (IOException e) { throw new java.io.UncheckedIOException(e); }
     }
 
-    /** --spark local[2]: the same outputs as a run in one process, and a checkpoint from either resumes in the other. */
+    /** --spark local[2]: the same outputs as a run in one process (the energies too), and a checkpoint from either resumes in the other. */
     @Test void sparkTrainsAndResumesAcrossModes(@TempDir Path tmp) throws Exception {
         Path run = tmp.resolve("run");
         Result r = run("train", "--spark", "local[2]", "--epochs", "1", "--batch-size", "64", "--out", run.toString(), "--quiet");
@@ -237,6 +237,9 @@ class CliTest {
         assertTrue(r.out().contains("spark: local[2], 2 partitions of 32 samples a step, 21 steps an epoch"), r.out());
         for (String f : new String[]{"metrics.csv", "metrics.json", "checkpoint.safetensors", "best/model.safetensors"}) assertTrue(Files.exists(run.resolve(f)), f);
         assertEquals(21, Files.readAllLines(run.resolve("metrics.csv")).size() - 1, "a row per step");
+        List<String> rows = Files.readAllLines(run.resolve("metrics.csv"));
+        assertTrue(rows.getFirst().contains(",energy_layer1,energy_layer2,energy_layer3,"), "the global batch's energies, as one process reports them: " + rows.getFirst());
+        for (String row : rows.subList(1, rows.size())) assertTrue(Double.parseDouble(row.split(",", -1)[7]) > 0, "the output's energy: " + row);
         r = run("train", "--epochs", "2", "--batch-size", "64", "--out", run.toString(), "--quiet", "--resume"); // on one process
         assertEquals(0, r.code(), r.err());
         r = run("train", "--spark", "local[2]", "--epochs", "3", "--batch-size", "64", "--out", run.toString(), "--quiet", "--resume"); // and back on Spark

@@ -290,6 +290,30 @@ class TrainingGuardrailsTest {
         assertTrue(r.err().contains(bad.toString()) && r.err().contains("not finite"), r.err());
     }
 
+    /**
+     * A run resumed with other columns (here the monitor turned on, as a Spark run written before Spark had energy columns
+     * gains them) keeps its earlier rows under its own header, each value in its own column, blank where that run had none.
+     */
+    @Test void aResumedRunKeepsItsEarlierRowsInItsOwnColumns(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("run");
+        assertEquals(0, run("train", "--epochs", "1", "--batch-size", "256", "--out", out.toString(), "--quiet").code());
+        List<String> before = Files.readAllLines(out.resolve("metrics.csv"));
+        CliTest.Result r = run("train", "--epochs", "2", "--batch-size", "256", "--monitor-every", "2", "--out", out.toString(), "--quiet", "--resume");
+        assertEquals(0, r.code(), r.err());
+        List<String> after = Files.readAllLines(out.resolve("metrics.csv"));
+        List<String> header = List.of(after.getFirst().split(",", -1)), earlierHeader = List.of(before.getFirst().split(",", -1));
+        assertTrue(header.contains("angle_block0") && !earlierHeader.contains("angle_block0"), after.getFirst());
+        for (String row : after) assertEquals(header.size(), row.split(",", -1).length, "every row has the header's fields: " + row);
+        for (int i = 1; i < before.size(); i++) {
+            String[] was = before.get(i).split(",", -1), is = after.get(i).split(",", -1);
+            for (int c = 0; c < header.size(); c++) {
+                int e = earlierHeader.indexOf(header.get(c));
+                assertEquals(e < 0 ? "" : was[e], is[c], "row " + i + ", column " + header.get(c));
+            }
+        }
+        assertTrue(after.size() > before.size(), "the second epoch's rows follow");
+    }
+
     @Test void theMonitorRecordsEachBlocksAngleToTheGradient(@TempDir Path tmp) throws Exception {
         Path out = tmp.resolve("run");
         CliTest.Result r = run("train", "--epochs", "1", "--monitor-every", "4", "--out", out.toString(), "--quiet");

@@ -93,10 +93,12 @@ final class BarrierExchange implements ShardWorker.Exchange {
         return new String(c);
     }
 
-    /** A one-step contribution's bytes: its loss sum, correct count and samples, then its values. */
+    /** A one-step contribution's bytes: its loss sum, correct count and samples, its energy sums (a count, then each), then its values. */
     static byte[] encode(Contribution c) {
-        ByteBuffer b = ByteBuffer.allocate(24 + 4 * c.values().length).order(ByteOrder.LITTLE_ENDIAN);
-        b.putDouble(c.lossSums()[0]).putLong(c.correct()[0]).putLong(c.samples()[0]);
+        double[] energies = c.energySums();
+        ByteBuffer b = ByteBuffer.allocate(28 + 8 * energies.length + 4 * c.values().length).order(ByteOrder.LITTLE_ENDIAN);
+        b.putDouble(c.lossSums()[0]).putLong(c.correct()[0]).putLong(c.samples()[0]).putInt(energies.length);
+        for (double e : energies) b.putDouble(e);
         b.asFloatBuffer().put(c.values());
         return b.array();
     }
@@ -109,8 +111,10 @@ final class BarrierExchange implements ShardWorker.Exchange {
         ByteBuffer b = bytes.slice().order(ByteOrder.LITTLE_ENDIAN);
         double loss = b.getDouble();
         long correct = b.getLong(), samples = b.getLong();
+        double[] energies = new double[b.getInt()];
+        for (int i = 0; i < energies.length; i++) energies[i] = b.getDouble();
         float[] values = new float[b.remaining() / 4];
         b.asFloatBuffer().get(values);
-        return new Contribution(values, new double[]{loss}, new long[]{correct}, new long[]{samples});
+        return new Contribution(values, new double[]{loss}, new long[]{correct}, new long[]{samples}, energies);
     }
 }

@@ -5,23 +5,43 @@ import java.io.Serializable;
 /**
  * What shards send back for a job, summed over shards in partition order by the driver: a vector
  * in the model's parameter order (the updates of a synchronous step, or the parameters after local
- * steps), and per step the loss times samples, the correct count and the samples.
+ * steps), and per step the loss times samples, the correct count, the samples and each layer's
+ * energy times samples.
  *
- * @param values   the summed vector
- * @param lossSums per step, the sum over shards of loss times samples
- * @param correct  per step, correctly classified samples (0 where the output is not a classifier's)
- * @param samples  per step, samples
+ * @param values     the summed vector
+ * @param lossSums   per step, the sum over shards of loss times samples
+ * @param correct    per step, correctly classified samples (0 where the output is not a classifier's)
+ * @param samples    per step, samples
+ * @param energySums per step, layers 1..L's mean energy per sample times samples ({@code InferenceResult.layerEnergies}),
+ *                   L values a step one after another; empty for an algorithm without prediction errors (backprop)
  */
-public record Contribution(float[] values, double[] lossSums, long[] correct, long[] samples) implements Serializable {
+public record Contribution(float[] values, double[] lossSums, long[] correct, long[] samples, double[] energySums) implements Serializable {
     /** The sum of two contributions, into this one's arrays (each came from its own task). */
     public Contribution plus(Contribution o) {
         if (o.values.length != values.length) throw new IllegalStateException("shards disagree on the model: " + values.length + " against " + o.values.length + " parameters");
+        if (o.energySums.length != energySums.length) throw new IllegalStateException("shards disagree on the energies: " + energySums.length + " against " + o.energySums.length + " values");
         for (int i = 0; i < values.length; i++) values[i] += o.values[i];
         for (int k = 0; k < lossSums.length; k++) {
             lossSums[k] += o.lossSums[k];
             correct[k] += o.correct[k];
             samples[k] += o.samples[k];
         }
+        for (int i = 0; i < energySums.length; i++) energySums[i] += o.energySums[i];
         return this;
+    }
+
+    /** Layers per step in {@link #energySums} (0 without energies). */
+    public int energyLayers() { return energySums.length / lossSums.length; }
+
+    /**
+     * Step {@code step}'s mean energy per sample, layer by layer, as {@code InferenceResult.layerEnergies} gives it for the
+     * global batch (index 0, the clamped input, is 0); null without energies.
+     */
+    public double[] energies(int step) {
+        int layers = energyLayers();
+        if (layers == 0) return null;
+        double[] e = new double[layers + 1];
+        for (int l = 1; l <= layers; l++) e[l] = energySums[step * layers + l - 1] / samples[step];
+        return e;
     }
 }

@@ -121,11 +121,26 @@ final class ShardWorker implements AutoCloseable {
         return contribution(epoch, step);
     }
 
-    /** The shard's updates, loss, correct count and samples for the global step {@code epoch, step}, at the model's parameters now. */
+    /** The shard's updates, loss, correct count, samples and energies for the global step {@code epoch, step}, at the model's parameters now. */
     private Contribution contribution(int epoch, int step) {
         Dataset batch = batch(epoch, step);
         InferenceResult r = updates(batch);
-        return new Contribution(flatten(model.gradientValues()), new double[]{(double) r.loss() * batch.size()}, new long[]{correct(r)}, new long[]{batch.size()});
+        double[] energies = new double[energyLayers()];
+        addEnergies(r, batch.size(), energies, 0);
+        return new Contribution(flatten(model.gradientValues()), new double[]{(double) r.loss() * batch.size()}, new long[]{correct(r)}, new long[]{batch.size()}, energies);
+    }
+
+    /** Layers a step reports energies for: every layer, for an algorithm that forms prediction errors (all but backprop). */
+    private int energyLayers() { return algorithm.hasErrors() ? model.depth() : 0; }
+
+    /**
+     * Puts layers 1..L's mean energy per sample times the samples into {@code sums} from {@code at}: summed over shards
+     * and divided by the global batch's samples on the driver, the global batch's mean, as one process reports it.
+     */
+    private void addEnergies(InferenceResult r, int samples, double[] sums, int at) {
+        if (energyLayers() == 0) return;
+        double[] e = r.layerEnergies();
+        for (int l = 1; l < e.length; l++) sums[at + l - 1] = e[l] * samples;
     }
 
     /**
@@ -139,18 +154,19 @@ final class ShardWorker implements AutoCloseable {
         model.loadParameters(unflatten(model, parameters), "the driver's broadcast");
         Optimizer local = optimizer(optimizerSettings);
         local.learningRate(lr);
-        double[] loss = new double[k];
+        double[] loss = new double[k], energies = new double[k * energyLayers()];
         long[] correct = new long[k], samples = new long[k];
         for (int s = 0; s < k; s++) {
             Dataset batch = batch(epoch, firstStep + s);
             InferenceResult r = updates(batch);
+            addEnergies(r, batch.size(), energies, s * energyLayers());
             for (io.predcode.core.nn.Parameter p : model.parameters().values()) backend.axpby(0f, p.grad(), spec.partitions(), p.grad());
             local.step();
             loss[s] = (double) r.loss() * batch.size();
             correct[s] = correct(r);
             samples[s] = batch.size();
         }
-        return new Contribution(flatten(model.parameterValues()), loss, correct, samples);
+        return new Contribution(flatten(model.parameterValues()), loss, correct, samples, energies);
     }
 
     /** The step's correct count, as the Trainer's (counted on the device); 0 where the output is not a classifier's. */
@@ -187,7 +203,7 @@ final class ShardWorker implements AutoCloseable {
      * the job that ended there) or another shard in this JVM left it; one that finishes every step
      * holds {@code next}'s.
      *
-     * @return per step the summed loss, correct count and samples, and from partition 0 the parameters and optimizer state after the applied steps
+     * @return per step the summed loss, correct count, samples and energies, and from partition 0 the parameters and optimizer state after the applied steps
      */
     synchronized SyncResult synchronousSteps(java.util.function.Supplier<SparkTraining.Start> start, String current, String next, Exchange exchange,
                                              int epoch, int firstStep, float[] lrs, long failAt) {
@@ -203,7 +219,7 @@ final class ShardWorker implements AutoCloseable {
         boolean held = own || local != null;
         Optimizer opt = optimizer;
         int k = lrs.length;
-        double[] loss = new double[k];
+        double[] loss = new double[k], energies = new double[k * energyLayers()];
         long[] correct = new long[k], samples = new long[k];
         double computeMillis = 0;
         int done = 0;
@@ -216,9 +232,10 @@ final class ShardWorker implements AutoCloseable {
             loss[done] = sum.lossSums()[0];
             correct[done] = sum.correct()[0];
             samples[done] = sum.samples()[0];
+            System.arraycopy(sum.energySums(), 0, energies, done * energyLayers(), energyLayers());
             if (!Double.isFinite(loss[done]) || !finite(sum.values())) { // a relaxation that ran off: a finite loss, updates not
                 loss[done] = Double.NaN;
-                return result(done, loss, correct, samples, computeMillis, opt, true, held, null);
+                return result(done, loss, correct, samples, energies, computeMillis, opt, true, held, null);
             }
             t0 = System.nanoTime();
             loadGradients(model, sum.values());
@@ -227,18 +244,19 @@ final class ShardWorker implements AutoCloseable {
             computeMillis += (System.nanoTime() - t0) / 1e6;
         }
         heldToken = next;
-        return result(done, loss, correct, samples, computeMillis, opt, false, held, next);
+        return result(done, loss, correct, samples, energies, computeMillis, opt, false, held, next);
     }
 
     /** The job's result; {@code next}, where every step was done, names the end state, which the first shard in this JVM to get here leaves for the others. */
-    private SyncResult result(int applied, double[] loss, long[] correct, long[] samples, double computeMillis, Optimizer opt, boolean diverged, boolean held, String next) {
+    private SyncResult result(int applied, double[] loss, long[] correct, long[] samples, double[] energies, double computeMillis, Optimizer opt, boolean diverged,
+                              boolean held, String next) {
         int n = applied + (diverged ? 1 : 0);
         SparkTraining.Held ended = ENDED.get(spec.runId());
         boolean first = partition == 0, leave = next != null && (ended == null || !next.equals(ended.token()));
         float[] parameters = first || leave ? flatten(model.parameterValues()) : null;
         Map<String, float[]> state = first || leave ? opt.state() : null;
         if (leave) ENDED.put(spec.runId(), new SparkTraining.Held(next, new SparkTraining.Start(parameters, opt.settings(), state)));
-        return new SyncResult(partition, applied, Arrays.copyOf(loss, n), Arrays.copyOf(correct, n), Arrays.copyOf(samples, n), computeMillis,
+        return new SyncResult(partition, applied, Arrays.copyOf(loss, n), Arrays.copyOf(correct, n), Arrays.copyOf(samples, n), Arrays.copyOf(energies, n * energyLayers()), computeMillis,
                 first ? parameters : null, first ? state : null, held, SparkTraining.here(), workersOf(spec.runId()));
     }
 
@@ -250,6 +268,7 @@ final class ShardWorker implements AutoCloseable {
      * @param lossSums       per step, the summed loss times samples
      * @param correct        per step, the summed correct count
      * @param samples        per step, the samples
+     * @param energySums     per step, the summed energies ({@link Contribution#energySums})
      * @param computeMillis  this shard's own time (relaxation and optimizer), without the exchanges
      * @param parameters     partition 0: the parameters after the applied steps (else null)
      * @param optimizerState partition 0: the optimizer's state after them (else null)
@@ -257,8 +276,11 @@ final class ShardWorker implements AutoCloseable {
      * @param place          the executor it ran on, as a preferred location ({@link SparkTraining#here})
      * @param workersHere    this run's workers in that executor's JVM
      */
-    record SyncResult(int partition, int applied, double[] lossSums, long[] correct, long[] samples, double computeMillis, float[] parameters,
-                      Map<String, float[]> optimizerState, boolean held, String place, int workersHere) implements java.io.Serializable {}
+    record SyncResult(int partition, int applied, double[] lossSums, long[] correct, long[] samples, double[] energySums, double computeMillis, float[] parameters,
+                      Map<String, float[]> optimizerState, boolean held, String place, int workersHere) implements java.io.Serializable {
+        /** The steps' sums as a contribution without values. */
+        Contribution sums() { return new Contribution(new float[0], lossSums, correct, samples, energySums); }
+    }
 
     /** Every shard's contribution to a step, summed in partition order: the same sum on every shard. */
     interface Exchange {

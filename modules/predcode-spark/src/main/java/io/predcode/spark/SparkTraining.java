@@ -46,8 +46,11 @@ public final class SparkTraining implements AutoCloseable {
      * @param samples      samples in the global batch
      * @param jobMillis    the Spark job, from broadcast to the last task's result
      * @param computeMillis the slowest task's own time in its worker (the rest of the job is Spark's overhead)
+     * @param energies     a sample's mean energy per layer over the global batch, as {@code InferenceResult.layerEnergies} gives it
+     *                     in one process (index 0 is 0); null for backprop, which forms no prediction errors. For averaged local
+     *                     steps, the shards' energies at their own parameters
      */
-    public record StepResult(float loss, long correct, long samples, double jobMillis, double computeMillis) {}
+    public record StepResult(float loss, long correct, long samples, double jobMillis, double computeMillis, double[] energies) {}
 
     /**
      * A run on {@code sc}: {@code model} and {@code optimizer} live on the driver (any backend) and
@@ -114,7 +117,7 @@ public final class SparkTraining implements AutoCloseable {
         ShardWorker.loadGradients(model, sum.values());
         optimizer.step();
         steps++;
-        return new StepResult((float) loss, sum.correct()[0], sum.samples()[0], (System.nanoTime() - t0) / 1e6, job.computeMillis());
+        return new StepResult((float) loss, sum.correct()[0], sum.samples()[0], (System.nanoTime() - t0) / 1e6, job.computeMillis(), sum.energies(0));
     }
 
     /**
@@ -146,7 +149,7 @@ public final class SparkTraining implements AutoCloseable {
             double loss = sum.lossSums()[s] / sum.samples()[s];
             if (!Double.isFinite(loss))
                 throw io.predcode.core.pc.DivergenceException.at(steps + s + 1, "loss is " + loss, "parameters are as after step " + steps);
-            out.add(new StepResult((float) loss, sum.correct()[s], sum.samples()[s], ms, job.computeMillis() / k));
+            out.add(new StepResult((float) loss, sum.correct()[s], sum.samples()[s], ms, job.computeMillis() / k, sum.energies(s)));
         }
         if (!ShardWorker.finite(mean)) {
             String reason = "the shards' averaged parameters are not finite after steps " + (steps + 1) + ".." + (steps + k) + " at finite losses: a relaxation ran off";
@@ -191,7 +194,7 @@ public final class SparkTraining implements AutoCloseable {
             try {
                 out.add(step(epoch, firstStep + i));
             } catch (io.predcode.core.pc.DivergenceException d) {
-                out.add(new StepResult(Float.NaN, 0, 0, 0, 0));
+                out.add(new StepResult(Float.NaN, 0, 0, 0, 0, null));
                 break;
             }
         }
@@ -251,8 +254,9 @@ public final class SparkTraining implements AutoCloseable {
         double compute = results.stream().mapToDouble(ShardWorker.SyncResult::computeMillis).max().orElse(0);
         double ms = (System.nanoTime() - t0) / 1e6 / n;
         List<StepResult> out = new java.util.ArrayList<>();
+        Contribution sums = first.sums();
         for (int i = 0; i < n; i++)
-            out.add(new StepResult((float) (first.lossSums()[i] / first.samples()[i]), first.correct()[i], first.samples()[i], ms, compute / n));
+            out.add(new StepResult((float) (sums.lossSums()[i] / sums.samples()[i]), sums.correct()[i], sums.samples()[i], ms, compute / n, sums.energies(i)));
         return out;
     }
 

@@ -31,9 +31,13 @@ class BarrierExchangeTest {
         for (int n : new int[]{0, 1, 2, 3, 97, 4099}) {
             float[] v = new float[n];
             for (int i = 0; i < n; i++) v[i] = Float.intBitsToFloat(r.nextInt()); // every bit pattern: NaNs, infinities, subnormals, -0
-            Contribution c = new Contribution(v, new double[]{-1.5e300}, new long[]{Long.MAX_VALUE}, new long[]{n});
+            double[] energies = new double[n % 5]; // none (backprop's), or a few layers'
+            for (int i = 0; i < energies.length; i++) energies[i] = Double.longBitsToDouble(r.nextLong());
+            Contribution c = new Contribution(v, new double[]{-1.5e300}, new long[]{Long.MAX_VALUE}, new long[]{n}, energies);
             Contribution d = BarrierExchange.decode(BarrierExchange.encode(c));
             for (int i = 0; i < n; i++) assertEquals(Float.floatToRawIntBits(v[i]), Float.floatToRawIntBits(d.values()[i]), "value " + i + " of " + n);
+            assertEquals(energies.length, d.energySums().length);
+            for (int i = 0; i < energies.length; i++) assertEquals(Double.doubleToRawLongBits(energies[i]), Double.doubleToRawLongBits(d.energySums()[i]), "energy " + i);
             assertEquals(-1.5e300, d.lossSums()[0]);
             assertEquals(Long.MAX_VALUE, d.correct()[0]);
             assertEquals(n, d.samples()[0]);

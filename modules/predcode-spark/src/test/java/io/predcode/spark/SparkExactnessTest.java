@@ -66,7 +66,10 @@ class SparkExactnessTest {
     static Map<String, float[]> onSpark(RunSpec spec, int perJob) { return onSpark(spec, perJob, true); }
 
     /** As {@link #onSpark(RunSpec, int)}, the shards exchanging through the block manager or through allGather's strings. */
-    static Map<String, float[]> onSpark(RunSpec spec, int perJob, boolean viaBlocks) {
+    static Map<String, float[]> onSpark(RunSpec spec, int perJob, boolean viaBlocks) { return onSpark(spec, perJob, viaBlocks, new java.util.ArrayList<>()); }
+
+    /** As {@link #onSpark(RunSpec, int, boolean)}, each step's energies ({@link SparkTraining.StepResult#energies}) added to {@code energies}. */
+    static Map<String, float[]> onSpark(RunSpec spec, int perJob, boolean viaBlocks, List<double[]> energies) {
         try (Backend be = Backends.open("cpu"); Model model = Model.create(ModelSpec.parse(spec.specJson(), "spec"), spec.inputShape(), be, 3);
              Sgd sgd = new Sgd(model, 0.1f, 0.9f, 0f); SparkTraining t = new SparkTraining(sc, spec, train.size(), model, sgd).exchangeViaBlocks(viaBlocks)) {
             for (int s = 0; s < STEPS; ) {
@@ -74,6 +77,7 @@ class SparkExactnessTest {
                 for (SparkTraining.StepResult r : rs) {
                     assertEquals(BATCH, r.samples());
                     assertTrue(Float.isFinite(r.loss()));
+                    energies.add(r.energies());
                 }
                 s += rs.size();
             }
@@ -93,20 +97,48 @@ class SparkExactnessTest {
     }
 
     /** The same steps in this process: the plan's global batches through a Trainer. */
-    static Map<String, float[]> inProcess(RunSpec spec) {
+    static Map<String, float[]> inProcess(RunSpec spec) { return inProcess(spec, new java.util.ArrayList<>()); }
+
+    /** As {@link #inProcess(RunSpec)}, each step's energies ({@link Trainer#recordEnergies}) added to {@code energies}. */
+    static Map<String, float[]> inProcess(RunSpec spec, List<double[]> energies) {
         ShardPlan plan = ShardPlan.of(spec, train.size());
         Algorithm a = Algorithm.parse(spec.algorithm());
         try (Backend be = Backends.open("cpu"); Model model = Model.create(ModelSpec.parse(spec.specJson(), "spec"), spec.inputShape(), be, 3);
              PcEngine e = new PcEngine(model, Loss.parse(spec.loss())).energy(Energy.parse(spec.energy())).beliefOptimizer(BeliefOptimizer.parse(spec.beliefOptimizer()));
              Sgd sgd = new Sgd(model, 0.1f, 0.9f, 0f)) {
-            Trainer t = new Trainer(e, sgd, a, spec.eta(), spec.n());
+            Trainer t = new Trainer(e, sgd, a, spec.eta(), spec.n()).recordEnergies(true);
             io.predcode.data.Augmentation augmentation = io.predcode.data.Augmentation.parse(spec.augment(), spec.inputShift());
             for (int s = 0; s < STEPS; s++) {
                 Dataset batch = augmentation.subset(train, plan.globalBatch(0, s), spec.seed(), 0);
-                t.step(batch.images(), batch.labels(), batch.size());
+                energies.add(t.step(batch.images(), batch.labels(), batch.size()).energies());
             }
             return model.parameterValues();
         }
+    }
+
+    /**
+     * The largest relative difference between two runs' energies, layer by layer and step by step; for backprop, which
+     * has none, that both have none. Fails where one run's count of steps or layers is not the other's.
+     */
+    static double worstEnergy(String algorithm, List<double[]> ref, List<double[]> got) {
+        assertEquals(ref.size(), got.size(), "steps with energies");
+        double worst = 0;
+        for (int s = 0; s < ref.size(); s++) {
+            double[] a = ref.get(s), b = got.get(s);
+            if (algorithm.equals("backprop")) {
+                assertNull(a, "backprop has no energies");
+                assertNull(b, "backprop on Spark has no energies");
+                continue;
+            }
+            assertNotNull(b, algorithm + " on Spark reports energies at step " + (s + 1));
+            assertEquals(a.length, b.length, "layers");
+            assertEquals(0, b[0], "the input is clamped");
+            for (int l = 1; l < a.length; l++) {
+                assertTrue(a[l] > 0, algorithm + ": layer " + l + "'s energy at step " + (s + 1) + " is " + a[l] + " in one process: nothing to compare");
+                worst = Math.max(worst, Math.abs(a[l] - b[l]) / a[l]);
+            }
+        }
+        return worst;
     }
 
     static double worst(Map<String, float[]> ref, Map<String, float[]> got) {
@@ -123,13 +155,16 @@ class SparkExactnessTest {
     @ParameterizedTest @ValueSource(strings = {"backprop", "exact", "fixedpred", "strict", "pc", "zil"})
     void sparkEqualsOneProcess(String algorithm) {
         RunSpec spec = spec(algorithm, -1);
-        Map<String, float[]> ref = inProcess(spec);
-        Map<String, float[]> blocks = onSpark(spec, 4), strings = onSpark(spec, 4, false);
-        double e = worst(ref, onSpark(spec)), barrier = worst(ref, blocks);
-        System.out.printf("%s: %d steps of batch %d on local[2] with %d partitions against one process: relative difference of the parameters %.2e (a job per step), %.2e (4 steps per barrier job)%n",
-                algorithm, STEPS, BATCH, PARTITIONS, e, barrier);
+        List<double[]> refEnergies = new java.util.ArrayList<>(), jobEnergies = new java.util.ArrayList<>(), barrierEnergies = new java.util.ArrayList<>();
+        Map<String, float[]> ref = inProcess(spec, refEnergies);
+        Map<String, float[]> blocks = onSpark(spec, 4, true, barrierEnergies), strings = onSpark(spec, 4, false);
+        double e = worst(ref, onSpark(spec, 1, true, jobEnergies)), barrier = worst(ref, blocks);
+        double energies = Math.max(worstEnergy(algorithm, refEnergies, jobEnergies), worstEnergy(algorithm, refEnergies, barrierEnergies));
+        System.out.printf("%s: %d steps of batch %d on local[2] with %d partitions against one process: relative difference of the parameters %.2e (a job per step), %.2e (4 steps per barrier job); of the layers' energies %.2e%n",
+                algorithm, STEPS, BATCH, PARTITIONS, e, barrier, energies);
         assertTrue(e <= 1e-5, algorithm + ": " + e);
         assertTrue(barrier <= 1e-5, algorithm + " in barrier jobs: " + barrier);
+        assertTrue(energies <= 1e-4, algorithm + ": the layers' energies on Spark against one process: " + energies);
         for (String k : blocks.keySet()) assertArrayEquals(strings.get(k), blocks.get(k), "the two exchanges sum the same updates in the same order: " + k);
         assertTrue(predcodeBlocks().isEmpty(), "blocks left behind: " + predcodeBlocks());
     }
@@ -244,21 +279,25 @@ class SparkExactnessTest {
      * which still trains.
      */
     @Test void averagingEveryStepOfPlainSgdIsSynchronous() {
-        Map<String, float[]> a = plainSgd(spec("strict", -1), 0), b = plainSgd(spec("strict", -1), 1), c = plainSgd(spec("strict", -1), 3);
-        double same = worst(a, b), apart = worst(a, c);
-        System.out.printf("averaging: every step %.2e from synchronous, every 3 steps %.2e%n", same, apart);
+        List<double[]> syncEnergies = new java.util.ArrayList<>(), averagedEnergies = new java.util.ArrayList<>();
+        Map<String, float[]> a = plainSgd(spec("strict", -1), 0, syncEnergies), b = plainSgd(spec("strict", -1), 1, averagedEnergies),
+                c = plainSgd(spec("strict", -1), 3, new java.util.ArrayList<>());
+        double same = worst(a, b), apart = worst(a, c), energies = worstEnergy("strict", syncEnergies, averagedEnergies);
+        System.out.printf("averaging: every step %.2e from synchronous (energies %.2e), every 3 steps %.2e%n", same, energies, apart);
         assertTrue(same <= 1e-6, "one local step of plain SGD, averaged, is the synchronous step: " + same);
+        assertTrue(energies <= 1e-5, "and reports its energies: " + energies);
         assertTrue(apart > 1e-4, "three local steps are not: " + apart);
     }
 
-    /** STEPS steps of plain SGD (lr 0.1): synchronous when every = 0, else local steps averaged every {@code every}. */
-    static Map<String, float[]> plainSgd(RunSpec spec, int every) {
+    /** STEPS steps of plain SGD (lr 0.1): synchronous when every = 0, else local steps averaged every {@code every}; each step's energies added to {@code energies}. */
+    static Map<String, float[]> plainSgd(RunSpec spec, int every, List<double[]> energies) {
         try (Backend be = Backends.open("cpu"); Model model = Model.create(ModelSpec.parse(spec.specJson(), "spec"), spec.inputShape(), be, 3);
              Sgd sgd = new Sgd(model, 0.1f, 0f, 0f); SparkTraining t = new SparkTraining(sc, spec, train.size(), model, sgd)) {
             for (int s = 0; s < STEPS; ) {
                 int k = every == 0 ? 1 : Math.min(every, STEPS - s);
-                if (every == 0) t.step(0, s);
-                else assertEquals(k, t.averaged(0, s, k).size());
+                List<SparkTraining.StepResult> rs = every == 0 ? List.of(t.step(0, s)) : t.averaged(0, s, k);
+                assertEquals(k, rs.size());
+                rs.forEach(r -> energies.add(r.energies()));
                 s += k;
             }
             return model.parameterValues();
