@@ -7,6 +7,9 @@ import io.predcode.core.nn.Model;
 import io.predcode.core.nn.ModelSpec;
 import io.predcode.core.pc.Algorithm;
 import io.predcode.core.pc.Alignment;
+import io.predcode.core.pc.BeliefOptimizer;
+import io.predcode.core.pc.Energy;
+import io.predcode.core.pc.Nudging;
 import io.predcode.core.pc.PcEngine;
 import io.predcode.data.DataSplit;
 import io.predcode.data.Dataset;
@@ -46,10 +49,15 @@ final class CompareCommand implements Callable<Integer> {
     @Option(names = "--batch-size", defaultValue = "64", description = "Samples in the batch (default: ${DEFAULT-VALUE}).")
     int batchSize;
 
-    @Option(names = "--algorithm", split = ",", defaultValue = "strict,fixedpred,exact", description = "PC algorithms to compare (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--algorithm", split = ",", defaultValue = "strict,fixedpred,exact", description = "PC algorithms to compare: strict, fixedpred, exact,"
+            + " pc, ipc (its last inference step's updates, the weights held), zil (default: ${DEFAULT-VALUE}).")
     List<String> algorithms;
 
     @Mixin Setup.Relaxation relaxation;
+
+    @Mixin Setup.Beliefs beliefs;
+
+    @Mixin Setup.Nudged nudged;
 
     @Option(names = "--loss", defaultValue = "cross-entropy", description = "cross-entropy or mse (default: ${DEFAULT-VALUE}).")
     String loss;
@@ -68,6 +76,11 @@ final class CompareCommand implements Callable<Integer> {
         int n = relaxation.sweeps(20);
         Loss l = Setup.loss(loss);
         List<Algorithm> algs = Setup.algorithms(algorithms);
+        // pc and ipc relax as train relaxes them (the same defaults: each sample's own energy, sgd on the beliefs).
+        BeliefOptimizer beliefOptimizer = beliefs.optimizer();
+        Energy energy = beliefs.energy();
+        Nudging nudging = nudged.nudging(algs, energy);
+        boolean standard = algs.stream().anyMatch(Algorithm::standard);
         DataSplit split = dataChoice.load();
         Checkpoint.Loaded c = checkpoint == null ? null : Checkpoint.load(checkpoint);
         ModelSpec ms = c != null ? c.spec() : Setup.model(model);
@@ -78,7 +91,8 @@ final class CompareCommand implements Callable<Integer> {
         float[] x = Arrays.copyOf(test.images(), size * test.sampleSize());
         float[] y = l == Loss.CROSS_ENTROPY ? Arrays.copyOf(test.labels(), size) : test.oneHot(0, size);
         List<Row> rows = new ArrayList<>();
-        try (Backend be = backendChoice.open(); Model m = Model.create(ms, input, be, seed); PcEngine e = new PcEngine(m, l)) {
+        try (Backend be = backendChoice.open(); Model m = Model.create(ms, input, be, seed);
+             PcEngine e = new PcEngine(m, l).beliefOptimizer(beliefOptimizer).energy(energy).nudging(nudging)) {
             if (c != null) m.loadParameters(c.parameters(), c.source().toString());
             e.infer(x, y, size, Algorithm.BACKPROP, eta, n);
             Map<String, float[]> bp = m.gradientValues();
@@ -95,6 +109,11 @@ final class CompareCommand implements Callable<Integer> {
             m.put("batch_size", (double) size);
             m.put("eta", (double) eta);
             m.put("n", (double) n);
+            if (standard) {
+                m.put("belief_optimizer", beliefOptimizer.toString());
+                m.put("energy", energy.id());
+                m.put("nudging", nudging.toString());
+            }
             m.put("rows", rows.stream().map(r -> {
                 Map<String, Object> row = new LinkedHashMap<>();
                 row.put("algorithm", r.algorithm());
@@ -105,7 +124,8 @@ final class CompareCommand implements Callable<Integer> {
             }).toList());
             out.println(Json.write(m, 2));
         } else {
-            out.printf("PC updates vs backprop gradients on %d samples of %s (eta %s, n %d)%n", size, test.name(), eta, n);
+            out.printf("PC updates vs backprop gradients on %d samples of %s (eta %s, n %d%s)%n", size, test.name(), eta, n,
+                    standard ? "; pc and ipc: beliefs " + beliefOptimizer + ", " + energy.id() + " energy" + (nudging.active() ? ", nudging " + nudging : "") : "");
             out.printf("%-10s %5s %16s %12s%n", "algorithm", "block", "relative error", "angle (deg)");
             for (Row r : rows) out.printf("%-10s %5d %16.3e %12.3f%n", r.algorithm(), r.block(), r.relativeError(), r.angleDegrees());
         }

@@ -2,6 +2,9 @@ package io.predcode.cli;
 
 import io.predcode.core.nn.BuiltinModels;
 import io.predcode.core.nn.ModelSpec;
+import io.predcode.core.pc.Algorithm;
+import io.predcode.core.pc.Energy;
+import io.predcode.core.pc.Nudging;
 import io.predcode.spi.Backend;
 import io.predcode.spi.BackendOptions;
 import io.predcode.spi.Backends;
@@ -113,6 +116,23 @@ final class Setup {
         }
 
         io.predcode.core.pc.Energy energy() { return option("--energy", energy, io.predcode.core.pc.Energy::parse); }
+    }
+
+    /** --nudging, for the commands that relax pc and ipc: train and compare. */
+    static final class Nudged {
+        @Option(names = "--nudging", defaultValue = "none", description = "pc and ipc with --energy sample: none (the output term is the loss), positive:BETA,"
+                + " negative:BETA or centred:BETA (pc only; two relaxations per step) (default: ${DEFAULT-VALUE}).")
+        String nudging;
+
+        /** The nudging for these algorithms on this energy: refused where it is active and none of them can take it. */
+        Nudging nudging(List<Algorithm> algorithms, Energy energy) {
+            Nudging nudge = option("--nudging", nudging, Nudging::parse);
+            if (nudge.active() && (algorithms.stream().noneMatch(Algorithm::standard) || energy != Energy.PER_SAMPLE))
+                throw new IllegalArgumentException("--nudging: " + nudging + " needs --algorithm pc or ipc with --energy sample");
+            if (nudge.kind() == Nudging.Kind.CENTRED && algorithms.contains(Algorithm.IPC))
+                throw new IllegalArgumentException("--nudging: centred relaxes each batch twice and averages the updates; ipc updates during the relaxation: use positive or negative");
+            return nudge;
+        }
     }
 
     /** The value of whichever of two options for one setting was given (refusing both), else {@code fallback}. */

@@ -31,9 +31,7 @@ final class TrainCommand implements Callable<Integer> {
 
     @Mixin Setup.Beliefs beliefs;
 
-    @Option(names = "--nudging", defaultValue = "none", description = "pc and ipc with --energy sample: none (the output term is the loss), positive:BETA,"
-            + " negative:BETA or centred:BETA (pc only; two relaxations per step) (default: ${DEFAULT-VALUE}).")
-    String nudging;
+    @Mixin Setup.Nudged nudged;
 
     @Option(names = "--model", defaultValue = "digits-mlp", description = "example-cnn, mlp, digits-mlp, pcx-mlp, or a spec FILE.json (default: ${DEFAULT-VALUE}).")
     String model;
@@ -148,11 +146,7 @@ final class TrainCommand implements Callable<Integer> {
         io.predcode.data.Augmentation augmentation = io.predcode.data.Augmentation.parse(augment, symmetricInputs ? -1f : 0f); // black: raw 0, mapped as the data is
         if (!lrSchedule.equals("constant") && !lrSchedule.equals("cosine")) throw new IllegalArgumentException("--lr-schedule must be constant or cosine, got '" + lrSchedule + "'");
         Energy e = beliefs.energy();
-        Nudging nudge = Setup.option("--nudging", nudging, Nudging::parse);
-        if (nudge.active() && (!a.standard() || e != Energy.PER_SAMPLE))
-            throw new IllegalArgumentException("--nudging " + nudging + " needs --algorithm pc or ipc with --energy sample");
-        if (nudge.kind() == Nudging.Kind.CENTRED && a == Algorithm.IPC)
-            throw new IllegalArgumentException("--nudging centred relaxes each batch twice and averages the updates; ipc updates during the relaxation: use positive or negative");
+        Nudging nudge = nudged.nudging(List.of(a), e);
         if (a == Algorithm.IPC && monitorEvery > 0) throw new IllegalArgumentException("--monitor-every compares one update per step with the gradient; ipc takes --n of them");
         if (sparkChoice.master != null) {
             if (a == Algorithm.IPC) throw new IllegalArgumentException("--spark with --algorithm ipc: ipc updates the weights at every inference step, so shards would need a sum per inference step; use pc");

@@ -11,6 +11,7 @@ import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -425,6 +426,11 @@ class CliTest {
                 {"--inference-optimizer", "bench", "--algorithm", "pc", "--inference-optimizer", "rmsprop", "--steps", "1"},
                 {"--energy", "train", "--algorithm", "pc", "--energy", "joules"},
                 {"--nudging", "train", "--algorithm", "pc", "--nudging", "sideways"},
+                {"--nudging", "compare", "--algorithm", "pc", "--nudging", "sideways"},
+                {"--nudging", "compare", "--algorithm", "strict,fixedpred", "--nudging", "positive:0.1"},
+                {"--nudging", "compare", "--algorithm", "pc,ipc", "--nudging", "centred:0.1"},
+                {"--energy", "compare", "--algorithm", "pc", "--energy", "joules"},
+                {"--belief-optimizer", "compare", "--algorithm", "pc", "--belief-optimizer", "rmsprop"},
                 {"--augment", "train", "--augment", "twirl"},
                 {"--condense", "train", "--condense", "sometimes"},
         };
@@ -486,6 +492,33 @@ class CliTest {
             if (row.string("algorithm").equals("exact")) { exact++; assertTrue(row.number("relative_error") < 1e-5, o.toString()); }
         }
         assertEquals(3, exact);
+    }
+
+    /**
+     * compare relaxes pc as train does, on each sample's own energy by default (not the library's default, Torch2PC's,
+     * on which pc with plain sgd is strict); --energy, --belief-optimizer and --nudging choose as in train.
+     */
+    @Test void compareRelaxesPcAsTrainDoes() throws Exception {
+        Map<String, double[]> plain = angles("--algorithm", "strict,pc"), torch2pc = angles("--algorithm", "strict,pc", "--energy", "torch2pc"),
+                centred = angles("--algorithm", "pc", "--nudging", "centred:0.01");
+        assertArrayEquals(torch2pc.get("strict"), torch2pc.get("pc"), 1e-3, "pc with plain sgd on Torch2PC's energy is strict");
+        assertFalse(java.util.Arrays.equals(plain.get("strict"), plain.get("pc")), "on each sample's energy, pc is not strict");
+        for (int b = 0; b < 3; b++)
+            assertTrue(centred.get("pc")[b] < plain.get("pc")[b], "centred nudging with a small beta brings block " + b + "'s update closer to the gradient");
+    }
+
+    /** compare --json's angles, per algorithm, block by block; the settings it reports for pc. */
+    private static Map<String, double[]> angles(String... options) throws Exception {
+        Result r = run(concat(new String[]{"compare", "--json", "--n", "10"}, options));
+        assertEquals(0, r.code(), r.err());
+        JsonFields j = JsonFields.of(Json.parse(r.out(), "compare"), "compare", "");
+        assertEquals(List.of(options).contains("torch2pc") ? "torch2pc" : "sample", j.string("energy"));
+        Map<String, double[]> angles = new java.util.LinkedHashMap<>();
+        for (Object o : j.list("rows")) {
+            JsonFields row = JsonFields.of(o, "compare", "rows");
+            angles.computeIfAbsent(row.string("algorithm"), a -> new double[3])[(int) row.number("block")] = row.number("angle_degrees");
+        }
+        return angles;
     }
 
     @Test void benchAndBackendsRun(@TempDir Path tmp) throws Exception {
