@@ -10,7 +10,8 @@
 # Differences, ours: 1,000 training samples held out to pick the best epoch (PCX reports its best test accuracy over the epochs; we report the last epoch's and the
 # validation-picked one's). VALIDATION=0 trains on all 60,000, as PCX does (then no epoch is picked: the last epoch's model is kept).
 # Each epoch drops its last partial batch as PCX's loaders do (468 steps of 128; DROP_LAST=0 keeps it: 469).
-# PCX's, not ours: it scores the test set in whole batches of 128 (9,984 of the 10,000 images); we score all 10,000.
+# The test set is scored as PCX scores it, in whole batches of 128 in stored order (9,984 of the 10,000 images:
+# --score-whole-batches); WHOLE_BATCHES=0 scores all 10,000.
 # Needs Debian's dataset-fashion-mnist. EPOCHS=2 for a quick look; THREADS=1 for one CPU thread (default all cores, the
 # faster since the CPU backend's workers spin: 2026-12-01). Results: bench/results/pcx/.
 set -euo pipefail
@@ -23,6 +24,7 @@ mkdir -p "$out"
 common=(--data fashion-mnist "${pcx_shared[@]}"
         --validation "${VALIDATION:-0.0167}" --epochs "$epochs" --seed "${SEED:-0}" --input-range "${INPUT_RANGE:--1:1}" --threads "${THREADS:-0}" --quiet)
 [ "${DROP_LAST:-1}" = 1 ] && common+=(--drop-last)
+[ "${WHOLE_BATCHES:-1}" = 1 ] && common+=(--score-whole-batches)
 run() { # name, then the config's own options; ONLY="pc ipc" runs a subset
   local name=$1; shift
   [[ " ${ONLY:-bp pc ipc} " == *" $name "* ]] || return 0

@@ -81,6 +81,11 @@ final class TrainCommand implements Callable<Integer> {
             + " takes --batch-size samples. On Spark every step already takes whole global batches.")
     boolean dropLast;
 
+    @Option(names = "--score-whole-batches", description = "Score the validation and test sets as PCX's test loader does: in whole batches of"
+            + " --batch-size in stored order, leaving out the last partial batch (Fashion-MNIST's test set at batch 128: 9,984 of its 10,000 images)."
+            + " Without it every sample is scored.")
+    boolean scoreWholeBatches;
+
     @Option(names = "--seed", defaultValue = "0", description = "Seeds initialisation and shuffling (default: ${DEFAULT-VALUE}).")
     long seed;
 
@@ -175,7 +180,7 @@ final class TrainCommand implements Callable<Integer> {
         TrainingRun.Settings s = new TrainingRun.Settings(backendChoice, a, model, dataChoice.data, epochs, batchSize, optimizer, lr, momentum, weightDecay,
                 relaxation.eta, sweeps, l, seed, out, resume, quiet || System.console() == null, validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stable, init, shuffled, maxSteps,
                 beliefs.optimizer(), e, nudge, lrSchedule.equals("cosine"), sparkChoice.master == null ? null : sparkChoice,
-                symmetricInputs, augmentation, dropLast, Setup.condense(condense));
+                symmetricInputs, augmentation, dropLast, scoreWholeBatches, Setup.condense(condense));
         return new TrainingRun(s, spec.commandLine().getOut()).run();
     }
 }

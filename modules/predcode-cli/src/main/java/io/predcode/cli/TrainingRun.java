@@ -49,13 +49,15 @@ final class TrainingRun {
      * monitorEvery: steps between alignment measurements (0: off); energy and nudging: pc's and ipc's;
      * cosineSchedule: the learning rate follows {@link #scheduled} instead of staying at lr; spark: null
      * for training in this process; symmetricInputs: the data's [0, 1] values are mapped to [-1, 1]; augmentation: --augment,
-     * parsed with black where the mapped data has it; dropLast: --drop-last as given (Spark always takes whole batches).
+     * parsed with black where the mapped data has it; dropLast: --drop-last as given (Spark always takes whole batches);
+     * scoreWholeBatches: validation and test scored in whole batches of batchSize ({@link #scored}).
      */
     record Settings(Setup.BackendChoice backend, Algorithm algorithm, String model, String data, int epochs, int batchSize, String optimizer,
                     float lr, float momentum, float weightDecay, float eta, int n, Loss loss, long seed, Path out, boolean resume, boolean quiet,
                     double validation, double collapseMargin, int patience, String onCollapse, int maxRollbacks, int monitorEvery, boolean stableRelaxation,
                     Path init, boolean shuffle, long maxSteps, BeliefOptimizer beliefOptimizer, Energy energy, Nudging nudging, boolean cosineSchedule,
-                    Setup.SparkChoice spark, boolean symmetricInputs, io.predcode.data.Augmentation augmentation, boolean dropLast, PcEngine.Condense condense) {}
+                    Setup.SparkChoice spark, boolean symmetricInputs, io.predcode.data.Augmentation augmentation, boolean dropLast, boolean scoreWholeBatches,
+                    PcEngine.Condense condense) {}
 
     /** Where the best state is kept, beside the last one in --out. */
     static final String BEST_DIR = "best";
@@ -105,6 +107,9 @@ final class TrainingRun {
 
     TrainingRun(Settings s, PrintWriter out) { this.s = s; this.out = out; }
 
+    /** How many validation and test samples each epoch scores (fewer than the sets' with --score-whole-batches). */
+    private int validationScored, testScored;
+
     int run() throws IOException {
         DataSplit data = DataSources.load(s.data());
         if (s.symmetricInputs()) data = data.affine(2f, -1f); // and the checkpoint's preprocessing with it, so serving and eval do the same
@@ -116,6 +121,12 @@ final class TrainingRun {
         s.augmentation().check(train);
         // Buffers are sized by the batch: a batch larger than the training set would only allocate air.
         int batchSize = Math.min(s.batchSize(), train.size());
+        Dataset scoredValidation = validation == null ? null : scored(validation, batchSize, "validation"), scoredTest = scored(data.test(), batchSize, "test");
+        validationScored = scoredValidation == null ? 0 : scoredValidation.size();
+        testScored = scoredTest.size();
+        if (s.scoreWholeBatches())
+            out.printf("scoring in whole batches of %d: %stest %d of %d%n", batchSize,
+                    validation == null ? "" : "validation " + validationScored + " of " + validation.size() + ", ", testScored, data.test().size());
         if (batchSize < s.batchSize()) out.printf("note: --batch-size %d is more than the %d training samples; using %d%n", s.batchSize(), train.size(), batchSize);
         int sweeps = s.n() > 0 ? s.n() : spec.depth();
         try (Backend be = checkedBackend(spec, input, batchSize);
@@ -155,6 +166,7 @@ final class TrainingRun {
                 // Settings older checkpoints do not record had one value then.
                 checkSame(t, "--augment", "augment", "none", s.augmentation().id(), c.source());
                 checkSame(t, "--drop-last", "drop_last", "off", s.dropLast() ? "on" : "off", c.source());
+                checkSame(t, "--score-whole-batches", "score_whole_batches", "off", s.scoreWholeBatches() ? "on" : "off", c.source());
                 // A resumed run is the same run: a changed setting would silently make it another one.
                 JsonFields saved = t.object("settings");
                 if (s.cosineSchedule() && saved.has("epochs") && saved.number("epochs") != s.epochs())
@@ -290,8 +302,8 @@ final class TrainingRun {
                     out.println(event);
                 }
                 double dataWait = (double) waitNanos / (System.nanoTime() - trainStart);
-                Score val = validation == null ? null : evaluate(engine, validation, 1000);
-                Score test = evaluate(engine, data.test(), 1000);
+                Score val = validation == null ? null : evaluate(engine, scoredValidation, 1000);
+                Score test = evaluate(engine, scoredTest, 1000);
                 double seconds = (System.nanoTime() - t0) / 1e9;
                 EpochRecord rec = new EpochRecord(epoch + 1, lossSum / seen, correct / seen, val == null ? Double.NaN : val.loss(), val == null ? Double.NaN : val.accuracy(),
                         test.loss(), test.accuracy(), seconds, median(stepMs), dataWait);
@@ -523,6 +535,7 @@ final class TrainingRun {
         m.put("input_range", s.symmetricInputs() ? "-1:1" : "0:1");
         m.put("augment", s.augmentation().id());
         m.put("drop_last", s.dropLast() ? "on" : "off"); // the option: a run resumes across Spark and one process as before
+        m.put("score_whole_batches", s.scoreWholeBatches() ? "on" : "off");
         return m;
     }
 
@@ -549,6 +562,10 @@ final class TrainingRun {
         m.put("train_samples", (double) (data.train().size() - held));
         m.put("validation_samples", (double) held);
         m.put("test_samples", (double) data.test().size());
+        if (s.scoreWholeBatches()) { // the samples each epoch's scores are over
+            m.put("validation_samples_scored", (double) validationScored);
+            m.put("test_samples_scored", (double) testScored);
+        }
         m.put("best_epoch", (double) watch.bestEpoch());
         m.put("best_checkpoint", s.out().resolve(BEST_DIR).toString());
         m.put("stop_reason", stopReason);
@@ -584,6 +601,18 @@ final class TrainingRun {
         if (v.isEmpty()) return Double.NaN;
         double[] a = v.stream().mapToDouble(Double::doubleValue).sorted().toArray();
         return a.length % 2 == 1 ? a[a.length / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
+    }
+
+    /**
+     * The samples of {@code set} an epoch scores: all of them, or with --score-whole-batches the whole batches of
+     * {@code batchSize} in stored order, as PCX's test loader (drop_last=True, no shuffle) leaves them.
+     */
+    private Dataset scored(Dataset set, int batchSize, String which) {
+        if (!s.scoreWholeBatches() || set.size() % batchSize == 0) return set;
+        int whole = set.size() / batchSize * batchSize;
+        if (whole == 0)
+            throw new IllegalArgumentException("--score-whole-batches: the " + which + " set's " + set.size() + " samples make no whole batch of " + batchSize);
+        return set.subset(set.name() + ", " + whole + " in whole batches", java.util.stream.IntStream.range(0, whole).toArray());
     }
 
     /**

@@ -291,6 +291,34 @@ class TrainingGuardrailsTest {
     }
 
     /**
+     * --score-whole-batches scores as PCX's test loader does: the whole batches in stored order (digits' 300 test
+     * samples at batch 64: the first 256), and the run records it; a resume that drops it is refused, and a set
+     * with no whole batch is refused up front.
+     */
+    @Test void scoringInWholeBatchesLeavesOutTheLastPartialBatch(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("run");
+        CliTest.Result r = run("train", "--epochs", "1", "--batch-size", "64", "--score-whole-batches", "--out", out.toString(), "--quiet");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("scoring in whole batches of 64: validation 128 of 150, test 256 of 300"), r.out());
+        JsonFields m = json(out.resolve("metrics.json"));
+        assertEquals(256, m.number("test_samples_scored"));
+        assertEquals("on", m.object("settings").string("score_whole_batches"));
+        Dataset test = io.predcode.data.DataSources.load("digits").test();
+        try (io.predcode.spi.Backend be = io.predcode.spi.Backends.open("cpu");
+             io.predcode.core.nn.Model model = io.predcode.core.io.Checkpoint.load(out).model(be);
+             io.predcode.core.pc.PcEngine e = new io.predcode.core.pc.PcEngine(model, io.predcode.core.nn.Loss.CROSS_ENTROPY)) {
+            double first256 = TrainingRun.evaluate(e, test.subset("first 256", java.util.stream.IntStream.range(0, 256).toArray()), 1000).accuracy();
+            assertEquals(first256, m.number("final_test_accuracy"), 1e-12, "the test accuracy is the first 256 samples'");
+        }
+        r = run("train", "--epochs", "2", "--batch-size", "64", "--out", out.toString(), "--quiet", "--resume");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--score-whole-batches on, not off"), r.err());
+        r = run("train", "--epochs", "1", "--batch-size", "200", "--score-whole-batches", "--out", tmp.resolve("none").toString(), "--quiet");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--score-whole-batches: the validation set's 150 samples make no whole batch of 200"), r.err());
+    }
+
+    /**
      * A run resumed with other columns (here the monitor turned on, as a Spark run written before Spark had energy columns
      * gains them) keeps its earlier rows under its own header, each value in its own column, blank where that run had none.
      */
