@@ -70,7 +70,7 @@ class SparkExactnessTest {
 
     /** As {@link #onSpark(RunSpec, int, boolean)}, each step's energies ({@link SparkTraining.StepResult#energies}) added to {@code energies}. */
     static Map<String, float[]> onSpark(RunSpec spec, int perJob, boolean viaBlocks, List<double[]> energies) {
-        try (Backend be = Backends.open("cpu"); Model model = Model.create(ModelSpec.parse(spec.specJson(), "spec"), spec.inputShape(), be, 3);
+        try (Backend be = Backends.open(spec.backend()); Model model = Model.create(ModelSpec.parse(spec.specJson(), "spec"), spec.inputShape(), be, 3);
              Sgd sgd = new Sgd(model, 0.1f, 0.9f, 0f); SparkTraining t = new SparkTraining(sc, spec, train.size(), model, sgd).exchangeViaBlocks(viaBlocks)) {
             for (int s = 0; s < STEPS; ) {
                 List<SparkTraining.StepResult> rs = perJob == 1 ? List.of(t.step(0, s)) : t.synchronous(0, s, lrs(Math.min(perJob, STEPS - s), 0.1f));
@@ -103,7 +103,7 @@ class SparkExactnessTest {
     static Map<String, float[]> inProcess(RunSpec spec, List<double[]> energies) {
         ShardPlan plan = ShardPlan.of(spec, train.size());
         Algorithm a = Algorithm.parse(spec.algorithm());
-        try (Backend be = Backends.open("cpu"); Model model = Model.create(ModelSpec.parse(spec.specJson(), "spec"), spec.inputShape(), be, 3);
+        try (Backend be = Backends.open(spec.backend()); Model model = Model.create(ModelSpec.parse(spec.specJson(), "spec"), spec.inputShape(), be, 3);
              PcEngine e = new PcEngine(model, Loss.parse(spec.loss())).energy(Energy.parse(spec.energy())).beliefOptimizer(BeliefOptimizer.parse(spec.beliefOptimizer()));
              Sgd sgd = new Sgd(model, 0.1f, 0.9f, 0f)) {
             Trainer t = new Trainer(e, sgd, a, spec.eta(), spec.n()).recordEnergies(true);
@@ -167,6 +167,26 @@ class SparkExactnessTest {
         assertTrue(energies <= 1e-4, algorithm + ": the layers' energies on Spark against one process: " + energies);
         for (String k : blocks.keySet()) assertArrayEquals(strings.get(k), blocks.get(k), "the two exchanges sum the same updates in the same order: " + k);
         assertTrue(predcodeBlocks().isEmpty(), "blocks left behind: " + predcodeBlocks());
+    }
+
+    /**
+     * Executors on the CUDA backend (the host simulator where no GPU is) against one process on it: the same
+     * parameters and energies, as on the CPU. Each executor opens a backend of its own beside the driver's.
+     */
+    @Test void sparkOnTheCudaBackendEqualsOneProcessOnIt() {
+        io.predcode.spi.Availability cuda = Backends.provider("cuda").availability();
+        if (!cuda.available()) System.out.println("Spark on CUDA skipped: " + cuda.reason());
+        org.junit.jupiter.api.Assumptions.assumeTrue(cuda.available(), "the cuda backend is unavailable");
+        for (String algorithm : new String[]{"strict", "pc"}) {
+            RunSpec cpu = spec(algorithm, -1), spec = new RunSpec(cpu.runId(), cpu.specJson(), cpu.inputShape(), cpu.data(), cpu.validation(), cpu.seed(),
+                    cpu.shuffle(), cpu.algorithm(), cpu.eta(), cpu.n(), cpu.loss(), cpu.energy(), cpu.beliefOptimizer(), cpu.nudging(), cpu.globalBatch(),
+                    cpu.partitions(), "cuda", cpu.threads(), cpu.failOnceAtStep(), cpu.inputScale(), cpu.inputShift(), cpu.augment());
+            List<double[]> refEnergies = new java.util.ArrayList<>(), sparkEnergies = new java.util.ArrayList<>();
+            double e = worst(inProcess(spec, refEnergies), onSpark(spec, 4, true, sparkEnergies)), energies = worstEnergy(algorithm, refEnergies, sparkEnergies);
+            System.out.printf("%s on Spark, executors on cuda (%s), against one process on it: parameters %.2e, energies %.2e%n", algorithm, cuda.reason(), e, energies);
+            assertTrue(e <= 1e-5, algorithm + ": " + e);
+            assertTrue(energies <= 1e-4, algorithm + ": " + energies);
+        }
     }
 
     /** Each executor augments its shard's images as one process augments those samples: the same draw per (seed, epoch, sample). */
