@@ -111,7 +111,9 @@ final class BarrierExchange implements ShardWorker.Exchange {
         ByteBuffer b = bytes.slice().order(ByteOrder.LITTLE_ENDIAN);
         double loss = b.getDouble();
         long correct = b.getLong(), samples = b.getLong();
-        double[] energies = new double[b.getInt()];
+        int count = b.getInt();
+        if (count < 0 || count > b.remaining() / 8) throw new IllegalStateException("a shard's update names " + count + " energies in " + b.remaining() + " bytes");
+        double[] energies = new double[count];
         for (int i = 0; i < energies.length; i++) energies[i] = b.getDouble();
         float[] values = new float[b.remaining() / 4];
         b.asFloatBuffer().get(values);

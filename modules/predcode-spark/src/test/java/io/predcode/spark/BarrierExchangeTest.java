@@ -44,6 +44,16 @@ class BarrierExchangeTest {
         }
     }
 
+    /** A block whose energy count does not fit its bytes is refused in one line, not allocated. */
+    @Test void aContributionWithMoreEnergiesThanBytesIsRefused() {
+        byte[] bytes = BarrierExchange.encode(new Contribution(new float[3], new double[]{1}, new long[]{2}, new long[]{3}, new double[2]));
+        for (int count : new int[]{-1, 4, Integer.MAX_VALUE}) {
+            ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).putInt(24, count);
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> BarrierExchange.decode(bytes));
+            assertTrue(e.getMessage().contains(count + " energies"), e.getMessage());
+        }
+    }
+
     static Object[] roundTrip(Object[] o) throws Exception {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
