@@ -65,7 +65,7 @@ interface Steps extends AutoCloseable {
      * @param firstStep the run's steps before this epoch
      * @param lrAt      the learning rate of the run's step (0-based) with this index
      */
-    static Steps spark(SparkTraining training, int epoch, float eta, int averageEvery, int stepsPerJob, long firstStep, long maxSteps,
+    static Steps spark(SparkTraining training, int epoch, int averageEvery, int stepsPerJob, long firstStep, long maxSteps,
                        java.util.function.LongFunction<Float> lrAt) {
         return new Steps() {
             int next, taken;
@@ -96,10 +96,10 @@ interface Steps extends AutoCloseable {
                 }
                 last = pending.poll();
                 taken++;
-                // Spark reports a step whose loss or summed updates (a relaxation that ran off) are not finite with a NaN loss.
-                if (!Float.isFinite(last.loss())) throw new io.predcode.core.pc.DivergenceException(firstStep + taken, "the loss or the summed updates are not finite",
-                        "the loss or the summed updates of step " + (firstStep + taken) + " are not finite");
-                return new Trainer.Step(last.loss(), (int) last.correct(), null, eta, last.energies());
+                // Spark reports a step that diverged (a relaxation that ran off, or a guarded one that raised its energy at every eta) unapplied, with why.
+                if (last.divergence() != null)
+                    throw io.predcode.core.pc.DivergenceException.at(firstStep + taken, last.divergence(), "parameters are as after step " + (firstStep + taken - 1));
+                return new Trainer.Step(last.loss(), (int) last.correct(), null, last.eta(), last.energies());
             }
 
             @Override public int size() { return (int) last.samples(); }

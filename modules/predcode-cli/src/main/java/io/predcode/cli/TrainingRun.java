@@ -239,6 +239,7 @@ final class TrainingRun {
             int stepsPerEpoch = spark != null ? spark.plan().stepsPerEpoch() : Batches.stepsPerEpoch(train.size(), batchSize, dropLast());
             long totalSteps = (long) s.epochs() * stepsPerEpoch;
             if (resumedEta > 0) trainer.resumeEta(resumedEta);
+            if (resumedEta > 0 && parallel != null) parallel.training().resumeEta(resumedEta);
             String stopReason = "all " + s.epochs() + " epochs done";
             String barrierNote = null; // the last barrier-job failure reported
             float etaNow = trainer.eta();
@@ -251,7 +252,7 @@ final class TrainingRun {
                 float lrBase = baseLr;
                 // The learning rate of the run's step g: what this process sets before each step, and what Spark's barrier jobs take for theirs.
                 java.util.function.LongFunction<Float> lrAt = g -> s.cosineSchedule() ? scheduled(lrBase, g, totalSteps) : opt.learningRate();
-                try (Steps steps = spark != null ? Steps.spark(spark, epoch, s.eta(), s.spark().averageEvery, s.spark().stepsPerJob, step, s.maxSteps(), lrAt) : Steps.local(train, batchSize, s.seed(), epoch, s.shuffle(), s.loss(), s.augmentation(), dropLast(), trainer);
+                try (Steps steps = spark != null ? Steps.spark(spark, epoch, s.spark().averageEvery, s.spark().stepsPerJob, step, s.maxSteps(), lrAt) : Steps.local(train, batchSize, s.seed(), epoch, s.shuffle(), s.loss(), s.augmentation(), dropLast(), trainer);
                      ProgressBar bar = s.quiet() ? null : new ProgressBarBuilder().setTaskName("epoch " + (epoch + 1) + "/" + s.epochs())
                              .setInitialMax(dropLast() ? (long) stepsPerEpoch * batchSize : train.size()).setStyle(ProgressBarStyle.ASCII).setUnit(" samples", 1).showSpeed().setUpdateIntervalMillis(250)
                              .continuousUpdate().build()) {
@@ -376,11 +377,12 @@ final class TrainingRun {
      */
     private DataParallelRun startSpark(ModelSpec spec, int[] input, int trainSize, int batchSize, int sweeps, Backend be, Model model, Optimizer opt) {
         Setup.SparkChoice sp = s.spark();
-        if (s.stableRelaxation() && io.predcode.core.pc.Trainer.guards(s.algorithm(), s.energy(), s.beliefOptimizer(), s.nudging()))
-            out.println("note: --stable-relaxation works within one process; on Spark, " + s.algorithm().id() + " relaxes with the fixed --eta");
+        if (s.stableRelaxation() && sp.averageEvery > 1 && io.predcode.core.pc.Trainer.guards(s.algorithm(), s.energy(), s.beliefOptimizer(), s.nudging()))
+            out.println("note: --stable-relaxation guards synchronous steps; --spark-average-every's local steps relax with the eta they start with");
         RunSpec run = new RunSpec(java.util.UUID.randomUUID().toString(), spec.toJson(), input, s.data(), s.validation(), s.seed(), s.shuffle(), s.algorithm().id(),
                 s.eta(), sweeps, s.loss().id(), s.energy().id(), s.beliefOptimizer().toString(), s.nudging().toString(), batchSize, sp.partitions(), be.name(),
-                s.backend().threads > 0 ? s.backend().threads : 1, -1, s.symmetricInputs() ? 2f : 1f, s.symmetricInputs() ? -1f : 0f, s.augmentation().id());
+                s.backend().threads > 0 ? s.backend().threads : 1, -1, s.symmetricInputs() ? 2f : 1f, s.symmetricInputs() ? -1f : 0f, s.augmentation().id(),
+                s.stableRelaxation());
         DataParallelRun r = DataParallelRun.start(sp.master, sp.conf, java.time.Duration.ofSeconds(sp.timeoutSeconds), run, trainSize, model, opt);
         out.printf("spark: %s, %d partitions of %d samples a step, %d steps an epoch%s%n", sp.master, run.partitions(), run.localBatch(), r.training().plan().stepsPerEpoch(),
                 sp.averageEvery > 1 ? ", local steps averaged every " + sp.averageEvery + " (not exact; each shard's optimizer state stays on its executor)"

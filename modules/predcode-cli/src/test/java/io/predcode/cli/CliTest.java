@@ -267,6 +267,22 @@ class CliTest {
         assertArrayEquals(tensorBytes(perStep.resolve("checkpoint.safetensors")), tensorBytes(barrier.resolve("checkpoint.safetensors")));
     }
 
+    /** --stable-relaxation (on by default) guards STRICT on Spark as in one process: eta halved where the relaxation raised the energy, and resumed lowered. */
+    @Test void sparkGuardsTheRelaxationAsOneProcessDoes(@TempDir Path tmp) throws Exception {
+        String event = "step 1: STRICT's relaxation raised the energy at eta 8.0; relaxing with eta 0.5 from here on";
+        Path run = tmp.resolve("spark");
+        String[] common = {"train", "--eta", "8", "--batch-size", "64", "--epochs", "2", "--quiet"};
+        Result spark = run(concat(common, new String[]{"--spark", "local[2]", "--max-steps", "3", "--out", run.toString()})),
+                one = run(concat(common, new String[]{"--max-steps", "3", "--out", tmp.resolve("one").toString()}));
+        assertEquals(0, spark.code(), spark.err());
+        assertTrue(spark.out().contains(event) && one.out().contains(event), spark.out() + one.out());
+        Result resumed = run(concat(common, new String[]{"--spark", "local[2]", "--max-steps", "25", "--out", run.toString(), "--resume"}));
+        assertEquals(0, resumed.code(), resumed.err());
+        assertFalse(resumed.out().contains("at eta 8.0"), "the resumed run relaxes with the lowered eta: " + resumed.out());
+        Result unguarded = run(concat(common, new String[]{"--spark", "local[2]", "--max-steps", "3", "--stable-relaxation", "off", "--out", tmp.resolve("off").toString()}));
+        assertFalse(unguarded.out().contains("relaxing with eta"), unguarded.out());
+    }
+
     static List<String> lossColumn(Path csv) throws IOException {
         return Files.readAllLines(csv).stream().skip(1).map(l -> l.split(",")[2]).toList();
     }

@@ -34,6 +34,20 @@ public record Contribution(float[] values, double[] lossSums, long[] correct, lo
     public int energyLayers() { return energySums.length / lossSums.length; }
 
     /**
+     * Step {@code step}'s relaxed energy over the global batch on Torch2PC's energy, which a guarded relaxation is judged
+     * on ({@code Trainer.raisedEnergy}, as {@code InferenceResult.energy()} gives it in one process): the output's term,
+     * the global batch's mean loss at the relaxed output, plus each hidden layer's ||eps||^2 / 2 summed over the samples.
+     * NaN without energies.
+     */
+    public double relaxedEnergy(int step) {
+        int layers = energyLayers();
+        if (layers == 0) return Double.NaN;
+        double e = energySums[step * layers + layers - 1] / samples[step];
+        for (int l = 0; l < layers - 1; l++) e += energySums[step * layers + l];
+        return e;
+    }
+
+    /**
      * Step {@code step}'s mean energy per sample, layer by layer, as {@code InferenceResult.layerEnergies} gives it for the
      * global batch (index 0, the clamped input, is 0); null without energies.
      */

@@ -28,15 +28,32 @@ import java.io.Serializable;
  * @param inputScale      the data's values are mapped by x * inputScale + inputShift (1 and 0: as read)
  * @param inputShift      see inputScale
  * @param augment         the training images' augmentation, as {@code Augmentation.parse} reads it (black is inputShift)
+ * @param stableRelaxation whether a relaxation {@code Trainer.guards} is guarded as {@code Trainer.stableRelaxation} guards it:
+ *                        eta halved, from that step on, while the global batch's relaxation raises its energy
  */
 public record RunSpec(String runId, String specJson, int[] inputShape, String data, double validation, long seed, boolean shuffle,
                       String algorithm, float eta, int n, String loss, String energy, String beliefOptimizer, String nudging,
-                      int globalBatch, int partitions, String backend, int threads, long failOnceAtStep, float inputScale, float inputShift, String augment) implements Serializable {
+                      int globalBatch, int partitions, String backend, int threads, long failOnceAtStep, float inputScale, float inputShift, String augment,
+                      boolean stableRelaxation) implements Serializable {
     /** Checks what the driver can check before any executor works. */
     public RunSpec {
         if (partitions < 1) throw new IllegalArgumentException("--spark-partitions must be >= 1, got " + partitions);
         if (globalBatch < partitions || globalBatch % partitions != 0)
             throw new IllegalArgumentException("--batch-size " + globalBatch + " must be a multiple of --spark-partitions " + partitions + " (each shard takes an equal part)");
+    }
+
+    /** A run without {@code stableRelaxation}: the relaxation takes the fixed eta, as Torch2PC's does. */
+    public RunSpec(String runId, String specJson, int[] inputShape, String data, double validation, long seed, boolean shuffle,
+                   String algorithm, float eta, int n, String loss, String energy, String beliefOptimizer, String nudging,
+                   int globalBatch, int partitions, String backend, int threads, long failOnceAtStep, float inputScale, float inputShift, String augment) {
+        this(runId, specJson, inputShape, data, validation, seed, shuffle, algorithm, eta, n, loss, energy, beliefOptimizer, nudging, globalBatch, partitions,
+                backend, threads, failOnceAtStep, inputScale, inputShift, augment, false);
+    }
+
+    /** Whether the relaxation is guarded: {@code stableRelaxation}, for an algorithm and settings {@code Trainer.guards}. */
+    public boolean guarded() {
+        return stableRelaxation && io.predcode.core.pc.Trainer.guards(io.predcode.core.pc.Algorithm.parse(algorithm), io.predcode.core.pc.Energy.parse(energy),
+                io.predcode.core.pc.BeliefOptimizer.parse(beliefOptimizer), io.predcode.core.pc.Nudging.parse(nudging));
     }
 
     /** Samples each partition takes per step. */

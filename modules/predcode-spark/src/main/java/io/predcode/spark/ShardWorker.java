@@ -11,6 +11,7 @@ import io.predcode.core.pc.Energy;
 import io.predcode.core.pc.InferenceResult;
 import io.predcode.core.pc.Nudging;
 import io.predcode.core.pc.PcEngine;
+import io.predcode.core.pc.Trainer;
 import io.predcode.data.Augmentation;
 import io.predcode.data.DataSources;
 import io.predcode.data.DataSplit;
@@ -114,17 +115,17 @@ final class ShardWorker implements AutoCloseable {
         return n;
     }
 
-    /** The shard's updates for the global step {@code epoch, step}, at these parameters. */
-    synchronized Contribution step(float[] parameters, int epoch, int step) {
+    /** The shard's updates for the global step {@code epoch, step}, at these parameters, relaxed with step size {@code eta}. */
+    synchronized Contribution step(float[] parameters, int epoch, int step, float eta) {
         heldToken = null;
         model.loadParameters(unflatten(model, parameters), "the driver's broadcast");
-        return contribution(epoch, step);
+        return contribution(epoch, step, eta);
     }
 
     /** The shard's updates, loss, correct count, samples and energies for the global step {@code epoch, step}, at the model's parameters now. */
-    private Contribution contribution(int epoch, int step) {
+    private Contribution contribution(int epoch, int step, float eta) {
         Dataset batch = batch(epoch, step);
-        InferenceResult r = updates(batch);
+        InferenceResult r = updates(batch, eta);
         double[] energies = new double[energyLayers()];
         addEnergies(r, batch.size(), energies, 0);
         return new Contribution(flatten(model.gradientValues()), new double[]{(double) r.loss() * batch.size()}, new long[]{correct(r)}, new long[]{batch.size()}, energies);
@@ -149,7 +150,7 @@ final class ShardWorker implements AutoCloseable {
      * in the global batch (the engine stays scaled to it), and the shard's share of the update is
      * taken P times, its own batch's mean. The optimizer's state stays with this worker between jobs.
      */
-    synchronized Contribution localSteps(float[] parameters, String optimizerSettings, int epoch, int firstStep, int k, float lr) {
+    synchronized Contribution localSteps(float[] parameters, String optimizerSettings, int epoch, int firstStep, int k, float lr, float eta) {
         heldToken = null;
         model.loadParameters(unflatten(model, parameters), "the driver's broadcast");
         Optimizer local = optimizer(optimizerSettings);
@@ -158,7 +159,7 @@ final class ShardWorker implements AutoCloseable {
         long[] correct = new long[k], samples = new long[k];
         for (int s = 0; s < k; s++) {
             Dataset batch = batch(epoch, firstStep + s);
-            InferenceResult r = updates(batch);
+            InferenceResult r = updates(batch, eta);
             addEnergies(r, batch.size(), energies, s * energyLayers());
             for (io.predcode.core.nn.Parameter p : model.parameters().values()) backend.axpby(0f, p.grad(), spec.partitions(), p.grad());
             local.step();
@@ -185,10 +186,10 @@ final class ShardWorker implements AutoCloseable {
         return augmentation.subset(train, plan.localBatch(order, step), spec.seed(), epoch);
     }
 
-    /** A batch through the engine: the updates land in the parameters' grads. */
-    private InferenceResult updates(Dataset batch) {
+    /** A batch through the engine, relaxed with step size {@code eta}: the updates land in the parameters' grads. */
+    private InferenceResult updates(Dataset batch, float eta) {
         float[] y = engine.loss() == Loss.CROSS_ENTROPY ? batch.labels() : batch.oneHot(0, batch.size());
-        return engine.updates(batch.images(), y, batch.size(), algorithm, spec.eta(), spec.n());
+        return engine.updates(batch.images(), y, batch.size(), algorithm, eta, spec.n());
     }
 
     /**
@@ -198,15 +199,19 @@ final class ShardWorker implements AutoCloseable {
      * their sum, as the driver would. Every shard sums the same contributions in the same order and
      * runs the same optimizer, so all hold the same parameters after every step, and they are the
      * driver's per-step result. A step whose summed loss or updates are not finite is returned unapplied, its loss NaN, and
-     * the job ends there (every shard sees the same sum, so all stop together). A worker starts
+     * the job ends there (every shard sees the same sum, so all stop together). Where the run's relaxation is guarded
+     * ({@link RunSpec#guarded}), a step whose global relaxation raised its energy halves eta, from that step on, and every
+     * shard relaxes its batch again, as one process does: all see the same sum, so all decide alike. A worker starts
      * from {@code current}'s state without fetching {@code start} where it holds that state (it ran
      * the job that ended there) or another shard in this JVM left it; one that finishes every step
      * holds {@code next}'s.
      *
-     * @return per step the summed loss, correct count, samples and energies, and from partition 0 the parameters and optimizer state after the applied steps
+     * @param eta the step size the first step relaxes with
+     * @return per step the summed loss, correct count, samples and energies and the eta it relaxed with, and from partition 0 the parameters and optimizer
+     *         state after the applied steps
      */
     synchronized SyncResult synchronousSteps(java.util.function.Supplier<SparkTraining.Start> start, String current, String next, Exchange exchange,
-                                             int epoch, int firstStep, float[] lrs, long failAt) {
+                                             int epoch, int firstStep, float[] lrs, float eta, long failAt) {
         boolean own = current != null && current.equals(heldToken) && optimizer != null;
         SparkTraining.Held ended = ENDED.get(spec.runId());
         SparkTraining.Start local = current != null && ended != null && current.equals(ended.token()) ? ended.state() : null;
@@ -221,21 +226,36 @@ final class ShardWorker implements AutoCloseable {
         int k = lrs.length;
         double[] loss = new double[k], energies = new double[k * energyLayers()];
         long[] correct = new long[k], samples = new long[k];
+        float[] etas = new float[k];
         double computeMillis = 0;
         int done = 0;
         for (; done < k; done++) {
             if (firstStep + done == failAt) throw new IllegalStateException("injected failure (RunSpec.failOnceAtStep) at step " + failAt);
             long t0 = System.nanoTime();
-            Contribution mine = contribution(epoch, firstStep + done);
+            Contribution mine = contribution(epoch, firstStep + done, eta);
             computeMillis += (System.nanoTime() - t0) / 1e6;
             Contribution sum = exchange.sum(mine);
+            String divergence = null;
+            for (int halvings = 0; divergence == null && StableRelaxation.raisedEnergy(spec, sum); halvings++) {
+                if (halvings == Trainer.MAX_HALVINGS) divergence = StableRelaxation.diverges(spec, eta, sum);
+                else {
+                    eta /= 2;
+                    t0 = System.nanoTime();
+                    mine = contribution(epoch, firstStep + done, eta);
+                    computeMillis += (System.nanoTime() - t0) / 1e6;
+                    sum = exchange.sum(mine);
+                }
+            }
             loss[done] = sum.lossSums()[0];
             correct[done] = sum.correct()[0];
             samples[done] = sum.samples()[0];
+            etas[done] = eta;
             System.arraycopy(sum.energySums(), 0, energies, done * energyLayers(), energyLayers());
-            if (!Double.isFinite(loss[done]) || !finite(sum.values())) { // a relaxation that ran off: a finite loss, updates not
+            if (divergence == null && (!Double.isFinite(loss[done]) || !finite(sum.values()))) // a relaxation that ran off: a finite loss, updates not
+                divergence = Double.isFinite(loss[done]) ? RUNAWAY : "loss is " + loss[done] / samples[done];
+            if (divergence != null) {
                 loss[done] = Double.NaN;
-                return result(done, loss, correct, samples, energies, computeMillis, opt, true, held, null);
+                return result(done, loss, correct, samples, energies, etas, divergence, computeMillis, opt, held, null);
             }
             t0 = System.nanoTime();
             loadGradients(model, sum.values());
@@ -244,19 +264,23 @@ final class ShardWorker implements AutoCloseable {
             computeMillis += (System.nanoTime() - t0) / 1e6;
         }
         heldToken = next;
-        return result(done, loss, correct, samples, energies, computeMillis, opt, false, held, next);
+        return result(done, loss, correct, samples, energies, etas, null, computeMillis, opt, held, next);
     }
 
+    /** Why a step whose summed loss is finite and summed updates are not is a divergence. */
+    static final String RUNAWAY = "the summed updates are not finite at a finite loss: a relaxation ran off";
+
+
     /** The job's result; {@code next}, where every step was done, names the end state, which the first shard in this JVM to get here leaves for the others. */
-    private SyncResult result(int applied, double[] loss, long[] correct, long[] samples, double[] energies, double computeMillis, Optimizer opt, boolean diverged,
-                              boolean held, String next) {
-        int n = applied + (diverged ? 1 : 0);
+    private SyncResult result(int applied, double[] loss, long[] correct, long[] samples, double[] energies, float[] etas, String divergence, double computeMillis,
+                              Optimizer opt, boolean held, String next) {
+        int n = applied + (divergence != null ? 1 : 0);
         SparkTraining.Held ended = ENDED.get(spec.runId());
         boolean first = partition == 0, leave = next != null && (ended == null || !next.equals(ended.token()));
         float[] parameters = first || leave ? flatten(model.parameterValues()) : null;
         Map<String, float[]> state = first || leave ? opt.state() : null;
         if (leave) ENDED.put(spec.runId(), new SparkTraining.Held(next, new SparkTraining.Start(parameters, opt.settings(), state)));
-        return new SyncResult(partition, applied, Arrays.copyOf(loss, n), Arrays.copyOf(correct, n), Arrays.copyOf(samples, n), Arrays.copyOf(energies, n * energyLayers()), computeMillis,
+        return new SyncResult(partition, applied, Arrays.copyOf(loss, n), Arrays.copyOf(correct, n), Arrays.copyOf(samples, n), Arrays.copyOf(energies, n * energyLayers()), Arrays.copyOf(etas, n), divergence, computeMillis,
                 first ? parameters : null, first ? state : null, held, SparkTraining.here(), workersOf(spec.runId()));
     }
 
@@ -269,6 +293,8 @@ final class ShardWorker implements AutoCloseable {
      * @param correct        per step, the summed correct count
      * @param samples        per step, the samples
      * @param energySums     per step, the summed energies ({@link Contribution#energySums})
+     * @param etas           per step, the eta it relaxed with (lowered where the relaxation is guarded)
+     * @param divergence     why the last step is a divergence (its loss is then NaN), or null
      * @param computeMillis  this shard's own time (relaxation and optimizer), without the exchanges
      * @param parameters     partition 0: the parameters after the applied steps (else null)
      * @param optimizerState partition 0: the optimizer's state after them (else null)
@@ -276,7 +302,8 @@ final class ShardWorker implements AutoCloseable {
      * @param place          the executor it ran on, as a preferred location ({@link SparkTraining#here})
      * @param workersHere    this run's workers in that executor's JVM
      */
-    record SyncResult(int partition, int applied, double[] lossSums, long[] correct, long[] samples, double[] energySums, double computeMillis, float[] parameters,
+    record SyncResult(int partition, int applied, double[] lossSums, long[] correct, long[] samples, double[] energySums, float[] etas, String divergence,
+                      double computeMillis, float[] parameters,
                       Map<String, float[]> optimizerState, boolean held, String place, int workersHere) implements java.io.Serializable {
         /** The steps' sums as a contribution without values. */
         Contribution sums() { return new Contribution(new float[0], lossSums, correct, samples, energySums); }

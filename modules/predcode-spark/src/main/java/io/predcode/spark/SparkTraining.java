@@ -49,8 +49,29 @@ public final class SparkTraining implements AutoCloseable {
      * @param energies     a sample's mean energy per layer over the global batch, as {@code InferenceResult.layerEnergies} gives it
      *                     in one process (index 0 is 0); null for backprop, which forms no prediction errors. For averaged local
      *                     steps, the shards' energies at their own parameters
+     * @param eta          the inference step size the step relaxed with ({@link #eta()} after it)
+     * @param divergence   why the step is a divergence (then it was not applied and its loss is NaN), or null
      */
-    public record StepResult(float loss, long correct, long samples, double jobMillis, double computeMillis, double[] energies) {}
+    public record StepResult(float loss, long correct, long samples, double jobMillis, double computeMillis, double[] energies, float eta, String divergence) {
+        /** A step that diverged: not applied. */
+        static StepResult diverged(String why, float eta) { return new StepResult(Float.NaN, 0, 0, 0, 0, null, eta, why); }
+    }
+
+    /** The step size the relaxation takes now: the run's eta, halved each time a guarded relaxation raised the energy ({@link RunSpec#guarded}). */
+    private float eta;
+
+    /** The inference step size the next step relaxes with. */
+    public float eta() { return eta; }
+
+    /**
+     * Continues with a step size an earlier run of this training lowered (a resumed run), as {@code Trainer.resumeEta}.
+     *
+     * @param lowered the eta to relax with, in (0, the run's eta]
+     */
+    public void resumeEta(float lowered) {
+        if (!(lowered > 0 && lowered <= spec.eta())) throw new IllegalArgumentException("resumed eta must be in (0, " + spec.eta() + "], got " + lowered);
+        eta = lowered;
+    }
 
     /**
      * A run on {@code sc}: {@code model} and {@code optimizer} live on the driver (any backend) and
@@ -70,6 +91,7 @@ public final class SparkTraining implements AutoCloseable {
         this.model = model;
         this.optimizer = optimizer;
         this.plan = ShardPlan.of(spec, trainSize);
+        this.eta = spec.eta();
         this.partitions = IntStream.range(0, spec.partitions()).boxed().toList();
         String exchange = sc.getConf().get(EXCHANGE, "blocks");
         if (!exchange.equals("blocks") && !exchange.equals("allgather"))
@@ -107,17 +129,29 @@ public final class SparkTraining implements AutoCloseable {
      */
     public StepResult step(int epoch, int step) {
         long t0 = System.nanoTime();
-        Job job = run((w, values) -> w.step(values, epoch, step), steps);
+        Job job = stepJob(epoch, step);
+        // A guarded relaxation that raised the global batch's energy: eta halved, from this step on, and the batch relaxed again, as one process does.
+        for (int halvings = 0; StableRelaxation.raisedEnergy(spec, job.sum()); halvings++) {
+            if (halvings == io.predcode.core.pc.Trainer.MAX_HALVINGS)
+                throw io.predcode.core.pc.DivergenceException.at(steps + 1, StableRelaxation.diverges(spec, eta, job.sum()), "parameters are as after step " + steps);
+            eta /= 2;
+            job = stepJob(epoch, step);
+        }
         Contribution sum = job.sum();
         double loss = sum.lossSums()[0] / sum.samples()[0];
-        String reason = !Double.isFinite(loss) ? "loss is " + loss
-                : !ShardWorker.finite(sum.values()) ? "the summed updates are not finite at a finite loss (" + loss + "): a relaxation ran off" : null;
+        String reason = !Double.isFinite(loss) ? "loss is " + loss : !ShardWorker.finite(sum.values()) ? ShardWorker.RUNAWAY + " (loss " + loss + ")" : null;
         if (reason != null)
             throw io.predcode.core.pc.DivergenceException.at(steps + 1, reason, "parameters are as after step " + steps);
         ShardWorker.loadGradients(model, sum.values());
         optimizer.step();
         steps++;
-        return new StepResult((float) loss, sum.correct()[0], sum.samples()[0], (System.nanoTime() - t0) / 1e6, job.computeMillis(), sum.energies(0));
+        return new StepResult((float) loss, sum.correct()[0], sum.samples()[0], (System.nanoTime() - t0) / 1e6, job.computeMillis(), sum.energies(0), eta, null);
+    }
+
+    /** One job that relaxes the global step {@code epoch, step} at the driver's parameters with the current eta. */
+    private Job stepJob(int epoch, int step) {
+        float now = eta;
+        return run((w, values) -> w.step(values, epoch, step, now), steps);
     }
 
     /**
@@ -139,7 +173,8 @@ public final class SparkTraining implements AutoCloseable {
         long t0 = System.nanoTime();
         float lr = optimizer.learningRate();
         String settings = optimizer.settings();
-        Job job = run((w, values) -> w.localSteps(values, settings, epoch, firstStep, k, lr), steps);
+        float now = eta; // not guarded: each shard relaxes its own steps at its own parameters
+        Job job = run((w, values) -> w.localSteps(values, settings, epoch, firstStep, k, lr, now), steps);
         Contribution sum = job.sum();
         float[] mean = sum.values();
         for (int i = 0; i < mean.length; i++) mean[i] /= spec.partitions();
@@ -149,7 +184,7 @@ public final class SparkTraining implements AutoCloseable {
             double loss = sum.lossSums()[s] / sum.samples()[s];
             if (!Double.isFinite(loss))
                 throw io.predcode.core.pc.DivergenceException.at(steps + s + 1, "loss is " + loss, "parameters are as after step " + steps);
-            out.add(new StepResult((float) loss, sum.correct()[s], sum.samples()[s], ms, job.computeMillis() / k, sum.energies(s)));
+            out.add(new StepResult((float) loss, sum.correct()[s], sum.samples()[s], ms, job.computeMillis() / k, sum.energies(s), eta, null));
         }
         if (!ShardWorker.finite(mean)) {
             String reason = "the shards' averaged parameters are not finite after steps " + (steps + 1) + ".." + (steps + k) + " at finite losses: a relaxation ran off";
@@ -176,8 +211,9 @@ public final class SparkTraining implements AutoCloseable {
      * @param epoch     the epoch (0-based)
      * @param firstStep the first step within it
      * @param lrs       the learning rate of each step
-     * @return per step taken, the loss and timings (the job's time split evenly). A step whose loss or
-     *         summed updates are not finite ends the list, unapplied, with a NaN loss: the parameters are as after the step before it
+     * @return per step taken, the loss and timings (the job's time split evenly). A step that diverged (its loss or summed
+     *         updates not finite, or a guarded relaxation still raising the energy after every halving) ends the list, unapplied,
+     *         with a NaN loss and its {@link StepResult#divergence}: the parameters are as after the step before it
      */
     public List<StepResult> synchronous(int epoch, int firstStep, float[] lrs) {
         if (lrs.length > 1 && barrierFailures < BARRIER_TRIES) { // one step is cheaper as a plain job than a barrier job with the optimizer's state
@@ -194,7 +230,7 @@ public final class SparkTraining implements AutoCloseable {
             try {
                 out.add(step(epoch, firstStep + i));
             } catch (io.predcode.core.pc.DivergenceException d) {
-                out.add(new StepResult(Float.NaN, 0, 0, 0, 0, null));
+                out.add(StepResult.diverged(d.reason(), eta));
                 break;
             }
         }
@@ -231,7 +267,7 @@ public final class SparkTraining implements AutoCloseable {
         held = null;
         Broadcast<Start> start = sc.broadcast(now);
         int tasks = partitions.size();
-        SyncTask job = new SyncTask(start, current, next, spec, epoch, firstStep, lrs, spec.failOnceAtStep() - steps + firstStep, tasks, viaBlocks);
+        SyncTask job = new SyncTask(start, current, next, spec, epoch, firstStep, lrs, eta, spec.failOnceAtStep() - steps + firstStep, tasks, viaBlocks);
         int lostBefore = executorsGone.size();
         List<ShardWorker.SyncResult> results;
         try {
@@ -255,8 +291,10 @@ public final class SparkTraining implements AutoCloseable {
         double ms = (System.nanoTime() - t0) / 1e6 / n;
         List<StepResult> out = new java.util.ArrayList<>();
         Contribution sums = first.sums();
-        for (int i = 0; i < n; i++)
-            out.add(new StepResult((float) (sums.lossSums()[i] / sums.samples()[i]), sums.correct()[i], sums.samples()[i], ms, compute / n, sums.energies(i)));
+        eta = first.etas()[n - 1]; // as lowered by the job's guarded relaxations
+        for (int i = 0; i < first.applied(); i++)
+            out.add(new StepResult((float) (sums.lossSums()[i] / sums.samples()[i]), sums.correct()[i], sums.samples()[i], ms, compute / n, sums.energies(i), first.etas()[i], null));
+        if (first.divergence() != null) out.add(StepResult.diverged(first.divergence(), eta));
         return out;
     }
 
@@ -271,14 +309,15 @@ public final class SparkTraining implements AutoCloseable {
      * {@code current}'s state already, leaving it holding {@code next}'s. {@code failAt} is the plan's
      * step at which RunSpec.failOnceAtStep's injected failure falls (its first attempt, partition 0).
      */
-    record SyncTask(Broadcast<Start> start, String current, String next, RunSpec spec, int epoch, int firstStep, float[] lrs, long failAt, int tasks, boolean viaBlocks)
+    record SyncTask(Broadcast<Start> start, String current, String next, RunSpec spec, int epoch, int firstStep, float[] lrs, float eta, long failAt, int tasks,
+                    boolean viaBlocks)
             implements scala.Function1<scala.collection.Iterator<Integer>, scala.collection.Iterator<ShardWorker.SyncResult>>, java.io.Serializable {
         @Override public scala.collection.Iterator<ShardWorker.SyncResult> apply(scala.collection.Iterator<Integer> partition) {
             int p = partition.next();
             BarrierTaskContext ctx = BarrierTaskContext.get();
             boolean inject = spec.failOnceAtStep() >= 0 && p == 0 && ctx.stageAttemptNumber() == 0 && ctx.attemptNumber() == 0;
             ShardWorker.Exchange exchange = viaBlocks ? new BlockExchange(ctx, tasks) : new BarrierExchange(ctx, tasks);
-            ShardWorker.SyncResult r = ShardWorker.of(spec, p).synchronousSteps(start::value, current, next, exchange, epoch, firstStep, lrs, inject ? failAt : -1);
+            ShardWorker.SyncResult r = ShardWorker.of(spec, p).synchronousSteps(start::value, current, next, exchange, epoch, firstStep, lrs, eta, inject ? failAt : -1);
             exchange.finish();
             return scala.jdk.javaapi.CollectionConverters.asScala(List.of(r).iterator());
         }

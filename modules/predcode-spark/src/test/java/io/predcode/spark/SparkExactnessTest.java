@@ -59,6 +59,13 @@ class SparkExactnessTest {
                 energy, "sgd", "none", BATCH, PARTITIONS, "cpu", 1, -1, 1f, 0f, "none");
     }
 
+    /** {@code c} with another backend and stable relaxation on or off. */
+    static RunSpec with(RunSpec c, String backend, boolean stableRelaxation) {
+        return new RunSpec(c.runId(), c.specJson(), c.inputShape(), c.data(), c.validation(), c.seed(), c.shuffle(), c.algorithm(), c.eta(), c.n(), c.loss(),
+                c.energy(), c.beliefOptimizer(), c.nudging(), c.globalBatch(), c.partitions(), backend, c.threads(), c.failOnceAtStep(), c.inputScale(),
+                c.inputShift(), c.augment(), stableRelaxation);
+    }
+
     /** The parameters after STEPS steps on Spark, a job per step. */
     static Map<String, float[]> onSpark(RunSpec spec) { return onSpark(spec, 1); }
 
@@ -69,7 +76,7 @@ class SparkExactnessTest {
     static Map<String, float[]> onSpark(RunSpec spec, int perJob, boolean viaBlocks) { return onSpark(spec, perJob, viaBlocks, new java.util.ArrayList<>()); }
 
     /** As {@link #onSpark(RunSpec, int, boolean)}, each step's energies ({@link SparkTraining.StepResult#energies}) added to {@code energies}. */
-    static Map<String, float[]> onSpark(RunSpec spec, int perJob, boolean viaBlocks, List<double[]> energies) {
+    static Map<String, float[]> onSpark(RunSpec spec, int perJob, boolean viaBlocks, List<Stepped> energies) {
         try (Backend be = Backends.open(spec.backend()); Model model = Model.create(ModelSpec.parse(spec.specJson(), "spec"), spec.inputShape(), be, 3);
              Sgd sgd = new Sgd(model, 0.1f, 0.9f, 0f); SparkTraining t = new SparkTraining(sc, spec, train.size(), model, sgd).exchangeViaBlocks(viaBlocks)) {
             for (int s = 0; s < STEPS; ) {
@@ -77,7 +84,7 @@ class SparkExactnessTest {
                 for (SparkTraining.StepResult r : rs) {
                     assertEquals(BATCH, r.samples());
                     assertTrue(Float.isFinite(r.loss()));
-                    energies.add(r.energies());
+                    energies.add(new Stepped(r.energies(), r.eta()));
                 }
                 s += rs.size();
             }
@@ -100,31 +107,35 @@ class SparkExactnessTest {
     static Map<String, float[]> inProcess(RunSpec spec) { return inProcess(spec, new java.util.ArrayList<>()); }
 
     /** As {@link #inProcess(RunSpec)}, each step's energies ({@link Trainer#recordEnergies}) added to {@code energies}. */
-    static Map<String, float[]> inProcess(RunSpec spec, List<double[]> energies) {
+    static Map<String, float[]> inProcess(RunSpec spec, List<Stepped> energies) {
         ShardPlan plan = ShardPlan.of(spec, train.size());
         Algorithm a = Algorithm.parse(spec.algorithm());
         try (Backend be = Backends.open(spec.backend()); Model model = Model.create(ModelSpec.parse(spec.specJson(), "spec"), spec.inputShape(), be, 3);
              PcEngine e = new PcEngine(model, Loss.parse(spec.loss())).energy(Energy.parse(spec.energy())).beliefOptimizer(BeliefOptimizer.parse(spec.beliefOptimizer()));
              Sgd sgd = new Sgd(model, 0.1f, 0.9f, 0f)) {
-            Trainer t = new Trainer(e, sgd, a, spec.eta(), spec.n()).recordEnergies(true);
+            Trainer t = new Trainer(e, sgd, a, spec.eta(), spec.n()).recordEnergies(true).stableRelaxation(spec.stableRelaxation());
             io.predcode.data.Augmentation augmentation = io.predcode.data.Augmentation.parse(spec.augment(), spec.inputShift());
             for (int s = 0; s < STEPS; s++) {
                 Dataset batch = augmentation.subset(train, plan.globalBatch(0, s), spec.seed(), 0);
-                energies.add(t.step(batch.images(), batch.labels(), batch.size()).energies());
+                Trainer.Step step = t.step(batch.images(), batch.labels(), batch.size());
+                energies.add(new Stepped(step.energies(), step.eta()));
             }
             return model.parameterValues();
         }
     }
 
+    /** What a run reports of a step: its energies per layer and the eta it relaxed with. */
+    record Stepped(double[] energies, float eta) {}
+
     /**
      * The largest relative difference between two runs' energies, layer by layer and step by step; for backprop, which
      * has none, that both have none. Fails where one run's count of steps or layers is not the other's.
      */
-    static double worstEnergy(String algorithm, List<double[]> ref, List<double[]> got) {
+    static double worstEnergy(String algorithm, List<Stepped> ref, List<Stepped> got) {
         assertEquals(ref.size(), got.size(), "steps with energies");
         double worst = 0;
         for (int s = 0; s < ref.size(); s++) {
-            double[] a = ref.get(s), b = got.get(s);
+            double[] a = ref.get(s).energies(), b = got.get(s).energies();
             if (algorithm.equals("backprop")) {
                 assertNull(a, "backprop has no energies");
                 assertNull(b, "backprop on Spark has no energies");
@@ -155,7 +166,7 @@ class SparkExactnessTest {
     @ParameterizedTest @ValueSource(strings = {"backprop", "exact", "fixedpred", "strict", "pc", "zil"})
     void sparkEqualsOneProcess(String algorithm) {
         RunSpec spec = spec(algorithm, -1);
-        List<double[]> refEnergies = new java.util.ArrayList<>(), jobEnergies = new java.util.ArrayList<>(), barrierEnergies = new java.util.ArrayList<>();
+        List<Stepped> refEnergies = new java.util.ArrayList<>(), jobEnergies = new java.util.ArrayList<>(), barrierEnergies = new java.util.ArrayList<>();
         Map<String, float[]> ref = inProcess(spec, refEnergies);
         Map<String, float[]> blocks = onSpark(spec, 4, true, barrierEnergies), strings = onSpark(spec, 4, false);
         double e = worst(ref, onSpark(spec, 1, true, jobEnergies)), barrier = worst(ref, blocks);
@@ -178,15 +189,37 @@ class SparkExactnessTest {
         if (!cuda.available()) System.out.println("Spark on CUDA skipped: " + cuda.reason());
         org.junit.jupiter.api.Assumptions.assumeTrue(cuda.available(), "the cuda backend is unavailable");
         for (String algorithm : new String[]{"strict", "pc"}) {
-            RunSpec cpu = spec(algorithm, -1), spec = new RunSpec(cpu.runId(), cpu.specJson(), cpu.inputShape(), cpu.data(), cpu.validation(), cpu.seed(),
-                    cpu.shuffle(), cpu.algorithm(), cpu.eta(), cpu.n(), cpu.loss(), cpu.energy(), cpu.beliefOptimizer(), cpu.nudging(), cpu.globalBatch(),
-                    cpu.partitions(), "cuda", cpu.threads(), cpu.failOnceAtStep(), cpu.inputScale(), cpu.inputShift(), cpu.augment());
-            List<double[]> refEnergies = new java.util.ArrayList<>(), sparkEnergies = new java.util.ArrayList<>();
+            RunSpec spec = with(spec(algorithm, -1), "cuda", false);
+            List<Stepped> refEnergies = new java.util.ArrayList<>(), sparkEnergies = new java.util.ArrayList<>();
             double e = worst(inProcess(spec, refEnergies), onSpark(spec, 4, true, sparkEnergies)), energies = worstEnergy(algorithm, refEnergies, sparkEnergies);
             System.out.printf("%s on Spark, executors on cuda (%s), against one process on it: parameters %.2e, energies %.2e%n", algorithm, cuda.reason(), e, energies);
             assertTrue(e <= 1e-5, algorithm + ": " + e);
             assertTrue(energies <= 1e-4, algorithm + ": " + energies);
         }
+    }
+
+    /**
+     * --stable-relaxation on Spark: a STRICT relaxation whose step size makes the global batch's energy rise halves eta, from
+     * that step on, and relaxes the batch again, taking the etas one process takes, step by step, with the same parameters,
+     * in a job per step and in barrier jobs.
+     */
+    @Test void aGuardedRelaxationHalvesEtaAsOneProcessDoes() {
+        // At eta 1.355 digits-mlp's sixth step raises the energy (1.34 none, 1.35-1.36 the sixth, 1.37 the second, 1.38 the first):
+        // halved there, in the middle of the second barrier job of four steps.
+        RunSpec spec = with(spec("digits", "strict", 1.355f, "torch2pc"), "cpu", true);
+        List<Stepped> ref = new java.util.ArrayList<>(), job = new java.util.ArrayList<>(), barrier = new java.util.ArrayList<>();
+        Map<String, float[]> one = inProcess(spec, ref);
+        double e = worst(one, onSpark(spec, 1, true, job)), b = worst(one, onSpark(spec, 4, true, barrier));
+        List<Float> etas = ref.stream().map(Stepped::eta).toList();
+        System.out.printf("guarded STRICT: one process's etas %s; on Spark the same, parameters %.2e (a job per step), %.2e (barrier jobs)%n", etas, e, b);
+        assertEquals(List.of(1.355f, 1.355f, 1.355f, 1.355f, 1.355f, 0.6775f), etas, "one process halves eta at the sixth step");
+        assertEquals(etas, job.stream().map(Stepped::eta).toList(), "a job per step");
+        assertEquals(etas, barrier.stream().map(Stepped::eta).toList(), "barrier jobs");
+        assertTrue(e <= 1e-5 && b <= 1e-5, e + ", " + b);
+        // Unguarded, the sixth step relaxes at 1.355 and ends elsewhere.
+        List<Stepped> plain = new java.util.ArrayList<>();
+        assertTrue(worst(one, onSpark(with(spec, "cpu", false), 4, true, plain)) > 1e-4, "the guard changed the sixth step");
+        assertEquals(1.355f, plain.getLast().eta());
     }
 
     /** Each executor augments its shard's images as one process augments those samples: the same draw per (seed, epoch, sample). */
@@ -299,7 +332,7 @@ class SparkExactnessTest {
      * which still trains.
      */
     @Test void averagingEveryStepOfPlainSgdIsSynchronous() {
-        List<double[]> syncEnergies = new java.util.ArrayList<>(), averagedEnergies = new java.util.ArrayList<>();
+        List<Stepped> syncEnergies = new java.util.ArrayList<>(), averagedEnergies = new java.util.ArrayList<>();
         Map<String, float[]> a = plainSgd(spec("strict", -1), 0, syncEnergies), b = plainSgd(spec("strict", -1), 1, averagedEnergies),
                 c = plainSgd(spec("strict", -1), 3, new java.util.ArrayList<>());
         double same = worst(a, b), apart = worst(a, c), energies = worstEnergy("strict", syncEnergies, averagedEnergies);
@@ -310,14 +343,14 @@ class SparkExactnessTest {
     }
 
     /** STEPS steps of plain SGD (lr 0.1): synchronous when every = 0, else local steps averaged every {@code every}; each step's energies added to {@code energies}. */
-    static Map<String, float[]> plainSgd(RunSpec spec, int every, List<double[]> energies) {
+    static Map<String, float[]> plainSgd(RunSpec spec, int every, List<Stepped> energies) {
         try (Backend be = Backends.open("cpu"); Model model = Model.create(ModelSpec.parse(spec.specJson(), "spec"), spec.inputShape(), be, 3);
              Sgd sgd = new Sgd(model, 0.1f, 0f, 0f); SparkTraining t = new SparkTraining(sc, spec, train.size(), model, sgd)) {
             for (int s = 0; s < STEPS; ) {
                 int k = every == 0 ? 1 : Math.min(every, STEPS - s);
                 List<SparkTraining.StepResult> rs = every == 0 ? List.of(t.step(0, s)) : t.averaged(0, s, k);
                 assertEquals(k, rs.size());
-                rs.forEach(r -> energies.add(r.energies()));
+                rs.forEach(r -> energies.add(new Stepped(r.energies(), r.eta())));
                 s += k;
             }
             return model.parameterValues();
@@ -334,14 +367,14 @@ class SparkExactnessTest {
         try (Backend be = Backends.open("cpu"); Model model = Model.create(ModelSpec.parse(spec.specJson(), "spec"), spec.inputShape(), be, 3);
              Sgd sgd = new Sgd(model, 0.1f, 0.9f, 0f)) {
             SparkTraining.Start start = new SparkTraining.Start(ShardWorker.flatten(model.parameterValues()), sgd.settings(), sgd.state());
-            ShardWorker.SyncResult first = ShardWorker.of(spec, 0).synchronousSteps(() -> start, null, "job 1", alone, 0, 0, lrs(2, 0.1f), -1);
+            ShardWorker.SyncResult first = ShardWorker.of(spec, 0).synchronousSteps(() -> start, null, "job 1", alone, 0, 0, lrs(2, 0.1f), spec.eta(), -1);
             assertFalse(first.held());
             ShardWorker other = ShardWorker.of(spec, 1);
-            ShardWorker.SyncResult second = other.synchronousSteps(() -> { throw new AssertionError("fetched the broadcast"); }, "job 1", "job 2", alone, 0, 2, new float[0], -1);
+            ShardWorker.SyncResult second = other.synchronousSteps(() -> { throw new AssertionError("fetched the broadcast"); }, "job 1", "job 2", alone, 0, 2, new float[0], spec.eta(), -1);
             assertTrue(second.held());
             assertArrayEquals(first.parameters(), other.parameters(), "partition 1 starts where partition 0 ended");
             AssertionError fetched = assertThrows(AssertionError.class, () -> ShardWorker.of(spec, 0).synchronousSteps(() -> { throw new AssertionError("fetched the broadcast"); },
-                    "a job that ended elsewhere", "job 3", alone, 0, 2, new float[0], -1));
+                    "a job that ended elsewhere", "job 3", alone, 0, 2, new float[0], spec.eta(), -1));
             assertEquals("fetched the broadcast", fetched.getMessage(), "a state this executor does not hold comes from the broadcast");
         } finally {
             ShardWorker.release(spec.runId());

@@ -103,8 +103,6 @@ public final class Trainer {
     private boolean stableRelaxation;
     /** The step size the relaxation takes now: eta, halved each time it diverged (see {@link #stableRelaxation}). */
     private float etaNow;
-    /** Halvings tried on one batch before it is skipped. */
-    private static final int MAX_HALVINGS = 20;
 
     /**
      * STRICT's relaxation is gradient descent on the PC energy with step eta, so it converges only
@@ -242,10 +240,21 @@ public final class Trainer {
     }
 
     /** Gradient descent on the energy starts at the feedforward loss and only goes down while it converges. */
-    private static boolean diverged(InferenceResult r) {
-        double e = r.energy(), l = r.loss();
-        return !(e <= l * (1 + 1e-3) + 1e-6);
-    }
+    private static boolean diverged(InferenceResult r) { return raisedEnergy(r.energy(), r.loss()); }
+
+    /**
+     * {@link #stableRelaxation}'s test: whether a guarded relaxation ended with its energy ({@link InferenceResult#energy()})
+     * above where it started, the feedforward loss (beyond rounding), or not finite. A data-parallel run applies it to
+     * the global batch's sums, as one process applies it to the batch's.
+     *
+     * @param energy the relaxed energy
+     * @param loss   the feedforward loss
+     * @return whether eta must be halved and the batch relaxed again
+     */
+    public static boolean raisedEnergy(double energy, double loss) { return !(energy <= loss * (1 + 1e-3) + 1e-6); }
+
+    /** Halvings of eta a guarded relaxation tries on one batch before the step is a divergence. */
+    public static final int MAX_HALVINGS = 20;
 
     /**
      * The step just counted diverged: {@code what}, the settings it ran with, and what became of the parameters (with
