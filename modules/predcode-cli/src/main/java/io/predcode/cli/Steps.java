@@ -60,12 +60,13 @@ interface Steps extends AutoCloseable {
      * An epoch of the plan's global batches on Spark (the executors read their shards themselves: no
      * wait here): up to {@code stepsPerJob} synchronous steps per barrier job, or with
      * {@code averageEvery} &gt; 1, jobs of that many local steps, averaged. A job never runs past the
-     * epoch or past {@code maxSteps} (0: none) steps in all.
+     * epoch or past {@code maxSteps} (0: none) steps in all. Every {@code monitorEvery}-th step of the run (0: none) runs
+     * as a job of its own that also compares its update with backprop's gradient, as the monitor does in one process.
      *
      * @param firstStep the run's steps before this epoch
      * @param lrAt      the learning rate of the run's step (0-based) with this index
      */
-    static Steps spark(SparkTraining training, int epoch, int averageEvery, int stepsPerJob, long firstStep, long maxSteps,
+    static Steps spark(SparkTraining training, int epoch, int averageEvery, int stepsPerJob, int monitorEvery, long firstStep, long maxSteps,
                        java.util.function.LongFunction<Float> lrAt) {
         return new Steps() {
             int next, taken;
@@ -81,8 +82,17 @@ interface Steps extends AutoCloseable {
                             int k = Math.min(averageEvery, left);
                             pending.addAll(training.averaged(epoch, next, k));
                             next += k;
+                        } else if (monitored(firstStep + next)) { // at the learning rate the run set for this step, the next one it takes
+                            pending.add(training.step(epoch, next, true));
+                            next++;
                         } else {
                             int k = (int) Math.min(Math.min(stepsPerJob, left), maxSteps > 0 ? maxSteps - firstStep - next : Long.MAX_VALUE);
+                            for (int i = 1; i < k; i++) {
+                                if (monitored(firstStep + next + i)) { // a monitored step runs as a job of its own
+                                    k = i;
+                                    break;
+                                }
+                            }
                             float[] lrs = new float[k];
                             for (int i = 0; i < k; i++) lrs[i] = lrAt.apply(firstStep + next + i);
                             pending.addAll(training.synchronous(epoch, next, lrs));
@@ -99,8 +109,11 @@ interface Steps extends AutoCloseable {
                 // Spark reports a step that diverged (a relaxation that ran off, or a guarded one that raised its energy at every eta) unapplied, with why.
                 if (last.divergence() != null)
                     throw io.predcode.core.pc.DivergenceException.at(firstStep + taken, last.divergence(), "parameters are as after step " + (firstStep + taken - 1));
-                return new Trainer.Step(last.loss(), (int) last.correct(), null, last.eta(), last.energies());
+                return new Trainer.Step(last.loss(), (int) last.correct(), last.alignment(), last.eta(), last.energies());
             }
+
+            /** Whether the run's step with this index (0-based) is measured by the monitor. */
+            boolean monitored(long step) { return monitorEvery > 0 && (step + 1) % monitorEvery == 0; }
 
             @Override public int size() { return (int) last.samples(); }
             @Override public int index() { return taken - 1; }

@@ -155,7 +155,8 @@ final class TrainCommand implements Callable<Integer> {
         if (a == Algorithm.IPC && monitorEvery > 0) throw new IllegalArgumentException("--monitor-every compares one update per step with the gradient; ipc takes --n of them");
         if (sparkChoice.master != null) {
             if (a == Algorithm.IPC) throw new IllegalArgumentException("--spark with --algorithm ipc: ipc updates the weights at every inference step, so shards would need a sum per inference step; use pc");
-            if (monitorEvery > 0) throw new IllegalArgumentException("--monitor-every runs on one process only, not with --spark");
+            if (monitorEvery > 0 && sparkChoice.averageEvery > 1)
+                throw new IllegalArgumentException("--monitor-every compares a synchronous step's update with the gradient; --spark-average-every takes local steps");
             if (Setup.condense(condense) != io.predcode.core.pc.PcEngine.Condense.AUTO) throw new IllegalArgumentException("--condense runs on one process only, not with --spark");
             if (sparkChoice.timeoutSeconds < 1 || sparkChoice.timeoutSeconds > 3600) throw new IllegalArgumentException("--spark-timeout must be in 1..3600 seconds, got " + sparkChoice.timeoutSeconds);
             sparkChoice.partitions();

@@ -252,7 +252,7 @@ final class TrainingRun {
                 float lrBase = baseLr;
                 // The learning rate of the run's step g: what this process sets before each step, and what Spark's barrier jobs take for theirs.
                 java.util.function.LongFunction<Float> lrAt = g -> s.cosineSchedule() ? scheduled(lrBase, g, totalSteps) : opt.learningRate();
-                try (Steps steps = spark != null ? Steps.spark(spark, epoch, s.spark().averageEvery, s.spark().stepsPerJob, step, s.maxSteps(), lrAt) : Steps.local(train, batchSize, s.seed(), epoch, s.shuffle(), s.loss(), s.augmentation(), dropLast(), trainer);
+                try (Steps steps = spark != null ? Steps.spark(spark, epoch, s.spark().averageEvery, s.spark().stepsPerJob, s.monitorEvery(), step, s.maxSteps(), lrAt) : Steps.local(train, batchSize, s.seed(), epoch, s.shuffle(), s.loss(), s.augmentation(), dropLast(), trainer);
                      ProgressBar bar = s.quiet() ? null : new ProgressBarBuilder().setTaskName("epoch " + (epoch + 1) + "/" + s.epochs())
                              .setInitialMax(dropLast() ? (long) stepsPerEpoch * batchSize : train.size()).setStyle(ProgressBarStyle.ASCII).setUnit(" samples", 1).showSpeed().setUpdateIntervalMillis(250)
                              .continuousUpdate().build()) {

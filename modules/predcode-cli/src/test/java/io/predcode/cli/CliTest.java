@@ -283,6 +283,22 @@ class CliTest {
         assertFalse(unguarded.out().contains("relaxing with eta"), unguarded.out());
     }
 
+    /** --monitor-every on Spark: every K-th step, a job of its own, records each block's angle to the gradient; the steps between still run in barrier jobs. */
+    @Test void sparkMonitorsTheUpdatesAlignment(@TempDir Path tmp) throws Exception {
+        Path run = tmp.resolve("run");
+        Result r = run("train", "--spark", "local[2]", "--monitor-every", "4", "--max-steps", "9", "--batch-size", "64", "--out", run.toString(), "--quiet");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("up to 20 steps per barrier job"), r.out());
+        List<String> rows = Files.readAllLines(run.resolve("metrics.csv"));
+        assertTrue(rows.getFirst().contains(",angle_block0,relative_error_block0,"), rows.getFirst());
+        for (String row : rows.subList(1, rows.size())) {
+            String[] f = row.split(",", -1);
+            boolean due = Integer.parseInt(f[0]) % 4 == 0;
+            assertEquals(due, !f[5].isEmpty(), "step " + f[0] + ": " + row);
+            if (due) assertTrue(Double.parseDouble(f[5]) >= 0 && Double.parseDouble(f[5]) < 90, row);
+        }
+    }
+
     static List<String> lossColumn(Path csv) throws IOException {
         return Files.readAllLines(csv).stream().skip(1).map(l -> l.split(",")[2]).toList();
     }
@@ -306,7 +322,7 @@ class CliTest {
     @Test void sparkMisuseIsOneLine(@TempDir Path tmp) {
         long t0 = System.nanoTime();
         for (String[] bad : new String[][]{{"--spark", "spark://127.0.0.1:1"}, {"--spark", "yarn"}, {"--spark", "local[2]", "--algorithm", "ipc"},
-                {"--spark", "local[2]", "--batch-size", "63"}, {"--spark", "local[2]", "--spark-partitions", "0"}, {"--spark", "local[2]", "--monitor-every", "3"},
+                {"--spark", "local[2]", "--batch-size", "63"}, {"--spark", "local[2]", "--spark-partitions", "0"}, {"--spark", "local[2]", "--spark-average-every", "2", "--monitor-every", "3"},
                 {"--spark", "local[2]", "--spark-average-every", "0"}, {"--spark", "local[2]", "--spark-steps-per-job", "0"},
                 {"--spark", "local[2]", "--spark-conf", "spark.predcode.exchange=bogus"}}) {
             Result r = run(concat(new String[]{"train", "--epochs", "1", "--quiet", "--out", tmp.resolve("x").toString()}, bad));

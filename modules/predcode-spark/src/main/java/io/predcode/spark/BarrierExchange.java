@@ -95,6 +95,7 @@ final class BarrierExchange implements ShardWorker.Exchange {
 
     /** A one-step contribution's bytes: its loss sum, correct count and samples, its energy sums (a count, then each), then its values. */
     static byte[] encode(Contribution c) {
+        if (c.gradient().length > 0) throw new IllegalStateException("a monitored step's gradient does not travel in a barrier job: the step runs as a job of its own");
         double[] energies = c.energySums();
         ByteBuffer b = ByteBuffer.allocate(28 + 8 * energies.length + 4 * c.values().length).order(ByteOrder.LITTLE_ENDIAN);
         b.putDouble(c.lossSums()[0]).putLong(c.correct()[0]).putLong(c.samples()[0]).putInt(energies.length);

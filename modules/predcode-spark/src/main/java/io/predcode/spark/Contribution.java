@@ -14,8 +14,15 @@ import java.io.Serializable;
  * @param samples    per step, samples
  * @param energySums per step, layers 1..L's mean energy per sample times samples ({@code InferenceResult.layerEnergies}),
  *                   L values a step one after another; empty for an algorithm without prediction errors (backprop)
+ * @param gradient   for a monitored step, backprop's gradient on the same batch in {@code values}' order, summed as the
+ *                   updates are; else empty
  */
-public record Contribution(float[] values, double[] lossSums, long[] correct, long[] samples, double[] energySums) implements Serializable {
+public record Contribution(float[] values, double[] lossSums, long[] correct, long[] samples, double[] energySums, float[] gradient) implements Serializable {
+    /** A contribution without a gradient: a step that is not monitored, or local steps. */
+    public Contribution(float[] values, double[] lossSums, long[] correct, long[] samples, double[] energySums) {
+        this(values, lossSums, correct, samples, energySums, new float[0]);
+    }
+
     /** The sum of two contributions, into this one's arrays (each came from its own task). */
     public Contribution plus(Contribution o) {
         if (o.values.length != values.length) throw new IllegalStateException("shards disagree on the model: " + values.length + " against " + o.values.length + " parameters");
@@ -27,6 +34,8 @@ public record Contribution(float[] values, double[] lossSums, long[] correct, lo
             samples[k] += o.samples[k];
         }
         for (int i = 0; i < energySums.length; i++) energySums[i] += o.energySums[i];
+        if (o.gradient.length != gradient.length) throw new IllegalStateException("shards disagree on monitoring: " + gradient.length + " against " + o.gradient.length + " gradient values");
+        for (int i = 0; i < gradient.length; i++) gradient[i] += o.gradient[i];
         return this;
     }
 

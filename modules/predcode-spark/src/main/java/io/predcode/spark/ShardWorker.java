@@ -115,20 +115,32 @@ final class ShardWorker implements AutoCloseable {
         return n;
     }
 
-    /** The shard's updates for the global step {@code epoch, step}, at these parameters, relaxed with step size {@code eta}. */
-    synchronized Contribution step(float[] parameters, int epoch, int step, float eta) {
+    /**
+     * The shard's updates for the global step {@code epoch, step}, at these parameters, relaxed with step size {@code eta};
+     * where {@code monitor}, backprop's gradient on the same batch too (its share of the global batch's).
+     */
+    synchronized Contribution step(float[] parameters, int epoch, int step, float eta, boolean monitor) {
         heldToken = null;
         model.loadParameters(unflatten(model, parameters), "the driver's broadcast");
-        return contribution(epoch, step, eta);
+        return contribution(epoch, step, eta, monitor);
     }
 
     /** The shard's updates, loss, correct count, samples and energies for the global step {@code epoch, step}, at the model's parameters now. */
-    private Contribution contribution(int epoch, int step, float eta) {
+    private Contribution contribution(int epoch, int step, float eta) { return contribution(epoch, step, eta, false); }
+
+    /** As {@link #contribution(int, int, float)}; where {@code monitor}, first backprop's gradient on the batch, as the monitor in one process takes it. */
+    private Contribution contribution(int epoch, int step, float eta, boolean monitor) {
         Dataset batch = batch(epoch, step);
-        InferenceResult r = updates(batch, eta);
+        float[] gradient = new float[0];
+        if (monitor) {
+            updates(batch, Algorithm.BACKPROP, eta);
+            gradient = flatten(model.gradientValues());
+        }
+        InferenceResult r = updates(batch, algorithm, eta);
         double[] energies = new double[energyLayers()];
         addEnergies(r, batch.size(), energies, 0);
-        return new Contribution(flatten(model.gradientValues()), new double[]{(double) r.loss() * batch.size()}, new long[]{correct(r)}, new long[]{batch.size()}, energies);
+        return new Contribution(flatten(model.gradientValues()), new double[]{(double) r.loss() * batch.size()}, new long[]{correct(r)}, new long[]{batch.size()},
+                energies, gradient);
     }
 
     /** Layers a step reports energies for: every layer, for an algorithm that forms prediction errors (all but backprop). */
@@ -159,7 +171,7 @@ final class ShardWorker implements AutoCloseable {
         long[] correct = new long[k], samples = new long[k];
         for (int s = 0; s < k; s++) {
             Dataset batch = batch(epoch, firstStep + s);
-            InferenceResult r = updates(batch, eta);
+            InferenceResult r = updates(batch, algorithm, eta);
             addEnergies(r, batch.size(), energies, s * energyLayers());
             for (io.predcode.core.nn.Parameter p : model.parameters().values()) backend.axpby(0f, p.grad(), spec.partitions(), p.grad());
             local.step();
@@ -186,8 +198,8 @@ final class ShardWorker implements AutoCloseable {
         return augmentation.subset(train, plan.localBatch(order, step), spec.seed(), epoch);
     }
 
-    /** A batch through the engine, relaxed with step size {@code eta}: the updates land in the parameters' grads. */
-    private InferenceResult updates(Dataset batch, float eta) {
+    /** A batch through the engine by {@code algorithm}, relaxed with step size {@code eta}: the updates land in the parameters' grads. */
+    private InferenceResult updates(Dataset batch, Algorithm algorithm, float eta) {
         float[] y = engine.loss() == Loss.CROSS_ENTROPY ? batch.labels() : batch.oneHot(0, batch.size());
         return engine.updates(batch.images(), y, batch.size(), algorithm, eta, spec.n());
     }

@@ -51,10 +51,12 @@ public final class SparkTraining implements AutoCloseable {
      *                     steps, the shards' energies at their own parameters
      * @param eta          the inference step size the step relaxed with ({@link #eta()} after it)
      * @param divergence   why the step is a divergence (then it was not applied and its loss is NaN), or null
+     * @param alignment    for a monitored step ({@link #step(int, int, boolean)}), its update against backprop's gradient; else null
      */
-    public record StepResult(float loss, long correct, long samples, double jobMillis, double computeMillis, double[] energies, float eta, String divergence) {
+    public record StepResult(float loss, long correct, long samples, double jobMillis, double computeMillis, double[] energies, float eta, String divergence,
+                             io.predcode.core.pc.Alignment alignment) {
         /** A step that diverged: not applied. */
-        static StepResult diverged(String why, float eta) { return new StepResult(Float.NaN, 0, 0, 0, 0, null, eta, why); }
+        static StepResult diverged(String why, float eta) { return new StepResult(Float.NaN, 0, 0, 0, 0, null, eta, why, null); }
     }
 
     /** The step size the relaxation takes now: the run's eta, halved each time a guarded relaxation raised the energy ({@link RunSpec#guarded}). */
@@ -127,31 +129,46 @@ public final class SparkTraining implements AutoCloseable {
      * @param step  the step within it (0-based)
      * @return the loss and timings
      */
-    public StepResult step(int epoch, int step) {
+    public StepResult step(int epoch, int step) { return step(epoch, step, false); }
+
+    /**
+     * One synchronous step on the global batch {@code step} of {@code epoch}; where {@code monitor}, its update compared
+     * with backprop's gradient on the same global batch, block by block, as {@code Trainer.monitorEvery} compares them in
+     * one process (each shard computes its share of both; the step costs a backprop pass and twice the bytes).
+     *
+     * @param epoch   the epoch (0-based)
+     * @param step    the step within it (0-based)
+     * @param monitor whether to measure the update's alignment with the gradient ({@link StepResult#alignment})
+     * @return the loss and timings
+     */
+    public StepResult step(int epoch, int step, boolean monitor) {
         long t0 = System.nanoTime();
-        Job job = stepJob(epoch, step);
+        Job job = stepJob(epoch, step, monitor);
         // A guarded relaxation that raised the global batch's energy: eta halved, from this step on, and the batch relaxed again, as one process does.
         for (int halvings = 0; StableRelaxation.raisedEnergy(spec, job.sum()); halvings++) {
             if (halvings == io.predcode.core.pc.Trainer.MAX_HALVINGS)
                 throw io.predcode.core.pc.DivergenceException.at(steps + 1, StableRelaxation.diverges(spec, eta, job.sum()), "parameters are as after step " + steps);
             eta /= 2;
-            job = stepJob(epoch, step);
+            job = stepJob(epoch, step, monitor);
         }
         Contribution sum = job.sum();
         double loss = sum.lossSums()[0] / sum.samples()[0];
         String reason = !Double.isFinite(loss) ? "loss is " + loss : !ShardWorker.finite(sum.values()) ? ShardWorker.RUNAWAY + " (loss " + loss + ")" : null;
         if (reason != null)
             throw io.predcode.core.pc.DivergenceException.at(steps + 1, reason, "parameters are as after step " + steps);
+        io.predcode.core.pc.Alignment alignment = monitor ? io.predcode.core.pc.Alignment.between(model, ShardWorker.unflatten(model, sum.gradient()),
+                ShardWorker.unflatten(model, sum.values()), steps + 1) : null;
         ShardWorker.loadGradients(model, sum.values());
         optimizer.step();
         steps++;
-        return new StepResult((float) loss, sum.correct()[0], sum.samples()[0], (System.nanoTime() - t0) / 1e6, job.computeMillis(), sum.energies(0), eta, null);
+        return new StepResult((float) loss, sum.correct()[0], sum.samples()[0], (System.nanoTime() - t0) / 1e6, job.computeMillis(), sum.energies(0), eta, null,
+                alignment);
     }
 
-    /** One job that relaxes the global step {@code epoch, step} at the driver's parameters with the current eta. */
-    private Job stepJob(int epoch, int step) {
+    /** One job that relaxes the global step {@code epoch, step} at the driver's parameters with the current eta (and where {@code monitor}, takes the gradient). */
+    private Job stepJob(int epoch, int step, boolean monitor) {
         float now = eta;
-        return run((w, values) -> w.step(values, epoch, step, now), steps);
+        return run((w, values) -> w.step(values, epoch, step, now, monitor), steps);
     }
 
     /**
@@ -184,7 +201,7 @@ public final class SparkTraining implements AutoCloseable {
             double loss = sum.lossSums()[s] / sum.samples()[s];
             if (!Double.isFinite(loss))
                 throw io.predcode.core.pc.DivergenceException.at(steps + s + 1, "loss is " + loss, "parameters are as after step " + steps);
-            out.add(new StepResult((float) loss, sum.correct()[s], sum.samples()[s], ms, job.computeMillis() / k, sum.energies(s), eta, null));
+            out.add(new StepResult((float) loss, sum.correct()[s], sum.samples()[s], ms, job.computeMillis() / k, sum.energies(s), eta, null, null));
         }
         if (!ShardWorker.finite(mean)) {
             String reason = "the shards' averaged parameters are not finite after steps " + (steps + 1) + ".." + (steps + k) + " at finite losses: a relaxation ran off";
@@ -293,7 +310,7 @@ public final class SparkTraining implements AutoCloseable {
         Contribution sums = first.sums();
         eta = first.etas()[n - 1]; // as lowered by the job's guarded relaxations
         for (int i = 0; i < first.applied(); i++)
-            out.add(new StepResult((float) (sums.lossSums()[i] / sums.samples()[i]), sums.correct()[i], sums.samples()[i], ms, compute / n, sums.energies(i), first.etas()[i], null));
+            out.add(new StepResult((float) (sums.lossSums()[i] / sums.samples()[i]), sums.correct()[i], sums.samples()[i], ms, compute / n, sums.energies(i), first.etas()[i], null, null));
         if (first.divergence() != null) out.add(StepResult.diverged(first.divergence(), eta));
         return out;
     }

@@ -222,6 +222,47 @@ class SparkExactnessTest {
         assertEquals(1.355f, plain.getLast().eta());
     }
 
+    /**
+     * A monitored step on Spark compares the summed update with the global batch's backprop gradient, block by block, as
+     * {@code Trainer.monitorEvery} does in one process: the same angles and relative errors, and the update applied unchanged.
+     */
+    @Test void aMonitoredStepMeasuresWhatOneProcessMeasures() {
+        RunSpec spec = spec("strict", -1);
+        ShardPlan plan = ShardPlan.of(spec, train.size());
+        List<io.predcode.core.pc.Alignment> ref = new java.util.ArrayList<>(), got = new java.util.ArrayList<>();
+        Map<String, float[]> one, spark;
+        try (Backend be = Backends.open("cpu"); Model model = Model.create(ModelSpec.parse(spec.specJson(), "spec"), spec.inputShape(), be, 3);
+             PcEngine e = new PcEngine(model, Loss.parse(spec.loss())); Sgd sgd = new Sgd(model, 0.1f, 0.9f, 0f)) {
+            Trainer t = new Trainer(e, sgd, Algorithm.STRICT, spec.eta(), spec.n()).monitorEvery(2);
+            for (int s = 0; s < STEPS; s++) {
+                Dataset batch = train.subset("step", plan.globalBatch(0, s));
+                io.predcode.core.pc.Alignment a = t.step(batch.images(), batch.labels(), batch.size()).alignment();
+                if (a != null) ref.add(a);
+            }
+            one = model.parameterValues();
+        }
+        try (Backend be = Backends.open("cpu"); Model model = Model.create(ModelSpec.parse(spec.specJson(), "spec"), spec.inputShape(), be, 3);
+             Sgd sgd = new Sgd(model, 0.1f, 0.9f, 0f); SparkTraining t = new SparkTraining(sc, spec, train.size(), model, sgd)) {
+            for (int s = 0; s < STEPS; s++) {
+                io.predcode.core.pc.Alignment a = t.step(0, s, (s + 1) % 2 == 0).alignment();
+                if (a != null) got.add(a);
+            }
+            spark = model.parameterValues();
+        }
+        assertEquals(3, ref.size());
+        assertEquals(3, got.size());
+        for (int i = 0; i < ref.size(); i++) {
+            assertEquals(ref.get(i).step(), got.get(i).step());
+            assertArrayEquals(ref.get(i).blocks(), got.get(i).blocks());
+            assertArrayEquals(ref.get(i).angleDegrees(), got.get(i).angleDegrees(), 1e-3, "step " + ref.get(i).step());
+            assertArrayEquals(ref.get(i).relativeError(), got.get(i).relativeError(), 1e-5, "step " + ref.get(i).step());
+        }
+        double e = worst(one, spark);
+        System.out.printf("monitored STRICT on Spark: angles at steps 2, 4, 6 %s against one process's %s; parameters %.2e%n",
+                got.stream().map(a -> java.util.Arrays.toString(a.angleDegrees())).toList(), ref.stream().map(a -> java.util.Arrays.toString(a.angleDegrees())).toList(), e);
+        assertTrue(e <= 1e-5, "the monitored steps' updates are applied unchanged: " + e);
+    }
+
     /** Each executor augments its shard's images as one process augments those samples: the same draw per (seed, epoch, sample). */
     @Test void augmentedSparkEqualsOneProcess() {
         RunSpec plain = spec("pc", -1), augmented = spec("pc", -1, "flip,crop:2");
