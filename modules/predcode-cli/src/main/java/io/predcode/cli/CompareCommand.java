@@ -59,7 +59,7 @@ final class CompareCommand implements Callable<Integer> {
 
     @Mixin Setup.Nudged nudged;
 
-    @Option(names = "--loss", defaultValue = "cross-entropy", description = "cross-entropy or mse (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--loss", description = "cross-entropy or mse (default: the loss a --checkpoint was trained with, else cross-entropy).")
     String loss;
 
     @Option(names = "--seed", defaultValue = "0", description = "Initialisation seed of a fresh model (default: ${DEFAULT-VALUE}).")
@@ -70,19 +70,47 @@ final class CompareCommand implements Callable<Integer> {
 
     record Row(String algorithm, int block, double relativeError, double angleDegrees) {}
 
+    /**
+     * A setting a checkpoint was trained with ({@code key} in its training settings), where none of {@code options} was
+     * given here; null otherwise, or where the checkpoint does not record it (an export, an older run).
+     */
+    private <T> T trained(Checkpoint.Loaded c, String key, java.util.function.Function<String, T> parse, String... options) {
+        if (c == null || c.training() == null || !c.training().has("settings") || !c.training().object("settings").has(key)) return null;
+        for (String o : options) if (spec.commandLine().getParseResult().hasMatchedOption(o)) return null;
+        Object value = c.training().object("settings").get(key);
+        return Setup.option(c.source() + ": field 'training.settings." + key + "'", value instanceof Double d ? Double.toString(d) : String.valueOf(value), parse);
+    }
+
+    private static float positive(float eta) {
+        if (!(eta > 0) || !Float.isFinite(eta)) throw new IllegalArgumentException("expected a finite step size > 0, got " + eta);
+        return eta;
+    }
+
+    private static int sweeps(double n) {
+        if (!(n >= 1 && n <= Setup.Relaxation.MAX_SWEEPS) || n != Math.rint(n)) throw new IllegalArgumentException("expected a whole number of sweeps in 1.." + Setup.Relaxation.MAX_SWEEPS + ", got " + n);
+        return (int) n;
+    }
+
     @Override public Integer call() throws Exception {
         relaxation.validate();
-        float eta = relaxation.eta;
-        int n = relaxation.sweeps(20);
-        Loss l = Setup.loss(loss);
         List<Algorithm> algs = Setup.algorithms(algorithms);
-        // pc and ipc relax as train relaxes them (the same defaults: each sample's own energy, sgd on the beliefs).
-        BeliefOptimizer beliefOptimizer = beliefs.optimizer();
-        Energy energy = beliefs.energy();
-        Nudging nudging = nudged.nudging(algs, energy);
+        Checkpoint.Loaded c = checkpoint == null ? null : Checkpoint.load(checkpoint);
+        Float trainedEta = trained(c, "eta", v -> positive(Float.parseFloat(v)), "--eta", "--inference-lr");
+        Integer trainedN = trained(c, "n", v -> sweeps(Double.parseDouble(v)), "--n", "--T");
+        float eta = trainedEta != null ? trainedEta : relaxation.eta;
+        int n = trainedN != null ? trainedN : relaxation.sweeps(20);
+        // The loss, and pc's and ipc's settings, as a checkpoint was trained with them unless given here; else train's defaults
+        // (each sample's own energy, sgd on the beliefs).
+        Loss l = loss != null ? Setup.loss(loss) : c != null ? c.loss() : Loss.CROSS_ENTROPY;
+        BeliefOptimizer beliefOptimizer = trained(c, "belief_optimizer", BeliefOptimizer::parse, "--belief-optimizer", "--inference-optimizer", "--inference-momentum");
+        if (beliefOptimizer == null) beliefOptimizer = beliefs.optimizer();
+        Energy energy = trained(c, "energy", Energy::parse, "--energy");
+        if (energy == null) energy = beliefs.energy();
+        // A checkpoint's nudging where these algorithms take it (compare's default algorithms on a nudged pc run do not).
+        Nudging nudging = trained(c, "nudging", Nudging::parse, "--nudging");
+        if (nudging == null || !nudged.takes(nudging, algs, energy)) nudging = nudged.nudging(algs, energy);
         boolean standard = algs.stream().anyMatch(Algorithm::standard);
         DataSplit split = dataChoice.load();
-        Checkpoint.Loaded c = checkpoint == null ? null : Checkpoint.load(checkpoint);
         ModelSpec ms = c != null ? c.spec() : Setup.model(model);
         int[] input = Setup.inputShape(ms, split.sampleShape(), c != null ? checkpoint.toString() : model);
         Dataset test = split.test();
@@ -109,6 +137,7 @@ final class CompareCommand implements Callable<Integer> {
             m.put("batch_size", (double) size);
             m.put("eta", (double) eta);
             m.put("n", (double) n);
+            m.put("loss", l.id());
             if (standard) {
                 m.put("belief_optimizer", beliefOptimizer.toString());
                 m.put("energy", energy.id());
@@ -124,7 +153,7 @@ final class CompareCommand implements Callable<Integer> {
             }).toList());
             out.println(Json.write(m, 2));
         } else {
-            out.printf("PC updates vs backprop gradients on %d samples of %s (eta %s, n %d%s)%n", size, test.name(), eta, n,
+            out.printf("PC updates vs backprop gradients on %d samples of %s (%s, eta %s, n %d%s)%n", size, test.name(), l.id(), eta, n,
                     standard ? "; pc and ipc: beliefs " + beliefOptimizer + ", " + energy.id() + " energy" + (nudging.active() ? ", nudging " + nudging : "") : "");
             out.printf("%-10s %5s %16s %12s%n", "algorithm", "block", "relative error", "angle (deg)");
             for (Row r : rows) out.printf("%-10s %5d %16.3e %12.3f%n", r.algorithm(), r.block(), r.relativeError(), r.angleDegrees());

@@ -539,6 +539,27 @@ class CliTest {
             assertTrue(centred.get("pc")[b] < plain.get("pc")[b], "centred nudging with a small beta brings block " + b + "'s update closer to the gradient");
     }
 
+    /** compare --checkpoint relaxes with the loss, eta, n and PC's settings the checkpoint was trained with, unless given. */
+    @Test void compareOnACheckpointTakesItsTrainingSettings(@TempDir Path tmp) throws Exception {
+        Path run = tmp.resolve("run");
+        Result t = run("train", "--algorithm", "pc", "--energy", "torch2pc", "--loss", "mse", "--belief-optimizer", "sgd:0.2", "--eta", "0.05", "--n", "7",
+                "--max-steps", "2", "--quiet", "--out", run.toString());
+        assertEquals(0, t.code(), t.err());
+        JsonFields trained = compareJson("--checkpoint", run.toString(), "--algorithm", "pc"),
+                given = compareJson("--checkpoint", run.toString(), "--algorithm", "pc", "--energy", "sample", "--T", "3", "--loss", "cross-entropy");
+        assertEquals(List.of("mse", "torch2pc", "sgd:0.2", "none"), List.of(trained.string("loss"), trained.string("energy"), trained.string("belief_optimizer"), trained.string("nudging")));
+        assertEquals(0.05, trained.number("eta"), 1e-7);
+        assertEquals(7, trained.number("n"));
+        assertEquals(List.of("cross_entropy", "sample", "sgd:0.2"), List.of(given.string("loss"), given.string("energy"), given.string("belief_optimizer")));
+        assertEquals(3, given.number("n"));
+    }
+
+    private static JsonFields compareJson(String... options) {
+        Result r = run(concat(new String[]{"compare", "--json"}, options));
+        assertEquals(0, r.code(), r.err());
+        return JsonFields.of(Json.parse(r.out(), "compare"), "compare", "");
+    }
+
     /** compare --json's angles, per algorithm, block by block; the settings it reports for pc. */
     private static Map<String, double[]> angles(String... options) throws Exception {
         Result r = run(concat(new String[]{"compare", "--json", "--n", "10"}, options));
