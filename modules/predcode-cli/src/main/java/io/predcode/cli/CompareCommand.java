@@ -81,11 +81,13 @@ final class CompareCommand implements Callable<Integer> {
         return Setup.option(c.source() + ": field 'training.settings." + key + "'", value instanceof Double d ? Double.toString(d) : String.valueOf(value), parse);
     }
 
+    /** A recorded eta, as --eta takes it. */
     private static float positive(float eta) {
         if (!(eta > 0) || !Float.isFinite(eta)) throw new IllegalArgumentException("expected a finite step size > 0, got " + eta);
         return eta;
     }
 
+    /** A recorded n, as --n takes it. */
     private static int sweeps(double n) {
         if (!(n >= 1 && n <= Setup.Relaxation.MAX_SWEEPS) || n != Math.rint(n)) throw new IllegalArgumentException("expected a whole number of sweeps in 1.." + Setup.Relaxation.MAX_SWEEPS + ", got " + n);
         return (int) n;
