@@ -110,7 +110,7 @@ final class CompareCommand implements Callable<Integer> {
         if (energy == null) energy = beliefs.energy();
         // A checkpoint's nudging where these algorithms take it (compare's default algorithms on a nudged pc run do not).
         Nudging nudging = trained(c, "nudging", Nudging::parse, "--nudging");
-        if (nudging == null || !nudged.takes(nudging, algs, energy)) nudging = nudged.nudging(algs, energy);
+        if (nudging == null || Setup.Nudged.refusal(nudging, algs, energy) != null) nudging = nudged.nudging(algs, energy);
         boolean standard = algs.stream().anyMatch(Algorithm::standard);
         DataSplit split = dataChoice.load();
         ModelSpec ms = c != null ? c.spec() : Setup.model(model);

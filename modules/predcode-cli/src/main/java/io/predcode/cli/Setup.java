@@ -125,25 +125,20 @@ final class Setup {
         String nudging;
 
         /** The nudging for these algorithms on this energy: refused where it is active and none of them can take it. */
-        Nudging nudging(List<Algorithm> algorithms, Energy energy) { return check(option("--nudging", nudging, Nudging::parse), algorithms, energy); }
-
-        /** {@code nudge}, refused where it is active and these algorithms on this energy cannot take it. */
-        Nudging check(Nudging nudge, List<Algorithm> algorithms, Energy energy) {
-            if (nudge.active() && (algorithms.stream().noneMatch(Algorithm::standard) || energy != Energy.PER_SAMPLE))
-                throw new IllegalArgumentException("--nudging: " + nudge + " needs --algorithm pc or ipc with --energy sample");
-            if (nudge.kind() == Nudging.Kind.CENTRED && algorithms.contains(Algorithm.IPC))
-                throw new IllegalArgumentException("--nudging: centred relaxes each batch twice and averages the updates; ipc updates during the relaxation: use positive or negative");
+        Nudging nudging(List<Algorithm> algorithms, Energy energy) {
+            Nudging nudge = option("--nudging", nudging, Nudging::parse);
+            String refused = refusal(nudge, algorithms, energy);
+            if (refused != null) throw new IllegalArgumentException("--nudging: " + refused);
             return nudge;
         }
 
-        /** Whether these algorithms on this energy can take {@code nudge} ({@link #check} would return it). */
-        boolean takes(Nudging nudge, List<Algorithm> algorithms, Energy energy) {
-            try {
-                check(nudge, algorithms, energy);
-                return true;
-            } catch (IllegalArgumentException e) {
-                return false;
-            }
+        /** Why these algorithms on this energy cannot take {@code nudge}, or null where they can. */
+        static String refusal(Nudging nudge, List<Algorithm> algorithms, Energy energy) {
+            if (nudge.active() && (algorithms.stream().noneMatch(Algorithm::standard) || energy != Energy.PER_SAMPLE))
+                return nudge + " needs --algorithm pc or ipc with --energy sample";
+            if (nudge.kind() == Nudging.Kind.CENTRED && algorithms.contains(Algorithm.IPC))
+                return "centred relaxes each batch twice and averages the updates; ipc updates during the relaxation: use positive or negative";
+            return null;
         }
     }
 

@@ -20,7 +20,6 @@ final class StableRelaxation {
 
     /** Why a relaxation that still raised the energy after {@code Trainer.MAX_HALVINGS} halvings is a divergence, in one process's words. */
     static String diverges(RunSpec spec, float eta, Contribution sum) {
-        return (Algorithm.parse(spec.algorithm()) == Algorithm.STRICT ? "STRICT's" : "PC's") + " relaxation diverges even at eta " + eta + " (energy "
-                + sum.relaxedEnergy(0) + " against the feedforward loss " + sum.lossSums()[0] / sum.samples()[0] + ")";
+        return Trainer.relaxationDiverges(Algorithm.parse(spec.algorithm()), eta, sum.relaxedEnergy(0), sum.lossSums()[0] / sum.samples()[0]);
     }
 }

@@ -204,8 +204,7 @@ public final class Trainer {
         InferenceResult r = engine.run(ws, algorithm, etaNow, n, false, guard || energies || guardEnergy && algorithm.relaxes(), weights);
         for (int halvings = 0; guard && Float.isFinite(r.loss()) && diverged(r); halvings++) { // a non-finite loss is finish()'s to report
             if (halvings == MAX_HALVINGS)
-                throw DivergenceException.at(steps + 1, (algorithm == Algorithm.STRICT ? "STRICT's" : "PC's") + " relaxation diverges even at eta " + etaNow
-                        + " (energy " + r.energy() + " against the feedforward loss " + r.loss() + ")", "parameters are as after step " + steps);
+                throw DivergenceException.at(steps + 1, relaxationDiverges(algorithm, etaNow, r.energy(), r.loss()), "parameters are as after step " + steps);
             etaNow /= 2;
             r = engine.run(ws, algorithm, etaNow, n, false, true, weights);
         }
@@ -255,6 +254,19 @@ public final class Trainer {
 
     /** Halvings of eta a guarded relaxation tries on one batch before the step is a divergence. */
     public static final int MAX_HALVINGS = 20;
+
+    /**
+     * Why a guarded relaxation that still raised the energy after {@link #MAX_HALVINGS} halvings is a divergence.
+     *
+     * @param algorithm the algorithm (STRICT, or PC)
+     * @param eta       the last eta tried
+     * @param energy    the relaxed energy at that eta
+     * @param loss      the feedforward loss
+     * @return the reason, for {@link DivergenceException#at}
+     */
+    public static String relaxationDiverges(Algorithm algorithm, float eta, double energy, double loss) {
+        return (algorithm == Algorithm.STRICT ? "STRICT's" : "PC's") + " relaxation diverges even at eta " + eta + " (energy " + energy + " against the feedforward loss " + loss + ")";
+    }
 
     /**
      * The step just counted diverged: {@code what}, the settings it ran with, and what became of the parameters (with
