@@ -26,6 +26,11 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--batch-size", defaultValue = "1000", description = "Evaluation batch size (default: ${DEFAULT-VALUE}).")
     int batchSize;
 
+    @Option(names = "--score-whole-batches", description = "Score as PCX's test loader does: whole batches of --batch-size in stored order,"
+            + " leaving out the last partial batch (train's option of that name; give the run's --batch-size to score what it scored)."
+            + " Without it every sample is scored.")
+    boolean scoreWholeBatches;
+
     @Option(names = "--json", description = "Print the result as JSON.")
     boolean json;
 
@@ -46,17 +51,19 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override public Integer call() throws Exception {
         Checkpoint.Loaded c = Checkpoint.load(checkpoint);
+        if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
         DataSplit split = inModelUnits(dataChoice.load(), c.preprocessing());
+        io.predcode.data.Dataset test = scoreWholeBatches ? TrainingRun.wholeBatches(split.test(), batchSize, "test") : split.test();
         int[] input = Setup.inputShape(c.spec(), split.sampleShape(), checkpoint.toString());
         io.predcode.core.nn.Loss l = loss == null ? c.loss() : Setup.loss(loss);
         try (Backend be = backendChoice.open(); Model m = Model.create(c.spec(), input, be, 0); PcEngine e = new PcEngine(m, l)) {
             m.loadParameters(c.parameters(), c.source().toString());
-            TrainingRun.Score s = TrainingRun.evaluate(e, split.test(), batchSize);
+            TrainingRun.Score s = TrainingRun.evaluate(e, test, batchSize);
             if (!Double.isFinite(s.loss()))
                 throw new io.predcode.core.pc.DivergenceException(0, c.source() + ": the model's test loss is " + s.loss() + " (its parameters are not finite, or overflow); nothing to evaluate");
             var out = spec.commandLine().getOut();
-            if (json) out.printf("{\"loss\": %s, \"loss_function\": \"%s\", \"accuracy\": %s, \"samples\": %d}%n", s.loss(), e.loss().id(), s.accuracy(), split.test().size());
-            else out.printf("%s on %s: %s loss %s, accuracy %.2f%% (%d samples)%n", c.source(), split.test().name(), e.loss().id(), Setup.fmt(s.loss()), 100 * s.accuracy(), split.test().size());
+            if (json) out.printf("{\"loss\": %s, \"loss_function\": \"%s\", \"accuracy\": %s, \"samples\": %d}%n", s.loss(), e.loss().id(), s.accuracy(), test.size());
+            else out.printf("%s on %s: %s loss %s, accuracy %.2f%% (%d samples)%n", c.source(), test.name(), e.loss().id(), Setup.fmt(s.loss()), 100 * s.accuracy(), test.size());
         }
         return 0;
     }

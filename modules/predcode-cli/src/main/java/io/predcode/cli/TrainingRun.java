@@ -605,12 +605,19 @@ final class TrainingRun {
         return a.length % 2 == 1 ? a[a.length / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
     }
 
-    /**
-     * The samples of {@code set} an epoch scores: all of them, or with --score-whole-batches the whole batches of
-     * {@code batchSize} in stored order, as PCX's test loader (drop_last=True, no shuffle) leaves them.
-     */
+    /** The samples of {@code set} an epoch scores: all of them, or with --score-whole-batches {@link #wholeBatches}. */
     private Dataset scored(Dataset set, int batchSize, String which) {
-        if (!s.scoreWholeBatches() || set.size() % batchSize == 0) return set;
+        return s.scoreWholeBatches() ? wholeBatches(set, batchSize, which) : set;
+    }
+
+    /**
+     * The whole batches of {@code batchSize} in {@code set}, in stored order, as PCX's test loader (drop_last=True, no
+     * shuffle) leaves them; train's and eval's --score-whole-batches.
+     *
+     * @throws IllegalArgumentException where the set holds no whole batch
+     */
+    static Dataset wholeBatches(Dataset set, int batchSize, String which) {
+        if (set.size() % batchSize == 0) return set;
         int whole = set.size() / batchSize * batchSize;
         if (whole == 0)
             throw new IllegalArgumentException("--score-whole-batches: the " + which + " set's " + set.size() + " samples make no whole batch of " + batchSize);

@@ -310,6 +310,17 @@ class TrainingGuardrailsTest {
             double first256 = TrainingRun.evaluate(e, test.subset("first 256", java.util.stream.IntStream.range(0, 256).toArray()), 1000).accuracy();
             assertEquals(first256, m.number("final_test_accuracy"), 1e-12, "the test accuracy is the first 256 samples'");
         }
+        CliTest.Result e = run("eval", "--checkpoint", out.toString(), "--batch-size", "64", "--score-whole-batches", "--json");
+        assertEquals(0, e.code(), e.err());
+        JsonFields ev = JsonFields.of(io.predcode.core.json.Json.parse(e.out().trim(), "eval"), "eval", "");
+        assertEquals(256, ev.number("samples"));
+        assertEquals(m.number("final_test_accuracy"), ev.number("accuracy"), 1e-12, "eval scores what the run scored");
+        e = run("eval", "--checkpoint", out.toString(), "--batch-size", "400", "--score-whole-batches");
+        assertEquals(2, e.code());
+        assertTrue(e.err().contains("--score-whole-batches: the test set's 300 samples make no whole batch of 400"), e.err());
+        e = run("eval", "--checkpoint", out.toString(), "--batch-size", "0");
+        assertEquals(2, e.code());
+        assertTrue(e.err().contains("--batch-size must be at least 1, got 0"), e.err());
         r = run("train", "--epochs", "2", "--batch-size", "64", "--out", out.toString(), "--quiet", "--resume");
         assertEquals(2, r.code());
         assertTrue(r.err().contains("--score-whole-batches on, not off"), r.err());
