@@ -78,12 +78,19 @@ final class GenerateCommand implements Callable<Integer> {
             AtomicFiles.write(out, PngGrid.of(g.input(), m.inputShape(), classes, perClass));
             print.printf("%s: %d inputs per class relaxed for %d steps (eta %s); energy per sample %s -> %s; grid in %s%n", c.source(), perClass, steps, eta,
                     Setup.fmt(g.startEnergy()), Setup.fmt(g.finalEnergy()), out);
+            int reached = 0;
             for (int cls = 0; cls < classes; cls++) {
                 int hits = 0;
                 for (int k = 0; k < perClass; k++) if (Loss.argmax(g.output(), cls * perClass + k, classes) == cls) hits++;
                 String name = cls < c.classNames().size() ? c.classNames().get(cls) : Integer.toString(cls);
                 print.printf("  class %s: the model classifies %d of %d inferred inputs as it%n", name, hits, perClass);
+                reached += hits;
             }
+            // A relaxation stopped early leaves the inputs near their start, which the model takes as one class or
+            // a few: on a model trained on squared error, whose energy is small, 200 steps can be far too few.
+            if (2 * reached < batch)
+                print.printf("note: only %d of %d inferred inputs reach their class; the relaxation has not gone far enough: try --steps %d,"
+                        + " or a larger --eta (too large diverges)%n", reached, batch, Math.multiplyExact(steps, 10));
         }
         return 0;
     }

@@ -183,6 +183,11 @@ class CliTest {
         assertEquals(2 + 10 * (64 + 2), im.getHeight(), "a row per class");
         long classes = r.out().lines().filter(l -> l.strip().startsWith("class ")).count();
         assertEquals(10, classes, r.out());
+        assertFalse(r.out().contains("note: only"), r.out());
+        // One step leaves the inputs where they started, which the model takes as one class or a few: a note says to relax longer.
+        Result early = run("generate", "--checkpoint", run.toString(), "--out", png.toString(), "--per-class", "4", "--steps", "1", "--eta", "0.001");
+        assertEquals(0, early.code(), early.err());
+        assertTrue(early.out().contains("inferred inputs reach their class; the relaxation has not gone far enough: try --steps 10"), early.out());
         for (String[] bad : new String[][]{{"--per-class", "0"}, {"--out", tmp.resolve("grid.txt").toString()}, {"--steps", "0"}, {"--eta", "nan"}}) {
             Result b = run(concat(new String[]{"generate", "--checkpoint", run.toString()}, bad));
             assertEquals(2, b.code(), String.join(" ", bad) + ": " + b.err());
