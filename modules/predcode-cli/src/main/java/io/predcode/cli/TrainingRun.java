@@ -377,8 +377,6 @@ final class TrainingRun {
      */
     private DataParallelRun startSpark(ModelSpec spec, int[] input, int trainSize, int batchSize, int sweeps, Backend be, Model model, Optimizer opt) {
         Setup.SparkChoice sp = s.spark();
-        if (s.stableRelaxation() && sp.averageEvery > 1 && io.predcode.core.pc.Trainer.guards(s.algorithm(), s.energy(), s.beliefOptimizer(), s.nudging()))
-            out.println("note: --stable-relaxation guards synchronous steps; --spark-average-every's local steps relax with the eta they start with");
         RunSpec run = new RunSpec(java.util.UUID.randomUUID().toString(), spec.toJson(), input, s.data(), s.validation(), s.seed(), s.shuffle(), s.algorithm().id(),
                 s.eta(), sweeps, s.loss().id(), s.energy().id(), s.beliefOptimizer().toString(), s.nudging().toString(), batchSize, sp.partitions(), be.name(),
                 s.backend().threads > 0 ? s.backend().threads : 1, -1, s.symmetricInputs() ? 2f : 1f, s.symmetricInputs() ? -1f : 0f, s.augmentation().id(),

@@ -286,6 +286,10 @@ class CliTest {
         assertFalse(resumed.out().contains("at eta 8.0"), "the resumed run relaxes with the lowered eta: " + resumed.out());
         Result unguarded = run(concat(common, new String[]{"--spark", "local[2]", "--max-steps", "3", "--stable-relaxation", "off", "--out", tmp.resolve("off").toString()}));
         assertFalse(unguarded.out().contains("relaxing with eta"), unguarded.out());
+        // Averaged local steps: each shard guards its own batch's relaxation; the run takes the smallest eta a shard took.
+        Result local = run(concat(common, new String[]{"--spark", "local[2]", "--spark-average-every", "3", "--max-steps", "3", "--out", tmp.resolve("local").toString()}));
+        assertEquals(0, local.code(), local.err());
+        assertTrue(local.out().contains("step 1: STRICT's relaxation raised the energy at eta 8.0; relaxing with eta"), local.out());
     }
 
     /** --monitor-every on Spark: every K-th step, a job of its own, records each block's angle to the gradient; the steps between still run in barrier jobs. */

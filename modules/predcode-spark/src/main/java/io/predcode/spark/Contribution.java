@@ -16,11 +16,15 @@ import java.io.Serializable;
  *                   L values a step one after another; empty for an algorithm without prediction errors (backprop)
  * @param gradient   for a monitored step, backprop's gradient on the same batch in {@code values}' order, summed as the
  *                   updates are; else empty
+ * @param etas       for local steps, per step the eta the shard relaxed with (lowered where its relaxation is guarded), or
+ *                   minus the last eta tried where its relaxation raised the energy at every halving; the smallest over the
+ *                   shards, so such a step's is negative. Empty for a synchronous step, whose eta the driver sets
  */
-public record Contribution(float[] values, double[] lossSums, long[] correct, long[] samples, double[] energySums, float[] gradient) implements Serializable {
-    /** A contribution without a gradient: a step that is not monitored, or local steps. */
+public record Contribution(float[] values, double[] lossSums, long[] correct, long[] samples, double[] energySums, float[] gradient, float[] etas)
+        implements Serializable {
+    /** A contribution without a gradient or etas: a synchronous step that is not monitored. */
     public Contribution(float[] values, double[] lossSums, long[] correct, long[] samples, double[] energySums) {
-        this(values, lossSums, correct, samples, energySums, new float[0]);
+        this(values, lossSums, correct, samples, energySums, new float[0], new float[0]);
     }
 
     /** The sum of two contributions, into this one's arrays (each came from its own task). */
@@ -36,6 +40,8 @@ public record Contribution(float[] values, double[] lossSums, long[] correct, lo
         for (int i = 0; i < energySums.length; i++) energySums[i] += o.energySums[i];
         if (o.gradient.length != gradient.length) throw new IllegalStateException("shards disagree on monitoring: " + gradient.length + " against " + o.gradient.length + " gradient values");
         for (int i = 0; i < gradient.length; i++) gradient[i] += o.gradient[i];
+        if (o.etas.length != etas.length) throw new IllegalStateException("shards disagree on the steps: " + etas.length + " against " + o.etas.length + " etas");
+        for (int k = 0; k < etas.length; k++) etas[k] = Math.min(etas[k], o.etas[k]);
         return this;
     }
 

@@ -140,7 +140,7 @@ final class ShardWorker implements AutoCloseable {
         double[] energies = new double[energyLayers()];
         addEnergies(r, batch.size(), energies, 0);
         return new Contribution(flatten(model.gradientValues()), new double[]{(double) r.loss() * batch.size()}, new long[]{correct(r)}, new long[]{batch.size()},
-                energies, gradient);
+                energies, gradient, new float[0]);
     }
 
     /** Layers a step reports energies for: every layer, for an algorithm that forms prediction errors (all but backprop). */
@@ -161,6 +161,9 @@ final class ShardWorker implements AutoCloseable {
      * optimizer on its own batches; returns the parameters after them. Each sample relaxes exactly as
      * in the global batch (the engine stays scaled to it), and the shard's share of the update is
      * taken P times, its own batch's mean. The optimizer's state stays with this worker between jobs.
+     * Where the run's relaxation is guarded ({@link RunSpec#guarded}), a step whose relaxation raised this shard's
+     * energy halves the shard's eta, from that step on, and relaxes its batch again, as one process does with its
+     * batch; one that raised it at every halving ends the shard's steps, its eta returned negative.
      */
     synchronized Contribution localSteps(float[] parameters, String optimizerSettings, int epoch, int firstStep, int k, float lr, float eta) {
         heldToken = null;
@@ -169,9 +172,15 @@ final class ShardWorker implements AutoCloseable {
         local.learningRate(lr);
         double[] loss = new double[k], energies = new double[k * energyLayers()];
         long[] correct = new long[k], samples = new long[k];
+        float[] etas = new float[k];
         for (int s = 0; s < k; s++) {
             Dataset batch = batch(epoch, firstStep + s);
             InferenceResult r = updates(batch, algorithm, eta);
+            for (int halvings = 0; eta > 0 && StableRelaxation.raisedEnergy(spec, r, batch.size()); halvings++)
+                if (halvings == Trainer.MAX_HALVINGS) eta = -eta; // raised at every eta: the driver reports the divergence
+                else r = updates(batch, algorithm, eta /= 2);
+            etas[s] = eta;
+            if (eta < 0) break; // unapplied, and the steps after it not taken
             addEnergies(r, batch.size(), energies, s * energyLayers());
             for (io.predcode.core.nn.Parameter p : model.parameters().values()) backend.axpby(0f, p.grad(), spec.partitions(), p.grad());
             local.step();
@@ -179,7 +188,7 @@ final class ShardWorker implements AutoCloseable {
             correct[s] = correct(r);
             samples[s] = batch.size();
         }
-        return new Contribution(flatten(model.parameterValues()), loss, correct, samples, energies);
+        return new Contribution(flatten(model.parameterValues()), loss, correct, samples, energies, new float[0], etas);
     }
 
     /** The step's correct count, as the Trainer's (counted on the device); 0 where the output is not a classifier's. */

@@ -175,7 +175,9 @@ public final class SparkTraining implements AutoCloseable {
      * {@code k} local steps with averaging, for slow networks: from the current parameters each shard
      * takes k steps of its own optimizer (the driver optimizer's settings and current learning
      * rate) on its own batches, and the driver sets the parameters to the shards' average.
-     * One job for k steps instead of k jobs. Each sample relaxes as it would in the global batch.
+     * One job for k steps instead of k jobs. Each sample relaxes as it would in the global batch. Where the run's
+     * relaxation is guarded ({@link RunSpec#guarded}), each shard guards its own, as one process guards its batch's, and
+     * the next job starts from the smallest eta a shard ended with.
      * <b>Not exact</b>: it is not single-process training on the global batches (for k = 1 with plain
      * SGD it is, to rounding; with momentum or Adam, each shard's
      * optimizer state is its own and lives on its executor, is not checkpointed, and starts afresh on
@@ -190,7 +192,7 @@ public final class SparkTraining implements AutoCloseable {
         long t0 = System.nanoTime();
         float lr = optimizer.learningRate();
         String settings = optimizer.settings();
-        float now = eta; // not guarded: each shard relaxes its own steps at its own parameters
+        float now = eta;
         Job job = run((w, values) -> w.localSteps(values, settings, epoch, firstStep, k, lr, now), steps);
         Contribution sum = job.sum();
         float[] mean = sum.values();
@@ -198,16 +200,20 @@ public final class SparkTraining implements AutoCloseable {
         List<StepResult> out = new java.util.ArrayList<>();
         double ms = (System.nanoTime() - t0) / 1e6 / k;
         for (int s = 0; s < k; s++) {
+            float etaThen = sum.etas()[s]; // the smallest a shard relaxed with
+            if (etaThen < 0)
+                throw io.predcode.core.pc.DivergenceException.at(steps + s + 1, StableRelaxation.shardDiverges(spec, -etaThen), "parameters are as after step " + steps);
             double loss = sum.lossSums()[s] / sum.samples()[s];
             if (!Double.isFinite(loss))
                 throw io.predcode.core.pc.DivergenceException.at(steps + s + 1, "loss is " + loss, "parameters are as after step " + steps);
-            out.add(new StepResult((float) loss, sum.correct()[s], sum.samples()[s], ms, job.computeMillis() / k, sum.energies(s), eta, null, null));
+            out.add(new StepResult((float) loss, sum.correct()[s], sum.samples()[s], ms, job.computeMillis() / k, sum.energies(s), etaThen, null, null));
         }
         if (!ShardWorker.finite(mean)) {
             String reason = "the shards' averaged parameters are not finite after steps " + (steps + 1) + ".." + (steps + k) + " at finite losses: a relaxation ran off";
             throw new io.predcode.core.pc.DivergenceException(steps + k, reason, "training diverged: " + reason + "; parameters are as after step " + steps);
         }
         model.loadParameters(ShardWorker.unflatten(model, mean), "the shards' average");
+        eta = sum.etas()[k - 1];
         steps += k;
         return out;
     }

@@ -223,6 +223,56 @@ class SparkExactnessTest {
     }
 
     /**
+     * Averaged local steps guard each shard's relaxation of its own batch, and the next job starts from the smallest eta a
+     * shard ended with. With one shard, its batch the global batch and its optimizer one process's, that is one process's
+     * guarded run: the same etas, halved at the fifth step (in the second job), and the same parameters.
+     */
+    @Test void localStepsGuardEachShardsRelaxation() {
+        RunSpec spec = with(spec("digits", "strict", 1.355f, "torch2pc"), "cpu", true), alone = withPartitions(spec, 1);
+        List<Stepped> ref = new java.util.ArrayList<>(), local = new java.util.ArrayList<>();
+        Map<String, float[]> one = inProcess(alone, ref), spark = averaged(alone, 4, local);
+        double e = worst(one, spark);
+        List<Float> etas = ref.stream().map(Stepped::eta).toList();
+        System.out.printf("guarded STRICT, local steps on one shard: etas %s (one process %s), parameters %.2e%n", local.stream().map(Stepped::eta).toList(), etas, e);
+        assertEquals(List.of(1.355f, 1.355f, 1.355f, 1.355f, 0.6775f, 0.6775f), etas, "one process on one shard's plan halves eta at the fifth step");
+        assertEquals(etas, local.stream().map(Stepped::eta).toList(), "one shard's local steps take one process's etas");
+        assertTrue(e <= 1e-5, "and end where it does: " + e);
+        // Two shards: at 1.38 the first step's global relaxation raises the energy (one process halves there), so some
+        // shard's does, from the same parameters; etas only come down, each a halving of 1.38.
+        RunSpec wide = with(spec("digits", "strict", 1.38f, "torch2pc"), "cpu", true);
+        List<Stepped> two = new java.util.ArrayList<>(), plain = new java.util.ArrayList<>();
+        Map<String, float[]> guarded = averaged(wide, 3, two), unguarded = averaged(with(wide, "cpu", false), 3, plain);
+        List<Float> twoEtas = two.stream().map(Stepped::eta).toList();
+        System.out.printf("guarded STRICT, local steps on two shards: etas %s%n", twoEtas);
+        assertTrue(twoEtas.getFirst() < 1.38f, twoEtas.toString());
+        for (int i = 0; i < twoEtas.size(); i++) {
+            float q = 1.38f / twoEtas.get(i);
+            assertEquals(q, (float) Math.scalb(1f, Math.getExponent(q)), 0f, "a halving of 1.38: " + twoEtas);
+            if (i > 0) assertTrue(twoEtas.get(i) <= twoEtas.get(i - 1), twoEtas.toString());
+        }
+        assertTrue(plain.stream().allMatch(p -> p.eta() == 1.38f), "unguarded, every step relaxes at 1.38");
+        assertTrue(worst(guarded, unguarded) > 1e-4, "the guard changed the steps");
+    }
+
+    /** {@code c} on {@code partitions} shards of the same global batch. */
+    static RunSpec withPartitions(RunSpec c, int partitions) {
+        return new RunSpec(c.runId(), c.specJson(), c.inputShape(), c.data(), c.validation(), c.seed(), c.shuffle(), c.algorithm(), c.eta(), c.n(), c.loss(),
+                c.energy(), c.beliefOptimizer(), c.nudging(), c.globalBatch(), partitions, c.backend(), c.threads(), c.failOnceAtStep(), c.inputScale(),
+                c.inputShift(), c.augment(), c.stableRelaxation());
+    }
+
+    /** The parameters after STEPS local steps averaged every {@code every} (SGD lr 0.1, momentum 0.9, as one process's), each step's eta added to {@code steps}. */
+    static Map<String, float[]> averaged(RunSpec spec, int every, List<Stepped> steps) {
+        try (Backend be = Backends.open(spec.backend()); Model model = Model.create(ModelSpec.parse(spec.specJson(), "spec"), spec.inputShape(), be, 3);
+             Sgd sgd = new Sgd(model, 0.1f, 0.9f, 0f); SparkTraining t = new SparkTraining(sc, spec, train.size(), model, sgd)) {
+            for (int s = 0; s < STEPS; s += every)
+                t.averaged(0, s, Math.min(every, STEPS - s)).forEach(r -> steps.add(new Stepped(r.energies(), r.eta())));
+            assertEquals(STEPS, t.steps());
+            return model.parameterValues();
+        }
+    }
+
+    /**
      * A monitored step on Spark compares the summed update with the global batch's backprop gradient, block by block, as
      * {@code Trainer.monitorEvery} does in one process: the same angles and relative errors, and the update applied unchanged.
      */
@@ -468,6 +518,19 @@ class SparkExactnessTest {
             assertTrue(Float.isNaN(rs.getFirst().loss()));
             assertNull(t.barrierFailure(), "it ran as a barrier job");
             assertThrows(io.predcode.core.pc.DivergenceException.class, () -> t.averaged(0, 0, 2), "local steps averaged");
+            assertEquals(0, t.steps());
+            assertEquals(0, sgd.steps());
+            Map<String, float[]> after = model.parameterValues();
+            for (String k : before.keySet()) assertArrayEquals(before.get(k), after.get(k), k);
+        }
+        // Guarded, a shard's relaxation that raises its energy at every halving ends the local steps, and names why.
+        RunSpec guarded = with(spec("digits", "strict", 1e30f, "torch2pc"), "cpu", true);
+        try (Backend be = Backends.open("cpu"); Model model = Model.create(BuiltinModels.get("digits-mlp"), be, 3); Sgd sgd = new Sgd(model, 0.1f, 0.9f, 0f);
+             SparkTraining t = new SparkTraining(sc, guarded, train.size(), model, sgd)) {
+            Map<String, float[]> before = model.parameterValues();
+            io.predcode.core.pc.DivergenceException d = assertThrows(io.predcode.core.pc.DivergenceException.class, () -> t.averaged(0, 0, 2));
+            assertEquals(1, d.step());
+            assertTrue(d.reason().contains("STRICT's relaxation of a shard's batch diverges even at eta 9.5367"), d.getMessage());
             assertEquals(0, t.steps());
             assertEquals(0, sgd.steps());
             Map<String, float[]> after = model.parameterValues();
