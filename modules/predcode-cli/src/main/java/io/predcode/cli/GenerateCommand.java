@@ -36,7 +36,7 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--per-class", defaultValue = "8", description = "Inputs inferred per class: the grid's columns (default: ${DEFAULT-VALUE}).")
     int perClass;
 
-    @Option(names = "--steps", defaultValue = "200", description = "Relaxation steps (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--steps", defaultValue = "1000", description = "Relaxation steps (default: ${DEFAULT-VALUE}).")
     int steps;
 
     @Option(names = "--eta", defaultValue = "0.1", description = "Step size of the relaxation, per sample (default: ${DEFAULT-VALUE}).")
