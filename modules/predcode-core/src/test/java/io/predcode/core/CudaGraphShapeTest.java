@@ -97,10 +97,14 @@ class CudaGraphShapeTest {
         // displacement), so 23, where without the Gram form it was 27.
         assertShape(Algorithm.PC, 5, PcEngine.Condense.AUTO, Loss.MSE, Energy.TORCH2PC, 23, 81, "T = 5, Torch2PC's energy");
         assertShape(Algorithm.PC, 5, PcEngine.Condense.AUTO, Loss.CROSS_ENTROPY, Energy.TORCH2PC, 23, 81, "T = 5, Torch2PC's energy, cross-entropy");
-        // Checking the energy every step, as the library's Trainer does by default and train does: its terms side by side,
-        // which the optimizer's kernel checks itself (Workspace.guarded), 1 more; a kernel summing them for the optimizer
-        // to read made it 22, and the terms one after another 24.
-        assertShape(Algorithm.PC, 5, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, 21, 85, "T = 5, energy checked");
+        // Checking the energy every step, as the library's Trainer does by default and train does: its terms, which the
+        // optimizer's kernel checks itself (Workspace.guarded), each beside the learning step's backward pass of the block
+        // that forms its error, so none more; after the learning step it was 21, a kernel summing them for the optimizer to
+        // read made it 22, and the terms one after another 24.
+        assertShape(Algorithm.PC, 5, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, 20, 85, "T = 5, energy checked");
+        assertShape(Algorithm.PC, 5, PcEngine.Condense.AUTO, Loss.CROSS_ENTROPY, Energy.PER_SAMPLE, true, 20, 85, "T = 5, cross-entropy, energy checked");
+        // On Torch2PC's energy the terms read what the relaxation's last step formed: beside the learning step's blocks (24 after them).
+        assertShape(Algorithm.PC, 5, PcEngine.Condense.AUTO, Loss.MSE, Energy.TORCH2PC, true, 23, 85, "T = 5, Torch2PC's energy, energy checked");
     }
 
     @Test void ipcsStepKeepsItsShape() throws Throwable {

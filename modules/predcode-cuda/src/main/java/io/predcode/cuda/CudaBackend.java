@@ -23,11 +23,12 @@ import java.util.Map;
 final class CudaBackend extends Backend {
     /**
      * The most streams a step's branches run on, nested ones included; further branches share them, in turn, or run
-     * in order. 12: PC's learning step on PCX's MLP takes 9 (its 4 blocks and the feedforward loss side by side, and
-     * each block's weight gradient beside its bias gradient). A lane costs a stream, a cuBLAS handle and its 32 MiB
+     * in order. 16: PC's learning step on PCX's MLP takes 13 (its 4 blocks and the feedforward loss side by side, each
+     * block's energy term beside its backward pass, and its weight gradient beside its bias gradient; with 12 one block's
+     * ran in order, a kernel more in a row), and deeper models more. A lane costs a stream, a cuBLAS handle and its 32 MiB
      * workspace, made when a step first has that many branches.
      */
-    static final int MAX_LANES = 12;
+    static final int MAX_LANES = 16;
     private final CudaDriver driver;
     private final int device;
     private final long context;

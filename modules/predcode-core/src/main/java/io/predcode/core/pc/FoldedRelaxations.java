@@ -53,8 +53,8 @@ abstract sealed class FoldedRelaxations extends Relaxations permits PcEngine {
      * them (0 where the wave never came), each block's Jacobian at the final beliefs. Where it can, the relaxation takes
      * the Gram form ({@link #gramFeedback}): a step is then a round of GEMMs and a round of error ops.
      */
-    @Override void relaxFolded(Workspace ws, float eta, int n, boolean full, float beta, boolean withFeedforwardLoss, boolean errorAtVhat, float momentum,
-                             boolean perSample) {
+    @Override boolean relaxFolded(Workspace ws, float eta, int n, boolean full, float beta, boolean withFeedforwardLoss, boolean errorAtVhat, float momentum,
+                                boolean perSample, boolean withEnergy) {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
         Tensor target = nudgedTarget(ws, beta);
@@ -125,15 +125,16 @@ abstract sealed class FoldedRelaxations extends Relaxations permits PcEngine {
             else eachBlock(ws, active, depth, b -> blockMacs[b], b -> blocks.get(b).feedbackOnto(be, b >= moved ? ws.sweep[b] : ws.ff[b], ws.error[b + 1],
                     steps[b].next(), -eta, step > depth - b), beside);
         }
-        if (!perSample) {
-            torch2pcUpdates(ws, full, withFeedforwardLoss, updateScale);
-            return;
-        }
+        if (!perSample) return torch2pcUpdates(ws, full, withFeedforwardLoss, updateScale, withEnergy);
         // The learning step at the final displacements (in displacement[l]), as relax's per-sample one: a branch per block
         // b, which forms v_b = vhat_b + d_b for b's parameter gradients beside b's prediction of layer b + 1 and its error.
+        // Where the step checks its energy, the energy's term of the layer b's branch forms (the output's loss in the output
+        // block's) runs beside b's backward pass: not one more kernel after them, before the optimizer's that reads the terms.
         eachBlock(ws, 0, depth, b -> (b == 0 ? 1 : 2) * blockMacs[b], b -> {
+            int term = b == depth - 1 ? 0 : b + 1;
             if (b == 0) { // eps_1 = -d_1 (block 0's input never moves) and block 0's gradients, as relax's learning step
-                hiddenErrorAndBackward(ws, 0, ws.ff[0], null, updateScale);
+                if (withEnergy) hiddenErrorAndBackward(ws, 0, ws.ff[0], null, updateScale, () -> ws.writeEnergyTerm(be, term, Algorithm.PC));
+                else hiddenErrorAndBackward(ws, 0, ws.ff[0], null, updateScale);
                 return;
             }
             Block block = blocks.get(b);
@@ -147,10 +148,20 @@ abstract sealed class FoldedRelaxations extends Relaxations permits PcEngine {
                 else block.forwardDisplacedWithError(be, ws.displacement[b], ws.belief[b], ws.ff[b], t, ws.vhat(b + 1), ws.displacement[b + 1], ws.error[b + 1], null);
             };
             be.branches(new double[]{blockMacs[b] * ws.batch, layerSizes[b] * ws.batch}, error, () -> be.add(1f, ws.vhat(b), 1f, ws.displacement[b], ws.belief[b]));
-            if (b < depth - 1 && block.outputDerivative(t) != null) block.backwardBelowOutput(be, t, null, updateScale);
-            else block.backward(be, t, ws.error[b + 1], null, updateScale);
+            if (withEnergy) be.branches(new double[]{blockMacs[b] * ws.batch, term == 0 ? 1 : layerSizes[term] * ws.batch},
+                    () -> learningBackward(ws, b, updateScale), () -> ws.writeEnergyTerm(be, term, Algorithm.PC));
+            else learningBackward(ws, b, updateScale);
         }, withFeedforwardLoss ? new Runnable[]{() -> feedforwardLoss(ws)} : NONE);
         if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
+        return withEnergy;
+    }
+
+    /** The learning step's backward pass of block b above 0 from eps_{b+1}: its parameter gradients. */
+    private void learningBackward(Workspace ws, int b, float updateScale) {
+        Block block = model.blocks().get(b);
+        Block.Tape t = ws.sweep[b];
+        if (b < model.depth() - 1 && block.outputDerivative(t) != null) block.backwardBelowOutput(be, t, null, updateScale);
+        else block.backward(be, t, ws.error[b + 1], null, updateScale);
     }
 
     /**
@@ -219,11 +230,18 @@ abstract sealed class FoldedRelaxations extends Relaxations permits PcEngine {
      * Torch2PC's parameter updates after a folded relaxation, as {@link #updatesAtFinalBeliefs}: the errors as the last step
      * found them, each block's Jacobian at the final beliefs. A branch per block b above 0 evaluates b from its final
      * displacement (zff + d W^T; the output block onto the zff the last feedback round copied) beside forming
-     * v_b = vhat_b + d_b, which its weight gradient reads.
+     * v_b = vhat_b + d_b, which its weight gradient reads. Where the step checks its energy, its terms, from errors and
+     * a loss the relaxation's last step formed, run beside the blocks rather than after them; returns whether they did.
      */
-    private void torch2pcUpdates(Workspace ws, boolean full, boolean withLoss, float parameterScale) {
+    private boolean torch2pcUpdates(Workspace ws, boolean full, boolean withLoss, float parameterScale, boolean withEnergy) {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
+        List<Runnable> beside = new java.util.ArrayList<>();
+        if (withLoss) beside.add(() -> feedforwardLoss(ws));
+        for (int l = 0; withEnergy && l < depth; l++) {
+            int term = l;
+            beside.add(() -> ws.writeEnergyTerm(be, term, Algorithm.PC));
+        }
         eachBlock(ws, 0, depth, b -> (b == 0 ? 1 : 2) * blockMacs[b], b -> {
             Block block = blocks.get(b);
             if (b > 0) {
@@ -232,8 +250,9 @@ abstract sealed class FoldedRelaxations extends Relaxations permits PcEngine {
                 be.branches(new double[]{blockMacs[b] * ws.batch, layerSizes[b] * ws.batch}, evaluate, () -> be.add(1f, ws.vhat(b), 1f, d, v));
             }
             block.backward(be, b == 0 ? ws.ff[0] : ws.sweep[b], ws.error[b + 1], null, parameterScale);
-        }, withLoss ? new Runnable[]{() -> feedforwardLoss(ws)} : NONE);
+        }, beside.toArray(NONE));
         if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
+        return withEnergy;
     }
 
     /**

@@ -561,6 +561,7 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
         java.util.function.IntConsumer weightStep = !incremental || weights == null ? null
                 : recorded != null ? s -> recorded.step(scalars, (long) (s - 1) * recorded.scalarsPerStep(), ws.scalars, 0, 1) : s -> weights.step();
         Runnable step = () -> {
+            boolean termsWritten = false; // by PC's relaxation, beside its learning step (see relax)
             boolean backprop = algorithm == Algorithm.BACKPROP || algorithm == Algorithm.EXACT;
             boolean errorAtVhat = !backprop && forward(ws, errorFromFeedforward(algorithm), gramForm(ws, algorithm));
             if (backprop) forwardAndLossGradient(ws);
@@ -570,10 +571,10 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
                 case BACKPROP, EXACT -> be.branches(new double[]{1, 0}, () -> backprop(ws, full && algorithm == Algorithm.EXACT), () -> countCorrect(ws));
                 case FIXED_PRED -> fixedPrediction(ws, eta, n, full);
                 case STRICT -> strict(ws, eta, n, full);
-                case PC, IPC -> standard(ws, algorithm, eta, n, full, weightStep, errorAtVhat, withEnergy);
+                case PC, IPC -> termsWritten = standard(ws, algorithm, eta, n, full, weightStep, errorAtVhat, withEnergy);
                 case ZIL -> zil(ws, full);
             }
-            if (withEnergy) writeEnergyTerms(ws, algorithm);
+            if (withEnergy && !termsWritten) writeEnergyTerms(ws, algorithm);
             // After what it is guarded on: a non-finite loss (or energy, where brought back) leaves the parameters as they were, as when the host stepped after reading it.
             if (recorded != null && !incremental) recorded.step(scalars, 0, ws.scalars, 0, guarded);
         };

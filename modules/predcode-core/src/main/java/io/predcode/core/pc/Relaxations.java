@@ -18,9 +18,9 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
     /** Whether a relaxation by SGD on the beliefs folds each step into the feedback GEMMs ({@link FoldedRelaxations#folds}). */
     abstract boolean folds(Workspace ws);
 
-    /** PC's relaxation folded into the feedback GEMMs ({@link FoldedRelaxations#relaxFolded}). */
-    abstract void relaxFolded(Workspace ws, float eta, int n, boolean full, float beta, boolean withFeedforwardLoss, boolean errorAtVhat, float momentum,
-                              boolean perSample);
+    /** PC's relaxation folded into the feedback GEMMs ({@link FoldedRelaxations#relaxFolded}); whether it wrote the energy terms. */
+    abstract boolean relaxFolded(Workspace ws, float eta, int n, boolean full, float beta, boolean withFeedforwardLoss, boolean errorAtVhat, float momentum,
+                                 boolean perSample, boolean withEnergy);
 
     /** iPC's relaxation folded into the feedback GEMMs ({@link FoldedRelaxations#ipcFolded}). */
     abstract void ipcFolded(Workspace ws, float eta, int n, boolean full, float beta, java.util.function.IntConsumer weightStep);
@@ -36,23 +36,25 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
      * a GPU, SGD's step (with or without momentum) is folded into the feedback GEMMs where the blocks
      * allow ({@link #relaxFolded}). Centred nudging relaxes twice, with +beta and -beta,
      * and averages the two updates; where the step is {@code guarded}, the first relaxation's energy is checked too.
+     *
+     * @return whether the relaxation wrote the energy terms (where {@code guarded}; see {@link #relax})
      */
-    void standard(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, java.util.function.IntConsumer weightStep, boolean errorAtVhat,
+    boolean standard(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, java.util.function.IntConsumer weightStep, boolean errorAtVhat,
                   boolean guarded) {
         float beta = nudging.kind() == Nudging.Kind.NEGATIVE ? -nudging.beta() : nudging.beta();
         if (nudging.kind() != Nudging.Kind.CENTRED) {
-            relax(ws, algorithm == Algorithm.IPC, eta, n, full, beta, weightStep, lossInLastRound(algorithm), errorAtVhat);
-            return;
+            return relax(ws, algorithm == Algorithm.IPC, eta, n, full, beta, weightStep, lossInLastRound(algorithm), errorAtVhat, guarded);
         }
         List<io.predcode.core.nn.Parameter> ps = List.copyOf(model.parameters().values());
-        relax(ws, false, eta, n, full, beta, null, false, false);
+        relax(ws, false, eta, n, full, beta, null, false, false, false);
         if (guarded) { // a first relaxation that ran off leaves NaN in the held updates, and the second's energy finite
             writeEnergyTerms(ws, algorithm);
             ws.writeFirstRelaxationGuard(be, model.depth());
         }
         for (int i = 0; i < ps.size(); i++) be.copy(ps.get(i).grad(), held[i]);
-        relax(ws, false, eta, n, full, -beta, null, false, false);
+        relax(ws, false, eta, n, full, -beta, null, false, false, false);
         for (int i = 0; i < ps.size(); i++) be.add(0.5f, held[i], 0.5f, ps.get(i).grad(), ps.get(i).grad());
+        return false;
     }
 
     /**
@@ -61,15 +63,16 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
      * {@code weightStep}). {@code beta} != 0 nudges the output towards h = u - beta dl/du at the
      * feedforward output u, kept in belief[L] during the relaxation. {@code withFeedforwardLoss} computes the
      * step's feedforward loss beside the learning step's blocks. {@code errorAtVhat}: the feedforward pass already formed
-     * the first step's output error.
+     * the first step's output error. {@code withEnergy}: the step checks its energy; a relaxation may write the terms
+     * itself, where they can run beside its learning step, and returns whether it did (else the caller writes them).
      */
-    void relax(Workspace ws, boolean incremental, float eta, int n, boolean full, float beta, java.util.function.IntConsumer weightStep, boolean withFeedforwardLoss,
-                       boolean errorAtVhat) {
+    boolean relax(Workspace ws, boolean incremental, float eta, int n, boolean full, float beta, java.util.function.IntConsumer weightStep, boolean withFeedforwardLoss,
+                  boolean errorAtVhat, boolean withEnergy) {
         boolean perSample = energy == Energy.PER_SAMPLE;
         if (!beliefOptimizer.isAdam() && (perSample || !incremental) && folds(ws)) {
-            if (incremental) ipcFolded(ws, eta, n, full, beta, weightStep);
-            else relaxFolded(ws, eta, n, full, beta, withFeedforwardLoss, errorAtVhat, beliefOptimizer.momentum(), perSample);
-            return;
+            if (!incremental) return relaxFolded(ws, eta, n, full, beta, withFeedforwardLoss, errorAtVhat, beliefOptimizer.momentum(), perSample, withEnergy);
+            ipcFolded(ws, eta, n, full, beta, weightStep);
+            return false;
         }
         int depth = model.depth();
         List<Block> blocks = model.blocks();
@@ -131,6 +134,7 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
         } else {
             updatesAtFinalBeliefs(ws, full, withFeedforwardLoss, updateScale); // Torch2PC's: the errors from the start of the last sweep, as STRICT
         }
+        return false;
     }
 
     /** The parameter updates' scale: they are J^T eps summed over the batch; per sample, their mean; nudged, over beta. */
@@ -267,16 +271,22 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
      * {@link #errorAndBackward} below the last block. Where block l ends in an activation whose f' its forward kept,
      * the error and the backward's first step, eps * f', are one op (a kernel fewer one after another on a GPU).
      */
-    void hiddenErrorAndBackward(Workspace ws, int l, Block.Tape t, Tensor dx, float parameterScale) {
+    void hiddenErrorAndBackward(Workspace ws, int l, Block.Tape t, Tensor dx, float parameterScale) { hiddenErrorAndBackward(ws, l, t, dx, parameterScale, null); }
+
+    /** As {@link #hiddenErrorAndBackward(Workspace, int, Block.Tape, Tensor, float)}, with {@code beside} (where not null) a branch beside the backward pass. */
+    void hiddenErrorAndBackward(Workspace ws, int l, Block.Tape t, Tensor dx, float parameterScale, Runnable beside) {
         Block block = model.blocks().get(l);
         Tensor derivative = block.outputDerivative(t);
-        if (derivative == null) {
-            hiddenError(ws, l + 1, t.output());
-            block.backward(be, t, ws.error[l + 1], dx, parameterScale);
-            return;
-        }
-        be.pcPredictionError(t.output(), ws.vhat(l + 1), ws.displacement[l + 1], ws.error[l + 1], derivative, block.outputDerivativeGradient(t));
-        block.backwardBelowOutput(be, t, dx, parameterScale);
+        if (derivative == null) hiddenError(ws, l + 1, t.output());
+        else be.pcPredictionError(t.output(), ws.vhat(l + 1), ws.displacement[l + 1], ws.error[l + 1], derivative, block.outputDerivativeGradient(t));
+        if (beside != null) be.branches(new double[]{blockMacs[l] * ws.batch, layerSizes[l + 1] * ws.batch}, () -> backward(block, ws, l, t, dx, parameterScale), beside);
+        else backward(block, ws, l, t, dx, parameterScale);
+    }
+
+    /** Block l's backward pass from eps_{l+1}, through its output's derivative where the error op already applied it. */
+    private void backward(Block block, Workspace ws, int l, Block.Tape t, Tensor dx, float parameterScale) {
+        if (block.outputDerivative(t) == null) block.backward(be, t, ws.error[l + 1], dx, parameterScale);
+        else block.backwardBelowOutput(be, t, dx, parameterScale);
     }
 
     /** eps_l = (f_l(v_{l-1}) - vhat_l) - d_l from the displacement state, into error[l]. */
