@@ -126,6 +126,9 @@ class CudaGraphShapeTest {
         // D's update beside the other layers' updates. After them, in the sweep's chain, it made it 142. On the last sweep
         // eps_1 and v_1 are formed side by side (Condensed.update), where one after the other they made it 102.
         assertShape(Algorithm.STRICT, 20, PcEngine.Condense.AUTO, 100, 298, "n = 20, layer 1 condensed");
+        // The energy checked (train's default, with --stable-relaxation): its terms beside the parameter updates, which read
+        // only what the last sweep formed (EngineCore.learningBeside); after them it was 101.
+        assertShape(Algorithm.STRICT, 20, PcEngine.Condense.AUTO, Loss.MSE, Energy.TORCH2PC, true, 100, 302, "n = 20, layer 1 condensed, energy checked");
     }
 
     private static void assertShape(Algorithm algorithm, int n, long chain, long nodes, String why) throws Throwable {

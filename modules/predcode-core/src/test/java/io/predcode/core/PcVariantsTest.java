@@ -504,30 +504,36 @@ class PcVariantsTest {
     }
 
     /**
-     * A training step that checks its energy brings back the terms of the energy it relaxed, on either energy: a GPU writes
-     * them beside PC's learning step (FoldedRelaxations.relaxFolded), the CPU after it; both give what the relaxation's own
-     * errors give.
+     * A training step that checks its energy brings back the terms of the energy it relaxed, for STRICT and for PC on
+     * either energy with SGD (folded on a GPU) or Adam on the beliefs: a GPU writes them beside the learning step
+     * ({@code FoldedRelaxations.relaxFolded}, {@code EngineCore.learningBeside}), the CPU after it; both give what the
+     * relaxation's own errors give.
      */
     @TestFactory List<DynamicTest> aCheckedStepReportsTheEnergyItRelaxed() {
         return onEveryBackend("a checked step's energies", be -> {
             SplittableRandom r = new SplittableRandom(33);
             try (Model m = Model.create(mlp(r, 4, "tanh"), be, 9)) {
                 int batch = 6;
-                for (Energy energy : Energy.values()) for (Loss loss : Loss.values())
-                    try (PcEngine e = new PcEngine(m, loss).energy(energy).beliefOptimizer(BeliefOptimizer.sgd(0.5f));
-                         io.predcode.core.optim.Sgd sgd = new io.predcode.core.optim.Sgd(m, 1e-3f, 0f, 0f)) {
-                        float[] x = randomInput(r, batch * e.inputSize());
-                        float[] y = loss == Loss.MSE ? randomInput(r, batch * e.targetSize()) : labels(r, batch, m.activationShape(m.depth())[0]);
-                        double[] expected = e.infer(x, y, batch, Algorithm.PC, 0.1f, 5).layerEnergies();
-                        // Another batch's terms in the workspace first: a term the step failed to write would show them.
-                        float[] other = randomInput(r, batch * e.inputSize());
-                        e.infer(other, y, batch, Algorithm.PC, 0.1f, 5).layerEnergies();
-                        double[] got = new Trainer(e, sgd, Algorithm.PC, 0.1f, 5).recordEnergies(true).step(x, y, batch).energies();
-                        for (int l = 1; l <= m.depth(); l++) {
-                            assertTrue(expected[l] > 0, energy + ", " + loss + ": layer " + l);
-                            assertEquals(expected[l], got[l], 1e-5 * expected[l], energy + ", " + loss + ": layer " + l + " " + java.util.Arrays.toString(got));
+                for (Algorithm a : new Algorithm[]{Algorithm.STRICT, Algorithm.PC})
+                    for (Energy energy : Energy.values()) for (BeliefOptimizer beliefs : new BeliefOptimizer[]{BeliefOptimizer.sgd(0.5f), BeliefOptimizer.adam()})
+                        for (Loss loss : Loss.values()) {
+                            if (a == Algorithm.STRICT && (energy != Energy.TORCH2PC || beliefs.isAdam())) continue; // STRICT has one form
+                            String what = a + ", " + energy + ", " + beliefs + ", " + loss;
+                            try (PcEngine e = new PcEngine(m, loss).energy(energy).beliefOptimizer(beliefs);
+                                 io.predcode.core.optim.Sgd sgd = new io.predcode.core.optim.Sgd(m, 1e-3f, 0f, 0f)) {
+                                float[] x = randomInput(r, batch * e.inputSize());
+                                float[] y = loss == Loss.MSE ? randomInput(r, batch * e.targetSize()) : labels(r, batch, m.activationShape(m.depth())[0]);
+                                double[] expected = e.infer(x, y, batch, a, 0.1f, 5).layerEnergies();
+                                // Another batch's terms in the workspace first: a term the step failed to write would show them.
+                                float[] other = randomInput(r, batch * e.inputSize());
+                                e.infer(other, y, batch, a, 0.1f, 5).layerEnergies();
+                                double[] got = new Trainer(e, sgd, a, 0.1f, 5).recordEnergies(true).step(x, y, batch).energies();
+                                for (int l = 1; l <= m.depth(); l++) {
+                                    assertTrue(expected[l] > 0, what + ": layer " + l);
+                                    assertEquals(expected[l], got[l], 1e-5 * expected[l], what + ": layer " + l + " " + java.util.Arrays.toString(got));
+                                }
+                            }
                         }
-                    }
             }
         });
     }

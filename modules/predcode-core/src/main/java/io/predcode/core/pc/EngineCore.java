@@ -222,16 +222,34 @@ abstract sealed class EngineCore permits Sweeps {
 
     /**
      * STRICT's and PC's parameter updates at the final beliefs: block 0 sees x (its feedforward tape); the others are
-     * re-evaluated at v. With {@code withLoss}, the step's feedforward loss beside them.
+     * re-evaluated at v. Beside them, what {@link #learningBeside} gives.
      */
-    void updatesAtFinalBeliefs(Workspace ws, boolean full, boolean withLoss, float parameterScale) {
+    void updatesAtFinalBeliefs(Workspace ws, boolean full, boolean withLoss, float parameterScale, Algorithm termsOf) {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
         eachBlock(ws, 0, depth, b -> (b == 0 ? 1 : 2) * blockMacs[b], b -> {
             if (b > 0) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
             blocks.get(b).backward(be, b == 0 ? ws.ff[0] : ws.sweep[b], ws.error[b + 1], null, parameterScale);
-        }, withLoss ? new Runnable[]{() -> feedforwardLoss(ws)} : NONE);
+        }, learningBeside(ws, withLoss, termsOf));
         if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
+    }
+
+    /**
+     * What runs beside the blocks of a learning step that takes Torch2PC's updates (the errors as the relaxation's last
+     * sweep formed them): the step's feedforward loss where {@code withLoss}, and where {@code termsOf} is not null that
+     * algorithm's energy terms, which read only what the last sweep formed. On a GPU the terms are then not one kernel
+     * more after the step's parameter gradients, before the optimizer's kernel that reads them.
+     */
+    Runnable[] learningBeside(Workspace ws, boolean withLoss, Algorithm termsOf) {
+        if (termsOf == null) return withLoss ? new Runnable[]{() -> feedforwardLoss(ws)} : NONE;
+        int depth = model.depth();
+        Runnable[] beside = new Runnable[depth + (withLoss ? 1 : 0)];
+        for (int l = 0; l < depth; l++) {
+            int term = l;
+            beside[l] = () -> ws.writeEnergyTerm(be, term, termsOf);
+        }
+        if (withLoss) beside[depth] = () -> feedforwardLoss(ws);
+        return beside;
     }
 
     /**

@@ -236,12 +236,6 @@ abstract sealed class FoldedRelaxations extends Relaxations permits PcEngine {
     private boolean torch2pcUpdates(Workspace ws, boolean full, boolean withLoss, float parameterScale, boolean withEnergy) {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
-        List<Runnable> beside = new java.util.ArrayList<>();
-        if (withLoss) beside.add(() -> feedforwardLoss(ws));
-        for (int l = 0; withEnergy && l < depth; l++) {
-            int term = l;
-            beside.add(() -> ws.writeEnergyTerm(be, term, Algorithm.PC));
-        }
         eachBlock(ws, 0, depth, b -> (b == 0 ? 1 : 2) * blockMacs[b], b -> {
             Block block = blocks.get(b);
             if (b > 0) {
@@ -250,7 +244,7 @@ abstract sealed class FoldedRelaxations extends Relaxations permits PcEngine {
                 be.branches(new double[]{blockMacs[b] * ws.batch, layerSizes[b] * ws.batch}, evaluate, () -> be.add(1f, ws.vhat(b), 1f, d, v));
             }
             block.backward(be, b == 0 ? ws.ff[0] : ws.sweep[b], ws.error[b + 1], null, parameterScale);
-        }, beside.toArray(NONE));
+        }, learningBeside(ws, withLoss, withEnergy ? Algorithm.PC : null));
         if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
         return withEnergy;
     }

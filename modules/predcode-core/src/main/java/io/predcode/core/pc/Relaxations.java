@@ -132,7 +132,10 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
             }, withFeedforwardLoss ? new Runnable[]{() -> feedforwardLoss(ws)} : NONE);
             if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
         } else {
-            updatesAtFinalBeliefs(ws, full, withFeedforwardLoss, updateScale); // Torch2PC's: the errors from the start of the last sweep, as STRICT
+            // Torch2PC's: the errors from the start of the last sweep, as STRICT; on a GPU the checked step's terms beside them.
+            boolean terms = withEnergy && be.prefersShortChains();
+            updatesAtFinalBeliefs(ws, full, withFeedforwardLoss, updateScale, terms ? Algorithm.PC : null);
+            return terms;
         }
         return false;
     }

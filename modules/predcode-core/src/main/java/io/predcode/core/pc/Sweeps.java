@@ -66,9 +66,10 @@ abstract sealed class Sweeps extends EngineCore permits Relaxations {
      * The state is the displacement d_l = v_l - vhat_l, and each hidden error is formed from changes alone:
      * eps_1 = -d_1, and eps_l = (f_l(v_{l-1}) - vhat_l) - d_l with the prediction's change taken op by op
      * from d_{l-1} ({@link Block#forwardIncrement}). Deep in a network these errors are a millionth of the
-     * activations and less; formed from float32 predictions and beliefs they would be mostly rounding.
+     * activations and less; formed from float32 predictions and beliefs they would be mostly rounding. Where the step
+     * checks its energy ({@code withEnergy}) on a GPU, the terms run beside the parameter updates; returns whether they did.
      */
-    void strict(Workspace ws, float eta, int n, boolean full) {
+    boolean strict(Workspace ws, float eta, int n, boolean full, boolean withEnergy) {
         int depth = model.depth();
         Condensed layerOne = condensedEntry() == null ? null : ws.condensed;
         int first = layerOne == null ? 1 : 2; // the lowest layer relaxed plainly
@@ -110,7 +111,9 @@ abstract sealed class Sweeps extends EngineCore permits Relaxations {
             }
             if (layerOne != null && !layerOneBeside) layerOne.updateLayerOne(be, ws, eta, last); // reads eps_2
         }
-        updatesAtFinalBeliefs(ws, full, true, 1f);
+        boolean terms = withEnergy && be.prefersShortChains();
+        updatesAtFinalBeliefs(ws, full, true, 1f, terms ? Algorithm.STRICT : null);
+        return terms;
     }
 
     /**
