@@ -115,6 +115,13 @@ class CudaGraphShapeTest {
         assertShape(Algorithm.IPC, 8, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, 52, 207, "n = 8, energy checked");
     }
 
+    @Test void fixedPredictionsStepKeepsItsShape() throws Throwable {
+        // A sweep is a round of feedback GEMMs and a round of updates; the energy checked (train's default), its terms (the
+        // last sweep's start-of-sweep errors) beside the last sweep's parameter updates, so none more (after them it was 29).
+        assertShape(Algorithm.FIXED_PRED, 5, 28, 52, "n = 5");
+        assertShape(Algorithm.FIXED_PRED, 5, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, 28, 56, "n = 5, energy checked");
+    }
+
     @Test void strictsSweepsKeepTheirShape() throws Throwable {
         // STRICT forms each hidden error from changes (Block.forwardIncrement): a sweep's layer is the GEMM of the change,
         // the activation at the moved point with its change less the displacement and that times f' (one kernel), the

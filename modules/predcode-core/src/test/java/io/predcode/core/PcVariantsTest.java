@@ -504,7 +504,7 @@ class PcVariantsTest {
     }
 
     /**
-     * A training step that checks its energy brings back the terms of the energy it relaxed, for STRICT and for PC on
+     * A training step that checks its energy brings back the terms of the energy it relaxed, for FIXED_PRED, STRICT and PC on
      * either energy with SGD (folded on a GPU) or Adam on the beliefs: a GPU writes them beside the learning step
      * ({@code FoldedRelaxations.relaxFolded}, {@code EngineCore.learningBeside}), the CPU after it; both give what the
      * relaxation's own errors give.
@@ -514,10 +514,10 @@ class PcVariantsTest {
             SplittableRandom r = new SplittableRandom(33);
             try (Model m = Model.create(mlp(r, 4, "tanh"), be, 9)) {
                 int batch = 6;
-                for (Algorithm a : new Algorithm[]{Algorithm.STRICT, Algorithm.PC})
+                for (Algorithm a : new Algorithm[]{Algorithm.FIXED_PRED, Algorithm.STRICT, Algorithm.PC})
                     for (Energy energy : Energy.values()) for (BeliefOptimizer beliefs : new BeliefOptimizer[]{BeliefOptimizer.sgd(0.5f), BeliefOptimizer.adam()})
                         for (Loss loss : Loss.values()) {
-                            if (a == Algorithm.STRICT && (energy != Energy.TORCH2PC || beliefs.isAdam())) continue; // STRICT has one form
+                            if (!a.standard() && (energy != Energy.TORCH2PC || beliefs.isAdam())) continue; // STRICT and FIXED_PRED have one form
                             String what = a + ", " + energy + ", " + beliefs + ", " + loss;
                             try (PcEngine e = new PcEngine(m, loss).energy(energy).beliefOptimizer(beliefs);
                                  io.predcode.core.optim.Sgd sgd = new io.predcode.core.optim.Sgd(m, 1e-3f, 0f, 0f)) {

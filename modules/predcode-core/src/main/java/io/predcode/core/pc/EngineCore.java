@@ -236,7 +236,7 @@ abstract sealed class EngineCore permits Sweeps {
 
     /**
      * What runs beside the blocks of a learning step that takes Torch2PC's updates (the errors as the relaxation's last
-     * sweep formed them): the step's feedforward loss where {@code withLoss}, and where {@code termsOf} is not null that
+     * sweep formed them, or FIXED_PRED's start-of-sweep errors): the step's feedforward loss where {@code withLoss}, and where {@code termsOf} is not null that
      * algorithm's energy terms, which read only what the last sweep formed. On a GPU the terms are then not one kernel
      * more after the step's parameter gradients, before the optimizer's kernel that reads them.
      */

@@ -561,7 +561,7 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
         java.util.function.IntConsumer weightStep = !incremental || weights == null ? null
                 : recorded != null ? s -> recorded.step(scalars, (long) (s - 1) * recorded.scalarsPerStep(), ws.scalars, 0, 1) : s -> weights.step();
         Runnable step = () -> {
-            boolean termsWritten = false; // the energy terms, by STRICT or PC beside their learning step (see Relaxations.relax)
+            boolean termsWritten = false; // the energy terms, by the relaxation beside its learning step (see Relaxations.relax)
             boolean backprop = algorithm == Algorithm.BACKPROP || algorithm == Algorithm.EXACT;
             boolean errorAtVhat = !backprop && forward(ws, errorFromFeedforward(algorithm), gramForm(ws, algorithm));
             if (backprop) forwardAndLossGradient(ws);
@@ -569,7 +569,7 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
             switch (algorithm) {
                 // The correct count, which the backward pass does not read, beside it: on a GPU, off the kernels that run one after another.
                 case BACKPROP, EXACT -> be.branches(new double[]{1, 0}, () -> backprop(ws, full && algorithm == Algorithm.EXACT), () -> countCorrect(ws));
-                case FIXED_PRED -> fixedPrediction(ws, eta, n, full);
+                case FIXED_PRED -> termsWritten = fixedPrediction(ws, eta, n, full, withEnergy);
                 case STRICT -> termsWritten = strict(ws, eta, n, full, withEnergy);
                 case PC, IPC -> termsWritten = standard(ws, algorithm, eta, n, full, weightStep, errorAtVhat, withEnergy);
                 case ZIL -> zil(ws, full);

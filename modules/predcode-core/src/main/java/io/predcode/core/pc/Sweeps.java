@@ -34,10 +34,12 @@ abstract sealed class Sweeps extends EngineCore permits Relaxations {
      * FIXED_PRED with the errors as state. Sweep s updates every layer from the start-of-sweep errors:
      * eps_l <- (1 - eta) eps_l + eta J_{l+1}(vhat_l)^T eps_{l+1}, with eps_L = dL/dy: every feedback
      * first, from the start-of-sweep errors, then every update. The last sweep
-     * also writes the parameter updates J_theta^T eps (at vhat, with the returned errors).
+     * also writes the parameter updates J_theta^T eps (at vhat, with the returned errors). Where the step checks its
+     * energy ({@code withEnergy}) on a GPU, its terms (those errors) run beside the updates; returns whether they did.
      */
-    void fixedPrediction(Workspace ws, float eta, int n, boolean full) {
+    boolean fixedPrediction(Workspace ws, float eta, int n, boolean full, boolean withEnergy) {
         int depth = model.depth();
+        boolean terms = withEnergy && be.prefersShortChains();
         for (int l = 0; l < depth; l++) be.fill(ws.error[l], 0f);
         for (int s = 1; s <= n; s++) {
             boolean last = s == n;
@@ -45,7 +47,7 @@ abstract sealed class Sweeps extends EngineCore permits Relaxations {
             int lowest = last ? 0 : Math.max(0, depth - s);
             // Two rounds of a branch per block: every feedback from the start-of-sweep errors, then every error's update.
             eachBlock(ws, lowest, depth, l -> blockMacs[l], l -> model.blocks().get(l).backward(be, ws.ff[l], l + 1 == depth ? ws.dLdy : ws.error[l + 1],
-                    l > 0 || full ? ws.feedback[l] : null, last ? 1f : 0f));
+                    l > 0 || full ? ws.feedback[l] : null, last ? 1f : 0f), last && terms ? learningBeside(ws, false, Algorithm.FIXED_PRED) : NONE);
             eachBlock(ws, Math.max(lowest, full ? 0 : 1), depth, layerSize, l -> {
                 if (!last) be.axpby(eta, ws.feedback[l], 1f - eta, ws.error[l]);
                 else if (full) {
@@ -56,6 +58,7 @@ abstract sealed class Sweeps extends EngineCore permits Relaxations {
             });
         }
         if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
+        return terms;
     }
 
     /**
