@@ -81,24 +81,13 @@ final class CompareCommand implements Callable<Integer> {
         return Setup.option(c.source() + ": field 'training.settings." + key + "'", value instanceof Double d ? Double.toString(d) : String.valueOf(value), parse);
     }
 
-    /** A recorded eta, as --eta takes it. */
-    private static float positive(float eta) {
-        if (!(eta > 0) || !Float.isFinite(eta)) throw new IllegalArgumentException("expected a finite step size > 0, got " + eta);
-        return eta;
-    }
-
-    /** A recorded n, as --n takes it. */
-    private static int sweeps(double n) {
-        if (!(n >= 1 && n <= Setup.Relaxation.MAX_SWEEPS) || n != Math.rint(n)) throw new IllegalArgumentException("expected a whole number of sweeps in 1.." + Setup.Relaxation.MAX_SWEEPS + ", got " + n);
-        return (int) n;
-    }
-
     @Override public Integer call() throws Exception {
         relaxation.validate();
         List<Algorithm> algs = Setup.algorithms(algorithms);
         Checkpoint.Loaded c = checkpoint == null ? null : Checkpoint.load(checkpoint);
-        Float trainedEta = trained(c, "eta", v -> positive(Float.parseFloat(v)), "--eta", "--inference-lr");
-        Integer trainedN = trained(c, "n", v -> sweeps(Double.parseDouble(v)), "--n", "--T");
+        // Recorded values within the bounds --eta and --n take.
+        Float trainedEta = trained(c, "eta", v -> Setup.Relaxation.checkEta("eta", Float.parseFloat(v)), "--eta", "--inference-lr");
+        Integer trainedN = trained(c, "n", v -> Setup.Relaxation.checkSteps("n", Double.parseDouble(v)), "--n", "--T");
         float eta = trainedEta != null ? trainedEta : relaxation.eta;
         int n = trainedN != null ? trainedN : relaxation.sweeps(20);
         // The loss, and pc's and ipc's settings, as a checkpoint was trained with them unless given here; else train's defaults

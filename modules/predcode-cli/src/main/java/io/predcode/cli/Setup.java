@@ -179,8 +179,21 @@ final class Setup {
 
         /** The bounds on a relaxation's step count and step size (named {@code stepsOption} and {@code etaOption}), for every command that relaxes. */
         static void check(String stepsOption, int steps, String etaOption, float eta) {
-            if (steps < 1 || steps > MAX_SWEEPS) throw new IllegalArgumentException(stepsOption + " must be in 1.." + MAX_SWEEPS + ", got " + steps);
-            if (!(eta > 0) || !Float.isFinite(eta)) throw new IllegalArgumentException(etaOption + " must be a finite number > 0, got " + eta);
+            checkSteps(stepsOption, steps);
+            checkEta(etaOption, eta);
+        }
+
+        /** {@link #check}'s bound on the step count (here a count read as a number: a whole one). */
+        static int checkSteps(String name, double steps) {
+            if (steps != Math.rint(steps)) throw new IllegalArgumentException(name + " must be a whole number, got " + steps);
+            if (!(steps >= 1 && steps <= MAX_SWEEPS)) throw new IllegalArgumentException(name + " must be in 1.." + MAX_SWEEPS + ", got " + (steps == (long) steps ? Long.toString((long) steps) : Double.toString(steps)));
+            return (int) steps;
+        }
+
+        /** {@link #check}'s bound on the step size. */
+        static float checkEta(String name, float eta) {
+            if (!(eta > 0) || !Float.isFinite(eta)) throw new IllegalArgumentException(name + " must be a finite number > 0, got " + eta);
+            return eta;
         }
 
         /** --n, or {@code fallback} when it was not given. */

@@ -561,6 +561,17 @@ class CliTest {
         assertEquals(7, trained.number("n"));
         assertEquals(List.of("cross_entropy", "sample", "sgd:0.2"), List.of(given.string("loss"), given.string("energy"), given.string("belief_optimizer")));
         assertEquals(3, given.number("n"));
+        // A recorded value out of --eta's or --n's bounds is refused, naming the file and field.
+        Path file = run.resolve("checkpoint.safetensors");
+        String bytes = new String(java.nio.file.Files.readAllBytes(file), java.nio.charset.StandardCharsets.ISO_8859_1);
+        for (String[] bad : new String[][]{{"\\\"eta\\\":0.05", "\\\"eta\\\":-0.5", "field 'training.settings.eta': eta must be a finite number > 0, got -0.5"},
+                {"\\\"n\\\":7,", "\\\"n\\\":0,", "field 'training.settings.n': n must be in 1..100000, got 0"}}) {
+            assertTrue(bytes.contains(bad[0]), bad[0]);
+            java.nio.file.Files.write(file, bytes.replace(bad[0], bad[1]).getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+            Result r = run("compare", "--checkpoint", run.toString());
+            assertEquals(2, r.code(), r.out());
+            assertTrue(r.err().contains(file + ": " + bad[2]), r.err());
+        }
     }
 
     private static JsonFields compareJson(String... options) {

@@ -291,7 +291,6 @@ final class ShardWorker implements AutoCloseable {
     /** Why a step whose summed loss is finite and summed updates are not is a divergence. */
     static final String RUNAWAY = "the summed updates are not finite at a finite loss: a relaxation ran off";
 
-
     /** The job's result; {@code next}, where every step was done, names the end state, which the first shard in this JVM to get here leaves for the others. */
     private SyncResult result(int applied, double[] loss, long[] correct, long[] samples, double[] energies, float[] etas, String divergence, double computeMillis,
                               Optimizer opt, boolean held, String next) {
