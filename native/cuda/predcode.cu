@@ -512,6 +512,22 @@ extern "C" __global__ void pc_momentum_update(long long n, const float* pred, co
     }
 }
 
+// PC's belief step by Adam on the displacement (Backend.pcAdamUpdate), its bias corrections folded into step_size and
+// bc2_sqrt: the error, the gradient fb - e, Adam's step and the belief in one kernel where they were four in a row.
+extern "C" __global__ void pc_adam_update(long long n, const float* pred, const float* vhat, const float* fb, float* disp, float* m, float* s,
+                                          float* belief, float* err, float step_size, float bc2_sqrt, float b1, float b2, float eps) {
+    GRID_STRIDE(i, n) {
+        float a = vhat[i], d = disp[i], e = (pred[i] - a) - d, g = fb[i] - e;
+        float mi = b1 * m[i] + (1.f - b1) * g, si = b2 * s[i] + (1.f - b2) * g * g;
+        m[i] = mi;
+        s[i] = si;
+        d -= step_size * mi / (sqrtf(si) / bc2_sqrt + eps);
+        disp[i] = d;
+        belief[i] = a + d;
+        if (err) err[i] = e;
+    }
+}
+
 // STRICT's step from an error already formed: d += eta (e - fb), v = vhat + d.
 extern "C" __global__ void pc_strict_step(long long n, const float* err, const float* vhat, const float* fb, float* disp, float* belief, float eta) {
     GRID_STRIDE(i, n) {

@@ -590,6 +590,17 @@ public final class CpuBackend extends Backend {
         run(c, prediction.size());
     }
 
+    private static final Kernel ADAM_UPDATE = (c, from, to) -> c.kernels.adamUpdate(c.s0, c.s1, c.s2, c.s3, c.s4, c.s5, c.s6, c.s7, c.x0, c.x1, c.x2, c.x3, c.x4, from, to),
+            ADAM_UPDATE_JAVA = (c, from, to) -> JavaKernels.adamUpdate(c.s0, c.s1, c.s2, c.s3, c.s4, c.s5, c.s6, c.s7, c.x0, c.x1, c.x2, c.x3, c.x4, from, to);
+
+    @Override protected void doPcAdamUpdate(Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor moment, Tensor secondMoment,
+                                            Tensor belief, Tensor error, float stepSize, float bc2Sqrt, float beta1, float beta2, float eps) {
+        ElementwiseCall c = call(ADAM_UPDATE, ADAM_UPDATE_JAVA);
+        c.s0 = seg(prediction); c.s1 = seg(vhat); c.s2 = seg(feedback); c.s3 = seg(displacement); c.s4 = seg(moment); c.s5 = seg(secondMoment);
+        c.s6 = seg(belief); c.s7 = maybeSeg(error); c.x0 = stepSize; c.x1 = bc2Sqrt; c.x2 = beta1; c.x3 = beta2; c.x4 = eps;
+        run(c, prediction.size());
+    }
+
     /** In double, the native and Java kernels in the same order (the same bits). */
     @Override protected void doSumSquares(Tensor x, float scale, Tensor out, long outIndex) {
         double sum = kernels != null ? kernels.sumSquares(seg(x), x.size()) : JavaKernels.sumSquares(seg(x), x.size());

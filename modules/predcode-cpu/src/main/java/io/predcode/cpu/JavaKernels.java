@@ -284,6 +284,36 @@ final class JavaKernels {
         });
     }
 
+    /** Backend.pcAdamUpdate on [from, to), its bias corrections folded into stepSize and bc2Sqrt; {@code se} may be null. */
+    static void adamUpdate(MemorySegment sp, MemorySegment sa, MemorySegment sf, MemorySegment sd, MemorySegment sm, MemorySegment ss, MemorySegment sv,
+                           MemorySegment se, float stepSize, float bc2Sqrt, float beta1, float beta2, float eps, long from, long to) {
+        boolean samePrediction = sp.address() == sa.address();
+        chunks(from, to, (off, len, t) -> {
+            float[] a = t[1], p = samePrediction ? a : t[0], f = t[2], d = t[3], m = t[4], s = t[5], v = t[6], e = t[7];
+            MemorySegment.copy(sa, F, off, a, 0, len);
+            if (!samePrediction) MemorySegment.copy(sp, F, off, p, 0, len);
+            MemorySegment.copy(sf, F, off, f, 0, len);
+            MemorySegment.copy(sd, F, off, d, 0, len);
+            MemorySegment.copy(sm, F, off, m, 0, len);
+            MemorySegment.copy(ss, F, off, s, 0, len);
+            for (int i = 0; i < len; i++) {
+                float ei = (p[i] - a[i]) - d[i], gi = f[i] - ei;
+                float mi = beta1 * m[i] + (1f - beta1) * gi, si = beta2 * s[i] + (1f - beta2) * gi * gi; // as adamStep rounds them
+                float di = d[i] - stepSize * mi / ((float) Math.sqrt(si) / bc2Sqrt + eps);
+                e[i] = ei;
+                m[i] = mi;
+                s[i] = si;
+                d[i] = di;
+                v[i] = a[i] + di;
+            }
+            if (se != null) MemorySegment.copy(e, 0, se, F, off, len);
+            MemorySegment.copy(m, 0, sm, F, off, len);
+            MemorySegment.copy(s, 0, ss, F, off, len);
+            MemorySegment.copy(d, 0, sd, F, off, len);
+            MemorySegment.copy(v, 0, sv, F, off, len);
+        });
+    }
+
     /** STRICT's update of len values: e = (p - a) - d, d += eta (e - f), v = a + d. */
     private static void strictStep(float[] p, float[] a, float[] f, float[] d, float[] e, float[] v, float eta, int len) {
         for (int i = 0; i < len; i++) {

@@ -41,7 +41,7 @@ final class NativeKernels {
 
     /** Floats per vector in the build chosen for this CPU: 16 (AVX-512) or 8 (AVX2). */
     final int width;
-    private final MethodHandle conv2d, conv2dWeightGrad, maxPool2, maxPool2Backward, axpby, add, multiply, relu, reluIncrement, reluBackward, leakyRelu, leakyReluBackward, tanh, sigmoid, smoothIncrement, gelu, geluBackward, geluWithDerivative, geluTanh, geluTanhBackward, geluTanhWithDerivative, predictionError, strictUpdate, strictStep, momentumUpdate, softmaxCrossEntropy, adamStep, sumSquares;
+    private final MethodHandle conv2d, conv2dWeightGrad, maxPool2, maxPool2Backward, axpby, add, multiply, relu, reluIncrement, reluBackward, leakyRelu, leakyReluBackward, tanh, sigmoid, smoothIncrement, gelu, geluBackward, geluWithDerivative, geluTanh, geluTanhBackward, geluTanhWithDerivative, predictionError, strictUpdate, strictStep, momentumUpdate, adamUpdate, softmaxCrossEntropy, adamStep, sumSquares;
 
     private final SymbolLookup lookup;
 
@@ -84,6 +84,8 @@ final class NativeKernels {
         strictStep = bind.apply("strict_step", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_LONG, JAVA_LONG));
         momentumUpdate = bind.apply("momentum_update", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_FLOAT, JAVA_FLOAT, JAVA_INT, JAVA_LONG, JAVA_LONG));
+        adamUpdate = bind.apply("adam_update", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
+                JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_LONG, JAVA_LONG));
         softmaxCrossEntropy = bind.apply("softmax_cross_entropy", FunctionDescriptor.of(JAVA_DOUBLE, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_INT, JAVA_INT, JAVA_DOUBLE, JAVA_INT));
         sumSquares = bind.apply("sum_squares", FunctionDescriptor.of(JAVA_DOUBLE, ADDRESS, JAVA_LONG));
@@ -304,6 +306,14 @@ final class NativeKernels {
         MemorySegment e = error == null ? MemorySegment.NULL : error;
         int f = first ? 1 : 0;
         try { momentumUpdate.invokeExact(prediction, vhat, feedback, displacement, velocity, belief, e, eta, momentum, f, from, to); } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    void adamUpdate(MemorySegment prediction, MemorySegment vhat, MemorySegment feedback, MemorySegment displacement, MemorySegment moment,
+                    MemorySegment second, MemorySegment belief, MemorySegment error, float stepSize, float bc2Sqrt, float beta1, float beta2, float eps,
+                    long from, long to) {
+        MemorySegment e = error == null ? MemorySegment.NULL : error;
+        try { adamUpdate.invokeExact(prediction, vhat, feedback, displacement, moment, second, belief, e, stepSize, bc2Sqrt, beta1, beta2, eps, from, to); }
+        catch (Throwable t) { throw rethrow(t); }
     }
 
     void predictionError(MemorySegment prediction, MemorySegment vhat, MemorySegment displacement, MemorySegment error, MemorySegment derivative,

@@ -525,6 +525,12 @@ final class CudaBackend extends Backend {
                 eta, momentum, firstStep);
     }
 
+    @Override protected void doPcAdamUpdate(Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor moment, Tensor secondMoment,
+                                            Tensor belief, Tensor error, float stepSize, float bc2Sqrt, float beta1, float beta2, float eps) {
+        k.adamUpdate(prediction.size(), ptr(prediction), ptr(vhat), ptr(feedback), ptr(displacement), ptr(moment), ptr(secondMoment), ptr(belief),
+                ptrOrNull(error), stepSize, bc2Sqrt, beta1, beta2, eps);
+    }
+
     @Override protected void doSumSquares(Tensor x, float scale, Tensor out, long outIndex) { k.sumSquares(ptr(x), x.size(), scale, ptr(out), outIndex); }
 
     @Override protected void doSgdStep(Tensor param, Tensor grad, Tensor momentumBuffer, float lr, float momentum, float dampening,

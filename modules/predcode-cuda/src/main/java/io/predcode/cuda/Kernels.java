@@ -223,6 +223,12 @@ final class Kernels {
                 .over("pc_momentum_update", n);
     }
 
+    void adamUpdate(long n, long prediction, long vhat, long feedback, long displacement, long moment, long second, long belief, long error,
+                    float stepSize, float bc2Sqrt, float b1, float b2, float eps) {
+        start().l(n).p(prediction).p(vhat).p(feedback).p(displacement).p(moment).p(second).p(belief).p(error).f(stepSize).f(bc2Sqrt).f(b1).f(b2).f(eps)
+                .over("pc_adam_update", n);
+    }
+
     /** out[j] = sum over b of parts[b * size + j] (+ beta out[j]), summed in batch order. */
     void sumBatches(long parts, long out, long batches, long size, float beta) { start().p(parts).p(out).l(batches).l(size).f(beta).over("pc_sum_batches", size); }
 

@@ -907,6 +907,29 @@ public abstract class Backend implements AutoCloseable {
         doPcMomentumUpdate(prediction, vhat, feedback, displacement, velocity, belief, error, eta, momentum, firstStep);
     }
 
+    /**
+     * PC's belief step by Adam (PyTorch's, without weight decay) on the displacement, fused as {@link #pcMomentumUpdate} is:
+     * <pre>
+     *   error        = (prediction - vhat) - displacement
+     *   g            = feedback - error
+     *   moment       = beta1 * moment + (1 - beta1) * g
+     *   secondMoment = beta2 * secondMoment + (1 - beta2) * g^2
+     *   displacement -= eta / (1 - beta1^step) * moment / (sqrt(secondMoment) / sqrt(1 - beta2^step) + eps)
+     *   belief       = vhat + displacement
+     * </pre>
+     * in one pass where {@link #pcPredictionError}, g, {@link #adamStep} on the displacement and the belief would be four;
+     * g is the energy's gradient at v_l. {@code feedback} is only read; {@code error} may be null when no one reads it.
+     * {@code step} counts from 1, as Adam's bias corrections do.
+     */
+    public final void pcAdamUpdate(Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor moment, Tensor secondMoment,
+                                   Tensor belief, Tensor error, float eta, float beta1, float beta2, float eps, long step) {
+        if (error == null) sameSize("pcAdamUpdate", prediction, vhat, feedback, displacement, moment, secondMoment, belief);
+        else sameSize("pcAdamUpdate", prediction, vhat, feedback, displacement, moment, secondMoment, belief, error);
+        checkAdamStep(step);
+        doPcAdamUpdate(prediction, vhat, feedback, displacement, moment, secondMoment, belief, error, adamStepSize(eta, beta1, step), adamBc2Sqrt(beta2, step),
+                beta1, beta2, eps);
+    }
+
     /** out[outIndex] = scale * sum(x^2), accumulated in double: the energy of a prediction error. */
     public final void sumSquares(Tensor x, float scale, Tensor out, long outIndex) {
         mine("sumSquares", x, out);
@@ -1241,6 +1264,15 @@ public abstract class Backend implements AutoCloseable {
     protected void doPcMomentumUpdate(Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor velocity, Tensor belief,
                                       Tensor error, float eta, float momentum, boolean firstStep) {
         Compositions.pcMomentumUpdate(this, prediction, vhat, feedback, displacement, velocity, belief, error, eta, momentum, firstStep);
+    }
+
+    /**
+     * PC's belief step by Adam: see {@link #pcAdamUpdate}, with its bias corrections folded into {@code stepSize} and
+     * {@code bc2Sqrt} as {@link #doAdamStep} takes them. Default: {@link Compositions#pcAdamUpdate}.
+     */
+    protected void doPcAdamUpdate(Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor moment, Tensor secondMoment, Tensor belief,
+                                  Tensor error, float stepSize, float bc2Sqrt, float beta1, float beta2, float eps) {
+        Compositions.pcAdamUpdate(this, prediction, vhat, feedback, displacement, moment, secondMoment, belief, error, stepSize, bc2Sqrt, beta1, beta2, eps);
     }
 
     /** out[outIndex] = scale times the sum of squares of x. */

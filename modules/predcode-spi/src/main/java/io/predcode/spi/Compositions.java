@@ -148,6 +148,20 @@ public final class Compositions {
         be.add(1f, vhat, 1f, displacement, belief);
     }
 
+    /**
+     * {@link Backend#pcAdamUpdate}: error = (prediction - vhat) - displacement, g = feedback - error, Adam's step on the
+     * displacement with g (no weight decay), belief = vhat + displacement. g is formed in belief, free until its last write,
+     * and without an error tensor the error too.
+     */
+    public static void pcAdamUpdate(Backend be, Tensor prediction, Tensor vhat, Tensor feedback, Tensor displacement, Tensor moment, Tensor secondMoment,
+                                    Tensor belief, Tensor error, float stepSize, float bc2Sqrt, float beta1, float beta2, float eps) {
+        Tensor e = error != null ? error : belief;
+        be.pcPredictionError(prediction, vhat, displacement, e);
+        be.add(1f, feedback, -1f, e, belief);
+        be.doAdamStep(displacement, belief, moment, secondMoment, stepSize, bc2Sqrt, beta1, beta2, eps, 0f, 1f, null, 0, null, 0, 0);
+        be.add(1f, vhat, 1f, displacement, belief);
+    }
+
     /** {@link Backend#mse}: dy = 2 (y - t) / n, and the loss n/4 sum(dy^2) = mean((y - t)^2). Without dy, a temporary holds it. */
     public static void mse(Backend be, Tensor y, Tensor target, Tensor loss, Tensor dy) {
         long n = y.size();

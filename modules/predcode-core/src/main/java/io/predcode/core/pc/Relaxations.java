@@ -188,18 +188,15 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
 
     /**
      * Layer l's belief step by the belief optimizer, from its prediction this step and its feedback; writes its
-     * start-of-step error. SGD's step is one fused pass (eps_l, the gradient feedback - eps_l, the velocity, d_l,
-     * v_l); Adam's is four.
+     * start-of-step error. Each optimizer's step is one fused pass (eps_l, the gradient feedback - eps_l, SGD's velocity
+     * or Adam's moments, d_l, v_l).
      */
     private void beliefUpdate(Workspace ws, int l, int moved, boolean incremental, float eta, int step) {
         BeliefOptimizer o = beliefOptimizer;
         Tensor prediction = l == 1 && incremental ? ws.sweep[0].output() : l - 1 >= moved ? ws.sweep[l - 1].output() : ws.vhat(l);
-        if (o.isAdam()) {
-            hiddenError(ws, l, prediction);
-            be.axpby(-1f, ws.error[l], 1f, ws.feedback[l]);
-            be.adamStep(ws.displacement[l], ws.feedback[l], ws.beliefMoment[l], ws.beliefSecondMoment[l], eta, o.beta1(), o.beta2(), o.eps(), 0f, step);
-            be.add(1f, ws.vhat(l), 1f, ws.displacement[l], ws.belief[l]);
-        } else if (o.momentum() == 0f) be.pcStrictUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.belief[l], ws.error[l], eta);
+        if (o.isAdam()) be.pcAdamUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.beliefMoment[l], ws.beliefSecondMoment[l], ws.belief[l],
+                ws.error[l], eta, o.beta1(), o.beta2(), o.eps(), step);
+        else if (o.momentum() == 0f) be.pcStrictUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.belief[l], ws.error[l], eta);
         else be.pcMomentumUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.beliefMoment[l], ws.belief[l], ws.error[l], eta, o.momentum(),
                 step == (incremental ? 1 : Math.max(1, model.depth() - l))); // the step the wave reaches layer l
     }

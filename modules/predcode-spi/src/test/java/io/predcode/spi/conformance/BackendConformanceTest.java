@@ -43,6 +43,11 @@ public abstract class BackendConformanceTest {
 
     // ------------------------------------------------------------ helpers
 
+    private static float[] abs(float[] a) {
+        for (int i = 0; i < a.length; i++) a[i] = Math.abs(a[i]);
+        return a;
+    }
+
     protected float[] random(int n, double scale) {
         float[] a = new float[n];
         for (int i = 0; i < n; i++) a[i] = (float) ((rng.nextDouble() * 2 - 1) * scale);
@@ -1192,6 +1197,13 @@ public abstract class BackendConformanceTest {
                     assertSameAfter("pcMomentumUpdate first=" + first + " " + n, in,
                             t -> backend.pcMomentumUpdate(t[0], t[1], t[2], t[3], t[6], t[4], t[5], eta, 0.9f, first),
                             t -> Compositions.pcMomentumUpdate(backend, t[0], t[1], t[2], t[3], t[6], t[4], t[5], eta, 0.9f, first), 1e-5);
+                // Adam's moments as a few steps leave them: the second non-negative. Inputs: p, vhat, feedback, d, belief, error, m, s.
+                float[][] adam = {five[0], five[1], five[2], five[3], five[4], in[5], random(n, 0.5), abs(random(n, 0.5))};
+                for (long step : new long[]{1, 7})
+                    assertSameAfter("pcAdamUpdate step=" + step + " " + n, adam,
+                            t -> backend.pcAdamUpdate(t[0], t[1], t[2], t[3], t[6], t[7], t[4], t[5], eta, 0.9f, 0.999f, 1e-8f, step),
+                            t -> Compositions.pcAdamUpdate(backend, t[0], t[1], t[2], t[3], t[6], t[7], t[4], t[5], (float) (eta / (1 - Math.pow(0.9, step))),
+                                    (float) Math.sqrt(1 - Math.pow(0.999, step)), 0.9f, 0.999f, 1e-8f), 1e-5);
             }
             for (Activation f : Activation.values()) {
                 float[][] act = {random(n, 4), new float[n], new float[n]};
@@ -1370,6 +1382,46 @@ public abstract class BackendConformanceTest {
                 assertClose(what + "velocity", em, backend.download(tm), TOL);
                 assertClose(what + "displacement", ed, backend.download(td), TOL);
                 assertClose(what + "belief", eb, backend.download(tv), TOL);
+            }
+        }
+    }
+
+    /**
+     * PC's belief step by Adam, three steps from zero moments, against float64 (PyTorch's Adam on the displacement with the
+     * energy's gradient feedback - error); also with prediction = vhat (layer 1), and without an error tensor.
+     */
+    @Test void adamUpdateMatchesFloat64() {
+        for (int n : new int[]{1, 7, 257}) for (boolean anchored : new boolean[]{false, true}) {
+            float[] p = random(n, 2), vhat = random(n, 2), d = random(n, 0.01);
+            float[][] fb = {random(n, 2), random(n, 2), random(n, 2)};
+            if (anchored) p = vhat;
+            double eta = 0.05f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f; // float's values: 1 - 0.999f is 4.7e-5 off 1 - 0.999
+            double[] ed = toDouble(d), ev = new double[n], ee = new double[n], em = new double[n], es = new double[n];
+            for (int step = 1; step <= 3; step++)
+                for (int i = 0; i < n; i++) {
+                    ee[i] = ((double) p[i] - vhat[i]) - ed[i];
+                    double g = fb[step - 1][i] - ee[i];
+                    em[i] = b1 * em[i] + (1 - b1) * g;
+                    es[i] = b2 * es[i] + (1 - b2) * g * g;
+                    ed[i] -= eta / (1 - Math.pow(b1, step)) * em[i] / (Math.sqrt(es[i]) / Math.sqrt(1 - Math.pow(b2, step)) + eps);
+                    ev[i] = vhat[i] + ed[i];
+                }
+            try (Tensor ta = tensor(vhat, n); Tensor tp = anchored ? null : tensor(p, n); Tensor tf = backend.allocate(n); Tensor td = tensor(d, n);
+                 Tensor tm = backend.allocate(n); Tensor ts = backend.allocate(n); Tensor tv = backend.allocate(n); Tensor te = backend.allocate(n)) {
+                Tensor prediction = anchored ? ta : tp;
+                backend.fill(tm, 0f);
+                backend.fill(ts, 0f);
+                for (int step = 1; step <= 3; step++) {
+                    backend.upload(fb[step - 1], tf);
+                    backend.pcAdamUpdate(prediction, ta, tf, td, tm, ts, tv, step == 3 ? te : null, (float) eta, (float) b1, (float) b2, (float) eps, step);
+                }
+                String what = "n=" + n + (anchored ? ", prediction = vhat" : "") + ": ";
+                assertClose(what + "error", ee, backend.download(te), TOL);
+                assertClose(what + "first moment", em, backend.download(tm), TOL);
+                assertClose(what + "second moment", es, backend.download(ts), TOL);
+                assertClose(what + "displacement", ed, backend.download(td), TOL);
+                assertClose(what + "belief", ev, backend.download(tv), TOL);
+                assertArrayEquals(fb[2], backend.download(tf), what + "feedback is only read");
             }
         }
     }
