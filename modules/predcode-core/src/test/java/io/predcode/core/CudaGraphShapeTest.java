@@ -59,10 +59,10 @@ class CudaGraphShapeTest {
     private record Shape(long nodes, long chain, long submissions, long waits) {}
 
     /** The graph of the step after three (the second records it, the third launches it), and the host's calls in that step. */
-    private static Shape step(Algorithm algorithm, int n, PcEngine.Condense condense, Loss loss, Energy energy, boolean guarded) throws Throwable {
+    private static Shape step(Algorithm algorithm, int n, PcEngine.Condense condense, Loss loss, Energy energy, boolean guarded, BeliefOptimizer beliefs) throws Throwable {
         try (Backend be = Backends.open("cuda"); Model m = Model.create(ModelSpec.parse(PCX_MLP, "pcx-mlp-gelu"), be, 0);
              PcEngine e = new PcEngine(m, loss).condense(condense); Adam adam = Adam.adamW(m, 3e-4f, 1e-3f)) {
-            if (algorithm.standard()) e.beliefOptimizer(BeliefOptimizer.sgd(0.1f)).energy(energy);
+            if (algorithm.standard()) e.beliefOptimizer(beliefs).energy(energy);
             Trainer t = new Trainer(e, adam, algorithm, 0.026f, n).guardEnergy(guarded);
             int batch = 16;
             float[] x = new float[batch * 784], y = new float[loss == Loss.MSE ? batch * 10 : batch]; // one-hot rows, or class labels
@@ -75,7 +75,8 @@ class CudaGraphShapeTest {
             t.step(x, y, batch);
             Shape shape = new Shape((long) nodes.invokeExact(), (long) depth.invokeExact(),
                     (long) submissions.invokeExact() - submitted, (long) waits.invokeExact() - waited);
-            System.out.println("PCX's MLP, " + algorithm + " n " + n + ", condense " + condense + ", " + loss + (algorithm.standard() ? ", energy " + energy.id() : "") + (guarded ? ", energy checked" : "") + ": " + shape);
+            System.out.println("PCX's MLP, " + algorithm + " n " + n + ", condense " + condense + ", " + loss + (algorithm.standard() ? ", energy " + energy.id() + ", " + beliefs : "")
+                    + (guarded ? ", energy checked" : "") + ": " + shape);
             return shape;
         }
     }
@@ -111,8 +112,19 @@ class CudaGraphShapeTest {
         // Folded (FoldedRelaxations.ipcFolded): a step is a prediction GEMM, its error kernel, the feedback GEMM (the parameter
         // gradients beside it), v formed and the optimizer; 51 in all where unfolded it was 68.
         assertShape(Algorithm.IPC, 8, 51, 203, "n = 8");
-        // The energy checked (the default): its terms, 1 more at the step's end.
-        assertShape(Algorithm.IPC, 8, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, 52, 207, "n = 8, energy checked");
+        // The energy checked (the default): its terms beside the last step's second round, which reads the errors its first
+        // formed, so none more (after the last optimizer step it was 52).
+        assertShape(Algorithm.IPC, 8, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, 51, 207, "n = 8, energy checked");
+    }
+
+    @Test void adamOnTheBeliefsKeepsItsShape() throws Throwable {
+        // Adam's step on a belief is one kernel (Backend.pcAdamUpdate) where the error, the gradient feedback - error, Adam's
+        // step and v = vhat + d were four in a row: PC at T = 5 32, where it was 47.
+        assertShape(Algorithm.PC, 5, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, false, BeliefOptimizer.adam(), 32, 79, "T = 5, Adam on the beliefs");
+        // Checked, the terms beside the learning step's backward passes, as with SGD (after them it was 48).
+        assertShape(Algorithm.PC, 5, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, BeliefOptimizer.adam(), 32, 83, "T = 5, Adam on the beliefs, energy checked");
+        // iPC unfolded (Adam does not fold): checked, the terms beside block 0's gradients in its last step (after it was 50).
+        assertShape(Algorithm.IPC, 5, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, BeliefOptimizer.adam(), 49, 146, "n = 5, Adam on the beliefs, energy checked");
     }
 
     @Test void fixedPredictionsStepKeepsItsShape() throws Throwable {
@@ -155,9 +167,15 @@ class CudaGraphShapeTest {
         assertShape(algorithm, n, condense, loss, energy, false, chain, nodes, why);
     }
 
-    /** As above; with {@code guarded}, the step checks its energy ({@link Trainer#guardEnergy}, the default). */
+    /** As above; with {@code guarded}, the step checks its energy ({@link Trainer#guardEnergy}, the default). PC and iPC take SGD on the beliefs, PCX's. */
     private static void assertShape(Algorithm algorithm, int n, PcEngine.Condense condense, Loss loss, Energy energy, boolean guarded, long chain, long nodes, String why) throws Throwable {
-        Shape s = step(algorithm, n, condense, loss, energy, guarded);
+        assertShape(algorithm, n, condense, loss, energy, guarded, BeliefOptimizer.sgd(0.1f), chain, nodes, why);
+    }
+
+    /** As above, with {@code beliefs} moving PC's and iPC's beliefs. */
+    private static void assertShape(Algorithm algorithm, int n, PcEngine.Condense condense, Loss loss, Energy energy, boolean guarded, BeliefOptimizer beliefs,
+                                    long chain, long nodes, String why) throws Throwable {
+        Shape s = step(algorithm, n, condense, loss, energy, guarded, beliefs);
         assertTrue(s.chain() <= chain, algorithm + "'s longest chain, " + why + " (" + s + ")");
         assertTrue(s.nodes() <= nodes, algorithm + "'s graph, " + why + " (" + s + ")");
         assertEquals(5, s.submissions(), "the batch's two copies, the step sizes, the graph launch, the copy back");

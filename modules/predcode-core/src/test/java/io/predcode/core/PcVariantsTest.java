@@ -514,13 +514,17 @@ class PcVariantsTest {
             SplittableRandom r = new SplittableRandom(33);
             try (Model m = Model.create(mlp(r, 4, "tanh"), be, 9)) {
                 int batch = 6;
-                for (Algorithm a : new Algorithm[]{Algorithm.FIXED_PRED, Algorithm.STRICT, Algorithm.PC})
+                for (Algorithm a : new Algorithm[]{Algorithm.FIXED_PRED, Algorithm.STRICT, Algorithm.PC, Algorithm.IPC})
                     for (Energy energy : Energy.values()) for (BeliefOptimizer beliefs : new BeliefOptimizer[]{BeliefOptimizer.sgd(0.5f), BeliefOptimizer.adam()})
                         for (Loss loss : Loss.values()) {
                             if (!a.standard() && (energy != Energy.TORCH2PC || beliefs.isAdam())) continue; // STRICT and FIXED_PRED have one form
                             String what = a + ", " + energy + ", " + beliefs + ", " + loss;
+                            // iPC's weights step within the relaxation: at a rate too small to move a bit, its energies are those of
+                            // infer's relaxation, which takes no weight steps. Adam's steps are recorded with the step, SGD's are not.
+                            boolean ipc = a == Algorithm.IPC;
                             try (PcEngine e = new PcEngine(m, loss).energy(energy).beliefOptimizer(beliefs);
-                                 io.predcode.core.optim.Sgd sgd = new io.predcode.core.optim.Sgd(m, 1e-3f, 0f, 0f)) {
+                                 io.predcode.core.optim.Optimizer sgd = ipc && beliefs.isAdam() ? new io.predcode.core.optim.Adam(m, 1e-12f)
+                                         : new io.predcode.core.optim.Sgd(m, ipc ? 1e-12f : 1e-3f, 0f, 0f)) {
                                 float[] x = randomInput(r, batch * e.inputSize());
                                 float[] y = loss == Loss.MSE ? randomInput(r, batch * e.targetSize()) : labels(r, batch, m.activationShape(m.depth())[0]);
                                 double[] expected = e.infer(x, y, batch, a, 0.1f, 5).layerEnergies();

@@ -1000,7 +1000,7 @@ public abstract class Backend implements AutoCloseable {
                                float weightDecay, float decay, long step) {
         sameSize("adamStep", param, grad, m, v);
         checkAdamStep(step);
-        // adamScalars' values without its array: PC's Adam on the beliefs takes a step per layer per inference step
+        // adamScalars' values without its array: a step leaves no garbage however often it is called
         doAdamStep(param, grad, m, v, adamStepSize(lr, beta1, step), adamBc2Sqrt(beta2, step), beta1, beta2, eps, weightDecay, decay, null, 0, null, 0, 0);
     }
 

@@ -276,9 +276,11 @@ abstract sealed class FoldedRelaxations extends Relaxations permits PcEngine {
      * rounds, a branch per block each, then the optimizer's step ({@code weightStep}): each block's prediction of layer
      * b + 1 at the step's state with that layer's error and its step's own terms; then each block's parameter gradients
      * (from those errors, at that state) beside its feedback GEMM onto the terms, after which v_b = vhat_b + d_b for the
-     * next step. On a GPU a step is a GEMM, a kernel, a GEMM, a kernel and the optimizer one after another.
+     * next step. On a GPU a step is a GEMM, a kernel, a GEMM, a kernel and the optimizer one after another. Where the step
+     * checks its energy ({@code withEnergy}) on a GPU, its terms (the last step's errors, which its first round forms and
+     * nothing after writes) run beside the last step's second round; returns whether they did.
      */
-    @Override void ipcFolded(Workspace ws, float eta, int n, boolean full, float beta, java.util.function.IntConsumer weightStep) {
+    @Override boolean ipcFolded(Workspace ws, float eta, int n, boolean full, float beta, java.util.function.IntConsumer weightStep, boolean withEnergy) {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
         Tensor target = nudgedTarget(ws, beta);
@@ -300,6 +302,7 @@ abstract sealed class FoldedRelaxations extends Relaxations permits PcEngine {
         each(0, start.size(), i -> 1, 1, i -> start.get(i).run(), NONE);
         Tensor[] d = new Tensor[depth];
         BeliefStep[] steps = new BeliefStep[depth];
+        boolean terms = withEnergy && be.prefersShortChains();
         for (int s = 1; s <= n; s++) {
             stepBuffers(buffers, n, s, eta, beliefOptimizer.momentum(), d, steps, null);
             boolean withLoss = s == n; // iPC reports its last step's output energy
@@ -332,10 +335,11 @@ abstract sealed class FoldedRelaxations extends Relaxations permits PcEngine {
                 double macs = blockMacs[b] * ws.batch;
                 be.branches(new double[]{macs, macs}, () -> block.feedbackOnto(be, t, ws.error[b + 1], steps[b].next(), -eta, true), gradients);
                 be.add(1f, ws.vhat(b), 1f, steps[b].next(), ws.belief[b]);
-            });
+            }, s == n && terms ? learningBeside(ws, false, Algorithm.IPC) : NONE);
             if (weightStep != null) weightStep.accept(s);
         }
         if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
+        return terms;
     }
 
     /**

@@ -22,8 +22,8 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
     abstract boolean relaxFolded(Workspace ws, float eta, int n, boolean full, float beta, boolean withFeedforwardLoss, boolean errorAtVhat, float momentum,
                                  boolean perSample, boolean withEnergy);
 
-    /** iPC's relaxation folded into the feedback GEMMs ({@link FoldedRelaxations#ipcFolded}). */
-    abstract void ipcFolded(Workspace ws, float eta, int n, boolean full, float beta, java.util.function.IntConsumer weightStep);
+    /** iPC's relaxation folded into the feedback GEMMs ({@link FoldedRelaxations#ipcFolded}); whether it wrote the energy terms. */
+    abstract boolean ipcFolded(Workspace ws, float eta, int n, boolean full, float beta, java.util.function.IntConsumer weightStep, boolean withEnergy);
 
     /** Centred nudging's updates from its positive relaxation, one tensor per parameter; allocated on first use. */
     io.predcode.spi.Scope heldScope;
@@ -71,8 +71,7 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
         boolean perSample = energy == Energy.PER_SAMPLE;
         if (!beliefOptimizer.isAdam() && (perSample || !incremental) && folds(ws)) {
             if (!incremental) return relaxFolded(ws, eta, n, full, beta, withFeedforwardLoss, errorAtVhat, beliefOptimizer.momentum(), perSample, withEnergy);
-            ipcFolded(ws, eta, n, full, beta, weightStep);
-            return false;
+            return ipcFolded(ws, eta, n, full, beta, weightStep, withEnergy);
         }
         int depth = model.depth();
         List<Block> blocks = model.blocks();
@@ -81,6 +80,7 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
         float parameterScale = incremental ? updateScale : 0f; // the parameter gradients a step forms: iPC's, at every step
         // PC's start runs beside its first step's first round, which reads none of it: on a GPU, not one after another.
         Runnable[] start = relaxationStart(ws, incremental ? depth : depth - n, !incremental && !perSample);
+        boolean terms = withEnergy && be.prefersShortChains(); // where a checked step's energy terms run beside its last ops
         boolean startBeside = !incremental && be.runsBranchesAtOnce() && depth > 1;
         // Otherwise the start comes first, a branch per layer: iPC's first round reads the beliefs it copies.
         if (!startBeside) eachBlock(ws, 1, depth, layerSize, l -> start[l - 1].run());
@@ -98,9 +98,9 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
                 // 1's prediction too is recomputed, into sweep[0].
                 eachBlock(ws, incremental ? 0 : active, depth, l -> (l == 0 ? 1 : (l >= moved ? 2 : 1) + (incremental ? 1 : 0)) * blockMacs[l], l -> {
                     if (l == 0) { blocks.get(0).forward(be, ws.x, ws.sweep[0]); return; }
-                    if (l >= moved) forwardErrorAndBackward(ws, l, target, perSample, withLoss, ws.feedback[l], parameterScale);
+                    if (l >= moved) forwardErrorAndBackward(ws, l, target, perSample, withLoss, ws.feedback[l], parameterScale, null);
                     else if (step == 1 && errorAtVhat && l == depth - 1) feedBack(ws, l, moved, parameterScale);
-                    else errorAndBackward(ws, l, ws.ff[l], target, perSample, withLoss, ws.feedback[l], parameterScale);
+                    else errorAndBackward(ws, l, ws.ff[l], target, perSample, withLoss, ws.feedback[l], parameterScale, null);
                 }, s == 1 && startBeside ? start : NONE);
                 // Then each layer's belief update, from its start-of-step error (which the update writes again, the same) and its feedback.
                 eachBlock(ws, active, depth, layerSize, l -> beliefUpdate(ws, l, moved, incremental, eta, step));
@@ -117,27 +117,34 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
                 }
             }
             if (incremental) {
-                blocks.get(0).backward(be, ws.sweep[0], ws.error[1], null, updateScale);
+                // Block 0's gradients from eps_1, which the step's belief update formed; on a GPU a checked step's terms (its
+                // errors, all formed by now) beside them in its last step, not one kernel more after its optimizer's.
+                if (s == n && terms) eachBlock(ws, 0, 1, b -> blockMacs[0], b -> blocks.get(0).backward(be, ws.sweep[0], ws.error[1], null, updateScale),
+                        learningBeside(ws, false, Algorithm.IPC));
+                else blocks.get(0).backward(be, ws.sweep[0], ws.error[1], null, updateScale);
                 if (weightStep != null) weightStep.accept(s);
             }
         }
         if (incremental) {
             if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
+            return terms;
         } else if (perSample) {
             // PCX's learning step: the energy's parameter gradient at the relaxed state, errors and Jacobians both at the final beliefs.
-            // The output block's branch forms the output's energy term too (the step's loss).
+            // The output block's branch forms the output's energy term too (the step's loss). On a GPU a checked step's term
+            // of the layer each block's branch forms runs beside that block's backward pass, not one kernel more after them.
             eachBlock(ws, 0, depth, b -> (b == 0 ? 1 : 2) * blockMacs[b], b -> {
-                if (b > 0) forwardErrorAndBackward(ws, b, target, perSample, b == depth - 1, null, updateScale);
-                else errorAndBackward(ws, b, ws.ff[0], target, perSample, depth == 1, null, updateScale);
+                int term = b == depth - 1 ? 0 : b + 1;
+                Runnable beside = terms ? () -> ws.writeEnergyTerm(be, term, Algorithm.PC) : null;
+                if (b > 0) forwardErrorAndBackward(ws, b, target, perSample, b == depth - 1, null, updateScale, beside);
+                else errorAndBackward(ws, b, ws.ff[0], target, perSample, depth == 1, null, updateScale, beside);
             }, withFeedforwardLoss ? new Runnable[]{() -> feedforwardLoss(ws)} : NONE);
             if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
+            return terms;
         } else {
             // Torch2PC's: the errors from the start of the last sweep, as STRICT; on a GPU the checked step's terms beside them.
-            boolean terms = withEnergy && be.prefersShortChains();
             updatesAtFinalBeliefs(ws, full, withFeedforwardLoss, updateScale, terms ? Algorithm.PC : null);
             return terms;
         }
-        return false;
     }
 
     /** The parameter updates' scale: they are J^T eps summed over the batch; per sample, their mean; nudged, over beta. */
@@ -221,15 +228,23 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
     /**
      * Layer l + 1's error from block l's prediction of it on tape {@code t} (the output error above the last block,
      * a hidden error below), then block l's backward pass from it: J_l^T eps_{l+1} into {@code dx} where not null,
-     * the parameter gradients where asked.
+     * the parameter gradients where asked; {@code beside} (where not null) a branch beside the backward pass.
      */
-    private void errorAndBackward(Workspace ws, int l, Block.Tape t, Tensor target, boolean perSample, boolean withLoss, Tensor dx, float parameterScale) {
+    private void errorAndBackward(Workspace ws, int l, Block.Tape t, Tensor target, boolean perSample, boolean withLoss, Tensor dx, float parameterScale,
+                                  Runnable beside) {
         if (l + 1 < model.depth()) {
-            hiddenErrorAndBackward(ws, l, t, dx, parameterScale);
+            hiddenErrorAndBackward(ws, l, t, dx, parameterScale, beside);
             return;
         }
         outputError(ws, t.output(), target, perSample, withLoss);
-        model.blocks().get(l).backward(be, t, ws.error[l + 1], dx, parameterScale);
+        outputBackward(ws, l, t, dx, parameterScale, beside);
+    }
+
+    /** The output block l's backward pass from eps_L, with {@code beside} (where not null) a branch beside it (the output's energy term). */
+    private void outputBackward(Workspace ws, int l, Block.Tape t, Tensor dx, float parameterScale, Runnable beside) {
+        Block block = model.blocks().get(l);
+        if (beside == null) block.backward(be, t, ws.error[l + 1], dx, parameterScale);
+        else be.branches(new double[]{blockMacs[l] * ws.batch, 1}, () -> block.backward(be, t, ws.error[l + 1], dx, parameterScale), beside);
     }
 
     /**
@@ -237,34 +252,36 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
      * in one op where the block allows (a hidden error: {@link #forwardHiddenErrorAndBackward}; an output error
      * by a subtraction: {@link Block#forwardWithOutputError}).
      */
-    private void forwardErrorAndBackward(Workspace ws, int l, Tensor target, boolean perSample, boolean withLoss, Tensor dx, float parameterScale) {
+    private void forwardErrorAndBackward(Workspace ws, int l, Tensor target, boolean perSample, boolean withLoss, Tensor dx, float parameterScale,
+                                         Runnable beside) {
         if (l + 1 < model.depth()) {
-            forwardHiddenErrorAndBackward(ws, l, dx, parameterScale);
+            forwardHiddenErrorAndBackward(ws, l, dx, parameterScale, beside);
             return;
         }
         Block block = model.blocks().get(l);
         // With the loss, in the same op: on a GPU in the kernel that forms the error.
         if (outputLossApart(target, perSample) && block.forwardWithOutputError(be, ws.belief[l], ws.sweep[l], target != null ? target : ws.y, ws.error[l + 1],
                 withLoss ? ws.sweepLoss : null, 0, outputLossScale(ws, target))) {
-            block.backward(be, ws.sweep[l], ws.error[l + 1], dx, parameterScale);
+            outputBackward(ws, l, ws.sweep[l], dx, parameterScale, beside);
             return;
         }
         block.forward(be, ws.belief[l], ws.sweep[l]);
-        errorAndBackward(ws, l, ws.sweep[l], target, perSample, withLoss, dx, parameterScale);
+        errorAndBackward(ws, l, ws.sweep[l], target, perSample, withLoss, dx, parameterScale, beside);
     }
 
     /**
      * Block l (below the last) evaluated at its belief into sweep[l], then {@link #hiddenErrorAndBackward}: the
      * evaluation and the error in one op where the block allows ({@link Block#forwardWithError}).
      */
-    private void forwardHiddenErrorAndBackward(Workspace ws, int l, Tensor dx, float parameterScale) {
+    private void forwardHiddenErrorAndBackward(Workspace ws, int l, Tensor dx, float parameterScale, Runnable beside) {
         Block block = model.blocks().get(l);
         if (block.forwardWithError(be, ws.belief[l], ws.sweep[l], ws.vhat(l + 1), ws.displacement[l + 1], ws.error[l + 1])) {
-            block.backwardBelowOutput(be, ws.sweep[l], dx, parameterScale);
+            if (beside == null) block.backwardBelowOutput(be, ws.sweep[l], dx, parameterScale);
+            else be.branches(new double[]{blockMacs[l] * ws.batch, layerSizes[l + 1] * ws.batch}, () -> block.backwardBelowOutput(be, ws.sweep[l], dx, parameterScale), beside);
             return;
         }
         block.forward(be, ws.belief[l], ws.sweep[l]);
-        hiddenErrorAndBackward(ws, l, ws.sweep[l], dx, parameterScale);
+        hiddenErrorAndBackward(ws, l, ws.sweep[l], dx, parameterScale, beside);
     }
 
     /**

@@ -87,9 +87,10 @@ public final class Trainer {
      * step throws {@link DivergenceException} with the parameters and the optimizer as before it (iPC: as after the
      * updates its relaxation took); without it they reach the parameters, and the next step's loss names the step after.
      * The check is the energy's terms ({@link #recordEnergies}' sums of squares), which the optimizer's own kernel reads
-     * on the device, and a few floats more in the step's one copy: about 1% of a CPU step, one short kernel on a GPU
-     * step's chain of about twenty for a small MLP (bench --energy-check on,off). It checks the algorithms that relax
-     * beliefs with a step size (STRICT, FIXED_PRED, PC, iPC); the others are guarded on their loss alone.
+     * on the device, and a few floats more in the step's one copy: about 1% of a CPU step; on a GPU the terms run beside
+     * the step's last ops, so its chain of kernels is as long as without the check (bench --energy-check on,off). It
+     * checks the algorithms that relax beliefs with a step size (STRICT, FIXED_PRED, PC, iPC); the others are guarded on
+     * their loss alone.
      *
      * @param on whether to check the energy
      * @return this trainer
