@@ -210,13 +210,37 @@ __device__ double block_sum(double v) {
     return r;
 }
 
-// A reduction's block sum: with one block, the reduction's result itself (scale * sum into out[index]); with
-// more, block b's partial sum, which pc_finish_sum adds up with the others. Small reductions (a batch's loss)
-// are then one kernel, not two one after the other.
+// The doubles of a lane's partials buffer (Kernels.PARTIALS); after them, the count of a reduction's blocks done.
+#define PARTIALS 1024
+
+// A reduction's block sum, called by every thread of every block: with one block, the reduction's result itself
+// (scale * sum into out[index]). With more, block b writes its partial sum to partials[b], and the block that finishes
+// last (the count after the partials tells) adds them all, in index order, strided over its threads as one block
+// would: the same bits whichever block is last, and one kernel where a second to add the partials made two in a row.
+// The fence makes a block's partial visible before its count; the last block reads them past its cache (volatile)
+// and sets the count back to 0 for the lane's next reduction.
 __device__ void reduce_out(double sum, double* partials, double scale, float* out, long long index) {
-    if (threadIdx.x != 0) return;
-    if (gridDim.x == 1) out[index] = (float)(scale * sum);
-    else partials[blockIdx.x] = sum;
+    if (gridDim.x == 1) {
+        if (threadIdx.x == 0) out[index] = (float)(scale * sum);
+        return;
+    }
+    __shared__ bool last;
+    unsigned int* done = (unsigned int*)(partials + PARTIALS);
+    if (threadIdx.x == 0) {
+        partials[blockIdx.x] = sum;
+        __threadfence();
+        last = atomicAdd(done, 1u) == gridDim.x - 1;
+    }
+    __syncthreads();
+    if (!last) return;
+    const volatile double* all = partials;
+    double s = 0;
+    for (unsigned int i = threadIdx.x; i < gridDim.x; i += blockDim.x) s += all[i];
+    double total = block_sum(s);
+    if (threadIdx.x == 0) {
+        out[index] = (float)(scale * total);
+        *done = 0;
+    }
 }
 
 // An output block's bias after its GEMM, then its error against the target, in one pass with the bits of pc_add_bias
@@ -392,18 +416,6 @@ extern "C" __global__ void pc_avg_pool_backward(const float* dy, float* dx, long
             for (int ox = ox0; ox < ow && ox * sw <= ix; ox++) s += dy[pl * oh * ow + (long long)oy * ow + ox];
         dx[idx] = s * (1.f / (kh * kw));
     }
-}
-
-// Reductions run in two passes, both deterministic: pass 1 is a grid of G blocks (G fixed by the
-// size, see Kernels.partialBlocks), each writing its block's sum to partials[blockIdx.x]; pass 2,
-// pc_finish_sum, adds the G partial sums in one block.
-
-// out[index] = scale * (sum of partials[0 .. count)).
-extern "C" __global__ void pc_finish_sum(const double* partials, int count, double scale, float* out, long long index) {
-    double s = 0;
-    for (int i = threadIdx.x; i < count; i += blockDim.x) s += partials[i];
-    double sum = block_sum(s);
-    if (threadIdx.x == 0) out[index] = (float)(scale * sum);
 }
 
 // Per row: logsumexp - logit[label] into the partial sums (the loss is their mean); grad (if not

@@ -27,8 +27,13 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 final class Kernels {
     static final String RESOURCE = "/io/predcode/cuda/predcode.fatbin";
     static final int BLOCK = 256, MAX_GRID = 65535;
-    /** The most first-pass blocks of a reduction (the size of the partials buffer, in doubles). */
+    /**
+     * The most blocks of a reduction: the partials buffer's doubles, after which it holds the count of blocks done
+     * (predcode.cu's PARTIALS and reduce_out). A lane's buffer is {@link #PARTIALS_BYTES}, zeroed once.
+     */
     static final int PARTIALS = 1024;
+    /** A lane's partials buffer: PARTIALS doubles and the count (a double's room). */
+    static final long PARTIALS_BYTES = 8L * (PARTIALS + 1);
     private static final int SLOTS = 24;
 
     private final CudaDriver driver;
@@ -161,15 +166,14 @@ final class Kernels {
         pool(start().p(dy).p(dx), images, g).over("pc_avg_pool_backward", inputs(images, g));
     }
 
-    // Reductions: a first pass of partialBlocks(items) blocks writes one double per block to the
-    // partials buffer, a second pass adds them in one block; a first pass of one block writes the
-    // result itself (reduce_out; see reduction). Both passes are fixed by the size, so the order of additions (and
-    // so the result) is the same on every call.
+    // Reductions: partialBlocks(items) blocks each write one double to the partials buffer, and the last block to
+    // finish adds them in index order; one block writes the result itself (reduce_out; see reduction). The blocks
+    // are fixed by the size, so the order of additions (and so the result) is the same on every call.
 
-    /** Items up to which a reduction is one block, each thread adding up to 64 of them: one kernel, not two one after the other. */
+    /** Items up to which a reduction is one block, each thread adding up to 64 of them (the bits of every reduction since its first). */
     static final long ONE_BLOCK = 64L * BLOCK;
 
-    /** Blocks of a reduction's first pass over {@code items}: one up to ONE_BLOCK, else enough to fill the device, at most one per BLOCK items. */
+    /** Blocks of a reduction over {@code items}: one up to ONE_BLOCK, else enough to fill the device, at most one per BLOCK items. */
     static int partialBlocks(long items) { return partialBlocks(items, items); }
 
     /** As {@link #partialBlocks(long)} for items of more than one element's work (rows of {@code work / items} classes). */
@@ -178,12 +182,11 @@ final class Kernels {
     }
 
     /**
-     * A reduction's first pass, its arguments so far given: adds the result's scale and place (out[index]) to
-     * them, launches {@code g} blocks, and where they are more than one, the pass that adds their partial sums.
+     * A reduction, its arguments so far given: adds the result's scale and place (out[index]) to them and launches
+     * {@code g} blocks; with more than one, the last to finish adds their partial sums (predcode.cu's reduce_out).
      */
     private void reduction(String name, int g, double scale, long out, long index) {
         d(scale).p(out).l(index).blocks(name, g);
-        if (g > 1) start().p(partials).i(g).d(scale).p(out).l(index).blocks("pc_finish_sum", 1);
     }
 
     /** The loss (the rows' mean) and, unless grad is 0, grad = (softmax - onehot) / divisor. */

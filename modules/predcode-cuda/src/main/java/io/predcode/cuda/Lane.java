@@ -32,8 +32,10 @@ final class Lane {
             undo.push(() -> driver.free(workspace));
             Cublas cublas = new Cublas(cublasPath, stream, workspace);
             undo.push(cublas::close);
-            long partials = driver.malloc(8L * Kernels.PARTIALS);
+            long partials = driver.malloc(Kernels.PARTIALS_BYTES);
             undo.push(() -> driver.free(partials));
+            driver.memsetD32(partials, 0, Kernels.PARTIALS_BYTES / 4, stream); // the count of a reduction's blocks done starts at 0
+            driver.synchronize(stream); // before any graph, on whatever stream it runs, uses the lane
             long e = event ? driver.createEvent() : 0;
             return new Lane(stream, workspace, partials, e, cublas);
         } catch (RuntimeException e) {
