@@ -88,7 +88,8 @@ public final class Trainer {
      * updates its relaxation took); without it they reach the parameters, and the next step's loss names the step after.
      * The check is the energy's terms ({@link #recordEnergies}' sums of squares), which the optimizer's own kernel reads
      * on the device, and a few floats more in the step's one copy: about 1% of a CPU step; on a GPU the terms run beside
-     * the step's last ops, so its chain of kernels is as long as without the check (bench --energy-check on,off). It
+     * the step's last ops, so its chain of kernels is as long as without the check (but for centred nudging, which checks
+     * its first relaxation on the way; bench --energy-check on,off). It
      * checks the algorithms that relax beliefs with a step size (STRICT, FIXED_PRED, PC, iPC); the others are guarded on
      * their loss alone.
      *
