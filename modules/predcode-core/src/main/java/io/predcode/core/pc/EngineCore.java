@@ -235,6 +235,13 @@ abstract sealed class EngineCore permits Sweeps {
     }
 
     /**
+     * Whether a step that checks its energy ({@code withEnergy}) has its relaxation write the terms beside its last ops
+     * (and return that it did): where the backend prefers short chains (a GPU), whose chain one more kernel after those ops
+     * would lengthen. Elsewhere {@link PcEngine} writes them after the relaxation, as the CPU always has.
+     */
+    boolean termsBeside(boolean withEnergy) { return withEnergy && be.prefersShortChains(); }
+
+    /**
      * What runs beside the blocks of a learning step that takes Torch2PC's updates (the errors as the relaxation's last
      * sweep formed them, or FIXED_PRED's start-of-sweep errors): the step's feedforward loss where {@code withLoss}, and where {@code termsOf} is not null that
      * algorithm's energy terms, which read only what the last sweep formed. On a GPU the terms are then not one kernel

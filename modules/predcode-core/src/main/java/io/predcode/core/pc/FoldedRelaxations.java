@@ -302,7 +302,7 @@ abstract sealed class FoldedRelaxations extends Relaxations permits PcEngine {
         each(0, start.size(), i -> 1, 1, i -> start.get(i).run(), NONE);
         Tensor[] d = new Tensor[depth];
         BeliefStep[] steps = new BeliefStep[depth];
-        boolean terms = withEnergy && be.prefersShortChains();
+        boolean terms = termsBeside(withEnergy);
         for (int s = 1; s <= n; s++) {
             stepBuffers(buffers, n, s, eta, beliefOptimizer.momentum(), d, steps, null);
             boolean withLoss = s == n; // iPC reports its last step's output energy

@@ -80,7 +80,7 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
         float parameterScale = incremental ? updateScale : 0f; // the parameter gradients a step forms: iPC's, at every step
         // PC's start runs beside its first step's first round, which reads none of it: on a GPU, not one after another.
         Runnable[] start = relaxationStart(ws, incremental ? depth : depth - n, !incremental && !perSample);
-        boolean terms = withEnergy && be.prefersShortChains(); // where a checked step's energy terms run beside its last ops
+        boolean terms = termsBeside(withEnergy);
         boolean startBeside = !incremental && be.runsBranchesAtOnce() && depth > 1;
         // Otherwise the start comes first, a branch per layer: iPC's first round reads the beliefs it copies.
         if (!startBeside) eachBlock(ws, 1, depth, layerSize, l -> start[l - 1].run());

@@ -39,7 +39,7 @@ abstract sealed class Sweeps extends EngineCore permits Relaxations {
      */
     boolean fixedPrediction(Workspace ws, float eta, int n, boolean full, boolean withEnergy) {
         int depth = model.depth();
-        boolean terms = withEnergy && be.prefersShortChains();
+        boolean terms = termsBeside(withEnergy);
         for (int l = 0; l < depth; l++) be.fill(ws.error[l], 0f);
         for (int s = 1; s <= n; s++) {
             boolean last = s == n;
@@ -114,7 +114,7 @@ abstract sealed class Sweeps extends EngineCore permits Relaxations {
             }
             if (layerOne != null && !layerOneBeside) layerOne.updateLayerOne(be, ws, eta, last); // reads eps_2
         }
-        boolean terms = withEnergy && be.prefersShortChains();
+        boolean terms = termsBeside(withEnergy);
         updatesAtFinalBeliefs(ws, full, true, 1f, terms ? Algorithm.STRICT : null);
         return terms;
     }
