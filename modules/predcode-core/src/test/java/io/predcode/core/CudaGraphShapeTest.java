@@ -113,8 +113,9 @@ class CudaGraphShapeTest {
         // gradients beside it), v formed and the optimizer; 51 in all where unfolded it was 68.
         assertShape(Algorithm.IPC, 8, 51, 203, "n = 8");
         // The energy checked (the default): its terms beside the last step's second round, which reads the errors its first
-        // formed, so none more (after the last optimizer step it was 52).
-        assertShape(Algorithm.IPC, 8, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, 51, 207, "n = 8, energy checked");
+        // formed, so none more (after the last optimizer step it was 52). Its 24 copies of the parameters and Adam's moments
+        // (optim.Snapshot, put back if the energy is not finite), each a branch beside the feedforward pass: nodes, none in a row.
+        assertShape(Algorithm.IPC, 8, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, 51, 231, "n = 8, energy checked");
     }
 
     @Test void adamOnTheBeliefsKeepsItsShape() throws Throwable {
@@ -123,8 +124,9 @@ class CudaGraphShapeTest {
         assertShape(Algorithm.PC, 5, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, false, BeliefOptimizer.adam(), 32, 79, "T = 5, Adam on the beliefs");
         // Checked, the terms beside the learning step's backward passes, as with SGD (after them it was 48).
         assertShape(Algorithm.PC, 5, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, BeliefOptimizer.adam(), 32, 83, "T = 5, Adam on the beliefs, energy checked");
-        // iPC unfolded (Adam does not fold): checked, the terms beside block 0's gradients in its last step (after it was 50).
-        assertShape(Algorithm.IPC, 5, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, BeliefOptimizer.adam(), 49, 146, "n = 5, Adam on the beliefs, energy checked");
+        // iPC unfolded (Adam does not fold): checked, the terms beside block 0's gradients in its last step (after it was 50),
+        // and its snapshot's 24 copies beside the feedforward pass.
+        assertShape(Algorithm.IPC, 5, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, BeliefOptimizer.adam(), 49, 170, "n = 5, Adam on the beliefs, energy checked");
     }
 
     @Test void fixedPredictionsStepKeepsItsShape() throws Throwable {

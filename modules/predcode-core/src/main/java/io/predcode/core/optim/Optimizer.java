@@ -118,5 +118,14 @@ public interface Optimizer extends AutoCloseable {
          * @param steps how many
          */
         void stepsTaken(int steps);
+
+        /**
+         * A device copy of the parameters and this optimizer's state, which a step that moves them as it goes (iPC)
+         * takes first and puts back if it diverges. The default has none: such a step that diverges keeps the updates
+         * it took.
+         *
+         * @return the snapshot, or null
+         */
+        default Snapshot snapshot() { return null; }
     }
 }

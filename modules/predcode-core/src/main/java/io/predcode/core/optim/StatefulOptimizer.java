@@ -58,6 +58,25 @@ abstract class StatefulOptimizer implements Optimizer {
         if (!Float.isFinite(v) || v < 0 || (!allowZero && v == 0)) throw new IllegalArgumentException(what + " must be a finite number " + (allowZero ? ">= 0" : "> 0") + ", got " + v);
     }
 
+    private Snapshot snapshot;
+
+    /**
+     * The parameters' and the state's copy ({@link Optimizer.Recordable#snapshot}), made on first use and freed with
+     * the optimizer.
+     *
+     * @return the snapshot
+     */
+    public Snapshot snapshot() {
+        if (snapshot == null) {
+            List<Tensor> live = new ArrayList<>(List.of(values));
+            live.addAll(stateTensors.values());
+            long floats = live.stream().mapToLong(Tensor::size).sum();
+            io.predcode.core.internal.Memory.require(be, 4L * floats, "iPC's copy of the parameters and the optimizer's state");
+            snapshot = new Snapshot(be, scope, live.toArray(Tensor[]::new));
+        }
+        return snapshot;
+    }
+
     @Override public long steps() { return steps; }
 
     @Override public Map<String, float[]> state() {

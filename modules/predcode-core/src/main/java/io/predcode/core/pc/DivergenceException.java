@@ -2,8 +2,9 @@ package io.predcode.core.pc;
 
 /**
  * A training step produced a NaN or infinite loss, or, where the step brought its energy back, a non-finite energy
- * (a relaxation that ran off); the parameters were not updated by that step (iPC: but for its updates during the
- * relaxation, as the message says).
+ * (a relaxation that ran off); the parameters and the optimizer's state were not changed by that step (iPC, whose
+ * updates during the relaxation it undoes, with predcode's optimizers; with one that has no
+ * {@link io.predcode.core.optim.Optimizer.Recordable#snapshot} they were, as the message says).
  */
 public class DivergenceException extends RuntimeException {
     /** The step whose loss was not finite. */

@@ -3,6 +3,7 @@ package io.predcode.core.pc;
 import io.predcode.core.nn.Block;
 import io.predcode.core.nn.Loss;
 import io.predcode.core.nn.Model;
+import io.predcode.core.optim.Snapshot;
 import io.predcode.spi.Backend;
 import io.predcode.spi.Tensor;
 
@@ -108,23 +109,29 @@ abstract sealed class EngineCore permits Sweeps {
     /** Whether this algorithm, as set, relaxes each sample's own energy. */
     boolean perSample(Algorithm algorithm) { return algorithm.standard() && energy == Energy.PER_SAMPLE; }
 
-    void forward(Workspace ws) { forward(ws, false, false); }
+    void forward(Workspace ws) { forward(ws, false, false, null); }
 
     /**
      * The feedforward pass; with {@code outputError}, also eps_L = u - y into error[L] in the last block's op, where
      * that block is one linear op ({@link Block#forwardWithOutputError}): PC's first output error, a kernel fewer one
-     * after another on a GPU. With {@code gram}, the Gram form's W W^T of each block above 0 beside it ({@link FoldedRelaxations#relaxFolded}).
-     * Returns whether it wrote eps_L.
+     * after another on a GPU. Beside it: with {@code gram}, the Gram form's W W^T of each block above 0
+     * ({@link FoldedRelaxations#relaxFolded}); with a {@code snapshot} (iPC's, which never takes the Gram form), the copy
+     * of the parameters and the optimizer's state. Returns whether it wrote eps_L.
      */
-    boolean forward(Workspace ws, boolean outputError, boolean gram) {
-        if (!gram) return forward(ws, outputError);
+    boolean forward(Workspace ws, boolean outputError, boolean gram, Snapshot snapshot) {
+        if (!gram && snapshot == null) return forward(ws, outputError);
         boolean[] wrote = new boolean[1];
         int depth = model.depth();
         double macs = 0;
         for (int b = 0; b < depth; b++) macs += blockMacs[b] * ws.batch;
+        Runnable pass = () -> wrote[0] = forward(ws, outputError);
+        if (snapshot != null) {
+            be.branches(new double[]{macs, snapshot.floats()}, pass, snapshot::take);
+            return wrote[0];
+        }
         double gramMacs = 0; // W W^T: out * out * in
         for (int b = 1; b < depth; b++) gramMacs += blockMacs[b] * ws.gram[b].shape().dim(0);
-        be.branches(new double[]{macs, gramMacs}, () -> wrote[0] = forward(ws, outputError), () -> {
+        be.branches(new double[]{macs, gramMacs}, pass, () -> {
             for (int b = 1; b < depth; b++) model.blocks().get(b).gram(be, ws.gram[b]);
         });
         return wrote[0];

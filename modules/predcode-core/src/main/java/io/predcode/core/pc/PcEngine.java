@@ -5,6 +5,7 @@ import io.predcode.core.nn.Block;
 import io.predcode.core.nn.Loss;
 import io.predcode.core.nn.Model;
 import io.predcode.core.optim.Optimizer;
+import io.predcode.core.optim.Snapshot;
 import io.predcode.spi.Tensor;
 
 import java.lang.foreign.MemorySegment;
@@ -525,7 +526,7 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
      * ||eps||^2 / 2) in the same one copy as the loss: {@link InferenceResult#energy()} and
      * {@link InferenceResult#layerEnergies()} then need no further copy.
      */
-    InferenceResult run(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, boolean energy) { return run(ws, algorithm, eta, n, full, energy, null); }
+    InferenceResult run(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, boolean energy) { return run(ws, algorithm, eta, n, full, energy, null, null); }
 
     /**
      * As {@link #run(Workspace, Algorithm, float, int, boolean, boolean)}, with the optimizer's steps: iPC steps
@@ -533,9 +534,11 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
      * learning rate of 0); the other algorithms, where {@code weights} is {@link Optimizer.Recordable}, take its
      * one step at the end of the step's device work. The device skips a recorded step when the step's loss (the
      * feedforward loss, which iPC computes before its first step) is not finite. The caller steps any other
-     * optimizer itself, after reading the loss.
+     * optimizer itself, after reading the loss. iPC with a {@code snapshot} (its optimizer's) and the energy takes it
+     * beside the feedforward pass and puts it back where the energy is not finite: its diverged step then leaves the
+     * parameters, the optimizer's state and its step count as they were, as the other algorithms' does.
      */
-    InferenceResult run(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, boolean energy, Optimizer weights) {
+    InferenceResult run(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, boolean energy, Optimizer weights, Snapshot snapshot) {
         if (algorithm.relaxes()) {
             if (!(eta > 0) || !Float.isFinite(eta)) throw new IllegalArgumentException("eta must be a finite number > 0, got " + eta);
             if (n < 1) throw new IllegalArgumentException("n (sweeps) must be >= 1, got " + n);
@@ -557,13 +560,14 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
         // sizes); iPC issues any other optimizer's steps from the host.
         boolean incremental = algorithm == Algorithm.IPC;
         Optimizer.Recordable recorded = weights instanceof Optimizer.Recordable r ? r : null;
+        Snapshot kept = incremental && withEnergy && recorded != null ? snapshot : null;
         Tensor scalars = recorded != null ? uploadStepScalars(recorded, incremental ? n : 1) : null;
         java.util.function.IntConsumer weightStep = !incremental || weights == null ? null
                 : recorded != null ? s -> recorded.step(scalars, (long) (s - 1) * recorded.scalarsPerStep(), ws.scalars, 0, 1) : s -> weights.step();
         Runnable step = () -> {
             boolean termsWritten = false; // the energy terms, by the relaxation beside its learning step (see Relaxations.relax)
             boolean backprop = algorithm == Algorithm.BACKPROP || algorithm == Algorithm.EXACT;
-            boolean errorAtVhat = !backprop && forward(ws, errorFromFeedforward(algorithm), gramForm(ws, algorithm));
+            boolean errorAtVhat = !backprop && forward(ws, errorFromFeedforward(algorithm), gramForm(ws, algorithm), kept);
             if (backprop) forwardAndLossGradient(ws);
             else if (!lossInLastRound(algorithm)) feedforwardLoss(ws);
             switch (algorithm) {
@@ -582,15 +586,16 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
         // this workspace and these settings: a backend may record it once and replay it (a CUDA graph).
         // Not iPC's where its optimizer's steps, in the middle, read the host.
         if (incremental && weights != null && recorded == null) step.run();
-        else be.replayable(new Replay(ws, algorithm, eta, n, full, condense, beliefOptimizer, this.energy, nudging, globalBatch, withEnergy, recorded, scalars), step);
+        else be.replayable(new Replay(ws, algorithm, eta, n, full, condense, beliefOptimizer, this.energy, nudging, globalBatch, withEnergy, recorded, scalars, kept), step);
         // The host reads one copy per step: the loss, for classification the number of correct argmaxes, and when asked the energy terms.
         float[] out = new float[withEnergy ? guarded : 2];
         be.download(ws.scalars, 0, out, 0, withEnergy ? out.length : countsCorrect ? 2 : 1);
         float[] terms = withEnergy ? Arrays.copyOfRange(out, Workspace.ENERGY_AT, Workspace.ENERGY_AT + depth) : null;
         boolean finite = true; // what the optimizer's kernel found
         for (int i = 0; i < guarded; i++) finite &= Float.isFinite(out[i]);
-        // iPC's steps, inside the relaxation, are guarded on the loss alone.
-        if (recorded != null && (incremental ? Float.isFinite(out[0]) : finite)) recorded.stepsTaken(incremental ? n : 1);
+        // iPC's steps, inside the relaxation, are guarded on the loss alone: where the energy then is not, they are undone.
+        if (kept != null && !finite) kept.restore();
+        if (recorded != null && (incremental && kept == null ? Float.isFinite(out[0]) : finite)) recorded.stepsTaken(incremental ? n : 1);
         return new InferenceResult(ws, be, algorithm, depth, out[0], countsCorrect ? (int) out[1] : -1, full, terms, outputWeights(algorithm, ws.batch), finite);
     }
 
@@ -598,10 +603,10 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
     /**
      * What fixes a step's device work: the workspace (by identity: its tensors) and the settings; where the step
      * holds the optimizer's steps, the optimizer (its tensors and hyperparameters) and the tensor they read their
-     * scalars from.
+     * scalars from, and iPC's snapshot where it takes one.
      */
     private record Replay(Workspace ws, Algorithm algorithm, float eta, int n, boolean full, Condense condense, BeliefOptimizer beliefs, Energy energy,
-                          Nudging nudging, int globalBatch, boolean withEnergy, Optimizer weights, Tensor weightScalars) {}
+                          Nudging nudging, int globalBatch, boolean withEnergy, Optimizer weights, Tensor weightScalars, Snapshot snapshot) {}
 
     /**
      * The weights of the workspace's output energy term (the loss at the predicted output, or for

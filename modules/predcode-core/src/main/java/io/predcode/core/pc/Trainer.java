@@ -2,6 +2,7 @@ package io.predcode.core.pc;
 
 import io.predcode.core.internal.Guard;
 import io.predcode.core.optim.Optimizer;
+import io.predcode.core.optim.Snapshot;
 
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
@@ -11,7 +12,8 @@ import java.util.Map;
  * One training step = one PCInfer call (parameter updates into .grad) followed by one optimizer step,
  * exactly as Torch2PC's training loop (iPC: an optimizer step after each of its n inference steps). A non-finite loss stops before the optimizer touches the
  * parameters and throws {@link DivergenceException} naming the step; so does a non-finite energy at a finite loss
- * ({@link #guardEnergy}, on by default), the sign of a relaxation that ran off (iPC's updates during it are taken). A {@link Optimizer.Recordable} optimizer (Adam)
+ * ({@link #guardEnergy}, on by default), the sign of a relaxation that ran off (iPC, whose updates move the parameters during it, puts back the copy
+ * it took at the start: {@link Optimizer.Recordable#snapshot}). A {@link Optimizer.Recordable} optimizer (Adam)
  * steps inside the step's device work, where the device skips it on a non-finite loss (energy); any other, after the loss is read.
  */
 public final class Trainer {
@@ -84,8 +86,9 @@ public final class Trainer {
      * Whether each step checks, before the optimizer applies the step's updates, that the relaxation's energy is finite
      * as well as the loss (on by default). A step size far too large sends the beliefs to infinity within one step while
      * the feedforward loss, computed before the relaxation, stays finite: its updates are then NaN. With the check the
-     * step throws {@link DivergenceException} with the parameters and the optimizer as before it (iPC: as after the
-     * updates its relaxation took); without it they reach the parameters, and the next step's loss names the step after.
+     * step throws {@link DivergenceException} with the parameters and the optimizer as before it (iPC too: its step
+     * copies them beside its feedforward pass and puts the copy back, {@link Optimizer.Recordable#snapshot}; with an
+     * optimizer that has none, as after the updates its relaxation took); without it they reach the parameters, and the next step's loss names the step after.
      * The check is the energy's terms ({@link #recordEnergies}' sums of squares), which the optimizer's own kernel reads
      * on the device, and a few floats more in the step's one copy: about 1% of a CPU step; on a GPU the terms run beside
      * the step's last ops, so its chain of kernels is as long as without the check (but for centred nudging, which checks
@@ -203,14 +206,23 @@ public final class Trainer {
     private InferenceResult relax(Workspace ws) {
         boolean guard = guarded();
         Optimizer weights = stepsInRun() ? optimizer : null;
-        InferenceResult r = engine.run(ws, algorithm, etaNow, n, false, guard || energies || guardEnergy && algorithm.relaxes(), weights);
+        boolean checked = guard || energies || guardEnergy && algorithm.relaxes();
+        InferenceResult r = engine.run(ws, algorithm, etaNow, n, false, checked, weights, checked ? snapshot() : null);
         for (int halvings = 0; guard && Float.isFinite(r.loss()) && diverged(r); halvings++) { // a non-finite loss is finish()'s to report
             if (halvings == MAX_HALVINGS)
                 throw DivergenceException.at(steps + 1, relaxationDiverges(algorithm, etaNow, r.energy(), r.loss()), "parameters are as after step " + steps);
             etaNow /= 2;
-            r = engine.run(ws, algorithm, etaNow, n, false, true, weights);
+            r = engine.run(ws, algorithm, etaNow, n, false, true, weights, null);
         }
         return r;
+    }
+
+    /**
+     * What iPC's checked step copies first and puts back if its energy is not finite: the optimizer's snapshot (null
+     * for another algorithm, or an optimizer with none, whose diverged iPC step keeps its updates).
+     */
+    private Snapshot snapshot() {
+        return algorithm == Algorithm.IPC && optimizer instanceof Optimizer.Recordable r ? r.snapshot() : null;
     }
 
     /**
@@ -287,7 +299,7 @@ public final class Trainer {
         // A relaxation that ran off (beliefs NaN or infinite) leaves the loss finite, and the energy and the updates not.
         if (!r.finite())
             throw divergence("the relaxation's energy is not finite at a finite loss (" + loss + "; a sample's energy in layers 1.." + r.depth() + " "
-                    + Arrays.toString(Arrays.copyOfRange(r.layerEnergies(), 1, r.depth() + 1)) + ")", algorithm == Algorithm.IPC);
+                    + Arrays.toString(Arrays.copyOfRange(r.layerEnergies(), 1, r.depth() + 1)) + ")", snapshot() == null && algorithm == Algorithm.IPC);
         if (!stepsInRun()) optimizer.step();
         return new Step(loss, r.correct(), alignment, etaNow, energies && r.hasEnergy() ? r.layerEnergies() : null);
     }
