@@ -2,9 +2,9 @@ package io.predcode.core.pc;
 
 /**
  * A training step produced a NaN or infinite loss, or, where the step brought its energy back, a non-finite energy
- * (a relaxation that ran off); the parameters and the optimizer's state were not changed by that step (iPC, whose
- * updates during the relaxation it undoes, with predcode's optimizers; with one that has no
- * {@link io.predcode.core.optim.Optimizer.Recordable#snapshot} they were, as the message says).
+ * (a relaxation that ran off); the parameters and the optimizer's state are as before that step. iPC's updates during
+ * the relaxation are undone where its optimizer has a {@link io.predcode.core.optim.Optimizer.Recordable#snapshot}, as
+ * predcode's have; with any other they stay, and the message says so.
  */
 public class DivergenceException extends RuntimeException {
     /** The step whose loss was not finite. */
