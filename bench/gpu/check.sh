@@ -80,7 +80,7 @@ echo "== PCX's PC against backprop (its MLP at batch 128, T = 5; the issue's tar
 pc_vs_bp pcx 60 cuda,cpu bench/models/pcx-mlp-gelu.json 5 0.026 0.1 "${PCX_STEPS:-50}"
 echo "== the same with branches one after another (-Dpredcode.{cuda,cpu}.branches=serial): what streams, and on the CPU branches at once, gain"
 pc_vs_bp pcx-serial 60 cuda,cpu bench/models/pcx-mlp-gelu.json 5 0.026 0.1 "${PCX_STEPS:-50}" serial
-echo "== PCX's epoch, PC against backprop, as bench/pcx-fashion-mlp.sh trains, on CUDA and on the machine's CPU cores (the issue's target: PC <= 1.5x BP)"
+echo "== PCX's epoch, PC and iPC against backprop, as bench/pcx-fashion-mlp.sh trains, on CUDA and on the machine's CPU cores (the issue's target: PC <= 1.5x BP)"
 # The device has no Fashion-MNIST: IDX files of its shape, random pixels and labels 0-9 in turn (an epoch's time does not
 # depend on the pixels). SYNTH_TRAIN and SYNTH_TEST shrink them for a dry run on the simulator.
 be32() { printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) $(($1 >> 8 & 255)) $(($1 & 255)))"; }
@@ -97,15 +97,16 @@ idx_pair "$synth" t10k "${SYNTH_TEST:-10000}"
 last_seconds() { grep -o '"seconds": *[0-9.eE+-]*' "$out/epoch-$1/metrics.json" 2>/dev/null | tail -n 1 | sed 's/.*: *//'; }
 epochs_line=""
 for backend in cuda cpu; do
-  for alg in bp pc; do
+  for alg in bp pc ipc; do
     eval "flags=(\"\${pcx_$alg[@]}\")"
     timeout 300 "${cli[@]}" train --backend "$backend" --data "fashion-mnist:$synth" "${pcx_shared[@]}" --validation 0 --epochs "${PCX_EPOCHS:-3}" \
       --input-range -1:1 --drop-last --quiet --out "$out/epoch-$backend-$alg" "${flags[@]}" > "$out/epoch-$backend-$alg.txt" 2>&1 \
       || { echo "FAIL: PCX epoch ($backend, $alg)"; status=1; }
     grep -E "^(epoch|training|FAIL|error)" "$out/epoch-$backend-$alg.txt"
   done
-  line=$(awk -v b="$(last_seconds "$backend-bp")" -v p="$(last_seconds "$backend-pc")" -v be="$backend" \
-    'BEGIN { if (b > 0 && p > 0) printf "PCX epoch on %s: BP %.3f s, PC %.3f s, PC/BP %.2fx", be, b, p, p / b; else printf "PCX epoch on %s: not measured", be }')
+  line=$(awk -v b="$(last_seconds "$backend-bp")" -v p="$(last_seconds "$backend-pc")" -v i="$(last_seconds "$backend-ipc")" -v be="$backend" \
+    'BEGIN { if (b > 0 && p > 0) printf "PCX epoch on %s: BP %.3f s, PC %.3f s, PC/BP %.2fx", be, b, p, p / b; else printf "PCX epoch on %s: not measured", be
+             if (b > 0 && i > 0) printf "; iPC (T = 8) %.3f s, iPC/BP %.2fx", i, i / b }')
   echo "$line"
   epochs_line+="$line"$'\n'
 done

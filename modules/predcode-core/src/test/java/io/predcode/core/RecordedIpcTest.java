@@ -90,6 +90,23 @@ class RecordedIpcTest {
         assertTrue(chain.reinterpret(1 << 16).getString(0).contains("pc_adam_step"), "the last graph's longest chain holds the Adam steps");
     }
 
+    /**
+     * An optimizer of the caller's own has no snapshot ({@link Optimizer.Recordable#snapshot}), and the engine steps it
+     * from the host inside the relaxation: a runaway iPC step keeps the updates it took, and its message says so (with
+     * predcode's optimizers it undoes them: EngineContractTest.aRelaxationThatRunsOffStopsItsOwnStep).
+     */
+    @TestFactory List<DynamicTest> aRunawayStepWithAnOptimizerOfOnesOwnSaysItKeptItsUpdates() {
+        return PaperResultsTest.onEveryBackend("iPC runs off with an optimizer of one's own", be -> {
+            try (Model m = Model.create(SPEC, be, 5); PcEngine e = new PcEngine(m, Loss.MSE); Optimizer opt = new FromHost(new Adam(m, 1e-3f))) {
+                e.beliefOptimizer(BeliefOptimizer.sgd(0.2f)).energy(Energy.PER_SAMPLE);
+                float[] x = PaperResultsTest.randomInput(new SplittableRandom(3), 2 * e.inputSize()), y = {1, 0, 0, 0, 0, 0, 1, 0};
+                var d = assertThrows(io.predcode.core.pc.DivergenceException.class, () -> new Trainer(e, opt, Algorithm.IPC, 1e30f, 3).step(x, y, 2));
+                assertTrue(d.getMessage().contains("and its 3 iPC updates"), d.getMessage());
+                assertEquals(3, opt.steps(), "the host took its 3 steps");
+            }
+        });
+    }
+
     private record Result(Map<String, float[]> values, Map<String, float[]> state, long steps) {}
 
     /** Four iPC steps (n = 3), the learning rate lowered between them as a schedule does; the parameters and optimizer state after. */
