@@ -6,6 +6,7 @@ import io.predcode.core.nn.ModelSpec;
 import io.predcode.core.optim.Adam;
 import io.predcode.core.pc.Algorithm;
 import io.predcode.core.pc.BeliefOptimizer;
+import io.predcode.core.pc.DivergenceException;
 import io.predcode.core.pc.Energy;
 import io.predcode.core.pc.InferenceResult;
 import io.predcode.core.pc.PcEngine;
@@ -14,7 +15,9 @@ import io.predcode.spi.Backend;
 import io.predcode.spi.Backends;
 import org.junit.jupiter.api.Test;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The README's library example, kept compiling and working. */
@@ -70,6 +73,33 @@ class ReadmeExampleTest {
             assertEquals(9, adam.steps(), "one PC step, then iPC's eight");
             assertEquals(x.length, g.input().length);
             assertTrue(g.finalEnergy() < g.startEnergy());
+        }
+    }
+
+    /** The README's third snippet: a step that diverges leaves the model and the optimizer as they were. */
+    @Test void readmeDivergence() {
+        float[] x = new float[8 * 4], y = new float[8];
+        for (int i = 0; i < x.length; i++) x[i] = (float) Math.sin(i);
+        for (int i = 0; i < y.length; i++) y[i] = i % 3;
+        ModelSpec spec = ModelSpec.builder().input(4).block(b -> b.linear(4, 16).tanh()).block(b -> b.linear(16, 3)).build();
+        try (Backend backend = Backends.open("cpu"); Model model = Model.create(spec, backend, 42);
+             PcEngine engine = new PcEngine(model, Loss.CROSS_ENTROPY); Adam adam = new Adam(model, 0.01f)) {
+            float[] before = model.parameterValues().get("0.0.weight");
+            DivergenceException caught = null;
+            // --- README snippet start
+            Trainer wild = new Trainer(engine, adam, Algorithm.IPC, 1e30f, 8);  // a step size far too large
+            try {
+                wild.step(x, y, 8);
+            } catch (DivergenceException e) {  // "training diverged at step 1: the relaxation's energy is not finite ..."
+                // e.step(), e.reason(); the model and Adam's state are as before the step: skip the batch, retry smaller, or stop
+                caught = e;
+            }
+            // --- README snippet end
+            assertNotNull(caught, "the step diverges");
+            assertEquals(1, caught.step());
+            assertTrue(caught.reason().contains("energy is not finite"), caught.getMessage());
+            assertEquals(0, adam.steps());
+            assertArrayEquals(before, model.parameterValues().get("0.0.weight"));
         }
     }
 }
