@@ -7,6 +7,8 @@
 - pc: standard PC as PCX runs it (beliefs from the feedforward pass, the output clamped to the target,
   n steps of SGD with momentum on each sample's energy by autograd, then the weights' gradient of the
   energy at the relaxed beliefs), for PCX's MLP (bench/models/pcx-mlp-gelu.json) with --loss mse.
+- ipc: incremental PC as PCX runs it: the same relaxation, and at each of its n steps the weights' gradient
+  of the same energy and an optimizer step (one autograd pass a step for both).
 
 Never a build or test dependency: Debian's python3-torch, installed by bench/peer/run.sh.
 Prints one JSON record per configuration (median_ms_per_step), like `predcode bench --json`.
@@ -143,6 +145,32 @@ def pc_step(model, loss_fn, x, y, eta, n, momentum):
     return e
 
 
+def ipc_step(model, x, y, eta, n, momentum, opt):
+    """iPC as PCX runs it, PC's energy and relaxation with an optimizer step on the weights at every inference step."""
+    L = len(model)
+    with torch.no_grad():
+        h = [x]
+        for f in model[:-1]:
+            h.append(f(h[-1]))
+    hs = [t.clone().requires_grad_(True) for t in h[1:]]
+    params = list(model.parameters())
+    vel = [None] * len(hs)
+    for s in range(n):
+        e = 0.5 * ((hs[0] - model[0](x)) ** 2).sum()  # layer 1's prediction moves with its weights
+        for l in range(1, L - 1):
+            e = e + 0.5 * ((hs[l] - model[l](hs[l - 1])) ** 2).sum()
+        e = e + 0.5 * ((y - model[L - 1](hs[L - 2])) ** 2).sum()
+        gs = torch.autograd.grad(e, hs + params)
+        with torch.no_grad():
+            for p, g in zip(params, gs[len(hs):]):
+                p.grad = g / x.shape[0]  # the weights' gradient: the batch mean
+            opt.step()
+            for i, g in enumerate(gs[:len(hs)]):
+                vel[i] = g if s == 0 else momentum * vel[i] + g
+                hs[i] -= eta * vel[i]
+    return e
+
+
 def backprop_step(model, loss_fn, x, y, eta, n):
     loss = loss_fn(model(x), y)
     loss.backward()
@@ -160,7 +188,7 @@ def main():
     ap.add_argument("--eta", type=float, default=0.1)
     ap.add_argument("--n", type=int, default=20)
     ap.add_argument("--loss", default="cross-entropy", choices=["cross-entropy", "mse"])
-    ap.add_argument("--momentum", type=float, default=0.0, help="pc's belief momentum")
+    ap.add_argument("--momentum", type=float, default=0.0, help="pc's and ipc's belief momentum")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -179,9 +207,12 @@ def main():
             times = []
             for i in range(a.warmup + a.steps):
                 t0 = time.perf_counter()
-                opt.zero_grad()
-                steps[alg](model, loss_fn, x, y, a.eta, a.n)
-                opt.step()
+                if alg == "ipc":  # its optimizer steps are inside the relaxation
+                    ipc_step(model, x, y, a.eta, a.n, a.momentum, opt)
+                else:
+                    opt.zero_grad()
+                    steps[alg](model, loss_fn, x, y, a.eta, a.n)
+                    opt.step()
                 if i >= a.warmup:
                     times.append((time.perf_counter() - t0) * 1e3)
             rec = {"backend": "pytorch", "torch": torch.__version__, "blas": os.path.realpath("/etc/alternatives/libblas.so.3-x86_64-linux-gnu"), "threads": torch.get_num_threads(), "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "all cores"), "model": name,
