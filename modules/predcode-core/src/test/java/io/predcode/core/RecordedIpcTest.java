@@ -107,6 +107,60 @@ class RecordedIpcTest {
         });
     }
 
+    /**
+     * iPC's first inference step: its weights have not moved and its beliefs are the feedforward pass's, so every hidden
+     * error, and every parameter gradient of a block below the output, is exactly 0 (not the rounding of predictions
+     * formed again: on the CPU a block's fused evaluation adds its bias in another order than the feedforward pass, and
+     * Adam, which normalises its steps, moved the weights by up to a full step on that noise). From the second step on they
+     * are not. Adam and SGD on the beliefs (unfolded and, on a GPU, folded), on every backend.
+     */
+    @TestFactory List<DynamicTest> ipcsFirstStepMovesOnlyTheOutputBlock() {
+        List<DynamicTest> out = new ArrayList<>();
+        for (BeliefOptimizer beliefs : List.of(BeliefOptimizer.adam(), BeliefOptimizer.sgd(0.2f)))
+            out.addAll(PaperResultsTest.onEveryBackend("iPC's first step, beliefs " + beliefs, be -> {
+                try (Model m = Model.create(io.predcode.core.nn.BuiltinModels.get("digits-mlp"), be, 5); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY);
+                     Adam adam = new Adam(m, 1e-3f)) {
+                    e.beliefOptimizer(beliefs).energy(Energy.PER_SAMPLE);
+                    String output = (m.blocks().size() - 1) + ".";
+                    List<Map<String, float[]>> gradients = new ArrayList<>(); // at each optimizer step
+                    Trainer t = new Trainer(e, new Spying(adam, () -> gradients.add(m.gradientValues())), Algorithm.IPC, 0.1f, 3);
+                    SplittableRandom r = new SplittableRandom(2);
+                    int batch = 32;
+                    for (int step = 0; step < 2; step++) {
+                        float[] x = PaperResultsTest.randomInput(r, batch * e.inputSize()), y = new float[batch];
+                        for (int i = 0; i < batch; i++) y[i] = r.nextInt(10);
+                        t.step(x, y, batch);
+                    }
+                    assertEquals(6, gradients.size());
+                    for (int k = 0; k < 6; k++)
+                        for (var g : gradients.get(k).entrySet()) {
+                            boolean zero = true;
+                            for (float v : g.getValue()) zero &= v == 0f;
+                            boolean hidden = !g.getKey().startsWith(output);
+                            String where = "inference step " + (k % 3 + 1) + " of training step " + (k / 3 + 1) + ": " + g.getKey();
+                            // In the first training step the wave goes on (Adam's fresh moments leave weights with 0 gradient where they
+                            // were); in the second, Adam's first moments move every weight at the first inference step.
+                            if (k % 3 == 0) assertEquals(hidden, zero, where + (zero ? " is all zeros" : " is not all zeros"));
+                            else if (k > 3) assertFalse(zero, where + " is all zeros");
+                        }
+                }
+            }));
+        return out;
+    }
+
+    /** An optimizer the engine steps from the host, which runs {@code before} each step first. */
+    private record Spying(Optimizer inner, Runnable before) implements Optimizer {
+        @Override public void step() { before.run(); inner.step(); }
+        @Override public float learningRate() { return inner.learningRate(); }
+        @Override public void learningRate(float lr) { inner.learningRate(lr); }
+        @Override public String name() { return inner.name(); }
+        @Override public String settings() { return inner.settings(); }
+        @Override public long steps() { return inner.steps(); }
+        @Override public Map<String, float[]> state() { return inner.state(); }
+        @Override public void loadState(Map<String, float[]> state, String source) { inner.loadState(state, source); }
+        @Override public void close() { inner.close(); }
+    }
+
     private record Result(Map<String, float[]> values, Map<String, float[]> state, long steps) {}
 
     /** Four iPC steps (n = 3), the learning rate lowered between them as a schedule does; the parameters and optimizer state after. */

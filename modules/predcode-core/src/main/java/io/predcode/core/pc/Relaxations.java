@@ -84,11 +84,15 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
         boolean startBeside = !incremental && be.runsBranchesAtOnce() && depth > 1;
         // Otherwise the start comes first, a branch per layer: iPC's first round reads the beliefs it copies.
         if (!startBeside) eachBlock(ws, 1, depth, layerSize, l -> start[l - 1].run());
+        boolean ipcWave = ipcWave(incremental, n);
         for (int s = 1; s <= n; s++) {
             // The error wave: before step s only layers L-s+1 and up can have moved (the first step moves v_{L-1} alone,
             // each step one layer more), so the blocks below still give their feedforward values and the layers
-            // below L-s get a zero gradient: both are skipped as exact zeros. Not for iPC, whose weights move everywhere.
-            int step = s, moved = incremental ? 1 : Math.max(1, depth - s + 1), active = incremental ? 1 : Math.max(1, depth - s);
+            // below L-s get a zero gradient: both are skipped as exact zeros. iPC's first step too (its weights have not
+            // moved yet): its hidden blocks' parameter gradients are zeros, filled beside the output block's; from its
+            // second step on every block moves, since each optimizer step moves every weight.
+            boolean wave = !incremental || s == 1 && ipcWave;
+            int step = s, moved = wave ? Math.max(1, depth - s + 1) : 1, active = wave ? Math.max(1, depth - s) : 1;
             // The output's loss is reported from the final state: PC's learning step computes it; iPC has none, so its last step does.
             boolean withLoss = incremental && s == n;
             if (be.runsBranchesAtOnce() && depth > 1) {
@@ -96,27 +100,30 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
                 // (l >= active) at the beliefs: its prediction of layer l + 1 (re-evaluated where its input moved), that
                 // layer's error and the feedback J_l^T eps_{l+1} to layer l. iPC's weights change every step, so layer
                 // 1's prediction too is recomputed, into sweep[0].
-                eachBlock(ws, incremental ? 0 : active, depth, l -> (l == 0 ? 1 : (l >= moved ? 2 : 1) + (incremental ? 1 : 0)) * blockMacs[l], l -> {
+                eachBlock(ws, incremental && !wave ? 0 : active, depth, l -> (l == 0 ? 1 : (l >= moved ? 2 : 1) + (incremental ? 1 : 0)) * blockMacs[l], l -> {
                     if (l == 0) { blocks.get(0).forward(be, ws.x, ws.sweep[0]); return; }
                     if (l >= moved) forwardErrorAndBackward(ws, l, target, perSample, withLoss, ws.feedback[l], parameterScale, null);
                     else if (step == 1 && errorAtVhat && l == depth - 1) feedBack(ws, l, moved, parameterScale);
                     else errorAndBackward(ws, l, ws.ff[l], target, perSample, withLoss, ws.feedback[l], parameterScale, null);
-                }, s == 1 && startBeside ? start : NONE);
+                }, s > 1 ? NONE : startBeside ? start : incremental && wave ? hiddenGradientsZeroed() : NONE);
                 // Then each layer's belief update, from its start-of-step error (which the update writes again, the same) and its feedback.
-                eachBlock(ws, active, depth, layerSize, l -> beliefUpdate(ws, l, moved, incremental, eta, step));
+                eachBlock(ws, active, depth, layerSize, l -> beliefUpdate(ws, l, moved, incremental, eta, step, firstMove(l, incremental, ipcWave)));
             } else {
                 // One pass, fewer ops: the predictions, then top-down each layer's feedback and update, the update writing the
                 // start-of-step error the block below reads next.
-                if (incremental) blocks.get(0).forward(be, ws.x, ws.sweep[0]);
+                if (incremental && wave) for (Runnable zero : hiddenGradientsZeroed()) zero.run();
+                if (incremental && !wave) blocks.get(0).forward(be, ws.x, ws.sweep[0]);
                 for (int b = moved; b < depth; b++) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
                 if (s > 1 || !errorAtVhat)
                     outputError(ws, depth - 1 >= moved ? ws.sweep[depth - 1].output() : depth == 1 && incremental ? ws.sweep[0].output() : ws.vhat(depth), target, perSample, withLoss);
                 for (int l = depth - 1; l >= active; l--) {
                     feedBack(ws, l, moved, parameterScale);
-                    beliefUpdate(ws, l, moved, incremental, eta, step);
+                    beliefUpdate(ws, l, moved, incremental, eta, step, firstMove(l, incremental, ipcWave));
                 }
             }
-            if (incremental) {
+            if (incremental && wave) {
+                if (weightStep != null) weightStep.accept(s); // block 0's gradients are among the zeros
+            } else if (incremental) {
                 // Block 0's gradients from eps_1, which the step's belief update formed; on a GPU a checked step's terms (its
                 // errors, all formed by now) beside them in its last step, not one kernel more after its optimizer's.
                 if (s == n && terms) eachBlock(ws, 0, 1, b -> blockMacs[0], b -> blocks.get(0).backward(be, ws.sweep[0], ws.error[1], null, updateScale),
@@ -198,14 +205,40 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
      * start-of-step error. Each optimizer's step is one fused pass (eps_l, the gradient feedback - eps_l, SGD's velocity
      * or Adam's moments, d_l, v_l).
      */
-    private void beliefUpdate(Workspace ws, int l, int moved, boolean incremental, float eta, int step) {
+    private void beliefUpdate(Workspace ws, int l, int moved, boolean incremental, float eta, int step, int first) {
         BeliefOptimizer o = beliefOptimizer;
-        Tensor prediction = l == 1 && incremental ? ws.sweep[0].output() : l - 1 >= moved ? ws.sweep[l - 1].output() : ws.vhat(l);
+        // Block 0's prediction where it moved: iPC's, whose weights move, after its first step (moved is 1 only then).
+        Tensor prediction = l - 1 >= moved ? ws.sweep[l - 1].output() : l == 1 && moved == 1 && incremental ? ws.sweep[0].output() : ws.vhat(l);
         if (o.isAdam()) be.pcAdamUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.beliefMoment[l], ws.beliefSecondMoment[l], ws.belief[l],
                 ws.error[l], eta, o.beta1(), o.beta2(), o.eps(), step);
         else if (o.momentum() == 0f) be.pcStrictUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.belief[l], ws.error[l], eta);
         else be.pcMomentumUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.beliefMoment[l], ws.belief[l], ws.error[l], eta, o.momentum(),
-                step == (incremental ? 1 : Math.max(1, model.depth() - l))); // the step the wave reaches layer l
+                step == first);
+    }
+
+    /**
+     * Whether iPC's first step takes PC's error wave ({@link #relax}): where it has a hidden layer and a step after it
+     * (with one step, that step also writes what the step reports from its last step).
+     */
+    private boolean ipcWave(boolean incremental, int n) { return incremental && n > 1 && model.depth() > 1; }
+
+    /** The step at which layer l first moves: where the error wave reaches it; iPC's layers all at its first step, or below L-1 at its second after its wave. */
+    private int firstMove(int l, boolean incremental, boolean ipcWave) {
+        int reach = Math.max(1, model.depth() - l);
+        return !incremental ? reach : ipcWave ? Math.min(2, reach) : 1;
+    }
+
+    private Runnable[] zeroHiddenGradients;
+
+    /** Fills of every parameter gradient of the blocks below the output, a branch each: iPC's first step, whose hidden errors are 0 (made once). */
+    private Runnable[] hiddenGradientsZeroed() {
+        if (zeroHiddenGradients == null) {
+            List<Runnable> fills = new java.util.ArrayList<>();
+            for (Block b : model.blocks().subList(0, model.depth() - 1))
+                for (io.predcode.core.nn.Parameter p : b.parameters()) fills.add(() -> be.fill(p.grad(), 0f));
+            zeroHiddenGradients = fills.toArray(Runnable[]::new);
+        }
+        return zeroHiddenGradients;
     }
 
     /** Whether this step relaxes twice (centred nudging). */
