@@ -400,7 +400,8 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
      * Multiply-adds per sample of one training step with {@code algorithm} and {@code n} sweeps, counting
      * the GEMM-shaped work (linear and conv): BACKPROP and EXACT 3M - M0, FIXED_PRED 2M + n(M - M0),
      * STRICT 2M + (2n+1)(M - M0), PC at most that and less in its first L-1 steps (the error wave),
-     * iPC M + n(3M - M0), Z-IL 2M + 2L(M - M0), where M is the model's forward work and M0 its first block's (whose
+     * iPC M + n(3M - M0) (M + (n-1)(3M - M0) + 2 M_L, M_L the output block's, where its first step takes the error wave:
+     * n > 1, unfolded), Z-IL 2M + 2L(M - M0), where M is the model's forward work and M0 its first block's (whose
      * input gradient a step never needs). Where STRICT condenses layer 1, each sweep applies G = A A^T
      * instead of A and A^T, and the step adds A^T once and the forming of G, shared by the batch.
      * FIXED_PRED skips exact zeros in early sweeps, so its count is an upper bound.
@@ -418,8 +419,11 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
             case FIXED_PRED -> 2 * total + n * rest;
             case STRICT -> 2 * total + (2.0 * n + 1) * rest;
             case PC -> (nudging.kind() == Nudging.Kind.CENTRED ? 2 : 1) * pcMacs(block, n);
-            // Each step: every block's forward, the input gradients above block 0 and every parameter gradient.
-            case IPC -> total + n * (3 * total - block[0]);
+            // Each step: every block's forward, the input gradients above block 0 and every parameter gradient; the first, where
+            // it takes the error wave (Relaxations.relax; not the folded relaxation, a GPU's with SGD on each sample's energy),
+            // the output block's input and parameter gradients alone.
+            case IPC -> n > 1 && block.length > 1 && !(be.prefersShortChains() && !beliefOptimizer.isAdam() && energy == Energy.PER_SAMPLE)
+                    ? total + (n - 1) * (3 * total - block[0]) + 2 * block[block.length - 1] : total + n * (3 * total - block[0]);
             // L sweeps of forward and input gradient above block 0, each parameter gradient once.
             case ZIL -> 2 * total + 2.0 * model.depth() * rest;
         };
