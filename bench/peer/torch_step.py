@@ -115,15 +115,20 @@ def fixedpred_step(model, loss_fn, x, y, eta, n):
     return loss
 
 
-def pc_step(model, loss_fn, x, y, eta, n, momentum):
-    """PCX's PC on squared error with y one-hot. Layer 1's prediction (from the fixed input) is formed once."""
-    L = len(model)
+def hidden_beliefs(model, x):
+    """The hidden beliefs at the feedforward pass, each a leaf that takes gradients."""
     with torch.no_grad():
         h = [x]
         for f in model[:-1]:
             h.append(f(h[-1]))
-    first = h[1].clone()
-    hs = [t.clone().requires_grad_(True) for t in h[1:]]  # the hidden beliefs
+    return [t.clone().requires_grad_(True) for t in h[1:]]
+
+
+def pc_step(model, loss_fn, x, y, eta, n, momentum):
+    """PCX's PC on squared error with y one-hot. Layer 1's prediction (from the fixed input) is formed once."""
+    L = len(model)
+    hs = hidden_beliefs(model, x)
+    first = hs[0].detach().clone()
     vel = [None] * len(hs)
 
     def energy(prediction1):  # summed over the batch: its gradient is each sample's own
@@ -148,11 +153,7 @@ def pc_step(model, loss_fn, x, y, eta, n, momentum):
 def ipc_step(model, x, y, eta, n, momentum, opt):
     """iPC as PCX runs it, PC's energy and relaxation with an optimizer step on the weights at every inference step."""
     L = len(model)
-    with torch.no_grad():
-        h = [x]
-        for f in model[:-1]:
-            h.append(f(h[-1]))
-    hs = [t.clone().requires_grad_(True) for t in h[1:]]
+    hs = hidden_beliefs(model, x)
     params = list(model.parameters())
     vel = [None] * len(hs)
     for s in range(n):

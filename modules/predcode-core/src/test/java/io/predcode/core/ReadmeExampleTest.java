@@ -56,13 +56,18 @@ class ReadmeExampleTest {
         }
     }
 
+    /** The snippets' data and model: the README example's. */
+    private static final float[] X = new float[8 * 4], Y = new float[8];
+    static {
+        for (int i = 0; i < X.length; i++) X[i] = (float) Math.sin(i);
+        for (int i = 0; i < Y.length; i++) Y[i] = i % 3;
+    }
+    private static final ModelSpec SPEC = ModelSpec.builder().input(4).block(b -> b.linear(4, 16).tanh()).block(b -> b.linear(16, 3)).build();
+
     /** The README's second snippet: standard PC as PCX runs it, iPC and generative inference. */
     @Test void readmeNewerAlgorithms() {
-        float[] x = new float[8 * 4], y = new float[8];
-        for (int i = 0; i < x.length; i++) x[i] = (float) Math.sin(i);
-        for (int i = 0; i < y.length; i++) y[i] = i % 3;
-        ModelSpec spec = ModelSpec.builder().input(4).block(b -> b.linear(4, 16).tanh()).block(b -> b.linear(16, 3)).build();
-        try (Backend backend = Backends.open("cpu"); Model model = Model.create(spec, backend, 42);
+        float[] x = X, y = Y;
+        try (Backend backend = Backends.open("cpu"); Model model = Model.create(SPEC, backend, 42);
              PcEngine engine = new PcEngine(model, Loss.CROSS_ENTROPY); Adam adam = new Adam(model, 0.01f)) {
             // --- README snippet start
             engine.energy(Energy.PER_SAMPLE).beliefOptimizer(BeliefOptimizer.sgd(0.1f));  // each sample's own energy, SGD with momentum on the beliefs
@@ -78,11 +83,8 @@ class ReadmeExampleTest {
 
     /** The README's third snippet: a step that diverges leaves the model and the optimizer as they were. */
     @Test void readmeDivergence() {
-        float[] x = new float[8 * 4], y = new float[8];
-        for (int i = 0; i < x.length; i++) x[i] = (float) Math.sin(i);
-        for (int i = 0; i < y.length; i++) y[i] = i % 3;
-        ModelSpec spec = ModelSpec.builder().input(4).block(b -> b.linear(4, 16).tanh()).block(b -> b.linear(16, 3)).build();
-        try (Backend backend = Backends.open("cpu"); Model model = Model.create(spec, backend, 42);
+        float[] x = X, y = Y;
+        try (Backend backend = Backends.open("cpu"); Model model = Model.create(SPEC, backend, 42);
              PcEngine engine = new PcEngine(model, Loss.CROSS_ENTROPY); Adam adam = new Adam(model, 0.01f)) {
             float[] before = model.parameterValues().get("0.0.weight");
             DivergenceException caught = null;

@@ -43,9 +43,13 @@ class RecordedIpcTest {
     private static final ModelSpec SPEC = ModelSpec.builder().input(9)
             .block(b -> b.linear(9, 12).geluTanh()).block(b -> b.linear(12, 7).leakyRelu(0.1f)).block(b -> b.linear(7, 4)).build();
 
-    /** An optimizer that hides its recordable steps: the engine then steps it from the host, as before recording. */
-    private record FromHost(Optimizer inner) implements Optimizer {
-        @Override public void step() { inner.step(); }
+    /** An optimizer that hides its recordable steps: the engine then steps it from the host, as before recording; {@code before} runs first at each step. */
+    private record FromHost(Optimizer inner, Runnable before) implements Optimizer {
+        FromHost(Optimizer inner) { this(inner, () -> {}); }
+        @Override public void step() {
+            before.run();
+            inner.step();
+        }
         @Override public float learningRate() { return inner.learningRate(); }
         @Override public void learningRate(float lr) { inner.learningRate(lr); }
         @Override public String name() { return inner.name(); }
@@ -123,7 +127,7 @@ class RecordedIpcTest {
                     e.beliefOptimizer(beliefs).energy(Energy.PER_SAMPLE);
                     String output = (m.blocks().size() - 1) + ".";
                     List<Map<String, float[]>> gradients = new ArrayList<>(); // at each optimizer step
-                    Trainer t = new Trainer(e, new Spying(adam, () -> gradients.add(m.gradientValues())), Algorithm.IPC, 0.1f, 3);
+                    Trainer t = new Trainer(e, new FromHost(adam, () -> gradients.add(m.gradientValues())), Algorithm.IPC, 0.1f, 3);
                     SplittableRandom r = new SplittableRandom(2);
                     int batch = 32;
                     for (int step = 0; step < 2; step++) {
@@ -146,19 +150,6 @@ class RecordedIpcTest {
                 }
             }));
         return out;
-    }
-
-    /** An optimizer the engine steps from the host, which runs {@code before} each step first. */
-    private record Spying(Optimizer inner, Runnable before) implements Optimizer {
-        @Override public void step() { before.run(); inner.step(); }
-        @Override public float learningRate() { return inner.learningRate(); }
-        @Override public void learningRate(float lr) { inner.learningRate(lr); }
-        @Override public String name() { return inner.name(); }
-        @Override public String settings() { return inner.settings(); }
-        @Override public long steps() { return inner.steps(); }
-        @Override public Map<String, float[]> state() { return inner.state(); }
-        @Override public void loadState(Map<String, float[]> state, String source) { inner.loadState(state, source); }
-        @Override public void close() { inner.close(); }
     }
 
     private record Result(Map<String, float[]> values, Map<String, float[]> state, long steps) {}

@@ -98,8 +98,8 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
             if (be.runsBranchesAtOnce() && depth > 1) {
                 // Two rounds of independent branches, one per block, which the backend runs at once. First, block l
                 // (l >= active) at the beliefs: its prediction of layer l + 1 (re-evaluated where its input moved), that
-                // layer's error and the feedback J_l^T eps_{l+1} to layer l. iPC's weights change every step, so layer
-                // 1's prediction too is recomputed, into sweep[0].
+                // layer's error and the feedback J_l^T eps_{l+1} to layer l. iPC's weights change every step, so after its
+                // first step layer 1's prediction too is recomputed, into sweep[0].
                 eachBlock(ws, incremental && !wave ? 0 : active, depth, l -> (l == 0 ? 1 : (l >= moved ? 2 : 1) + (incremental ? 1 : 0)) * blockMacs[l], l -> {
                     if (l == 0) { blocks.get(0).forward(be, ws.x, ws.sweep[0]); return; }
                     if (l >= moved) forwardErrorAndBackward(ws, l, target, perSample, withLoss, ws.feedback[l], parameterScale, null);
@@ -207,7 +207,7 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
      */
     private void beliefUpdate(Workspace ws, int l, int moved, boolean incremental, float eta, int step, int first) {
         BeliefOptimizer o = beliefOptimizer;
-        // Block 0's prediction where it moved: iPC's, whose weights move, after its first step (moved is 1 only then).
+        // Layer 1's prediction formed again by block 0 where every block moved (moved 1): iPC's, whose weights move, after its first step.
         Tensor prediction = l - 1 >= moved ? ws.sweep[l - 1].output() : l == 1 && moved == 1 && incremental ? ws.sweep[0].output() : ws.vhat(l);
         if (o.isAdam()) be.pcAdamUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.beliefMoment[l], ws.beliefSecondMoment[l], ws.belief[l],
                 ws.error[l], eta, o.beta1(), o.beta2(), o.eps(), step);
