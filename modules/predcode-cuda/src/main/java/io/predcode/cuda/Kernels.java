@@ -38,7 +38,7 @@ final class Kernels {
 
     private final CudaDriver driver;
     private final long module;
-    /** The stream launches go to, and its device buffer of PARTIALS doubles for the reductions' partial sums (the backend owns it): see {@link #on}. */
+    /** The stream launches go to, and its device buffer of PARTIALS doubles for the reductions' partial sums and the count of blocks done (the backend owns it): see {@link #on}. */
     private long stream, partials;
     private final Map<String, Long> functions = new HashMap<>();
     /** Shared, not confined: a service calls the backend from any of its threads (one at a time). */

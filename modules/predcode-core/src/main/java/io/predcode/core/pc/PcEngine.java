@@ -422,7 +422,7 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
             // Each step: every block's forward, the input gradients above block 0 and every parameter gradient; the first, where
             // it takes the error wave (Relaxations.relax; not the folded relaxation, a GPU's with SGD on each sample's energy),
             // the output block's input and parameter gradients alone.
-            case IPC -> n > 1 && block.length > 1 && !(be.prefersShortChains() && !beliefOptimizer.isAdam() && energy == Energy.PER_SAMPLE)
+            case IPC -> ipcWave(true, n) && !(be.prefersShortChains() && !beliefOptimizer.isAdam() && energy == Energy.PER_SAMPLE)
                     ? total + (n - 1) * (3 * total - block[0]) + 2 * block[block.length - 1] : total + n * (3 * total - block[0]);
             // L sweeps of forward and input gradient above block 0, each parameter gradient once.
             case ZIL -> 2 * total + 2.0 * model.depth() * rest;

@@ -121,14 +121,15 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
                     beliefUpdate(ws, l, moved, incremental, eta, step, firstMove(l, incremental, ipcWave));
                 }
             }
-            if (incremental && wave) {
-                if (weightStep != null) weightStep.accept(s); // block 0's gradients are among the zeros
-            } else if (incremental) {
-                // Block 0's gradients from eps_1, which the step's belief update formed; on a GPU a checked step's terms (its
-                // errors, all formed by now) beside them in its last step, not one kernel more after its optimizer's.
-                if (s == n && terms) eachBlock(ws, 0, 1, b -> blockMacs[0], b -> blocks.get(0).backward(be, ws.sweep[0], ws.error[1], null, updateScale),
-                        learningBeside(ws, false, Algorithm.IPC));
-                else blocks.get(0).backward(be, ws.sweep[0], ws.error[1], null, updateScale);
+            if (incremental) {
+                // Block 0's gradients from eps_1, which the step's belief update formed (in the wave's step they are among the
+                // zeros); on a GPU a checked step's terms (its errors, all formed by now) beside them in its last step, not one
+                // kernel more after its optimizer's.
+                if (!wave) {
+                    if (s == n && terms) eachBlock(ws, 0, 1, b -> blockMacs[0], b -> blocks.get(0).backward(be, ws.sweep[0], ws.error[1], null, updateScale),
+                            learningBeside(ws, false, Algorithm.IPC));
+                    else blocks.get(0).backward(be, ws.sweep[0], ws.error[1], null, updateScale);
+                }
                 if (weightStep != null) weightStep.accept(s);
             }
         }
@@ -220,7 +221,7 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
      * Whether iPC's first step takes PC's error wave ({@link #relax}): where it has a hidden layer and a step after it
      * (with one step, that step also writes what the step reports from its last step).
      */
-    private boolean ipcWave(boolean incremental, int n) { return incremental && n > 1 && model.depth() > 1; }
+    boolean ipcWave(boolean incremental, int n) { return incremental && n > 1 && model.depth() > 1; }
 
     /** The step at which layer l first moves: where the error wave reaches it; iPC's layers all at its first step, or below L-1 at its second after its wave. */
     private int firstMove(int l, boolean incremental, boolean ipcWave) {
