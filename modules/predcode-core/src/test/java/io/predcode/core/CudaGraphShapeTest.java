@@ -110,25 +110,30 @@ class CudaGraphShapeTest {
 
     @Test void ipcsStepKeepsItsShape() throws Throwable {
         // Folded (FoldedRelaxations.ipcFolded): a step is a prediction GEMM, its error kernel, the feedback GEMM (the parameter
-        // gradients beside it), v formed and the optimizer; 51 in all where unfolded it was 68.
-        assertShape(Algorithm.IPC, 8, 51, 203, "n = 8");
+        // gradients beside it), v formed and the optimizer; where unfolded it was 68. The first step takes PC's error wave
+        // (ipcFirstStep): the output error from the feedforward pass, the output block's feedback GEMM and v_{L-1}, the
+        // optimizer, with the start, the zero gradients below and the feedforward loss beside; 46 in all, where forming the
+        // first step whole made it 51 (and 203 nodes).
+        assertShape(Algorithm.IPC, 8, 46, 192, "n = 8");
         // The energy checked (the default): its terms beside the last step's second round, which reads the errors its first
         // formed, so none more (after the last optimizer step it was 52). Its 24 copies of the parameters and Adam's moments
         // (optim.Snapshot, put back if the energy is not finite), each a branch beside the feedforward pass: nodes, none in a row.
-        assertShape(Algorithm.IPC, 8, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, 51, 231, "n = 8, energy checked");
+        assertShape(Algorithm.IPC, 8, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, 46, 220, "n = 8, energy checked");
     }
 
     @Test void adamOnTheBeliefsKeepsItsShape() throws Throwable {
         // Adam's step on a belief is one kernel (Backend.pcAdamUpdate) where the error, the gradient feedback - error, Adam's
-        // step and v = vhat + d were four in a row: PC at T = 5 32, where it was 47.
-        assertShape(Algorithm.PC, 5, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, false, BeliefOptimizer.adam(), 32, 79, "T = 5, Adam on the beliefs");
+        // step and v = vhat + d were four in a row: PC at T = 5 31, where it was 47 (32 with the start a branch per layer,
+        // each four kernels long; now two a branch, Relaxations.relaxationStart).
+        assertShape(Algorithm.PC, 5, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, false, BeliefOptimizer.adam(), 31, 79, "T = 5, Adam on the beliefs");
         // Checked, the terms beside the learning step's backward passes, as with SGD (after them it was 48).
-        assertShape(Algorithm.PC, 5, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, BeliefOptimizer.adam(), 32, 83, "T = 5, Adam on the beliefs, energy checked");
+        assertShape(Algorithm.PC, 5, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, BeliefOptimizer.adam(), 31, 83, "T = 5, Adam on the beliefs, energy checked");
         // iPC unfolded (Adam does not fold): checked, the terms beside block 0's gradients in its last step (after it was 50),
-        // and its snapshot's 24 copies beside the feedforward pass. Its first step takes PC's error wave (the output block
-        // from its feedforward values, the hidden blocks' gradients filled with zeros beside it), where it formed every
-        // block's prediction again: 49 and 170 nodes before.
-        assertShape(Algorithm.IPC, 5, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, BeliefOptimizer.adam(), 46, 158, "n = 5, Adam on the beliefs, energy checked");
+        // and its snapshot's 24 copies beside the feedforward pass. Its first step takes PC's error wave: the output block
+        // from its feedforward values (its error formed by the feedforward pass), with the hidden blocks' gradients filled
+        // with zeros, the feedforward loss and the relaxation's start beside it. 49 and 170 nodes when it formed every
+        // block's prediction again; 46 with the start and the loss before it.
+        assertShape(Algorithm.IPC, 5, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, BeliefOptimizer.adam(), 40, 157, "n = 5, Adam on the beliefs, energy checked");
     }
 
     @Test void fixedPredictionsStepKeepsItsShape() throws Throwable {

@@ -85,15 +85,6 @@ abstract sealed class EngineCore permits Sweeps {
         else if (countsCorrect) be.countArgmaxMatches(ws.vhat(model.depth()), ws.y, ws.scalars, 1);
     }
 
-    /**
-     * Whether the step's feedforward loss waits for its learning step, beside its blocks: PC's and STRICT's
-     * relaxations never read dL/dy (nudging's target does, and iPC's steps report as they go), so at the head of
-     * the step it would only lengthen the chain of ops a GPU runs one after another.
-     */
-    boolean lossInLastRound(Algorithm algorithm) {
-        return algorithm == Algorithm.STRICT || algorithm == Algorithm.PC && !nudging.active();
-    }
-
     /** Floats per sample of the targets (1 for class labels). */
     int targetFloats() { return Math.max(1, size(loss.targetShape(model.activationShape(model.depth())))); }
 
@@ -294,6 +285,30 @@ abstract sealed class EngineCore permits Sweeps {
             return;
         }
         branchSets.run(be, from, to, work, scale, body, beside);
+    }
+
+    /**
+     * Small independent ops as branches of two each, in order. On a GPU a round's branches past the backend's lanes (CUDA's
+     * 16) share a lane with its first ones, its GEMMs, and wait for them; a start of many fills and copies goes as half
+     * as many branches, each two kernels long.
+     */
+    static Runnable[] inPairs(List<Runnable> ops) {
+        Runnable[] pairs = new Runnable[(ops.size() + 1) / 2];
+        for (int i = 0; i < pairs.length; i++) {
+            Runnable first = ops.get(2 * i), second = 2 * i + 1 < ops.size() ? ops.get(2 * i + 1) : null;
+            pairs[i] = second == null ? first : () -> {
+                first.run();
+                second.run();
+            };
+        }
+        return pairs;
+    }
+
+    /** The runnables of a and then b. */
+    static Runnable[] concat(Runnable[] a, Runnable[] b) {
+        Runnable[] both = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, both, a.length, b.length);
+        return both;
     }
 
     static int size(int[] shape) {

@@ -276,35 +276,44 @@ abstract sealed class FoldedRelaxations extends Relaxations permits PcEngine {
      * rounds, a branch per block each, then the optimizer's step ({@code weightStep}): each block's prediction of layer
      * b + 1 at the step's state with that layer's error and its step's own terms; then each block's parameter gradients
      * (from those errors, at that state) beside its feedback GEMM onto the terms, after which v_b = vhat_b + d_b for the
-     * next step. On a GPU a step is a GEMM, a kernel, a GEMM, a kernel and the optimizer one after another. Where the step
-     * checks its energy ({@code withEnergy}) on a GPU, its terms (the last step's errors, which its first round forms and
-     * nothing after writes) run beside the last step's second round; returns whether they did.
+     * next step. On a GPU a step is a GEMM, a kernel, a GEMM, a kernel and the optimizer one after another. The first
+     * step takes PC's error wave ({@link #ipcFirstStep}). Where the step checks its energy ({@code withEnergy}) on a GPU,
+     * its terms (the last step's errors, which its first round forms and nothing after writes) run beside the last step's
+     * second round; returns whether they did.
      */
-    @Override boolean ipcFolded(Workspace ws, float eta, int n, boolean full, float beta, java.util.function.IntConsumer weightStep, boolean withEnergy) {
+    @Override boolean ipcFolded(Workspace ws, float eta, int n, boolean full, float beta, java.util.function.IntConsumer weightStep, boolean withFeedforwardLoss,
+                                boolean errorAtVhat, boolean withEnergy) {
         int depth = model.depth();
         List<Block> blocks = model.blocks();
         Tensor target = nudgedTarget(ws, beta);
         float updateScale = updateScale(ws, true, beta);
         Tensor[][] buffers = displacementBuffers(ws, beliefOptimizer.momentum());
         int k = buffers.length;
+        boolean wave = ipcWave(true, n);
         // The start, an op per branch: v at vhat, and d at 0 in the buffers the first step reads (as d, and as momentum's
-        // previous); the one it writes, it writes whole.
+        // previous); the one it writes, it writes whole (in the wave's first step, only layer L-1's: it writes v_{L-1}
+        // itself and leaves every layer below at its start).
         List<Runnable> start = new java.util.ArrayList<>();
         for (int l = 1; l < depth; l++) {
             Tensor vhat = ws.vhat(l), v = ws.belief[l];
-            start.add(() -> be.copy(vhat, v));
+            if (!wave || l < depth - 1) start.add(() -> be.copy(vhat, v));
             for (int i = 0; i < k; i++)
-                if (i != (n - 1) % k) {
+                if (i != (n - 1) % k || wave && l < depth - 1) {
                     Tensor t = buffers[i][l];
                     start.add(() -> be.fill(t, 0f));
                 }
         }
-        each(0, start.size(), i -> 1, 1, i -> start.get(i).run(), NONE);
         Tensor[] d = new Tensor[depth];
         BeliefStep[] steps = new BeliefStep[depth];
+        if (!wave) each(0, start.size(), i -> 1, 1, i -> start.get(i).run(), NONE);
         boolean terms = termsBeside(withEnergy);
         for (int s = 1; s <= n; s++) {
             stepBuffers(buffers, n, s, eta, beliefOptimizer.momentum(), d, steps, null);
+            if (s == 1 && wave) {
+                ipcFirstStep(ws, eta, target, updateScale, steps[depth - 1].next(), errorAtVhat, start, withFeedforwardLoss);
+                if (weightStep != null) weightStep.accept(s);
+                continue;
+            }
             boolean withLoss = s == n; // iPC reports its last step's output energy
             eachBlock(ws, 0, depth, b -> blockMacs[b], b -> {
                 Block block = blocks.get(b);
@@ -340,6 +349,32 @@ abstract sealed class FoldedRelaxations extends Relaxations permits PcEngine {
         }
         if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
         return terms;
+    }
+
+    /**
+     * iPC's first step where it takes PC's error wave (see {@link Relaxations#relax}): its weights have not moved and every
+     * belief is at its feedforward value, so every hidden error is 0 and only the output block has work, from its
+     * feedforward tape. Its output error (where the feedforward pass did not form it), then two branches: its feedback
+     * GEMM, which writes layer L-1's step alone into {@code next} (its error and last step are 0), and v_{L-1} = vhat_{L-1}
+     * + d_{L-1}; its parameter gradients. Beside them the zero gradients of the blocks below, the relaxation's
+     * {@code start}, two ops a branch ({@link #inPairs}), and with
+     * {@code withLoss} the feedforward loss. On a GPU two kernels one after another where a whole step is four.
+     */
+    private void ipcFirstStep(Workspace ws, float eta, Tensor target, float updateScale, Tensor next, boolean errorAtVhat, List<Runnable> start,
+                              boolean withLoss) {
+        int b = model.depth() - 1;
+        Block block = model.blocks().get(b);
+        Block.Tape t = ws.ff[b];
+        if (!errorAtVhat) outputError(ws, t.output(), target, true, false);
+        Runnable[] beside = concat(ipcFirstBeside(ws, withLoss), inPairs(start));
+        each(0, 2, i -> blockMacs[b], ws.batch, i -> {
+            if (i == 1) {
+                block.backward(be, t, ws.error[b + 1], null, updateScale);
+                return;
+            }
+            block.feedbackOnto(be, t, ws.error[b + 1], next, -eta, false);
+            be.add(1f, ws.vhat(b), 1f, next, ws.belief[b]);
+        }, beside);
     }
 
     /**

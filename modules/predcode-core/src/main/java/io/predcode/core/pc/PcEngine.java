@@ -401,7 +401,7 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
      * the GEMM-shaped work (linear and conv): BACKPROP and EXACT 3M - M0, FIXED_PRED 2M + n(M - M0),
      * STRICT 2M + (2n+1)(M - M0), PC at most that and less in its first L-1 steps (the error wave),
      * iPC M + n(3M - M0) (M + (n-1)(3M - M0) + 2 M_L, M_L the output block's, where its first step takes the error wave:
-     * n > 1, unfolded), Z-IL 2M + 2L(M - M0), where M is the model's forward work and M0 its first block's (whose
+     * n > 1), Z-IL 2M + 2L(M - M0), where M is the model's forward work and M0 its first block's (whose
      * input gradient a step never needs). Where STRICT condenses layer 1, each sweep applies G = A A^T
      * instead of A and A^T, and the step adds A^T once and the forming of G, shared by the batch.
      * FIXED_PRED skips exact zeros in early sweeps, so its count is an upper bound.
@@ -420,10 +420,8 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
             case STRICT -> 2 * total + (2.0 * n + 1) * rest;
             case PC -> (nudging.kind() == Nudging.Kind.CENTRED ? 2 : 1) * pcMacs(block, n);
             // Each step: every block's forward, the input gradients above block 0 and every parameter gradient; the first, where
-            // it takes the error wave (Relaxations.relax; not the folded relaxation, a GPU's with SGD on each sample's energy),
-            // the output block's input and parameter gradients alone.
-            case IPC -> ipcWave(true, n) && !(be.prefersShortChains() && !beliefOptimizer.isAdam() && energy == Energy.PER_SAMPLE)
-                    ? total + (n - 1) * (3 * total - block[0]) + 2 * block[block.length - 1] : total + n * (3 * total - block[0]);
+            // it takes the error wave (Relaxations.relax, FoldedRelaxations.ipcFolded), the output block's input and parameter gradients alone.
+            case IPC -> ipcWave(true, n) ? total + (n - 1) * (3 * total - block[0]) + 2 * block[block.length - 1] : total + n * (3 * total - block[0]);
             // L sweeps of forward and input gradient above block 0, each parameter gradient once.
             case ZIL -> 2 * total + 2.0 * model.depth() * rest;
         };
@@ -571,9 +569,9 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
         Runnable step = () -> {
             boolean termsWritten = false; // the energy terms, by the relaxation beside its learning step (see Relaxations.relax)
             boolean backprop = algorithm == Algorithm.BACKPROP || algorithm == Algorithm.EXACT;
-            boolean errorAtVhat = !backprop && forward(ws, errorFromFeedforward(algorithm), gramForm(ws, algorithm), kept);
+            boolean errorAtVhat = !backprop && forward(ws, errorFromFeedforward(algorithm, n), gramForm(ws, algorithm), kept);
             if (backprop) forwardAndLossGradient(ws);
-            else if (!lossInLastRound(algorithm)) feedforwardLoss(ws);
+            else if (!lossBeside(algorithm, n)) feedforwardLoss(ws);
             switch (algorithm) {
                 // The correct count, which the backward pass does not read, beside it: on a GPU, off the kernels that run one after another.
                 case BACKPROP, EXACT -> be.branches(new double[]{1, 0}, () -> backprop(ws, full && algorithm == Algorithm.EXACT), () -> countCorrect(ws));
@@ -624,12 +622,14 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
     }
 
     /**
-     * Whether the feedforward pass may form PC's first output error (not nudged, on each sample's own energy): u - y by a
-     * subtraction for the squared error; for cross-entropy, where the backend prefers short chains, softmax - onehot in
-     * the loss's op, which adds the output block's bias after its GEMM (on the CPU the GEMM starts from the bias, other bits).
+     * Whether the feedforward pass may form the first step's output error, PC's or iPC's where its first step takes the
+     * error wave (not nudged, on each sample's own energy): u - y by a subtraction for the squared error; for
+     * cross-entropy, where the backend prefers short chains, softmax - onehot in the loss's op, which adds the output
+     * block's bias after its GEMM (on the CPU the GEMM starts from the bias, other bits).
      */
-    private boolean errorFromFeedforward(Algorithm algorithm) {
-        return algorithm == Algorithm.PC && !nudging.active() && perSample(algorithm) && (loss == Loss.MSE || be.prefersShortChains());
+    private boolean errorFromFeedforward(Algorithm algorithm, int n) {
+        return (algorithm == Algorithm.PC || algorithm == Algorithm.IPC && ipcWave(true, n)) && !nudging.active() && perSample(algorithm)
+                && (loss == Loss.MSE || be.prefersShortChains());
     }
 
     /** Frees the workspace (and centred nudging's held updates). Idempotent; when another thread is inside a call, the memory is freed as that call returns. */

@@ -5,6 +5,7 @@ import io.predcode.core.nn.Loss;
 import io.predcode.core.nn.Model;
 import io.predcode.spi.Tensor;
 
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -23,7 +24,8 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
                                  boolean perSample, boolean withEnergy);
 
     /** iPC's relaxation folded into the feedback GEMMs ({@link FoldedRelaxations#ipcFolded}); whether it wrote the energy terms. */
-    abstract boolean ipcFolded(Workspace ws, float eta, int n, boolean full, float beta, java.util.function.IntConsumer weightStep, boolean withEnergy);
+    abstract boolean ipcFolded(Workspace ws, float eta, int n, boolean full, float beta, java.util.function.IntConsumer weightStep, boolean withFeedforwardLoss,
+                               boolean errorAtVhat, boolean withEnergy);
 
     /** Centred nudging's updates from its positive relaxation, one tensor per parameter; allocated on first use. */
     io.predcode.spi.Scope heldScope;
@@ -43,7 +45,7 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
                   boolean guarded) {
         float beta = nudging.kind() == Nudging.Kind.NEGATIVE ? -nudging.beta() : nudging.beta();
         if (nudging.kind() != Nudging.Kind.CENTRED) {
-            return relax(ws, algorithm == Algorithm.IPC, eta, n, full, beta, weightStep, lossInLastRound(algorithm), errorAtVhat, guarded);
+            return relax(ws, algorithm == Algorithm.IPC, eta, n, full, beta, weightStep, lossBeside(algorithm, n), errorAtVhat, guarded);
         }
         List<io.predcode.core.nn.Parameter> ps = List.copyOf(model.parameters().values());
         relax(ws, false, eta, n, full, beta, null, false, false, false);
@@ -62,7 +64,7 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
      * at every step, from the state the step's belief update reads, each followed by
      * {@code weightStep}). {@code beta} != 0 nudges the output towards h = u - beta dl/du at the
      * feedforward output u, kept in belief[L] during the relaxation. {@code withFeedforwardLoss} computes the
-     * step's feedforward loss beside the learning step's blocks. {@code errorAtVhat}: the feedforward pass already formed
+     * step's feedforward loss beside the learning step's blocks (iPC's: its first step's; see {@link #lossBeside}). {@code errorAtVhat}: the feedforward pass already formed
      * the first step's output error. {@code withEnergy}: the step checks its energy; a relaxation may write the terms
      * itself, where they can run beside its learning step, and returns whether it did (else the caller writes them).
      */
@@ -71,20 +73,21 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
         boolean perSample = energy == Energy.PER_SAMPLE;
         if (!beliefOptimizer.isAdam() && (perSample || !incremental) && folds(ws)) {
             if (!incremental) return relaxFolded(ws, eta, n, full, beta, withFeedforwardLoss, errorAtVhat, beliefOptimizer.momentum(), perSample, withEnergy);
-            return ipcFolded(ws, eta, n, full, beta, weightStep, withEnergy);
+            return ipcFolded(ws, eta, n, full, beta, weightStep, withFeedforwardLoss, errorAtVhat, withEnergy);
         }
         int depth = model.depth();
         List<Block> blocks = model.blocks();
         Tensor target = nudgedTarget(ws, beta); // nudging relaxes each sample's own energy (run checks it)
         float updateScale = updateScale(ws, perSample, beta);
         float parameterScale = incremental ? updateScale : 0f; // the parameter gradients a step forms: iPC's, at every step
-        // PC's start runs beside its first step's first round, which reads none of it: on a GPU, not one after another.
+        // The start runs beside the first step's first round, which reads none of it (PC's, and iPC's where it takes the
+        // error wave): on a GPU, not one after another.
         Runnable[] start = relaxationStart(ws, incremental ? depth : depth - n, !incremental && !perSample);
         boolean terms = termsBeside(withEnergy);
-        boolean startBeside = !incremental && be.runsBranchesAtOnce() && depth > 1;
-        // Otherwise the start comes first, a branch per layer: iPC's first round reads the beliefs it copies.
-        if (!startBeside) eachBlock(ws, 1, depth, layerSize, l -> start[l - 1].run());
         boolean ipcWave = ipcWave(incremental, n);
+        boolean startBeside = (!incremental || ipcWave) && be.runsBranchesAtOnce() && depth > 1;
+        // Otherwise the start comes first: iPC's first round then reads the beliefs it copies.
+        if (!startBeside) each(0, start.length, i -> 1, 1, i -> start[i].run(), NONE);
         for (int s = 1; s <= n; s++) {
             // The error wave: before step s only layers L-s+1 and up can have moved (the first step moves v_{L-1} alone,
             // each step one layer more), so the blocks below still give their feedforward values and the layers
@@ -105,13 +108,13 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
                     if (l >= moved) forwardErrorAndBackward(ws, l, target, perSample, withLoss, ws.feedback[l], parameterScale, null);
                     else if (step == 1 && errorAtVhat && l == depth - 1) feedBack(ws, l, moved, parameterScale);
                     else errorAndBackward(ws, l, ws.ff[l], target, perSample, withLoss, ws.feedback[l], parameterScale, null);
-                }, s > 1 ? NONE : startBeside ? start : incremental && wave ? hiddenGradientsZeroed() : NONE);
+                }, s > 1 ? NONE : !incremental ? start : wave ? concat(ipcFirstBeside(ws, withFeedforwardLoss), start) : NONE);
                 // Then each layer's belief update, from its start-of-step error (which the update writes again, the same) and its feedback.
                 eachBlock(ws, active, depth, layerSize, l -> beliefUpdate(ws, l, moved, incremental, eta, step, firstMove(l, incremental, ipcWave)));
             } else {
                 // One pass, fewer ops: the predictions, then top-down each layer's feedback and update, the update writing the
                 // start-of-step error the block below reads next.
-                if (incremental && wave) for (Runnable zero : hiddenGradientsZeroed()) zero.run();
+                if (incremental && wave) for (Runnable r : ipcFirstBeside(ws, withFeedforwardLoss)) r.run();
                 if (incremental && !wave) blocks.get(0).forward(be, ws.x, ws.sweep[0]);
                 for (int b = moved; b < depth; b++) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
                 if (s > 1 || !errorAtVhat)
@@ -170,7 +173,7 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
     }
 
     /**
-     * The ops that start a PC or iPC relaxation, a runnable per hidden layer, independent of each other: every hidden layer's displacement at 0
+     * The ops that start a PC or iPC relaxation, independent of each other, two a runnable ({@link #inPairs}): every hidden layer's displacement at 0
      * and its belief at vhat below layer {@code copiesBelow} (above it, the relaxation writes each belief before it
      * reads it: PC's error wave reaches layer l at step L - l and reads v_l only from then on). Adam's moments start
      * at 0 and take the zero steps of a layer the wave reaches late (its bias correction counts them); momentum's
@@ -180,20 +183,18 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
      * at the final beliefs).
      */
     private Runnable[] relaxationStart(Workspace ws, int copiesBelow, boolean zeroErrors) {
-        Runnable[] start = new Runnable[model.depth() - 1]; // start[l - 1]: hidden layer l's ops
+        List<Runnable> ops = new java.util.ArrayList<>();
         for (int l = 1; l < model.depth(); l++) {
-            int layer = l;
-            start[l - 1] = () -> {
-                be.fill(ws.displacement[layer], 0f);
-                if (layer < copiesBelow) be.copy(ws.vhat(layer), ws.belief[layer]);
-                if (beliefOptimizer.isAdam()) {
-                    be.fill(ws.beliefMoment[layer], 0f);
-                    be.fill(ws.beliefSecondMoment[layer], 0f);
-                }
-                if (zeroErrors) be.fill(ws.error[layer], 0f);
-            };
+            Tensor d = ws.displacement[l], vhat = ws.vhat(l), v = ws.belief[l], m = ws.beliefMoment[l], m2 = ws.beliefSecondMoment[l], e = ws.error[l];
+            ops.add(() -> be.fill(d, 0f));
+            if (l < copiesBelow) ops.add(() -> be.copy(vhat, v));
+            if (beliefOptimizer.isAdam()) {
+                ops.add(() -> be.fill(m, 0f));
+                ops.add(() -> be.fill(m2, 0f));
+            }
+            if (zeroErrors) ops.add(() -> be.fill(e, 0f));
         }
-        return start;
+        return inPairs(ops);
     }
 
     /** PC's feedback J_l^T eps_{l+1} to layer l, at block l's point this step (its feedforward one below the wave); iPC's parameter gradients too. */
@@ -229,17 +230,34 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
         return !incremental ? reach : ipcWave ? Math.min(2, reach) : 1;
     }
 
+    /**
+     * Whether the step's feedforward loss runs beside the relaxation's work rather than at the head of the step, where it
+     * would lengthen the chain of ops a GPU runs one after another: PC's and STRICT's beside their learning step (their
+     * relaxations never read dL/dy; nudging's target does), iPC's beside its first step where that step takes the error
+     * wave (before the first optimizer step, which the loss guards).
+     */
+    boolean lossBeside(Algorithm algorithm, int n) {
+        return algorithm == Algorithm.STRICT || !nudging.active() && (algorithm == Algorithm.PC || algorithm == Algorithm.IPC && ipcWave(true, n));
+    }
+
     private Runnable[] zeroHiddenGradients;
 
-    /** Fills of every parameter gradient of the blocks below the output, a branch each: iPC's first step, whose hidden errors are 0 (made once). */
-    private Runnable[] hiddenGradientsZeroed() {
+    /**
+     * What runs beside the output block's work in iPC's first step, where it takes the error wave: fills of every
+     * parameter gradient of the blocks below the output (their errors are 0), a branch each, and with {@code withLoss}
+     * the step's feedforward loss ({@link #lossBeside}).
+     */
+    Runnable[] ipcFirstBeside(Workspace ws, boolean withLoss) {
         if (zeroHiddenGradients == null) {
             List<Runnable> fills = new java.util.ArrayList<>();
             for (Block b : model.blocks().subList(0, model.depth() - 1))
                 for (io.predcode.core.nn.Parameter p : b.parameters()) fills.add(() -> be.fill(p.grad(), 0f));
             zeroHiddenGradients = fills.toArray(Runnable[]::new);
         }
-        return zeroHiddenGradients;
+        if (!withLoss) return zeroHiddenGradients;
+        Runnable[] beside = Arrays.copyOf(zeroHiddenGradients, zeroHiddenGradients.length + 1);
+        beside[beside.length - 1] = () -> feedforwardLoss(ws);
+        return beside;
     }
 
     /** Whether this step relaxes twice (centred nudging). */
