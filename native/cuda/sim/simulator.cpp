@@ -120,7 +120,7 @@ std::atomic<long> submissions{0};
 // Host waits for a stream (cuStreamSynchronize), counted for tests: a step should wait for the device once.
 std::atomic<long> synchronizations{0};
 long lastGraphNodes = 0, lastGraphDepth = 0, captures = 0;
-std::string lastGraphChain;
+std::string lastGraphChain, lastGraphNames;
 // The order a graph launch runs independent nodes in: 0 as recorded, 1 the latest recorded first, 2 alternately the earliest and the latest.
 int schedule = 0;
 
@@ -477,6 +477,18 @@ CUresult runGraph(const std::vector<Node>& nodes) {
 
 // The most nodes on one chain of dependencies (what a GPU must run one after another), and into names one such
 // chain's nodes, named (kernel name, copy, memset, gemm), first to last.
+// A node's name in the chains and lists the tests read: its kernel's, or what the node does.
+std::string nodeName(const Node& n) {
+    return n.kind == Node::KERNEL ? n.kernel->name : n.kind == Node::COPY ? "copy" : n.kind == Node::SET32 ? "memset" : "gemm";
+}
+
+// Every node's name, in the order the graph recorded them, space-separated.
+std::string allNames(const std::vector<Node>& nodes) {
+    std::string names;
+    for (const Node& n : nodes) names += (names.empty() ? "" : " ") + nodeName(n);
+    return names;
+}
+
 long longestChain(const std::vector<Node>& nodes, std::string& names) {
     std::vector<long> longest(nodes.size());
     std::vector<int> before(nodes.size(), -1);
@@ -488,10 +500,7 @@ long longestChain(const std::vector<Node>& nodes, std::string& names) {
         if (last < 0 || longest[i] > longest[last]) last = static_cast<int>(i);
     }
     std::vector<std::string> chain;
-    for (int i = last; i >= 0; i = before[i]) {
-        const Node& n = nodes[i];
-        chain.push_back(n.kind == Node::KERNEL ? n.kernel->name : n.kind == Node::COPY ? "copy" : n.kind == Node::SET32 ? "memset" : "gemm");
-    }
+    for (int i = last; i >= 0; i = before[i]) chain.push_back(nodeName(nodes[i]));
     names.clear();
     for (auto it = chain.rbegin(); it != chain.rend(); ++it) names += (names.empty() ? "" : " ") + *it;
     return last < 0 ? 0 : longest[last];
@@ -903,6 +912,7 @@ CUresult CUDAAPI cuGraphInstantiate(CUgraphExec* exec, CUgraph graph, unsigned l
     execs.insert(*exec);
     lastGraphNodes = static_cast<long>(graph->nodes.size());
     lastGraphDepth = longestChain(graph->nodes, lastGraphChain);
+    lastGraphNames = allNames(graph->nodes);
     return CUDA_SUCCESS;
 }
 
@@ -1065,6 +1075,12 @@ long cusimLastGraphDepth() {
 const char* cusimLastGraphChain() {
     LOCKED;
     return lastGraphChain.c_str();
+}
+
+// The names of every node in the graph instantiated last, in recorded order, space-separated: what one replay runs.
+const char* cusimLastGraphNames() {
+    LOCKED;
+    return lastGraphNames.c_str();
 }
 
 // How later graph launches order independent nodes: 0 as recorded, 1 the latest recorded first, 2 alternating (tests).

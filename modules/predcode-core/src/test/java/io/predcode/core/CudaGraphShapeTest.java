@@ -110,15 +110,15 @@ class CudaGraphShapeTest {
 
     @Test void ipcsStepKeepsItsShape() throws Throwable {
         // Folded (FoldedRelaxations.ipcFolded): a step is a prediction GEMM, its error kernel, the feedback GEMM (the parameter
-        // gradients beside it), v formed and the optimizer; where unfolded it was 68. The first step takes PC's error wave
-        // (ipcFirstStep): the output error from the feedforward pass, the output block's feedback GEMM and v_{L-1}, the
-        // optimizer, with the start, the zero gradients below and the feedforward loss beside; 46 in all, where forming the
-        // first step whole made it 51 (and 203 nodes).
-        assertShape(Algorithm.IPC, 8, 46, 192, "n = 8");
+        // gradients beside it) and the optimizer's kernel, v formed beside it; where unfolded it was 68, with v formed before
+        // the optimizer's step 46. The first step takes PC's error wave (ipcFirstStep): the output error from the feedforward
+        // pass, the output block's feedback GEMM (its gradients, the zero gradients below and the feedforward loss beside it),
+        // then v_{L-1} beside the optimizer and the start; 38 in all, where forming the first step whole made it 51 (and 203 nodes).
+        assertShape(Algorithm.IPC, 8, 38, 192, "n = 8");
         // The energy checked (the default): its terms beside the last step's second round, which reads the errors its first
         // formed, so none more (after the last optimizer step it was 52). Its 24 copies of the parameters and Adam's moments
         // (optim.Snapshot, put back if the energy is not finite), each a branch beside the feedforward pass: nodes, none in a row.
-        assertShape(Algorithm.IPC, 8, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, 46, 220, "n = 8, energy checked");
+        assertShape(Algorithm.IPC, 8, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, 38, 220, "n = 8, energy checked");
     }
 
     @Test void adamOnTheBeliefsKeepsItsShape() throws Throwable {

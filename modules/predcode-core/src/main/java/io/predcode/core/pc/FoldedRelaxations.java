@@ -275,8 +275,9 @@ abstract sealed class FoldedRelaxations extends Relaxations permits PcEngine {
      * every step, so blocks predict from the beliefs themselves (block 0 from x), not from displacements. A step is two
      * rounds, a branch per block each, then the optimizer's step ({@code weightStep}): each block's prediction of layer
      * b + 1 at the step's state with that layer's error and its step's own terms; then each block's parameter gradients
-     * (from those errors, at that state) beside its feedback GEMM onto the terms, after which v_b = vhat_b + d_b for the
-     * next step. On a GPU a step is a GEMM, a kernel, a GEMM, a kernel and the optimizer one after another. The first
+     * (from those errors, at that state) beside its feedback GEMM onto the terms; then v_b = vhat_b + d_b for the next
+     * step beside the optimizer's step ({@link #beliefsBesideWeightStep}). On a GPU a step is a GEMM, a kernel, a GEMM
+     * and a kernel (the optimizer's, v's beside it) one after another. The first
      * step takes PC's error wave ({@link #ipcFirstStep}). Where the step checks its energy ({@code withEnergy}) on a GPU,
      * its terms (the last step's errors, which its first round forms and nothing after writes) run beside the last step's
      * second round; returns whether they did.
@@ -291,8 +292,8 @@ abstract sealed class FoldedRelaxations extends Relaxations permits PcEngine {
         int k = buffers.length;
         boolean wave = ipcWave(true, n);
         // The start, an op per branch: v at vhat, and d at 0 in the buffers the first step reads (as d, and as momentum's
-        // previous); the one it writes, it writes whole (in the wave's first step, only layer L-1's: it writes v_{L-1}
-        // itself and leaves every layer below at its start).
+        // previous); the one it writes, it writes whole. The wave's first step writes only layer L-1's (and v_{L-1}), so
+        // every layer below starts at 0 in all of them.
         List<Runnable> start = new java.util.ArrayList<>();
         for (int l = 1; l < depth; l++) {
             Tensor vhat = ws.vhat(l), v = ws.belief[l];
@@ -310,8 +311,7 @@ abstract sealed class FoldedRelaxations extends Relaxations permits PcEngine {
         for (int s = 1; s <= n; s++) {
             stepBuffers(buffers, n, s, eta, beliefOptimizer.momentum(), d, steps, null);
             if (s == 1 && wave) {
-                ipcFirstStep(ws, eta, target, updateScale, steps[depth - 1].next(), errorAtVhat, start, withFeedforwardLoss);
-                if (weightStep != null) weightStep.accept(s);
+                ipcFirstStep(ws, eta, target, updateScale, steps[depth - 1].next(), errorAtVhat, start, withFeedforwardLoss, weightStep);
                 continue;
             }
             boolean withLoss = s == n; // iPC reports its last step's output energy
@@ -343,9 +343,8 @@ abstract sealed class FoldedRelaxations extends Relaxations permits PcEngine {
                 }
                 double macs = blockMacs[b] * ws.batch;
                 be.branches(new double[]{macs, macs}, () -> block.feedbackOnto(be, t, ws.error[b + 1], steps[b].next(), -eta, true), gradients);
-                be.add(1f, ws.vhat(b), 1f, steps[b].next(), ws.belief[b]);
             }, s == n && terms ? learningBeside(ws, false, Algorithm.IPC) : NONE);
-            if (weightStep != null) weightStep.accept(s);
+            beliefsBesideWeightStep(ws, steps, weightStep, s);
         }
         if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
         return terms;
@@ -354,27 +353,36 @@ abstract sealed class FoldedRelaxations extends Relaxations permits PcEngine {
     /**
      * iPC's first step where it takes PC's error wave (see {@link Relaxations#relax}): its weights have not moved and every
      * belief is at its feedforward value, so every hidden error is 0 and only the output block has work, from its
-     * feedforward tape. Its output error (where the feedforward pass did not form it), then two branches: its feedback
-     * GEMM, which writes layer L-1's step alone into {@code next} (its error and last step are 0), and v_{L-1} = vhat_{L-1}
-     * + d_{L-1}; its parameter gradients. Beside them the zero gradients of the blocks below, the relaxation's
-     * {@code start}, two ops a branch ({@link #inPairs}), and with
-     * {@code withLoss} the feedforward loss. On a GPU two kernels one after another where a whole step is four.
+     * feedforward tape. Its output error (where the feedforward pass did not form it); then its feedback GEMM, which
+     * writes layer L-1's step alone into {@code next} (its error and last step are 0), beside its parameter gradients,
+     * the zero gradients of the blocks below and with {@code withLoss} the feedforward loss; then v_{L-1} = vhat_{L-1} +
+     * d_{L-1} beside the optimizer's step and the relaxation's {@code start}, which the next step reads first. On a GPU a
+     * GEMM and a kernel one after another, where a step after it is two of each.
      */
     private void ipcFirstStep(Workspace ws, float eta, Tensor target, float updateScale, Tensor next, boolean errorAtVhat, List<Runnable> start,
-                              boolean withLoss) {
+                              boolean withLoss, java.util.function.IntConsumer weightStep) {
         int b = model.depth() - 1;
         Block block = model.blocks().get(b);
         Block.Tape t = ws.ff[b];
         if (!errorAtVhat) outputError(ws, t.output(), target, true, false);
-        Runnable[] beside = concat(ipcFirstBeside(ws, withLoss), inPairs(start));
         each(0, 2, i -> blockMacs[b], ws.batch, i -> {
-            if (i == 1) {
-                block.backward(be, t, ws.error[b + 1], null, updateScale);
-                return;
-            }
-            block.feedbackOnto(be, t, ws.error[b + 1], next, -eta, false);
-            be.add(1f, ws.vhat(b), 1f, next, ws.belief[b]);
-        }, beside);
+            if (i == 0) block.feedbackOnto(be, t, ws.error[b + 1], next, -eta, false);
+            else block.backward(be, t, ws.error[b + 1], null, updateScale);
+        }, ipcFirstBeside(ws, withLoss));
+        Runnable[] beside = start.toArray(new Runnable[start.size() + (weightStep == null ? 0 : 1)]);
+        if (weightStep != null) beside[start.size()] = () -> weightStep.accept(1);
+        each(b, b + 1, layerSize, ws.batch, l -> be.add(1f, ws.vhat(l), 1f, next, ws.belief[l]), beside);
+    }
+
+    /**
+     * After a folded iPC step's feedback GEMMs: v_l = vhat_l + d_l for each hidden layer, beside the optimizer's step of
+     * step {@code s} (where there is one). The two read and write nothing of each other's, and the optimizer's waits for
+     * the feedback GEMMs, which read the weights it writes, as the beliefs wait for the displacements: on a GPU one
+     * kernel in a row, where one after the other made two.
+     */
+    private void beliefsBesideWeightStep(Workspace ws, BeliefStep[] steps, java.util.function.IntConsumer weightStep, int s) {
+        each(1, model.depth(), layerSize, ws.batch, l -> be.add(1f, ws.vhat(l), 1f, steps[l].next(), ws.belief[l]),
+                weightStep == null ? NONE : new Runnable[]{() -> weightStep.accept(s)});
     }
 
     /**

@@ -245,7 +245,7 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
     /**
      * What runs beside the output block's work in iPC's first step, where it takes the error wave: fills of every
      * parameter gradient of the blocks below the output (their errors are 0), a branch each, and with {@code withLoss}
-     * the step's feedforward loss ({@link #lossBeside}).
+     * the step's feedforward loss and correct count ({@link #lossBeside}, {@link #feedforwardLoss}).
      */
     Runnable[] ipcFirstBeside(Workspace ws, boolean withLoss) {
         if (zeroHiddenGradients == null) {
@@ -255,9 +255,8 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
             zeroHiddenGradients = fills.toArray(Runnable[]::new);
         }
         if (!withLoss) return zeroHiddenGradients;
-        Runnable[] beside = Arrays.copyOf(zeroHiddenGradients, zeroHiddenGradients.length + 1);
-        beside[beside.length - 1] = () -> feedforwardLoss(ws);
-        return beside;
+        // The loss and the correct count, each a branch of its own (they write different scalars): on a GPU one kernel in a row.
+        return concat(zeroHiddenGradients, new Runnable[]{() -> lossGradient(ws, ws.vhat(model.depth()), ws.scalars, ws.dLdy), () -> countCorrect(ws)});
     }
 
     /** Whether this step relaxes twice (centred nudging). */
