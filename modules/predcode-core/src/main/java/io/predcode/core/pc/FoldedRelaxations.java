@@ -272,15 +272,14 @@ abstract sealed class FoldedRelaxations extends Relaxations permits PcEngine {
 
     /**
      * iPC's relaxation with SGD on the beliefs, each step folded as {@link #relaxFolded} folds PC's. The weights move
-     * every step, so blocks predict from the beliefs themselves (block 0 from x), not from displacements. A step is two
-     * rounds, a branch per block each, then the optimizer's step ({@code weightStep}): each block's prediction of layer
-     * b + 1 at the step's state with that layer's error and its step's own terms; then each block's parameter gradients
-     * (from those errors, at that state) beside its feedback GEMM onto the terms; then v_b = vhat_b + d_b for the next
-     * step beside the optimizer's step ({@link #beliefsBesideWeightStep}). On a GPU a step is a GEMM, a kernel, a GEMM
-     * and a kernel (the optimizer's, v's beside it) one after another. The first
-     * step takes PC's error wave ({@link #ipcFirstStep}). Where the step checks its energy ({@code withEnergy}) on a GPU,
-     * its terms (the last step's errors, which its first round forms and nothing after writes) run beside the last step's
-     * second round; returns whether they did.
+     * every step, so blocks predict from the beliefs themselves (block 0 from x), not from displacements. A step is three
+     * rounds: each block's prediction of layer b + 1 at the step's state with that layer's error and its step's own terms;
+     * then each block's parameter gradients (from those errors, at that state) beside its feedback GEMM onto the terms;
+     * then v_b = vhat_b + d_b for the next step beside the optimizer's step, {@code weightStep}
+     * ({@link #beliefsBesideWeightStep}). On a GPU a step is a GEMM, a kernel, a GEMM and a kernel (the optimizer's, v's
+     * beside it) one after another. The first step takes PC's error wave ({@link #ipcFirstStep}). Where the step checks
+     * its energy ({@code withEnergy}) on a GPU, its terms (the last step's errors, which its first round forms and nothing
+     * after writes) run beside the last step's second round; returns whether they did.
      */
     @Override boolean ipcFolded(Workspace ws, float eta, int n, boolean full, float beta, java.util.function.IntConsumer weightStep, boolean withFeedforwardLoss,
                                 boolean errorAtVhat, boolean withEnergy) {
