@@ -26,7 +26,9 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * only the step's own few objects (its result, the optimizer's round of branches), so about the same for 1 sweep
  * or 20 and for a batch of 8 or 64. The bounds are 2-3 times what this JVM leaves (digits-mlp: 1.5-2.7 KB a step)
  * and under what it left before (STRICT n 20: 28 KB a step, FIXED_PRED 9.1, backprop 7.2, PC 14.5): an object per
- * op in each of STRICT's 20 sweeps is over them.
+ * op in each of STRICT's 20 sweeps is over them. iPC takes an optimizer step and every block's parameter gradients at
+ * each inference step, and leaves their few objects (the backward passes' parts, the optimizer's branches) at each:
+ * 3.4 KB a step at n 2 and 10.3 KB at n 8; its bounds are 2.3-2.4 times that.
  */
 class HeapGarbageTest {
     private static final int WARM_UP = 400, STEPS = 200;
@@ -42,6 +44,8 @@ class HeapGarbageTest {
                 check(be, batch, Algorithm.FIXED_PRED, 3, 4_000 * javaKernels);
                 check(be, batch, Algorithm.BACKPROP, 1, 4_000 * javaKernels);
                 check(be, batch, Algorithm.PC, 5, 6_000 * javaKernels);
+                check(be, batch, Algorithm.IPC, 2, 8_000 * javaKernels);
+                check(be, batch, Algorithm.IPC, 8, 24_000 * javaKernels);
             }
         }
     }
