@@ -36,8 +36,12 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--per-class", defaultValue = "8", description = "Inputs inferred per class: the grid's columns (default: ${DEFAULT-VALUE}).")
     int perClass;
 
-    @Option(names = "--steps", defaultValue = "1000", description = "Relaxation steps (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--steps", defaultValue = "1000", description = "Relaxation steps; with --tolerance, the most (default: ${DEFAULT-VALUE}).")
     int steps;
+
+    @Option(names = "--tolerance", defaultValue = "0", description = "Stop once the energy falls by less than this fraction of itself over "
+            + PcEngine.GENERATION_CHECK_EVERY + " steps (read back every " + PcEngine.GENERATION_CHECK_EVERY + " steps; 0.01, say); 0 takes every step (default: ${DEFAULT-VALUE}).")
+    double tolerance;
 
     @Option(names = "--eta", defaultValue = "0.1", description = "Step size of the relaxation, per sample (default: ${DEFAULT-VALUE}).")
     float eta;
@@ -54,6 +58,7 @@ final class GenerateCommand implements Callable<Integer> {
         if (perClass < 1 || perClass > 1000) throw new IllegalArgumentException("--per-class must be in 1..1000, got " + perClass);
         Setup.Relaxation.check("--steps", steps, "--eta", eta);
         if (!(noise >= 0) || !Float.isFinite(noise)) throw new IllegalArgumentException("--noise must be a finite number >= 0, got " + noise);
+        if (!(tolerance >= 0) || !(tolerance < 1)) throw new IllegalArgumentException("--tolerance must be in [0, 1), got " + tolerance);
         if (!out.toString().endsWith(".png")) throw new IllegalArgumentException("--out " + out + ": expected a .png file");
         if (!Awt.available()) throw new IllegalArgumentException("generate writes a PNG grid, but " + Awt.missing());
         Checkpoint.Loaded c = Checkpoint.load(checkpoint);
@@ -72,11 +77,12 @@ final class GenerateCommand implements Callable<Integer> {
                 if (loss == Loss.CROSS_ENTROPY) y[i] = cls;
                 else y[i * classes + cls] = 1f;
             }
-            PcEngine.Generation g = e.generate(x0, y, batch, eta, steps);
+            PcEngine.Generation g = e.generate(x0, y, batch, eta, steps, tolerance, new int[0]);
             if (!Double.isFinite(g.finalEnergy()))
-                throw new io.predcode.core.pc.DivergenceException(steps, "the relaxation diverged (energy " + g.finalEnergy() + "); try a smaller --eta");
+                throw new io.predcode.core.pc.DivergenceException(g.steps(), "the relaxation diverged (energy " + g.finalEnergy() + "); try a smaller --eta");
             AtomicFiles.write(out, PngGrid.of(g.input(), m.inputShape(), classes, perClass));
-            print.printf("%s: %d inputs per class relaxed for %d steps (eta %s); energy per sample %s -> %s; grid in %s%n", c.source(), perClass, steps, eta,
+            print.printf("%s: %d inputs per class relaxed for %d steps%s (eta %s); energy per sample %s -> %s; grid in %s%n", c.source(), perClass, g.steps(),
+                    g.steps() < steps ? " (settled: under " + tolerance + " of its energy in " + PcEngine.GENERATION_CHECK_EVERY + " steps)" : "", eta,
                     Setup.fmt(g.startEnergy()), Setup.fmt(g.finalEnergy()), out);
             int reached = 0;
             for (int cls = 0; cls < classes; cls++) {
@@ -90,7 +96,8 @@ final class GenerateCommand implements Callable<Integer> {
             // a few: on a model trained on squared error, whose energy is small, 200 steps can be far too few.
             if (2 * reached < batch)
                 print.printf("note: only %d of %d inferred inputs reach their class; the relaxation has not gone far enough: try --steps %d,"
-                        + " or a larger --eta (too large diverges)%n", reached, batch, Math.multiplyExact(steps, 10));
+                        + " or a larger --eta (too large diverges)%s%n", reached, batch, Math.multiplyExact(steps, 10),
+                        g.steps() < steps ? ", or a smaller --tolerance" : "");
         }
         return 0;
     }

@@ -188,7 +188,14 @@ class CliTest {
         Result early = run("generate", "--checkpoint", run.toString(), "--out", png.toString(), "--per-class", "4", "--steps", "1", "--eta", "0.001");
         assertEquals(0, early.code(), early.err());
         assertTrue(early.out().contains("inferred inputs reach their class; the relaxation has not gone far enough: try --steps 10"), early.out());
-        for (String[] bad : new String[][]{{"--per-class", "0"}, {"--out", tmp.resolve("grid.txt").toString()}, {"--steps", "0"}, {"--eta", "nan"}}) {
+        // With --tolerance it stops where the energy settled (read back every 50 steps), and says after how many steps.
+        Result settled = run("generate", "--checkpoint", run.toString(), "--out", png.toString(), "--per-class", "4", "--steps", "20000", "--tolerance", "0.05");
+        assertEquals(0, settled.code(), settled.err());
+        java.util.regex.Matcher taken = java.util.regex.Pattern.compile("relaxed for (\\d+) steps \\(settled: under 0.05 of its energy in 50 steps\\)").matcher(settled.out());
+        assertTrue(taken.find(), settled.out());
+        assertTrue(Integer.parseInt(taken.group(1)) < 20000 && Integer.parseInt(taken.group(1)) % 50 == 1, settled.out());
+        for (String[] bad : new String[][]{{"--per-class", "0"}, {"--out", tmp.resolve("grid.txt").toString()}, {"--steps", "0"}, {"--eta", "nan"},
+                {"--tolerance", "-0.1"}, {"--tolerance", "1"}, {"--tolerance", "nan"}}) {
             Result b = run(concat(new String[]{"generate", "--checkpoint", run.toString()}, bad));
             assertEquals(2, b.code(), String.join(" ", bad) + ": " + b.err());
         }

@@ -578,6 +578,39 @@ class PcVariantsTest {
         });
     }
 
+    /**
+     * A generation that may stop early stops where its energy settled, and what it returns is the fixed-length relaxation
+     * of the steps it took, bit for bit: the checks read the energy and change nothing. A tolerance it never meets
+     * takes every step; a relaxation that raises the energy (eta too large) stops at its first check after the start.
+     */
+    @TestFactory List<DynamicTest> generationStopsWhereItSettled() {
+        return onEveryBackend("generation stops where its energy settled", be -> {
+            SplittableRandom r = new SplittableRandom(33);
+            try (Model m = Model.create(mlp(r, 3, "tanh"), be, 9); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY)) {
+                int classes = m.activationShape(m.depth())[0], batch = 2 * classes;
+                float[] x0 = randomInput(r, batch * e.inputSize()), y = new float[batch];
+                for (int i = 0; i < batch; i++) y[i] = i % classes;
+                int max = 4000, every = PcEngine.GENERATION_CHECK_EVERY;
+                PcEngine.Generation settled = e.generate(x0, y, batch, 0.1f, max, 1e-3, new int[0]);
+                assertTrue(settled.steps() < max && settled.steps() % every == 1, "stopped after a check's step: " + settled.steps());
+                PcEngine.Generation fixed = e.generate(x0, y, batch, 0.1f, settled.steps());
+                assertEquals(settled.steps(), fixed.steps());
+                assertArrayEquals(fixed.input(), settled.input(), "the same inputs as " + settled.steps() + " steps without checks");
+                assertEquals(fixed.finalEnergy(), settled.finalEnergy());
+                assertEquals(fixed.startEnergy(), settled.startEnergy());
+                assertTrue(settled.finalEnergy() < settled.startEnergy(), settled.startEnergy() + " -> " + settled.finalEnergy());
+                // Going on lowers the energy by less than the tolerance allowed over a check's steps.
+                PcEngine.Generation further = e.generate(x0, y, batch, 0.1f, settled.steps() + every);
+                assertTrue(settled.finalEnergy() - further.finalEnergy() < 1e-3 * settled.finalEnergy() * 2,
+                        settled.finalEnergy() + " -> " + further.finalEnergy() + " in " + every + " steps more");
+                assertEquals(300, e.generate(x0, y, batch, 0.1f, 300, 1e-12, new int[0]).steps(), "a tolerance never met takes every step");
+                assertEquals(every + 1, e.generate(x0, y, batch, 1e6f, max, 1e-3, new int[0]).steps(), "a relaxation that raises its energy stops");
+                assertThrows(IllegalArgumentException.class, () -> e.generate(x0, y, batch, 0.1f, max, -1, new int[0]));
+                assertThrows(IllegalArgumentException.class, () -> e.generate(x0, y, batch, 0.1f, max, Double.NaN, new int[0]));
+            }
+        });
+    }
+
     /** FIXED_PRED, EXACT and Z-IL report energies too: the output's loss and each hidden layer's ||eps||^2 / 2 per sample, from their own errors. */
     @TestFactory List<DynamicTest> everyAlgorithmWithErrorsHasLayerEnergies() {
         return onEveryBackend("layer energies of FIXED_PRED, EXACT, Z-IL", be -> {

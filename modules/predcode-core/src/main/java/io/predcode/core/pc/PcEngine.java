@@ -275,8 +275,12 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
      * @param output       the model's feedforward outputs for those inputs (logits for classification)
      * @param startEnergy  a sample's mean energy at the start: the output term at the starting inputs' feedforward values
      * @param finalEnergy  a sample's mean energy at the end: the output term plus each hidden layer's ||eps_l||^2 / 2
+     * @param steps        the steps taken: all of them, or fewer where the relaxation settled first (see {@link #generate(float[], float[], int, float, int, double, int[])})
      */
-    public record Generation(float[] input, float[] output, double startEnergy, double finalEnergy) {}
+    public record Generation(float[] input, float[] output, double startEnergy, double finalEnergy, int steps) {}
+
+    /** How many steps apart a generation that may stop early reads its energy back. */
+    public static final int GENERATION_CHECK_EVERY = 50;
 
     /**
      * Generative inference: the output is held at {@code y} (class labels for cross-entropy, targets
@@ -295,9 +299,28 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
      * @param clamped layers held at their starting values
      * @return the inferred inputs and energies
      */
-    public Generation generate(float[] x0, float[] y, int batch, float eta, int n, int... clamped) {
+    public Generation generate(float[] x0, float[] y, int batch, float eta, int n, int... clamped) { return generate(x0, y, batch, eta, n, 0, clamped); }
+
+    /**
+     * As {@link #generate(float[], float[], int, float, int, int...)}, stopping where the relaxation has settled: every
+     * {@link #GENERATION_CHECK_EVERY} steps the host reads the mean energy back (one copy), and the relaxation stops after
+     * the step where it fell by less than {@code tolerance} times its value over those steps (a relaxation that raises it
+     * stops too). With a tolerance of 0 it takes all {@code maxSteps}, reading nothing back on the way.
+     *
+     * @param x0        starting inputs, {@code batch} samples
+     * @param y         the held outputs
+     * @param batch     samples
+     * @param eta       the step size (per sample: independent of the batch)
+     * @param maxSteps  the most steps
+     * @param tolerance the relative fall in energy over {@link #GENERATION_CHECK_EVERY} steps below which the relaxation stops; 0 never stops early
+     * @param clamped   layers held at their starting values
+     * @return the inferred inputs, energies and the steps taken
+     */
+    public Generation generate(float[] x0, float[] y, int batch, float eta, int maxSteps, double tolerance, int[] clamped) {
+        int n = maxSteps;
         if (!(eta > 0) || !Float.isFinite(eta)) throw new IllegalArgumentException("eta must be a finite number > 0, got " + eta);
         if (n < 1) throw new IllegalArgumentException("n (steps) must be >= 1, got " + n);
+        if (!(tolerance >= 0) || !(tolerance < 1)) throw new IllegalArgumentException("tolerance must be in [0, 1), got " + tolerance);
         int depth = model.depth();
         boolean[] held = new boolean[depth];
         for (int l : clamped) {
@@ -314,11 +337,15 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
             forward(ws);
             loss.compute(be, ws.vhat(depth), ws.y, ws.scalars, null);
             for (int l = 1; l < depth; l++) be.copy(ws.vhat(l), ws.belief[l]);
+            double settledFrom = Double.NaN; // the energy at the last check
+            float[] scalars = new float[Workspace.ENERGY_AT + depth]; // the starting loss, then the energy by term
             for (int s = 0; s <= n; s++) {
                 // The predictions and errors from the current beliefs; after the n steps, once more for the final energy.
+                // Where it may stop early, every GENERATION_CHECK_EVERY steps the energy at the start of the step too.
+                boolean check = tolerance > 0 && s < n && s % GENERATION_CHECK_EVERY == 0;
                 blocks.get(0).forward(be, ws.x, ws.sweep[0]);
                 for (int b = 1; b < depth; b++) blocks.get(b).forward(be, ws.belief[b], ws.sweep[b]);
-                outputError(ws, ws.sweep[depth - 1].output(), null, true, s == n);
+                outputError(ws, ws.sweep[depth - 1].output(), null, true, s == n || check);
                 for (int l = depth - 1; l >= 0; l--) {
                     boolean moves = s < n && !held[l];
                     // J_{l+1}^T eps_{l+1}: layer l's own gradient, and below layer 1 the only one (the input has no error).
@@ -328,19 +355,34 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
                     if (l >= 1) be.axpby(-1f, ws.error[l], 1f, ws.feedback[l]);
                     be.axpby(-eta, ws.feedback[l], 1f, l == 0 ? ws.x : ws.belief[l]);
                 }
+                if (check) { // the errors are still the step's start's: its updates read them, and wrote only the beliefs
+                    double energy = generationEnergy(ws, batch, scale, scalars);
+                    // Settled (or raised, or diverged): this step's update is the last; the pass after it forms the final energy.
+                    if (!(settledFrom - energy > tolerance * Math.abs(settledFrom)) && s > 0) n = s + 1;
+                    settledFrom = energy;
+                }
             }
-            ws.writeEnergyTerms(be, depth, Algorithm.PC);
-            float[] terms = new float[Workspace.ENERGY_AT + depth];
-            be.download(ws.scalars, 0, terms, 0, terms.length);
-            double perSampleOutput = scale / batch, end = perSampleOutput * terms[Workspace.ENERGY_AT];
-            for (int l = 1; l < depth; l++) end += (double) terms[Workspace.ENERGY_AT + l] / batch;
+            double end = generationEnergy(ws, batch, scale, scalars);
             float[] input = be.download(ws.x);
             forward(ws);
-            return new Generation(input, be.download(ws.vhat(depth)), perSampleOutput * terms[0], end);
+            return new Generation(input, be.download(ws.vhat(depth)), scale / batch * scalars[0], end, n);
         } finally {
             globalBatch = shard;
             exit();
         }
+    }
+
+    /**
+     * A generation's mean energy per sample from the errors and output loss in the workspace, with the step's scalars
+     * (the starting loss first) in one copy to the host, into {@code scalars}.
+     */
+    private double generationEnergy(Workspace ws, int batch, float scale, float[] scalars) {
+        int depth = model.depth();
+        ws.writeEnergyTerms(be, depth, Algorithm.PC);
+        be.download(ws.scalars, 0, scalars, 0, scalars.length);
+        double energy = scale / batch * scalars[Workspace.ENERGY_AT];
+        for (int l = 1; l < depth; l++) energy += (double) scalars[Workspace.ENERGY_AT + l] / batch;
+        return energy;
     }
 
     // ------------------------------------------------------------------ package-private: used by training
