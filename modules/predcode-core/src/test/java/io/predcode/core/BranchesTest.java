@@ -61,6 +61,7 @@ class BranchesTest {
         cases.add(new Case("PC, Adam beliefs, Torch2PC's energy", relu, Loss.CROSS_ENTROPY, Algorithm.PC, BeliefOptimizer.adam(), Energy.TORCH2PC, Nudging.none(), 0.01f, 6));
         cases.add(new Case("PC, plain SGD, centred nudging", tanh, Loss.CROSS_ENTROPY, Algorithm.PC, BeliefOptimizer.sgd(0f), Energy.PER_SAMPLE, Nudging.parse("centred:0.5"), 0.1f, 4));
         cases.add(new Case("iPC", gelu, Loss.MSE, Algorithm.IPC, BeliefOptimizer.sgd(0.2f), Energy.PER_SAMPLE, Nudging.none(), 0.1f, 4));
+        cases.add(new Case("iPC, Adam beliefs", gelu, Loss.CROSS_ENTROPY, Algorithm.IPC, BeliefOptimizer.adam(), Energy.PER_SAMPLE, Nudging.none(), 0.05f, 4));
         for (PcEngine.Condense condense : PcEngine.Condense.values())
             cases.add(new Case("STRICT, condense " + condense, condense == PcEngine.Condense.NEVER ? relu : wide, Loss.CROSS_ENTROPY, Algorithm.STRICT,
                     BeliefOptimizer.sgd(0f), Energy.TORCH2PC, Nudging.none(), 0.1f, 5, condense));

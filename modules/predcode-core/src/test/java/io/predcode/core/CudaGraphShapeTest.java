@@ -128,12 +128,14 @@ class CudaGraphShapeTest {
         assertShape(Algorithm.PC, 5, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, false, BeliefOptimizer.adam(), 31, 79, "T = 5, Adam on the beliefs");
         // Checked, the terms beside the learning step's backward passes, as with SGD (after them it was 48).
         assertShape(Algorithm.PC, 5, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, BeliefOptimizer.adam(), 31, 83, "T = 5, Adam on the beliefs, energy checked");
-        // iPC unfolded (Adam does not fold): checked, the terms beside block 0's gradients in its last step (after it was 50),
-        // and its snapshot's 24 copies beside the feedforward pass. Its first step takes PC's error wave: the output block
-        // from its feedforward values (its error formed by the feedforward pass), with the hidden blocks' gradients filled
-        // with zeros, the feedforward loss and the relaxation's start beside it. 49 and 170 nodes when it formed every
-        // block's prediction again; 46 with the start and the loss before it.
-        assertShape(Algorithm.IPC, 5, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, BeliefOptimizer.adam(), 40, 157, "n = 5, Adam on the beliefs, energy checked");
+        // iPC unfolded (Adam does not fold): checked, and its snapshot's 24 copies beside the feedforward pass. Its first step
+        // takes PC's error wave: the output block from its feedforward values (its error formed by the feedforward pass),
+        // with the hidden blocks' gradients filled with zeros, the feedforward loss and the relaxation's start beside it (49
+        // and 170 nodes when it formed every block's prediction again; 46 with the start and the loss before it). Block 0
+        // forms eps_1 and its gradients in the first round, and the optimizer's step (with the last step's energy terms)
+        // runs beside the belief updates: a step is a GEMM, the error kernel, the feedback GEMM and the belief update, 27
+        // in all, where block 0's gradients and the optimizer's step after the belief updates made it 40.
+        assertShape(Algorithm.IPC, 5, PcEngine.Condense.AUTO, Loss.MSE, Energy.PER_SAMPLE, true, BeliefOptimizer.adam(), 27, 153, "n = 5, Adam on the beliefs, energy checked");
     }
 
     @Test void fixedPredictionsStepKeepsItsShape() throws Throwable {

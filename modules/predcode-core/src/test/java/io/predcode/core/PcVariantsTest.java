@@ -3,6 +3,7 @@ package io.predcode.core;
 import io.predcode.core.nn.Loss;
 import io.predcode.core.nn.Model;
 import io.predcode.core.nn.ModelSpec;
+import io.predcode.core.optim.Adam;
 import io.predcode.core.optim.Sgd;
 import io.predcode.core.pc.Algorithm;
 import io.predcode.core.pc.BeliefOptimizer;
@@ -343,6 +344,43 @@ class PcVariantsTest {
                     System.arraycopy(k.endsWith("weight") ? ref.w[l] : ref.b[l], 0, exact, 0, exact.length);
                     assertClose("iPC " + k, exact, got.get(k), 1e-5);
                 }
+            }
+        });
+    }
+
+    /**
+     * iPC where it relaxes unfolded (Adam on the beliefs; Torch2PC's energy) on a backend that prefers short chains, whose
+     * steps form block 0's gradients in their first round and step the optimizer beside the belief updates: its parameters
+     * after three checked training steps against the plain CPU's, which forms them one after another.
+     */
+    @TestFactory List<DynamicTest> ipcWithItsOptimizerBesideTheBeliefsTrainsAsTheCpu() {
+        record Setting(BeliefOptimizer beliefs, Energy energy, Loss loss, int n) {}
+        List<Setting> settings = List.of(new Setting(BeliefOptimizer.adam(), Energy.PER_SAMPLE, Loss.MSE, 5), new Setting(BeliefOptimizer.adam(), Energy.PER_SAMPLE, Loss.CROSS_ENTROPY, 2),
+                new Setting(BeliefOptimizer.sgd(0.25f), Energy.TORCH2PC, Loss.MSE, 4), new Setting(BeliefOptimizer.sgd(0f), Energy.TORCH2PC, Loss.CROSS_ENTROPY, 1));
+        int[] sizes = {9, 13, 11, 7, 5};
+        int batch = 11;
+        java.util.function.BiFunction<io.predcode.spi.Backend, Setting, Map<String, float[]>> train = (be, st) -> {
+            SplittableRandom r = new SplittableRandom(43);
+            Float64Mlp ref = new Float64Mlp(sizes, 60, Activation.GELU_TANH);
+            try (Model m = referenceModel(ref, be); PcEngine e = new PcEngine(m, st.loss()).energy(st.energy()).beliefOptimizer(st.beliefs());
+                 Adam adam = new Adam(m, 0.01f)) {
+                Trainer t = new Trainer(e, adam, Algorithm.IPC, 0.05f, st.n());
+                for (int step = 0; step < 3; step++) {
+                    float[] x = randomInput(r, batch * sizes[0]);
+                    float[] y = st.loss() == Loss.MSE ? randomInput(r, batch * sizes[sizes.length - 1]) : labels(r, batch, sizes[sizes.length - 1]);
+                    t.step(x, y, batch);
+                }
+                return m.parameterValues();
+            }
+        };
+        List<Map<String, float[]>> expected = new java.util.ArrayList<>();
+        try (io.predcode.spi.Backend plain = io.predcode.spi.Backends.open("cpu", io.predcode.spi.BackendOptions.defaults())) {
+            for (Setting st : settings) expected.add(train.apply(plain, st));
+        }
+        return andOnAFoldingCpu("iPC unfolded, its optimizer beside the beliefs, against the CPU", be -> {
+            for (int i = 0; i < settings.size(); i++) {
+                Map<String, float[]> got = train.apply(be, settings.get(i));
+                for (var k : expected.get(i).entrySet()) assertClose(settings.get(i) + " " + k.getKey(), toDouble(k.getValue()), got.get(k.getKey()), 1e-4);
             }
         });
     }

@@ -98,19 +98,30 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
             int step = s, moved = wave ? Math.max(1, depth - s + 1) : 1, active = wave ? Math.max(1, depth - s) : 1;
             // The output's loss is reported from the final state: PC's learning step computes it; iPC has none, so its last step does.
             boolean withLoss = incremental && s == n;
+            // Where ops in a row set the pace (a GPU), iPC's block 0 forms eps_1 and its gradients in the first round, beside
+            // the other blocks, rather than from the error the belief update forms after them (in the wave's step they are
+            // among the zeros), and the optimizer's step runs beside the belief updates, which read and write nothing of its:
+            // three kernels fewer in a row a step. The CPU keeps the form with block 0's GEMMs split across its threads alone.
+            boolean stepBeside = incremental && be.prefersShortChains() && be.runsBranchesAtOnce() && depth > 1, blockZeroFirst = stepBeside && !wave;
             if (be.runsBranchesAtOnce() && depth > 1) {
                 // Two rounds of independent branches, one per block, which the backend runs at once. First, block l
                 // (l >= active) at the beliefs: its prediction of layer l + 1 (re-evaluated where its input moved), that
                 // layer's error and the feedback J_l^T eps_{l+1} to layer l. iPC's weights change every step, so after its
                 // first step layer 1's prediction too is recomputed, into sweep[0].
-                eachBlock(ws, incremental && !wave ? 0 : active, depth, l -> (l == 0 ? 1 : (l >= moved ? 2 : 1) + (incremental ? 1 : 0)) * blockMacs[l], l -> {
-                    if (l == 0) { blocks.get(0).forward(be, ws.x, ws.sweep[0]); return; }
+                eachBlock(ws, incremental && !wave ? 0 : active, depth, l -> (l == 0 ? blockZeroFirst ? 2 : 1 : (l >= moved ? 2 : 1) + (incremental ? 1 : 0)) * blockMacs[l], l -> {
+                    if (l == 0) {
+                        if (blockZeroFirst) forwardHiddenErrorAndBackward(ws, 0, ws.x, null, updateScale, null);
+                        else blocks.get(0).forward(be, ws.x, ws.sweep[0]);
+                        return;
+                    }
                     if (l >= moved) forwardErrorAndBackward(ws, l, target, perSample, withLoss, ws.feedback[l], parameterScale, null);
                     else if (step == 1 && errorAtVhat && l == depth - 1) feedBack(ws, l, moved, parameterScale);
                     else errorAndBackward(ws, l, ws.ff[l], target, perSample, withLoss, ws.feedback[l], parameterScale, null);
                 }, s > 1 ? NONE : !incremental ? start : wave ? concat(ipcFirstBeside(ws, withFeedforwardLoss), start) : NONE);
-                // Then each layer's belief update, from its start-of-step error (which the update writes again, the same) and its feedback.
-                eachBlock(ws, active, depth, layerSize, l -> beliefUpdate(ws, l, moved, incremental, eta, step, firstMove(l, incremental, ipcWave)));
+                // Then each layer's belief update, from its start-of-step error (which the update writes again, the same, where
+                // block 0's gradients read it after them) and its feedback; on a GPU, iPC's optimizer step beside them.
+                eachBlock(ws, active, depth, layerSize, l -> beliefUpdate(ws, l, moved, incremental, eta, step, firstMove(l, incremental, ipcWave), !blockZeroFirst),
+                        stepBeside ? afterFirstRound(ws, weightStep, s, s == n && terms) : NONE);
             } else {
                 // One pass, fewer ops: the predictions, then top-down each layer's feedback and update, the update writing the
                 // start-of-step error the block below reads next.
@@ -121,13 +132,13 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
                     outputError(ws, depth - 1 >= moved ? ws.sweep[depth - 1].output() : depth == 1 && incremental ? ws.sweep[0].output() : ws.vhat(depth), target, perSample, withLoss);
                 for (int l = depth - 1; l >= active; l--) {
                     feedBack(ws, l, moved, parameterScale);
-                    beliefUpdate(ws, l, moved, incremental, eta, step, firstMove(l, incremental, ipcWave));
+                    beliefUpdate(ws, l, moved, incremental, eta, step, firstMove(l, incremental, ipcWave), true);
                 }
             }
-            if (incremental) {
-                // Block 0's gradients from eps_1, which the step's belief update formed (in the wave's step they are among the
-                // zeros); on a GPU a checked step's terms (its errors, all formed by now) beside them in its last step, not one
-                // kernel more after its optimizer's.
+            if (incremental && !stepBeside) {
+                // The CPU's form (see stepBeside): block 0's gradients from eps_1, which the step's belief update formed (in the
+                // wave's step they are among the zeros), with a checked step's terms (its errors, all formed by now) beside them
+                // in its last step where the backend writes them so; then the optimizer's step.
                 if (!wave) {
                     if (s == n && terms) eachBlock(ws, 0, 1, b -> blockMacs[0], b -> blocks.get(0).backward(be, ws.sweep[0], ws.error[1], null, updateScale),
                             learningBeside(ws, false, Algorithm.IPC));
@@ -207,15 +218,26 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
      * start-of-step error. Each optimizer's step is one fused pass (eps_l, the gradient feedback - eps_l, SGD's velocity
      * or Adam's moments, d_l, v_l).
      */
-    private void beliefUpdate(Workspace ws, int l, int moved, boolean incremental, float eta, int step, int first) {
+    private void beliefUpdate(Workspace ws, int l, int moved, boolean incremental, float eta, int step, int first, boolean writesError) {
         BeliefOptimizer o = beliefOptimizer;
+        Tensor error = writesError ? ws.error[l] : null; // null where the step's first round formed it, and others read it beside
         // Layer 1's prediction formed again by block 0 where every block moved (moved 1): iPC's, whose weights move, after its first step.
         Tensor prediction = l - 1 >= moved ? ws.sweep[l - 1].output() : l == 1 && moved == 1 && incremental ? ws.sweep[0].output() : ws.vhat(l);
         if (o.isAdam()) be.pcAdamUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.beliefMoment[l], ws.beliefSecondMoment[l], ws.belief[l],
-                ws.error[l], eta, o.beta1(), o.beta2(), o.eps(), step);
-        else if (o.momentum() == 0f) be.pcStrictUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.belief[l], ws.error[l], eta);
-        else be.pcMomentumUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.beliefMoment[l], ws.belief[l], ws.error[l], eta, o.momentum(),
+                error, eta, o.beta1(), o.beta2(), o.eps(), step);
+        else if (o.momentum() == 0f) be.pcStrictUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.belief[l], error, eta);
+        else be.pcMomentumUpdate(prediction, ws.vhat(l), ws.feedback[l], ws.displacement[l], ws.beliefMoment[l], ws.belief[l], error, eta, o.momentum(),
                 step == first);
+    }
+
+    /**
+     * What runs beside the belief updates of an iPC step whose first round formed every gradient ({@code stepBeside} in
+     * {@link #relax}): the optimizer's step, and in a checked step's last, its energy terms (from the errors the first
+     * round formed).
+     */
+    private Runnable[] afterFirstRound(Workspace ws, java.util.function.IntConsumer weightStep, int s, boolean withTerms) {
+        Runnable[] terms = withTerms ? learningBeside(ws, false, Algorithm.IPC) : NONE;
+        return weightStep == null ? terms : concat(terms, new Runnable[]{() -> weightStep.accept(s)});
     }
 
     /**
@@ -306,7 +328,7 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
     private void forwardErrorAndBackward(Workspace ws, int l, Tensor target, boolean perSample, boolean withLoss, Tensor dx, float parameterScale,
                                          Runnable beside) {
         if (l + 1 < model.depth()) {
-            forwardHiddenErrorAndBackward(ws, l, dx, parameterScale, beside);
+            forwardHiddenErrorAndBackward(ws, l, ws.belief[l], dx, parameterScale, beside);
             return;
         }
         Block block = model.blocks().get(l);
@@ -321,17 +343,17 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
     }
 
     /**
-     * Block l (below the last) evaluated at its belief into sweep[l], then {@link #hiddenErrorAndBackward}: the
-     * evaluation and the error in one op where the block allows ({@link Block#forwardWithError}).
+     * Block l (below the last) evaluated at {@code input} (its belief; block 0's x) into sweep[l], then
+     * {@link #hiddenErrorAndBackward}: the evaluation and the error in one op where the block allows ({@link Block#forwardWithError}).
      */
-    private void forwardHiddenErrorAndBackward(Workspace ws, int l, Tensor dx, float parameterScale, Runnable beside) {
+    private void forwardHiddenErrorAndBackward(Workspace ws, int l, Tensor input, Tensor dx, float parameterScale, Runnable beside) {
         Block block = model.blocks().get(l);
-        if (block.forwardWithError(be, ws.belief[l], ws.sweep[l], ws.vhat(l + 1), ws.displacement[l + 1], ws.error[l + 1])) {
+        if (block.forwardWithError(be, input, ws.sweep[l], ws.vhat(l + 1), ws.displacement[l + 1], ws.error[l + 1])) {
             if (beside == null) block.backwardBelowOutput(be, ws.sweep[l], dx, parameterScale);
             else be.branches(new double[]{blockMacs[l] * ws.batch, layerSizes[l + 1] * ws.batch}, () -> block.backwardBelowOutput(be, ws.sweep[l], dx, parameterScale), beside);
             return;
         }
-        block.forward(be, ws.belief[l], ws.sweep[l]);
+        block.forward(be, input, ws.sweep[l]);
         hiddenErrorAndBackward(ws, l, ws.sweep[l], dx, parameterScale, beside);
     }
 
