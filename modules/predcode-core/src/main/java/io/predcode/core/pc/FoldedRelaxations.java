@@ -368,9 +368,7 @@ abstract sealed class FoldedRelaxations extends Relaxations permits PcEngine {
             if (i == 0) block.feedbackOnto(be, t, ws.error[b + 1], next, -eta, false);
             else block.backward(be, t, ws.error[b + 1], null, updateScale);
         }, ipcFirstBeside(ws, withLoss));
-        Runnable[] beside = start.toArray(new Runnable[start.size() + (weightStep == null ? 0 : 1)]);
-        if (weightStep != null) beside[start.size()] = () -> weightStep.accept(1);
-        each(b, b + 1, layerSize, ws.batch, l -> be.add(1f, ws.vhat(l), 1f, next, ws.belief[l]), beside);
+        each(b, b + 1, layerSize, ws.batch, l -> be.add(1f, ws.vhat(l), 1f, next, ws.belief[l]), concat(start.toArray(Runnable[]::new), optimizerStep(weightStep, 1)));
     }
 
     /**
@@ -381,7 +379,7 @@ abstract sealed class FoldedRelaxations extends Relaxations permits PcEngine {
      */
     private void beliefsBesideWeightStep(Workspace ws, BeliefStep[] steps, java.util.function.IntConsumer weightStep, int s) {
         each(1, model.depth(), layerSize, ws.batch, l -> be.add(1f, ws.vhat(l), 1f, steps[l].next(), ws.belief[l]),
-                weightStep == null ? NONE : new Runnable[]{() -> weightStep.accept(s)});
+                optimizerStep(weightStep, s));
     }
 
     /**

@@ -236,8 +236,12 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
      * round formed).
      */
     private Runnable[] afterFirstRound(Workspace ws, java.util.function.IntConsumer weightStep, int s, boolean withTerms) {
-        Runnable[] terms = withTerms ? learningBeside(ws, false, Algorithm.IPC) : NONE;
-        return weightStep == null ? terms : concat(terms, new Runnable[]{() -> weightStep.accept(s)});
+        return concat(withTerms ? learningBeside(ws, false, Algorithm.IPC) : NONE, optimizerStep(weightStep, s));
+    }
+
+    /** iPC's optimizer step after inference step s as a branch beside others: none where the weights are held (no {@code weightStep}). */
+    static Runnable[] optimizerStep(java.util.function.IntConsumer weightStep, int s) {
+        return weightStep == null ? NONE : new Runnable[]{() -> weightStep.accept(s)};
     }
 
     /**
