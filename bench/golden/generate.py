@@ -13,7 +13,11 @@ The draw covers what the format allows and the given cases do not: leaky ReLU, a
 overlapping and non-square pooling and kernels, stride and padding, convolutions without bias, blocks
 without parameters (an activation or a pooling alone), blocks of two linear ops, an activation on the
 output, a batch of one, n from 1 to more than the depth, eta up to 1, and training with SGD (with and
-without momentum) and Adam.
+without momentum) and Adam. `--large` draws wider layers (to 70), more channels (to 24), images to 28x28, kernels to
+5x5 and batches of 1, 7, 16 and 33, which take the backends' blocked and split paths.
+
+A drawn case that no float32 computation can be held to (its relaxation ran off, or it is chaotic) is skipped with
+the reason; `--keep-ill-conditioned` writes it anyway.
 """
 import argparse
 import contextlib
@@ -33,6 +37,13 @@ torch.set_default_dtype(torch.float64)
 
 ACTIVATIONS = ["relu", "tanh", "sigmoid", "leaky_relu"]
 ALGORITHMS = {"strict": "Strict", "fixedpred": "FixedPred", "exact": "Exact"}
+# What a draw ranges over. Small by default: fast, and every path of the format. --large: wider layers, more channels,
+# larger images and kernels, batches off the vector width, which take the backends' blocked and split paths.
+SMALL = dict(hidden=9, out=5, second=8, mlp_in=10, image=(6, 10), in_channels=2, channels=4, kernel=3, padding=1,
+             conv_blocks=2, batches=[1, 2, 3, 4, 5])
+LARGE = dict(hidden=70, out=12, second=40, mlp_in=100, image=(10, 28), in_channels=3, channels=24, kernel=5, padding=2,
+             conv_blocks=3, batches=[1, 7, 16, 33])
+SIZE = SMALL
 
 
 def tensor_json(t):
@@ -50,14 +61,14 @@ def draw_mlp(rng, width_in):
     blocks, width = [], width_in
     first = [{"op": "flatten"}] if rng.random() < 0.2 else []
     for b in range(depth):
-        out = rng.randint(1, 9) if b < depth - 1 else rng.randint(2, 5)
+        out = rng.randint(1, SIZE["hidden"]) if b < depth - 1 else rng.randint(2, SIZE["out"])
         block = first + [{"op": "linear", "in": width, "out": out, "bias": rng.random() < 0.85}]
         first = []
         last = b == depth - 1
         if not last or rng.random() < 0.2:
             block.append(activation(rng))
         if not last and rng.random() < 0.15:  # two linear ops in one block
-            out2 = rng.randint(1, 8)
+            out2 = rng.randint(1, SIZE["second"])
             block += [{"op": "linear", "in": out, "out": out2, "bias": True}, activation(rng)]
             out = out2
         blocks.append(block)
@@ -83,18 +94,18 @@ def grads(model):
 def case(rng, seed, index, pc, fixed):
     cnn = rng.random() < 0.35
     if cnn:
-        channels, h, w = rng.randint(1, 2), rng.randint(6, 10), rng.randint(6, 10)
+        channels, h, w = rng.randint(1, SIZE["in_channels"]), rng.randint(*SIZE["image"]), rng.randint(*SIZE["image"])
         in_shape = [channels, h, w]
         spec = draw_conv(rng, in_shape)
     else:
-        in_shape = [rng.randint(1, 10)]
+        in_shape = [rng.randint(1, SIZE["mlp_in"])]
         spec, _ = draw_mlp(rng, in_shape[0])
     model = build(spec)
     with torch.no_grad():
         for p in model.parameters():  # PyTorch's init, widened so that activations are not all near 0
             p.mul_(rng.choice([1.0, 1.5, 2.0]))
     loss = rng.choice(["mse", "cross_entropy"])
-    size = rng.choice([1, 2, 3, 4, 5])
+    size = rng.choice(SIZE["batches"])
     out_shape = list(model(torch.zeros(1, *in_shape)).shape[1:])
     if loss == "cross_entropy" and (len(out_shape) != 1 or out_shape[0] < 2):
         loss = "mse"
@@ -227,14 +238,14 @@ def ill_conditioned(case, pc):
 def draw_conv(rng, in_shape):
     c, h, w = in_shape
     blocks = []
-    for _ in range(rng.randint(1, 2)):
-        kh, kw = rng.randint(1, 3), rng.randint(1, 3)
+    for _ in range(rng.randint(1, SIZE["conv_blocks"])):
+        kh, kw = rng.randint(1, SIZE["kernel"]), rng.randint(1, SIZE["kernel"])
         sh, sw = rng.randint(1, 2), rng.randint(1, 2)
-        ph, pw = rng.randint(0, min(1, kh - 1)), rng.randint(0, min(1, kw - 1))
+        ph, pw = rng.randint(0, min(SIZE["padding"], kh - 1)), rng.randint(0, min(SIZE["padding"], kw - 1))
         oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
         if oh < 2 or ow < 2:
             break
-        out = rng.randint(1, 4)
+        out = rng.randint(1, SIZE["channels"])
         block = [{"op": "conv2d", "in": c, "out": out, "kernel": [kh, kw], "stride": [sh, sw],
                   "padding": [ph, pw], "bias": rng.random() < 0.8}, activation(rng)]
         h, w, c = oh, ow, out
@@ -262,9 +273,12 @@ def main():
     ap.add_argument("--algorithm", choices=list(ALGORITHMS), help="only this algorithm (default: each case draws one)")
     ap.add_argument("--eta", type=float, help="this step size in every case (default: drawn)")
     ap.add_argument("--n", type=int, help="this many inference iterations in every case (default: drawn)")
+    ap.add_argument("--large", action="store_true", help="larger models and batches (see LARGE)")
     ap.add_argument("--keep-ill-conditioned", action="store_true",
                     help="write cases that no float32 computation can match too (default: skipped, with the reason)")
     args = ap.parse_args()
+    global SIZE
+    SIZE = LARGE if args.large else SMALL
     if not os.path.isfile(os.path.join(args.torch2pc, "TorchSeq2PC.py")):
         sys.exit(f"{args.torch2pc}: no TorchSeq2PC.py there (clone github.com/RobertRosenbaum/Torch2PC)")
     sys.path.insert(0, args.torch2pc)
