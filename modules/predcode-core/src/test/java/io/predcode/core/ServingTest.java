@@ -269,6 +269,11 @@ class ServingTest {
                     assertEquals(List.of(), p.classNames());
                     assertEquals(Arrays.toString(m.parameterValues().get("2.0.weight")), Arrays.toString(loaded.parameterValues().get("2.0.weight")));
                 }
+                // A predictor made with neither, as of(model) makes it.
+                try (Predictor p = Predictor.of(m, null, null)) {
+                    assertEquals(Preprocessing.NONE, p.preprocessing());
+                    assertEquals(List.of(), p.classNames());
+                }
             } catch (java.io.IOException e) {
                 throw new java.io.UncheckedIOException(e);
             }

@@ -16,7 +16,6 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
@@ -67,7 +66,7 @@ public final class Predictor implements AutoCloseable {
 
     private Predictor(Model source, Preprocessing preprocessing, List<String> classNames) {
         this.be = source.backend();
-        this.preprocessing = Objects.requireNonNull(preprocessing, "preprocessing");
+        this.preprocessing = preprocessing == null ? Preprocessing.NONE : preprocessing;
         this.outputShape = source.activationShape(source.depth());
         this.inputSize = size(source.inputShape());
         this.outputSize = size(outputShape);
@@ -83,7 +82,7 @@ public final class Predictor implements AutoCloseable {
     /** A predictor serving a copy of {@code model}'s current parameters, with inputs used as given. */
     public static Predictor of(Model model) { return new Predictor(model, Preprocessing.NONE, null); }
 
-    /** A predictor serving a copy of {@code model}'s current parameters; {@code classNames} may be null. */
+    /** A predictor serving a copy of {@code model}'s current parameters; null {@code preprocessing} uses inputs as given, null {@code classNames} names none. */
     public static Predictor of(Model model, Preprocessing preprocessing, List<String> classNames) {
         return new Predictor(model, preprocessing, classNames);
     }
