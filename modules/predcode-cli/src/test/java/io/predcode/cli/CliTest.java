@@ -91,6 +91,41 @@ class CliTest {
         assertTrue(bad.err().contains("expects inputs of shape [63] but the data set's samples are [1, 8, 8]"), bad.err());
     }
 
+    /** A data set saved from NumPy (--data npy:DIR) trains as the same samples do from their own format, bit for bit. */
+    @Test void digitsSavedAsNpyTrainAsDigits(@TempDir Path tmp) throws Exception {
+        io.predcode.data.DataSplit digits = io.predcode.data.Digits.split();
+        Path dir = Files.createDirectories(tmp.resolve("digits-npy"));
+        for (var part : List.of(Map.entry("train", digits.train()), Map.entry("test", digits.test()))) {
+            io.predcode.data.Dataset d = part.getValue();
+            java.nio.ByteBuffer x = java.nio.ByteBuffer.allocate(4 * d.images().length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            for (float v : d.images()) x.putFloat(v);
+            java.nio.ByteBuffer y = java.nio.ByteBuffer.allocate(8 * d.size()).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            for (float v : d.labels()) y.putLong((long) v);
+            Files.write(dir.resolve("x_" + part.getKey() + ".npy"), io.predcode.data.Npy.encode("<f4", new int[]{d.size(), 8, 8}, x.array()));
+            Files.write(dir.resolve("y_" + part.getKey() + ".npy"), io.predcode.data.Npy.encode("<i8", new int[]{d.size()}, y.array()));
+        }
+        Path fromDigits = tmp.resolve("digits"), fromNpy = tmp.resolve("npy");
+        for (String[] run : new String[][]{{"digits", fromDigits.toString()}, {"npy:" + dir, fromNpy.toString()}}) {
+            Result r = run("train", "--data", run[0], "--epochs", "2", "--out", run[1], "--quiet");
+            assertEquals(0, r.code(), r.err());
+        }
+        var a = io.predcode.core.io.Safetensors.read(fromDigits.resolve("model.safetensors")).tensors();
+        var b = io.predcode.core.io.Safetensors.read(fromNpy.resolve("model.safetensors")).tensors();
+        assertEquals(a.keySet(), b.keySet());
+        a.forEach((k, t) -> assertArrayEquals(t.data(), b.get(k).data(), k));
+        double accuracy = json(fromDigits.resolve("metrics.json")).number("final_test_accuracy");
+        assertEquals(accuracy, json(fromNpy.resolve("metrics.json")).number("final_test_accuracy"), 1e-9);
+        // Its float values are the raw values the run records (scale 1, where digits' are its 0..16 times 1/16): eval feeds them as such.
+        Result e = run("eval", "--checkpoint", fromNpy.toString(), "--data", "npy:" + dir, "--json");
+        assertEquals(0, e.code(), e.err());
+        assertEquals(accuracy, JsonFields.of(Json.parse(e.out().trim(), "eval"), "eval", "").number("accuracy"), 1e-9);
+        // A folder that is not one says which file and what it expected, in one line.
+        Files.delete(dir.resolve("y_test.npy"));
+        Result bad = run("train", "--data", "npy:" + dir, "--epochs", "1", "--out", tmp.resolve("bad").toString(), "--quiet");
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().strip().lines().count() == 1 && bad.err().contains(dir.resolve("y_test.npy").toString()), bad.err());
+    }
+
     @Test void mseOnOneHotTargetsTrainsAndReportsAccuracy(@TempDir Path tmp) throws Exception {
         Path out = tmp.resolve("mse");
         Result r = run("train", "--loss", "mse", "--algorithm", "fixedpred", "--epochs", "2", "--out", out.toString(), "--quiet", "--lr", "0.005");

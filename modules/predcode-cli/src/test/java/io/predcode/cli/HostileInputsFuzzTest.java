@@ -4,6 +4,7 @@ import io.predcode.core.io.Safetensors;
 import io.predcode.core.nn.ModelSpec;
 import io.predcode.data.Cifar10;
 import io.predcode.data.Idx;
+import io.predcode.data.Npy;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -28,7 +29,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
- * A seeded fuzz campaign against everything predcode reads: IDX and CIFAR-10 data files, safetensors
+ * A seeded fuzz campaign against everything predcode reads: IDX, CIFAR-10 and .npy data files, safetensors
  * checkpoints, model specs and command-line options. Each input is either accepted or refused with
  * one line that names the file (or option); anything else (a stack trace, an exception of another
  * kind, an out-of-memory error, a deep recursion) fails the test, with the seed and case to replay.
@@ -155,6 +156,55 @@ class HostileInputsFuzzTest {
                 return d;
             });
         }
+    }
+
+    @Test void npyFiles() throws Exception {
+        Random r = new Random(SEED + 5);
+        String[] types = {"<f4", "<f8", "|u1", "<i8", "<i4", "<u2"};
+        for (int c = 0; c < CASES; c++) {
+            String descr = types[r.nextInt(types.length)];
+            int size = Integer.parseInt(descr.substring(2));
+            int[] shape = r.nextBoolean() ? new int[]{1 + r.nextInt(4)} : new int[]{1 + r.nextInt(4), 1 + r.nextInt(3), 1 + r.nextInt(3)};
+            byte[] data = new byte[java.util.Arrays.stream(shape).reduce(1, (a, b) -> a * b) * size];
+            byte[] valid = Npy.encode(descr, shape, data);
+            byte[] bytes = r.nextBoolean() ? mutate(r, valid, 12) : mutateNpyHeader(r, valid);
+            String name = "case" + c + ".npy" + (bytes.length > 1 && bytes[0] == 0x1f && bytes[1] == (byte) 0x8b ? ".gz" : "");
+            Path f = tmp.resolve(name);
+            Files.write(f, bytes);
+            boolean gz = name.endsWith(".gz");
+            long length = bytes.length;
+            // What is accepted must be exactly what the file holds: every value its shape declares, none after.
+            expectCleanOutcome("npy case " + c, name, () -> {
+                Npy.Array a = Npy.read(f);
+                long declared = java.util.Arrays.stream(a.shape()).asLongStream().reduce(1, (x, y) -> x * y);
+                int headerEnd = bytes[6] == 1 ? 10 + (ByteBuffer.wrap(bytes, 8, 2).order(ByteOrder.LITTLE_ENDIAN).getShort() & 0xffff)
+                        : 12 + ByteBuffer.wrap(bytes, 8, 4).order(ByteOrder.LITTLE_ENDIAN).getInt();
+                check(a.values().length == declared && (gz || length == headerEnd + declared * Integer.parseInt(a.dtype().substring(2))),
+                        "accepted " + java.util.Arrays.toString(a.shape()) + " " + a.dtype() + " from " + length + " bytes");
+                return a;
+            });
+        }
+    }
+
+    /** Rewrites the dict np.save writes: sizes toward their limits, other types and orders, keys dropped or given twice, cut short. */
+    static byte[] mutateNpyHeader(Random r, byte[] valid) {
+        int headerLength = ByteBuffer.wrap(valid, 8, 2).order(ByteOrder.LITTLE_ENDIAN).getShort();
+        String header = new String(valid, 10, headerLength, StandardCharsets.ISO_8859_1);
+        byte[] data = java.util.Arrays.copyOfRange(valid, 10 + headerLength, valid.length);
+        String h = switch (r.nextInt(8)) {
+            case 0 -> header.replaceFirst("\\(\\d+", "(" + edge(r));
+            case 1 -> header.replaceFirst("\\d+\\)", edge(r) + ")");
+            case 2 -> header.replaceFirst("'[<|][a-z]\\d'", "'" + ">|<=".charAt(r.nextInt(4)) + "fiuc?".charAt(r.nextInt(5)) + r.nextInt(17) + "'");
+            case 3 -> header.replace("False", r.nextBoolean() ? "True" : "Nope");
+            case 4 -> header.replace("'shape'", "'descr': '<f4', 'shape'");
+            case 5 -> header.replaceFirst("'fortran_order': False, ", "");
+            case 6 -> header.replace("{", "{'extra': (1, 2), ");
+            default -> header.substring(0, r.nextInt(header.length()));
+        };
+        byte[] hb = h.getBytes(StandardCharsets.ISO_8859_1);
+        ByteBuffer out = ByteBuffer.allocate(10 + hb.length + data.length).order(ByteOrder.LITTLE_ENDIAN);
+        out.put(valid, 0, 8).putShort((short) (r.nextInt(10) == 0 ? edge(r) : hb.length)).put(hb).put(data);
+        return out.array();
     }
 
     // ---------------------------------------------------------------- safetensors and model specs

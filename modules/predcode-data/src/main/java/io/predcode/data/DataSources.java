@@ -8,7 +8,8 @@ import java.util.List;
 
 /**
  * Resolves a {@code --data} name: {@code digits} (bundled), {@code fashion-mnist} (Debian's
- * dataset-fashion-mnist package), {@code fashion-mnist:DIR}, {@code mnist:DIR}, {@code cifar10:DIR}.
+ * dataset-fashion-mnist package), {@code fashion-mnist:DIR}, {@code mnist:DIR}, {@code cifar10:DIR}, {@code npy:DIR} (arrays
+ * saved by NumPy, {@link NpyFolder}).
  */
 public final class DataSources {
     private DataSources() {}
@@ -39,8 +40,11 @@ public final class DataSources {
             case "cifar10":
                 if (dir == null) throw new IllegalArgumentException("--data cifar10 needs a folder: cifar10:DIR with the binary batches");
                 return Cifar10.load(Path.of(dir));
+            case "npy":
+                if (dir == null) throw new IllegalArgumentException("--data npy needs a folder: npy:DIR with x_train.npy, y_train.npy, x_test.npy and y_test.npy");
+                return NpyFolder.load(Path.of(dir));
             default:
-                throw new IllegalArgumentException("unknown data set '" + spec + "'; expected digits, fashion-mnist, fashion-mnist:DIR, mnist:DIR or cifar10:DIR");
+                throw new IllegalArgumentException("unknown data set '" + spec + "'; expected digits, fashion-mnist, fashion-mnist:DIR, mnist:DIR, cifar10:DIR or npy:DIR");
         }
     }
 

@@ -1,0 +1,218 @@
+package io.predcode.data;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * NumPy's {@code .npy} format (what {@code np.save} writes; gzip or raw): the magic {@code \x93NUMPY}, a version
+ * (1, 2 or 3), the header's length (2 bytes in version 1, 4 after), the header (a Python dict literal with
+ * {@code descr}, {@code fortran_order} and {@code shape}), then the array in C order. Read as floats: float32,
+ * float64 and integers of 1 to 8 bytes, little-endian. Everything is validated against the length, as IDX is.
+ */
+public final class Npy {
+    private Npy() {}
+
+    /** An array read as floats, with its shape and its element type as the file names it ('<f4', '|u1', ...). */
+    public record Array(int[] shape, String dtype, float[] values) {}
+
+    /** The element types read, by the type code after the byte order, with their sizes. */
+    private static final Map<String, Integer> TYPES = Map.of("f4", 4, "f8", 8, "u1", 1, "i1", 1, "u2", 2, "i2", 2, "u4", 4, "i4", 4, "u8", 8, "i8", 8);
+    /** NumPy pads headers to 64 bytes; a header past this is not one np.save wrote. */
+    static final int MAX_HEADER = 1 << 16;
+
+    /** The array in {@code file} (.gz or not). */
+    public static Array read(Path file) throws IOException {
+        try (InputStream in = Files2.open(file)) {
+            byte[] start = in.readNBytes(8);
+            if (start.length < 8 || (start[0] & 0xff) != 0x93 || !new String(start, 1, 5, StandardCharsets.ISO_8859_1).equals("NUMPY"))
+                throw new DataFormatException(file + ": not a .npy file (it does not start with \\x93NUMPY)");
+            int major = start[6];
+            if (major < 1 || major > 3) throw new DataFormatException(file + ": field 'version' is " + major + "." + start[7] + ", expected 1.0, 2.0 or 3.0");
+            byte[] len = in.readNBytes(major == 1 ? 2 : 4);
+            if (len.length < (major == 1 ? 2 : 4)) throw new DataFormatException(file + ": truncated in the header's length");
+            long headerLength = major == 1 ? ByteBuffer.wrap(len).order(ByteOrder.LITTLE_ENDIAN).getShort() & 0xffff
+                    : ByteBuffer.wrap(len).order(ByteOrder.LITTLE_ENDIAN).getInt() & 0xffff_ffffL;
+            if (headerLength > MAX_HEADER) throw new DataFormatException(file + ": field 'header length' is " + headerLength + ", expected at most " + MAX_HEADER);
+            byte[] header = in.readNBytes((int) headerLength);
+            if (header.length < headerLength) throw new DataFormatException(file + ": truncated in the header (" + header.length + " of " + headerLength + " bytes)");
+            Map<String, String> fields = new HeaderParser(file, new String(header, major == 3 ? StandardCharsets.UTF_8 : StandardCharsets.ISO_8859_1)).dict();
+            return body(in, file, fields);
+        }
+    }
+
+    private static Array body(InputStream in, Path file, Map<String, String> fields) throws IOException {
+        for (String key : new String[]{"descr", "fortran_order", "shape"})
+            if (!fields.containsKey(key)) throw new DataFormatException(file + ": the header has no '" + key + "'");
+        String descr = fields.get("descr");
+        if (!descr.startsWith("'") || descr.length() < 4) throw new DataFormatException(file + ": field 'descr' is " + descr + ", expected a type such as '<f4'");
+        descr = descr.substring(1, descr.length() - 1);
+        char order = descr.charAt(0);
+        String type = descr.substring(1);
+        Integer size = TYPES.get(type);
+        if (size == null || !(order == '<' || order == '|' && size == 1))
+            throw new DataFormatException(file + ": field 'descr' is '" + descr + "', expected little-endian float32, float64 or an integer type ('<f4', '<f8', '|u1', '<i8', ...)"
+                    + (order == '>' ? "; convert it with a.astype(a.dtype.newbyteorder('<'))" : ""));
+        switch (fields.get("fortran_order")) {
+            case "False" -> { }
+            case "True" -> throw new DataFormatException(file + ": field 'fortran_order' is True; save np.ascontiguousarray(a) instead");
+            default -> throw new DataFormatException(file + ": field 'fortran_order' is " + fields.get("fortran_order") + ", expected False");
+        }
+        int[] shape = shape(file, fields.get("shape"));
+        long n = 1;
+        try {
+            for (int d : shape) n = Math.multiplyExact(n, d);
+        } catch (ArithmeticException e) {
+            throw new DataFormatException(file + ": field 'shape' " + Arrays.toString(shape) + " multiplies past 2^63");
+        }
+        long room = Runtime.getRuntime().maxMemory() / 2;
+        if (n > Integer.MAX_VALUE - 16 || 4 * n > room)
+            throw new DataFormatException(file + ": field 'shape' " + Arrays.toString(shape) + " declares " + n + " values, more than this JVM can hold (" + room / 4 + " at most)");
+        float[] values = new float[(int) n];
+        ByteBuffer chunk = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
+        int at = 0;
+        while (at < n) {
+            int want = (int) Math.min(chunk.capacity() / size, n - at) * size;
+            int got = in.readNBytes(chunk.array(), 0, want);
+            if (got < want) throw new DataFormatException(file + ": truncated: field 'shape' " + Arrays.toString(shape) + " needs " + n * size + " bytes of data, found "
+                    + ((long) at * size + got));
+            chunk.clear().limit(want);
+            for (int i = 0; i < want / size; i++) values[at++] = element(chunk, type);
+        }
+        if (in.read() != -1) throw new DataFormatException(file + ": bytes after the " + n * size + " that field 'shape' " + Arrays.toString(shape) + " declares");
+        return new Array(shape, descr, values);
+    }
+
+    private static float element(ByteBuffer b, String type) {
+        return switch (type) {
+            case "f4" -> b.getFloat();
+            case "f8" -> (float) b.getDouble();
+            case "u1" -> b.get() & 0xff;
+            case "i1" -> b.get();
+            case "u2" -> b.getShort() & 0xffff;
+            case "i2" -> b.getShort();
+            case "u4" -> b.getInt() & 0xffff_ffffL;
+            case "i4" -> b.getInt();
+            case "u8" -> { long v = b.getLong(); yield v >= 0 ? v : (float) (v >>> 1) * 2f; }
+            default -> b.getLong(); // i8
+        };
+    }
+
+    private static int[] shape(Path file, String tuple) throws DataFormatException {
+        if (!tuple.startsWith("(") || !tuple.endsWith(")"))
+            throw new DataFormatException(file + ": field 'shape' is " + tuple + ", expected a tuple of sizes such as (60000, 28, 28)");
+        String inner = tuple.substring(1, tuple.length() - 1).strip();
+        if (inner.endsWith(",")) inner = inner.substring(0, inner.length() - 1);
+        if (inner.isBlank()) throw new DataFormatException(file + ": field 'shape' is (), a scalar; expected an array of samples");
+        String[] parts = inner.split(",", -1);
+        int[] shape = new int[parts.length];
+        for (int i = 0; i < parts.length; i++) {
+            String p = parts[i].strip();
+            try {
+                shape[i] = Integer.parseInt(p);
+            } catch (NumberFormatException e) {
+                throw new DataFormatException(file + ": field 'shape' has '" + p + "' at dimension " + i + ", expected a size below 2^31");
+            }
+            if (shape[i] < 1) throw new DataFormatException(file + ": field 'shape' has " + shape[i] + " at dimension " + i + ", expected >= 1");
+        }
+        return shape;
+    }
+
+    /**
+     * The header's dict literal, as np.save writes it: {@code {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }},
+     * then spaces and a newline. Values are kept as their text: a quoted string, True or False, or a tuple.
+     */
+    private static final class HeaderParser {
+        private final Path file;
+        private final String s;
+        private int i;
+
+        HeaderParser(Path file, String s) { this.file = file; this.s = s; }
+
+        Map<String, String> dict() throws DataFormatException {
+            Map<String, String> fields = new HashMap<>();
+            skipSpace();
+            expect('{');
+            while (true) {
+                skipSpace();
+                if (peek() == '}') { i++; break; }
+                String quotedKey = quoted(), key = quotedKey.substring(1, quotedKey.length() - 1);
+                if (fields.containsKey(key)) throw bad("the key " + quotedKey + " is given twice");
+                if (!(key.equals("descr") || key.equals("fortran_order") || key.equals("shape")))
+                    throw bad("the key '" + key + "' is not one of descr, fortran_order, shape");
+                skipSpace();
+                expect(':');
+                skipSpace();
+                fields.put(key, value());
+                skipSpace();
+                if (peek() == ',') i++;
+                else if (peek() != '}') throw bad("expected ',' or '}' at character " + i);
+            }
+            if (!s.substring(i).isBlank()) throw bad("characters after the dict's '}'");
+            return fields;
+        }
+
+        private String value() throws DataFormatException {
+            char c = peek();
+            if (c == '\'' || c == '"') return quoted();
+            if (c == '(') {
+                int end = s.indexOf(')', i);
+                if (end < 0) throw bad("a tuple without ')'");
+                String t = s.substring(i, end + 1);
+                i = end + 1;
+                return t;
+            }
+            int start = i;
+            while (i < s.length() && Character.isLetter(s.charAt(i))) i++;
+            if (start == i) throw bad("expected a value at character " + start);
+            return s.substring(start, i);
+        }
+
+        private String quoted() throws DataFormatException {
+            char q = peek();
+            if (q != '\'' && q != '"') throw bad("expected a quoted key at character " + i);
+            int end = s.indexOf(q, i + 1);
+            if (end < 0) throw bad("a string without its closing quote");
+            String t = "'" + s.substring(i + 1, end) + "'";
+            i = end + 1;
+            return t;
+        }
+
+        private char peek() throws DataFormatException {
+            if (i >= s.length()) throw bad("it ends inside the dict");
+            return s.charAt(i);
+        }
+
+        private void expect(char c) throws DataFormatException {
+            if (peek() != c) throw bad("expected '" + c + "' at character " + i);
+            i++;
+        }
+
+        private void skipSpace() { while (i < s.length() && Character.isWhitespace(s.charAt(i))) i++; }
+
+        private DataFormatException bad(String what) { return new DataFormatException(file + ": the header is not a dict np.save writes: " + what); }
+    }
+
+    /**
+     * A .npy file of version 1.0 holding {@code data} (already in {@code descr}'s layout): for tests, and for writing
+     * small data sets from Java.
+     */
+    public static byte[] encode(String descr, int[] shape, byte[] data) {
+        StringBuilder dims = new StringBuilder();
+        for (int d : shape) dims.append(d).append(", ");
+        String dict = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + (shape.length == 1 ? dims.toString().strip() : dims.substring(0, Math.max(0, dims.length() - 2))) + "), }";
+        int total = 10 + dict.length() + 1;
+        int pad = (64 - total % 64) % 64;
+        String header = dict + " ".repeat(pad) + "\n";
+        ByteBuffer b = ByteBuffer.allocate(10 + header.length() + data.length).order(ByteOrder.LITTLE_ENDIAN);
+        b.put((byte) 0x93).put("NUMPY".getBytes(StandardCharsets.ISO_8859_1)).put((byte) 1).put((byte) 0).putShort((short) header.length());
+        b.put(header.getBytes(StandardCharsets.ISO_8859_1)).put(data);
+        return b.array();
+    }
+}

@@ -1,0 +1,117 @@
+package io.predcode.data;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * A labelled data set saved from NumPy ({@code --data npy:DIR}): {@code x_train.npy}, {@code y_train.npy},
+ * {@code x_test.npy} and {@code y_test.npy} (each may be gzipped, as {@code .npy.gz}), the names Keras gives
+ * them, and optionally {@code classes.txt}, one class name per line.
+ * <ul>
+ * <li>x: shape (N, F) for flat samples, (N, H, W) for one-channel images, (N, C, H, W) for images as PyTorch lays them
+ * out; float32, float64 or integers. Bytes (uint8) are pixels: scaled by 1/255, as MNIST's and CIFAR-10's are, and
+ * the scale travels in the checkpoint; any other type is used as stored.</li>
+ * <li>y: shape (N) or (N, 1), class indices 0..K-1 (integers, or floats that are whole numbers). K is the largest label
+ * plus one, or the number of names in classes.txt.</li>
+ * </ul>
+ */
+public final class NpyFolder {
+    private NpyFolder() {}
+
+    /** More classes than this is not a classification data set predcode can train on (its one-hot targets alone). */
+    static final int MAX_CLASSES = 100_000;
+
+    /** The four arrays in {@code dir}, and its class names. */
+    public static DataSplit load(Path dir) throws IOException {
+        if (!Files.isDirectory(dir))
+            throw new NoSuchFileException(dir.toString(), null, "npy folder not found (expected x_train.npy, y_train.npy, x_test.npy and y_test.npy)");
+        Path xTrainFile = find(dir, "x_train"), yTrainFile = find(dir, "y_train"), xTestFile = find(dir, "x_test"), yTestFile = find(dir, "y_test");
+        Npy.Array xTrain = Npy.read(xTrainFile), yTrain = Npy.read(yTrainFile), xTest = Npy.read(xTestFile), yTest = Npy.read(yTestFile);
+        int[] shape = sampleShape(xTrainFile, xTrain);
+        if (!Arrays.equals(shape, sampleShape(xTestFile, xTest)))
+            throw new DataFormatException(xTestFile + ": samples of shape " + Arrays.toString(sampleShape(xTestFile, xTest)) + ", but " + xTrainFile + "'s are " + Arrays.toString(shape));
+        if (!xTrain.dtype().equals(xTest.dtype()))
+            throw new DataFormatException(xTestFile + ": element type '" + xTest.dtype() + "', but " + xTrainFile + "'s is '" + xTrain.dtype() + "' (they would be scaled differently)");
+        labels(yTrainFile, yTrain, xTrain.shape()[0]);
+        labels(yTestFile, yTest, xTest.shape()[0]);
+        finite(xTrainFile, xTrain, shape);
+        finite(xTestFile, xTest, shape);
+        int classes = (int) Math.max(max(yTrain.values()), max(yTest.values())) + 1;
+        List<String> names = DataSplit.indexNames(classes);
+        Path namesFile = dir.resolve("classes.txt");
+        if (Files.exists(namesFile)) {
+            names = classNames(namesFile);
+            if (names.size() < classes)
+                throw new DataFormatException(namesFile + ": " + names.size() + " class names, but the labels go up to " + (classes - 1));
+            classes = names.size();
+        }
+        float scale = xTrain.dtype().equals("|u1") ? 1f / 255 : 1f;
+        String name = dir.getFileName() == null ? dir.toString() : dir.getFileName().toString();
+        return new DataSplit(new Dataset(name + " train", shape, classes, scaled(xTrain.values(), scale), yTrain.values()),
+                new Dataset(name + " test", shape, classes, scaled(xTest.values(), scale), yTest.values()), scale, names);
+    }
+
+    /** Bytes as MNIST's IDX reader gives them: each divided by 255 in float, in place. */
+    private static float[] scaled(float[] v, float scale) {
+        if (scale != 1f) for (int i = 0; i < v.length; i++) v[i] = v[i] / 255f;
+        return v;
+    }
+
+    private static Path find(Path dir, String base) throws NoSuchFileException {
+        for (String name : new String[]{base + ".npy", base + ".npy.gz"})
+            if (Files.exists(dir.resolve(name))) return dir.resolve(name);
+        throw new NoSuchFileException(dir.resolve(base + ".npy").toString(), null, "file not found (also looked for " + base + ".npy.gz)");
+    }
+
+    /** A sample's shape: (N, F) -> [F], (N, H, W) -> [1, H, W], (N, C, H, W) -> [C, H, W]. */
+    private static int[] sampleShape(Path file, Npy.Array x) throws DataFormatException {
+        int[] s = x.shape();
+        if (s.length < 2 || s.length > 4)
+            throw new DataFormatException(file + ": field 'shape' " + Arrays.toString(s) + " has " + s.length + " dimensions, expected (N, F), (N, H, W) or (N, C, H, W)");
+        // Channels last, as Keras and TensorFlow store images: training on them as channels first would scramble every image.
+        if (s.length == 4 && s[3] <= 4 && s[1] > 4)
+            throw new DataFormatException(file + ": field 'shape' " + Arrays.toString(s) + " looks like channels last (N, H, W, C); save x.transpose(0, 3, 1, 2) (N, C, H, W)");
+        return s.length == 3 ? new int[]{1, s[1], s[2]} : Arrays.copyOfRange(s, 1, s.length);
+    }
+
+    private static void labels(Path file, Npy.Array y, int samples) throws DataFormatException {
+        int[] s = y.shape();
+        if (!(s.length == 1 || s.length == 2 && s[1] == 1))
+            throw new DataFormatException(file + ": field 'shape' " + Arrays.toString(s) + ", expected (N) or (N, 1) class indices");
+        if (s[0] != samples) throw new DataFormatException(file + ": " + s[0] + " labels, but the inputs beside it hold " + samples + " samples");
+        float[] v = y.values();
+        for (int i = 0; i < v.length; i++)
+            if (!(v[i] >= 0 && v[i] < MAX_CLASSES && v[i] == Math.rint(v[i])))
+                throw new DataFormatException(file + ": label " + v[i] + " of sample " + i + " is not a class index in 0.." + (MAX_CLASSES - 1));
+    }
+
+    /** NaN or infinite inputs would poison the first step they are in; say which sample holds one. */
+    private static void finite(Path file, Npy.Array x, int[] shape) throws DataFormatException {
+        int per = Arrays.stream(shape).reduce(1, Math::multiplyExact);
+        float[] v = x.values();
+        for (int i = 0; i < v.length; i++)
+            if (!Float.isFinite(v[i])) throw new DataFormatException(file + ": sample " + i / per + " holds " + v[i] + " (as float32), expected finite values");
+    }
+
+    private static float max(float[] v) {
+        float m = 0;
+        for (float f : v) m = Math.max(m, f);
+        return m;
+    }
+
+    private static List<String> classNames(Path file) throws IOException {
+        if (Files.size(file) > 1 << 20) throw new DataFormatException(file + ": more than 1 MiB of class names; refused");
+        List<String> names = new ArrayList<>(Files.readAllLines(file, StandardCharsets.UTF_8));
+        while (!names.isEmpty() && names.getLast().isBlank()) names.removeLast();
+        for (int i = 0; i < names.size(); i++)
+            if (names.get(i).isBlank()) throw new DataFormatException(file + ": line " + (i + 1) + " is blank, expected a class name");
+        if (names.size() > MAX_CLASSES) throw new DataFormatException(file + ": " + names.size() + " class names, more than " + MAX_CLASSES);
+        return names;
+    }
+}

@@ -1,0 +1,200 @@
+package io.predcode.data;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.zip.GZIPOutputStream;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** NumPy's .npy files and npy:DIR folders: every element type read exactly, and every malformed file refused naming it and its field. */
+class NpyTest {
+    @TempDir Path tmp;
+
+    /** The bytes of {@code values} as {@code type} ('f4', 'i8', ...), little-endian. */
+    static byte[] data(String type, double... values) {
+        int size = Integer.parseInt(type.substring(1));
+        ByteBuffer b = ByteBuffer.allocate(values.length * size).order(ByteOrder.LITTLE_ENDIAN);
+        for (double v : values)
+            switch (type) {
+                case "f4" -> b.putFloat((float) v);
+                case "f8" -> b.putDouble(v);
+                case "u1", "i1" -> b.put((byte) (long) v);
+                case "u2", "i2" -> b.putShort((short) (long) v);
+                case "u4", "i4" -> b.putInt((int) (long) v);
+                default -> b.putLong((long) v);
+            }
+        return b.array();
+    }
+
+    Path write(String name, byte[] bytes) throws IOException {
+        Path f = tmp.resolve(name);
+        Files.write(f, bytes);
+        return f;
+    }
+
+    @Test void everyElementTypeIsReadExactly() throws IOException {
+        double[] values = {0, 1, 7, 100, 127};
+        for (String type : new String[]{"f4", "f8", "u1", "i1", "u2", "i2", "u4", "i4", "u8", "i8"}) {
+            String descr = (type.endsWith("1") ? "|" : "<") + type;
+            Npy.Array a = Npy.read(write(type + ".npy", Npy.encode(descr, new int[]{5}, data(type, values))));
+            assertArrayEquals(new int[]{5}, a.shape(), type);
+            assertArrayEquals(new float[]{0, 1, 7, 100, 127}, a.values(), type);
+            assertEquals(descr, a.dtype(), type);
+        }
+        // Signs, fractions and the extremes of each type.
+        assertArrayEquals(new float[]{-128, 127}, Npy.read(write("i1s.npy", Npy.encode("|i1", new int[]{2}, data("i1", -128, 127)))).values());
+        assertArrayEquals(new float[]{255}, Npy.read(write("u1s.npy", Npy.encode("|u1", new int[]{1}, new byte[]{(byte) 255}))).values());
+        assertArrayEquals(new float[]{65535}, Npy.read(write("u2s.npy", Npy.encode("<u2", new int[]{1}, data("u2", 65535)))).values());
+        assertArrayEquals(new float[]{4294967295f}, Npy.read(write("u4s.npy", Npy.encode("<u4", new int[]{1}, data("u4", 4294967295L)))).values());
+        assertArrayEquals(new float[]{-0.25f, 1e-3f, (float) Math.PI}, Npy.read(write("f8s.npy", Npy.encode("<f8", new int[]{3}, data("f8", -0.25, 1e-3, Math.PI)))).values());
+        byte[] u8 = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(-1L).array(); // 2^64 - 1
+        assertEquals(1.8446744e19f, Npy.read(write("u8s.npy", Npy.encode("<u8", new int[]{1}, u8))).values()[0]);
+    }
+
+    @Test void shapesVersionsAndGzipAreRead() throws IOException {
+        Npy.Array a = Npy.read(write("m.npy", Npy.encode("<f4", new int[]{2, 3}, data("f4", 1, 2, 3, 4, 5, 6))));
+        assertArrayEquals(new int[]{2, 3}, a.shape());
+        assertArrayEquals(new float[]{1, 2, 3, 4, 5, 6}, a.values());
+        // Version 2.0: a 4-byte header length (np.save writes it when the header needs more than 65535 bytes).
+        byte[] v1 = Npy.encode("<f4", new int[]{2}, data("f4", 1, 2));
+        int headerLength = ByteBuffer.wrap(v1, 8, 2).order(ByteOrder.LITTLE_ENDIAN).getShort();
+        ByteBuffer v2 = ByteBuffer.allocate(v1.length + 2).order(ByteOrder.LITTLE_ENDIAN);
+        v2.put(v1, 0, 6).put((byte) 2).put((byte) 0).putInt(headerLength).put(v1, 10, v1.length - 10);
+        assertArrayEquals(new float[]{1, 2}, Npy.read(write("v2.npy", v2.array())).values());
+        // Gzipped, as x_train.npy.gz.
+        ByteArrayOutputStream z = new ByteArrayOutputStream();
+        try (GZIPOutputStream gz = new GZIPOutputStream(z)) { gz.write(Npy.encode("|u1", new int[]{3}, new byte[]{4, 5, 6})); }
+        assertArrayEquals(new float[]{4, 5, 6}, Npy.read(write("z.npy.gz", z.toByteArray())).values());
+        // A header as np.save writes it by hand: double quotes, no trailing comma, another key order.
+        String header = "{\"shape\": (2,), \"fortran_order\": False, \"descr\": \"<i4\"}";
+        assertArrayEquals(new float[]{-3, 9}, Npy.read(write("hand.npy", withHeader(header, data("i4", -3, 9)))).values());
+    }
+
+    static byte[] withHeader(String header, byte[] data) {
+        byte[] h = (header + "\n").getBytes(StandardCharsets.ISO_8859_1);
+        ByteBuffer b = ByteBuffer.allocate(10 + h.length + data.length).order(ByteOrder.LITTLE_ENDIAN);
+        b.put((byte) 0x93).put("NUMPY".getBytes(StandardCharsets.ISO_8859_1)).put((byte) 1).put((byte) 0).putShort((short) h.length).put(h).put(data);
+        return b.array();
+    }
+
+    void refused(String name, byte[] bytes, String... expected) throws IOException {
+        Path f = write(name, bytes);
+        DataFormatException e = assertThrows(DataFormatException.class, () -> Npy.read(f), name);
+        assertTrue(e.getMessage().startsWith(f.toString()), e.getMessage());
+        for (String s : expected) assertTrue(e.getMessage().contains(s), name + ": " + e.getMessage());
+    }
+
+    @Test void malformedFilesAreRefusedNamingTheFieldAndTheFix() throws IOException {
+        byte[] four = data("f4", 1, 2);
+        refused("magic.npy", "not numpy at all".getBytes(StandardCharsets.ISO_8859_1), "not a .npy file");
+        refused("short.npy", new byte[]{(byte) 0x93, 'N', 'U'}, "not a .npy file");
+        byte[] v9 = Npy.encode("<f4", new int[]{2}, four);
+        v9[6] = 9;
+        refused("version.npy", v9, "field 'version' is 9.0");
+        refused("fortran.npy", withHeader("{'descr': '<f4', 'fortran_order': True, 'shape': (2,), }", four), "'fortran_order' is True", "np.ascontiguousarray");
+        refused("big.npy", withHeader("{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", four), "field 'descr' is '>f4'", "newbyteorder");
+        refused("complex.npy", withHeader("{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }", new byte[8]), "field 'descr' is '<c8'");
+        refused("nokey.npy", withHeader("{'descr': '<f4', 'shape': (2,), }", four), "no 'fortran_order'");
+        refused("twice.npy", withHeader("{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", four), "'descr' is given twice");
+        refused("unknown.npy", withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'extra': 1}", four), "'extra' is not one of");
+        refused("open.npy", withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (2,", four), "tuple without ')'");
+        refused("after.npy", withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (2,)} x", four), "after the dict");
+        refused("scalar.npy", withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (), }", four), "field 'shape' is (), a scalar");
+        refused("zero.npy", withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 3), }", new byte[0]), "field 'shape' has 0 at dimension 0");
+        refused("word.npy", withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (2, x), }", four), "'x' at dimension 1");
+        refused("huge.npy", withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (2147483647, 2147483647, 2147483647), }", four), "multiplies past 2^63");
+        refused("memory.npy", withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000), }", four), "more than this JVM can hold");
+        refused("truncated.npy", Npy.encode("<f4", new int[]{3}, four), "truncated", "needs 12 bytes of data, found 8");
+        byte[] trailing = Npy.encode("<f4", new int[]{1}, four);
+        refused("trailing.npy", trailing, "bytes after the 4 that field 'shape' [1] declares");
+        byte[] longHeader = Npy.encode("<f4", new int[]{2}, four);
+        ByteBuffer.wrap(longHeader).order(ByteOrder.LITTLE_ENDIAN).put(6, (byte) 2).putInt(8, Npy.MAX_HEADER + 1);
+        refused("header.npy", longHeader, "field 'header length' is 65537");
+    }
+
+    /** Writes a folder of the four arrays (x as float32 of the given shape, y as int64). */
+    Path folder(String name, int[] xShape, float[] x, long[] y, int[] testShape, float[] xt, long[] yt) throws IOException {
+        Path dir = Files.createDirectories(tmp.resolve(name));
+        Files.write(dir.resolve("x_train.npy"), Npy.encode("<f4", xShape, floats(x)));
+        Files.write(dir.resolve("y_train.npy"), Npy.encode("<i8", new int[]{y.length}, longs(y)));
+        Files.write(dir.resolve("x_test.npy"), Npy.encode("<f4", testShape, floats(xt)));
+        Files.write(dir.resolve("y_test.npy"), Npy.encode("<i8", new int[]{yt.length}, longs(yt)));
+        return dir;
+    }
+
+    static byte[] floats(float[] v) {
+        ByteBuffer b = ByteBuffer.allocate(4 * v.length).order(ByteOrder.LITTLE_ENDIAN);
+        for (float f : v) b.putFloat(f);
+        return b.array();
+    }
+
+    static byte[] longs(long[] v) {
+        ByteBuffer b = ByteBuffer.allocate(8 * v.length).order(ByteOrder.LITTLE_ENDIAN);
+        for (long l : v) b.putLong(l);
+        return b.array();
+    }
+
+    @Test void aFolderIsASplitWithItsShapesScaleAndClassNames() throws IOException {
+        // (N, H, W): one-channel images; classes from the largest label.
+        Path dir = folder("images", new int[]{2, 2, 3}, new float[12], new long[]{0, 4}, new int[]{1, 2, 3}, new float[6], new long[]{2});
+        DataSplit s = DataSources.load("npy:" + dir);
+        assertArrayEquals(new int[]{1, 2, 3}, s.sampleShape());
+        assertEquals(5, s.classes());
+        assertEquals(List.of("0", "1", "2", "3", "4"), s.classNames());
+        assertEquals(1f, s.pixelScale());
+        assertArrayEquals(new float[]{0, 4}, s.train().labels());
+        assertEquals(1, s.test().size());
+        // (N, F) flat and (N, C, H, W) images keep their sample shape.
+        assertArrayEquals(new int[]{3}, NpyFolder.load(folder("flat", new int[]{2, 3}, new float[6], new long[]{0, 1}, new int[]{1, 3}, new float[3], new long[]{1})).sampleShape());
+        assertArrayEquals(new int[]{2, 2, 2}, NpyFolder.load(folder("chw", new int[]{1, 2, 2, 2}, new float[8], new long[]{1}, new int[]{1, 2, 2, 2}, new float[8], new long[]{0})).sampleShape());
+        // Bytes are pixels: divided by 255 as MNIST's are, the scale recorded for serving; classes.txt names the classes.
+        Path bytes = Files.createDirectories(tmp.resolve("bytes"));
+        Files.write(bytes.resolve("x_train.npy"), Npy.encode("|u1", new int[]{2, 2}, new byte[]{0, (byte) 255, 51, 102}));
+        Files.write(bytes.resolve("y_train.npy"), Npy.encode("|u1", new int[]{2, 1}, new byte[]{1, 0}));
+        Files.write(bytes.resolve("x_test.npy"), Npy.encode("|u1", new int[]{1, 2}, new byte[]{17, 34}));
+        Files.write(bytes.resolve("y_test.npy"), Npy.encode("<f4", new int[]{1}, floats(new float[]{2})));
+        Files.writeString(bytes.resolve("classes.txt"), "cat\ndog\nbird\nfish\n\n");
+        DataSplit b = DataSources.load("npy:" + bytes);
+        assertArrayEquals(new float[]{0, 1, 51 / 255f, 102 / 255f}, b.train().images());
+        assertEquals(1f / 255, b.pixelScale());
+        assertEquals(List.of("cat", "dog", "bird", "fish"), b.classNames());
+        assertEquals(4, b.classes());
+    }
+
+    void folderRefused(Path dir, String file, String... expected) {
+        IOException e = assertThrows(IOException.class, () -> DataSources.load("npy:" + dir), dir.toString());
+        assertTrue(e.getMessage().contains(dir.resolve(file).toString()), e.getMessage());
+        for (String s : expected) assertTrue(e.getMessage().contains(s), e.getMessage());
+    }
+
+    @Test void aFolderWhoseArraysDisagreeIsRefusedNamingTheFile() throws IOException {
+        float[] six = new float[6];
+        folderRefused(folder("count", new int[]{2, 3}, six, new long[]{0}, new int[]{1, 3}, new float[3], new long[]{0}), "y_train.npy", "1 labels, but the inputs beside it hold 2");
+        folderRefused(folder("shape", new int[]{2, 3}, six, new long[]{0, 1}, new int[]{1, 2}, new float[2], new long[]{0}), "x_test.npy", "samples of shape [2]", "[3]");
+        folderRefused(folder("negative", new int[]{2, 3}, six, new long[]{0, -1}, new int[]{1, 3}, new float[3], new long[]{0}), "y_train.npy", "label -1.0 of sample 1");
+        folderRefused(folder("nan", new int[]{2, 3}, new float[]{0, 0, 0, 0, Float.NaN, 0}, new long[]{0, 1}, new int[]{1, 3}, new float[3], new long[]{0}), "x_train.npy", "sample 1 holds NaN");
+        folderRefused(folder("rank", new int[]{6}, six, new long[]{0, 1, 0, 1, 0, 1}, new int[]{1}, new float[1], new long[]{0}), "x_train.npy", "expected (N, F), (N, H, W) or (N, C, H, W)");
+        folderRefused(folder("last", new int[]{1, 8, 8, 3}, new float[192], new long[]{0}, new int[]{1, 8, 8, 3}, new float[192], new long[]{0}), "x_train.npy", "channels last", "transpose(0, 3, 1, 2)");
+        Path names = folder("names", new int[]{2, 3}, six, new long[]{0, 2}, new int[]{1, 3}, new float[3], new long[]{0});
+        Files.writeString(names.resolve("classes.txt"), "a\nb\n");
+        folderRefused(names, "classes.txt", "2 class names, but the labels go up to 2");
+        Path fraction = folder("fraction", new int[]{2, 3}, six, new long[]{0, 1}, new int[]{1, 3}, new float[3], new long[]{0});
+        Files.write(fraction.resolve("y_test.npy"), Npy.encode("<f4", new int[]{1}, floats(new float[]{0.5f})));
+        folderRefused(fraction, "y_test.npy", "label 0.5 of sample 0 is not a class index");
+        Path missing = folder("missing", new int[]{2, 3}, six, new long[]{0, 1}, new int[]{1, 3}, new float[3], new long[]{0});
+        Files.delete(missing.resolve("x_test.npy"));
+        folderRefused(missing, "x_test.npy", "file not found");
+        IOException e = assertThrows(IOException.class, () -> DataSources.load("npy:" + tmp.resolve("nowhere")));
+        assertTrue(e.getMessage().contains("nowhere") && e.getMessage().contains("npy folder not found"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> DataSources.load("npy"));
+    }
+}
