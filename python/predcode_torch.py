@@ -17,6 +17,11 @@ torchvision downloads CIFAR-10's Python version (pickles); predcode reads the bi
     # or: python3 python/predcode_torch.py cifar10-binary data cifar10-bin
     # ./predcode train --data cifar10:cifar10-bin ...
 
+Any other labelled data set, as the folder `--data npy:DIR` reads (four .npy files and classes.txt):
+
+    predcode_torch.npy_folder(train_set, test_set, "my-data")  # torch Datasets of (input, label), or (x, y) pairs
+    # ./predcode train --data npy:my-data ...
+
 Layers predcode takes: Linear, Conv2d (groups 1, no dilation, zero padding), MaxPool2d and AvgPool2d
 (no padding, floor mode), ReLU, LeakyReLU, Tanh, Sigmoid, GELU (exact or tanh), Flatten (from dim 1),
 and this module's Normalize. Anything else is refused by name. Needs only torch (no safetensors
@@ -30,7 +35,7 @@ import tempfile
 import torch
 import torch.nn as nn
 
-__all__ = ["export", "load", "load_into", "spec_of", "build", "Normalize", "read_safetensors", "write_safetensors", "cifar10_binary"]
+__all__ = ["export", "load", "load_into", "spec_of", "build", "Normalize", "read_safetensors", "write_safetensors", "cifar10_binary", "npy_folder"]
 
 
 class Normalize(nn.Module):
@@ -253,6 +258,35 @@ def cifar10_binary(src, out):
             records.append(label)
             records += row.tobytes()
         _atomic(os.path.join(out, name + ".bin"), bytes(records))
+
+
+def npy_folder(train, test, out, classes=None):
+    """Writes a data set as the folder `./predcode train --data npy:OUT` reads: out/x_train.npy, y_train.npy, x_test.npy,
+    y_test.npy, and classes.txt where there are class names. `train` and `test` are each a pair (inputs, labels) of
+    tensors or arrays, or a torch Dataset of (input, label) samples (a torchvision data set with its transform, say),
+    stacked in order. Inputs are (N, F), (N, H, W) or (N, C, H, W); uint8 inputs stay bytes (predcode divides them by
+    255), others are written as float32. `classes` names the classes; a data set's own `.classes` is taken otherwise."""
+    import io
+    import numpy as np
+    os.makedirs(out, exist_ok=True)
+    for part, data in (("train", train), ("test", test)):
+        if isinstance(data, (tuple, list)) and len(data) == 2:
+            x, y = data
+        else:
+            samples = [data[i] for i in range(len(data))]
+            x = torch.stack([torch.as_tensor(s[0]) for s in samples])
+            y = torch.as_tensor([int(s[1]) for s in samples])
+        x = x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
+        y = y.detach().cpu().numpy() if torch.is_tensor(y) else np.asarray(y)
+        if x.dtype != np.uint8:
+            x = x.astype(np.float32)
+        for name, a in ((f"x_{part}.npy", x), (f"y_{part}.npy", y.astype(np.int64))):
+            buffer = io.BytesIO()
+            np.save(buffer, np.ascontiguousarray(a))
+            _atomic(os.path.join(out, name), buffer.getvalue())
+    classes = classes or getattr(train, "classes", None)
+    if classes:
+        _atomic(os.path.join(out, "classes.txt"), ("\n".join(str(c) for c in classes) + "\n").encode())
 
 
 def _atomic(path, data):
