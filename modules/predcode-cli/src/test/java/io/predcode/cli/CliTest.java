@@ -33,7 +33,7 @@ class CliTest {
         java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
         System.setErr(new java.io.PrintStream(captured, true, java.nio.charset.StandardCharsets.UTF_8));
         try {
-            for (String command : new String[]{"train", "eval", "generate", "compare", "bench", "backends"}) {
+            for (String command : new String[]{"train", "eval", "predict", "generate", "compare", "bench", "backends"}) {
                 Result r = run(command, "--help");
                 assertEquals(0, r.code(), command);
                 assertTrue(r.out().contains("Usage: predcode " + command), command + ": " + r.out());
@@ -124,6 +124,45 @@ class CliTest {
         Result bad = run("train", "--data", "npy:" + dir, "--epochs", "1", "--out", tmp.resolve("bad").toString(), "--quiet");
         assertEquals(2, bad.code());
         assertTrue(bad.err().strip().lines().count() == 1 && bad.err().contains(dir.resolve("y_test.npy").toString()), bad.err());
+    }
+
+    /** predict answers as eval scores: the classes of raw inputs in a .npy file, the checkpoint's preprocessing applied. */
+    @Test void predictClassifiesANpyFileAsEvalScoresIt(@TempDir Path tmp) throws Exception {
+        Path run = tmp.resolve("run");
+        assertEquals(0, run("train", "--epochs", "2", "--out", run.toString(), "--quiet").code());
+        io.predcode.data.Dataset test = io.predcode.data.Digits.split().test();
+        java.nio.ByteBuffer raw = java.nio.ByteBuffer.allocate(4 * test.images().length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        for (float v : test.images()) raw.putFloat(v * 16); // digits' stored values, 0..16: the run records their scale, 1/16
+        Path input = tmp.resolve("digits.npy"), csv = tmp.resolve("p.csv");
+        Files.write(input, io.predcode.data.Npy.encode("<f4", new int[]{test.size(), 8, 8}, raw.array()));
+        Result r = run("predict", "--checkpoint", run.toString(), "--input", input.toString(), "--out", csv.toString(), "--batch-size", "64");
+        assertEquals(0, r.code(), r.err());
+        List<String> rows = Files.readAllLines(csv);
+        assertEquals("sample,class,label,p0,p1,p2,p3,p4,p5,p6,p7,p8,p9", rows.getFirst());
+        assertEquals(test.size() + 1, rows.size());
+        int right = 0;
+        for (int i = 0; i < test.size(); i++) {
+            String[] f = rows.get(i + 1).split(",");
+            assertEquals(Integer.toString(i), f[0]);
+            assertEquals(f[1], f[2], "digits' class names are their indices");
+            double sum = 0;
+            for (int k = 3; k < f.length; k++) sum += Double.parseDouble(f[k]);
+            assertEquals(1, sum, 1e-4, "probabilities of sample " + i);
+            if (Integer.parseInt(f[1]) == (int) test.labels()[i]) right++;
+        }
+        assertEquals(json(run.resolve("metrics.json")).number("final_test_accuracy"), right / (double) test.size(), 1e-9);
+        // Rows of the images' values are the same bytes; another size is refused in one line naming the file.
+        Files.write(input, io.predcode.data.Npy.encode("<f4", new int[]{test.size(), 64}, raw.array()));
+        Result rows64 = run("predict", "--checkpoint", run.toString(), "--input", input.toString(), "--batch-size", "64");
+        assertEquals(0, rows64.code(), rows64.err());
+        assertEquals(String.join("\n", rows) + "\n", rows64.out());
+        Files.write(input, io.predcode.data.Npy.encode("<f4", new int[]{2, 63}, new byte[2 * 63 * 4]));
+        Result bad = run("predict", "--checkpoint", run.toString(), "--input", input.toString());
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().strip().lines().count() == 1 && bad.err().contains(input.toString()) && bad.err().contains("[63]"), bad.err());
+        assertEquals("\"a, b\"", PredictCommand.quoted("a, b"));
+        assertEquals("\"say \"\"hi\"\"\"", PredictCommand.quoted("say \"hi\""));
+        assertEquals("T-shirt/top", PredictCommand.quoted("T-shirt/top"));
     }
 
     @Test void mseOnOneHotTargetsTrainsAndReportsAccuracy(@TempDir Path tmp) throws Exception {
@@ -696,7 +735,7 @@ class CliTest {
             Class<?> main = isolated.loadClass(Main.class.getName());
             assertNotSame(Main.class, main, "the CLI's classes come from the isolated loader");
             java.io.StringWriter out = new java.io.StringWriter(), err = new java.io.StringWriter();
-            for (String command : new String[]{"train", "eval", "generate", "compare", "bench", "backends"}) {
+            for (String command : new String[]{"train", "eval", "predict", "generate", "compare", "bench", "backends"}) {
                 Object code = main.getMethod("run", String[].class, java.io.PrintWriter.class, java.io.PrintWriter.class)
                         .invoke(null, new String[]{command, "--help"}, new java.io.PrintWriter(out), new java.io.PrintWriter(err));
                 assertEquals(0, code, command + " --help: " + err);

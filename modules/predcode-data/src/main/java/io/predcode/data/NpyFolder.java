@@ -33,15 +33,13 @@ public final class NpyFolder {
             throw new NoSuchFileException(dir.toString(), null, "npy folder not found (expected x_train.npy, y_train.npy, x_test.npy and y_test.npy)");
         Path xTrainFile = find(dir, "x_train"), yTrainFile = find(dir, "y_train"), xTestFile = find(dir, "x_test"), yTestFile = find(dir, "y_test");
         Npy.Array xTrain = Npy.read(xTrainFile), yTrain = Npy.read(yTrainFile), xTest = Npy.read(xTestFile), yTest = Npy.read(yTestFile);
-        int[] shape = sampleShape(xTrainFile, xTrain);
-        if (!Arrays.equals(shape, sampleShape(xTestFile, xTest)))
-            throw new DataFormatException(xTestFile + ": samples of shape " + Arrays.toString(sampleShape(xTestFile, xTest)) + ", but " + xTrainFile + "'s are " + Arrays.toString(shape));
+        int[] shape = sampleShape(xTrainFile, xTrain), testShape = sampleShape(xTestFile, xTest);
+        if (!Arrays.equals(shape, testShape))
+            throw new DataFormatException(xTestFile + ": samples of shape " + Arrays.toString(testShape) + ", but " + xTrainFile + "'s are " + Arrays.toString(shape));
         if (!xTrain.dtype().equals(xTest.dtype()))
             throw new DataFormatException(xTestFile + ": element type '" + xTest.dtype() + "', but " + xTrainFile + "'s is '" + xTrain.dtype() + "' (they would be scaled differently)");
         labels(yTrainFile, yTrain, xTrain.shape()[0]);
         labels(yTestFile, yTest, xTest.shape()[0]);
-        finite(xTrainFile, xTrain, shape);
-        finite(xTestFile, xTest, shape);
         int classes = (int) Math.max(max(yTrain.values()), max(yTest.values())) + 1;
         List<String> names = DataSplit.indexNames(classes);
         Path namesFile = dir.resolve("classes.txt");
@@ -69,15 +67,20 @@ public final class NpyFolder {
         throw new NoSuchFileException(dir.resolve(base + ".npy").toString(), null, "file not found (also looked for " + base + ".npy.gz)");
     }
 
-    /** A sample's shape: (N, F) -> [F], (N, H, W) -> [1, H, W], (N, C, H, W) -> [C, H, W]. */
-    private static int[] sampleShape(Path file, Npy.Array x) throws DataFormatException {
+    /**
+     * The shape of a sample of {@code x}, read from {@code file}: (N, F) gives [F], (N, H, W) [1, H, W], (N, C, H, W)
+     * [C, H, W]; refused where it is none of them, looks like channels last, or holds a value that is not finite.
+     */
+    public static int[] sampleShape(Path file, Npy.Array x) throws DataFormatException {
         int[] s = x.shape();
         if (s.length < 2 || s.length > 4)
             throw new DataFormatException(file + ": field 'shape' " + Arrays.toString(s) + " has " + s.length + " dimensions, expected (N, F), (N, H, W) or (N, C, H, W)");
         // Channels last, as Keras and TensorFlow store images: training on them as channels first would scramble every image.
         if (s.length == 4 && s[3] <= 4 && s[1] > 4)
             throw new DataFormatException(file + ": field 'shape' " + Arrays.toString(s) + " looks like channels last (N, H, W, C); save x.transpose(0, 3, 1, 2) (N, C, H, W)");
-        return s.length == 3 ? new int[]{1, s[1], s[2]} : Arrays.copyOfRange(s, 1, s.length);
+        int[] shape = s.length == 3 ? new int[]{1, s[1], s[2]} : Arrays.copyOfRange(s, 1, s.length);
+        finite(file, x, shape);
+        return shape;
     }
 
     private static void labels(Path file, Npy.Array y, int samples) throws DataFormatException {

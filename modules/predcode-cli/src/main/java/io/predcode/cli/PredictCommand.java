@@ -1,0 +1,92 @@
+package io.predcode.cli;
+
+import io.predcode.core.io.AtomicFiles;
+import io.predcode.core.io.Checkpoint;
+import io.predcode.core.nn.Model;
+import io.predcode.core.serve.Predictor;
+import io.predcode.data.Npy;
+import io.predcode.data.NpyFolder;
+import io.predcode.spi.Backend;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/** A checkpoint's classes and probabilities for inputs saved with NumPy, as CSV: what a service's Predictor answers, for a file. */
+@Command(name = "predict", mixinStandardHelpOptions = true, description = "Classify the inputs in a .npy file with a checkpoint: one CSV row per sample.")
+final class PredictCommand implements Callable<Integer> {
+    @Spec picocli.CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--checkpoint", required = true, description = "A training output folder, or a model.safetensors / checkpoint.safetensors file.")
+    Path checkpoint;
+
+    @Option(names = "--input", required = true, description = "A .npy file (or .npy.gz) of raw inputs, as the data set stores them: (N, F), (N, H, W) or (N, C, H, W);"
+            + " the checkpoint's preprocessing is applied (bytes of a model trained on MNIST-style data are divided by 255).")
+    Path input;
+
+    @Option(names = "--out", description = "Write the CSV here (atomically) instead of to standard output.")
+    Path out;
+
+    @Option(names = "--batch-size", defaultValue = "1000", description = "Samples per call (default: ${DEFAULT-VALUE}).")
+    int batchSize;
+
+    @Mixin Setup.BackendChoice backendChoice;
+
+    @Override public Integer call() throws Exception {
+        if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
+        Checkpoint.Loaded c = Checkpoint.load(checkpoint);
+        Npy.Array x = Npy.read(input);
+        int[] sample = NpyFolder.sampleShape(input, x);
+        int[] shape;
+        try {
+            shape = Setup.inputShape(c.spec(), sample, checkpoint.toString());
+        } catch (IllegalArgumentException e) {
+            // Rows of an image model's values in C order (x.reshape(N, -1)) are the same bytes: taken as its images.
+            if (c.inputShape() == null || Arrays.stream(c.inputShape()).reduce(1, Math::multiplyExact) != Arrays.stream(sample).reduce(1, Math::multiplyExact))
+                throw new IllegalArgumentException(input + ": " + e.getMessage(), e);
+            shape = c.inputShape();
+        }
+        int n = x.shape()[0], per = x.values().length / n;
+        StringBuilder csv = new StringBuilder();
+        try (Backend be = backendChoice.open(); Model m = Model.create(c.spec(), shape, be, 0)) {
+            m.loadParameters(c.parameters(), c.source().toString());
+            try (Predictor p = Predictor.of(m, c.preprocessing(), c.classNames())) {
+                int classes = p.outputSize();
+                csv.append("sample,class").append(p.classNames().isEmpty() ? "" : ",label");
+                for (int k = 0; k < classes; k++) csv.append(",p").append(k);
+                csv.append('\n');
+                for (int from = 0; from < n; from += batchSize) {
+                    int count = Math.min(batchSize, n - from);
+                    float[] batch = Arrays.copyOfRange(x.values(), from * per, (from + count) * per);
+                    int[] cls = p.classes(batch, count);
+                    float[] prob = p.probabilities(batch, count);
+                    for (int i = 0; i < count; i++) {
+                        csv.append(from + i).append(',').append(cls[i]);
+                        if (!p.classNames().isEmpty()) csv.append(',').append(quoted(p.classNames().get(cls[i])));
+                        for (int k = 0; k < classes; k++) csv.append(',').append(String.format(Locale.ROOT, "%.6g", prob[i * classes + k]));
+                        csv.append('\n');
+                    }
+                }
+            }
+        }
+        if (out == null) {
+            spec.commandLine().getOut().print(csv);
+            spec.commandLine().getOut().flush();
+        }
+        else {
+            AtomicFiles.writeString(out, csv.toString());
+            spec.commandLine().getOut().printf("%d predictions of %s for %s written to %s%n", n, c.source(), input, out);
+        }
+        return 0;
+    }
+
+    /** A class name as a CSV field: quoted where it holds a comma, a quote or a line break. */
+    static String quoted(String name) {
+        return name.matches("[^,\"\\r\\n]*") ? name : "\"" + name.replace("\"", "\"\"") + "\"";
+    }
+}
