@@ -19,7 +19,13 @@ import java.util.Map;
 public final class Npy {
     private Npy() {}
 
-    /** An array read as floats, with its shape and its element type as the file names it ('<f4', '|u1', ...). */
+    /**
+     * An array read as floats.
+     *
+     * @param shape  its shape, as the header gives it
+     * @param dtype  its element type as the file names it ({@code <f4}, {@code |u1}, ...)
+     * @param values its elements in C order, as floats
+     */
     public record Array(int[] shape, String dtype, float[] values) {}
 
     /** The element types read, by the type code after the byte order, with their sizes. */
