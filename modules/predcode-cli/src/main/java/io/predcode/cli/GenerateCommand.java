@@ -33,6 +33,10 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--out", defaultValue = "generated.png", description = "The PNG grid to write (default: ${DEFAULT-VALUE}).")
     Path out;
 
+    @Option(names = "--npy", description = "Also write the inferred inputs to this .npy file: float32, shape (classes x per-class, ...the model's input),"
+            + " class by class (rows c * per-class .. are class c's), in the data's raw units (the checkpoint's preprocessing undone), which predict takes back.")
+    Path npy;
+
     @Option(names = "--per-class", defaultValue = "8", description = "Inputs inferred per class: the grid's columns (default: ${DEFAULT-VALUE}).")
     int perClass;
 
@@ -60,6 +64,7 @@ final class GenerateCommand implements Callable<Integer> {
         if (!(noise >= 0) || !Float.isFinite(noise)) throw new IllegalArgumentException("--noise must be a finite number >= 0, got " + noise);
         if (!(tolerance >= 0) || !(tolerance < 1)) throw new IllegalArgumentException("--tolerance must be in [0, 1), got " + tolerance);
         if (!out.toString().endsWith(".png")) throw new IllegalArgumentException("--out " + out + ": expected a .png file");
+        if (npy != null && !npy.toString().endsWith(".npy")) throw new IllegalArgumentException("--npy " + npy + ": expected a .npy file");
         if (!Awt.available()) throw new IllegalArgumentException("generate writes a PNG grid, but " + Awt.missing());
         Checkpoint.Loaded c = Checkpoint.load(checkpoint);
         Loss loss = c.loss();
@@ -81,9 +86,10 @@ final class GenerateCommand implements Callable<Integer> {
             if (!Double.isFinite(g.finalEnergy()))
                 throw new io.predcode.core.pc.DivergenceException(g.steps(), "the relaxation diverged (energy " + g.finalEnergy() + "); try a smaller --eta");
             AtomicFiles.write(out, PngGrid.of(g.input(), m.inputShape(), classes, perClass));
+            if (npy != null) AtomicFiles.write(npy, npyOf(g.input(), batch, m.inputShape(), c.preprocessing()));
             print.printf("%s: %d inputs per class relaxed for %d steps%s (eta %s); energy per sample %s -> %s; grid in %s%n", c.source(), perClass, g.steps(),
                     g.steps() < steps ? " (settled: under " + tolerance + " of its energy in " + PcEngine.GENERATION_CHECK_EVERY + " steps)" : "", eta,
-                    Setup.fmt(g.startEnergy()), Setup.fmt(g.finalEnergy()), out);
+                    Setup.fmt(g.startEnergy()), Setup.fmt(g.finalEnergy()), out + (npy != null ? " and " + npy : ""));
             int reached = 0;
             for (int cls = 0; cls < classes; cls++) {
                 int hits = 0;
@@ -100,5 +106,15 @@ final class GenerateCommand implements Callable<Integer> {
                         g.steps() < steps ? ", or a smaller --tolerance" : "");
         }
         return 0;
+    }
+
+    /** The inputs as a float32 .npy array of {@code batch} samples of {@code shape}, mapped back to raw values by {@code p}. */
+    static byte[] npyOf(float[] x, int batch, int[] shape, io.predcode.core.serve.Preprocessing p) {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4 * x.length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        for (float v : x) b.putFloat((v - p.shift()) / p.scale());
+        int[] dims = new int[shape.length + 1];
+        dims[0] = batch;
+        System.arraycopy(shape, 0, dims, 1, shape.length);
+        return io.predcode.data.Npy.encode("<f4", dims, b.array());
     }
 }

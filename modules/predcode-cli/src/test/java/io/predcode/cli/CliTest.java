@@ -250,8 +250,20 @@ class CliTest {
     @Test void generateDrawsInferredInputsPerClass(@TempDir Path tmp) throws Exception {
         Path run = tmp.resolve("run"), png = tmp.resolve("grid.png");
         assertEquals(0, run("train", "--epochs", "3", "--out", run.toString(), "--quiet").code());
-        Result r = run("generate", "--checkpoint", run.toString(), "--out", png.toString(), "--per-class", "4", "--steps", "100");
+        Path npy = tmp.resolve("generated.npy");
+        Result r = run("generate", "--checkpoint", run.toString(), "--out", png.toString(), "--per-class", "4", "--steps", "100", "--npy", npy.toString());
         assertEquals(0, r.code(), r.err());
+        // The inputs as an array too, in the data's raw units: predict takes them back as the classes generate reports.
+        io.predcode.data.Npy.Array inferred = io.predcode.data.Npy.read(npy);
+        assertArrayEquals(new int[]{40, 1, 8, 8}, inferred.shape());
+        Result p = run("predict", "--checkpoint", run.toString(), "--input", npy.toString(), "--batch-size", "40");
+        assertEquals(0, p.code(), p.err());
+        List<String> rows = p.out().lines().skip(1).toList();
+        for (int cls = 0; cls < 10; cls++) {
+            int c = cls;
+            long hits = java.util.stream.IntStream.range(0, 4).filter(k -> rows.get(c * 4 + k).split(",")[1].equals(Integer.toString(c))).count();
+            assertTrue(r.out().contains("class " + cls + ": the model classifies " + hits + " of 4"), cls + ": " + hits + "\n" + r.out());
+        }
         java.awt.image.BufferedImage im = javax.imageio.ImageIO.read(png.toFile());
         assertEquals(2 + 4 * (64 + 2), im.getWidth(), "4 tiles of 8x8 pixels zoomed 8 times, with 2-pixel gaps");
         assertEquals(2 + 10 * (64 + 2), im.getHeight(), "a row per class");
@@ -268,7 +280,7 @@ class CliTest {
         java.util.regex.Matcher taken = java.util.regex.Pattern.compile("relaxed for (\\d+) steps \\(settled: under 0.05 of its energy in 50 steps\\)").matcher(settled.out());
         assertTrue(taken.find(), settled.out());
         assertTrue(Integer.parseInt(taken.group(1)) < 20000 && Integer.parseInt(taken.group(1)) % 50 == 1, settled.out());
-        for (String[] bad : new String[][]{{"--per-class", "0"}, {"--out", tmp.resolve("grid.txt").toString()}, {"--steps", "0"}, {"--eta", "nan"},
+        for (String[] bad : new String[][]{{"--per-class", "0"}, {"--out", tmp.resolve("grid.txt").toString()}, {"--npy", tmp.resolve("x.csv").toString()}, {"--steps", "0"}, {"--eta", "nan"},
                 {"--tolerance", "-0.1"}, {"--tolerance", "1"}, {"--tolerance", "nan"}}) {
             Result b = run(concat(new String[]{"generate", "--checkpoint", run.toString()}, bad));
             assertEquals(2, b.code(), String.join(" ", bad) + ": " + b.err());
