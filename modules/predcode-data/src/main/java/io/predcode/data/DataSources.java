@@ -44,8 +44,25 @@ public final class DataSources {
                 if (dir == null) throw new IllegalArgumentException("--data npy needs a folder: npy:DIR with x_train.npy, y_train.npy, x_test.npy and y_test.npy");
                 return NpyFolder.load(Path.of(dir));
             default:
-                throw new IllegalArgumentException("unknown data set '" + spec + "'; expected digits, fashion-mnist, fashion-mnist:DIR, mnist:DIR, cifar10:DIR or npy:DIR");
+                throw new IllegalArgumentException("unknown data set '" + spec + "'; expected digits, fashion-mnist, fashion-mnist:DIR, mnist:DIR, cifar10:DIR or npy:DIR"
+                        + guess(spec));
         }
+    }
+
+    /** For a folder given without its kind: the kind its files say it is. */
+    private static String guess(String spec) {
+        Path dir;
+        try {
+            dir = Path.of(spec);
+        } catch (java.nio.file.InvalidPathException e) {
+            return "";
+        }
+        if (!Files.isDirectory(dir)) return "";
+        if (Files.exists(dir.resolve("x_train.npy")) || Files.exists(dir.resolve("x_train.npy.gz"))) return "; that folder holds .npy arrays: --data npy:" + spec;
+        if (Files.exists(dir.resolve("data_batch_1.bin")) || Files.isDirectory(dir.resolve("cifar-10-batches-bin"))) return "; that folder holds CIFAR-10: --data cifar10:" + spec;
+        if (Files.exists(dir.resolve("train-images-idx3-ubyte.gz")) || Files.exists(dir.resolve("train-images-idx3-ubyte")))
+            return "; that folder holds IDX files: --data mnist:" + spec + " or fashion-mnist:" + spec;
+        return "";
     }
 
     /** The four IDX files of MNIST or Fashion-MNIST, .gz or not. */

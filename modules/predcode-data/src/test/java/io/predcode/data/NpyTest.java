@@ -196,5 +196,9 @@ class NpyTest {
         IOException e = assertThrows(IOException.class, () -> DataSources.load("npy:" + tmp.resolve("nowhere")));
         assertTrue(e.getMessage().contains("nowhere") && e.getMessage().contains("npy folder not found"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> DataSources.load("npy"));
+        // A folder given without its kind: the message says which it is.
+        Path plain = folder("plain", new int[]{2, 3}, six, new long[]{0, 1}, new int[]{1, 3}, new float[3], new long[]{0});
+        IllegalArgumentException kind = assertThrows(IllegalArgumentException.class, () -> DataSources.load(plain.toString()));
+        assertTrue(kind.getMessage().endsWith("that folder holds .npy arrays: --data npy:" + plain), kind.getMessage());
     }
 }
