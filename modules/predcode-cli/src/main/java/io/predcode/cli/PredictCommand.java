@@ -77,8 +77,7 @@ final class PredictCommand implements Callable<Integer> {
         if (out == null) {
             spec.commandLine().getOut().print(csv);
             spec.commandLine().getOut().flush();
-        }
-        else {
+        } else {
             AtomicFiles.writeString(out, csv.toString());
             spec.commandLine().getOut().printf("%d predictions of %s for %s written to %s%n", n, c.source(), input, out);
         }
