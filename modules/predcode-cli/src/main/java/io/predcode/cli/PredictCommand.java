@@ -18,7 +18,8 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 /** A checkpoint's classes and probabilities for inputs saved with NumPy, as CSV: what a service's Predictor answers, for a file. */
-@Command(name = "predict", mixinStandardHelpOptions = true, description = "Classify the inputs in a .npy file with a checkpoint: one CSV row per sample.")
+@Command(name = "predict", mixinStandardHelpOptions = true, description = {"Classify the inputs in a .npy file with a checkpoint: one CSV row per sample,",
+        "its class, the class's name, and each class's probability (p0, p1, ...; a model trained on squared error: its outputs, out0, out1, ...)."})
 final class PredictCommand implements Callable<Integer> {
     @Spec picocli.CommandLine.Model.CommandSpec spec;
 
@@ -56,15 +57,18 @@ final class PredictCommand implements Callable<Integer> {
         try (Backend be = backendChoice.open(); Model m = Model.create(c.spec(), shape, be, 0)) {
             m.loadParameters(c.parameters(), c.source().toString());
             try (Predictor p = Predictor.of(m, c.preprocessing(), c.classNames())) {
+                // A model trained on squared error against one-hot targets outputs its guess of them, not logits: its
+                // outputs as they are, where a cross-entropy model's softmax is each class's probability.
+                boolean probabilities = c.loss() == io.predcode.core.nn.Loss.CROSS_ENTROPY;
                 int classes = p.outputSize();
                 csv.append("sample,class").append(p.classNames().isEmpty() ? "" : ",label");
-                for (int k = 0; k < classes; k++) csv.append(",p").append(k);
+                for (int k = 0; k < classes; k++) csv.append(probabilities ? ",p" : ",out").append(k);
                 csv.append('\n');
                 for (int from = 0; from < n; from += batchSize) {
                     int count = Math.min(batchSize, n - from);
                     float[] batch = Arrays.copyOfRange(x.values(), from * per, (from + count) * per);
                     int[] cls = p.classes(batch, count);
-                    float[] prob = p.probabilities(batch, count);
+                    float[] prob = probabilities ? p.probabilities(batch, count) : p.logits(batch, count);
                     for (int i = 0; i < count; i++) {
                         csv.append(from + i).append(',').append(cls[i]);
                         if (!p.classNames().isEmpty()) csv.append(',').append(quoted(p.classNames().get(cls[i])));

@@ -160,6 +160,13 @@ class CliTest {
         Result bad = run("predict", "--checkpoint", run.toString(), "--input", input.toString());
         assertEquals(2, bad.code());
         assertTrue(bad.err().strip().lines().count() == 1 && bad.err().contains(input.toString()) && bad.err().contains("[63]"), bad.err());
+        // A model trained on squared error: its outputs, which need not sum to 1.
+        Path mse = tmp.resolve("mse");
+        assertEquals(0, run("train", "--epochs", "1", "--loss", "mse", "--algorithm", "backprop", "--out", mse.toString(), "--quiet").code());
+        Files.write(input, io.predcode.data.Npy.encode("<f4", new int[]{test.size(), 8, 8}, raw.array()));
+        Result outputs = run("predict", "--checkpoint", mse.toString(), "--input", input.toString());
+        assertEquals(0, outputs.code(), outputs.err());
+        assertTrue(outputs.out().startsWith("sample,class,label,out0,out1,"), outputs.out().lines().findFirst().orElse(""));
         assertEquals("\"a, b\"", PredictCommand.quoted("a, b"));
         assertEquals("\"say \"\"hi\"\"\"", PredictCommand.quoted("say \"hi\""));
         assertEquals("T-shirt/top", PredictCommand.quoted("T-shirt/top"));
