@@ -1,6 +1,7 @@
 package io.predcode.cli;
 
 import io.predcode.core.io.Checkpoint;
+import io.predcode.core.nn.Loss;
 import io.predcode.core.nn.Model;
 import io.predcode.core.pc.PcEngine;
 import io.predcode.data.DataSplit;
@@ -11,6 +12,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.concurrent.Callable;
 
 /** Loss and accuracy of a checkpoint on a data set's test split. */
@@ -30,6 +32,9 @@ final class EvalCommand implements Callable<Integer> {
             + " leaving out the last partial batch (train's option of that name; give the run's --batch-size to score what it scored)."
             + " Without it every sample is scored.")
     boolean scoreWholeBatches;
+
+    @Option(names = "--per-class", description = "Also each class's accuracy and the confusion matrix (rows: the true class, columns: the predicted one).")
+    boolean perClass;
 
     @Option(names = "--json", description = "Print the result as JSON.")
     boolean json;
@@ -55,16 +60,43 @@ final class EvalCommand implements Callable<Integer> {
         DataSplit split = inModelUnits(dataChoice.load(), c.preprocessing());
         io.predcode.data.Dataset test = scoreWholeBatches ? TrainingRun.wholeBatches(split.test(), batchSize, "test") : split.test();
         int[] input = Setup.inputShape(c.spec(), split.sampleShape(), checkpoint.toString());
-        io.predcode.core.nn.Loss l = loss == null ? c.loss() : Setup.loss(loss);
+        Loss l = loss == null ? c.loss() : Setup.loss(loss);
         try (Backend be = backendChoice.open(); Model m = Model.create(c.spec(), input, be, 0); PcEngine e = new PcEngine(m, l)) {
             m.loadParameters(c.parameters(), c.source().toString());
             TrainingRun.Score s = TrainingRun.evaluate(e, test, batchSize);
             if (!Double.isFinite(s.loss()))
                 throw new io.predcode.core.pc.DivergenceException(0, c.source() + ": the model's test loss is " + s.loss() + " (its parameters are not finite, or overflow); nothing to evaluate");
             var out = spec.commandLine().getOut();
-            if (json) out.printf("{\"loss\": %s, \"loss_function\": \"%s\", \"accuracy\": %s, \"samples\": %d}%n", s.loss(), e.loss().id(), s.accuracy(), test.size());
-            else out.printf("%s on %s: %s loss %s, accuracy %.2f%% (%d samples)%n", c.source(), test.name(), e.loss().id(), Setup.fmt(s.loss()), 100 * s.accuracy(), test.size());
+            long[][] confusion = perClass ? confusion(e, test, batchSize) : null;
+            if (json) out.printf("{\"loss\": %s, \"loss_function\": \"%s\", \"accuracy\": %s, \"samples\": %d%s}%n", s.loss(), e.loss().id(), s.accuracy(), test.size(),
+                    confusion == null ? "" : ", \"confusion\": " + Arrays.deepToString(confusion) + ", \"class_names\": " + io.predcode.core.json.Json.write(split.classNames(), 0));
+            else {
+                out.printf("%s on %s: %s loss %s, accuracy %.2f%% (%d samples)%n", c.source(), test.name(), e.loss().id(), Setup.fmt(s.loss()), 100 * s.accuracy(), test.size());
+                if (confusion != null) printPerClass(out, confusion, split.classNames());
+            }
         }
         return 0;
+    }
+
+    /** counts[true class][predicted class] over the set: the model's argmax, the first of equal outputs, as its accuracy takes it. */
+    static long[][] confusion(PcEngine e, io.predcode.data.Dataset test, int batchSize) {
+        int classes = test.classes(), per = test.sampleSize();
+        long[][] counts = new long[classes][classes];
+        for (int start = 0; start < test.size(); start += batchSize) {
+            int size = Math.min(batchSize, test.size() - start);
+            float[] outputs = e.predict(Arrays.copyOfRange(test.images(), start * per, (start + size) * per), size);
+            for (int i = 0; i < size; i++) counts[(int) test.labels()[start + i]][Loss.argmax(outputs, i, classes)]++;
+        }
+        return counts;
+    }
+
+    private static void printPerClass(java.io.PrintWriter out, long[][] confusion, java.util.List<String> names) {
+        int width = Math.max(5, names.stream().mapToInt(String::length).max().orElse(5));
+        out.printf("%-" + width + "s  %8s  %7s   predicted as (columns in class order)%n", "class", "accuracy", "samples");
+        for (int k = 0; k < confusion.length; k++) {
+            long n = Arrays.stream(confusion[k]).sum();
+            out.printf("%-" + width + "s  %7.2f%%  %7d   %s%n", names.get(k), n == 0 ? 0.0 : 100.0 * confusion[k][k] / n, n,
+                    Arrays.stream(confusion[k]).mapToObj(Long::toString).collect(java.util.stream.Collectors.joining(" ")));
+        }
     }
 }

@@ -65,6 +65,22 @@ class CliTest {
         assertEquals(0, e.code(), e.err());
         double acc = JsonFields.of(Json.parse(e.out().trim(), "eval"), "eval", "").number("accuracy");
         assertEquals(m.number("final_test_accuracy"), acc, 1e-9);
+
+        // Per class: the confusion matrix's rows are each class's test samples, its diagonal the accuracy's count.
+        Result pc = run("eval", "--checkpoint", out.toString(), "--json", "--per-class");
+        assertEquals(0, pc.code(), pc.err());
+        List<?> confusion = (List<?>) ((Map<?, ?>) Json.parse(pc.out().trim(), "eval")).get("confusion");
+        io.predcode.data.Dataset test = io.predcode.data.Digits.split().test();
+        double diagonal = 0;
+        for (int k = 0; k < 10; k++) {
+            List<?> row = (List<?>) confusion.get(k);
+            int kk = k;
+            assertEquals(java.util.stream.IntStream.range(0, test.size()).filter(i -> test.labels()[i] == kk).count(), row.stream().mapToDouble(v -> ((Number) v).doubleValue()).sum(), 0, "class " + k);
+            diagonal += ((Number) row.get(k)).doubleValue();
+        }
+        assertEquals(acc, diagonal / test.size(), 1e-9);
+        Result table = run("eval", "--checkpoint", out.toString(), "--per-class");
+        assertEquals(12, table.out().lines().count(), table.out());
     }
 
     /** A model whose input is flat and whose first op is linear (a Torch2PC MLP, exported) takes the images as rows of their values. */
