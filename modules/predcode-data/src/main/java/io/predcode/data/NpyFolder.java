@@ -49,16 +49,16 @@ public final class NpyFolder {
                 throw new DataFormatException(namesFile + ": " + names.size() + " class names, but the labels go up to " + (classes - 1));
             classes = names.size();
         }
-        float scale = xTrain.dtype().equals("|u1") ? 1f / 255 : 1f;
+        boolean pixels = xTrain.dtype().equals("|u1");
         String name = dir.getFileName() == null ? dir.toString() : dir.getFileName().toString();
-        return new DataSplit(new Dataset(name + " train", shape, classes, scaled(xTrain.values(), scale), yTrain.values()),
-                new Dataset(name + " test", shape, classes, scaled(xTest.values(), scale), yTest.values()), scale, names);
+        return new DataSplit(new Dataset(name + " train", shape, classes, pixels ? unit(xTrain.values()) : xTrain.values(), yTrain.values()),
+                new Dataset(name + " test", shape, classes, pixels ? unit(xTest.values()) : xTest.values(), yTest.values()), pixels ? 1f / 255 : 1f, names);
     }
 
     /** Bytes as MNIST's IDX reader gives them: each divided by 255 in float, in place. */
-    private static float[] scaled(float[] v, float scale) {
-        if (scale != 1f) for (int i = 0; i < v.length; i++) v[i] = v[i] / 255f;
-        return v;
+    private static float[] unit(float[] bytes) {
+        for (int i = 0; i < bytes.length; i++) bytes[i] = bytes[i] / 255f;
+        return bytes;
     }
 
     private static Path find(Path dir, String base) throws NoSuchFileException {
