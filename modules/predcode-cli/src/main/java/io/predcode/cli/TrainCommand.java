@@ -89,6 +89,11 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "Seeds initialisation and shuffling (default: ${DEFAULT-VALUE}).")
     long seed;
 
+    @Option(names = "--seeds", description = "Train once per seed (0-6, or 0,3,5), each into OUT/seed-S, one after another, and summarise:"
+            + " each seed's last-epoch and best test accuracy, their mean and standard deviation, and PCX's avg5 (the best five seeds' best test epochs);"
+            + " OUT/seeds.json holds them. Instead of --seed.")
+    String seeds;
+
     @Option(names = "--out", defaultValue = "runs/latest", description = "Output folder: metrics.csv, metrics.json, training.png, checkpoint (default: ${DEFAULT-VALUE}).")
     Path out;
 
@@ -182,6 +187,10 @@ final class TrainCommand implements Callable<Integer> {
                 relaxation.eta, sweeps, l, seed, out, resume, quiet || System.console() == null, validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stable, init, shuffled, maxSteps,
                 beliefs.optimizer(), e, nudge, lrSchedule.equals("cosine"), sparkChoice.master == null ? null : sparkChoice,
                 symmetricInputs, augmentation, dropLast, scoreWholeBatches, Setup.condense(condense));
+        if (seeds != null) {
+            if (spec.commandLine().getParseResult().hasMatchedOption("--seed")) throw new IllegalArgumentException("--seeds runs its own seeds: give it or --seed, not both");
+            return new SeedSweep(s, SeedSweep.parse(seeds), spec.commandLine().getOut()).run();
+        }
         return new TrainingRun(s, spec.commandLine().getOut()).run();
     }
 }

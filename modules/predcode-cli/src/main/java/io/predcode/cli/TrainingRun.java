@@ -57,7 +57,14 @@ final class TrainingRun {
                     double validation, double collapseMargin, int patience, String onCollapse, int maxRollbacks, int monitorEvery, boolean stableRelaxation,
                     Path init, boolean shuffle, long maxSteps, BeliefOptimizer beliefOptimizer, Energy energy, Nudging nudging, boolean cosineSchedule,
                     Setup.SparkChoice spark, boolean symmetricInputs, io.predcode.data.Augmentation augmentation, boolean dropLast, boolean scoreWholeBatches,
-                    PcEngine.Condense condense) {}
+                    PcEngine.Condense condense) {
+        /** These settings with another seed, into another folder: one run of a seed sweep ({@link SeedSweep}). */
+        Settings withSeed(long seed, Path out) {
+            return new Settings(backend, algorithm, model, data, epochs, batchSize, optimizer, lr, momentum, weightDecay, eta, n, loss, seed, out, resume, quiet,
+                    validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stableRelaxation, init, shuffle, maxSteps, beliefOptimizer, energy,
+                    nudging, cosineSchedule, spark, symmetricInputs, augmentation, dropLast, scoreWholeBatches, condense);
+        }
+    }
 
     /** Where the best state is kept, beside the last one in --out. */
     static final String BEST_DIR = "best";

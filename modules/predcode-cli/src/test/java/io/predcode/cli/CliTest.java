@@ -188,6 +188,32 @@ class CliTest {
         assertEquals("T-shirt/top", PredictCommand.quoted("T-shirt/top"));
     }
 
+    /** --seeds: a run per seed, each the run --seed gives, and their summary. */
+    @Test void seedsTrainOncePerSeedAndSummarise(@TempDir Path tmp) throws Exception {
+        Path sweep = tmp.resolve("sweep"), single = tmp.resolve("single");
+        Result r = run("train", "--seeds", "0,2", "--epochs", "1", "--out", sweep.toString(), "--quiet");
+        assertEquals(0, r.code(), r.err());
+        assertEquals(0, run("train", "--seed", "2", "--epochs", "1", "--out", single.toString(), "--quiet").code());
+        var a = io.predcode.core.io.Safetensors.read(sweep.resolve("seed-2").resolve("model.safetensors")).tensors();
+        var b = io.predcode.core.io.Safetensors.read(single.resolve("model.safetensors")).tensors();
+        a.forEach((k, t) -> assertArrayEquals(t.data(), b.get(k).data(), k));
+        JsonFields summary = json(sweep.resolve("seeds.json"));
+        assertEquals(2, summary.list("seeds").size());
+        double last0 = json(sweep.resolve("seed-0").resolve("metrics.json")).number("final_test_accuracy"), last2 = json(single.resolve("metrics.json")).number("final_test_accuracy");
+        assertEquals((last0 + last2) / 2, summary.object("final_test_accuracy").number("mean"), 1e-12);
+        assertEquals(Math.abs(last0 - last2) / Math.sqrt(2), summary.object("final_test_accuracy").number("sd"), 1e-12);
+        assertTrue(r.out().contains("mean ± sd over 2 seeds"), r.out());
+        assertArrayEquals(new long[]{0, 1, 2, 5, 7, 8}, SeedSweep.parse("0-2, 5,7-8"));
+        for (String bad : new String[]{"", "a", "3-1", "1,1", "0-2,2", "-1", "0-1000"}) {
+            Result b2 = run("train", "--seeds", bad, "--epochs", "1", "--out", tmp.resolve("bad").toString(), "--quiet");
+            assertEquals(2, b2.code(), bad + ": " + b2.err());
+            assertTrue(b2.err().startsWith("predcode: --seeds"), bad + ": " + b2.err());
+        }
+        Result both = run("train", "--seeds", "0-1", "--seed", "3", "--epochs", "1", "--out", tmp.resolve("both").toString(), "--quiet");
+        assertEquals(2, both.code());
+        assertTrue(both.err().contains("give it or --seed, not both"), both.err());
+    }
+
     @Test void mseOnOneHotTargetsTrainsAndReportsAccuracy(@TempDir Path tmp) throws Exception {
         Path out = tmp.resolve("mse");
         Result r = run("train", "--loss", "mse", "--algorithm", "fixedpred", "--epochs", "2", "--out", out.toString(), "--quiet", "--lr", "0.005");

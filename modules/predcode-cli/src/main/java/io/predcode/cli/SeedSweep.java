@@ -1,0 +1,131 @@
+package io.predcode.cli;
+
+import io.predcode.core.io.AtomicFiles;
+import io.predcode.core.json.Json;
+import io.predcode.core.json.JsonFields;
+import io.predcode.core.pc.DivergenceException;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeSet;
+
+/**
+ * {@code train --seeds}: the same settings once per seed, each run into OUT/seed-S, then the figures papers report over
+ * seeds: each seed's test accuracy at its last epoch and at its best test epoch, their mean and standard deviation, and
+ * PCX's "avg5" (the mean of the five best seeds' best test epochs). A seed whose run diverges or collapses is reported
+ * with its exit code and the sweep goes on; the sweep's exit code is the worst of them.
+ */
+final class SeedSweep {
+    static final int MAX_SEEDS = 100;
+    private final TrainingRun.Settings settings;
+    private final long[] seeds;
+    private final PrintWriter out;
+
+    SeedSweep(TrainingRun.Settings settings, long[] seeds, PrintWriter out) {
+        this.settings = settings;
+        this.seeds = seeds;
+        this.out = out;
+    }
+
+    /** "0-6" or "0,3,5" (ranges and single seeds, comma-separated): each >= 0, none twice, at most {@link #MAX_SEEDS}. */
+    static long[] parse(String text) {
+        TreeSet<Long> seen = new TreeSet<>();
+        List<Long> order = new ArrayList<>();
+        try {
+            for (String part : text.split(",", -1)) {
+                String[] ends = part.strip().split("-", -1);
+                if (ends.length > 2) throw new NumberFormatException(part);
+                long from = Long.parseLong(ends[0].strip()), to = ends.length == 2 ? Long.parseLong(ends[1].strip()) : from;
+                if (from < 0 || to < from) throw new IllegalArgumentException("--seeds: '" + part.strip() + "' is not a seed >= 0 or a range FROM-TO with FROM <= TO");
+                for (long k = from; k <= to; k++) {
+                    if (!seen.add(k)) throw new IllegalArgumentException("--seeds: seed " + k + " is given twice");
+                    if (seen.size() > MAX_SEEDS) throw new IllegalArgumentException("--seeds: more than " + MAX_SEEDS + " seeds");
+                    order.add(k);
+                }
+            }
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("--seeds: expected seeds and ranges such as 0-6 or 0,3,5, got '" + text + "'");
+        }
+        return order.stream().mapToLong(Long::longValue).toArray();
+    }
+
+    int run() throws IOException {
+        List<Map<String, Object>> runs = new ArrayList<>();
+        int worst = 0;
+        for (long seed : seeds) {
+            Path dir = settings.out().resolve("seed-" + seed);
+            out.printf("== seed %d (%d of %d), into %s%n", seed, runs.size() + 1, seeds.length, dir);
+            int code;
+            try {
+                code = new TrainingRun(settings.withSeed(seed, dir), out).run();
+            } catch (DivergenceException d) {
+                out.println("seed " + seed + ": " + d.getMessage());
+                code = Main.DIVERGED;
+            }
+            worst = Math.max(worst, code);
+            Map<String, Object> r = new LinkedHashMap<>();
+            r.put("seed", seed);
+            r.put("exit_code", code);
+            r.put("out", dir.toString());
+            Path metrics = dir.resolve("metrics.json");
+            if (Files.exists(metrics)) {
+                JsonFields m = JsonFields.of(Json.parse(Files.readString(metrics), metrics.toString()), metrics.toString(), "");
+                if (m.has("final_test_accuracy")) r.put("final_test_accuracy", m.number("final_test_accuracy"));
+                double peak = Double.NaN;
+                for (Object e : m.list("epochs")) {
+                    Object t = ((Map<?, ?>) e).get("test_accuracy");
+                    if (t instanceof Number v && !(v.doubleValue() <= peak)) peak = v.doubleValue();
+                }
+                if (!Double.isNaN(peak)) r.put("best_test_epoch_accuracy", peak);
+            }
+            runs.add(r);
+        }
+        Map<String, Object> summary = new LinkedHashMap<>();
+        summary.put("seeds", runs);
+        double[] last = column(runs, "final_test_accuracy"), peak = column(runs, "best_test_epoch_accuracy");
+        summary.put("final_test_accuracy", stats(last));
+        summary.put("best_test_epoch_accuracy", stats(peak));
+        double avg5 = peak.length >= 5 ? Arrays.stream(peak).sorted().skip(peak.length - 5).average().orElse(Double.NaN) : Double.NaN;
+        if (!Double.isNaN(avg5)) summary.put("avg5", avg5);
+        AtomicFiles.writeString(settings.out().resolve("seeds.json"), Json.write(summary, 2) + "\n");
+
+        out.printf("seeds: %d runs%n%-6s %5s  %15s  %15s%n", runs.size(), "seed", "exit", "last epoch test", "best test epoch");
+        for (Map<String, Object> r : runs)
+            out.printf("%-6s %5s  %15s  %15s%n", r.get("seed"), r.get("exit_code"), percent(r.get("final_test_accuracy")), percent(r.get("best_test_epoch_accuracy")));
+        out.printf("mean ± sd over %d seeds: last epoch %s, best test epoch %s%s; in %s%n", last.length, meanSd(last), meanSd(peak),
+                Double.isNaN(avg5) ? "" : "; PCX's avg5 " + percent(avg5), settings.out().resolve("seeds.json"));
+        return worst;
+    }
+
+    private static double[] column(List<Map<String, Object>> runs, String key) {
+        return runs.stream().filter(r -> r.get(key) instanceof Number).mapToDouble(r -> ((Number) r.get(key)).doubleValue()).toArray();
+    }
+
+    /** Mean and sample standard deviation (n - 1), as numpy's std(ddof=1) and Python's statistics.stdev give it. */
+    static Map<String, Object> stats(double[] v) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("runs", v.length);
+        if (v.length == 0) return m;
+        double mean = Arrays.stream(v).average().orElseThrow(), ss = 0;
+        for (double x : v) ss += (x - mean) * (x - mean);
+        m.put("mean", mean);
+        if (v.length > 1) m.put("sd", Math.sqrt(ss / (v.length - 1)));
+        return m;
+    }
+
+    private static String meanSd(double[] v) {
+        Map<String, Object> s = stats(v);
+        if (v.length == 0) return "-";
+        return percent(s.get("mean")) + (s.containsKey("sd") ? String.format(Locale.ROOT, " ± %.2f", 100 * (double) s.get("sd")) : "");
+    }
+
+    private static String percent(Object v) { return v instanceof Number n ? String.format(Locale.ROOT, "%.2f%%", 100 * n.doubleValue()) : "-"; }
+}
