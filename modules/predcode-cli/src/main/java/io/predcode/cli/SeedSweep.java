@@ -21,7 +21,8 @@ import java.util.TreeSet;
  * {@code train --seeds}: the same settings once per seed, each run into OUT/seed-S, then the figures papers report over
  * seeds: each seed's test accuracy at its last epoch and at its best test epoch, their mean and standard deviation, and
  * PCX's "avg5" (the mean of the five best seeds' best test epochs). A seed whose run diverges or collapses is reported
- * with its exit code and the sweep goes on; the sweep's exit code is the worst of them.
+ * with its exit code and the sweep goes on; the sweep's exit code is the worst of them. With --resume each seed resumes
+ * its own folder, and a seed the sweep had not reached starts afresh.
  */
 final class SeedSweep {
     static final int MAX_SEEDS = 100;
@@ -63,9 +64,11 @@ final class SeedSweep {
         for (long seed : seeds) {
             Path dir = settings.out().resolve("seed-" + seed);
             out.printf("== seed %d (%d of %d), into %s%n", seed, runs.size() + 1, seeds.length, dir);
+            // Resuming a sweep: the seeds it had not reached yet start afresh.
+            boolean resume = settings.resume() && Files.exists(dir.resolve(io.predcode.core.io.Checkpoint.RESUME_FILE));
             int code;
             try {
-                code = new TrainingRun(settings.withSeed(seed, dir), out).run();
+                code = new TrainingRun(settings.withSeed(seed, dir, resume), out).run();
             } catch (DivergenceException d) {
                 out.println("seed " + seed + ": " + d.getMessage());
                 code = Main.DIVERGED;

@@ -58,8 +58,8 @@ final class TrainingRun {
                     Path init, boolean shuffle, long maxSteps, BeliefOptimizer beliefOptimizer, Energy energy, Nudging nudging, boolean cosineSchedule,
                     Setup.SparkChoice spark, boolean symmetricInputs, io.predcode.data.Augmentation augmentation, boolean dropLast, boolean scoreWholeBatches,
                     PcEngine.Condense condense) {
-        /** These settings with another seed, into another folder: one run of a seed sweep ({@link SeedSweep}). */
-        Settings withSeed(long seed, Path out) {
+        /** These settings with another seed, into another folder, resumed or not: one run of a seed sweep ({@link SeedSweep}). */
+        Settings withSeed(long seed, Path out, boolean resume) {
             return new Settings(backend, algorithm, model, data, epochs, batchSize, optimizer, lr, momentum, weightDecay, eta, n, loss, seed, out, resume, quiet,
                     validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stableRelaxation, init, shuffle, maxSteps, beliefOptimizer, energy,
                     nudging, cosineSchedule, spark, symmetricInputs, augmentation, dropLast, scoreWholeBatches, condense);

@@ -204,6 +204,12 @@ class CliTest {
         assertEquals(Math.abs(last0 - last2) / Math.sqrt(2), summary.object("final_test_accuracy").number("sd"), 1e-12);
         assertTrue(r.out().contains("mean ± sd over 2 seeds"), r.out());
         assertArrayEquals(new long[]{0, 1, 2, 5, 7, 8}, SeedSweep.parse("0-2, 5,7-8"));
+        // A sweep resumed with more seeds and epochs: each seed run so far goes on from its checkpoint, a new one starts afresh.
+        Result more = run("train", "--seeds", "0,2,3", "--epochs", "2", "--out", sweep.toString(), "--quiet", "--resume");
+        assertEquals(0, more.code(), more.err());
+        assertTrue(more.out().contains("resuming " + sweep.resolve("seed-2")) && !more.out().contains("resuming " + sweep.resolve("seed-3")), more.out());
+        assertEquals(3, json(sweep.resolve("seeds.json")).list("seeds").size());
+        assertEquals(2, json(sweep.resolve("seed-3").resolve("metrics.json")).list("epochs").size());
         for (String bad : new String[]{"", "a", "3-1", "1,1", "0-2,2", "-1", "0-1000"}) {
             Result b2 = run("train", "--seeds", bad, "--epochs", "1", "--out", tmp.resolve("bad").toString(), "--quiet");
             assertEquals(2, b2.code(), bad + ": " + b2.err());
