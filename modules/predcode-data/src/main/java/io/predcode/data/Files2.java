@@ -26,6 +26,8 @@ final class Files2 {
 
     /** A stream of the file's contents, decompressed when it is gzip. */
     static InputStream open(Path file) throws IOException {
+        // A folder opens on Linux and fails at the first read with a message that names nothing.
+        if (Files.isDirectory(file)) throw new java.nio.file.FileSystemException(file.toString(), null, "is a folder, expected a data file");
         InputStream in;
         try {
             in = new BufferedInputStream(Files.newInputStream(file));

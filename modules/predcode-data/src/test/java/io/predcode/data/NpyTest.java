@@ -196,6 +196,8 @@ class NpyTest {
         IOException e = assertThrows(IOException.class, () -> DataSources.load("npy:" + tmp.resolve("nowhere")));
         assertTrue(e.getMessage().contains("nowhere") && e.getMessage().contains("npy folder not found"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> DataSources.load("npy"));
+        IOException folderAsFile = assertThrows(IOException.class, () -> Npy.read(tmp));
+        assertTrue(folderAsFile.getMessage().contains(tmp.toString()) && folderAsFile.getMessage().contains("is a folder"), folderAsFile.getMessage());
         // A folder given without its kind: the message says which it is.
         Path plain = folder("plain", new int[]{2, 3}, six, new long[]{0, 1}, new int[]{1, 3}, new float[3], new long[]{0});
         IllegalArgumentException kind = assertThrows(IllegalArgumentException.class, () -> DataSources.load(plain.toString()));
