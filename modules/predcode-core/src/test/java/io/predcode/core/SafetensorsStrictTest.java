@@ -69,6 +69,16 @@ class SafetensorsStrictTest {
         }
     }
 
+    /** A folder that takes no new files (Linux's /proc, even for root): the error names the file asked for, not the temporary one. */
+    @Test void aFolderThatTakesNoFilesIsNamedWithTheTarget() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isDirectory(Path.of("/proc/self")), "no /proc: not Linux");
+        Path target = Path.of("/proc/predcode-test.csv");
+        java.io.IOException e = assertThrows(java.io.IOException.class, () -> AtomicFiles.writeString(target, "x"));
+        assertTrue(e.getMessage().startsWith(target + ": cannot be written in /proc") || e.getMessage().startsWith(target + ": folder is not writable")
+                || e.getMessage().startsWith("/proc: folder is not writable"), e.getMessage());
+        assertFalse(Files.exists(target));
+    }
+
     @Test void staleTemporaryFilesAreRemoved(@TempDir Path dir) throws Exception {
         AtomicFiles.writeString(dir.resolve("metrics.json"), "{}");
         Files.writeString(dir.resolve(".metrics.json.123.tmp"), "partial");

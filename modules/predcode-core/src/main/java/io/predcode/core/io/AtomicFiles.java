@@ -19,7 +19,13 @@ public final class AtomicFiles {
         Path dir = target.toAbsolutePath().getParent();
         Files.createDirectories(dir);
         if (!Files.isWritable(dir)) throw new AccessDeniedException(dir.toString(), null, "folder is not writable");
-        Path tmp = Files.createTempFile(dir, "." + target.getFileName() + ".", ".tmp");
+        Path tmp;
+        try {
+            tmp = Files.createTempFile(dir, "." + target.getFileName() + ".", ".tmp");
+        } catch (java.nio.file.FileSystemException e) {
+            // Name the file asked for, not the temporary one beside it (a folder such as /proc takes no new files).
+            throw new java.nio.file.FileSystemException(target.toString(), null, "cannot be written in " + dir + (e.getReason() != null ? " (" + e.getReason() + ")" : ""));
+        }
         try {
             try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(tmp, java.nio.file.StandardOpenOption.WRITE,
                     java.nio.file.StandardOpenOption.TRUNCATE_EXISTING)) {
