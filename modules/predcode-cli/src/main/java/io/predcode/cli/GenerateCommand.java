@@ -110,11 +110,11 @@ final class GenerateCommand implements Callable<Integer> {
 
     /** The inputs as a float32 .npy array of {@code batch} samples of {@code shape}, mapped back to raw values by {@code p}. */
     static byte[] npyOf(float[] x, int batch, int[] shape, io.predcode.core.serve.Preprocessing p) {
-        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4 * x.length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-        for (float v : x) b.putFloat((v - p.shift()) / p.scale());
+        float[] raw = new float[x.length];
+        for (int i = 0; i < x.length; i++) raw[i] = (x[i] - p.shift()) / p.scale();
         int[] dims = new int[shape.length + 1];
         dims[0] = batch;
         System.arraycopy(shape, 0, dims, 1, shape.length);
-        return io.predcode.data.Npy.encode("<f4", dims, b.array());
+        return io.predcode.data.Npy.encode(dims, raw);
     }
 }

@@ -113,11 +113,9 @@ class CliTest {
         Path dir = Files.createDirectories(tmp.resolve("digits-npy"));
         for (var part : List.of(Map.entry("train", digits.train()), Map.entry("test", digits.test()))) {
             io.predcode.data.Dataset d = part.getValue();
-            java.nio.ByteBuffer x = java.nio.ByteBuffer.allocate(4 * d.images().length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-            for (float v : d.images()) x.putFloat(v);
             java.nio.ByteBuffer y = java.nio.ByteBuffer.allocate(8 * d.size()).order(java.nio.ByteOrder.LITTLE_ENDIAN);
             for (float v : d.labels()) y.putLong((long) v);
-            Files.write(dir.resolve("x_" + part.getKey() + ".npy"), io.predcode.data.Npy.encode("<f4", new int[]{d.size(), 8, 8}, x.array()));
+            Files.write(dir.resolve("x_" + part.getKey() + ".npy"), io.predcode.data.Npy.encode(new int[]{d.size(), 8, 8}, d.images()));
             Files.write(dir.resolve("y_" + part.getKey() + ".npy"), io.predcode.data.Npy.encode("<i8", new int[]{d.size()}, y.array()));
         }
         Path fromDigits = tmp.resolve("digits"), fromNpy = tmp.resolve("npy");
@@ -147,10 +145,10 @@ class CliTest {
         Path run = tmp.resolve("run");
         assertEquals(0, run("train", "--epochs", "2", "--out", run.toString(), "--quiet").code());
         io.predcode.data.Dataset test = io.predcode.data.Digits.split().test();
-        java.nio.ByteBuffer raw = java.nio.ByteBuffer.allocate(4 * test.images().length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-        for (float v : test.images()) raw.putFloat(v * 16); // digits' stored values, 0..16: the run records their scale, 1/16
+        float[] raw = test.images().clone();
+        for (int i = 0; i < raw.length; i++) raw[i] *= 16; // digits' stored values, 0..16: the run records their scale, 1/16
         Path input = tmp.resolve("digits.npy"), csv = tmp.resolve("p.csv");
-        Files.write(input, io.predcode.data.Npy.encode("<f4", new int[]{test.size(), 8, 8}, raw.array()));
+        Files.write(input, io.predcode.data.Npy.encode(new int[]{test.size(), 8, 8}, raw));
         Result r = run("predict", "--checkpoint", run.toString(), "--input", input.toString(), "--out", csv.toString(), "--batch-size", "64");
         assertEquals(0, r.code(), r.err());
         List<String> rows = Files.readAllLines(csv);
@@ -168,7 +166,7 @@ class CliTest {
         }
         assertEquals(json(run.resolve("metrics.json")).number("final_test_accuracy"), right / (double) test.size(), 1e-9);
         // Rows of the images' values are the same bytes; another size is refused in one line naming the file.
-        Files.write(input, io.predcode.data.Npy.encode("<f4", new int[]{test.size(), 64}, raw.array()));
+        Files.write(input, io.predcode.data.Npy.encode(new int[]{test.size(), 64}, raw));
         Result rows64 = run("predict", "--checkpoint", run.toString(), "--input", input.toString(), "--batch-size", "64");
         assertEquals(0, rows64.code(), rows64.err());
         assertEquals(String.join("\n", rows) + "\n", rows64.out());
@@ -179,7 +177,7 @@ class CliTest {
         // A model trained on squared error: its outputs, which need not sum to 1.
         Path mse = tmp.resolve("mse");
         assertEquals(0, run("train", "--epochs", "1", "--loss", "mse", "--algorithm", "backprop", "--out", mse.toString(), "--quiet").code());
-        Files.write(input, io.predcode.data.Npy.encode("<f4", new int[]{test.size(), 8, 8}, raw.array()));
+        Files.write(input, io.predcode.data.Npy.encode(new int[]{test.size(), 8, 8}, raw));
         Result outputs = run("predict", "--checkpoint", mse.toString(), "--input", input.toString());
         assertEquals(0, outputs.code(), outputs.err());
         assertTrue(outputs.out().startsWith("sample,class,label,out0,out1,"), outputs.out().lines().findFirst().orElse(""));

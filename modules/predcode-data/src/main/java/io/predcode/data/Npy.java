@@ -205,6 +205,13 @@ public final class Npy {
         private DataFormatException bad(String what) { return new DataFormatException(file + ": the header is not a dict np.save writes: " + what); }
     }
 
+    /** A float32 .npy file of {@code values} in {@code shape}, as np.save writes one. */
+    public static byte[] encode(int[] shape, float[] values) {
+        ByteBuffer b = ByteBuffer.allocate(4 * values.length).order(ByteOrder.LITTLE_ENDIAN);
+        for (float v : values) b.putFloat(v);
+        return encode("<f4", shape, b.array());
+    }
+
     /**
      * A .npy file of version 1.0 holding {@code data} (already in {@code descr}'s layout): for tests, and for writing
      * small data sets from Java.

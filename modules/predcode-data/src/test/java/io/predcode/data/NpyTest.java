@@ -56,6 +56,7 @@ class NpyTest {
         assertArrayEquals(new float[]{65535}, Npy.read(write("u2s.npy", Npy.encode("<u2", new int[]{1}, data("u2", 65535)))).values());
         assertArrayEquals(new float[]{4294967295f}, Npy.read(write("u4s.npy", Npy.encode("<u4", new int[]{1}, data("u4", 4294967295L)))).values());
         assertArrayEquals(new float[]{-0.25f, 1e-3f, (float) Math.PI}, Npy.read(write("f8s.npy", Npy.encode("<f8", new int[]{3}, data("f8", -0.25, 1e-3, Math.PI)))).values());
+        assertArrayEquals(new float[]{1.5f, -2, Float.MIN_VALUE}, Npy.read(write("floats.npy", Npy.encode(new int[]{3}, new float[]{1.5f, -2, Float.MIN_VALUE}))).values());
         byte[] u8 = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(-1L).array(); // 2^64 - 1
         assertEquals(1.8446744e19f, Npy.read(write("u8s.npy", Npy.encode("<u8", new int[]{1}, u8))).values()[0]);
     }
@@ -124,17 +125,11 @@ class NpyTest {
     /** Writes a folder of the four arrays (x as float32 of the given shape, y as int64). */
     Path folder(String name, int[] xShape, float[] x, long[] y, int[] testShape, float[] xt, long[] yt) throws IOException {
         Path dir = Files.createDirectories(tmp.resolve(name));
-        Files.write(dir.resolve("x_train.npy"), Npy.encode("<f4", xShape, floats(x)));
+        Files.write(dir.resolve("x_train.npy"), Npy.encode(xShape, x));
         Files.write(dir.resolve("y_train.npy"), Npy.encode("<i8", new int[]{y.length}, longs(y)));
-        Files.write(dir.resolve("x_test.npy"), Npy.encode("<f4", testShape, floats(xt)));
+        Files.write(dir.resolve("x_test.npy"), Npy.encode(testShape, xt));
         Files.write(dir.resolve("y_test.npy"), Npy.encode("<i8", new int[]{yt.length}, longs(yt)));
         return dir;
-    }
-
-    static byte[] floats(float[] v) {
-        ByteBuffer b = ByteBuffer.allocate(4 * v.length).order(ByteOrder.LITTLE_ENDIAN);
-        for (float f : v) b.putFloat(f);
-        return b.array();
     }
 
     static byte[] longs(long[] v) {
@@ -161,7 +156,7 @@ class NpyTest {
         Files.write(bytes.resolve("x_train.npy"), Npy.encode("|u1", new int[]{2, 2}, new byte[]{0, (byte) 255, 51, 102}));
         Files.write(bytes.resolve("y_train.npy"), Npy.encode("|u1", new int[]{2, 1}, new byte[]{1, 0}));
         Files.write(bytes.resolve("x_test.npy"), Npy.encode("|u1", new int[]{1, 2}, new byte[]{17, 34}));
-        Files.write(bytes.resolve("y_test.npy"), Npy.encode("<f4", new int[]{1}, floats(new float[]{2})));
+        Files.write(bytes.resolve("y_test.npy"), Npy.encode(new int[]{1}, new float[]{2}));
         Files.writeString(bytes.resolve("classes.txt"), "cat\ndog\nbird\nfish\n\n");
         DataSplit b = DataSources.load("npy:" + bytes);
         assertArrayEquals(new float[]{0, 1, 51 / 255f, 102 / 255f}, b.train().images());
@@ -188,7 +183,7 @@ class NpyTest {
         Files.writeString(names.resolve("classes.txt"), "a\nb\n");
         folderRefused(names, "classes.txt", "2 class names, but the labels go up to 2");
         Path fraction = folder("fraction", new int[]{2, 3}, six, new long[]{0, 1}, new int[]{1, 3}, new float[3], new long[]{0});
-        Files.write(fraction.resolve("y_test.npy"), Npy.encode("<f4", new int[]{1}, floats(new float[]{0.5f})));
+        Files.write(fraction.resolve("y_test.npy"), Npy.encode(new int[]{1}, new float[]{0.5f}));
         folderRefused(fraction, "y_test.npy", "label 0.5 of sample 0 is not a class index");
         Path missing = folder("missing", new int[]{2, 3}, six, new long[]{0, 1}, new int[]{1, 3}, new float[3], new long[]{0});
         Files.delete(missing.resolve("x_test.npy"));
