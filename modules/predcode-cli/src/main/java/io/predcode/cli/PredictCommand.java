@@ -67,8 +67,11 @@ final class PredictCommand implements Callable<Integer> {
                 for (int from = 0; from < n; from += batchSize) {
                     int count = Math.min(batchSize, n - from);
                     float[] batch = Arrays.copyOfRange(x.values(), from * per, (from + count) * per);
-                    int[] cls = p.classes(batch, count);
-                    float[] prob = probabilities ? p.probabilities(batch, count) : p.logits(batch, count);
+                    // One pass: the classes, and the outputs they were read from (which the softmax turns into probabilities).
+                    int[] cls = new int[count];
+                    float[] prob = new float[count * classes];
+                    p.classes(batch, count, cls, prob);
+                    if (probabilities) Predictor.softmaxRows(prob, count, classes);
                     for (int i = 0; i < count; i++) {
                         csv.append(from + i).append(',').append(cls[i]);
                         if (!p.classNames().isEmpty()) csv.append(',').append(quoted(p.classNames().get(cls[i])));

@@ -460,8 +460,15 @@ public final class Predictor implements AutoCloseable {
         return flat;
     }
 
-    /** Softmax of each row in place, in double, shifted by the row's maximum as PyTorch does. */
-    static void softmaxRows(float[] a, int rows, int width) {
+    /**
+     * Softmax of each row in place, in double, shifted by the row's maximum as PyTorch does: what {@link #probabilities}
+     * makes of the logits.
+     *
+     * @param a     {@code rows} rows of {@code width} logits, one after another
+     * @param rows  the number of rows
+     * @param width the values per row
+     */
+    public static void softmaxRows(float[] a, int rows, int width) {
         for (int r = 0; r < rows; r++) {
             int o = r * width;
             float max = Float.NEGATIVE_INFINITY;
