@@ -262,13 +262,15 @@ def cifar10_binary(src, out):
 
 def npy_folder(train, test, out, classes=None):
     """Writes a data set as the folder `./predcode train --data npy:OUT` reads: out/x_train.npy, y_train.npy, x_test.npy,
-    y_test.npy, and classes.txt where there are class names. `train` and `test` are each a pair (inputs, labels) of
-    tensors or arrays, or a torch Dataset of (input, label) samples (a torchvision data set with its transform, say),
-    stacked in order. Inputs are (N, F), (N, H, W) or (N, C, H, W); uint8 inputs stay bytes (predcode divides them by
-    255), others are written as float32. `classes` names the classes; a data set's own `.classes` is taken otherwise."""
+    y_test.npy, and classes.txt where there are class names; or, where `out` ends in .npz, one archive of those arrays
+    (np.savez_compressed, the class names as its `classes` array) that `--data npy:OUT.npz` reads. `train` and `test`
+    are each a pair (inputs, labels) of tensors or arrays, or a torch Dataset of (input, label) samples (a torchvision
+    data set with its transform, say), stacked in order. Inputs are (N, F), (N, H, W) or (N, C, H, W); uint8 inputs stay
+    bytes (predcode divides them by 255), others are written as float32. `classes` names the classes; a data set's own
+    `.classes` is taken otherwise."""
     import io
     import numpy as np
-    os.makedirs(out, exist_ok=True)
+    arrays = {}
     for part, data in (("train", train), ("test", test)):
         if isinstance(data, (tuple, list)) and len(data) == 2:
             x, y = data
@@ -278,13 +280,22 @@ def npy_folder(train, test, out, classes=None):
             y = torch.as_tensor([int(s[1]) for s in samples])
         x = x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
         y = y.detach().cpu().numpy() if torch.is_tensor(y) else np.asarray(y)
-        if x.dtype != np.uint8:
-            x = x.astype(np.float32)
-        for name, a in ((f"x_{part}.npy", x), (f"y_{part}.npy", y.astype(np.int64))):
-            buffer = io.BytesIO()
-            np.save(buffer, np.ascontiguousarray(a))
-            _atomic(os.path.join(out, name), buffer.getvalue())
+        arrays[f"x_{part}"] = np.ascontiguousarray(x if x.dtype == np.uint8 else x.astype(np.float32))
+        arrays[f"y_{part}"] = np.ascontiguousarray(y.astype(np.int64))
     classes = classes or getattr(train, "classes", None)
+    if out.endswith(".npz"):
+        if classes:
+            arrays["classes"] = np.array([str(c) for c in classes])
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        _atomic(out, buffer.getvalue())
+        return
+    os.makedirs(out, exist_ok=True)
+    for name, a in arrays.items():
+        buffer = io.BytesIO()
+        np.save(buffer, a)
+        _atomic(os.path.join(out, name + ".npy"), buffer.getvalue())
     if classes:
         _atomic(os.path.join(out, "classes.txt"), ("\n".join(str(c) for c in classes) + "\n").encode())
 

@@ -6,6 +6,7 @@ import io.predcode.core.nn.Model;
 import io.predcode.core.serve.Predictor;
 import io.predcode.data.Npy;
 import io.predcode.data.NpyFolder;
+import io.predcode.data.Npz;
 import io.predcode.spi.Backend;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -26,9 +27,12 @@ final class PredictCommand implements Callable<Integer> {
     @Option(names = "--checkpoint", required = true, description = "A training output folder, or a model.safetensors / checkpoint.safetensors file.")
     Path checkpoint;
 
-    @Option(names = "--input", required = true, description = "A .npy file (or .npy.gz) of raw inputs, as the data set stores them: (N, F), (N, H, W) or (N, C, H, W);"
+    @Option(names = "--input", required = true, description = "A .npy file (or .npy.gz, or an array of an .npz archive: --array) of raw inputs, as the data set stores them: (N, F), (N, H, W) or (N, C, H, W);"
             + " the checkpoint's preprocessing is applied (bytes of a model trained on MNIST-style data are divided by 255).")
     Path input;
+
+    @Option(names = "--array", paramLabel = "KEY", description = "With an .npz archive for --input: the key of the array to classify (default: its only array).")
+    String array;
 
     @Option(names = "--out", description = "Write the CSV here (atomically) instead of to standard output.")
     Path out;
@@ -38,11 +42,25 @@ final class PredictCommand implements Callable<Integer> {
 
     @Mixin Setup.BackendChoice backendChoice;
 
+    /** The array in --input: an .npy file, or the array --array names in an .npz archive. */
+    private Npy.Array inputs() throws java.io.IOException {
+        if (!Npz.looksLikeOne(input)) {
+            if (array != null) throw new IllegalArgumentException("--array " + array + " names an array of an .npz archive, but " + input + " is not one");
+            return Npy.read(input);
+        }
+        try (Npz npz = Npz.open(input)) {
+            if (array != null) return npz.array(array);
+            if (npz.keys().size() != 1)
+                throw new IllegalArgumentException(input + ": holds the arrays " + npz.keys() + "; name the one to classify with --array");
+            return npz.array(npz.keys().getFirst());
+        }
+    }
+
     @Override public Integer call() throws Exception {
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
         Checkpoint.Loaded c = Checkpoint.load(checkpoint);
-        Npy.Array x = Npy.read(input);
-        int[] sample = NpyFolder.sampleShape(input, x);
+        Npy.Array x = inputs();
+        int[] sample = NpyFolder.sampleShape(x);
         int[] shape;
         try {
             shape = Setup.inputShape(c.spec(), sample, checkpoint.toString());

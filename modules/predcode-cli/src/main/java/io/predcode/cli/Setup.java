@@ -77,7 +77,7 @@ final class Setup {
 
     /** --data, for every command that reads a data set. */
     static final class DataChoice {
-        @Option(names = "--data", defaultValue = "digits", description = "digits, fashion-mnist, fashion-mnist:DIR, mnist:DIR, cifar10:DIR or npy:DIR (x_train.npy, y_train.npy, x_test.npy, y_test.npy from np.save) (default: ${DEFAULT-VALUE}).")
+        @Option(names = "--data", defaultValue = "digits", description = "digits, fashion-mnist, fashion-mnist:DIR, mnist:DIR, cifar10:DIR, npy:DIR (x_train.npy, y_train.npy, x_test.npy, y_test.npy from np.save) or npy:FILE.npz (those four arrays from np.savez, as Keras's mnist.npz) (default: ${DEFAULT-VALUE}).")
         String data;
 
         /** The named data set's training and test splits. */

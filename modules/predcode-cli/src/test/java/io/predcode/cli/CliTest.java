@@ -118,15 +118,25 @@ class CliTest {
             Files.write(dir.resolve("x_" + part.getKey() + ".npy"), io.predcode.data.Npy.encode(new int[]{d.size(), 8, 8}, d.images()));
             Files.write(dir.resolve("y_" + part.getKey() + ".npy"), io.predcode.data.Npy.encode("<i8", new int[]{d.size()}, y.array()));
         }
-        Path fromDigits = tmp.resolve("digits"), fromNpy = tmp.resolve("npy");
-        for (String[] run : new String[][]{{"digits", fromDigits.toString()}, {"npy:" + dir, fromNpy.toString()}}) {
+        // The same four arrays as one archive, as np.savez_compressed writes it.
+        Path npz = tmp.resolve("digits.npz");
+        try (var zip = new java.util.zip.ZipOutputStream(Files.newOutputStream(npz))) {
+            for (String name : List.of("x_train", "y_train", "x_test", "y_test")) {
+                zip.putNextEntry(new java.util.zip.ZipEntry(name + ".npy"));
+                zip.write(Files.readAllBytes(dir.resolve(name + ".npy")));
+            }
+        }
+        Path fromDigits = tmp.resolve("digits"), fromNpy = tmp.resolve("npy"), fromNpz = tmp.resolve("npz");
+        for (String[] run : new String[][]{{"digits", fromDigits.toString()}, {"npy:" + dir, fromNpy.toString()}, {"npy:" + npz, fromNpz.toString()}}) {
             Result r = run("train", "--data", run[0], "--epochs", "2", "--out", run[1], "--quiet");
             assertEquals(0, r.code(), r.err());
         }
         var a = io.predcode.core.io.Safetensors.read(fromDigits.resolve("model.safetensors")).tensors();
-        var b = io.predcode.core.io.Safetensors.read(fromNpy.resolve("model.safetensors")).tensors();
-        assertEquals(a.keySet(), b.keySet());
-        a.forEach((k, t) -> assertArrayEquals(t.data(), b.get(k).data(), k));
+        for (Path other : List.of(fromNpy, fromNpz)) {
+            var b = io.predcode.core.io.Safetensors.read(other.resolve("model.safetensors")).tensors();
+            assertEquals(a.keySet(), b.keySet());
+            a.forEach((k, t) -> assertArrayEquals(t.data(), b.get(k).data(), other + " " + k));
+        }
         double accuracy = json(fromDigits.resolve("metrics.json")).number("final_test_accuracy");
         assertEquals(accuracy, json(fromNpy.resolve("metrics.json")).number("final_test_accuracy"), 1e-9);
         // Its float values are the raw values the run records (scale 1, where digits' are its 0..16 times 1/16): eval feeds them as such.
@@ -170,6 +180,20 @@ class CliTest {
         Result rows64 = run("predict", "--checkpoint", run.toString(), "--input", input.toString(), "--batch-size", "64");
         assertEquals(0, rows64.code(), rows64.err());
         assertEquals(String.join("\n", rows) + "\n", rows64.out());
+        // An archive's array, named with --array where it holds more than one.
+        Path npz = tmp.resolve("digits.npz");
+        try (var zip = new java.util.zip.ZipOutputStream(Files.newOutputStream(npz))) {
+            zip.putNextEntry(new java.util.zip.ZipEntry("x_test.npy"));
+            zip.write(Files.readAllBytes(input));
+            zip.putNextEntry(new java.util.zip.ZipEntry("y_test.npy"));
+            zip.write(io.predcode.data.Npy.encode(new int[]{test.size()}, test.labels()));
+        }
+        Result fromNpz = run("predict", "--checkpoint", run.toString(), "--input", npz.toString(), "--array", "x_test", "--batch-size", "64");
+        assertEquals(0, fromNpz.code(), fromNpz.err());
+        assertEquals(rows64.out(), fromNpz.out());
+        Result which = run("predict", "--checkpoint", run.toString(), "--input", npz.toString());
+        assertEquals(2, which.code());
+        assertTrue(which.err().strip().lines().count() == 1 && which.err().contains(npz + ": holds the arrays [x_test, y_test]; name the one to classify with --array"), which.err());
         Files.write(input, io.predcode.data.Npy.encode("<f4", new int[]{2, 63}, new byte[2 * 63 * 4]));
         Result bad = run("predict", "--checkpoint", run.toString(), "--input", input.toString());
         assertEquals(2, bad.code());

@@ -29,7 +29,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
- * A seeded fuzz campaign against everything predcode reads: IDX, CIFAR-10 and .npy data files, safetensors
+ * A seeded fuzz campaign against everything predcode reads: IDX, CIFAR-10, .npy and .npz data files, safetensors
  * checkpoints, model specs and command-line options. Each input is either accepted or refused with
  * one line that names the file (or option); anything else (a stack trace, an exception of another
  * kind, an out-of-memory error, a deep recursion) fails the test, with the seed and case to replay.
@@ -182,6 +182,48 @@ class HostileInputsFuzzTest {
                 check(a.values().length == declared && (gz || length == headerEnd + declared * Integer.parseInt(a.dtype().substring(2))),
                         "accepted " + java.util.Arrays.toString(a.shape()) + " " + a.dtype() + " from " + length + " bytes");
                 return a;
+            });
+        }
+    }
+
+    /** .npz archives (a zip of .npy files): mutated inside the zip's records and inside the .npy it stores. */
+    @Test void npzArchives() throws Exception {
+        Random r = new Random(SEED + 6);
+        for (int c = 0; c < CASES; c++) {
+            int[] shape = {1 + r.nextInt(4), 1 + r.nextInt(5)};
+            byte[] data = new byte[shape[0] * shape[1] * 4];
+            r.nextBytes(data);
+            for (int i = 3; i < data.length; i += 4) data[i] &= 0x3f; // finite floats
+            byte[] npy = Npy.encode("<f4", shape, data);
+            if (r.nextInt(4) == 0) npy = mutateNpyHeader(r, npy);
+            ByteArrayOutputStream zip = new ByteArrayOutputStream();
+            try (java.util.zip.ZipOutputStream z = new java.util.zip.ZipOutputStream(zip)) {
+                java.util.zip.ZipEntry e = new java.util.zip.ZipEntry("x.npy");
+                if (r.nextBoolean()) {
+                    e.setMethod(java.util.zip.ZipEntry.STORED);
+                    e.setSize(npy.length);
+                    java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+                    crc.update(npy);
+                    e.setCrc(crc.getValue());
+                }
+                z.putNextEntry(e);
+                z.write(npy);
+                z.closeEntry();
+            }
+            byte[] bytes = mutate(r, zip.toByteArray(), 48);
+            String name = "case" + c + ".npz";
+            Path f = tmp.resolve(name), stored = tmp.resolve("stored" + c + ".npy");
+            Files.write(f, bytes);
+            Files.write(stored, npy);
+            // What is accepted must be exactly the .npy the archive was built around: the CRC-32 sees every changed byte.
+            expectCleanOutcome("npz case " + c, name, () -> {
+                try (io.predcode.data.Npz z = io.predcode.data.Npz.open(f)) {
+                    Npy.Array a = z.array("x");
+                    Npy.Array expected = Npy.read(stored);
+                    check(java.util.Arrays.equals(a.shape(), expected.shape()) && java.util.Arrays.equals(a.values(), expected.values()),
+                            "accepted " + java.util.Arrays.toString(a.shape()) + " that differ from the stored array " + java.util.Arrays.toString(expected.shape()));
+                    return a;
+                }
             });
         }
     }

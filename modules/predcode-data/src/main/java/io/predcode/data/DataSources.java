@@ -8,8 +8,8 @@ import java.util.List;
 
 /**
  * Resolves a {@code --data} name: {@code digits} (bundled), {@code fashion-mnist} (Debian's
- * dataset-fashion-mnist package), {@code fashion-mnist:DIR}, {@code mnist:DIR}, {@code cifar10:DIR}, {@code npy:DIR} (arrays
- * saved by NumPy, {@link NpyFolder}).
+ * dataset-fashion-mnist package), {@code fashion-mnist:DIR}, {@code mnist:DIR}, {@code cifar10:DIR}, {@code npy:DIR} or
+ * {@code npy:FILE.npz} (arrays saved by NumPy, {@link NpyFolder}; {@code npz:FILE} too).
  */
 public final class DataSources {
     private DataSources() {}
@@ -40,16 +40,17 @@ public final class DataSources {
             case "cifar10":
                 if (dir == null) throw new IllegalArgumentException("--data cifar10 needs a folder: cifar10:DIR with the binary batches");
                 return Cifar10.load(Path.of(dir));
-            case "npy":
-                if (dir == null) throw new IllegalArgumentException("--data npy needs a folder: npy:DIR with x_train.npy, y_train.npy, x_test.npy and y_test.npy");
+            case "npy", "npz":
+                if (dir == null)
+                    throw new IllegalArgumentException("--data " + name + " needs a folder or an archive: npy:DIR with x_train.npy, y_train.npy, x_test.npy and y_test.npy, or npy:FILE.npz");
                 return NpyFolder.load(Path.of(dir));
             default:
-                throw new IllegalArgumentException("unknown data set '" + spec + "'; expected digits, fashion-mnist, fashion-mnist:DIR, mnist:DIR, cifar10:DIR or npy:DIR"
+                throw new IllegalArgumentException("unknown data set '" + spec + "'; expected digits, fashion-mnist, fashion-mnist:DIR, mnist:DIR, cifar10:DIR, npy:DIR or npy:FILE.npz"
                         + guess(spec));
         }
     }
 
-    /** For a folder given without its kind: the kind its files say it is. */
+    /** For a folder or an archive given without its kind: the kind its files say it is. */
     private static String guess(String spec) {
         Path dir;
         try {
@@ -57,6 +58,7 @@ public final class DataSources {
         } catch (java.nio.file.InvalidPathException e) {
             return "";
         }
+        if (Files.isRegularFile(dir) && Npz.looksLikeOne(dir)) return "; that file is a zip, as np.savez writes: --data npy:" + spec;
         if (!Files.isDirectory(dir)) return "";
         if (Files.exists(dir.resolve("x_train.npy")) || Files.exists(dir.resolve("x_train.npy.gz"))) return "; that folder holds .npy arrays: --data npy:" + spec;
         if (Files.exists(dir.resolve("data_batch_1.bin")) || Files.isDirectory(dir.resolve("cifar-10-batches-bin"))) return "; that folder holds CIFAR-10: --data cifar10:" + spec;

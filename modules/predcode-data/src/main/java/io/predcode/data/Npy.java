@@ -6,8 +6,10 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -22,77 +24,138 @@ public final class Npy {
     /**
      * An array read as floats.
      *
+     * @param source where it was read: the file, or an archive and the array's key in it ({@code data.npz['x_train']});
+     *               every message about the array starts with it
      * @param shape  its shape, as the header gives it
      * @param dtype  its element type as the file names it ({@code <f4}, {@code |u1}, ...)
      * @param values its elements in C order, as floats
      */
-    public record Array(int[] shape, String dtype, float[] values) {}
+    public record Array(String source, int[] shape, String dtype, float[] values) {}
 
     /** The element types read, by the type code after the byte order, with their sizes. */
     private static final Map<String, Integer> TYPES = Map.of("f4", 4, "f8", 8, "u1", 1, "i1", 1, "u2", 2, "i2", 2, "u4", 4, "i4", 4, "u8", 8, "i8", 8);
     /** NumPy pads headers to 64 bytes; a header past this is not one np.save wrote. */
     static final int MAX_HEADER = 1 << 16;
+    /** The longest string of a text array read (class names): NumPy's {@code <U} counts characters, 4 bytes each. */
+    static final int MAX_TEXT = 1 << 10;
 
     /** The array in {@code file} (.gz or not). */
     public static Array read(Path file) throws IOException {
         try (InputStream in = Files2.open(file)) {
-            byte[] start = in.readNBytes(8);
-            if (start.length < 8 || (start[0] & 0xff) != 0x93 || !new String(start, 1, 5, StandardCharsets.ISO_8859_1).equals("NUMPY"))
-                throw new DataFormatException(file + ": not a .npy file (it does not start with \\x93NUMPY)");
-            int major = start[6];
-            if (major < 1 || major > 3) throw new DataFormatException(file + ": field 'version' is " + major + "." + start[7] + ", expected 1.0, 2.0 or 3.0");
-            byte[] len = in.readNBytes(major == 1 ? 2 : 4);
-            if (len.length < (major == 1 ? 2 : 4)) throw new DataFormatException(file + ": truncated in the header's length");
-            long headerLength = major == 1 ? ByteBuffer.wrap(len).order(ByteOrder.LITTLE_ENDIAN).getShort() & 0xffff
-                    : ByteBuffer.wrap(len).order(ByteOrder.LITTLE_ENDIAN).getInt() & 0xffff_ffffL;
-            if (headerLength > MAX_HEADER) throw new DataFormatException(file + ": field 'header length' is " + headerLength + ", expected at most " + MAX_HEADER);
-            byte[] header = in.readNBytes((int) headerLength);
-            if (header.length < headerLength) throw new DataFormatException(file + ": truncated in the header (" + header.length + " of " + headerLength + " bytes)");
-            Map<String, String> fields = new HeaderParser(file, new String(header, major == 3 ? StandardCharsets.UTF_8 : StandardCharsets.ISO_8859_1)).dict();
-            return body(in, file, fields);
+            return read(in, file.toString());
         }
     }
 
-    private static Array body(InputStream in, Path file, Map<String, String> fields) throws IOException {
-        for (String key : new String[]{"descr", "fortran_order", "shape"})
-            if (!fields.containsKey(key)) throw new DataFormatException(file + ": the header has no '" + key + "'");
-        String descr = fields.get("descr");
-        if (!descr.startsWith("'") || descr.length() < 4) throw new DataFormatException(file + ": field 'descr' is " + descr + ", expected a type such as '<f4'");
-        descr = descr.substring(1, descr.length() - 1);
-        char order = descr.charAt(0);
-        String type = descr.substring(1);
-        Integer size = TYPES.get(type);
-        if (size == null || !(order == '<' || order == '|' && size == 1))
-            throw new DataFormatException(file + ": field 'descr' is '" + descr + "', expected little-endian float32, float64 or an integer type ('<f4', '<f8', '|u1', '<i8', ...)"
-                    + (order == '>' ? "; convert it with a.astype(a.dtype.newbyteorder('<'))" : ""));
-        switch (fields.get("fortran_order")) {
-            case "False" -> { }
-            case "True" -> throw new DataFormatException(file + ": field 'fortran_order' is True; save np.ascontiguousarray(a) instead");
-            default -> throw new DataFormatException(file + ": field 'fortran_order' is " + fields.get("fortran_order") + ", expected False");
-        }
-        int[] shape = shape(file, fields.get("shape"));
-        long n = 1;
-        try {
-            for (int d : shape) n = Math.multiplyExact(n, d);
-        } catch (ArithmeticException e) {
-            throw new DataFormatException(file + ": field 'shape' " + Arrays.toString(shape) + " multiplies past 2^63");
-        }
-        long room = Runtime.getRuntime().maxMemory() / 2;
-        if (n > Integer.MAX_VALUE - 16 || 4 * n > room)
-            throw new DataFormatException(file + ": field 'shape' " + Arrays.toString(shape) + " declares " + n + " values, more than this JVM can hold (" + room / 4 + " at most)");
+    /** The array {@code in} holds, to its end; messages start with {@code source}. */
+    static Array read(InputStream in, String source) throws IOException {
+        Header h = header(in, source);
+        Integer size = TYPES.get(h.type);
+        if (size == null || !(h.order == '<' || h.order == '|' && size == 1))
+            throw new DataFormatException(source + ": field 'descr' is '" + h.descr + "', expected little-endian float32, float64 or an integer type ('<f4', '<f8', '|u1', '<i8', ...)"
+                    + (h.order == '>' ? "; convert it with a.astype(a.dtype.newbyteorder('<'))" : ""));
+        long n = h.count(source, 4);
         float[] values = new float[(int) n];
         ByteBuffer chunk = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
         int at = 0;
         while (at < n) {
             int want = (int) Math.min(chunk.capacity() / size, n - at) * size;
-            int got = in.readNBytes(chunk.array(), 0, want);
-            if (got < want) throw new DataFormatException(file + ": truncated: field 'shape' " + Arrays.toString(shape) + " needs " + n * size + " bytes of data, found "
-                    + ((long) at * size + got));
-            chunk.clear().limit(want);
-            for (int i = 0; i < want / size; i++) values[at++] = element(chunk, type);
+            fill(in, chunk, want, source, h, (long) at * size, n * size);
+            for (int i = 0; i < want / size; i++) values[at++] = element(chunk, h.type);
         }
-        if (in.read() != -1) throw new DataFormatException(file + ": bytes after the " + n * size + " that field 'shape' " + Arrays.toString(shape) + " declares");
-        return new Array(shape, descr, values);
+        end(in, source, h, n * size);
+        return new Array(source, h.shape, h.descr, values);
+    }
+
+    /**
+     * The strings of a one-dimensional text array ({@code np.array(['cat', 'dog'])}, NumPy's {@code <Un}: n UTF-32
+     * characters each, padded with zeros) that {@code in} holds, to its end: at most {@code most} of them.
+     */
+    static List<String> strings(InputStream in, String source, int most) throws IOException {
+        Header h = header(in, source);
+        int chars = h.type.startsWith("U") && h.order == '<' ? parseOr(h.type.substring(1), -1) : -1;
+        if (chars < 1 || chars > MAX_TEXT)
+            throw new DataFormatException(source + ": field 'descr' is '" + h.descr + "', expected text such as '<U12' (np.array of str, at most " + MAX_TEXT + " characters)");
+        if (h.shape.length != 1) throw new DataFormatException(source + ": field 'shape' " + Arrays.toString(h.shape) + ", expected one dimension of names");
+        long n = h.count(source, 4L * chars);
+        if (n > most) throw new DataFormatException(source + ": field 'shape' " + Arrays.toString(h.shape) + " declares " + n + " strings, expected at most " + most);
+        List<String> out = new ArrayList<>();
+        ByteBuffer one = ByteBuffer.allocate(4 * chars).order(ByteOrder.LITTLE_ENDIAN);
+        for (long i = 0; i < n; i++) {
+            fill(in, one, one.capacity(), source, h, i * one.capacity(), n * one.capacity());
+            StringBuilder b = new StringBuilder();
+            for (int c = 0; c < chars; c++) {
+                int cp = one.getInt();
+                if (cp == 0) break;
+                if (!Character.isValidCodePoint(cp)) throw new DataFormatException(source + ": string " + i + " holds " + cp + ", not a Unicode character");
+                b.appendCodePoint(cp);
+            }
+            out.add(b.toString());
+        }
+        end(in, source, h, n * one.capacity());
+        return out;
+    }
+
+    private static int parseOr(String s, int otherwise) {
+        try {
+            return Integer.parseInt(s);
+        } catch (NumberFormatException e) {
+            return otherwise;
+        }
+    }
+
+    /** Reads {@code want} bytes into {@code b}, ready to get, or says how far short of {@code total} the data stopped. */
+    private static void fill(InputStream in, ByteBuffer b, int want, String source, Header h, long done, long total) throws IOException {
+        int got = in.readNBytes(b.array(), 0, want);
+        if (got < want) throw new DataFormatException(source + ": truncated: field 'shape' " + Arrays.toString(h.shape) + " needs " + total + " bytes of data, found " + (done + got));
+        b.clear().limit(want);
+    }
+
+    private static void end(InputStream in, String source, Header h, long total) throws IOException {
+        if (in.read() != -1) throw new DataFormatException(source + ": bytes after the " + total + " that field 'shape' " + Arrays.toString(h.shape) + " declares");
+    }
+
+    /** The parts of a header read so far: the element type split into its byte order and code, and the shape. */
+    private record Header(String descr, char order, String type, int[] shape) {
+        /** The number of elements, refused where they would not fit this JVM at {@code held} bytes each once read. */
+        long count(String source, long held) throws DataFormatException {
+            long n = 1;
+            try {
+                for (int d : shape) n = Math.multiplyExact(n, d);
+            } catch (ArithmeticException e) {
+                throw new DataFormatException(source + ": field 'shape' " + Arrays.toString(shape) + " multiplies past 2^63");
+            }
+            long room = Runtime.getRuntime().maxMemory() / 2;
+            if (n > Integer.MAX_VALUE - 16 || n > room / held)
+                throw new DataFormatException(source + ": field 'shape' " + Arrays.toString(shape) + " declares " + n + " values, more than this JVM can hold (" + room / held + " at most)");
+            return n;
+        }
+    }
+
+    private static Header header(InputStream in, String source) throws IOException {
+        byte[] start = in.readNBytes(8);
+        if (start.length < 8 || (start[0] & 0xff) != 0x93 || !new String(start, 1, 5, StandardCharsets.ISO_8859_1).equals("NUMPY"))
+            throw new DataFormatException(source + ": not a .npy file (it does not start with \\x93NUMPY)");
+        int major = start[6];
+        if (major < 1 || major > 3) throw new DataFormatException(source + ": field 'version' is " + major + "." + start[7] + ", expected 1.0, 2.0 or 3.0");
+        byte[] len = in.readNBytes(major == 1 ? 2 : 4);
+        if (len.length < (major == 1 ? 2 : 4)) throw new DataFormatException(source + ": truncated in the header's length");
+        long headerLength = major == 1 ? ByteBuffer.wrap(len).order(ByteOrder.LITTLE_ENDIAN).getShort() & 0xffff
+                : ByteBuffer.wrap(len).order(ByteOrder.LITTLE_ENDIAN).getInt() & 0xffff_ffffL;
+        if (headerLength > MAX_HEADER) throw new DataFormatException(source + ": field 'header length' is " + headerLength + ", expected at most " + MAX_HEADER);
+        byte[] header = in.readNBytes((int) headerLength);
+        if (header.length < headerLength) throw new DataFormatException(source + ": truncated in the header (" + header.length + " of " + headerLength + " bytes)");
+        Map<String, String> fields = new HeaderParser(source, new String(header, major == 3 ? StandardCharsets.UTF_8 : StandardCharsets.ISO_8859_1)).dict();
+        for (String key : new String[]{"descr", "fortran_order", "shape"})
+            if (!fields.containsKey(key)) throw new DataFormatException(source + ": the header has no '" + key + "'");
+        String descr = fields.get("descr");
+        if (!descr.startsWith("'") || descr.length() < 4) throw new DataFormatException(source + ": field 'descr' is " + descr + ", expected a type such as '<f4'");
+        descr = descr.substring(1, descr.length() - 1);
+        switch (fields.get("fortran_order")) {
+            case "False" -> { }
+            case "True" -> throw new DataFormatException(source + ": field 'fortran_order' is True; save np.ascontiguousarray(a) instead");
+            default -> throw new DataFormatException(source + ": field 'fortran_order' is " + fields.get("fortran_order") + ", expected False");
+        }
+        return new Header(descr, descr.charAt(0), descr.substring(1), shape(source, fields.get("shape")));
     }
 
     private static float element(ByteBuffer b, String type) {
@@ -110,7 +173,7 @@ public final class Npy {
         };
     }
 
-    private static int[] shape(Path file, String tuple) throws DataFormatException {
+    private static int[] shape(String file, String tuple) throws DataFormatException {
         if (!tuple.startsWith("(") || !tuple.endsWith(")"))
             throw new DataFormatException(file + ": field 'shape' is " + tuple + ", expected a tuple of sizes such as (60000, 28, 28)");
         String inner = tuple.substring(1, tuple.length() - 1).strip();
@@ -135,11 +198,11 @@ public final class Npy {
      * then spaces and a newline. Values are kept as their text: a quoted string, True or False, or a tuple.
      */
     private static final class HeaderParser {
-        private final Path file;
+        private final String file;
         private final String s;
         private int i;
 
-        HeaderParser(Path file, String s) { this.file = file; this.s = s; }
+        HeaderParser(String file, String s) { this.file = file; this.s = s; }
 
         Map<String, String> dict() throws DataFormatException {
             Map<String, String> fields = new HashMap<>();

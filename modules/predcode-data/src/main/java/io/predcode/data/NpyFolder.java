@@ -10,9 +10,11 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * A labelled data set saved from NumPy ({@code --data npy:DIR}): {@code x_train.npy}, {@code y_train.npy},
- * {@code x_test.npy} and {@code y_test.npy} (each may be gzipped, as {@code .npy.gz}), the names Keras gives
- * them, and optionally {@code classes.txt}, one class name per line.
+ * A labelled data set saved from NumPy ({@code --data npy:DIR} or {@code npy:FILE.npz}): {@code x_train.npy},
+ * {@code y_train.npy}, {@code x_test.npy} and {@code y_test.npy} (each may be gzipped, as {@code .npy.gz}), the names
+ * Keras gives them, and optionally {@code classes.txt}, one class name per line; or one {@code .npz} archive of those
+ * four arrays ({@code np.savez(f, x_train=..., ...)}, as Keras's {@code mnist.npz}), with the class names optionally
+ * as a text array under {@code classes}.
  * <ul>
  * <li>x: shape (N, F) for flat samples, (N, H, W) for one-channel images, (N, C, H, W) for images as PyTorch lays them
  * out; float32, float64 or integers. Bytes (uint8) are pixels: scaled by 1/255, as MNIST's and CIFAR-10's are, and
@@ -27,30 +29,41 @@ public final class NpyFolder {
     /** More classes than this is not a classification data set predcode can train on (its one-hot targets alone). */
     static final int MAX_CLASSES = 100_000;
 
-    /** The four arrays in {@code dir}, and its class names. */
-    public static DataSplit load(Path dir) throws IOException {
-        if (!Files.isDirectory(dir))
-            throw new NoSuchFileException(dir.toString(), null, "npy folder not found (expected x_train.npy, y_train.npy, x_test.npy and y_test.npy)");
-        Path xTrainFile = find(dir, "x_train"), yTrainFile = find(dir, "y_train"), xTestFile = find(dir, "x_test"), yTestFile = find(dir, "y_test");
-        Npy.Array xTrain = Npy.read(xTrainFile), yTrain = Npy.read(yTrainFile), xTest = Npy.read(xTestFile), yTest = Npy.read(yTestFile);
-        int[] shape = sampleShape(xTrainFile, xTrain), testShape = sampleShape(xTestFile, xTest);
+    /** The four arrays in {@code path} (a folder of .npy files, or an .npz archive), and its class names. */
+    public static DataSplit load(Path path) throws IOException {
+        if (Files.isRegularFile(path)) {
+            try (Npz npz = Npz.open(path)) {
+                List<String> names = npz.has("classes") ? npz.strings("classes", MAX_CLASSES) : null;
+                return split(path, npz.array("x_train"), npz.array("y_train"), npz.array("x_test"), npz.array("y_test"), names, npz.source("classes"));
+            }
+        }
+        if (!Files.isDirectory(path))
+            throw new NoSuchFileException(path.toString(), null, "npy folder not found (expected x_train.npy, y_train.npy, x_test.npy and y_test.npy, or an .npz archive of them)");
+        Path namesFile = path.resolve("classes.txt");
+        List<String> names = Files.exists(namesFile) ? classNames(namesFile) : null;
+        return split(path, read(path, "x_train"), read(path, "y_train"), read(path, "x_test"), read(path, "y_test"), names, namesFile.toString());
+    }
+
+    /** The split the four arrays make, with the class names (null: the labels' indices) read from {@code namesSource}. */
+    private static DataSplit split(Path path, Npy.Array xTrain, Npy.Array yTrain, Npy.Array xTest, Npy.Array yTest, List<String> names, String namesSource)
+            throws DataFormatException {
+        int[] shape = sampleShape(xTrain), testShape = sampleShape(xTest);
         if (!Arrays.equals(shape, testShape))
-            throw new DataFormatException(xTestFile + ": samples of shape " + Arrays.toString(testShape) + ", but " + xTrainFile + "'s are " + Arrays.toString(shape));
+            throw new DataFormatException(xTest.source() + ": samples of shape " + Arrays.toString(testShape) + ", but " + xTrain.source() + "'s are " + Arrays.toString(shape));
         if (!xTrain.dtype().equals(xTest.dtype()))
-            throw new DataFormatException(xTestFile + ": element type '" + xTest.dtype() + "', but " + xTrainFile + "'s is '" + xTrain.dtype() + "' (they would be scaled differently)");
-        labels(yTrainFile, yTrain, xTrain.shape()[0]);
-        labels(yTestFile, yTest, xTest.shape()[0]);
+            throw new DataFormatException(xTest.source() + ": element type '" + xTest.dtype() + "', but " + xTrain.source() + "'s is '" + xTrain.dtype() + "' (they would be scaled differently)");
+        labels(yTrain, xTrain.shape()[0]);
+        labels(yTest, xTest.shape()[0]);
         int classes = (int) Math.max(max(yTrain.values()), max(yTest.values())) + 1;
-        List<String> names = DataSplit.indexNames(classes);
-        Path namesFile = dir.resolve("classes.txt");
-        if (Files.exists(namesFile)) {
-            names = classNames(namesFile);
+        if (names == null) names = DataSplit.indexNames(classes);
+        else {
+            checkNames(namesSource, names);
             if (names.size() < classes)
-                throw new DataFormatException(namesFile + ": " + names.size() + " class names, but the labels go up to " + (classes - 1));
+                throw new DataFormatException(namesSource + ": " + names.size() + " class names, but the labels go up to " + (classes - 1));
             classes = names.size();
         }
         boolean pixels = xTrain.dtype().equals("|u1");
-        String name = dir.getFileName() == null ? dir.toString() : dir.getFileName().toString();
+        String name = path.getFileName() == null ? path.toString() : path.getFileName().toString();
         return new DataSplit(new Dataset(name + " train", shape, classes, pixels ? unit(xTrain.values()) : xTrain.values(), yTrain.values()),
                 new Dataset(name + " test", shape, classes, pixels ? unit(xTest.values()) : xTest.values(), yTest.values()), pixels ? 1f / 255 : 1f, names);
     }
@@ -61,17 +74,18 @@ public final class NpyFolder {
         return bytes;
     }
 
-    private static Path find(Path dir, String base) throws NoSuchFileException {
+    private static Npy.Array read(Path dir, String base) throws IOException {
         for (String name : new String[]{base + ".npy", base + ".npy.gz"})
-            if (Files.exists(dir.resolve(name))) return dir.resolve(name);
+            if (Files.exists(dir.resolve(name))) return Npy.read(dir.resolve(name));
         throw new NoSuchFileException(dir.resolve(base + ".npy").toString(), null, "file not found (also looked for " + base + ".npy.gz)");
     }
 
     /**
-     * The shape of a sample of {@code x}, read from {@code file}: (N, F) gives [F], (N, H, W) [1, H, W], (N, C, H, W)
-     * [C, H, W]; refused where it is none of them, looks like channels last, or holds a value that is not finite.
+     * The shape of a sample of {@code x}: (N, F) gives [F], (N, H, W) [1, H, W], (N, C, H, W) [C, H, W]; refused where
+     * it is none of them, looks like channels last, or holds a value that is not finite.
      */
-    public static int[] sampleShape(Path file, Npy.Array x) throws DataFormatException {
+    public static int[] sampleShape(Npy.Array x) throws DataFormatException {
+        String file = x.source();
         int[] s = x.shape();
         if (s.length < 2 || s.length > 4)
             throw new DataFormatException(file + ": field 'shape' " + Arrays.toString(s) + " has " + s.length + " dimensions, expected (N, F), (N, H, W) or (N, C, H, W)");
@@ -79,11 +93,12 @@ public final class NpyFolder {
         if (s.length == 4 && s[3] <= 4 && s[1] > 4)
             throw new DataFormatException(file + ": field 'shape' " + Arrays.toString(s) + " looks like channels last (N, H, W, C); save x.transpose(0, 3, 1, 2) (N, C, H, W)");
         int[] shape = s.length == 3 ? new int[]{1, s[1], s[2]} : Arrays.copyOfRange(s, 1, s.length);
-        finite(file, x, shape);
+        finite(x, shape);
         return shape;
     }
 
-    private static void labels(Path file, Npy.Array y, int samples) throws DataFormatException {
+    private static void labels(Npy.Array y, int samples) throws DataFormatException {
+        String file = y.source();
         int[] s = y.shape();
         if (!(s.length == 1 || s.length == 2 && s[1] == 1))
             throw new DataFormatException(file + ": field 'shape' " + Arrays.toString(s) + ", expected (N) or (N, 1) class indices");
@@ -95,11 +110,11 @@ public final class NpyFolder {
     }
 
     /** NaN or infinite inputs would poison the first step they are in; say which sample holds one. */
-    private static void finite(Path file, Npy.Array x, int[] shape) throws DataFormatException {
+    private static void finite(Npy.Array x, int[] shape) throws DataFormatException {
         int per = Arrays.stream(shape).reduce(1, Math::multiplyExact);
         float[] v = x.values();
         for (int i = 0; i < v.length; i++)
-            if (!Float.isFinite(v[i])) throw new DataFormatException(file + ": sample " + i / per + " holds " + v[i] + " (as float32), expected finite values");
+            if (!Float.isFinite(v[i])) throw new DataFormatException(x.source() + ": sample " + i / per + " holds " + v[i] + " (as float32), expected finite values");
     }
 
     private static float max(float[] v) {
@@ -112,9 +127,12 @@ public final class NpyFolder {
         if (Files.size(file) > 1 << 20) throw new DataFormatException(file + ": more than 1 MiB of class names; refused");
         List<String> names = new ArrayList<>(Files.readAllLines(file, StandardCharsets.UTF_8));
         while (!names.isEmpty() && names.getLast().isBlank()) names.removeLast();
-        for (int i = 0; i < names.size(); i++)
-            if (names.get(i).isBlank()) throw new DataFormatException(file + ": line " + (i + 1) + " is blank, expected a class name");
-        if (names.size() > MAX_CLASSES) throw new DataFormatException(file + ": " + names.size() + " class names, more than " + MAX_CLASSES);
         return names;
+    }
+
+    private static void checkNames(String source, List<String> names) throws DataFormatException {
+        for (int i = 0; i < names.size(); i++)
+            if (names.get(i).isBlank()) throw new DataFormatException(source + ": name " + i + " (line " + (i + 1) + ") is blank, expected a class name");
+        if (names.size() > MAX_CLASSES) throw new DataFormatException(source + ": " + names.size() + " class names, more than " + MAX_CLASSES);
     }
 }

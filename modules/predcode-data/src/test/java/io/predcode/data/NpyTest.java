@@ -198,4 +198,128 @@ class NpyTest {
         IllegalArgumentException kind = assertThrows(IllegalArgumentException.class, () -> DataSources.load(plain.toString()));
         assertTrue(kind.getMessage().endsWith("that folder holds .npy arrays: --data npy:" + plain), kind.getMessage());
     }
+
+    Path resource(String name) throws Exception {
+        Path f = tmp.resolve(name);
+        try (var in = getClass().getResourceAsStream("/npz/" + name)) {
+            Files.copy(in, f);
+        }
+        return f;
+    }
+
+    /**
+     * Archives NumPy 1.24 wrote (src/test/resources/npz), with x = np.arange(24, dtype=np.uint8).reshape(3, 2, 4) * 10:
+     * np.savez('savez.npz', x_train=x, y_train=np.array([0, 2, 1], dtype=np.uint8), x_test=x[:2], y_test=np.array([2, 0], dtype=np.uint8),
+     * classes=np.array(['cat', 'dog', 'bird'])); np.savez_compressed('savez_compressed.npz', x_train=x.astype(np.float32) / 7,
+     * y_train=np.array([0, 2, 1]), x_test=x[:2].astype(np.float32) / 7, y_test=np.array([2, 0])); np.savez('one.npz', x.reshape(3, 8)).
+     */
+    @Test void npzArchivesAreReadAsNumPyWritesThem() throws Exception {
+        DataSplit s = DataSources.load("npy:" + resource("savez.npz"));
+        assertArrayEquals(new int[]{1, 2, 4}, s.sampleShape());
+        assertEquals(List.of("cat", "dog", "bird"), s.classNames());
+        assertEquals(3, s.classes());
+        assertEquals(1f / 255, s.pixelScale());
+        float[] x = new float[24];
+        for (int i = 0; i < 24; i++) x[i] = (i * 10) / 255f;
+        assertArrayEquals(x, s.train().images());
+        assertArrayEquals(new float[]{0, 2, 1}, s.train().labels());
+        assertArrayEquals(java.util.Arrays.copyOf(x, 16), s.test().images());
+        assertArrayEquals(new float[]{2, 0}, s.test().labels());
+        // Deflated, float32 inputs used as stored, int64 labels, no names; npz: is the same kind.
+        DataSplit z = DataSources.load("npz:" + resource("savez_compressed.npz"));
+        for (int i = 0; i < 24; i++) x[i] = (float) (i * 10) / 7f;
+        assertArrayEquals(x, z.train().images());
+        assertEquals(1f, z.pixelScale());
+        assertEquals(List.of("0", "1", "2"), z.classNames());
+        // A positional array (arr_0), as predict reads an archive's only array.
+        try (Npz one = Npz.open(resource("one.npz"))) {
+            assertEquals(List.of("arr_0"), one.keys());
+            Npy.Array a = one.array("arr_0");
+            assertArrayEquals(new int[]{3, 8}, a.shape());
+            assertEquals(230f, a.values()[23]);
+            assertTrue(a.source().endsWith("one.npz['arr_0']"), a.source());
+        }
+    }
+
+    /** An archive as np.savez builds one (stored entries) or np.savez_compressed (deflated), of {@code arrays} by key. */
+    static byte[] npz(boolean deflate, java.util.Map<String, byte[]> arrays) throws IOException {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try (java.util.zip.ZipOutputStream z = new java.util.zip.ZipOutputStream(out)) {
+            for (var a : arrays.entrySet()) {
+                java.util.zip.ZipEntry e = new java.util.zip.ZipEntry(a.getKey() + ".npy");
+                if (!deflate) {
+                    java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+                    crc.update(a.getValue());
+                    e.setMethod(java.util.zip.ZipEntry.STORED);
+                    e.setSize(a.getValue().length);
+                    e.setCrc(crc.getValue());
+                }
+                z.putNextEntry(e);
+                z.write(a.getValue());
+                z.closeEntry();
+            }
+        }
+        return out.toByteArray();
+    }
+
+    static byte[] text(int chars, String... names) {
+        ByteBuffer b = ByteBuffer.allocate(4 * chars * names.length).order(ByteOrder.LITTLE_ENDIAN);
+        for (String n : names) {
+            int[] cps = n.codePoints().toArray();
+            for (int c = 0; c < chars; c++) b.putInt(c < cps.length ? cps[c] : 0);
+        }
+        return Npy.encode("<U" + chars, new int[]{names.length}, b.array());
+    }
+
+    @Test void npzArchivesThatAreWrongAreRefusedNamingTheArray() throws Exception {
+        java.util.Map<String, byte[]> arrays = new java.util.LinkedHashMap<>();
+        arrays.put("x_train", Npy.encode(new int[]{2, 3}, new float[]{1, 2, 3, 4, 5, 6}));
+        arrays.put("y_train", Npy.encode("<i8", new int[]{2}, longs(new long[]{0, 1})));
+        arrays.put("x_test", Npy.encode(new int[]{1, 3}, new float[]{7, 8, 9}));
+        arrays.put("y_test", Npy.encode("<i8", new int[]{1}, longs(new long[]{1})));
+        arrays.put("classes", text(6, "Ärmel", "\uD83D\uDC1F fish")); // a name past the Basic Multilingual Plane too
+        Path good = write("good.npz", npz(false, arrays));
+        assertEquals(List.of("Ärmel", "\uD83D\uDC1F fish"), DataSources.load("npy:" + good).classNames());
+        assertEquals(List.of("x_train", "y_train", "x_test", "y_test", "classes"), Npz.open(good).keys());
+        // A byte changed inside a stored array's values: the CRC-32 sees it, where the .npy reader would take other
+        // numbers; one changed in its header is named as corrupt too, not as a header np.save would not write.
+        byte[] stored = npz(false, arrays), xTest = Npy.encode(new int[]{1, 3}, new float[]{7, 8, 9});
+        for (int offset : new int[]{xTest.length - 2, 40}) {
+            byte[] flipped = stored.clone();
+            flipped[indexOf(stored, xTest) + offset] ^= 1;
+            npzRefused(write("flipped" + offset + ".npz", flipped), "flipped" + offset + ".npz['x_test']: its bytes' CRC-32 is");
+        }
+        java.util.Map<String, byte[]> missing = new java.util.LinkedHashMap<>(arrays);
+        missing.remove("y_test");
+        npzRefused(write("missing.npz", npz(true, missing)), "missing.npz['y_test']: no such array; the archive holds [x_train, y_train, x_test, classes]");
+        java.util.Map<String, byte[]> floatNames = new java.util.LinkedHashMap<>(arrays);
+        floatNames.put("classes", Npy.encode(new int[]{2}, new float[]{0, 1}));
+        npzRefused(write("names.npz", npz(true, floatNames)), "names.npz['classes']: field 'descr' is '<f4', expected text such as '<U12'");
+        java.util.Map<String, byte[]> fewNames = new java.util.LinkedHashMap<>(arrays);
+        fewNames.put("classes", text(3, "one"));
+        npzRefused(write("few.npz", npz(false, fewNames)), "few.npz['classes']: 1 class names, but the labels go up to 1");
+        java.util.Map<String, byte[]> nan = new java.util.LinkedHashMap<>(arrays);
+        nan.put("x_test", Npy.encode(new int[]{1, 3}, new float[]{7, Float.POSITIVE_INFINITY, 9}));
+        npzRefused(write("nan.npz", npz(true, nan)), "nan.npz['x_test']: sample 0 holds Infinity");
+        npzRefused(write("garbage.npz", "PK but not a zip at all".getBytes(StandardCharsets.ISO_8859_1)), "garbage.npz: not an .npz archive");
+        byte[] cut = npz(true, arrays);
+        npzRefused(write("cut.npz", java.util.Arrays.copyOf(cut, cut.length / 2)), "cut.npz: not an .npz archive");
+        // An archive given without its kind: the message says what it is.
+        IllegalArgumentException kind = assertThrows(IllegalArgumentException.class, () -> DataSources.load(good.toString()));
+        assertTrue(kind.getMessage().endsWith("that file is a zip, as np.savez writes: --data npy:" + good), kind.getMessage());
+    }
+
+    static int indexOf(byte[] hay, byte[] needle) {
+        outer:
+        for (int i = 0; i + needle.length <= hay.length; i++) {
+            for (int j = 0; j < needle.length; j++) if (hay[i + j] != needle[j]) continue outer;
+            return i;
+        }
+        throw new AssertionError("not found");
+    }
+
+    void npzRefused(Path f, String expected) {
+        IOException e = assertThrows(IOException.class, () -> DataSources.load("npy:" + f), f.toString());
+        assertTrue(e.getMessage().startsWith(tmp.toString()) && e.getMessage().contains(expected), e.getMessage());
+    }
 }
