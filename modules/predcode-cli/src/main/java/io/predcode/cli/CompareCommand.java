@@ -102,8 +102,8 @@ final class CompareCommand implements Callable<Integer> {
         if (nudging == null || Setup.Nudged.refusal(nudging, algs, energy) != null) nudging = nudged.nudging(algs, energy);
         boolean standard = algs.stream().anyMatch(Algorithm::standard);
         DataSplit split = dataChoice.load();
-        ModelSpec ms = c != null ? c.spec() : Setup.model(model);
-        int[] input = Setup.inputShape(ms, split.sampleShape(), c != null ? checkpoint.toString() : model);
+        ModelSpec ms = c != null ? c.spec() : Setup.model(model, split.classes());
+        int[] input = Setup.inputShape(ms, split, c != null ? checkpoint.toString() : model);
         Dataset test = split.test();
         int size = Math.min(batchSize, test.size());
         if (size < 1) throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);

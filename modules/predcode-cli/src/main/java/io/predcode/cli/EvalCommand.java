@@ -59,15 +59,15 @@ final class EvalCommand implements Callable<Integer> {
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
         DataSplit split = inModelUnits(dataChoice.load(), c.preprocessing());
         io.predcode.data.Dataset test = scoreWholeBatches ? TrainingRun.wholeBatches(split.test(), batchSize, "test") : split.test();
-        int[] input = Setup.inputShape(c.spec(), split.sampleShape(), checkpoint.toString());
+        int[] input = Setup.inputShape(c.spec(), split, checkpoint.toString());
         Loss l = loss == null ? c.loss() : Setup.loss(loss);
         try (Backend be = backendChoice.open(); Model m = Model.create(c.spec(), input, be, 0); PcEngine e = new PcEngine(m, l)) {
             m.loadParameters(c.parameters(), c.source().toString());
-            TrainingRun.Score s = TrainingRun.evaluate(e, test, batchSize);
+            long[][] confusion = perClass ? new long[test.classes()][test.classes()] : null;
+            TrainingRun.Score s = TrainingRun.evaluate(e, test, batchSize, confusion);
             if (!Double.isFinite(s.loss()))
                 throw new io.predcode.core.pc.DivergenceException(0, c.source() + ": the model's test loss is " + s.loss() + " (its parameters are not finite, or overflow); nothing to evaluate");
             var out = spec.commandLine().getOut();
-            long[][] confusion = perClass ? confusion(e, test, batchSize) : null;
             if (json) out.printf("{\"loss\": %s, \"loss_function\": \"%s\", \"accuracy\": %s, \"samples\": %d%s}%n", s.loss(), e.loss().id(), s.accuracy(), test.size(),
                     confusion == null ? "" : ", \"confusion\": " + Arrays.deepToString(confusion) + ", \"class_names\": " + io.predcode.core.json.Json.write(split.classNames(), 0));
             else {
@@ -76,18 +76,6 @@ final class EvalCommand implements Callable<Integer> {
             }
         }
         return 0;
-    }
-
-    /** counts[true class][predicted class] over the set: the model's argmax, the first of equal outputs, as its accuracy takes it. */
-    static long[][] confusion(PcEngine e, io.predcode.data.Dataset test, int batchSize) {
-        int classes = test.classes(), per = test.sampleSize();
-        long[][] counts = new long[classes][classes];
-        for (int start = 0; start < test.size(); start += batchSize) {
-            int size = Math.min(batchSize, test.size() - start);
-            float[] outputs = e.predict(Arrays.copyOfRange(test.images(), start * per, (start + size) * per), size);
-            for (int i = 0; i < size; i++) counts[(int) test.labels()[start + i]][Loss.argmax(outputs, i, classes)]++;
-        }
-        return counts;
     }
 
     private static void printPerClass(java.io.PrintWriter out, long[][] confusion, java.util.List<String> names) {

@@ -247,6 +247,21 @@ final class Setup {
         return shape;
     }
 
+    /**
+     * The input shape for a model on a data set, as {@link #inputShape(ModelSpec, int[], String)} gives it, refused where
+     * the model's outputs per sample are not one per class: its scores, one-hot targets and confusion matrix would be
+     * read with the wrong stride.
+     */
+    static int[] inputShape(ModelSpec spec, io.predcode.data.DataSplit data, String modelName) {
+        int[] shape = inputShape(spec, data.sampleShape(), modelName);
+        int[][] shapes = spec.activationShapes(shape);
+        int outputs = Arrays.stream(shapes[shapes.length - 1]).reduce(1, Math::multiplyExact);
+        if (outputs != data.classes())
+            throw new IllegalArgumentException("--model " + modelName + " outputs " + outputs + " values per sample, but the data set ("
+                    + data.train().name() + ") has " + data.classes() + " classes; its last layer must have " + data.classes() + " outputs");
+        return shape;
+    }
+
     private static int[] dataShapeFor(ModelSpec spec, int[] dataShape, String modelName) {
         if (spec.input() == null) return dataShape;
         long a = Arrays.stream(spec.input()).asLongStream().reduce(1, (x, y) -> x * y), b = Arrays.stream(dataShape).asLongStream().reduce(1, (x, y) -> x * y);
@@ -260,6 +275,12 @@ final class Setup {
     }
 
     static ModelSpec model(String name) throws IOException { return BuiltinModels.resolve(name); }
+
+    /** The model for a data set of {@code classes} classes: a built-in one with its last layer sized to them; a spec file's as written. */
+    static ModelSpec model(String name, int classes) throws IOException {
+        ModelSpec spec = model(name);
+        return BuiltinModels.NAMES.contains(name) ? spec.withOutputs(classes) : spec;
+    }
 
     static String fmt(double v) { return String.format(java.util.Locale.ROOT, "%.4f", v); }
 }

@@ -120,8 +120,8 @@ final class TrainingRun {
     int run() throws IOException {
         DataSplit data = DataSources.load(s.data());
         if (s.symmetricInputs()) data = data.affine(2f, -1f); // and the checkpoint's preprocessing with it, so serving and eval do the same
-        ModelSpec spec = Setup.model(s.model());
-        int[] input = Setup.inputShape(spec, data.sampleShape(), s.model());
+        ModelSpec spec = Setup.model(s.model(), data.classes());
+        int[] input = Setup.inputShape(spec, data, s.model());
         prepareOut();
         Dataset[] split = data.train().holdOut(s.validation(), s.seed());
         Dataset train = split[0], validation = split[1];
@@ -635,13 +635,23 @@ final class TrainingRun {
      * forward pass and one copy of two scalars.
      */
     static Score evaluate(PcEngine engine, Dataset test, int batchSize) {
+        return evaluate(engine, test, batchSize, null);
+    }
+
+    /**
+     * The score, and where {@code confusion} is given, counts[true class][predicted class] added to it from the same
+     * forward passes: the model's argmax, the first of equal outputs, as its accuracy takes it.
+     */
+    static Score evaluate(PcEngine engine, Dataset test, int batchSize, long[][] confusion) {
         double loss = 0, correct = 0;
-        int per = test.sampleSize();
+        int per = test.sampleSize(), classes = test.classes();
+        float[] outputs = confusion == null ? null : new float[Math.min(batchSize, test.size()) * classes];
         for (int start = 0; start < test.size(); start += batchSize) {
             int size = Math.min(batchSize, test.size() - start);
             float[] x = Arrays.copyOfRange(test.images(), start * per, (start + size) * per);
             float[] y = engine.loss() == Loss.CROSS_ENTROPY ? Arrays.copyOfRange(test.labels(), start, start + size) : test.oneHot(start, size);
-            PcEngine.Evaluation e = engine.evaluate(x, y, size);
+            PcEngine.Evaluation e = confusion == null ? engine.evaluate(x, y, size) : engine.evaluate(x, y, size, outputs);
+            for (int i = 0; confusion != null && i < size; i++) confusion[(int) test.labels()[start + i]][Loss.argmax(outputs, i, classes)]++;
             loss += (double) e.loss() * size;
             correct += Math.max(0, e.correct());
         }

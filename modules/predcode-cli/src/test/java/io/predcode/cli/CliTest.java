@@ -150,6 +150,44 @@ class CliTest {
         assertTrue(bad.err().strip().lines().count() == 1 && bad.err().contains(dir.resolve("y_test.npy").toString()), bad.err());
     }
 
+    /**
+     * A built-in model takes its last layer's width from the data set's classes (12 here, where digits-mlp has 10); a
+     * model written to a file is used as written, and one whose outputs are not one per class is refused in one line.
+     */
+    @Test void builtInModelsFitTheDataSetsClasses(@TempDir Path tmp) throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve("twelve"));
+        java.util.Random r = new java.util.Random(5);
+        for (String part : List.of("train", "test")) {
+            int n = part.equals("train") ? 96 : 48;
+            float[] x = new float[n * 64];
+            long[] y = new long[n];
+            for (int i = 0; i < n; i++) {
+                y[i] = i % 12;
+                for (int j = 0; j < 64; j++) x[i * 64 + j] = (j % 12 == y[i] ? 1f : 0f) + 0.1f * (float) r.nextGaussian();
+            }
+            java.nio.ByteBuffer yb = java.nio.ByteBuffer.allocate(8 * n).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            for (long v : y) yb.putLong(v);
+            Files.write(dir.resolve("x_" + part + ".npy"), io.predcode.data.Npy.encode(new int[]{n, 8, 8}, x));
+            Files.write(dir.resolve("y_" + part + ".npy"), io.predcode.data.Npy.encode("<i8", new int[]{n}, yb.array()));
+        }
+        Path out = tmp.resolve("run");
+        Result r1 = run("train", "--model", "digits-mlp", "--data", "npy:" + dir, "--epochs", "30", "--algorithm", "backprop", "--lr", "0.01", "--out", out.toString(), "--quiet");
+        assertEquals(0, r1.code(), r1.err());
+        assertArrayEquals(new int[]{12, 32}, io.predcode.core.io.Safetensors.read(out.resolve("model.safetensors")).tensors().get("2.0.weight").shape());
+        Result e = run("eval", "--checkpoint", out.toString(), "--data", "npy:" + dir, "--per-class", "--json");
+        assertEquals(0, e.code(), e.err());
+        JsonFields scores = JsonFields.of(Json.parse(e.out().trim(), "eval"), "eval", "");
+        assertTrue(scores.number("accuracy") > 0.9, e.out());
+        assertTrue(e.out().contains("\"confusion\": [[4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], "), e.out());
+        // The same model as a file is taken as written: 10 outputs for 12 classes is refused, naming both.
+        Path spec = tmp.resolve("ten.json");
+        Files.writeString(spec, io.predcode.core.nn.BuiltinModels.get("digits-mlp").toJson());
+        Result bad = run("train", "--model", spec.toString(), "--data", "npy:" + dir, "--epochs", "1", "--out", tmp.resolve("bad").toString(), "--quiet");
+        assertEquals(2, bad.code());
+        assertEquals("predcode: --model " + spec + " outputs 10 values per sample, but the data set (twelve train) has 12 classes; its last layer must have 12 outputs",
+                bad.err().strip());
+    }
+
     /** predict answers as eval scores: the classes of raw inputs in a .npy file, the checkpoint's preprocessing applied. */
     @Test void predictClassifiesANpyFileAsEvalScoresIt(@TempDir Path tmp) throws Exception {
         Path run = tmp.resolve("run");

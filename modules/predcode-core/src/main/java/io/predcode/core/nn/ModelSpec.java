@@ -63,6 +63,20 @@ public record ModelSpec(List<List<OpSpec>> blocks, int[] input) {
     public ModelSpec withInput(int... shape) { return new ModelSpec(blocks, shape); }
 
     /**
+     * The same model with {@code outputs} outputs, where it ends in a linear layer: a built-in classifier fitted to a
+     * data set's number of classes. A model ending otherwise is returned as it is.
+     */
+    public ModelSpec withOutputs(int outputs) {
+        List<OpSpec> last = blocks.getLast();
+        if (!(last.getLast() instanceof OpSpec.Linear l) || l.out() == outputs) return this;
+        List<OpSpec> block = new java.util.ArrayList<>(last);
+        block.set(block.size() - 1, new OpSpec.Linear(l.in(), outputs, l.bias()));
+        List<List<OpSpec>> all = new java.util.ArrayList<>(blocks);
+        all.set(all.size() - 1, List.copyOf(block));
+        return new ModelSpec(List.copyOf(all), input);
+    }
+
+    /**
      * Per-sample shapes of every activation: index 0 is the input, index l the output of block l.
      * Throws naming the block, op and numbers when the ops do not fit together.
      */

@@ -235,6 +235,24 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
         }
     }
 
+    /**
+     * Feedforward loss and correct count for a batch of host arrays, and the outputs they came from (logits for
+     * classification) copied into {@code outputs}: for per-class scores without a second forward pass.
+     */
+    public Evaluation evaluate(float[] x, float[] y, int batch, float[] outputs) {
+        enter();
+        try {
+            int floats = batch * size(model.activationShape(model.depth()));
+            if (outputs.length < floats) throw new IllegalArgumentException("outputs holds " + outputs.length + " floats; the batch's outputs are " + floats);
+            Workspace ws = load(x, y, batch);
+            Evaluation e = evaluate(ws);
+            be.download(ws.vhat(model.depth()), 0, outputs, 0, floats);
+            return e;
+        } finally {
+            exit();
+        }
+    }
+
     /** Feedforward loss and correct count for a batch in float32 segments. */
     public Evaluation evaluate(MemorySegment x, MemorySegment y, int batch) {
         enter();
