@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Writes the README's benchmark section from bench/results/ (the newest file of each kind).
+"""Writes the benchmark section of docs/benchmarks.md from bench/results/ (the newest file of each kind).
 
-    python3 bench/report.py            # rewrites the part of README.md between the bench markers
+    python3 bench/report.py            # rewrites the part of docs/benchmarks.md between the bench markers
     python3 bench/report.py --print    # prints it instead
 """
 import glob, json, os, sys
@@ -160,7 +160,7 @@ def fashion_section(out):
                "(FIXED_PRED) with these settings, and its STRICT run with cross-entropy at eta 0.1, n 20 diverges (loss 655 after 2 "
                "epochs). predcode's STRICT trains at them on seeds 0-3 (81.5%, 75.5%, 80.8%, 78.9% on 2026-12-02): where a "
                "relaxation raises the energy it halves eta from that step on and says so (seed 1: at steps 139 and 181; "
-               "see [train](#train)).\n")
+               "see [train](cli.md#train)).\n")
 
 
 def main():
@@ -176,7 +176,7 @@ def main():
     if "--print" in sys.argv:
         print(text)
         return
-    readme = os.path.join(ROOT, "README.md")
+    readme = os.path.join(ROOT, "docs", "benchmarks.md")
     s = open(readme).read()
     a, b = s.index(START), s.index(END)
     open(readme, "w").write(s[:a + len(START)] + "\n" + text + "\n" + s[b:])
