@@ -188,6 +188,43 @@ class CliTest {
                 bad.err().strip());
     }
 
+    /** inspect says what a checkpoint holds without running it, and exits 3 where a parameter is not finite. */
+    @Test void inspectDescribesACheckpoint(@TempDir Path tmp) throws Exception {
+        Path run = tmp.resolve("run");
+        assertEquals(0, run("train", "--epochs", "2", "--algorithm", "fixedpred", "--seed", "4", "--out", run.toString(), "--quiet").code());
+        Result r = run("inspect", "--checkpoint", run.toString());
+        assertEquals(0, r.code(), r.err());
+        List<String> lines = r.out().lines().toList();
+        assertEquals(run.resolve("checkpoint.safetensors") + ": a checkpoint to resume from (parameters, optimizer state, training state)", lines.get(0));
+        assertEquals("model: 3 blocks, 6,570 parameters, 6,464 multiply-adds a sample forward; input [1, 8, 8]", lines.get(1));
+        assertEquals("  block 0: flatten, linear(in=64, out=64, bias=true), relu -> [64] (4,160 parameters)", lines.get(2));
+        assertEquals("inputs: raw values x 0.0625 + 0.0", lines.get(5));
+        assertEquals("classes: 10 (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)", lines.get(6));
+        assertTrue(lines.get(7).startsWith("trained: algorithm fixedpred, loss cross_entropy, eta 0.1, n 3, optimizer adam, lr 0.002,"), lines.get(7));
+        assertFalse(lines.get(7).contains("belief_optimizer"), "settings fixedpred does not use are left out: " + lines.get(7));
+        double accuracy = json(run.resolve("metrics.json")).number("final_test_accuracy");
+        assertTrue(lines.get(8).startsWith("progress: epoch 2 of 2, step 86, best validation accuracy ")
+                && lines.get(8).endsWith(String.format(java.util.Locale.ROOT, "last test accuracy %.2f%%", 100 * accuracy)), lines.get(8));
+        assertTrue(lines.get(9).startsWith("parameters: all finite, largest |value| "), lines.get(9));
+        Result j = run("inspect", "--checkpoint", run.resolve("model.safetensors").toString(), "--json");
+        assertEquals(0, j.code(), j.err());
+        JsonFields o = JsonFields.of(Json.parse(j.out().trim(), "inspect"), "inspect", "");
+        assertEquals(6570, (long) o.number("parameters"));
+        assertFalse(o.bool("resumable"));
+        assertEquals(List.of(), o.list("not_finite"));
+        // A NaN in a weight: named, and exit code 3, as eval's.
+        Path bad = tmp.resolve("bad.safetensors");
+        var contents = io.predcode.core.io.Safetensors.read(run.resolve("model.safetensors"));
+        var tensors = new java.util.LinkedHashMap<>(contents.tensors());
+        float[] w = tensors.get("1.0.weight").data().clone();
+        w[5] = Float.NaN;
+        tensors.put("1.0.weight", new io.predcode.core.io.Safetensors.Entry(tensors.get("1.0.weight").shape(), w));
+        io.predcode.core.io.Safetensors.write(bad, tensors, contents.metadata());
+        Result nan = run("inspect", "--checkpoint", bad.toString());
+        assertEquals(3, nan.code(), nan.out());
+        assertTrue(nan.out().contains("parameters: NOT FINITE in 1.0.weight"), nan.out());
+    }
+
     /** predict answers as eval scores: the classes of raw inputs in a .npy file, the checkpoint's preprocessing applied. */
     @Test void predictClassifiesANpyFileAsEvalScoresIt(@TempDir Path tmp) throws Exception {
         Path run = tmp.resolve("run");

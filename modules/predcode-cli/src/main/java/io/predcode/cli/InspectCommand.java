@@ -1,0 +1,144 @@
+package io.predcode.cli;
+
+import io.predcode.core.io.Checkpoint;
+import io.predcode.core.json.Json;
+import io.predcode.core.json.JsonFields;
+import io.predcode.core.nn.ModelSpec;
+import io.predcode.core.nn.OpSpec;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
+
+/**
+ * What a checkpoint holds, read without a backend: its model block by block, the inputs it takes and the classes it
+ * names, how it was trained and how far, and whether every parameter is finite. For deciding what to deploy or
+ * resume without running it.
+ */
+@Command(name = "inspect", mixinStandardHelpOptions = true, description = {"Describe a checkpoint without running it: its model block by block,",
+        "the inputs it takes, its classes, how it was trained and how far, and whether every parameter is finite."})
+final class InspectCommand implements Callable<Integer> {
+    @Spec picocli.CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--checkpoint", required = true, description = "A training output folder, or a model.safetensors / checkpoint.safetensors file.")
+    Path checkpoint;
+
+    @Option(names = "--json", description = "Print it as JSON (the training state as the checkpoint stores it).")
+    boolean json;
+
+    /** The settings printed, in this order, where the checkpoint records them. */
+    private static final List<String> SETTINGS = List.of("algorithm", "loss", "eta", "n", "belief_optimizer", "energy", "nudging", "optimizer", "lr",
+            "weight_decay", "lr_schedule", "batch_size", "epochs", "seed", "data", "model", "backend");
+
+    @Override public Integer call() throws Exception {
+        Checkpoint.Loaded c = Checkpoint.load(checkpoint);
+        ModelSpec model = c.spec();
+        int[][] shapes = model.activationShapes(c.inputShape());
+        List<Map<String, Object>> blocks = new ArrayList<>();
+        long total = 0;
+        for (int b = 0; b < model.depth(); b++) {
+            long params = 0;
+            for (OpSpec op : model.blocks().get(b))
+                for (int[] s : op.parameterShapes().values()) params += java.util.Arrays.stream(s).asLongStream().reduce(1, (x, y) -> x * y);
+            total += params;
+            Map<String, Object> block = new LinkedHashMap<>();
+            block.put("ops", model.blocks().get(b).stream().map(InspectCommand::describe).collect(Collectors.joining(", ")));
+            block.put("output", shape(shapes[b + 1]));
+            block.put("parameters", params);
+            blocks.add(block);
+        }
+        List<String> notFinite = new ArrayList<>();
+        double largest = 0;
+        for (Map.Entry<String, float[]> p : c.parameters().entrySet()) {
+            boolean finite = true;
+            for (float v : p.getValue()) {
+                if (!Float.isFinite(v)) finite = false;
+                else largest = Math.max(largest, Math.abs(v));
+            }
+            if (!finite) notFinite.add(p.getKey());
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        if (json) {
+            Map<String, Object> o = new LinkedHashMap<>();
+            o.put("file", c.source().toString());
+            o.put("resumable", c.training() != null);
+            o.put("model", model.toJsonValue());
+            o.put("input", shape(c.inputShape()));
+            o.put("blocks", blocks);
+            o.put("parameters", total);
+            o.put("forward_macs_per_sample", model.forwardMacs(c.inputShape()));
+            o.put("preprocessing", Map.of("scale", (double) c.preprocessing().scale(), "shift", (double) c.preprocessing().shift()));
+            o.put("classes", new ArrayList<Object>(c.classNames()));
+            o.put("not_finite", new ArrayList<Object>(notFinite));
+            o.put("largest_abs_parameter", largest);
+            if (c.training() != null) o.put("training", c.training().map());
+            out.println(Json.write(o, 0));
+            return 0;
+        }
+        out.printf("%s: %s%n", c.source(), c.training() != null ? "a checkpoint to resume from (parameters, optimizer state, training state)" : "a model (parameters only)");
+        out.printf("model: %d blocks, %,d parameters, %,d multiply-adds a sample forward; input %s%n", model.depth(), total, model.forwardMacs(c.inputShape()),
+                java.util.Arrays.toString(c.inputShape()));
+        for (int b = 0; b < blocks.size(); b++)
+            out.printf("  block %d: %s -> %s (%,d parameters)%n", b, blocks.get(b).get("ops"), java.util.Arrays.toString(shapes[b + 1]), (long) blocks.get(b).get("parameters"));
+        out.printf("inputs: %s%n", c.preprocessing().isIdentity() ? "used as given" : String.format(Locale.ROOT, "raw values x %s + %s", c.preprocessing().scale(), c.preprocessing().shift()));
+        out.printf("classes: %s%n", c.classNames().isEmpty() ? "not recorded (indices)" : c.classNames().size() + " (" + String.join(", ", c.classNames()) + ")");
+        if (c.training() != null) training(out, c.training());
+        out.printf("parameters: %s%n", notFinite.isEmpty() ? String.format(Locale.ROOT, "all finite, largest |value| %.4g", largest)
+                : "NOT FINITE in " + String.join(", ", notFinite) + " (eval and predict refuse this model)");
+        return notFinite.isEmpty() ? 0 : Main.DIVERGED;
+    }
+
+    private static void training(PrintWriter out, JsonFields t) {
+        if (t.has("settings")) {
+            JsonFields s = t.object("settings");
+            String algorithm = s.has("algorithm") ? s.string("algorithm") : "";
+            List<String> parts = new ArrayList<>();
+            for (String key : SETTINGS)
+                if (s.has(key) && relevant(key, algorithm)) parts.add(key + " " + Json.write(s.get(key), 0).replace("\"", ""));
+            out.printf("trained: %s%n", String.join(", ", parts));
+        }
+        List<String> progress = new ArrayList<>();
+        if (t.has("epochs_done"))
+            progress.add("epoch " + (long) t.number("epochs_done") + (t.has("settings") && t.object("settings").has("epochs") ? " of " + (long) t.object("settings").number("epochs") : ""));
+        if (t.has("steps")) progress.add("step " + (long) t.number("steps"));
+        if (t.has("watch") && t.object("watch").has("best_epoch") && t.object("watch").number("best_epoch") > 0)
+            progress.add(String.format(Locale.ROOT, "best validation accuracy %.2f%% at epoch %d", 100 * t.object("watch").number("best_accuracy"),
+                    (long) t.object("watch").number("best_epoch")));
+        if (t.has("history") && !t.list("history").isEmpty() && t.list("history").getLast() instanceof Map<?, ?> last && last.get("test_accuracy") instanceof Number a)
+            progress.add(String.format(Locale.ROOT, "last test accuracy %.2f%%", 100 * a.doubleValue()));
+        if (t.has("rollbacks") && t.number("rollbacks") > 0) progress.add((long) t.number("rollbacks") + " rollbacks");
+        if (t.has("eta_now") && t.has("settings") && t.object("settings").has("eta") && t.number("eta_now") != t.object("settings").number("eta"))
+            progress.add("eta now " + t.number("eta_now"));
+        if (!progress.isEmpty()) out.printf("progress: %s%n", String.join(", ", progress));
+    }
+
+    /** Whether a recorded setting means anything for the algorithm: the run records them all. */
+    private static boolean relevant(String key, String algorithm) {
+        return switch (key) {
+            case "belief_optimizer", "energy", "nudging" -> algorithm.equals("pc") || algorithm.equals("ipc");
+            case "eta", "n" -> !algorithm.equals("backprop");
+            default -> true;
+        };
+    }
+
+    /** An op as {@code linear(in=784, out=512)}: its JSON's fields but the op's name. */
+    static String describe(OpSpec op) {
+        return op.op() + op.toJson().entrySet().stream().filter(e -> !e.getKey().equals("op"))
+                .map(e -> e.getKey() + "=" + Json.write(e.getValue(), 0)).collect(Collectors.joining(", ", "(", ")")).replace("()", "");
+    }
+
+    private static List<Object> shape(int[] s) {
+        List<Object> l = new ArrayList<>();
+        for (int d : s) l.add(d);
+        return l;
+    }
+}
