@@ -15,6 +15,7 @@ import picocli.CommandLine.Spec;
 
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
@@ -34,7 +35,8 @@ final class PredictCommand implements Callable<Integer> {
     @Option(names = "--array", paramLabel = "KEY", description = "With an .npz archive for --input: the key of the array to classify (default: its only array).")
     String array;
 
-    @Option(names = "--out", description = "Write the CSV here (atomically) instead of to standard output.")
+    @Option(names = "--out", description = "Write the CSV here (atomically) instead of to standard output; a name ending in .npy gets the probabilities"
+            + " (or outputs) alone, as an (N, classes) float32 array for NumPy.")
     Path out;
 
     @Option(names = "--batch-size", defaultValue = "1000", description = "Samples per call (default: ${DEFAULT-VALUE}).")
@@ -71,33 +73,46 @@ final class PredictCommand implements Callable<Integer> {
             shape = c.inputShape();
         }
         int n = x.shape()[0], per = x.values().length / n;
-        StringBuilder csv = new StringBuilder();
+        int[] cls = new int[n];
+        float[] prob;
+        boolean probabilities;
+        List<String> names;
         try (Backend be = backendChoice.open(); Model m = Model.create(c.spec(), shape, be, 0)) {
             m.loadParameters(c.parameters(), c.source().toString());
             try (Predictor p = Predictor.of(m, c.preprocessing(), c.classNames())) {
                 // A model trained on squared error against one-hot targets outputs its guess of them, not logits: its
                 // outputs as they are, where a cross-entropy model's softmax is each class's probability.
-                boolean probabilities = c.loss() == io.predcode.core.nn.Loss.CROSS_ENTROPY;
+                probabilities = c.loss() == io.predcode.core.nn.Loss.CROSS_ENTROPY;
+                names = p.classNames();
                 int classes = p.outputSize();
-                csv.append("sample,class").append(p.classNames().isEmpty() ? "" : ",label");
-                for (int k = 0; k < classes; k++) csv.append(probabilities ? ",p" : ",out").append(k);
-                csv.append('\n');
+                prob = new float[n * classes];
+                int[] batchClasses = new int[Math.min(batchSize, n)];
+                float[] batchOutputs = new float[batchClasses.length * classes];
                 for (int from = 0; from < n; from += batchSize) {
                     int count = Math.min(batchSize, n - from);
                     float[] batch = Arrays.copyOfRange(x.values(), from * per, (from + count) * per);
                     // One pass: the classes, and the outputs they were read from (which the softmax turns into probabilities).
-                    int[] cls = new int[count];
-                    float[] prob = new float[count * classes];
-                    p.classes(batch, count, cls, prob);
-                    if (probabilities) Predictor.softmaxRows(prob, count, classes);
-                    for (int i = 0; i < count; i++) {
-                        csv.append(from + i).append(',').append(cls[i]);
-                        if (!p.classNames().isEmpty()) csv.append(',').append(quoted(p.classNames().get(cls[i])));
-                        for (int k = 0; k < classes; k++) csv.append(',').append(String.format(Locale.ROOT, "%.6g", prob[i * classes + k]));
-                        csv.append('\n');
-                    }
+                    p.classes(batch, count, batchClasses, batchOutputs);
+                    if (probabilities) Predictor.softmaxRows(batchOutputs, count, classes);
+                    System.arraycopy(batchClasses, 0, cls, from, count);
+                    System.arraycopy(batchOutputs, 0, prob, from * classes, count * classes);
                 }
             }
+        }
+        int classes = prob.length / n;
+        if (out != null && out.getFileName().toString().endsWith(".npy")) {
+            AtomicFiles.write(out, Npy.encode(new int[]{n, classes}, prob));
+            spec.commandLine().getOut().printf("%d x %d %s of %s for %s written to %s%n", n, classes, probabilities ? "probabilities" : "outputs", c.source(), input, out);
+            return 0;
+        }
+        StringBuilder csv = new StringBuilder("sample,class").append(names.isEmpty() ? "" : ",label");
+        for (int k = 0; k < classes; k++) csv.append(probabilities ? ",p" : ",out").append(k);
+        csv.append('\n');
+        for (int i = 0; i < n; i++) {
+            csv.append(i).append(',').append(cls[i]);
+            if (!names.isEmpty()) csv.append(',').append(quoted(names.get(cls[i])));
+            for (int k = 0; k < classes; k++) csv.append(',').append(String.format(Locale.ROOT, "%.6g", prob[i * classes + k]));
+            csv.append('\n');
         }
         if (out == null) {
             spec.commandLine().getOut().print(csv);

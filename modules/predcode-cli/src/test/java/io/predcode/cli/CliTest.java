@@ -250,6 +250,15 @@ class CliTest {
             if (Integer.parseInt(f[1]) == (int) test.labels()[i]) right++;
         }
         assertEquals(json(run.resolve("metrics.json")).number("final_test_accuracy"), right / (double) test.size(), 1e-9);
+        // --out FILE.npy: the same probabilities as an (N, classes) array, for NumPy.
+        Path npyOut = tmp.resolve("p.npy");
+        assertEquals(0, run("predict", "--checkpoint", run.toString(), "--input", input.toString(), "--out", npyOut.toString()).code());
+        io.predcode.data.Npy.Array probabilities = io.predcode.data.Npy.read(npyOut);
+        assertArrayEquals(new int[]{test.size(), 10}, probabilities.shape());
+        for (int i = 0; i < test.size(); i++) {
+            String[] f = rows.get(i + 1).split(",");
+            for (int k = 0; k < 10; k++) assertEquals(Double.parseDouble(f[3 + k]), probabilities.values()[i * 10 + k], 1e-5 * Math.abs(Double.parseDouble(f[3 + k])) + 1e-12);
+        }
         // Rows of the images' values are the same bytes; another size is refused in one line naming the file.
         Files.write(input, io.predcode.data.Npy.encode(new int[]{test.size(), 64}, raw));
         Result rows64 = run("predict", "--checkpoint", run.toString(), "--input", input.toString(), "--batch-size", "64");
