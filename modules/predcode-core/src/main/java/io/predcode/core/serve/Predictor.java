@@ -92,9 +92,14 @@ public final class Predictor implements AutoCloseable {
      * {@code backend}, with the preprocessing and class names the checkpoint carries.
      */
     public static Predictor load(Path checkpoint, Backend backend) throws IOException {
+        Seen before = java.nio.file.Files.exists(servedFile(checkpoint)) ? identify(servedFile(checkpoint)) : null;
         Checkpoint.Loaded c = Checkpoint.load(checkpoint);
         try (Model m = c.model(backend)) {
-            return new Predictor(m, c.preprocessing(), c.classNames());
+            Predictor p = new Predictor(m, c.preprocessing(), c.classNames());
+            synchronized (p) {
+                p.seen = before; // what it serves: reloadIfChanged waits for the next write
+            }
+            return p;
         }
     }
 
@@ -201,6 +206,74 @@ public final class Predictor implements AutoCloseable {
          * @return its state_dict name
          */
         public String parameter() { return parameter; }
+    }
+
+    // ---------------------------------------------------------------- checkpoints another process writes
+
+    /** A checkpoint file as the last reload found it: a write replaces the file (atomically), so its key or time changes. */
+    private record Seen(Path file, Object key, java.nio.file.attribute.FileTime modified, long size) {}
+
+    /** What the last reload read; guarded by this. */
+    private Seen seen;
+
+    /**
+     * Publishes the parameters of a checkpoint another process wrote, as {@link #publish} does for a model in this
+     * one, and returns the new version's number: a service serving what a separate training run saves. {@code
+     * checkpoint} is a run folder (its {@code model.safetensors}, else its {@code checkpoint.safetensors}) or a
+     * {@code .safetensors} file. It must hold this predictor's model, with its preprocessing and class names: otherwise
+     * {@link IllegalArgumentException} naming the file and what differs. A checkpoint with a NaN or an infinity throws
+     * {@link NotFiniteException}. Either way the current version keeps answering. predcode writes checkpoints
+     * atomically, so a reload never reads half of one.
+     *
+     * @param checkpoint a run folder or a checkpoint file
+     * @return the number of the version now current
+     * @throws IOException where the file cannot be read or is not a checkpoint (naming it)
+     */
+    public synchronized long reload(Path checkpoint) throws IOException {
+        Path file = servedFile(checkpoint);
+        // Noted before reading: a write that lands while this one loads is seen by the next reloadIfChanged. Noted even
+        // when the load fails, so a poller reports a bad file once, not at every poll, and takes the next good one.
+        seen = identify(file);
+        Checkpoint.Loaded c = Checkpoint.load(file);
+        String differs = !c.spec().withInput(c.inputShape()).equals(spec.withInput(inputShape)) ? "holds another model: " + c.spec().withInput(c.inputShape())
+                + ", where this predictor serves " + spec.withInput(inputShape)
+                : !c.preprocessing().equals(preprocessing) ? "preprocesses inputs as " + c.preprocessing() + ", where this predictor applies " + preprocessing
+                : !c.classNames().equals(classNames) ? "names the classes " + c.classNames() + ", where this predictor names " + classNames : null;
+        if (differs != null) throw new IllegalArgumentException("reload: " + file + " " + differs + "; serve it with a new Predictor");
+        try (Model m = c.model(be)) {
+            return publish(m);
+        }
+    }
+
+    /**
+     * {@link #reload} where the checkpoint's file has been written since the last reload (or since {@link #load} read
+     * it; a predictor made otherwise reloads at the first call), else nothing: for polling a training run's folder from
+     * a scheduled task. A checkpoint that was refused is not read again until it is written again.
+     *
+     * @param checkpoint a run folder or a checkpoint file
+     * @return the number of the version now current
+     * @throws IOException where the file cannot be read or is not a checkpoint (naming it)
+     */
+    public synchronized long reloadIfChanged(Path checkpoint) throws IOException {
+        if (identify(servedFile(checkpoint)).equals(seen)) return version();
+        return reload(checkpoint);
+    }
+
+    /** The file a reload reads: a folder's parameters alone where they are there (a third of what the training state weighs). */
+    private static Path servedFile(Path checkpoint) {
+        if (!java.nio.file.Files.isDirectory(checkpoint)) return checkpoint;
+        Path model = checkpoint.resolve(Checkpoint.MODEL_FILE);
+        return java.nio.file.Files.exists(model) ? model : checkpoint.resolve(Checkpoint.RESUME_FILE);
+    }
+
+    private static Seen identify(Path file) throws IOException {
+        java.nio.file.attribute.BasicFileAttributes a;
+        try {
+            a = java.nio.file.Files.readAttributes(file, java.nio.file.attribute.BasicFileAttributes.class);
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new java.nio.file.NoSuchFileException(file.toString(), null, "no checkpoint to reload");
+        }
+        return new Seen(file, a.fileKey(), a.lastModifiedTime(), a.size());
     }
 
     /** The number of the current version (1 for the first, +1 per publish). */
