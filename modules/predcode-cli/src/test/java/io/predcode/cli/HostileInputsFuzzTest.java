@@ -397,10 +397,11 @@ class HostileInputsFuzzTest {
             Files.write(dir.resolve("model.safetensors"), bytes ? (r.nextBoolean() ? mutate(r, model, 8) : mutateHeader(r, model)) : model);
             Files.writeString(dir.resolve("model.json"), bytes ? spec : mutateSpec(r, spec));
             expectCleanExit("checkpoint case " + c, dir.getFileName().toString(), "eval", "--checkpoint", dir.toString(), "--json");
+            expectCleanExit("inspect checkpoint case " + c, dir.getFileName().toString(), "inspect", "--checkpoint", dir.toString());
         }
     }
 
-    /** A resumable checkpoint whose training state (steps, epoch, settings: JSON inside the metadata) was edited, resumed with train. */
+    /** A resumable checkpoint whose training state (steps, epoch, settings: JSON inside the metadata) was edited: inspected, then resumed with train. */
     @Test void tamperedTrainingStateThroughResume() throws Exception {
         Random r = new Random(SEED + 6);
         Safetensors.Contents valid = Safetensors.read(checkpoint.resolve("checkpoint.safetensors"));
@@ -412,6 +413,7 @@ class HostileInputsFuzzTest {
             metadata.put("training", mutateSpec(r, metadata.get("training")));
             if (r.nextInt(4) == 0) metadata.put("optimizer", mutateSpec(r, metadata.get("optimizer")));
             Safetensors.write(dir.resolve("checkpoint.safetensors"), valid.tensors(), metadata);
+            expectCleanExit("inspect case " + c, "checkpoint.safetensors", "inspect", "--checkpoint", dir.toString());
             expectCleanExit("resume case " + c, "checkpoint.safetensors", "train", "--resume", "--epochs", "2", "--max-steps", "5", "--validation", "0", "--quiet",
                     "--out", dir.toString());
         }
