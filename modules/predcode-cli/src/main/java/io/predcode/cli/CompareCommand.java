@@ -85,6 +85,7 @@ final class CompareCommand implements Callable<Integer> {
         relaxation.validate();
         List<Algorithm> algs = Setup.algorithms(algorithms);
         Checkpoint.Loaded c = checkpoint == null ? null : Checkpoint.load(checkpoint);
+        if (c != null) Setup.requireFinite(c);
         // Recorded values within the bounds --eta and --n take.
         Float trainedEta = trained(c, "eta", v -> Setup.Relaxation.checkEta("eta", Float.parseFloat(v)), "--eta", "--inference-lr");
         Integer trainedN = trained(c, "n", v -> Setup.Relaxation.checkSteps("n", Double.parseDouble(v)), "--n", "--T");

@@ -56,6 +56,7 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override public Integer call() throws Exception {
         Checkpoint.Loaded c = Checkpoint.load(checkpoint);
+        Setup.requireFinite(c);
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
         DataSplit split = inModelUnits(dataChoice.load(), c.preprocessing());
         io.predcode.data.Dataset test = scoreWholeBatches ? TrainingRun.wholeBatches(split.test(), batchSize, "test") : split.test();

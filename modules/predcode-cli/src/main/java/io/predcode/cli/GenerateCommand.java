@@ -67,6 +67,7 @@ final class GenerateCommand implements Callable<Integer> {
         if (npy != null && !npy.toString().endsWith(".npy")) throw new IllegalArgumentException("--npy " + npy + ": expected a .npy file");
         if (!Awt.available()) throw new IllegalArgumentException("generate writes a PNG grid, but " + Awt.missing());
         Checkpoint.Loaded c = Checkpoint.load(checkpoint);
+        Setup.requireFinite(c);
         Loss loss = c.loss();
         var print = spec.commandLine().getOut();
         try (Backend be = backendChoice.open(); Model m = c.model(be); PcEngine e = new PcEngine(m, loss)) {

@@ -93,7 +93,7 @@ final class InspectCommand implements Callable<Integer> {
         out.printf("classes: %s%n", c.classNames().isEmpty() ? "not recorded (indices)" : c.classNames().size() + " (" + String.join(", ", c.classNames()) + ")");
         if (c.training() != null) training(out, c.training());
         out.printf("parameters: %s%n", notFinite.isEmpty() ? String.format(Locale.ROOT, "all finite, largest |value| %.4g", largest)
-                : "NOT FINITE in " + String.join(", ", notFinite) + " (eval and predict refuse this model)");
+                : "NOT FINITE in " + String.join(", ", notFinite) + " (eval, predict, generate and compare refuse this model)");
         return notFinite.isEmpty() ? 0 : Main.DIVERGED;
     }
 

@@ -61,6 +61,7 @@ final class PredictCommand implements Callable<Integer> {
     @Override public Integer call() throws Exception {
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
         Checkpoint.Loaded c = Checkpoint.load(checkpoint);
+        Setup.requireFinite(c);
         Npy.Array x = inputs();
         int[] sample = NpyFolder.sampleShape(x);
         int[] shape;

@@ -274,6 +274,16 @@ final class Setup {
                 + " but the data set's samples are " + Arrays.toString(dataShape));
     }
 
+    /**
+     * Refuses a checkpoint whose parameters are not all finite, with exit code 3 as a divergence: nothing computed from it
+     * would mean anything (a file damaged or edited, since train never saves one).
+     */
+    static void requireFinite(io.predcode.core.io.Checkpoint.Loaded c) {
+        String bad = io.predcode.core.io.Checkpoint.firstNotFinite(c.parameters());
+        if (bad != null)
+            throw new io.predcode.core.pc.DivergenceException(0, c.source() + ": parameter '" + bad + "' is not finite; nothing to compute with it (inspect --checkpoint names every such parameter)");
+    }
+
     static ModelSpec model(String name) throws IOException { return BuiltinModels.resolve(name); }
 
     /** The model for a data set of {@code classes} classes: a built-in one with its last layer sized to them; a spec file's as written. */

@@ -420,7 +420,10 @@ final class TrainingRun {
     private static void loadInit(Model model, Path file) throws IOException {
         io.predcode.core.io.Safetensors.Contents c = io.predcode.core.io.Safetensors.read(file);
         Checkpoint.checkShapes(c.tensors(), "", model.spec().parameterShapes(), file);
-        model.loadParameters(io.predcode.core.io.Safetensors.values(c.tensors(), ""), file.toString());
+        Map<String, float[]> values = io.predcode.core.io.Safetensors.values(c.tensors(), "");
+        String bad = Checkpoint.firstNotFinite(values);
+        if (bad != null) throw new IllegalArgumentException(file + ": parameter '" + bad + "' is not finite; a run cannot start from it (--init)");
+        model.loadParameters(values, file.toString());
     }
 
     /**

@@ -223,6 +223,17 @@ class CliTest {
         Result nan = run("inspect", "--checkpoint", bad.toString());
         assertEquals(3, nan.code(), nan.out());
         assertTrue(nan.out().contains("parameters: NOT FINITE in 1.0.weight"), nan.out());
+        // Every command that computes with it refuses it in one line, exit 3, naming the parameter.
+        Path input = tmp.resolve("x.npy");
+        Files.write(input, io.predcode.data.Npy.encode(new int[]{2, 8, 8}, new float[128]));
+        for (String[] args : List.of(new String[]{"eval"}, new String[]{"predict", "--input", input.toString()}, new String[]{"generate", "--out", tmp.resolve("g.png").toString()},
+                new String[]{"compare"}, new String[]{"train", "--init", bad.toString(), "--out", tmp.resolve("init").toString()})) {
+            List<String> line = new java.util.ArrayList<>(List.of(args));
+            if (!args[0].equals("train")) line.addAll(List.of("--checkpoint", bad.toString()));
+            Result refused = run(line.toArray(String[]::new));
+            assertEquals(args[0].equals("train") ? 2 : 3, refused.code(), args[0] + ": " + refused.err());
+            assertTrue(refused.err().strip().lines().count() == 1 && refused.err().contains(bad + ": parameter '1.0.weight' is not finite"), args[0] + ": " + refused.err());
+        }
     }
 
     /** predict answers as eval scores: the classes of raw inputs in a .npy file, the checkpoint's preprocessing applied. */

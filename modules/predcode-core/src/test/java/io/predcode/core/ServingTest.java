@@ -108,6 +108,14 @@ class ServingTest {
                 assertEquals(good + 1, p.publish(m));
                 assertArrayEquals(answer, p.logits(x, 3));
                 assertEquals(0, be.counters().snapshot().minus(before).allocations(), "allocations by refused and accepted publishes once warm");
+                // A predictor is never made for a non-finite model: nothing to serve (and it frees what it took).
+                io.predcode.spi.Tensor first = m.parameters().get(names.getFirst()).value();
+                float[] kept = be.download(first), broken = kept.clone();
+                broken[0] = Float.NaN;
+                be.upload(broken, first);
+                Predictor.NotFiniteException none = assertThrows(Predictor.NotFiniteException.class, () -> Predictor.of(m));
+                assertTrue(none.getMessage().endsWith("no version is current"), none.getMessage());
+                be.upload(kept, first);
             }
         });
     }

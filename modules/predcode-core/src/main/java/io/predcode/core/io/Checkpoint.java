@@ -110,7 +110,8 @@ public final class Checkpoint {
         meta.put("model", Json.write(model.spec().withInput(model.inputShape()).toJsonValue(), 0));
         Map<String, Safetensors.Entry> params = new LinkedHashMap<>();
         Map<String, float[]> values = model.parameterValues();
-        values.forEach((name, v) -> { for (float f : v) if (!Float.isFinite(f)) throw new NotFiniteException(name, dir); });
+        String notFinite = firstNotFinite(values);
+        if (notFinite != null) throw new NotFiniteException(notFinite, dir);
         for (Parameter p : model.parameters().values()) params.put(p.name(), new Safetensors.Entry(p.shape(), values.get(p.name())));
         Map<String, Safetensors.Entry> all = new LinkedHashMap<>();
         params.forEach((k, v) -> all.put("model." + k, v));
@@ -127,6 +128,18 @@ public final class Checkpoint {
         modelMeta.putAll(serving);
         Safetensors.write(dir.resolve(MODEL_FILE), params, modelMeta);
         AtomicFiles.writeString(dir.resolve(SPEC_FILE), model.spec().withInput(model.inputShape()).toJson() + "\n");
+    }
+
+    /**
+     * The first parameter holding a NaN or an infinity.
+     *
+     * @param parameters values by name
+     * @return its name, or null where every value is finite
+     */
+    public static String firstNotFinite(Map<String, float[]> parameters) {
+        for (Map.Entry<String, float[]> p : parameters.entrySet())
+            for (float f : p.getValue()) if (!Float.isFinite(f)) return p.getKey();
+        return null;
     }
 
     /** Reads a checkpoint folder, or a checkpoint.safetensors / model.safetensors file. */

@@ -76,7 +76,12 @@ public final class Predictor implements AutoCloseable {
         this.spec = source.spec();
         this.inputShape = source.inputShape();
         this.parameterNames = java.util.Set.copyOf(source.parameters().keySet());
-        publish(source);
+        try {
+            publish(source);
+        } catch (RuntimeException e) {
+            close(); // the version publish kept for reuse, which no caller could close
+            throw e;
+        }
     }
 
     /** A predictor serving a copy of {@code model}'s current parameters, with inputs used as given. */
@@ -196,7 +201,7 @@ public final class Predictor implements AutoCloseable {
 
         NotFiniteException(String parameter, Version current) {
             super("publish: parameter '" + parameter + "' of the trained model is not finite; "
-                    + (current == null ? "nothing is current (closed)" : "version " + current.number + " stays current"));
+                    + (current == null ? "no version is current" : "version " + current.number + " stays current"));
             this.parameter = parameter;
         }
 
