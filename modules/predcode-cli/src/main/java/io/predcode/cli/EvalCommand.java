@@ -20,8 +20,7 @@ import java.util.concurrent.Callable;
 final class EvalCommand implements Callable<Integer> {
     @Spec picocli.CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--checkpoint", required = true, description = "A training output folder, or a model.safetensors / checkpoint.safetensors file.")
-    Path checkpoint;
+    @Mixin Setup.CheckpointChoice checkpoint;
 
     @Mixin Setup.DataChoice dataChoice;
 
@@ -55,8 +54,7 @@ final class EvalCommand implements Callable<Integer> {
     }
 
     @Override public Integer call() throws Exception {
-        Checkpoint.Loaded c = Checkpoint.load(checkpoint);
-        Setup.requireFinite(c);
+        Checkpoint.Loaded c = checkpoint.loadFinite();
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
         DataSplit split = inModelUnits(dataChoice.load(), c.preprocessing());
         io.predcode.data.Dataset test = scoreWholeBatches ? TrainingRun.wholeBatches(split.test(), batchSize, "test") : split.test();

@@ -27,8 +27,7 @@ import java.util.concurrent.Callable;
 final class GenerateCommand implements Callable<Integer> {
     @Spec picocli.CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--checkpoint", required = true, description = "A training output folder (or its best/ folder), or a model.safetensors / checkpoint.safetensors file.")
-    Path checkpoint;
+    @Mixin Setup.CheckpointChoice checkpoint;
 
     @Option(names = "--out", defaultValue = "generated.png", description = "The PNG grid to write (default: ${DEFAULT-VALUE}).")
     Path out;
@@ -66,8 +65,7 @@ final class GenerateCommand implements Callable<Integer> {
         if (!out.toString().endsWith(".png")) throw new IllegalArgumentException("--out " + out + ": expected a .png file");
         if (npy != null && !npy.toString().endsWith(".npy")) throw new IllegalArgumentException("--npy " + npy + ": expected a .npy file");
         if (!Awt.available()) throw new IllegalArgumentException("generate writes a PNG grid, but " + Awt.missing());
-        Checkpoint.Loaded c = Checkpoint.load(checkpoint);
-        Setup.requireFinite(c);
+        Checkpoint.Loaded c = checkpoint.loadFinite();
         Loss loss = c.loss();
         var print = spec.commandLine().getOut();
         try (Backend be = backendChoice.open(); Model m = c.model(be); PcEngine e = new PcEngine(m, loss)) {

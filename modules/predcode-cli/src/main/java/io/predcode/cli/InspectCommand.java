@@ -6,6 +6,7 @@ import io.predcode.core.json.JsonFields;
 import io.predcode.core.nn.ModelSpec;
 import io.predcode.core.nn.OpSpec;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
@@ -29,8 +30,7 @@ import java.util.stream.Collectors;
 final class InspectCommand implements Callable<Integer> {
     @Spec picocli.CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--checkpoint", required = true, description = "A training output folder, or a model.safetensors / checkpoint.safetensors file.")
-    Path checkpoint;
+    @Mixin Setup.CheckpointChoice checkpoint;
 
     @Option(names = "--json", description = "Print it as JSON (the training state as the checkpoint stores it).")
     boolean json;
@@ -40,7 +40,7 @@ final class InspectCommand implements Callable<Integer> {
             "weight_decay", "lr_schedule", "batch_size", "epochs", "seed", "data", "model", "backend");
 
     @Override public Integer call() throws Exception {
-        Checkpoint.Loaded c = Checkpoint.load(checkpoint);
+        Checkpoint.Loaded c = checkpoint.load();
         ModelSpec model = c.spec();
         int[][] shapes = model.activationShapes(c.inputShape());
         List<Map<String, Object>> blocks = new ArrayList<>();

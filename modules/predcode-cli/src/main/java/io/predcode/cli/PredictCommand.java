@@ -25,8 +25,7 @@ import java.util.concurrent.Callable;
 final class PredictCommand implements Callable<Integer> {
     @Spec picocli.CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--checkpoint", required = true, description = "A training output folder, or a model.safetensors / checkpoint.safetensors file.")
-    Path checkpoint;
+    @Mixin Setup.CheckpointChoice checkpoint;
 
     @Option(names = "--input", required = true, description = "A .npy file (or .npy.gz, or an array of an .npz archive: --array) of raw inputs, as the data set stores them: (N, F), (N, H, W) or (N, C, H, W);"
             + " the checkpoint's preprocessing is applied (bytes of a model trained on MNIST-style data are divided by 255).")
@@ -60,8 +59,7 @@ final class PredictCommand implements Callable<Integer> {
 
     @Override public Integer call() throws Exception {
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
-        Checkpoint.Loaded c = Checkpoint.load(checkpoint);
-        Setup.requireFinite(c);
+        Checkpoint.Loaded c = checkpoint.loadFinite();
         Npy.Array x = inputs();
         int[] sample = NpyFolder.sampleShape(x);
         int[] shape;

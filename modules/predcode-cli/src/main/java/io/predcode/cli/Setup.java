@@ -18,6 +18,25 @@ import java.util.List;
 final class Setup {
     private Setup() {}
 
+    /** --checkpoint, for the commands that read one. */
+    static final class CheckpointChoice {
+        @Option(names = "--checkpoint", required = true, paramLabel = "<checkpoint>",
+                description = "A training output folder (or its best/ folder), or a model.safetensors / checkpoint.safetensors file.")
+        java.nio.file.Path path;
+
+        /** The checkpoint as it is, for describing it. */
+        io.predcode.core.io.Checkpoint.Loaded load() throws IOException { return io.predcode.core.io.Checkpoint.load(path); }
+
+        /** The checkpoint, refused with exit code 3 where a parameter is not finite: for the commands that compute with it. */
+        io.predcode.core.io.Checkpoint.Loaded loadFinite() throws IOException {
+            io.predcode.core.io.Checkpoint.Loaded c = load();
+            requireFinite(c);
+            return c;
+        }
+
+        @Override public String toString() { return path.toString(); }
+    }
+
     /** --backend and --threads. */
     static final class BackendChoice {
         @Option(names = "--backend", defaultValue = "cpu", description = "Compute backend: cpu or cuda (default: ${DEFAULT-VALUE}).")
