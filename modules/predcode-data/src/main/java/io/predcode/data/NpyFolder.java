@@ -19,8 +19,9 @@ import java.util.List;
  * <li>x: shape (N, F) for flat samples, (N, H, W) for one-channel images, (N, C, H, W) for images as PyTorch lays them
  * out; float32, float64 or integers. Bytes (uint8) are pixels: scaled by 1/255, as MNIST's and CIFAR-10's are, and
  * the scale travels in the checkpoint; any other type is used as stored.</li>
- * <li>y: shape (N) or (N, 1), class indices 0..K-1 (integers, or floats that are whole numbers). K is the largest label
- * plus one, or the number of names in classes.txt.</li>
+ * <li>y: shape (N) or (N, 1), class indices 0..K-1 (integers, or floats that are whole numbers), or (N, K) one-hot rows
+ * as Keras's {@code to_categorical} writes them. K is the largest label plus one (the rows' width for one-hot labels),
+ * or the number of names in classes.txt.</li>
  * </ul>
  */
 public final class NpyFolder {
@@ -52,9 +53,10 @@ public final class NpyFolder {
             throw new DataFormatException(xTest.source() + ": samples of shape " + Arrays.toString(testShape) + ", but " + xTrain.source() + "'s are " + Arrays.toString(shape));
         if (!xTrain.dtype().equals(xTest.dtype()))
             throw new DataFormatException(xTest.source() + ": element type '" + xTest.dtype() + "', but " + xTrain.source() + "'s is '" + xTrain.dtype() + "' (they would be scaled differently)");
-        labels(yTrain, xTrain.shape()[0]);
-        labels(yTest, xTest.shape()[0]);
-        int classes = (int) Math.max(max(yTrain.values()), max(yTest.values())) + 1;
+        Labels train = labels(yTrain, xTrain.shape()[0]), test = labels(yTest, xTest.shape()[0]);
+        if (train.oneHotWidth() > 0 && test.oneHotWidth() > 0 && train.oneHotWidth() != test.oneHotWidth())
+            throw new DataFormatException(yTest.source() + ": one-hot rows of " + test.oneHotWidth() + " classes, but " + yTrain.source() + "'s have " + train.oneHotWidth());
+        int classes = Math.max(Math.max(train.oneHotWidth(), test.oneHotWidth()), (int) Math.max(max(train.indices()), max(test.indices())) + 1);
         if (names == null) names = DataSplit.indexNames(classes);
         else {
             checkNames(namesSource, names);
@@ -64,8 +66,8 @@ public final class NpyFolder {
         }
         boolean pixels = xTrain.dtype().equals("|u1");
         String name = path.getFileName() == null ? path.toString() : path.getFileName().toString();
-        return new DataSplit(new Dataset(name + " train", shape, classes, pixels ? unit(xTrain.values()) : xTrain.values(), yTrain.values()),
-                new Dataset(name + " test", shape, classes, pixels ? unit(xTest.values()) : xTest.values(), yTest.values()), pixels ? 1f / 255 : 1f, names);
+        return new DataSplit(new Dataset(name + " train", shape, classes, pixels ? unit(xTrain.values()) : xTrain.values(), train.indices()),
+                new Dataset(name + " test", shape, classes, pixels ? unit(xTest.values()) : xTest.values(), test.indices()), pixels ? 1f / 255 : 1f, names);
     }
 
     /** Bytes as MNIST's IDX reader gives them: each divided by 255 in float, in place. */
@@ -97,16 +99,41 @@ public final class NpyFolder {
         return shape;
     }
 
-    private static void labels(Npy.Array y, int samples) throws DataFormatException {
+    /** Class indices, and the width of the one-hot rows they were read from (0 where they were indices already). */
+    private record Labels(float[] indices, int oneHotWidth) {}
+
+    /** Labels as class indices: (N) or (N, 1) indices as they are, (N, K) one-hot rows (Keras's to_categorical) as the index of their 1. */
+    private static Labels labels(Npy.Array y, int samples) throws DataFormatException {
         String file = y.source();
         int[] s = y.shape();
-        if (!(s.length == 1 || s.length == 2 && s[1] == 1))
-            throw new DataFormatException(file + ": field 'shape' " + Arrays.toString(s) + ", expected (N) or (N, 1) class indices");
+        if (!(s.length == 1 || s.length == 2))
+            throw new DataFormatException(file + ": field 'shape' " + Arrays.toString(s) + ", expected (N) or (N, 1) class indices, or (N, K) one-hot rows");
         if (s[0] != samples) throw new DataFormatException(file + ": " + s[0] + " labels, but the inputs beside it hold " + samples + " samples");
         float[] v = y.values();
+        if (s.length == 2 && s[1] > 1) return new Labels(oneHot(file, v, samples, s[1]), s[1]);
         for (int i = 0; i < v.length; i++)
             if (!(v[i] >= 0 && v[i] < MAX_CLASSES && v[i] == Math.rint(v[i])))
                 throw new DataFormatException(file + ": label " + v[i] + " of sample " + i + " is not a class index in 0.." + (MAX_CLASSES - 1));
+        return new Labels(v, 0);
+    }
+
+    private static float[] oneHot(String file, float[] v, int samples, int width) throws DataFormatException {
+        if (width > MAX_CLASSES) throw new DataFormatException(file + ": one-hot rows of " + width + " classes, more than " + MAX_CLASSES);
+        float[] indices = new float[samples];
+        for (int i = 0; i < samples; i++) {
+            int hot = -1;
+            for (int k = 0; k < width; k++) {
+                float f = v[i * width + k];
+                if (f == 1 && hot < 0) hot = k;
+                else if (f != 0) { // a second 1, or another value
+                    hot = -2;
+                    break;
+                }
+            }
+            if (hot < 0) throw new DataFormatException(file + ": row " + i + " is not one-hot (one 1, the rest 0); expected (N) class indices or (N, " + width + ") one-hot rows");
+            indices[i] = hot;
+        }
+        return indices;
     }
 
     /** NaN or infinite inputs would poison the first step they are in; say which sample holds one. */

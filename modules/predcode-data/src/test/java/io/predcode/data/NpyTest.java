@@ -165,6 +165,25 @@ class NpyTest {
         assertEquals(4, b.classes());
     }
 
+    /** Keras's to_categorical labels, (N, K) one-hot rows, are taken as the indices of their 1s; anything else in that shape is refused. */
+    @Test void oneHotLabelsAreTheirIndices() throws IOException {
+        Path dir = folder("onehot", new int[]{3, 2}, new float[6], new long[]{0, 0, 0}, new int[]{2, 2}, new float[4], new long[]{0, 0});
+        Files.write(dir.resolve("y_train.npy"), Npy.encode(new int[]{3, 4}, new float[]{0, 0, 1, 0, 1, 0, 0, 0, 0, 1, 0, 0}));
+        Files.write(dir.resolve("y_test.npy"), Npy.encode("|u1", new int[]{2, 4}, new byte[]{1, 0, 0, 0, 0, 0, 1, 0}));
+        DataSplit s = DataSources.load("npy:" + dir);
+        assertArrayEquals(new float[]{2, 0, 1}, s.train().labels());
+        assertArrayEquals(new float[]{0, 2}, s.test().labels());
+        assertEquals(4, s.classes(), "the rows' width, though no label is 3");
+        Files.write(dir.resolve("y_test.npy"), Npy.encode(new int[]{2, 4}, new float[]{1, 0, 0, 0, 0, 1, 1, 0}));
+        folderRefused(dir, "y_test.npy", "row 1 is not one-hot");
+        Files.write(dir.resolve("y_test.npy"), Npy.encode(new int[]{2, 4}, new float[]{1, 0, 0, 0, 0, 0.5f, 0, 0}));
+        folderRefused(dir, "y_test.npy", "row 1 is not one-hot");
+        Files.write(dir.resolve("y_test.npy"), Npy.encode(new int[]{2, 4}, new float[]{1, 0, 0, 0, 0, 0, 0, 0}));
+        folderRefused(dir, "y_test.npy", "row 1 is not one-hot");
+        Files.write(dir.resolve("y_test.npy"), Npy.encode(new int[]{2, 3}, new float[]{1, 0, 0, 0, 1, 0}));
+        folderRefused(dir, "y_test.npy", "one-hot rows of 3 classes, but", "have 4");
+    }
+
     void folderRefused(Path dir, String file, String... expected) {
         IOException e = assertThrows(IOException.class, () -> DataSources.load("npy:" + dir), dir.toString());
         assertTrue(e.getMessage().contains(dir.resolve(file).toString()), e.getMessage());
