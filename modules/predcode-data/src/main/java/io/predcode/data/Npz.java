@@ -37,8 +37,9 @@ public final class Npz implements AutoCloseable {
         if (!Files.exists(file)) throw new NoSuchFileException(file.toString(), null, "file not found");
         try {
             return new Npz(file, new ZipFile(file.toFile()));
-        } catch (IOException e) {
+        } catch (java.util.zip.ZipException | java.io.EOFException e) {
             // ZipFile says ZipException for most damage, EOFException for some; either way the file is not an archive.
+            // (A file it cannot open says so in its own words, naming the file.)
             throw new DataFormatException(file + ": not an .npz archive (" + what(e) + "); np.savez and np.savez_compressed write one");
         }
     }
