@@ -143,12 +143,21 @@ public abstract class Backend implements AutoCloseable {
 
     // ---------------------------------------------------------------- memory
 
-    /** A zero-filled tensor. */
+    /**
+     * A zero-filled tensor. On a backend that is not thread-safe it takes the calling thread's turn: a model or an
+     * optimizer made on one thread must not touch the memory pool while another thread's turn runs ops (as a service's
+     * predictions do while its trainer makes a model). Freeing a tensor takes the turn too ({@link Tensor#close()}).
+     */
     public final Tensor allocate(Shape shape) {
         checkBackendOpen("allocate");
-        Tensor t = doAllocate(shape);
-        counters.allocated(shape.size() * Float.BYTES);
-        return t;
+        beginTurn();
+        try {
+            Tensor t = doAllocate(shape);
+            counters.allocated(shape.size() * Float.BYTES);
+            return t;
+        } finally {
+            endTurn();
+        }
     }
 
     /** A zero-filled tensor of these dimensions. */

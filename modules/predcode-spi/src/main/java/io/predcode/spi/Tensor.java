@@ -43,10 +43,18 @@ public abstract class Tensor implements AutoCloseable {
         if (isClosed()) throw new IllegalStateException(op + ": tensor " + shape + " used after close" + (closed ? "" : " of the tensor it views"));
     }
 
+    /** Frees the memory (a view frees nothing); on a backend that is not thread-safe, in the calling thread's turn. Idempotent. */
     @Override public final void close() {
         if (closed) return;
         closed = true;
-        if (parent == null) release();
+        if (parent != null) return;
+        Backend b = backend();
+        b.beginTurn();
+        try {
+            release();
+        } finally {
+            b.endTurn();
+        }
     }
 
     /** Frees the memory; called once, and never for a view. */
