@@ -283,6 +283,7 @@ def npy_folder(train, test, out, classes=None):
         arrays[f"x_{part}"] = np.ascontiguousarray(x if x.dtype == np.uint8 else x.astype(np.float32))
         arrays[f"y_{part}"] = np.ascontiguousarray(y.astype(np.int64))
     classes = classes or getattr(train, "classes", None)
+    out = os.fspath(out)  # a str or a pathlib.Path
     if out.endswith(".npz"):
         if classes:
             arrays["classes"] = np.array([str(c) for c in classes])
