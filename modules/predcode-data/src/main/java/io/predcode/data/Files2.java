@@ -24,10 +24,18 @@ final class Files2 {
         }
     }
 
+    /**
+     * Refuses, naming it, a path that is a folder or does not exist: a folder opens on Linux and fails at the first read
+     * with a message that names nothing. {@code kind} says what was expected ("a data file").
+     */
+    static void requireFile(Path file, String kind) throws IOException {
+        if (Files.isDirectory(file)) throw new java.nio.file.FileSystemException(file.toString(), null, "is a folder, expected " + kind);
+        if (!Files.exists(file)) throw new NoSuchFileException(file.toString(), null, "file not found");
+    }
+
     /** A stream of the file's contents, decompressed when it is gzip. */
     static InputStream open(Path file) throws IOException {
-        // A folder opens on Linux and fails at the first read with a message that names nothing.
-        if (Files.isDirectory(file)) throw new java.nio.file.FileSystemException(file.toString(), null, "is a folder, expected a data file");
+        requireFile(file, "a data file");
         InputStream in;
         try {
             in = new BufferedInputStream(Files.newInputStream(file));

@@ -3,7 +3,6 @@ package io.predcode.data;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -33,8 +32,7 @@ public final class Npz implements AutoCloseable {
 
     /** The archive in {@code file}; refused in one line naming it where it is missing or not a zip. */
     public static Npz open(Path file) throws IOException {
-        if (Files.isDirectory(file)) throw new java.nio.file.FileSystemException(file.toString(), null, "is a folder, expected an .npz archive");
-        if (!Files.exists(file)) throw new NoSuchFileException(file.toString(), null, "file not found");
+        Files2.requireFile(file, "an .npz archive");
         try {
             return new Npz(file, new ZipFile(file.toFile()));
         } catch (java.util.zip.ZipException | java.io.EOFException e) {

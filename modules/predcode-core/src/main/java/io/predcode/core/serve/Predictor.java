@@ -97,7 +97,8 @@ public final class Predictor implements AutoCloseable {
      * {@code backend}, with the preprocessing and class names the checkpoint carries.
      */
     public static Predictor load(Path checkpoint, Backend backend) throws IOException {
-        Seen before = java.nio.file.Files.exists(servedFile(checkpoint)) ? identify(servedFile(checkpoint)) : null;
+        Path served = servedFile(checkpoint);
+        Seen before = java.nio.file.Files.exists(served) ? identify(served) : null;
         Checkpoint.Loaded c = Checkpoint.load(checkpoint);
         try (Model m = c.model(backend)) {
             Predictor p = new Predictor(m, c.preprocessing(), c.classNames());
