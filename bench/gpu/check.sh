@@ -47,6 +47,7 @@ timeout "${TESTS_SECONDS:-150}" "$JAVA" --enable-native-access=ALL-UNNAMED -Dpre
   --select-class io.predcode.core.GoldenCaseTest --select-class io.predcode.core.CrossBackendTest --select-class io.predcode.core.EngineContractTest \
   --select-class io.predcode.core.PaperResultsTest --select-class io.predcode.core.CondensedStrictTest \
   --select-class io.predcode.cuda.CudaThreadsTest --select-class io.predcode.core.ServingTest \
+  --select-class io.predcode.core.PredictorReloadTest --select-class io.predcode.core.BackendTurnsTest \
   --select-class io.predcode.core.StandardPcTest --select-class io.predcode.core.PcVariantsTest --select-class io.predcode.core.NormalizeOpTest \
   --select-class io.predcode.core.BranchesTest --select-class io.predcode.core.StableRelaxationTest --select-class io.predcode.core.RandomModelsAgreeTest \
   --select-class io.predcode.cpu.CpuConformanceTest --select-class io.predcode.cpu.CpuAvx2ConformanceTest --select-class io.predcode.cpu.CpuJavaKernelsConformanceTest \
