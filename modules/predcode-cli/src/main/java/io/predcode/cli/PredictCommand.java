@@ -61,7 +61,8 @@ final class PredictCommand implements Callable<Integer> {
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
         Checkpoint.Loaded c = checkpoint.loadFinite();
         Npy.Array x = inputs();
-        int[] sample = NpyFolder.sampleShape(x);
+        NpyFolder.Samples samples = NpyFolder.samples(x);
+        int[] sample = samples.shape();
         int[] shape;
         try {
             shape = Setup.inputShape(c.spec(), sample, checkpoint.toString());
@@ -71,7 +72,7 @@ final class PredictCommand implements Callable<Integer> {
                 throw new IllegalArgumentException(input + ": " + e.getMessage(), e);
             shape = c.inputShape();
         }
-        int n = x.shape()[0], per = x.values().length / n;
+        int n = x.shape()[0], per = samples.values().length / n;
         int[] cls = new int[n];
         float[] prob;
         boolean probabilities;
@@ -89,7 +90,7 @@ final class PredictCommand implements Callable<Integer> {
                 float[] batchOutputs = new float[batchClasses.length * classes];
                 for (int from = 0; from < n; from += batchSize) {
                     int count = Math.min(batchSize, n - from);
-                    float[] batch = Arrays.copyOfRange(x.values(), from * per, (from + count) * per);
+                    float[] batch = Arrays.copyOfRange(samples.values(), from * per, (from + count) * per);
                     // One pass: the classes, and the outputs they were read from (which the softmax turns into probabilities).
                     p.classes(batch, count, batchClasses, batchOutputs);
                     if (probabilities) Predictor.softmaxRows(batchOutputs, count, classes);

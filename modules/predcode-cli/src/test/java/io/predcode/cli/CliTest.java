@@ -151,6 +151,55 @@ class CliTest {
     }
 
     /**
+     * Images stored channels last, as Keras stores them (N, H, W, C), train the model their channels-first twin trains,
+     * byte for byte; train says it read them so; predict reads an input array by the same rule.
+     */
+    @Test void channelsLastImagesTrainAsTheirChannelsFirstTwin(@TempDir Path tmp) throws Exception {
+        int c = 3, h = 7, w = 5, classes = 3;
+        java.util.Random r = new java.util.Random(11);
+        Path first = Files.createDirectories(tmp.resolve("first")), last = Files.createDirectories(tmp.resolve("last"));
+        float[] testLast = null, testFirst = null;
+        for (String part : List.of("train", "test")) {
+            int n = part.equals("train") ? 60 : 30;
+            byte[] chw = new byte[n * c * h * w], hwc = new byte[chw.length];
+            long[] y = new long[n];
+            for (int i = 0; i < n; i++) {
+                y[i] = i % classes;
+                for (int k = 0; k < c; k++)
+                    for (int p = 0; p < h * w; p++) {
+                        // Each class bright in its own channel: learnable, and scrambled if the channels were mixed up.
+                        byte v = (byte) (r.nextInt(60) + (k == y[i] ? 150 : 0));
+                        chw[(i * c + k) * h * w + p] = v;
+                        hwc[(i * h * w + p) * c + k] = v;
+                    }
+            }
+            java.nio.ByteBuffer yb = java.nio.ByteBuffer.allocate(8 * n).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            for (long v : y) yb.putLong(v);
+            Files.write(first.resolve("x_" + part + ".npy"), io.predcode.data.Npy.encode("|u1", new int[]{n, c, h, w}, chw));
+            Files.write(last.resolve("x_" + part + ".npy"), io.predcode.data.Npy.encode("|u1", new int[]{n, h, w, c}, hwc));
+            for (Path dir : List.of(first, last)) Files.write(dir.resolve("y_" + part + ".npy"), io.predcode.data.Npy.encode("<i8", new int[]{n}, yb.array()));
+        }
+        Path spec = tmp.resolve("cnn.json");
+        Files.writeString(spec, """
+                {"input": [3, 7, 5], "blocks": [
+                  [{"op": "conv2d", "in": 3, "out": 4, "kernel": [3, 3], "stride": [1, 1], "padding": [1, 1], "bias": true}, {"op": "relu"}],
+                  [{"op": "flatten"}, {"op": "linear", "in": 140, "out": 3, "bias": true}]]}
+                """);
+        Path fromFirst = tmp.resolve("run-first"), fromLast = tmp.resolve("run-last");
+        for (Path[] run : new Path[][]{{first, fromFirst}, {last, fromLast}}) {
+            Result t = run("train", "--model", spec.toString(), "--data", "npy:" + run[0], "--algorithm", "fixedpred", "--epochs", "10", "--lr", "0.01", "--out", run[1].toString());
+            assertEquals(0, t.code(), t.err());
+            assertEquals(run[0] == last, t.out().contains("last train (channels last, read as (N, C, H, W))"), t.out());
+        }
+        assertArrayEquals(Files.readAllBytes(fromFirst.resolve("model.safetensors")), Files.readAllBytes(fromLast.resolve("model.safetensors")));
+        assertTrue(json(fromLast.resolve("metrics.json")).number("final_test_accuracy") > 0.9, "each class is bright in its own channel: " + json(fromLast.resolve("metrics.json")).number("final_test_accuracy"));
+        Result p1 = run("predict", "--checkpoint", fromLast.toString(), "--input", first.resolve("x_test.npy").toString());
+        Result p2 = run("predict", "--checkpoint", fromLast.toString(), "--input", last.resolve("x_test.npy").toString());
+        assertEquals(0, p2.code(), p2.err());
+        assertEquals(p1.out(), p2.out());
+    }
+
+    /**
      * A built-in model takes its last layer's width from the data set's classes (12 here, where digits-mlp has 10); a
      * model written to a file is used as written, and one whose outputs are not one per class is refused in one line.
      */

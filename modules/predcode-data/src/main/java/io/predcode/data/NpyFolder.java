@@ -17,7 +17,8 @@ import java.util.List;
  * as a text array under {@code classes}.
  * <ul>
  * <li>x: shape (N, F) for flat samples, (N, H, W) for one-channel images, (N, C, H, W) for images as PyTorch lays them
- * out; float32, float64 or integers. Bytes (uint8) are pixels: scaled by 1/255, as MNIST's and CIFAR-10's are, and
+ * out, or (N, H, W, C) as Keras lays them out (at most 4 channels, under larger images; {@link #samples}), which is
+ * transposed as it is read; float32, float64 or integers. Bytes (uint8) are pixels: scaled by 1/255, as MNIST's and CIFAR-10's are, and
  * the scale travels in the checkpoint; any other type is used as stored.</li>
  * <li>y: shape (N) or (N, 1), class indices 0..K-1 (integers, or floats that are whole numbers), or (N, K) one-hot rows
  * as Keras's {@code to_categorical} writes them. K is the largest label plus one (the rows' width for one-hot labels),
@@ -48,7 +49,8 @@ public final class NpyFolder {
     /** The split the four arrays make, with the class names (null: the labels' indices) read from {@code namesSource}. */
     private static DataSplit split(Path path, Npy.Array xTrain, Npy.Array yTrain, Npy.Array xTest, Npy.Array yTest, List<String> names, String namesSource)
             throws DataFormatException {
-        int[] shape = sampleShape(xTrain), testShape = sampleShape(xTest);
+        Samples trainSamples = samples(xTrain), testSamples = samples(xTest);
+        int[] shape = trainSamples.shape(), testShape = testSamples.shape();
         if (!Arrays.equals(shape, testShape))
             throw new DataFormatException(xTest.source() + ": samples of shape " + Arrays.toString(testShape) + ", but " + xTrain.source() + "'s are " + Arrays.toString(shape));
         if (!xTrain.dtype().equals(xTest.dtype()))
@@ -66,8 +68,10 @@ public final class NpyFolder {
         }
         boolean pixels = xTrain.dtype().equals("|u1");
         String name = path.getFileName() == null ? path.toString() : path.getFileName().toString();
-        return new DataSplit(new Dataset(name + " train", shape, classes, pixels ? unit(xTrain.values()) : xTrain.values(), train.indices()),
-                new Dataset(name + " test", shape, classes, pixels ? unit(xTest.values()) : xTest.values(), test.indices()), pixels ? 1f / 255 : 1f, names);
+        // Said in the data set's name, which train prints, so that a wrong guess of the layout is seen before training on it.
+        String layout = trainSamples.fromChannelsLast() ? " (channels last, read as (N, C, H, W))" : "";
+        return new DataSplit(new Dataset(name + " train" + layout, shape, classes, pixels ? unit(trainSamples.values()) : trainSamples.values(), train.indices()),
+                new Dataset(name + " test" + layout, shape, classes, pixels ? unit(testSamples.values()) : testSamples.values(), test.indices()), pixels ? 1f / 255 : 1f, names);
     }
 
     /** Bytes as MNIST's IDX reader gives them: each divided by 255 in float, in place. */
@@ -83,20 +87,44 @@ public final class NpyFolder {
     }
 
     /**
-     * The shape of a sample of {@code x}: (N, F) gives [F], (N, H, W) [1, H, W], (N, C, H, W) [C, H, W]; refused where
-     * it is none of them, looks like channels last, or holds a value that is not finite.
+     * The samples of an array as a model takes them.
+     *
+     * @param shape a sample's shape: [F], [1, H, W] or [C, H, W]
+     * @param values every sample's values, channels first
+     * @param fromChannelsLast whether the array was (N, H, W, C) and its values were transposed
      */
-    public static int[] sampleShape(Npy.Array x) throws DataFormatException {
+    public record Samples(int[] shape, float[] values, boolean fromChannelsLast) {}
+
+    /**
+     * The samples of {@code x}: (N, F) gives [F], (N, H, W) [1, H, W], (N, C, H, W) [C, H, W]. An array that looks like
+     * channels last, (N, H, W, C) as Keras and TensorFlow store images (C at most 4 under images larger than that), is
+     * transposed to channels first, in place. Refused where it is none of these or holds a value that is not finite.
+     *
+     * @param x an array of samples, the first dimension counting them
+     * @return their shape and values, channels first
+     * @throws DataFormatException naming {@code x}'s source and what was expected
+     */
+    public static Samples samples(Npy.Array x) throws DataFormatException {
         String file = x.source();
         int[] s = x.shape();
         if (s.length < 2 || s.length > 4)
-            throw new DataFormatException(file + ": field 'shape' " + Arrays.toString(s) + " has " + s.length + " dimensions, expected (N, F), (N, H, W) or (N, C, H, W)");
-        // Channels last, as Keras and TensorFlow store images: training on them as channels first would scramble every image.
-        if (s.length == 4 && s[3] <= 4 && s[1] > 4)
-            throw new DataFormatException(file + ": field 'shape' " + Arrays.toString(s) + " looks like channels last (N, H, W, C); save x.transpose(0, 3, 1, 2) (N, C, H, W)");
-        int[] shape = s.length == 3 ? new int[]{1, s[1], s[2]} : Arrays.copyOfRange(s, 1, s.length);
+            throw new DataFormatException(file + ": field 'shape' " + Arrays.toString(s) + " has " + s.length + " dimensions, expected (N, F), (N, H, W), (N, C, H, W) or (N, H, W, C)");
+        // The same rule wherever an array is read (train, eval, predict), so that serving lays out inputs as training did.
+        boolean channelsLast = s.length == 4 && s[3] <= 4 && s[1] > 4;
+        int[] shape = s.length == 3 ? new int[]{1, s[1], s[2]} : channelsLast ? new int[]{s[3], s[1], s[2]} : Arrays.copyOfRange(s, 1, s.length);
         finite(x, shape);
-        return shape;
+        if (channelsLast) toChannelsFirst(x.values(), s[0], s[1] * s[2], s[3]);
+        return new Samples(shape, x.values(), channelsLast);
+    }
+
+    /** Each of {@code n} samples of {@code pixels} positions times {@code channels} rewritten channel by channel, through one sample's copy. */
+    private static void toChannelsFirst(float[] v, int n, int pixels, int channels) {
+        float[] sample = new float[pixels * channels];
+        for (int i = 0, at = 0; i < n; i++, at += sample.length) {
+            System.arraycopy(v, at, sample, 0, sample.length);
+            for (int c = 0; c < channels; c++)
+                for (int p = 0; p < pixels; p++) v[at + c * pixels + p] = sample[p * channels + c];
+        }
     }
 
     /** Class indices, and the width of the one-hot rows they were read from (0 where they were indices already). */

@@ -10,6 +10,7 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.zip.GZIPOutputStream;
 
@@ -190,14 +191,59 @@ class NpyTest {
         for (String s : expected) assertTrue(e.getMessage().contains(s), e.getMessage());
     }
 
+    @Test void channelsLastImagesAreReadChannelsFirst() throws IOException {
+        java.util.Random r = new java.util.Random(7);
+        // Awkward sizes: one sample, one channel, primes, a width off any vector length; the first dimension past 4.
+        int[][] shapes = {{1, 5, 5, 1}, {3, 7, 11, 3}, {2, 13, 2, 4}, {4, 32, 32, 3}, {1, 5, 1, 2}};
+        for (int[] s : shapes) {
+            int n = s[0], h = s[1], w = s[2], c = s[3];
+            float[] x = new float[n * h * w * c];
+            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+            Path dir = folder("last" + Arrays.toString(s).replaceAll("\\D+", "-"), s, x, new long[n], s, x, new long[n]);
+            DataSplit split = NpyFolder.load(dir);
+            assertArrayEquals(new int[]{c, h, w}, split.sampleShape(), Arrays.toString(s));
+            assertTrue(split.train().name().contains("channels last"), split.train().name());
+            // The reference: element (i, y, x, k) of the stored array is element (i, k, y, x) of the samples.
+            float[] got = split.train().images(), test = split.test().images();
+            for (int i = 0; i < n; i++)
+                for (int y = 0; y < h; y++)
+                    for (int xx = 0; xx < w; xx++)
+                        for (int k = 0; k < c; k++) {
+                            float want = x[((i * h + y) * w + xx) * c + k];
+                            int at = ((i * c + k) * h + y) * w + xx;
+                            assertEquals(want, got[at], Arrays.toString(s) + " sample " + i + " (" + y + ", " + xx + ", " + k + ")");
+                            assertEquals(want, test[at]);
+                        }
+        }
+        // Bytes (Keras's CIFAR-10 is uint8 (N, 32, 32, 3)) are transposed and divided by 255 alike.
+        Path bytes = Files.createDirectories(tmp.resolve("last-bytes"));
+        byte[] px = new byte[5 * 6 * 3];
+        for (int i = 0; i < px.length; i++) px[i] = (byte) (i * 3);
+        for (String set : new String[]{"train", "test"}) {
+            Files.write(bytes.resolve("x_" + set + ".npy"), Npy.encode("|u1", new int[]{1, 5, 6, 3}, px));
+            Files.write(bytes.resolve("y_" + set + ".npy"), Npy.encode("|u1", new int[]{1}, new byte[]{1}));
+        }
+        DataSplit b = NpyFolder.load(bytes);
+        assertArrayEquals(new int[]{3, 5, 6}, b.sampleShape());
+        assertEquals(1f / 255, b.pixelScale());
+        for (int k = 0; k < 3; k++)
+            for (int p = 0; p < 30; p++) assertEquals((px[p * 3 + k] & 0xff) / 255f, b.train().images()[k * 30 + p]);
+        // Channels first stays as it is, 4 channels or fewer included; so does a channels-last look-alike whose second dimension is at most 4.
+        assertArrayEquals(new int[]{3, 8, 8}, NpyFolder.load(folder("first", new int[]{1, 3, 8, 8}, new float[192], new long[]{0}, new int[]{1, 3, 8, 8}, new float[192], new long[]{0})).sampleShape());
+        DataSplit small = NpyFolder.load(folder("small", new int[]{1, 4, 8, 2}, new float[64], new long[]{0}, new int[]{1, 4, 8, 2}, new float[64], new long[]{0}));
+        assertArrayEquals(new int[]{4, 8, 2}, small.sampleShape());
+        assertFalse(small.train().name().contains("channels last"));
+    }
+
     @Test void aFolderWhoseArraysDisagreeIsRefusedNamingTheFile() throws IOException {
         float[] six = new float[6];
         folderRefused(folder("count", new int[]{2, 3}, six, new long[]{0}, new int[]{1, 3}, new float[3], new long[]{0}), "y_train.npy", "1 labels, but the inputs beside it hold 2");
         folderRefused(folder("shape", new int[]{2, 3}, six, new long[]{0, 1}, new int[]{1, 2}, new float[2], new long[]{0}), "x_test.npy", "samples of shape [2]", "[3]");
         folderRefused(folder("negative", new int[]{2, 3}, six, new long[]{0, -1}, new int[]{1, 3}, new float[3], new long[]{0}), "y_train.npy", "label -1.0 of sample 1");
         folderRefused(folder("nan", new int[]{2, 3}, new float[]{0, 0, 0, 0, Float.NaN, 0}, new long[]{0, 1}, new int[]{1, 3}, new float[3], new long[]{0}), "x_train.npy", "sample 1 holds NaN");
-        folderRefused(folder("rank", new int[]{6}, six, new long[]{0, 1, 0, 1, 0, 1}, new int[]{1}, new float[1], new long[]{0}), "x_train.npy", "expected (N, F), (N, H, W) or (N, C, H, W)");
-        folderRefused(folder("last", new int[]{1, 8, 8, 3}, new float[192], new long[]{0}, new int[]{1, 8, 8, 3}, new float[192], new long[]{0}), "x_train.npy", "channels last", "transpose(0, 3, 1, 2)");
+        folderRefused(folder("rank", new int[]{6}, six, new long[]{0, 1, 0, 1, 0, 1}, new int[]{1}, new float[1], new long[]{0}), "x_train.npy", "expected (N, F), (N, H, W), (N, C, H, W) or (N, H, W, C)");
+        // Train and test both channels last, but of different images: compared after the transpose, in the model's layout.
+        folderRefused(folder("last", new int[]{1, 8, 8, 3}, new float[192], new long[]{0}, new int[]{1, 8, 7, 3}, new float[168], new long[]{0}), "x_test.npy", "[3, 8, 7]", "[3, 8, 8]");
         Path names = folder("names", new int[]{2, 3}, six, new long[]{0, 2}, new int[]{1, 3}, new float[3], new long[]{0});
         Files.writeString(names.resolve("classes.txt"), "a\nb\n");
         folderRefused(names, "classes.txt", "2 class names, but the labels go up to 2");
