@@ -22,8 +22,8 @@ import java.util.concurrent.Callable;
  * the inferred inputs are drawn as a PNG grid, one row per class.
  */
 @Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Infer inputs for each class of a trained model: the class is held at the output and the input relaxes",
-                "with the hidden layers on the PC energy. Writes the inferred inputs as a PNG grid, one row per class."})
+        description = {"Infer inputs for each class of a trained model and draw them as a PNG grid, a row per class.",
+                "The class is held at the output, and the input relaxes with the hidden layers on the PC energy."})
 final class GenerateCommand implements Callable<Integer> {
     @Spec picocli.CommandLine.Model.CommandSpec spec;
 

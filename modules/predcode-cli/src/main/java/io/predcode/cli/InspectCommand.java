@@ -25,8 +25,8 @@ import java.util.stream.Collectors;
  * names, how it was trained and how far, and whether every parameter is finite. For deciding what to deploy or
  * resume without running it.
  */
-@Command(name = "inspect", mixinStandardHelpOptions = true, description = {"Describe a checkpoint without running it: its model block by block,",
-        "the inputs it takes, its classes, how it was trained and how far, and whether every parameter is finite."})
+@Command(name = "inspect", mixinStandardHelpOptions = true, description = {"Describe a checkpoint without running it.",
+        "Its model block by block, the inputs it takes, its classes, how it was trained and how far, and whether every parameter is finite."})
 final class InspectCommand implements Callable<Integer> {
     @Spec picocli.CommandLine.Model.CommandSpec spec;
 

@@ -20,8 +20,9 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 /** A checkpoint's classes and probabilities for inputs saved with NumPy, as CSV: what a service's Predictor answers, for a file. */
-@Command(name = "predict", mixinStandardHelpOptions = true, description = {"Classify the inputs in a .npy file with a checkpoint: one CSV row per sample,",
-        "its class, the class's name, and each class's probability (p0, p1, ...; a model trained on squared error: its outputs, out0, out1, ...)."})
+@Command(name = "predict", mixinStandardHelpOptions = true, description = {"Classify the inputs in a .npy or .npz file with a checkpoint: a CSV row per sample.",
+        "Each row holds the sample's class, the class's name, and each class's probability (p0, p1, ...; a model trained on squared error:"
+        + " its outputs, out0, out1, ...)."})
 final class PredictCommand implements Callable<Integer> {
     @Spec picocli.CommandLine.Model.CommandSpec spec;
 

@@ -33,10 +33,21 @@ class CliTest {
         java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
         System.setErr(new java.io.PrintStream(captured, true, java.nio.charset.StandardCharsets.UTF_8));
         try {
-            for (String command : new String[]{"train", "eval", "predict", "generate", "compare", "bench", "backends"}) {
+            String[] commands = {"train", "eval", "predict", "generate", "inspect", "compare", "bench", "backends"};
+            for (String command : commands) {
                 Result r = run(command, "--help");
                 assertEquals(0, r.code(), command);
                 assertTrue(r.out().contains("Usage: predcode " + command), command + ": " + r.out());
+            }
+            // The list of commands shows each one's first line: a whole sentence, not one cut off at a comma.
+            List<String> top = run("--help").out().lines().toList();
+            for (String command : commands) {
+                int at = 0;
+                while (at < top.size() && !top.get(at).startsWith("  " + command + " ")) at++;
+                assertTrue(at < top.size(), command + " not listed: " + top);
+                StringBuilder summary = new StringBuilder(top.get(at).strip());
+                while (++at < top.size() && top.get(at).startsWith("      ")) summary.append(' ').append(top.get(at).strip());
+                assertTrue(summary.toString().endsWith("."), command + "'s summary: " + summary);
             }
         } finally {
             System.setErr(saved);
