@@ -265,7 +265,8 @@ def npy_folder(train, test, out, classes=None):
     y_test.npy, and classes.txt where there are class names; or, where `out` ends in .npz, one archive of those arrays
     (np.savez_compressed, the class names as its `classes` array) that `--data npy:OUT.npz` reads. `train` and `test`
     are each a pair (inputs, labels) of tensors or arrays, or a torch Dataset of (input, label) samples (a torchvision
-    data set with its transform, say), stacked in order. Inputs are (N, F), (N, H, W) or (N, C, H, W); uint8 inputs stay
+    data set with its transform, say), stacked in order. Inputs are (N, F), (N, H, W), (N, C, H, W) or, as Keras keeps
+    images, (N, H, W, C) (predcode transposes those as it reads them); uint8 inputs stay
     bytes (predcode divides them by 255), others are written as float32. `classes` names the classes; a data set's own
     `.classes` is taken otherwise."""
     import io

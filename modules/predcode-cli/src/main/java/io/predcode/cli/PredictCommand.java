@@ -28,7 +28,7 @@ final class PredictCommand implements Callable<Integer> {
 
     @Mixin Setup.CheckpointChoice checkpoint;
 
-    @Option(names = "--input", required = true, description = "A .npy file (or .npy.gz, or an array of an .npz archive: --array) of raw inputs, as the data set stores them: (N, F), (N, H, W) or (N, C, H, W);"
+    @Option(names = "--input", required = true, description = "A .npy file (or .npy.gz, or an array of an .npz archive: --array) of raw inputs, as the data set stores them: (N, F), (N, H, W), (N, C, H, W) or (N, H, W, C);"
             + " the checkpoint's preprocessing is applied (bytes of a model trained on MNIST-style data are divided by 255).")
     Path input;
 
