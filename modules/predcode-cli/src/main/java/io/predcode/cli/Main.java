@@ -11,12 +11,12 @@ import java.nio.file.AccessDeniedException;
 import java.nio.file.FileSystemException;
 import java.nio.file.NoSuchFileException;
 
-/** The {@code predcode} command. Bad input: one line on stderr, exit 2. Divergence: exit 3. */
+/** The {@code predcode} command. Bad input: one line on stderr, exit 2. Divergence: exit 3. Out of heap memory: one line, exit 4. */
 @Command(name = "predcode", mixinStandardHelpOptions = true, version = "predcode 0.1.0",
         description = "Predictive-coding training on the JVM, on CPUs and GPUs: Torch2PC's algorithms (STRICT, FIXED_PRED, EXACT), PC, iPC and Z-IL, and backprop.",
         subcommands = {TrainCommand.class, EvalCommand.class, PredictCommand.class, GenerateCommand.class, InspectCommand.class, CompareCommand.class, BenchCommand.class, BackendsCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
-    public static final int BAD_INPUT = 2, DIVERGED = 3;
+    public static final int BAD_INPUT = 2, DIVERGED = 3, OUT_OF_MEMORY = 4;
 
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -47,7 +47,15 @@ public final class Main implements Runnable {
             }
             throw e;
         });
-        return cl.execute(args);
+        try {
+            return cl.execute(args);
+        } catch (OutOfMemoryError e) {
+            // Data sets are held in memory (with a copy for the validation split): a heap too small for them ends here,
+            // in one line that says how to give Java more, not in a stack trace. Files written so far are whole (atomic).
+            err.println("predcode: out of Java heap memory (" + (Runtime.getRuntime().maxMemory() >> 20) + " MiB at most): the data set and its validation"
+                    + " split are held in memory; give Java more with PREDCODE_JAVA_OPTS=-Xmx<size> (e.g. -Xmx8g) or use a smaller data set");
+            return OUT_OF_MEMORY;
+        }
     }
 
     /** Bad input: IllegalArgumentException (JsonException is one), IOException (DataFormatException is one), an unavailable backend. */

@@ -536,11 +536,35 @@ class CliTest {
         assertTrue(gen.err().contains("java.desktop") && gen.err().strip().lines().count() == 1, gen.err());
     }
 
+    /**
+     * A data set that fits the heap once but not with its validation split's copy: one line saying how to give Java
+     * more, exit 4, where the JVM printed a stack trace. The serial collector makes where memory runs out certain.
+     */
+    @Test void runningOutOfHeapIsOneLine(@TempDir Path tmp) throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve("big"));
+        int n = 8900, features = 784; // 7 M floats, 28 MB: under half of a 64 MB heap, as the .npy reader requires, but not twice
+        byte[] y = new byte[n];
+        for (int i = 0; i < n; i++) y[i] = (byte) (i % 2);
+        Files.write(dir.resolve("x_train.npy"), io.predcode.data.Npy.encode("|u1", new int[]{n, features}, new byte[n * features]));
+        Files.write(dir.resolve("y_train.npy"), io.predcode.data.Npy.encode("|u1", new int[]{n}, y));
+        Files.write(dir.resolve("x_test.npy"), io.predcode.data.Npy.encode("|u1", new int[]{2, features}, new byte[2 * features]));
+        Files.write(dir.resolve("y_test.npy"), io.predcode.data.Npy.encode("|u1", new int[]{2}, new byte[]{0, 1}));
+        Result r = childWith(List.of("-Xmx64m", "-XX:+UseSerialGC"), "train", "--data", "npy:" + dir, "--model", "mlp", "--epochs", "1", "--out", tmp.resolve("run").toString());
+        assertEquals(Main.OUT_OF_MEMORY, r.code(), r.out() + r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+        assertTrue(r.err().startsWith("predcode: out of Java heap memory (") && r.err().contains("PREDCODE_JAVA_OPTS=-Xmx"), r.err());
+    }
+
     /** Runs the CLI in a new JVM with only the GPU kit runtime's modules (bench/gpu/prepare.sh's jlink). */
     private static Result child(String... args) throws Exception {
-        List<String> cmd = new java.util.ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--limit-modules", "java.base,jdk.unsupported,java.management,java.logging,java.xml", "--enable-native-access=ALL-UNNAMED",
-                "-cp", classPath(), "io.predcode.cli.Main"));
+        return childWith(List.of("--limit-modules", "java.base,jdk.unsupported,java.management,java.logging,java.xml"), args);
+    }
+
+    /** Runs the CLI in a new JVM with these options. */
+    private static Result childWith(List<String> jvmOptions, String... args) throws Exception {
+        List<String> cmd = new java.util.ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        cmd.addAll(jvmOptions);
+        cmd.addAll(List.of("--enable-native-access=ALL-UNNAMED", "-cp", classPath(), "io.predcode.cli.Main"));
         cmd.addAll(List.of(args));
         Process p = new ProcessBuilder(cmd).redirectErrorStream(false).start();
         var out = java.util.concurrent.CompletableFuture.supplyAsync(() -> read(p.getInputStream()));

@@ -66,6 +66,8 @@ public final class NpyFolder {
                 throw new DataFormatException(namesSource + ": " + names.size() + " class names, but the labels go up to " + (classes - 1));
             classes = names.size();
         }
+        // One class is nothing to classify, and most often labels saved wrong (all zeros, say): said before training on them.
+        if (classes < 2) throw new DataFormatException(yTrain.source() + ": every label is 0, a single class; a classifier needs at least two");
         boolean pixels = xTrain.dtype().equals("|u1");
         String name = path.getFileName() == null ? path.toString() : path.getFileName().toString();
         // Said in the data set's name, which train prints, so that a wrong guess of the layout is seen before training on it.

@@ -199,7 +199,9 @@ class NpyTest {
             int n = s[0], h = s[1], w = s[2], c = s[3];
             float[] x = new float[n * h * w * c];
             for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
-            Path dir = folder("last" + Arrays.toString(s).replaceAll("\\D+", "-"), s, x, new long[n], s, x, new long[n]);
+            long[] labels = new long[n];
+            labels[0] = 1; // two classes
+            Path dir = folder("last" + Arrays.toString(s).replaceAll("\\D+", "-"), s, x, labels, s, x, labels);
             DataSplit split = NpyFolder.load(dir);
             assertArrayEquals(new int[]{c, h, w}, split.sampleShape(), Arrays.toString(s));
             assertTrue(split.train().name().contains("channels last"), split.train().name());
@@ -229,8 +231,8 @@ class NpyTest {
         for (int k = 0; k < 3; k++)
             for (int p = 0; p < 30; p++) assertEquals((px[p * 3 + k] & 0xff) / 255f, b.train().images()[k * 30 + p]);
         // Channels first stays as it is, 4 channels or fewer included; so does a channels-last look-alike whose second dimension is at most 4.
-        assertArrayEquals(new int[]{3, 8, 8}, NpyFolder.load(folder("first", new int[]{1, 3, 8, 8}, new float[192], new long[]{0}, new int[]{1, 3, 8, 8}, new float[192], new long[]{0})).sampleShape());
-        DataSplit small = NpyFolder.load(folder("small", new int[]{1, 4, 8, 2}, new float[64], new long[]{0}, new int[]{1, 4, 8, 2}, new float[64], new long[]{0}));
+        assertArrayEquals(new int[]{3, 8, 8}, NpyFolder.load(folder("first", new int[]{1, 3, 8, 8}, new float[192], new long[]{1}, new int[]{1, 3, 8, 8}, new float[192], new long[]{0})).sampleShape());
+        DataSplit small = NpyFolder.load(folder("small", new int[]{1, 4, 8, 2}, new float[64], new long[]{1}, new int[]{1, 4, 8, 2}, new float[64], new long[]{0}));
         assertArrayEquals(new int[]{4, 8, 2}, small.sampleShape());
         assertFalse(small.train().name().contains("channels last"));
     }
@@ -242,6 +244,8 @@ class NpyTest {
         folderRefused(folder("negative", new int[]{2, 3}, six, new long[]{0, -1}, new int[]{1, 3}, new float[3], new long[]{0}), "y_train.npy", "label -1.0 of sample 1");
         folderRefused(folder("nan", new int[]{2, 3}, new float[]{0, 0, 0, 0, Float.NaN, 0}, new long[]{0, 1}, new int[]{1, 3}, new float[3], new long[]{0}), "x_train.npy", "sample 1 holds NaN");
         folderRefused(folder("rank", new int[]{6}, six, new long[]{0, 1, 0, 1, 0, 1}, new int[]{1}, new float[1], new long[]{0}), "x_train.npy", "expected (N, F), (N, H, W), (N, C, H, W) or (N, H, W, C)");
+        // Labels all 0: one class, nothing to classify (most often labels saved wrong).
+        folderRefused(folder("one", new int[]{2, 3}, six, new long[]{0, 0}, new int[]{1, 3}, new float[3], new long[]{0}), "y_train.npy", "every label is 0, a single class");
         // Train and test both channels last, but of different images: compared after the transpose, in the model's layout.
         folderRefused(folder("last", new int[]{1, 8, 8, 3}, new float[192], new long[]{0}, new int[]{1, 8, 7, 3}, new float[168], new long[]{0}), "x_test.npy", "[3, 8, 7]", "[3, 8, 8]");
         Path names = folder("names", new int[]{2, 3}, six, new long[]{0, 2}, new int[]{1, 3}, new float[3], new long[]{0});
