@@ -439,6 +439,11 @@ final class TrainingRun {
         } catch (Checkpoint.NotFiniteException e) {
             throw new DivergenceException(step, "parameter '" + e.parameter() + "' is not finite after epoch " + (epoch + 1) + " (step " + step + "); no checkpoint written, the last good one is "
                     + (history.size() < 2 ? "none" : s.out().resolve(Checkpoint.RESUME_FILE) + " after epoch " + epoch) + bestNote(watch) + ". Try a smaller --lr or --eta.");
+        } catch (java.nio.file.FileSystemException e) {
+            // A full disk, most often: say what the run still has, so that it can go on where it stopped once there is room.
+            Path resume = s.out().resolve(Checkpoint.RESUME_FILE);
+            throw new java.nio.file.FileSystemException(e.getFile(), e.getOtherFile(), (e.getReason() == null ? "not written" : e.getReason()) + "; saving epoch "
+                    + (epoch + 1) + " stopped the run" + (java.nio.file.Files.exists(resume) ? "; " + resume + " is a whole checkpoint: --resume continues from it" : ""));
         }
     }
 
@@ -472,17 +477,19 @@ final class TrainingRun {
             throw new java.nio.file.AccessDeniedException(dir.toString(), null, "--out folder cannot be created (" + Main.message(e) + ")");
         }
         if (!Files.isWritable(dir)) throw new java.nio.file.AccessDeniedException(dir.toString(), null, "--out folder is not writable");
-        // Before any training: a folder that cannot take a file (read-only mounts, /proc) is found now, not after an epoch.
+        // First, as it may be what filled the disk.
+        int stale = AtomicFiles.removeStale(dir) + AtomicFiles.removeStale(dir.resolve(BEST_DIR));
+        if (stale > 0) out.printf("removed %d temporary file(s) an interrupted run left in %s%n", stale, dir);
+        // Before any training: a folder that cannot take a file (read-only mounts, /proc, a full disk) is found now, not after an epoch.
         Path probe = dir.resolve(".predcode-probe");
         try {
             Files.writeString(probe, "probe\n");
-            Files.deleteIfExists(probe);
         } catch (IOException e) {
-            String why = e instanceof java.nio.file.FileSystemException f && f.getReason() != null ? f.getReason() : e.getClass().getSimpleName();
+            String why = e instanceof java.nio.file.FileSystemException f && f.getReason() != null ? f.getReason() : e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
             throw new java.nio.file.AccessDeniedException(dir.toString(), null, "--out folder cannot take a file (" + why + ")");
+        } finally {
+            Files.deleteIfExists(probe);
         }
-        int stale = AtomicFiles.removeStale(dir) + AtomicFiles.removeStale(dir.resolve(BEST_DIR));
-        if (stale > 0) out.printf("removed %d temporary file(s) an interrupted run left in %s%n", stale, dir);
         if (s.resume() && !Files.exists(dir.resolve(Checkpoint.RESUME_FILE)))
             throw new java.nio.file.NoSuchFileException(dir.resolve(Checkpoint.RESUME_FILE).toString(), null, "--resume needs a checkpoint in --out, none found");
     }

@@ -555,6 +555,31 @@ class CliTest {
         assertTrue(r.err().startsWith("predcode: out of Java heap memory (") && r.err().contains("PREDCODE_JAVA_OPTS=-Xmx"), r.err());
     }
 
+    /**
+     * A save that fails (a full disk; here a file-size limit, which fails the write as a full disk does, without root)
+     * stops the run in one line naming the file and saying that the run's checkpoint is whole; it is, byte for byte, and
+     * --resume goes on from it.
+     */
+    @Test void aSaveThatFailsStopsTheRunAndLeavesItResumable(@TempDir Path tmp) throws Exception {
+        Path run = tmp.resolve("run");
+        assertEquals(0, run("train", "--epochs", "2", "--out", run.toString(), "--quiet").code());
+        byte[] checkpoint = Files.readAllBytes(run.resolve("checkpoint.safetensors"));
+        // Files of at most 60 KiB: metrics.csv fits, a checkpoint (83 KB) does not. The JVM ignores SIGXFSZ, so the write fails (EFBIG).
+        Result r = childWith(List.of("bash", "-c", "ulimit -f 60 && exec \"$0\" \"$@\""), List.of(), "train", "--epochs", "4", "--resume", "--out", run.toString(), "--quiet");
+        assertEquals(Main.BAD_INPUT, r.code(), r.out() + r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+        assertTrue(r.err().contains("checkpoint.safetensors: not written (") && r.err().contains("saving epoch 3 stopped the run")
+                && r.err().contains(run.resolve("checkpoint.safetensors") + " is a whole checkpoint: --resume continues from it"), r.err());
+        assertArrayEquals(checkpoint, Files.readAllBytes(run.resolve("checkpoint.safetensors")));
+        try (var files = Files.list(run)) {
+            assertEquals(List.of(), files.filter(f -> f.getFileName().toString().endsWith(".tmp")).toList(), "no temporary file left behind");
+        }
+        assertEquals(0, run("train", "--epochs", "4", "--resume", "--out", run.toString(), "--quiet").code());
+        List<String> epochs = Files.readAllLines(run.resolve("metrics.csv")).stream().skip(1).map(l -> l.split(",")[1]).distinct().toList();
+        assertEquals(List.of("1", "2", "3", "4"), epochs);
+        assertEquals(4 * 43, Files.readAllLines(run.resolve("metrics.csv")).size() - 1, "each epoch's steps once");
+    }
+
     /** Runs the CLI in a new JVM with only the GPU kit runtime's modules (bench/gpu/prepare.sh's jlink). */
     private static Result child(String... args) throws Exception {
         return childWith(List.of("--limit-modules", "java.base,jdk.unsupported,java.management,java.logging,java.xml"), args);
@@ -562,7 +587,13 @@ class CliTest {
 
     /** Runs the CLI in a new JVM with these options. */
     private static Result childWith(List<String> jvmOptions, String... args) throws Exception {
-        List<String> cmd = new java.util.ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        return childWith(List.of(), jvmOptions, args);
+    }
+
+    /** Runs the CLI in a new JVM with these options, started by {@code launcher} (e.g. a shell that sets a limit first). */
+    private static Result childWith(List<String> launcher, List<String> jvmOptions, String... args) throws Exception {
+        List<String> cmd = new java.util.ArrayList<>(launcher);
+        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.addAll(jvmOptions);
         cmd.addAll(List.of("--enable-native-access=ALL-UNNAMED", "-cp", classPath(), "io.predcode.cli.Main"));
         cmd.addAll(List.of(args));

@@ -45,6 +45,11 @@ public final class AtomicFiles {
                 Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
             }
             forceFolder(dir);
+        } catch (java.nio.file.FileSystemException e) {
+            throw e; // names its files already
+        } catch (IOException e) {
+            // A full disk or a failing device: FileChannel says only "No space left on device"; name the file, and that it is as it was.
+            throw new java.nio.file.FileSystemException(target.toString(), null, "not written (" + e.getMessage() + "); the file there before, if any, is unchanged");
         } finally {
             Files.deleteIfExists(tmp);
         }
