@@ -12,6 +12,6 @@ for alg in ${ALGORITHMS:-backprop exact fixedpred strict}; do
     strict) extra=(--eta "${STRICT_ETA:-0.1}" --n "${STRICT_N:-20}" ${STRICT_LOSS:+--loss "$STRICT_LOSS"}) ;;
   esac
   ./predcode train --quiet --model example-cnn --data fashion-mnist --batch-size 300 --optimizer adam --lr 0.002 \
-    --epochs 2 --seed 0 --validation 0 --algorithm "$alg" "${extra[@]}" --out "runs/fashion-$alg${TAG:-}" | tee "$out/$alg${TAG:-}.log"
+    --epochs 2 --seed 0 --validation 0 --algorithm "$alg" "${extra[@]}" --overwrite --out "runs/fashion-$alg${TAG:-}" | tee "$out/$alg${TAG:-}.log"
   cp "runs/fashion-$alg${TAG:-}/metrics.json" "$out/$alg${TAG:-}.json"
 done

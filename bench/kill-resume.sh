@@ -12,7 +12,7 @@ args=(train --epochs 25 --batch-size 16 --quiet --out "$out")
 ./predcode backends >/dev/null || exit 1   # builds once, so the kills hit training, not the build
 bad=0; killed=0
 for ((k = 1; k <= kills; k++)); do
-  extra=(); [ -f "$out/checkpoint.safetensors" ] && extra=(--resume)
+  extra=(--overwrite); [ -f "$out/checkpoint.safetensors" ] && extra=(--resume)  # a kill may leave model.safetensors alone
   ./predcode "${args[@]}" "${extra[@]}" >/dev/null 2>"$out.err" &
   pid=$!
   sleep "0.$((RANDOM % 10))$((RANDOM % 10))"; sleep $((RANDOM % 3))

@@ -28,7 +28,7 @@ common=(--data fashion-mnist "${pcx_shared[@]}"
 run() { # name, then the config's own options; ONLY="pc ipc" runs a subset
   local name=$1; shift
   [[ " ${ONLY:-bp pc ipc} " == *" $name "* ]] || return 0
-  ./predcode train "${common[@]}" "$@" --out "runs/pcx-$name" | tee "$out/$name-$tag.log"
+  ./predcode train "${common[@]}" "$@" --overwrite --out "runs/pcx-$name" | tee "$out/$name-$tag.log"
   cp "runs/pcx-$name/metrics.json" "$out/$name-$tag.json"
 }
 run bp  "${pcx_bp[@]}"

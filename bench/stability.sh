@@ -9,7 +9,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 run() { # name, then train's options
   local name=$1; shift
-  ./predcode train --quiet --out "runs/stability-$name" "$@" > "runs/stability-$name.log" 2>&1
+  ./predcode train --quiet --overwrite --out "runs/stability-$name" "$@" > "runs/stability-$name.log" 2>&1
   local code=$?
   python3 - "$name" "$code" "runs/stability-$name/metrics.json" >> "$out" <<'PY'
 import json, sys

@@ -101,7 +101,7 @@ for backend in cuda cpu; do
   for alg in bp pc ipc; do
     eval "flags=(\"\${pcx_$alg[@]}\")"
     timeout 300 "${cli[@]}" train --backend "$backend" --data "fashion-mnist:$synth" "${pcx_shared[@]}" --validation 0 --epochs "${PCX_EPOCHS:-3}" \
-      --input-range -1:1 --drop-last --quiet --out "$out/epoch-$backend-$alg" "${flags[@]}" > "$out/epoch-$backend-$alg.txt" 2>&1 \
+      --input-range -1:1 --drop-last --quiet --overwrite --out "$out/epoch-$backend-$alg" "${flags[@]}" > "$out/epoch-$backend-$alg.txt" 2>&1 \
       || { echo "FAIL: PCX epoch ($backend, $alg)"; status=1; }
     grep -E "^(epoch|training|FAIL|error)" "$out/epoch-$backend-$alg.txt"
   done

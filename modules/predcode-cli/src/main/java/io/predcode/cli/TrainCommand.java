@@ -1,5 +1,6 @@
 package io.predcode.cli;
 
+import io.predcode.core.io.Checkpoint;
 import io.predcode.core.nn.Loss;
 import io.predcode.core.pc.Algorithm;
 import io.predcode.core.pc.BeliefOptimizer;
@@ -94,11 +95,15 @@ final class TrainCommand implements Callable<Integer> {
             + " OUT/seeds.json holds them. Instead of --seed.")
     String seeds;
 
-    @Option(names = "--out", defaultValue = "runs/latest", description = "Output folder: metrics.csv, metrics.json, training.png, checkpoint (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--out", defaultValue = "runs/latest", description = "Output folder: metrics.csv, metrics.json, training.png, checkpoint (default: ${DEFAULT-VALUE},"
+            + " a scratch folder each run replaces; a folder named here that holds a run is refused unless --resume or --overwrite).")
     Path out;
 
     @Option(names = "--resume", description = "Continue the run in --out from its last checkpoint (same settings).")
     boolean resume;
+
+    @Option(names = "--overwrite", description = "Replace the run the --out folder holds with a new one.")
+    boolean overwrite;
 
     @Option(names = "--quiet", description = "No progress bar; one line per epoch.")
     boolean quiet;
@@ -145,7 +150,21 @@ final class TrainCommand implements Callable<Integer> {
             + " never (in its own space, as Torch2PC: more multiply-adds, and on CUDA a few kernels fewer one after another) or always (default: ${DEFAULT-VALUE}).")
     String condense;
 
+    /** Refuses an --out that holds a run (or, with --seeds, whose seed folders hold one), naming its checkpoint and the ways on. */
+    private void refuseAnEarlierRun() {
+        List<Path> dirs = new java.util.ArrayList<>(List.of(out));
+        if (seeds != null) for (long seed : SeedSweep.parse(seeds)) dirs.add(out.resolve("seed-" + seed));
+        for (Path dir : dirs)
+            for (String file : new String[]{Checkpoint.RESUME_FILE, Checkpoint.MODEL_FILE})
+                if (java.nio.file.Files.exists(dir.resolve(file)))
+                    throw new IllegalArgumentException("--out " + out + " holds a run (" + dir.resolve(file) + "); --resume continues it, --overwrite replaces it, or give another --out");
+    }
+
     @Override public Integer call() throws Exception {
+        if (resume && overwrite) throw new IllegalArgumentException("--resume continues the run in --out and --overwrite replaces it: give one");
+        // A trained model is not replaced by a second run into the same folder by mistake (a forgotten --resume, a reused
+        // name); runs/latest, the default, is the scratch folder each run replaces.
+        if (!resume && !overwrite && spec.commandLine().getParseResult().hasMatchedOption("--out")) refuseAnEarlierRun();
         Algorithm a = Setup.option("--algorithm", algorithm, Algorithm::parse);
         Loss l = Setup.loss(loss);
         if (epochs < 1) throw new IllegalArgumentException("--epochs must be >= 1, got " + epochs);

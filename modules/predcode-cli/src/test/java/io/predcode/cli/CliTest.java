@@ -555,6 +555,31 @@ class CliTest {
         assertTrue(r.err().startsWith("predcode: out of Java heap memory (") && r.err().contains("PREDCODE_JAVA_OPTS=-Xmx"), r.err());
     }
 
+    /** A second run into a folder that holds one is refused, not a silent replacement of its model: --resume or --overwrite says which. */
+    @Test void aRunIsNotReplacedByMistake(@TempDir Path tmp) throws Exception {
+        Path run = tmp.resolve("run");
+        assertEquals(0, run("train", "--epochs", "1", "--out", run.toString(), "--quiet").code());
+        byte[] model = Files.readAllBytes(run.resolve("model.safetensors"));
+        Result again = run("train", "--epochs", "1", "--seed", "5", "--out", run.toString(), "--quiet");
+        assertEquals(Main.BAD_INPUT, again.code());
+        assertEquals("predcode: --out " + run + " holds a run (" + run.resolve("checkpoint.safetensors") + "); --resume continues it, --overwrite replaces it, or give another --out",
+                again.err().strip());
+        assertArrayEquals(model, Files.readAllBytes(run.resolve("model.safetensors")));
+        Result both = run("train", "--resume", "--overwrite", "--out", run.toString(), "--quiet");
+        assertEquals(Main.BAD_INPUT, both.code());
+        assertTrue(both.err().contains("give one"), both.err());
+        assertEquals(0, run("train", "--epochs", "1", "--seed", "5", "--out", run.toString(), "--quiet", "--overwrite").code());
+        assertFalse(java.util.Arrays.equals(model, Files.readAllBytes(run.resolve("model.safetensors"))), "--overwrite replaced the run");
+        // An exported model alone (no training state) is a run too; with --seeds, each seed's folder is looked at.
+        Path sweep = tmp.resolve("sweep");
+        Files.createDirectories(sweep.resolve("seed-1"));
+        Files.write(sweep.resolve("seed-1").resolve("model.safetensors"), model);
+        Result seeds = run("train", "--seeds", "0-1", "--epochs", "1", "--out", sweep.toString(), "--quiet");
+        assertEquals(Main.BAD_INPUT, seeds.code());
+        assertTrue(seeds.err().contains(sweep.resolve("seed-1").resolve("model.safetensors").toString()), seeds.err());
+        assertFalse(Files.exists(sweep.resolve("seed-0")), "refused before any seed ran");
+    }
+
     /**
      * A save that fails (a full disk; here a file-size limit, which fails the write as a full disk does, without root)
      * stops the run in one line naming the file and saying that the run's checkpoint is whole; it is, byte for byte, and
