@@ -58,6 +58,34 @@ final class PredictCommand implements Callable<Integer> {
         }
     }
 
+    /**
+     * Inputs that look scaled otherwise than the model's training data were: floats within [-1, 1] for a model that
+     * divides raw values (bytes, digits' 0..16) itself, or bytes for a model that takes values as they are. Either way
+     * the answers are those of other inputs, so it is said, though the values may be right (a dark image, say).
+     */
+    static String scaleNote(Path input, String dtype, float[] values, io.predcode.core.serve.Preprocessing p) {
+        float max = 0;
+        for (float v : values) max = Math.max(max, Math.abs(v));
+        if (p.scale() < 0.5f && !dtype.endsWith("u1") && max <= 1f)
+            return input + " holds values within [-1, 1], but the model scales raw inputs itself (" + affine(p) + "): pass them as its data set stores them"
+                    + " (bytes 0..255, say), not scaled";
+        if (p.isIdentity() && dtype.endsWith("u1") && max > 1f)
+            return input + " holds bytes (up to " + (int) max + "), which this model takes as they are: it was trained on values as stored, not divided by 255;"
+                    + " scale them as its training data were";
+        return null;
+    }
+
+    /** x * scale + shift as a person writes it: "x / 255", "x / 255 * 2 - 1". */
+    private static String affine(io.predcode.core.serve.Preprocessing p) {
+        double divisor = 1 / (double) p.scale(), whole = Math.rint(divisor);
+        String scaled = Math.abs(divisor - whole) < 1e-3 * whole ? "x / " + (long) whole : "x * " + p.scale();
+        if (p.shift() == 0) return scaled;
+        // A shift after a scale 2/K reads as x / K * 2 - 1 (--input-range -1:1).
+        double half = Math.rint(divisor * 2);
+        return (Math.abs(divisor * 2 - half) < 1e-3 * half ? "x / " + (long) half + " * 2" : "x * " + p.scale()) + (p.shift() < 0 ? " - " : " + ")
+                + (p.shift() == Math.rint(p.shift()) ? Long.toString((long) Math.abs(p.shift())) : Float.toString(Math.abs(p.shift())));
+    }
+
     @Override public Integer call() throws Exception {
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
         Checkpoint.Loaded c = checkpoint.loadFinite();
@@ -73,6 +101,8 @@ final class PredictCommand implements Callable<Integer> {
                 throw new IllegalArgumentException(input + ": " + e.getMessage(), e);
             shape = c.inputShape();
         }
+        String note = scaleNote(input, x.dtype(), samples.values(), c.preprocessing());
+        if (note != null) spec.commandLine().getErr().println("note: " + note);
         int n = x.shape()[0], per = samples.values().length / n;
         int[] cls = new int[n];
         float[] prob;

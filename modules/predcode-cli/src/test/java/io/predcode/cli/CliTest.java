@@ -307,6 +307,14 @@ class CliTest {
         Files.write(input, io.predcode.data.Npy.encode(new int[]{test.size(), 8, 8}, raw));
         Result r = run("predict", "--checkpoint", run.toString(), "--input", input.toString(), "--out", csv.toString(), "--batch-size", "64");
         assertEquals(0, r.code(), r.err());
+        assertFalse(r.err().contains("note:"), r.err());
+        // Inputs scaled already (digits' floats in [0, 1]) are answered, with a note that the model scales raw values itself.
+        Path scaled = tmp.resolve("scaled.npy");
+        Files.write(scaled, io.predcode.data.Npy.encode(new int[]{test.size(), 8, 8}, test.images()));
+        Result note = run("predict", "--checkpoint", run.toString(), "--input", scaled.toString());
+        assertEquals(0, note.code(), note.err());
+        assertEquals("note: " + scaled + " holds values within [-1, 1], but the model scales raw inputs itself (x / 16): pass them as its data set stores them"
+                + " (bytes 0..255, say), not scaled", note.err().strip());
         List<String> rows = Files.readAllLines(csv);
         assertEquals("sample,class,label,p0,p1,p2,p3,p4,p5,p6,p7,p8,p9", rows.getFirst());
         assertEquals(test.size() + 1, rows.size());
@@ -363,6 +371,20 @@ class CliTest {
         assertEquals("\"a, b\"", PredictCommand.quoted("a, b"));
         assertEquals("\"say \"\"hi\"\"\"", PredictCommand.quoted("say \"hi\""));
         assertEquals("T-shirt/top", PredictCommand.quoted("T-shirt/top"));
+    }
+
+    /** predict's note on inputs scaled otherwise than the model's training data, for each way a run records its preprocessing. */
+    @Test void predictNotesInputsScaledOtherwise() {
+        Path in = Path.of("x.npy");
+        var bytes = new io.predcode.core.serve.Preprocessing(1f / 255, 0f);
+        var symmetric = new io.predcode.core.serve.Preprocessing(2f / 255, -1f); // --input-range -1:1
+        float[] unit = {0f, 0.5f, 1f}, raw = {0f, 17f, 255f};
+        assertNull(PredictCommand.scaleNote(in, "|u1", raw, bytes), "bytes for a model trained on bytes");
+        assertNull(PredictCommand.scaleNote(in, "<f4", raw, bytes), "raw values as floats");
+        assertNull(PredictCommand.scaleNote(in, "<f4", unit, io.predcode.core.serve.Preprocessing.NONE), "floats for a model trained on floats");
+        assertTrue(PredictCommand.scaleNote(in, "<f4", unit, bytes).contains("scales raw inputs itself (x / 255)"));
+        assertTrue(PredictCommand.scaleNote(in, "<f8", new float[]{-1f, 1f}, symmetric).contains("(x / 255 * 2 - 1)"));
+        assertTrue(PredictCommand.scaleNote(in, "|u1", raw, io.predcode.core.serve.Preprocessing.NONE).startsWith("x.npy holds bytes (up to 255), which this model takes as they are"));
     }
 
     /** --seeds: a run per seed, each the run --seed gives, and their summary. */
