@@ -757,7 +757,7 @@ class CliTest {
 
     @Test void sparkMisuseIsOneLine(@TempDir Path tmp) {
         long t0 = System.nanoTime();
-        for (String[] bad : new String[][]{{"--spark", "spark://127.0.0.1:1"}, {"--spark", "yarn"}, {"--spark", "local[2]", "--algorithm", "ipc"},
+        for (String[] bad : new String[][]{{"--spark", "spark://127.0.0.1:1"}, {"--spark", "yarn"}, {"--spark", "local[0]"}, {"--spark", "local[2]", "--algorithm", "ipc"},
                 {"--spark", "local[2]", "--batch-size", "63"}, {"--spark", "local[2]", "--spark-partitions", "0"}, {"--spark", "local[2]", "--spark-average-every", "2", "--monitor-every", "3"},
                 {"--spark", "local[2]", "--spark-average-every", "0"}, {"--spark", "local[2]", "--spark-steps-per-job", "0"},
                 {"--spark", "local[2]", "--spark-conf", "spark.predcode.exchange=bogus"}}) {

@@ -22,6 +22,7 @@ public final class DataSources {
         String name = spec, dir = null;
         int colon = spec.indexOf(':');
         if (colon >= 0) { name = spec.substring(0, colon); dir = spec.substring(colon + 1); }
+        if (dir != null && dir.isBlank()) dir = null; // "npy:" names no folder: said as such, not looked for in the working folder
         switch (name) {
             case "digits":
                 if (dir != null) throw new IllegalArgumentException("--data digits takes no folder (it is bundled)");

@@ -80,8 +80,9 @@ public final class SparkSetup {
      */
     public static JavaSparkContext start(String master, Map<String, String> extra, Duration timeout) {
         if (master.equals(SUBMIT)) return submitted(extra);
-        if (!master.matches("local(\\[(\\d+|\\*)(,\\d+)?])?") && !master.startsWith("spark://"))
-            throw new IllegalArgumentException("--spark " + master + ": expected local, local[N], spark://HOST:PORT, or submit under spark-submit (for other cluster managers)");
+        if (!master.matches("local(\\[([1-9]\\d*|\\*)(,\\d+)?])?") && !master.startsWith("spark://"))
+            throw new IllegalArgumentException("--spark " + master + ": expected local, local[N] (N >= 1 cores), spark://HOST:PORT, or submit under spark-submit"
+                    + " (for other cluster managers)");
         if (master.startsWith("spark://")) reachable(master, timeout);
         // The name Spark gives this host (executor and block manager addresses in local mode): otherwise the first non-loopback interface's.
         if (!extra.containsKey("spark.driver.host")) org.apache.spark.util.Utils.setCustomHostname("127.0.0.1");
