@@ -126,6 +126,10 @@ final class BenchCommand implements Callable<Integer> {
             if (s.input() == null) throw new IllegalArgumentException("--model " + m + ": the spec needs an \"input\" shape to be benchmarked");
             specs.add(s);
         }
+        // Checked before the table's first line, so that a mistyped value is the only line printed.
+        for (int batch : batchSizes) if (batch < 1) throw new IllegalArgumentException("--batch-size must be >= 1, got " + batch);
+        for (String name : backends) Backends.provider(name);
+        for (String v : energyCheck) Setup.onOff("--energy-check", v);
         var out = spec.commandLine().getOut();
         List<Map<String, Object>> records = new ArrayList<>();
         out.printf("%-6s %-12s %6s %-14s %10s %8s %12s %9s %8s %7s %7s %7s%n", "backend", "model", "batch", "algorithm", "ms/step", "spread", "samples/s",

@@ -58,7 +58,7 @@ final class EvalCommand implements Callable<Integer> {
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
         DataSplit split = inModelUnits(dataChoice.load(), c.preprocessing());
         io.predcode.data.Dataset test = scoreWholeBatches ? TrainingRun.wholeBatches(split.test(), batchSize, "test") : split.test();
-        int[] input = Setup.inputShape(c.spec(), split, checkpoint.toString());
+        int[] input = Setup.inputShape(c.spec(), split, "the model in " + checkpoint);
         Loss l = loss == null ? c.loss() : Setup.loss(loss);
         try (Backend be = backendChoice.open(); Model m = Model.create(c.spec(), input, be, 0); PcEngine e = new PcEngine(m, l)) {
             m.loadParameters(c.parameters(), c.source().toString());

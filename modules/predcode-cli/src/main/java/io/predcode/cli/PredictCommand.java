@@ -94,7 +94,7 @@ final class PredictCommand implements Callable<Integer> {
         int[] sample = samples.shape();
         int[] shape;
         try {
-            shape = Setup.inputShape(c.spec(), sample, checkpoint.toString());
+            shape = Setup.inputShape(c.spec(), sample, "the model in " + checkpoint);
         } catch (IllegalArgumentException e) {
             // Rows of an image model's values in C order (x.reshape(N, -1)) are the same bytes: taken as its images.
             if (c.inputShape() == null || Arrays.stream(c.inputShape()).reduce(1, Math::multiplyExact) != Arrays.stream(sample).reduce(1, Math::multiplyExact))

@@ -254,14 +254,15 @@ final class Setup {
     /**
      * The model's input shape: the data's sample shape, checked against the spec's own where it has
      * one, and every block's shape checked for that input, so a spec that does not fit is refused
-     * naming its file before anything is allocated.
+     * naming its file before anything is allocated. {@code modelName} starts each message: "--model FILE" where the
+     * command line named it, "the model in DIR" for a checkpoint's.
      */
     static int[] inputShape(ModelSpec spec, int[] dataShape, String modelName) {
         int[] shape = dataShapeFor(spec, dataShape, modelName);
         try {
             spec.activationShapes(shape);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("--model " + modelName + ": " + e.getMessage(), e);
+            throw new IllegalArgumentException(modelName + ": " + e.getMessage(), e);
         }
         return shape;
     }
@@ -276,7 +277,7 @@ final class Setup {
         int[][] shapes = spec.activationShapes(shape);
         int outputs = Arrays.stream(shapes[shapes.length - 1]).reduce(1, Math::multiplyExact);
         if (outputs != data.classes())
-            throw new IllegalArgumentException("--model " + modelName + " outputs " + outputs + " values per sample, but the data set ("
+            throw new IllegalArgumentException(modelName + " outputs " + outputs + " values per sample, but the data set ("
                     + data.train().name() + ") has " + data.classes() + " classes; its last layer must have " + data.classes() + " outputs");
         return shape;
     }
@@ -289,7 +290,7 @@ final class Setup {
         // rows of their values, which is what PyTorch's x.view(-1, 784) hands a Torch2PC MLP (the same bytes in the same order).
         if (a == b && spec.input().length == 1)
             return spec.blocks().getFirst().getFirst() instanceof io.predcode.core.nn.OpSpec.Flatten ? dataShape : spec.input();
-        throw new IllegalArgumentException("--model " + modelName + " expects inputs of shape " + Arrays.toString(spec.input())
+        throw new IllegalArgumentException(modelName + " expects inputs of shape " + Arrays.toString(spec.input())
                 + " but the data set's samples are " + Arrays.toString(dataShape));
     }
 

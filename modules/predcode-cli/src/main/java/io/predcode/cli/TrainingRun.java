@@ -121,7 +121,7 @@ final class TrainingRun {
         DataSplit data = DataSources.load(s.data());
         if (s.symmetricInputs()) data = data.affine(2f, -1f); // and the checkpoint's preprocessing with it, so serving and eval do the same
         ModelSpec spec = Setup.model(s.model(), data.classes());
-        int[] input = Setup.inputShape(spec, data, s.model());
+        int[] input = Setup.inputShape(spec, data, "--model " + s.model());
         prepareOut();
         Dataset[] split = data.train().holdOut(s.validation(), s.seed());
         Dataset train = split[0], validation = split[1];

@@ -867,11 +867,14 @@ class CliTest {
                 {"bench", "--loss", "hinge", "--steps", "1"},
                 {"bench", "--belief-optimizer", "rmsprop", "--steps", "1"},
                 {"bench", "--energy-check", "maybe", "--steps", "1"},
+                {"bench", "--batch-size", "7,0", "--steps", "1"},
+                {"bench", "--backend", "tpu", "--steps", "1"},
         };
         for (String[] c : cases) {
             Result r = run(c);
             assertEquals(2, r.code(), String.join(" ", c) + " -> " + r.err());
             assertFalse(r.err().isBlank(), String.join(" ", c));
+            if (c[0].equals("bench")) assertEquals("", r.out(), String.join(" ", c) + ": nothing but the refusal");
         }
         Path bad = tmp.resolve("bad.json");
         Files.writeString(bad, "[[{\"op\": \"linear\", \"in\": 36, \"out\": 10}]]");
