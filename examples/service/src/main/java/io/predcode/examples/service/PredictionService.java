@@ -50,7 +50,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * It listens on 127.0.0.1 only.
  */
 public final class PredictionService implements AutoCloseable {
-    private static final int MAX_BATCH = 256, BATCH = 32;
+    private static final int MAX_BATCH = 256, BATCH = 32, MAX_BODY = 4 << 20;
     /** The stream's pace: a new batch of labelled samples at most this often. */
     private static final long STEP_INTERVAL_MS = 2;
 
@@ -121,7 +121,18 @@ public final class PredictionService implements AutoCloseable {
             float[] x;
             int rows;
             try (InputStream in = ex.getRequestBody()) {
-                Object body = Json.parse(new String(in.readNBytes(4 << 20), StandardCharsets.UTF_8), "request body");
+                byte[] bytes = in.readNBytes(MAX_BODY + 1);
+                if (bytes.length > MAX_BODY) {
+                    // Read on (to a bound) before answering: a client still sending when the connection closes sees a reset, not the 413.
+                    in.transferTo(new java.io.OutputStream() {
+                        long left = 16L * MAX_BODY;
+                        @Override public void write(int b) throws IOException { if (--left < 0) throw new IOException("request body too large"); }
+                        @Override public void write(byte[] b, int off, int len) throws IOException { if ((left -= len) < 0) throw new IOException("request body too large"); }
+                    });
+                    send(ex, 413, Map.of("error", "request body over " + (MAX_BODY >> 20) + " MiB"));
+                    return;
+                }
+                Object body = Json.parse(new String(bytes, StandardCharsets.UTF_8), "request body");
                 if (!(body instanceof Map<?, ?> m) || !(m.get("inputs") instanceof List<?> inputs) || inputs.isEmpty() || inputs.size() > MAX_BATCH)
                     throw new IllegalArgumentException("expected {\"inputs\": [[" + predictor.inputSize() + " numbers], ...]} with 1 to " + MAX_BATCH + " rows");
                 rows = inputs.size();
@@ -130,7 +141,9 @@ public final class PredictionService implements AutoCloseable {
                     if (!(inputs.get(r) instanceof List<?> row) || row.size() != predictor.inputSize())
                         throw new IllegalArgumentException("inputs[" + r + "]: expected " + predictor.inputSize() + " numbers");
                     for (int i = 0; i < row.size(); i++) {
-                        if (!(row.get(i) instanceof Double d)) throw new IllegalArgumentException("inputs[" + r + "][" + i + "]: not a number");
+                        // A value past float's range (1e39) would be an infinity, and every probability of its row NaN.
+                        if (!(row.get(i) instanceof Double d) || !Float.isFinite(d.floatValue()))
+                            throw new IllegalArgumentException("inputs[" + r + "][" + i + "]: expected a finite number within float's range");
                         x[r * predictor.inputSize() + i] = d.floatValue();
                     }
                 }
