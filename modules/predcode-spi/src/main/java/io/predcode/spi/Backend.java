@@ -49,6 +49,37 @@ public abstract class Backend implements AutoCloseable {
     public final void endTurn() { if (!isThreadSafe()) turn.unlock(); }
 
     /**
+     * Runs {@code body} in the calling thread's turn ({@link #beginTurn()}): ops that library code issues outside the
+     * objects that take turns themselves (an optimizer's step, a download of a result).
+     *
+     * @param body the ops
+     */
+    public final void inTurn(Runnable body) {
+        beginTurn();
+        try {
+            body.run();
+        } finally {
+            endTurn();
+        }
+    }
+
+    /**
+     * As {@link #inTurn(Runnable)}, returning what {@code body} returns.
+     *
+     * @param body the ops
+     * @param <T>  what they give
+     * @return what {@code body} returned
+     */
+    public final <T> T inTurn(java.util.function.Supplier<T> body) {
+        beginTurn();
+        try {
+            return body.get();
+        } finally {
+            endTurn();
+        }
+    }
+
+    /**
      * Bytes this backend could still allocate, as far as it can tell (the machine's available memory
      * on the CPU, the device's free memory on a GPU), so that a model too large is refused with the
      * numbers instead of failing part way; {@link Long#MAX_VALUE} when it cannot tell.
@@ -149,9 +180,9 @@ public abstract class Backend implements AutoCloseable {
      * predictions do while its trainer makes a model). Freeing a tensor takes the turn too ({@link Tensor#close()}).
      */
     public final Tensor allocate(Shape shape) {
-        checkBackendOpen("allocate");
         beginTurn();
         try {
+            checkBackendOpen("allocate");
             Tensor t = doAllocate(shape);
             counters.allocated(shape.size() * Float.BYTES);
             return t;
@@ -169,7 +200,9 @@ public abstract class Backend implements AutoCloseable {
      * is unusable once {@code base} is closed.
      */
     public final Tensor view(Tensor base, long offset, Shape shape) {
-        mine("view", base);
+        // Bookkeeping on the host, no op on the device: it needs no turn (a model made beside another thread's turn carves its views).
+        if (closed) throw new IllegalStateException("view: backend '" + name() + "' is closed");
+        check("view", base);
         range("view", "view", base, offset, shape.size());
         return doView(base, offset, shape);
     }
@@ -1338,6 +1371,11 @@ public abstract class Backend implements AutoCloseable {
 
     private void checkBackendOpen(String op) {
         if (closed) throw new IllegalStateException(op + ": backend '" + name() + "' is closed");
+        // An op beside another thread's turn would share this backend's stream, staging buffer and scratch with that
+        // thread's ops: answers gone wrong without an error. Refused where it is seen (it cannot see a turn taken after it).
+        if (!isThreadSafe() && turn.isLocked() && !turn.isHeldByCurrentThread())
+            throw new IllegalStateException(op + " on backend '" + name() + "' from thread '" + Thread.currentThread().getName()
+                    + "' while another thread has its turn: code that shares a backend across threads takes turns (beginTurn/endTurn, inTurn)");
         enter();
     }
 

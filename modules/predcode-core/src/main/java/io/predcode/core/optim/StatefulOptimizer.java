@@ -45,7 +45,7 @@ abstract class StatefulOptimizer implements Optimizer {
             int k = i;
             branches[i] = () -> step.accept(k);
         }
-        be.branches(sizes, branches);
+        be.inTurn(() -> be.branches(sizes, branches)); // a step called on its own, beside a Predictor's threads
     }
 
     Tensor stateFor(Parameter p, String suffix) {
@@ -81,7 +81,7 @@ abstract class StatefulOptimizer implements Optimizer {
 
     @Override public Map<String, float[]> state() {
         Map<String, float[]> out = new LinkedHashMap<>();
-        stateTensors.forEach((name, t) -> out.put(name, be.download(t)));
+        be.inTurn(() -> stateTensors.forEach((name, t) -> out.put(name, be.download(t))));
         out.put("step", new float[]{steps});
         return out;
     }
@@ -95,7 +95,7 @@ abstract class StatefulOptimizer implements Optimizer {
         }
         float[] step = state.get("step");
         if (step == null || step.length != 1) throw new IllegalArgumentException(source + ": optimizer state 'step' is missing");
-        stateTensors.forEach((name, t) -> be.upload(state.get(name), t));
+        be.inTurn(() -> stateTensors.forEach((name, t) -> be.upload(state.get(name), t)));
         steps = (long) step[0];
     }
 

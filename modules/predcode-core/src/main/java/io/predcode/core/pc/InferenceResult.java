@@ -112,9 +112,12 @@ public final class InferenceResult {
     private float[] terms() {
         if (!algorithm.hasErrors()) throw new IllegalStateException("BACKPROP forms no prediction errors: it has no energy");
         if (terms == null) {
-            ws.writeEnergyTerms(backend, depth, algorithm);
-            terms = new float[depth];
-            backend.download(ws.scalars, Workspace.ENERGY_AT, terms, 0, depth);
+            float[] t = new float[depth];
+            backend.inTurn(() -> {
+                ws.writeEnergyTerms(backend, depth, algorithm);
+                backend.download(ws.scalars, Workspace.ENERGY_AT, t, 0, depth);
+            });
+            terms = t;
         }
         return terms;
     }
@@ -126,7 +129,7 @@ public final class InferenceResult {
     boolean hasEnergy() { return terms != null; }
 
     /** Copies a tensor of this result to the host; null for null. */
-    public float[] download(Tensor t) { return t == null ? null : backend.download(t); }
+    public float[] download(Tensor t) { return t == null ? null : backend.inTurn(() -> backend.download(t)); }
 
     private void check(int l) {
         if (l < 0 || l > depth) throw new IndexOutOfBoundsException("layer " + l + " outside 0.." + depth);
