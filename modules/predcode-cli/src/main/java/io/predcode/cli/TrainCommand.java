@@ -154,10 +154,13 @@ final class TrainCommand implements Callable<Integer> {
     private void refuseAnEarlierRun() {
         List<Path> dirs = new java.util.ArrayList<>(List.of(out));
         if (seeds != null) for (long seed : SeedSweep.parse(seeds)) dirs.add(out.resolve("seed-" + seed));
-        for (Path dir : dirs)
-            for (String file : new String[]{Checkpoint.RESUME_FILE, Checkpoint.MODEL_FILE})
-                if (java.nio.file.Files.exists(dir.resolve(file)))
-                    throw new IllegalArgumentException("--out " + out + " holds a run (" + dir.resolve(file) + "); --resume continues it, --overwrite replaces it, or give another --out");
+        for (Path dir : dirs) {
+            if (java.nio.file.Files.exists(dir.resolve(Checkpoint.RESUME_FILE)))
+                throw new IllegalArgumentException("--out " + out + " holds a run (" + dir.resolve(Checkpoint.RESUME_FILE) + "); --resume continues it, --overwrite replaces it, or give another --out");
+            if (java.nio.file.Files.exists(dir.resolve(Checkpoint.MODEL_FILE))) // an export, or a run stopped in its first save
+                throw new IllegalArgumentException("--out " + out + " holds a model (" + dir.resolve(Checkpoint.MODEL_FILE) + ") and no checkpoint to resume; --overwrite replaces it,"
+                        + " or give another --out");
+        }
     }
 
     @Override public Integer call() throws Exception {

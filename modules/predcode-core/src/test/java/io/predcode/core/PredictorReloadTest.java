@@ -98,6 +98,90 @@ class PredictorReloadTest {
         });
     }
 
+    /**
+     * Predictor.watch: a thread that polls a run folder, publishes each save and says each outcome once: a checkpoint not
+     * there yet, a new version, another model refused (however many polls see it); a listener that throws does not stop
+     * it; closing the watch stops its polls, and closing the predictor stops its watches.
+     */
+    @TestFactory List<DynamicTest> aWatchPublishesEachSaveAndSaysEachRefusalOnce(@TempDir Path tmp) {
+        return PaperResultsTest.onEveryBackend("watch", be -> {
+            Path run = tmp.resolve(be.name() + "-watched");
+            List<String> heard = java.util.Collections.synchronizedList(new ArrayList<>());
+            CheckpointWatchLog log = new CheckpointWatchLog(heard);
+            try (Model trained = Model.create(ServingTest.MLP, be, 3); PcEngine engine = new PcEngine(trained, Loss.CROSS_ENTROPY);
+                 Adam adam = new Adam(trained, 0.01f)) {
+                SplittableRandom r = new SplittableRandom(2);
+                float[] x = PaperResultsTest.randomInput(r, 8 * 35), y = {0, 1, 2, 3, 4, 5, 0, 1};
+                Trainer trainer = new Trainer(engine, adam, Algorithm.BACKPROP, 0.1f, 1);
+                Predictor p = Predictor.of(trained, PRE, NAMES);
+                io.predcode.core.serve.CheckpointWatch w = p.watch(run, java.time.Duration.ofMillis(5), log);
+                await(heard, 1);
+                Thread.sleep(50); // polls that find nothing again say nothing again
+                assertEquals(List.of("refused NoSuchFileException"), heard);
+                for (int save = 0; save < 3; save++) {
+                    trainer.step(x, y, 8);
+                    Checkpoint.save(run, trained, adam, Map.of(), PRE, NAMES);
+                    await(heard, 2 + save);
+                    assertEquals("published " + (2 + save), heard.get(1 + save));
+                }
+                try (Model other = Model.create(ModelSpec.builder().input(1, 5, 7).block(b -> b.flatten().linear(35, 6)).build(), be, 1)) {
+                    Checkpoint.save(run, other, null, Map.of(), PRE, NAMES);
+                }
+                await(heard, 5);
+                long polls = w.polls();
+                while (w.polls() < polls + 5) Thread.sleep(5);
+                assertEquals(List.of("refused NoSuchFileException", "published 2", "published 3", "published 4", "refused IllegalArgumentException"), heard);
+                log.fail = true; // the next outcome's listener throws: the one after it is still heard
+                Checkpoint.save(run, trained, adam, Map.of(), PRE, NAMES);
+                while (p.version() < 5) Thread.sleep(5);
+                log.fail = false;
+                Checkpoint.save(run, trained, adam, Map.of(), PRE, NAMES);
+                await(heard, 7);
+                assertEquals("published 6", heard.get(6));
+                w.close();
+                polls = w.polls();
+                Thread.sleep(50);
+                assertEquals(polls, w.polls(), "a closed watch polls no more");
+                io.predcode.core.serve.CheckpointWatch second = p.watch(run, java.time.Duration.ofMillis(5), null);
+                while (second.polls() == 0) Thread.sleep(5);
+                p.close();
+                polls = second.polls();
+                Thread.sleep(50);
+                assertEquals(polls, second.polls(), "closing the predictor stopped its watch");
+                assertThrows(IllegalStateException.class, () -> p.watch(run, java.time.Duration.ofMillis(5), null));
+                assertThrows(IllegalArgumentException.class, () -> Predictor.of(trained).watch(run, java.time.Duration.ZERO, null));
+            } catch (Exception e) {
+                throw new RuntimeException(e);
+            }
+        });
+    }
+
+    /** Records a watch's outcomes as "published N" and "refused ExceptionClass"; throws after recording while {@code fail} is set. */
+    static final class CheckpointWatchLog implements io.predcode.core.serve.CheckpointWatch.Listener {
+        final List<String> heard;
+        volatile boolean fail;
+
+        CheckpointWatchLog(List<String> heard) { this.heard = heard; }
+
+        @Override public void published(long version, Path checkpoint) {
+            heard.add("published " + version);
+            if (fail) throw new IllegalStateException("a listener that fails");
+        }
+
+        @Override public void refused(Path checkpoint, Exception reason) {
+            heard.add("refused " + reason.getClass().getSimpleName());
+            if (fail) throw new IllegalStateException("a listener that fails");
+        }
+    }
+
+    private static void await(List<String> heard, int count) throws InterruptedException {
+        long end = System.nanoTime() + 20_000_000_000L;
+        while (heard.size() < count) {
+            assertTrue(System.nanoTime() < end, () -> "heard only " + heard);
+            Thread.sleep(2);
+        }
+    }
+
     /** Threads predict without pause while another saves and the service reloads: every answer is one of the saved versions'. */
     @TestFactory List<DynamicTest> reloadsUnderLoadNeverTearAnAnswer(@TempDir Path tmp) {
         return PaperResultsTest.onEveryBackend("reload under load", be -> {
@@ -141,7 +225,8 @@ class PredictorReloadTest {
                     int checked = 0;
                     for (List<float[]> mine : seen)
                         for (float[] a : mine) {
-                            assertTrue(answers.stream().anyMatch(v -> java.util.Arrays.equals(v, a)), "an answer that is no saved version's");
+                            assertTrue(answers.stream().anyMatch(v -> java.util.Arrays.equals(v, a)), () -> "an answer that is no saved version's: " + java.util.Arrays.toString(a)
+                                    + " nearest diffs " + answers.stream().mapToDouble(v -> { double m = 0; for (int i = 0; i < v.length; i++) m = Math.max(m, Math.abs(v[i] - a[i])); return m; }).boxed().toList());
                             checked++;
                         }
                     assertTrue(checked > 0);

@@ -121,13 +121,15 @@ public final class Checkpoint {
         }
         meta.put("training", Json.write(training, 0));
         meta.putAll(serving);
-        Safetensors.write(dir.resolve(RESUME_FILE), all, meta);
         Map<String, String> modelMeta = new LinkedHashMap<>();
         modelMeta.put("format", "pt");
         modelMeta.put("predcode_model", meta.get("model"));
         modelMeta.putAll(serving);
+        // The served file first: a service polling a new run's folder (Predictor.reloadIfChanged) finds model.safetensors
+        // before any checkpoint, where it would serve the checkpoint and then the same parameters again from this file.
         Safetensors.write(dir.resolve(MODEL_FILE), params, modelMeta);
         AtomicFiles.writeString(dir.resolve(SPEC_FILE), model.spec().withInput(model.inputShape()).toJson() + "\n");
+        Safetensors.write(dir.resolve(RESUME_FILE), all, meta);
     }
 
     /**

@@ -265,6 +265,32 @@ public final class Predictor implements AutoCloseable {
         return reload(checkpoint);
     }
 
+    /** The watches polling for this predictor, stopped by {@link #close}. */
+    private final java.util.Set<CheckpointWatch> watches = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    /**
+     * Polls {@code checkpoint} every {@code every} on a thread of its own and publishes each checkpoint written there
+     * ({@link #reloadIfChanged}), telling {@code listener} of each new version and each refused or missing checkpoint
+     * once. The returned watch's {@code close()} stops it; so does closing this predictor.
+     *
+     * @param checkpoint a run folder or a checkpoint file
+     * @param every      the time between polls (a poll compares the file's identity, time and size)
+     * @param listener   told of each outcome; null for none
+     * @return the running watch
+     */
+    public CheckpointWatch watch(Path checkpoint, java.time.Duration every, CheckpointWatch.Listener listener) {
+        if (closed) throw new IllegalStateException("predictor is closed");
+        CheckpointWatch w = new CheckpointWatch(this, checkpoint, every, listener);
+        watches.add(w);
+        w.start();
+        return w;
+    }
+
+    void forget(CheckpointWatch w) { watches.remove(w); }
+
+    /** Whether {@link #close} has been called. */
+    public boolean isClosed() { return closed; }
+
     /** The file a reload reads: a folder's parameters alone where they are there (a third of what the training state weighs). */
     private static Path servedFile(Path checkpoint) {
         if (!java.nio.file.Files.isDirectory(checkpoint)) return checkpoint;
@@ -576,6 +602,7 @@ public final class Predictor implements AutoCloseable {
      */
     @Override public void close() {
         if (closed) return;
+        for (CheckpointWatch w : List.copyOf(watches)) w.close(); // first: none reloads into a predictor being closed
         closed = true;
         retireCurrent();
         drainSpares();
