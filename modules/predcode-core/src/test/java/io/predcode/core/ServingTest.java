@@ -36,6 +36,25 @@ class ServingTest {
             .block(b -> b.linear(23, 13).tanh())
             .block(b -> b.linear(13, 6)).build();
 
+    /** A call that does not fit (batch, input length, output buffer, row width) is refused naming what was expected, before anything is sized by it. */
+    @TestFactory List<DynamicTest> misfittingCallsAreRefusedNamingWhatWasExpected() {
+        return PaperResultsTest.onEveryBackend("predictor misuse", be -> {
+            try (Model m = Model.create(MLP, be, 1); Predictor p = Predictor.of(m)) {
+                float[] two = new float[2 * 35];
+                for (int batch : new int[]{0, -1, Integer.MAX_VALUE, 3}) {
+                    for (java.util.function.Consumer<Integer> call : List.<java.util.function.Consumer<Integer>>of(b -> p.logits(two, b), b -> p.probabilities(two, b), b -> p.classes(two, b))) {
+                        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> call.accept(batch), "batch " + batch);
+                        assertTrue(e.getMessage().startsWith("predict: "), e.getMessage());
+                        assertTrue(e.getMessage().contains(batch < 1 ? "batch must be >= 1" : "x has 70 floats; a batch of " + batch + " samples of shape [1, 5, 7]"), e.getMessage());
+                    }
+                }
+                assertTrue(assertThrows(IllegalArgumentException.class, () -> p.logits(two, 2, new float[11])).getMessage().contains("out has 11 floats; a batch of 2 needs 12"));
+                assertTrue(assertThrows(IllegalArgumentException.class, () -> p.logits(new float[][]{new float[35], new float[34]})).getMessage().contains("row 1 has 34 floats; expected 35"));
+                assertEquals(2, p.classes(two, 2).length, "and the same predictor still answers");
+            }
+        });
+    }
+
     @TestFactory List<DynamicTest> predictionsEqualTheEnginesForEveryBatchSizeAndAllocateNothingOnceWarm() {
         List<DynamicTest> out = new ArrayList<>();
         for (ModelSpec spec : List.of(MLP, PaperResultsTest.CNN))

@@ -452,6 +452,7 @@ public final class Predictor implements AutoCloseable {
 
     /** The model outputs (logits for a classifier) for {@code batch} samples in {@code x}, row by row. */
     public float[] logits(float[] x, int batch) {
+        checkBatch(batch, x.length, "x"); // before sizing the result by it
         float[] out = new float[batch * outputSize];
         logits(x, batch, out);
         return out;
@@ -482,6 +483,7 @@ public final class Predictor implements AutoCloseable {
 
     /** Class probabilities (softmax of the logits, per sample). */
     public float[] probabilities(float[] x, int batch) {
+        checkBatch(batch, x.length, "x");
         float[] out = new float[batch * outputSize];
         probabilities(x, batch, out);
         return out;
@@ -496,6 +498,7 @@ public final class Predictor implements AutoCloseable {
 
     /** The most likely class of each sample (the first, on ties). */
     public int[] classes(float[] x, int batch) {
+        checkBatch(batch, x.length, "x");
         int[] out = new int[batch];
         classes(x, batch, out, new float[batch * outputSize]);
         return out;
