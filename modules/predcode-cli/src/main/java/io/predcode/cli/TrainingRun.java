@@ -116,6 +116,8 @@ final class TrainingRun {
 
     /** How many validation and test samples each epoch scores (fewer than the sets' with --score-whole-batches). */
     private int validationScored, testScored;
+    /** The samples held out for validation. */
+    private int validationSamples;
 
     int run() throws IOException {
         DataSplit data = DataSources.load(s.data());
@@ -125,6 +127,10 @@ final class TrainingRun {
         prepareOut();
         Dataset[] split = data.train().holdOut(s.validation(), s.seed());
         Dataset train = split[0], validation = split[1];
+        validationSamples = validation == null ? 0 : validation.size();
+        // The whole training set is not needed once split: only its parts stay in memory for the run (a data set near the
+        // heap's size was held twice).
+        data = new DataSplit(train, data.test(), data.pixelScale(), data.classNames(), data.pixelShift());
         s.augmentation().check(train);
         // Buffers are sized by the batch: a batch larger than the training set would only allocate air.
         int batchSize = Math.min(s.batchSize(), train.size());
@@ -575,9 +581,8 @@ final class TrainingRun {
     private Map<String, Object> metricsJson(List<EpochRecord> history, Backend be, int sweeps, DataSplit data, CollapseWatch watch, String stopReason, List<String> events) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("settings", settingsJson(be, sweeps));
-        int held = (int) Math.round(s.validation() * data.train().size());
-        m.put("train_samples", (double) (data.train().size() - held));
-        m.put("validation_samples", (double) held);
+        m.put("train_samples", (double) data.train().size()); // the training part: data holds it once split
+        m.put("validation_samples", (double) validationSamples);
         m.put("test_samples", (double) data.test().size());
         if (s.scoreWholeBatches()) { // the samples each epoch's scores are over
             m.put("validation_samples_scored", (double) validationScored);
