@@ -365,12 +365,16 @@ final class ShardWorker implements AutoCloseable {
 
     /** Puts {@code flat} (in {@link #flatten}'s order) into the model's grads, where its optimizer reads the updates. */
     static void loadGradients(Model model, float[] flat) {
-        int at = 0;
-        for (Parameter p : model.parameters().values()) {
-            model.backend().upload(flat, at, p.grad(), 0, (int) p.size());
-            at += (int) p.size();
-        }
-        if (at != flat.length) throw new IllegalStateException("the updates hold " + flat.length + " values, the model " + at);
+        int total = model.parameters().values().stream().mapToInt(p -> (int) p.size()).sum();
+        if (total != flat.length) throw new IllegalStateException("the updates hold " + flat.length + " values, the model " + total);
+        // In the backend's turn: the driver's model may share its backend with a Predictor serving on other threads.
+        model.backend().inTurn(() -> {
+            int at = 0;
+            for (Parameter p : model.parameters().values()) {
+                model.backend().upload(flat, at, p.grad(), 0, (int) p.size());
+                at += (int) p.size();
+            }
+        });
     }
 
     /** {@link #flatten}'s inverse for this model. */

@@ -75,9 +75,12 @@ public final class Model implements AutoCloseable {
 
     /** A model with PyTorch's default initialisation from {@code seed}, for inputs of {@code inputShape}. */
     public static Model create(ModelSpec spec, int[] inputShape, Backend backend, long seed) {
-        Model m = new Model(spec, inputShape, backend);
-        m.initialize(seed);
-        return m;
+        // In the backend's turn: some ops upload constants as they are made (normalize's), beside a Predictor's threads perhaps.
+        return backend.inTurn(() -> {
+            Model m = new Model(spec, inputShape, backend);
+            m.initialize(seed);
+            return m;
+        });
     }
 
     /**
