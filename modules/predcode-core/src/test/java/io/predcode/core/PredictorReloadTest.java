@@ -99,6 +99,28 @@ class PredictorReloadTest {
     }
 
     /**
+     * A folder caught mid-save (its model.safetensors, written first, newer than its checkpoint.safetensors): load serves
+     * the file it notes as seen, so the newer parameters are served now, not skipped until the next save.
+     */
+    @TestFactory List<DynamicTest> loadServesTheFileItNotes(@TempDir Path tmp) {
+        return PaperResultsTest.onEveryBackend("load mid-save", be -> {
+            Path run = tmp.resolve(be.name() + "-mid"), later = tmp.resolve(be.name() + "-later");
+            float[] x = PaperResultsTest.randomInput(new SplittableRandom(4), 2 * 35);
+            try (Model older = Model.create(ServingTest.MLP, be, 1); Model newer = Model.create(ServingTest.MLP, be, 2)) {
+                Checkpoint.save(run, older, null, Map.of(), PRE, NAMES);
+                Checkpoint.save(later, newer, null, Map.of(), PRE, NAMES);
+                Files.copy(later.resolve(Checkpoint.MODEL_FILE), run.resolve(Checkpoint.MODEL_FILE), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                try (Predictor p = Predictor.load(run, be); Predictor expected = Predictor.load(later.resolve(Checkpoint.MODEL_FILE), be)) {
+                    assertArrayEquals(expected.logits(x, 2), p.logits(x, 2), "the newer model.safetensors is served");
+                    assertEquals(p.version(), p.reloadIfChanged(run), "and counted as seen");
+                }
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+    }
+
+    /**
      * Predictor.watch: a thread that polls a run folder, publishes each save and says each outcome once: a checkpoint not
      * there yet, a new version, another model refused (however many polls see it); a listener that throws does not stop
      * it; closing the watch stops its polls, and closing the predictor stops its watches.

@@ -98,8 +98,11 @@ public final class Predictor implements AutoCloseable {
      */
     public static Predictor load(Path checkpoint, Backend backend) throws IOException {
         Path served = servedFile(checkpoint);
-        Seen before = java.nio.file.Files.exists(served) ? identify(served) : null;
-        Checkpoint.Loaded c = Checkpoint.load(checkpoint);
+        boolean there = java.nio.file.Files.exists(served);
+        Seen before = there ? identify(served) : null;
+        // The file noted, as reload reads it: a folder's checkpoint.safetensors may still hold the save before its
+        // model.safetensors (written first), which would be served while the newer file counted as seen.
+        Checkpoint.Loaded c = Checkpoint.load(there ? served : checkpoint);
         try (Model m = c.model(backend)) {
             Predictor p = new Predictor(m, c.preprocessing(), c.classNames());
             synchronized (p) {
@@ -237,9 +240,14 @@ public final class Predictor implements AutoCloseable {
      */
     public synchronized long reload(Path checkpoint) throws IOException {
         Path file = servedFile(checkpoint);
+        return reload(file, identify(file));
+    }
+
+    /** Reloads {@code file}, identified as {@code identity} just before. */
+    private long reload(Path file, Seen identity) throws IOException {
         // Noted before reading: a write that lands while this one loads is seen by the next reloadIfChanged. Noted even
         // when the load fails, so a poller reports a bad file once, not at every poll, and takes the next good one.
-        seen = identify(file);
+        seen = identity;
         Checkpoint.Loaded c = Checkpoint.load(file);
         String differs = !c.spec().withInput(c.inputShape()).equals(spec.withInput(inputShape)) ? "holds another model: " + c.spec().withInput(c.inputShape())
                 + ", where this predictor serves " + spec.withInput(inputShape)
@@ -261,8 +269,9 @@ public final class Predictor implements AutoCloseable {
      * @throws IOException where the file cannot be read or is not a checkpoint (naming it)
      */
     public synchronized long reloadIfChanged(Path checkpoint) throws IOException {
-        if (identify(servedFile(checkpoint)).equals(seen)) return version();
-        return reload(checkpoint);
+        Path file = servedFile(checkpoint);
+        Seen now = identify(file);
+        return now.equals(seen) ? version() : reload(file, now);
     }
 
     /** The watches polling for this predictor, stopped by {@link #close}. */
