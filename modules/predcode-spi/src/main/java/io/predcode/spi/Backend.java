@@ -55,12 +55,10 @@ public abstract class Backend implements AutoCloseable {
      * @param body the ops
      */
     public final void inTurn(Runnable body) {
-        beginTurn();
-        try {
+        inTurn(() -> {
             body.run();
-        } finally {
-            endTurn();
-        }
+            return null;
+        });
     }
 
     /**
