@@ -54,6 +54,15 @@ public final class Batches implements Iterator<Batches.Batch>, AutoCloseable {
      * {@code batchSize} samples.
      */
     public Batches(Dataset data, int batchSize, long seed, int epoch, boolean shuffle, boolean oneHot, Augmentation augmentation, boolean dropLast) {
+        this(data, batchSize, seed, epoch, shuffle, oneHot, augmentation, dropLast, 0);
+    }
+
+    /**
+     * The epoch from batch {@code firstBatch} on: the batches a run stopped inside the epoch had yet to take, the same
+     * ones, with the same draws, as the whole epoch's from that index (a batch's samples and draws depend on its index
+     * alone). {@link Batch#index()} counts from the epoch's start.
+     */
+    public Batches(Dataset data, int batchSize, long seed, int epoch, boolean shuffle, boolean oneHot, Augmentation augmentation, boolean dropLast, int firstBatch) {
         if (batchSize < 1) throw new IllegalArgumentException("batch size must be >= 1, got " + batchSize);
         if (dropLast && batchSize > data.size())
             throw new IllegalArgumentException("batch size " + batchSize + " is more than the " + data.size() + " samples of " + data.name() + ": dropping the partial batch leaves none");
@@ -65,10 +74,11 @@ public final class Batches implements Iterator<Batches.Batch>, AutoCloseable {
         this.batchSize = batchSize;
         this.count = stepsPerEpoch(data.size(), batchSize, dropLast);
         this.targetSize = oneHot ? data.classes() : 1;
+        if (firstBatch < 0 || firstBatch > count) throw new IllegalArgumentException("first batch " + firstBatch + " is outside the epoch's " + count + " batches");
         long xBytes = (long) batchSize * data.sampleSize() * Float.BYTES, yBytes = (long) batchSize * targetSize * Float.BYTES;
         for (int i = 0; i < BUFFERS; i++) free.add(new MemorySegment[]{arena.allocate(xBytes, 64), arena.allocate(yBytes, 64)});
         int[] order = order(data.size(), seed, epoch, shuffle);
-        producer = Thread.ofPlatform().daemon().name("predcode-batches").start(() -> produce(order));
+        producer = Thread.ofPlatform().daemon().name("predcode-batches").start(() -> produce(order, firstBatch));
     }
 
     /** Sample order of an epoch: a permutation seeded by (seed, epoch), or the identity. */
@@ -114,11 +124,11 @@ public final class Batches implements Iterator<Batches.Batch>, AutoCloseable {
         return dropLast ? size / batchSize : (int) (((long) size + batchSize - 1) / batchSize);
     }
 
-    private void produce(int[] order) {
+    private void produce(int[] order, int firstBatch) {
         int per = data.sampleSize();
         float[] augmented = augmentation.active() ? new float[per] : null;
         try {
-            for (int b = 0; b < count && !closed; b++) {
+            for (int b = firstBatch; b < count && !closed; b++) {
                 MemorySegment[] buf = free.take();
                 int start = b * batchSize, size = Math.min(batchSize, data.size() - start);
                 for (int i = 0; i < size; i++) {

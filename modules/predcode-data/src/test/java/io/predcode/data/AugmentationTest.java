@@ -3,8 +3,10 @@ package io.predcode.data;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
 
@@ -104,6 +106,39 @@ class AugmentationTest {
             }
             assertEquals(d.size(), at);
         }
+    }
+
+    /** A run stopped inside an epoch goes on with the batches it had yet to take: the same samples, draws and indices. */
+    @Test void anEpochStartedAtABatchIsTheWholeEpochsTail() {
+        Dataset d = images(new SplittableRandom(4), 37, 2, 4, 5); // 5 batches of 8, the last of 5
+        Augmentation a = Augmentation.parse("flip,crop:1", 0f);
+        List<float[]> whole = new ArrayList<>();
+        List<Integer> wholeSizes = new ArrayList<>();
+        try (Batches b = new Batches(d, 8, 9, 4, true, true, a, false)) {
+            while (b.hasNext()) {
+                Batches.Batch batch = b.next();
+                whole.add(batch.x().toArray(ValueLayout.JAVA_FLOAT));
+                whole.add(batch.y().toArray(ValueLayout.JAVA_FLOAT));
+                wholeSizes.add(batch.size());
+            }
+        }
+        assertEquals(5, wholeSizes.size());
+        for (int first = 0; first <= 5; first++) {
+            try (Batches b = new Batches(d, 8, 9, 4, true, true, a, false, first)) {
+                int k = first;
+                while (b.hasNext()) {
+                    Batches.Batch batch = b.next();
+                    assertEquals(k, batch.index());
+                    assertEquals(wholeSizes.get(k), batch.size());
+                    assertArrayEquals(whole.get(2 * k), batch.x().toArray(ValueLayout.JAVA_FLOAT), "batch " + k + " from " + first);
+                    assertArrayEquals(whole.get(2 * k + 1), batch.y().toArray(ValueLayout.JAVA_FLOAT), "targets of batch " + k + " from " + first);
+                    k++;
+                }
+                assertEquals(5, k, "from batch " + first + ": to the epoch's end");
+            }
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Batches(d, 8, 9, 4, true, true, a, false, 6));
+        assertEquals("first batch 6 is outside the epoch's 5 batches", e.getMessage());
     }
 
     @Test void badValuesAndFlatDataAreRefusedInOneLine() {
