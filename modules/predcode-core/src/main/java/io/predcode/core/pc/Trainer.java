@@ -148,6 +148,19 @@ public final class Trainer {
     }
 
     /**
+     * Counts the steps a resumed run took before it stopped, so that the monitor measures the same steps
+     * ({@link #monitorEvery}) and a divergence is numbered as in the run that was not stopped.
+     *
+     * @param taken the run's steps so far, &gt;= 0
+     * @return this trainer
+     */
+    public Trainer resumeSteps(long taken) {
+        if (taken < 0) throw new IllegalArgumentException("steps taken must be >= 0, got " + taken);
+        this.steps = taken;
+        return this;
+    }
+
+    /**
      * Every {@code k} steps (0: never), also computes the backprop gradient on that step's batch, at
      * the same parameters, and reports each block's angle and relative error to the PC update in
      * {@link Step#alignment()}: an early warning that PC drifts away from the gradient. It costs one
