@@ -11,6 +11,7 @@ module io.predcode.cli {
     requires me.tongfei.progressbar;
     requires org.knowm.xchart;
     requires java.desktop;
+    requires jdk.unsupported; // sun.misc.Signal: Ctrl-C and SIGTERM stop a run at a step boundary, saved (Interruption)
     requires static jdk.management; // bench's heap bytes per step, where the runtime has the module
 
     // picocli fills the commands' option fields by reflection.

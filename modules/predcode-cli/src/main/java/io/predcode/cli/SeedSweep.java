@@ -21,19 +21,22 @@ import java.util.TreeSet;
  * {@code train --seeds}: the same settings once per seed, each run into OUT/seed-S, then the figures papers report over
  * seeds: each seed's test accuracy at its last epoch and at its best test epoch, their mean and standard deviation, and
  * PCX's "avg5" (the mean of the five best seeds' best test epochs). A seed whose run diverges or collapses is reported
- * with its exit code and the sweep goes on; the sweep's exit code is the worst of them. With --resume each seed resumes
- * its own folder, and a seed the sweep had not reached starts afresh.
+ * with its exit code and the sweep goes on; the sweep's exit code is the worst of them. Ctrl-C or SIGTERM stops the seed
+ * training then, and the sweep with it. With --resume each seed resumes its own folder, and a seed the sweep had not
+ * reached starts afresh.
  */
 final class SeedSweep {
     static final int MAX_SEEDS = 100;
     private final TrainingRun.Settings settings;
     private final long[] seeds;
     private final PrintWriter out;
+    private final Interruption stop;
 
-    SeedSweep(TrainingRun.Settings settings, long[] seeds, PrintWriter out) {
+    SeedSweep(TrainingRun.Settings settings, long[] seeds, PrintWriter out, Interruption stop) {
         this.settings = settings;
         this.seeds = seeds;
         this.out = out;
+        this.stop = stop;
     }
 
     /** "0-6" or "0,3,5" (ranges and single seeds, comma-separated): each >= 0, none twice, at most {@link #MAX_SEEDS}. */
@@ -68,7 +71,7 @@ final class SeedSweep {
             boolean resume = settings.resume() && Files.exists(dir.resolve(io.predcode.core.io.Checkpoint.RESUME_FILE));
             int code;
             try {
-                code = new TrainingRun(settings.withSeed(seed, dir, resume), out).run();
+                code = new TrainingRun(settings.withSeed(seed, dir, resume), out, stop).run();
             } catch (DivergenceException d) {
                 out.println("seed " + seed + ": " + d.getMessage());
                 code = Main.DIVERGED;
@@ -90,6 +93,10 @@ final class SeedSweep {
                 if (!Double.isNaN(peak)) r.put("best_test_epoch_accuracy", peak);
             }
             runs.add(r);
+            if (code == stop.exitCode() && stop.requested(Long.MAX_VALUE) != null) { // asked to stop: not the next seed either
+                out.printf("seeds: stopped in seed %d; --resume continues the sweep from its checkpoint%n", seed);
+                return code;
+            }
         }
         Map<String, Object> summary = new LinkedHashMap<>();
         summary.put("seeds", runs);

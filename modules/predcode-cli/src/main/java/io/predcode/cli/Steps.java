@@ -26,12 +26,21 @@ interface Steps extends AutoCloseable {
     /** Nanoseconds this epoch waited for batches. */
     long waitNanos();
 
+    /**
+     * Whether the model and the optimizer are as after the last step {@link #next()} returned, so that a checkpoint
+     * saved now resumes at the next: on Spark a barrier job applies several steps at once, and hands them out one by one.
+     */
+    boolean atBoundary();
+
     @Override void close();
 
-    /** An epoch of shuffled (and augmented) batches through the trainer; with dropLast, whole batches only. */
-    static Steps local(Dataset train, int batchSize, long seed, int epoch, boolean shuffle, Loss loss, io.predcode.data.Augmentation augmentation, boolean dropLast,
-                       Trainer trainer) {
-        Batches batches = new Batches(train, batchSize, seed, epoch, shuffle, loss == Loss.MSE, augmentation, dropLast);
+    /**
+     * An epoch of shuffled (and augmented) batches through the trainer, from batch {@code firstBatch} on (a run resumed
+     * inside the epoch); with dropLast, whole batches only.
+     */
+    static Steps local(Dataset train, int batchSize, long seed, int epoch, int firstBatch, boolean shuffle, Loss loss, io.predcode.data.Augmentation augmentation,
+                       boolean dropLast, Trainer trainer) {
+        Batches batches = new Batches(train, batchSize, seed, epoch, shuffle, loss == Loss.MSE, augmentation, dropLast, firstBatch);
         return new Steps() {
             long wait;
             double millis;
@@ -49,9 +58,10 @@ interface Steps extends AutoCloseable {
             }
 
             @Override public int size() { return last.size(); }
-            @Override public int index() { return last.index(); }
+            @Override public int index() { return last == null ? firstBatch - 1 : last.index(); }
             @Override public double millis() { return millis; }
             @Override public long waitNanos() { return wait; }
+            @Override public boolean atBoundary() { return true; }
             @Override public void close() { batches.close(); }
         };
     }
@@ -63,13 +73,14 @@ interface Steps extends AutoCloseable {
      * epoch or past {@code maxSteps} (0: none) steps in all. Every {@code monitorEvery}-th step of the run (0: none) runs
      * as a job of its own that also compares its update with backprop's gradient, as the monitor does in one process.
      *
-     * @param firstStep the run's steps before this epoch
-     * @param lrAt      the learning rate of the run's step (0-based) with this index
+     * @param firstBatch the epoch's steps already taken (a run resumed inside the epoch)
+     * @param firstStep  the run's steps before this epoch
+     * @param lrAt       the learning rate of the run's step (0-based) with this index
      */
-    static Steps spark(SparkTraining training, int epoch, int averageEvery, int stepsPerJob, int monitorEvery, long firstStep, long maxSteps,
+    static Steps spark(SparkTraining training, int epoch, int firstBatch, int averageEvery, int stepsPerJob, int monitorEvery, long firstStep, long maxSteps,
                        java.util.function.LongFunction<Float> lrAt) {
         return new Steps() {
-            int next, taken;
+            int next = firstBatch, taken = firstBatch;
             SparkTraining.StepResult last;
             final java.util.ArrayDeque<SparkTraining.StepResult> pending = new java.util.ArrayDeque<>();
 
@@ -119,6 +130,7 @@ interface Steps extends AutoCloseable {
             @Override public int index() { return taken - 1; }
             @Override public double millis() { return last.jobMillis(); }
             @Override public long waitNanos() { return 0; }
+            @Override public boolean atBoundary() { return pending.isEmpty(); }
             @Override public void close() {}
         };
     }

@@ -20,7 +20,8 @@ import java.util.concurrent.Callable;
         description = {"Train a model with a predictive-coding algorithm (or backprop) and write metrics, a chart and a checkpoint.",
                 "With no options: STRICT predictive coding on the bundled 8x8 digits, on the CPU."})
 final class TrainCommand implements Callable<Integer> {
-    /** More sweeps than this would make a step run for hours: a typo, not a setting. */
+    /** Where a run's stop requests come from: SIGINT and SIGTERM; tests put a stop at a step of their choosing. */
+    static java.util.function.Supplier<Interruption> interruptions = Interruption::onSignals;
 
     @Spec picocli.CommandLine.Model.CommandSpec spec;
 
@@ -142,6 +143,11 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--max-steps", defaultValue = "0", description = "Stop after this many training steps in all (0: no limit) (default: ${DEFAULT-VALUE}).")
     long maxSteps;
 
+    @Option(names = "--checkpoint-every", defaultValue = "10m", description = "Also save a checkpoint inside an epoch, every DURATION (30s, 10m, 2h)"
+            + " or every N steps; --resume continues from the step it holds, and Ctrl-C or SIGTERM saves one and stops; 0: only at epoch ends"
+            + " (default: ${DEFAULT-VALUE}).")
+    String checkpointEvery;
+
     @Option(names = "--monitor-every", defaultValue = "0", description = "Every K steps, compare each block's PC update with the backprop gradient on that batch"
             + " (angle and relative error, in metrics.csv and training.png); 0: off (default: ${DEFAULT-VALUE}).")
     int monitorEvery;
@@ -208,11 +214,12 @@ final class TrainCommand implements Callable<Integer> {
         TrainingRun.Settings s = new TrainingRun.Settings(backendChoice, a, model, dataChoice.data, epochs, batchSize, optimizer, lr, momentum, weightDecay,
                 relaxation.eta, sweeps, l, seed, out, resume, quiet || System.console() == null, validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stable, init, shuffled, maxSteps,
                 beliefs.optimizer(), e, nudge, lrSchedule.equals("cosine"), sparkChoice.master == null ? null : sparkChoice,
-                symmetricInputs, augmentation, dropLast, scoreWholeBatches, Setup.condense(condense));
-        if (seeds != null) {
-            if (spec.commandLine().getParseResult().hasMatchedOption("--seed")) throw new IllegalArgumentException("--seeds runs its own seeds: give it or --seed, not both");
-            return new SeedSweep(s, SeedSweep.parse(seeds), spec.commandLine().getOut()).run();
+                symmetricInputs, augmentation, dropLast, scoreWholeBatches, Setup.condense(condense), TrainingRun.SaveEvery.parse(checkpointEvery));
+        if (seeds != null && spec.commandLine().getParseResult().hasMatchedOption("--seed"))
+            throw new IllegalArgumentException("--seeds runs its own seeds: give it or --seed, not both");
+        try (Interruption stop = interruptions.get()) {
+            return seeds != null ? new SeedSweep(s, SeedSweep.parse(seeds), spec.commandLine().getOut(), stop).run()
+                    : new TrainingRun(s, spec.commandLine().getOut(), stop).run();
         }
-        return new TrainingRun(s, spec.commandLine().getOut()).run();
     }
 }

@@ -57,12 +57,60 @@ final class TrainingRun {
                     double validation, double collapseMargin, int patience, String onCollapse, int maxRollbacks, int monitorEvery, boolean stableRelaxation,
                     Path init, boolean shuffle, long maxSteps, BeliefOptimizer beliefOptimizer, Energy energy, Nudging nudging, boolean cosineSchedule,
                     Setup.SparkChoice spark, boolean symmetricInputs, io.predcode.data.Augmentation augmentation, boolean dropLast, boolean scoreWholeBatches,
-                    PcEngine.Condense condense) {
+                    PcEngine.Condense condense, SaveEvery saveEvery) {
         /** These settings with another seed, into another folder, resumed or not: one run of a seed sweep ({@link SeedSweep}). */
         Settings withSeed(long seed, Path out, boolean resume) {
             return new Settings(backend, algorithm, model, data, epochs, batchSize, optimizer, lr, momentum, weightDecay, eta, n, loss, seed, out, resume, quiet,
                     validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stableRelaxation, init, shuffle, maxSteps, beliefOptimizer, energy,
-                    nudging, cosineSchedule, spark, symmetricInputs, augmentation, dropLast, scoreWholeBatches, condense);
+                    nudging, cosineSchedule, spark, symmetricInputs, augmentation, dropLast, scoreWholeBatches, condense, saveEvery);
+        }
+    }
+
+    /** --checkpoint-every: a checkpoint inside an epoch every {@code steps} steps, or every {@code time}; neither (0): at epoch ends only. */
+    record SaveEvery(long steps, java.time.Duration time) {
+        static SaveEvery parse(String text) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d{1,9})([smh]?)").matcher(text.strip());
+            if (!m.matches()) throw new IllegalArgumentException("--checkpoint-every must be a number of steps (500), a duration (30s, 10m, 2h) or 0, got '" + text + "'");
+            long v = Long.parseLong(m.group(1));
+            return switch (m.group(2)) {
+                case "s" -> new SaveEvery(0, java.time.Duration.ofSeconds(v));
+                case "m" -> new SaveEvery(0, java.time.Duration.ofMinutes(v));
+                case "h" -> new SaveEvery(0, java.time.Duration.ofHours(v));
+                default -> new SaveEvery(v, java.time.Duration.ZERO);
+            };
+        }
+
+        /** Whether a checkpoint is due {@code stepsSince} steps and {@code nanosSince} nanoseconds after the last. */
+        boolean due(long stepsSince, long nanosSince) {
+            return steps > 0 ? stepsSince >= steps : !time.isZero() && time.compareTo(java.time.Duration.ofNanos(nanosSince)) <= 0;
+        }
+    }
+
+    /**
+     * How far a run had come inside an epoch when it saved: the batches taken, their summed loss, correct count and
+     * samples, the epoch's seconds so far and its median step time; the resumed epoch reports what the whole one would
+     * have (its median step time over the steps taken after the resume, where it takes any).
+     */
+    record EpochProgress(int batches, double lossSum, double correct, double seen, double seconds, double msPerStep) {
+        Map<String, Object> json() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("batches", (double) batches);
+            m.put("loss_sum", lossSum);
+            m.put("correct", correct);
+            m.put("seen", seen);
+            m.put("seconds", seconds);
+            m.put("ms_per_step", msPerStep);
+            return m;
+        }
+
+        /** The progress a checkpoint records, checked against the epoch's {@code batchesPerEpoch}. */
+        static EpochProgress of(JsonFields f, int batchesPerEpoch) {
+            int batches = f.integer("batches", 1);
+            double seen = f.number("seen"), correct = f.number("correct");
+            if (batches > batchesPerEpoch || !(seen >= batches) || !(correct >= 0 && correct <= seen))
+                throw new IllegalArgumentException(f.source() + ": field '" + f.path() + "' holds " + batches + " batches, " + seen + " samples and " + correct
+                        + " correct; expected 1.." + batchesPerEpoch + " batches of this run's epoch, at least a sample each, and at most all of them correct");
+            return new EpochProgress(batches, f.number("loss_sum"), correct, seen, f.number("seconds"), f.has("ms_per_step") ? f.number("ms_per_step") : Double.NaN);
         }
     }
 
@@ -112,12 +160,22 @@ final class TrainingRun {
     private int chartEpochs = -1;
     private boolean chartNoted;
 
-    TrainingRun(Settings s, PrintWriter out) { this.s = s; this.out = out; }
+    /** Asks the run to stop at a step boundary, saving where it stopped. */
+    private final Interruption stop;
+
+    TrainingRun(Settings s, PrintWriter out, Interruption stop) {
+        this.s = s;
+        this.out = out;
+        this.stop = stop;
+    }
 
     /** How many validation and test samples each epoch scores (fewer than the sets' with --score-whole-batches). */
     private int validationScored, testScored;
     /** The samples held out for validation. */
     private int validationSamples;
+    /** Where the run's checkpoint in --out holds it (null: none yet), after how many steps, and when it was saved (--checkpoint-every counts from it). */
+    private String savedAt;
+    private long savedAtStep, savedAtNanos;
 
     int run() throws IOException {
         DataSplit data = DataSources.load(s.data());
@@ -164,6 +222,7 @@ final class TrainingRun {
             float baseLr = s.lr(); // the schedule's base: --lr, halved by each rollback
             float resumedEta = 0;
             long step = 0;
+            JsonFields progressSaved = null; // a checkpoint saved inside an epoch: how far it had come
             if (s.resume()) {
                 Checkpoint.Loaded c = Checkpoint.load(s.out());
                 if (!c.spec().blocks().equals(spec.blocks()))
@@ -211,6 +270,7 @@ final class TrainingRun {
                             throw new IllegalArgumentException(c.source() + ": field 'training.eta_now' is " + resumedEta + "; expected a lowered eta in (0, " + s.eta() + "]");
                     }
                     if (t.has("events")) for (Object e : t.list("events")) events.add(String.valueOf(e));
+                    if (t.has("epoch_progress")) progressSaved = t.object("epoch_progress");
                 } catch (IllegalArgumentException e) {
                     // A value the checks above let through but the optimizer, watch or trainer refuse: name the file it came from.
                     String m = e.getMessage() != null ? e.getMessage() : e.toString();
@@ -236,7 +296,6 @@ final class TrainingRun {
                         if (rowStep <= step) csv.append(columns.relay(row)).append('\n');
                     }
                 }
-                out.printf("resuming %s after epoch %d (step %d)%n", s.out(), firstEpoch, step);
             }
             boolean standard = s.algorithm() == Algorithm.PC || s.algorithm() == Algorithm.IPC; // relaxed by a belief optimizer on an energy
             out.printf("training %s on %s%s (validation: %s) with %s (%s, eta %s, n %d%s), %s lr %s, batch %d, %d epochs, backend %s%n", s.model(), train, s.augmentation().active() ? ", augmented " + s.augmentation().id() : "",
@@ -251,25 +310,50 @@ final class TrainingRun {
             // The schedule spans --epochs (--max-steps only stops early): a run stopped and resumed follows the same curve.
             int stepsPerEpoch = spark != null ? spark.plan().stepsPerEpoch() : Batches.stepsPerEpoch(train.size(), batchSize, dropLast());
             long totalSteps = (long) s.epochs() * stepsPerEpoch;
+            EpochProgress progress = progressSaved == null ? null : EpochProgress.of(progressSaved, stepsPerEpoch);
+            if (s.resume()) out.println("resuming " + s.out() + " " + checkpointAt(step, firstEpoch, progress, stepsPerEpoch));
+            trainer.resumeSteps(step);
             if (resumedEta > 0) trainer.resumeEta(resumedEta);
             if (resumedEta > 0 && parallel != null) parallel.training().resumeEta(resumedEta);
             String stopReason = "all " + s.epochs() + " epochs done";
             String barrierNote = null; // the last barrier-job failure reported
             float etaNow = trainer.eta();
             int exit = 0;
+            if (!history.isEmpty() || progress != null) saved(checkpointAt(step, firstEpoch, progress, stepsPerEpoch), step);
+            else savedAtNanos = System.nanoTime();
             for (int epoch = firstEpoch; epoch < s.epochs(); epoch++) {
-                long t0 = System.nanoTime();
-                double lossSum = 0, correct = 0, seen = 0;
+                // A run resumed inside this epoch goes on from its next batch, with the sums of the batches before.
+                EpochProgress before = epoch == firstEpoch ? progress : null;
+                int firstBatch = before == null ? 0 : before.batches();
+                long t0 = System.nanoTime() - (before == null ? 0 : (long) (before.seconds() * 1e9));
+                double lossSum = before == null ? 0 : before.lossSum(), correct = before == null ? 0 : before.correct(), seen = before == null ? 0 : before.seen();
                 long waitNanos = 0, trainStart = System.nanoTime();
                 List<Double> stepMs = new ArrayList<>();
+                String interrupted = null;
                 float lrBase = baseLr;
                 // The learning rate of the run's step g: what this process sets before each step, and what Spark's barrier jobs take for theirs.
                 java.util.function.LongFunction<Float> lrAt = g -> s.cosineSchedule() ? scheduled(lrBase, g, totalSteps) : opt.learningRate();
-                try (Steps steps = spark != null ? Steps.spark(spark, epoch, s.spark().averageEvery, s.spark().stepsPerJob, s.monitorEvery(), step, s.maxSteps(), lrAt) : Steps.local(train, batchSize, s.seed(), epoch, s.shuffle(), s.loss(), s.augmentation(), dropLast(), trainer);
+                try (Steps steps = spark != null ? Steps.spark(spark, epoch, firstBatch, s.spark().averageEvery, s.spark().stepsPerJob, s.monitorEvery(), step - firstBatch, s.maxSteps(), lrAt)
+                        : Steps.local(train, batchSize, s.seed(), epoch, firstBatch, s.shuffle(), s.loss(), s.augmentation(), dropLast(), trainer);
                      ProgressBar bar = s.quiet() ? null : new ProgressBarBuilder().setTaskName("epoch " + (epoch + 1) + "/" + s.epochs())
-                             .setInitialMax(dropLast() ? (long) stepsPerEpoch * batchSize : train.size()).setStyle(ProgressBarStyle.ASCII).setUnit(" samples", 1).showSpeed().setUpdateIntervalMillis(250)
-                             .continuousUpdate().build()) {
+                             .setInitialMax(dropLast() ? (long) stepsPerEpoch * batchSize : train.size()).startsFrom((long) seen, java.time.Duration.ZERO).setStyle(ProgressBarStyle.ASCII)
+                             .setUnit(" samples", 1).showSpeed().setUpdateIntervalMillis(250).continuousUpdate().build()) {
                     while (s.maxSteps() == 0 || step < s.maxSteps()) {
+                        // Between steps only (on Spark, between jobs), where the model and the optimizer are one step's: a checkpoint
+                        // every --checkpoint-every, and one where the run was asked to stop.
+                        if (steps.atBoundary()) {
+                            interrupted = stop.requested(step);
+                            if (step > savedAtStep && (interrupted != null || s.saveEvery().due(step - savedAtStep, System.nanoTime() - savedAtNanos))) {
+                                Map<String, Object> state = trainingState(epoch, step, history, be, sweeps, watch, opt, baseLr, rollbacks, events, etaNow);
+                                // A step was taken since the last save, so in this epoch in this process: stepMs has it.
+                                state.put("epoch_progress", new EpochProgress(steps.index() + 1, lossSum, correct, seen, (System.nanoTime() - t0) / 1e9, median(stepMs)).json());
+                                String at = inside(step, epoch, steps.index() + 1, stepsPerEpoch);
+                                writeCsv(csv); // first: rows past a checkpoint are dropped on --resume, rows missing before it would be lost
+                                save(s.out(), model, opt, state, data, at, step, watch);
+                                saved("at " + at, step);
+                            }
+                            if (interrupted != null) break;
+                        }
                         if (s.cosineSchedule()) opt.learningRate(lrAt.apply(step));
                         Trainer.Step r;
                         try {
@@ -278,8 +362,7 @@ final class TrainingRun {
                             writeCsv(csv);
                             chart(csv, history, monitored);
                             throw new DivergenceException(step + 1, "training diverged at step " + (step + 1) + " (epoch " + (epoch + 1) + ", batch " + (steps.index() + 1)
-                                    + "): " + d.reason() + "; the last good checkpoint is " + (history.isEmpty() ? "none (no epoch finished)" : s.out().resolve(Checkpoint.RESUME_FILE)
-                                    + " after epoch " + history.getLast().epoch()) + bestNote(watch) + ". Try a smaller --lr or --eta.");
+                                    + "): " + d.reason() + "; the last good checkpoint is " + lastGood() + bestNote(watch) + ". Try a smaller --lr or --eta.");
                         }
                         if (r == null) break;
                         double ms = steps.millis();
@@ -309,6 +392,11 @@ final class TrainingRun {
                     }
                     waitNanos = steps.waitNanos();
                 }
+                if (interrupted != null) {
+                    stopReason = interruptedReason(interrupted);
+                    exit = stop.exitCode();
+                    break;
+                }
                 if (spark != null && spark.barrierFailure() != null && !spark.barrierFailure().equals(barrierNote)) {
                     barrierNote = spark.barrierFailure();
                     String event = "epoch " + (epoch + 1) + ": a barrier job failed (" + barrierNote + "); its steps ran again, a job each, with the same result";
@@ -320,7 +408,7 @@ final class TrainingRun {
                 Score test = evaluate(engine, scoredTest, 1000);
                 double seconds = (System.nanoTime() - t0) / 1e9;
                 EpochRecord rec = new EpochRecord(epoch + 1, lossSum / seen, correct / seen, val == null ? Double.NaN : val.loss(), val == null ? Double.NaN : val.accuracy(),
-                        test.loss(), test.accuracy(), seconds, median(stepMs), dataWait);
+                        test.loss(), test.accuracy(), seconds, stepMs.isEmpty() && before != null ? before.msPerStep() : median(stepMs), dataWait);
                 history.add(rec);
                 csv.setLength(csv.length() - 3);
                 csv.append(',').append(val == null ? "" : Setup.fmt(val.loss())).append(',').append(val == null ? "" : Setup.fmt(val.accuracy())).append('\n');
@@ -335,7 +423,7 @@ final class TrainingRun {
                 writeCsv(csv);
                 if (verdict == CollapseWatch.Verdict.BEST)
                     save(s.out().resolve(BEST_DIR), model, opt, trainingState(epoch + 1, step, history, be, sweeps, watch, opt, baseLr, rollbacks, events, etaNow), data,
-                            epoch, step, history, watch);
+                            "epoch " + (epoch + 1), step, watch);
                 boolean collapsed = verdict == CollapseWatch.Verdict.COLLAPSED;
                 String collapse = collapsed ? String.format(java.util.Locale.ROOT, "collapse from epoch %d: %s %.2f%% at epoch %d against its best %.2f%% (epoch %d) for %d epochs",
                         watch.firstBadEpoch(), val != null ? "validation accuracy" : "training accuracy", 100 * (val != null ? val.accuracy() : rec.trainAccuracy()), epoch + 1,
@@ -353,7 +441,8 @@ final class TrainingRun {
                     out.println(event);
                     collapsed = false;
                 }
-                save(s.out(), model, opt, trainingState(epoch + 1, step, history, be, sweeps, watch, opt, baseLr, rollbacks, events, etaNow), data, epoch, step, history, watch);
+                save(s.out(), model, opt, trainingState(epoch + 1, step, history, be, sweeps, watch, opt, baseLr, rollbacks, events, etaNow), data, "epoch " + (epoch + 1), step, watch);
+                saved(checkpointAt(step, epoch + 1, null, stepsPerEpoch), step);
                 if (collapsed) {
                     stopReason = collapse + (s.onCollapse().equals("rollback") ? " (after " + rollbacks + " rollbacks)" : "");
                     events.add("epoch " + (epoch + 1) + ": stopped, " + stopReason);
@@ -366,9 +455,13 @@ final class TrainingRun {
                     stopReason = "reached --max-steps " + s.maxSteps();
                     break;
                 }
+                if ((interrupted = stop.requested(step)) != null) { // it came during the epoch's last step, its scoring or its save
+                    stopReason = interruptedReason(interrupted);
+                    exit = stop.exitCode();
+                    break;
+                }
             }
-            if (chartEpochs != history.size()) chart(csv, history, monitored);
-            EpochRecord last = history.getLast();
+            if (chartEpochs != history.size() || exit != 0) chart(csv, history, monitored); // the steps since the last epoch too
             if (exit == 0 && watch.badEpochs() > 0)
                 stopReason += String.format(java.util.Locale.ROOT, "; the last %d epoch(s) fell away from the best (a collapse is likely): use the best checkpoint", watch.badEpochs());
             AtomicFiles.writeString(s.out().resolve("metrics.json"), Json.write(metricsJson(history, be, sweeps, data, watch, stopReason, events), 2) + "\n");
@@ -378,8 +471,9 @@ final class TrainingRun {
                 out.printf("best: epoch %d, %s accuracy %.2f%% (test %.2f%%), kept in %s%n", best.epoch(), validation != null ? "validation" : "training",
                         100 * watch.bestAccuracy(), 100 * best.testAccuracy(), s.out().resolve(BEST_DIR));
             }
-            out.printf("last: epoch %d, test accuracy %.2f%%, in %s (metrics.csv, metrics.json, %s%s)%n", last.epoch(), 100 * last.testAccuracy(), s.out(),
-                    Awt.available() ? "training.png, " : "", Checkpoint.RESUME_FILE);
+            if (!history.isEmpty())
+                out.printf("last: epoch %d, test accuracy %.2f%%, in %s (metrics.csv, metrics.json, %s%s)%n", history.getLast().epoch(), 100 * history.getLast().testAccuracy(),
+                        s.out(), Awt.available() ? "training.png, " : "", Checkpoint.RESUME_FILE);
             return exit;
         }
     }
@@ -433,28 +527,52 @@ final class TrainingRun {
     }
 
     /**
-     * Saves a checkpoint into {@code dir}, with the data's preprocessing and class names. Parameters
-     * that became NaN or infinite on the epoch's last step are refused by {@link Checkpoint#save}
-     * before any file is written; the run then stops, naming the last good checkpoint.
+     * Saves a checkpoint of {@code what} (e.g. "epoch 3") into {@code dir}, with the data's preprocessing and class
+     * names. Parameters that became NaN or infinite on the last step are refused by {@link Checkpoint#save} before any
+     * file is written; the run then stops, naming the last good checkpoint.
      */
-    private void save(Path dir, Model model, Optimizer opt, Map<String, Object> state, DataSplit data, int epoch, long step, List<EpochRecord> history,
-                      CollapseWatch watch) throws IOException {
+    private void save(Path dir, Model model, Optimizer opt, Map<String, Object> state, DataSplit data, String what, long step, CollapseWatch watch) throws IOException {
         try {
             // Raw values (bytes, digits' 0..16) become the model's inputs by the data's scale: a service passes them as they come.
             Checkpoint.save(dir, model, opt, state, new Preprocessing(data.pixelScale(), data.pixelShift()), data.classNames());
         } catch (Checkpoint.NotFiniteException e) {
-            throw new DivergenceException(step, "parameter '" + e.parameter() + "' is not finite after epoch " + (epoch + 1) + " (step " + step + "); no checkpoint written, the last good one is "
-                    + (history.size() < 2 ? "none" : s.out().resolve(Checkpoint.RESUME_FILE) + " after epoch " + epoch) + bestNote(watch) + ". Try a smaller --lr or --eta.");
+            throw new DivergenceException(step, "parameter '" + e.parameter() + "' is not finite after " + what + " (step " + step + "); no checkpoint written, the last good one is "
+                    + lastGood() + bestNote(watch) + ". Try a smaller --lr or --eta.");
         } catch (java.nio.file.FileSystemException e) {
             // A full disk, most often: say what the run still has, so that it can go on where it stopped once there is room.
             Path resume = s.out().resolve(Checkpoint.RESUME_FILE);
-            throw new java.nio.file.FileSystemException(e.getFile(), e.getOtherFile(), (e.getReason() == null ? "not written" : e.getReason()) + "; saving epoch "
-                    + (epoch + 1) + " stopped the run" + (java.nio.file.Files.exists(resume) ? "; " + resume + " is a whole checkpoint: --resume continues from it" : ""));
+            throw new java.nio.file.FileSystemException(e.getFile(), e.getOtherFile(), (e.getReason() == null ? "not written" : e.getReason()) + "; saving "
+                    + what + " stopped the run" + (java.nio.file.Files.exists(resume) ? "; " + resume + " is a whole checkpoint: --resume continues from it" : ""));
         }
     }
 
+    /** The run's checkpoint now holds it {@code at} (as {@link #checkpointAt} says), after {@code step} steps. */
+    private void saved(String at, long step) {
+        savedAt = at;
+        savedAtStep = step;
+        savedAtNanos = System.nanoTime();
+    }
+
+    /** Where a checkpoint is in the run: "after epoch E (step S)", or inside epoch E + 1 "at " {@link #inside}. */
+    private static String checkpointAt(long step, int epochsDone, EpochProgress progress, int batchesPerEpoch) {
+        return progress == null ? "after epoch " + epochsDone + " (step " + step + ")" : "at " + inside(step, epochsDone, progress.batches(), batchesPerEpoch);
+    }
+
+    /** A step inside an epoch (0-based {@code epoch}): "step S (epoch E, batch B of N)". */
+    private static String inside(long step, int epoch, int batch, int batchesPerEpoch) {
+        return "step " + step + " (epoch " + (epoch + 1) + ", batch " + batch + " of " + batchesPerEpoch + ")";
+    }
+
+    private String lastGood() { return savedAt == null ? "none (nothing saved yet)" : s.out().resolve(Checkpoint.RESUME_FILE) + " " + savedAt; }
+
+    /** Why a run asked to stop stopped, and where it goes on. */
+    private String interruptedReason(String why) {
+        return "interrupted by " + why + (savedAt == null ? " before its first checkpoint; nothing to resume"
+                : "; " + s.out().resolve(Checkpoint.RESUME_FILE) + " holds the run " + savedAt + ": --resume continues from there");
+    }
+
     private static String bestNote(CollapseWatch watch) {
-        return watch.bestEpoch() > 0 ? "; the best state (epoch " + watch.bestEpoch() + ") is in " + BEST_DIR + "/" : "";
+        return watch != null && watch.bestEpoch() > 0 ? "; the best state (epoch " + watch.bestEpoch() + ") is in " + BEST_DIR + "/" : "";
     }
 
     /** The blocks the monitor reports (those with parameters), when it is on; empty otherwise. */
@@ -593,12 +711,12 @@ final class TrainingRun {
         m.put("stop_reason", stopReason);
         m.put("events", new ArrayList<Object>(events));
         m.put("epochs", history.stream().map(r -> (Object) r.json()).toList());
-        m.put("final_test_accuracy", history.getLast().testAccuracy());
+        if (!history.isEmpty()) m.put("final_test_accuracy", history.getLast().testAccuracy()); // none where a stop came inside the first epoch
         if (watch.bestEpoch() > 0) {
             m.put("best_selection_accuracy", watch.bestAccuracy()); // validation accuracy, or training accuracy without a validation set
             m.put("best_test_accuracy", history.get(watch.bestEpoch() - 1).testAccuracy());
         }
-        m.put("final_test_loss", history.getLast().testLoss());
+        if (!history.isEmpty()) m.put("final_test_loss", history.getLast().testLoss());
         m.put("ms_per_step", median(history.stream().map(EpochRecord::msPerStep).toList()));
         m.put("data_wait_fraction", history.stream().mapToDouble(EpochRecord::dataWait).max().orElse(Double.NaN));
         return m;

@@ -652,7 +652,7 @@ class CliTest {
     }
 
     /** This JVM's class path and module path (surefire may put the classes on either), as one class path. */
-    private static String classPath() {
+    static String classPath() {
         return java.util.stream.Stream.of(System.getProperty("jdk.module.path"), System.getProperty("java.class.path"))
                 .filter(p -> p != null && !p.isEmpty()).collect(java.util.stream.Collectors.joining(java.io.File.pathSeparator));
     }

@@ -422,7 +422,7 @@ class HostileInputsFuzzTest {
     @Test void hostileOptionValues() {
         Random r = new Random(SEED + 5);
         String[] options = {"--n", "--eta", "--lr", "--batch-size", "--epochs", "--momentum", "--weight-decay", "--validation", "--seed", "--threads",
-                "--patience", "--collapse-margin", "--max-rollbacks", "--monitor-every", "--max-steps"};
+                "--patience", "--collapse-margin", "--max-rollbacks", "--monitor-every", "--max-steps", "--checkpoint-every"};
         String[] values = {"-1", "0", "1", "1e400", "NaN", "Infinity", "-Infinity", "abc", "", "2147483648", "-2147483649", "1e-45", "0.5", "100001", "1e9"};
         for (int c = 0; c < Math.max(4, CASES / 4); c++) {
             String option = options[r.nextInt(options.length)], value = values[r.nextInt(values.length)];

@@ -1,0 +1,199 @@
+package io.predcode.cli;
+
+import io.predcode.core.io.Safetensors;
+import io.predcode.core.json.Json;
+import io.predcode.core.json.JsonFields;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static io.predcode.cli.CliTest.json;
+import static io.predcode.cli.CliTest.run;
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * A run stopped inside an epoch (Ctrl-C, SIGTERM, or a stop a test asks for at a step) saves a checkpoint at that
+ * step, and {@code --resume} goes on with the next batch: the run stopped and resumed is the run never stopped, bit for
+ * bit, its metrics too but for the times. The bundled digits' training part has 1,347 samples: 43 batches of 32.
+ */
+class InterruptedRunTest {
+    /** PC with an augmented, cosine-scheduled run and the monitor on: every piece of state a step depends on. */
+    private static final String[] COMMON = {"train", "--algorithm", "pc", "--belief-optimizer", "sgd:0.5", "--n", "3", "--augment", "flip,crop:1",
+            "--lr-schedule", "cosine", "--monitor-every", "7", "--epochs", "3", "--quiet"};
+
+    /** Runs the command with a stop requested once the run has taken {@code steps} steps. */
+    private static CliTest.Result stoppedAfter(long steps, String... args) {
+        java.util.function.Supplier<Interruption> before = TrainCommand.interruptions;
+        TrainCommand.interruptions = () -> Interruption.afterSteps(steps);
+        try {
+            return run(args);
+        } finally {
+            TrainCommand.interruptions = before;
+        }
+    }
+
+    @Test void aRunStoppedInsideAnEpochAndResumedIsTheRunNeverStopped(@TempDir Path tmp) throws Exception {
+        Path whole = tmp.resolve("whole"), stopped = tmp.resolve("stopped");
+        assertEquals(0, run(concat(COMMON, "--out", whole.toString())).code());
+
+        CliTest.Result r = stoppedAfter(30, concat(COMMON, "--out", stopped.toString()));
+        assertEquals(130, r.code(), r.out() + r.err());
+        String where = stopped.resolve("checkpoint.safetensors") + " holds the run at step 30 (epoch 1, batch 30 of 43): --resume continues from there";
+        assertTrue(r.out().contains("stopped: interrupted by a stop requested after step 30; " + where), r.out());
+        assertFalse(r.out().contains("last: epoch"), "no epoch finished: " + r.out());
+        JsonFields m = json(stopped.resolve("metrics.json"));
+        assertTrue(m.string("stop_reason").endsWith(where), m.string("stop_reason"));
+        assertFalse(m.has("final_test_accuracy"), "no epoch was scored");
+        assertEquals(31, Files.readAllLines(stopped.resolve("metrics.csv")).size(), "the header and the 30 steps taken");
+        JsonFields progress = training(stopped).object("epoch_progress");
+        assertEquals(30, progress.integer("batches", 1));
+        assertEquals(30 * 32, progress.number("seen"));
+        CliTest.Result inspected = run("inspect", "--checkpoint", stopped.toString());
+        assertTrue(inspected.out().contains("progress: epoch 0 of 3, step 30, inside the next epoch after 30 batches"), inspected.out());
+
+        // Stopped again, on the epoch's last step and then inside the next epoch: each resume goes on where it stopped.
+        r = stoppedAfter(43, concat(COMMON, "--out", stopped.toString(), "--resume"));
+        assertEquals(130, r.code(), r.out() + r.err());
+        assertTrue(r.out().contains("resuming " + stopped + " at step 30 (epoch 1, batch 30 of 43)"), r.out());
+        assertTrue(r.out().contains("at step 43 (epoch 1, batch 43 of 43)"), r.out());
+        r = stoppedAfter(60, concat(COMMON, "--out", stopped.toString(), "--resume"));
+        assertEquals(130, r.code(), r.out() + r.err());
+        assertTrue(r.out().contains("epoch 1/3") && r.out().contains("at step 60 (epoch 2, batch 17 of 43)"), "the first epoch scored, then stopped: " + r.out());
+        r = run(concat(COMMON, "--out", stopped.toString(), "--resume"));
+        assertEquals(0, r.code(), r.out() + r.err());
+        assertTrue(r.out().contains("resuming " + stopped + " at step 60 (epoch 2, batch 17 of 43)"), r.out());
+
+        assertArrayEquals(Files.readAllBytes(whole.resolve("model.safetensors")), Files.readAllBytes(stopped.resolve("model.safetensors")));
+        assertArrayEquals(Files.readAllBytes(whole.resolve("best/model.safetensors")), Files.readAllBytes(stopped.resolve("best/model.safetensors")));
+        assertSameRows(whole.resolve("metrics.csv"), stopped.resolve("metrics.csv")); // every step's loss, accuracy, monitor and energies
+        List<Object> a = json(whole.resolve("metrics.json")).list("epochs"), b = json(stopped.resolve("metrics.json")).list("epochs");
+        assertEquals(3, b.size());
+        for (int e = 0; e < 3; e++)
+            for (String key : new String[]{"train_loss", "train_accuracy", "validation_loss", "validation_accuracy", "test_loss", "test_accuracy"})
+                assertEquals(((java.util.Map<?, ?>) a.get(e)).get(key), ((java.util.Map<?, ?>) b.get(e)).get(key), "epoch " + (e + 1) + " " + key);
+        assertFalse(training(stopped).has("epoch_progress"), "a checkpoint at an epoch's end holds no progress inside one");
+    }
+
+    /** On Spark a barrier job takes several steps at once: the run stops after the job, and resumes as it was never stopped. */
+    @Test void aSparkRunStopsBetweenJobsAndResumes(@TempDir Path tmp) throws Exception {
+        String[] spark = {"train", "--spark", "local[2]", "--spark-steps-per-job", "4", "--epochs", "1", "--batch-size", "64", "--quiet"};
+        Path whole = tmp.resolve("whole"), stopped = tmp.resolve("stopped");
+        assertEquals(0, run(concat(spark, "--out", whole.toString())).code());
+        CliTest.Result r = stoppedAfter(6, concat(spark, "--out", stopped.toString()));
+        assertEquals(130, r.code(), r.out() + r.err());
+        assertTrue(r.out().contains("holds the run at step 8 (epoch 1, batch 8 of 21)"), "steps 5 to 8 are one job: " + r.out());
+        r = run(concat(spark, "--out", stopped.toString(), "--resume"));
+        assertEquals(0, r.code(), r.out() + r.err());
+        assertArrayEquals(Files.readAllBytes(whole.resolve("model.safetensors")), Files.readAllBytes(stopped.resolve("model.safetensors")));
+        assertSameRows(whole.resolve("metrics.csv"), stopped.resolve("metrics.csv"));
+    }
+
+    @Test void aStoppedSeedStopsTheSweep(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("sweep");
+        CliTest.Result r = stoppedAfter(10, "train", "--seeds", "0-2", "--epochs", "1", "--out", out.toString(), "--quiet");
+        assertEquals(130, r.code(), r.out() + r.err());
+        assertTrue(r.out().contains("seeds: stopped in seed 0; --resume continues the sweep from its checkpoint"), r.out());
+        assertTrue(Files.exists(out.resolve("seed-0/checkpoint.safetensors")));
+        assertFalse(Files.exists(out.resolve("seed-1")), "the next seed did not start");
+        r = run("train", "--seeds", "0-2", "--epochs", "1", "--out", out.toString(), "--quiet", "--resume");
+        assertEquals(0, r.code(), r.out() + r.err());
+        assertTrue(r.out().contains("resuming " + out.resolve("seed-0") + " at step 10 (epoch 1, batch 10 of 43)"), r.out());
+        assertArrayEquals(Files.readAllBytes(out.resolve("seed-0/model.safetensors")),
+                Files.readAllBytes(trained(tmp.resolve("seed0"), "--epochs", "1", "--seed", "0").resolve("model.safetensors")));
+    }
+
+    /**
+     * The signals themselves, in a JVM of their own: --checkpoint-every 5 saves inside the epoch, SIGTERM (what
+     * Process.destroy sends) stops the run at the next step with a checkpoint and exit code 143, and --resume finishes it.
+     */
+    @Test void sigtermStopsTheRunSavedAndCheckpointsComeEveryKSteps(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("run");
+        // 1,347 steps an epoch, far more than the test waits for.
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED",
+                "-cp", CliTest.classPath(), "io.predcode.cli.Main", "train", "--batch-size", "1", "--epochs", "1", "--checkpoint-every", "5", "--out", out.toString(), "--quiet"));
+        Path log = tmp.resolve("log"); // a file, not a pipe: destroy() closes the pipes
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        Path checkpoint = out.resolve("checkpoint.safetensors");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (!Files.exists(checkpoint) && p.isAlive() && System.nanoTime() < deadline) Thread.sleep(20);
+        assertTrue(Files.exists(checkpoint), "no checkpoint inside the first epoch within 60 s: " + (p.isAlive() ? "" : Files.readString(log)));
+        JsonFields first = training(out).object("epoch_progress");
+        assertEquals(0, first.integer("batches", 1) % 5, "saved every 5 steps: " + first.map());
+        p.destroy(); // SIGTERM
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "the run did not stop within 60 s of SIGTERM");
+        String text = Files.readString(log);
+        assertEquals(143, p.exitValue(), text);
+        JsonFields last = training(out);
+        int batches = last.object("epoch_progress").integer("batches", 1);
+        assertTrue(text.contains("stopped: interrupted by SIGTERM; " + checkpoint + " holds the run at step " + batches + " (epoch 1, batch " + batches + " of 1347)"), text);
+        assertTrue(batches >= first.integer("batches", 1) && batches < 1347, "stopped inside the epoch: " + text);
+
+        CliTest.Result r = run("train", "--batch-size", "1", "--epochs", "1", "--out", out.toString(), "--quiet", "--resume");
+        assertEquals(0, r.code(), r.out() + r.err());
+        assertTrue(r.out().contains("resuming " + out + " at step " + batches + " (epoch 1, batch " + batches + " of 1347)"), r.out());
+        assertEquals(1348, Files.readAllLines(out.resolve("metrics.csv")).size(), "each step once");
+    }
+
+    @Test void badCheckpointIntervalsAreRefusedInOneLine(@TempDir Path tmp) {
+        for (String bad : new String[]{"5x", "-1", "", "1.5m", "10000000000"}) {
+            CliTest.Result r = run("train", "--checkpoint-every", bad, "--epochs", "1", "--out", tmp.resolve("x").toString(), "--quiet");
+            assertEquals(2, r.code(), bad + ": " + r.out() + r.err());
+            assertEquals("predcode: --checkpoint-every must be a number of steps (500), a duration (30s, 10m, 2h) or 0, got '" + bad + "'", r.err().strip());
+        }
+        assertEquals(new TrainingRun.SaveEvery(0, java.time.Duration.ofMinutes(10)), TrainingRun.SaveEvery.parse("10m"));
+        assertTrue(TrainingRun.SaveEvery.parse("2h").due(1, java.time.Duration.ofHours(2).toNanos()));
+        assertFalse(TrainingRun.SaveEvery.parse("2h").due(1_000_000, java.time.Duration.ofMinutes(119).toNanos()));
+        assertTrue(TrainingRun.SaveEvery.parse("500").due(500, 0));
+        assertFalse(TrainingRun.SaveEvery.parse("0").due(Long.MAX_VALUE, Long.MAX_VALUE), "0: at epoch ends only");
+    }
+
+    /** A checkpoint whose progress inside an epoch does not fit the run is refused, naming the field. */
+    @Test void aTamperedProgressIsRefused(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("run");
+        assertEquals(130, stoppedAfter(10, "train", "--epochs", "1", "--out", out.toString(), "--quiet").code());
+        Path checkpoint = out.resolve("checkpoint.safetensors");
+        byte[] bytes = Files.readAllBytes(checkpoint);
+        String text = new String(bytes, java.nio.charset.StandardCharsets.ISO_8859_1);
+        // The header is JSON with the training state as an escaped string: the same length, so the offsets still hold.
+        String edited = text.replace("\\\"batches\\\":10,", "\\\"batches\\\":99,");
+        assertNotEquals(text, edited, "the progress is in the header as written");
+        Files.write(checkpoint, edited.getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+        CliTest.Result r = run("train", "--epochs", "1", "--out", out.toString(), "--quiet", "--resume");
+        assertEquals(2, r.code(), r.out() + r.err());
+        assertTrue(r.err().startsWith("predcode: " + checkpoint + ": field 'training.epoch_progress' holds 99 batches") && r.err().contains("expected 1..43 batches"), r.err());
+    }
+
+    private static Path trained(Path out, String... args) {
+        String[] cmd = concat(new String[]{"train", "--out", out.toString(), "--quiet"}, args);
+        assertEquals(0, run(cmd).code());
+        return out;
+    }
+
+    private static JsonFields training(Path run) throws Exception {
+        Path f = run.resolve("checkpoint.safetensors");
+        String state = Safetensors.read(f).metadata().get("training");
+        return JsonFields.of(Json.parse(state, f.toString()), f.toString(), "training");
+    }
+
+    /** The same rows in two metrics.csv files, but for the ms column (the fifth): each step's own time. */
+    private static void assertSameRows(Path expected, Path actual) throws Exception {
+        List<String> a = Files.readAllLines(expected), b = Files.readAllLines(actual);
+        for (int i = 0; i < Math.min(a.size(), b.size()); i++) {
+            String[] x = a.get(i).split(",", -1), y = b.get(i).split(",", -1);
+            x[4] = y[4] = "";
+            assertEquals(String.join(",", x), String.join(",", y), actual + ", row " + i);
+        }
+        assertEquals(a.size(), b.size(), actual + ": rows");
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        String[] r = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, r, a.length, b.length);
+        return r;
+    }
+}
