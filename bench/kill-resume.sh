@@ -1,36 +1,48 @@
 #!/usr/bin/env bash
-# Kills a training run with SIGKILL at random moments, resumes it each time, and checks what a user
-# relies on after every kill: the checkpoint loads and evaluates, metrics.csv has no step twice, no
-# temporary file is left once the next run starts, and the run finally completes with exit 0.
-#   bash bench/kill-resume.sh [KILLS] [SEED]     (default 20 kills, seed 1; about 2 minutes)
+# Stops a training run at random moments, with SIGKILL, SIGTERM or SIGINT (Ctrl-C), resumes it each time, and checks what
+# a user relies on after every stop: SIGTERM and SIGINT end it with 143 and 130, the checkpoint loads and evaluates,
+# metrics.csv has no step twice, no temporary file is left once the next run starts, and the run finally completes
+# with exit 0, with every step once and the model of a run never stopped, bit for bit. Checkpoints come every 20
+# steps inside an epoch as well (--checkpoint-every 20), so most stops land inside one.
+#   bash bench/kill-resume.sh [STOPS] [SEED]     (default 20 stops, seed 1; about 2 minutes)
 set -uo pipefail
+set -m  # job control: a background job without it ignores SIGINT (as under nohup), and the JVM then does too
 cd "$(dirname "$0")/.."
-kills=${1:-20}; seed=${2:-1}
+stops=${1:-20}; seed=${2:-1}
 RANDOM=$seed
-out=$(mktemp -d)/run
-args=(train --epochs 25 --batch-size 16 --quiet --out "$out")
-./predcode backends >/dev/null || exit 1   # builds once, so the kills hit training, not the build
-bad=0; killed=0
-for ((k = 1; k <= kills; k++)); do
+dir=$(mktemp -d); out=$dir/run
+args=(train --epochs 40 --batch-size 16 --n 200 --checkpoint-every 20 --quiet)  # about 25 s of training, 0.6 s an epoch
+./predcode backends >/dev/null || exit 1   # builds once, so the stops hit training, not the build
+./predcode "${args[@]}" --out "$dir/never-stopped" >/dev/null || { echo "the reference run failed"; exit 1; }
+bad=0; stopped=0; inside=0
+for ((k = 1; k <= stops; k++)); do
   extra=(--overwrite); [ -f "$out/checkpoint.safetensors" ] && extra=(--resume)  # a kill may leave model.safetensors alone
-  ./predcode "${args[@]}" "${extra[@]}" >/dev/null 2>"$out.err" &
+  ./predcode "${args[@]}" --out "$out" "${extra[@]}" >"$out.log" 2>"$out.err" &
   pid=$!
-  sleep "0.$((RANDOM % 10))$((RANDOM % 10))"; sleep $((RANDOM % 3))
-  if kill -9 "$pid" 2>/dev/null; then killed=$((killed + 1)); fi
-  wait "$pid" 2>/dev/null
-  pkill -9 -f "predcode-cli.*--out $out" 2>/dev/null  # the JVM under the launcher script
+  sleep "0.$((RANDOM % 10))$((RANDOM % 10))"; sleep $((1 + RANDOM % 5))  # the JVM takes about 1.5 s to start training
+  signal=$(echo KILL TERM INT | cut -d' ' -f$((RANDOM % 3 + 1)))
+  if kill -s "$signal" "$pid" 2>/dev/null; then stopped=$((stopped + 1)); fi
+  wait "$pid" 2>/dev/null; rc=$?
+  pkill -9 -f "predcode-cli.*--out $out" 2>/dev/null  # a JVM a SIGTERM or SIGINT left running would be a failure below
+  case "$signal:$rc" in
+    KILL:*|TERM:143|INT:130|*:0) ;;
+    *) echo "stop $k: SIG$signal ended the run with exit $rc: $(tail -1 "$out.err")"; bad=$((bad + 1)) ;;
+  esac
+  grep -q "holds the run at step" "$out.log" && inside=$((inside + 1))
+  echo "stop $k: SIG$signal, exit $rc$(grep -o '; .*holds the run [^:]*' "$out.log" | sed 's/.*holds the run/, saved/')"
   sleep 0.2
   if [ -f "$out/checkpoint.safetensors" ]; then
-    ./predcode eval --checkpoint "$out" --json >/dev/null 2>"$out.eval" || { echo "kill $k: checkpoint does not evaluate: $(cat "$out.eval")"; bad=$((bad + 1)); }
+    ./predcode eval --checkpoint "$out" --json >/dev/null 2>"$out.eval" || { echo "stop $k: checkpoint does not evaluate: $(cat "$out.eval")"; bad=$((bad + 1)); }
     dups=$(tail -n +2 "$out/metrics.csv" | cut -d, -f1 | sort | uniq -d | wc -l)
-    [ "$dups" -eq 0 ] || { echo "kill $k: metrics.csv repeats $dups steps"; bad=$((bad + 1)); }
+    [ "$dups" -eq 0 ] || { echo "stop $k: metrics.csv repeats $dups steps"; bad=$((bad + 1)); }
   fi
 done
-./predcode "${args[@]}" --resume >/dev/null 2>"$out.err"; rc=$?
+./predcode "${args[@]}" --out "$out" --resume >/dev/null 2>"$out.err"; rc=$?
 [ $rc -eq 0 ] || { echo "final resume exited $rc: $(cat "$out.err")"; bad=$((bad + 1)); }
 leftover=$(find "$out" -name '*.tmp' | wc -l)
 [ "$leftover" -eq 0 ] || { echo "$leftover temporary files left after the final run"; bad=$((bad + 1)); }
-dups=$(tail -n +2 "$out/metrics.csv" | cut -d, -f1 | sort | uniq -d | wc -l)
-[ "$dups" -eq 0 ] || { echo "final metrics.csv repeats $dups steps"; bad=$((bad + 1)); }
-echo "kill-resume: $kills runs, $killed killed with SIGKILL, $bad problems; final run exit $rc, $(($(wc -l < "$out/metrics.csv") - 1)) metric rows"
+steps=$(tail -n +2 "$out/metrics.csv" | cut -d, -f1 | sort -u | wc -l); expected=$(($(wc -l < "$dir/never-stopped/metrics.csv") - 1))
+[ "$steps" -eq "$expected" ] && [ "$(($(wc -l < "$out/metrics.csv") - 1))" -eq "$expected" ] || { echo "final metrics.csv has $steps distinct steps, not $expected once each"; bad=$((bad + 1)); }
+cmp -s "$out/model.safetensors" "$dir/never-stopped/model.safetensors" || { echo "the final model differs from the run never stopped"; bad=$((bad + 1)); }
+echo "kill-resume: $stops runs, $stopped stopped (SIGKILL, SIGTERM or SIGINT), $inside stopped by SIGTERM or SIGINT saving inside an epoch, $bad problems; final run exit $rc, $expected steps, model equal to the run never stopped: $(cmp -s "$out/model.safetensors" "$dir/never-stopped/model.safetensors" && echo yes || echo no)"
 [ $bad -eq 0 ]
