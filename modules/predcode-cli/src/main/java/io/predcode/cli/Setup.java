@@ -259,12 +259,17 @@ final class Setup {
      */
     static int[] inputShape(ModelSpec spec, int[] dataShape, String modelName) {
         int[] shape = dataShapeFor(spec, dataShape, modelName);
+        shapes(spec, shape, modelName);
+        return shape;
+    }
+
+    /** The model's activation shapes on inputs of {@code shape}; where they do not fit, the refusal names the model. */
+    private static int[][] shapes(ModelSpec spec, int[] shape, String modelName) {
         try {
-            spec.activationShapes(shape);
+            return spec.activationShapes(shape);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(modelName + ": " + e.getMessage(), e);
         }
-        return shape;
     }
 
     /**
@@ -273,8 +278,8 @@ final class Setup {
      * read with the wrong stride.
      */
     static int[] inputShape(ModelSpec spec, io.predcode.data.DataSplit data, String modelName) {
-        int[] shape = inputShape(spec, data.sampleShape(), modelName);
-        int[][] shapes = spec.activationShapes(shape);
+        int[] shape = dataShapeFor(spec, data.sampleShape(), modelName);
+        int[][] shapes = shapes(spec, shape, modelName);
         int outputs = Arrays.stream(shapes[shapes.length - 1]).reduce(1, Math::multiplyExact);
         if (outputs != data.classes())
             throw new IllegalArgumentException(modelName + " outputs " + outputs + " values per sample, but the data set ("

@@ -157,9 +157,9 @@ final class TrainCommand implements Callable<Integer> {
     String condense;
 
     /** Refuses an --out that holds a run (or, with --seeds, whose seed folders hold one), naming its checkpoint and the ways on. */
-    private void refuseAnEarlierRun() {
+    private void refuseAnEarlierRun(long[] seedList) {
         List<Path> dirs = new java.util.ArrayList<>(List.of(out));
-        if (seeds != null) for (long seed : SeedSweep.parse(seeds)) dirs.add(out.resolve("seed-" + seed));
+        if (seedList != null) for (long seed : seedList) dirs.add(out.resolve("seed-" + seed));
         for (Path dir : dirs) {
             if (java.nio.file.Files.exists(dir.resolve(Checkpoint.RESUME_FILE)))
                 throw new IllegalArgumentException("--out " + out + " holds a run (" + dir.resolve(Checkpoint.RESUME_FILE) + "); --resume continues it, --overwrite replaces it, or give another --out");
@@ -173,7 +173,8 @@ final class TrainCommand implements Callable<Integer> {
         if (resume && overwrite) throw new IllegalArgumentException("--resume continues the run in --out and --overwrite replaces it: give one");
         // A trained model is not replaced by a second run into the same folder by mistake (a forgotten --resume, a reused
         // name); runs/latest, the default, is the scratch folder each run replaces.
-        if (!resume && !overwrite && spec.commandLine().getParseResult().hasMatchedOption("--out")) refuseAnEarlierRun();
+        long[] seedList = seeds == null ? null : SeedSweep.parse(seeds);
+        if (!resume && !overwrite && spec.commandLine().getParseResult().hasMatchedOption("--out")) refuseAnEarlierRun(seedList);
         Algorithm a = Setup.option("--algorithm", algorithm, Algorithm::parse);
         Loss l = Setup.loss(loss);
         if (epochs < 1) throw new IllegalArgumentException("--epochs must be >= 1, got " + epochs);
@@ -215,10 +216,10 @@ final class TrainCommand implements Callable<Integer> {
                 relaxation.eta, sweeps, l, seed, out, resume, quiet || System.console() == null, validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stable, init, shuffled, maxSteps,
                 beliefs.optimizer(), e, nudge, lrSchedule.equals("cosine"), sparkChoice.master == null ? null : sparkChoice,
                 symmetricInputs, augmentation, dropLast, scoreWholeBatches, Setup.condense(condense), TrainingRun.SaveEvery.parse(checkpointEvery));
-        if (seeds != null && spec.commandLine().getParseResult().hasMatchedOption("--seed"))
+        if (seedList != null && spec.commandLine().getParseResult().hasMatchedOption("--seed"))
             throw new IllegalArgumentException("--seeds runs its own seeds: give it or --seed, not both");
         try (Interruption stop = interruptions.get()) {
-            return seeds != null ? new SeedSweep(s, SeedSweep.parse(seeds), spec.commandLine().getOut(), stop).run()
+            return seedList != null ? new SeedSweep(s, seedList, spec.commandLine().getOut(), stop).run()
                     : new TrainingRun(s, spec.commandLine().getOut(), stop).run();
         }
     }

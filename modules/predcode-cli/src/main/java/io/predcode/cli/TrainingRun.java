@@ -66,23 +66,20 @@ final class TrainingRun {
         }
     }
 
-    /** --checkpoint-every: a checkpoint inside an epoch every {@code steps} steps, or every {@code time}; neither (0): at epoch ends only. */
-    record SaveEvery(long steps, java.time.Duration time) {
+    /** --checkpoint-every: a checkpoint inside an epoch every {@code steps} steps, or every {@code nanos}; neither (0): at epoch ends only. */
+    record SaveEvery(long steps, long nanos) {
         static SaveEvery parse(String text) {
             java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d{1,9})([smh]?)").matcher(text.strip());
             if (!m.matches()) throw new IllegalArgumentException("--checkpoint-every must be a number of steps (500), a duration (30s, 10m, 2h) or 0, got '" + text + "'");
             long v = Long.parseLong(m.group(1));
-            return switch (m.group(2)) {
-                case "s" -> new SaveEvery(0, java.time.Duration.ofSeconds(v));
-                case "m" -> new SaveEvery(0, java.time.Duration.ofMinutes(v));
-                case "h" -> new SaveEvery(0, java.time.Duration.ofHours(v));
-                default -> new SaveEvery(v, java.time.Duration.ZERO);
-            };
+            if (m.group(2).isEmpty()) return new SaveEvery(v, 0);
+            long seconds = v * switch (m.group(2)) { case "s" -> 1; case "m" -> 60; default -> 3600; }; // at most 3.6e12
+            return new SaveEvery(0, seconds > Long.MAX_VALUE / 1_000_000_000L ? Long.MAX_VALUE : seconds * 1_000_000_000L); // past 292 years: never
         }
 
-        /** Whether a checkpoint is due {@code stepsSince} steps and {@code nanosSince} nanoseconds after the last. */
+        /** Whether a checkpoint is due {@code stepsSince} steps and {@code nanosSince} nanoseconds after the last (once a step: no allocation). */
         boolean due(long stepsSince, long nanosSince) {
-            return steps > 0 ? stepsSince >= steps : !time.isZero() && time.compareTo(java.time.Duration.ofNanos(nanosSince)) <= 0;
+            return steps > 0 ? stepsSince >= steps : nanos > 0 && nanosSince >= nanos;
         }
     }
 

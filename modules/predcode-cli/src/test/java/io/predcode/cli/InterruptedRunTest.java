@@ -145,7 +145,8 @@ class InterruptedRunTest {
             assertEquals(2, r.code(), bad + ": " + r.out() + r.err());
             assertEquals("predcode: --checkpoint-every must be a number of steps (500), a duration (30s, 10m, 2h) or 0, got '" + bad + "'", r.err().strip());
         }
-        assertEquals(new TrainingRun.SaveEvery(0, java.time.Duration.ofMinutes(10)), TrainingRun.SaveEvery.parse("10m"));
+        assertEquals(new TrainingRun.SaveEvery(0, java.time.Duration.ofMinutes(10).toNanos()), TrainingRun.SaveEvery.parse("10m"));
+        assertEquals(new TrainingRun.SaveEvery(0, Long.MAX_VALUE), TrainingRun.SaveEvery.parse("999999999h"));
         assertTrue(TrainingRun.SaveEvery.parse("2h").due(1, java.time.Duration.ofHours(2).toNanos()));
         assertFalse(TrainingRun.SaveEvery.parse("2h").due(1_000_000, java.time.Duration.ofMinutes(119).toNanos()));
         assertTrue(TrainingRun.SaveEvery.parse("500").due(500, 0));
