@@ -2,6 +2,7 @@ package io.predcode.examples.service;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import io.predcode.core.io.Checkpoint;
 import io.predcode.core.json.Json;
 import io.predcode.core.nn.BuiltinModels;
 import io.predcode.core.nn.Loss;
@@ -25,6 +26,8 @@ import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -40,12 +43,13 @@ import java.util.concurrent.atomic.AtomicLong;
  * model with predictive coding (FIXED_PRED, which stays stable over long runs) on a stream of
  * labelled samples, at most one step per {@code STEP_INTERVAL_MS} as a stream would deliver them,
  * and publishes a new version every {@code publishEvery} steps. A request always gets the answer of exactly one version, and says
- * which.
+ * which. Given a state folder, it keeps what it learned there (every {@code SAVE_EVERY_STEPS} steps and when it stops,
+ * SIGTERM included) and a restart goes on from it.
  *
  * <pre>
  * POST /predict   {"inputs": [[64 raw pixel values 0..16], ...]}
  *              -> {"version": 12, "classes": [3, ...], "labels": ["3", ...], "probabilities": [[...10 floats], ...]}
- * GET  /health    -> {"version": 12, "steps": 3400, "predictions": 120345}
+ * GET  /health    -> {"version": 12, "steps": 3400, "predictions": 120345, "saved_steps": 3000}
  * </pre>
  * It listens on 127.0.0.1 only.
  */
@@ -53,6 +57,8 @@ public final class PredictionService implements AutoCloseable {
     private static final int MAX_BATCH = 256, BATCH = 32, MAX_BODY = 4 << 20;
     /** The stream's pace: a new batch of labelled samples at most this often. */
     private static final long STEP_INTERVAL_MS = 2;
+    /** With a state folder: what the service learned is saved this often, and when it closes. */
+    static final long SAVE_EVERY_STEPS = 500;
 
     private final Backend backend;
     private final Model model;
@@ -62,12 +68,24 @@ public final class PredictionService implements AutoCloseable {
     private final HttpServer server;
     private final ExecutorService requests;
     private final Thread trainerThread;
-    private final AtomicLong steps = new AtomicLong(), predictions = new AtomicLong();
+    private final AtomicLong steps = new AtomicLong(), predictions = new AtomicLong(), savedSteps = new AtomicLong(-1);
     private volatile boolean stopping;
+    /** Where what it learned is kept (null: nowhere); the stream's next sample, saved with it. */
+    private final Path state;
+    private int streamAt;
+    private final DataSplit digits;
 
-    /** Starts serving on 127.0.0.1:{@code port} (0: any free port) and starts learning online. */
-    public PredictionService(int port, int publishEvery) throws IOException {
-        DataSplit digits = Digits.split();
+    /** Starts serving on 127.0.0.1:{@code port} (0: any free port) and starts learning online, keeping nothing. */
+    public PredictionService(int port, int publishEvery) throws IOException { this(port, publishEvery, null); }
+
+    /**
+     * As above, keeping what it learns in {@code state} (null: nowhere): a service started on a folder that holds a
+     * checkpoint goes on from it (the parameters, Adam's state, the step count and the place in the stream) instead of
+     * learning from the start.
+     */
+    public PredictionService(int port, int publishEvery, Path state) throws IOException {
+        this.state = state;
+        digits = Digits.split();
         backend = Backends.open("cpu");
         model = Model.create(BuiltinModels.get("digits-mlp"), backend, 1);
         engine = new PcEngine(model, Loss.CROSS_ENTROPY);
@@ -79,10 +97,19 @@ public final class PredictionService implements AutoCloseable {
         server.setExecutor(requests);
         server.createContext("/predict", this::predict);
         server.createContext("/health", this::health);
-        // Start from a model that has seen the training set twice, as one loaded from a checkpoint would have.
         // With the energies brought back, a relaxation that runs off stops its own step before the parameters change.
         Trainer trainer = new Trainer(engine, adam, Algorithm.FIXED_PRED, 0.1f, 20).recordEnergies(true);
-        for (int at = 0; at + BATCH <= 2 * digits.train().size(); at += BATCH) step(trainer, digits.train(), at % (digits.train().size() - BATCH));
+        if (state != null && Files.exists(state.resolve(Checkpoint.RESUME_FILE))) {
+            Checkpoint.Loaded saved = Checkpoint.load(state); // a file of another model, or damaged, is refused naming it
+            model.loadParameters(saved.parameters(), saved.source().toString());
+            adam.loadState(saved.optimizerState(), saved.source().toString());
+            steps.set((long) saved.training().number("steps"));
+            savedSteps.set(steps.get());
+            streamAt = saved.training().integer("stream_at", 0) % (digits.train().size() - BATCH);
+        } else {
+            // Start from a model that has seen the training set twice, as one loaded from a checkpoint would have.
+            for (int at = 0; at + BATCH <= 2 * digits.train().size(); at += BATCH) step(trainer, digits.train(), at % (digits.train().size() - BATCH));
+        }
         predictor.publish(model);
         trainerThread = Thread.ofPlatform().name("online-trainer").daemon().start(() -> learn(trainer, digits.train(), publishEvery));
         server.start();
@@ -97,9 +124,12 @@ public final class PredictionService implements AutoCloseable {
     /** The trainer: PC on the stream (here, the digits training set over and over), a new version every few steps. */
     private void learn(Trainer trainer, Dataset stream, int publishEvery) {
         try {
-            for (int at = 0; !stopping; at = (at + BATCH) % (stream.size() - BATCH)) {
-                step(trainer, stream, at);
-                if (steps.incrementAndGet() % publishEvery == 0) predictor.publish(model);
+            while (!stopping) {
+                step(trainer, stream, streamAt);
+                streamAt = (streamAt + BATCH) % (stream.size() - BATCH);
+                long n = steps.incrementAndGet();
+                if (n % publishEvery == 0) predictor.publish(model);
+                if (n % SAVE_EVERY_STEPS == 0) save();
                 Thread.sleep(STEP_INTERVAL_MS);
             }
         } catch (InterruptedException e) {
@@ -107,6 +137,24 @@ public final class PredictionService implements AutoCloseable {
         } catch (DivergenceException | Predictor.NotFiniteException e) {
             // Neither a diverged step nor a model gone bad reaches the clients: the last good version keeps answering.
             System.err.println("online learning stopped: " + e.getMessage() + "; serving version " + predictor.version());
+        }
+    }
+
+    /**
+     * Saves what the service learned into its state folder (the trainer's thread, or close() once that has ended). A
+     * save that fails (a full disk) is said on stderr, the folder keeping its last whole checkpoint (files are replaced
+     * atomically), and the service goes on.
+     */
+    private void save() {
+        if (state == null) return;
+        Map<String, Object> training = new LinkedHashMap<>();
+        training.put("steps", (double) steps.get());
+        training.put("stream_at", (double) streamAt);
+        try {
+            Checkpoint.save(state, model, adam, training, new Preprocessing(digits.pixelScale(), 0f), digits.classNames());
+            savedSteps.set(steps.get());
+        } catch (IOException | RuntimeException e) { // Checkpoint.NotFiniteException too: a model gone bad is never saved
+            System.err.println("not saved: " + e.getMessage() + "; " + state + " keeps the state of step " + savedSteps.get());
         }
     }
 
@@ -182,6 +230,7 @@ public final class PredictionService implements AutoCloseable {
             out.put("version", (double) predictor.version());
             out.put("steps", (double) steps.get());
             out.put("predictions", (double) predictions.get());
+            if (state != null) out.put("saved_steps", (double) savedSteps.get());
             send(ex, 200, out);
         }
     }
@@ -193,7 +242,7 @@ public final class PredictionService implements AutoCloseable {
         try (OutputStream os = ex.getResponseBody()) { os.write(bytes); }
     }
 
-    /** Stops serving and learning, then frees everything. */
+    /** Stops serving and learning, saves what it learned (with a state folder), then frees everything. */
     @Override public void close() {
         stopping = true;
         server.stop(0);
@@ -203,6 +252,7 @@ public final class PredictionService implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        if (!trainerThread.isAlive()) save();
         predictor.close();
         adam.close();
         engine.close();
@@ -212,9 +262,11 @@ public final class PredictionService implements AutoCloseable {
 
     public static void main(String[] args) throws Exception {
         int port = args.length > 0 ? Integer.parseInt(args[0]) : 8080;
-        PredictionService s = new PredictionService(port, 10);
-        Runtime.getRuntime().addShutdownHook(new Thread(s::close));
-        System.out.println("predcode example service on http://127.0.0.1:" + s.port() + "/predict (POST {\"inputs\": [[64 pixels 0..16]]}); Ctrl-C stops");
+        Path state = args.length > 1 ? Path.of(args[1]) : null;
+        PredictionService s = new PredictionService(port, 10, state);
+        Runtime.getRuntime().addShutdownHook(new Thread(s::close)); // Ctrl-C and SIGTERM: saved before the process ends
+        System.out.println("predcode example service on http://127.0.0.1:" + s.port() + "/predict (POST {\"inputs\": [[64 pixels 0..16]]}); "
+                + (state == null ? "" : "learning kept in " + state + (s.steps() > 0 ? ", from step " + s.steps() : "") + "; ") + "Ctrl-C stops");
         Thread.currentThread().join();
     }
 }

@@ -1,13 +1,23 @@
 package io.predcode.examples.service;
 
+import io.predcode.core.io.Checkpoint;
+import io.predcode.core.json.Json;
+import io.predcode.core.json.JsonFields;
+import io.predcode.core.serve.Predictor;
+import io.predcode.spi.Backend;
+import io.predcode.spi.Backends;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Collections;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -46,5 +56,41 @@ class PredictionServiceTest {
             HttpResponse<String> get = http.send(HttpRequest.newBuilder(predict).GET().build(), HttpResponse.BodyHandlers.ofString());
             assertEquals(405, get.statusCode());
         }
+    }
+
+    /**
+     * With a state folder, what the service learned outlives it: closing saves it, and a service started on the folder
+     * answers with the saved model, byte for byte, and counts its steps on from the saved count.
+     */
+    @Test void whatItLearnedOutlivesARestart(@TempDir Path state) throws Exception {
+        int never = Integer.MAX_VALUE; // publishes no version while learning: the answers are the starting model's
+        try (PredictionService service = new PredictionService(0, never, state)) {
+            long deadline = System.nanoTime() + 60_000_000_000L;
+            while (service.steps() < 40 && System.nanoTime() < deadline) Thread.sleep(10);
+            assertTrue(service.steps() >= 40, "steps learned: " + service.steps());
+        }
+        long saved = (long) Checkpoint.load(state).training().number("steps");
+        assertTrue(saved >= 40, "saved at step " + saved);
+        String pixels = String.join(", ", Collections.nCopies(32, "0")) + ", " + String.join(", ", Collections.nCopies(32, "9"));
+        float[] x = new float[64];
+        for (int i = 32; i < 64; i++) x[i] = 9;
+        float[] expected;
+        try (Backend be = Backends.open("cpu"); Predictor p = Predictor.load(state, be)) {
+            expected = p.probabilities(x, 1);
+        }
+        try (PredictionService service = new PredictionService(0, never, state);
+             HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build()) {
+            assertTrue(service.steps() >= saved, "counts on from step " + saved + ": " + service.steps());
+            URI base = URI.create("http://127.0.0.1:" + service.port());
+            HttpResponse<String> r = http.send(HttpRequest.newBuilder(base.resolve("/predict")).POST(HttpRequest.BodyPublishers.ofString("{\"inputs\": [[" + pixels + "]]}")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, r.statusCode(), r.body());
+            List<Object> row = (List<Object>) JsonFields.of(Json.parse(r.body(), "answer"), "answer", "").list("probabilities").getFirst();
+            for (int c = 0; c < expected.length; c++) assertEquals(expected[c], ((Double) row.get(c)).floatValue(), "class " + c + " of " + r.body());
+            String health = http.send(HttpRequest.newBuilder(base.resolve("/health")).GET().build(), HttpResponse.BodyHandlers.ofString()).body();
+            assertTrue(health.contains("\"saved_steps\":" + saved), health);
+        }
+        assertTrue(Files.exists(state.resolve(Checkpoint.MODEL_FILE)));
+        assertTrue((long) Checkpoint.load(state).training().number("steps") > saved, "the second run saved on close too");
     }
 }
