@@ -15,9 +15,6 @@ import java.util.Map;
  * <p>Only while a run trains: closing restores the handlers there were, so other commands stop at Ctrl-C as usual.
  */
 final class Interruption implements AutoCloseable {
-    /** The run has not been asked to stop. */
-    static final Interruption NONE = new Interruption(-1);
-
     private final Map<Signal, SignalHandler> previous = new LinkedHashMap<>();
     /** Tests: a stop requested once the run has taken this many steps in all; -1 for none. */
     private final long afterSteps;
