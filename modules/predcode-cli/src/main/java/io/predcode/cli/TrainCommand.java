@@ -143,7 +143,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--max-steps", defaultValue = "0", description = "Stop after this many training steps in all (0: no limit) (default: ${DEFAULT-VALUE}).")
     long maxSteps;
 
-    @Option(names = "--checkpoint-every", defaultValue = "10m", description = "Also save a checkpoint inside an epoch, every DURATION (30s, 10m, 2h)"
+    @Option(names = "--checkpoint-every", defaultValue = "10m", paramLabel = "DURATION|N", description = "Also save a checkpoint inside an epoch, every DURATION (30s, 10m, 2h)"
             + " or every N steps; --resume continues from the step it holds, and Ctrl-C or SIGTERM saves one and stops; 0: only at epoch ends"
             + " (default: ${DEFAULT-VALUE}).")
     String checkpointEvery;

@@ -348,6 +348,9 @@ final class TrainingRun {
                                 writeCsv(csv); // first: rows past a checkpoint are dropped on --resume, rows missing before it would be lost
                                 save(s.out(), model, opt, state, data, at, step, watch);
                                 saved("at " + at, step);
+                                // Without a progress bar (--quiet, a batch job's log) a long epoch would say nothing until it ends.
+                                if (bar == null && interrupted == null)
+                                    out.printf("%s: train loss %s acc %.2f%% so far; checkpoint saved%n", at, Setup.fmt(lossSum / seen), 100 * correct / seen);
                             }
                             if (interrupted != null) break;
                         }

@@ -132,6 +132,7 @@ class InterruptedRunTest {
         int batches = last.object("epoch_progress").integer("batches", 1);
         assertTrue(text.contains("stopped: interrupted by SIGTERM; " + checkpoint + " holds the run at step " + batches + " (epoch 1, batch " + batches + " of 1347)"), text);
         assertTrue(batches >= first.integer("batches", 1) && batches < 1347, "stopped inside the epoch: " + text);
+        assertTrue(text.contains("\nstep 5 (epoch 1, batch 5 of 1347): train loss "), "without a progress bar each save says how the epoch goes: " + text);
 
         CliTest.Result r = run("train", "--batch-size", "1", "--epochs", "1", "--out", out.toString(), "--quiet", "--resume");
         assertEquals(0, r.code(), r.out() + r.err());
