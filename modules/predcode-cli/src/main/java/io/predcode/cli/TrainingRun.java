@@ -85,8 +85,8 @@ final class TrainingRun {
 
     /**
      * How far a run had come inside an epoch when it saved: the batches taken, their summed loss, correct count and
-     * samples, the epoch's seconds so far and its median step time; the resumed epoch reports what the whole one would
-     * have (its median step time over the steps taken after the resume, where it takes any).
+     * samples, the epoch's seconds so far and its median step time; the resumed epoch reports the loss and accuracy the
+     * whole one would have (its step time as {@link #msPerStep} takes it).
      */
     record EpochProgress(int batches, double lossSum, double correct, double seen, double seconds, double msPerStep) {
         Map<String, Object> json() {
@@ -342,8 +342,8 @@ final class TrainingRun {
                             interrupted = stop.requested(step);
                             if (step > savedAtStep && (interrupted != null || s.saveEvery().due(step - savedAtStep, System.nanoTime() - savedAtNanos))) {
                                 Map<String, Object> state = trainingState(epoch, step, history, be, sweeps, watch, opt, baseLr, rollbacks, events, etaNow);
-                                // A step was taken since the last save, so in this epoch in this process: stepMs has it.
-                                state.put("epoch_progress", new EpochProgress(steps.index() + 1, lossSum, correct, seen, (System.nanoTime() - t0) / 1e9, median(stepMs)).json());
+                                state.put("epoch_progress", new EpochProgress(steps.index() + 1, lossSum, correct, seen, (System.nanoTime() - t0) / 1e9,
+                                        msPerStep(stepMs, before)).json());
                                 String at = inside(step, epoch, steps.index() + 1, stepsPerEpoch);
                                 writeCsv(csv); // first: rows past a checkpoint are dropped on --resume, rows missing before it would be lost
                                 save(s.out(), model, opt, state, data, at, step, watch);
@@ -408,7 +408,7 @@ final class TrainingRun {
                 Score test = evaluate(engine, scoredTest, 1000);
                 double seconds = (System.nanoTime() - t0) / 1e9;
                 EpochRecord rec = new EpochRecord(epoch + 1, lossSum / seen, correct / seen, val == null ? Double.NaN : val.loss(), val == null ? Double.NaN : val.accuracy(),
-                        test.loss(), test.accuracy(), seconds, stepMs.isEmpty() && before != null ? before.msPerStep() : median(stepMs), dataWait);
+                        test.loss(), test.accuracy(), seconds, msPerStep(stepMs, before), dataWait);
                 history.add(rec);
                 csv.setLength(csv.length() - 3);
                 csv.append(',').append(val == null ? "" : Setup.fmt(val.loss())).append(',').append(val == null ? "" : Setup.fmt(val.accuracy())).append('\n');
@@ -544,6 +544,15 @@ final class TrainingRun {
             throw new java.nio.file.FileSystemException(e.getFile(), e.getOtherFile(), (e.getReason() == null ? "not written" : e.getReason()) + "; saving "
                     + what + " stopped the run" + (java.nio.file.Files.exists(resume) ? "; " + resume + " is a whole checkpoint: --resume continues from it" : ""));
         }
+    }
+
+    /**
+     * An epoch's median step time: over its steps in this process or, in an epoch resumed after more of its steps than
+     * it then took, the median those had (a few steps after a resume include the start's warm-up: Spark's first job
+     * made one step of 19 ms look like 2.4 s).
+     */
+    private static double msPerStep(List<Double> stepMs, EpochProgress before) {
+        return before != null && stepMs.size() < before.batches() && !Double.isNaN(before.msPerStep()) ? before.msPerStep() : median(stepMs);
     }
 
     /** The run's checkpoint now holds it {@code at} (as {@link #checkpointAt} says), after {@code step} steps. */
