@@ -209,91 +209,18 @@ final class TrainingRun {
             if (s.loss() == Loss.MSE && data.classes() != model.activationShape(model.depth())[0])
                 throw new IllegalArgumentException("--loss mse uses one-hot targets: the model outputs " + Arrays.toString(model.activationShape(model.depth())) + " but the data has " + data.classes() + " classes");
             if (s.init() != null && !s.resume()) loadInit(model, s.init());
-            List<EpochRecord> history = new ArrayList<>();
-            List<String> events = new ArrayList<>();
             CollapseWatch watch = new CollapseWatch(s.collapseMargin(), s.patience());
             int[] monitored = monitoredBlocks(model);
             int energyLayers = s.algorithm().hasErrors() ? model.depth() : 0; // energy_layer1..L columns (on Spark, the global batch's)
             StringBuilder csv = new StringBuilder(csvHeader(monitored, energyLayers));
-            int firstEpoch = 0, rollbacks = 0;
-            float baseLr = s.lr(); // the schedule's base: --lr, halved by each rollback
-            float resumedEta = 0;
-            long step = 0;
-            JsonFields progressSaved = null; // a checkpoint saved inside an epoch: how far it had come
-            if (s.resume()) {
-                Checkpoint.Loaded c = Checkpoint.load(s.out());
-                if (!c.spec().blocks().equals(spec.blocks()))
-                    throw new IllegalArgumentException(c.source() + ": checkpoint is for a different model than --model " + s.model());
-                JsonFields t = c.training();
-                checkSame(t, "algorithm", s.algorithm().id(), c.source());
-                checkSame(t, "optimizer", s.optimizer(), c.source());
-                checkSame(t, "loss", s.loss().id(), c.source());
-                // Settings newer than some checkpoints: compared where the checkpoint has them, against what this run records.
-                Map<String, Object> recorded = settingsJson(be, sweeps);
-                for (String key : List.of("belief_optimizer", "energy", "nudging", "lr_schedule", "input_range"))
-                    if (t.object("settings").has(key)) checkSame(t, key, (String) recorded.get(key), c.source());
-                // Settings older checkpoints do not record had one value then.
-                checkSame(t, "--augment", "augment", "none", s.augmentation().id(), c.source());
-                checkSame(t, "--drop-last", "drop_last", "off", s.dropLast() ? "on" : "off", c.source());
-                checkSame(t, "--score-whole-batches", "score_whole_batches", "off", s.scoreWholeBatches() ? "on" : "off", c.source());
-                // A resumed run is the same run: a changed setting would silently make it another one.
-                JsonFields saved = t.object("settings");
-                if (s.cosineSchedule() && saved.has("epochs") && saved.number("epochs") != s.epochs())
-                    throw new IllegalArgumentException(c.source() + ": checkpoint was trained with --lr-schedule cosine over --epochs " + fmtSetting(saved.number("epochs"))
-                            + ", not " + s.epochs() + "; the schedule spans the whole run, so --resume keeps its --epochs");
-                double[] now = {num(s.lr()), s.seed(), s.batchSize(), num(s.eta()), sweeps, s.validation(), num(s.momentum()), num(s.weightDecay())};
-                String[] keys = {"lr", "seed", "batch_size", "eta", "n", "validation", "momentum", "weight_decay"};
-                String[] options = {"--lr", "--seed", "--batch-size", "--eta", "--n", "--validation", "--momentum", "--weight-decay"};
-                for (int i = 0; i < keys.length; i++)
-                    if (saved.has(keys[i]) && saved.number(keys[i]) != now[i])
-                        throw new IllegalArgumentException(c.source() + ": checkpoint was trained with " + options[i] + " " + fmtSetting(saved.number(keys[i])) + ", not "
-                                + fmtSetting(now[i]) + "; --resume continues the same run");
-                try {
-                    model.loadParameters(c.parameters(), c.source().toString());
-                    opt.loadState(c.optimizerState(), c.source().toString());
-                    firstEpoch = t.integer("epochs_done", 0);
-                    step = (long) t.number("steps");
-                    for (Object e : t.list("history")) history.add(EpochRecord.of(JsonFields.of(e, c.source().toString(), "history")));
-                    if (history.size() != firstEpoch || step < 0)
-                        throw new IllegalArgumentException(c.source() + ": field 'training' is inconsistent: 'epochs_done' is " + firstEpoch + " and 'steps' " + step
-                                + ", but 'history' has " + history.size() + " epochs (a tampered or damaged checkpoint)");
-                    if (t.has("watch")) watch.restore(t.object("watch"));
-                    if (t.has("lr_now")) opt.learningRate((float) t.number("lr_now"));
-                    baseLr = t.has("lr_base") ? (float) t.number("lr_base") : opt.learningRate();
-                    if (t.has("rollbacks")) rollbacks = t.integer("rollbacks", 0);
-                    if (t.has("eta_now")) {
-                        resumedEta = (float) t.number("eta_now");
-                        if (!(resumedEta > 0 && resumedEta <= s.eta()))
-                            throw new IllegalArgumentException(c.source() + ": field 'training.eta_now' is " + resumedEta + "; expected a lowered eta in (0, " + s.eta() + "]");
-                    }
-                    if (t.has("events")) for (Object e : t.list("events")) events.add(String.valueOf(e));
-                    if (t.has("epoch_progress")) progressSaved = t.object("epoch_progress");
-                } catch (IllegalArgumentException e) {
-                    // A value the checks above let through but the optimizer, watch or trainer refuse: name the file it came from.
-                    String m = e.getMessage() != null ? e.getMessage() : e.toString();
-                    throw m.contains(c.source().toString()) ? e : new IllegalArgumentException(c.source() + ": field 'training' holds a value this run cannot use: " + m, e);
-                }
-                Path metricsCsv = s.out().resolve("metrics.csv");
-                if (Files.exists(metricsCsv)) {
-                    // Rows past the checkpoint (written before a kill, or by a run that then diverged) would be trained again: drop them.
-                    List<String> rows = Files.readAllLines(metricsCsv);
-                    String header = csvHeader(monitored, energyLayers);
-                    csv.setLength(0);
-                    csv.append(header);
-                    // The earlier rows in this run's columns, which may differ (the monitor turned on or off, a build without energies on Spark).
-                    MetricsColumns columns = new MetricsColumns(rows.isEmpty() ? header.strip() : rows.getFirst(), header.strip());
-                    for (String row : rows.subList(Math.min(1, rows.size()), rows.size())) {
-                        int comma = row.indexOf(',');
-                        long rowStep;
-                        try {
-                            rowStep = comma > 0 ? Long.parseLong(row.substring(0, comma)) : Long.MAX_VALUE;
-                        } catch (NumberFormatException e) {
-                            throw new IllegalArgumentException(metricsCsv + ": a row starts with '" + row.substring(0, comma) + "', not a step number");
-                        }
-                        if (rowStep <= step) csv.append(columns.relay(row)).append('\n');
-                    }
-                }
-            }
+            Resumed from = s.resume() ? resume(spec, model, opt, watch, be, sweeps, csv) : new Resumed(0, 0, new ArrayList<>(), s.lr(), 0, 0, new ArrayList<>(), null);
+            List<EpochRecord> history = from.history();
+            List<String> events = from.events();
+            int firstEpoch = from.epochsDone(), rollbacks = from.rollbacks();
+            float baseLr = from.baseLr(); // the schedule's base: --lr, halved by each rollback
+            float resumedEta = from.eta();
+            long step = from.steps();
+            JsonFields progressSaved = from.progress(); // a checkpoint saved inside an epoch: how far it had come
             boolean standard = s.algorithm() == Algorithm.PC || s.algorithm() == Algorithm.IPC; // relaxed by a belief optimizer on an energy
             out.printf("training %s on %s%s (validation: %s) with %s (%s, eta %s, n %d%s), %s lr %s, batch %d, %d epochs, backend %s%n", s.model(), train, s.augmentation().active() ? ", augmented " + s.augmentation().id() : "",
                     validation == null ? "none" : validation.size() + " held out", s.algorithm().id(), s.loss().id(), s.eta(), sweeps,
@@ -476,6 +403,98 @@ final class TrainingRun {
                         s.out(), Awt.available() ? "training.png, " : "", Checkpoint.RESUME_FILE);
             return exit;
         }
+    }
+
+    /**
+     * Where a run goes on from: its epochs and steps done, their records, the learning rate's base, the rollbacks, a
+     * lowered eta (0: none), the events, and where the checkpoint was saved inside an epoch, how far it had come (null:
+     * at an epoch's end).
+     */
+    private record Resumed(int epochsDone, long steps, List<EpochRecord> history, float baseLr, int rollbacks, float eta, List<String> events, JsonFields progress) {}
+
+    /**
+     * --resume: the checkpoint in --out, checked to be this run's (the same model and settings) and loaded into the
+     * model, the optimizer and the watch; the rows of metrics.csv up to its step are appended to {@code csv}, which
+     * holds the header.
+     */
+    private Resumed resume(ModelSpec spec, Model model, Optimizer opt, CollapseWatch watch, Backend be, int sweeps, StringBuilder csv) throws IOException {
+        List<EpochRecord> history = new ArrayList<>();
+        List<String> events = new ArrayList<>();
+        int firstEpoch, rollbacks = 0;
+        float baseLr, resumedEta = 0;
+        long step;
+        JsonFields progressSaved = null;
+        Checkpoint.Loaded c = Checkpoint.load(s.out());
+        if (!c.spec().blocks().equals(spec.blocks()))
+            throw new IllegalArgumentException(c.source() + ": checkpoint is for a different model than --model " + s.model());
+        JsonFields t = c.training();
+        checkSame(t, "algorithm", s.algorithm().id(), c.source());
+        checkSame(t, "optimizer", s.optimizer(), c.source());
+        checkSame(t, "loss", s.loss().id(), c.source());
+        // Settings newer than some checkpoints: compared where the checkpoint has them, against what this run records.
+        Map<String, Object> recorded = settingsJson(be, sweeps);
+        for (String key : List.of("belief_optimizer", "energy", "nudging", "lr_schedule", "input_range"))
+            if (t.object("settings").has(key)) checkSame(t, key, (String) recorded.get(key), c.source());
+        // Settings older checkpoints do not record had one value then.
+        checkSame(t, "--augment", "augment", "none", s.augmentation().id(), c.source());
+        checkSame(t, "--drop-last", "drop_last", "off", s.dropLast() ? "on" : "off", c.source());
+        checkSame(t, "--score-whole-batches", "score_whole_batches", "off", s.scoreWholeBatches() ? "on" : "off", c.source());
+        // A resumed run is the same run: a changed setting would silently make it another one.
+        JsonFields saved = t.object("settings");
+        if (s.cosineSchedule() && saved.has("epochs") && saved.number("epochs") != s.epochs())
+            throw new IllegalArgumentException(c.source() + ": checkpoint was trained with --lr-schedule cosine over --epochs " + fmtSetting(saved.number("epochs"))
+                    + ", not " + s.epochs() + "; the schedule spans the whole run, so --resume keeps its --epochs");
+        double[] now = {num(s.lr()), s.seed(), s.batchSize(), num(s.eta()), sweeps, s.validation(), num(s.momentum()), num(s.weightDecay())};
+        String[] keys = {"lr", "seed", "batch_size", "eta", "n", "validation", "momentum", "weight_decay"};
+        String[] options = {"--lr", "--seed", "--batch-size", "--eta", "--n", "--validation", "--momentum", "--weight-decay"};
+        for (int i = 0; i < keys.length; i++)
+            if (saved.has(keys[i]) && saved.number(keys[i]) != now[i])
+                throw new IllegalArgumentException(c.source() + ": checkpoint was trained with " + options[i] + " " + fmtSetting(saved.number(keys[i])) + ", not "
+                        + fmtSetting(now[i]) + "; --resume continues the same run");
+        try {
+            model.loadParameters(c.parameters(), c.source().toString());
+            opt.loadState(c.optimizerState(), c.source().toString());
+            firstEpoch = t.integer("epochs_done", 0);
+            step = (long) t.number("steps");
+            for (Object e : t.list("history")) history.add(EpochRecord.of(JsonFields.of(e, c.source().toString(), "history")));
+            if (history.size() != firstEpoch || step < 0)
+                throw new IllegalArgumentException(c.source() + ": field 'training' is inconsistent: 'epochs_done' is " + firstEpoch + " and 'steps' " + step
+                        + ", but 'history' has " + history.size() + " epochs (a tampered or damaged checkpoint)");
+            if (t.has("watch")) watch.restore(t.object("watch"));
+            if (t.has("lr_now")) opt.learningRate((float) t.number("lr_now"));
+            baseLr = t.has("lr_base") ? (float) t.number("lr_base") : opt.learningRate();
+            if (t.has("rollbacks")) rollbacks = t.integer("rollbacks", 0);
+            if (t.has("eta_now")) {
+                resumedEta = (float) t.number("eta_now");
+                if (!(resumedEta > 0 && resumedEta <= s.eta()))
+                    throw new IllegalArgumentException(c.source() + ": field 'training.eta_now' is " + resumedEta + "; expected a lowered eta in (0, " + s.eta() + "]");
+            }
+            if (t.has("events")) for (Object e : t.list("events")) events.add(String.valueOf(e));
+            if (t.has("epoch_progress")) progressSaved = t.object("epoch_progress");
+        } catch (IllegalArgumentException e) {
+            // A value the checks above let through but the optimizer, watch or trainer refuse: name the file it came from.
+            String m = e.getMessage() != null ? e.getMessage() : e.toString();
+            throw m.contains(c.source().toString()) ? e : new IllegalArgumentException(c.source() + ": field 'training' holds a value this run cannot use: " + m, e);
+        }
+        Path metricsCsv = s.out().resolve("metrics.csv");
+        if (Files.exists(metricsCsv)) {
+            // Rows past the checkpoint (written before a kill, or by a run that then diverged) would be trained again: drop them.
+            List<String> rows = Files.readAllLines(metricsCsv);
+            String header = csv.toString();
+            // The earlier rows in this run's columns, which may differ (the monitor turned on or off, a build without energies on Spark).
+            MetricsColumns columns = new MetricsColumns(rows.isEmpty() ? header.strip() : rows.getFirst(), header.strip());
+            for (String row : rows.subList(Math.min(1, rows.size()), rows.size())) {
+                int comma = row.indexOf(',');
+                long rowStep;
+                try {
+                    rowStep = comma > 0 ? Long.parseLong(row.substring(0, comma)) : Long.MAX_VALUE;
+                } catch (NumberFormatException e) {
+                    throw new IllegalArgumentException(metricsCsv + ": a row starts with '" + row.substring(0, comma) + "', not a step number");
+                }
+                if (rowStep <= step) csv.append(columns.relay(row)).append('\n');
+            }
+        }
+        return new Resumed(firstEpoch, step, history, baseLr, rollbacks, resumedEta, events, progressSaved);
     }
 
     /**
