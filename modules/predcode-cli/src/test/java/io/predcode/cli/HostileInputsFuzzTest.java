@@ -357,13 +357,23 @@ class HostileInputsFuzzTest {
 
     // ---------------------------------------------------------------- the whole CLI
 
-    static Path checkpoint;
+    /** A run's checkpoint after its (short) epoch, and one saved inside an epoch by a stop at step 7. */
+    static Path checkpoint, stoppedInside;
 
     @BeforeAll static void trainOnce() {
         cpu = io.predcode.spi.Backends.open("cpu");
         checkpoint = tmp.resolve("trained");
         CliTest.Result r = CliTest.run("train", "--epochs", "1", "--max-steps", "3", "--validation", "0", "--quiet", "--out", checkpoint.toString());
         assertEquals(0, r.code(), r.err());
+        stoppedInside = tmp.resolve("stopped");
+        java.util.function.Supplier<Interruption> before = TrainCommand.interruptions;
+        TrainCommand.interruptions = () -> Interruption.afterSteps(7);
+        try {
+            r = CliTest.run("train", "--epochs", "1", "--validation", "0", "--quiet", "--out", stoppedInside.toString());
+        } finally {
+            TrainCommand.interruptions = before;
+        }
+        assertEquals(130, r.code(), r.err());
     }
 
     /** The CLI's contract: exit 0, 2 with one line naming the file or option, or 3 (divergence); never a stack trace. */
@@ -401,14 +411,18 @@ class HostileInputsFuzzTest {
         }
     }
 
-    /** A resumable checkpoint whose training state (steps, epoch, settings: JSON inside the metadata) was edited: inspected, then resumed with train. */
+    /**
+     * A resumable checkpoint (at an epoch's end, or inside one) whose training state (steps, epoch, progress, settings: JSON
+     * inside the metadata) was edited: inspected, then resumed with train.
+     */
     @Test void tamperedTrainingStateThroughResume() throws Exception {
         Random r = new Random(SEED + 6);
-        Safetensors.Contents valid = Safetensors.read(checkpoint.resolve("checkpoint.safetensors"));
         for (int c = 0; c < Math.max(4, CASES / 6); c++) {
+            Path base = c % 2 == 0 ? checkpoint : stoppedInside;
+            Safetensors.Contents valid = Safetensors.read(base.resolve("checkpoint.safetensors"));
             Path dir = Files.createDirectories(tmp.resolve("resume" + c));
             for (String f : new String[]{"model.json", "model.safetensors", "metrics.csv", "metrics.json"})
-                Files.copy(checkpoint.resolve(f), dir.resolve(f));
+                Files.copy(base.resolve(f), dir.resolve(f));
             Map<String, String> metadata = new java.util.LinkedHashMap<>(valid.metadata());
             metadata.put("training", mutateSpec(r, metadata.get("training")));
             if (r.nextInt(4) == 0) metadata.put("optimizer", mutateSpec(r, metadata.get("optimizer")));
