@@ -173,8 +173,19 @@ final class TrainingRun {
     /** Where the run's checkpoint in --out holds it (null: none yet), after how many steps, and when it was saved (--checkpoint-every counts from it). */
     private String savedAt;
     private long savedAtStep, savedAtNanos;
+    /** --out, held for this run while it trains. */
+    private RunLock lock;
 
+    /** Trains; the exit code: 0, 3 (a collapse), or 128 + a signal's number where one stopped the run. */
     int run() throws IOException {
+        try {
+            return train();
+        } finally {
+            if (lock != null) lock.close();
+        }
+    }
+
+    private int train() throws IOException {
         DataSplit data = DataSources.load(s.data());
         if (s.symmetricInputs()) data = data.affine(2f, -1f); // and the checkpoint's preprocessing with it, so serving and eval do the same
         ModelSpec spec = Setup.model(s.model(), data.classes());
@@ -629,7 +640,8 @@ final class TrainingRun {
             throw new java.nio.file.AccessDeniedException(dir.toString(), null, "--out folder cannot be created (" + Main.message(e) + ")");
         }
         if (!Files.isWritable(dir)) throw new java.nio.file.AccessDeniedException(dir.toString(), null, "--out folder is not writable");
-        // First, as it may be what filled the disk.
+        lock = RunLock.take(dir); // before the stale files go: they may be another run's, in flight
+        // Then, as it may be what filled the disk.
         int stale = AtomicFiles.removeStale(dir) + AtomicFiles.removeStale(dir.resolve(BEST_DIR));
         if (stale > 0) out.printf("removed %d temporary file(s) an interrupted run left in %s%n", stale, dir);
         // Before any training: a folder that cannot take a file (read-only mounts, /proc, a full disk) is found now, not after an epoch.

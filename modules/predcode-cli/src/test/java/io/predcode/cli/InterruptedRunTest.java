@@ -124,6 +124,11 @@ class InterruptedRunTest {
         assertTrue(Files.exists(checkpoint), "no checkpoint inside the first epoch within 60 s: " + (p.isAlive() ? "" : Files.readString(log)));
         JsonFields first = training(out).object("epoch_progress");
         assertEquals(0, first.integer("batches", 1) % 5, "saved every 5 steps: " + first.map());
+        // A second run into the folder while this one trains would interleave their checkpoints: refused, naming the process.
+        CliTest.Result second = run("train", "--batch-size", "1", "--epochs", "1", "--out", out.toString(), "--quiet", "--resume");
+        assertEquals(2, second.code(), second.out() + second.err());
+        assertEquals("predcode: --out " + out + " is being trained into by another run (process " + p.pid() + "); wait for it to end, stop it, or give another --out",
+                second.err().strip());
         p.destroy(); // SIGTERM
         assertTrue(p.waitFor(60, TimeUnit.SECONDS), "the run did not stop within 60 s of SIGTERM");
         String text = Files.readString(log);
@@ -138,6 +143,18 @@ class InterruptedRunTest {
         assertEquals(0, r.code(), r.out() + r.err());
         assertTrue(r.out().contains("resuming " + out + " at step " + batches + " (epoch 1, batch " + batches + " of 1347)"), r.out());
         assertEquals(1348, Files.readAllLines(out.resolve("metrics.csv")).size(), "each step once");
+    }
+
+    /** The same in one process (a run on another thread); the folder is free again once the holder is done with it. */
+    @Test void aFolderATrainingRunHoldsIsRefused(@TempDir Path tmp) throws Exception {
+        Path out = Files.createDirectories(tmp.resolve("run"));
+        try (RunLock held = RunLock.take(out)) {
+            CliTest.Result r = run("train", "--epochs", "1", "--out", out.toString(), "--quiet");
+            assertEquals(2, r.code(), r.out() + r.err());
+            assertTrue(r.err().startsWith("predcode: --out " + out + " is being trained into by another run (process " + ProcessHandle.current().pid() + ")"), r.err());
+            assertFalse(Files.exists(out.resolve("checkpoint.safetensors")), "nothing written");
+        }
+        assertEquals(0, run("train", "--epochs", "1", "--out", out.toString(), "--quiet", "--overwrite").code());
     }
 
     @Test void badCheckpointIntervalsAreRefusedInOneLine(@TempDir Path tmp) {
