@@ -7,6 +7,8 @@
 #   bash bench/kill-resume.sh [STOPS] [SEED]     (default 20 stops, seed 1; about 2 minutes)
 set -uo pipefail
 set -m  # job control: a background job without it ignores SIGINT (as under nohup), and the JVM then does too
+# (A shell that was itself started with SIGINT ignored, e.g. `(bash kill-resume.sh &)`, passes that on to every run: then
+# the SIGINT stops end with exit 0, the run having gone on.)
 cd "$(dirname "$0")/.."
 stops=${1:-20}; seed=${2:-1}
 RANDOM=$seed
