@@ -7,8 +7,8 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * A request to stop training: Ctrl-C (SIGINT) or SIGTERM (a cluster's scheduler at its time limit, {@code kill},
- * {@code docker stop}). The run stops at its next step boundary and saves a checkpoint that {@code --resume}
+ * A request to stop training: Ctrl-C (SIGINT), SIGTERM (a cluster's scheduler at its time limit, {@code kill},
+ * {@code docker stop}) or SIGHUP (the terminal or the ssh session it ran in closed). The run stops at its next step boundary and saves a checkpoint that {@code --resume}
  * continues from, where the JVM's own handling would end it at once and lose the epoch in progress. A second
  * signal ends the process at once, as without this: the first may be waiting on a long step or a Spark job.
  *
@@ -22,10 +22,10 @@ final class Interruption implements AutoCloseable {
 
     private Interruption(long afterSteps) { this.afterSteps = afterSteps; }
 
-    /** Handles SIGINT and SIGTERM until closed; a signal this JVM may not handle (e.g. under -Xrs) keeps its own handling. */
+    /** Handles SIGINT, SIGTERM and SIGHUP until closed; a signal this JVM may not handle (e.g. under -Xrs) keeps its own handling. */
     static Interruption onSignals() {
         Interruption i = new Interruption(-1);
-        for (String name : new String[]{"INT", "TERM"}) {
+        for (String name : new String[]{"INT", "TERM", "HUP"}) {
             try {
                 Signal signal = new Signal(name);
                 i.previous.put(signal, Signal.handle(signal, i::received));
@@ -40,7 +40,7 @@ final class Interruption implements AutoCloseable {
     static Interruption afterSteps(long steps) { return new Interruption(steps); }
 
     private void received(Signal signal) {
-        if (received != null) { // the second: the JVM's own handling, now (for SIGINT and SIGTERM, shutdown with 128 + the number)
+        if (received != null) { // the second: the JVM's own handling, now (for these three, shutdown with 128 + the number)
             SignalHandler before = previous.get(signal);
             if (before != null && before != SignalHandler.SIG_DFL && before != SignalHandler.SIG_IGN) before.handle(signal);
             else System.exit(128 + signal.getNumber());

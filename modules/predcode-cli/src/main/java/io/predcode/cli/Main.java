@@ -13,7 +13,7 @@ import java.nio.file.NoSuchFileException;
 
 /**
  * The {@code predcode} command. Bad input: one line on stderr, exit 2. Divergence: exit 3. Out of heap memory: one line,
- * exit 4. A training run stopped by SIGINT or SIGTERM, saved: 128 + the signal's number (130, 143).
+ * exit 4. A training run stopped by SIGINT, SIGTERM or SIGHUP, saved: 128 + the signal's number (130, 143, 129).
  */
 @Command(name = "predcode", mixinStandardHelpOptions = true, version = "predcode 0.1.0",
         description = "Predictive-coding training on the JVM, on CPUs and GPUs: Torch2PC's algorithms (STRICT, FIXED_PRED, EXACT), PC, iPC and Z-IL, and backprop.",
