@@ -110,8 +110,8 @@ final class InspectCommand implements Callable<Integer> {
         if (t.has("epochs_done"))
             progress.add("epoch " + (long) t.number("epochs_done") + (t.has("settings") && t.object("settings").has("epochs") ? " of " + (long) t.object("settings").number("epochs") : ""));
         if (t.has("steps")) progress.add("step " + (long) t.number("steps"));
-        if (t.has("epoch_progress") && t.object("epoch_progress").has("batches")) // saved inside an epoch: --resume goes on with its next batch
-            progress.add("inside the next epoch after " + (long) t.object("epoch_progress").number("batches") + " batches");
+        if (t.has("epoch_progress") && t.object("epoch_progress").has("batches") && t.has("epochs_done")) // saved inside an epoch: --resume goes on with its next batch
+            progress.add((long) t.object("epoch_progress").number("batches") + " batches into epoch " + ((long) t.number("epochs_done") + 1));
         if (t.has("watch") && t.object("watch").has("best_epoch") && t.object("watch").number("best_epoch") > 0)
             progress.add(String.format(Locale.ROOT, "best validation accuracy %.2f%% at epoch %d", 100 * t.object("watch").number("best_accuracy"),
                     (long) t.object("watch").number("best_epoch")));

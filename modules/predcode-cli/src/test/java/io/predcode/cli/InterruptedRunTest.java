@@ -54,7 +54,7 @@ class InterruptedRunTest {
         assertEquals(30, progress.integer("batches", 1));
         assertEquals(30 * 32, progress.number("seen"));
         CliTest.Result inspected = run("inspect", "--checkpoint", stopped.toString());
-        assertTrue(inspected.out().contains("progress: epoch 0 of 3, step 30, inside the next epoch after 30 batches"), inspected.out());
+        assertTrue(inspected.out().contains("progress: epoch 0 of 3, step 30, 30 batches into epoch 1"), inspected.out());
 
         // Stopped again, on the epoch's last step and then inside the next epoch: each resume goes on where it stopped.
         r = stoppedAfter(43, concat(COMMON, "--out", stopped.toString(), "--resume"));
