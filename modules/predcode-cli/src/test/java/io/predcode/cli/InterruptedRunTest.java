@@ -113,19 +113,22 @@ class InterruptedRunTest {
      */
     @Test void sigtermStopsTheRunSavedAndCheckpointsComeEveryKSteps(@TempDir Path tmp) throws Exception {
         Path out = tmp.resolve("run");
-        // 1,347 steps an epoch, far more than the test waits for.
+        // 1,347 steps an epoch, each followed by a save every 5: about 4 s an epoch here, and two of them, far more than the
+        // test waits for. Where the stop lands (most often inside the first epoch) is read back from the checkpoint.
+        String[] args = {"train", "--batch-size", "1", "--epochs", "2", "--out", out.toString(), "--quiet"};
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED",
-                "-cp", CliTest.classPath(), "io.predcode.cli.Main", "train", "--batch-size", "1", "--epochs", "1", "--checkpoint-every", "5", "--out", out.toString(), "--quiet"));
+                "-cp", CliTest.classPath(), "io.predcode.cli.Main"));
+        cmd.addAll(List.of(concat(args, "--checkpoint-every", "5")));
         Path log = tmp.resolve("log"); // a file, not a pipe: destroy() closes the pipes
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         Path checkpoint = out.resolve("checkpoint.safetensors");
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (!Files.exists(checkpoint) && p.isAlive() && System.nanoTime() < deadline) Thread.sleep(20);
-        assertTrue(Files.exists(checkpoint), "no checkpoint inside the first epoch within 60 s: " + (p.isAlive() ? "" : Files.readString(log)));
+        assertTrue(Files.exists(checkpoint), "no checkpoint within 60 s: " + (p.isAlive() ? "" : Files.readString(log)));
         JsonFields first = training(out).object("epoch_progress");
         assertEquals(0, first.integer("batches", 1) % 5, "saved every 5 steps: " + first.map());
         // A second run into the folder while this one trains would interleave their checkpoints: refused, naming the process.
-        CliTest.Result second = run("train", "--batch-size", "1", "--epochs", "1", "--out", out.toString(), "--quiet", "--resume");
+        CliTest.Result second = run(concat(args, "--resume"));
         assertEquals(2, second.code(), second.out() + second.err());
         assertEquals("predcode: --out " + out + " is being trained into by another run (process " + p.pid() + "); wait for it to end, stop it, or give another --out",
                 second.err().strip());
@@ -134,15 +137,18 @@ class InterruptedRunTest {
         String text = Files.readString(log);
         assertEquals(143, p.exitValue(), text);
         JsonFields last = training(out);
-        int batches = last.object("epoch_progress").integer("batches", 1);
-        assertTrue(text.contains("stopped: interrupted by SIGTERM; " + checkpoint + " holds the run at step " + batches + " (epoch 1, batch " + batches + " of 1347)"), text);
-        assertTrue(batches >= first.integer("batches", 1) && batches < 1347, "stopped inside the epoch: " + text);
+        long step = (long) last.number("steps");
+        String at = last.has("epoch_progress")
+                ? "at step " + step + " (epoch " + (last.integer("epochs_done", 0) + 1) + ", batch " + last.object("epoch_progress").integer("batches", 1) + " of 1347)"
+                : "after epoch " + last.integer("epochs_done", 0) + " (step " + step + ")";
+        assertTrue(text.contains("stopped: interrupted by SIGTERM; " + checkpoint + " holds the run " + at + ": --resume continues from there"), text);
+        assertTrue(step >= first.integer("batches", 1) && step < 2 * 1347, "stopped before the run's end: " + text);
         assertTrue(text.contains("\nstep 5 (epoch 1, batch 5 of 1347): train loss "), "without a progress bar each save says how the epoch goes: " + text);
 
-        CliTest.Result r = run("train", "--batch-size", "1", "--epochs", "1", "--out", out.toString(), "--quiet", "--resume");
+        CliTest.Result r = run(concat(args, "--resume"));
         assertEquals(0, r.code(), r.out() + r.err());
-        assertTrue(r.out().contains("resuming " + out + " at step " + batches + " (epoch 1, batch " + batches + " of 1347)"), r.out());
-        assertEquals(1348, Files.readAllLines(out.resolve("metrics.csv")).size(), "each step once");
+        assertTrue(r.out().contains("resuming " + out + " " + at), r.out());
+        assertEquals(1 + 2 * 1347, Files.readAllLines(out.resolve("metrics.csv")).size(), "each step once");
     }
 
     /** The same in one process (a run on another thread); the folder is free again once the holder is done with it. */
