@@ -93,7 +93,7 @@ final class SeedSweep {
                 if (!Double.isNaN(peak)) r.put("best_test_epoch_accuracy", peak);
             }
             runs.add(r);
-            if (code == stop.exitCode() && stop.requested(Long.MAX_VALUE) != null) { // asked to stop: not the next seed either
+            if (code == stop.exitCode()) { // the seed's run was asked to stop (no other way ends it so): not the next seed either
                 out.printf("seeds: stopped in seed %d; --resume continues the sweep from its checkpoint%n", seed);
                 return code;
             }

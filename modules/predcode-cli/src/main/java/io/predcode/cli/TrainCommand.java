@@ -20,7 +20,7 @@ import java.util.concurrent.Callable;
         description = {"Train a model with a predictive-coding algorithm (or backprop) and write metrics, a chart and a checkpoint.",
                 "With no options: STRICT predictive coding on the bundled 8x8 digits, on the CPU."})
 final class TrainCommand implements Callable<Integer> {
-    /** Where a run's stop requests come from: SIGINT and SIGTERM; tests put a stop at a step of their choosing. */
+    /** Where a run's stop requests come from: SIGINT, SIGTERM and SIGHUP; tests put a stop at a step of their choosing. */
     static java.util.function.Supplier<Interruption> interruptions = Interruption::onSignals;
 
     @Spec picocli.CommandLine.Model.CommandSpec spec;

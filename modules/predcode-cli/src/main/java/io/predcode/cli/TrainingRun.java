@@ -224,14 +224,17 @@ final class TrainingRun {
             int[] monitored = monitoredBlocks(model);
             int energyLayers = s.algorithm().hasErrors() ? model.depth() : 0; // energy_layer1..L columns (on Spark, the global batch's)
             StringBuilder csv = new StringBuilder(csvHeader(monitored, energyLayers));
-            Resumed from = s.resume() ? resume(spec, model, opt, watch, be, sweeps, csv) : new Resumed(0, 0, new ArrayList<>(), s.lr(), 0, 0, new ArrayList<>(), null);
+            SparkTraining spark = parallel == null ? null : parallel.training();
+            int stepsPerEpoch = spark != null ? spark.plan().stepsPerEpoch() : Batches.stepsPerEpoch(train.size(), batchSize, dropLast());
+            Resumed from = s.resume() ? resume(spec, model, opt, watch, be, sweeps, stepsPerEpoch, csv)
+                    : new Resumed(0, 0, new ArrayList<>(), s.lr(), 0, 0, new ArrayList<>(), null);
             List<EpochRecord> history = from.history();
             List<String> events = from.events();
             int firstEpoch = from.epochsDone(), rollbacks = from.rollbacks();
             float baseLr = from.baseLr(); // the schedule's base: --lr, halved by each rollback
             float resumedEta = from.eta();
             long step = from.steps();
-            JsonFields progressSaved = from.progress(); // a checkpoint saved inside an epoch: how far it had come
+            EpochProgress progress = from.progress(); // a checkpoint saved inside an epoch: how far it had come
             boolean standard = s.algorithm() == Algorithm.PC || s.algorithm() == Algorithm.IPC; // relaxed by a belief optimizer on an energy
             out.printf("training %s on %s%s (validation: %s) with %s (%s, eta %s, n %d%s), %s lr %s, batch %d, %d epochs, backend %s%n", s.model(), train, s.augmentation().active() ? ", augmented " + s.augmentation().id() : "",
                     validation == null ? "none" : validation.size() + " held out", s.algorithm().id(), s.loss().id(), s.eta(), sweeps,
@@ -241,12 +244,10 @@ final class TrainingRun {
                     batchSize, s.epochs(), be.description());
             Trainer trainer = new Trainer(engine, opt, s.algorithm(), s.eta(), sweeps).monitorEvery(s.monitorEvery()).stableRelaxation(s.stableRelaxation())
                     .recordEnergies(energyLayers > 0);
-            SparkTraining spark = parallel == null ? null : parallel.training();
             // The schedule spans --epochs (--max-steps only stops early): a run stopped and resumed follows the same curve.
-            int stepsPerEpoch = spark != null ? spark.plan().stepsPerEpoch() : Batches.stepsPerEpoch(train.size(), batchSize, dropLast());
             long totalSteps = (long) s.epochs() * stepsPerEpoch;
-            EpochProgress progress = progressSaved == null ? null : EpochProgress.of(progressSaved, stepsPerEpoch);
-            if (s.resume()) out.println("resuming " + s.out() + " " + checkpointAt(step, firstEpoch, progress, stepsPerEpoch));
+            String resumedAt = s.resume() ? checkpointAt(step, firstEpoch, progress, stepsPerEpoch) : null;
+            if (resumedAt != null) out.println("resuming " + s.out() + " " + resumedAt);
             trainer.resumeSteps(step);
             if (resumedEta > 0) trainer.resumeEta(resumedEta);
             if (resumedEta > 0 && parallel != null) parallel.training().resumeEta(resumedEta);
@@ -254,7 +255,7 @@ final class TrainingRun {
             String barrierNote = null; // the last barrier-job failure reported
             float etaNow = trainer.eta();
             int exit = 0;
-            if (!history.isEmpty() || progress != null) saved(checkpointAt(step, firstEpoch, progress, stepsPerEpoch), step);
+            if (!history.isEmpty() || progress != null) saved(resumedAt, step);
             else savedAtNanos = System.nanoTime();
             for (int epoch = firstEpoch; epoch < s.epochs(); epoch++) {
                 // A run resumed inside this epoch goes on from its next batch, with the sums of the batches before.
@@ -421,20 +422,21 @@ final class TrainingRun {
      * lowered eta (0: none), the events, and where the checkpoint was saved inside an epoch, how far it had come (null:
      * at an epoch's end).
      */
-    private record Resumed(int epochsDone, long steps, List<EpochRecord> history, float baseLr, int rollbacks, float eta, List<String> events, JsonFields progress) {}
+    private record Resumed(int epochsDone, long steps, List<EpochRecord> history, float baseLr, int rollbacks, float eta, List<String> events, EpochProgress progress) {}
 
     /**
      * --resume: the checkpoint in --out, checked to be this run's (the same model and settings) and loaded into the
      * model, the optimizer and the watch; the rows of metrics.csv up to its step are appended to {@code csv}, which
-     * holds the header.
+     * holds the header. A progress inside an epoch is checked against the run's {@code batchesPerEpoch}.
      */
-    private Resumed resume(ModelSpec spec, Model model, Optimizer opt, CollapseWatch watch, Backend be, int sweeps, StringBuilder csv) throws IOException {
+    private Resumed resume(ModelSpec spec, Model model, Optimizer opt, CollapseWatch watch, Backend be, int sweeps, int batchesPerEpoch, StringBuilder csv)
+            throws IOException {
         List<EpochRecord> history = new ArrayList<>();
         List<String> events = new ArrayList<>();
         int firstEpoch, rollbacks = 0;
         float baseLr, resumedEta = 0;
         long step;
-        JsonFields progressSaved = null;
+        EpochProgress progress = null;
         Checkpoint.Loaded c = Checkpoint.load(s.out());
         if (!c.spec().blocks().equals(spec.blocks()))
             throw new IllegalArgumentException(c.source() + ": checkpoint is for a different model than --model " + s.model());
@@ -481,7 +483,7 @@ final class TrainingRun {
                     throw new IllegalArgumentException(c.source() + ": field 'training.eta_now' is " + resumedEta + "; expected a lowered eta in (0, " + s.eta() + "]");
             }
             if (t.has("events")) for (Object e : t.list("events")) events.add(String.valueOf(e));
-            if (t.has("epoch_progress")) progressSaved = t.object("epoch_progress");
+            if (t.has("epoch_progress")) progress = EpochProgress.of(t.object("epoch_progress"), batchesPerEpoch);
         } catch (IllegalArgumentException e) {
             // A value the checks above let through but the optimizer, watch or trainer refuse: name the file it came from.
             String m = e.getMessage() != null ? e.getMessage() : e.toString();
@@ -505,7 +507,7 @@ final class TrainingRun {
                 if (rowStep <= step) csv.append(columns.relay(row)).append('\n');
             }
         }
-        return new Resumed(firstEpoch, step, history, baseLr, rollbacks, resumedEta, events, progressSaved);
+        return new Resumed(firstEpoch, step, history, baseLr, rollbacks, resumedEta, events, progress);
     }
 
     /**
@@ -611,7 +613,7 @@ final class TrainingRun {
     }
 
     private static String bestNote(CollapseWatch watch) {
-        return watch != null && watch.bestEpoch() > 0 ? "; the best state (epoch " + watch.bestEpoch() + ") is in " + BEST_DIR + "/" : "";
+        return watch.bestEpoch() > 0 ? "; the best state (epoch " + watch.bestEpoch() + ") is in " + BEST_DIR + "/" : "";
     }
 
     /** The blocks the monitor reports (those with parameters), when it is on; empty otherwise. */

@@ -199,7 +199,7 @@ public abstract class Backend implements AutoCloseable {
      */
     public final Tensor view(Tensor base, long offset, Shape shape) {
         // Bookkeeping on the host, no op on the device: it needs no turn (a model made beside another thread's turn carves its views).
-        if (closed) throw new IllegalStateException("view: backend '" + name() + "' is closed");
+        requireOpen("view");
         check("view", base);
         range("view", "view", base, offset, shape.size());
         return doView(base, offset, shape);
@@ -1367,8 +1367,12 @@ public abstract class Backend implements AutoCloseable {
 
     // ---------------------------------------------------------------- validation
 
-    private void checkBackendOpen(String op) {
+    private void requireOpen(String op) {
         if (closed) throw new IllegalStateException(op + ": backend '" + name() + "' is closed");
+    }
+
+    private void checkBackendOpen(String op) {
+        requireOpen(op);
         // An op beside another thread's turn would share this backend's stream, staging buffer and scratch with that
         // thread's ops: answers gone wrong without an error. Refused where it is seen (it cannot see a turn taken after it).
         if (!isThreadSafe() && turn.isLocked() && !turn.isHeldByCurrentThread())

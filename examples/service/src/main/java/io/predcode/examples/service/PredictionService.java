@@ -73,7 +73,6 @@ public final class PredictionService implements AutoCloseable {
     /** Where what it learned is kept (null: nowhere); the stream's next sample, saved with it. */
     private final Path state;
     private int streamAt;
-    private final DataSplit digits;
 
     /** Starts serving on 127.0.0.1:{@code port} (0: any free port) and starts learning online, keeping nothing. */
     public PredictionService(int port, int publishEvery) throws IOException { this(port, publishEvery, null); }
@@ -85,7 +84,7 @@ public final class PredictionService implements AutoCloseable {
      */
     public PredictionService(int port, int publishEvery, Path state) throws IOException {
         this.state = state;
-        digits = Digits.split();
+        DataSplit digits = Digits.split();
         backend = Backends.open("cpu");
         model = Model.create(BuiltinModels.get("digits-mlp"), backend, 1);
         engine = new PcEngine(model, Loss.CROSS_ENTROPY);
@@ -151,7 +150,8 @@ public final class PredictionService implements AutoCloseable {
         training.put("steps", (double) steps.get());
         training.put("stream_at", (double) streamAt);
         try {
-            Checkpoint.save(state, model, adam, training, new Preprocessing(digits.pixelScale(), 0f), digits.classNames());
+            // What the predictor applies and names: a Predictor loaded from the folder serves as this one does.
+            Checkpoint.save(state, model, adam, training, predictor.preprocessing(), predictor.classNames());
             savedSteps.set(steps.get());
         } catch (IOException | RuntimeException e) { // Checkpoint.NotFiniteException too: a model gone bad is never saved
             System.err.println("not saved: " + e.getMessage() + "; " + state + " keeps the state of step " + savedSteps.get());
