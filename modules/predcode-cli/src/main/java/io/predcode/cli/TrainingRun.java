@@ -150,6 +150,28 @@ final class TrainingRun {
         }
     }
 
+    /**
+     * Where --max-steps stopped a run inside an epoch (0-based {@code epoch}, {@code batch} batches of it done): the
+     * epoch's training scores so far (NaN where this process took none of its steps) and the model's there.
+     */
+    record StoppedInside(long step, int epoch, int batch, double trainLoss, double trainAccuracy, Score validation, Score test) {
+        Map<String, Object> json() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("step", (double) step);
+            m.put("epoch", (double) epoch + 1);
+            m.put("batch", (double) batch);
+            m.put("train_loss", trainLoss);
+            m.put("train_accuracy", trainAccuracy);
+            if (validation != null) {
+                m.put("validation_loss", validation.loss());
+                m.put("validation_accuracy", validation.accuracy());
+            }
+            m.put("test_loss", test.loss());
+            m.put("test_accuracy", test.accuracy());
+            return m;
+        }
+    }
+
     private final Settings s;
     private final PrintWriter out;
     /** When training.png was last drawn (System.nanoTime), of how many epochs; whether the note that it cannot be was given. */
@@ -175,6 +197,8 @@ final class TrainingRun {
     private long savedAtStep, savedAtNanos;
     /** --out, held for this run while it trains. */
     private RunLock lock;
+    /** Where --max-steps stopped the run inside an epoch; null where it did not. */
+    private StoppedInside stoppedInside;
 
     /** Trains; the exit code: 0, 3 (a collapse), or 128 + a signal's number where one stopped the run. */
     int run() throws IOException {
@@ -266,6 +290,7 @@ final class TrainingRun {
                 long waitNanos = 0, trainStart = System.nanoTime();
                 List<Double> stepMs = new ArrayList<>();
                 String interrupted = null;
+                int limitedAt = -1; // the batches done where --max-steps stopped the run inside this epoch
                 float lrBase = baseLr;
                 // The learning rate of the run's step g: what this process sets before each step, and what Spark's barrier jobs take for theirs.
                 java.util.function.LongFunction<Float> lrAt = g -> s.cosineSchedule() ? scheduled(lrBase, g, totalSteps) : opt.learningRate();
@@ -274,12 +299,16 @@ final class TrainingRun {
                      ProgressBar bar = s.quiet() ? null : new ProgressBarBuilder().setTaskName("epoch " + (epoch + 1) + "/" + s.epochs())
                              .setInitialMax(dropLast() ? (long) stepsPerEpoch * batchSize : train.size()).startsFrom((long) seen, java.time.Duration.ZERO).setStyle(ProgressBarStyle.ASCII)
                              .setUnit(" samples", 1).showSpeed().setUpdateIntervalMillis(250).continuousUpdate().build()) {
-                    while (s.maxSteps() == 0 || step < s.maxSteps()) {
+                    while (true) {
+                        // --max-steps on an epoch's last batch: the epoch closes as any other, below.
+                        boolean limit = s.maxSteps() > 0 && step >= s.maxSteps();
+                        if (limit && steps.index() + 1 >= stepsPerEpoch) break;
                         // Between steps only (on Spark, between jobs), where the model and the optimizer are one step's: a checkpoint
-                        // every --checkpoint-every, and one where the run was asked to stop.
-                        if (steps.atBoundary()) {
-                            interrupted = stop.requested(step);
-                            if (step > savedAtStep && (interrupted != null || s.saveEvery().due(step - savedAtStep, System.nanoTime() - savedAtNanos))) {
+                        // every --checkpoint-every, and one where the run was asked to stop or reached --max-steps inside the epoch,
+                        // so that --resume goes on with its next batch.
+                        if (limit || steps.atBoundary()) {
+                            interrupted = limit ? null : stop.requested(step);
+                            if (step > savedAtStep && (interrupted != null || limit || s.saveEvery().due(step - savedAtStep, System.nanoTime() - savedAtNanos))) {
                                 Map<String, Object> state = trainingState(epoch, step, history, be, sweeps, watch, opt, baseLr, rollbacks, events, etaNow);
                                 state.put("epoch_progress", new EpochProgress(steps.index() + 1, lossSum, correct, seen, (System.nanoTime() - t0) / 1e9,
                                         msPerStep(stepMs, before)).json());
@@ -288,10 +317,11 @@ final class TrainingRun {
                                 save(s.out(), model, opt, state, data, at, step, watch);
                                 saved("at " + at, step);
                                 // Without a progress bar (--quiet, a batch job's log) a long epoch would say nothing until it ends.
-                                if (bar == null && interrupted == null)
+                                if (bar == null && interrupted == null && !limit)
                                     out.printf("%s: train loss %s acc %.2f%% so far; checkpoint saved%n", at, Setup.fmt(lossSum / seen), 100 * correct / seen);
                             }
-                            if (interrupted != null) break;
+                            if (limit) limitedAt = steps.index() + 1;
+                            if (interrupted != null || limit) break;
                         }
                         if (s.cosineSchedule()) opt.learningRate(lrAt.apply(step));
                         Trainer.Step r;
@@ -331,9 +361,11 @@ final class TrainingRun {
                     }
                     waitNanos = steps.waitNanos();
                 }
-                if (interrupted != null) {
-                    stopReason = interruptedReason(interrupted);
-                    exit = stop.exitCode();
+                if (limitedAt >= 0) // scored once the progress bar is gone
+                    stoppedInside = stoppedInside(epoch, limitedAt, stepsPerEpoch, step, lossSum, correct, seen, engine, scoredValidation, scoredTest);
+                if (interrupted != null || stoppedInside != null) {
+                    stopReason = interrupted != null ? interruptedReason(interrupted) : "reached --max-steps " + s.maxSteps() + resumeNote();
+                    exit = interrupted != null ? stop.exitCode() : 0;
                     break;
                 }
                 if (spark != null && spark.barrierFailure() != null && !spark.barrierFailure().equals(barrierNote)) {
@@ -568,7 +600,8 @@ final class TrainingRun {
             // Raw values (bytes, digits' 0..16) become the model's inputs by the data's scale: a service passes them as they come.
             Checkpoint.save(dir, model, opt, state, new Preprocessing(data.pixelScale(), data.pixelShift()), data.classNames());
         } catch (Checkpoint.NotFiniteException e) {
-            throw new DivergenceException(step, "parameter '" + e.parameter() + "' is not finite after " + what + " (step " + step + "); no checkpoint written, the last good one is "
+            throw new DivergenceException(step, "parameter '" + e.parameter() + "' is not finite after " + what + (what.startsWith("step ") ? "" : " (step " + step + ")")
+                    + "; no checkpoint written, the last good one is "
                     + lastGood() + bestNote(watch) + ". Try a smaller --lr or --eta.");
         } catch (java.nio.file.FileSystemException e) {
             // A full disk, most often: say what the run still has, so that it can go on where it stopped once there is room.
@@ -606,10 +639,26 @@ final class TrainingRun {
 
     private String lastGood() { return savedAt == null ? "none (nothing saved yet)" : s.out().resolve(Checkpoint.RESUME_FILE) + " " + savedAt; }
 
+    /** The run stopped by --max-steps inside an epoch: scored there, and said in a line as an epoch's end would be. */
+    private StoppedInside stoppedInside(int epoch, int batch, int batchesPerEpoch, long step, double lossSum, double correct, double seen,
+                                        PcEngine engine, Dataset validation, Dataset test) {
+        Score val = validation == null ? null : evaluate(engine, validation, 1000), t = evaluate(engine, test, 1000);
+        StoppedInside at = new StoppedInside(step, epoch, batch, seen > 0 ? lossSum / seen : Double.NaN, seen > 0 ? correct / seen : Double.NaN, val, t);
+        out.printf("%s  %s%stest loss %s acc %.2f%%%n", inside(step, epoch, batch, batchesPerEpoch),
+                seen > 0 ? String.format(java.util.Locale.ROOT, "train loss %s acc %.2f%% so far  ", Setup.fmt(at.trainLoss()), 100 * at.trainAccuracy()) : "",
+                val == null ? "" : String.format(java.util.Locale.ROOT, "val loss %s acc %.2f%%  ", Setup.fmt(val.loss()), 100 * val.accuracy()),
+                Setup.fmt(t.loss()), 100 * t.accuracy());
+        return at;
+    }
+
     /** Why a run asked to stop stopped, and where it goes on. */
     private String interruptedReason(String why) {
-        return "interrupted by " + why + (savedAt == null ? " before its first checkpoint; nothing to resume"
-                : "; " + s.out().resolve(Checkpoint.RESUME_FILE) + " holds the run " + savedAt + ": --resume continues from there");
+        return "interrupted by " + why + (savedAt == null ? " before its first checkpoint; nothing to resume" : resumeNote());
+    }
+
+    /** Where the run's checkpoint holds it, for a run that stops there. */
+    private String resumeNote() {
+        return "; " + s.out().resolve(Checkpoint.RESUME_FILE) + " holds the run " + savedAt + ": --resume continues from there";
     }
 
     private static String bestNote(CollapseWatch watch) {
@@ -759,6 +808,7 @@ final class TrainingRun {
             m.put("best_test_accuracy", history.get(watch.bestEpoch() - 1).testAccuracy());
         }
         if (!history.isEmpty()) m.put("final_test_loss", history.getLast().testLoss());
+        if (stoppedInside != null) m.put("stopped_inside_epoch", stoppedInside.json()); // --max-steps inside an epoch: the model's scores there
         m.put("ms_per_step", median(history.stream().map(EpochRecord::msPerStep).toList()));
         m.put("data_wait_fraction", history.stream().mapToDouble(EpochRecord::dataWait).max().orElse(Double.NaN));
         return m;

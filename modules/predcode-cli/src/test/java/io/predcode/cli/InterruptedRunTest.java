@@ -79,6 +79,36 @@ class InterruptedRunTest {
         assertFalse(training(stopped).has("epoch_progress"), "a checkpoint at an epoch's end holds no progress inside one");
     }
 
+    /**
+     * --max-steps inside an epoch stops there as a signal does, exit 0, with the model scored where it stopped; --resume
+     * goes on with the next batch, so runs cut into pieces by --max-steps end as the run never cut.
+     */
+    @Test void maxStepsInsideAnEpochStopsThereAndResumesWithTheNextBatch(@TempDir Path tmp) throws Exception {
+        String[] common = {"train", "--epochs", "2", "--quiet"};
+        Path whole = trained(tmp.resolve("whole"), "--epochs", "2"), cut = tmp.resolve("cut");
+        CliTest.Result r = run(concat(common, "--out", cut.toString(), "--max-steps", "30"));
+        assertEquals(0, r.code(), r.out() + r.err());
+        assertTrue(r.out().contains("step 30 (epoch 1, batch 30 of 43)  train loss "), r.out());
+        assertTrue(r.out().contains("stopped: reached --max-steps 30; " + cut.resolve("checkpoint.safetensors")
+                + " holds the run at step 30 (epoch 1, batch 30 of 43): --resume continues from there"), r.out());
+        JsonFields m = json(cut.resolve("metrics.json"));
+        assertFalse(m.has("final_test_accuracy"), "no epoch ended");
+        JsonFields at = m.object("stopped_inside_epoch");
+        assertEquals(List.of(30.0, 1.0, 30.0), List.of(at.number("step"), at.number("epoch"), at.number("batch")));
+        assertTrue(at.number("test_accuracy") > 0.1 && at.number("validation_accuracy") > 0.1 && at.number("train_loss") > 0, r.out());
+        assertEquals(30, training(cut).object("epoch_progress").integer("batches", 1));
+
+        // On the epoch's last batch the epoch ends as any other; then the rest of the run.
+        r = run(concat(common, "--out", cut.toString(), "--max-steps", "43", "--resume"));
+        assertEquals(0, r.code(), r.out() + r.err());
+        assertTrue(r.out().contains("resuming " + cut + " at step 30 (epoch 1, batch 30 of 43)") && r.out().contains("epoch 1/2"), r.out());
+        assertTrue(r.out().contains("stopped: reached --max-steps 43\n"), r.out());
+        assertFalse(json(cut.resolve("metrics.json")).has("stopped_inside_epoch"));
+        assertEquals(0, run(concat(common, "--out", cut.toString(), "--resume")).code());
+        assertArrayEquals(Files.readAllBytes(whole.resolve("model.safetensors")), Files.readAllBytes(cut.resolve("model.safetensors")));
+        assertSameRows(whole.resolve("metrics.csv"), cut.resolve("metrics.csv"));
+    }
+
     /** On Spark a barrier job takes several steps at once: the run stops after the job, and resumes as it was never stopped. */
     @Test void aSparkRunStopsBetweenJobsAndResumes(@TempDir Path tmp) throws Exception {
         String[] spark = {"train", "--spark", "local[2]", "--spark-steps-per-job", "4", "--epochs", "1", "--batch-size", "64", "--quiet"};

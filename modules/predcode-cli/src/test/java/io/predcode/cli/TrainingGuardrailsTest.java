@@ -142,13 +142,19 @@ class TrainingGuardrailsTest {
         }
     }
 
-    /** Parameters that became infinite on an epoch's last step are never written: the run stops with exit code 3. */
+    /**
+     * Parameters that became infinite are never written, at an epoch's end (one batch of the whole training set) or
+     * inside one (--max-steps): the run stops with exit code 3.
+     */
     @Test void nonFiniteParametersAreNeverSaved(@TempDir Path tmp) {
-        Path out = tmp.resolve("run");
-        CliTest.Result r = run("train", "--optimizer", "sgd", "--momentum", "0", "--lr", "1e38", "--weight-decay", "1e38", "--max-steps", "1", "--epochs", "1", "--out", out.toString(), "--quiet");
-        assertEquals(3, r.code(), r.out() + r.err());
-        assertTrue(r.err().contains("is not finite after epoch 1 (step 1); no checkpoint written"), r.err());
-        assertFalse(Files.exists(out.resolve("checkpoint.safetensors")) || Files.exists(out.resolve("best")), "a checkpoint was written");
+        String[] blowUp = {"train", "--optimizer", "sgd", "--momentum", "0", "--lr", "1e38", "--weight-decay", "1e38", "--epochs", "1", "--quiet"};
+        for (String[] at : new String[][]{{"--batch-size", "2000", "after epoch 1 (step 1)"}, {"--max-steps", "1", "after step 1 (epoch 1, batch 1 of 43)"}}) {
+            Path out = tmp.resolve(at[0].substring(2));
+            CliTest.Result r = run(CliTest.concat(blowUp, new String[]{at[0], at[1], "--out", out.toString()}));
+            assertEquals(3, r.code(), r.out() + r.err());
+            assertTrue(r.err().contains("is not finite " + at[2] + "; no checkpoint written"), r.err());
+            assertFalse(Files.exists(out.resolve("checkpoint.safetensors")) || Files.exists(out.resolve("best")), "a checkpoint was written");
+        }
     }
 
     /**
