@@ -85,33 +85,38 @@ public final class PredictionService implements AutoCloseable {
     public PredictionService(int port, int publishEvery, Path state) throws IOException {
         this.state = state;
         DataSplit digits = Digits.split();
-        backend = Backends.open("cpu");
-        model = Model.create(BuiltinModels.get("digits-mlp"), backend, 1);
-        engine = new PcEngine(model, Loss.CROSS_ENTROPY);
-        adam = new Adam(model, 0.002f);
-        // Clients send raw pixels 0..16, as the data set stores them; the predictor scales them as training did.
-        predictor = Predictor.of(model, new Preprocessing(digits.pixelScale(), 0f), digits.classNames());
-        server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 128);
-        requests = Executors.newVirtualThreadPerTaskExecutor();
-        server.setExecutor(requests);
-        server.createContext("/predict", this::predict);
-        server.createContext("/health", this::health);
-        // With the energies brought back, a relaxation that runs off stops its own step before the parameters change.
-        Trainer trainer = new Trainer(engine, adam, Algorithm.FIXED_PRED, 0.1f, 20).recordEnergies(true);
-        if (state != null && Files.exists(state.resolve(Checkpoint.RESUME_FILE))) {
-            Checkpoint.Loaded saved = Checkpoint.load(state); // a file of another model, or damaged, is refused naming it
-            model.loadParameters(saved.parameters(), saved.source().toString());
-            adam.loadState(saved.optimizerState(), saved.source().toString());
-            steps.set((long) saved.training().number("steps"));
-            savedSteps.set(steps.get());
-            streamAt = saved.training().integer("stream_at", 0) % (digits.train().size() - BATCH);
-        } else {
-            // Start from a model that has seen the training set twice, as one loaded from a checkpoint would have.
-            for (int at = 0; at + BATCH <= 2 * digits.train().size(); at += BATCH) step(trainer, digits.train(), at % (digits.train().size() - BATCH));
+        try {
+            backend = Backends.open("cpu");
+            model = Model.create(BuiltinModels.get("digits-mlp"), backend, 1);
+            engine = new PcEngine(model, Loss.CROSS_ENTROPY);
+            adam = new Adam(model, 0.002f);
+            // Clients send raw pixels 0..16, as the data set stores them; the predictor scales them as training did.
+            predictor = Predictor.of(model, new Preprocessing(digits.pixelScale(), 0f), digits.classNames());
+            // With the energies brought back, a relaxation that runs off stops its own step before the parameters change.
+            Trainer trainer = new Trainer(engine, adam, Algorithm.FIXED_PRED, 0.1f, 20).recordEnergies(true);
+            if (state != null && Files.exists(state.resolve(Checkpoint.RESUME_FILE))) {
+                Checkpoint.Loaded saved = Checkpoint.load(state); // a file of another model, or damaged, is refused naming it
+                model.loadParameters(saved.parameters(), saved.source().toString());
+                adam.loadState(saved.optimizerState(), saved.source().toString());
+                steps.set((long) saved.training().number("steps"));
+                savedSteps.set(steps.get());
+                streamAt = saved.training().integer("stream_at", 0) % (digits.train().size() - BATCH);
+            } else {
+                // Start from a model that has seen the training set twice, as one loaded from a checkpoint would have.
+                for (int at = 0; at + BATCH <= 2 * digits.train().size(); at += BATCH) step(trainer, digits.train(), at % (digits.train().size() - BATCH));
+            }
+            predictor.publish(model);
+            server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 128); // a port in use fails here
+            requests = Executors.newVirtualThreadPerTaskExecutor();
+            server.setExecutor(requests);
+            server.createContext("/predict", this::predict);
+            server.createContext("/health", this::health);
+            server.start();
+            trainerThread = Thread.ofPlatform().name("online-trainer").daemon().start(() -> learn(trainer, digits.train(), publishEvery));
+        } catch (IOException | RuntimeException | Error e) {
+            release(); // a refused checkpoint or a port in use: nothing opened stays open, the backend's native memory included
+            throw e;
         }
-        predictor.publish(model);
-        trainerThread = Thread.ofPlatform().name("online-trainer").daemon().start(() -> learn(trainer, digits.train(), publishEvery));
-        server.start();
     }
 
     public int port() { return server.getAddress().getPort(); }
@@ -242,22 +247,29 @@ public final class PredictionService implements AutoCloseable {
         try (OutputStream os = ex.getResponseBody()) { os.write(bytes); }
     }
 
-    /** Stops serving and learning, saves what it learned (with a state folder), then frees everything. */
+    /** Stops learning, saves what it learned (with a state folder), then stops serving and frees everything. */
     @Override public void close() {
         stopping = true;
-        server.stop(0);
-        requests.close();
         try {
             trainerThread.join();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
         if (!trainerThread.isAlive()) save();
-        predictor.close();
-        adam.close();
-        engine.close();
-        model.close();
-        backend.close();
+        release();
+    }
+
+    /** Closes what the constructor opened, as far as it got. */
+    private void release() {
+        if (server != null) server.stop(0);
+        if (requests != null) requests.close();
+        for (AutoCloseable c : new AutoCloseable[]{predictor, adam, engine, model, backend}) {
+            try {
+                if (c != null) c.close();
+            } catch (Exception e) {
+                throw new IllegalStateException(e); // none of these throws a checked exception; a failure is a bug worth seeing
+            }
+        }
     }
 
     public static void main(String[] args) throws Exception {

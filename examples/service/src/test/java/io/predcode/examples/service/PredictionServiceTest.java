@@ -93,4 +93,28 @@ class PredictionServiceTest {
         assertTrue(Files.exists(state.resolve(Checkpoint.MODEL_FILE)));
         assertTrue((long) Checkpoint.load(state).training().number("steps") > saved, "the second run saved on close too");
     }
+
+    /** A start refused (a damaged state file, a port in use) fails in its constructor and leaves nothing open: the backend's threads end with it. */
+    @Test void aRefusedStartLeavesNothingOpen(@TempDir Path state) throws Exception {
+        long before = kernelThreads(n -> n == 0);
+        try (PredictionService service = new PredictionService(0, 10)) {
+            assertTrue(kernelThreads(n -> n > before) > before, "a running service's backend has kernel threads to leak");
+        }
+        assertEquals(before, kernelThreads(n -> n == before));
+        Files.writeString(state.resolve(Checkpoint.RESUME_FILE), "not a checkpoint");
+        Exception e = assertThrows(Exception.class, () -> new PredictionService(0, 10, state));
+        assertTrue(e.getMessage().contains(Checkpoint.RESUME_FILE), e.getMessage());
+        try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            assertThrows(java.net.BindException.class, () -> new PredictionService(taken.getLocalPort(), 10));
+        }
+        assertEquals(before, kernelThreads(n -> n == before), "the refused starts' backends were closed");
+    }
+
+    /** The CPU backend's live kernel threads, once their count is {@code as} expected or 5 s have passed (a closed backend's end in their own time). */
+    private static long kernelThreads(java.util.function.LongPredicate as) throws InterruptedException {
+        long deadline = System.nanoTime() + 5_000_000_000L, n;
+        while (!as.test(n = Thread.getAllStackTraces().keySet().stream().filter(t -> t.isAlive() && t.getName().startsWith("predcode-cpu-kernel-")).count())
+                && System.nanoTime() < deadline) Thread.sleep(20);
+        return n;
+    }
 }
