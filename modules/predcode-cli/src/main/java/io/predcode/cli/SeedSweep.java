@@ -29,12 +29,15 @@ final class SeedSweep {
     static final int MAX_SEEDS = 100;
     private final TrainingRun.Settings settings;
     private final long[] seeds;
+    /** Seeds trained at once (--parallel-seeds): 1, one after another. */
+    private final int atOnce;
     private final PrintWriter out;
     private final Interruption stop;
 
-    SeedSweep(TrainingRun.Settings settings, long[] seeds, PrintWriter out, Interruption stop) {
+    SeedSweep(TrainingRun.Settings settings, long[] seeds, int atOnce, PrintWriter out, Interruption stop) {
         this.settings = settings;
         this.seeds = seeds;
+        this.atOnce = Math.min(atOnce, seeds.length);
         this.out = out;
         this.stop = stop;
     }
@@ -62,57 +65,174 @@ final class SeedSweep {
     }
 
     int run() throws IOException {
-        List<Map<String, Object>> runs = new ArrayList<>();
+        Map<String, Object>[] runs = atOnce > 1 ? together() : oneAfterAnother();
         int worst = 0;
-        for (long seed : seeds) {
-            Path dir = settings.out().resolve("seed-" + seed);
-            out.printf("== seed %d (%d of %d), into %s%n", seed, runs.size() + 1, seeds.length, dir);
-            // Resuming a sweep: the seeds it had not reached yet start afresh.
-            boolean resume = settings.resume() && Files.exists(dir.resolve(io.predcode.core.io.Checkpoint.RESUME_FILE));
-            int code;
-            try {
-                code = new TrainingRun(settings.withSeed(seed, dir, resume), out, stop).run();
-            } catch (DivergenceException d) {
-                out.println("seed " + seed + ": " + d.getMessage());
-                code = Main.DIVERGED;
-            }
+        List<Long> stopped = new ArrayList<>();
+        List<Map<String, Object>> done = new ArrayList<>();
+        for (Map<String, Object> r : runs) {
+            if (r == null) continue; // a seed not started: the sweep was stopped first
+            done.add(r);
+            int code = (int) r.get("exit_code");
             worst = Math.max(worst, code);
-            Map<String, Object> r = new LinkedHashMap<>();
-            r.put("seed", seed);
-            r.put("exit_code", code);
-            r.put("out", dir.toString());
-            Path metrics = dir.resolve("metrics.json");
-            if (Files.exists(metrics)) {
-                JsonFields m = JsonFields.of(Json.parse(Files.readString(metrics), metrics.toString()), metrics.toString(), "");
-                if (m.has("final_test_accuracy")) r.put("final_test_accuracy", m.number("final_test_accuracy"));
-                double peak = Double.NaN;
-                for (Object e : m.list("epochs")) {
-                    Object t = ((Map<?, ?>) e).get("test_accuracy");
-                    if (t instanceof Number v && !(v.doubleValue() <= peak)) peak = v.doubleValue();
-                }
-                if (!Double.isNaN(peak)) r.put("best_test_epoch_accuracy", peak);
-            }
-            runs.add(r);
-            if (code == stop.exitCode()) { // the seed's run was asked to stop (no other way ends it so): not the next seed either
-                out.printf("seeds: stopped in seed %d; --resume continues the sweep from its checkpoint%n", seed);
-                return code;
-            }
+            if (code == stop.exitCode()) stopped.add((Long) r.get("seed")); // asked to stop (no other way ends a run so)
+        }
+        if (!stopped.isEmpty()) {
+            out.printf("seeds: stopped in seed%s %s; --resume continues the sweep from %s%n", stopped.size() > 1 ? "s" : "",
+                    stopped.stream().map(String::valueOf).collect(java.util.stream.Collectors.joining(", ")), stopped.size() > 1 ? "their checkpoints" : "its checkpoint");
+            return stop.exitCode();
         }
         Map<String, Object> summary = new LinkedHashMap<>();
-        summary.put("seeds", runs);
-        double[] last = column(runs, "final_test_accuracy"), peak = column(runs, "best_test_epoch_accuracy");
+        summary.put("seeds", done);
+        double[] last = column(done, "final_test_accuracy"), peak = column(done, "best_test_epoch_accuracy");
         summary.put("final_test_accuracy", stats(last));
         summary.put("best_test_epoch_accuracy", stats(peak));
         double avg5 = peak.length >= 5 ? Arrays.stream(peak).sorted().skip(peak.length - 5).average().orElse(Double.NaN) : Double.NaN;
         if (!Double.isNaN(avg5)) summary.put("avg5", avg5);
         AtomicFiles.writeString(settings.out().resolve("seeds.json"), Json.write(summary, 2) + "\n");
 
-        out.printf("seeds: %d runs%n%-6s %5s  %15s  %15s%n", runs.size(), "seed", "exit", "last epoch test", "best test epoch");
-        for (Map<String, Object> r : runs)
+        out.printf("seeds: %d runs%n%-6s %5s  %15s  %15s%n", done.size(), "seed", "exit", "last epoch test", "best test epoch");
+        for (Map<String, Object> r : done)
             out.printf("%-6s %5s  %15s  %15s%n", r.get("seed"), r.get("exit_code"), percent(r.get("final_test_accuracy")), percent(r.get("best_test_epoch_accuracy")));
         out.printf("mean ± sd over %d seeds: last epoch %s, best test epoch %s%s; in %s%n", last.length, meanSd(last), meanSd(peak),
                 Double.isNaN(avg5) ? "" : "; PCX's avg5 " + percent(avg5), settings.out().resolve("seeds.json"));
         return worst;
+    }
+
+    /** The seeds in turn, each with the run's settings; a seed stopped by Ctrl-C or SIGTERM ends the sweep there. */
+    @SuppressWarnings("unchecked")
+    private Map<String, Object>[] oneAfterAnother() throws IOException {
+        Map<String, Object>[] runs = new Map[seeds.length];
+        for (int i = 0; i < seeds.length; i++) {
+            Path dir = dir(seeds[i]);
+            out.printf("== seed %d (%d of %d), into %s%n", seeds[i], i + 1, seeds.length, dir);
+            runs[i] = result(seeds[i], trained(seeds[i], settings.backend(), settings.quiet(), out, () -> TrainingRun.data(settings)));
+            if ((int) runs[i].get("exit_code") == stop.exitCode()) break;
+        }
+        return runs;
+    }
+
+    /**
+     * --parallel-seeds K: K seeds train at once, each on its own backend with its share of the cores (--threads 0) or
+     * --threads each, from one copy of the data set, its lines prefixed with its seed. Small models use few cores well:
+     * K runs side by side finish a sweep sooner than K runs one after another, each on all of them. A stop (Ctrl-C,
+     * SIGTERM) stops every seed training then, each saved, and starts no more; an error in one seed is said at once and
+     * thrown when the others end.
+     */
+    @SuppressWarnings("unchecked")
+    private Map<String, Object>[] together() throws IOException {
+        int threads = settings.backend().threads > 0 ? settings.backend().threads : Math.max(1, Runtime.getRuntime().availableProcessors() / atOnce);
+        Setup.BackendChoice backend = settings.backend().withThreads(threads);
+        out.printf("seeds: %d at once, %s%n", atOnce, backend.backend.equals("cpu") ? threads + (threads == 1 ? " thread" : " threads") + " each" : "sharing the " + backend.backend + " device");
+        SharedData data = new SharedData(settings);
+        Map<String, Object>[] runs = new Map[seeds.length];
+        java.util.concurrent.atomic.AtomicBoolean stopping = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicReference<Throwable> failure = new java.util.concurrent.atomic.AtomicReference<>();
+        try (java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(atOnce)) {
+            for (int i = 0; i < seeds.length; i++) {
+                int at = i;
+                long seed = seeds[i];
+                pool.execute(() -> {
+                    if (stopping.get() || stop.requested(0) != null) return; // stopped before this seed began: it is not started
+                    PrintWriter lines = new PrintWriter(new PrefixedLines(out, "seed " + seed + " | "), true);
+                    lines.printf("== seed %d (%d of %d), into %s%n", seed, at + 1, seeds.length, dir(seed));
+                    try {
+                        runs[at] = result(seed, trained(seed, backend, true, lines, data::get));
+                        if ((int) runs[at].get("exit_code") == stop.exitCode()) stopping.set(true);
+                    } catch (Throwable e) { // out of heap too: thrown as one seed alone would throw it
+                        lines.println("failed: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
+                        failure.compareAndSet(null, e);
+                    } finally {
+                        lines.flush();
+                    }
+                });
+            }
+        } // close() waits for every seed
+        switch (failure.get()) {
+            case null -> { }
+            case IOException io -> throw io;
+            case RuntimeException re -> throw re;
+            case Error er -> throw er;
+            case Throwable t -> throw new IllegalStateException(t); // a checked exception trained() does not declare: none can reach here
+        }
+        return runs;
+    }
+
+    private Path dir(long seed) { return settings.out().resolve("seed-" + seed); }
+
+    /** Trains one seed: its exit code, a diverged run's (reported, the sweep going on) included. */
+    private int trained(long seed, Setup.BackendChoice backend, boolean quiet, PrintWriter lines, TrainingRun.DataLoader data) throws IOException {
+        Path dir = dir(seed);
+        // Resuming a sweep: the seeds it had not reached yet start afresh.
+        boolean resume = settings.resume() && Files.exists(dir.resolve(io.predcode.core.io.Checkpoint.RESUME_FILE));
+        try {
+            return new TrainingRun(settings.forSeed(seed, dir, resume, backend, quiet), lines, stop, data).run();
+        } catch (DivergenceException d) {
+            lines.println((lines == out ? "seed " + seed + ": " : "") + d.getMessage()); // seeds trained at once: every line names its seed
+            return Main.DIVERGED;
+        }
+    }
+
+    /** A seed's line in the summary: its exit code, and its last and best epochs' test accuracy where it has them. */
+    private Map<String, Object> result(long seed, int code) throws IOException {
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("seed", seed);
+        r.put("exit_code", code);
+        r.put("out", dir(seed).toString());
+        Path metrics = dir(seed).resolve("metrics.json");
+        if (Files.exists(metrics)) {
+            JsonFields m = JsonFields.of(Json.parse(Files.readString(metrics), metrics.toString()), metrics.toString(), "");
+            if (m.has("final_test_accuracy")) r.put("final_test_accuracy", m.number("final_test_accuracy"));
+            double peak = Double.NaN;
+            for (Object e : m.list("epochs")) {
+                Object t = ((Map<?, ?>) e).get("test_accuracy");
+                if (t instanceof Number v && !(v.doubleValue() <= peak)) peak = v.doubleValue();
+            }
+            if (!Double.isNaN(peak)) r.put("best_test_epoch_accuracy", peak);
+        }
+        return r;
+    }
+
+    /** The data set read (and mapped) once for the seeds trained at once; each holds out its own validation part. */
+    private static final class SharedData {
+        private final TrainingRun.Settings settings;
+        private io.predcode.data.DataSplit split;
+
+        SharedData(TrainingRun.Settings settings) { this.settings = settings; }
+
+        synchronized io.predcode.data.DataSplit get() throws IOException {
+            if (split == null) split = TrainingRun.data(settings);
+            return split;
+        }
+    }
+
+    /** A seed's output, a whole line at a time into the sweep's, each line prefixed, so that seeds trained at once do not mix within a line. */
+    static final class PrefixedLines extends java.io.Writer {
+        private final PrintWriter to;
+        private final String prefix;
+        private final StringBuilder line = new StringBuilder();
+
+        PrefixedLines(PrintWriter to, String prefix) {
+            this.to = to;
+            this.prefix = prefix;
+        }
+
+        @Override public synchronized void write(char[] c, int off, int len) {
+            for (int i = off; i < off + len; i++) {
+                if (c[i] == '\n') {
+                    synchronized (to) {
+                        to.print(prefix + line + "\n");
+                        to.flush();
+                    }
+                    line.setLength(0);
+                } else if (c[i] != '\r') line.append(c[i]);
+            }
+        }
+
+        @Override public synchronized void flush() {}
+
+        @Override public synchronized void close() {
+            if (!line.isEmpty()) write(new char[]{'\n'}, 0, 1);
+        }
     }
 
     private static double[] column(List<Map<String, Object>> runs, String key) {

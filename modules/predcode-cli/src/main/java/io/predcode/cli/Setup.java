@@ -49,6 +49,14 @@ final class Setup {
         static final int MAX_THREADS = 4096;
 
         Backend open() { return Backends.open(backend, backendOptions(threads)); }
+
+        /** This choice with {@code threads} threads. */
+        BackendChoice withThreads(int threads) {
+            BackendChoice c = new BackendChoice();
+            c.backend = backend;
+            c.threads = threads;
+            return c;
+        }
     }
 
     /** Options for a backend with --threads {@code threads}, checked: every command that opens backends goes through here. */

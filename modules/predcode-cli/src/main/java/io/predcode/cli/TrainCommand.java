@@ -91,10 +91,14 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "Seeds initialisation and shuffling (default: ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = "--seeds", description = "Train once per seed (0-6, or 0,3,5), each into OUT/seed-S, one after another, and summarise:"
+    @Option(names = "--seeds", description = "Train once per seed (0-6, or 0,3,5), each into OUT/seed-S, one after another (or --parallel-seeds at once), and summarise:"
             + " each seed's last-epoch and best test accuracy, their mean and standard deviation, and PCX's avg5 (the best five seeds' best test epochs);"
             + " OUT/seeds.json holds them. Instead of --seed.")
     String seeds;
+
+    @Option(names = "--parallel-seeds", defaultValue = "1", description = "With --seeds: train this many seeds at once, each with its share of the cores"
+            + " (or --threads each) and its lines prefixed with its seed; a small model uses few cores well, so a sweep finishes sooner (default: ${DEFAULT-VALUE}).")
+    int parallelSeeds;
 
     @Option(names = "--out", defaultValue = "runs/latest", description = "Output folder: metrics.csv, metrics.json, training.png, checkpoint (default: ${DEFAULT-VALUE},"
             + " a scratch folder each run replaces; a folder named here that holds a run is refused unless --resume or --overwrite).")
@@ -218,8 +222,11 @@ final class TrainCommand implements Callable<Integer> {
                 symmetricInputs, augmentation, dropLast, scoreWholeBatches, Setup.condense(condense), TrainingRun.SaveEvery.parse(checkpointEvery));
         if (seedList != null && spec.commandLine().getParseResult().hasMatchedOption("--seed"))
             throw new IllegalArgumentException("--seeds runs its own seeds: give it or --seed, not both");
+        if (parallelSeeds < 1 || parallelSeeds > SeedSweep.MAX_SEEDS) throw new IllegalArgumentException("--parallel-seeds must be in 1.." + SeedSweep.MAX_SEEDS + ", got " + parallelSeeds);
+        if (parallelSeeds > 1 && seedList == null) throw new IllegalArgumentException("--parallel-seeds trains the seeds of --seeds at once; give --seeds too");
+        if (parallelSeeds > 1 && sparkChoice.master != null) throw new IllegalArgumentException("--parallel-seeds with --spark: a Spark run takes the cluster; its seeds run one after another");
         try (Interruption stop = interruptions.get()) {
-            return seedList != null ? new SeedSweep(s, seedList, spec.commandLine().getOut(), stop).run()
+            return seedList != null ? new SeedSweep(s, seedList, parallelSeeds, spec.commandLine().getOut(), stop).run()
                     : new TrainingRun(s, spec.commandLine().getOut(), stop).run();
         }
     }

@@ -58,8 +58,11 @@ final class TrainingRun {
                     Path init, boolean shuffle, long maxSteps, BeliefOptimizer beliefOptimizer, Energy energy, Nudging nudging, boolean cosineSchedule,
                     Setup.SparkChoice spark, boolean symmetricInputs, io.predcode.data.Augmentation augmentation, boolean dropLast, boolean scoreWholeBatches,
                     PcEngine.Condense condense, SaveEvery saveEvery) {
-        /** These settings with another seed, into another folder, resumed or not: one run of a seed sweep ({@link SeedSweep}). */
-        Settings withSeed(long seed, Path out, boolean resume) {
+        /**
+         * These settings with another seed, into another folder, resumed or not, on a backend choice and quiet or not: one
+         * run of a seed sweep ({@link SeedSweep}; seeds trained at once take fewer threads each and no progress bar).
+         */
+        Settings forSeed(long seed, Path out, boolean resume, Setup.BackendChoice backend, boolean quiet) {
             return new Settings(backend, algorithm, model, data, epochs, batchSize, optimizer, lr, momentum, weightDecay, eta, n, loss, seed, out, resume, quiet,
                     validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stableRelaxation, init, shuffle, maxSteps, beliefOptimizer, energy,
                     nudging, cosineSchedule, spark, symmetricInputs, augmentation, dropLast, scoreWholeBatches, condense, saveEvery);
@@ -182,10 +185,26 @@ final class TrainingRun {
     /** Asks the run to stop at a step boundary, saving where it stopped. */
     private final Interruption stop;
 
-    TrainingRun(Settings s, PrintWriter out, Interruption stop) {
+    /** Where a run's data come from: {@link #data} itself, or a sweep's one copy of it for the seeds it trains at once. */
+    interface DataLoader {
+        DataSplit load() throws IOException;
+    }
+
+    private final DataLoader loader;
+
+    /** --data as the run trains on it: read, and mapped to [-1, 1] with --input-range -1:1. */
+    static DataSplit data(Settings s) throws IOException {
+        DataSplit data = DataSources.load(s.data());
+        return s.symmetricInputs() ? data.affine(2f, -1f) : data; // and the checkpoint's preprocessing with it, so serving and eval do the same
+    }
+
+    TrainingRun(Settings s, PrintWriter out, Interruption stop) { this(s, out, stop, () -> data(s)); }
+
+    TrainingRun(Settings s, PrintWriter out, Interruption stop, DataLoader loader) {
         this.s = s;
         this.out = out;
         this.stop = stop;
+        this.loader = loader;
     }
 
     /** How many validation and test samples each epoch scores (fewer than the sets' with --score-whole-batches). */
@@ -210,8 +229,7 @@ final class TrainingRun {
     }
 
     private int train() throws IOException {
-        DataSplit data = DataSources.load(s.data());
-        if (s.symmetricInputs()) data = data.affine(2f, -1f); // and the checkpoint's preprocessing with it, so serving and eval do the same
+        DataSplit data = loader.load();
         ModelSpec spec = Setup.model(s.model(), data.classes());
         int[] input = Setup.inputShape(spec, data, "--model " + s.model());
         prepareOut();

@@ -153,7 +153,7 @@ public final class CpuBackend extends Backend {
     @Override public boolean isThreadSafe() { return true; }
 
     @Override public String description() {
-        return blas.config().trim() + " (" + blas.library.getFileName() + "), " + parallel.threads() + " threads; "
+        return blas.config().trim() + " (" + blas.library.getFileName() + "), " + parallel.threads() + (parallel.threads() == 1 ? " thread; " : " threads; ")
                 + (kernels != null ? "native kernels (" + kernels.isa() + ")" : "Java kernels (native: " + NativeKernels.unavailable() + ")")
                 + OpenBlas.coreTypeWarning(System.getenv("OPENBLAS_CORETYPE"), blas.coreName(), kernels != null && kernels.width == 16);
     }

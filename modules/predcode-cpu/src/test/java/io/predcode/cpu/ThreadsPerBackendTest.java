@@ -18,7 +18,7 @@ class ThreadsPerBackendTest {
             assertEquals(2, ((CpuBackend) two).threads());
             assertEquals(1, ((CpuBackend) one).threads());
             assertEquals(1, OpenBlas.get().threads(), "OpenBLAS's process-wide count stays at 1: backends thread their own GEMMs");
-            assertTrue(two.description().contains("2 threads") && one.description().contains("1 threads"), two.description() + " / " + one.description());
+            assertTrue(two.description().contains("2 threads") && one.description().contains("1 thread;"), two.description() + " / " + one.description());
             // A GEMM large enough to split on the 2-thread backend, with odd sizes: both give the float64 result.
             SplittableRandom r = new SplittableRandom(8);
             int m = 301, n = 257, k = 97;

@@ -1,0 +1,88 @@
+package io.predcode.cli;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static io.predcode.cli.CliTest.json;
+import static io.predcode.cli.CliTest.run;
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * {@code train --seeds --parallel-seeds K}: seeds trained at once are the runs trained one after another, byte for byte
+ * (on the same thread count: a run's sums depend on it alone), each line of their output names its seed, and a stop
+ * stops every seed training, each resumable.
+ */
+class ParallelSeedsTest {
+    private static final String[] SWEEP = {"train", "--seeds", "0-2", "--epochs", "2", "--threads", "1", "--quiet"};
+
+    @Test void seedsTrainedAtOnceAreTheSeedsTrainedInTurn(@TempDir Path tmp) throws Exception {
+        Path inTurn = tmp.resolve("in-turn"), atOnce = tmp.resolve("at-once");
+        assertEquals(0, run(CliTest.concat(SWEEP, new String[]{"--out", inTurn.toString()})).code());
+        CliTest.Result r = run(CliTest.concat(SWEEP, new String[]{"--parallel-seeds", "2", "--out", atOnce.toString()}));
+        assertEquals(0, r.code(), r.out() + r.err());
+        for (int seed = 0; seed <= 2; seed++)
+            assertArrayEquals(Files.readAllBytes(inTurn.resolve("seed-" + seed + "/model.safetensors")), Files.readAllBytes(atOnce.resolve("seed-" + seed + "/model.safetensors")),
+                    "seed " + seed);
+        assertEquals(json(inTurn.resolve("seeds.json")).object("final_test_accuracy").number("mean"), json(atOnce.resolve("seeds.json")).object("final_test_accuracy").number("mean"));
+        List<String> lines = r.out().lines().toList();
+        assertEquals("seeds: 2 at once, 1 thread each", lines.getFirst());
+        int summary = lines.indexOf("seeds: 3 runs");
+        assertTrue(summary > 0, r.out());
+        // Every line of a seed's run is whole and names its seed: two seeds' lines never mix.
+        for (String line : lines.subList(1, summary)) assertTrue(line.matches("seed [0-2] \\| (== seed|training|epoch|stopped|best|last).*"), line);
+        for (String seed : new String[]{"0", "1", "2"})
+            assertEquals(2, lines.stream().filter(l -> l.matches("seed " + seed + " \\| epoch [12]/2 .*")).count(), "two epoch lines a seed: " + r.out());
+    }
+
+    @Test void aStopStopsEverySeedTrainingAndTheSweepResumes(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("sweep"), inTurn = tmp.resolve("in-turn");
+        java.util.function.Supplier<Interruption> before = TrainCommand.interruptions;
+        TrainCommand.interruptions = () -> Interruption.afterSteps(10);
+        CliTest.Result r;
+        try {
+            r = run(CliTest.concat(SWEEP, new String[]{"--parallel-seeds", "2", "--out", out.toString()}));
+        } finally {
+            TrainCommand.interruptions = before;
+        }
+        assertEquals(130, r.code(), r.out() + r.err());
+        assertTrue(r.out().contains("seeds: stopped in seeds 0, 1; --resume continues the sweep from their checkpoints"), r.out());
+        assertFalse(Files.exists(out.resolve("seed-2")), "no seed starts once one was stopped");
+        r = run(CliTest.concat(SWEEP, new String[]{"--parallel-seeds", "2", "--out", out.toString(), "--resume"}));
+        assertEquals(0, r.code(), r.out() + r.err());
+        assertTrue(r.out().contains("seed 1 | resuming " + out.resolve("seed-1") + " at step 10 (epoch 1, batch 10 of 43)"), r.out());
+        assertEquals(0, run(CliTest.concat(SWEEP, new String[]{"--out", inTurn.toString()})).code());
+        for (int seed = 0; seed <= 2; seed++)
+            assertArrayEquals(Files.readAllBytes(inTurn.resolve("seed-" + seed + "/model.safetensors")), Files.readAllBytes(out.resolve("seed-" + seed + "/model.safetensors")),
+                    "seed " + seed);
+    }
+
+    /** On CUDA (a GPU, or the host simulator in CI, where it must run) the seeds share the device, each on its own context's streams. */
+    @Test void seedsTrainedAtOnceShareACudaDevice(@TempDir Path tmp) throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(CliTest.cudaAvailable(), () -> "cuda unavailable: " + io.predcode.spi.Backends.provider("cuda").availability().reason());
+        String[] sweep = {"train", "--backend", "cuda", "--algorithm", "pc", "--seeds", "0-1", "--epochs", "1", "--max-steps", "20", "--quiet"};
+        Path inTurn = tmp.resolve("in-turn"), atOnce = tmp.resolve("at-once");
+        assertEquals(0, run(CliTest.concat(sweep, new String[]{"--out", inTurn.toString()})).code());
+        CliTest.Result r = run(CliTest.concat(sweep, new String[]{"--parallel-seeds", "2", "--out", atOnce.toString()}));
+        assertEquals(0, r.code(), r.out() + r.err());
+        for (int seed = 0; seed <= 1; seed++)
+            assertArrayEquals(Files.readAllBytes(inTurn.resolve("seed-" + seed + "/model.safetensors")), Files.readAllBytes(atOnce.resolve("seed-" + seed + "/model.safetensors")),
+                    "seed " + seed);
+    }
+
+    @Test void badParallelSeedsAreRefusedInOneLine(@TempDir Path tmp) {
+        for (String[] bad : new String[][]{{"--seeds", "0-1", "--parallel-seeds", "0", "--parallel-seeds must be in 1..100, got 0"},
+                {"--parallel-seeds", "2", "--parallel-seeds trains the seeds of --seeds at once; give --seeds too"},
+                {"--seeds", "0-1", "--parallel-seeds", "2", "--spark", "local[2]", "--parallel-seeds with --spark"}}) {
+            String[] args = CliTest.concat(new String[]{"train", "--epochs", "1", "--quiet", "--out", tmp.resolve("x").toString()}, java.util.Arrays.copyOf(bad, bad.length - 1));
+            CliTest.Result r = run(args);
+            assertEquals(2, r.code(), String.join(" ", bad) + ": " + r.out() + r.err());
+            assertTrue(r.err().startsWith("predcode: " + bad[bad.length - 1]), r.err());
+            assertEquals(1, r.err().strip().lines().count(), r.err());
+        }
+        assertFalse(Files.exists(tmp.resolve("x")), "a refused run writes nothing");
+    }
+}
