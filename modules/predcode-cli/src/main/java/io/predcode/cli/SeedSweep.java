@@ -123,7 +123,7 @@ final class SeedSweep {
         int threads = settings.backend().threads > 0 ? settings.backend().threads : Math.max(1, Runtime.getRuntime().availableProcessors() / atOnce);
         Setup.BackendChoice backend = settings.backend().withThreads(threads);
         out.printf("seeds: %d at once, %s%n", atOnce, backend.backend.equals("cpu") ? threads + (threads == 1 ? " thread" : " threads") + " each" : "sharing the " + backend.backend + " device");
-        SharedData data = new SharedData(settings);
+        SharedData data = new SharedData(settings, seeds.length);
         Map<String, Object>[] runs = new Map[seeds.length];
         java.util.concurrent.atomic.AtomicBoolean stopping = new java.util.concurrent.atomic.AtomicBoolean();
         java.util.concurrent.atomic.AtomicReference<Throwable> failure = new java.util.concurrent.atomic.AtomicReference<>();
@@ -192,16 +192,24 @@ final class SeedSweep {
         return r;
     }
 
-    /** The data set read (and mapped) once for the seeds trained at once; each holds out its own validation part. */
+    /**
+     * The data set read (and mapped) once for the seeds trained at once, let go once the last seed has it: each holds out
+     * its own validation part and keeps only that and its training part.
+     */
     private static final class SharedData {
         private final TrainingRun.Settings settings;
+        private int left;
         private io.predcode.data.DataSplit split;
 
-        SharedData(TrainingRun.Settings settings) { this.settings = settings; }
+        SharedData(TrainingRun.Settings settings, int seeds) {
+            this.settings = settings;
+            this.left = seeds;
+        }
 
         synchronized io.predcode.data.DataSplit get() throws IOException {
-            if (split == null) split = TrainingRun.data(settings);
-            return split;
+            io.predcode.data.DataSplit s = split != null ? split : TrainingRun.data(settings);
+            split = --left > 0 ? s : null;
+            return s;
         }
     }
 
