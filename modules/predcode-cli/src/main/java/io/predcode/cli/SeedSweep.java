@@ -115,8 +115,8 @@ final class SeedSweep {
      * --parallel-seeds K: K seeds train at once, each on its own backend with its share of the cores (--threads 0) or
      * --threads each, from one copy of the data set, its lines prefixed with its seed. Small models use few cores well:
      * K runs side by side finish a sweep sooner than K runs one after another, each on all of them. A stop (Ctrl-C,
-     * SIGTERM) stops every seed training then, each saved, and starts no more; an error in one seed is said at once and
-     * thrown when the others end.
+     * SIGTERM) stops every seed training then, each saved, and starts no more; an error in one seed is said at once, starts
+     * no more, and is thrown when the seeds training end.
      */
     @SuppressWarnings("unchecked")
     private Map<String, Object>[] together() throws IOException {
@@ -141,6 +141,7 @@ final class SeedSweep {
                     } catch (Throwable e) { // out of heap too: thrown as one seed alone would throw it
                         lines.println("failed: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
                         failure.compareAndSet(null, e);
+                        stopping.set(true); // as one after another: no seed starts after a failure
                     } finally {
                         lines.flush();
                     }

@@ -60,7 +60,7 @@ class ParallelSeedsTest {
                     "seed " + seed);
     }
 
-    /** On CUDA (a GPU, or the host simulator in CI, where it must run) the seeds share the device, each on its own context's streams. */
+    /** On CUDA (a GPU, or the host simulator in CI, where it must run) the seeds share the device (its primary context), each backend on streams of its own. */
     @Test void seedsTrainedAtOnceShareACudaDevice(@TempDir Path tmp) throws Exception {
         org.junit.jupiter.api.Assumptions.assumeTrue(CliTest.cudaAvailable(), () -> "cuda unavailable: " + io.predcode.spi.Backends.provider("cuda").availability().reason());
         String[] sweep = {"train", "--backend", "cuda", "--algorithm", "pc", "--seeds", "0-1", "--epochs", "1", "--max-steps", "20", "--quiet"};
@@ -84,5 +84,12 @@ class ParallelSeedsTest {
             assertEquals(1, r.err().strip().lines().count(), r.err());
         }
         assertFalse(Files.exists(tmp.resolve("x")), "a refused run writes nothing");
+        // An error in the seeds training (here each, reading the data) is one line, and no further seed starts.
+        Path sweep = tmp.resolve("sweep");
+        CliTest.Result r = run("train", "--seeds", "0-4", "--parallel-seeds", "2", "--data", "npy:" + tmp.resolve("missing"), "--quiet", "--out", sweep.toString());
+        assertEquals(2, r.code(), r.out() + r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+        assertTrue(r.err().contains("npy folder not found") && r.out().contains("seed 0 | failed: "), r.out() + r.err());
+        assertFalse(Files.exists(sweep.resolve("seed-2")) || r.out().contains("seed 2 |"), r.out());
     }
 }
