@@ -3,7 +3,6 @@ package io.predcode.cli;
 import io.predcode.core.io.AtomicFiles;
 import io.predcode.core.json.Json;
 import io.predcode.core.json.JsonFields;
-import io.predcode.core.pc.DivergenceException;
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -22,8 +21,8 @@ import java.util.TreeSet;
  * seeds: each seed's test accuracy at its last epoch and at its best test epoch, their mean and standard deviation, and
  * PCX's "avg5" (the mean of the five best seeds' best test epochs). A seed whose run diverges or collapses is reported
  * with its exit code and the sweep goes on; the sweep's exit code is the worst of them. Ctrl-C or SIGTERM stops the seed
- * training then, and the sweep with it. With --resume each seed resumes its own folder, and a seed the sweep had not
- * reached starts afresh.
+ * training then (or, with --parallel-seeds, the seeds), and the sweep with it ({@link Sweep} runs them). With --resume
+ * each seed resumes its own folder, and a seed the sweep had not reached starts afresh.
  */
 final class SeedSweep {
     static final int MAX_SEEDS = 100;
@@ -37,7 +36,7 @@ final class SeedSweep {
     SeedSweep(TrainingRun.Settings settings, long[] seeds, int atOnce, PrintWriter out, Interruption stop) {
         this.settings = settings;
         this.seeds = seeds;
-        this.atOnce = Math.min(atOnce, seeds.length);
+        this.atOnce = atOnce;
         this.out = out;
         this.stop = stop;
     }
@@ -65,16 +64,23 @@ final class SeedSweep {
     }
 
     int run() throws IOException {
-        Map<String, Object>[] runs = atOnce > 1 ? together() : oneAfterAnother();
+        List<Sweep.Job> jobs = new ArrayList<>();
+        for (long seed : seeds) {
+            Path dir = dir(seed);
+            // Resuming a sweep: the seeds it had not reached yet start afresh.
+            boolean resume = settings.resume() && Files.exists(dir.resolve(io.predcode.core.io.Checkpoint.RESUME_FILE));
+            jobs.add(new Sweep.Job("seed " + seed, settings.forSeed(seed, dir, resume, settings.backend(), settings.quiet())));
+        }
+        Sweep sweep = new Sweep("seeds", jobs, atOnce, out, stop);
+        Integer[] codes = sweep.run();
         int worst = 0;
         List<Long> stopped = new ArrayList<>();
         List<Map<String, Object>> done = new ArrayList<>();
-        for (Map<String, Object> r : runs) {
-            if (r == null) continue; // a seed not started: the sweep was stopped first
-            done.add(r);
-            int code = (int) r.get("exit_code");
-            worst = Math.max(worst, code);
-            if (code == stop.exitCode()) stopped.add((Long) r.get("seed")); // asked to stop (no other way ends a run so)
+        for (int i = 0; i < seeds.length; i++) {
+            if (codes[i] == null) continue; // a seed not started: the sweep was stopped first
+            done.add(result(seeds[i], codes[i]));
+            worst = Math.max(worst, codes[i]);
+            if (sweep.stopped(codes[i])) stopped.add(seeds[i]);
         }
         if (!stopped.isEmpty()) {
             out.printf("seeds: stopped in seed%s %s; --resume continues the sweep from %s%n", stopped.size() > 1 ? "s" : "",
@@ -98,80 +104,7 @@ final class SeedSweep {
         return worst;
     }
 
-    /** The seeds in turn, each with the run's settings; a seed stopped by Ctrl-C or SIGTERM ends the sweep there. */
-    @SuppressWarnings("unchecked")
-    private Map<String, Object>[] oneAfterAnother() throws IOException {
-        Map<String, Object>[] runs = new Map[seeds.length];
-        for (int i = 0; i < seeds.length; i++) {
-            Path dir = dir(seeds[i]);
-            out.printf("== seed %d (%d of %d), into %s%n", seeds[i], i + 1, seeds.length, dir);
-            runs[i] = result(seeds[i], trained(seeds[i], settings.backend(), settings.quiet(), out, () -> TrainingRun.data(settings)));
-            if ((int) runs[i].get("exit_code") == stop.exitCode()) break;
-        }
-        return runs;
-    }
-
-    /**
-     * --parallel-seeds K: K seeds train at once, each on its own backend with its share of the cores (--threads 0) or
-     * --threads each, from one copy of the data set, its lines prefixed with its seed. Small models use few cores well:
-     * K runs side by side finish a sweep sooner than K runs one after another, each on all of them. A stop (Ctrl-C,
-     * SIGTERM) stops every seed training then, each saved, and starts no more; an error in one seed is said at once, starts
-     * no more, and is thrown when the seeds training end.
-     */
-    @SuppressWarnings("unchecked")
-    private Map<String, Object>[] together() throws IOException {
-        int threads = settings.backend().threads > 0 ? settings.backend().threads : Math.max(1, Runtime.getRuntime().availableProcessors() / atOnce);
-        Setup.BackendChoice backend = settings.backend().withThreads(threads);
-        out.printf("seeds: %d at once, %s%n", atOnce, backend.backend.equals("cpu") ? threads + (threads == 1 ? " thread" : " threads") + " each" : "sharing the " + backend.backend + " device");
-        SharedData data = new SharedData(settings, seeds.length);
-        Map<String, Object>[] runs = new Map[seeds.length];
-        java.util.concurrent.atomic.AtomicBoolean stopping = new java.util.concurrent.atomic.AtomicBoolean();
-        java.util.concurrent.atomic.AtomicReference<Throwable> failure = new java.util.concurrent.atomic.AtomicReference<>();
-        try (java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(atOnce)) {
-            for (int i = 0; i < seeds.length; i++) {
-                int at = i;
-                long seed = seeds[i];
-                pool.execute(() -> {
-                    if (stopping.get() || stop.requested(0) != null) return; // stopped before this seed began: it is not started
-                    PrintWriter lines = new PrintWriter(new PrefixedLines(out, "seed " + seed + " | "), true);
-                    lines.printf("== seed %d (%d of %d), into %s%n", seed, at + 1, seeds.length, dir(seed));
-                    try {
-                        runs[at] = result(seed, trained(seed, backend, true, lines, data::get));
-                        if ((int) runs[at].get("exit_code") == stop.exitCode()) stopping.set(true);
-                    } catch (Throwable e) { // out of heap too: thrown as one seed alone would throw it
-                        lines.println("failed: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
-                        failure.compareAndSet(null, e);
-                        stopping.set(true); // as one after another: no seed starts after a failure
-                    } finally {
-                        lines.flush();
-                    }
-                });
-            }
-        } // close() waits for every seed
-        switch (failure.get()) {
-            case null -> { }
-            case IOException io -> throw io;
-            case RuntimeException re -> throw re;
-            case Error er -> throw er;
-            case Throwable t -> throw new IllegalStateException(t); // a checked exception trained() does not declare: none can reach here
-        }
-        return runs;
-    }
-
     private Path dir(long seed) { return settings.out().resolve("seed-" + seed); }
-
-    /** Trains one seed: its exit code, a diverged run's (reported, the sweep going on) included. */
-    private int trained(long seed, Setup.BackendChoice backend, boolean quiet, PrintWriter lines, TrainingRun.DataLoader data) throws IOException {
-        Path dir = dir(seed);
-        // Resuming a sweep: the seeds it had not reached yet start afresh.
-        boolean resume = settings.resume() && Files.exists(dir.resolve(io.predcode.core.io.Checkpoint.RESUME_FILE));
-        try {
-            return new TrainingRun(settings.forSeed(seed, dir, resume, backend, quiet), lines, stop, data).run();
-        } catch (DivergenceException d) {
-            lines.println((lines == out ? "seed " + seed + ": " : "") + d.getMessage()); // seeds trained at once: every line names its seed
-            return Main.DIVERGED;
-        }
-    }
 
     /** A seed's line in the summary: its exit code, and its last and best epochs' test accuracy where it has them. */
     private Map<String, Object> result(long seed, int code) throws IOException {
@@ -191,57 +124,6 @@ final class SeedSweep {
             if (!Double.isNaN(peak)) r.put("best_test_epoch_accuracy", peak);
         }
         return r;
-    }
-
-    /**
-     * The data set read (and mapped) once for the seeds trained at once, let go once the last seed has it: each holds out
-     * its own validation part and keeps only that and its training part.
-     */
-    private static final class SharedData {
-        private final TrainingRun.Settings settings;
-        private int left;
-        private io.predcode.data.DataSplit split;
-
-        SharedData(TrainingRun.Settings settings, int seeds) {
-            this.settings = settings;
-            this.left = seeds;
-        }
-
-        synchronized io.predcode.data.DataSplit get() throws IOException {
-            io.predcode.data.DataSplit s = split != null ? split : TrainingRun.data(settings);
-            split = --left > 0 ? s : null;
-            return s;
-        }
-    }
-
-    /** A seed's output, a whole line at a time into the sweep's, each line prefixed, so that seeds trained at once do not mix within a line. */
-    static final class PrefixedLines extends java.io.Writer {
-        private final PrintWriter to;
-        private final String prefix;
-        private final StringBuilder line = new StringBuilder();
-
-        PrefixedLines(PrintWriter to, String prefix) {
-            this.to = to;
-            this.prefix = prefix;
-        }
-
-        @Override public synchronized void write(char[] c, int off, int len) {
-            for (int i = off; i < off + len; i++) {
-                if (c[i] == '\n') {
-                    synchronized (to) {
-                        to.print(prefix + line + "\n");
-                        to.flush();
-                    }
-                    line.setLength(0);
-                } else if (c[i] != '\r') line.append(c[i]);
-            }
-        }
-
-        @Override public synchronized void flush() {}
-
-        @Override public synchronized void close() {
-            if (!line.isEmpty()) write(new char[]{'\n'}, 0, 1);
-        }
     }
 
     private static double[] column(List<Map<String, Object>> runs, String key) {

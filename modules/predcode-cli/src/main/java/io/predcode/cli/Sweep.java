@@ -1,0 +1,171 @@
+package io.predcode.cli;
+
+import io.predcode.core.pc.DivergenceException;
+import io.predcode.data.DataSplit;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * Runs the training runs of a sweep ({@code --seeds}, {@code --grid}): one after another, or K at once
+ * ({@code --parallel-seeds}), each on its own backend with its share of the cores ({@code --threads 0}) or
+ * {@code --threads} each, from one copy of each data set, each line of its output prefixed with its name. Small models
+ * use few cores well, so K runs side by side finish sooner than K runs one after another on all of them.
+ *
+ * <p>A run that diverges is reported with its exit code (3) and the others go on. A stop (Ctrl-C, SIGTERM) stops every
+ * run training then, each saved, and starts no more. Any other error starts no more runs and is thrown once the runs
+ * training have ended.
+ */
+final class Sweep {
+    /** One run: what its lines are called, and its settings (its own --out). */
+    record Job(String name, TrainingRun.Settings settings) {}
+
+    /** What the sweep is called in its lines ("seeds", "grid"). */
+    private final String kind;
+    private final List<Job> jobs;
+    private final int atOnce;
+    private final PrintWriter out;
+    private final Interruption stop;
+
+    Sweep(String kind, List<Job> jobs, int atOnce, PrintWriter out, Interruption stop) {
+        this.kind = kind;
+        this.jobs = jobs;
+        this.atOnce = Math.max(1, Math.min(atOnce, jobs.size()));
+        this.out = out;
+        this.stop = stop;
+    }
+
+    /** Each job's exit code, in the jobs' order; null for a job not started (the sweep was stopped first). */
+    Integer[] run() throws IOException {
+        return atOnce > 1 ? together() : oneAfterAnother();
+    }
+
+    /** Whether a run's exit code says it was asked to stop (no other way ends a run so). */
+    boolean stopped(Integer code) { return code != null && code == stop.exitCode(); }
+
+    private Integer[] oneAfterAnother() throws IOException {
+        Integer[] codes = new Integer[jobs.size()];
+        for (int i = 0; i < jobs.size(); i++) {
+            Job j = jobs.get(i);
+            out.printf("== %s (%d of %d), into %s%n", j.name(), i + 1, jobs.size(), j.settings().out());
+            TrainingRun.Settings s = j.settings();
+            codes[i] = trained(j, s, out, () -> TrainingRun.data(s));
+            if (stopped(codes[i])) break;
+        }
+        return codes;
+    }
+
+    private Integer[] together() throws IOException {
+        TrainingRun.Settings first = jobs.getFirst().settings();
+        int threads = first.backend().threads > 0 ? first.backend().threads : Math.max(1, Runtime.getRuntime().availableProcessors() / atOnce);
+        Setup.BackendChoice backend = first.backend().withThreads(threads);
+        out.printf("%s: %d at once, %s%n", kind, atOnce, backend.backend.equals("cpu") ? threads + (threads == 1 ? " thread" : " threads") + " each" : "sharing the " + backend.backend + " device");
+        SharedData data = new SharedData(jobs);
+        Integer[] codes = new Integer[jobs.size()];
+        AtomicBoolean stopping = new AtomicBoolean();
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        try (ExecutorService pool = Executors.newFixedThreadPool(atOnce)) {
+            for (int i = 0; i < jobs.size(); i++) {
+                int at = i;
+                Job j = jobs.get(i);
+                pool.execute(() -> {
+                    if (stopping.get() || stop.requested(0) != null) return; // stopped before this run began: it is not started
+                    PrintWriter lines = new PrintWriter(new PrefixedLines(out, j.name() + " | "), true);
+                    lines.printf("== %s (%d of %d), into %s%n", j.name(), at + 1, jobs.size(), j.settings().out());
+                    TrainingRun.Settings s = j.settings();
+                    try {
+                        codes[at] = trained(j, s.forSeed(s.seed(), s.out(), s.resume(), backend, true), lines, () -> data.get(s));
+                        if (stopped(codes[at])) stopping.set(true);
+                    } catch (Throwable e) { // out of heap too: thrown as one run alone would throw it
+                        lines.println("failed: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
+                        failure.compareAndSet(null, e);
+                        stopping.set(true); // as one after another: no run starts after a failure
+                    } finally {
+                        lines.flush();
+                    }
+                });
+            }
+        } // close() waits for every run
+        switch (failure.get()) {
+            case null -> { }
+            case IOException io -> throw io;
+            case RuntimeException re -> throw re;
+            case Error er -> throw er;
+            case Throwable t -> throw new IllegalStateException(t); // a checked exception trained() does not declare: none can reach here
+        }
+        return codes;
+    }
+
+    /** Trains one job: its exit code, a diverged run's (reported, the sweep going on) included. */
+    private int trained(Job j, TrainingRun.Settings s, PrintWriter lines, TrainingRun.DataLoader data) throws IOException {
+        try {
+            return new TrainingRun(s, lines, stop, data).run();
+        } catch (DivergenceException d) {
+            lines.println((lines == out ? j.name() + ": " : "") + d.getMessage()); // runs at once: every line names its run already
+            return Main.DIVERGED;
+        }
+    }
+
+    /**
+     * Each data set the runs train on, read (and mapped) once and let go once the last run on it has it: each run holds
+     * out its own validation part and keeps only that and its training part.
+     */
+    private static final class SharedData {
+        private record Key(String data, boolean symmetricInputs) {}
+
+        private final Map<Key, Integer> left = new HashMap<>();
+        private final Map<Key, DataSplit> splits = new HashMap<>();
+
+        SharedData(List<Job> jobs) {
+            for (Job j : jobs) left.merge(key(j.settings()), 1, Integer::sum);
+        }
+
+        private static Key key(TrainingRun.Settings s) { return new Key(s.data(), s.symmetricInputs()); }
+
+        synchronized DataSplit get(TrainingRun.Settings s) throws IOException {
+            Key k = key(s);
+            DataSplit split = splits.get(k);
+            if (split == null) split = TrainingRun.data(s);
+            if (left.merge(k, -1, Integer::sum) > 0) splits.put(k, split);
+            else splits.remove(k);
+            return split;
+        }
+    }
+
+    /** A run's output, a whole line at a time into the sweep's, each line prefixed, so that runs at once do not mix within a line. */
+    static final class PrefixedLines extends java.io.Writer {
+        private final PrintWriter to;
+        private final String prefix;
+        private final StringBuilder line = new StringBuilder();
+
+        PrefixedLines(PrintWriter to, String prefix) {
+            this.to = to;
+            this.prefix = prefix;
+        }
+
+        @Override public synchronized void write(char[] c, int off, int len) {
+            for (int i = off; i < off + len; i++) {
+                if (c[i] == '\n') {
+                    synchronized (to) {
+                        to.print(prefix + line + "\n");
+                        to.flush();
+                    }
+                    line.setLength(0);
+                } else if (c[i] != '\r') line.append(c[i]);
+            }
+        }
+
+        @Override public synchronized void flush() {}
+
+        @Override public synchronized void close() {
+            if (!line.isEmpty()) write(new char[]{'\n'}, 0, 1);
+        }
+    }
+}
