@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# A seed sweep one seed after another against --parallel-seeds, side by side: PCX's Fashion-MNIST MLP with PC
+# A seed sweep one seed after another against --parallel-runs, side by side: PCX's Fashion-MNIST MLP with PC
 # (bench/pcx-config.sh), SEEDS (default 0-3) for EPOCHS (default 2) each, ROUNDS (default 2) rounds alternating:
 #   one   --threads 0 (all cores), seeds one after another: what --seeds did before
 #   one1  --threads 1, seeds one after another
-#   par   --parallel-seeds K (default: the cores), a share of the cores each
+#   par   --parallel-runs K (default: the cores), a share of the cores each
 # Reports each sweep's wall-clock seconds and checks that par's seeds are the same bytes as one1's when par runs one
 # thread a seed (a run's sums depend on its thread count only). Needs Debian's dataset-fashion-mnist.
 # Results: bench/results/parallel-seeds-TAG.md.
@@ -22,7 +22,7 @@ for r in $(seq "$rounds"); do
     case $way in
       one) opts=(--threads 0) ;;
       one1) opts=(--threads 1) ;;
-      par) opts=(--parallel-seeds "$k") ;;
+      par) opts=(--parallel-runs "$k") ;;
     esac
     start=$(date +%s.%N)
     ./predcode "${common[@]}" "${opts[@]}" --out "$work/$way" > "$work/$way.log"
@@ -37,7 +37,7 @@ if [ "$(( $(nproc) / k ))" -le 1 ]; then
 else same="not compared (par ran $(( $(nproc) / k )) threads a seed)"; fi
 out=bench/results/parallel-seeds-$tag.md
 {
-  echo "# A seed sweep one after another against --parallel-seeds $k ($tag, $(git rev-parse --short HEAD))"
+  echo "# A seed sweep one after another against --parallel-runs $k ($tag, $(git rev-parse --short HEAD))"
   echo
   echo "\`SEEDS=$seeds EPOCHS=$epochs ROUNDS=$rounds K=$k bash bench/parallel-seeds.sh\` on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)):"
   echo "PCX's PC config on Fashion-MNIST, seeds $seeds, $epochs epochs each, whole sweeps alternating."

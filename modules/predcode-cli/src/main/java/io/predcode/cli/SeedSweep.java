@@ -21,14 +21,14 @@ import java.util.TreeSet;
  * seeds: each seed's test accuracy at its last epoch and at its best test epoch, their mean and standard deviation, and
  * PCX's "avg5" (the mean of the five best seeds' best test epochs). A seed whose run diverges or collapses is reported
  * with its exit code and the sweep goes on; the sweep's exit code is the worst of them. Ctrl-C or SIGTERM stops the seed
- * training then (or, with --parallel-seeds, the seeds), and the sweep with it ({@link Sweep} runs them). With --resume
+ * training then (or, with --parallel-runs, the seeds), and the sweep with it ({@link Sweep} runs them). With --resume
  * each seed resumes its own folder, and a seed the sweep had not reached starts afresh.
  */
 final class SeedSweep {
     static final int MAX_SEEDS = 100;
     private final TrainingRun.Settings settings;
     private final long[] seeds;
-    /** Seeds trained at once (--parallel-seeds): 1, one after another. */
+    /** Seeds trained at once (--parallel-runs): 1, one after another. */
     private final int atOnce;
     private final PrintWriter out;
     private final Interruption stop;

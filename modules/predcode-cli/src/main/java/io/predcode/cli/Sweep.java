@@ -15,7 +15,7 @@ import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * Runs the training runs of a sweep ({@code --seeds}, {@code --grid}): one after another, or K at once
- * ({@code --parallel-seeds}), each on its own backend with its share of the cores ({@code --threads 0}) or
+ * ({@code --parallel-runs}), each on its own backend with its share of the cores ({@code --threads 0}) or
  * {@code --threads} each, from one copy of each data set, each line of its output prefixed with its name. Small models
  * use few cores well, so K runs side by side finish sooner than K runs one after another on all of them.
  *

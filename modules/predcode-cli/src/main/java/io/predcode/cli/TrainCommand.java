@@ -91,14 +91,20 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "Seeds initialisation and shuffling (default: ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = "--seeds", description = "Train once per seed (0-6, or 0,3,5), each into OUT/seed-S, one after another (or --parallel-seeds at once), and summarise:"
+    @Option(names = "--seeds", description = "Train once per seed (0-6, or 0,3,5), each into OUT/seed-S, one after another (or --parallel-runs at once), and summarise:"
             + " each seed's last-epoch and best test accuracy, their mean and standard deviation, and PCX's avg5 (the best five seeds' best test epochs);"
             + " OUT/seeds.json holds them. Instead of --seed.")
     String seeds;
 
-    @Option(names = "--parallel-seeds", defaultValue = "1", description = "With --seeds: train this many seeds at once, each with its share of the cores"
-            + " (or --threads each) and its lines prefixed with its seed; a small model uses few cores well, so a sweep finishes sooner (default: ${DEFAULT-VALUE}).")
-    int parallelSeeds;
+    @Option(names = "--grid", paramLabel = "KEY=V1,V2", description = "Train once per combination of these settings (repeat for more keys: --grid lr=1e-3,3e-4"
+            + " --grid eta=0.1,0.05), each into OUT/KEY-V_KEY-V (with --seeds, once per seed inside it), and rank them by validation accuracy"
+            + " (training accuracy with --validation 0; the test set never chooses); OUT/grid.json holds them. KEY is any option of train"
+            + " but those of the run's place (--out, --seed(s), --backend, --threads, --spark...); values with a comma are separated by |.")
+    List<String> grid;
+
+    @Option(names = "--parallel-runs", defaultValue = "1", description = "With --seeds or --grid: train this many runs at once, each with its share of the cores"
+            + " (or --threads each) and its lines prefixed with its name; a small model uses few cores well, so a sweep finishes sooner (default: ${DEFAULT-VALUE}).")
+    int parallelRuns;
 
     @Option(names = "--out", defaultValue = "runs/latest", description = "Output folder: metrics.csv, metrics.json, training.png, checkpoint (default: ${DEFAULT-VALUE},"
             + " a scratch folder each run replaces; a folder named here that holds a run is refused unless --resume or --overwrite).")
@@ -173,11 +179,32 @@ final class TrainCommand implements Callable<Integer> {
         }
     }
 
-    @Override public Integer call() throws Exception {
+    @Override public Integer call() throws java.io.IOException {
+        if (parallelRuns < 1 || parallelRuns > GridSweep.MAX_RUNS) throw new IllegalArgumentException("--parallel-runs must be in 1.." + GridSweep.MAX_RUNS + ", got " + parallelRuns);
+        if (parallelRuns > 1 && seeds == null && grid == null) throw new IllegalArgumentException("--parallel-runs trains the runs of --seeds or --grid at once; give one of them too");
+        if (parallelRuns > 1 && sparkChoice.master != null) throw new IllegalArgumentException("--parallel-runs with --spark: a Spark run takes the cluster; its runs go one after another");
+        if (grid != null) {
+            GridSweep.Plan plan = GridSweep.plan(spec.commandLine().getParseResult(), grid, seeds == null ? null : SeedSweep.parse(seeds), out, resume, overwrite);
+            try (Interruption stop = interruptions.get()) {
+                return new GridSweep(plan, parallelRuns, out, spec.commandLine().getOut(), stop).run();
+            }
+        }
+        TrainingRun.Settings s = settings();
+        try (Interruption stop = interruptions.get()) {
+            return seedList != null ? new SeedSweep(s, seedList, parallelRuns, spec.commandLine().getOut(), stop).run()
+                    : new TrainingRun(s, spec.commandLine().getOut(), stop).run();
+        }
+    }
+
+    /** --seeds, parsed by {@link #settings}; null without it. */
+    private long[] seedList;
+
+    /** The run's settings, every option checked (a bad one is an IllegalArgumentException naming it); a run or a grid point's. */
+    TrainingRun.Settings settings() {
         if (resume && overwrite) throw new IllegalArgumentException("--resume continues the run in --out and --overwrite replaces it: give one");
         // A trained model is not replaced by a second run into the same folder by mistake (a forgotten --resume, a reused
         // name); runs/latest, the default, is the scratch folder each run replaces.
-        long[] seedList = seeds == null ? null : SeedSweep.parse(seeds);
+        seedList = seeds == null ? null : SeedSweep.parse(seeds);
         if (!resume && !overwrite && spec.commandLine().getParseResult().hasMatchedOption("--out")) refuseAnEarlierRun(seedList);
         Algorithm a = Setup.option("--algorithm", algorithm, Algorithm::parse);
         Loss l = Setup.loss(loss);
@@ -222,12 +249,6 @@ final class TrainCommand implements Callable<Integer> {
                 symmetricInputs, augmentation, dropLast, scoreWholeBatches, Setup.condense(condense), TrainingRun.SaveEvery.parse(checkpointEvery));
         if (seedList != null && spec.commandLine().getParseResult().hasMatchedOption("--seed"))
             throw new IllegalArgumentException("--seeds runs its own seeds: give it or --seed, not both");
-        if (parallelSeeds < 1 || parallelSeeds > SeedSweep.MAX_SEEDS) throw new IllegalArgumentException("--parallel-seeds must be in 1.." + SeedSweep.MAX_SEEDS + ", got " + parallelSeeds);
-        if (parallelSeeds > 1 && seedList == null) throw new IllegalArgumentException("--parallel-seeds trains the seeds of --seeds at once; give --seeds too");
-        if (parallelSeeds > 1 && sparkChoice.master != null) throw new IllegalArgumentException("--parallel-seeds with --spark: a Spark run takes the cluster; its seeds run one after another");
-        try (Interruption stop = interruptions.get()) {
-            return seedList != null ? new SeedSweep(s, seedList, parallelSeeds, spec.commandLine().getOut(), stop).run()
-                    : new TrainingRun(s, spec.commandLine().getOut(), stop).run();
-        }
+        return s;
     }
 }

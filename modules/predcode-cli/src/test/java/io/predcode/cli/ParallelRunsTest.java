@@ -12,17 +12,17 @@ import static io.predcode.cli.CliTest.run;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * {@code train --seeds --parallel-seeds K}: seeds trained at once are the runs trained one after another, byte for byte
+ * {@code train --seeds --parallel-runs K}: seeds trained at once are the runs trained one after another, byte for byte
  * (on the same thread count: a run's sums depend on it alone), each line of their output names its seed, and a stop
  * stops every seed training, each resumable.
  */
-class ParallelSeedsTest {
+class ParallelRunsTest {
     private static final String[] SWEEP = {"train", "--seeds", "0-2", "--epochs", "2", "--threads", "1", "--quiet"};
 
     @Test void seedsTrainedAtOnceAreTheSeedsTrainedInTurn(@TempDir Path tmp) throws Exception {
         Path inTurn = tmp.resolve("in-turn"), atOnce = tmp.resolve("at-once");
         assertEquals(0, run(CliTest.concat(SWEEP, new String[]{"--out", inTurn.toString()})).code());
-        CliTest.Result r = run(CliTest.concat(SWEEP, new String[]{"--parallel-seeds", "2", "--out", atOnce.toString()}));
+        CliTest.Result r = run(CliTest.concat(SWEEP, new String[]{"--parallel-runs", "2", "--out", atOnce.toString()}));
         assertEquals(0, r.code(), r.out() + r.err());
         for (int seed = 0; seed <= 2; seed++)
             assertArrayEquals(Files.readAllBytes(inTurn.resolve("seed-" + seed + "/model.safetensors")), Files.readAllBytes(atOnce.resolve("seed-" + seed + "/model.safetensors")),
@@ -44,14 +44,14 @@ class ParallelSeedsTest {
         TrainCommand.interruptions = () -> Interruption.afterSteps(10);
         CliTest.Result r;
         try {
-            r = run(CliTest.concat(SWEEP, new String[]{"--parallel-seeds", "2", "--out", out.toString()}));
+            r = run(CliTest.concat(SWEEP, new String[]{"--parallel-runs", "2", "--out", out.toString()}));
         } finally {
             TrainCommand.interruptions = before;
         }
         assertEquals(130, r.code(), r.out() + r.err());
         assertTrue(r.out().contains("seeds: stopped in seeds 0, 1; --resume continues the sweep from their checkpoints"), r.out());
         assertFalse(Files.exists(out.resolve("seed-2")), "no seed starts once one was stopped");
-        r = run(CliTest.concat(SWEEP, new String[]{"--parallel-seeds", "2", "--out", out.toString(), "--resume"}));
+        r = run(CliTest.concat(SWEEP, new String[]{"--parallel-runs", "2", "--out", out.toString(), "--resume"}));
         assertEquals(0, r.code(), r.out() + r.err());
         assertTrue(r.out().contains("seed 1 | resuming " + out.resolve("seed-1") + " at step 10 (epoch 1, batch 10 of 43)"), r.out());
         assertEquals(0, run(CliTest.concat(SWEEP, new String[]{"--out", inTurn.toString()})).code());
@@ -66,7 +66,7 @@ class ParallelSeedsTest {
         String[] sweep = {"train", "--backend", "cuda", "--algorithm", "pc", "--seeds", "0-1", "--epochs", "1", "--max-steps", "20", "--quiet"};
         Path inTurn = tmp.resolve("in-turn"), atOnce = tmp.resolve("at-once");
         assertEquals(0, run(CliTest.concat(sweep, new String[]{"--out", inTurn.toString()})).code());
-        CliTest.Result r = run(CliTest.concat(sweep, new String[]{"--parallel-seeds", "2", "--out", atOnce.toString()}));
+        CliTest.Result r = run(CliTest.concat(sweep, new String[]{"--parallel-runs", "2", "--out", atOnce.toString()}));
         assertEquals(0, r.code(), r.out() + r.err());
         for (int seed = 0; seed <= 1; seed++)
             assertArrayEquals(Files.readAllBytes(inTurn.resolve("seed-" + seed + "/model.safetensors")), Files.readAllBytes(atOnce.resolve("seed-" + seed + "/model.safetensors")),
@@ -74,9 +74,9 @@ class ParallelSeedsTest {
     }
 
     @Test void badParallelSeedsAreRefusedInOneLine(@TempDir Path tmp) {
-        for (String[] bad : new String[][]{{"--seeds", "0-1", "--parallel-seeds", "0", "--parallel-seeds must be in 1..100, got 0"},
-                {"--parallel-seeds", "2", "--parallel-seeds trains the seeds of --seeds at once; give --seeds too"},
-                {"--seeds", "0-1", "--parallel-seeds", "2", "--spark", "local[2]", "--parallel-seeds with --spark"}}) {
+        for (String[] bad : new String[][]{{"--seeds", "0-1", "--parallel-runs", "0", "--parallel-runs must be in 1..1000, got 0"},
+                {"--parallel-runs", "2", "--parallel-runs trains the runs of --seeds or --grid at once; give one of them too"},
+                {"--seeds", "0-1", "--parallel-runs", "2", "--spark", "local[2]", "--parallel-runs with --spark"}}) {
             String[] args = CliTest.concat(new String[]{"train", "--epochs", "1", "--quiet", "--out", tmp.resolve("x").toString()}, java.util.Arrays.copyOf(bad, bad.length - 1));
             CliTest.Result r = run(args);
             assertEquals(2, r.code(), String.join(" ", bad) + ": " + r.out() + r.err());
@@ -86,7 +86,7 @@ class ParallelSeedsTest {
         assertFalse(Files.exists(tmp.resolve("x")), "a refused run writes nothing");
         // An error in the seeds training (here each, reading the data) is one line, and no further seed starts.
         Path sweep = tmp.resolve("sweep");
-        CliTest.Result r = run("train", "--seeds", "0-4", "--parallel-seeds", "2", "--data", "npy:" + tmp.resolve("missing"), "--quiet", "--out", sweep.toString());
+        CliTest.Result r = run("train", "--seeds", "0-4", "--parallel-runs", "2", "--data", "npy:" + tmp.resolve("missing"), "--quiet", "--out", sweep.toString());
         assertEquals(2, r.code(), r.out() + r.err());
         assertEquals(1, r.err().strip().lines().count(), r.err());
         assertTrue(r.err().contains("npy folder not found") && r.out().contains("seed 0 | failed: "), r.out() + r.err());

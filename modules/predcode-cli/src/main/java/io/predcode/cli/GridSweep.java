@@ -1,0 +1,242 @@
+package io.predcode.cli;
+
+import io.predcode.core.io.AtomicFiles;
+import io.predcode.core.io.Checkpoint;
+import io.predcode.core.json.Json;
+import io.predcode.core.json.JsonFields;
+import picocli.CommandLine;
+import picocli.CommandLine.Model.OptionSpec;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * {@code train --grid KEY=V1,V2 ...}: the run once per combination of the given settings (a grid point), each into
+ * OUT/KEY-V_KEY-V (with --seeds, once per seed in OUT/KEY-V_KEY-V/seed-S), then the points ranked by validation
+ * accuracy at their best epoch (mean over seeds; training accuracy where --validation 0 holds none out), beside their
+ * test accuracy, which is reported and never chooses. Every point is parsed and checked as its own {@code train} command
+ * line before any trains, so a bad value fails at once, naming its point. Runs one after another or K at once
+ * ({@link Sweep}); a stop saves every run training, and --resume continues each where it stopped.
+ */
+final class GridSweep {
+    /** Runs in one grid (points x seeds): more is a typo, not a search. */
+    static final int MAX_RUNS = 1000;
+    /** The sweep's own options: each point's command line gives its own instead. */
+    private static final Set<String> OWN = Set.of("--out", "--seed", "--seeds", "--grid", "--parallel-runs", "--resume", "--overwrite");
+    /** Options a grid cannot vary: the sweep's own, and the run's machine and reporting. */
+    private static final Set<String> FIXED = java.util.stream.Stream.concat(OWN.stream(), java.util.stream.Stream.of("--backend", "--threads", "--quiet",
+            "--checkpoint-every", "--spark", "--spark-partitions", "--spark-conf", "--spark-timeout", "--spark-steps-per-job", "--spark-average-every")).collect(java.util.stream.Collectors.toSet());
+
+    /** A grid point: its settings in the order given, its name ("lr=0.001 eta=0.1") and its folder's. */
+    record Point(Map<String, String> values, String name, String folder) {}
+
+    /** The grid's runs, and the point each is of. */
+    record Plan(List<Sweep.Job> jobs, List<Point> pointOf) {}
+
+    private final Plan plan;
+    private final int atOnce;
+    private final Path out;
+    private final PrintWriter print;
+    private final Interruption stop;
+
+    GridSweep(Plan plan, int atOnce, Path out, PrintWriter print, Interruption stop) {
+        this.plan = plan;
+        this.atOnce = atOnce;
+        this.out = out;
+        this.print = print;
+        this.stop = stop;
+    }
+
+    /** The grid's axes as given: KEY=V1,V2 (or V1|V2 where a value holds a comma), each an option of train the grid may vary, each once. */
+    static Map<OptionSpec, List<String>> axes(CommandLine.ParseResult given, List<String> grid) {
+        Map<OptionSpec, List<String>> axes = new LinkedHashMap<>();
+        for (String axis : grid) {
+            int eq = axis.indexOf('=');
+            if (eq <= 0 || eq == axis.length() - 1) throw new IllegalArgumentException("--grid: expected KEY=V1,V2 (e.g. lr=0.001,0.0003), got '" + axis + "'");
+            String key = "--" + axis.substring(0, eq).strip().replaceFirst("^-+", "");
+            OptionSpec option = given.commandSpec().findOption(key);
+            if (option == null || option.arity().max() == 0)
+                throw new IllegalArgumentException("--grid " + axis + ": " + key + " is not an option of train that takes a value");
+            if (java.util.Arrays.stream(option.names()).anyMatch(FIXED::contains))
+                throw new IllegalArgumentException("--grid " + axis + ": " + key + " is the run's place or machine, not a setting to search; give it once");
+            if (given.hasMatchedOption(option)) throw new IllegalArgumentException("--grid " + axis + ": " + key + " is given too; give it once, on the grid or not");
+            String text = axis.substring(eq + 1);
+            List<String> values = new ArrayList<>();
+            for (String v : text.split(text.contains("|") ? "\\|" : ",", -1)) {
+                if (v.isBlank()) throw new IllegalArgumentException("--grid " + axis + ": an empty value");
+                if (values.contains(v.strip())) throw new IllegalArgumentException("--grid " + axis + ": " + v.strip() + " is given twice");
+                values.add(v.strip());
+            }
+            if (axes.put(option, values) != null) throw new IllegalArgumentException("--grid: " + key + " is given twice; give its values once (" + key.substring(2) + "=V1,V2)");
+        }
+        return axes;
+    }
+
+    /** Every point of the grid, the first axis varying slowest. */
+    static List<Point> points(Map<OptionSpec, List<String>> axes) {
+        List<Map<String, String>> points = new ArrayList<>(List.of(new LinkedHashMap<>()));
+        for (Map.Entry<OptionSpec, List<String>> axis : axes.entrySet()) {
+            List<Map<String, String>> next = new ArrayList<>();
+            for (Map<String, String> p : points)
+                for (String v : axis.getValue()) {
+                    Map<String, String> q = new LinkedHashMap<>(p);
+                    q.put(axis.getKey().longestName().substring(2), v);
+                    next.add(q);
+                }
+            points = next;
+        }
+        List<Point> named = new ArrayList<>();
+        Set<String> folders = new LinkedHashSet<>();
+        for (Map<String, String> p : points) {
+            StringBuilder name = new StringBuilder(), folder = new StringBuilder();
+            p.forEach((k, v) -> {
+                name.append(name.isEmpty() ? "" : " ").append(k).append('=').append(v);
+                folder.append(folder.isEmpty() ? "" : "_").append(k).append('-').append(v.replaceAll("[^A-Za-z0-9.+-]", "-"));
+            });
+            if (!folders.add(folder.toString())) throw new IllegalArgumentException("--grid: two points would share the folder " + folder + "; give values that differ in letters and digits");
+            named.add(new Point(p, name.toString(), folder.toString()));
+        }
+        return named;
+    }
+
+    /**
+     * The grid's runs: each point (and seed) as a {@code train} command line of its own, the given options but the grid's
+     * and --out, --seeds, --resume and --overwrite, plus the point's values, its seed and its folder; parsed and checked
+     * here, so that a bad value or a folder that holds a run is refused before anything trains.
+     */
+    static Plan plan(CommandLine.ParseResult given, List<String> grid, long[] seeds, Path out, boolean resume, boolean overwrite) {
+        List<Point> points = points(axes(given, grid));
+        long runs = (long) points.size() * (seeds == null ? 1 : seeds.length);
+        if (runs > MAX_RUNS) throw new IllegalArgumentException("--grid: " + runs + " runs (" + points.size() + " points" + (seeds == null ? "" : " x " + seeds.length + " seeds")
+                + "), more than " + MAX_RUNS);
+        List<String> common = new ArrayList<>();
+        for (OptionSpec o : given.matchedOptions()) {
+            if (java.util.Arrays.stream(o.names()).anyMatch(OWN::contains)) continue;
+            if (o.arity().max() == 0) common.add(o.longestName());
+            else for (String v : o.originalStringValues()) {
+                common.add(o.longestName());
+                common.add(v);
+            }
+        }
+        List<Sweep.Job> jobs = new ArrayList<>();
+        List<Point> pointOf = new ArrayList<>();
+        for (Point p : points)
+            for (Long seed : seeds == null ? java.util.Collections.<Long>singletonList(null) : java.util.Arrays.stream(seeds).boxed().toList()) {
+                Path dir = seed == null ? out.resolve(p.folder()) : out.resolve(p.folder()).resolve("seed-" + seed);
+                List<String> args = new ArrayList<>(common);
+                p.values().forEach((k, v) -> {
+                    args.add("--" + k);
+                    args.add(v);
+                });
+                if (seed != null) args.addAll(List.of("--seed", seed.toString()));
+                args.addAll(List.of("--out", dir.toString()));
+                if (resume && Files.exists(dir.resolve(Checkpoint.RESUME_FILE))) args.add("--resume"); // a run the grid had not reached starts afresh
+                if (overwrite) args.add("--overwrite");
+                String name = p.name() + (seed == null ? "" : " seed " + seed);
+                TrainCommand point = new TrainCommand();
+                try {
+                    new CommandLine(point).parseArgs(args.toArray(String[]::new));
+                    jobs.add(new Sweep.Job(name, point.settings()));
+                    pointOf.add(p);
+                } catch (CommandLine.ParameterException | IllegalArgumentException e) {
+                    throw new IllegalArgumentException("--grid " + name + ": " + e.getMessage(), e);
+                }
+            }
+        return new Plan(jobs, pointOf);
+    }
+
+    int run() throws IOException {
+        List<Sweep.Job> jobs = plan.jobs();
+        Sweep sweep = new Sweep("grid", jobs, atOnce, print, stop);
+        Integer[] codes = sweep.run();
+        int worst = 0, stopped = 0;
+        Map<Point, List<Map<String, Object>>> byPoint = new LinkedHashMap<>(); // in the grid's order
+        for (int i = 0; i < jobs.size(); i++) {
+            List<Map<String, Object>> runs = byPoint.computeIfAbsent(plan.pointOf().get(i), p -> new ArrayList<>());
+            if (codes[i] == null) continue; // not started: the grid was stopped first
+            Sweep.Job j = jobs.get(i);
+            worst = Math.max(worst, codes[i]);
+            if (sweep.stopped(codes[i])) stopped++;
+            runs.add(result(j, codes[i]));
+        }
+        if (stopped > 0) {
+            print.printf("grid: stopped with %d run%s training; --resume continues the grid from %s checkpoints%n", stopped, stopped == 1 ? "" : "s", stopped == 1 ? "its" : "their");
+            return stop.exitCode();
+        }
+        boolean validated = jobs.getFirst().settings().validation() > 0;
+        List<Map<String, Object>> points = new ArrayList<>();
+        byPoint.forEach((point, runs) -> {
+            Map<String, Object> p = new LinkedHashMap<>();
+            p.put("point", point.name());
+            p.put("settings", new LinkedHashMap<String, Object>(point.values()));
+            p.put("out", out.resolve(point.folder()).toString());
+            p.put("runs", runs);
+            p.put("selection_accuracy", SeedSweep.stats(column(runs, "selection_accuracy")));
+            p.put("test_accuracy_at_best_epoch", SeedSweep.stats(column(runs, "test_accuracy_at_best_epoch")));
+            p.put("final_test_accuracy", SeedSweep.stats(column(runs, "final_test_accuracy")));
+            points.add(p);
+        });
+        // Best first: by the mean selection accuracy (validation, or training without a validation set); points with none last.
+        List<Map<String, Object>> ranked = new ArrayList<>(points);
+        ranked.sort(Comparator.comparingDouble((Map<String, Object> p) -> -mean(p, "selection_accuracy")));
+        Map<String, Object> summary = new LinkedHashMap<>();
+        summary.put("selected_by", validated ? "validation accuracy" : "training accuracy");
+        summary.put("points", ranked);
+        AtomicFiles.writeString(out.resolve("grid.json"), Json.write(summary, 2) + "\n");
+
+        String by = validated ? "val acc" : "train acc";
+        int width = Math.max(5, ranked.stream().mapToInt(p -> ((String) p.get("point")).length()).max().orElse(5));
+        print.printf("grid: %d points, best first by %s at each run's best epoch (mean ± sd over its runs)%n", ranked.size(), validated ? "validation accuracy" : "training accuracy");
+        print.printf("%-" + width + "s  %4s  %5s  %17s  %17s  %17s%n", "point", "runs", "exit", by, "test acc there", "test acc, last");
+        for (Map<String, Object> p : ranked) {
+            @SuppressWarnings("unchecked") List<Map<String, Object>> runs = (List<Map<String, Object>>) p.get("runs");
+            int exit = runs.stream().mapToInt(r -> (int) r.get("exit_code")).max().orElse(0);
+            print.printf("%-" + width + "s  %4d  %5d  %17s  %17s  %17s%n", p.get("point"), runs.size(), exit, meanSd(p, "selection_accuracy"),
+                    meanSd(p, "test_accuracy_at_best_epoch"), meanSd(p, "final_test_accuracy"));
+        }
+        Map<String, Object> best = ranked.getFirst();
+        if (!Double.isNaN(mean(best, "selection_accuracy")))
+            print.printf("best: %s (%s %s), in %s; all in %s%n", best.get("point"), by, meanSd(best, "selection_accuracy"), best.get("out"), out.resolve("grid.json"));
+        return worst;
+    }
+
+    /** A run's line in its point: its exit code, and its best epoch's selection and test accuracy and its last epoch's, where it has them. */
+    private static Map<String, Object> result(Sweep.Job j, int code) throws IOException {
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("seed", j.settings().seed());
+        r.put("exit_code", code);
+        Path metrics = j.settings().out().resolve("metrics.json");
+        if (Files.exists(metrics)) {
+            JsonFields m = JsonFields.of(Json.parse(Files.readString(metrics), metrics.toString()), metrics.toString(), "");
+            if (m.has("best_selection_accuracy")) r.put("selection_accuracy", m.number("best_selection_accuracy"));
+            if (m.has("best_test_accuracy")) r.put("test_accuracy_at_best_epoch", m.number("best_test_accuracy"));
+            if (m.has("final_test_accuracy")) r.put("final_test_accuracy", m.number("final_test_accuracy"));
+        }
+        return r;
+    }
+
+    private static double[] column(List<Map<String, Object>> runs, String key) {
+        return runs.stream().filter(r -> r.get(key) instanceof Number).mapToDouble(r -> ((Number) r.get(key)).doubleValue()).toArray();
+    }
+
+    private static double mean(Map<String, Object> point, String key) {
+        Object m = ((Map<?, ?>) point.get(key)).get("mean");
+        return m instanceof Number n ? n.doubleValue() : Double.NaN;
+    }
+
+    private static String meanSd(Map<String, Object> point, String key) {
+        Map<?, ?> s = (Map<?, ?>) point.get(key);
+        if (!(s.get("mean") instanceof Number m)) return "-";
+        return String.format(Locale.ROOT, "%.2f%%", 100 * m.doubleValue()) + (s.get("sd") instanceof Number sd ? String.format(Locale.ROOT, " ± %.2f", 100 * sd.doubleValue()) : "");
+    }
+}

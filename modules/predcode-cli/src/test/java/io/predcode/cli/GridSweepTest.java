@@ -1,0 +1,94 @@
+package io.predcode.cli;
+
+import io.predcode.core.json.JsonFields;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static io.predcode.cli.CliTest.json;
+import static io.predcode.cli.CliTest.run;
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * {@code train --grid}: each point is the run its settings give alone, byte for byte; the points are ranked by
+ * validation accuracy; every point is checked before any trains; a stop saves the runs training and --resume finishes
+ * the grid as if never stopped.
+ */
+class GridSweepTest {
+    private static final String[] GRID = {"train", "--grid", "lr=0.002,0.0005", "--epochs", "1", "--threads", "1", "--quiet"};
+
+    @Test void eachPointIsItsOwnRunAndThePointsAreRanked(@TempDir Path tmp) throws Exception {
+        Path grid = tmp.resolve("grid"), alone = tmp.resolve("alone");
+        CliTest.Result r = run(CliTest.concat(GRID, new String[]{"--seeds", "0-1", "--parallel-runs", "2", "--out", grid.toString()}));
+        assertEquals(0, r.code(), r.out() + r.err());
+        assertEquals(0, run("train", "--lr", "0.0005", "--seed", "1", "--epochs", "1", "--threads", "1", "--quiet", "--out", alone.toString()).code());
+        assertArrayEquals(Files.readAllBytes(alone.resolve("model.safetensors")), Files.readAllBytes(grid.resolve("lr-0.0005/seed-1/model.safetensors")));
+        JsonFields summary = json(grid.resolve("grid.json"));
+        assertEquals("validation accuracy", summary.string("selected_by"));
+        List<Object> points = summary.list("points");
+        assertEquals(2, points.size());
+        double[] means = points.stream().mapToDouble(p -> ((Number) ((Map<?, ?>) ((Map<?, ?>) p).get("selection_accuracy")).get("mean")).doubleValue()).toArray();
+        assertTrue(means[0] >= means[1], "best first: " + java.util.Arrays.toString(means));
+        Map<?, ?> first = (Map<?, ?>) points.getFirst();
+        assertEquals(2, ((List<?>) first.get("runs")).size(), "a run per seed");
+        double v0 = json(grid.resolve(first.get("out") + "/seed-0/metrics.json")).number("best_selection_accuracy"),
+                v1 = json(grid.resolve(first.get("out") + "/seed-1/metrics.json")).number("best_selection_accuracy");
+        assertEquals((v0 + v1) / 2, means[0], 1e-12);
+        assertTrue(r.out().contains("grid: 2 points, best first by validation accuracy"), r.out());
+        assertTrue(r.out().contains("best: " + first.get("point") + " (val acc "), r.out());
+        assertTrue(r.out().lines().anyMatch(l -> l.startsWith("lr=0.0005 seed 1 | epoch 1/1 ")), r.out());
+    }
+
+    @Test void aBadPointIsRefusedBeforeAnyTrains(@TempDir Path tmp) {
+        Path out = tmp.resolve("grid");
+        for (String[] bad : new String[][]{
+                {"--grid", "lr", "--grid: expected KEY=V1,V2"},
+                {"--grid", "colour=red", "--grid colour=red: --colour is not an option of train that takes a value"},
+                {"--grid", "quiet=on", "--grid quiet=on: --quiet is not an option of train that takes a value"},
+                {"--grid", "threads=1,2", "--grid threads=1,2: --threads is the run's place or machine"},
+                {"--grid", "lr=0.1,0.1", "--grid lr=0.1,0.1: 0.1 is given twice"},
+                {"--grid", "lr=0.1", "--lr", "0.2", "--grid lr=0.1: --lr is given too"},
+                {"--grid", "lr=0.1", "--grid", "lr=0.2", "--grid: --lr is given twice"},
+                {"--grid", "lr=0.1,abc", "--grid lr=abc: Invalid value for option '--lr'"},
+                {"--grid", "lr=0.1", "--grid", "eta=0.1,-1", "--grid lr=0.1 eta=-1: "}}) {
+            String[] args = CliTest.concat(new String[]{"train", "--epochs", "1", "--quiet", "--out", out.toString()}, java.util.Arrays.copyOf(bad, bad.length - 1));
+            CliTest.Result r = run(args);
+            assertEquals(2, r.code(), String.join(" ", bad) + ": " + r.out() + r.err());
+            assertTrue(r.err().startsWith("predcode: " + bad[bad.length - 1]), r.err());
+            assertEquals(1, r.err().strip().lines().count(), r.err());
+            assertFalse(Files.exists(out), "nothing trained: " + String.join(" ", bad));
+        }
+        // A folder that holds a run is refused, naming its point, unless --resume or --overwrite.
+        assertEquals(0, run(CliTest.concat(GRID, new String[]{"--max-steps", "2", "--out", out.toString()})).code());
+        CliTest.Result again = run(CliTest.concat(GRID, new String[]{"--max-steps", "2", "--out", out.toString()}));
+        assertEquals(2, again.code());
+        assertTrue(again.err().startsWith("predcode: --grid lr=0.002: --out " + out.resolve("lr-0.002") + " holds a run"), again.err());
+        assertEquals(0, run(CliTest.concat(GRID, new String[]{"--max-steps", "2", "--out", out.toString(), "--overwrite"})).code());
+    }
+
+    @Test void aStoppedGridResumesAsNeverStopped(@TempDir Path tmp) throws Exception {
+        Path whole = tmp.resolve("whole"), stopped = tmp.resolve("stopped");
+        String[] grid = {"train", "--grid", "eta=0.1,0.05", "--grid", "augment=none|flip,crop:1", "--epochs", "2", "--threads", "1", "--quiet"};
+        assertEquals(0, run(CliTest.concat(grid, new String[]{"--out", whole.toString()})).code());
+        java.util.function.Supplier<Interruption> before = TrainCommand.interruptions;
+        TrainCommand.interruptions = () -> Interruption.afterSteps(50);
+        CliTest.Result r;
+        try {
+            r = run(CliTest.concat(grid, new String[]{"--parallel-runs", "2", "--out", stopped.toString()}));
+        } finally {
+            TrainCommand.interruptions = before;
+        }
+        assertEquals(130, r.code(), r.out() + r.err());
+        assertTrue(r.out().contains("grid: stopped with 2 runs training; --resume continues the grid from their checkpoints"), r.out());
+        r = run(CliTest.concat(grid, new String[]{"--parallel-runs", "2", "--out", stopped.toString(), "--resume"}));
+        assertEquals(0, r.code(), r.out() + r.err());
+        assertTrue(r.out().contains("eta=0.1 augment=none | resuming " + stopped.resolve("eta-0.1_augment-none") + " at step 50 (epoch 2, batch 7 of 43)"), r.out());
+        for (String point : new String[]{"eta-0.1_augment-none", "eta-0.1_augment-flip-crop-1", "eta-0.05_augment-none", "eta-0.05_augment-flip-crop-1"})
+            assertArrayEquals(Files.readAllBytes(whole.resolve(point + "/model.safetensors")), Files.readAllBytes(stopped.resolve(point + "/model.safetensors")), point);
+        assertEquals(json(whole.resolve("grid.json")).list("points").size(), json(stopped.resolve("grid.json")).list("points").size());
+    }
+}
