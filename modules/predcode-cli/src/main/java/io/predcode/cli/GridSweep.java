@@ -31,10 +31,10 @@ import java.util.Set;
 final class GridSweep {
     /** Runs in one grid (points x seeds): more is a typo, not a search. */
     static final int MAX_RUNS = 1000;
-    /** The sweep's own options: each point's command line gives its own instead. */
-    private static final Set<String> OWN = Set.of("--out", "--seed", "--seeds", "--grid", "--parallel-runs", "--resume", "--overwrite");
-    /** Options a grid cannot vary: the sweep's own, and the run's machine and reporting. */
-    private static final Set<String> FIXED = java.util.stream.Stream.concat(OWN.stream(), java.util.stream.Stream.of("--backend", "--threads", "--quiet",
+    /** The sweep's own options: each point's command line gives its own instead (--seed too, with --seeds). */
+    private static final Set<String> OWN = Set.of("--out", "--seeds", "--grid", "--parallel-runs", "--resume", "--overwrite");
+    /** Options a grid cannot vary: the sweep's own, and the run's seed, machine and reporting. */
+    private static final Set<String> FIXED = java.util.stream.Stream.concat(OWN.stream(), java.util.stream.Stream.of("--seed", "--backend", "--threads", "--quiet",
             "--checkpoint-every", "--spark", "--spark-partitions", "--spark-conf", "--spark-timeout", "--spark-steps-per-job", "--spark-average-every")).collect(java.util.stream.Collectors.toSet());
 
     /** A grid point: its settings in the order given, its name ("lr=0.001 eta=0.1") and its folder's. */
@@ -68,7 +68,8 @@ final class GridSweep {
             if (option == null || option.arity().max() == 0)
                 throw new IllegalArgumentException("--grid " + axis + ": " + key + " is not an option of train that takes a value");
             if (java.util.Arrays.stream(option.names()).anyMatch(FIXED::contains))
-                throw new IllegalArgumentException("--grid " + axis + ": " + key + " is the run's place or machine, not a setting to search; give it once");
+                throw new IllegalArgumentException("--grid " + axis + ": " + (option.longestName().equals("--seed") ? "give the seeds with --seeds, which trains each at every point"
+                        : key + " is the run's place or machine, not a setting to search; give it once"));
             if (given.hasMatchedOption(option)) throw new IllegalArgumentException("--grid " + axis + ": " + key + " is given too; give it once, on the grid or not");
             String text = axis.substring(eq + 1);
             List<String> values = new ArrayList<>();

@@ -180,6 +180,9 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     @Override public Integer call() throws java.io.IOException {
+        if (resume && overwrite) throw new IllegalArgumentException("--resume continues the run in --out and --overwrite replaces it: give one");
+        if (seeds != null && spec.commandLine().getParseResult().hasMatchedOption("--seed"))
+            throw new IllegalArgumentException("--seeds runs its own seeds: give it or --seed, not both");
         if (parallelRuns < 1 || parallelRuns > GridSweep.MAX_RUNS) throw new IllegalArgumentException("--parallel-runs must be in 1.." + GridSweep.MAX_RUNS + ", got " + parallelRuns);
         if (parallelRuns > 1 && seeds == null && grid == null) throw new IllegalArgumentException("--parallel-runs trains the runs of --seeds or --grid at once; give one of them too");
         if (parallelRuns > 1 && sparkChoice.master != null) throw new IllegalArgumentException("--parallel-runs with --spark: a Spark run takes the cluster; its runs go one after another");
@@ -201,7 +204,6 @@ final class TrainCommand implements Callable<Integer> {
 
     /** The run's settings, every option checked (a bad one is an IllegalArgumentException naming it); a run or a grid point's. */
     TrainingRun.Settings settings() {
-        if (resume && overwrite) throw new IllegalArgumentException("--resume continues the run in --out and --overwrite replaces it: give one");
         // A trained model is not replaced by a second run into the same folder by mistake (a forgotten --resume, a reused
         // name); runs/latest, the default, is the scratch folder each run replaces.
         seedList = seeds == null ? null : SeedSweep.parse(seeds);
@@ -247,8 +249,6 @@ final class TrainCommand implements Callable<Integer> {
                 relaxation.eta, sweeps, l, seed, out, resume, quiet || System.console() == null, validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stable, init, shuffled, maxSteps,
                 beliefs.optimizer(), e, nudge, lrSchedule.equals("cosine"), sparkChoice.master == null ? null : sparkChoice,
                 symmetricInputs, augmentation, dropLast, scoreWholeBatches, Setup.condense(condense), TrainingRun.SaveEvery.parse(checkpointEvery));
-        if (seedList != null && spec.commandLine().getParseResult().hasMatchedOption("--seed"))
-            throw new IllegalArgumentException("--seeds runs its own seeds: give it or --seed, not both");
         return s;
     }
 }

@@ -41,6 +41,10 @@ class GridSweepTest {
         assertTrue(r.out().contains("grid: 2 points, best first by validation accuracy"), r.out());
         assertTrue(r.out().contains("best: " + first.get("point") + " (val acc "), r.out());
         assertTrue(r.out().lines().anyMatch(l -> l.startsWith("lr=0.0005 seed 1 | epoch 1/1 ")), r.out());
+        // Without --seeds, --seed is every point's.
+        Path seeded = tmp.resolve("seeded");
+        assertEquals(0, run(CliTest.concat(GRID, new String[]{"--seed", "1", "--out", seeded.toString()})).code());
+        assertArrayEquals(Files.readAllBytes(alone.resolve("model.safetensors")), Files.readAllBytes(seeded.resolve("lr-0.0005/model.safetensors")));
     }
 
     @Test void aBadPointIsRefusedBeforeAnyTrains(@TempDir Path tmp) {
@@ -50,6 +54,9 @@ class GridSweepTest {
                 {"--grid", "colour=red", "--grid colour=red: --colour is not an option of train that takes a value"},
                 {"--grid", "quiet=on", "--grid quiet=on: --quiet is not an option of train that takes a value"},
                 {"--grid", "threads=1,2", "--grid threads=1,2: --threads is the run's place or machine"},
+                {"--grid", "seed=1,2", "--grid seed=1,2: give the seeds with --seeds"},
+                {"--grid", "lr=0.1", "--seeds", "0-1", "--seed", "2", "--seeds runs its own seeds: give it or --seed, not both"},
+                {"--grid", "lr=0.1", "--resume", "--overwrite", "--resume continues the run in --out and --overwrite replaces it: give one"},
                 {"--grid", "lr=0.1,0.1", "--grid lr=0.1,0.1: 0.1 is given twice"},
                 {"--grid", "lr=0.1", "--lr", "0.2", "--grid lr=0.1: --lr is given too"},
                 {"--grid", "lr=0.1", "--grid", "lr=0.2", "--grid: --lr is given twice"},
