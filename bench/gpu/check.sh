@@ -56,6 +56,17 @@ timeout "${TESTS_SECONDS:-150}" "$JAVA" --enable-native-access=ALL-UNNAMED -Dpre
 tests=$?
 tail -n 60 "$out/tests.txt"
 [ $tests -eq 0 ] || { echo "FAIL: tests exited $tests"; status=1; }
+echo "== two runs at once on the device (train --parallel-runs 2: a backend each, streams of their own in one context) against in turn: the same bytes"
+runs_line="parallel runs on cuda: FAIL"
+for way in turn at-once; do
+  extra=(); [ "$way" = at-once ] && extra=(--parallel-runs 2)
+  timeout 120 "${cli[@]}" train --backend cuda --algorithm pc --seeds 0-1 --epochs 1 --quiet --overwrite --out "$out/runs-$way" "${extra[@]}" \
+    > "$out/runs-$way.txt" 2>&1 || { echo "FAIL: seeds $way"; status=1; }
+done
+if cmp -s "$out/runs-turn/seed-0/model.safetensors" "$out/runs-at-once/seed-0/model.safetensors" \
+   && cmp -s "$out/runs-turn/seed-1/model.safetensors" "$out/runs-at-once/seed-1/model.safetensors"; then runs_line="parallel runs on cuda: the same bytes as in turn"
+else echo "FAIL: two runs at once on cuda differ from the same runs in turn"; status=1; fi
+echo "$runs_line"
 echo "== step benchmarks"
 timeout 120 "${cli[@]}" bench --backend cuda,cpu --model example-cnn,mlp --batch-size "$sizes" --steps 10 --warmup 3 --warmup-seconds 0.5 --json "$out/bench-steps.json" \
   > "$out/bench-steps.txt" 2>&1 || { echo "FAIL: step benchmarks"; status=1; }
@@ -137,5 +148,6 @@ grep -E "^(cuda|cpu) " "$out/bench-pcx.txt"
 grep -E "^(cuda|cpu) " "$out/bench-pcx-serial.txt" | sed 's/$/  (branches one after another: one stream, or every op split on the CPU)/'
 grep -sE "^(cuda|cpu) " "$out/bench-vgg5.txt"
 printf '%s' "$epochs_line"
+echo "$runs_line"
 [ $status -eq 0 ] && echo "GPU check: PASS" || echo "GPU check: FAIL"
 exit $status

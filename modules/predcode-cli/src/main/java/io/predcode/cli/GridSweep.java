@@ -175,20 +175,18 @@ final class GridSweep {
             return stop.exitCode();
         }
         boolean validated = jobs.getFirst().settings().validation() > 0;
-        List<Map<String, Object>> points = new ArrayList<>();
+        List<Map<String, Object>> ranked = new ArrayList<>();
         byPoint.forEach((point, runs) -> {
             Map<String, Object> p = new LinkedHashMap<>();
             p.put("point", point.name());
             p.put("settings", new LinkedHashMap<String, Object>(point.values()));
             p.put("out", out.resolve(point.folder()).toString());
             p.put("runs", runs);
-            p.put("selection_accuracy", SeedSweep.stats(column(runs, "selection_accuracy")));
-            p.put("test_accuracy_at_best_epoch", SeedSweep.stats(column(runs, "test_accuracy_at_best_epoch")));
-            p.put("final_test_accuracy", SeedSweep.stats(column(runs, "final_test_accuracy")));
-            points.add(p);
+            for (String key : new String[]{"selection_accuracy", "test_accuracy_at_best_epoch", "final_test_accuracy"})
+                p.put(key, SeedSweep.stats(SeedSweep.column(runs, key)));
+            ranked.add(p);
         });
         // Best first: by the mean selection accuracy (validation, or training without a validation set); points with none last.
-        List<Map<String, Object>> ranked = new ArrayList<>(points);
         ranked.sort(Comparator.comparingDouble((Map<String, Object> p) -> -mean(p, "selection_accuracy")));
         Map<String, Object> summary = new LinkedHashMap<>();
         summary.put("selected_by", validated ? "validation accuracy" : "training accuracy");
@@ -224,10 +222,6 @@ final class GridSweep {
             if (m.has("final_test_accuracy")) r.put("final_test_accuracy", m.number("final_test_accuracy"));
         }
         return r;
-    }
-
-    private static double[] column(List<Map<String, Object>> runs, String key) {
-        return runs.stream().filter(r -> r.get(key) instanceof Number).mapToDouble(r -> ((Number) r.get(key)).doubleValue()).toArray();
     }
 
     private static double mean(Map<String, Object> point, String key) {

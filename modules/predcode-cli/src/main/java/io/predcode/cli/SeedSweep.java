@@ -126,7 +126,8 @@ final class SeedSweep {
         return r;
     }
 
-    private static double[] column(List<Map<String, Object>> runs, String key) {
+    /** The runs' numbers under {@code key}, where they have one. */
+    static double[] column(List<Map<String, Object>> runs, String key) {
         return runs.stream().filter(r -> r.get(key) instanceof Number).mapToDouble(r -> ((Number) r.get(key)).doubleValue()).toArray();
     }
 
