@@ -56,7 +56,8 @@ public final class Main implements Runnable {
             // Data sets are held in memory (with a copy for the validation split): a heap too small for them ends here,
             // in one line that says how to give Java more, not in a stack trace. Files written so far are whole (atomic).
             err.println("predcode: out of Java heap memory (" + (Runtime.getRuntime().maxMemory() >> 20) + " MiB at most): the data set and its validation"
-                    + " split are held in memory; give Java more with PREDCODE_JAVA_OPTS=-Xmx<size> (e.g. -Xmx8g) or use a smaller data set");
+                    + " split are held in memory; give Java more with PREDCODE_JAVA_OPTS=-Xmx<size> (e.g. -Xmx8g)"
+                    + (e.getMessage() != null && e.getMessage().startsWith(Sweep.FEWER_AT_ONCE) ? ", " + e.getMessage() : "") + " or use a smaller data set");
             return OUT_OF_MEMORY;
         }
     }

@@ -16,7 +16,8 @@ import java.util.concurrent.atomic.AtomicReference;
 /**
  * Runs the training runs of a sweep ({@code --seeds}, {@code --grid}): one after another, or K at once
  * ({@code --parallel-runs}), each on its own backend with its share of the cores ({@code --threads 0}) or
- * {@code --threads} each, from one copy of each data set, each line of its output prefixed with its name. Small models
+ * {@code --threads} each, from one copy of each data set (and of each validation split runs share), each line of its
+ * output prefixed with its name. Small models
  * use few cores well, so K runs side by side finish sooner than K runs one after another on all of them.
  *
  * <p>A run that diverges is reported with its exit code (3) and the others go on. A stop (Ctrl-C, SIGTERM) stops every
@@ -24,6 +25,9 @@ import java.util.concurrent.atomic.AtomicReference;
  * training have ended.
  */
 final class Sweep {
+    /** How an out-of-heap error of runs at once says what else helps (Main adds it to its line). */
+    static final String FEWER_AT_ONCE = "train fewer runs at once";
+
     /** One run: what its lines are called, and its settings (its own --out). */
     record Job(String name, TrainingRun.Settings settings) {}
 
@@ -81,7 +85,7 @@ final class Sweep {
                     lines.printf("== %s (%d of %d), into %s%n", j.name(), at + 1, jobs.size(), j.settings().out());
                     TrainingRun.Settings s = j.settings();
                     try {
-                        codes[at] = trained(j, s.forSeed(s.seed(), s.out(), s.resume(), backend, true), lines, () -> data.get(s));
+                        codes[at] = trained(j, s.forSeed(s.seed(), s.out(), s.resume(), backend, true), lines, data.loader(s));
                         if (stopped(codes[at])) stopping.set(true);
                     } catch (Throwable e) { // out of heap too: thrown as one run alone would throw it
                         lines.println("failed: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
@@ -97,6 +101,11 @@ final class Sweep {
             case null -> { }
             case IOException io -> throw io;
             case RuntimeException re -> throw re;
+            case OutOfMemoryError oom -> { // each run at once holds its own training and validation parts
+                OutOfMemoryError e = new OutOfMemoryError(FEWER_AT_ONCE + " (--parallel-runs " + atOnce + ": each holds its own training part)");
+                e.initCause(oom);
+                throw e;
+            }
             case Error er -> throw er;
             case Throwable t -> throw new IllegalStateException(t); // a checked exception trained() does not declare: none can reach here
         }
@@ -114,28 +123,53 @@ final class Sweep {
     }
 
     /**
-     * Each data set the runs train on, read (and mapped) once and let go once the last run on it has it: each run holds
-     * out its own validation part and keeps only that and its training part.
+     * Each data set the runs train on, read (and mapped) once, and each training and validation split of it, made once
+     * for the runs that share it (a grid's points on one seed): each let go once the last run that needs it has it. A
+     * seed's split is its own (the validation part depends on the seed), so K seeds at once hold K training parts.
      */
     private static final class SharedData {
-        private record Key(String data, boolean symmetricInputs) {}
+        private record Data(String data, boolean symmetricInputs) {}
+        private record Split(Data data, double validation, long seed) {}
 
-        private final Map<Key, Integer> left = new HashMap<>();
-        private final Map<Key, DataSplit> splits = new HashMap<>();
+        private interface Make<T> { T make() throws IOException; }
+
+        /** How many runs are still to take each data set and split; what is held for them. */
+        private final Map<Object, Integer> left = new HashMap<>();
+        private final Map<Object, Object> held = new HashMap<>();
 
         SharedData(List<Job> jobs) {
-            for (Job j : jobs) left.merge(key(j.settings()), 1, Integer::sum);
+            for (Job j : jobs) {
+                left.merge(data(j.settings()), 1, Integer::sum);
+                left.merge(split(j.settings()), 1, Integer::sum);
+            }
         }
 
-        private static Key key(TrainingRun.Settings s) { return new Key(s.data(), s.symmetricInputs()); }
+        private static Data data(TrainingRun.Settings s) { return new Data(s.data(), s.symmetricInputs()); }
 
-        synchronized DataSplit get(TrainingRun.Settings s) throws IOException {
-            Key k = key(s);
-            DataSplit split = splits.get(k);
-            if (split == null) split = TrainingRun.data(s);
-            if (left.merge(k, -1, Integer::sum) > 0) splits.put(k, split);
-            else splits.remove(k);
-            return split;
+        private static Split split(TrainingRun.Settings s) { return new Split(data(s), s.validation(), s.seed()); }
+
+        /** The loader of a run with settings {@code s}. */
+        TrainingRun.DataLoader loader(TrainingRun.Settings s) {
+            return new TrainingRun.DataLoader() {
+                @Override public DataSplit load() throws IOException { return take(data(s), () -> TrainingRun.data(s)); }
+
+                @Override public io.predcode.data.Dataset[] holdOut(DataSplit d, double fraction, long seed) {
+                    try {
+                        return take(split(s), () -> d.train().holdOut(fraction, seed));
+                    } catch (IOException e) {
+                        throw new java.io.UncheckedIOException(e); // a split reads nothing
+                    }
+                }
+            };
+        }
+
+        @SuppressWarnings("unchecked")
+        private synchronized <T> T take(Object key, Make<T> make) throws IOException {
+            T value = (T) held.get(key);
+            if (value == null) value = make.make();
+            if (left.merge(key, -1, Integer::sum) > 0) held.put(key, value);
+            else held.remove(key);
+            return value;
         }
     }
 

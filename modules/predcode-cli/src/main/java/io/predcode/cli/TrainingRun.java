@@ -188,6 +188,9 @@ final class TrainingRun {
     /** Where a run's data come from: {@link #data} itself, or a sweep's one copy of it for the seeds it trains at once. */
     interface DataLoader {
         DataSplit load() throws IOException;
+
+        /** The run's training part and validation part (null: none) of {@code data}'s training set, as {@link Dataset#holdOut} splits it. */
+        default Dataset[] holdOut(DataSplit data, double fraction, long seed) { return data.train().holdOut(fraction, seed); }
     }
 
     private final DataLoader loader;
@@ -233,7 +236,7 @@ final class TrainingRun {
         ModelSpec spec = Setup.model(s.model(), data.classes());
         int[] input = Setup.inputShape(spec, data, "--model " + s.model());
         prepareOut();
-        Dataset[] split = data.train().holdOut(s.validation(), s.seed());
+        Dataset[] split = loader.holdOut(data, s.validation(), s.seed());
         Dataset train = split[0], validation = split[1];
         validationSamples = validation == null ? 0 : validation.size();
         // The whole training set is not needed once split: only its parts stay in memory for the run (a data set near the

@@ -575,6 +575,25 @@ class CliTest {
         assertEquals(Main.OUT_OF_MEMORY, r.code(), r.out() + r.err());
         assertEquals(1, r.err().strip().lines().count(), r.err());
         assertTrue(r.err().startsWith("predcode: out of Java heap memory (") && r.err().contains("PREDCODE_JAVA_OPTS=-Xmx"), r.err());
+        assertFalse(r.err().contains("--parallel-runs"), "one run: fewer at once would not help");
+
+        // Runs at once each hold their own training part: with 6 of a 12.5 MB set's (11.3 MB each, beside the set) and
+        // their runs' own, 6 seeds need about 170-190 MB (measured), and the line says that fewer at once would help.
+        Path small = Files.createDirectories(tmp.resolve("small"));
+        int m = 4000;
+        Files.write(small.resolve("x_train.npy"), io.predcode.data.Npy.encode("|u1", new int[]{m, features}, new byte[m * features]));
+        Files.write(small.resolve("y_train.npy"), io.predcode.data.Npy.encode("|u1", new int[]{m}, java.util.Arrays.copyOf(y, m)));
+        Files.copy(dir.resolve("x_test.npy"), small.resolve("x_test.npy"));
+        Files.copy(dir.resolve("y_test.npy"), small.resolve("y_test.npy"));
+        r = childWith(List.of("-Xmx144m", "-XX:+UseSerialGC"), "train", "--data", "npy:" + small, "--model", "mlp", "--epochs", "1", "--max-steps", "1", "--quiet",
+                "--seeds", "0-5", "--parallel-runs", "6", "--out", tmp.resolve("runs").toString());
+        assertEquals(Main.OUT_OF_MEMORY, r.code(), r.out() + r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+        assertTrue(r.err().contains("train fewer runs at once (--parallel-runs 6: each holds its own training part)"), r.err());
+        // A grid's points on one seed share one split: six at once fit where six seeds did not (about 120 MB, measured).
+        r = childWith(List.of("-Xmx144m", "-XX:+UseSerialGC"), "train", "--data", "npy:" + small, "--model", "mlp", "--epochs", "1", "--max-steps", "1", "--quiet",
+                "--grid", "lr=0.001,0.002,0.003,0.004,0.005,0.006", "--parallel-runs", "6", "--out", tmp.resolve("grid").toString());
+        assertEquals(0, r.code(), r.out() + r.err());
     }
 
     /** A second run into a folder that holds one is refused, not a silent replacement of its model: --resume or --overwrite says which. */
