@@ -81,14 +81,7 @@ class GridSweepTest {
         Path whole = tmp.resolve("whole"), stopped = tmp.resolve("stopped");
         String[] grid = {"train", "--grid", "eta=0.1,0.05", "--grid", "augment=none|flip,crop:1", "--epochs", "2", "--threads", "1", "--quiet"};
         assertEquals(0, run(CliTest.concat(grid, new String[]{"--out", whole.toString()})).code());
-        java.util.function.Supplier<Interruption> before = TrainCommand.interruptions;
-        TrainCommand.interruptions = () -> Interruption.afterSteps(50);
-        CliTest.Result r;
-        try {
-            r = run(CliTest.concat(grid, new String[]{"--parallel-runs", "2", "--out", stopped.toString()}));
-        } finally {
-            TrainCommand.interruptions = before;
-        }
+        CliTest.Result r = InterruptedRunTest.stoppedAfter(50, CliTest.concat(grid, new String[]{"--parallel-runs", "2", "--out", stopped.toString()}));
         assertEquals(130, r.code(), r.out() + r.err());
         assertTrue(r.out().contains("grid: stopped with 2 runs training; --resume continues the grid from their checkpoints"), r.out());
         r = run(CliTest.concat(grid, new String[]{"--parallel-runs", "2", "--out", stopped.toString(), "--resume"}));

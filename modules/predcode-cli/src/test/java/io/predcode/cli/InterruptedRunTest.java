@@ -26,8 +26,8 @@ class InterruptedRunTest {
     private static final String[] COMMON = {"train", "--algorithm", "pc", "--belief-optimizer", "sgd:0.5", "--n", "3", "--augment", "flip,crop:1",
             "--lr-schedule", "cosine", "--monitor-every", "7", "--epochs", "3", "--quiet"};
 
-    /** Runs the command with a stop requested once the run has taken {@code steps} steps. */
-    private static CliTest.Result stoppedAfter(long steps, String... args) {
+    /** Runs the command with a stop requested once the run (each run of a sweep) has taken {@code steps} steps. */
+    static CliTest.Result stoppedAfter(long steps, String... args) {
         java.util.function.Supplier<Interruption> before = TrainCommand.interruptions;
         TrainCommand.interruptions = () -> Interruption.afterSteps(steps);
         try {

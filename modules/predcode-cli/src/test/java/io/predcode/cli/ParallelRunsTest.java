@@ -40,14 +40,7 @@ class ParallelRunsTest {
 
     @Test void aStopStopsEverySeedTrainingAndTheSweepResumes(@TempDir Path tmp) throws Exception {
         Path out = tmp.resolve("sweep"), inTurn = tmp.resolve("in-turn");
-        java.util.function.Supplier<Interruption> before = TrainCommand.interruptions;
-        TrainCommand.interruptions = () -> Interruption.afterSteps(10);
-        CliTest.Result r;
-        try {
-            r = run(CliTest.concat(SWEEP, new String[]{"--parallel-runs", "2", "--out", out.toString()}));
-        } finally {
-            TrainCommand.interruptions = before;
-        }
+        CliTest.Result r = InterruptedRunTest.stoppedAfter(10, CliTest.concat(SWEEP, new String[]{"--parallel-runs", "2", "--out", out.toString()}));
         assertEquals(130, r.code(), r.out() + r.err());
         assertTrue(r.out().contains("seeds: stopped in seeds 0, 1; --resume continues the sweep from their checkpoints"), r.out());
         assertFalse(Files.exists(out.resolve("seed-2")), "no seed starts once one was stopped");
