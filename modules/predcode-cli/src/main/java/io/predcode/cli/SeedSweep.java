@@ -69,7 +69,7 @@ final class SeedSweep {
             Path dir = dir(seed);
             // Resuming a sweep: the seeds it had not reached yet start afresh.
             boolean resume = settings.resume() && Files.exists(dir.resolve(io.predcode.core.io.Checkpoint.RESUME_FILE));
-            jobs.add(new Sweep.Job("seed " + seed, settings.forSeed(seed, dir, resume, settings.backend(), settings.quiet())));
+            jobs.add(new Sweep.Job("seed " + seed, settings.forRun(seed, dir, resume, settings.backend(), settings.quiet())));
         }
         Sweep sweep = new Sweep("seeds", jobs, atOnce, out, stop);
         Integer[] codes = sweep.run();

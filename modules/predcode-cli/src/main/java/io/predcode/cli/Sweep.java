@@ -85,7 +85,7 @@ final class Sweep {
                     lines.printf("== %s (%d of %d), into %s%n", j.name(), at + 1, jobs.size(), j.settings().out());
                     TrainingRun.Settings s = j.settings();
                     try {
-                        codes[at] = trained(j, s.forSeed(s.seed(), s.out(), s.resume(), backend, true), lines, data.loader(s));
+                        codes[at] = trained(j, s.forRun(s.seed(), s.out(), s.resume(), backend, true), lines, data.loader(s));
                         if (stopped(codes[at])) stopping.set(true);
                     } catch (Throwable e) { // out of heap too: thrown as one run alone would throw it
                         lines.println("failed: " + (e.getMessage() == null ? e.toString() : e.getMessage()));

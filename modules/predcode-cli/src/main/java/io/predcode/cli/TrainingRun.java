@@ -60,9 +60,9 @@ final class TrainingRun {
                     PcEngine.Condense condense, SaveEvery saveEvery) {
         /**
          * These settings with another seed, into another folder, resumed or not, on a backend choice and quiet or not: one
-         * run of a seed sweep ({@link SeedSweep}; seeds trained at once take fewer threads each and no progress bar).
+         * run of a sweep ({@link SeedSweep}, {@link Sweep}: runs trained at once take fewer threads each and no progress bar).
          */
-        Settings forSeed(long seed, Path out, boolean resume, Setup.BackendChoice backend, boolean quiet) {
+        Settings forRun(long seed, Path out, boolean resume, Setup.BackendChoice backend, boolean quiet) {
             return new Settings(backend, algorithm, model, data, epochs, batchSize, optimizer, lr, momentum, weightDecay, eta, n, loss, seed, out, resume, quiet,
                     validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stableRelaxation, init, shuffle, maxSteps, beliefOptimizer, energy,
                     nudging, cosineSchedule, spark, symmetricInputs, augmentation, dropLast, scoreWholeBatches, condense, saveEvery);
@@ -185,7 +185,7 @@ final class TrainingRun {
     /** Asks the run to stop at a step boundary, saving where it stopped. */
     private final Interruption stop;
 
-    /** Where a run's data come from: {@link #data} itself, or a sweep's one copy of it for the seeds it trains at once. */
+    /** Where a run's data come from: {@link #data} itself, or a sweep's one copy of it (and of its split) for the runs it trains at once. */
     interface DataLoader {
         DataSplit load() throws IOException;
 
