@@ -193,20 +193,27 @@ final class GridSweep {
         summary.put("points", ranked);
         AtomicFiles.writeString(out.resolve("grid.json"), Json.write(summary, 2) + "\n");
 
+        table(summary, out.resolve("grid.json"), print);
+        return worst;
+    }
+
+    /** The grid's table, from its summary (as run() builds it, or as grid.json holds it): for train, and for inspect. */
+    static void table(Map<String, Object> summary, Path file, PrintWriter print) {
+        boolean validated = "validation accuracy".equals(summary.get("selected_by"));
+        @SuppressWarnings("unchecked") List<Map<String, Object>> ranked = (List<Map<String, Object>>) summary.get("points");
         String by = validated ? "val acc" : "train acc";
         int width = Math.max(5, ranked.stream().mapToInt(p -> ((String) p.get("point")).length()).max().orElse(5));
-        print.printf("grid: %d points, best first by %s at each run's best epoch (mean ± sd over its runs)%n", ranked.size(), validated ? "validation accuracy" : "training accuracy");
+        print.printf("grid: %d points, best first by %s at each run's best epoch (mean ± sd over its runs)%n", ranked.size(), summary.get("selected_by"));
         print.printf("%-" + width + "s  %4s  %5s  %17s  %17s  %17s%n", "point", "runs", "exit", by, "test acc there", "test acc, last");
         for (Map<String, Object> p : ranked) {
-            @SuppressWarnings("unchecked") List<Map<String, Object>> runs = (List<Map<String, Object>>) p.get("runs");
-            int exit = runs.stream().mapToInt(r -> (int) r.get("exit_code")).max().orElse(0);
+            List<?> runs = (List<?>) p.get("runs");
+            int exit = runs.stream().mapToInt(r -> ((Number) ((Map<?, ?>) r).get("exit_code")).intValue()).max().orElse(0);
             print.printf("%-" + width + "s  %4d  %5d  %17s  %17s  %17s%n", p.get("point"), runs.size(), exit, meanSd(p, "selection_accuracy"),
                     meanSd(p, "test_accuracy_at_best_epoch"), meanSd(p, "final_test_accuracy"));
         }
-        Map<String, Object> best = ranked.getFirst();
-        if (!Double.isNaN(mean(best, "selection_accuracy")))
-            print.printf("best: %s (%s %s), in %s; all in %s%n", best.get("point"), by, meanSd(best, "selection_accuracy"), best.get("out"), out.resolve("grid.json"));
-        return worst;
+        Map<String, Object> best = ranked.isEmpty() ? null : ranked.getFirst();
+        if (best != null && !Double.isNaN(mean(best, "selection_accuracy")))
+            print.printf("best: %s (%s %s), in %s; all in %s%n", best.get("point"), by, meanSd(best, "selection_accuracy"), best.get("out"), file);
     }
 
     /** A run's line in its point: its exit code, and its best epoch's selection and test accuracy and its last epoch's, where it has them. */

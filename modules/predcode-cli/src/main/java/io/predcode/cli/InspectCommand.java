@@ -40,6 +40,8 @@ final class InspectCommand implements Callable<Integer> {
             "weight_decay", "lr_schedule", "batch_size", "epochs", "seed", "data", "model", "backend");
 
     @Override public Integer call() throws Exception {
+        Path sweep = sweepSummary(checkpoint.path);
+        if (sweep != null) return sweep(sweep);
         Checkpoint.Loaded c = checkpoint.load();
         ModelSpec model = c.spec();
         int[][] shapes = model.activationShapes(c.inputShape());
@@ -142,5 +144,31 @@ final class InspectCommand implements Callable<Integer> {
         List<Object> l = new ArrayList<>();
         for (int d : s) l.add(d);
         return l;
+    }
+
+    /** A sweep's folder (train --grid or --seeds) holds its summary and its runs' folders, not a checkpoint: the summary, or null. */
+    private static Path sweepSummary(Path dir) {
+        if (!java.nio.file.Files.isDirectory(dir) || java.nio.file.Files.exists(dir.resolve(Checkpoint.RESUME_FILE)) || java.nio.file.Files.exists(dir.resolve(Checkpoint.MODEL_FILE)))
+            return null;
+        for (String name : new String[]{"grid.json", "seeds.json"})
+            if (java.nio.file.Files.isRegularFile(dir.resolve(name))) return dir.resolve(name);
+        return null;
+    }
+
+    /** A sweep's table again, as train printed it at its end (--json: the summary as it is). */
+    @SuppressWarnings("unchecked")
+    private int sweep(Path file) throws java.io.IOException {
+        String text = java.nio.file.Files.readString(file);
+        Object summary = Json.parse(text, file.toString()); // malformed JSON: one line naming the file
+        PrintWriter out = spec.commandLine().getOut();
+        try {
+            if (json) out.print(Json.write(summary, 2) + "\n");
+            else if (file.getFileName().toString().equals("grid.json")) GridSweep.table((Map<String, Object>) summary, file, out);
+            else SeedSweep.table((Map<String, Object>) summary, file, out);
+        } catch (ClassCastException | NullPointerException e) { // a file edited by hand or by another tool
+            throw new IllegalArgumentException(file + ": not a sweep's summary as train writes it", e);
+        }
+        out.println("(a sweep's folder: inspect one of its runs, e.g. --checkpoint " + file.getParent() + "/<run>, for its model)");
+        return 0;
     }
 }

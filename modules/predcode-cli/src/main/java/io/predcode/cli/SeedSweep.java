@@ -96,12 +96,22 @@ final class SeedSweep {
         if (!Double.isNaN(avg5)) summary.put("avg5", avg5);
         AtomicFiles.writeString(settings.out().resolve("seeds.json"), Json.write(summary, 2) + "\n");
 
-        out.printf("seeds: %d runs%n%-6s %5s  %15s  %15s%n", done.size(), "seed", "exit", "last epoch test", "best test epoch");
-        for (Map<String, Object> r : done)
-            out.printf("%-6s %5s  %15s  %15s%n", r.get("seed"), r.get("exit_code"), percent(r.get("final_test_accuracy")), percent(r.get("best_test_epoch_accuracy")));
-        out.printf("mean ± sd over %d seeds: last epoch %s, best test epoch %s%s; in %s%n", last.length, meanSd(last), meanSd(peak),
-                Double.isNaN(avg5) ? "" : "; PCX's avg5 " + percent(avg5), settings.out().resolve("seeds.json"));
+        table(summary, settings.out().resolve("seeds.json"), out);
         return worst;
+    }
+
+    /** The sweep's table, from its summary (as run() builds it, or as seeds.json holds it): for train, and for inspect. */
+    static void table(Map<String, Object> summary, Path file, PrintWriter out) {
+        List<?> done = (List<?>) summary.get("seeds");
+        out.printf("seeds: %d runs%n%-6s %5s  %15s  %15s%n", done.size(), "seed", "exit", "last epoch test", "best test epoch");
+        for (Object o : done) {
+            Map<?, ?> r = (Map<?, ?>) o;
+            out.printf("%-6d %5d  %15s  %15s%n", ((Number) r.get("seed")).longValue(), ((Number) r.get("exit_code")).intValue(), percent(r.get("final_test_accuracy")),
+                    percent(r.get("best_test_epoch_accuracy")));
+        }
+        Map<?, ?> last = (Map<?, ?>) summary.get("final_test_accuracy"), peak = (Map<?, ?>) summary.get("best_test_epoch_accuracy");
+        out.printf("mean ± sd over %d seeds: last epoch %s, best test epoch %s%s; in %s%n", ((Number) last.get("runs")).intValue(), meanSd(last), meanSd(peak),
+                summary.get("avg5") instanceof Number a ? "; PCX's avg5 " + percent(a) : "", file);
     }
 
     private Path dir(long seed) { return settings.out().resolve("seed-" + seed); }
@@ -143,10 +153,9 @@ final class SeedSweep {
         return m;
     }
 
-    private static String meanSd(double[] v) {
-        Map<String, Object> s = stats(v);
-        if (v.length == 0) return "-";
-        return percent(s.get("mean")) + (s.containsKey("sd") ? String.format(Locale.ROOT, " ± %.2f", 100 * (double) s.get("sd")) : "");
+    private static String meanSd(Map<?, ?> stats) {
+        if (!(stats.get("mean") instanceof Number mean)) return "-";
+        return percent(mean) + (stats.get("sd") instanceof Number sd ? String.format(Locale.ROOT, " ± %.2f", 100 * sd.doubleValue()) : "");
     }
 
     private static String percent(Object v) { return v instanceof Number n ? String.format(Locale.ROOT, "%.2f%%", 100 * n.doubleValue()) : "-"; }

@@ -41,6 +41,15 @@ class GridSweepTest {
         assertTrue(r.out().contains("grid: 2 points, best first by validation accuracy"), r.out());
         assertTrue(r.out().contains("best: " + first.get("point") + " (val acc "), r.out());
         assertTrue(r.out().lines().anyMatch(l -> l.startsWith("lr=0.0005 seed 1 | epoch 1/1 ")), r.out());
+        // inspect on the grid's folder prints its table again, as train ended with it; a tampered summary is one line.
+        CliTest.Result inspected = run("inspect", "--checkpoint", grid.toString());
+        assertEquals(0, inspected.code(), inspected.err());
+        String table = r.out().substring(r.out().indexOf("grid: 2 points"));
+        assertTrue(inspected.out().startsWith(table), inspected.out() + " / " + table);
+        Files.writeString(grid.resolve("grid.json"), "{\"points\": 3}");
+        inspected = run("inspect", "--checkpoint", grid.toString());
+        assertEquals(2, inspected.code());
+        assertEquals("predcode: " + grid.resolve("grid.json") + ": not a sweep's summary as train writes it", inspected.err().strip());
         // Without --seeds, --seed is every point's.
         Path seeded = tmp.resolve("seeded");
         assertEquals(0, run(CliTest.concat(GRID, new String[]{"--seed", "1", "--out", seeded.toString()})).code());
