@@ -25,7 +25,8 @@ import java.util.Set;
  * OUT/KEY-V_KEY-V (with --seeds, once per seed in OUT/KEY-V_KEY-V/seed-S), then the points ranked by validation
  * accuracy at their best epoch (mean over seeds; training accuracy where --validation 0 holds none out), beside their
  * test accuracy, which is reported and never chooses. Every point is parsed and checked as its own {@code train} command
- * line before any trains, so a bad value fails at once, naming its point. Runs one after another or K at once
+ * line before any trains, so a bad value fails at once, naming its point. An axis lists its values, or spaces them:
+ * {@code log:FROM:TO:N}, {@code lin:FROM:TO:N}. Runs one after another or K at once
  * ({@link Sweep}); a stop saves every run training, and --resume continues each where it stopped.
  */
 final class GridSweep {
@@ -73,7 +74,9 @@ final class GridSweep {
             if (given.hasMatchedOption(option)) throw new IllegalArgumentException("--grid " + axis + ": " + key + " is given too; give it once, on the grid or not");
             String text = axis.substring(eq + 1);
             List<String> values = new ArrayList<>();
-            for (String v : text.split(text.contains("|") ? "\\|" : ",", -1)) {
+            List<String> listed = text.startsWith("log:") || text.startsWith("lin:") ? spaced(axis, text, isInteger(option))
+                    : List.of(text.split(text.contains("|") ? "\\|" : ",", -1));
+            for (String v : listed) {
                 if (v.isBlank()) throw new IllegalArgumentException("--grid " + axis + ": an empty value");
                 if (values.contains(v.strip())) throw new IllegalArgumentException("--grid " + axis + ": " + v.strip() + " is given twice");
                 values.add(v.strip());
@@ -81,6 +84,44 @@ final class GridSweep {
             if (axes.put(option, values) != null) throw new IllegalArgumentException("--grid: " + key + " is given twice; give its values once (" + key.substring(2) + "=V1,V2)");
         }
         return axes;
+    }
+
+    /** Most values a spaced axis (log: or lin:) makes. */
+    static final int MAX_SPACED = 100;
+
+    /**
+     * {@code log:FROM:TO:N} (N values evenly spaced in log scale, as numpy's geomspace) or {@code lin:FROM:TO:N} (as
+     * linspace), both ends included; an integer option's values rounded to integers. Four significant digits, as a
+     * person would type them ({@code log:1e-4:1e-2:5} is 0.0001, 0.0003162, 0.001, 0.003162, 0.01).
+     */
+    static List<String> spaced(String axis, String text, boolean integer) {
+        String[] f = text.split(":", -1);
+        String usage = "--grid " + axis + ": expected " + f[0] + ":FROM:TO:N (N values from FROM to TO, 2 <= N <= " + MAX_SPACED + ")";
+        if (f.length != 4) throw new IllegalArgumentException(usage);
+        double from, to;
+        int n;
+        try {
+            from = Double.parseDouble(f[1]);
+            to = Double.parseDouble(f[2]);
+            n = Integer.parseInt(f[3]);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(usage);
+        }
+        boolean log = f[0].equals("log");
+        if (!Double.isFinite(from) || !Double.isFinite(to) || n < 2 || n > MAX_SPACED || log && !(from > 0 && to > 0))
+            throw new IllegalArgumentException(usage + (log ? ", FROM and TO > 0" : ""));
+        List<String> values = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            double t = (double) i / (n - 1), v = log ? Math.exp(Math.log(from) + t * (Math.log(to) - Math.log(from))) : from + t * (to - from);
+            if (i == n - 1) v = to; // the end as given, not as the arithmetic rounds it
+            values.add(integer ? Long.toString(Math.round(v)) : new java.math.BigDecimal(v).round(new java.math.MathContext(4)).stripTrailingZeros().toPlainString());
+        }
+        return values;
+    }
+
+    private static boolean isInteger(OptionSpec option) {
+        Class<?> t = option.type();
+        return t == int.class || t == Integer.class || t == long.class || t == Long.class;
     }
 
     /** Every point of the grid, the first axis varying slowest. */

@@ -99,7 +99,8 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--grid", paramLabel = "KEY=V1,V2", description = "Train once per combination of these settings (repeat for more keys: --grid lr=1e-3,3e-4"
             + " --grid eta=0.1,0.05), each into OUT/KEY-V_KEY-V (with --seeds, once per seed inside it), and rank them by validation accuracy"
             + " (training accuracy with --validation 0; the test set never chooses); OUT/grid.json holds them. KEY is any option of train"
-            + " but those of the run's place (--out, --seed(s), --backend, --threads, --spark...); values with a comma are separated by |.")
+            + " but those of the run's place (--out, --seed(s), --backend, --threads, --spark...); values with a comma are separated by |;"
+            + " log:FROM:TO:N or lin:FROM:TO:N spaces N values (lr=log:1e-4:1e-2:5).")
     List<String> grid;
 
     @Option(names = "--parallel-runs", defaultValue = "1", description = "With --seeds or --grid: train this many runs at once, each with its share of the cores"

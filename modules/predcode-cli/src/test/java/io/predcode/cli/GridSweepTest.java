@@ -70,6 +70,9 @@ class GridSweepTest {
                 {"--grid", "lr=0.1", "--lr", "0.2", "--grid lr=0.1: --lr is given too"},
                 {"--grid", "lr=0.1", "--grid", "lr=0.2", "--grid: --lr is given twice"},
                 {"--grid", "lr=0.1,abc", "--grid lr=abc: Invalid value for option '--lr'"},
+                {"--grid", "lr=log:0:0.1:3", "--grid lr=log:0:0.1:3: expected log:FROM:TO:N (N values from FROM to TO, 2 <= N <= 100), FROM and TO > 0"},
+                {"--grid", "eta=lin:0.1:0.2:1", "--grid eta=lin:0.1:0.2:1: expected lin:FROM:TO:N"},
+                {"--grid", "n=lin:1:3:10", "--grid n=lin:1:3:10: 1 is given twice"},
                 {"--grid", "lr=0.1", "--grid", "eta=0.1,-1", "--grid lr=0.1 eta=-1: "}}) {
             String[] args = CliTest.concat(new String[]{"train", "--epochs", "1", "--quiet", "--out", out.toString()}, java.util.Arrays.copyOf(bad, bad.length - 1));
             CliTest.Result r = run(args);
@@ -84,6 +87,15 @@ class GridSweepTest {
         assertEquals(2, again.code());
         assertTrue(again.err().startsWith("predcode: --grid lr=0.002: --out " + out.resolve("lr-0.002") + " holds a run"), again.err());
         assertEquals(0, run(CliTest.concat(GRID, new String[]{"--max-steps", "2", "--out", out.toString(), "--overwrite"})).code());
+    }
+
+    /** Spaced axes: both ends included, four significant digits, integers for an integer option. */
+    @Test void spacedValuesAreThoseAPersonWouldType() {
+        assertEquals(List.of("0.0001", "0.0003162", "0.001", "0.003162", "0.01"), GridSweep.spaced("lr=log:1e-4:1e-2:5", "log:1e-4:1e-2:5", false));
+        assertEquals(List.of("32", "64", "128", "256"), GridSweep.spaced("batch-size=log:32:256:4", "log:32:256:4", true));
+        assertEquals(List.of("0.1", "0.2", "0.3"), GridSweep.spaced("eta=lin:0.1:0.3:3", "lin:0.1:0.3:3", false));
+        assertEquals(List.of("5", "8", "11", "14"), GridSweep.spaced("n=lin:5:14:4", "lin:5:14:4", true));
+        assertEquals(List.of("1", "0.1", "0.01"), GridSweep.spaced("eta=log:1:0.01:3", "log:1:0.01:3", false), "descending too");
     }
 
     @Test void aStoppedGridResumesAsNeverStopped(@TempDir Path tmp) throws Exception {
