@@ -84,7 +84,7 @@ final class CompareCommand implements Callable<Integer> {
     @Override public Integer call() throws Exception {
         relaxation.validate();
         List<Algorithm> algs = Setup.algorithms(algorithms);
-        Checkpoint.Loaded c = checkpoint == null ? null : Checkpoint.load(checkpoint);
+        Checkpoint.Loaded c = checkpoint == null ? null : Setup.checkpoint(checkpoint);
         if (c != null) Setup.requireFinite(c);
         // Recorded values within the bounds --eta and --n take.
         Float trainedEta = trained(c, "eta", v -> Setup.Relaxation.checkEta("eta", Float.parseFloat(v)), "--eta", "--inference-lr");

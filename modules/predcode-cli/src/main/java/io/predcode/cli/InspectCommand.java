@@ -40,7 +40,7 @@ final class InspectCommand implements Callable<Integer> {
             "weight_decay", "lr_schedule", "batch_size", "epochs", "seed", "data", "model", "backend");
 
     @Override public Integer call() throws Exception {
-        Path sweep = sweepSummary(checkpoint.path);
+        Path sweep = Setup.sweepSummary(checkpoint.path);
         if (sweep != null) return sweep(sweep);
         Checkpoint.Loaded c = checkpoint.load();
         ModelSpec model = c.spec();
@@ -144,15 +144,6 @@ final class InspectCommand implements Callable<Integer> {
         List<Object> l = new ArrayList<>();
         for (int d : s) l.add(d);
         return l;
-    }
-
-    /** A sweep's folder (train --grid or --seeds) holds its summary and its runs' folders, not a checkpoint: the summary, or null. */
-    private static Path sweepSummary(Path dir) {
-        if (!java.nio.file.Files.isDirectory(dir) || java.nio.file.Files.exists(dir.resolve(Checkpoint.RESUME_FILE)) || java.nio.file.Files.exists(dir.resolve(Checkpoint.MODEL_FILE)))
-            return null;
-        for (String name : new String[]{"grid.json", "seeds.json"})
-            if (java.nio.file.Files.isRegularFile(dir.resolve(name))) return dir.resolve(name);
-        return null;
     }
 
     /** A sweep's table again, as train printed it at its end (--json: the summary as it is). */

@@ -25,7 +25,7 @@ final class Setup {
         java.nio.file.Path path;
 
         /** The checkpoint as it is, for describing it. */
-        io.predcode.core.io.Checkpoint.Loaded load() throws IOException { return io.predcode.core.io.Checkpoint.load(path); }
+        io.predcode.core.io.Checkpoint.Loaded load() throws IOException { return checkpoint(path); }
 
         /** The checkpoint, refused with exit code 3 where a parameter is not finite: for the commands that compute with it. */
         io.predcode.core.io.Checkpoint.Loaded loadFinite() throws IOException {
@@ -35,6 +35,35 @@ final class Setup {
         }
 
         @Override public String toString() { return path.toString(); }
+    }
+
+    /** The checkpoint at {@code path} (a run's folder, or a file); a sweep's folder is refused naming one of its runs. */
+    static io.predcode.core.io.Checkpoint.Loaded checkpoint(java.nio.file.Path path) throws IOException {
+        java.nio.file.Path summary = sweepSummary(path);
+        if (summary != null)
+            throw new IllegalArgumentException(path + " is a sweep's folder (" + summary.getFileName() + "), not a run's: give one of its runs" + bestRun(summary));
+        return io.predcode.core.io.Checkpoint.load(path);
+    }
+
+    /** A sweep's folder (train --grid or --seeds) holds its summary and its runs' folders, not a checkpoint: the summary, or null. */
+    static java.nio.file.Path sweepSummary(java.nio.file.Path dir) {
+        if (!java.nio.file.Files.isDirectory(dir) || java.nio.file.Files.exists(dir.resolve(io.predcode.core.io.Checkpoint.RESUME_FILE))
+                || java.nio.file.Files.exists(dir.resolve(io.predcode.core.io.Checkpoint.MODEL_FILE))) return null;
+        for (String name : new String[]{"grid.json", "seeds.json"})
+            if (java.nio.file.Files.isRegularFile(dir.resolve(name))) return dir.resolve(name);
+        return null;
+    }
+
+    /** ", e.g. DIR (its best)": the first run a sweep's summary lists (a grid's best point; a sweep's first seed), or "" where it cannot be read. */
+    static String bestRun(java.nio.file.Path summary) {
+        try {
+            Object json = io.predcode.core.json.Json.parse(java.nio.file.Files.readString(summary), summary.toString());
+            boolean grid = summary.getFileName().toString().equals("grid.json");
+            Object first = ((java.util.List<?>) ((java.util.Map<?, ?>) json).get(grid ? "points" : "seeds")).getFirst();
+            return ", e.g. " + ((java.util.Map<?, ?>) first).get("out") + (grid ? " (its best)" : "");
+        } catch (IOException | RuntimeException e) {
+            return ""; // a summary edited or cut short: the refusal stands without an example
+        }
     }
 
     /** --backend and --threads. */

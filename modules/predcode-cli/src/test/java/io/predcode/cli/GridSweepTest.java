@@ -41,6 +41,16 @@ class GridSweepTest {
         assertTrue(r.out().contains("grid: 2 points, best first by validation accuracy"), r.out());
         assertTrue(r.out().contains("best: " + first.get("point") + " (val acc "), r.out());
         assertTrue(r.out().lines().anyMatch(l -> l.startsWith("lr=0.0005 seed 1 | epoch 1/1 ")), r.out());
+        // A command that needs a run, given the grid's folder, names one of its runs; --resume without the grid says how.
+        for (String[] cmd : new String[][]{{"eval", "--checkpoint", grid.toString()}, {"compare", "--checkpoint", grid.toString()},
+                {"predict", "--checkpoint", grid.toString(), "--input", "x.npy"}}) {
+            CliTest.Result refused = run(cmd);
+            assertEquals(2, refused.code(), String.join(" ", cmd) + ": " + refused.err());
+            assertEquals("predcode: " + grid + " is a sweep's folder (grid.json), not a run's: give one of its runs, e.g. " + first.get("out") + " (its best)",
+                    refused.err().strip());
+        }
+        CliTest.Result resumed = run("train", "--resume", "--out", grid.toString(), "--quiet");
+        assertTrue(resumed.code() == 2 && resumed.err().contains(grid + " holds a sweep (grid.json): resume it with its --grid or --seeds"), resumed.err());
         // inspect on the grid's folder prints its table again, as train ended with it; a tampered summary is one line.
         CliTest.Result inspected = run("inspect", "--checkpoint", grid.toString());
         assertEquals(0, inspected.code(), inspected.err());
