@@ -16,7 +16,6 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 
@@ -262,9 +261,8 @@ final class GridSweep {
         Map<String, Object> r = new LinkedHashMap<>();
         r.put("seed", j.settings().seed());
         r.put("exit_code", code);
-        Path metrics = j.settings().out().resolve("metrics.json");
-        if (Files.exists(metrics)) {
-            JsonFields m = JsonFields.of(Json.parse(Files.readString(metrics), metrics.toString()), metrics.toString(), "");
+        JsonFields m = Sweep.metrics(j.settings().out());
+        if (m != null) {
             if (m.has("best_selection_accuracy")) r.put("selection_accuracy", m.number("best_selection_accuracy"));
             if (m.has("best_test_accuracy")) r.put("test_accuracy_at_best_epoch", m.number("best_test_accuracy"));
             if (m.has("final_test_accuracy")) r.put("final_test_accuracy", m.number("final_test_accuracy"));
@@ -277,9 +275,5 @@ final class GridSweep {
         return m instanceof Number n ? n.doubleValue() : Double.NaN;
     }
 
-    private static String meanSd(Map<String, Object> point, String key) {
-        Map<?, ?> s = (Map<?, ?>) point.get(key);
-        if (!(s.get("mean") instanceof Number m)) return "-";
-        return String.format(Locale.ROOT, "%.2f%%", 100 * m.doubleValue()) + (s.get("sd") instanceof Number sd ? String.format(Locale.ROOT, " ± %.2f", 100 * sd.doubleValue()) : "");
-    }
+    private static String meanSd(Map<String, Object> point, String key) { return SeedSweep.meanSd((Map<?, ?>) point.get(key)); }
 }

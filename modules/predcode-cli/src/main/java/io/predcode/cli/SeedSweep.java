@@ -122,9 +122,8 @@ final class SeedSweep {
         r.put("seed", seed);
         r.put("exit_code", code);
         r.put("out", dir(seed).toString());
-        Path metrics = dir(seed).resolve("metrics.json");
-        if (Files.exists(metrics)) {
-            JsonFields m = JsonFields.of(Json.parse(Files.readString(metrics), metrics.toString()), metrics.toString(), "");
+        JsonFields m = Sweep.metrics(dir(seed));
+        if (m != null) {
             if (m.has("final_test_accuracy")) r.put("final_test_accuracy", m.number("final_test_accuracy"));
             double peak = Double.NaN;
             for (Object e : m.list("epochs")) {
@@ -153,7 +152,8 @@ final class SeedSweep {
         return m;
     }
 
-    private static String meanSd(Map<?, ?> stats) {
+    /** A summary's statistics ({@link #stats}) as "mean% ± sd", "-" where there is no mean. */
+    static String meanSd(Map<?, ?> stats) {
         if (!(stats.get("mean") instanceof Number mean)) return "-";
         return percent(mean) + (stats.get("sd") instanceof Number sd ? String.format(Locale.ROOT, " ± %.2f", 100 * sd.doubleValue()) : "");
     }

@@ -54,11 +54,24 @@ final class Sweep {
     /** Whether a run's exit code says it was asked to stop (no other way ends a run so). */
     boolean stopped(Integer code) { return code != null && code == stop.exitCode(); }
 
+    /** A run's metrics.json, read; null where the run wrote none. */
+    static io.predcode.core.json.JsonFields metrics(java.nio.file.Path run) throws IOException {
+        java.nio.file.Path file = run.resolve("metrics.json");
+        if (!java.nio.file.Files.exists(file)) return null;
+        return io.predcode.core.json.JsonFields.of(io.predcode.core.json.Json.parse(java.nio.file.Files.readString(file), file.toString()), file.toString(), "");
+    }
+
+    /** The line that starts job {@code i}'s output. */
+    private void started(PrintWriter lines, int i) {
+        Job j = jobs.get(i);
+        lines.printf("== %s (%d of %d), into %s%n", j.name(), i + 1, jobs.size(), j.settings().out());
+    }
+
     private Integer[] oneAfterAnother() throws IOException {
         Integer[] codes = new Integer[jobs.size()];
         for (int i = 0; i < jobs.size(); i++) {
             Job j = jobs.get(i);
-            out.printf("== %s (%d of %d), into %s%n", j.name(), i + 1, jobs.size(), j.settings().out());
+            started(out, i);
             TrainingRun.Settings s = j.settings();
             codes[i] = trained(j, s, out, () -> TrainingRun.data(s));
             if (stopped(codes[i])) break;
@@ -82,7 +95,7 @@ final class Sweep {
                 pool.execute(() -> {
                     if (stopping.get() || stop.requested(0) != null) return; // stopped before this run began: it is not started
                     PrintWriter lines = new PrintWriter(new PrefixedLines(out, j.name() + " | "), true);
-                    lines.printf("== %s (%d of %d), into %s%n", j.name(), at + 1, jobs.size(), j.settings().out());
+                    started(lines, at);
                     TrainingRun.Settings s = j.settings();
                     try {
                         codes[at] = trained(j, s.forRun(s.seed(), s.out(), s.resume(), backend, true), lines, data.loader(s));
@@ -153,12 +166,8 @@ final class Sweep {
             return new TrainingRun.DataLoader() {
                 @Override public DataSplit load() throws IOException { return take(data(s), () -> TrainingRun.data(s)); }
 
-                @Override public io.predcode.data.Dataset[] holdOut(DataSplit d, double fraction, long seed) {
-                    try {
-                        return take(split(s), () -> d.train().holdOut(fraction, seed));
-                    } catch (IOException e) {
-                        throw new java.io.UncheckedIOException(e); // a split reads nothing
-                    }
+                @Override public io.predcode.data.Dataset[] holdOut(DataSplit d, double fraction, long seed) throws IOException {
+                    return take(split(s), () -> d.train().holdOut(fraction, seed));
                 }
             };
         }

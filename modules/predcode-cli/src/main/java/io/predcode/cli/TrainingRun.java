@@ -190,7 +190,7 @@ final class TrainingRun {
         DataSplit load() throws IOException;
 
         /** The run's training part and validation part (null: none) of {@code data}'s training set, as {@link Dataset#holdOut} splits it. */
-        default Dataset[] holdOut(DataSplit data, double fraction, long seed) { return data.train().holdOut(fraction, seed); }
+        default Dataset[] holdOut(DataSplit data, double fraction, long seed) throws IOException { return data.train().holdOut(fraction, seed); }
     }
 
     private final DataLoader loader;

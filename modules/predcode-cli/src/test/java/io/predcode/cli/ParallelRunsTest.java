@@ -19,14 +19,24 @@ import static org.junit.jupiter.api.Assertions.*;
 class ParallelRunsTest {
     private static final String[] SWEEP = {"train", "--seeds", "0-2", "--epochs", "2", "--threads", "1", "--quiet"};
 
+    /** Trains {@code sweep} in turn into tmp/in-turn and two at once into tmp/at-once; each run's model the same bytes. The at-once result. */
+    private static CliTest.Result inTurnAndAtOnce(String[] sweep, Path tmp, String... runs) throws Exception {
+        assertEquals(0, run(CliTest.concat(sweep, new String[]{"--out", tmp.resolve("in-turn").toString()})).code());
+        CliTest.Result r = run(CliTest.concat(sweep, new String[]{"--parallel-runs", "2", "--out", tmp.resolve("at-once").toString()}));
+        assertEquals(0, r.code(), r.out() + r.err());
+        assertSameModels(tmp.resolve("in-turn"), tmp.resolve("at-once"), runs);
+        return r;
+    }
+
+    /** Each run's model.safetensors under {@code expected} and {@code actual}, byte for byte. */
+    static void assertSameModels(Path expected, Path actual, String... runs) throws java.io.IOException {
+        for (String run : runs)
+            assertArrayEquals(Files.readAllBytes(expected.resolve(run).resolve("model.safetensors")), Files.readAllBytes(actual.resolve(run).resolve("model.safetensors")), run);
+    }
+
     @Test void seedsTrainedAtOnceAreTheSeedsTrainedInTurn(@TempDir Path tmp) throws Exception {
         Path inTurn = tmp.resolve("in-turn"), atOnce = tmp.resolve("at-once");
-        assertEquals(0, run(CliTest.concat(SWEEP, new String[]{"--out", inTurn.toString()})).code());
-        CliTest.Result r = run(CliTest.concat(SWEEP, new String[]{"--parallel-runs", "2", "--out", atOnce.toString()}));
-        assertEquals(0, r.code(), r.out() + r.err());
-        for (int seed = 0; seed <= 2; seed++)
-            assertArrayEquals(Files.readAllBytes(inTurn.resolve("seed-" + seed + "/model.safetensors")), Files.readAllBytes(atOnce.resolve("seed-" + seed + "/model.safetensors")),
-                    "seed " + seed);
+        CliTest.Result r = inTurnAndAtOnce(SWEEP, tmp, "seed-0", "seed-1", "seed-2");
         assertEquals(json(inTurn.resolve("seeds.json")).object("final_test_accuracy").number("mean"), json(atOnce.resolve("seeds.json")).object("final_test_accuracy").number("mean"));
         List<String> lines = r.out().lines().toList();
         assertEquals("seeds: 2 at once, 1 thread each", lines.getFirst());
@@ -48,22 +58,14 @@ class ParallelRunsTest {
         assertEquals(0, r.code(), r.out() + r.err());
         assertTrue(r.out().contains("seed 1 | resuming " + out.resolve("seed-1") + " at step 10 (epoch 1, batch 10 of 43)"), r.out());
         assertEquals(0, run(CliTest.concat(SWEEP, new String[]{"--out", inTurn.toString()})).code());
-        for (int seed = 0; seed <= 2; seed++)
-            assertArrayEquals(Files.readAllBytes(inTurn.resolve("seed-" + seed + "/model.safetensors")), Files.readAllBytes(out.resolve("seed-" + seed + "/model.safetensors")),
-                    "seed " + seed);
+        assertSameModels(inTurn, out, "seed-0", "seed-1", "seed-2");
     }
 
     /** On CUDA (a GPU, or the host simulator in CI, where it must run) the seeds share the device (its primary context), each backend on streams of its own. */
     @Test void seedsTrainedAtOnceShareACudaDevice(@TempDir Path tmp) throws Exception {
         org.junit.jupiter.api.Assumptions.assumeTrue(CliTest.cudaAvailable(), () -> "cuda unavailable: " + io.predcode.spi.Backends.provider("cuda").availability().reason());
         String[] sweep = {"train", "--backend", "cuda", "--algorithm", "pc", "--seeds", "0-1", "--epochs", "1", "--max-steps", "20", "--quiet"};
-        Path inTurn = tmp.resolve("in-turn"), atOnce = tmp.resolve("at-once");
-        assertEquals(0, run(CliTest.concat(sweep, new String[]{"--out", inTurn.toString()})).code());
-        CliTest.Result r = run(CliTest.concat(sweep, new String[]{"--parallel-runs", "2", "--out", atOnce.toString()}));
-        assertEquals(0, r.code(), r.out() + r.err());
-        for (int seed = 0; seed <= 1; seed++)
-            assertArrayEquals(Files.readAllBytes(inTurn.resolve("seed-" + seed + "/model.safetensors")), Files.readAllBytes(atOnce.resolve("seed-" + seed + "/model.safetensors")),
-                    "seed " + seed);
+        inTurnAndAtOnce(sweep, tmp, "seed-0", "seed-1");
     }
 
     @Test void badParallelSeedsAreRefusedInOneLine(@TempDir Path tmp) {
