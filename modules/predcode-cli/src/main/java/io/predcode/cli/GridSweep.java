@@ -32,7 +32,7 @@ final class GridSweep {
     /** Runs in one grid (points x seeds): more is a typo, not a search. */
     static final int MAX_RUNS = 1000;
     /** The sweep's own options: each point's command line gives its own instead (--seed too, with --seeds). */
-    private static final Set<String> OWN = Set.of("--out", "--seeds", "--grid", "--parallel-runs", "--resume", "--overwrite");
+    private static final Set<String> OWN = Set.of("--out", "--seeds", "--grid", "--grid-sample", "--halving", "--parallel-runs", "--resume", "--overwrite");
     /** Options a grid cannot vary: the sweep's own, and the run's seed, machine and reporting. */
     private static final Set<String> FIXED = java.util.stream.Stream.concat(OWN.stream(), java.util.stream.Stream.of("--seed", "--backend", "--threads", "--quiet",
             "--checkpoint-every", "--spark", "--spark-partitions", "--spark-conf", "--spark-timeout", "--spark-steps-per-job", "--spark-average-every")).collect(java.util.stream.Collectors.toSet());
@@ -40,21 +40,37 @@ final class GridSweep {
     /** A grid point: its settings in the order given, its name ("lr=0.001 eta=0.1") and its folder's. */
     record Point(Map<String, String> values, String name, String folder) {}
 
-    /** The grid's runs, and the point each is of. */
-    record Plan(List<Sweep.Job> jobs, List<Point> pointOf) {}
+    /** The grid's runs, the point each is of, and how many points the whole grid has (more where --grid-sample drew some). */
+    record Plan(List<Sweep.Job> jobs, List<Point> pointOf, long gridPoints, Sample sample) {
+        int points() { return (int) pointOf.stream().distinct().count(); }
+    }
+
+    /** --grid-sample N[:SEED]: N points drawn at random from the grid, without replacement, seeded. */
+    record Sample(int points, long seed) {
+        static Sample parse(String text) {
+            if (text == null) return null;
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d{1,4})(?::(\\d{1,18}))?").matcher(text.strip());
+            if (!m.matches() || Integer.parseInt(m.group(1)) < 1)
+                throw new IllegalArgumentException("--grid-sample: expected N or N:SEED (N points drawn at random from the grid, N >= 1, SEED >= 0), got '" + text + "'");
+            return new Sample(Integer.parseInt(m.group(1)), m.group(2) == null ? 0 : Long.parseLong(m.group(2)));
+        }
+    }
 
     private final Plan plan;
     private final int atOnce;
     private final Path out;
     private final PrintWriter print;
     private final Interruption stop;
+    /** --halving: the points trained rung by rung; null: each trains every epoch. */
+    private final Halving halving;
 
-    GridSweep(Plan plan, int atOnce, Path out, PrintWriter print, Interruption stop) {
+    GridSweep(Plan plan, int atOnce, Path out, PrintWriter print, Interruption stop, Halving halving) {
         this.plan = plan;
         this.atOnce = atOnce;
         this.out = out;
         this.print = print;
         this.stop = stop;
+        this.halving = halving;
     }
 
     /** The grid's axes as given: KEY=V1,V2 (or V1|V2 where a value holds a comma), each an option of train the grid may vary, each once. */
@@ -123,22 +139,35 @@ final class GridSweep {
         return t == int.class || t == Integer.class || t == long.class || t == Long.class;
     }
 
-    /** Every point of the grid, the first axis varying slowest. */
-    static List<Point> points(Map<OptionSpec, List<String>> axes) {
-        List<Map<String, String>> points = new ArrayList<>(List.of(new LinkedHashMap<>()));
-        for (Map.Entry<OptionSpec, List<String>> axis : axes.entrySet()) {
-            List<Map<String, String>> next = new ArrayList<>();
-            for (Map<String, String> p : points)
-                for (String v : axis.getValue()) {
-                    Map<String, String> q = new LinkedHashMap<>(p);
-                    q.put(axis.getKey().longestName().substring(2), v);
-                    next.add(q);
-                }
-            points = next;
+    /**
+     * The grid's points, the first axis varying slowest: all of them, or with {@code sample} that many drawn at random
+     * (Floyd's sampling, seeded), in the grid's order.
+     */
+    static List<Point> points(Map<OptionSpec, List<String>> axes, Sample sample) {
+        List<Map.Entry<OptionSpec, List<String>>> list = new ArrayList<>(axes.entrySet());
+        long total = total(axes);
+        java.util.SortedSet<Long> chosen = new java.util.TreeSet<>();
+        if (sample == null) {
+            if (total > MAX_RUNS) throw new IllegalArgumentException("--grid: " + total + " points, more than " + MAX_RUNS + "; --grid-sample N trains N of them drawn at random");
+            for (long i = 0; i < total; i++) chosen.add(i);
+        } else {
+            if (sample.points() > total) throw new IllegalArgumentException("--grid-sample " + sample.points() + ": the grid has " + total + " point" + (total == 1 ? "" : "s"));
+            java.util.SplittableRandom random = new java.util.SplittableRandom(sample.seed());
+            for (long j = total - sample.points(); j < total; j++) {
+                long t = random.nextLong(j + 1);
+                chosen.add(chosen.contains(t) ? j : t);
+            }
         }
         List<Point> named = new ArrayList<>();
         Set<String> folders = new LinkedHashSet<>();
-        for (Map<String, String> p : points) {
+        for (long index : chosen) {
+            LinkedHashMap<String, String> p = new LinkedHashMap<>();
+            long rest = index;
+            for (int a = list.size() - 1; a >= 0; a--) { // the last axis varies fastest
+                List<String> values = list.get(a).getValue();
+                p.putFirst(list.get(a).getKey().longestName().substring(2), values.get((int) (rest % values.size())));
+                rest /= values.size();
+            }
             StringBuilder name = new StringBuilder(), folder = new StringBuilder();
             p.forEach((k, v) -> {
                 name.append(name.isEmpty() ? "" : " ").append(k).append('=').append(v);
@@ -150,13 +179,27 @@ final class GridSweep {
         return named;
     }
 
+    /** How many points the grid has (the product of its axes' sizes); one beyond {@link Long#MAX_VALUE} is refused. */
+    private static long total(Map<OptionSpec, List<String>> axes) {
+        long total = 1;
+        for (List<String> values : axes.values()) {
+            try {
+                total = Math.multiplyExact(total, values.size());
+            } catch (ArithmeticException e) {
+                throw new IllegalArgumentException("--grid: more than " + Long.MAX_VALUE + " points");
+            }
+        }
+        return total;
+    }
+
     /**
      * The grid's runs: each point (and seed) as a {@code train} command line of its own, the given options but the grid's
      * and --out, --seeds, --resume and --overwrite, plus the point's values, its seed and its folder; parsed and checked
      * here, so that a bad value or a folder that holds a run is refused before anything trains.
      */
-    static Plan plan(CommandLine.ParseResult given, List<String> grid, long[] seeds, Path out, boolean resume, boolean overwrite) {
-        List<Point> points = points(axes(given, grid));
+    static Plan plan(CommandLine.ParseResult given, List<String> grid, Sample sample, long[] seeds, Path out, boolean resume, boolean overwrite) {
+        Map<OptionSpec, List<String>> axes = axes(given, grid);
+        List<Point> points = points(axes, sample);
         long runs = (long) points.size() * (seeds == null ? 1 : seeds.length);
         if (runs > MAX_RUNS) throw new IllegalArgumentException("--grid: " + runs + " runs (" + points.size() + " points" + (seeds == null ? "" : " x " + seeds.length + " seeds")
                 + "), more than " + MAX_RUNS);
@@ -193,21 +236,31 @@ final class GridSweep {
                     throw new IllegalArgumentException("--grid " + name + ": " + e.getMessage(), e);
                 }
             }
-        return new Plan(jobs, pointOf);
+        return new Plan(jobs, pointOf, total(axes), sample);
     }
 
     int run() throws IOException {
         List<Sweep.Job> jobs = plan.jobs();
-        Sweep sweep = new Sweep("grid", jobs, atOnce, print, stop);
-        Integer[] codes = sweep.run();
+        if (plan.sample() != null)
+            print.printf("grid: %d of its %d points, drawn at random (--grid-sample %d:%d)%n", plan.points(), plan.gridPoints(), plan.sample().points(), plan.sample().seed());
+        Integer[] codes;
+        int[] rungOf = new int[jobs.size()];
+        if (halving == null) codes = new Sweep("grid", jobs, atOnce, print, stop).run();
+        else {
+            Halving.Result r = halving.run(plan, atOnce, print, stop);
+            codes = r.codes();
+            rungOf = r.rungOf();
+        }
         int worst = 0, stopped = 0;
+        Map<Point, Integer> rungOfPoint = new LinkedHashMap<>();
         Map<Point, List<Map<String, Object>>> byPoint = new LinkedHashMap<>(); // in the grid's order
         for (int i = 0; i < jobs.size(); i++) {
             List<Map<String, Object>> runs = byPoint.computeIfAbsent(plan.pointOf().get(i), p -> new ArrayList<>());
+            rungOfPoint.put(plan.pointOf().get(i), rungOf[i]);
             if (codes[i] == null) continue; // not started: the grid was stopped first
             Sweep.Job j = jobs.get(i);
             worst = Math.max(worst, codes[i]);
-            if (sweep.stopped(codes[i])) stopped++;
+            if (codes[i] == stop.exitCode()) stopped++;
             runs.add(result(j, codes[i]));
         }
         if (stopped > 0) {
@@ -222,14 +275,22 @@ final class GridSweep {
             p.put("settings", new LinkedHashMap<String, Object>(point.values()));
             p.put("out", out.resolve(point.folder()).toString());
             p.put("runs", runs);
+            if (halving != null) p.put("trained_to_epoch", (double) halving.rungs().get(rungOfPoint.get(point)).epochs());
             for (String key : new String[]{"selection_accuracy", "test_accuracy_at_best_epoch", "final_test_accuracy"})
                 p.put(key, SeedSweep.stats(SeedSweep.column(runs, key)));
             ranked.add(p);
         });
-        // Best first: by the mean selection accuracy (validation, or training without a validation set); points with none last.
-        ranked.sort(Comparator.comparingDouble((Map<String, Object> p) -> -mean(p, "selection_accuracy")));
+        // Best first: the points trained furthest (--halving), then by the mean selection accuracy (validation, or training
+        // without a validation set); points with none last.
+        ranked.sort(Comparator.comparingDouble((Map<String, Object> p) -> -(p.get("trained_to_epoch") instanceof Double e ? e : 0))
+                .thenComparingDouble(p -> -mean(p, "selection_accuracy")));
         Map<String, Object> summary = new LinkedHashMap<>();
         summary.put("selected_by", validated ? "validation accuracy" : "training accuracy");
+        if (plan.sample() != null) {
+            summary.put("grid_points", (double) plan.gridPoints());
+            summary.put("sample_seed", (double) plan.sample().seed());
+        }
+        if (halving != null) summary.put("halving", halving.json());
         summary.put("points", ranked);
         AtomicFiles.writeString(out.resolve("grid.json"), Json.write(summary, 2) + "\n");
 
@@ -243,12 +304,16 @@ final class GridSweep {
         @SuppressWarnings("unchecked") List<Map<String, Object>> ranked = (List<Map<String, Object>>) summary.get("points");
         String by = validated ? "val acc" : "train acc";
         int width = Math.max(5, ranked.stream().mapToInt(p -> ((String) p.get("point")).length()).max().orElse(5));
-        print.printf("grid: %d points, best first by %s at each run's best epoch (mean ± sd over its runs)%n", ranked.size(), summary.get("selected_by"));
-        print.printf("%-" + width + "s  %4s  %5s  %17s  %17s  %17s%n", "point", "runs", "exit", by, "test acc there", "test acc, last");
+        boolean halved = summary.get("halving") instanceof Map<?, ?>;
+        if (halved) print.printf("grid: %d points by successive halving (%s), best first: the points trained furthest, then by %s at each run's best epoch"
+                + " (mean ± sd over its runs)%n", ranked.size(), Halving.describe((List<?>) ((Map<?, ?>) summary.get("halving")).get("rungs")), summary.get("selected_by"));
+        else print.printf("grid: %d points, best first by %s at each run's best epoch (mean ± sd over its runs)%n", ranked.size(), summary.get("selected_by"));
+        print.printf("%-" + width + "s  %4s  %5s%s  %17s  %17s  %17s%n", "point", "runs", "exit", halved ? "  epochs" : "", by, "test acc there", "test acc, last");
         for (Map<String, Object> p : ranked) {
             List<?> runs = (List<?>) p.get("runs");
             int exit = runs.stream().mapToInt(r -> ((Number) ((Map<?, ?>) r).get("exit_code")).intValue()).max().orElse(0);
-            print.printf("%-" + width + "s  %4d  %5d  %17s  %17s  %17s%n", p.get("point"), runs.size(), exit, meanSd(p, "selection_accuracy"),
+            print.printf("%-" + width + "s  %4d  %5d%s  %17s  %17s  %17s%n", p.get("point"), runs.size(), exit,
+                    halved ? String.format("  %6d", ((Number) p.get("trained_to_epoch")).intValue()) : "", meanSd(p, "selection_accuracy"),
                     meanSd(p, "test_accuracy_at_best_epoch"), meanSd(p, "final_test_accuracy"));
         }
         Map<String, Object> best = ranked.isEmpty() ? null : ranked.getFirst();

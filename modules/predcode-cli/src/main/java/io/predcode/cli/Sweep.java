@@ -31,19 +31,31 @@ final class Sweep {
     /** One run: what its lines are called, and its settings (its own --out). */
     record Job(String name, TrainingRun.Settings settings) {}
 
+    /** Told of each run as it ends (from the thread that trained it), with its exit code. */
+    interface Ended {
+        void ended(int job, int code) throws IOException;
+    }
+
     /** What the sweep is called in its lines ("seeds", "grid"). */
     private final String kind;
     private final List<Job> jobs;
     private final int atOnce;
     private final PrintWriter out;
     private final Interruption stop;
+    /** The epoch after which every run pauses ({@link TrainingRun#pauseAfter}); 0: none. */
+    private final int pauseAfter;
+    private final Ended ended;
 
-    Sweep(String kind, List<Job> jobs, int atOnce, PrintWriter out, Interruption stop) {
+    Sweep(String kind, List<Job> jobs, int atOnce, PrintWriter out, Interruption stop) { this(kind, jobs, atOnce, out, stop, 0, (job, code) -> { }); }
+
+    Sweep(String kind, List<Job> jobs, int atOnce, PrintWriter out, Interruption stop, int pauseAfter, Ended ended) {
         this.kind = kind;
         this.jobs = jobs;
         this.atOnce = Math.max(1, Math.min(atOnce, jobs.size()));
         this.out = out;
         this.stop = stop;
+        this.pauseAfter = pauseAfter;
+        this.ended = ended;
     }
 
     /** Each job's exit code, in the jobs' order; null for a job not started (the sweep was stopped first). */
@@ -73,7 +85,7 @@ final class Sweep {
             Job j = jobs.get(i);
             started(out, i);
             TrainingRun.Settings s = j.settings();
-            codes[i] = trained(j, s, out, () -> TrainingRun.data(s));
+            codes[i] = trained(i, s, out, () -> TrainingRun.data(s));
             if (stopped(codes[i])) break;
         }
         return codes;
@@ -98,7 +110,7 @@ final class Sweep {
                     started(lines, at);
                     TrainingRun.Settings s = j.settings();
                     try {
-                        codes[at] = trained(j, s.forRun(s.seed(), s.out(), s.resume(), backend, true), lines, data.loader(s));
+                        codes[at] = trained(at, s.forRun(s.seed(), s.out(), s.resume(), backend, true), lines, data.loader(s));
                         if (stopped(codes[at])) stopping.set(true);
                     } catch (Throwable e) { // out of heap too: thrown as one run alone would throw it
                         lines.println("failed: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
@@ -125,14 +137,17 @@ final class Sweep {
         return codes;
     }
 
-    /** Trains one job: its exit code, a diverged run's (reported, the sweep going on) included. */
-    private int trained(Job j, TrainingRun.Settings s, PrintWriter lines, TrainingRun.DataLoader data) throws IOException {
+    /** Trains job {@code i}: its exit code, a diverged run's (reported, the sweep going on) included. */
+    private int trained(int i, TrainingRun.Settings s, PrintWriter lines, TrainingRun.DataLoader data) throws IOException {
+        int code;
         try {
-            return new TrainingRun(s, lines, stop, data).run();
+            code = new TrainingRun(s, lines, stop, data).pauseAfter(pauseAfter).run();
         } catch (DivergenceException d) {
-            lines.println((lines == out ? j.name() + ": " : "") + d.getMessage()); // runs at once: every line names its run already
-            return Main.DIVERGED;
+            lines.println((lines == out ? jobs.get(i).name() + ": " : "") + d.getMessage()); // runs at once: every line names its run already
+            code = Main.DIVERGED;
         }
+        ended.ended(i, code);
+        return code;
     }
 
     /**

@@ -221,6 +221,14 @@ final class TrainingRun {
     private RunLock lock;
     /** Where --max-steps stopped the run inside an epoch; null where it did not. */
     private StoppedInside stoppedInside;
+    /** The epoch after which the run pauses, resumable, its schedule still spanning --epochs (a grid's successive halving); 0: none. */
+    private int pauseAfter;
+
+    /** Pauses the run after epoch {@code epochs} (0: none), saved as at any epoch's end, exit 0: --resume goes on as if it had not paused. */
+    TrainingRun pauseAfter(int epochs) {
+        this.pauseAfter = epochs;
+        return this;
+    }
 
     /** Trains; the exit code: 0, 3 (a collapse), or 128 + a signal's number where one stopped the run. */
     int run() throws IOException {
@@ -296,13 +304,14 @@ final class TrainingRun {
             trainer.resumeSteps(step);
             if (resumedEta > 0) trainer.resumeEta(resumedEta);
             if (resumedEta > 0 && parallel != null) parallel.training().resumeEta(resumedEta);
-            String stopReason = "all " + s.epochs() + " epochs done";
+            int lastEpoch = pauseAfter > 0 ? Math.min(pauseAfter, s.epochs()) : s.epochs();
+            String stopReason = lastEpoch < s.epochs() ? "paused after epoch " + lastEpoch + " of " + s.epochs() + "; --resume goes on" : "all " + s.epochs() + " epochs done";
             String barrierNote = null; // the last barrier-job failure reported
             float etaNow = trainer.eta();
             int exit = 0;
             if (!history.isEmpty() || progress != null) saved(resumedAt, step);
             else savedAtNanos = System.nanoTime();
-            for (int epoch = firstEpoch; epoch < s.epochs(); epoch++) {
+            for (int epoch = firstEpoch; epoch < lastEpoch; epoch++) {
                 // A run resumed inside this epoch goes on from its next batch, with the sums of the batches before.
                 EpochProgress before = epoch == firstEpoch ? progress : null;
                 int firstBatch = before == null ? 0 : before.batches();

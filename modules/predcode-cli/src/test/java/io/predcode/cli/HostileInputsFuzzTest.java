@@ -436,14 +436,16 @@ class HostileInputsFuzzTest {
     @Test void hostileOptionValues() {
         Random r = new Random(SEED + 5);
         String[] options = {"--n", "--eta", "--lr", "--batch-size", "--epochs", "--momentum", "--weight-decay", "--validation", "--seed", "--threads",
-                "--patience", "--collapse-margin", "--max-rollbacks", "--monitor-every", "--max-steps", "--checkpoint-every", "--parallel-runs", "--grid"};
+                "--patience", "--collapse-margin", "--max-rollbacks", "--monitor-every", "--max-steps", "--checkpoint-every", "--parallel-runs", "--grid", "--grid-sample", "--halving"};
         String[] values = {"-1", "0", "1", "1e400", "NaN", "Infinity", "-Infinity", "abc", "", "2147483648", "-2147483649", "1e-45", "0.5", "100001", "1e9"};
         for (int c = 0; c < Math.max(4, CASES / 4); c++) {
             String option = options[r.nextInt(options.length)], value = values[r.nextInt(values.length)];
             // A grid of the others' values: KEY=V, or KEY=V1,V2 (a run per value; --epochs and --max-steps stay off the grid, which refuses them beside it).
             if (option.equals("--grid"))
-                value = options[r.nextInt(options.length - 2)].substring(2) + "=" + value + (r.nextBoolean() ? "" : "," + values[r.nextInt(values.length)]);
+                value = options[r.nextInt(options.length - 4)].substring(2) + "=" + value + (r.nextBoolean() ? "" : "," + values[r.nextInt(values.length)]);
             List<String> args = new ArrayList<>(List.of("train", "--epochs", "1", "--max-steps", "2", "--quiet", "--out", tmp.resolve("opt" + c).toString()));
+            // A sample or a halving of a small grid (a halving refuses --max-steps: one line, as any other refusal).
+            if (option.equals("--grid-sample") || option.equals("--halving")) args.addAll(List.of("--grid", "lr=0.01,0.02"));
             int at = args.indexOf(option);
             if (at >= 0) args.set(at + 1, value);
             else { args.add(option); args.add(value); }
