@@ -109,6 +109,11 @@ final class Halving {
         int[] rungOf = new int[jobs.size()];
         List<GridSweep.Point> going = plan.pointOf().stream().distinct().toList();
         print.printf("halving: %s (the best 1/%d of the points go on at each rung, by %s)%n", describe(rungs), eta, selectedBy(jobs));
+        // A run's arithmetic depends on its thread count (how sums split): each keeps the first rung's share of the cores
+        // in every rung, fewer runs at once or not, so that a point trains as it would alone on those threads.
+        Setup.BackendChoice backend = jobs.getFirst().settings().backend();
+        int share = Math.min(atOnce, jobs.size());
+        if (share > 1 && backend.threads <= 0) backend = backend.withThreads(Math.max(1, Runtime.getRuntime().availableProcessors() / share));
         for (int k = 0; k < rungs.size(); k++) {
             Rung rung = rungs.get(k);
             List<Integer> mine = new ArrayList<>(), toTrain = new ArrayList<>();
@@ -123,7 +128,8 @@ final class Halving {
             print.printf("halving: rung %d of %d, %d point%s to epoch %d%s%n", k + 1, rungs.size(), going.size(), going.size() == 1 ? "" : "s", rung.epochs(),
                     toTrain.size() < mine.size() ? " (" + (mine.size() - toTrain.size()) + " of its runs ended there before the stop)" : "");
             int rungIndex = k;
-            List<Sweep.Job> rungJobs = toTrain.stream().map(i -> rungJob(jobs.get(i), rungIndex)).toList();
+            Setup.BackendChoice each = backend;
+            List<Sweep.Job> rungJobs = toTrain.stream().map(i -> rungJob(jobs.get(i), rungIndex, each)).toList();
             Integer[] rungCodes = rungJobs.isEmpty() ? new Integer[0]
                     : new Sweep("grid", rungJobs, atOnce, print, stop, rung.epochs(), (j, code) -> {
                         if (code != stop.exitCode()) record(rungIndex, rungJobs.get(j).name(), code);
@@ -139,10 +145,10 @@ final class Halving {
         return new Result(codes, rungOf, false);
     }
 
-    /** A run's job in rung {@code k}: after the first rung it resumes the checkpoint it paused at. */
-    private static Sweep.Job rungJob(Sweep.Job j, int k) {
+    /** A run's job in rung {@code k} on {@code backend}: after the first rung it resumes the checkpoint it paused at. */
+    private static Sweep.Job rungJob(Sweep.Job j, int k, Setup.BackendChoice backend) {
         TrainingRun.Settings s = j.settings();
-        return k == 0 ? j : new Sweep.Job(j.name(), s.forRun(s.seed(), s.out(), true, s.backend(), s.quiet()));
+        return new Sweep.Job(j.name(), s.forRun(s.seed(), s.out(), k > 0 || s.resume(), backend, s.quiet()));
     }
 
     /**

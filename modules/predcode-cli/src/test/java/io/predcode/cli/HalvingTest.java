@@ -21,7 +21,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * resumes as never stopped; a sample is a seeded draw of the grid's points.
  */
 class HalvingTest {
-    private static final String[] HALVING = {"train", "--grid", "lr=0.01,0.003,0.001,0.0003", "--halving", "2", "--epochs", "2", "--threads", "1", "--quiet"};
+    private static final String[] HALVING = {"train", "--grid", "lr=0.01,0.003,0.001", "--halving", "2", "--epochs", "2", "--threads", "1", "--quiet"};
 
     @Test void rungsDivideThePointsAndTheEpochsByEta() {
         assertEquals(List.of(new Halving.Rung(1, 27), new Halving.Rung(3, 9), new Halving.Rung(9, 3), new Halving.Rung(27, 1)), Halving.rungs(27, 27, 3));
@@ -32,34 +32,38 @@ class HalvingTest {
         assertEquals("27 points to epoch 1, 9 to 3, 3 to 9, 1 to 27", Halving.describe(Halving.rungs(27, 27, 3)));
     }
 
-    @Test void theBestPointsGoOnAndTrainAsTheyWouldAlone(@TempDir Path tmp) throws Exception {
-        Path grid = tmp.resolve("grid");
-        CliTest.Result r = run(CliTest.concat(HALVING, new String[]{"--parallel-runs", "2", "--out", grid.toString()}));
+    @Test void theBestPointsGoOnAndTrainAsInTheWholeGrid(@TempDir Path tmp) throws Exception {
+        Path grid = tmp.resolve("grid"), whole = tmp.resolve("whole");
+        // Without --threads: each run takes its share of the cores in every rung, the last (one run, where two trained at
+        // once before) too.
+        String[] shared = java.util.Arrays.stream(HALVING).filter(a -> !a.equals("--threads") && !a.equals("1")).toArray(String[]::new);
+        assertEquals(HALVING.length - 2, shared.length);
+        CliTest.Result r = run(CliTest.concat(shared, new String[]{"--parallel-runs", "2", "--out", grid.toString()}));
         assertEquals(0, r.code(), r.out() + r.err());
-        assertTrue(r.out().startsWith("halving: 4 points to epoch 1, 2 to 2 (the best 1/2 of the points go on at each rung, by validation accuracy)"), r.out());
-        // The two that went on are the two best at epoch 1 by validation accuracy, as each run's metrics.json has it.
-        List<String> folders = List.of("lr-0.01", "lr-0.003", "lr-0.001", "lr-0.0003");
+        assertTrue(r.out().startsWith("halving: 3 points to epoch 1, 1 to 2 (the best 1/2 of the points go on at each rung, by validation accuracy)"), r.out());
+        // The one that went on is the best at epoch 1 by validation accuracy, as each run's metrics.json has it.
+        List<String> folders = List.of("lr-0.01", "lr-0.003", "lr-0.001");
         List<String> byEpoch1 = new ArrayList<>(folders);
         byEpoch1.sort(Comparator.comparingDouble(f -> -epoch1(grid.resolve(f))));
         JsonFields summary = json(grid.resolve("grid.json"));
         List<Object> points = summary.list("points");
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < 3; i++) {
             Map<?, ?> p = (Map<?, ?>) points.get(i);
-            assertEquals(grid.resolve(byEpoch1.get(i)).toString(), p.get("out"), "ranked: the two that went on first, each rung by validation accuracy");
-            int epochs = i < 2 ? 2 : 1;
+            assertEquals(grid.resolve(byEpoch1.get(i)).toString(), p.get("out"), "ranked: the one that went on first, then by validation accuracy");
+            int epochs = i < 1 ? 2 : 1;
             assertEquals(epochs, ((Number) p.get("trained_to_epoch")).intValue());
             assertEquals(epochs, json(grid.resolve(byEpoch1.get(i)).resolve("metrics.json")).list("epochs").size());
         }
-        assertEquals("paused after epoch 1 of 2; --resume goes on", json(grid.resolve(byEpoch1.get(3)).resolve("metrics.json")).string("stop_reason"));
+        assertEquals("paused after epoch 1 of 2; --resume goes on", json(grid.resolve(byEpoch1.get(2)).resolve("metrics.json")).string("stop_reason"));
         assertEquals(2.0, summary.object("halving").number("eta"));
-        // A point that went all the way is the run alone (its schedule spanning --epochs), byte for byte.
-        String best = byEpoch1.getFirst();
-        Path alone = tmp.resolve("alone");
-        assertEquals(0, run("train", "--lr", best.substring(3), "--epochs", "2", "--threads", "1", "--quiet", "--lr-schedule", "constant", "--out", alone.toString()).code());
-        assertArrayEquals(Files.readAllBytes(alone.resolve("model.safetensors")), Files.readAllBytes(grid.resolve(best).resolve("model.safetensors")));
-        assertTrue(r.out().contains("grid: 4 points by successive halving (4 points to epoch 1, 2 to 2)"), r.out());
+        // The point that went all the way is the whole grid's (each the run alone: GridSweepTest), byte for byte.
+        List<String> noHalving = new ArrayList<>(List.of(shared));
+        noHalving.subList(noHalving.indexOf("--halving"), noHalving.indexOf("--halving") + 2).clear();
+        assertEquals(0, run(CliTest.concat(noHalving.toArray(String[]::new), new String[]{"--parallel-runs", "2", "--out", whole.toString()})).code());
+        ParallelRunsTest.assertSameModels(whole, grid, byEpoch1.getFirst());
+        assertTrue(r.out().contains("grid: 3 points by successive halving (3 points to epoch 1, 1 to 2)"), r.out());
         CliTest.Result inspected = run("inspect", "--checkpoint", grid.toString());
-        assertTrue(inspected.out().startsWith(r.out().substring(r.out().indexOf("grid: 4 points by"))), inspected.out());
+        assertTrue(inspected.out().startsWith(r.out().substring(r.out().indexOf("grid: 3 points by"))), inspected.out());
     }
 
     private static double epoch1(Path run) {
@@ -77,23 +81,23 @@ class HalvingTest {
         // Digits has 43 steps an epoch: step 60 is inside the second rung.
         CliTest.Result r = InterruptedRunTest.stoppedAfter(60, CliTest.concat(grid, new String[]{"--out", stopped.toString()}));
         assertEquals(130, r.code(), r.out() + r.err());
-        assertTrue(r.out().contains("halving: rung 2 of 2, 2 points to epoch 2"), r.out());
+        assertTrue(r.out().contains("halving: rung 2 of 2, 1 point to epoch 2"), r.out());
         assertFalse(Files.exists(stopped.resolve("grid.json")));
         String[] otherHalving = grid.clone();
         otherHalving[java.util.Arrays.asList(grid).indexOf("--halving") + 1] = "3";
         CliTest.Result other = run(CliTest.concat(otherHalving, new String[]{"--out", stopped.toString(), "--resume"}));
         assertEquals(2, other.code());
-        assertTrue(other.err().startsWith("predcode: " + stopped.resolve("halving.json") + " was written by another halving (--halving 2, rungs 4 points to epoch 1, 2 to 2)"), other.err());
+        assertTrue(other.err().startsWith("predcode: " + stopped.resolve("halving.json") + " was written by another halving (--halving 2, rungs 3 points to epoch 1, 1 to 2)"), other.err());
         r = run(CliTest.concat(grid, new String[]{"--out", stopped.toString(), "--resume"}));
         assertEquals(0, r.code(), r.out() + r.err());
-        ParallelRunsTest.assertSameModels(whole, stopped, "lr-0.01", "lr-0.003", "lr-0.001", "lr-0.0003");
+        ParallelRunsTest.assertSameModels(whole, stopped, "lr-0.01", "lr-0.003", "lr-0.001");
         assertEquals(json(whole.resolve("grid.json")).list("points").stream().map(p -> ((Map<?, ?>) p).get("point")).toList(),
                 json(stopped.resolve("grid.json")).list("points").stream().map(p -> ((Map<?, ?>) p).get("point")).toList());
         // A finished halving resumed trains nothing and prints its table again.
         r = run(CliTest.concat(grid, new String[]{"--out", stopped.toString(), "--resume"}));
         assertEquals(0, r.code(), r.out() + r.err());
         assertFalse(r.out().contains("| epoch") || r.out().contains("resuming"), r.out());
-        assertTrue(r.out().contains("(4 of its runs ended there before the stop)") && r.out().contains("(2 of its runs ended there before the stop)"), r.out());
+        assertTrue(r.out().contains("(3 of its runs ended there before the stop)") && r.out().contains("(1 of its runs ended there before the stop)"), r.out());
     }
 
     @Test void aSampleIsASeededDrawOfTheGridsPoints(@TempDir Path tmp) throws Exception {
