@@ -1,25 +1,32 @@
 #!/usr/bin/env bash
 # Successive halving against the whole grid, on one machine, one after the other: PCX's PC config on Fashion-MNIST
 # (bench/pcx-config.sh) with its weight learning rate and belief step searched, EPOCHS epochs, two runs at once.
-# Prints each search's wall-clock, the epochs it trained and its table. Needs Fashion-MNIST
-# (apt-get install dataset-fashion-mnist). EPOCHS=9 ETA=3 bash bench/halving.sh
+# Prints each search's wall-clock (ROUNDS rounds, the two searches alternating), the epochs it trained, its table
+# (the last round's), and whether the point halving chose is byte for byte the whole grid's. Needs Fashion-MNIST
+# (apt-get install dataset-fashion-mnist). EPOCHS=9 ETA=3 ROUNDS=2 bash bench/halving.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/pcx-config.sh
-EPOCHS=${EPOCHS:-9} ETA=${ETA:-3} K=${K:-2} OUT=${OUT:-runs/halving-bench}
-rm -rf "$OUT" && mkdir -p "$(dirname "$OUT")"
+EPOCHS=${EPOCHS:-9} ETA=${ETA:-3} K=${K:-2} ROUNDS=${ROUNDS:-1} OUT=${OUT:-runs/halving-bench}
+mkdir -p "$(dirname "$OUT")"
 pc_fixed=()
 for ((i = 0; i < ${#pcx_pc[@]}; i++)); do # pcx_pc without its --lr and --eta: the grid gives them
     case "${pcx_pc[i]}" in --lr|--eta) i=$((i + 1)) ;; *) pc_fixed+=("${pcx_pc[i]}") ;; esac
 done
 common=(train --data fashion-mnist "${pcx_shared[@]}" "${pc_fixed[@]}" --input-range -1:1 --drop-last --validation 0.0167
         --epochs "$EPOCHS" --grid lr=log:1e-4:1e-3:3 --grid eta=0.1,0.026,0.01 --parallel-runs "$K" --quiet)
-for search in whole halving; do
-    extra=(); [[ $search == halving ]] && extra=(--halving "$ETA")
-    start=$(date +%s.%N)
-    ./predcode "${common[@]}" "${extra[@]}" --out "$OUT/$search" > "$OUT-$search.log" 2>&1
-    end=$(date +%s.%N)
-    epochs=$(python3 -c "import json,glob; print(sum(len(json.load(open(f))['epochs']) for f in glob.glob('$OUT/$search/*/metrics.json')))")
-    printf '%s: %.1f s, %s epochs trained\n' "$search" "$(echo "$end - $start" | bc)" "$epochs"
-    sed -n '/^grid: .* points/,$p' "$OUT-$search.log"
+for ((round = 1; round <= ROUNDS; round++)); do
+    rm -rf "$OUT"
+    for search in whole halving; do
+        extra=(); [[ $search == halving ]] && extra=(--halving "$ETA")
+        start=$(date +%s.%N)
+        ./predcode "${common[@]}" "${extra[@]}" --out "$OUT/$search" > "$OUT-$search.log" 2>&1
+        end=$(date +%s.%N)
+        epochs=$(python3 -c "import json,glob; print(sum(len(json.load(open(f))['epochs']) for f in glob.glob('$OUT/$search/*/metrics.json')))")
+        printf 'round %d, %s: %.1f s, %s epochs trained\n' "$round" "$search" "$(echo "$end - $start" | bc)" "$epochs"
+    done
 done
+for search in whole halving; do sed -n '/^grid: .* points/,$p' "$OUT-$search.log"; done
+best=$(python3 -c "import json; print(json.load(open('$OUT/halving/grid.json'))['points'][0]['out'].rsplit('/', 1)[1])")
+cmp -s "$OUT/whole/$best/model.safetensors" "$OUT/halving/$best/model.safetensors" && same="byte for byte the same" || same="NOT the same"
+echo "halving's choice, $best: its model is $same as the whole grid's"
