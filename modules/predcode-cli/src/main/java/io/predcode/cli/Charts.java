@@ -58,6 +58,32 @@ final class Charts {
         return chart.addSeries(name, d.x(), d.y());
     }
 
+    /** Most lines a sweep's chart draws: a legend of more is not read. */
+    static final int MAX_CURVES = 10;
+
+    /**
+     * A sweep's chart (grid.png, seeds.png): one line per run or point, a value per epoch (each point's in {@code
+     * curves}, in order, the first {@link #MAX_CURVES} drawn); a line that stops early is a point that stopped early (a
+     * halving's rung, a collapse). Says why where it cannot be drawn, as training.png does.
+     */
+    static void curves(Path file, String title, String yTitle, java.util.SequencedMap<String, List<double[]>> curves, PrintWriter out) {
+        try {
+            XYChart chart = new XYChartBuilder().width(WIDTH).height(420).title(title + (curves.size() > MAX_CURVES ? " (the best " + MAX_CURVES + " of " + curves.size() + ")" : ""))
+                    .xAxisTitle("epoch").yAxisTitle(yTitle).build();
+            chart.getStyler().setMarkerSize(5);
+            int drawn = 0;
+            for (var c : curves.entrySet()) {
+                if (c.getValue().isEmpty()) continue;
+                if (drawn++ == MAX_CURVES) break;
+                chart.addSeries(c.getKey(), c.getValue().stream().map(p -> p[0]).toList(), c.getValue().stream().map(p -> 100 * p[1]).toList());
+            }
+            if (drawn == 0) return; // no run finished an epoch
+            AtomicFiles.write(file, BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG));
+        } catch (IOException | RuntimeException | Error e) {
+            out.println("note: " + file.getFileName() + " not written (" + e + ")");
+        }
+    }
+
     static void write(Path file, String metricsCsv, List<TrainingRun.EpochRecord> history, int[] monitored, PrintWriter out) {
         try {
             List<Double> steps = new ArrayList<>(), losses = new ArrayList<>();

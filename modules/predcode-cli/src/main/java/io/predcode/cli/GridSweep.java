@@ -293,6 +293,13 @@ final class GridSweep {
         if (halving != null) summary.put("halving", halving.json());
         summary.put("points", ranked);
         AtomicFiles.writeString(out.resolve("grid.json"), Json.write(summary, 2) + "\n");
+        java.util.SequencedMap<String, List<double[]>> curves = new LinkedHashMap<>();
+        for (Map<String, Object> p : ranked) {
+            List<Path> runs = new ArrayList<>();
+            for (int i = 0; i < jobs.size(); i++) if (plan.pointOf().get(i).name().equals(p.get("point"))) runs.add(jobs.get(i).settings().out());
+            curves.put((String) p.get("point"), Sweep.curve(runs, validated ? "validation_accuracy" : "train_accuracy"));
+        }
+        Sweep.chart(out.resolve("grid.png"), "The grid's points, best first" + (jobs.size() > ranked.size() ? " (mean over seeds)" : ""), (validated ? "validation" : "training") + " accuracy (%)", curves, print);
 
         table(summary, out.resolve("grid.json"), print);
         return worst;
@@ -318,7 +325,8 @@ final class GridSweep {
         }
         Map<String, Object> best = ranked.isEmpty() ? null : ranked.getFirst();
         if (best != null && !Double.isNaN(mean(best, "selection_accuracy")))
-            print.printf("best: %s (%s %s), in %s; all in %s%n", best.get("point"), by, meanSd(best, "selection_accuracy"), best.get("out"), file);
+            print.printf("best: %s (%s %s), in %s; all in %s%n", best.get("point"), by, meanSd(best, "selection_accuracy"), best.get("out"),
+                    file + (Files.exists(file.resolveSibling("grid.png")) ? " and grid.png" : ""));
     }
 
     /** A run's line in its point: its exit code, and its best epoch's selection and test accuracy and its last epoch's, where it has them. */

@@ -95,6 +95,9 @@ final class SeedSweep {
         double avg5 = peak.length >= 5 ? Arrays.stream(peak).sorted().skip(peak.length - 5).average().orElse(Double.NaN) : Double.NaN;
         if (!Double.isNaN(avg5)) summary.put("avg5", avg5);
         AtomicFiles.writeString(settings.out().resolve("seeds.json"), Json.write(summary, 2) + "\n");
+        java.util.SequencedMap<String, List<double[]>> curves = new LinkedHashMap<>();
+        for (long seed : seeds) curves.put("seed " + seed, Sweep.curve(List.of(dir(seed)), "test_accuracy"));
+        Sweep.chart(settings.out().resolve("seeds.png"), "Each seed", "test accuracy (%)", curves, out);
 
         table(summary, settings.out().resolve("seeds.json"), out);
         return worst;
@@ -111,7 +114,7 @@ final class SeedSweep {
         }
         Map<?, ?> last = (Map<?, ?>) summary.get("final_test_accuracy"), peak = (Map<?, ?>) summary.get("best_test_epoch_accuracy");
         out.printf("mean ± sd over %d seeds: last epoch %s, best test epoch %s%s; in %s%n", ((Number) last.get("runs")).intValue(), meanSd(last), meanSd(peak),
-                summary.get("avg5") instanceof Number a ? "; PCX's avg5 " + percent(a) : "", file);
+                summary.get("avg5") instanceof Number a ? "; PCX's avg5 " + percent(a) : "", file + (Files.exists(file.resolveSibling("seeds.png")) ? " and seeds.png" : ""));
     }
 
     private Path dir(long seed) { return settings.out().resolve("seed-" + seed); }

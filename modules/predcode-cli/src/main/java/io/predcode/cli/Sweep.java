@@ -73,6 +73,35 @@ final class Sweep {
         return io.predcode.core.json.JsonFields.of(io.predcode.core.json.Json.parse(java.nio.file.Files.readString(file), file.toString()), file.toString(), "");
     }
 
+    /**
+     * A value per epoch of the runs in {@code runs} (a metrics.json epochs field, such as "validation_accuracy"), the
+     * mean over the runs at each epoch all of them reached: (epoch, mean) pairs for a sweep's chart.
+     */
+    static List<double[]> curve(List<java.nio.file.Path> runs, String key) throws IOException {
+        java.util.TreeMap<Integer, double[]> sums = new java.util.TreeMap<>(); // epoch -> sum, runs
+        for (java.nio.file.Path run : runs) {
+            io.predcode.core.json.JsonFields m = metrics(run);
+            if (m == null) continue;
+            for (Object o : m.list("epochs"))
+                if (o instanceof Map<?, ?> e && e.get("epoch") instanceof Number epoch && e.get(key) instanceof Number v) {
+                    double[] s = sums.computeIfAbsent(epoch.intValue(), k -> new double[2]);
+                    s[0] += v.doubleValue();
+                    s[1]++;
+                }
+        }
+        List<double[]> curve = new java.util.ArrayList<>();
+        sums.forEach((epoch, s) -> {
+            if (s[1] == runs.size()) curve.add(new double[]{epoch, s[0] / s[1]});
+        });
+        return curve;
+    }
+
+    /** A sweep's chart ({@link Charts#curves}), where this runtime can draw one. */
+    static void chart(java.nio.file.Path file, String title, String yTitle, java.util.SequencedMap<String, List<double[]>> curves, PrintWriter out) {
+        if (Awt.available()) Charts.curves(file, title, yTitle, curves, out);
+        else out.println("note: " + file.getFileName() + " not written: " + Awt.missing());
+    }
+
     /** The line that starts job {@code i}'s output. */
     private void started(PrintWriter lines, int i) {
         Job j = jobs.get(i);

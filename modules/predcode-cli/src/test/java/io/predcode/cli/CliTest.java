@@ -402,6 +402,7 @@ class CliTest {
         assertEquals((last0 + last2) / 2, summary.object("final_test_accuracy").number("mean"), 1e-12);
         assertEquals(Math.abs(last0 - last2) / Math.sqrt(2), summary.object("final_test_accuracy").number("sd"), 1e-12);
         assertTrue(r.out().contains("mean ± sd over 2 seeds"), r.out());
+        assertTrue(r.out().contains("in " + sweep.resolve("seeds.json") + " and seeds.png") && Files.size(sweep.resolve("seeds.png")) > 1000, r.out());
         Result inspected = run("inspect", "--checkpoint", sweep.toString()); // the sweep's table again
         assertTrue(inspected.code() == 0 && inspected.out().startsWith(r.out().substring(r.out().indexOf("seeds: 2 runs"))), inspected.out() + inspected.err());
         assertArrayEquals(new long[]{0, 1, 2, 5, 7, 8}, SeedSweep.parse("0-2, 5,7-8"));

@@ -40,6 +40,9 @@ class GridSweepTest {
         assertEquals((v0 + v1) / 2, means[0], 1e-12);
         assertTrue(r.out().contains("grid: 2 points, best first by validation accuracy"), r.out());
         assertTrue(r.out().contains("best: " + first.get("point") + " (val acc "), r.out());
+        assertTrue(r.out().contains("all in " + grid.resolve("grid.json") + " and grid.png"), r.out());
+        java.awt.image.BufferedImage chart = javax.imageio.ImageIO.read(grid.resolve("grid.png").toFile());
+        assertEquals(640, chart.getWidth(), "the points' validation accuracy per epoch");
         assertTrue(r.out().lines().anyMatch(l -> l.startsWith("lr=0.0005 seed 1 | epoch 1/1 ")), r.out());
         // A command that needs a run, given the grid's folder, names one of its runs; --resume without the grid says how.
         for (String[] cmd : new String[][]{{"eval", "--checkpoint", grid.toString()}, {"compare", "--checkpoint", grid.toString()},
