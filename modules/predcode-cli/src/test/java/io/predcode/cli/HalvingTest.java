@@ -76,12 +76,13 @@ class HalvingTest {
 
     @Test void aStoppedHalvingResumesAsNeverStopped(@TempDir Path tmp) throws Exception {
         Path whole = tmp.resolve("whole"), stopped = tmp.resolve("stopped");
-        String[] grid = CliTest.concat(HALVING, new String[]{"--lr-schedule", "cosine"});
+        String[] grid = CliTest.concat(HALVING, new String[]{"--lr-schedule", "cosine", "--seeds", "0-1", "--parallel-runs", "2"});
         assertEquals(0, run(CliTest.concat(grid, new String[]{"--out", whole.toString()})).code());
-        // Digits has 43 steps an epoch: step 60 is inside the second rung.
+        // Digits has 43 steps an epoch: step 60 is inside the second rung, where the best point's two seeds train at once.
         CliTest.Result r = InterruptedRunTest.stoppedAfter(60, CliTest.concat(grid, new String[]{"--out", stopped.toString()}));
         assertEquals(130, r.code(), r.out() + r.err());
         assertTrue(r.out().contains("halving: rung 2 of 2, 1 point to epoch 2"), r.out());
+        assertTrue(r.out().contains("grid: stopped with 2 runs training"), r.out());
         assertFalse(Files.exists(stopped.resolve("grid.json")));
         String[] otherHalving = grid.clone();
         otherHalving[java.util.Arrays.asList(grid).indexOf("--halving") + 1] = "3";
@@ -90,14 +91,15 @@ class HalvingTest {
         assertTrue(other.err().startsWith("predcode: " + stopped.resolve("halving.json") + " was written by another halving (--halving 2, rungs 3 points to epoch 1, 1 to 2)"), other.err());
         r = run(CliTest.concat(grid, new String[]{"--out", stopped.toString(), "--resume"}));
         assertEquals(0, r.code(), r.out() + r.err());
-        ParallelRunsTest.assertSameModels(whole, stopped, "lr-0.01", "lr-0.003", "lr-0.001");
+        for (String point : new String[]{"lr-0.01", "lr-0.003", "lr-0.001"})
+            ParallelRunsTest.assertSameModels(whole.resolve(point), stopped.resolve(point), "seed-0", "seed-1");
         assertEquals(json(whole.resolve("grid.json")).list("points").stream().map(p -> ((Map<?, ?>) p).get("point")).toList(),
                 json(stopped.resolve("grid.json")).list("points").stream().map(p -> ((Map<?, ?>) p).get("point")).toList());
         // A finished halving resumed trains nothing and prints its table again.
         r = run(CliTest.concat(grid, new String[]{"--out", stopped.toString(), "--resume"}));
         assertEquals(0, r.code(), r.out() + r.err());
         assertFalse(r.out().contains("| epoch") || r.out().contains("resuming"), r.out());
-        assertTrue(r.out().contains("(3 of its runs ended there before the stop)") && r.out().contains("(1 of its runs ended there before the stop)"), r.out());
+        assertTrue(r.out().contains("(6 of its runs ended there before the stop)") && r.out().contains("(2 of its runs ended there before the stop)"), r.out());
     }
 
     @Test void aSampleIsASeededDrawOfTheGridsPoints(@TempDir Path tmp) throws Exception {
