@@ -42,6 +42,8 @@ final class InspectCommand implements Callable<Integer> {
     @Override public Integer call() throws Exception {
         Path sweep = Setup.sweepSummary(checkpoint.path);
         if (sweep != null) return sweep(sweep);
+        List<Path> runs = Setup.unfinishedSweep(checkpoint.path);
+        if (!runs.isEmpty() && !json) return unfinished(checkpoint.path, runs);
         Checkpoint.Loaded c = checkpoint.load();
         ModelSpec model = c.spec();
         int[][] shapes = model.activationShapes(c.inputShape());
@@ -160,6 +162,19 @@ final class InspectCommand implements Callable<Integer> {
             throw new IllegalArgumentException(file + ": not a sweep's summary as train writes it", e);
         }
         out.println("(a sweep's folder: inspect one of its runs, e.g. --checkpoint " + file.getParent() + "/<run>, for its model)");
+        return 0;
+    }
+
+    /** A sweep stopped before its summary: each run so far, how far it came and how it stopped (its metrics.json). */
+    private int unfinished(Path dir, List<Path> runs) throws java.io.IOException {
+        PrintWriter out = spec.commandLine().getOut();
+        out.printf("%s %s; train --resume with its --grid or --seeds finishes it. Its runs so far:%n", dir, Setup.UNFINISHED);
+        int width = runs.stream().mapToInt(r -> dir.relativize(r).toString().length()).max().orElse(3);
+        for (Path run : runs) {
+            io.predcode.core.json.JsonFields m = Sweep.metrics(run);
+            int epochs = m == null ? 0 : m.list("epochs").size();
+            out.printf("%-" + width + "s  %3d epoch%s  %s%n", dir.relativize(run), epochs, epochs == 1 ? " " : "s", m != null && m.has("stop_reason") ? m.string("stop_reason") : "");
+        }
         return 0;
     }
 }

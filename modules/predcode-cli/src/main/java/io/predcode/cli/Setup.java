@@ -42,7 +42,25 @@ final class Setup {
         java.nio.file.Path summary = sweepSummary(path);
         if (summary != null)
             throw new IllegalArgumentException(path + " is a sweep's folder (" + summary.getFileName() + "), not a run's: give one of its runs" + bestRun(summary));
+        List<java.nio.file.Path> runs = unfinishedSweep(path);
+        if (!runs.isEmpty())
+            throw new IllegalArgumentException(path + " " + UNFINISHED + ": give one of its runs, e.g. " + runs.getFirst() + "; train --resume with the sweep's --grid or --seeds finishes it");
         return io.predcode.core.io.Checkpoint.load(path);
+    }
+
+    /** What a folder is that {@link #unfinishedSweep} finds runs in. */
+    static final String UNFINISHED = "holds no run of its own but runs in its folders, as a sweep (train --grid or --seeds) stopped before its end does";
+
+    /**
+     * The runs in the folders of {@code dir} (a point's, or a point's seed's), where {@code dir} holds no run, model or sweep
+     * summary of its own: a sweep stopped before it wrote its summary. Empty for any other folder.
+     */
+    static List<java.nio.file.Path> unfinishedSweep(java.nio.file.Path dir) throws IOException {
+        if (!java.nio.file.Files.isDirectory(dir) || java.nio.file.Files.exists(dir.resolve(io.predcode.core.io.Checkpoint.RESUME_FILE))
+                || java.nio.file.Files.exists(dir.resolve(io.predcode.core.io.Checkpoint.MODEL_FILE)) || sweepSummary(dir) != null) return List.of();
+        try (java.util.stream.Stream<java.nio.file.Path> found = java.nio.file.Files.find(dir, 3, (p, a) -> p.getFileName().toString().equals(io.predcode.core.io.Checkpoint.RESUME_FILE))) {
+            return found.map(java.nio.file.Path::getParent).filter(run -> !run.getFileName().toString().equals(TrainingRun.BEST_DIR)).sorted().toList(); // not a run's best epoch
+        }
     }
 
     /** A sweep's folder (train --grid or --seeds) holds its summary and its runs' folders, not a checkpoint: the summary, or null. */

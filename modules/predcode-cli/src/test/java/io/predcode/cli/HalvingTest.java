@@ -84,6 +84,16 @@ class HalvingTest {
         assertTrue(r.out().contains("halving: rung 2 of 2, 1 point to epoch 2"), r.out());
         assertTrue(r.out().contains("grid: stopped with 2 runs training"), r.out());
         assertFalse(Files.exists(stopped.resolve("grid.json")));
+        // Stopped before its table: inspect lists its runs so far, and a command that needs a run names one.
+        CliTest.Result inspected = run("inspect", "--checkpoint", stopped.toString());
+        assertEquals(0, inspected.code(), inspected.err());
+        assertTrue(inspected.out().startsWith(stopped + " holds no run of its own but runs in its folders, as a sweep (train --grid or --seeds) stopped before its end does"),
+                inspected.out());
+        assertTrue(inspected.out().lines().anyMatch(l -> l.matches("lr-0\\.00[13]/seed-0 +1 epoch +paused after epoch 1 of 2; --resume goes on")), inspected.out());
+        assertEquals(6, inspected.out().lines().count() - 1, "a line per run (not per run's best/): " + inspected.out());
+        CliTest.Result refused = run("eval", "--checkpoint", stopped.toString());
+        assertEquals(2, refused.code());
+        assertTrue(refused.err().contains("stopped before its end does: give one of its runs, e.g. " + stopped.resolve("lr-0.001").resolve("seed-0")), refused.err());
         String[] otherHalving = grid.clone();
         otherHalving[java.util.Arrays.asList(grid).indexOf("--halving") + 1] = "3";
         CliTest.Result other = run(CliTest.concat(otherHalving, new String[]{"--out", stopped.toString(), "--resume"}));
