@@ -41,7 +41,7 @@ final class GridSweep {
     record Point(Map<String, String> values, String name, String folder) {}
 
     /** The grid's runs, the point each is of, and how many points the whole grid has (more where --grid-sample drew some). */
-    record Plan(List<Sweep.Job> jobs, List<Point> pointOf, long gridPoints, Sample sample) {
+    record Plan(List<Sweep.Job> jobs, List<Point> pointOf, long gridPoints, Sample sample, Map<Point, String> commands) {
         int points() { return (int) pointOf.stream().distinct().count(); }
     }
 
@@ -214,7 +214,12 @@ final class GridSweep {
         }
         List<Sweep.Job> jobs = new ArrayList<>();
         List<Point> pointOf = new ArrayList<>();
-        for (Point p : points)
+        Map<Point, String> commands = new LinkedHashMap<>();
+        for (Point p : points) {
+            List<String> command = new ArrayList<>(List.of("predcode", "train"));
+            command.addAll(common);
+            p.values().forEach((k, v) -> command.addAll(List.of("--" + k, v)));
+            commands.put(p, String.join(" ", command.stream().map(GridSweep::shellWord).toList()));
             for (Long seed : seeds == null ? java.util.Collections.<Long>singletonList(null) : java.util.Arrays.stream(seeds).boxed().toList()) {
                 Path dir = seed == null ? out.resolve(p.folder()) : out.resolve(p.folder()).resolve("seed-" + seed);
                 List<String> args = new ArrayList<>(common);
@@ -236,7 +241,13 @@ final class GridSweep {
                     throw new IllegalArgumentException("--grid " + name + ": " + e.getMessage(), e);
                 }
             }
-        return new Plan(jobs, pointOf, total(axes), sample);
+        }
+        return new Plan(jobs, pointOf, total(axes), sample, commands);
+    }
+
+    /** A word of a command line as a POSIX shell reads it back: as it is where it has no character the shell treats specially, else quoted. */
+    static String shellWord(String word) {
+        return word.matches("[A-Za-z0-9_./:=,+@%-]+") ? word : "'" + word.replace("'", "'\\''") + "'";
     }
 
     int run() throws IOException {
@@ -275,6 +286,7 @@ final class GridSweep {
             p.put("settings", new LinkedHashMap<String, Object>(point.values()));
             p.put("out", out.resolve(point.folder()).toString());
             p.put("runs", runs);
+            p.put("command", plan.commands().get(point)); // the point's own train command, to train it again (with --seeds, longer)
             if (halving != null) p.put("trained_to_epoch", (double) halving.rungs().get(rungOfPoint.get(point)).epochs());
             for (String key : new String[]{"selection_accuracy", "test_accuracy_at_best_epoch", "final_test_accuracy"})
                 p.put(key, SeedSweep.stats(SeedSweep.column(runs, key)));
@@ -324,9 +336,11 @@ final class GridSweep {
                     meanSd(p, "test_accuracy_at_best_epoch"), meanSd(p, "final_test_accuracy"));
         }
         Map<String, Object> best = ranked.isEmpty() ? null : ranked.getFirst();
-        if (best != null && !Double.isNaN(mean(best, "selection_accuracy")))
+        if (best != null && !Double.isNaN(mean(best, "selection_accuracy"))) {
             print.printf("best: %s (%s %s), in %s; all in %s%n", best.get("point"), by, meanSd(best, "selection_accuracy"), best.get("out"),
                     file + (Files.exists(file.resolveSibling("grid.png")) ? " and grid.png" : ""));
+            if (best.get("command") instanceof String command) print.printf("train it again: %s --out DIR%n", command);
+        }
     }
 
     /** A run's line in its point: its exit code, and its best epoch's selection and test accuracy and its last epoch's, where it has them. */

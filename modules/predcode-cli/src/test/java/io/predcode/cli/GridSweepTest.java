@@ -41,6 +41,16 @@ class GridSweepTest {
         assertTrue(r.out().contains("grid: 2 points, best first by validation accuracy"), r.out());
         assertTrue(r.out().contains("best: " + first.get("point") + " (val acc "), r.out());
         assertTrue(r.out().contains("all in " + grid.resolve("grid.json") + " and grid.png"), r.out());
+        // The best point's own command trains it again (seed 0 without --seeds), byte for byte.
+        String command = r.out().lines().filter(l -> l.startsWith("train it again: predcode ")).findFirst().orElseThrow().substring("train it again: predcode ".length());
+        assertEquals("train --epochs 1 --threads 1 --quiet --lr " + ((Map<?, ?>) ((Map<?, ?>) summary.list("points").getFirst()).get("settings")).get("lr") + " --out DIR", command);
+        Path again = tmp.resolve("again");
+        assertEquals(0, run(command.replace("DIR", again.toString()).split(" ")).code());
+        assertArrayEquals(Files.readAllBytes(grid.resolve(((Map<?, ?>) summary.list("points").getFirst()).get("out") + "/seed-0/model.safetensors")),
+                Files.readAllBytes(again.resolve("model.safetensors")));
+        assertEquals("'a b'", GridSweep.shellWord("a b"));
+        assertEquals("'it'\\''s'", GridSweep.shellWord("it's"));
+        assertEquals("augment=flip,crop:4", GridSweep.shellWord("augment=flip,crop:4"));
         java.awt.image.BufferedImage chart = javax.imageio.ImageIO.read(grid.resolve("grid.png").toFile());
         assertEquals(640, chart.getWidth(), "the points' validation accuracy per epoch");
         assertTrue(r.out().lines().anyMatch(l -> l.startsWith("lr=0.0005 seed 1 | epoch 1/1 ")), r.out());
