@@ -250,6 +250,9 @@ final class GridSweep {
         return word.matches("[A-Za-z0-9_./:=,+@%-]+") ? word : "'" + word.replace("'", "'\\''") + "'";
     }
 
+    /** The metrics.json epoch field runs are chosen by: validation accuracy, or training accuracy where no validation set is held out. */
+    static String selectionKey(boolean validated) { return validated ? "validation_accuracy" : "train_accuracy"; }
+
     int run() throws IOException {
         List<Sweep.Job> jobs = plan.jobs();
         if (plan.sample() != null)
@@ -265,8 +268,10 @@ final class GridSweep {
         int worst = 0, stopped = 0;
         Map<Point, Integer> rungOfPoint = new LinkedHashMap<>();
         Map<Point, List<Map<String, Object>>> byPoint = new LinkedHashMap<>(); // in the grid's order
+        Map<String, List<Path>> folders = new LinkedHashMap<>(); // each point's runs' folders, by its name
         for (int i = 0; i < jobs.size(); i++) {
             List<Map<String, Object>> runs = byPoint.computeIfAbsent(plan.pointOf().get(i), p -> new ArrayList<>());
+            folders.computeIfAbsent(plan.pointOf().get(i).name(), p -> new ArrayList<>()).add(jobs.get(i).settings().out());
             rungOfPoint.put(plan.pointOf().get(i), rungOf[i]);
             if (codes[i] == null) continue; // not started: the grid was stopped first
             Sweep.Job j = jobs.get(i);
@@ -306,11 +311,7 @@ final class GridSweep {
         summary.put("points", ranked);
         AtomicFiles.writeString(out.resolve("grid.json"), Json.write(summary, 2) + "\n");
         java.util.SequencedMap<String, List<double[]>> curves = new LinkedHashMap<>();
-        for (Map<String, Object> p : ranked) {
-            List<Path> runs = new ArrayList<>();
-            for (int i = 0; i < jobs.size(); i++) if (plan.pointOf().get(i).name().equals(p.get("point"))) runs.add(jobs.get(i).settings().out());
-            curves.put((String) p.get("point"), Sweep.curve(runs, validated ? "validation_accuracy" : "train_accuracy"));
-        }
+        for (Map<String, Object> p : ranked) curves.put((String) p.get("point"), Sweep.curve(folders.get((String) p.get("point")), selectionKey(validated)));
         Sweep.chart(out.resolve("grid.png"), "The grid's points, best first" + (jobs.size() > ranked.size() ? " (mean over seeds)" : ""), (validated ? "validation" : "training") + " accuracy (%)", curves, print);
 
         table(summary, out.resolve("grid.json"), print);

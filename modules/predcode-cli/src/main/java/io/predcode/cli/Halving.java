@@ -111,9 +111,8 @@ final class Halving {
         print.printf("halving: %s (the best 1/%d of the points go on at each rung, by %s)%n", describe(rungs), eta, selectedBy(jobs));
         // A run's arithmetic depends on its thread count (how sums split): each keeps the first rung's share of the cores
         // in every rung, fewer runs at once or not, so that a point trains as it would alone on those threads.
-        Setup.BackendChoice backend = jobs.getFirst().settings().backend();
         int share = Math.min(atOnce, jobs.size());
-        if (share > 1 && backend.threads <= 0) backend = backend.withThreads(Math.max(1, Runtime.getRuntime().availableProcessors() / share));
+        Setup.BackendChoice backend = share > 1 ? Sweep.shareOfCores(jobs.getFirst().settings().backend(), share) : jobs.getFirst().settings().backend();
         for (int k = 0; k < rungs.size(); k++) {
             Rung rung = rungs.get(k);
             List<Integer> mine = new ArrayList<>(), toTrain = new ArrayList<>();
@@ -180,15 +179,7 @@ final class Halving {
 
     /** The best selection accuracy (validation, or training without a validation set) of the run in {@code out} over its epochs up to {@code epochs}; NaN where it has none. */
     static double bestUpTo(Path out, boolean validated, int epochs) throws IOException {
-        JsonFields m = Sweep.metrics(out);
-        if (m == null) return Double.NaN;
-        String key = validated ? "validation_accuracy" : "train_accuracy";
-        double best = Double.NaN;
-        for (Object o : m.list("epochs")) {
-            Map<?, ?> e = (Map<?, ?>) o;
-            if (((Number) e.get("epoch")).intValue() <= epochs && e.get(key) instanceof Number v && !(v.doubleValue() <= best)) best = v.doubleValue();
-        }
-        return best;
+        return Sweep.curve(List.of(out), GridSweep.selectionKey(validated)).stream().filter(e -> e[0] <= epochs).mapToDouble(e -> e[1]).max().orElse(Double.NaN);
     }
 
     private static String selectedBy(List<Sweep.Job> jobs) { return jobs.getFirst().settings().validation() > 0 ? "validation accuracy" : "training accuracy"; }

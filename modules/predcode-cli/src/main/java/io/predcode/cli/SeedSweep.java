@@ -128,12 +128,7 @@ final class SeedSweep {
         JsonFields m = Sweep.metrics(dir(seed));
         if (m != null) {
             if (m.has("final_test_accuracy")) r.put("final_test_accuracy", m.number("final_test_accuracy"));
-            double peak = Double.NaN;
-            for (Object e : m.list("epochs")) {
-                Object t = ((Map<?, ?>) e).get("test_accuracy");
-                if (t instanceof Number v && !(v.doubleValue() <= peak)) peak = v.doubleValue();
-            }
-            if (!Double.isNaN(peak)) r.put("best_test_epoch_accuracy", peak);
+            Sweep.curve(List.of(dir(seed)), "test_accuracy").stream().mapToDouble(e -> e[1]).max().ifPresent(peak -> r.put("best_test_epoch_accuracy", peak));
         }
         return r;
     }

@@ -120,10 +120,14 @@ final class Sweep {
         return codes;
     }
 
+    /** {@code backend} for one of {@code runsAtOnce} runs: --threads where given, else its share of the cores. */
+    static Setup.BackendChoice shareOfCores(Setup.BackendChoice backend, int runsAtOnce) {
+        return backend.withThreads(backend.threads > 0 ? backend.threads : Math.max(1, Runtime.getRuntime().availableProcessors() / runsAtOnce));
+    }
+
     private Integer[] together() throws IOException {
-        TrainingRun.Settings first = jobs.getFirst().settings();
-        int threads = first.backend().threads > 0 ? first.backend().threads : Math.max(1, Runtime.getRuntime().availableProcessors() / atOnce);
-        Setup.BackendChoice backend = first.backend().withThreads(threads);
+        Setup.BackendChoice backend = shareOfCores(jobs.getFirst().settings().backend(), atOnce);
+        int threads = backend.threads;
         out.printf("%s: %d at once, %s%n", kind, atOnce, backend.backend.equals("cpu") ? threads + (threads == 1 ? " thread" : " threads") + " each" : "sharing the " + backend.backend + " device");
         SharedData data = new SharedData(jobs);
         Integer[] codes = new Integer[jobs.size()];

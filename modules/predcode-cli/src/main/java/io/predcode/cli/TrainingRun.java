@@ -735,10 +735,12 @@ final class TrainingRun {
         } finally {
             Files.deleteIfExists(probe);
         }
-        if (s.resume() && !Files.exists(dir.resolve(Checkpoint.RESUME_FILE)))
+        if (s.resume() && !Files.exists(dir.resolve(Checkpoint.RESUME_FILE))) {
+            Path summary = Setup.sweepSummary(dir);
             throw new java.nio.file.NoSuchFileException(dir.resolve(Checkpoint.RESUME_FILE).toString(), null, "--resume needs a checkpoint in --out, none found"
-                    + (Setup.sweepSummary(dir) != null ? "; " + dir + " holds a sweep (" + Setup.sweepSummary(dir).getFileName() + "): resume it with its --grid or --seeds"
+                    + (summary != null ? "; " + dir + " holds a sweep (" + summary.getFileName() + "): resume it with its --grid or --seeds"
                     : Setup.unfinishedSweep(dir).isEmpty() ? "" : "; " + dir + " " + Setup.UNFINISHED + ": resume it with its --grid or --seeds"));
+        }
     }
 
     private static String fmtSetting(double v) { return v == Math.rint(v) && Math.abs(v) < 1e15 ? Long.toString((long) v) : Double.toString(v); }
