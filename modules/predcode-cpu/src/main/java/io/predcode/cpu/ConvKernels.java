@@ -17,8 +17,11 @@ final class ConvKernels {
      * Tensors stay off-heap; the tile is a staging buffer the size of one image's col matrix.
      */
 
-    /** Images per thread below which a kernel stays on the calling thread. */
+    /** Images per part at the least: below that a kernel stays on the calling thread. */
     static final int MIN_IMAGES = 16;
+
+    /** The most parts a conv op splits its images into (Parallel.parts: on a thread-invariant pool from the batch size alone). */
+    static final int MAX_PARTS = 32;
 
     /** Image n of the batch x as its im2col matrix in cols ({@code image} is scratch of one image, or more). */
     private static void gatherImage(MemorySegment x, long n, Conv2dGeometry g, int[] index, float[] image, float[] cols) {
@@ -136,8 +139,8 @@ final class ConvKernels {
     static void conv2dBackwardWeight(Parallel par, OpenBlas blas, MemorySegment x, MemorySegment dy, Conv2dGeometry g, MemorySegment dw, int images, int out) {
         int[] index = gatherIndex(g);
         int in = (int) g.inputSize(), p = g.outPixels(), patch = g.patchSize(), size = out * patch;
-        PartialSums partial = new PartialSums(par.parts(images, MIN_IMAGES), size);
-        par.forParts(images, MIN_IMAGES, (part, from, to) -> {
+        PartialSums partial = PartialSums.over(par, images, MIN_IMAGES, size);
+        par.forParts(images, MIN_IMAGES, partial.parts(), (part, from, to) -> {
             float[] image = Scratch.floats(0, in), cols = Scratch.floats(1, patch * p); // this thread's, stale: overwritten
             MemorySegment t = tile((long) patch * p);
             for (int n = from; n < to; n++) {

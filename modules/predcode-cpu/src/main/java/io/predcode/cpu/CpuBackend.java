@@ -53,7 +53,7 @@ public final class CpuBackend extends Backend {
         this.blas = blas;
         this.kernels = kernels;
         int threads = options.threads() == 0 ? Runtime.getRuntime().availableProcessors() : options.threads();
-        this.parallel = new Parallel(threads);
+        this.parallel = new Parallel(threads, options.threadInvariant());
     }
 
     @Override protected void doClose() { parallel.close(); }
@@ -153,7 +153,7 @@ public final class CpuBackend extends Backend {
     @Override public boolean isThreadSafe() { return true; }
 
     @Override public String description() {
-        return blas.config().trim() + " (" + blas.library.getFileName() + "), " + parallel.threads() + (parallel.threads() == 1 ? " thread; " : " threads; ")
+        return blas.config().trim() + " (" + blas.library.getFileName() + "), " + parallel.threads() + (parallel.threads() == 1 ? " thread" : " threads") + (parallel.threadInvariant() ? ", thread-invariant; " : "; ")
                 + (kernels != null ? "native kernels (" + kernels.isa() + ")" : "Java kernels (native: " + NativeKernels.unavailable() + ")")
                 + OpenBlas.coreTypeWarning(System.getenv("OPENBLAS_CORETYPE"), blas.coreName(), kernels != null && kernels.width == 16);
     }
@@ -393,11 +393,11 @@ public final class CpuBackend extends Backend {
             }
         } else { // conv: each row of `inner` pixels belongs to channel r % channels
             // Per-pixel double sums over the images (acc[i] += t[i] vectorises; a running scalar sum does
-            // not), one set per part, combined in part order: deterministic for a given thread count.
+            // not), one set per part, combined in part order: the same bits for the same parts (Parallel.parts).
             int perPart = channels * inner, minImages = Math.max(1, MIN_ELEMENTS / perPart);
-            int images = (int) (rows / channels), parts = parallel.parts(images, minImages);
+            int images = (int) (rows / channels), parts = parallel.parts(images, minImages, PartialSums.MAX_PARTS);
             double[] acc = Scratch.zeroDoubles(channels + parts * perPart); // the sums, then each part's per-pixel sums
-            parallel.forParts(images, minImages, (part, n0, n1) -> {
+            parallel.forParts(images, minImages, parts, (part, n0, n1) -> {
                 float[] t = Scratch.floats(1, inner);
                 for (long r = (long) n0 * channels; r < (long) n1 * channels; r++) {
                     MemorySegment.copy(sy, F, r * inner * Float.BYTES, t, 0, inner);
@@ -469,8 +469,8 @@ public final class CpuBackend extends Backend {
             case DIRECT -> {
                 MemorySegment sx = seg(x), sd = seg(dy);
                 int size = outChannels * g.patchSize();
-                PartialSums partials = new PartialSums(parallel.parts(images, ConvKernels.MIN_IMAGES), size);
-                parallel.forParts(images, ConvKernels.MIN_IMAGES, (part, from, to) -> kernels.conv2dWeightGrad(sx, sd, partials.part(part), from, to, g, outChannels));
+                PartialSums partials = PartialSums.over(parallel, images, ConvKernels.MIN_IMAGES, size);
+                parallel.forParts(images, ConvKernels.MIN_IMAGES, partials.parts(), (part, from, to) -> kernels.conv2dWeightGrad(sx, sd, partials.part(part), from, to, g, outChannels));
                 MemorySegment.copy(partials.sum(), 0, seg(dweight), F, 0, size);
             }
             case TAP -> TapConv.backwardWeight(parallel, blas, seg(x), seg(dy), g, seg(dweight), images, outChannels);

@@ -73,13 +73,29 @@ final class OpenBlas {
     /**
      * Below this many multiply-adds (a 50^3 GEMM) a GEMM runs on the calling thread alone: a few
      * microseconds of work, about what handing half of it to another thread costs. With the backend's
-     * spinning workers ({@link Parallel}) splitting pays from there up: on 2 cores a 64^3 GEMM took 8.8
-     * us split and 10.6 whole, 128^3 45 and 62, 256^3 235 and 413 ({@code bench --ops --threads 2}).
+     * spinning workers ({@link Parallel}) splitting pays from there up: on 2 cores a 128^3 GEMM took 45 us
+     * split and 62 whole, 256^3 235 and 413 ({@code bench --ops --threads 2}). A part has at least 64 rows
+     * or columns ({@link #MIN_SPLIT_UNITS}), so a 64^3 GEMM (8.8 us split, 10.6 whole) runs whole.
      */
     static final long SMALL_GEMM_MACS = 1L << 17;
 
-    /** Rows (or columns) of C per part at the least when a GEMM is split. */
-    private static final int MIN_SPLIT = 16;
+    /** A split GEMM's parts are whole multiples of this many rows (or columns) of C, the last part excepted. */
+    private static final int SPLIT_UNIT = 16;
+
+    /** Units of a part at the least on a thread-invariant pool (64 rows or columns): a thinner slice costs more than it gains. */
+    private static final int MIN_SPLIT_UNITS = 4;
+
+    /** The most parts a GEMM splits into. */
+    private static final int MAX_SPLIT_PARTS = 32;
+
+    /**
+     * On a thread-invariant pool a GEMM splits into 2 parts where its size allows, and one more for each this many
+     * multiply-adds (a 256^3 GEMM). A part costs its own call and packing, and on one thread the parts run one after
+     * another: 2 parts of PCX's MLP's GEMMs (128 x 128 x 128, 128 x 128 x 784 and 128 x 784 x 128) took 3-13% longer
+     * than the whole, 12 parts of the last 35%. Two parts keep two threads busy on a small model's GEMMs; larger GEMMs
+     * take more parts for more threads.
+     */
+    private static final long MACS_PER_EXTRA_PART = 1L << 24;
 
     /** One single-threaded GEMM on the calling thread (row-major), on whole segments: see the next method. */
     void sgemm(boolean ta, boolean tb, int m, int n, int k, float alpha, MemorySegment a, int lda, MemorySegment b, int ldb,
@@ -126,21 +142,27 @@ final class OpenBlas {
     }
 
     /**
-     * A GEMM split across {@code par}'s threads: C's rows (or its columns, when it has more of them)
+     * A GEMM split across {@code par}'s threads: C's rows (or its columns, when it has as many or more)
      * in contiguous parts, each one single-threaded cblas_sgemm. OpenBLAS's own thread count is
      * process-wide, so predcode fixes it at 1 and threads each backend's GEMMs on the backend's own
      * pool: two backends with different thread counts never change each other's. Never call this from
      * inside a {@code par} task (its pool would wait on itself).
+     *
+     * <p>An element of C can differ in its last bits with the slice it is computed in (OpenBLAS's kernels
+     * treat a slice's rows and columns by their place in it: a 128 x 128 x 128 product split in two differs
+     * from the whole in 8% of its elements). On a thread-invariant pool the parts come from the GEMM's shape
+     * alone ({@link #parts}), so every part is the same call on any number of threads.
      */
     void sgemm(Parallel par, boolean ta, boolean tb, int m, int n, int k, float alpha, MemorySegment a, long aOffset, int lda,
                MemorySegment b, long bOffset, int ldb, float beta, MemorySegment c, long cOffset, int ldc) {
-        if ((long) m * n * k < SMALL_GEMM_MACS || par.parts(Math.max(m, n), MIN_SPLIT) <= 1) {
+        int parts = parts(par, m, n, k);
+        if (parts <= 1) {
             sgemm(ta, tb, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
         } else {
             Split split = SPLITS.get();
             split.set(this, ta, tb, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
             try {
-                par.forRange(Math.max(m, n), MIN_SPLIT, split);
+                par.forParts(units(Math.max(m, n)), 1, parts, split);
             } finally {
                 split.clear();
             }
@@ -148,11 +170,27 @@ final class OpenBlas {
     }
 
     /**
-     * A split GEMM's parts: rows [from, to) of C, or its columns where C has more columns than rows. One object per
-     * calling thread, set up for each split GEMM (a lambda would be a new object of 16 captured values per GEMM); its
-     * parts run while that thread waits in the call.
+     * How many parts an m x n x k GEMM splits into on {@code par}: 1 below {@link #SMALL_GEMM_MACS}; else up to one
+     * per thread, or, on a thread-invariant pool, from the shape alone (see {@link #MACS_PER_EXTRA_PART}), each part
+     * at least {@link #MIN_SPLIT_UNITS}.
      */
-    private static final class Split implements Parallel.Range {
+    static int parts(Parallel par, int m, int n, int k) {
+        long macs = (long) m * n * k;
+        if (macs < SMALL_GEMM_MACS) return 1;
+        int units = units(Math.max(m, n));
+        return par.threadInvariant() ? par.parts(units, MIN_SPLIT_UNITS, (int) Math.min(MAX_SPLIT_PARTS, 2 + macs / MACS_PER_EXTRA_PART))
+                : par.parts(units, 1, MAX_SPLIT_PARTS);
+    }
+
+    /** {@link #SPLIT_UNIT}s in {@code rows}, a last partial one included. */
+    private static int units(int rows) { return (rows + SPLIT_UNIT - 1) / SPLIT_UNIT; }
+
+    /**
+     * A split GEMM's parts: rows [from, to) of C in {@link #SPLIT_UNIT}s where C has more rows than columns, else its
+     * columns. One object per calling thread, set up for each split GEMM (a lambda would be a new object of 16
+     * captured values per GEMM); its parts run while that thread waits in the call.
+     */
+    private static final class Split implements Parallel.Part {
         private OpenBlas blas;
         private boolean ta, tb;
         private int m, n, k, lda, ldb, ldc;
@@ -187,8 +225,9 @@ final class OpenBlas {
             a = b = c = null;
         }
 
-        @Override public void run(int from, int to) {
-            if (m >= n) // rows of C: rows of op(A)
+        @Override public void run(int part, int fromUnit, int toUnit) {
+            int from = fromUnit * SPLIT_UNIT, to = Math.min(toUnit * SPLIT_UNIT, Math.max(m, n));
+            if (m > n) // rows of C: rows of op(A); a square C splits by columns, which measured faster (see MACS_PER_EXTRA_PART's GEMMs)
                 blas.sgemm(ta, tb, to - from, n, k, alpha, a, aOffset + (long) from * (ta ? 1 : lda), lda, b, bOffset, ldb, beta, c, cOffset + (long) from * ldc, ldc);
             else // columns of C: columns of op(B)
                 blas.sgemm(ta, tb, m, to - from, k, alpha, a, aOffset, lda, b, bOffset + (long) from * (tb ? ldb : 1), ldb, beta, c, cOffset + from, ldc);

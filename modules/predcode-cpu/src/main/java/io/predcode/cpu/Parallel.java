@@ -135,8 +135,14 @@ final class Parallel implements AutoCloseable {
     /** The generation of the next job (wraps; only equality matters). */
     private int generation;
 
-    Parallel(int threads) {
+    /** Whether splits whose results depend on where their parts begin take parts from the work alone (see {@link #parts(int, int, int)}). */
+    private final boolean threadInvariant;
+
+    Parallel(int threads) { this(threads, false); }
+
+    Parallel(int threads, boolean threadInvariant) {
         this.threads = Math.max(1, threads);
+        this.threadInvariant = threadInvariant;
         workers = new Worker[this.threads - 1];
         for (int i = 0; i < workers.length; i++) {
             workers[i] = new Worker(i);
@@ -149,7 +155,10 @@ final class Parallel implements AutoCloseable {
     /** The worker threads (for tests: they end after {@link #close}). */
     java.util.List<Thread> workers() { return java.util.List.of(workers); }
 
-    /** How many parts {@link #forParts} splits n items into (1 inside a branch; never more than a job holds). */
+    /**
+     * How many parts {@link #forRange} splits n items into: one per thread at the most (1 inside a branch; never more
+     * than a job holds). For work whose every item computes the same however it is split (elementwise ops).
+     */
     int parts(int n, int minItems) {
         return workers.length == 0 || ALONE.get()[0] ? 1 : Math.min(Math.min(threads, Job.MAX_PARTS), Math.max(1, n / Math.max(1, minItems)));
     }
@@ -161,13 +170,30 @@ final class Parallel implements AutoCloseable {
         else split(body, null, parts, n);
     }
 
+    /** Whether {@link #forParts} splits by the work alone, never the thread count (BackendOptions.threadInvariant). */
+    boolean threadInvariant() { return threadInvariant; }
+
     /**
-     * As {@link #forRange}, telling each part its index: part p covers [n p / parts, n (p + 1) / parts).
-     * When the workers are busy with another caller's job, all parts run here, in order.
+     * How many parts {@link #forParts} splits n items into: n / minItems, at least 1 and at most {@code maxParts}, and
+     * at most one per thread (1 inside a branch) unless the pool is {@link #threadInvariant}. For work whose results
+     * depend on where its parts begin (a GEMM's slices, per-part partial sums): with parts from the work alone, it
+     * gives the same bits on any number of threads, inside a branch or not.
      */
-    void forParts(int n, int minItems, Part body) {
-        int parts = parts(n, minItems);
+    int parts(int n, int minItems, int maxParts) {
+        int byWork = Math.max(1, Math.min(Math.min(maxParts, Job.MAX_PARTS), n / Math.max(1, minItems)));
+        if (threadInvariant) return byWork;
+        return workers.length == 0 || ALONE.get()[0] ? 1 : Math.min(threads, byWork);
+    }
+
+    /**
+     * Runs body over [0, n) in {@link #parts(int, int, int)} parts, part p covering [n p / parts, n (p + 1) / parts),
+     * telling each part its index: on the threads, or all here, in order, where there is one thread, inside a branch
+     * or while the workers serve another caller.
+     */
+    void forParts(int n, int minItems, int maxParts, Part body) {
+        int parts = parts(n, minItems, maxParts);
         if (parts <= 1) body.run(0, 0, n);
+        else if (workers.length == 0 || ALONE.get()[0]) inOrder(null, body, parts, n);
         else split(null, body, parts, n);
     }
 
@@ -206,15 +232,7 @@ final class Parallel implements AutoCloseable {
     /** Runs a range or parts in {@code parts} parts: on the workers too, or all here, in order, when another caller holds them. */
     private void split(Range range, Part part, int parts, int n) {
         if (!busy.tryLock()) {
-            Throwable first = null;
-            for (int p = 0; p < parts; p++) {
-                try {
-                    runPart(range, part, null, p, (int) ((long) n * p / parts), (int) ((long) n * (p + 1) / parts));
-                } catch (Throwable t) {
-                    if (first == null) first = t;
-                }
-            }
-            rethrow(first);
+            inOrder(range, part, parts, n);
             return;
         }
         try {
@@ -222,6 +240,19 @@ final class Parallel implements AutoCloseable {
         } finally {
             busy.unlock();
         }
+    }
+
+    /** Runs every part here, in order; a failing part does not keep the rest from running, and the first failure is thrown. */
+    private static void inOrder(Range range, Part part, int parts, int n) {
+        Throwable first = null;
+        for (int p = 0; p < parts; p++) {
+            try {
+                runPart(range, part, null, p, (int) ((long) n * p / parts), (int) ((long) n * (p + 1) / parts));
+            } catch (Throwable t) {
+                if (first == null) first = t;
+            }
+        }
+        rethrow(first);
     }
 
     /** Offers the parts to the workers, works on them here too, waits for the last; holds {@link #busy}. */

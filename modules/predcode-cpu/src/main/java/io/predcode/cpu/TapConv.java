@@ -131,7 +131,7 @@ final class TapConv {
         MemorySegment wt = l.fold ? foldWeights(w, l) : l.col ? w : tapWeights(w, l);
         float[] b = bias == null ? null : bias.asSlice(0, (long) out * Float.BYTES).toArray(F);
         float beta0 = b == null ? 0f : 1f;
-        par.forRange(images, ConvKernels.MIN_IMAGES, (from, to) -> {
+        par.forParts(images, ConvKernels.MIN_IMAGES, ConvKernels.MAX_PARTS, (part, from, to) -> { // groups from each part's start: Parallel.parts
             Work work = WORK.get();
             int group = l.group(rows);
             for (int n0 = from; n0 < to; n0 += group) {
@@ -153,7 +153,7 @@ final class TapConv {
         Layout l = Layout.of(g, out);
         int c = g.channels();
         MemorySegment wt = tapWeights(w, l);
-        par.forRange(images, ConvKernels.MIN_IMAGES, (from, to) -> {
+        par.forParts(images, ConvKernels.MIN_IMAGES, ConvKernels.MAX_PARTS, (part, from, to) -> {
             Work work = WORK.get();
             int group = l.group(c); // the input gradient has c rows in tap form
             for (int n0 = from; n0 < to; n0 += group) {
@@ -170,13 +170,13 @@ final class TapConv {
 
     /**
      * dW[o][c][ki][kj] = sum over images and pixels of dy x. Each thread sums its images into its own
-     * partial [tap][out][c]; partials are added in part order, so the result depends only on the thread count.
+     * partial [tap][out][c]; partials are added in part order (see PartialSums).
      */
     static void backwardWeight(Parallel par, OpenBlas blas, MemorySegment x, MemorySegment dy, Conv2dGeometry g, MemorySegment dw, int images, int out) {
         Layout l = Layout.of(g, out);
         int c = g.channels(), size = l.taps() * out * c;
-        PartialSums partials = new PartialSums(par.parts(images, ConvKernels.MIN_IMAGES), size);
-        par.forParts(images, ConvKernels.MIN_IMAGES, (part, from, to) -> {
+        PartialSums partials = PartialSums.over(par, images, ConvKernels.MIN_IMAGES, size);
+        par.forParts(images, ConvKernels.MIN_IMAGES, partials.parts(), (part, from, to) -> {
             Work work = WORK.get();
             MemorySegment sums = partials.part(part);
             int group = l.group(l.inputRows);

@@ -16,22 +16,61 @@ class ParallelTest {
 
     @Test void everyItemOnceInItsPart() {
         for (int threads : new int[]{1, 2, 3, 5})
-            try (Parallel par = new Parallel(threads)) {
+            for (boolean invariant : new boolean[]{false, true})
+            try (Parallel par = new Parallel(threads, invariant)) {
                 for (int n : new int[]{1, 2, 7, 64, 1000, 4099})
-                    for (int min : new int[]{1, 3, 100}) {
-                        AtomicIntegerArray seen = new AtomicIntegerArray(n);
-                        int parts = par.parts(n, min);
-                        AtomicIntegerArray partSeen = new AtomicIntegerArray(parts);
-                        par.forParts(n, min, (part, from, to) -> {
-                            assertEquals((int) ((long) n * part / parts), from, "part " + part + "'s start");
-                            assertEquals((int) ((long) n * (part + 1) / parts), to, "part " + part + "'s end");
-                            partSeen.incrementAndGet(part);
-                            for (int i = from; i < to; i++) seen.incrementAndGet(i);
-                        });
-                        for (int p = 0; p < parts; p++) assertEquals(1, partSeen.get(p), threads + " threads, n " + n + ": part " + p);
-                        for (int i = 0; i < n; i++) assertEquals(1, seen.get(i), threads + " threads, n " + n + ", min " + min + ": item " + i);
-                    }
+                    for (int min : new int[]{1, 3, 100})
+                        for (int most : new int[]{1, 2, 7, 64}) {
+                            AtomicIntegerArray seen = new AtomicIntegerArray(n);
+                            int parts = par.parts(n, min, most), byWork = Math.max(1, Math.min(most, n / min));
+                            assertEquals(invariant ? byWork : Math.min(threads, byWork), parts, invariant ? "the parts come from the work alone" : "up to one part a thread");
+                            AtomicIntegerArray partSeen = new AtomicIntegerArray(parts);
+                            par.forParts(n, min, most, (part, from, to) -> {
+                                assertEquals((int) ((long) n * part / parts), from, "part " + part + "'s start");
+                                assertEquals((int) ((long) n * (part + 1) / parts), to, "part " + part + "'s end");
+                                partSeen.incrementAndGet(part);
+                                for (int i = from; i < to; i++) seen.incrementAndGet(i);
+                            });
+                            for (int p = 0; p < parts; p++) assertEquals(1, partSeen.get(p), threads + " threads, n " + n + ": part " + p);
+                            for (int i = 0; i < n; i++) assertEquals(1, seen.get(i), threads + " threads, n " + n + ", min " + min + ": item " + i);
+                        }
+                for (int n : new int[]{1, 7, 1000}) { // forRange: at most one part per thread
+                    AtomicIntegerArray seen = new AtomicIntegerArray(n);
+                    AtomicInteger ranges = new AtomicInteger();
+                    par.forRange(n, 1, (from, to) -> {
+                        ranges.incrementAndGet();
+                        for (int i = from; i < to; i++) seen.incrementAndGet(i);
+                    });
+                    assertEquals(Math.min(threads, n), ranges.get(), threads + " threads, n " + n);
+                    for (int i = 0; i < n; i++) assertEquals(1, seen.get(i), threads + " threads, n " + n + ": item " + i);
+                }
             }
+    }
+
+    /** On a thread-invariant pool, parts inside a branch run in order on the branch's thread, the same parts as outside. */
+    @Test void invariantPartsInsideABranchAreTheSameParts() {
+        try (Parallel par = new Parallel(2, true)) {
+            int[][] seen = new int[2][];
+            Runnable[] branches = new Runnable[2];
+            for (int b = 0; b < 2; b++) {
+                int branch = b;
+                branches[b] = () -> {
+                    Thread mine = Thread.currentThread();
+                    int[] starts = new int[5];
+                    par.forParts(100, 20, 5, (part, from, to) -> {
+                        assertSame(mine, Thread.currentThread(), "a part inside a branch runs on the branch's thread");
+                        starts[part] = from + 1;
+                    });
+                    seen[branch] = starts;
+                };
+            }
+            par.branches(branches, true);
+            int[] outside = new int[5];
+            par.forParts(100, 20, 5, (part, from, to) -> outside[part] = from + 1);
+            assertArrayEquals(new int[]{1, 21, 41, 61, 81}, outside);
+            assertArrayEquals(outside, seen[0]);
+            assertArrayEquals(outside, seen[1]);
+        }
     }
 
     /**
@@ -45,7 +84,7 @@ class ParallelTest {
                 AtomicIntegerArray runs = new AtomicIntegerArray(3);
                 for (int job = 0; job < 200_000; job++) {
                     int parts = Math.min(threads, 2 + job % 2);
-                    par.forParts(parts, 1, (part, from, to) -> runs.incrementAndGet(part));
+                    par.forParts(parts, 1, parts, (part, from, to) -> runs.incrementAndGet(part));
                     for (int p = 0; p < 3; p++)
                         assertEquals(p < parts ? 1 : 0, runs.getAndSet(p, 0), threads + " threads, job " + job + " of " + parts + " parts: runs of part " + p);
                 }
@@ -57,7 +96,7 @@ class ParallelTest {
             for (int failing = 0; failing < 2; failing++) { // the caller's part or a worker's: whichever claims it
                 int bad = failing;
                 IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                        () -> par.forParts(100, 10, (part, from, to) -> { if (part == bad) throw new IllegalArgumentException("part " + part); }));
+                        () -> par.forParts(100, 10, 2, (part, from, to) -> { if (part == bad) throw new IllegalArgumentException("part " + part); }));
                 assertEquals("part " + bad, e.getMessage());
             }
             AtomicInteger sum = new AtomicInteger();
