@@ -68,6 +68,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--threads", defaultValue = "0", description = "CPU threads (0 = all cores; default: ${DEFAULT-VALUE}).")
     int threads;
 
+    @Option(names = "--thread-invariant", description = "CPU: split the work by its sizes alone, as train --thread-invariant does (to time what it costs).")
+    boolean threadInvariant;
+
     @Option(names = "--steps", defaultValue = "20", description = "Timed steps per configuration (default: ${DEFAULT-VALUE}).")
     int steps;
 
@@ -142,7 +145,7 @@ final class BenchCommand implements Callable<Integer> {
                 records.add(Map.of("backend", p.name(), "available", false, "reason", a.reason()));
                 continue;
             }
-            try (Backend be = p.open(Setup.backendOptions(threads))) {
+            try (Backend be = p.open(Setup.backendOptions(threads, threadInvariant))) {
                 double peak = gemmPeak(be);
                 out.printf("# %s: %s; sgemm peak %.1f GFLOP/s (1024^3)%n", be.name(), be.description(), peak);
                 if (ops) { records.addAll(opsBench(be, out)); continue; }
@@ -156,7 +159,7 @@ final class BenchCommand implements Callable<Integer> {
             doc.put("machine", Map.of("cores", (double) Runtime.getRuntime().availableProcessors(), "os", System.getProperty("os.name") + " " + System.getProperty("os.arch"),
                     "java", System.getProperty("java.version")));
             doc.put("settings", Map.of("steps", (double) steps, "warmup", (double) warmup, "warmup_seconds", warmupSeconds, "eta", (double) relaxation.eta, "n", (double) relaxation.sweeps(20),
-                    "threads", (double) threads, "loss", loss, "belief_optimizer", beliefOptimizer.toString(), "energy", beliefs.energy));
+                    "threads", (double) threads, "thread_invariant", threadInvariant, "loss", loss, "belief_optimizer", beliefOptimizer.toString(), "energy", beliefs.energy));
             doc.put("records", records);
             AtomicFiles.writeString(json, Json.write(doc, 2) + "\n");
             out.println("wrote " + json);

@@ -109,10 +109,12 @@ final class Halving {
         int[] rungOf = new int[jobs.size()];
         List<GridSweep.Point> going = plan.pointOf().stream().distinct().toList();
         print.printf("halving: %s (the best 1/%d of the points go on at each rung, by %s)%n", describe(rungs), eta, selectedBy(jobs));
-        // A run's arithmetic depends on its thread count (how sums split): each keeps the first rung's share of the cores
-        // in every rung, fewer runs at once or not, so that a point trains as it would alone on those threads.
+        // A run's arithmetic depends on its thread count (how its GEMMs split), unless --thread-invariant: each keeps the first
+        // rung's share of the cores in every rung, fewer runs at once or not, so that a point trains as it would alone on those
+        // threads. Thread-invariant runs take the cores the rung's own runs leave them (the last rung's one run, all of them).
+        Setup.BackendChoice given = jobs.getFirst().settings().backend();
         int share = Math.min(atOnce, jobs.size());
-        Setup.BackendChoice backend = share > 1 ? Sweep.shareOfCores(jobs.getFirst().settings().backend(), share) : jobs.getFirst().settings().backend();
+        Setup.BackendChoice backend = share > 1 && !given.threadInvariant ? Sweep.shareOfCores(given, share) : given;
         for (int k = 0; k < rungs.size(); k++) {
             Rung rung = rungs.get(k);
             List<Integer> mine = new ArrayList<>(), toTrain = new ArrayList<>();

@@ -92,25 +92,31 @@ final class Setup {
         @Option(names = "--threads", defaultValue = "0", description = "CPU threads (0 = all cores; default: ${DEFAULT-VALUE}).")
         int threads;
 
+        @Option(names = "--thread-invariant", description = "CPU: split the work by its sizes alone, not the thread count, so that a run gives the same"
+                + " bits on any --threads (a sweep's runs at once, a run resumed with other threads). Slower where the parts outnumber the threads:"
+                + " 7% for PCX's MLP on one thread.")
+        boolean threadInvariant;
+
         /** More threads than this is a typo, not a machine: each is a real thread the backend starts. */
         static final int MAX_THREADS = 4096;
 
-        Backend open() { return Backends.open(backend, backendOptions(threads)); }
+        Backend open() { return Backends.open(backend, backendOptions(threads, threadInvariant)); }
 
         /** This choice with {@code threads} threads. */
         BackendChoice withThreads(int threads) {
             BackendChoice c = new BackendChoice();
             c.backend = backend;
             c.threads = threads;
+            c.threadInvariant = threadInvariant;
             return c;
         }
     }
 
     /** Options for a backend with --threads {@code threads}, checked: every command that opens backends goes through here. */
-    static BackendOptions backendOptions(int threads) {
+    static BackendOptions backendOptions(int threads, boolean threadInvariant) {
         if (threads < 0 || threads > BackendChoice.MAX_THREADS)
             throw new IllegalArgumentException("--threads must be between 0 (all cores) and " + BackendChoice.MAX_THREADS + ", got " + threads);
-        return new BackendOptions(threads, 0);
+        return new BackendOptions(threads, 0, threadInvariant);
     }
 
     /** --spark and its settings: data-parallel training on Apache Spark. */

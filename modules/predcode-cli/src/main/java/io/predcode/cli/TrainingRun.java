@@ -514,6 +514,7 @@ final class TrainingRun {
         checkSame(t, "--augment", "augment", "none", s.augmentation().id(), c.source());
         checkSame(t, "--drop-last", "drop_last", "off", s.dropLast() ? "on" : "off", c.source());
         checkSame(t, "--score-whole-batches", "score_whole_batches", "off", s.scoreWholeBatches() ? "on" : "off", c.source());
+        checkSame(t, "--thread-invariant", "thread_invariant", "off", s.backend().threadInvariant ? "on" : "off", c.source());
         // A resumed run is the same run: a changed setting would silently make it another one.
         JsonFields saved = t.object("settings");
         if (s.cosineSchedule() && saved.has("epochs") && saved.number("epochs") != s.epochs())
@@ -581,7 +582,7 @@ final class TrainingRun {
         RunSpec run = new RunSpec(java.util.UUID.randomUUID().toString(), spec.toJson(), input, s.data(), s.validation(), s.seed(), s.shuffle(), s.algorithm().id(),
                 s.eta(), sweeps, s.loss().id(), s.energy().id(), s.beliefOptimizer().toString(), s.nudging().toString(), batchSize, sp.partitions(), be.name(),
                 s.backend().threads > 0 ? s.backend().threads : 1, -1, s.symmetricInputs() ? 2f : 1f, s.symmetricInputs() ? -1f : 0f, s.augmentation().id(),
-                s.stableRelaxation());
+                s.stableRelaxation(), s.backend().threadInvariant);
         DataParallelRun r = DataParallelRun.start(sp.master, sp.conf, java.time.Duration.ofSeconds(sp.timeoutSeconds), run, trainSize, model, opt);
         out.printf("spark: %s, %d partitions of %d samples a step, %d steps an epoch%s%n", sp.master, run.partitions(), run.localBatch(), r.training().plan().stepsPerEpoch(),
                 sp.averageEvery > 1 ? ", local steps averaged every " + sp.averageEvery + " (not exact; each shard's optimizer state stays on its executor)"
@@ -774,6 +775,7 @@ final class TrainingRun {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("backend", be.name());
         m.put("backend_description", be.description());
+        m.put("thread_invariant", s.backend().threadInvariant ? "on" : "off");
         m.put("algorithm", s.algorithm().id());
         m.put("model", s.model());
         m.put("data", s.data());

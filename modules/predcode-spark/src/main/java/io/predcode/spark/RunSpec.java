@@ -30,11 +30,13 @@ import java.io.Serializable;
  * @param augment         the training images' augmentation, as {@code Augmentation.parse} reads it (black is inputShift)
  * @param stableRelaxation whether a relaxation {@code Trainer.guards} is guarded as {@code Trainer.stableRelaxation} guards it:
  *                        eta halved, from that step on, while the global batch's relaxation raises its energy
+ * @param threadInvariant  whether each executor's backend splits its work by the sizes alone
+ *                        ({@code BackendOptions.threadInvariant}), so that its shard's results do not depend on its threads
  */
 public record RunSpec(String runId, String specJson, int[] inputShape, String data, double validation, long seed, boolean shuffle,
                       String algorithm, float eta, int n, String loss, String energy, String beliefOptimizer, String nudging,
                       int globalBatch, int partitions, String backend, int threads, long failOnceAtStep, float inputScale, float inputShift, String augment,
-                      boolean stableRelaxation) implements Serializable {
+                      boolean stableRelaxation, boolean threadInvariant) implements Serializable {
     /** Checks what the driver can check before any executor works. */
     public RunSpec {
         if (partitions < 1) throw new IllegalArgumentException("--spark-partitions must be >= 1, got " + partitions);
@@ -42,12 +44,21 @@ public record RunSpec(String runId, String specJson, int[] inputShape, String da
             throw new IllegalArgumentException("--batch-size " + globalBatch + " must be a multiple of --spark-partitions " + partitions + " (each shard takes an equal part)");
     }
 
+    /** A run whose executors split their work by the thread count (not {@code threadInvariant}). */
+    public RunSpec(String runId, String specJson, int[] inputShape, String data, double validation, long seed, boolean shuffle,
+                   String algorithm, float eta, int n, String loss, String energy, String beliefOptimizer, String nudging,
+                   int globalBatch, int partitions, String backend, int threads, long failOnceAtStep, float inputScale, float inputShift, String augment,
+                   boolean stableRelaxation) {
+        this(runId, specJson, inputShape, data, validation, seed, shuffle, algorithm, eta, n, loss, energy, beliefOptimizer, nudging, globalBatch, partitions,
+                backend, threads, failOnceAtStep, inputScale, inputShift, augment, stableRelaxation, false);
+    }
+
     /** A run without {@code stableRelaxation}: the relaxation takes the fixed eta, as Torch2PC's does. */
     public RunSpec(String runId, String specJson, int[] inputShape, String data, double validation, long seed, boolean shuffle,
                    String algorithm, float eta, int n, String loss, String energy, String beliefOptimizer, String nudging,
                    int globalBatch, int partitions, String backend, int threads, long failOnceAtStep, float inputScale, float inputShift, String augment) {
         this(runId, specJson, inputShape, data, validation, seed, shuffle, algorithm, eta, n, loss, energy, beliefOptimizer, nudging, globalBatch, partitions,
-                backend, threads, failOnceAtStep, inputScale, inputShift, augment, false);
+                backend, threads, failOnceAtStep, inputScale, inputShift, augment, false, false);
     }
 
     /** Whether the relaxation is guarded: {@code stableRelaxation}, for an algorithm and settings {@code Trainer.guards}. */

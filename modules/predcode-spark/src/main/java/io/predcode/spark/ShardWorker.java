@@ -82,7 +82,7 @@ final class ShardWorker implements AutoCloseable {
         this.plan = ShardPlan.of(spec, train.size());
         this.algorithm = Algorithm.parse(spec.algorithm());
         Loss loss = Loss.parse(spec.loss());
-        this.backend = Backends.open(spec.backend(), new BackendOptions(spec.threads(), 0));
+        this.backend = Backends.open(spec.backend(), new BackendOptions(spec.threads(), 0, spec.threadInvariant()));
         try {
             this.model = Model.create(ModelSpec.parse(spec.specJson(), "the driver's model"), spec.inputShape(), backend, 0);
             this.engine = new PcEngine(model, loss).globalBatch(spec.globalBatch()).energy(Energy.parse(spec.energy()))

@@ -1,0 +1,71 @@
+package io.predcode.cli;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static io.predcode.cli.CliTest.json;
+import static io.predcode.cli.CliTest.run;
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * {@code --thread-invariant}: a run gives the same model on any {@code --threads}, resumed or not, and a halving's
+ * last rung takes every core and still trains its point as the whole grid does. The model is wide enough at batch
+ * 128 that its GEMMs split (the core's SameBitsOnAnyThreadsTest holds the ops to it on models like it).
+ */
+class ThreadInvariantTest {
+    /** Digits through 256 and 160 units: 128 x 256 x 64 and 128 x 160 x 256 GEMMs, each split in two. */
+    private static final String WIDE = """
+            {"input": [1, 8, 8], "blocks": [
+              [{"op": "flatten"}, {"op": "linear", "in": 64, "out": 256, "bias": true}, {"op": "gelu_tanh"}],
+              [{"op": "linear", "in": 256, "out": 160, "bias": true}, {"op": "relu"}],
+              [{"op": "linear", "in": 160, "out": 10, "bias": true}]]}
+            """;
+
+    private static String[] train(Path model, String... more) {
+        return CliTest.concat(new String[]{"train", "--model", model.toString(), "--algorithm", "pc", "--batch-size", "128", "--epochs", "2", "--thread-invariant", "--quiet"},
+                more);
+    }
+
+    @Test void aRunIsTheSameOnAnyThreadsAndResumesOnlyAsItWas(@TempDir Path tmp) throws Exception {
+        Path model = Files.writeString(tmp.resolve("wide.json"), WIDE);
+        for (String threads : new String[]{"1", "2", "3"}) {
+            CliTest.Result r = run(train(model, "--threads", threads, "--out", tmp.resolve("t" + threads).toString()));
+            assertEquals(0, r.code(), r.out() + r.err());
+        }
+        for (String other : new String[]{"t2", "t3"})
+            assertArrayEquals(Files.readAllBytes(tmp.resolve("t1/model.safetensors")), Files.readAllBytes(tmp.resolve(other).resolve("model.safetensors")), other);
+        assertEquals("on", json(tmp.resolve("t1/metrics.json")).object("settings").string("thread_invariant"));
+        // Stopped inside its first epoch on one thread, resumed on two: the same model as never stopped.
+        Path resumed = tmp.resolve("resumed");
+        CliTest.Result stopped = run(train(model, "--threads", "1", "--max-steps", "5", "--out", resumed.toString()));
+        assertEquals(0, stopped.code(), stopped.out() + stopped.err());
+        CliTest.Result r = run(train(model, "--threads", "2", "--out", resumed.toString(), "--resume"));
+        assertEquals(0, r.code(), r.out() + r.err());
+        assertArrayEquals(Files.readAllBytes(tmp.resolve("t1/model.safetensors")), Files.readAllBytes(resumed.resolve("model.safetensors")));
+        // Without the option the run would split by the thread count: a resume that drops it is refused.
+        String[] without = java.util.Arrays.stream(train(model, "--out", tmp.resolve("t1").toString(), "--resume")).filter(a -> !a.equals("--thread-invariant"))
+                .toArray(String[]::new);
+        CliTest.Result refused = run(without);
+        assertEquals(2, refused.code(), refused.out() + refused.err());
+        assertEquals("predcode: " + tmp.resolve("t1").resolve("checkpoint.safetensors") + ": checkpoint was trained with --thread-invariant on, not off; --resume continues the same run",
+                refused.err().strip());
+    }
+
+    @Test void aHalvingsLastRungTakesEveryCoreAndTrainsAsTheWholeGrid(@TempDir Path tmp) throws Exception {
+        Path model = Files.writeString(tmp.resolve("wide.json"), WIDE), halving = tmp.resolve("halving"), whole = tmp.resolve("whole");
+        String[] grid = train(model, "--grid", "lr=0.01,0.001", "--parallel-runs", "2");
+        CliTest.Result r = run(CliTest.concat(grid, new String[]{"--halving", "2", "--out", halving.toString()}));
+        assertEquals(0, r.code(), r.out() + r.err());
+        assertTrue(r.out().contains("grid: 2 at once, "), r.out());
+        assertEquals(2, json(halving.resolve("grid.json")).list("points").size());
+        String best = Path.of((String) ((java.util.Map<?, ?>) json(halving.resolve("grid.json")).list("points").getFirst()).get("out")).getFileName().toString();
+        String last = r.out().substring(r.out().indexOf("halving: rung 2 of 2"));
+        assertFalse(last.contains("at once"), "the last rung's one run trains alone, on every core: " + last);
+        // The whole grid, each run on one thread: the point that went on is the same model.
+        assertEquals(0, run(CliTest.concat(grid, new String[]{"--threads", "1", "--out", whole.toString()})).code());
+        ParallelRunsTest.assertSameModels(whole, halving, best);
+    }
+}
