@@ -94,7 +94,7 @@ final class Setup {
 
         @Option(names = "--thread-invariant", description = "CPU: split the work by its sizes alone, not the thread count, so that a run gives the same"
                 + " bits on any --threads (a sweep's runs at once, a run resumed with other threads). Slower where the parts outnumber the threads:"
-                + " 7% for PCX's MLP on one thread.")
+                + " 7%% for PCX's MLP on one thread.")
         boolean threadInvariant;
 
         /** More threads than this is a typo, not a machine: each is a real thread the backend starts. */
