@@ -38,6 +38,8 @@ class ThreadInvariantTest {
         for (String other : new String[]{"t2", "t3"})
             assertArrayEquals(Files.readAllBytes(tmp.resolve("t1/model.safetensors")), Files.readAllBytes(tmp.resolve(other).resolve("model.safetensors")), other);
         assertEquals("on", json(tmp.resolve("t1/metrics.json")).object("settings").string("thread_invariant"));
+        CliTest.Result inspected = run("inspect", "--checkpoint", tmp.resolve("t1").toString());
+        assertTrue(inspected.out().lines().anyMatch(l -> l.startsWith("trained: ") && l.endsWith(", thread-invariant")), inspected.out());
         // Stopped inside its first epoch on one thread, resumed on two: the same model as never stopped.
         Path resumed = tmp.resolve("resumed");
         CliTest.Result stopped = run(train(model, "--threads", "1", "--max-steps", "5", "--out", resumed.toString()));
