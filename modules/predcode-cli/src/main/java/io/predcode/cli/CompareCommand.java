@@ -111,7 +111,7 @@ final class CompareCommand implements Callable<Integer> {
         float[] x = Arrays.copyOf(test.images(), size * test.sampleSize());
         float[] y = l == Loss.CROSS_ENTROPY ? Arrays.copyOf(test.labels(), size) : test.oneHot(0, size);
         List<Row> rows = new ArrayList<>();
-        try (Backend be = backendChoice.open(); Model m = Model.create(ms, input, be, seed);
+        try (Backend be = backendChoice.openFor(c); Model m = Model.create(ms, input, be, seed);
              PcEngine e = new PcEngine(m, l).beliefOptimizer(beliefOptimizer).energy(energy).nudging(nudging)) {
             if (c != null) m.loadParameters(c.parameters(), c.source().toString());
             e.infer(x, y, size, Algorithm.BACKPROP, eta, n);

@@ -60,7 +60,7 @@ final class EvalCommand implements Callable<Integer> {
         io.predcode.data.Dataset test = scoreWholeBatches ? TrainingRun.wholeBatches(split.test(), batchSize, "test") : split.test();
         int[] input = Setup.inputShape(c.spec(), split, "the model in " + checkpoint);
         Loss l = loss == null ? c.loss() : Setup.loss(loss);
-        try (Backend be = backendChoice.open(); Model m = Model.create(c.spec(), input, be, 0); PcEngine e = new PcEngine(m, l)) {
+        try (Backend be = backendChoice.openFor(c); Model m = Model.create(c.spec(), input, be, 0); PcEngine e = new PcEngine(m, l)) {
             m.loadParameters(c.parameters(), c.source().toString());
             long[][] confusion = perClass ? new long[test.classes()][test.classes()] : null;
             TrainingRun.Score s = TrainingRun.evaluate(e, test, batchSize, confusion);

@@ -68,7 +68,7 @@ final class GenerateCommand implements Callable<Integer> {
         Checkpoint.Loaded c = checkpoint.loadFinite();
         Loss loss = c.loss();
         var print = spec.commandLine().getOut();
-        try (Backend be = backendChoice.open(); Model m = c.model(be); PcEngine e = new PcEngine(m, loss)) {
+        try (Backend be = backendChoice.openFor(c); Model m = c.model(be); PcEngine e = new PcEngine(m, loss)) {
             int[] outShape = m.activationShape(m.depth());
             if (outShape.length != 1) throw new IllegalArgumentException(c.source() + ": generate holds one class at a flat output; this model outputs " + Arrays.toString(outShape));
             int classes = outShape[0], inputSize = e.inputSize(), batch = classes * perClass;

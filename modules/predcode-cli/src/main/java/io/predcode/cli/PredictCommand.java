@@ -108,7 +108,7 @@ final class PredictCommand implements Callable<Integer> {
         float[] prob;
         boolean probabilities;
         List<String> names;
-        try (Backend be = backendChoice.open(); Model m = Model.create(c.spec(), shape, be, 0)) {
+        try (Backend be = backendChoice.openFor(c); Model m = Model.create(c.spec(), shape, be, 0)) {
             m.loadParameters(c.parameters(), c.source().toString());
             try (Predictor p = Predictor.of(m, c.preprocessing(), c.classNames())) {
                 // A model trained on squared error against one-hot targets outputs its guess of them, not logits: its

@@ -94,13 +94,23 @@ final class Setup {
 
         @Option(names = "--thread-invariant", description = "CPU: split the work by its sizes alone, not the thread count, so that a run gives the same"
                 + " bits on any --threads (a sweep's runs at once, a run resumed with other threads). Slower where the parts outnumber the threads:"
-                + " 7%% for PCX's MLP on one thread.")
+                + " 7%% for PCX's MLP on one thread. A model trained with it is evaluated with it.")
         boolean threadInvariant;
 
         /** More threads than this is a typo, not a machine: each is a real thread the backend starts. */
         static final int MAX_THREADS = 4096;
 
         Backend open() { return Backends.open(backend, backendOptions(threads, threadInvariant)); }
+
+        /**
+         * The backend for a trained model ({@code trained} may be null): thread-invariant where the run that trained it
+         * was, so that eval, predict, generate and compare give its numbers on any --threads as its training did.
+         */
+        Backend openFor(io.predcode.core.io.Checkpoint.Loaded trained) {
+            boolean invariant = threadInvariant || trained != null && trained.training() != null && trained.training().has("settings")
+                    && "on".equals(trained.training().object("settings").get("thread_invariant"));
+            return Backends.open(backend, backendOptions(threads, invariant));
+        }
 
         /** This choice with {@code threads} threads. */
         BackendChoice withThreads(int threads) {

@@ -11,8 +11,8 @@ import static io.predcode.cli.CliTest.run;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * {@code --thread-invariant}: a run gives the same model on any {@code --threads}, resumed or not, and a halving's
- * last rung takes every core and still trains its point as the whole grid does. The model is wide enough at batch
+ * {@code --thread-invariant}: a run gives the same model on any {@code --threads}, resumed or not, its model predicts the
+ * same on any, and a halving's last rung takes every core and still trains its point as the whole grid does. The model is wide enough at batch
  * 128 that its GEMMs split (the core's SameBitsOnAnyThreadsTest holds the ops to it on models like it).
  */
 class ThreadInvariantTest {
@@ -40,6 +40,23 @@ class ThreadInvariantTest {
         assertEquals("on", json(tmp.resolve("t1/metrics.json")).object("settings").string("thread_invariant"));
         CliTest.Result inspected = run("inspect", "--checkpoint", tmp.resolve("t1").toString());
         assertTrue(inspected.out().lines().anyMatch(l -> l.startsWith("trained: ") && l.endsWith(", thread-invariant")), inspected.out());
+        // predict (as eval, generate and compare) takes the option from the run that trained the model: its probabilities
+        // are the same bytes on any --threads, given or not.
+        // Random images in digits' stored range, 0..16: on digits' own test images, probabilities split by the thread count
+        // happened to come out the same bytes.
+        java.util.SplittableRandom random = new java.util.SplittableRandom(3);
+        float[] raw = new float[360 * 64];
+        for (int i = 0; i < raw.length; i++) raw[i] = (float) random.nextDouble(0, 16);
+        Path input = Files.write(tmp.resolve("images.npy"), io.predcode.data.Npy.encode(new int[]{360, 8, 8}, raw));
+        byte[] probs = null;
+        for (String threads : new String[]{"1", "2", "3"}) {
+            Path out = tmp.resolve("probs-" + threads + ".npy");
+            CliTest.Result p = run("predict", "--checkpoint", tmp.resolve("t1").toString(), "--input", input.toString(), "--out", out.toString(), "--threads", threads,
+                    "--batch-size", "360");
+            assertEquals(0, p.code(), p.out() + p.err());
+            if (probs == null) probs = Files.readAllBytes(out);
+            else assertArrayEquals(probs, Files.readAllBytes(out), "probabilities on " + threads + " threads against 1");
+        }
         // Stopped inside its first epoch on one thread, resumed on two: the same model as never stopped.
         Path resumed = tmp.resolve("resumed");
         CliTest.Result stopped = run(train(model, "--threads", "1", "--max-steps", "5", "--out", resumed.toString()));
