@@ -41,9 +41,8 @@ class ThreadInvariantTest {
         CliTest.Result inspected = run("inspect", "--checkpoint", tmp.resolve("t1").toString());
         assertTrue(inspected.out().lines().anyMatch(l -> l.startsWith("trained: ") && l.endsWith(", thread-invariant")), inspected.out());
         // predict (as eval, generate and compare) takes the option from the run that trained the model: its probabilities
-        // are the same bytes on any --threads, given or not.
-        // Random images in digits' stored range, 0..16: on digits' own test images, probabilities split by the thread count
-        // happened to come out the same bytes.
+        // are the same bytes on any --threads, not given. On random images in digits' stored range, 0..16: on digits' own
+        // test images, probabilities split by the thread count happened to come out the same bytes.
         java.util.SplittableRandom random = new java.util.SplittableRandom(3);
         float[] raw = new float[360 * 64];
         for (int i = 0; i < raw.length; i++) raw[i] = (float) random.nextDouble(0, 16);
