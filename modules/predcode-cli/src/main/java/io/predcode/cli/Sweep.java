@@ -110,14 +110,36 @@ final class Sweep {
 
     private Integer[] oneAfterAnother() throws IOException {
         Integer[] codes = new Integer[jobs.size()];
+        LastData last = new LastData();
         for (int i = 0; i < jobs.size(); i++) {
             Job j = jobs.get(i);
             started(out, i);
             TrainingRun.Settings s = j.settings();
-            codes[i] = trained(i, s, out, () -> TrainingRun.data(s));
+            codes[i] = trained(i, s, out, () -> last.load(s));
             if (stopped(codes[i])) break;
         }
         return codes;
+    }
+
+    /**
+     * The data set the last run read, kept for the next run that trains on the same one, so that runs one after another
+     * read it once (Fashion-MNIST: about a second a run) and hold no more than one run does. Runs do not change it (runs
+     * at once share theirs: {@link SharedData}).
+     */
+    static final class LastData {
+        private SharedData.Data key;
+        private DataSplit split;
+
+        DataSplit load(TrainingRun.Settings s) throws IOException {
+            SharedData.Data wanted = SharedData.data(s);
+            if (!wanted.equals(key)) {
+                split = null; // let the last one go before reading the next
+                key = null;
+                split = TrainingRun.data(s);
+                key = wanted;
+            }
+            return split;
+        }
     }
 
     /** {@code backend} for one of {@code runsAtOnce} runs: --threads where given, else its share of the cores. */

@@ -87,4 +87,23 @@ class ParallelRunsTest {
         assertTrue(r.err().contains("npy folder not found") && r.out().contains("seed 0 | failed: "), r.out() + r.err());
         assertFalse(Files.exists(sweep.resolve("seed-2")) || r.out().contains("seed 2 |"), r.out());
     }
+
+    /** Runs one after another read their data set once: the next run on the same one takes the same copy; another mapping, another. */
+    @Test void runsOneAfterAnotherReadTheirDataSetOnce() throws Exception {
+        Sweep.LastData last = new Sweep.LastData();
+        io.predcode.data.DataSplit first = last.load(settings("--seed", "0"));
+        assertSame(first, last.load(settings("--seed", "1")), "another seed of the same data set: not read again");
+        io.predcode.data.DataSplit mapped = last.load(settings("--input-range", "-1:1"));
+        assertNotSame(first, mapped, "mapped to [-1, 1]: another data set");
+        assertSame(mapped, last.load(settings("--input-range", "-1:1", "--lr", "0.01")));
+        float least = Float.MAX_VALUE;
+        for (float v : mapped.train().images()) least = Math.min(least, v);
+        assertEquals(-1f, least, "digits' blank pixels, mapped");
+    }
+
+    private static TrainingRun.Settings settings(String... args) {
+        TrainCommand train = new TrainCommand();
+        new picocli.CommandLine(train).parseArgs(args);
+        return train.settings();
+    }
 }
