@@ -112,6 +112,7 @@ final class Halving {
         // A run's arithmetic depends on its thread count (how its GEMMs split), unless --thread-invariant: each keeps the first
         // rung's share of the cores in every rung, fewer runs at once or not, so that a point trains as it would alone on those
         // threads. Thread-invariant runs take the cores the rung's own runs leave them (the last rung's one run, all of them).
+        Sweep.LastData read = new Sweep.LastData(); // every rung's runs take the data set the first rung read
         Setup.BackendChoice given = jobs.getFirst().settings().backend();
         int share = Math.min(atOnce, jobs.size());
         Setup.BackendChoice backend = share > 1 && !given.threadInvariant ? Sweep.shareOfCores(given, share) : given;
@@ -134,7 +135,7 @@ final class Halving {
             Integer[] rungCodes = rungJobs.isEmpty() ? new Integer[0]
                     : new Sweep("grid", rungJobs, atOnce, print, stop, rung.epochs(), (j, code) -> {
                         if (code != stop.exitCode()) record(rungIndex, rungJobs.get(j).name(), code);
-                    }).run();
+                    }, read).run();
             boolean stopped = false;
             for (int j = 0; j < rungCodes.length; j++) {
                 codes[toTrain.get(j)] = rungCodes[j];

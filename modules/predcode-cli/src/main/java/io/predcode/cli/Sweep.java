@@ -45,10 +45,12 @@ final class Sweep {
     /** The epoch after which every run pauses ({@link TrainingRun#pauseAfter}); 0: none. */
     private final int pauseAfter;
     private final Ended ended;
+    /** Where the runs read their data set: the last one read, kept for the next run on it (a halving's, across its rungs). */
+    private final LastData read;
 
-    Sweep(String kind, List<Job> jobs, int atOnce, PrintWriter out, Interruption stop) { this(kind, jobs, atOnce, out, stop, 0, (job, code) -> { }); }
+    Sweep(String kind, List<Job> jobs, int atOnce, PrintWriter out, Interruption stop) { this(kind, jobs, atOnce, out, stop, 0, (job, code) -> { }, new LastData()); }
 
-    Sweep(String kind, List<Job> jobs, int atOnce, PrintWriter out, Interruption stop, int pauseAfter, Ended ended) {
+    Sweep(String kind, List<Job> jobs, int atOnce, PrintWriter out, Interruption stop, int pauseAfter, Ended ended, LastData read) {
         this.kind = kind;
         this.jobs = jobs;
         this.atOnce = Math.max(1, Math.min(atOnce, jobs.size()));
@@ -56,6 +58,7 @@ final class Sweep {
         this.stop = stop;
         this.pauseAfter = pauseAfter;
         this.ended = ended;
+        this.read = read;
     }
 
     /** Each job's exit code, in the jobs' order; null for a job not started (the sweep was stopped first). */
@@ -110,12 +113,11 @@ final class Sweep {
 
     private Integer[] oneAfterAnother() throws IOException {
         Integer[] codes = new Integer[jobs.size()];
-        LastData last = new LastData();
         for (int i = 0; i < jobs.size(); i++) {
             Job j = jobs.get(i);
             started(out, i);
             TrainingRun.Settings s = j.settings();
-            codes[i] = trained(i, s, out, () -> last.load(s));
+            codes[i] = trained(i, s, out, () -> read.load(s));
             if (stopped(codes[i])) break;
         }
         return codes;
@@ -123,14 +125,14 @@ final class Sweep {
 
     /**
      * The data set the last run read, kept for the next run that trains on the same one, so that runs one after another
-     * read it once (Fashion-MNIST: about a second a run) and hold no more than one run does. Runs do not change it (runs
-     * at once share theirs: {@link SharedData}).
+     * read it once (Fashion-MNIST: about a second a run) and hold no more than one run does; runs at once read theirs
+     * here too ({@link SharedData}). Runs do not change it.
      */
     static final class LastData {
         private SharedData.Data key;
         private DataSplit split;
 
-        DataSplit load(TrainingRun.Settings s) throws IOException {
+        synchronized DataSplit load(TrainingRun.Settings s) throws IOException {
             SharedData.Data wanted = SharedData.data(s);
             if (!wanted.equals(key)) {
                 split = null; // let the last one go before reading the next
@@ -151,7 +153,7 @@ final class Sweep {
         Setup.BackendChoice backend = shareOfCores(jobs.getFirst().settings().backend(), atOnce);
         int threads = backend.threads;
         out.printf("%s: %d at once, %s%n", kind, atOnce, backend.backend.equals("cpu") ? threads + (threads == 1 ? " thread" : " threads") + " each" : "sharing the " + backend.backend + " device");
-        SharedData data = new SharedData(jobs);
+        SharedData data = new SharedData(jobs, read);
         Integer[] codes = new Integer[jobs.size()];
         AtomicBoolean stopping = new AtomicBoolean();
         AtomicReference<Throwable> failure = new AtomicReference<>();
@@ -220,7 +222,11 @@ final class Sweep {
         private final Map<Object, Integer> left = new HashMap<>();
         private final Map<Object, Object> held = new HashMap<>();
 
-        SharedData(List<Job> jobs) {
+        /** Where the data sets are read. */
+        private final LastData read;
+
+        SharedData(List<Job> jobs, LastData read) {
+            this.read = read;
             for (Job j : jobs) {
                 left.merge(data(j.settings()), 1, Integer::sum);
                 left.merge(split(j.settings()), 1, Integer::sum);
@@ -234,7 +240,7 @@ final class Sweep {
         /** The loader of a run with settings {@code s}. */
         TrainingRun.DataLoader loader(TrainingRun.Settings s) {
             return new TrainingRun.DataLoader() {
-                @Override public DataSplit load() throws IOException { return take(data(s), () -> TrainingRun.data(s)); }
+                @Override public DataSplit load() throws IOException { return take(data(s), () -> read.load(s)); }
 
                 @Override public io.predcode.data.Dataset[] holdOut(DataSplit d, double fraction, long seed) throws IOException {
                     return take(split(s), () -> d.train().holdOut(fraction, seed));
