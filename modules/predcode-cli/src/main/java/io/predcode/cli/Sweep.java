@@ -125,7 +125,7 @@ final class Sweep {
 
     /**
      * The data set the last run read, kept for the next run that trains on the same one, so that runs one after another
-     * read it once (Fashion-MNIST: about a second a run) and hold no more than one run does; runs at once read theirs
+     * read it once (Fashion-MNIST: about 0.6 s a run saved) and hold no more than one run does; runs at once read theirs
      * here too ({@link SharedData}). Runs do not change it.
      */
     static final class LastData {
