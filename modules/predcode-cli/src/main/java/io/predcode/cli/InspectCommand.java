@@ -108,7 +108,7 @@ final class InspectCommand implements Callable<Integer> {
             List<String> parts = new ArrayList<>();
             for (String key : SETTINGS)
                 if (s.has(key) && relevant(key, algorithm)) parts.add(key + " " + Json.write(s.get(key), 0).replace("\"", ""));
-            if (s.has("thread_invariant") && "on".equals(s.get("thread_invariant"))) parts.add("thread-invariant");
+            if (TrainingRun.threadInvariant(s)) parts.add("thread-invariant");
             out.printf("trained: %s%n", String.join(", ", parts));
         }
         List<String> progress = new ArrayList<>();

@@ -108,7 +108,7 @@ final class Setup {
          */
         Backend openFor(io.predcode.core.io.Checkpoint.Loaded trained) {
             boolean invariant = threadInvariant || trained != null && trained.training() != null && trained.training().has("settings")
-                    && "on".equals(trained.training().object("settings").get("thread_invariant"));
+                    && TrainingRun.threadInvariant(trained.training().object("settings"));
             return Backends.open(backend, backendOptions(threads, invariant));
         }
 

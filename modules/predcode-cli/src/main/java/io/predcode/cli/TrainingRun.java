@@ -771,6 +771,9 @@ final class TrainingRun {
 
     private void writeCsv(StringBuilder csv) throws IOException { AtomicFiles.writeString(s.out().resolve("metrics.csv"), csv.toString()); }
 
+    /** Whether a run's recorded settings say --thread-invariant: a run from before the option did not record it, and had it off. */
+    static boolean threadInvariant(JsonFields settings) { return settings.has("thread_invariant") && "on".equals(settings.get("thread_invariant")); }
+
     private Map<String, Object> settingsJson(Backend be, int sweeps) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("backend", be.name());

@@ -86,4 +86,24 @@ class ThreadInvariantTest {
         assertEquals(0, run(CliTest.concat(grid, new String[]{"--threads", "1", "--out", whole.toString()})).code());
         ParallelRunsTest.assertSameModels(whole, halving, best);
     }
+
+    /** A run written before the option (its settings without thread_invariant) is a run without it: evaluated, predicted, inspected and resumed. */
+    @Test void aRunFromBeforeTheOptionIsARunWithoutIt(@TempDir Path tmp) throws Exception {
+        Path run = tmp.resolve("run");
+        assertEquals(0, run("train", "--epochs", "1", "--out", run.toString(), "--quiet").code());
+        for (String name : new String[]{"checkpoint.safetensors", "best/checkpoint.safetensors"}) {
+            Path file = run.resolve(name);
+            var c = io.predcode.core.io.Safetensors.read(file);
+            var meta = new java.util.LinkedHashMap<>(c.metadata());
+            assertTrue(meta.get("training").contains("\"thread_invariant\":\"off\","), meta.get("training"));
+            meta.put("training", meta.get("training").replace("\"thread_invariant\":\"off\",", ""));
+            io.predcode.core.io.Safetensors.write(file, c.tensors(), meta);
+        }
+        for (String[] args : java.util.List.of(new String[]{"eval"}, new String[]{"inspect"}, new String[]{"compare", "--algorithm", "strict"})) {
+            CliTest.Result r = run(CliTest.concat(args, new String[]{"--checkpoint", run.toString()}));
+            assertEquals(0, r.code(), args[0] + ": " + r.out() + r.err());
+        }
+        CliTest.Result resumed = run("train", "--epochs", "2", "--out", run.toString(), "--quiet", "--resume");
+        assertEquals(0, resumed.code(), resumed.out() + resumed.err());
+    }
 }
