@@ -253,6 +253,9 @@ final class GridSweep {
     /** The metrics.json epoch field runs are chosen by: validation accuracy, or training accuracy where no validation set is held out. */
     static String selectionKey(boolean validated) { return validated ? "validation_accuracy" : "train_accuracy"; }
 
+    /** What runs are chosen by, in words (grid.json's selected_by). */
+    static String selectedBy(boolean validated) { return validated ? "validation accuracy" : "training accuracy"; }
+
     int run() throws IOException {
         List<Sweep.Job> jobs = plan.jobs();
         if (plan.sample() != null)
@@ -302,7 +305,7 @@ final class GridSweep {
         ranked.sort(Comparator.comparingDouble((Map<String, Object> p) -> -(p.get("trained_to_epoch") instanceof Double e ? e : 0))
                 .thenComparingDouble(p -> -mean(p, "selection_accuracy")));
         Map<String, Object> summary = new LinkedHashMap<>();
-        summary.put("selected_by", validated ? "validation accuracy" : "training accuracy");
+        summary.put("selected_by", selectedBy(validated));
         if (plan.sample() != null) {
             summary.put("grid_points", (double) plan.gridPoints());
             summary.put("sample_seed", (double) plan.sample().seed());
@@ -320,7 +323,7 @@ final class GridSweep {
 
     /** The grid's table, from its summary (as run() builds it, or as grid.json holds it): for train, and for inspect. */
     static void table(Map<String, Object> summary, Path file, PrintWriter print) {
-        boolean validated = "validation accuracy".equals(summary.get("selected_by"));
+        boolean validated = selectedBy(true).equals(summary.get("selected_by"));
         @SuppressWarnings("unchecked") List<Map<String, Object>> ranked = (List<Map<String, Object>>) summary.get("points");
         String by = validated ? "val acc" : "train acc";
         int width = Math.max(5, ranked.stream().mapToInt(p -> ((String) p.get("point")).length()).max().orElse(5));

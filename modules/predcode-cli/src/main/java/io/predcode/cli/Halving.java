@@ -108,7 +108,7 @@ final class Halving {
         Integer[] codes = new Integer[jobs.size()];
         int[] rungOf = new int[jobs.size()];
         List<GridSweep.Point> going = plan.pointOf().stream().distinct().toList();
-        print.printf("halving: %s (the best 1/%d of the points go on at each rung, by %s)%n", describe(rungs), eta, selectedBy(jobs));
+        print.printf("halving: %s (the best 1/%d of the points go on at each rung, by %s)%n", describe(rungs), eta, GridSweep.selectedBy(jobs.getFirst().settings().validation() > 0));
         // A run's arithmetic depends on its thread count (how its GEMMs split), unless --thread-invariant: each keeps the first
         // rung's share of the cores in every rung, fewer runs at once or not, so that a point trains as it would alone on those
         // threads. Thread-invariant runs take the cores the rung's own runs leave them (the last rung's one run, all of them).
@@ -130,8 +130,7 @@ final class Halving {
             print.printf("halving: rung %d of %d, %d point%s to epoch %d%s%n", k + 1, rungs.size(), going.size(), going.size() == 1 ? "" : "s", rung.epochs(),
                     toTrain.size() < mine.size() ? " (" + (mine.size() - toTrain.size()) + " of its runs ended there before the stop)" : "");
             int rungIndex = k;
-            Setup.BackendChoice each = backend;
-            List<Sweep.Job> rungJobs = toTrain.stream().map(i -> rungJob(jobs.get(i), rungIndex, each)).toList();
+            List<Sweep.Job> rungJobs = toTrain.stream().map(i -> rungJob(jobs.get(i), rungIndex, backend)).toList();
             Integer[] rungCodes = rungJobs.isEmpty() ? new Integer[0]
                     : new Sweep("grid", rungJobs, atOnce, print, stop, rung.epochs(), (j, code) -> {
                         if (code != stop.exitCode()) record(rungIndex, rungJobs.get(j).name(), code);
@@ -184,8 +183,6 @@ final class Halving {
     static double bestUpTo(Path out, boolean validated, int epochs) throws IOException {
         return Sweep.curve(List.of(out), GridSweep.selectionKey(validated)).stream().filter(e -> e[0] <= epochs).mapToDouble(e -> e[1]).max().orElse(Double.NaN);
     }
-
-    private static String selectedBy(List<Sweep.Job> jobs) { return jobs.getFirst().settings().validation() > 0 ? "validation accuracy" : "training accuracy"; }
 
     private static String key(int rung, String run) { return "rung " + rung + ": " + run; }
 

@@ -76,9 +76,12 @@ final class SeedSweep {
         int worst = 0;
         List<Long> stopped = new ArrayList<>();
         List<Map<String, Object>> done = new ArrayList<>();
+        java.util.SequencedMap<String, List<double[]>> curves = new LinkedHashMap<>(); // each seed's test accuracy per epoch, for its line and seeds.png
         for (int i = 0; i < seeds.length; i++) {
             if (codes[i] == null) continue; // a seed not started: the sweep was stopped first
-            done.add(result(seeds[i], codes[i]));
+            List<double[]> curve = Sweep.curve(List.of(dir(seeds[i])), "test_accuracy");
+            curves.put("seed " + seeds[i], curve);
+            done.add(result(seeds[i], codes[i], curve));
             worst = Math.max(worst, codes[i]);
             if (sweep.stopped(codes[i])) stopped.add(seeds[i]);
         }
@@ -95,8 +98,6 @@ final class SeedSweep {
         double avg5 = peak.length >= 5 ? Arrays.stream(peak).sorted().skip(peak.length - 5).average().orElse(Double.NaN) : Double.NaN;
         if (!Double.isNaN(avg5)) summary.put("avg5", avg5);
         AtomicFiles.writeString(settings.out().resolve("seeds.json"), Json.write(summary, 2) + "\n");
-        java.util.SequencedMap<String, List<double[]>> curves = new LinkedHashMap<>();
-        for (long seed : seeds) curves.put("seed " + seed, Sweep.curve(List.of(dir(seed)), "test_accuracy"));
         Sweep.chart(settings.out().resolve("seeds.png"), "Each seed", "test accuracy (%)", curves, out);
 
         table(summary, settings.out().resolve("seeds.json"), out);
@@ -119,8 +120,8 @@ final class SeedSweep {
 
     private Path dir(long seed) { return settings.out().resolve("seed-" + seed); }
 
-    /** A seed's line in the summary: its exit code, and its last and best epochs' test accuracy where it has them. */
-    private Map<String, Object> result(long seed, int code) throws IOException {
+    /** A seed's line in the summary: its exit code, and its last and best epochs' test accuracy (of {@code curve}) where it has them. */
+    private Map<String, Object> result(long seed, int code, List<double[]> curve) throws IOException {
         Map<String, Object> r = new LinkedHashMap<>();
         r.put("seed", seed);
         r.put("exit_code", code);
@@ -128,7 +129,7 @@ final class SeedSweep {
         JsonFields m = Sweep.metrics(dir(seed));
         if (m != null) {
             if (m.has("final_test_accuracy")) r.put("final_test_accuracy", m.number("final_test_accuracy"));
-            Sweep.curve(List.of(dir(seed)), "test_accuracy").stream().mapToDouble(e -> e[1]).max().ifPresent(peak -> r.put("best_test_epoch_accuracy", peak));
+            curve.stream().mapToDouble(e -> e[1]).max().ifPresent(peak -> r.put("best_test_epoch_accuracy", peak));
         }
         return r;
     }
