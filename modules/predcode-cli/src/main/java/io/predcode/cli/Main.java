@@ -39,17 +39,7 @@ public final class Main implements Runnable {
             err.println("predcode: " + e.getMessage() + " (see '" + e.getCommandLine().getCommandSpec().qualifiedName() + " --help')");
             return BAD_INPUT;
         });
-        cl.setExecutionExceptionHandler((e, line, parsed) -> {
-            if (e instanceof DivergenceException d) {
-                err.println("predcode: " + d.getMessage());
-                return DIVERGED;
-            }
-            if (isBadInput(e)) {
-                err.println("predcode: " + message(e));
-                return BAD_INPUT;
-            }
-            throw e;
-        });
+        cl.setExecutionExceptionHandler((e, line, parsed) -> report(e, err));
         try {
             return cl.execute(args);
         } catch (OutOfMemoryError e) {
@@ -60,6 +50,21 @@ public final class Main implements Runnable {
                     + (e.getMessage() != null && e.getMessage().startsWith(Sweep.FEWER_AT_ONCE) ? ", " + e.getMessage() : "") + " or use a smaller data set");
             return OUT_OF_MEMORY;
         }
+    }
+
+    /** A command's failure: one line and its exit code where it is bad input or a divergence; anything else is a bug, rethrown. */
+    static int report(Exception thrown, PrintWriter err) throws Exception {
+        // A file streamed through a lambda (a folder's listing, a file's lines) fails with its IOException wrapped.
+        Exception e = thrown instanceof java.io.UncheckedIOException u ? u.getCause() : thrown;
+        if (e instanceof DivergenceException d) {
+            err.println("predcode: " + d.getMessage());
+            return DIVERGED;
+        }
+        if (isBadInput(e)) {
+            err.println("predcode: " + message(e));
+            return BAD_INPUT;
+        }
+        throw thrown;
     }
 
     /** Bad input: IllegalArgumentException (JsonException is one), IOException (DataFormatException is one), an unavailable backend. */

@@ -58,9 +58,19 @@ final class Setup {
     static List<java.nio.file.Path> unfinishedSweep(java.nio.file.Path dir) throws IOException {
         if (!java.nio.file.Files.isDirectory(dir) || java.nio.file.Files.exists(dir.resolve(io.predcode.core.io.Checkpoint.RESUME_FILE))
                 || java.nio.file.Files.exists(dir.resolve(io.predcode.core.io.Checkpoint.MODEL_FILE)) || sweepSummary(dir) != null) return List.of();
-        try (java.util.stream.Stream<java.nio.file.Path> found = java.nio.file.Files.find(dir, 3, (p, a) -> p.getFileName().toString().equals(io.predcode.core.io.Checkpoint.RESUME_FILE))) {
-            return found.map(java.nio.file.Path::getParent).filter(run -> !run.getFileName().toString().equals(TrainingRun.BEST_DIR)).sorted().toList(); // not a run's best epoch
-        }
+        List<java.nio.file.Path> runs = new java.util.ArrayList<>();
+        // A folder or file that cannot be read, or that goes away while this looks (any folder may be given: /tmp), is not a run.
+        java.nio.file.Files.walkFileTree(dir, java.util.Set.of(), 3, new java.nio.file.SimpleFileVisitor<>() {
+            @Override public java.nio.file.FileVisitResult visitFile(java.nio.file.Path file, java.nio.file.attribute.BasicFileAttributes attributes) {
+                java.nio.file.Path run = file.getParent();
+                if (file.getFileName().toString().equals(io.predcode.core.io.Checkpoint.RESUME_FILE) && !run.getFileName().toString().equals(TrainingRun.BEST_DIR))
+                    runs.add(run); // not a run's best epoch
+                return java.nio.file.FileVisitResult.CONTINUE;
+            }
+
+            @Override public java.nio.file.FileVisitResult visitFileFailed(java.nio.file.Path file, IOException e) { return java.nio.file.FileVisitResult.CONTINUE; }
+        });
+        return runs.stream().sorted().toList();
     }
 
     /** A sweep's folder (train --grid or --seeds) holds its summary and its runs' folders, not a checkpoint: the summary, or null. */

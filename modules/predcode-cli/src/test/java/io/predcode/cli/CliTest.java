@@ -562,6 +562,25 @@ class CliTest {
     }
 
     /**
+     * A file that fails inside a stream (a folder's listing, as eval's look for a stopped sweep's runs once met in /tmp
+     * when a file there went away) is bad input in one line, not a stack trace; a bug is still thrown.
+     */
+    @Test void aFileThatFailsInsideAStreamIsOneLine(@TempDir Path dir) throws Exception {
+        StringWriter err = new StringWriter();
+        var gone = new java.io.UncheckedIOException(new java.nio.file.NoSuchFileException("/tmp/gone.so"));
+        assertEquals(Main.BAD_INPUT, Main.report(gone, new PrintWriter(err, true)));
+        assertEquals("predcode: /tmp/gone.so: not found", err.toString().strip());
+        IllegalStateException bug = new IllegalStateException("a bug");
+        assertSame(bug, assertThrows(IllegalStateException.class, () -> Main.report(bug, new PrintWriter(new StringWriter(), true))));
+
+        // The look, now a walk that passes over what it cannot read, still finds a stopped sweep's run, and not its best epoch.
+        Path run = Files.createDirectories(dir.resolve("point-1"));
+        Files.writeString(run.resolve(io.predcode.core.io.Checkpoint.RESUME_FILE), "");
+        Files.writeString(Files.createDirectories(run.resolve(TrainingRun.BEST_DIR)).resolve(io.predcode.core.io.Checkpoint.RESUME_FILE), "");
+        assertEquals(List.of(run), Setup.unfinishedSweep(dir));
+    }
+
+    /**
      * A data set that fits the heap once but not with its validation split's copy: one line saying how to give Java
      * more, exit 4, where the JVM printed a stack trace. The serial collector makes where memory runs out certain.
      */
