@@ -44,12 +44,13 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Time training steps: backends, algorithms, models and batch sizes side by side, in one run.",
-                "FLOPs per step = 2 x multiply-adds of linear/conv work: BACKPROP/EXACT 3M - M0, FIXED_PRED 2M + n(M - M0),",
-                "STRICT 2M + (2n+1)(M - M0), where M is the model's forward work and M0 its first block's (whose input",
-                "gradient a training step never needs). Where STRICT condenses layer 1 (PcEngine.Condense), each sweep applies",
-                "G = A A^T (G MACs) instead of A and A^T (2E), and the step adds 2E for A^T and the MACs that form G:",
-                "STRICT then counts n(G - 2E) + 2E + (G's formation) / batch more.",
-                "FIXED_PRED skips exact zeros in early sweeps, so its count is an upper bound."})
+                "",
+                "GFLOP/s counts 2 FLOPs per multiply-add of the linear and conv work. With M a model's forward work and M0 its first"
+                        + " block's (whose input gradient a step never needs), a step's multiply-adds are: BACKPROP and EXACT 3M - M0;"
+                        + " FIXED_PRED at most 2M + n(M - M0) (it skips exact zeros in early sweeps); STRICT 2M + (2n+1)(M - M0);"
+                        + " PC at most STRICT's, less in its first L-1 steps (the error wave); iPC at most M + n(3M - M0); Z-IL 2M + 2L(M - M0).",
+                "Where STRICT condenses layer 1 (--condense), each sweep applies G = A A^T (G multiply-adds) instead of A and A^T"
+                        + " (2E), and the step adds 2E for A^T and the forming of G, once per batch."})
 final class BenchCommand implements Callable<Integer> {
     @Spec picocli.CommandLine.Model.CommandSpec spec;
 
