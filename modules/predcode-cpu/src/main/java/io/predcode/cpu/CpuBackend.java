@@ -659,9 +659,10 @@ public final class CpuBackend extends Backend {
         else for (int i = 0; i < params.length; i++) doSgdStep(params[i], grads[i], buffers[i], 0f, momentum, dampening, weightDecay, nesterov, false, scalars, at, guard, guardIndex, guardCount);
     }
 
-    /** Whether {@link #doBranches} might run the parameters' steps otherwise than one after another (the test orders included). */
+    /** Whether {@link #doBranches} might run the parameters' steps otherwise than one after another (the test orders included; never on one thread). */
     private boolean stepsTogether(Tensor[] params) {
         if (branchOrder != BranchOrder.TOGETHER) return true;
+        if (!runsBranchesAtOnce()) return false;
         double total = 0, max = 0;
         for (Tensor p : params) {
             total += p.size();

@@ -1351,16 +1351,56 @@ public abstract class Backend implements AutoCloseable {
         eachStep(params, i -> doSgdStep(params[i], grads[i], buffers[i], 0f, momentum, dampening, weightDecay, nesterov, false, scalars, at, guard, guardIndex, guardCount));
     }
 
-    /** Runs {@code step} for each parameter's index, each a branch of its own ({@link #branches}: the largest first). */
+    /**
+     * Runs {@code step} for each parameter's index, each a branch of its own ({@link #branches}: the largest first). The
+     * branches are kept and refilled, not built each call: iPC takes an optimizer step at every inference step. A call
+     * on another thread at the same time builds its own.
+     */
     private void eachStep(Tensor[] params, java.util.function.IntConsumer step) {
-        Runnable[] steps = new Runnable[params.length];
-        double[] sizes = new double[params.length];
-        for (int i = 0; i < params.length; i++) {
-            int k = i;
-            sizes[i] = params[i].size();
-            steps[i] = () -> step.accept(k);
+        ParameterSteps steps = keptSteps.getAndSet(null);
+        if (steps == null || steps.runs.length != params.length) steps = new ParameterSteps(params.length);
+        steps.fill(params, step);
+        try {
+            branches(steps.work, steps.runs);
+        } finally {
+            steps.step = null;
+            keptSteps.set(steps);
         }
-        branches(sizes, steps);
+    }
+
+    private final java.util.concurrent.atomic.AtomicReference<ParameterSteps> keptSteps = new java.util.concurrent.atomic.AtomicReference<>();
+
+    /** {@link #eachStep}'s branches for a number of parameters: branch k steps parameter order[k], whose size is work[k]. */
+    private static final class ParameterSteps {
+        final Runnable[] runs;
+        final double[] work;
+        final int[] order;
+        java.util.function.IntConsumer step;
+
+        ParameterSteps(int n) {
+            runs = new Runnable[n];
+            work = new double[n];
+            order = new int[n];
+            for (int k = 0; k < n; k++) {
+                int branch = k;
+                runs[k] = () -> step.accept(order[branch]);
+            }
+        }
+
+        /** The largest parameter first, equal sizes in the parameters' order, as {@link #branches} would sort them (so it need not). */
+        void fill(Tensor[] params, java.util.function.IntConsumer step) {
+            this.step = step;
+            for (int i = 0; i < params.length; i++) {
+                double size = params[i].size();
+                int k = i;
+                for (; k > 0 && work[k - 1] < size; k--) {
+                    work[k] = work[k - 1];
+                    order[k] = order[k - 1];
+                }
+                work[k] = size;
+                order[k] = i;
+            }
+        }
     }
     /** Fills t with uniform values from the counter-based {@link Random}. Default: {@link Compositions#randomUniform} (from the host). */
     protected void doRandomUniform(Tensor t, float lo, float hi, long seed) { Compositions.randomUniform(this, t, lo, hi, seed); }
@@ -1419,11 +1459,6 @@ public abstract class Backend implements AutoCloseable {
         if (t.backend() != this) throw new IllegalArgumentException(op + ": tensor " + t.shape() + " belongs to backend '" + t.backend().name() + "', not this '" + name() + "' instance");
     }
 
-    private void sameSize(String op, Tensor... ts) {
-        mine(op, ts);
-        for (Tensor t : ts) sameSizeAs(op, ts[0], t);
-    }
-
     private void sameSize(String op, Tensor a, Tensor b) {
         mine(op, a, b);
         sameSizeAs(op, a, b);
@@ -1446,6 +1481,24 @@ public abstract class Backend implements AutoCloseable {
         sameSize(op, a, b, c, d);
         check(op, e);
         sameSizeAs(op, a, e);
+    }
+
+    private void sameSize(String op, Tensor a, Tensor b, Tensor c, Tensor d, Tensor e, Tensor f) {
+        sameSize(op, a, b, c, d, e);
+        check(op, f);
+        sameSizeAs(op, a, f);
+    }
+
+    private void sameSize(String op, Tensor a, Tensor b, Tensor c, Tensor d, Tensor e, Tensor f, Tensor g) {
+        sameSize(op, a, b, c, d, e, f);
+        check(op, g);
+        sameSizeAs(op, a, g);
+    }
+
+    private void sameSize(String op, Tensor a, Tensor b, Tensor c, Tensor d, Tensor e, Tensor f, Tensor g, Tensor h) {
+        sameSize(op, a, b, c, d, e, f, g);
+        check(op, h);
+        sameSizeAs(op, a, h);
     }
 
     private static void sameSizeAs(String op, Tensor first, Tensor t) {

@@ -48,25 +48,75 @@ abstract class Op {
     static int batchOf(Tensor t) { return t.shape().dim(0); }
 
     /**
-     * An affine op's backward parts, each reading dy and writing a tensor of its own (the input gradient, the
-     * weight's, the bias's; null where not asked for), with their work: run as branches ({@link Backend#branches}),
-     * so that on a GPU the parameter gradients run beside the input gradient, off the chain of kernels the layer
-     * below waits for, and on a CPU two GEMMs of one size each take a thread instead of splitting both.
+     * An affine op's backward with parameter gradients, in parts that each read dy and write a tensor of their own: the
+     * input gradient (where asked for), the weight's and the bias's (where the op has one). They run as branches
+     * ({@link Backend#branches}), so that on a GPU the parameter gradients run beside the input gradient, off the chain of
+     * kernels the layer below waits for, and on a CPU two GEMMs of one size each take a thread instead of splitting both.
+     * The op keeps one of these and refills it each call, so that a learning step builds no lambdas or arrays for its
+     * parts (iPC takes one per block and inference step); a call that finds it in use, the op's backward on two threads
+     * at once, which no engine does, runs on one of its own.
      */
-    static void backwardParts(Backend be, Runnable input, double inputWork, Runnable weight, double weightWork, Runnable bias, double biasWork) {
-        int n = (input != null ? 1 : 0) + (weight != null ? 1 : 0) + (bias != null ? 1 : 0);
-        if (n <= 1 || !be.runsBranchesAtOnce()) {
-            if (input != null) input.run();
-            if (weight != null) weight.run();
-            if (bias != null) bias.run();
-            return;
+    abstract static class BackwardParts {
+        private final java.util.concurrent.atomic.AtomicBoolean busy = new java.util.concurrent.atomic.AtomicBoolean();
+        private final Runnable input = this::toInput, weight = this::toWeight, bias = this::toBias;
+        private final Runnable[] two = new Runnable[2], three = new Runnable[3];
+        private final double[] twoWork = new double[2], threeWork = new double[3];
+        /** The call's backend, the forward's input, the output gradient, the input gradient (or null) and the parameter gradients' scale. */
+        Backend be;
+        Tensor x, dy, dx;
+        float scale;
+
+        /** dx = J_x^T dy. */
+        abstract void toInput();
+
+        /** The weight's gradient, {@code scale} J_W^T dy. */
+        abstract void toWeight();
+
+        /** The bias's gradient, {@code scale} J_b^T dy (only where {@link #hasBias}). */
+        abstract void toBias();
+
+        abstract boolean hasBias();
+
+        /** The input gradient's work, which is the weight gradient's too: their multiply-adds for this dy. */
+        abstract double gemmWork();
+
+        /** The bias gradient's work: the floats of dy it sums. */
+        double biasWork() { return dy.size(); }
+
+        /** A fresh instance for the same op (see the class comment). */
+        abstract BackwardParts another();
+
+        final void run(Backend be, Tensor x, Tensor dy, Tensor dx, float scale) {
+            if (!busy.compareAndSet(false, true)) {
+                another().run(be, x, dy, dx, scale);
+                return;
+            }
+            try {
+                this.be = be;
+                this.x = x;
+                this.dy = dy;
+                this.dx = dx;
+                this.scale = scale;
+                int n = 1 + (dx != null ? 1 : 0) + (hasBias() ? 1 : 0);
+                if (n == 1 || !be.runsBranchesAtOnce()) {
+                    if (dx != null) toInput();
+                    toWeight();
+                    if (hasBias()) toBias();
+                    return;
+                }
+                Runnable[] parts = n == 2 ? two : three;
+                double[] work = n == 2 ? twoWork : threeWork;
+                int i = 0;
+                if (dx != null) { parts[i] = input; work[i++] = gemmWork(); }
+                parts[i] = weight;
+                work[i++] = gemmWork();
+                if (hasBias()) { parts[i] = bias; work[i] = biasWork(); }
+                be.branches(work, parts);
+            } finally {
+                this.be = null; // keeps no tensor past the call
+                this.x = this.dy = this.dx = null;
+                busy.set(false);
+            }
         }
-        Runnable[] parts = new Runnable[n];
-        double[] work = new double[n];
-        int i = 0;
-        if (input != null) { parts[i] = input; work[i++] = inputWork; }
-        if (weight != null) { parts[i] = weight; work[i++] = weightWork; }
-        if (bias != null) { parts[i] = bias; work[i] = biasWork; }
-        be.branches(work, parts);
     }
 }

@@ -119,15 +119,28 @@ final class Ops {
         void inputGradient(Backend be, Tensor dy, Tensor dx, float alpha, boolean onto) { be.matmul(false, false, alpha, dy, weight.value(), onto ? 1f : 0f, dx); }
 
         @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, float parameterScale) {
-            boolean grads = parameterScale != 0f; // the scale in the GEMM's alpha and the sum's: no pass of its own
-            if (!grads) { // a sweep's feedback: one GEMM, with no parts to build
+            if (parameterScale == 0f) { // a sweep's feedback: one GEMM, with no parts to build
                 if (dx != null) inputGradient(be, dy, dx, 1f, false);
                 return;
             }
-            double macs = (double) batchOf(dy) * spec.in() * spec.out();
-            backwardParts(be, dx == null ? null : () -> be.matmul(false, false, 1f, dy, weight.value(), 0f, dx), macs,
-                    grads ? () -> be.matmul(true, false, parameterScale, dy, x, 0f, weight.grad()) : null, macs,
-                    grads && bias != null ? () -> be.biasGrad(dy, bias.grad(), spec.out(), 1, parameterScale, 0f) : null, (double) batchOf(dy) * spec.out());
+            parts.run(be, x, dy, dx, parameterScale);
+        }
+
+        private final BackwardParts parts = new Parts();
+
+        /** The input gradient dy W, the weight's scale dy^T x (each one GEMM, the scale in its alpha: no pass of its own) and the bias's column sums. */
+        private final class Parts extends BackwardParts {
+            @Override void toInput() { be.matmul(false, false, 1f, dy, weight.value(), 0f, dx); }
+
+            @Override void toWeight() { be.matmul(true, false, scale, dy, x, 0f, weight.grad()); }
+
+            @Override void toBias() { be.biasGrad(dy, bias.grad(), spec.out(), 1, scale, 0f); }
+
+            @Override boolean hasBias() { return bias != null; }
+
+            @Override double gemmWork() { return (double) batchOf(dy) * spec.in() * spec.out(); }
+
+            @Override BackwardParts another() { return new Parts(); }
         }
 
         @Override public int[] gramShape() { return new int[]{spec.out(), spec.out()}; }
@@ -200,18 +213,31 @@ final class Ops {
         @Override void change(Backend be, Tensor dx, Tensor dy) { be.conv2d(dx, weight.value(), g, dy); }
 
         @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, float parameterScale) {
-            boolean grads = parameterScale != 0f;
-            if (!grads) { // a sweep's feedback: one op, with no parts to build
+            if (parameterScale == 0f) { // a sweep's feedback: one op, with no parts to build
                 if (dx != null) be.conv2dBackwardInput(dy, weight.value(), g, dx);
                 return;
             }
-            double macs = (double) batchOf(dy) * forwardMacs();
-            backwardParts(be, dx == null ? null : () -> be.conv2dBackwardInput(dy, weight.value(), g, dx), macs,
-                    grads ? () -> {
-                        be.conv2dBackwardWeight(x, dy, g, weight.grad());
-                        if (parameterScale != 1f) be.axpby(0f, weight.grad(), parameterScale, weight.grad()); // the conv weight gradient has no alpha
-                    } : null, macs,
-                    grads && bias != null ? () -> be.biasGrad(dy, bias.grad(), outChannels, g.outPixels(), parameterScale, 0f) : null, (double) batchOf(dy) * outChannels * g.outPixels());
+            parts.run(be, x, dy, dx, parameterScale);
+        }
+
+        private final BackwardParts parts = new Parts();
+
+        /** The input and weight gradients' convolutions and the bias's sums over each channel's pixels. */
+        private final class Parts extends BackwardParts {
+            @Override void toInput() { be.conv2dBackwardInput(dy, weight.value(), g, dx); }
+
+            @Override void toWeight() {
+                be.conv2dBackwardWeight(x, dy, g, weight.grad());
+                if (scale != 1f) be.axpby(0f, weight.grad(), scale, weight.grad()); // the conv weight gradient has no alpha
+            }
+
+            @Override void toBias() { be.biasGrad(dy, bias.grad(), outChannels, g.outPixels(), scale, 0f); }
+
+            @Override boolean hasBias() { return bias != null; }
+
+            @Override double gemmWork() { return (double) batchOf(dy) * forwardMacs(); }
+
+            @Override BackwardParts another() { return new Parts(); }
         }
     }
 
