@@ -85,6 +85,8 @@ final class BenchCommand implements Callable<Integer> {
 
     @Mixin Setup.Relaxation relaxation;
 
+    static final int MAX_WARMUP_SECONDS = 3600;
+
     @Option(names = "--ops", description = "Benchmark GEMM and the fused ops instead of training steps.")
     boolean ops;
 
@@ -117,7 +119,11 @@ final class BenchCommand implements Callable<Integer> {
     static final java.util.Set<String> GEMM_OPS = java.util.Set.of("gemm", "matmul", "linear");
 
     @Override public Integer call() throws Exception {
-        if (steps < 1 || warmup < 0 || !(warmupSeconds >= 0)) throw new IllegalArgumentException("--steps must be >= 1, --warmup >= 0 and --warmup-seconds >= 0");
+        if (steps < 1) throw new IllegalArgumentException("--steps must be >= 1, got " + steps);
+        if (warmup < 0) throw new IllegalArgumentException("--warmup must be >= 0, got " + warmup);
+        // Bounded: an hour of warm-up is already absurd, and a huge value would overflow the deadline (and end it at once).
+        if (!(warmupSeconds >= 0 && warmupSeconds <= MAX_WARMUP_SECONDS))
+            throw new IllegalArgumentException("--warmup-seconds must be from 0 to " + MAX_WARMUP_SECONDS + " seconds, got " + warmupSeconds);
         relaxation.validate();
         List<Algorithm> algs = Setup.algorithms(algorithms);
         BeliefOptimizer beliefOptimizer = beliefs.optimizer();

@@ -910,12 +910,15 @@ class CliTest {
                 {"bench", "--energy-check", "maybe", "--steps", "1"},
                 {"bench", "--batch-size", "7,0", "--steps", "1"},
                 {"bench", "--backend", "tpu", "--steps", "1"},
+                {"bench", "--warmup-seconds", "2147483648", "--steps", "1"}, // 68 years of warm-up; Infinity overflowed the deadline and took none
+                {"bench", "--warmup-seconds", "Infinity", "--steps", "1"},
         };
         for (String[] c : cases) {
             Result r = run(c);
             assertEquals(2, r.code(), String.join(" ", c) + " -> " + r.err());
             assertFalse(r.err().isBlank(), String.join(" ", c));
             if (c[0].equals("bench")) assertEquals("", r.out(), String.join(" ", c) + ": nothing but the refusal");
+            if (c[1].equals("--warmup-seconds")) assertTrue(r.err().contains("--warmup-seconds must be from 0 to 3600 seconds, got "), r.err());
         }
         Path bad = tmp.resolve("bad.json");
         Files.writeString(bad, "[[{\"op\": \"linear\", \"in\": 36, \"out\": 10}]]");
