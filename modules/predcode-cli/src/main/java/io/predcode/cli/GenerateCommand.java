@@ -59,6 +59,8 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override public Integer call() throws Exception {
         if (perClass < 1 || perClass > 1000) throw new IllegalArgumentException("--per-class must be in 1..1000, got " + perClass);
+        Setup.outputFile("--out", out);
+        Setup.outputFile("--npy", npy);
         Setup.Relaxation.check("--steps", steps, "--eta", eta);
         if (!(noise >= 0) || !Float.isFinite(noise)) throw new IllegalArgumentException("--noise must be a finite number >= 0, got " + noise);
         if (!(tolerance >= 0) || !(tolerance < 1)) throw new IllegalArgumentException("--tolerance must be in [0, 1), got " + tolerance);

@@ -34,6 +34,12 @@ public final class Main implements Runnable {
     public static int run(String[] args, PrintWriter out, PrintWriter err) {
         CommandLine cl = new CommandLine(new Main());
         cl.setOut(out).setErr(err);
+        // An empty path is the current folder: read as a checkpoint or data file it failed naming only "model.safetensors"
+        // or nothing at all, and written over it failed naming a temporary file. No option means it.
+        cl.registerConverter(java.nio.file.Path.class, value -> {
+            if (value.isEmpty()) throw new CommandLine.TypeConversionException("'' is not a path (an empty one would mean the current folder)");
+            return java.nio.file.Path.of(value);
+        });
         // A mistyped option gets one line, not the whole usage.
         cl.setParameterExceptionHandler((e, badArgs) -> {
             err.println("predcode: " + e.getMessage() + " (see '" + e.getCommandLine().getCommandSpec().qualifiedName() + " --help')");

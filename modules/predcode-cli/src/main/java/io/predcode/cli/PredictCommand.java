@@ -88,6 +88,7 @@ final class PredictCommand implements Callable<Integer> {
 
     @Override public Integer call() throws Exception {
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
+        Setup.outputFile("--out", out);
         Checkpoint.Loaded c = checkpoint.loadFinite();
         Npy.Array x = inputs();
         NpyFolder.Samples samples = NpyFolder.samples(x);

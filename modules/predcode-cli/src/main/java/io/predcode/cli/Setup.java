@@ -329,7 +329,21 @@ final class Setup {
 
     /** --algorithm's values. */
     static List<io.predcode.core.pc.Algorithm> algorithms(List<String> values) {
-        return values.stream().map(v -> option("--algorithm", v, io.predcode.core.pc.Algorithm::parse)).toList();
+        return some("--algorithm", values).stream().map(v -> option("--algorithm", v, io.predcode.core.pc.Algorithm::parse)).toList();
+    }
+
+    /**
+     * A file an option names for a command to write, refused before any work where it is a folder: checked at the start,
+     * so that a long command does not end by failing to write its result.
+     */
+    static void outputFile(String option, java.nio.file.Path file) {
+        if (file != null && java.nio.file.Files.isDirectory(file)) throw new IllegalArgumentException(option + " must name a file to write, got " + file + ", a folder");
+    }
+
+    /** A comma-separated option's values, refused where there are none: "," splits into none, and a command would then do nothing, or fail. */
+    static <T> List<T> some(String option, List<T> values) {
+        if (values == null || values.isEmpty()) throw new IllegalArgumentException(option + " needs at least one value, got none");
+        return values;
     }
 
     /**
@@ -390,7 +404,9 @@ final class Setup {
             throw new io.predcode.core.pc.DivergenceException(0, c.source() + ": parameter '" + bad + "' is not finite; nothing to compute with it (inspect --checkpoint names every such parameter)");
     }
 
-    static ModelSpec model(String name) throws IOException { return BuiltinModels.resolve(name); }
+    static ModelSpec model(String name) throws IOException {
+        return name.endsWith(".json") ? BuiltinModels.resolve(name) : option("--model", name, BuiltinModels::get); // a spec file's errors name the file
+    }
 
     /** The model for a data set of {@code classes} classes: a built-in one with its last layer sized to them; a spec file's as written. */
     static ModelSpec model(String name, int classes) throws IOException {

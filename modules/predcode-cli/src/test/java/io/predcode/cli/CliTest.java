@@ -912,6 +912,13 @@ class CliTest {
                 {"bench", "--backend", "tpu", "--steps", "1"},
                 {"bench", "--warmup-seconds", "2147483648", "--steps", "1"}, // 68 years of warm-up; Infinity overflowed the deadline and took none
                 {"bench", "--warmup-seconds", "Infinity", "--steps", "1"},
+                {"bench", "--algorithm", ",", "--steps", "1"}, // a list of none: an IndexOutOfBoundsException once
+                {"bench", "--batch-size", ",", "--steps", "1"},
+                {"compare", "--algorithm", ","},
+                {"bench", "--json", tmp.toString(), "--steps", "1"}, // a folder: a rename over it failed naming a temporary file
+                {"bench", "--json", "", "--steps", "1"}, // '' is the current folder: no path option takes it
+                {"eval", "--checkpoint", ""},
+                {"train", "--out", ""},
         };
         for (String[] c : cases) {
             Result r = run(c);

@@ -377,7 +377,10 @@ class HostileInputsFuzzTest {
     }
 
     /** The CLI's contract: exit 0, 2 with one line naming the file or option, or 3 (divergence); never a stack trace. */
-    static void expectCleanExit(String what, String name, String... args) {
+    static void expectCleanExit(String what, String name, String... args) { expectCleanExit(what, List.of(name), args); }
+
+    /** As {@link #expectCleanExit(String, String, String...)}, where the line may name any of {@code names} (the option, or the file it was given). */
+    static void expectCleanExit(String what, List<String> names, String... args) {
         CliTest.Result r;
         try {
             r = CliTest.run(args);
@@ -390,7 +393,7 @@ class HostileInputsFuzzTest {
             case 0, 3 -> outcomes.add("accepted " + what);
             case 2 -> {
                 assertEquals(1, err.lines().count(), what + ": more than one line: " + err);
-                assertTrue(err.startsWith("predcode: ") && err.contains(name), what + ": the line does not name " + name + ": " + err);
+                assertTrue(err.startsWith("predcode: ") && names.stream().anyMatch(err::contains), what + ": the line names none of " + names + ": " + err);
                 outcomes.add("refused " + what);
             }
             default -> fail(what + ": exit " + r.code() + ": " + err);
@@ -451,6 +454,56 @@ class HostileInputsFuzzTest {
             else { args.add(option); args.add(value); }
             // --epochs 1 and --max-steps 2 keep every accepted run short, whichever of them is fuzzed.
             expectCleanExit("option case " + c + " (" + option + " '" + value + "')", option, args.toArray(String[]::new));
+        }
+    }
+
+    /**
+     * Every other command's options, each given a hostile value: numbers at the edges, junk, and paths to what is there
+     * (a run, its files, a folder of many runs, a file of junk) and what is not. Found by such a fuzz from outside: eval
+     * on a folder whose files went away as it looked (a stack trace) and bench's warm-up that overflowed (68 years).
+     */
+    @Test void hostileOptionValuesOnEveryCommand() throws Exception {
+        Random r = new Random(SEED + 6);
+        Path input = tmp.resolve("inputs.npy"), junk = tmp.resolve("junk.bin");
+        float[] pixels = new float[5 * 64];
+        for (int i = 0; i < pixels.length; i++) pixels[i] = r.nextInt(17); // digits' own scale: no note about it
+        Files.write(input, Npy.encode(new int[]{5, 64}, pixels));
+        Files.write(junk, new byte[]{'j', 0, 1, (byte) 0xff, '{'});
+        String run = checkpoint.toString();
+        Map<String, String[]> options = Map.of(
+                "eval", new String[]{"--checkpoint", "--data", "--loss", "--batch-size", "--threads"},
+                "predict", new String[]{"--checkpoint", "--input", "--out", "--array", "--batch-size", "--threads"},
+                "generate", new String[]{"--checkpoint", "--out", "--npy", "--per-class", "--steps", "--tolerance", "--eta", "--noise", "--seed", "--threads"},
+                "inspect", new String[]{"--checkpoint"},
+                "compare", new String[]{"--algorithm", "--model", "--checkpoint", "--data", "--n", "--eta", "--batch-size", "--loss", "--belief-optimizer",
+                        "--energy", "--nudging", "--seed", "--threads"},
+                "bench", new String[]{"--algorithm", "--model", "--batch-size", "--steps", "--warmup", "--warmup-seconds", "--n", "--eta", "--loss",
+                        "--belief-optimizer", "--energy", "--condense", "--energy-check", "--monitor-every", "--threads", "--json"});
+        Map<String, List<String>> base = Map.of(
+                "eval", List.of("--checkpoint", run),
+                "predict", List.of("--checkpoint", run, "--input", input.toString(), "--out", tmp.resolve("predictions.csv").toString()),
+                "generate", List.of("--checkpoint", run, "--out", tmp.resolve("generated.png").toString(), "--steps", "5", "--per-class", "2"),
+                "inspect", List.of("--checkpoint", run),
+                "compare", List.of("--batch-size", "8", "--n", "3"),
+                "bench", List.of("--model", "digits-mlp", "--algorithm", "backprop", "--batch-size", "8", "--steps", "1", "--warmup", "0", "--warmup-seconds", "0"));
+        String[] values = {"-1", "0", "1", "3", "1e400", "NaN", "Infinity", "abc", "", "2147483648", "1e-45", "0.5", "100001", "sgd:2", "positive:-1",
+                "adam", "mse", "strict,zil", ",", run, run + "/model.json", run + "/model.safetensors", run + "/metrics.csv", stoppedInside.toString(),
+                tmp.toString(), tmp.resolve("missing").toString(), junk.toString(), "npy:" + junk, "npy:" + tmp, "mnist:" + tmp.resolve("missing")};
+        List<String> commands = List.copyOf(new java.util.TreeSet<>(options.keySet()));
+        for (int c = 0; c < Math.max(6, CASES / 4); c++) {
+            String command = commands.get(r.nextInt(commands.size()));
+            String option = options.get(command)[r.nextInt(options.get(command).length)], value = values[r.nextInt(values.length)];
+            // What a command writes goes to files of the test's own, or where it cannot write: never over the run the others read.
+            if (List.of("--out", "--npy", "--json").contains(option))
+                value = List.of(tmp.resolve("out" + c + ".txt").toString(), tmp.toString(), tmp.resolve("missing/out").toString(), "").get(r.nextInt(4));
+            List<String> args = new ArrayList<>(List.of(command));
+            args.addAll(base.get(command));
+            int at = args.indexOf(option);
+            if (at >= 0) args.set(at + 1, value);
+            else { args.add(option); args.add(value); }
+            // The line names the option, or the file it was given (a data set's after its kind: npy:FILE).
+            List<String> names = value.isEmpty() ? List.of(option) : List.of(option, value, value.substring(value.indexOf(':') + 1));
+            expectCleanExit(command + " case " + c + " (" + option + " '" + value + "')", names, args.toArray(String[]::new));
         }
     }
 }

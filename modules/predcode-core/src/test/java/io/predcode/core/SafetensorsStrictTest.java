@@ -79,6 +79,21 @@ class SafetensorsStrictTest {
         assertFalse(Files.exists(target));
     }
 
+    /** A folder is never replaced by a file: an empty one the rename would have replaced, a full one it failed on naming the temporary file. */
+    @Test void aFolderIsNotAFileToWrite(@TempDir Path dir) throws Exception {
+        Path empty = Files.createDirectories(dir.resolve("empty")), full = Files.createDirectories(dir.resolve("full"));
+        Files.writeString(full.resolve("kept.txt"), "kept");
+        for (Path folder : new Path[]{empty, full}) {
+            java.io.IOException e = assertThrows(java.io.IOException.class, () -> AtomicFiles.writeString(folder, "x"));
+            assertEquals(folder.toAbsolutePath() + ": is a folder, not a file to write", e.getMessage());
+            assertTrue(Files.isDirectory(folder));
+        }
+        assertEquals("kept", Files.readString(full.resolve("kept.txt")));
+        try (var left = Files.list(dir)) {
+            assertEquals(2, left.count(), "no temporary file left beside them");
+        }
+    }
+
     @Test void staleTemporaryFilesAreRemoved(@TempDir Path dir) throws Exception {
         AtomicFiles.writeString(dir.resolve("metrics.json"), "{}");
         Files.writeString(dir.resolve(".metrics.json.123.tmp"), "partial");

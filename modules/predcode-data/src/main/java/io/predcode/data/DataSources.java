@@ -46,7 +46,7 @@ public final class DataSources {
                     throw new IllegalArgumentException("--data " + name + " needs a folder or an archive: npy:DIR with x_train.npy, y_train.npy, x_test.npy and y_test.npy, or npy:FILE.npz");
                 return NpyFolder.load(Path.of(dir));
             default:
-                throw new IllegalArgumentException("unknown data set '" + spec + "'; expected digits, fashion-mnist, fashion-mnist:DIR, mnist:DIR, cifar10:DIR, npy:DIR or npy:FILE.npz"
+                throw new IllegalArgumentException("unknown data set --data '" + spec + "'; expected digits, fashion-mnist, fashion-mnist:DIR, mnist:DIR, cifar10:DIR, npy:DIR or npy:FILE.npz"
                         + guess(spec));
         }
     }

@@ -16,6 +16,8 @@ public final class AtomicFiles {
 
     /** Writes {@code content} to a temporary file beside {@code target}, then renames it over the target. */
     public static void write(Path target, byte[] content) throws IOException {
+        // The rename would replace an empty folder with the file (and fail on a full one, naming the temporary file).
+        if (Files.isDirectory(target)) throw new java.nio.file.FileSystemException(target.toAbsolutePath().toString(), null, "is a folder, not a file to write");
         Path dir = target.toAbsolutePath().getParent();
         Files.createDirectories(dir);
         if (!Files.isWritable(dir)) throw new AccessDeniedException(dir.toString(), null, "folder is not writable");
