@@ -441,8 +441,17 @@ class HostileInputsFuzzTest {
         String[] options = {"--n", "--eta", "--lr", "--batch-size", "--epochs", "--momentum", "--weight-decay", "--validation", "--seed", "--threads",
                 "--patience", "--collapse-margin", "--max-rollbacks", "--monitor-every", "--max-steps", "--checkpoint-every", "--parallel-runs", "--grid", "--grid-sample", "--halving"};
         String[] values = {"-1", "0", "1", "1e400", "NaN", "Infinity", "-Infinity", "abc", "", "2147483648", "-2147483649", "1e-45", "0.5", "100001", "1e9"};
+        // The options that take words and files, with words and files (and the numbers above).
+        String[] wordOptions = {"--model", "--data", "--init", "--algorithm", "--belief-optimizer", "--nudging", "--loss", "--optimizer", "--energy",
+                "--augment", "--lr-schedule", "--input-range", "--on-collapse", "--stable-relaxation", "--shuffle", "--condense", "--seeds"};
+        String run = checkpoint.toString();
+        String[] words = {",", "sgd:2", "positive:-1", "centred:NaN", "crop:0", "flip,flip", "-1:1", "7-3", "0-99999", "adam", "ipc", run,
+                run + "/model.json", run + "/model.safetensors", run + "/metrics.csv", tmp.toString(), tmp.resolve("missing").toString(),
+                "npy:" + run + "/model.json", "npy:" + tmp, "mnist:" + tmp.resolve("missing"), "cifar10:" + run};
         for (int c = 0; c < Math.max(4, CASES / 4); c++) {
-            String option = options[r.nextInt(options.length)], value = values[r.nextInt(values.length)];
+            boolean word = r.nextBoolean();
+            String option = word ? wordOptions[r.nextInt(wordOptions.length)] : options[r.nextInt(options.length)];
+            String value = word && r.nextBoolean() ? words[r.nextInt(words.length)] : values[r.nextInt(values.length)];
             // A grid of the others' values: KEY=V, or KEY=V1,V2 (a run per value; --epochs and --max-steps stay off the grid, which refuses them beside it).
             if (option.equals("--grid"))
                 value = options[r.nextInt(options.length - 4)].substring(2) + "=" + value + (r.nextBoolean() ? "" : "," + values[r.nextInt(values.length)]);
@@ -452,8 +461,10 @@ class HostileInputsFuzzTest {
             int at = args.indexOf(option);
             if (at >= 0) args.set(at + 1, value);
             else { args.add(option); args.add(value); }
-            // --epochs 1 and --max-steps 2 keep every accepted run short, whichever of them is fuzzed.
-            expectCleanExit("option case " + c + " (" + option + " '" + value + "')", option, args.toArray(String[]::new));
+            // --epochs 1 and --max-steps 2 keep every accepted run short, whichever of them is fuzzed. The line names the
+            // option, or the file it was given (a data set's after its kind: npy:FILE).
+            List<String> names = value.isEmpty() ? List.of(option) : List.of(option, value, value.substring(value.indexOf(':') + 1));
+            expectCleanExit("option case " + c + " (" + option + " '" + value + "')", names, args.toArray(String[]::new));
         }
     }
 
