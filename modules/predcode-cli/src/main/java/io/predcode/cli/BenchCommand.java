@@ -126,12 +126,6 @@ final class BenchCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--warmup-seconds must be from 0 to " + MAX_WARMUP_SECONDS + " seconds, got " + warmupSeconds);
         relaxation.validate();
         Setup.outputFile("--json", json);
-        Setup.some("--backend", backends);
-        Setup.some("--model", models);
-        Setup.some("--batch-size", batchSizes);
-        Setup.some("--condense", condense);
-        Setup.some("--monitor-every", monitorEvery);
-        Setup.some("--energy-check", energyCheck);
         List<Algorithm> algs = Setup.algorithms(algorithms);
         BeliefOptimizer beliefOptimizer = beliefs.optimizer();
         Energy relaxed = beliefs.energy();

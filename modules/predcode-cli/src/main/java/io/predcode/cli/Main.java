@@ -40,6 +40,15 @@ public final class Main implements Runnable {
             if (value.isEmpty()) throw new CommandLine.TypeConversionException("'' is not a path (an empty one would mean the current folder)");
             return java.nio.file.Path.of(value);
         });
+        // A comma-separated option given only commas ("--algorithm ,") splits into no values: refused here for every such
+        // option, where a command would do nothing with it or fail on its first value.
+        cl.setExecutionStrategy(parsed -> {
+            for (CommandLine.ParseResult p = parsed; p != null; p = p.subcommand())
+                for (CommandLine.Model.OptionSpec o : p.matchedOptions())
+                    if (!o.splitRegex().isEmpty() && o.getValue() instanceof java.util.Collection<?> values && values.isEmpty())
+                        throw new CommandLine.ParameterException(p.commandSpec().commandLine(), o.longestName() + " needs at least one value, got none");
+            return new CommandLine.RunLast().execute(parsed);
+        });
         // A mistyped option gets one line, not the whole usage.
         cl.setParameterExceptionHandler((e, badArgs) -> {
             err.println("predcode: " + e.getMessage() + " (see '" + e.getCommandLine().getCommandSpec().qualifiedName() + " --help')");

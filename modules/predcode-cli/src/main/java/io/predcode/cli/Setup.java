@@ -329,7 +329,7 @@ final class Setup {
 
     /** --algorithm's values. */
     static List<io.predcode.core.pc.Algorithm> algorithms(List<String> values) {
-        return some("--algorithm", values).stream().map(v -> option("--algorithm", v, io.predcode.core.pc.Algorithm::parse)).toList();
+        return values.stream().map(v -> option("--algorithm", v, io.predcode.core.pc.Algorithm::parse)).toList();
     }
 
     /**
@@ -338,12 +338,6 @@ final class Setup {
      */
     static void outputFile(String option, java.nio.file.Path file) {
         if (file != null && java.nio.file.Files.isDirectory(file)) throw new IllegalArgumentException(option + " must name a file to write, got " + file + ", a folder");
-    }
-
-    /** A comma-separated option's values, refused where there are none: "," splits into none, and a command would then do nothing, or fail. */
-    static <T> List<T> some(String option, List<T> values) {
-        if (values == null || values.isEmpty()) throw new IllegalArgumentException(option + " needs at least one value, got none");
-        return values;
     }
 
     /**
