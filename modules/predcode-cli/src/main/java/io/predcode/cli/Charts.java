@@ -84,7 +84,7 @@ final class Charts {
         }
     }
 
-    static void write(Path file, String metricsCsv, List<TrainingRun.EpochRecord> history, int[] monitored, PrintWriter out) {
+    static void write(Path file, String metricsCsv, List<RunState.EpochRecord> history, int[] monitored, PrintWriter out) {
         try {
             List<Double> steps = new ArrayList<>(), losses = new ArrayList<>();
             List<List<Double>> angleSteps = new ArrayList<>(), angles = new ArrayList<>();
@@ -121,9 +121,9 @@ final class Charts {
             List<XYChart> charts = new ArrayList<>(List.of(loss));
             if (!history.isEmpty()) { // a run that diverged in its first epoch has steps only
                 List<Double> epochSteps = history.stream().map(r -> (double) r.epoch() * stepsPerEpoch).toList();
-                loss.addSeries("test (per epoch)", epochSteps, history.stream().map(TrainingRun.EpochRecord::testLoss).toList());
+                loss.addSeries("test (per epoch)", epochSteps, history.stream().map(RunState.EpochRecord::testLoss).toList());
                 if (history.stream().anyMatch(r -> !Double.isNaN(r.validationLoss())))
-                    loss.addSeries("validation (per epoch)", epochSteps, history.stream().map(TrainingRun.EpochRecord::validationLoss).toList());
+                    loss.addSeries("validation (per epoch)", epochSteps, history.stream().map(RunState.EpochRecord::validationLoss).toList());
                 XYChart acc = new XYChartBuilder().width(WIDTH).height(420).title("Accuracy").xAxisTitle("epoch").yAxisTitle("accuracy (%)").build();
                 List<Double> epochs = history.stream().map(r -> (double) r.epoch()).toList();
                 acc.addSeries("train", epochs, history.stream().map(r -> 100 * r.trainAccuracy()).toList());

@@ -57,13 +57,13 @@ final class EvalCommand implements Callable<Integer> {
         Checkpoint.Loaded c = checkpoint.loadFinite();
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
         DataSplit split = inModelUnits(dataChoice.load(), c.preprocessing());
-        io.predcode.data.Dataset test = scoreWholeBatches ? TrainingRun.wholeBatches(split.test(), batchSize, "test") : split.test();
+        io.predcode.data.Dataset test = scoreWholeBatches ? Scoring.wholeBatches(split.test(), batchSize, "test") : split.test();
         int[] input = Setup.inputShape(c.spec(), split, "the model in " + checkpoint);
         Loss l = loss == null ? c.loss() : Setup.loss(loss);
         try (Backend be = backendChoice.openFor(c); Model m = Model.create(c.spec(), input, be, 0); PcEngine e = new PcEngine(m, l)) {
             m.loadParameters(c.parameters(), c.source().toString());
             long[][] confusion = perClass ? new long[test.classes()][test.classes()] : null;
-            TrainingRun.Score s = TrainingRun.evaluate(e, test, batchSize, confusion);
+            Scoring.Score s = Scoring.evaluate(e, test, batchSize, confusion);
             if (!Double.isFinite(s.loss()))
                 throw new io.predcode.core.pc.DivergenceException(0, c.source() + ": the model's test loss is " + s.loss() + " (its parameters are not finite, or overflow); nothing to evaluate");
             var out = spec.commandLine().getOut();

@@ -313,7 +313,7 @@ class TrainingGuardrailsTest {
         try (io.predcode.spi.Backend be = io.predcode.spi.Backends.open("cpu");
              io.predcode.core.nn.Model model = io.predcode.core.io.Checkpoint.load(out).model(be);
              io.predcode.core.pc.PcEngine e = new io.predcode.core.pc.PcEngine(model, io.predcode.core.nn.Loss.CROSS_ENTROPY)) {
-            double first256 = TrainingRun.evaluate(e, test.subset("first 256", java.util.stream.IntStream.range(0, 256).toArray()), 1000).accuracy();
+            double first256 = Scoring.evaluate(e, test.subset("first 256", java.util.stream.IntStream.range(0, 256).toArray()), 1000).accuracy();
             assertEquals(first256, m.number("final_test_accuracy"), 1e-12, "the test accuracy is the first 256 samples'");
         }
         CliTest.Result e = run("eval", "--checkpoint", out.toString(), "--batch-size", "64", "--score-whole-batches", "--json");

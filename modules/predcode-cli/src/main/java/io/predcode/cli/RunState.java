@@ -1,0 +1,193 @@
+package io.predcode.cli;
+
+import io.predcode.core.io.Checkpoint;
+import io.predcode.core.json.JsonFields;
+import io.predcode.core.nn.Model;
+import io.predcode.core.nn.ModelSpec;
+import io.predcode.core.optim.Optimizer;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * What a training run has done, as each checkpoint records it (its field 'training') and --resume reads it back: the
+ * steps taken, each epoch's record, the learning rate's base, the rollbacks, eta as the stable relaxation left it, the
+ * events, and where a checkpoint was saved inside an epoch, how far that epoch had come.
+ */
+final class RunState {
+    /**
+     * How far a run had come inside an epoch when it saved: the batches taken, their summed loss, correct count and
+     * samples, the epoch's seconds so far and its median step time; the resumed epoch reports the loss and accuracy the
+     * whole one would have (its step time as {@link TrainingRun} takes it).
+     */
+    record EpochProgress(int batches, double lossSum, double correct, double seen, double seconds, double msPerStep) {
+        Map<String, Object> json() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("batches", (double) batches);
+            m.put("loss_sum", lossSum);
+            m.put("correct", correct);
+            m.put("seen", seen);
+            m.put("seconds", seconds);
+            m.put("ms_per_step", msPerStep);
+            return m;
+        }
+
+        /** The progress a checkpoint records, checked against the epoch's {@code batchesPerEpoch}. */
+        static EpochProgress of(JsonFields f, int batchesPerEpoch) {
+            int batches = f.integer("batches", 1);
+            double seen = f.number("seen"), correct = f.number("correct");
+            if (batches > batchesPerEpoch || !(seen >= batches) || !(correct >= 0 && correct <= seen))
+                throw new IllegalArgumentException(f.source() + ": field '" + f.path() + "' holds " + batches + " batches, " + seen + " samples and " + correct
+                        + " correct; expected 1.." + batchesPerEpoch + " batches of this run's epoch, at least a sample each, and at most all of them correct");
+            return new EpochProgress(batches, f.number("loss_sum"), correct, seen, f.number("seconds"), f.has("ms_per_step") ? f.number("ms_per_step") : Double.NaN);
+        }
+    }
+
+    /** dataWait: the fraction of the epoch's training time spent waiting for the next batch. */
+    record EpochRecord(int epoch, double trainLoss, double trainAccuracy, double validationLoss, double validationAccuracy, double testLoss, double testAccuracy,
+                       double seconds, double msPerStep, double dataWait) {
+        Map<String, Object> json() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("epoch", (double) epoch);
+            m.put("train_loss", trainLoss);
+            m.put("train_accuracy", trainAccuracy);
+            m.put("validation_loss", validationLoss);
+            m.put("validation_accuracy", validationAccuracy);
+            m.put("test_loss", testLoss);
+            m.put("test_accuracy", testAccuracy);
+            m.put("seconds", seconds);
+            m.put("ms_per_step", msPerStep);
+            m.put("data_wait_fraction", dataWait);
+            return m;
+        }
+
+        static EpochRecord of(JsonFields f) {
+            return new EpochRecord(f.integer("epoch", 1), f.number("train_loss"), f.number("train_accuracy"),
+                    f.has("validation_loss") ? f.number("validation_loss") : Double.NaN, f.has("validation_accuracy") ? f.number("validation_accuracy") : Double.NaN,
+                    f.number("test_loss"),
+                    f.number("test_accuracy"), f.number("seconds"), f.number("ms_per_step"), f.has("data_wait_fraction") ? f.number("data_wait_fraction") : Double.NaN);
+        }
+    }
+
+    /** Each finished epoch's record, in order. */
+    final List<EpochRecord> history = new ArrayList<>();
+    /** What happened on the way (eta lowered, rollbacks, failed barrier jobs, the stop), each a line. */
+    final List<String> events = new ArrayList<>();
+    /** The steps taken. */
+    long step;
+    /** The learning-rate schedule's base: --lr, halved by each rollback. */
+    float baseLr;
+    int rollbacks;
+    /** The eta the stable relaxation lowered the run's to; 0: not lowered. */
+    float eta;
+    /** Where the checkpoint a run resumes from was saved inside an epoch, how far that had come; null: at an epoch's end. */
+    EpochProgress progress;
+
+    private RunState(float lr) { baseLr = lr; }
+
+    /** A run from its start at learning rate {@code lr}. */
+    static RunState start(float lr) { return new RunState(lr); }
+
+    /** The epochs finished. */
+    int epochsDone() { return history.size(); }
+
+    /**
+     * The checkpoint's field 'training' after {@code epochsDone} epochs (inside the next where {@code progress} is then
+     * put beside), with the run's {@code settings}.
+     */
+    Map<String, Object> json(int epochsDone, Map<String, Object> settings, CollapseWatch watch, Optimizer opt) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("epochs_done", (double) epochsDone);
+        m.put("steps", (double) step);
+        m.put("settings", settings);
+        m.put("history", history.stream().map(r -> (Object) r.json()).toList());
+        m.put("watch", watch.json());
+        m.put("lr_now", TrainingRun.num(opt.learningRate()));
+        m.put("lr_base", TrainingRun.num(baseLr));
+        m.put("eta_now", TrainingRun.num(eta));
+        m.put("rollbacks", (double) rollbacks);
+        m.put("events", new ArrayList<Object>(events));
+        return m;
+    }
+
+    /**
+     * --resume: the checkpoint in --out, checked to be this run's (the same model and {@code recorded} settings, as
+     * this run would record them) and loaded into the model, the optimizer and the watch. A progress inside an epoch
+     * is checked against the run's {@code batchesPerEpoch}.
+     */
+    static RunState resume(TrainingRun.Settings s, Map<String, Object> recorded, ModelSpec spec, Model model, Optimizer opt, CollapseWatch watch, int sweeps,
+                           int batchesPerEpoch) throws IOException {
+        Checkpoint.Loaded c = Checkpoint.load(s.out());
+        if (!c.spec().blocks().equals(spec.blocks()))
+            throw new IllegalArgumentException(c.source() + ": checkpoint is for a different model than --model " + s.model());
+        JsonFields t = c.training();
+        checkSame(t, "algorithm", s.algorithm().id(), c.source());
+        checkSame(t, "optimizer", s.optimizer(), c.source());
+        checkSame(t, "loss", s.loss().id(), c.source());
+        // Settings newer than some checkpoints: compared where the checkpoint has them, against what this run records.
+        for (String key : List.of("belief_optimizer", "energy", "nudging", "lr_schedule", "input_range"))
+            if (t.object("settings").has(key)) checkSame(t, key, (String) recorded.get(key), c.source());
+        // Settings older checkpoints do not record had one value then.
+        checkSame(t, "--augment", "augment", "none", s.augmentation().id(), c.source());
+        checkSame(t, "--drop-last", "drop_last", "off", s.dropLast() ? "on" : "off", c.source());
+        checkSame(t, "--score-whole-batches", "score_whole_batches", "off", s.scoreWholeBatches() ? "on" : "off", c.source());
+        checkSame(t, "--thread-invariant", "thread_invariant", "off", s.backend().threadInvariant ? "on" : "off", c.source());
+        // A resumed run is the same run: a changed setting would silently make it another one.
+        JsonFields saved = t.object("settings");
+        if (s.cosineSchedule() && saved.has("epochs") && saved.number("epochs") != s.epochs())
+            throw new IllegalArgumentException(c.source() + ": checkpoint was trained with --lr-schedule cosine over --epochs " + fmtSetting(saved.number("epochs"))
+                    + ", not " + s.epochs() + "; the schedule spans the whole run, so --resume keeps its --epochs");
+        double[] now = {TrainingRun.num(s.lr()), s.seed(), s.batchSize(), TrainingRun.num(s.eta()), sweeps, s.validation(), TrainingRun.num(s.momentum()),
+                TrainingRun.num(s.weightDecay())};
+        String[] keys = {"lr", "seed", "batch_size", "eta", "n", "validation", "momentum", "weight_decay"};
+        String[] options = {"--lr", "--seed", "--batch-size", "--eta", "--n", "--validation", "--momentum", "--weight-decay"};
+        for (int i = 0; i < keys.length; i++)
+            if (saved.has(keys[i]) && saved.number(keys[i]) != now[i])
+                throw new IllegalArgumentException(c.source() + ": checkpoint was trained with " + options[i] + " " + fmtSetting(saved.number(keys[i])) + ", not "
+                        + fmtSetting(now[i]) + "; --resume continues the same run");
+        try {
+            model.loadParameters(c.parameters(), c.source().toString());
+            opt.loadState(c.optimizerState(), c.source().toString());
+            RunState r = new RunState(0);
+            int epochsDone = t.integer("epochs_done", 0);
+            r.step = (long) t.number("steps");
+            for (Object e : t.list("history")) r.history.add(EpochRecord.of(JsonFields.of(e, c.source().toString(), "history")));
+            if (r.history.size() != epochsDone || r.step < 0)
+                throw new IllegalArgumentException(c.source() + ": field 'training' is inconsistent: 'epochs_done' is " + epochsDone + " and 'steps' " + r.step
+                        + ", but 'history' has " + r.history.size() + " epochs (a tampered or damaged checkpoint)");
+            if (t.has("watch")) watch.restore(t.object("watch"));
+            if (t.has("lr_now")) opt.learningRate((float) t.number("lr_now"));
+            r.baseLr = t.has("lr_base") ? (float) t.number("lr_base") : opt.learningRate();
+            if (t.has("rollbacks")) r.rollbacks = t.integer("rollbacks", 0);
+            if (t.has("eta_now")) {
+                r.eta = (float) t.number("eta_now");
+                if (!(r.eta > 0 && r.eta <= s.eta()))
+                    throw new IllegalArgumentException(c.source() + ": field 'training.eta_now' is " + r.eta + "; expected a lowered eta in (0, " + s.eta() + "]");
+            }
+            if (t.has("events")) for (Object e : t.list("events")) r.events.add(String.valueOf(e));
+            if (t.has("epoch_progress")) r.progress = EpochProgress.of(t.object("epoch_progress"), batchesPerEpoch);
+            return r;
+        } catch (IllegalArgumentException e) {
+            // A value the checks above let through but the optimizer, watch or trainer refuse: name the file it came from.
+            String m = e.getMessage() != null ? e.getMessage() : e.toString();
+            throw m.contains(c.source().toString()) ? e : new IllegalArgumentException(c.source() + ": field 'training' holds a value this run cannot use: " + m, e);
+        }
+    }
+
+    private static String fmtSetting(double v) { return v == Math.rint(v) && Math.abs(v) < 1e15 ? Long.toString((long) v) : Double.toString(v); }
+
+    private static void checkSame(JsonFields t, String key, String value, Path source) {
+        String saved = t.object("settings").string(key);
+        if (!saved.equals(value)) throw new IllegalArgumentException(source + ": checkpoint was trained with " + key + " " + saved + ", not " + value + "; --resume continues the same run");
+    }
+
+    /** As above for a setting checkpoints before it lack: those were trained with {@code before}. */
+    private static void checkSame(JsonFields t, String option, String key, String before, String value, Path source) {
+        String saved = t.object("settings").has(key) ? t.object("settings").string(key) : before;
+        if (!saved.equals(value)) throw new IllegalArgumentException(source + ": checkpoint was trained with " + option + " " + saved + ", not " + value + "; --resume continues the same run");
+    }
+}
