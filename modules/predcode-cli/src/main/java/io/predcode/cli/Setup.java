@@ -171,7 +171,22 @@ final class Setup {
                 return partitions;
             }
             java.util.regex.Matcher m = java.util.regex.Pattern.compile("local\\[(\\d+)").matcher(master);
-            return m.lookingAt() ? Math.max(1, Integer.parseInt(m.group(1))) : master.equals("local") ? 1 : 2; // under spark-submit too: give --spark-partitions for more
+            if (!m.lookingAt()) return master.equals("local") ? 1 : 2; // under spark-submit too: give --spark-partitions for more
+            if (m.group(1).length() > 5 || Integer.parseInt(m.group(1)) > 10_000)
+                throw new IllegalArgumentException("--spark " + master + ": at most local[10000], one partition a core; give --spark-partitions for more shards");
+            return Math.max(1, Integer.parseInt(m.group(1)));
+        }
+
+        /**
+         * Refuses a --spark-conf Spark would misread: no key, or the master, which is --spark's (a second one would be
+         * silently the one Spark takes).
+         */
+        void checkConf() {
+            for (String key : conf.keySet()) {
+                if (key.isBlank()) throw new IllegalArgumentException("--spark-conf '" + key + "=" + conf.get(key) + "': expected KEY=VALUE with a key, e.g. spark.driver.host=HOST");
+                if (key.strip().equals("spark.master"))
+                    throw new IllegalArgumentException("--spark-conf spark.master: the master is --spark's (local[N], spark://HOST:PORT, or submit)");
+            }
         }
     }
 

@@ -240,7 +240,12 @@ final class TrainCommand implements Callable<Integer> {
         Energy e = beliefs.energy();
         Nudging nudge = nudged.nudging(List.of(a), e);
         if (a == Algorithm.IPC && monitorEvery > 0) throw new IllegalArgumentException("--monitor-every compares one update per step with the gradient; ipc takes --n of them");
-        if (sparkChoice.master != null) {
+        if (sparkChoice.master == null) {
+            // Spark's own options do nothing without --spark: a run that seemed to spread over a cluster would not.
+            for (String o : List.of("--spark-partitions", "--spark-conf", "--spark-average-every", "--spark-steps-per-job", "--spark-timeout"))
+                if (spec.commandLine().getParseResult().hasMatchedOption(o)) throw new IllegalArgumentException(o + " works on a Spark run; give --spark too");
+        } else {
+            sparkChoice.checkConf();
             if (a == Algorithm.IPC) throw new IllegalArgumentException("--spark with --algorithm ipc: ipc updates the weights at every inference step, so shards would need a sum per inference step; use pc");
             if (monitorEvery > 0 && sparkChoice.averageEvery > 1)
                 throw new IllegalArgumentException("--monitor-every compares a synchronous step's update with the gradient; --spark-average-every takes local steps");

@@ -806,6 +806,18 @@ class CliTest {
             assertEquals(2, r.code(), String.join(" ", bad) + ": " + r.out() + r.err());
             assertEquals(1, r.err().strip().lines().count(), "one line: " + r.err());
         }
+        // Each: the options, then what its line must name. The last two start Spark, which refuses the setting.
+        for (String[] bad : new String[][]{{"--spark", "local[99999999999]", "at most local[10000]"}, {"--spark-partitions", "2", "--spark-partitions works on a Spark run"},
+                {"--spark-conf", "a=b", "--spark-conf works on a Spark run"}, {"--spark", "local[1]", "--spark-conf", "=x", "expected KEY=VALUE with a key"},
+                {"--spark", "local[1]", "--spark-conf", "spark.master=local[4]", "the master is --spark's"},
+                {"--spark", "local[1]", "--spark-conf", "spark.task.cpus=0", "Spark did not start with --spark-conf spark.task.cpus"},
+                {"--spark", "local[1]", "--spark-conf", "spark.serializer=nope.Nope", "with --spark-conf spark.serializer: class not found: nope.Nope"}}) {
+            String[] options = java.util.Arrays.copyOf(bad, bad.length - 1);
+            Result r = run(concat(new String[]{"train", "--epochs", "1", "--quiet", "--out", tmp.resolve("x").toString()}, options));
+            assertEquals(2, r.code(), String.join(" ", options) + ": " + r.out() + r.err());
+            assertEquals(1, r.err().strip().lines().count(), "one line: " + r.err());
+            assertTrue(r.err().contains(bad[bad.length - 1]), String.join(" ", options) + ": " + r.err());
+        }
         assertTrue(System.nanoTime() - t0 < 60e9, "bad Spark settings are refused in bounded time");
     }
 

@@ -86,7 +86,7 @@ public final class SparkSetup {
         if (master.startsWith("spark://")) reachable(master, timeout);
         // The name Spark gives this host (executor and block manager addresses in local mode): otherwise the first non-loopback interface's.
         if (!extra.containsKey("spark.driver.host")) org.apache.spark.util.Utils.setCustomHostname("127.0.0.1");
-        JavaSparkContext sc = new JavaSparkContext(conf(master, extra));
+        JavaSparkContext sc = context(conf(master, extra), master, extra);
         if (master.startsWith("spark://")) {
             long deadline = System.nanoTime() + timeout.toNanos();
             // The driver counts itself among the executors the status tracker lists.
@@ -120,7 +120,23 @@ public final class SparkSetup {
                 .setIfMissing("spark.executor.extraJavaOptions", EXECUTOR_JAVA_OPTIONS);
         BARRIER.forEach(c::setIfMissing);
         extra.forEach(c::set);
-        return new JavaSparkContext(c);
+        return context(c, SUBMIT, extra);
+    }
+
+    /**
+     * The context for {@code conf}, or one line saying why Spark would not start with it: a setting it cannot use
+     * (an address it cannot bind, a size it cannot parse), most often one of {@code extra}, or a port this machine
+     * will not give.
+     */
+    private static JavaSparkContext context(SparkConf conf, String master, Map<String, String> extra) {
+        try {
+            return new JavaSparkContext(conf);
+        } catch (Exception | ExceptionInInitializerError e) { // Scala throws checked exceptions undeclared: SparkException, ClassNotFoundException, BindException
+            String why = e.getMessage() == null ? e.getClass().getSimpleName()
+                    : (e instanceof ClassNotFoundException ? "class not found: " : "") + e.getMessage().lines().findFirst().orElse("");
+            throw new IllegalArgumentException("--spark " + master + ": Spark did not start" + (extra.isEmpty() ? "" : " with --spark-conf " + String.join(", ", extra.keySet()))
+                    + ": " + why, e);
+        }
     }
 
     private static void reachable(String master, Duration timeout) {
