@@ -62,4 +62,15 @@ class CudaAvailabilityTest {
         assertEquals(explicit, CudaLibraries.find(explicit.toString(), found, "libcuda.so.1"));
         assertNull(CudaLibraries.find(null, List.of(tmp), "libcuda.so.1"));
     }
+
+    /** A file that is no library (a mistyped path) is refused by its header, before the loader and the JVM's warnings see it. */
+    @Test void aFileThatIsNoLibraryIsRefusedByItsHeader(@TempDir Path tmp) throws Exception {
+        for (String text : new String[]{"", "ELF", "root:x:0:0:root:/root:/bin/bash\n"}) {
+            Path notALibrary = Files.writeString(tmp.resolve("libcuda.so.1"), text);
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> new Native(notALibrary));
+            assertEquals(notALibrary + " is not a shared library (no ELF header)", e.getMessage());
+        }
+        Path elf = Path.of(System.getProperty("java.home"), "lib", "libjava.so");
+        assertEquals(elf, new Native(elf).path, "a real shared library opens");
+    }
 }
