@@ -565,6 +565,17 @@ class CliTest {
      * A file that fails inside a stream (a folder's listing, as eval's look for a stopped sweep's runs once met in /tmp
      * when a file there went away) is bad input in one line, not a stack trace; a bug is still thrown.
      */
+    /** A mistyped --checkpoint says that nothing is there, not that a safetensors file inside it is missing. */
+    @Test void aCheckpointThatIsNotThereSaysSo(@TempDir Path dir) {
+        Path none = dir.resolve("runs/latset");
+        for (String command : new String[]{"eval", "predict", "inspect", "generate"}) {
+            Result r = run(command, "--checkpoint", none.toString(), "--input", dir.resolve("x.npy").toString());
+            if (!command.equals("predict")) r = run(command, "--checkpoint", none.toString());
+            assertEquals(2, r.code(), command + ": " + r.err());
+            assertEquals("predcode: " + none + ": no such run folder or .safetensors file", r.err().strip(), command);
+        }
+    }
+
     @Test void aFileThatFailsInsideAStreamIsOneLine(@TempDir Path dir) throws Exception {
         StringWriter err = new StringWriter();
         var gone = new java.io.UncheckedIOException(new java.nio.file.NoSuchFileException("/tmp/gone.so"));

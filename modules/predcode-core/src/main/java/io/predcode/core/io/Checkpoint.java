@@ -146,6 +146,7 @@ public final class Checkpoint {
 
     /** Reads a checkpoint folder, or a checkpoint.safetensors / model.safetensors file. */
     public static Loaded load(Path path) throws IOException {
+        if (!Files.exists(path)) throw new java.nio.file.NoSuchFileException(path.toString(), null, "no such run folder or .safetensors file");
         Path file = Files.isDirectory(path) ? (Files.exists(path.resolve(RESUME_FILE)) ? path.resolve(RESUME_FILE) : path.resolve(MODEL_FILE)) : path;
         Safetensors.Contents c = Safetensors.read(file);
         boolean resumable = c.metadata().containsKey("training");

@@ -31,6 +31,8 @@ public record ModelSpec(List<List<OpSpec>> blocks, int[] input) {
         for (int b = 0; b < blocks.size(); b++)
             if (blocks.get(b).isEmpty()) throw new IllegalArgumentException("block " + b + " has no ops");
         blocks = blocks.stream().map(List::copyOf).toList();
+        if (input != null && (input.length == 0 || java.util.Arrays.stream(input).anyMatch(d -> d < 1)))
+            throw new IllegalArgumentException("input shape " + java.util.Arrays.toString(input) + ": expected one or more dimensions, each >= 1");
         input = input == null ? null : input.clone();
     }
 

@@ -42,6 +42,8 @@ public sealed interface OpSpec {
 
     /** A linear layer, PyTorch's Linear: weight [out, in]. */
     record Linear(int in, int out, boolean bias) implements OpSpec {
+        /** Checks the sizes: each at least 1. */
+        public Linear { atLeast("linear", 1, "in", in, "out", out); }
         public String op() { return "linear"; }
         public int[] outputShape(int[] input, String where) {
             if (input.length != 1)
@@ -59,6 +61,11 @@ public sealed interface OpSpec {
 
     /** A 2-D convolution, PyTorch's Conv2d: weight [out, in, kh, kw]. */
     record Conv2d(int in, int out, int kh, int kw, int sh, int sw, int ph, int pw, boolean bias) implements OpSpec {
+        /** Checks the sizes: channels, kernel and stride at least 1, padding at least 0. */
+        public Conv2d {
+            atLeast("conv2d", 1, "in", in, "out", out, "kernel height", kh, "kernel width", kw, "stride height", sh, "stride width", sw);
+            atLeast("conv2d", 0, "padding height", ph, "padding width", pw);
+        }
         public String op() { return "conv2d"; }
         public int[] outputShape(int[] input, String where) {
             if (input.length != 3)
@@ -86,6 +93,8 @@ public sealed interface OpSpec {
 
     /** Max or average pooling, no padding. */
     record Pool2d(boolean max, int kh, int kw, int sh, int sw) implements OpSpec {
+        /** Checks the window and stride: each at least 1. */
+        public Pool2d { atLeast(max ? "maxpool2d" : "avgpool2d", 1, "kernel height", kh, "kernel width", kw, "stride height", sh, "stride width", sw); }
         public String op() { return max ? "maxpool2d" : "avgpool2d"; }
         public int[] outputShape(int[] input, String where) {
             if (input.length != 3)
@@ -99,6 +108,10 @@ public sealed interface OpSpec {
 
     /** An elementwise nonlinearity; {@code slope} is leaky_relu's negative slope (0 otherwise). */
     record Act(Activation function, float slope) implements OpSpec {
+        /** Checks the slope: a finite number. */
+        public Act {
+            if (!Float.isFinite(slope)) throw new IllegalArgumentException(function.id() + ": slope must be a finite number, got " + slope);
+        }
         public String op() { return function.id(); }
         public int[] outputShape(int[] input, String where) { return input.clone(); }
         public Map<String, Object> toJson() { return function == Activation.LEAKY_RELU ? json("op", op(), "slope", shortest(slope)) : json("op", op()); }
@@ -162,10 +175,27 @@ public sealed interface OpSpec {
         public Map<String, Object> toJson() { return json("op", op()); }
     }
 
+    /** Refuses any of the {@code (name, value)} pairs below {@code min}, naming the op and the size. */
+    private static void atLeast(String op, int min, Object... namesAndValues) {
+        for (int i = 0; i < namesAndValues.length; i += 2)
+            if ((int) namesAndValues[i + 1] < min)
+                throw new IllegalArgumentException(op + ": " + namesAndValues[i] + " must be >= " + min + ", got " + namesAndValues[i + 1]);
+    }
+
     /** Reads one op object; {@code where} names the file, block and op in errors. */
     static OpSpec parse(JsonFields f) {
         String op = f.string("op");
         onlyKnownKeys(f, op);
+        try {
+            return make(f, op);
+        } catch (JsonException e) {
+            throw e;
+        } catch (IllegalArgumentException e) { // an op's own check (a slope of 1e300 is infinite in float): named by the file and field
+            throw new JsonException(f.source() + ": field '" + f.path() + "': " + e.getMessage());
+        }
+    }
+
+    private static OpSpec make(JsonFields f, String op) {
         return switch (op) {
             case "linear" -> new Linear(f.integer("in", 1), f.integer("out", 1), !f.has("bias") || f.bool("bias"));
             case "conv2d" -> {
@@ -181,12 +211,7 @@ public sealed interface OpSpec {
             }
             case "flatten" -> new Flatten();
             case "normalize" -> {
-                float[] mean = floats(f, "mean"), std = floats(f, "std");
-                try {
-                    yield new Normalize(mean, std);
-                } catch (IllegalArgumentException e) {
-                    throw new JsonException(f.source() + ": field '" + f.path() + "': " + e.getMessage());
-                }
+                yield new Normalize(floats(f, "mean"), floats(f, "std"));
             }
             default -> {
                 Activation a = Activation.byId(op);
