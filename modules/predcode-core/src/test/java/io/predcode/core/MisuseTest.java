@@ -137,4 +137,17 @@ class MisuseTest {
             }
         }
     }
+
+    /** An optimizer of another model would step that model's parameters while the engine's stayed as they were: refused when the trainer is made. */
+    @Test void aTrainerRefusesAnOptimizerOfAnotherModel() {
+        try (Backend be = Backends.open("cpu"); Model m = Model.create(ServingTest.MLP, be, 1); Model other = Model.create(ServingTest.MLP, be, 1);
+             PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY); io.predcode.core.optim.Adam mine = new io.predcode.core.optim.Adam(m, 0.01f);
+             io.predcode.core.optim.Sgd theirs = new io.predcode.core.optim.Sgd(other, 0.1f, 0f, 0f)) {
+            for (io.predcode.core.pc.Algorithm a : io.predcode.core.pc.Algorithm.values()) {
+                IllegalArgumentException x = assertThrows(IllegalArgumentException.class, () -> new io.predcode.core.pc.Trainer(e, theirs, a, 0.1f, 5), a.id());
+                assertTrue(x.getMessage().contains("another model than the engine's"), x.getMessage());
+                assertSame(e, new io.predcode.core.pc.Trainer(e, mine, a, 0.1f, 5).engine(), "its own model's optimizer is taken");
+            }
+        }
+    }
 }

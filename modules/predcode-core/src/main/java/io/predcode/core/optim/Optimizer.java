@@ -25,6 +25,14 @@ public interface Optimizer extends AutoCloseable {
      */
     void learningRate(float lr);
 
+    /**
+     * The model whose parameters it updates, where it says: a {@link io.predcode.core.pc.Trainer} refuses an optimizer
+     * of another model than its engine's, whose steps would leave the engine's model as it was.
+     *
+     * @return the model, or null for an optimizer that does not say (the default)
+     */
+    default io.predcode.core.nn.Model model() { return null; }
+
     /** "sgd", "adam" or "adamw". */
     String name();
 

@@ -13,6 +13,7 @@ import java.util.Map;
 
 /** Shared bookkeeping: per-parameter state tensors with names, the step count, save and load. */
 abstract class StatefulOptimizer implements Optimizer {
+    private final Model model;
     final Backend be;
     final List<Parameter> params;
     /** The parameters' values and gradients, in the order of params (for the ops that step them all at once). */
@@ -23,6 +24,7 @@ abstract class StatefulOptimizer implements Optimizer {
 
     /** {@code perParameter}: the state tensors each parameter gets (Adam 2, SGD with momentum 1), checked against memory first. */
     StatefulOptimizer(Model model, int perParameter) {
+        this.model = model;
         this.be = model.backend();
         this.params = new ArrayList<>(model.parameters().values());
         values = params.stream().map(Parameter::value).toArray(Tensor[]::new);
@@ -31,6 +33,8 @@ abstract class StatefulOptimizer implements Optimizer {
         this.scope = new Scope(be);
         sizes = params.stream().mapToDouble(Parameter::size).toArray();
     }
+
+    @Override public Model model() { return model; }
 
     /** The parameters' sizes: the work of each one's step. */
     private final double[] sizes;

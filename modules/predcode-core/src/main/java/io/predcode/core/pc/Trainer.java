@@ -33,6 +33,8 @@ public final class Trainer {
             if (!(eta > 0) || !Float.isFinite(eta)) throw new IllegalArgumentException("eta must be a finite number > 0, got " + eta);
             if (n < 1) throw new IllegalArgumentException("n (sweeps) must be >= 1, got " + n);
         }
+        if (optimizer.model() != null && optimizer.model() != engine.model())
+            throw new IllegalArgumentException("the optimizer was made for another model than the engine's: its steps would leave the engine's model as it was");
         this.engine = engine;
         this.enterEngine = engine::enter;
         this.exitEngine = engine::exit;
