@@ -104,7 +104,7 @@ final class CompareCommand implements Callable<Integer> {
         boolean standard = algs.stream().anyMatch(Algorithm::standard);
         DataSplit split = dataChoice.load();
         ModelSpec ms = c != null ? c.spec() : Setup.model(model, split.classes());
-        int[] input = Setup.inputShape(ms, split, c != null ? "the model in " + checkpoint : "--model " + model);
+        int[] input = c != null ? Setup.inputShape(ms, split, "the model in " + checkpoint) : Setup.inputShapeOfModelOption(ms, split, model);
         Dataset test = split.test();
         int size = Math.min(batchSize, test.size());
         if (size < 1) throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);

@@ -391,6 +391,26 @@ final class Setup {
         return shape;
     }
 
+    /**
+     * {@link #inputShape(ModelSpec, io.predcode.data.DataSplit, String)} for the model --model {@code name} gave; where it
+     * does not fit the data (digits-mlp, the default, on 28x28 images), the refusal lists the built-in models that do.
+     */
+    static int[] inputShapeOfModelOption(ModelSpec spec, io.predcode.data.DataSplit data, String name) {
+        try {
+            return inputShape(spec, data, "--model " + name);
+        } catch (IllegalArgumentException e) {
+            List<String> fit = io.predcode.core.nn.BuiltinModels.NAMES.stream().filter(n -> {
+                try {
+                    inputShape(model(n, data.classes()), data, n);
+                    return true;
+                } catch (IOException | IllegalArgumentException no) {
+                    return false;
+                }
+            }).toList();
+            throw new IllegalArgumentException(e.getMessage() + (fit.isEmpty() ? "" : "; built-in models for these inputs: " + String.join(", ", fit)), e);
+        }
+    }
+
     private static int[] dataShapeFor(ModelSpec spec, int[] dataShape, String modelName) {
         if (spec.input() == null) return dataShape;
         long a = Arrays.stream(spec.input()).asLongStream().reduce(1, (x, y) -> x * y), b = Arrays.stream(dataShape).asLongStream().reduce(1, (x, y) -> x * y);

@@ -198,7 +198,7 @@ final class TrainingRun {
     private int train() throws IOException {
         DataSplit data = loader.load();
         ModelSpec spec = Setup.model(s.model(), data.classes());
-        int[] input = Setup.inputShape(spec, data, "--model " + s.model());
+        int[] input = Setup.inputShapeOfModelOption(spec, data, s.model());
         prepareOut();
         Dataset[] split = loader.holdOut(data, s.validation(), s.seed());
         Dataset train = split[0], validation = split[1];

@@ -565,6 +565,21 @@ class CliTest {
      * A file that fails inside a stream (a folder's listing, as eval's look for a stopped sweep's runs once met in /tmp
      * when a file there went away) is bad input in one line, not a stack trace; a bug is still thrown.
      */
+    /** Images of 28x28 with the default model (digits-mlp, for 8x8): the refusal names the built-in models that take them. */
+    @Test void aModelThatDoesNotFitTheDataNamesTheOnesThatDo(@TempDir Path tmp) throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve("images"));
+        for (String part : new String[]{"train", "test"}) {
+            Files.write(dir.resolve("x_" + part + ".npy"), io.predcode.data.Npy.encode("|u1", new int[]{4, 28, 28}, new byte[4 * 784]));
+            Files.write(dir.resolve("y_" + part + ".npy"), io.predcode.data.Npy.encode("|u1", new int[]{4}, new byte[]{0, 1, 2, 3}));
+        }
+        for (String[] command : new String[][]{{"train", "--out", tmp.resolve("run").toString()}, {"compare"}}) {
+            Result r = run(concat(command, new String[]{"--data", "npy:" + dir}));
+            assertEquals(2, r.code(), r.err());
+            assertEquals("predcode: --model digits-mlp expects inputs of shape [1, 8, 8] but the data set's samples are [1, 28, 28];"
+                    + " built-in models for these inputs: example-cnn, mlp, pcx-mlp", r.err().strip(), command[0]);
+        }
+    }
+
     /** A mistyped --checkpoint says that nothing is there, not that a safetensors file inside it is missing. */
     @Test void aCheckpointThatIsNotThereSaysSo(@TempDir Path dir) {
         Path none = dir.resolve("runs/latset");
