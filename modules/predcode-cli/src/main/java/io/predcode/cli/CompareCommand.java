@@ -102,7 +102,7 @@ final class CompareCommand implements Callable<Integer> {
         Nudging nudging = trained(c, "nudging", Nudging::parse, "--nudging");
         if (nudging == null || Setup.Nudged.refusal(nudging, algs, energy) != null) nudging = nudged.nudging(algs, energy);
         boolean standard = algs.stream().anyMatch(Algorithm::standard);
-        DataSplit split = dataChoice.load();
+        DataSplit split = c != null ? dataChoice.loadFor(c) : dataChoice.load();
         ModelSpec ms = c != null ? c.spec() : Setup.model(model, split.classes());
         int[] input = c != null ? Setup.inputShape(ms, split, "the model in " + checkpoint) : Setup.inputShapeOfModelOption(ms, split, model);
         Dataset test = split.test();

@@ -56,7 +56,7 @@ final class EvalCommand implements Callable<Integer> {
     @Override public Integer call() throws Exception {
         Checkpoint.Loaded c = checkpoint.loadFinite();
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
-        DataSplit split = inModelUnits(dataChoice.load(), c.preprocessing());
+        DataSplit split = dataChoice.loadFor(c);
         io.predcode.data.Dataset test = scoreWholeBatches ? Scoring.wholeBatches(split.test(), batchSize, "test") : split.test();
         int[] input = Setup.inputShape(c.spec(), split, "the model in " + checkpoint);
         Loss l = loss == null ? c.loss() : Setup.loss(loss);

@@ -192,11 +192,30 @@ final class Setup {
 
     /** --data, for every command that reads a data set. */
     static final class DataChoice {
-        @Option(names = "--data", defaultValue = "digits", description = "digits, fashion-mnist, fashion-mnist:DIR, mnist:DIR, cifar10:DIR, npy:DIR (x_train.npy, y_train.npy, x_test.npy, y_test.npy from np.save) or npy:FILE.npz (those four arrays from np.savez, as Keras's mnist.npz) (default: ${DEFAULT-VALUE}).")
+        @Option(names = "--data", description = "digits, fashion-mnist, fashion-mnist:DIR, mnist:DIR, cifar10:DIR, npy:DIR (x_train.npy, y_train.npy, x_test.npy, y_test.npy from np.save) or npy:FILE.npz (those four arrays from np.savez, as Keras's mnist.npz)"
+                + " (default: digits; with --checkpoint, the data set the run was trained on).")
         String data;
 
+        /** --data, or digits where it was not given. */
+        String name() { return data != null ? data : "digits"; }
+
         /** The named data set's training and test splits. */
-        io.predcode.data.DataSplit load() throws IOException { return io.predcode.data.DataSources.load(data); }
+        io.predcode.data.DataSplit load() throws IOException { return io.predcode.data.DataSources.load(name()); }
+
+        /**
+         * The data for a checkpoint's model, in the model's units ({@link EvalCommand#inModelUnits}): --data where it was
+         * given, else the data set the run's settings record (a run trained on Fashion-MNIST is scored on it), else digits.
+         */
+        io.predcode.data.DataSplit loadFor(io.predcode.core.io.Checkpoint.Loaded c) throws IOException {
+            io.predcode.core.json.JsonFields t = c.training();
+            String trained = t != null && t.has("settings") && t.object("settings").has("data") ? t.object("settings").string("data") : null;
+            if (data != null || trained == null) return EvalCommand.inModelUnits(load(), c.preprocessing());
+            try {
+                return EvalCommand.inModelUnits(io.predcode.data.DataSources.load(trained), c.preprocessing());
+            } catch (IOException | IllegalArgumentException e) { // a folder the run read from elsewhere, or moved since
+                throw new IllegalArgumentException(Main.message(e) + " (" + c.source() + " was trained on --data " + trained + "; give --data to score it on another)", e);
+            }
+        }
     }
 
     /**

@@ -580,6 +580,29 @@ class CliTest {
         }
     }
 
+    /** eval and compare --checkpoint without --data score the run on the data set it was trained on, not the digits. */
+    @Test void aCheckpointIsScoredOnItsOwnDataByDefault(@TempDir Path tmp) throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve("images"));
+        for (String part : new String[]{"train", "test"}) {
+            Files.write(dir.resolve("x_" + part + ".npy"), io.predcode.data.Npy.encode("|u1", new int[]{4, 28, 28}, new byte[4 * 784]));
+            Files.write(dir.resolve("y_" + part + ".npy"), io.predcode.data.Npy.encode("|u1", new int[]{4}, new byte[]{0, 1, 2, 3}));
+        }
+        Path run = tmp.resolve("run");
+        assertEquals(0, run("train", "--data", "npy:" + dir, "--model", "mlp", "--epochs", "1", "--validation", "0", "--quiet", "--out", run.toString()).code());
+        Result e = run("eval", "--checkpoint", run.toString());
+        assertEquals(0, e.code(), e.err());
+        assertTrue(e.out().contains(" on images test: ") && e.out().contains("(4 samples)"), e.out());
+        Result c = run("compare", "--checkpoint", run.toString(), "--algorithm", "fixedpred");
+        assertEquals(0, c.code(), c.err());
+        assertTrue(c.out().contains("4 samples of images test"), c.out());
+        Result digits = run("eval", "--checkpoint", run.toString(), "--data", "digits");
+        assertEquals(2, digits.code(), "--data given is what is scored: " + digits.out());
+        Files.delete(dir.resolve("x_test.npy"));
+        Result moved = run("eval", "--checkpoint", run.toString());
+        assertEquals(2, moved.code(), moved.out());
+        assertTrue(moved.err().strip().endsWith("was trained on --data npy:" + dir + "; give --data to score it on another)"), moved.err());
+    }
+
     /** A mistyped --checkpoint says that nothing is there, not that a safetensors file inside it is missing. */
     @Test void aCheckpointThatIsNotThereSaysSo(@TempDir Path dir) {
         Path none = dir.resolve("runs/latset");
