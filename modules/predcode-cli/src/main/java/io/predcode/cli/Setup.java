@@ -416,7 +416,7 @@ final class Setup {
      */
     static int[] inputShapeOfModelOption(ModelSpec spec, io.predcode.data.DataSplit data, String name) {
         try {
-            return inputShape(spec, data, "--model " + name);
+            inputShape(spec, data.sampleShape(), "--model " + name); // the inputs; then the classes, below, which no other built-in fits better
         } catch (IllegalArgumentException e) {
             List<String> fit = io.predcode.core.nn.BuiltinModels.NAMES.stream().filter(n -> {
                 try {
@@ -428,6 +428,7 @@ final class Setup {
             }).toList();
             throw new IllegalArgumentException(e.getMessage() + (fit.isEmpty() ? "" : "; built-in models for these inputs: " + String.join(", ", fit)), e);
         }
+        return inputShape(spec, data, "--model " + name);
     }
 
     private static int[] dataShapeFor(ModelSpec spec, int[] dataShape, String modelName) {
