@@ -135,6 +135,7 @@ final class RunState {
         checkSame(t, "--augment", "augment", "none", s.augmentation().id(), c.source());
         checkSame(t, "--drop-last", "drop_last", "off", s.dropLast() ? "on" : "off", c.source());
         checkSame(t, "--score-whole-batches", "score_whole_batches", "off", s.scoreWholeBatches() ? "on" : "off", c.source());
+        checkSame(t, "--shuffle", "shuffle", "on", s.shuffle() ? "on" : "off", c.source());
         checkSame(t, "--thread-invariant", "thread_invariant", "off", s.backend().threadInvariant ? "on" : "off", c.source());
         // A resumed run is the same run: a changed setting would silently make it another one.
         JsonFields saved = t.object("settings");

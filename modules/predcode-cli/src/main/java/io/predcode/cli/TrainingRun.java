@@ -682,6 +682,7 @@ final class TrainingRun {
         m.put("augment", s.augmentation().id());
         m.put("drop_last", s.dropLast() ? "on" : "off"); // the option: a run resumes across Spark and one process as before
         m.put("score_whole_batches", s.scoreWholeBatches() ? "on" : "off");
+        m.put("shuffle", s.shuffle() ? "on" : "off");
         return m;
     }
 

@@ -603,6 +603,29 @@ class CliTest {
         assertTrue(moved.err().strip().endsWith("was trained on --data npy:" + dir + "; give --data to score it on another)"), moved.err());
     }
 
+    /**
+     * train --resume --out DIR alone goes on with the run as it was started: the options not given are the run's own,
+     * and the model is the one a run never stopped trains. An option given is still checked against the run.
+     */
+    @Test void aResumeTakesTheRunsOwnSettings(@TempDir Path tmp) throws Exception {
+        String[] options = {"--algorithm", "pc", "--T", "7", "--eta", "0.05", "--lr", "0.01", "--shuffle", "off", "--drop-last", "--epochs", "2", "--seed", "3",
+                "--quiet"};
+        Path stopped = tmp.resolve("stopped"), never = tmp.resolve("never");
+        assertEquals(0, run(concat(new String[]{"train", "--max-steps", "30", "--out", stopped.toString()}, options)).code());
+        assertEquals(0, run(concat(new String[]{"train", "--out", never.toString()}, options)).code());
+        Result r = run("train", "--resume", "--out", stopped.toString(), "--quiet");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().startsWith("resuming with the run's own settings for the options not given: --algorithm pc --data digits --epochs 2"
+                + " --belief-optimizer sgd --lr 0.01 --eta 0.05 --n 7 --seed 3 --shuffle off --drop-last\n"), r.out());
+        assertArrayEquals(Files.readAllBytes(never.resolve("model.safetensors")), Files.readAllBytes(stopped.resolve("model.safetensors")),
+                "resumed with the run's own settings: the model of the run never stopped");
+        for (String[] other : new String[][]{{"--eta", "0.1"}, {"--shuffle", "on"}, {"--algorithm", "strict"}}) {
+            Result refused = run(concat(new String[]{"train", "--resume", "--out", stopped.toString(), "--epochs", "3"}, other));
+            assertEquals(2, refused.code(), String.join(" ", other) + ": " + refused.out());
+            assertTrue(refused.err().contains("--resume continues the same run"), refused.err());
+        }
+    }
+
     /** A mistyped --checkpoint says that nothing is there, not that a safetensors file inside it is missing. */
     @Test void aCheckpointThatIsNotThereSaysSo(@TempDir Path dir) {
         Path none = dir.resolve("runs/latset");
