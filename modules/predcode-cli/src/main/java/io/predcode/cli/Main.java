@@ -53,7 +53,11 @@ public final class Main implements Runnable {
                 if (!added.isEmpty()) { // parsed again with the run's own settings after what was given: the same checks apply to them
                     java.util.List<String> all = new java.util.ArrayList<>(parsed.originalArgs());
                     all.addAll(added);
-                    parsed = cl.parseArgs(all.toArray(String[]::new));
+                    try {
+                        parsed = cl.parseArgs(all.toArray(String[]::new));
+                    } catch (CommandLine.ParameterException e) { // a value the checkpoint records that train does not take: a tampered file
+                        throw new CommandLine.ParameterException(e.getCommandLine(), ResumeDefaults.file(train) + ": field 'training.settings': " + e.getMessage());
+                    }
                     out.println("resuming with the run's own settings for the options not given: " + shown(added, parsed.subcommand()));
                 }
             }
@@ -80,10 +84,11 @@ public final class Main implements Runnable {
     /** The options {@code added} that differ from their defaults, as "--algorithm pc --eta 0.05": what a reader needs to see of them. */
     private static String shown(java.util.List<String> added, CommandLine.ParseResult train) {
         StringBuilder b = new StringBuilder();
-        for (int i = 0; i < added.size(); i++) {
-            CommandLine.Model.OptionSpec o = train.commandSpec().findOption(added.get(i));
-            boolean flag = o.arity().max() == 0;
-            String value = flag ? null : added.get(++i);
+        for (String a : added) {
+            int eq = a.indexOf('=');
+            CommandLine.Model.OptionSpec o = train.commandSpec().findOption(eq < 0 ? a : a.substring(0, eq));
+            boolean flag = eq < 0;
+            String value = flag ? null : a.substring(eq + 1);
             if (flag || !value.replace('_', '-').equals(o.defaultValue())) // (a loss is recorded as cross_entropy)
                 b.append(b.isEmpty() ? "" : " ").append(o.longestName()).append(flag ? "" : " " + value);
         }

@@ -35,14 +35,18 @@ final class ResumeDefaults {
             new Setting("augment", "--augment", false), new Setting("shuffle", "--shuffle", false), new Setting("drop_last", "--drop-last", true),
             new Setting("score_whole_batches", "--score-whole-batches", true), new Setting("thread_invariant", "--thread-invariant", true));
 
+    /** The checkpoint a resumed train reads: the one in its --out. */
+    static Path file(CommandLine.ParseResult train) { return train.matchedOptionValue("--out", Path.of("runs/latest")).resolve(Checkpoint.RESUME_FILE); }
+
     /**
-     * The arguments to add to {@code train} for the options it was not given, from the checkpoint in its --out; none
-     * where it does not resume one run, or there is no checkpoint to read (the run then says what is wrong).
+     * The arguments to add to {@code train} for the options it was not given, from the checkpoint in its --out, each
+     * "--option=value" or a flag; none where it does not resume one run, or there is no checkpoint to read (the run
+     * then says what is wrong).
      */
     static List<String> missing(CommandLine.ParseResult train) {
         List<String> added = new ArrayList<>();
         if (!train.hasMatchedOption("--resume") || train.hasMatchedOption("--seeds") || train.hasMatchedOption("--grid")) return added;
-        Path file = train.matchedOptionValue("--out", Path.of("runs/latest")).resolve(Checkpoint.RESUME_FILE);
+        Path file = file(train);
         JsonFields settings;
         try {
             if (!Files.isRegularFile(file)) return added;
@@ -59,8 +63,7 @@ final class ResumeDefaults {
             if (s.flag()) {
                 if (value.equals("on")) added.add(s.option());
             } else {
-                added.add(s.option());
-                added.add(value);
+                added.add(s.option() + "=" + value); // one argument: a value, whatever it holds, cannot be read as another option
             }
         }
         return added;
