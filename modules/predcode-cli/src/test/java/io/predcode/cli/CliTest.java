@@ -903,8 +903,11 @@ class CliTest {
         Result e = run("eval", "--checkpoint", run.toString(), "--json");
         assertEquals(0, e.code(), e.err());
         assertEquals(m.number("final_test_accuracy"), JsonFields.of(Json.parse(e.out().trim(), "eval"), "eval", "").number("accuracy"), 1e-9);
-        Result changed = run("train", "--epochs", "3", "--out", run.toString(), "--quiet", "--resume");
+        Result changed = run("train", "--epochs", "3", "--out", run.toString(), "--quiet", "--resume", "--input-range", "0:1");
         assertEquals(2, changed.code(), "a resume must keep the input range: " + changed.err());
+        Result kept = run("train", "--epochs", "3", "--out", run.toString(), "--quiet", "--resume");
+        assertEquals(0, kept.code(), kept.err());
+        assertEquals("-1:1", json(run.resolve("metrics.json")).object("settings").string("input_range"), "a resume without the option keeps the run's");
     }
 
     @Test void nudgingAndEnergyOptionsAreChecked(@TempDir Path tmp) {

@@ -63,13 +63,18 @@ class ThreadInvariantTest {
         CliTest.Result r = run(train(model, "--threads", "2", "--out", resumed.toString(), "--resume"));
         assertEquals(0, r.code(), r.out() + r.err());
         assertArrayEquals(Files.readAllBytes(tmp.resolve("t1/model.safetensors")), Files.readAllBytes(resumed.resolve("model.safetensors")));
-        // Without the option the run would split by the thread count: a resume that drops it is refused.
-        String[] without = java.util.Arrays.stream(train(model, "--out", tmp.resolve("t1").toString(), "--resume")).filter(a -> !a.equals("--thread-invariant"))
-                .toArray(String[]::new);
-        CliTest.Result refused = run(without);
+        // Without the option the run would split by the thread count: a resume that leaves it out keeps the run's, and a run
+        // trained without it is not resumed with it.
+        String[] without = java.util.Arrays.stream(train(model, "--threads", "1", "--max-steps", "3", "--out", tmp.resolve("plain").toString()))
+                .filter(a -> !a.equals("--thread-invariant")).toArray(String[]::new);
+        assertEquals(0, run(without).code());
+        CliTest.Result refused = run("train", "--resume", "--thread-invariant", "--out", tmp.resolve("plain").toString());
         assertEquals(2, refused.code(), refused.out() + refused.err());
-        assertEquals("predcode: " + tmp.resolve("t1").resolve("checkpoint.safetensors") + ": checkpoint was trained with --thread-invariant on, not off; --resume continues the same run",
+        assertEquals("predcode: " + tmp.resolve("plain").resolve("checkpoint.safetensors") + ": checkpoint was trained with --thread-invariant off, not on; --resume continues the same run",
                 refused.err().strip());
+        CliTest.Result kept = run("train", "--resume", "--threads", "2", "--out", resumed.toString(), "--epochs", "3", "--max-steps", "30");
+        assertEquals(0, kept.code(), kept.out() + kept.err());
+        assertTrue(kept.out().contains("--thread-invariant") && kept.out().contains("thread-invariant;"), "resumed thread-invariant: " + kept.out());
     }
 
     @Test void aHalvingsLastRungTakesEveryCoreAndTrainsAsTheWholeGrid(@TempDir Path tmp) throws Exception {

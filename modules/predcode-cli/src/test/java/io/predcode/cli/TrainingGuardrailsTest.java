@@ -298,7 +298,7 @@ class TrainingGuardrailsTest {
 
     /**
      * --score-whole-batches scores as PCX's test loader does: the whole batches in stored order (digits' 300 test
-     * samples at batch 64: the first 256), and the run records it; a resume that drops it is refused, and a set
+     * samples at batch 64: the first 256), and the run records it; a resume keeps it, one that adds it is refused, and a set
      * with no whole batch is refused up front.
      */
     @Test void scoringInWholeBatchesLeavesOutTheLastPartialBatch(@TempDir Path tmp) throws Exception {
@@ -328,8 +328,13 @@ class TrainingGuardrailsTest {
         assertEquals(2, e.code());
         assertTrue(e.err().contains("--batch-size must be at least 1, got 0"), e.err());
         r = run("train", "--epochs", "2", "--batch-size", "64", "--out", out.toString(), "--quiet", "--resume");
+        assertEquals(0, r.code(), "a resume without the option keeps the run's: " + r.err());
+        assertEquals(256, json(out.resolve("metrics.json")).number("test_samples_scored"));
+        r = run("train", "--epochs", "1", "--batch-size", "64", "--out", tmp.resolve("all").toString(), "--quiet");
+        assertEquals(0, r.code(), r.err());
+        r = run("train", "--epochs", "2", "--score-whole-batches", "--out", tmp.resolve("all").toString(), "--quiet", "--resume");
         assertEquals(2, r.code());
-        assertTrue(r.err().contains("--score-whole-batches on, not off"), r.err());
+        assertTrue(r.err().contains("--score-whole-batches off, not on"), r.err());
         r = run("train", "--epochs", "1", "--batch-size", "200", "--score-whole-batches", "--out", tmp.resolve("none").toString(), "--quiet");
         assertEquals(2, r.code());
         assertTrue(r.err().contains("--score-whole-batches: the validation set's 150 samples make no whole batch of 200"), r.err());
