@@ -47,21 +47,7 @@ public final class Main implements Runnable {
                 for (CommandLine.Model.OptionSpec o : p.matchedOptions())
                     if (!o.splitRegex().isEmpty() && o.getValue() instanceof java.util.Collection<?> values && values.isEmpty())
                         throw new CommandLine.ParameterException(p.commandSpec().commandLine(), o.longestName() + " needs at least one value, got none");
-            CommandLine.ParseResult train = parsed.subcommand();
-            if (train != null && train.commandSpec().name().equals("train")) {
-                java.util.List<String> added = ResumeDefaults.missing(train);
-                if (!added.isEmpty()) { // parsed again with the run's own settings after what was given: the same checks apply to them
-                    java.util.List<String> all = new java.util.ArrayList<>(parsed.originalArgs());
-                    all.addAll(added);
-                    try {
-                        parsed = cl.parseArgs(all.toArray(String[]::new));
-                    } catch (CommandLine.ParameterException e) { // a value the checkpoint records that train does not take: a tampered file
-                        throw new CommandLine.ParameterException(e.getCommandLine(), ResumeDefaults.file(train) + ": field 'training.settings': " + e.getMessage());
-                    }
-                    out.println("resuming with the run's own settings for the options not given: " + shown(added, parsed.subcommand()));
-                }
-            }
-            return new CommandLine.RunLast().execute(parsed);
+            return ResumeDefaults.execute(cl, parsed, out);
         });
         // A mistyped option gets one line, not the whole usage.
         cl.setParameterExceptionHandler((e, badArgs) -> {
@@ -79,20 +65,6 @@ public final class Main implements Runnable {
                     + (e.getMessage() != null && e.getMessage().startsWith(Sweep.FEWER_AT_ONCE) ? ", " + e.getMessage() : "") + " or use a smaller data set");
             return OUT_OF_MEMORY;
         }
-    }
-
-    /** The options {@code added} that differ from their defaults, as "--algorithm pc --eta 0.05": what a reader needs to see of them. */
-    private static String shown(java.util.List<String> added, CommandLine.ParseResult train) {
-        StringBuilder b = new StringBuilder();
-        for (String a : added) {
-            int eq = a.indexOf('=');
-            CommandLine.Model.OptionSpec o = train.commandSpec().findOption(eq < 0 ? a : a.substring(0, eq));
-            boolean flag = eq < 0;
-            String value = flag ? null : a.substring(eq + 1);
-            if (flag || !value.replace('_', '-').equals(o.defaultValue())) // (a loss is recorded as cross_entropy)
-                b.append(b.isEmpty() ? "" : " ").append(o.longestName()).append(flag ? "" : " " + value);
-        }
-        return b.isEmpty() ? "all as the defaults" : b.toString();
     }
 
     /** A command's failure: one line and its exit code where it is bad input or a divergence; anything else is a bug, rethrown. */

@@ -4,6 +4,7 @@ import io.predcode.core.io.Checkpoint;
 import io.predcode.core.json.JsonFields;
 import picocli.CommandLine;
 
+import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -30,7 +31,8 @@ final class ResumeDefaults {
             new Setting("weight_decay", "--weight-decay", false), new Setting("eta", "--eta", false, "--inference-lr"), new Setting("n", "--n", false, "--T"),
             new Setting("loss", "--loss", false), new Setting("seed", "--seed", false), new Setting("validation", "--validation", false),
             new Setting("collapse_margin", "--collapse-margin", false), new Setting("patience", "--patience", false),
-            new Setting("on_collapse", "--on-collapse", false), new Setting("monitor_every", "--monitor-every", false),
+            new Setting("on_collapse", "--on-collapse", false), new Setting("max_rollbacks", "--max-rollbacks", false),
+            new Setting("checkpoint_every", "--checkpoint-every", false), new Setting("monitor_every", "--monitor-every", false),
             new Setting("stable_relaxation", "--stable-relaxation", false), new Setting("input_range", "--input-range", false),
             new Setting("augment", "--augment", false), new Setting("shuffle", "--shuffle", false), new Setting("drop_last", "--drop-last", true),
             new Setting("score_whole_batches", "--score-whole-batches", true), new Setting("thread_invariant", "--thread-invariant", true));
@@ -67,5 +69,48 @@ final class ResumeDefaults {
             }
         }
         return added;
+    }
+
+    /**
+     * Runs the parsed command line ({@link CommandLine.RunLast}); a {@code train --resume} with options left out is
+     * parsed again first with the run's own settings after what was given, so the same checks apply to them. A
+     * recorded value train refuses (a tampered checkpoint) is refused naming the checkpoint and its field.
+     */
+    static int execute(CommandLine cl, CommandLine.ParseResult parsed, PrintWriter out) {
+        CommandLine.ParseResult train = parsed.subcommand();
+        List<String> added = train != null && train.commandSpec().name().equals("train") ? missing(train) : List.of();
+        if (added.isEmpty()) return new CommandLine.RunLast().execute(parsed);
+        String recorded = file(train) + ": field 'training.settings': ";
+        List<String> all = new ArrayList<>(parsed.originalArgs());
+        all.addAll(added);
+        try {
+            parsed = cl.parseArgs(all.toArray(String[]::new));
+        } catch (CommandLine.ParameterException e) {
+            throw new CommandLine.ParameterException(e.getCommandLine(), recorded + e.getMessage());
+        }
+        out.println("resuming with the run's own settings for the options not given: " + shown(added, parsed.subcommand()));
+        try {
+            return new CommandLine.RunLast().execute(parsed);
+        } catch (CommandLine.ExecutionException e) {
+            // train's own checks on a recorded value ("--input-range must be 0:1 or -1:1, got '0:0'"): the value came from the file.
+            if (e.getCause() instanceof IllegalArgumentException bad && bad.getMessage() != null
+                    && added.stream().anyMatch(a -> bad.getMessage().contains(a.contains("=") ? a.substring(0, a.indexOf('=')) : a)))
+                throw new CommandLine.ExecutionException(e.getCommandLine(), e.getMessage(), new IllegalArgumentException(recorded + bad.getMessage(), bad));
+            throw e;
+        }
+    }
+
+    /** The options {@code added} that differ from their defaults, as "--algorithm pc --eta 0.05": what a reader needs to see of them. */
+    private static String shown(List<String> added, CommandLine.ParseResult train) {
+        StringBuilder b = new StringBuilder();
+        for (String a : added) {
+            int eq = a.indexOf('=');
+            CommandLine.Model.OptionSpec o = train.commandSpec().findOption(eq < 0 ? a : a.substring(0, eq));
+            boolean flag = eq < 0;
+            String value = flag ? null : a.substring(eq + 1);
+            if (flag || !value.replace('_', '-').equals(o.defaultValue())) // (a loss is recorded as cross_entropy)
+                b.append(b.isEmpty() ? "" : " ").append(o.longestName()).append(flag ? "" : " " + value);
+        }
+        return b.isEmpty() ? "all as the defaults" : b.toString();
     }
 }

@@ -84,6 +84,12 @@ final class TrainingRun {
             return new SaveEvery(0, seconds > Long.MAX_VALUE / 1_000_000_000L ? Long.MAX_VALUE : seconds * 1_000_000_000L); // past 292 years: never
         }
 
+        /** As --checkpoint-every takes it: "500" steps, "600s", or "0". */
+        String text() {
+            long s = nanos / 1_000_000_000L;
+            return steps > 0 ? Long.toString(steps) : nanos <= 0 ? "0" : s % 3600 == 0 ? s / 3600 + "h" : s % 60 == 0 ? s / 60 + "m" : s + "s";
+        }
+
         /** Whether a checkpoint is due {@code stepsSince} steps and {@code nanosSince} nanoseconds after the last (once a step: no allocation). */
         boolean due(long stepsSince, long nanosSince) {
             return steps > 0 ? stepsSince >= steps : nanos > 0 && nanosSince >= nanos;
@@ -676,6 +682,8 @@ final class TrainingRun {
         m.put("collapse_margin", s.collapseMargin());
         m.put("patience", (double) s.patience());
         m.put("on_collapse", s.onCollapse());
+        m.put("max_rollbacks", (double) s.maxRollbacks());
+        m.put("checkpoint_every", s.saveEvery().text()); // how the run saves, not what it computes: a resume may change it
         m.put("monitor_every", (double) s.monitorEvery());
         m.put("stable_relaxation", s.stableRelaxation() ? "on" : "off");
         m.put("input_range", s.symmetricInputs() ? "-1:1" : "0:1");

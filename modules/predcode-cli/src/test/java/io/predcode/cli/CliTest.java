@@ -609,14 +609,14 @@ class CliTest {
      */
     @Test void aResumeTakesTheRunsOwnSettings(@TempDir Path tmp) throws Exception {
         String[] options = {"--algorithm", "pc", "--T", "7", "--eta", "0.05", "--lr", "0.01", "--shuffle", "off", "--drop-last", "--epochs", "2", "--seed", "3",
-                "--quiet"};
+                "--checkpoint-every", "7", "--quiet"};
         Path stopped = tmp.resolve("stopped"), never = tmp.resolve("never");
         assertEquals(0, run(concat(new String[]{"train", "--max-steps", "30", "--out", stopped.toString()}, options)).code());
         assertEquals(0, run(concat(new String[]{"train", "--out", never.toString()}, options)).code());
         Result r = run("train", "--resume", "--out", stopped.toString(), "--quiet");
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().startsWith("resuming with the run's own settings for the options not given: --algorithm pc --data digits --epochs 2"
-                + " --belief-optimizer sgd --lr 0.01 --eta 0.05 --n 7 --seed 3 --shuffle off --drop-last\n"), r.out());
+                + " --belief-optimizer sgd --lr 0.01 --eta 0.05 --n 7 --seed 3 --checkpoint-every 7 --shuffle off --drop-last\n"), r.out());
         assertArrayEquals(Files.readAllBytes(never.resolve("model.safetensors")), Files.readAllBytes(stopped.resolve("model.safetensors")),
                 "resumed with the run's own settings: the model of the run never stopped");
         for (String[] other : new String[][]{{"--eta", "0.1"}, {"--shuffle", "on"}, {"--algorithm", "strict"}}) {
