@@ -565,13 +565,19 @@ class CliTest {
      * A file that fails inside a stream (a folder's listing, as eval's look for a stopped sweep's runs once met in /tmp
      * when a file there went away) is bad input in one line, not a stack trace; a bug is still thrown.
      */
-    /** Images of 28x28 with the default model (digits-mlp, for 8x8): the refusal names the built-in models that take them. */
-    @Test void aModelThatDoesNotFitTheDataNamesTheOnesThatDo(@TempDir Path tmp) throws Exception {
+    /** An npy folder "images" in {@code tmp}: 4 training and 4 test images of 28x28, classes 0-3. */
+    private static Path imagesOf28x28(Path tmp) throws java.io.IOException {
         Path dir = Files.createDirectories(tmp.resolve("images"));
         for (String part : new String[]{"train", "test"}) {
             Files.write(dir.resolve("x_" + part + ".npy"), io.predcode.data.Npy.encode("|u1", new int[]{4, 28, 28}, new byte[4 * 784]));
             Files.write(dir.resolve("y_" + part + ".npy"), io.predcode.data.Npy.encode("|u1", new int[]{4}, new byte[]{0, 1, 2, 3}));
         }
+        return dir;
+    }
+
+    /** Images of 28x28 with the default model (digits-mlp, for 8x8): the refusal names the built-in models that take them. */
+    @Test void aModelThatDoesNotFitTheDataNamesTheOnesThatDo(@TempDir Path tmp) throws Exception {
+        Path dir = imagesOf28x28(tmp);
         for (String[] command : new String[][]{{"train", "--out", tmp.resolve("run").toString()}, {"compare"}}) {
             Result r = run(concat(command, new String[]{"--data", "npy:" + dir}));
             assertEquals(2, r.code(), r.err());
@@ -582,11 +588,7 @@ class CliTest {
 
     /** eval and compare --checkpoint without --data score the run on the data set it was trained on, not the digits. */
     @Test void aCheckpointIsScoredOnItsOwnDataByDefault(@TempDir Path tmp) throws Exception {
-        Path dir = Files.createDirectories(tmp.resolve("images"));
-        for (String part : new String[]{"train", "test"}) {
-            Files.write(dir.resolve("x_" + part + ".npy"), io.predcode.data.Npy.encode("|u1", new int[]{4, 28, 28}, new byte[4 * 784]));
-            Files.write(dir.resolve("y_" + part + ".npy"), io.predcode.data.Npy.encode("|u1", new int[]{4}, new byte[]{0, 1, 2, 3}));
-        }
+        Path dir = imagesOf28x28(tmp);
         Path run = tmp.resolve("run");
         assertEquals(0, run("train", "--data", "npy:" + dir, "--model", "mlp", "--epochs", "1", "--validation", "0", "--quiet", "--out", run.toString()).code());
         Result e = run("eval", "--checkpoint", run.toString());
