@@ -84,7 +84,7 @@ final class TrainingRun {
             return new SaveEvery(0, seconds > Long.MAX_VALUE / 1_000_000_000L ? Long.MAX_VALUE : seconds * 1_000_000_000L); // past 292 years: never
         }
 
-        /** As --checkpoint-every takes it: "500" steps, "600s", or "0". */
+        /** As --checkpoint-every takes it: "500" steps, "10m", "90s", or "0". */
         String text() {
             long s = nanos / 1_000_000_000L;
             return steps > 0 ? Long.toString(steps) : nanos <= 0 ? "0" : s % 3600 == 0 ? s / 3600 + "h" : s % 60 == 0 ? s / 60 + "m" : s + "s";
