@@ -14,7 +14,8 @@ import java.util.List;
  * {@code train --resume} with options left out takes the run's own settings for them, as its checkpoint records them:
  * {@code predcode train --resume --out DIR} goes on with the run as it was started, where it had to be given every
  * option again (and was refused, naming the first that differed). An option given is checked against the run as before.
- * A sweep's runs (--seeds, --grid) resume with the sweep's options, as before.
+ * A --seeds sweep takes them from the first of its runs that has a checkpoint (but the seed); a --grid, whose points
+ * differ, resumes with its options given again.
  */
 final class ResumeDefaults {
     private ResumeDefaults() {}
@@ -37,8 +38,20 @@ final class ResumeDefaults {
             new Setting("augment", "--augment", false), new Setting("shuffle", "--shuffle", false), new Setting("drop_last", "--drop-last", true),
             new Setting("score_whole_batches", "--score-whole-batches", true), new Setting("thread_invariant", "--thread-invariant", true));
 
-    /** The checkpoint a resumed train reads: the one in its --out. */
-    static Path file(CommandLine.ParseResult train) { return train.matchedOptionValue("--out", Path.of("runs/latest")).resolve(Checkpoint.RESUME_FILE); }
+    /**
+     * The checkpoint whose settings a resumed train takes: the one in its --out or, for a --seeds sweep, the first of
+     * its seeds' (OUT/seed-S) that has one; null where there is none.
+     */
+    static Path file(CommandLine.ParseResult train) {
+        Path out = train.matchedOptionValue("--out", Path.of("runs/latest"));
+        if (!train.hasMatchedOption("--seeds")) return Files.isRegularFile(out.resolve(Checkpoint.RESUME_FILE)) ? out.resolve(Checkpoint.RESUME_FILE) : null;
+        try (var seeds = Files.list(out)) {
+            return seeds.filter(d -> d.getFileName().toString().matches("seed-\\d+")).map(d -> d.resolve(Checkpoint.RESUME_FILE)).filter(Files::isRegularFile)
+                    .sorted().findFirst().orElse(null);
+        } catch (java.io.IOException | RuntimeException e) {
+            return null;
+        }
+    }
 
     /**
      * The arguments to add to {@code train} for the options it was not given, from the checkpoint in its --out, each
@@ -47,11 +60,11 @@ final class ResumeDefaults {
      */
     static List<String> missing(CommandLine.ParseResult train) {
         List<String> added = new ArrayList<>();
-        if (!train.hasMatchedOption("--resume") || train.hasMatchedOption("--seeds") || train.hasMatchedOption("--grid")) return added;
+        if (!train.hasMatchedOption("--resume") || train.hasMatchedOption("--grid")) return added; // a grid's points differ in their settings
         Path file = file(train);
         JsonFields settings;
         try {
-            if (!Files.isRegularFile(file)) return added;
+            if (file == null) return added;
             JsonFields t = Checkpoint.load(file).training();
             if (t == null || !t.has("settings")) return added;
             settings = t.object("settings");
@@ -59,7 +72,8 @@ final class ResumeDefaults {
             return added;
         }
         for (Setting s : SETTINGS) {
-            if (!settings.has(s.key()) || train.hasMatchedOption(s.option()) || List.of(s.alsoSetBy()).stream().anyMatch(train::hasMatchedOption)) continue;
+            if (!settings.has(s.key()) || train.hasMatchedOption(s.option()) || List.of(s.alsoSetBy()).stream().anyMatch(train::hasMatchedOption)
+                    || s.key().equals("seed") && train.hasMatchedOption("--seeds")) continue; // each seed's run has its own
             Object v = settings.get(s.key());
             String value = v instanceof Double d ? (d == Math.rint(d) && Math.abs(d) < 1e15 ? Long.toString(d.longValue()) : d.toString()) : String.valueOf(v);
             if (s.flag()) {

@@ -628,6 +628,20 @@ class CliTest {
         }
     }
 
+    /** A --seeds sweep resumed with only --seeds: each seed's run goes on with the sweep's settings, and ends as never stopped. */
+    @Test void aSeedSweepResumesWithItsOwnSettings(@TempDir Path tmp) throws Exception {
+        String[] options = {"--seeds", "0-1", "--algorithm", "backprop", "--lr", "0.01", "--epochs", "2", "--quiet"};
+        Path stopped = tmp.resolve("stopped"), never = tmp.resolve("never");
+        assertEquals(0, run(concat(new String[]{"train", "--max-steps", "10", "--out", stopped.toString()}, options)).code());
+        assertEquals(0, run(concat(new String[]{"train", "--out", never.toString()}, options)).code());
+        Result r = run("train", "--seeds", "0-1", "--resume", "--out", stopped.toString(), "--quiet");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().startsWith("resuming with the run's own settings for the options not given: --algorithm backprop --data digits --epochs 2 --belief-optimizer sgd --lr 0.01"),
+                r.out());
+        for (String seed : new String[]{"seed-0", "seed-1"})
+            assertArrayEquals(Files.readAllBytes(never.resolve(seed).resolve("model.safetensors")), Files.readAllBytes(stopped.resolve(seed).resolve("model.safetensors")), seed);
+    }
+
     /** A mistyped --checkpoint says that nothing is there, not that a safetensors file inside it is missing. */
     @Test void aCheckpointThatIsNotThereSaysSo(@TempDir Path dir) {
         Path none = dir.resolve("runs/latset");
