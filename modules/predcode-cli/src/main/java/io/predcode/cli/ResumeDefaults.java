@@ -54,9 +54,9 @@ final class ResumeDefaults {
     }
 
     /**
-     * The arguments to add to {@code train} for the options it was not given, from the checkpoint in its --out, each
-     * "--option=value" or a flag; none where it does not resume one run, or there is no checkpoint to read (the run
-     * then says what is wrong).
+     * The arguments to add to {@code train} for the options it was not given, from the checkpoint {@link #file} finds,
+     * each "--option=value" or a flag; none where it does not resume, resumes a grid, or finds no checkpoint to read
+     * (the run then says what is wrong).
      */
     static List<String> missing(CommandLine.ParseResult train) {
         List<String> added = new ArrayList<>();
