@@ -75,9 +75,9 @@ final class CompareCommand implements Callable<Integer> {
      * given here; null otherwise, or where the checkpoint does not record it (an export, an older run).
      */
     private <T> T trained(Checkpoint.Loaded c, String key, java.util.function.Function<String, T> parse, String... options) {
-        if (c == null || c.training() == null || !c.training().has("settings") || !c.training().object("settings").has(key)) return null;
+        Object value = Setup.recorded(c, key);
+        if (value == null) return null;
         for (String o : options) if (spec.commandLine().getParseResult().hasMatchedOption(o)) return null;
-        Object value = c.training().object("settings").get(key);
         return Setup.option(c.source() + ": field 'training.settings." + key + "'", value instanceof Double d ? Double.toString(d) : String.valueOf(value), parse);
     }
 

@@ -43,16 +43,6 @@ final class EvalCommand implements Callable<Integer> {
 
     @Mixin Setup.BackendChoice backendChoice;
 
-    /**
-     * The data as the checkpoint's model takes it: a model trained on mapped inputs (--input-range
-     * -1:1) records raw * scale + shift; the data set gives raw * pixelScale. A checkpoint older than
-     * recorded preprocessing took the data as read.
-     */
-    static DataSplit inModelUnits(DataSplit split, io.predcode.core.serve.Preprocessing p) {
-        if (p.isIdentity()) return split;
-        return split.affine(p.scale() / split.pixelScale(), p.shift());
-    }
-
     @Override public Integer call() throws Exception {
         Checkpoint.Loaded c = checkpoint.loadFinite();
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);

@@ -203,19 +203,34 @@ final class Setup {
         io.predcode.data.DataSplit load() throws IOException { return io.predcode.data.DataSources.load(name()); }
 
         /**
-         * The data for a checkpoint's model, in the model's units ({@link EvalCommand#inModelUnits}): --data where it was
-         * given, else the data set the run's settings record (a run trained on Fashion-MNIST is scored on it), else digits.
+         * The data for a checkpoint's model, in the model's units ({@link #inModelUnits}): --data where it was given, else
+         * the data set the run's settings record (a run trained on Fashion-MNIST is scored on it), else digits.
          */
         io.predcode.data.DataSplit loadFor(io.predcode.core.io.Checkpoint.Loaded c) throws IOException {
-            io.predcode.core.json.JsonFields t = c.training();
-            String trained = t != null && t.has("settings") && t.object("settings").has("data") ? t.object("settings").string("data") : null;
-            if (data != null || trained == null) return EvalCommand.inModelUnits(load(), c.preprocessing());
+            String trained = recorded(c, "data") == null ? null : c.training().object("settings").string("data"); // a string, or the file is named
+            if (data != null || trained == null) return inModelUnits(load(), c.preprocessing());
             try {
-                return EvalCommand.inModelUnits(io.predcode.data.DataSources.load(trained), c.preprocessing());
+                return inModelUnits(io.predcode.data.DataSources.load(trained), c.preprocessing());
             } catch (IOException | IllegalArgumentException e) { // a folder the run read from elsewhere, or moved since
                 throw new IllegalArgumentException(Main.message(e) + " (" + c.source() + " was trained on --data " + trained + "; give --data to score it on another)", e);
             }
         }
+
+        /**
+         * The data as the checkpoint's model takes it: a model trained on mapped inputs (--input-range -1:1) records
+         * raw * scale + shift; the data set gives raw * pixelScale. A checkpoint older than recorded preprocessing took the
+         * data as read.
+         */
+        private static io.predcode.data.DataSplit inModelUnits(io.predcode.data.DataSplit split, io.predcode.core.serve.Preprocessing p) {
+            if (p.isIdentity()) return split;
+            return split.affine(p.scale() / split.pixelScale(), p.shift());
+        }
+    }
+
+    /** The value a checkpoint's training settings record under {@code key}; null where it records none (an export, an older run). */
+    static Object recorded(io.predcode.core.io.Checkpoint.Loaded c, String key) {
+        io.predcode.core.json.JsonFields t = c == null ? null : c.training();
+        return t != null && t.has("settings") && t.object("settings").has(key) ? t.object("settings").get(key) : null;
     }
 
     /**
