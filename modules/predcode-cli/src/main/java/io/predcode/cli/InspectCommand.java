@@ -85,6 +85,7 @@ final class InspectCommand implements Callable<Integer> {
             o.put("not_finite", new ArrayList<Object>(notFinite));
             o.put("largest_abs_parameter", largest);
             if (c.training() != null) o.put("training", c.training().map());
+            else if (c.settings() != null) o.put("training", Map.of("settings", c.settings().map()));
             out.println(Json.write(o, 0));
             return 0;
         }
@@ -96,21 +97,14 @@ final class InspectCommand implements Callable<Integer> {
         out.printf("inputs: %s%n", c.preprocessing().isIdentity() ? "used as given" : String.format(Locale.ROOT, "raw values x %s + %s", c.preprocessing().scale(), c.preprocessing().shift()));
         out.printf("classes: %s%n", c.classNames().isEmpty() ? "not recorded (indices)" : c.classNames().size() + " (" + String.join(", ", c.classNames()) + ")");
         if (c.training() != null) training(out, c.training());
+        else if (c.settings() != null) trained(out, c.settings());
         out.printf("parameters: %s%n", notFinite.isEmpty() ? String.format(Locale.ROOT, "all finite, largest |value| %.4g", largest)
                 : "NOT FINITE in " + String.join(", ", notFinite) + " (eval, predict, generate and compare refuse this model)");
         return notFinite.isEmpty() ? 0 : Main.DIVERGED;
     }
 
     private static void training(PrintWriter out, JsonFields t) {
-        if (t.has("settings")) {
-            JsonFields s = t.object("settings");
-            String algorithm = s.has("algorithm") ? s.string("algorithm") : "";
-            List<String> parts = new ArrayList<>();
-            for (String key : SETTINGS)
-                if (s.has(key) && relevant(key, algorithm)) parts.add(key + " " + Json.write(s.get(key), 0).replace("\"", ""));
-            if (TrainingRun.threadInvariant(s)) parts.add("thread-invariant");
-            out.printf("trained: %s%n", String.join(", ", parts));
-        }
+        if (t.has("settings")) trained(out, t.object("settings"));
         List<String> progress = new ArrayList<>();
         if (t.has("epochs_done"))
             progress.add("epoch " + (long) t.number("epochs_done") + (t.has("settings") && t.object("settings").has("epochs") ? " of " + (long) t.object("settings").number("epochs") : ""));
@@ -126,6 +120,16 @@ final class InspectCommand implements Callable<Integer> {
         if (t.has("eta_now") && t.has("settings") && t.object("settings").has("eta") && t.number("eta_now") != t.object("settings").number("eta"))
             progress.add("eta now " + t.number("eta_now"));
         if (!progress.isEmpty()) out.printf("progress: %s%n", String.join(", ", progress));
+    }
+
+    /** The settings the model was trained with, those that mean anything for its algorithm. */
+    private static void trained(PrintWriter out, JsonFields s) {
+        String algorithm = s.has("algorithm") ? s.string("algorithm") : "";
+        List<String> parts = new ArrayList<>();
+        for (String key : SETTINGS)
+            if (s.has(key) && relevant(key, algorithm)) parts.add(key + " " + Json.write(s.get(key), 0).replace("\"", ""));
+        if (TrainingRun.threadInvariant(s)) parts.add("thread-invariant");
+        out.printf("trained: %s%n", String.join(", ", parts));
     }
 
     /** Whether a recorded setting means anything for the algorithm: the run records them all. */

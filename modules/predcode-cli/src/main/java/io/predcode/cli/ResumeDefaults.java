@@ -64,10 +64,7 @@ final class ResumeDefaults {
         Path file = file(train);
         JsonFields settings;
         try {
-            if (file == null) return added;
-            JsonFields t = Checkpoint.load(file).training();
-            if (t == null || !t.has("settings")) return added;
-            settings = t.object("settings");
+            if (file == null || (settings = Checkpoint.settings(file)) == null) return added; // its header alone: the run reads the whole file
         } catch (Exception e) { // a damaged checkpoint: the run's own reading of it says so, in one line
             return added;
         }
@@ -114,6 +111,12 @@ final class ResumeDefaults {
         }
     }
 
+    /**
+     * The defaults of the options whose default picocli does not hold (train works them out), as a run records them:
+     * --n's is 20 (fixedpred's, its model's depth, is recorded as that number and shown).
+     */
+    private static final java.util.Map<String, String> WORKED_OUT = java.util.Map.of("--data", "digits", "--eta", "0.1", "--n", "20", "--belief-optimizer", "sgd");
+
     /** The options {@code added} that differ from their defaults, as "--algorithm pc --eta 0.05": what a reader needs to see of them. */
     private static String shown(List<String> added, CommandLine.ParseResult train) {
         StringBuilder b = new StringBuilder();
@@ -122,7 +125,8 @@ final class ResumeDefaults {
             CommandLine.Model.OptionSpec o = train.commandSpec().findOption(eq < 0 ? a : a.substring(0, eq));
             boolean flag = eq < 0;
             String value = flag ? null : a.substring(eq + 1);
-            if (flag || !value.replace('_', '-').equals(o.defaultValue())) // (a loss is recorded as cross_entropy)
+            String defaultValue = o.defaultValue() != null ? o.defaultValue() : WORKED_OUT.get(o.longestName());
+            if (flag || !value.replace('_', '-').equals(defaultValue)) // (a loss is recorded as cross_entropy)
                 b.append(b.isEmpty() ? "" : " ").append(o.longestName()).append(flag ? "" : " " + value);
         }
         return b.isEmpty() ? "all as the defaults" : b.toString();

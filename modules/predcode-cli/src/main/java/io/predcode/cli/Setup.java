@@ -117,8 +117,7 @@ final class Setup {
          * was, so that eval, predict, generate and compare give its numbers on any --threads as its training did.
          */
         Backend openFor(io.predcode.core.io.Checkpoint.Loaded trained) {
-            boolean invariant = threadInvariant || trained != null && trained.training() != null && trained.training().has("settings")
-                    && TrainingRun.threadInvariant(trained.training().object("settings"));
+            boolean invariant = threadInvariant || trained != null && trained.settings() != null && TrainingRun.threadInvariant(trained.settings());
             return Backends.open(backend, backendOptions(threads, invariant));
         }
 
@@ -204,10 +203,10 @@ final class Setup {
 
         /**
          * The data for a checkpoint's model, in the model's units ({@link #inModelUnits}): --data where it was given, else
-         * the data set the run's settings record (a run trained on Fashion-MNIST is scored on it), else digits.
+         * the data set the run's settings record (a run trained on Fashion-MNIST is scored on it; its export too), else digits.
          */
         io.predcode.data.DataSplit loadFor(io.predcode.core.io.Checkpoint.Loaded c) throws IOException {
-            String trained = recorded(c, "data") == null ? null : c.training().object("settings").string("data"); // a string, or the file is named
+            String trained = recorded(c, "data") == null ? null : c.settings().string("data"); // a string, or the file is named
             if (data != null || trained == null) return inModelUnits(load(), c.preprocessing());
             try {
                 return inModelUnits(io.predcode.data.DataSources.load(trained), c.preprocessing());
@@ -227,10 +226,10 @@ final class Setup {
         }
     }
 
-    /** The value a checkpoint's training settings record under {@code key}; null where it records none (an export, an older run). */
+    /** The value a checkpoint's (or an export's) training settings record under {@code key}; null where it records none (an older file). */
     static Object recorded(io.predcode.core.io.Checkpoint.Loaded c, String key) {
-        io.predcode.core.json.JsonFields t = c == null ? null : c.training();
-        return t != null && t.has("settings") && t.object("settings").has(key) ? t.object("settings").get(key) : null;
+        io.predcode.core.json.JsonFields s = c == null ? null : c.settings();
+        return s != null && s.has(key) ? s.get(key) : null;
     }
 
     /**

@@ -360,10 +360,11 @@ final class TrainingRun {
                 if (limit && steps.index() + 1 >= run.stepsPerEpoch()) break;
                 // Between steps only (on Spark, between jobs), where the model and the optimizer are one step's: a checkpoint
                 // every --checkpoint-every, and one where the run was asked to stop or reached --max-steps inside the epoch,
-                // so that --resume goes on with its next batch.
+                // so that --resume goes on with its next batch. One due at the epoch's last batch is the epoch's own save.
                 if (limit || steps.atBoundary()) {
                     e.interrupted = limit ? null : stop.requested(state.step);
-                    if (state.step > savedAtStep && (e.interrupted != null || limit || s.saveEvery().due(state.step - savedAtStep, System.nanoTime() - savedAtNanos)))
+                    boolean due = steps.index() + 1 < run.stepsPerEpoch() && s.saveEvery().due(state.step - savedAtStep, System.nanoTime() - savedAtNanos);
+                    if (state.step > savedAtStep && (e.interrupted != null || limit || due))
                         // Without a progress bar (--quiet, a batch job's log) a long epoch would say nothing until it ends.
                         checkpointInside(run, e, steps.index() + 1, bar == null && e.interrupted == null && !limit);
                     if (limit) e.limitedAt = steps.index() + 1;

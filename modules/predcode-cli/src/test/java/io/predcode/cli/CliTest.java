@@ -142,12 +142,7 @@ class CliTest {
             Result r = run("train", "--data", run[0], "--epochs", "2", "--out", run[1], "--quiet");
             assertEquals(0, r.code(), r.err());
         }
-        var a = io.predcode.core.io.Safetensors.read(fromDigits.resolve("model.safetensors")).tensors();
-        for (Path other : List.of(fromNpy, fromNpz)) {
-            var b = io.predcode.core.io.Safetensors.read(other.resolve("model.safetensors")).tensors();
-            assertEquals(a.keySet(), b.keySet());
-            a.forEach((k, t) -> assertArrayEquals(t.data(), b.get(k).data(), other + " " + k));
-        }
+        for (Path other : List.of(fromNpy, fromNpz)) assertSameParameters(fromDigits, other);
         double accuracy = json(fromDigits.resolve("metrics.json")).number("final_test_accuracy");
         assertEquals(accuracy, json(fromNpy.resolve("metrics.json")).number("final_test_accuracy"), 1e-9);
         // Its float values are the raw values the run records (scale 1, where digits' are its 0..16 times 1/16): eval feeds them as such.
@@ -202,7 +197,7 @@ class CliTest {
             assertEquals(0, t.code(), t.err());
             assertEquals(run[0] == last, t.out().contains("last train (channels last, read as (N, C, H, W))"), t.out());
         }
-        assertArrayEquals(Files.readAllBytes(fromFirst.resolve("model.safetensors")), Files.readAllBytes(fromLast.resolve("model.safetensors")));
+        assertSameParameters(fromFirst, fromLast); // (their files differ in the data set they record)
         assertTrue(json(fromLast.resolve("metrics.json")).number("final_test_accuracy") > 0.9, "each class is bright in its own channel: " + json(fromLast.resolve("metrics.json")).number("final_test_accuracy"));
         Result p1 = run("predict", "--checkpoint", fromLast.toString(), "--input", first.resolve("x_test.npy").toString());
         Result p2 = run("predict", "--checkpoint", fromLast.toString(), "--input", last.resolve("x_test.npy").toString());
@@ -590,13 +585,18 @@ class CliTest {
     @Test void aCheckpointIsScoredOnItsOwnDataByDefault(@TempDir Path tmp) throws Exception {
         Path dir = imagesOf28x28(tmp);
         Path run = tmp.resolve("run");
-        assertEquals(0, run("train", "--data", "npy:" + dir, "--model", "mlp", "--epochs", "1", "--validation", "0", "--quiet", "--out", run.toString()).code());
+        assertEquals(0, run("train", "--data", "npy:" + dir, "--model", "mlp", "--loss", "mse", "--epochs", "1", "--validation", "0", "--quiet", "--out", run.toString()).code());
         Result e = run("eval", "--checkpoint", run.toString());
         assertEquals(0, e.code(), e.err());
         assertTrue(e.out().contains(" on images test: ") && e.out().contains("(4 samples)"), e.out());
         Result c = run("compare", "--checkpoint", run.toString(), "--algorithm", "fixedpred");
         assertEquals(0, c.code(), c.err());
         assertTrue(c.out().contains("4 samples of images test"), c.out());
+        // Its export (the model alone, without training state) carries the settings too: scored on the same data, with its loss.
+        Result checkpointJson = run("eval", "--checkpoint", run.toString(), "--json"), exportJson = run("eval", "--checkpoint", run.resolve("model.safetensors").toString(), "--json");
+        assertEquals(0, exportJson.code(), exportJson.err());
+        assertTrue(checkpointJson.out().contains("\"loss_function\": \"mse\"") && checkpointJson.out().contains("\"samples\": 4"), checkpointJson.out());
+        assertEquals(checkpointJson.out(), exportJson.out(), "the export scores as its checkpoint");
         Result digits = run("eval", "--checkpoint", run.toString(), "--data", "digits");
         assertEquals(2, digits.code(), "--data given is what is scored: " + digits.out());
         Files.delete(dir.resolve("x_test.npy"));
@@ -617,8 +617,8 @@ class CliTest {
         assertEquals(0, run(concat(new String[]{"train", "--out", never.toString()}, options)).code());
         Result r = run("train", "--resume", "--out", stopped.toString(), "--quiet");
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.out().startsWith("resuming with the run's own settings for the options not given: --algorithm pc --data digits --epochs 2"
-                + " --belief-optimizer sgd --lr 0.01 --eta 0.05 --n 7 --seed 3 --checkpoint-every 7 --shuffle off --drop-last\n"), r.out());
+        assertTrue(r.out().startsWith("resuming with the run's own settings for the options not given: --algorithm pc --epochs 2"
+                + " --lr 0.01 --eta 0.05 --n 7 --seed 3 --checkpoint-every 7 --shuffle off --drop-last\n"), r.out());
         assertArrayEquals(Files.readAllBytes(never.resolve("model.safetensors")), Files.readAllBytes(stopped.resolve("model.safetensors")),
                 "resumed with the run's own settings: the model of the run never stopped");
         for (String[] other : new String[][]{{"--eta", "0.1"}, {"--shuffle", "on"}, {"--algorithm", "strict"}}) {
@@ -636,7 +636,7 @@ class CliTest {
         assertEquals(0, run(concat(new String[]{"train", "--out", never.toString()}, options)).code());
         Result r = run("train", "--seeds", "0-1", "--resume", "--out", stopped.toString(), "--quiet");
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.out().startsWith("resuming with the run's own settings for the options not given: --algorithm backprop --data digits --epochs 2 --belief-optimizer sgd --lr 0.01"),
+        assertTrue(r.out().startsWith("resuming with the run's own settings for the options not given: --algorithm backprop --epochs 2 --lr 0.01\n"),
                 r.out());
         for (String seed : new String[]{"seed-0", "seed-1"})
             assertArrayEquals(Files.readAllBytes(never.resolve(seed).resolve("model.safetensors")), Files.readAllBytes(stopped.resolve(seed).resolve("model.safetensors")), seed);
@@ -1250,5 +1250,13 @@ class CliTest {
         String[] c = java.util.Arrays.copyOf(a, a.length + b.length);
         System.arraycopy(b, 0, c, a.length, b.length);
         return c;
+    }
+
+    /** The models two runs saved have the same parameters, bit for bit (their files may record different data sets). */
+    static void assertSameParameters(Path run, Path other) throws java.io.IOException {
+        var a = io.predcode.core.io.Safetensors.read(run.resolve("model.safetensors")).tensors();
+        var b = io.predcode.core.io.Safetensors.read(other.resolve("model.safetensors")).tensors();
+        assertEquals(a.keySet(), b.keySet());
+        a.forEach((k, t) -> assertArrayEquals(t.data(), b.get(k).data(), other + " " + k));
     }
 }

@@ -207,6 +207,19 @@ class InterruptedRunTest {
         assertFalse(TrainingRun.SaveEvery.parse("0").due(Long.MAX_VALUE, Long.MAX_VALUE), "0: at epoch ends only");
     }
 
+    /**
+     * --checkpoint-every saves inside an epoch, and not again at its last batch, whose save is the epoch's own: digits'
+     * 43 batches an epoch with a save every 20 steps save at steps 20, 40, 60 and 80 and at the epochs' ends, once each.
+     */
+    @Test void aSaveDueAtAnEpochsLastBatchIsTheEpochsOwn(@TempDir Path tmp) {
+        for (String every : new String[]{"20", "43"}) {
+            CliTest.Result r = run("train", "--checkpoint-every", every, "--epochs", "2", "--out", tmp.resolve("every-" + every).toString(), "--quiet");
+            assertEquals(0, r.code(), r.err());
+            List<String> saves = r.out().lines().filter(l -> l.endsWith("checkpoint saved")).map(l -> l.substring(0, l.indexOf(' ', 5))).toList();
+            assertEquals(every.equals("20") ? List.of("step 20", "step 40", "step 63", "step 83") : List.of(), saves, r.out());
+        }
+    }
+
     /** A checkpoint whose progress inside an epoch does not fit the run is refused, naming the field. */
     @Test void aTamperedProgressIsRefused(@TempDir Path tmp) throws Exception {
         Path out = tmp.resolve("run");

@@ -42,6 +42,29 @@ class SafetensorsStrictTest {
         assertTrue(same.contains("both start at 0 (they overlap)"), same);
     }
 
+    /** The header alone (a resume's recorded settings, read before the tensors): the same metadata, checked as a whole read checks it. */
+    @Test void theMetadataAloneIsReadFromTheHeader(@TempDir Path dir) throws Exception {
+        Path f = dir.resolve("m.safetensors");
+        Map<String, Safetensors.Entry> tensors = Map.of("w", new Safetensors.Entry(new int[]{2, 3}, new float[6]));
+        Safetensors.write(f, tensors, Map.of("training", "{\"settings\": {}}", "format", "pt"));
+        assertEquals(Safetensors.read(f).metadata(), Safetensors.metadata(f));
+        Files.write(f, file("{\"__metadata__\": {\"k\": \"v\"}, \"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}", 4));
+        assertEquals(Map.of("k", "v"), Safetensors.metadata(f));
+        // A header length past the file's end, a file too short for one, a header that is not UTF-8 JSON: one line naming the file.
+        byte[] lying = file("{}", 0);
+        lying[0] = 100;
+        Files.write(f, lying);
+        String m = assertThrows(IllegalArgumentException.class, () -> Safetensors.metadata(f)).getMessage();
+        assertTrue(m.startsWith(f + ": field 'header length' is 100, but the file has 2 bytes after it"), m);
+        Files.write(f, new byte[]{1, 2, 3});
+        m = assertThrows(IllegalArgumentException.class, () -> Safetensors.metadata(f)).getMessage();
+        assertTrue(m.contains("3 bytes is too short"), m);
+        Files.write(f, file("{not json", 0));
+        m = assertThrows(IllegalArgumentException.class, () -> Safetensors.metadata(f)).getMessage();
+        assertTrue(m.startsWith(f + " (header)"), m);
+        assertThrows(java.nio.file.NoSuchFileException.class, () -> Safetensors.metadata(dir.resolve("none.safetensors")));
+    }
+
     @Test void anInvalidUtf8HeaderIsRefused() {
         byte[] f = file("{\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}", 4);
         f[10] = (byte) 0xC3; // a lead byte followed by ASCII: malformed

@@ -40,17 +40,17 @@ public final class Checkpoint {
     /**
      * What a checkpoint restores. {@code training} is free-form JSON written by the trainer (null in a
      * model-only file); {@code preprocessing} maps raw inputs to the model's (NONE in checkpoints older
-     * than it); {@code classNames} is empty where none were recorded.
+     * than it); {@code classNames} is empty where none were recorded. {@code settings} are the settings the model was
+     * trained with where the trainer recorded them (the training state's "settings"; an export carries a copy), else null.
      */
     public record Loaded(ModelSpec spec, int[] inputShape, Map<String, float[]> parameters, Map<String, float[]> optimizerState, JsonFields training, Path source,
-                         Preprocessing preprocessing, List<String> classNames) {
+                         Preprocessing preprocessing, List<String> classNames, JsonFields settings) {
         /**
          * The loss the model was trained with, as its training settings record it: what its test loss
-         * means. Cross-entropy where the file records none (an export without training state).
+         * means. Cross-entropy where the file records none.
          */
         public io.predcode.core.nn.Loss loss() {
-            return training != null && training.has("settings") && training.object("settings").has("loss")
-                    ? io.predcode.core.nn.Loss.parse(training.object("settings").string("loss")) : io.predcode.core.nn.Loss.CROSS_ENTROPY;
+            return settings != null && settings.has("loss") ? io.predcode.core.nn.Loss.parse(settings.string("loss")) : io.predcode.core.nn.Loss.CROSS_ENTROPY;
         }
 
         /** The model on {@code backend}, with these parameters: one call from checkpoint to model. */
@@ -86,6 +86,8 @@ public final class Checkpoint {
 
     /** Metadata keys for serving: the input preprocessing ({"scale": s, "shift": t}) and the class names (a JSON list). */
     static final String PREPROCESSING_KEY = "predcode_preprocessing", CLASSES_KEY = "predcode_classes";
+    /** Metadata key of an export's copy of the settings its model was trained with (the training state's "settings"). */
+    static final String SETTINGS_KEY = "predcode_training_settings";
 
     /** Saves without serving information (raw inputs are the model's inputs; no class names). */
     public static void save(Path dir, Model model, Optimizer optimizer, Map<String, Object> training) throws IOException {
@@ -125,6 +127,13 @@ public final class Checkpoint {
         modelMeta.put("format", "pt");
         modelMeta.put("predcode_model", meta.get("model"));
         modelMeta.putAll(serving);
+        // How the model was trained (what its scores mean: the data set and the loss) travels with the export too; not the
+        // machine it ran on, so that the same model trained on other threads or another backend is the same file.
+        if (training.get("settings") instanceof Map<?, ?> settings) {
+            Map<Object, Object> kept = new LinkedHashMap<>(settings);
+            kept.keySet().removeAll(List.of("backend", "backend_description"));
+            modelMeta.put(SETTINGS_KEY, Json.write(kept, 0));
+        }
         // The served file first: a service polling a new run's folder (Predictor.reloadIfChanged) finds model.safetensors
         // before any checkpoint, where it would serve the checkpoint and then the same parameters again from this file.
         Safetensors.write(dir.resolve(MODEL_FILE), params, modelMeta);
@@ -146,8 +155,7 @@ public final class Checkpoint {
 
     /** Reads a checkpoint folder, or a checkpoint.safetensors / model.safetensors file. */
     public static Loaded load(Path path) throws IOException {
-        if (!Files.exists(path)) throw new java.nio.file.NoSuchFileException(path.toString(), null, "no such run folder or .safetensors file");
-        Path file = Files.isDirectory(path) ? (Files.exists(path.resolve(RESUME_FILE)) ? path.resolve(RESUME_FILE) : path.resolve(MODEL_FILE)) : path;
+        Path file = file(path);
         Safetensors.Contents c = Safetensors.read(file);
         boolean resumable = c.metadata().containsKey("training");
         String specJson = resumable ? c.metadata().get("model") : c.metadata().get("predcode_model");
@@ -160,7 +168,32 @@ public final class Checkpoint {
         Map<String, float[]> params = Safetensors.values(c.tensors(), resumable ? "model." : "");
         Map<String, float[]> opt = resumable ? Safetensors.values(c.tensors(), "optimizer.") : Map.of();
         JsonFields training = resumable ? JsonFields.of(Json.parse(c.metadata().get("training"), file + " (metadata 'training')"), file.toString(), "training") : null;
-        return new Loaded(spec, spec.input(), params, opt, training, file, preprocessing(c.metadata(), file), classNames(c.metadata(), file));
+        return new Loaded(spec, spec.input(), params, opt, training, file, preprocessing(c.metadata(), file), classNames(c.metadata(), file), settings(c.metadata(), file));
+    }
+
+    /** The file {@link #load} reads for {@code path}: a folder's checkpoint, else its model; a file itself. */
+    public static Path file(Path path) throws IOException {
+        if (!Files.exists(path)) throw new java.nio.file.NoSuchFileException(path.toString(), null, "no such run folder or .safetensors file");
+        return Files.isDirectory(path) ? (Files.exists(path.resolve(RESUME_FILE)) ? path.resolve(RESUME_FILE) : path.resolve(MODEL_FILE)) : path;
+    }
+
+    /**
+     * The settings the model in {@code path} (as {@link #load} takes it) was trained with, read from the file's header alone,
+     * without its tensors; null where it records none. See {@link Loaded#settings}.
+     */
+    public static JsonFields settings(Path path) throws IOException {
+        Path file = file(path);
+        return settings(Safetensors.metadata(file), file);
+    }
+
+    /** The training settings in a file's metadata: a checkpoint's training state's, or an export's copy; null where none. */
+    static JsonFields settings(Map<String, String> meta, Path file) {
+        if (meta.containsKey("training")) {
+            JsonFields training = JsonFields.of(Json.parse(meta.get("training"), file + " (metadata 'training')"), file.toString(), "training");
+            return training.has("settings") ? training.object("settings") : null;
+        }
+        String json = meta.get(SETTINGS_KEY);
+        return json == null ? null : JsonFields.of(Json.parse(json, file + " (metadata '" + SETTINGS_KEY + "')"), file.toString(), SETTINGS_KEY);
     }
 
     /**

@@ -70,6 +70,49 @@ public final class Safetensors {
         return decode(b, file.toString());
     }
 
+    /**
+     * A safetensors file's metadata alone, from its header: what a caller needs of a large checkpoint before its tensors
+     * (a resume's recorded settings) without reading them. The header is checked as {@link #read} checks it.
+     */
+    public static Map<String, String> metadata(Path file) throws IOException {
+        try (var channel = java.nio.channels.FileChannel.open(file)) {
+            long size = channel.size();
+            ByteBuffer length = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+            while (length.hasRemaining() && channel.read(length) >= 0) { }
+            if (length.hasRemaining()) throw new IllegalArgumentException(file + ": " + size + " bytes is too short for a safetensors file (8-byte header length)");
+            long headerLength = length.flip().getLong();
+            if (headerLength < 2 || headerLength > size - 8 || headerLength > Integer.MAX_VALUE - 8)
+                throw new IllegalArgumentException(file + ": field 'header length' is " + headerLength + ", but the file has " + (size - 8) + " bytes after it (truncated or not safetensors)");
+            ByteBuffer header = ByteBuffer.allocate((int) headerLength);
+            while (header.hasRemaining() && channel.read(header) >= 0) { }
+            return header(header.array(), 0, (int) headerLength, file.toString()).metadata;
+        } catch (NoSuchFileException e) {
+            throw new NoSuchFileException(file.toString(), null, "safetensors file not found");
+        } catch (IllegalArgumentException e) {
+            throw e;
+        } catch (IOException e) {
+            throw new java.nio.file.FileSystemException(file.toString(), null, e.getMessage() != null ? e.getMessage() : e.toString());
+        }
+    }
+
+    /** A parsed header: its JSON, and the metadata from it. */
+    private record Header(JsonFields json, Map<String, String> metadata) {}
+
+    /** The header's {@code length} bytes from {@code offset} in {@code b}, as UTF-8 JSON; {@code source} names it in errors. */
+    private static Header header(byte[] b, int offset, int length, String source) {
+        String json;
+        try {
+            json = StandardCharsets.UTF_8.newDecoder().onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT).decode(ByteBuffer.wrap(b, offset, length)).toString();
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new IllegalArgumentException(source + ": the header is not valid UTF-8");
+        }
+        JsonFields header = JsonFields.of(Json.parse(json, source + " (header)"), source, "");
+        Map<String, String> metadata = new LinkedHashMap<>();
+        if (header.has("__metadata__")) header.object("__metadata__").map().forEach((k, v) -> metadata.put(k, String.valueOf(v)));
+        return new Header(header, metadata);
+    }
+
     /** Decodes a safetensors file's bytes; {@code source} names it in errors. */
     public static Contents decode(byte[] b, String source) {
         if (b.length < 8) throw new IllegalArgumentException(source + ": " + b.length + " bytes is too short for a safetensors file (8-byte header length)");
@@ -77,23 +120,13 @@ public final class Safetensors {
         long headerLength = bb.getLong();
         if (headerLength < 2 || headerLength > b.length - 8)
             throw new IllegalArgumentException(source + ": field 'header length' is " + headerLength + ", but the file has " + (b.length - 8) + " bytes after it (truncated or not safetensors)");
-        String json;
-        try {
-            json = StandardCharsets.UTF_8.newDecoder().onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT).decode(ByteBuffer.wrap(b, 8, (int) headerLength)).toString();
-        } catch (java.nio.charset.CharacterCodingException e) {
-            throw new IllegalArgumentException(source + ": the header is not valid UTF-8");
-        }
-        JsonFields header = JsonFields.of(Json.parse(json, source + " (header)"), source, "");
+        Header parsed = header(b, 8, (int) headerLength, source);
+        JsonFields header = parsed.json();
         long dataStart = 8 + headerLength, dataLength = b.length - dataStart;
         Map<String, Entry> tensors = new LinkedHashMap<>();
-        Map<String, String> metadata = new LinkedHashMap<>();
         java.util.TreeMap<Long, String> starts = new java.util.TreeMap<>(); // data ranges, to check they tile the data exactly
         for (String name : header.map().keySet()) {
-            if (name.equals("__metadata__")) {
-                header.object(name).map().forEach((k, v) -> metadata.put(k, String.valueOf(v)));
-                continue;
-            }
+            if (name.equals("__metadata__")) continue;
             JsonFields t = header.object(name);
             if (!t.string("dtype").equals("F32"))
                 throw new IllegalArgumentException(source + ": field '" + name + ".dtype' is " + t.string("dtype") + "; predcode reads F32 only");
@@ -132,7 +165,7 @@ public final class Safetensors {
             at = offsets[1];
         }
         if (at != dataLength) throw new IllegalArgumentException(source + ": " + (dataLength - at) + " bytes after the last tensor's data (the tensors cover " + at + " of " + dataLength + ")");
-        return new Contents(tensors, metadata);
+        return new Contents(tensors, parsed.metadata());
     }
 
     /** Names to float arrays, for Model.loadParameters. */
