@@ -46,8 +46,11 @@ final class GenerateCommand implements Callable<Integer> {
             + PcEngine.GENERATION_CHECK_EVERY + " steps (read back every " + PcEngine.GENERATION_CHECK_EVERY + " steps; 0.01, say); 0 takes every step (default: ${DEFAULT-VALUE}).")
     double tolerance;
 
-    @Option(names = "--eta", defaultValue = "0.1", description = "Step size of the relaxation, per sample (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--eta", defaultValue = "0.1", description = "Step size of the relaxation, per sample; halved until the relaxation does not run off (default: ${DEFAULT-VALUE}).")
     float eta;
+
+    @Option(names = "--momentum", defaultValue = "0.9", description = "Heavy-ball momentum of the relaxation, in [0, 1); 0 is plain gradient descent (default: ${DEFAULT-VALUE}).")
+    float momentum;
 
     @Option(names = "--noise", defaultValue = "0.1", description = "Each start is uniform noise in [0, NOISE] in the model's input units (default: ${DEFAULT-VALUE}).")
     float noise;
@@ -62,6 +65,7 @@ final class GenerateCommand implements Callable<Integer> {
         Setup.outputFile("--out", out);
         Setup.outputFile("--npy", npy);
         Setup.Relaxation.check("--steps", steps, "--eta", eta);
+        if (!(momentum >= 0 && momentum < 1)) throw new IllegalArgumentException("--momentum must be in [0, 1), got " + momentum);
         if (!(noise >= 0) || !Float.isFinite(noise)) throw new IllegalArgumentException("--noise must be a finite number >= 0, got " + noise);
         if (!(tolerance >= 0) || !(tolerance < 1)) throw new IllegalArgumentException("--tolerance must be in [0, 1), got " + tolerance);
         if (!out.toString().endsWith(".png")) throw new IllegalArgumentException("--out " + out + ": expected a .png file");
@@ -83,31 +87,42 @@ final class GenerateCommand implements Callable<Integer> {
                 if (loss == Loss.CROSS_ENTROPY) y[i] = cls;
                 else y[i * classes + cls] = 1f;
             }
-            PcEngine.Generation g = e.generate(x0, y, batch, eta, steps, tolerance, new int[0]);
-            if (!Double.isFinite(g.finalEnergy()))
-                throw new io.predcode.core.pc.DivergenceException(g.steps(), "the relaxation diverged (energy " + g.finalEnergy() + "); try a smaller --eta");
-            AtomicFiles.write(out, PngGrid.of(g.input(), m.inputShape(), classes, perClass));
+            // Gradient descent on the energy diverges past a step size the model's weights set (larger weights, smaller eta):
+            // a relaxation that ran off is taken again with eta halved, as train's stable relaxation does, and says so.
+            float etaNow = eta;
+            PcEngine.Generation g = e.generate(x0, y, batch, etaNow, momentum, steps, tolerance, new int[0]);
+            for (int halvings = 0; !Double.isFinite(g.finalEnergy()); halvings++) {
+                if (halvings == MAX_HALVINGS)
+                    throw new io.predcode.core.pc.DivergenceException(g.steps(), "the relaxation diverged even at eta " + etaNow + " (energy " + g.finalEnergy() + ")");
+                print.printf("the relaxation diverged at eta %s (energy %s); relaxing again with eta %s%n", etaNow, g.finalEnergy(), etaNow / 2);
+                g = e.generate(x0, y, batch, etaNow /= 2, momentum, steps, tolerance, new int[0]);
+            }
+            String[] names = new String[classes];
+            for (int cls = 0; cls < classes; cls++) names[cls] = cls < c.classNames().size() ? c.classNames().get(cls) : Integer.toString(cls);
+            AtomicFiles.write(out, PngGrid.of(g.input(), m.inputShape(), names, perClass));
             if (npy != null) AtomicFiles.write(npy, npyOf(g.input(), batch, m.inputShape(), c.preprocessing()));
             print.printf("%s: %d inputs per class relaxed for %d steps%s (eta %s); energy per sample %s -> %s; grid in %s%n", c.source(), perClass, g.steps(),
-                    g.steps() < steps ? " (settled: under " + tolerance + " of its energy in " + PcEngine.GENERATION_CHECK_EVERY + " steps)" : "", eta,
+                    g.steps() < steps ? " (settled: under " + tolerance + " of its energy in " + PcEngine.GENERATION_CHECK_EVERY + " steps)" : "", etaNow,
                     Setup.fmt(g.startEnergy()), Setup.fmt(g.finalEnergy()), out + (npy != null ? " and " + npy : ""));
             int reached = 0;
             for (int cls = 0; cls < classes; cls++) {
                 int hits = 0;
                 for (int k = 0; k < perClass; k++) if (Loss.argmax(g.output(), cls * perClass + k, classes) == cls) hits++;
-                String name = cls < c.classNames().size() ? c.classNames().get(cls) : Integer.toString(cls);
-                print.printf("  class %s: the model classifies %d of %d inferred inputs as it%n", name, hits, perClass);
+                print.printf("  class %s: the model classifies %d of %d inferred inputs as it%n", names[cls], hits, perClass);
                 reached += hits;
             }
             // A relaxation stopped early leaves the inputs near their start, which the model takes as one class or
             // a few: on a model trained on squared error, whose energy is small, 200 steps can be far too few.
             if (2 * reached < batch)
-                print.printf("note: only %d of %d inferred inputs reach their class; the relaxation has not gone far enough: try --steps %d,"
-                        + " or a larger --eta (too large diverges)%s%n", reached, batch, Math.multiplyExact(steps, 10),
+                print.printf("note: only %d of %d inferred inputs reach their class; the relaxation has not gone far enough: try --steps %d%s%s%n",
+                        reached, batch, Math.multiplyExact(steps, 10), etaNow < eta ? "" : ", or a larger --eta (too large diverges)",
                         g.steps() < steps ? ", or a smaller --tolerance" : "");
         }
         return 0;
     }
+
+    /** Halvings of eta a relaxation that runs off is taken again with before generate gives up: 0.1 down to 1e-7. */
+    static final int MAX_HALVINGS = 20;
 
     /** The inputs as a float32 .npy array of {@code batch} samples of {@code shape}, mapped back to raw values by {@code p}. */
     static byte[] npyOf(float[] x, int batch, int[] shape, io.predcode.core.serve.Preprocessing p) {

@@ -517,8 +517,13 @@ class CliTest {
             assertTrue(r.out().contains("class " + cls + ": the model classifies " + hits + " of 4"), cls + ": " + hits + "\n" + r.out());
         }
         java.awt.image.BufferedImage im = javax.imageio.ImageIO.read(png.toFile());
-        assertEquals(2 + 4 * (64 + 2), im.getWidth(), "4 tiles of 8x8 pixels zoomed 8 times, with 2-pixel gaps");
+        int tiles = 2 + 4 * (64 + 2); // 4 tiles of 8x8 pixels zoomed 8 times, with 2-pixel gaps
+        assertTrue(im.getWidth() > tiles && im.getWidth() < tiles + 40, "the tiles and a margin with each row's class: " + im.getWidth());
         assertEquals(2 + 10 * (64 + 2), im.getHeight(), "a row per class");
+        int labelled = 0; // the margin holds each row's name, light on black, beside the tiles
+        for (int row = 0; row < 10; row++)
+            for (int x = 0, y0 = 2 + row * 66; x < im.getWidth() - tiles; x++) for (int y = y0; y < y0 + 64; y++) if ((im.getRGB(x, y) & 0xff) > 128) { labelled++; y = y0 + 64; x = im.getWidth(); }
+        assertEquals(10, labelled, "every row is named");
         long classes = r.out().lines().filter(l -> l.strip().startsWith("class ")).count();
         assertEquals(10, classes, r.out());
         assertFalse(r.out().contains("note: only"), r.out());
@@ -526,6 +531,12 @@ class CliTest {
         Result early = run("generate", "--checkpoint", run.toString(), "--out", png.toString(), "--per-class", "4", "--steps", "1", "--eta", "0.001");
         assertEquals(0, early.code(), early.err());
         assertTrue(early.out().contains("inferred inputs reach their class; the relaxation has not gone far enough: try --steps 10"), early.out());
+        // A step size the relaxation runs off at is halved until it does not, and a line says so.
+        Result halved = run("generate", "--checkpoint", run.toString(), "--out", png.toString(), "--per-class", "2", "--steps", "50", "--eta", "1000");
+        assertEquals(0, halved.code(), halved.err());
+        assertTrue(halved.out().startsWith("the relaxation diverged at eta 1000.0 (energy "), halved.out());
+        java.util.regex.Matcher at = java.util.regex.Pattern.compile("relaxed for 50 steps \\(eta ([0-9.]+)\\); energy per sample [0-9.]+ -> ([0-9.]+);").matcher(halved.out());
+        assertTrue(at.find() && Float.parseFloat(at.group(1)) < 1 && Double.isFinite(Double.parseDouble(at.group(2))), halved.out());
         // With --tolerance it stops where the energy settled (read back every 50 steps), and says after how many steps.
         Result settled = run("generate", "--checkpoint", run.toString(), "--out", png.toString(), "--per-class", "4", "--steps", "20000", "--tolerance", "0.05");
         assertEquals(0, settled.code(), settled.err());
@@ -533,7 +544,7 @@ class CliTest {
         assertTrue(taken.find(), settled.out());
         assertTrue(Integer.parseInt(taken.group(1)) < 20000 && Integer.parseInt(taken.group(1)) % 50 == 1, settled.out());
         for (String[] bad : new String[][]{{"--per-class", "0"}, {"--out", tmp.resolve("grid.txt").toString()}, {"--npy", tmp.resolve("x.csv").toString()}, {"--steps", "0"}, {"--eta", "nan"},
-                {"--tolerance", "-0.1"}, {"--tolerance", "1"}, {"--tolerance", "nan"}}) {
+                {"--tolerance", "-0.1"}, {"--tolerance", "1"}, {"--tolerance", "nan"}, {"--momentum", "1"}, {"--momentum", "-0.5"}}) {
             Result b = run(concat(new String[]{"generate", "--checkpoint", run.toString()}, bad));
             assertEquals(2, b.code(), String.join(" ", bad) + ": " + b.err());
         }

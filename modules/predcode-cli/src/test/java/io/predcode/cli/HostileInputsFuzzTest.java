@@ -484,7 +484,7 @@ class HostileInputsFuzzTest {
         Map<String, String[]> options = Map.of(
                 "eval", new String[]{"--checkpoint", "--data", "--loss", "--batch-size", "--threads"},
                 "predict", new String[]{"--checkpoint", "--input", "--out", "--array", "--batch-size", "--threads"},
-                "generate", new String[]{"--checkpoint", "--out", "--npy", "--per-class", "--steps", "--tolerance", "--eta", "--noise", "--seed", "--threads"},
+                "generate", new String[]{"--checkpoint", "--out", "--npy", "--per-class", "--steps", "--tolerance", "--eta", "--momentum", "--noise", "--seed", "--threads"},
                 "inspect", new String[]{"--checkpoint"},
                 "compare", new String[]{"--algorithm", "--model", "--checkpoint", "--data", "--n", "--eta", "--batch-size", "--loss", "--belief-optimizer",
                         "--energy", "--nudging", "--seed", "--threads"},

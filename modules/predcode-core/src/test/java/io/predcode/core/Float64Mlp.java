@@ -209,8 +209,12 @@ final class Float64Mlp {
      * layer, the input included, moved by n plain gradient steps of size eta on each sample's energy,
      * all from the state at the step's start. Returns the final input.
      */
-    double[] generate(double[] x0, double[] y, int batch, double eta, int n) {
+    double[] generate(double[] x0, double[] y, int batch, double eta, int n) { return generate(x0, y, batch, eta, 0, n); }
+
+    /** {@link #generate(double[], double[], int, double, int)} by heavy-ball momentum: u = momentum u + grad, v -= eta u, from u = 0. */
+    double[] generate(double[] x0, double[] y, int batch, double eta, double momentum, int n) {
         int L = depth();
+        double[][] u = new double[L][];
         double[][] v = new double[L][], eps = new double[L + 1][];
         v[0] = x0.clone();
         for (int l = 0; l + 1 < L; l++) v[l + 1] = block(l, v[l], batch);
@@ -225,7 +229,13 @@ final class Float64Mlp {
                 grads[l] = vjpInput(l, v[l], eps[l + 1], batch);
                 if (l > 0) for (int i = 0; i < grads[l].length; i++) grads[l][i] -= eps[l][i];
             }
-            for (int l = 0; l < L; l++) for (int i = 0; i < v[l].length; i++) v[l][i] -= eta * grads[l][i];
+            for (int l = 0; l < L; l++) {
+                if (u[l] == null) u[l] = new double[v[l].length];
+                for (int i = 0; i < v[l].length; i++) {
+                    u[l][i] = momentum * u[l][i] + grads[l][i];
+                    v[l][i] -= eta * u[l][i];
+                }
+            }
         }
         return v[0];
     }

@@ -592,6 +592,13 @@ class PcVariantsTest {
                 assertClose("inferred input", expected, g.input(), 1e-4);
                 assertTrue(g.finalEnergy() < g.startEnergy(), g.startEnergy() + " -> " + g.finalEnergy());
                 assertArrayEquals(x0, e.generate(x0, y, batch, 0.05f, 40, 0).input(), "layer 0 clamped: the input stays");
+                // Heavy-ball momentum: the same descent with each layer's velocity; 0 is plain descent, bit for bit.
+                assertClose("inferred input, momentum 0.9", ref.generate(toDouble(x0), toDouble(y), batch, 0.05, 0.9, 40),
+                        e.generate(x0, y, batch, 0.05f, 0.9f, 40, 0, new int[0]).input(), 1e-4);
+                assertArrayEquals(g.input(), e.generate(x0, y, batch, 0.05f, 0f, 40, 0, new int[0]).input());
+                assertArrayEquals(x0, e.generate(x0, y, batch, 0.05f, 0.9f, 40, 0, new int[]{0}).input(), "layer 0 clamped: the input stays");
+                for (float bad : new float[]{-0.1f, 1f, Float.NaN})
+                    assertThrows(IllegalArgumentException.class, () -> e.generate(x0, y, batch, 0.05f, bad, 40, 0, new int[0]));
             }
         });
     }

@@ -339,8 +339,29 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
      * @return the inferred inputs, energies and the steps taken
      */
     public Generation generate(float[] x0, float[] y, int batch, float eta, int maxSteps, double tolerance, int[] clamped) {
+        return generate(x0, y, batch, eta, 0f, maxSteps, tolerance, clamped);
+    }
+
+    /**
+     * As {@link #generate(float[], float[], int, float, int, double, int[])}, by gradient descent with heavy-ball momentum:
+     * each layer's velocity u = momentum * u + g, its belief v -= eta * u, from u = 0. In the flat directions of the
+     * energy, where an input drifts towards its class, a step then goes 1 / (1 - momentum) times as far (10 times at 0.9),
+     * and it stays stable up to step sizes (1 + momentum) times as large as plain descent's. With 0, plain gradient descent.
+     *
+     * @param x0        starting inputs, {@code batch} samples
+     * @param y         the held outputs
+     * @param batch     samples
+     * @param eta       the step size (per sample: independent of the batch)
+     * @param momentum  the velocity kept from step to step, in [0, 1)
+     * @param maxSteps  the most steps
+     * @param tolerance the relative fall in energy over {@link #GENERATION_CHECK_EVERY} steps below which the relaxation stops; 0 never stops early
+     * @param clamped   layers held at their starting values
+     * @return the inferred inputs, energies and the steps taken
+     */
+    public Generation generate(float[] x0, float[] y, int batch, float eta, float momentum, int maxSteps, double tolerance, int[] clamped) {
         int n = maxSteps;
         if (!(eta > 0) || !Float.isFinite(eta)) throw new IllegalArgumentException("eta must be a finite number > 0, got " + eta);
+        if (!(momentum >= 0 && momentum < 1)) throw new IllegalArgumentException("momentum must be in [0, 1), got " + momentum);
         if (n < 1) throw new IllegalArgumentException("n (steps) must be >= 1, got " + n);
         if (!(tolerance >= 0) || !(tolerance < 1)) throw new IllegalArgumentException("tolerance must be in [0, 1), got " + tolerance);
         int depth = model.depth();
@@ -359,6 +380,10 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
             forward(ws);
             loss.compute(be, ws.vhat(depth), ws.y, ws.scalars, null);
             for (int l = 1; l < depth; l++) be.copy(ws.vhat(l), ws.belief[l]);
+            // The velocities, in buffers a generation has no other use for: the input's in belief[0] (the input relaxes in x),
+            // a hidden layer's in its displacement (a generation keeps its beliefs, not their distance from vhat).
+            Tensor[] velocity = new Tensor[depth];
+            for (int l = 0; momentum > 0 && l < depth; l++) be.fill(velocity[l] = l == 0 ? ws.belief[0] : ws.displacement[l], 0f);
             double settledFrom = Double.NaN; // the energy at the last check
             float[] scalars = new float[Workspace.ENERGY_AT + depth]; // the starting loss, then the energy by term
             for (int s = 0; s <= n; s++) {
@@ -375,7 +400,9 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
                     if (l >= 1) be.add(1f, ws.sweep[l - 1].output(), -1f, ws.belief[l], ws.error[l]); // eps_l = f_l(v_{l-1}) - v_l
                     if (!moves) continue;
                     if (l >= 1) be.axpby(-1f, ws.error[l], 1f, ws.feedback[l]);
-                    be.axpby(-eta, ws.feedback[l], 1f, l == 0 ? ws.x : ws.belief[l]);
+                    Tensor step = ws.feedback[l];
+                    if (momentum > 0) be.axpby(1f, step, momentum, step = velocity[l]);
+                    be.axpby(-eta, step, 1f, l == 0 ? ws.x : ws.belief[l]);
                 }
                 if (check) { // the errors are still the step's start's: its updates read them, and wrote only the beliefs
                     double energy = generationEnergy(ws, batch, scale, scalars);
