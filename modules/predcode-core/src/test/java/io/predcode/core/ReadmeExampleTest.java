@@ -74,10 +74,12 @@ class ReadmeExampleTest {
             new Trainer(engine, adam, Algorithm.PC, 0.026f, 5).recordEnergies(true).step(x, y, 8).energies(); // a sample's energy per layer
             new Trainer(engine, adam, Algorithm.IPC, 0.8f, 8).step(x, y, 8);                 // 8 weight updates in this step
             PcEngine.Generation g = engine.generate(x, y, 8, 0.1f, 200);                     // hold y, relax the input: g.input()
+            PcEngine.Generation h = engine.generate(x, y, 8, 0.1f, 0.9f, 200, 0, new int[0]); // the same with momentum 0.9 (as predcode generate)
             // --- README snippet end
             assertEquals(9, adam.steps(), "one PC step, then iPC's eight");
             assertEquals(x.length, g.input().length);
             assertTrue(g.finalEnergy() < g.startEnergy());
+            assertTrue(h.finalEnergy() < g.finalEnergy(), "momentum goes further in the same steps: " + h.finalEnergy() + " against " + g.finalEnergy());
         }
     }
 
