@@ -14,8 +14,9 @@ import java.util.List;
  * {@code train --resume} with options left out takes the run's own settings for them, as its checkpoint records them:
  * {@code predcode train --resume --out DIR} goes on with the run as it was started, where it had to be given every
  * option again (and was refused, naming the first that differed). An option given is checked against the run as before.
- * A --seeds sweep takes them from the first of its runs that has a checkpoint (but the seed); a --grid, whose points
- * differ, resumes with its options given again.
+ * A sweep (--grid or --seeds) records the options it was given in OUT/command.json, and a resume of its folder takes
+ * those it is not given from there; a --seeds sweep from before that file takes them from the first of its runs that
+ * has a checkpoint (but the seed).
  */
 final class ResumeDefaults {
     private ResumeDefaults() {}
@@ -53,20 +54,78 @@ final class ResumeDefaults {
         }
     }
 
+    /** The file in a sweep's folder that holds the options its train was given. */
+    static final String COMMAND_FILE = "command.json";
+
     /**
-     * The arguments to add to {@code train} for the options it was not given, from the checkpoint {@link #file} finds,
-     * each "--option=value" or a flag; none where it does not resume, resumes a grid, or finds no checkpoint to read
-     * (the run then says what is wrong).
+     * The options of a sweep's command that a resume of it does not take: its folder, whether it is resumed or replaced,
+     * and what was for that process alone (a run's resume does not take them either): where it stopped, and its output.
      */
-    static List<String> missing(CommandLine.ParseResult train) {
+    private static final java.util.Set<String> NOT_RECORDED = java.util.Set.of("--out", "--resume", "--overwrite", "--max-steps", "--quiet");
+
+    /**
+     * Records the options {@code train} was given, each "--option=value" or a flag, in OUT/command.json for a sweep
+     * starting there (kept where a resume finds one); see {@link #missing}.
+     */
+    static void recordSweep(CommandLine.ParseResult train, Path out) throws java.io.IOException {
+        Path file = out.resolve(COMMAND_FILE);
+        if (train.hasMatchedOption("--resume") && Files.exists(file)) return;
+        List<Object> args = new ArrayList<>();
+        for (CommandLine.Model.OptionSpec o : train.matchedOptions()) {
+            if (NOT_RECORDED.contains(o.longestName())) continue;
+            if (o.arity().max() == 0) args.add(o.longestName());
+            else for (String v : o.originalStringValues()) args.add(o.longestName() + "=" + v); // one argument: its value cannot be read as an option
+        }
+        Files.createDirectories(out);
+        io.predcode.core.io.AtomicFiles.writeString(file, io.predcode.core.json.Json.write(java.util.Map.of("train", args), 2) + "\n");
+    }
+
+    /**
+     * A resumed sweep's recorded options that {@code train} was not given ({@link #recordSweep}); none where its --out
+     * holds a run's checkpoint, or no command.json. A file that does not hold a list of strings names itself.
+     */
+    private static List<String> sweepOptions(CommandLine.ParseResult train) {
+        Path out = train.matchedOptionValue("--out", Path.of("runs/latest")), file = out.resolve(COMMAND_FILE);
         List<String> added = new ArrayList<>();
-        if (!train.hasMatchedOption("--resume") || train.hasMatchedOption("--grid")) return added; // a grid's points differ in their settings
+        if (Files.exists(out.resolve(Checkpoint.RESUME_FILE)) || !Files.isRegularFile(file)) return added;
+        Object recorded;
+        try {
+            recorded = io.predcode.core.json.Json.parse(Files.readString(file), file.toString());
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        if (!(recorded instanceof java.util.Map<?, ?> m) || !(m.get("train") instanceof List<?> args) || !args.stream().allMatch(a -> a instanceof String))
+            throw new IllegalArgumentException(file + ": field 'train': expected a list of train's options, as a sweep records them");
+        for (Object a : args) {
+            String arg = (String) a, name = arg.contains("=") ? arg.substring(0, arg.indexOf('=')) : arg;
+            CommandLine.Model.OptionSpec o = train.commandSpec().findOption(name);
+            if (o != null && NOT_RECORDED.contains(o.longestName())) // a tampered file: it would train elsewhere, or replace the sweep
+                throw new IllegalArgumentException(file + ": field 'train': " + o.longestName() + " is not one a sweep records");
+            if (o == null || !train.hasMatchedOption(o)) added.add(arg); // an unknown one is refused by the parse, naming the file
+        }
+        return added;
+    }
+
+    /** The arguments a resume adds for the options it was not given, and where they come from ("FILE: field 'F': "), for a line that refuses one. */
+    record Added(List<String> args, String source) {}
+
+    /**
+     * The arguments to add to {@code train} for the options it was not given, each "--option=value" or a flag: a
+     * sweep's from its command.json, a run's from the checkpoint {@link #file} finds; none where it does not resume,
+     * resumes a grid given again, or finds nothing to read (the run then says what is wrong).
+     */
+    static Added missing(CommandLine.ParseResult train) {
+        List<String> added = new ArrayList<>();
+        Added none = new Added(added, "");
+        if (!train.hasMatchedOption("--resume") || train.hasMatchedOption("--grid")) return none; // a grid's points differ in their settings
+        if (!train.hasMatchedOption("--seeds") && !(added = sweepOptions(train)).isEmpty())
+            return new Added(added, train.matchedOptionValue("--out", Path.of("runs/latest")).resolve(COMMAND_FILE) + ": field 'train': ");
         Path file = file(train);
         JsonFields settings;
         try {
-            if (file == null || (settings = Checkpoint.settings(file)) == null) return added; // its header alone: the run reads the whole file
+            if (file == null || (settings = Checkpoint.settings(file)) == null) return none; // its header alone: the run reads the whole file
         } catch (Exception e) { // a damaged checkpoint: the run's own reading of it says so, in one line
-            return added;
+            return none;
         }
         for (Setting s : SETTINGS) {
             if (!settings.has(s.key()) || train.hasMatchedOption(s.option()) || List.of(s.alsoSetBy()).stream().anyMatch(train::hasMatchedOption)
@@ -79,7 +138,7 @@ final class ResumeDefaults {
                 added.add(s.option() + "=" + value); // one argument: a value, whatever it holds, cannot be read as another option
             }
         }
-        return added;
+        return new Added(added, file + ": field 'training.settings': ");
     }
 
     /**
@@ -89,9 +148,15 @@ final class ResumeDefaults {
      */
     static int execute(CommandLine cl, CommandLine.ParseResult parsed, PrintWriter out) {
         CommandLine.ParseResult train = parsed.subcommand();
-        List<String> added = train != null && train.commandSpec().name().equals("train") ? missing(train) : List.of();
+        Added fromRun;
+        try {
+            fromRun = train != null && train.commandSpec().name().equals("train") ? missing(train) : new Added(List.of(), "");
+        } catch (RuntimeException e) { // a sweep's command.json that cannot be read: one line, as any bad file
+            throw new CommandLine.ExecutionException(train.commandSpec().commandLine(), String.valueOf(e.getMessage()), e);
+        }
+        List<String> added = fromRun.args();
         if (added.isEmpty()) return new CommandLine.RunLast().execute(parsed);
-        String recorded = file(train) + ": field 'training.settings': ";
+        String recorded = fromRun.source();
         List<String> all = new ArrayList<>(parsed.originalArgs());
         all.addAll(added);
         try {

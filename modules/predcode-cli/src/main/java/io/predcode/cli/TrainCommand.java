@@ -208,11 +208,13 @@ final class TrainCommand implements Callable<Integer> {
                     throw new IllegalArgumentException("--halving spends --epochs over its rungs; give --epochs once, not on the grid");
                 rungs = new Halving(halving, plan.points(), plan.jobs().getFirst().settings().epochs(), out, resume);
             }
+            ResumeDefaults.recordSweep(spec.commandLine().getParseResult(), out); // so that --resume --out alone resumes it
             try (Interruption stop = interruptions.get()) {
                 return new GridSweep(plan, parallelRuns, out, spec.commandLine().getOut(), stop, rungs).run();
             }
         }
         TrainingRun.Settings s = settings();
+        if (seedList != null) ResumeDefaults.recordSweep(spec.commandLine().getParseResult(), out);
         try (Interruption stop = interruptions.get()) {
             return seedList != null ? new SeedSweep(s, seedList, parallelRuns, spec.commandLine().getOut(), stop).run()
                     : new TrainingRun(s, spec.commandLine().getOut(), stop).run();

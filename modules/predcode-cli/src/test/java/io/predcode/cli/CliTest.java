@@ -653,6 +653,30 @@ class CliTest {
             assertArrayEquals(Files.readAllBytes(never.resolve(seed).resolve("model.safetensors")), Files.readAllBytes(stopped.resolve(seed).resolve("model.safetensors")), seed);
     }
 
+    /**
+     * A sweep records the options it was given (OUT/command.json, but --out, --max-steps and --quiet), so train --resume
+     * --out DIR alone resumes a grid, or a --seeds sweep, and each run ends as never stopped; a tampered file is one line.
+     */
+    @Test void aSweepResumesWithOnlyItsFolder(@TempDir Path tmp) throws Exception {
+        for (String[] sweep : new String[][]{{"--grid", "lr=0.01,0.001"}, {"--seeds", "0-1", "--lr", "0.01"}}) {
+            String[] options = concat(sweep, new String[]{"--algorithm", "backprop", "--epochs", "2", "--quiet"});
+            Path stopped = tmp.resolve(sweep[0].substring(2) + "-stopped"), never = tmp.resolve(sweep[0].substring(2) + "-never");
+            assertEquals(0, run(concat(new String[]{"train", "--max-steps", "10", "--out", stopped.toString()}, options)).code());
+            assertEquals(0, run(concat(new String[]{"train", "--out", never.toString()}, options)).code());
+            Result r = run("train", "--resume", "--out", stopped.toString());
+            assertEquals(0, r.code(), r.err());
+            assertTrue(r.out().startsWith("resuming with the run's own settings for the options not given: " + String.join(" ", sweep) + " --algorithm backprop --epochs 2\n"),
+                    r.out());
+            List<String> runs = sweep[0].equals("--grid") ? List.of("lr-0.01", "lr-0.001") : List.of("seed-0", "seed-1");
+            for (String run : runs) assertSameParameters(never.resolve(run), stopped.resolve(run));
+        }
+        Path file = tmp.resolve("grid-stopped").resolve("command.json");
+        Files.writeString(file, "{\"train\": [\"--grid=lr=0.01\", 3]}");
+        Result r = run("train", "--resume", "--out", file.getParent().toString());
+        assertEquals(2, r.code(), r.out());
+        assertEquals("predcode: " + file + ": field 'train': expected a list of train's options, as a sweep records them", r.err().strip());
+    }
+
     /** A mistyped --checkpoint says that nothing is there, not that a safetensors file inside it is missing. */
     @Test void aCheckpointThatIsNotThereSaysSo(@TempDir Path dir) {
         Path none = dir.resolve("runs/latset");

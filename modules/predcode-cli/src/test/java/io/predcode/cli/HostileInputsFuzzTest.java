@@ -436,6 +436,25 @@ class HostileInputsFuzzTest {
         }
     }
 
+    /**
+     * A sweep's command.json (the options a resume of its folder takes) edited: numbers at the edges, values cut short,
+     * elements that are no option or one a sweep does not record (--out would train elsewhere). Resumed with train.
+     */
+    @Test void tamperedSweepCommandThroughResume() throws Exception {
+        Random r = new Random(SEED + 7);
+        String valid = "{\"train\": [\"--grid=lr=0.01,0.02\", \"--algorithm=backprop\", \"--epochs=2\", \"--batch-size=16\"]}";
+        String[] inserted = {"\"--out=" + tmp.resolve("elsewhere") + "\"", "\"--overwrite\"", "\"--bogus=1\"", "3", "null", "\"--grid=lr=\"", "\"--seeds=0-1\"",
+                "\"--parallel-runs=0\"", "\"--halving=3\"", "\"--grid=--out=x\""};
+        for (int c = 0; c < Math.max(4, CASES / 10); c++) {
+            Path dir = Files.createDirectories(tmp.resolve("sweep" + c));
+            String json = r.nextBoolean() ? mutateSpec(r, valid) : valid.replace("[", "[" + inserted[r.nextInt(inserted.length)] + ", ");
+            Files.writeString(dir.resolve("command.json"), json);
+            expectCleanExit("sweep command case " + c + " (" + json + ")", List.of("command.json", "--grid"), "train", "--resume", "--max-steps", "2", "--quiet",
+                    "--out", dir.toString());
+        }
+        org.junit.jupiter.api.Assertions.assertFalse(Files.exists(tmp.resolve("elsewhere")), "a recorded --out is refused");
+    }
+
     @Test void hostileOptionValues() {
         Random r = new Random(SEED + 5);
         String[] options = {"--n", "--eta", "--lr", "--batch-size", "--epochs", "--momentum", "--weight-decay", "--validation", "--seed", "--threads",
