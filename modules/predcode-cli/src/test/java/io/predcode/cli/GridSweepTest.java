@@ -62,8 +62,6 @@ class GridSweepTest {
             assertEquals("predcode: " + grid + " is a sweep's folder (grid.json), not a run's: give one of its runs, e.g. " + first.get("out") + " (its best)",
                     refused.err().strip());
         }
-        CliTest.Result resumed = run("train", "--resume", "--out", grid.toString(), "--quiet");
-        assertTrue(resumed.code() == 2 && resumed.err().contains(grid + " holds a sweep (grid.json): resume it with its --grid or --seeds"), resumed.err());
         // inspect on the grid's folder prints its table again, as train ended with it; a tampered summary is one line.
         CliTest.Result inspected = run("inspect", "--checkpoint", grid.toString());
         assertEquals(0, inspected.code(), inspected.err());
@@ -73,6 +71,14 @@ class GridSweepTest {
         inspected = run("inspect", "--checkpoint", grid.toString());
         assertEquals(2, inspected.code());
         assertEquals("predcode: " + grid.resolve("grid.json") + ": not a sweep's summary as train writes it", inspected.err().strip());
+        // --resume alone takes the grid's options from its command.json (every run done: the table again); a grid from
+        // before that file says how to resume it.
+        CliTest.Result resumed = run("train", "--resume", "--out", grid.toString(), "--quiet");
+        assertEquals(0, resumed.code(), resumed.err());
+        assertTrue(resumed.out().contains("grid: 2 points"), resumed.out());
+        Files.delete(grid.resolve("command.json"));
+        resumed = run("train", "--resume", "--out", grid.toString(), "--quiet");
+        assertTrue(resumed.code() == 2 && resumed.err().contains(grid + " holds a sweep (grid.json): resume it with its --grid or --seeds"), resumed.err());
         // Without --seeds, --seed is every point's.
         Path seeded = tmp.resolve("seeded");
         assertEquals(0, run(CliTest.concat(GRID, new String[]{"--seed", "1", "--out", seeded.toString()})).code());
