@@ -608,6 +608,14 @@ class CliTest {
         assertEquals(0, exportJson.code(), exportJson.err());
         assertTrue(checkpointJson.out().contains("\"loss_function\": \"mse\"") && checkpointJson.out().contains("\"samples\": 4"), checkpointJson.out());
         assertEquals(checkpointJson.out(), exportJson.out(), "the export scores as its checkpoint");
+        // A tampered copy of the settings names the file and the field.
+        var export = io.predcode.core.io.Safetensors.read(run.resolve("model.safetensors"));
+        Map<String, String> metadata = new java.util.LinkedHashMap<>(export.metadata());
+        metadata.put("predcode_training_settings", metadata.get("predcode_training_settings").replace("\"mse\"", "\"hinge\""));
+        Path tampered = tmp.resolve("tampered.safetensors");
+        io.predcode.core.io.Safetensors.write(tampered, export.tensors(), metadata);
+        Result hinge = run("eval", "--checkpoint", tampered.toString());
+        assertEquals("predcode: " + tampered + ": field 'predcode_training_settings.loss': unknown loss 'hinge'; expected mse or cross-entropy", hinge.err().strip());
         Result digits = run("eval", "--checkpoint", run.toString(), "--data", "digits");
         assertEquals(2, digits.code(), "--data given is what is scored: " + digits.out());
         Files.delete(dir.resolve("x_test.npy"));

@@ -50,7 +50,12 @@ public final class Checkpoint {
          * means. Cross-entropy where the file records none.
          */
         public io.predcode.core.nn.Loss loss() {
-            return settings != null && settings.has("loss") ? io.predcode.core.nn.Loss.parse(settings.string("loss")) : io.predcode.core.nn.Loss.CROSS_ENTROPY;
+            if (settings == null || !settings.has("loss")) return io.predcode.core.nn.Loss.CROSS_ENTROPY;
+            try {
+                return io.predcode.core.nn.Loss.parse(settings.string("loss"));
+            } catch (IllegalArgumentException e) { // a tampered file: name it and the field
+                throw new IllegalArgumentException(settings.source() + ": field '" + settings.path() + ".loss': " + e.getMessage(), e);
+            }
         }
 
         /** The model on {@code backend}, with these parameters: one call from checkpoint to model. */
