@@ -173,7 +173,7 @@ final class InspectCommand implements Callable<Integer> {
     /** A sweep stopped before its summary: each run so far, how far it came and how it stopped (its metrics.json). */
     private int unfinished(Path dir, List<Path> runs) throws java.io.IOException {
         PrintWriter out = spec.commandLine().getOut();
-        out.printf("%s %s; train --resume with its --grid or --seeds finishes it. Its runs so far:%n", dir, Setup.UNFINISHED);
+        out.printf("%s %s; %s. Its runs so far:%n", dir, Setup.UNFINISHED, ResumeDefaults.howToFinish(dir));
         int width = runs.stream().mapToInt(r -> dir.relativize(r).toString().length()).max().orElse(3);
         for (Path run : runs) {
             io.predcode.core.json.JsonFields m = Sweep.metrics(run);

@@ -80,6 +80,12 @@ final class ResumeDefaults {
         io.predcode.core.io.AtomicFiles.writeString(file, io.predcode.core.json.Json.write(java.util.Map.of("train", args), 2) + "\n");
     }
 
+    /** How a sweep stopped in {@code dir} is finished: with --resume alone where it recorded its options, else with them given again. */
+    static String howToFinish(Path dir) {
+        return Files.isRegularFile(dir.resolve(COMMAND_FILE)) ? "train --resume --out " + GridSweep.shellWord(dir.toString()) + " finishes it (its options are in " + COMMAND_FILE + ")"
+                : "train --resume with the sweep's --grid or --seeds finishes it";
+    }
+
     /**
      * A resumed sweep's recorded options that {@code train} was not given ({@link #recordSweep}); none where its --out
      * holds a run's checkpoint, or no command.json. A file that does not hold a list of strings names itself.

@@ -44,7 +44,7 @@ final class Setup {
             throw new IllegalArgumentException(path + " is a sweep's folder (" + summary.getFileName() + "), not a run's: give one of its runs" + bestRun(summary));
         List<java.nio.file.Path> runs = unfinishedSweep(path);
         if (!runs.isEmpty())
-            throw new IllegalArgumentException(path + " " + UNFINISHED + ": give one of its runs, e.g. " + runs.getFirst() + "; train --resume with the sweep's --grid or --seeds finishes it");
+            throw new IllegalArgumentException(path + " " + UNFINISHED + ": give one of its runs, e.g. " + runs.getFirst() + "; " + ResumeDefaults.howToFinish(path));
         return io.predcode.core.io.Checkpoint.load(path);
     }
 

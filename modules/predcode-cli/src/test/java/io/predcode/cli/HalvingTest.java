@@ -87,8 +87,8 @@ class HalvingTest {
         // Stopped before its table: inspect lists its runs so far, and a command that needs a run names one.
         CliTest.Result inspected = run("inspect", "--checkpoint", stopped.toString());
         assertEquals(0, inspected.code(), inspected.err());
-        assertTrue(inspected.out().startsWith(stopped + " holds no run of its own but runs in its folders, as a sweep (train --grid or --seeds) stopped before its end does"),
-                inspected.out());
+        assertTrue(inspected.out().startsWith(stopped + " holds no run of its own but runs in its folders, as a sweep (train --grid or --seeds) stopped before its end does;"
+                + " train --resume --out " + stopped + " finishes it (its options are in command.json)"), inspected.out());
         assertTrue(inspected.out().lines().anyMatch(l -> l.matches("lr-0\\.00[13]/seed-0 +1 epoch +paused after epoch 1 of 2; --resume goes on")), inspected.out());
         assertEquals(6, inspected.out().lines().count() - 1, "a line per run (not per run's best/): " + inspected.out());
         CliTest.Result refused = run("eval", "--checkpoint", stopped.toString());
@@ -99,7 +99,8 @@ class HalvingTest {
         CliTest.Result other = run(CliTest.concat(otherHalving, new String[]{"--out", stopped.toString(), "--resume"}));
         assertEquals(2, other.code());
         assertTrue(other.err().startsWith("predcode: " + stopped.resolve("halving.json") + " was written by another halving (--halving 2, rungs 3 points to epoch 1, 1 to 2)"), other.err());
-        r = run(CliTest.concat(grid, new String[]{"--out", stopped.toString(), "--resume"}));
+        // --resume alone: the halving's options (its grid, seeds, schedule and parallel runs) from its command.json.
+        r = run("train", "--out", stopped.toString(), "--resume");
         assertEquals(0, r.code(), r.out() + r.err());
         for (String point : new String[]{"lr-0.01", "lr-0.003", "lr-0.001"})
             ParallelRunsTest.assertSameModels(whole.resolve(point), stopped.resolve(point), "seed-0", "seed-1");
