@@ -37,7 +37,8 @@ final class ResumeDefaults {
             new Setting("checkpoint_every", "--checkpoint-every", false), new Setting("monitor_every", "--monitor-every", false),
             new Setting("stable_relaxation", "--stable-relaxation", false), new Setting("input_range", "--input-range", false),
             new Setting("augment", "--augment", false), new Setting("shuffle", "--shuffle", false), new Setting("drop_last", "--drop-last", true),
-            new Setting("score_whole_batches", "--score-whole-batches", true), new Setting("thread_invariant", "--thread-invariant", true));
+            new Setting("score_whole_batches", "--score-whole-batches", true), new Setting("thread_invariant", "--thread-invariant", true),
+            new Setting("backend", "--backend", false)); // a GPU run goes on on the GPU; on a machine without one, --backend cpu says where
 
     /**
      * The checkpoint whose settings a resumed train takes: the one in its --out or, for a --seeds sweep, the first of
@@ -178,6 +179,10 @@ final class ResumeDefaults {
             if (e.getCause() instanceof IllegalArgumentException bad && bad.getMessage() != null
                     && added.stream().anyMatch(a -> bad.getMessage().contains(a.contains("=") ? a.substring(0, a.indexOf('=')) : a)))
                 throw new CommandLine.ExecutionException(e.getCommandLine(), e.getMessage(), new IllegalArgumentException(recorded + bad.getMessage(), bad));
+            // The run's backend, not there on this machine (a GPU run resumed on a CPU): say where it came from, and the way on.
+            if (e.getCause() instanceof io.predcode.spi.BackendUnavailableException gone && added.stream().anyMatch(a -> a.startsWith("--backend=")))
+                throw new CommandLine.ExecutionException(e.getCommandLine(), e.getMessage(), new io.predcode.spi.BackendUnavailableException(gone.getMessage()
+                        + " (the run was trained on it, as " + recorded.substring(0, recorded.indexOf(": field")) + " records; give --backend cpu to go on on the CPU)", gone));
             throw e;
         }
     }

@@ -647,6 +647,30 @@ class CliTest {
         }
     }
 
+    /**
+     * A resume takes the run's backend too: a GPU run goes on on the GPU, and where there is none, the line says the
+     * run was trained on it and how to go on on the CPU. (The run here is a CPU run whose checkpoint says cuda.)
+     */
+    @Test void aResumeTakesTheRunsBackend(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("run");
+        assertEquals(0, run("train", "--epochs", "2", "--max-steps", "5", "--quiet", "--out", out.toString()).code());
+        Path file = out.resolve("checkpoint.safetensors");
+        var c = io.predcode.core.io.Safetensors.read(file);
+        Map<String, String> metadata = new java.util.LinkedHashMap<>(c.metadata());
+        metadata.put("training", metadata.get("training").replace("\"backend\":\"cpu\"", "\"backend\":\"cuda\""));
+        assertTrue(metadata.get("training").contains("\"backend\":\"cuda\""), metadata.get("training"));
+        io.predcode.core.io.Safetensors.write(file, c.tensors(), metadata);
+        Result r = run("train", "--resume", "--out", out.toString(), "--quiet");
+        assertTrue(r.out().startsWith("resuming with the run's own settings for the options not given: --epochs 2 --backend cuda\n"), r.out());
+        if (cudaAvailable()) assertEquals(0, r.code(), r.err());
+        else {
+            assertEquals(2, r.code(), r.out());
+            assertTrue(r.err().startsWith("predcode: backend 'cuda' is unavailable: ") && r.err().strip().endsWith("(the run was trained on it, as " + file
+                    + " records; give --backend cpu to go on on the CPU)"), r.err());
+            assertEquals(0, run("train", "--resume", "--out", out.toString(), "--quiet", "--backend", "cpu").code());
+        }
+    }
+
     /** A --seeds sweep resumed with only --seeds: each seed's run goes on with the sweep's settings, and ends as never stopped. */
     @Test void aSeedSweepResumesWithItsOwnSettings(@TempDir Path tmp) throws Exception {
         String[] options = {"--seeds", "0-1", "--algorithm", "backprop", "--lr", "0.01", "--epochs", "2", "--quiet"};
