@@ -176,8 +176,10 @@ final class ResumeDefaults {
             return new CommandLine.RunLast().execute(parsed);
         } catch (CommandLine.ExecutionException e) {
             // train's own checks on a recorded value ("--input-range must be 0:1 or -1:1, got '0:0'"): the value came from the file.
+            // ("unknown backend 'tpu'" names the value alone.)
             if (e.getCause() instanceof IllegalArgumentException bad && bad.getMessage() != null
-                    && added.stream().anyMatch(a -> bad.getMessage().contains(a.contains("=") ? a.substring(0, a.indexOf('=')) : a)))
+                    && added.stream().anyMatch(a -> bad.getMessage().contains(a.contains("=") ? a.substring(0, a.indexOf('=')) : a)
+                            || a.contains("=") && bad.getMessage().contains("'" + a.substring(a.indexOf('=') + 1) + "'")))
                 throw new CommandLine.ExecutionException(e.getCommandLine(), e.getMessage(), new IllegalArgumentException(recorded + bad.getMessage(), bad));
             // The run's backend, not there on this machine (a GPU run resumed on a CPU): say where it came from, and the way on.
             if (e.getCause() instanceof io.predcode.spi.BackendUnavailableException gone && added.stream().anyMatch(a -> a.startsWith("--backend=")))

@@ -669,6 +669,11 @@ class CliTest {
                     + " records; give --backend cpu to go on on the CPU)"), r.err());
             assertEquals(0, run("train", "--resume", "--out", out.toString(), "--quiet", "--backend", "cpu").code());
         }
+        // A backend no one has heard of (a tampered file) names the file and the field.
+        metadata.put("training", metadata.get("training").replace("\"backend\":\"cuda\"", "\"backend\":\"tpu\""));
+        io.predcode.core.io.Safetensors.write(file, c.tensors(), metadata);
+        Result tpu = run("train", "--resume", "--out", out.toString(), "--quiet");
+        assertEquals("predcode: " + file + ": field 'training.settings': unknown backend 'tpu'; known backends: cpu, cuda", tpu.err().strip());
     }
 
     /** A --seeds sweep resumed with only --seeds: each seed's run goes on with the sweep's settings, and ends as never stopped. */
