@@ -63,6 +63,13 @@ class SafetensorsStrictTest {
         m = assertThrows(IllegalArgumentException.class, () -> Safetensors.metadata(f)).getMessage();
         assertTrue(m.startsWith(f + " (header)"), m);
         assertThrows(java.nio.file.NoSuchFileException.class, () -> Safetensors.metadata(dir.resolve("none.safetensors")));
+        // A header longer than safetensors allows (100 MB) is refused by its declared length, before any of it is read.
+        try (var big = java.nio.channels.FileChannel.open(f, java.nio.file.StandardOpenOption.WRITE, java.nio.file.StandardOpenOption.TRUNCATE_EXISTING)) {
+            big.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, 200_000_000L), 0);
+            big.write(ByteBuffer.wrap(new byte[]{'{'}), 200_000_007L); // a sparse file of 200 MB
+        }
+        m = assertThrows(IllegalArgumentException.class, () -> Safetensors.metadata(f)).getMessage();
+        assertEquals(f + ": field 'header length' is 200000000, more than the 100000000 bytes safetensors allows", m);
     }
 
     @Test void anInvalidUtf8HeaderIsRefused() {

@@ -81,8 +81,7 @@ public final class Safetensors {
             while (length.hasRemaining() && channel.read(length) >= 0) { }
             if (length.hasRemaining()) throw new IllegalArgumentException(file + ": " + size + " bytes is too short for a safetensors file (8-byte header length)");
             long headerLength = length.flip().getLong();
-            if (headerLength < 2 || headerLength > size - 8 || headerLength > Integer.MAX_VALUE - 8)
-                throw new IllegalArgumentException(file + ": field 'header length' is " + headerLength + ", but the file has " + (size - 8) + " bytes after it (truncated or not safetensors)");
+            checkHeaderLength(headerLength, size, file.toString());
             ByteBuffer header = ByteBuffer.allocate((int) headerLength);
             while (header.hasRemaining() && channel.read(header) >= 0) { }
             return header(header.array(), 0, (int) headerLength, file.toString()).metadata;
@@ -93,6 +92,17 @@ public final class Safetensors {
         } catch (IOException e) {
             throw new java.nio.file.FileSystemException(file.toString(), null, e.getMessage() != null ? e.getMessage() : e.toString());
         }
+    }
+
+    /** The most header bytes a file may declare, as the reference implementation allows: a hostile length is refused before it is read. */
+    static final long MAX_HEADER_BYTES = 100_000_000;
+
+    /** The header length a file of {@code size} bytes declares: inside the file, and at most {@link #MAX_HEADER_BYTES}. */
+    private static void checkHeaderLength(long headerLength, long size, String source) {
+        if (headerLength < 2 || headerLength > size - 8)
+            throw new IllegalArgumentException(source + ": field 'header length' is " + headerLength + ", but the file has " + (size - 8) + " bytes after it (truncated or not safetensors)");
+        if (headerLength > MAX_HEADER_BYTES)
+            throw new IllegalArgumentException(source + ": field 'header length' is " + headerLength + ", more than the " + MAX_HEADER_BYTES + " bytes safetensors allows");
     }
 
     /** A parsed header: its JSON, and the metadata from it. */
@@ -118,8 +128,7 @@ public final class Safetensors {
         if (b.length < 8) throw new IllegalArgumentException(source + ": " + b.length + " bytes is too short for a safetensors file (8-byte header length)");
         ByteBuffer bb = ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN);
         long headerLength = bb.getLong();
-        if (headerLength < 2 || headerLength > b.length - 8)
-            throw new IllegalArgumentException(source + ": field 'header length' is " + headerLength + ", but the file has " + (b.length - 8) + " bytes after it (truncated or not safetensors)");
+        checkHeaderLength(headerLength, b.length, source);
         Header parsed = header(b, 8, (int) headerLength, source);
         JsonFields header = parsed.json();
         long dataStart = 8 + headerLength, dataLength = b.length - dataStart;
