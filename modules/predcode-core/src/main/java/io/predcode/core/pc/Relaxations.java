@@ -109,20 +109,15 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
                 // (l >= active) at the beliefs: its prediction of layer l + 1 (re-evaluated where its input moved), that
                 // layer's error and the feedback J_l^T eps_{l+1} to layer l. iPC's weights change every step, so after its
                 // first step layer 1's prediction too is recomputed, into sweep[0].
-                eachBlock(ws, incremental && !wave ? 0 : active, depth, l -> (l == 0 ? blockZeroFirst ? 2 : 1 : (l >= moved ? 2 : 1) + (incremental ? 1 : 0)) * blockMacs[l], l -> {
-                    if (l == 0) {
-                        if (blockZeroFirst) forwardHiddenErrorAndBackward(ws, 0, ws.x, null, updateScale, null);
-                        else blocks.get(0).forward(be, ws.x, ws.sweep[0]);
-                        return;
-                    }
-                    if (l >= moved) forwardErrorAndBackward(ws, l, target, perSample, withLoss, ws.feedback[l], parameterScale, null);
-                    else if (step == 1 && errorAtVhat && l == depth - 1) feedBack(ws, l, moved, parameterScale);
-                    else errorAndBackward(ws, l, ws.ff[l], target, perSample, withLoss, ws.feedback[l], parameterScale, null);
-                }, s > 1 ? NONE : !incremental ? start : wave ? concat(ipcFirstBeside(ws, withFeedforwardLoss), start) : NONE);
+                StepRound r = round;
+                r.ws = ws; r.target = target; r.perSample = perSample; r.withLoss = withLoss; r.incremental = incremental; r.ipcWave = ipcWave;
+                r.blockZeroFirst = blockZeroFirst; r.errorAtVhat = errorAtVhat; r.step = step; r.moved = moved; r.eta = eta;
+                r.parameterScale = parameterScale; r.updateScale = updateScale;
+                eachBlock(ws, incremental && !wave ? 0 : active, depth, r.work, r.predictAndFeedBack,
+                        s > 1 ? NONE : !incremental ? start : wave ? concat(ipcFirstBeside(ws, withFeedforwardLoss), start) : NONE);
                 // Then each layer's belief update, from its start-of-step error (which the update writes again, the same, where
                 // block 0's gradients read it after them) and its feedback; on a GPU, iPC's optimizer step beside them.
-                eachBlock(ws, active, depth, layerSize, l -> beliefUpdate(ws, l, moved, incremental, eta, step, firstMove(l, incremental, ipcWave), !blockZeroFirst),
-                        stepBeside ? afterFirstRound(ws, weightStep, s, s == n && terms) : NONE);
+                eachBlock(ws, active, depth, layerSize, r.update, stepBeside ? afterFirstRound(ws, weightStep, s, s == n && terms) : NONE);
             } else {
                 // One pass, fewer ops: the predictions, then top-down each layer's feedback and update, the update writing the
                 // start-of-step error the block below reads next.
@@ -170,6 +165,40 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
         }
     }
 
+    /**
+     * A relaxation step's two rounds of branches ({@link #relax}, where the backend runs branches at once): the step's
+     * settings in fields, which {@code relax} sets before each round, read by bodies built once, so a step builds no
+     * lambdas (each captured the step's values: half the JVM garbage of a PC step). An engine serves one thread at a
+     * time; the rounds' branches read the fields after the backend hands them the round.
+     */
+    private final class StepRound {
+        Workspace ws;
+        Tensor target;
+        boolean perSample, withLoss, incremental, ipcWave, blockZeroFirst, errorAtVhat;
+        int step, moved;
+        float eta, parameterScale, updateScale;
+
+        /** The first round's work per block: block l's prediction of layer l + 1 (where its input moved), its error and feedback. */
+        final java.util.function.IntToDoubleFunction work = l -> (l == 0 ? blockZeroFirst ? 2 : 1 : (l >= moved ? 2 : 1) + (incremental ? 1 : 0)) * blockMacs[l];
+
+        /** The first round: block l at the beliefs, layer l + 1's error, the feedback to layer l (block 0: its prediction, or its gradients first). */
+        final java.util.function.IntConsumer predictAndFeedBack = l -> {
+            if (l == 0) {
+                if (blockZeroFirst) forwardHiddenErrorAndBackward(ws, 0, ws.x, null, updateScale, null);
+                else model.blocks().get(0).forward(be, ws.x, ws.sweep[0]);
+                return;
+            }
+            if (l >= moved) forwardErrorAndBackward(ws, l, target, perSample, withLoss, ws.feedback[l], parameterScale, null);
+            else if (step == 1 && errorAtVhat && l == model.depth() - 1) feedBack(ws, l, moved, parameterScale);
+            else errorAndBackward(ws, l, ws.ff[l], target, perSample, withLoss, ws.feedback[l], parameterScale, null);
+        };
+
+        /** The second round: layer l's belief update. */
+        final java.util.function.IntConsumer update = l -> beliefUpdate(ws, l, moved, incremental, eta, step, firstMove(l, incremental, ipcWave), !blockZeroFirst);
+    }
+
+    private final StepRound round = new StepRound();
+
     /** The parameter updates' scale: they are J^T eps summed over the batch; per sample, their mean; nudged, over beta. */
     float updateScale(Workspace ws, boolean perSample, float beta) { return (perSample ? 1f / lossBatch(ws) : 1f) / (beta != 0 ? beta : 1f); }
 
@@ -195,6 +224,9 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
      * at the final beliefs).
      */
     private Runnable[] relaxationStart(Workspace ws, int copiesBelow, boolean zeroErrors) {
+        // The same start as the last relaxation's (the same workspace and settings, as every step of a run): built once.
+        boolean adam = beliefOptimizer.isAdam();
+        if (ws == startFor && copiesBelow == startCopiesBelow && zeroErrors == startZeroErrors && adam == startAdam) return lastStart;
         List<Runnable> ops = new java.util.ArrayList<>();
         for (int l = 1; l < model.depth(); l++) {
             Tensor d = ws.displacement[l], vhat = ws.vhat(l), v = ws.belief[l], m = ws.beliefMoment[l], m2 = ws.beliefSecondMoment[l], e = ws.error[l];
@@ -206,8 +238,18 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
             }
             if (zeroErrors) ops.add(() -> be.fill(e, 0f));
         }
-        return inPairs(ops);
+        startFor = ws;
+        startCopiesBelow = copiesBelow;
+        startZeroErrors = zeroErrors;
+        startAdam = adam;
+        return lastStart = inPairs(ops);
     }
+
+    /** The last relaxation's start ({@link #relaxationStart}), and what it was built for. */
+    private Runnable[] lastStart;
+    private Workspace startFor;
+    private int startCopiesBelow;
+    private boolean startZeroErrors, startAdam;
 
     /** PC's feedback J_l^T eps_{l+1} to layer l, at block l's point this step (its feedforward one below the wave); iPC's parameter gradients too. */
     void feedBack(Workspace ws, int l, int moved, float parameterScale) {

@@ -41,21 +41,26 @@ abstract sealed class Sweeps extends EngineCore permits Relaxations {
         int depth = model.depth();
         boolean terms = termsBeside(withEnergy);
         for (int l = 0; l < depth; l++) be.fill(ws.error[l], 0f);
+        // A sweep's two rounds of a branch per block, built once for all the sweeps of the step (not n times: JVM garbage):
+        // every feedback from the start-of-sweep errors (the last sweep's with the parameter updates), then every error's update.
+        java.util.function.IntToDoubleFunction work = l -> blockMacs[l];
+        java.util.function.IntConsumer feedBack = l -> model.blocks().get(l).backward(be, ws.ff[l], l + 1 == depth ? ws.dLdy : ws.error[l + 1],
+                l > 0 || full ? ws.feedback[l] : null, 0f);
+        java.util.function.IntConsumer lastFeedBack = l -> model.blocks().get(l).backward(be, ws.ff[l], l + 1 == depth ? ws.dLdy : ws.error[l + 1],
+                l > 0 || full ? ws.feedback[l] : null, 1f);
+        java.util.function.IntConsumer update = l -> be.axpby(eta, ws.feedback[l], 1f - eta, ws.error[l]);
+        java.util.function.IntConsumer lastUpdate = l -> {
+            if (!full) return;
+            // v_l = vhat_l - eps_l after this sweep's update; eps_l itself stays at the start-of-sweep value.
+            be.add(1f - eta, ws.error[l], eta, ws.feedback[l], ws.belief[l]);
+            be.add(1f, ws.vhat(l), -1f, ws.belief[l], ws.belief[l]);
+        };
         for (int s = 1; s <= n; s++) {
             boolean last = s == n;
             // Before sweep s only the top s-1 hidden errors can be nonzero: skip exact zeros (not on the last sweep, which writes updates).
             int lowest = last ? 0 : Math.max(0, depth - s);
-            // Two rounds of a branch per block: every feedback from the start-of-sweep errors, then every error's update.
-            eachBlock(ws, lowest, depth, l -> blockMacs[l], l -> model.blocks().get(l).backward(be, ws.ff[l], l + 1 == depth ? ws.dLdy : ws.error[l + 1],
-                    l > 0 || full ? ws.feedback[l] : null, last ? 1f : 0f), last && terms ? learningBeside(ws, false, Algorithm.FIXED_PRED) : NONE);
-            eachBlock(ws, Math.max(lowest, full ? 0 : 1), depth, layerSize, l -> {
-                if (!last) be.axpby(eta, ws.feedback[l], 1f - eta, ws.error[l]);
-                else if (full) {
-                    // v_l = vhat_l - eps_l after this sweep's update; eps_l itself stays at the start-of-sweep value.
-                    be.add(1f - eta, ws.error[l], eta, ws.feedback[l], ws.belief[l]);
-                    be.add(1f, ws.vhat(l), -1f, ws.belief[l], ws.belief[l]);
-                }
-            });
+            eachBlock(ws, lowest, depth, work, last ? lastFeedBack : feedBack, last && terms ? learningBeside(ws, false, Algorithm.FIXED_PRED) : NONE);
+            eachBlock(ws, Math.max(lowest, full ? 0 : 1), depth, layerSize, last ? lastUpdate : update);
         }
         if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
         return terms;
