@@ -78,6 +78,7 @@ final class Charts {
                 chart.addSeries(c.getKey(), c.getValue().stream().map(p -> p[0]).toList(), c.getValue().stream().map(p -> 100 * p[1]).toList());
             }
             if (drawn == 0) return; // no run finished an epoch
+            PngGrid.inMemory();
             AtomicFiles.write(file, BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG));
         } catch (IOException | RuntimeException | Error e) {
             out.println("note: " + file.getFileName() + " not written (" + e + ")");
@@ -165,6 +166,7 @@ final class Charts {
             int x = 0;
             for (java.awt.image.BufferedImage im : images) { g.drawImage(im, x, 0, null); x += im.getWidth(); }
             g.dispose();
+            PngGrid.inMemory();
             javax.imageio.ImageIO.write(all, "png", png);
             AtomicFiles.write(file, png.toByteArray());
         } catch (IOException | RuntimeException | Error e) {

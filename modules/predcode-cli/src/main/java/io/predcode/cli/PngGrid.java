@@ -49,9 +49,16 @@ final class PngGrid {
                 }
         }
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        inMemory();
         javax.imageio.ImageIO.write(im, "png", bytes);
         return bytes.toByteArray();
     }
+
+    /**
+     * ImageIO encodes a PNG to memory through a cache file in the temporary folder by default, which a process killed
+     * while drawing (training.png is redrawn as a run goes) leaves behind: every PNG here is encoded in memory instead.
+     */
+    static void inMemory() { javax.imageio.ImageIO.setUseCache(false); }
 
     /** The widest row name's width in pixels; 0 where this machine cannot draw text (no fonts). */
     private static int labelWidth(String[] names, java.awt.Font font) {

@@ -139,7 +139,15 @@ final class NativeKernels {
             throw new IllegalStateException("built for linux-x86_64 only; this is " + os + " " + arch);
         URL url = NativeKernels.class.getResource(RESOURCE);
         if (url == null) throw new IllegalStateException("not built (no gcc when predcode-cpu was built); the Java kernels run instead");
-        SymbolLookup lookup = SymbolLookup.libraryLookup(localFile(url), Arena.global());
+        Path file = localFile(url);
+        SymbolLookup lookup;
+        try {
+            lookup = SymbolLookup.libraryLookup(file, Arena.global());
+        } finally {
+            // A copy out of the jar is gone once loaded (the mapping outlives the name): nothing is left in the temporary
+            // folder, not even by a JVM killed before its exit hooks, which left one copy (400 KB) each time.
+            if (!url.getProtocol().equals("file")) Files.deleteIfExists(file);
+        }
         MethodHandle simd = Linker.nativeLinker().downcallHandle(lookup.findOrThrow("pc_simd_width"), FunctionDescriptor.of(JAVA_INT));
         int width;
         try {
@@ -151,7 +159,7 @@ final class NativeKernels {
         return new NativeKernels(lookup, width);
     }
 
-    /** The library as a file: itself when the classes are a directory, else a temporary copy out of the jar. */
+    /** The library as a file: itself when the classes are a directory, else a temporary copy out of the jar (deleted once loaded). */
     private static Path localFile(URL url) throws IOException {
         if (url.getProtocol().equals("file")) {
             try {
@@ -161,7 +169,6 @@ final class NativeKernels {
             }
         }
         Path file = Files.createTempFile("libpredcode_cpu", ".so");
-        file.toFile().deleteOnExit();
         try (InputStream in = url.openStream()) {
             Files.copy(in, file, StandardCopyOption.REPLACE_EXISTING);
         }
