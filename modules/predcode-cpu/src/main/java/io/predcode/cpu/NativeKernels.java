@@ -169,6 +169,7 @@ final class NativeKernels {
             }
         }
         Path file = Files.createTempFile("libpredcode_cpu", ".so");
+        file.toFile().deleteOnExit(); // a JVM stopped while it copies (SIGTERM at start-up); once loaded, it is deleted at once
         try (InputStream in = url.openStream()) {
             Files.copy(in, file, StandardCopyOption.REPLACE_EXISTING);
         }
