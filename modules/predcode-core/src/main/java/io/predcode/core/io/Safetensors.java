@@ -87,9 +87,7 @@ public final class Safetensors {
             return header(header.array(), 0, (int) headerLength, file.toString()).metadata;
         } catch (NoSuchFileException e) {
             throw new NoSuchFileException(file.toString(), null, "safetensors file not found");
-        } catch (IllegalArgumentException e) {
-            throw e;
-        } catch (IOException e) {
+        } catch (IOException e) { // "Is a directory" and the like come without the file's name
             throw new java.nio.file.FileSystemException(file.toString(), null, e.getMessage() != null ? e.getMessage() : e.toString());
         }
     }
