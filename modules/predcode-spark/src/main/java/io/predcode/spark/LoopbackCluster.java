@@ -16,7 +16,7 @@ import java.util.List;
  * A Spark standalone cluster on this machine, for tests and benchmarks: a Master and Workers as
  * separate JVMs, everything bound to 127.0.0.1 (SPARK_LOCAL_IP and --host), the web UIs on loopback
  * ports too. Spark's launcher wants a Spark home with a jars/ folder: it is made of links to the
- * given jars. Logs go to {@code dir}/spark-*.log.
+ * given jars. Logs go to {@code dir}/spark-*.log, the executors' scratch folders to {@code dir}/spark-local.
  */
 public final class LoopbackCluster implements AutoCloseable {
     private final List<Process> processes = new ArrayList<>();
@@ -120,6 +120,9 @@ public final class LoopbackCluster implements AutoCloseable {
         pb.environment().put("SPARK_HOME", home.toString());
         pb.environment().put("SPARK_SCALA_VERSION", "2.13"); // the launcher asks, and finds no build folders to guess it from
         pb.environment().put("JAVA_HOME", System.getProperty("java.home"));
+        // The executors' scratch folders in dir, not the temporary folder: a Worker killed (as kill() does) never deletes them.
+        Path local = Files.createDirectories(dir.resolve("spark-local"));
+        pb.environment().put("SPARK_LOCAL_DIRS", local.toString());
         Process p = pb.start();
         processes.add(p);
         return p;
