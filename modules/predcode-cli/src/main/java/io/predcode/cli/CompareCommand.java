@@ -78,7 +78,7 @@ final class CompareCommand implements Callable<Integer> {
         Object value = Setup.recorded(c, key);
         if (value == null) return null;
         for (String o : options) if (spec.commandLine().getParseResult().hasMatchedOption(o)) return null;
-        return Setup.option(c.source() + ": field 'training.settings." + key + "'", value instanceof Double d ? Double.toString(d) : String.valueOf(value), parse);
+        return Setup.option(c.source() + ": field '" + c.settings().path() + "." + key + "'", value instanceof Double d ? Double.toString(d) : String.valueOf(value), parse);
     }
 
     @Override public Integer call() throws Exception {

@@ -45,7 +45,7 @@ final class ResumeDefaults {
      * its seeds' (OUT/seed-S) that has one; null where there is none.
      */
     static Path file(CommandLine.ParseResult train) {
-        Path out = train.matchedOptionValue("--out", Path.of("runs/latest"));
+        Path out = out(train);
         if (!train.hasMatchedOption("--seeds")) return Files.isRegularFile(out.resolve(Checkpoint.RESUME_FILE)) ? out.resolve(Checkpoint.RESUME_FILE) : null;
         try (var seeds = Files.list(out)) {
             return seeds.filter(d -> d.getFileName().toString().matches("seed-\\d+")).map(d -> d.resolve(Checkpoint.RESUME_FILE)).filter(Files::isRegularFile)
@@ -54,6 +54,9 @@ final class ResumeDefaults {
             return null;
         }
     }
+
+    /** train's --out, as given or its default. */
+    private static Path out(CommandLine.ParseResult train) { return train.matchedOptionValue("--out", Path.of("runs/latest")); }
 
     /** The file in a sweep's folder that holds the options its train was given. */
     static final String COMMAND_FILE = "command.json";
@@ -92,7 +95,7 @@ final class ResumeDefaults {
      * holds a run's checkpoint, or no command.json. A file that does not hold a list of strings names itself.
      */
     private static List<String> sweepOptions(CommandLine.ParseResult train) {
-        Path out = train.matchedOptionValue("--out", Path.of("runs/latest")), file = out.resolve(COMMAND_FILE);
+        Path out = out(train), file = out.resolve(COMMAND_FILE);
         List<String> added = new ArrayList<>();
         if (Files.exists(out.resolve(Checkpoint.RESUME_FILE)) || !Files.isRegularFile(file)) return added;
         Object recorded;
@@ -113,8 +116,13 @@ final class ResumeDefaults {
         return added;
     }
 
-    /** The arguments a resume adds for the options it was not given, and where they come from ("FILE: field 'F': "), for a line that refuses one. */
-    record Added(List<String> args, String source) {}
+    /** The arguments a resume adds for the options it was not given, and the file and field they come from (null where none). */
+    record Added(List<String> args, Path file, String field) {
+        static final Added NONE = new Added(List.of(), null, null);
+
+        /** "FILE: field 'F': ", the start of a line that refuses one of them. */
+        String where() { return file + ": field '" + field + "': "; }
+    }
 
     /**
      * The arguments to add to {@code train} for the options it was not given, each "--option=value" or a flag: a
@@ -122,18 +130,19 @@ final class ResumeDefaults {
      * resumes a grid given again, or finds nothing to read (the run then says what is wrong).
      */
     static Added missing(CommandLine.ParseResult train) {
-        List<String> added = new ArrayList<>();
-        Added none = new Added(added, "");
-        if (!train.hasMatchedOption("--resume") || train.hasMatchedOption("--grid")) return none; // a grid's points differ in their settings
-        if (!train.hasMatchedOption("--seeds") && !(added = sweepOptions(train)).isEmpty())
-            return new Added(added, train.matchedOptionValue("--out", Path.of("runs/latest")).resolve(COMMAND_FILE) + ": field 'train': ");
+        if (!train.hasMatchedOption("--resume") || train.hasMatchedOption("--grid")) return Added.NONE; // a grid's points differ in their settings
+        if (!train.hasMatchedOption("--seeds")) {
+            List<String> sweep = sweepOptions(train);
+            if (!sweep.isEmpty()) return new Added(sweep, out(train).resolve(COMMAND_FILE), "train");
+        }
         Path file = file(train);
         JsonFields settings;
         try {
-            if (file == null || (settings = Checkpoint.settings(file)) == null) return none; // its header alone: the run reads the whole file
+            if (file == null || (settings = Checkpoint.settings(file)) == null) return Added.NONE; // its header alone: the run reads the whole file
         } catch (Exception e) { // a damaged checkpoint: the run's own reading of it says so, in one line
-            return none;
+            return Added.NONE;
         }
+        List<String> added = new ArrayList<>();
         for (Setting s : SETTINGS) {
             if (!settings.has(s.key()) || train.hasMatchedOption(s.option()) || List.of(s.alsoSetBy()).stream().anyMatch(train::hasMatchedOption)
                     || s.key().equals("seed") && train.hasMatchedOption("--seeds")) continue; // each seed's run has its own
@@ -145,7 +154,7 @@ final class ResumeDefaults {
                 added.add(s.option() + "=" + value); // one argument: a value, whatever it holds, cannot be read as another option
             }
         }
-        return new Added(added, file + ": field 'training.settings': ");
+        return new Added(added, file, "training.settings");
     }
 
     /**
@@ -157,13 +166,13 @@ final class ResumeDefaults {
         CommandLine.ParseResult train = parsed.subcommand();
         Added fromRun;
         try {
-            fromRun = train != null && train.commandSpec().name().equals("train") ? missing(train) : new Added(List.of(), "");
+            fromRun = train != null && train.commandSpec().name().equals("train") ? missing(train) : Added.NONE;
         } catch (RuntimeException e) { // a sweep's command.json that cannot be read: one line, as any bad file
             throw new CommandLine.ExecutionException(train.commandSpec().commandLine(), String.valueOf(e.getMessage()), e);
         }
         List<String> added = fromRun.args();
         if (added.isEmpty()) return new CommandLine.RunLast().execute(parsed);
-        String recorded = fromRun.source();
+        String recorded = fromRun.where();
         List<String> all = new ArrayList<>(parsed.originalArgs());
         all.addAll(added);
         try {
@@ -184,7 +193,7 @@ final class ResumeDefaults {
             // The run's backend, not there on this machine (a GPU run resumed on a CPU): say where it came from, and the way on.
             if (e.getCause() instanceof io.predcode.spi.BackendUnavailableException gone && added.stream().anyMatch(a -> a.startsWith("--backend=")))
                 throw new CommandLine.ExecutionException(e.getCommandLine(), e.getMessage(), new io.predcode.spi.BackendUnavailableException(gone.getMessage()
-                        + " (the run was trained on it, as " + recorded.substring(0, recorded.indexOf(": field")) + " records; give --backend cpu to go on on the CPU)", gone));
+                        + " (the run was trained on it, as " + fromRun.file() + " records; give --backend cpu to go on on the CPU)", gone));
             throw e;
         }
     }

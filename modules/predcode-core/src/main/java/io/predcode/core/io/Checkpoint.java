@@ -172,12 +172,13 @@ public final class Checkpoint {
         checkShapes(c.tensors(), resumable ? "model." : "", spec.parameterShapes(), file);
         Map<String, float[]> params = Safetensors.values(c.tensors(), resumable ? "model." : "");
         Map<String, float[]> opt = resumable ? Safetensors.values(c.tensors(), "optimizer.") : Map.of();
-        JsonFields training = resumable ? JsonFields.of(Json.parse(c.metadata().get("training"), file + " (metadata 'training')"), file.toString(), "training") : null;
-        return new Loaded(spec, spec.input(), params, opt, training, file, preprocessing(c.metadata(), file), classNames(c.metadata(), file), settings(c.metadata(), file));
+        JsonFields training = training(c.metadata(), file);
+        return new Loaded(spec, spec.input(), params, opt, training, file, preprocessing(c.metadata(), file), classNames(c.metadata(), file),
+                settings(training, c.metadata(), file));
     }
 
     /** The file {@link #load} reads for {@code path}: a folder's checkpoint, else its model; a file itself. */
-    public static Path file(Path path) throws IOException {
+    private static Path file(Path path) throws IOException {
         if (!Files.exists(path)) throw new java.nio.file.NoSuchFileException(path.toString(), null, "no such run folder or .safetensors file");
         return Files.isDirectory(path) ? (Files.exists(path.resolve(RESUME_FILE)) ? path.resolve(RESUME_FILE) : path.resolve(MODEL_FILE)) : path;
     }
@@ -188,15 +189,19 @@ public final class Checkpoint {
      */
     public static JsonFields settings(Path path) throws IOException {
         Path file = file(path);
-        return settings(Safetensors.metadata(file), file);
+        Map<String, String> meta = Safetensors.metadata(file);
+        return settings(training(meta, file), meta, file);
     }
 
-    /** The training settings in a file's metadata: a checkpoint's training state's, or an export's copy; null where none. */
-    static JsonFields settings(Map<String, String> meta, Path file) {
-        if (meta.containsKey("training")) {
-            JsonFields training = JsonFields.of(Json.parse(meta.get("training"), file + " (metadata 'training')"), file.toString(), "training");
-            return training.has("settings") ? training.object("settings") : null;
-        }
+    /** A checkpoint's training state (metadata "training"); null in a model-only file. */
+    private static JsonFields training(Map<String, String> meta, Path file) {
+        String json = meta.get("training");
+        return json == null ? null : JsonFields.of(Json.parse(json, file + " (metadata 'training')"), file.toString(), "training");
+    }
+
+    /** The training settings: a checkpoint's training state's ({@code training}), or an export's copy in its metadata; null where none. */
+    private static JsonFields settings(JsonFields training, Map<String, String> meta, Path file) {
+        if (training != null) return training.has("settings") ? training.object("settings") : null;
         String json = meta.get(SETTINGS_KEY);
         return json == null ? null : JsonFields.of(Json.parse(json, file + " (metadata '" + SETTINGS_KEY + "')"), file.toString(), SETTINGS_KEY);
     }

@@ -44,10 +44,7 @@ abstract sealed class Sweeps extends EngineCore permits Relaxations {
         // A sweep's two rounds of a branch per block, built once for all the sweeps of the step (not n times: JVM garbage):
         // every feedback from the start-of-sweep errors (the last sweep's with the parameter updates), then every error's update.
         java.util.function.IntToDoubleFunction work = l -> blockMacs[l];
-        java.util.function.IntConsumer feedBack = l -> model.blocks().get(l).backward(be, ws.ff[l], l + 1 == depth ? ws.dLdy : ws.error[l + 1],
-                l > 0 || full ? ws.feedback[l] : null, 0f);
-        java.util.function.IntConsumer lastFeedBack = l -> model.blocks().get(l).backward(be, ws.ff[l], l + 1 == depth ? ws.dLdy : ws.error[l + 1],
-                l > 0 || full ? ws.feedback[l] : null, 1f);
+        java.util.function.IntConsumer feedBack = feedBackAtVhat(ws, full, 0f), lastFeedBack = feedBackAtVhat(ws, full, 1f);
         java.util.function.IntConsumer update = l -> be.axpby(eta, ws.feedback[l], 1f - eta, ws.error[l]);
         java.util.function.IntConsumer lastUpdate = l -> {
             if (!full) return;
@@ -64,6 +61,15 @@ abstract sealed class Sweeps extends EngineCore permits Relaxations {
         }
         if (full) be.copy(ws.vhat(depth), ws.belief[depth]);
         return terms;
+    }
+
+    /**
+     * FIXED_PRED's feedback from block l at its feedforward point: J_l^T of eps_{l+1} (dL/dy above the last block) into
+     * feedback[l] (below layer 1 only for {@code full}), and the parameter updates times {@code parameterScale} (0: none).
+     */
+    private java.util.function.IntConsumer feedBackAtVhat(Workspace ws, boolean full, float parameterScale) {
+        int depth = model.depth();
+        return l -> model.blocks().get(l).backward(be, ws.ff[l], l + 1 == depth ? ws.dLdy : ws.error[l + 1], l > 0 || full ? ws.feedback[l] : null, parameterScale);
     }
 
     /**
