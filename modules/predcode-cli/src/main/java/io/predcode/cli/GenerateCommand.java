@@ -42,8 +42,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--steps", defaultValue = "1000", description = "Relaxation steps; with --tolerance, the most (default: ${DEFAULT-VALUE}).")
     int steps;
 
-    @Option(names = "--tolerance", defaultValue = "0", description = "Stop once the energy falls by less than this fraction of itself over "
-            + PcEngine.GENERATION_CHECK_EVERY + " steps (read back every " + PcEngine.GENERATION_CHECK_EVERY + " steps; 0.01, say); 0 takes every step (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--tolerance", defaultValue = "0", description = "Stop once the energy no longer goes below its lowest by this fraction of it (0.01, say;"
+            + " read back every " + PcEngine.GENERATION_CHECK_EVERY + " steps, and with --momentum 0.9 stopped after two such reads in a row, as the"
+            + " energy may rise for a while); 0 takes every step (default: ${DEFAULT-VALUE}).")
     double tolerance;
 
     @Option(names = "--eta", defaultValue = "0.1", description = "Step size of the relaxation, per sample; halved until the relaxation does not run off (default: ${DEFAULT-VALUE}).")
@@ -102,7 +103,7 @@ final class GenerateCommand implements Callable<Integer> {
             AtomicFiles.write(out, PngGrid.of(g.input(), m.inputShape(), names, perClass));
             if (npy != null) AtomicFiles.write(npy, npyOf(g.input(), batch, m.inputShape(), c.preprocessing()));
             print.printf("%s: %d inputs per class relaxed for %d steps%s (eta %s); energy per sample %s -> %s; grid in %s%n", c.source(), perClass, g.steps(),
-                    g.steps() < steps ? " (settled: under " + tolerance + " of its energy in " + PcEngine.GENERATION_CHECK_EVERY + " steps)" : "", etaNow,
+                    g.steps() < steps ? " (settled: under " + tolerance + " of its energy in " + PcEngine.settlingChecks(momentum) * PcEngine.GENERATION_CHECK_EVERY + " steps)" : "", etaNow,
                     Setup.fmt(g.startEnergy()), Setup.fmt(g.finalEnergy()), out + (npy != null ? " and " + npy : ""));
             int reached = 0;
             for (int cls = 0; cls < classes; cls++) {

@@ -656,6 +656,49 @@ class PcVariantsTest {
         });
     }
 
+    /**
+     * With momentum the energy may rise between two checks and fall below its lowest after: a generation with a tolerance
+     * rides out such a rise and stops where the energy has stayed above its lowest (less the tolerance) for two checks
+     * in a row at momentum 0.95 ({@code settlingChecks}), as the energies of fixed-length relaxations say it should.
+     */
+    @TestFactory List<DynamicTest> generationWithMomentumRidesOutARise() {
+        return onEveryBackend("generation with momentum rides out a rise", be -> {
+            SplittableRandom r = new SplittableRandom(38); // a ReLU MLP whose relaxation at momentum 0.95 rises at check 13 and falls past it at 14
+            try (Model m = Model.create(mlp(r, 3, "relu"), be, 10); PcEngine e = new PcEngine(m, Loss.CROSS_ENTROPY)) {
+                int classes = m.activationShape(m.depth())[0], batch = 2 * classes, every = PcEngine.GENERATION_CHECK_EVERY, max = 60 * every;
+                float[] x0 = randomInput(r, batch * e.inputSize()), y = new float[batch];
+                for (int i = 0; i < batch; i++) y[i] = i % classes;
+                float eta = 1f, momentum = 0.95f;
+                double tolerance = 1e-3;
+                assertEquals(2, PcEngine.settlingChecks(momentum));
+                assertEquals(2, PcEngine.settlingChecks(0.9f));
+                assertEquals(3, PcEngine.settlingChecks(0.99f));
+                assertEquals(1, PcEngine.settlingChecks(0f));
+                PcEngine.Generation g = e.generate(x0, y, batch, eta, momentum, max, tolerance, new int[0]);
+                assertTrue(g.steps() < max && g.steps() % every == 1, "stopped after a check's step: " + g.steps());
+                // The energy at each check up to the stop: a relaxation of that many steps ends with it.
+                int checks = g.steps() / every;
+                double[] energy = new double[checks + 1];
+                energy[0] = g.startEnergy();
+                for (int k = 1; k <= checks; k++) energy[k] = e.generate(x0, y, batch, eta, momentum, k * every, 0, new int[0]).finalEnergy();
+                String trajectory = java.util.Arrays.toString(energy);
+                int rise = 0; // a check whose energy is above the one before, which a later check goes below
+                for (int k = 1; k <= checks && rise == 0; k++) {
+                    double before = energy[k - 1];
+                    if (energy[k] > before && java.util.Arrays.stream(energy, k + 1, checks + 1).anyMatch(v -> v < before)) rise = k;
+                }
+                assertTrue(rise > 0, "the relaxation comes back from a rise before it stops: " + trajectory);
+                // The rule on those energies: a new lowest (by the tolerance) or a stalled check; the second stalled in a row stops.
+                double lowest = energy[0];
+                int stalled = 0, stop = 0;
+                for (int k = 1; k <= checks && stop == 0; k++)
+                    if (lowest - energy[k] > tolerance * Math.abs(lowest)) { lowest = energy[k]; stalled = 0; }
+                    else if (++stalled == 2) stop = k;
+                assertEquals(checks, stop, "the check it stopped at; " + trajectory);
+            }
+        });
+    }
+
     /** FIXED_PRED, EXACT and Z-IL report energies too: the output's loss and each hidden layer's ||eps||^2 / 2 per sample, from their own errors. */
     @TestFactory List<DynamicTest> everyAlgorithmWithErrorsHasLayerEnergies() {
         return onEveryBackend("layer energies of FIXED_PRED, EXACT, Z-IL", be -> {

@@ -326,8 +326,8 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
     /**
      * As {@link #generate(float[], float[], int, float, int, int...)}, stopping where the relaxation has settled: every
      * {@link #GENERATION_CHECK_EVERY} steps the host reads the mean energy back (one copy), and the relaxation stops after
-     * the step where it fell by less than {@code tolerance} times its value over those steps (a relaxation that raises it
-     * stops too). With a tolerance of 0 it takes all {@code maxSteps}, reading nothing back on the way.
+     * the step where it fell by less than {@code tolerance} times its value over those steps (a relaxation that raises it,
+     * or runs off, stops too). With a tolerance of 0 it takes all {@code maxSteps}, reading nothing back on the way.
      *
      * @param x0        starting inputs, {@code batch} samples
      * @param y         the held outputs
@@ -347,6 +347,9 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
      * each layer's velocity u = momentum * u + g, its belief v -= eta * u, from u = 0. In the flat directions of the
      * energy, where an input drifts towards its class, a step then goes 1 / (1 - momentum) times as far (10 times at 0.9),
      * and it stays stable up to step sizes (1 + momentum) times as large as plain descent's. With 0, plain gradient descent.
+     * The energy need not fall at every check (the velocity carries the beliefs up a slope for a while), so with a
+     * tolerance the relaxation stops where it has not gone below its lowest energy by the tolerance for as many checks in
+     * a row as the velocity remembers, momentum / (1 - momentum) steps, plus one: 2 at 0.9; 1, as above, at 0.
      *
      * @param x0        starting inputs, {@code batch} samples
      * @param y         the held outputs
@@ -354,7 +357,7 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
      * @param eta       the step size (per sample: independent of the batch)
      * @param momentum  the velocity kept from step to step, in [0, 1)
      * @param maxSteps  the most steps
-     * @param tolerance the relative fall in energy over {@link #GENERATION_CHECK_EVERY} steps below which the relaxation stops; 0 never stops early
+     * @param tolerance the relative fall below the lowest energy, over {@link #GENERATION_CHECK_EVERY} steps, below which the relaxation stops; 0 never stops early
      * @param clamped   layers held at their starting values
      * @return the inferred inputs, energies and the steps taken
      */
@@ -384,7 +387,11 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
             // a hidden layer's in its displacement (a generation keeps its beliefs, not their distance from vhat).
             Tensor[] velocity = new Tensor[depth];
             for (int l = 0; momentum > 0 && l < depth; l++) be.fill(velocity[l] = l == 0 ? ws.belief[0] : ws.displacement[l], 0f);
-            double settledFrom = Double.NaN; // the energy at the last check
+            // Heavy-ball descent need not lower the energy at every check (its velocity carries it up a slope for a while):
+            // the relaxation stops once the energy has stayed above its lowest by less than the tolerance for as many checks
+            // as the velocity's memory, momentum / (1 - momentum) steps, spans, plus one; plain descent at the first.
+            int patience = settlingChecks(momentum), stalled = 0;
+            double lowest = Double.NaN; // the lowest energy read at a check
             float[] scalars = new float[Workspace.ENERGY_AT + depth]; // the starting loss, then the energy by term
             for (int s = 0; s <= n; s++) {
                 // The predictions and errors from the current beliefs; after the n steps, once more for the final energy.
@@ -406,9 +413,9 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
                 }
                 if (check) { // the errors are still the step's start's: its updates read them, and wrote only the beliefs
                     double energy = generationEnergy(ws, batch, scale, scalars);
-                    // Settled (or raised, or diverged): this step's update is the last; the pass after it forms the final energy.
-                    if (!(settledFrom - energy > tolerance * Math.abs(settledFrom)) && s > 0) n = s + 1;
-                    settledFrom = energy;
+                    if (s == 0 || lowest - energy > tolerance * Math.abs(lowest)) { lowest = energy; stalled = 0; }
+                    // Settled (or diverged): this step's update is the last; the pass after it forms the final energy.
+                    else if (++stalled == patience || !Double.isFinite(energy)) n = s + 1;
                 }
             }
             double end = generationEnergy(ws, batch, scale, scalars);
@@ -419,6 +426,17 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
             globalBatch = shard;
             exit();
         }
+    }
+
+    /**
+     * Checks in a row without a new lowest energy after which a generation with {@code momentum} has settled: 1 for plain
+     * descent, 2 at 0.9, 3 at 0.99 (a velocity remembers about momentum / (1 - momentum) steps).
+     *
+     * @param momentum the generation's momentum, in [0, 1)
+     * @return checks, each {@link #GENERATION_CHECK_EVERY} steps apart
+     */
+    public static int settlingChecks(float momentum) {
+        return 1 + (int) Math.ceil(momentum / (1.0 - momentum) / GENERATION_CHECK_EVERY);
     }
 
     /**
