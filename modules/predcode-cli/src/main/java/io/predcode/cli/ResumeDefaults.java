@@ -16,7 +16,8 @@ import java.util.List;
  * option again (and was refused, naming the first that differed). An option given is checked against the run as before.
  * A sweep (--grid or --seeds) records the options it was given in OUT/command.json, and a resume of its folder takes
  * those it is not given from there; a --seeds sweep from before that file takes them from the first of its runs that
- * has a checkpoint (but the seed).
+ * has a checkpoint (but the seed). A CPU run that is not thread-invariant goes on on the threads it trained on, which
+ * set its bits.
  */
 final class ResumeDefaults {
     private ResumeDefaults() {}
@@ -146,15 +147,23 @@ final class ResumeDefaults {
         for (Setting s : SETTINGS) {
             if (!settings.has(s.key()) || train.hasMatchedOption(s.option()) || List.of(s.alsoSetBy()).stream().anyMatch(train::hasMatchedOption)
                     || s.key().equals("seed") && train.hasMatchedOption("--seeds")) continue; // each seed's run has its own
-            Object v = settings.get(s.key());
-            String value = v instanceof Double d ? (d == Math.rint(d) && Math.abs(d) < 1e15 ? Long.toString(d.longValue()) : d.toString()) : String.valueOf(v);
+            String value = text(settings.get(s.key()));
             if (s.flag()) {
                 if (value.equals("on")) added.add(s.option());
             } else {
                 added.add(s.option() + "=" + value); // one argument: a value, whatever it holds, cannot be read as another option
             }
         }
+        // The CPU threads it trained on, where they set its bits (not thread-invariant) and differ from what --threads 0 gives here.
+        if (settings.has("threads") && !train.hasMatchedOption("--threads") && !TrainingRun.threadInvariant(settings) && !train.hasMatchedOption("--thread-invariant")
+                && !text(settings.get("threads")).equals(Integer.toString(Runtime.getRuntime().availableProcessors())))
+            added.add("--threads=" + text(settings.get("threads")));
         return new Added(added, file, "training.settings");
+    }
+
+    /** A recorded value as an option takes it: a whole number without its ".0". */
+    private static String text(Object v) {
+        return v instanceof Double d ? (d == Math.rint(d) && Math.abs(d) < 1e15 ? Long.toString(d.longValue()) : d.toString()) : String.valueOf(v);
     }
 
     /**

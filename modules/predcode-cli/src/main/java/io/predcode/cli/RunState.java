@@ -86,6 +86,8 @@ final class RunState {
     float eta;
     /** Where the checkpoint a run resumes from was saved inside an epoch, how far that had come; null: at an epoch's end. */
     EpochProgress progress;
+    /** A resume's line saying it goes on on other CPU threads than it trained on (its bits differ from there); null: the same, or not known. */
+    String threadsNote;
 
     private RunState(float lr) { baseLr = lr; }
 
@@ -150,6 +152,12 @@ final class RunState {
             if (saved.has(keys[i]) && saved.number(keys[i]) != now[i])
                 throw new IllegalArgumentException(c.source() + ": checkpoint was trained with " + options[i] + " " + fmtSetting(saved.number(keys[i])) + ", not "
                         + fmtSetting(now[i]) + "; --resume continues the same run");
+        // Threads split the CPU's sums, so other threads round them otherwise: the run goes on, not as one never stopped would.
+        String threadsNote = null;
+        if (saved.has("threads") && recorded.get("threads") instanceof Double threads && saved.number("threads") != threads && !s.backend().threadInvariant)
+            threadsNote = "note: the run trained on " + threads(saved.number("threads")) + " and goes on on " + threads(threads)
+                    + ", whose sums round otherwise: from here it is not bit for bit the run never stopped (--threads " + fmtSetting(saved.number("threads"))
+                    + " is; a run started with --thread-invariant is on any threads)";
         try {
             model.loadParameters(c.parameters(), c.source().toString());
             opt.loadState(c.optimizerState(), c.source().toString());
@@ -171,6 +179,7 @@ final class RunState {
             }
             if (t.has("events")) for (Object e : t.list("events")) r.events.add(String.valueOf(e));
             if (t.has("epoch_progress")) r.progress = EpochProgress.of(t.object("epoch_progress"), batchesPerEpoch);
+            r.threadsNote = threadsNote;
             return r;
         } catch (IllegalArgumentException e) {
             // A value the checks above let through but the optimizer, watch or trainer refuse: name the file it came from.
@@ -178,6 +187,8 @@ final class RunState {
             throw m.contains(c.source().toString()) ? e : new IllegalArgumentException(c.source() + ": field 'training' holds a value this run cannot use: " + m, e);
         }
     }
+
+    private static String threads(double n) { return fmtSetting(n) + (n == 1 ? " thread" : " threads"); }
 
     private static String fmtSetting(double v) { return v == Math.rint(v) && Math.abs(v) < 1e15 ? Long.toString((long) v) : Double.toString(v); }
 

@@ -112,6 +112,9 @@ final class Setup {
 
         Backend open() { return Backends.open(backend, backendOptions(threads, threadInvariant)); }
 
+        /** The CPU threads --threads stands for: all cores for 0, as the CPU backend takes it. */
+        int resolvedThreads() { return threads > 0 ? threads : Runtime.getRuntime().availableProcessors(); }
+
         /**
          * The backend for a trained model ({@code trained} may be null): thread-invariant where the run that trained it
          * was, so that eval, predict, generate and compare give its numbers on any --threads as its training did.

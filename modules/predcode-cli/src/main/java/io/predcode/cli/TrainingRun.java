@@ -253,6 +253,7 @@ final class TrainingRun {
                     .recordEnergies(energyLayers > 0);
             String resumedAt = s.resume() ? checkpointAt(state.step, state.epochsDone(), state.progress, stepsPerEpoch) : null;
             if (resumedAt != null) out.println("resuming " + s.out() + " " + resumedAt);
+            if (state.threadsNote != null) out.println(state.threadsNote);
             trainer.resumeSteps(state.step);
             if (state.eta > 0) trainer.resumeEta(state.eta);
             if (state.eta > 0 && spark != null) spark.resumeEta(state.eta);
@@ -661,6 +662,8 @@ final class TrainingRun {
         m.put("backend", be.name());
         m.put("backend_description", be.description());
         m.put("thread_invariant", s.backend().threadInvariant ? "on" : "off");
+        // The CPU's threads split its sums, so they set its bits (unless thread-invariant): a resume goes on with them.
+        if (s.spark() == null && be.name().equals("cpu")) m.put("threads", (double) s.backend().resolvedThreads());
         m.put("algorithm", s.algorithm().id());
         m.put("model", s.model());
         m.put("data", s.data());

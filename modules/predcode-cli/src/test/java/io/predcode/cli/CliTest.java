@@ -676,6 +676,29 @@ class CliTest {
         assertEquals("predcode: " + file + ": field 'training.settings': unknown backend 'tpu'; known backends: cpu, cuda", tpu.err().strip());
     }
 
+    /**
+     * A CPU run goes on on the threads it trained on, which split its sums: resumed with no options it ends as the run
+     * never stopped; resumed on other threads it says it will not. (One more thread than the cores: never this machine's default.)
+     */
+    @Test void aResumeGoesOnOnItsThreads(@TempDir Path tmp) throws Exception {
+        String threads = Integer.toString(Runtime.getRuntime().availableProcessors() + 1);
+        Path stopped = tmp.resolve("stopped"), never = tmp.resolve("never");
+        String[] options = {"--algorithm", "pc", "--n", "5", "--epochs", "2", "--threads", threads, "--quiet"};
+        assertEquals(0, run(concat(new String[]{"train", "--max-steps", "30", "--out", stopped.toString()}, options)).code());
+        assertEquals(0, run(concat(new String[]{"train", "--out", never.toString()}, options)).code());
+        Result r = run("train", "--resume", "--out", stopped.toString(), "--quiet");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().startsWith("resuming with the run's own settings for the options not given: --algorithm pc --epochs 2 --n 5 --threads " + threads + "\n"), r.out());
+        assertFalse(r.out().contains("note:"), r.out());
+        assertArrayEquals(Files.readAllBytes(never.resolve("model.safetensors")), Files.readAllBytes(stopped.resolve("model.safetensors")));
+        Result other = run("train", "--resume", "--out", stopped.toString(), "--epochs", "3", "--threads", "1", "--quiet");
+        assertEquals(0, other.code(), other.err());
+        assertTrue(other.out().contains("note: the run trained on " + threads + " threads and goes on on 1 thread, whose sums round otherwise: from here it is not"
+                + " bit for bit the run never stopped (--threads " + threads + " is; a run started with --thread-invariant is on any threads)\n"), other.out());
+        // The export is the model's, whatever threads trained it: no thread count in its settings.
+        assertFalse(io.predcode.core.io.Safetensors.metadata(stopped.resolve("model.safetensors")).get("predcode_training_settings").contains("threads"));
+    }
+
     /** A --seeds sweep resumed with only --seeds: each seed's run goes on with the sweep's settings, and ends as never stopped. */
     @Test void aSeedSweepResumesWithItsOwnSettings(@TempDir Path tmp) throws Exception {
         String[] options = {"--seeds", "0-1", "--algorithm", "backprop", "--lr", "0.01", "--epochs", "2", "--quiet"};
