@@ -154,10 +154,16 @@ final class RunState {
                         + fmtSetting(now[i]) + "; --resume continues the same run");
         // Threads split the CPU's sums, so other threads round them otherwise: the run goes on, not as one never stopped would.
         String threadsNote = null;
-        if (saved.has("threads") && recorded.get("threads") instanceof Double threads && saved.number("threads") != threads && !s.backend().threadInvariant)
-            threadsNote = "note: the run trained on " + threads(saved.number("threads")) + " and goes on on " + threads(threads)
-                    + ", whose sums round otherwise: from here it is not bit for bit the run never stopped (--threads " + fmtSetting(saved.number("threads"))
-                    + " is; a run started with --thread-invariant is on any threads)";
+        int cores = Runtime.getRuntime().availableProcessors();
+        if (saved.has("threads") && recorded.get("threads") instanceof Double threads && !s.backend().threadInvariant) {
+            if (saved.number("threads") != threads)
+                threadsNote = "note: the run trained on " + threads(saved.number("threads")) + " and goes on on " + threads(threads)
+                        + ", whose sums round otherwise: from here it is not bit for bit the run never stopped (--threads " + fmtSetting(saved.number("threads"))
+                        + " is; a run started with --thread-invariant is on any threads)";
+            else if (threads > cores) // its own threads, on a smaller machine: exact, but each core takes turns
+                threadsNote = "note: the run goes on on the " + threads(threads) + " it trained on, more than this machine's " + cores
+                        + " cores: slower than it could be (--threads " + cores + " is faster, but from there not bit for bit the run never stopped)";
+        }
         try {
             model.loadParameters(c.parameters(), c.source().toString());
             opt.loadState(c.optimizerState(), c.source().toString());
