@@ -40,7 +40,8 @@ public final class NpyFolder {
             }
         }
         if (!Files.isDirectory(path))
-            throw new NoSuchFileException(path.toString(), null, "npy folder not found (expected x_train.npy, y_train.npy, x_test.npy and y_test.npy, or an .npz archive of them)");
+            throw new NoSuchFileException(path.toString(), null, (path.toString().endsWith(".npz") ? "npz archive" : "npy folder")
+                    + " not found (expected a folder of x_train.npy, y_train.npy, x_test.npy and y_test.npy, or an .npz archive of them)");
         Path namesFile = path.resolve("classes.txt");
         List<String> names = Files.exists(namesFile) ? classNames(namesFile) : null;
         return split(path, read(path, "x_train"), read(path, "y_train"), read(path, "x_test"), read(path, "y_test"), names, namesFile.toString());

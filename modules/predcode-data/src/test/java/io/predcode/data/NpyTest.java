@@ -259,6 +259,8 @@ class NpyTest {
         folderRefused(missing, "x_test.npy", "file not found");
         IOException e = assertThrows(IOException.class, () -> DataSources.load("npy:" + tmp.resolve("nowhere")));
         assertTrue(e.getMessage().contains("nowhere") && e.getMessage().contains("npy folder not found"), e.getMessage());
+        IOException archive = assertThrows(IOException.class, () -> DataSources.load("npy:" + tmp.resolve("moved.npz")));
+        assertTrue(archive.getMessage().contains("moved.npz") && archive.getMessage().contains("npz archive not found"), archive.getMessage());
         assertThrows(IllegalArgumentException.class, () -> DataSources.load("npy"));
         IOException folderAsFile = assertThrows(IOException.class, () -> Npy.read(tmp));
         assertTrue(folderAsFile.getMessage().contains(tmp.toString()) && folderAsFile.getMessage().contains("is a folder"), folderAsFile.getMessage());
