@@ -199,6 +199,12 @@ final class ResumeDefaults {
                     && added.stream().anyMatch(a -> bad.getMessage().contains(a.contains("=") ? a.substring(0, a.indexOf('=')) : a)
                             || a.contains("=") && bad.getMessage().contains("'" + a.substring(a.indexOf('=') + 1) + "'")))
                 throw new CommandLine.ExecutionException(e.getCommandLine(), e.getMessage(), new IllegalArgumentException(recorded + bad.getMessage(), bad));
+            // The run's data files, no longer where it read them (moved, another machine): say the path came from the run.
+            String data = added.stream().filter(a -> a.startsWith("--data=") && a.indexOf(':') > 0).map(a -> a.substring("--data=".length())).findFirst().orElse(null);
+            if (data != null && e.getCause() instanceof java.nio.file.NoSuchFileException gone && gone.getFile() != null
+                    && gone.getFile().startsWith(data.substring(data.indexOf(':') + 1)))
+                throw new CommandLine.ExecutionException(e.getCommandLine(), e.getMessage(), new IllegalArgumentException(Main.message(gone)
+                        + " (the run's --data " + data + ", as " + fromRun.file() + " records; give --data where it is now)", gone));
             // The run's backend, not there on this machine (a GPU run resumed on a CPU): say where it came from, and the way on.
             if (e.getCause() instanceof io.predcode.spi.BackendUnavailableException gone && added.stream().anyMatch(a -> a.startsWith("--backend=")))
                 throw new CommandLine.ExecutionException(e.getCommandLine(), e.getMessage(), new io.predcode.spi.BackendUnavailableException(gone.getMessage()

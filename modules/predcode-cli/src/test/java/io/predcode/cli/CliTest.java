@@ -149,6 +149,14 @@ class CliTest {
         Result e = run("eval", "--checkpoint", fromNpy.toString(), "--data", "npy:" + dir, "--json");
         assertEquals(0, e.code(), e.err());
         assertEquals(accuracy, JsonFields.of(Json.parse(e.out().trim(), "eval"), "eval", "").number("accuracy"), 1e-9);
+        // A resume whose recorded archive has moved says the path is the run's, and how to go on.
+        Path moved = tmp.resolve("moved.npz");
+        Files.move(npz, moved);
+        Result lost = run("train", "--resume", "--out", fromNpz.toString(), "--epochs", "3", "--quiet");
+        assertEquals(2, lost.code(), lost.out());
+        assertEquals("predcode: " + npz + ": npz archive not found (expected a folder of x_train.npy, y_train.npy, x_test.npy and y_test.npy, or an .npz archive"
+                + " of them) (the run's --data npy:" + npz + ", as " + fromNpz.resolve("checkpoint.safetensors") + " records; give --data where it is now)", lost.err().strip());
+        assertEquals(0, run("train", "--resume", "--out", fromNpz.toString(), "--epochs", "3", "--quiet", "--data", "npy:" + moved).code());
         // A folder that is not one says which file and what it expected, in one line.
         Files.delete(dir.resolve("y_test.npy"));
         Result bad = run("train", "--data", "npy:" + dir, "--epochs", "1", "--out", tmp.resolve("bad").toString(), "--quiet");
