@@ -706,6 +706,7 @@ class CliTest {
         assertEquals(0, other.code(), other.err());
         assertTrue(other.out().contains("note: the run trained on " + threads + " threads and goes on on 1 thread, whose sums round otherwise: from here it is not"
                 + " bit for bit the run never stopped (--threads " + threads + " is; a run started with --thread-invariant is on any threads)\n"), other.out());
+        assertTrue(run("inspect", "--checkpoint", stopped.toString()).out().contains(", backend cpu, threads 1\n"), "inspect lists the threads");
         // The export is the model's, whatever threads trained it: no thread count in its settings.
         assertFalse(io.predcode.core.io.Safetensors.metadata(stopped.resolve("model.safetensors")).get("predcode_training_settings").contains("threads"));
     }
