@@ -388,8 +388,7 @@ public final class PcEngine extends FoldedRelaxations implements AutoCloseable {
             Tensor[] velocity = new Tensor[depth];
             for (int l = 0; momentum > 0 && l < depth; l++) be.fill(velocity[l] = l == 0 ? ws.belief[0] : ws.displacement[l], 0f);
             // Heavy-ball descent need not lower the energy at every check (its velocity carries it up a slope for a while):
-            // the relaxation stops once the energy has stayed above its lowest by less than the tolerance for as many checks
-            // as the velocity's memory, momentum / (1 - momentum) steps, spans, plus one; plain descent at the first.
+            // the relaxation stops after settlingChecks checks in a row that found no new lowest energy (by the tolerance).
             int patience = settlingChecks(momentum), stalled = 0;
             double lowest = Double.NaN; // the lowest energy read at a check
             float[] scalars = new float[Workspace.ENERGY_AT + depth]; // the starting loss, then the energy by term
