@@ -89,13 +89,16 @@ final class GenerateCommand implements Callable<Integer> {
                 else y[i * classes + cls] = 1f;
             }
             // Gradient descent on the energy diverges past a step size the model's weights set (larger weights, smaller eta):
-            // a relaxation that ran off is taken again with eta halved, as train's stable relaxation does, and says so.
+            // a relaxation that ran off (its energy not finite, or above where it started) is taken again with eta halved,
+            // as train's stable relaxation does, and says so.
             float etaNow = eta;
             PcEngine.Generation g = e.generate(x0, y, batch, etaNow, momentum, steps, tolerance, new int[0]);
-            for (int halvings = 0; !Double.isFinite(g.finalEnergy()); halvings++) {
+            for (int halvings = 0; !(g.finalEnergy() <= g.startEnergy()); halvings++) {
+                String energy = Double.isFinite(g.finalEnergy()) ? String.format(java.util.Locale.ROOT, "%.4g -> %.4g", g.startEnergy(), g.finalEnergy())
+                        : Double.toString(g.finalEnergy());
                 if (halvings == MAX_HALVINGS)
-                    throw new io.predcode.core.pc.DivergenceException(g.steps(), "the relaxation diverged even at eta " + etaNow + " (energy " + g.finalEnergy() + ")");
-                print.printf("the relaxation diverged at eta %s (energy %s); relaxing again with eta %s%n", etaNow, g.finalEnergy(), etaNow / 2);
+                    throw new io.predcode.core.pc.DivergenceException(g.steps(), "the relaxation diverged even at eta " + etaNow + " (energy " + energy + ")");
+                print.printf("the relaxation diverged at eta %s (energy %s); relaxing again with eta %s%n", etaNow, energy, etaNow / 2);
                 g = e.generate(x0, y, batch, etaNow /= 2, momentum, steps, tolerance, new int[0]);
             }
             String[] names = new String[classes];

@@ -545,6 +545,13 @@ class CliTest {
         assertTrue(halved.out().startsWith("the relaxation diverged at eta 1000.0 (energy "), halved.out());
         java.util.regex.Matcher at = java.util.regex.Pattern.compile("relaxed for 50 steps \\(eta ([0-9.]+)\\); energy per sample [0-9.]+ -> ([0-9.]+);").matcher(halved.out());
         assertTrue(at.find() && Float.parseFloat(at.group(1)) < 1 && Double.isFinite(Double.parseDouble(at.group(2))), halved.out());
+        // One that ends finite but above where it started ran off too (20 steps at eta 2 raised digits-mlp's energy to 1e22).
+        Result raised = run("generate", "--checkpoint", run.toString(), "--out", png.toString(), "--per-class", "2", "--steps", "20", "--eta", "2");
+        assertEquals(0, raised.code(), raised.err());
+        java.util.regex.Matcher ranOff = java.util.regex.Pattern.compile("^the relaxation diverged at eta 2.0 \\(energy ([0-9.e+]+) -> ([0-9.e+]+)\\);").matcher(raised.out());
+        assertTrue(ranOff.find() && Double.parseDouble(ranOff.group(2)) > Double.parseDouble(ranOff.group(1)), raised.out());
+        java.util.regex.Matcher kept = java.util.regex.Pattern.compile("relaxed for 20 steps \\(eta ([0-9.]+)\\); energy per sample ([0-9.]+) -> ([0-9.]+);").matcher(raised.out());
+        assertTrue(kept.find() && Float.parseFloat(kept.group(1)) < 2 && Double.parseDouble(kept.group(3)) < Double.parseDouble(kept.group(2)), raised.out());
         // With --tolerance it stops where the energy settled (read back every 50 steps; two reads with no new lowest at momentum 0.9), and says after how many steps.
         Result settled = run("generate", "--checkpoint", run.toString(), "--out", png.toString(), "--per-class", "4", "--steps", "20000", "--tolerance", "0.05");
         assertEquals(0, settled.code(), settled.err());
