@@ -5,6 +5,10 @@
 # with exit 0, with every step once and the model of a run never stopped, bit for bit. Checkpoints come every 20
 # steps inside an epoch as well (--checkpoint-every 20), so most stops land inside one.
 #   bash bench/kill-resume.sh [STOPS] [SEED]     (default 20 stops, seed 1; about 2 minutes)
+# RESUME=bare resumes as a user now does, with `train --resume --out DIR` alone (the run's settings from its checkpoint);
+# THREADS=N trains on N CPU threads (default: all cores), which a bare resume must take from the checkpoint to end equal;
+# BATCH and EPOCHS change the run (default 16 and 40; at batch 16 digits' sums are not split, at 64 they are:
+# `THREADS=1 RESUME=bare BATCH=64 EPOCHS=80 bash bench/kill-resume.sh` on a machine of 2 cores or more).
 set -uo pipefail
 set -m  # job control: a background job without it ignores SIGINT (as under nohup), and the JVM then does too
 # (A shell that was itself started with SIGINT ignored, e.g. `(bash kill-resume.sh &)`, passes that on to every run: then
@@ -13,13 +17,17 @@ cd "$(dirname "$0")/.."
 stops=${1:-20}; seed=${2:-1}
 RANDOM=$seed
 dir=$(mktemp -d); out=$dir/run
-args=(train --epochs 40 --batch-size 16 --n 200 --checkpoint-every 20 --quiet)  # about 25 s of training, 0.6 s an epoch
+args=(train --epochs "${EPOCHS:-40}" --batch-size "${BATCH:-16}" --n 200 --checkpoint-every 20 --threads "${THREADS:-0}" --quiet)  # about 25 s of training, 0.6 s an epoch
+bare=(train --resume --quiet)
 ./predcode backends >/dev/null || exit 1   # builds once, so the stops hit training, not the build
 ./predcode "${args[@]}" --out "$dir/never-stopped" >/dev/null || { echo "the reference run failed"; exit 1; }
 bad=0; stopped=0; inside=0
 for ((k = 1; k <= stops; k++)); do
-  extra=(--overwrite); [ -f "$out/checkpoint.safetensors" ] && extra=(--resume)  # a kill may leave model.safetensors alone
-  ./predcode "${args[@]}" --out "$out" "${extra[@]}" >"$out.log" 2>"$out.err" &
+  command=("${args[@]}" --overwrite)
+  if [ -f "$out/checkpoint.safetensors" ]; then  # a kill may leave model.safetensors alone
+    if [ "${RESUME:-full}" = bare ]; then command=("${bare[@]}"); else command=("${args[@]}" --resume); fi
+  fi
+  ./predcode "${command[@]}" --out "$out" >"$out.log" 2>"$out.err" &
   pid=$!
   sleep "0.$((RANDOM % 10))$((RANDOM % 10))"; sleep $((1 + RANDOM % 5))  # the JVM takes about 1.5 s to start training
   signal=$(echo KILL TERM INT | cut -d' ' -f$((RANDOM % 3 + 1)))
@@ -39,7 +47,8 @@ for ((k = 1; k <= stops; k++)); do
     [ "$dups" -eq 0 ] || { echo "stop $k: metrics.csv repeats $dups steps"; bad=$((bad + 1)); }
   fi
 done
-./predcode "${args[@]}" --out "$out" --resume >/dev/null 2>"$out.err"; rc=$?
+if [ "${RESUME:-full}" = bare ]; then command=("${bare[@]}"); else command=("${args[@]}" --resume); fi
+./predcode "${command[@]}" --out "$out" >/dev/null 2>"$out.err"; rc=$?
 [ $rc -eq 0 ] || { echo "final resume exited $rc: $(cat "$out.err")"; bad=$((bad + 1)); }
 leftover=$(find "$out" -name '*.tmp' | wc -l)
 [ "$leftover" -eq 0 ] || { echo "$leftover temporary files left after the final run"; bad=$((bad + 1)); }
