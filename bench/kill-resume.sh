@@ -56,4 +56,5 @@ steps=$(tail -n +2 "$out/metrics.csv" | cut -d, -f1 | sort -u | wc -l); expected
 [ "$steps" -eq "$expected" ] && [ "$(($(wc -l < "$out/metrics.csv") - 1))" -eq "$expected" ] || { echo "final metrics.csv has $steps distinct steps, not $expected once each"; bad=$((bad + 1)); }
 cmp -s "$out/model.safetensors" "$dir/never-stopped/model.safetensors" || { echo "the final model differs from the run never stopped"; bad=$((bad + 1)); }
 echo "kill-resume: $stops runs, $stopped stopped (SIGKILL, SIGTERM or SIGINT), $inside stopped by SIGTERM or SIGINT saving inside an epoch, $bad problems; final run exit $rc, $expected steps, model equal to the run never stopped: $(cmp -s "$out/model.safetensors" "$dir/never-stopped/model.safetensors" && echo yes || echo no)"
+if [ $bad -eq 0 ] && [ -z "${KEEP:-}" ]; then rm -rf "$dir"; else echo "runs kept in $dir"; fi  # KEEP=1 keeps them anyway
 [ $bad -eq 0 ]

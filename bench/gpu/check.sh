@@ -101,6 +101,7 @@ idx_pair() { # DIR PREFIX COUNT
   { printf '\x00\x00\x08\x01'; be32 "$3"; for ((i = 0; i <= $3 / 10; i++)); do printf '\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09'; done | head -c "$3"; } > "$1/$2-labels-idx1-ubyte"
 }
 synth=$(mktemp -d)/fashion-synthetic  # not under $OUT: 47 MB that need not come back
+trap 'rm -rf "$(dirname "$synth")"' EXIT
 mkdir -p "$synth"
 idx_pair "$synth" train "${SYNTH_TRAIN:-60000}"
 idx_pair "$synth" t10k "${SYNTH_TEST:-10000}"
