@@ -488,6 +488,29 @@ class HostileInputsFuzzTest {
     }
 
     /**
+     * Spark's options, each given a hostile value, on a run of two steps on a local Spark of one core (or without
+     * --spark, which they need): one line, or a run that ends cleanly. Fewer cases than the others: each accepted one
+     * starts Spark (5-8 s here). A master is only ever on this machine (127.0.0.1, a port nothing listens on).
+     */
+    @Test void hostileSparkOptionValues() {
+        Random r = new Random(SEED + 8);
+        String[] options = {"--spark", "--spark-partitions", "--spark-conf", "--spark-timeout", "--spark-steps-per-job", "--spark-average-every"};
+        String[] values = {"-1", "0", "1", "2", "1e400", "NaN", "abc", "", "2147483648", "0.5", "100001", "local", "local[0]", "local[-1]", "local[abc]",
+                "local[*]", "spark://", "spark://127.0.0.1:1", "spark://127.0.0.1:notaport", "yarn", "submit", "=x", "spark.driver.host", "spark.ui.enabled=maybe",
+                "spark.executor.memory=1", "spark.master=local[1]", "spark.driver.bindAddress=127.0.0.1"};
+        for (int c = 0; c < Math.max(4, CASES / 25); c++) {
+            String option = options[r.nextInt(options.length)], value = values[r.nextInt(values.length)];
+            List<String> args = new ArrayList<>(List.of("train", "--epochs", "1", "--max-steps", "2", "--quiet", "--spark-timeout", "30", "--out", tmp.resolve("spark" + c).toString()));
+            if (r.nextInt(4) > 0) args.addAll(List.of("--spark", "local[1]"));
+            int at = args.indexOf(option);
+            if (at >= 0) args.set(at + 1, value);
+            else { args.add(option); args.add(value); }
+            List<String> names = value.isEmpty() ? List.of(option) : List.of(option, value, value.substring(value.indexOf('=') + 1));
+            expectCleanExit("spark option case " + c + " (" + option + " '" + value + "')", names, args.toArray(String[]::new));
+        }
+    }
+
+    /**
      * Every other command's options, each given a hostile value: numbers at the edges, junk, and paths to what is there
      * (a run, its files, a folder of many runs, a file of junk) and what is not. Found by such a fuzz from outside: eval
      * on a folder whose files went away as it looked (a stack trace) and bench's warm-up that overflowed (68 years).
