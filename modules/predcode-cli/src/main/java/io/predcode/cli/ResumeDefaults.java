@@ -162,9 +162,7 @@ final class ResumeDefaults {
     }
 
     /** A recorded value as an option takes it: a whole number without its ".0". */
-    private static String text(Object v) {
-        return v instanceof Double d ? (d == Math.rint(d) && Math.abs(d) < 1e15 ? Long.toString(d.longValue()) : d.toString()) : String.valueOf(v);
-    }
+    private static String text(Object v) { return v instanceof Double d ? RunState.fmtSetting(d) : String.valueOf(v); }
 
     /**
      * Runs the parsed command line ({@link CommandLine.RunLast}); a {@code train --resume} with options left out is

@@ -196,7 +196,8 @@ final class RunState {
 
     private static String threads(double n) { return fmtSetting(n) + (n == 1 ? " thread" : " threads"); }
 
-    private static String fmtSetting(double v) { return v == Math.rint(v) && Math.abs(v) < 1e15 ? Long.toString((long) v) : Double.toString(v); }
+    /** A recorded number as an option takes it: a whole number without its ".0". */
+    static String fmtSetting(double v) { return v == Math.rint(v) && Math.abs(v) < 1e15 ? Long.toString((long) v) : Double.toString(v); }
 
     private static void checkSame(JsonFields t, String key, String value, Path source) {
         String saved = t.object("settings").string(key);

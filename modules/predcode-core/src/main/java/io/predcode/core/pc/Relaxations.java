@@ -232,7 +232,7 @@ abstract sealed class Relaxations extends Sweeps permits FoldedRelaxations {
             Tensor d = ws.displacement[l], vhat = ws.vhat(l), v = ws.belief[l], m = ws.beliefMoment[l], m2 = ws.beliefSecondMoment[l], e = ws.error[l];
             ops.add(() -> be.fill(d, 0f));
             if (l < copiesBelow) ops.add(() -> be.copy(vhat, v));
-            if (beliefOptimizer.isAdam()) {
+            if (adam) {
                 ops.add(() -> be.fill(m, 0f));
                 ops.add(() -> be.fill(m2, 0f));
             }
