@@ -35,7 +35,7 @@ final class GridSweep {
     private static final Set<String> OWN = Set.of("--out", "--seeds", "--grid", "--grid-sample", "--halving", "--parallel-runs", "--resume", "--overwrite");
     /** Options a grid cannot vary: the sweep's own, and the run's seed, machine and reporting. */
     private static final Set<String> FIXED = java.util.stream.Stream.concat(OWN.stream(), java.util.stream.Stream.of("--seed", "--backend", "--threads", "--thread-invariant", "--quiet",
-            "--checkpoint-every", "--spark", "--spark-partitions", "--spark-conf", "--spark-timeout", "--spark-steps-per-job", "--spark-average-every")).collect(java.util.stream.Collectors.toSet());
+            "--checkpoint-every", "--spark", "--spark-partitions", "--spark-conf", "--spark-timeout", "--spark-steps-per-job", "--spark-job-seconds", "--spark-average-every")).collect(java.util.stream.Collectors.toSet());
 
     /** A grid point: its settings in the order given, its name ("lr=0.001 eta=0.1") and its folder's. */
     record Point(Map<String, String> values, String name, String folder) {}

@@ -67,18 +67,28 @@ interface Steps extends AutoCloseable {
     }
 
     /**
+     * The steps of {@code stepMillis} each that fit in {@code seconds}, at least one; one where no step has been timed yet
+     * (the first job also loads the shards: its time is its own measure).
+     */
+    static int stepsWithin(int seconds, double stepMillis) {
+        if (!(stepMillis > 0)) return 1;
+        return (int) Math.max(1, Math.min(Integer.MAX_VALUE, Math.floor(seconds * 1000.0 / stepMillis)));
+    }
+
+    /**
      * An epoch of the plan's global batches on Spark (the executors read their shards themselves: no
-     * wait here): up to {@code stepsPerJob} synchronous steps per barrier job, or with
-     * {@code averageEvery} &gt; 1, jobs of that many local steps, averaged. A job never runs past the
-     * epoch or past {@code maxSteps} (0: none) steps in all. Every {@code monitorEvery}-th step of the run (0: none) runs
+     * wait here): up to {@code stepsPerJob} synchronous steps per barrier job, and no more than the last job's time a
+     * step says end within {@code jobSeconds} (a stop waits for the job in progress, and a scheduler's SIGKILL does not),
+     * or with {@code averageEvery} &gt; 1, jobs of that many local steps, averaged. A job never runs past the
+     * epoch or past {@code maxSteps} (0: none) steps in all. Where jobs end changes no result. Every {@code monitorEvery}-th step of the run (0: none) runs
      * as a job of its own that also compares its update with backprop's gradient, as the monitor does in one process.
      *
      * @param firstBatch the epoch's steps already taken (a run resumed inside the epoch)
      * @param firstStep  the run's steps before this epoch
      * @param lrAt       the learning rate of the run's step (0-based) with this index
      */
-    static Steps spark(SparkTraining training, int epoch, int firstBatch, int averageEvery, int stepsPerJob, int monitorEvery, long firstStep, long maxSteps,
-                       java.util.function.LongFunction<Float> lrAt) {
+    static Steps spark(SparkTraining training, int epoch, int firstBatch, int averageEvery, int stepsPerJob, int jobSeconds, int monitorEvery, long firstStep,
+                       long maxSteps, java.util.function.LongFunction<Float> lrAt) {
         return new Steps() {
             int next = firstBatch, taken = firstBatch;
             SparkTraining.StepResult last;
@@ -97,7 +107,8 @@ interface Steps extends AutoCloseable {
                             pending.add(training.step(epoch, next, true));
                             next++;
                         } else {
-                            int k = (int) Math.min(Math.min(stepsPerJob, left), maxSteps > 0 ? maxSteps - firstStep - next : Long.MAX_VALUE);
+                            int k = (int) Math.min(Math.min(Math.min(stepsPerJob, left), stepsWithin(jobSeconds, training.stepMillis())),
+                                    maxSteps > 0 ? maxSteps - firstStep - next : Long.MAX_VALUE);
                             for (int i = 1; i < k; i++) {
                                 if (monitored(firstStep + next + i)) { // a monitored step runs as a job of its own
                                     k = i;

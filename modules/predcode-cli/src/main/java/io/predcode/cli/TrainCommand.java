@@ -244,7 +244,7 @@ final class TrainCommand implements Callable<Integer> {
         if (a == Algorithm.IPC && monitorEvery > 0) throw new IllegalArgumentException("--monitor-every compares one update per step with the gradient; ipc takes --n of them");
         if (sparkChoice.master == null) {
             // Spark's own options do nothing without --spark: a run that seemed to spread over a cluster would not.
-            for (String o : List.of("--spark-partitions", "--spark-conf", "--spark-average-every", "--spark-steps-per-job", "--spark-timeout"))
+            for (String o : List.of("--spark-partitions", "--spark-conf", "--spark-average-every", "--spark-steps-per-job", "--spark-job-seconds", "--spark-timeout"))
                 if (spec.commandLine().getParseResult().hasMatchedOption(o)) throw new IllegalArgumentException(o + " works on a Spark run; give --spark too");
         } else {
             sparkChoice.checkConf();
@@ -255,6 +255,7 @@ final class TrainCommand implements Callable<Integer> {
             if (sparkChoice.timeoutSeconds < 1 || sparkChoice.timeoutSeconds > 3600) throw new IllegalArgumentException("--spark-timeout must be in 1..3600 seconds, got " + sparkChoice.timeoutSeconds);
             sparkChoice.partitions();
             if (sparkChoice.stepsPerJob < 1 || sparkChoice.stepsPerJob > 100_000) throw new IllegalArgumentException("--spark-steps-per-job must be in 1..100000, got " + sparkChoice.stepsPerJob);
+            if (sparkChoice.jobSeconds < 1 || sparkChoice.jobSeconds > 86_400) throw new IllegalArgumentException("--spark-job-seconds must be in 1..86400, got " + sparkChoice.jobSeconds);
             if (sparkChoice.averageEvery < 1 || sparkChoice.averageEvery > 100_000) throw new IllegalArgumentException("--spark-average-every must be in 1..100000, got " + sparkChoice.averageEvery);
             if (maxSteps % sparkChoice.averageEvery != 0) // a job takes K steps at once: it cannot stop inside one
                 throw new IllegalArgumentException("--max-steps " + maxSteps + " must be a multiple of --spark-average-every " + sparkChoice.averageEvery);

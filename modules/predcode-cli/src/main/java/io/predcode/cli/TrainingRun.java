@@ -350,7 +350,7 @@ final class TrainingRun {
         // The learning rate of the run's step g: what this process sets before each step, and what Spark's barrier jobs take for theirs.
         java.util.function.LongFunction<Float> lrAt = g -> s.cosineSchedule() ? scheduled(lrBase, g, run.totalSteps()) : run.opt().learningRate();
         try (Steps steps = run.spark() != null
-                ? Steps.spark(run.spark(), e.index, e.firstBatch(), s.spark().averageEvery, s.spark().stepsPerJob, s.monitorEvery(), state.step - e.firstBatch(), s.maxSteps(), lrAt)
+                ? Steps.spark(run.spark(), e.index, e.firstBatch(), s.spark().averageEvery, s.spark().stepsPerJob, s.spark().jobSeconds, s.monitorEvery(), state.step - e.firstBatch(), s.maxSteps(), lrAt)
                 : Steps.local(run.train(), run.batchSize(), s.seed(), e.index, e.firstBatch(), s.shuffle(), s.loss(), s.augmentation(), dropLast(), run.trainer());
              ProgressBar bar = s.quiet() ? null : new ProgressBarBuilder().setTaskName("epoch " + (e.index + 1) + "/" + s.epochs())
                      .setInitialMax(dropLast() ? (long) run.stepsPerEpoch() * run.batchSize() : run.train().size()).startsFrom((long) e.seen, java.time.Duration.ZERO)
@@ -514,7 +514,7 @@ final class TrainingRun {
         DataParallelRun r = DataParallelRun.start(sp.master, sp.conf, java.time.Duration.ofSeconds(sp.timeoutSeconds), run, trainSize, model, opt);
         out.printf("spark: %s, %d partitions of %d samples a step, %d steps an epoch%s%n", sp.master, run.partitions(), run.localBatch(), r.training().plan().stepsPerEpoch(),
                 sp.averageEvery > 1 ? ", local steps averaged every " + sp.averageEvery + " (not exact; each shard's optimizer state stays on its executor)"
-                        : sp.stepsPerJob > 1 ? ", up to " + sp.stepsPerJob + " steps per barrier job" : ", a job per step");
+                        : sp.stepsPerJob > 1 ? ", up to " + sp.stepsPerJob + " steps per barrier job, each " + sp.jobSeconds + " s at most" : ", a job per step");
         return r;
     }
 

@@ -109,14 +109,20 @@ class InterruptedRunTest {
         assertSameRows(whole.resolve("metrics.csv"), cut.resolve("metrics.csv"));
     }
 
-    /** On Spark a barrier job takes several steps at once: the run stops after the job, and resumes as it was never stopped. */
+    /**
+     * On Spark a barrier job takes several steps at once: the run stops after the job, and resumes as it was never
+     * stopped. Its first job takes one step, as no step has been timed yet to say how many fit in --spark-job-seconds;
+     * the next ones, of a few milliseconds a step here, take --spark-steps-per-job.
+     */
     @Test void aSparkRunStopsBetweenJobsAndResumes(@TempDir Path tmp) throws Exception {
         String[] spark = {"train", "--spark", "local[2]", "--spark-steps-per-job", "4", "--epochs", "1", "--batch-size", "64", "--quiet"};
         Path whole = tmp.resolve("whole"), stopped = tmp.resolve("stopped");
         assertEquals(0, run(concat(spark, "--out", whole.toString())).code());
-        CliTest.Result r = stoppedAfter(6, concat(spark, "--out", stopped.toString()));
+        CliTest.Result r = stoppedAfter(1, concat(spark, "--out", tmp.resolve("first").toString()));
+        assertTrue(r.out().contains("holds the run at step 1 (epoch 1, batch 1 of 21)"), "the first job is one step: " + r.out());
+        r = stoppedAfter(6, concat(spark, "--out", stopped.toString()));
         assertEquals(130, r.code(), r.out() + r.err());
-        assertTrue(r.out().contains("holds the run at step 8 (epoch 1, batch 8 of 21)"), "steps 5 to 8 are one job: " + r.out());
+        assertTrue(r.out().contains("holds the run at step 9 (epoch 1, batch 9 of 21)"), "steps 6 to 9 are one job: " + r.out());
         r = run(concat(spark, "--out", stopped.toString(), "--resume"));
         assertEquals(0, r.code(), r.out() + r.err());
         assertArrayEquals(Files.readAllBytes(whole.resolve("model.safetensors")), Files.readAllBytes(stopped.resolve("model.safetensors")));

@@ -59,6 +59,14 @@ public final class SparkTraining implements AutoCloseable {
         static StepResult diverged(String why, float eta) { return new StepResult(Float.NaN, 0, 0, 0, 0, null, eta, why, null); }
     }
 
+    private double stepMillis = Double.NaN;
+
+    /**
+     * Milliseconds a synchronous step took in the last job that took any, Spark's share of the job included; NaN before
+     * one. How many steps the next barrier job can take and still end within a bound (a stop waits for a job to end).
+     */
+    public double stepMillis() { return stepMillis; }
+
     /** The step size the relaxation takes now: the run's eta, halved each time a guarded relaxation raised the energy ({@link RunSpec#guarded}). */
     private float eta;
 
@@ -161,8 +169,8 @@ public final class SparkTraining implements AutoCloseable {
         ShardWorker.loadGradients(model, sum.values());
         optimizer.step();
         steps++;
-        return new StepResult((float) loss, sum.correct()[0], sum.samples()[0], (System.nanoTime() - t0) / 1e6, job.computeMillis(), sum.energies(0), eta, null,
-                alignment);
+        stepMillis = (System.nanoTime() - t0) / 1e6;
+        return new StepResult((float) loss, sum.correct()[0], sum.samples()[0], stepMillis, job.computeMillis(), sum.energies(0), eta, null, alignment);
     }
 
     /** One job that relaxes the global step {@code epoch, step} at the driver's parameters with the current eta (and where {@code monitor}, takes the gradient). */
@@ -312,6 +320,7 @@ public final class SparkTraining implements AutoCloseable {
         steps += first.applied();
         double compute = results.stream().mapToDouble(ShardWorker.SyncResult::computeMillis).max().orElse(0);
         double ms = (System.nanoTime() - t0) / 1e6 / n;
+        stepMillis = ms;
         List<StepResult> out = new java.util.ArrayList<>();
         Contribution sums = first.sums();
         eta = first.etas()[n - 1]; // as lowered by the job's guarded relaxations
