@@ -20,6 +20,25 @@ import java.util.concurrent.Callable;
         description = {"Train a model with a predictive-coding algorithm (or backprop) and write metrics, a chart and a checkpoint.",
                 "With no options: STRICT predictive coding on the bundled 8x8 digits, on the CPU."})
 final class TrainCommand implements Callable<Integer> {
+    /** train --help's headings, and the options under each ({@link HelpSections}). */
+    static final java.util.Map<String, List<String>> HELP_SECTIONS = helpSections();
+
+    private static java.util.Map<String, List<String>> helpSections() {
+        java.util.Map<String, List<String>> s = new java.util.LinkedHashMap<>();
+        s.put("Model and data", List.of("--model", "--data", "--input-range", "--augment", "--validation", "--shuffle", "--drop-last", "--score-whole-batches", "--init"));
+        s.put("Algorithm: how the beliefs relax", List.of("--algorithm", "--eta", "--inference-lr", "--n", "--T", "--loss", "--energy", "--belief-optimizer",
+                "--inference-optimizer", "--inference-momentum", "--nudging", "--condense", "--stable-relaxation", "--monitor-every"));
+        s.put("Learning: the weights", List.of("--epochs", "--batch-size", "--optimizer", "--lr", "--lr-schedule", "--momentum", "--weight-decay", "--seed"));
+        s.put("Output, stops and resumes", List.of("--out", "--resume", "--overwrite", "--checkpoint-every", "--max-steps", "--quiet"));
+        s.put("When training goes wrong", List.of("--patience", "--collapse-margin", "--on-collapse", "--max-rollbacks"));
+        s.put("Seeds and searches", List.of("--seeds", "--grid", "--grid-sample", "--halving", "--parallel-runs"));
+        s.put("Machine", List.of("--backend", "--threads", "--thread-invariant"));
+        s.put("Spark: more than one machine", List.of("--spark", "--spark-partitions", "--spark-conf", "--spark-steps-per-job", "--spark-job-seconds",
+                "--spark-average-every", "--spark-timeout"));
+        s.put("Help", List.of("--help", "--version"));
+        return java.util.Collections.unmodifiableMap(s);
+    }
+
     /** Where a run's stop requests come from: SIGINT, SIGTERM and SIGHUP; tests put a stop at a step of their choosing. */
     static java.util.function.Supplier<Interruption> interruptions = Interruption::onSignals;
 
@@ -120,7 +139,7 @@ final class TrainCommand implements Callable<Integer> {
             + " a scratch folder each run replaces; a folder named here that holds a run is refused unless --resume or --overwrite).")
     Path out;
 
-    @Option(names = "--resume", description = "Continue the run in --out from its last checkpoint (same settings).")
+    @Option(names = "--resume", description = "Continue the run in --out from its last checkpoint: the options not given again are the run's own, as the checkpoint records them (a sweep's, as OUT/command.json does).")
     boolean resume;
 
     @Option(names = "--overwrite", description = "Replace the run the --out folder holds with a new one.")

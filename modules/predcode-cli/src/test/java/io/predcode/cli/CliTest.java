@@ -55,6 +55,24 @@ class CliTest {
         assertEquals("", captured.toString(java.nio.charset.StandardCharsets.UTF_8));
     }
 
+    /** train's some sixty options are listed under headings, each option once: a new option not given a heading fails this. */
+    @Test void trainsHelpListsEveryOptionUnderAHeading() {
+        picocli.CommandLine train = new picocli.CommandLine(new Main()).getSubcommands().get("train");
+        assertEquals(List.of(), HelpSections.unplaced(train.getCommandSpec(), TrainCommand.HELP_SECTIONS).stream().map(o -> o.longestName()).toList());
+        List<String> named = TrainCommand.HELP_SECTIONS.values().stream().flatMap(List::stream).toList();
+        assertEquals(named.size(), new java.util.HashSet<>(named).size(), "an option under two headings: " + named);
+        String help = run("train", "--help").out();
+        assertTrue(help.startsWith("Usage: predcode train [OPTIONS]\n"), help);
+        int last = -1;
+        for (String heading : TrainCommand.HELP_SECTIONS.keySet()) {
+            int at = help.indexOf("\n" + heading + ":\n");
+            assertTrue(at > last, heading + " missing or out of order: " + help);
+            last = at;
+        }
+        assertFalse(help.contains("\nOther:"), help);
+        for (String option : named) assertTrue(help.contains(option), option + " not in the help");
+    }
+
     @Test void trainWritesMetricsChartAndCheckpointAndLearns(@TempDir Path tmp) throws Exception {
         Path out = tmp.resolve("run");
         Result r = run("train", "--epochs", "3", "--out", out.toString(), "--quiet");
