@@ -78,7 +78,7 @@ interface Steps extends AutoCloseable {
     /**
      * An epoch of the plan's global batches on Spark (the executors read their shards themselves: no
      * wait here): up to {@code stepsPerJob} synchronous steps per barrier job, and no more than the last job's time a
-     * step says end within {@code jobSeconds} (a stop waits for the job in progress, and a scheduler's SIGKILL does not),
+     * step says end within {@code jobSeconds} (a stop waits for the job in progress; a scheduler's SIGKILL, after its grace period, does not),
      * or with {@code averageEvery} &gt; 1, jobs of that many local steps, averaged. A job never runs past the
      * epoch or past {@code maxSteps} (0: none) steps in all. Where jobs end changes no result. Every {@code monitorEvery}-th step of the run (0: none) runs
      * as a job of its own that also compares its update with backprop's gradient, as the monitor does in one process.

@@ -63,7 +63,7 @@ public final class SparkTraining implements AutoCloseable {
 
     /**
      * Milliseconds a synchronous step took in the last job that took any, Spark's share of the job included; NaN before
-     * one. How many steps the next barrier job can take and still end within a bound (a stop waits for a job to end).
+     * one. It says how many steps the next barrier job can take and still end within a bound (a stop waits for a job to end).
      */
     public double stepMillis() { return stepMillis; }
 
