@@ -85,6 +85,28 @@ public final class LoopbackCluster implements AutoCloseable {
         workers.set(worker, worker(worker));
     }
 
+    /** The folder {@link #close} deletes: one {@link #temporary} made. */
+    private Path owned;
+
+    /**
+     * A cluster in a new temporary folder named from {@code prefix}, which {@link #close} deletes once the cluster's
+     * processes have exited: a benchmark's clusters leave nothing in the temporary folder.
+     */
+    public static LoopbackCluster temporary(String prefix, List<Path> jars, int workers, int coresPerWorker, String memory) throws IOException {
+        Path dir = Files.createTempDirectory(prefix);
+        try {
+            LoopbackCluster cluster = new LoopbackCluster(jars, dir, workers, coresPerWorker, memory);
+            cluster.owned = dir;
+            return cluster;
+        } catch (IOException | RuntimeException e) {
+            delete(dir);
+            throw e;
+        }
+    }
+
+    /** Where the Spark home, work folders and logs are. */
+    public Path folder() { return dir; }
+
     /** The master URL, spark://127.0.0.1:PORT. */
     public String url() { return url; }
 
@@ -135,7 +157,20 @@ public final class LoopbackCluster implements AutoCloseable {
     }
 
     @Override public void close() {
-        for (Process p : processes) p.descendants().forEach(ProcessHandle::destroyForcibly);
-        for (Process p : processes) p.destroyForcibly();
+        List<ProcessHandle> all = processes();
+        all.forEach(ProcessHandle::destroyForcibly);
+        if (owned == null) return;
+        // Their logs and scratch files are written until they exit.
+        for (ProcessHandle h : all) h.onExit().completeOnTimeout(h, 30, java.util.concurrent.TimeUnit.SECONDS).join();
+        delete(owned);
+    }
+
+    /** Deletes a folder and what it holds (the jar links themselves, not what they point to), as far as it can. */
+    private static void delete(Path dir) {
+        try (var paths = Files.walk(dir)) {
+            paths.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        } catch (IOException | java.io.UncheckedIOException e) {
+            // a folder left in the temporary folder: nothing to stop for
+        }
     }
 }

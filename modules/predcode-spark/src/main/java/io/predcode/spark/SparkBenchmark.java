@@ -65,8 +65,7 @@ public final class SparkBenchmark {
             }
         }
         List<Path> jars = Arrays.stream(System.getProperty("java.class.path").split(File.pathSeparator)).map(Path::of).toList();
-        Path dir = Files.createTempDirectory("predcode-spark-bench");
-        try (LoopbackCluster cluster = new LoopbackCluster(jars, dir, 2, 1, "3g");
+        try (LoopbackCluster cluster = LoopbackCluster.temporary("predcode-spark-bench", jars, 2, 1, "3g");
              JavaSparkContext sc = SparkSetup.start(cluster.url(), Map.of("spark.cores.max", "2", "spark.executor.memory", "2g"), Duration.ofSeconds(120))) {
             while (sc.statusTracker().getExecutorInfos().length < 3) Thread.sleep(100);
             for (Row r : rows) {

@@ -29,7 +29,7 @@ public final class SparkSoak {
         List<Path> jars = Arrays.stream(System.getProperty("java.class.path").split(File.pathSeparator)).map(Path::of).toList();
         Path clusterRun = out.resolve("cluster"), localRun = out.resolve("local");
         long t0 = System.nanoTime();
-        try (LoopbackCluster cluster = new LoopbackCluster(jars, Files.createTempDirectory("predcode-spark-soak"), 2, 1, "3g")) {
+        try (LoopbackCluster cluster = LoopbackCluster.temporary("predcode-spark-soak", jars, 2, 1, "3g")) {
             train(launcher, cluster.url(), clusterRun, options);
         }
         double clusterSeconds = (System.nanoTime() - t0) / 1e9;
