@@ -9,6 +9,9 @@
 # THREADS=N trains on N CPU threads (default: all cores), which a bare resume must take from the checkpoint to end equal;
 # BATCH and EPOCHS change the run (default 16 and 40; at batch 16 digits' sums are not split, at 64 they are:
 # `THREADS=1 RESUME=bare BATCH=64 EPOCHS=80 bash bench/kill-resume.sh` on a machine of 2 cores or more).
+# EXTRA adds train options to every run, e.g. EXTRA="--spark local[2]" (with the default resume, which gives them
+# again: a bare resume takes no Spark options from the checkpoint); DELAY is the least seconds before a stop (default 1;
+# Spark takes about 5 s to start).
 set -uo pipefail
 set -m  # job control: a background job without it ignores SIGINT (as under nohup), and the JVM then does too
 # (A shell that was itself started with SIGINT ignored, e.g. `(bash kill-resume.sh &)`, passes that on to every run: then
@@ -17,7 +20,7 @@ cd "$(dirname "$0")/.."
 stops=${1:-20}; seed=${2:-1}
 RANDOM=$seed
 dir=$(mktemp -d); out=$dir/run
-args=(train --epochs "${EPOCHS:-40}" --batch-size "${BATCH:-16}" --n 200 --checkpoint-every 20 --threads "${THREADS:-0}" --quiet)  # about 25 s of training, 0.6 s an epoch
+args=(train --epochs "${EPOCHS:-40}" --batch-size "${BATCH:-16}" --n 200 --checkpoint-every 20 --threads "${THREADS:-0}" --quiet ${EXTRA:-})  # about 25 s of training, 0.6 s an epoch
 bare=(train --resume --quiet)
 ./predcode backends >/dev/null || exit 1   # builds once, so the stops hit training, not the build
 ./predcode "${args[@]}" --out "$dir/never-stopped" >/dev/null || { echo "the reference run failed"; exit 1; }
@@ -29,7 +32,7 @@ for ((k = 1; k <= stops; k++)); do
   fi
   ./predcode "${command[@]}" --out "$out" >"$out.log" 2>"$out.err" &
   pid=$!
-  sleep "0.$((RANDOM % 10))$((RANDOM % 10))"; sleep $((1 + RANDOM % 5))  # the JVM takes about 1.5 s to start training
+  sleep "0.$((RANDOM % 10))$((RANDOM % 10))"; sleep $((${DELAY:-1} + RANDOM % 5))  # the JVM takes about 1.5 s to start training
   signal=$(echo KILL TERM INT | cut -d' ' -f$((RANDOM % 3 + 1)))
   if kill -s "$signal" "$pid" 2>/dev/null; then stopped=$((stopped + 1)); fi
   wait "$pid" 2>/dev/null; rc=$?

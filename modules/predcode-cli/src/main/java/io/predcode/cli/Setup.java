@@ -165,7 +165,7 @@ final class Setup {
 
         @Option(names = "--spark-job-seconds", defaultValue = "10", description = "A barrier job takes no more steps than the last job's time a step says"
                 + " end within this many seconds: Ctrl-C or SIGTERM stops the run when the job in progress ends, before a scheduler's grace period does"
-                + " (30 s on Kubernetes and Slurm). Where jobs end changes no result (default: ${DEFAULT-VALUE}).")
+                + " (30 s on Kubernetes and Slurm). Where jobs end changes no result. A job of --spark-average-every's local steps takes all K of them (default: ${DEFAULT-VALUE}).")
         int jobSeconds;
 
         @Option(names = "--spark-timeout", defaultValue = "60", description = "Seconds to wait for the master and the first executor (default: ${DEFAULT-VALUE}).")
