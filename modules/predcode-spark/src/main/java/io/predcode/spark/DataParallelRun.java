@@ -15,10 +15,13 @@ import java.util.Map;
 public final class DataParallelRun implements AutoCloseable {
     private final JavaSparkContext sc;
     private final SparkTraining training;
+    /** The local run's scratch folder ({@link LocalScratch}), emptied on close; null on a cluster. */
+    private final java.nio.file.Path scratch;
 
-    private DataParallelRun(JavaSparkContext sc, SparkTraining training) {
+    private DataParallelRun(JavaSparkContext sc, SparkTraining training, java.nio.file.Path scratch) {
         this.sc = sc;
         this.training = training;
+        this.scratch = scratch;
     }
 
     /**
@@ -34,11 +37,17 @@ public final class DataParallelRun implements AutoCloseable {
      * @return the run
      */
     public static DataParallelRun start(String master, Map<String, String> conf, Duration timeout, RunSpec spec, int trainSize, Model model, Optimizer optimizer) {
-        JavaSparkContext sc = SparkSetup.start(master, conf, timeout);
+        java.nio.file.Path tmp = java.nio.file.Path.of(System.getProperty("java.io.tmpdir")), scratch = null;
+        if (LocalScratch.applies(master, conf)) {
+            LocalScratch.removeOrphans(tmp);
+            scratch = LocalScratch.folder(tmp);
+        }
+        JavaSparkContext sc = SparkSetup.start(master, scratch == null ? Map.of() : Map.of("spark.local.dir", scratch.toString()), conf, timeout);
         try {
-            return new DataParallelRun(sc, new SparkTraining(sc, spec, trainSize, model, optimizer));
+            return new DataParallelRun(sc, new SparkTraining(sc, spec, trainSize, model, optimizer), scratch);
         } catch (RuntimeException e) {
             sc.stop();
+            if (scratch != null) LocalScratch.delete(scratch);
             throw e;
         }
     }
@@ -66,6 +75,7 @@ public final class DataParallelRun implements AutoCloseable {
             training.close();
         } finally {
             sc.stop();
+            if (scratch != null) LocalScratch.delete(scratch); // what Spark would delete at the JVM's exit, now: nothing is left for SIGKILL
         }
     }
 }

@@ -78,7 +78,10 @@ public final class SparkSetup {
      * @param timeout how long to wait for the master and the first executor
      * @return the context
      */
-    public static JavaSparkContext start(String master, Map<String, String> extra, Duration timeout) {
+    public static JavaSparkContext start(String master, Map<String, String> extra, Duration timeout) { return start(master, Map.of(), extra, timeout); }
+
+    /** {@link #start}, with predcode's {@code own} settings applied before {@code extra}: the user's win, and a failure names only theirs. */
+    static JavaSparkContext start(String master, Map<String, String> own, Map<String, String> extra, Duration timeout) {
         if (master.equals(SUBMIT)) return submitted(extra);
         if (!master.matches("local(\\[([1-9]\\d*|\\*)(,\\d+)?])?") && !master.startsWith("spark://"))
             throw new IllegalArgumentException("--spark " + master + ": expected local, local[N] (N >= 1 cores), spark://HOST:PORT, or submit under spark-submit"
@@ -86,7 +89,9 @@ public final class SparkSetup {
         if (master.startsWith("spark://")) reachable(master, timeout);
         // The name Spark gives this host (executor and block manager addresses in local mode): otherwise the first non-loopback interface's.
         if (!extra.containsKey("spark.driver.host")) org.apache.spark.util.Utils.setCustomHostname("127.0.0.1");
-        JavaSparkContext sc = context(conf(master, extra), master, extra);
+        SparkConf c = conf(master, extra);
+        own.forEach((k, v) -> { if (!extra.containsKey(k)) c.set(k, v); });
+        JavaSparkContext sc = context(c, master, extra);
         if (master.startsWith("spark://")) {
             long deadline = System.nanoTime() + timeout.toNanos();
             // The driver counts itself among the executors the status tracker lists.
