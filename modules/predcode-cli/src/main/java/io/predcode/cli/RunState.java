@@ -87,7 +87,8 @@ final class RunState {
     /** Where the checkpoint a run resumes from was saved inside an epoch, how far that had come; null: at an epoch's end. */
     EpochProgress progress;
     /** A resume's line saying it goes on on other CPU threads than it trained on (its bits differ from there); null: the same, or not known. */
-    String threadsNote;
+    /** What a resume says before it goes on: where it no longer gives the bits of the run never stopped, or runs slower than it could. */
+    final List<String> notes = new ArrayList<>();
 
     private RunState(float lr) { baseLr = lr; }
 
@@ -121,6 +122,25 @@ final class RunState {
      * this run would record them) and loaded into the model, the optimizer and the watch. A progress inside an epoch
      * is checked against the run's {@code batchesPerEpoch}.
      */
+    /**
+     * Where a resume goes on elsewhere than the run trained, Spark or one process: Spark adds its partitions' sums in
+     * their order, so the run goes on equal to 3e-8, not bit for bit (a resume is not told --spark by the checkpoint:
+     * the cluster may be gone). Null where it goes on as it trained, or the checkpoint is older than the record.
+     */
+    private static String sparkNote(JsonFields saved, Map<String, Object> recorded) {
+        if (!saved.has("spark")) return null; // a checkpoint from before the record
+        String was = "none".equals(saved.get("spark")) ? null : sparkPlace(saved.get("spark"), saved.number("spark_partitions"));
+        String now = "none".equals(recorded.get("spark")) ? null : sparkPlace(recorded.get("spark"), (Double) recorded.get("spark_partitions"));
+        if (java.util.Objects.equals(was, now)) return null;
+        String back = was == null ? "without --spark it is" : "with --spark " + saved.get("spark") + " --spark-partitions " + fmtSetting(saved.number("spark_partitions")) + " it is";
+        return "note: the run trained " + (was == null ? "in one process" : "on Spark (" + was + ")") + " and goes on " + (now == null ? "in one process" : "on Spark (" + now + ")")
+                + ", which adds its updates in another order: from here it equals the run never stopped to about 3e-8, not bit for bit (" + back + ")";
+    }
+
+    private static String sparkPlace(Object master, double partitions) {
+        return master + ", " + fmtSetting(partitions) + (partitions == 1 ? " partition" : " partitions");
+    }
+
     static RunState resume(TrainingRun.Settings s, Map<String, Object> recorded, ModelSpec spec, Model model, Optimizer opt, CollapseWatch watch, int sweeps,
                            int batchesPerEpoch) throws IOException {
         Checkpoint.Loaded c = Checkpoint.load(s.out());
@@ -153,17 +173,19 @@ final class RunState {
                 throw new IllegalArgumentException(c.source() + ": checkpoint was trained with " + options[i] + " " + fmtSetting(saved.number(keys[i])) + ", not "
                         + fmtSetting(now[i]) + "; --resume continues the same run");
         // Threads split the CPU's sums, so other threads round them otherwise: the run goes on, not as one never stopped would.
-        String threadsNote = null;
+        List<String> notes = new ArrayList<>();
         int cores = Runtime.getRuntime().availableProcessors();
         if (saved.has("threads") && recorded.get("threads") instanceof Double threads && !s.backend().threadInvariant) {
             if (saved.number("threads") != threads)
-                threadsNote = "note: the run trained on " + threads(saved.number("threads")) + " and goes on on " + threads(threads)
+                notes.add("note: the run trained on " + threads(saved.number("threads")) + " and goes on on " + threads(threads)
                         + ", whose sums round otherwise: from here it is not bit for bit the run never stopped (--threads " + fmtSetting(saved.number("threads"))
-                        + " is; a run started with --thread-invariant is on any threads)";
+                        + " is; a run started with --thread-invariant is on any threads)");
             else if (threads > cores) // its own threads, on a smaller machine: exact, but each core takes turns
-                threadsNote = "note: the run goes on on the " + threads(threads) + " it trained on, more than this machine's " + cores
-                        + " cores: slower than it could be (--threads " + cores + " is faster, but from there not bit for bit the run never stopped)";
+                notes.add("note: the run goes on on the " + threads(threads) + " it trained on, more than this machine's " + cores
+                        + " cores: slower than it could be (--threads " + cores + " is faster, but from there not bit for bit the run never stopped)");
         }
+        String sparkNote = sparkNote(saved, recorded);
+        if (sparkNote != null) notes.add(sparkNote);
         try {
             model.loadParameters(c.parameters(), c.source().toString());
             opt.loadState(c.optimizerState(), c.source().toString());
@@ -185,7 +207,7 @@ final class RunState {
             }
             if (t.has("events")) for (Object e : t.list("events")) r.events.add(String.valueOf(e));
             if (t.has("epoch_progress")) r.progress = EpochProgress.of(t.object("epoch_progress"), batchesPerEpoch);
-            r.threadsNote = threadsNote;
+            r.notes.addAll(notes);
             return r;
         } catch (IllegalArgumentException e) {
             // A value the checks above let through but the optimizer, watch or trainer refuse: name the file it came from.

@@ -253,7 +253,7 @@ final class TrainingRun {
                     .recordEnergies(energyLayers > 0);
             String resumedAt = s.resume() ? checkpointAt(state.step, state.epochsDone(), state.progress, stepsPerEpoch) : null;
             if (resumedAt != null) out.println("resuming " + s.out() + " " + resumedAt);
-            if (state.threadsNote != null) out.println(state.threadsNote);
+            state.notes.forEach(out::println);
             trainer.resumeSteps(state.step);
             if (state.eta > 0) trainer.resumeEta(state.eta);
             if (state.eta > 0 && spark != null) spark.resumeEta(state.eta);
@@ -664,6 +664,9 @@ final class TrainingRun {
         m.put("thread_invariant", s.backend().threadInvariant ? "on" : "off");
         // The CPU's threads split its sums, so they set its bits (unless thread-invariant): a resume goes on with them.
         if (s.spark() == null && be.name().equals("cpu")) m.put("threads", (double) s.backend().resolvedThreads());
+        // Likewise Spark's partitions, whose sums it adds in their order: a resume says where it goes on otherwise.
+        m.put("spark", s.spark() == null ? "none" : s.spark().master);
+        if (s.spark() != null) m.put("spark_partitions", (double) s.spark().partitions());
         m.put("algorithm", s.algorithm().id());
         m.put("model", s.model());
         m.put("data", s.data());
