@@ -86,7 +86,6 @@ final class RunState {
     float eta;
     /** Where the checkpoint a run resumes from was saved inside an epoch, how far that had come; null: at an epoch's end. */
     EpochProgress progress;
-    /** A resume's line saying it goes on on other CPU threads than it trained on (its bits differ from there); null: the same, or not known. */
     /** What a resume says before it goes on: where it no longer gives the bits of the run never stopped, or runs slower than it could. */
     final List<String> notes = new ArrayList<>();
 
@@ -118,20 +117,17 @@ final class RunState {
     }
 
     /**
-     * --resume: the checkpoint in --out, checked to be this run's (the same model and {@code recorded} settings, as
-     * this run would record them) and loaded into the model, the optimizer and the watch. A progress inside an epoch
-     * is checked against the run's {@code batchesPerEpoch}.
-     */
-    /**
-     * Where a resume goes on elsewhere than the run trained, Spark or one process: Spark adds its partitions' sums in
-     * their order, so the run goes on equal to 3e-8, not bit for bit (a resume is not told --spark by the checkpoint:
-     * the cluster may be gone). Null where it goes on as it trained, or the checkpoint is older than the record.
+     * Where a resume goes on in other partitions than the run trained in, Spark's or one process's: Spark adds its
+     * partitions' sums in their order (on any master), so the run goes on equal to 3e-8, not bit for bit (a resume is not
+     * told --spark by the checkpoint: the cluster may be gone). Null where the partitions are the run's, or the checkpoint
+     * is older than the record.
      */
     private static String sparkNote(JsonFields saved, Map<String, Object> recorded) {
         if (!saved.has("spark")) return null; // a checkpoint from before the record
-        String was = "none".equals(saved.get("spark")) ? null : sparkPlace(saved.get("spark"), saved.number("spark_partitions"));
-        String now = "none".equals(recorded.get("spark")) ? null : sparkPlace(recorded.get("spark"), (Double) recorded.get("spark_partitions"));
-        if (java.util.Objects.equals(was, now)) return null;
+        boolean wasSpark = !"none".equals(saved.get("spark")), nowSpark = !"none".equals(recorded.get("spark"));
+        if (!wasSpark && !nowSpark || wasSpark && nowSpark && saved.number("spark_partitions") == (Double) recorded.get("spark_partitions")) return null;
+        String was = wasSpark ? sparkPlace(saved.get("spark"), saved.number("spark_partitions")) : null;
+        String now = nowSpark ? sparkPlace(recorded.get("spark"), (Double) recorded.get("spark_partitions")) : null;
         String back = was == null ? "without --spark it is" : "with --spark " + saved.get("spark") + " --spark-partitions " + fmtSetting(saved.number("spark_partitions")) + " it is";
         return "note: the run trained " + (was == null ? "in one process" : "on Spark (" + was + ")") + " and goes on " + (now == null ? "in one process" : "on Spark (" + now + ")")
                 + ", which adds its updates in another order: from here it equals the run never stopped to about 3e-8, not bit for bit (" + back + ")";
@@ -141,6 +137,11 @@ final class RunState {
         return master + ", " + fmtSetting(partitions) + (partitions == 1 ? " partition" : " partitions");
     }
 
+    /**
+     * --resume: the checkpoint in --out, checked to be this run's (the same model and {@code recorded} settings, as
+     * this run would record them) and loaded into the model, the optimizer and the watch. A progress inside an epoch
+     * is checked against the run's {@code batchesPerEpoch}.
+     */
     static RunState resume(TrainingRun.Settings s, Map<String, Object> recorded, ModelSpec spec, Model model, Optimizer opt, CollapseWatch watch, int sweeps,
                            int batchesPerEpoch) throws IOException {
         Checkpoint.Loaded c = Checkpoint.load(s.out());

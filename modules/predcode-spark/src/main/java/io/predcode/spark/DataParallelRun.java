@@ -15,7 +15,7 @@ import java.util.Map;
 public final class DataParallelRun implements AutoCloseable {
     private final JavaSparkContext sc;
     private final SparkTraining training;
-    /** The local run's scratch folder ({@link LocalScratch}), emptied on close; null on a cluster. */
+    /** The local run's scratch folder ({@link LocalScratch}), deleted on close; null on a cluster. */
     private final java.nio.file.Path scratch;
 
     private DataParallelRun(JavaSparkContext sc, SparkTraining training, java.nio.file.Path scratch) {

@@ -8,7 +8,7 @@ import java.util.Map;
 
 /**
  * Where a local Spark run (local[N]: the driver and its executors in this JVM) keeps Spark's scratch folders
- * (spark-*, blockmgr-*): in {@code <tmp>/predcode-spark-<pid>}, one folder per process, emptied when the run closes.
+ * (spark-*, blockmgr-*): in {@code <tmp>/predcode-spark-<pid>}, one folder per process, deleted when the run closes.
  * In the temporary folder itself they are deleted by Spark's shutdown hook, which SIGKILL never runs: each killed run
  * (a scheduler's SIGKILL after its grace period) left two folders there. A folder whose process is gone is deleted by the
  * next local run on the machine. One folder for the process, as Spark keeps the first local root it is given for the

@@ -99,7 +99,7 @@ public final class LoopbackCluster implements AutoCloseable {
             cluster.owned = dir;
             return cluster;
         } catch (IOException | RuntimeException e) {
-            delete(dir);
+            LocalScratch.delete(dir);
             throw e;
         }
     }
@@ -162,15 +162,6 @@ public final class LoopbackCluster implements AutoCloseable {
         if (owned == null) return;
         // Their logs and scratch files are written until they exit.
         for (ProcessHandle h : all) h.onExit().completeOnTimeout(h, 30, java.util.concurrent.TimeUnit.SECONDS).join();
-        delete(owned);
-    }
-
-    /** Deletes a folder and what it holds (the jar links themselves, not what they point to), as far as it can. */
-    private static void delete(Path dir) {
-        try (var paths = Files.walk(dir)) {
-            paths.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
-        } catch (IOException | java.io.UncheckedIOException e) {
-            // a folder left in the temporary folder: nothing to stop for
-        }
+        LocalScratch.delete(owned); // the jar links, not the jars
     }
 }
