@@ -52,6 +52,19 @@ import java.util.concurrent.Callable;
                 "Where STRICT condenses layer 1 (--condense), each sweep applies G = A A^T (G multiply-adds) instead of A and A^T"
                         + " (2E), and the step adds 2E for A^T and the forming of G, once per batch."})
 final class BenchCommand implements Callable<Integer> {
+    /** bench --help's headings, and the options under each ({@link HelpSections}). */
+    static final java.util.Map<String, List<String>> HELP_SECTIONS = helpSections();
+
+    private static java.util.Map<String, List<String>> helpSections() {
+        java.util.Map<String, List<String>> s = new java.util.LinkedHashMap<>();
+        s.put("What to time, side by side", List.of("--backend", "--model", "--algorithm", "--batch-size", "--condense", "--energy-check", "--monitor-every", "--ops"));
+        s.put("The relaxation", List.of("--eta", "--inference-lr", "--n", "--T", "--loss", "--energy", "--belief-optimizer", "--inference-optimizer",
+                "--inference-momentum"));
+        s.put("How it is timed and reported", List.of("--steps", "--warmup", "--warmup-seconds", "--threads", "--thread-invariant", "--profile", "--json"));
+        s.put("Help", List.of("--help", "--version"));
+        return java.util.Collections.unmodifiableMap(s);
+    }
+
     @Spec picocli.CommandLine.Model.CommandSpec spec;
 
     @Option(names = "--backend", split = ",", defaultValue = "cpu", description = "Backends to compare (default: ${DEFAULT-VALUE}).")

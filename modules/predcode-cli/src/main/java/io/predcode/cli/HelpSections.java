@@ -9,9 +9,9 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A command's options in --help under headings, in the order given: train has some sixty, and one flat list of them is
- * hard to find a thing in. An option no heading names is listed last, under "Other" (a test holds train's to its help
- * and version options, so that a new option is placed).
+ * A command's options in --help under headings, in the order given: train has some sixty and bench thirty, and one flat
+ * list of them is hard to find a thing in. An option no heading names is listed last, under "Other" (a test holds
+ * train and bench to none there, so that a new option is placed).
  */
 final class HelpSections {
     private HelpSections() {}

@@ -55,22 +55,25 @@ class CliTest {
         assertEquals("", captured.toString(java.nio.charset.StandardCharsets.UTF_8));
     }
 
-    /** train's some sixty options are listed under headings, each option once: a new option not given a heading fails this. */
-    @Test void trainsHelpListsEveryOptionUnderAHeading() {
-        picocli.CommandLine train = new picocli.CommandLine(new Main()).getSubcommands().get("train");
-        assertEquals(List.of(), HelpSections.unplaced(train.getCommandSpec(), TrainCommand.HELP_SECTIONS).stream().map(o -> o.longestName()).toList());
-        List<String> named = TrainCommand.HELP_SECTIONS.values().stream().flatMap(List::stream).toList();
-        assertEquals(named.size(), new java.util.HashSet<>(named).size(), "an option under two headings: " + named);
-        String help = run("train", "--help").out();
-        assertTrue(help.startsWith("Usage: predcode train [OPTIONS]\n"), help);
-        int last = -1;
-        for (String heading : TrainCommand.HELP_SECTIONS.keySet()) {
-            int at = help.indexOf("\n" + heading + ":\n");
-            assertTrue(at > last, heading + " missing or out of order: " + help);
-            last = at;
-        }
-        assertFalse(help.contains("\nOther:"), help);
-        for (String option : named) assertTrue(help.contains(option), option + " not in the help");
+    /** train's some sixty options and bench's thirty are listed under headings, each option once: a new option not given a heading fails this. */
+    @Test void longHelpsListEveryOptionUnderAHeading() {
+        Map<String, Map<String, List<String>>> commands = Map.of("train", TrainCommand.HELP_SECTIONS, "bench", BenchCommand.HELP_SECTIONS);
+        commands.forEach((command, sections) -> {
+            picocli.CommandLine cl = new picocli.CommandLine(new Main()).getSubcommands().get(command);
+            assertEquals(List.of(), HelpSections.unplaced(cl.getCommandSpec(), sections).stream().map(o -> o.longestName()).toList(), command);
+            List<String> named = sections.values().stream().flatMap(List::stream).toList();
+            assertEquals(named.size(), new java.util.HashSet<>(named).size(), command + ": an option under two headings: " + named);
+            String help = run(command, "--help").out();
+            assertTrue(help.startsWith("Usage: predcode " + command + " [OPTIONS]\n"), help);
+            int last = -1;
+            for (String heading : sections.keySet()) {
+                int at = help.indexOf("\n" + heading + ":\n");
+                assertTrue(at > last, command + ": " + heading + " missing or out of order: " + help);
+                last = at;
+            }
+            assertFalse(help.contains("\nOther:"), help);
+            for (String option : named) assertTrue(help.contains(option), command + ": " + option + " not in the help");
+        });
     }
 
     @Test void trainWritesMetricsChartAndCheckpointAndLearns(@TempDir Path tmp) throws Exception {
