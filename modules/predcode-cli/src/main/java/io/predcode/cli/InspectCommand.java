@@ -37,7 +37,7 @@ final class InspectCommand implements Callable<Integer> {
 
     /** The settings printed, in this order, where the checkpoint records them. */
     private static final List<String> SETTINGS = List.of("algorithm", "loss", "eta", "n", "belief_optimizer", "energy", "nudging", "optimizer", "lr",
-            "weight_decay", "lr_schedule", "batch_size", "epochs", "seed", "data", "model", "backend", "threads", "spark", "spark_partitions");
+            "weight_decay", "lr_schedule", "batch_size", "epochs", "seed", "data", "model", "backend", "threads", "spark", "spark_partitions", "spark_threads");
 
     @Override public Integer call() throws Exception {
         Path sweep = Setup.sweepSummary(checkpoint.path);

@@ -117,24 +117,31 @@ final class RunState {
     }
 
     /**
-     * Where a resume goes on in other partitions than the run trained in, Spark's or one process's: Spark adds its
-     * partitions' sums in their order (on any master), so the run goes on equal to 3e-8, not bit for bit (a resume is not
-     * told --spark by the checkpoint: the cluster may be gone). Null where the partitions are the run's, or the checkpoint
-     * is older than the record.
+     * Where a resume goes on in other partitions than the run trained in, Spark's or one process's, or on other threads
+     * in each: Spark adds its partitions' sums in their order (on any master), and each executor its threads', so the
+     * run goes on equal to 3e-8, not bit for bit (a resume is not told --spark by the checkpoint: the cluster may be
+     * gone). Null where they are the run's, or the checkpoint is older than the record (one without the executors'
+     * threads, or a thread-invariant run, is compared on its partitions).
      */
-    private static String sparkNote(JsonFields saved, Map<String, Object> recorded) {
+    private static String sparkNote(JsonFields saved, Map<String, Object> recorded, boolean threadInvariant) {
         if (!saved.has("spark")) return null; // a checkpoint from before the record
         boolean wasSpark = !"none".equals(saved.get("spark")), nowSpark = !"none".equals(recorded.get("spark"));
-        if (!wasSpark && !nowSpark || wasSpark && nowSpark && saved.number("spark_partitions") == (Double) recorded.get("spark_partitions")) return null;
-        String was = wasSpark ? sparkPlace(saved.get("spark"), saved.number("spark_partitions")) : null;
-        String now = nowSpark ? sparkPlace(recorded.get("spark"), (Double) recorded.get("spark_partitions")) : null;
-        String back = was == null ? "without --spark it is" : "with --spark " + saved.get("spark") + " --spark-partitions " + fmtSetting(saved.number("spark_partitions")) + " it is";
+        if (!wasSpark && !nowSpark) return null;
+        // The executors' threads where they set the bits and the checkpoint has them: null otherwise (thread-invariant, older).
+        Double wasThreads = wasSpark && saved.has("spark_threads") && !threadInvariant ? saved.number("spark_threads") : null;
+        Double nowThreads = nowSpark && !threadInvariant ? (Double) recorded.get("spark_threads") : null;
+        if (wasSpark && nowSpark && saved.number("spark_partitions") == (Double) recorded.get("spark_partitions") && (wasThreads == null || wasThreads.equals(nowThreads)))
+            return null;
+        String was = wasSpark ? sparkPlace(saved.get("spark"), saved.number("spark_partitions"), wasThreads) : null;
+        String now = nowSpark ? sparkPlace(recorded.get("spark"), (Double) recorded.get("spark_partitions"), wasThreads == null ? null : nowThreads) : null;
+        String back = was == null ? "without --spark it is" : "with --spark " + saved.get("spark") + " --spark-partitions " + fmtSetting(saved.number("spark_partitions"))
+                + (wasThreads == null ? "" : " --threads " + fmtSetting(wasThreads)) + " it is";
         return "note: the run trained " + (was == null ? "in one process" : "on Spark (" + was + ")") + " and goes on " + (now == null ? "in one process" : "on Spark (" + now + ")")
                 + ", which adds its updates in another order: from here it equals the run never stopped to about 3e-8, not bit for bit (" + back + ")";
     }
 
-    private static String sparkPlace(Object master, double partitions) {
-        return master + ", " + fmtSetting(partitions) + (partitions == 1 ? " partition" : " partitions");
+    private static String sparkPlace(Object master, double partitions, Double threads) {
+        return master + ", " + fmtSetting(partitions) + (partitions == 1 ? " partition" : " partitions") + (threads == null ? "" : " of " + threads(threads));
     }
 
     /**
@@ -185,7 +192,7 @@ final class RunState {
                 notes.add("note: the run goes on on the " + threads(threads) + " it trained on, more than this machine's " + cores
                         + " cores: slower than it could be (--threads " + cores + " is faster, but from there not bit for bit the run never stopped)");
         }
-        String sparkNote = sparkNote(saved, recorded);
+        String sparkNote = sparkNote(saved, recorded, s.backend().threadInvariant);
         if (sparkNote != null) notes.add(sparkNote);
         try {
             model.loadParameters(c.parameters(), c.source().toString());

@@ -509,7 +509,7 @@ final class TrainingRun {
         Setup.SparkChoice sp = s.spark();
         RunSpec run = new RunSpec(java.util.UUID.randomUUID().toString(), spec.toJson(), input, s.data(), s.validation(), s.seed(), s.shuffle(), s.algorithm().id(),
                 s.eta(), sweeps, s.loss().id(), s.energy().id(), s.beliefOptimizer().toString(), s.nudging().toString(), batchSize, sp.partitions(), be.name(),
-                s.backend().threads > 0 ? s.backend().threads : 1, -1, s.symmetricInputs() ? 2f : 1f, s.symmetricInputs() ? -1f : 0f, s.augmentation().id(),
+                executorThreads(), -1, s.symmetricInputs() ? 2f : 1f, s.symmetricInputs() ? -1f : 0f, s.augmentation().id(),
                 s.stableRelaxation(), s.backend().threadInvariant);
         DataParallelRun r = DataParallelRun.start(sp.master, sp.conf, java.time.Duration.ofSeconds(sp.timeoutSeconds), run, trainSize, model, opt);
         out.printf("spark: %s, %d partitions of %d samples a step, %d steps an epoch%s%n", sp.master, run.partitions(), run.localBatch(), r.training().plan().stepsPerEpoch(),
@@ -651,6 +651,9 @@ final class TrainingRun {
         }
     }
 
+    /** The CPU threads each Spark executor's shard splits its sums over: --threads, or one where it is 0 (all cores: an executor shares them). */
+    private int executorThreads() { return s.backend().threads > 0 ? s.backend().threads : 1; }
+
     /** Whether an epoch drops its last partial batch: --drop-last, and always on Spark (whole global batches). */
     private boolean dropLast() { return s.dropLast() || s.spark() != null; }
 
@@ -666,7 +669,10 @@ final class TrainingRun {
         if (s.spark() == null && be.name().equals("cpu")) m.put("threads", (double) s.backend().resolvedThreads());
         // Likewise Spark's partitions, whose sums it adds in their order: a resume says where it goes on otherwise.
         m.put("spark", s.spark() == null ? "none" : s.spark().master);
-        if (s.spark() != null) m.put("spark_partitions", (double) s.spark().partitions());
+        if (s.spark() != null) {
+            m.put("spark_partitions", (double) s.spark().partitions());
+            m.put("spark_threads", (double) executorThreads());
+        }
         m.put("algorithm", s.algorithm().id());
         m.put("model", s.model());
         m.put("data", s.data());

@@ -940,8 +940,9 @@ class CliTest {
         r = run("train", "--epochs", "2", "--batch-size", "64", "--out", run.toString(), "--quiet", "--resume"); // on one process
         assertEquals(0, r.code(), r.err());
         // The partitions' sums round otherwise than one process's: each change of place is said, with how to keep the bits.
-        assertTrue(r.out().contains("note: the run trained on Spark (local[2], 2 partitions) and goes on in one process, which adds its updates in another order:"
-                + " from here it equals the run never stopped to about 3e-8, not bit for bit (with --spark local[2] --spark-partitions 2 it is)\n"), r.out());
+        assertTrue(r.out().contains("note: the run trained on Spark (local[2], 2 partitions of 1 thread) and goes on in one process, which adds its updates in"
+                + " another order: from here it equals the run never stopped to about 3e-8, not bit for bit (with --spark local[2] --spark-partitions 2 --threads 1 it is)\n"),
+                r.out());
         r = run("train", "--spark", "local[2]", "--epochs", "3", "--batch-size", "64", "--out", run.toString(), "--quiet", "--resume"); // and back on Spark
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("note: the run trained in one process and goes on on Spark (local[2], 2 partitions)"), r.out());
@@ -950,9 +951,13 @@ class CliTest {
         r = run("train", "--spark", "local[2]", "--epochs", "4", "--batch-size", "64", "--out", run.toString(), "--quiet", "--resume"); // where it was
         assertEquals(0, r.code(), r.err());
         assertFalse(r.out().contains("note:"), r.out());
-        assertTrue(run("inspect", "--checkpoint", run.toString()).out().contains(", spark local[2], spark_partitions 2\n"), "inspect says where it trained");
+        assertTrue(run("inspect", "--checkpoint", run.toString()).out().contains(", spark local[2], spark_partitions 2, spark_threads 1\n"), "inspect says where it trained");
+        // Each executor splits its sums over --threads (one where it is 0): other threads are said too.
+        r = run("train", "--spark", "local[2]", "--threads", "2", "--epochs", "5", "--batch-size", "64", "--out", run.toString(), "--quiet", "--resume");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("note: the run trained on Spark (local[2], 2 partitions of 1 thread) and goes on on Spark (local[2], 2 partitions of 2 threads)"), r.out());
         String header = new String(Files.readAllBytes(run.resolve("model.safetensors")), java.nio.charset.StandardCharsets.ISO_8859_1);
-        assertFalse(header.contains("spark_partitions") || header.contains("local[2]"), "the export leaves out where it trained, as it does the threads");
+        assertFalse(header.contains("spark_") || header.contains("local[2]"), "the export leaves out where it trained, as it does the threads");
     }
 
     /** Barrier jobs (the default) and a job per step give the same run: losses step by step, and the checkpoint's tensors (parameters and Adam's state) to the bit, with a schedule and a step limit that cuts a job short. */
