@@ -33,9 +33,9 @@ final class GridSweep {
     static final int MAX_RUNS = 1000;
     /** The sweep's own options: each point's command line gives its own instead (--seed too, with --seeds). */
     private static final Set<String> OWN = Set.of("--out", "--seeds", "--grid", "--grid-sample", "--halving", "--parallel-runs", "--resume", "--overwrite");
-    /** Options a grid cannot vary: the sweep's own, and the run's seed, machine and reporting. */
+    /** Options a grid cannot vary: the sweep's own, and the run's seed, machine and reporting (and Spark's, {@link Setup.SparkChoice#names}). */
     private static final Set<String> FIXED = java.util.stream.Stream.concat(OWN.stream(), java.util.stream.Stream.of("--seed", "--backend", "--threads", "--thread-invariant", "--quiet",
-            "--checkpoint-every", "--spark", "--spark-partitions", "--spark-conf", "--spark-timeout", "--spark-steps-per-job", "--spark-job-seconds", "--spark-average-every")).collect(java.util.stream.Collectors.toSet());
+            "--checkpoint-every")).collect(java.util.stream.Collectors.toSet());
 
     /** A grid point: its settings in the order given, its name ("lr=0.001 eta=0.1") and its folder's. */
     record Point(Map<String, String> values, String name, String folder) {}
@@ -83,7 +83,7 @@ final class GridSweep {
             OptionSpec option = given.commandSpec().findOption(key);
             if (option == null || option.arity().max() == 0)
                 throw new IllegalArgumentException("--grid " + axis + ": " + key + " is not an option of train that takes a value");
-            if (java.util.Arrays.stream(option.names()).anyMatch(FIXED::contains))
+            if (java.util.Arrays.stream(option.names()).anyMatch(n -> FIXED.contains(n) || Setup.SparkChoice.names(n)))
                 throw new IllegalArgumentException("--grid " + axis + ": " + (option.longestName().equals("--seed") ? "give the seeds with --seeds, which trains each at every point"
                         : key + " is the run's place or machine, not a setting to search; give it once"));
             if (given.hasMatchedOption(option)) throw new IllegalArgumentException("--grid " + axis + ": " + key + " is given too; give it once, on the grid or not");

@@ -127,14 +127,14 @@ final class RunState {
         if (!saved.has("spark")) return null; // a checkpoint from before the record
         boolean wasSpark = !"none".equals(saved.get("spark")), nowSpark = !"none".equals(recorded.get("spark"));
         if (!wasSpark && !nowSpark) return null;
+        Double wasParts = wasSpark ? saved.number("spark_partitions") : null, nowParts = nowSpark ? (Double) recorded.get("spark_partitions") : null;
         // The executors' threads where they set the bits and the checkpoint has them: null otherwise (thread-invariant, older).
         Double wasThreads = wasSpark && saved.has("spark_threads") && !threadInvariant ? saved.number("spark_threads") : null;
         Double nowThreads = nowSpark && !threadInvariant ? (Double) recorded.get("spark_threads") : null;
-        if (wasSpark && nowSpark && saved.number("spark_partitions") == (Double) recorded.get("spark_partitions") && (wasThreads == null || wasThreads.equals(nowThreads)))
-            return null;
-        String was = wasSpark ? sparkPlace(saved.get("spark"), saved.number("spark_partitions"), wasThreads) : null;
-        String now = nowSpark ? sparkPlace(recorded.get("spark"), (Double) recorded.get("spark_partitions"), wasThreads == null ? null : nowThreads) : null;
-        String back = was == null ? "without --spark it is" : "with --spark " + saved.get("spark") + " --spark-partitions " + fmtSetting(saved.number("spark_partitions"))
+        if (wasSpark && nowSpark && wasParts.equals(nowParts) && (wasThreads == null || wasThreads.equals(nowThreads))) return null;
+        String was = wasSpark ? sparkPlace(saved.get("spark"), wasParts, wasThreads) : null;
+        String now = nowSpark ? sparkPlace(recorded.get("spark"), nowParts, wasThreads == null ? null : nowThreads) : null;
+        String back = was == null ? "without --spark it is" : "with --spark " + saved.get("spark") + " --spark-partitions " + fmtSetting(wasParts)
                 + (wasThreads == null ? "" : " --threads " + fmtSetting(wasThreads)) + " it is";
         return "note: the run trained " + (was == null ? "in one process" : "on Spark (" + was + ")") + " and goes on " + (now == null ? "in one process" : "on Spark (" + now + ")")
                 + ", which adds its updates in another order: from here it equals the run never stopped to about 3e-8, not bit for bit (" + back + ")";

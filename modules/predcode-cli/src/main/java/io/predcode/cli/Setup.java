@@ -171,6 +171,9 @@ final class Setup {
         @Option(names = "--spark-timeout", defaultValue = "60", description = "Seconds to wait for the master and the first executor (default: ${DEFAULT-VALUE}).")
         int timeoutSeconds;
 
+        /** Whether an option is one of these, all named --spark or --spark-*: a check that names them all reads this, not a list. */
+        static boolean names(String option) { return option.equals("--spark") || option.startsWith("--spark-"); }
+
         /** The partitions to use: given, or the local thread count, or 2. */
         int partitions() {
             if (partitions != null) {

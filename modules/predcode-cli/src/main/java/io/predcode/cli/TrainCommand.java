@@ -263,8 +263,10 @@ final class TrainCommand implements Callable<Integer> {
         if (a == Algorithm.IPC && monitorEvery > 0) throw new IllegalArgumentException("--monitor-every compares one update per step with the gradient; ipc takes --n of them");
         if (sparkChoice.master == null) {
             // Spark's own options do nothing without --spark: a run that seemed to spread over a cluster would not.
-            for (String o : List.of("--spark-partitions", "--spark-conf", "--spark-average-every", "--spark-steps-per-job", "--spark-job-seconds", "--spark-timeout"))
-                if (spec.commandLine().getParseResult().hasMatchedOption(o)) throw new IllegalArgumentException(o + " works on a Spark run; give --spark too");
+            // In the order they are declared (--spark-timeout last): the line names the first of them given.
+            for (picocli.CommandLine.Model.OptionSpec o : spec.options())
+                if (Setup.SparkChoice.names(o.longestName()) && spec.commandLine().getParseResult().hasMatchedOption(o))
+                    throw new IllegalArgumentException(o.longestName() + " works on a Spark run; give --spark too");
         } else {
             sparkChoice.checkConf();
             if (a == Algorithm.IPC) throw new IllegalArgumentException("--spark with --algorithm ipc: ipc updates the weights at every inference step, so shards would need a sum per inference step; use pc");
