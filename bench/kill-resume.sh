@@ -9,9 +9,9 @@
 # THREADS=N trains on N CPU threads (default: all cores), which a bare resume must take from the checkpoint to end equal;
 # BATCH and EPOCHS change the run (default 16 and 40; at batch 16 digits' sums are not split, at 64 they are:
 # `THREADS=1 RESUME=bare BATCH=64 EPOCHS=80 bash bench/kill-resume.sh` on a machine of 2 cores or more).
-# EXTRA adds train options to every run, e.g. EXTRA="--spark local[2]" (with the default resume, which gives them
-# again: a bare resume takes no Spark options from the checkpoint); DELAY is the least seconds before a stop (default 1;
-# Spark takes about 5 s to start).
+# EXTRA adds train options to every run, e.g. EXTRA="--spark local[2]" (a bare resume takes Spark's from the checkpoint
+# too: it goes on where the run trained); DELAY is the least seconds before a stop (default 1; Spark takes about 5 s to
+# start).
 set -uo pipefail
 set -m  # job control: a background job without it ignores SIGINT (as under nohup), and the JVM then does too
 # (A shell that was itself started with SIGINT ignored, e.g. `(bash kill-resume.sh &)`, passes that on to every run: then

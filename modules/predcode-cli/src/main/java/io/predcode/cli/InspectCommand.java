@@ -37,7 +37,8 @@ final class InspectCommand implements Callable<Integer> {
 
     /** The settings printed, in this order, where the checkpoint records them. */
     private static final List<String> SETTINGS = List.of("algorithm", "loss", "eta", "n", "belief_optimizer", "energy", "nudging", "optimizer", "lr",
-            "weight_decay", "lr_schedule", "batch_size", "epochs", "seed", "data", "model", "backend", "threads", "spark", "spark_partitions", "spark_threads");
+            "weight_decay", "lr_schedule", "batch_size", "epochs", "seed", "data", "model", "backend", "threads", "spark", "spark_partitions", "spark_threads",
+            "spark_average_every");
 
     @Override public Integer call() throws Exception {
         Path sweep = Setup.sweepSummary(checkpoint.path);
@@ -127,7 +128,8 @@ final class InspectCommand implements Callable<Integer> {
         String algorithm = s.has("algorithm") ? s.string("algorithm") : "";
         List<String> parts = new ArrayList<>();
         for (String key : SETTINGS)
-            if (s.has(key) && relevant(key, algorithm) && !(key.equals("spark") && "none".equals(s.get(key)))) parts.add(key + " " + Json.write(s.get(key), 0).replace("\"", ""));
+            if (s.has(key) && relevant(key, algorithm) && !(key.equals("spark") && "none".equals(s.get(key))) && !(key.equals("spark_average_every") && s.number(key) == 1))
+                parts.add(key + " " + Json.write(s.get(key), 0).replace("\"", ""));
         if (TrainingRun.threadInvariant(s)) parts.add("thread-invariant");
         out.printf("trained: %s%n", String.join(", ", parts));
     }

@@ -17,7 +17,7 @@ import java.util.List;
  * A sweep (--grid or --seeds) records the options it was given in OUT/command.json, and a resume of its folder takes
  * those it is not given from there; a --seeds sweep from before that file takes them from the first of its runs that
  * has a checkpoint (but the seed). A CPU run that is not thread-invariant goes on on the threads it trained on, which
- * set its bits.
+ * set its bits, and a Spark run on Spark, on its partitions, whose shard plan sets its batches.
  */
 final class ResumeDefaults {
     private ResumeDefaults() {}
@@ -154,11 +154,34 @@ final class ResumeDefaults {
                 added.add(s.option() + "=" + value); // one argument: a value, whatever it holds, cannot be read as another option
             }
         }
+        boolean invariant = TrainingRun.threadInvariant(settings) || train.hasMatchedOption("--thread-invariant");
         // The CPU threads it trained on, where they set its bits (not thread-invariant) and differ from what --threads 0 gives here.
-        if (settings.has("threads") && !train.hasMatchedOption("--threads") && !TrainingRun.threadInvariant(settings) && !train.hasMatchedOption("--thread-invariant")
+        if (settings.has("threads") && !train.hasMatchedOption("--threads") && !invariant
                 && !text(settings.get("threads")).equals(Integer.toString(Runtime.getRuntime().availableProcessors())))
             added.add("--threads=" + text(settings.get("threads")));
+        sparkPlace(train, settings, invariant, added);
         return new Added(added, file, "training.settings");
+    }
+
+    /**
+     * A Spark run goes on where it trained: its master, unless --spark is given (none: in one process), and on Spark
+     * its partitions, averaging and executor threads, unless given. Spark's shard plan draws each epoch's batches per
+     * partition, so elsewhere the run would take other batches from the resume on; the master itself changes no bit, so
+     * a run moved to another cluster with --spark alone goes on as it was. A cluster that is gone is said in a line.
+     */
+    private static void sparkPlace(CommandLine.ParseResult train, JsonFields settings, boolean invariant, List<String> added) {
+        if (!settings.has("spark")) return; // a checkpoint from before the record
+        String given = train.matchedOptionValue("--spark", null), master = given != null ? given : text(settings.get("spark"));
+        if (master.equals(Setup.SparkChoice.NONE)) return;
+        boolean wasSpark = !text(settings.get("spark")).equals(Setup.SparkChoice.NONE);
+        if (given == null) added.add("--spark=" + master);
+        if (!wasSpark) return; // one process's run moved onto Spark: Spark's options are the user's
+        if (settings.has("spark_partitions") && !train.hasMatchedOption("--spark-partitions")) added.add("--spark-partitions=" + text(settings.get("spark_partitions")));
+        if (settings.has("spark_average_every") && !train.hasMatchedOption("--spark-average-every") && settings.number("spark_average_every") != 1)
+            added.add("--spark-average-every=" + text(settings.get("spark_average_every")));
+        // Each executor splits its sums over --threads, 1 where it is 0: taken where that is not what it trained on.
+        if (settings.has("spark_threads") && !train.hasMatchedOption("--threads") && !invariant && settings.number("spark_threads") != 1)
+            added.add("--threads=" + text(settings.get("spark_threads")));
     }
 
     /** A recorded value as an option takes it: a whole number without its ".0". */
@@ -191,6 +214,11 @@ final class ResumeDefaults {
         try {
             return new CommandLine.RunLast().execute(parsed);
         } catch (CommandLine.ExecutionException e) {
+            // The run's Spark master, gone (a cluster shut down) or not here (submit, outside spark-submit): say the way on.
+            String spark = added.stream().filter(a -> a.startsWith("--spark=")).map(a -> a.substring("--spark=".length())).findFirst().orElse(null);
+            if (spark != null && e.getCause() instanceof IllegalArgumentException bad && bad.getMessage() != null && bad.getMessage().startsWith("--spark " + spark + ":"))
+                throw new CommandLine.ExecutionException(e.getCommandLine(), e.getMessage(), new IllegalArgumentException(recorded + bad.getMessage()
+                        + " (the run trained there; give --spark MASTER where its cluster is now, or --spark none to go on in one process)", bad));
             // train's own checks on a recorded value ("--input-range must be 0:1 or -1:1, got '0:0'"): the value came from the file.
             // ("unknown backend 'tpu'" names the value alone.)
             if (e.getCause() instanceof IllegalArgumentException bad && bad.getMessage() != null

@@ -116,32 +116,46 @@ final class RunState {
         return m;
     }
 
-    /**
-     * Where a resume goes on in other partitions than the run trained in, Spark's or one process's, or on other threads
-     * in each: Spark adds its partitions' sums in their order (on any master), and each executor its threads', so the
-     * run goes on equal to 3e-8, not bit for bit (a resume is not told --spark by the checkpoint: the cluster may be
-     * gone). Null where they are the run's, or the checkpoint is older than the record (one without the executors'
-     * threads, or a thread-invariant run, is compared on its partitions).
-     */
-    private static String sparkNote(JsonFields saved, Map<String, Object> recorded, boolean threadInvariant) {
-        if (!saved.has("spark")) return null; // a checkpoint from before the record
-        boolean wasSpark = !"none".equals(saved.get("spark")), nowSpark = !"none".equals(recorded.get("spark"));
-        if (!wasSpark && !nowSpark) return null;
-        Double wasParts = wasSpark ? saved.number("spark_partitions") : null, nowParts = nowSpark ? (Double) recorded.get("spark_partitions") : null;
-        // The executors' threads where they set the bits and the checkpoint has them: null otherwise (thread-invariant, older).
-        Double wasThreads = wasSpark && saved.has("spark_threads") && !threadInvariant ? saved.number("spark_threads") : null;
-        Double nowThreads = nowSpark && !threadInvariant ? (Double) recorded.get("spark_threads") : null;
-        if (wasSpark && nowSpark && wasParts.equals(nowParts) && (wasThreads == null || wasThreads.equals(nowThreads))) return null;
-        String was = wasSpark ? sparkPlace(saved.get("spark"), wasParts, wasThreads) : null;
-        String now = nowSpark ? sparkPlace(recorded.get("spark"), nowParts, wasThreads == null ? null : nowThreads) : null;
-        String back = was == null ? "without --spark it is" : "with --spark " + saved.get("spark") + " --spark-partitions " + fmtSetting(wasParts)
-                + (wasThreads == null ? "" : " --threads " + fmtSetting(wasThreads)) + " it is";
-        return "note: the run trained " + (was == null ? "in one process" : "on Spark (" + was + ")") + " and goes on " + (now == null ? "in one process" : "on Spark (" + now + ")")
-                + ", which adds its updates in another order: from here it equals the run never stopped to about 3e-8, not bit for bit (" + back + ")";
+    /** Where a run trains: one process (master null), or a Spark master's partitions, averaging and executor threads (null: not recorded, or thread-invariant). */
+    private record Place(Object master, double partitions, double averageEvery, Double threads) {
+        static Place of(Object spark, Object partitions, Object averageEvery, Object threads) {
+            if (spark == null || Setup.SparkChoice.NONE.equals(spark)) return new Place(null, 0, 0, null);
+            return new Place(spark, (Double) partitions, averageEvery instanceof Double k ? k : 1, (Double) threads);
+        }
+
+        /** Whether a run here takes the batches a run at {@code o} takes: Spark's shard plan draws them per partition, and averaging takes its own steps. */
+        boolean sameBatches(Place o) { return (master == null) == (o.master == null) && partitions == o.partitions && averageEvery == o.averageEvery; }
+
+        @Override public String toString() {
+            return master == null ? "in one process" : "on Spark (" + master + ", " + fmtSetting(partitions) + (partitions == 1 ? " partition" : " partitions")
+                    + (threads == null ? "" : " of " + RunState.threads(threads)) + (averageEvery == 1 ? "" : ", local steps averaged every " + fmtSetting(averageEvery)) + ")";
+        }
     }
 
-    private static String sparkPlace(Object master, double partitions, Double threads) {
-        return master + ", " + fmtSetting(partitions) + (partitions == 1 ? " partition" : " partitions") + (threads == null ? "" : " of " + threads(threads));
+    /**
+     * Where a resume goes on elsewhere than the run trained (given --spark none, or other Spark options; a bare resume
+     * goes on where it trained): Spark's shard plan gives each partition its own share and order of an epoch's samples,
+     * so one process, other partitions or other averaging take other batches from the resume on, another run with the
+     * same settings; on the same partitions, other executor threads (not thread-invariant) round the sums otherwise.
+     * Null where it goes on where it trained, or the checkpoint is older than the record. {@code batchesDone}: the
+     * epoch in progress's batches, 0 at an epoch's end.
+     */
+    private static String sparkNote(JsonFields saved, Map<String, Object> recorded, boolean threadInvariant, int batchesDone) {
+        if (!saved.has("spark")) return null; // a checkpoint from before the record
+        Place was = Place.of(saved.get("spark"), saved.has("spark_partitions") ? saved.number("spark_partitions") : null,
+                saved.has("spark_average_every") ? saved.number("spark_average_every") : null,
+                saved.has("spark_threads") && !threadInvariant ? saved.number("spark_threads") : null);
+        Place now = Place.of(recorded.get("spark"), recorded.get("spark_partitions"), recorded.get("spark_average_every"),
+                was.threads() == null ? null : recorded.get("spark_threads"));
+        if (was.master() == null && now.master() == null) return null;
+        if (!was.sameBatches(now))
+            return "note: the run trained " + new Place(was.master(), was.partitions(), was.averageEvery(), null) + " and goes on "
+                    + new Place(now.master(), now.partitions(), now.averageEvery(), null) + ", which draws each epoch's batches otherwise"
+                    + (batchesDone > 0 ? " (the epoch in progress from its batch " + (batchesDone + 1) + " on)" : "")
+                    + ": from here it is a run with the same settings, not the one never stopped (--resume with no --spark options goes on where it trained)";
+        if (was.threads() == null || was.threads().equals(now.threads())) return null;
+        return "note: the run trained " + was + " and goes on " + now + ", whose sums round otherwise: from here it is not bit for bit the run never stopped (--threads "
+                + fmtSetting(was.threads()) + " is; a run started with --thread-invariant is on any threads)";
     }
 
     /**
@@ -192,7 +206,7 @@ final class RunState {
                 notes.add("note: the run goes on on the " + threads(threads) + " it trained on, more than this machine's " + cores
                         + " cores: slower than it could be (--threads " + cores + " is faster, but from there not bit for bit the run never stopped)");
         }
-        String sparkNote = sparkNote(saved, recorded, s.backend().threadInvariant);
+        String sparkNote = sparkNote(saved, recorded, s.backend().threadInvariant, t.has("epoch_progress") ? (int) t.object("epoch_progress").number("batches") : 0);
         if (sparkNote != null) notes.add(sparkNote);
         try {
             model.loadParameters(c.parameters(), c.source().toString());

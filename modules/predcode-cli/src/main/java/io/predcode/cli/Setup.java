@@ -144,8 +144,15 @@ final class Setup {
     /** --spark and its settings: data-parallel training on Apache Spark. */
     static final class SparkChoice {
         @Option(names = "--spark", description = "Train data-parallel on Apache Spark: local[N] (embedded in this process), spark://HOST:PORT (a standalone"
-                + " cluster whose workers see this machine's files), or submit (under spark-submit: bin/predcode-spark-submit). Every step is exactly a step on the whole --batch-size.")
+                + " cluster whose workers see this machine's files), submit (under spark-submit: bin/predcode-spark-submit), or none (in one process, as without it; for a resume of"
+                + " a Spark run, which goes on where it trained). Every step is exactly a step on the whole --batch-size.")
         String master;
+
+        /** --spark's value for one process: what a resume of a Spark run is given to go on without Spark. */
+        static final String NONE = "none";
+
+        /** Whether the run trains on Spark: --spark given, and not {@link #NONE}. */
+        boolean on() { return master != null && !master.equals(NONE); }
 
         @Option(names = "--spark-partitions", description = "Shards, one task each per step (default: N for local[N], else 2); --batch-size must be a multiple.")
         Integer partitions;

@@ -214,7 +214,7 @@ final class TrainCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--seeds runs its own seeds: give it or --seed, not both");
         if (parallelRuns < 1 || parallelRuns > GridSweep.MAX_RUNS) throw new IllegalArgumentException("--parallel-runs must be in 1.." + GridSweep.MAX_RUNS + ", got " + parallelRuns);
         if (parallelRuns > 1 && seeds == null && grid == null) throw new IllegalArgumentException("--parallel-runs trains the runs of --seeds or --grid at once; give one of them too");
-        if (parallelRuns > 1 && sparkChoice.master != null) throw new IllegalArgumentException("--parallel-runs with --spark: a Spark run takes the cluster; its runs go one after another");
+        if (parallelRuns > 1 && sparkChoice.on()) throw new IllegalArgumentException("--parallel-runs with --spark: a Spark run takes the cluster; its runs go one after another");
         if (grid == null && (gridSample != null || halving != 0))
             throw new IllegalArgumentException((gridSample != null ? "--grid-sample" : "--halving") + " works on the points of a --grid; give --grid too");
         if (grid != null) {
@@ -261,12 +261,12 @@ final class TrainCommand implements Callable<Integer> {
         Energy e = beliefs.energy();
         Nudging nudge = nudged.nudging(List.of(a), e);
         if (a == Algorithm.IPC && monitorEvery > 0) throw new IllegalArgumentException("--monitor-every compares one update per step with the gradient; ipc takes --n of them");
-        if (sparkChoice.master == null) {
+        if (!sparkChoice.on()) {
             // Spark's own options do nothing without --spark: a run that seemed to spread over a cluster would not.
             // In the order they are declared (--spark-timeout last): the line names the first of them given.
             for (picocli.CommandLine.Model.OptionSpec o : spec.options())
-                if (Setup.SparkChoice.names(o.longestName()) && spec.commandLine().getParseResult().hasMatchedOption(o))
-                    throw new IllegalArgumentException(o.longestName() + " works on a Spark run; give --spark too");
+                if (Setup.SparkChoice.names(o.longestName()) && !o.longestName().equals("--spark") && spec.commandLine().getParseResult().hasMatchedOption(o))
+                    throw new IllegalArgumentException(o.longestName() + " works on a Spark run" + (sparkChoice.master == null ? "; give --spark too" : ", not with --spark " + sparkChoice.master));
         } else {
             sparkChoice.checkConf();
             if (a == Algorithm.IPC) throw new IllegalArgumentException("--spark with --algorithm ipc: ipc updates the weights at every inference step, so shards would need a sum per inference step; use pc");
@@ -296,7 +296,7 @@ final class TrainCommand implements Callable<Integer> {
         int sweeps = relaxation.sweeps(a == Algorithm.FIXED_PRED ? -1 : 20);
         TrainingRun.Settings s = new TrainingRun.Settings(backendChoice, a, model, dataChoice.name(), epochs, batchSize, optimizer, lr, momentum, weightDecay,
                 relaxation.eta, sweeps, l, seed, out, resume, quiet || System.console() == null, validation, collapseMargin, patience, onCollapse, maxRollbacks, monitorEvery, stable, init, shuffled, maxSteps,
-                beliefs.optimizer(), e, nudge, lrSchedule.equals("cosine"), sparkChoice.master == null ? null : sparkChoice,
+                beliefs.optimizer(), e, nudge, lrSchedule.equals("cosine"), sparkChoice.on() ? sparkChoice : null,
                 symmetricInputs, augmentation, dropLast, scoreWholeBatches, Setup.condense(condense), TrainingRun.SaveEvery.parse(checkpointEvery));
         return s;
     }

@@ -512,7 +512,7 @@ final class TrainingRun {
                 executorThreads(), -1, s.symmetricInputs() ? 2f : 1f, s.symmetricInputs() ? -1f : 0f, s.augmentation().id(),
                 s.stableRelaxation(), s.backend().threadInvariant);
         DataParallelRun r = DataParallelRun.start(sp.master, sp.conf, java.time.Duration.ofSeconds(sp.timeoutSeconds), run, trainSize, model, opt);
-        out.printf("spark: %s, %d partitions of %d samples a step, %d steps an epoch%s%n", sp.master, run.partitions(), run.localBatch(), r.training().plan().stepsPerEpoch(),
+        out.printf("spark: %s, %d partition%s of %d samples a step, %d steps an epoch%s%n", sp.master, run.partitions(), run.partitions() == 1 ? "" : "s", run.localBatch(), r.training().plan().stepsPerEpoch(),
                 sp.averageEvery > 1 ? ", local steps averaged every " + sp.averageEvery + " (not exact; each shard's optimizer state stays on its executor)"
                         : sp.stepsPerJob > 1 ? ", up to " + sp.stepsPerJob + " steps per barrier job, each " + sp.jobSeconds + " s at most" : ", a job per step");
         return r;
@@ -672,6 +672,7 @@ final class TrainingRun {
         if (s.spark() != null) {
             m.put("spark_partitions", (double) s.spark().partitions());
             m.put("spark_threads", (double) executorThreads());
+            m.put("spark_average_every", (double) s.spark().averageEvery);
         }
         m.put("algorithm", s.algorithm().id());
         m.put("model", s.model());

@@ -928,7 +928,7 @@ class CliTest {
 
     /** --spark local[2]: the same outputs as a run in one process (the energies too), and a checkpoint from either resumes in the other. */
     @Test void sparkTrainsAndResumesAcrossModes(@TempDir Path tmp) throws Exception {
-        Path run = tmp.resolve("run");
+        Path run = tmp.resolve("run"), straight = tmp.resolve("straight");
         Result r = run("train", "--spark", "local[2]", "--epochs", "1", "--batch-size", "64", "--out", run.toString(), "--quiet");
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("spark: local[2], 2 partitions of 32 samples a step, 21 steps an epoch"), r.out());
@@ -937,27 +937,61 @@ class CliTest {
         List<String> rows = Files.readAllLines(run.resolve("metrics.csv"));
         assertTrue(rows.getFirst().contains(",energy_layer1,energy_layer2,energy_layer3,"), "the global batch's energies, as one process reports them: " + rows.getFirst());
         for (String row : rows.subList(1, rows.size())) assertTrue(Double.parseDouble(row.split(",", -1)[7]) > 0, "the output's energy: " + row);
-        r = run("train", "--epochs", "2", "--batch-size", "64", "--out", run.toString(), "--quiet", "--resume"); // on one process
+        // A bare resume goes on where the run trained, on its partitions: the run never stopped, to the bit.
+        r = run("train", "--epochs", "2", "--out", run.toString(), "--quiet", "--resume");
         assertEquals(0, r.code(), r.err());
-        // The partitions' sums round otherwise than one process's: each change of place is said, with how to keep the bits.
-        assertTrue(r.out().contains("note: the run trained on Spark (local[2], 2 partitions of 1 thread) and goes on in one process, which adds its updates in"
-                + " another order: from here it equals the run never stopped to about 3e-8, not bit for bit (with --spark local[2] --spark-partitions 2 --threads 1 it is)\n"),
-                r.out());
-        r = run("train", "--spark", "local[2]", "--epochs", "3", "--batch-size", "64", "--out", run.toString(), "--quiet", "--resume"); // and back on Spark
-        assertEquals(0, r.code(), r.err());
-        assertTrue(r.out().contains("note: the run trained in one process and goes on on Spark (local[2], 2 partitions)"), r.out());
-        assertTrue(r.out().contains("(without --spark it is)"), r.out());
-        assertTrue(json(run.resolve("metrics.json")).number("final_test_accuracy") > 0.5, r.out());
-        r = run("train", "--spark", "local[2]", "--epochs", "4", "--batch-size", "64", "--out", run.toString(), "--quiet", "--resume"); // where it was
-        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("resuming with the run's own settings for the options not given: --batch-size 64 --spark local[2] --spark-partitions 2\n"), r.out());
         assertFalse(r.out().contains("note:"), r.out());
-        assertTrue(run("inspect", "--checkpoint", run.toString()).out().contains(", spark local[2], spark_partitions 2, spark_threads 1\n"), "inspect says where it trained");
-        // Each executor splits its sums over --threads (one where it is 0): other threads are said too.
-        r = run("train", "--spark", "local[2]", "--threads", "2", "--epochs", "5", "--batch-size", "64", "--out", run.toString(), "--quiet", "--resume");
+        assertEquals(0, run("train", "--spark", "local[2]", "--epochs", "2", "--batch-size", "64", "--out", straight.toString(), "--quiet").code());
+        assertArrayEquals(tensorBytes(straight.resolve("checkpoint.safetensors")), tensorBytes(run.resolve("checkpoint.safetensors")), "resumed on Spark as it trained");
+        // --spark none goes on in one process, whose batches are not the shard plan's: said, not passed off as the same run.
+        r = run("train", "--spark", "none", "--epochs", "3", "--out", run.toString(), "--quiet", "--resume");
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.out().contains("note: the run trained on Spark (local[2], 2 partitions of 1 thread) and goes on on Spark (local[2], 2 partitions of 2 threads)"), r.out());
+        assertTrue(r.out().contains("note: the run trained on Spark (local[2], 2 partitions) and goes on in one process, which draws each epoch's batches otherwise: from here it"
+                + " is a run with the same settings, not the one never stopped (--resume with no --spark options goes on where it trained)\n"), r.out());
+        assertFalse(r.out().contains("spark: local"), "in one process: " + r.out());
+        r = run("train", "--spark", "local[2]", "--epochs", "4", "--out", run.toString(), "--quiet", "--resume"); // and back on Spark
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("note: the run trained in one process and goes on on Spark (local[2], 2 partitions), which draws each epoch's batches otherwise"), r.out());
+        r = run("train", "--epochs", "5", "--out", run.toString(), "--quiet", "--resume"); // where it was
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("spark: local[2], 2 partitions") && !r.out().contains("note:"), r.out());
+        assertTrue(run("inspect", "--checkpoint", run.toString()).out().contains(", spark local[2], spark_partitions 2, spark_threads 1\n"), "inspect says where it trained");
+        // Each executor splits its sums over --threads (one where it is 0): other threads round otherwise, and a bare resume takes the run's.
+        r = run("train", "--threads", "2", "--epochs", "6", "--out", run.toString(), "--quiet", "--resume");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("note: the run trained on Spark (local[2], 2 partitions of 1 thread) and goes on on Spark (local[2], 2 partitions of 2 threads), whose sums"
+                + " round otherwise: from here it is not bit for bit the run never stopped (--threads 1 is;"), r.out());
+        r = run("train", "--epochs", "7", "--max-steps", "140", "--out", run.toString(), "--quiet", "--resume");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("--spark local[2] --spark-partitions 2 --threads 2\n") && !r.out().contains("note:"), r.out());
+        // Inside an epoch: the epoch in progress goes on in the other order from where it stopped (127 steps: 6 epochs, the one in one process 22; 140: 13 into the 7th).
+        r = run("train", "--spark-partitions", "1", "--epochs", "7", "--out", run.toString(), "--quiet", "--resume");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("goes on on Spark (local[2], 1 partition), which draws each epoch's batches otherwise (the epoch in progress from its batch 14 on)"), r.out());
+        assertFalse(run("train", "--spark", "none", "--spark-partitions", "2", "--epochs", "8", "--out", run.toString(), "--quiet", "--resume").err().isEmpty());
         String header = new String(Files.readAllBytes(run.resolve("model.safetensors")), java.nio.charset.StandardCharsets.ISO_8859_1);
         assertFalse(header.contains("spark_") || header.contains("local[2]"), "the export leaves out where it trained, as it does the threads");
+    }
+
+    /** A Spark run whose cluster is gone: its resume says so in a line, and how to go on; --spark none goes on in one process. */
+    @Test void aSparkRunWhoseClusterIsGoneSaysHowToGoOn(@TempDir Path tmp) throws Exception {
+        Path run = tmp.resolve("run");
+        assertEquals(0, run("train", "--spark", "local[2]", "--max-steps", "3", "--batch-size", "64", "--out", run.toString(), "--quiet").code());
+        Path file = run.resolve("checkpoint.safetensors");
+        var c = io.predcode.core.io.Safetensors.read(file);
+        var meta = new java.util.LinkedHashMap<>(c.metadata());
+        assertTrue(meta.get("training").contains("\"spark\":\"local[2]\""), meta.get("training"));
+        meta.put("training", meta.get("training").replace("\"spark\":\"local[2]\"", "\"spark\":\"spark://127.0.0.1:1\"")); // a port nothing listens on
+        io.predcode.core.io.Safetensors.write(file, c.tensors(), meta);
+        Result r = run("train", "--out", run.toString(), "--quiet", "--resume");
+        assertEquals(2, r.code(), r.out() + r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+        assertTrue(r.err().contains(file + ": field 'training.settings': --spark spark://127.0.0.1:1: the master does not answer")
+                && r.err().contains("(the run trained there; give --spark MASTER where its cluster is now, or --spark none to go on in one process)"), r.err());
+        r = run("train", "--spark", "none", "--max-steps", "6", "--out", run.toString(), "--quiet", "--resume");
+        assertEquals(0, r.code(), r.out() + r.err());
+        assertTrue(r.out().contains("note: the run trained on Spark (spark://127.0.0.1:1, 2 partitions) and goes on in one process"), r.out());
     }
 
     /** Barrier jobs (the default) and a job per step give the same run: losses step by step, and the checkpoint's tensors (parameters and Adam's state) to the bit, with a schedule and a step limit that cuts a job short. */

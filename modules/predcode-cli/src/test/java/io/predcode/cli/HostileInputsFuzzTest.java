@@ -496,7 +496,7 @@ class HostileInputsFuzzTest {
         Random r = new Random(SEED + 8);
         String[] options = {"--spark", "--spark-partitions", "--spark-conf", "--spark-timeout", "--spark-steps-per-job", "--spark-job-seconds", "--spark-average-every"};
         String[] values = {"-1", "0", "1", "2", "1e400", "NaN", "abc", "", "2147483648", "0.5", "100001", "86401", "local", "local[0]", "local[-1]", "local[abc]",
-                "local[*]", "spark://", "spark://127.0.0.1:1", "spark://127.0.0.1:notaport", "yarn", "submit", "=x", "spark.driver.host", "spark.ui.enabled=maybe",
+                "local[*]", "spark://", "spark://127.0.0.1:1", "spark://127.0.0.1:notaport", "yarn", "submit", "none", "NONE", "=x", "spark.driver.host", "spark.ui.enabled=maybe",
                 "spark.executor.memory=1", "spark.master=local[1]", "spark.driver.bindAddress=127.0.0.1"};
         for (int c = 0; c < Math.max(4, CASES / 25); c++) {
             String option = options[r.nextInt(options.length)], value = values[r.nextInt(values.length)];

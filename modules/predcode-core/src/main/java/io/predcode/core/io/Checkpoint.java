@@ -136,7 +136,7 @@ public final class Checkpoint {
         // machine it ran on, so that the same model trained on other threads or another backend is the same file.
         if (training.get("settings") instanceof Map<?, ?> settings) {
             Map<Object, Object> kept = new LinkedHashMap<>(settings);
-            kept.keySet().removeAll(List.of("backend", "backend_description", "threads", "spark", "spark_partitions", "spark_threads"));
+            kept.keySet().removeAll(List.of("backend", "backend_description", "threads", "spark", "spark_partitions", "spark_threads", "spark_average_every"));
             modelMeta.put(SETTINGS_KEY, Json.write(kept, 0));
         }
         // The served file first: a service polling a new run's folder (Predictor.reloadIfChanged) finds model.safetensors
