@@ -136,7 +136,8 @@ final class RunState {
      * Where a resume goes on elsewhere than the run trained (given --spark none, or other Spark options; a bare resume
      * goes on where it trained): Spark's shard plan gives each partition its own share and order of an epoch's samples,
      * so one process, other partitions or other averaging take other batches from the resume on, another run with the
-     * same settings; on the same partitions, other executor threads (not thread-invariant) round the sums otherwise.
+     * same settings; on the same partitions, other executor threads (not thread-invariant) round the sums otherwise, and
+     * averaged local steps start their shards' optimizers afresh.
      * Null where it goes on where it trained, or the checkpoint is older than the record. {@code batchesDone}: the
      * epoch in progress's batches, 0 at an epoch's end.
      */
@@ -153,6 +154,9 @@ final class RunState {
                     + new Place(now.master(), now.partitions(), now.averageEvery(), null) + ", which draws each epoch's batches otherwise"
                     + (batchesDone > 0 ? " (the epoch in progress from its batch " + (batchesDone + 1) + " on)" : "")
                     + ": from here it is a run with the same settings, not the one never stopped (--resume with no --spark options goes on where it trained)";
+        if (was.averageEvery() > 1) // each shard's optimizer lives on its executor, not in the checkpoint
+            return "note: the run takes local steps averaged every " + fmtSetting(was.averageEvery()) + ", whose shards' optimizer states live on their executors,"
+                    + " not in the checkpoint: they start afresh here, so from here it is not the run never stopped";
         if (was.threads() == null || was.threads().equals(now.threads())) return null;
         return "note: the run trained " + was + " and goes on " + now + ", whose sums round otherwise: from here it is not bit for bit the run never stopped (--threads "
                 + fmtSetting(was.threads()) + " is; a run started with --thread-invariant is on any threads)";

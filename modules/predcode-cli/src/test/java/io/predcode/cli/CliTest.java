@@ -1031,6 +1031,12 @@ class CliTest {
         Result local = run(concat(common, new String[]{"--spark", "local[2]", "--spark-average-every", "3", "--max-steps", "3", "--out", tmp.resolve("local").toString()}));
         assertEquals(0, local.code(), local.err());
         assertTrue(local.out().contains("step 1: STRICT's relaxation raised the energy at eta 8.0; relaxing with eta"), local.out());
+        // Its resume goes on averaging (the run's own setting), and says what it cannot carry over: the shards' optimizers.
+        local = run("train", "--max-steps", "6", "--out", tmp.resolve("local").toString(), "--quiet", "--resume");
+        assertEquals(0, local.code(), local.err());
+        assertTrue(local.out().contains("--spark local[2] --spark-partitions 2 --spark-average-every 3\n"), local.out());
+        assertTrue(local.out().contains("note: the run takes local steps averaged every 3, whose shards' optimizer states live on their executors, not in the"
+                + " checkpoint: they start afresh here, so from here it is not the run never stopped\n"), local.out());
     }
 
     /** --monitor-every on Spark: every K-th step, a job of its own, records each block's angle to the gradient; the steps between still run in barrier jobs. */
