@@ -34,6 +34,19 @@ import java.util.concurrent.Callable;
 @Command(name = "compare", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Per block: relative error and angle between each PC algorithm's parameter updates and backprop's gradients on one batch.")
 final class CompareCommand implements Callable<Integer> {
+    /** compare --help's headings, and the options under each ({@link HelpSections}). */
+    static final Map<String, List<String>> HELP_SECTIONS = helpSections();
+
+    private static Map<String, List<String>> helpSections() {
+        Map<String, List<String>> s = new LinkedHashMap<>();
+        s.put("What to compare", List.of("--algorithm", "--model", "--checkpoint", "--data", "--batch-size", "--loss", "--seed"));
+        s.put("The relaxation", List.of("--eta", "--inference-lr", "--n", "--T", "--belief-optimizer", "--inference-optimizer", "--inference-momentum",
+                "--energy", "--nudging"));
+        s.put("Machine and output", List.of("--backend", "--threads", "--thread-invariant", "--json"));
+        s.put("Help", List.of("--help", "--version"));
+        return java.util.Collections.unmodifiableMap(s);
+    }
+
     @Spec picocli.CommandLine.Model.CommandSpec spec;
 
     @Mixin Setup.BackendChoice backendChoice;

@@ -36,6 +36,7 @@ public final class Main implements Runnable {
         cl.setOut(out).setErr(err);
         HelpSections.install(cl.getSubcommands().get("train"), TrainCommand.HELP_SECTIONS);
         HelpSections.install(cl.getSubcommands().get("bench"), BenchCommand.HELP_SECTIONS);
+        HelpSections.install(cl.getSubcommands().get("compare"), CompareCommand.HELP_SECTIONS);
         // An empty path is the current folder: read as a checkpoint or data file it failed naming only "model.safetensors"
         // or nothing at all, and written over it failed naming a temporary file. No option means it.
         cl.registerConverter(java.nio.file.Path.class, value -> {

@@ -57,7 +57,8 @@ class CliTest {
 
     /** train's some sixty options and bench's thirty are listed under headings, each option once: a new option not given a heading fails this. */
     @Test void longHelpsListEveryOptionUnderAHeading() {
-        Map<String, Map<String, List<String>>> commands = Map.of("train", TrainCommand.HELP_SECTIONS, "bench", BenchCommand.HELP_SECTIONS);
+        Map<String, Map<String, List<String>>> commands = Map.of("train", TrainCommand.HELP_SECTIONS, "bench", BenchCommand.HELP_SECTIONS,
+                "compare", CompareCommand.HELP_SECTIONS);
         commands.forEach((command, sections) -> {
             picocli.CommandLine cl = new picocli.CommandLine(new Main()).getSubcommands().get(command);
             assertEquals(List.of(), HelpSections.unplaced(cl.getCommandSpec(), sections).stream().map(o -> o.longestName()).toList(), command);
