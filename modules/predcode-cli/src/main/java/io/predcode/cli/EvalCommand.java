@@ -47,6 +47,8 @@ final class EvalCommand implements Callable<Integer> {
         Checkpoint.Loaded c = checkpoint.loadFinite();
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
         DataSplit split = dataChoice.loadFor(c);
+        String note = Setup.DataChoice.changedSince(c, dataChoice.data, split);
+        if (note != null) spec.commandLine().getErr().println("note: " + note);
         io.predcode.data.Dataset test = scoreWholeBatches ? Scoring.wholeBatches(split.test(), batchSize, "test") : split.test();
         int[] input = Setup.inputShape(c.spec(), split, "the model in " + checkpoint);
         Loss l = loss == null ? c.loss() : Setup.loss(loss);

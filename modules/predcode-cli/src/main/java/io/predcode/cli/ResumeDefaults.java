@@ -221,7 +221,7 @@ final class ResumeDefaults {
                         + " (the run trained there; give --spark MASTER where its cluster is now, or --spark none to go on in one process)", bad));
             // train's own checks on a recorded value ("--input-range must be 0:1 or -1:1, got '0:0'"): the value came from the file.
             // ("unknown backend 'tpu'" names the value alone.)
-            if (e.getCause() instanceof IllegalArgumentException bad && bad.getMessage() != null
+            if (e.getCause() instanceof IllegalArgumentException bad && bad.getMessage() != null && !bad.getMessage().startsWith(fromRun.file() + ":")
                     && added.stream().anyMatch(a -> bad.getMessage().contains(a.contains("=") ? a.substring(0, a.indexOf('=')) : a)
                             || a.contains("=") && bad.getMessage().contains("'" + a.substring(a.indexOf('=') + 1) + "'")))
                 throw new CommandLine.ExecutionException(e.getCommandLine(), e.getMessage(), new IllegalArgumentException(recorded + bad.getMessage(), bad));

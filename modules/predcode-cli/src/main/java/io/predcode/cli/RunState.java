@@ -198,8 +198,16 @@ final class RunState {
             if (saved.has(keys[i]) && saved.number(keys[i]) != now[i])
                 throw new IllegalArgumentException(c.source() + ": checkpoint was trained with " + options[i] + " " + fmtSetting(saved.number(keys[i])) + ", not "
                         + fmtSetting(now[i]) + "; --resume continues the same run");
+        // The data's files may have changed since the run read them (regenerated, another download): the same run trains on the same samples.
+        if (saved.has("train_digest") && !saved.get("train_digest").equals(recorded.get("train_digest")))
+            throw new IllegalArgumentException(c.source() + ": checkpoint was trained on other data than --data " + s.data() + " holds now (the training set's digest "
+                    + saved.get("train_digest") + ", now " + recorded.get("train_digest") + "); --resume continues the same run: to train on from its parameters on this"
+                    + " data, start a run with --init " + s.out().resolve(Checkpoint.MODEL_FILE));
         // Threads split the CPU's sums, so other threads round them otherwise: the run goes on, not as one never stopped would.
         List<String> notes = new ArrayList<>();
+        if (saved.has("test_digest") && !saved.get("test_digest").equals(recorded.get("test_digest")))
+            notes.add("note: --data " + s.data() + " holds another test set than the run scored its epochs on (digest " + saved.get("test_digest") + ", now "
+                    + recorded.get("test_digest") + "): its test accuracies before and after this resume are not comparable");
         int cores = Runtime.getRuntime().availableProcessors();
         if (saved.has("threads") && recorded.get("threads") instanceof Double threads && !s.backend().threadInvariant) {
             if (saved.number("threads") != threads)

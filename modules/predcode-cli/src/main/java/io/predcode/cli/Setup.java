@@ -234,6 +234,19 @@ final class Setup {
         }
 
         /**
+         * Where the data a checkpoint is scored on is its run's (--data not given, or the same) but its test set is not
+         * the one the run scored (the files regenerated, another download), what to say; null otherwise, or for a
+         * checkpoint older than the record.
+         */
+        static String changedSince(io.predcode.core.io.Checkpoint.Loaded c, String given, io.predcode.data.DataSplit split) {
+            Object trained = recorded(c, "data"), digest = recorded(c, "test_digest");
+            if (trained == null || digest == null || given != null && !given.equals(trained)) return null;
+            String now = split.test().digest();
+            return digest.equals(now) ? null : "--data " + trained + " holds another test set than " + c.source() + "'s run scored (digest " + digest + ", now " + now
+                    + "): these scores are not comparable with its metrics.json";
+        }
+
+        /**
          * The data as the checkpoint's model takes it: a model trained on mapped inputs (--input-range -1:1) records
          * raw * scale + shift; the data set gives raw * pixelScale. A checkpoint older than recorded preprocessing took the
          * data as read.

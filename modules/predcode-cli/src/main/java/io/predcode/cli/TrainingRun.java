@@ -183,6 +183,8 @@ final class TrainingRun {
     private RunState state;
     private RunMetrics metrics;
     private String stopReason;
+    /** The digests of the training and test sets as the run reads them ({@link Dataset#digest}): a resume checks that the files still hold them. */
+    private String trainDigest, testDigest;
     /** The last barrier-job failure reported (Spark). */
     private String barrierNote;
 
@@ -203,6 +205,8 @@ final class TrainingRun {
 
     private int train() throws IOException {
         DataSplit data = loader.load();
+        trainDigest = data.train().digest();
+        testDigest = data.test().digest();
         ModelSpec spec = Setup.model(s.model(), data.classes());
         int[] input = Setup.inputShapeOfModelOption(spec, data, s.model());
         prepareOut();
@@ -677,6 +681,8 @@ final class TrainingRun {
         m.put("algorithm", s.algorithm().id());
         m.put("model", s.model());
         m.put("data", s.data());
+        m.put("train_digest", trainDigest);
+        m.put("test_digest", testDigest);
         m.put("epochs", (double) s.epochs());
         m.put("batch_size", (double) s.batchSize());
         m.put("optimizer", s.optimizer());

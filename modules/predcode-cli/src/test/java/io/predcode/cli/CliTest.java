@@ -805,6 +805,55 @@ class CliTest {
     }
 
     /**
+     * Data files that no longer hold what a run trained on (regenerated, another download): its resume is refused in a
+     * line naming both digests and the way to train on from its parameters; another test set is said by the resume and
+     * by eval; the same data elsewhere (a copy) resumes without a word.
+     */
+    @Test void aRunKnowsWhetherItsDataFilesChanged(@TempDir Path tmp) throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve("data")), run = tmp.resolve("run");
+        int n = 200, features = 64;
+        byte[] x = new byte[n * features], y = new byte[n];
+        for (int i = 0; i < x.length; i++) x[i] = (byte) (i * 7 % 17);
+        for (int i = 0; i < n; i++) y[i] = (byte) (i % 3);
+        Files.write(dir.resolve("x_train.npy"), io.predcode.data.Npy.encode("|u1", new int[]{n, 1, 8, 8}, x));
+        Files.write(dir.resolve("y_train.npy"), io.predcode.data.Npy.encode("|u1", new int[]{n}, y));
+        Files.write(dir.resolve("x_test.npy"), io.predcode.data.Npy.encode("|u1", new int[]{n, 1, 8, 8}, x));
+        Files.write(dir.resolve("y_test.npy"), io.predcode.data.Npy.encode("|u1", new int[]{n}, y));
+        Path copy = Files.createDirectories(tmp.resolve("copy"));
+        try (var files = Files.list(dir)) { for (Path f : files.toList()) Files.copy(f, copy.resolve(f.getFileName())); }
+        assertEquals(0, run("train", "--data", "npy:" + dir, "--epochs", "1", "--out", run.toString(), "--quiet").code());
+        Result r = run("train", "--data", "npy:" + copy, "--epochs", "2", "--out", run.toString(), "--quiet", "--resume");
+        assertEquals(0, r.code(), r.err());
+        assertFalse(r.out().contains("note:"), r.out());
+
+        y[5] = 0; // one label of the training set (it was 2)
+        Files.write(dir.resolve("y_train.npy"), io.predcode.data.Npy.encode("|u1", new int[]{n}, y));
+        r = run("train", "--data", "npy:" + dir, "--epochs", "3", "--out", run.toString(), "--quiet", "--resume");
+        assertEquals(2, r.code(), r.out() + r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+        assertTrue(r.err().startsWith("predcode: " + run.resolve("checkpoint.safetensors") + ": checkpoint was trained on other data than --data npy:" + dir
+                + " holds now (the training set's digest crc32c:"), r.err());
+        assertTrue(r.err().contains("; --resume continues the same run: to train on from its parameters on this data, start a run with --init "
+                + run.resolve("model.safetensors") + "\n"), r.err());
+        assertEquals(0, run("train", "--data", "npy:" + dir, "--init", run.resolve("model.safetensors").toString(), "--epochs", "1",
+                "--out", tmp.resolve("onward").toString(), "--quiet").code(), "the way the line names");
+
+        x[0] = 9; // one value of the test set the run has recorded since its resume: the copy's
+        Files.write(copy.resolve("x_test.npy"), io.predcode.data.Npy.encode("|u1", new int[]{n, 1, 8, 8}, x));
+        r = run("eval", "--checkpoint", run.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().startsWith("note: --data npy:" + copy + " holds another test set than " + run.resolve("checkpoint.safetensors") + "'s run scored"), r.err());
+        assertTrue(run("eval", "--checkpoint", run.toString(), "--data", "npy:" + dir).err().isEmpty(), "another data set, given: scored as asked");
+        r = run("eval", "--checkpoint", run.resolve("model.safetensors").toString());
+        assertTrue(r.err().contains(" holds another test set than " + run.resolve("model.safetensors") + "'s run scored (digest crc32c:")
+                && r.err().contains("): these scores are not comparable with its metrics.json"), "the export records it too: " + r.err());
+        r = run("train", "--epochs", "3", "--out", run.toString(), "--quiet", "--resume");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("note: --data npy:" + copy + " holds another test set than the run scored its epochs on (digest crc32c:"), r.out());
+        assertTrue(run("eval", "--checkpoint", run.toString()).err().isEmpty(), "the resumed run records the test set it scored since");
+    }
+
+    /**
      * A data set that fits the heap once but not with its validation split's copy: one line saying how to give Java
      * more, exit 4, where the JVM printed a stack trace. The serial collector makes where memory runs out certain.
      */

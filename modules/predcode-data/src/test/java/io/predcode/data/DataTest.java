@@ -35,6 +35,29 @@ class DataTest {
         return dir;
     }
 
+    /** A digest names the data, not its files: equal for equal data, another for any value, label, shape or class count changed, past the first buffer too. */
+    @Test void aDigestNamesTheDataNotWhereItIs() throws IOException {
+        int n = 1000, per = 30; // 30,000 floats: the last is past the digest's first 16,384
+        float[] x = new float[n * per], y = new float[n];
+        java.util.Random r = new java.util.Random(5);
+        for (int i = 0; i < x.length; i++) x[i] = r.nextFloat();
+        for (int i = 0; i < n; i++) y[i] = i % 10;
+        Dataset a = new Dataset("a", new int[]{1, 5, 6}, 10, x, y);
+        String d = a.digest();
+        assertTrue(d.matches("crc32c:[0-9a-f]{8}"), d);
+        assertEquals(d, new Dataset("elsewhere", new int[]{1, 5, 6}, 10, x.clone(), y.clone()).digest());
+        float[] x2 = x.clone(), y2 = y.clone();
+        x2[x2.length - 1] = Math.nextUp(x2[x2.length - 1]);
+        y2[3] = 4;
+        Set<String> all = new HashSet<>(java.util.List.of(d, new Dataset("a", new int[]{1, 5, 6}, 10, x2, y).digest(), new Dataset("a", new int[]{1, 5, 6}, 10, x, y2).digest(),
+                new Dataset("a", new int[]{1, 6, 5}, 10, x, y).digest(), new Dataset("a", new int[]{30}, 10, x, y).digest(), new Dataset("a", new int[]{1, 5, 6}, 11, x, y).digest()));
+        assertEquals(6, all.size(), "each change gives another digest: " + all);
+        // Checkpoints record it: the bundled digits' must not change from one version to the next.
+        DataSplit digits = DataSources.load("digits");
+        assertEquals("crc32c:10b923ad", digits.train().digest());
+        assertEquals("crc32c:d813ca1a", digits.test().digest());
+    }
+
     @Test void trainAndTestSetsOfDifferentShapesAreRefusedWhenRead() {
         Dataset train = new Dataset("train", new int[]{1, 2, 2}, 3, new float[8], new float[2]);
         Dataset test = new Dataset("t10k", new int[]{1, 3, 3}, 3, new float[9], new float[1]);
