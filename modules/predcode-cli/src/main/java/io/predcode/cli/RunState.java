@@ -218,6 +218,11 @@ final class RunState {
                 notes.add("note: the run goes on on the " + threads(threads) + " it trained on, more than this machine's " + cores
                         + " cores: slower than it could be (--threads " + cores + " is faster, but from there not bit for bit the run never stopped)");
         }
+        // Another kind of machine (another CPU's kernels or OpenBLAS core, another GPU) rounds otherwise, on any threads.
+        if (saved.has("backend_description") && recorded.get("backend_description") instanceof String here && saved.get("backend").equals(recorded.get("backend"))
+                && !machine(saved.string("backend_description")).equals(machine(here)))
+            notes.add("note: the run trained on " + machine(saved.string("backend_description")) + " and goes on on " + machine(here)
+                    + ", whose kernels may round otherwise: from here it may not be bit for bit the run never stopped");
         String sparkNote = sparkNote(saved, recorded, s.backend().threadInvariant, t.has("epoch_progress") ? (int) t.object("epoch_progress").number("batches") : 0);
         if (sparkNote != null) notes.add(sparkNote);
         try {
@@ -249,6 +254,12 @@ final class RunState {
             throw m.contains(c.source().toString()) ? e : new IllegalArgumentException(c.source() + ": field 'training' holds a value this run cannot use: " + m, e);
         }
     }
+
+    /**
+     * A backend's description without its threads (the threads note speaks of them) and a GPU's index (another of the
+     * same kind computes alike): the kind of machine whose kernels set a run's bits.
+     */
+    static String machine(String description) { return description.replaceFirst(", \\d+ threads?(, thread-invariant)?;", ";").replaceFirst(" \\(device \\d+\\)", ""); }
 
     private static String threads(double n) { return fmtSetting(n) + (n == 1 ? " thread" : " threads"); }
 

@@ -804,6 +804,25 @@ class CliTest {
         assertEquals(List.of(run), Setup.unfinishedSweep(dir));
     }
 
+    /** A run resumed on another kind of machine (here: the Java kernels for the native ones) says that its kernels may round otherwise; on its own, nothing. */
+    @Test void aResumeOnAnotherKindOfMachineSaysSo(@TempDir Path tmp) throws Exception {
+        Path run = tmp.resolve("run");
+        assertEquals(0, run("train", "--epochs", "1", "--threads", "1", "--out", run.toString(), "--quiet").code());
+        Result r = childWith(List.of("-Dpredcode.cpu.kernels=java"), "train", "--epochs", "2", "--out", run.toString(), "--quiet", "--resume");
+        assertEquals(0, r.code(), r.out() + r.err());
+        String recorded = json(run.resolve("metrics.json")).object("settings").string("backend_description");
+        assertTrue(recorded.contains("Java kernels"), "the resumed run records where it went on: " + recorded);
+        assertTrue(r.out().contains("note: the run trained on OpenBLAS ") && r.out().contains("; native kernels (")
+                && r.out().contains(" and goes on on OpenBLAS ") && r.out().contains("; Java kernels (native: turned off")
+                && r.out().contains(", whose kernels may round otherwise: from here it may not be bit for bit the run never stopped\n"), r.out());
+        String note = r.out().lines().filter(l -> l.startsWith("note: ")).findFirst().orElseThrow();
+        assertFalse(note.contains(" thread;") || note.contains(" threads;"), "the threads are the threads note's: " + note);
+        r = run("train", "--epochs", "3", "--out", run.toString(), "--quiet", "--resume");
+        assertTrue(r.out().contains("note: the run trained on OpenBLAS ") && r.out().contains("; Java kernels ("), "and back: " + r.out());
+        assertEquals("OpenBLAS x (lib.so); native kernels (AVX2)", RunState.machine("OpenBLAS x (lib.so), 16 threads, thread-invariant; native kernels (AVX2)"));
+        assertEquals("NVIDIA H200, driver 13.0, libcublas.so.13, CUDA graphs", RunState.machine("NVIDIA H200 (device 1), driver 13.0, libcublas.so.13, CUDA graphs"));
+    }
+
     /**
      * Data files that no longer hold what a run trained on (regenerated, another download): its resume is refused in a
      * line naming both digests and the way to train on from its parameters; another test set is said by the resume and
