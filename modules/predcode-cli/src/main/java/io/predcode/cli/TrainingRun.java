@@ -278,6 +278,12 @@ final class TrainingRun {
         int lastEpoch = pauseAfter > 0 ? Math.min(pauseAfter, s.epochs()) : s.epochs();
         stopReason = lastEpoch < s.epochs() ? "paused after epoch " + lastEpoch + " of " + s.epochs() + "; --resume goes on" : "all " + s.epochs() + " epochs done";
         int firstEpoch = state.epochsDone();
+        if (s.resume() && firstEpoch >= s.epochs()) // a finished run resumed: say how it trains on, if it can
+            stopReason += " before this resume; " + (s.cosineSchedule() ? "its cosine schedule spans them, so it trains on no further" : "give --epochs more than " + s.epochs() + " to train on");
+        else if (s.maxSteps() > 0 && state.step >= s.maxSteps()) { // a resume past its limit: nothing to train, nor to score again
+            stopReason = "reached --max-steps " + s.maxSteps() + " before this resume (--max-steps counts all of a run's steps; it has taken " + state.step + ")";
+            return 0;
+        }
         for (int epoch = firstEpoch; epoch < lastEpoch; epoch++) {
             // A run resumed inside this epoch goes on from its next batch, with the sums of the batches before.
             Epoch e = trainEpoch(run, new Epoch(epoch, epoch == firstEpoch ? state.progress : null));

@@ -804,6 +804,22 @@ class CliTest {
         assertEquals(List.of(run), Setup.unfinishedSweep(dir));
     }
 
+    /** A finished run resumed says how it trains on; one past --max-steps (which counts all its steps) stops before training or scoring anything. */
+    @Test void aResumeWithNothingToTrainSaysWhy(@TempDir Path tmp) throws Exception {
+        Path run = tmp.resolve("run");
+        assertEquals(0, run("train", "--epochs", "1", "--out", run.toString(), "--quiet").code());
+        List<String> rows = Files.readAllLines(run.resolve("metrics.csv"));
+        Result r = run("train", "--out", run.toString(), "--quiet", "--resume");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("stopped: all 1 epochs done before this resume; give --epochs more than 1 to train on\n"), r.out());
+        r = run("train", "--epochs", "2", "--max-steps", "5", "--out", run.toString(), "--quiet", "--resume");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("stopped: reached --max-steps 5 before this resume (--max-steps counts all of a run's steps; it has taken 43)\n"), r.out());
+        assertEquals(rows, Files.readAllLines(run.resolve("metrics.csv")), "nothing trained or scored");
+        r = run("train", "--epochs", "2", "--out", run.toString(), "--quiet", "--resume");
+        assertTrue(r.out().contains("stopped: all 2 epochs done\n"), r.out());
+    }
+
     /** A run resumed on another kind of machine (here: the Java kernels for the native ones) says that its kernels may round otherwise; on its own, nothing. */
     @Test void aResumeOnAnotherKindOfMachineSaysSo(@TempDir Path tmp) throws Exception {
         Path run = tmp.resolve("run");
