@@ -17,7 +17,7 @@ import java.nio.file.NoSuchFileException;
  */
 @Command(name = "predcode", mixinStandardHelpOptions = true, version = "predcode 0.1.0",
         description = "Predictive-coding training on the JVM, on CPUs and GPUs: Torch2PC's algorithms (STRICT, FIXED_PRED, EXACT), PC, iPC and Z-IL, and backprop.",
-        subcommands = {TrainCommand.class, EvalCommand.class, PredictCommand.class, GenerateCommand.class, InspectCommand.class, CompareCommand.class, BenchCommand.class, BackendsCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {TrainCommand.class, EvalCommand.class, PredictCommand.class, ServeCommand.class, GenerateCommand.class, InspectCommand.class, CompareCommand.class, BenchCommand.class, BackendsCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     public static final int BAD_INPUT = 2, DIVERGED = 3, OUT_OF_MEMORY = 4;
 

@@ -1,0 +1,187 @@
+package io.predcode.cli;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import io.predcode.core.json.Json;
+import io.predcode.core.serve.Predictor;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * {@code predcode serve}'s HTTP side, on the JDK's own server: {@code POST /predict} answers from a {@link Predictor}
+ * (any number of requests at once, each wholly on one version of the parameters), {@code GET /health} and
+ * {@code GET /info} describe it. A request it cannot answer gets its status and {@code {"error": "one line"}}.
+ * Kept apart from {@link ServeCommand} so that only serving loads the JDK's jdk.httpserver classes.
+ */
+final class HttpPredictions implements AutoCloseable {
+    /** What /info tells of the model beside the predictor's own sizes, names and preprocessing. */
+    record Described(String checkpoint, int[] inputShape, boolean probabilities, Map<String, Object> trained) {
+        /** The input's shape, as "[1, 28, 28]"; a file that records none: its size. */
+        String shape(Predictor p) { return java.util.Arrays.toString(inputShape != null ? inputShape : new int[]{p.inputSize()}); }
+    }
+
+    private final HttpServer server;
+    private final ExecutorService workers;
+    private final Predictor predictor;
+    private final Described model;
+    private final int maxRows;
+    private final AtomicLong requests = new AtomicLong(), samples = new AtomicLong();
+
+    private HttpPredictions(HttpServer server, ExecutorService workers, Predictor predictor, Described model, int maxRows) {
+        this.server = server;
+        this.workers = workers;
+        this.predictor = predictor;
+        this.model = model;
+        this.maxRows = maxRows;
+    }
+
+    /** Serves {@code predictor} on host:port (0: a free port) with {@code threads} request threads, at most {@code maxRows} samples a request. */
+    static HttpPredictions start(String host, int port, int threads, int maxRows, Predictor predictor, Described model) throws IOException {
+        HttpServer server;
+        try {
+            server = HttpServer.create(new InetSocketAddress(host, port), 64);
+        } catch (java.net.BindException e) {
+            throw new IllegalArgumentException("--host " + host + " --port " + port + ": cannot listen there (" + e.getMessage() + "); give another --port, or 0 for a free one", e);
+        }
+        ExecutorService workers = Executors.newFixedThreadPool(threads, r -> {
+            Thread t = new Thread(r, "predcode-serve");
+            t.setDaemon(true);
+            return t;
+        });
+        HttpPredictions h = new HttpPredictions(server, workers, predictor, model, maxRows);
+        server.setExecutor(workers);
+        server.createContext("/predict", ex -> h.answer(ex, "POST", h::predict));
+        server.createContext("/health", ex -> h.answer(ex, "GET", h::health));
+        server.createContext("/info", ex -> h.answer(ex, "GET", h::info));
+        server.createContext("/", ex -> h.answer(ex, null, e -> { throw new Refused(404, "no such path: " + e.getRequestURI().getPath() + " (POST /predict, GET /info, GET /health)"); }));
+        server.start();
+        return h;
+    }
+
+    /** The port it listens on (the one chosen, for port 0). */
+    int port() { return server.getAddress().getPort(); }
+
+    /** A request refused with an HTTP status and a line saying why. */
+    private static final class Refused extends RuntimeException {
+        final int status;
+
+        Refused(int status, String why) {
+            super(why, null, false, false);
+            this.status = status;
+        }
+    }
+
+    private interface Handler { Object handle(HttpExchange ex) throws IOException; }
+
+    private void answer(HttpExchange ex, String method, Handler handler) throws IOException {
+        try (ex) {
+            int status = 200;
+            Object body;
+            try {
+                if (method != null && !method.equals(ex.getRequestMethod())) {
+                    ex.getResponseHeaders().set("Allow", method);
+                    throw new Refused(405, ex.getRequestURI().getPath() + " takes " + method + ", not " + ex.getRequestMethod());
+                }
+                body = handler.handle(ex);
+            } catch (Refused r) {
+                status = r.status;
+                body = Map.of("error", r.getMessage());
+            } catch (IllegalArgumentException e) { // a body Json refuses, or the predictor refuses (its sizes)
+                status = 400;
+                body = Map.of("error", Main.message(e));
+            } catch (IllegalStateException e) { // closing: the service is stopping
+                status = 503;
+                body = Map.of("error", "the service is stopping");
+            }
+            byte[] bytes = (Json.write(body, 0) + "\n").getBytes(StandardCharsets.UTF_8);
+            ex.getResponseHeaders().set("Content-Type", "application/json");
+            ex.sendResponseHeaders(status, bytes.length);
+            ex.getResponseBody().write(bytes);
+        }
+    }
+
+    /** {"inputs": [[raw values], ...]} to each sample's class, its name and every class's probability (or output), and the version that answered. */
+    private Object predict(HttpExchange ex) throws IOException {
+        int per = predictor.inputSize(), k = predictor.outputSize();
+        String text = new String(read(ex.getRequestBody(), 64L + (long) maxRows * per * 32), StandardCharsets.UTF_8);
+        if (!(Json.parse(text, "the request body") instanceof Map<?, ?> m) || !(m.get("inputs") instanceof List<?> inputs) || inputs.isEmpty() || inputs.size() > maxRows)
+            throw new Refused(400, "expected {\"inputs\": [[" + per + " numbers], ...]} with 1 to " + maxRows + " rows (--max-rows)");
+        int rows = inputs.size();
+        float[] x = new float[rows * per];
+        for (int r = 0; r < rows; r++) {
+            if (!(inputs.get(r) instanceof List<?> row) || row.size() != per)
+                throw new Refused(400, "inputs[" + r + "]: expected " + per + " numbers, the model's input " + model.shape(predictor) + " in C order (raw values, as its data set stores them)");
+            for (int i = 0; i < per; i++) {
+                if (!(row.get(i) instanceof Number v) || !Float.isFinite(v.floatValue()))
+                    throw new Refused(400, "inputs[" + r + "][" + i + "]: expected a finite number, got " + Json.write(row.get(i), 0));
+                x[r * per + i] = v.floatValue();
+            }
+        }
+        int[] classes = new int[rows];
+        float[] out = new float[rows * k];
+        long version = predictor.classes(x, rows, classes, out);
+        if (model.probabilities()) Predictor.softmaxRows(out, rows, k);
+        List<Object> values = new ArrayList<>(rows), labels = new ArrayList<>(rows);
+        for (int r = 0; r < rows; r++) {
+            double[] v = new double[k];
+            for (int c = 0; c < k; c++) v[c] = Double.parseDouble(Float.toString(out[r * k + c])); // the float's shortest digits
+            values.add(v);
+            if (!predictor.classNames().isEmpty()) labels.add(predictor.classNames().get(classes[r]));
+        }
+        requests.incrementAndGet();
+        samples.addAndGet(rows);
+        Map<String, Object> answer = new LinkedHashMap<>();
+        answer.put("version", (double) version);
+        answer.put("classes", classes);
+        if (!labels.isEmpty()) answer.put("labels", labels);
+        answer.put(model.probabilities() ? "probabilities" : "outputs", values);
+        return answer;
+    }
+
+    private Object health(HttpExchange ex) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("status", "ok");
+        m.put("version", (double) predictor.version());
+        m.put("requests", (double) requests.get());
+        m.put("samples", (double) samples.get());
+        return m;
+    }
+
+    private Object info(HttpExchange ex) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("checkpoint", model.checkpoint());
+        m.put("version", (double) predictor.version());
+        m.put("input_shape", model.inputShape() != null ? model.inputShape() : new int[]{predictor.inputSize()});
+        m.put("input_size", (double) predictor.inputSize());
+        m.put("outputs", (double) predictor.outputSize());
+        m.put("answers", model.probabilities() ? "probabilities" : "outputs");
+        m.put("class_names", predictor.classNames());
+        m.put("preprocessing", Map.of("scale", (double) predictor.preprocessing().scale(), "shift", (double) predictor.preprocessing().shift()));
+        m.put("max_rows", (double) maxRows);
+        if (model.trained() != null) m.put("trained", model.trained());
+        return m;
+    }
+
+    /** The body, refused past {@code limit} bytes (413) before it is all held. */
+    private static byte[] read(InputStream in, long limit) throws IOException {
+        byte[] bytes = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, limit + 1));
+        if (bytes.length > limit) throw new Refused(413, "the request body is larger than " + limit + " bytes, more than --max-rows samples take");
+        return bytes;
+    }
+
+    /** Stops listening, letting requests in progress finish for up to a second, then the request threads. */
+    @Override public void close() {
+        server.stop(1);
+        workers.shutdown();
+    }
+}
