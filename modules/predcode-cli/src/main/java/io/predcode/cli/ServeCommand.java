@@ -66,6 +66,9 @@ final class ServeCommand implements Callable<Integer> {
         if (httpThreads < 1 || httpThreads > 1024) throw new IllegalArgumentException("--http-threads must be in 1..1024, got " + httpThreads);
         if (maxRows < 1 || maxRows > 1_000_000) throw new IllegalArgumentException("--max-rows must be in 1..1000000, got " + maxRows);
         java.time.Duration every = every(watch);
+        if (ModuleLayer.boot().findModule("jdk.httpserver").isEmpty()) // a jlinked runtime without it: say so, not a NoClassDefFoundError
+            throw new IllegalArgumentException("serve needs the JDK's jdk.httpserver module, which the Java runtime at " + System.getProperty("java.home")
+                    + " lacks: run it on a full JDK (25 or newer)");
         Checkpoint.Loaded c = checkpoint.loadFinite();
         PrintWriter out = spec.commandLine().getOut();
         boolean probabilities = c.loss() == Loss.CROSS_ENTROPY; // squared error on one-hot targets: its outputs are its answer, not logits
