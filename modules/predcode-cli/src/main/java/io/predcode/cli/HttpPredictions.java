@@ -102,6 +102,9 @@ final class HttpPredictions implements AutoCloseable {
             } catch (IllegalStateException e) { // closing: the service is stopping
                 status = 503;
                 body = Map.of("error", "the service is stopping");
+            } catch (RuntimeException e) { // a fault of the service's own: said, not a dropped connection
+                status = 500;
+                body = Map.of("error", "the service failed: " + e);
             }
             byte[] bytes = (Json.write(body, 0) + "\n").getBytes(StandardCharsets.UTF_8);
             ex.getResponseHeaders().set("Content-Type", "application/json");

@@ -120,7 +120,7 @@ final class RunState {
     private record Place(Object master, double partitions, double averageEvery, Double threads) {
         static Place of(Object spark, Object partitions, Object averageEvery, Object threads) {
             if (spark == null || Setup.SparkChoice.NONE.equals(spark)) return new Place(null, 0, 0, null);
-            return new Place(spark, (Double) partitions, averageEvery instanceof Double k ? k : 1, (Double) threads);
+            return new Place(spark, partitions instanceof Double p ? p : 0, averageEvery instanceof Double k ? k : 1, threads instanceof Double t ? t : null);
         }
 
         /** Whether a run here takes the batches a run at {@code o} takes: Spark's shard plan draws them per partition, and averaging takes its own steps. */
