@@ -520,7 +520,7 @@ final class TrainingRun {
         RunSpec run = new RunSpec(java.util.UUID.randomUUID().toString(), spec.toJson(), input, s.data(), s.validation(), s.seed(), s.shuffle(), s.algorithm().id(),
                 s.eta(), sweeps, s.loss().id(), s.energy().id(), s.beliefOptimizer().toString(), s.nudging().toString(), batchSize, sp.partitions(), be.name(),
                 executorThreads(), -1, s.symmetricInputs() ? 2f : 1f, s.symmetricInputs() ? -1f : 0f, s.augmentation().id(),
-                s.stableRelaxation(), s.backend().threadInvariant);
+                s.stableRelaxation(), s.backend().threadInvariant, trainDigest);
         DataParallelRun r = DataParallelRun.start(sp.master, sp.conf, java.time.Duration.ofSeconds(sp.timeoutSeconds), run, trainSize, model, opt);
         out.printf("spark: %s, %d partition%s of %d samples a step, %d steps an epoch%s%n", sp.master, run.partitions(), run.partitions() == 1 ? "" : "s", run.localBatch(), r.training().plan().stepsPerEpoch(),
                 sp.averageEvery > 1 ? ", local steps averaged every " + sp.averageEvery + " (not exact; each shard's optimizer state stays on its executor)"

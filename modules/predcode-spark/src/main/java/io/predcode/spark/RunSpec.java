@@ -32,16 +32,27 @@ import java.io.Serializable;
  *                        eta halved, from that step on, while the global batch's relaxation raises its energy
  * @param threadInvariant  whether each executor's backend splits its work by the sizes alone
  *                        ({@code BackendOptions.threadInvariant}), so that its shard's results do not depend on its threads
+ * @param trainDigest     the training set's {@code Dataset.digest} as the driver read it (mapped by inputScale and
+ *                        inputShift): an executor whose files hold another refuses to train; null: not checked
  */
 public record RunSpec(String runId, String specJson, int[] inputShape, String data, double validation, long seed, boolean shuffle,
                       String algorithm, float eta, int n, String loss, String energy, String beliefOptimizer, String nudging,
                       int globalBatch, int partitions, String backend, int threads, long failOnceAtStep, float inputScale, float inputShift, String augment,
-                      boolean stableRelaxation, boolean threadInvariant) implements Serializable {
+                      boolean stableRelaxation, boolean threadInvariant, String trainDigest) implements Serializable {
     /** Checks what the driver can check before any executor works. */
     public RunSpec {
         if (partitions < 1) throw new IllegalArgumentException("--spark-partitions must be >= 1, got " + partitions);
         if (globalBatch < partitions || globalBatch % partitions != 0)
             throw new IllegalArgumentException("--batch-size " + globalBatch + " must be a multiple of --spark-partitions " + partitions + " (each shard takes an equal part)");
+    }
+
+    /** A run whose executors do not check the driver's training set ({@code trainDigest} null). */
+    public RunSpec(String runId, String specJson, int[] inputShape, String data, double validation, long seed, boolean shuffle,
+                   String algorithm, float eta, int n, String loss, String energy, String beliefOptimizer, String nudging,
+                   int globalBatch, int partitions, String backend, int threads, long failOnceAtStep, float inputScale, float inputShift, String augment,
+                   boolean stableRelaxation, boolean threadInvariant) {
+        this(runId, specJson, inputShape, data, validation, seed, shuffle, algorithm, eta, n, loss, energy, beliefOptimizer, nudging, globalBatch, partitions,
+                backend, threads, failOnceAtStep, inputScale, inputShift, augment, stableRelaxation, threadInvariant, null);
     }
 
     /** A run whose executors split their work by the thread count (not {@code threadInvariant}). */

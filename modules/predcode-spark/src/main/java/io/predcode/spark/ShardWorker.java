@@ -76,7 +76,12 @@ final class ShardWorker implements AutoCloseable {
                 throw new UncheckedIOException(e);
             }
         });
-        this.train = data.train().affine(spec.inputScale(), spec.inputShift()).holdOut(spec.validation(), spec.seed())[0];
+        Dataset read = data.train().affine(spec.inputScale(), spec.inputShift());
+        // Each executor reads --data itself: a Worker with another copy of the files (stale, regenerated) would train on it.
+        if (spec.trainDigest() != null && !spec.trainDigest().equals(read.digest()))
+            throw new IllegalArgumentException("--data " + spec.data() + " on " + executor() + " holds another training set than the driver read (digest "
+                    + read.digest() + ", the driver's " + spec.trainDigest() + "): every executor must read the same files");
+        this.train = read.holdOut(spec.validation(), spec.seed())[0];
         this.augmentation = Augmentation.parse(spec.augment(), spec.inputShift());
         augmentation.check(train);
         this.plan = ShardPlan.of(spec, train.size());
@@ -90,6 +95,16 @@ final class ShardWorker implements AutoCloseable {
         } catch (RuntimeException e) {
             backend.close();
             throw e;
+        }
+    }
+
+    /** This executor, as Spark names it ("executor 1 at HOST"), for a line about it; asks no name server. */
+    private static String executor() {
+        try {
+            org.apache.spark.SparkEnv env = org.apache.spark.SparkEnv.get();
+            return "executor " + env.executorId() + " at " + env.blockManager().blockManagerId().host();
+        } catch (RuntimeException e) { // outside a Spark task (a test's own worker)
+            return "executor outside Spark";
         }
     }
 

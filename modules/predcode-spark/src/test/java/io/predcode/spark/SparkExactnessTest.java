@@ -501,6 +501,27 @@ class SparkExactnessTest {
         }
     }
 
+    /** An executor whose files hold another training set than the driver read (a stale copy on a Worker) refuses to train, saying so in one line. */
+    @Test void anExecutorWithOtherDataRefusesToTrain() {
+        RunSpec c = spec("backprop", -1), other = new RunSpec(c.runId(), c.specJson(), c.inputShape(), c.data(), c.validation(), c.seed(), c.shuffle(), c.algorithm(),
+                c.eta(), c.n(), c.loss(), c.energy(), c.beliefOptimizer(), c.nudging(), c.globalBatch(), c.partitions(), c.backend(), c.threads(), c.failOnceAtStep(),
+                c.inputScale(), c.inputShift(), c.augment(), c.stableRelaxation(), c.threadInvariant(), "crc32c:00000000");
+        try (Backend be = Backends.open("cpu"); Model model = Model.create(BuiltinModels.get("digits-mlp"), be, 3); Sgd sgd = new Sgd(model, 0.1f, 0f, 0f);
+             SparkTraining t = new SparkTraining(sc, other, train.size(), model, sgd)) {
+            Exception e = assertThrows(Exception.class, () -> t.step(0, 0));
+            String line = DataParallelRun.rootMessage(e);
+            assertTrue(line.startsWith("--data digits on executor ") && line.contains(" at 127.0.0.1 holds") && line.contains(" holds another training set than the driver read (digest crc32c:10b923ad,"
+                    + " the driver's crc32c:00000000): every executor must read the same files"), line);
+            assertFalse(line.contains("\n"), line);
+        }
+        RunSpec same = new RunSpec(UUID.randomUUID().toString(), c.specJson(), c.inputShape(), c.data(), c.validation(), c.seed(), c.shuffle(), c.algorithm(),
+                c.eta(), c.n(), c.loss(), c.energy(), c.beliefOptimizer(), c.nudging(), c.globalBatch(), c.partitions(), c.backend(), c.threads(), c.failOnceAtStep(),
+                c.inputScale(), c.inputShift(), c.augment(), c.stableRelaxation(), c.threadInvariant(), "crc32c:10b923ad");
+        Map<String, float[]> checked = onSpark(same), unchecked = onSpark(c); // the driver's own digest: it trains, as unchecked
+        assertEquals(unchecked.keySet(), checked.keySet());
+        unchecked.forEach((k, v) -> assertArrayEquals(v, checked.get(k), k));
+    }
+
     /**
      * A relaxation that runs off on the executors (eta far too large: the loss finite, the updates not) is a divergence at
      * its step, in a job per step, a barrier job and averaged local steps alike: the driver's parameters and optimizer stay as before it.
