@@ -47,11 +47,13 @@ final class HttpPredictions implements AutoCloseable {
 
     /** Serves {@code predictor} on host:port (0: a free port) with {@code threads} request threads, at most {@code maxRows} samples a request. */
     static HttpPredictions start(String host, int port, int threads, int maxRows, Predictor predictor, Described model) throws IOException {
+        InetSocketAddress address = new InetSocketAddress(host, port);
+        if (address.isUnresolved()) throw new IllegalArgumentException("--host " + host + ": no such host; give an address of this machine (127.0.0.1, or 0.0.0.0 for all)");
         HttpServer server;
         try {
-            server = HttpServer.create(new InetSocketAddress(host, port), 64);
+            server = HttpServer.create(address, 64);
         } catch (java.net.BindException e) {
-            throw new IllegalArgumentException("--host " + host + " --port " + port + ": cannot listen there (" + e.getMessage() + "); give another --port, or 0 for a free one", e);
+            throw new IllegalArgumentException("--host " + host + " --port " + port + ": cannot listen there (" + e.getMessage() + "); give another --host or --port (0: a free port)", e);
         }
         ExecutorService workers = Executors.newFixedThreadPool(threads, r -> {
             Thread t = new Thread(r, "predcode-serve");
