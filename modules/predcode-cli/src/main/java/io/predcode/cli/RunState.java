@@ -158,7 +158,7 @@ final class RunState {
             return "note: the run takes local steps averaged every " + fmtSetting(was.averageEvery()) + ", whose shards' optimizer states live on their executors,"
                     + " not in the checkpoint: they start afresh here, so from here it is not the run never stopped";
         if (was.threads() == null || was.threads().equals(now.threads())) return null;
-        return "note: the run trained " + was + " and goes on " + now + ", whose sums round otherwise: from here it is not bit for bit the run never stopped (--threads "
+        return "note: the run trained " + was + " and goes on " + now + ", whose sums may round otherwise: from here it may not be bit for bit the run never stopped (--threads "
                 + fmtSetting(was.threads()) + " is; a run started with --thread-invariant is on any threads)";
     }
 
@@ -212,7 +212,7 @@ final class RunState {
         if (saved.has("threads") && recorded.get("threads") instanceof Double threads && !s.backend().threadInvariant) {
             if (saved.number("threads") != threads)
                 notes.add("note: the run trained on " + threads(saved.number("threads")) + " and goes on on " + threads(threads)
-                        + ", whose sums round otherwise: from here it is not bit for bit the run never stopped (--threads " + fmtSetting(saved.number("threads"))
+                        + ", whose sums may round otherwise: from here it may not be bit for bit the run never stopped (--threads " + fmtSetting(saved.number("threads"))
                         + " is; a run started with --thread-invariant is on any threads)");
             else if (threads > cores) // its own threads, on a smaller machine: exact, but each core takes turns
                 notes.add("note: the run goes on on the " + threads(threads) + " it trained on, more than this machine's " + cores
