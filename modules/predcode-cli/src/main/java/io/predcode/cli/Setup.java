@@ -240,10 +240,22 @@ final class Setup {
          */
         static String changedSince(io.predcode.core.io.Checkpoint.Loaded c, String given, io.predcode.data.DataSplit split) {
             Object trained = recorded(c, "data"), digest = recorded(c, "test_digest");
-            if (trained == null || digest == null || given != null && !given.equals(trained)) return null;
+            if (trained == null || digest == null || given != null && !sameFiles(given, (String) trained)) return null;
             String now = split.test().digest();
             return digest.equals(now) ? null : "--data " + trained + " holds another test set than " + c.source() + "'s run scored (digest " + digest + ", now " + now
                     + "): these scores are not comparable with its metrics.json";
+        }
+
+        /** Whether two --data values name the same files: the same kind (npy:, mnist:, ...) and the same folder or file, however written. */
+        static boolean sameFiles(String a, String b) {
+            if (a.equals(b)) return true;
+            int i = a.indexOf(':'), j = b.indexOf(':');
+            if (i < 0 || j < 0 || !a.substring(0, i).equals(b.substring(0, j))) return false;
+            try {
+                return java.nio.file.Path.of(a.substring(i + 1)).toRealPath().equals(java.nio.file.Path.of(b.substring(j + 1)).toRealPath());
+            } catch (IOException | java.nio.file.InvalidPathException e) { // not there: not the same files as far as can be told
+                return false;
+            }
         }
 
         /**

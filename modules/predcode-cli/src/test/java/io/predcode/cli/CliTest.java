@@ -879,6 +879,7 @@ class CliTest {
         assertEquals(0, r.code(), r.err());
         assertTrue(r.err().startsWith("note: --data npy:" + copy + " holds another test set than " + run.resolve("checkpoint.safetensors") + "'s run scored"), r.err());
         assertTrue(run("eval", "--checkpoint", run.toString(), "--data", "npy:" + dir).err().isEmpty(), "another data set, given: scored as asked");
+        assertTrue(run("eval", "--checkpoint", run.toString(), "--data", "npy:" + copy.resolve(".")).err().startsWith("note: "), "the run's files, written otherwise");
         r = run("eval", "--checkpoint", run.resolve("model.safetensors").toString());
         assertTrue(r.err().contains(" holds another test set than " + run.resolve("model.safetensors") + "'s run scored (digest crc32c:")
                 && r.err().contains("): these scores are not comparable with its metrics.json"), "the export records it too: " + r.err());
