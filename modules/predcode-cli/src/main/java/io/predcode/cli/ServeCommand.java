@@ -44,6 +44,10 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-rows", defaultValue = "1024", description = "The most samples one request may hold (default: ${DEFAULT-VALUE}).")
     int maxRows;
 
+    @Option(names = "--request-timeout", defaultValue = "30", description = "Seconds a request may take to arrive whole: a client that stalls, or sends"
+            + " less than it said it would, is cut off, so that it cannot hold a request thread (default: ${DEFAULT-VALUE}).")
+    int requestTimeout;
+
     @Mixin Setup.BackendChoice backendChoice;
 
     /** Tests: stops the service as a signal would. */
@@ -65,6 +69,10 @@ final class ServeCommand implements Callable<Integer> {
         if (port < 0 || port > 65_535) throw new IllegalArgumentException("--port must be in 0..65535, got " + port);
         if (httpThreads < 1 || httpThreads > 1024) throw new IllegalArgumentException("--http-threads must be in 1..1024, got " + httpThreads);
         if (maxRows < 1 || maxRows > 1_000_000) throw new IllegalArgumentException("--max-rows must be in 1..1000000, got " + maxRows);
+        if (requestTimeout < 1 || requestTimeout > 3600) throw new IllegalArgumentException("--request-timeout must be in 1..3600 seconds, got " + requestTimeout);
+        // The JDK's server waits for a request forever by default: a few stalled clients would hold every request thread.
+        // It reads this once, as it starts its first server in this JVM; a -D of the user's own wins.
+        if (System.getProperty("sun.net.httpserver.maxReqTime") == null) System.setProperty("sun.net.httpserver.maxReqTime", Integer.toString(requestTimeout));
         java.time.Duration every = every(watch);
         if (ModuleLayer.boot().findModule("jdk.httpserver").isEmpty()) // a jlinked runtime without it: say so, not a NoClassDefFoundError
             throw new IllegalArgumentException("serve needs the JDK's jdk.httpserver module, which the Java runtime at " + System.getProperty("java.home")

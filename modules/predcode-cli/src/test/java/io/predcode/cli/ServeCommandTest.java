@@ -37,6 +37,8 @@ class ServeCommandTest {
     private static Reply call(int port, String method, String path, String body) throws IOException {
         HttpURLConnection c = (HttpURLConnection) URI.create("http://127.0.0.1:" + port + path).toURL().openConnection();
         c.setRequestMethod(method);
+        c.setConnectTimeout(10_000);
+        c.setReadTimeout(30_000); // a service that stopped answering fails the test, not hangs it
         if (body != null) {
             c.setDoOutput(true);
             try (var out = c.getOutputStream()) { out.write(body.getBytes(StandardCharsets.UTF_8)); }
@@ -185,11 +187,37 @@ class ServeCommandTest {
         assertTrue(all.contains("stopped: SIGTERM"), String.valueOf(all));
     }
 
+    /** A client that stalls mid-request is cut off after --request-timeout: it cannot hold the service's one request thread. */
+    @Test void aStalledClientIsCutOff(@TempDir Path tmp) throws Exception {
+        Path run = tmp.resolve("run");
+        assertEquals(0, CliTest.run("train", "--epochs", "1", "--max-steps", "2", "--out", run.toString(), "--quiet").code());
+        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED", "-cp", CliTest.classPath(),
+                "io.predcode.cli.Main", "serve", "--checkpoint", run.toString(), "--port", "0", "--http-threads", "1", "--request-timeout", "2", "--watch", "off")
+                .redirectErrorStream(true).start();
+        try (BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+            String first = out.readLine();
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("127\\.0\\.0\\.1:(\\d+)").matcher(String.valueOf(first));
+            assertTrue(m.find(), first);
+            int port = Integer.parseInt(m.group(1));
+            try (java.net.Socket stalled = new java.net.Socket("127.0.0.1", port)) {
+                stalled.getOutputStream().write("POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"inputs\"".getBytes(StandardCharsets.US_ASCII));
+                stalled.getOutputStream().flush();
+                Thread.sleep(300); // the request thread is now reading the stalled body
+                assertEquals(200, call(port, "GET", "/health", null).status(), "answered once the stalled request was cut off");
+                stalled.setSoTimeout(20_000);
+                assertEquals(-1, stalled.getInputStream().read(), "the stalled client's connection is closed");
+            }
+        } finally {
+            assertEquals(0, new ProcessBuilder("kill", "-TERM", Long.toString(p.pid())).start().waitFor());
+            assertTrue(p.waitFor(30, TimeUnit.SECONDS));
+        }
+    }
+
     @Test void badOptionsAreOneLine(@TempDir Path tmp) {
         Path run = tmp.resolve("run");
         assertEquals(0, CliTest.run("train", "--epochs", "1", "--max-steps", "2", "--out", run.toString(), "--quiet").code());
         String[][] cases = {{"--port", "70000", "--port must be in 0..65535"}, {"--watch", "0", "--watch must be a time above 0"}, {"--watch", "5h", "--watch must be"},
-                {"--http-threads", "0", "--http-threads must be in 1..1024"}, {"--max-rows", "0", "--max-rows must be in 1..1000000"}};
+                {"--http-threads", "0", "--http-threads must be in 1..1024"}, {"--request-timeout", "0", "--request-timeout must be in 1..3600 seconds"}, {"--max-rows", "0", "--max-rows must be in 1..1000000"}};
         for (String[] c : cases) {
             CliTest.Result r = CliTest.run("serve", "--checkpoint", run.toString(), c[0], c[1]);
             assertEquals(2, r.code(), c[0]);
