@@ -11,7 +11,7 @@ import java.util.Map;
 /**
  * A command's options in --help under headings, in the order given: train has some sixty and bench thirty, and one flat
  * list of them is hard to find a thing in. An option no heading names is listed last, under "Other" (a test holds
- * train and bench to none there, so that a new option is placed).
+ * train, bench and compare to none there, so that a new option is placed).
  */
 final class HelpSections {
     private HelpSections() {}

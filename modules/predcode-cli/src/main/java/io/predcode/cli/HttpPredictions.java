@@ -26,8 +26,8 @@ import java.util.concurrent.atomic.AtomicLong;
 final class HttpPredictions implements AutoCloseable {
     /** What /info tells of the model beside the predictor's own sizes, names and preprocessing. */
     record Described(String checkpoint, int[] inputShape, boolean probabilities, Map<String, Object> trained) {
-        /** The input's shape, as "[1, 28, 28]"; a file that records none: its size. */
-        String shape(Predictor p) { return java.util.Arrays.toString(inputShape != null ? inputShape : new int[]{p.inputSize()}); }
+        /** The input's shape; a file that records none: its size. */
+        int[] shape(Predictor p) { return inputShape != null ? inputShape : new int[]{p.inputSize()}; }
     }
 
     private final HttpServer server;
@@ -125,7 +125,7 @@ final class HttpPredictions implements AutoCloseable {
         float[] x = new float[rows * per];
         for (int r = 0; r < rows; r++) {
             if (!(inputs.get(r) instanceof List<?> row) || row.size() != per)
-                throw new Refused(400, "inputs[" + r + "]: expected " + per + " numbers, the model's input " + model.shape(predictor) + " in C order (raw values, as its data set stores them)");
+                throw new Refused(400, "inputs[" + r + "]: expected " + per + " numbers, the model's input " + java.util.Arrays.toString(model.shape(predictor)) + " in C order (raw values, as its data set stores them)");
             for (int i = 0; i < per; i++) {
                 if (!(row.get(i) instanceof Number v) || !Float.isFinite(v.floatValue()))
                     throw new Refused(400, "inputs[" + r + "][" + i + "]: expected a finite number, got " + Json.write(row.get(i), 0));
@@ -166,7 +166,7 @@ final class HttpPredictions implements AutoCloseable {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("checkpoint", model.checkpoint());
         m.put("version", (double) predictor.version());
-        m.put("input_shape", model.inputShape() != null ? model.inputShape() : new int[]{predictor.inputSize()});
+        m.put("input_shape", model.shape(predictor));
         m.put("input_size", (double) predictor.inputSize());
         m.put("outputs", (double) predictor.outputSize());
         m.put("answers", model.probabilities() ? "probabilities" : "outputs");

@@ -86,6 +86,12 @@ final class PredictCommand implements Callable<Integer> {
                 + (p.shift() == Math.rint(p.shift()) ? Long.toString((long) Math.abs(p.shift())) : Float.toString(Math.abs(p.shift())));
     }
 
+    /**
+     * Whether the model's answer is each class's probability (the softmax of a cross-entropy model's outputs) rather than
+     * its outputs as they are: a model trained on squared error against one-hot targets outputs its guess of them, not logits.
+     */
+    static boolean answersProbabilities(Checkpoint.Loaded c) { return c.loss() == io.predcode.core.nn.Loss.CROSS_ENTROPY; }
+
     @Override public Integer call() throws Exception {
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
         Setup.outputFile("--out", out);
@@ -112,9 +118,7 @@ final class PredictCommand implements Callable<Integer> {
         try (Backend be = backendChoice.openFor(c); Model m = Model.create(c.spec(), shape, be, 0)) {
             m.loadParameters(c.parameters(), c.source().toString());
             try (Predictor p = Predictor.of(m, c.preprocessing(), c.classNames())) {
-                // A model trained on squared error against one-hot targets outputs its guess of them, not logits: its
-                // outputs as they are, where a cross-entropy model's softmax is each class's probability.
-                probabilities = c.loss() == io.predcode.core.nn.Loss.CROSS_ENTROPY;
+                probabilities = answersProbabilities(c);
                 names = p.classNames();
                 int classes = p.outputSize();
                 prob = new float[n * classes];

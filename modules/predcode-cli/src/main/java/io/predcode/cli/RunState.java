@@ -158,8 +158,18 @@ final class RunState {
             return "note: the run takes local steps averaged every " + fmtSetting(was.averageEvery()) + ", whose shards' optimizer states live on their executors,"
                     + " not in the checkpoint: they start afresh here, so from here it is not the run never stopped";
         if (was.threads() == null || was.threads().equals(now.threads())) return null;
-        return "note: the run trained " + was + " and goes on " + now + ", whose sums may round otherwise: from here it may not be bit for bit the run never stopped (--threads "
-                + fmtSetting(was.threads()) + " is; a run started with --thread-invariant is on any threads)";
+        return otherThreads(was.toString(), now.toString(), was.threads());
+    }
+
+    /** The note for a run that trained {@code was} ("on 2 threads") and goes on {@code now}, whose {@code what} may round otherwise; {@code keepsBits}: how not to. */
+    private static String roundsOtherwise(String was, String now, String what, String keepsBits) {
+        return "note: the run trained " + was + " and goes on " + now + ", whose " + what + " may round otherwise: from here it may not be bit for bit the run never stopped"
+                + keepsBits;
+    }
+
+    /** {@link #roundsOtherwise} for sums split over other threads than the run's {@code threads}, in one process or on each executor. */
+    private static String otherThreads(String was, String now, double threads) {
+        return roundsOtherwise(was, now, "sums", " (--threads " + fmtSetting(threads) + " is; a run started with --thread-invariant is on any threads)");
     }
 
     /**
@@ -203,17 +213,15 @@ final class RunState {
             throw new IllegalArgumentException(c.source() + ": checkpoint was trained on other data than --data " + s.data() + " holds now (the training set's digest "
                     + saved.get("train_digest") + ", now " + recorded.get("train_digest") + "); --resume continues the same run: to train on from its parameters on this"
                     + " data, start a run with --init " + s.out().resolve(Checkpoint.MODEL_FILE));
-        // Threads split the CPU's sums, so other threads round them otherwise: the run goes on, not as one never stopped would.
         List<String> notes = new ArrayList<>();
         if (saved.has("test_digest") && !saved.get("test_digest").equals(recorded.get("test_digest")))
             notes.add("note: --data " + s.data() + " holds another test set than the run scored its epochs on (digest " + saved.get("test_digest") + ", now "
                     + recorded.get("test_digest") + "): its test accuracies before and after this resume are not comparable");
+        // Threads split the CPU's sums, so other threads round them otherwise: the run goes on, not as one never stopped would.
         int cores = Runtime.getRuntime().availableProcessors();
         if (saved.has("threads") && recorded.get("threads") instanceof Double threads && !s.backend().threadInvariant) {
             if (saved.number("threads") != threads)
-                notes.add("note: the run trained on " + threads(saved.number("threads")) + " and goes on on " + threads(threads)
-                        + ", whose sums may round otherwise: from here it may not be bit for bit the run never stopped (--threads " + fmtSetting(saved.number("threads"))
-                        + " is; a run started with --thread-invariant is on any threads)");
+                notes.add(otherThreads("on " + threads(saved.number("threads")), "on " + threads(threads), saved.number("threads")));
             else if (threads > cores) // its own threads, on a smaller machine: exact, but each core takes turns
                 notes.add("note: the run goes on on the " + threads(threads) + " it trained on, more than this machine's " + cores
                         + " cores: slower than it could be (--threads " + cores + " is faster, but from there not bit for bit the run never stopped)");
@@ -221,8 +229,7 @@ final class RunState {
         // Another kind of machine (another CPU's kernels or OpenBLAS core, another GPU) rounds otherwise, on any threads.
         if (saved.has("backend_description") && recorded.get("backend_description") instanceof String here && saved.get("backend").equals(recorded.get("backend"))
                 && !machine(saved.string("backend_description")).equals(machine(here)))
-            notes.add("note: the run trained on " + machine(saved.string("backend_description")) + " and goes on on " + machine(here)
-                    + ", whose kernels may round otherwise: from here it may not be bit for bit the run never stopped");
+            notes.add(roundsOtherwise("on " + machine(saved.string("backend_description")), "on " + machine(here), "kernels", ""));
         String sparkNote = sparkNote(saved, recorded, s.backend().threadInvariant, t.has("epoch_progress") ? (int) t.object("epoch_progress").number("batches") : 0);
         if (sparkNote != null) notes.add(sparkNote);
         try {

@@ -1,7 +1,6 @@
 package io.predcode.cli;
 
 import io.predcode.core.io.Checkpoint;
-import io.predcode.core.nn.Loss;
 import io.predcode.core.serve.CheckpointWatch;
 import io.predcode.core.serve.Predictor;
 import io.predcode.spi.Backend;
@@ -79,7 +78,7 @@ final class ServeCommand implements Callable<Integer> {
                     + " lacks: run it on a full JDK (25 or newer)");
         Checkpoint.Loaded c = checkpoint.loadFinite();
         PrintWriter out = spec.commandLine().getOut();
-        boolean probabilities = c.loss() == Loss.CROSS_ENTROPY; // squared error on one-hot targets: its outputs are its answer, not logits
+        boolean probabilities = PredictCommand.answersProbabilities(c);
         var described = new HttpPredictions.Described(checkpoint.path.toString(), c.inputShape() != null ? c.inputShape() : c.spec().input(), probabilities, c.settings() == null ? null : c.settings().map());
         try (Interruption signals = Interruption.onSignals();
              Backend be = backendChoice.openFor(c);
@@ -91,7 +90,7 @@ final class ServeCommand implements Callable<Integer> {
                  @Override public void refused(Path file, Exception reason) { out.printf("not taken: %s (version %d goes on answering)%n", Main.message(reason), predictor.version()); }
              })) {
             out.printf("serving %s (%s, inputs %s, %d %s) on http://%s:%d: POST /predict {\"inputs\": [[%d raw values], ...]}, GET /info, GET /health; %s; Ctrl-C stops%n",
-                    checkpoint.path, be.name(), described.shape(predictor), predictor.outputSize(), probabilities ? "classes" : "outputs",
+                    checkpoint.path, be.name(), java.util.Arrays.toString(described.shape(predictor)), predictor.outputSize(), probabilities ? "classes" : "outputs",
                     host, http.port(), predictor.inputSize(), every == null ? "not watching for newer saves" : "a newer save is taken within " + watch);
             out.flush();
             String signal;

@@ -86,13 +86,25 @@ class ServeCommandTest {
         }
     }
 
+    /** `predcode serve` of {@code run} on a free port, with {@code options}, as a process of its own; its output and errors in one stream. */
+    private static Process serve(Path run, String... options) throws IOException {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED",
+                "-cp", CliTest.classPath(), "io.predcode.cli.Main", "serve", "--checkpoint", run.toString(), "--port", "0"));
+        cmd.addAll(List.of(options));
+        return new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    }
+
+    /** SIGTERM, as a scheduler sends it (Process.destroy would close the output still to be read), and the service gone within 30 s. */
+    private static void stop(Process p) throws Exception {
+        assertEquals(0, new ProcessBuilder("kill", "-TERM", Long.toString(p.pid())).start().waitFor());
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS), "the service did not stop within 30 s of SIGTERM");
+    }
+
     @Test void servesAsItsPredictorAnswersTakesNewSavesAndStopsOnSigterm(@TempDir Path tmp) throws Exception {
         Path run = tmp.resolve("run");
         assertEquals(0, CliTest.run("train", "--epochs", "1", "--out", run.toString(), "--quiet").code());
         Dataset test = DataSources.load("digits").test();
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED",
-                "-cp", CliTest.classPath(), "io.predcode.cli.Main", "serve", "--checkpoint", run.toString(), "--port", "0", "--watch", "200ms", "--max-rows", "8"));
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        Process p = serve(run, "--watch", "200ms", "--max-rows", "8");
         BlockingQueue<String> lines = new LinkedBlockingQueue<>();
         List<String> all = java.util.Collections.synchronizedList(new ArrayList<>());
         Thread reader = new Thread(() -> {
@@ -178,9 +190,7 @@ class ServeCommandTest {
             assertTrue(answer.body().number("version") >= 2, String.valueOf(answer.body()));
             assertAnswers(run, test, 10, 4, answer.body());
         } finally {
-            // SIGTERM as a scheduler sends it (Process.destroy would close the output still to be read).
-            assertEquals(0, new ProcessBuilder("kill", "-TERM", Long.toString(p.pid())).start().waitFor());
-            assertTrue(p.waitFor(30, TimeUnit.SECONDS), "the service did not stop within 30 s of SIGTERM");
+            stop(p);
             reader.join(5_000);
         }
         assertEquals(143, p.exitValue());
@@ -191,9 +201,7 @@ class ServeCommandTest {
     @Test void aStalledClientIsCutOff(@TempDir Path tmp) throws Exception {
         Path run = tmp.resolve("run");
         assertEquals(0, CliTest.run("train", "--epochs", "1", "--max-steps", "2", "--out", run.toString(), "--quiet").code());
-        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED", "-cp", CliTest.classPath(),
-                "io.predcode.cli.Main", "serve", "--checkpoint", run.toString(), "--port", "0", "--http-threads", "1", "--request-timeout", "2", "--watch", "off")
-                .redirectErrorStream(true).start();
+        Process p = serve(run, "--http-threads", "1", "--request-timeout", "2", "--watch", "off");
         try (BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
             String first = out.readLine();
             java.util.regex.Matcher m = java.util.regex.Pattern.compile("127\\.0\\.0\\.1:(\\d+)").matcher(String.valueOf(first));
@@ -208,8 +216,7 @@ class ServeCommandTest {
                 assertEquals(-1, stalled.getInputStream().read(), "the stalled client's connection is closed");
             }
         } finally {
-            assertEquals(0, new ProcessBuilder("kill", "-TERM", Long.toString(p.pid())).start().waitFor());
-            assertTrue(p.waitFor(30, TimeUnit.SECONDS));
+            stop(p);
         }
     }
 

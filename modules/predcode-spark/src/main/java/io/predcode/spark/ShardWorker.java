@@ -78,9 +78,10 @@ final class ShardWorker implements AutoCloseable {
         });
         Dataset read = data.train().affine(spec.inputScale(), spec.inputShift());
         // Each executor reads --data itself: a Worker with another copy of the files (stale, regenerated) would train on it.
-        if (spec.trainDigest() != null && !spec.trainDigest().equals(read.digest()))
+        String digest = spec.trainDigest() == null ? null : read.digest();
+        if (digest != null && !digest.equals(spec.trainDigest()))
             throw new IllegalArgumentException("--data " + spec.data() + " on " + executor() + " holds another training set than the driver read (digest "
-                    + read.digest() + ", the driver's " + spec.trainDigest() + "): every executor must read the same files");
+                    + digest + ", the driver's " + spec.trainDigest() + "): every executor must read the same files");
         this.train = read.holdOut(spec.validation(), spec.seed())[0];
         this.augmentation = Augmentation.parse(spec.augment(), spec.inputShift());
         augmentation.check(train);
