@@ -9,7 +9,8 @@ import java.util.List;
 /**
  * Resolves a {@code --data} name: {@code digits} (bundled), {@code fashion-mnist} (Debian's
  * dataset-fashion-mnist package), {@code fashion-mnist:DIR}, {@code mnist:DIR}, {@code cifar10:DIR}, {@code npy:DIR} or
- * {@code npy:FILE.npz} (arrays saved by NumPy, {@link NpyFolder}; {@code npz:FILE} too).
+ * {@code npy:FILE.npz} (arrays saved by NumPy, {@link NpyFolder}; {@code npz:FILE} too), {@code csv:FILE.csv} or {@code csv:DIR}
+ * (a table of features and labels, {@link Csv}).
  */
 public final class DataSources {
     private DataSources() {}
@@ -45,8 +46,11 @@ public final class DataSources {
                 if (dir == null)
                     throw new IllegalArgumentException("--data " + name + " needs a folder or an archive: npy:DIR with x_train.npy, y_train.npy, x_test.npy and y_test.npy, or npy:FILE.npz");
                 return NpyFolder.load(Path.of(dir));
+            case "csv":
+                if (dir == null) throw new IllegalArgumentException("--data csv needs a file or a folder: csv:FILE.csv (a fifth held out as the test set), or csv:DIR with train.csv and test.csv");
+                return Csv.load(Path.of(dir));
             default:
-                throw new IllegalArgumentException("unknown data set --data '" + spec + "'; expected digits, fashion-mnist, fashion-mnist:DIR, mnist:DIR, cifar10:DIR, npy:DIR or npy:FILE.npz"
+                throw new IllegalArgumentException("unknown data set --data '" + spec + "'; expected digits, fashion-mnist, fashion-mnist:DIR, mnist:DIR, cifar10:DIR, npy:DIR, npy:FILE.npz, csv:FILE.csv or csv:DIR"
                         + guess(spec));
         }
     }
@@ -60,7 +64,10 @@ public final class DataSources {
             return "";
         }
         if (Files.isRegularFile(dir) && Npz.looksLikeOne(dir)) return "; that file is a zip, as np.savez writes: --data npy:" + spec;
+        String file = dir.getFileName() == null ? "" : dir.getFileName().toString();
+        if (Files.isRegularFile(dir) && (file.endsWith(".csv") || file.endsWith(".csv.gz"))) return "; that file is a table: --data csv:" + spec;
         if (!Files.isDirectory(dir)) return "";
+        if (Files.exists(dir.resolve("train.csv")) || Files.exists(dir.resolve("train.csv.gz"))) return "; that folder holds CSV files: --data csv:" + spec;
         if (Files.exists(dir.resolve("x_train.npy")) || Files.exists(dir.resolve("x_train.npy.gz"))) return "; that folder holds .npy arrays: --data npy:" + spec;
         if (Files.exists(dir.resolve("data_batch_1.bin")) || Files.isDirectory(dir.resolve("cifar-10-batches-bin"))) return "; that folder holds CIFAR-10: --data cifar10:" + spec;
         if (Files.exists(dir.resolve("train-images-idx3-ubyte.gz")) || Files.exists(dir.resolve("train-images-idx3-ubyte")))

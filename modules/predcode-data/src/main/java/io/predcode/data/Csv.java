@@ -1,0 +1,272 @@
+package io.predcode.data;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.TreeSet;
+import java.util.regex.Pattern;
+
+/**
+ * A labelled table in CSV files ({@code --data csv:FILE.csv} or {@code csv:DIR}), as a spreadsheet, pandas'
+ * {@code to_csv} or a database export writes it: one sample a row, its features as numbers, its class in one column.
+ * <ul>
+ * <li>Fields are separated by commas; a field may be quoted ({@code "a, b"}, {@code ""} for a quote); spaces around an
+ * unquoted field are dropped; blank lines are skipped; UTF-8 (a byte-order mark is skipped), gzipped or not.</li>
+ * <li>The first row is a header where it names a column whose next row holds a number (a name over numbers).</li>
+ * <li>The label is the column the header names {@code label}, {@code class} or {@code target} (in any case), else the
+ * last. Labels that are all whole numbers are class indices 0..K-1 (K the largest plus one); any other labels are class
+ * names, K the distinct ones in both files, in sorted order, so that the indices do not depend on the rows' order.</li>
+ * <li>Every other field is a feature: a finite number (float32); a sample's shape is [features].</li>
+ * </ul>
+ * {@code csv:DIR} takes {@code train.csv} and {@code test.csv} there (or {@code .csv.gz}); {@code csv:FILE.csv} holds a
+ * fifth of its rows out as the test set, drawn with a fixed seed: the same rows whatever a run's --seed.
+ */
+public final class Csv {
+    private Csv() {}
+
+    /** The share of a single file's rows held out as its test set. */
+    static final double TEST_SHARE = 0.2;
+    /** Names a header may give the label's column, lower-cased. */
+    private static final List<String> LABEL_NAMES = List.of("label", "class", "target");
+    /** A number as a person or a program writes it in a table; no hex, no "NaN", no "1f" (Java's own parsers take those). */
+    private static final Pattern NUMBER = Pattern.compile("[+-]?(\\d+\\.?\\d*|\\.\\d+)([eE][+-]?\\d+)?");
+    private static final Pattern INDEX = Pattern.compile("\\d{1,9}(\\.0*)?");
+
+    /**
+     * A table as read: its features row by row, its labels as written.
+     *
+     * @param source      the file, for messages
+     * @param header      the column names, or null where the file has none
+     * @param labelColumn the label's column; -1: none
+     * @param features    rows x (columns - 1) values
+     * @param labels      one a row, as written (unquoted, trimmed)
+     */
+    public record Table(String source, List<String> header, int labelColumn, float[] features, List<String> labels) {
+        /** The number of rows. */
+        public int rows() { return labels.size(); }
+        /** The number of features a row. */
+        public int width() { return rows() == 0 ? 0 : features.length / rows(); }
+        /** The label column's name: its header's, or "column N" (from 1). */
+        public String labelName() { return labelColumn < 0 ? "no column" : header != null ? "'" + header.get(labelColumn) + "'" : "column " + (labelColumn + 1); }
+    }
+
+    /** The data set {@code csv:PATH} names: a folder's train.csv and test.csv, or one file with a fifth held out. */
+    public static DataSplit load(Path path) throws IOException {
+        if (Files.isDirectory(path)) {
+            Table train = read(find(path, "train"), true), test = read(find(path, "test"), true);
+            if (test.width() != train.width() || test.labelColumn() != train.labelColumn())
+                throw new DataFormatException(test.source() + ": " + (test.width() + 1) + " columns with the label in " + test.labelName() + ", but " + train.source()
+                        + " has " + (train.width() + 1) + " with the label in " + train.labelName());
+            return split(train, test);
+        }
+        if (!Files.exists(path)) throw new NoSuchFileException(path.toString(), null, "CSV file not found (expected FILE.csv, or a folder with train.csv and test.csv)");
+        Table all = read(path, true);
+        if (all.rows() < 2) throw new DataFormatException(path + ": " + all.rows() + " row; a test set is held out of one file, so it needs at least 2 (or give a folder with train.csv and test.csv)");
+        return split(all, null);
+    }
+
+    /** train.csv (or train.csv.gz) in {@code dir}. */
+    private static Path find(Path dir, String stem) throws NoSuchFileException {
+        for (String name : List.of(stem + ".csv", stem + ".csv.gz")) if (Files.exists(dir.resolve(name))) return dir.resolve(name);
+        throw new NoSuchFileException(dir.resolve(stem + ".csv").toString(), null, "file not found (csv:DIR takes train.csv and test.csv there)");
+    }
+
+    /**
+     * The split of a training and a test table, or of one table (test null) whose rows a fixed seed shuffles, its last
+     * fifth the test set. Labels become indices over both, so that a class has one index in either set.
+     */
+    private static DataSplit split(Table train, Table test) throws DataFormatException {
+        List<String> all = new ArrayList<>(train.labels());
+        if (test != null) all.addAll(test.labels());
+        boolean indices = all.stream().allMatch(l -> INDEX.matcher(l).matches());
+        List<String> names;
+        if (indices) {
+            int classes = 1 + all.stream().mapToInt(l -> (int) Double.parseDouble(l)).max().orElse(0);
+            if (classes > NpyFolder.MAX_CLASSES)
+                throw new DataFormatException(train.source() + ": label " + (classes - 1) + " in " + train.labelName() + "; class indices run 0.." + (NpyFolder.MAX_CLASSES - 1));
+            names = DataSplit.indexNames(classes);
+        } else {
+            names = List.copyOf(new TreeSet<>(all));
+            if (names.size() > NpyFolder.MAX_CLASSES)
+                throw new DataFormatException(train.source() + ": " + names.size() + " different labels in " + train.labelName() + "; at most " + NpyFolder.MAX_CLASSES
+                        + " classes (is it the label column?)");
+        }
+        int[] shape = {train.width()};
+        String labelled = "labels in " + train.labelName();
+        Dataset trainSet = dataset(train.source() + " train (" + labelled + ")", train, shape, names, indices);
+        if (test != null) return new DataSplit(trainSet, dataset(test.source() + " test", test, shape, names, indices), 1f, names);
+        int held = Math.max(1, (int) Math.round(TEST_SHARE * train.rows())), keep = train.rows() - held; // 2 rows or more: keep >= 1
+        int[] order = Batches.permutation(train.rows(), new java.util.SplittableRandom(0xC5FL));
+        return new DataSplit(trainSet.subset(train.source() + " train (" + keep + " of " + order.length + " rows, " + labelled + ")", Arrays.copyOf(order, keep)),
+                trainSet.subset(train.source() + " test (" + held + " rows held out)", Arrays.copyOfRange(order, keep, order.length)), 1f, names);
+    }
+
+    private static Dataset dataset(String name, Table t, int[] shape, List<String> names, boolean indices) {
+        float[] labels = new float[t.rows()];
+        for (int i = 0; i < labels.length; i++) {
+            String l = t.labels().get(i);
+            labels[i] = indices ? (float) (int) Double.parseDouble(l) : java.util.Collections.binarySearch(names, l);
+        }
+        return new Dataset(name, shape, names.size(), t.features(), labels);
+    }
+
+    /**
+     * A table of numbers, with or without a label column: a data set's ({@code labelled}), or the inputs {@code predict}
+     * classifies, where a column the header names as a label is left out and every other field is a feature.
+     *
+     * @param file     a CSV file, gzipped or not
+     * @param labelled whether the table must have a label column (the last, unless the header names one)
+     * @return its rows
+     */
+    public static Table read(Path file, boolean labelled) throws IOException {
+        Files2.requireFile(file, "a CSV file");
+        var decoder = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
+        try (BufferedReader in = new BufferedReader(new InputStreamReader(Files2.open(file), decoder))) {
+            return parse(in, file.toString(), labelled);
+        } catch (CharacterCodingException e) {
+            throw new DataFormatException(file + ": not UTF-8 text (" + e.getMessage() + "); expected a CSV file");
+        }
+    }
+
+    /** Values appended one by one, never more than an array holds. */
+    private static final class Values {
+        float[] a = new float[1024];
+        int n;
+
+        void add(float v, String source, int lineNo) throws DataFormatException {
+            if (n == a.length) {
+                if (n >= Integer.MAX_VALUE - 8)
+                    throw new DataFormatException(source + ": more than " + (Integer.MAX_VALUE - 8) + " values by line " + lineNo + "; too large to read into memory");
+                a = Arrays.copyOf(a, (int) Math.min(Integer.MAX_VALUE - 8, 2L * n));
+            }
+            a[n++] = v;
+        }
+    }
+
+    private static Table parse(BufferedReader in, String source, boolean labelled) throws IOException {
+        List<String> first = null, header = null;
+        int firstLine = 0, lineNo = 0, labelColumn = -1, rows = 0;
+        Values features = new Values();
+        List<String> labels = new ArrayList<>();
+        for (String line; (line = in.readLine()) != null; ) {
+            lineNo++;
+            if (lineNo == 1 && line.startsWith("\uFEFF")) line = line.substring(1);
+            if (line.isBlank()) continue;
+            List<String> fields = fields(line, source, lineNo);
+            if (first == null) { // kept until the next row says whether it is a header
+                first = fields;
+                firstLine = lineNo;
+                continue;
+            }
+            if (fields.size() != first.size())
+                throw new DataFormatException(source + ": line " + lineNo + " has " + fields.size() + " fields, but line " + firstLine + " has " + first.size());
+            if (rows == 0 && header == null) {
+                if (isHeader(first, fields)) header = first;
+                labelColumn = labelColumn(header, first.size(), labelled, source);
+                if (header == null) { row(first, firstLine, source, null, labelColumn, features, labels); rows++; }
+            }
+            row(fields, lineNo, source, header, labelColumn, features, labels);
+            rows++;
+        }
+        if (first == null) throw new DataFormatException(source + ": no rows; expected a CSV table of features" + (labelled ? " and a label" : ""));
+        if (rows == 0) { // a single row: a header alone where it holds no number, else a table of one row
+            if (first.stream().noneMatch(v -> NUMBER.matcher(v).matches())) throw new DataFormatException(source + ": a header and no rows");
+            labelColumn = labelColumn(null, first.size(), labelled, source);
+            row(first, firstLine, source, null, labelColumn, features, labels);
+            rows++;
+        }
+        if (features.n == 0) throw new DataFormatException(source + ": no feature columns; expected numbers beside the label");
+        return new Table(source, header, labelColumn, Arrays.copyOf(features.a, features.n), labelled ? labels : java.util.Collections.nCopies(rows, ""));
+    }
+
+    /** Appends a row's features and its label. */
+    private static void row(List<String> fields, int lineNo, String source, List<String> header, int labelColumn, Values features, List<String> labels)
+            throws DataFormatException {
+        for (int c = 0; c < fields.size(); c++) {
+            String v = fields.get(c);
+            if (c != labelColumn) features.add(number(v, source, lineNo, header, c), source, lineNo);
+            else if (v.isEmpty()) throw new DataFormatException(source + ": line " + lineNo + ", " + column(header, c) + ": empty label");
+            else labels.add(v);
+        }
+    }
+
+    private static float number(String v, String source, int lineNo, List<String> header, int c) throws DataFormatException {
+        if (!NUMBER.matcher(v).matches())
+            throw new DataFormatException(source + ": line " + lineNo + ", " + column(header, c) + ": " + (v.isEmpty() ? "empty" : "'" + shorten(v) + "' is not a number")
+                    + "; expected a finite number (a feature), or this column named label, class or target in a header");
+        float f = Float.parseFloat(v);
+        if (!Float.isFinite(f))
+            throw new DataFormatException(source + ": line " + lineNo + ", " + column(header, c) + ": " + shorten(v) + " is beyond float32's range (about 3.4e38)");
+        return f;
+    }
+
+    private static String column(List<String> header, int c) {
+        return "column " + (c + 1) + (header != null ? " ('" + shorten(header.get(c)) + "')" : "");
+    }
+
+    private static String shorten(String s) { return s.length() <= 40 ? s : s.substring(0, 40) + "..."; }
+
+    /** A header names at least one column whose next row holds a number there. */
+    private static boolean isHeader(List<String> first, List<String> second) {
+        for (int c = 0; c < first.size(); c++)
+            if (!NUMBER.matcher(first.get(c)).matches() && NUMBER.matcher(second.get(c)).matches()) return true;
+        return false;
+    }
+
+    /**
+     * The label's column: the one the header names label, class or target; else the last, where the table must have one
+     * ({@code labelled}); else none (-1).
+     */
+    private static int labelColumn(List<String> header, int columns, boolean labelled, String source) throws DataFormatException {
+        if (header != null)
+            for (String name : LABEL_NAMES)
+                for (int c = 0; c < header.size(); c++) if (header.get(c).toLowerCase(Locale.ROOT).equals(name)) return c;
+        if (labelled && columns < 2) throw new DataFormatException(source + ": one column; expected features and a label in each row");
+        return labelled ? columns - 1 : -1;
+    }
+
+    /** The fields of one line: commas between them, quotes around any that hold a comma or a quote (doubled). */
+    static List<String> fields(String line, String source, int lineNo) throws DataFormatException {
+        List<String> out = new ArrayList<>();
+        StringBuilder field = new StringBuilder();
+        int i = 0, n = line.length();
+        while (true) {
+            while (i < n && line.charAt(i) == ' ') i++;
+            if (i < n && line.charAt(i) == '"') {
+                i++;
+                while (true) {
+                    if (i >= n) throw new DataFormatException(source + ": line " + lineNo + ": a quoted field is not closed by the end of the line");
+                    char ch = line.charAt(i++);
+                    if (ch != '"') field.append(ch);
+                    else if (i < n && line.charAt(i) == '"') { field.append('"'); i++; }
+                    else break;
+                }
+                while (i < n && line.charAt(i) == ' ') i++;
+                if (i < n && line.charAt(i) != ',')
+                    throw new DataFormatException(source + ": line " + lineNo + ", column " + (out.size() + 1) + ": text after a quoted field's closing quote");
+                out.add(field.toString());
+            } else {
+                int end = line.indexOf(',', i);
+                if (end < 0) end = n;
+                String raw = line.substring(i, end).strip();
+                if (raw.indexOf('"') >= 0)
+                    throw new DataFormatException(source + ": line " + lineNo + ", column " + (out.size() + 1) + ": a quote inside an unquoted field; quote the field and double the quote");
+                out.add(raw);
+                i = end;
+            }
+            field.setLength(0);
+            if (i >= n) return out;
+            i++; // the comma
+        }
+    }
+}

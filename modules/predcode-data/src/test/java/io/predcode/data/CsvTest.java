@@ -1,0 +1,122 @@
+package io.predcode.data;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.zip.GZIPOutputStream;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** CSV tables ({@code --data csv:...}, {@code predict --input X.csv}): what is read, and what is refused in one line. */
+class CsvTest {
+    @TempDir Path tmp;
+
+    private Path write(String name, String text) throws IOException {
+        Path f = tmp.resolve(name);
+        Files.writeString(f, text, StandardCharsets.UTF_8);
+        return f;
+    }
+
+    @Test void aHeaderNamesTheLabelAnywhereAndNamesBecomeSortedClasses() throws IOException {
+        // The label column first, as Kaggle's MNIST CSV has it; quoted fields, spaces, CRLF, a BOM, blank lines.
+        Path f = write("t.csv", "\uFEFFclass,a,\"b, the second\"\r\n\"virginica\", 1.5 ,-2e1\r\n\r\nsetosa,+.25,3\r\n\"versi\"\"color\",7,1E-3\r\nsetosa,0,0\r\n\n");
+        Csv.Table t = Csv.read(f, true);
+        assertEquals(List.of("class", "a", "b, the second"), t.header());
+        assertEquals(0, t.labelColumn());
+        assertEquals(List.of("virginica", "setosa", "versi\"color", "setosa"), t.labels());
+        assertArrayEquals(new float[]{1.5f, -20f, 0.25f, 3f, 7f, 1e-3f, 0f, 0f}, t.features());
+        DataSplit d = Csv.load(f);
+        assertEquals(List.of("setosa", "versi\"color", "virginica"), d.classNames(), "sorted: indices that do not depend on the rows' order");
+        assertArrayEquals(new int[]{2}, d.sampleShape());
+        assertEquals(3, d.train().size());
+        assertEquals(1, d.test().size(), "a fifth of 4 rows, rounded, at least one");
+        assertTrue(d.train().name().contains("labels in 'class'"), d.train().name());
+    }
+
+    @Test void withoutAHeaderTheLastColumnIsTheLabelAndWholeNumbersAreIndices() throws IOException {
+        Path dir = Files.createDirectory(tmp.resolve("d"));
+        Files.writeString(dir.resolve("train.csv"), "0.5,1,2\n1.5,2,0\n2.5,3,1.0\n");
+        try (var out = new GZIPOutputStream(Files.newOutputStream(dir.resolve("test.csv.gz")))) { out.write("9,9,4\n".getBytes(StandardCharsets.US_ASCII)); }
+        DataSplit d = Csv.load(dir);
+        assertNull(Csv.read(dir.resolve("train.csv"), true).header());
+        assertEquals(5, d.classes(), "the largest index in either file, plus one");
+        assertEquals(List.of("0", "1", "2", "3", "4"), d.classNames());
+        assertArrayEquals(new float[]{2, 0, 1}, d.train().labels());
+        assertArrayEquals(new float[]{4}, d.test().labels());
+        assertArrayEquals(new float[]{0.5f, 1, 1.5f, 2, 2.5f, 3}, d.train().images());
+    }
+
+    @Test void oneFileHoldsOutTheSameFifthWhateverElse() throws IOException {
+        StringBuilder b = new StringBuilder("x,label\n");
+        for (int i = 0; i < 50; i++) b.append(i).append(',').append(i % 2).append('\n');
+        Path f = write("fifty.csv", b.toString());
+        DataSplit one = Csv.load(f), two = Csv.load(f);
+        assertEquals(40, one.train().size());
+        assertEquals(10, one.test().size());
+        assertArrayEquals(one.test().images(), two.test().images(), "a fixed seed: the same test set every time");
+        java.util.Set<Float> seen = new java.util.HashSet<>();
+        for (float v : one.train().images()) seen.add(v);
+        for (float v : one.test().images()) assertTrue(seen.add(v), "a row in both sets: " + v);
+        assertEquals(50, seen.size());
+    }
+
+    @Test void inputsToClassifyMayCarryTheLabelColumn() throws IOException {
+        Csv.Table t = Csv.read(write("in.csv", "a,b,target\n1,2,x\n3,4,y\n"), false);
+        assertArrayEquals(new float[]{1, 2, 3, 4}, t.features(), "the column the header names target is left out");
+        assertEquals(2, t.rows());
+        Csv.Table plain = Csv.read(write("plain.csv", "1,2,3\n"), false);
+        assertEquals(3, plain.width(), "no header: every field a feature");
+    }
+
+    @Test void badTablesAreOneLineNamingFileLineAndColumn() throws IOException {
+        String[][] cases = {
+                {"", "no rows"},
+                {"a,b,label\n", "a header and no rows"},
+                {"a,b,label\n1,2,x\n3,x\n", "line 3 has 2 fields, but line 1 has 3"},
+                {"a,b,label\n1,oops,x\n", "line 2, column 2 ('b'): 'oops' is not a number"},
+                {"a,b,label\n1,NaN,x\n", "'NaN' is not a number"},
+                {"a,b,label\n1,0x10,x\n", "'0x10' is not a number"},
+                {"a,b,label\n1,,x\n", "column 2 ('b'): empty"},
+                {"a,b,label\n1,2,\n", "empty label"},
+                {"a,b,label\n1,1e39,x\n", "beyond float32's range"},
+                {"a,b,label\n1,\"2,x\n", "a quoted field is not closed"},
+                {"a,b,label\n1,\"2\"3,x\n", "text after a quoted field's closing quote"},
+                {"a,b,label\n1,2\"3,x\n", "a quote inside an unquoted field"},
+                {"label\n1\n2\n", "no feature columns"},
+                {"1\n2\n", "one column"},
+                {"1,2\n3\n", "line 2 has 1 fields, but line 1 has 2"},
+        };
+        for (String[] c : cases) {
+            Path f = write("bad.csv", c[0]);
+            Exception e = assertThrows(Exception.class, () -> Csv.load(f), c[0]);
+            assertTrue(e instanceof IOException || e instanceof IllegalArgumentException, e.toString());
+            assertTrue(e.getMessage().contains(f.toString()) && e.getMessage().contains(c[1]) && !e.getMessage().contains("\n"), c[0] + " -> " + e.getMessage());
+        }
+        Files.write(tmp.resolve("latin1.csv"), new byte[]{'a', ',', 'l', '\n', '1', ',', (byte) 0xE9, '\n'});
+        IOException e = assertThrows(IOException.class, () -> Csv.load(tmp.resolve("latin1.csv")));
+        assertTrue(e.getMessage().contains("not UTF-8"), e.getMessage());
+        // One row cannot be split into a training and a test set; a folder needs both files, alike.
+        e = assertThrows(IOException.class, () -> Csv.load(write("one.csv", "1,2\n")));
+        assertTrue(e.getMessage().contains("needs at least 2"), e.getMessage());
+        Path dir = Files.createDirectory(tmp.resolve("pair"));
+        Files.writeString(dir.resolve("train.csv"), "1,2,0\n");
+        e = assertThrows(IOException.class, () -> Csv.load(dir));
+        assertTrue(e.getMessage().contains("test.csv") && e.getMessage().contains("file not found"), e.getMessage());
+        Files.writeString(dir.resolve("test.csv"), "1,0\n");
+        e = assertThrows(IOException.class, () -> Csv.load(dir));
+        assertTrue(e.getMessage().contains("2 columns") && e.getMessage().contains("has 3"), e.getMessage());
+    }
+
+    @Test void aDataNameOfATableSaysCsv() throws IOException {
+        Path f = write("t.csv", "1,2,0\n3,4,1\n");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> DataSources.load(f.toString()));
+        assertTrue(e.getMessage().endsWith("that file is a table: --data csv:" + f), e.getMessage());
+        assertEquals(2, DataSources.load("csv:" + f).classes());
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> DataSources.load("csv:")).getMessage().contains("csv:FILE.csv"));
+    }
+}
