@@ -25,10 +25,10 @@ class NormalizeOpTest {
     @TestFactory List<DynamicTest> normalizeMatchesFloat64() {
         return onEveryBackend("normalize against float64", be -> {
             SplittableRandom r = new SplittableRandom(5);
-            int[][] shapes = {{3, 5, 7}, {1, 4, 4}, {2, 1, 1}, {13}};
+            // Flat shapes per channel: one pair per value (a table's features); 1, primes and sizes off the vector width.
+            int[][] shapes = {{3, 5, 7}, {1, 4, 4}, {2, 1, 1}, {13}, {1}, {17}, {64}};
             for (int[] shape : shapes)
                 for (boolean perChannel : new boolean[]{true, false}) {
-                    if (perChannel && shape.length < 2) continue;
                     int channels = perChannel ? shape[0] : 1, per = 1, batch = 1 + r.nextInt(5);
                     for (int d : shape) per *= d;
                     float[] mean = new float[channels], std = new float[channels];
@@ -111,6 +111,11 @@ class NormalizeOpTest {
         // Two channels' numbers for a three-channel input: refused where the shapes are worked out.
         ModelSpec twoForThree = ModelSpec.builder().input(3, 4, 4).block(k -> k.normalize(new float[]{0.5f, 0.5f}, new float[]{1, 1}).flatten().linear(48, 10)).build();
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> twoForThree.activationShapes(new int[]{3, 4, 4}));
-        assertTrue(e.getMessage().contains("(normalize): 2 means and stds, one per channel, but its input has shape [3, 4, 4]"), e.getMessage());
+        assertTrue(e.getMessage().contains("(normalize): 2 means and stds, one per channel (or per value of a flat input), but its input has shape [3, 4, 4]"), e.getMessage());
+        // A flat input takes one pair per value, and no other count but one.
+        assertDoesNotThrow(() -> ModelSpec.builder().input(5).block(k -> k.normalize(new float[5], new float[]{1, 1, 1, 1, 1}).linear(5, 2)).build().activationShapes(new int[]{5}));
+        ModelSpec fourForFive = ModelSpec.builder().input(5).block(k -> k.normalize(new float[4], new float[]{1, 1, 1, 1}).linear(5, 2)).build();
+        e = assertThrows(IllegalArgumentException.class, () -> fourForFive.activationShapes(new int[]{5}));
+        assertTrue(e.getMessage().contains("4 means and stds"), e.getMessage());
     }
 }

@@ -119,7 +119,7 @@ public sealed interface OpSpec {
 
     /**
      * (x - mean[c]) / std[c] for each channel c, as torchvision's {@code Normalize}: channels are dim 0
-     * of the per-sample shape ([C, H, W] images); one mean and std apply to every value. The numbers are
+     * of the per-sample shape ([C, H, W] images; each value of a flat [F] input); one mean and std apply to every value. The numbers are
      * part of the model (a checkpoint carries them, serving applies them), not trained parameters.
      *
      * @param mean per channel, or one for all
@@ -138,9 +138,10 @@ public sealed interface OpSpec {
         }
         public String op() { return "normalize"; }
         public int[] outputShape(int[] input, String where) {
-            if (mean.length != 1 && (input.length < 2 || input[0] != mean.length))
-                throw new IllegalArgumentException(where + " (normalize): " + mean.length + " means and stds, one per channel, but its input has shape "
-                        + java.util.Arrays.toString(input) + " (channels first, then at least one more dimension); give one mean and std for all values");
+            // Flat inputs [F] (a table's features) take one mean and std per value: each its own channel.
+            if (mean.length != 1 && input[0] != mean.length)
+                throw new IllegalArgumentException(where + " (normalize): " + mean.length + " means and stds, one per channel (or per value of a flat input), but its input has shape "
+                        + java.util.Arrays.toString(input) + "; give one mean and std for all values");
             return input.clone();
         }
         /** The values one mean and std apply to: all channels as one where a single pair is given. */

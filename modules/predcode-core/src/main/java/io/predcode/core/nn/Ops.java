@@ -339,6 +339,11 @@ final class Ops {
 
         /** out = D in for each sample: [C, C] times the sample's [C, inner]. */
         private void diagonal(Backend be, Tensor in, Tensor out) {
+            // Flat samples (inner 1): the batch's rows [N, C] times D in one call, not N matrix-vector products.
+            if (inner == 1) {
+                be.gemm(false, false, batchOf(in), channels, channels, 1f, in, 0, channels, 0, scale, 0, channels, 0, 0f, out, 0, channels, 0, 1);
+                return;
+            }
             long per = (long) channels * inner;
             be.gemm(false, false, channels, inner, channels, 1f, scale, 0, channels, 0, in, 0, inner, per, 0f, out, 0, inner, per, batchOf(in));
         }
