@@ -51,7 +51,7 @@ final class CompareCommand implements Callable<Integer> {
 
     @Mixin Setup.BackendChoice backendChoice;
 
-    @Option(names = "--model", defaultValue = "digits-mlp", description = "example-cnn, mlp, digits-mlp, pcx-mlp or FILE.json (default: ${DEFAULT-VALUE}); ignored with --checkpoint.")
+    @Option(names = "--model", defaultValue = "digits-mlp", description = "example-cnn, mlp, digits-mlp, pcx-mlp, mlp:H1-H2...[:ACTIVATION] (sized to the data) or FILE.json (default: ${DEFAULT-VALUE}); ignored with --checkpoint.")
     String model;
 
     @Option(names = "--checkpoint", description = "Compare on a trained model instead of a fresh one.")
@@ -116,7 +116,7 @@ final class CompareCommand implements Callable<Integer> {
         if (nudging == null || Setup.Nudged.refusal(nudging, algs, energy) != null) nudging = nudged.nudging(algs, energy);
         boolean standard = algs.stream().anyMatch(Algorithm::standard);
         DataSplit split = c != null ? dataChoice.loadFor(c) : dataChoice.load();
-        ModelSpec ms = c != null ? c.spec() : Setup.model(model, split.classes());
+        ModelSpec ms = c != null ? c.spec() : Setup.model(model, split, dataChoice.name());
         int[] input = c != null ? Setup.inputShape(ms, split, "the model in " + checkpoint) : Setup.inputShapeOfModelOption(ms, split, model);
         Dataset test = split.test();
         int size = Math.min(batchSize, test.size());

@@ -29,6 +29,7 @@ final class PredictCommand implements Callable<Integer> {
     @Mixin Setup.CheckpointChoice checkpoint;
 
     @Option(names = "--input", required = true, description = "A .npy file (or .npy.gz, or an array of an .npz archive: --array) of raw inputs, as the data set stores them: (N, F), (N, H, W), (N, C, H, W) or (N, H, W, C);"
+            + " or a .csv table of features, a row a sample (a column a header names label, class or target is left out);"
             + " the checkpoint's preprocessing is applied (bytes of a model trained on MNIST-style data are divided by 255).")
     Path input;
 
@@ -44,8 +45,14 @@ final class PredictCommand implements Callable<Integer> {
 
     @Mixin Setup.BackendChoice backendChoice;
 
-    /** The array in --input: an .npy file, or the array --array names in an .npz archive. */
+    /** The array in --input: an .npy file, the array --array names in an .npz archive, or a CSV table's features. */
     private Npy.Array inputs() throws java.io.IOException {
+        String name = input.getFileName() == null ? "" : input.getFileName().toString();
+        if (name.endsWith(".csv") || name.endsWith(".csv.gz")) {
+            if (array != null) throw new IllegalArgumentException("--array " + array + " names an array of an .npz archive, but " + input + " is a CSV table");
+            io.predcode.data.Csv.Table t = io.predcode.data.Csv.read(input, false);
+            return new Npy.Array(t.source(), new int[]{t.rows(), t.width()}, "<f4", t.features());
+        }
         if (!Npz.looksLikeOne(input)) {
             if (array != null) throw new IllegalArgumentException("--array " + array + " names an array of an .npz archive, but " + input + " is not one");
             return Npy.read(input);

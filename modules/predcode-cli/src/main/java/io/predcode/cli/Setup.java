@@ -209,7 +209,8 @@ final class Setup {
 
     /** --data, for every command that reads a data set. */
     static final class DataChoice {
-        @Option(names = "--data", description = "digits, fashion-mnist, fashion-mnist:DIR, mnist:DIR, cifar10:DIR, npy:DIR (x_train.npy, y_train.npy, x_test.npy, y_test.npy from np.save) or npy:FILE.npz (those four arrays from np.savez, as Keras's mnist.npz)"
+        @Option(names = "--data", description = "digits, fashion-mnist, fashion-mnist:DIR, mnist:DIR, cifar10:DIR, npy:DIR (x_train.npy, y_train.npy, x_test.npy, y_test.npy from np.save) npy:FILE.npz (those four arrays from np.savez, as Keras's mnist.npz),"
+                + " csv:FILE.csv (a table of features and a label column; a fifth of its rows held out as the test set) or csv:DIR (train.csv and test.csv)"
                 + " (default: digits; with --checkpoint, the data set the run was trained on).")
         String data;
 
@@ -483,7 +484,8 @@ final class Setup {
                     return false;
                 }
             }).toList();
-            throw new IllegalArgumentException(e.getMessage() + (fit.isEmpty() ? "" : "; built-in models for these inputs: " + String.join(", ", fit)), e);
+            throw new IllegalArgumentException(e.getMessage() + (fit.isEmpty() ? "" : "; built-in models for these inputs: " + String.join(", ", fit))
+                    + "; or an MLP sized to them: --model mlp:64-64 (" + BuiltinModels.SIZED + ")", e);
         }
         return inputShape(spec, data, "--model " + name);
     }
@@ -512,6 +514,38 @@ final class Setup {
 
     static ModelSpec model(String name) throws IOException {
         return name.endsWith(".json") ? BuiltinModels.resolve(name) : option("--model", name, BuiltinModels::get); // a spec file's errors name the file
+    }
+
+    /**
+     * The model --model {@code name} gives for a data set (--data {@code dataName}): an MLP sized to it (mlp:H1-H2...),
+     * whose first op standardizes each feature of a CSV table (their scales are a table's own: a price beside a ratio);
+     * else {@link #model(String, int)}.
+     */
+    static ModelSpec model(String name, io.predcode.data.DataSplit data, String dataName) throws IOException {
+        if (!BuiltinModels.isSized(name)) return model(name, data.classes());
+        float[][] standard = dataName.startsWith("csv:") ? standardization(data.train()) : new float[2][];
+        return option("--model", name, n -> BuiltinModels.mlp(n, data.sampleShape(), data.classes(), standard[0], standard[1]));
+    }
+
+    /**
+     * Each feature's mean and standard deviation over a set (population, in double); a constant feature's std is 1, so
+     * that it passes as its offset from the mean (0) rather than dividing by nothing.
+     */
+    static float[][] standardization(io.predcode.data.Dataset set) {
+        int per = set.sampleSize(), n = set.size();
+        double[] sum = new double[per], sq = new double[per];
+        float[] x = set.images();
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < per; j++) sum[j] += x[i * per + j];
+        float[] mean = new float[per], std = new float[per];
+        for (int j = 0; j < per; j++) mean[j] = (float) (sum[j] / n);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < per; j++) { double d = x[i * per + j] - (sum[j] / n); sq[j] += d * d; }
+        for (int j = 0; j < per; j++) {
+            float s = (float) Math.sqrt(sq[j] / n);
+            std[j] = s > 1e-6f * Math.max(1f, Math.abs(mean[j])) && Float.isFinite(s) ? s : 1f;
+        }
+        return new float[][]{mean, std};
     }
 
     /** The model for a data set of {@code classes} classes: a built-in one with its last layer sized to them; a spec file's as written. */

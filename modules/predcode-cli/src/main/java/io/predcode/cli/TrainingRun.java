@@ -207,7 +207,7 @@ final class TrainingRun {
         DataSplit data = loader.load();
         trainDigest = data.train().digest();
         testDigest = data.test().digest();
-        ModelSpec spec = Setup.model(s.model(), data.classes());
+        ModelSpec spec = Setup.model(s.model(), data, s.data());
         int[] input = Setup.inputShapeOfModelOption(spec, data, s.model());
         prepareOut();
         Dataset[] split = loader.holdOut(data, s.validation(), s.seed());

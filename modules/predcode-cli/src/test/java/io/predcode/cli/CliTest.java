@@ -399,6 +399,52 @@ class CliTest {
     }
 
     /** predict's note on inputs scaled otherwise than the model's training data, for each way a run records its preprocessing. */
+    /**
+     * A CSV table (features at scales of their own, named classes) trains an MLP sized to it, which standardizes each
+     * feature with the training set's statistics; predict classifies the same file's rows (its label column left out)
+     * by name, as eval scores them.
+     */
+    @Test void aCsvTableTrainsAnMlpSizedToItAndPredictReadsTables(@TempDir Path tmp) throws Exception {
+        io.predcode.data.Dataset digits = io.predcode.data.Digits.split().train();
+        StringBuilder csv = new StringBuilder();
+        for (int j = 0; j < 64; j++) csv.append("f").append(j).append(',');
+        csv.append("label\n");
+        for (int i = 0; i < digits.size(); i++) {
+            // Feature j in units of its own: 1000 j + 300 x, so that unstandardized a few features would swamp the rest.
+            for (int j = 0; j < 64; j++) csv.append(1000 * j + 300 * digits.images()[i * 64 + j]).append(',');
+            csv.append("digit ").append((int) digits.labels()[i]).append('\n');
+        }
+        Path table = tmp.resolve("digits.csv"), run = tmp.resolve("run");
+        Files.writeString(table, csv);
+        Result r = run("train", "--data", "csv:" + table, "--model", "mlp:32", "--epochs", "6", "--out", run.toString(), "--quiet");
+        assertEquals(0, r.code(), r.err());
+        double accuracy = json(run.resolve("metrics.json")).number("final_test_accuracy");
+        assertTrue(accuracy > 0.85, "a sized MLP learns the table: " + accuracy);
+        var c = io.predcode.core.io.Checkpoint.load(run);
+        assertEquals(List.of("digit 0", "digit 1", "digit 2", "digit 3", "digit 4", "digit 5", "digit 6", "digit 7", "digit 8", "digit 9"), c.classNames());
+        var standardize = (io.predcode.core.nn.OpSpec.Normalize) c.spec().blocks().getFirst().getFirst();
+        float[][] expected = Setup.standardization(io.predcode.data.DataSources.load("csv:" + table).train());
+        assertArrayEquals(expected[0], standardize.mean());
+        assertArrayEquals(expected[1], standardize.std());
+        assertEquals(1000 * 5 + 300 * digits.images()[5], io.predcode.data.Csv.read(table, true).features()[5], 1e-3f, "raw values in the table, as written");
+        // predict on the table itself: the label column is left out, each row answered with its class's name.
+        Result p = run("predict", "--checkpoint", run.toString(), "--input", table.toString());
+        assertEquals(0, p.code(), p.err());
+        List<String> rows = p.out().lines().toList();
+        assertEquals("sample,class,label,p0,p1,p2,p3,p4,p5,p6,p7,p8,p9", rows.getFirst());
+        int right = 0;
+        for (int i = 0; i < digits.size(); i++) if (rows.get(i + 1).split(",")[2].equals("digit " + (int) digits.labels()[i])) right++;
+        assertTrue(right > 0.85 * digits.size(), right + " of " + digits.size());
+        // The held-out fifth is what eval scores: the same accuracy the run recorded.
+        Result e = run("eval", "--checkpoint", run.toString(), "--json");
+        assertEquals(0, e.code(), e.err());
+        assertEquals(accuracy, JsonFields.of(Json.parse(e.out().trim(), "eval"), "eval", "").number("accuracy"), 1e-9);
+        // A model that does not fit the table's rows says how to size one.
+        Result wrong = run("train", "--data", "csv:" + table, "--out", tmp.resolve("wrong").toString());
+        assertEquals(2, wrong.code());
+        assertTrue(wrong.err().contains("--model mlp:64-64"), wrong.err());
+    }
+
     @Test void predictNotesInputsScaledOtherwise() {
         Path in = Path.of("x.npy");
         var bytes = new io.predcode.core.serve.Preprocessing(1f / 255, 0f);

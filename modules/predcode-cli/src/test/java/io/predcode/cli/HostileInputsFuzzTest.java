@@ -29,7 +29,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
- * A seeded fuzz campaign against everything predcode reads: IDX, CIFAR-10, .npy and .npz data files, safetensors
+ * A seeded fuzz campaign against everything predcode reads: IDX, CIFAR-10, .npy, .npz and CSV data files, safetensors
  * checkpoints, model specs and command-line options. Each input is either accepted or refused with
  * one line that names the file (or option); anything else (a stack trace, an exception of another
  * kind, an out-of-memory error, a deep recursion) fails the test, with the seed and case to replay.
@@ -182,6 +182,57 @@ class HostileInputsFuzzTest {
                 check(a.values().length == declared && (gz || length == headerEnd + declared * Integer.parseInt(a.dtype().substring(2))),
                         "accepted " + java.util.Arrays.toString(a.shape()) + " " + a.dtype() + " from " + length + " bytes");
                 return a;
+            });
+        }
+    }
+
+    /**
+     * CSV tables: valid ones (a header or not, quoted fields, named or indexed classes) mutated at the byte level and in
+     * their text (a field dropped, doubled, emptied, replaced by a word, a quote or an edge number). An accepted table
+     * must be rectangular and finite: rows x features values, as many labels as rows, every label a class.
+     */
+    @Test void csvTables() throws Exception {
+        Random r = new Random(SEED + 9);
+        String[] odd = {"", "\"", "\"\"", "NaN", "Infinity", "1e39", "-1e-50", "0x1F", "1f", ",", "a,b", " ", "\u00e9", "-", "+", ".", "1..2", "99999999999", "-3"};
+        for (int c = 0; c < CASES; c++) {
+            int rows = 1 + r.nextInt(6), features = 1 + r.nextInt(4);
+            boolean header = r.nextBoolean(), names = r.nextBoolean();
+            StringBuilder b = new StringBuilder();
+            if (header) {
+                for (int j = 0; j < features; j++) b.append("\"f").append(j).append("\",");
+                b.append(r.nextBoolean() ? "label" : "y").append('\n');
+            }
+            for (int i = 0; i < rows; i++) {
+                for (int j = 0; j < features; j++) b.append(String.format(java.util.Locale.ROOT, "%.3g", r.nextGaussian() * Math.pow(10, r.nextInt(6)))).append(',');
+                b.append(names ? "\"class " + r.nextInt(3) + "\"" : Integer.toString(r.nextInt(3))).append(r.nextBoolean() ? "\n" : "\r\n");
+            }
+            String text = b.toString();
+            if (r.nextBoolean()) { // a text mutation: one field of one line
+                String[] lines = text.split("\n", -1);
+                int line = r.nextInt(Math.max(1, lines.length - 1));
+                List<String> fields = new ArrayList<>(List.of(lines[line].split(",", -1)));
+                int at = r.nextInt(fields.size());
+                switch (r.nextInt(4)) {
+                    case 0 -> fields.remove(at);
+                    case 1 -> fields.add(at, fields.get(at));
+                    default -> fields.set(at, odd[r.nextInt(odd.length)]);
+                }
+                lines[line] = String.join(",", fields);
+                text = String.join("\n", lines);
+            }
+            byte[] bytes = text.getBytes(StandardCharsets.UTF_8);
+            if (r.nextInt(3) == 0) bytes = mutate(r, bytes, 0);
+            String name = "case" + c + ".csv" + (bytes.length > 1 && bytes[0] == 0x1f && bytes[1] == (byte) 0x8b ? ".gz" : "");
+            Path f = tmp.resolve(name);
+            Files.write(f, bytes);
+            expectCleanOutcome("csv case " + c, name, () -> {
+                io.predcode.data.DataSplit d = io.predcode.data.Csv.load(f);
+                for (io.predcode.data.Dataset set : new io.predcode.data.Dataset[]{d.train(), d.test()}) {
+                    check(set.images().length == set.size() * d.sampleShape()[0], "accepted a ragged table: " + set.images().length + " values, " + set.size() + " rows");
+                    for (float v : set.images()) check(Float.isFinite(v), "accepted a value that is not finite: " + v);
+                    for (float l : set.labels()) check(l >= 0 && l < d.classes() && l == Math.rint(l), "accepted label " + l + " of " + d.classes() + " classes");
+                }
+                return d;
             });
         }
     }
@@ -466,7 +517,8 @@ class HostileInputsFuzzTest {
         String run = checkpoint.toString();
         String[] words = {",", "sgd:2", "positive:-1", "centred:NaN", "crop:0", "flip,flip", "-1:1", "7-3", "0-99999", "adam", "ipc", run,
                 run + "/model.json", run + "/model.safetensors", run + "/metrics.csv", tmp.toString(), tmp.resolve("missing").toString(),
-                "npy:" + run + "/model.json", "npy:" + tmp, "mnist:" + tmp.resolve("missing"), "cifar10:" + run};
+                "npy:" + run + "/model.json", "npy:" + tmp, "mnist:" + tmp.resolve("missing"), "cifar10:" + run, "csv:" + run + "/metrics.csv", "csv:" + run,
+                "mlp:8", "mlp:0", "mlp:8-8:tanh", "mlp:8:x"};
         for (int c = 0; c < Math.max(4, CASES / 4); c++) {
             boolean word = r.nextBoolean();
             String option = word ? wordOptions[r.nextInt(wordOptions.length)] : options[r.nextInt(options.length)];
@@ -541,7 +593,7 @@ class HostileInputsFuzzTest {
                 "bench", List.of("--model", "digits-mlp", "--algorithm", "backprop", "--batch-size", "8", "--steps", "1", "--warmup", "0", "--warmup-seconds", "0"));
         String[] values = {"-1", "0", "1", "3", "1e400", "NaN", "Infinity", "abc", "", "2147483648", "1e-45", "0.5", "100001", "sgd:2", "positive:-1",
                 "adam", "mse", "strict,zil", ",", run, run + "/model.json", run + "/model.safetensors", run + "/metrics.csv", stoppedInside.toString(),
-                tmp.toString(), tmp.resolve("missing").toString(), junk.toString(), "npy:" + junk, "npy:" + tmp, "mnist:" + tmp.resolve("missing")};
+                tmp.toString(), tmp.resolve("missing").toString(), junk.toString(), "npy:" + junk, "npy:" + tmp, "mnist:" + tmp.resolve("missing"), "csv:" + junk, "csv:" + tmp, "mlp:3-3"};
         List<String> commands = List.copyOf(new java.util.TreeSet<>(options.keySet()));
         for (int c = 0; c < Math.max(6, CASES / 4); c++) {
             String command = commands.get(r.nextInt(commands.size()));
