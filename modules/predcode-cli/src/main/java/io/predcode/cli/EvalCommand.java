@@ -74,7 +74,8 @@ final class EvalCommand implements Callable<Integer> {
         out.printf("%-" + width + "s  %8s  %7s   predicted as (columns in class order)%n", "class", "accuracy", "samples");
         for (int k = 0; k < confusion.length; k++) {
             long n = Arrays.stream(confusion[k]).sum();
-            out.printf("%-" + width + "s  %7.2f%%  %7d   %s%n", names.get(k), n == 0 ? 0.0 : 100.0 * confusion[k][k] / n, n,
+            // A class the test set has no sample of (a table of some of the model's classes) has no accuracy, not 0%.
+            out.printf("%-" + width + "s  %8s  %7d   %s%n", names.get(k), n == 0 ? "-" : String.format(java.util.Locale.ROOT, "%.2f%%", 100.0 * confusion[k][k] / n), n,
                     Arrays.stream(confusion[k]).mapToObj(Long::toString).collect(java.util.stream.Collectors.joining(" ")));
         }
     }

@@ -226,12 +226,15 @@ final class Setup {
          */
         io.predcode.data.DataSplit loadFor(io.predcode.core.io.Checkpoint.Loaded c) throws IOException {
             String trained = recorded(c, "data") == null ? null : c.settings().string("data"); // a string, or the file is named
-            if (data != null || trained == null) return inModelUnits(load(), c.preprocessing());
-            try {
-                return inModelUnits(io.predcode.data.DataSources.load(trained), c.preprocessing());
+            io.predcode.data.DataSplit split;
+            if (data != null || trained == null) split = load();
+            else try {
+                split = io.predcode.data.DataSources.load(trained);
             } catch (IOException | IllegalArgumentException e) { // a folder the run read from elsewhere, or moved since
                 throw new IllegalArgumentException(Main.message(e) + " (" + c.source() + " was trained on --data " + trained + "; give --data to score it on another)", e);
             }
+            // Labels by the model's class names: a table of some of its classes, or named in another order, scores by name.
+            return inModelUnits(split.relabelled(c.classNames()), c.preprocessing());
         }
 
         /**
@@ -484,8 +487,8 @@ final class Setup {
                     return false;
                 }
             }).toList();
-            throw new IllegalArgumentException(e.getMessage() + (fit.isEmpty() ? "" : "; built-in models for these inputs: " + String.join(", ", fit))
-                    + "; or an MLP sized to them: --model mlp:64-64 (" + BuiltinModels.SIZED + ")", e);
+            throw new IllegalArgumentException(e.getMessage() + (fit.isEmpty() ? "; an MLP sized to them: --model mlp:64-64 (" + BuiltinModels.SIZED + ")"
+                    : "; built-in models for these inputs: " + String.join(", ", fit) + ", or one sized to them: --model mlp:64-64"), e);
         }
         return inputShape(spec, data, "--model " + name);
     }

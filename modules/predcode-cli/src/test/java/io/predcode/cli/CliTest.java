@@ -439,6 +439,19 @@ class CliTest {
         Result e = run("eval", "--checkpoint", run.toString(), "--json");
         assertEquals(0, e.code(), e.err());
         assertEquals(accuracy, JsonFields.of(Json.parse(e.out().trim(), "eval"), "eval", "").number("accuracy"), 1e-9);
+        // A table of two of its classes is scored by their names, not by their positions among the two.
+        List<String> lines = Files.readAllLines(table);
+        List<String> some = new java.util.ArrayList<>(List.of(lines.getFirst()));
+        lines.stream().skip(1).filter(l -> l.endsWith("digit 7") || l.endsWith("digit 1")).forEach(some::add);
+        Path two = tmp.resolve("two.csv");
+        Files.write(two, some);
+        Result byName = run("eval", "--checkpoint", run.toString(), "--data", "csv:" + two, "--json");
+        assertEquals(0, byName.code(), byName.err());
+        assertTrue(JsonFields.of(Json.parse(byName.out().trim(), "eval"), "eval", "").number("accuracy") > 0.85, byName.out());
+        Files.write(two, some.stream().map(l -> l.replace("digit 7", "seven")).toList());
+        Result unknown = run("eval", "--checkpoint", run.toString(), "--data", "csv:" + two);
+        assertEquals(2, unknown.code());
+        assertTrue(unknown.err().contains("class 'seven' is not one the model was trained on (digit 0, digit 1,"), unknown.err());
         // A model that does not fit the table's rows says how to size one.
         Result wrong = run("train", "--data", "csv:" + table, "--out", tmp.resolve("wrong").toString());
         assertEquals(2, wrong.code());
@@ -671,7 +684,7 @@ class CliTest {
             Result r = run(concat(command, new String[]{"--data", "npy:" + dir}));
             assertEquals(2, r.code(), r.err());
             assertEquals("predcode: --model digits-mlp expects inputs of shape [1, 8, 8] but the data set's samples are [1, 28, 28];"
-                    + " built-in models for these inputs: example-cnn, mlp, pcx-mlp", r.err().strip(), command[0]);
+                    + " built-in models for these inputs: example-cnn, mlp, pcx-mlp, or one sized to them: --model mlp:64-64", r.err().strip(), command[0]);
         }
     }
 

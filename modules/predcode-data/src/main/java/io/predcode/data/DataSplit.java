@@ -37,6 +37,32 @@ public record DataSplit(Dataset train, Dataset test, float pixelScale, List<Stri
         return new DataSplit(train.affine(scale, shift), test.affine(scale, shift), pixelScale * scale, classNames, pixelShift * scale + shift);
     }
 
+    /**
+     * This split with its labels as indices into {@code names} (a trained model's classes), where its own classes are
+     * named otherwise: a table of two of a model's three classes, or of the same names, indexed in another order, is
+     * scored by name, not by position. Classes named by their index stay as they are.
+     *
+     * @param names the classes to index into
+     * @return the split relabelled (this one where nothing changes)
+     * @throws IllegalArgumentException naming a class of this split that {@code names} lacks
+     */
+    public DataSplit relabelled(List<String> names) {
+        if (names.isEmpty() || names.equals(classNames) || classNames.equals(indexNames(classes()))) return this;
+        float[] to = new float[classNames.size()];
+        for (int k = 0; k < to.length; k++) {
+            to[k] = names.indexOf(classNames.get(k));
+            if (to[k] < 0)
+                throw new IllegalArgumentException(train.name() + ": class '" + classNames.get(k) + "' is not one the model was trained on (" + String.join(", ", names) + ")");
+        }
+        return new DataSplit(relabel(train, to, names.size()), relabel(test, to, names.size()), pixelScale, names, pixelShift);
+    }
+
+    private static Dataset relabel(Dataset d, float[] to, int classes) {
+        float[] labels = d.labels().clone();
+        for (int i = 0; i < labels.length; i++) labels[i] = to[(int) labels[i]];
+        return new Dataset(d.name(), d.sampleShape(), classes, d.images(), labels);
+    }
+
     /** A split of values used as stored, with classes named by their index. */
     public DataSplit(Dataset train, Dataset test) { this(train, test, 1f, indexNames(train.classes())); }
 

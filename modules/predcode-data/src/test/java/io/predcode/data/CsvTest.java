@@ -112,6 +112,21 @@ class CsvTest {
         assertTrue(e.getMessage().contains("2 columns") && e.getMessage().contains("has 3"), e.getMessage());
     }
 
+    @Test void namedClassesAreRelabelledByAModelsNames() throws IOException {
+        DataSplit d = Csv.load(write("two.csv", "x,label\n1,b\n2,c\n3,b\n4,c\n5,b\n"));
+        assertEquals(List.of("b", "c"), d.classNames());
+        DataSplit r = d.relabelled(List.of("a", "b", "c"));
+        assertEquals(3, r.classes());
+        for (int i = 0; i < d.train().size(); i++) assertEquals(d.train().labels()[i] + 1, r.train().labels()[i]);
+        assertArrayEquals(d.test().images(), r.test().images());
+        assertSame(d, d.relabelled(List.of("b", "c")));
+        assertSame(d, d.relabelled(List.of()), "a model that records no names");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> d.relabelled(List.of("a", "b")));
+        assertTrue(e.getMessage().contains("class 'c' is not one the model was trained on (a, b)"), e.getMessage());
+        DataSplit indices = Csv.load(write("idx.csv", "1,0\n2,1\n3,1\n"));
+        assertSame(indices, indices.relabelled(List.of("x", "y")), "classes named by their index keep their positions");
+    }
+
     @Test void aDataNameOfATableSaysCsv() throws IOException {
         Path f = write("t.csv", "1,2,0\n3,4,1\n");
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> DataSources.load(f.toString()));
