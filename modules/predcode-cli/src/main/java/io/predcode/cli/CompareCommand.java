@@ -51,7 +51,7 @@ final class CompareCommand implements Callable<Integer> {
 
     @Mixin Setup.BackendChoice backendChoice;
 
-    @Option(names = "--model", defaultValue = "digits-mlp", description = "example-cnn, mlp, digits-mlp, pcx-mlp, mlp:H1-H2...[:ACTIVATION] (sized to the data) or FILE.json (default: ${DEFAULT-VALUE}); ignored with --checkpoint.")
+    @Option(names = "--model", defaultValue = "digits-mlp", description = "example-cnn, mlp, digits-mlp, pcx-mlp, mlp:H1-H2-...[:ACTIVATION] (sized to the data) or FILE.json (default: ${DEFAULT-VALUE}); ignored with --checkpoint.")
     String model;
 
     @Option(names = "--checkpoint", description = "Compare on a trained model instead of a fresh one.")

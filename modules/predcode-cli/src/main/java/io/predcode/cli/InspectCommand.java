@@ -143,10 +143,15 @@ final class InspectCommand implements Callable<Integer> {
         };
     }
 
-    /** An op as {@code linear(in=784, out=512)}: its JSON's fields but the op's name. */
+    /**
+     * An op as {@code linear(in=784, out=512)}: its JSON's fields but the op's name; a list longer than 8 (a table's
+     * standardization, a mean per feature) as its first values and its length.
+     */
     static String describe(OpSpec op) {
         return op.op() + op.toJson().entrySet().stream().filter(e -> !e.getKey().equals("op"))
-                .map(e -> e.getKey() + "=" + Json.write(e.getValue(), 0)).collect(Collectors.joining(", ", "(", ")")).replace("()", "");
+                .map(e -> e.getKey() + "=" + (e.getValue() instanceof List<?> l && l.size() > 8
+                        ? Json.write(l.subList(0, 4), 0).replace("]", ", ... (" + l.size() + " values)]") : Json.write(e.getValue(), 0)))
+                .collect(Collectors.joining(", ", "(", ")")).replace("()", "");
     }
 
     private static List<Object> shape(int[] s) {

@@ -54,7 +54,7 @@ final class TrainCommand implements Callable<Integer> {
 
     @Mixin Setup.Nudged nudged;
 
-    @Option(names = "--model", defaultValue = "digits-mlp", description = "example-cnn, mlp, digits-mlp, pcx-mlp, an MLP sized to the data (mlp:H1-H2...[:ACTIVATION], e.g. mlp:128-64 or mlp:256:tanh;"
+    @Option(names = "--model", defaultValue = "digits-mlp", description = "example-cnn, mlp, digits-mlp, pcx-mlp, an MLP sized to the data (mlp:H1-H2-...[:ACTIVATION], e.g. mlp:128-64 or mlp:256:tanh;"
             + " on a CSV table its first op standardizes each feature), or a spec FILE.json (default: ${DEFAULT-VALUE}).")
     String model;
 

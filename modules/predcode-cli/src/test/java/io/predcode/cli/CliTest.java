@@ -427,6 +427,10 @@ class CliTest {
         assertArrayEquals(expected[0], standardize.mean());
         assertArrayEquals(expected[1], standardize.std());
         assertEquals(1000 * 5 + 300 * digits.images()[5], io.predcode.data.Csv.read(table, true).features()[5], 1e-3f, "raw values in the table, as written");
+        // inspect shows the standardization by its first numbers and its length, not 128 numbers on a line.
+        Result inspect = run("inspect", "--checkpoint", run.toString());
+        String block0 = inspect.out().lines().filter(l -> l.contains("block 0:")).findFirst().orElseThrow();
+        assertTrue(block0.contains("normalize(mean=[") && block0.contains(", ... (64 values)], std=[") && block0.length() < 300, block0);
         // predict on the table itself: the label column is left out, each row answered with its class's name.
         Result p = run("predict", "--checkpoint", run.toString(), "--input", table.toString());
         assertEquals(0, p.code(), p.err());
