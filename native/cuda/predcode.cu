@@ -263,6 +263,15 @@ extern "C" __global__ void pc_add_bias(float* y, const float* bias, long long n,
     GRID_STRIDE(i, n) y[i] += bias[(i / inner) % channels];
 }
 
+// y = x * scale[c] (+ shift[c]) per channel: the product rounded before the sum, as the CPU backend's Java does.
+extern "C" __global__ void pc_scale_channels(const float* x, const float* scale, const float* shift, float* y, long long n, int channels, int inner) {
+    GRID_STRIDE(i, n) {
+        int c = (int) ((i / inner) % channels);
+        float v = __fmul_rn(x[i], scale[c]);
+        y[i] = shift ? __fadd_rn(v, shift[c]) : v;
+    }
+}
+
 // The bias gradient db[c] = beta * db[c] + alpha * (sum over outer, inner of dy[o, c, i]), in blocks of
 // (channel, chunk): block b sums chunk b % chunks of channel b / chunks, its threads visiting the
 // channel's elements e = chunk * blockDim + t, then every chunks * blockDim further, stepping (o, i)

@@ -380,6 +380,31 @@ public final class CpuBackend extends Backend {
         });
     }
 
+    @Override protected void doScaleChannels(Tensor x, Tensor scale, Tensor shift, int channels, int inner, Tensor y) {
+        MemorySegment sx = seg(x), sy = seg(y);
+        boolean shifted = shift != null;
+        float[] st = Scratch.floats(0, 2 * channels); // the scales, then the shifts: read by the parts on every thread, written before them
+        MemorySegment.copy(seg(scale), F, 0, st, 0, channels);
+        if (shifted) MemorySegment.copy(seg(shift), F, 0, st, channels, channels);
+        int rows = (int) (x.size() / inner); // rows of `inner` values; row r belongs to channel r % channels
+        int perBlock = Math.max(1, 8192 / inner); // rows staged per bulk copy: one copy per ~32 KB, not per row
+        parallel.forRange(rows, Math.max(1, MIN_ELEMENTS / inner), (r0, r1) -> {
+            float[] t = Scratch.floats(1, perBlock * inner);
+            for (int r = r0; r < r1; r += perBlock) {
+                int count = Math.min(perBlock, r1 - r);
+                MemorySegment.copy(sx, F, (long) r * inner * Float.BYTES, t, 0, count * inner);
+                for (int k = 0; k < count; k++) {
+                    int c = (r + k) % channels;
+                    float a = st[c], b = st[channels + c];
+                    // Java rounds the product before the sum (never an FMA), as the CUDA kernel's __fmul_rn, __fadd_rn.
+                    if (shifted) for (int i = k * inner, e = i + inner; i < e; i++) t[i] = t[i] * a + b;
+                    else for (int i = k * inner, e = i + inner; i < e; i++) t[i] *= a;
+                }
+                MemorySegment.copy(t, 0, sy, F, (long) r * inner * Float.BYTES, count * inner);
+            }
+        });
+    }
+
     @Override protected void doBiasGrad(Tensor dy, Tensor db, int channels, int inner, float alpha, float beta) {
         MemorySegment sy = seg(dy), sb = seg(db);
         long rows = dy.size() / inner;

@@ -413,6 +413,9 @@ final class CudaBackend extends Backend {
 
     @Override protected void doMultiply(Tensor a, Tensor b, Tensor out) { k.multiply(a.size(), ptr(a), ptr(b), ptr(out)); }
 
+    @Override protected void doScaleChannels(Tensor x, Tensor scale, Tensor shift, int channels, int inner, Tensor y) {
+        k.scaleChannels(ptr(x), ptr(scale), ptrOrNull(shift), ptr(y), x.size(), channels, inner);
+    }
     @Override protected void doAddBias(Tensor y, Tensor bias, int channels, int inner) { k.addBias(ptr(y), ptr(bias), y.size(), channels, inner); }
 
     @Override protected void doBiasGrad(Tensor dy, Tensor db, int channels, int inner, float alpha, float beta) {

@@ -131,6 +131,10 @@ final class Kernels {
 
     void addBias(long y, long bias, long n, int channels, int inner) { start().p(y).p(bias).l(n).i(channels).i(inner).over("pc_add_bias", n); }
 
+    void scaleChannels(long x, long scale, long shift, long y, long n, int channels, int inner) {
+        start().p(x).p(scale).p(shift).p(y).l(n).i(channels).i(inner).over("pc_scale_channels", n);
+    }
+
     /**
      * Blocks of (channel, chunk): chunks enough that each thread sums about 64 elements, as many as
      * the partials buffer holds; one chunk (a block per channel, no second pass) when a channel is small.

@@ -497,6 +497,22 @@ public abstract class Backend implements AutoCloseable {
         doAddBias(y, bias, channels, inner);
     }
 
+    /**
+     * y[o, c, i] = x[o, c, i] * scale[c], plus shift[c] where {@code shift} is not null (the sum rounded after the
+     * product, never fused), for x viewed as [outer, channels, inner]; y may be x. A per-channel affine map (the
+     * normalize op's) in one pass, where a product with diag(scale) costs channels times as much.
+     */
+    public final void scaleChannels(Tensor x, Tensor scale, Tensor shift, int channels, int inner, Tensor y) {
+        sameSize("scaleChannels", x, y);
+        mine("scaleChannels", scale);
+        biasView("scaleChannels", x, scale, channels, inner);
+        if (shift != null) {
+            mine("scaleChannels", shift);
+            expectSize("scaleChannels", "shift", shift, channels);
+        }
+        doScaleChannels(x, scale, shift, channels, inner, y);
+    }
+
     /** db[c] = beta * db[c] + alpha * (sum over o, i of dy[o, c, i]), the sum formed before it is scaled. */
     public final void biasGrad(Tensor dy, Tensor db, int channels, int inner, float alpha, float beta) {
         mine("biasGrad", dy, db);
@@ -1248,6 +1264,8 @@ public abstract class Backend implements AutoCloseable {
     protected abstract void doMultiply(Tensor a, Tensor b, Tensor out);
     /** Adds bias[c] to every element of channel c of y ([..., channels, inner] blocks). */
     protected abstract void doAddBias(Tensor y, Tensor bias, int channels, int inner);
+    /** y = x scale[c] (+ shift[c]) per channel: see {@link #scaleChannels}. */
+    protected abstract void doScaleChannels(Tensor x, Tensor scale, Tensor shift, int channels, int inner, Tensor y);
     /** db = alpha times the sum of dy over everything but the channel, plus beta db. */
     protected abstract void doBiasGrad(Tensor dy, Tensor db, int channels, int inner, float alpha, float beta);
     /** y = conv(x, weight), no bias, over {@code images} images. */

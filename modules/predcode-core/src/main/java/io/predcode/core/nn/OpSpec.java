@@ -144,12 +144,6 @@ public sealed interface OpSpec {
                         + java.util.Arrays.toString(input) + "; give one mean and std for all values");
             return input.clone();
         }
-        /** Its product with diag(1 / std), as computed: C x C times each sample's [C, values / C], C times the values. */
-        public long macs(int[] input) {
-            long n = 1;
-            for (int d : input) n *= d;
-            return n * mean.length;
-        }
         /** The values one mean and std apply to: all channels as one where a single pair is given. */
         public int channels() { return mean.length; }
         /** The means, a copy. */

@@ -298,9 +298,9 @@ final class Ops {
     }
 
     /**
-     * y = x / std[c] - mean[c] / std[c] per channel: a batch of products with the diagonal matrix
-     * D = diag(1 / std) [C, C] (one GEMM call, D shared by every sample), then the shift as a bias. Its
-     * VJP is D dy. D and the shift are constants of the model, kept on the backend, not parameters.
+     * y = x / std[c] - mean[c] / std[c] per channel, in one elementwise pass ({@link Backend#scaleChannels}: the
+     * product, then the shift); its VJP and its change are dy / std[c]. The scales and shifts are constants of the
+     * model, kept on the backend, not parameters.
      */
     static final class NormalizeOp extends Op {
         final int channels, inner;
@@ -312,40 +312,26 @@ final class Ops {
             long n = 1;
             for (int d : in) n *= d;
             inner = (int) (n / channels);
-            float[] d = new float[channels * channels], t = new float[channels];
+            float[] d = new float[channels], t = new float[channels];
             float[] mean = spec.mean(), std = spec.std();
             for (int c = 0; c < channels; c++) {
-                d[c * channels + c] = 1f / std[c];
+                d[c] = 1f / std[c];
                 t[c] = -mean[c] / std[c];
             }
-            scale = scope.allocate(channels, channels);
+            scale = scope.allocate(channels);
             shift = scope.allocate(channels);
             scope.backend().upload(d, scale);
             scope.backend().upload(t, shift);
         }
 
-        @Override void forward(Backend be, Tensor x, Tensor y) {
-            diagonal(be, x, y);
-            be.addBias(y, shift, channels, inner);
-        }
+        @Override void forward(Backend be, Tensor x, Tensor y) { be.scaleChannels(x, scale, shift, channels, inner, y); }
 
         @Override boolean affine() { return true; }
 
-        @Override void change(Backend be, Tensor dx, Tensor dy) { diagonal(be, dx, dy); }
+        @Override void change(Backend be, Tensor dx, Tensor dy) { be.scaleChannels(dx, scale, null, channels, inner, dy); }
 
         @Override void backward(Backend be, Tensor x, Tensor y, Tensor dy, Tensor dx, float parameterScale) {
-            if (dx != null) diagonal(be, dy, dx);
-        }
-
-        /** out = D in for each sample: [C, C] times the sample's [C, inner]. */
-        private void diagonal(Backend be, Tensor in, Tensor out) {
-            // Flat samples (inner 1): the batch's rows [N, C] times D in one call, not N matrix-vector products.
-            if (inner == 1) {
-                be.gemm(false, false, batchOf(in), channels, channels, 1f, in, 0, channels, 0, scale, 0, channels, 0, 0f, out, 0, channels, 0, 1);
-                return;
-            }
-            long per = (long) channels * inner;
-            be.gemm(false, false, channels, inner, channels, 1f, scale, 0, channels, 0, in, 0, inner, per, 0f, out, 0, inner, per, batchOf(in));
+            if (dx != null) be.scaleChannels(dy, scale, null, channels, inner, dx);
         }
     }
 

@@ -730,6 +730,32 @@ public abstract class BackendConformanceTest {
         }
     }
 
+    /** y = x scale[c] (+ shift[c]) per channel, against float64: flat rows (inner 1), images, in place, without a shift. */
+    @Test void scaleChannels() {
+        for (int trial = 0; trial < 12; trial++) {
+            int outer = size(), channels = size(), inner = trial % 2 == 0 ? 1 : size();
+            if (trial == 10) { outer = 129; channels = 784; inner = 1; } // a wide table's rows, split across threads
+            if (trial == 11) { outer = 37; channels = 3; inner = 1031; } // images' channels
+            boolean shifted = trial % 3 != 0, inPlace = trial % 4 == 1;
+            int n = outer * channels * inner;
+            float[] x = random(n, 1), a = random(channels, 1), b = random(channels, 1);
+            double[] ey = new double[n];
+            for (int o = 0; o < outer; o++) for (int c = 0; c < channels; c++) for (int i = 0; i < inner; i++) {
+                int idx = (o * channels + c) * inner + i;
+                ey[idx] = (double) x[idx] * a[c] + (shifted ? b[c] : 0);
+            }
+            try (Tensor tx = tensor(x, n); Tensor ta = tensor(a, channels); Tensor tb = tensor(b, channels); Tensor ty = inPlace ? null : backend.allocate(n)) {
+                Tensor out = inPlace ? tx : ty;
+                backend.scaleChannels(tx, ta, shifted ? tb : null, channels, inner, out);
+                assertClose("scaleChannels " + outer + "x" + channels + "x" + inner + (shifted ? " shifted" : "") + (inPlace ? " in place" : ""), ey, backend.download(out), TOL);
+            }
+        }
+        try (Tensor x = backend.allocate(12); Tensor s = backend.allocate(5)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend.scaleChannels(x, s, null, 5, 1, x));
+            assertTrue(e.getMessage().contains("scaleChannels"), e.getMessage());
+        }
+    }
+
     // ------------------------------------------------------------ convolution and pooling
 
     private Conv2dGeometry randomConv() { return randomConv(1 + rng.nextInt(3)); }
