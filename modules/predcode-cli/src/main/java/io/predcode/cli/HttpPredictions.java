@@ -25,7 +25,7 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 final class HttpPredictions implements AutoCloseable {
     /** What /info tells of the model beside the predictor's own sizes, names and preprocessing. */
-    record Described(String checkpoint, int[] inputShape, boolean probabilities, Map<String, Object> trained) {
+    record Described(String checkpoint, int[] inputShape, boolean probabilities, Map<String, Object> trained, List<String> featureNames) {
         /** The input's shape; a file that records none: its size. */
         int[] shape(Predictor p) { return inputShape != null ? inputShape : new int[]{p.inputSize()}; }
     }
@@ -171,6 +171,7 @@ final class HttpPredictions implements AutoCloseable {
         m.put("outputs", (double) predictor.outputSize());
         m.put("answers", model.probabilities() ? "probabilities" : "outputs");
         m.put("class_names", predictor.classNames());
+        if (!model.featureNames().isEmpty()) m.put("feature_names", model.featureNames()); // a table's columns: the order an input row's values take
         m.put("preprocessing", Map.of("scale", (double) predictor.preprocessing().scale(), "shift", (double) predictor.preprocessing().shift()));
         m.put("max_rows", (double) maxRows);
         if (model.trained() != null) m.put("trained", model.trained());

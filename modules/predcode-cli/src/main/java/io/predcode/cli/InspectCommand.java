@@ -83,6 +83,7 @@ final class InspectCommand implements Callable<Integer> {
             o.put("forward_macs_per_sample", model.forwardMacs(c.inputShape()));
             o.put("preprocessing", Map.of("scale", (double) c.preprocessing().scale(), "shift", (double) c.preprocessing().shift()));
             o.put("classes", new ArrayList<Object>(c.classNames()));
+            o.put("features", new ArrayList<Object>(c.featureNames()));
             o.put("not_finite", new ArrayList<Object>(notFinite));
             o.put("largest_abs_parameter", largest);
             if (c.training() != null) o.put("training", c.training().map());
@@ -96,6 +97,9 @@ final class InspectCommand implements Callable<Integer> {
         for (int b = 0; b < blocks.size(); b++)
             out.printf("  block %d: %s -> %s (%,d parameters)%n", b, blocks.get(b).get("ops"), java.util.Arrays.toString(shapes[b + 1]), (long) blocks.get(b).get("parameters"));
         out.printf("inputs: %s%n", c.preprocessing().isIdentity() ? "used as given" : String.format(Locale.ROOT, "raw values x %s + %s", c.preprocessing().scale(), c.preprocessing().shift()));
+        if (!c.featureNames().isEmpty()) // a table's columns, by which predict matches a table's
+            out.printf("features: %d (%s)%n", c.featureNames().size(), c.featureNames().size() <= 12 ? String.join(", ", c.featureNames())
+                    : String.join(", ", c.featureNames().subList(0, 4)) + ", ..., " + c.featureNames().getLast());
         out.printf("classes: %s%n", c.classNames().isEmpty() ? "not recorded (indices)" : c.classNames().size() + " (" + String.join(", ", c.classNames()) + ")");
         if (c.training() != null) training(out, c.training());
         else if (c.settings() != null) trained(out, c.settings());

@@ -29,7 +29,8 @@ final class PredictCommand implements Callable<Integer> {
     @Mixin Setup.CheckpointChoice checkpoint;
 
     @Option(names = "--input", required = true, description = "A .npy file (or .npy.gz, or an array of an .npz archive: --array) of raw inputs, as the data set stores them: (N, F), (N, H, W), (N, C, H, W) or (N, H, W, C);"
-            + " or a .csv table of features, a row a sample (a column a header names label, class or target is left out);"
+            + " or a .csv table of features, a row a sample (a column a header names label, class or target is left out; a header's columns are matched"
+            + " to the names of a model trained on a table by name);"
             + " the checkpoint's preprocessing is applied (bytes of a model trained on MNIST-style data are divided by 255).")
     Path input;
 
@@ -45,13 +46,23 @@ final class PredictCommand implements Callable<Integer> {
 
     @Mixin Setup.BackendChoice backendChoice;
 
-    /** The array in --input: an .npy file, the array --array names in an .npz archive, or a CSV table's features. */
-    private Npy.Array inputs() throws java.io.IOException {
+    /**
+     * The array in --input: an .npy file, the array --array names in an .npz archive, or a CSV table's features; a table
+     * with a header gives a model that names its features (one trained on a table with one) its columns by name.
+     */
+    private Npy.Array inputs(Checkpoint.Loaded c, java.io.PrintWriter err) throws java.io.IOException {
         String name = input.getFileName() == null ? "" : input.getFileName().toString();
         if (name.endsWith(".csv") || name.endsWith(".csv.gz")) {
             if (array != null) throw new IllegalArgumentException("--array " + array + " names an array of an .npz archive, but " + input + " is a CSV table");
             io.predcode.data.Csv.Table t = io.predcode.data.Csv.read(input, false);
-            return new Npy.Array(t.source(), new int[]{t.rows(), t.width()}, "<f4", t.features());
+            List<String> have = t.featureNames(), wanted = c.featureNames();
+            if (have.isEmpty() || wanted.isEmpty() || have.equals(wanted))
+                return new Npy.Array(t.source(), new int[]{t.rows(), t.width()}, "<f4", t.features());
+            List<String> unused = have.stream().filter(f -> !wanted.contains(f)).toList();
+            if (!unused.isEmpty()) err.println("note: " + input + ": " + (unused.size() == 1 ? "column '" + unused.getFirst() + "' is" : "columns " + unused + " are")
+                    + " not among the model's features; left out");
+            float[] x = io.predcode.data.DataSplit.select(t.features(), t.width(), io.predcode.data.DataSplit.columns(input.toString(), have, wanted));
+            return new Npy.Array(t.source(), new int[]{t.rows(), wanted.size()}, "<f4", x);
         }
         if (!Npz.looksLikeOne(input)) {
             if (array != null) throw new IllegalArgumentException("--array " + array + " names an array of an .npz archive, but " + input + " is not one");
@@ -103,7 +114,7 @@ final class PredictCommand implements Callable<Integer> {
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be at least 1, got " + batchSize);
         Setup.outputFile("--out", out);
         Checkpoint.Loaded c = checkpoint.loadFinite();
-        Npy.Array x = inputs();
+        Npy.Array x = inputs(c, spec.commandLine().getErr());
         NpyFolder.Samples samples = NpyFolder.samples(x);
         int[] sample = samples.shape();
         int[] shape;

@@ -233,8 +233,9 @@ final class Setup {
             } catch (IOException | IllegalArgumentException e) { // a folder the run read from elsewhere, or moved since
                 throw new IllegalArgumentException(Main.message(e) + " (" + c.source() + " was trained on --data " + trained + "; give --data to score it on another)", e);
             }
-            // Labels by the model's class names: a table of some of its classes, or named in another order, scores by name.
-            return inModelUnits(split.relabelled(c.classNames()), c.preprocessing());
+            // Labels by the model's class names, features by its feature names: a table of some of its classes, or naming
+            // them or its columns in another order, scores by name.
+            return inModelUnits(split.relabelled(c.classNames()).withFeatures(c.featureNames()), c.preprocessing());
         }
 
         /**

@@ -215,7 +215,7 @@ final class TrainingRun {
         validationSamples = validation == null ? 0 : validation.size();
         // The whole training set is not needed once split: only its parts stay in memory for the run (a data set near the
         // heap's size was held twice).
-        data = new DataSplit(train, data.test(), data.pixelScale(), data.classNames(), data.pixelShift());
+        data = new DataSplit(train, data.test(), data.pixelScale(), data.classNames(), data.pixelShift(), data.featureNames());
         s.augmentation().check(train);
         // Buffers are sized by the batch: a batch larger than the training set would only allocate air.
         int batchSize = Math.min(s.batchSize(), train.size());
@@ -568,7 +568,8 @@ final class TrainingRun {
         long step = state.step;
         try {
             // Raw values (bytes, digits' 0..16) become the model's inputs by the data's scale: a service passes them as they come.
-            Checkpoint.save(dir, run.model(), run.opt(), training, new Preprocessing(run.data().pixelScale(), run.data().pixelShift()), run.data().classNames());
+            Checkpoint.save(dir, run.model(), run.opt(), training, new Preprocessing(run.data().pixelScale(), run.data().pixelShift()), run.data().classNames(),
+                    run.data().featureNames());
         } catch (Checkpoint.NotFiniteException e) {
             throw new DivergenceException(step, "parameter '" + e.parameter() + "' is not finite after " + what + (what.startsWith("step ") ? "" : " (step " + step + ")")
                     + "; no checkpoint written, the last good one is "

@@ -439,6 +439,25 @@ class CliTest {
         int right = 0;
         for (int i = 0; i < digits.size(); i++) if (rows.get(i + 1).split(",")[2].equals("digit " + (int) digits.labels()[i])) right++;
         assertTrue(right > 0.85 * digits.size(), right + " of " + digits.size());
+        // A table with its columns in another order and an id column is matched by name: the same answers, with a note.
+        List<String> original = Files.readAllLines(table);
+        Path shuffled = tmp.resolve("shuffled.csv");
+        List<String> out = new java.util.ArrayList<>();
+        for (String line : original) {
+            String[] f = line.split(",");
+            StringBuilder b = new StringBuilder(out.isEmpty() ? "id" : Integer.toString(out.size()));
+            for (int j = f.length - 1; j >= 0; j--) b.append(',').append(f[j]); // label first, then the features backwards
+            out.add(b.toString());
+        }
+        Files.write(shuffled, out);
+        Result byColumn = run("predict", "--checkpoint", run.toString(), "--input", shuffled.toString());
+        assertEquals(0, byColumn.code(), byColumn.err());
+        assertEquals(p.out(), byColumn.out());
+        assertEquals("note: " + shuffled + ": column 'id' is not among the model's features; left out", byColumn.err().strip());
+        assertTrue(run("inspect", "--checkpoint", run.toString()).out().contains("features: 64 (f0, f1, f2, f3, ..., f63)"));
+        Result evalShuffled = run("eval", "--checkpoint", run.toString(), "--data", "csv:" + shuffled, "--json"); // the same rows held out: the same score
+        assertEquals(0, evalShuffled.code(), evalShuffled.err());
+        assertEquals(accuracy, JsonFields.of(Json.parse(evalShuffled.out().trim(), "eval"), "eval", "").number("accuracy"), 1e-9);
         // The held-out fifth is what eval scores: the same accuracy the run recorded.
         Result e = run("eval", "--checkpoint", run.toString(), "--json");
         assertEquals(0, e.code(), e.err());

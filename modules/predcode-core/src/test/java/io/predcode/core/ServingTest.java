@@ -288,6 +288,14 @@ class ServingTest {
                         float[] got = p.logits(raw, 3);
                         for (int i = 0; i < got.length; i++) assertEquals(expected[i], got[i], 1e-5f * (1 + Math.abs(expected[i])), source + " output " + i);
                     }
+                // Feature names (a table's columns) travel in both files; a file without them names none.
+                Path named = dir.resolve(be.name() + "-features");
+                List<String> features = new java.util.ArrayList<>();
+                for (int i = 0; i < 35; i++) features.add("f" + i);
+                Checkpoint.save(named, m, null, Map.of("epoch", 1), pre, names, features);
+                for (Path source : List.of(named.resolve(Checkpoint.MODEL_FILE), named.resolve(Checkpoint.RESUME_FILE)))
+                    assertEquals(features, Checkpoint.load(source).featureNames(), source.toString());
+                assertEquals(List.of(), Checkpoint.load(run).featureNames());
                 // A checkpoint from before serving metadata: inputs as given, no class names.
                 Path old = dir.resolve(be.name() + "-old");
                 Checkpoint.save(old, m, null, Map.of("epoch", 1));

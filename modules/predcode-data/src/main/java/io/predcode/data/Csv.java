@@ -56,6 +56,13 @@ public final class Csv {
         public int rows() { return labels.size(); }
         /** The number of features a row. */
         public int width() { return rows() == 0 ? 0 : features.length / rows(); }
+        /** The features' names: the header's but the label's; empty where there is no header. */
+        public List<String> featureNames() {
+            if (header == null) return List.of();
+            List<String> names = new ArrayList<>(header);
+            if (labelColumn >= 0) names.remove(labelColumn);
+            return names;
+        }
         /** The label column's name: its header's, or "column N" (from 1). */
         public String labelName() { return labelColumn < 0 ? "no column" : header != null ? "'" + header.get(labelColumn) + "'" : "column " + (labelColumn + 1); }
     }
@@ -64,7 +71,11 @@ public final class Csv {
     public static DataSplit load(Path path) throws IOException {
         if (Files.isDirectory(path)) {
             Table train = read(find(path, "train"), true), test = read(find(path, "test"), true);
-            if (test.width() != train.width() || test.labelColumn() != train.labelColumn())
+            // Both with headers: the test set's columns by name, in whatever order its file has them.
+            if (!train.featureNames().isEmpty() && !test.featureNames().isEmpty() && !test.featureNames().equals(train.featureNames()))
+                test = new Table(test.source(), test.header(), test.labelColumn(),
+                        DataSplit.select(test.features(), test.width(), DataSplit.columns(test.source(), test.featureNames(), train.featureNames())), test.labels());
+            else if (test.width() != train.width() || test.labelColumn() != train.labelColumn())
                 throw new DataFormatException(test.source() + ": " + (test.width() + 1) + " columns with the label in " + test.labelName() + ", but " + train.source()
                         + " has " + (train.width() + 1) + " with the label in " + train.labelName());
             return split(train, test);
@@ -104,11 +115,11 @@ public final class Csv {
         int[] shape = {train.width()};
         String labelled = "labels in " + train.labelName();
         Dataset trainSet = dataset(train.source() + " train (" + labelled + ")", train, shape, names, indices);
-        if (test != null) return new DataSplit(trainSet, dataset(test.source() + " test", test, shape, names, indices), 1f, names);
+        if (test != null) return new DataSplit(trainSet, dataset(test.source() + " test", test, shape, names, indices), 1f, names, 0f, train.featureNames());
         int held = Math.max(1, (int) Math.round(TEST_SHARE * train.rows())), keep = train.rows() - held; // 2 rows or more: keep >= 1
         int[] order = Batches.permutation(train.rows(), new java.util.SplittableRandom(0xC5FL));
         return new DataSplit(trainSet.subset(train.source() + " train (" + keep + " of " + order.length + " rows, " + labelled + ")", Arrays.copyOf(order, keep)),
-                trainSet.subset(train.source() + " test (" + held + " rows held out)", Arrays.copyOfRange(order, keep, order.length)), 1f, names);
+                trainSet.subset(train.source() + " test (" + held + " rows held out)", Arrays.copyOfRange(order, keep, order.length)), 1f, names, 0f, train.featureNames());
     }
 
     private static Dataset dataset(String name, Table t, int[] shape, List<String> names, boolean indices) {

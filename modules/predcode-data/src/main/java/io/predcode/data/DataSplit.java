@@ -6,12 +6,16 @@ import java.util.List;
 /**
  * A training set and a test set of the same kind of sample, with what a service needs to feed a
  * model trained on them: {@code pixelScale} and {@code pixelShift}, which took the raw values (bytes
- * 0..255, digits' 0..16) to the floats in the sets (raw * scale + shift), and the class names.
+ * 0..255, digits' 0..16) to the floats in the sets (raw * scale + shift), the class names, and for flat samples
+ * read from a table with a header the features' names (else empty).
  */
-public record DataSplit(Dataset train, Dataset test, float pixelScale, List<String> classNames, float pixelShift) {
-    /** Copies the class names and checks that there is one per class. */
+public record DataSplit(Dataset train, Dataset test, float pixelScale, List<String> classNames, float pixelShift, List<String> featureNames) {
+    /** Copies the names and checks that there is one per class, and one per feature where features are named. */
     public DataSplit {
         classNames = List.copyOf(classNames);
+        featureNames = List.copyOf(featureNames);
+        if (!featureNames.isEmpty() && (train.sampleShape().length != 1 || train.sampleShape()[0] != featureNames.size()))
+            throw new IllegalArgumentException(train.name() + ": " + featureNames.size() + " feature names for samples of shape " + java.util.Arrays.toString(train.sampleShape()));
         // Checked here, when the files are read, not after the first epoch's training.
         if (!java.util.Arrays.equals(train.sampleShape(), test.sampleShape()))
             throw new IllegalArgumentException(test.name() + ": samples of shape " + java.util.Arrays.toString(test.sampleShape()) + ", but the training set's ("
@@ -20,6 +24,11 @@ public record DataSplit(Dataset train, Dataset test, float pixelScale, List<Stri
             throw new IllegalArgumentException(test.name() + ": " + test.classes() + " classes, but the training set (" + train.name() + ") has " + train.classes());
         if (classNames.size() != train.classes())
             throw new IllegalArgumentException(train.name() + ": " + classNames.size() + " class names for " + train.classes() + " classes");
+    }
+
+    /** A split of unnamed features. */
+    public DataSplit(Dataset train, Dataset test, float pixelScale, List<String> classNames, float pixelShift) {
+        this(train, test, pixelScale, classNames, pixelShift, List.of());
     }
 
     /** A split whose floats are the raw values times {@code pixelScale}. */
@@ -34,7 +43,7 @@ public record DataSplit(Dataset train, Dataset test, float pixelScale, List<Stri
      * @return the mapped split
      */
     public DataSplit affine(float scale, float shift) {
-        return new DataSplit(train.affine(scale, shift), test.affine(scale, shift), pixelScale * scale, classNames, pixelShift * scale + shift);
+        return new DataSplit(train.affine(scale, shift), test.affine(scale, shift), pixelScale * scale, classNames, pixelShift * scale + shift, featureNames);
     }
 
     /**
@@ -54,7 +63,53 @@ public record DataSplit(Dataset train, Dataset test, float pixelScale, List<Stri
             if (to[k] < 0)
                 throw new IllegalArgumentException(train.name() + ": class '" + classNames.get(k) + "' is not one the model was trained on (" + String.join(", ", names) + ")");
         }
-        return new DataSplit(relabel(train, to, names.size()), relabel(test, to, names.size()), pixelScale, names, pixelShift);
+        return new DataSplit(relabel(train, to, names.size()), relabel(test, to, names.size()), pixelScale, names, pixelShift, featureNames);
+    }
+
+    /**
+     * This split with its samples' features as {@code names} lists them (a trained model's): a table whose columns come
+     * in another order, or with more columns, gives the model the values it was trained on, by name. Unnamed features
+     * (no header) or a model that names none stay as they are.
+     *
+     * @param names the features to keep, in their order
+     * @return the split with those columns (this one where nothing changes)
+     * @throws IllegalArgumentException naming a feature this split lacks
+     */
+    public DataSplit withFeatures(List<String> names) {
+        if (names.isEmpty() || featureNames.isEmpty() || names.equals(featureNames)) return this;
+        int[] from = columns(train.name(), featureNames, names);
+        return new DataSplit(select(train, from), select(test, from), pixelScale, classNames, pixelShift, names);
+    }
+
+    /**
+     * Where each of {@code wanted} stands among {@code have}; refuses, naming {@code source}, a name it lacks.
+     *
+     * @param source what holds the columns, for the message
+     * @param have   the columns there, in their order
+     * @param wanted the columns needed, in theirs
+     * @return the column of each wanted name
+     */
+    public static int[] columns(String source, List<String> have, List<String> wanted) {
+        int[] from = new int[wanted.size()];
+        for (int j = 0; j < from.length; j++) {
+            from[j] = have.indexOf(wanted.get(j));
+            if (from[j] < 0)
+                throw new IllegalArgumentException(source + ": no column '" + wanted.get(j) + "', a feature of the model (it takes " + String.join(", ", wanted) + ")");
+        }
+        return from;
+    }
+
+    /** Rows of {@code width} values with only the columns {@code from}, in that order. */
+    public static float[] select(float[] rows, int width, int[] from) {
+        int n = rows.length / width;
+        float[] out = new float[n * from.length];
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < from.length; j++) out[i * from.length + j] = rows[i * width + from[j]];
+        return out;
+    }
+
+    private static Dataset select(Dataset d, int[] from) {
+        return new Dataset(d.name(), new int[]{from.length}, d.classes(), select(d.images(), d.sampleSize(), from), d.labels());
     }
 
     private static Dataset relabel(Dataset d, float[] to, int classes) {

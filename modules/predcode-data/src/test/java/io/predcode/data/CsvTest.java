@@ -127,6 +127,27 @@ class CsvTest {
         assertSame(indices, indices.relabelled(List.of("x", "y")), "classes named by their index keep their positions");
     }
 
+    /** Columns by name: a folder's test.csv in another order, and a split given a model's features in another. */
+    @Test void featuresAreMatchedByName() throws IOException {
+        Path dir = Files.createDirectory(tmp.resolve("named"));
+        Files.writeString(dir.resolve("train.csv"), "a,b,c,label\n1,2,3,x\n4,5,6,y\n");
+        Files.writeString(dir.resolve("test.csv"), "label,c,id,a,b\ny,30,99,10,20\n");
+        DataSplit d = Csv.load(dir);
+        assertEquals(List.of("a", "b", "c"), d.featureNames());
+        assertArrayEquals(new float[]{10, 20, 30}, d.test().images(), "the test file's columns taken by name; its extra one left out");
+        DataSplit model = d.withFeatures(List.of("c", "a"));
+        assertArrayEquals(new float[]{3, 1, 6, 4}, model.train().images());
+        assertArrayEquals(new int[]{2}, model.sampleShape());
+        assertEquals(List.of("c", "a"), model.featureNames());
+        assertSame(d, d.withFeatures(List.of()), "a model that names no features");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> d.withFeatures(List.of("a", "z")));
+        assertTrue(e.getMessage().contains("no column 'z', a feature of the model (it takes a, z)"), e.getMessage());
+        Files.writeString(dir.resolve("test.csv"), "label,c,a\ny,30,10\n");
+        e = assertThrows(IllegalArgumentException.class, () -> Csv.load(dir));
+        assertTrue(e.getMessage().contains("test.csv: no column 'b'"), e.getMessage());
+        assertEquals(List.of(), Csv.load(write("bare.csv", "1,2,0\n3,4,1\n")).featureNames(), "no header, no names");
+    }
+
     @Test void aDataNameOfATableSaysCsv() throws IOException {
         Path f = write("t.csv", "1,2,0\n3,4,1\n");
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> DataSources.load(f.toString()));

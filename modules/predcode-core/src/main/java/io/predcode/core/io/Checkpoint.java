@@ -40,11 +40,12 @@ public final class Checkpoint {
     /**
      * What a checkpoint restores. {@code training} is free-form JSON written by the trainer (null in a
      * model-only file); {@code preprocessing} maps raw inputs to the model's (NONE in checkpoints older
-     * than it); {@code classNames} is empty where none were recorded. {@code settings} are the settings the model was
-     * trained with where the trainer recorded them (the training state's "settings"; an export carries a copy), else null.
+     * than it); {@code classNames} is empty where none were recorded, and so is {@code featureNames} (a table's
+     * columns, by which its inputs are matched). {@code settings} are the settings the model was trained with where the
+     * trainer recorded them (the training state's "settings"; an export carries a copy), else null.
      */
     public record Loaded(ModelSpec spec, int[] inputShape, Map<String, float[]> parameters, Map<String, float[]> optimizerState, JsonFields training, Path source,
-                         Preprocessing preprocessing, List<String> classNames, JsonFields settings) {
+                         Preprocessing preprocessing, List<String> classNames, List<String> featureNames, JsonFields settings) {
         /**
          * The loss the model was trained with, as its training settings record it: what its test loss
          * means. Cross-entropy where the file records none.
@@ -90,7 +91,7 @@ public final class Checkpoint {
     }
 
     /** Metadata keys for serving: the input preprocessing ({"scale": s, "shift": t}) and the class names (a JSON list). */
-    static final String PREPROCESSING_KEY = "predcode_preprocessing", CLASSES_KEY = "predcode_classes";
+    static final String PREPROCESSING_KEY = "predcode_preprocessing", CLASSES_KEY = "predcode_classes", FEATURES_KEY = "predcode_features";
     /** Metadata key of an export's copy of the settings its model was trained with (the training state's "settings"). */
     static final String SETTINGS_KEY = "predcode_training_settings";
 
@@ -105,6 +106,15 @@ public final class Checkpoint {
      */
     public static void save(Path dir, Model model, Optimizer optimizer, Map<String, Object> training, Preprocessing preprocessing, List<String> classNames)
             throws IOException {
+        save(dir, model, optimizer, training, preprocessing, classNames, List.of());
+    }
+
+    /**
+     * As {@link #save(Path, Model, Optimizer, Map, Preprocessing, List)}, with the names of a flat input's features (a
+     * table's columns; may be empty), by which a table to classify is matched to the model's inputs.
+     */
+    public static void save(Path dir, Model model, Optimizer optimizer, Map<String, Object> training, Preprocessing preprocessing, List<String> classNames,
+                            List<String> featureNames) throws IOException {
         Files.createDirectories(dir);
         Map<String, String> serving = new LinkedHashMap<>();
         Map<String, Object> pre = new LinkedHashMap<>();
@@ -112,6 +122,7 @@ public final class Checkpoint {
         pre.put("shift", (double) preprocessing.shift());
         serving.put(PREPROCESSING_KEY, Json.write(pre, 0));
         if (!classNames.isEmpty()) serving.put(CLASSES_KEY, Json.write(new ArrayList<Object>(classNames), 0));
+        if (!featureNames.isEmpty()) serving.put(FEATURES_KEY, Json.write(new ArrayList<Object>(featureNames), 0));
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put("format", "predcode-1");
         meta.put("model", Json.write(model.spec().withInput(model.inputShape()).toJsonValue(), 0));
@@ -173,8 +184,8 @@ public final class Checkpoint {
         Map<String, float[]> params = Safetensors.values(c.tensors(), resumable ? "model." : "");
         Map<String, float[]> opt = resumable ? Safetensors.values(c.tensors(), "optimizer.") : Map.of();
         JsonFields training = training(c.metadata(), file);
-        return new Loaded(spec, spec.input(), params, opt, training, file, preprocessing(c.metadata(), file), classNames(c.metadata(), file),
-                settings(training, c.metadata(), file));
+        return new Loaded(spec, spec.input(), params, opt, training, file, preprocessing(c.metadata(), file), names(c.metadata(), CLASSES_KEY, "class", file),
+                names(c.metadata(), FEATURES_KEY, "feature", file), settings(training, c.metadata(), file));
     }
 
     /** The file {@link #load} reads for {@code path}: a folder's checkpoint, else its model; a file itself. */
@@ -243,14 +254,15 @@ public final class Checkpoint {
         }
     }
 
-    private static List<String> classNames(Map<String, String> meta, Path file) {
-        String json = meta.get(CLASSES_KEY);
+    /** The list of names under {@code key} (class or feature names), empty where there is none. */
+    private static List<String> names(Map<String, String> meta, String key, String what, Path file) {
+        String json = meta.get(key);
         if (json == null) return List.of();
-        String where = file + " (metadata '" + CLASSES_KEY + "')";
-        if (!(Json.parse(json, where) instanceof List<?> list)) throw new IllegalArgumentException(where + ": expected a JSON list of class names");
+        String where = file + " (metadata '" + key + "')";
+        if (!(Json.parse(json, where) instanceof List<?> list)) throw new IllegalArgumentException(where + ": expected a JSON list of " + what + " names");
         List<String> names = new ArrayList<>();
         for (Object o : list) {
-            if (!(o instanceof String name)) throw new IllegalArgumentException(where + ": class name " + names.size() + " is not a string");
+            if (!(o instanceof String name)) throw new IllegalArgumentException(where + ": " + what + " name " + names.size() + " is not a string");
             names.add(name);
         }
         return List.copyOf(names);
