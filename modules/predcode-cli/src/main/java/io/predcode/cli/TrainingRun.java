@@ -205,6 +205,7 @@ final class TrainingRun {
 
     private int train() throws IOException {
         DataSplit data = loader.load();
+        if (s.init() != null && !s.resume()) initColumns(data);
         trainDigest = data.train().digest();
         testDigest = data.test().digest();
         ModelSpec spec = Setup.model(s.model(), data, s.data());
@@ -550,6 +551,17 @@ final class TrainingRun {
     }
 
     /** --init: every parameter from a safetensors file under PyTorch names, each with exactly the model's shape. */
+    /**
+     * Refuses a table whose columns are not those of the --init model's table, in its order: its first layer's weights
+     * would meet other features than they were trained on (the same width, another order: no error but wrong answers).
+     */
+    private void initColumns(DataSplit data) throws IOException {
+        List<String> trained = Checkpoint.featureNames(s.init());
+        if (!trained.isEmpty() && !data.featureNames().isEmpty() && !trained.equals(data.featureNames()))
+            throw new IllegalArgumentException("--init " + s.init() + " was trained on the columns " + trained + ", but --data " + s.data() + " has " + data.featureNames()
+                    + "; write the table with the model's columns in its order");
+    }
+
     private static void loadInit(Model model, Path file) throws IOException {
         io.predcode.core.io.Safetensors.Contents c = io.predcode.core.io.Safetensors.read(file);
         Checkpoint.checkShapes(c.tensors(), "", model.spec().parameterShapes(), file);

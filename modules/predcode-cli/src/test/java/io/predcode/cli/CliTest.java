@@ -458,6 +458,10 @@ class CliTest {
         Result evalShuffled = run("eval", "--checkpoint", run.toString(), "--data", "csv:" + shuffled, "--json"); // the same rows held out: the same score
         assertEquals(0, evalShuffled.code(), evalShuffled.err());
         assertEquals(accuracy, JsonFields.of(Json.parse(evalShuffled.out().trim(), "eval"), "eval", "").number("accuracy"), 1e-9);
+        // A run that starts from the model (--init) on a table of other columns is refused: its first layer would meet other features.
+        Result init = run("train", "--data", "csv:" + shuffled, "--model", "mlp:32", "--init", run.resolve("model.safetensors").toString(), "--out", tmp.resolve("init").toString());
+        assertEquals(2, init.code());
+        assertTrue(init.err().contains("was trained on the columns [f0, f1,") && init.err().contains("write the table with the model's columns in its order"), init.err());
         // The held-out fifth is what eval scores: the same accuracy the run recorded.
         Result e = run("eval", "--checkpoint", run.toString(), "--json");
         assertEquals(0, e.code(), e.err());

@@ -254,6 +254,18 @@ public final class Checkpoint {
         }
     }
 
+    /**
+     * The feature names a safetensors file records (a model trained on a table with a header), empty where it records
+     * none (a PyTorch state_dict, a model of images).
+     *
+     * @param file a checkpoint or model file
+     * @return the names, in the order the model takes its inputs
+     * @throws IOException where the file cannot be read as safetensors
+     */
+    public static List<String> featureNames(Path file) throws IOException {
+        return names(Safetensors.read(file).metadata(), FEATURES_KEY, "feature", file);
+    }
+
     /** The list of names under {@code key} (class or feature names), empty where there is none. */
     private static List<String> names(Map<String, String> meta, String key, String what, Path file) {
         String json = meta.get(key);
