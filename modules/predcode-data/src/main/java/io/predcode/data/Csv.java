@@ -22,7 +22,8 @@ import java.util.regex.Pattern;
  * <ul>
  * <li>Fields are separated by commas; a field may be quoted ({@code "a, b"}, {@code ""} for a quote); spaces around an
  * unquoted field are dropped; blank lines are skipped; UTF-8 (a byte-order mark is skipped), gzipped or not.</li>
- * <li>The first row is a header where it names a column whose next row holds a number (a name over numbers).</li>
+ * <li>The first row is a header where it names a column whose next row holds a number (a name over numbers); each
+ * column must then be named, once (an unnamed first column is most often the index pandas writes).</li>
  * <li>The label is the column the header names {@code label}, {@code class} or {@code target} (in any case), else the
  * last. Labels that are all whole numbers are class indices 0..K-1 (K the largest plus one); any other labels are class
  * names, K the distinct ones in both files, in sorted order, so that the indices do not depend on the rows' order.</li>
@@ -182,7 +183,7 @@ public final class Csv {
             if (fields.size() != first.size())
                 throw new DataFormatException(source + ": line " + lineNo + " has " + fields.size() + " fields, but line " + firstLine + " has " + first.size());
             if (rows == 0 && header == null) {
-                if (isHeader(first, fields)) header = first;
+                if (isHeader(first, fields)) header = named(first, source);
                 labelColumn = labelColumn(header, first.size(), labelled, source);
                 if (header == null) { row(first, firstLine, source, null, labelColumn, features, labels); rows++; }
             }
@@ -226,6 +227,21 @@ public final class Csv {
     }
 
     private static String shorten(String s) { return s.length() <= 40 ? s : s.substring(0, 40) + "..."; }
+
+    /**
+     * A header's names, each given and given once: columns are matched by them. An unnamed column is most often an index
+     * pandas wrote ({@code to_csv} without {@code index=False}), which would train as a feature.
+     */
+    private static List<String> named(List<String> header, String source) throws DataFormatException {
+        for (int c = 0; c < header.size(); c++) {
+            if (header.get(c).isEmpty())
+                throw new DataFormatException(source + ": column " + (c + 1) + " has no name in the header (an index pandas wrote? to_csv(..., index=False) leaves it out)");
+            int again = header.subList(c + 1, header.size()).indexOf(header.get(c));
+            if (again >= 0)
+                throw new DataFormatException(source + ": columns " + (c + 1) + " and " + (c + 2 + again) + " are both named '" + shorten(header.get(c)) + "' in the header");
+        }
+        return header;
+    }
 
     /** A header names at least one column whose next row holds a number there. */
     private static boolean isHeader(List<String> first, List<String> second) {

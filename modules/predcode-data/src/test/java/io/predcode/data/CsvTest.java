@@ -89,6 +89,8 @@ class CsvTest {
                 {"a,b,label\n1,2\"3,x\n", "a quote inside an unquoted field"},
                 {"label\n1\n2\n", "no feature columns"},
                 {"1\n2\n", "one column"},
+                {",a,label\n0,1,x\n1,2,y\n", "column 1 has no name in the header (an index pandas wrote?"},
+                {"a,b,a,label\n0,1,2,x\n", "columns 1 and 3 are both named 'a'"},
                 {"1,2\n3\n", "line 2 has 1 fields, but line 1 has 2"},
         };
         for (String[] c : cases) {
