@@ -150,6 +150,31 @@ class CsvTest {
         assertEquals(List.of(), Csv.load(write("bare.csv", "1,2,0\n3,4,1\n")).featureNames(), "no header, no names");
     }
 
+    /** The fast path for plain decimals gives Float.parseFloat's bits, or steps aside: 300,000 drawn, edges included. */
+    @Test void plainDecimalsReadAsParseFloatReadsThem() {
+        java.util.SplittableRandom r = new java.util.SplittableRandom(23);
+        List<String> edges = List.of("0", "-0", "+0", "0.0", "-0.0", ".5", "5.", "16777216", "16777217", "-16777216", "1677721.6", "0.0000000001",
+                "0.00000000001", "1.0000000000", "1.00000000000", "9999999", "0.1", "0.2776", "255", "1001", "-.5", ".", "-", "+", "", "1..2", "1e3", "0x1", "NaN");
+        int fast = 0;
+        for (int k = 0; k < 300_000 + edges.size(); k++) {
+            String v;
+            if (k < edges.size()) v = edges.get(k);
+            else {
+                StringBuilder b = new StringBuilder(r.nextInt(8) == 0 ? "-" : r.nextInt(16) == 0 ? "+" : "");
+                int whole = r.nextInt(9), frac = r.nextInt(4) == 0 ? -1 : r.nextInt(12);
+                for (int i = 0; i < whole; i++) b.append((char) ('0' + r.nextInt(10)));
+                if (frac >= 0) { b.append('.'); for (int i = 0; i < frac; i++) b.append((char) ('0' + r.nextInt(10))); }
+                v = b.toString();
+            }
+            float got = Csv.plainDecimal(v);
+            if (got != got) continue; // stepped aside: the general path reads it
+            fast++;
+            assertEquals(Float.floatToRawIntBits(Float.parseFloat(v)), Float.floatToRawIntBits(got), v);
+        }
+        assertTrue(fast > 100_000, "the fast path takes most plain decimals: " + fast);
+        assertTrue(Float.isNaN(Csv.plainDecimal("16777217")) && Float.isNaN(Csv.plainDecimal("1e3")) && Float.isNaN(Csv.plainDecimal(".")), "outside it: the general path");
+    }
+
     @Test void aDataNameOfATableSaysCsv() throws IOException {
         Path f = write("t.csv", "1,2,0\n3,4,1\n");
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> DataSources.load(f.toString()));
