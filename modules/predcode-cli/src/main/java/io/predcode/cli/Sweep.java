@@ -215,6 +215,7 @@ final class Sweep {
     private static final class SharedData {
         private record Data(String data, boolean symmetricInputs) {}
         private record Split(Data data, double validation, long seed) {}
+        private record Digests(Data data) {}
 
         private interface Make<T> { T make() throws IOException; }
 
@@ -230,6 +231,7 @@ final class Sweep {
             for (Job j : jobs) {
                 left.merge(data(j.settings()), 1, Integer::sum);
                 left.merge(split(j.settings()), 1, Integer::sum);
+                left.merge(new Digests(data(j.settings())), 1, Integer::sum);
             }
         }
 
@@ -244,6 +246,10 @@ final class Sweep {
 
                 @Override public io.predcode.data.Dataset[] holdOut(DataSplit d, double fraction, long seed) throws IOException {
                     return take(split(s), () -> d.train().holdOut(fraction, seed));
+                }
+
+                @Override public String[] digests(DataSplit d) throws IOException { // each run's checkpoints record them: computed once a data set
+                    return take(new Digests(data(s)), () -> TrainingRun.DataLoader.super.digests(d));
                 }
             };
         }

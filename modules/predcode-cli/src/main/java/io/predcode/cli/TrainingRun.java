@@ -137,6 +137,9 @@ final class TrainingRun {
 
         /** The run's training part and validation part (null: none) of {@code data}'s training set, as {@link Dataset#holdOut} splits it. */
         default Dataset[] holdOut(DataSplit data, double fraction, long seed) throws IOException { return data.train().holdOut(fraction, seed); }
+
+        /** {@code data}'s training and test sets' digests ({@link Dataset#digest}), which its checkpoints record. */
+        default String[] digests(DataSplit data) throws IOException { return new String[]{data.train().digest(), data.test().digest()}; }
     }
 
     private final DataLoader loader;
@@ -206,8 +209,9 @@ final class TrainingRun {
     private int train() throws IOException {
         DataSplit data = loader.load();
         if (s.init() != null && !s.resume()) initColumns(data);
-        trainDigest = data.train().digest();
-        testDigest = data.test().digest();
+        String[] digests = loader.digests(data);
+        trainDigest = digests[0];
+        testDigest = digests[1];
         ModelSpec spec = Setup.model(s.model(), data, s.data());
         int[] input = Setup.inputShapeOfModelOption(spec, data, s.model());
         prepareOut();
