@@ -527,29 +527,8 @@ final class Setup {
      */
     static ModelSpec model(String name, io.predcode.data.DataSplit data, String dataName) throws IOException {
         if (!BuiltinModels.isSized(name)) return model(name, data.classes());
-        float[][] standard = dataName.startsWith("csv:") ? standardization(data.train()) : new float[2][];
+        float[][] standard = dataName.startsWith("csv:") ? data.train().standardization() : new float[2][];
         return option("--model", name, n -> BuiltinModels.mlp(n, data.sampleShape(), data.classes(), standard[0], standard[1]));
-    }
-
-    /**
-     * Each feature's mean and standard deviation over a set (population, in double); a constant feature's std is 1, so
-     * that it passes as its offset from the mean (0) rather than dividing by nothing.
-     */
-    static float[][] standardization(io.predcode.data.Dataset set) {
-        int per = set.sampleSize(), n = set.size();
-        double[] sum = new double[per], sq = new double[per];
-        float[] x = set.images();
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < per; j++) sum[j] += x[i * per + j];
-        float[] mean = new float[per], std = new float[per];
-        for (int j = 0; j < per; j++) mean[j] = (float) (sum[j] / n);
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < per; j++) { double d = x[i * per + j] - (sum[j] / n); sq[j] += d * d; }
-        for (int j = 0; j < per; j++) {
-            float s = (float) Math.sqrt(sq[j] / n);
-            std[j] = s > 1e-6f * Math.max(1f, Math.abs(mean[j])) && Float.isFinite(s) ? s : 1f;
-        }
-        return new float[][]{mean, std};
     }
 
     /** The model for a data set of {@code classes} classes: a built-in one with its last layer sized to them; a spec file's as written. */

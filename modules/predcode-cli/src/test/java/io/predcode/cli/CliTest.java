@@ -423,7 +423,7 @@ class CliTest {
         var c = io.predcode.core.io.Checkpoint.load(run);
         assertEquals(List.of("digit 0", "digit 1", "digit 2", "digit 3", "digit 4", "digit 5", "digit 6", "digit 7", "digit 8", "digit 9"), c.classNames());
         var standardize = (io.predcode.core.nn.OpSpec.Normalize) c.spec().blocks().getFirst().getFirst();
-        float[][] expected = Setup.standardization(io.predcode.data.DataSources.load("csv:" + table).train());
+        float[][] expected = io.predcode.data.DataSources.load("csv:" + table).train().standardization();
         assertArrayEquals(expected[0], standardize.mean());
         assertArrayEquals(expected[1], standardize.std());
         assertEquals(1000 * 5 + 300 * digits.images()[5], io.predcode.data.Csv.read(table, true).features()[5], 1e-3f, "raw values in the table, as written");

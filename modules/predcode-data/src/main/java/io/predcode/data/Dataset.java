@@ -60,6 +60,29 @@ public record Dataset(String name, int[] sampleShape, int classes, float[] image
     }
 
     /**
+     * Each value's mean and standard deviation over the set (population, summed in double), as a model's first op
+     * standardizes a table's features with them ({@code --model mlp:...} on CSV data; {@code BuiltinModels.mlp}); a
+     * constant value's std is 1, so that it passes as its offset from the mean (0) rather than dividing by nothing.
+     *
+     * @return {means, stds}, one of each per value of a sample
+     */
+    public float[][] standardization() {
+        int per = sampleSize(), n = size();
+        double[] sum = new double[per], sq = new double[per];
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < per; j++) sum[j] += images[i * per + j];
+        float[] mean = new float[per], std = new float[per];
+        for (int j = 0; j < per; j++) mean[j] = (float) (sum[j] / n);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < per; j++) { double d = images[i * per + j] - sum[j] / n; sq[j] += d * d; }
+        for (int j = 0; j < per; j++) {
+            float s = (float) Math.sqrt(sq[j] / n);
+            std[j] = s > 1e-6f * Math.max(1f, Math.abs(mean[j])) && Float.isFinite(s) ? s : 1f;
+        }
+        return new float[][]{mean, std};
+    }
+
+    /**
      * This set with every value mapped by x * scale + shift.
      *
      * @param scale multiplies each value

@@ -175,6 +175,15 @@ class CsvTest {
         assertTrue(Float.isNaN(Csv.plainDecimal("16777217")) && Float.isNaN(Csv.plainDecimal("1e3")) && Float.isNaN(Csv.plainDecimal(".")), "outside it: the general path");
     }
 
+    @Test void standardizationIsEachValuesMeanAndStd() throws IOException {
+        Path dir = Files.createDirectory(tmp.resolve("std"));
+        Files.writeString(dir.resolve("train.csv"), "a,b,c,label\n1,5,100,x\n3,5,300,y\n");
+        Files.writeString(dir.resolve("test.csv"), "a,b,c,label\n0,0,0,x\n");
+        float[][] s = Csv.load(dir).train().standardization();
+        assertArrayEquals(new float[]{2, 5, 200}, s[0]);
+        assertArrayEquals(new float[]{1, 1, 100}, s[1], "b is constant: std 1, not 0");
+    }
+
     @Test void aDataNameOfATableSaysCsv() throws IOException {
         Path f = write("t.csv", "1,2,0\n3,4,1\n");
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> DataSources.load(f.toString()));
