@@ -54,13 +54,15 @@ final class PredictCommand implements Callable<Integer> {
         String name = input.getFileName() == null ? "" : input.getFileName().toString();
         if (name.endsWith(".csv") || name.endsWith(".csv.gz")) {
             if (array != null) throw new IllegalArgumentException("--array " + array + " names an array of an .npz archive, but " + input + " is a CSV table");
-            io.predcode.data.Csv.Table t = io.predcode.data.Csv.read(input, false);
-            List<String> have = t.featureNames(), wanted = c.featureNames();
-            if (have.isEmpty() || wanted.isEmpty() || have.equals(wanted))
-                return new Npy.Array(t.source(), new int[]{t.rows(), t.width()}, "<f4", t.features());
-            List<String> unused = have.stream().filter(f -> !wanted.contains(f)).toList();
+            List<String> wanted = c.featureNames();
+            io.predcode.data.Csv.Table t = wanted.isEmpty() ? io.predcode.data.Csv.read(input, false) : io.predcode.data.Csv.read(input, wanted);
+            List<String> have = t.featureNames();
+            if (have.isEmpty() || wanted.isEmpty()) return new Npy.Array(t.source(), new int[]{t.rows(), t.width()}, "<f4", t.features());
+            String label = t.labelColumn() < 0 ? null : t.header().get(t.labelColumn()); // a label column is expected beside the features: not said
+            List<String> unused = t.header().stream().filter(f -> !wanted.contains(f) && !f.equals(label)).toList();
             if (!unused.isEmpty()) err.println("note: " + input + ": " + (unused.size() == 1 ? "column '" + unused.getFirst() + "' is" : "columns " + unused + " are")
                     + " not among the model's features; left out");
+            if (have.equals(wanted)) return new Npy.Array(t.source(), new int[]{t.rows(), t.width()}, "<f4", t.features());
             float[] x = io.predcode.data.DataSplit.select(t.features(), t.width(), io.predcode.data.DataSplit.columns(input.toString(), have, wanted));
             return new Npy.Array(t.source(), new int[]{t.rows(), wanted.size()}, "<f4", x);
         }

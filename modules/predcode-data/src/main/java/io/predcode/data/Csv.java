@@ -30,7 +30,8 @@ import java.util.regex.Pattern;
  * <li>Every other field is a feature: a finite number (float32); a sample's shape is [features].</li>
  * </ul>
  * {@code csv:DIR} takes {@code train.csv} and {@code test.csv} there (or {@code .csv.gz}); {@code csv:FILE.csv} holds a
- * fifth of its rows out as the test set, drawn with a fixed seed: the same rows whatever a run's --seed.
+ * fifth of its rows out as the test set, drawn with a fixed seed: the same rows whatever a run's --seed. A suffix names
+ * the label's column otherwise: {@code csv:FILE.csv:Survived} by the header's name, {@code csv:FILE.csv:1} by number.
  */
 public final class Csv {
     private Csv() {}
@@ -48,33 +49,37 @@ public final class Csv {
      *
      * @param source      the file, for messages
      * @param header      the column names, or null where the file has none
-     * @param labelColumn the label's column; -1: none
-     * @param features    rows x (columns - 1) values
-     * @param labels      one a row, as written (unquoted, trimmed)
+     * @param labelColumn  the label's column; -1: none
+     * @param featureNames the names of the columns read as features, in the file's order; empty where there is no header
+     * @param features     rows x features values
+     * @param labels       one a row, as written (unquoted, trimmed)
      */
-    public record Table(String source, List<String> header, int labelColumn, float[] features, List<String> labels) {
+    public record Table(String source, List<String> header, int labelColumn, List<String> featureNames, float[] features, List<String> labels) {
         /** The number of rows. */
         public int rows() { return labels.size(); }
         /** The number of features a row. */
         public int width() { return rows() == 0 ? 0 : features.length / rows(); }
-        /** The features' names: the header's but the label's; empty where there is no header. */
-        public List<String> featureNames() {
-            if (header == null) return List.of();
-            List<String> names = new ArrayList<>(header);
-            if (labelColumn >= 0) names.remove(labelColumn);
-            return names;
-        }
         /** The label column's name: its header's, or "column N" (from 1). */
         public String labelName() { return labelColumn < 0 ? "no column" : header != null ? "'" + header.get(labelColumn) + "'" : "column " + (labelColumn + 1); }
     }
 
     /** The data set {@code csv:PATH} names: a folder's train.csv and test.csv, or one file with a fifth held out. */
-    public static DataSplit load(Path path) throws IOException {
+    public static DataSplit load(Path path) throws IOException { return load(path, null); }
+
+    /**
+     * The data set {@code csv:PATH:LABEL} names: as {@link #load(Path)}, with the label in the column the header names
+     * {@code label}, or in column {@code label} counted from 1 where it is a number.
+     *
+     * @param path  a CSV file or a folder of train.csv and test.csv
+     * @param label the label's column, by name or number; null: the column named label, class or target, else the last
+     * @return the split
+     */
+    public static DataSplit load(Path path, String label) throws IOException {
         if (Files.isDirectory(path)) {
-            Table train = read(find(path, "train"), true), test = read(find(path, "test"), true);
+            Table train = read(find(path, "train"), true, label, null), test = read(find(path, "test"), true, label, null);
             // Both with headers: the test set's columns by name, in whatever order its file has them.
             if (!train.featureNames().isEmpty() && !test.featureNames().isEmpty() && !test.featureNames().equals(train.featureNames()))
-                test = new Table(test.source(), test.header(), test.labelColumn(),
+                test = new Table(test.source(), test.header(), test.labelColumn(), train.featureNames(),
                         DataSplit.select(test.features(), test.width(), DataSplit.columns(test.source(), test.featureNames(), train.featureNames())), test.labels());
             else if (test.width() != train.width() || test.labelColumn() != train.labelColumn())
                 throw new DataFormatException(test.source() + ": " + (test.width() + 1) + " columns with the label in " + test.labelName() + ", but " + train.source()
@@ -82,7 +87,7 @@ public final class Csv {
             return split(train, test);
         }
         if (!Files.exists(path)) throw new NoSuchFileException(path.toString(), null, "CSV file not found (expected FILE.csv, or a folder with train.csv and test.csv)");
-        Table all = read(path, true);
+        Table all = read(path, true, label, null);
         if (all.rows() < 2) throw new DataFormatException(path + ": " + all.rows() + " row; a test set is held out of one file, so it needs at least 2 (or give a folder with train.csv and test.csv)");
         return split(all, null);
     }
@@ -140,11 +145,24 @@ public final class Csv {
      * @param labelled whether the table must have a label column (the last, unless the header names one)
      * @return its rows
      */
-    public static Table read(Path file, boolean labelled) throws IOException {
+    public static Table read(Path file, boolean labelled) throws IOException { return read(file, labelled, null, null); }
+
+    /**
+     * The inputs of a model that names its features (one trained on a table with a header): where the file has a header,
+     * only the columns {@code features} names are read (in the file's order: {@link DataSplit#columns} puts them in the
+     * model's), so that its other columns (an id, the label) need not be numbers; without a header, every column.
+     *
+     * @param file     a CSV file, gzipped or not
+     * @param features the model's feature names
+     * @return its rows
+     */
+    public static Table read(Path file, List<String> features) throws IOException { return read(file, false, null, features); }
+
+    private static Table read(Path file, boolean labelled, String label, List<String> only) throws IOException {
         Files2.requireFile(file, "a CSV file");
         var decoder = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
         try (BufferedReader in = new BufferedReader(new InputStreamReader(Files2.open(file), decoder))) {
-            return parse(in, file.toString(), labelled);
+            return parse(in, file.toString(), labelled, label, only);
         } catch (CharacterCodingException e) {
             throw new DataFormatException(file + ": not UTF-8 text (" + e.getMessage() + "); expected a CSV file");
         }
@@ -165,11 +183,12 @@ public final class Csv {
         }
     }
 
-    private static Table parse(BufferedReader in, String source, boolean labelled) throws IOException {
+    private static Table parse(BufferedReader in, String source, boolean labelled, String label, List<String> only) throws IOException {
         List<String> first = null, header = null;
         int firstLine = 0, lineNo = 0, labelColumn = -1, rows = 0;
+        boolean[] keep = null; // the columns read as features
         Values features = new Values();
-        List<String> labels = new ArrayList<>();
+        List<String> labels = labelled ? new ArrayList<>() : null; // an unlabelled read's label column is not read
         for (String line; (line = in.readLine()) != null; ) {
             lineNo++;
             if (lineNo == 1 && line.startsWith("\uFEFF")) line = line.substring(1);
@@ -184,29 +203,41 @@ public final class Csv {
                 throw new DataFormatException(source + ": line " + lineNo + " has " + fields.size() + " fields, but line " + firstLine + " has " + first.size());
             if (rows == 0 && header == null) {
                 if (isHeader(first, fields)) header = named(first, source);
-                labelColumn = labelColumn(header, first.size(), labelled, source);
-                if (header == null) { row(first, firstLine, source, null, labelColumn, features, labels); rows++; }
+                labelColumn = labelColumn(header, first.size(), labelled, source, label);
+                keep = kept(header, first.size(), labelColumn, only);
+                if (header == null) { row(first, firstLine, source, null, labelColumn, keep, features, labels); rows++; }
             }
-            row(fields, lineNo, source, header, labelColumn, features, labels);
+            row(fields, lineNo, source, header, labelColumn, keep, features, labels);
             rows++;
         }
         if (first == null) throw new DataFormatException(source + ": no rows; expected a CSV table of features" + (labelled ? " and a label" : ""));
         if (rows == 0) { // a single row: a header alone where it holds no number, else a table of one row
             if (first.stream().noneMatch(v -> NUMBER.matcher(v).matches())) throw new DataFormatException(source + ": a header and no rows");
-            labelColumn = labelColumn(null, first.size(), labelled, source);
-            row(first, firstLine, source, null, labelColumn, features, labels);
+            labelColumn = labelColumn(null, first.size(), labelled, source, label);
+            keep = kept(null, first.size(), labelColumn, null);
+            row(first, firstLine, source, null, labelColumn, keep, features, labels);
             rows++;
         }
         if (features.n == 0) throw new DataFormatException(source + ": no feature columns; expected numbers beside the label");
-        return new Table(source, header, labelColumn, Arrays.copyOf(features.a, features.n), labelled ? labels : java.util.Collections.nCopies(rows, ""));
+        List<String> names = new ArrayList<>();
+        for (int c = 0; header != null && c < header.size(); c++) if (keep[c]) names.add(header.get(c));
+        return new Table(source, header, labelColumn, names, Arrays.copyOf(features.a, features.n), labelled ? labels : java.util.Collections.nCopies(rows, ""));
     }
 
-    /** Appends a row's features and its label. */
-    private static void row(List<String> fields, int lineNo, String source, List<String> header, int labelColumn, Values features, List<String> labels)
+    /** The columns read as features: all but the label's, and of a header's only those {@code only} names where it is given. */
+    private static boolean[] kept(List<String> header, int columns, int labelColumn, List<String> only) {
+        boolean[] keep = new boolean[columns];
+        for (int c = 0; c < columns; c++) keep[c] = c != labelColumn && (only == null || header == null || only.contains(header.get(c)));
+        return keep;
+    }
+
+    /** Appends a row's features (the columns {@code keep} marks) and its label. */
+    private static void row(List<String> fields, int lineNo, String source, List<String> header, int labelColumn, boolean[] keep, Values features, List<String> labels)
             throws DataFormatException {
         for (int c = 0; c < fields.size(); c++) {
             String v = fields.get(c);
-            if (c != labelColumn) features.add(number(v, source, lineNo, header, c), source, lineNo);
+            if (keep[c]) features.add(number(v, source, lineNo, header, c), source, lineNo);
+            else if (c != labelColumn || labels == null) continue; // a column the model does not take, or a label not wanted: not read
             else if (v.isEmpty()) throw new DataFormatException(source + ": line " + lineNo + ", " + column(header, c) + ": empty label");
             else labels.add(v);
         }
@@ -283,10 +314,21 @@ public final class Csv {
     }
 
     /**
-     * The label's column: the one the header names label, class or target; else the last, where the table must have one
-     * ({@code labelled}); else none (-1).
+     * The label's column: the one {@code label} names or numbers where it is given; else the one the header names label,
+     * class or target; else the last, where the table must have one ({@code labelled}); else none (-1).
      */
-    private static int labelColumn(List<String> header, int columns, boolean labelled, String source) throws DataFormatException {
+    private static int labelColumn(List<String> header, int columns, boolean labelled, String source, String label) throws DataFormatException {
+        if (label != null) {
+            if (label.matches("\\d{1,9}")) {
+                int c = Integer.parseInt(label);
+                if (c < 1 || c > columns) throw new DataFormatException(source + ": label column " + c + ", but the table has " + columns + " columns (counted from 1)");
+                return c - 1;
+            }
+            if (header == null) throw new DataFormatException(source + ": no header to find the label column '" + shorten(label) + "' in; give its number instead (csv:FILE:N, from 1)");
+            int c = header.indexOf(label);
+            if (c < 0) throw new DataFormatException(source + ": no column '" + shorten(label) + "' in the header (" + shorten(String.join(", ", header)) + ")");
+            return c;
+        }
         if (header != null)
             for (String name : LABEL_NAMES)
                 for (int c = 0; c < header.size(); c++) if (header.get(c).toLowerCase(Locale.ROOT).equals(name)) return c;

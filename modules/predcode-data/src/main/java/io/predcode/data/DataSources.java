@@ -47,7 +47,12 @@ public final class DataSources {
                     throw new IllegalArgumentException("--data " + name + " needs a folder or an archive: npy:DIR with x_train.npy, y_train.npy, x_test.npy and y_test.npy, or npy:FILE.npz");
                 return NpyFolder.load(Path.of(dir));
             case "csv":
-                if (dir == null) throw new IllegalArgumentException("--data csv needs a file or a folder: csv:FILE.csv (a fifth held out as the test set), or csv:DIR with train.csv and test.csv");
+                if (dir == null) throw new IllegalArgumentException("--data csv needs a file or a folder: csv:FILE.csv (a fifth held out as the test set), or csv:DIR with train.csv and test.csv"
+                        + " (csv:FILE.csv:COLUMN names the label's column)");
+                // csv:PATH:LABEL names the label's column, where PATH alone is there and the whole is not.
+                int at = dir.lastIndexOf(':');
+                if (at > 0 && at < dir.length() - 1 && !Files.exists(Path.of(dir)) && Files.exists(Path.of(dir.substring(0, at))))
+                    return Csv.load(Path.of(dir.substring(0, at)), dir.substring(at + 1));
                 return Csv.load(Path.of(dir));
             default:
                 throw new IllegalArgumentException("unknown data set --data '" + spec + "'; expected digits, fashion-mnist, fashion-mnist:DIR, mnist:DIR, cifar10:DIR, npy:DIR, npy:FILE.npz, csv:FILE.csv or csv:DIR"

@@ -69,6 +69,10 @@ class CsvTest {
         Csv.Table t = Csv.read(write("in.csv", "a,b,target\n1,2,x\n3,4,y\n"), false);
         assertArrayEquals(new float[]{1, 2, 3, 4}, t.features(), "the column the header names target is left out");
         assertEquals(2, t.rows());
+        // A model's features by name: the other columns need not be numbers (a name, a label of another column's name).
+        Csv.Table only = Csv.read(write("named.csv", "id,name,b,a,diagnosis\n1,bob,2,3,M\n2,\"ann\",4,5,\n"), List.of("a", "b"));
+        assertEquals(List.of("b", "a"), only.featureNames(), "in the file's order");
+        assertArrayEquals(new float[]{2, 3, 4, 5}, only.features());
         Csv.Table plain = Csv.read(write("plain.csv", "1,2,3\n"), false);
         assertEquals(3, plain.width(), "no header: every field a feature");
     }
@@ -182,6 +186,27 @@ class CsvTest {
         float[][] s = Csv.load(dir).train().standardization();
         assertArrayEquals(new float[]{2, 5, 200}, s[0]);
         assertArrayEquals(new float[]{1, 1, 100}, s[1], "b is constant: std 1, not 0");
+    }
+
+    /** csv:FILE:COLUMN: the label where neither the header's usual names nor the last column put it. */
+    @Test void theLabelColumnByNameOrNumber() throws IOException {
+        Path f = write("titanic.csv", "Survived,Pclass,Age\n0,3,22\n1,1,38\n1,3,26\n");
+        DataSplit d = DataSources.load("csv:" + f + ":Survived");
+        assertEquals(List.of("Pclass", "Age"), d.featureNames());
+        assertEquals(2, d.classes());
+        assertTrue(d.train().name().contains("labels in 'Survived'"), d.train().name());
+        DataSplit byNumber = DataSources.load("csv:" + f + ":1");
+        assertArrayEquals(d.train().images(), byNumber.train().images());
+        assertEquals(39, DataSources.load("csv:" + f).classes(), "without it, the last column: Age's 22, 38 and 26 as class indices");
+        for (String[] bad : new String[][]{{":Died", "no column 'Died' in the header (Survived, Pclass, Age)"}, {":4", "label column 4, but the table has 3 columns"},
+                {":0", "label column 0"}}) {
+            IOException e = assertThrows(IOException.class, () -> DataSources.load("csv:" + f + bad[0]));
+            assertTrue(e.getMessage().contains(bad[1]) && e.getMessage().contains(f.toString()), e.getMessage());
+        }
+        Path bare = write("bare.csv", "7,1,2\n3,4,5\n");
+        IOException e = assertThrows(IOException.class, () -> DataSources.load("csv:" + bare + ":y"));
+        assertTrue(e.getMessage().contains("no header to find the label column 'y' in; give its number"), e.getMessage());
+        assertEquals(8, DataSources.load("csv:" + bare + ":1").classes(), "the first column's indices, 3 and 7");
     }
 
     @Test void aDataNameOfATableSaysCsv() throws IOException {
