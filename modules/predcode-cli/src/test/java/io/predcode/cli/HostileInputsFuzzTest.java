@@ -517,7 +517,7 @@ class HostileInputsFuzzTest {
         String run = checkpoint.toString();
         String[] words = {",", "sgd:2", "positive:-1", "centred:NaN", "crop:0", "flip,flip", "-1:1", "7-3", "0-99999", "adam", "ipc", run,
                 run + "/model.json", run + "/model.safetensors", run + "/metrics.csv", tmp.toString(), tmp.resolve("missing").toString(),
-                "npy:" + run + "/model.json", "npy:" + tmp, "mnist:" + tmp.resolve("missing"), "cifar10:" + run, "csv:" + run + "/metrics.csv", "csv:" + run,
+                "npy:" + run + "/model.json", "npy:" + tmp, "mnist:" + tmp.resolve("missing"), "cifar10:" + run, "csv:" + run + "/metrics.csv", "csv:" + run + "/metrics.csv:1", "csv:" + run + "/metrics.csv:x", "csv:" + run,
                 "mlp:8", "mlp:0", "mlp:8-8:tanh", "mlp:8:x"};
         for (int c = 0; c < Math.max(4, CASES / 4); c++) {
             boolean word = r.nextBoolean();
