@@ -35,6 +35,8 @@ final class HttpPredictions implements AutoCloseable {
     private final Predictor predictor;
     private final Described model;
     private final int maxRows;
+    /** The longest feature name's length: a row by name spends it (and a quoted key's 4 characters) on each value. */
+    private final int longestFeatureName;
     private final AtomicLong requests = new AtomicLong(), samples = new AtomicLong();
 
     private HttpPredictions(HttpServer server, ExecutorService workers, Predictor predictor, Described model, int maxRows) {
@@ -43,6 +45,7 @@ final class HttpPredictions implements AutoCloseable {
         this.predictor = predictor;
         this.model = model;
         this.maxRows = maxRows;
+        this.longestFeatureName = model.featureNames().stream().mapToInt(String::length).max().orElse(0) + 4;
     }
 
     /** Serves {@code predictor} on host:port (0: a free port) with {@code threads} request threads, at most {@code maxRows} samples a request. */
@@ -115,20 +118,32 @@ final class HttpPredictions implements AutoCloseable {
         }
     }
 
-    /** {"inputs": [[raw values], ...]} to each sample's class, its name and every class's probability (or output), and the version that answered. */
+    /**
+     * {"inputs": [[raw values], ...]}, or for a model trained on a table {"rows": [{"feature": value, ...}, ...]} (each
+     * of its features by name, no other key), to each sample's class, its name and every class's probability (or
+     * output), and the version that answered.
+     */
     private Object predict(HttpExchange ex) throws IOException {
         int per = predictor.inputSize(), k = predictor.outputSize();
-        String text = new String(read(ex.getRequestBody(), 64L + (long) maxRows * per * 32), StandardCharsets.UTF_8);
-        if (!(Json.parse(text, "the request body") instanceof Map<?, ?> m) || !(m.get("inputs") instanceof List<?> inputs) || inputs.isEmpty() || inputs.size() > maxRows)
-            throw new Refused(400, "expected {\"inputs\": [[" + per + " numbers], ...]} with 1 to " + maxRows + " rows (--max-rows)");
+        String text = new String(read(ex.getRequestBody(), 64L + (long) maxRows * per * (32 + longestFeatureName)), StandardCharsets.UTF_8);
+        List<String> features = model.featureNames();
+        String expected = "expected {\"inputs\": [[" + per + " numbers], ...]}" + (features.isEmpty() ? "" : " or {\"rows\": [{\"" + features.getFirst() + "\": number, ...}, ...]}")
+                + " with 1 to " + maxRows + " rows (--max-rows)";
+        Object body = Json.parse(text, "the request body");
+        List<?> inputs = body instanceof Map<?, ?> m ? (List<?>) (m.get("inputs") instanceof List<?> l ? l : !features.isEmpty() && m.get("rows") instanceof List<?> l ? l : null) : null;
+        if (inputs == null || inputs.isEmpty() || inputs.size() > maxRows || ((Map<?, ?>) body).containsKey("inputs") && ((Map<?, ?>) body).containsKey("rows"))
+            throw new Refused(400, expected);
+        boolean named = ((Map<?, ?>) body).containsKey("rows");
         int rows = inputs.size();
         float[] x = new float[rows * per];
         for (int r = 0; r < rows; r++) {
-            if (!(inputs.get(r) instanceof List<?> row) || row.size() != per)
-                throw new Refused(400, "inputs[" + r + "]: expected " + per + " numbers, the model's input " + java.util.Arrays.toString(model.shape(predictor)) + " in C order (raw values, as its data set stores them)");
+            List<?> row = named ? byName(inputs.get(r), r, features) : inputs.get(r) instanceof List<?> l && l.size() == per ? l : null;
+            if (row == null)
+                throw new Refused(400, "inputs[" + r + "]: expected " + per + " numbers, the model's input " + java.util.Arrays.toString(model.shape(predictor)) + " in C order (raw values, as its data set stores them)"
+                        + (features.isEmpty() ? "" : ": " + String.join(", ", features)));
             for (int i = 0; i < per; i++) {
                 if (!(row.get(i) instanceof Number v) || !Float.isFinite(v.floatValue()))
-                    throw new Refused(400, "inputs[" + r + "][" + i + "]: expected a finite number, got " + Json.write(row.get(i), 0));
+                    throw new Refused(400, (named ? "rows[" + r + "]." + features.get(i) : "inputs[" + r + "][" + i + "]") + ": expected a finite number, got " + Json.write(row.get(i), 0));
                 x[r * per + i] = v.floatValue();
             }
         }
@@ -151,6 +166,21 @@ final class HttpPredictions implements AutoCloseable {
         if (!labels.isEmpty()) answer.put("labels", labels);
         answer.put(model.probabilities() ? "probabilities" : "outputs", values);
         return answer;
+    }
+
+    /** A row given by name, {"feature": value, ...}, as the model's features' values in its order; refused where a key is missing or not a feature. */
+    private static List<Object> byName(Object row, int r, List<String> features) {
+        if (!(row instanceof Map<?, ?> m)) throw new Refused(400, "rows[" + r + "]: expected an object of the model's features by name: " + String.join(", ", features));
+        List<Object> values = new ArrayList<>(features.size());
+        for (String f : features) {
+            if (!m.containsKey(f)) throw new Refused(400, "rows[" + r + "]: no '" + f + "', a feature of the model (it takes " + String.join(", ", features) + ")");
+            values.add(m.get(f));
+        }
+        if (m.size() != features.size()) {
+            List<String> other = m.keySet().stream().map(String::valueOf).filter(key -> !features.contains(key)).toList();
+            throw new Refused(400, "rows[" + r + "]: " + other + " " + (other.size() == 1 ? "is not a feature" : "are not features") + " of the model (it takes " + String.join(", ", features) + ")");
+        }
+        return values;
     }
 
     private Object health(HttpExchange ex) {

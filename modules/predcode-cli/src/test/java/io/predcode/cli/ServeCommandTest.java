@@ -220,6 +220,39 @@ class ServeCommandTest {
         }
     }
 
+    /** A model trained on a table takes rows by its features' names, as /info lists them: the same answers as by position. */
+    @Test void aTableModelTakesRowsByName(@TempDir Path tmp) throws Exception {
+        StringBuilder csv = new StringBuilder("height,weight,label\n");
+        java.util.Random r = new java.util.Random(3);
+        for (int i = 0; i < 60; i++) csv.append(150 + r.nextInt(50)).append(',').append(50 + r.nextInt(50)).append(',').append(i % 2 == 0 ? "a" : "b").append('\n');
+        Path table = tmp.resolve("t.csv"), run = tmp.resolve("run");
+        java.nio.file.Files.writeString(table, csv);
+        assertEquals(0, CliTest.run("train", "--data", "csv:" + table, "--model", "mlp:8", "--epochs", "1", "--out", run.toString(), "--quiet").code());
+        Process p = serve(run, "--watch", "off");
+        try (BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("127\\.0\\.0\\.1:(\\d+)").matcher(String.valueOf(out.readLine()));
+            assertTrue(m.find());
+            int port = Integer.parseInt(m.group(1));
+            assertEquals(List.of("height", "weight"), call(port, "GET", "/info", null).body().list("feature_names"));
+            Reply byPosition = call(port, "POST", "/predict", "{\"inputs\": [[170, 60], [155, 95]]}");
+            Reply byName = call(port, "POST", "/predict", "{\"rows\": [{\"weight\": 60, \"height\": 170}, {\"height\": 155, \"weight\": 95}]}");
+            assertEquals(200, byName.status(), String.valueOf(byName.body()));
+            assertEquals(byPosition.body().list("probabilities"), byName.body().list("probabilities"));
+            String[][] bad = {{"{\"rows\": [{\"height\": 170}]}", "rows[0]: no 'weight', a feature of the model (it takes height, weight)"},
+                    {"{\"rows\": [{\"height\": 170, \"weight\": 60, \"id\": 1}]}", "rows[0]: [id] is not a feature of the model"},
+                    {"{\"rows\": [{\"height\": \"tall\", \"weight\": 60}]}", "rows[0].height: expected a finite number, got \"tall\""},
+                    {"{\"rows\": [[170, 60]]}", "rows[0]: expected an object of the model's features by name: height, weight"},
+                    {"{\"inputs\": [[170, 60]], \"rows\": [{\"height\": 170, \"weight\": 60}]}", "or {\"rows\": [{\"height\": number, ...}, ...]}"}};
+            for (String[] b : bad) {
+                Reply reply = call(port, "POST", "/predict", b[0]);
+                assertEquals(400, reply.status(), b[0]);
+                assertTrue(reply.body().string("error").contains(b[1]), reply.body().string("error"));
+            }
+        } finally {
+            stop(p);
+        }
+    }
+
     @Test void badOptionsAreOneLine(@TempDir Path tmp) {
         Path run = tmp.resolve("run");
         assertEquals(0, CliTest.run("train", "--epochs", "1", "--max-steps", "2", "--out", run.toString(), "--quiet").code());
