@@ -195,6 +195,9 @@ public final class Csv {
             if (line.isBlank()) continue;
             List<String> fields = fields(line, source, lineNo);
             if (first == null) { // kept until the next row says whether it is a header
+                String separator = fields.size() == 1 ? otherSeparator(fields.getFirst()) : null;
+                if (separator != null)
+                    throw new DataFormatException(source + ": line " + lineNo + " is one field with " + separator + " in it; fields are separated by commas: save the table as CSV with commas and decimal points");
                 first = fields;
                 firstLine = lineNo;
                 continue;
@@ -246,13 +249,21 @@ public final class Csv {
     private static float number(String v, String source, int lineNo, List<String> header, int c) throws DataFormatException {
         float plain = plainDecimal(v);
         if (plain == plain) return plain;
-        if (!NUMBER.matcher(v).matches())
+        if (!NUMBER.matcher(v).matches()) {
+            String separator = otherSeparator(v);
             throw new DataFormatException(source + ": line " + lineNo + ", " + column(header, c) + ": " + (v.isEmpty() ? "empty" : "'" + shorten(v) + "' is not a number")
-                    + "; expected a finite number (a feature), or this column named label, class or target in a header");
+                    + (separator != null ? "; fields are separated by commas, and this line's by " + separator + ": save the table as CSV with commas and decimal points"
+                    : "; expected a finite number (a feature), or the label's column (named label, class or target in a header, or csv:FILE:COLUMN)"));
+        }
         float f = Float.parseFloat(v);
         if (!Float.isFinite(f))
             throw new DataFormatException(source + ": line " + lineNo + ", " + column(header, c) + ": " + shorten(v) + " is beyond float32's range (about 3.4e38)");
         return f;
+    }
+
+    /** A spreadsheet's export in a comma-decimal locale separates fields by semicolons (or tabs): said, not guessed at. */
+    private static String otherSeparator(String field) {
+        return field.indexOf(';') >= 0 ? "semicolons" : field.indexOf('\t') >= 0 ? "tabs" : null;
     }
 
     /** 10^k as floats, each exact (5^10 fits a float's 24 bits). */

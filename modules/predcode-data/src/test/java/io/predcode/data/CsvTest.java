@@ -95,6 +95,9 @@ class CsvTest {
                 {"1\n2\n", "one column"},
                 {",a,label\n0,1,x\n1,2,y\n", "column 1 has no name in the header (an index pandas wrote?"},
                 {"a,b,a,label\n0,1,2,x\n", "columns 1 and 3 are both named 'a'"},
+                {"a;b;label\n1;2;x\n", "line 1 is one field with semicolons in it; fields are separated by commas: save the table as CSV with commas"},
+                {"a\tb\tlabel\n1\t2\tx\n", "line 1 is one field with tabs in it"},
+                {"a,b,label\n1,2;5,x\n", "line 2, column 2 ('b'): '2;5' is not a number; fields are separated by commas, and this line's by semicolons"},
                 {"1,2\n3\n", "line 2 has 1 fields, but line 1 has 2"},
         };
         for (String[] c : cases) {
