@@ -77,11 +77,12 @@ public final class Csv {
     public static DataSplit load(Path path, String label) throws IOException {
         if (Files.isDirectory(path)) {
             Table train = read(find(path, "train"), true, label, null), test = read(find(path, "test"), true, label, null);
-            // Both with headers: the test set's columns by name, in whatever order its file has them.
-            if (!train.featureNames().isEmpty() && !test.featureNames().isEmpty() && !test.featureNames().equals(train.featureNames()))
+            // Both with headers: the test set's columns by name, in whatever order its file has them; else by position.
+            boolean named = !train.featureNames().isEmpty() && !test.featureNames().isEmpty();
+            if (named && !test.featureNames().equals(train.featureNames()))
                 test = new Table(test.source(), test.header(), test.labelColumn(), train.featureNames(),
                         DataSplit.select(test.features(), test.width(), DataSplit.columns(test.source(), test.featureNames(), train.featureNames())), test.labels());
-            else if (test.width() != train.width() || test.labelColumn() != train.labelColumn())
+            else if (!named && (test.width() != train.width() || test.labelColumn() != train.labelColumn()))
                 throw new DataFormatException(test.source() + ": " + (test.width() + 1) + " columns with the label in " + test.labelName() + ", but " + train.source()
                         + " has " + (train.width() + 1) + " with the label in " + train.labelName());
             return split(train, test);

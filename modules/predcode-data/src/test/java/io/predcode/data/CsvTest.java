@@ -151,6 +151,8 @@ class CsvTest {
         assertSame(d, d.withFeatures(List.of()), "a model that names no features");
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> d.withFeatures(List.of("a", "z")));
         assertTrue(e.getMessage().contains("no column 'z', a feature of the model (it takes a, z)"), e.getMessage());
+        Files.writeString(dir.resolve("test.csv"), "label,a,b,c\ny,10,20,30\n");
+        assertArrayEquals(new float[]{10, 20, 30}, Csv.load(dir).test().images(), "the label in another column, the features in the same order");
         Files.writeString(dir.resolve("test.csv"), "label,c,a\ny,30,10\n");
         e = assertThrows(IllegalArgumentException.class, () -> Csv.load(dir));
         assertTrue(e.getMessage().contains("test.csv: no column 'b'"), e.getMessage());
