@@ -169,16 +169,21 @@ public final class Csv {
         }
     }
 
-    /** Values appended one by one, never more than an array holds. */
+    /**
+     * Values appended one by one, never more than an array or this JVM holds: a table too large is refused at the line
+     * that would outgrow it, in one line, not by an OutOfMemoryError (growing holds the old array and the new at once).
+     */
     private static final class Values {
         float[] a = new float[1024];
         int n;
 
         void add(float v, String source, int lineNo) throws DataFormatException {
             if (n == a.length) {
-                if (n >= Integer.MAX_VALUE - 8)
-                    throw new DataFormatException(source + ": more than " + (Integer.MAX_VALUE - 8) + " values by line " + lineNo + "; too large to read into memory");
-                a = Arrays.copyOf(a, (int) Math.min(Integer.MAX_VALUE - 8, 2L * n));
+                long grown = Math.min(Integer.MAX_VALUE - 8, 2L * n), room = Runtime.getRuntime().maxMemory() / 2 / (3L * Float.BYTES);
+                if (n >= Integer.MAX_VALUE - 8 || grown > room)
+                    throw new DataFormatException(source + ": more than " + n + " values by line " + lineNo + ", more than this JVM can hold (" + room
+                            + " at most; raise -Xmx through PREDCODE_JAVA_OPTS, or give the data as .npy files)");
+                a = Arrays.copyOf(a, (int) grown);
             }
             a[n++] = v;
         }
