@@ -25,7 +25,7 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 final class HttpPredictions implements AutoCloseable {
     /** What /info tells of the model beside the predictor's own sizes, names and preprocessing. */
-    record Described(String checkpoint, int[] inputShape, boolean probabilities, Map<String, Object> trained, List<String> featureNames) {
+    record Described(String checkpoint, int[] inputShape, boolean probabilities, Map<String, Object> trained) {
         /** The input's shape; a file that records none: its size. */
         int[] shape(Predictor p) { return inputShape != null ? inputShape : new int[]{p.inputSize()}; }
     }
@@ -45,7 +45,7 @@ final class HttpPredictions implements AutoCloseable {
         this.predictor = predictor;
         this.model = model;
         this.maxRows = maxRows;
-        this.longestFeatureName = model.featureNames().stream().mapToInt(String::length).max().orElse(0) + 4;
+        this.longestFeatureName = predictor.featureNames().stream().mapToInt(String::length).max().orElse(0) + 4;
     }
 
     /** Serves {@code predictor} on host:port (0: a free port) with {@code threads} request threads, at most {@code maxRows} samples a request. */
@@ -126,7 +126,7 @@ final class HttpPredictions implements AutoCloseable {
     private Object predict(HttpExchange ex) throws IOException {
         int per = predictor.inputSize(), k = predictor.outputSize();
         String text = new String(read(ex.getRequestBody(), 64L + (long) maxRows * per * (32 + longestFeatureName)), StandardCharsets.UTF_8);
-        List<String> features = model.featureNames();
+        List<String> features = predictor.featureNames();
         String expected = "expected {\"inputs\": [[" + per + " numbers], ...]}" + (features.isEmpty() ? "" : " or {\"rows\": [{\"" + features.getFirst() + "\": number, ...}, ...]}")
                 + " with 1 to " + maxRows + " rows (--max-rows)";
         Object body = Json.parse(text, "the request body");
@@ -168,19 +168,22 @@ final class HttpPredictions implements AutoCloseable {
         return answer;
     }
 
-    /** A row given by name, {"feature": value, ...}, as the model's features' values in its order; refused where a key is missing or not a feature. */
-    private static List<Object> byName(Object row, int r, List<String> features) {
+    /** A row given by name, {"feature": value, ...}, as the model's features' values in its order ({@link Predictor#row}). */
+    private List<Object> byName(Object row, int r, List<String> features) {
         if (!(row instanceof Map<?, ?> m)) throw new Refused(400, "rows[" + r + "]: expected an object of the model's features by name: " + String.join(", ", features));
-        List<Object> values = new ArrayList<>(features.size());
-        for (String f : features) {
-            if (!m.containsKey(f)) throw new Refused(400, "rows[" + r + "]: no '" + f + "', a feature of the model (it takes " + String.join(", ", features) + ")");
-            values.add(m.get(f));
+        Map<String, Number> values = new LinkedHashMap<>();
+        for (Map.Entry<?, ?> e : m.entrySet()) {
+            if (!(e.getValue() instanceof Number v) || !Float.isFinite(v.floatValue()))
+                throw new Refused(400, "rows[" + r + "]." + e.getKey() + ": expected a finite number, got " + Json.write(e.getValue(), 0));
+            values.put(String.valueOf(e.getKey()), v);
         }
-        if (m.size() != features.size()) {
-            List<String> other = m.keySet().stream().map(String::valueOf).filter(key -> !features.contains(key)).toList();
-            throw new Refused(400, "rows[" + r + "]: " + other + " " + (other.size() == 1 ? "is not a feature" : "are not features") + " of the model (it takes " + String.join(", ", features) + ")");
+        try {
+            List<Object> ordered = new ArrayList<>(features.size());
+            for (float v : predictor.row(values)) ordered.add(v);
+            return ordered;
+        } catch (IllegalArgumentException e) {
+            throw new Refused(400, "rows[" + r + "]: " + e.getMessage());
         }
-        return values;
     }
 
     private Object health(HttpExchange ex) {
@@ -201,7 +204,7 @@ final class HttpPredictions implements AutoCloseable {
         m.put("outputs", (double) predictor.outputSize());
         m.put("answers", model.probabilities() ? "probabilities" : "outputs");
         m.put("class_names", predictor.classNames());
-        if (!model.featureNames().isEmpty()) m.put("feature_names", model.featureNames()); // a table's columns: the order an input row's values take
+        if (!predictor.featureNames().isEmpty()) m.put("feature_names", predictor.featureNames()); // a table's columns: the order an input row's values take
         m.put("preprocessing", Map.of("scale", (double) predictor.preprocessing().scale(), "shift", (double) predictor.preprocessing().shift()));
         m.put("max_rows", (double) maxRows);
         if (model.trained() != null) m.put("trained", model.trained());

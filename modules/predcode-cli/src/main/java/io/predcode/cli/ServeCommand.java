@@ -79,8 +79,7 @@ final class ServeCommand implements Callable<Integer> {
         Checkpoint.Loaded c = checkpoint.loadFinite();
         PrintWriter out = spec.commandLine().getOut();
         boolean probabilities = PredictCommand.answersProbabilities(c);
-        var described = new HttpPredictions.Described(checkpoint.path.toString(), c.inputShape() != null ? c.inputShape() : c.spec().input(), probabilities, c.settings() == null ? null : c.settings().map(),
-                c.featureNames());
+        var described = new HttpPredictions.Described(checkpoint.path.toString(), c.inputShape() != null ? c.inputShape() : c.spec().input(), probabilities, c.settings() == null ? null : c.settings().map());
         try (Interruption signals = Interruption.onSignals();
              Backend be = backendChoice.openFor(c);
              Predictor predictor = Predictor.load(checkpoint.path, be);

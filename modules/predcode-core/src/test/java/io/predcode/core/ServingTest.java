@@ -296,6 +296,21 @@ class ServingTest {
                 for (Path source : List.of(named.resolve(Checkpoint.MODEL_FILE), named.resolve(Checkpoint.RESUME_FILE)))
                     assertEquals(features, Checkpoint.load(source).featureNames(), source.toString());
                 assertEquals(List.of(), Checkpoint.load(run).featureNames());
+                // A predictor of such a model takes rows by name, in any order of the map, and refuses what is not a row.
+                try (Predictor p = Predictor.load(named, be); Predictor none = Predictor.of(m)) {
+                    assertEquals(features, p.featureNames());
+                    Map<String, Number> row = new java.util.HashMap<>();
+                    float[] byPosition = new float[35];
+                    for (int i = 34; i >= 0; i--) { row.put("f" + i, i * 0.5f); byPosition[i] = i * 0.5f; }
+                    assertArrayEquals(byPosition, p.row(row));
+                    row.remove("f7");
+                    assertTrue(assertThrows(IllegalArgumentException.class, () -> p.row(row)).getMessage().startsWith("no 'f7', a feature of the model"));
+                    row.put("f7", 1);
+                    row.put("id", 3);
+                    assertTrue(assertThrows(IllegalArgumentException.class, () -> p.row(row)).getMessage().startsWith("[id] is not a feature of the model"));
+                    assertEquals(List.of(), none.featureNames());
+                    assertTrue(assertThrows(IllegalArgumentException.class, () -> none.row(Map.of("f0", 1))).getMessage().contains("names no features"));
+                }
                 // A checkpoint from before serving metadata: inputs as given, no class names.
                 Path old = dir.resolve(be.name() + "-old");
                 Checkpoint.save(old, m, null, Map.of("epoch", 1));

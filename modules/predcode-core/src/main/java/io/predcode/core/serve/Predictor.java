@@ -53,6 +53,8 @@ public final class Predictor implements AutoCloseable {
     private final java.util.Set<String> parameterNames;
     private final Preprocessing preprocessing;
     private final List<String> classNames;
+    /** A table model's columns, in its inputs' order; empty where the checkpoint names none. */
+    private final List<String> featureNames;
     private final int inputSize, outputSize;
     private final int[] outputShape;
     /** Held around every backend call when the backend is not thread-safe. */
@@ -64,7 +66,9 @@ public final class Predictor implements AutoCloseable {
     private volatile boolean closed;
     private long versions;
 
-    private Predictor(Model source, Preprocessing preprocessing, List<String> classNames) {
+    private Predictor(Model source, Preprocessing preprocessing, List<String> classNames) { this(source, preprocessing, classNames, List.of()); }
+
+    private Predictor(Model source, Preprocessing preprocessing, List<String> classNames, List<String> featureNames) {
         this.be = source.backend();
         this.preprocessing = preprocessing == null ? Preprocessing.NONE : preprocessing;
         this.outputShape = source.activationShape(source.depth());
@@ -73,6 +77,9 @@ public final class Predictor implements AutoCloseable {
         if (classNames != null && !classNames.isEmpty() && (outputShape.length != 1 || classNames.size() != outputSize))
             throw new IllegalArgumentException("predictor: " + classNames.size() + " class names for a model output of shape " + Arrays.toString(outputShape));
         this.classNames = classNames == null ? List.of() : List.copyOf(classNames);
+        if (!featureNames.isEmpty() && featureNames.size() != inputSize)
+            throw new IllegalArgumentException("predictor: " + featureNames.size() + " feature names for a model input of " + inputSize + " values");
+        this.featureNames = List.copyOf(featureNames);
         this.spec = source.spec();
         this.inputShape = source.inputShape();
         this.parameterNames = java.util.Set.copyOf(source.parameters().keySet());
@@ -104,12 +111,42 @@ public final class Predictor implements AutoCloseable {
         // model.safetensors (written first), which would be served while the newer file counted as seen.
         Checkpoint.Loaded c = Checkpoint.load(there ? served : checkpoint);
         try (Model m = c.model(backend)) {
-            Predictor p = new Predictor(m, c.preprocessing(), c.classNames());
+            Predictor p = new Predictor(m, c.preprocessing(), c.classNames(), c.featureNames());
             synchronized (p) {
                 p.seen = before; // what it serves: reloadIfChanged waits for the next write
             }
             return p;
         }
+    }
+
+    /**
+     * The names of a model's input values where its checkpoint records them (a model trained on a CSV table with a
+     * header), in the order its inputs take them; else empty (images, a predictor made with {@link #of}).
+     */
+    public List<String> featureNames() { return featureNames; }
+
+    /**
+     * A row given by its features' names, as the input a prediction takes: {@code p.classes(p.row(Map.of("height", 170,
+     * "weight", 60)), 1)}. A client that names its values cannot send them in another order than the model's.
+     *
+     * @param values every feature's raw value, by name, and nothing else
+     * @return the values in the model's order
+     * @throws IllegalArgumentException naming a feature the row lacks or a key that is not one, or where the model names
+     *                                  no features
+     */
+    public float[] row(java.util.Map<String, ? extends Number> values) {
+        if (featureNames.isEmpty()) throw new IllegalArgumentException("this model names no features (it was not trained on a table with a header): give its input values in order");
+        float[] x = new float[featureNames.size()];
+        for (int i = 0; i < x.length; i++) {
+            Number v = values.get(featureNames.get(i));
+            if (v == null) throw new IllegalArgumentException("no '" + featureNames.get(i) + "', a feature of the model (it takes " + String.join(", ", featureNames) + ")");
+            x[i] = v.floatValue();
+        }
+        if (values.size() != x.length) {
+            List<String> other = values.keySet().stream().filter(k -> !featureNames.contains(k)).toList();
+            throw new IllegalArgumentException(other + " " + (other.size() == 1 ? "is not a feature" : "are not features") + " of the model (it takes " + String.join(", ", featureNames) + ")");
+        }
+        return x;
     }
 
     // ---------------------------------------------------------------- versions
