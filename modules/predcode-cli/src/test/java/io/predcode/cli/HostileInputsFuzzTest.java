@@ -574,6 +574,8 @@ class HostileInputsFuzzTest {
         for (int i = 0; i < pixels.length; i++) pixels[i] = r.nextInt(17); // digits' own scale: no note about it
         Files.write(input, Npy.encode(new int[]{5, 64}, pixels));
         Files.write(junk, new byte[]{'j', 0, 1, (byte) 0xff, '{'});
+        Path junkTable = tmp.resolve("junk.csv"); // predict --input reads a .csv as a table
+        Files.write(junkTable, new byte[]{'a', ',', '"', '\n', 0, (byte) 0xc3, ';', '\t', '1'});
         String run = checkpoint.toString();
         Map<String, String[]> options = Map.of(
                 "eval", new String[]{"--checkpoint", "--data", "--loss", "--batch-size", "--threads"},
@@ -593,7 +595,7 @@ class HostileInputsFuzzTest {
                 "bench", List.of("--model", "digits-mlp", "--algorithm", "backprop", "--batch-size", "8", "--steps", "1", "--warmup", "0", "--warmup-seconds", "0"));
         String[] values = {"-1", "0", "1", "3", "1e400", "NaN", "Infinity", "abc", "", "2147483648", "1e-45", "0.5", "100001", "sgd:2", "positive:-1",
                 "adam", "mse", "strict,zil", ",", run, run + "/model.json", run + "/model.safetensors", run + "/metrics.csv", stoppedInside.toString(),
-                tmp.toString(), tmp.resolve("missing").toString(), junk.toString(), "npy:" + junk, "npy:" + tmp, "mnist:" + tmp.resolve("missing"), "csv:" + junk, "csv:" + tmp, "mlp:3-3"};
+                tmp.toString(), tmp.resolve("missing").toString(), junk.toString(), "npy:" + junk, "npy:" + tmp, "mnist:" + tmp.resolve("missing"), "csv:" + junk, "csv:" + tmp, "mlp:3-3", junkTable.toString()};
         List<String> commands = List.copyOf(new java.util.TreeSet<>(options.keySet()));
         for (int c = 0; c < Math.max(6, CASES / 4); c++) {
             String command = commands.get(r.nextInt(commands.size()));
