@@ -94,9 +94,15 @@ public record DataSplit(Dataset train, Dataset test, float pixelScale, List<Stri
         for (int j = 0; j < from.length; j++) {
             from[j] = have.indexOf(wanted.get(j));
             if (from[j] < 0)
-                throw new IllegalArgumentException(source + ": no column '" + wanted.get(j) + "', a feature of the model (it takes " + String.join(", ", wanted) + ")");
+                throw new IllegalArgumentException(source + ": no column '" + wanted.get(j) + "', a feature of the model (it takes " + listed(wanted) + ")");
         }
         return from;
+    }
+
+    /** Names for a message: all of them, or where they run long (784 pixels' names) the first 200 characters' worth. */
+    static String listed(List<String> names) {
+        String all = String.join(", ", names);
+        return all.length() <= 200 ? all : all.substring(0, 200) + "... (" + names.size() + " in all)";
     }
 
     /** Rows of {@code width} values with only the columns {@code from}, in that order. */

@@ -73,6 +73,8 @@ class CsvTest {
         Csv.Table only = Csv.read(write("named.csv", "id,name,b,a,diagnosis\n1,bob,2,3,M\n2,\"ann\",4,5,\n"), List.of("a", "b"));
         assertEquals(List.of("b", "a"), only.featureNames(), "in the file's order");
         assertArrayEquals(new float[]{2, 3, 4, 5}, only.features());
+        IOException missing = assertThrows(IOException.class, () -> Csv.read(write("other.csv", "x,y\n1,2\n"), List.of("a", "b")));
+        assertTrue(missing.getMessage().endsWith("other.csv: no column 'a', a feature of the model (it takes a, b)"), missing.getMessage());
         Csv.Table plain = Csv.read(write("plain.csv", "1,2,3\n"), false);
         assertEquals(3, plain.width(), "no header: every field a feature");
     }
