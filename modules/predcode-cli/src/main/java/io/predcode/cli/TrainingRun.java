@@ -212,6 +212,7 @@ final class TrainingRun {
         String[] digests = loader.digests(data);
         trainDigest = digests[0];
         testDigest = digests[1];
+        checkClasses(data);
         ModelSpec spec = Setup.model(s.model(), data, s.data());
         int[] input = Setup.inputShapeOfModelOption(spec, data, s.model());
         prepareOut();
@@ -555,6 +556,21 @@ final class TrainingRun {
     }
 
     /** --init: every parameter from a safetensors file under PyTorch names, each with exactly the model's shape. */
+    /**
+     * Refuses a training set of one class (nothing to tell apart: its loss is 0 from the first step), and says where there
+     * are about as many classes as samples (a table's label taken from a column of measurements or ids, say).
+     */
+    private void checkClasses(DataSplit data) {
+        int[] counts = new int[data.classes()];
+        for (float label : data.train().labels()) counts[(int) label]++;
+        int present = (int) Arrays.stream(counts).filter(n -> n > 0).count(), samples = data.train().size();
+        if (present < 2)
+            throw new IllegalArgumentException("--data " + s.data() + ": every training sample is of one class ('"
+                    + data.classNames().get(java.util.stream.IntStream.range(0, counts.length).filter(k -> counts[k] > 0).findFirst().orElse(0)) + "'); nothing to tell apart");
+        if (present > 2 && present > samples / 2)
+            out.printf("note: %d classes among %d training samples, about one sample a class: is the label the right column?%n", present, samples);
+    }
+
     /**
      * Refuses a table whose columns are not those of the --init model's table, in its order: its first layer's weights
      * would meet other features than they were trained on (the same width, another order: no error but wrong answers).

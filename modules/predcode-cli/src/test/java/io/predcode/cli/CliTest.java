@@ -485,6 +485,21 @@ class CliTest {
         assertTrue(wrong.err().contains("--model mlp:64-64"), wrong.err());
     }
 
+    /** A training set of one class is refused; about as many classes as samples (the wrong label column) is said. */
+    @Test void aTableOfOneClassIsRefusedAndOneOfAClassARowIsNoted(@TempDir Path tmp) throws Exception {
+        Path one = tmp.resolve("one.csv"), ids = tmp.resolve("ids.csv");
+        Files.writeString(one, "a,b,label\n1,2,x\n3,4,x\n5,6,x\n");
+        Result r = run("train", "--data", "csv:" + one, "--model", "mlp:4", "--out", tmp.resolve("one").toString());
+        assertEquals(2, r.code());
+        assertEquals("predcode: --data csv:" + one + ": every training sample is of one class ('x'); nothing to tell apart", r.err().strip());
+        StringBuilder b = new StringBuilder("x,id\n");
+        for (int i = 0; i < 40; i++) b.append(i % 7).append(',').append(1000 + i).append('\n');
+        Files.writeString(ids, b);
+        r = run("train", "--data", "csv:" + ids, "--model", "mlp:4", "--epochs", "1", "--validation", "0", "--out", tmp.resolve("ids").toString(), "--quiet");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("note: 32 classes among 32 training samples, about one sample a class: is the label the right column?"), r.out());
+    }
+
     @Test void predictNotesInputsScaledOtherwise() {
         Path in = Path.of("x.npy");
         var bytes = new io.predcode.core.serve.Preprocessing(1f / 255, 0f);
