@@ -210,7 +210,7 @@ final class Setup {
     /** --data, for every command that reads a data set. */
     static final class DataChoice {
         @Option(names = "--data", description = "digits, fashion-mnist, fashion-mnist:DIR, mnist:DIR, cifar10:DIR, npy:DIR (x_train.npy, y_train.npy, x_test.npy, y_test.npy from np.save), npy:FILE.npz (those four arrays from np.savez, as Keras's mnist.npz),"
-                + " csv:FILE.csv (a table of features and a label column; a fifth of its rows held out as the test set), csv:DIR (train.csv and test.csv)"
+                + " csv:FILE.csv (a table of features and a label column; a fifth of each class's rows held out as the test set), csv:DIR (train.csv and test.csv)"
                 + " or either with :COLUMN, the label's column by name or number"
                 + " (default: digits; with --checkpoint, the data set the run was trained on).")
         String data;

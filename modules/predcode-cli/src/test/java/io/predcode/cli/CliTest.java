@@ -497,7 +497,7 @@ class CliTest {
         Files.writeString(ids, b);
         r = run("train", "--data", "csv:" + ids, "--model", "mlp:4", "--epochs", "1", "--validation", "0", "--out", tmp.resolve("ids").toString(), "--quiet");
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.out().contains("note: 32 classes among 32 training samples, about one sample a class: is the label the right column?"), r.out());
+        assertTrue(r.out().contains("note: 39 classes among 39 training samples, about one sample a class: is the label the right column?"), r.out());
     }
 
     @Test void predictNotesInputsScaledOtherwise() {

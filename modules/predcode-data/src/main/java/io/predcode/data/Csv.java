@@ -30,7 +30,7 @@ import java.util.regex.Pattern;
  * <li>Every other field is a feature: a finite number (float32); a sample's shape is [features].</li>
  * </ul>
  * {@code csv:DIR} takes {@code train.csv} and {@code test.csv} there (or {@code .csv.gz}); {@code csv:FILE.csv} holds a
- * fifth of its rows out as the test set, drawn with a fixed seed: the same rows whatever a run's --seed. A suffix names
+ * fifth of each class's rows out as the test set, drawn with a fixed seed: the same rows whatever a run's --seed. A suffix names
  * the label's column otherwise: {@code csv:FILE.csv:Survived} by the header's name, {@code csv:FILE.csv:1} by number.
  */
 public final class Csv {
@@ -63,7 +63,7 @@ public final class Csv {
         public String labelName() { return labelColumn < 0 ? "no column" : header != null ? "'" + header.get(labelColumn) + "'" : "column " + (labelColumn + 1); }
     }
 
-    /** The data set {@code csv:PATH} names: a folder's train.csv and test.csv, or one file with a fifth held out. */
+    /** The data set {@code csv:PATH} names: a folder's train.csv and test.csv, or one file with a fifth of each class held out. */
     public static DataSplit load(Path path) throws IOException { return load(path, null); }
 
     /**
@@ -100,8 +100,8 @@ public final class Csv {
     }
 
     /**
-     * The split of a training and a test table, or of one table (test null) whose rows a fixed seed shuffles, its last
-     * fifth the test set. Labels become indices over both, so that a class has one index in either set.
+     * The split of a training and a test table, or of one table (test null) whose test set is a fifth of each class
+     * ({@link #stratified}). Labels become indices over both, so that a class has one index in either set.
      */
     private static DataSplit split(Table train, Table test) throws DataFormatException {
         List<String> all = new ArrayList<>(train.labels());
@@ -123,10 +123,33 @@ public final class Csv {
         String labelled = "labels in " + train.labelName();
         Dataset trainSet = dataset(train.source() + " train (" + labelled + ")", train, shape, names, indices);
         if (test != null) return new DataSplit(trainSet, dataset(test.source() + " test", test, shape, names, indices), 1f, names, 0f, train.featureNames());
-        int held = Math.max(1, (int) Math.round(TEST_SHARE * train.rows())), keep = train.rows() - held; // 2 rows or more: keep >= 1
-        int[] order = Batches.permutation(train.rows(), new java.util.SplittableRandom(0xC5FL));
-        return new DataSplit(trainSet.subset(train.source() + " train (" + keep + " of " + order.length + " rows, " + labelled + ")", Arrays.copyOf(order, keep)),
-                trainSet.subset(train.source() + " test (" + held + " rows held out)", Arrays.copyOfRange(order, keep, order.length)), 1f, names, 0f, train.featureNames());
+        int[][] parts = stratified(trainSet.labels(), names.size());
+        return new DataSplit(trainSet.subset(train.source() + " train (" + parts[0].length + " of " + train.rows() + " rows, " + labelled + ")", parts[0]),
+                trainSet.subset(train.source() + " test (" + parts[1].length + " rows held out, a fifth of each class)", parts[1]), 1f, names, 0f, train.featureNames());
+    }
+
+    /**
+     * One file's rows as {training rows, test rows}: each class holds out its own fifth (rounded; one at least where it
+     * has two rows or more, none of a single row), the rows drawn in the order of a permutation with a fixed seed, so
+     * that a small class is in the test set in proportion rather than by chance. Where every class has one row, the
+     * permutation's first row is the test set. Two rows or more: both parts hold one at least.
+     */
+    static int[][] stratified(float[] labels, int classes) {
+        int[] count = new int[classes], held = new int[classes];
+        for (float l : labels) count[(int) l]++;
+        int[] order = Batches.permutation(labels.length, new java.util.SplittableRandom(0xC5FL));
+        int[] quota = new int[classes];
+        int total = 0;
+        for (int c = 0; c < classes; c++) total += quota[c] = count[c] < 2 ? 0 : Math.max(1, (int) Math.round(TEST_SHARE * count[c]));
+        if (total == 0) { quota[(int) labels[order[0]]] = 1; total = 1; }
+        int[] test = new int[total], train = new int[labels.length - total];
+        int t = 0, k = 0;
+        for (int i : order) {
+            int c = (int) labels[i];
+            if (held[c] < quota[c]) { held[c]++; test[t++] = i; }
+            else train[k++] = i;
+        }
+        return new int[][]{train, test};
     }
 
     private static Dataset dataset(String name, Table t, int[] shape, List<String> names, boolean indices) {

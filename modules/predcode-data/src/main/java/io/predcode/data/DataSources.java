@@ -47,7 +47,7 @@ public final class DataSources {
                     throw new IllegalArgumentException("--data " + name + " needs a folder or an archive: npy:DIR with x_train.npy, y_train.npy, x_test.npy and y_test.npy, or npy:FILE.npz");
                 return NpyFolder.load(Path.of(dir));
             case "csv":
-                if (dir == null) throw new IllegalArgumentException("--data csv needs a file or a folder: csv:FILE.csv (a fifth held out as the test set), or csv:DIR with train.csv and test.csv"
+                if (dir == null) throw new IllegalArgumentException("--data csv needs a file or a folder: csv:FILE.csv (a fifth of each class held out as the test set), or csv:DIR with train.csv and test.csv"
                         + " (csv:FILE.csv:COLUMN names the label's column)");
                 // csv:PATH:LABEL names the label's column, where PATH alone is there and the whole is not.
                 int at = dir.lastIndexOf(':');

@@ -63,6 +63,19 @@ class CsvTest {
         for (float v : one.train().images()) seen.add(v);
         for (float v : one.test().images()) assertTrue(seen.add(v), "a row in both sets: " + v);
         assertEquals(50, seen.size());
+        // Stratified: a class of 5 rows among 100 holds out 1, the other 19; singletons stay in training.
+        StringBuilder imbalanced = new StringBuilder("x,label\n");
+        for (int i = 0; i < 100; i++) imbalanced.append(i).append(',').append(i < 5 ? "rare" : "common").append('\n');
+        imbalanced.append("100,alone\n");
+        DataSplit d = Csv.load(write("imbalanced.csv", imbalanced.toString()));
+        assertEquals(List.of("alone", "common", "rare"), d.classNames());
+        int[] perClass = new int[3];
+        for (float l : d.test().labels()) perClass[(int) l]++;
+        assertArrayEquals(new int[]{0, 19, 1}, perClass);
+        assertEquals(81, d.train().size());
+        int[][] lone = Csv.stratified(new float[]{0, 1, 2}, 3);
+        assertEquals(1, lone[1].length, "every class a single row: one row held out all the same");
+        assertEquals(2, lone[0].length);
     }
 
     @Test void inputsToClassifyMayCarryTheLabelColumn() throws IOException {
