@@ -129,11 +129,9 @@ final class HttpPredictions implements AutoCloseable {
         List<String> features = predictor.featureNames();
         String expected = "expected {\"inputs\": [[" + per + " numbers], ...]}" + (features.isEmpty() ? "" : " or {\"rows\": [{\"" + features.getFirst() + "\": number, ...}, ...]}")
                 + " with 1 to " + maxRows + " rows (--max-rows)";
-        Object body = Json.parse(text, "the request body");
-        List<?> inputs = body instanceof Map<?, ?> m ? (List<?>) (m.get("inputs") instanceof List<?> l ? l : !features.isEmpty() && m.get("rows") instanceof List<?> l ? l : null) : null;
-        if (inputs == null || inputs.isEmpty() || inputs.size() > maxRows || ((Map<?, ?>) body).containsKey("inputs") && ((Map<?, ?>) body).containsKey("rows"))
-            throw new Refused(400, expected);
-        boolean named = ((Map<?, ?>) body).containsKey("rows");
+        if (!(Json.parse(text, "the request body") instanceof Map<?, ?> m) || m.containsKey("inputs") && m.containsKey("rows")) throw new Refused(400, expected);
+        boolean named = !features.isEmpty() && m.containsKey("rows"); // rows by name only where the model names its features
+        if (!(m.get(named ? "rows" : "inputs") instanceof List<?> inputs) || inputs.isEmpty() || inputs.size() > maxRows) throw new Refused(400, expected);
         int rows = inputs.size();
         float[] x = new float[rows * per];
         for (int r = 0; r < rows; r++) {

@@ -563,10 +563,10 @@ final class TrainingRun {
     private void checkClasses(DataSplit data) {
         int[] counts = new int[data.classes()];
         for (float label : data.train().labels()) counts[(int) label]++;
-        int present = (int) Arrays.stream(counts).filter(n -> n > 0).count(), samples = data.train().size();
+        int present = 0, seen = 0, samples = data.train().size();
+        for (int k = 0; k < counts.length; k++) if (counts[k] > 0) { present++; seen = k; }
         if (present < 2)
-            throw new IllegalArgumentException("--data " + s.data() + ": every training sample is of one class ('"
-                    + data.classNames().get(java.util.stream.IntStream.range(0, counts.length).filter(k -> counts[k] > 0).findFirst().orElse(0)) + "'); nothing to tell apart");
+            throw new IllegalArgumentException("--data " + s.data() + ": every training sample is of one class ('" + data.classNames().get(seen) + "'); nothing to tell apart");
         if (present > 2 && present > samples / 2)
             out.printf("note: %d classes among %d training samples, about one sample a class: is the label the right column?%n", present, samples);
     }

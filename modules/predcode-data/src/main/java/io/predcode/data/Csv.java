@@ -237,10 +237,13 @@ public final class Csv {
                 if (isHeader(first, fields)) header = named(first, source);
                 labelColumn = labelColumn(header, first.size(), labelled, source, label);
                 keep = kept(header, first.size(), labelColumn, only);
-                if (only != null && header != null)
-                    for (String name : only)
-                        if (!header.contains(name))
-                            throw new DataFormatException(source + ": no column '" + shorten(name) + "', a feature of the model (it takes " + DataSplit.listed(only) + ")");
+                if (only != null && header != null) {
+                    try { // every column the model takes is there: the refusal DataSplit.withFeatures gives, as a file's
+                        DataSplit.columns(source, header, only);
+                    } catch (IllegalArgumentException e) {
+                        throw new DataFormatException(e.getMessage());
+                    }
+                }
                 if (header == null) { row(first, firstLine, source, null, labelColumn, keep, features, labels); rows++; }
             }
             row(fields, lineNo, source, header, labelColumn, keep, features, labels);

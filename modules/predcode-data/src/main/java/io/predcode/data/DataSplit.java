@@ -100,7 +100,7 @@ public record DataSplit(Dataset train, Dataset test, float pixelScale, List<Stri
     }
 
     /** Names for a message: all of them, or where they run long (784 pixels' names) the first 200 characters' worth. */
-    static String listed(List<String> names) {
+    private static String listed(List<String> names) {
         String all = String.join(", ", names);
         return all.length() <= 200 ? all : all.substring(0, 200) + "... (" + names.size() + " in all)";
     }
