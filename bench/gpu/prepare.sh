@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run HERE (not on the GPU machine): builds everything the GPU check needs into .device/ (git-ignored,
-# ~55 MB): a jlinked Java runtime (java.xml included: JUnit writes XML reports), the CLI and its jars,
+# ~48 MB): a jlinked Java runtime (java.xml included: JUnit writes XML reports), the CLI and its jars,
 # the test classes, JUnit's console launcher at the project's JUnit version, and the golden cases.
 # The device then needs no network. Run there (see bench/gpu/check.sh):
 #   tar xzf .device/jre.tgz -C /tmp && export JAVA=/tmp/jre/bin/java && bash bench/gpu/check.sh 2>&1 | tee $OUT/gpu-check.log
@@ -24,6 +24,9 @@ awk '/^[+\\]- / { spark = ($0 ~ /:predcode-spark:/) }
 rm .device/tree.txt
 # The check does not draw charts: leave out XChart's PDF and SVG libraries.
 rm -f .device/lib/pdfbox-*.jar .device/lib/fontbox-*.jar .device/lib/VectorGraphics2D-*.jar .device/lib/JUnit* 2>/dev/null || true
+# OpenBLAS's natives jar holds JNI wrappers of its whole API (48 MB unpacked) besides the library itself; predcode calls
+# the library through FFM and loads only the small no-LAPACK wrapper. Without them the kit fits the tool's 64 MiB.
+zip -q -d .device/lib/openblas-*-linux-x86_64.jar '*/libjniopenblas_full.so' '*/libjniopenblas.so' 'org/bytedeco/openblas/linux-x86_64/include/*'
 for m in spi cpu cuda core; do
   (cd "modules/predcode-$m/target/test-classes" && "$JAVA_HOME/bin/jar" cf "../../../../.device/test/predcode-$m-tests.jar" .)
 done
