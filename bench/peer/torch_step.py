@@ -10,7 +10,8 @@
 - ipc: incremental PC as PCX runs it: the same relaxation, and at each of its n steps the weights' gradient
   of the same energy and an optimizer step (one autograd pass a step for both).
 
-Never a build or test dependency: Debian's python3-torch, installed by bench/peer/run.sh.
+Never a build or test dependency: Debian's python3-torch, installed by bench/peer/run.sh. --device cuda runs it on
+a GPU (bench/gpu/peer.sh on a lent machine's PyTorch), each step timed between two synchronizes.
 Prints one JSON record per configuration (median_ms_per_step), like `predcode bench --json`.
 """
 import argparse, json, os, statistics, sys, time
@@ -190,7 +191,11 @@ def main():
     ap.add_argument("--n", type=int, default=20)
     ap.add_argument("--loss", default="cross-entropy", choices=["cross-entropy", "mse"])
     ap.add_argument("--momentum", type=float, default=0.0, help="pc's and ipc's belief momentum")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda")
     a = ap.parse_args()
+    dev = torch.device(a.device)
+    # A GPU runs asynchronously: a step's time is from a synchronize to the one after it.
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -198,15 +203,16 @@ def main():
              "pc": lambda m, lf, x, y, eta, n: pc_step(m, lf, x, y, eta, n, a.momentum)}
     for name in a.model.split(","):
         for alg in a.algorithm.split(","):
-            model = MODELS[name]()
+            model = MODELS[name]().to(dev)
             opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-            x = torch.rand(a.batch_size, 1, 28, 28)
-            y = torch.randint(0, 10, (a.batch_size,))
+            x = torch.rand(a.batch_size, 1, 28, 28, device=dev)
+            y = torch.randint(0, 10, (a.batch_size,), device=dev)
             if a.loss == "mse":  # one-hot targets, as predcode's mse takes them
                 y = nn.functional.one_hot(y, 10).float()
             loss_fn = nn.CrossEntropyLoss() if a.loss == "cross-entropy" else nn.MSELoss()
             times = []
             for i in range(a.warmup + a.steps):
+                sync()
                 t0 = time.perf_counter()
                 if alg == "ipc":  # its optimizer steps are inside the relaxation
                     ipc_step(model, x, y, a.eta, a.n, a.momentum, opt)
@@ -214,9 +220,11 @@ def main():
                     opt.zero_grad()
                     steps[alg](model, loss_fn, x, y, a.eta, a.n)
                     opt.step()
+                sync()
                 if i >= a.warmup:
                     times.append((time.perf_counter() - t0) * 1e3)
-            rec = {"backend": "pytorch", "torch": torch.__version__, "blas": os.path.realpath("/etc/alternatives/libblas.so.3-x86_64-linux-gnu"), "threads": torch.get_num_threads(), "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "all cores"), "model": name,
+            blas = torch.cuda.get_device_name(dev) if dev.type == "cuda" else os.path.realpath("/etc/alternatives/libblas.so.3-x86_64-linux-gnu")
+            rec = {"backend": "pytorch", "device": a.device, "torch": torch.__version__, "blas": blas, "threads": torch.get_num_threads(), "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "all cores"), "model": name,
                    "batch_size": a.batch_size, "algorithm": alg, "eta": a.eta, "n": a.n if alg != "backprop" else 1,
                    "median_ms_per_step": statistics.median(times), "min_ms": min(times), "max_ms": max(times)}
             print(json.dumps(rec), flush=True)
