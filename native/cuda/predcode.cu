@@ -268,7 +268,8 @@ extern "C" __global__ void pc_scale_channels(const float* x, const float* scale,
     GRID_STRIDE(i, n) {
         int c = (int) ((i / inner) % channels);
         float v = __fmul_rn(x[i], scale[c]);
-        y[i] = shift ? __fadd_rn(v, shift[c]) : v;
+        // With a shift (the normalize op's forward), a NaN is a missing value: the mean, 0 once standardized.
+        y[i] = !shift ? v : x[i] != x[i] ? 0.0f : __fadd_rn(v, shift[c]);
     }
 }
 

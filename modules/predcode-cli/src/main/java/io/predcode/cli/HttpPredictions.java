@@ -140,7 +140,8 @@ final class HttpPredictions implements AutoCloseable {
                 throw new Refused(400, "inputs[" + r + "]: expected " + per + " numbers, the model's input " + java.util.Arrays.toString(model.shape(predictor)) + " in C order (raw values, as its data set stores them)"
                         + (features.isEmpty() ? "" : ": " + String.join(", ", features)));
             for (int i = 0; i < per; i++) {
-                if (!(row.get(i) instanceof Number v) || !Float.isFinite(v.floatValue()))
+                // A named row's NaN is a missing value its model fills (Predictor.row refused it otherwise).
+                if (!(row.get(i) instanceof Number v) || !Float.isFinite(v.floatValue()) && !(named && Float.isNaN(v.floatValue())))
                     throw new Refused(400, (named ? "rows[" + r + "]." + features.get(i) : "inputs[" + r + "][" + i + "]") + ": expected a finite number, got " + Json.write(row.get(i), 0));
                 x[r * per + i] = v.floatValue();
             }
@@ -166,14 +167,17 @@ final class HttpPredictions implements AutoCloseable {
         return answer;
     }
 
-    /** A row given by name, {"feature": value, ...}, as the model's features' values in its order ({@link Predictor#row}). */
+    /**
+     * A row given by name, {"column": value, ...}, as the model's features' values in its order ({@link Predictor#row}):
+     * a number, text for a column the model took as categories, or null for a missing value.
+     */
     private List<Object> byName(Object row, int r, List<String> features) {
         if (!(row instanceof Map<?, ?> m)) throw new Refused(400, "rows[" + r + "]: expected an object of the model's features by name: " + String.join(", ", features));
-        Map<String, Number> values = new LinkedHashMap<>();
+        Map<String, Object> values = new LinkedHashMap<>();
         for (Map.Entry<?, ?> e : m.entrySet()) {
-            if (!(e.getValue() instanceof Number v) || !Float.isFinite(v.floatValue()))
-                throw new Refused(400, "rows[" + r + "]." + e.getKey() + ": expected a finite number, got " + Json.write(e.getValue(), 0));
-            values.put(String.valueOf(e.getKey()), v);
+            if (e.getValue() instanceof Number v && !Float.isFinite(v.floatValue()) || e.getValue() != null && !(e.getValue() instanceof Number) && !(e.getValue() instanceof String))
+                throw new Refused(400, "rows[" + r + "]." + e.getKey() + ": expected a finite number, text for a column of categories, or null, got " + Json.write(e.getValue(), 0));
+            values.put(String.valueOf(e.getKey()), e.getValue());
         }
         try {
             List<Object> ordered = new ArrayList<>(features.size());

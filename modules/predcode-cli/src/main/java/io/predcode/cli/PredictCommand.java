@@ -56,10 +56,12 @@ final class PredictCommand implements Callable<Integer> {
             if (array != null) throw new IllegalArgumentException("--array " + array + " names an array of an .npz archive, but " + input + " is a CSV table");
             List<String> wanted = c.featureNames();
             io.predcode.data.Csv.Table t = wanted.isEmpty() ? io.predcode.data.Csv.read(input, false) : io.predcode.data.Csv.read(input, wanted);
+            Setup.requireFilled(c.spec(), t.missing(), input.toString(), c.source() + "'s model");
             List<String> have = t.featureNames();
             if (have.isEmpty() || wanted.isEmpty()) return new Npy.Array(t.source(), new int[]{t.rows(), t.width()}, "<f4", t.features());
             String label = t.labelColumn() < 0 ? null : t.header().get(t.labelColumn()); // a label column is expected beside the features: not said
-            List<String> unused = t.header().stream().filter(f -> !wanted.contains(f) && !f.equals(label)).toList();
+            List<String> unused = t.header().stream().filter(f -> !wanted.contains(f) && !f.equals(label)
+                    && wanted.stream().noneMatch(w -> f.equals(io.predcode.data.Csv.categoryColumn(w, t.header())))).toList(); // a text column's categories
             if (!unused.isEmpty()) err.println("note: " + input + ": " + (unused.size() == 1 ? "column '" + unused.getFirst() + "' is" : "columns " + unused + " are")
                     + " not among the model's features; left out");
             if (have.equals(wanted)) return new Npy.Array(t.source(), new int[]{t.rows(), t.width()}, "<f4", t.features());
@@ -117,7 +119,7 @@ final class PredictCommand implements Callable<Integer> {
         Setup.outputFile("--out", out);
         Checkpoint.Loaded c = checkpoint.loadFinite();
         Npy.Array x = inputs(c, spec.commandLine().getErr());
-        NpyFolder.Samples samples = NpyFolder.samples(x);
+        NpyFolder.Samples samples = NpyFolder.samples(x, c.spec().fillsMissingValues());
         int[] sample = samples.shape();
         int[] shape;
         try {

@@ -236,7 +236,9 @@ final class Setup {
             }
             // Labels by the model's class names, features by its feature names: a table of some of its classes, or naming
             // them or its columns in another order, scores by name.
-            return inModelUnits(split.relabelled(c.classNames()).withFeatures(c.featureNames()), c.preprocessing());
+            io.predcode.data.DataSplit scored = split.relabelled(c.classNames()).withFeatures(c.featureNames());
+            requireFilled(c.spec(), scored, c.source() + "'s model");
+            return inModelUnits(scored, c.preprocessing());
         }
 
         /**
@@ -527,9 +529,34 @@ final class Setup {
      * else {@link #model(String, int)}.
      */
     static ModelSpec model(String name, io.predcode.data.DataSplit data, String dataName) throws IOException {
-        if (!BuiltinModels.isSized(name)) return model(name, data.classes());
-        float[][] standard = dataName.startsWith("csv:") ? data.train().standardization() : new float[2][];
-        return option("--model", name, n -> BuiltinModels.mlp(n, data.sampleShape(), data.classes(), standard[0], standard[1]));
+        ModelSpec spec;
+        if (!BuiltinModels.isSized(name)) spec = model(name, data.classes());
+        else {
+            float[][] standard = dataName.startsWith("csv:") ? data.train().standardization() : new float[2][];
+            spec = option("--model", name, n -> BuiltinModels.mlp(n, data.sampleShape(), data.classes(), standard[0], standard[1]));
+        }
+        requireFilled(spec, data, "--model " + name);
+        return spec;
+    }
+
+    /**
+     * Refuses data with missing values (NaN: a table's empty fields, NA, ...) for a model that would not fill them: one
+     * whose first op does not standardize its inputs ({@link ModelSpec#fillsMissingValues}) would carry them into every
+     * output, where one that does gives each the training set's mean.
+     *
+     * @param spec  the model
+     * @param data  the data it is given
+     * @param model how the message names the model
+     */
+    static void requireFilled(ModelSpec spec, io.predcode.data.DataSplit data, String model) {
+        for (io.predcode.data.Dataset set : new io.predcode.data.Dataset[]{data.train(), data.test()})
+            requireFilled(spec, set.missing(), set.name(), model);
+    }
+
+    static void requireFilled(ModelSpec spec, long missing, String source, String model) {
+        if (missing > 0 && !spec.fillsMissingValues())
+            throw new IllegalArgumentException(source + ": " + missing + " missing value" + (missing == 1 ? "" : "s") + " (empty fields, NA, NaN, null or ?); " + model
+                    + " does not fill them: only a model whose first op standardizes its inputs gives each the training mean, as --model mlp:H1-H2 on a table does");
     }
 
     /** The model for a data set of {@code classes} classes: a built-in one with its last layer sized to them; a spec file's as written. */

@@ -485,6 +485,42 @@ class CliTest {
         assertTrue(wrong.err().contains("--model mlp:64-64"), wrong.err());
     }
 
+    /**
+     * A table as exports have them, text and gaps: text columns train as categories, missing values are filled with the
+     * training mean by the sized MLP's standardization; predict takes such rows; a model that would not fill them is refused.
+     */
+    @Test void aTableWithTextAndMissingValuesTrainsAndPredicts(@TempDir Path tmp) throws Exception {
+        StringBuilder b = new StringBuilder("age,sex,port,fare,survived\n");
+        for (int i = 0; i < 300; i++) {
+            boolean female = i % 3 == 0, survived = female ? i % 10 != 0 : i % 7 == 0; // mostly told by sex
+            String age = i % 6 == 1 ? "" : Integer.toString(20 + i % 47), port = i % 11 == 0 ? "NA" : "SCQ".substring(i % 3, i % 3 + 1);
+            b.append(age).append(female ? ",female," : ",male,").append(port).append(',').append(5 + (i * 37) % 90).append(',').append(survived ? 1 : 0).append('\n');
+        }
+        Path table = tmp.resolve("passengers.csv"), run = tmp.resolve("run");
+        Files.writeString(table, b);
+        Result r = run("train", "--data", "csv:" + table, "--model", "mlp:16", "--epochs", "15", "--out", run.toString(), "--quiet");
+        assertEquals(0, r.code(), r.err());
+        double accuracy = json(run.resolve("metrics.json")).number("final_test_accuracy");
+        assertTrue(accuracy > 0.8, "learns who survived from the sex column: " + accuracy);
+        var c = io.predcode.core.io.Checkpoint.load(run);
+        assertEquals(List.of("age", "sex=female", "sex=male", "port=C", "port=Q", "port=S", "fare"), c.featureNames());
+        var standardize = (io.predcode.core.nn.OpSpec.Normalize) c.spec().blocks().getFirst().getFirst();
+        assertTrue(Float.isFinite(standardize.mean()[0]) && standardize.mean()[0] > 20, "the age's mean over the values given: " + standardize.mean()[0]);
+        // predict: rows with text and gaps, columns in another order; a port the training set never had is all zeros.
+        Path rows = tmp.resolve("rows.csv");
+        Files.writeString(rows, "sex,fare,port,age\nfemale,30,S,\nmale,12,X,40\nmale,?,null,NA\n");
+        Result p = run("predict", "--checkpoint", run.toString(), "--input", rows.toString());
+        assertEquals(0, p.code(), p.err());
+        assertEquals("", p.err().strip(), "no column left out");
+        List<String> lines = p.out().lines().toList();
+        assertEquals(4, lines.size(), p.out());
+        assertTrue(lines.get(1).startsWith("0,1,1,") && lines.get(2).startsWith("1,0,0,"), p.out());
+        // A model that does not standardize its inputs would carry the gaps into every output: refused, naming them.
+        Result plain = run("train", "--data", "csv:" + table, "--model", "mlp", "--out", tmp.resolve("plain").toString());
+        assertEquals(2, plain.code());
+        assertTrue(plain.err().contains("missing values (empty fields, NA, NaN, null or ?); --model mlp does not fill them"), plain.err());
+    }
+
     /** A training set of one class is refused; about as many classes as samples (the wrong label column) is said. */
     @Test void aTableOfOneClassIsRefusedAndOneOfAClassARowIsNoted(@TempDir Path tmp) throws Exception {
         Path one = tmp.resolve("one.csv"), ids = tmp.resolve("ids.csv");

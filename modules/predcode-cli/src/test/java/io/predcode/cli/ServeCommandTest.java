@@ -238,9 +238,13 @@ class ServeCommandTest {
             Reply byName = call(port, "POST", "/predict", "{\"rows\": [{\"weight\": 60, \"height\": 170}, {\"height\": 155, \"weight\": 95}]}");
             assertEquals(200, byName.status(), String.valueOf(byName.body()));
             assertEquals(byPosition.body().list("probabilities"), byName.body().list("probabilities"));
+            // A missing value (null) is the training mean: the model standardizes its inputs.
+            Reply missing = call(port, "POST", "/predict", "{\"rows\": [{\"weight\": 60, \"height\": null}]}");
+            assertEquals(200, missing.status(), String.valueOf(missing.body()));
             String[][] bad = {{"{\"rows\": [{\"height\": 170}]}", "rows[0]: no 'weight', a feature of the model (it takes height, weight)"},
                     {"{\"rows\": [{\"height\": 170, \"weight\": 60, \"id\": 1}]}", "rows[0]: [id] is not a feature of the model"},
-                    {"{\"rows\": [{\"height\": \"tall\", \"weight\": 60}]}", "rows[0].height: expected a finite number, got \"tall\""},
+                    {"{\"rows\": [{\"height\": \"tall\", \"weight\": 60}]}", "rows[0]: 'height': expected a number, got tall"},
+                    {"{\"rows\": [{\"height\": [1], \"weight\": 60}]}", "rows[0].height: expected a finite number, text for a column of categories, or null, got [1]"},
                     {"{\"rows\": [[170, 60]]}", "rows[0]: expected an object of the model's features by name: height, weight"},
                     {"{\"inputs\": [[170, 60]], \"rows\": [{\"height\": 170, \"weight\": 60}]}", "or {\"rows\": [{\"height\": number, ...}, ...]}"}};
             for (String[] b : bad) {

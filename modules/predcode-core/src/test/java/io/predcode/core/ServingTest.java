@@ -310,6 +310,29 @@ class ServingTest {
                     assertTrue(assertThrows(IllegalArgumentException.class, () -> p.row(row)).getMessage().startsWith("[id] is not a feature of the model"));
                     assertEquals(List.of(), none.featureNames());
                     assertTrue(assertThrows(IllegalArgumentException.class, () -> none.row(Map.of("f0", 1))).getMessage().contains("names no features"));
+                    row.remove("id");
+                    row.put("f0", null);
+                    assertTrue(assertThrows(IllegalArgumentException.class, () -> p.row(row)).getMessage().startsWith("'f0' is missing, and this model does not fill"),
+                            "a missing value, where the model does not standardize its inputs");
+                }
+                // A table's text column as categories (sex=female, sex=male, sex=other): the row gives the text, one feature is 1.
+                Path categories = dir.resolve(be.name() + "-categories");
+                List<String> withText = new java.util.ArrayList<>(features.subList(0, 32));
+                withText.addAll(List.of("sex=female", "sex=male", "sex=other"));
+                Checkpoint.save(categories, m, null, Map.of("epoch", 1), pre, names, withText);
+                try (Predictor p = Predictor.load(categories, be)) {
+                    Map<String, Object> row = new java.util.HashMap<>();
+                    for (int i = 0; i < 32; i++) row.put("f" + i, i);
+                    row.put("sex", "male");
+                    float[] x = p.row(row);
+                    assertArrayEquals(new float[]{0, 1, 0}, Arrays.copyOfRange(x, 32, 35));
+                    assertEquals(31f, x[31]);
+                    row.put("sex", "unheard of");
+                    assertArrayEquals(new float[]{0, 0, 0}, Arrays.copyOfRange(p.row(row), 32, 35), "a category the training set did not have: zeros");
+                    row.put("sex", null);
+                    assertArrayEquals(new float[]{0, 0, 0}, Arrays.copyOfRange(p.row(row), 32, 35), "a missing category: zeros");
+                    row.remove("sex");
+                    assertTrue(assertThrows(IllegalArgumentException.class, () -> p.row(row)).getMessage().startsWith("no 'sex', a feature of the model (it takes f0, "));
                 }
                 // A checkpoint from before serving metadata: inputs as given, no class names.
                 Path old = dir.resolve(be.name() + "-old");

@@ -397,7 +397,8 @@ public final class CpuBackend extends Backend {
                     int c = (r + k) % channels;
                     float a = st[c], b = st[channels + c];
                     // Java rounds the product before the sum (never an FMA), as the CUDA kernel's __fmul_rn, __fadd_rn.
-                    if (shifted) for (int i = k * inner, e = i + inner; i < e; i++) t[i] = t[i] * a + b;
+                    // A NaN is a missing value, filled with the mean: 0 once standardized (Backend#scaleChannels).
+                    if (shifted) for (int i = k * inner, e = i + inner; i < e; i++) t[i] = t[i] != t[i] ? 0f : t[i] * a + b;
                     else for (int i = k * inner, e = i + inner; i < e; i++) t[i] *= a;
                 }
                 MemorySegment.copy(t, 0, sy, F, (long) r * inner * Float.BYTES, count * inner);

@@ -43,6 +43,11 @@ public final class Csv {
     /** A number as a person or a program writes it in a table; no hex, no "NaN", no "1f" (Java's own parsers take those). */
     private static final Pattern NUMBER = Pattern.compile("[+-]?(\\d+\\.?\\d*|\\.\\d+)([eE][+-]?\\d+)?");
     private static final Pattern INDEX = Pattern.compile("\\d{1,9}(\\.0*)?");
+    /** How tables write a missing value, lower-cased: an empty field, pandas' and R's NA and NaN, SQL's NULL, a "?". */
+    private static final java.util.Set<String> MISSING = java.util.Set.of("", "na", "n/a", "nan", "null", "none", "?");
+
+    /** Whether a field is a missing value ({@link #MISSING}): read as NaN, which a model's standardization fills. */
+    static boolean missing(String v) { return v.length() <= 4 && MISSING.contains(v.toLowerCase(java.util.Locale.ROOT)); }
 
     /**
      * A table as read: its features row by row, its labels as written.
@@ -59,6 +64,12 @@ public final class Csv {
         public int rows() { return labels.size(); }
         /** The number of features a row. */
         public int width() { return rows() == 0 ? 0 : features.length / rows(); }
+        /** The number of missing values (NaN) among the features. */
+        public long missing() {
+            long m = 0;
+            for (float v : features) if (v != v) m++;
+            return m;
+        }
         /** The label column's name: its header's, or "column N" (from 1). */
         public String labelName() { return labelColumn < 0 ? "no column" : header != null ? "'" + header.get(labelColumn) + "'" : "column " + (labelColumn + 1); }
     }
@@ -185,12 +196,36 @@ public final class Csv {
     private static Table read(Path file, boolean labelled, String label, List<String> only) throws IOException {
         Files2.requireFile(file, "a CSV file");
         var decoder = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
-        try (BufferedReader in = new BufferedReader(new InputStreamReader(Files2.open(file), decoder))) {
-            return parse(in, file.toString(), labelled, label, only);
-        } catch (CharacterCodingException e) {
-            throw new DataFormatException(file + ": not UTF-8 text (" + e.getMessage() + "); expected a CSV file");
+        java.util.NavigableSet<Integer> text = new java.util.TreeSet<>(); // the columns found to hold text: read again as categories
+        while (true) {
+            try (BufferedReader in = new BufferedReader(new InputStreamReader(Files2.open(file), decoder))) {
+                return parse(in, file.toString(), labelled, label, only, text);
+            } catch (CharacterCodingException e) {
+                throw new DataFormatException(file + ": not UTF-8 text (" + e.getMessage() + "); expected a CSV file");
+            } catch (TextFound found) { // rare, and at most once a column: cheaper than keeping every field's text
+                text.addAll(found.columns);
+            }
         }
     }
+
+    /** Thrown where a row shows feature columns of text not yet known to be: the file is read again with them as categories. */
+    private static final class TextFound extends RuntimeException {
+        final java.util.Set<Integer> columns;
+
+        TextFound(java.util.Set<Integer> columns) {
+            super(null, null, false, false);
+            this.columns = columns;
+        }
+    }
+
+    /** A text column with more distinct values than this, and than half the rows, names rows (an id, a name), not categories. */
+    static final int MAX_CATEGORIES = 20;
+
+    /**
+     * The name of a category's feature: a text column's value as its own 0/1 feature, {@code Sex=female}. A model trained on
+     * the table names it so, and {@link DataSplit#columns}, {@code predict} and a service map a column's value onto it.
+     */
+    public static String category(String column, String value) { return column + "=" + value; }
 
     /**
      * Values appended one by one, never more than an array or this JVM holds: a table too large is refused at the line
@@ -212,11 +247,13 @@ public final class Csv {
         }
     }
 
-    private static Table parse(BufferedReader in, String source, boolean labelled, String label, List<String> only) throws IOException {
+    private static Table parse(BufferedReader in, String source, boolean labelled, String label, List<String> only, java.util.NavigableSet<Integer> text) throws IOException {
         List<String> first = null, header = null;
         int firstLine = 0, lineNo = 0, labelColumn = -1, rows = 0;
         boolean[] keep = null; // the columns read as features
-        Values features = new Values();
+        Values features = new Values(), codes = new Values(); // the numbers; each text column's category numbers (-1: missing)
+        List<java.util.Map<String, Integer>> categories = new ArrayList<>(); // per text column, in order: value -> its number
+        for (int i = 0; i < text.size(); i++) categories.add(new java.util.HashMap<>());
         List<String> labels = labelled ? new ArrayList<>() : null; // an unlabelled read's label column is not read
         for (String line; (line = in.readLine()) != null; ) {
             lineNo++;
@@ -239,14 +276,17 @@ public final class Csv {
                 keep = kept(header, first.size(), labelColumn, only);
                 if (only != null && header != null) {
                     try { // every column the model takes is there: the refusal DataSplit.withFeatures gives, as a file's
-                        DataSplit.columns(source, header, only);
+                        List<String> names = header; // a category's name is there where its column is
+                        DataSplit.columns(source, names, only.stream().filter(f -> names.contains(f) || categoryColumn(f, names) == null).toList());
                     } catch (IllegalArgumentException e) {
                         throw new DataFormatException(e.getMessage());
                     }
+                    for (int c = 0; c < header.size(); c++) // a column the model takes as categories
+                        if (keep[c] && !only.contains(header.get(c)) && text.add(c)) categories.add(text.headSet(c).size(), new java.util.HashMap<>());
                 }
-                if (header == null) { row(first, firstLine, source, null, labelColumn, keep, features, labels); rows++; }
+                if (header == null) { row(first, firstLine, source, null, labelColumn, keep, features, labels, text, codes, categories, false); rows++; }
             }
-            row(fields, lineNo, source, header, labelColumn, keep, features, labels);
+            row(fields, lineNo, source, header, labelColumn, keep, features, labels, text, codes, categories, header != null && only == null);
             rows++;
         }
         if (first == null) throw new DataFormatException(source + ": no rows; expected a CSV table of features" + (labelled ? " and a label" : ""));
@@ -254,42 +294,126 @@ public final class Csv {
             if (first.stream().noneMatch(v -> NUMBER.matcher(v).matches())) throw new DataFormatException(source + ": a header and no rows");
             labelColumn = labelColumn(null, first.size(), labelled, source, label);
             keep = kept(null, first.size(), labelColumn, null);
-            row(first, firstLine, source, null, labelColumn, keep, features, labels);
+            row(first, firstLine, source, null, labelColumn, keep, features, labels, text, codes, categories, false);
             rows++;
         }
-        if (features.n == 0) throw new DataFormatException(source + ": no feature columns; expected numbers beside the label");
+        if (features.n == 0 && text.isEmpty()) throw new DataFormatException(source + ": no feature columns; expected numbers beside the label");
         List<String> names = new ArrayList<>();
-        for (int c = 0; header != null && c < header.size(); c++) if (keep[c]) names.add(header.get(c));
-        return new Table(source, header, labelColumn, names, Arrays.copyOf(features.a, features.n), labelled ? labels : java.util.Collections.nCopies(rows, ""));
+        for (int c = 0; header != null && c < header.size(); c++) if (keep[c] && !text.contains(c)) names.add(header.get(c));
+        List<String> rowLabels = labelled ? labels : java.util.Collections.nCopies(rows, "");
+        if (text.isEmpty()) return new Table(source, header, labelColumn, names, Arrays.copyOf(features.a, features.n), rowLabels);
+        return withCategories(source, header, labelColumn, keep, text, categories, features, codes, rows, rowLabels, only == null);
     }
 
-    /** The columns read as features: all but the label's, and of a header's only those {@code only} names where it is given. */
+    /**
+     * The table with each text column as one 0/1 feature per category ({@link #category}, sorted), in the file's column
+     * order; a missing value is 0 in each. Where {@code identifiers} are refused (a training set's own categories), a
+     * column of more than {@link #MAX_CATEGORIES} values and more than half the rows is named, with every other such.
+     */
+    private static Table withCategories(String source, List<String> header, int labelColumn, boolean[] keep, java.util.Set<Integer> text,
+                                        List<java.util.Map<String, Integer>> categories, Values numbers, Values codes, int rows, List<String> labels,
+                                        boolean identifiers) throws DataFormatException {
+        Integer[] textColumns = text.toArray(new Integer[0]);
+        List<String> ids = new ArrayList<>();
+        List<List<String>> sorted = new ArrayList<>();
+        int[][] rank = new int[textColumns.length][]; // per text column: a value's number -> its place among the sorted
+        for (int t = 0; t < textColumns.length; t++) {
+            java.util.Map<String, Integer> seen = categories.get(t);
+            List<String> values = new ArrayList<>(new TreeSet<>(seen.keySet()));
+            if (identifiers && values.size() > MAX_CATEGORIES && 2 * values.size() > rows)
+                ids.add("'" + shorten(header.get(textColumns[t])) + "' (" + values.size() + " different values in " + rows + " rows)");
+            sorted.add(values);
+            rank[t] = new int[values.size()];
+            for (int k = 0; k < values.size(); k++) rank[t][seen.get(values.get(k))] = k;
+        }
+        if (!ids.isEmpty())
+            throw new DataFormatException(source + ": column" + (ids.size() == 1 ? " " : "s ") + String.join(", ", ids) + (ids.size() == 1 ? " holds" : " hold")
+                    + " text of too many values to be categories (an id or a name, or numbers written with units?); remove " + (ids.size() == 1 ? "it" : "them")
+                    + " from the table or write plain numbers (pandas: df.drop(columns=[...]).to_csv(path, index=False))");
+        List<String> names = new ArrayList<>();
+        int width = 0;
+        for (int c = 0; c < keep.length; c++) {
+            if (!keep[c]) continue;
+            int t = java.util.Arrays.asList(textColumns).indexOf(c);
+            if (t < 0) { names.add(header.get(c)); width++; }
+            else for (String v : sorted.get(t)) { names.add(category(header.get(c), v)); width++; }
+        }
+        int numeric = rows == 0 ? 0 : numbers.n / rows;
+        float[] x = new float[rows * width];
+        for (int i = 0, at = 0; i < rows; i++) {
+            int n = 0;
+            for (int c = 0; c < keep.length; c++) {
+                if (!keep[c]) continue;
+                int t = java.util.Arrays.asList(textColumns).indexOf(c);
+                if (t < 0) x[at++] = numbers.a[i * numeric + n++];
+                else {
+                    int code = (int) codes.a[i * textColumns.length + t];
+                    if (code >= 0) x[at + rank[t][code]] = 1f;
+                    at += sorted.get(t).size();
+                }
+            }
+        }
+        return new Table(source, header, labelColumn, names, x, labels);
+    }
+
+    /** The header's column whose categories {@code feature} names one of ({@link #category}), or null. */
+    public static String categoryColumn(String feature, List<String> columns) {
+        for (int p = feature.indexOf('='); p >= 0; p = feature.indexOf('=', p + 1))
+            if (columns.contains(feature.substring(0, p))) return feature.substring(0, p);
+        return null;
+    }
+
+    /**
+     * The columns read as features: all but the label's, and of a header's only those {@code only} names where it is given
+     * (by name, or by its categories' names).
+     */
     private static boolean[] kept(List<String> header, int columns, int labelColumn, List<String> only) {
         boolean[] keep = new boolean[columns];
-        for (int c = 0; c < columns; c++) keep[c] = c != labelColumn && (only == null || header == null || only.contains(header.get(c)));
+        for (int c = 0; c < columns; c++) {
+            String name = header == null ? null : header.get(c);
+            keep[c] = c != labelColumn && (only == null || header == null || only.contains(name) || only.stream().anyMatch(f -> name.equals(categoryColumn(f, header))));
+        }
         return keep;
     }
 
-    /** Appends a row's features (the columns {@code keep} marks) and its label. */
-    private static void row(List<String> fields, int lineNo, String source, List<String> header, int labelColumn, boolean[] keep, Values features, List<String> labels)
-            throws DataFormatException {
+    /**
+     * Appends a row's features (the columns {@code keep} marks: numbers, or the category numbers of the {@code text}
+     * columns) and its label. Where {@code discover}, a feature column of text not yet in {@code text} is thrown
+     * ({@link TextFound}), with every other in the row, for the file to be read again.
+     */
+    private static void row(List<String> fields, int lineNo, String source, List<String> header, int labelColumn, boolean[] keep, Values features, List<String> labels,
+                            java.util.Set<Integer> text, Values codes, List<java.util.Map<String, Integer>> categories, boolean discover) throws DataFormatException {
+        java.util.Set<Integer> found = null;
+        int t = 0;
         for (int c = 0; c < fields.size(); c++) {
             String v = fields.get(c);
-            if (keep[c]) features.add(number(v, source, lineNo, header, c), source, lineNo);
+            if (keep[c] && text.contains(c)) {
+                java.util.Map<String, Integer> seen = categories.get(t++);
+                codes.add(missing(v) ? -1 : seen.computeIfAbsent(v, k -> seen.size()), source, lineNo);
+            } else if (keep[c]) {
+                // Text, but not a number with another separator in it (a comma-decimal locale's export): that is refused.
+                if (discover && Float.isNaN(plainDecimal(v)) && !missing(v) && !NUMBER.matcher(v).matches() && otherSeparator(v) == null) {
+                    if (found == null) found = new java.util.TreeSet<>();
+                    found.add(c);
+                } else features.add(number(v, source, lineNo, header, c), source, lineNo);
+            }
             else if (c != labelColumn || labels == null) continue; // a column the model does not take, or a label not wanted: not read
             else if (v.isEmpty()) throw new DataFormatException(source + ": line " + lineNo + ", " + column(header, c) + ": empty label");
             else labels.add(v);
         }
+        if (found != null) throw new TextFound(found);
     }
 
     private static float number(String v, String source, int lineNo, List<String> header, int c) throws DataFormatException {
         float plain = plainDecimal(v);
         if (plain == plain) return plain;
+        if (missing(v)) return Float.NaN;
         if (!NUMBER.matcher(v).matches()) {
             String separator = otherSeparator(v);
-            throw new DataFormatException(source + ": line " + lineNo + ", " + column(header, c) + ": " + (v.isEmpty() ? "empty" : "'" + shorten(v) + "' is not a number")
+            throw new DataFormatException(source + ": line " + lineNo + ", " + column(header, c) + ": '" + shorten(v) + "' is not a number"
                     + (separator != null ? "; fields are separated by commas, and this line's by " + separator + ": save the table as CSV with commas and decimal points"
-                    : "; expected a finite number (a feature), or the label's column (named label, class or target in a header, or csv:FILE:COLUMN)"));
+                    : "; expected a finite number (a feature; text where a header names the columns), or the label's column (named label, class or target in a"
+                    + " header, or csv:FILE:COLUMN)"));
         }
         float f = Float.parseFloat(v);
         if (!Float.isFinite(f))

@@ -82,21 +82,33 @@ public record DataSplit(Dataset train, Dataset test, float pixelScale, List<Stri
     }
 
     /**
-     * Where each of {@code wanted} stands among {@code have}; refuses, naming {@code source}, a name it lacks.
+     * Where each of {@code wanted} stands among {@code have}; refuses, naming {@code source}, a name it lacks. A category
+     * of a text column ({@code Sex=male}, {@link Csv#category}) that {@code have} lacks, where it has others of that
+     * column, is no row's value there: -1, a feature of zeros ({@link #select}).
      *
      * @param source what holds the columns, for the message
      * @param have   the columns there, in their order
      * @param wanted the columns needed, in theirs
-     * @return the column of each wanted name
+     * @return the column of each wanted name, or -1 for a category no row has
      */
     public static int[] columns(String source, List<String> have, List<String> wanted) {
         int[] from = new int[wanted.size()];
         for (int j = 0; j < from.length; j++) {
             from[j] = have.indexOf(wanted.get(j));
-            if (from[j] < 0)
+            if (from[j] < 0 && otherCategories(wanted.get(j), have)) from[j] = -1;
+            else if (from[j] < 0)
                 throw new IllegalArgumentException(source + ": no column '" + wanted.get(j) + "', a feature of the model (it takes " + listed(wanted) + ")");
         }
         return from;
+    }
+
+    /** Whether {@code have} holds categories of the text column that {@code feature}, a category's name, is one of. */
+    private static boolean otherCategories(String feature, List<String> have) {
+        for (int p = feature.indexOf('='); p >= 0; p = feature.indexOf('=', p + 1)) {
+            String prefix = feature.substring(0, p + 1);
+            if (have.stream().anyMatch(h -> h.startsWith(prefix))) return true;
+        }
+        return false;
     }
 
     /** Names for a message: all of them, or where they run long (784 pixels' names) the first 200 characters' worth. */
@@ -105,12 +117,12 @@ public record DataSplit(Dataset train, Dataset test, float pixelScale, List<Stri
         return all.length() <= 200 ? all : all.substring(0, 200) + "... (" + names.size() + " in all)";
     }
 
-    /** Rows of {@code width} values with only the columns {@code from}, in that order. */
+    /** Rows of {@code width} values with only the columns {@code from}, in that order; a column -1 is zeros. */
     public static float[] select(float[] rows, int width, int[] from) {
         int n = rows.length / width;
         float[] out = new float[n * from.length];
         for (int i = 0; i < n; i++)
-            for (int j = 0; j < from.length; j++) out[i * from.length + j] = rows[i * width + from[j]];
+            for (int j = 0; j < from.length; j++) out[i * from.length + j] = from[j] < 0 ? 0f : rows[i * width + from[j]];
         return out;
     }
 

@@ -63,23 +63,38 @@ public record Dataset(String name, int[] sampleShape, int classes, float[] image
      * Each value's mean and standard deviation over the set (population, summed in double), as a model's first op
      * standardizes a table's features with them ({@code --model mlp:...} on CSV data; {@code BuiltinModels.mlp}); a
      * constant value's std is 1, so that it passes as its offset from the mean (0) rather than dividing by nothing.
+     * Missing values (NaN) are left out of both; a value missing in every sample has mean 0 and std 1.
      *
      * @return {means, stds}, one of each per value of a sample
      */
     public float[][] standardization() {
         int per = sampleSize(), n = size();
         double[] sum = new double[per], sq = new double[per];
+        int[] count = new int[per];
         for (int i = 0; i < n; i++)
-            for (int j = 0; j < per; j++) sum[j] += images[i * per + j];
+            for (int j = 0; j < per; j++) {
+                float v = images[i * per + j];
+                if (v == v) { sum[j] += v; count[j]++; }
+            }
         float[] mean = new float[per], std = new float[per];
-        for (int j = 0; j < per; j++) mean[j] = (float) (sum[j] / n);
+        for (int j = 0; j < per; j++) mean[j] = count[j] == 0 ? 0f : (float) (sum[j] / count[j]);
         for (int i = 0; i < n; i++)
-            for (int j = 0; j < per; j++) { double d = images[i * per + j] - sum[j] / n; sq[j] += d * d; }
+            for (int j = 0; j < per; j++) {
+                float v = images[i * per + j];
+                if (v == v) { double d = v - sum[j] / count[j]; sq[j] += d * d; }
+            }
         for (int j = 0; j < per; j++) {
-            float s = (float) Math.sqrt(sq[j] / n);
+            float s = count[j] == 0 ? 1f : (float) Math.sqrt(sq[j] / count[j]);
             std[j] = s > 1e-6f * Math.max(1f, Math.abs(mean[j])) && Float.isFinite(s) ? s : 1f;
         }
         return new float[][]{mean, std};
+    }
+
+    /** The number of missing values (NaN: a table's empty fields) in the set. */
+    public long missing() {
+        long m = 0;
+        for (float v : images) if (v != v) m++;
+        return m;
     }
 
     /**

@@ -107,7 +107,13 @@ public final class NpyFolder {
      * @return their shape and values, channels first
      * @throws DataFormatException naming {@code x}'s source and what was expected
      */
-    public static Samples samples(Npy.Array x) throws DataFormatException {
+    public static Samples samples(Npy.Array x) throws DataFormatException { return samples(x, false); }
+
+    /**
+     * As {@link #samples(Npy.Array)}, taking NaN as a missing value where {@code missing} (inputs of a model that fills
+     * them, {@code ModelSpec.fillsMissingValues}); infinities are refused either way.
+     */
+    public static Samples samples(Npy.Array x, boolean missing) throws DataFormatException {
         String file = x.source();
         int[] s = x.shape();
         if (s.length < 2 || s.length > 4)
@@ -115,7 +121,7 @@ public final class NpyFolder {
         // The same rule wherever an array is read (train, eval, predict), so that serving lays out inputs as training did.
         boolean channelsLast = s.length == 4 && s[3] <= 4 && s[1] > 4;
         int[] shape = s.length == 3 ? new int[]{1, s[1], s[2]} : channelsLast ? new int[]{s[3], s[1], s[2]} : Arrays.copyOfRange(s, 1, s.length);
-        finite(x, shape);
+        finite(x, shape, missing);
         if (channelsLast) toChannelsFirst(x.values(), s[0], s[1] * s[2], s[3]);
         return new Samples(shape, x.values(), channelsLast);
     }
@@ -168,11 +174,11 @@ public final class NpyFolder {
     }
 
     /** NaN or infinite inputs would poison the first step they are in; say which sample holds one. */
-    private static void finite(Npy.Array x, int[] shape) throws DataFormatException {
+    private static void finite(Npy.Array x, int[] shape, boolean missing) throws DataFormatException {
         int per = Arrays.stream(shape).reduce(1, Math::multiplyExact);
         float[] v = x.values();
         for (int i = 0; i < v.length; i++)
-            if (!Float.isFinite(v[i])) throw new DataFormatException(x.source() + ": sample " + i / per + " holds " + v[i] + " (as float32), expected finite values");
+            if (!Float.isFinite(v[i]) && !(missing && Float.isNaN(v[i]))) throw new DataFormatException(x.source() + ": sample " + i / per + " holds " + v[i] + " (as float32), expected finite values");
     }
 
     private static float max(float[] v) {

@@ -92,15 +92,52 @@ class CsvTest {
         assertEquals(3, plain.width(), "no header: every field a feature");
     }
 
+    /**
+     * Text columns become one 0/1 feature per category (sorted, named column=value); missing values (empty, NA, NaN,
+     * null, ?) are NaN in a number's column and zeros in a category's. A model's features read from another table
+     * take its categories by name: one it lacks is zeros, one the model lacks is left out.
+     */
+    @Test void textColumnsAreCategoriesAndMissingValuesAreNaN() throws IOException {
+        Path f = write("people.csv", "age,sex,port,label\n22,male,S,0\n,female,C,1\n30,female,,1\nNA,male,Q,0\n41,male,?,1\n");
+        Csv.Table t = Csv.read(f, true);
+        assertEquals(List.of("age", "sex=female", "sex=male", "port=C", "port=Q", "port=S"), t.featureNames());
+        float nan = Float.NaN;
+        assertArrayEquals(new float[]{22, 0, 1, 0, 0, 1, nan, 1, 0, 1, 0, 0, 30, 1, 0, 0, 0, 0, nan, 0, 1, 0, 1, 0, 41, 0, 1, 0, 0, 0}, t.features());
+        assertEquals(2, t.missing());
+        // The model's features from a table whose sex column has a value it never saw and whose port column lacks C.
+        Path other = write("new.csv", "port,id,sex,age\nS,7,other,50\nQ,8,female,null\n");
+        List<String> model = t.featureNames();
+        Csv.Table o = Csv.read(other, model);
+        float[] x = DataSplit.select(o.features(), o.width(), DataSplit.columns(other.toString(), o.featureNames(), model));
+        assertArrayEquals(new float[]{50, 0, 0, 0, 0, 1, nan, 1, 0, 0, 1, 0}, x);
+        // A folder whose test set lacks a category: the same features, that one zeros.
+        Path dir = tmp.resolve("dir");
+        Files.createDirectories(dir);
+        Files.copy(f, dir.resolve("train.csv"));
+        Files.writeString(dir.resolve("test.csv"), "sex,port,age,label\nmale,S,3,0\n");
+        DataSplit d = Csv.load(dir);
+        assertEquals(model, d.featureNames());
+        assertArrayEquals(new float[]{3, 0, 1, 0, 0, 1}, d.test().images());
+        // A header is what names a text column: without one, text is refused as before.
+        assertTrue(assertThrows(DataFormatException.class, () -> Csv.read(write("bare.csv", "1,2,x\n3,b,y\n"), true)).getMessage().contains("'b' is not a number"));
+    }
+
+    /** A text column of as many values as rows names them (an id, a name): refused, every such column in one line. */
+    @Test void textOfTooManyValuesIsRefusedWithEverySuchColumnNamed() throws IOException {
+        StringBuilder b = new StringBuilder("name,ticket,sex,age,label\n");
+        for (int i = 0; i < 30; i++) b.append("person ").append(i).append(",T").append(i * 7).append(i % 2 == 0 ? ",male," : ",female,").append(20 + i).append(',').append(i % 2).append('\n');
+        DataFormatException e = assertThrows(DataFormatException.class, () -> Csv.read(write("ids.csv", b.toString()), true));
+        assertTrue(e.getMessage().endsWith("ids.csv: columns 'name' (30 different values in 30 rows), 'ticket' (30 different values in 30 rows) hold text of too many values"
+                + " to be categories (an id or a name, or numbers written with units?); remove them from the table or write plain numbers (pandas: df.drop(columns=[...]).to_csv(path, index=False))"), e.getMessage());
+    }
+
     @Test void badTablesAreOneLineNamingFileLineAndColumn() throws IOException {
         String[][] cases = {
                 {"", "no rows"},
                 {"a,b,label\n", "a header and no rows"},
                 {"a,b,label\n1,2,x\n3,x\n", "line 3 has 2 fields, but line 1 has 3"},
-                {"a,b,label\n1,oops,x\n", "line 2, column 2 ('b'): 'oops' is not a number"},
-                {"a,b,label\n1,NaN,x\n", "'NaN' is not a number"},
-                {"a,b,label\n1,0x10,x\n", "'0x10' is not a number"},
-                {"a,b,label\n1,,x\n", "column 2 ('b'): empty"},
+                {"1,2,x\n3,oops,y\n", "line 2, column 2: 'oops' is not a number; expected a finite number (a feature; text where a header names the columns)"},
+                {"1,2,x\n3,0x10,y\n", "'0x10' is not a number"},
                 {"a,b,label\n1,2,\n", "empty label"},
                 {"a,b,label\n1,1e39,x\n", "beyond float32's range"},
                 {"a,b,label\n1,\"2,x\n", "a quoted field is not closed"},

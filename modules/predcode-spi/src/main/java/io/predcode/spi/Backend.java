@@ -500,7 +500,9 @@ public abstract class Backend implements AutoCloseable {
     /**
      * y[o, c, i] = x[o, c, i] * scale[c], plus shift[c] where {@code shift} is not null (the sum rounded after the
      * product, never fused), for x viewed as [outer, channels, inner]; y may be x. A per-channel affine map (the
-     * normalize op's) in one pass, where a product with diag(scale) costs channels times as much.
+     * normalize op's) in one pass, where a product with diag(scale) costs channels times as much. With a shift, a NaN
+     * in x is a missing value (a table's empty field) and gives 0: a standardization's image of the mean, so that the
+     * normalize op fills a missing value with the training set's mean. Without one (a change or a gradient) NaN stays.
      */
     public final void scaleChannels(Tensor x, Tensor scale, Tensor shift, int channels, int inner, Tensor y) {
         sameSize("scaleChannels", x, y);

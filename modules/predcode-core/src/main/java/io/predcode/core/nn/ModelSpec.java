@@ -37,6 +37,15 @@ public record ModelSpec(List<List<OpSpec>> blocks, int[] input) {
     }
 
     /**
+     * Whether the model fills a missing input value (NaN) itself: its first op, after any flatten, is a normalize, which
+     * gives a NaN the mean's place ({@code Backend.scaleChannels}). Any other model would carry the NaN into every output.
+     */
+    public boolean fillsMissingValues() {
+        for (OpSpec op : blocks.getFirst()) if (!(op instanceof OpSpec.Flatten)) return op instanceof OpSpec.Normalize;
+        return false;
+    }
+
+    /**
      * The number of learnable floats, counted in checked arithmetic without allocating anything.
      *
      * @return the parameter count

@@ -126,27 +126,62 @@ public final class Predictor implements AutoCloseable {
     public List<String> featureNames() { return featureNames; }
 
     /**
-     * A row given by its features' names, as the input a prediction takes: {@code p.classes(p.row(Map.of("height", 170,
-     * "weight", 60)), 1)}. A client that names its values cannot send them in another order than the model's.
+     * A row given by its columns' names, as the input a prediction takes: {@code p.classes(p.row(Map.of("height", 170,
+     * "sex", "female")), 1)}. A client that names its values cannot send them in another order than the model's. A
+     * column of text the model took as categories (features named {@code sex=female}, {@code sex=male}) takes its value
+     * as text: 1 in its category's feature, 0 in the others (0 in all for a value the training set did not have). A null
+     * is a missing value, which a model that standardizes its inputs fills with the training mean (and a category column
+     * with zeros).
      *
-     * @param values every feature's raw value, by name, and nothing else
+     * @param values every column's raw value (a number, text for a category column, or null), by name, and nothing else
      * @return the values in the model's order
-     * @throws IllegalArgumentException naming a feature the row lacks or a key that is not one, or where the model names
-     *                                  no features
+     * @throws IllegalArgumentException naming a column the row lacks or a key that is not one, a missing value the model
+     *                                  cannot fill, or where the model names no features
      */
-    public float[] row(java.util.Map<String, ? extends Number> values) {
+    public float[] row(java.util.Map<String, ?> values) {
         if (featureNames.isEmpty()) throw new IllegalArgumentException("this model names no features (it was not trained on a table with a header): give its input values in order");
         float[] x = new float[featureNames.size()];
+        java.util.Set<String> used = new java.util.HashSet<>();
         for (int i = 0; i < x.length; i++) {
-            Number v = values.get(featureNames.get(i));
-            if (v == null) throw new IllegalArgumentException("no '" + featureNames.get(i) + "', a feature of the model (it takes " + String.join(", ", featureNames) + ")");
-            x[i] = v.floatValue();
+            String f = featureNames.get(i);
+            String column = values.containsKey(f) ? f : categoryColumn(f, values.keySet());
+            if (column == null) throw new IllegalArgumentException("no '" + columnOf(f) + "', a feature of the model (it takes " + String.join(", ", columns()) + ")");
+            used.add(column);
+            Object v = values.get(column);
+            if (column.equals(f)) {
+                if (v != null && !(v instanceof Number)) throw new IllegalArgumentException("'" + f + "': expected a number, got " + v);
+                x[i] = v == null ? Float.NaN : ((Number) v).floatValue();
+                if (v == null && !spec.fillsMissingValues())
+                    throw new IllegalArgumentException("'" + f + "' is missing, and this model does not fill missing values (its first op does not standardize its inputs)");
+            } else x[i] = v != null && String.valueOf(v).equals(f.substring(column.length() + 1)) ? 1f : 0f;
         }
-        if (values.size() != x.length) {
-            List<String> other = values.keySet().stream().filter(k -> !featureNames.contains(k)).toList();
-            throw new IllegalArgumentException(other + " " + (other.size() == 1 ? "is not a feature" : "are not features") + " of the model (it takes " + String.join(", ", featureNames) + ")");
+        if (used.size() != values.size()) {
+            List<String> other = values.keySet().stream().filter(k -> !used.contains(k)).toList();
+            throw new IllegalArgumentException(other + " " + (other.size() == 1 ? "is not a feature" : "are not features") + " of the model (it takes " + String.join(", ", columns()) + ")");
         }
         return x;
+    }
+
+    /** The column a feature's name is of: a category's ({@code sex=female}) where {@code columns} has it, else null. */
+    private static String categoryColumn(String feature, java.util.Set<String> columns) {
+        for (int p = feature.indexOf('='); p >= 0; p = feature.indexOf('=', p + 1))
+            if (columns.contains(feature.substring(0, p))) return feature.substring(0, p);
+        return null;
+    }
+
+    /** The columns a row names: the features, a text column once for all its categories ({@code sex} for sex=female and sex=male). */
+    private List<String> columns() { return featureNames.stream().map(this::columnOf).distinct().toList(); }
+
+    /**
+     * A feature's column: itself, or for a category's feature ({@code sex=female}, where another feature is of the same
+     * column) the name before the '='.
+     */
+    private String columnOf(String feature) {
+        for (int p = feature.indexOf('='); p >= 0; p = feature.indexOf('=', p + 1)) {
+            String prefix = feature.substring(0, p + 1);
+            if (featureNames.stream().filter(f -> f.startsWith(prefix)).count() > 1) return feature.substring(0, p);
+        }
+        return feature;
     }
 
     // ---------------------------------------------------------------- versions

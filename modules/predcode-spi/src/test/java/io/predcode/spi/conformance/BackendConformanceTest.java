@@ -739,10 +739,11 @@ public abstract class BackendConformanceTest {
             boolean shifted = trial % 3 != 0, inPlace = trial % 4 == 1;
             int n = outer * channels * inner;
             float[] x = random(n, 1), a = random(channels, 1), b = random(channels, 1);
+            for (int i = trial; i < n; i += 7) x[i] = Float.NaN; // missing values: 0 with a shift (the mean), NaN without
             double[] ey = new double[n];
             for (int o = 0; o < outer; o++) for (int c = 0; c < channels; c++) for (int i = 0; i < inner; i++) {
                 int idx = (o * channels + c) * inner + i;
-                ey[idx] = (double) x[idx] * a[c] + (shifted ? b[c] : 0);
+                ey[idx] = Float.isNaN(x[idx]) && shifted ? 0 : (double) x[idx] * a[c] + (shifted ? b[c] : 0);
             }
             try (Tensor tx = tensor(x, n); Tensor ta = tensor(a, channels); Tensor tb = tensor(b, channels); Tensor ty = inPlace ? null : backend.allocate(n)) {
                 Tensor out = inPlace ? tx : ty;
