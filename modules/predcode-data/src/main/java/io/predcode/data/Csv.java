@@ -314,6 +314,9 @@ public final class Csv {
                                         List<java.util.Map<String, Integer>> categories, Values numbers, Values codes, int rows, List<String> labels,
                                         boolean identifiers) throws DataFormatException {
         Integer[] textColumns = text.toArray(new Integer[0]);
+        int[] textIndex = new int[keep.length]; // per column: its place among the text columns, or -1
+        Arrays.fill(textIndex, -1);
+        for (int t = 0; t < textColumns.length; t++) textIndex[textColumns[t]] = t;
         List<String> ids = new ArrayList<>();
         List<List<String>> sorted = new ArrayList<>();
         int[][] rank = new int[textColumns.length][]; // per text column: a value's number -> its place among the sorted
@@ -334,7 +337,7 @@ public final class Csv {
         int width = 0;
         for (int c = 0; c < keep.length; c++) {
             if (!keep[c]) continue;
-            int t = java.util.Arrays.asList(textColumns).indexOf(c);
+            int t = textIndex[c];
             if (t < 0) { names.add(header.get(c)); width++; }
             else for (String v : sorted.get(t)) { names.add(category(header.get(c), v)); width++; }
         }
@@ -344,7 +347,7 @@ public final class Csv {
             int n = 0;
             for (int c = 0; c < keep.length; c++) {
                 if (!keep[c]) continue;
-                int t = java.util.Arrays.asList(textColumns).indexOf(c);
+                int t = textIndex[c];
                 if (t < 0) x[at++] = numbers.a[i * numeric + n++];
                 else {
                     int code = (int) codes.a[i * textColumns.length + t];
