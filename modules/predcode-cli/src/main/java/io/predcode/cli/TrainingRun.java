@@ -253,11 +253,12 @@ final class TrainingRun {
             state = s.resume() ? RunState.resume(s, settingsJson(be, sweeps), spec, model, opt, watch, sweeps, stepsPerEpoch) : RunState.start(s.lr());
             if (s.resume()) metrics.keepRowsUpTo(state.step);
             boolean standard = s.algorithm() == Algorithm.PC || s.algorithm() == Algorithm.IPC; // relaxed by a belief optimizer on an energy
-            out.printf("training %s on %s%s (validation: %s) with %s (%s, eta %s, n %d%s), %s lr %s, batch %d, %d epochs, backend %s%n", s.model(), train, s.augmentation().active() ? ", augmented " + s.augmentation().id() : "",
-                    validation == null ? "none" : validation.size() + " held out", s.algorithm().id(), s.loss().id(), s.eta(), sweeps,
-                    standard ? ", beliefs " + s.beliefOptimizer() + ", " + s.energy().id() + " energy"
-                            + (s.nudging().kind() == Nudging.Kind.NONE ? "" : ", nudging " + s.nudging())
-                            : s.algorithm() == Algorithm.STRICT && s.condense() != PcEngine.Condense.AUTO ? ", condense " + s.condense().name().toLowerCase(java.util.Locale.ROOT) : "", s.optimizer(), opt.learningRate(),
+            // Backprop relaxes nothing: its line names no step size or sweeps.
+            String relaxation = s.algorithm() == Algorithm.BACKPROP ? "" : ", eta " + s.eta() + ", n " + sweeps
+                    + (standard ? ", beliefs " + s.beliefOptimizer() + ", " + s.energy().id() + " energy" + (s.nudging().kind() == Nudging.Kind.NONE ? "" : ", nudging " + s.nudging())
+                    : s.algorithm() == Algorithm.STRICT && s.condense() != PcEngine.Condense.AUTO ? ", condense " + s.condense().name().toLowerCase(java.util.Locale.ROOT) : "");
+            out.printf("training %s on %s%s (validation: %s) with %s (%s%s), %s lr %s, batch %d, %d epochs, backend %s%n", s.model(), train, s.augmentation().active() ? ", augmented " + s.augmentation().id() : "",
+                    validation == null ? "none" : validation.size() + " held out", s.algorithm().id(), s.loss().id(), relaxation, s.optimizer(), opt.learningRate(),
                     batchSize, s.epochs(), be.description());
             Trainer trainer = new Trainer(engine, opt, s.algorithm(), s.eta(), sweeps).monitorEvery(s.monitorEvery()).stableRelaxation(s.stableRelaxation())
                     .recordEnergies(energyLayers > 0);

@@ -515,6 +515,11 @@ class CliTest {
         List<String> lines = p.out().lines().toList();
         assertEquals(4, lines.size(), p.out());
         assertTrue(lines.get(1).startsWith("0,1,1,") && lines.get(2).startsWith("1,0,0,"), p.out());
+        // eval on a table of only some ports: the model's port=C is a feature of zeros there.
+        Path some = tmp.resolve("some-ports.csv");
+        Files.writeString(some, "age,sex,port,fare,survived\n30,female,S,20,1\n40,male,Q,10,0\n,male,S,15,0\n25,female,S,30,1\n35,male,S,12,0\n");
+        Result e = run("eval", "--checkpoint", run.toString(), "--data", "csv:" + some, "--json");
+        assertEquals(0, e.code(), e.err());
         // A model that does not standardize its inputs would carry the gaps into every output: refused, naming them.
         Result plain = run("train", "--data", "csv:" + table, "--model", "mlp", "--out", tmp.resolve("plain").toString());
         assertEquals(2, plain.code());

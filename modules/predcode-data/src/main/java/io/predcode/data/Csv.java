@@ -65,11 +65,7 @@ public final class Csv {
         /** The number of features a row. */
         public int width() { return rows() == 0 ? 0 : features.length / rows(); }
         /** The number of missing values (NaN) among the features. */
-        public long missing() {
-            long m = 0;
-            for (float v : features) if (v != v) m++;
-            return m;
-        }
+        public long missing() { return Dataset.missing(features); }
         /** The label column's name: its header's, or "column N" (from 1). */
         public String labelName() { return labelColumn < 0 ? "no column" : header != null ? "'" + header.get(labelColumn) + "'" : "column " + (labelColumn + 1); }
     }

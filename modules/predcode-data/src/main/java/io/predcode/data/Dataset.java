@@ -91,9 +91,12 @@ public record Dataset(String name, int[] sampleShape, int classes, float[] image
     }
 
     /** The number of missing values (NaN: a table's empty fields) in the set. */
-    public long missing() {
+    public long missing() { return missing(images); }
+
+    /** The number of missing values (NaN) among {@code values}. */
+    static long missing(float[] values) {
         long m = 0;
-        for (float v : images) if (v != v) m++;
+        for (float v : values) if (v != v) m++;
         return m;
     }
 
