@@ -194,17 +194,21 @@ class HostileInputsFuzzTest {
      */
     @Test void csvTables() throws Exception {
         Random r = new Random(SEED + 9);
-        String[] odd = {"", "\"", "\"\"", "NaN", "Infinity", "1e39", "-1e-50", "0x1F", "1f", ",", "a,b", " ", "\u00e9", "-", "+", ".", "1..2", "99999999999", "-3"};
+        String[] odd = {"", "\"", "\"\"", "NaN", "Infinity", "1e39", "-1e-50", "0x1F", "1f", ",", "a,b", " ", "\u00e9", "-", "+", ".", "1..2", "99999999999", "-3",
+                "NA", "?", "null", "red", "a=b", "2;5"};
+        String[] colours = {"red", "green", "blue", "NA", ""}; // a text column's values, gaps among them
         for (int c = 0; c < CASES; c++) {
             int rows = 1 + r.nextInt(6), features = 1 + r.nextInt(4);
             boolean header = r.nextBoolean(), names = r.nextBoolean();
+            int textColumn = header && r.nextBoolean() ? r.nextInt(features) : -1; // tables as exports have them: a column of categories
             StringBuilder b = new StringBuilder();
             if (header) {
                 for (int j = 0; j < features; j++) b.append("\"f").append(j).append("\",");
                 b.append(r.nextBoolean() ? "label" : "y").append('\n');
             }
             for (int i = 0; i < rows; i++) {
-                for (int j = 0; j < features; j++) b.append(String.format(java.util.Locale.ROOT, "%.3g", r.nextGaussian() * Math.pow(10, r.nextInt(6)))).append(',');
+                for (int j = 0; j < features; j++)
+                    b.append(j == textColumn ? colours[r.nextInt(colours.length)] : String.format(java.util.Locale.ROOT, "%.3g", r.nextGaussian() * Math.pow(10, r.nextInt(6)))).append(',');
                 b.append(names ? "\"class " + r.nextInt(3) + "\"" : Integer.toString(r.nextInt(3))).append(r.nextBoolean() ? "\n" : "\r\n");
             }
             String text = b.toString();
