@@ -315,10 +315,10 @@ class ServingTest {
                     assertTrue(assertThrows(IllegalArgumentException.class, () -> p.row(row)).getMessage().startsWith("'f0' is missing, and this model does not fill"),
                             "a missing value, where the model does not standardize its inputs");
                 }
-                // A table's text column as categories (sex=female, sex=male, sex=other): the row gives the text, one feature is 1.
+                // A table's text column as categories (sex=female, sex=male, sex=3): the row gives the text, one feature is 1.
                 Path categories = dir.resolve(be.name() + "-categories");
                 List<String> withText = new java.util.ArrayList<>(features.subList(0, 32));
-                withText.addAll(List.of("sex=female", "sex=male", "sex=other"));
+                withText.addAll(List.of("sex=female", "sex=male", "sex=3"));
                 Checkpoint.save(categories, m, null, Map.of("epoch", 1), pre, names, withText);
                 try (Predictor p = Predictor.load(categories, be)) {
                     Map<String, Object> row = new java.util.HashMap<>();
@@ -331,6 +331,8 @@ class ServingTest {
                     assertArrayEquals(new float[]{0, 0, 0}, Arrays.copyOfRange(p.row(row), 32, 35), "a category the training set did not have: zeros");
                     row.put("sex", null);
                     assertArrayEquals(new float[]{0, 0, 0}, Arrays.copyOfRange(p.row(row), 32, 35), "a missing category: zeros");
+                    row.put("sex", 3.0); // JSON's 3: the category a table wrote as "3"
+                    assertArrayEquals(new float[]{0, 0, 1}, Arrays.copyOfRange(p.row(row), 32, 35));
                     row.remove("sex");
                     assertTrue(assertThrows(IllegalArgumentException.class, () -> p.row(row)).getMessage().startsWith("no 'sex', a feature of the model (it takes f0, "));
                 }

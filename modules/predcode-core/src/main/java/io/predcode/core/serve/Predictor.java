@@ -153,13 +153,28 @@ public final class Predictor implements AutoCloseable {
                 x[i] = v == null ? Float.NaN : ((Number) v).floatValue();
                 if (v == null && !spec.fillsMissingValues())
                     throw new IllegalArgumentException("'" + f + "' is missing, and this model does not fill missing values (its first op does not standardize its inputs)");
-            } else x[i] = v != null && String.valueOf(v).equals(f.substring(column.length() + 1)) ? 1f : 0f;
+            } else x[i] = isCategory(v, f.substring(column.length() + 1)) ? 1f : 0f;
         }
         if (used.size() != values.size()) {
             List<String> other = values.keySet().stream().filter(k -> !used.contains(k)).toList();
             throw new IllegalArgumentException(other + " " + (other.size() == 1 ? "is not a feature" : "are not features") + " of the model (it takes " + String.join(", ", columns()) + ")");
         }
         return x;
+    }
+
+    /**
+     * Whether a row's value is the category a table wrote as {@code category}: the same text, or for a number (JSON has
+     * no integers: 3 arrives as 3.0) the same number ("3" in a column that also held text).
+     */
+    private static boolean isCategory(Object value, String category) {
+        if (value == null) return false;
+        if (String.valueOf(value).equals(category)) return true;
+        if (!(value instanceof Number n)) return false;
+        try {
+            return Double.parseDouble(category) == n.doubleValue();
+        } catch (NumberFormatException e) {
+            return false;
+        }
     }
 
     /** The column a feature's name is of: a category's ({@code sex=female}) where {@code columns} has it, else null. */
