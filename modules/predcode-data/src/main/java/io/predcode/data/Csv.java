@@ -476,11 +476,18 @@ public final class Csv {
         return header;
     }
 
-    /** A header names at least one column whose next row holds a number there. */
+    /**
+     * A header names at least one column whose next row holds a number there; or the two rows hold no number at all: a
+     * table of text alone can only be read with a header (its columns are categories, which a header names).
+     */
     private static boolean isHeader(List<String> first, List<String> second) {
-        for (int c = 0; c < first.size(); c++)
-            if (!NUMBER.matcher(first.get(c)).matches() && NUMBER.matcher(second.get(c)).matches()) return true;
-        return false;
+        boolean numbers = false;
+        for (int c = 0; c < first.size(); c++) {
+            boolean below = NUMBER.matcher(second.get(c)).matches(), named = !NUMBER.matcher(first.get(c)).matches();
+            if (named && below) return true;
+            numbers |= below || !named;
+        }
+        return !numbers;
     }
 
     /**

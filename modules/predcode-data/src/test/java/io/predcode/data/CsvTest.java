@@ -118,6 +118,11 @@ class CsvTest {
         DataSplit d = Csv.load(dir);
         assertEquals(model, d.featureNames());
         assertArrayEquals(new float[]{3, 0, 1, 0, 0, 1}, d.test().images());
+        // A table of text alone (R's Titanic as its passengers): its first row can only be a header.
+        // Its column named Class is the passenger's: the label is named (csv:titanic.csv:Survived).
+        DataSplit titanic = Csv.load(write("titanic.csv", "Class,Sex,Age,Survived\n3rd,Male,Child,No\nCrew,Female,Adult,Yes\n1st,Male,Adult,No\n2nd,Female,Child,Yes\n"), "Survived");
+        assertEquals(List.of("Class=1st", "Class=2nd", "Class=3rd", "Class=Crew", "Sex=Female", "Sex=Male", "Age=Adult", "Age=Child"), titanic.featureNames());
+        assertEquals(List.of("No", "Yes"), titanic.classNames());
         // A header is what names a text column: without one, text is refused as before.
         assertTrue(assertThrows(DataFormatException.class, () -> Csv.read(write("bare.csv", "1,2,x\n3,b,y\n"), true)).getMessage().contains("'b' is not a number"));
     }
