@@ -2,8 +2,10 @@
 # Run HERE (not on the GPU machine): builds everything the GPU check needs into .device/ (git-ignored,
 # ~48 MB): a jlinked Java runtime (java.xml included: JUnit writes XML reports), the CLI and its jars,
 # the test classes, JUnit's console launcher at the project's JUnit version, and the golden cases.
-# The device then needs no network. Run there (see bench/gpu/check.sh):
-#   tar xzf .device/jre.tgz -C /tmp && export JAVA=/tmp/jre/bin/java && bash bench/gpu/check.sh 2>&1 | tee $OUT/gpu-check.log
+# The device then needs no network. Run there (see bench/gpu/check.sh; bench/gpu/peer.sh after it times the same steps
+# in the machine's PyTorch), keeping what comes back to a few files (the device tool returns 8):
+#   tar xzf .device/jre.tgz -C /tmp && export JAVA=/tmp/jre/bin/java && D=$OUT && export OUT=/tmp/kit &&
+#   bash bench/gpu/check.sh > $D/gpu-check.log 2>&1; bash bench/gpu/peer.sh > $D/peer.log 2>&1; tar czf $D/kit.tgz -C /tmp kit
 # Try the whole kit here first, on the host simulator of CUDA:
 #   PREDCODE_CUDA_DRIVER=$PWD/modules/predcode-cuda/target/cudasim/libpredcode-cudasim.so JAVA=/tmp/predcode-jre/bin/java bash bench/gpu/check.sh
 set -euo pipefail
