@@ -64,6 +64,8 @@ final class PredictCommand implements Callable<Integer> {
                     && wanted.stream().noneMatch(w -> f.equals(io.predcode.data.Csv.categoryColumn(w, t.header())))).toList(); // a text column's categories
             if (!unused.isEmpty()) err.println("note: " + input + ": " + (unused.size() == 1 ? "column '" + unused.getFirst() + "' is" : "columns " + unused + " are")
                     + " not among the model's features; left out");
+            List<String> unseen = io.predcode.data.DataSplit.unseenCategories(have, wanted);
+            if (!unseen.isEmpty()) err.println("note: " + input + ": " + unseenNote(t, unseen));
             if (have.equals(wanted)) return new Npy.Array(t.source(), new int[]{t.rows(), t.width()}, "<f4", t.features());
             float[] x = io.predcode.data.DataSplit.select(t.features(), t.width(), io.predcode.data.DataSplit.columns(input.toString(), have, wanted));
             return new Npy.Array(t.source(), new int[]{t.rows(), wanted.size()}, "<f4", x);
@@ -106,6 +108,20 @@ final class PredictCommand implements Callable<Integer> {
         double half = Math.rint(divisor * 2);
         return (Math.abs(divisor * 2 - half) < 1e-3 * half ? "x / " + (long) half + " * 2" : "x * " + p.scale()) + (p.shift() < 0 ? " - " : " + ")
                 + (p.shift() == Math.rint(p.shift()) ? Long.toString((long) Math.abs(p.shift())) : Float.toString(Math.abs(p.shift())));
+    }
+
+    /**
+     * Values of a text column that the model never saw, each with its rows, where they are 0 in each of the column's
+     * categories: a model answers them as it would a missing value, which a service's owner may want to know.
+     */
+    static String unseenNote(io.predcode.data.Csv.Table t, List<String> unseen) {
+        List<String> counted = new java.util.ArrayList<>();
+        for (String u : unseen) {
+            int j = t.featureNames().indexOf(u), rows = 0;
+            for (int i = 0; i < t.rows(); i++) if (t.features()[i * t.width() + j] != 0) rows++;
+            counted.add(u + " (" + rows + (rows == 1 ? " row)" : " rows)"));
+        }
+        return "values the model was not trained on, answered as missing (0 in each of their column's categories): " + String.join(", ", counted);
     }
 
     /**

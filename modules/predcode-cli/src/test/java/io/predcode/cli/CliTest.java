@@ -511,7 +511,8 @@ class CliTest {
         Files.writeString(rows, "sex,fare,port,age\nfemale,30,S,\nmale,12,X,40\nmale,?,null,NA\n");
         Result p = run("predict", "--checkpoint", run.toString(), "--input", rows.toString());
         assertEquals(0, p.code(), p.err());
-        assertEquals("", p.err().strip(), "no column left out");
+        assertEquals("note: " + rows + ": values the model was not trained on, answered as missing (0 in each of their column's categories): port=X (1 row)",
+                p.err().strip(), "no column left out; the unseen port said");
         List<String> lines = p.out().lines().toList();
         assertEquals(4, lines.size(), p.out());
         assertTrue(lines.get(1).startsWith("0,1,1,") && lines.get(2).startsWith("1,0,0,"), p.out());

@@ -102,6 +102,18 @@ public record DataSplit(Dataset train, Dataset test, float pixelScale, List<Stri
         return from;
     }
 
+    /**
+     * The categories among {@code have} that {@code wanted} lacks though it has others of their column: a table's values
+     * a model never saw in a column it took as categories, which {@link #columns} leaves out (0 in each of the model's).
+     *
+     * @param have   a table's features
+     * @param wanted a model's features
+     * @return those of {@code have}, in its order
+     */
+    public static List<String> unseenCategories(List<String> have, List<String> wanted) {
+        return have.stream().filter(h -> !wanted.contains(h) && otherCategories(h, wanted)).toList();
+    }
+
     /** Whether {@code have} holds categories of the text column that {@code feature}, a category's name, is one of. */
     private static boolean otherCategories(String feature, List<String> have) {
         for (int p = feature.indexOf('='); p >= 0; p = feature.indexOf('=', p + 1)) {
