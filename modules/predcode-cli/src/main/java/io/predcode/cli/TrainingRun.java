@@ -500,6 +500,18 @@ final class TrainingRun {
         out.println(event);
     }
 
+    /**
+     * What to try where standard PC collapsed after relaxing far (eta times n at least 1, Torch2PC's defaults give 2):
+     * where labels contradict each other its errors never shrink and its updates drift from the gradient (on R's
+     * Titanic data its output block's at 74 degrees, bench/results/tabular-text-2026-12-04.md), where PCX's settings
+     * kept it with backprop. Null for any other stop.
+     */
+    private String collapseHint(int exit, int sweeps) {
+        if (exit != 3 || !stopReason.startsWith("collapse") || s.algorithm() != Algorithm.PC || s.eta() * sweeps < 1) return null;
+        return String.format(java.util.Locale.ROOT, "PC relaxed far (eta %s, n %d): its updates can drift from the gradient, most where labels contradict each"
+                + " other (predcode compare --algorithm pc measures it); PCX's settings, --loss mse --n 5 --eta 0.026 --belief-optimizer sgd:0.1 --lr 0.0003, are steadier", s.eta(), sweeps);
+    }
+
     /** The run's last files and lines, however it stopped ({@code exit}). */
     private void finish(Live run, int exit) throws IOException {
         List<EpochRecord> history = state.history;
@@ -508,6 +520,8 @@ final class TrainingRun {
             stopReason += String.format(java.util.Locale.ROOT, "; the last %d epoch(s) fell away from the best (a collapse is likely): use the best checkpoint", run.watch().badEpochs());
         metrics.writeJson(metricsJson(run));
         out.printf("stopped: %s%n", stopReason);
+        String hint = collapseHint(exit, run.sweeps());
+        if (hint != null) out.println("hint: " + hint);
         if (run.watch().bestEpoch() > 0) {
             EpochRecord best = history.get(run.watch().bestEpoch() - 1);
             out.printf("best: epoch %d, %s accuracy %.2f%% (test %.2f%%), kept in %s%n", best.epoch(), run.validation() != null ? "validation" : "training",

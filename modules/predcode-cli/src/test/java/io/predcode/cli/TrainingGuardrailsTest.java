@@ -24,12 +24,21 @@ import static org.junit.jupiter.api.Assertions.*;
  * against, made fast. With the stable relaxation (the default) the same run trains on.
  */
 class TrainingGuardrailsTest {
+    /** Standard PC that collapsed after relaxing far (Torch2PC's eta 0.1, n 20; here with Adam at lr 0.01) is told what is steadier. */
+    @Test void aCollapseOfPcRelaxedFarSaysWhatIsSteadier(@TempDir Path tmp) throws Exception {
+        CliTest.Result r = run("train", "--algorithm", "pc", "--epochs", "12", "--lr", "0.01", "--stable-relaxation", "off", "--out", tmp.resolve("run").toString(), "--quiet");
+        assertEquals(3, r.code(), r.out() + r.err());
+        assertTrue(r.out().contains("stopped: collapse from epoch"), r.out());
+        assertTrue(r.out().contains("hint: PC relaxed far (eta 0.1, n 20): its updates can drift from the gradient") && r.out().contains("--loss mse --n 5 --eta 0.026"), r.out());
+    }
+
     @Test void aCollapseStopsTheRunWithExitCode3AndTheBestCheckpointSurvives(@TempDir Path tmp) throws Exception {
         Path out = tmp.resolve("run");
         CliTest.Result r = run("train", "--epochs", "12", "--lr", "0.01", "--stable-relaxation", "off", "--out", out.toString(), "--quiet");
         assertEquals(3, r.code(), r.out() + r.err());
         assertTrue(r.out().contains("stopped: collapse from epoch 3") && r.out().contains("against its best"), r.out());
         assertTrue(r.out().contains("best: epoch 2") && r.out().contains(out.resolve("best").toString()), r.out());
+        assertFalse(r.out().contains("hint:"), "STRICT's collapse gets no hint about PC's relaxation");
         JsonFields m = json(out.resolve("metrics.json"));
         assertEquals(2, m.integer("best_epoch", 0));
         assertEquals(5, m.list("epochs").size(), "stopped after the third bad epoch");
