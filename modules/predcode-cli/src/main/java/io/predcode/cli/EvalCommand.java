@@ -49,6 +49,7 @@ final class EvalCommand implements Callable<Integer> {
         DataSplit split = dataChoice.loadFor(c);
         String note = Setup.DataChoice.changedSince(c, dataChoice.data, split);
         if (note != null) spec.commandLine().getErr().println("note: " + note);
+        if (dataChoice.unseenNote != null) spec.commandLine().getErr().println("note: " + dataChoice.unseenNote);
         io.predcode.data.Dataset test = scoreWholeBatches ? Scoring.wholeBatches(split.test(), batchSize, "test") : split.test();
         int[] input = Setup.inputShape(c.spec(), split, "the model in " + checkpoint);
         Loss l = loss == null ? c.loss() : Setup.loss(loss);

@@ -65,7 +65,8 @@ final class PredictCommand implements Callable<Integer> {
             if (!unused.isEmpty()) err.println("note: " + input + ": " + (unused.size() == 1 ? "column '" + unused.getFirst() + "' is" : "columns " + unused + " are")
                     + " not among the model's features; left out");
             List<String> unseen = io.predcode.data.DataSplit.unseenCategories(have, wanted);
-            if (!unseen.isEmpty()) err.println("note: " + input + ": " + unseenNote(t, unseen));
+            String note = unseenNote(unseen, t.featureNames(), t.features());
+            if (note != null) err.println("note: " + input + ": " + note);
             if (have.equals(wanted)) return new Npy.Array(t.source(), new int[]{t.rows(), t.width()}, "<f4", t.features());
             float[] x = io.predcode.data.DataSplit.select(t.features(), t.width(), io.predcode.data.DataSplit.columns(input.toString(), have, wanted));
             return new Npy.Array(t.source(), new int[]{t.rows(), wanted.size()}, "<f4", x);
@@ -113,15 +114,21 @@ final class PredictCommand implements Callable<Integer> {
     /**
      * Values of a text column that the model never saw, each with its rows, where they are 0 in each of the column's
      * categories: a model answers them as it would a missing value, which a service's owner may want to know.
+     *
+     * @param unseen   the table's categories the model lacks ({@code DataSplit.unseenCategories})
+     * @param features the table's features, in its order
+     * @param rows     its rows' values, row after row
+     * @return the note, or null where no row holds one (a split's other part may)
      */
-    static String unseenNote(io.predcode.data.Csv.Table t, List<String> unseen) {
+    static String unseenNote(List<String> unseen, List<String> features, float[] rows) {
         List<String> counted = new java.util.ArrayList<>();
+        int width = features.size();
         for (String u : unseen) {
-            int j = t.featureNames().indexOf(u), rows = 0;
-            for (int i = 0; i < t.rows(); i++) if (t.features()[i * t.width() + j] != 0) rows++;
-            counted.add(u + " (" + rows + (rows == 1 ? " row)" : " rows)"));
+            int j = features.indexOf(u), n = 0;
+            for (int i = j; i < rows.length; i += width) if (rows[i] != 0) n++;
+            if (n > 0) counted.add(u + " (" + n + (n == 1 ? " row)" : " rows)"));
         }
-        return "values the model was not trained on, answered as missing (0 in each of their column's categories): " + String.join(", ", counted);
+        return counted.isEmpty() ? null : "values the model was not trained on, answered as missing (0 in each of their column's categories): " + String.join(", ", counted);
     }
 
     /**

@@ -218,6 +218,9 @@ final class Setup {
         /** --data, or digits where it was not given. */
         String name() { return data != null ? data : "digits"; }
 
+        /** After {@link #loadFor}: what to say of the test set's values of text columns its model never saw; null if none. */
+        String unseenNote;
+
         /** The named data set's training and test splits. */
         io.predcode.data.DataSplit load() throws IOException { return io.predcode.data.DataSources.load(name()); }
 
@@ -234,6 +237,10 @@ final class Setup {
             } catch (IOException | IllegalArgumentException e) { // a folder the run read from elsewhere, or moved since
                 throw new IllegalArgumentException(Main.message(e) + " (" + c.source() + " was trained on --data " + trained + "; give --data to score it on another)", e);
             }
+            // Values of a text column the model never saw are left out by withFeatures (0 in each of its categories): said.
+            List<String> unseen = io.predcode.data.DataSplit.unseenCategories(split.featureNames(), c.featureNames());
+            String note = PredictCommand.unseenNote(unseen, split.featureNames(), split.test().images());
+            unseenNote = note == null ? null : split.test().name() + ": " + note;
             // Labels by the model's class names, features by its feature names: a table of some of its classes, or naming
             // them or its columns in another order, scores by name.
             io.predcode.data.DataSplit scored = split.relabelled(c.classNames()).withFeatures(c.featureNames());

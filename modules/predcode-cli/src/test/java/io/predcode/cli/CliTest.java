@@ -521,6 +521,16 @@ class CliTest {
         Files.writeString(some, "age,sex,port,fare,survived\n30,female,S,20,1\n40,male,Q,10,0\n,male,S,15,0\n25,female,S,30,1\n35,male,S,12,0\n");
         Result e = run("eval", "--checkpoint", run.toString(), "--data", "csv:" + some, "--json");
         assertEquals(0, e.code(), e.err());
+        assertEquals("", e.err().strip(), "every port in it is one the model knows");
+        // ... and of a port it never saw: said, with its rows in the test set.
+        StringBuilder x = new StringBuilder("age,sex,port,fare,survived\n");
+        for (int i = 0; i < 10; i++) x.append(20 + i).append(i % 2 == 0 ? ",female,X," : ",male,X,").append(10 + i).append(',').append(i % 2 == 0 ? 1 : 0).append('\n');
+        Path other = tmp.resolve("other-ports.csv");
+        Files.writeString(other, x);
+        Result o = run("eval", "--checkpoint", run.toString(), "--data", "csv:" + other);
+        assertEquals(0, o.code(), o.err());
+        assertTrue(o.err().contains("test (2 rows held out, a fifth of each class): values the model was not trained on, answered as missing"
+                + " (0 in each of their column's categories): port=X (2 rows)"), o.err());
         // A model that does not standardize its inputs would carry the gaps into every output: refused, naming them.
         Result plain = run("train", "--data", "csv:" + table, "--model", "mlp", "--out", tmp.resolve("plain").toString());
         assertEquals(2, plain.code());
