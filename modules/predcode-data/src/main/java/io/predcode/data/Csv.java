@@ -394,7 +394,7 @@ public final class Csv {
                 if (discover && Float.isNaN(plainDecimal(v)) && !missing(v) && !NUMBER.matcher(v).matches() && otherSeparator(v) == null) {
                     if (found == null) found = new java.util.TreeSet<>();
                     found.add(c);
-                } else features.add(number(v, source, lineNo, header, c), source, lineNo);
+                } else features.add(number(v, source, lineNo, header, c, header != null && !discover), source, lineNo);
             }
             else if (c != labelColumn || labels == null) continue; // a column the model does not take, or a label not wanted: not read
             else if (v.isEmpty()) throw new DataFormatException(source + ": line " + lineNo + ", " + column(header, c) + ": empty label");
@@ -403,7 +403,8 @@ public final class Csv {
         if (found != null) throw new TextFound(found);
     }
 
-    private static float number(String v, String source, int lineNo, List<String> header, int c) throws DataFormatException {
+    /** A feature's number; {@code modelsNumbers}: a model's column read by name, which it took as numbers when it trained. */
+    private static float number(String v, String source, int lineNo, List<String> header, int c, boolean modelsNumbers) throws DataFormatException {
         float plain = plainDecimal(v);
         if (plain == plain) return plain;
         if (missing(v)) return Float.NaN;
@@ -411,6 +412,7 @@ public final class Csv {
             String separator = otherSeparator(v);
             throw new DataFormatException(source + ": line " + lineNo + ", " + column(header, c) + ": '" + shorten(v) + "' is not a number"
                     + (separator != null ? "; fields are separated by commas, and this line's by " + separator + ": save the table as CSV with commas and decimal points"
+                    : modelsNumbers ? "; the model took this column as numbers when it trained (a number, or a gap: empty, NA, NaN, null or ?)"
                     : "; expected a finite number (a feature; text where a header names the columns), or the label's column (named label, class or target in a"
                     + " header, or csv:FILE:COLUMN)"));
         }

@@ -110,6 +110,10 @@ class CsvTest {
         Csv.Table o = Csv.read(other, model);
         float[] x = DataSplit.select(o.features(), o.width(), DataSplit.columns(other.toString(), o.featureNames(), model));
         assertArrayEquals(new float[]{50, 0, 0, 0, 0, 1, nan, 1, 0, 0, 1, 0}, x);
+        // A model's column of numbers holding text in a table it reads: it took that column as numbers.
+        DataFormatException wrong = assertThrows(DataFormatException.class, () -> Csv.read(write("old.csv", "age,sex,port\nold,male,S\n"), model));
+        assertTrue(wrong.getMessage().endsWith("old.csv: line 2, column 1 ('age'): 'old' is not a number; the model took this column as numbers when it trained"
+                + " (a number, or a gap: empty, NA, NaN, null or ?)"), wrong.getMessage());
         // A folder whose test set lacks a category: the same features, that one zeros.
         Path dir = tmp.resolve("dir");
         Files.createDirectories(dir);
