@@ -64,8 +64,7 @@ final class PredictCommand implements Callable<Integer> {
                     && wanted.stream().noneMatch(w -> f.equals(io.predcode.data.Csv.categoryColumn(w, t.header())))).toList(); // a text column's categories
             if (!unused.isEmpty()) err.println("note: " + input + ": " + (unused.size() == 1 ? "column '" + unused.getFirst() + "' is" : "columns " + unused + " are")
                     + " not among the model's features; left out");
-            List<String> unseen = io.predcode.data.DataSplit.unseenCategories(have, wanted);
-            String note = unseenNote(unseen, t.featureNames(), t.features());
+            String note = Setup.unseenNote(have, wanted, t.features());
             if (note != null) err.println("note: " + input + ": " + note);
             if (have.equals(wanted)) return new Npy.Array(t.source(), new int[]{t.rows(), t.width()}, "<f4", t.features());
             float[] x = io.predcode.data.DataSplit.select(t.features(), t.width(), io.predcode.data.DataSplit.columns(input.toString(), have, wanted));
@@ -109,26 +108,6 @@ final class PredictCommand implements Callable<Integer> {
         double half = Math.rint(divisor * 2);
         return (Math.abs(divisor * 2 - half) < 1e-3 * half ? "x / " + (long) half + " * 2" : "x * " + p.scale()) + (p.shift() < 0 ? " - " : " + ")
                 + (p.shift() == Math.rint(p.shift()) ? Long.toString((long) Math.abs(p.shift())) : Float.toString(Math.abs(p.shift())));
-    }
-
-    /**
-     * Values of a text column that the model never saw, each with its rows, where they are 0 in each of the column's
-     * categories: a model answers them as it would a missing value, which a service's owner may want to know.
-     *
-     * @param unseen   the table's categories the model lacks ({@code DataSplit.unseenCategories})
-     * @param features the table's features, in its order
-     * @param rows     its rows' values, row after row
-     * @return the note, or null where no row holds one (a split's other part may)
-     */
-    static String unseenNote(List<String> unseen, List<String> features, float[] rows) {
-        List<String> counted = new java.util.ArrayList<>();
-        int width = features.size();
-        for (String u : unseen) {
-            int j = features.indexOf(u), n = 0;
-            for (int i = j; i < rows.length; i += width) if (rows[i] != 0) n++;
-            if (n > 0) counted.add(u + " (" + n + (n == 1 ? " row)" : " rows)"));
-        }
-        return counted.isEmpty() ? null : "values the model was not trained on, answered as missing (0 in each of their column's categories): " + String.join(", ", counted);
     }
 
     /**

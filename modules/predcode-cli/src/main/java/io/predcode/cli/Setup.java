@@ -238,8 +238,7 @@ final class Setup {
                 throw new IllegalArgumentException(Main.message(e) + " (" + c.source() + " was trained on --data " + trained + "; give --data to score it on another)", e);
             }
             // Values of a text column the model never saw are left out by withFeatures (0 in each of its categories): said.
-            List<String> unseen = io.predcode.data.DataSplit.unseenCategories(split.featureNames(), c.featureNames());
-            String note = PredictCommand.unseenNote(unseen, split.featureNames(), split.test().images());
+            String note = unseenNote(split.featureNames(), c.featureNames(), split.test().images());
             unseenNote = note == null ? null : split.test().name() + ": " + note;
             // Labels by the model's class names, features by its feature names: a table of some of its classes, or naming
             // them or its columns in another order, scores by name.
@@ -544,6 +543,27 @@ final class Setup {
         }
         requireFilled(spec, data, "--model " + name);
         return spec;
+    }
+
+    /**
+     * Values of a text column that a model never saw, each with its rows, where they are 0 in each of the column's
+     * categories: the model answers them as it would a missing value, which its user may want to know ({@code predict},
+     * {@code eval}).
+     *
+     * @param have   a table's features, in its order
+     * @param wanted the model's
+     * @param rows   the table's values, row after row
+     * @return the note, or null where no row holds one (a split's other part may)
+     */
+    static String unseenNote(List<String> have, List<String> wanted, float[] rows) {
+        List<String> counted = new java.util.ArrayList<>();
+        int width = have.size();
+        for (String u : io.predcode.data.DataSplit.unseenCategories(have, wanted)) {
+            int n = 0;
+            for (int i = have.indexOf(u); i < rows.length; i += width) if (rows[i] != 0) n++;
+            if (n > 0) counted.add(u + " (" + n + (n == 1 ? " row)" : " rows)"));
+        }
+        return counted.isEmpty() ? null : "values the model was not trained on, answered as missing (0 in each of their column's categories): " + String.join(", ", counted);
     }
 
     /**
